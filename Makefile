@@ -1,0 +1,93 @@
+# Karpa build. `make` builds the release binary with -Werror; `make test`
+# builds everything again with ASan+UBSan and runs every test; `make bench`
+# runs the benchmarks against their peers; `make install PREFIX=...`.
+#
+# Sources are found by wildcard so that adding a module never edits this file:
+#   src/*/*.c -> libkarpa (the fixed harness, protocol, utilities)
+#   recipe/*.c -> librecipe (the patchable recipe, built with pinned flags)
+#   cli/*.c   -> karpa
+#   tests/test_*.c, tests/hostile/test_*.c -> one cmocka binary each
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+
+PKGS     = libsodium libarchive jansson sqlite3 cmocka libutf8proc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+# The recipe's pinned flags (PROTOCOL 4.2): recorded in every proof. No
+# -ffast-math and no FP contraction: bits must not depend on the optimizer.
+RECIPE_FLAGS = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp
+BASE    = -std=c11 -D_GNU_SOURCE -Isrc -Irecipe $(PKG_CFLAGS) $(BLAS_CFLAGS) -fopenmp
+REL_CFLAGS  = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma
+SAN_CFLAGS  = $(BASE) $(WARN) -O1 -g -fno-omit-frame-pointer -ffp-contract=off -mavx2 -mfma \
+              -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LIBS    = $(PKG_LIBS) $(BLAS_LIBS) -fopenmp -lm -lpthread
+
+LIB_SRC    := $(wildcard src/*/*.c)
+RECIPE_SRC := $(wildcard recipe/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+TEST_SRC   := $(wildcard tests/test_*.c tests/hostile/test_*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+
+REL_LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/rel/%.o)
+REL_RECIPE_OBJ := $(RECIPE_SRC:%.c=$(BUILD)/rel/%.o)
+REL_CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/rel/%.o)
+SAN_LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+SAN_RECIPE_OBJ := $(RECIPE_SRC:%.c=$(BUILD)/san/%.o)
+SAN_CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
+TEST_BIN       := $(TEST_SRC:%.c=$(BUILD)/san/%)
+BENCH_BIN      := $(BENCH_SRC:%.c=$(BUILD)/rel/%)
+
+.PHONY: all test bench install clean e2e
+all: $(BUILD)/karpa $(BENCH_BIN)
+
+$(BUILD)/rel/recipe/%.o: recipe/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(WARN) $(RECIPE_FLAGS) -g -MMD -MP -c $< -o $@
+$(BUILD)/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/san/recipe/%.o: recipe/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/rel/libkarpa.a: $(REL_LIB_OBJ) $(REL_RECIPE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/san/libkarpa.a: $(SAN_LIB_OBJ) $(SAN_RECIPE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/karpa: $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a
+	$(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a $(LIBS)
+$(BUILD)/san/karpa: $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a
+	$(CC) $(SAN_CFLAGS) -o $@ $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a $(LIBS)
+
+$(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a
+	$(CC) $(SAN_CFLAGS) -o $@ $< $(BUILD)/san/libkarpa.a $(LIBS)
+$(BUILD)/rel/bench/%: $(BUILD)/rel/bench/%.o $(BUILD)/rel/libkarpa.a
+	$(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libkarpa.a $(LIBS)
+
+# Tests find the binaries under test through these variables.
+test: $(TEST_BIN) $(BUILD)/san/karpa $(BUILD)/karpa
+	@KARPA_BIN=$(CURDIR)/$(BUILD)/san/karpa KARPA_REL_BIN=$(CURDIR)/$(BUILD)/karpa \
+	  KARPA_SRC=$(CURDIR) bash tests/run.sh $(TEST_BIN)
+
+bench: all
+	@bash bench/run.sh $(BUILD)
+
+install: $(BUILD)/karpa
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/karpa $(DESTDIR)$(PREFIX)/bin/karpa
+	install -m 0644 docs/karpa.1 $(DESTDIR)$(PREFIX)/share/man/man1/karpa.1
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

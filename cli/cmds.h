@@ -1,0 +1,20 @@
+/* cmds.h: the subcommand table's entry points, one file each (cmd_X.c
+ * holds cmd_X). Each returns the process exit code: 0 ok, 1 failure (one
+ * reason line on stderr), 2 usage. */
+#ifndef KARPA_CMDS_H
+#define KARPA_CMDS_H
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Prints "karpa: <code>: <msg>" to stderr and returns EXIT_FAIL. */
+struct kerr;
+int cli_fail(const struct kerr *err);
+
+#endif

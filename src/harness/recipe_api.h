@@ -1,0 +1,64 @@
+/* recipe_api.h: the one header a recipe is built against (PROTOCOL 2).
+ * Owns the boundary between the fixed harness and the patchable recipe. The
+ * harness drives: it asks the recipe for its plan, hands it every batch, and
+ * asks for logits to evaluate. Every call is a request/response on plain
+ * buffers, so the same API can be carried over pipes to a sandboxed child
+ * (docs/recipe-api.md). The recipe never opens files, never sees the data
+ * folder, and never computes the metric. */
+#ifndef KARPA_RECIPE_API_H
+#define KARPA_RECIPE_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KR_API_VERSION 1
+#define KR_NAME_MAX 64
+#define KR_ERR_MAX 256
+
+/* What the harness tells the recipe when it is created. */
+struct kr_env {
+	uint64_t seed;      /* run seed; the recipe derives every random stream from it */
+	int threads;        /* worker threads the recipe may use (results must not depend on it) */
+	int vocab_size;     /* fixed by the tokenizer: logits have this many columns */
+	const char *scale;  /* "tiny", "cpu", ... : selects the recipe's own config */
+};
+
+/* What the recipe declares about its run (PROTOCOL 4.3: it declares its
+ * own length; the harness enforces the budget as a ceiling). */
+struct kr_plan {
+	char name[KR_NAME_MAX];    /* e.g. "karpa-gpt" */
+	char version[KR_NAME_MAX]; /* e.g. "0.1.0" */
+	int batch;                 /* B sequences per step */
+	int seq_len;               /* T tokens per sequence (each row reads T+1 tokens) */
+	int eval_batch;            /* rows per logits call the recipe prefers */
+	int64_t steps;             /* training steps */
+	int64_t ckpt_every;        /* checkpoint interval in steps (0: final only) */
+	int64_t params;            /* parameter count, for the log */
+};
+
+struct kr_recipe; /* opaque, owned by the recipe */
+
+/* Every function returns 0 on success or -1 and writes a one-line reason into
+ * err (KR_ERR_MAX bytes). */
+int kr_create(const struct kr_env *env, struct kr_recipe **out, struct kr_plan *plan, char *err);
+void kr_destroy(struct kr_recipe *r);
+
+/* One optimizer step. tokens holds batch rows of seq_len+1 tokens: inputs are
+ * row[0..T-1], targets row[1..T]. Reports the mean training loss and the
+ * learning rate used. step counts from 0. */
+int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
+		  float *lr, char *err);
+
+/* Next-token logits for rows of length T (T <= plan.seq_len, rows <= any):
+ * logits[(row*T + t)*vocab + v] for the token after position t. Must be
+ * causal: position t may depend only on tokens[0..t] of its own row. */
+int kr_logits(struct kr_recipe *r, const uint16_t *tokens, int rows, int T, float *logits,
+	      char *err);
+
+/* The recipe's opaque state (weights, optimizer moments, step): the harness
+ * wraps it in the checkpoint container. save writes exactly state_bytes. */
+size_t kr_state_bytes(const struct kr_recipe *r);
+int kr_state_save(const struct kr_recipe *r, void *buf, size_t n, char *err);
+int kr_state_load(struct kr_recipe *r, const void *buf, size_t n, char *err);
+
+#endif

@@ -1,0 +1,281 @@
+/* fsutil.c: atomic file and directory writes. Every write that can be seen
+ * under its final name is complete and durable; a crash leaves old or new. */
+#include "util/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_join(char *out, size_t cap, struct kerr *err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap)
+		return kerr_set(err, "fs.path_too_long", "path too long (%d bytes)", n);
+	return 0;
+}
+
+int fs_read_all(const char *path, size_t bytes_max, char **out, size_t *len, struct kerr *err)
+{
+	int rc = -1, fd;
+	struct stat sb;
+	char *buf = NULL;
+	size_t got = 0;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kerr_errno(err, "fs.open", path);
+	if (fstat(fd, &sb) < 0) {
+		kerr_errno(err, "fs.stat", path);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		kerr_set(err, "fs.not_regular", "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)sb.st_size > bytes_max) {
+		kerr_set(err, "fs.too_large", "%s: %lld bytes exceeds the limit of %zu",
+			 path, (long long)sb.st_size, bytes_max);
+		goto out;
+	}
+	buf = malloc((size_t)sb.st_size + 1);
+	if (!buf) {
+		kerr_set(err, "fs.nomem", "%s: out of memory", path);
+		goto out;
+	}
+	while (got < (size_t)sb.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			kerr_errno(err, "fs.read", path);
+			goto out;
+		}
+		if (r == 0)
+			break; /* file shrank while reading: return what is there */
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	buf = NULL;
+	if (len)
+		*len = got;
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int fs_write_fd(int fd, const void *buf, size_t len, const char *what, struct kerr *err)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return kerr_errno(err, errno == ENOSPC ? "fs.disk_full" : "fs.write", what);
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int fs_fsync_dir(const char *dir, struct kerr *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return kerr_errno(err, "fs.open", dir);
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		close(fd);
+		return kerr_errno(err, "fs.fsync", dir);
+	}
+	close(fd);
+	return 0;
+}
+
+static int parent_of(const char *path, char *out, size_t cap, struct kerr *err)
+{
+	char tmp[FS_PATH_MAX];
+
+	if (fs_join(tmp, sizeof tmp, err, "%s", path) < 0)
+		return -1;
+	return fs_join(out, cap, err, "%s", dirname(tmp));
+}
+
+int fs_write_atomic(const char *path, const void *buf, size_t len, struct kerr *err)
+{
+	char tmp[FS_PATH_MAX], dir[FS_PATH_MAX];
+	int fd, rc = -1;
+
+	if (fs_join(tmp, sizeof tmp, err, "%s.tmp", path) < 0 ||
+	    parent_of(path, dir, sizeof dir, err) < 0)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return kerr_errno(err, "fs.create", tmp);
+	if (fs_write_fd(fd, buf, len, tmp, err) < 0)
+		goto fail;
+	if (fsync(fd) < 0) {
+		kerr_errno(err, "fs.fsync", tmp);
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		kerr_errno(err, "fs.rename", path);
+		goto fail;
+	}
+	rc = fs_fsync_dir(dir, err);
+	return rc;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return -1;
+}
+
+int fs_mkdir_p(const char *path, struct kerr *err)
+{
+	char tmp[FS_PATH_MAX];
+	size_t n;
+
+	if (fs_join(tmp, sizeof tmp, err, "%s", path) < 0)
+		return -1;
+	n = strlen(tmp);
+	for (size_t i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		char c = tmp[i];
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return kerr_errno(err, "fs.mkdir", tmp);
+		tmp[i] = c;
+	}
+	if (!fs_is_dir(path))
+		return kerr_set(err, "fs.mkdir", "%s: exists and is not a directory", path);
+	return 0;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int fs_rm_rf(const char *path)
+{
+	if (!fs_exists(path))
+		return 0;
+	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int fs_exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+int fs_is_dir(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int fs_stage_begin(struct fs_stage *st, const char *final, struct kerr *err)
+{
+	char dir[FS_PATH_MAX];
+
+	memset(st, 0, sizeof *st);
+	if (fs_join(st->final, sizeof st->final, err, "%s", final) < 0 ||
+	    fs_join(st->tmp, sizeof st->tmp, err, "%s.tmp.%ld", final, (long)getpid()) < 0 ||
+	    parent_of(final, dir, sizeof dir, err) < 0)
+		return -1;
+	if (fs_mkdir_p(dir, err) < 0) {
+		kerr_prefix(err, "cannot create the output's parent");
+		return -1;
+	}
+	fs_rm_rf(st->tmp);
+	if (mkdir(st->tmp, 0755) < 0)
+		return kerr_errno(err, errno == EACCES || errno == EROFS ? "fs.unwritable" : "fs.mkdir",
+				  st->tmp);
+	st->active = 1;
+	return 0;
+}
+
+int fs_stage_commit(struct fs_stage *st, int replace, struct kerr *err)
+{
+	char dir[FS_PATH_MAX], old[FS_PATH_MAX];
+
+	if (!st->active)
+		return kerr_set(err, "fs.stage", "%s: staging directory not active", st->final);
+	if (fs_fsync_dir(st->tmp, err) < 0 || parent_of(st->final, dir, sizeof dir, err) < 0)
+		return -1;
+	if (fs_exists(st->final)) {
+		if (!replace && rmdir(st->final) < 0)
+			return kerr_set(err, "fs.exists",
+					"%s: already exists and is not empty (remove it or choose another --out)",
+					st->final);
+		if (replace) {
+			/* Move the old tree aside first so the final name always holds a
+			 * complete tree; the old one is removed after the swap. */
+			if (fs_join(old, sizeof old, err, "%s.old.%ld", st->final, (long)getpid()) < 0)
+				return -1;
+			fs_rm_rf(old);
+			if (rename(st->final, old) < 0)
+				return kerr_errno(err, "fs.rename", st->final);
+			if (rename(st->tmp, st->final) < 0) {
+				int saved = errno;
+				rename(old, st->final);
+				errno = saved;
+				return kerr_errno(err, "fs.rename", st->final);
+			}
+			fs_rm_rf(old);
+			st->active = 0;
+			return fs_fsync_dir(dir, err);
+		}
+	}
+	if (rename(st->tmp, st->final) < 0)
+		return kerr_errno(err, "fs.rename", st->final);
+	st->active = 0;
+	return fs_fsync_dir(dir, err);
+}
+
+void fs_stage_abort(struct fs_stage *st)
+{
+	if (st->active)
+		fs_rm_rf(st->tmp);
+	st->active = 0;
+}
+
+int fs_cache_dir(char *out, size_t cap, struct kerr *err)
+{
+	const char *k = getenv("KARPA_CACHE"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+
+	if (k && *k)
+		return fs_join(out, cap, err, "%s", k);
+	if (x && *x)
+		return fs_join(out, cap, err, "%s/karpa", x);
+	if (h && *h)
+		return fs_join(out, cap, err, "%s/.cache/karpa", h);
+	return kerr_set(err, "fs.no_cache_dir", "no cache directory: set KARPA_CACHE or HOME");
+}

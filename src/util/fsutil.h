@@ -1,0 +1,46 @@
+/* fsutil.h: files on disk, never half-written.
+ * Owns bounded reads, atomic writes (tmp + fsync + rename + fsync dir) and
+ * staging directories that appear under their final name only when complete. */
+#ifndef KARPA_FSUTIL_H
+#define KARPA_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/kerr.h"
+
+#define FS_PATH_MAX 4096
+
+/* Reads a whole file; fails with fs.too_large beyond bytes_max. Caller frees
+ * *out (NUL-terminated for convenience; *len excludes the NUL). */
+int fs_read_all(const char *path, size_t bytes_max, char **out, size_t *len, struct kerr *err);
+/* Writes path atomically: path.tmp, fsync, rename, fsync parent directory. */
+int fs_write_atomic(const char *path, const void *buf, size_t len, struct kerr *err);
+/* Writes fully and fsyncs an open descriptor (used for large streamed files). */
+int fs_write_fd(int fd, const void *buf, size_t len, const char *what, struct kerr *err);
+int fs_fsync_dir(const char *dir, struct kerr *err);
+int fs_mkdir_p(const char *path, struct kerr *err);
+int fs_rm_rf(const char *path);
+int fs_exists(const char *path);
+int fs_is_dir(const char *path);
+
+/* A staging directory beside `final` ("<final>.tmp.<pid>"). Commit renames it
+ * over `final` (refusing to replace a non-empty directory unless replace is
+ * set) and fsyncs the parent; abort removes it. */
+struct fs_stage {
+	char final[FS_PATH_MAX];
+	char tmp[FS_PATH_MAX];
+	int active;
+};
+int fs_stage_begin(struct fs_stage *st, const char *final, struct kerr *err);
+int fs_stage_commit(struct fs_stage *st, int replace, struct kerr *err);
+void fs_stage_abort(struct fs_stage *st);
+
+/* snprintf into a fixed path buffer; fails with fs.path_too_long. */
+int fs_join(char *out, size_t cap, struct kerr *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Directory of the user cache ($KARPA_CACHE, else $XDG_CACHE_HOME/karpa, else ~/.cache/karpa). */
+int fs_cache_dir(char *out, size_t cap, struct kerr *err);
+
+#endif

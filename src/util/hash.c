@@ -1,0 +1,88 @@
+/* hash.c: SHA-256 through libsodium. The state buffer in hash.h is sized
+ * for crypto_hash_sha256_state; a static assert keeps that honest. */
+#include "util/hash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(((struct hash_ctx *)0)->state),
+	       "hash_ctx too small for libsodium's sha256 state");
+
+int hash_init_lib(void)
+{
+	return sodium_init() < 0 ? -1 : 0;
+}
+
+void hash_begin(struct hash_ctx *c)
+{
+	crypto_hash_sha256_init((crypto_hash_sha256_state *)c->state);
+}
+
+void hash_update(struct hash_ctx *c, const void *p, size_t n)
+{
+	crypto_hash_sha256_update((crypto_hash_sha256_state *)c->state, p, n);
+}
+
+void hash_end(struct hash_ctx *c, uint8_t out[HASH_BYTES])
+{
+	crypto_hash_sha256_final((crypto_hash_sha256_state *)c->state, out);
+}
+
+void hash_buf(const void *p, size_t n, uint8_t out[HASH_BYTES])
+{
+	crypto_hash_sha256(out, p, n);
+}
+
+void hash_hex(const uint8_t d[HASH_BYTES], char out[HASH_HEX_BYTES])
+{
+	static const char hx[] = "0123456789abcdef";
+
+	for (int i = 0; i < HASH_BYTES; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+void hash_buf_hex(const void *p, size_t n, char out[HASH_HEX_BYTES])
+{
+	uint8_t d[HASH_BYTES];
+
+	hash_buf(p, n, d);
+	hash_hex(d, out);
+}
+
+int hash_file_hex(const char *path, char out[HASH_HEX_BYTES], uint64_t *bytes, struct kerr *err)
+{
+	struct hash_ctx c;
+	uint8_t d[HASH_BYTES];
+	unsigned char buf[1 << 16];
+	uint64_t total = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return kerr_errno(err, "fs.open", path);
+	hash_begin(&c);
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			close(fd);
+			return kerr_errno(err, "fs.read", path);
+		}
+		if (r == 0)
+			break;
+		hash_update(&c, buf, (size_t)r);
+		total += (uint64_t)r;
+	}
+	close(fd);
+	hash_end(&c, d);
+	hash_hex(d, out);
+	if (bytes)
+		*bytes = total;
+	return 0;
+}

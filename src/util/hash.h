@@ -1,0 +1,27 @@
+/* hash.h: the one digest of the protocol, SHA-256 (libsodium), as bytes or
+ * lowercase hex. Owns nothing else; never reads files it is not given. */
+#ifndef KARPA_HASH_H
+#define KARPA_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/kerr.h"
+
+#define HASH_BYTES 32
+#define HASH_HEX_BYTES 65 /* 64 hex digits + NUL */
+
+struct hash_ctx {
+	unsigned char state[128]; /* crypto_hash_sha256_state, opaque here */
+};
+
+int hash_init_lib(void); /* sodium_init; idempotent */
+void hash_begin(struct hash_ctx *c);
+void hash_update(struct hash_ctx *c, const void *p, size_t n);
+void hash_end(struct hash_ctx *c, uint8_t out[HASH_BYTES]);
+void hash_buf(const void *p, size_t n, uint8_t out[HASH_BYTES]);
+void hash_hex(const uint8_t d[HASH_BYTES], char out[HASH_HEX_BYTES]);
+void hash_buf_hex(const void *p, size_t n, char out[HASH_HEX_BYTES]);
+int hash_file_hex(const char *path, char out[HASH_HEX_BYTES], uint64_t *bytes, struct kerr *err);
+
+#endif

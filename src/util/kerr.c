@@ -1,0 +1,50 @@
+/* kerr.c: filling struct kerr. Truncates silently: a message is for humans,
+ * the code is the contract. */
+#include "util/kerr.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int kerr_set(struct kerr *e, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return -1;
+	snprintf(e->code, sizeof e->code, "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void kerr_prefix(struct kerr *e, const char *fmt, ...)
+{
+	char pre[KERR_MSG_MAX], old[KERR_MSG_MAX];
+	va_list ap;
+
+	if (!e)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof pre, fmt, ap);
+	va_end(ap);
+	memcpy(old, e->msg, sizeof old);
+	snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+}
+
+void kerr_clear(struct kerr *e)
+{
+	if (e) {
+		e->code[0] = '\0';
+		e->msg[0] = '\0';
+	}
+}
+
+int kerr_errno(struct kerr *e, const char *code, const char *what)
+{
+	int saved = errno;
+
+	return kerr_set(e, code, "%s: %s", what, strerror(saved));
+}

@@ -1,0 +1,26 @@
+/* kerr.h: the error value every fallible library call fills.
+ * Owns the reason-code + one-line-message convention; never prints. Reason
+ * codes are stable dotted strings ("shard.bad_magic") and form a contract. */
+#ifndef KARPA_KERR_H
+#define KARPA_KERR_H
+
+#include <stddef.h>
+
+#define KERR_CODE_MAX 64
+#define KERR_MSG_MAX 768
+
+struct kerr {
+	char code[KERR_CODE_MAX]; /* stable reason code, "" when no error */
+	char msg[KERR_MSG_MAX];   /* one line for a human, names file/field */
+};
+
+/* Sets code and message; always returns -1 so callers can `return kerr_set(..)`. */
+int kerr_set(struct kerr *e, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prepends "prefix: " to the message, keeping the code. */
+void kerr_prefix(struct kerr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kerr_clear(struct kerr *e);
+/* Sets code from errno-bearing failures: "<code>" with "<what>: strerror". */
+int kerr_errno(struct kerr *e, const char *code, const char *what);
+
+#endif

@@ -1,0 +1,79 @@
+/* testutil.h: shared helpers for the cmocka tests: temporary folders that
+ * clean themselves, running the karpa binary and capturing its exit code and
+ * output, and locating cached inputs prepared by scripts/setup.sh. */
+#ifndef KARPA_TESTUTIL_H
+#define KARPA_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "util/fsutil.h"
+
+/* A fresh directory under $TMPDIR; caller frees with tu_rmdir. */
+static inline char *tu_mkdtemp(void)
+{
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char *p = malloc(FS_PATH_MAX);
+
+	assert_non_null(p);
+	snprintf(p, FS_PATH_MAX, "%s/karpa-test-XXXXXX", base);
+	assert_non_null(mkdtemp(p));
+	return p;
+}
+
+static inline void tu_rmdir(char *p)
+{
+	if (p) {
+		fs_rm_rf(p);
+		free(p);
+	}
+}
+
+/* The release karpa binary by default (fast); KARPA_BIN (sanitized) when a
+ * test wants sanitizers on the CLI path. */
+static inline const char *tu_karpa(void)
+{
+	const char *b = getenv("KARPA_REL_BIN");
+
+	return b ? b : "build/karpa";
+}
+
+/* Runs a shell command line, captures stdout+stderr (into out, may be NULL)
+ * and returns the exit status (or -1 on a signal). */
+static inline int tu_run(char *out, size_t cap, const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	FILE *f;
+	size_t n = 0;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	if (out && cap) {
+		n = fread(out, 1, cap - 1, f);
+		out[n] = '\0';
+	} else {
+		char sink[4096];
+		while (fread(sink, 1, sizeof sink, f) > 0)
+			;
+	}
+	st = pclose(f);
+	if (!WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+#endif
