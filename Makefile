@@ -18,7 +18,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 
-WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+# -Wno-format-truncation: messages are truncated on purpose; paths go through fs_join, which checks.
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
 # The recipe's pinned flags (PROTOCOL 4.2): recorded in every proof. No
 # -ffast-math and no FP contraction: bits must not depend on the optimizer.
 RECIPE_FLAGS = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp
@@ -43,21 +44,29 @@ SAN_CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
 TEST_BIN       := $(TEST_SRC:%.c=$(BUILD)/san/%)
 BENCH_BIN      := $(BENCH_SRC:%.c=$(BUILD)/rel/%)
 
+RUNNER_LINK = $(BLAS_LIBS) -fopenmp -lm
+# recipe_build.c compiles external recipes with exactly the flags used here.
+BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC_DIR='"$(CURDIR)"' \
+             -DKARPA_LINK_FLAGS='"$(RUNNER_LINK)"'
+$(BUILD)/rel/src/harness/recipe_build.o $(BUILD)/san/src/harness/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
+$(BUILD)/rel/src/harness/recipe_build.o $(BUILD)/san/src/harness/recipe_build.o: Makefile
+
 .PHONY: all test bench install clean e2e
-all: $(BUILD)/karpa $(BENCH_BIN)
+.SECONDARY:
+all: $(BUILD)/karpa $(BUILD)/karpa-recipe $(BENCH_BIN)
 
 $(BUILD)/rel/recipe/%.o: recipe/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(WARN) $(RECIPE_FLAGS) -g -MMD -MP -c $< -o $@
+	@echo "  CC   $@"; $(CC) $(BASE) $(WARN) $(RECIPE_FLAGS) -g -MMD -MP -c $< -o $@
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) $(CFLAGS_EXTRA) -MMD -MP -c $< -o $@
 $(BUILD)/san/recipe/%.o: recipe/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) $(CFLAGS_EXTRA) -MMD -MP -c $< -o $@
 
 $(BUILD)/rel/libkarpa.a: $(REL_LIB_OBJ) $(REL_RECIPE_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -65,26 +74,31 @@ $(BUILD)/san/libkarpa.a: $(SAN_LIB_OBJ) $(SAN_RECIPE_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(BUILD)/karpa: $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a
-	$(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a $(LIBS)
+	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a $(LIBS)
 $(BUILD)/san/karpa: $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a
-	$(CC) $(SAN_CFLAGS) -o $@ $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a $(LIBS)
+	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a $(LIBS)
+
+# The runner: the project's recipe wrapped in its own process (recipe_wire.h).
+$(BUILD)/karpa-recipe: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/harness/recipe_wire.o $(REL_RECIPE_OBJ)
+	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
 
 $(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a
-	$(CC) $(SAN_CFLAGS) -o $@ $< $(BUILD)/san/libkarpa.a $(LIBS)
+	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $< $(BUILD)/san/libkarpa.a $(LIBS)
 $(BUILD)/rel/bench/%: $(BUILD)/rel/bench/%.o $(BUILD)/rel/libkarpa.a
-	$(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libkarpa.a $(LIBS)
+	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libkarpa.a $(LIBS)
 
 # Tests find the binaries under test through these variables.
-test: $(TEST_BIN) $(BUILD)/san/karpa $(BUILD)/karpa
+test: $(TEST_BIN) $(BUILD)/san/karpa $(BUILD)/karpa $(BUILD)/karpa-recipe
 	@KARPA_BIN=$(CURDIR)/$(BUILD)/san/karpa KARPA_REL_BIN=$(CURDIR)/$(BUILD)/karpa \
 	  KARPA_SRC=$(CURDIR) bash tests/run.sh $(TEST_BIN)
 
 bench: all
 	@bash bench/run.sh $(BUILD)
 
-install: $(BUILD)/karpa
+install: $(BUILD)/karpa $(BUILD)/karpa-recipe
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(BUILD)/karpa $(DESTDIR)$(PREFIX)/bin/karpa
+	install -m 0755 $(BUILD)/karpa-recipe $(DESTDIR)$(PREFIX)/bin/karpa-recipe
 	install -m 0644 docs/karpa.1 $(DESTDIR)$(PREFIX)/share/man/man1/karpa.1
 
 clean:

@@ -22,7 +22,7 @@ int kerr_set(struct kerr *e, const char *code, const char *fmt, ...)
 
 void kerr_prefix(struct kerr *e, const char *fmt, ...)
 {
-	char pre[KERR_MSG_MAX], old[KERR_MSG_MAX];
+	char pre[KERR_MSG_MAX], old[KERR_MSG_MAX], both[2 * KERR_MSG_MAX + 2];
 	va_list ap;
 
 	if (!e)
@@ -31,7 +31,9 @@ void kerr_prefix(struct kerr *e, const char *fmt, ...)
 	vsnprintf(pre, sizeof pre, fmt, ap);
 	va_end(ap);
 	memcpy(old, e->msg, sizeof old);
-	snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+	snprintf(both, sizeof both, "%s: %s", pre, old);
+	memcpy(e->msg, both, sizeof e->msg - 1);
+	e->msg[sizeof e->msg - 1] = '\0';
 }
 
 void kerr_clear(struct kerr *e)

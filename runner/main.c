@@ -1,0 +1,174 @@
+/* main.c (runner): wraps one recipe in its own process and serves the
+ * recipe API over pipes (src/harness/recipe_wire.h). Fixed harness code,
+ * linked with a recipe's objects into `karpa-recipe`. It trusts the host;
+ * the host does not trust it. The recipe's own stdout is redirected to
+ * stderr so nothing it prints can corrupt the protocol stream. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness/recipe_api.h"
+#include "harness/recipe_wire.h"
+
+/* Requests come from the trusted host, but a bound keeps a confused host
+ * from making the runner allocate without limit. */
+#define RUNNER_REQUEST_BYTES_MAX ((uint64_t)16 << 30)
+
+static int out_fd = -1;
+static struct kr_recipe *recipe;
+static int vocab;
+
+static int fail(const char *msg)
+{
+	size_t n = strnlen(msg, KR_ERR_MAX - 1);
+
+	return wire_send(out_fd, WIRE_ERR, msg, n);
+}
+
+static int do_create(const char *p, uint64_t len)
+{
+	struct wire_create c;
+	struct wire_plan wp;
+	struct kr_plan plan;
+	struct kr_env env;
+	char scale[WIRE_SCALE_MAX + 1], err[KR_ERR_MAX] = "";
+
+	if (recipe || len < sizeof c)
+		return fail("runner: bad create request");
+	memcpy(&c, p, sizeof c);
+	if (c.scale_len > WIRE_SCALE_MAX || len != sizeof c + c.scale_len)
+		return fail("runner: bad scale name");
+	memcpy(scale, p + sizeof c, c.scale_len);
+	scale[c.scale_len] = '\0';
+	env = (struct kr_env){ .seed = c.seed, .threads = c.threads, .vocab_size = c.vocab_size, .scale = scale };
+	memset(&plan, 0, sizeof plan);
+	if (kr_create(&env, &recipe, &plan, err) < 0) {
+		recipe = NULL;
+		return fail(err);
+	}
+	vocab = c.vocab_size;
+	memset(&wp, 0, sizeof wp);
+	memcpy(wp.name, plan.name, sizeof wp.name);
+	memcpy(wp.version, plan.version, sizeof wp.version);
+	wp.batch = plan.batch;
+	wp.seq_len = plan.seq_len;
+	wp.eval_batch = plan.eval_batch;
+	wp.steps = plan.steps;
+	wp.ckpt_every = plan.ckpt_every;
+	wp.params = plan.params;
+	return wire_send(out_fd, WIRE_OK | WIRE_CREATE, &wp, sizeof wp);
+}
+
+static int do_train(const char *p, uint64_t len)
+{
+	struct wire_train t;
+	struct wire_train_resp r;
+	char err[KR_ERR_MAX] = "";
+
+	if (!recipe || len < sizeof t)
+		return fail("runner: bad train request");
+	memcpy(&t, p, sizeof t);
+	if (len != sizeof t + t.ntokens * 2)
+		return fail("runner: train request length mismatch");
+	if (kr_train_step(recipe, t.step, (const uint16_t *)(p + sizeof t), &r.loss, &r.lr, err) < 0)
+		return fail(err);
+	return wire_send(out_fd, WIRE_OK | WIRE_TRAIN, &r, sizeof r);
+}
+
+static int do_logits(const char *p, uint64_t len)
+{
+	struct wire_logits l;
+	char err[KR_ERR_MAX] = "";
+	float *out;
+	size_t n;
+	int rc;
+
+	if (!recipe || len < sizeof l)
+		return fail("runner: bad logits request");
+	memcpy(&l, p, sizeof l);
+	if (l.rows <= 0 || l.T <= 0 || len != sizeof l + (uint64_t)l.rows * (uint64_t)l.T * 2)
+		return fail("runner: logits request length mismatch");
+	n = (size_t)l.rows * (size_t)l.T * (size_t)vocab;
+	out = malloc(n * sizeof *out);
+	if (!out)
+		return fail("runner: out of memory for logits");
+	if (kr_logits(recipe, (const uint16_t *)(p + sizeof l), l.rows, l.T, out, err) < 0)
+		rc = fail(err);
+	else
+		rc = wire_send(out_fd, WIRE_OK | WIRE_LOGITS, out, n * sizeof *out);
+	free(out);
+	return rc;
+}
+
+static int do_state(uint32_t type, const char *p, uint64_t len)
+{
+	char err[KR_ERR_MAX] = "";
+	uint64_t n;
+	void *buf;
+	int rc;
+
+	if (!recipe)
+		return fail("runner: no recipe");
+	if (type == WIRE_STATE_BYTES) {
+		n = kr_state_bytes(recipe);
+		return wire_send(out_fd, WIRE_OK | type, &n, sizeof n);
+	}
+	if (type == WIRE_LOAD) {
+		if (kr_state_load(recipe, p, len, err) < 0)
+			return fail(err);
+		return wire_send(out_fd, WIRE_OK | type, NULL, 0);
+	}
+	if (len != sizeof n)
+		return fail("runner: bad save request");
+	memcpy(&n, p, sizeof n);
+	if (n != kr_state_bytes(recipe) || !(buf = malloc(n ? n : 1)))
+		return fail("runner: save size mismatch or out of memory");
+	rc = kr_state_save(recipe, buf, n, err) < 0 ? fail(err) : wire_send(out_fd, WIRE_OK | type, buf, n);
+	free(buf);
+	return rc;
+}
+
+int main(void)
+{
+	struct wire_hdr h;
+	char *p = NULL;
+	int rc = 0;
+
+	out_fd = dup(1);
+	if (out_fd < 0 || dup2(2, 1) < 0)
+		return 3;
+	for (;;) {
+		if (wire_read_full(0, &h, sizeof h) < 0)
+			break; /* host closed the pipe: done */
+		if (h.magic != WIRE_MAGIC || h.len > RUNNER_REQUEST_BYTES_MAX) {
+			rc = 4;
+			break;
+		}
+		free(p);
+		p = malloc(h.len ? h.len : 1);
+		if (!p || wire_read_full(0, p, h.len) < 0) {
+			rc = 5;
+			break;
+		}
+		switch (h.type) {
+		case WIRE_CREATE: rc = do_create(p, h.len); break;
+		case WIRE_TRAIN: rc = do_train(p, h.len); break;
+		case WIRE_LOGITS: rc = do_logits(p, h.len); break;
+		case WIRE_STATE_BYTES:
+		case WIRE_SAVE:
+		case WIRE_LOAD: rc = do_state(h.type, p, h.len); break;
+		case WIRE_QUIT: goto out;
+		default: rc = fail("runner: unknown request");
+		}
+		if (rc < 0) {
+			rc = 6;
+			break;
+		}
+	}
+out:
+	free(p);
+	if (recipe)
+		kr_destroy(recipe);
+	return rc;
+}

@@ -1,0 +1,36 @@
+/* recipe_build.h: turning a recipe folder into a `karpa-recipe` runner
+ * (fixed harness, PROTOCOL 4.2). Owns the pinned toolchain flags, the build
+ * cache (keyed by the SHA-256 of every source byte and the flags) and the
+ * record of what built it. Compiles; never runs what it built. */
+#ifndef KARPA_RECIPE_BUILD_H
+#define KARPA_RECIPE_BUILD_H
+
+#include <stddef.h>
+
+#include "util/fsutil.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+#define RECIPE_SOURCES_MAX 256
+#define RECIPE_SOURCE_BYTES_MAX (4u << 20)
+
+struct recipe_build_info {
+	char runner[FS_PATH_MAX];        /* the built executable */
+	char source_digest[HASH_HEX_BYTES]; /* SHA-256 over (name, bytes) of every source, sorted */
+	char compiler[256];              /* first line of `cc --version` */
+	char flags[512];                 /* the pinned flags, verbatim */
+	int cached;                      /* 1 when an earlier identical build was reused */
+};
+
+/* Builds the .c files of recipe_dir (and its headers) with the runner into the cache.
+ * Reason codes: recipe.no_sources, recipe.build_failed (with the compiler's
+ * first error line), recipe.too_large, fs.*. */
+int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err);
+
+/* The runner built beside the karpa binary from the project's own recipe. */
+int recipe_default_runner(char *out, size_t cap, struct kerr *err);
+
+/* The project's source tree (harness headers and the runner's main). */
+const char *recipe_build_src_dir(void);
+
+#endif

@@ -1,0 +1,293 @@
+/* test_dataset.c: `karpa data prepare|verify|show` end to end through the
+ * CLI, on generated text folders and on the cached Brown Corpus. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <sys/stat.h>
+
+#include "harness/bpe.h"
+#include "harness/dataset.h"
+#include "harness/split.h"
+#include "util/hash.h"
+
+#define NDOCS 90
+#define OUT_MAX 65536
+
+static const char *words[] = {
+	"the", "of", "and", "to", "a", "in", "that", "is", "was", "he", "for", "it", "with", "as",
+	"his", "on", "be", "at", "by", "had", "this", "not", "but", "from", "or", "have", "an",
+	"they", "which", "one", "you", "were", "her", "all", "she", "there", "would", "their",
+	"we", "him", "been", "has", "when", "who", "will", "more", "no", "if", "out", "so", "said",
+	"what", "up", "its", "about", "into", "than", "them", "can", "only", "other", "new",
+	"some", "could", "time", "these", "two", "may", "then", "do", "first", "any", "my", "now",
+	"such", "like", "our", "over", "man", "me", "even", "most", "made", "after", "also",
+	"did", "many", "before", "must", "through", "back", "years", "where", "much", "your",
+	"way", "well", "down", "should", "because", "each", "just", "those", "people", "state",
+};
+
+/* Deterministic pseudo-English: doc k gets a unique marker word so a test
+ * can tell which documents' text ended up where. */
+static void write_doc(const char *dir, int k, unsigned salt)
+{
+	char path[FS_PATH_MAX];
+	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(k + 1) + salt;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/doc%03d.txt", dir, k);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "Zq%dmarker opens this text.", k);
+	for (int s = 0; s < 24; s++) {
+		int n = 6 + (int)(x % 9);
+		fputc(' ', f);
+		for (int w = 0; w < n; w++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			const char *word = words[(x >> 33) % (sizeof words / sizeof words[0])];
+			if (w == 0)
+				fprintf(f, "%c%s", word[0] - 32, word + 1);
+			else
+				fprintf(f, " %s", word);
+		}
+		fputs((x >> 20) % 5 == 0 ? "?" : ".", f);
+		if (s % 8 == 7)
+			fputs("\n\n", f);
+	}
+	fputc('\n', f);
+	fclose(f);
+}
+
+static char *make_corpus(unsigned salt)
+{
+	char *dir = tu_mkdtemp();
+
+	for (int k = 0; k < NDOCS; k++)
+		write_doc(dir, k, salt);
+	return dir;
+}
+
+static json_t *show_json(const char *dir)
+{
+	static char out[OUT_MAX];
+	json_error_t je;
+
+	assert_int_equal(tu_run(out, sizeof out, "%s data show %s --json", tu_karpa(), dir), 0);
+	json_t *j = json_loads(out, 0, &je);
+	assert_non_null(j);
+	return j;
+}
+
+static void prepare_then_verify_then_show(void **state)
+{
+	char *src = make_corpus(0), *work = tu_mkdtemp(), out[OUT_MAX];
+	json_t *j, *train, *val;
+
+	(void)state;
+	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s/d --hidden-out %s/h",
+				tu_karpa(), src, work, work, work), 0);
+	assert_int_equal(tu_run(out, sizeof out, "%s data verify %s/d", tu_karpa(), work), 0);
+	assert_int_equal(tu_run(out, sizeof out, "%s data verify %s/h", tu_karpa(), work), 0);
+	j = show_json(strcat(strcpy(out, work), "/d"));
+	train = json_object_get(json_object_get(j, "splits"), "train");
+	val = json_object_get(json_object_get(j, "splits"), "val");
+	assert_non_null(train);
+	assert_non_null(val);
+	assert_null(json_object_get(json_object_get(j, "splits"), "hidden"));
+	assert_int_equal(json_integer_value(json_object_get(j, "vocab_size")), 320);
+	/* Every document lands in exactly one split. */
+	json_t *h = show_json(strcat(strcpy(out, work), "/h"));
+	json_t *hid = json_object_get(json_object_get(h, "splits"), "hidden");
+	assert_non_null(hid);
+	assert_int_equal(json_integer_value(json_object_get(train, "documents")) +
+				 json_integer_value(json_object_get(val, "documents")) +
+				 json_integer_value(json_object_get(hid, "documents")),
+			 NDOCS);
+	/* Tiny shards are 16K tokens, so the train split spans several. */
+	assert_true(json_integer_value(json_object_get(train, "shards")) >= 2);
+	json_decref(j);
+	json_decref(h);
+	tu_rmdir(src);
+	tu_rmdir(work);
+}
+
+static void flip_byte(const char *path, long off)
+{
+	FILE *f = fopen(path, "r+b");
+	int c;
+
+	assert_non_null(f);
+	fseek(f, off, SEEK_SET);
+	c = fgetc(f);
+	fseek(f, off, SEEK_SET);
+	fputc(c ^ 0x01, f);
+	fclose(f);
+}
+
+static void verify_fails_on_a_flipped_byte_anywhere(void **state)
+{
+	static const char *files[] = { "karpa_train_000001.bin", "karpa_val_000000.bin", "tokenizer.json",
+				       "manifest.json" };
+	char *src = make_corpus(0), *work = tu_mkdtemp(), out[OUT_MAX], path[FS_PATH_MAX];
+
+	(void)state;
+	assert_int_equal(tu_run(NULL, 0, "%s data prepare --scale tiny --from %s --out %s/d", tu_karpa(), src, work),
+			 0);
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s/d/%s", work, files[i]);
+		flip_byte(path, 1030);
+		assert_int_equal(tu_run(out, sizeof out, "%s data verify %s/d", tu_karpa(), work), 1);
+		assert_non_null(strstr(out, i < 3 ? "dataset.digest_mismatch" : "dataset."));
+		assert_non_null(strstr(out, i < 3 ? files[i] : "manifest"));
+		flip_byte(path, 1030);
+		assert_int_equal(tu_run(out, sizeof out, "%s data verify %s/d", tu_karpa(), work), 0);
+	}
+	tu_rmdir(src);
+	tu_rmdir(work);
+}
+
+/* The miner's folder must not contain a hidden document or anything derived
+ * from one. Two proofs: the hidden documents' markers never decode out of
+ * the miner's shards, and rewriting every hidden document leaves the miner's
+ * folder byte-identical (so nothing in it, tokenizer included, depends on them). */
+static void miner_folder_never_depends_on_hidden_documents(void **state)
+{
+	char *src = make_corpus(0), *work = tu_mkdtemp(), path[FS_PATH_MAX], marker[64];
+	char d1[HASH_HEX_BYTES], d2[HASH_HEX_BYTES];
+	struct dataset d;
+	struct kerr err;
+	int nhidden = 0;
+
+	(void)state;
+	assert_int_equal(tu_run(NULL, 0, "%s data prepare --scale tiny --from %s --out %s/d1", tu_karpa(), src, work),
+			 0);
+	assert_int_equal(dataset_open(strcat(strcpy(path, work), "/d1"), &d, &err), 0);
+	memcpy(d1, d.digest, sizeof d1);
+	for (int s = SPLIT_TRAIN; s <= SPLIT_VAL; s++) {
+		uint16_t *t;
+		size_t n, len;
+		char *text;
+		assert_int_equal(dataset_load_split(&d, s, &t, &n, &err), 0);
+		assert_int_equal(bpe_decode(d.tok, t, n, &text, &len, &err), 0);
+		for (int k = 0; k < NDOCS; k++) {
+			char id[64];
+			snprintf(id, sizeof id, "doc%03d.txt", k);
+			snprintf(marker, sizeof marker, "Zq%dmarker ", k);
+			if (split_of(id, SPLIT_KEY_DEFAULT) == SPLIT_HIDDEN)
+				assert_null(strstr(text, marker));
+			else if (split_of(id, SPLIT_KEY_DEFAULT) == (enum dataset_split_id)s)
+				assert_non_null(strstr(text, marker));
+		}
+		free(text);
+		free(t);
+	}
+	dataset_close(&d);
+	/* Rewrite the hidden documents only, with different text. */
+	for (int k = 0; k < NDOCS; k++) {
+		char id[64];
+		snprintf(id, sizeof id, "doc%03d.txt", k);
+		if (split_of(id, SPLIT_KEY_DEFAULT) == SPLIT_HIDDEN) {
+			write_doc(src, k, 12345);
+			nhidden++;
+		}
+	}
+	assert_true(nhidden > 0);
+	assert_int_equal(tu_run(NULL, 0, "%s data prepare --scale tiny --from %s --out %s/d2", tu_karpa(), src, work),
+			 0);
+	assert_int_equal(dataset_open(strcat(strcpy(path, work), "/d2"), &d, &err), 0);
+	memcpy(d2, d.digest, sizeof d2);
+	dataset_close(&d);
+	assert_string_equal(d1, d2);
+	tu_rmdir(src);
+	tu_rmdir(work);
+}
+
+static void prepare_is_deterministic_at_any_thread_count(void **state)
+{
+	char *src = make_corpus(7), *work = tu_mkdtemp(), out[OUT_MAX];
+
+	(void)state;
+	assert_int_equal(tu_run(NULL, 0, "%s data prepare --scale tiny --threads 1 --from %s --out %s/a", tu_karpa(),
+				src, work), 0);
+	assert_int_equal(tu_run(NULL, 0, "%s data prepare --scale tiny --threads 2 --from %s --out %s/b", tu_karpa(),
+				src, work), 0);
+	assert_int_equal(tu_run(out, sizeof out, "diff -r %s/a %s/b", work, work), 0);
+	tu_rmdir(src);
+	tu_rmdir(work);
+}
+
+static void bad_inputs_fail_cleanly_and_write_nothing(void **state)
+{
+	char *src = make_corpus(0), *work = tu_mkdtemp(), out[OUT_MAX], path[FS_PATH_MAX];
+	FILE *f;
+
+	(void)state;
+	/* Output under a regular file: cannot be created. */
+	snprintf(path, sizeof path, "%s/plain", work);
+	f = fopen(path, "w");
+	fclose(f);
+	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s/plain/out",
+				tu_karpa(), src, work), 1);
+	assert_non_null(strstr(out, "karpa: fs."));
+	/* An existing, non-empty output is never replaced. */
+	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s", tu_karpa(), src,
+				src), 1);
+	assert_non_null(strstr(out, "fs.exists"));
+	/* Non-UTF-8 text names the file; nothing is left behind. */
+	snprintf(path, sizeof path, "%s/zz-bad.txt", src);
+	f = fopen(path, "w");
+	fputs("caf\xe9 au lait\n", f);
+	fclose(f);
+	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s/o1", tu_karpa(),
+				src, work), 1);
+	assert_non_null(strstr(out, "corpus.not_utf8"));
+	assert_non_null(strstr(out, "zz-bad.txt"));
+	snprintf(path, sizeof path, "%s/o1", work);
+	assert_false(fs_exists(path));
+	/* An empty document. */
+	snprintf(path, sizeof path, "%s/zz-bad.txt", src);
+	f = fopen(path, "w");
+	fclose(f);
+	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s/o2", tu_karpa(),
+				src, work), 1);
+	assert_non_null(strstr(out, "corpus.empty_doc"));
+	/* Usage errors exit 2; an unknown scale is a failure with a code. */
+	assert_int_equal(tu_run(NULL, 0, "%s data prepare --from %s", tu_karpa(), src), 2);
+	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale huge --out %s/o3", tu_karpa(), work), 1);
+	assert_non_null(strstr(out, "dataset.bad_scale"));
+	assert_int_equal(tu_run(out, sizeof out, "%s data verify %s/nothing", tu_karpa(), work), 1);
+	assert_non_null(strstr(out, "dataset.not_found"));
+	tu_rmdir(src);
+	tu_rmdir(work);
+}
+
+/* The default corpus at the tiny scale: the first 60 Brown documents. */
+static void brown_tiny_prepares_from_the_cache(void **state)
+{
+	char *work = tu_mkdtemp(), path[FS_PATH_MAX];
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(tu_run(NULL, 0, "%s data prepare --scale tiny --out %s/d --hidden-out %s/h", tu_karpa(), work,
+				work), 0);
+	j = show_json(strcat(strcpy(path, work), "/d"));
+	json_t *train = json_object_get(json_object_get(j, "splits"), "train");
+	assert_true(json_integer_value(json_object_get(train, "documents")) > 30);
+	/* English at a 320-token vocabulary: between 1.5 and 3 bytes a token. */
+	double bpt = json_real_value(json_object_get(train, "bytes_per_token"));
+	assert_true(bpt > 1.5 && bpt < 3.0);
+	json_decref(j);
+	tu_rmdir(work);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(prepare_then_verify_then_show),
+		cmocka_unit_test(verify_fails_on_a_flipped_byte_anywhere),
+		cmocka_unit_test(miner_folder_never_depends_on_hidden_documents),
+		cmocka_unit_test(prepare_is_deterministic_at_any_thread_count),
+		cmocka_unit_test(bad_inputs_fail_cleanly_and_write_nothing),
+		cmocka_unit_test(brown_tiny_prepares_from_the_cache),
+	};
+	hash_init_lib();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
