@@ -252,7 +252,7 @@ static void bad_inputs_fail_cleanly_and_write_nothing(void **state)
 	/* Usage errors exit 2; an unknown scale is a failure with a code. */
 	assert_int_equal(tu_run(NULL, 0, "%s data prepare --from %s", tu_karpa(), src), 2);
 	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale huge --out %s/o3", tu_karpa(), work), 1);
-	assert_non_null(strstr(out, "dataset.bad_scale"));
+	assert_non_null(strstr(out, "scale.unknown"));
 	assert_int_equal(tu_run(out, sizeof out, "%s data verify %s/nothing", tu_karpa(), work), 1);
 	assert_non_null(strstr(out, "dataset.not_found"));
 	tu_rmdir(src);

@@ -14,27 +14,13 @@
 
 #include "harness/bpe.h"
 #include "harness/corpus.h"
+#include "harness/scale.h"
 #include "harness/shard.h"
 #include "harness/split.h"
 #include "util/fsutil.h"
 
 #define MANIFEST_BYTES_MAX (4u << 20)
 #define GPT2_VOCAB 50257
-
-/* What a scale means for data: vocabulary size, how much of the default
- * corpus to take, and shard size (small at tiny so tests cross shard
- * boundaries). */
-struct data_scale {
-	const char *name;
-	int vocab;
-	size_t brown_docs_max; /* 0: all */
-	size_t shard_tokens;
-};
-
-static const struct data_scale scales[] = {
-	{ "tiny", 320, 60, (size_t)1 << 14 },
-	{ "cpu", BPE_CPU_VOCAB, 0, (size_t)1 << 20 },
-};
 
 static const char *split_names[DATASET_SPLITS_MAX] = { "train", "val", "hidden" };
 
@@ -160,7 +146,7 @@ static void inputs_free(struct inputs *in)
 	corpus_free(&in->corpus);
 }
 
-static int load_inputs(const struct dataset_prepare_opts *o, const struct data_scale *sc,
+static int load_inputs(const struct dataset_prepare_opts *o, const struct scale *sc,
 		       struct inputs *in, struct kerr *err)
 {
 	const char *const *from = o->from;
@@ -365,7 +351,7 @@ static json_t *source_json(const struct dataset_prepare_opts *o, const struct in
 
 /* Writes tokenizer + shards + manifest for the given splits into dir. */
 static int write_folder(const char *dir, const enum dataset_split_id *which, int nwhich,
-			const struct dataset_prepare_opts *o, const struct data_scale *sc,
+			const struct dataset_prepare_opts *o, const struct scale *sc,
 			const struct inputs *in, const struct bpe *tok, struct kerr *err)
 {
 	char path[FS_PATH_MAX], tokhex[HASH_HEX_BYTES], keyhex[HASH_HEX_BYTES];
@@ -411,21 +397,11 @@ out:
 	return rc;
 }
 
-static const struct data_scale *find_scale(const char *name, struct kerr *err)
-{
-	for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
-		if (name && !strcmp(name, scales[i].name))
-			return &scales[i];
-	kerr_set(err, "dataset.bad_scale", "unknown scale '%s' (data scales: tiny, cpu)",
-		 name ? name : "");
-	return NULL;
-}
-
 int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err)
 {
 	static const enum dataset_split_id miner[] = { SPLIT_TRAIN, SPLIT_VAL };
 	static const enum dataset_split_id validator[] = { SPLIT_HIDDEN };
-	const struct data_scale *sc = find_scale(o->scale, err);
+	const struct scale *sc = scale_find(o->scale, err);
 	const char *key = o->split_key ? o->split_key : SPLIT_KEY_DEFAULT;
 	struct inputs in;
 	struct bpe *tok = NULL;

@@ -88,7 +88,8 @@ int fs_write_fd(int fd, const void *buf, size_t len, const char *what, struct ke
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return kerr_errno(err, errno == ENOSPC ? "fs.disk_full" : "fs.write", what);
+			return kerr_errno(err, errno == ENOSPC || errno == EFBIG || errno == EDQUOT ? "fs.disk_full" : "fs.write",
+					  what);
 		p += w;
 		len -= (size_t)w;
 	}
@@ -107,6 +108,45 @@ int fs_fsync_dir(const char *dir, struct kerr *err)
 	}
 	close(fd);
 	return 0;
+}
+
+int fs_copy_file(const char *src, const char *dst, struct kerr *err)
+{
+	char buf[1 << 16];
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+
+	if (in < 0)
+		return kerr_errno(err, "fs.open", src);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		kerr_errno(err, errno == EEXIST ? "fs.exists" : "fs.create", dst);
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(in, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			kerr_errno(err, "fs.read", src);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		if (fs_write_fd(out, buf, (size_t)r, dst, err) < 0)
+			goto out;
+	}
+	if (fsync(out) < 0) {
+		kerr_errno(err, "fs.fsync", dst);
+		goto out;
+	}
+	rc = 0;
+out:
+	close(in);
+	if (out >= 0)
+		close(out);
+	if (rc < 0 && out >= 0)
+		unlink(dst);
+	return rc;
 }
 
 static int parent_of(const char *path, char *out, size_t cap, struct kerr *err)

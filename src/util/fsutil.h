@@ -19,6 +19,8 @@ int fs_write_atomic(const char *path, const void *buf, size_t len, struct kerr *
 /* Writes fully and fsyncs an open descriptor (used for large streamed files). */
 int fs_write_fd(int fd, const void *buf, size_t len, const char *what, struct kerr *err);
 int fs_fsync_dir(const char *dir, struct kerr *err);
+/* Copies a regular file to dst (created 0644, fsynced; dst must not exist). */
+int fs_copy_file(const char *src, const char *dst, struct kerr *err);
 int fs_mkdir_p(const char *path, struct kerr *err);
 int fs_rm_rf(const char *path);
 int fs_exists(const char *path);

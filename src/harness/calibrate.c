@@ -1,0 +1,68 @@
+/* calibrate.c: time the fixed SGEMM. Inputs are a fixed pattern (not
+ * random, not zero: denormal-free values in [-1, 1]) so every machine times
+ * the same work. */
+#include "harness/calibrate.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+int calib_measure(int threads, struct calib *c, struct kerr *err)
+{
+	const size_t n = CALIB_N;
+	float *a = malloc(n * n * sizeof *a), *b = malloc(n * n * sizeof *b), *o = malloc(n * n * sizeof *o);
+	double t[CALIB_REPEATS];
+	int rc = -1;
+
+	if (!a || !b || !o) {
+		kerr_set(err, "calib.nomem", "out of memory for the calibration matrices");
+		goto out;
+	}
+	for (size_t i = 0; i < n * n; i++) {
+		a[i] = (float)((int)(i * 7919 % 2001) - 1000) / 1000.0f;
+		b[i] = (float)((int)(i * 104729 % 2001) - 1000) / 1000.0f;
+	}
+	openblas_set_num_threads(threads > 0 ? threads : 1);
+	/* One untimed run warms caches and the thread pool. */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n,
+		    0.0f, o, (int)n);
+	for (int r = 0; r < CALIB_REPEATS; r++) {
+		double t0 = now_ms();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b,
+			    (int)n, 0.0f, o, (int)n);
+		t[r] = now_ms() - t0;
+	}
+	openblas_set_num_threads(1);
+	qsort(t, CALIB_REPEATS, sizeof t[0], cmp_d);
+	c->threads = threads;
+	c->min_ms = t[0];
+	c->max_ms = t[CALIB_REPEATS - 1];
+	c->median_ms = t[CALIB_REPEATS / 2];
+	c->gflops = 2.0 * (double)n * (double)n * (double)n / (c->median_ms * 1e6);
+	rc = 0;
+out:
+	free(a);
+	free(b);
+	free(o);
+	return rc;
+}
+
+double calib_allowed_s(double budget_units, double calib_ms)
+{
+	return budget_units * (calib_ms / CALIB_REF_MS);
+}

@@ -1,0 +1,25 @@
+/* scale.h: what each scale fixes (PROTOCOL 8): the data it prepares and the
+ * compute budget a proof at that scale may spend. "The protocol is identical
+ * at every scale; only config and budget differ": this table is that config.
+ * The model's own shapes at each scale belong to the recipe, not here. */
+#ifndef KARPA_SCALE_H
+#define KARPA_SCALE_H
+
+#include <stddef.h>
+
+#include "util/kerr.h"
+
+struct scale {
+	const char *name;
+	int vocab;              /* tokenizer size the data folder is prepared with */
+	size_t brown_docs_max;  /* 0: the whole default corpus */
+	size_t shard_tokens;    /* tokens per shard file */
+	double budget_units;    /* calibrated seconds a proof's training may take */
+};
+
+/* NULL with dataset.bad_scale-style message for an unknown name. */
+const struct scale *scale_find(const char *name, struct kerr *err);
+/* "tiny, cpu": for usage and error messages. */
+const char *scale_names(void);
+
+#endif

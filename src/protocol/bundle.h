@@ -1,0 +1,77 @@
+/* bundle.h: the proof bundle (PROTOCOL 4, "Bundle"). Owns the layout, the
+ * sealing step (file digests -> canonical manifest -> attestation binding
+ * the manifest's digest -> the miner's signature over the manifest bytes),
+ * the transport form (one ustar file via libarchive) and verification.
+ * Never extracts a tar entry before the whole archive has been checked.
+ *
+ * Layout of a bundle directory:
+ *   manifest.json      canonical JSON, the exact bytes signed
+ *   manifest.sig       hex Ed25519 signature over manifest.json, newline
+ *   attestation.json   evidence binding SHA-256(manifest.json) (attest.h)
+ *   patch.diff rationale.md train.log calibration.json
+ *   checkpoints/final.ckpt  checkpoints/step_NNNNNN.ckpt (the kept ones)
+ * manifest.json lists the SHA-256 of every file except itself, its signature
+ * and the attestation (which cannot be listed: it binds the manifest). */
+#ifndef KARPA_BUNDLE_H
+#define KARPA_BUNDLE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/attest.h"
+#include "protocol/keys.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+#define BUNDLE_PROTOCOL 1
+#define BUNDLE_MANIFEST "manifest.json"
+#define BUNDLE_SIG "manifest.sig"
+#define BUNDLE_FILES_MAX 64
+#define BUNDLE_NAME_MAX 128
+/* A cpu-scale bundle is a few tens of MB; gpu-254m checkpoints with optimizer
+ * state are ~3 GB each and a bundle keeps three. */
+#define BUNDLE_BYTES_MAX ((uint64_t)16 << 30)
+#define BUNDLE_MANIFEST_BYTES_MAX (1u << 20)
+#define BUNDLE_KEEP_CKPTS 2 /* intermediate checkpoints kept for spot replay */
+
+/* Which intermediate checkpoints a run keeps: `keep` distinct indexes in
+ * [0, n) drawn from SHA-256("karpa-keep-v1" || head_hex || counter), sorted.
+ * The head is only known once training ends, so a miner cannot know during
+ * training which checkpoints will be asked for. Returns the count chosen. */
+int bundle_select_checkpoints(const char *head_hex, int n, int keep, int *idx_out);
+
+/* Seals a staged bundle directory: fills manifest["files"] with the digest of
+ * every other file (recursively, names sorted), sets manifest["attestation"]
+ * = {"kind": detected kind}, writes manifest.json (canonical: compact,
+ * sorted keys), produces attestation.json, writes manifest.sig. Takes a
+ * reference to manifest (the caller keeps its own). */
+int bundle_seal(const char *dir, json_t *manifest, const struct keys *k, const struct attest_opts *ao,
+		struct kerr *err);
+
+/* One ustar file from a bundle directory (atomic), and back. Unpacking
+ * checks every entry first (regular files and directories only, names
+ * relative without "..", no duplicates, count, per-file and total size) and
+ * then extracts into a staging directory renamed to dir_out. */
+int bundle_pack(const char *dir, const char *tar_path, struct kerr *err);
+int bundle_unpack(const char *tar_path, const char *dir_out, struct kerr *err);
+
+struct bundle_report {
+	char manifest_sha256[HASH_HEX_BYTES];
+	char miner[KEYS_PK_HEX_BYTES];
+	char attest_kind[32];
+	enum attest_tier tier;
+	double alpha;
+	char log_head[HASH_HEX_BYTES];
+	json_t *manifest; /* owned: parsed manifest.json */
+};
+
+/* Verifies a bundle directory or .tar: manifest canonical form, signature,
+ * every listed file present with its digest and no unlisted files, the log
+ * hash chain and its head, checkpoint digests against the chain, the kept
+ * checkpoints are the ones the head selects, attestation binding and tier.
+ * Stable reason codes (docs/bundle.md): bundle.*, log.*, attest.*. */
+int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err);
+void bundle_report_free(struct bundle_report *r);
+
+#endif

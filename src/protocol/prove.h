@@ -1,0 +1,46 @@
+/* prove.h: the proof test, miner side (PROTOCOL 4). Owns the sequence
+ * patch -> build -> calibrate -> train -> calibrate -> budget -> bundle, and
+ * the promise that a failed proof leaves no bundle behind. Runs only the
+ * miner's own recipe, in a child process through the runner. */
+#ifndef KARPA_PROVE_H
+#define KARPA_PROVE_H
+
+#include <stdint.h>
+
+#include "harness/calibrate.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+#define PROVE_SEED_DEFAULT 1        /* the protocol's fixed seed; validators may challenge with another */
+#define PROVE_RATIONALE_BYTES_MAX (64u << 10)
+
+struct prove_opts {
+	const char *recipe_repo;  /* canonical recipe repository (git) */
+	const char *king;         /* tag, e.g. recipe-v0.1.0 */
+	const char *patch;        /* unified diff file; may be empty (proving the king itself) */
+	const char *rationale;    /* text file */
+	const char *key;          /* miner key file */
+	const char *data;         /* miner data folder */
+	const char *scale;
+	const char *out;          /* bundle directory */
+	const char *tar;          /* optional: also write the transport ustar here */
+	uint64_t seed;
+	int threads;
+	double budget_units;      /* 0: the scale's budget */
+	int progress;
+	int force_mock;           /* attestation: skip hardware detection */
+	const char *tsm_root;     /* attestation: configfs-tsm root override (tests) */
+};
+
+struct prove_result {
+	char manifest_sha256[HASH_HEX_BYTES];
+	char attest_kind[32];
+	double val_bpb;
+	int64_t steps;
+	double train_s, allowed_s, wall_s;
+	struct calib before, after;
+};
+
+int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *err);
+
+#endif
