@@ -9,6 +9,7 @@
 #   tests/test_*.c, tests/hostile/test_*.c -> one cmocka binary each
 
 CC      ?= cc
+.DEFAULT_GOAL := all
 PREFIX  ?= /usr/local
 BUILD   ?= build
 

@@ -1,0 +1,141 @@
+/* cmd_eval.c: `karpa eval`. Verifies a checkpoint, loads it into the recipe
+ * and scores a split with the harness's evaluator. Owns the eval command's
+ * output contract (--json: one object). */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "harness/recipe_host.h"
+#include "harness/train.h"
+#include "util/kerr.h"
+
+static const char usage_text[] =
+	"usage: karpa eval --ckpt FILE --data DIR --split val|hidden [--threads T] [--tokens N] [--json]\n"
+	"\n"
+	"Verifies a checkpoint, loads it into the built-in recipe and reports val_bpb\n"
+	"on a split of a prepared data folder (the hidden split only exists in a\n"
+	"validator's folder).\n"
+	"  --threads T   worker threads (default: online CPUs; results do not depend on it)\n"
+	"  --tokens N    score only the first N targets (default: the whole split)\n"
+	"  --json        print the result as one JSON object on stdout\n";
+
+static int usage(int rc)
+{
+	fputs(usage_text, rc ? stderr : stdout);
+	return rc;
+}
+
+static int parse_pos(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (*end || v < 1 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void print_json(json_t *o)
+{
+	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
+
+	puts(t ? t : "{\"ok\":false,\"code\":\"eval.nomem\",\"message\":\"out of memory\"}");
+	free(t);
+	json_decref(o);
+}
+
+static int fail(const struct kerr *err, int as_json)
+{
+	if (as_json)
+		print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err->code, "message", err->msg));
+	return cli_fail(err);
+}
+
+static json_t *report_json(const struct eval_report *r, const char *ckpt)
+{
+	return json_pack("{s:b, s:s, s:f, s:f, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}",
+			 "ok", 1, "split", dataset_split_name(r->split), "val_bpb", r->res.val_bpb,
+			 "loss", r->res.loss, "targets", (json_int_t)r->res.targets, "bytes",
+			 (json_int_t)r->res.bytes, "ckpt", ckpt, "ckpt_sha256", r->ckpt_sha256,
+			 "recipe", r->recipe, "recipe_version", r->recipe_version, "step",
+			 (json_int_t)r->step, "seed", (json_int_t)r->seed, "scale", r->scale, "data",
+			 r->data_digest);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ckpt", required_argument, 0, 'c' },	 { "data", required_argument, 0, 'd' },
+		{ "split", required_argument, 0, 's' },	 { "threads", required_argument, 0, 't' },
+		{ "tokens", required_argument, 0, 'n' }, { "json", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' },	 { 0, 0, 0, 0 },
+	};
+	const char *ckpt = NULL, *data = NULL, *split = NULL;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t threads = ncpu > 0 && ncpu <= TRAIN_THREADS_MAX ? (uint64_t)ncpu : 1, cap = 0;
+	struct eval_report rep;
+	struct recipe_host h;
+	struct kerr err = { { 0 }, { 0 } };
+	enum dataset_split_id sid;
+	int as_json = 0, c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': ckpt = optarg; break;
+		case 'd': data = optarg; break;
+		case 's': split = optarg; break;
+		case 'j': as_json = 1; break;
+		case 'h': return usage(EXIT_OK);
+		case 't':
+			if (parse_pos(optarg, TRAIN_THREADS_MAX, &threads) < 0) {
+				fprintf(stderr, "karpa eval: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			if (parse_pos(optarg, UINT64_MAX, &cap) < 0) {
+				fprintf(stderr, "karpa eval: --tokens must be a positive integer\n");
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			fprintf(stderr, "karpa eval: unknown or incomplete option '%s'\n", argv[optind - 1]);
+			return usage(EXIT_USAGE);
+		}
+	}
+	if (!ckpt || !data || !split || optind != argc) {
+		fprintf(stderr, "karpa eval: --ckpt, --data and --split are required\n");
+		return usage(EXIT_USAGE);
+	}
+	if (!strcmp(split, "val"))
+		sid = SPLIT_VAL;
+	else if (!strcmp(split, "hidden"))
+		sid = SPLIT_HIDDEN;
+	else {
+		fprintf(stderr, "karpa eval: --split must be val or hidden\n");
+		return usage(EXIT_USAGE);
+	}
+	recipe_host_inproc(&h);
+	if (train_eval_checkpoint(ckpt, data, sid, (int)threads, cap, &h, &rep, &err) < 0)
+		return fail(&err, as_json);
+	if (as_json) {
+		print_json(report_json(&rep, ckpt));
+		return EXIT_OK;
+	}
+	printf("val_bpb %.6f on %s  (loss %.4f over %llu targets, %llu bytes)\n", rep.res.val_bpb,
+	       split, rep.res.loss, (unsigned long long)rep.res.targets,
+	       (unsigned long long)rep.res.bytes);
+	printf("checkpoint %s: recipe %s %s, scale %s, step %lld, sha256 %.16s...\n", ckpt,
+	       rep.recipe, rep.recipe_version, rep.scale, (long long)rep.step, rep.ckpt_sha256);
+	return EXIT_OK;
+}

@@ -1,0 +1,181 @@
+/* cmd_train.c: `karpa train`. Parses flags, picks the recipe host, calls
+ * train_run, prints. Owns the train command's output contract (--json: one
+ * object, format karpa-result-1, the same object as RUNDIR/result.json). */
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "harness/recipe_host.h"
+#include "harness/train.h"
+#include "util/kerr.h"
+
+static const char usage_text[] =
+	"usage: karpa train --scale tiny|cpu --data DIR --seed N --out RUNDIR [--threads T]\n"
+	"                   [--recipe DIR] [--eval-tokens N] [--progress] [--json]\n"
+	"\n"
+	"Trains the recipe at a scale on a prepared data folder, checkpoints into\n"
+	"RUNDIR, evaluates val_bpb on the val split and writes RUNDIR/result.json.\n"
+	"RUNDIR must not exist (or be empty); it appears only when the run is complete.\n"
+	"  --threads T       worker threads (default: online CPUs; results do not depend on it)\n"
+	"  --recipe DIR      the recipe folder; only the built-in recipe for now\n"
+	"  --eval-tokens N   score only the first N val targets (default: the whole split)\n"
+	"  --progress        progress lines and the loss plot even when stderr is not a terminal\n"
+	"  --json            print the result as one JSON object on stdout\n";
+
+static int usage(int rc)
+{
+	fputs(usage_text, rc ? stderr : stdout);
+	return rc;
+}
+
+static int default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 && n <= TRAIN_THREADS_MAX ? (int)n : 1;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (*end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The built-in recipe is compiled into this binary; its folder is the
+ * source tree's recipe/ beside the build directory. Any other folder would
+ * need building and sandboxing, which arrives with the proof work. */
+static int recipe_dir_is_builtin(const char *dir)
+{
+	char exe[PATH_MAX], bindir[PATH_MAX], want[PATH_MAX + 16], got[PATH_MAX], cand[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	const char *ups[] = { "/../recipe", "/../../recipe" };
+
+	if (n <= 0 || !realpath(dir, got))
+		return 0;
+	exe[n] = '\0';
+	snprintf(bindir, sizeof bindir, "%s", dirname(exe));
+	for (size_t i = 0; i < sizeof ups / sizeof ups[0]; i++) {
+		snprintf(want, sizeof want, "%s%s", bindir, ups[i]);
+		if (realpath(want, cand) && !strcmp(cand, got))
+			return 1;
+	}
+	return 0;
+}
+
+static void print_json(json_t *o)
+{
+	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
+
+	puts(t ? t : "{\"ok\":false,\"code\":\"train.nomem\",\"message\":\"out of memory\"}");
+	free(t);
+	json_decref(o);
+}
+
+static int fail(const struct kerr *err, int as_json)
+{
+	if (as_json)
+		print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err->code, "message", err->msg));
+	return cli_fail(err);
+}
+
+int cmd_train(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "scale", required_argument, 0, 's' },	  { "data", required_argument, 0, 'd' },
+		{ "seed", required_argument, 0, 'S' },	  { "threads", required_argument, 0, 't' },
+		{ "out", required_argument, 0, 'o' },	  { "recipe", required_argument, 0, 'r' },
+		{ "eval-tokens", required_argument, 0, 'e' }, { "progress", no_argument, 0, 'p' },
+		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct train_opts o = { .threads = default_threads() };
+	struct train_result res;
+	struct recipe_host h;
+	struct kerr err = { { 0 }, { 0 } };
+	const char *recipe = NULL;
+	int as_json = 0, have_seed = 0, c;
+	uint64_t v;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o.scale = optarg; break;
+		case 'd': o.data_dir = optarg; break;
+		case 'o': o.out_dir = optarg; break;
+		case 'r': recipe = optarg; break;
+		case 'p': o.progress = 1; break;
+		case 'j': as_json = 1; break;
+		case 'h': return usage(EXIT_OK);
+		case 'S':
+			if (parse_u64(optarg, TRAIN_SEED_MAX, &o.seed) < 0) {
+				fprintf(stderr, "karpa train: --seed must be an integer 0..%llu\n",
+					(unsigned long long)TRAIN_SEED_MAX);
+				return EXIT_USAGE;
+			}
+			have_seed = 1;
+			break;
+		case 't':
+			if (parse_u64(optarg, TRAIN_THREADS_MAX, &v) < 0 || v < 1) {
+				fprintf(stderr, "karpa train: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
+				return EXIT_USAGE;
+			}
+			o.threads = (int)v;
+			break;
+		case 'e':
+			if (parse_u64(optarg, UINT64_MAX, &o.eval_targets_max) < 0 || !o.eval_targets_max) {
+				fprintf(stderr, "karpa train: --eval-tokens must be a positive integer\n");
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			fprintf(stderr, "karpa train: unknown or incomplete option '%s'\n", argv[optind - 1]);
+			return usage(EXIT_USAGE);
+		}
+	}
+	if (!o.scale || !o.data_dir || !o.out_dir || !have_seed || optind != argc) {
+		fprintf(stderr, "karpa train: --scale, --data, --seed and --out are required\n");
+		return usage(EXIT_USAGE);
+	}
+	if (recipe && !recipe_dir_is_builtin(recipe)) {
+		kerr_set(&err, "train.recipe_external_unsupported",
+			 "--recipe %s: only the built-in recipe can run for now; building and sandboxing "
+			 "external recipes arrives with the proof work",
+			 recipe);
+		return fail(&err, as_json);
+	}
+	o.plot = o.progress || isatty(STDERR_FILENO);
+	recipe_host_inproc(&h);
+	if (train_run(&o, &h, &res, &err) < 0)
+		return fail(&err, as_json);
+	if (as_json) {
+		json_t *j = train_result_json(&res);
+		if (j)
+			json_object_set_new(j, "ok", json_true());
+		print_json(j);
+		return EXIT_OK;
+	}
+	printf("val_bpb %.6f  (val loss %.4f over %llu targets, %llu bytes)\n", res.val.val_bpb,
+	       res.val.loss, (unsigned long long)res.val.targets, (unsigned long long)res.val.bytes);
+	printf("recipe %s %s, scale %s, seed %llu: %lld steps, %llu tokens, %lld params, %.1f s\n",
+	       res.recipe, res.recipe_version, res.scale, (unsigned long long)res.seed,
+	       (long long)res.steps, (unsigned long long)res.tokens, (long long)res.params,
+	       res.wall_ms / 1e3);
+	printf("run folder %s (final.ckpt %.16s..., log head %.16s...)\n", o.out_dir,
+	       res.final_sha256, res.log_head);
+	return EXIT_OK;
+}

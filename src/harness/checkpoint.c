@@ -1,0 +1,341 @@
+/* checkpoint.c: the container's writer and its verifying reader. Checks run
+ * in the order that gives the most useful reason: framing and declared sizes
+ * against the real file size first (nothing is allocated from an unchecked
+ * length), then the digest over every byte, then the header's meaning. */
+#include "harness/checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+
+#define CKPT_PREFIX_BYTES (CKPT_MAGIC_BYTES + 4) /* magic + le32 header length */
+/* Seeds travel as JSON integers; above 2^53 common JSON readers lose digits. */
+#define CKPT_SEED_MAX ((uint64_t)1 << 53)
+#define CKPT_IO_CHUNK ((size_t)1 << 20)
+
+static char *header_json(const struct ckpt_meta *m, struct kerr *err)
+{
+	json_t *o;
+	char *s;
+
+	if (m->seed >= CKPT_SEED_MAX || m->state_bytes > CKPT_STATE_BYTES_MAX) {
+		kerr_set(err, "ckpt.bad_header", "seed or state_bytes out of range");
+		return NULL;
+	}
+	o = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:i, s:I}", "format", m->format,
+		      "recipe", m->recipe, "recipe_version", m->recipe_version, "scale", m->scale,
+		      "step", (json_int_t)m->step, "seed", (json_int_t)m->seed, "data", m->data_digest,
+		      "tokenizer", m->tokenizer_digest, "vocab_size", m->vocab_size, "state_bytes",
+		      (json_int_t)m->state_bytes);
+	if (!o) {
+		kerr_set(err, "ckpt.bad_header", "cannot encode the header (invalid UTF-8 in a name?)");
+		return NULL;
+	}
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!s)
+		kerr_set(err, "ckpt.nomem", "out of memory encoding the header");
+	return s;
+}
+
+static int copy_str(char *dst, size_t cap, const char *src, const char *field, struct kerr *err)
+{
+	if (strlen(src) >= cap)
+		return kerr_set(err, "ckpt.bad_header", "header field %s longer than %zu bytes", field,
+				cap - 1);
+	memcpy(dst, src, strlen(src) + 1);
+	return 0;
+}
+
+static int parse_header(const char *buf, size_t len, struct ckpt_meta *m, struct kerr *err)
+{
+	json_error_t je;
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	const char *recipe, *version, *scale, *data, *tok;
+	json_int_t format, step, seed, vocab, state;
+	int rc = -1;
+
+	memset(m, 0, sizeof *m);
+	if (!o)
+		return kerr_set(err, "ckpt.bad_header", "header is not JSON: %s", je.text);
+	if (json_unpack_ex(o, &je, JSON_STRICT, "{s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:I}",
+			   "format", &format, "recipe", &recipe, "recipe_version", &version, "scale",
+			   &scale, "step", &step, "seed", &seed, "data", &data, "tokenizer", &tok,
+			   "vocab_size", &vocab, "state_bytes", &state) < 0) {
+		kerr_set(err, "ckpt.bad_header", "header fields: %s", je.text);
+		goto out;
+	}
+	if (format != CKPT_FORMAT) {
+		kerr_set(err, "ckpt.bad_format", "container format %lld, this harness reads %d",
+			 (long long)format, CKPT_FORMAT);
+		goto out;
+	}
+	if (step < 0 || seed < 0 || (uint64_t)seed >= CKPT_SEED_MAX || vocab <= 0 || vocab > 65536 ||
+	    state <= 0 || (uint64_t)state > CKPT_STATE_BYTES_MAX) {
+		kerr_set(err, "ckpt.bad_header", "step, seed, vocab_size or state_bytes out of range");
+		goto out;
+	}
+	if (copy_str(m->recipe, sizeof m->recipe, recipe, "recipe", err) < 0 ||
+	    copy_str(m->recipe_version, sizeof m->recipe_version, version, "recipe_version", err) < 0 ||
+	    copy_str(m->scale, sizeof m->scale, scale, "scale", err) < 0 ||
+	    copy_str(m->data_digest, sizeof m->data_digest, data, "data", err) < 0 ||
+	    copy_str(m->tokenizer_digest, sizeof m->tokenizer_digest, tok, "tokenizer", err) < 0)
+		goto out;
+	m->format = (int)format;
+	m->step = step;
+	m->seed = (uint64_t)seed;
+	m->vocab_size = (int)vocab;
+	m->state_bytes = (uint64_t)state;
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+static int write_part(int fd, struct hash_ctx *c, const void *p, size_t n, const char *what,
+		      struct kerr *err)
+{
+	hash_update(c, p, n);
+	return fs_write_fd(fd, p, n, what, err);
+}
+
+int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, size_t n,
+	       char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
+{
+	char tmp[FS_PATH_MAX], dir[FS_PATH_MAX], *hdr = NULL;
+	uint8_t prefix[CKPT_PREFIX_BYTES], d[HASH_BYTES], whole[HASH_BYTES];
+	struct hash_ctx body, file;
+	size_t hlen;
+	int fd = -1, rc = -1;
+
+	if (n != m->state_bytes) {
+		kerr_set(err, "ckpt.bad_header", "%s: state is %zu bytes, header says %llu", path, n,
+			 (unsigned long long)m->state_bytes);
+		return -1;
+	}
+	if (!(hdr = header_json(m, err)))
+		return -1;
+	hlen = strlen(hdr);
+	memcpy(prefix, CKPT_MAGIC, CKPT_MAGIC_BYTES);
+	for (int i = 0; i < 4; i++)
+		prefix[CKPT_MAGIC_BYTES + i] = (uint8_t)(hlen >> (8 * i));
+	if (fs_join(tmp, sizeof tmp, err, "%s.tmp", path) < 0 ||
+	    fs_join(dir, sizeof dir, err, "%s", path) < 0)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		kerr_errno(err, "fs.create", tmp);
+		goto out;
+	}
+	hash_begin(&body);
+	if (write_part(fd, &body, prefix, sizeof prefix, tmp, err) < 0 ||
+	    write_part(fd, &body, hdr, hlen, tmp, err) < 0 ||
+	    write_part(fd, &body, state, n, tmp, err) < 0)
+		goto out;
+	/* The file's own digest (for the log) needs the trailer too, so hash the
+	 * parts again in a second context rather than re-reading the file. */
+	hash_end(&body, d);
+	hash_begin(&file);
+	hash_update(&file, prefix, sizeof prefix);
+	hash_update(&file, hdr, hlen);
+	hash_update(&file, state, n);
+	hash_update(&file, d, sizeof d);
+	hash_end(&file, whole);
+	if (fs_write_fd(fd, d, sizeof d, tmp, err) < 0)
+		goto out;
+	if (fsync(fd) < 0) {
+		kerr_errno(err, "fs.fsync", tmp);
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		kerr_errno(err, "fs.rename", path);
+		goto out;
+	}
+	if (fs_fsync_dir(dirname(dir), err) < 0)
+		goto out;
+	if (sha256_hex)
+		hash_hex(whole, sha256_hex);
+	rc = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	free(hdr);
+	return rc;
+}
+
+static int read_exact(int fd, void *buf, size_t n, const char *path, struct kerr *err)
+{
+	char *p = buf;
+
+	while (n > 0) {
+		ssize_t r = read(fd, p, n > CKPT_IO_CHUNK ? CKPT_IO_CHUNK : n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return kerr_errno(err, "fs.read", path);
+		if (r == 0)
+			return kerr_set(err, "ckpt.truncated", "%s: file shrank while reading", path);
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Checks framing against the file size; leaves the header text in *hdr. */
+static int read_frame(int fd, const char *path, uint64_t fsize, char **hdr, uint32_t *hlen,
+		      struct kerr *err)
+{
+	uint8_t prefix[CKPT_PREFIX_BYTES];
+
+	if (fsize < CKPT_PREFIX_BYTES + HASH_BYTES)
+		return kerr_set(err, fsize >= CKPT_MAGIC_BYTES ? "ckpt.truncated" : "ckpt.bad_magic",
+				"%s: %llu bytes is too short for a checkpoint", path,
+				(unsigned long long)fsize);
+	if (read_exact(fd, prefix, sizeof prefix, path, err) < 0)
+		return -1;
+	if (memcmp(prefix, CKPT_MAGIC, CKPT_MAGIC_BYTES) != 0)
+		return kerr_set(err, "ckpt.bad_magic", "%s: not a karpa checkpoint (magic is not %s)",
+				path, CKPT_MAGIC);
+	*hlen = 0;
+	for (int i = 0; i < 4; i++)
+		*hlen |= (uint32_t)prefix[CKPT_MAGIC_BYTES + i] << (8 * i);
+	if (*hlen == 0 || *hlen > CKPT_HEADER_BYTES_MAX)
+		return kerr_set(err, "ckpt.bad_header", "%s: header length %u outside 1..%d", path,
+				*hlen, CKPT_HEADER_BYTES_MAX);
+	if ((uint64_t)CKPT_PREFIX_BYTES + *hlen + HASH_BYTES > fsize)
+		return kerr_set(err, "ckpt.truncated", "%s: header length %u runs past the end of the file",
+				path, *hlen);
+	if (!(*hdr = malloc(*hlen)))
+		return kerr_set(err, "ckpt.nomem", "%s: out of memory", path);
+	return read_exact(fd, *hdr, *hlen, path, err);
+}
+
+/* d: SHA-256 of everything before the trailer (what the trailer must hold);
+ * whole: SHA-256 of the file including the trailer (what the log records). */
+static void digests(const char *hdr, uint32_t hlen, const uint8_t *state, size_t n,
+		    const uint8_t stored[HASH_BYTES], uint8_t d[HASH_BYTES], uint8_t whole[HASH_BYTES])
+{
+	struct hash_ctx body, file;
+	uint8_t prefix[CKPT_PREFIX_BYTES];
+
+	memcpy(prefix, CKPT_MAGIC, CKPT_MAGIC_BYTES);
+	for (int i = 0; i < 4; i++)
+		prefix[CKPT_MAGIC_BYTES + i] = (uint8_t)(hlen >> (8 * i));
+	hash_begin(&body);
+	hash_update(&body, prefix, sizeof prefix);
+	hash_update(&body, hdr, hlen);
+	hash_update(&body, state, n);
+	memcpy(&file, &body, sizeof file);
+	hash_end(&body, d);
+	hash_update(&file, stored, HASH_BYTES);
+	hash_end(&file, whole);
+}
+
+int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n,
+	      char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
+{
+	struct kerr perr;
+	struct stat sb;
+	uint8_t d[HASH_BYTES], stored[HASH_BYTES], whole[HASH_BYTES];
+	char *hdr = NULL;
+	uint8_t *buf = NULL;
+	uint32_t hlen = 0;
+	uint64_t fsize, avail;
+	int fd, rc = -1, parsed;
+
+	*state = NULL;
+	*n = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kerr_errno(err, "fs.open", path);
+	if (fstat(fd, &sb) < 0) {
+		kerr_errno(err, "fs.stat", path);
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		kerr_set(err, "fs.not_regular", "%s: not a regular file", path);
+		goto out;
+	}
+	fsize = (uint64_t)sb.st_size;
+	if (read_frame(fd, path, fsize, &hdr, &hlen, err) < 0)
+		goto out;
+	avail = fsize - CKPT_PREFIX_BYTES - hlen - HASH_BYTES;
+	/* A header that does not parse may be a flipped byte: let the digest
+	 * speak first. One that parses gives the size to hold the file to. */
+	parsed = parse_header(hdr, hlen, m, &perr) == 0;
+	if (parsed && m->state_bytes > avail) {
+		kerr_set(err, "ckpt.truncated", "%s: header declares %llu state bytes, file holds %llu",
+			 path, (unsigned long long)m->state_bytes, (unsigned long long)avail);
+		goto out;
+	}
+	if (parsed && m->state_bytes < avail) {
+		kerr_set(err, "ckpt.bad_size", "%s: %llu bytes after the declared end of the state",
+			 path, (unsigned long long)(avail - m->state_bytes));
+		goto out;
+	}
+	if (avail > CKPT_STATE_BYTES_MAX) {
+		kerr_set(err, "ckpt.too_large", "%s: state of %llu bytes exceeds the limit of %llu", path,
+			 (unsigned long long)avail, (unsigned long long)CKPT_STATE_BYTES_MAX);
+		goto out;
+	}
+	if (!(buf = malloc(avail ? (size_t)avail : 1))) {
+		kerr_set(err, "ckpt.nomem", "%s: out of memory for %llu state bytes", path,
+			 (unsigned long long)avail);
+		goto out;
+	}
+	if (read_exact(fd, buf, (size_t)avail, path, err) < 0 ||
+	    read_exact(fd, stored, sizeof stored, path, err) < 0)
+		goto out;
+	digests(hdr, hlen, buf, (size_t)avail, stored, d, whole);
+	if (memcmp(d, stored, HASH_BYTES) != 0) {
+		kerr_set(err, "ckpt.digest_mismatch", "%s: SHA-256 trailer does not match the contents",
+			 path);
+		goto out;
+	}
+	if (!parsed) {
+		*err = perr;
+		kerr_prefix(err, "%s", path);
+		goto out;
+	}
+	if (sha256_hex)
+		hash_hex(whole, sha256_hex);
+	*state = buf;
+	*n = (size_t)avail;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	free(hdr);
+	close(fd);
+	return rc;
+}
+
+int ckpt_check(const struct ckpt_meta *m, const struct kr_plan *plan, int vocab_size,
+	       const char *tokenizer_digest, struct kerr *err)
+{
+	if (strcmp(m->recipe, plan->name) != 0 || strcmp(m->recipe_version, plan->version) != 0)
+		return kerr_set(err, "ckpt.recipe_mismatch",
+				"checkpoint is from recipe %s %s, the running recipe is %s %s", m->recipe,
+				m->recipe_version, plan->name, plan->version);
+	if (m->vocab_size != vocab_size)
+		return kerr_set(err, "ckpt.data_mismatch",
+				"checkpoint vocab_size %d, the data's tokenizer has %d", m->vocab_size,
+				vocab_size);
+	if (strcmp(m->tokenizer_digest, tokenizer_digest) != 0)
+		return kerr_set(err, "ckpt.data_mismatch",
+				"checkpoint tokenizer %.12s..., the data's tokenizer is %.12s...",
+				m->tokenizer_digest, tokenizer_digest);
+	return 0;
+}

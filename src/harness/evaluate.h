@@ -1,0 +1,71 @@
+/* evaluate.h: val_bpb (fixed harness, PROTOCOL 3). Owns the metric: which
+ * targets are scored, how cross-entropy is accumulated and what it is divided
+ * by. The recipe only supplies logits; the loss is computed here, never by
+ * recipe code, so a recipe cannot misreport its own score.
+ *
+ * Windows: the split's tokens x[0..n-1] are cut into windows of T+1 tokens
+ * starting at 0, T, 2T, ... (T = plan.seq_len): window w feeds x[wT..wT+T-1]
+ * and scores targets x[wT+1..wT+T]. Consecutive windows share one token
+ * (the last target of one is the first input of the next), so every token
+ * x[1..n-1] is scored exactly once and each window starts with a fresh
+ * context. The last window may be shorter; it is scored if it has at least
+ * 2 tokens (one input, one target). */
+#ifndef KARPA_EVALUATE_H
+#define KARPA_EVALUATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "harness/bpe.h"
+#include "harness/recipe_host.h"
+#include "util/kerr.h"
+
+/* Logits buffers above this are split into smaller calls (same result: rows
+ * are independent). 512 MiB = 8 rows x 1024 x 16384 floats. */
+#define EVAL_LOGITS_BYTES_MAX ((size_t)512 << 20)
+
+struct eval_opts {
+	uint64_t targets_max; /* 0: the whole split (the protocol's default) */
+	int threads;          /* for the loss reduction; the result does not depend on it */
+};
+
+struct eval_result {
+	double val_bpb;   /* nats / (ln 2 * bytes) */
+	double loss;      /* mean nats per scored target */
+	double nats;      /* total cross-entropy */
+	uint64_t targets; /* scored target tokens */
+	uint64_t bytes;   /* UTF-8 bytes of the scored targets */
+};
+
+/* The byte-length table bpe_token_len gives for every id; caller frees.
+ * Inline so that the evaluator itself links without the tokenizer (its tests
+ * use a hand-made table). */
+static inline int evaluate_token_bytes(const struct bpe *tok, uint32_t **table, int *vocab,
+				       struct kerr *err)
+{
+	int v = bpe_vocab_size(tok);
+	uint32_t *t;
+
+	*table = NULL;
+	if (v <= 0 || v > BPE_VOCAB_MAX)
+		return kerr_set(err, "eval.bad_vocab", "tokenizer vocab size %d outside 1..%d", v,
+				BPE_VOCAB_MAX);
+	if (!(t = malloc((size_t)v * sizeof *t)))
+		return kerr_set(err, "eval.nomem", "out of memory for the token byte table");
+	for (int i = 0; i < v; i++)
+		t[i] = bpe_token_len(tok, (uint16_t)i);
+	*table = t;
+	*vocab = v;
+	return 0;
+}
+
+/* Scores tokens[0..n-1] with h's logits. plan gives seq_len and eval_batch.
+ * token_bytes has vocab entries. Reason codes: eval.nonfinite (a logit is
+ * NaN/inf), eval.bad_token (an id >= vocab), eval.too_short (fewer than 2
+ * tokens), eval.no_bytes (targets decode to 0 bytes), recipe.*. */
+int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uint32_t *token_bytes,
+		    int vocab, const uint16_t *tokens, size_t n, const struct eval_opts *o,
+		    struct eval_result *res, struct kerr *err);
+
+#endif

@@ -1,0 +1,439 @@
+/* train.c: the training loop and checkpoint evaluation. The run is staged in
+ * a sibling folder and renamed into place only after result.json is written,
+ * so a failed or interrupted run never leaves a half-written RUNDIR. Large
+ * buffers (batch, recipe state) are allocated once before the first step. */
+#include "harness/train.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/bpe.h"
+#include "harness/checkpoint.h"
+#include "harness/loader.h"
+#include "harness/trainlog.h"
+#include "util/fsutil.h"
+#include "util/progress.h"
+
+#define PLOT_W 60 /* the loss plot: 60 x 12 characters fits any terminal */
+#define PLOT_H 12
+
+/* Everything one run holds; freed in one place. */
+struct run {
+	const struct train_opts *o;
+	struct recipe_host *h;
+	int created;
+	struct kr_plan plan;
+	struct dataset d;
+	int d_open;
+	uint16_t *train, *val, *batch;
+	size_t ntrain, nval;
+	uint32_t *tbytes;
+	int vocab;
+	void *state;
+	size_t state_bytes;
+	char out_dir[FS_PATH_MAX]; /* o->out_dir without trailing slashes */
+	struct fs_stage st;
+	struct trainlog log;
+	double plot_sum[PLOT_W];
+	int plot_n[PLOT_W];
+};
+
+static int dir_is_empty(const char *path)
+{
+	DIR *dd = opendir(path);
+	struct dirent *e;
+	int empty = 1;
+
+	if (!dd)
+		return 0;
+	while ((e = readdir(dd)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(dd);
+	return empty;
+}
+
+static int scale_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > TRAIN_SCALE_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* The staging folder is "<out>.tmp.<pid>": with a trailing slash it would
+ * land inside the output folder, so slashes are stripped first. */
+static int out_dir_of(const char *in, char out[FS_PATH_MAX], struct kerr *err)
+{
+	size_t n;
+
+	if (fs_join(out, FS_PATH_MAX, err, "%s", in) < 0)
+		return -1;
+	n = strlen(out);
+	while (n > 1 && out[n - 1] == '/')
+		out[--n] = '\0';
+	if (n == 0 || !strcmp(out, "/") || !strcmp(out, ".") || !strcmp(out, ".."))
+		return kerr_set(err, "train.out_exists", "--out '%s' must name a new folder", in);
+	return 0;
+}
+
+static int check_opts(const struct train_opts *o, const char *out_dir, struct kerr *err)
+{
+	if (!scale_ok(o->scale))
+		return kerr_set(err, "train.bad_scale", "scale '%.40s' is not a scale name", o->scale);
+	if (o->seed > TRAIN_SEED_MAX)
+		return kerr_set(err, "train.bad_seed", "seed %llu above the limit %llu",
+				(unsigned long long)o->seed, (unsigned long long)TRAIN_SEED_MAX);
+	if (o->threads < 1 || o->threads > TRAIN_THREADS_MAX)
+		return kerr_set(err, "train.bad_threads", "threads %d outside 1..%d", o->threads,
+				TRAIN_THREADS_MAX);
+	if (fs_exists(out_dir) && (!fs_is_dir(out_dir) || !dir_is_empty(out_dir)))
+		return kerr_set(err, "train.out_exists",
+				"%s already exists and is not an empty folder (remove it or choose another --out)",
+				out_dir);
+	return 0;
+}
+
+/* The recipe's scale list is its own: kr_create refuses a scale it does not
+ * have. A create failure whose reason names the scale is reported as
+ * train.bad_scale; any other create failure stays recipe.create. */
+static int create_recipe(struct run *R, const char *scale, uint64_t seed, int threads,
+			 struct kerr *err)
+{
+	struct kr_env env = { .seed = seed, .threads = threads, .vocab_size = R->vocab, .scale = scale };
+
+	if (recipe_host_create(R->h, &env, &R->plan, err) < 0) {
+		if (!strcmp(err->code, "recipe.create") && strstr(err->msg, "scale"))
+			snprintf(err->code, sizeof err->code, "train.bad_scale");
+		return -1;
+	}
+	R->created = 1;
+	if (recipe_host_state_bytes(R->h, &R->state_bytes, err) < 0)
+		return -1;
+	if (!(R->state = malloc(R->state_bytes)))
+		return kerr_set(err, "train.nomem", "out of memory for %zu bytes of recipe state",
+				R->state_bytes);
+	return 0;
+}
+
+static int open_data(struct run *R, const char *dir, struct kerr *err)
+{
+	if (dataset_open(dir, &R->d, err) < 0)
+		return -1;
+	R->d_open = 1;
+	return evaluate_token_bytes(R->d.tok, &R->tbytes, &R->vocab, err);
+}
+
+static int load_split(struct run *R, enum dataset_split_id s, uint16_t **t, size_t *n,
+		      struct kerr *err)
+{
+	if (!R->d.split[s].present)
+		return kerr_set(err, "train.no_split", "%s: data folder has no %s split", R->d.dir,
+				dataset_split_name(s));
+	return dataset_load_split(&R->d, s, t, n, err);
+}
+
+static void meta_of(const struct run *R, int64_t step, struct ckpt_meta *m)
+{
+	memset(m, 0, sizeof *m);
+	m->format = CKPT_FORMAT;
+	snprintf(m->recipe, sizeof m->recipe, "%s", R->plan.name);
+	snprintf(m->recipe_version, sizeof m->recipe_version, "%s", R->plan.version);
+	snprintf(m->scale, sizeof m->scale, "%s", R->o->scale);
+	m->step = step;
+	m->seed = R->o->seed;
+	memcpy(m->data_digest, R->d.digest, HASH_HEX_BYTES);
+	memcpy(m->tokenizer_digest, R->d.tokenizer_digest, HASH_HEX_BYTES);
+	m->vocab_size = R->vocab;
+	m->state_bytes = R->state_bytes;
+}
+
+/* Saves the recipe's state as rel (relative to RUNDIR) and chains its digest. */
+static int checkpoint(struct run *R, int64_t step, const char *rel, char sha[HASH_HEX_BYTES],
+		      struct kerr *err)
+{
+	struct ckpt_meta m;
+	char path[FS_PATH_MAX];
+	size_t n;
+
+	if (recipe_host_state_bytes(R->h, &n, err) < 0)
+		return -1;
+	if (n != R->state_bytes)
+		return kerr_set(err, "recipe.bad_state_size", "state size changed from %zu to %zu bytes",
+				R->state_bytes, n);
+	if (R->h->save(R->h, R->state, n, err) < 0)
+		return -1;
+	meta_of(R, step, &m);
+	if (fs_join(path, sizeof path, err, "%s/%s", R->st.tmp, rel) < 0 ||
+	    ckpt_write(path, &m, R->state, n, sha, err) < 0 ||
+	    trainlog_checkpoint(&R->log, step, rel, sha, err) < 0)
+		return -1;
+	return 0;
+}
+
+static void plot_add(struct run *R, int64_t step, double loss)
+{
+	int b = (int)(step * PLOT_W / R->plan.steps);
+
+	R->plot_sum[b] += loss;
+	R->plot_n[b]++;
+}
+
+static void plot_draw(const struct run *R)
+{
+	double x[PLOT_W], y[PLOT_W];
+	int n = 0;
+
+	for (int b = 0; b < PLOT_W; b++)
+		if (R->plot_n[b]) {
+			x[n] = (double)b * (double)R->plan.steps / PLOT_W;
+			y[n++] = R->plot_sum[b] / R->plot_n[b];
+		}
+	progress_plot(stderr, "training loss vs step", x, y, n, PLOT_W, PLOT_H);
+}
+
+static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
+{
+	const struct kr_plan *p = &R->plan;
+	struct progress pr;
+	double t0 = progress_now_ms(), wall = 0;
+	char rel[64], sha[HASH_HEX_BYTES];
+
+	progress_init(&pr, "train", p->steps, R->o->progress);
+	for (int64_t s = 0; s < p->steps; s++) {
+		float loss = 0, lr = 0;
+		if (loader_batch(R->o->seed, s, p->batch, p->seq_len, R->train, R->ntrain, R->batch,
+				 err) < 0 ||
+		    R->h->train_step(R->h, s, R->batch, &loss, &lr, err) < 0)
+			return -1;
+		if (!isfinite(loss) || !isfinite(lr))
+			return kerr_set(err, "train.nonfinite", "step %lld: training loss %g, lr %g",
+					(long long)s, (double)loss, (double)lr);
+		res->tokens += (uint64_t)p->batch * (uint64_t)p->seq_len;
+		wall = progress_now_ms() - t0;
+		if (trainlog_step(&R->log, s, res->tokens, lr, loss, wall,
+				  wall > 0 ? (double)res->tokens / (wall / 1e3) : 0, err) < 0)
+			return -1;
+		plot_add(R, s, loss);
+		res->final_loss = loss;
+		progress_step(&pr, s + 1, loss, lr, wall > 0 ? (double)res->tokens / (wall / 1e3) : 0);
+		if (p->ckpt_every > 0 && (s + 1) % p->ckpt_every == 0 && s + 1 < p->steps) {
+			snprintf(rel, sizeof rel, "checkpoints/step_%06lld.ckpt", (long long)(s + 1));
+			if (checkpoint(R, s + 1, rel, sha, err) < 0)
+				return -1;
+		}
+	}
+	progress_done(&pr);
+	if (checkpoint(R, p->steps, "final.ckpt", res->final_sha256, err) < 0)
+		return -1;
+	res->train_ms = progress_now_ms() - t0;
+	res->steps = p->steps;
+	return 0;
+}
+
+static int start_log(struct run *R, struct kerr *err)
+{
+	char path[FS_PATH_MAX];
+	struct trainlog_header hd = {
+		.recipe = R->plan.name, .recipe_version = R->plan.version, .scale = R->o->scale,
+		.seed = R->o->seed, .data_digest = R->d.digest, .tokenizer_digest = R->d.tokenizer_digest,
+		.steps = R->plan.steps, .params = R->plan.params, .batch = R->plan.batch,
+		.seq_len = R->plan.seq_len,
+	};
+
+	if (fs_join(path, sizeof path, err, "%s/checkpoints", R->st.tmp) < 0 ||
+	    fs_mkdir_p(path, err) < 0 || fs_join(path, sizeof path, err, "%s/train.log", R->st.tmp) < 0)
+		return -1;
+	return trainlog_open(&R->log, path, &hd, err);
+}
+
+static int write_result(struct run *R, const struct train_result *res, struct kerr *err)
+{
+	char path[FS_PATH_MAX], *s = NULL;
+	json_t *o = train_result_json(res);
+	int rc = -1;
+
+	if (!o || !(s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)))) {
+		kerr_set(err, "train.nomem", "cannot encode result.json");
+		goto out;
+	}
+	if (fs_join(path, sizeof path, err, "%s/result.json", R->st.tmp) < 0)
+		goto out;
+	{
+		size_t n = strlen(s);
+		char *t = realloc(s, n + 2); /* a text file ends with a newline */
+		if (!t) {
+			kerr_set(err, "train.nomem", "cannot encode result.json");
+			goto out;
+		}
+		s = t;
+		memcpy(s + n, "\n", 2);
+	}
+	rc = fs_write_atomic(path, s, strlen(s), err);
+out:
+	free(s);
+	json_decref(o);
+	return rc;
+}
+
+static void run_free(struct run *R)
+{
+	struct kerr ignored;
+
+	if (R->log.fd >= 0)
+		trainlog_close(&R->log, &ignored);
+	if (R->created)
+		recipe_host_destroy(R->h);
+	fs_stage_abort(&R->st);
+	if (R->d_open)
+		dataset_close(&R->d);
+	free(R->train);
+	free(R->val);
+	free(R->batch);
+	free(R->tbytes);
+	free(R->state);
+}
+
+static void result_init(const struct run *R, struct train_result *res)
+{
+	snprintf(res->recipe, sizeof res->recipe, "%s", R->plan.name);
+	snprintf(res->recipe_version, sizeof res->recipe_version, "%s", R->plan.version);
+	snprintf(res->scale, sizeof res->scale, "%s", R->o->scale);
+	res->seed = R->o->seed;
+	res->params = R->plan.params;
+	memcpy(res->data_digest, R->d.digest, HASH_HEX_BYTES);
+	memcpy(res->tokenizer_digest, R->d.tokenizer_digest, HASH_HEX_BYTES);
+}
+
+int train_run(const struct train_opts *o, struct recipe_host *h, struct train_result *res,
+	      struct kerr *err)
+{
+	struct run *R = calloc(1, sizeof *R);
+	struct eval_opts eo = { .targets_max = o->eval_targets_max, .threads = o->threads };
+	double t0 = progress_now_ms();
+	int rc = -1;
+
+	memset(res, 0, sizeof *res);
+	if (!R)
+		return kerr_set(err, "train.nomem", "out of memory");
+	R->o = o;
+	R->h = h;
+	R->log.fd = -1;
+	if (out_dir_of(o->out_dir, R->out_dir, err) < 0 || check_opts(o, R->out_dir, err) < 0 ||
+	    open_data(R, o->data_dir, err) < 0 ||
+	    load_split(R, SPLIT_TRAIN, &R->train, &R->ntrain, err) < 0 ||
+	    load_split(R, SPLIT_VAL, &R->val, &R->nval, err) < 0 ||
+	    create_recipe(R, o->scale, o->seed, o->threads, err) < 0)
+		goto out;
+	if (!(R->batch = malloc((size_t)R->plan.batch * ((size_t)R->plan.seq_len + 1) * 2))) {
+		kerr_set(err, "train.nomem", "out of memory for the batch buffer");
+		goto out;
+	}
+	result_init(R, res);
+	if (fs_stage_begin(&R->st, R->out_dir, err) < 0 || start_log(R, err) < 0 ||
+	    step_loop(R, res, err) < 0)
+		goto out;
+	if (evaluate_tokens(h, &R->plan, R->tbytes, R->vocab, R->val, R->nval, &eo, &res->val, err) < 0 ||
+	    trainlog_eval(&R->log, "val", res->val.val_bpb, res->val.loss, res->val.targets,
+			  res->val.bytes, err) < 0)
+		goto out;
+	memcpy(res->log_head, R->log.prev, HASH_HEX_BYTES);
+	if (trainlog_close(&R->log, err) < 0)
+		goto out;
+	res->wall_ms = progress_now_ms() - t0;
+	if (write_result(R, res, err) < 0 || fs_stage_commit(&R->st, 0, err) < 0)
+		goto out;
+	if (o->plot)
+		plot_draw(R);
+	rc = 0;
+out:
+	run_free(R);
+	free(R);
+	return rc;
+}
+
+json_t *train_result_json(const struct train_result *r)
+{
+	return json_pack("{s:s, s:f, s:f, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:s, s:s, s:s, "
+			 "s:I, s:s, s:s, s:s, s:s, s:s}",
+			 "format", TRAIN_RESULT_FORMAT, "val_bpb", r->val.val_bpb, "val_loss",
+			 r->val.loss, "val_targets", (json_int_t)r->val.targets, "val_bytes",
+			 (json_int_t)r->val.bytes, "steps", (json_int_t)r->steps, "tokens",
+			 (json_int_t)r->tokens, "train_ms", r->train_ms, "wall_ms", r->wall_ms,
+			 "final_loss", r->final_loss, "params", (json_int_t)r->params, "recipe",
+			 r->recipe, "recipe_version", r->recipe_version, "scale", r->scale, "seed",
+			 (json_int_t)r->seed, "data", r->data_digest, "tokenizer", r->tokenizer_digest,
+			 "final_ckpt", "final.ckpt", "final_sha256", r->final_sha256, "log_head",
+			 r->log_head);
+}
+
+/* ---- evaluating a checkpoint ------------------------------------------ */
+
+static int load_ckpt_into(struct run *R, const struct ckpt_meta *m, const void *state, size_t n,
+			  struct kerr *err)
+{
+	size_t want;
+
+	if (ckpt_check(m, &R->plan, R->vocab, R->d.tokenizer_digest, err) < 0 ||
+	    recipe_host_state_bytes(R->h, &want, err) < 0)
+		return -1;
+	if (want != n)
+		return kerr_set(err, "ckpt.recipe_mismatch",
+				"checkpoint state is %zu bytes, the recipe's state is %zu", n, want);
+	return R->h->load(R->h, state, n, err);
+}
+
+int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum dataset_split_id split,
+			  int threads, uint64_t targets_max, struct recipe_host *h,
+			  struct eval_report *rep, struct kerr *err)
+{
+	struct run *R = calloc(1, sizeof *R);
+	struct ckpt_meta m;
+	struct eval_opts eo = { .targets_max = targets_max, .threads = threads };
+	struct kr_env env = { .threads = threads };
+	void *state = NULL;
+	size_t n = 0;
+	uint16_t *toks = NULL;
+	size_t ntoks = 0;
+	int rc = -1;
+
+	memset(rep, 0, sizeof *rep);
+	if (!R)
+		return kerr_set(err, "train.nomem", "out of memory");
+	R->h = h;
+	R->log.fd = -1;
+	if (ckpt_read(ckpt_path, &m, &state, &n, rep->ckpt_sha256, err) < 0 ||
+	    open_data(R, data_dir, err) < 0 || load_split(R, split, &toks, &ntoks, err) < 0)
+		goto out;
+	env.seed = m.seed;
+	env.vocab_size = R->vocab;
+	env.scale = m.scale;
+	if (recipe_host_create(h, &env, &R->plan, err) < 0)
+		goto out;
+	R->created = 1;
+	if (load_ckpt_into(R, &m, state, n, err) < 0 ||
+	    evaluate_tokens(h, &R->plan, R->tbytes, R->vocab, toks, ntoks, &eo, &rep->res, err) < 0)
+		goto out;
+	snprintf(rep->recipe, sizeof rep->recipe, "%s", m.recipe);
+	snprintf(rep->recipe_version, sizeof rep->recipe_version, "%s", m.recipe_version);
+	snprintf(rep->scale, sizeof rep->scale, "%s", m.scale);
+	rep->step = m.step;
+	rep->seed = m.seed;
+	rep->split = split;
+	memcpy(rep->data_digest, R->d.digest, HASH_HEX_BYTES);
+	rc = 0;
+out:
+	free(state);
+	free(toks);
+	run_free(R);
+	free(R);
+	return rc;
+}

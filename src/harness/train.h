@@ -1,0 +1,79 @@
+/* train.h: the training run and checkpoint evaluation as the harness drives
+ * them (fixed harness, PROTOCOL 2-4). Owns the run folder: its layout, that
+ * it appears only when complete, and what result.json says. Never computes a
+ * loss or picks data itself: those are evaluate.c and loader.c.
+ *
+ * RUNDIR/train.log          hash-chained log (trainlog.h)
+ * RUNDIR/checkpoints/step_NNNNNN.ckpt   every plan.ckpt_every steps
+ * RUNDIR/final.ckpt         after the last step
+ * RUNDIR/result.json        val_bpb and what produced it */
+#ifndef KARPA_TRAIN_H
+#define KARPA_TRAIN_H
+
+#include <stdint.h>
+
+#include "harness/dataset.h"
+#include "harness/evaluate.h"
+#include "harness/recipe_host.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+#define TRAIN_RESULT_FORMAT "karpa-result-1"
+/* Seeds are JSON integers in logs and headers; above 2^53 JSON readers
+ * lose digits. */
+#define TRAIN_SEED_MAX (((uint64_t)1 << 53) - 1)
+#define TRAIN_THREADS_MAX 256
+#define TRAIN_SCALE_MAX 31
+
+struct train_opts {
+	const char *data_dir;
+	const char *scale;
+	const char *out_dir;
+	uint64_t seed;
+	int threads;
+	int progress;              /* progress lines even when stderr is not a terminal */
+	int plot;                  /* draw the loss curve on stderr at the end */
+	uint64_t eval_targets_max; /* 0: the whole val split */
+};
+
+struct train_result {
+	char recipe[KR_NAME_MAX], recipe_version[KR_NAME_MAX], scale[TRAIN_SCALE_MAX + 1];
+	uint64_t seed;
+	int64_t steps, params;
+	uint64_t tokens;
+	double train_ms;           /* the step loop, checkpoints included */
+	double wall_ms;            /* the whole run, data loading and eval included */
+	double final_loss;         /* training loss of the last step */
+	struct eval_result val;
+	char data_digest[HASH_HEX_BYTES], tokenizer_digest[HASH_HEX_BYTES];
+	char final_sha256[HASH_HEX_BYTES]; /* of final.ckpt */
+	char log_head[HASH_HEX_BYTES];     /* SHA-256 of train.log's last line */
+};
+
+/* Runs the recipe behind h (a host whose function table is filled, not yet
+ * created) and leaves a complete RUNDIR or none. Reason codes: train.out_exists,
+ * train.bad_scale, train.bad_seed, train.bad_threads, train.no_split,
+ * train.nonfinite, dataset.*, recipe.*, ckpt.*, log.*, eval.*, fs.*. */
+int train_run(const struct train_opts *o, struct recipe_host *h, struct train_result *r,
+	      struct kerr *err);
+
+/* result.json's object (also what `karpa train --json` prints); caller
+ * decrefs. Returns NULL on allocation failure. */
+struct json_t *train_result_json(const struct train_result *r);
+
+struct eval_report {
+	char recipe[KR_NAME_MAX], recipe_version[KR_NAME_MAX], scale[TRAIN_SCALE_MAX + 1];
+	int64_t step;
+	uint64_t seed;
+	char ckpt_sha256[HASH_HEX_BYTES], data_digest[HASH_HEX_BYTES];
+	enum dataset_split_id split;
+	struct eval_result res;
+};
+
+/* Verifies a checkpoint (ckpt.*), checks it against the recipe behind h and
+ * the data's tokenizer, loads it and evaluates a split. */
+int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum dataset_split_id split,
+			  int threads, uint64_t targets_max, struct recipe_host *h,
+			  struct eval_report *rep, struct kerr *err);
+
+#endif

@@ -1,0 +1,523 @@
+/* test_train.c: the training loop end to end. First through the library
+ * with a small fake recipe (a bigram counter, so the run is fast and its
+ * state is easy to reason about), then through the CLI with the real recipe:
+ * karpa data prepare -> karpa train -> karpa eval, and every refusal. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <math.h>
+
+#include "harness/checkpoint.h"
+#include "harness/train.h"
+#include "harness/trainlog.h"
+#include "util/hash.h"
+
+static char *work;
+static char data[FS_PATH_MAX];
+
+/* ---- a fake recipe: bigram counts ------------------------------------- */
+
+struct bigram {
+	int V;
+	const char *name;
+	int nan_at;    /* step whose loss is NaN; -1 never */
+	int64_t steps, ckpt_every;
+	float *counts; /* V x V, then one float: steps taken */
+};
+
+static struct bigram proto = { .name = "fake-bigram", .nan_at = -1, .steps = 12, .ckpt_every = 4 };
+
+static int bg_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *p,
+		     struct kerr *err)
+{
+	struct bigram *b = malloc(sizeof *b);
+
+	if (strcmp(env->scale, "tiny") != 0) {
+		free(b);
+		return kerr_set(err, "recipe.create", "recipe create failed: unknown scale '%s'",
+				env->scale);
+	}
+	*b = proto;
+	b->V = env->vocab_size;
+	b->counts = calloc((size_t)b->V * b->V + 1, sizeof(float));
+	h->impl = b;
+	snprintf(p->name, sizeof p->name, "%s", b->name);
+	snprintf(p->version, sizeof p->version, "1.0.0");
+	p->batch = 4;
+	p->seq_len = 16;
+	p->eval_batch = 3;
+	p->steps = b->steps;
+	p->ckpt_every = b->ckpt_every;
+	p->params = (int64_t)b->V * b->V;
+	return 0;
+}
+
+static double bg_logp(const struct bigram *b, int x, int y)
+{
+	double row = 0;
+
+	for (int v = 0; v < b->V; v++)
+		row += b->counts[(size_t)x * b->V + v];
+	return log((b->counts[(size_t)x * b->V + y] + 1.0) / (row + b->V));
+}
+
+static int bg_train(struct recipe_host *h, int64_t step, const uint16_t *t, float *loss, float *lr,
+		    struct kerr *err)
+{
+	struct bigram *b = h->impl;
+	double nll = 0;
+
+	(void)err;
+	for (int r = 0; r < 4; r++)
+		for (int i = 0; i < 16; i++)
+			nll -= bg_logp(b, t[r * 17 + i], t[r * 17 + i + 1]);
+	for (int r = 0; r < 4; r++)
+		for (int i = 0; i < 16; i++)
+			b->counts[(size_t)t[r * 17 + i] * b->V + t[r * 17 + i + 1]] += 1;
+	b->counts[(size_t)b->V * b->V] += 1;
+	*loss = step == b->nan_at ? NAN : (float)(nll / 64);
+	*lr = 0.01f;
+	return 0;
+}
+
+static int bg_logits(struct recipe_host *h, const uint16_t *t, int rows, int T, float *out,
+		     struct kerr *err)
+{
+	struct bigram *b = h->impl;
+
+	(void)err;
+	for (int i = 0; i < rows * T; i++) {
+		const float *c = b->counts + (size_t)t[i] * b->V;
+		double row = 0;
+		for (int v = 0; v < b->V; v++)
+			row += c[v];
+		for (int v = 0; v < b->V; v++)
+			out[(size_t)i * b->V + v] = (float)log((c[v] + 1.0) / (row + b->V));
+	}
+	return 0;
+}
+
+static int bg_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
+{
+	struct bigram *b = h->impl;
+
+	(void)err;
+	*n = ((size_t)b->V * b->V + 1) * sizeof(float);
+	return 0;
+}
+
+static int bg_save(struct recipe_host *h, void *buf, size_t n, struct kerr *err)
+{
+	(void)err;
+	memcpy(buf, ((struct bigram *)h->impl)->counts, n);
+	return 0;
+}
+
+static int bg_load(struct recipe_host *h, const void *buf, size_t n, struct kerr *err)
+{
+	(void)err;
+	memcpy(((struct bigram *)h->impl)->counts, buf, n);
+	return 0;
+}
+
+static void bg_destroy(struct recipe_host *h)
+{
+	struct bigram *b = h->impl;
+
+	if (b)
+		free(b->counts);
+	free(b);
+	h->impl = NULL;
+}
+
+static void fake_host(struct recipe_host *h)
+{
+	memset(h, 0, sizeof *h);
+	h->kind = "fake";
+	h->create = bg_create;
+	h->train_step = bg_train;
+	h->logits = bg_logits;
+	h->state_bytes = bg_bytes;
+	h->save = bg_save;
+	h->load = bg_load;
+	h->destroy = bg_destroy;
+}
+
+/* ---- fixtures --------------------------------------------------------- */
+
+static const char *const vocab_words[] = {
+	"river", "stone", "light", "garden", "winter", "paper", "window", "music", "market",
+	"letter", "horse", "silver", "morning", "village", "engine", "harbor", "teacher", "orange",
+	"the", "a", "of", "and", "to", "in", "was", "is", "on", "with", "by", "under", "near", "old",
+};
+
+static void write_texts(const char *dir)
+{
+	uint64_t x = 88172645463325252ull;
+
+	for (int d = 0; d < 60; d++) {
+		char path[FS_PATH_MAX];
+		FILE *f;
+		snprintf(path, sizeof path, "%s/text%02d.txt", dir, d);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		for (int w = 0; w < 300; w++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			fprintf(f, "%s%s", vocab_words[x % (sizeof vocab_words / sizeof vocab_words[0])],
+				w % 12 == 11 ? ".\n" : " ");
+		}
+		fclose(f);
+	}
+}
+
+static int setup(void **s)
+{
+	char txt[FS_PATH_MAX], out[4096];
+
+	(void)s;
+	hash_init_lib();
+	work = tu_mkdtemp();
+	snprintf(txt, sizeof txt, "%s/txt", work);
+	snprintf(data, sizeof data, "%s/data", work);
+	assert_int_equal(fs_mkdir_p(txt, NULL), 0);
+	write_texts(txt);
+	if (tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s --hidden-out %s/hidden",
+		   tu_karpa(), txt, data, work) != 0) {
+		print_message("data prepare failed: %s\n", out);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **s)
+{
+	(void)s;
+	tu_rmdir(work);
+	return 0;
+}
+
+static void opts_for(struct train_opts *o, const char *out, int threads)
+{
+	memset(o, 0, sizeof *o);
+	o->data_dir = data;
+	o->scale = "tiny";
+	o->out_dir = out;
+	o->seed = 5;
+	o->threads = threads;
+}
+
+static json_t *load_json(const char *path)
+{
+	json_error_t je;
+	json_t *o = json_load_file(path, 0, &je);
+
+	if (!o)
+		print_message("%s: %s\n", path, je.text);
+	assert_non_null(o);
+	return o;
+}
+
+/* Every checkpoint record's digest is the digest of the file it names. */
+static void check_log_against_files(const char *rundir, int want_ckpts)
+{
+	char path[FS_PATH_MAX], *text, *line;
+	size_t n;
+	struct trainlog_summary sum;
+	struct kerr err;
+	int seen = 0;
+
+	snprintf(path, sizeof path, "%s/train.log", rundir);
+	assert_int_equal(trainlog_verify(path, &sum, &err), 0);
+	if (want_ckpts >= 0)
+		assert_int_equal(sum.checkpoints, want_ckpts);
+	else
+		assert_true(sum.checkpoints >= 1);
+	assert_int_equal(fs_read_all(path, 1 << 24, &text, &n, &err), 0);
+	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		json_t *o = json_loads(line, 0, NULL), *f = json_object_get(o, "file");
+		if (f) {
+			char p[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+			snprintf(p, sizeof p, "%s/%s", rundir, json_string_value(f));
+			assert_int_equal(hash_file_hex(p, sha, NULL, &err), 0);
+			assert_string_equal(sha, json_string_value(json_object_get(o, "sha256")));
+			seen++;
+		}
+		json_decref(o);
+	}
+	assert_int_equal(seen, sum.checkpoints);
+	free(text);
+}
+
+/* ---- library tests with the fake recipe -------------------------------- */
+
+static void run_leaves_complete_rundir(void **s)
+{
+	struct train_opts o;
+	struct train_result r;
+	struct recipe_host h;
+	struct kerr err;
+	struct eval_report rep;
+	char out[FS_PATH_MAX], p[FS_PATH_MAX];
+	json_t *res;
+
+	(void)s;
+	snprintf(out, sizeof out, "%s/run1", work);
+	opts_for(&o, out, 1);
+	fake_host(&h);
+	if (train_run(&o, &h, &r, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_int_equal(r.steps, 12);
+	assert_int_equal(r.tokens, 12 * 4 * 16);
+	assert_true(r.val.val_bpb > 0 && isfinite(r.val.val_bpb));
+	/* Checkpoints at 4 and 8; 12 is the final one. */
+	snprintf(p, sizeof p, "%s/checkpoints/step_000004.ckpt", out);
+	assert_true(fs_exists(p));
+	snprintf(p, sizeof p, "%s/checkpoints/step_000008.ckpt", out);
+	assert_true(fs_exists(p));
+	snprintf(p, sizeof p, "%s/checkpoints/step_000012.ckpt", out);
+	assert_false(fs_exists(p));
+	check_log_against_files(out, 3);
+	snprintf(p, sizeof p, "%s/result.json", out);
+	res = load_json(p);
+	assert_string_equal(json_string_value(json_object_get(res, "format")), TRAIN_RESULT_FORMAT);
+	assert_true(json_real_value(json_object_get(res, "val_bpb")) == r.val.val_bpb);
+	assert_string_equal(json_string_value(json_object_get(res, "recipe")), "fake-bigram");
+	assert_string_equal(json_string_value(json_object_get(res, "final_sha256")), r.final_sha256);
+	assert_int_equal(json_integer_value(json_object_get(res, "seed")), 5);
+	json_decref(res);
+	/* The final checkpoint, loaded into a fresh recipe, scores the same. */
+	snprintf(p, sizeof p, "%s/final.ckpt", out);
+	fake_host(&h);
+	if (train_eval_checkpoint(p, data, SPLIT_VAL, 2, 0, &h, &rep, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_true(rep.res.val_bpb == r.val.val_bpb);
+	assert_int_equal(rep.step, 12);
+	assert_string_equal(rep.ckpt_sha256, r.final_sha256);
+	/* A staging folder never outlives the run. */
+	assert_int_equal(tu_run(NULL, 0, "ls -d %s/run1.tmp.* >/dev/null 2>&1", work), 2);
+}
+
+static void same_seed_same_bytes_any_threads(void **s)
+{
+	struct train_opts o;
+	struct train_result a, b;
+	struct recipe_host h;
+	struct kerr err;
+	char out[FS_PATH_MAX];
+
+	(void)s;
+	snprintf(out, sizeof out, "%s/det1", work);
+	opts_for(&o, out, 1);
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &a, &err), 0);
+	snprintf(out, sizeof out, "%s/det2//", work); /* trailing slashes are harmless */
+	opts_for(&o, out, 2);
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &b, &err), 0);
+	assert_int_equal(tu_run(NULL, 0, "test -f %s/det2/result.json", work), 0);
+	assert_string_equal(a.final_sha256, b.final_sha256);
+	assert_true(a.val.val_bpb == b.val.val_bpb);
+	/* Another seed is another data order, so another model. */
+	snprintf(out, sizeof out, "%s/det3", work);
+	opts_for(&o, out, 1);
+	o.seed = 6;
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &b, &err), 0);
+	assert_string_not_equal(a.final_sha256, b.final_sha256);
+}
+
+static void refusals_leave_nothing(void **s)
+{
+	struct train_opts o;
+	struct train_result r;
+	struct recipe_host h;
+	struct kerr err;
+	char out[FS_PATH_MAX], p[FS_PATH_MAX];
+
+	(void)s;
+	snprintf(out, sizeof out, "%s/nan", work);
+	opts_for(&o, out, 1);
+	proto.nan_at = 6;
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	proto.nan_at = -1;
+	assert_string_equal(err.code, "train.nonfinite");
+	assert_non_null(strstr(err.msg, "step 6"));
+	assert_false(fs_exists(out));
+	assert_int_equal(tu_run(NULL, 0, "ls -d %s/nan.tmp.* >/dev/null 2>&1", work), 2);
+
+	opts_for(&o, out, 1);
+	o.scale = "huge";
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	assert_string_equal(err.code, "train.bad_scale");
+	assert_false(fs_exists(out));
+
+	snprintf(p, sizeof p, "%s/nodata", work);
+	opts_for(&o, out, 1);
+	o.data_dir = p;
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	assert_int_equal(strncmp(err.code, "dataset.", 8) == 0 || strncmp(err.code, "fs.", 3) == 0, 1);
+	assert_false(fs_exists(out));
+
+	/* An existing non-empty folder is never overwritten. */
+	snprintf(out, sizeof out, "%s/run1", work);
+	opts_for(&o, out, 1);
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	assert_string_equal(err.code, "train.out_exists");
+	snprintf(p, sizeof p, "%s/run1/result.json", work);
+	assert_true(fs_exists(p));
+}
+
+static void eval_refuses_other_recipe(void **s)
+{
+	struct recipe_host h;
+	struct eval_report rep;
+	struct kerr err;
+	char p[FS_PATH_MAX];
+
+	(void)s;
+	snprintf(p, sizeof p, "%s/run1/final.ckpt", work);
+	proto.name = "other-recipe";
+	fake_host(&h);
+	assert_int_equal(train_eval_checkpoint(p, data, SPLIT_VAL, 1, 0, &h, &rep, &err), -1);
+	proto.name = "fake-bigram";
+	assert_string_equal(err.code, "ckpt.recipe_mismatch");
+	/* The hidden split lives only in the validator's folder. */
+	fake_host(&h);
+	assert_int_equal(train_eval_checkpoint(p, data, SPLIT_HIDDEN, 1, 0, &h, &rep, &err), -1);
+	assert_string_equal(err.code, "train.no_split");
+	snprintf(data + strlen(data), sizeof data - strlen(data), "/../hidden");
+	fake_host(&h);
+	if (train_eval_checkpoint(p, data, SPLIT_HIDDEN, 1, 0, &h, &rep, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_true(rep.res.val_bpb > 0);
+	*strstr(data, "/../hidden") = '\0';
+}
+
+/* ---- the CLI with the real recipe -------------------------------------- */
+
+static double json_num(const char *text, const char *key)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	double v;
+
+	assert_non_null(o);
+	v = json_number_value(json_object_get(o, key));
+	json_decref(o);
+	return v;
+}
+
+static void cli_train_then_eval(void **s)
+{
+	static char out[1 << 16], out2[1 << 16];
+	char run[FS_PATH_MAX], p[FS_PATH_MAX], *res_text;
+	size_t n;
+	struct kerr err;
+	double bpb;
+
+	(void)s;
+	snprintf(run, sizeof run, "%s/cli", work);
+	if (tu_run(out, sizeof out,
+		   "%s train --scale tiny --data %s --seed 1 --threads 2 --out %s --json 2>/dev/null",
+		   tu_karpa(), data, run) != 0)
+		fail_msg("karpa train failed: %s", out);
+	bpb = json_num(out, "val_bpb");
+	assert_true(bpb > 0 && isfinite(bpb));
+	snprintf(p, sizeof p, "%s/result.json", run);
+	assert_int_equal(fs_read_all(p, 1 << 16, &res_text, &n, &err), 0);
+	assert_true(json_num(res_text, "val_bpb") == bpb);
+	free(res_text);
+	check_log_against_files(run, -1);
+	/* karpa eval on the final checkpoint reproduces result.json's val_bpb
+	 * exactly, at another thread count. */
+	snprintf(p, sizeof p, "%s/final.ckpt", run);
+	if (tu_run(out2, sizeof out2, "%s eval --ckpt %s --data %s --split val --threads 1 --json 2>/dev/null",
+		   tu_karpa(), p, data) != 0)
+		fail_msg("karpa eval failed: %s", out2);
+	assert_true(json_num(out2, "val_bpb") == bpb);
+	/* The hidden split, from the validator's folder. */
+	assert_int_equal(tu_run(out2, sizeof out2, "%s eval --ckpt %s --data %s/hidden --split hidden",
+				tu_karpa(), p, work), 0);
+	assert_non_null(strstr(out2, "val_bpb"));
+}
+
+/* Copies final.ckpt with one edit and returns karpa eval's output. */
+static int eval_damaged(const char *how, char *out, size_t cap)
+{
+	char src[FS_PATH_MAX], dst[FS_PATH_MAX];
+
+	snprintf(src, sizeof src, "%s/cli/final.ckpt", work);
+	snprintf(dst, sizeof dst, "%s/damaged.ckpt", work);
+	assert_int_equal(tu_run(NULL, 0, "cp %s %s && %s", src, dst, how), 0);
+	return tu_run(out, cap, "%s eval --ckpt %s --data %s --split val", tu_karpa(), dst, data);
+}
+
+static void cli_refuses_bad_checkpoints(void **s)
+{
+	char out[4096], cmd[FS_PATH_MAX * 2];
+	char dst[FS_PATH_MAX];
+
+	(void)s;
+	snprintf(dst, sizeof dst, "%s/damaged.ckpt", work);
+	snprintf(cmd, sizeof cmd, "truncate -s -100 %s", dst);
+	assert_int_equal(eval_damaged(cmd, out, sizeof out), 1);
+	assert_non_null(strstr(out, "karpa: ckpt.truncated: "));
+	snprintf(cmd, sizeof cmd, "printf 'X' | dd of=%s bs=1 seek=2000 conv=notrunc 2>/dev/null", dst);
+	assert_int_equal(eval_damaged(cmd, out, sizeof out), 1);
+	assert_non_null(strstr(out, "karpa: ckpt.digest_mismatch: "));
+	snprintf(cmd, sizeof cmd, "printf 'NOTKARPA' | dd of=%s bs=1 conv=notrunc 2>/dev/null", dst);
+	assert_int_equal(eval_damaged(cmd, out, sizeof out), 1);
+	assert_non_null(strstr(out, "karpa: ckpt.bad_magic: "));
+	/* A checkpoint written by another recipe (the fake one above). */
+	assert_int_equal(tu_run(out, sizeof out, "%s eval --ckpt %s/run1/final.ckpt --data %s --split val",
+				tu_karpa(), work, data), 1);
+	assert_non_null(strstr(out, "karpa: ckpt.recipe_mismatch: "));
+}
+
+static void cli_usage_and_refusals(void **s)
+{
+	char out[4096];
+
+	(void)s;
+	assert_int_equal(tu_run(out, sizeof out, "%s train --help", tu_karpa()), 0);
+	assert_non_null(strstr(out, "usage: karpa train"));
+	assert_int_equal(tu_run(out, sizeof out, "%s eval --help", tu_karpa()), 0);
+	assert_non_null(strstr(out, "usage: karpa eval"));
+	assert_int_equal(tu_run(NULL, 0, "%s train --scale tiny --data %s --seed 1", tu_karpa(), data), 2);
+	assert_int_equal(tu_run(NULL, 0, "%s train --scale tiny --data %s --seed x --out %s/u", tu_karpa(),
+				data, work), 2);
+	assert_int_equal(tu_run(NULL, 0, "%s train --bogus", tu_karpa()), 2);
+	assert_int_equal(tu_run(NULL, 0, "%s eval --ckpt a --data b --split test", tu_karpa()), 2);
+	assert_int_equal(tu_run(out, sizeof out, "%s train --scale galaxy --data %s --seed 1 --out %s/u",
+				tu_karpa(), data, work), 1);
+	assert_non_null(strstr(out, "karpa: train.bad_scale: "));
+	assert_int_equal(tu_run(out, sizeof out, "%s train --scale tiny --data %s --seed 1 --out %s/u --recipe %s",
+				tu_karpa(), data, work, work), 1);
+	assert_non_null(strstr(out, "karpa: train.recipe_external_unsupported: "));
+	/* A data folder that fails verification: exit 1, nothing created. */
+	assert_int_equal(tu_run(out, sizeof out, "%s train --scale tiny --data %s/txt --seed 1 --out %s/u --json",
+				tu_karpa(), work, work), 1);
+	assert_non_null(strstr(out, "\"ok\":false"));
+	assert_false(tu_run(NULL, 0, "test -e %s/u", work) == 0);
+	assert_int_equal(tu_run(NULL, 0, "mkdir -p %s/full && touch %s/full/x", work, work), 0);
+	assert_int_equal(tu_run(out, sizeof out, "%s train --scale tiny --data %s --seed 1 --out %s/full",
+				tu_karpa(), data, work), 1);
+	assert_non_null(strstr(out, "karpa: train.out_exists: "));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(run_leaves_complete_rundir),
+		cmocka_unit_test(same_seed_same_bytes_any_threads),
+		cmocka_unit_test(refusals_leave_nothing),
+		cmocka_unit_test(eval_refuses_other_recipe),
+		cmocka_unit_test(cli_train_then_eval),
+		cmocka_unit_test(cli_refuses_bad_checkpoints),
+		cmocka_unit_test(cli_usage_and_refusals),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
