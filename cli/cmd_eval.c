@@ -14,9 +14,11 @@
 #include "util/kerr.h"
 
 static const char usage_text[] =
-	"usage: karpa eval --ckpt FILE --data DIR --split val|hidden [--threads T] [--tokens N] [--json]\n"
+	"usage: karpa eval --ckpt FILE --data DIR --split val|hidden [--threads T] [--tokens N]\n"
+	"                  [--recipe DIR] [--json]\n"
 	"\n"
-	"Verifies a checkpoint, loads it into the built-in recipe and reports val_bpb\n"
+	"Verifies a checkpoint, loads it into the recipe (built-in, or --recipe DIR built and run in\n"
+	"its own process) and reports val_bpb\n"
 	"on a split of a prepared data folder (the hidden split only exists in a\n"
 	"validator's folder).\n"
 	"  --threads T   worker threads (default: online CPUs; results do not depend on it)\n"
@@ -73,12 +75,13 @@ static json_t *report_json(const struct eval_report *r, const char *ckpt)
 int cmd_eval(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "ckpt", required_argument, 0, 'c' },	 { "data", required_argument, 0, 'd' },
+		{ "ckpt", required_argument, 0, 'c' },	 { "recipe", required_argument, 0, 'r' },
+			 { "data", required_argument, 0, 'd' },
 		{ "split", required_argument, 0, 's' },	 { "threads", required_argument, 0, 't' },
 		{ "tokens", required_argument, 0, 'n' }, { "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },	 { 0, 0, 0, 0 },
 	};
-	const char *ckpt = NULL, *data = NULL, *split = NULL;
+	const char *ckpt = NULL, *data = NULL, *split = NULL, *recipe = NULL;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	uint64_t threads = ncpu > 0 && ncpu <= TRAIN_THREADS_MAX ? (uint64_t)ncpu : 1, cap = 0;
 	struct eval_report rep;
@@ -92,6 +95,7 @@ int cmd_eval(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': ckpt = optarg; break;
+		case 'r': recipe = optarg; break;
 		case 'd': data = optarg; break;
 		case 's': split = optarg; break;
 		case 'j': as_json = 1; break;
@@ -125,7 +129,8 @@ int cmd_eval(int argc, char **argv)
 		fprintf(stderr, "karpa eval: --split must be val or hidden\n");
 		return usage(EXIT_USAGE);
 	}
-	recipe_host_inproc(&h);
+	if (cli_recipe_host(recipe, &h, 0, &err) < 0)
+		return fail(&err, as_json);
 	if (train_eval_checkpoint(ckpt, data, sid, (int)threads, cap, &h, &rep, &err) < 0)
 		return fail(&err, as_json);
 	if (as_json) {

@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"RUNDIR, evaluates val_bpb on the val split and writes RUNDIR/result.json.\n"
 	"RUNDIR must not exist (or be empty); it appears only when the run is complete.\n"
 	"  --threads T       worker threads (default: online CPUs; results do not depend on it)\n"
-	"  --recipe DIR      the recipe folder; only the built-in recipe for now\n"
+	"  --recipe DIR      a recipe folder, built with the pinned flags and run in its own process\n"
 	"  --eval-tokens N   score only the first N val targets (default: the whole split)\n"
 	"  --progress        progress lines and the loss plot even when stderr is not a terminal\n"
 	"  --json            print the result as one JSON object on stdout\n";
@@ -52,27 +52,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	if (*end || v > max)
 		return -1;
 	*out = v;
-	return 0;
-}
-
-/* The built-in recipe is compiled into this binary; its folder is the
- * source tree's recipe/ beside the build directory. Any other folder would
- * need building and sandboxing, which arrives with the proof work. */
-static int recipe_dir_is_builtin(const char *dir)
-{
-	char exe[PATH_MAX], bindir[PATH_MAX], want[PATH_MAX + 16], got[PATH_MAX], cand[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	const char *ups[] = { "/../recipe", "/../../recipe" };
-
-	if (n <= 0 || !realpath(dir, got))
-		return 0;
-	exe[n] = '\0';
-	snprintf(bindir, sizeof bindir, "%s", dirname(exe));
-	for (size_t i = 0; i < sizeof ups / sizeof ups[0]; i++) {
-		snprintf(want, sizeof want, "%s%s", bindir, ups[i]);
-		if (realpath(want, cand) && !strcmp(cand, got))
-			return 1;
-	}
 	return 0;
 }
 
@@ -151,15 +130,9 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "karpa train: --scale, --data, --seed and --out are required\n");
 		return usage(EXIT_USAGE);
 	}
-	if (recipe && !recipe_dir_is_builtin(recipe)) {
-		kerr_set(&err, "train.recipe_external_unsupported",
-			 "--recipe %s: only the built-in recipe can run for now; building and sandboxing "
-			 "external recipes arrives with the proof work",
-			 recipe);
-		return fail(&err, as_json);
-	}
 	o.plot = o.progress || isatty(STDERR_FILENO);
-	recipe_host_inproc(&h);
+	if (cli_recipe_host(recipe, &h, o.progress, &err) < 0)
+		return fail(&err, as_json);
 	if (train_run(&o, &h, &res, &err) < 0)
 		return fail(&err, as_json);
 	if (as_json) {

@@ -13,8 +13,15 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
+int cmd_prove(int argc, char **argv);
+
 /* Prints "karpa: <code>: <msg>" to stderr and returns EXIT_FAIL. */
 struct kerr;
 int cli_fail(const struct kerr *err);
+
+/* The in-process built-in recipe when recipe_dir is NULL, else the folder
+ * built with the pinned flags and run behind the pipe host. */
+struct recipe_host;
+int cli_recipe_host(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err);
 
 #endif

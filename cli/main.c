@@ -1,5 +1,6 @@
 /* main.c: the karpa CLI's dispatcher. Thin by design: every subcommand
  * lives in its own cmd_*.c and calls into the library. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ static const struct command commands[] = {
 	{ "data", cmd_data, "prepare, verify and show tokenized data folders" },
 	{ "train", cmd_train, "train the recipe at a scale and report val_bpb" },
 	{ "eval", cmd_eval, "evaluate a checkpoint's val_bpb on a split" },
+	{ "prove", cmd_prove, "turn a recipe patch into a signed, attested proof bundle" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };
 
@@ -39,6 +41,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "karpa: sodium.init: libsodium failed to initialise\n");
 		return EXIT_FAIL;
 	}
+	/* Writes past a file-size limit must fail with EFBIG (reported as
+	 * fs.disk_full), not kill the process halfway through an atomic write. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
