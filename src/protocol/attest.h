@@ -8,6 +8,7 @@
 #define KARPA_ATTEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/hash.h"
 #include "util/kerr.h"
@@ -18,12 +19,24 @@
 
 enum attest_tier { ATTEST_UNVERIFIED = 0, ATTEST_VERIFIED = 1 };
 
+#define ATTEST_REPORT_DATA_BYTES 64 /* TDX REPORTDATA and SNP REPORT_DATA are both 64 bytes */
+
+/* Test seam standing in for the kernel. A plain directory does not grow
+ * attribute files on mkdir the way configfs-tsm does, so a test passes a
+ * hook that attest_produce / attest_detect call after mkdir of an entry
+ * (create inblob, provider, ...), after writing inblob (write outblob,
+ * generation) and before rmdir (remove the files). NULL in production. */
+enum attest_tsm_event { ATTEST_TSM_MKDIR, ATTEST_TSM_INBLOB, ATTEST_TSM_RMDIR };
+typedef int (*attest_tsm_hook_fn)(enum attest_tsm_event ev, const char *entry_dir, void *arg);
+
 struct attest_opts {
 	const char *tsm_root;   /* configfs-tsm report dir; NULL: default (tests use a fake tree) */
 	const char *dev_root;   /* where tdx_guest / sev-guest live; NULL: "/dev" */
 	const char *mock_key;   /* mock attestation key file; NULL: <cache>/attest-mock.key (created 0600) */
 	int force_mock;         /* skip detection */
 	int progress;           /* say loudly on stderr when falling back to mock */
+	attest_tsm_hook_fn tsm_hook; /* tests only: emulates configfs (see above) */
+	void *tsm_hook_arg;
 };
 
 struct attest_result {
@@ -32,6 +45,10 @@ struct attest_result {
 	double alpha;           /* 1.0 verified, 0.5 unverified */
 	char *json;             /* the evidence document (attestation.json), caller frees */
 	size_t json_len;
+	/* 0 always, for now: attest_verify checks the structure of a TDX quote /
+	 * SNP report and that it carries this manifest's report data, not the
+	 * vendor signature chain (docs/attestation.md). */
+	int vendor_chain_checked;
 };
 
 /* What the hardware (or its absence) says. Never fails for lack of
@@ -52,5 +69,48 @@ int attest_verify(const char *json, size_t len, const char *manifest_sha256, con
 		  struct attest_result *r, struct kerr *err);
 
 void attest_result_free(struct attest_result *r);
+
+/* The 64 report-data bytes binding a manifest digest (64 lowercase hex):
+ * SHA-512("karpa-attest-v1:" + manifest_sha256). attest.bad_digest when the
+ * digest is not 64 lowercase hex digits. */
+int attest_report_data(const char *manifest_sha256, uint8_t rd[ATTEST_REPORT_DATA_BYTES], struct kerr *err);
+
+/* ---- hardware layer (attest_tsm.c), used by attest.c and by tests ---- */
+
+/* Structural checks of a TDX quote (v4 or v5, TEE type 0x81, body and
+ * signature lengths consistent with the blob) and of an SEV-SNP attestation
+ * report (1184 bytes, known version and signature algorithm), each also
+ * requiring that the embedded report data equal rd. attest.bad_quote
+ * otherwise. No signature or certificate is checked here. */
+#define ATTEST_TDX_QUOTE_BYTES_MAX (64u << 10) /* a v4 quote with its PCK chain is ~5 KiB */
+#define ATTEST_SNP_REPORT_BYTES 1184          /* 0x4a0, SEV-SNP ABI "ATTESTATION_REPORT" */
+int attest_check_tdx_quote(const uint8_t *q, size_t n, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
+			   struct kerr *err);
+int attest_check_snp_report(const uint8_t *r, size_t n, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
+			    struct kerr *err);
+
+/* What the hardware returned for one request. */
+struct attest_hw {
+	char kind[32];     /* "tdx" or "sev-snp" */
+	char provider[64]; /* configfs-tsm provider name, or "sev-guest-ioctl" */
+	long generation;   /* configfs-tsm generation (1 for a fresh entry); 0 for the ioctl */
+	uint8_t *blob;     /* quote or report, malloc'd, caller frees */
+	size_t blob_len;
+};
+
+/* Probes configfs-tsm: 1 and kind filled when an entry can be created and
+ * names a known provider, 0 when the report directory does not exist, -1
+ * (attest.tsm) when it exists but is unusable (no provider, permission). */
+int attest_tsm_probe(const struct attest_opts *o, char kind[32], struct kerr *err);
+/* One report through configfs-tsm: fresh entry, inblob = rd, outblob,
+ * provider, generation, rmdir; the outblob must pass the structural check
+ * for the provider's kind (attest.tsm otherwise). */
+int attest_tsm_report(const struct attest_opts *o, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
+		      struct attest_hw *hw, struct kerr *err);
+/* One report through a guest device under dev_root: SNP_GET_REPORT on
+ * sev-guest (attest.device on failure); tdx_guest fails with
+ * attest.device_unsupported (TDX quotes need configfs-tsm here). */
+int attest_dev_report(const struct attest_opts *o, const char *kind, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
+		      struct attest_hw *hw, struct kerr *err);
 
 #endif
