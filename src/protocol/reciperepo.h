@@ -14,6 +14,29 @@
 #define RECIPEREPO_TAG_MAX 64
 #define RECIPEREPO_COMMIT_HEX 41
 #define RECIPEREPO_PATCH_BYTES_MAX (256u << 10) /* a recipe patch is code, not data */
+#define RECIPEREPO_PATCH_FILES_MAX 256 /* as many files as a recipe may hold */
+#define RECIPEREPO_NAME_MAX 128 /* a recipe file name; longer is not a recipe file */
+#define RECIPEREPO_SUBJECT_MAX 256
+#define RECIPEREPO_BRANCH "main"
+#define RECIPEREPO_FIRST_MESSAGE "recipe v0.1.0: the plain baseline"
+/* The identity every commit and tag of the canonical repository carries. */
+#define RECIPEREPO_IDENT_NAME "karpa"
+#define RECIPEREPO_IDENT_EMAIL "karpa@localhost"
+/* The author, committer and tagger instant of the first commit and tag
+ * (2025-01-01T00:00:00Z, git's raw form). Fixed so that the same recipe
+ * source always gives the same recipe-v0.1.0 commit and tag ids: every
+ * node can create the canonical repository independently and agree. */
+#define RECIPEREPO_FIRST_DATE "1735689600 +0000"
+/* A git child that runs longer than this is stuck (a lock, a prompt). */
+#define RECIPEREPO_GIT_TIMEOUT_MS 120000
+
+/* One king tag, as listed by reciperepo_list_tags. */
+struct reciperepo_tag {
+	char tag[RECIPEREPO_TAG_MAX];
+	char commit[RECIPEREPO_COMMIT_HEX];    /* the commit it names (peeled) */
+	char subject[RECIPEREPO_SUBJECT_MAX];  /* that commit's subject line */
+	unsigned version[3];                   /* X, Y, Z */
+};
 
 /* git init at dir (refusing a non-empty dir), copy the recipe folder's
  * files (recipe_src: the project's recipe/), write README.md on how to build
@@ -28,10 +51,24 @@ int reciperepo_export(const char *repo, const char *tag, const char *dest, struc
 /* Path policy on a unified diff: every touched path (old and new) is a flat
  * file of the recipe (*.c, *.h, *.md at the repository root), no absolute
  * paths, no "..", no binary patches, no mode changes to executables, size
- * limit. patch.too_large, patch.bad_path (names the path), patch.parse. */
+ * limit. patch.too_large, patch.bad_path (names the path), patch.parse.
+ * Also patch.touches_harness (under src/ or a harness file name),
+ * patch.bad_mode (symlink, executable, submodule), patch.binary,
+ * patch.empty. Policy and parser: docs/recipe-repo.md. */
 int reciperepo_patch_check(const char *patch, size_t len, struct kerr *err);
 /* git apply --check then apply in dest; patch.conflict names the first
  * hunk that does not apply (file and line). */
 int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err);
+
+/* Every recipe-vX.Y.Z tag in version order, oldest first; other tags and
+ * tags not naming a commit are ignored. Caller frees *tags. recipe.no_tags
+ * is not an error here: *n is 0. */
+int reciperepo_list_tags(const char *repo, struct reciperepo_tag **tags, size_t *n, struct kerr *err);
+/* Parses a canonical "recipe-vX.Y.Z" (decimal, no leading zeros, each part
+ * below 10^9); 0 and fills v, else -1. */
+int reciperepo_parse_tag(const char *tag, unsigned v[3]);
+/* The path policy for one repository-relative name (what a patch may
+ * touch): patch.touches_harness or patch.bad_path, naming the path. */
+int reciperepo_path_check(const char *path, struct kerr *err);
 
 #endif

@@ -1,0 +1,179 @@
+/* test_proc.c: running children from argument vectors: exit codes,
+ * captured and bounded output, stdin, working directory, environment
+ * changes, time limits, and a child that will not read its stdin. */
+#include "testutil.h"
+
+#include <signal.h>
+
+#include "util/proc.h"
+
+static void run_ok(const char *const *argv, const struct proc_opts *o, struct proc_result *r)
+{
+	struct kerr err = { 0 };
+
+	if (proc_run(argv, o, r, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+}
+
+static void exit_codes_and_both_streams(void **state)
+{
+	const char *argv[] = { "sh", "-c", "echo out; echo err >&2; exit 3", NULL };
+	struct proc_result r;
+
+	(void)state;
+	run_ok(argv, NULL, &r);
+	assert_int_equal(r.exit_code, 3);
+	assert_int_equal(r.term_signal, 0);
+	assert_string_equal(r.out, "out\n");
+	assert_string_equal(r.err, "err\n");
+	proc_result_free(&r);
+}
+
+static void stdin_is_fed_and_dev_null_otherwise(void **state)
+{
+	const char *cat[] = { "cat", NULL };
+	struct proc_opts o = { .stdin_data = "hello\0world", .stdin_len = 11 };
+	struct proc_result r;
+
+	(void)state;
+	run_ok(cat, &o, &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(r.out_len, 11);
+	assert_memory_equal(r.out, "hello\0world", 11);
+	proc_result_free(&r);
+	run_ok(cat, NULL, &r); /* no stdin data: end of file at once, no hang */
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(r.out_len, 0);
+	proc_result_free(&r);
+}
+
+static void large_stdin_to_a_child_that_does_not_read(void **state)
+{
+	const char *argv[] = { "true", NULL };
+	size_t n = 4u << 20; /* far beyond a pipe's buffer */
+	char *big = calloc(1, n);
+	struct proc_opts o = { .stdin_len = n };
+	struct proc_result r;
+
+	(void)state;
+	assert_non_null(big);
+	o.stdin_data = big;
+	run_ok(argv, &o, &r); /* EPIPE, not SIGPIPE: we are still here */
+	assert_int_equal(r.exit_code, 0);
+	proc_result_free(&r);
+	free(big);
+	/* and a large round trip through cat works both ways at once */
+	const char *cat[] = { "cat", NULL };
+	n = 3u << 20;
+	big = malloc(n);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)(i * 31 + 7);
+	o = (struct proc_opts){ .stdin_data = big, .stdin_len = n, .out_bytes_max = n };
+	run_ok(cat, &o, &r);
+	assert_int_equal(r.out_len, n);
+	assert_false(r.out_truncated);
+	assert_memory_equal(r.out, big, n);
+	proc_result_free(&r);
+	free(big);
+}
+
+static void output_beyond_the_limit_is_dropped(void **state)
+{
+	const char *argv[] = { "head", "-c", "3000000", "/dev/zero", NULL };
+	struct proc_opts o = { .out_bytes_max = 1000 };
+	struct proc_result r;
+
+	(void)state;
+	run_ok(argv, &o, &r);
+	assert_int_equal(r.exit_code, 0); /* it ran to the end */
+	assert_int_equal(r.out_len, 1000);
+	assert_true(r.out_truncated);
+	assert_false(r.err_truncated);
+	proc_result_free(&r);
+}
+
+static void cwd_and_environment_changes(void **state)
+{
+	char *dir = tu_mkdtemp();
+	char real[FS_PATH_MAX];
+	const char *pwd[] = { "pwd", "-P", NULL };
+	const char *env[] = { "sh", "-c", "echo \"${KARPA_T1-unset} ${KARPA_T2-unset}\"", NULL };
+	const char *changes[] = { "KARPA_T1=one", "KARPA_T2", NULL };
+	struct proc_opts o = { .cwd = dir };
+	struct proc_result r;
+
+	(void)state;
+	assert_non_null(realpath(dir, real));
+	run_ok(pwd, &o, &r);
+	strncat(real, "\n", sizeof real - strlen(real) - 1);
+	assert_string_equal(r.out, real);
+	proc_result_free(&r);
+	setenv("KARPA_T2", "inherited", 1);
+	o = (struct proc_opts){ .env = changes };
+	run_ok(env, &o, &r);
+	assert_string_equal(r.out, "one unset\n");
+	proc_result_free(&r);
+	run_ok(env, NULL, &r);
+	assert_string_equal(r.out, "unset inherited\n");
+	proc_result_free(&r);
+	unsetenv("KARPA_T2");
+	tu_rmdir(dir);
+}
+
+static void timeouts_signals_and_missing_programs(void **state)
+{
+	const char *slow[] = { "sleep", "5", NULL };
+	const char *selfkill[] = { "sh", "-c", "kill -TERM $$", NULL };
+	const char *missing[] = { "karpa-no-such-program", NULL };
+	struct proc_opts o = { .timeout_ms = 200 };
+	struct proc_result r;
+	struct kerr err = { 0 };
+
+	(void)state;
+	run_ok(slow, &o, &r);
+	assert_true(r.timed_out);
+	assert_int_equal(r.term_signal, SIGKILL);
+	assert_int_equal(r.exit_code, -1);
+	proc_result_free(&r);
+	run_ok(selfkill, NULL, &r);
+	assert_int_equal(r.term_signal, SIGTERM);
+	proc_result_free(&r);
+	assert_int_equal(proc_run(missing, NULL, &r, &err), -1);
+	assert_string_equal(err.code, "proc.spawn");
+	assert_non_null(strstr(err.msg, "karpa-no-such-program"));
+	proc_result_free(&r);
+	o = (struct proc_opts){ .cwd = "/nonexistent-karpa-dir" };
+	const char *t[] = { "true", NULL };
+	assert_int_equal(proc_run(t, &o, &r, &err), -1);
+	assert_string_equal(err.code, "proc.spawn");
+	proc_result_free(&r);
+}
+
+static void first_line(void **state)
+{
+	char out[8];
+
+	(void)state;
+	proc_first_line("abc\ndef", out, sizeof out);
+	assert_string_equal(out, "abc");
+	proc_first_line("abcdefghijkl", out, sizeof out);
+	assert_string_equal(out, "abcdefg");
+	proc_first_line(NULL, out, sizeof out);
+	assert_string_equal(out, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(exit_codes_and_both_streams),
+		cmocka_unit_test(stdin_is_fed_and_dev_null_otherwise),
+		cmocka_unit_test(large_stdin_to_a_child_that_does_not_read),
+		cmocka_unit_test(output_beyond_the_limit_is_dropped),
+		cmocka_unit_test(cwd_and_environment_changes),
+		cmocka_unit_test(timeouts_signals_and_missing_programs),
+		cmocka_unit_test(first_line),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
