@@ -16,7 +16,6 @@
 #include "util/fsutil.h"
 #include "util/kerr.h"
 
-int cmd_bundle(int argc, char **argv);
 
 #define BUNDLE_JSON_VERSION 1
 /* The terminal plot needs no more points than it has dots; the log of a
@@ -125,7 +124,7 @@ static void print_members(const char *label, const json_t *o)
 	json_t *v;
 	char buf[256];
 
-	printf("%-12s", label);
+	printf("%-11s", label);
 	if (!json_is_object(o)) {
 		printf("?\n");
 		return;
@@ -233,8 +232,10 @@ static int read_curve(const char *dir, struct curve *cv, struct kerr *err)
 		double step = json_number_value(json_object_get(o, "step"));
 
 		pos += ln + 1;
+		/* Step record s ends with s+1 steps done, which is how checkpoint
+		 * records count: plotting at s+1 puts both on one axis. */
 		if (ev && !strcmp(ev, "step") && grow(&cv->x, &cv->y, cv->n, &cv->cap) == 0) {
-			cv->x[cv->n] = step;
+			cv->x[cv->n] = step + 1;
 			cv->y[cv->n++] = json_number_value(json_object_get(o, "loss"));
 		} else if (ev && !strcmp(ev, "checkpoint") && grow(&cv->marks, NULL, cv->nmarks, &cv->mcap) == 0) {
 			cv->marks[cv->nmarks++] = step;
@@ -270,7 +271,7 @@ static void show_curve(const char *dir, const char *svg, const json_t *m)
 		goto out;
 	}
 	struct plot_curve pc = { .x = cv.x, .y = cv.y, .n = cv.n, .marks = cv.marks, .nmarks = cv.nmarks,
-				 .title = title, .xlabel = "step", .ylabel = "loss" };
+				 .title = title, .xlabel = "steps", .ylabel = "loss" };
 	putchar('\n');
 	if (plot_term(stdout, &pc, PLOT_TERM_WIDTH, PLOT_TERM_HEIGHT, &err) < 0)
 		printf("(no loss curve: %s)\n", err.msg);

@@ -16,6 +16,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_prove(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_recipe(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
 
 /* Prints "karpa: <code>: <msg>" to stderr and returns EXIT_FAIL. */
 struct kerr;

@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "recipe", cmd_recipe, "create and inspect the canonical recipe repository" },
 	{ "keygen", cmd_keygen, "create an Ed25519 identity or show its public key" },
 	{ "prove", cmd_prove, "turn a recipe patch into a signed, attested proof bundle" },
+	{ "bundle", cmd_bundle, "verify a proof bundle, or show its summary and loss curve" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };
 

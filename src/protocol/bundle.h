@@ -21,6 +21,7 @@
 
 #include "protocol/attest.h"
 #include "protocol/keys.h"
+#include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/kerr.h"
 
@@ -34,6 +35,12 @@
 #define BUNDLE_BYTES_MAX ((uint64_t)16 << 30)
 #define BUNDLE_MANIFEST_BYTES_MAX (1u << 20)
 #define BUNDLE_KEEP_CKPTS 2 /* intermediate checkpoints kept for spot replay */
+/* "checkpoints/final.ckpt" is two deep; a little room, no more, so a hostile
+ * archive cannot make us build deep trees. */
+#define BUNDLE_DEPTH_MAX 4
+#define BUNDLE_FINAL_CKPT "checkpoints/final.ckpt"
+/* Files every bundle must list (besides the kept checkpoints). */
+#define BUNDLE_REQUIRED_FILES { "patch.diff", "rationale.md", "train.log", "calibration.json", BUNDLE_FINAL_CKPT }
 
 /* Which intermediate checkpoints a run keeps: `keep` distinct indexes in
  * [0, n) drawn from SHA-256("karpa-keep-v1" || head_hex || counter), sorted.
@@ -73,5 +80,36 @@ struct bundle_report {
  * Stable reason codes (docs/bundle.md): bundle.*, log.*, attest.*. */
 int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err);
 void bundle_report_free(struct bundle_report *r);
+
+/* ---- helpers shared by bundle.c, bundle_tar.c and the CLI -------------- */
+
+/* A name inside a bundle: relative, '/'-separated, components of
+ * [A-Za-z0-9._-] other than "." and "..", at most BUNDLE_NAME_MAX bytes and
+ * BUNDLE_DEPTH_MAX components. bundle.tar_traversal (absolute or ".."),
+ * bundle.tar_name (anything else wrong). */
+int bundle_name_check(const char *name, struct kerr *err);
+
+/* The regular files under dir, relative names sorted bytewise. Refuses
+ * symlinks and other non-regular entries (bundle.file_type), bad names
+ * (bundle.file_name), more than BUNDLE_FILES_MAX files (bundle.too_many_files). */
+struct bundle_files {
+	int n;
+	char name[BUNDLE_FILES_MAX][BUNDLE_NAME_MAX + 1];
+	uint64_t bytes[BUNDLE_FILES_MAX];
+};
+int bundle_list(const char *dir, struct bundle_files *f, struct kerr *err);
+
+/* A bundle as a directory: path itself when it is one, else the .tar
+ * unpacked under $TMPDIR (removed by bundle_dir_close). */
+struct bundle_dir {
+	char path[FS_PATH_MAX];
+	char tmp[FS_PATH_MAX]; /* "" when path is the caller's own directory */
+};
+int bundle_dir_open(const char *path, struct bundle_dir *d, struct kerr *err);
+void bundle_dir_close(struct bundle_dir *d);
+
+/* The canonical serialization of the manifest (compact, sorted keys, reals
+ * with 17 significant digits): the exact bytes signed. Caller frees. */
+char *bundle_manifest_dump(const json_t *manifest);
 
 #endif

@@ -1,0 +1,172 @@
+/* cmd_bench.c: `karpa bench engine`. Times the built-in recipe's training
+ * step (forward, backward, AdamW) on the benchmark shape with random tokens.
+ * Owns the bench command's output contract (--json: one object). Never
+ * asserts a speed; bench/run.sh sets the figure beside PyTorch's. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "cmds.h"
+#include "harness/recipe_api.h"
+#include "util/kerr.h"
+
+/* The benchmark model's vocabulary: the cpu scale's tokenizer size. */
+#define BENCH_VOCAB 4096
+#define BENCH_SEED 1
+#define BENCH_STEPS_DEFAULT 10
+#define BENCH_WARMUP_DEFAULT 2
+#define BENCH_STEPS_MAX 100000
+#define BENCH_THREADS_MAX 256
+
+static const char usage_text[] =
+	"usage: karpa bench engine [--threads T] [--steps N] [--warmup N] [--json]\n"
+	"\n"
+	"Times training steps (forward, backward, AdamW) of the recipe's \"bench\" config\n"
+	"(d_model 256, 4 layers, 4 heads, context 256, vocab 4096, batch 8) on random tokens\n"
+	"and prints tokens/s and ms/step.\n"
+	"  --threads T   worker threads (default 1)\n"
+	"  --steps N     timed steps (default 10), after --warmup N untimed ones (default 2)\n"
+	"  --json        print one JSON object on stdout\n";
+
+static int usage(int rc)
+{
+	fputs(usage_text, rc ? stderr : stdout);
+	return rc;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* xorshift64: the benchmark's tokens only need to be arbitrary and fixed. */
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static int bench_engine(int threads, int steps, int warmup, int as_json)
+{
+	struct kr_env env = { .seed = BENCH_SEED, .threads = threads, .vocab_size = BENCH_VOCAB,
+			      .scale = "bench" };
+	struct kr_recipe *r = NULL;
+	struct kr_plan plan;
+	struct kerr err = { 0 };
+	char e[KR_ERR_MAX] = "";
+	uint16_t *tok = NULL;
+	uint64_t rs = 0x2545f4914f6cdd1dull;
+	float loss = 0, lr = 0;
+	double t0 = 0, dt;
+	int rc = EXIT_FAIL;
+
+	if (kr_create(&env, &r, &plan, e) < 0) {
+		kerr_set(&err, "bench.create", "%s", e);
+		rc = cli_fail(&err);
+		goto out;
+	}
+	size_t n = (size_t)plan.batch * (size_t)(plan.seq_len + 1);
+	if (!(tok = malloc(n * sizeof *tok))) {
+		kerr_set(&err, "bench.nomem", "out of memory for %zu tokens", n);
+		rc = cli_fail(&err);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		tok[i] = (uint16_t)(xorshift(&rs) % BENCH_VOCAB);
+	for (int s = 0; s < warmup + steps; s++) {
+		if (s == warmup)
+			t0 = now_s();
+		if (kr_train_step(r, s, tok, &loss, &lr, e) < 0) {
+			kerr_set(&err, "bench.step", "%s", e);
+			rc = cli_fail(&err);
+			goto out;
+		}
+	}
+	dt = now_s() - t0;
+	{
+		double ms = dt * 1000.0 / steps, tps = (double)plan.batch * plan.seq_len * steps / dt;
+		struct rusage ru;
+		double rss_mb;
+		getrusage(RUSAGE_SELF, &ru);
+		rss_mb = (double)ru.ru_maxrss / 1024.0;
+		if (as_json) {
+			json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f}",
+					      "bench", "engine", "impl", "karpa", "recipe", plan.name,
+					      "recipe_version", plan.version, "threads", threads, "steps",
+					      steps, "batch", plan.batch, "seq_len", plan.seq_len, "params",
+					      (json_int_t)plan.params, "ms_per_step", ms, "tokens_per_s", tps,
+					      "peak_rss_mb", rss_mb, "loss", (double)loss);
+			char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+			if (t)
+				printf("%s\n", t);
+			free(t);
+			json_decref(o);
+		} else {
+			printf("karpa engine threads=%d  %.1f ms/step  %.0f tok/s  params %lld  peak rss %.0f MB\n",
+			       threads, ms, tps, (long long)plan.params, rss_mb);
+		}
+	}
+	rc = EXIT_OK;
+out:
+	free(tok);
+	kr_destroy(r);
+	return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "threads", required_argument, NULL, 't' }, { "steps", required_argument, NULL, 's' },
+		{ "warmup", required_argument, NULL, 'w' },  { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+	};
+	int threads = 1, steps = BENCH_STEPS_DEFAULT, warmup = BENCH_WARMUP_DEFAULT, as_json = 0, c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (parse_int(optarg, 1, BENCH_THREADS_MAX, &threads) < 0)
+				return usage(EXIT_USAGE);
+			break;
+		case 's':
+			if (parse_int(optarg, 1, BENCH_STEPS_MAX, &steps) < 0)
+				return usage(EXIT_USAGE);
+			break;
+		case 'w':
+			if (parse_int(optarg, 0, BENCH_STEPS_MAX, &warmup) < 0)
+				return usage(EXIT_USAGE);
+			break;
+		case 'j':
+			as_json = 1;
+			break;
+		case 'h':
+			return usage(EXIT_OK);
+		default:
+			return usage(EXIT_USAGE);
+		}
+	}
+	if (optind != argc - 1 || strcmp(argv[optind], "engine"))
+		return usage(EXIT_USAGE);
+	return bench_engine(threads, steps, warmup, as_json);
+}

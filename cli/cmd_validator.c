@@ -1,0 +1,204 @@
+/* cmd_validator.c: `karpa validator init|status`: creating a validator's
+ * state folder and reporting what it holds (king, noise floor, verdict
+ * counts). Owns these commands' output contract (--json: one object,
+ * "version":1); the state itself belongs to vstate.c. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "harness/recipe_build.h"
+#include "harness/scale.h"
+#include "protocol/expcorpus.h"
+#include "protocol/vstate.h"
+#include "util/fsutil.h"
+#include "util/kerr.h"
+
+int cmd_validator(int argc, char **argv);
+
+#define VALIDATOR_JSON_VERSION 1
+
+static const char usage_text[] =
+	"usage: karpa validator init STATE --data DIR --hidden DIR --scale S [--recipe-src DIR] [--json]\n"
+	"       karpa validator status STATE [--json]\n"
+	"\n"
+	"  init     create a validator state folder: database, canonical recipe\n"
+	"           repository (king recipe-v0.1.0), secret, bundle store.\n"
+	"           STATE must not exist or be empty.\n"
+	"    --data DIR        public data folder (train + public val split)\n"
+	"    --hidden DIR      hidden val folder (held by validators only)\n"
+	"    --scale S         the scale judged (tiny, cpu, ...)\n"
+	"    --recipe-src DIR  recipe sources for recipe-v0.1.0 (default: the\n"
+	"                      project's recipe/)\n"
+	"  status   current king (tag, commit, hidden val_bpb), its noise floor\n"
+	"           and the number of submissions by verdict\n"
+	"  --json   print one JSON object on stdout\n";
+
+static int usage(int rc)
+{
+	fputs(usage_text, rc ? stderr : stdout);
+	return rc;
+}
+
+static void print_json(json_t *o)
+{
+	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
+
+	if (t)
+		puts(t);
+	free(t);
+	json_decref(o);
+}
+
+static json_t *real_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int validator_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "recipe-src", required_argument, 0, 'r' }, { "data", required_argument, 0, 'd' },
+		{ "hidden", required_argument, 0, 'H' },     { "scale", required_argument, 0, 's' },
+		{ "json", no_argument, 0, 'j' },	     { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct vstate_init_opts o = { 0 };
+	struct kerr err = { { 0 }, { 0 } };
+	struct vstate s;
+	struct vstate_king k;
+	char recipe_src[FS_PATH_MAX];
+	int as_json = 0, c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o.recipe_src = optarg; break;
+		case 'd': o.data = optarg; break;
+		case 'H': o.hidden = optarg; break;
+		case 's': o.scale = optarg; break;
+		case 'j': as_json = 1; break;
+		case 'h': return usage(EXIT_OK);
+		default: return usage(EXIT_USAGE);
+		}
+	}
+	if (optind != argc - 1 || !o.data || !o.hidden || !o.scale)
+		return usage(EXIT_USAGE);
+	o.dir = argv[optind];
+	if (!scale_find(o.scale, &err))
+		return cli_fail(&err);
+	if (!o.recipe_src) {
+		if (fs_join(recipe_src, sizeof recipe_src, &err, "%s/recipe", recipe_build_src_dir()) < 0)
+			return cli_fail(&err);
+		o.recipe_src = recipe_src;
+	}
+	if (vstate_init(&o, &err) < 0 || vstate_open(o.dir, &s, &err) < 0)
+		return cli_fail(&err);
+	if (vstate_king_current(&s, &k, &err) < 0) {
+		vstate_close(&s);
+		return cli_fail(&err);
+	}
+	if (as_json)
+		print_json(json_pack("{s:i, s:s, s:s, s:s, s:s}", "version", VALIDATOR_JSON_VERSION, "state", o.dir,
+				     "king", k.tag, "commit", k.commit, "scale", s.scale));
+	else
+		printf("state     %s\nking      %s (%s)\nscale     %s\nnext      measure the king's noise floor\n",
+		       o.dir, k.tag, k.commit, s.scale);
+	vstate_close(&s);
+	return EXIT_OK;
+}
+
+static void print_status_text(const char *dir, const struct vstate *s, const struct vstate_king *k,
+			      const struct vstate_noise *n, const long long counts[EXPCORPUS_VERDICTS])
+{
+	long long total = 0;
+
+	printf("state       %s\nscale       %s\nking        %s\ncommit      %s\n", dir, s->scale, k->tag, k->commit);
+	if (isfinite(k->hidden_bpb))
+		printf("hidden bpb  %.6f\n", k->hidden_bpb);
+	else
+		printf("hidden bpb  not measured\n");
+	if (n->present)
+		printf("noise       sigma %.6f, margin %.6f (%d seeds, scale %s, %s)\n", n->sigma, n->margin, n->seeds,
+		       n->scale, n->created_at);
+	else
+		printf("noise       not measured\n");
+	printf("submissions\n");
+	for (int i = 0; i < EXPCORPUS_VERDICTS; i++) {
+		printf("  %-18s %lld\n", expcorpus_verdicts[i], counts[i]);
+		total += counts[i];
+	}
+	printf("  %-18s %lld\n", "total", total);
+}
+
+static int validator_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	struct kerr err = { { 0 }, { 0 } };
+	struct vstate s;
+	struct vstate_king k;
+	struct vstate_noise n;
+	long long counts[EXPCORPUS_VERDICTS], total = 0;
+	int as_json = 0, c, rc = EXIT_FAIL;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'j')
+			as_json = 1;
+		else
+			return usage(c == 'h' ? EXIT_OK : EXIT_USAGE);
+	}
+	if (optind != argc - 1)
+		return usage(EXIT_USAGE);
+	if (vstate_open(argv[optind], &s, &err) < 0)
+		return cli_fail(&err);
+	if (vstate_king_current(&s, &k, &err) < 0 || vstate_noise_current(&s, k.tag, &n, &err) < 0 ||
+	    expcorpus_counts(&s, counts, &err) < 0) {
+		cli_fail(&err);
+		goto out;
+	}
+	if (as_json) {
+		json_t *subs = json_object(), *noise = json_null();
+		for (int i = 0; i < EXPCORPUS_VERDICTS; i++) {
+			json_object_set_new(subs, expcorpus_verdicts[i], json_integer(counts[i]));
+			total += counts[i];
+		}
+		json_object_set_new(subs, "total", json_integer(total));
+		if (n.present) {
+			json_decref(noise);
+			noise = json_pack("{s:s, s:i, s:o, s:o, s:s}", "scale", n.scale, "seeds", n.seeds, "sigma",
+					  real_or_null(n.sigma), "margin", real_or_null(n.margin), "created_at",
+					  n.created_at);
+		}
+		print_json(json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:o, s:o, s:s}, s:o, s:o}", "version",
+				     VALIDATOR_JSON_VERSION, "state", argv[optind], "scale", s.scale, "king", "tag",
+				     k.tag, "commit", k.commit, "hidden_bpb", real_or_null(k.hidden_bpb), "public_bpb",
+				     real_or_null(k.public_bpb), "created_at", k.created_at, "noise", noise,
+				     "submissions", subs));
+	} else {
+		print_status_text(argv[optind], &s, &k, &n, counts);
+	}
+	rc = EXIT_OK;
+out:
+	vstate_close(&s);
+	return rc;
+}
+
+int cmd_validator(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(EXIT_USAGE);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
+		return usage(EXIT_OK);
+	if (!strcmp(argv[1], "init"))
+		return validator_init(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return validator_status(argc - 1, argv + 1);
+	fprintf(stderr, "karpa validator: unknown subcommand '%s'\n", argv[1]);
+	return usage(EXIT_USAGE);
+}

@@ -1,0 +1,432 @@
+/* test_bundle.c: a sealed bundle verifies as a directory and as a ustar
+ * file; the checkpoint selection follows its documented rule; each check of
+ * bundle_verify fires with its own code; the loss plot draws in braille and
+ * SVG; `karpa bundle verify|show` report what the library says. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "bundle_fixture.h"
+#include "protocol/plot.h"
+
+/* ---- selection ------------------------------------------------------------ */
+
+/* Known answers computed independently (Python hashlib) from the rule in
+ * bundle.h: SHA-256("karpa-keep-v1" || head || be32(counter)), first 8
+ * bytes big-endian mod n, distinct, sorted. */
+static void select_known_answers(void **s)
+{
+	char head[65];
+	int idx[4];
+
+	(void)s;
+	for (int i = 0; i < 64; i += 2)
+		memcpy(head + i, "ab", 2);
+	head[64] = '\0';
+	assert_int_equal(bundle_select_checkpoints(head, 10, 2, idx), 2);
+	assert_int_equal(idx[0], 6);
+	assert_int_equal(idx[1], 8);
+	assert_int_equal(bundle_select_checkpoints(head, 1000, 3, idx), 3);
+	assert_int_equal(idx[0], 686);
+	assert_int_equal(idx[1], 852);
+	assert_int_equal(idx[2], 878);
+	assert_int_equal(bundle_select_checkpoints(TRAINLOG_GENESIS, 7, 2, idx), 2);
+	assert_int_equal(idx[0], 5);
+	assert_int_equal(idx[1], 6);
+}
+
+static void select_bounds(void **s)
+{
+	int idx[8];
+	char head[65];
+
+	(void)s;
+	/* keep above n clamps to n and returns every index. */
+	assert_int_equal(bundle_select_checkpoints(TRAINLOG_GENESIS, 3, 8, idx), 3);
+	assert_int_equal(idx[0], 0);
+	assert_int_equal(idx[1], 1);
+	assert_int_equal(idx[2], 2);
+	assert_int_equal(bundle_select_checkpoints(TRAINLOG_GENESIS, 0, 2, idx), 0);
+	assert_int_equal(bundle_select_checkpoints("abc", 5, 2, idx), -1);
+	memset(head, 'A', 64); /* uppercase is not the protocol's hex */
+	head[64] = '\0';
+	assert_int_equal(bundle_select_checkpoints(head, 5, 2, idx), -1);
+	/* Different heads pick differently: the head, not the miner, decides. */
+	int differ = 0, first[2];
+	for (int h = 0; h < 16; h++) {
+		char hex[65];
+		uint8_t b[32] = { (uint8_t)h };
+		hash_buf(b, sizeof b, b);
+		hash_hex(b, hex);
+		assert_int_equal(bundle_select_checkpoints(hex, 50, 2, idx), 2);
+		assert_true(idx[0] < idx[1] && idx[1] < 50);
+		if (h == 0)
+			memcpy(first, idx, sizeof first);
+		else
+			differ |= idx[0] != first[0] || idx[1] != first[1];
+	}
+	assert_true(differ);
+}
+
+/* ---- sealing and verifying ----------------------------------------------- */
+
+static void seal_then_verify(void **s)
+{
+	struct fx f;
+	struct bundle_report r;
+	struct kerr err;
+	char p[FS_PATH_MAX], *text, hex[HASH_HEX_BYTES];
+	size_t len;
+	json_t *files;
+
+	(void)s;
+	fx_build(&f);
+	assert_int_equal(bundle_verify(f.dir, &r, &err), 0);
+	fx_path(&f, BUNDLE_MANIFEST, p);
+	assert_int_equal(fs_read_all(p, BUNDLE_MANIFEST_BYTES_MAX, &text, &len, &err), 0);
+	hash_buf_hex(text, len, hex);
+	assert_string_equal(r.manifest_sha256, hex);
+	assert_string_equal(r.miner, f.k.pk_hex);
+	assert_string_equal(r.attest_kind, "mock");
+	assert_int_equal(r.tier, ATTEST_UNVERIFIED);
+	assert_true(fabs(r.alpha - 0.5) < 1e-12);
+	assert_string_equal(r.log_head, f.head);
+	/* files lists every file but the three that cannot list themselves. */
+	files = json_object_get(r.manifest, "files");
+	assert_int_equal(json_object_size(files), 5 + BUNDLE_KEEP_CKPTS);
+	assert_non_null(json_object_get(files, "train.log"));
+	assert_non_null(json_object_get(files, BUNDLE_FINAL_CKPT));
+	assert_null(json_object_get(files, BUNDLE_MANIFEST));
+	assert_null(json_object_get(files, ATTEST_FILE));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r.manifest, "attestation"), "kind")),
+			    "mock");
+	assert_int_not_equal(text[len - 1], '\n');
+	free(text);
+	bundle_report_free(&r);
+	fx_free(&f);
+}
+
+static void seal_refuses_foreign_miner_and_symlinks(void **s)
+{
+	struct fx f;
+	struct kerr err;
+	char p[FS_PATH_MAX];
+	json_t *m;
+
+	(void)s;
+	fx_build(&f);
+	m = fx_load_manifest(&f);
+	/* The manifest names f.k; sealing with another key is a bug, not a bundle. */
+	assert_int_equal(bundle_seal(f.dir, m, &f.other, &f.ao, &err), -1);
+	assert_string_equal(err.code, "bundle.miner_mismatch");
+	fx_path(&f, "link", p);
+	assert_int_equal(symlink("/etc/hostname", p), 0);
+	assert_int_equal(bundle_seal(f.dir, m, &f.k, &f.ao, &err), -1);
+	assert_string_equal(err.code, "bundle.file_type");
+	json_decref(m);
+	fx_free(&f);
+}
+
+static void pack_unpack_roundtrip(void **s)
+{
+	struct fx f;
+	struct kerr err;
+	struct bundle_files a, b;
+	char tar[FS_PATH_MAX], tar2[FS_PATH_MAX], out[FS_PATH_MAX], p[FS_PATH_MAX], *t1, *t2;
+	size_t n1, n2;
+	struct stat sb;
+
+	(void)s;
+	fx_build(&f);
+	snprintf(tar, sizeof tar, "%s/b.tar", f.tmp);
+	snprintf(tar2, sizeof tar2, "%s/b2.tar", f.tmp);
+	snprintf(out, sizeof out, "%s/out", f.tmp);
+	assert_int_equal(bundle_pack(f.dir, tar, &err), 0);
+	fx_expect(tar, NULL);
+	/* Packing is deterministic: same directory, same bytes. */
+	assert_int_equal(bundle_pack(f.dir, tar2, &err), 0);
+	assert_int_equal(fs_read_all(tar, 1 << 24, &t1, &n1, &err), 0);
+	assert_int_equal(fs_read_all(tar2, 1 << 24, &t2, &n2, &err), 0);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(t1, t2, n1);
+	free(t1);
+	free(t2);
+	assert_int_equal(bundle_unpack(tar, out, &err), 0);
+	assert_int_equal(bundle_list(f.dir, &a, &err), 0);
+	assert_int_equal(bundle_list(out, &b, &err), 0);
+	assert_int_equal(a.n, b.n);
+	for (int i = 0; i < a.n; i++) {
+		char h1[HASH_HEX_BYTES], h2[HASH_HEX_BYTES];
+		assert_string_equal(a.name[i], b.name[i]);
+		snprintf(p, sizeof p, "%s/%s", f.dir, a.name[i]);
+		assert_int_equal(hash_file_hex(p, h1, NULL, &err), 0);
+		snprintf(p, sizeof p, "%s/%s", out, b.name[i]);
+		assert_int_equal(hash_file_hex(p, h2, NULL, &err), 0);
+		assert_string_equal(h1, h2);
+		assert_int_equal(stat(p, &sb), 0);
+		assert_int_equal(sb.st_mode & 07777, 0644);
+	}
+	snprintf(p, sizeof p, "%s/checkpoints", out);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0755);
+	fx_expect(out, NULL);
+	/* Unpacking never merges into an existing tree. */
+	assert_int_equal(bundle_unpack(tar, out, &err), -1);
+	assert_string_equal(err.code, "fs.exists");
+	fx_free(&f);
+}
+
+static void verify_codes_for_missing_parts(void **s)
+{
+	struct fx f;
+	char p[FS_PATH_MAX];
+
+	(void)s;
+	fx_build(&f);
+	snprintf(p, sizeof p, "%s/nothing-here", f.tmp);
+	fx_expect(p, "bundle.not_found");
+	fx_path(&f, ATTEST_FILE, p);
+	assert_int_equal(unlink(p), 0);
+	fx_expect(f.dir, "bundle.file_missing");
+	fx_path(&f, BUNDLE_SIG, p);
+	assert_int_equal(unlink(p), 0);
+	fx_expect(f.dir, "bundle.sig_missing");
+	fx_write_str(&f, BUNDLE_MANIFEST, "{\"protocol\":1,");
+	fx_expect(f.dir, "bundle.manifest_parse");
+	fx_write_str(&f, BUNDLE_MANIFEST, "{\"a\":1,\"a\":2}");
+	fx_expect(f.dir, "bundle.manifest_parse");
+	fx_path(&f, BUNDLE_MANIFEST, p);
+	assert_int_equal(unlink(p), 0);
+	fx_expect(f.dir, "bundle.manifest_missing");
+	fx_free(&f);
+}
+
+static void verify_protocol_and_fields(void **s)
+{
+	struct fx f;
+	json_t *m;
+
+	(void)s;
+	fx_build(&f);
+	m = fx_load_manifest(&f);
+	json_object_set_new(m, "protocol", json_integer(2));
+	fx_sign(&f, m, &f.k);
+	fx_expect(f.dir, "bundle.protocol");
+	json_object_set_new(m, "protocol", json_integer(1));
+	json_object_set_new(m, "kind", json_string("something-else"));
+	fx_sign(&f, m, &f.k);
+	fx_expect(f.dir, "bundle.protocol");
+	json_object_set_new(m, "kind", json_string("karpa-bundle"));
+	json_object_set_new(json_object_get(m, "files"), "../escape",
+			    json_pack("{s:i, s:s}", "bytes", 0, "sha256", f.head));
+	fx_sign(&f, m, &f.k);
+	fx_expect(f.dir, "bundle.manifest_field");
+	json_object_del(json_object_get(m, "files"), "../escape");
+	json_object_set_new(m, "miner", json_string("not-a-key"));
+	fx_sign(&f, m, &f.k);
+	fx_expect(f.dir, "bundle.manifest_field");
+	json_decref(m);
+	fx_free(&f);
+}
+
+static void verify_log_head_and_selection(void **s)
+{
+	struct fx f;
+	char p[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+	json_t *m;
+	int other = -1;
+
+	(void)s;
+	fx_build(&f);
+	/* A manifest claiming another head (signed by its own miner) is caught. */
+	m = fx_load_manifest(&f);
+	json_object_set_new(json_object_get(m, "log"), "head", json_string(TRAINLOG_GENESIS));
+	fx_sign(&f, m, &f.k);
+	fx_expect(f.dir, "bundle.log_head");
+	json_decref(m);
+	fx_free(&f);
+
+	/* Dropping a kept checkpoint (and re-signing) breaks the selection. */
+	fx_build(&f);
+	snprintf(p, sizeof p, "%s/checkpoints/step_%06d.ckpt", f.dir, (f.keep[0] + 1) * FX_EVERY);
+	assert_int_equal(unlink(p), 0);
+	fx_reseal(&f, &f.k);
+	fx_expect(f.dir, "bundle.ckpt_selection");
+	fx_free(&f);
+
+	/* Keeping a checkpoint of the miner's own choosing instead: the file is
+	 * genuine (its digest is in the chain) but the head did not pick it. */
+	fx_build(&f);
+	for (int i = 0; i < f.nint && other < 0; i++)
+		if (i != f.keep[0] && i != f.keep[1])
+			other = i;
+	snprintf(p, sizeof p, "%s/checkpoints/step_%06d.ckpt", f.dir, (f.keep[0] + 1) * FX_EVERY);
+	assert_int_equal(unlink(p), 0);
+	snprintf(p, sizeof p, "%s/checkpoints/step_%06d.ckpt", f.dir, (other + 1) * FX_EVERY);
+	fx_ckpt(p, (other + 1) * FX_EVERY, sha);
+	fx_reseal(&f, &f.k);
+	fx_expect(f.dir, "bundle.ckpt_selection");
+	fx_free(&f);
+}
+
+/* ---- plot ----------------------------------------------------------------- */
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void plot_term_draws(void **s)
+{
+	double x[100], y[100], marks[2] = { 25, 75 };
+	struct plot_curve c = { .x = x, .y = y, .n = 100, .marks = marks, .nmarks = 2, .title = "loss",
+				.xlabel = "step", .ylabel = "nats" };
+	struct kerr err;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)s;
+	for (int i = 0; i < 100; i++) {
+		x[i] = i;
+		y[i] = 4.0 / (1.0 + 0.1 * i) + 1.0;
+	}
+	f = open_memstream(&buf, &len);
+	assert_int_equal(plot_term(f, &c, PLOT_TERM_WIDTH, PLOT_TERM_HEIGHT, &err), 0);
+	fclose(f);
+	/* title + rows + axis + x labels + legend */
+	assert_int_equal(count(buf, "\n"), 1 + PLOT_TERM_HEIGHT + 3);
+	assert_int_equal(count(buf, "┴"), 3); /* two ticks and the legend */
+	assert_non_null(strstr(buf, "step"));
+	assert_non_null(strstr(buf, "99"));
+	/* Every plot cell is one braille character (U+2800..U+28FF). */
+	assert_int_equal(count(buf, "\xE2\xA0") + count(buf, "\xE2\xA1") + count(buf, "\xE2\xA2") +
+				 count(buf, "\xE2\xA3"),
+			 PLOT_TERM_WIDTH * PLOT_TERM_HEIGHT);
+	/* The top row is labelled with the value at its centre line. */
+	{
+		double lo = 4.0 / (1.0 + 9.9) + 1.0, hi = 5.0;
+		char want[64];
+		snprintf(want, sizeof want, "%8.4g ┤", hi - 1.5 / (4.0 * PLOT_TERM_HEIGHT - 1) * (hi - lo));
+		assert_non_null(strstr(buf, want));
+		snprintf(want, sizeof want, "%8.4g ┤", lo + 1.5 / (4.0 * PLOT_TERM_HEIGHT - 1) * (hi - lo));
+		assert_non_null(strstr(buf, want));
+	}
+	free(buf);
+	for (int i = 0; i < 100; i++)
+		y[i] = NAN;
+	f = open_memstream(&buf, &len);
+	assert_int_equal(plot_term(f, &c, PLOT_TERM_WIDTH, PLOT_TERM_HEIGHT, &err), -1);
+	assert_string_equal(err.code, "plot.empty");
+	assert_int_equal(plot_term(f, &c, 2, 2, &err), -1);
+	assert_string_equal(err.code, "plot.size");
+	/* A range that overflows to infinity still draws, and quickly. */
+	x[0] = -1e308, y[0] = -1e308;
+	x[1] = 1e308, y[1] = 1e308;
+	c.n = 2;
+	assert_int_equal(plot_term(f, &c, PLOT_TERM_WIDTH, PLOT_TERM_HEIGHT, &err), 0);
+	fclose(f);
+	free(buf);
+}
+
+static void plot_svg_writes(void **s)
+{
+	double x[5000], y[5000], marks[3] = { 1000, 2000, 9e9 };
+	struct plot_curve c = { .x = x, .y = y, .n = 5000, .marks = marks, .nmarks = 3, .title = "loss <&> run",
+				.xlabel = "step", .ylabel = "loss" };
+	struct kerr err;
+	char *svg, *dir = tu_mkdtemp(), path[FS_PATH_MAX], *back;
+	size_t n;
+
+	(void)s;
+	for (int i = 0; i < 5000; i++) {
+		x[i] = i;
+		y[i] = i >= 2500 && i < 2520 ? INFINITY : 3.0 + sin(i / 100.0);
+	}
+	svg = plot_svg_render(&c, &err);
+	assert_non_null(svg);
+	assert_true(!strncmp(svg, "<?xml", 5));
+	assert_non_null(strstr(svg, "</svg>\n"));
+	assert_non_null(strstr(svg, "loss &lt;&amp;&gt; run"));
+	assert_int_equal(count(svg, "class=\"ckpt\""), 2); /* the out-of-range mark is dropped */
+	assert_int_equal(count(svg, "<polyline"), 2);    /* a run of infinite points splits the curve */
+	assert_true(count(svg, ",") <= PLOT_SVG_POINTS_MAX + 10);
+	snprintf(path, sizeof path, "%s/c.svg", dir);
+	assert_int_equal(plot_svg(path, &c, &err), 0);
+	assert_int_equal(fs_read_all(path, 1 << 20, &back, &n, &err), 0);
+	assert_string_equal(back, svg);
+	free(back);
+	free(svg);
+	tu_rmdir(dir);
+}
+
+/* ---- CLI -------------------------------------------------------------------- */
+
+static int cli_has_bundle(void)
+{
+	return tu_run(NULL, 0, "%s bundle --help", tu_karpa()) == 0;
+}
+
+static void cli_verify_and_show(void **s)
+{
+	struct fx f;
+	struct kerr err;
+	char out[1 << 16], tar[FS_PATH_MAX], svg[FS_PATH_MAX], p[FS_PATH_MAX];
+
+	(void)s;
+	if (!cli_has_bundle())
+		skip(); /* the dispatcher does not list `bundle` yet */
+	fx_build(&f);
+	assert_int_equal(tu_run(out, sizeof out, "%s bundle verify --json %s", tu_karpa(), f.dir), 0);
+	assert_non_null(strstr(out, "\"ok\":true"));
+	assert_non_null(strstr(out, f.k.pk_hex));
+	snprintf(tar, sizeof tar, "%s/b.tar", f.tmp);
+	assert_int_equal(bundle_pack(f.dir, tar, &err), 0);
+	assert_int_equal(tu_run(out, sizeof out, "%s bundle show %s", tu_karpa(), tar), 0);
+	assert_non_null(strstr(out, "verified    ok"));
+	assert_non_null(strstr(out, "MOCK"));
+	assert_non_null(strstr(out, "recipe-v0.1.0"));
+	assert_non_null(strstr(out, "val_bpb     1.875"));
+	assert_non_null(strstr(out, BUNDLE_FINAL_CKPT));
+	assert_non_null(strstr(out, "\xE2\xA0")); /* braille */
+	snprintf(svg, sizeof svg, "%s.loss.svg", tar);
+	assert_true(fs_exists(svg));
+	snprintf(svg, sizeof svg, "%s/x.svg", f.tmp);
+	assert_int_equal(tu_run(out, sizeof out, "%s bundle show %s --svg %s", tu_karpa(), f.dir, svg), 0);
+	assert_true(fs_exists(svg));
+	/* A failing bundle: reason on stderr, exit 1, and show says so first. */
+	fx_write_str(&f, "rationale.md", "edited\n");
+	assert_int_equal(tu_run(out, sizeof out, "%s bundle verify --json %s", tu_karpa(), f.dir), 1);
+	assert_non_null(strstr(out, "\"code\":\"bundle.file_digest\""));
+	assert_int_equal(tu_run(out, sizeof out, "%s bundle show %s --svg %s", tu_karpa(), f.dir, svg), 1);
+	assert_non_null(strstr(out, "FAILED  bundle.file_digest"));
+	snprintf(p, sizeof p, "%s/none", f.tmp);
+	assert_int_equal(tu_run(out, sizeof out, "%s bundle verify %s", tu_karpa(), p), 1);
+	assert_non_null(strstr(out, "bundle.not_found"));
+	assert_int_equal(tu_run(out, sizeof out, "%s bundle frobnicate", tu_karpa()), 2);
+	fx_free(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(select_known_answers),
+		cmocka_unit_test(select_bounds),
+		cmocka_unit_test(seal_then_verify),
+		cmocka_unit_test(seal_refuses_foreign_miner_and_symlinks),
+		cmocka_unit_test(pack_unpack_roundtrip),
+		cmocka_unit_test(verify_codes_for_missing_parts),
+		cmocka_unit_test(verify_protocol_and_fields),
+		cmocka_unit_test(verify_log_head_and_selection),
+		cmocka_unit_test(plot_term_draws),
+		cmocka_unit_test(plot_svg_writes),
+		cmocka_unit_test(cli_verify_and_show),
+	};
+
+	hash_init_lib();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
