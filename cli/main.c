@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{ "keygen", cmd_keygen, "create an Ed25519 identity or show its public key" },
 	{ "prove", cmd_prove, "turn a recipe patch into a signed, attested proof bundle" },
 	{ "bundle", cmd_bundle, "verify a proof bundle, or show its summary and loss curve" },
+	{ "validator", cmd_validator, "create a validator state folder; show king, noise floor, verdict counts" },
+	{ "corpus", cmd_corpus, "search, show, export and cite the experiment corpus" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };
 

@@ -17,6 +17,8 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "protocol/keys.h"
+#include "protocol/reciperepo.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/kerr.h"
@@ -24,13 +26,19 @@
 #define VSTATE_SCHEMA_VERSION 1
 #define VSTATE_DB "state.db"
 #define VSTATE_SECRET_BYTES 32
+/* A writer holds the database for one short transaction; a reader (corpus
+ * CLI beside a running validator) waits this long before vstate.busy. */
+#define VSTATE_BUSY_TIMEOUT_MS 10000
+/* UTC ISO-8601 to the second, "2026-11-25T12:34:56Z" + NUL. */
+#define VSTATE_TIME_BYTES 21
+#define VSTATE_SCALE_MAX 32
 
 struct vstate {
 	char dir[FS_PATH_MAX];
 	char recipe[FS_PATH_MAX];  /* STATE/recipe */
 	char data[FS_PATH_MAX];    /* public data folder path (as configured) */
 	char hidden[FS_PATH_MAX];  /* hidden data folder path */
-	char scale[32];
+	char scale[VSTATE_SCALE_MAX];
 	uint8_t secret[VSTATE_SECRET_BYTES];
 	sqlite3 *db;
 };
@@ -54,5 +62,40 @@ int vstate_tx(struct vstate *s, int (*fn)(struct vstate *s, void *arg, struct ke
 
 /* Copies a file into the content-addressed store (write once, atomic). */
 int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_HEX_BYTES], struct kerr *err);
+
+/* Now as UTC ISO-8601 (gmtime_r), the one time format of the state. */
+void vstate_now_iso(char out[VSTATE_TIME_BYTES]);
+
+/* One row of `kings`; absent reals are NAN. */
+struct vstate_king {
+	long long id;
+	char tag[RECIPEREPO_TAG_MAX];
+	char commit[RECIPEREPO_COMMIT_HEX];
+	double hidden_bpb, public_bpb, improvement, alpha;
+	char submission_id[32];
+	char miner[KEYS_PK_HEX_BYTES];
+	char created_at[VSTATE_TIME_BYTES];
+};
+/* The current king: the row with the highest id (vstate.no_king if none). */
+int vstate_king_current(struct vstate *s, struct vstate_king *k, struct kerr *err);
+
+/* The latest noise floor measured for a king tag; present is 0 when none. */
+struct vstate_noise {
+	int present;
+	char king_tag[RECIPEREPO_TAG_MAX];
+	char scale[VSTATE_SCALE_MAX];
+	int seeds;
+	double sigma, margin;
+	char created_at[VSTATE_TIME_BYTES];
+};
+int vstate_noise_current(struct vstate *s, const char *king_tag, struct vstate_noise *n, struct kerr *err);
+
+/* meta table access (string values; vstate.meta_missing when absent). */
+int vstate_meta_get(struct vstate *s, const char *key, char *out, size_t cap, struct kerr *err);
+int vstate_meta_set(struct vstate *s, const char *key, const char *value, struct kerr *err);
+
+/* Fills err with vstate.db (or vstate.busy) and SQLite's message about
+ * `what`; returns -1. For modules that share the database. */
+int vstate_sql_error(struct vstate *s, const char *what, struct kerr *err);
 
 #endif
