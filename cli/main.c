@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	{ "prove", cmd_prove, "turn a recipe patch into a signed, attested proof bundle" },
 	{ "bundle", cmd_bundle, "verify a proof bundle, or show its summary and loss curve" },
 	{ "validator", cmd_validator, "create a validator state folder; show king, noise floor, verdict counts" },
+	{ "judge", cmd_judge, "judge a proof bundle: checks, verdict, king rule" },
 	{ "corpus", cmd_corpus, "search, show, export and cite the experiment corpus" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };

@@ -1,0 +1,116 @@
+/* cmd_judge.c: `karpa judge STATE BUNDLE`: one judgment, its checks and
+ * costs, and the verdict. Exit 0 when a verdict was recorded (whatever it
+ * is: a rejection is a successful judgment), 1 when none could be. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "protocol/judge.h"
+
+static const char usage_text[] =
+	"usage: karpa judge STATE BUNDLE [--threads T] [--progress] [--json]\n"
+	"Runs the protocol's checks on a proof bundle (directory or .tar) in order, records the\n"
+	"verdict in the corpus, and applies the king rule (challenge, then merge).\n";
+
+static json_t *result_json(const struct judge_result *r)
+{
+	json_t *checks = json_array(), *o;
+
+	for (int i = 0; i < r->n_checks; i++)
+		json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:f}", "name", r->checks[i].name, "outcome",
+							r->checks[i].outcome, "code", r->checks[i].code, "cpu_s",
+							r->checks[i].cpu_s));
+	o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:f, s:f}", "version", 1, "id", r->id, "verdict", r->verdict,
+		      "code", r->code, "reason", r->reason, "checks", checks, "judge_cpu_s", r->judge_cpu_s,
+		      "proof_cpu_s", isfinite(r->proof_cpu_s) ? r->proof_cpu_s : 0.0);
+	if (isfinite(r->hidden_bpb))
+		json_object_set_new(o, "hidden_bpb", json_real(r->hidden_bpb));
+	if (isfinite(r->public_bpb))
+		json_object_set_new(o, "public_bpb", json_real(r->public_bpb));
+	if (isfinite(r->king_bpb))
+		json_object_set_new(o, "king_bpb", json_real(r->king_bpb));
+	if (isfinite(r->margin))
+		json_object_set_new(o, "margin", json_real(r->margin));
+	if (r->challenge_seed)
+		json_object_set_new(o, "challenge_seed", json_integer((json_int_t)r->challenge_seed));
+	if (r->new_king[0])
+		json_object_set_new(o, "new_king", json_string(r->new_king));
+	return o;
+}
+
+static void print_human(const struct judge_result *r)
+{
+	printf("submission %s\n", r->id);
+	for (int i = 0; i < r->n_checks; i++)
+		printf("  %-17s %-5s %7.2f s cpu  %s\n", r->checks[i].name, r->checks[i].outcome, r->checks[i].cpu_s,
+		       r->checks[i].code);
+	if (isfinite(r->hidden_bpb))
+		printf("hidden val_bpb %.4f   king %.4f   margin %.4f\n", r->hidden_bpb, r->king_bpb, r->margin);
+	printf("verdict %s%s%s\n", r->verdict, r->code[0] ? ": " : "", r->code);
+	if (r->reason[0])
+		printf("  %s\n", r->reason);
+	if (r->new_king[0])
+		printf("new king %s\n", r->new_king);
+	if (isfinite(r->proof_cpu_s) && r->proof_cpu_s > 0)
+		printf("cost: judge %.1f cpu-s, proof %.1f cpu-s (%.1f%%)\n", r->judge_cpu_s, r->proof_cpu_s,
+		       100.0 * r->judge_cpu_s / r->proof_cpu_s);
+}
+
+int cmd_judge(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "threads", required_argument, 0, 't' }, { "progress", no_argument, 0, 'p' },
+		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct judge_opts o = { .threads = 1, .progress = isatty(2) };
+	struct judge_result r;
+	struct vstate s;
+	struct kerr err = { { 0 }, { 0 } };
+	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	int as_json = 0, c, rc;
+
+	o.threads = nproc > 0 && nproc <= 256 ? (int)nproc : 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			o.threads = atoi(optarg);
+			if (o.threads < 1 || o.threads > 256) {
+				fprintf(stderr, "karpa judge: --threads must be 1..256\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'p': o.progress = 1; break;
+		case 'j': as_json = 1; break;
+		case 'h': fputs(usage_text, stdout); return EXIT_OK;
+		default: fputs(usage_text, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 2) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	o.bundle = argv[optind + 1];
+	if (vstate_open(argv[optind], &s, &err) < 0)
+		return cli_fail(&err);
+	rc = judge_run(&s, &o, &r, &err);
+	vstate_close(&s);
+	if (rc < 0)
+		return cli_fail(&err);
+	if (as_json) {
+		json_t *j = result_json(&r);
+		char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+		puts(t);
+		free(t);
+		json_decref(j);
+	} else {
+		print_human(&r);
+	}
+	return EXIT_OK;
+}

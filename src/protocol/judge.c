@@ -1,0 +1,596 @@
+/* judge.c: one judgment, start to finish (PROTOCOL 5 and 6). The checks run
+ * in the protocol's order and stop at the first hard failure; every check's
+ * outcome and CPU cost is recorded in the corpus in one transaction, after
+ * which the king rule may start a challenge or, for a confirmed challenge,
+ * merge through king.c. Recipe code runs only in sandboxed children. */
+#include "protocol/judge.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "harness/bpe.h"
+#include "harness/checkpoint.h"
+#include "harness/dataset.h"
+#include "harness/evaluate.h"
+#include "harness/recipe_build.h"
+#include "protocol/bundle.h"
+#include "protocol/causality.h"
+#include "protocol/diffscan.h"
+#include "protocol/king.h"
+#include "protocol/plausible.h"
+#include "protocol/prove.h"
+#include "protocol/reciperepo.h"
+#include "protocol/replay.h"
+#include "protocol/sandbox.h"
+#include "util/fsutil.h"
+
+#define RATIONALE_BYTES_MAX (64u << 10)
+
+static const char *const check_names[JUDGE_CHECKS] = { "diff_scan", "attest_verify", "log_plausibility",
+							"hidden_eval", "spot_replay" };
+
+/* CPU seconds of this process and its reaped children (builds, sandboxed
+ * recipes): what a judgment costs the validator. */
+static double cpu_now(void)
+{
+	struct rusage a, b;
+
+	getrusage(RUSAGE_SELF, &a);
+	getrusage(RUSAGE_CHILDREN, &b);
+	return (double)(a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec + b.ru_stime.tv_sec) +
+	       (double)(a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec) * 1e-6;
+}
+
+/* Everything one judgment holds; freed by ctx_free. */
+struct ctx {
+	struct vstate *s;
+	const struct judge_opts *o;
+	struct judge_result *r;
+	char work[FS_PATH_MAX], bdir[FS_PATH_MAX], recipe[FS_PATH_MAX], patch_path[FS_PATH_MAX];
+	struct bundle_dir bd;
+	json_t *manifest;
+	char manifest_hex[HASH_HEX_BYTES];
+	char *patch, *rationale;
+	size_t patch_len;
+	struct expcorpus_entry e;
+	struct king_info king;
+	struct dataset pub;
+	int pub_open;
+	struct plausible_report pr;
+	int pr_open;
+	uint64_t seed;
+	struct sandbox *sb;
+	char pending_id[EXPCORPUS_ID_BYTES]; /* the submission a challenge answer answers */
+};
+
+static void say(const struct ctx *c, const char *what)
+{
+	if (c->o->progress)
+		fprintf(stderr, "judge: %s\n", what);
+}
+
+static const char *mstr(json_t *m, const char *a, const char *b)
+{
+	json_t *v = json_object_get(m, a);
+
+	if (b)
+		v = json_object_get(v, b);
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static double mnum(json_t *m, const char *a, const char *b)
+{
+	json_t *v = json_object_get(json_object_get(m, a), b);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Reads what is needed to attribute the bundle before any check: without a
+ * manifest there is nothing to record. */
+static int intake(struct ctx *c, struct kerr *err)
+{
+	char path[FS_PATH_MAX], *text = NULL;
+	size_t len;
+	json_t *seed;
+
+	if (bundle_dir_open(c->o->bundle, &c->bd, err) < 0)
+		return -1;
+	snprintf(c->bdir, sizeof c->bdir, "%s", c->bd.path);
+	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, BUNDLE_MANIFEST) < 0 ||
+	    fs_read_all(path, BUNDLE_MANIFEST_BYTES_MAX, &text, &len, err) < 0) {
+		kerr_set(err, "judge.unreadable", "%s: no readable manifest.json: %s", c->o->bundle, err->msg);
+		return -1;
+	}
+	hash_buf_hex(text, len, c->manifest_hex);
+	c->manifest = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	free(text);
+	if (!json_is_object(c->manifest))
+		return kerr_set(err, "judge.unreadable", "%s: manifest.json is not a JSON object", c->o->bundle);
+	if (fs_join(c->patch_path, sizeof c->patch_path, err, "%s/patch.diff", c->bdir) < 0)
+		return -1;
+	if (fs_read_all(c->patch_path, RECIPEREPO_PATCH_BYTES_MAX, &c->patch, &c->patch_len, err) < 0)
+		c->patch = NULL, c->patch_len = 0; /* diff scan reports it */
+	if (fs_join(path, sizeof path, err, "%s/rationale.md", c->bdir) < 0 ||
+	    fs_read_all(path, RATIONALE_BYTES_MAX, &c->rationale, &len, err) < 0)
+		c->rationale = NULL;
+	seed = json_object_get(json_object_get(c->manifest, "config"), "seed");
+	c->seed = json_is_integer(seed) && json_integer_value(seed) >= 0 ? (uint64_t)json_integer_value(seed) : 0;
+	return 0;
+}
+
+/* ---- check 1: the diff scan ---------------------------------------- */
+
+static int check_diff_scan(struct ctx *c, struct kerr *err)
+{
+	const char *tag = mstr(c->manifest, "king", "tag"), *commit = mstr(c->manifest, "king", "commit");
+
+	if (!c->patch)
+		return kerr_set(err, "judge.no_patch", "the bundle has no readable patch.diff");
+	if (reciperepo_patch_check(c->patch, c->patch_len, err) < 0)
+		return -1;
+	if (strcmp(tag, c->king.tag) || strcmp(commit, c->king.commit))
+		return kerr_set(err, "judge.stale", "the patch is based on %s (%.12s), the king is %s (%.12s): rebase and prove again",
+				*tag ? tag : "?", commit, c->king.tag, c->king.commit);
+	if (reciperepo_export(c->s->recipe, c->king.tag, c->recipe, err) < 0 ||
+	    reciperepo_apply(c->recipe, c->patch_path, err) < 0)
+		return -1;
+	return diffscan_tree(c->recipe, err);
+}
+
+/* ---- check 2: the bundle itself ------------------------------------ */
+
+/* The seed is the protocol's, unless this bundle answers this validator's
+ * challenge for the same patch by the same miner on the same king. */
+static int find_pending_challenge(struct ctx *c, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	c->pending_id[0] = '\0';
+	if (sqlite3_prepare_v2(c->s->db,
+			       "SELECT id FROM submissions WHERE verdict = 'challenge_pending' AND patch_sha256 = ?1"
+			       " AND miner = ?2 AND king_tag = ?3 AND challenge_seed = ?4 ORDER BY received_at LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return vstate_sql_error(c->s, "challenge lookup", err);
+	sqlite3_bind_text(st, 1, mstr(c->manifest, "patch_sha256", NULL), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mstr(c->manifest, "miner", NULL), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->king.tag, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->seed);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(c->pending_id, sizeof c->pending_id, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : vstate_sql_error(c->s, "challenge lookup", err);
+}
+
+static int check_attest(struct ctx *c, struct kerr *err)
+{
+	struct bundle_report br;
+	char patch_hex[HASH_HEX_BYTES];
+	int rc = -1;
+
+	memset(&br, 0, sizeof br);
+	if (bundle_verify(c->bdir, &br, err) < 0)
+		goto out;
+	snprintf(c->e.attest_kind, sizeof c->e.attest_kind, "%s", br.attest_kind);
+	c->e.alpha = br.alpha;
+	hash_buf_hex(c->patch, c->patch_len, patch_hex);
+	if (strcmp(patch_hex, mstr(c->manifest, "patch_sha256", NULL))) {
+		kerr_set(err, "judge.patch_digest", "manifest patch_sha256 is not the digest of patch.diff");
+		goto out;
+	}
+	if (strcmp(mstr(c->manifest, "config", "scale"), c->s->scale)) {
+		kerr_set(err, "judge.scale_mismatch", "the proof is at scale '%s', this validator judges '%s'",
+			 mstr(c->manifest, "config", "scale"), c->s->scale);
+		goto out;
+	}
+	if (strcmp(mstr(c->manifest, "config", "data_manifest_sha256"), c->pub.digest)) {
+		kerr_set(err, "judge.data_mismatch", "the proof trained on data %.16s..., the protocol's data is %.16s...",
+			 mstr(c->manifest, "config", "data_manifest_sha256"), c->pub.digest);
+		goto out;
+	}
+	if (c->seed != PROVE_SEED_DEFAULT) {
+		if (find_pending_challenge(c, err) < 0)
+			goto out;
+		if (!c->pending_id[0]) {
+			kerr_set(err, "judge.bad_seed",
+				 "seed %llu is neither the protocol's (%d) nor a challenge this validator issued for this patch",
+				 (unsigned long long)c->seed, PROVE_SEED_DEFAULT);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	bundle_report_free(&br);
+	return rc;
+}
+
+/* ---- check 3: log plausibility ------------------------------------- */
+
+static int check_plausible(struct ctx *c, struct kerr *err)
+{
+	int rc = plausible_check(c->bdir, bpe_vocab_size(c->pub.tok), &c->pr, err);
+
+	c->pr_open = 1;
+	if (rc == 0)
+		c->e.claimed_public_bpb = c->pr.val_bpb;
+	return rc;
+}
+
+/* ---- checks 4 and 5: untrusted code, sandboxed ---------------------- */
+
+/* Starts a sandboxed child, creates the recipe and loads a checkpoint. */
+static int start_recipe(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct kr_plan *plan,
+			const char *ckpt_rel, struct kerr *err)
+{
+	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+	struct kr_env env = { .seed = c->seed, .threads = c->o->threads, .vocab_size = bpe_vocab_size(c->pub.tok),
+			      .scale = c->s->scale };
+	struct ckpt_meta m;
+	void *state = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	memset(h, 0, sizeof *h);
+	if (sandbox_spawn(sb, h, err) < 0)
+		return -1;
+	if (recipe_host_create(h, &env, plan, err) < 0) {
+		sandbox_explain(sb, h, err);
+		goto out;
+	}
+	if (!ckpt_rel) {
+		rc = 0;
+		goto out;
+	}
+	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, ckpt_rel) < 0 ||
+	    ckpt_read(path, &m, &state, &n, sha, err) < 0 ||
+	    ckpt_check(&m, plan, env.vocab_size, c->pub.tokenizer_digest, err) < 0)
+		goto out;
+	if (h->load(h, state, n, err) < 0) {
+		sandbox_explain(sb, h, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(state);
+	return rc;
+}
+
+static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, const struct kr_plan *plan,
+		      const struct dataset *d, enum dataset_split_id split, double *bpb, struct kerr *err)
+{
+	uint16_t *toks = NULL;
+	uint32_t *tbytes = NULL;
+	size_t n;
+	int vocab = 0, rc = -1;
+	struct eval_opts eo = { .threads = c->o->threads };
+	struct eval_result res;
+
+	if (dataset_load_split(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
+		goto out;
+	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, &res, err) < 0) {
+		sandbox_explain(sb, h, err);
+		goto out;
+	}
+	*bpb = res.val_bpb;
+	rc = 0;
+out:
+	free(toks);
+	free(tbytes);
+	return rc;
+}
+
+static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err)
+{
+	struct recipe_host h, h_alt;
+	struct kr_plan plan, plan_alt;
+	struct dataset hid;
+	struct causality_opts co;
+	struct causality_report cr;
+	uint16_t *toks = NULL;
+	size_t n;
+	int rc = -1, hid_open = 0, alt = 0;
+
+	memset(&h, 0, sizeof h);
+	memset(&h_alt, 0, sizeof h_alt);
+	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
+		goto out;
+	say(c, "recomputing the public val_bpb");
+	if (eval_split(c, sb, &h, &plan, &c->pub, SPLIT_VAL, &c->r->public_bpb, err) < 0)
+		goto out;
+	c->e.public_bpb = c->r->public_bpb;
+	if (!(fabs(c->r->public_bpb - c->pr.val_bpb) <= JUDGE_CLAIM_TOL)) {
+		kerr_set(err, "judge.claim_mismatch", "claimed public val_bpb %.6f, recomputed %.6f (tolerance %g)",
+			 c->pr.val_bpb, c->r->public_bpb, JUDGE_CLAIM_TOL);
+		goto out;
+	}
+	say(c, "evaluating on the hidden split");
+	if (dataset_open(c->s->hidden, &hid, err) < 0)
+		goto out;
+	hid_open = 1;
+	if (strcmp(hid.tokenizer_digest, c->pub.tokenizer_digest)) {
+		kerr_set(err, "judge.data_mismatch", "the hidden folder's tokenizer differs from the public one");
+		goto out;
+	}
+	if (eval_split(c, sb, &h, &plan, &hid, SPLIT_HIDDEN, &c->r->hidden_bpb, err) < 0)
+		goto out;
+	c->e.hidden_bpb = c->r->hidden_bpb;
+	say(c, "causality audit");
+	if (start_recipe(c, sb, &h_alt, &plan_alt, "checkpoints/final.ckpt", err) < 0)
+		goto out;
+	alt = 1;
+	memset(&co, 0, sizeof co);
+	co.vocab_size = bpe_vocab_size(c->pub.tok);
+	co.T = plan.seq_len;
+	co.call_rows = plan.eval_batch;
+	co.seed = ((uint64_t)c->s->secret[0] << 8 | c->s->secret[1]) ^ c->seed;
+	if (dataset_load_split(&c->pub, SPLIT_VAL, &toks, &n, err) < 0)
+		goto out;
+	if (causality_audit(&h, &h_alt, &co, toks, n, &cr, err) < 0) {
+		if (strcmp(err->code, "judge.causality"))
+			sandbox_explain(sb, &h, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(toks);
+	if (hid_open)
+		dataset_close(&hid);
+	recipe_host_destroy(&h);
+	if (alt)
+		recipe_host_destroy(&h_alt);
+	return rc;
+}
+
+static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
+{
+	struct recipe_host h;
+	struct kr_plan plan;
+	struct replay_opts ro = { .bundle_dir = c->bdir, .scratch_dir = c->work };
+	struct replay_report rr;
+	int idx[REPLAY_KEPT_MAX], nk, rc = -1;
+	uint16_t *train = NULL;
+	size_t ntrain;
+	unsigned char pick[8];
+
+	memset(&h, 0, sizeof h);
+	nk = replay_kept(c->bdir, &c->pr, idx, REPLAY_KEPT_MAX);
+	if (nk <= 0) {
+		/* A run too short to have intermediates has nothing to replay
+		 * from; its final checkpoint was evaluated above. */
+		return 0;
+	}
+	/* Which kept checkpoint: the validator's secret decides, so a miner
+	 * cannot know which one will be replayed. */
+	crypto_generichash(pick, sizeof pick, (const unsigned char *)c->manifest_hex, 64, c->s->secret,
+			   VSTATE_SECRET_BYTES);
+	ro.kept_index = (int)(pick[0] % (unsigned)nk);
+	if (start_recipe(c, sb, &h, &plan, NULL, err) < 0 || dataset_load_split(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
+		goto out;
+	if (replay_run(&h, &plan, &c->pr, train, ntrain, &ro, &rr, err) < 0) {
+		if (strncmp(err->code, "judge.", 6))
+			sandbox_explain(sb, &h, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(train);
+	recipe_host_destroy(&h);
+	return rc;
+}
+
+/* ---- the pipeline ---------------------------------------------------- */
+
+static int run_check(struct ctx *c, int i, int (*fn)(struct ctx *, struct kerr *), struct kerr *err)
+{
+	struct expcorpus_check *ck = &c->r->checks[i];
+	double t0 = cpu_now();
+	int rc;
+
+	snprintf(ck->name, sizeof ck->name, "%s", check_names[i]);
+	say(c, check_names[i]);
+	rc = fn(c, err);
+	ck->cpu_s = cpu_now() - t0;
+	snprintf(ck->outcome, sizeof ck->outcome, "%s", rc == 0 ? "pass" : "fail");
+	if (rc < 0) {
+		snprintf(ck->code, sizeof ck->code, "%s", err->code[0] ? err->code : "judge.failed");
+		snprintf(ck->message, sizeof ck->message, "%s", err->msg);
+	}
+	c->r->n_checks = i + 1;
+	return rc;
+}
+
+/* Check 4 builds the patched recipe (compiling is not running it) and
+ * makes the sandbox its children start in; check 5 reuses both. */
+static int check_hidden(struct ctx *c, struct kerr *err)
+{
+	struct sandbox_config cfg;
+	struct recipe_build_info bi;
+
+	if (recipe_build(c->recipe, &bi, err) < 0)
+		return -1;
+	sandbox_config_default(&cfg, c->o->threads);
+	if (sandbox_new(&c->sb, &cfg, bi.runner, err) < 0)
+		return -1;
+	return check_hidden_eval(c, c->sb, err);
+}
+
+static int check_spot_replay(struct ctx *c, struct kerr *err)
+{
+	return check_replay(c, c->sb, err);
+}
+
+static void fill_entry(struct ctx *c)
+{
+	struct expcorpus_entry *e = &c->e;
+
+	snprintf(e->manifest_sha256, sizeof e->manifest_sha256, "%s", c->manifest_hex);
+	snprintf(e->patch_sha256, sizeof e->patch_sha256, "%s", mstr(c->manifest, "patch_sha256", NULL));
+	snprintf(e->miner, sizeof e->miner, "%s", mstr(c->manifest, "miner", NULL));
+	snprintf(e->king_tag, sizeof e->king_tag, "%s", mstr(c->manifest, "king", "tag"));
+	snprintf(e->scale, sizeof e->scale, "%s", mstr(c->manifest, "config", "scale"));
+	e->seed = (int64_t)c->seed;
+	e->rationale = c->rationale;
+	e->patch = c->patch;
+	/* The proof's compute: its training time on all its threads. */
+	e->proof_cpu_s = mnum(c->manifest, "results", "train_s") * mnum(c->manifest, "config", "threads");
+	c->r->proof_cpu_s = e->proof_cpu_s;
+	snprintf(e->challenge_of, sizeof e->challenge_of, "%s", c->pending_id);
+}
+
+/* The king rule on a bundle that passed every check. */
+static int decide(struct ctx *c, struct kerr *err)
+{
+	struct judge_result *r = c->r;
+	int decisive = king_decide(c->king.hidden_bpb, r->hidden_bpb, c->king.margin, &r->improvement);
+
+	r->king_bpb = c->king.hidden_bpb;
+	r->margin = c->king.margin;
+	c->e.king_bpb = r->king_bpb;
+	c->e.margin = r->margin;
+	if (c->pending_id[0]) {
+		snprintf(r->challenge_of, sizeof r->challenge_of, "%s", c->pending_id);
+		snprintf(r->verdict, sizeof r->verdict, "%s",
+			 decisive == 1 ? EXPCORPUS_CHALLENGE_PENDING : EXPCORPUS_CHALLENGE_FAILED);
+		if (decisive != 1) {
+			snprintf(r->code, sizeof r->code, "judge.challenge_failed");
+			snprintf(r->reason, sizeof r->reason,
+				 "under the challenge seed the improvement %.4f bpb does not clear the margin %.4f",
+				 r->improvement, r->margin);
+		}
+		return 0;
+	}
+	if (decisive == 1) {
+		if (king_challenge_seed(c->s->secret, c->manifest_hex, &r->challenge_seed, err) < 0)
+			return -1;
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);
+		snprintf(r->reason, sizeof r->reason,
+			 "decisive by %.4f bpb (margin %.4f): prove again with --seed %llu to confirm", r->improvement,
+			 r->margin, (unsigned long long)r->challenge_seed);
+		c->e.challenge_seed = (int64_t)r->challenge_seed;
+	} else {
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_NOT_DECISIVE);
+		snprintf(r->code, sizeof r->code, "judge.not_decisive");
+		snprintf(r->reason, sizeof r->reason, "hidden val_bpb %.4f vs the king's %.4f: improvement %.4f within the margin %.4f",
+			 r->hidden_bpb, r->king_bpb, r->improvement, r->margin);
+	}
+	return 0;
+}
+
+/* A confirmed challenge: merge, and settle the original submission. */
+static int settle_challenge(struct ctx *c, struct kerr *err)
+{
+	struct judge_result *r = c->r;
+	struct king_metrics km = { .hidden_bpb = r->hidden_bpb, .public_bpb = r->public_bpb, .improvement = r->improvement,
+				   .margin = r->margin, .alpha = c->e.alpha, .miner = c->e.miner };
+	struct king_merge_result mr;
+
+	if (strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
+		return expcorpus_update_verdict(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason,
+						err);
+	}
+	if (king_merge(c->s, r->id, c->patch_path, c->rationale ? c->rationale : "", &km, &mr, err) < 0)
+		return -1;
+	snprintf(r->new_king, sizeof r->new_king, "%s", mr.to_tag);
+	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_ACCEPTED_KING);
+	snprintf(r->reason, sizeof r->reason, "confirmed under the challenge seed: king %s", mr.to_tag);
+	return expcorpus_update_verdict(c->s, c->pending_id, EXPCORPUS_ACCEPTED_KING, "", r->reason, err);
+}
+
+static void ctx_free(struct ctx *c)
+{
+	if (c->pr_open)
+		plausible_report_free(&c->pr);
+	if (c->pub_open)
+		dataset_close(&c->pub);
+	if (c->sb)
+		sandbox_free(c->sb);
+	bundle_dir_close(&c->bd);
+	json_decref(c->manifest);
+	free(c->patch);
+	free(c->rationale);
+	if (c->work[0])
+		fs_rm_rf(c->work);
+}
+
+int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err)
+{
+	static int (*const checks[JUDGE_CHECKS])(struct ctx *, struct kerr *) = {
+		check_diff_scan, check_attest, check_plausible, check_hidden, check_spot_replay,
+	};
+	struct ctx c;
+	struct kerr why = { { 0 }, { 0 } };
+	double t0 = cpu_now();
+	int rc = -1, failed = 0;
+
+	memset(&c, 0, sizeof c);
+	memset(r, 0, sizeof *r);
+	r->public_bpb = r->hidden_bpb = r->king_bpb = r->margin = r->improvement = NAN;
+	c.s = s;
+	c.o = o;
+	c.r = r;
+	expcorpus_entry_blank(&c.e);
+	if (king_current(s, &c.king, err) < 0)
+		return -1;
+	if (!isfinite(c.king.hidden_bpb) || !isfinite(c.king.margin)) {
+		return kerr_set(err, "king.no_noise_floor",
+				"king %s has no measured hidden score and noise floor: run `karpa noise-floor` first",
+				c.king.tag);
+	}
+	if (fs_join(c.work, sizeof c.work, err, "%s/work/judge-%ld", s->dir, (long)getpid()) < 0 ||
+	    fs_join(c.recipe, sizeof c.recipe, err, "%s/recipe", c.work) < 0)
+		goto out;
+	fs_rm_rf(c.work);
+	if (fs_mkdir_p(c.work, err) < 0)
+		goto out;
+	if (intake(&c, err) < 0)
+		goto out;
+	if (dataset_open(s->data, &c.pub, err) < 0)
+		goto out;
+	c.pub_open = 1;
+	for (int i = 0; i < JUDGE_CHECKS && !failed; i++)
+		if (run_check(&c, i, checks[i], &why) < 0)
+			failed = 1;
+	fill_entry(&c);
+	if (failed) {
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_REJECTED);
+		snprintf(r->code, sizeof r->code, "%s", r->checks[r->n_checks - 1].code);
+		snprintf(r->reason, sizeof r->reason, "%s", why.msg);
+	} else if (decide(&c, err) < 0) {
+		goto out;
+	}
+	r->judge_cpu_s = cpu_now() - t0;
+	c.e.judge_cpu_s = r->judge_cpu_s;
+	snprintf(c.e.verdict, sizeof c.e.verdict, "%s", r->verdict);
+	snprintf(c.e.reason_code, sizeof c.e.reason_code, "%s", r->code);
+	snprintf(c.e.reason, sizeof c.e.reason, "%s", r->reason);
+	if (expcorpus_record(s, &c.e, r->checks, (size_t)r->n_checks, r->id, err) < 0) {
+		if (!strcmp(err->code, "expcorpus.duplicate"))
+			snprintf(err->code, sizeof err->code, "judge.duplicate");
+		goto out;
+	}
+	if (c.pending_id[0] && !failed && settle_challenge(&c, err) < 0)
+		goto out;
+	if (!failed) {
+		struct bundle_files bf;
+		char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+		/* Accepted bundles are kept by content; a failure to store is an
+		 * operational error, not a verdict. */
+		if (bundle_list(c.bdir, &bf, err) < 0)
+			goto out;
+		for (int i = 0; i < bf.n; i++)
+			if (fs_join(path, sizeof path, err, "%s/%s", c.bdir, bf.name[i]) < 0 ||
+			    vstate_store_file(s, path, hex, err) < 0)
+				goto out;
+	}
+	rc = 0;
+out:
+	ctx_free(&c);
+	return rc;
+}

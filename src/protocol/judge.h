@@ -1,0 +1,50 @@
+/* judge.h: a validator's judgment of one proof bundle (PROTOCOL 5, 6).
+ * Owns the order of the checks (diff scan, attestation verify, log
+ * plausibility, hidden eval with the causality audit, spot replay), stopping
+ * at the first hard failure, what each cost, the verdict under the king rule
+ * (with the challenge-seed confirmation), and recording it all in the
+ * experiment corpus. Untrusted recipe code runs only in sandboxed children;
+ * the loss is computed here, from the logits they return. */
+#ifndef KARPA_JUDGE_H
+#define KARPA_JUDGE_H
+
+#include <stdint.h>
+
+#include "protocol/expcorpus.h"
+#include "protocol/vstate.h"
+#include "util/kerr.h"
+
+#define JUDGE_CHECKS 5
+/* Public val_bpb recomputed by the validator may differ from the miner's
+ * claim only by this much: bit-identical on the same machine class, and
+ * within fp32 reduction-order noise across CPUs (docs/judging-checks.md). */
+#define JUDGE_CLAIM_TOL 1e-4
+
+struct judge_opts {
+	const char *bundle;   /* directory or .tar */
+	int threads;
+	int progress;
+};
+
+struct judge_result {
+	char id[EXPCORPUS_ID_BYTES];
+	char verdict[EXPCORPUS_VERDICT_MAX];
+	char code[KERR_CODE_MAX];   /* reason code of the verdict ("" when accepted) */
+	char reason[KERR_MSG_MAX];
+	struct expcorpus_check checks[JUDGE_CHECKS];
+	int n_checks;
+	double claimed_public_bpb, public_bpb, hidden_bpb, king_bpb, margin, improvement;
+	uint64_t challenge_seed;    /* set with verdict challenge_pending */
+	char challenge_of[EXPCORPUS_ID_BYTES];
+	char new_king[RECIPEREPO_TAG_MAX];
+	double judge_cpu_s, proof_cpu_s;
+};
+
+/* Judges one bundle and records the outcome. Returns 0 whenever a verdict
+ * was reached and recorded (including rejections: see r->verdict and
+ * r->code); -1 when nothing could be recorded: judge.unreadable (no
+ * manifest to attribute the bundle to), judge.duplicate (the same bundle
+ * again: a replay), king.no_noise_floor (measure it first), vstate.*. */
+int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err);
+
+#endif
