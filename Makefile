@@ -13,7 +13,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
-PKGS     = libsodium libarchive jansson sqlite3 cmocka libutf8proc
+PKGS     = libsodium libarchive jansson sqlite3 cmocka libutf8proc libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
@@ -23,7 +23,7 @@ BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
 # The recipe's pinned flags (PROTOCOL 4.2): recorded in every proof. No
 # -ffast-math and no FP contraction: bits must not depend on the optimizer.
-RECIPE_FLAGS = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp
+RECIPE_FLAGS = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration
 BASE    = -std=c11 -D_GNU_SOURCE -Isrc -Irecipe $(PKG_CFLAGS) $(BLAS_CFLAGS) -fopenmp
 REL_CFLAGS  = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma
 SAN_CFLAGS  = $(BASE) $(WARN) -O1 -g -fno-omit-frame-pointer -ffp-contract=off -mavx2 -mfma \
@@ -45,7 +45,7 @@ SAN_CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
 TEST_BIN       := $(TEST_SRC:%.c=$(BUILD)/san/%)
 BENCH_BIN      := $(BENCH_SRC:%.c=$(BUILD)/rel/%)
 
-RUNNER_LINK = $(BLAS_LIBS) -fopenmp -lm
+RUNNER_LINK = $(BLAS_LIBS) -lseccomp -fopenmp -lm
 # recipe_build.c compiles external recipes with exactly the flags used here.
 BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC_DIR='"$(CURDIR)"' \
              -DKARPA_LINK_FLAGS='"$(RUNNER_LINK)"'
@@ -80,7 +80,8 @@ $(BUILD)/san/karpa: $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a
 	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a $(LIBS)
 
 # The runner: the project's recipe wrapped in its own process (recipe_wire.h).
-$(BUILD)/karpa-recipe: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/harness/recipe_wire.o $(REL_RECIPE_OBJ)
+$(BUILD)/karpa-recipe: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/harness/recipe_wire.o \
+		$(BUILD)/rel/src/harness/sandbox_inner.o $(REL_RECIPE_OBJ)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
 
 $(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a

@@ -16,6 +16,10 @@
  * headers (quoted includes that name a flat file of the recipe). */
 #define DIFFSCAN_FILE_BYTES_MAX (1u << 20)
 #define DIFFSCAN_FINDING_MAX 256
+/* A recipe holds tens of files; a patch may add at most a few hundred
+ * (RECIPEREPO_PATCH_FILES_MAX), so a tree beyond these is not a recipe. */
+#define DIFFSCAN_TREE_FILES_MAX 512
+#define DIFFSCAN_TREE_BYTES_MAX (16u << 20)
 
 struct diffscan_finding {
 	char code[64];   /* e.g. judge.forbidden_call */
@@ -26,7 +30,10 @@ struct diffscan_finding {
 
 /* Scans the full text of one C source or header file of the patched recipe.
  * Returns the number of findings written (at most cap), or -1 with err on a
- * lexing failure (judge.lex: unterminated comment/string). */
+ * lexing failure (judge.lex: unterminated comment/string) or a text over
+ * DIFFSCAN_FILE_BYTES_MAX (judge.too_large). A byte-level
+ * obfuscation finding (trigraph, NUL byte, lone CR, bidi control) comes
+ * before lexing and wins over a lexing failure it may have caused. */
 int diffscan_c_file(const char *name, const char *text, size_t len, struct diffscan_finding *out, int cap,
 		    struct kerr *err);
 
@@ -34,5 +41,9 @@ int diffscan_c_file(const char *name, const char *text, size_t len, struct diffs
  * first finding returns -1 with err set to that finding's code and a message
  * naming file:line and construct. */
 int diffscan_tree(const char *dir, struct kerr *err);
+
+/* One line for a reason code ("judge.extern" -> why it is refused); a
+ * generic line for codes it does not know. Never NULL. */
+const char *diffscan_code_reason(const char *code);
 
 #endif
