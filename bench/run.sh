@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR: every benchmark beside its peer, on this machine, now.
+# engine: `karpa bench engine` (recipe v0.1.0's training step) against the
+# same model in PyTorch (bench/bench_engine.py) at 1 and 2 threads, then the
+# ratio of karpa's best against torch's best. Prints figures; asserts nothing.
+set -u
+build=${1:-build}
+karpa="$build/karpa"
+here=$(cd "$(dirname "$0")" && pwd)
+py=/usr/bin/python3
+steps=${BENCH_STEPS:-10}
+
+field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
+
+best_k=0; best_t=0
+for t in 1 2; do
+	k=$("$karpa" bench engine --threads "$t" --steps "$steps" --json | field tokens_per_s)
+	p=$("$py" "$here/bench_engine.py" --threads "$t" --steps "$steps" --json | field tokens_per_s)
+	if [ -z "$k" ] || [ -z "$p" ]; then
+		echo "engine  threads=$t  failed (karpa '${k}', torch '${p}')"
+		continue
+	fi
+	printf 'engine  threads=%d  karpa %.0f tok/s  torch %.0f tok/s  ratio %.2f\n' "$t" "$k" "$p" \
+		"$(echo "$k / $p" | bc -l)"
+	best_k=$(echo "if ($k > $best_k) $k else $best_k" | bc -l)
+	best_t=$(echo "if ($p > $best_t) $p else $best_t" | bc -l)
+done
+if [ "$(echo "$best_t > 0" | bc -l)" = 1 ]; then
+	printf 'engine  best       karpa %.0f tok/s  torch %.0f tok/s  ratio %.2f\n' "$best_k" "$best_t" \
+		"$(echo "$best_k / $best_t" | bc -l)"
+fi

@@ -1,0 +1,178 @@
+/* test_determinism.c: recipe v0.1.0 trains to the same bits whatever the
+ * thread count (PROTOCOL 2: a run is a pure function of its inputs), the
+ * seed matters, and the state blob round-trips and refuses foreign blobs. */
+#include "testutil.h"
+
+#include "harness/recipe_api.h"
+
+#define DET_STEPS 3
+#define DET_VOCAB 320 /* the tiny scale's tokenizer size */
+
+/* Trains the tiny config DET_STEPS steps on fixed tokens and returns its
+ * state (caller frees). */
+static uint8_t *train_state(uint64_t seed, int threads, size_t *n)
+{
+	struct kr_env env = { .seed = seed, .threads = threads, .vocab_size = DET_VOCAB,
+			      .scale = "tiny" };
+	struct kr_recipe *r;
+	struct kr_plan plan;
+	char err[KR_ERR_MAX] = "";
+	uint64_t x = 88172645463325252ull;
+	float loss, lr;
+
+	assert_int_equal(kr_create(&env, &r, &plan, err), 0);
+	size_t nt = (size_t)plan.batch * (plan.seq_len + 1);
+	uint16_t *tok = malloc(nt * sizeof *tok);
+	assert_non_null(tok);
+	for (int s = 0; s < DET_STEPS; s++) {
+		for (size_t i = 0; i < nt; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			tok[i] = (uint16_t)(x % DET_VOCAB);
+		}
+		assert_int_equal(kr_train_step(r, s, tok, &loss, &lr, err), 0);
+		assert_true(loss > 0 && loss < 20);
+	}
+	*n = kr_state_bytes(r);
+	uint8_t *buf = malloc(*n);
+	assert_non_null(buf);
+	assert_int_equal(kr_state_save(r, buf, *n, err), 0);
+	free(tok);
+	kr_destroy(r);
+	return buf;
+}
+
+static void thread_count_does_not_change_bits(void **state)
+{
+	size_t n1, n2, n3;
+	uint8_t *s1 = train_state(5, 1, &n1), *s2 = train_state(5, 2, &n2), *s3 = train_state(5, 3, &n3);
+
+	(void)state;
+	assert_int_equal(n1, n2);
+	assert_int_equal(n1, n3);
+	assert_memory_equal(s1, s2, n1);
+	assert_memory_equal(s1, s3, n1);
+	free(s1);
+	free(s2);
+	free(s3);
+}
+
+static void same_inputs_same_bits_and_seed_matters(void **state)
+{
+	size_t n1, n2, n3;
+	uint8_t *a = train_state(5, 2, &n1), *b = train_state(5, 2, &n2), *c = train_state(6, 2, &n3);
+
+	(void)state;
+	assert_memory_equal(a, b, n1);
+	assert_int_equal(n1, n3);
+	assert_memory_not_equal(a, c, n1);
+	free(a);
+	free(b);
+	free(c);
+}
+
+/* Loading a state into a fresh recipe reproduces the saved one exactly, and
+ * the next step from it matches the next step of the original. */
+static void state_roundtrips(void **state)
+{
+	struct kr_env env = { .seed = 9, .threads = 2, .vocab_size = DET_VOCAB, .scale = "tiny" };
+	struct kr_recipe *a, *b;
+	struct kr_plan plan;
+	char err[KR_ERR_MAX] = "";
+	float la, lb, lr;
+
+	(void)state;
+	assert_int_equal(kr_create(&env, &a, &plan, err), 0);
+	env.seed = 10;
+	assert_int_equal(kr_create(&env, &b, &plan, err), 0);
+	size_t nt = (size_t)plan.batch * (plan.seq_len + 1), n = kr_state_bytes(a);
+	uint16_t *tok = calloc(nt, sizeof *tok);
+	uint8_t *sa = malloc(n), *sb = malloc(n);
+	assert_non_null(tok);
+	for (size_t i = 0; i < nt; i++)
+		tok[i] = (uint16_t)(i * 7 % DET_VOCAB);
+	assert_int_equal(kr_train_step(a, 0, tok, &la, &lr, err), 0);
+	assert_int_equal(kr_state_save(a, sa, n, err), 0);
+	assert_int_equal(kr_state_load(b, sa, n, err), 0);
+	assert_int_equal(kr_state_save(b, sb, n, err), 0);
+	assert_memory_equal(sa, sb, n);
+	assert_int_equal(kr_train_step(a, 1, tok, &la, &lr, err), 0);
+	assert_int_equal(kr_train_step(b, 1, tok, &lb, &lr, err), 0);
+	assert_true(la == lb);
+	free(tok);
+	free(sa);
+	free(sb);
+	kr_destroy(a);
+	kr_destroy(b);
+}
+
+/* A blob from another recipe, version or shape is refused with a message
+ * that says which. */
+static void foreign_state_is_refused(void **state)
+{
+	struct kr_env env = { .seed = 1, .threads = 1, .vocab_size = DET_VOCAB, .scale = "tiny" };
+	struct kr_recipe *r, *big;
+	struct kr_plan plan;
+	char err[KR_ERR_MAX] = "";
+
+	(void)state;
+	assert_int_equal(kr_create(&env, &r, &plan, err), 0);
+	size_t n = kr_state_bytes(r);
+	uint8_t *s = malloc(n);
+	assert_int_equal(kr_state_save(r, s, n, err), 0);
+
+	s[0] ^= 1; /* magic */
+	assert_int_equal(kr_state_load(r, s, n, err), -1);
+	assert_non_null(strstr(err, "bad magic"));
+	s[0] ^= 1;
+	s[16] = '9'; /* version "9.1.0" */
+	assert_int_equal(kr_state_load(r, s, n, err), -1);
+	assert_non_null(strstr(err, "9.1.0"));
+	s[16] = '0';
+	assert_int_equal(kr_state_load(r, s, n - 4, err), -1);
+	assert_non_null(strstr(err, "shape"));
+	assert_int_equal(kr_state_load(r, s, 10, err), -1);
+
+	env.vocab_size = DET_VOCAB + 1; /* same scale, another shape */
+	assert_int_equal(kr_create(&env, &big, &plan, err), 0);
+	assert_int_equal(kr_state_load(big, s, n, err), -1);
+	assert_non_null(strstr(err, "does not match"));
+	assert_int_equal(kr_state_load(r, s, n, err), 0);
+
+	free(s);
+	kr_destroy(r);
+	kr_destroy(big);
+}
+
+static void unknown_scale_and_bad_tokens_fail(void **state)
+{
+	struct kr_env env = { .seed = 1, .threads = 1, .vocab_size = DET_VOCAB, .scale = "huge" };
+	struct kr_recipe *r = NULL;
+	struct kr_plan plan;
+	char err[KR_ERR_MAX] = "";
+	float loss, lr, logits[1];
+
+	(void)state;
+	assert_int_equal(kr_create(&env, &r, &plan, err), -1);
+	assert_non_null(strstr(err, "scale"));
+	env.scale = "tiny";
+	assert_int_equal(kr_create(&env, &r, &plan, err), 0);
+	uint16_t *tok = calloc((size_t)plan.batch * (plan.seq_len + 1), sizeof *tok);
+	tok[5] = DET_VOCAB;
+	assert_int_equal(kr_train_step(r, 0, tok, &loss, &lr, err), -1);
+	assert_non_null(strstr(err, "token 5"));
+	assert_int_equal(kr_logits(r, tok, 1, plan.seq_len + 1, logits, err), -1);
+	free(tok);
+	kr_destroy(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(thread_count_does_not_change_bits),
+		cmocka_unit_test(same_inputs_same_bits_and_seed_matters),
+		cmocka_unit_test(state_roundtrips),
+		cmocka_unit_test(foreign_state_is_refused),
+		cmocka_unit_test(unknown_scale_and_bad_tokens_fail),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
