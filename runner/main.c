@@ -2,7 +2,9 @@
  * recipe API over pipes (src/harness/recipe_wire.h). Fixed harness code,
  * linked with a recipe's objects into `karpa-recipe`. It trusts the host;
  * the host does not trust it. The recipe's own stdout is redirected to
- * stderr so nothing it prints can corrupt the protocol stream. */
+ * stderr so nothing it prints can corrupt the protocol stream. Under the
+ * validator's sandbox (KARPA_SANDBOX=1) the runner locks itself into the
+ * inner seccomp allowlist before any recipe code is called. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "harness/recipe_api.h"
 #include "harness/recipe_wire.h"
+#include "harness/sandbox_inner.h"
 
 /* Requests come from the trusted host, but a bound keeps a confused host
  * from making the runner allocate without limit. */
@@ -132,12 +135,17 @@ static int do_state(uint32_t type, const char *p, uint64_t len)
 int main(void)
 {
 	struct wire_hdr h;
-	char *p = NULL;
+	char *p = NULL, why[KR_ERR_MAX];
 	int rc = 0;
 
 	out_fd = dup(1);
 	if (out_fd < 0 || dup2(2, 1) < 0)
 		return 3;
+	/* After the fd shuffle (dup is not on the allowlist), before any kr_*. */
+	if (sandbox_inner_apply(why, sizeof why) < 0) {
+		fprintf(stderr, "karpa-recipe: %s\n", why);
+		return 2;
+	}
 	for (;;) {
 		if (wire_read_full(0, &h, sizeof h) < 0)
 			break; /* host closed the pipe: done */

@@ -179,8 +179,9 @@ int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct 
 		goto out;
 	off = (size_t)snprintf(cmd, sizeof cmd,
 			       "cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter %s -I'%s/src' -I'%s' "
-			       "-o '%s' '%s/runner/main.c' '%s/src/harness/recipe_wire.c'",
-			       KARPA_RECIPE_FLAGS, src, recipe_dir, tmp, src, src);
+			       "-o '%s' '%s/runner/main.c' '%s/src/harness/recipe_wire.c' "
+			       "'%s/src/harness/sandbox_inner.c'",
+			       KARPA_RECIPE_FLAGS, src, recipe_dir, tmp, src, src, src);
 	for (size_t i = 0; i < n && off < sizeof cmd; i++) {
 		size_t l = strlen(names[i]);
 		if (strcmp(names[i] + l - 2, ".c"))

@@ -1,24 +1,44 @@
 /* recipe_pipe.c: the pipe-backed recipe host. The child is untrusted: a
  * response's type and length must be exactly what the request implies, an
- * error text is bounded and sanitised, and a dead or misbehaving child is a
- * clean error (recipe.protocol, recipe.died), never a crash of the host. */
+ * error text is bounded and sanitised, a call may be held to a wall-clock
+ * limit, and a dead, silent or misbehaving child is a clean error
+ * (recipe.protocol, recipe.died, recipe.timeout), never a crash or a hang of
+ * the host. Our ends of the pipes are non-blocking so that every wait is a
+ * poll() with a deadline, including a write the child refuses to read. */
 #include "harness/recipe_pipe.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness/recipe_wire.h"
+
+/* A runner that got QUIT and EOF exits at once; this is how long it may take
+ * before destroy ends it (200 x 10 ms). */
+#define PIPE_QUIT_POLLS 200
+#define PIPE_QUIT_POLL_US 10000
+
+enum { IO_OK = 0, IO_CLOSED = -1, IO_TIMEOUT = -2 };
 
 struct pipe_impl {
 	pid_t pid;
 	int to_child;   /* requests */
 	int from_child; /* responses */
 	uint64_t train_tokens; /* batch*(seq_len+1) from the plan the child declared */
+	int64_t timeout_ms;    /* per call; 0 none */
+	int64_t deadline_ms;   /* of the call in progress; -1 none */
+	int reaped;            /* wait4 collected the child: pid is no longer ours */
+	int timed_out;
+	int wstatus;
+	struct rusage ru;
 };
 
 static struct pipe_impl *P(struct recipe_host *h)
@@ -26,24 +46,135 @@ static struct pipe_impl *P(struct recipe_host *h)
 	return h->impl;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for ev or the deadline (-1: none) passes. */
+static int wait_fd(int fd, short ev, int64_t deadline_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = ev };
+
+	for (;;) {
+		int left = -1, r;
+
+		if (deadline_ms >= 0) {
+			int64_t d = deadline_ms - now_ms();
+			if (d <= 0)
+				return IO_TIMEOUT;
+			left = d > 1000000 ? 1000000 : (int)d;
+		}
+		r = poll(&pfd, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return IO_CLOSED;
+		if (r > 0)
+			return IO_OK; /* readable, writable, or hung up: the read/write says which */
+	}
+}
+
+/* Moves exactly n bytes over a non-blocking fd before the deadline. */
+static int io_full(int fd, void *buf, size_t n, int writing, int64_t deadline_ms)
+{
+	char *p = buf;
+
+	while (n > 0) {
+		ssize_t r = writing ? write(fd, p, n) : read(fd, p, n);
+
+		if (r > 0) {
+			p += r;
+			n -= (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return IO_CLOSED;
+		r = wait_fd(fd, writing ? POLLOUT : POLLIN, deadline_ms);
+		if (r != IO_OK)
+			return (int)r;
+	}
+	return IO_OK;
+}
+
+static void reap(struct pipe_impl *pi, int options)
+{
+	int st;
+
+	if (pi->reaped)
+		return;
+	if (wait4(pi->pid, &st, options, &pi->ru) == pi->pid) {
+		pi->reaped = 1;
+		pi->wstatus = st;
+	}
+}
+
+/* The child overran its call: it is ours to end. */
+static void kill_child(struct pipe_impl *pi)
+{
+	if (pi->reaped)
+		return;
+	kill(pi->pid, SIGKILL);
+	reap(pi, 0);
+}
+
+static int io_fail(struct pipe_impl *pi, int rc, const char *what, const char *stage, struct kerr *err)
+{
+	if (rc == IO_TIMEOUT) {
+		pi->timed_out = 1;
+		kill_child(pi);
+		return kerr_set(err, "recipe.timeout", "recipe %s: no %s within %lld ms; the recipe process was killed",
+				what, stage, (long long)pi->timeout_ms);
+	}
+	return kerr_set(err, "recipe.died", "recipe %s: the recipe process exited or closed its pipe (%s)", what,
+			stage);
+}
+
+/* Header and up to two payload pieces, all before the call's deadline. */
+static int send_req(struct pipe_impl *pi, uint32_t type, const void *a, uint64_t alen, const void *b,
+		    uint64_t blen)
+{
+	struct wire_hdr hd = { WIRE_MAGIC, type, alen + blen };
+	int rc = io_full(pi->to_child, &hd, sizeof hd, 1, pi->deadline_ms);
+
+	if (rc == IO_OK && alen)
+		rc = io_full(pi->to_child, (void *)a, alen, 1, pi->deadline_ms);
+	if (rc == IO_OK && blen)
+		rc = io_full(pi->to_child, (void *)b, blen, 1, pi->deadline_ms);
+	return rc;
+}
+
 /* Sends a request and reads the response header; on an error response the
- * reason is read and turned into err. *len receives the payload length. */
+ * reason is read and turned into err. *len receives the payload length. The
+ * call's deadline starts here and covers expect() too. */
 static int exchange(struct recipe_host *h, uint32_t type, const void *a, uint64_t alen, const void *b,
 		    uint64_t blen, uint64_t *len, const char *what, struct kerr *err)
 {
 	struct pipe_impl *pi = P(h);
 	struct wire_hdr hd;
+	int rc;
 
-	if (wire_send2(pi->to_child, type, a, alen, b, blen) < 0 ||
-	    wire_read_full(pi->from_child, &hd, sizeof hd) < 0)
-		return kerr_set(err, "recipe.died", "recipe %s: the recipe process exited or closed its pipe", what);
+	if (pi->reaped)
+		return kerr_set(err, "recipe.died", "recipe %s: the recipe process has already ended", what);
+	pi->deadline_ms = pi->timeout_ms > 0 ? now_ms() + pi->timeout_ms : -1;
+	if ((rc = send_req(pi, type, a, alen, b, blen)) != IO_OK)
+		return io_fail(pi, rc, what, "request accepted", err);
+	if ((rc = io_full(pi->from_child, &hd, sizeof hd, 0, pi->deadline_ms)) != IO_OK)
+		return io_fail(pi, rc, what, "response", err);
 	if (hd.magic != WIRE_MAGIC)
 		return kerr_set(err, "recipe.protocol", "recipe %s: response without the wire magic", what);
 	if (hd.type == WIRE_ERR) {
 		char msg[KR_ERR_MAX] = "";
-		if (hd.len >= KR_ERR_MAX || wire_read_full(pi->from_child, msg, hd.len) < 0)
+		if (hd.len >= KR_ERR_MAX)
 			return kerr_set(err, "recipe.protocol", "recipe %s: error reason of %llu bytes", what,
 					(unsigned long long)hd.len);
+		if ((rc = io_full(pi->from_child, msg, hd.len, 0, pi->deadline_ms)) != IO_OK)
+			return io_fail(pi, rc, what, "error reason", err);
 		recipe_host_err(err, "recipe.failed", what, msg);
 		return -1;
 	}
@@ -57,11 +188,13 @@ static int exchange(struct recipe_host *h, uint32_t type, const void *a, uint64_
 static int expect(struct recipe_host *h, uint64_t got, uint64_t want, void *buf, const char *what,
 		  struct kerr *err)
 {
+	int rc;
+
 	if (got != want)
 		return kerr_set(err, "recipe.protocol", "recipe %s: %llu response bytes, expected %llu", what,
 				(unsigned long long)got, (unsigned long long)want);
-	if (want && wire_read_full(P(h)->from_child, buf, want) < 0)
-		return kerr_set(err, "recipe.died", "recipe %s: response cut short", what);
+	if (want && (rc = io_full(P(h)->from_child, buf, want, 0, P(h)->deadline_ms)) != IO_OK)
+		return io_fail(P(h), rc, what, "full response", err);
 	return 0;
 }
 
@@ -156,25 +289,89 @@ static int pp_load(struct recipe_host *h, const void *buf, size_t n, struct kerr
 static void pp_destroy(struct recipe_host *h)
 {
 	struct pipe_impl *pi = P(h);
-	int st;
 
 	if (!pi)
 		return;
-	wire_send(pi->to_child, WIRE_QUIT, NULL, 0);
+	if (!pi->reaped)
+		wire_send(pi->to_child, WIRE_QUIT, NULL, 0); /* best effort: the fd is non-blocking */
 	close(pi->to_child);
 	close(pi->from_child);
 	/* A well-behaved runner exits on QUIT or EOF; one that does not is
 	 * ended, since it is ours to end. */
-	for (int i = 0; i < 200; i++) {
-		if (waitpid(pi->pid, &st, WNOHANG) == pi->pid)
-			goto done;
-		usleep(10000);
+	for (int i = 0; i < PIPE_QUIT_POLLS && !pi->reaped; i++) {
+		reap(pi, WNOHANG);
+		if (!pi->reaped)
+			usleep(PIPE_QUIT_POLL_US);
 	}
-	kill(pi->pid, SIGKILL);
-	waitpid(pi->pid, &st, 0);
-done:
+	kill_child(pi);
 	free(pi);
 	h->impl = NULL;
+}
+
+int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms)
+{
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl || timeout_ms < 0)
+		return -1;
+	P(h)->timeout_ms = timeout_ms;
+	return 0;
+}
+
+static const char *sig_name(int sig)
+{
+	switch (sig) {
+	case SIGSYS: return "SIGSYS";
+	case SIGKILL: return "SIGKILL";
+	case SIGXCPU: return "SIGXCPU";
+	case SIGXFSZ: return "SIGXFSZ";
+	case SIGSEGV: return "SIGSEGV";
+	case SIGBUS: return "SIGBUS";
+	case SIGABRT: return "SIGABRT";
+	case SIGTERM: return "SIGTERM";
+	case SIGPIPE: return "SIGPIPE";
+	case SIGILL: return "SIGILL";
+	case SIGFPE: return "SIGFPE";
+	default: return "signal";
+	}
+}
+
+int recipe_pipe_child_status(struct recipe_host *h, int wait_ms, struct recipe_child_exit *out,
+			     struct kerr *err)
+{
+	struct pipe_impl *pi;
+	int64_t until = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+
+	memset(out, 0, sizeof *out);
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)
+		return kerr_set(err, "recipe.not_pipe", "child status asked of a %s host", h->kind ? h->kind : "closed");
+	pi = P(h);
+	for (reap(pi, WNOHANG); !pi->reaped && now_ms() < until; reap(pi, WNOHANG))
+		usleep(1000);
+	out->timed_out = pi->timed_out;
+	if (!pi->reaped) {
+		out->state = RECIPE_CHILD_RUNNING;
+		snprintf(out->desc, sizeof out->desc, "running");
+		return 0;
+	}
+	out->cpu_seconds = (double)pi->ru.ru_utime.tv_sec + pi->ru.ru_utime.tv_usec / 1e6 +
+			   (double)pi->ru.ru_stime.tv_sec + pi->ru.ru_stime.tv_usec / 1e6;
+	out->maxrss_kb = pi->ru.ru_maxrss;
+	if (WIFSIGNALED(pi->wstatus)) {
+		out->state = RECIPE_CHILD_SIGNALED;
+		out->code = WTERMSIG(pi->wstatus);
+		snprintf(out->desc, sizeof out->desc, "killed by %s (%d)", sig_name(out->code), out->code);
+	} else {
+		out->state = RECIPE_CHILD_EXITED;
+		out->code = WEXITSTATUS(pi->wstatus);
+		snprintf(out->desc, sizeof out->desc, "exited %d", out->code);
+	}
+	return 0;
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
@@ -202,17 +399,23 @@ int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe
 		if (dup2(req[0], 0) < 0 || dup2(resp[1], 1) < 0)
 			_exit(126);
 		if (prepare && prepare(prepare_arg) < 0)
-			_exit(125);
+			_exit(RECIPE_PIPE_EXIT_PREPARE);
 		execl(runner_path, runner_path, (char *)NULL);
-		_exit(127);
+		_exit(RECIPE_PIPE_EXIT_EXEC);
 	}
 	close(req[0]);
 	close(resp[1]);
 	pi->pid = pid;
 	pi->to_child = req[1];
 	pi->from_child = resp[0];
+	pi->deadline_ms = -1;
 	h->kind = "pipe";
 	h->impl = pi;
+	if (set_nonblock(pi->to_child) < 0 || set_nonblock(pi->from_child) < 0) {
+		kerr_errno(err, "recipe.spawn", "fcntl O_NONBLOCK");
+		pp_destroy(h);
+		return -1;
+	}
 	h->create = pp_create;
 	h->train_step = pp_train_step;
 	h->logits = pp_logits;

@@ -1,18 +1,54 @@
 /* recipe_pipe.h: the recipe host whose recipe runs in a child process
  * (a `karpa-recipe` runner) and answers over pipes. Owns spawning, the
- * request/response exchange and every bound on what the child may send.
+ * request/response exchange, every bound on what the child may send, the
+ * per-call wall-clock limit and the record of how the child ended.
  * The child inherits only its two pipes and stderr. */
 #ifndef KARPA_RECIPE_PIPE_H
 #define KARPA_RECIPE_PIPE_H
 
+#include <stdint.h>
+
 #include "harness/recipe_host.h"
 
 /* Called in the child after fork and before exec: the place where a
- * sandbox (rlimits, namespaces, seccomp) is applied. Returns 0 to proceed. */
+ * sandbox (rlimits, namespaces, seccomp) is applied. Returns 0 to proceed;
+ * on -1 the child exits with RECIPE_PIPE_EXIT_PREPARE. */
 typedef int (*recipe_pipe_prepare_fn)(void *arg);
+
+/* Exit codes of the child before the runner takes over. */
+#define RECIPE_PIPE_EXIT_PREPARE 125 /* prepare_fn refused */
+#define RECIPE_PIPE_EXIT_EXEC 127    /* exec of the runner failed */
 
 /* Starts runner_path and fills h with the pipe implementation. */
 int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
 		     void *prepare_arg, struct kerr *err);
+
+/* Wall-clock limit for each call (request sent to response fully read);
+ * 0 means none, the default. A call that overruns kills the child and fails
+ * with recipe.timeout; every later call fails with recipe.died. */
+int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms);
+
+enum recipe_child_state {
+	RECIPE_CHILD_RUNNING = 0, /* still alive after the wait allowed */
+	RECIPE_CHILD_EXITED = 1,  /* code is the exit status */
+	RECIPE_CHILD_SIGNALED = 2 /* code is the signal number */
+};
+
+/* How the child ended, for the caller to turn into a reason code (the
+ * sandbox maps SIGSYS, SIGXCPU, ... to its own codes). */
+struct recipe_child_exit {
+	int state;           /* enum recipe_child_state */
+	int code;            /* exit status or signal number */
+	int timed_out;       /* 1 when the host killed it for overrunning a call */
+	double cpu_seconds;  /* user + system time of the child and its threads */
+	long maxrss_kb;      /* peak resident set */
+	char desc[96];       /* "exited 0", "killed by SIGSYS", "running" */
+};
+
+/* Waits up to wait_ms for the child to end (a child that just broke its
+ * pipe is usually a few microseconds from being reapable) and fills out.
+ * Never kills. Returns -1 (recipe.not_pipe) for a host of another kind. */
+int recipe_pipe_child_status(struct recipe_host *h, int wait_ms, struct recipe_child_exit *out,
+			     struct kerr *err);
 
 #endif

@@ -1,0 +1,528 @@
+/* test_sandbox.c: the recipe sandbox against hostile recipes
+ * (docs/sandbox.md). Each case builds tests/hostile/recipes/bigram plus one
+ * attack file with the real recipe builder into a private cache, runs it
+ * behind the pipe host under both sandbox layers, and asserts the reason
+ * code it must end with, and that the validator (this process) is unharmed:
+ * no file created, no connection to a listening loopback socket, no signal
+ * received, no descriptor leaked. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../testutil.h"
+
+#include "harness/recipe_build.h"
+#include "harness/recipe_pipe.h"
+#include "protocol/sandbox.h"
+
+#define VOCAB 256           /* small, and still a GEMM OpenBLAS threads */
+#define T_LEN 16            /* the bigram recipe's seq_len */
+#define B_ROWS 2            /* and its batch */
+#define TEST_CPU_S 1        /* the busy loop ends in about a second of CPU */
+#define TEST_MEM ((uint64_t)1 << 30) /* an 8 GiB allocation fails well past this */
+#define TEST_TIMEOUT_MS 8000         /* generous: a shared machine may starve the busy loop */
+#define SLEEPER_TIMEOUT_MS 600
+
+static char *cache_dir;
+static char src_dir[FS_PATH_MAX];
+static int listen_fd = -1;
+static uint16_t listen_port;
+static volatile sig_atomic_t got_sigterm;
+
+static void on_sigterm(int sig)
+{
+	(void)sig;
+	got_sigterm = 1;
+}
+
+struct outcome {
+	int ok;
+	char stage[16];
+	struct kerr err;
+	char name[KR_NAME_MAX];
+	struct sandbox_report rep;
+	float logits[B_ROWS * T_LEN * VOCAB];
+};
+
+static void copy(const char *from, const char *to_dir, const char *name)
+{
+	char dst[FS_PATH_MAX];
+	struct kerr err;
+
+	snprintf(dst, sizeof dst, "%s/%s", to_dir, name);
+	if (!fs_exists(dst))
+		assert_int_equal(fs_copy_file(from, dst, &err), 0);
+}
+
+/* Builds bigram.c plus the named attack (NULL: the honest bigram). */
+static void build(const char *attack, char runner[FS_PATH_MAX])
+{
+	char dir[FS_PATH_MAX], from[FS_PATH_MAX];
+	struct recipe_build_info bi;
+	struct kerr err = { 0 };
+
+	snprintf(dir, sizeof dir, "%s/src-%s", cache_dir, attack ? attack : "bigram");
+	assert_int_equal(fs_mkdir_p(dir, &err), 0);
+	snprintf(from, sizeof from, "%s/tests/hostile/recipes/bigram/bigram.c", src_dir);
+	copy(from, dir, "bigram.c");
+	if (attack) {
+		snprintf(from, sizeof from, "%s/tests/hostile/recipes/%s/attack.c", src_dir, attack);
+		copy(from, dir, "attack.c");
+	}
+	if (recipe_build(dir, &bi, &err) < 0)
+		fail_msg("build %s: %s: %s", attack ? attack : "bigram", err.code, err.msg);
+	snprintf(runner, FS_PATH_MAX, "%s", bi.runner);
+}
+
+static void tokens_for(uint16_t *tok, size_t n, unsigned salt)
+{
+	for (size_t i = 0; i < n; i++)
+		tok[i] = (uint16_t)((i * 37u + salt * 11u + (i * i) % 7u) % VOCAB);
+}
+
+/* create, two training steps, one logits call; stops at the first failure
+ * and lets the sandbox explain it. sb NULL: no sandbox at all. */
+static void drive(const char *runner, struct sandbox *sb, uint64_t seed, int threads, struct outcome *o)
+{
+	struct recipe_host h;
+	struct kr_env env = { .seed = seed, .threads = threads, .vocab_size = VOCAB, .scale = "tiny" };
+	struct kr_plan plan;
+	uint16_t train[B_ROWS * (T_LEN + 1)], eval[B_ROWS * T_LEN];
+	float loss, lr;
+	int rc;
+
+	memset(o, 0, sizeof *o);
+	if (sb)
+		rc = sandbox_spawn(sb, &h, &o->err);
+	else
+		rc = recipe_host_pipe(&h, runner, NULL, NULL, &o->err);
+	assert_int_equal(rc, 0);
+	snprintf(o->stage, sizeof o->stage, "create");
+	if (recipe_host_create(&h, &env, &plan, &o->err) < 0)
+		goto fail;
+	snprintf(o->name, sizeof o->name, "%s", plan.name);
+	snprintf(o->stage, sizeof o->stage, "train_step");
+	for (int s = 0; s < 2; s++) {
+		tokens_for(train, sizeof train / sizeof train[0], (unsigned)s);
+		if (h.train_step(&h, s, train, &loss, &lr, &o->err) < 0)
+			goto fail;
+	}
+	snprintf(o->stage, sizeof o->stage, "logits");
+	tokens_for(eval, sizeof eval / sizeof eval[0], 9);
+	if (h.logits(&h, eval, B_ROWS, T_LEN, o->logits, &o->err) < 0)
+		goto fail;
+	o->ok = 1;
+	goto done;
+fail:
+	if (sb)
+		sandbox_explain(sb, &h, &o->err);
+done:
+	if (sb)
+		sandbox_report(sb, &o->rep);
+	recipe_host_destroy(&h);
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+static void test_config(struct sandbox_config *c, int threads)
+{
+	sandbox_config_default(c, threads);
+	c->cpu_seconds = TEST_CPU_S;
+	c->memory_bytes = TEST_MEM;
+	c->timeout_ms = TEST_TIMEOUT_MS;
+}
+
+/* Runs one attack under the sandbox and checks the reason code (NULL: the
+ * recipe must work) and the stage it failed at. */
+static void attack_case(const char *attack, const char *want_code, const char *want_stage, uint64_t seed,
+			int64_t timeout_ms, struct outcome *o)
+{
+	char runner[FS_PATH_MAX];
+	struct sandbox_config cfg;
+	struct sandbox *sb;
+	struct kerr err;
+	int fds = count_fds();
+	struct timespec t0, t1;
+
+	build(attack, runner);
+	test_config(&cfg, 2);
+	if (timeout_ms)
+		cfg.timeout_ms = timeout_ms;
+	if (sandbox_new(&sb, &cfg, runner, &err) < 0)
+		fail_msg("sandbox_new: %s: %s", err.code, err.msg);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	drive(runner, sb, seed, 2, o);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("   %-15s %s%s%s (%.2fs) %s\n", attack, o->ok ? "ok" : o->err.code, o->ok ? "" : " at ",
+		      o->ok ? "" : o->stage, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+		      o->ok ? "" : o->err.msg);
+	if (!want_code) {
+		if (!o->ok)
+			fail_msg("%s: expected to work, got %s: %s", attack, o->err.code, o->err.msg);
+	} else {
+		assert_false(o->ok);
+		if (strcmp(o->err.code, want_code) || strcmp(o->stage, want_stage))
+			fail_msg("%s: expected %s at %s, got %s at %s: %s", attack, want_code, want_stage, o->err.code,
+				 o->stage, o->err.msg);
+	}
+	sandbox_free(sb);
+	assert_int_equal(count_fds(), fds);
+}
+
+/* ---- the honest recipe ------------------------------------------------- */
+
+/* The bigram gives the same logits with and without the sandbox, with one
+ * thread and with two, so neither layer is in OpenMP's or OpenBLAS's way. */
+static void test_honest_bigram_same_under_sandbox(void **state)
+{
+	char runner[FS_PATH_MAX], have[160];
+	struct sandbox_config cfg;
+	struct sandbox *sb;
+	struct kerr err;
+	struct outcome *plain = calloc(1, sizeof *plain), *boxed = calloc(1, sizeof *boxed);
+
+	(void)state;
+	assert_non_null(plain);
+	assert_non_null(boxed);
+	build(NULL, runner);
+	drive(runner, NULL, 1, 1, plain);
+	if (!plain->ok)
+		fail_msg("unsandboxed bigram: %s: %s", plain->err.code, plain->err.msg);
+	for (int threads = 1; threads <= 2; threads++) {
+		test_config(&cfg, threads);
+		assert_int_equal(sandbox_new(&sb, &cfg, runner, &err), 0);
+		drive(runner, sb, 1, threads, boxed);
+		if (!boxed->ok)
+			fail_msg("sandboxed bigram, %d threads: %s: %s", threads, boxed->err.code, boxed->err.msg);
+		assert_int_equal(boxed->rep.done, 1);
+		sandbox_describe(boxed->rep.applied, have, sizeof have);
+		print_message("   threads %d: applied: %s%s%s\n", threads, have, boxed->rep.notes[0] ? "; notes: " : "",
+			      boxed->rep.notes);
+		/* Both seccomp layers, rlimits, fds and env are never optional. */
+		assert_true(boxed->rep.applied & SANDBOX_SECCOMP);
+		assert_true(boxed->rep.applied & SANDBOX_RLIMITS);
+		assert_true(boxed->rep.applied & SANDBOX_FDS);
+		assert_true(boxed->rep.applied & SANDBOX_ENV);
+		assert_true(boxed->rep.applied & SANDBOX_NNP);
+		assert_memory_equal(plain->logits, boxed->logits, sizeof plain->logits);
+		sandbox_free(sb);
+	}
+	free(plain);
+	free(boxed);
+}
+
+/* The project's own recipe (the recipe folder: OpenMP and OpenBLAS) gives the same
+ * logits inside and outside the sandbox, with one and two threads. */
+#define REAL_VOCAB 256
+#define REAL_STEPS 2
+#define REAL_ROWS 2
+
+static int real_run(const char *runner, struct sandbox *sb, int threads, float **logits, size_t *n,
+		    struct kerr *err)
+{
+	struct recipe_host h;
+	struct kr_env env = { .seed = 7, .threads = threads, .vocab_size = REAL_VOCAB, .scale = "tiny" };
+	struct kr_plan plan;
+	uint16_t *tok = NULL;
+	float loss, lr;
+	int rc = -1;
+
+	if ((sb ? sandbox_spawn(sb, &h, err) : recipe_host_pipe(&h, runner, NULL, NULL, err)) < 0)
+		return -1;
+	if (recipe_host_create(&h, &env, &plan, err) < 0)
+		goto out;
+	tok = malloc((size_t)plan.batch * (size_t)(plan.seq_len + 1) * sizeof *tok);
+	*n = (size_t)REAL_ROWS * (size_t)plan.seq_len * REAL_VOCAB;
+	*logits = malloc(*n * sizeof **logits);
+	assert_non_null(tok);
+	assert_non_null(*logits);
+	for (int s = 0; s < REAL_STEPS; s++) {
+		for (size_t i = 0; i < (size_t)plan.batch * (size_t)(plan.seq_len + 1); i++)
+			tok[i] = (uint16_t)((i * 31u + (unsigned)s * 7u) % REAL_VOCAB);
+		if (h.train_step(&h, s, tok, &loss, &lr, err) < 0)
+			goto out;
+	}
+	if (h.logits(&h, tok, REAL_ROWS, plan.seq_len, *logits, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0 && sb)
+		sandbox_explain(sb, &h, err);
+	free(tok);
+	recipe_host_destroy(&h);
+	return rc;
+}
+
+static void test_project_recipe_same_under_sandbox(void **state)
+{
+	char dir[FS_PATH_MAX];
+	struct recipe_build_info bi;
+	struct sandbox_config cfg;
+	struct sandbox *sb;
+	struct kerr err = { 0 };
+
+	(void)state;
+	snprintf(dir, sizeof dir, "%s/recipe", src_dir);
+	if (recipe_build(dir, &bi, &err) < 0) {
+		print_message("   project recipe does not build yet (%s: %s): skipped\n", err.code, err.msg);
+		skip();
+	}
+	for (int threads = 1; threads <= 2; threads++) {
+		float *plain = NULL, *boxed = NULL;
+		size_t n1 = 0, n2 = 0;
+
+		if (real_run(bi.runner, NULL, threads, &plain, &n1, &err) < 0)
+			fail_msg("project recipe, no sandbox: %s: %s", err.code, err.msg);
+		test_config(&cfg, threads);
+		cfg.cpu_seconds = 60; /* the recipe's real work, under ASan's neighbour load */
+		assert_int_equal(sandbox_new(&sb, &cfg, bi.runner, &err), 0);
+		if (real_run(bi.runner, sb, threads, &boxed, &n2, &err) < 0)
+			fail_msg("project recipe, sandboxed, %d threads: %s: %s", threads, err.code, err.msg);
+		assert_int_equal(n1, n2);
+		assert_memory_equal(plain, boxed, n1 * sizeof *plain);
+		sandbox_free(sb);
+		free(plain);
+		free(boxed);
+	}
+}
+
+/* ---- attacks ------------------------------------------------------------ */
+
+static void test_open_file_is_violation(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("open_file", "sandbox.violation", "create", 1, 0, o);
+	free(o);
+}
+
+static void test_fopen_file_is_violation(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("fopen_file", "sandbox.violation", "create", 1, 0, o);
+	free(o);
+}
+
+static void test_socket_connect_is_violation_and_never_connects(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+	int c;
+
+	(void)state;
+	attack_case("socket_connect", "sandbox.violation", "create", listen_port, 0, o);
+	c = accept(listen_fd, NULL, NULL);
+	assert_int_equal(c, -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	free(o);
+}
+
+static void test_fork_is_violation(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("fork", "sandbox.violation", "create", 1, 0, o);
+	free(o);
+}
+
+static void test_exec_shell_is_violation(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("exec_shell", "sandbox.violation", "create", 1, 0, o);
+	free(o);
+}
+
+static void test_write_file_is_violation_and_creates_nothing(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+	uint64_t seed = ((uint64_t)getpid() << 20) ^ (uint64_t)time(NULL);
+	char path[128];
+	struct stat st;
+
+	(void)state;
+	snprintf(path, sizeof path, "/tmp/karpa-sandbox-escape-%llu", (unsigned long long)seed);
+	attack_case("write_file", "sandbox.violation", "create", seed, 0, o);
+	assert_int_equal(stat(path, &st), -1);
+	free(o);
+}
+
+static void test_memory_hog_is_memory(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("memory_hog", "sandbox.memory", "train_step", 1, 0, o);
+	free(o);
+}
+
+static void test_busy_loop_is_cpu_limit(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("busy_loop", "sandbox.cpu_limit", "train_step", 1, 0, o);
+	free(o);
+}
+
+static void test_sleeper_is_timeout(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("sleeper", "recipe.timeout", "logits", 1, SLEEPER_TIMEOUT_MS, o);
+	free(o);
+}
+
+static void test_stdout_garbage_cannot_touch_protocol(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("stdout_garbage", NULL, NULL, 1, 0, o);
+	free(o);
+}
+
+static void test_protocol_fd_garbage_is_protocol(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("protocol_fd", "recipe.protocol", "train_step", 1, 0, o);
+	free(o);
+}
+
+static void test_constructor_socket_is_violation(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("ctor_socket", "sandbox.violation", "create", 1, 0, o);
+	free(o);
+}
+
+/* A constructor runs before the inner layer, where read-only opens must
+ * still work for the loader; Landlock, when the kernel has it, is what
+ * keeps it out of files. */
+static void test_constructor_read_blocked_by_landlock(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("ctor_read", NULL, NULL, 1, 0, o);
+	if (o->rep.applied & SANDBOX_LANDLOCK)
+		assert_string_equal(o->name, "blocked");
+	else
+		print_message("   Landlock unavailable here: constructor read %s\n", o->name);
+	free(o);
+}
+
+static void test_kill_parent_is_refused(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+	struct sigaction sa = { .sa_handler = on_sigterm }, old;
+
+	(void)state;
+	got_sigterm = 0;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGTERM, &sa, &old), 0);
+	attack_case("kill_parent", NULL, NULL, (uint64_t)getpid(), 0, o);
+	sigaction(SIGTERM, &old, NULL);
+	assert_int_equal(got_sigterm, 0);
+	free(o);
+}
+
+/* A sandbox that is asked for something the runner cannot have fails
+ * before exec with sandbox.setup, not later with something vaguer. */
+static void test_setup_failure_is_reported(void **state)
+{
+	char runner[FS_PATH_MAX];
+	struct sandbox_config cfg;
+	struct sandbox *sb;
+	struct kerr err;
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	build(NULL, runner);
+	test_config(&cfg, 1);
+	/* Far above any hard limit a process may raise itself to: refused. */
+	cfg.nofile = 1u << 30;
+	assert_int_equal(sandbox_new(&sb, &cfg, runner, &err), 0);
+	drive(runner, sb, 1, 1, o);
+	assert_false(o->ok);
+	assert_string_equal(o->err.code, "sandbox.setup");
+	sandbox_free(sb);
+	free(o);
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof a;
+	const char *s = getenv("KARPA_SRC");
+
+	(void)state;
+	cache_dir = tu_mkdtemp();
+	setenv("KARPA_CACHE", cache_dir, 1);
+	unsetenv("KARPA_SANDBOX");
+	snprintf(src_dir, sizeof src_dir, "%s", s && *s ? s : recipe_build_src_dir());
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(listen_fd, 4) < 0 ||
+	    getsockname(listen_fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	listen_port = ntohs(a.sin_port);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	if (listen_fd >= 0)
+		close(listen_fd);
+	tu_rmdir(cache_dir);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_honest_bigram_same_under_sandbox),
+		cmocka_unit_test(test_project_recipe_same_under_sandbox),
+		cmocka_unit_test(test_open_file_is_violation),
+		cmocka_unit_test(test_fopen_file_is_violation),
+		cmocka_unit_test(test_socket_connect_is_violation_and_never_connects),
+		cmocka_unit_test(test_fork_is_violation),
+		cmocka_unit_test(test_exec_shell_is_violation),
+		cmocka_unit_test(test_write_file_is_violation_and_creates_nothing),
+		cmocka_unit_test(test_memory_hog_is_memory),
+		cmocka_unit_test(test_busy_loop_is_cpu_limit),
+		cmocka_unit_test(test_sleeper_is_timeout),
+		cmocka_unit_test(test_stdout_garbage_cannot_touch_protocol),
+		cmocka_unit_test(test_protocol_fd_garbage_is_protocol),
+		cmocka_unit_test(test_constructor_socket_is_violation),
+		cmocka_unit_test(test_constructor_read_blocked_by_landlock),
+		cmocka_unit_test(test_kill_parent_is_refused),
+		cmocka_unit_test(test_setup_failure_is_reported),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
