@@ -32,6 +32,30 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The harness files compiled into every runner. They are part of the
+ * build's identity: a runner cached before a harness change must not be
+ * reused after it. */
+static const char *const harness_files[] = {
+	"runner/main.c",	       "src/harness/recipe_wire.c",  "src/harness/recipe_wire.h",
+	"src/harness/recipe_api.h", "src/harness/sandbox_inner.c", "src/harness/sandbox_inner.h",
+};
+
+static int hash_file_into(struct hash_ctx *hc, const char *label, const char *path, struct kerr *err)
+{
+	char *text;
+	size_t len;
+	uint64_t len64;
+
+	if (fs_read_all(path, RECIPE_SOURCE_BYTES_MAX, &text, &len, err) < 0)
+		return -1;
+	len64 = len;
+	hash_update(hc, label, strlen(label) + 1);
+	hash_update(hc, &len64, sizeof len64);
+	hash_update(hc, text, len);
+	free(text);
+	return 0;
+}
+
 static int is_source(const char *n)
 {
 	size_t l = strlen(n);
@@ -77,18 +101,18 @@ static int hash_sources(const char *dir, char digest[HASH_HEX_BYTES], char ***na
 	hash_begin(&hc);
 	hash_update(&hc, KARPA_RECIPE_FLAGS, sizeof KARPA_RECIPE_FLAGS);
 	for (size_t i = 0; i < n; i++) {
-		char path[FS_PATH_MAX], *text;
-		size_t len;
-		uint64_t len64;
+		char path[FS_PATH_MAX];
 
 		if (fs_join(path, sizeof path, err, "%s/%s", dir, names[i]) < 0 ||
-		    fs_read_all(path, RECIPE_SOURCE_BYTES_MAX, &text, &len, err) < 0)
+		    hash_file_into(&hc, names[i], path, err) < 0)
 			goto out;
-		len64 = len;
-		hash_update(&hc, names[i], strlen(names[i]) + 1);
-		hash_update(&hc, &len64, sizeof len64);
-		hash_update(&hc, text, len);
-		free(text);
+	}
+	for (size_t i = 0; i < sizeof harness_files / sizeof harness_files[0]; i++) {
+		char path[FS_PATH_MAX];
+
+		if (fs_join(path, sizeof path, err, "%s/%s", recipe_build_src_dir(), harness_files[i]) < 0 ||
+		    hash_file_into(&hc, harness_files[i], path, err) < 0)
+			goto out;
 	}
 	hash_end(&hc, out);
 	hash_hex(out, digest);
