@@ -20,6 +20,7 @@ int cmd_bundle(int argc, char **argv);
 int cmd_validator(int argc, char **argv);
 int cmd_corpus(int argc, char **argv);
 int cmd_judge(int argc, char **argv);
+int cmd_noise_floor(int argc, char **argv);
 
 /* Prints "karpa: <code>: <msg>" to stderr and returns EXIT_FAIL. */
 struct kerr;

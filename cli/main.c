@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "bundle", cmd_bundle, "verify a proof bundle, or show its summary and loss curve" },
 	{ "validator", cmd_validator, "create a validator state folder; show king, noise floor, verdict counts" },
 	{ "judge", cmd_judge, "judge a proof bundle: checks, verdict, king rule" },
+	{ "noise-floor", cmd_noise_floor, "measure the king's noise floor (sigma, margin) at the state's scale" },
 	{ "corpus", cmd_corpus, "search, show, export and cite the experiment corpus" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };

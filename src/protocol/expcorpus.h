@@ -21,7 +21,7 @@
  * unique, so it stays stable once given. Longest: "k-" + 64 hex. */
 #define EXPCORPUS_ID_PREFIX "k-"
 #define EXPCORPUS_ID_HEX 12
-#define EXPCORPUS_ID_BYTES (2 + 64 + 1)
+#define EXPCORPUS_ID_BYTES VSTATE_ID_BYTES
 #define EXPCORPUS_VERDICT_MAX 24
 #define EXPCORPUS_NAME_MAX 64 /* a check's name, an attestation kind */
 /* A rationale is prose (prove limits it to this) and a patch is code. */

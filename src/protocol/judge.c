@@ -487,15 +487,26 @@ static int decide(struct ctx *c, struct kerr *err)
 static int settle_challenge(struct ctx *c, struct kerr *err)
 {
 	struct judge_result *r = c->r;
-	struct king_metrics km = { .hidden_bpb = r->hidden_bpb, .public_bpb = r->public_bpb, .improvement = r->improvement,
-				   .margin = r->margin, .alpha = c->e.alpha, .miner = c->e.miner };
+	struct king_metrics km = { .margin = r->margin, .alpha = c->e.alpha, .miner = c->e.miner };
 	struct king_merge_result mr;
+	struct expcorpus_entry orig;
+	int rc;
 
 	if (strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
 		return expcorpus_update_verdict(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason,
 						err);
 	}
-	if (king_merge(c->s, r->id, c->patch_path, c->rationale ? c->rationale : "", &km, &mr, err) < 0)
+	/* The new king's score is its protocol-seed run, the original
+	 * submission: kings and candidates are always compared seed 1 to
+	 * seed 1; the challenge run only confirms. */
+	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
+		return -1;
+	km.hidden_bpb = orig.hidden_bpb;
+	km.public_bpb = orig.public_bpb;
+	km.improvement = r->king_bpb - orig.hidden_bpb;
+	expcorpus_entry_free(&orig);
+	rc = king_merge(c->s, r->id, c->patch_path, c->rationale ? c->rationale : "", &km, &mr, err);
+	if (rc < 0)
 		return -1;
 	snprintf(r->new_king, sizeof r->new_king, "%s", mr.to_tag);
 	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_ACCEPTED_KING);

@@ -32,11 +32,12 @@
  *         old values for an external-content delete, and a contentful table
  *         cannot drift from what it indexes through a missed trigger. It
  *         costs a second copy of the text, which is small next to bundles.
- *   merges(id INTEGER PRIMARY KEY, submission_id, from_tag, to_tag, state,
+ *   merges(id INTEGER PRIMARY KEY, submission_id, from_tag, to_tag, commit_id, state,
  *         created_at)
  *       The king change journal (king.c).
  */
 #include "protocol/vstate.h"
+#include "protocol/king.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -84,7 +85,7 @@ static const char schema_sql[] =
 	" code TEXT, message TEXT, cpu_s REAL, PRIMARY KEY(submission_id, idx));\n"
 	"CREATE VIRTUAL TABLE corpus_fts USING fts5(id UNINDEXED, rationale, patch, verdict, reason_code,"
 	" reason);\n"
-	"CREATE TABLE merges(id INTEGER PRIMARY KEY, submission_id TEXT, from_tag TEXT, to_tag TEXT,"
+	"CREATE TABLE merges(id INTEGER PRIMARY KEY, submission_id TEXT, from_tag TEXT, to_tag TEXT, commit_id TEXT,"
 	" state TEXT, created_at TEXT);\n";
 
 /* ---------------------------------------------------------------- helpers */
@@ -421,9 +422,10 @@ int vstate_open(const char *dir, struct vstate *s, struct kerr *err)
 	    vstate_meta_get(s, "hidden", s->hidden, sizeof s->hidden, err) < 0 ||
 	    vstate_meta_get(s, "scale", s->scale, sizeof s->scale, err) < 0 || secret_read(s, err) < 0)
 		goto fail;
-	/* RECOVERY: king.c's king_recover(s, err) runs here, after the schema
-	 * check and before any caller sees s, so an interrupted king change
-	 * (merges journal) is finished or undone first. */
+	/* After the schema check and before any caller sees s, an interrupted
+	 * king change (the merges journal) is finished or undone. */
+	if (king_recover(s, err) < 0)
+		goto fail;
 	return 0;
 fail:
 	vstate_close(s);

@@ -9,6 +9,7 @@
  * STATE/store/<sha256>      bundle files by digest (write once)
  * STATE/secret              the validator secret (challenge seeds), 0600
  * STATE/work/               scratch for judgments (safe to delete)
+ * STATE/king.lock           held (flock) for the whole of a king change
  *
  * Every change is one transaction; nothing is half-written. */
 #ifndef KARPA_VSTATE_H
@@ -26,6 +27,8 @@
 #define VSTATE_SCHEMA_VERSION 1
 #define VSTATE_DB "state.db"
 #define VSTATE_SECRET_BYTES 32
+/* A corpus id: "k-" + up to 64 hex + NUL (EXPCORPUS_ID_BYTES). */
+#define VSTATE_ID_BYTES (2 + 64 + 1)
 /* A writer holds the database for one short transaction; a reader (corpus
  * CLI beside a running validator) waits this long before vstate.busy. */
 #define VSTATE_BUSY_TIMEOUT_MS 10000
@@ -72,7 +75,7 @@ struct vstate_king {
 	char tag[RECIPEREPO_TAG_MAX];
 	char commit[RECIPEREPO_COMMIT_HEX];
 	double hidden_bpb, public_bpb, improvement, alpha;
-	char submission_id[32];
+	char submission_id[VSTATE_ID_BYTES];
 	char miner[KEYS_PK_HEX_BYTES];
 	char created_at[VSTATE_TIME_BYTES];
 };

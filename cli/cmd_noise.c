@@ -1,0 +1,168 @@
+/* cmd_noise.c: `karpa noise-floor STATE`. Parses flags, opens the
+ * validator state, runs noise_floor with every king run in the sandbox,
+ * prints. Owns the command's output contract (--json: one object, format
+ * karpa-noise-1). */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "harness/train.h"
+#include "protocol/noise.h"
+#include "protocol/sandbox.h"
+#include "protocol/vstate.h"
+#include "util/kerr.h"
+
+static const char usage_text[] =
+	"usage: karpa noise-floor STATE [--seeds N] [--threads T] [--progress] [--json]\n"
+	"\n"
+	"Measures the current king's noise floor: trains it at seeds 1..N at the\n"
+	"state's scale on its public data, evaluates each run on the hidden split,\n"
+	"and stores sigma (sample standard deviation) and margin = 2 sigma with the\n"
+	"king; the king's hidden score becomes its seed-1 value. Every run is\n"
+	"sandboxed.\n"
+	"  --seeds N     seeds to train, at least 2 (default 10)\n"
+	"  --threads T   worker threads per run (default: online CPUs)\n"
+	"  --progress    one line per seed on stderr even when it is not a terminal\n"
+	"  --json        print the result as one JSON object on stdout\n";
+
+/* The sandbox is made for the runner only once noise_floor has built it;
+ * the prepare function reaches it through this holder. */
+struct held {
+	struct sandbox *sb;
+	int threads;
+};
+
+static int held_prepare(void *arg)
+{
+	struct held *h = arg;
+
+	return h->sb ? sandbox_prepare(h->sb) : -1;
+}
+
+static int held_ready(const char *runner, void *arg, struct kerr *err)
+{
+	struct held *h = arg;
+	struct sandbox_config cfg;
+
+	sandbox_config_default(&cfg, h->threads);
+	return sandbox_new(&h->sb, &cfg, runner, err);
+}
+
+static int usage(int rc)
+{
+	fputs(usage_text, rc ? stderr : stdout);
+	return rc;
+}
+
+static void print_json(json_t *o)
+{
+	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
+
+	puts(t ? t : "{\"ok\":false,\"code\":\"noise.nomem\",\"message\":\"out of memory\"}");
+	free(t);
+	json_decref(o);
+}
+
+static int fail(const struct kerr *err, int as_json)
+{
+	if (as_json)
+		print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err->code, "message", err->msg));
+	return cli_fail(err);
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	if (!*s)
+		return -1;
+	v = strtol(s, &end, 10);
+	if (*end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static json_t *result_json(const struct noise_result *r)
+{
+	json_t *hid = json_array(), *pub = json_array();
+
+	for (int i = 0; hid && pub && i < r->seeds; i++) {
+		json_array_append_new(hid, json_real(r->hidden_bpb[i]));
+		json_array_append_new(pub, json_real(r->public_bpb[i]));
+	}
+	return json_pack("{s:b, s:s, s:s, s:s, s:i, s:o, s:o, s:f, s:f, s:f, s:f, s:f}", "ok", 1, "format",
+			 NOISE_FORMAT, "king", r->king_tag, "scale", r->scale, "seeds", r->seeds, "hidden_bpb", hid,
+			 "public_bpb", pub, "mean", r->mean, "sigma", r->sigma, "margin", r->margin,
+			 "king_hidden_bpb", r->king_hidden_bpb, "wall_s", r->wall_s);
+}
+
+int cmd_noise_floor(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "seeds", required_argument, 0, 'n' }, { "threads", required_argument, 0, 't' },
+		{ "progress", no_argument, 0, 'p' },    { "json", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' },        { 0, 0, 0, 0 },
+	};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct held held = { 0 };
+	struct noise_opts o = { .seeds = NOISE_SEEDS_DEFAULT, .threads = ncpu > 0 && ncpu <= TRAIN_THREADS_MAX ? (int)ncpu : 1,
+				.prepare = held_prepare, .prepare_arg = &held, .runner_ready = held_ready };
+	struct noise_result r = { 0 };
+	struct vstate s = { 0 };
+	struct kerr err = { { 0 }, { 0 } };
+	int as_json = 0, c, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (parse_int(optarg, NOISE_SEEDS_MIN, NOISE_SEEDS_MAX, &o.seeds) < 0) {
+				fprintf(stderr, "karpa noise-floor: --seeds must be %d..%d\n", NOISE_SEEDS_MIN,
+					NOISE_SEEDS_MAX);
+				return EXIT_USAGE;
+			}
+			break;
+		case 't':
+			if (parse_int(optarg, 1, TRAIN_THREADS_MAX, &o.threads) < 0) {
+				fprintf(stderr, "karpa noise-floor: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'p': o.progress = 1; break;
+		case 'j': as_json = 1; break;
+		case 'h': return usage(EXIT_OK);
+		default:
+			fprintf(stderr, "karpa noise-floor: unknown or incomplete option '%s'\n", argv[optind - 1]);
+			return usage(EXIT_USAGE);
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "karpa noise-floor: one STATE folder is required\n");
+		return usage(EXIT_USAGE);
+	}
+	o.progress = o.progress || isatty(STDERR_FILENO);
+	held.threads = o.threads;
+	if (vstate_open(argv[optind], &s, &err) < 0)
+		return fail(&err, as_json);
+	rc = noise_floor(&s, &o, &r, &err);
+	vstate_close(&s);
+	sandbox_free(held.sb);
+	if (rc < 0)
+		return fail(&err, as_json);
+	if (as_json) {
+		print_json(result_json(&r));
+	} else {
+		printf("noise floor of %s at scale %s over %d seeds: mean hidden bpb %.6f, sigma %.6f, margin %.6f\n",
+		       r.king_tag, r.scale, r.seeds, r.mean, r.sigma, r.margin);
+		printf("king hidden bpb (seed 1) %.6f; measured in %.1f s\n", r.king_hidden_bpb, r.wall_s);
+	}
+	noise_result_free(&r);
+	return EXIT_OK;
+}

@@ -1,0 +1,609 @@
+/* test_king.c: the king rule against a real validator state (SQLite file,
+ * git repository) in a temporary folder: the decisive test, challenge seed
+ * properties, the merge that creates recipe-v0.1.1, refusals that change
+ * nothing, and crash injection at every point of the merge and of recovery
+ * (each in a forked child that dies with _exit, as a power cut would),
+ * after which exactly one of the old and the new king is current. */
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "protocol/expcorpus.h"
+#include "protocol/king.h"
+#include "protocol/prove.h"
+#include "protocol/reciperepo.h"
+#include "protocol/vstate.h"
+#include "util/fsutil.h"
+#include "util/hash.h"
+
+#define OUT_MAX 16384
+
+static const char miner_hex[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+static const char patch_text[] = "diff --git a/gpt.c b/gpt.c\n"
+				 "--- a/gpt.c\n"
+				 "+++ b/gpt.c\n"
+				 "@@ -1,2 +1,2 @@\n"
+				 " /* gpt.c: a stand-in recipe */\n"
+				 "-int gpt_steps = 1;\n"
+				 "+int gpt_steps = 2;\n";
+
+/* Applies on top of patch_text (for a second merge after the first). */
+static const char patch2_text[] = "diff --git a/gpt.h b/gpt.h\n"
+				  "--- a/gpt.h\n"
+				  "+++ b/gpt.h\n"
+				  "@@ -1 +1,2 @@\n"
+				  " extern int gpt_steps;\n"
+				  "+extern int gpt_width;\n";
+
+static const char conflict_text[] = "diff --git a/gpt.c b/gpt.c\n"
+				    "--- a/gpt.c\n"
+				    "+++ b/gpt.c\n"
+				    "@@ -1,2 +1,2 @@\n"
+				    " /* gpt.c: a stand-in recipe */\n"
+				    "-int gpt_steps = 7;\n"
+				    "+int gpt_steps = 8;\n";
+
+struct fixture {
+	char *tmp;
+	char src[FS_PATH_MAX], data[FS_PATH_MAX], hidden[FS_PATH_MAX];
+	char patch[FS_PATH_MAX], patch2[FS_PATH_MAX], conflict[FS_PATH_MAX];
+	int nstate;
+};
+
+static void put(const char *dir, const char *name, const char *text)
+{
+	char p[FS_PATH_MAX];
+	struct kerr err = { 0 };
+
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	struct kerr err = { 0 };
+
+	assert_int_equal(hash_init_lib(), 0);
+	f->tmp = tu_mkdtemp();
+	snprintf(f->src, sizeof f->src, "%s/recipe-src", f->tmp);
+	snprintf(f->data, sizeof f->data, "%s/data", f->tmp);
+	snprintf(f->hidden, sizeof f->hidden, "%s/hidden", f->tmp);
+	assert_int_equal(fs_mkdir_p(f->src, &err), 0);
+	assert_int_equal(fs_mkdir_p(f->data, &err), 0);
+	assert_int_equal(fs_mkdir_p(f->hidden, &err), 0);
+	put(f->src, "gpt.c", "/* gpt.c: a stand-in recipe */\nint gpt_steps = 1;\n");
+	put(f->src, "gpt.h", "extern int gpt_steps;\n");
+	put(f->tmp, "good.diff", patch_text);
+	put(f->tmp, "second.diff", patch2_text);
+	put(f->tmp, "conflict.diff", conflict_text);
+	snprintf(f->patch, sizeof f->patch, "%s/good.diff", f->tmp);
+	snprintf(f->patch2, sizeof f->patch2, "%s/second.diff", f->tmp);
+	snprintf(f->conflict, sizeof f->conflict, "%s/conflict.diff", f->tmp);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	tu_rmdir(f->tmp);
+	free(f);
+	return 0;
+}
+
+/* A fresh validator state in its own folder; returns its path. */
+static void new_state(struct fixture *f, char out[FS_PATH_MAX])
+{
+	struct kerr err = { 0 };
+
+	snprintf(out, FS_PATH_MAX, "%s/state%d", f->tmp, f->nstate++);
+	struct vstate_init_opts o = { out, f->src, f->data, f->hidden, "tiny" };
+	if (vstate_init(&o, &err) < 0)
+		fail_msg("vstate_init: %s: %s", err.code, err.msg);
+}
+
+static void open_state(const char *dir, struct vstate *s)
+{
+	struct kerr err = { 0 };
+
+	if (vstate_open(dir, s, &err) < 0)
+		fail_msg("vstate_open: %s: %s", err.code, err.msg);
+}
+
+/* Records a submission the judge would have recorded before merging. */
+static void record(struct vstate *s, unsigned salt, char id[EXPCORPUS_ID_BYTES])
+{
+	struct expcorpus_entry e;
+	struct kerr err = { 0 };
+
+	expcorpus_entry_blank(&e);
+	/* distinct leading digits: distinct 12-hex corpus ids */
+	snprintf(e.manifest_sha256, sizeof e.manifest_sha256, "%08x%056x", salt * 2654435761u, salt);
+	snprintf(e.patch_sha256, sizeof e.patch_sha256, "%063x1", salt);
+	snprintf(e.miner, sizeof e.miner, "%s", miner_hex);
+	snprintf(e.king_tag, sizeof e.king_tag, "%s", RECIPEREPO_FIRST_TAG);
+	snprintf(e.verdict, sizeof e.verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);
+	snprintf(e.scale, sizeof e.scale, "tiny");
+	e.rationale = "Two steps learn more than one.";
+	e.patch = (char *)patch_text;
+	if (expcorpus_record(s, &e, NULL, 0, id, &err) < 0)
+		fail_msg("expcorpus_record: %s: %s", err.code, err.msg);
+}
+
+static struct king_metrics metrics(void)
+{
+	struct king_metrics m = { .hidden_bpb = 2.25, .public_bpb = 2.3125, .improvement = 0.125,
+				  .margin = 0.0625, .alpha = 0.5, .miner = miner_hex };
+	return m;
+}
+
+static long long count(struct vstate *s, const char *sql, const char *arg)
+{
+	sqlite3_stmt *st;
+	long long n;
+
+	assert_int_equal(sqlite3_prepare_v2(s->db, sql, -1, &st, NULL), SQLITE_OK);
+	if (arg)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void verdict_of(struct vstate *s, const char *id, char out[EXPCORPUS_VERDICT_MAX])
+{
+	struct expcorpus_entry e;
+	struct kerr err = { 0 };
+
+	assert_int_equal(expcorpus_get(s, id, &e, &err), 0);
+	snprintf(out, EXPCORPUS_VERDICT_MAX, "%s", e.verdict);
+	expcorpus_entry_free(&e);
+}
+
+static void git_out(const char *repo, const char *args, char *out, size_t cap)
+{
+	assert_int_equal(tu_run(out, cap, "git -C '%s' %s", repo, args), 0);
+	out[strcspn(out, "\n")] = '\0';
+}
+
+/* ------------------------------------------------------------ decide, seed */
+
+/* king_decide: decisive only when the improvement exceeds the margin
+ * strictly; equal is not enough; garbage never decides. */
+static void test_decide(void **state)
+{
+	double imp;
+
+	(void)state;
+	assert_int_equal(king_decide(2.0, 1.75, 0.125, &imp), 1);
+	assert_true(fabs(imp - 0.25) < 1e-15);
+	assert_int_equal(king_decide(2.0, 1.875, 0.125, &imp), 0); /* exactly the margin */
+	assert_true(fabs(imp - 0.125) < 1e-15);
+	assert_int_equal(king_decide(2.0, 2.25, 0.0, &imp), 0); /* worse */
+	assert_true(imp < 0);
+	assert_int_equal(king_decide(2.0, 1.9, 0.0, &imp), 1); /* zero margin: any gain */
+	assert_int_equal(king_decide(NAN, 1.0, 0.1, &imp), 0);
+	assert_true(isnan(imp));
+	assert_int_equal(king_decide(2.0, NAN, 0.1, &imp), 0);
+	assert_int_equal(king_decide(2.0, 1.0, NAN, &imp), 0);
+	assert_int_equal(king_decide(2.0, -INFINITY, 0.1, &imp), 0);
+	assert_int_equal(king_decide(2.0, 1.0, -0.5, &imp), 0); /* a negative margin is a bug */
+}
+
+/* The challenge seed is a keyed function of the manifest: deterministic,
+ * different per manifest and per secret, within [2, 2^53 - 1], never the
+ * proof's own seed; malformed digests are refused. */
+static void test_challenge_seed(void **state)
+{
+	uint8_t key[VSTATE_SECRET_BYTES], key2[VSTATE_SECRET_BYTES];
+	char hex[HASH_HEX_BYTES];
+	uint64_t a, b, c, prev = 0;
+	struct kerr err = { 0 };
+	int differ_secret = 0;
+
+	(void)state;
+	memset(key, 7, sizeof key);
+	memset(key2, 7, sizeof key2);
+	key2[31] ^= 1;
+	snprintf(hex, sizeof hex, "%064x", 1u);
+	assert_int_equal(king_challenge_seed(key, hex, &a, &err), 0);
+	assert_int_equal(king_challenge_seed(key, hex, &b, &err), 0);
+	assert_true(a == b);
+	for (unsigned i = 0; i < 2000; i++) {
+		snprintf(hex, sizeof hex, "%056x%08x", i * 2654435761u, i);
+		assert_int_equal(king_challenge_seed(key, hex, &a, &err), 0);
+		assert_int_equal(king_challenge_seed(key2, hex, &c, &err), 0);
+		assert_true(a >= KING_SEED_MIN && a <= KING_SEED_MAX);
+		assert_true(a != PROVE_SEED_DEFAULT);
+		assert_true(a != prev); /* differs per manifest */
+		differ_secret += a != c;
+		prev = a;
+	}
+	assert_int_equal(differ_secret, 2000);
+	/* Refusals: uppercase, short, non-hex, NULL. */
+	snprintf(hex, sizeof hex, "%064X", 0xabcu);
+	assert_int_equal(king_challenge_seed(key, hex, &a, &err), -1);
+	assert_string_equal(err.code, "king.bad_digest");
+	assert_int_equal(king_challenge_seed(key, "abcd", &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, NULL, &a, &err), -1);
+	memset(hex, 'g', 64);
+	hex[64] = '\0';
+	assert_int_equal(king_challenge_seed(key, hex, &a, &err), -1);
+	assert_string_equal(err.code, "king.bad_digest");
+}
+
+/* ------------------------------------------------------------------ merge */
+
+/* The happy path: recipe-v0.1.1 on top of the king with the rationale and
+ * metrics in the commit message, main moved, the kings row, the journal
+ * done, the verdict accepted_king; a second merge makes recipe-v0.1.2. */
+static void test_merge_happy_path(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], id2[EXPCORPUS_ID_BYTES], out[OUT_MAX];
+	char old[RECIPEREPO_COMMIT_HEX], verdict[EXPCORPUS_VERDICT_MAX];
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct vstate_king k;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	new_state(f, dir);
+	open_state(dir, &s);
+	assert_int_equal(king_recover(&s, &err), 0);
+	record(&s, 1, id);
+	assert_int_equal(reciperepo_resolve(s.recipe, RECIPEREPO_FIRST_TAG, old, &err), 0);
+	if (king_merge(&s, id, f->patch, "Two steps learn more than one.\n\nLonger story here.", &m, &r, &err) < 0)
+		fail_msg("king_merge: %s: %s", err.code, err.msg);
+	assert_string_equal(r.from_tag, "recipe-v0.1.0");
+	assert_string_equal(r.to_tag, "recipe-v0.1.1");
+	assert_int_equal(r.checkout_stale, 0);
+	assert_int_equal(king_check_invariant(&s, &err), 0);
+	assert_int_equal(vstate_king_current(&s, &k, &err), 0);
+	assert_string_equal(k.tag, "recipe-v0.1.1");
+	assert_string_equal(k.commit, r.commit);
+	assert_true(k.hidden_bpb == 2.25 && k.public_bpb == 2.3125 && k.improvement == 0.125 && k.alpha == 0.5);
+	assert_string_equal(k.miner, miner_hex);
+	assert_string_equal(k.submission_id, id);
+	verdict_of(&s, id, verdict);
+	assert_string_equal(verdict, EXPCORPUS_ACCEPTED_KING);
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'done'", NULL), 1);
+
+	/* git: the tag is annotated, names the commit, whose parent is the old
+	 * king; main points at it; the patched file is in its tree. */
+	git_out(s.recipe, "cat-file -t refs/tags/recipe-v0.1.1", out, sizeof out);
+	assert_string_equal(out, "tag");
+	git_out(s.recipe, "rev-parse main", out, sizeof out);
+	assert_string_equal(out, r.commit);
+	git_out(s.recipe, "rev-parse main^", out, sizeof out);
+	assert_string_equal(out, old);
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' show main:gpt.c", s.recipe), 0);
+	assert_non_null(strstr(out, "gpt_steps = 2"));
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' log -1 --format=%%B main", s.recipe), 0);
+	assert_non_null(strstr(out, "recipe-v0.1.1: Two steps learn more than one."));
+	assert_non_null(strstr(out, "Longer story here."));
+	assert_non_null(strstr(out, "Karpa-Hidden-Bpb: 2.25\n"));
+	assert_non_null(strstr(out, "Karpa-Public-Bpb: 2.3125\n"));
+	assert_non_null(strstr(out, "Karpa-Improvement: 0.125\n"));
+	assert_non_null(strstr(out, "Karpa-Margin: 0.0625\n"));
+	assert_non_null(strstr(out, "Karpa-Alpha: 0.5\n"));
+	assert_non_null(strstr(out, miner_hex));
+	assert_non_null(strstr(out, id));
+	/* the checkout follows main: nothing staged or modified */
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' status --porcelain", s.recipe), 0);
+	assert_string_equal(out, "");
+
+	record(&s, 2, id2);
+	if (king_merge(&s, id2, f->patch2, "Declare the width.", &m, &r, &err) < 0)
+		fail_msg("second king_merge: %s: %s", err.code, err.msg);
+	assert_string_equal(r.to_tag, "recipe-v0.1.2");
+	assert_int_equal(king_check_invariant(&s, &err), 0);
+	vstate_close(&s);
+}
+
+/* king_current needs a noise floor at the state's scale; the king's own
+ * is preferred, an earlier king's carries over until re-measured. */
+static void test_current_margin(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES];
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct king_info ki;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	new_state(f, dir);
+	open_state(dir, &s);
+	assert_int_equal(king_current(&s, &ki, &err), -1);
+	assert_string_equal(err.code, "king.no_noise_floor");
+	assert_int_equal(sqlite3_exec(s.db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin) VALUES"
+				      " ('recipe-v0.1.0', 'cpu', 10, 0.5, 1.0),"
+				      " ('recipe-v0.1.0', 'tiny', 3, 0.01, 0.02);"
+				      "UPDATE kings SET hidden_bpb = 2.5",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(king_current(&s, &ki, &err), 0);
+	assert_string_equal(ki.tag, RECIPEREPO_FIRST_TAG);
+	assert_true(ki.margin == 0.02 && ki.sigma == 0.01 && ki.noise_seeds == 3 && ki.hidden_bpb == 2.5);
+	record(&s, 3, id);
+	assert_int_equal(king_merge(&s, id, f->patch, "r", &m, &r, &err), 0);
+	assert_int_equal(king_current(&s, &ki, &err), 0); /* carried over */
+	assert_string_equal(ki.tag, "recipe-v0.1.1");
+	assert_string_equal(ki.noise_tag, RECIPEREPO_FIRST_TAG);
+	assert_true(ki.margin == 0.02 && ki.hidden_bpb == 2.25);
+	assert_int_equal(sqlite3_exec(s.db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin) VALUES"
+				      " ('recipe-v0.1.1', 'tiny', 4, 0.03, 0.06)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(king_current(&s, &ki, &err), 0);
+	assert_string_equal(ki.noise_tag, "recipe-v0.1.1");
+	assert_true(ki.margin == 0.06);
+	vstate_close(&s);
+}
+
+/* Refusals leave everything as it was: not decisive, unknown submission,
+ * bad metrics, a patch that does not apply. */
+static void test_merge_refusals(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], tag[RECIPEREPO_TAG_MAX];
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	new_state(f, dir);
+	open_state(dir, &s);
+	record(&s, 4, id);
+	m.improvement = m.margin; /* equal is not decisive */
+	assert_int_equal(king_merge(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.not_decisive");
+	m = metrics();
+	m.alpha = 0;
+	assert_int_equal(king_merge(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.bad_metrics");
+	m = metrics();
+	m.miner = "zz";
+	assert_int_equal(king_merge(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.bad_metrics");
+	m = metrics();
+	assert_int_equal(king_merge(&s, "k-0123456789ab", f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.no_submission");
+	assert_int_equal(king_merge(&s, id, f->conflict, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "patch.conflict");
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges", NULL), 0);
+	assert_int_equal(count(&s, "SELECT count(*) FROM kings", NULL), 1);
+	assert_int_equal(reciperepo_latest_tag(s.recipe, tag, &err), 0);
+	assert_string_equal(tag, RECIPEREPO_FIRST_TAG);
+	assert_int_equal(king_check_invariant(&s, &err), 0);
+	vstate_close(&s);
+}
+
+/* ---------------------------------------------------------------- crashes */
+
+/* Runs fn in a forked child with KARPA_CRASH_AT=point; returns its exit
+ * code. The parent holds no database connection across the fork. */
+static int in_child(const char *dir, const char *point, int (*fn)(struct vstate *s, void *arg), void *arg)
+{
+	int st;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct vstate s;
+		struct kerr err = { 0 };
+		setenv(KING_CRASH_ENV, point, 1);
+		if (vstate_open(dir, &s, &err) < 0)
+			_exit(3);
+		_exit(fn(&s, arg) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+struct merge_job {
+	const char *id, *patch;
+};
+
+static int child_merge(struct vstate *s, void *arg)
+{
+	const struct merge_job *j = arg;
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct kerr err = { 0 };
+
+	/* A rationale imitating the trailers: roll-forward must still read the
+	 * real metrics, which the merge writes below it. */
+	return king_merge(s, j->id, j->patch, "Crash me.\nKarpa-Hidden-Bpb: 0.001\nKarpa-Miner: ffff\n", &m, &r,
+			  &err);
+}
+
+static int child_recover(struct vstate *s, void *arg)
+{
+	struct kerr err = { 0 };
+
+	(void)arg;
+	return king_recover(s, &err);
+}
+
+/* After recovery: the invariant holds and the king is `want` (old or new),
+ * with every trace of the other absent. */
+static void assert_settled(const char *dir, const char *id, int want_new)
+{
+	char tag[RECIPEREPO_TAG_MAX], verdict[EXPCORPUS_VERDICT_MAX], c[RECIPEREPO_COMMIT_HEX];
+	struct vstate_king k;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	open_state(dir, &s);
+	for (int pass = 0; pass < 2; pass++) { /* recovery is idempotent */
+		if (king_recover(&s, &err) < 0)
+			fail_msg("king_recover (pass %d): %s: %s", pass, err.code, err.msg);
+		assert_int_equal(king_check_invariant(&s, &err), 0);
+		assert_int_equal(vstate_king_current(&s, &k, &err), 0);
+		assert_int_equal(reciperepo_latest_tag(s.recipe, tag, &err), 0);
+		assert_string_equal(k.tag, tag);
+		assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 0);
+		verdict_of(&s, id, verdict);
+		if (want_new) {
+			assert_string_equal(k.tag, "recipe-v0.1.1");
+			assert_int_equal(count(&s, "SELECT count(*) FROM kings", NULL), 2);
+			assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'done'", NULL), 1);
+			assert_string_equal(verdict, EXPCORPUS_ACCEPTED_KING);
+			assert_true(k.hidden_bpb == 2.25 && k.improvement == 0.125 && k.alpha == 0.5);
+			assert_string_equal(k.miner, miner_hex);
+		} else {
+			assert_string_equal(k.tag, RECIPEREPO_FIRST_TAG);
+			assert_int_equal(count(&s, "SELECT count(*) FROM kings", NULL), 1);
+			assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'done'", NULL), 0);
+			assert_int_equal(reciperepo_resolve(s.recipe, "recipe-v0.1.1", c, &err), -1);
+			assert_string_equal(verdict, EXPCORPUS_CHALLENGE_PENDING);
+		}
+	}
+	vstate_close(&s);
+}
+
+/* A follow-up merge works after any recovery and takes the next tag. */
+static void assert_next_merge(const char *dir, const char *patch_after, const char *want_tag)
+{
+	char id[EXPCORPUS_ID_BYTES];
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	open_state(dir, &s);
+	record(&s, 99, id);
+	if (king_merge(&s, id, patch_after, "Next.", &m, &r, &err) < 0)
+		fail_msg("merge after recovery: %s: %s", err.code, err.msg);
+	assert_string_equal(r.to_tag, want_tag);
+	assert_int_equal(king_check_invariant(&s, &err), 0);
+	vstate_close(&s);
+}
+
+static const struct {
+	const char *point;
+	int new_king; /* which king recovery must leave */
+} merge_points[] = {
+	{ "after_commit_object", 0 }, { "after_journal", 0 }, { "after_tag", 1 },
+	{ "after_main_ref", 1 },      { "after_kings_row", 1 },
+};
+
+/* A crash at every point of the merge leaves, after recovery, exactly the
+ * old king (before the tag exists) or exactly the new one (from then on). */
+static void test_crash_matrix(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof merge_points / sizeof merge_points[0]; i++) {
+		char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES];
+		struct vstate s;
+		struct merge_job j;
+
+		new_state(f, dir);
+		open_state(dir, &s);
+		record(&s, 10 + (unsigned)i, id);
+		vstate_close(&s);
+		j = (struct merge_job){ id, f->patch };
+		if (in_child(dir, merge_points[i].point, child_merge, &j) != KING_CRASH_EXIT)
+			fail_msg("%s: the child did not crash there", merge_points[i].point);
+		assert_settled(dir, id, merge_points[i].new_king);
+		assert_next_merge(dir, merge_points[i].new_king ? f->patch2 : f->patch,
+				  merge_points[i].new_king ? "recipe-v0.1.2" : "recipe-v0.1.1");
+	}
+}
+
+/* A crash during recovery itself is recovered by the next recovery. */
+static void test_crash_during_recovery(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *merge_point, *recover_point;
+		int new_king;
+	} cases[] = {
+		{ "after_tag", "recover_after_main_ref", 1 },
+		{ "after_main_ref", "recover_after_kings_row", 1 },
+		{ "after_journal", "recover_after_abort", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES];
+		struct vstate s;
+		struct merge_job j;
+
+		new_state(f, dir);
+		open_state(dir, &s);
+		record(&s, 20 + (unsigned)i, id);
+		vstate_close(&s);
+		j = (struct merge_job){ id, f->patch };
+		assert_int_equal(in_child(dir, cases[i].merge_point, child_merge, &j), KING_CRASH_EXIT);
+		if (in_child(dir, cases[i].recover_point, child_recover, NULL) != KING_CRASH_EXIT)
+			fail_msg("%s: recovery did not crash there", cases[i].recover_point);
+		assert_settled(dir, id, cases[i].new_king);
+	}
+}
+
+/* A merge refuses to start while a journaled merge is pending, and git
+ * state no crash of king.c can produce is reported, not repaired. */
+static void test_pending_and_inconsistent(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], out[OUT_MAX];
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct merge_job j;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	new_state(f, dir);
+	open_state(dir, &s);
+	record(&s, 30, id);
+	vstate_close(&s);
+	j = (struct merge_job){ id, f->patch };
+	assert_int_equal(in_child(dir, "after_journal", child_merge, &j), KING_CRASH_EXIT);
+	open_state(dir, &s);
+	assert_int_equal(king_merge(&s, id, f->patch, "again", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.recovery_needed");
+	/* While a live process holds the merge lock, recovery leaves its
+	 * journal row alone: that row is the other process's work in flight. */
+	{
+		char lp[FS_PATH_MAX];
+		snprintf(lp, sizeof lp, "%s/%s", dir, KING_LOCK_NAME);
+		int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(flock(fd, LOCK_EX), 0);
+		assert_int_equal(king_recover(&s, &err), 0);
+		assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 1);
+		close(fd);
+	}
+	/* Someone tags recipe-v0.1.1 at another commit: not ours to fix. */
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' -c user.name=x -c user.email=y tag recipe-v0.1.1 "
+				"recipe-v0.1.0^{commit}", s.recipe), 0);
+	assert_int_equal(king_recover(&s, &err), -1);
+	assert_string_equal(err.code, "king.inconsistent");
+	vstate_close(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decide),
+		cmocka_unit_test(test_challenge_seed),
+		cmocka_unit_test_setup_teardown(test_merge_happy_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_current_margin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_matrix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_during_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending_and_inconsistent, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,217 @@
+/* test_noise.c: the noise floor end to end at the tiny scale: generated
+ * text prepared into public and hidden folders, a validator state whose
+ * king is the project's recipe, three seeds trained behind the pipe host
+ * and scored on the hidden split; the stored row, the statistics and the
+ * king's seed-1 score are checked, and the refusals change nothing. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+
+#include "harness/dataset.h"
+#include "protocol/king.h"
+#include "protocol/noise.h"
+#include "protocol/vstate.h"
+#include "util/fsutil.h"
+#include "util/hash.h"
+
+#define NDOCS 90
+#define SEEDS 3
+
+static char *work;
+static char state_dir[FS_PATH_MAX];
+
+static const char *words[] = {
+	"the", "of", "and", "to", "a", "in", "that", "is", "was", "he", "for", "it", "with", "as",
+	"his", "on", "be", "at", "by", "had", "this", "not", "but", "from", "or", "have", "an",
+	"they", "which", "one", "you", "were", "her", "all", "she", "there", "would", "their",
+	"river", "stone", "light", "window", "morning", "garden", "letter", "winter", "road",
+};
+
+/* Deterministic pseudo-English, one document per file. */
+static void write_doc(const char *dir, int k)
+{
+	char path[FS_PATH_MAX];
+	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(k + 1);
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/doc%03d.txt", dir, k);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int s = 0; s < 20; s++) {
+		int n = 5 + (int)(x % 8);
+		for (int w = 0; w < n; w++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			const char *word = words[(x >> 33) % (sizeof words / sizeof words[0])];
+			if (w)
+				fprintf(f, " %s", word);
+			else
+				fprintf(f, "%c%s", word[0] - 32, word + 1);
+		}
+		fputs(". ", f);
+	}
+	fputc('\n', f);
+	fclose(f);
+}
+
+static int group_setup(void **state)
+{
+	char text[FS_PATH_MAX], data[FS_PATH_MAX], hidden[FS_PATH_MAX];
+	const char *from[] = { text, NULL };
+	struct kerr err = { 0 };
+
+	(void)state;
+	assert_int_equal(hash_init_lib(), 0);
+	work = tu_mkdtemp();
+	snprintf(text, sizeof text, "%s/text", work);
+	snprintf(data, sizeof data, "%s/data", work);
+	snprintf(hidden, sizeof hidden, "%s/hidden", work);
+	snprintf(state_dir, sizeof state_dir, "%s/state", work);
+	assert_int_equal(fs_mkdir_p(text, &err), 0);
+	for (int k = 0; k < NDOCS; k++)
+		write_doc(text, k);
+	struct dataset_prepare_opts po = { .scale = "tiny", .from = from, .out = data, .hidden_out = hidden,
+					   .threads = 2 };
+	if (dataset_prepare(&po, &err) < 0)
+		fail_msg("dataset_prepare: %s: %s", err.code, err.msg);
+	/* The king is the project's own recipe, as a real validator's is. */
+	struct vstate_init_opts vo = { state_dir, "recipe", data, hidden, "tiny" };
+	if (vstate_init(&vo, &err) < 0)
+		fail_msg("vstate_init: %s: %s", err.code, err.msg);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	tu_rmdir(work);
+	return 0;
+}
+
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+/* noise_sample_sd divides by n - 1 and needs two values. */
+static void test_sample_sd(void **state)
+{
+	const double v[] = { 1, 2, 3, 4 }, same[] = { 2.5, 2.5, 2.5 };
+	double mean;
+
+	(void)state;
+	assert_true(fabs(noise_sample_sd(v, 4, &mean) - sqrt(5.0 / 3.0)) < 1e-15);
+	assert_true(mean == 2.5);
+	assert_true(noise_sample_sd(same, 3, &mean) == 0.0);
+	assert_true(isnan(noise_sample_sd(v, 1, &mean)));
+	assert_true(isnan(mean));
+}
+
+/* Fewer than two seeds, or a bad thread count: refused before any work,
+ * nothing stored. */
+static void test_refusals(void **state)
+{
+	struct noise_opts o = { .seeds = 1, .threads = 1 };
+	struct noise_result r;
+	struct vstate s;
+	struct kerr err = { 0 };
+	struct vstate_noise n;
+
+	(void)state;
+	assert_int_equal(vstate_open(state_dir, &s, &err), 0);
+	assert_int_equal(noise_floor(&s, &o, &r, &err), -1);
+	assert_string_equal(err.code, "noise.too_few_seeds");
+	o.seeds = 2;
+	o.threads = 0;
+	assert_int_equal(noise_floor(&s, &o, &r, &err), -1);
+	assert_string_equal(err.code, "train.bad_threads");
+	assert_int_equal(vstate_noise_current(&s, RECIPEREPO_FIRST_TAG, &n, &err), 0);
+	assert_int_equal(n.present, 0);
+	vstate_close(&s);
+}
+
+/* Three seeds of the king at tiny scale: sigma is the sample standard
+ * deviation of the hidden scores, margin twice it, the values are stored
+ * as JSON, the king's hidden score is its seed-1 value, king_current now
+ * answers, and no scratch folder is left. */
+static void test_noise_floor_tiny(void **state)
+{
+	struct noise_opts o = { .seeds = SEEDS, .threads = 2 };
+	struct noise_result r;
+	struct vstate_noise n;
+	struct vstate_king k;
+	struct king_info ki;
+	struct vstate s;
+	struct kerr err = { 0 };
+	char workdir[FS_PATH_MAX];
+	double mean;
+
+	(void)state;
+	assert_int_equal(vstate_open(state_dir, &s, &err), 0);
+	if (noise_floor(&s, &o, &r, &err) < 0)
+		fail_msg("noise_floor: %s: %s", err.code, err.msg);
+	assert_int_equal(r.seeds, SEEDS);
+	assert_string_equal(r.king_tag, RECIPEREPO_FIRST_TAG);
+	for (int i = 0; i < SEEDS; i++) {
+		assert_true(isfinite(r.hidden_bpb[i]) && r.hidden_bpb[i] > 0);
+		assert_true(isfinite(r.public_bpb[i]) && r.public_bpb[i] > 0);
+	}
+	/* different seeds train different models */
+	assert_true(r.hidden_bpb[0] != r.hidden_bpb[1] || r.hidden_bpb[1] != r.hidden_bpb[2]);
+	assert_true(r.sigma > 0);
+	assert_true(r.sigma == noise_sample_sd(r.hidden_bpb, SEEDS, &mean));
+	assert_true(r.mean == mean);
+	assert_true(r.margin == 2 * r.sigma);
+	assert_true(r.king_hidden_bpb == r.hidden_bpb[0]);
+
+	assert_int_equal(vstate_noise_current(&s, RECIPEREPO_FIRST_TAG, &n, &err), 0);
+	assert_int_equal(n.present, 1);
+	assert_int_equal(n.seeds, SEEDS);
+	assert_string_equal(n.scale, "tiny");
+	assert_true(n.sigma == r.sigma && n.margin == r.margin);
+	assert_int_equal(vstate_king_current(&s, &k, &err), 0);
+	assert_true(k.hidden_bpb == r.hidden_bpb[0]);
+	assert_int_equal(king_current(&s, &ki, &err), 0);
+	assert_true(ki.margin == r.margin && ki.hidden_bpb == r.hidden_bpb[0]);
+	{
+		sqlite3_stmt *st;
+		json_error_t je;
+		json_t *j, *hid;
+		assert_int_equal(sqlite3_prepare_v2(s.db, "SELECT values_json FROM noise ORDER BY id DESC LIMIT 1", -1,
+						    &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &je);
+		sqlite3_finalize(st);
+		assert_non_null(j);
+		hid = json_object_get(j, "hidden_bpb");
+		assert_int_equal(json_array_size(hid), SEEDS);
+		for (int i = 0; i < SEEDS; i++)
+			assert_true(json_real_value(json_array_get(hid, (size_t)i)) == r.hidden_bpb[i]);
+		assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "seeds"), 0)), 1);
+		json_decref(j);
+	}
+	snprintf(workdir, sizeof workdir, "%s/work", state_dir);
+	assert_int_equal(entries(workdir), 0);
+	noise_result_free(&r);
+	vstate_close(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sample_sd),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_noise_floor_tiny),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
