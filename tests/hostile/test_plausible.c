@@ -1,0 +1,476 @@
+/* test_plausible.c: forged logs against judgment check 3 (log plausibility).
+ * Each case builds a bundle directory whose train.log is a valid hash chain
+ * written through the trainlog API (so the chain check alone would pass it),
+ * with calibration.json and manifest.json shaped like the proof writer's,
+ * changes one thing a cheating miner would change, and asserts the one
+ * reason code plausible_check must give. An honest bundle passes. */
+#include "../testutil.h"
+
+#include <jansson.h>
+#include <math.h>
+
+#include "harness/calibrate.h"
+#include "harness/trainlog.h"
+#include "protocol/plausible.h"
+#include "util/hash.h"
+
+#define V 320 /* the tiny scale's vocabulary */
+#define STEPS 20
+#define EVERY 5
+#define B 4
+#define T 16
+#define PARAMS 10000
+#define STEP_MS 10.0 /* 3.84 MFLOP in 10 ms: 0.4 GFLOPS, far under any limit */
+
+#define DATA_HEX "1111111111111111111111111111111111111111111111111111111111111111"
+#define TOK_HEX "2222222222222222222222222222222222222222222222222222222222222222"
+
+/* One bundle's numbers; each test starts from honest() and changes one. */
+struct spec {
+	int64_t header_steps, step_records, manifest_steps;
+	double step_ms[STEPS]; /* duration of each step */
+	float loss[STEPS], lr[STEPS];
+	double loss_raw_at;    /* a step whose loss is written as this double (not a float) */
+	int64_t raw_at;        /* -1, or the step whose loss is written unrepresentable */
+	int64_t tokens_off_at; /* -1, or a step whose tokens are off by one */
+	int nan_at;            /* -1, or a step whose record is a hand-written NaN */
+	double budget, before_ms, after_ms, manifest_before_ms, gflops_scale;
+	double val_bpb, claimed_bpb, train_s_extra;
+	const char *ckpt_name_at_10; /* NULL: the harness's name */
+};
+
+static char *work;
+static int ncase;
+
+static void honest(struct spec *s)
+{
+	memset(s, 0, sizeof *s);
+	s->header_steps = s->step_records = s->manifest_steps = STEPS;
+	for (int i = 0; i < STEPS; i++) {
+		s->step_ms[i] = STEP_MS + 0.25 * (i % 3);
+		s->loss[i] = (float)(log(V) + 0.1 - 0.05 * i);
+		s->lr[i] = i < 5 ? 3e-3f * (float)(i + 1) / 5 : 3e-3f;
+	}
+	s->raw_at = s->tokens_off_at = -1;
+	s->nan_at = -1;
+	s->budget = 60.0;
+	s->before_ms = s->manifest_before_ms = 4.6;
+	s->after_ms = 4.7;
+	s->gflops_scale = 1.0;
+	s->val_bpb = s->claimed_bpb = 2.4567891234;
+	s->train_s_extra = 0.003;
+}
+
+static void sha_of(const char *what, char out[HASH_HEX_BYTES])
+{
+	hash_buf_hex(what, strlen(what), out);
+}
+
+/* A line in the canonical form with the chain's prev, by hand: what a
+ * forger would append to a log he wrote himself. */
+static void append_raw(const char *path, const char *fields, const char *prev)
+{
+	FILE *f = fopen(path, "a");
+
+	assert_non_null(f);
+	fprintf(f, "{%s,\"prev\":\"%s\"}\n", fields, prev);
+	fclose(f);
+}
+
+static void write_log(const char *dir, const struct spec *s, double *last_wall)
+{
+	struct trainlog l;
+	struct kerr err;
+	struct trainlog_header h = {.recipe = "karpa-gpt",
+				    .recipe_version = "0.1.0",
+				    .scale = "tiny",
+				    .seed = 7,
+				    .data_digest = DATA_HEX,
+				    .tokenizer_digest = TOK_HEX,
+				    .steps = s->header_steps,
+				    .params = PARAMS,
+				    .batch = B,
+				    .seq_len = T};
+	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES], name[64];
+	double wall = 0;
+
+	snprintf(path, sizeof path, "%s/train.log", dir);
+	assert_int_equal(trainlog_open(&l, path, &h, &err), 0);
+	for (int64_t i = 0; i < s->step_records; i++) {
+		uint64_t tokens = (uint64_t)(i + 1) * B * T + (i == s->tokens_off_at);
+		double loss = i == s->raw_at ? s->loss_raw_at : (double)s->loss[i];
+		wall += s->step_ms[i];
+		if (i == s->nan_at) {
+			char fields[512];
+			assert_int_equal(trainlog_close(&l, &err), 0);
+			snprintf(fields, sizeof fields,
+				 "\"event\":\"step\",\"loss\":NaN,\"lr\":0.003,\"step\":%lld,\"tok_per_s\":1.0,"
+				 "\"tokens\":%llu,\"wall_ms\":%.17g",
+				 (long long)i, (unsigned long long)tokens, wall);
+			append_raw(path, fields, l.prev);
+			*last_wall = wall;
+			return;
+		}
+		assert_int_equal(
+		    trainlog_step(&l, i, tokens, (double)s->lr[i], loss, wall, tokens / (wall / 1e3), &err), 0);
+		if ((i + 1) % EVERY == 0 && i + 1 < s->header_steps) {
+			snprintf(name, sizeof name, "checkpoints/step_%06lld.ckpt", (long long)(i + 1));
+			sha_of(name, sha);
+			assert_int_equal(
+			    trainlog_checkpoint(
+				&l, i + 1, i + 1 == 10 && s->ckpt_name_at_10 ? s->ckpt_name_at_10 : name, sha, &err),
+			    0);
+		}
+	}
+	sha_of("final", sha);
+	if (s->step_records == s->header_steps)
+		assert_int_equal(trainlog_checkpoint(&l, s->header_steps, "final.ckpt", sha, &err), 0);
+	assert_int_equal(trainlog_eval(&l, "val", s->val_bpb, 3.25, 1000, 4000, &err), 0);
+	assert_int_equal(trainlog_close(&l, &err), 0);
+	*last_wall = wall;
+}
+
+static json_t *calib_obj(double median_ms, double gflops_scale)
+{
+	double gflops = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (median_ms * 1e6);
+
+	return json_pack("{s:i, s:f, s:f, s:f, s:f}", "threads", 2, "median_ms", median_ms, "min_ms", median_ms * 0.97,
+			 "max_ms", median_ms * 1.1, "gflops", gflops * gflops_scale);
+}
+
+static void write_json(const char *dir, const char *name, json_t *o)
+{
+	char path[FS_PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	assert_int_equal(json_dump_file(o, path, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)), 0);
+	json_decref(o);
+}
+
+/* Writes a bundle directory from s and returns its path (static buffer). */
+static const char *build(const struct spec *s)
+{
+	static char dir[FS_PATH_MAX];
+	double wall, train_s, calib_ms = fmax(s->before_ms, s->after_ms);
+
+	snprintf(dir, sizeof dir, "%s/b%02d", work, ncase++);
+	assert_int_equal(fs_mkdir_p(dir, NULL), 0);
+	write_log(dir, s, &wall);
+	train_s = wall / 1e3 + s->train_s_extra;
+	/* The recorded allowed_s is a lie the judge must not believe. */
+	write_json(dir, "calibration.json",
+		   json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i}", "before",
+			     calib_obj(s->before_ms, s->gflops_scale), "after", calib_obj(s->after_ms, 1.0), "ref_ms",
+			     CALIB_REF_MS, "budget_units", s->budget, "allowed_s", 1e9, "train_s", train_s, "n",
+			     CALIB_N, "repeats", CALIB_REPEATS));
+	write_json(dir, "manifest.json",
+		   json_pack("{s:i, s:s, s:{s:I, s:s, s:i, s:f, s:s, s:s}, s:{s:f, s:f, s:f, s:f},"
+			     " s:{s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:s, s:s}}",
+			     "protocol", 1, "kind", "karpa-bundle", "config", "seed", (json_int_t)7, "scale", "tiny",
+			     "threads", 2, "budget_units", s->budget, "data_manifest_sha256", DATA_HEX,
+			     "tokenizer_sha256", TOK_HEX, "calibration", "before_ms", s->manifest_before_ms, "after_ms",
+			     s->after_ms, "ref_ms", CALIB_REF_MS, "allowed_s",
+			     calib_allowed_s(s->budget, calib_ms) * 1e6, "results", "steps",
+			     (json_int_t)s->manifest_steps, "tokens", (json_int_t)(s->step_records * B * T), "params",
+			     (json_int_t)PARAMS, "train_s", train_s, "val_bpb", s->claimed_bpb, "val_loss", 3.25,
+			     "final_ckpt", "checkpoints/final.ckpt", "recipe", "karpa-gpt", "recipe_version", "0.1.0"));
+	return dir;
+}
+
+/* Runs the check and returns its reason code ("" when it passed). */
+static const char *judge(const struct spec *s, struct plausible_report *r)
+{
+	static struct kerr err;
+	struct plausible_report local;
+
+	kerr_clear(&err);
+	if (plausible_check(build(s), V, r ? r : &local, &err) == 0) {
+		if (!r)
+			plausible_report_free(&local);
+		return "";
+	}
+	print_message("    refused: %s: %s\n", err.code, err.msg);
+	return err.code;
+}
+
+/* ---- cases -------------------------------------------------------------- */
+
+static void honest_log_passes(void **st)
+{
+	struct spec s;
+	struct plausible_report r;
+
+	(void)st;
+	honest(&s);
+	assert_string_equal(judge(&s, &r), "");
+	assert_int_equal(r.steps, STEPS);
+	assert_int_equal(r.batch, B);
+	assert_int_equal(r.seq_len, T);
+	assert_int_equal(r.params, PARAMS);
+	assert_int_equal(r.seed, 7);
+	assert_string_equal(r.scale, "tiny");
+	assert_true(r.val_bpb == s.val_bpb);
+	/* allowed = 60 units x 4.7 / 4.6 ms: the slower calibration, recomputed
+	 * (the bundle's own allowed_s says 1e9). */
+	assert_true(fabs(r.allowed_s - 60.0 * 4.7 / 4.6) < 1e-9);
+	assert_true(r.calib_gflops > 58 && r.calib_gflops < 59); /* 2 x 512^3 / 4.6 ms */
+	assert_true(r.flops_per_step == 6.0 * PARAMS * B * T);
+	assert_true(r.max_gflops > 0.3 && r.max_gflops < 0.4);
+	{
+		double wall = 0;
+		for (int i = 0; i < STEPS; i++)
+			wall += s.step_ms[i];
+		assert_true(r.train_s == wall / 1e3);
+	}
+	for (int i = 0; i < STEPS; i++) {
+		assert_true((float)r.loss[i] == s.loss[i]);
+		assert_true((float)r.lr[i] == s.lr[i]);
+	}
+	/* Checkpoints at 5, 10, 15 and the final one at 20. */
+	assert_int_equal(r.nckpt, 4);
+	assert_int_equal(r.ckpt[1].step, 10);
+	assert_string_equal(r.ckpt[1].file, "checkpoints/step_000010.ckpt");
+	assert_string_equal(r.ckpt[3].file, "final.ckpt");
+	{
+		char sha[HASH_HEX_BYTES];
+		sha_of("checkpoints/step_000010.ckpt", sha);
+		assert_string_equal(r.ckpt[1].sha256, sha);
+	}
+	plausible_report_free(&r);
+}
+
+static void reordered_time_is_refused(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	/* Two records with the same wall_ms: the chain verifier accepts
+	 * nondecreasing time, the judge needs strictly increasing. */
+	honest(&s);
+	s.step_ms[7] = 0;
+	assert_string_equal(judge(&s, NULL), "judge.log_time");
+}
+
+static void step_above_physical_limit_is_refused(void **st)
+{
+	struct spec s;
+	struct kerr err;
+	struct plausible_report r;
+
+	(void)st;
+	/* 3.84 MFLOP in 10 us is 384 GFLOPS: over 2 x 58 calibrated. */
+	honest(&s);
+	s.step_ms[12] = 0.01;
+	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
+	/* Just under the limit passes: 3.84 MFLOP at 1.9 x 58.4 GFLOPS. */
+	honest(&s);
+	s.step_ms[12] = 6.0 * PARAMS * B * T / (1.9 * 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / 4.6e6) / 1e6;
+	assert_string_equal(judge(&s, NULL), "");
+	/* The message names the step. */
+	honest(&s);
+	s.step_ms[12] = 0.01;
+	assert_int_equal(plausible_check(build(&s), V, &r, &err), -1);
+	assert_non_null(strstr(err.msg, "step 12 "));
+}
+
+static void inflated_calibration_gflops_is_refused(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	/* A bundle claiming a faster machine than its median shows (to raise
+	 * the physical limit) is inconsistent. */
+	honest(&s);
+	s.gflops_scale = 3.0;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	honest(&s);
+	s.manifest_before_ms = 4.5;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+}
+
+static void over_budget_is_refused(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	/* 20 x 3.1 s = 62 s; 60 units at 4.7 / 4.6 ms allow 61.3 s. */
+	honest(&s);
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = 3100;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	/* A slower calibration buys proportionally more time. */
+	s.after_ms = 4.9;
+	assert_string_equal(judge(&s, NULL), "");
+	/* The manifest's train_s (which includes the final checkpoint) counts
+	 * too: within the log's time but over with the final write. */
+	honest(&s);
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = 3000;
+	s.train_s_extra = 2.0;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	/* Claiming less time than the log shows is a false claim. */
+	s.train_s_extra = -0.5;
+	assert_string_equal(judge(&s, NULL), "judge.log_claim");
+}
+
+static void own_budget_is_refused(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest(&s);
+	s.budget = 120.0;
+	assert_string_equal(judge(&s, NULL), "judge.budget_units");
+}
+
+static void implausible_first_loss_is_refused(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	/* ln 320 = 5.77: a run starting at 1.5 nats was not initialised fresh. */
+	honest(&s);
+	s.loss[0] = 1.5f;
+	assert_string_equal(judge(&s, NULL), "judge.log_loss");
+	honest(&s);
+	s.loss[0] = (float)(log(V) + 3.0);
+	assert_string_equal(judge(&s, NULL), "judge.log_loss");
+	/* Just inside the window passes. */
+	honest(&s);
+	s.loss[0] = (float)(log(V) - 0.9);
+	assert_string_equal(judge(&s, NULL), "");
+}
+
+static void nonfinite_or_nonpositive_loss_is_refused(void **st)
+{
+	struct spec s;
+	struct trainlog_summary sum;
+	struct kerr err;
+	char path[FS_PATH_MAX];
+
+	(void)st;
+	/* JSON has no NaN: a forged NaN record is not a record at all, and the
+	 * chain verifier refuses it as well. */
+	honest(&s);
+	s.nan_at = 19; /* late enough that the lines can still hold the declared steps */
+	assert_string_equal(judge(&s, NULL), "judge.log_parse");
+	snprintf(path, sizeof path, "%s/b%02d/train.log", work, ncase - 1);
+	assert_int_equal(trainlog_verify(path, &sum, &err), -1);
+	assert_string_equal(err.code, "log.parse");
+	honest(&s);
+	s.loss[9] = 0.0f;
+	assert_string_equal(judge(&s, NULL), "judge.log_loss");
+	honest(&s);
+	s.loss[9] = -1.0f;
+	assert_string_equal(judge(&s, NULL), "judge.log_loss");
+	/* The harness logs float losses widened to double; 3.1 as a double is
+	 * no float's value, so a person typed it. */
+	honest(&s);
+	s.raw_at = 9;
+	s.loss_raw_at = 3.1;
+	assert_string_equal(judge(&s, NULL), "judge.log_loss");
+}
+
+static void negative_lr_is_refused(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest(&s);
+	s.lr[3] = -1e-3f;
+	assert_string_equal(judge(&s, NULL), "judge.log_lr");
+}
+
+static void claimed_bpb_must_match_log(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest(&s);
+	s.claimed_bpb = nextafter(s.val_bpb, 0); /* one ulp better is still a lie */
+	assert_string_equal(judge(&s, NULL), "judge.log_claim");
+}
+
+static void step_counts_must_agree(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest(&s);
+	s.manifest_steps = STEPS + 1;
+	assert_string_equal(judge(&s, NULL), "judge.log_shape");
+	/* A header that declares more steps than the log holds. */
+	honest(&s);
+	s.header_steps = STEPS + 5;
+	s.manifest_steps = STEPS + 5;
+	assert_string_equal(judge(&s, NULL), "judge.log_shape");
+	/* Tokens not (step+1) x B x T. */
+	honest(&s);
+	s.tokens_off_at = 4;
+	assert_string_equal(judge(&s, NULL), "judge.log_shape");
+}
+
+static void checkpoint_names_are_the_harness_names(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest(&s);
+	s.ckpt_name_at_10 = "../../elsewhere.ckpt";
+	assert_string_equal(judge(&s, NULL), "judge.log_shape");
+}
+
+static void missing_files_are_refused(void **st)
+{
+	struct spec s;
+	struct plausible_report r;
+	struct kerr err;
+	char p[FS_PATH_MAX];
+	const char *dir;
+
+	(void)st;
+	honest(&s);
+	dir = build(&s);
+	snprintf(p, sizeof p, "%s/calibration.json", dir);
+	unlink(p);
+	assert_int_equal(plausible_check(dir, V, &r, &err), -1);
+	assert_int_equal(strncmp(err.code, "fs.", 3), 0);
+	assert_int_equal(plausible_check(dir, 1, &r, &err), -1);
+	assert_string_equal(err.code, "judge.bad_vocab");
+}
+
+static int setup(void **st)
+{
+	(void)st;
+	hash_init_lib();
+	work = tu_mkdtemp();
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	(void)st;
+	tu_rmdir(work);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(honest_log_passes),
+	    cmocka_unit_test(reordered_time_is_refused),
+	    cmocka_unit_test(step_above_physical_limit_is_refused),
+	    cmocka_unit_test(inflated_calibration_gflops_is_refused),
+	    cmocka_unit_test(over_budget_is_refused),
+	    cmocka_unit_test(own_budget_is_refused),
+	    cmocka_unit_test(implausible_first_loss_is_refused),
+	    cmocka_unit_test(nonfinite_or_nonpositive_loss_is_refused),
+	    cmocka_unit_test(negative_lr_is_refused),
+	    cmocka_unit_test(claimed_bpb_must_match_log),
+	    cmocka_unit_test(step_counts_must_agree),
+	    cmocka_unit_test(checkpoint_names_are_the_harness_names),
+	    cmocka_unit_test(missing_files_are_refused),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

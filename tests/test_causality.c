@@ -1,0 +1,306 @@
+/* test_causality.c: the causality audit. Fake recipes behind the host table
+ * make each attack exact: a causal bigram passes; a recipe whose logits peek
+ * at the next token, one that peeks at the next row (the next evaluation
+ * window's first token is this window's last target), one whose future leak
+ * is a 1e-7 nudge, and one that memoises its first answer are each caught
+ * with judge.causality. Then the project's recipe, in-process, passes. */
+#include "testutil.h"
+
+#include <math.h>
+
+#include "harness/recipe_host.h"
+#include "protocol/causality.h"
+
+#define FV 64
+#define FT 32
+#define ROWS 4
+#define NTOK 4096
+
+enum cheat { HONEST, PEEK_NEXT_TOKEN, PEEK_NEXT_ROW, NUDGE, MEMO };
+
+/* A fixed "model": logits[v] = f(token at t, v), plus whatever the cheat
+ * adds. The memoiser remembers every row it answered and, for a new row
+ * sharing a prefix with a remembered one, answers the prefix from memory. */
+struct fake {
+	enum cheat cheat;
+	int calls;
+	uint16_t seen[ROWS * FT * 8];
+	float memo[ROWS * FT * 8 * FV];
+	int nseen; /* rows remembered */
+};
+
+static float base_logit(int x, int v)
+{
+	return (float)(((x * 31 + v * 17) % 97) - 48) / 16.0f;
+}
+
+/* Answers one row honestly, then applies the cheat. */
+static void row_logits(const struct fake *f, const uint16_t *tok, int r, int rows, int Tn, float *out)
+{
+	const uint16_t *row = tok + (size_t)r * Tn;
+
+	for (int t = 0; t < Tn; t++) {
+		float *o = out + ((size_t)r * Tn + t) * FV;
+		for (int v = 0; v < FV; v++)
+			o[v] = base_logit(row[t], v);
+		if ((f->cheat == PEEK_NEXT_TOKEN || f->cheat == MEMO) && t + 1 < Tn)
+			o[row[t + 1]] += 5.0f;
+		if (f->cheat == PEEK_NEXT_ROW && t == Tn - 1 && r + 1 < rows)
+			o[tok[(size_t)(r + 1) * Tn]] += 5.0f;
+		if (f->cheat == NUDGE) {
+			/* A "normalisation" over the whole row: mathematically
+			 * almost nothing, but the future is in it. */
+			double mean = 0;
+			for (int u = 0; u < Tn; u++)
+				mean += row[u];
+			for (int v = 0; v < FV; v++)
+				o[v] += (float)(1e-7 * mean / Tn);
+		}
+	}
+}
+
+/* The memoiser answers a prefix it has seen before exactly as it did then,
+ * hiding that its answers peek, and remembers every row it answers. */
+static void memoise(struct fake *f, const uint16_t *tok, int r, int Tn, float *out)
+{
+	const uint16_t *row = tok + (size_t)r * Tn;
+
+	for (int k = 0; k < f->nseen; k++) {
+		const uint16_t *old = f->seen + (size_t)k * Tn;
+		int p = 0;
+		while (p < Tn && old[p] == row[p])
+			p++;
+		if (p > 0)
+			memcpy(out + (size_t)r * Tn * FV, f->memo + (size_t)k * Tn * FV,
+			       (size_t)p * FV * sizeof(float));
+	}
+	if (f->nseen < ROWS * 8) {
+		memcpy(f->seen + (size_t)f->nseen * Tn, row, (size_t)Tn * sizeof *row);
+		memcpy(f->memo + (size_t)f->nseen * Tn * FV, out + (size_t)r * Tn * FV,
+		       (size_t)Tn * FV * sizeof(float));
+		f->nseen++;
+	}
+}
+
+static int fk_logits(struct recipe_host *h, const uint16_t *tok, int rows, int Tn, float *out, struct kerr *err)
+{
+	struct fake *f = h->impl;
+
+	(void)err;
+	f->calls++;
+	for (int r = 0; r < rows; r++) {
+		row_logits(f, tok, r, rows, Tn, out);
+		if (f->cheat == MEMO)
+			memoise(f, tok, r, Tn, out);
+	}
+	return 0;
+}
+
+static void fk_destroy(struct recipe_host *h)
+{
+	free(h->impl);
+	h->impl = NULL;
+}
+
+static void fake_host(struct recipe_host *h, enum cheat c)
+{
+	struct fake *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	f->cheat = c;
+	memset(h, 0, sizeof *h);
+	h->kind = "fake";
+	h->impl = f;
+	h->vocab_size = FV;
+	h->logits = fk_logits;
+	h->destroy = fk_destroy;
+}
+
+static uint16_t split[NTOK];
+
+static int setup(void **st)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	(void)st;
+	for (int i = 0; i < NTOK; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		split[i] = (uint16_t)(x % FV);
+	}
+	return 0;
+}
+
+static uint64_t audit_seed = 11;
+
+static const char *audit(enum cheat c, struct causality_report *r, struct kerr *err)
+{
+	struct recipe_host h;
+	struct causality_opts o = {.vocab_size = FV, .T = FT, .call_rows = ROWS, .seed = audit_seed};
+	int rc;
+
+	fake_host(&h, c);
+	kerr_clear(err);
+	rc = causality_audit(&h, NULL, &o, split, NTOK, r, err);
+	h.destroy(&h);
+	if (rc < 0)
+		print_message("    refused: %s: %s\n", err->code, err->msg);
+	return rc == 0 ? "" : err->code;
+}
+
+static void causal_model_passes(void **st)
+{
+	struct causality_report r;
+	struct kerr err;
+
+	(void)st;
+	assert_string_equal(audit(HONEST, &r, &err), "");
+	assert_int_equal(r.probes, CAUSALITY_PROBES);
+	assert_int_equal(r.calls, 2 * CAUSALITY_PROBES);
+	assert_int_equal(r.rows_per_call, ROWS);
+	/* probe 0 compares the whole row; the others at least position 0 */
+	assert_true(r.positions_compared >= FT + CAUSALITY_PROBES - 1);
+}
+
+static void peeking_at_next_token_is_caught(void **st)
+{
+	struct causality_report r;
+	struct kerr err;
+
+	(void)st;
+	assert_string_equal(audit(PEEK_NEXT_TOKEN, &r, &err), "judge.causality");
+	assert_non_null(strstr(err.msg, "probe 1"));
+	assert_non_null(strstr(err.msg, "position "));
+	assert_non_null(strstr(err.msg, "max |diff| 5"));
+}
+
+static void peeking_at_next_row_is_caught(void **st)
+{
+	struct causality_report r;
+	struct kerr err;
+
+	(void)st;
+	/* Only position T-1 of each row leaks, and only probe 0 compares it;
+	 * whichever row the seed picks, it has a next row to leak from. */
+	for (audit_seed = 1; audit_seed <= 24; audit_seed++) {
+		assert_string_equal(audit(PEEK_NEXT_ROW, &r, &err), "judge.causality");
+		assert_non_null(strstr(err.msg, "probe 0"));
+		assert_non_null(strstr(err.msg, "only the other rows"));
+	}
+	audit_seed = 11;
+}
+
+static void tiny_leak_is_caught_bitwise(void **st)
+{
+	struct causality_report r;
+	struct kerr err;
+
+	(void)st;
+	assert_string_equal(audit(NUDGE, &r, &err), "judge.causality");
+	assert_non_null(strstr(err.msg, "e-0")); /* a difference of order 1e-7 */
+}
+
+static void memoising_recipe_needs_a_second_host(void **st)
+{
+	struct recipe_host h, h2;
+	struct causality_opts o = {.vocab_size = FV, .T = FT, .call_rows = ROWS, .seed = 11};
+	struct causality_report r;
+	struct kerr err;
+
+	(void)st;
+	/* One host: the memoiser replays its first answer for the shared
+	 * prefix and slips through. This is the documented reason for h_alt. */
+	fake_host(&h, MEMO);
+	assert_int_equal(causality_audit(&h, NULL, &o, split, NTOK, &r, &err), 0);
+	h.destroy(&h);
+	/* A fresh host for the changed rows has nothing to replay. */
+	fake_host(&h, MEMO);
+	fake_host(&h2, MEMO);
+	assert_int_equal(causality_audit(&h, &h2, &o, split, NTOK, &r, &err), -1);
+	assert_string_equal(err.code, "judge.causality");
+	h.destroy(&h);
+	h2.destroy(&h2);
+}
+
+static void bad_inputs_are_refused(void **st)
+{
+	struct recipe_host h;
+	struct causality_opts o = {.vocab_size = FV, .T = FT, .call_rows = ROWS, .seed = 11};
+	struct causality_report r;
+	struct kerr err;
+	uint16_t bad[NTOK];
+
+	(void)st;
+	fake_host(&h, HONEST);
+	assert_int_equal(causality_audit(&h, NULL, &o, split, (size_t)FT * ROWS, &r, &err), -1);
+	assert_string_equal(err.code, "causality.too_short");
+	o.probes = CAUSALITY_PROBES_MAX + 1;
+	assert_int_equal(causality_audit(&h, NULL, &o, split, NTOK, &r, &err), -1);
+	assert_string_equal(err.code, "causality.bad_shape");
+	o.probes = 0;
+	for (int i = 0; i < NTOK; i++)
+		bad[i] = FV + 3;
+	assert_int_equal(causality_audit(&h, NULL, &o, bad, NTOK, &r, &err), -1);
+	assert_string_equal(err.code, "causality.bad_token");
+	h.destroy(&h);
+}
+
+static void same_seed_same_probes(void **st)
+{
+	struct kerr e1, e2;
+	struct causality_report r;
+
+	(void)st;
+	/* The report names a probe anyone with the seed can rebuild. */
+	assert_string_equal(audit(PEEK_NEXT_TOKEN, &r, &e1), "judge.causality");
+	assert_string_equal(audit(PEEK_NEXT_TOKEN, &r, &e2), "judge.causality");
+	assert_string_equal(e1.msg, e2.msg);
+}
+
+/* ---- the project's recipe ---------------------------------------------- */
+
+static void project_recipe_is_causal(void **st)
+{
+	struct recipe_host h;
+	struct kr_env env = {.seed = 3, .threads = 2, .vocab_size = 320, .scale = "tiny"};
+	struct kr_plan plan;
+	struct causality_opts o = {.vocab_size = 320, .seed = 5};
+	struct causality_report r;
+	struct kerr err;
+	uint16_t *toks = malloc(NTOK * 4 * sizeof *toks);
+	uint64_t x = 12345;
+
+	(void)st;
+	assert_non_null(toks);
+	for (int i = 0; i < NTOK * 4; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		toks[i] = (uint16_t)(x % 320);
+	}
+	recipe_host_inproc(&h);
+	if (recipe_host_create(&h, &env, &plan, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	o.T = plan.seq_len;
+	o.call_rows = plan.eval_batch;
+	if (causality_audit(&h, NULL, &o, toks, NTOK * 4, &r, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_int_equal(r.probes, CAUSALITY_PROBES);
+	print_message("    karpa-gpt tiny: %d probes, %d calls of %d x %d, %.3f s wall\n", r.probes, r.calls,
+		      r.rows_per_call, plan.seq_len, r.wall_s);
+	recipe_host_destroy(&h);
+	free(toks);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(causal_model_passes),
+	    cmocka_unit_test(peeking_at_next_token_is_caught),
+	    cmocka_unit_test(peeking_at_next_row_is_caught),
+	    cmocka_unit_test(tiny_leak_is_caught_bitwise),
+	    cmocka_unit_test(memoising_recipe_needs_a_second_host),
+	    cmocka_unit_test(bad_inputs_are_refused),
+	    cmocka_unit_test(same_seed_same_probes),
+	    cmocka_unit_test(project_recipe_is_causal),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
