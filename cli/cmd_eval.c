@@ -22,7 +22,7 @@ static const char usage_text[] =
 	"on a split of a prepared data folder (the hidden split only exists in a\n"
 	"validator's folder).\n"
 	"  --threads T   worker threads (default: online CPUs; results do not depend on it)\n"
-	"  --tokens N    score only the first N targets (default: the whole split)\n"
+	"  --tokens N    score only the first N targets (default: the scale's, see docs/data.md)\n"
 	"  --json        print the result as one JSON object on stdout\n";
 
 static int usage(int rc)

@@ -24,7 +24,7 @@ static const char usage_text[] =
 	"RUNDIR must not exist (or be empty); it appears only when the run is complete.\n"
 	"  --threads T       worker threads (default: online CPUs; results do not depend on it)\n"
 	"  --recipe DIR      a recipe folder, built with the pinned flags and run in its own process\n"
-	"  --eval-tokens N   score only the first N val targets (default: the whole split)\n"
+	"  --eval-tokens N   score only the first N val targets (default: the scale's, see docs/data.md)\n"
 	"  --progress        progress lines and the loss plot even when stderr is not a terminal\n"
 	"  --json            print the result as one JSON object on stdout\n";
 

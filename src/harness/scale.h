@@ -6,6 +6,7 @@
 #define KARPA_SCALE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/kerr.h"
 
@@ -15,10 +16,14 @@ struct scale {
 	size_t brown_docs_max;  /* 0: the whole default corpus */
 	size_t shard_tokens;    /* tokens per shard file */
 	double budget_units;    /* calibrated seconds a proof's training may take */
+	uint64_t eval_targets;  /* targets val_bpb scores, from the start of a split; 0: all */
 };
 
 /* NULL with dataset.bad_scale-style message for an unknown name. */
 const struct scale *scale_find(const char *name, struct kerr *err);
+/* The scale's evaluation length (0: the whole split; also 0 for an unknown
+ * scale, whose run fails elsewhere with its own code). */
+uint64_t scale_eval_targets(const char *name);
 /* "tiny, cpu": for usage and error messages. */
 const char *scale_names(void);
 

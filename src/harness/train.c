@@ -3,6 +3,7 @@
  * so a failed or interrupted run never leaves a half-written RUNDIR. Large
  * buffers (batch, recipe state) are allocated once before the first step. */
 #include "harness/train.h"
+#include "harness/scale.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -317,7 +318,8 @@ int train_run(const struct train_opts *o, struct recipe_host *h, struct train_re
 	      struct kerr *err)
 {
 	struct run *R = calloc(1, sizeof *R);
-	struct eval_opts eo = { .targets_max = o->eval_targets_max, .threads = o->threads };
+	struct eval_opts eo = { .targets_max = o->eval_targets_max ? o->eval_targets_max : scale_eval_targets(o->scale),
+				.threads = o->threads };
 	double t0 = progress_now_ms();
 	int rc = -1;
 
@@ -413,6 +415,8 @@ int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum data
 	if (ckpt_read(ckpt_path, &m, &state, &n, rep->ckpt_sha256, err) < 0 ||
 	    open_data(R, data_dir, err) < 0 || load_split(R, split, &toks, &ntoks, err) < 0)
 		goto out;
+	if (!eo.targets_max)
+		eo.targets_max = scale_eval_targets(m.scale);
 	env.seed = m.seed;
 	env.vocab_size = R->vocab;
 	env.scale = m.scale;

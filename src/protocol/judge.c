@@ -19,6 +19,7 @@
 #include "harness/dataset.h"
 #include "harness/evaluate.h"
 #include "harness/recipe_build.h"
+#include "harness/scale.h"
 #include "protocol/bundle.h"
 #include "protocol/causality.h"
 #include "protocol/diffscan.h"
@@ -269,7 +270,7 @@ static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, 
 	uint32_t *tbytes = NULL;
 	size_t n;
 	int vocab = 0, rc = -1;
-	struct eval_opts eo = { .threads = c->o->threads };
+	struct eval_opts eo = { .threads = c->o->threads, .targets_max = scale_eval_targets(c->s->scale) };
 	struct eval_result res;
 
 	if (dataset_load_split(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
