@@ -568,10 +568,36 @@ int dataset_open(const char *dir, struct dataset *d, struct kerr *err)
 		kerr_set(err, "dataset.bad_format", "%s: format '%s', expected '%s'", path, format, DATASET_FORMAT);
 		goto out;
 	}
+	/* Only the canonical bytes are a manifest: an edit that keeps the JSON
+	 * valid but changes its layout is caught here, one that changes a value
+	 * by the checks below, or by pinning the digest (docs/data.md). */
+	{
+		char *canon = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
+		int same = canon && strlen(canon) == len && !memcmp(canon, text, len);
+		free(canon);
+		if (!same) {
+			kerr_set(err, "dataset.not_canonical", "%s: not in canonical form (edited by hand?)", path);
+			goto out;
+		}
+	}
 	if (check_file(dir, tokfile, tokhex, err) < 0 ||
 	    fs_join(path, sizeof path, err, "%s/%s", dir, tokfile) < 0 || bpe_load(path, &d->tok, err) < 0)
 		goto out;
 	snprintf(d->tokenizer_digest, sizeof d->tokenizer_digest, "%s", tokhex);
+	{
+		json_int_t vs = json_integer_value(json_object_get(tokj, "vocab_size"));
+		json_int_t eot = json_integer_value(json_object_get(tokj, "eot"));
+		json_t *sp = json_object_get(m, "split");
+		if (vs != bpe_vocab_size(d->tok) || eot != bpe_eot(d->tok)) {
+			kerr_set(err, "dataset.bad_manifest", "%s: tokenizer vocab_size/eot differ from %s", path, tokfile);
+			goto out;
+		}
+		if (json_real_value(json_object_get(sp, "val_fraction")) != SPLIT_VAL_FRACTION ||
+		    json_real_value(json_object_get(sp, "hidden_fraction")) != SPLIT_HIDDEN_FRACTION) {
+			kerr_set(err, "dataset.bad_manifest", "%s: split fractions differ from the protocol's", path);
+			goto out;
+		}
+	}
 	for (int s = 0; s < DATASET_SPLITS_MAX; s++) {
 		json_t *js = json_object_get(splits, dataset_split_name(s));
 		if (js && verify_split(d, s, js, err) < 0)
