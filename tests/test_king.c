@@ -569,21 +569,22 @@ static void test_pending_and_inconsistent(void **state)
 	vstate_close(&s);
 	j = (struct merge_job){ id, f->patch };
 	assert_int_equal(in_child(dir, "after_journal", child_merge, &j), KING_CRASH_EXIT);
-	open_state(dir, &s);
-	assert_int_equal(king_merge(&s, id, f->patch, "again", &m, &r, &err), -1);
-	assert_string_equal(err.code, "king.recovery_needed");
-	/* While a live process holds the merge lock, recovery leaves its
-	 * journal row alone: that row is the other process's work in flight. */
+	/* While a live process holds the merge lock, recovery (which every
+	 * vstate_open runs) leaves the journal row alone: that row is the other
+	 * process's work in flight; and a merge refuses to start over it. */
 	{
 		char lp[FS_PATH_MAX];
 		snprintf(lp, sizeof lp, "%s/%s", dir, KING_LOCK_NAME);
 		int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		assert_true(fd >= 0);
 		assert_int_equal(flock(fd, LOCK_EX), 0);
+		open_state(dir, &s);
 		assert_int_equal(king_recover(&s, &err), 0);
 		assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 1);
 		close(fd);
 	}
+	assert_int_equal(king_merge(&s, id, f->patch, "again", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.recovery_needed");
 	/* Someone tags recipe-v0.1.1 at another commit: not ours to fix. */
 	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' -c user.name=x -c user.email=y tag recipe-v0.1.1 "
 				"recipe-v0.1.0^{commit}", s.recipe), 0);

@@ -496,7 +496,8 @@ static void cli_usage_and_refusals(void **s)
 	assert_non_null(strstr(out, "karpa: train.bad_scale: "));
 	assert_int_equal(tu_run(out, sizeof out, "%s train --scale tiny --data %s --seed 1 --out %s/u --recipe %s",
 				tu_karpa(), data, work, work), 1);
-	assert_non_null(strstr(out, "karpa: train.recipe_external_unsupported: "));
+	/* A --recipe folder without sources cannot be built. */
+	assert_non_null(strstr(out, "karpa: recipe.no_sources: "));
 	/* A data folder that fails verification: exit 1, nothing created. */
 	assert_int_equal(tu_run(out, sizeof out, "%s train --scale tiny --data %s/txt --seed 1 --out %s/u --json",
 				tu_karpa(), work, work), 1);
