@@ -46,17 +46,6 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (!*s || *end || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 /* xorshift64: the benchmark's tokens only need to be arbitrary and fixed. */
 static uint64_t xorshift(uint64_t *s)
 {
@@ -116,11 +105,7 @@ static int bench_engine(int threads, int steps, int warmup, int as_json)
 					      steps, "batch", plan.batch, "seq_len", plan.seq_len, "params",
 					      (json_int_t)plan.params, "ms_per_step", ms, "tokens_per_s", tps,
 					      "peak_rss_mb", rss_mb, "loss", (double)loss);
-			char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-			if (t)
-				printf("%s\n", t);
-			free(t);
-			json_decref(o);
+			cli_print_json(o, JSON_SORT_KEYS, NULL);
 		} else {
 			printf("karpa engine threads=%d  %.1f ms/step  %.0f tok/s  params %lld  peak rss %.0f MB\n",
 			       threads, ms, tps, (long long)plan.params, rss_mb);
@@ -146,15 +131,15 @@ int cmd_bench(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (parse_int(optarg, 1, BENCH_THREADS_MAX, &threads) < 0)
+			if (cli_parse_int(optarg, 1, BENCH_THREADS_MAX, &threads) < 0)
 				return usage(EXIT_USAGE);
 			break;
 		case 's':
-			if (parse_int(optarg, 1, BENCH_STEPS_MAX, &steps) < 0)
+			if (cli_parse_int(optarg, 1, BENCH_STEPS_MAX, &steps) < 0)
 				return usage(EXIT_USAGE);
 			break;
 		case 'w':
-			if (parse_int(optarg, 0, BENCH_STEPS_MAX, &warmup) < 0)
+			if (cli_parse_int(optarg, 0, BENCH_STEPS_MAX, &warmup) < 0)
 				return usage(EXIT_USAGE);
 			break;
 		case 'j':

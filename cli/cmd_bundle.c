@@ -40,16 +40,6 @@ static int usage(int rc)
 	return rc;
 }
 
-static void print_json(json_t *o)
-{
-	char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-
-	if (t)
-		puts(t);
-	free(t);
-	json_decref(o);
-}
-
 static const char *tier_name(enum attest_tier t)
 {
 	return t == ATTEST_VERIFIED ? "verified" : "unverified";
@@ -57,34 +47,24 @@ static const char *tier_name(enum attest_tier t)
 
 static int bundle_verify_cmd(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-	};
 	struct kerr err = { { 0 }, { 0 } };
 	struct bundle_report r;
 	int as_json = 0, c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'j')
-			as_json = 1;
-		else
-			return usage(c == 'h' ? EXIT_OK : EXIT_USAGE);
-	}
-	if (optind != argc - 1)
-		return usage(EXIT_USAGE);
+	if ((c = cli_json_arg(argc, argv, "h", &as_json)) >= 0)
+		return usage(c);
 	if (bundle_verify(argv[optind], &r, &err) < 0) {
 		if (as_json)
-			print_json(json_pack("{s:i, s:b, s:s, s:s}", "version", BUNDLE_JSON_VERSION, "ok", 0, "code",
-					     err.code, "message", err.msg));
+			cli_print_json(json_pack("{s:i, s:b, s:s, s:s}", "version", BUNDLE_JSON_VERSION, "ok", 0, "code",
+					         err.code, "message", err.msg), JSON_SORT_KEYS, NULL);
 		bundle_report_free(&r);
 		return cli_fail(&err);
 	}
 	if (as_json)
-		print_json(json_pack("{s:i, s:b, s:s, s:s, s:s, s:{s:s, s:s, s:f}}", "version", BUNDLE_JSON_VERSION,
-				     "ok", 1, "manifest_sha256", r.manifest_sha256, "miner", r.miner, "log_head",
-				     r.log_head, "attestation", "kind", r.attest_kind, "tier", tier_name(r.tier),
-				     "alpha", r.alpha));
+		cli_print_json(json_pack("{s:i, s:b, s:s, s:s, s:s, s:{s:s, s:s, s:f}}", "version", BUNDLE_JSON_VERSION,
+				         "ok", 1, "manifest_sha256", r.manifest_sha256, "miner", r.miner, "log_head",
+				         r.log_head, "attestation", "kind", r.attest_kind, "tier", tier_name(r.tier),
+				         "alpha", r.alpha), JSON_SORT_KEYS, NULL);
 	else
 		printf("ok: %s verified (manifest %s, miner %.16s..., attestation %s, %s, alpha %.2f)\n",
 		       argv[optind], r.manifest_sha256, r.miner, r.attest_kind, tier_name(r.tier), r.alpha);

@@ -47,16 +47,6 @@ static int usage(int rc)
 	return rc;
 }
 
-static void print_json(json_t *o)
-{
-	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
-
-	if (t)
-		puts(t);
-	free(t);
-	json_decref(o);
-}
-
 /* Text for a terminal: C0 and C1 controls (escape sequences) become '?',
  * except newline and tab when keep_lines is set. */
 static void put_safe(const char *t, int keep_lines)
@@ -73,19 +63,6 @@ static void put_safe(const char *t, int keep_lines)
 			fputc(*p, stdout);
 		}
 	}
-}
-
-static int parse_limit(const char *s, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > EXPCORPUS_LIMIT_MAX)
-		return -1;
-	*out = (int)v;
-	return 0;
 }
 
 /* ---------------------------------------------------------------- search */
@@ -141,7 +118,7 @@ static int corpus_search(struct vstate *s, int argc, char **argv)
 		case 'v': q.verdict = optarg; break;
 		case 's': q.since = optarg; break;
 		case 'n':
-			if (parse_limit(optarg, &q.limit) < 0) {
+			if (cli_parse_int(optarg, 1, EXPCORPUS_LIMIT_MAX, &q.limit) < 0) {
 				fprintf(stderr, "karpa corpus: --limit must be 1..%d\n", EXPCORPUS_LIMIT_MAX);
 				return EXIT_USAGE;
 			}
@@ -157,7 +134,7 @@ static int corpus_search(struct vstate *s, int argc, char **argv)
 	if (expcorpus_search(s, &q, &hits, &n, &err) < 0)
 		return cli_fail(&err);
 	if (as_json)
-		print_json(hits_json(&q, hits, n));
+		cli_print_json(hits_json(&q, hits, n), JSON_PRESERVE_ORDER, NULL);
 	else
 		print_hits_text(hits, n);
 	free(hits);
@@ -238,23 +215,13 @@ static void print_entry_text(const struct expcorpus_entry *e)
 
 static int corpus_show(struct vstate *s, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-	};
 	struct kerr err = { { 0 }, { 0 } };
 	struct expcorpus_entry e;
 	char cite[EXPCORPUS_CITE_MAX];
 	int as_json = 0, c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'j')
-			as_json = 1;
-		else
-			return usage(c == 'h' ? EXIT_OK : EXIT_USAGE);
-	}
-	if (optind != argc - 1)
-		return usage(EXIT_USAGE);
+	if ((c = cli_json_arg(argc, argv, "h", &as_json)) >= 0)
+		return usage(c);
 	if (expcorpus_get(s, argv[optind], &e, &err) < 0)
 		return cli_fail(&err);
 	if (as_json) {
@@ -263,7 +230,7 @@ static int corpus_show(struct vstate *s, int argc, char **argv)
 		json_object_set_new(top, "version", json_integer(CORPUS_JSON_VERSION));
 		json_object_set_new(top, "citation", json_string(cite));
 		json_object_set_new(top, "entry", o ? o : json_null());
-		print_json(top);
+		cli_print_json(top, JSON_PRESERVE_ORDER, NULL);
 	} else {
 		print_entry_text(&e);
 	}

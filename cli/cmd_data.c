@@ -13,6 +13,7 @@
 #include "util/kerr.h"
 
 #define FROM_MAX 256
+#define DATA_THREADS_MAX 256 /* tokenizer workers; more only contend for memory bandwidth */
 
 static const char usage_text[] =
 	"usage: karpa data prepare --scale tiny|cpu [--from PATH...] --out DIR [--hidden-out DIR]\n"
@@ -24,13 +25,6 @@ static int usage(int rc)
 {
 	fputs(usage_text, rc ? stderr : stdout);
 	return rc;
-}
-
-static int default_threads(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 && n < 256 ? (int)n : 1;
 }
 
 static json_t *split_json(const struct dataset_split_info *si)
@@ -51,10 +45,7 @@ static int print_dataset(const struct dataset *d, int as_json)
 			if (d->split[s].present)
 				json_object_set_new(json_object_get(o, "splits"), dataset_split_name(s),
 						    split_json(&d->split[s]));
-		char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-		puts(t);
-		free(t);
-		json_decref(o);
+		cli_print_json(o, JSON_SORT_KEYS, NULL);
 		return EXIT_OK;
 	}
 	printf("data folder  %s\nmanifest     %s\ntokenizer    %s (%d tokens)\n\n", d->dir, d->digest,
@@ -82,7 +73,7 @@ static int data_prepare(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },	{ 0, 0, 0, 0 },
 	};
 	const char *from[FROM_MAX + 1] = { 0 };
-	struct dataset_prepare_opts o = { .threads = default_threads(), .progress = isatty(2) };
+	struct dataset_prepare_opts o = { .threads = cli_default_threads(DATA_THREADS_MAX), .progress = isatty(2) };
 	struct kerr err = { { 0 }, { 0 } };
 	struct dataset d;
 	int nfrom = 0, as_json = 0, c, rc;
@@ -101,16 +92,12 @@ static int data_prepare(int argc, char **argv)
 		case 'o': o.out = optarg; break;
 		case 'H': o.hidden_out = optarg; break;
 		case 'k': o.split_key = optarg; break;
-		case 't': {
-			char *end;
-			long t = strtol(optarg, &end, 10);
-			if (*end || t < 1 || t > 256) {
-				fprintf(stderr, "karpa data prepare: --threads must be 1..256\n");
+		case 't':
+			if (cli_parse_int(optarg, 1, DATA_THREADS_MAX, &o.threads) < 0) {
+				fprintf(stderr, "karpa data prepare: --threads must be 1..%d\n", DATA_THREADS_MAX);
 				return EXIT_USAGE;
 			}
-			o.threads = (int)t;
 			break;
-		}
 		case 'p': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
@@ -133,32 +120,14 @@ static int data_prepare(int argc, char **argv)
 
 static int data_open_cmd(int argc, char **argv, int verify)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-	};
 	struct kerr err = { { 0 }, { 0 } };
 	struct dataset d;
 	int as_json = 0, c, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'j')
-			as_json = 1;
-		else
-			return usage(c == 'h' ? EXIT_OK : EXIT_USAGE);
-	}
-	if (optind != argc - 1)
-		return usage(EXIT_USAGE);
-	if (dataset_open(argv[optind], &d, &err) < 0) {
-		if (as_json) {
-			json_t *o = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err.code, "message", err.msg);
-			char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-			puts(t);
-			free(t);
-			json_decref(o);
-		}
-		return cli_fail(&err);
-	}
+	if ((c = cli_json_arg(argc, argv, "", &as_json)) >= 0)
+		return usage(c);
+	if (dataset_open(argv[optind], &d, &err) < 0)
+		return cli_fail_json(&err, as_json, NULL);
 	if (verify && !as_json)
 		printf("ok: %s verified (manifest %s)\n", d.dir, d.digest);
 	else if (verify)

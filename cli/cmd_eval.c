@@ -31,35 +31,7 @@ static int usage(int rc)
 	return rc;
 }
 
-static int parse_pos(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (*end || v < 1 || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static void print_json(json_t *o)
-{
-	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
-
-	puts(t ? t : "{\"ok\":false,\"code\":\"eval.nomem\",\"message\":\"out of memory\"}");
-	free(t);
-	json_decref(o);
-}
-
-static int fail(const struct kerr *err, int as_json)
-{
-	if (as_json)
-		print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err->code, "message", err->msg));
-	return cli_fail(err);
-}
+#define NOMEM "eval.nomem" /* the --json answer when the report cannot be encoded */
 
 static json_t *report_json(const struct eval_report *r, const char *ckpt)
 {
@@ -82,8 +54,7 @@ int cmd_eval(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },	 { 0, 0, 0, 0 },
 	};
 	const char *ckpt = NULL, *data = NULL, *split = NULL, *recipe = NULL;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	uint64_t threads = ncpu > 0 && ncpu <= TRAIN_THREADS_MAX ? (uint64_t)ncpu : 1, cap = 0;
+	uint64_t threads = (uint64_t)cli_default_threads(TRAIN_THREADS_MAX), cap = 0;
 	struct eval_report rep;
 	struct recipe_host h;
 	struct kerr err = { { 0 }, { 0 } };
@@ -101,13 +72,13 @@ int cmd_eval(int argc, char **argv)
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
 		case 't':
-			if (parse_pos(optarg, TRAIN_THREADS_MAX, &threads) < 0) {
+			if (cli_parse_u64(optarg, 1, TRAIN_THREADS_MAX, &threads) < 0) {
 				fprintf(stderr, "karpa eval: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'n':
-			if (parse_pos(optarg, UINT64_MAX, &cap) < 0) {
+			if (cli_parse_u64(optarg, 1, UINT64_MAX, &cap) < 0) {
 				fprintf(stderr, "karpa eval: --tokens must be a positive integer\n");
 				return EXIT_USAGE;
 			}
@@ -130,11 +101,11 @@ int cmd_eval(int argc, char **argv)
 		return usage(EXIT_USAGE);
 	}
 	if (cli_recipe_host(recipe, &h, 0, &err) < 0)
-		return fail(&err, as_json);
+		return cli_fail_json(&err, as_json, NOMEM);
 	if (train_eval_checkpoint(ckpt, data, sid, (int)threads, cap, &h, &rep, &err) < 0)
-		return fail(&err, as_json);
+		return cli_fail_json(&err, as_json, NOMEM);
 	if (as_json) {
-		print_json(report_json(&rep, ckpt));
+		cli_print_json(report_json(&rep, ckpt), JSON_SORT_KEYS, NOMEM);
 		return EXIT_OK;
 	}
 	printf("val_bpb %.6f on %s  (loss %.4f over %llu targets, %llu bytes)\n", rep.res.val_bpb,

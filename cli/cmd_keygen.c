@@ -26,15 +26,11 @@ static int print_key(const char *file, const struct keys *k, int as_json)
 {
 	if (as_json) {
 		json_t *o = json_pack("{s:s, s:s}", "public_key", k->pk_hex, "file", file);
-		char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
-		json_decref(o);
-		if (!t) {
+		if (cli_print_json(o, JSON_SORT_KEYS, NULL) < 0) {
 			fprintf(stderr, "karpa: keygen.json: cannot encode the output\n");
 			return EXIT_FAIL;
 		}
-		puts(t);
-		free(t);
 	} else {
 		puts(k->pk_hex);
 	}

@@ -58,35 +58,7 @@ static int usage(int rc)
 	return rc;
 }
 
-static void print_json(json_t *o)
-{
-	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
-
-	puts(t ? t : "{\"ok\":false,\"code\":\"noise.nomem\",\"message\":\"out of memory\"}");
-	free(t);
-	json_decref(o);
-}
-
-static int fail(const struct kerr *err, int as_json)
-{
-	if (as_json)
-		print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err->code, "message", err->msg));
-	return cli_fail(err);
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v;
-
-	if (!*s)
-		return -1;
-	v = strtol(s, &end, 10);
-	if (*end || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
+#define NOMEM "noise.nomem" /* the --json answer when the result cannot be encoded */
 
 static json_t *result_json(const struct noise_result *r)
 {
@@ -109,9 +81,8 @@ int cmd_noise_floor(int argc, char **argv)
 		{ "progress", no_argument, 0, 'p' },    { "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },        { 0, 0, 0, 0 },
 	};
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct held held = { 0 };
-	struct noise_opts o = { .seeds = NOISE_SEEDS_DEFAULT, .threads = ncpu > 0 && ncpu <= TRAIN_THREADS_MAX ? (int)ncpu : 1,
+	struct noise_opts o = { .seeds = NOISE_SEEDS_DEFAULT, .threads = cli_default_threads(TRAIN_THREADS_MAX),
 				.prepare = held_prepare, .prepare_arg = &held, .runner_ready = held_ready };
 	struct noise_result r = { 0 };
 	struct vstate s = { 0 };
@@ -123,14 +94,14 @@ int cmd_noise_floor(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (parse_int(optarg, NOISE_SEEDS_MIN, NOISE_SEEDS_MAX, &o.seeds) < 0) {
+			if (cli_parse_int(optarg, NOISE_SEEDS_MIN, NOISE_SEEDS_MAX, &o.seeds) < 0) {
 				fprintf(stderr, "karpa noise-floor: --seeds must be %d..%d\n", NOISE_SEEDS_MIN,
 					NOISE_SEEDS_MAX);
 				return EXIT_USAGE;
 			}
 			break;
 		case 't':
-			if (parse_int(optarg, 1, TRAIN_THREADS_MAX, &o.threads) < 0) {
+			if (cli_parse_int(optarg, 1, TRAIN_THREADS_MAX, &o.threads) < 0) {
 				fprintf(stderr, "karpa noise-floor: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
 				return EXIT_USAGE;
 			}
@@ -150,14 +121,14 @@ int cmd_noise_floor(int argc, char **argv)
 	o.progress = o.progress || isatty(STDERR_FILENO);
 	held.threads = o.threads;
 	if (vstate_open(argv[optind], &s, &err) < 0)
-		return fail(&err, as_json);
+		return cli_fail_json(&err, as_json, NOMEM);
 	rc = noise_floor(&s, &o, &r, &err);
 	vstate_close(&s);
 	sandbox_free(held.sb);
 	if (rc < 0)
-		return fail(&err, as_json);
+		return cli_fail_json(&err, as_json, NOMEM);
 	if (as_json) {
-		print_json(result_json(&r));
+		cli_print_json(result_json(&r), JSON_SORT_KEYS, NOMEM);
 	} else {
 		printf("noise floor of %s at scale %s over %d seeds: mean hidden bpb %.6f, sigma %.6f, margin %.6f\n",
 		       r.king_tag, r.scale, r.seeds, r.mean, r.sigma, r.margin);

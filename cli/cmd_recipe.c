@@ -28,23 +28,6 @@ static int usage(int rc)
 	return rc;
 }
 
-static void print_json(json_t *o)
-{
-	char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-
-	if (t)
-		puts(t);
-	free(t);
-	json_decref(o);
-}
-
-static int fail(const struct kerr *err, int as_json)
-{
-	if (as_json)
-		print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err->code, "message", err->msg));
-	return cli_fail(err);
-}
-
 /* Shared flag parsing: DIR, optional --from, --json. Returns 0 to go on,
  * 1 after --help, -1 after a usage error (usage already printed). */
 static int parse(int argc, char **argv, int allow_from, const char **dir, const char **from, int *as_json)
@@ -85,14 +68,14 @@ static int recipe_init(int argc, char **argv)
 		return p > 0 ? EXIT_OK : EXIT_USAGE;
 	if (!from) {
 		if (fs_join(src, sizeof src, &err, "%s/recipe", recipe_build_src_dir()) < 0)
-			return fail(&err, as_json);
+			return cli_fail_json(&err, as_json, NULL);
 		from = src;
 	}
 	if (reciperepo_init(dir, from, &err) < 0 || reciperepo_resolve(dir, RECIPEREPO_FIRST_TAG, commit, &err) < 0)
-		return fail(&err, as_json);
+		return cli_fail_json(&err, as_json, NULL);
 	if (as_json)
-		print_json(json_pack("{s:b, s:s, s:s, s:s, s:s}", "ok", 1, "repo", dir, "from", from, "tag",
-				     RECIPEREPO_FIRST_TAG, "commit", commit));
+		cli_print_json(json_pack("{s:b, s:s, s:s, s:s, s:s}", "ok", 1, "repo", dir, "from", from, "tag",
+				         RECIPEREPO_FIRST_TAG, "commit", commit), JSON_SORT_KEYS, NULL);
 	else
 		printf("created %s from %s\n%s %s %s\n", dir, from, RECIPEREPO_FIRST_TAG, commit,
 		       RECIPEREPO_FIRST_MESSAGE);
@@ -110,14 +93,14 @@ static int recipe_show(int argc, char **argv)
 	if (p)
 		return p > 0 ? EXIT_OK : EXIT_USAGE;
 	if (reciperepo_list_tags(dir, &tags, &n, &err) < 0)
-		return fail(&err, as_json);
+		return cli_fail_json(&err, as_json, NULL);
 	if (as_json) {
 		json_t *list = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "tag", tags[i].tag, "commit",
 							      tags[i].commit, "subject", tags[i].subject));
-		print_json(json_pack("{s:b, s:s, s:s?, s:o}", "ok", 1, "repo", dir, "king",
-				     n ? tags[n - 1].tag : NULL, "tags", list));
+		cli_print_json(json_pack("{s:b, s:s, s:s?, s:o}", "ok", 1, "repo", dir, "king",
+				         n ? tags[n - 1].tag : NULL, "tags", list), JSON_SORT_KEYS, NULL);
 	} else if (n == 0) {
 		printf("%s: no recipe-vX.Y.Z tags\n", dir);
 	} else {

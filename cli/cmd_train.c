@@ -34,42 +34,7 @@ static int usage(int rc)
 	return rc;
 }
 
-static int default_threads(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 && n <= TRAIN_THREADS_MAX ? (int)n : 1;
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (*end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static void print_json(json_t *o)
-{
-	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
-
-	puts(t ? t : "{\"ok\":false,\"code\":\"train.nomem\",\"message\":\"out of memory\"}");
-	free(t);
-	json_decref(o);
-}
-
-static int fail(const struct kerr *err, int as_json)
-{
-	if (as_json)
-		print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err->code, "message", err->msg));
-	return cli_fail(err);
-}
+#define NOMEM "train.nomem" /* the --json answer when the result cannot be encoded */
 
 int cmd_train(int argc, char **argv)
 {
@@ -81,7 +46,7 @@ int cmd_train(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	struct train_opts o = { .threads = default_threads() };
+	struct train_opts o = { .threads = cli_default_threads(TRAIN_THREADS_MAX) };
 	struct train_result res;
 	struct recipe_host h;
 	struct kerr err = { { 0 }, { 0 } };
@@ -101,7 +66,7 @@ int cmd_train(int argc, char **argv)
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
 		case 'S':
-			if (parse_u64(optarg, TRAIN_SEED_MAX, &o.seed) < 0) {
+			if (cli_parse_u64(optarg, 0, TRAIN_SEED_MAX, &o.seed) < 0) {
 				fprintf(stderr, "karpa train: --seed must be an integer 0..%llu\n",
 					(unsigned long long)TRAIN_SEED_MAX);
 				return EXIT_USAGE;
@@ -109,14 +74,14 @@ int cmd_train(int argc, char **argv)
 			have_seed = 1;
 			break;
 		case 't':
-			if (parse_u64(optarg, TRAIN_THREADS_MAX, &v) < 0 || v < 1) {
+			if (cli_parse_u64(optarg, 1, TRAIN_THREADS_MAX, &v) < 0) {
 				fprintf(stderr, "karpa train: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
 				return EXIT_USAGE;
 			}
 			o.threads = (int)v;
 			break;
 		case 'e':
-			if (parse_u64(optarg, UINT64_MAX, &o.eval_targets_max) < 0 || !o.eval_targets_max) {
+			if (cli_parse_u64(optarg, 1, UINT64_MAX, &o.eval_targets_max) < 0) {
 				fprintf(stderr, "karpa train: --eval-tokens must be a positive integer\n");
 				return EXIT_USAGE;
 			}
@@ -132,14 +97,14 @@ int cmd_train(int argc, char **argv)
 	}
 	o.plot = o.progress || isatty(STDERR_FILENO);
 	if (cli_recipe_host(recipe, &h, o.progress, &err) < 0)
-		return fail(&err, as_json);
+		return cli_fail_json(&err, as_json, NOMEM);
 	if (train_run(&o, &h, &res, &err) < 0)
-		return fail(&err, as_json);
+		return cli_fail_json(&err, as_json, NOMEM);
 	if (as_json) {
 		json_t *j = train_result_json(&res);
 		if (j)
 			json_object_set_new(j, "ok", json_true());
-		print_json(j);
+		cli_print_json(j, JSON_SORT_KEYS, NOMEM);
 		return EXIT_OK;
 	}
 	printf("val_bpb %.6f  (val loss %.4f over %llu targets, %llu bytes)\n", res.val.val_bpb,

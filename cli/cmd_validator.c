@@ -43,16 +43,6 @@ static int usage(int rc)
 	return rc;
 }
 
-static void print_json(json_t *o)
-{
-	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
-
-	if (t)
-		puts(t);
-	free(t);
-	json_decref(o);
-}
-
 static json_t *real_or_null(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
@@ -102,8 +92,8 @@ static int validator_init(int argc, char **argv)
 		return cli_fail(&err);
 	}
 	if (as_json)
-		print_json(json_pack("{s:i, s:s, s:s, s:s, s:s}", "version", VALIDATOR_JSON_VERSION, "state", o.dir,
-				     "king", k.tag, "commit", k.commit, "scale", s.scale));
+		cli_print_json(json_pack("{s:i, s:s, s:s, s:s, s:s}", "version", VALIDATOR_JSON_VERSION, "state", o.dir,
+				         "king", k.tag, "commit", k.commit, "scale", s.scale), JSON_PRESERVE_ORDER, NULL);
 	else
 		printf("state     %s\nking      %s (%s)\nscale     %s\nnext      measure the king's noise floor\n",
 		       o.dir, k.tag, k.commit, s.scale);
@@ -136,9 +126,6 @@ static void print_status_text(const char *dir, const struct vstate *s, const str
 
 static int validator_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-	};
 	struct kerr err = { { 0 }, { 0 } };
 	struct vstate s;
 	struct vstate_king k;
@@ -146,15 +133,8 @@ static int validator_status(int argc, char **argv)
 	long long counts[EXPCORPUS_VERDICTS], total = 0;
 	int as_json = 0, c, rc = EXIT_FAIL;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'j')
-			as_json = 1;
-		else
-			return usage(c == 'h' ? EXIT_OK : EXIT_USAGE);
-	}
-	if (optind != argc - 1)
-		return usage(EXIT_USAGE);
+	if ((c = cli_json_arg(argc, argv, "h", &as_json)) >= 0)
+		return usage(c);
 	if (vstate_open(argv[optind], &s, &err) < 0)
 		return cli_fail(&err);
 	if (vstate_king_current(&s, &k, &err) < 0 || vstate_noise_current(&s, k.tag, &n, &err) < 0 ||
@@ -175,11 +155,11 @@ static int validator_status(int argc, char **argv)
 					  real_or_null(n.sigma), "margin", real_or_null(n.margin), "created_at",
 					  n.created_at);
 		}
-		print_json(json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:o, s:o, s:s}, s:o, s:o}", "version",
-				     VALIDATOR_JSON_VERSION, "state", argv[optind], "scale", s.scale, "king", "tag",
-				     k.tag, "commit", k.commit, "hidden_bpb", real_or_null(k.hidden_bpb), "public_bpb",
-				     real_or_null(k.public_bpb), "created_at", k.created_at, "noise", noise,
-				     "submissions", subs));
+		cli_print_json(json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:o, s:o, s:s}, s:o, s:o}", "version",
+				         VALIDATOR_JSON_VERSION, "state", argv[optind], "scale", s.scale, "king", "tag",
+				         k.tag, "commit", k.commit, "hidden_bpb", real_or_null(k.hidden_bpb), "public_bpb",
+				         real_or_null(k.public_bpb), "created_at", k.created_at, "noise", noise,
+				         "submissions", subs), JSON_PRESERVE_ORDER, NULL);
 	} else {
 		print_status_text(argv[optind], &s, &k, &n, counts);
 	}

@@ -4,6 +4,10 @@
 #ifndef KARPA_CMDS_H
 #define KARPA_CMDS_H
 
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -25,6 +29,27 @@ int cmd_noise_floor(int argc, char **argv);
 /* Prints "karpa: <code>: <msg>" to stderr and returns EXIT_FAIL. */
 struct kerr;
 int cli_fail(const struct kerr *err);
+
+/* common.c. Prints o as one compact JSON line on stdout (reals with 17
+ * significant digits, plus jansson flags: JSON_SORT_KEYS or
+ * JSON_PRESERVE_ORDER) and releases it. When o is NULL or cannot be
+ * encoded, prints {"ok":false,"code":nomem_code,...} instead, or nothing
+ * when nomem_code is NULL, and returns -1. */
+int cli_print_json(json_t *o, size_t flags, const char *nomem_code);
+/* With as_json, prints {"ok":false,"code","message"} from err (sorted keys)
+ * on stdout; then cli_fail. */
+int cli_fail_json(const struct kerr *err, int as_json, const char *nomem_code);
+/* Parses the flags of a command taking one argument, --json and --help
+ * (shortopts for getopt_long: "h" lets -h mean --help). Returns -1 when
+ * the command should go on (argv[optind] is the argument), else the exit
+ * code to return after printing usage: EXIT_OK for --help, EXIT_USAGE. */
+int cli_json_arg(int argc, char **argv, const char *shortopts, int *as_json);
+/* Decimal in lo..hi, no sign, nothing after it; 0 and *out, else -1. */
+int cli_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/* Decimal (strtol syntax) in lo..hi, nothing after it; 0 and *out, else -1. */
+int cli_parse_int(const char *s, int lo, int hi, int *out);
+/* Online CPUs, or 1 when that is unknown or above max. */
+int cli_default_threads(int max);
 
 /* The in-process built-in recipe when recipe_dir is NULL, else the folder
  * built with the pinned flags and run behind the pipe host. */

@@ -4,7 +4,7 @@
  * (words, patch text, reason codes, ranking, filters, bad syntax), later
  * verdicts, export formats, citations, and an injected mid-transaction
  * failure. The last test drives the CLI. */
-#include "testutil.h"
+#include "fixtures.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -21,15 +21,6 @@ struct fixture {
 	struct vstate s;
 };
 
-static void put(const char *dir, const char *name, const char *text)
-{
-	char p[FS_PATH_MAX];
-	struct kerr err = { 0 };
-
-	snprintf(p, sizeof p, "%s/%s", dir, name);
-	assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
@@ -38,14 +29,8 @@ static int setup(void **state)
 
 	assert_int_equal(hash_init_lib(), 0);
 	f->tmp = tu_mkdtemp();
-	snprintf(src, sizeof src, "%s/recipe-src", f->tmp);
-	snprintf(data, sizeof data, "%s/data", f->tmp);
-	snprintf(hidden, sizeof hidden, "%s/hidden", f->tmp);
+	fx_state_inputs(f->tmp, src, data, hidden);
 	snprintf(f->state, sizeof f->state, "%s/state", f->tmp);
-	assert_int_equal(fs_mkdir_p(src, &err), 0);
-	assert_int_equal(fs_mkdir_p(data, &err), 0);
-	assert_int_equal(fs_mkdir_p(hidden, &err), 0);
-	put(src, "gpt.c", "int gpt_steps = 1;\n");
 	{
 		struct vstate_init_opts o = { f->state, src, data, hidden, "tiny" };
 		if (vstate_init(&o, &err) < 0)

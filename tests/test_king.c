@@ -4,7 +4,7 @@
  * nothing, and crash injection at every point of the merge and of recovery
  * (each in a forked child that dies with _exit, as a power cut would),
  * after which exactly one of the old and the new king is current. */
-#include "testutil.h"
+#include "fixtures.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -54,33 +54,16 @@ struct fixture {
 	int nstate;
 };
 
-static void put(const char *dir, const char *name, const char *text)
-{
-	char p[FS_PATH_MAX];
-	struct kerr err = { 0 };
-
-	snprintf(p, sizeof p, "%s/%s", dir, name);
-	assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	struct kerr err = { 0 };
 
 	assert_int_equal(hash_init_lib(), 0);
 	f->tmp = tu_mkdtemp();
-	snprintf(f->src, sizeof f->src, "%s/recipe-src", f->tmp);
-	snprintf(f->data, sizeof f->data, "%s/data", f->tmp);
-	snprintf(f->hidden, sizeof f->hidden, "%s/hidden", f->tmp);
-	assert_int_equal(fs_mkdir_p(f->src, &err), 0);
-	assert_int_equal(fs_mkdir_p(f->data, &err), 0);
-	assert_int_equal(fs_mkdir_p(f->hidden, &err), 0);
-	put(f->src, "gpt.c", "/* gpt.c: a stand-in recipe */\nint gpt_steps = 1;\n");
-	put(f->src, "gpt.h", "extern int gpt_steps;\n");
-	put(f->tmp, "good.diff", patch_text);
-	put(f->tmp, "second.diff", patch2_text);
-	put(f->tmp, "conflict.diff", conflict_text);
+	fx_state_inputs(f->tmp, f->src, f->data, f->hidden);
+	fx_put(f->tmp, "good.diff", patch_text);
+	fx_put(f->tmp, "second.diff", patch2_text);
+	fx_put(f->tmp, "conflict.diff", conflict_text);
 	snprintf(f->patch, sizeof f->patch, "%s/good.diff", f->tmp);
 	snprintf(f->patch2, sizeof f->patch2, "%s/second.diff", f->tmp);
 	snprintf(f->conflict, sizeof f->conflict, "%s/conflict.diff", f->tmp);

@@ -1,7 +1,7 @@
 /* test_reciperepo.c: the canonical recipe repository against real git
  * repositories in temporary folders: creation and its determinism, king
  * tags in version order, exports, the patch path policy and applying. */
-#include "testutil.h"
+#include "fixtures.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -16,15 +16,6 @@
 	"int c = 3;\n"                                                                                       \
 	"int d = 4;\n"                                                                                       \
 	"int e = 5;\n"
-
-static void put(const char *dir, const char *name, const char *text)
-{
-	char p[FS_PATH_MAX];
-	struct kerr err = { 0 };
-
-	snprintf(p, sizeof p, "%s/%s", dir, name);
-	assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
-}
 
 static char *slurp(const char *dir, const char *name)
 {
@@ -42,13 +33,13 @@ static void fake_recipe(const char *src, const char *gpt)
 {
 	char sub[FS_PATH_MAX];
 
-	put(src, "gpt.c", gpt);
-	put(src, "gpt.h", "int gpt_steps(void);\n");
-	put(src, "NOTES.md", "# notes\n");
-	put(src, "scratch.txt", "not a recipe file\n");
+	fx_put(src, "gpt.c", gpt);
+	fx_put(src, "gpt.h", "int gpt_steps(void);\n");
+	fx_put(src, "NOTES.md", "# notes\n");
+	fx_put(src, "scratch.txt", "not a recipe file\n");
 	snprintf(sub, sizeof sub, "%s/sub", src);
 	assert_int_equal(mkdir(sub, 0755), 0);
-	put(sub, "deep.c", "int deep;\n");
+	fx_put(sub, "deep.c", "int deep;\n");
 }
 
 struct fixture {
@@ -178,7 +169,7 @@ static void init_refuses_a_non_empty_dir_and_empty_sources(void **state)
 	expect(reciperepo_init(f->repo, f->src, &err), &err, "recipe.exists", f->repo);
 	snprintf(dir, sizeof dir, "%s/occupied", f->tmp);
 	assert_int_equal(mkdir(dir, 0755), 0);
-	put(dir, "keep.txt", "mine\n");
+	fx_put(dir, "keep.txt", "mine\n");
 	expect(reciperepo_init(dir, f->src, &err), &err, "recipe.exists", "occupied");
 	char *kept = slurp(dir, "keep.txt");
 	assert_string_equal(kept, "mine\n");
@@ -190,7 +181,7 @@ static void init_refuses_a_non_empty_dir_and_empty_sources(void **state)
 	/* a recipe folder without .c files is no recipe */
 	snprintf(empty_src, sizeof empty_src, "%s/nosrc", f->tmp);
 	assert_int_equal(mkdir(empty_src, 0755), 0);
-	put(empty_src, "README.md", "# nothing\n");
+	fx_put(empty_src, "README.md", "# nothing\n");
 	snprintf(dir, sizeof dir, "%s/r2", f->tmp);
 	expect(reciperepo_init(dir, empty_src, &err), &err, "recipe.no_sources", NULL);
 	assert_false(fs_exists(dir));
@@ -274,7 +265,7 @@ static void export_gives_exactly_the_tracked_files(void **state)
 	struct stat sb;
 
 	snprintf(dest, sizeof dest, "%s/king", f->tmp);
-	put(f->repo, "untracked.c", "int x;\n"); /* in the work tree only */
+	fx_put(f->repo, "untracked.c", "int x;\n"); /* in the work tree only */
 	assert_int_equal(reciperepo_export(f->repo, RECIPEREPO_FIRST_TAG, dest, &err), 0);
 	list_dir(dest, names, sizeof names);
 	assert_string_equal(names, "NOTES.md README.md gpt.c gpt.h ");

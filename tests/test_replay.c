@@ -7,7 +7,7 @@
  * the project's recipe in-process. Tampering: a checkpoint swapped with
  * another step's, a state edited so losses still agree but the next
  * checkpoint does not, a log whose losses were altered by one ulp. */
-#include "testutil.h"
+#include "fixtures.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -32,19 +32,13 @@ static size_t ntrain;
 #define BG_B 4
 #define BG_T 16
 
-struct bigram {
-	int V;
-	float *counts; /* V x V, then one float: steps taken */
-};
-
 static int bg_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *p, struct kerr *err)
 {
-	struct bigram *b = calloc(1, sizeof *b);
+	struct fx_bigram *b = calloc(1, sizeof *b);
 
 	(void)err;
 	assert_non_null(b);
-	b->V = env->vocab_size;
-	b->counts = calloc((size_t)b->V * b->V + 1, sizeof(float));
+	fx_bigram_init(b, env->vocab_size);
 	h->impl = b;
 	snprintf(p->name, sizeof p->name, "fake-bigram");
 	snprintf(p->version, sizeof p->version, "1.0.0");
@@ -57,90 +51,19 @@ static int bg_create(struct recipe_host *h, const struct kr_env *env, struct kr_
 	return 0;
 }
 
+/* The learning rate changes every step, so a log or state from another
+ * step never agrees by accident. */
 static int bg_train(struct recipe_host *h, int64_t step, const uint16_t *t, float *loss, float *lr, struct kerr *err)
 {
-	struct bigram *b = h->impl;
-	double nll = 0;
-	const int row = BG_T + 1;
-
 	(void)err;
-	for (int r = 0; r < BG_B; r++)
-		for (int i = 0; i < BG_T; i++) {
-			const float *c = b->counts + (size_t)t[r * row + i] * b->V;
-			double sum = 0;
-			for (int v = 0; v < b->V; v++)
-				sum += c[v];
-			nll -= log((c[t[r * row + i + 1]] + 1.0) / (sum + b->V));
-		}
-	for (int r = 0; r < BG_B; r++)
-		for (int i = 0; i < BG_T; i++)
-			b->counts[(size_t)t[r * row + i] * b->V + t[r * row + i + 1]] += 1;
-	b->counts[(size_t)b->V * b->V] += 1;
-	*loss = (float)(nll / (BG_B * BG_T));
+	*loss = (float)(fx_bigram_step(h->impl, t, BG_B, BG_T) / (BG_B * BG_T));
 	*lr = 0.01f * (float)(step + 1);
 	return 0;
 }
 
-static int bg_logits(struct recipe_host *h, const uint16_t *t, int rows, int T, float *out, struct kerr *err)
-{
-	struct bigram *b = h->impl;
-
-	(void)err;
-	for (int i = 0; i < rows * T; i++) {
-		const float *c = b->counts + (size_t)t[i] * b->V;
-		double sum = 0;
-		for (int v = 0; v < b->V; v++)
-			sum += c[v];
-		for (int v = 0; v < b->V; v++)
-			out[(size_t)i * b->V + v] = (float)log((c[v] + 1.0) / (sum + b->V));
-	}
-	return 0;
-}
-
-static int bg_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
-{
-	struct bigram *b = h->impl;
-
-	(void)err;
-	*n = ((size_t)b->V * b->V + 1) * sizeof(float);
-	return 0;
-}
-
-static int bg_save(struct recipe_host *h, void *buf, size_t n, struct kerr *err)
-{
-	(void)err;
-	memcpy(buf, ((struct bigram *)h->impl)->counts, n);
-	return 0;
-}
-
-static int bg_load(struct recipe_host *h, const void *buf, size_t n, struct kerr *err)
-{
-	(void)err;
-	memcpy(((struct bigram *)h->impl)->counts, buf, n);
-	return 0;
-}
-
-static void bg_destroy(struct recipe_host *h)
-{
-	struct bigram *b = h->impl;
-
-	if (b)
-		free(b->counts);
-	free(b);
-	h->impl = NULL;
-}
-
 static void fake_host(struct recipe_host *h)
 {
-	memset(h, 0, sizeof *h);
-	h->kind = "fake";
-	h->create = bg_create;
-	h->train_step = bg_train;
-	h->logits = bg_logits;
-	h->state_bytes = bg_bytes;
-	h->save = bg_save;
-	h->load = bg_load;
-	h->destroy = bg_destroy;
+	fx_bigram_host(h, bg_create, bg_train);
 }
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -154,19 +77,9 @@ static void write_texts(const char *dir)
 	    "sudden",  "heavy",   "bright",  "the",     "a",      "of",     "and",     "to",      "over",   "beside",
 	    "carried", "painted", "watched", "found",   "seven",  "ships",  "windows", "roads",   "is",     "was",
 	};
-	uint64_t x = 0x243f6a8885a308d3ull;
+	const struct fx_texts t = { words, sizeof words / sizeof words[0], 0x243f6a8885a308d3ull, 48, 320, 9, "doc" };
 
-	for (int d = 0; d < 48; d++) {
-		char path[FS_PATH_MAX];
-		FILE *f;
-		snprintf(path, sizeof path, "%s/doc%02d.txt", dir, d);
-		assert_non_null(f = fopen(path, "w"));
-		for (int w = 0; w < 320; w++) {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-			fprintf(f, "%s%s", words[x % (sizeof words / sizeof words[0])], w % 9 == 8 ? ".\n" : " ");
-		}
-		fclose(f);
-	}
+	fx_write_texts(dir, &t);
 }
 
 static int setup(void **st)

@@ -2,7 +2,7 @@
  * with a small fake recipe (a bigram counter, so the run is fast and its
  * state is easy to reason about), then through the CLI with the real recipe:
  * karpa data prepare -> karpa train -> karpa eval, and every refusal. */
-#include "testutil.h"
+#include "fixtures.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -18,11 +18,10 @@ static char data[FS_PATH_MAX];
 /* ---- a fake recipe: bigram counts ------------------------------------- */
 
 struct bigram {
-	int V;
+	struct fx_bigram fx; /* first: the shared bigram functions see this */
 	const char *name;
 	int nan_at;    /* step whose loss is NaN; -1 never */
 	int64_t steps, ckpt_every;
-	float *counts; /* V x V, then one float: steps taken */
 };
 
 static struct bigram proto = { .name = "fake-bigram", .nan_at = -1, .steps = 12, .ckpt_every = 4 };
@@ -38,8 +37,7 @@ static int bg_create(struct recipe_host *h, const struct kr_env *env, struct kr_
 				env->scale);
 	}
 	*b = proto;
-	b->V = env->vocab_size;
-	b->counts = calloc((size_t)b->V * b->V + 1, sizeof(float));
+	fx_bigram_init(&b->fx, env->vocab_size);
 	h->impl = b;
 	snprintf(p->name, sizeof p->name, "%s", b->name);
 	snprintf(p->version, sizeof p->version, "1.0.0");
@@ -48,99 +46,25 @@ static int bg_create(struct recipe_host *h, const struct kr_env *env, struct kr_
 	p->eval_batch = 3;
 	p->steps = b->steps;
 	p->ckpt_every = b->ckpt_every;
-	p->params = (int64_t)b->V * b->V;
+	p->params = (int64_t)b->fx.V * b->fx.V;
 	return 0;
-}
-
-static double bg_logp(const struct bigram *b, int x, int y)
-{
-	double row = 0;
-
-	for (int v = 0; v < b->V; v++)
-		row += b->counts[(size_t)x * b->V + v];
-	return log((b->counts[(size_t)x * b->V + y] + 1.0) / (row + b->V));
 }
 
 static int bg_train(struct recipe_host *h, int64_t step, const uint16_t *t, float *loss, float *lr,
 		    struct kerr *err)
 {
 	struct bigram *b = h->impl;
-	double nll = 0;
+	double nll = fx_bigram_step(&b->fx, t, 4, 16);
 
 	(void)err;
-	for (int r = 0; r < 4; r++)
-		for (int i = 0; i < 16; i++)
-			nll -= bg_logp(b, t[r * 17 + i], t[r * 17 + i + 1]);
-	for (int r = 0; r < 4; r++)
-		for (int i = 0; i < 16; i++)
-			b->counts[(size_t)t[r * 17 + i] * b->V + t[r * 17 + i + 1]] += 1;
-	b->counts[(size_t)b->V * b->V] += 1;
 	*loss = step == b->nan_at ? NAN : (float)(nll / 64);
 	*lr = 0.01f;
 	return 0;
 }
 
-static int bg_logits(struct recipe_host *h, const uint16_t *t, int rows, int T, float *out,
-		     struct kerr *err)
-{
-	struct bigram *b = h->impl;
-
-	(void)err;
-	for (int i = 0; i < rows * T; i++) {
-		const float *c = b->counts + (size_t)t[i] * b->V;
-		double row = 0;
-		for (int v = 0; v < b->V; v++)
-			row += c[v];
-		for (int v = 0; v < b->V; v++)
-			out[(size_t)i * b->V + v] = (float)log((c[v] + 1.0) / (row + b->V));
-	}
-	return 0;
-}
-
-static int bg_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
-{
-	struct bigram *b = h->impl;
-
-	(void)err;
-	*n = ((size_t)b->V * b->V + 1) * sizeof(float);
-	return 0;
-}
-
-static int bg_save(struct recipe_host *h, void *buf, size_t n, struct kerr *err)
-{
-	(void)err;
-	memcpy(buf, ((struct bigram *)h->impl)->counts, n);
-	return 0;
-}
-
-static int bg_load(struct recipe_host *h, const void *buf, size_t n, struct kerr *err)
-{
-	(void)err;
-	memcpy(((struct bigram *)h->impl)->counts, buf, n);
-	return 0;
-}
-
-static void bg_destroy(struct recipe_host *h)
-{
-	struct bigram *b = h->impl;
-
-	if (b)
-		free(b->counts);
-	free(b);
-	h->impl = NULL;
-}
-
 static void fake_host(struct recipe_host *h)
 {
-	memset(h, 0, sizeof *h);
-	h->kind = "fake";
-	h->create = bg_create;
-	h->train_step = bg_train;
-	h->logits = bg_logits;
-	h->state_bytes = bg_bytes;
-	h->save = bg_save;
-	h->load = bg_load;
-	h->destroy = bg_destroy;
+	fx_bigram_host(h, bg_create, bg_train);
 }
 
 /* ---- fixtures --------------------------------------------------------- */
@@ -153,21 +77,10 @@ static const char *const vocab_words[] = {
 
 static void write_texts(const char *dir)
 {
-	uint64_t x = 88172645463325252ull;
+	const struct fx_texts t = { vocab_words, sizeof vocab_words / sizeof vocab_words[0], 88172645463325252ull,
+				    60, 300, 12, "text" };
 
-	for (int d = 0; d < 60; d++) {
-		char path[FS_PATH_MAX];
-		FILE *f;
-		snprintf(path, sizeof path, "%s/text%02d.txt", dir, d);
-		f = fopen(path, "w");
-		assert_non_null(f);
-		for (int w = 0; w < 300; w++) {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-			fprintf(f, "%s%s", vocab_words[x % (sizeof vocab_words / sizeof vocab_words[0])],
-				w % 12 == 11 ? ".\n" : " ");
-		}
-		fclose(f);
-	}
+	fx_write_texts(dir, &t);
 }
 
 static int setup(void **s)

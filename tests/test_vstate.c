@@ -2,7 +2,7 @@
  * a real git repository in temporary folders: init and what it creates,
  * refusals, the schema version check, the secret's protection,
  * transactions (including nested ones) and the write-once store. */
-#include "testutil.h"
+#include "fixtures.h"
 
 #include <math.h>
 #include <sys/stat.h>
@@ -17,31 +17,14 @@ struct fixture {
 	char src[FS_PATH_MAX], data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX];
 };
 
-static void put(const char *dir, const char *name, const char *text)
-{
-	char p[FS_PATH_MAX];
-	struct kerr err = { 0 };
-
-	snprintf(p, sizeof p, "%s/%s", dir, name);
-	assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	struct kerr err = { 0 };
 
 	assert_int_equal(hash_init_lib(), 0);
 	f->tmp = tu_mkdtemp();
-	snprintf(f->src, sizeof f->src, "%s/recipe-src", f->tmp);
-	snprintf(f->data, sizeof f->data, "%s/data", f->tmp);
-	snprintf(f->hidden, sizeof f->hidden, "%s/hidden", f->tmp);
+	fx_state_inputs(f->tmp, f->src, f->data, f->hidden);
 	snprintf(f->state, sizeof f->state, "%s/state", f->tmp);
-	assert_int_equal(fs_mkdir_p(f->src, &err), 0);
-	assert_int_equal(fs_mkdir_p(f->data, &err), 0);
-	assert_int_equal(fs_mkdir_p(f->hidden, &err), 0);
-	put(f->src, "gpt.c", "/* gpt.c: a stand-in recipe */\nint gpt_steps = 1;\n");
-	put(f->src, "gpt.h", "extern int gpt_steps;\n");
 	*state = f;
 	return 0;
 }
@@ -153,7 +136,7 @@ static void test_init_refuses_nonempty(void **state)
 	char p[FS_PATH_MAX];
 
 	assert_int_equal(fs_mkdir_p(f->state, &err), 0);
-	put(f->state, "notes.txt", "mine\n");
+	fx_put(f->state, "notes.txt", "mine\n");
 	assert_int_equal(vstate_init(&o, &err), -1);
 	assert_string_equal(err.code, "vstate.exists");
 	snprintf(p, sizeof p, "%s/state.db", f->state);
@@ -216,7 +199,7 @@ static void test_open_garbage_db(void **state)
 	init_ok(f);
 	snprintf(p, sizeof p, "%s/state.db", f->state);
 	assert_int_equal(unlink(p), 0);
-	put(f->state, "state.db", "this is not a database, just some text long enough to look like a header....");
+	fx_put(f->state, "state.db", "this is not a database, just some text long enough to look like a header....");
 	assert_int_equal(vstate_open(f->state, &s, &err), -1);
 	assert_true(!strcmp(err.code, "vstate.schema") || !strcmp(err.code, "vstate.db"));
 }
@@ -314,7 +297,7 @@ static void test_store(void **state)
 
 	init_ok(f);
 	assert_int_equal(vstate_open(f->state, &s, &err), 0);
-	put(f->tmp, "ckpt.bin", body);
+	fx_put(f->tmp, "ckpt.bin", body);
 	snprintf(src, sizeof src, "%s/ckpt.bin", f->tmp);
 	hash_buf_hex(body, strlen(body), want);
 	assert_int_equal(vstate_store_file(&s, src, hex, &err), 0);
@@ -325,7 +308,7 @@ static void test_store(void **state)
 	assert_string_equal(again, hex);
 	/* damage the stored copy: the store refuses to pretend */
 	assert_int_equal(unlink(dst), 0);
-	put(f->state, "store/x", "tampered");
+	fx_put(f->state, "store/x", "tampered");
 	{
 		char from[FS_PATH_MAX];
 		snprintf(from, sizeof from, "%s/store/x", f->state);

@@ -21,8 +21,6 @@
 #include "util/fsutil.h"
 #include "util/proc.h"
 
-#define GIT_ARGS_MAX 48
-#define GIT_ENV_MAX 48
 #define MAIN_REF "refs/heads/" RECIPEREPO_BRANCH
 /* A commit message: the rationale, a subject and the metric trailers. */
 #define MESSAGE_BYTES_MAX (KING_RATIONALE_BYTES_MAX + 4096)
@@ -49,28 +47,7 @@ static void crash_point(const char *name)
 
 /* -------------------------------------------------------------------- git */
 
-/* The same pinned configuration reciperepo.c uses: nothing outside the
- * repository (user or system config, hooks, signing) changes what git
- * records. */
-static const char *const git_config[] = {
-	"-c", "user.name=" RECIPEREPO_IDENT_NAME, "-c", "user.email=" RECIPEREPO_IDENT_EMAIL,
-	"-c", "commit.gpgSign=false",		  "-c", "tag.gpgSign=false",
-	"-c", "core.hooksPath=/dev/null",	  "-c", "core.attributesFile=/dev/null",
-	"-c", "core.excludesFile=/dev/null",	  "-c", "core.autocrlf=false",
-	"-c", "core.fsmonitor=false",		  "-c", "gc.auto=0",
-	"-c", "maintenance.auto=false",
-};
-
-static const char *const git_env[] = {
-	"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_ATTR_NOSYSTEM=1", "HOME=/nonexistent",
-	"XDG_CONFIG_HOME", "LC_ALL=C", "LANGUAGE", "GIT_TERMINAL_PROMPT=0", "GIT_NO_REPLACE_OBJECTS=1",
-	"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CONFIG",
-	"GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
-	"GIT_AUTHOR_DATE", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE",
-	"GIT_REPLACE_REF_BASE", "GIT_TRACE",
-};
-
+/* One git call in a repository of this state. */
 struct gitc {
 	const char *repo;      /* run in this repository */
 	const char *index;     /* GIT_INDEX_FILE (absolute), or NULL */
@@ -79,58 +56,15 @@ struct gitc {
 	size_t in_len;
 };
 
-/* Runs git; *exit_code gets its status. -1 only when it could not run. */
+/* Runs git under reciperepo's pinned configuration and environment, so the
+ * repository the king moves is written exactly as reciperepo reads it;
+ * failures carry king.git. -1 only when git could not run. */
 static int git_run(const struct gitc *c, const char *const *args, struct proc_result *res, struct kerr *err)
 {
-	const char *argv[GIT_ARGS_MAX], *env[GIT_ENV_MAX];
-	char repo[FS_PATH_MAX], parent[FS_PATH_MAX], ceil[FS_PATH_MAX + 32], idx[FS_PATH_MAX + 32];
-	char wt[FS_PATH_MAX + 16], *slash;
-	size_t na = 0, ne = 0;
-	struct proc_opts o = { .stdin_data = c->in, .stdin_len = c->in_len,
-			       .timeout_ms = RECIPEREPO_GIT_TIMEOUT_MS };
+	const struct reciperepo_git_opts o = { .work_tree = c->work_tree, .index_file = c->index, .in = c->in,
+					       .in_len = c->in_len, .reason = "king.git" };
 
-	memset(res, 0, sizeof *res);
-	if (!realpath(c->repo, repo))
-		return kerr_errno(err, "king.git", c->repo);
-	snprintf(parent, sizeof parent, "%s", repo);
-	slash = strrchr(parent, '/');
-	if (slash == parent)
-		parent[1] = '\0'; /* the repository sits right under / */
-	else if (slash)
-		*slash = '\0';
-	argv[na++] = "git";
-	for (size_t i = 0; i < sizeof git_config / sizeof git_config[0]; i++)
-		argv[na++] = git_config[i];
-	if (c->work_tree) {
-		if (fs_join(wt, sizeof wt, err, "--work-tree=%s", c->work_tree) < 0)
-			return -1;
-		argv[na++] = wt;
-	}
-	for (size_t i = 0; args[i]; i++) {
-		if (na + 1 >= GIT_ARGS_MAX)
-			return kerr_set(err, "king.git", "too many git arguments");
-		argv[na++] = args[i];
-	}
-	argv[na] = NULL;
-	for (size_t i = 0; i < sizeof git_env / sizeof git_env[0]; i++)
-		env[ne++] = git_env[i];
-	/* Without a ceiling, a broken repository inside another one would
-	 * silently act on the outer one. */
-	snprintf(ceil, sizeof ceil, "GIT_CEILING_DIRECTORIES=%s", parent);
-	env[ne++] = ceil;
-	if (c->index) {
-		if (fs_join(idx, sizeof idx, err, "GIT_INDEX_FILE=%s", c->index) < 0)
-			return -1;
-		env[ne++] = idx;
-	}
-	env[ne] = NULL;
-	o.cwd = repo;
-	o.env = env;
-	if (proc_run(argv, &o, res, err) < 0)
-		return -1;
-	if (res->timed_out || res->term_signal)
-		return kerr_set(err, "king.git", "git %s: %s", args[0], res->timed_out ? "timed out" : "killed");
-	return 0;
+	return reciperepo_git(c->repo, args, &o, res, err);
 }
 
 /* Runs git, requires exit 0, and copies the first line of stdout into out

@@ -1,6 +1,7 @@
 /* reciperepo.c: the canonical recipe repository (PROTOCOL 1.1) through the
  * git CLI. Owns the git environment (no user or system configuration, no
- * hooks, no templates, fixed identity), creating the repository, king tags,
+ * hooks, no templates, fixed identity) and the one runner that applies it,
+ * which king.c uses too; creating the repository, king tags,
  * exports, the patch path policy and applying patches. Never runs code from
  * a repository and never writes outside the folders it is handed. */
 #include "protocol/reciperepo.h"
@@ -61,17 +62,6 @@ static const char *const git_env[] = {
 	"GIT_EXTERNAL_DIFF", "GIT_TRACE",
 };
 
-/* One git invocation: where it runs, what it may see, what it is fed. */
-struct git_call {
-	const char *cwd;         /* absolute; git searches no higher than its parent */
-	const char *work_tree;   /* --work-tree, or NULL */
-	const char *index_file;  /* GIT_INDEX_FILE, or NULL */
-	const char *date;        /* author/committer/tagger date, or NULL for now */
-	const void *in;          /* stdin bytes, or NULL */
-	size_t in_len;
-	size_t out_max;          /* 0: proc default */
-};
-
 static int abs_dir(const char *dir, char out[FS_PATH_MAX], char parent[FS_PATH_MAX], struct kerr *err)
 {
 	char *slash;
@@ -89,10 +79,12 @@ static int abs_dir(const char *dir, char out[FS_PATH_MAX], char parent[FS_PATH_M
 	return 0;
 }
 
-/* Runs git with args (NULL-terminated) under the pinned config and env.
- * Returns 0 when git ran (check res->exit_code), -1 when it could not. */
-static int git(const struct git_call *c, const char *const *args, struct proc_result *res, struct kerr *err)
+int reciperepo_git(const char *repo, const char *const *args, const struct reciperepo_git_opts *opts,
+		   struct proc_result *res, struct kerr *err)
 {
+	static const struct reciperepo_git_opts none;
+	const struct reciperepo_git_opts *c = opts ? opts : &none;
+	const char *reason = c->reason ? c->reason : "recipe.git";
 	const char *argv[GIT_ARGS_MAX], *env[GIT_ENV_MAX];
 	char cwd[FS_PATH_MAX], parent[FS_PATH_MAX], ceil[FS_PATH_MAX + 32], wt[FS_PATH_MAX + 16];
 	char idx[FS_PATH_MAX + 32], adate[64], cdate[64];
@@ -101,8 +93,11 @@ static int git(const struct git_call *c, const char *const *args, struct proc_re
 			       .timeout_ms = RECIPEREPO_GIT_TIMEOUT_MS };
 
 	memset(res, 0, sizeof *res);
-	if (abs_dir(c->cwd, cwd, parent, err) < 0)
+	if (abs_dir(repo, cwd, parent, err) < 0) {
+		if (c->reason) /* the caller's module owns the failure */
+			snprintf(err->code, sizeof err->code, "%s", c->reason);
 		return -1;
+	}
 	argv[na++] = "git";
 	for (size_t i = 0; i < sizeof git_config / sizeof git_config[0]; i++)
 		argv[na++] = git_config[i];
@@ -113,7 +108,7 @@ static int git(const struct git_call *c, const char *const *args, struct proc_re
 	}
 	for (size_t i = 0; args[i]; i++) {
 		if (na + 1 >= GIT_ARGS_MAX)
-			return kerr_set(err, "recipe.git", "too many git arguments");
+			return kerr_set(err, reason, "too many git arguments");
 		argv[na++] = args[i];
 	}
 	argv[na] = NULL;
@@ -140,10 +135,9 @@ static int git(const struct git_call *c, const char *const *args, struct proc_re
 	if (proc_run(argv, &o, res, err) < 0)
 		return -1;
 	if (res->timed_out)
-		return kerr_set(err, "recipe.git", "git %s: no answer within %d ms", args[0],
-				RECIPEREPO_GIT_TIMEOUT_MS);
+		return kerr_set(err, reason, "git %s: no answer within %d ms", args[0], RECIPEREPO_GIT_TIMEOUT_MS);
 	if (res->term_signal)
-		return kerr_set(err, "recipe.git", "git %s: killed by signal %d", args[0], res->term_signal);
+		return kerr_set(err, reason, "git %s: killed by signal %d", args[0], res->term_signal);
 	return 0;
 }
 
@@ -159,16 +153,17 @@ static int git_failed(const char *where, const char *what, const struct proc_res
 	return kerr_set(err, "recipe.git", "%s: git %s failed (exit %d): %s", where, what, res->exit_code, line);
 }
 
-/* Runs git and requires exit 0. */
-static int git_ok(const struct git_call *c, const char *what, const char *const *args, struct kerr *err)
+/* Runs git in repo and requires exit 0. */
+static int git_ok(const char *repo, const struct reciperepo_git_opts *o, const char *what, const char *const *args,
+		  struct kerr *err)
 {
 	struct proc_result res;
 	int rc = -1;
 
-	if (git(c, args, &res, err) < 0)
+	if (reciperepo_git(repo, args, o, &res, err) < 0)
 		goto out;
 	if (res.exit_code != 0) {
-		git_failed(c->cwd, what, &res, err);
+		git_failed(repo, what, &res, err);
 		goto out;
 	}
 	rc = 0;
@@ -595,7 +590,6 @@ static int is_hex40(const char *p, size_t n)
 
 int reciperepo_resolve(const char *repo, const char *tag, char commit[RECIPEREPO_COMMIT_HEX], struct kerr *err)
 {
-	struct git_call c = { .cwd = repo };
 	struct proc_result res;
 	char ref[RECIPEREPO_TAG_MAX + 32];
 	const char *args[] = { "rev-parse", "-q", "--verify", ref, NULL };
@@ -606,7 +600,7 @@ int reciperepo_resolve(const char *repo, const char *tag, char commit[RECIPEREPO
 	if (tag_ok(tag, err) < 0)
 		return -1;
 	snprintf(ref, sizeof ref, "refs/tags/%s^{commit}", tag);
-	if (git(&c, args, &res, err) < 0)
+	if (reciperepo_git(repo, args, NULL, &res, err) < 0)
 		goto out;
 	if (res.exit_code != 0) {
 		if (strstr(res.err, "not a git repository"))
@@ -684,7 +678,7 @@ int reciperepo_list_tags(const char *repo, struct reciperepo_tag **tags, size_t 
 			       "--format=%(refname:strip=2)%00%(objecttype)%00%(objectname)%00%(*objecttype)"
 			       "%00%(*objectname)%00%(subject)%00%(*subject)",
 			       "refs/tags/", NULL };
-	struct git_call c = { .cwd = repo, .out_max = LIST_OUT_BYTES_MAX };
+	const struct reciperepo_git_opts o = { .out_max = LIST_OUT_BYTES_MAX };
 	struct proc_result res;
 	struct reciperepo_tag *out = NULL;
 	size_t cap = 0, k = 0;
@@ -692,7 +686,7 @@ int reciperepo_list_tags(const char *repo, struct reciperepo_tag **tags, size_t 
 
 	*tags = NULL;
 	*n = 0;
-	if (git(&c, args, &res, err) < 0)
+	if (reciperepo_git(repo, args, &o, &res, err) < 0)
 		goto out;
 	if (res.exit_code != 0) {
 		git_failed(repo, "for-each-ref", &res, err);
@@ -770,13 +764,13 @@ int reciperepo_export(const char *repo, const char *tag, const char *dest, struc
 	    fs_join(idx, sizeof idx, err, "%s.index", wt) < 0)
 		goto out;
 	{
-		struct git_call c = { .cwd = repo, .index_file = idx };
+		struct reciperepo_git_opts o = { .index_file = idx };
 		const char *read_args[] = { "read-tree", commit, NULL };
-		if (git_ok(&c, "read-tree", read_args, err) < 0)
+		if (git_ok(repo, &o, "read-tree", read_args, err) < 0)
 			goto out;
-		c.work_tree = wt;
+		o.work_tree = wt;
 		const char *co_args[] = { "checkout-index", "-a", NULL };
-		if (git_ok(&c, "checkout-index", co_args, err) < 0)
+		if (git_ok(repo, &o, "checkout-index", co_args, err) < 0)
 			goto out;
 	}
 	if (fs_stage_commit(&st, 0, err) < 0)
@@ -976,9 +970,9 @@ int reciperepo_init(const char *dir, const char *recipe_src, struct kerr *err)
 	{
 		/* The fixed date makes the commit and tag ids a function of the
 		 * recipe bytes alone (RECIPEREPO_FIRST_DATE). */
-		struct git_call c = { .cwd = wt, .date = RECIPEREPO_FIRST_DATE };
-		if (git_ok(&c, "init", init_args, err) < 0 || git_ok(&c, "add", add_args, err) < 0 ||
-		    git_ok(&c, "commit", commit_args, err) < 0 || git_ok(&c, "tag", tag_args, err) < 0)
+		const struct reciperepo_git_opts o = { .date = RECIPEREPO_FIRST_DATE };
+		if (git_ok(wt, &o, "init", init_args, err) < 0 || git_ok(wt, &o, "add", add_args, err) < 0 ||
+		    git_ok(wt, &o, "commit", commit_args, err) < 0 || git_ok(wt, &o, "tag", tag_args, err) < 0)
 			goto out;
 	}
 	if (fs_stage_commit(&st, 0, err) < 0)
@@ -1067,7 +1061,7 @@ int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err)
 	static const char *const apply_args[] = { "apply", "--whitespace=nowarn", "-", NULL };
 	static const char *const *const steps[] = { stat_args, check_args, apply_args };
 	struct proc_result res = { 0 };
-	struct git_call c = { .cwd = dest };
+	struct reciperepo_git_opts o = { 0 };
 	char *patch = NULL;
 	size_t len = 0;
 	int rc = -1;
@@ -1081,11 +1075,11 @@ int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err)
 		kerr_prefix(err, "%s", patch_path);
 		goto out;
 	}
-	c.in = patch;
-	c.in_len = len;
+	o.in = patch;
+	o.in_len = len;
 	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
 		proc_result_free(&res);
-		if (git(&c, steps[i], &res, err) < 0)
+		if (reciperepo_git(dest, steps[i], &o, &res, err) < 0)
 			goto out;
 		if (res.exit_code != 0) {
 			apply_failed(&res, err);

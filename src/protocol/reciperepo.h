@@ -1,8 +1,9 @@
 /* reciperepo.h: the canonical recipe repository (PROTOCOL 1.1), driven
- * through the git CLI. Owns creating it from the project's recipe folder,
- * resolving king tags, exporting a king into a work folder, the patch path
- * policy, and applying a miner's patch. Never runs anything from the
- * repository; never writes outside the folders it is given. */
+ * through the git CLI. Owns the one pinned git runner (king.c uses it too),
+ * creating the repository from the project's recipe folder, resolving king
+ * tags, exporting a king into a work folder, the patch path policy, and
+ * applying a miner's patch. Never runs anything from the repository; never
+ * writes outside the folders it is given. */
 #ifndef KARPA_RECIPEREPO_H
 #define KARPA_RECIPEREPO_H
 
@@ -37,6 +38,28 @@ struct reciperepo_tag {
 	char subject[RECIPEREPO_SUBJECT_MAX];  /* that commit's subject line */
 	unsigned version[3];                   /* X, Y, Z */
 };
+
+struct proc_result;
+
+/* How one git call runs beyond its arguments; every field may be 0. */
+struct reciperepo_git_opts {
+	const char *work_tree;  /* --work-tree, or NULL */
+	const char *index_file; /* GIT_INDEX_FILE, or NULL */
+	const char *date;       /* author and committer date (git's raw form), or NULL for now */
+	const void *in;         /* stdin bytes, or NULL */
+	size_t in_len;
+	size_t out_max;         /* stdout capture limit; 0: proc's default */
+	const char *reason;     /* reason code for failures; NULL: recipe.git */
+};
+
+/* Runs git with args (NULL-terminated) in the repository or folder repo,
+ * under a pinned configuration and environment: no user or system config,
+ * no hooks, attributes, excludes or signing, fixed identity, C locale, and
+ * git never searches above repo's parent. opts may be NULL. Returns 0 when
+ * git ran (check res->exit_code; caller frees res with proc_result_free),
+ * -1 when it could not run, timed out or was killed. */
+int reciperepo_git(const char *repo, const char *const *args, const struct reciperepo_git_opts *opts,
+		   struct proc_result *res, struct kerr *err);
 
 /* git init at dir (refusing a non-empty dir), copy the recipe folder's
  * files (recipe_src: the project's recipe/), write README.md on how to build

@@ -1,0 +1,197 @@
+/* fixtures.h: test fixtures several test files share and that need the
+ * library: writing a small file, the inputs of a validator state (a
+ * stand-in recipe, data and hidden folders), generated word-salad text for
+ * a tiny data folder, and a fake recipe (a bigram counter: fast, and its
+ * state is easy to reason about and to edit). Each test keeps its own plan
+ * and loss rule; only what is the same logic lives here. */
+#ifndef KARPA_FIXTURES_H
+#define KARPA_FIXTURES_H
+
+#include "testutil.h"
+
+#include <math.h>
+
+#include "harness/recipe_host.h"
+#include "util/fsutil.h"
+#include "util/kerr.h"
+
+/* ---- files ---------------------------------------------------------------- */
+
+/* Writes text to dir/name (atomically, replacing it). */
+static inline void fx_put(const char *dir, const char *name, const char *text)
+{
+	char p[FS_PATH_MAX];
+	struct kerr err = { 0 };
+
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
+}
+
+/* The stand-in recipe's gpt.c: patches in the tests are written against it. */
+#define FX_GPT_C "/* gpt.c: a stand-in recipe */\nint gpt_steps = 1;\n"
+#define FX_GPT_H "extern int gpt_steps;\n"
+
+/* What vstate_init needs, under tmp: tmp/recipe-src holding the stand-in
+ * recipe (gpt.c, gpt.h) and empty tmp/data and tmp/hidden folders. Fills
+ * src, data and hidden with their paths. */
+static inline void fx_state_inputs(const char *tmp, char src[FS_PATH_MAX], char data[FS_PATH_MAX],
+				   char hidden[FS_PATH_MAX])
+{
+	struct kerr err = { 0 };
+
+	snprintf(src, FS_PATH_MAX, "%s/recipe-src", tmp);
+	snprintf(data, FS_PATH_MAX, "%s/data", tmp);
+	snprintf(hidden, FS_PATH_MAX, "%s/hidden", tmp);
+	assert_int_equal(fs_mkdir_p(src, &err), 0);
+	assert_int_equal(fs_mkdir_p(data, &err), 0);
+	assert_int_equal(fs_mkdir_p(hidden, &err), 0);
+	fx_put(src, "gpt.c", FX_GPT_C);
+	fx_put(src, "gpt.h", FX_GPT_H);
+}
+
+/* ---- generated text ------------------------------------------------------- */
+
+/* Word salad: docs files named <prefix>NN.txt, each words_per_doc words
+ * drawn by xorshift64 from words, a sentence ending every sentence_words
+ * words. The same spec always gives the same bytes. */
+struct fx_texts {
+	const char *const *words;
+	size_t nwords;
+	uint64_t seed; /* nonzero */
+	int docs, words_per_doc, sentence_words;
+	const char *prefix;
+};
+
+static inline void fx_write_texts(const char *dir, const struct fx_texts *t)
+{
+	uint64_t x = t->seed;
+
+	for (int d = 0; d < t->docs; d++) {
+		char path[FS_PATH_MAX];
+		FILE *f;
+		snprintf(path, sizeof path, "%s/%s%02d.txt", dir, t->prefix, d);
+		assert_non_null(f = fopen(path, "w"));
+		for (int w = 0; w < t->words_per_doc; w++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			fprintf(f, "%s%s", t->words[x % t->nwords],
+				w % t->sentence_words == t->sentence_words - 1 ? ".\n" : " ");
+		}
+		fclose(f);
+	}
+}
+
+/* ---- a fake recipe: bigram counts ------------------------------------------ */
+
+/* The counter's state. A test's own state struct may begin with one (the
+ * functions below see h->impl as a struct fx_bigram). */
+struct fx_bigram {
+	int V;
+	float *counts; /* V x V, then one float: steps taken */
+};
+
+/* Allocates zeroed counts for a vocabulary of V. */
+static inline void fx_bigram_init(struct fx_bigram *b, int V)
+{
+	b->V = V;
+	b->counts = calloc((size_t)V * V + 1, sizeof(float));
+	assert_non_null(b->counts);
+}
+
+/* log P(y | x) with add-one smoothing. */
+static inline double fx_bigram_logp(const struct fx_bigram *b, int x, int y)
+{
+	double row = 0;
+
+	for (int v = 0; v < b->V; v++)
+		row += b->counts[(size_t)x * b->V + v];
+	return log((b->counts[(size_t)x * b->V + y] + 1.0) / (row + b->V));
+}
+
+/* One training step on rows x (T + 1) tokens: the summed negative log
+ * likelihood of the T targets of every row before counting them, then the
+ * counts and the step counter. */
+static inline double fx_bigram_step(struct fx_bigram *b, const uint16_t *t, int rows, int T)
+{
+	double nll = 0;
+
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < T; i++)
+			nll -= fx_bigram_logp(b, t[r * (T + 1) + i], t[r * (T + 1) + i + 1]);
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < T; i++)
+			b->counts[(size_t)t[r * (T + 1) + i] * b->V + t[r * (T + 1) + i + 1]] += 1;
+	b->counts[(size_t)b->V * b->V] += 1;
+	return nll;
+}
+
+static inline int fx_bigram_logits(struct recipe_host *h, const uint16_t *t, int rows, int T, float *out,
+				   struct kerr *err)
+{
+	struct fx_bigram *b = h->impl;
+
+	(void)err;
+	for (int i = 0; i < rows * T; i++) {
+		const float *c = b->counts + (size_t)t[i] * b->V;
+		double row = 0;
+		for (int v = 0; v < b->V; v++)
+			row += c[v];
+		for (int v = 0; v < b->V; v++)
+			out[(size_t)i * b->V + v] = (float)log((c[v] + 1.0) / (row + b->V));
+	}
+	return 0;
+}
+
+static inline int fx_bigram_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
+{
+	struct fx_bigram *b = h->impl;
+
+	(void)err;
+	*n = ((size_t)b->V * b->V + 1) * sizeof(float);
+	return 0;
+}
+
+static inline int fx_bigram_save(struct recipe_host *h, void *buf, size_t n, struct kerr *err)
+{
+	(void)err;
+	memcpy(buf, ((struct fx_bigram *)h->impl)->counts, n);
+	return 0;
+}
+
+static inline int fx_bigram_load(struct recipe_host *h, const void *buf, size_t n, struct kerr *err)
+{
+	(void)err;
+	memcpy(((struct fx_bigram *)h->impl)->counts, buf, n);
+	return 0;
+}
+
+/* Frees the counts and h->impl itself (the test's state, allocated whole). */
+static inline void fx_bigram_destroy(struct recipe_host *h)
+{
+	struct fx_bigram *b = h->impl;
+
+	if (b)
+		free(b->counts);
+	free(b);
+	h->impl = NULL;
+}
+
+/* Fills h with the bigram host around the test's own create (which must
+ * allocate h->impl beginning with a struct fx_bigram) and train step. */
+static inline void fx_bigram_host(struct recipe_host *h,
+				  int (*create)(struct recipe_host *, const struct kr_env *, struct kr_plan *,
+						struct kerr *),
+				  int (*train_step)(struct recipe_host *, int64_t, const uint16_t *, float *, float *,
+						    struct kerr *))
+{
+	memset(h, 0, sizeof *h);
+	h->kind = "fake";
+	h->create = create;
+	h->train_step = train_step;
+	h->logits = fx_bigram_logits;
+	h->state_bytes = fx_bigram_bytes;
+	h->save = fx_bigram_save;
+	h->load = fx_bigram_load;
+	h->destroy = fx_bigram_destroy;
+}
+
+#endif
