@@ -1,6 +1,7 @@
 /* cmd_prove.c: `karpa prove`: flags in, prove_run, a summary out. */
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +77,16 @@ int cmd_prove(int argc, char **argv)
 			}
 			o.threads = (int)v;
 			break;
-		case 'b':
-			o.budget_units = strtod(optarg, NULL);
-			if (!(o.budget_units > 0)) {
+		case 'b': {
+			char *end;
+			/* The whole argument must be the number: "5x" is a typo, not 5. */
+			o.budget_units = strtod(optarg, &end);
+			if (end == optarg || *end || !isfinite(o.budget_units) || !(o.budget_units > 0)) {
 				fprintf(stderr, "karpa prove: --budget must be a positive number of units\n");
 				return EXIT_USAGE;
 			}
 			break;
+		}
 		case 'M': o.force_mock = 1; break;
 		case 'P': o.progress = 1; break;
 		case 'j': as_json = 1; break;

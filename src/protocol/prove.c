@@ -1,7 +1,8 @@
 /* prove.c: the proof test (PROTOCOL 4). Every step's output goes into a
  * private work folder beside the bundle; the bundle is assembled in a
- * staging folder and renamed into place only after it is sealed. A failure
- * at any step leaves neither a bundle nor the work folder. */
+ * staging folder and renamed into place only after it is sealed (and the
+ * optional tar packed from it). A failure at any step leaves neither a
+ * bundle, nor a tar, nor the work folder. */
 #include "protocol/prove.h"
 
 #include <archive.h>
@@ -168,7 +169,7 @@ static int check_budget(const struct prove_opts *o, const struct train_result *t
 	r->allowed_s = calib_allowed_s(budget, calib_ms);
 	if (r->train_s > r->allowed_s)
 		return kerr_set(err, "prove.over_budget",
-				"training took %.1f s, the budget of %.0f units allows %.1f s on this machine "
+				"training took %.1f s, the budget of %g units allows %.1f s on this machine "
 				"(calibration %.2f ms vs reference %.2f ms): declare fewer steps",
 				r->train_s, budget, r->allowed_s, calib_ms, CALIB_REF_MS);
 	return 0;
@@ -238,6 +239,26 @@ static json_t *manifest_body(const struct prove_opts *o, const char *commit, con
 			 "head", tr->log_head, "keep", keep);
 }
 
+/* The digest and attestation kind of the sealed manifest in dir. */
+static int read_sealed(const char *dir, struct prove_result *r, struct kerr *err)
+{
+	char path[FS_PATH_MAX], *text = NULL;
+	size_t len;
+	json_t *a;
+	const char *kind;
+
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, BUNDLE_MANIFEST) < 0 ||
+	    fs_read_all(path, BUNDLE_MANIFEST_BYTES_MAX, &text, &len, err) < 0)
+		return -1;
+	hash_buf_hex(text, len, r->manifest_sha256);
+	a = json_loadb(text, len, 0, NULL);
+	kind = json_string_value(json_object_get(json_object_get(a, "attestation"), "kind"));
+	snprintf(r->attest_kind, sizeof r->attest_kind, "%s", kind ? kind : "?");
+	json_decref(a);
+	free(text);
+	return 0;
+}
+
 int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *err)
 {
 	struct keys k;
@@ -251,7 +272,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	size_t patch_len, rat_len;
 	double budget, t0 = (double)time(NULL);
 	json_t *m = NULL, *keep = NULL;
-	int rc = -1, have_work = 0;
+	int rc = -1, have_work = 0, have_tar = 0;
 
 	memset(r, 0, sizeof *r);
 	memset(&k, 0, sizeof k);
@@ -263,6 +284,12 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 		return -1;
 	if (fs_exists(o->out)) {
 		kerr_set(err, "prove.out_exists", "%s already exists: choose another --out", o->out);
+		goto out;
+	}
+	/* Same rule for the transport file, so that a failed proof removes only
+	 * a tar it wrote itself. */
+	if (o->tar && fs_exists(o->tar)) {
+		kerr_set(err, "prove.out_exists", "%s already exists: choose another --tar", o->tar);
 		goto out;
 	}
 	if (fs_read_all(o->patch, RECIPEREPO_PATCH_BYTES_MAX, &patch, &patch_len, err) < 0 ||
@@ -283,8 +310,10 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	    fs_join(w.run, sizeof w.run, err, "%s/run", w.dir) < 0)
 		goto out;
 	fs_rm_rf(w.dir);
-	if (fs_mkdir_p(w.dir, err) < 0)
+	if (fs_mkdir_p(w.dir, err) < 0) {
+		kerr_prefix(err, "--out %s: cannot create the work folder beside it", o->out);
 		goto out;
+	}
 	have_work = 1;
 	say(o, "checking out %s and applying the patch", o->king);
 	if (reciperepo_export(o->recipe_repo, o->king, w.recipe, err) < 0 ||
@@ -301,34 +330,28 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 		kerr_set(err, "prove.nomem", "cannot build the manifest");
 		goto out;
 	}
-	if (bundle_seal(st.tmp, m, &k, &ao, err) < 0 || fs_stage_commit(&st, 0, err) < 0)
+	if (bundle_seal(st.tmp, m, &k, &ao, err) < 0 || read_sealed(st.tmp, r, err) < 0)
 		goto out;
-	if (o->tar && bundle_pack(o->out, o->tar, err) < 0)
+	/* Everything that can fail happens on the staged tree: the transport file
+	 * is packed from it (same names, same bytes) before the rename, so a full
+	 * disk while packing leaves no bundle behind. */
+	if (o->tar) {
+		if (bundle_pack(st.tmp, o->tar, err) < 0)
+			goto out;
+		have_tar = 1;
+	}
+	if (fs_stage_commit(&st, 0, err) < 0)
 		goto out;
 	r->val_bpb = tr.val.val_bpb;
 	r->steps = tr.steps;
 	r->wall_s = (double)time(NULL) - t0;
-	{
-		char path[FS_PATH_MAX], *text;
-		size_t len;
-		json_t *a;
-		if (fs_join(path, sizeof path, err, "%s/%s", o->out, BUNDLE_MANIFEST) < 0 ||
-		    fs_read_all(path, BUNDLE_MANIFEST_BYTES_MAX, &text, &len, err) < 0)
-			goto out;
-		hash_buf_hex(text, len, r->manifest_sha256);
-		a = json_loadb(text, len, 0, NULL);
-		snprintf(r->attest_kind, sizeof r->attest_kind, "%s",
-			 json_string_value(json_object_get(json_object_get(a, "attestation"), "kind"))
-				 ? json_string_value(json_object_get(json_object_get(a, "attestation"), "kind"))
-				 : "?");
-		json_decref(a);
-		free(text);
-	}
 	rc = 0;
 out:
 	fs_stage_abort(&st);
 	if (have_work)
 		fs_rm_rf(w.dir);
+	if (rc < 0 && have_tar)
+		unlink(o->tar);
 	json_decref(m);
 	json_decref(keep);
 	free(patch);
