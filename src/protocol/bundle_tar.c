@@ -166,6 +166,14 @@ int bundle_list(const char *dir, struct bundle_files *f, struct kerr *err)
 
 /* ---- packing -------------------------------------------------------------- */
 
+/* A full disk is the same condition whichever writer meets it. */
+static const char *pack_code(struct archive *a)
+{
+	int e = archive_errno(a);
+
+	return e == ENOSPC || e == EFBIG || e == EDQUOT ? "fs.disk_full" : "bundle.pack";
+}
+
 static int pack_file(struct archive *a, const char *dir, const char *name, uint64_t bytes, char *buf,
 		     struct kerr *err)
 {
@@ -191,7 +199,7 @@ static int pack_file(struct archive *a, const char *dir, const char *name, uint6
 	archive_entry_set_uid(e, 0);
 	archive_entry_set_gid(e, 0);
 	if (archive_write_header(a, e) != ARCHIVE_OK) {
-		kerr_set(err, "bundle.pack", "%s: %s", name, archive_error_string(a));
+		kerr_set(err, pack_code(a), "%s: %s", name, archive_error_string(a));
 		goto out;
 	}
 	while (done < bytes) {
@@ -209,7 +217,7 @@ static int pack_file(struct archive *a, const char *dir, const char *name, uint6
 			goto out;
 		}
 		if (archive_write_data(a, buf, (size_t)r) != r) {
-			kerr_set(err, "bundle.pack", "%s: %s", name, archive_error_string(a));
+			kerr_set(err, pack_code(a), "%s: %s", name, archive_error_string(a));
 			goto out;
 		}
 		done += (uint64_t)r;
@@ -256,7 +264,7 @@ int bundle_pack(const char *dir, const char *tar_path, struct kerr *err)
 		if (pack_file(a, dir, f->name[i], f->bytes[i], buf, err) < 0)
 			goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
-		kerr_set(err, "bundle.pack", "%s: %s", tmp, archive_error_string(a));
+		kerr_set(err, pack_code(a), "%s: %s", tmp, archive_error_string(a));
 		goto out;
 	}
 	if (fsync(fd) < 0) {

@@ -17,7 +17,7 @@
 struct prove_opts {
 	const char *recipe_repo;  /* canonical recipe repository (git) */
 	const char *king;         /* tag, e.g. recipe-v0.1.0 */
-	const char *patch;        /* unified diff file; may be empty (proving the king itself) */
+	const char *patch;        /* unified diff file (non-empty: patch.empty otherwise) */
 	const char *rationale;    /* text file */
 	const char *key;          /* miner key file */
 	const char *data;         /* miner data folder */
