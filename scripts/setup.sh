@@ -5,7 +5,7 @@
 # so that builds, tests and demos afterwards need no network.
 set -euo pipefail
 
-PKGS=(build-essential pkg-config git ca-certificates openssl nodejs npm
+PKGS=(build-essential pkg-config git ca-certificates openssl
       libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
       libutf8proc-dev libopenblas-dev libseccomp-dev bc
       python3 python3-torch python3-numpy)
@@ -26,6 +26,10 @@ missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm may come from outside Debian (and then conflict with its
+# packages): only the commands matter.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}"
 	$SUDO apt-get update -qq
