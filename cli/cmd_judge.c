@@ -2,6 +2,7 @@
  * costs, and the verdict. Exit 0 when a verdict was recorded (whatever it
  * is: a rejection is a successful judgment), 1 when none could be. */
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -74,6 +75,7 @@ int cmd_judge(int argc, char **argv)
 	struct kerr err = { { 0 }, { 0 } };
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	int as_json = 0, c, rc;
+	char state[PATH_MAX];
 
 	o.threads = nproc > 0 && nproc <= 256 ? (int)nproc : 1;
 	optind = 1;
@@ -97,7 +99,14 @@ int cmd_judge(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.bundle = argv[optind + 1];
-	if (vstate_open(argv[optind], &s, &err) < 0)
+	/* The state by its absolute name: a merge runs git in the recipe
+	 * repository with paths under the state, which a relative name would
+	 * resolve against the wrong folder. */
+	if (!realpath(argv[optind], state)) {
+		kerr_errno(&err, "vstate.open", argv[optind]);
+		return cli_fail(&err);
+	}
+	if (vstate_open(state, &s, &err) < 0)
 		return cli_fail(&err);
 	rc = judge_run(&s, &o, &r, &err);
 	vstate_close(&s);

@@ -125,6 +125,28 @@ static int intake(struct ctx *c, struct kerr *err)
 	return 0;
 }
 
+/* A replayed bundle is refused before any check runs: recording would
+ * refuse it anyway (the manifest digest is unique in the corpus), but only
+ * after a full judgment, so a replay would cost the validator a hidden
+ * evaluation for nothing. */
+static int refuse_replay(struct ctx *c, struct kerr *err)
+{
+	struct expcorpus_entry prior;
+	struct kerr e2 = { { 0 }, { 0 } };
+
+	if (expcorpus_get(c->s, c->manifest_hex, &prior, &e2) == 0) {
+		kerr_set(err, "judge.duplicate", "manifest %.16s...: already judged as %s (%s): a replay",
+			 c->manifest_hex, prior.id, prior.verdict);
+		expcorpus_entry_free(&prior);
+		return -1;
+	}
+	if (strcmp(e2.code, "expcorpus.not_found")) {
+		*err = e2;
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- check 1: the diff scan ---------------------------------------- */
 
 static int check_diff_scan(struct ctx *c, struct kerr *err)
@@ -287,6 +309,25 @@ out:
 	return rc;
 }
 
+/* Which windows the causality audit probes: keyed by the whole validator
+ * secret and bound to this bundle, so a recipe cannot know which of its
+ * calls are the audit's (two bytes of the secret would leave only 65536
+ * candidate probe sets to behave honestly on). */
+static uint64_t audit_seed(const struct ctx *c)
+{
+	static const char context[] = "karpa causality audit v1:";
+	unsigned char in[sizeof context + HASH_HEX_BYTES], out[8];
+	uint64_t seed = 0;
+
+	memcpy(in, context, sizeof context - 1);
+	memcpy(in + sizeof context - 1, c->manifest_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash(out, sizeof out, in, sizeof context - 1 + HASH_HEX_BYTES - 1, c->s->secret,
+			   VSTATE_SECRET_BYTES);
+	for (int i = 0; i < 8; i++)
+		seed = seed << 8 | out[i];
+	return seed;
+}
+
 static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
 	struct recipe_host h, h_alt;
@@ -330,7 +371,7 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 	co.vocab_size = bpe_vocab_size(c->pub.tok);
 	co.T = plan.seq_len;
 	co.call_rows = plan.eval_batch;
-	co.seed = ((uint64_t)c->s->secret[0] << 8 | c->s->secret[1]) ^ c->seed;
+	co.seed = audit_seed(c);
 	if (dataset_load_split(&c->pub, SPLIT_VAL, &toks, &n, err) < 0)
 		goto out;
 	if (causality_audit(&h, &h_alt, &co, toks, n, &cr, err) < 0) {
@@ -363,9 +404,17 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 	memset(&h, 0, sizeof h);
 	nk = replay_kept(c->bdir, &c->pr, idx, REPLAY_KEPT_MAX);
 	if (nk <= 0) {
-		/* A run too short to have intermediates has nothing to replay
-		 * from; its final checkpoint was evaluated above. */
-		return 0;
+		/* Only a one-step run has no step to checkpoint before the last
+		 * (PROTOCOL 4.6 keeps intermediates for this check). A recipe may
+		 * set its own checkpoint interval, and one that set it to "final
+		 * only" would otherwise skip the replay, leaving a log that could
+		 * have been written for a checkpoint trained anywhere. */
+		if (c->pr.steps <= 1)
+			return 0;
+		return kerr_set(err, "judge.no_replay",
+				"a run of %lld steps kept no intermediate checkpoint to replay from: checkpoint at"
+				" least once before the last step",
+				(long long)c->pr.steps);
 	}
 	/* Which kept checkpoint: the validator's secret decides, so a miner
 	 * cannot know which one will be replayed. */
@@ -561,7 +610,7 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	fs_rm_rf(c.work);
 	if (fs_mkdir_p(c.work, err) < 0)
 		goto out;
-	if (intake(&c, err) < 0)
+	if (intake(&c, err) < 0 || refuse_replay(&c, err) < 0)
 		goto out;
 	if (dataset_open(s->data, &c.pub, err) < 0)
 		goto out;

@@ -1,0 +1,876 @@
+/* test_judge_attacks.c: a dishonest miner against a validator, end to end
+ * through `karpa judge` at the tiny scale. Each attack must end in verdict
+ * `rejected` with one exact reason code (or, for the public-split overfit,
+ * must not be accepted). Bundles are made two ways: by `karpa prove` on a
+ * patch whose cheat runs inside the recipe, and by surgery on an honest
+ * bundle with the library: edit files, re-chain the log the way the harness
+ * writes it, and re-seal with the miner's own key (a miner can always do
+ * that; what it cannot redo is the validator's recomputation).
+ *
+ * The fixture is built once: data with a hidden split, a validator state
+ * with a 2-seed noise floor, a miner key, the miner's clone of the recipe
+ * repository and one honest bundle (a comment-only patch, 30 steps: with two
+ * intermediate checkpoints and two kept, the kept set does not depend on the
+ * log head, so a re-chained log keeps its checkpoints). */
+#include "../testutil.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "harness/dataset.h"
+#include "harness/trainlog.h"
+#include "protocol/bundle.h"
+#include "protocol/keys.h"
+
+#define OUT_CAP (256u << 10)
+#define NOISE_SEEDS 2 /* the least with a spread: the attacks do not depend on the margin */
+#define THREADS 2
+#define LOG_LINES_MAX 4096 /* a tiny run logs ~40 lines */
+
+struct fx {
+	char *tmp;
+	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], clone[FS_PATH_MAX], key[FS_PATH_MAX];
+	char other_key[FS_PATH_MAX], honest[FS_PATH_MAX], why[FS_PATH_MAX];
+	struct keys k, other;
+	int n;     /* bundles made so far (names) */
+	char *out; /* OUT_CAP bytes of captured output */
+};
+
+static struct fx g;
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int run(int want, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(int want, const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	rc = tu_run(g.out, OUT_CAP, "%s", cmd);
+	if (want >= 0 && rc != want)
+		fail_msg("`%s` exited %d (want %d):\n%s", cmd, rc, want, g.out);
+	return rc;
+}
+
+static json_t *out_json(void)
+{
+	const char *p = g.out;
+	json_error_t je;
+	json_t *j;
+
+	while (p && *p && *p != '{') {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (!p || !*p)
+		fail_msg("no JSON object in the output:\n%s", g.out);
+	j = json_loadb(p, strcspn(p, "\n"), 0, &je);
+	if (!j)
+		fail_msg("bad JSON (%s) in the output:\n%s", je.text, g.out);
+	return j;
+}
+
+static const char *jstr(json_t *j, const char *k)
+{
+	json_t *v = json_object_get(j, k);
+
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static double jnum(json_t *j, const char *k)
+{
+	json_t *v = json_object_get(j, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void fx_file(char *out, const char *name)
+{
+	snprintf(out, FS_PATH_MAX, "%s/%s", g.tmp, name);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	char *t = NULL;
+	size_t n = 0;
+	struct kerr err;
+
+	if (fs_read_all(path, 64u << 20, &t, &n, &err) < 0)
+		fail_msg("%s: %s", path, err.msg);
+	if (len)
+		*len = n;
+	return t;
+}
+
+static void spit(const char *path, const char *text, size_t n)
+{
+	struct kerr err;
+
+	if (fs_write_atomic(path, text, n, &err) < 0)
+		fail_msg("%s: %s", path, err.msg);
+}
+
+/* Inserts `add` right after the first occurrence of `anchor` in path. */
+static void insert_after(const char *path, const char *anchor, const char *add)
+{
+	size_t n;
+	char *t = slurp(path, &n), *at = strstr(t, anchor), *u;
+
+	if (!at)
+		fail_msg("%s: anchor not found: %s", path, anchor);
+	at += strlen(anchor);
+	u = malloc(n + strlen(add) + 1);
+	assert_non_null(u);
+	memcpy(u, t, (size_t)(at - t));
+	strcpy(u + (at - t), add);
+	strcat(u, at);
+	spit(path, u, strlen(u));
+	free(t);
+	free(u);
+}
+
+/* ---- patches, made in the miner's clone ----------------------------- */
+
+/* Resets the clone to tag; the caller edits files in g.clone, then
+ * end_patch writes the diff (new files included). */
+static void begin_patch(const char *tag)
+{
+	run(0, "git -C %s reset -q --hard && git -C %s clean -qfd && git -C %s checkout -q --detach %s", g.clone,
+	    g.clone, g.clone, tag);
+}
+
+static void end_patch(const char *out)
+{
+	struct stat sb;
+
+	run(0, "git -C %s add -A && git -C %s diff --cached > %s && git -C %s reset -q --hard", g.clone, g.clone, out,
+	    g.clone);
+	assert_int_equal(stat(out, &sb), 0);
+	assert_true(sb.st_size > 0);
+}
+
+static void clone_path(char *out, const char *file)
+{
+	snprintf(out, FS_PATH_MAX, "%s/%s", g.clone, file);
+}
+
+static void prove(const char *patch, const char *rationale, const char *out)
+{
+	double t0 = now_s();
+
+	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
+	       " --scale tiny --out %s --mock-attestation --threads %d --json",
+	    tu_karpa(), g.state, patch, rationale, g.key, g.data, out, THREADS);
+	print_message("   prove %s: %.1f s wall\n", strrchr(out, '/') + 1, now_s() - t0);
+}
+
+/* Judges and returns the result; the verdict must have been recorded. */
+static json_t *judge(const char *bundle)
+{
+	double t0 = now_s();
+	json_t *j;
+
+	run(0, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, bundle, THREADS);
+	j = out_json();
+	print_message("   %-22s %-13s %-24s %6.2f judge-cpu-s (%.1f s wall)\n", strrchr(bundle, '/') + 1,
+		      jstr(j, "verdict"), jstr(j, "code"), jnum(j, "judge_cpu_s"), now_s() - t0);
+	return j;
+}
+
+static void expect_rejected(const char *bundle, const char *code)
+{
+	json_t *j = judge(bundle);
+
+	if (strcmp(jstr(j, "verdict"), "rejected") || strcmp(jstr(j, "code"), code))
+		fail_msg("%s: expected rejected %s, got %s %s: %s", bundle, code, jstr(j, "verdict"), jstr(j, "code"),
+			 jstr(j, "reason"));
+	json_decref(j);
+}
+
+/* ---- bundle surgery -------------------------------------------------- */
+
+/* A copy of the honest bundle at a fresh path. */
+static void copy_honest(char *out, const char *name)
+{
+	char n[64];
+
+	snprintf(n, sizeof n, "%02d-%s", g.n++, name);
+	fx_file(out, n);
+	run(0, "cp -r %s %s", g.honest, out);
+}
+
+static json_t *manifest(const char *dir)
+{
+	char p[FS_PATH_MAX];
+	json_error_t je;
+	json_t *m;
+
+	snprintf(p, sizeof p, "%s/%s", dir, BUNDLE_MANIFEST);
+	m = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
+	if (!m)
+		fail_msg("%s: %s", p, je.text);
+	return m;
+}
+
+/* What a miner does after editing its own bundle: digests of every file,
+ * a fresh (mock) attestation over the new manifest, its own signature. */
+static void reseal(const char *dir, json_t *m, const struct keys *k)
+{
+	struct attest_opts ao = { .force_mock = 1 };
+	struct kerr err = { { 0 }, { 0 } };
+
+	if (bundle_seal(dir, m, k, &ao, &err) < 0)
+		fail_msg("bundle_seal %s: %s: %s", dir, err.code, err.msg);
+}
+
+/* Replaces patch.diff and its digest, then re-seals. */
+static void swap_patch(const char *dir, const char *patch_file)
+{
+	char p[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+	size_t n;
+	char *t = slurp(patch_file, &n);
+	json_t *m = manifest(dir);
+
+	snprintf(p, sizeof p, "%s/patch.diff", dir);
+	spit(p, t, n);
+	hash_buf_hex(t, n, hex);
+	json_object_set_new(m, "patch_sha256", json_string(hex));
+	reseal(dir, m, &g.k);
+	json_decref(m);
+	free(t);
+}
+
+struct log {
+	json_t *rec[LOG_LINES_MAX];
+	int n;
+};
+
+static void log_read(const char *dir, struct log *l)
+{
+	char p[FS_PATH_MAX];
+	size_t n;
+	char *t, *s, *nl;
+
+	snprintf(p, sizeof p, "%s/train.log", dir);
+	t = slurp(p, &n);
+	l->n = 0;
+	for (s = t; *s; s = nl + 1) {
+		json_error_t je;
+		nl = strchr(s, '\n');
+		assert_non_null(nl);
+		assert_true(l->n < LOG_LINES_MAX);
+		l->rec[l->n] = json_loadb(s, (size_t)(nl - s), 0, &je);
+		if (!l->rec[l->n])
+			fail_msg("train.log line %d: %s", l->n + 1, je.text);
+		l->n++;
+	}
+	free(t);
+}
+
+/* Writes the records back as the harness would: canonical lines, each
+ * "prev" the SHA-256 of the line before (rechain = 1), or the prev fields
+ * left as they are (rechain = 0: the naive forgery). Updates the manifest's
+ * log head and line count and frees the records. */
+static void log_write(const char *dir, struct log *l, json_t *m, int rechain)
+{
+	char p[FS_PATH_MAX], prev[HASH_HEX_BYTES] = TRAINLOG_GENESIS;
+	size_t cap = 0, len = 0;
+	char *buf = NULL;
+	struct trainlog_summary ts;
+	struct kerr err = { { 0 }, { 0 } };
+
+	for (int i = 0; i < l->n; i++) {
+		char *line;
+		size_t ln;
+		if (rechain)
+			json_object_set_new(l->rec[i], "prev", json_string(prev));
+		line = json_dumps(l->rec[i], JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+		assert_non_null(line);
+		ln = strlen(line);
+		hash_buf_hex(line, ln, prev);
+		if (len + ln + 2 > cap) {
+			cap = 2 * (len + ln + 2);
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		memcpy(buf + len, line, ln);
+		len += ln;
+		buf[len++] = '\n';
+		free(line);
+		json_decref(l->rec[i]);
+	}
+	snprintf(p, sizeof p, "%s/train.log", dir);
+	spit(p, buf, len);
+	free(buf);
+	if (rechain && trainlog_verify(p, &ts, &err) == 0)
+		assert_string_equal(ts.head, prev);
+	json_object_set_new(json_object_get(m, "log"), "head", json_string(prev));
+	json_object_set_new(json_object_get(m, "log"), "lines", json_integer(l->n));
+	l->n = 0;
+}
+
+static const char *event(json_t *r)
+{
+	return jstr(r, "event");
+}
+
+/* ---- fixture --------------------------------------------------------- */
+
+static int setup_group(void **unused)
+{
+	char patch[FS_PATH_MAX], p[FS_PATH_MAX];
+	struct kerr err;
+	double t0 = now_s();
+
+	memset(&g, 0, sizeof g);
+	hash_init_lib();
+	g.tmp = tu_mkdtemp();
+	g.out = malloc(OUT_CAP);
+	assert_non_null(g.out);
+	fx_file(g.data, "data");
+	fx_file(g.hidden, "hidden");
+	fx_file(g.state, "state");
+	fx_file(g.clone, "miner-recipe");
+	fx_file(g.key, "miner.key");
+	fx_file(g.other_key, "thief.key");
+	fx_file(g.honest, "honest");
+	fx_file(g.why, "why.md");
+	run(0, "%s data prepare --scale tiny --out %s --hidden-out %s", tu_karpa(), g.data, g.hidden);
+	run(0, "%s validator init %s --data %s --hidden %s --scale tiny", tu_karpa(), g.state, g.data, g.hidden);
+	run(0, "%s noise-floor %s --seeds %d --threads %d --json", tu_karpa(), g.state, NOISE_SEEDS, THREADS);
+	print_message("   noise floor: %.0f s\n", now_s() - t0);
+	assert_int_equal(keys_generate(g.key, &g.k, &err), 0);
+	assert_int_equal(keys_generate(g.other_key, &g.other, &err), 0);
+	run(0, "git clone -q %s/recipe %s", g.state, g.clone);
+	spit(g.why, "A clearer comment on the scale table.\n", strlen("A clearer comment on the scale table.\n"));
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "config.c");
+	insert_after(p, "/* tiny: seconds under sanitizers.", " (The test scale.)");
+	fx_file(patch, "honest.diff");
+	end_patch(patch);
+	prove(patch, g.why, g.honest);
+	return 0;
+}
+
+static int teardown_group(void **unused)
+{
+	keys_wipe(&g.k);
+	keys_wipe(&g.other);
+	tu_rmdir(g.tmp);
+	free(g.out);
+	return 0;
+}
+
+/* ---- check 1: the diff scan ----------------------------------------- */
+
+/* A patch to the fixed evaluator. prove refuses it, so the bundle is an
+ * honest one with its patch replaced and re-sealed. */
+static void test_patch_touching_harness(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX];
+	static const char diff[] =
+		"diff --git a/src/harness/evaluate.c b/src/harness/evaluate.c\n"
+		"--- a/src/harness/evaluate.c\n"
+		"+++ b/src/harness/evaluate.c\n"
+		"@@ -1,3 +1,3 @@\n"
+		" /* evaluate.c */\n"
+		"-#define LN2 0.69314718055994531\n"
+		"+#define LN2 0.9\n"
+		" #include \"harness/evaluate.h\"\n";
+
+	fx_file(patch, "harness.diff");
+	spit(patch, diff, sizeof diff - 1);
+	copy_honest(b, "harness");
+	swap_patch(b, patch);
+	expect_rejected(b, "patch.touches_harness");
+}
+
+/* A recipe opening a socket (to fetch the hidden split, say). */
+static void test_socket_call(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "recipe.c");
+	insert_after(p, "\tomp_set_num_threads(r->threads);\n", "\tif (r->threads == 12345)\n\t\t(void)socket(2, 1, 0);\n");
+	fx_file(patch, "socket.diff");
+	end_patch(patch);
+	copy_honest(b, "socket");
+	swap_patch(b, patch);
+	expect_rejected(b, "judge.forbidden_call");
+}
+
+/* The same call behind a macro whose name says nothing. */
+static void test_macro_hiding_a_call(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "recipe.c");
+	insert_after(p, "#include \"harness/recipe_api.h\"\n", "#define PREFETCH_HINT socket\n");
+	insert_after(p, "\tomp_set_num_threads(r->threads);\n", "\tif (r->threads == 12345)\n\t\t(void)PREFETCH_HINT(2, 1, 0);\n");
+	fx_file(patch, "macro.diff");
+	end_patch(patch);
+	copy_honest(b, "macro");
+	swap_patch(b, patch);
+	expect_rejected(b, "judge.macro_hides");
+}
+
+/* A recipe reading a data shard itself (the public val split, to memorise
+ * it), instead of the tokens the harness hands it. */
+static void test_recipe_reading_data_files(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "recipe.c");
+	insert_after(p, "\tomp_set_num_threads(r->threads);\n",
+		     "\t{\n\t\tFILE *f = fopen(\"../data/val_000.bin\", \"rb\");\n\t\tif (f)\n\t\t\tfclose(f);\n\t}\n");
+	fx_file(patch, "fopen.diff");
+	end_patch(patch);
+	copy_honest(b, "fopen");
+	swap_patch(b, patch);
+	expect_rejected(b, "judge.forbidden_call");
+}
+
+/* Base not the king: the manifest names an older tag. */
+static void test_stale_base(void **unused)
+{
+	char b[FS_PATH_MAX];
+	json_t *m;
+
+	copy_honest(b, "stale");
+	m = manifest(b);
+	json_object_set_new(json_object_get(m, "king"), "tag", json_string("recipe-v0.0.9"));
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "judge.stale");
+}
+
+/* ---- check 2: the bundle itself -------------------------------------- */
+
+/* One loss edited in place, the chain left alone (the next line's prev no
+ * longer matches), the bundle re-sealed. */
+static void test_forged_loss(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m;
+
+	copy_honest(b, "forged-loss");
+	m = manifest(b);
+	log_read(b, &l);
+	for (int i = 0; i < l.n; i++)
+		if (!strcmp(event(l.rec[i]), "step") && json_integer_value(json_object_get(l.rec[i], "step")) == 7) {
+			json_object_set_new(l.rec[i], "loss", json_real(3.0));
+			break;
+		}
+	log_write(b, &l, m, 0);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "log.chain_broken");
+}
+
+/* Two step records swapped without re-chaining: the chain breaks. */
+static void test_reordered_log(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m, *t;
+
+	copy_honest(b, "reordered");
+	m = manifest(b);
+	log_read(b, &l);
+	assert_string_equal(event(l.rec[3]), "step");
+	assert_string_equal(event(l.rec[4]), "step");
+	t = l.rec[3], l.rec[3] = l.rec[4], l.rec[4] = t;
+	log_write(b, &l, m, 0);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "log.chain_broken");
+}
+
+/* The same swap with the chain recomputed: every prev is right, but the
+ * steps no longer count 0, 1, 2, ... */
+static void test_reordered_log_rechained(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m, *t;
+
+	copy_honest(b, "reordered-rechained");
+	m = manifest(b);
+	log_read(b, &l);
+	t = l.rec[3], l.rec[3] = l.rec[4], l.rec[4] = t;
+	log_write(b, &l, m, 1);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "log.bad_order");
+}
+
+/* The two intermediate checkpoints exchanged. Re-sealed, the file digests
+ * agree with the manifest but not with the records in the chain. */
+static void test_swapped_checkpoints(void **unused)
+{
+	char b[FS_PATH_MAX];
+	json_t *m;
+
+	copy_honest(b, "swapped-ckpt");
+	run(0, "cd %s/checkpoints && mv step_000010.ckpt t && mv step_000020.ckpt step_000010.ckpt && "
+	       "mv t step_000020.ckpt", b);
+	m = manifest(b);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "bundle.ckpt_digest");
+}
+
+/* The same exchange without re-sealing: the manifest's digests catch it. */
+static void test_swapped_checkpoints_unsealed(void **unused)
+{
+	char b[FS_PATH_MAX];
+
+	copy_honest(b, "swapped-ckpt-unsealed");
+	run(0, "cd %s/checkpoints && mv step_000010.ckpt t && mv step_000020.ckpt step_000010.ckpt && "
+	       "mv t step_000020.ckpt", b);
+	expect_rejected(b, "bundle.file_digest");
+}
+
+/* Someone else's bundle with the miner field changed to the thief's key
+ * and signed by it; the attestation (which binds the original manifest)
+ * cannot be redone without the original machine, so it is left alone. A
+ * thief who also re-attests makes a new submission of the same patch, which
+ * the corpus credits to the earliest (test_expcorpus covers credit). */
+static void test_resigned_by_another_key(void **unused)
+{
+	char b[FS_PATH_MAX], p[FS_PATH_MAX], hex[KEYS_SIG_HEX_BYTES + 1];
+	uint8_t sig[KEYS_SIG_BYTES];
+	json_t *m;
+	char *text;
+
+	copy_honest(b, "resigned");
+	m = manifest(b);
+	json_object_set_new(m, "miner", json_string(g.other.pk_hex));
+	text = bundle_manifest_dump(m);
+	assert_non_null(text);
+	snprintf(p, sizeof p, "%s/%s", b, BUNDLE_MANIFEST);
+	spit(p, text, strlen(text));
+	assert_int_equal(keys_sign(&g.other, text, strlen(text), sig), 0);
+	keys_hex_encode(sig, KEYS_SIG_BYTES, hex);
+	hex[KEYS_SIG_HEX_BYTES - 1] = '\n';
+	snprintf(p, sizeof p, "%s/%s", b, BUNDLE_SIG);
+	spit(p, hex, KEYS_SIG_HEX_BYTES);
+	free(text);
+	json_decref(m);
+	expect_rejected(b, "attest.binding");
+}
+
+/* ---- check 3: log plausibility --------------------------------------- */
+
+/* Only the manifest's claim improved: the log's eval record disagrees. */
+static void test_claim_edited_in_manifest(void **unused)
+{
+	char b[FS_PATH_MAX];
+	json_t *m, *res;
+
+	copy_honest(b, "claim-manifest");
+	m = manifest(b);
+	res = json_object_get(m, "results");
+	json_object_set_new(res, "val_bpb", json_real(json_number_value(json_object_get(res, "val_bpb")) - 0.5));
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "judge.log_claim");
+}
+
+/* Wall times stretched past the calibrated budget (results.train_s moved
+ * with them, so only the budget rule can object). */
+static void test_over_budget(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m;
+	double last = 0;
+
+	copy_honest(b, "over-budget");
+	m = manifest(b);
+	log_read(b, &l);
+	for (int i = 0; i < l.n; i++)
+		if (!strcmp(event(l.rec[i]), "step")) {
+			json_int_t s = json_integer_value(json_object_get(l.rec[i], "step"));
+			last = 30000.0 * (double)(s + 1); /* 30 s a step: 900 s for 30 steps */
+			json_object_set_new(l.rec[i], "wall_ms", json_real(last));
+		}
+	log_write(b, &l, m, 1);
+	json_object_set_new(json_object_get(m, "results"), "train_s", json_real(last / 1e3 + 0.5));
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "judge.over_budget");
+}
+
+/* Wall times divided by 1000: steps faster than the calibrated hardware. */
+static void test_faster_than_hardware(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m;
+
+	copy_honest(b, "too-fast");
+	m = manifest(b);
+	log_read(b, &l);
+	for (int i = 0; i < l.n; i++)
+		if (!strcmp(event(l.rec[i]), "step")) {
+			double w = json_number_value(json_object_get(l.rec[i], "wall_ms"));
+			json_object_set_new(l.rec[i], "wall_ms", json_real(w / 1000.0));
+		}
+	log_write(b, &l, m, 1);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "judge.log_too_fast");
+}
+
+/* ---- check 4: the validator's own evaluation ------------------------- */
+
+/* The miner's harness lied: the log's eval record and the manifest agree
+ * on a better val_bpb, the chain is recomputed, the bundle re-sealed. Only
+ * the validator's recomputation from the final checkpoint can tell. */
+static void test_claim_better_than_recomputed(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m, *res, *j;
+	double bpb = NAN;
+
+	copy_honest(b, "claim-lie");
+	m = manifest(b);
+	log_read(b, &l);
+	for (int i = 0; i < l.n; i++)
+		if (!strcmp(event(l.rec[i]), "eval")) {
+			bpb = json_number_value(json_object_get(l.rec[i], "val_bpb")) - 0.25;
+			json_object_set_new(l.rec[i], "val_bpb", json_real(bpb));
+		}
+	assert_true(isfinite(bpb));
+	log_write(b, &l, m, 1);
+	res = json_object_get(m, "results");
+	json_object_set_new(res, "val_bpb", json_real(bpb));
+	reseal(b, m, &g.k);
+	json_decref(m);
+	j = judge(b);
+	assert_string_equal(jstr(j, "verdict"), "rejected");
+	assert_string_equal(jstr(j, "code"), "judge.claim_mismatch");
+	assert_true(jnum(j, "public_bpb") - bpb > 0.2);
+	json_decref(j);
+}
+
+/* Logits that see the next token: position t's logit for the token at t+1
+ * is raised. Only kr_logits cheats (training is the king's), so the proof
+ * is real, the diff scan has nothing to object to, the claim matches the
+ * validator's recomputation (the same cheat runs there), and only the
+ * causality audit can catch it. */
+static void test_logits_peek_at_future(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX], why[FS_PATH_MAX];
+	json_t *j;
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "recipe.c");
+	insert_after(p, "gpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n",
+		     "\t\t/* A sharper output layer. */\n"
+		     "\t\tfor (int i = 0; i < n; i++)\n"
+		     "\t\t\tfor (int t = 0; t + 1 < T; t++)\n"
+		     "\t\t\t\tlogits[((size_t)(r0 + i) * T + t) * c->V + tokens[(size_t)(r0 + i) * T + t + 1]] += 2.0f;\n");
+	fx_file(patch, "peek.diff");
+	end_patch(patch);
+	fx_file(why, "peek.md");
+	spit(why, "Sharper output layer.\n", strlen("Sharper output layer.\n"));
+	fx_file(b, "peek");
+	prove(patch, why, b);
+	j = judge(b);
+	assert_string_equal(jstr(j, "verdict"), "rejected");
+	assert_string_equal(jstr(j, "code"), "judge.causality");
+	/* It got as far as the audit: the public score was recomputed and
+	 * matched the (cheating) claim. */
+	assert_true(isfinite(jnum(j, "public_bpb")));
+	json_decref(j);
+}
+
+/* A recipe that checkpoints only at the end (its interval is its own
+ * choice) leaves nothing to replay from; without the rule its log could
+ * describe any checkpoint trained anywhere. */
+static void test_no_intermediate_checkpoints(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX], why[FS_PATH_MAX];
+	json_t *j;
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "config.c");
+	insert_after(p, "\tc->ckpt_every = row->ckpt_every;\n", "\tc->ckpt_every = 0;\n");
+	fx_file(patch, "nockpt.diff");
+	end_patch(patch);
+	fx_file(why, "nockpt.md");
+	spit(why, "Save disk: checkpoint only at the end.\n", strlen("Save disk: checkpoint only at the end.\n"));
+	fx_file(b, "nockpt");
+	prove(patch, why, b);
+	j = judge(b);
+	assert_string_equal(jstr(j, "verdict"), "rejected");
+	assert_string_equal(jstr(j, "code"), "judge.no_replay");
+	json_decref(j);
+}
+
+/* A run tuned to the public split: kr_logits carries a table of the public
+ * val split's 16-token contexts and raises the logit of the token that
+ * followed each, looking only at past tokens (causal, so the audit passes).
+ * Its public val_bpb is far better than the king's; the hidden split shares
+ * almost none of those contexts, so its hidden score is the king's. The
+ * verdict is decided on the hidden split only, so it must not be accepted:
+ * not_decisive is the right verdict (the proof is genuine, nothing in it
+ * is forged; it just does not generalise, and the hidden split is what
+ * says so). With 6-token contexts (about 9 characters) the table is a real
+ * n-gram cache: it improved the hidden split by 0.02 bpb, more than the
+ * margin, and was rightly found decisive; 16 tokens (about 24 characters)
+ * is memorisation. */
+#define MEMO_CTX 16
+#define MEMO_POSITIONS 9000 /* keeps the patch near 110 KB, under the 256 KiB limit */
+#define MEMO_TOKEN_BITS 9   /* V = 320 < 512 */
+
+static uint32_t memo_hash(const uint16_t *ctx)
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < MEMO_CTX; i++)
+		h = (h ^ ctx[i]) * 16777619u;
+	return h >> MEMO_TOKEN_BITS;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void write_memo_header(const char *path)
+{
+	struct dataset d;
+	struct kerr err;
+	uint16_t *tok = NULL;
+	size_t n, m = 0, at = 0;
+	uint32_t *tab;
+	char *text;
+
+	assert_int_equal(dataset_open(g.data, &d, &err), 0);
+	assert_int_equal(dataset_load_split(&d, SPLIT_VAL, &tok, &n, &err), 0);
+	dataset_close(&d);
+	assert_true(n > MEMO_POSITIONS + MEMO_CTX);
+	tab = calloc(MEMO_POSITIONS, sizeof *tab);
+	assert_non_null(tab);
+	for (size_t t = MEMO_CTX - 1; t < MEMO_POSITIONS; t++) {
+		assert_true(tok[t + 1] < (1u << MEMO_TOKEN_BITS));
+		tab[m++] = memo_hash(tok + t + 1 - MEMO_CTX) << MEMO_TOKEN_BITS | tok[t + 1];
+	}
+	qsort(tab, m, sizeof *tab, cmp_u32);
+	text = malloc(m * 16 + 4096);
+	assert_non_null(text);
+	at += (size_t)sprintf(text + at,
+			      "/* memo.h: output calibration table. */\n"
+			      "#include <stddef.h>\n#include <stdint.h>\n\n"
+			      "static const uint32_t memo_tab[%zu] = {\n", m);
+	for (size_t i = 0; i < m; i++)
+		at += (size_t)sprintf(text + at, "%s0x%08x,%s", i % 8 ? " " : "\t", tab[i], i % 8 == 7 ? "\n" : "");
+	at += (size_t)sprintf(text + at,
+			      "\n};\n\n"
+			      "static void memo_boost(const uint16_t *tok, int rows, int T, int V, float *logits)\n"
+			      "{\n"
+			      "\tfor (int r = 0; r < rows; r++)\n"
+			      "\t\tfor (int t = %d; t < T; t++) {\n"
+			      "\t\t\tconst uint16_t *c = tok + (size_t)r * T + t + 1 - %d;\n"
+			      "\t\t\tuint32_t h = 2166136261u;\n"
+			      "\t\t\tsize_t lo = 0, hi = %zu;\n"
+			      "\t\t\tfor (int i = 0; i < %d; i++)\n"
+			      "\t\t\t\th = (h ^ c[i]) * 16777619u;\n"
+			      "\t\t\th >>= %d;\n"
+			      "\t\t\twhile (lo < hi) {\n"
+			      "\t\t\t\tsize_t mid = lo + (hi - lo) / 2;\n"
+			      "\t\t\t\tif ((memo_tab[mid] >> %d) < h)\n"
+			      "\t\t\t\t\tlo = mid + 1;\n"
+			      "\t\t\t\telse\n"
+			      "\t\t\t\t\thi = mid;\n"
+			      "\t\t\t}\n"
+			      "\t\t\tif (lo < %zu && (memo_tab[lo] >> %d) == h && (int)(memo_tab[lo] & %uu) < V)\n"
+			      "\t\t\t\tlogits[((size_t)r * T + t) * V + (memo_tab[lo] & %uu)] += 6.0f;\n"
+			      "\t\t}\n"
+			      "}\n",
+			      MEMO_CTX - 1, MEMO_CTX, m, MEMO_CTX, MEMO_TOKEN_BITS, MEMO_TOKEN_BITS, m, MEMO_TOKEN_BITS,
+			      (1u << MEMO_TOKEN_BITS) - 1, (1u << MEMO_TOKEN_BITS) - 1);
+	spit(path, text, at);
+	free(text);
+	free(tab);
+	free(tok);
+}
+
+static void test_public_split_overfit_not_accepted(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX], why[FS_PATH_MAX];
+	json_t *j;
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "memo.h");
+	write_memo_header(p);
+	clone_path(p, "recipe.c");
+	insert_after(p, "#include \"harness/recipe_api.h\"\n", "#include \"memo.h\"\n");
+	insert_after(p, "gpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n",
+		     "\t\tmemo_boost(tokens + (size_t)r0 * T, n, T, c->V, logits + (size_t)r0 * T * c->V);\n");
+	fx_file(patch, "memo.diff");
+	end_patch(patch);
+	fx_file(why, "memo.md");
+	spit(why, "Calibrate the output layer with a context table.\n", strlen("Calibrate the output layer with a context table.\n"));
+	fx_file(b, "memo");
+	prove(patch, why, b);
+	j = judge(b);
+	print_message("   overfit: public %.4f, hidden %.4f, king hidden %.4f, margin %.4f\n", jnum(j, "public_bpb"),
+		      jnum(j, "hidden_bpb"), jnum(j, "king_bpb"), jnum(j, "margin"));
+	assert_string_equal(jstr(j, "verdict"), "not_decisive");
+	assert_string_equal(jstr(j, "code"), "judge.not_decisive");
+	/* The public score is far better than the king's hidden one ... */
+	assert_true(jnum(j, "king_bpb") - jnum(j, "public_bpb") > 0.3);
+	/* ... and the hidden one is not better by the margin. */
+	assert_false(jnum(j, "king_bpb") - jnum(j, "hidden_bpb") > jnum(j, "margin"));
+	json_decref(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_patch_touching_harness),
+		cmocka_unit_test(test_socket_call),
+		cmocka_unit_test(test_macro_hiding_a_call),
+		cmocka_unit_test(test_recipe_reading_data_files),
+		cmocka_unit_test(test_stale_base),
+		cmocka_unit_test(test_forged_loss),
+		cmocka_unit_test(test_reordered_log),
+		cmocka_unit_test(test_reordered_log_rechained),
+		cmocka_unit_test(test_swapped_checkpoints),
+		cmocka_unit_test(test_swapped_checkpoints_unsealed),
+		cmocka_unit_test(test_resigned_by_another_key),
+		cmocka_unit_test(test_claim_edited_in_manifest),
+		cmocka_unit_test(test_over_budget),
+		cmocka_unit_test(test_faster_than_hardware),
+		cmocka_unit_test(test_claim_better_than_recomputed),
+		cmocka_unit_test(test_logits_peek_at_future),
+		cmocka_unit_test(test_no_intermediate_checkpoints),
+		cmocka_unit_test(test_public_split_overfit_not_accepted),
+	};
+
+	return cmocka_run_group_tests(tests, setup_group, teardown_group);
+}

@@ -1,0 +1,352 @@
+/* test_judge_e2e.c: a validator and a miner at the tiny scale, through the
+ * CLI only: an honest improvement is proved, judged decisive, confirmed
+ * under the validator's challenge seed and crowned recipe-v0.1.1; a patch
+ * that changes nothing the model computes is judged not decisive; a replayed
+ * bundle is refused; every judgment's costs are printed for the record.
+ *
+ * One fixture for the whole group (data with a hidden split, a validator
+ * state with a 3-seed noise floor, a miner key and the miner's clone of the
+ * recipe repository). The cases run in order and build on each other: the
+ * second one proves against whatever king the first one left. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define OUT_CAP (256u << 10)
+/* Seeds of the noise floor: two, the least that has a spread, to fit a
+ * loaded machine's time (the floor is deterministic: seeds 1 and 2 give a
+ * margin of ~0.009 bpb at tiny, three seeds ~0.013); PROTOCOL 6's default of
+ * ten is for real validators. */
+#define NOISE_SEEDS 2
+#define THREADS 2
+
+struct fx {
+	char *tmp;
+	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], clone[FS_PATH_MAX], key[FS_PATH_MAX];
+	char first_id[64];  /* the honest improvement's submission */
+	char first_bundle[FS_PATH_MAX];
+	char *out;          /* OUT_CAP bytes of captured output */
+};
+
+static struct fx g;
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Runs a command into g.out; fails the test with the output when the exit
+ * status is not `want` (want < 0: any status, returned). */
+static int run(int want, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(int want, const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	rc = tu_run(g.out, OUT_CAP, "%s", cmd);
+	if (want >= 0 && rc != want)
+		fail_msg("`%s` exited %d (want %d):\n%s", cmd, rc, want, g.out);
+	return rc;
+}
+
+/* The JSON object a --json command printed (the first line starting '{'). */
+static json_t *out_json(void)
+{
+	const char *p = g.out;
+	json_error_t je;
+	json_t *j;
+
+	while (p && *p && *p != '{') {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (!p || !*p)
+		fail_msg("no JSON object in the output:\n%s", g.out);
+	j = json_loadb(p, strcspn(p, "\n"), 0, &je);
+	if (!j)
+		fail_msg("bad JSON (%s) in the output:\n%s", je.text, g.out);
+	return j;
+}
+
+static const char *jstr(json_t *j, const char *k)
+{
+	json_t *v = json_object_get(j, k);
+
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static double jnum(json_t *j, const char *k)
+{
+	json_t *v = json_object_get(j, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	struct kerr err;
+
+	if (fs_write_atomic(path, text, strlen(text), &err) < 0)
+		fail_msg("%s: %s", path, err.msg);
+}
+
+/* A patch against king `tag`, made in the miner's clone by a sed edit of one
+ * file; fails when the edit changed nothing (the recipe moved under us). */
+static void make_patch(const char *tag, const char *file, const char *sed, const char *out)
+{
+	struct stat sb;
+
+	run(0, "git -C %s fetch -q --tags origin && git -C %s checkout -q --detach %s", g.clone, g.clone, tag);
+	run(0, "sed -i -e '%s' %s/%s && git -C %s diff > %s && git -C %s checkout -q -- .", sed, g.clone, file,
+	    g.clone, out, g.clone);
+	assert_int_equal(stat(out, &sb), 0);
+	if (sb.st_size == 0)
+		fail_msg("sed '%s' did not change %s at %s", sed, file, tag);
+}
+
+static void prove(const char *tag, const char *patch, const char *rationale, uint64_t seed, const char *out)
+{
+	double t0 = now_s();
+
+	run(0, "%s prove --recipe %s/recipe --king %s --patch %s --rationale %s --key %s --data %s --scale tiny"
+	       " --out %s --mock-attestation --threads %d --seed %llu --json",
+	    tu_karpa(), g.state, tag, patch, rationale, g.key, g.data, out, THREADS, (unsigned long long)seed);
+	print_message("   prove %s (seed %llu): %.1f s wall\n", strrchr(out, '/') + 1, (unsigned long long)seed,
+		      now_s() - t0);
+}
+
+/* Judges a bundle and prints its costs: per check, the judge's and the
+ * proof's CPU seconds (the figures quoted for PROTOCOL 5's cost target). */
+static json_t *judge(const char *bundle)
+{
+	double t0 = now_s();
+	json_t *j, *checks, *ck;
+	size_t i;
+
+	run(0, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, bundle, THREADS);
+	j = out_json();
+	checks = json_object_get(j, "checks");
+	assert_true(json_is_array(checks));
+	print_message("   judge %s: %s %s (%.1f s wall)\n", strrchr(bundle, '/') + 1, jstr(j, "verdict"),
+		      jstr(j, "code"), now_s() - t0);
+	json_array_foreach(checks, i, ck)
+	{
+		assert_true(isfinite(jnum(ck, "cpu_s")) && jnum(ck, "cpu_s") >= 0);
+		print_message("     %-17s %-4s %8.3f cpu-s %s\n", jstr(ck, "name"), jstr(ck, "outcome"),
+			      jnum(ck, "cpu_s"), jstr(ck, "code"));
+	}
+	print_message("     judge_cpu_s %.3f  proof_cpu_s %.3f  ratio %.1f%%\n", jnum(j, "judge_cpu_s"),
+		      jnum(j, "proof_cpu_s"), 100.0 * jnum(j, "judge_cpu_s") / jnum(j, "proof_cpu_s"));
+	assert_true(jnum(j, "judge_cpu_s") > 0);
+	assert_true(jnum(j, "proof_cpu_s") > 0);
+	return j;
+}
+
+static void fx_file(char *out, const char *name)
+{
+	snprintf(out, FS_PATH_MAX, "%s/%s", g.tmp, name);
+}
+
+static int setup_group(void **unused)
+{
+	double t0 = now_s();
+
+	memset(&g, 0, sizeof g);
+	g.tmp = tu_mkdtemp();
+	g.out = malloc(OUT_CAP);
+	assert_non_null(g.out);
+	fx_file(g.data, "data");
+	fx_file(g.hidden, "hidden");
+	fx_file(g.state, "state");
+	fx_file(g.clone, "miner-recipe");
+	fx_file(g.key, "miner.key");
+	run(0, "%s data prepare --scale tiny --out %s --hidden-out %s", tu_karpa(), g.data, g.hidden);
+	run(0, "%s validator init %s --data %s --hidden %s --scale tiny", tu_karpa(), g.state, g.data, g.hidden);
+	run(0, "%s noise-floor %s --seeds %d --threads %d --json", tu_karpa(), g.state, NOISE_SEEDS, THREADS);
+	{
+		json_t *j = out_json();
+		print_message("   noise floor: %d seeds, sigma %.5f, margin %.5f, king hidden %.5f (%.0f s)\n",
+			      NOISE_SEEDS, jnum(j, "sigma"), jnum(j, "margin"), jnum(j, "king_hidden_bpb"),
+			      now_s() - t0);
+		assert_true(jnum(j, "margin") > 0);
+		json_decref(j);
+	}
+	run(0, "%s keygen --out %s", tu_karpa(), g.key);
+	run(0, "git clone -q %s/recipe %s", g.state, g.clone);
+	return 0;
+}
+
+static int teardown_group(void **unused)
+{
+	tu_rmdir(g.tmp);
+	free(g.out);
+	return 0;
+}
+
+/* 1. Five times the steps at tiny (30 -> 150): the baseline stops while the
+ * loss still falls steeply, so this helps by ~0.2 bpb against a margin of
+ * ~0.013, and by more than the margin at every seed tried by hand (the
+ * challenge seed is random per state: the worst of six seeds still gained
+ * 0.04). A learning-rate change alone was within the noise at tiny. */
+static void test_honest_improvement_becomes_king(void **unused)
+{
+	char patch[FS_PATH_MAX], why[FS_PATH_MAX], b1[FS_PATH_MAX], b2[FS_PATH_MAX];
+	json_t *j, *st;
+	uint64_t cseed;
+	const char *id2;
+
+	fx_file(patch, "steps.diff");
+	fx_file(why, "steps.md");
+	fx_file(b1, "bundle-steps");
+	fx_file(b2, "bundle-steps-challenge");
+	make_patch("recipe-v0.1.0", "config.c",
+		   "s/{ \"tiny\", 64, 2, 2, 64, 4, 30, 5, 10, 3e-3f }/{ \"tiny\", 64, 2, 2, 64, 4, 150, 5, 10, 3e-3f }/",
+		   patch);
+	write_text(why, "Train five times longer at the tiny scale: the baseline stops while the loss is still"
+			" falling steeply.\n");
+	prove("recipe-v0.1.0", patch, why, 1, b1);
+	j = judge(b1);
+	assert_string_equal(jstr(j, "verdict"), "challenge_pending");
+	assert_string_equal(jstr(j, "code"), "");
+	assert_true(jnum(j, "king_bpb") - jnum(j, "hidden_bpb") > jnum(j, "margin"));
+	cseed = (uint64_t)json_integer_value(json_object_get(j, "challenge_seed"));
+	assert_true(cseed >= 2);
+	snprintf(g.first_id, sizeof g.first_id, "%s", jstr(j, "id"));
+	snprintf(g.first_bundle, sizeof g.first_bundle, "%s", b1);
+	json_decref(j);
+
+	prove("recipe-v0.1.0", patch, why, cseed, b2);
+	j = judge(b2);
+	assert_string_equal(jstr(j, "verdict"), "accepted_king");
+	assert_string_equal(jstr(j, "new_king"), "recipe-v0.1.1");
+	assert_true(jnum(j, "king_bpb") - jnum(j, "hidden_bpb") > jnum(j, "margin"));
+	id2 = jstr(j, "id");
+	assert_string_not_equal(id2, g.first_id);
+
+	run(0, "git -C %s/recipe tag", g.state);
+	assert_non_null(strstr(g.out, "recipe-v0.1.0\nrecipe-v0.1.1\n"));
+	run(0, "git -C %s/recipe log -1 --format=%%B recipe-v0.1.1", g.state);
+	assert_non_null(strstr(g.out, "Train five times longer"));
+	assert_non_null(strstr(g.out, "Karpa-Hidden-Bpb: "));
+	assert_non_null(strstr(g.out, "Karpa-Margin: "));
+	assert_non_null(strstr(g.out, "Karpa-From: recipe-v0.1.0"));
+	/* The merged tree is the patched one. */
+	run(0, "git -C %s/recipe show recipe-v0.1.1:config.c", g.state);
+	assert_non_null(strstr(g.out, "{ \"tiny\", 64, 2, 2, 64, 4, 150, 5, 10, 3e-3f }"));
+
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = out_json();
+	assert_string_equal(jstr(json_object_get(st, "king"), "tag"), "recipe-v0.1.1");
+	/* The new king's score is its protocol-seed run, the first submission. */
+	{
+		json_t *k = json_object_get(st, "king");
+		double kh = jnum(k, "hidden_bpb");
+		run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, g.first_id);
+		json_t *doc = out_json(), *e = json_object_get(doc, "entry");
+		assert_true(kh == jnum(e, "hidden_bpb"));
+		assert_string_equal(jstr(e, "verdict"), "accepted_king");
+		json_decref(doc);
+	}
+	json_decref(st);
+
+	run(0, "%s corpus %s search steeply", tu_karpa(), g.state);
+	assert_non_null(strstr(g.out, g.first_id));
+	assert_non_null(strstr(g.out, id2));
+	assert_non_null(strstr(g.out, "accepted_king"));
+	run(0, "%s corpus %s cite %s", tu_karpa(), g.state, g.first_id);
+	assert_non_null(strstr(g.out, "Karpa corpus, submission "));
+	assert_non_null(strstr(g.out, g.first_id));
+	assert_non_null(strstr(g.out, "verdict accepted_king"));
+	json_decref(j);
+}
+
+/* 2. A comment-only patch trains the very same model: its hidden score is
+ * the king's to the bit, so it cannot clear any margin. */
+static void test_comment_only_is_not_decisive(void **unused)
+{
+	char patch[FS_PATH_MAX], why[FS_PATH_MAX], b[FS_PATH_MAX], king[64];
+	json_t *j, *st;
+	const char *id;
+
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = out_json();
+	snprintf(king, sizeof king, "%s", jstr(json_object_get(st, "king"), "tag"));
+	json_decref(st);
+	fx_file(patch, "comment.diff");
+	fx_file(why, "comment.md");
+	fx_file(b, "bundle-comment");
+	make_patch(king, "config.c", "s|^/\\* tiny: seconds under sanitizers|/* tiny (the test scale): seconds under sanitizers|",
+		   patch);
+	write_text(why, "Clarify the comment on the scale table; the trained model is unchanged.\n");
+	prove(king, patch, why, 1, b);
+	j = judge(b);
+	assert_string_equal(jstr(j, "verdict"), "not_decisive");
+	assert_string_equal(jstr(j, "code"), "judge.not_decisive");
+	assert_true(jnum(j, "hidden_bpb") == jnum(j, "king_bpb"));
+	assert_null(json_object_get(j, "challenge_seed"));
+	id = jstr(j, "id");
+	run(0, "%s corpus %s search unchanged --verdict not_decisive", tu_karpa(), g.state);
+	assert_non_null(strstr(g.out, id));
+	run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, id);
+	{
+		json_t *doc = out_json(), *e = json_object_get(doc, "entry");
+		assert_string_equal(jstr(e, "verdict"), "not_decisive");
+		assert_string_equal(jstr(e, "reason_code"), "judge.not_decisive");
+		json_decref(doc);
+	}
+	/* The king did not move. */
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = out_json();
+	assert_string_equal(jstr(json_object_get(st, "king"), "tag"), king);
+	json_decref(st);
+	json_decref(j);
+}
+
+/* 3. The same bundle again is a replay: refused before any check runs,
+ * nothing new recorded. */
+static void test_replay_is_refused(void **unused)
+{
+	double t0;
+	json_t *st;
+	json_int_t before;
+
+	if (!g.first_bundle[0])
+		skip();
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = out_json();
+	before = json_integer_value(json_object_get(json_object_get(st, "submissions"), "total"));
+	json_decref(st);
+	t0 = now_s();
+	run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, g.first_bundle, THREADS);
+	assert_non_null(strstr(g.out, "judge.duplicate"));
+	assert_non_null(strstr(g.out, g.first_id));
+	print_message("   replay refused in %.2f s\n", now_s() - t0);
+	/* Cheap: no build, no evaluation. */
+	assert_true(now_s() - t0 < 5.0);
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = out_json();
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "submissions"), "total")), before);
+	json_decref(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_honest_improvement_becomes_king),
+		cmocka_unit_test(test_comment_only_is_not_decisive),
+		cmocka_unit_test(test_replay_is_refused),
+	};
+
+	return cmocka_run_group_tests(tests, setup_group, teardown_group);
+}
