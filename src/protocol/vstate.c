@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <sodium.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,7 +400,14 @@ int vstate_open(const char *dir, struct vstate *s, struct kerr *err)
 	long v;
 	char *end;
 
+	char abs[PATH_MAX];
+
 	memset(s, 0, sizeof *s);
+	/* Absolute from here on: merges run git inside STATE/recipe, where a
+	 * relative state path would name the wrong folder. */
+	if (!realpath(dir, abs))
+		return kerr_errno(err, "vstate.not_found", dir);
+	dir = abs;
 	if (fs_join(s->dir, sizeof s->dir, err, "%s", dir) < 0 ||
 	    fs_join(s->recipe, sizeof s->recipe, err, "%s/%s", dir, RECIPE_NAME) < 0)
 		return -1;
