@@ -33,33 +33,46 @@ echo "noise floor with $seeds seeds (the protocol's default is 10; fewer here to
 $K noise-floor "$out/validator" --seeds "$seeds" --threads "$threads" --progress
 $K validator status "$out/validator"
 
-banner "3. miner: identity, a clone of the king, a patch with a rationale"
+banner "3. miner: identity and a clone of the king"
 $K keygen --out "$out/miner.key" >/dev/null
 git clone -q "$out/validator/recipe" "$out/miner-recipe"
-# The baseline warms up and then holds its learning rate; the patch raises it.
-lr_line=$(grep -n '{ "cpu",' "$out/miner-recipe/config.c" | head -1 | cut -d: -f1)
-sed -i "${lr_line}s/\([0-9.]*e-[0-9]*f\) }/\1 * 1.5f }/" "$out/miner-recipe/config.c"
+cpu_line=$(grep -n '{ "cpu",' "$out/miner-recipe/config.c" | head -1 | cut -d: -f1)
+
+# prove_and_judge NAME KING PATCH RATIONALE [SEED]: the miner proves, the
+# validator judges; the verdict lands in $out/verdict-NAME.json.
+prove_and_judge() {
+	local name=$1 king=$2 patch=$3 why=$4 seed=${5:-1}
+	$K prove --recipe "$out/validator/recipe" --king "$king" --patch "$patch" --rationale "$why" \
+		--key "$out/miner.key" --data "$out/data" --scale cpu --out "$out/bundle-$name" \
+		--tar "$out/bundle-$name.tar" --seed "$seed" --threads "$threads" --progress
+	$K bundle verify "$out/bundle-$name.tar"
+	$K judge "$out/validator" "$out/bundle-$name.tar" --threads "$threads" --progress --json \
+		> "$out/verdict-$name.json" || true
+	$K corpus "$out/validator" show "$(field id < "$out/verdict-$name.json")" || true
+}
+
+banner "4. an honest idea that does not pay: a 1.5x learning rate"
+sed -i "${cpu_line}s/\([0-9.]*e-[0-9]*f\) }/\1 * 1.5f }/" "$out/miner-recipe/config.c"
 git -C "$out/miner-recipe" diff > "$out/lr.patch"
+git -C "$out/miner-recipe" checkout -q -- .
 cat "$out/lr.patch"
-printf 'Raise the cpu-scale learning rate by 1.5x: at this token budget the\nbaseline is still improving quickly when training stops, so a larger step\nshould reach a lower loss in the same number of steps.\n' > "$out/rationale.md"
+printf 'Raise the cpu-scale learning rate by 1.5x: the baseline is still\nimproving quickly when training stops, so a larger step might reach a lower\nloss in the same number of steps.\n' > "$out/lr.md"
+prove_and_judge lr recipe-v0.1.0 "$out/lr.patch" "$out/lr.md"
 
-banner "4. miner: prove the patch (build, calibrate, train under the protocol's seed, sign)"
-$K prove --recipe "$out/validator/recipe" --king recipe-v0.1.0 --patch "$out/lr.patch" \
-	--rationale "$out/rationale.md" --key "$out/miner.key" --data "$out/data" --scale cpu \
-	--out "$out/bundle-1" --tar "$out/bundle-1.tar" --threads "$threads" --progress
-$K bundle verify "$out/bundle-1.tar"
-
-banner "5. validator: judge the bundle"
-$K judge "$out/validator" "$out/bundle-1.tar" --threads "$threads" --progress --json > "$out/verdict-1.json" || true
-$K corpus "$out/validator" show "$(field id < "$out/verdict-1.json")" || true
-verdict=$(field verdict < "$out/verdict-1.json")
+banner "5. an idea that pays: spend the budget (twice the steps)"
+# v0.1.0 declares 420 steps, about a quarter of its 240-unit budget
+# (PROTOCOL 4.3: the recipe declares its own length, the budget is a ceiling).
+sed -i "${cpu_line}s/\(8, \)420, 20, 52,/\1840, 20, 104,/" "$out/miner-recipe/config.c"
+git -C "$out/miner-recipe" diff > "$out/steps.patch"
+git -C "$out/miner-recipe" checkout -q -- .
+cat "$out/steps.patch"
+printf 'Train for 840 steps instead of 420. The baseline uses about a quarter of\nthe cpu budget and its loss is still falling when it stops; twice the steps\nstay well inside the budget and should lower the loss decisively.\n' > "$out/steps.md"
+prove_and_judge steps recipe-v0.1.0 "$out/steps.patch" "$out/steps.md"
+verdict=$(field verdict < "$out/verdict-steps.json")
 if [ "$verdict" = challenge_pending ]; then
-	seed=$(field challenge_seed < "$out/verdict-1.json")
-	banner "6. miner: answer the challenge seed $seed"
-	$K prove --recipe "$out/validator/recipe" --king recipe-v0.1.0 --patch "$out/lr.patch" \
-		--rationale "$out/rationale.md" --key "$out/miner.key" --data "$out/data" --scale cpu \
-		--out "$out/bundle-2" --seed "$seed" --threads "$threads" --progress
-	$K judge "$out/validator" "$out/bundle-2" --threads "$threads" --progress || true
+	seed=$(field challenge_seed < "$out/verdict-steps.json")
+	banner "6. miner: answer the challenge seed $seed; validator: confirm and merge"
+	prove_and_judge steps-challenge recipe-v0.1.0 "$out/steps.patch" "$out/steps.md" "$seed"
 else
 	echo "verdict: $verdict (no challenge issued, the king stays)"
 fi
@@ -78,9 +91,9 @@ if [ -d "$out/bundle-cheat" ]; then
 fi
 
 banner "8. the corpus and the lineage of kings"
-$K corpus "$out/validator" search "learning rate" || true
+$K corpus "$out/validator" search "budget OR learning" || true
 $K validator status "$out/validator"
 git -C "$out/validator/recipe" log --oneline --decorate --tags main | head -5
 echo
 echo "demo finished in $(( $(date +%s) - start )) s. Explore $out: validator/ (state.db, recipe/),"
-echo "bundle-*/ (karpa bundle show $out/bundle-1 draws the loss curve), verdict-1.json."
+echo "bundle-*/ (karpa bundle show $out/bundle-steps draws the loss curve), verdict-*.json."
