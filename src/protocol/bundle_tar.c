@@ -261,8 +261,10 @@ int bundle_pack(const char *dir, const char *tar_path, struct kerr *err)
 		goto out;
 	}
 	for (int i = 0; i < f->n; i++)
-		if (pack_file(a, dir, f->name[i], f->bytes[i], buf, err) < 0)
+		if (pack_file(a, dir, f->name[i], f->bytes[i], buf, err) < 0) {
+			kerr_prefix(err, "%s", tar_path);
 			goto out;
+		}
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		kerr_set(err, pack_code(a), "%s: %s", tmp, archive_error_string(a));
 		goto out;
