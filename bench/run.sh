@@ -29,3 +29,9 @@ if [ "$(echo "$best_t > 0" | bc -l)" = 1 ]; then
 	printf 'engine  best       karpa %.0f tok/s  torch %.0f tok/s  ratio %.2f\n' "$best_k" "$best_t" \
 		"$(echo "$best_k / $best_t" | bc -l)"
 fi
+
+# tokenizer: our BPE encoder on the Brown Corpus against the npm package's own
+# JS encoder (gpt-3-encoder under node), one core each.
+if [ -x "$build/rel/bench/bench_bpe" ]; then
+	"$build/rel/bench/bench_bpe"
+fi
