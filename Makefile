@@ -52,7 +52,7 @@ BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC
 $(BUILD)/rel/src/harness/recipe_build.o $(BUILD)/san/src/harness/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
 $(BUILD)/rel/src/harness/recipe_build.o $(BUILD)/san/src/harness/recipe_build.o: Makefile
 
-.PHONY: all test bench install clean e2e
+.PHONY: all test bench install clean
 .SECONDARY:
 all: $(BUILD)/karpa $(BUILD)/karpa-recipe $(BENCH_BIN)
 
