@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
+#include <math.h>
+#include <time.h>
 
 #include "util/fsutil.h"
 
@@ -74,6 +77,69 @@ static inline int tu_run(char *out, size_t cap, const char *fmt, ...)
 	if (!WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
+}
+
+/* Monotonic seconds, for tests that report their own timings. */
+static inline double tu_now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* tu_run into out, failing the test with the output when the exit status is
+ * not `want` (want < 0: any status, returned). */
+static inline int tu_run_want(char *out, size_t cap, int want, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static inline int tu_run_want(char *out, size_t cap, int want, const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	rc = tu_run(out, cap, "%s", cmd);
+	if (want >= 0 && rc != want)
+		fail_msg("`%s` exited %d (want %d):\n%s", cmd, rc, want, out);
+	return rc;
+}
+
+/* The JSON object a --json command printed: the first line starting '{'.
+ * Caller decrefs. */
+static inline json_t *tu_out_json(const char *out)
+{
+	const char *p = out;
+	json_error_t je;
+	json_t *j;
+
+	while (p && *p && *p != '{') {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (!p || !*p)
+		fail_msg("no JSON object in the output:\n%s", out);
+	j = json_loadb(p, strcspn(p, "\n"), 0, &je);
+	if (!j)
+		fail_msg("bad JSON (%s) in the output:\n%s", je.text, out);
+	return j;
+}
+
+static inline const char *tu_jstr(json_t *j, const char *k)
+{
+	json_t *v = json_object_get(j, k);
+
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static inline double tu_jnum(json_t *j, const char *k)
+{
+	json_t *v = json_object_get(j, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
 #endif

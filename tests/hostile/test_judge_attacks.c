@@ -40,62 +40,12 @@ struct fx {
 
 static struct fx g;
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int run(int want, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int run(int want, const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	rc = tu_run(g.out, OUT_CAP, "%s", cmd);
-	if (want >= 0 && rc != want)
-		fail_msg("`%s` exited %d (want %d):\n%s", cmd, rc, want, g.out);
-	return rc;
-}
-
-static json_t *out_json(void)
-{
-	const char *p = g.out;
-	json_error_t je;
-	json_t *j;
-
-	while (p && *p && *p != '{') {
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	if (!p || !*p)
-		fail_msg("no JSON object in the output:\n%s", g.out);
-	j = json_loadb(p, strcspn(p, "\n"), 0, &je);
-	if (!j)
-		fail_msg("bad JSON (%s) in the output:\n%s", je.text, g.out);
-	return j;
-}
-
-static const char *jstr(json_t *j, const char *k)
-{
-	json_t *v = json_object_get(j, k);
-
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static double jnum(json_t *j, const char *k)
-{
-	json_t *v = json_object_get(j, k);
-
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
+/* Short names for the shared helpers in testutil.h, bound to this file's output buffer. */
+#define now_s() tu_now_s()
+#define run(want, ...) tu_run_want(g.out, OUT_CAP, (want), __VA_ARGS__)
+#define out_json() tu_out_json(g.out)
+#define jstr tu_jstr
+#define jnum tu_jnum
 
 static void fx_file(char *out, const char *name)
 {
