@@ -102,6 +102,40 @@ static int validator_init(int argc, char **argv)
 	return EXIT_OK;
 }
 
+#define LINEAGE_MAX 16 /* kings drawn: the newest ones */
+#define LINEAGE_BAR 40  /* characters for the largest improvement over the first king drawn */
+
+/* The lineage of kings, drawn: one bar per king, its length the hidden bpb
+ * gained over the oldest king shown, so every merge is visibly a step. */
+static void print_lineage(struct vstate *s)
+{
+	struct vstate_king kings[LINEAGE_MAX];
+	struct kerr err;
+	size_t n;
+	double base, best = 0;
+
+	if (vstate_kings(s, kings, LINEAGE_MAX, &n, &err) < 0 || n == 0 || !isfinite(kings[0].hidden_bpb))
+		return;
+	base = kings[0].hidden_bpb;
+	for (size_t i = 0; i < n; i++)
+		if (isfinite(kings[i].hidden_bpb) && base - kings[i].hidden_bpb > best)
+			best = base - kings[i].hidden_bpb;
+	printf("lineage     (hidden val_bpb; bar: gain over %s)\n", kings[0].tag);
+	for (size_t i = 0; i < n; i++) {
+		int w = 0;
+		if (!isfinite(kings[i].hidden_bpb)) {
+			printf("  %-16s      -\n", kings[i].tag);
+			continue;
+		}
+		if (best > 0)
+			w = (int)(LINEAGE_BAR * (base - kings[i].hidden_bpb) / best + 0.5);
+		printf("  %-16s %.4f |", kings[i].tag, kings[i].hidden_bpb);
+		for (int j = 0; j < w; j++)
+			fputs("\u2588", stdout);
+		printf("%s\n", i + 1 == n ? "  <- king" : "");
+	}
+}
+
 static void print_status_text(const char *dir, const struct vstate *s, const struct vstate_king *k,
 			      const struct vstate_noise *n, const long long counts[EXPCORPUS_VERDICTS])
 {
@@ -155,7 +189,7 @@ static int validator_status(int argc, char **argv)
 			n.seeds = ki.noise_seeds;
 			n.sigma = ki.sigma;
 			n.margin = ki.margin;
-			snprintf(n.created_at, sizeof n.created_at, "inherited from %s", ki.noise_tag);
+			snprintf(n.created_at, sizeof n.created_at, "inherited");
 		}
 	}
 	if (as_json) {
@@ -178,6 +212,7 @@ static int validator_status(int argc, char **argv)
 				         "submissions", subs), JSON_PRESERVE_ORDER, NULL);
 	} else {
 		print_status_text(argv[optind], &s, &k, &n, counts);
+		print_lineage(&s);
 	}
 	rc = EXIT_OK;
 out:

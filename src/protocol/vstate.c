@@ -533,16 +533,30 @@ out:
 	return rc;
 }
 
+static void king_row(sqlite3_stmt *st, struct vstate_king *k)
+{
+	memset(k, 0, sizeof *k);
+	k->id = sqlite3_column_int64(st, 0);
+	copy_col(st, 1, k->tag, sizeof k->tag);
+	copy_col(st, 2, k->commit, sizeof k->commit);
+	k->hidden_bpb = real_col(st, 3);
+	k->public_bpb = real_col(st, 4);
+	copy_col(st, 5, k->submission_id, sizeof k->submission_id);
+	copy_col(st, 6, k->miner, sizeof k->miner);
+	k->improvement = real_col(st, 7);
+	k->alpha = real_col(st, 8);
+	copy_col(st, 9, k->created_at, sizeof k->created_at);
+}
+
+#define KING_COLS "SELECT id, tag, commit_id, hidden_bpb, public_bpb, submission_id, miner, improvement, alpha, created_at FROM kings"
+
 int vstate_king_current(struct vstate *s, struct vstate_king *k, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1, r;
 
 	memset(k, 0, sizeof *k);
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT id, tag, commit_id, hidden_bpb, public_bpb, submission_id, miner, improvement,"
-			       " alpha, created_at FROM kings ORDER BY id DESC LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, KING_COLS " ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
 		vstate_sql_error(s, "read king", err);
 		goto out;
 	}
@@ -555,16 +569,32 @@ int vstate_king_current(struct vstate *s, struct vstate_king *k, struct kerr *er
 		vstate_sql_error(s, "read king", err);
 		goto out;
 	}
-	k->id = sqlite3_column_int64(st, 0);
-	copy_col(st, 1, k->tag, sizeof k->tag);
-	copy_col(st, 2, k->commit, sizeof k->commit);
-	k->hidden_bpb = real_col(st, 3);
-	k->public_bpb = real_col(st, 4);
-	copy_col(st, 5, k->submission_id, sizeof k->submission_id);
-	copy_col(st, 6, k->miner, sizeof k->miner);
-	k->improvement = real_col(st, 7);
-	k->alpha = real_col(st, 8);
-	copy_col(st, 9, k->created_at, sizeof k->created_at);
+	king_row(st, k);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int vstate_kings(struct vstate *s, struct vstate_king *out, size_t cap, size_t *n, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1, r;
+
+	*n = 0;
+	/* The newest cap kings, oldest first. */
+	if (sqlite3_prepare_v2(s->db, "SELECT * FROM (" KING_COLS " ORDER BY id DESC LIMIT ?1) ORDER BY id", -1, &st,
+			       NULL) != SQLITE_OK) {
+		vstate_sql_error(s, "read kings", err);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)cap);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < cap)
+		king_row(st, &out[(*n)++]);
+	if (r != SQLITE_DONE && r != SQLITE_ROW) {
+		vstate_sql_error(s, "read kings", err);
+		goto out;
+	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);

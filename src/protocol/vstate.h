@@ -81,6 +81,8 @@ struct vstate_king {
 };
 /* The current king: the row with the highest id (vstate.no_king if none). */
 int vstate_king_current(struct vstate *s, struct vstate_king *k, struct kerr *err);
+/* The lineage: the newest (at most cap) kings, oldest first. */
+int vstate_kings(struct vstate *s, struct vstate_king *out, size_t cap, size_t *n, struct kerr *err);
 
 /* The latest noise floor measured for a king tag; present is 0 when none. */
 struct vstate_noise {
