@@ -636,56 +636,6 @@ out:
 
 /* ---------------------------------------------------------------- store */
 
-/* Copies and hashes in one pass, so the name is the digest of exactly the
- * bytes that landed in the store, whatever happens to the source meanwhile. */
-static int copy_hash(const char *src, const char *dst, char hex[HASH_HEX_BYTES], struct kerr *err)
-{
-	unsigned char buf[1 << 16];
-	struct hash_ctx c;
-	uint8_t d[HASH_BYTES];
-	struct stat sb;
-	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = -1, rc = -1;
-
-	if (in < 0)
-		return kerr_errno(err, "vstate.store", src);
-	if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		kerr_set(err, "vstate.store", "%s: not a regular file", src);
-		goto out;
-	}
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0) {
-		kerr_errno(err, "vstate.store", dst);
-		goto out;
-	}
-	hash_begin(&c);
-	for (;;) {
-		ssize_t r = read(in, buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			kerr_errno(err, "fs.read", src);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		hash_update(&c, buf, (size_t)r);
-		if (fs_write_fd(out, buf, (size_t)r, dst, err) < 0)
-			goto out;
-	}
-	if (fsync(out) < 0) {
-		kerr_errno(err, "fs.fsync", dst);
-		goto out;
-	}
-	hash_end(&c, d);
-	hash_hex(d, hex);
-	rc = 0;
-out:
-	if (out >= 0)
-		close(out);
-	close(in);
-	return rc;
-}
-
 int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
 {
 	static unsigned counter; /* distinct tmp names within one process */
@@ -695,7 +645,9 @@ int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_H
 	if (fs_join(dir, sizeof dir, err, "%s/%s", s->dir, STORE_NAME) < 0 ||
 	    fs_join(tmp, sizeof tmp, err, "%s/.tmp.%ld.%u", dir, (long)getpid(), counter++) < 0)
 		return -1;
-	if (copy_hash(path, tmp, sha256_hex, err) < 0)
+	/* One pass: the name is the digest of exactly the bytes that landed in
+	 * the store, whatever happens to the source meanwhile. */
+	if (fs_copy_file_hashed(path, tmp, sha256_hex, err) < 0)
 		goto out;
 	if (fs_join(final, sizeof final, err, "%s/%s", dir, sha256_hex) < 0)
 		goto out;

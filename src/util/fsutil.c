@@ -1,6 +1,7 @@
 /* fsutil.c: atomic file and directory writes. Every write that can be seen
  * under its final name is complete and durable; a crash leaves old or new. */
 #include "util/fsutil.h"
+#include "util/hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,18 +111,26 @@ int fs_fsync_dir(const char *dir, struct kerr *err)
 	return 0;
 }
 
-int fs_copy_file(const char *src, const char *dst, struct kerr *err)
+int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr *err)
 {
 	char buf[1 << 16];
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	struct hash_ctx c;
+	uint8_t d[HASH_BYTES];
+	struct stat sb;
+	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = -1, rc = -1;
 
 	if (in < 0)
 		return kerr_errno(err, "fs.open", src);
+	if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		kerr_set(err, "fs.not_regular", "%s: not a regular file", src);
+		goto out;
+	}
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (out < 0) {
 		kerr_errno(err, errno == EEXIST ? "fs.exists" : "fs.create", dst);
 		goto out;
 	}
+	hash_begin(&c);
 	for (;;) {
 		ssize_t r = read(in, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
@@ -132,6 +141,7 @@ int fs_copy_file(const char *src, const char *dst, struct kerr *err)
 		}
 		if (r == 0)
 			break;
+		hash_update(&c, buf, (size_t)r);
 		if (fs_write_fd(out, buf, (size_t)r, dst, err) < 0)
 			goto out;
 	}
@@ -139,6 +149,9 @@ int fs_copy_file(const char *src, const char *dst, struct kerr *err)
 		kerr_errno(err, "fs.fsync", dst);
 		goto out;
 	}
+	hash_end(&c, d);
+	if (hex)
+		hash_hex(d, hex);
 	rc = 0;
 out:
 	close(in);
@@ -147,6 +160,11 @@ out:
 	if (rc < 0 && out >= 0)
 		unlink(dst);
 	return rc;
+}
+
+int fs_copy_file(const char *src, const char *dst, struct kerr *err)
+{
+	return fs_copy_file_hashed(src, dst, NULL, err);
 }
 
 static int parent_of(const char *path, char *out, size_t cap, struct kerr *err)

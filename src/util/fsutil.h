@@ -21,6 +21,10 @@ int fs_write_fd(int fd, const void *buf, size_t len, const char *what, struct ke
 int fs_fsync_dir(const char *dir, struct kerr *err);
 /* Copies a regular file to dst (created 0644, fsynced; dst must not exist). */
 int fs_copy_file(const char *src, const char *dst, struct kerr *err);
+/* The same, refusing a source that is a symlink or not a regular file
+ * (fs.not_regular), and giving the SHA-256 of the bytes written (hex may be
+ * NULL): copied and hashed in one pass. */
+int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr *err);
 int fs_mkdir_p(const char *path, struct kerr *err);
 int fs_rm_rf(const char *path);
 int fs_exists(const char *path);
