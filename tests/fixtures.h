@@ -175,6 +175,13 @@ static inline void fx_bigram_destroy(struct recipe_host *h)
 	h->impl = NULL;
 }
 
+static inline int fx_bigram_respawn(struct recipe_host *h, struct kerr *err)
+{
+	(void)err;
+	fx_bigram_destroy(h);
+	return 0;
+}
+
 /* Fills h with the bigram host around the test's own create (which must
  * allocate h->impl beginning with a struct fx_bigram) and train step. */
 static inline void fx_bigram_host(struct recipe_host *h,
@@ -192,6 +199,7 @@ static inline void fx_bigram_host(struct recipe_host *h,
 	h->save = fx_bigram_save;
 	h->load = fx_bigram_load;
 	h->destroy = fx_bigram_destroy;
+	h->respawn = fx_bigram_respawn;
 }
 
 #endif

@@ -11,63 +11,6 @@
 
 /* ---- selection ------------------------------------------------------------ */
 
-/* Known answers computed independently (Python hashlib) from the rule in
- * bundle.h: SHA-256("karpa-keep-v1" || head || be32(counter)), first 8
- * bytes big-endian mod n, distinct, sorted. */
-static void select_known_answers(void **s)
-{
-	char head[65];
-	int idx[4];
-
-	(void)s;
-	for (int i = 0; i < 64; i += 2)
-		memcpy(head + i, "ab", 2);
-	head[64] = '\0';
-	assert_int_equal(bundle_select_checkpoints(head, 10, 2, idx), 2);
-	assert_int_equal(idx[0], 6);
-	assert_int_equal(idx[1], 8);
-	assert_int_equal(bundle_select_checkpoints(head, 1000, 3, idx), 3);
-	assert_int_equal(idx[0], 686);
-	assert_int_equal(idx[1], 852);
-	assert_int_equal(idx[2], 878);
-	assert_int_equal(bundle_select_checkpoints(TRAINLOG_GENESIS, 7, 2, idx), 2);
-	assert_int_equal(idx[0], 5);
-	assert_int_equal(idx[1], 6);
-}
-
-static void select_bounds(void **s)
-{
-	int idx[8];
-	char head[65];
-
-	(void)s;
-	/* keep above n clamps to n and returns every index. */
-	assert_int_equal(bundle_select_checkpoints(TRAINLOG_GENESIS, 3, 8, idx), 3);
-	assert_int_equal(idx[0], 0);
-	assert_int_equal(idx[1], 1);
-	assert_int_equal(idx[2], 2);
-	assert_int_equal(bundle_select_checkpoints(TRAINLOG_GENESIS, 0, 2, idx), 0);
-	assert_int_equal(bundle_select_checkpoints("abc", 5, 2, idx), -1);
-	memset(head, 'A', 64); /* uppercase is not the protocol's hex */
-	head[64] = '\0';
-	assert_int_equal(bundle_select_checkpoints(head, 5, 2, idx), -1);
-	/* Different heads pick differently: the head, not the miner, decides. */
-	int differ = 0, first[2];
-	for (int h = 0; h < 16; h++) {
-		char hex[65];
-		uint8_t b[32] = { (uint8_t)h };
-		hash_buf(b, sizeof b, b);
-		hash_hex(b, hex);
-		assert_int_equal(bundle_select_checkpoints(hex, 50, 2, idx), 2);
-		assert_true(idx[0] < idx[1] && idx[1] < 50);
-		if (h == 0)
-			memcpy(first, idx, sizeof first);
-		else
-			differ |= idx[0] != first[0] || idx[1] != first[1];
-	}
-	assert_true(differ);
-}
-
 /* ---- sealing and verifying ----------------------------------------------- */
 
 static void seal_then_verify(void **s)
@@ -93,7 +36,7 @@ static void seal_then_verify(void **s)
 	assert_string_equal(r.log_head, f.head);
 	/* files lists every file but the three that cannot list themselves. */
 	files = json_object_get(r.manifest, "files");
-	assert_int_equal(json_object_size(files), 5 + BUNDLE_KEEP_CKPTS);
+	assert_int_equal(json_object_size(files), 5 + f.nint);
 	assert_non_null(json_object_get(files, "train.log"));
 	assert_non_null(json_object_get(files, BUNDLE_FINAL_CKPT));
 	assert_null(json_object_get(files, BUNDLE_MANIFEST));
@@ -232,9 +175,8 @@ static void verify_protocol_and_fields(void **s)
 static void verify_log_head_and_selection(void **s)
 {
 	struct fx f;
-	char p[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+	char p[FS_PATH_MAX];
 	json_t *m;
-	int other = -1;
 
 	(void)s;
 	fx_build(&f);
@@ -246,7 +188,7 @@ static void verify_log_head_and_selection(void **s)
 	json_decref(m);
 	fx_free(&f);
 
-	/* Dropping a kept checkpoint (and re-signing) breaks the selection. */
+	/* Dropping any intermediate (and re-signing): a bundle keeps them all. */
 	fx_build(&f);
 	snprintf(p, sizeof p, "%s/checkpoints/step_%06d.ckpt", f.dir, (f.keep[0] + 1) * FX_EVERY);
 	assert_int_equal(unlink(p), 0);
@@ -254,19 +196,6 @@ static void verify_log_head_and_selection(void **s)
 	fx_expect(f.dir, "bundle.ckpt_selection");
 	fx_free(&f);
 
-	/* Keeping a checkpoint of the miner's own choosing instead: the file is
-	 * genuine (its digest is in the chain) but the head did not pick it. */
-	fx_build(&f);
-	for (int i = 0; i < f.nint && other < 0; i++)
-		if (i != f.keep[0] && i != f.keep[1])
-			other = i;
-	snprintf(p, sizeof p, "%s/checkpoints/step_%06d.ckpt", f.dir, (f.keep[0] + 1) * FX_EVERY);
-	assert_int_equal(unlink(p), 0);
-	snprintf(p, sizeof p, "%s/checkpoints/step_%06d.ckpt", f.dir, (other + 1) * FX_EVERY);
-	fx_ckpt(p, (other + 1) * FX_EVERY, sha);
-	fx_reseal(&f, &f.k);
-	fx_expect(f.dir, "bundle.ckpt_selection");
-	fx_free(&f);
 }
 
 /* ---- plot ----------------------------------------------------------------- */
@@ -414,8 +343,6 @@ static void cli_verify_and_show(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(select_known_answers),
-		cmocka_unit_test(select_bounds),
 		cmocka_unit_test(seal_then_verify),
 		cmocka_unit_test(seal_refuses_foreign_miner_and_symlinks),
 		cmocka_unit_test(pack_unpack_roundtrip),

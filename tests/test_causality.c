@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "harness/recipe_host.h"
+#include "harness/evaluate.h"
 #include "protocol/causality.h"
 
 #define FV 64
@@ -16,7 +17,14 @@
 #define ROWS 4
 #define NTOK 4096
 
-enum cheat { HONEST, PEEK_NEXT_TOKEN, PEEK_NEXT_ROW, NUDGE, MEMO };
+enum cheat { HONEST, PEEK_NEXT_TOKEN, PEEK_NEXT_ROW, NUDGE, MEMO, SPLIT_AWARE };
+
+/* The split the tests call public is split[0 .. NTOK/2), the hidden one
+ * split[NTOK/2 .. NTOK); setup gives public windows first tokens below
+ * FV/2 and hidden ones first tokens above, as two real splits differ.
+ * SPLIT_AWARE carries the public windows' first tokens and peeks at the
+ * next token on any row that does not start like a public window. */
+#define PUB_NTOK (NTOK / 2)
 
 /* A fixed "model": logits[v] = f(token at t, v), plus whatever the cheat
  * adds. The memoiser remembers every row it answered and, for a new row
@@ -28,6 +36,17 @@ struct fake {
 	float memo[ROWS * FT * 8 * FV];
 	int nseen; /* rows remembered */
 };
+
+static uint16_t split[NTOK];
+
+static int is_public_window(const uint16_t *row, int Tn)
+{
+	(void)Tn;
+	for (size_t w = 0; (w + 1) * FT < PUB_NTOK; w++)
+		if (split[w * FT] == row[0])
+			return 1;
+	return 0;
+}
 
 static float base_logit(int x, int v)
 {
@@ -43,7 +62,9 @@ static void row_logits(const struct fake *f, const uint16_t *tok, int r, int row
 		float *o = out + ((size_t)r * Tn + t) * FV;
 		for (int v = 0; v < FV; v++)
 			o[v] = base_logit(row[t], v);
-		if ((f->cheat == PEEK_NEXT_TOKEN || f->cheat == MEMO) && t + 1 < Tn)
+		if ((f->cheat == PEEK_NEXT_TOKEN || f->cheat == MEMO ||
+		     (f->cheat == SPLIT_AWARE && !is_public_window(row, Tn))) &&
+		    t + 1 < Tn)
 			o[row[t + 1]] += 5.0f;
 		if (f->cheat == PEEK_NEXT_ROW && t == Tn - 1 && r + 1 < rows)
 			o[tok[(size_t)(r + 1) * Tn]] += 5.0f;
@@ -116,8 +137,6 @@ static void fake_host(struct recipe_host *h, enum cheat c)
 	h->destroy = fk_destroy;
 }
 
-static uint16_t split[NTOK];
-
 static int setup(void **st)
 {
 	uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -126,6 +145,8 @@ static int setup(void **st)
 	for (int i = 0; i < NTOK; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		split[i] = (uint16_t)(x % FV);
+		if (i % FT == 0)
+			split[i] = (uint16_t)(split[i] % (FV / 2) + (i < PUB_NTOK ? 0 : FV / 2));
 	}
 	return 0;
 }
@@ -258,6 +279,64 @@ static void same_seed_same_probes(void **st)
 
 /* ---- the project's recipe ---------------------------------------------- */
 
+/* The judge's audit: the hidden split evaluated with the watcher, the
+ * twins on a second host. */
+static const char *watched_eval(enum cheat c, const uint16_t *toks, size_t n, struct causality_watch *w,
+				struct kerr *err)
+{
+	struct recipe_host h, h_alt;
+	struct kr_plan plan = {.seq_len = FT, .eval_batch = ROWS, .batch = ROWS, .steps = 1};
+	struct causality_opts o = {.vocab_size = FV, .T = FT, .seed = audit_seed};
+	struct eval_observer ob = {.after_call = causality_watch_call, .arg = w};
+	struct eval_opts eo = {.threads = 1, .observer = &ob};
+	struct eval_result res;
+	uint32_t tbytes[FV];
+	uint64_t calls;
+	int rows, rc;
+
+	for (int v = 0; v < FV; v++)
+		tbytes[v] = 1;
+	fake_host(&h, c);
+	fake_host(&h_alt, c);
+	kerr_clear(err);
+	assert_int_equal(evaluate_calls(&plan, FV, n, 0, &calls, &rows, err), 0);
+	assert_int_equal(causality_watch_init(w, &h_alt, &o, calls, rows, toks, n, err), 0);
+	rc = evaluate_tokens(&h, &plan, tbytes, FV, toks, n, &eo, &res, err);
+	h.destroy(&h);
+	h_alt.destroy(&h_alt);
+	if (rc < 0)
+		print_message("    refused: %s: %s\n", err->code, err->msg);
+	return rc == 0 ? "" : err->code;
+}
+
+/* A recipe that is honest on the public windows it carries and leaks on
+ * everything else passes an audit of the public split, which is what the
+ * judge ran before; the audit inside the hidden evaluation catches it. */
+static void split_aware_leak_is_caught_in_the_scored_split(void **st)
+{
+	struct causality_report r;
+	struct causality_opts o = {.vocab_size = FV, .T = FT, .call_rows = ROWS, .seed = audit_seed};
+	struct causality_watch w;
+	struct recipe_host h;
+	struct kerr err;
+
+	(void)st;
+	fake_host(&h, SPLIT_AWARE);
+	if (causality_audit(&h, NULL, &o, split, PUB_NTOK, &r, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	h.destroy(&h);
+	assert_string_equal(watched_eval(SPLIT_AWARE, split + PUB_NTOK, NTOK - PUB_NTOK, &w, &err), "judge.causality");
+	causality_watch_free(&w);
+	/* The honest model passes, every drawn call probed. */
+	assert_string_equal(watched_eval(HONEST, split + PUB_NTOK, NTOK - PUB_NTOK, &w, &err), "");
+	assert_int_equal(w.rep.probes, CAUSALITY_PROBES);
+	assert_int_equal(w.rep.calls, CAUSALITY_PROBES);
+	causality_watch_free(&w);
+	/* Reading across rows is caught there too. */
+	assert_string_equal(watched_eval(PEEK_NEXT_ROW, split + PUB_NTOK, NTOK - PUB_NTOK, &w, &err), "judge.causality");
+	causality_watch_free(&w);
+}
+
 static void project_recipe_is_causal(void **st)
 {
 	struct recipe_host h;
@@ -299,6 +378,7 @@ int main(void)
 	    cmocka_unit_test(memoising_recipe_needs_a_second_host),
 	    cmocka_unit_test(bad_inputs_are_refused),
 	    cmocka_unit_test(same_seed_same_probes),
+	    cmocka_unit_test(split_aware_leak_is_caught_in_the_scored_split),
 	    cmocka_unit_test(project_recipe_is_causal),
 	};
 

@@ -45,8 +45,8 @@ static int bg_create(struct recipe_host *h, const struct kr_env *env, struct kr_
 	p->batch = BG_B;
 	p->seq_len = BG_T;
 	p->eval_batch = 2;
-	p->steps = 12;
-	p->ckpt_every = 4;
+	p->steps = 32;
+	p->ckpt_every = 4; /* = the harness's largest gap for 32 steps: 8 segments */
 	p->params = 1; /* keeps 6 x params x tokens far under the calibrated limit */
 	return 0;
 }
@@ -240,7 +240,7 @@ static void train_bundle(struct recipe_host *h, const char *name, const struct c
 
 /* Judges plausibility then replays with a freshly created host. Returns
  * the reason code, "" when the replay passed. */
-static const char *judge_replay(void (*host)(struct recipe_host *), const char *bundle, int index, int steps,
+static const char *judge_replay(void (*host)(struct recipe_host *), const char *bundle, int segment, int steps,
 				struct replay_report *rr)
 {
 	static struct kerr err;
@@ -248,7 +248,7 @@ static const char *judge_replay(void (*host)(struct recipe_host *), const char *
 	struct recipe_host h;
 	struct kr_plan plan;
 	struct kr_env env;
-	struct replay_opts ro = {.bundle_dir = bundle, .kept_index = index, .steps = steps, .scratch_dir = work};
+	struct replay_opts ro = {.bundle_dir = bundle, .segment = segment, .steps = steps, .scratch_dir = work};
 	int rc;
 
 	if (plausible_check(bundle, vocab, &pr, &err) < 0)
@@ -277,6 +277,14 @@ static const struct calib fixed_calib = {.threads = 2,
 
 static char fake_bundle[FS_PATH_MAX];
 
+/* Copies the fake bundle to a fresh directory for one tampering. */
+static void fork_bundle(const char *src, const char *name, char out[FS_PATH_MAX])
+{
+	snprintf(out, FS_PATH_MAX, "%s/%s", work, name);
+	assert_int_equal(tu_run(NULL, 0, "cp -r %s %s", src, out), 0);
+}
+
+
 static void fake_replay_passes(void **st)
 {
 	struct recipe_host h;
@@ -284,35 +292,142 @@ static void fake_replay_passes(void **st)
 	struct replay_report rr;
 	struct plausible_report pr;
 	struct kerr err;
-	int kept[8];
 
 	(void)st;
 	fake_host(&h);
 	train_bundle(&h, "fake", &fixed_calib, fake_bundle, &tr);
 	assert_int_equal(plausible_check(fake_bundle, vocab, &pr, &err), 0);
-	assert_int_equal(replay_kept(fake_bundle, &pr, kept, 8), 2); /* steps 4 and 8 */
-	assert_int_equal(pr.ckpt[kept[1]].step, 8);
+	assert_int_equal(pr.nckpt, 8); /* 4, 8, ..., 28 and the final 32 */
+	assert_int_equal(pr.ckpt[1].step, 8);
+	assert_int_equal(replay_check_headers(fake_bundle, &pr, vocab, &err), 0);
 	plausible_report_free(&pr);
-	/* Three steps from step 4: 4, 5, 6; the next checkpoint (8) is not reached. */
-	assert_string_equal(judge_replay(fake_host, fake_bundle, 0, 0, &rr), "");
+	/* Three steps of segment 1 (from step 4): 4, 5, 6; its end (8) is not reached. */
+	assert_string_equal(judge_replay(fake_host, fake_bundle, 1, 3, &rr), "");
 	assert_int_equal(rr.from_step, 4);
 	assert_int_equal(rr.to_step, 7);
 	assert_int_equal(rr.steps, REPLAY_STEPS);
 	assert_int_equal(rr.digest_checked, 0);
-	/* Ten asked from step 8: clipped at the final checkpoint (12), whose
+	/* Ten asked from step 28: clipped at the final checkpoint (32), whose
 	 * digest the re-wrapped state must reproduce. */
-	assert_string_equal(judge_replay(fake_host, fake_bundle, 1, 10, &rr), "");
-	assert_int_equal(rr.to_step, 12);
+	assert_string_equal(judge_replay(fake_host, fake_bundle, 7, 10, &rr), "");
+	assert_int_equal(rr.to_step, 32);
 	assert_int_equal(rr.digest_checked, 1);
 	assert_string_equal(rr.next_sha256, tr.final_sha256);
-	assert_string_equal(judge_replay(fake_host, fake_bundle, 2, 0, &rr), "replay.no_checkpoint");
+	/* Segment 0 runs from the recipe's own initialisation. */
+	assert_string_equal(judge_replay(fake_host, fake_bundle, 0, 0, &rr), "");
+	assert_string_equal(rr.ckpt_file, "init");
+	assert_int_equal(rr.from_step, 0);
+	assert_int_equal(rr.to_step, 4);
+	assert_int_equal(rr.digest_checked, 1);
+	assert_string_equal(judge_replay(fake_host, fake_bundle, 8, 0, &rr), "replay.no_checkpoint");
 }
 
-/* Copies the fake bundle to a fresh directory for one tampering. */
-static void fork_bundle(const char *src, const char *name, char out[FS_PATH_MAX])
+/* ---- a recipe that keeps state outside its checkpoint --------------------- */
+
+/* The bigram with a call counter it never saves: from its 6th step in one
+ * process on, it halves the learning rate it reports. Run without restarts,
+ * its later segments could not be re-run from their checkpoints; the
+ * harness restarts the recipe at every checkpoint (every 4 steps here), so
+ * the counter never passes 4 and every segment replays bit for bit. */
+struct counting {
+	struct fx_bigram fx; /* first: the shared bigram functions see this */
+	int calls;
+};
+
+static int ct_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *p, struct kerr *err)
 {
-	snprintf(out, FS_PATH_MAX, "%s/%s", work, name);
-	assert_int_equal(tu_run(NULL, 0, "cp -r %s %s", src, out), 0);
+	struct counting *c = calloc(1, sizeof *c);
+
+	assert_non_null(c);
+	if (bg_create(h, env, p, err) < 0) {
+		free(c);
+		return -1;
+	}
+	c->fx = *(struct fx_bigram *)h->impl; /* takes over the counts */
+	free(h->impl);
+	h->impl = c;
+	return 0;
+}
+
+static int ct_train(struct recipe_host *h, int64_t step, const uint16_t *t, float *loss, float *lr, struct kerr *err)
+{
+	struct counting *c = h->impl;
+
+	if (bg_train(h, step, t, loss, lr, err) < 0)
+		return -1;
+	if (++c->calls > 5)
+		*lr *= 0.5f;
+	return 0;
+}
+
+static void counting_host(struct recipe_host *h)
+{
+	fx_bigram_host(h, ct_create, ct_train);
+}
+
+static void state_outside_checkpoint_cannot_cross_a_segment(void **st)
+{
+	struct recipe_host h;
+	struct train_result tr;
+	struct replay_report rr;
+	char b[FS_PATH_MAX];
+
+	(void)st;
+	counting_host(&h);
+	train_bundle(&h, "counting", &fixed_calib, b, &tr);
+	for (int seg = 0; seg < 8; seg++) {
+		assert_string_equal(judge_replay(counting_host, b, seg, 0, &rr), "");
+		assert_int_equal(rr.digest_checked, 1);
+	}
+}
+
+/* A final model trained elsewhere (here: another seed), put in place of the
+ * run's final checkpoint. As it came, its header names the other run; re-
+ * wrapped with this run's header and re-logged, the header passes and the
+ * final segment's replay does not reach it. */
+static void final_model_from_elsewhere_is_refused(void **st)
+{
+	struct recipe_host h;
+	struct train_result tr;
+	struct train_opts o = {.data_dir = data, .scale = "tiny", .seed = 10, .threads = 2, .eval_targets_max = 2048};
+	struct plausible_report pr;
+	struct replay_report rr;
+	struct ckpt_meta m_other, m_mine;
+	struct kerr err;
+	char other[FS_PATH_MAX], b[FS_PATH_MAX], path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+	void *state, *mine;
+	size_t n, n2;
+
+	(void)st;
+	snprintf(other, sizeof other, "%s/elsewhere.run", work);
+	o.out_dir = other;
+	fake_host(&h);
+	if (train_run(&o, &h, &tr, &err) < 0)
+		fail_msg("train: %s: %s", err.code, err.msg);
+	fork_bundle(fake_bundle, "elsewhere", b);
+	snprintf(path, sizeof path, "%s/checkpoints/final.ckpt", b);
+	assert_int_equal(tu_run(NULL, 0, "cp %s/final.ckpt %s", other, path), 0);
+	assert_int_equal(ckpt_read(path, &m_other, &state, &n, sha, &err), 0);
+	relog(b, -1, 32, sha);
+	assert_int_equal(plausible_check(b, vocab, &pr, &err), 0);
+	assert_int_equal(replay_check_headers(b, &pr, vocab, &err), -1);
+	assert_string_equal(err.code, "judge.ckpt_meta");
+	plausible_report_free(&pr);
+	/* re-wrapped with this run's header */
+	snprintf(path, sizeof path, "%s/checkpoints/step_000028.ckpt", b);
+	assert_int_equal(ckpt_read(path, &m_mine, &mine, &n2, NULL, &err), 0);
+	free(mine);
+	m_mine.step = 32;
+	snprintf(path, sizeof path, "%s/checkpoints/final.ckpt", b);
+	unlink(path);
+	assert_int_equal(ckpt_write(path, &m_mine, state, n, sha, &err), 0);
+	free(state);
+	relog(b, -1, 32, sha);
+	assert_int_equal(plausible_check(b, vocab, &pr, &err), 0);
+	assert_int_equal(replay_check_headers(b, &pr, vocab, &err), 0);
+	plausible_report_free(&pr);
+	assert_string_equal(judge_replay(fake_host, b, 7, 0, &rr), "judge.replay_digest");
+	assert_int_equal(rr.digest_checked, 1);
 }
 
 static void swapped_checkpoint_is_refused(void **st)
@@ -324,7 +439,7 @@ static void swapped_checkpoint_is_refused(void **st)
 	fork_bundle(fake_bundle, "swap", b);
 	assert_int_equal(tu_run(NULL, 0, "cp %s/checkpoints/step_000008.ckpt %s/checkpoints/step_000004.ckpt", b, b),
 			 0);
-	assert_string_equal(judge_replay(fake_host, b, 0, 0, &rr), "judge.replay_digest");
+	assert_string_equal(judge_replay(fake_host, b, 1, 0, &rr), "judge.replay_digest");
 }
 
 /* A forger edits state the next few losses do not depend on (the step
@@ -349,9 +464,9 @@ static void edited_state_is_refused_at_next_checkpoint(void **st)
 	free(state);
 	relog(b, -1, 4, sha);
 	/* three steps: the losses agree */
-	assert_string_equal(judge_replay(fake_host, b, 0, 3, &rr), "");
+	assert_string_equal(judge_replay(fake_host, b, 1, 3, &rr), "");
 	/* four: the state at step 8 is not the one the log recorded */
-	assert_string_equal(judge_replay(fake_host, b, 0, 4, &rr), "judge.replay_digest");
+	assert_string_equal(judge_replay(fake_host, b, 1, 4, &rr), "judge.replay_digest");
 	assert_int_equal(rr.digest_checked, 1);
 }
 
@@ -364,7 +479,7 @@ static void altered_loss_is_refused(void **st)
 	(void)st;
 	fork_bundle(fake_bundle, "loss", b);
 	relog(b, 5, -1, NULL); /* one ulp lower at step 5: still a float, still plausible */
-	assert_string_equal(judge_replay(fake_host, b, 0, 0, &rr), "judge.replay_mismatch");
+	assert_string_equal(judge_replay(fake_host, b, 1, 0, &rr), "judge.replay_mismatch");
 	assert_int_equal(rr.steps, 1); /* step 4 agreed, step 5 did not */
 	(void)err;
 }
@@ -400,17 +515,18 @@ static void real_recipe_replays_bit_for_bit(void **st)
 	print_message(
 	    "    karpa-gpt tiny: %lld steps, %.1f GFLOPS at most vs %.1f calibrated, %.2f s of %.1f allowed\n",
 	    (long long)pr.steps, pr.max_gflops, pr.calib_gflops, pr.train_s, pr.allowed_s);
-	{
-		int kept[REPLAY_KEPT_MAX];
-		real_nkept = replay_kept(real_bundle, &pr, kept, REPLAY_KEPT_MAX);
-		assert_true(real_nkept >= 2); /* the tiny plan checkpoints more than once */
-		real_kept[0] = pr.ckpt[kept[0]];
-		real_kept[1] = pr.ckpt[kept[real_nkept - 1]];
-	}
+	real_nkept = pr.nckpt - 1;
+	assert_true(real_nkept >= TRAIN_SEGMENTS_MIN - 1); /* the harness's gap */
+	real_kept[0] = pr.ckpt[0];
+	real_kept[1] = pr.ckpt[real_nkept - 1];
+	assert_int_equal(replay_check_headers(real_bundle, &pr, vocab, &err), 0);
 	plausible_report_free(&pr);
+	/* The first segment, from the recipe's initialisation, whole. */
+	assert_string_equal(judge_replay(recipe_host_inproc, real_bundle, 0, 0, &rr), "");
+	assert_int_equal(rr.digest_checked, 1);
 	/* The whole segment from the last kept checkpoint to the final one:
 	 * every loss and lr, then the final checkpoint's digest. */
-	assert_string_equal(judge_replay(recipe_host_inproc, real_bundle, real_nkept - 1, 1000, &rr), "");
+	assert_string_equal(judge_replay(recipe_host_inproc, real_bundle, real_nkept, 1000, &rr), "");
 	print_message("    replay of %d steps from %s: %.2f s cpu, %.2f s wall\n", rr.steps, rr.ckpt_file, rr.cpu_s,
 		      rr.wall_s);
 	assert_int_equal(rr.from_step, real_kept[1].step);
@@ -429,10 +545,10 @@ static void real_recipe_tampering_is_refused(void **st)
 	assert_true(real_nkept >= 2);
 	/* a later step's checkpoint in place of the first kept one */
 	assert_int_equal(tu_run(NULL, 0, "cp %s/%s %s/%s", b, real_kept[1].file, b, real_kept[0].file), 0);
-	assert_string_equal(judge_replay(recipe_host_inproc, b, 0, 0, &rr), "judge.replay_digest");
+	assert_string_equal(judge_replay(recipe_host_inproc, b, 1, 0, &rr), "judge.replay_digest");
 	fork_bundle(real_bundle, "real-loss", b);
 	relog(b, real_kept[0].step + 1, -1, NULL); /* the second replayed step's loss, one ulp lower */
-	assert_string_equal(judge_replay(recipe_host_inproc, b, 0, 0, &rr), "judge.replay_mismatch");
+	assert_string_equal(judge_replay(recipe_host_inproc, b, 1, 0, &rr), "judge.replay_mismatch");
 	assert_int_equal(rr.steps, 1);
 }
 
@@ -443,6 +559,8 @@ int main(void)
 	    cmocka_unit_test(swapped_checkpoint_is_refused),
 	    cmocka_unit_test(edited_state_is_refused_at_next_checkpoint),
 	    cmocka_unit_test(altered_loss_is_refused),
+	    cmocka_unit_test(state_outside_checkpoint_cannot_cross_a_segment),
+	    cmocka_unit_test(final_model_from_elsewhere_is_refused),
 	    cmocka_unit_test(real_recipe_replays_bit_for_bit),
 	    cmocka_unit_test(real_recipe_tampering_is_refused),
 	};

@@ -42,12 +42,14 @@ struct ebuf {
 /* Scores `rows` windows of T inputs starting at tokens[first*stride...]. */
 static int score_call(struct recipe_host *h, const uint16_t *tokens, size_t first_start, int rows,
 		      int T, int vocab, const uint32_t *token_bytes, struct ebuf *b, int threads,
-		      struct eval_result *res, struct kerr *err)
+		      const struct eval_observer *ob, uint64_t call, struct eval_result *res, struct kerr *err)
 {
 	for (int r = 0; r < rows; r++)
 		memcpy(b->in + (size_t)r * T, tokens + first_start + (size_t)r * T,
 		       (size_t)T * sizeof *tokens);
 	if (h->logits(h, b->in, rows, T, b->logits, err) < 0)
+		return -1;
+	if (ob && ob->after_call && ob->after_call(ob->arg, call, b->in, rows, T, b->logits, err) < 0)
 		return -1;
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (int r = 0; r < rows; r++)
@@ -81,17 +83,39 @@ static int rows_per_call(const struct kr_plan *plan, int vocab, struct kerr *err
 	return rows;
 }
 
+/* Targets scored from a split of n tokens: all, or the first targets_max. */
+static size_t scored_tokens(size_t n, uint64_t targets_max)
+{
+	return targets_max && targets_max < n - (n > 0) ? (size_t)targets_max + 1 : n;
+}
+
+int evaluate_calls(const struct kr_plan *plan, int vocab, size_t n, uint64_t targets_max, uint64_t *calls,
+		   int *rows, struct kerr *err)
+{
+	size_t nt = scored_tokens(n, targets_max), full;
+	int rpc;
+
+	if (nt < 2)
+		return kerr_set(err, "eval.too_short", "split has %zu tokens; scoring needs at least 2", n);
+	if ((rpc = rows_per_call(plan, vocab, err)) < 0)
+		return -1;
+	full = (nt - 1) / (size_t)plan->seq_len;
+	*calls = (full + (size_t)rpc - 1) / (size_t)rpc + ((nt - 1) % (size_t)plan->seq_len > 0);
+	*rows = rpc;
+	return 0;
+}
+
 int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uint32_t *token_bytes,
 		    int vocab, const uint16_t *tokens, size_t n, const struct eval_opts *o,
 		    struct eval_result *res, struct kerr *err)
 {
 	struct ebuf b = { 0 };
 	int T = plan->seq_len, rpc, threads = o && o->threads > 0 ? o->threads : 1, rc = -1;
-	size_t nt = n, full, rem, w = 0;
+	const struct eval_observer *ob = o ? o->observer : NULL;
+	size_t nt = scored_tokens(n, o ? o->targets_max : 0), full, rem, w = 0;
+	uint64_t call = 0;
 
 	memset(res, 0, sizeof *res);
-	if (o && o->targets_max && o->targets_max < n - (n > 0))
-		nt = (size_t)o->targets_max + 1;
 	if (nt < 2)
 		return kerr_set(err, "eval.too_short", "split has %zu tokens; scoring needs at least 2", n);
 	if (vocab <= 0 || vocab != h->vocab_size)
@@ -115,13 +139,13 @@ int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uin
 	}
 	while (w < full) {
 		int rows = full - w < (size_t)rpc ? (int)(full - w) : rpc;
-		if (score_call(h, tokens, w * (size_t)T, rows, T, vocab, token_bytes, &b, threads, res,
-			       err) < 0)
+		if (score_call(h, tokens, w * (size_t)T, rows, T, vocab, token_bytes, &b, threads, ob, call++,
+			       res, err) < 0)
 			goto out;
 		w += (size_t)rows;
 	}
 	if (rem > 0 && score_call(h, tokens, full * (size_t)T, 1, (int)rem, vocab, token_bytes, &b,
-				  threads, res, err) < 0)
+				  threads, ob, call++, res, err) < 0)
 		goto out;
 	if (res->bytes == 0) {
 		kerr_set(err, "eval.no_bytes", "the %llu scored targets decode to 0 bytes",

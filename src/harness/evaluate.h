@@ -25,9 +25,20 @@
  * are independent). 512 MiB = 8 rows x 1024 x 16384 floats. */
 #define EVAL_LOGITS_BYTES_MAX ((size_t)512 << 20)
 
+/* Sees every scoring call as it happens: its index (0, 1, ... in split
+ * order), its input rows and the recipe's logits for them. The causality
+ * audit hangs here, so that what it probes is the very calls that are
+ * scored (PROTOCOL 5.4). A failure stops the evaluation with its code. */
+struct eval_observer {
+	int (*after_call)(void *arg, uint64_t call, const uint16_t *in, int rows, int T, const float *logits,
+			  struct kerr *err);
+	void *arg;
+};
+
 struct eval_opts {
 	uint64_t targets_max; /* 0: the whole split (the protocol's default) */
 	int threads;          /* for the loss reduction; the result does not depend on it */
+	const struct eval_observer *observer; /* NULL: none */
 };
 
 struct eval_result {
@@ -59,6 +70,12 @@ static inline int evaluate_token_bytes(const struct bpe *tok, uint32_t **table, 
 	*vocab = v;
 	return 0;
 }
+
+/* How evaluate_tokens will call the recipe on a split of n tokens: the
+ * number of logits calls (*calls) and the rows of a full call (*rows).
+ * Codes as evaluate_tokens for a split too short or a row too large. */
+int evaluate_calls(const struct kr_plan *plan, int vocab, size_t n, uint64_t targets_max, uint64_t *calls,
+		   int *rows, struct kerr *err);
 
 /* Scores tokens[0..n-1] with h's logits. plan gives seq_len and eval_batch.
  * token_bytes has vocab entries. Reason codes: eval.nonfinite (a logit is

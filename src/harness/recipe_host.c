@@ -108,6 +108,16 @@ static void ip_destroy(struct recipe_host *h)
 	h->impl = NULL;
 }
 
+/* In-process a restart can only drop the recipe object: file-scope state
+ * of the recipe survives in our address space. The pipe host's respawn is
+ * the one that gives a clean process. */
+static int ip_respawn(struct recipe_host *h, struct kerr *err)
+{
+	(void)err;
+	ip_destroy(h);
+	return 0;
+}
+
 void recipe_host_inproc(struct recipe_host *h)
 {
 	memset(h, 0, sizeof *h);
@@ -119,6 +129,7 @@ void recipe_host_inproc(struct recipe_host *h)
 	h->save = ip_save;
 	h->load = ip_load;
 	h->destroy = ip_destroy;
+	h->respawn = ip_respawn;
 }
 
 /* ---- checks on any host's answers ------------------------------------- */
@@ -191,6 +202,29 @@ int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
 		return kerr_set(err, "recipe.bad_state_size", "recipe state of %zu bytes outside 1..%zu",
 				*n, RECIPE_STATE_BYTES_MAX);
 	return 0;
+}
+
+int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
+			const void *state, size_t n, struct kerr *err)
+{
+	struct kr_plan plan;
+	size_t now;
+
+	if (!h->respawn)
+		return kerr_set(err, "recipe.restart", "this recipe host cannot restart its recipe");
+	if (h->respawn(h, err) < 0 || recipe_host_create(h, env, &plan, err) < 0)
+		return -1;
+	if (memcmp(&plan, want, sizeof plan))
+		return kerr_set(err, "recipe.plan_changed",
+				"the recipe declared another plan after a restart (%s %s, %lld steps): a plan must "
+				"depend only on the scale, seed and vocabulary",
+				plan.name, plan.version, (long long)plan.steps);
+	if (recipe_host_state_bytes(h, &now, err) < 0)
+		return -1;
+	if (now != n)
+		return kerr_set(err, "recipe.bad_state_size", "state size changed from %zu to %zu bytes across a restart",
+				n, now);
+	return h->load(h, state, n, err);
 }
 
 void recipe_host_destroy(struct recipe_host *h)

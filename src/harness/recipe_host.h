@@ -37,6 +37,9 @@ struct recipe_host {
 	int (*save)(struct recipe_host *h, void *buf, size_t n, struct kerr *err);
 	int (*load)(struct recipe_host *h, const void *buf, size_t n, struct kerr *err);
 	void (*destroy)(struct recipe_host *h);
+	/* Ends the recipe and starts it again with nothing in memory (a fresh
+	 * process for the pipe host); create must follow. */
+	int (*respawn)(struct recipe_host *h, struct kerr *err);
 };
 
 /* Fills h with the in-process implementation (calls kr_* directly). */
@@ -49,6 +52,13 @@ int recipe_host_create(struct recipe_host *h, const struct kr_env *env, struct k
 		       struct kerr *err);
 /* state_bytes, checked against RECIPE_STATE_BYTES_MAX (recipe.bad_state_size). */
 int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err);
+/* A fresh recipe resumed from state: respawn, create with env, require the
+ * same plan as want (recipe.plan_changed), load the n bytes of state. The
+ * harness does this at every checkpoint, so a run is a chain of segments
+ * each a function of its starting checkpoint alone, exactly what spot
+ * replay re-runs (docs/judging-checks.md, "Binding"). */
+int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
+			const void *state, size_t n, struct kerr *err);
 void recipe_host_destroy(struct recipe_host *h);
 
 /* Copies a recipe's error text into a kerr: NUL-terminated at KR_ERR_MAX,

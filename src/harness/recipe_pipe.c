@@ -39,6 +39,10 @@ struct pipe_impl {
 	int timed_out;
 	int wstatus;
 	struct rusage ru;
+	/* what a respawn needs to start the same runner the same way again */
+	char runner[4096];
+	recipe_pipe_prepare_fn prepare;
+	void *prepare_arg;
 };
 
 static struct pipe_impl *P(struct recipe_host *h)
@@ -308,6 +312,25 @@ static void pp_destroy(struct recipe_host *h)
 	h->impl = NULL;
 }
 
+/* A fresh child in place of the old one: the old runner is ended (QUIT,
+ * then killed) and the same runner is started the same way, under the same
+ * sandbox and per-call limit. Nothing the old process held survives. */
+static int pp_respawn(struct recipe_host *h, struct kerr *err)
+{
+	struct pipe_impl *pi = P(h);
+	char runner[sizeof pi->runner];
+	recipe_pipe_prepare_fn prepare = pi->prepare;
+	void *arg = pi->prepare_arg;
+	int64_t timeout_ms = pi->timeout_ms;
+
+	memcpy(runner, pi->runner, sizeof runner);
+	pp_destroy(h);
+	if (recipe_host_pipe(h, runner, prepare, arg, err) < 0)
+		return -1;
+	P(h)->timeout_ms = timeout_ms;
+	return 0;
+}
+
 int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms)
 {
 	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl || timeout_ms < 0)
@@ -384,6 +407,13 @@ int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe
 	memset(h, 0, sizeof *h);
 	if (!pi)
 		return kerr_set(err, "recipe.nomem", "out of memory");
+	if (strlen(runner_path) >= sizeof pi->runner) {
+		free(pi);
+		return kerr_set(err, "recipe.spawn", "runner path of %zu bytes is too long", strlen(runner_path));
+	}
+	snprintf(pi->runner, sizeof pi->runner, "%s", runner_path);
+	pi->prepare = prepare;
+	pi->prepare_arg = prepare_arg;
 	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0) {
 		kerr_errno(err, "recipe.spawn", "pipe");
 		goto fail;
@@ -428,6 +458,7 @@ int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe
 	h->save = pp_save;
 	h->load = pp_load;
 	h->destroy = pp_destroy;
+	h->respawn = pp_respawn;
 	return 0;
 fail:
 	for (int i = 0; i < 2; i++) {

@@ -27,6 +27,7 @@ struct run {
 	const struct train_opts *o;
 	struct recipe_host *h;
 	int created;
+	struct kr_env env; /* what the recipe was created with: a restart reuses it */
 	struct kr_plan plan;
 	struct dataset d;
 	int d_open;
@@ -111,6 +112,7 @@ static int create_recipe(struct run *R, const char *scale, uint64_t seed, int th
 {
 	struct kr_env env = { .seed = seed, .threads = threads, .vocab_size = R->vocab, .scale = scale };
 
+	R->env = env;
 	if (recipe_host_create(R->h, &env, &R->plan, err) < 0) {
 		if (!strcmp(err->code, "recipe.create") && strstr(err->msg, "scale"))
 			snprintf(err->code, sizeof err->code, "train.bad_scale");
@@ -201,9 +203,26 @@ static void plot_draw(const struct run *R)
 	progress_plot(stderr, "training loss vs step", x, y, n, PLOT_W, PLOT_H);
 }
 
+int64_t train_ckpt_gap_max(int64_t steps)
+{
+	int64_t g = (steps + TRAIN_SEGMENTS_MIN - 1) / TRAIN_SEGMENTS_MIN;
+
+	return g < 1 ? 1 : g;
+}
+
+int64_t train_ckpt_interval(const struct kr_plan *p)
+{
+	int64_t g = train_ckpt_gap_max(p->steps), lo = (p->steps + TRAIN_SEGMENTS_MAX - 1) / TRAIN_SEGMENTS_MAX;
+
+	if (p->ckpt_every <= 0 || p->ckpt_every > g)
+		return g;
+	return p->ckpt_every < lo ? lo : p->ckpt_every;
+}
+
 static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 {
 	const struct kr_plan *p = &R->plan;
+	const int64_t every = train_ckpt_interval(p);
 	struct progress pr;
 	double t0 = progress_now_ms(), wall = 0;
 	char rel[64], sha[HASH_HEX_BYTES];
@@ -226,9 +245,13 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 		plot_add(R, s, loss);
 		res->final_loss = loss;
 		progress_step(&pr, s + 1, loss, lr, wall > 0 ? (double)res->tokens / (wall / 1e3) : 0);
-		if (p->ckpt_every > 0 && (s + 1) % p->ckpt_every == 0 && s + 1 < p->steps) {
+		if ((s + 1) % every == 0 && s + 1 < p->steps) {
 			snprintf(rel, sizeof rel, "checkpoints/step_%06lld.ckpt", (long long)(s + 1));
-			if (checkpoint(R, s + 1, rel, sha, err) < 0)
+			/* The next segment starts from the checkpoint alone, in a
+			 * fresh recipe: whatever the recipe kept outside its state
+			 * ends here, as it does when a validator replays the segment. */
+			if (checkpoint(R, s + 1, rel, sha, err) < 0 ||
+			    recipe_host_restart(R->h, &R->env, &R->plan, R->state, R->state_bytes, err) < 0)
 				return -1;
 		}
 	}

@@ -4,7 +4,7 @@
  * loss or picks data itself: those are evaluate.c and loader.c.
  *
  * RUNDIR/train.log          hash-chained log (trainlog.h)
- * RUNDIR/checkpoints/step_NNNNNN.ckpt   every plan.ckpt_every steps
+ * RUNDIR/checkpoints/step_NNNNNN.ckpt   every train_ckpt_interval() steps
  * RUNDIR/final.ckpt         after the last step
  * RUNDIR/result.json        val_bpb and what produced it */
 #ifndef KARPA_TRAIN_H
@@ -24,6 +24,22 @@
 #define TRAIN_SEED_MAX (((uint64_t)1 << 53) - 1)
 #define TRAIN_THREADS_MAX 256
 #define TRAIN_SCALE_MAX 31
+
+/* Binding (PROTOCOL 5.5): kept checkpoints are at most a harness-fixed gap
+ * apart, so a run has at least TRAIN_SEGMENTS_MIN segments and a validator
+ * that replays one segment replays at most 1/TRAIN_SEGMENTS_MIN of it. The
+ * recipe may checkpoint more often (plan.ckpt_every), never less. */
+#define TRAIN_SEGMENTS_MIN 8
+/* ... and at most this many, so that every kept checkpoint fits in a bundle
+ * (BUNDLE_FILES_MAX) however often a recipe asks to checkpoint. */
+#define TRAIN_SEGMENTS_MAX 48
+
+/* The largest gap, in steps, between consecutive checkpoints (step 0, the
+ * kept intermediates, the final) of a run of `steps` steps: ceil(steps / 8). */
+int64_t train_ckpt_gap_max(int64_t steps);
+/* The interval the harness checkpoints at: plan.ckpt_every clamped to
+ * [ceil(steps / TRAIN_SEGMENTS_MAX), gap_max]; 0 (final only) is gap_max. */
+int64_t train_ckpt_interval(const struct kr_plan *p);
 
 struct train_opts {
 	const char *data_dir;

@@ -17,17 +17,12 @@
 
 #define MANIFEST_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
 #define BUNDLE_KIND "karpa-bundle"
-#define KEEP_TAG "karpa-keep-v1"
-/* Rejection sampling needs ~n ln n draws when keep is close to n; past this
- * many the remaining picks are the lowest unused indexes (deterministic, and
- * unreachable for the handful of checkpoints a bundle keeps). */
-#define KEEP_DRAWS_MAX (1u << 16)
 #define SIG_FILE_BYTES_MAX 1024 /* 128 hex digits and a newline */
 /* A log holds at most TRAINLOG_BYTES_MAX / ~100 bytes per record; checkpoint
  * records are far fewer, this bounds the table we build from them. */
 #define CKPT_RECORDS_MAX (1 << 20)
 
-/* ---- checkpoint selection ---------------------------------------------- */
+/* ---- sealing ----------------------------------------------------------- */
 
 static int is_hex64(const char *s)
 {
@@ -38,61 +33,6 @@ static int is_hex64(const char *s)
 			return 0;
 	return 1;
 }
-
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Draw c: the first 8 bytes of SHA-256(tag || head || be32(c)) as a
- * big-endian integer, reduced mod n (the bias is below 2^-40 for any n a
- * run can have, far from mattering for a spot check). */
-static int draw(const char *head_hex, uint32_t c, int n)
-{
-	uint8_t msg[sizeof KEEP_TAG - 1 + 64 + 4], d[HASH_BYTES];
-	uint64_t v = 0;
-
-	memcpy(msg, KEEP_TAG, sizeof KEEP_TAG - 1);
-	memcpy(msg + sizeof KEEP_TAG - 1, head_hex, 64);
-	for (int i = 0; i < 4; i++)
-		msg[sizeof KEEP_TAG - 1 + 64 + i] = (uint8_t)(c >> (24 - 8 * i));
-	hash_buf(msg, sizeof msg, d);
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | d[i];
-	return (int)(v % (uint64_t)n);
-}
-
-int bundle_select_checkpoints(const char *head_hex, int n, int keep, int *idx_out)
-{
-	int chosen = 0;
-
-	if (!is_hex64(head_hex) || n < 0 || keep < 0)
-		return -1;
-	if (keep > n)
-		keep = n;
-	for (uint32_t c = 0; chosen < keep && c < KEEP_DRAWS_MAX; c++) {
-		int v = draw(head_hex, c, n), dup = 0;
-
-		for (int i = 0; i < chosen; i++)
-			dup |= idx_out[i] == v;
-		if (!dup)
-			idx_out[chosen++] = v;
-	}
-	for (int v = 0; chosen < keep && v < n; v++) {
-		int dup = 0;
-
-		for (int i = 0; i < chosen; i++)
-			dup |= idx_out[i] == v;
-		if (!dup)
-			idx_out[chosen++] = v;
-	}
-	qsort(idx_out, (size_t)chosen, sizeof *idx_out, cmp_int);
-	return chosen;
-}
-
-/* ---- sealing ----------------------------------------------------------- */
 
 char *bundle_manifest_dump(const json_t *manifest)
 {
@@ -487,12 +427,14 @@ static const char *listed_sha(const json_t *files, const char *name)
 	return json_string_value(json_object_get(json_object_get(files, name), "sha256"));
 }
 
-/* Every checkpoint file against the chain, then the kept set against the head. */
+/* Every checkpoint file against the chain, then the kept set: every
+ * intermediate the log records (PROTOCOL 5.5: the validator draws the
+ * segments it replays after submission, so each must be replayable). */
 static int check_ckpts(const char *dir, const json_t *m, const struct ckpt_rec *rec, int n, struct kerr *err)
 {
 	const json_t *files = json_object_get(m, "files"), *keep = json_object_get(m, "keep");
-	const char *head = json_string_value(json_object_get(json_object_get(m, "log"), "head")), *name;
-	int idx[BUNDLE_FILES_MAX], nk, kept = 0;
+	const char *name;
+	int kept = 0;
 	json_t *v;
 
 	if (n == 0)
@@ -523,17 +465,16 @@ static int check_ckpts(const char *dir, const json_t *m, const struct ckpt_rec *
 					(long long)s);
 		kept++;
 	}
-	nk = bundle_select_checkpoints(head, n - 1, BUNDLE_KEEP_CKPTS, idx);
-	if (nk < 0 || (size_t)nk != json_array_size(keep) || kept != nk)
+	if ((size_t)(n - 1) != json_array_size(keep) || kept != n - 1)
 		return kerr_set(err, "bundle.ckpt_selection",
-				"%s: keeps %d intermediate checkpoints, the head selects %d", dir, kept, nk);
-	for (int i = 0; i < nk; i++) {
+				"%s: keeps %d intermediate checkpoints, the log records %d: a bundle keeps them all", dir,
+				kept, n - 1);
+	for (int i = 0; i < n - 1; i++) {
 		char want[BUNDLE_NAME_MAX + 1];
 
-		snprintf(want, sizeof want, "checkpoints/step_%06lld.ckpt", (long long)rec[idx[i]].step);
-		if (json_integer_value(json_array_get(keep, (size_t)i)) != idx[i] || !json_object_get(files, want))
-			return kerr_set(err, "bundle.ckpt_selection", "%s: the head selects %s (index %d), not kept",
-					dir, want, idx[i]);
+		snprintf(want, sizeof want, "checkpoints/step_%06lld.ckpt", (long long)rec[i].step);
+		if (json_integer_value(json_array_get(keep, (size_t)i)) != i || !json_object_get(files, want))
+			return kerr_set(err, "bundle.ckpt_selection", "%s: %s (index %d) is not kept", dir, want, i);
 	}
 	return 0;
 }

@@ -30,11 +30,12 @@
 #define BUNDLE_SIG "manifest.sig"
 #define BUNDLE_FILES_MAX 64
 #define BUNDLE_NAME_MAX 128
-/* A cpu-scale bundle is a few tens of MB; gpu-254m checkpoints with optimizer
- * state are ~3 GB each and a bundle keeps three. */
+/* A cpu-scale bundle is about a hundred MB (every kept checkpoint holds the
+ * optimizer state); gpu-254m checkpoints are ~3 GB each, and keeping every
+ * one of at least eight is beyond this cap: docs/bundle.md, "Kept
+ * checkpoints", says what the GPU scales need instead. */
 #define BUNDLE_BYTES_MAX ((uint64_t)16 << 30)
 #define BUNDLE_MANIFEST_BYTES_MAX (1u << 20)
-#define BUNDLE_KEEP_CKPTS 2 /* intermediate checkpoints kept for spot replay */
 /* "checkpoints/final.ckpt" is two deep; a little room, no more, so a hostile
  * archive cannot make us build deep trees. */
 #define BUNDLE_DEPTH_MAX 4
@@ -42,11 +43,6 @@
 /* Files every bundle must list (besides the kept checkpoints). */
 #define BUNDLE_REQUIRED_FILES { "patch.diff", "rationale.md", "train.log", "calibration.json", BUNDLE_FINAL_CKPT }
 
-/* Which intermediate checkpoints a run keeps: `keep` distinct indexes in
- * [0, n) drawn from SHA-256("karpa-keep-v1" || head_hex || counter), sorted.
- * The head is only known once training ends, so a miner cannot know during
- * training which checkpoints will be asked for. Returns the count chosen. */
-int bundle_select_checkpoints(const char *head_hex, int n, int keep, int *idx_out);
 
 /* Seals a staged bundle directory: fills manifest["files"] with the digest of
  * every other file (recursively, names sorted), sets manifest["attestation"]

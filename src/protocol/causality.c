@@ -172,3 +172,125 @@ out:
 	free(b.lb);
 	return rc;
 }
+
+/* ---- the audit inside the scored evaluation ---------------------------- */
+
+int causality_watch_init(struct causality_watch *w, struct recipe_host *h_alt, const struct causality_opts *o,
+			 uint64_t ncalls, int rows, const uint16_t *tokens, size_t ntokens, struct kerr *err)
+{
+	struct rng g;
+	int want;
+
+	memset(w, 0, sizeof *w);
+	w->h_alt = h_alt;
+	w->o = *o;
+	w->tokens = tokens;
+	w->ntokens = ntokens;
+	want = o->probes ? o->probes : CAUSALITY_PROBES;
+	if (!h_alt || o->vocab_size < 2 || o->vocab_size > 65536 || o->T < 1 || o->T > RECIPE_SEQ_LEN_MAX || rows < 1 ||
+	    want < 0 || want > CAUSALITY_PROBES_MAX || ntokens < (size_t)o->T + 1)
+		return kerr_set(err, "causality.bad_shape", "vocab %d, T %d, rows %d, probes %d, %zu tokens: not an audit",
+				o->vocab_size, o->T, rows, want, ntokens);
+	if ((uint64_t)want > ncalls)
+		want = (int)ncalls;
+	w->cap_tokens = (size_t)rows * (size_t)o->T;
+	if (!(w->calls = malloc((size_t)(want ? want : 1) * sizeof *w->calls)) ||
+	    !(w->twin = malloc(w->cap_tokens * sizeof *w->twin)) ||
+	    !(w->lt = malloc(w->cap_tokens * (size_t)o->vocab_size * sizeof *w->lt))) {
+		causality_watch_free(w);
+		return kerr_set(err, "causality.nomem", "out of memory for %d rows of %d x %d logits", rows, o->T,
+				o->vocab_size);
+	}
+	/* Distinct calls, drawn from the seed's own stream. */
+	rng_init(&g, o->seed, CAUSALITY_PURPOSE "-calls", 0);
+	while (w->nprobes < want) {
+		uint64_t c = rng_below(&g, ncalls);
+		int dup = 0;
+		for (int i = 0; i < w->nprobes; i++)
+			dup |= w->calls[i] == c;
+		if (!dup)
+			w->calls[w->nprobes++] = c;
+	}
+	for (int i = 1; i < w->nprobes; i++) /* insertion sort: a handful of entries */
+		for (int j = i; j > 0 && w->calls[j - 1] > w->calls[j]; j--) {
+			uint64_t t = w->calls[j];
+			w->calls[j] = w->calls[j - 1];
+			w->calls[j - 1] = t;
+		}
+	w->rep.rows_per_call = rows;
+	return 0;
+}
+
+/* The twin of a scored call: probe row pr kept at positions 0..p, every
+ * other token natural text from a random window of the split at the same
+ * position, forced to differ from the original. */
+static void build_twin(struct causality_watch *w, struct rng *g, const uint16_t *in, int rows, int T, int pr, int p)
+{
+	const int V = w->o.vocab_size;
+	size_t nwin = (w->ntokens - 1) / (size_t)w->o.T;
+
+	for (int j = 0; j < rows; j++) {
+		size_t src = (size_t)rng_below(g, nwin) * (size_t)w->o.T;
+		const uint16_t *ra = in + (size_t)j * T;
+		uint16_t *rb = w->twin + (size_t)j * T;
+		for (int t = 0; t < T; t++) {
+			uint16_t x = ra[t], y = w->tokens[src + (size_t)t];
+			if (j == pr && t <= p) {
+				rb[t] = x;
+				continue;
+			}
+			if (y == x || y >= V)
+				y = (uint16_t)((x + 1 + rng_below(g, (uint64_t)V - 1)) % (uint64_t)V);
+			rb[t] = y;
+		}
+	}
+}
+
+int causality_watch_call(void *arg, uint64_t call, const uint16_t *in, int rows, int T, const float *logits,
+			 struct kerr *err)
+{
+	struct causality_watch *w = arg;
+	struct causality_opts o = w->o;
+	struct bufs b;
+	struct rng g;
+	int k, pr, p;
+	double t0 = now_s(CLOCK_MONOTONIC);
+
+	if (w->next >= w->nprobes || w->calls[w->next] != call)
+		return 0;
+	k = w->next++;
+	if ((size_t)rows * (size_t)T > w->cap_tokens || T > o.T || T < 1)
+		return kerr_set(err, "causality.bad_shape", "call %llu of %d x %d is larger than the audit's buffers",
+				(unsigned long long)call, rows, T);
+	rng_init(&g, o.seed, CAUSALITY_PURPOSE, (uint64_t)k);
+	/* As the standalone audit: probe 0 is the pure cross-row probe where
+	 * the call has another row after the probe row. */
+	pr = (int)rng_below(&g, (uint64_t)(k == 0 && rows > 1 ? rows - 1 : rows));
+	p = (k == 0 || T < 2) ? T - 1 : (int)rng_below(&g, (uint64_t)T - 1);
+	build_twin(w, &g, in, rows, T, pr, p);
+	if (w->h_alt->logits(w->h_alt, w->twin, rows, T, w->lt, err) < 0)
+		return -1;
+	w->rep.calls++;
+	o.T = T;
+	b.la = (float *)logits;
+	b.lb = w->lt;
+	/* The split offset of the probe row (exact for every call but the
+	 * evaluator's short last one). */
+	if (compare(&o, k, rows, pr, p, ((size_t)call * (size_t)w->rep.rows_per_call + (size_t)pr) * (size_t)w->o.T,
+		    &b, err) < 0)
+		return -1;
+	w->rep.probes++;
+	w->rep.positions_compared += p + 1;
+	w->rep.wall_s += now_s(CLOCK_MONOTONIC) - t0;
+	return 0;
+}
+
+void causality_watch_free(struct causality_watch *w)
+{
+	free(w->calls);
+	free(w->twin);
+	free(w->lt);
+	w->calls = NULL;
+	w->twin = NULL;
+	w->lt = NULL;
+}

@@ -70,4 +70,39 @@ struct causality_report {
 int causality_audit(struct recipe_host *h, struct recipe_host *h_alt, const struct causality_opts *o,
 		    const uint16_t *tokens, size_t ntokens, struct causality_report *r, struct kerr *err);
 
+/* ---- the audit inside the scored evaluation (what the judge runs) ---- */
+
+/* The judge's audit rides on the hidden evaluation itself: the probed calls
+ * ARE scoring calls, drawn by the validator's seed among the evaluation's
+ * calls, so a recipe cannot answer the audit honestly and the scoring
+ * dishonestly. For each probed call the watcher builds the twin (probe row
+ * kept up to a cut p, everything after it and every other row replaced by
+ * natural text from the same split) and sends it to h_alt, a second fresh
+ * host with the same checkpoint that sees only twins; the scored logits of
+ * the probe row at positions 0..p must equal the twin's bit for bit. The
+ * host that scores has only ever seen the scored split, so nothing tells
+ * it which split it is looking at. */
+struct causality_watch {
+	struct recipe_host *h_alt;
+	struct causality_opts o;
+	const uint16_t *tokens; /* the scored split: twins take their text from it */
+	size_t ntokens;
+	uint64_t *calls;        /* the probed call indexes, ascending */
+	int nprobes, next;
+	uint16_t *twin;
+	float *lt;
+	size_t cap_tokens;      /* rows x T the buffers hold */
+	struct causality_report rep;
+};
+
+/* ncalls and rows: evaluate_calls() for the split. o->call_rows is ignored
+ * (the calls are the evaluator's). Codes: causality.bad_shape,
+ * causality.nomem. */
+int causality_watch_init(struct causality_watch *w, struct recipe_host *h_alt, const struct causality_opts *o,
+			 uint64_t ncalls, int rows, const uint16_t *tokens, size_t ntokens, struct kerr *err);
+/* The eval_observer callback (arg: the watch). judge.causality on a leak. */
+int causality_watch_call(void *arg, uint64_t call, const uint16_t *in, int rows, int T, const float *logits,
+			 struct kerr *err);
+void causality_watch_free(struct causality_watch *w);
+
 #endif

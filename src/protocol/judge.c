@@ -243,6 +243,11 @@ static int check_plausible(struct ctx *c, struct kerr *err)
 	c->pr_open = 1;
 	if (rc == 0)
 		c->e.claimed_public_bpb = c->pr.val_bpb;
+	/* Every checkpoint, the final one included, carries the header the
+	 * harness writes for its record: a model trained elsewhere shows here
+	 * unless it was re-wrapped, and then binding replay catches it. */
+	if (rc == 0)
+		rc = replay_check_headers(c->bdir, &c->pr, bpe_vocab_size(c->pub.tok), err);
 	return rc;
 }
 
@@ -285,30 +290,6 @@ out:
 	return rc;
 }
 
-static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, const struct kr_plan *plan,
-		      const struct dataset *d, enum dataset_split_id split, double *bpb, struct kerr *err)
-{
-	uint16_t *toks = NULL;
-	uint32_t *tbytes = NULL;
-	size_t n;
-	int vocab = 0, rc = -1;
-	struct eval_opts eo = { .threads = c->o->threads, .targets_max = scale_eval_targets(c->s->scale) };
-	struct eval_result res;
-
-	if (dataset_load_split(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
-		goto out;
-	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, &res, err) < 0) {
-		sandbox_explain(sb, h, err);
-		goto out;
-	}
-	*bpb = res.val_bpb;
-	rc = 0;
-out:
-	free(toks);
-	free(tbytes);
-	return rc;
-}
-
 /* Which windows the causality audit probes: keyed by the whole validator
  * secret and bound to this bundle, so a recipe cannot know which of its
  * calls are the audit's (two bytes of the secret would leave only 65536
@@ -328,15 +309,64 @@ static uint64_t audit_seed(const struct ctx *c)
 	return seed;
 }
 
+/* Scores a split on h. With h_alt, the causality audit rides on the scoring
+ * calls themselves (causality_watch): h_alt sees only the twins. */
+static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct recipe_host *h_alt,
+		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split, double *bpb,
+		      struct kerr *err)
+{
+	uint16_t *toks = NULL;
+	uint32_t *tbytes = NULL;
+	size_t n;
+	int vocab = 0, rc = -1, watching = 0, rows;
+	uint64_t calls;
+	struct eval_opts eo = { .threads = c->o->threads, .targets_max = scale_eval_targets(c->s->scale) };
+	struct eval_observer ob;
+	struct causality_watch w;
+	struct causality_opts co = { .vocab_size = h->vocab_size, .T = plan->seq_len, .seed = audit_seed(c) };
+	struct eval_result res;
+
+	if (dataset_load_split(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
+		goto out;
+	if (h_alt) {
+		if (evaluate_calls(plan, vocab, n, eo.targets_max, &calls, &rows, err) < 0 ||
+		    causality_watch_init(&w, h_alt, &co, calls, rows, toks, n, err) < 0)
+			goto out;
+		watching = 1;
+		ob.after_call = causality_watch_call;
+		ob.arg = &w;
+		eo.observer = &ob;
+	}
+	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, &res, err) < 0) {
+		if (strcmp(err->code, "judge.causality"))
+			sandbox_explain(sb, h, err);
+		goto out;
+	}
+	if (watching && w.rep.probes != w.nprobes) {
+		kerr_set(err, "judge.causality", "the audit probed %d of its %d calls", w.rep.probes, w.nprobes);
+		goto out;
+	}
+	if (watching)
+		c->r->causality_probes = w.rep.probes;
+	*bpb = res.val_bpb;
+	rc = 0;
+out:
+	if (watching)
+		causality_watch_free(&w);
+	free(toks);
+	free(tbytes);
+	return rc;
+}
+
+/* Three fresh children, each with the final checkpoint: one recomputes the
+ * public claim; one scores the hidden split and has never seen anything
+ * else, so it cannot tell which split it is looking at; one answers only
+ * the causality audit's twins of that scoring. */
 static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
 	struct recipe_host h, h_alt;
 	struct kr_plan plan, plan_alt;
 	struct dataset hid;
-	struct causality_opts co;
-	struct causality_report cr;
-	uint16_t *toks = NULL;
-	size_t n;
 	int rc = -1, hid_open = 0, alt = 0;
 
 	memset(&h, 0, sizeof h);
@@ -344,7 +374,7 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
 		goto out;
 	say(c, "recomputing the public val_bpb");
-	if (eval_split(c, sb, &h, &plan, &c->pub, SPLIT_VAL, &c->r->public_bpb, err) < 0)
+	if (eval_split(c, sb, &h, NULL, &plan, &c->pub, SPLIT_VAL, &c->r->public_bpb, err) < 0)
 		goto out;
 	c->e.public_bpb = c->r->public_bpb;
 	if (!(fabs(c->r->public_bpb - c->pr.val_bpb) <= JUDGE_CLAIM_TOL)) {
@@ -352,7 +382,8 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 			 c->pr.val_bpb, c->r->public_bpb, JUDGE_CLAIM_TOL);
 		goto out;
 	}
-	say(c, "evaluating on the hidden split");
+	recipe_host_destroy(&h);
+	say(c, "evaluating on the hidden split, with the causality audit");
 	if (dataset_open(c->s->hidden, &hid, err) < 0)
 		goto out;
 	hid_open = 1;
@@ -360,28 +391,15 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 		kerr_set(err, "judge.data_mismatch", "the hidden folder's tokenizer differs from the public one");
 		goto out;
 	}
-	if (eval_split(c, sb, &h, &plan, &hid, SPLIT_HIDDEN, &c->r->hidden_bpb, err) < 0)
-		goto out;
-	c->e.hidden_bpb = c->r->hidden_bpb;
-	say(c, "causality audit");
-	if (start_recipe(c, sb, &h_alt, &plan_alt, "checkpoints/final.ckpt", err) < 0)
+	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0 ||
+	    start_recipe(c, sb, &h_alt, &plan_alt, "checkpoints/final.ckpt", err) < 0)
 		goto out;
 	alt = 1;
-	memset(&co, 0, sizeof co);
-	co.vocab_size = bpe_vocab_size(c->pub.tok);
-	co.T = plan.seq_len;
-	co.call_rows = plan.eval_batch;
-	co.seed = audit_seed(c);
-	if (dataset_load_split(&c->pub, SPLIT_VAL, &toks, &n, err) < 0)
+	if (eval_split(c, sb, &h, &h_alt, &plan, &hid, SPLIT_HIDDEN, &c->r->hidden_bpb, err) < 0)
 		goto out;
-	if (causality_audit(&h, &h_alt, &co, toks, n, &cr, err) < 0) {
-		if (strcmp(err->code, "judge.causality"))
-			sandbox_explain(sb, &h, err);
-		goto out;
-	}
+	c->e.hidden_bpb = c->r->hidden_bpb;
 	rc = 0;
 out:
-	free(toks);
 	if (hid_open)
 		dataset_close(&hid);
 	recipe_host_destroy(&h);
@@ -390,48 +408,95 @@ out:
 	return rc;
 }
 
-static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
+/* Draw k of `purpose` for this bundle: keyed by the whole validator secret
+ * and bound to the manifest, so a miner cannot know before submitting which
+ * segments will be replayed, and a re-judgment draws the same. */
+static uint64_t secret_draw(const struct ctx *c, const char *purpose, uint32_t k)
+{
+	crypto_generichash_state st;
+	unsigned char kb[4] = { (unsigned char)(k >> 24), (unsigned char)(k >> 16), (unsigned char)(k >> 8),
+				(unsigned char)k },
+		      out[8];
+	uint64_t v = 0;
+
+	crypto_generichash_init(&st, c->s->secret, VSTATE_SECRET_BYTES, sizeof out);
+	crypto_generichash_update(&st, (const unsigned char *)purpose, strlen(purpose) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)c->manifest_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash_update(&st, kb, sizeof kb);
+	crypto_generichash_final(&st, out, sizeof out);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | out[i];
+	return v;
+}
+
+/* One segment in its own fresh sandboxed child: the harness restarted the
+ * recipe at every checkpoint of the miner's run, so this is the process
+ * the segment ran in. */
+static int replay_segment(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
+			  int steps, struct kerr *err)
 {
 	struct recipe_host h;
 	struct kr_plan plan;
-	struct replay_opts ro = { .bundle_dir = c->bdir, .scratch_dir = c->work };
+	struct replay_opts ro = { .bundle_dir = c->bdir, .segment = seg, .steps = steps, .scratch_dir = c->work };
 	struct replay_report rr;
-	int idx[REPLAY_KEPT_MAX], nk, rc = -1;
-	uint16_t *train = NULL;
-	size_t ntrain;
-	unsigned char pick[8];
+	size_t len = strlen(c->r->replay_segments);
+	int rc = -1;
 
-	memset(&h, 0, sizeof h);
-	nk = replay_kept(c->bdir, &c->pr, idx, REPLAY_KEPT_MAX);
-	if (nk <= 0) {
-		/* Only a one-step run has no step to checkpoint before the last
-		 * (PROTOCOL 4.6 keeps intermediates for this check). A recipe may
-		 * set its own checkpoint interval, and one that set it to "final
-		 * only" would otherwise skip the replay, leaving a log that could
-		 * have been written for a checkpoint trained anywhere. */
-		if (c->pr.steps <= 1)
-			return 0;
-		return kerr_set(err, "judge.no_replay",
-				"a run of %lld steps kept no intermediate checkpoint to replay from: checkpoint at"
-				" least once before the last step",
-				(long long)c->pr.steps);
-	}
-	/* Which kept checkpoint: the validator's secret decides, so a miner
-	 * cannot know which one will be replayed. */
-	crypto_generichash(pick, sizeof pick, (const unsigned char *)c->manifest_hex, 64, c->s->secret,
-			   VSTATE_SECRET_BYTES);
-	ro.kept_index = (int)(pick[0] % (unsigned)nk);
-	if (start_recipe(c, sb, &h, &plan, NULL, err) < 0 || dataset_load_split(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
+	if (start_recipe(c, sb, &h, &plan, NULL, err) < 0)
 		goto out;
 	if (replay_run(&h, &plan, &c->pr, train, ntrain, &ro, &rr, err) < 0) {
 		if (strncmp(err->code, "judge.", 6))
 			sandbox_explain(sb, &h, err);
 		goto out;
 	}
+	c->r->replay_steps += rr.steps;
+	snprintf(c->r->replay_segments + len, sizeof c->r->replay_segments - len, "%s%d", len ? " " : "", seg);
+	rc = 0;
+out:
+	recipe_host_destroy(&h);
+	return rc;
+}
+
+/* A candidate that cannot be decisive changes nothing: it gets a spot
+ * replay of REPLAY_STEPS steps of one drawn segment. A decisive one (an
+ * original or a challenge answer) gets the binding replay: the final
+ * segment, so the scored model is the run's, and JUDGE_BIND_DRAWS other
+ * whole segments drawn from the secret (docs/judging-checks.md, "Binding"). */
+static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
+{
+	int nseg = c->pr.nckpt, rc = -1, drawn[JUDGE_BIND_DRAWS], ndrawn = 0;
+	double improvement;
+	uint16_t *train = NULL;
+	size_t ntrain;
+	int decisive = king_decide(c->king.hidden_bpb, c->r->hidden_bpb, c->king.margin, &improvement) == 1;
+
+	c->r->proof_steps = c->pr.steps;
+	snprintf(c->r->replay_mode, sizeof c->r->replay_mode, "%s", decisive ? "binding" : "spot");
+	if (nseg < 1)
+		return kerr_set(err, "judge.no_replay", "the log records no checkpoint to replay to");
+	if (dataset_load_split(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
+		goto out;
+	if (!decisive) {
+		rc = replay_segment(c, sb, train, ntrain, (int)(secret_draw(c, "karpa spot replay v1", 0) % (uint64_t)nseg),
+				    REPLAY_STEPS, err);
+		goto out;
+	}
+	say(c, "binding replay: the final segment and a drawn one, whole");
+	if (replay_segment(c, sb, train, ntrain, nseg - 1, 0, err) < 0)
+		goto out;
+	for (uint32_t k = 0; ndrawn < JUDGE_BIND_DRAWS && ndrawn < nseg - 1 && k < 64 * JUDGE_BIND_DRAWS; k++) {
+		int seg = (int)(secret_draw(c, "karpa binding replay v1", k) % (uint64_t)(nseg - 1)), dup = 0;
+		for (int i = 0; i < ndrawn; i++)
+			dup |= drawn[i] == seg;
+		if (dup)
+			continue;
+		drawn[ndrawn++] = seg;
+		if (replay_segment(c, sb, train, ntrain, seg, 0, err) < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	free(train);
-	recipe_host_destroy(&h);
 	return rc;
 }
 

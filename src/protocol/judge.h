@@ -19,6 +19,11 @@
  * claim only by this much: bit-identical on the same machine class, and
  * within fp32 reduction-order noise across CPUs (docs/judging-checks.md). */
 #define JUDGE_CLAIM_TOL 1e-4
+/* Segments a decisive candidate's binding replay draws from the validator's
+ * secret besides the final one: with at least TRAIN_SEGMENTS_MIN segments,
+ * final + 1 is at most 2/8 = 25% of the proof (PROTOCOL 5's cpu-scale bound
+ * for a decisive candidate). */
+#define JUDGE_BIND_DRAWS 1
 
 struct judge_opts {
 	const char *bundle;   /* directory or .tar */
@@ -38,6 +43,14 @@ struct judge_result {
 	char challenge_of[EXPCORPUS_ID_BYTES];
 	char new_king[RECIPEREPO_TAG_MAX];
 	double judge_cpu_s, proof_cpu_s;
+	/* What spot replay re-ran: "spot" (a few steps of one drawn segment)
+	 * or "binding" (the final segment and JUDGE_BIND_DRAWS drawn ones, whole,
+	 * for a decisive candidate); the segments by index; the steps replayed
+	 * against the proof's. */
+	char replay_mode[16];
+	char replay_segments[128];
+	int64_t replay_steps, proof_steps;
+	int causality_probes;       /* scored calls of the hidden eval that were audited */
 };
 
 /* Judges one bundle and records the outcome. Returns 0 whenever a verdict

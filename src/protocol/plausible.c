@@ -14,6 +14,7 @@
 #include "harness/calibrate.h"
 #include "harness/recipe_host.h"
 #include "harness/scale.h"
+#include "harness/train.h"
 #include "harness/trainlog.h"
 #include "protocol/bundle.h"
 #include "util/fsutil.h"
@@ -324,6 +325,15 @@ static int on_checkpoint(json_t *o, int64_t lineno, struct walk *w, struct plaus
 		return kerr_set(err, "judge.log_shape",
 				"train.log line %lld: checkpoint of step %lld after %lld step records",
 				(long long)lineno, (long long)step, (long long)w->nsteps);
+	/* Binding: no segment longer than the harness's gap, so the segment a
+	 * validator replays is at most 1/TRAIN_SEGMENTS_MIN of the run. */
+	if (step - (r->nckpt > 0 ? r->ckpt[r->nckpt - 1].step : 0) > train_ckpt_gap_max(r->steps))
+		return kerr_set(err, "judge.ckpt_gap",
+				"train.log line %lld: checkpoint of step %lld comes %lld steps after the previous one;"
+				" the harness checkpoints at least every %lld steps of a %lld-step run",
+				(long long)lineno, (long long)step,
+				(long long)(step - (r->nckpt > 0 ? r->ckpt[r->nckpt - 1].step : 0)),
+				(long long)train_ckpt_gap_max(r->steps), (long long)r->steps);
 	if (step == r->steps)
 		snprintf(want, sizeof want, "final.ckpt");
 	else

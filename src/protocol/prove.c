@@ -180,7 +180,7 @@ static int stage_files(const struct prove_opts *o, const struct work *w, const c
 		       json_t **keep_out, struct kerr *err)
 {
 	char src[FS_PATH_MAX], dst[FS_PATH_MAX], **names = NULL;
-	int n = 0, idx[BUNDLE_KEEP_CKPTS], nk, rc = -1;
+	int n = 0, rc = -1;
 	json_t *cal = NULL, *keep = json_array();
 
 	if (fs_join(dst, sizeof dst, err, "%s/patch.diff", stage) < 0 || fs_copy_file(o->patch, dst, err) < 0 ||
@@ -197,16 +197,16 @@ static int stage_files(const struct prove_opts *o, const struct work *w, const c
 			r->allowed_s, "train_s", r->train_s, "n", CALIB_N, "repeats", CALIB_REPEATS);
 	if (fs_join(dst, sizeof dst, err, "%s/calibration.json", stage) < 0 || write_json_file(dst, cal, err) < 0)
 		goto out;
-	/* Kept intermediates: chosen by the chain head, known only now. */
+	/* Every intermediate is kept: which segments are replayed is drawn by
+	 * the validator after submission (PROTOCOL 5.5). */
 	if (fs_join(src, sizeof src, err, "%s/checkpoints", w->run) < 0 || list_intermediates(src, &names, &n, err) < 0)
 		goto out;
-	nk = bundle_select_checkpoints(tr->log_head, n, BUNDLE_KEEP_CKPTS, idx);
-	for (int i = 0; i < nk; i++) {
-		if (fs_join(src, sizeof src, err, "%s/checkpoints/%s", w->run, names[idx[i]]) < 0 ||
-		    fs_join(dst, sizeof dst, err, "%s/checkpoints/%s", stage, names[idx[i]]) < 0 ||
+	for (int i = 0; i < n; i++) {
+		if (fs_join(src, sizeof src, err, "%s/checkpoints/%s", w->run, names[i]) < 0 ||
+		    fs_join(dst, sizeof dst, err, "%s/checkpoints/%s", stage, names[i]) < 0 ||
 		    fs_copy_file(src, dst, err) < 0)
 			goto out;
-		json_array_append_new(keep, json_integer(idx[i]));
+		json_array_append_new(keep, json_integer(i));
 	}
 	*keep_out = keep;
 	keep = NULL;

@@ -1,8 +1,8 @@
-/* replay.c: spot replay. The checkpoint's state buffer is reused to save
- * the replayed state (the recipe copies what it loads), so a replay holds
- * one state in memory, like the training loop. The re-wrapped checkpoint
- * goes through ckpt_write, the training loop's own writer, so its bytes are
- * produced by the same code that produced the miner's. */
+/* replay.c: spot replay and binding. The header of every checkpoint is
+ * rebuilt from the log (meta_for mirrors train.c's meta_of), never taken
+ * from a file, and the re-wrapped checkpoint goes through ckpt_write, the
+ * training loop's own writer, so its bytes are produced by the same code
+ * that produced the miner's. */
 #include "protocol/replay.h"
 
 #include <stdio.h>
@@ -12,6 +12,7 @@
 
 #include "harness/checkpoint.h"
 #include "harness/loader.h"
+#include "protocol/bundle.h"
 #include "util/fsutil.h"
 
 static double now_s(clockid_t clk)
@@ -22,30 +23,87 @@ static double now_s(clockid_t clk)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int replay_kept(const char *bundle_dir, const struct plausible_report *pr, int *idx_out, int max)
+/* The header train.c writes for a checkpoint of this run at `step`
+ * (train.c meta_of): everything but the step is constant within a run. */
+static void meta_for(const struct plausible_report *pr, int64_t step, int vocab, uint64_t state_bytes,
+		     struct ckpt_meta *m)
 {
-	char path[FS_PATH_MAX];
-	int n = 0;
-
-	for (int i = 0; i < pr->nckpt && n < max; i++) {
-		if (pr->ckpt[i].step >= pr->steps)
-			continue; /* the final checkpoint: nothing follows it */
-		if (fs_join(path, sizeof path, NULL, "%s/%s", bundle_dir, pr->ckpt[i].file) == 0 && fs_exists(path))
-			idx_out[n++] = i;
-	}
-	return n;
+	memset(m, 0, sizeof *m);
+	m->format = CKPT_FORMAT;
+	snprintf(m->recipe, sizeof m->recipe, "%s", pr->recipe);
+	snprintf(m->recipe_version, sizeof m->recipe_version, "%s", pr->recipe_version);
+	snprintf(m->scale, sizeof m->scale, "%s", pr->scale);
+	m->step = step;
+	m->seed = pr->seed;
+	memcpy(m->data_digest, pr->data_digest, HASH_HEX_BYTES);
+	memcpy(m->tokenizer_digest, pr->tokenizer_digest, HASH_HEX_BYTES);
+	m->vocab_size = vocab;
+	m->state_bytes = state_bytes;
 }
 
-/* The checkpoint, the recipe's plan and the log must describe one run. */
-static int check_meta(const struct ckpt_meta *m, const struct plausible_ckpt *c, const struct kr_plan *plan,
-		      const struct plausible_report *pr, struct kerr *err)
+static int meta_equal(const struct ckpt_meta *a, const struct ckpt_meta *b)
 {
-	if (m->step != c->step || m->seed != pr->seed || strcmp(m->scale, pr->scale) ||
-	    strcmp(m->data_digest, pr->data_digest) || strcmp(m->recipe, pr->recipe) ||
-	    strcmp(m->recipe_version, pr->recipe_version))
-		return kerr_set(err, "judge.replay_meta",
-				"%s: header (step %lld, seed, scale, data, recipe) does not match the log's run",
-				c->file, (long long)m->step);
+	return a->format == b->format && !strcmp(a->recipe, b->recipe) &&
+	       !strcmp(a->recipe_version, b->recipe_version) && !strcmp(a->scale, b->scale) && a->step == b->step &&
+	       a->seed == b->seed && !strcmp(a->data_digest, b->data_digest) &&
+	       !strcmp(a->tokenizer_digest, b->tokenizer_digest) && a->vocab_size == b->vocab_size &&
+	       a->state_bytes == b->state_bytes;
+}
+
+/* Where record i's file lies in a bundle: the log names the final one
+ * "final.ckpt" (its name in the run folder), the bundle keeps it under
+ * checkpoints/. */
+static int record_path(const char *dir, const struct plausible_report *pr, int i, char path[FS_PATH_MAX],
+		       struct kerr *err)
+{
+	if (i == pr->nckpt - 1 && pr->ckpt[i].step == pr->steps)
+		return fs_join(path, FS_PATH_MAX, err, "%s/%s", dir, BUNDLE_FINAL_CKPT);
+	return fs_join(path, FS_PATH_MAX, err, "%s/%s", dir, pr->ckpt[i].file);
+}
+
+int replay_check_headers(const char *bundle_dir, const struct plausible_report *pr, int vocab_size,
+			 struct kerr *err)
+{
+	uint64_t state_bytes = 0;
+
+	for (int i = 0; i < pr->nckpt; i++) {
+		char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+		struct ckpt_meta m, want;
+		void *state = NULL;
+		size_t n = 0;
+		int rc;
+
+		if (record_path(bundle_dir, pr, i, path, err) < 0)
+			return -1;
+		if (!fs_exists(path))
+			return kerr_set(err, "judge.ckpt_missing",
+					"the log records a checkpoint at step %lld (%s) that the bundle does not keep: a"
+					" bundle keeps every checkpoint so that any segment can be replayed",
+					(long long)pr->ckpt[i].step, pr->ckpt[i].file);
+		if (ckpt_read(path, &m, &state, &n, sha, err) < 0)
+			return -1;
+		free(state);
+		if (strcmp(sha, pr->ckpt[i].sha256))
+			return kerr_set(err, "judge.replay_digest", "%s: SHA-256 %.16s..., the log recorded %.16s...",
+					pr->ckpt[i].file, sha, pr->ckpt[i].sha256);
+		if (i == 0)
+			state_bytes = m.state_bytes;
+		meta_for(pr, pr->ckpt[i].step, vocab_size, state_bytes, &want);
+		rc = meta_equal(&m, &want);
+		if (!rc)
+			return kerr_set(err, "judge.ckpt_meta",
+					"%s: header (step %lld, seed %llu, scale %s, recipe %s %s, vocab %d, %llu state bytes)"
+					" is not the one the harness writes for step %lld of the logged run",
+					pr->ckpt[i].file, (long long)m.step, (unsigned long long)m.seed, m.scale, m.recipe,
+					m.recipe_version, m.vocab_size, (unsigned long long)m.state_bytes,
+					(long long)pr->ckpt[i].step);
+	}
+	return 0;
+}
+
+/* The recipe's plan must be the logged run's. */
+static int check_plan(const struct kr_plan *plan, const struct plausible_report *pr, struct kerr *err)
+{
 	if (strcmp(plan->name, pr->recipe) || strcmp(plan->version, pr->recipe_version) || plan->batch != pr->batch ||
 	    plan->seq_len != pr->seq_len || plan->steps != pr->steps || plan->params != pr->params)
 		return kerr_set(err, "judge.replay_meta",
@@ -56,25 +114,32 @@ static int check_meta(const struct ckpt_meta *m, const struct plausible_ckpt *c,
 	return 0;
 }
 
-static int load_kept(struct recipe_host *h, const struct kr_plan *plan, const struct plausible_report *pr,
-		     const struct plausible_ckpt *c, const char *dir, struct ckpt_meta *m, void **state, size_t *n,
-		     struct kerr *err)
+/* Loads the segment's start checkpoint (record c) into h after checking it
+ * is the file the log recorded and carries the header the harness writes. */
+static int load_start(struct recipe_host *h, const struct kr_plan *plan, const struct plausible_report *pr,
+		      const struct plausible_ckpt *c, const char *dir, void **state, size_t *n, struct kerr *err)
 {
 	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
-	size_t want;
+	struct ckpt_meta m, want;
+	size_t have;
 
-	if (fs_join(path, sizeof path, err, "%s/%s", dir, c->file) < 0 || ckpt_read(path, m, state, n, sha, err) < 0)
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, c->file) < 0 || ckpt_read(path, &m, state, n, sha, err) < 0)
 		return -1;
 	if (strcmp(sha, c->sha256))
 		return kerr_set(err, "judge.replay_digest",
 				"%s: SHA-256 %.16s..., the log recorded %.16s... for step %lld", c->file, sha,
 				c->sha256, (long long)c->step);
-	if (check_meta(m, c, plan, pr, err) < 0 || ckpt_check(m, plan, h->vocab_size, pr->tokenizer_digest, err) < 0 ||
-	    recipe_host_state_bytes(h, &want, err) < 0)
+	meta_for(pr, c->step, h->vocab_size, *n, &want);
+	if (!meta_equal(&m, &want))
+		return kerr_set(err, "judge.replay_meta",
+				"%s: header (step %lld, seed, scale, data, recipe) does not match the log's run",
+				c->file, (long long)m.step);
+	if (ckpt_check(&m, plan, h->vocab_size, pr->tokenizer_digest, err) < 0 ||
+	    recipe_host_state_bytes(h, &have, err) < 0)
 		return -1;
-	if (want != *n)
+	if (have != *n)
 		return kerr_set(err, "ckpt.recipe_mismatch", "%s: state is %zu bytes, the recipe's state is %zu",
-				c->file, *n, want);
+				c->file, *n, have);
 	return h->load(h, *state, *n, err);
 }
 
@@ -113,39 +178,43 @@ out:
 
 /* Wraps the replayed state exactly as the training loop would have and
  * compares the container's digest with the log's record. */
-static int check_next(struct recipe_host *h, const struct ckpt_meta *m0, void *state, size_t n,
-		      const struct plausible_ckpt *next, const char *scratch, struct replay_report *r, struct kerr *err)
+static int check_end(struct recipe_host *h, const struct plausible_report *pr, const struct plausible_ckpt *end,
+		     const char *scratch, struct replay_report *r, struct kerr *err)
 {
-	struct ckpt_meta m = *m0;
+	struct ckpt_meta m;
 	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
-	size_t now;
+	void *state = NULL;
+	size_t n;
 	int rc = -1;
 
-	if (recipe_host_state_bytes(h, &now, err) < 0)
+	if (recipe_host_state_bytes(h, &n, err) < 0)
 		return -1;
-	if (now != n)
-		return kerr_set(err, "judge.replay_digest", "the recipe's state changed size from %zu to %zu bytes", n,
-				now);
+	if (!(state = malloc(n)))
+		return kerr_set(err, "replay.nomem", "out of memory for %zu bytes of recipe state", n);
 	if (h->save(h, state, n, err) < 0)
-		return -1;
-	m.step = next->step;
+		goto out_free;
+	meta_for(pr, end->step, h->vocab_size, n, &m);
 	if (fs_join(dir, sizeof dir, err, "%s/karpa-replay-XXXXXX", scratch) < 0)
-		return -1;
-	if (!mkdtemp(dir))
-		return kerr_errno(err, "fs.create", dir);
+		goto out_free;
+	if (!mkdtemp(dir)) {
+		kerr_errno(err, "fs.create", dir);
+		goto out_free;
+	}
 	if (fs_join(path, sizeof path, err, "%s/next.ckpt", dir) < 0 ||
 	    ckpt_write(path, &m, state, n, r->next_sha256, err) < 0)
 		goto out;
 	r->digest_checked = 1;
-	if (strcmp(r->next_sha256, next->sha256)) {
+	if (strcmp(r->next_sha256, end->sha256)) {
 		kerr_set(err, "judge.replay_digest",
 			 "replayed state at step %lld wraps to SHA-256 %.16s..., the log recorded %.16s... for %s",
-			 (long long)next->step, r->next_sha256, next->sha256, next->file);
+			 (long long)end->step, r->next_sha256, end->sha256, end->file);
 		goto out;
 	}
 	rc = 0;
 out:
 	fs_rm_rf(dir);
+out_free:
+	free(state);
 	return rc;
 }
 
@@ -153,37 +222,30 @@ int replay_run(struct recipe_host *h, const struct kr_plan *plan, const struct p
 	       const uint16_t *train, size_t ntrain, const struct replay_opts *o, struct replay_report *r,
 	       struct kerr *err)
 {
-	int kept[REPLAY_KEPT_MAX], nkept, steps = o->steps ? o->steps : REPLAY_STEPS;
 	double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
 	const char *scratch = o->scratch_dir ? o->scratch_dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	const struct plausible_ckpt *c, *next;
-	struct ckpt_meta m;
+	const struct plausible_ckpt *start, *end;
 	void *state = NULL;
 	size_t n = 0;
 	int rc = -1;
 
 	memset(r, 0, sizeof *r);
-	if (steps < 1 || steps > REPLAY_STEPS_MAX || !pr->loss || !pr->lr)
-		return kerr_set(err, "replay.bad_opts", "replay of %d steps (1..%d) needs a plausibility report", steps,
-				REPLAY_STEPS_MAX);
-	nkept = replay_kept(o->bundle_dir, pr, kept, REPLAY_KEPT_MAX);
-	if (o->kept_index < 0 || o->kept_index >= nkept)
-		return kerr_set(err, "replay.no_checkpoint", "%s: kept checkpoint %d asked, the bundle keeps %d",
-				o->bundle_dir, o->kept_index, nkept);
-	/* plausible_check guarantees the final checkpoint closes the records,
-	 * so an intermediate always has a successor; a hand-made report may not. */
-	if (kept[o->kept_index] + 1 >= pr->nckpt)
-		return kerr_set(err, "replay.no_checkpoint", "no checkpoint record follows %s",
-				pr->ckpt[kept[o->kept_index]].file);
-	c = &pr->ckpt[kept[o->kept_index]];
-	next = c + 1;
-	snprintf(r->ckpt_file, sizeof r->ckpt_file, "%s", c->file);
-	r->from_step = c->step;
-	r->to_step = c->step + steps < next->step ? c->step + steps : next->step;
-	if (load_kept(h, plan, pr, c, o->bundle_dir, &m, &state, &n, err) < 0 ||
+	if (o->steps < 0 || o->steps > REPLAY_STEPS_MAX || !pr->loss || !pr->lr)
+		return kerr_set(err, "replay.bad_opts", "replay of %d steps (0..%d) needs a plausibility report",
+				o->steps, REPLAY_STEPS_MAX);
+	if (o->segment < 0 || o->segment >= pr->nckpt)
+		return kerr_set(err, "replay.no_checkpoint", "%s: segment %d asked, the log has %d", o->bundle_dir,
+				o->segment, pr->nckpt);
+	start = o->segment > 0 ? &pr->ckpt[o->segment - 1] : NULL;
+	end = &pr->ckpt[o->segment];
+	snprintf(r->ckpt_file, sizeof r->ckpt_file, "%s", start ? start->file : "init");
+	r->from_step = start ? start->step : 0;
+	r->to_step = o->steps && r->from_step + o->steps < end->step ? r->from_step + o->steps : end->step;
+	if (check_plan(plan, pr, err) < 0 ||
+	    (start && load_start(h, plan, pr, start, o->bundle_dir, &state, &n, err) < 0) ||
 	    run_steps(h, pr, train, ntrain, r, err) < 0)
 		goto out;
-	if (r->to_step == next->step && check_next(h, &m, state, n, next, scratch, r, err) < 0)
+	if (r->to_step == end->step && check_end(h, pr, end, scratch, r, err) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -15,11 +15,14 @@
 #include "../testutil.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <math.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "harness/checkpoint.h"
 #include "harness/dataset.h"
+#include "harness/train.h"
 #include "harness/trainlog.h"
 #include "protocol/bundle.h"
 #include "protocol/keys.h"
@@ -125,6 +128,26 @@ static void prove(const char *patch, const char *rationale, const char *out)
 	       " --scale tiny --out %s --mock-attestation --threads %d --json",
 	    tu_karpa(), g.state, patch, rationale, g.key, g.data, out, THREADS);
 	print_message("   prove %s: %.1f s wall\n", strrchr(out, '/') + 1, now_s() - t0);
+}
+
+/* One edit of the king's config.c (add after anchor), proved as NAME with
+ * the rationale given; the bundle's path goes to out. */
+static void prove_config_edit(const char *anchor, const char *add, const char *name, const char *rationale,
+			      char out[FS_PATH_MAX])
+{
+	char patch[FS_PATH_MAX], why[FS_PATH_MAX], p[FS_PATH_MAX], file[64];
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "config.c");
+	insert_after(p, anchor, add);
+	snprintf(file, sizeof file, "%s.diff", name);
+	fx_file(patch, file);
+	end_patch(patch);
+	snprintf(file, sizeof file, "%s.md", name);
+	fx_file(why, file);
+	spit(why, rationale, strlen(rationale));
+	fx_file(out, name);
+	prove(patch, why, out);
 }
 
 /* Judges and returns the result; the verdict must have been recorded. */
@@ -479,8 +502,8 @@ static void test_swapped_checkpoints(void **unused)
 	json_t *m;
 
 	copy_honest(b, "swapped-ckpt");
-	run(0, "cd %s/checkpoints && mv step_000010.ckpt t && mv step_000020.ckpt step_000010.ckpt && "
-	       "mv t step_000020.ckpt", b);
+	run(0, "cd %s/checkpoints && mv step_000004.ckpt t && mv step_000008.ckpt step_000004.ckpt && "
+	       "mv t step_000008.ckpt", b);
 	m = manifest(b);
 	reseal(b, m, &g.k);
 	json_decref(m);
@@ -493,8 +516,8 @@ static void test_swapped_checkpoints_unsealed(void **unused)
 	char b[FS_PATH_MAX];
 
 	copy_honest(b, "swapped-ckpt-unsealed");
-	run(0, "cd %s/checkpoints && mv step_000010.ckpt t && mv step_000020.ckpt step_000010.ckpt && "
-	       "mv t step_000020.ckpt", b);
+	run(0, "cd %s/checkpoints && mv step_000004.ckpt t && mv step_000008.ckpt step_000004.ckpt && "
+	       "mv t step_000008.ckpt", b);
 	expect_rejected(b, "bundle.file_digest");
 }
 
@@ -655,26 +678,145 @@ static void test_logits_peek_at_future(void **unused)
 	json_decref(j);
 }
 
-/* A recipe that checkpoints only at the end (its interval is its own
- * choice) leaves nothing to replay from; without the rule its log could
- * describe any checkpoint trained anywhere. */
-static void test_no_intermediate_checkpoints(void **unused)
+/* A recipe that asks to checkpoint only at the end still gets the
+ * harness's checkpoints: at most ceil(steps / 8) steps apart, all kept. */
+static void test_final_only_checkpointing_is_overridden(void **unused)
 {
-	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX], why[FS_PATH_MAX];
+	char b[FS_PATH_MAX], p[FS_PATH_MAX];
 	json_t *j;
 
-	begin_patch("recipe-v0.1.0");
-	clone_path(p, "config.c");
-	insert_after(p, "\tc->ckpt_every = row->ckpt_every;\n", "\tc->ckpt_every = 0;\n");
-	fx_file(patch, "nockpt.diff");
-	end_patch(patch);
-	fx_file(why, "nockpt.md");
-	spit(why, "Save disk: checkpoint only at the end.\n", strlen("Save disk: checkpoint only at the end.\n"));
-	fx_file(b, "nockpt");
-	prove(patch, why, b);
+	prove_config_edit("\tc->ckpt_every = row->ckpt_every;\n", "\tc->ckpt_every = 0;\n", "nockpt",
+			  "Save disk: checkpoint only at the end.\n", b);
+	snprintf(p, sizeof p, "%s/checkpoints/step_%06lld.ckpt", b, (long long)train_ckpt_gap_max(30));
+	assert_true(fs_exists(p));
 	j = judge(b);
-	assert_string_equal(jstr(j, "verdict"), "rejected");
-	assert_string_equal(jstr(j, "code"), "judge.no_replay");
+	assert_string_not_equal(jstr(j, "verdict"), "rejected");
+	json_decref(j);
+}
+
+/* A log whose checkpoints are further apart than the harness writes them:
+ * every intermediate record but the last dropped, the chain recomputed,
+ * the files and the manifest's keep list made to agree, re-sealed. */
+static void test_checkpoint_gap_too_wide(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m, *keep = json_array(), *files;
+	int w = 0, nrec = 0, last = -1;
+
+	copy_honest(b, "ckpt-gap");
+	m = manifest(b);
+	files = json_object_get(m, "files");
+	log_read(b, &l);
+	for (int i = 0; i < l.n; i++)
+		if (!strcmp(event(l.rec[i]), "checkpoint") && strcmp(jstr(l.rec[i], "file"), "final.ckpt"))
+			last = i;
+	for (int i = 0; i < l.n; i++) {
+		if (!strcmp(event(l.rec[i]), "checkpoint") && strcmp(jstr(l.rec[i], "file"), "final.ckpt") && i != last) {
+			run(0, "rm %s/%s", b, jstr(l.rec[i], "file"));
+			json_object_del(files, jstr(l.rec[i], "file"));
+			json_decref(l.rec[i]);
+			continue;
+		}
+		if (i == last)
+			json_array_append_new(keep, json_integer(nrec++));
+		l.rec[w++] = l.rec[i];
+	}
+	l.n = w;
+	json_object_set_new(m, "keep", keep);
+	log_write(b, &l, m, 1);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "judge.ckpt_gap");
+}
+
+/* A copy of the validator state whose king scores far worse than it does,
+ * so that every candidate is decisive and gets the binding replay. */
+static void decisive_state(char *out)
+{
+	sqlite3 *db;
+	char p[FS_PATH_MAX];
+
+	fx_file(out, "state-decisive");
+	run(0, "rm -rf %s && cp -r %s %s", out, g.state, out);
+	snprintf(p, sizeof p, "%s/state.db", out);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE kings SET hidden_bpb = hidden_bpb + 10", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static json_t *judge_in(const char *state, const char *bundle)
+{
+	run(0, "%s judge %s %s --json --threads %d", tu_karpa(), state, bundle, THREADS);
+	return out_json();
+}
+
+/* The final model trained elsewhere (another run: seed 2 of the king),
+ * re-wrapped with this run's header so every header check passes, its
+ * digest and public score written into the log and the manifest, re-signed.
+ * The public claim recomputes, the hidden score is decisive; the binding
+ * replay of the final segment does not arrive at it. The honest bundle,
+ * judged in the same state, passes the binding replay. */
+static void test_final_model_from_elsewhere(void **unused)
+{
+	char st[FS_PATH_MAX], b[FS_PATH_MAX], other[FS_PATH_MAX], p[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+	char honest[FS_PATH_MAX];
+	struct ckpt_meta m_mine, m_other;
+	void *state, *mine;
+	size_t n, n2;
+	struct kerr err;
+	struct log l;
+	json_t *m, *j, *ev;
+	double bpb, loss;
+
+	decisive_state(st);
+	/* A bundle of its own: copies of the fixture's honest bundle may have
+	 * been judged already. */
+	prove_config_edit("/* tiny: seconds under sanitizers.", " (Binding test.)", "binding-honest",
+			  "A comment for the binding test.\n", honest);
+	j = judge_in(st, honest);
+	assert_string_equal(jstr(j, "verdict"), "challenge_pending");
+	assert_string_equal(jstr(json_object_get(j, "replay"), "mode"), "binding");
+	json_decref(j);
+
+	fx_file(other, "elsewhere-run");
+	run(0, "%s train --scale tiny --data %s --seed 2 --threads %d --out %s", tu_karpa(), g.data, THREADS, other);
+	fx_file(b, "final-elsewhere");
+	run(0, "cp -r %s %s", honest, b);
+	snprintf(p, sizeof p, "%s/checkpoints/final.ckpt", b);
+	assert_int_equal(ckpt_read(p, &m_mine, &mine, &n2, NULL, &err), 0);
+	free(mine);
+	snprintf(p, sizeof p, "%s/final.ckpt", other);
+	assert_int_equal(ckpt_read(p, &m_other, &state, &n, NULL, &err), 0);
+	snprintf(p, sizeof p, "%s/checkpoints/final.ckpt", b);
+	unlink(p);
+	assert_int_equal(ckpt_write(p, &m_mine, state, n, sha, &err), 0);
+	free(state);
+	run(0, "%s eval --ckpt %s --data %s --split val --threads %d --json", tu_karpa(), p, g.data, THREADS);
+	ev = out_json();
+	bpb = jnum(ev, "val_bpb");
+	loss = jnum(ev, "loss");
+	json_decref(ev);
+	m = manifest(b);
+	log_read(b, &l);
+	for (int i = 0; i < l.n; i++) {
+		if (!strcmp(event(l.rec[i]), "checkpoint") && !strcmp(jstr(l.rec[i], "file"), "final.ckpt"))
+			json_object_set_new(l.rec[i], "sha256", json_string(sha));
+		if (!strcmp(event(l.rec[i]), "eval")) {
+			json_object_set_new(l.rec[i], "val_bpb", json_real(bpb));
+			json_object_set_new(l.rec[i], "loss", json_real(loss));
+		}
+	}
+	log_write(b, &l, m, 1);
+	json_object_set_new(json_object_get(m, "results"), "val_bpb", json_real(bpb));
+	json_object_set_new(json_object_get(m, "results"), "val_loss", json_real(loss));
+	reseal(b, m, &g.k);
+	json_decref(m);
+	j = judge_in(st, b);
+	print_message("   %s: %s\n", jstr(j, "code"), jstr(j, "reason"));
+	if (strcmp(jstr(j, "verdict"), "rejected") || strcmp(jstr(j, "code"), "judge.replay_digest"))
+		fail_msg("expected rejected judge.replay_digest, got %s %s: %s", jstr(j, "verdict"), jstr(j, "code"),
+			 jstr(j, "reason"));
 	json_decref(j);
 }
 
@@ -818,7 +960,9 @@ int main(void)
 		cmocka_unit_test(test_faster_than_hardware),
 		cmocka_unit_test(test_claim_better_than_recomputed),
 		cmocka_unit_test(test_logits_peek_at_future),
-		cmocka_unit_test(test_no_intermediate_checkpoints),
+		cmocka_unit_test(test_final_only_checkpointing_is_overridden),
+		cmocka_unit_test(test_checkpoint_gap_too_wide),
+		cmocka_unit_test(test_final_model_from_elsewhere),
 		cmocka_unit_test(test_public_split_overfit_not_accepted),
 	};
 

@@ -16,7 +16,7 @@
 
 #define V 320 /* the tiny scale's vocabulary */
 #define STEPS 20
-#define EVERY 5
+#define EVERY 2 /* within the harness's largest gap for 20 steps, ceil(20/8) = 3 */
 #define B 4
 #define T 16
 #define PARAMS 10000
@@ -37,6 +37,7 @@ struct spec {
 	double budget, before_ms, after_ms, manifest_before_ms, gflops_scale;
 	double val_bpb, claimed_bpb, train_s_extra;
 	const char *ckpt_name_at_10; /* NULL: the harness's name */
+	int every;                   /* checkpoint interval; 0: EVERY */
 };
 
 static char *work;
@@ -113,7 +114,7 @@ static void write_log(const char *dir, const struct spec *s, double *last_wall)
 		}
 		assert_int_equal(
 		    trainlog_step(&l, i, tokens, (double)s->lr[i], loss, wall, tokens / (wall / 1e3), &err), 0);
-		if ((i + 1) % EVERY == 0 && i + 1 < s->header_steps) {
+		if ((i + 1) % (s->every ? s->every : EVERY) == 0 && i + 1 < s->header_steps) {
 			snprintf(name, sizeof name, "checkpoints/step_%06lld.ckpt", (long long)(i + 1));
 			sha_of(name, sha);
 			assert_int_equal(
@@ -226,15 +227,15 @@ static void honest_log_passes(void **st)
 		assert_true((float)r.loss[i] == s.loss[i]);
 		assert_true((float)r.lr[i] == s.lr[i]);
 	}
-	/* Checkpoints at 5, 10, 15 and the final one at 20. */
-	assert_int_equal(r.nckpt, 4);
-	assert_int_equal(r.ckpt[1].step, 10);
-	assert_string_equal(r.ckpt[1].file, "checkpoints/step_000010.ckpt");
-	assert_string_equal(r.ckpt[3].file, "final.ckpt");
+	/* Checkpoints at 2, 4, ..., 18 and the final one at 20. */
+	assert_int_equal(r.nckpt, 10);
+	assert_int_equal(r.ckpt[4].step, 10);
+	assert_string_equal(r.ckpt[4].file, "checkpoints/step_000010.ckpt");
+	assert_string_equal(r.ckpt[9].file, "final.ckpt");
 	{
 		char sha[HASH_HEX_BYTES];
 		sha_of("checkpoints/step_000010.ckpt", sha);
-		assert_string_equal(r.ckpt[1].sha256, sha);
+		assert_string_equal(r.ckpt[4].sha256, sha);
 	}
 	plausible_report_free(&r);
 }
@@ -420,6 +421,22 @@ static void checkpoint_names_are_the_harness_names(void **st)
 	assert_string_equal(judge(&s, NULL), "judge.log_shape");
 }
 
+/* Checkpoints further apart than the harness's gap (ceil(20/8) = 3 steps):
+ * a segment too long to be replayed within the binding budget. */
+static void checkpoint_gap_is_bounded(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest(&s);
+	s.every = 3;
+	assert_string_equal(judge(&s, NULL), "");
+	s.every = 4;
+	assert_string_equal(judge(&s, NULL), "judge.ckpt_gap");
+	s.every = 25; /* final only */
+	assert_string_equal(judge(&s, NULL), "judge.ckpt_gap");
+}
+
 static void missing_files_are_refused(void **st)
 {
 	struct spec s;
@@ -469,6 +486,7 @@ int main(void)
 	    cmocka_unit_test(claimed_bpb_must_match_log),
 	    cmocka_unit_test(step_counts_must_agree),
 	    cmocka_unit_test(checkpoint_names_are_the_harness_names),
+	    cmocka_unit_test(checkpoint_gap_is_bounded),
 	    cmocka_unit_test(missing_files_are_refused),
 	};
 
