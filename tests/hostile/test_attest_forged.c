@@ -20,16 +20,19 @@
 
 /* Published SHA-256 fingerprint of the Intel SGX Root CA. */
 #define INTEL_ROOT_SHA256 "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
-/* When the sample's PCK certificate (2024-08-02 .. 2031-08-02) was valid:
- * 2025-01-01, pinned so the test does not rot when the certificate expires. */
+/* Instants when the samples' PCK certificates were valid (v4: 2024-08-02
+ * .. 2031-08-02, v5: 2026-01-27 .. 2033-01-27), pinned so the test does not
+ * rot when they expire: 2025-01-01 and 2026-06-01. */
 #define SAMPLE_VALID_AT ((time_t)1735689600)
+#define SAMPLE5_VALID_AT ((time_t)1780272000)
 #define SAMPLE_EXPIRED_AT ((time_t)1956528000) /* 2032-01-01 */
 #define V4_SIG_OFF 632                          /* 48-byte header + 584-byte TD report */
+#define V5_BODY_OFF 54                          /* header + body descriptor (u16 type, u32 size) */
 
 static char digest[HASH_HEX_BYTES], rd_hex[129];
 static uint8_t rd[64];
-static uint8_t sample[FORGE_QUOTE_CAP];
-static size_t sample_len;
+static uint8_t sample[FORGE_QUOTE_CAP], sample5[FORGE_QUOTE_CAP];
+static size_t sample_len, sample5_len;
 static struct forge f;
 
 static uint32_t rd32(const uint8_t *p)
@@ -37,24 +40,26 @@ static uint32_t rd32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The sample as published: hex, "0x" first, and 70 zero bytes of padding
- * after the signature data (the buffer it was read into). The padding is
- * not part of the quote, so the quote is cut where its signature data ends. */
-static void load_sample(void)
+/* A published quote, as hex (the v4 one starts with "0x" and ends with 70
+ * zero bytes of padding: the buffer it was read into). Padding is not part
+ * of a quote, so the quote is cut where its signature data ends. */
+static size_t load_sample(const char *name, uint8_t *q)
 {
 	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
-	char path[FS_PATH_MAX], *hex;
-	size_t len, bin = 0;
+	char path[FS_PATH_MAX], *hex, *h;
+	size_t len, bin = 0, sig_off;
 	struct kerr err;
 	const char *end;
 
-	snprintf(path, sizeof path, "%s/tests/data/attest/tdx_quote_v4.hex", src);
+	snprintf(path, sizeof path, "%s/tests/data/attest/%s", src, name);
 	if (fs_read_all(path, 1 << 16, &hex, &len, &err) < 0)
 		fail_msg("%s: %s", path, err.msg);
-	assert_int_equal(sodium_hex2bin(sample, sizeof sample, hex + 2, len - 2, "\n", &bin, &end), 0);
+	h = strncmp(hex, "0x", 2) ? hex : hex + 2;
+	assert_int_equal(sodium_hex2bin(q, FORGE_QUOTE_CAP, h, len - (size_t)(h - hex), "\n", &bin, &end), 0);
 	free(hex);
-	assert_int_equal(rd32(sample + V4_SIG_OFF) + V4_SIG_OFF + 4 <= bin, 1);
-	sample_len = V4_SIG_OFF + 4 + rd32(sample + V4_SIG_OFF);
+	sig_off = q[0] == 4 ? V4_SIG_OFF : V5_BODY_OFF + rd32(q + V5_BODY_OFF - 4);
+	assert_true(sig_off + 4 + rd32(q + sig_off) <= bin);
+	return sig_off + 4 + rd32(q + sig_off);
 }
 
 static int setup(void **s)
@@ -68,7 +73,9 @@ static int setup(void **s)
 		crypto_hash_sha512(rd, (const unsigned char *)m, strlen(m));
 	}
 	keys_hex_encode(rd, sizeof rd, rd_hex);
-	load_sample();
+	sample_len = load_sample("tdx_quote_v4.hex", sample);
+	sample5_len = load_sample("tdx_quote_v5.hex", sample5);
+	assert_int_equal(sample5[0], 5);
 	forge_init(&f);
 	return 0;
 }
@@ -189,11 +196,20 @@ static void published_sample_verifies(void **s)
 	struct kerr err;
 
 	(void)s;
-	verify_code(sample, sample_len, &at, NULL, "the published sample");
+	verify_code(sample, sample_len, &at, NULL, "the published v4 sample");
 	assert_int_equal(attest_check_tdx_quote(sample, sample_len, sample + 48 + 520, &err), 0);
 	assert_int_equal(attest_check_tdx_quote(sample, sample_len, rd, &err), -1);
 	assert_string_equal(err.code, "attest.bad_quote");
 	evidence_refused(sample, sample_len, NULL, "attest.bad_quote");
+
+	/* v5 (TDX 1.5 body): the signature also covers the body descriptor */
+	uint8_t q[FORGE_QUOTE_CAP];
+	at.at = SAMPLE5_VALID_AT;
+	verify_code(sample5, sample5_len, &at, NULL, "the published v5 sample");
+	assert_int_equal(attest_check_tdx_quote(sample5, sample5_len, sample5 + V5_BODY_OFF + 520, &err), 0);
+	memcpy(q, sample5, sample5_len);
+	q[V5_BODY_OFF + 600] ^= 0x80; /* MRSERVICETD, past the TDX 1.0 body */
+	verify_code(q, sample5_len, &at, "attest.quote_sig", "v5 body byte");
 }
 
 /* The root compiled in is the one Intel publishes. */
