@@ -1,9 +1,11 @@
 /* attest.h: attestation evidence and its tiers (PROTOCOL 4, "Attestation").
  * Owns detecting confidential-compute hardware, producing evidence that
  * binds a manifest digest, and checking such evidence. Two tiers:
- * verified (alpha 1.0) from TDX / SEV-SNP via Linux configfs-tsm or the
- * guest devices; unverified (alpha 0.5) from a mock signed by a local
- * attestation key, marked "mock" in every field a reader could look at. */
+ * verified (alpha 1.0) from a TDX quote, via Linux configfs-tsm, whose
+ * vendor chain verifies offline (attest_chain.h); unverified (alpha 0.5)
+ * from a mock signed by a local attestation key, marked "mock" in every
+ * field a reader could look at. SEV-SNP evidence is produced and parsed but
+ * refused until its VCEK chain travels with it. */
 #ifndef KARPA_ATTEST_H
 #define KARPA_ATTEST_H
 
