@@ -7,7 +7,7 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config git ca-certificates openssl
       libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
-      libutf8proc-dev libopenblas-dev libseccomp-dev bc
+      libutf8proc-dev libopenblas-dev libseccomp-dev libssl-dev bc
       python3 python3-torch python3-numpy)
 
 # Pinned npm inputs: the corpus (integrity checked again by karpa on every

@@ -1,8 +1,10 @@
 /* test_attest.c: mock evidence round-trips and is refused when it binds
  * another manifest, is edited, or claims another kind; a fake configfs-tsm
- * tree (a hook plays the kernel) yields verified SEV-SNP and TDX evidence,
- * and a provider returning garbage is refused with attest.tsm; detection
- * follows configfs-tsm, tdx_guest, sev-guest, mock. */
+ * tree (a hook plays the kernel) yields TDX evidence that is verified under
+ * the root that signed it and refused under the shipped Intel root, SEV-SNP
+ * evidence is refused as unverifiable, and a provider returning garbage is
+ * refused with attest.tsm; detection follows configfs-tsm, tdx_guest,
+ * sev-guest, mock. Forged quotes are tests/hostile/test_attest_forged.c. */
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -11,12 +13,16 @@
 #include <sys/stat.h>
 
 #include "protocol/attest.h"
+#include "protocol/attest_chain.h"
 #include "protocol/keys.h"
 #include "util/hash.h"
+#include "tdx_forge.h"
 
 static char *dir;
 static char digest_a[HASH_HEX_BYTES], digest_b[HASH_HEX_BYTES];
 static char mock_key[FS_PATH_MAX], no_tsm[FS_PATH_MAX], no_dev[FS_PATH_MAX];
+static struct forge ca;             /* signs the fake hardware's TDX quotes */
+static struct attest_anchor ca_anchor; /* ... and is the root the tests trust */
 
 static int setup(void **s)
 {
@@ -34,6 +40,8 @@ static int setup(void **s)
 	snprintf(no_tsm, sizeof no_tsm, "%s/no-such-tsm", dir);
 	snprintf(no_dev, sizeof no_dev, "%s/dev-empty", dir);
 	assert_int_equal(mkdir(no_dev, 0755), 0);
+	forge_init(&ca);
+	ca_anchor.tdx_root_pem = ca.root_pem;
 	return 0;
 }
 
@@ -41,12 +49,13 @@ static int teardown(void **s)
 {
 	(void)s;
 	tu_rmdir(dir);
+	forge_free(&ca);
 	return 0;
 }
 
 static struct attest_opts no_hw_opts(void)
 {
-	struct attest_opts o = { .tsm_root = no_tsm, .dev_root = no_dev, .mock_key = mock_key };
+	struct attest_opts o = { .tsm_root = no_tsm, .dev_root = no_dev, .mock_key = mock_key, .anchor = &ca_anchor };
 	return o;
 }
 
@@ -335,49 +344,23 @@ struct fake {
 	int mkdirs, rmdirs;
 };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
-}
-
 /* Well-formed blobs of each layout carrying rd, built from the published
- * offsets (not from attest_tsm.c). Returns the length. */
+ * offsets (not from attest_tsm.c); TDX quotes are signed under the test CA.
+ * Returns the length. */
 static size_t make_blob(enum blob_kind k, const uint8_t rd[64], uint8_t *out)
 {
-	size_t body, n;
-
-	memset(out, 0, 4096);
+	memset(out, 0, FORGE_QUOTE_CAP);
 	switch (k) {
 	case BLOB_SNP:
 	case BLOB_SNP_BAD_VERSION:
-		put32(out, k == BLOB_SNP ? 2 : 9);  /* VERSION */
-		put32(out + 0x34, 1);               /* SIGNATURE_ALGO: ECDSA P-384 */
+		forge_put32(out, k == BLOB_SNP ? 2 : 9);  /* VERSION */
+		forge_put32(out + 0x34, 1);               /* SIGNATURE_ALGO: ECDSA P-384 */
 		memcpy(out + 0x50, rd, 64);         /* REPORT_DATA */
 		memset(out + 0x2a0, 0x5a, 144);     /* signature r, s */
 		return 1184;
 	case BLOB_TDX4:
 	case BLOB_TDX5:
-		put16(out, k == BLOB_TDX4 ? 4 : 5); /* version */
-		put16(out + 2, 2);                  /* ECDSA-256-with-P-256 */
-		put32(out + 4, 0x81);               /* TEE type TDX */
-		if (k == BLOB_TDX4) {
-			body = 48;
-			n = 48 + 584;
-		} else {
-			put16(out + 48, 3);         /* TDX 1.5 body */
-			put32(out + 50, 648);
-			body = 54;
-			n = 54 + 648;
-		}
-		memcpy(out + body + 520, rd, 64);   /* REPORTDATA */
-		put32(out + n, 128);                /* signature data length */
-		memset(out + n + 4, 0x33, 128);
-		return n + 4 + 128;
+		return forge_quote(&ca, k == BLOB_TDX4 ? 4 : 5, rd, NULL, out);
 	case BLOB_GARBAGE:
 		for (int i = 0; i < 100; i++)
 			out[i] = (uint8_t)(i * 37 + 11);
@@ -404,7 +387,7 @@ static int fake_kernel(enum attest_tsm_event ev, const char *entry, void *arg)
 {
 	static const char *const names[] = { "inblob", "outblob", "provider", "generation", "auxblob" };
 	struct fake *f = arg;
-	uint8_t want[64], blob[4096];
+	uint8_t want[64], blob[FORGE_QUOTE_CAP];
 	char p[FS_PATH_MAX], *in;
 	size_t n;
 	struct kerr err;
@@ -474,7 +457,6 @@ static void fake_hardware_yields_verified_evidence(void **s)
 		enum blob_kind blob;
 		const char *kind;
 	} cases[] = {
-		{ "sev_guest\n", BLOB_SNP, "sev-snp" },
 		{ "tdx_guest\n", BLOB_TDX4, "tdx" },
 		{ "tdx_guest\n", BLOB_TDX5, "tdx" },
 	};
@@ -505,20 +487,22 @@ static void fake_hardware_yields_verified_evidence(void **s)
 		assert_string_equal(json_string_value(json_object_get(doc, "provider")),
 				    !strcmp(cases[i].kind, "tdx") ? "tdx_guest" : "sev_guest");
 
-		assert_int_equal(attest_verify(p.json, p.json_len, digest_a, cases[i].kind, &v, &err), 0);
+		assert_int_equal(attest_verify_with(p.json, p.json_len, digest_a, cases[i].kind, &ca_anchor, &v, &err), 0);
 		assert_int_equal(v.tier, ATTEST_VERIFIED);
 		assert_true(v.alpha == 1.0);
-		assert_int_equal(v.vendor_chain_checked, 0);
+		assert_int_equal(v.vendor_chain_checked, 1);
+		/* the test CA is not Intel: under the shipped root it is refused */
+		verify_fails(p.json, digest_a, cases[i].kind, "attest.chain");
 		verify_fails(p.json, digest_b, cases[i].kind, "attest.binding");
 		verify_fails(p.json, digest_a, "mock", "attest.kind_mismatch");
 
 		/* an outblob whose report data is another manifest's, with the
 		 * binding fields left claiming ours */
-		uint8_t other_rd[64], blob[4096];
-		char *b64 = malloc(8192), *t;
+		uint8_t other_rd[64], blob[FORGE_QUOTE_CAP];
+		char *b64 = malloc(2 * FORGE_QUOTE_CAP), *t;
 		expected_rd(digest_b, other_rd);
 		size_t n = make_blob(cases[i].blob, other_rd, blob);
-		sodium_bin2base64(b64, 8192, blob, n, sodium_base64_VARIANT_ORIGINAL);
+		sodium_bin2base64(b64, 2 * FORGE_QUOTE_CAP, blob, n, sodium_base64_VARIANT_ORIGINAL);
 		json_object_set_new(doc, "outblob", json_string(b64));
 		t = reserialize(doc);
 		verify_fails(t, digest_a, cases[i].kind, "attest.bad_quote");
@@ -532,6 +516,47 @@ static void fake_hardware_yields_verified_evidence(void **s)
 		json_decref(doc);
 		attest_result_free(&p);
 	}
+}
+
+/* SEV-SNP reports travel without their VCEK chain, so nothing vouches for
+ * them: the producer says so at once, and a validator refuses them. */
+static void snp_evidence_is_unverifiable(void **s)
+{
+	struct fake f = { .provider = "sev_guest\n", .blob = BLOB_SNP, .rd_digest = digest_a, .generation = "1\n" };
+	struct attest_result p;
+	struct kerr err;
+	uint8_t rd[64], blob[FORGE_QUOTE_CAP];
+	char root[FS_PATH_MAX], rd_hex[129], b64[2048], *t;
+	size_t n;
+	json_t *doc;
+
+	(void)s;
+	fake_tsm_root(root, "tsm-snp");
+	produce_with(&f, root, &p, &err, -1);
+	assert_string_equal(err.code, "attest.unverifiable");
+	assert_non_null(strstr(err.msg, "--mock-attestation"));
+	assert_null(p.json);
+	assert_int_equal(f.mkdirs, f.rmdirs);
+	assert_true(dir_is_empty(root));
+
+	expected_rd(digest_a, rd);
+	keys_hex_encode(rd, 64, rd_hex);
+	n = make_blob(BLOB_SNP, rd, blob);
+	sodium_bin2base64(b64, sizeof b64, blob, n, sodium_base64_VARIANT_ORIGINAL);
+	doc = json_pack("{s:f, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "alpha", 1.0, "format", "karpa-attest-1",
+			"generation", (json_int_t)1, "kind", "sev-snp", "manifest_sha256", digest_a, "outblob", b64,
+			"provider", "sev_guest", "report_data", rd_hex, "tier", "verified");
+	t = reserialize(doc);
+	verify_fails(t, digest_a, "sev-snp", "attest.unverifiable");
+	free(t);
+	/* a debuggable guest is refused before anything else about it */
+	blob[0x08 + 2] |= 0x08; /* POLICY bit 19 */
+	sodium_bin2base64(b64, sizeof b64, blob, n, sodium_base64_VARIANT_ORIGINAL);
+	json_object_set_new(doc, "outblob", json_string(b64));
+	t = reserialize(doc);
+	verify_fails(t, digest_a, "sev-snp", "attest.debug");
+	free(t);
+	json_decref(doc);
 }
 
 static void provider_garbage_is_attest_tsm(void **s)
@@ -576,7 +601,7 @@ static void provider_garbage_is_attest_tsm(void **s)
 
 static void structural_checks_refuse_truncation(void **s)
 {
-	uint8_t rd[64], blob[4096];
+	uint8_t rd[64], blob[FORGE_QUOTE_CAP];
 	struct kerr err;
 	size_t n;
 
@@ -673,6 +698,7 @@ int main(void)
 		cmocka_unit_test(malformed_evidence_is_a_parse_error),
 		cmocka_unit_test(mock_warns_loudly_on_stderr),
 		cmocka_unit_test(fake_hardware_yields_verified_evidence),
+		cmocka_unit_test(snp_evidence_is_unverifiable),
 		cmocka_unit_test(provider_garbage_is_attest_tsm),
 		cmocka_unit_test(structural_checks_refuse_truncation),
 		cmocka_unit_test(detection_order),

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/attest_chain.h"
 #include "protocol/keys.h"
 #include "util/fsutil.h"
 
@@ -132,7 +133,19 @@ static void result_set(struct attest_result *r, const char *kind)
 	snprintf(r->kind, sizeof r->kind, "%s", kind);
 	r->tier = mock ? ATTEST_UNVERIFIED : ATTEST_VERIFIED;
 	r->alpha = mock ? ATTEST_ALPHA_UNVERIFIED : ATTEST_ALPHA_VERIFIED;
-	r->vendor_chain_checked = 0;
+	r->vendor_chain_checked = !mock; /* hardware evidence is verified only through its chain */
+}
+
+/* The vendor signatures over a hardware blob that passed its structural
+ * check. SEV-SNP evidence carries no VCEK chain yet, so nothing vouches
+ * for the report: it cannot earn the verified tier. */
+static int hw_chain(const char *kind, const uint8_t *blob, size_t n, const struct attest_anchor *a,
+		    struct kerr *err)
+{
+	if (!strcmp(kind, "tdx"))
+		return attest_tdx_verify_sig(blob, n, a, err);
+	return kerr_set(err, "attest.unverifiable", "SEV-SNP evidence carries no VCEK certificate chain, so its "
+			"signature cannot be checked offline; Karpa does not verify SEV-SNP yet (docs/attestation.md)");
 }
 
 static int hw_evidence(const char *digest, const char *rd_hex, const struct attest_hw *hw, struct attest_result *r,
@@ -278,6 +291,12 @@ int attest_produce(const struct attest_opts *o, const char *manifest_sha256, str
 		}
 		break;
 	}
+	/* A validator would refuse this evidence: say so now, with the way out. */
+	if (hw_chain(hw.kind, hw.blob, hw.blob_len, o ? o->anchor : NULL, err) < 0) {
+		kerr_prefix(err, "this machine's %s evidence would be refused (rerun with --mock-attestation for the "
+			    "unverified tier)", hw.kind);
+		goto out;
+	}
 	rc = hw_evidence(manifest_sha256, rd_hex, &hw, r, err);
 out:
 	free(hw.blob);
@@ -393,7 +412,7 @@ out:
 }
 
 static int verify_hw(json_t *doc, const char *kind, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
-		     struct kerr *err)
+		     const struct attest_anchor *a, struct kerr *err)
 {
 	const char *provider = str_field(doc, "provider");
 	const char *b64 = str_field(doc, "outblob");
@@ -420,6 +439,8 @@ static int verify_hw(json_t *doc, const char *kind, const uint8_t rd[ATTEST_REPO
 	}
 	if (tdx ? attest_check_tdx_quote(blob, bin_len, rd, err) < 0 : attest_check_snp_report(blob, bin_len, rd, err) < 0)
 		goto out;
+	if (hw_chain(kind, blob, bin_len, a, err) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(blob);
@@ -442,6 +463,12 @@ static int check_tier(json_t *doc, const char *kind, struct kerr *err)
 
 int attest_verify(const char *json, size_t len, const char *manifest_sha256, const char *claimed_kind,
 		  struct attest_result *r, struct kerr *err)
+{
+	return attest_verify_with(json, len, manifest_sha256, claimed_kind, NULL, r, err);
+}
+
+int attest_verify_with(const char *json, size_t len, const char *manifest_sha256, const char *claimed_kind,
+		       const struct attest_anchor *a, struct attest_result *r, struct kerr *err)
 {
 	uint8_t rd[ATTEST_REPORT_DATA_BYTES];
 	char rd_hex[RD_HEX_BYTES];
@@ -478,7 +505,7 @@ int attest_verify(const char *json, size_t len, const char *manifest_sha256, con
 		kerr_set(err, "attest.binding", "evidence binds another manifest (manifest_sha256 or report_data differ)");
 		goto out;
 	}
-	if (mock ? verify_mock(doc, err) < 0 : verify_hw(doc, kind, rd, err) < 0)
+	if (mock ? verify_mock(doc, err) < 0 : verify_hw(doc, kind, rd, a, err) < 0)
 		goto out;
 	result_set(r, kind);
 	rc = 0;

@@ -1,9 +1,11 @@
 /* attest.h: attestation evidence and its tiers (PROTOCOL 4, "Attestation").
  * Owns detecting confidential-compute hardware, producing evidence that
  * binds a manifest digest, and checking such evidence. Two tiers:
- * verified (alpha 1.0) from TDX / SEV-SNP via Linux configfs-tsm or the
- * guest devices; unverified (alpha 0.5) from a mock signed by a local
- * attestation key, marked "mock" in every field a reader could look at. */
+ * verified (alpha 1.0) from a TDX quote, via Linux configfs-tsm, whose
+ * vendor chain verifies offline (attest_chain.h); unverified (alpha 0.5)
+ * from a mock signed by a local attestation key, marked "mock" in every
+ * field a reader could look at. SEV-SNP evidence is produced and parsed but
+ * refused until its VCEK chain travels with it. */
 #ifndef KARPA_ATTEST_H
 #define KARPA_ATTEST_H
 
@@ -18,6 +20,8 @@
 #define ATTEST_EVIDENCE_BYTES_MAX (1u << 20)
 
 enum attest_tier { ATTEST_UNVERIFIED = 0, ATTEST_VERIFIED = 1 };
+
+struct attest_anchor; /* attest_chain.h */
 
 #define ATTEST_REPORT_DATA_BYTES 64 /* TDX REPORTDATA and SNP REPORT_DATA are both 64 bytes */
 
@@ -37,6 +41,7 @@ struct attest_opts {
 	int progress;           /* say loudly on stderr when falling back to mock */
 	attest_tsm_hook_fn tsm_hook; /* tests only: emulates configfs (see above) */
 	void *tsm_hook_arg;
+	const struct attest_anchor *anchor; /* tests only: another trust root; NULL: the shipped roots */
 };
 
 struct attest_result {
@@ -45,9 +50,9 @@ struct attest_result {
 	double alpha;           /* 1.0 verified, 0.5 unverified */
 	char *json;             /* the evidence document (attestation.json), caller frees */
 	size_t json_len;
-	/* 0 always, for now: attest_verify checks the structure of a TDX quote /
-	 * SNP report and that it carries this manifest's report data, not the
-	 * vendor signature chain (docs/attestation.md). */
+	/* 1 when the tier rests on a vendor signature chain checked offline
+	 * (every verified result: hardware evidence whose chain cannot be
+	 * checked is refused); 0 for mock. */
 	int vendor_chain_checked;
 };
 
@@ -57,16 +62,26 @@ int attest_detect(const struct attest_opts *o, char kind[32], struct kerr *err);
 
 /* Produces evidence binding manifest_sha256 (hex): the report data is
  * SHA-512 over the string "karpa-attest-v1:" + manifest_sha256. Reason codes
- * attest.tsm (provider error, garbage outblob), attest.mock_key, fs.*. */
+ * attest.tsm (provider error, garbage outblob), attest.mock_key, fs.*, and
+ * attest_verify's vendor-chain codes when the hardware's evidence would not
+ * verify (so a miner learns it now, not from a validator's refusal). */
 int attest_produce(const struct attest_opts *o, const char *manifest_sha256, struct attest_result *r,
 		   struct kerr *err);
 
 /* Checks evidence against a manifest digest and the kind the manifest
  * claims: attest.parse, attest.kind_mismatch, attest.binding (report data is
- * not this manifest's), attest.bad_signature (mock), attest.bad_quote.
- * Fills tier and alpha. */
+ * not this manifest's), attest.bad_signature (mock), attest.bad_quote,
+ * attest.debug; for hardware evidence the vendor chain, offline, against
+ * the shipped roots: attest.chain, attest.qe_sig, attest.qe_identity,
+ * attest.qe_binding, attest.quote_sig (attest_chain.h), and
+ * attest.unverifiable for SEV-SNP, whose chain Karpa cannot check yet.
+ * Evidence that claims the verified tier and fails any of these is refused,
+ * never demoted. Fills tier and alpha. */
 int attest_verify(const char *json, size_t len, const char *manifest_sha256, const char *claimed_kind,
 		  struct attest_result *r, struct kerr *err);
+/* The same against another trust anchor (tests; NULL: the shipped roots). */
+int attest_verify_with(const char *json, size_t len, const char *manifest_sha256, const char *claimed_kind,
+		       const struct attest_anchor *a, struct attest_result *r, struct kerr *err);
 
 void attest_result_free(struct attest_result *r);
 
@@ -81,9 +96,14 @@ int attest_report_data(const char *manifest_sha256, uint8_t rd[ATTEST_REPORT_DAT
  * signature lengths consistent with the blob) and of an SEV-SNP attestation
  * report (1184 bytes, known version and signature algorithm), each also
  * requiring that the embedded report data equal rd. attest.bad_quote
- * otherwise. No signature or certificate is checked here. */
+ * otherwise; attest.debug when the TD / guest runs in debug mode. No
+ * signature or certificate is checked here (attest_chain.h does that). */
 #define ATTEST_TDX_QUOTE_BYTES_MAX (64u << 10) /* a v4 quote with its PCK chain is ~5 KiB */
 #define ATTEST_SNP_REPORT_BYTES 1184          /* 0x4a0, SEV-SNP ABI "ATTESTATION_REPORT" */
+/* The layout alone: where the TD report body and the u32 signature data
+ * length start (everything before sig_off is what the quote signature
+ * covers). attest.bad_quote when the header or the lengths are wrong. */
+int attest_tdx_layout(const uint8_t *q, size_t n, size_t *body_off, size_t *sig_off, struct kerr *err);
 int attest_check_tdx_quote(const uint8_t *q, size_t n, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
 			   struct kerr *err);
 int attest_check_snp_report(const uint8_t *r, size_t n, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],

@@ -2,8 +2,8 @@
  * structural checks of what it returns. Owns the Linux configfs-tsm report
  * protocol (one fresh entry per request, removed afterwards), the SEV-SNP
  * guest ioctl, and the byte layouts of a TDX quote and an SNP report.
- * Never accepts a blob it has not checked carries our 64 report-data bytes;
- * never claims to check a vendor signature (it does not). */
+ * Never accepts a blob it has not checked carries our 64 report-data bytes.
+ * Vendor signatures are attest_chain.c's. */
 #include "protocol/attest.h"
 
 #include <errno.h>
@@ -40,11 +40,15 @@
 #define TDX_BODY10_BYTES 584
 #define TDX_BODY15_BYTES 648
 #define TDX_BODY_REPORTDATA 520   /* after TCB SVN, MRSEAM, ..., RTMR0-3: same in 1.0 and 1.5 */
+#define TDX_BODY_TDATTRIBUTES 120 /* after TEE_TCB_SVN 16, MRSEAM 48, MRSIGNERSEAM 48, SEAMATTRIBUTES 8 */
+#define TDX_TDATTR_DEBUG 0x01u    /* bit 0 of TDATTRIBUTES */
 #define TDX_SIG_BYTES_MIN 64      /* an ECDSA P-256 signature alone is 64 bytes */
 
 /* SEV-SNP ATTESTATION_REPORT (AMD SEV-SNP ABI specification). */
 #define SNP_VERSION_MIN 2         /* 2: first SNP firmware; 3 and 5 added fields in reserved space */
 #define SNP_VERSION_MAX 5
+#define SNP_OFF_POLICY 0x08
+#define SNP_POLICY_DEBUG (1u << 19) /* GUEST_POLICY.DEBUG: the hypervisor may debug (read, write) the guest */
 #define SNP_OFF_VMPL 0x30
 #define SNP_OFF_SIG_ALGO 0x34
 #define SNP_SIG_ALGO_ECDSA_P384 1u
@@ -70,10 +74,9 @@ static uint32_t le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int attest_check_tdx_quote(const uint8_t *q, size_t n, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
-			   struct kerr *err)
+int attest_tdx_layout(const uint8_t *q, size_t n, size_t *body_off, size_t *sig_off, struct kerr *err)
 {
-	size_t body_off, body_len, sig_off;
+	size_t body_len;
 	uint32_t version, sig_len;
 
 	if (n < TDX_HEADER_BYTES || n > ATTEST_TDX_QUOTE_BYTES_MAX)
@@ -87,7 +90,7 @@ int attest_check_tdx_quote(const uint8_t *q, size_t n, const uint8_t rd[ATTEST_R
 		return kerr_set(err, "attest.bad_quote", "TDX quote: attestation key type %u, expected 2 (ECDSA P-256)",
 				le16(q + 2));
 	if (version == 4) {
-		body_off = TDX_HEADER_BYTES;
+		*body_off = TDX_HEADER_BYTES;
 		body_len = TDX_BODY10_BYTES;
 	} else {
 		uint32_t type;
@@ -96,21 +99,36 @@ int attest_check_tdx_quote(const uint8_t *q, size_t n, const uint8_t rd[ATTEST_R
 			return kerr_set(err, "attest.bad_quote", "TDX quote: v5 quote truncated before its body descriptor");
 		type = le16(q + TDX_HEADER_BYTES);
 		body_len = le32(q + TDX_HEADER_BYTES + 2);
-		body_off = TDX_HEADER_BYTES + TDX_V5_DESC_BYTES;
+		*body_off = TDX_HEADER_BYTES + TDX_V5_DESC_BYTES;
 		if (!(type == TDX_V5_BODY_TD10 && body_len == TDX_BODY10_BYTES) &&
 		    !(type == TDX_V5_BODY_TD15 && body_len == TDX_BODY15_BYTES))
 			return kerr_set(err, "attest.bad_quote", "TDX quote: v5 body type %u of %zu bytes is not a TD report",
 					type, body_len);
 	}
-	sig_off = body_off + body_len;
-	if (n < sig_off + 4)
+	*sig_off = *body_off + body_len;
+	if (n < *sig_off + 4)
 		return kerr_set(err, "attest.bad_quote", "TDX quote: %zu bytes, truncated before the signature length", n);
-	sig_len = le32(q + sig_off);
+	sig_len = le32(q + *sig_off);
 	/* The kernel hands over exactly the quote the host returned: the
 	 * signature data must end the blob, no shorter and no longer. */
-	if (sig_len < TDX_SIG_BYTES_MIN || (size_t)sig_len != n - sig_off - 4)
+	if (sig_len < TDX_SIG_BYTES_MIN || (size_t)sig_len != n - *sig_off - 4)
 		return kerr_set(err, "attest.bad_quote", "TDX quote: signature data length %u does not fill the %zu-byte blob",
 				sig_len, n);
+	return 0;
+}
+
+int attest_check_tdx_quote(const uint8_t *q, size_t n, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
+			   struct kerr *err)
+{
+	size_t body_off, sig_off;
+
+	if (attest_tdx_layout(q, n, &body_off, &sig_off, err) < 0)
+		return -1;
+	/* A debug TD's memory is open to the host, which can then ask for a
+	 * quote over any report data it likes: such a quote proves nothing. */
+	if (q[body_off + TDX_BODY_TDATTRIBUTES] & TDX_TDATTR_DEBUG)
+		return kerr_set(err, "attest.debug", "TDX quote: the TD runs in debug mode (TDATTRIBUTES.DEBUG), so the "
+				"host could have written its report data; run the proof in a production TD");
 	if (memcmp(q + body_off + TDX_BODY_REPORTDATA, rd, ATTEST_REPORT_DATA_BYTES) != 0)
 		return kerr_set(err, "attest.bad_quote", "TDX quote: REPORTDATA is not this manifest's report data");
 	return 0;
@@ -138,6 +156,10 @@ int attest_check_snp_report(const uint8_t *r, size_t n, const uint8_t rd[ATTEST_
 		signed_nonzero |= r[SNP_OFF_SIGNATURE + i];
 	if (!signed_nonzero)
 		return kerr_set(err, "attest.bad_quote", "SEV-SNP report: the signature field is all zero");
+	/* As for TDX: a debuggable guest's report data is the host's to write. */
+	if (le32(r + SNP_OFF_POLICY) & SNP_POLICY_DEBUG)
+		return kerr_set(err, "attest.debug", "SEV-SNP report: the guest policy allows debugging (POLICY.DEBUG), "
+				"so the host could have written its report data; run the proof in a production guest");
 	if (memcmp(r + SNP_OFF_REPORT_DATA, rd, ATTEST_REPORT_DATA_BYTES) != 0)
 		return kerr_set(err, "attest.bad_quote", "SEV-SNP report: REPORT_DATA is not this manifest's report data");
 	return 0;
