@@ -2,12 +2,12 @@
  * flags. Sources are hashed in sorted order so the cache key, and the
  * proof's record of it, do not depend on directory order. */
 #include "harness/recipe_build.h"
+#include "util/proc.h"
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef KARPA_RECIPE_FLAGS
@@ -32,13 +32,25 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The harness files compiled into every runner. They are part of the
- * build's identity: a runner cached before a harness change must not be
- * reused after it. */
-static const char *const harness_files[] = {
+/* They are part of the build's identity: a runner cached before a harness
+ * change must not be reused after it. The .c files are compiled, in this
+ * order, before the recipe's own. */
+const char *const recipe_build_harness_files[] = {
 	"runner/main.c",	       "src/harness/recipe_wire.c",  "src/harness/recipe_wire.h",
 	"src/harness/recipe_api.h", "src/harness/sandbox_inner.c", "src/harness/sandbox_inner.h",
+	NULL,
 };
+
+int recipe_build_is_harness_name(const char *name, size_t n)
+{
+	for (const char *const *f = recipe_build_harness_files; *f; f++) {
+		const char *base = strrchr(*f, '/');
+		base = base ? base + 1 : *f;
+		if (strlen(base) == n && !memcmp(base, name, n))
+			return 1;
+	}
+	return 0;
+}
 
 static int hash_file_into(struct hash_ctx *hc, const char *label, const char *path, struct kerr *err)
 {
@@ -64,8 +76,8 @@ static int is_source(const char *n)
 }
 
 /* Lists and hashes the folder's .c/.h files; names sorted bytewise. */
-static int hash_sources(const char *dir, char digest[HASH_HEX_BYTES], char ***names_out, size_t *n_out,
-			struct kerr *err)
+static int hash_sources(const char *dir, const char *compiler, char digest[HASH_HEX_BYTES], char ***names_out,
+			size_t *n_out, struct kerr *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -100,6 +112,8 @@ static int hash_sources(const char *dir, char digest[HASH_HEX_BYTES], char ***na
 	qsort(names, n, sizeof *names, cmp_str);
 	hash_begin(&hc);
 	hash_update(&hc, KARPA_RECIPE_FLAGS, sizeof KARPA_RECIPE_FLAGS);
+	hash_update(&hc, KARPA_LINK_FLAGS, sizeof KARPA_LINK_FLAGS);
+	hash_update(&hc, compiler, strlen(compiler) + 1);
 	for (size_t i = 0; i < n; i++) {
 		char path[FS_PATH_MAX];
 
@@ -107,11 +121,11 @@ static int hash_sources(const char *dir, char digest[HASH_HEX_BYTES], char ***na
 		    hash_file_into(&hc, names[i], path, err) < 0)
 			goto out;
 	}
-	for (size_t i = 0; i < sizeof harness_files / sizeof harness_files[0]; i++) {
+	for (const char *const *f = recipe_build_harness_files; *f; f++) {
 		char path[FS_PATH_MAX];
 
-		if (fs_join(path, sizeof path, err, "%s/%s", recipe_build_src_dir(), harness_files[i]) < 0 ||
-		    hash_file_into(&hc, harness_files[i], path, err) < 0)
+		if (fs_join(path, sizeof path, err, "%s/%s", recipe_build_src_dir(), *f) < 0 ||
+		    hash_file_into(&hc, *f, path, err) < 0)
 			goto out;
 	}
 	hash_end(&hc, out);
@@ -130,64 +144,146 @@ out:
 	return rc;
 }
 
-/* Runs a shell-free command line through /bin/sh -c with output to a log;
- * the command is assembled from our own paths and pinned flags only, and
- * every path is single-quoted. Returns the exit status. */
-static int run_logged(const char *cmd, const char *log)
-{
-	char full[16384];
-	int st;
+#define ARGV_MAX (RECIPE_SOURCES_MAX + 96)
 
-	snprintf(full, sizeof full, "%s >'%s' 2>&1", cmd, log);
-	st = system(full);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+/* Appends the whitespace-separated words of flags (the Makefile's pinned
+ * strings: no quoting in them) to argv; the words live in buf. */
+static int add_words(const char **argv, int *argc, char *buf, size_t cap, const char *flags, struct kerr *err)
+{
+	char *save = NULL;
+
+	if (strlen(flags) >= cap)
+		return kerr_set(err, "recipe.too_large", "pinned flags longer than %zu bytes", cap);
+	snprintf(buf, cap, "%s", flags);
+	for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (*argc >= ARGV_MAX - 1)
+			return kerr_set(err, "recipe.too_large", "build command has more than %d words", ARGV_MAX);
+		argv[(*argc)++] = w;
+	}
+	return 0;
 }
 
-static int quoted_ok(const char *s)
+/* The compiler's identity, part of the cache key: a runner built by another
+ * compiler version is another build. */
+static void compiler_version(char *out, size_t cap)
 {
-	return !strchr(s, '\'');
+	const char *argv[] = { "cc", "--version", NULL };
+	struct proc_opts po = { .timeout_ms = 30000, .out_bytes_max = 4096, .err_bytes_max = 4096 };
+	struct proc_result pr;
+	struct kerr e;
+
+	snprintf(out, cap, "unknown");
+	if (proc_run(argv, &po, &pr, &e) == 0 && pr.exit_code == 0)
+		proc_first_line(pr.out, out, cap);
+	proc_result_free(&pr);
 }
 
+/* The first line of the compiler's output that names an error. */
 static void first_error_line(const char *log, char *out, size_t cap)
 {
-	FILE *f = fopen(log, "r");
-	char line[1024];
+	const char *at = strstr(log, "error");
+	const char *start = at;
 
-	snprintf(out, cap, "see %s", log);
+	if (!at) {
+		proc_first_line(log, out, cap);
+		return;
+	}
+	while (start > log && start[-1] != '\n')
+		start--;
+	proc_first_line(start, out, cap);
+}
+
+static const char *const cc_fixed[] = { "cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter" };
+
+/* Writes what the compiler said to the build log beside the cache entry
+ * (best effort: the log is for people). */
+static void write_log(const char *log, const struct proc_result *pr)
+{
+	FILE *f = fopen(log, "w");
+
 	if (!f)
 		return;
-	while (fgets(line, sizeof line, f)) {
-		if (strstr(line, "error")) {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, cap, "%s", line);
-			break;
-		}
-	}
+	fwrite(pr->out, 1, pr->out_len, f);
+	fwrite(pr->err, 1, pr->err_len, f);
 	fclose(f);
+}
+
+/* Compiles the runner: cc, the pinned flags, the harness files, the
+ * recipe's .c files, the link flags, as an argument vector (no shell). */
+static int compile(const char *recipe_dir, char *const *names, size_t n, const char *out_path, const char *log,
+		   struct kerr *err)
+{
+	const char *argv[ARGV_MAX];
+	char fbuf[2048], lbuf[1024], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 2];
+	char(*paths)[FS_PATH_MAX] = calloc(n + 8, sizeof *paths); /* harness .c files, then the recipe's */
+	struct proc_opts po = { .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16 };
+	struct proc_result pr;
+	const char *src = recipe_build_src_dir();
+	int argc = 0, np = 0, rc = -1;
+
+	memset(&pr, 0, sizeof pr);
+	if (!paths)
+		return kerr_set(err, "recipe.nomem", "out of memory");
+	for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
+		argv[argc++] = cc_fixed[i];
+	if (add_words(argv, &argc, fbuf, sizeof fbuf, KARPA_RECIPE_FLAGS, err) < 0)
+		goto out;
+	snprintf(inc_src, sizeof inc_src, "-I%s/src", src);
+	snprintf(inc_dir, sizeof inc_dir, "-I%s", recipe_dir);
+	argv[argc++] = inc_src;
+	argv[argc++] = inc_dir;
+	argv[argc++] = "-o";
+	argv[argc++] = out_path;
+	for (const char *const *f = recipe_build_harness_files; *f; f++)
+		if (!strcmp(*f + strlen(*f) - 2, ".c")) {
+			if (np >= 8 || fs_join(paths[np], FS_PATH_MAX, err, "%s/%s", src, *f) < 0)
+				goto out;
+			argv[argc++] = paths[np++];
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i] + strlen(names[i]) - 2, ".c"))
+			continue;
+		if (argc >= ARGV_MAX - 64) {
+			kerr_set(err, "recipe.too_large", "%s: too many source files", recipe_dir);
+			goto out;
+		}
+		if (fs_join(paths[np], FS_PATH_MAX, err, "%s/%s", recipe_dir, names[i]) < 0)
+			goto out;
+		argv[argc++] = paths[np++];
+	}
+	if (add_words(argv, &argc, lbuf, sizeof lbuf, KARPA_LINK_FLAGS, err) < 0)
+		goto out;
+	argv[argc] = NULL;
+	if (proc_run(argv, &po, &pr, err) < 0)
+		goto out;
+	write_log(log, &pr);
+	if (pr.exit_code != 0) {
+		char first[512];
+		first_error_line(pr.err_len ? pr.err : pr.out, first, sizeof first);
+		unlink(out_path);
+		kerr_set(err, "recipe.build_failed", "%s: %s%s", recipe_dir, first,
+			 pr.timed_out ? " (the compiler ran past its time limit)" : "");
+		goto out;
+	}
+	rc = 0;
+out:
+	proc_result_free(&pr);
+	free(paths);
+	return rc;
 }
 
 int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)
 {
 	char cache[FS_PATH_MAX], outdir[FS_PATH_MAX], tmp[FS_PATH_MAX], log[FS_PATH_MAX];
-	char cmd[16384], first[512];
 	char **names = NULL;
-	size_t n = 0, off;
-	const char *src = recipe_build_src_dir();
-	FILE *f;
+	size_t n = 0;
 	int rc = -1;
 
 	memset(info, 0, sizeof *info);
 	snprintf(info->flags, sizeof info->flags, "%s", KARPA_RECIPE_FLAGS);
-	if (!quoted_ok(recipe_dir) || !quoted_ok(src))
-		return kerr_set(err, "recipe.bad_path", "paths with a single quote are not supported");
-	if (hash_sources(recipe_dir, info->source_digest, &names, &n, err) < 0)
+	compiler_version(info->compiler, sizeof info->compiler);
+	if (hash_sources(recipe_dir, info->compiler, info->source_digest, &names, &n, err) < 0)
 		return -1;
-	f = popen("cc --version 2>/dev/null", "r");
-	if (f) {
-		if (fgets(info->compiler, sizeof info->compiler, f))
-			info->compiler[strcspn(info->compiler, "\n")] = '\0';
-		pclose(f);
-	}
 	if (fs_cache_dir(cache, sizeof cache, err) < 0 ||
 	    fs_join(outdir, sizeof outdir, err, "%s/recipes/%s", cache, info->source_digest) < 0 ||
 	    fs_join(info->runner, sizeof info->runner, err, "%s/karpa-recipe", outdir) < 0 ||
@@ -199,36 +295,11 @@ int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct 
 		rc = 0;
 		goto out;
 	}
-	if (fs_mkdir_p(outdir, err) < 0)
+	if (fs_mkdir_p(outdir, err) < 0 || compile(recipe_dir, names, n, tmp, log, err) < 0)
 		goto out;
-	off = (size_t)snprintf(cmd, sizeof cmd,
-			       "cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter %s -I'%s/src' -I'%s' "
-			       "-o '%s' '%s/runner/main.c' '%s/src/harness/recipe_wire.c' "
-			       "'%s/src/harness/sandbox_inner.c'",
-			       KARPA_RECIPE_FLAGS, src, recipe_dir, tmp, src, src, src);
-	for (size_t i = 0; i < n && off < sizeof cmd; i++) {
-		size_t l = strlen(names[i]);
-		if (strcmp(names[i] + l - 2, ".c"))
-			continue;
-		if (!quoted_ok(names[i])) {
-			kerr_set(err, "recipe.bad_path", "%s: file name with a single quote", names[i]);
-			goto out;
-		}
-		off += (size_t)snprintf(cmd + off, sizeof cmd - off, " '%s/%s'", recipe_dir, names[i]);
-	}
-	if (off >= sizeof cmd - 256) {
-		kerr_set(err, "recipe.too_large", "%s: build command too long", recipe_dir);
-		goto out;
-	}
-	snprintf(cmd + off, sizeof cmd - off, " %s", KARPA_LINK_FLAGS);
-	if (run_logged(cmd, log) != 0) {
-		first_error_line(log, first, sizeof first);
-		unlink(tmp);
-		kerr_set(err, "recipe.build_failed", "%s: %s", recipe_dir, first);
-		goto out;
-	}
 	if (rename(tmp, info->runner) < 0) {
 		kerr_errno(err, "fs.rename", info->runner);
+		unlink(tmp);
 		goto out;
 	}
 	rc = 0;

@@ -1,7 +1,9 @@
 /* recipe_build.h: turning a recipe folder into a `karpa-recipe` runner
- * (fixed harness, PROTOCOL 4.2). Owns the pinned toolchain flags, the build
- * cache (keyed by the SHA-256 of every source byte and the flags) and the
- * record of what built it. Compiles; never runs what it built. */
+ * (fixed harness, PROTOCOL 4.2). Owns the pinned toolchain flags, the one
+ * list of harness files compiled into every runner, the build cache (keyed
+ * by the SHA-256 of every source byte, the harness files, the compiler's
+ * version and the compile and link flags) and the record of what built it.
+ * Compiles without a shell; never runs what it built. */
 #ifndef KARPA_RECIPE_BUILD_H
 #define KARPA_RECIPE_BUILD_H
 
@@ -32,5 +34,13 @@ int recipe_default_runner(char *out, size_t cap, struct kerr *err);
 
 /* The project's source tree (harness headers and the runner's main). */
 const char *recipe_build_src_dir(void);
+
+/* The harness files compiled into every runner, relative to the source
+ * tree, NULL-terminated. A recipe file with one of their base names would
+ * shadow them, so the patch check refuses those names too. */
+extern const char *const recipe_build_harness_files[];
+
+/* 1 when name (n bytes, no '/') is the base name of a harness file. */
+int recipe_build_is_harness_name(const char *name, size_t n);
 
 #endif

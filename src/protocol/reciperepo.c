@@ -189,10 +189,6 @@ static void show(const char *p, size_t n, char *out, size_t cap)
 	out[k] = '\0';
 }
 
-/* Files of the harness that sit beside the recipe when the runner is built
- * (PROTOCOL 2): a recipe file of the same name would shadow them. */
-static const char *const harness_names[] = { "recipe_api.h", "recipe_wire.h", "recipe_wire.c" };
-
 static int name_char(int c)
 {
 	return isalnum(c) || c == '_' || c == '.' || c == '-';
@@ -224,10 +220,12 @@ static int path_check_n(const char *p, size_t n, struct kerr *err)
 	}
 	if ((n >= 4 && !memcmp(p, "src/", 4)) || (n == 3 && !memcmp(p, "src", 3)))
 		return kerr_set(err, "patch.touches_harness", "%s: under src/, the fixed harness", s);
-	for (size_t i = 0; i < sizeof harness_names / sizeof harness_names[0]; i++) {
-		const char *h = harness_names[i];
-		size_t l = strlen(h);
-		if (n >= l && !memcmp(p + n - l, h, l) && (n == l || p[n - l - 1] == '/'))
+	{
+		/* A file named like a harness file the runner is built with would
+		 * shadow it (recipe_build_harness_files, PROTOCOL 2). */
+		const char *slash = memrchr(p, '/', n);
+		const char *base = slash ? slash + 1 : p;
+		if (recipe_build_is_harness_name(base, n - (size_t)(base - p)))
 			return kerr_set(err, "patch.touches_harness", "%s: a harness file name", s);
 	}
 	if (memchr(p, '/', n))
