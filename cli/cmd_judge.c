@@ -48,6 +48,8 @@ static json_t *result_json(const struct judge_result *r)
 					      (json_int_t)r->proof_steps));
 	if (r->causality_probes)
 		json_object_set_new(o, "causality_probes", json_integer(r->causality_probes));
+	if (r->warning[0])
+		json_object_set_new(o, "warning", json_string(r->warning));
 	return o;
 }
 
@@ -123,6 +125,9 @@ int cmd_judge(int argc, char **argv)
 	vstate_close(&s);
 	if (rc < 0)
 		return cli_fail(&err);
+	/* The verdict stands; this is for the operator. */
+	if (r.warning[0])
+		fprintf(stderr, "karpa judge: warning: %s\n", r.warning);
 	if (as_json) {
 		json_t *j = result_json(&r);
 		char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));

@@ -99,13 +99,16 @@ static void open_state(const char *dir, struct vstate *s)
 		fail_msg("vstate_open: %s: %s", err.code, err.msg);
 }
 
-/* Records a submission the judge would have recorded before merging. */
-static void record(struct vstate *s, unsigned salt, char id[EXPCORPUS_ID_BYTES])
+/* Records a submission the judge would have recorded before merging; with
+ * of, a challenge answer to that submission. */
+static void record_answer(struct vstate *s, unsigned salt, const char *of, char id[EXPCORPUS_ID_BYTES])
 {
 	struct expcorpus_entry e;
 	struct kerr err = { 0 };
 
 	expcorpus_entry_blank(&e);
+	if (of)
+		snprintf(e.challenge_of, sizeof e.challenge_of, "%s", of);
 	/* distinct leading digits: distinct 12-hex corpus ids */
 	snprintf(e.manifest_sha256, sizeof e.manifest_sha256, "%08x%056x", salt * 2654435761u, salt);
 	snprintf(e.patch_sha256, sizeof e.patch_sha256, "%063x1", salt);
@@ -119,11 +122,28 @@ static void record(struct vstate *s, unsigned salt, char id[EXPCORPUS_ID_BYTES])
 		fail_msg("expcorpus_record: %s: %s", err.code, err.msg);
 }
 
+static void record(struct vstate *s, unsigned salt, char id[EXPCORPUS_ID_BYTES])
+{
+	record_answer(s, salt, NULL, id);
+}
+
 static struct king_metrics metrics(void)
 {
 	struct king_metrics m = { .hidden_bpb = 2.25, .public_bpb = 2.3125, .improvement = 0.125,
 				  .margin = 0.0625, .alpha = 0.5, .miner = miner_hex };
 	return m;
+}
+
+/* king_merge on top of the king as it is now: the base a judge would
+ * have read when it measured the candidate. */
+static int merge_now(struct vstate *s, const char *id, const char *patch, const char *rationale,
+		     const struct king_metrics *m, struct king_merge_result *r, struct kerr *err)
+{
+	struct vstate_king k;
+
+	if (vstate_king_current(s, &k, err) < 0)
+		return -1;
+	return king_merge(s, id, k.tag, k.commit, patch, rationale, m, r, err);
 }
 
 static long long count(struct vstate *s, const char *sql, const char *arg)
@@ -243,7 +263,7 @@ static void test_merge_happy_path(void **state)
 	assert_int_equal(king_recover(&s, &err), 0);
 	record(&s, 1, id);
 	assert_int_equal(reciperepo_resolve(s.recipe, RECIPEREPO_FIRST_TAG, old, &err), 0);
-	if (king_merge(&s, id, f->patch, "Two steps learn more than one.\n\nLonger story here.", &m, &r, &err) < 0)
+	if (merge_now(&s, id, f->patch, "Two steps learn more than one.\n\nLonger story here.", &m, &r, &err) < 0)
 		fail_msg("king_merge: %s: %s", err.code, err.msg);
 	assert_string_equal(r.from_tag, "recipe-v0.1.0");
 	assert_string_equal(r.to_tag, "recipe-v0.1.1");
@@ -284,7 +304,7 @@ static void test_merge_happy_path(void **state)
 	assert_string_equal(out, "");
 
 	record(&s, 2, id2);
-	if (king_merge(&s, id2, f->patch2, "Declare the width.", &m, &r, &err) < 0)
+	if (merge_now(&s, id2, f->patch2, "Declare the width.", &m, &r, &err) < 0)
 		fail_msg("second king_merge: %s: %s", err.code, err.msg);
 	assert_string_equal(r.to_tag, "recipe-v0.1.2");
 	assert_int_equal(king_check_invariant(&s, &err), 0);
@@ -316,7 +336,7 @@ static void test_current_margin(void **state)
 	assert_string_equal(ki.tag, RECIPEREPO_FIRST_TAG);
 	assert_true(ki.margin == 0.02 && ki.sigma == 0.01 && ki.noise_seeds == 3 && ki.hidden_bpb == 2.5);
 	record(&s, 3, id);
-	assert_int_equal(king_merge(&s, id, f->patch, "r", &m, &r, &err), 0);
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), 0);
 	assert_int_equal(king_current(&s, &ki, &err), 0); /* carried over */
 	assert_string_equal(ki.tag, "recipe-v0.1.1");
 	assert_string_equal(ki.noise_tag, RECIPEREPO_FIRST_TAG);
@@ -344,20 +364,20 @@ static void test_merge_refusals(void **state)
 	open_state(dir, &s);
 	record(&s, 4, id);
 	m.improvement = m.margin; /* equal is not decisive */
-	assert_int_equal(king_merge(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
 	assert_string_equal(err.code, "king.not_decisive");
 	m = metrics();
 	m.alpha = 0;
-	assert_int_equal(king_merge(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
 	assert_string_equal(err.code, "king.bad_metrics");
 	m = metrics();
 	m.miner = "zz";
-	assert_int_equal(king_merge(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
 	assert_string_equal(err.code, "king.bad_metrics");
 	m = metrics();
-	assert_int_equal(king_merge(&s, "k-0123456789ab", f->patch, "r", &m, &r, &err), -1);
+	assert_int_equal(merge_now(&s, "k-0123456789ab", f->patch, "r", &m, &r, &err), -1);
 	assert_string_equal(err.code, "king.no_submission");
-	assert_int_equal(king_merge(&s, id, f->conflict, "r", &m, &r, &err), -1);
+	assert_int_equal(merge_now(&s, id, f->conflict, "r", &m, &r, &err), -1);
 	assert_string_equal(err.code, "patch.conflict");
 	assert_int_equal(count(&s, "SELECT count(*) FROM merges", NULL), 0);
 	assert_int_equal(count(&s, "SELECT count(*) FROM kings", NULL), 1);
@@ -405,7 +425,7 @@ static int child_merge(struct vstate *s, void *arg)
 
 	/* A rationale imitating the trailers: roll-forward must still read the
 	 * real metrics, which the merge writes below it. */
-	return king_merge(s, j->id, j->patch, "Crash me.\nKarpa-Hidden-Bpb: 0.001\nKarpa-Miner: ffff\n", &m, &r,
+	return merge_now(s, j->id, j->patch, "Crash me.\nKarpa-Hidden-Bpb: 0.001\nKarpa-Miner: ffff\n", &m, &r,
 			  &err);
 }
 
@@ -418,10 +438,13 @@ static int child_recover(struct vstate *s, void *arg)
 }
 
 /* After recovery: the invariant holds and the king is `want` (old or new),
- * with every trace of the other absent. */
-static void assert_settled(const char *dir, const char *id, int want_new)
+ * with every trace of the other absent. id is the merged challenge answer,
+ * orig the submission it answers: recovery settles both as an
+ * uninterrupted merge does. */
+static void assert_settled(const char *dir, const char *id, const char *orig, int want_new)
 {
 	char tag[RECIPEREPO_TAG_MAX], verdict[EXPCORPUS_VERDICT_MAX], c[RECIPEREPO_COMMIT_HEX];
+	char orig_verdict[EXPCORPUS_VERDICT_MAX];
 	struct vstate_king k;
 	struct vstate s;
 	struct kerr err = { 0 };
@@ -436,7 +459,9 @@ static void assert_settled(const char *dir, const char *id, int want_new)
 		assert_string_equal(k.tag, tag);
 		assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 0);
 		verdict_of(&s, id, verdict);
+		verdict_of(&s, orig, orig_verdict);
 		if (want_new) {
+			assert_string_equal(orig_verdict, EXPCORPUS_ACCEPTED_KING);
 			assert_string_equal(k.tag, "recipe-v0.1.1");
 			assert_int_equal(count(&s, "SELECT count(*) FROM kings", NULL), 2);
 			assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'done'", NULL), 1);
@@ -449,6 +474,7 @@ static void assert_settled(const char *dir, const char *id, int want_new)
 			assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'done'", NULL), 0);
 			assert_int_equal(reciperepo_resolve(s.recipe, "recipe-v0.1.1", c, &err), -1);
 			assert_string_equal(verdict, EXPCORPUS_CHALLENGE_PENDING);
+			assert_string_equal(orig_verdict, EXPCORPUS_CHALLENGE_PENDING);
 		}
 	}
 	vstate_close(&s);
@@ -465,7 +491,7 @@ static void assert_next_merge(const char *dir, const char *patch_after, const ch
 
 	open_state(dir, &s);
 	record(&s, 99, id);
-	if (king_merge(&s, id, patch_after, "Next.", &m, &r, &err) < 0)
+	if (merge_now(&s, id, patch_after, "Next.", &m, &r, &err) < 0)
 		fail_msg("merge after recovery: %s: %s", err.code, err.msg);
 	assert_string_equal(r.to_tag, want_tag);
 	assert_int_equal(king_check_invariant(&s, &err), 0);
@@ -487,18 +513,19 @@ static void test_crash_matrix(void **state)
 	struct fixture *f = *state;
 
 	for (size_t i = 0; i < sizeof merge_points / sizeof merge_points[0]; i++) {
-		char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES];
+		char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], orig[EXPCORPUS_ID_BYTES];
 		struct vstate s;
 		struct merge_job j;
 
 		new_state(f, dir);
 		open_state(dir, &s);
-		record(&s, 10 + (unsigned)i, id);
+		record(&s, 10 + (unsigned)i, orig);
+		record_answer(&s, 40 + (unsigned)i, orig, id);
 		vstate_close(&s);
 		j = (struct merge_job){ id, f->patch };
 		if (in_child(dir, merge_points[i].point, child_merge, &j) != KING_CRASH_EXIT)
 			fail_msg("%s: the child did not crash there", merge_points[i].point);
-		assert_settled(dir, id, merge_points[i].new_king);
+		assert_settled(dir, id, orig, merge_points[i].new_king);
 		assert_next_merge(dir, merge_points[i].new_king ? f->patch2 : f->patch,
 				  merge_points[i].new_king ? "recipe-v0.1.2" : "recipe-v0.1.1");
 	}
@@ -518,19 +545,20 @@ static void test_crash_during_recovery(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES];
+		char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], orig[EXPCORPUS_ID_BYTES];
 		struct vstate s;
 		struct merge_job j;
 
 		new_state(f, dir);
 		open_state(dir, &s);
-		record(&s, 20 + (unsigned)i, id);
+		record(&s, 20 + (unsigned)i, orig);
+		record_answer(&s, 50 + (unsigned)i, orig, id);
 		vstate_close(&s);
 		j = (struct merge_job){ id, f->patch };
 		assert_int_equal(in_child(dir, cases[i].merge_point, child_merge, &j), KING_CRASH_EXIT);
 		if (in_child(dir, cases[i].recover_point, child_recover, NULL) != KING_CRASH_EXIT)
 			fail_msg("%s: recovery did not crash there", cases[i].recover_point);
-		assert_settled(dir, id, cases[i].new_king);
+		assert_settled(dir, id, orig, cases[i].new_king);
 	}
 }
 
@@ -566,7 +594,7 @@ static void test_pending_and_inconsistent(void **state)
 		assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 1);
 		close(fd);
 	}
-	assert_int_equal(king_merge(&s, id, f->patch, "again", &m, &r, &err), -1);
+	assert_int_equal(merge_now(&s, id, f->patch, "again", &m, &r, &err), -1);
 	assert_string_equal(err.code, "king.recovery_needed");
 	/* Someone tags recipe-v0.1.1 at another commit: not ours to fix. */
 	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' -c user.name=x -c user.email=y tag recipe-v0.1.1 "
@@ -574,6 +602,102 @@ static void test_pending_and_inconsistent(void **state)
 	assert_int_equal(king_recover(&s, &err), -1);
 	assert_string_equal(err.code, "king.inconsistent");
 	vstate_close(&s);
+}
+
+/* Two confirmations measured against the same king, merged at once (two
+ * processes) and one after the other: exactly one merges, the other is
+ * refused king.stale under the merge lock, and the canonical recipe is the
+ * base plus the winner's patch alone. The winner's merge settles the
+ * loser's pending submission stale. */
+struct race_job {
+	const char *id, *patch, *base_tag, *base_commit;
+};
+
+static int child_race(struct vstate *s, void *arg)
+{
+	const struct race_job *j = arg;
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct kerr err = { 0 };
+
+	if (king_merge(s, j->id, j->base_tag, j->base_commit, j->patch, "Race.", &m, &r, &err) == 0)
+		return 0;
+	if (strcmp(err.code, "king.stale")) {
+		fprintf(stderr, "king_merge: %s: %s\n", err.code, err.msg);
+		return 1;
+	}
+	return 2;
+}
+
+static void test_concurrent_confirmations(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int concurrent = 0; concurrent < 2; concurrent++) {
+		char dir[FS_PATH_MAX], a[EXPCORPUS_ID_BYTES], b[EXPCORPUS_ID_BYTES], out[OUT_MAX];
+		char va[EXPCORPUS_VERDICT_MAX], vb[EXPCORPUS_VERDICT_MAX];
+		struct race_job ja, jb;
+		struct vstate_king base, k;
+		struct vstate s;
+		struct kerr err = { 0 };
+		int st[2], won_a;
+
+		new_state(f, dir);
+		open_state(dir, &s);
+		record(&s, 60 + (unsigned)concurrent, a);
+		record(&s, 70 + (unsigned)concurrent, b);
+		assert_int_equal(vstate_king_current(&s, &base, &err), 0);
+		vstate_close(&s);
+		ja = (struct race_job){ a, f->patch, base.tag, base.commit };
+		jb = (struct race_job){ b, f->patch2, base.tag, base.commit };
+		{
+			pid_t p[2];
+			const struct race_job *jobs[2] = { &ja, &jb };
+			fflush(NULL);
+			/* concurrent: both start before either is waited for */
+			for (int i = 0; i < 2; i++) {
+				p[i] = fork();
+				assert_true(p[i] >= 0);
+				if (p[i] == 0) {
+					struct vstate cs;
+					struct kerr cerr = { 0 };
+					if (vstate_open(dir, &cs, &cerr) < 0)
+						_exit(3);
+					_exit(child_race(&cs, (void *)jobs[i]));
+				}
+				if (!concurrent || i == 1)
+					for (int w = concurrent ? 0 : i; w <= i; w++) {
+						int ws;
+						assert_int_equal(waitpid(p[w], &ws, 0), p[w]);
+						assert_true(WIFEXITED(ws));
+						st[w] = WEXITSTATUS(ws);
+					}
+			}
+		}
+		/* exactly one merged, the other is stale */
+		if (!((st[0] == 0 && st[1] == 2) || (st[0] == 2 && st[1] == 0)))
+			fail_msg("%s: exits %d and %d, want one 0 and one 2 (king.stale)",
+				 concurrent ? "concurrent" : "sequential", st[0], st[1]);
+		won_a = st[0] == 0;
+		if (!concurrent)
+			assert_true(won_a);
+		open_state(dir, &s);
+		assert_int_equal(king_check_invariant(&s, &err), 0);
+		assert_int_equal(count(&s, "SELECT count(*) FROM kings", NULL), 2);
+		assert_int_equal(vstate_king_current(&s, &k, &err), 0);
+		assert_string_equal(k.tag, "recipe-v0.1.1");
+		assert_string_equal(k.submission_id, won_a ? a : b);
+		/* the canonical recipe is the base plus the winner's patch only */
+		assert_int_equal(tu_run(out, sizeof out, "git -C '%s' diff --name-only recipe-v0.1.0 main", s.recipe), 0);
+		assert_string_equal(out, won_a ? "gpt.c\n" : "gpt.h\n");
+		assert_int_equal(tu_run(out, sizeof out, "git -C '%s' rev-parse main^", s.recipe), 0);
+		assert_int_equal(strncmp(out, base.commit, RECIPEREPO_COMMIT_HEX - 1), 0);
+		verdict_of(&s, a, va);
+		verdict_of(&s, b, vb);
+		assert_string_equal(won_a ? va : vb, EXPCORPUS_ACCEPTED_KING);
+		assert_string_equal(won_a ? vb : va, EXPCORPUS_CHALLENGE_FAILED);
+		vstate_close(&s);
+	}
 }
 
 int main(void)
@@ -587,6 +711,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_during_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_and_inconsistent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_confirmations, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

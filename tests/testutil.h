@@ -107,6 +107,18 @@ static inline int tu_run_want(char *out, size_t cap, int want, const char *fmt, 
 	return rc;
 }
 
+/* A validator for end-to-end judge tests: tiny data with a hidden split
+ * (data, hidden), a state folder and a noise floor of `seeds` seeds. */
+static inline void tu_validator(char *out, size_t cap, const char *data, const char *hidden, const char *state,
+				int seeds, int threads)
+{
+	tu_run_want(out, cap, 0, "%s data prepare --scale tiny --out %s --hidden-out %s", tu_karpa(), data, hidden);
+	tu_run_want(out, cap, 0, "%s validator init %s --data %s --hidden %s --scale tiny", tu_karpa(), state, data,
+		    hidden);
+	tu_run_want(out, cap, 0, "%s noise-floor %s --seeds %d --threads %d --json", tu_karpa(), state, seeds,
+		    threads);
+}
+
 /* The JSON object a --json command printed: the first line starting '{'.
  * Caller decrefs. */
 static inline json_t *tu_out_json(const char *out)

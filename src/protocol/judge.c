@@ -68,6 +68,7 @@ struct ctx {
 	uint64_t seed;
 	struct sandbox *sb;
 	char pending_id[EXPCORPUS_ID_BYTES]; /* the submission a challenge answer answers */
+	int verified; /* 1 once bundle_verify bound every file to the signed manifest */
 };
 
 static void say(const struct ctx *c, const char *what)
@@ -201,6 +202,7 @@ static int check_attest(struct ctx *c, struct kerr *err)
 	memset(&br, 0, sizeof br);
 	if (bundle_verify(c->bdir, &br, err) < 0)
 		goto out;
+	c->verified = 1;
 	snprintf(c->e.attest_kind, sizeof c->e.attest_kind, "%s", br.attest_kind);
 	c->e.alpha = br.alpha;
 	hash_buf_hex(c->patch, c->patch_len, patch_hex);
@@ -559,11 +561,64 @@ static void fill_entry(struct ctx *c)
 	snprintf(e->challenge_of, sizeof e->challenge_of, "%s", c->pending_id);
 }
 
+/* A warning: something after the verdict was recorded did not work. The
+ * verdict stands; the operator is told. */
+static void warn(struct ctx *c, const struct kerr *e)
+{
+	size_t n = strlen(c->r->warning);
+
+	snprintf(c->r->warning + n, sizeof c->r->warning - n, "%s%s: %s", n ? "; " : "", e->code, e->msg);
+}
+
+/* The earliest claim on this patch by another key (PROTOCOL 6 Credit): a
+ * recorded submission of the same patch against the same king by a
+ * different miner, recorded before `before` (NULL: any time), whose proof
+ * was not rejected (a proof that failed its checks establishes nothing,
+ * whatever else it shows). Every other verdict counts, challenge_failed
+ * and not_decisive included: the idea was shown first by someone else,
+ * and a copy given its own challenge seed would be a second draw at
+ * confirming it. out is "" when there is none. */
+static int earlier_claim(struct ctx *c, const char *before, char out[EXPCORPUS_ID_BYTES], struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(c->s->db,
+			       "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND king_tag = ?2 AND miner <> ?3"
+			       " AND verdict <> 'rejected'"
+			       " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
+			       " ORDER BY seq LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return vstate_sql_error(c->s, "credit lookup", err);
+	sqlite3_bind_text(st, 1, c->e.patch_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->king.tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->e.miner, -1, SQLITE_STATIC);
+	if (before)
+		sqlite3_bind_text(st, 4, before, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(out, EXPCORPUS_ID_BYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : vstate_sql_error(c->s, "credit lookup", err);
+}
+
+static void verdict_copy(struct judge_result *r, const char *claim)
+{
+	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_NOT_DECISIVE);
+	snprintf(r->code, sizeof r->code, "judge.copy");
+	snprintf(r->reason, sizeof r->reason,
+		 "decisive by %.4f bpb, but the same patch on the same king was submitted first by another key"
+		 " as %s: its challenge and credit are that submission's",
+		 r->improvement, claim);
+}
+
 /* The king rule on a bundle that passed every check. */
 static int decide(struct ctx *c, struct kerr *err)
 {
 	struct judge_result *r = c->r;
 	int decisive = king_decide(c->king.hidden_bpb, r->hidden_bpb, c->king.margin, &r->improvement);
+	char claim[EXPCORPUS_ID_BYTES];
 
 	r->king_bpb = c->king.hidden_bpb;
 	r->margin = c->king.margin;
@@ -582,6 +637,14 @@ static int decide(struct ctx *c, struct kerr *err)
 		return 0;
 	}
 	if (decisive == 1) {
+		/* A copy re-signed by another key gets no challenge seed: the
+		 * seed is what lets a submission become king. */
+		if (earlier_claim(c, NULL, claim, err) < 0)
+			return -1;
+		if (claim[0]) {
+			verdict_copy(r, claim);
+			return 0;
+		}
 		if (king_challenge_seed(c->s->secret, c->manifest_hex, &r->challenge_seed, err) < 0)
 			return -1;
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);
@@ -598,18 +661,38 @@ static int decide(struct ctx *c, struct kerr *err)
 	return 0;
 }
 
-/* A confirmed challenge: merge, and settle the original submission. */
+/* The answer and the submission it answers get the same later verdict. */
+static int settle_both(struct ctx *c, struct kerr *err)
+{
+	const struct judge_result *r = c->r;
+
+	if (expcorpus_update_verdict(c->s, r->id, r->verdict, r->code, r->reason, err) < 0)
+		return -1;
+	return expcorpus_update_verdict(c->s, c->pending_id, r->verdict, r->code, r->reason, err);
+}
+
+/* A confirmed challenge: merge, which settles the original submission in
+ * the same transaction as the new king (king.c). */
 static int settle_challenge(struct ctx *c, struct kerr *err)
 {
 	struct judge_result *r = c->r;
 	struct king_metrics km = { .margin = r->margin, .alpha = c->e.alpha, .miner = c->e.miner };
 	struct king_merge_result mr;
 	struct expcorpus_entry orig;
+	char claim[EXPCORPUS_ID_BYTES];
 	int rc;
 
 	if (strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
 		return expcorpus_update_verdict(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason,
 						err);
+	}
+	/* Two first judgments of the same patch at once both got a seed; the
+	 * one recorded first keeps the credit. */
+	if (earlier_claim(c, c->pending_id, claim, err) < 0)
+		return -1;
+	if (claim[0]) {
+		verdict_copy(r, claim);
+		return settle_both(c, err);
 	}
 	/* The new king's score is its protocol-seed run, the original
 	 * submission: kings and candidates are always compared seed 1 to
@@ -620,13 +703,93 @@ static int settle_challenge(struct ctx *c, struct kerr *err)
 	km.public_bpb = orig.public_bpb;
 	km.improvement = r->king_bpb - orig.hidden_bpb;
 	expcorpus_entry_free(&orig);
-	rc = king_merge(c->s, r->id, c->patch_path, c->rationale ? c->rationale : "", &km, &mr, err);
+	rc = king_merge(c->s, r->id, c->king.tag, c->king.commit, c->patch_path, c->rationale ? c->rationale : "",
+			&km, &mr, err);
+	if (rc < 0 && !strcmp(err->code, "king.stale")) {
+		/* Another confirmation merged while this one was judged: judged
+		 * one after the other, this one would be stale too. */
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
+		snprintf(r->code, sizeof r->code, "king.stale");
+		snprintf(r->reason, sizeof r->reason, "%s", err->msg);
+		return settle_both(c, err);
+	}
 	if (rc < 0)
 		return -1;
+	/* The commit point is behind us: the king changed, and the verdict
+	 * says so whatever fails from here on. */
 	snprintf(r->new_king, sizeof r->new_king, "%s", mr.to_tag);
 	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_ACCEPTED_KING);
 	snprintf(r->reason, sizeof r->reason, "confirmed under the challenge seed: king %s", mr.to_tag);
-	return expcorpus_update_verdict(c->s, c->pending_id, EXPCORPUS_ACCEPTED_KING, "", r->reason, err);
+	if (mr.record_pending) {
+		struct kerr w = { "king.record_pending", { 0 } };
+		snprintf(w.msg, sizeof w.msg, "%s", mr.record_warning);
+		warn(c, &w);
+	}
+	return 0;
+}
+
+/* What was received, when it could not be verified against its manifest:
+ * the digest of every file's name and content (the manifest among them).
+ * Such a submission is recorded under this digest, not the manifest's, so
+ * a damaged copy of a bundle (a flipped byte, a dropped file: the manifest
+ * untouched) does not occupy the genuine bundle's slot, while the same
+ * damaged bytes again are still a replay. */
+static int received_digest(struct ctx *c, char out[HASH_HEX_BYTES], struct kerr *err)
+{
+	static const char context[] = "karpa received content v1";
+	struct bundle_files *bf = malloc(sizeof *bf);
+	struct kerr lerr = { { 0 }, { 0 } };
+	struct hash_ctx h;
+	uint8_t d[HASH_BYTES];
+	char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+	int rc = -1;
+
+	if (!bf)
+		return kerr_set(err, "judge.nomem", "out of memory");
+	hash_begin(&h);
+	hash_update(&h, context, sizeof context); /* its NUL ends the context */
+	hash_update(&h, c->manifest_hex, HASH_HEX_BYTES - 1);
+	if (bundle_list(c->bdir, bf, &lerr) < 0) {
+		/* Unlistable (a symlink, a bad name): the reason stands in for
+		 * the files. */
+		hash_update(&h, lerr.code, strlen(lerr.code) + 1);
+	} else {
+		for (int i = 0; i < bf->n; i++) {
+			if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, bf->name[i]) < 0)
+				goto out;
+			if (hash_file_hex(path, hex, NULL, &lerr) < 0)
+				snprintf(hex, sizeof hex, "%s", lerr.code);
+			hash_update(&h, bf->name[i], strlen(bf->name[i]) + 1);
+			hash_update(&h, hex, strlen(hex) + 1);
+		}
+	}
+	hash_end(&h, d);
+	hash_hex(d, out);
+	rc = 0;
+out:
+	free(bf);
+	return rc;
+}
+
+/* Accepted bundles are kept by content. */
+static int store_bundle(struct ctx *c, struct kerr *err)
+{
+	struct bundle_files *bf = malloc(sizeof *bf);
+	char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+	int rc = -1;
+
+	if (!bf)
+		return kerr_set(err, "judge.nomem", "out of memory");
+	if (bundle_list(c->bdir, bf, err) < 0)
+		goto out;
+	for (int i = 0; i < bf->n; i++)
+		if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, bf->name[i]) < 0 ||
+		    vstate_store_file(c->s, path, hex, err) < 0)
+			goto out;
+	rc = 0;
+out:
+	free(bf);
+	return rc;
 }
 
 static void ctx_free(struct ctx *c)
@@ -688,6 +851,10 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_REJECTED);
 		snprintf(r->code, sizeof r->code, "%s", r->checks[r->n_checks - 1].code);
 		snprintf(r->reason, sizeof r->reason, "%s", why.msg);
+		/* Judged only as far as what arrived: the manifest's digest
+		 * counts as judged once its content was verified. */
+		if (!c.verified && received_digest(&c, c.e.manifest_sha256, err) < 0)
+			goto out;
 	} else if (decide(&c, err) < 0) {
 		goto out;
 	}
@@ -703,18 +870,11 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	}
 	if (c.pending_id[0] && !failed && settle_challenge(&c, err) < 0)
 		goto out;
-	if (!failed) {
-		struct bundle_files bf;
-		char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
-		/* Accepted bundles are kept by content; a failure to store is an
-		 * operational error, not a verdict. */
-		if (bundle_list(c.bdir, &bf, err) < 0)
-			goto out;
-		for (int i = 0; i < bf.n; i++)
-			if (fs_join(path, sizeof path, err, "%s/%s", c.bdir, bf.name[i]) < 0 ||
-			    vstate_store_file(s, path, hex, err) < 0)
-				goto out;
-	}
+	/* The verdict is recorded (and the king may have changed): a failure
+	 * to keep the bundle is the operator's to fix, not a failed judgment,
+	 * which would report no verdict for a recorded one. */
+	if (!failed && store_bundle(&c, &why) < 0)
+		warn(&c, &why);
 	rc = 0;
 out:
 	ctx_free(&c);

@@ -51,13 +51,21 @@ struct judge_result {
 	char replay_segments[128];
 	int64_t replay_steps, proof_steps;
 	int causality_probes;       /* scored calls of the hidden eval that were audited */
+	/* "" unless something after the verdict was recorded failed (keeping
+	 * the bundle in the store, recording a merge whose tag already
+	 * stands): the verdict holds and the operator should look. */
+	char warning[KERR_MSG_MAX];
 };
 
 /* Judges one bundle and records the outcome. Returns 0 whenever a verdict
  * was reached and recorded (including rejections: see r->verdict and
- * r->code); -1 when nothing could be recorded: judge.unreadable (no
+ * r->code), and always once the king changed (failures after that are in
+ * r->warning); -1 when nothing could be recorded: judge.unreadable (no
  * manifest to attribute the bundle to), judge.duplicate (the same bundle
- * again: a replay), king.no_noise_floor (measure it first), vstate.*. */
+ * again: a replay), king.no_noise_floor (measure it first), vstate.*.
+ * A bundle rejected before its files were verified against its manifest
+ * (checks 1 and 2) is recorded under the digest of what was received, not
+ * the manifest's: a damaged copy cannot block the genuine bundle. */
 int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err);
 
 #endif

@@ -414,6 +414,77 @@ static int journal_abort_tx(struct vstate *s, void *arg, struct kerr *err)
 	return journal_set(s, ((const struct journal_row *)arg)->id, JOURNAL_ABORTED, err);
 }
 
+/* The submission a merged challenge answer confirms (its challenge_of)
+ * is accepted with it: both runs cleared the margin, and the original is
+ * the protocol-seed proof the king's score comes from. Done here, in the
+ * transaction that records the king, so roll-forward after a crash
+ * settles it exactly as an uninterrupted merge does. */
+static int settle_answered(struct vstate *s, const struct journal_row *j, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	char orig[EXPCORPUS_ID_BYTES] = "", reason[KERR_MSG_MAX];
+	int r;
+
+	if (prepare(s, "SELECT challenge_of FROM submissions WHERE id = ? AND challenge_of IS NOT NULL", &st,
+		    "read challenge", err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, j->submission_id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		text_col(st, 0, orig, sizeof orig);
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return vstate_sql_error(s, "read challenge", err);
+	if (!orig[0])
+		return 0;
+	snprintf(reason, sizeof reason, "confirmed under the challenge seed by %s: king %s", j->submission_id,
+		 j->to_tag);
+	return expcorpus_update_verdict(s, orig, EXPCORPUS_ACCEPTED_KING, "", reason, err);
+}
+
+/* Every other challenge still pending against the old king can no longer
+ * be merged (its base is gone, PROTOCOL 6 Merge): it is settled stale now
+ * rather than left pending forever. */
+static int settle_stale(struct vstate *s, const struct journal_row *j, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	char (*ids)[EXPCORPUS_ID_BYTES] = NULL, reason[KERR_MSG_MAX];
+	size_t n = 0, cap = 0;
+	int r, rc = -1;
+
+	if (prepare(s, "SELECT id FROM submissions WHERE verdict = ? AND king_tag = ? ORDER BY seq", &st,
+		    "read pending challenges", err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, EXPCORPUS_CHALLENGE_PENDING, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, j->from_tag, -1, SQLITE_STATIC);
+	/* Collected first: the updates below rewrite the rows being read. */
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			void *p = realloc(ids, (cap = cap ? 2 * cap : 8) * sizeof *ids);
+			if (!p) {
+				kerr_set(err, "king.nomem", "out of memory");
+				goto out;
+			}
+			ids = p;
+		}
+		text_col(st, 0, ids[n++], sizeof ids[0]);
+	}
+	if (r != SQLITE_DONE) {
+		vstate_sql_error(s, "read pending challenges", err);
+		goto out;
+	}
+	snprintf(reason, sizeof reason, "measured against %s, but %s became king first: rebase on it and prove again",
+		 j->from_tag, j->to_tag);
+	for (size_t i = 0; i < n; i++)
+		if (expcorpus_update_verdict(s, ids[i], EXPCORPUS_CHALLENGE_FAILED, "king.stale", reason, err) < 0)
+			goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	free(ids);
+	return rc;
+}
+
 /* Step (d): the new king row, the journal row done, the verdict, in one
  * transaction. Shared by merge and roll-forward. */
 struct finish {
@@ -449,7 +520,8 @@ static int finish_tx(struct vstate *s, void *arg, struct kerr *err)
 		goto out;
 	snprintf(reason, sizeof reason, "decisive: improvement %.6f > margin %.6f; merged as %s", f->m.improvement,
 		 f->m.margin, f->j->to_tag);
-	if (expcorpus_update_verdict(s, f->j->submission_id, EXPCORPUS_ACCEPTED_KING, "", reason, err) < 0)
+	if (expcorpus_update_verdict(s, f->j->submission_id, EXPCORPUS_ACCEPTED_KING, "", reason, err) < 0 ||
+	    settle_answered(s, f->j, err) < 0 || settle_stale(s, f->j, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -762,8 +834,9 @@ static int publish(struct vstate *s, const struct journal_row *j, const char *ol
 }
 
 /* Everything a merge checks before it writes anything. */
-static int merge_preconditions(struct vstate *s, const char *submission_id, const struct king_metrics *m,
-			       struct vstate_king *k, struct journal_row *j, struct kerr *err)
+static int merge_preconditions(struct vstate *s, const char *submission_id, const char *base_tag,
+			       const char *base_commit, const struct king_metrics *m, struct vstate_king *k,
+			       struct journal_row *j, struct kerr *err)
 {
 	struct journal_row pend[1];
 	size_t npend;
@@ -781,8 +854,16 @@ static int merge_preconditions(struct vstate *s, const char *submission_id, cons
 	if (npend)
 		return kerr_set(err, "king.recovery_needed", "%s: merge %lld is pending; run king_recover first",
 				s->dir, pend[0].id);
-	if (king_check_invariant(s, err) < 0 || vstate_king_current(s, k, err) < 0 ||
-	    next_tag(k->tag, j->to_tag, err) < 0)
+	if (king_check_invariant(s, err) < 0 || vstate_king_current(s, k, err) < 0)
+		return -1;
+	/* Read under the lock: a candidate measured against a king that was
+	 * replaced meanwhile (another confirmation merged first) would
+	 * otherwise land on top of a recipe nobody trained or measured. */
+	if (!base_tag || !base_commit || strcmp(base_tag, k->tag) || strcmp(base_commit, k->commit))
+		return kerr_set(err, "king.stale", "the candidate was measured against %.64s (%.12s), the king is now %s (%.12s):"
+				" rebase on it and prove again", base_tag ? base_tag : "?", base_commit ? base_commit : "?",
+				k->tag, k->commit);
+	if (next_tag(k->tag, j->to_tag, err) < 0)
 		return -1;
 	if (tag_commit(s->recipe, j->to_tag, c, &found, err) < 0)
 		return -1;
@@ -797,12 +878,16 @@ static int merge_preconditions(struct vstate *s, const char *submission_id, cons
 static int recover_locked(struct vstate *s, struct kerr *err);
 
 /* A failure after the journal row: settle it now the way a restart would.
- * Returns 0 when that rolled the merge forward (the king changed), else -1
- * with err saying whether it was rolled back or is still pending. */
-static int settle(struct vstate *s, const struct journal_row *j, struct kerr *err)
+ * Returns 0 when the king changed: rolled forward now, or, once the tag
+ * (the commit point) names the journaled commit, left for the next
+ * recovery to record (out->record_pending). Else -1 with err saying
+ * whether it was rolled back or is still pending. */
+static int settle(struct vstate *s, const struct journal_row *j, struct king_merge_result *out, struct kerr *err)
 {
 	struct kerr rerr = { { 0 }, { 0 } };
 	struct vstate_king k;
+	char c[RECIPEREPO_COMMIT_HEX];
+	int found;
 
 	if (recover_locked(s, &rerr) == 0 && vstate_king_current(s, &k, &rerr) == 0) {
 		if (!strcmp(k.tag, j->to_tag))
@@ -810,13 +895,21 @@ static int settle(struct vstate *s, const struct journal_row *j, struct kerr *er
 		kerr_prefix(err, "merge rolled back");
 		return -1;
 	}
+	if (tag_commit(s->recipe, j->to_tag, c, &found, &rerr) == 0 && found && !strcmp(c, j->commit)) {
+		out->record_pending = 1;
+		snprintf(out->record_warning, sizeof out->record_warning,
+			 "king %s stands, but recording it failed (%s: %s); the next open of the state records it",
+			 j->to_tag, err->code, err->msg);
+		return 0;
+	}
 	kerr_prefix(err, "merge %lld left pending, settled at the next open (%s)", j->id, rerr.code);
 	snprintf(err->code, sizeof err->code, "king.incomplete");
 	return -1;
 }
 
-int king_merge(struct vstate *s, const char *submission_id, const char *patch_path, const char *rationale,
-	       const struct king_metrics *m, struct king_merge_result *out, struct kerr *err)
+int king_merge(struct vstate *s, const char *submission_id, const char *base_tag, const char *base_commit,
+	       const char *patch_path, const char *rationale, const struct king_metrics *m,
+	       struct king_merge_result *out, struct kerr *err)
 {
 	char work[FS_PATH_MAX] = "", tree[FS_PATH_MAX], *msg = NULL;
 	struct journal_row j = { 0 };
@@ -831,7 +924,7 @@ int king_merge(struct vstate *s, const char *submission_id, const char *patch_pa
 		return kerr_set(err, "king.bad_metrics", "rationale: over %u bytes", KING_RATIONALE_BYTES_MAX);
 	if ((lock = lock_take(s, 1, err)) < 0)
 		return -1;
-	if (merge_preconditions(s, submission_id, m, &k, &j, err) < 0 ||
+	if (merge_preconditions(s, submission_id, base_tag, base_commit, m, &k, &j, err) < 0 ||
 	    fs_join(work, sizeof work, err, "%s/work/merge-XXXXXX", s->dir) < 0) {
 		work[0] = '\0';
 		goto out;
@@ -861,7 +954,7 @@ int king_merge(struct vstate *s, const char *submission_id, const char *patch_pa
 	rc = 0;
 out:
 	if (rc < 0 && journaled)
-		rc = settle(s, &j, err);
+		rc = settle(s, &j, out, err);
 	if (rc == 0) {
 		snprintf(out->from_tag, sizeof out->from_tag, "%s", j.from_tag);
 		snprintf(out->to_tag, sizeof out->to_tag, "%s", j.to_tag);

@@ -85,18 +85,33 @@ struct king_merge_result {
 	char from_tag[RECIPEREPO_TAG_MAX], to_tag[RECIPEREPO_TAG_MAX];
 	char commit[RECIPEREPO_COMMIT_HEX];
 	int checkout_stale; /* 1 when STATE/recipe's checked-out files could not be refreshed (refs are the truth) */
+	/* 1 when the tag (the commit point) exists but the database could not
+	 * record it yet: the new king stands, and the next king_recover (every
+	 * vstate_open) writes its row; record_warning says why. */
+	int record_pending;
+	char record_warning[KERR_MSG_MAX];
 };
 
 /* Applies the patch to the current king, commits it with the rationale and
  * metrics, tags the next recipe-vX.Y.(Z+1), moves main and records the new
- * king, through the merges journal (docs/king.md). The submission must be
- * recorded in the corpus; its verdict becomes accepted_king. Codes:
- * king.not_decisive, king.bad_metrics, king.no_submission,
- * king.recovery_needed, king.inconsistent, king.no_change,
- * king.version_exhausted, king.git, king.lock, king.incomplete (the change is journaled
- * and is settled by king_recover), patch.*, recipe.*, vstate.*. */
-int king_merge(struct vstate *s, const char *submission_id, const char *patch_path, const char *rationale,
-	       const struct king_metrics *m, struct king_merge_result *out, struct kerr *err);
+ * king, through the merges journal (docs/king.md). base_tag and base_commit
+ * name the king the candidate was measured against; they are checked again
+ * under KING_LOCK_NAME, so two confirmations judged at once cannot both
+ * merge: the second finds the king moved and gets king.stale. The
+ * submission must be recorded in the corpus; its verdict becomes
+ * accepted_king, and so does the submission it answers (challenge_of), in
+ * the same transaction as the new king; every other challenge_pending
+ * submission measured against the old king becomes challenge_failed with
+ * king.stale (its base is gone). Returns 0 once the tag exists (the king
+ * changed), even if recording it was left to recovery (record_pending).
+ * Codes: king.stale, king.not_decisive, king.bad_metrics,
+ * king.no_submission, king.recovery_needed, king.inconsistent,
+ * king.no_change, king.version_exhausted, king.git, king.lock,
+ * king.incomplete (the change is journaled and is settled by king_recover),
+ * patch.*, recipe.*, vstate.*. */
+int king_merge(struct vstate *s, const char *submission_id, const char *base_tag, const char *base_commit,
+	       const char *patch_path, const char *rationale, const struct king_metrics *m,
+	       struct king_merge_result *out, struct kerr *err);
 
 /* Settles every journaled merge left 'prepared' by a crash: rolls forward
  * when the new tag exists and names the journaled commit, rolls back when it

@@ -1,0 +1,245 @@
+/* test_judge_credit.c: who gets a decisive idea, end to end through
+ * `karpa judge` at the tiny scale. A discoverer proves a decisive patch;
+ * before its genuine bundle is judged, someone who saw it in transit
+ * submits a copy with one checkpoint byte flipped (the manifest untouched);
+ * while its challenge is pending, a thief re-signs a copy with their own key
+ * (and a fresh attestation, which a thief can always make). The damaged copy
+ * must not block the genuine bundle, the thief must get no challenge seed,
+ * the discoverer's confirmation must merge and name the discoverer even when
+ * keeping the bundle fails after the merge, and a true replay is still
+ * refused.
+ *
+ * One fixture for the group; the cases run in order and build on each
+ * other (the same fixture as test_judge_e2e: a two-seed noise floor, and
+ * five times the steps, which clears the margin at every seed tried). */
+#include "../testutil.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/stat.h>
+
+#include "protocol/bundle.h"
+#include "protocol/keys.h"
+
+#define OUT_CAP (256u << 10)
+#define NOISE_SEEDS 2
+#define THREADS 2
+
+struct fx {
+	char *tmp;
+	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], clone[FS_PATH_MAX];
+	char key[FS_PATH_MAX], thief_key[FS_PATH_MAX], patch[FS_PATH_MAX], why[FS_PATH_MAX];
+	char genuine[FS_PATH_MAX]; /* the discoverer's seed-1 bundle */
+	char genuine_id[64];
+	unsigned long long seed; /* its challenge seed */
+	struct keys k, thief;
+	char *out;
+};
+
+static struct fx g;
+
+#define run(want, ...) tu_run_want(g.out, OUT_CAP, (want), __VA_ARGS__)
+
+static void fx_file(char *out, const char *name)
+{
+	snprintf(out, FS_PATH_MAX, "%s/%s", g.tmp, name);
+}
+
+static void prove(unsigned long long seed, const char *out)
+{
+	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
+	       " --scale tiny --out %s --mock-attestation --threads %d --seed %llu --json",
+	    tu_karpa(), g.state, g.patch, g.why, g.key, g.data, out, THREADS, seed);
+}
+
+static json_t *judge(const char *bundle)
+{
+	json_t *j;
+
+	run(0, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, bundle, THREADS);
+	j = tu_out_json(g.out);
+	print_message("   %-10s %-17s %s\n", strrchr(bundle, '/') + 1, tu_jstr(j, "verdict"), tu_jstr(j, "code"));
+	return j;
+}
+
+/* `corpus show ID --json`'s entry; caller decrefs the document. */
+static json_t *corpus_entry(const char *id, json_t **doc)
+{
+	run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, id);
+	*doc = tu_out_json(g.out);
+	return json_object_get(*doc, "entry");
+}
+
+static int setup_group(void **unused)
+{
+	struct kerr err;
+	struct stat sb;
+	static const char why[] = "Train five times longer at the tiny scale.\n";
+
+	memset(&g, 0, sizeof g);
+	hash_init_lib();
+	g.tmp = tu_mkdtemp();
+	g.out = malloc(OUT_CAP);
+	assert_non_null(g.out);
+	{
+		char *const paths[] = { g.data, g.hidden, g.state, g.clone, g.key, g.thief_key, g.patch, g.why,
+					g.genuine };
+		static const char *const names[] = { "data", "hidden", "state", "miner-recipe", "discoverer.key",
+						      "thief.key", "steps.diff", "steps.md", "genuine" };
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+			fx_file(paths[i], names[i]);
+	}
+	tu_validator(g.out, OUT_CAP, g.data, g.hidden, g.state, NOISE_SEEDS, THREADS);
+	assert_int_equal(keys_generate(g.key, &g.k, &err), 0);
+	assert_int_equal(keys_generate(g.thief_key, &g.thief, &err), 0);
+	run(0, "git clone -q %s/recipe %s && sed -i -e 's/{ \"tiny\", 64, 2, 2, 64, 4, 30, 5, 10, 3e-3f }/"
+	       "{ \"tiny\", 64, 2, 2, 64, 4, 150, 5, 10, 3e-3f }/' %s/config.c && git -C %s diff > %s",
+	    g.state, g.clone, g.clone, g.clone, g.patch);
+	assert_int_equal(stat(g.patch, &sb), 0);
+	assert_true(sb.st_size > 0);
+	if (fs_write_atomic(g.why, why, strlen(why), &err) < 0)
+		fail_msg("%s: %s", g.why, err.msg);
+	prove(1, g.genuine);
+	return 0;
+}
+
+static int teardown_group(void **unused)
+{
+	keys_wipe(&g.k);
+	keys_wipe(&g.thief);
+	tu_rmdir(g.tmp);
+	free(g.out);
+	return 0;
+}
+
+/* Flips one byte in the middle of a file. */
+static void flip_byte(const char *path)
+{
+	struct stat sb;
+	unsigned char b;
+	int fd = open(path, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(pread(fd, &b, 1, sb.st_size / 2), 1);
+	b ^= 0x5a;
+	assert_int_equal(pwrite(fd, &b, 1, sb.st_size / 2), 1);
+	close(fd);
+}
+
+/* A copy damaged in transit (its manifest untouched, so its manifest digest
+ * is the genuine one's) is refused, and the genuine bundle is then judged
+ * normally, not refused as a replay of it. */
+static void test_damaged_copy_does_not_block(void **unused)
+{
+	char b[FS_PATH_MAX], p[FS_PATH_MAX];
+	json_t *j;
+
+	fx_file(b, "damaged");
+	run(0, "cp -r %s %s", g.genuine, b);
+	snprintf(p, sizeof p, "%s/checkpoints/final.ckpt", b);
+	flip_byte(p);
+	j = judge(b);
+	assert_string_equal(tu_jstr(j, "verdict"), "rejected");
+	assert_int_equal(strncmp(tu_jstr(j, "code"), "bundle.", 7), 0);
+	json_decref(j);
+	/* the same damaged bytes again are a replay */
+	run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, b, THREADS);
+	assert_non_null(strstr(g.out, "judge.duplicate"));
+
+	j = judge(g.genuine);
+	assert_string_equal(tu_jstr(j, "verdict"), "challenge_pending");
+	g.seed = (unsigned long long)json_integer_value(json_object_get(j, "challenge_seed"));
+	assert_true(g.seed >= 2);
+	snprintf(g.genuine_id, sizeof g.genuine_id, "%s", tu_jstr(j, "id"));
+	json_decref(j);
+}
+
+/* The thief's copy: the discoverer's files, the thief's key in the manifest,
+ * the thief's signature and a fresh attestation. It is decisive (it is the
+ * same model) but earns nothing: no challenge seed, the credit named. */
+static void test_copier_gets_no_challenge(void **unused)
+{
+	char b[FS_PATH_MAX], p[FS_PATH_MAX];
+	struct attest_opts ao = { .force_mock = 1 };
+	struct kerr err = { { 0 }, { 0 } };
+	json_error_t je;
+	json_t *m, *j, *doc, *e;
+
+	if (!g.genuine_id[0])
+		skip();
+	fx_file(b, "thief");
+	run(0, "cp -r %s %s", g.genuine, b);
+	snprintf(p, sizeof p, "%s/%s", b, BUNDLE_MANIFEST);
+	m = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
+	assert_non_null(m);
+	json_object_set_new(m, "miner", json_string(g.thief.pk_hex));
+	if (bundle_seal(b, m, &g.thief, &ao, &err) < 0)
+		fail_msg("bundle_seal: %s: %s", err.code, err.msg);
+	json_decref(m);
+	j = judge(b);
+	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
+	assert_string_equal(tu_jstr(j, "code"), "judge.copy");
+	assert_null(json_object_get(j, "challenge_seed"));
+	assert_non_null(strstr(tu_jstr(j, "reason"), g.genuine_id));
+	assert_true(tu_jnum(j, "king_bpb") - tu_jnum(j, "hidden_bpb") > tu_jnum(j, "margin"));
+	e = corpus_entry(tu_jstr(j, "id"), &doc);
+	assert_string_equal(tu_jstr(e, "credited_to"), g.genuine_id);
+	json_decref(doc);
+	json_decref(j);
+}
+
+/* The discoverer's confirmation merges and names the discoverer. Keeping
+ * the bundle fails after the merge (the store is broken): the king changed,
+ * so the verdict is still reported, with a warning. */
+static void test_confirmation_merges_despite_store_failure(void **unused)
+{
+	char b[FS_PATH_MAX], store[FS_PATH_MAX];
+	json_t *j, *st, *doc, *e;
+
+	if (!g.seed)
+		skip();
+	fx_file(b, "confirm");
+	prove(g.seed, b);
+	snprintf(store, sizeof store, "%s/store", g.state);
+	run(0, "mv %s %s.away && touch %s", store, store, store);
+	j = judge(b);
+	run(0, "rm %s && mv %s.away %s", store, store, store);
+	assert_string_equal(tu_jstr(j, "verdict"), "accepted_king");
+	assert_string_equal(tu_jstr(j, "new_king"), "recipe-v0.1.1");
+	assert_true(strlen(tu_jstr(j, "warning")) > 0);
+	json_decref(j);
+
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = tu_out_json(g.out);
+	assert_string_equal(tu_jstr(json_object_get(st, "king"), "tag"), "recipe-v0.1.1");
+	json_decref(st);
+	run(0, "git -C %s/recipe log -1 --format=%%B recipe-v0.1.1", g.state);
+	assert_non_null(strstr(g.out, g.k.pk_hex));
+	assert_null(strstr(g.out, g.thief.pk_hex));
+	e = corpus_entry(g.genuine_id, &doc);
+	assert_string_equal(tu_jstr(e, "verdict"), "accepted_king");
+	json_decref(doc);
+}
+
+/* The genuine bundle, judged, is a replay when it comes again. */
+static void test_true_replay_is_refused(void **unused)
+{
+	if (!g.genuine_id[0])
+		skip();
+	run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, g.genuine, THREADS);
+	assert_non_null(strstr(g.out, "judge.duplicate"));
+	assert_non_null(strstr(g.out, g.genuine_id));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_damaged_copy_does_not_block),
+		cmocka_unit_test(test_copier_gets_no_challenge),
+		cmocka_unit_test(test_confirmation_merges_despite_store_failure),
+		cmocka_unit_test(test_true_replay_is_refused),
+	};
+
+	return cmocka_run_group_tests(tests, setup_group, teardown_group);
+}
