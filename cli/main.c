@@ -7,6 +7,9 @@
 #include "cmds.h"
 #include "util/hash.h"
 #include "util/kerr.h"
+#include "util/version.h"
+#include "harness/recipe_api.h"
+#include "protocol/bundle.h"
 
 struct command {
 	const char *name;
@@ -37,7 +40,7 @@ int cli_fail(const struct kerr *err)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: karpa <command> [args]   (karpa <command> --help for details)\n\n");
+	fprintf(f, "usage: karpa <command> [args]   (karpa <command> --help for details; karpa --version)\n\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
@@ -54,6 +57,11 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("karpa %s (protocol %d, recipe API %s)\n", KARPA_VERSION, BUNDLE_PROTOCOL,
+		       KARPA_RECIPE_API_VERSION);
+		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);

@@ -167,7 +167,7 @@ static void test_copier_gets_no_challenge(void **unused)
 	json_t *m, *j, *doc, *e;
 
 	if (!g.genuine_id[0])
-		skip();
+		fail_msg("the genuine bundle was not judged by the case before");
 	fx_file(b, "thief");
 	run(0, "cp -r %s %s", g.genuine, b);
 	snprintf(p, sizeof p, "%s/%s", b, BUNDLE_MANIFEST);
@@ -198,7 +198,7 @@ static void test_confirmation_merges_despite_store_failure(void **unused)
 	json_t *j, *st, *doc, *e;
 
 	if (!g.seed)
-		skip();
+		fail_msg("no challenge seed from the cases before");
 	fx_file(b, "confirm");
 	prove(g.seed, b);
 	snprintf(store, sizeof store, "%s/store", g.state);
@@ -226,7 +226,7 @@ static void test_confirmation_merges_despite_store_failure(void **unused)
 static void test_true_replay_is_refused(void **unused)
 {
 	if (!g.genuine_id[0])
-		skip();
+		fail_msg("the genuine bundle was not judged by the case before");
 	run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, g.genuine, THREADS);
 	assert_non_null(strstr(g.out, "judge.duplicate"));
 	assert_non_null(strstr(g.out, g.genuine_id));
