@@ -26,7 +26,8 @@ WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-paramet
 RECIPE_FLAGS = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration
 BASE    = -std=c11 -D_GNU_SOURCE -Isrc -Irecipe $(PKG_CFLAGS) $(BLAS_CFLAGS) -fopenmp
 REL_CFLAGS  = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma
-SAN_CFLAGS  = $(BASE) $(WARN) -O1 -g -fno-omit-frame-pointer -ffp-contract=off -mavx2 -mfma \
+# KARPA_TEST_HOOKS: fault injection (crash points) exists only in this build.
+SAN_CFLAGS  = $(BASE) $(WARN) -DKARPA_TEST_HOOKS -O1 -g -fno-omit-frame-pointer -ffp-contract=off -mavx2 -mfma \
               -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LIBS    = $(PKG_LIBS) $(BLAS_LIBS) -fopenmp -lm -lpthread
 
