@@ -693,6 +693,31 @@ static void over_budget_leaves_no_bundle(void **state)
 	assert_non_null(strstr(r.err, "declare fewer steps"));
 }
 
+/* A proof the judge's plausibility check would refuse is refused by prove
+ * itself, with the judge's reason code, before anything is packed: here a
+ * recipe that declares a million times its parameters, so its steps claim
+ * more FLOPs per second than the calibrated machine has. Nothing is left. */
+static void judge_refusal_leaves_no_bundle(void **state)
+{
+	static struct run r;
+	char dir[FS_PATH_MAX], clone[FS_PATH_MAX], patch[FS_PATH_MAX];
+
+	(void)state;
+	case_dir(dir, "judge");
+	snprintf(clone, sizeof clone, "%s/clone-params", F.root);
+	snprintf(patch, sizeof patch, "%s/params.diff", F.root);
+	assert_int_equal(tu_run(NULL, 0, "git clone -q '%s' '%s'", F.repo, clone), 0);
+	assert_int_equal(tu_run(NULL, 0,
+				"sed -i 's/plan->params = (int64_t)r->g->nparams;/plan->params = (int64_t)r->g->nparams "
+				"* 1000000;/' '%s/recipe.c' && git -C '%s' diff --no-color --no-ext-diff --src-prefix=a/ "
+				"--dst-prefix=b/ > '%s' && grep -q 1000000 '%s'",
+				clone, clone, patch, patch),
+			 0);
+	run(&r, PROVE_FMT " --patch '%s' --rationale '%s' --key '%s' --out '%s/b' --tar '%s/b.tar' --threads 1",
+	    PROVE_ARGS, patch, F.rationale, F.key, dir, dir);
+	expect_refusal(&r, "judge.log_too_fast", "validators would refuse this proof", dir, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +730,7 @@ int main(void)
 		cmocka_unit_test(disk_full_while_training),
 		cmocka_unit_test(disk_full_while_packing),
 		cmocka_unit_test(over_budget_leaves_no_bundle),
+		cmocka_unit_test(judge_refusal_leaves_no_bundle),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -4,6 +4,7 @@
 #include "harness/calibrate.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -65,4 +66,13 @@ out:
 double calib_allowed_s(double budget_units, double calib_ms)
 {
 	return budget_units * (calib_ms / CALIB_REF_MS);
+}
+
+void calib_budget(double budget_units, double before_ms, double after_ms, struct calib_budget *b)
+{
+	b->calib_ms = fmin(before_ms, after_ms);
+	b->ratio = fmax(before_ms, after_ms) / b->calib_ms;
+	b->allowed_s = calib_allowed_s(budget_units, b->calib_ms);
+	b->gflops = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (b->calib_ms * 1e6);
+	b->flops_max = budget_units * CALIB_REF_GFLOPS * 1e9;
 }

@@ -5,7 +5,13 @@
  *   allowed_wall_s = budget_units * (calib_ms / CALIB_REF_MS).
  * A slower machine gets proportionally more wall time for the same budget.
  * It also gives the machine's measured fp32 throughput, the physical limit
- * a log's claimed step rate is checked against. */
+ * a log's claimed step rate is checked against.
+ *
+ * Nobody can check a miner's calibration, so what a proof may spend must not
+ * grow with it (PROTOCOL 4.3). calib_budget is the one rule prove and the
+ * judge share: the budget and the physical limit both come from one figure
+ * (the faster median), the two medians must agree within CALIB_AGREE_MAX, and
+ * the run's model FLOPs are capped by a figure no calibration enters. */
 #ifndef KARPA_CALIBRATE_H
 #define KARPA_CALIBRATE_H
 
@@ -16,6 +22,14 @@
 /* The reference machine's median for one 512^3 SGEMM at 2 threads
  * (docs/calibration.md): the unit in which budgets are written. */
 #define CALIB_REF_MS 4.6
+/* The reference machine's calibrated rate, GFLOPS (58.4). */
+#define CALIB_REF_GFLOPS (2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (CALIB_REF_MS * 1e6))
+/* The most the slower median may exceed the faster one by. Only the faster
+ * counts (calib_budget), so disagreement buys nothing and this is a sanity
+ * bound: it refuses a pair no one machine gives. It sits above what a badly
+ * overloaded honest machine gives (6.3x measured between calibrations 2 s
+ * apart, medians over a 10x range in two minutes; docs/calibration.md). */
+#define CALIB_AGREE_MAX 16.0
 
 struct calib {
 	int threads;
@@ -26,5 +40,21 @@ struct calib {
 int calib_measure(int threads, struct calib *c, struct kerr *err);
 /* Wall seconds a budget allows on a machine calibrated at calib_ms. */
 double calib_allowed_s(double budget_units, double calib_ms);
+
+/* What a budget allows a proof whose calibrations had these medians. */
+struct calib_budget {
+	double calib_ms;  /* the one figure: the faster median */
+	double ratio;     /* slower / faster median; refused above CALIB_AGREE_MAX */
+	double allowed_s; /* calib_allowed_s(budget_units, calib_ms) */
+	double gflops;    /* 2 N^3 / calib_ms: the physical limit's base */
+	double flops_max; /* model FLOPs: budget_units x CALIB_REF_GFLOPS x 1e9 */
+};
+
+/* Fills b. The allowed wall time times the physical limit is a constant
+ * number of FLOPs, whatever calib_ms says; flops_max (one reference second
+ * of SGEMM per unit) does not depend on the calibration at all. The faster
+ * median, because load only ever slows the SGEMM: it is the better estimate
+ * of the machine, and a transient load on one calibration changes nothing. */
+void calib_budget(double budget_units, double before_ms, double after_ms, struct calib_budget *b);
 
 #endif

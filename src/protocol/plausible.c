@@ -165,6 +165,7 @@ static int calib_one(json_t *o, const char *which, int threads, struct calib_rec
 static int check_calibration(json_t *cal, const struct claims *c, struct plausible_report *r, struct kerr *err)
 {
 	struct calib_rec b, a;
+	struct calib_budget cb;
 	json_t *before, *after;
 	json_int_t n, repeats;
 	double ref_ms, budget;
@@ -184,8 +185,20 @@ static int check_calibration(json_t *cal, const struct claims *c, struct plausib
 				"calibration.json medians (%g, %g ms) or budget %g differ from the manifest's "
 				"(%g, %g ms, %g)",
 				b.median_ms, a.median_ms, budget, c->before_ms, c->after_ms, c->budget_units);
-	r->calib_ms = fmax(b.median_ms, a.median_ms);
-	r->calib_gflops = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (fmin(b.median_ms, a.median_ms) * 1e6);
+	/* One figure for the budget and the physical limit, so that a slower
+	 * claim buys wall time only by lowering its own step-rate ceiling as
+	 * much (PROTOCOL 4.3, docs/judging-checks.md). */
+	calib_budget(c->budget_units, b.median_ms, a.median_ms, &cb);
+	if (!(cb.ratio <= CALIB_AGREE_MAX))
+		return kerr_set(err, "judge.calibration",
+				"calibration.json medians %g ms before and %g ms after training differ %.2fx, more "
+				"than %.2fx: no one machine gives both; prove again on a machine under steady "
+				"load",
+				b.median_ms, a.median_ms, cb.ratio, CALIB_AGREE_MAX);
+	r->calib_ms = cb.calib_ms;
+	r->calib_gflops = cb.gflops;
+	r->allowed_s = cb.allowed_s;
+	r->flops_max = cb.flops_max;
 	return 0;
 }
 
@@ -479,9 +492,17 @@ static int check_totals(const struct claims *c, const struct walk *w, struct pla
 	claimed_s = fmax(c->train_s, r->train_s);
 	if (claimed_s > r->allowed_s)
 		return kerr_set(err, "judge.over_budget",
-				"training took %.3f s; %.0f budget units at the slower calibration (%.3f ms vs "
+				"training took %.3f s; %.0f budget units at the faster calibration (%.3f ms vs "
 				"reference %.2f ms) allow %.3f s",
 				claimed_s, r->budget_units, r->calib_ms, CALIB_REF_MS, r->allowed_s);
+	/* The cap no timing claim enters: what the steps computed, by the same
+	 * 6N count as the physical limit. */
+	r->flops = r->flops_per_step * (double)r->steps;
+	if (r->flops > r->flops_max)
+		return kerr_set(err, "judge.over_budget",
+				"the run's model FLOPs (6 x params x tokens) are %.4g; %.0f budget units allow "
+				"%.4g whatever the calibration says: declare fewer steps or a smaller model",
+				r->flops, r->budget_units, r->flops_max);
 	return 0;
 }
 
@@ -516,7 +537,6 @@ int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_rep
 	if (!(cal = load_json(bundle_dir, "calibration.json", PLAUSIBLE_CALIB_BYTES_MAX, "judge.calibration", err)) ||
 	    check_calibration(cal, &c, r, err) < 0)
 		goto out;
-	r->allowed_s = calib_allowed_s(r->budget_units, r->calib_ms);
 	if (walk_log(bundle_dir, vocab_size, &c, &w, r, err) < 0 || check_totals(&c, &w, r, err) < 0)
 		goto out;
 	rc = 0;

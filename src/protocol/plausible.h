@@ -57,11 +57,13 @@ struct plausible_report {
 	int batch, seq_len;
 	/* time and budget */
 	double train_s;        /* the step loop's wall time: last step record's wall_ms / 1e3 */
-	double allowed_s;      /* recomputed: calib_allowed_s(scale budget, slower calibration) */
+	double allowed_s;      /* recomputed: calib_allowed_s(scale budget, calib_ms) */
 	double budget_units;   /* the scale's */
-	double calib_ms;       /* the slower of the two calibration medians */
-	double calib_gflops;   /* the faster calibration, recomputed from its median */
+	double calib_ms;       /* the faster of the two calibration medians: the one figure */
+	double calib_gflops;   /* recomputed from calib_ms: the physical limit's base */
 	double flops_per_step; /* PLAUSIBLE_FLOPS_PER_PARAM_TOKEN * params * batch * seq_len */
+	double flops;          /* flops_per_step * steps: the run's model FLOPs */
+	double flops_max;      /* the budget in model FLOPs (calib_budget), no calibration in it */
 	double max_gflops;     /* highest per-step throughput the log implies */
 	int64_t max_gflops_step;
 	/* the claim */
@@ -77,13 +79,16 @@ struct plausible_report {
  * success fills r (free with plausible_report_free); on failure r holds
  * nothing to free. Reason codes:
  *   judge.bad_manifest, judge.calibration  fields missing, malformed or
- *                                          inconsistent with each other
+ *                                          inconsistent with each other, or
+ *                                          medians more than CALIB_AGREE_MAX
+ *                                          apart
  *   judge.log_parse       a record is not what the harness writes
  *   judge.log_shape       counts, numbering, tokens, checkpoint records
  *   judge.log_time        wall_ms not finite, positive and strictly increasing
  *   judge.log_too_fast    a step above PLAUSIBLE_PEAK_FACTOR x calibrated GFLOPS
  *   judge.budget_units    the manifest's budget is not the scale's
- *   judge.over_budget     training took longer than the budget allows
+ *   judge.over_budget     training took longer than the budget allows, or
+ *                         its model FLOPs exceed the budget's FLOPs
  *   judge.log_loss        a loss non-finite, <= 0, not a float, or a first
  *                         loss outside [ln V - 1, ln V + 2.5]
  *   judge.log_lr          a learning rate non-finite, negative or not a float

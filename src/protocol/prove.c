@@ -9,7 +9,6 @@
 #include <cblas.h>
 #include <dirent.h>
 #include <jansson.h>
-#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness/bpe.h"
+#include "harness/dataset.h"
 #include "harness/recipe_build.h"
 #include "harness/recipe_pipe.h"
 #include "harness/scale.h"
 #include "harness/train.h"
 #include "protocol/bundle.h"
 #include "protocol/keys.h"
+#include "protocol/plausible.h"
 #include "protocol/reciperepo.h"
 #include "util/fsutil.h"
 
@@ -158,20 +160,43 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 }
 
 /* Budget (PROTOCOL 4.3): the recipe's training time against the ceiling,
- * calibrated by the slower of the two measurements, so a machine that
- * throttles during the run is not penalised for it. */
-static int check_budget(const struct prove_opts *o, const struct train_result *tr, struct prove_result *r,
-			double budget, struct kerr *err)
+ * calibrated by the faster of the two measurements (calib_budget, the rule
+ * the judge applies: one figure for the budget and the physical limit). The
+ * judge's other budget rules run on the sealed bundle (judge_preview). */
+static int check_budget(const struct train_result *tr, struct prove_result *r, double budget, struct kerr *err)
 {
-	double calib_ms = fmax(r->before.median_ms, r->after.median_ms);
+	struct calib_budget cb;
 
+	calib_budget(budget, r->before.median_ms, r->after.median_ms, &cb);
 	r->train_s = tr->train_ms / 1e3;
-	r->allowed_s = calib_allowed_s(budget, calib_ms);
+	r->allowed_s = cb.allowed_s;
 	if (r->train_s > r->allowed_s)
 		return kerr_set(err, "prove.over_budget",
 				"training took %.1f s, the budget of %g units allows %.1f s on this machine "
 				"(calibration %.2f ms vs reference %.2f ms): declare fewer steps",
-				r->train_s, budget, r->allowed_s, calib_ms, CALIB_REF_MS);
+				r->train_s, budget, r->allowed_s, cb.calib_ms, CALIB_REF_MS);
+	return 0;
+}
+
+/* The judge's log plausibility check (the calibrations' agreement, the
+ * budget in time and in model FLOPs, the physical limit) on the sealed
+ * bundle, before anything is packed or renamed: a proof validators would
+ * refuse is refused here, with the judge's reason code. */
+static int judge_preview(const struct prove_opts *o, const char *dir, struct kerr *err)
+{
+	struct dataset d;
+	struct plausible_report pr;
+	int rc;
+
+	if (dataset_open(o->data, &d, err) < 0)
+		return -1;
+	rc = plausible_check(dir, bpe_vocab_size(d.tok), &pr, err);
+	dataset_close(&d);
+	if (rc < 0) {
+		kerr_prefix(err, "validators would refuse this proof");
+		return -1;
+	}
+	plausible_report_free(&pr);
 	return 0;
 }
 
@@ -319,7 +344,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	if (reciperepo_export(o->recipe_repo, o->king, w.recipe, err) < 0 ||
 	    reciperepo_apply(w.recipe, o->patch, err) < 0)
 		goto out;
-	if (build_and_train(o, &w, &bi, &tr, r, err) < 0 || check_budget(o, &tr, r, budget, err) < 0)
+	if (build_and_train(o, &w, &bi, &tr, r, err) < 0 || check_budget(&tr, r, budget, err) < 0)
 		goto out;
 	say(o, "writing the bundle %s", o->out);
 	if (fs_stage_begin(&st, o->out, err) < 0 || stage_files(o, &w, st.tmp, &tr, r, budget, &keep, err) < 0)
@@ -331,6 +356,10 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 		goto out;
 	}
 	if (bundle_seal(st.tmp, m, &k, &ao, err) < 0 || read_sealed(st.tmp, r, err) < 0)
+		goto out;
+	/* An overridden budget is an experiment: validators refuse it anyway
+	 * (judge.budget_units), so there is nothing to preview. */
+	if (budget == sc->budget_units && judge_preview(o, st.tmp, err) < 0)
 		goto out;
 	/* Everything that can fail happens on the staged tree: the transport file
 	 * is packed from it (same names, same bytes) before the rename, so a full

@@ -1,5 +1,6 @@
 /* prove.h: the proof test, miner side (PROTOCOL 4). Owns the sequence
- * patch -> build -> calibrate -> train -> calibrate -> budget -> bundle, and
+ * patch -> build -> calibrate -> train -> calibrate -> budget -> bundle ->
+ * the judge's plausibility check on it -> pack -> rename, and
  * the promise that a failed proof leaves no bundle behind. Runs only the
  * miner's own recipe, in a child process through the runner. */
 #ifndef KARPA_PROVE_H

@@ -35,6 +35,7 @@ struct spec {
 	int64_t tokens_off_at; /* -1, or a step whose tokens are off by one */
 	int nan_at;            /* -1, or a step whose record is a hand-written NaN */
 	double budget, before_ms, after_ms, manifest_before_ms, gflops_scale;
+	int64_t params;
 	double val_bpb, claimed_bpb, train_s_extra;
 	const char *ckpt_name_at_10; /* NULL: the harness's name */
 	int every;                   /* checkpoint interval; 0: EVERY */
@@ -42,6 +43,7 @@ struct spec {
 
 static char *work;
 static int ncase;
+static struct kerr last_err; /* the last refusal judge() saw */
 
 static void honest(struct spec *s)
 {
@@ -58,6 +60,7 @@ static void honest(struct spec *s)
 	s->before_ms = s->manifest_before_ms = 4.6;
 	s->after_ms = 4.7;
 	s->gflops_scale = 1.0;
+	s->params = PARAMS;
 	s->val_bpb = s->claimed_bpb = 2.4567891234;
 	s->train_s_extra = 0.003;
 }
@@ -89,7 +92,7 @@ static void write_log(const char *dir, const struct spec *s, double *last_wall)
 				    .data_digest = DATA_HEX,
 				    .tokenizer_digest = TOK_HEX,
 				    .steps = s->header_steps,
-				    .params = PARAMS,
+				    .params = s->params,
 				    .batch = B,
 				    .seq_len = T};
 	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES], name[64];
@@ -173,7 +176,7 @@ static const char *build(const struct spec *s)
 			     s->after_ms, "ref_ms", CALIB_REF_MS, "allowed_s",
 			     calib_allowed_s(s->budget, calib_ms) * 1e6, "results", "steps",
 			     (json_int_t)s->manifest_steps, "tokens", (json_int_t)(s->step_records * B * T), "params",
-			     (json_int_t)PARAMS, "train_s", train_s, "val_bpb", s->claimed_bpb, "val_loss", 3.25,
+			     (json_int_t)s->params, "train_s", train_s, "val_bpb", s->claimed_bpb, "val_loss", 3.25,
 			     "final_ckpt", "checkpoints/final.ckpt", "recipe", "karpa-gpt", "recipe_version", "0.1.0"));
 	return dir;
 }
@@ -181,17 +184,16 @@ static const char *build(const struct spec *s)
 /* Runs the check and returns its reason code ("" when it passed). */
 static const char *judge(const struct spec *s, struct plausible_report *r)
 {
-	static struct kerr err;
 	struct plausible_report local;
 
-	kerr_clear(&err);
-	if (plausible_check(build(s), V, r ? r : &local, &err) == 0) {
+	kerr_clear(&last_err);
+	if (plausible_check(build(s), V, r ? r : &local, &last_err) == 0) {
 		if (!r)
 			plausible_report_free(&local);
 		return "";
 	}
-	print_message("    refused: %s: %s\n", err.code, err.msg);
-	return err.code;
+	print_message("    refused: %s: %s\n", last_err.code, last_err.msg);
+	return last_err.code;
 }
 
 /* ---- cases -------------------------------------------------------------- */
@@ -211,11 +213,15 @@ static void honest_log_passes(void **st)
 	assert_int_equal(r.seed, 7);
 	assert_string_equal(r.scale, "tiny");
 	assert_true(r.val_bpb == s.val_bpb);
-	/* allowed = 60 units x 4.7 / 4.6 ms: the slower calibration, recomputed
-	 * (the bundle's own allowed_s says 1e9). */
-	assert_true(fabs(r.allowed_s - 60.0 * 4.7 / 4.6) < 1e-9);
+	/* allowed = 60 units x 4.6 / 4.6 ms: the faster calibration, recomputed
+	 * (the bundle's own allowed_s says 1e9); the physical limit comes from
+	 * the same figure. */
+	assert_true(fabs(r.allowed_s - 60.0) < 1e-9);
+	assert_true(r.calib_ms == 4.6);
 	assert_true(r.calib_gflops > 58 && r.calib_gflops < 59); /* 2 x 512^3 / 4.6 ms */
 	assert_true(r.flops_per_step == 6.0 * PARAMS * B * T);
+	assert_true(r.flops == 6.0 * PARAMS * B * T * STEPS);
+	assert_true(fabs(r.flops_max - 60.0 * CALIB_REF_GFLOPS * 1e9) < 1.0);
 	assert_true(r.max_gflops > 0.3 && r.max_gflops < 0.4);
 	{
 		double wall = 0;
@@ -294,13 +300,14 @@ static void over_budget_is_refused(void **st)
 	struct spec s;
 
 	(void)st;
-	/* 20 x 3.1 s = 62 s; 60 units at 4.7 / 4.6 ms allow 61.3 s. */
+	/* 20 x 3.1 s = 62 s; 60 units at 4.6 / 4.6 ms allow 60 s. */
 	honest(&s);
 	for (int i = 0; i < STEPS; i++)
 		s.step_ms[i] = 3100;
 	assert_string_equal(judge(&s, NULL), "judge.over_budget");
-	/* A slower calibration buys proportionally more time. */
-	s.after_ms = 4.9;
+	/* A slower machine gets proportionally more time (and a physical limit
+	 * lower by as much): 4.9 / 4.6 x 60 s = 63.9 s. */
+	s.before_ms = s.manifest_before_ms = s.after_ms = 4.9;
 	assert_string_equal(judge(&s, NULL), "");
 	/* The manifest's train_s (which includes the final checkpoint) counts
 	 * too: within the log's time but over with the final write. */
@@ -312,6 +319,77 @@ static void over_budget_is_refused(void **st)
 	/* Claiming less time than the log shows is a false claim. */
 	s.train_s_extra = -0.5;
 	assert_string_equal(judge(&s, NULL), "judge.log_claim");
+}
+
+/* The budget and the physical limit come from one figure, the faster
+ * median. The old rule took the slower for the budget and the faster for
+ * the limit, so a forged slow "after" bought wall time without lowering the
+ * ceiling: an "after" 10x slower bought 600 s of budget for steps at full
+ * speed. Now it buys nothing, and a pair no one machine gives (beyond
+ * CALIB_AGREE_MAX) is refused whichever one is slower. */
+static void slow_second_calibration_buys_nothing(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest(&s);
+	s.after_ms = 4.6 * 10;
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = 20000; /* 400 s: within 600 s at 46 ms, over 60 s at 4.6 ms */
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	/* The same the other way round. */
+	honest(&s);
+	s.before_ms = s.manifest_before_ms = 4.7 * 10;
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = 20000;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	/* Just beyond the bound, either way round. */
+	honest(&s);
+	s.after_ms = 4.6 * CALIB_AGREE_MAX * 1.01;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	honest(&s);
+	s.before_ms = s.manifest_before_ms = 4.7 * CALIB_AGREE_MAX * 1.01;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	/* Within it passes. */
+	honest(&s);
+	s.after_ms = 4.6 * CALIB_AGREE_MAX * 0.99;
+	assert_string_equal(judge(&s, NULL), "");
+}
+
+/* A miner claims a machine 4x slower than the reference (both medians
+ * 18.4 ms) while training at the reference's speed with a recipe that
+ * reaches 0.375 of the SGEMM rate (tiny's v0.1.0 reaches 0.36). Each step
+ * is under the claimed machine's physical limit (2 x 14.6 GFLOPS) and the
+ * run (228 s) under the 240 s the claim allows, so time alone lets it
+ * through; the same log against the true calibration is 3.8x over budget.
+ * Its model FLOPs (85.5 reference seconds' worth) exceed what 60 budget units
+ * buy whatever the calibration says. */
+static void slow_calibration_buys_no_compute(void **st)
+{
+	struct spec s;
+	const double dt_ms = 228.0 / STEPS * 1e3;
+	const int64_t params = (int64_t)(0.375 * CALIB_REF_GFLOPS * 1e9 * dt_ms / 1e3 / (6.0 * B * T));
+
+	(void)st;
+	honest(&s);
+	s.params = params;
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = dt_ms;
+	s.before_ms = s.manifest_before_ms = s.after_ms = 4.0 * CALIB_REF_MS;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	assert_non_null(strstr(last_err.msg, "model FLOPs"));
+	/* The truth about the machine does not help either. */
+	s.before_ms = s.manifest_before_ms = s.after_ms = CALIB_REF_MS;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	/* Half the model is within the FLOPs budget (43 of 60 reference
+	 * seconds' worth) and passes: a slow claim cannot be told from a slow
+	 * machine, but it can no longer buy more than the budget. */
+	honest(&s);
+	s.params = params / 2;
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = dt_ms;
+	s.before_ms = s.manifest_before_ms = s.after_ms = 4.0 * CALIB_REF_MS;
+	assert_string_equal(judge(&s, NULL), "");
 }
 
 static void own_budget_is_refused(void **st)
@@ -479,6 +557,8 @@ int main(void)
 	    cmocka_unit_test(step_above_physical_limit_is_refused),
 	    cmocka_unit_test(inflated_calibration_gflops_is_refused),
 	    cmocka_unit_test(over_budget_is_refused),
+	    cmocka_unit_test(slow_second_calibration_buys_nothing),
+	    cmocka_unit_test(slow_calibration_buys_no_compute),
 	    cmocka_unit_test(own_budget_is_refused),
 	    cmocka_unit_test(implausible_first_loss_is_refused),
 	    cmocka_unit_test(nonfinite_or_nonpositive_loss_is_refused),
