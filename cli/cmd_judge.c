@@ -14,9 +14,11 @@
 #include "protocol/judge.h"
 
 static const char usage_text[] =
-	"usage: karpa judge STATE BUNDLE [--threads T] [--progress] [--json]\n"
+	"usage: karpa judge STATE BUNDLE [--threads T] [--deadline S] [--progress] [--json]\n"
 	"Runs the protocol's checks on a proof bundle (directory or .tar) in order, records the\n"
-	"verdict in the corpus, and applies the king rule (challenge, then merge).\n";
+	"verdict in the corpus, and applies the king rule (challenge, then merge).\n"
+	"The judgment ends by a wall-clock deadline computed from the proof's declared training\n"
+	"time; --deadline S lowers it to at most S seconds.\n";
 
 static json_t *result_json(const struct judge_result *r)
 {
@@ -50,6 +52,8 @@ static json_t *result_json(const struct judge_result *r)
 		json_object_set_new(o, "causality_probes", json_integer(r->causality_probes));
 	if (r->warning[0])
 		json_object_set_new(o, "warning", json_string(r->warning));
+	if (r->deadline_s > 0)
+		json_object_set_new(o, "deadline_s", json_real(r->deadline_s));
 	return o;
 }
 
@@ -80,6 +84,7 @@ int cmd_judge(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "threads", required_argument, 0, 't' }, { "progress", no_argument, 0, 'p' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
+		{ "deadline", required_argument, 0, 'd' },
 		{ 0, 0, 0, 0 },
 	};
 	struct judge_opts o = { .threads = 1, .progress = isatty(2) };
@@ -98,6 +103,13 @@ int cmd_judge(int argc, char **argv)
 			o.threads = atoi(optarg);
 			if (o.threads < 1 || o.threads > 256) {
 				fprintf(stderr, "karpa judge: --threads must be 1..256\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'd':
+			o.deadline_s = strtod(optarg, NULL);
+			if (!(o.deadline_s >= 1 && o.deadline_s <= 1e7)) {
+				fprintf(stderr, "karpa judge: --deadline must be 1..1e7 seconds\n");
 				return EXIT_USAGE;
 			}
 			break;

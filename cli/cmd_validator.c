@@ -137,7 +137,8 @@ static void print_lineage(struct vstate *s)
 }
 
 static void print_status_text(const char *dir, const struct vstate *s, const struct vstate_king *k,
-			      const struct vstate_noise *n, const long long counts[EXPCORPUS_VERDICTS])
+			      const struct vstate_noise *n, const long long counts[EXPCORPUS_VERDICTS],
+			      long long answers)
 {
 	long long total = 0;
 
@@ -157,6 +158,8 @@ static void print_status_text(const char *dir, const struct vstate *s, const str
 		total += counts[i];
 	}
 	printf("  %-18s %lld\n", "total", total);
+	if (answers)
+		printf("challenge answers %lld (each counted with the submission it answers)\n", answers);
 }
 
 static int validator_status(int argc, char **argv)
@@ -165,7 +168,7 @@ static int validator_status(int argc, char **argv)
 	struct vstate s;
 	struct vstate_king k;
 	struct vstate_noise n;
-	long long counts[EXPCORPUS_VERDICTS], total = 0;
+	long long counts[EXPCORPUS_VERDICTS], total = 0, answers = 0;
 	int as_json = 0, c, rc = EXIT_FAIL;
 
 	if ((c = cli_json_arg(argc, argv, "h", &as_json)) >= 0)
@@ -173,7 +176,7 @@ static int validator_status(int argc, char **argv)
 	if (vstate_open(argv[optind], &s, &err) < 0)
 		return cli_fail(&err);
 	if (vstate_king_current(&s, &k, &err) < 0 || vstate_noise_current(&s, k.tag, &n, &err) < 0 ||
-	    expcorpus_counts(&s, counts, &err) < 0) {
+	    expcorpus_counts(&s, counts, &answers, &err) < 0) {
 		cli_fail(&err);
 		goto out;
 	}
@@ -199,6 +202,7 @@ static int validator_status(int argc, char **argv)
 			total += counts[i];
 		}
 		json_object_set_new(subs, "total", json_integer(total));
+		json_object_set_new(subs, "challenge_answers", json_integer(answers));
 		if (n.present) {
 			json_decref(noise);
 			noise = json_pack("{s:s, s:i, s:o, s:o, s:s}", "scale", n.scale, "seeds", n.seeds, "sigma",
@@ -211,7 +215,7 @@ static int validator_status(int argc, char **argv)
 				         real_or_null(k.public_bpb), "created_at", k.created_at, "noise", noise,
 				         "submissions", subs), JSON_PRESERVE_ORDER, NULL);
 	} else {
-		print_status_text(argv[optind], &s, &k, &n, counts);
+		print_status_text(argv[optind], &s, &k, &n, counts, answers);
 		print_lineage(&s);
 	}
 	rc = EXIT_OK;

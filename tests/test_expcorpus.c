@@ -227,6 +227,42 @@ static void test_credit(void **state)
 	expcorpus_entry_free(&g);
 }
 
+/* One king change is two rows, the decisive submission and its challenge
+ * answer, both accepted_king once settled: counted once. A failed
+ * challenge likewise. */
+static void test_counts_one_king_change_once(void **state)
+{
+	struct fixture *f = *state;
+	struct expcorpus_entry e;
+	long long counts[EXPCORPUS_VERDICTS], answers = -1;
+	struct kerr err = { 0 };
+	char orig[EXPCORPUS_ID_BYTES], ans[EXPCORPUS_ID_BYTES], o2[EXPCORPUS_ID_BYTES], a2[EXPCORPUS_ID_BYTES];
+
+	entry(&e, "k-orig", "alice", "PATCH K", "decisive", EXPCORPUS_CHALLENGE_PENDING, NULL, "2026-12-01T00:00:00Z");
+	record_ok(f, &e, NULL, 0, orig);
+	entry(&e, "k-answer", "alice", "PATCH K", "decisive", EXPCORPUS_ACCEPTED_KING, NULL, "2026-12-02T00:00:00Z");
+	snprintf(e.challenge_of, sizeof e.challenge_of, "%s", orig);
+	record_ok(f, &e, NULL, 0, ans);
+	assert_int_equal(expcorpus_update_verdict(&f->s, orig, EXPCORPUS_ACCEPTED_KING, "", "confirmed", &err), 0);
+	entry(&e, "f-orig", "bob", "PATCH F", "lucky", EXPCORPUS_CHALLENGE_PENDING, NULL, "2026-12-03T00:00:00Z");
+	record_ok(f, &e, NULL, 0, o2);
+	entry(&e, "f-answer", "bob", "PATCH F", "lucky", EXPCORPUS_CHALLENGE_FAILED, "judge.challenge_failed",
+	      "2026-12-04T00:00:00Z");
+	snprintf(e.challenge_of, sizeof e.challenge_of, "%s", o2);
+	record_ok(f, &e, NULL, 0, a2);
+	assert_int_equal(expcorpus_update_verdict(&f->s, o2, EXPCORPUS_CHALLENGE_FAILED, "judge.challenge_failed",
+						  "not decisive under the challenge seed", &err),
+			 0);
+	assert_int_equal(expcorpus_counts(&f->s, counts, &answers, &err), 0);
+	for (int i = 0; i < EXPCORPUS_VERDICTS; i++) {
+		long long want = !strcmp(expcorpus_verdicts[i], EXPCORPUS_ACCEPTED_KING) ||
+				 !strcmp(expcorpus_verdicts[i], EXPCORPUS_CHALLENGE_FAILED);
+		if (counts[i] != want)
+			fail_msg("%s counted %lld times, want %lld", expcorpus_verdicts[i], counts[i], want);
+	}
+	assert_int_equal(answers, 2);
+}
+
 /* Five entries to search: rationale words, patch text, reason codes. */
 static void corpus5(struct fixture *f, char ids[5][EXPCORPUS_ID_BYTES])
 {
@@ -720,6 +756,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_export_jsonl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_csv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts_one_king_change_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

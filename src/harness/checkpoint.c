@@ -257,17 +257,9 @@ int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n,
 
 	*state = NULL;
 	*n = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = fs_open_regular(path, 0, &sb, err);
 	if (fd < 0)
-		return kerr_errno(err, "fs.open", path);
-	if (fstat(fd, &sb) < 0) {
-		kerr_errno(err, "fs.stat", path);
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		kerr_set(err, "fs.not_regular", "%s: not a regular file", path);
-		goto out;
-	}
+		return -1;
 	fsize = (uint64_t)sb.st_size;
 	if (read_frame(fd, path, fsize, &hdr, &hlen, err) < 0)
 		goto out;

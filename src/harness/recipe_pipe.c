@@ -26,15 +26,25 @@
 #define PIPE_QUIT_POLLS 200
 #define PIPE_QUIT_POLL_US 10000
 
+/* A child whose stderr is captured may write without limit; this much of
+ * it is read per wakeup before the wait goes back to the call's own fd. */
+#define TAIL_READ_BYTES 4096
+
 enum { IO_OK = 0, IO_CLOSED = -1, IO_TIMEOUT = -2 };
 
 struct pipe_impl {
 	pid_t pid;
 	int to_child;   /* requests */
 	int from_child; /* responses */
+	int err_child;  /* the child's stderr when captured; -1 otherwise */
 	uint64_t train_tokens; /* batch*(seq_len+1) from the plan the child declared */
 	int64_t timeout_ms;    /* per call; 0 none */
+	int64_t until_ms;      /* the host's overall deadline (monotonic ms); -1 none */
 	int64_t deadline_ms;   /* of the call in progress; -1 none */
+	int by_until;          /* the call's deadline is the overall one */
+	char tail[RECIPE_PIPE_TAIL_BYTES]; /* ring of the last captured stderr bytes */
+	size_t tail_pos;                    /* next write position */
+	uint64_t tail_total;                /* bytes captured in all */
 	int reaped;            /* wait4 collected the child: pid is no longer ours */
 	int timed_out;
 	int wstatus;
@@ -50,7 +60,7 @@ static struct pipe_impl *P(struct recipe_host *h)
 	return h->impl;
 }
 
-static int64_t now_ms(void)
+int64_t recipe_pipe_now_ms(void)
 {
 	struct timespec ts;
 
@@ -58,10 +68,44 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits until fd is ready for ev or the deadline (-1: none) passes. */
-static int wait_fd(int fd, short ev, int64_t deadline_ms)
+static int64_t now_ms(void)
 {
-	struct pollfd pfd = { .fd = fd, .events = ev };
+	return recipe_pipe_now_ms();
+}
+
+/* Reads what the child's stderr holds now into the ring, keeping only the
+ * newest RECIPE_PIPE_TAIL_BYTES: whatever a recipe prints costs the host
+ * a read, never memory, and never reaches the host's own stderr. */
+static void drain_tail(struct pipe_impl *pi)
+{
+	char buf[TAIL_READ_BYTES];
+
+	for (int rounds = 0; pi->err_child >= 0 && rounds < 16; rounds++) {
+		ssize_t r = read(pi->err_child, buf, sizeof buf);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r <= 0) {
+			close(pi->err_child);
+			pi->err_child = -1;
+			return;
+		}
+		for (ssize_t i = 0; i < r; i++) {
+			pi->tail[pi->tail_pos] = buf[i];
+			pi->tail_pos = (pi->tail_pos + 1) % sizeof pi->tail;
+		}
+		pi->tail_total += (uint64_t)r;
+	}
+}
+
+/* Waits until fd is ready for ev or the deadline (-1: none) passes,
+ * draining a captured stderr meanwhile (a child blocked on a full stderr
+ * pipe would otherwise never answer). */
+static int wait_fd(struct pipe_impl *pi, int fd, short ev, int64_t deadline_ms)
+{
+	struct pollfd pfd[2] = { { .fd = fd, .events = ev }, { .fd = pi->err_child, .events = POLLIN } };
 
 	for (;;) {
 		int left = -1, r;
@@ -72,18 +116,21 @@ static int wait_fd(int fd, short ev, int64_t deadline_ms)
 				return IO_TIMEOUT;
 			left = d > 1000000 ? 1000000 : (int)d;
 		}
-		r = poll(&pfd, 1, left);
+		pfd[1].fd = pi->err_child;
+		r = poll(pfd, pi->err_child >= 0 ? 2 : 1, left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return IO_CLOSED;
-		if (r > 0)
+		if (pi->err_child >= 0 && pfd[1].revents)
+			drain_tail(pi);
+		if (pfd[0].revents)
 			return IO_OK; /* readable, writable, or hung up: the read/write says which */
 	}
 }
 
 /* Moves exactly n bytes over a non-blocking fd before the deadline. */
-static int io_full(int fd, void *buf, size_t n, int writing, int64_t deadline_ms)
+static int io_full(struct pipe_impl *pi, int fd, void *buf, size_t n, int writing, int64_t deadline_ms)
 {
 	char *p = buf;
 
@@ -99,7 +146,7 @@ static int io_full(int fd, void *buf, size_t n, int writing, int64_t deadline_ms
 			continue;
 		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return IO_CLOSED;
-		r = wait_fd(fd, writing ? POLLOUT : POLLIN, deadline_ms);
+		r = wait_fd(pi, fd, writing ? POLLOUT : POLLIN, deadline_ms);
 		if (r != IO_OK)
 			return (int)r;
 	}
@@ -132,6 +179,10 @@ static int io_fail(struct pipe_impl *pi, int rc, const char *what, const char *s
 	if (rc == IO_TIMEOUT) {
 		pi->timed_out = 1;
 		kill_child(pi);
+		if (pi->by_until)
+			return kerr_set(err, "recipe.deadline",
+					"recipe %s: no %s before the overall deadline; the recipe process was killed",
+					what, stage);
 		return kerr_set(err, "recipe.timeout", "recipe %s: no %s within %lld ms; the recipe process was killed",
 				what, stage, (long long)pi->timeout_ms);
 	}
@@ -144,12 +195,12 @@ static int send_req(struct pipe_impl *pi, uint32_t type, const void *a, uint64_t
 		    uint64_t blen)
 {
 	struct wire_hdr hd = { WIRE_MAGIC, type, alen + blen };
-	int rc = io_full(pi->to_child, &hd, sizeof hd, 1, pi->deadline_ms);
+	int rc = io_full(pi, pi->to_child, &hd, sizeof hd, 1, pi->deadline_ms);
 
 	if (rc == IO_OK && alen)
-		rc = io_full(pi->to_child, (void *)a, alen, 1, pi->deadline_ms);
+		rc = io_full(pi, pi->to_child, (void *)a, alen, 1, pi->deadline_ms);
 	if (rc == IO_OK && blen)
-		rc = io_full(pi->to_child, (void *)b, blen, 1, pi->deadline_ms);
+		rc = io_full(pi, pi->to_child, (void *)b, blen, 1, pi->deadline_ms);
 	return rc;
 }
 
@@ -161,14 +212,23 @@ static int exchange(struct recipe_host *h, uint32_t type, const void *a, uint64_
 {
 	struct pipe_impl *pi = P(h);
 	struct wire_hdr hd;
+	int64_t t0;
 	int rc;
 
 	if (pi->reaped)
 		return kerr_set(err, "recipe.died", "recipe %s: the recipe process has already ended", what);
-	pi->deadline_ms = pi->timeout_ms > 0 ? now_ms() + pi->timeout_ms : -1;
+	/* The call's deadline: its own limit, or the host's overall deadline
+	 * when that comes first; past the overall one no call starts at all. */
+	t0 = now_ms();
+	pi->deadline_ms = pi->timeout_ms > 0 ? t0 + pi->timeout_ms : -1;
+	pi->by_until = pi->until_ms >= 0 && (pi->deadline_ms < 0 || pi->until_ms <= pi->deadline_ms);
+	if (pi->by_until)
+		pi->deadline_ms = pi->until_ms;
+	if (pi->by_until && t0 >= pi->until_ms)
+		return io_fail(pi, IO_TIMEOUT, what, "call started", err);
 	if ((rc = send_req(pi, type, a, alen, b, blen)) != IO_OK)
 		return io_fail(pi, rc, what, "request accepted", err);
-	if ((rc = io_full(pi->from_child, &hd, sizeof hd, 0, pi->deadline_ms)) != IO_OK)
+	if ((rc = io_full(pi, pi->from_child, &hd, sizeof hd, 0, pi->deadline_ms)) != IO_OK)
 		return io_fail(pi, rc, what, "response", err);
 	if (hd.magic != WIRE_MAGIC)
 		return kerr_set(err, "recipe.protocol", "recipe %s: response without the wire magic", what);
@@ -177,7 +237,7 @@ static int exchange(struct recipe_host *h, uint32_t type, const void *a, uint64_
 		if (hd.len >= KR_ERR_MAX)
 			return kerr_set(err, "recipe.protocol", "recipe %s: error reason of %llu bytes", what,
 					(unsigned long long)hd.len);
-		if ((rc = io_full(pi->from_child, msg, hd.len, 0, pi->deadline_ms)) != IO_OK)
+		if ((rc = io_full(pi, pi->from_child, msg, hd.len, 0, pi->deadline_ms)) != IO_OK)
 			return io_fail(pi, rc, what, "error reason", err);
 		recipe_host_err(err, "recipe.failed", what, msg);
 		return -1;
@@ -197,7 +257,7 @@ static int expect(struct recipe_host *h, uint64_t got, uint64_t want, void *buf,
 	if (got != want)
 		return kerr_set(err, "recipe.protocol", "recipe %s: %llu response bytes, expected %llu", what,
 				(unsigned long long)got, (unsigned long long)want);
-	if (want && (rc = io_full(P(h)->from_child, buf, want, 0, P(h)->deadline_ms)) != IO_OK)
+	if (want && (rc = io_full(P(h), P(h)->from_child, buf, want, 0, P(h)->deadline_ms)) != IO_OK)
 		return io_fail(P(h), rc, what, "full response", err);
 	return 0;
 }
@@ -303,11 +363,14 @@ static void pp_destroy(struct recipe_host *h)
 	/* A well-behaved runner exits on QUIT or EOF; one that does not is
 	 * ended, since it is ours to end. */
 	for (int i = 0; i < PIPE_QUIT_POLLS && !pi->reaped; i++) {
+		drain_tail(pi);
 		reap(pi, WNOHANG);
 		if (!pi->reaped)
 			usleep(PIPE_QUIT_POLL_US);
 	}
 	kill_child(pi);
+	if (pi->err_child >= 0)
+		close(pi->err_child);
 	free(pi);
 	h->impl = NULL;
 }
@@ -315,19 +378,24 @@ static void pp_destroy(struct recipe_host *h)
 /* A fresh child in place of the old one: the old runner is ended (QUIT,
  * then killed) and the same runner is started the same way, under the same
  * sandbox and per-call limit. Nothing the old process held survives. */
+static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+		      void *prepare_arg, int capture, struct kerr *err);
+
 static int pp_respawn(struct recipe_host *h, struct kerr *err)
 {
 	struct pipe_impl *pi = P(h);
 	char runner[sizeof pi->runner];
 	recipe_pipe_prepare_fn prepare = pi->prepare;
 	void *arg = pi->prepare_arg;
-	int64_t timeout_ms = pi->timeout_ms;
+	int64_t timeout_ms = pi->timeout_ms, until_ms = pi->until_ms;
+	int capture = pi->err_child >= 0;
 
 	memcpy(runner, pi->runner, sizeof runner);
 	pp_destroy(h);
-	if (recipe_host_pipe(h, runner, prepare, arg, err) < 0)
+	if (spawn_pipe(h, runner, prepare, arg, capture, err) < 0)
 		return -1;
 	P(h)->timeout_ms = timeout_ms;
+	P(h)->until_ms = until_ms;
 	return 0;
 }
 
@@ -337,6 +405,39 @@ int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms)
 		return -1;
 	P(h)->timeout_ms = timeout_ms;
 	return 0;
+}
+
+int recipe_pipe_set_deadline(struct recipe_host *h, int64_t until_ms)
+{
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)
+		return -1;
+	P(h)->until_ms = until_ms > 0 ? until_ms : -1;
+	return 0;
+}
+
+size_t recipe_pipe_stderr_tail(struct recipe_host *h, char *buf, size_t cap)
+{
+	struct pipe_impl *pi;
+	size_t have, n = 0, start;
+
+	if (cap == 0)
+		return 0;
+	buf[0] = '\0';
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)
+		return 0;
+	pi = P(h);
+	drain_tail(pi);
+	have = pi->tail_total < sizeof pi->tail ? (size_t)pi->tail_total : sizeof pi->tail;
+	if (have > cap - 1)
+		have = cap - 1;
+	start = (pi->tail_pos + sizeof pi->tail - have) % sizeof pi->tail;
+	/* Printable ASCII only: the text goes into one-line messages. */
+	for (size_t i = 0; i < have; i++) {
+		unsigned char ch = (unsigned char)pi->tail[(start + i) % sizeof pi->tail];
+		buf[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : ' ';
+	}
+	buf[n] = '\0';
+	return n;
 }
 
 static const char *sig_name(int sig)
@@ -367,8 +468,10 @@ int recipe_pipe_child_status(struct recipe_host *h, int wait_ms, struct recipe_c
 	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)
 		return kerr_set(err, "recipe.not_pipe", "child status asked of a %s host", h->kind ? h->kind : "closed");
 	pi = P(h);
-	for (reap(pi, WNOHANG); !pi->reaped && now_ms() < until; reap(pi, WNOHANG))
+	for (reap(pi, WNOHANG); !pi->reaped && now_ms() < until; reap(pi, WNOHANG)) {
+		drain_tail(pi);
 		usleep(1000);
+	}
 	out->timed_out = pi->timed_out;
 	if (!pi->reaped) {
 		out->state = RECIPE_CHILD_RUNNING;
@@ -397,10 +500,10 @@ static int set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
-		     void *prepare_arg, struct kerr *err)
+static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+		      void *prepare_arg, int capture, struct kerr *err)
 {
-	int req[2] = { -1, -1 }, resp[2] = { -1, -1 };
+	int req[2] = { -1, -1 }, resp[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	struct pipe_impl *pi = calloc(1, sizeof *pi);
 	pid_t pid;
 
@@ -414,7 +517,7 @@ int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe
 	snprintf(pi->runner, sizeof pi->runner, "%s", runner_path);
 	pi->prepare = prepare;
 	pi->prepare_arg = prepare_arg;
-	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0) {
+	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0 || (capture && pipe2(errp, O_CLOEXEC) < 0)) {
 		kerr_errno(err, "recipe.spawn", "pipe");
 		goto fail;
 	}
@@ -426,7 +529,7 @@ int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe
 		goto fail;
 	}
 	if (pid == 0) {
-		if (dup2(req[0], 0) < 0 || dup2(resp[1], 1) < 0)
+		if (dup2(req[0], 0) < 0 || dup2(resp[1], 1) < 0 || (capture && dup2(errp[1], 2) < 0))
 			_exit(126);
 		/* Between calls the runner waits on its pipe while the host works
 		 * (loss, logging); OpenMP workers spinning meanwhile would take the
@@ -440,13 +543,18 @@ int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe
 	}
 	close(req[0]);
 	close(resp[1]);
+	if (capture)
+		close(errp[1]);
 	pi->pid = pid;
 	pi->to_child = req[1];
 	pi->from_child = resp[0];
+	pi->err_child = capture ? errp[0] : -1;
 	pi->deadline_ms = -1;
+	pi->until_ms = -1;
 	h->kind = "pipe";
 	h->impl = pi;
-	if (set_nonblock(pi->to_child) < 0 || set_nonblock(pi->from_child) < 0) {
+	if (set_nonblock(pi->to_child) < 0 || set_nonblock(pi->from_child) < 0 ||
+	    (capture && set_nonblock(pi->err_child) < 0)) {
 		kerr_errno(err, "recipe.spawn", "fcntl O_NONBLOCK");
 		pp_destroy(h);
 		return -1;
@@ -466,7 +574,21 @@ fail:
 			close(req[i]);
 		if (resp[i] >= 0)
 			close(resp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
 	}
 	free(pi);
 	return -1;
+}
+
+int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+		     void *prepare_arg, struct kerr *err)
+{
+	return spawn_pipe(h, runner_path, prepare, prepare_arg, 0, err);
+}
+
+int recipe_host_pipe_captured(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+			      void *prepare_arg, struct kerr *err)
+{
+	return spawn_pipe(h, runner_path, prepare, prepare_arg, 1, err);
 }

@@ -1,11 +1,13 @@
 /* recipe_pipe.h: the recipe host whose recipe runs in a child process
  * (a `karpa-recipe` runner) and answers over pipes. Owns spawning, the
  * request/response exchange, every bound on what the child may send, the
- * per-call wall-clock limit and the record of how the child ended.
- * The child inherits only its two pipes and stderr. */
+ * per-call wall-clock limit, an overall deadline, the bounded capture of a
+ * child's stderr and the record of how the child ended.
+ * The child inherits only its two pipes and stderr (or a third pipe for it). */
 #ifndef KARPA_RECIPE_PIPE_H
 #define KARPA_RECIPE_PIPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "harness/recipe_host.h"
@@ -19,14 +21,38 @@ typedef int (*recipe_pipe_prepare_fn)(void *arg);
 #define RECIPE_PIPE_EXIT_PREPARE 125 /* prepare_fn refused */
 #define RECIPE_PIPE_EXIT_EXEC 127    /* exec of the runner failed */
 
-/* Starts runner_path and fills h with the pipe implementation. */
+/* Bytes of a captured child's stderr kept (the newest), for messages. */
+#define RECIPE_PIPE_TAIL_BYTES 4096
+
+/* Starts runner_path and fills h with the pipe implementation. The child's
+ * stderr is the host's (a miner sees what its own recipe prints). */
 int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
 		     void *prepare_arg, struct kerr *err);
+/* The same with the child's stderr (and so its stdout, which the runner
+ * points there) captured: the host drains it while it waits and keeps only
+ * the last RECIPE_PIPE_TAIL_BYTES, so nothing an untrusted recipe prints
+ * reaches the host's stderr or grows its memory. */
+int recipe_host_pipe_captured(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+			      void *prepare_arg, struct kerr *err);
 
 /* Wall-clock limit for each call (request sent to response fully read);
  * 0 means none, the default. A call that overruns kills the child and fails
  * with recipe.timeout; every later call fails with recipe.died. */
 int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms);
+
+/* An overall deadline for the host, on recipe_pipe_now_ms()'s clock (0:
+ * none, the default): each call's limit becomes the earlier of its own
+ * timeout and this instant, a call that reaches it kills the child and fails
+ * with recipe.deadline, and a call begun after it fails at once the same
+ * way. This is what bounds a whole judgment, however many calls it makes. */
+int recipe_pipe_set_deadline(struct recipe_host *h, int64_t until_ms);
+/* CLOCK_MONOTONIC in milliseconds: the deadline's clock. */
+int64_t recipe_pipe_now_ms(void);
+
+/* The newest captured stderr bytes (at most cap-1, non-printable bytes as
+ * spaces, NUL-terminated); "" for a host that does not capture. Returns the
+ * length. */
+size_t recipe_pipe_stderr_tail(struct recipe_host *h, char *buf, size_t cap);
 
 enum recipe_child_state {
 	RECIPE_CHILD_RUNNING = 0, /* still alive after the wait allowed */

@@ -179,7 +179,7 @@ static int load_manifest(const char *dir, struct bundle_report *r, char **text, 
 		return -1;
 	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return kerr_set(err, "bundle.manifest_missing", "%s: no %s", dir, BUNDLE_MANIFEST);
-	if (fs_read_all(path, BUNDLE_MANIFEST_BYTES_MAX, text, len, err) < 0) {
+	if (fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, text, len, err) < 0) {
 		snprintf(err->code, sizeof err->code, "bundle.manifest_parse");
 		return -1;
 	}
@@ -278,7 +278,7 @@ static int check_sig(const char *dir, const char *text, size_t len, const char *
 		return -1;
 	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return kerr_set(err, "bundle.sig_missing", "%s: no %s", dir, BUNDLE_SIG);
-	if (fs_read_all(path, SIG_FILE_BYTES_MAX, &sigtext, &n, err) < 0) {
+	if (fs_read_file(path, SIG_FILE_BYTES_MAX, O_NOFOLLOW, &sigtext, &n, err) < 0) {
 		snprintf(err->code, sizeof err->code, "bundle.sig_invalid");
 		return -1;
 	}
@@ -515,7 +515,7 @@ static int check_attest(const char *dir, struct bundle_report *r, struct kerr *e
 		return -1;
 	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return kerr_set(err, "bundle.file_missing", "%s: no %s", dir, ATTEST_FILE);
-	if (fs_read_all(path, ATTEST_EVIDENCE_BYTES_MAX, &text, &len, err) < 0) {
+	if (fs_read_file(path, ATTEST_EVIDENCE_BYTES_MAX, O_NOFOLLOW, &text, &len, err) < 0) {
 		snprintf(err->code, sizeof err->code, "attest.parse");
 		return -1;
 	}

@@ -184,8 +184,8 @@ static int pack_file(struct archive *a, const char *dir, const char *name, uint6
 
 	if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0)
 		return -1;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return kerr_errno(err, "fs.open", path);
+	if ((fd = fs_open_regular(path, O_NOFOLLOW, NULL, err)) < 0)
+		return -1;
 	if (!(e = archive_entry_new())) {
 		kerr_set(err, "bundle.nomem", "out of memory");
 		goto out;
@@ -335,7 +335,71 @@ static int tar_fail(struct archive *a, const char *tar_path, const char *what, s
 	return kerr_set(err, "bundle.tar", "%s: %s: %s", tar_path, what, msg ? msg : "unreadable");
 }
 
-/* Type, name and size of one header; appends it to the listing. */
+/* Headers that may precede an entry's own (pax records, GNU long names)
+ * and how much of a pax record set is searched for sparse keys. */
+#define RAW_CHAIN_MAX 8
+#define RAW_PAX_BYTES_MAX (64u << 10)
+
+static uint64_t raw_octal(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n && p[i] >= '0' && p[i] <= '7'; i++)
+		v = v << 3 | (uint64_t)(p[i] - '0');
+	return v;
+}
+
+/* Whether the raw headers of the entry starting at pos declare sparse data:
+ * a GNU 'S' type flag, or a pax record set with GNU.sparse.* keys. Read
+ * from the file itself because libarchive turns a sparse entry whose map
+ * is empty or covers the whole file into a plain file, which would then
+ * fail later with a vaguer code (or pass). A chain it cannot walk is left
+ * to libarchive, which refuses malformed headers on its own. */
+static int raw_sparse(int fd, la_int64_t pos)
+{
+	unsigned char h[TAR_HEADER_BYTES], *pax = NULL;
+	int sparse = 0;
+
+	for (int i = 0; i < RAW_CHAIN_MAX && pos >= 0 && !sparse; i++) {
+		uint64_t size;
+
+		if (pread(fd, h, sizeof h, (off_t)pos) != (ssize_t)sizeof h)
+			break;
+		size = raw_octal(h + 124, 12);
+		if (h[156] == 'S') {
+			sparse = 1;
+		} else if (h[156] == 'x' || h[156] == 'g') {
+			size_t n = size < RAW_PAX_BYTES_MAX ? (size_t)size : RAW_PAX_BYTES_MAX;
+			ssize_t got;
+
+			if (!(pax = malloc(n + 1)))
+				break;
+			got = pread(fd, pax, n, (off_t)pos + TAR_HEADER_BYTES);
+			sparse = got > 0 && memmem(pax, (size_t)got, "GNU.sparse.", 11) != NULL;
+			free(pax);
+			pax = NULL;
+		} else if (h[156] != 'L' && h[156] != 'K') {
+			break; /* the entry's own header, and not sparse */
+		}
+		pos += TAR_HEADER_BYTES + (la_int64_t)((size + TAR_HEADER_BYTES - 1) / TAR_HEADER_BYTES * TAR_HEADER_BYTES);
+	}
+	return sparse;
+}
+
+/* "./name" is how `tar -C DIR -cf X.tar .` names DIR/name, and "./" or "."
+ * DIR itself: the prefix is dropped and the root skipped (1). Nothing else
+ * is rewritten; the name check refuses ".." and every other "." form. */
+static int strip_dot(const char **name, mode_t type)
+{
+	if (!strcmp(*name, ".") || !strcmp(*name, "./"))
+		return type == AE_IFDIR ? 1 : 0;
+	if (!strncmp(*name, "./", 2) && (*name)[2])
+		*name += 2;
+	return 0;
+}
+
+/* Type, name and size of one header; appends it to the listing. Returns 1,
+ * appending nothing, for the archive's root directory entry. */
 static int check_entry(struct archive_entry *e, struct tar_list *l, const char *tar_path, struct kerr *err)
 {
 	const char *name = archive_entry_pathname(e);
@@ -346,6 +410,12 @@ static int check_entry(struct archive_entry *e, struct tar_list *l, const char *
 
 	if (!name)
 		return kerr_set(err, "bundle.tar_name", "%s: an entry has no name", tar_path);
+	if (type == AE_IFDIR && strip_dot(&name, type) == 1) {
+		if (archive_entry_size_is_set(e) && archive_entry_size(e) != 0)
+			return kerr_set(err, "bundle.tar_type", "%s: the root directory entry carries data", tar_path);
+		return 1;
+	}
+	strip_dot(&name, type);
 	if (archive_entry_hardlink(e))
 		return kerr_set(err, "bundle.tar_hardlink", "%s: %.*s is a hard link", tar_path, BUNDLE_NAME_MAX, name);
 	if (type == AE_IFLNK || archive_entry_symlink(e))
@@ -442,7 +512,15 @@ static int pass_list(int fd, const char *tar_path, struct tar_list *l, struct ke
 	if (!a)
 		return -1;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		if (check_entry(e, l, tar_path, err) < 0 || entry_data(a, &l->e[l->n - 1], -1, tar_path, err) < 0)
+		int c;
+
+		if (raw_sparse(fd, archive_read_header_position(a))) {
+			kerr_set(err, "bundle.tar_type", "%s: %.*s is a sparse file", tar_path, BUNDLE_NAME_MAX,
+				 archive_entry_pathname(e) ? archive_entry_pathname(e) : "an entry");
+			goto out;
+		}
+		if ((c = check_entry(e, l, tar_path, err)) < 0 ||
+		    (c == 0 && entry_data(a, &l->e[l->n - 1], -1, tar_path, err) < 0))
 			goto out;
 		end_data = archive_filter_bytes(a, 0);
 	}
@@ -539,12 +617,16 @@ static int pass_extract(int fd, const char *tar_path, const struct tar_list *l, 
 		return -1;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		struct tar_list one;
+		int c;
 
 		/* The file may have changed since pass 1: the entry must be the same one. */
 		one.n = one.files = 0;
 		one.total = 0;
-		if (i >= l->n || check_entry(e, &one, tar_path, err) < 0 || strcmp(one.e[0].name, l->e[i].name) ||
-		    one.e[0].is_dir != l->e[i].is_dir || one.e[0].bytes != l->e[i].bytes) {
+		if ((c = check_entry(e, &one, tar_path, err)) == 1 && !raw_sparse(fd, archive_read_header_position(a)))
+			continue; /* the root directory, skipped in pass 1 too */
+		if (c != 0 || i >= l->n || raw_sparse(fd, archive_read_header_position(a)) ||
+		    strcmp(one.e[0].name, l->e[i].name) || one.e[0].is_dir != l->e[i].is_dir ||
+		    one.e[0].bytes != l->e[i].bytes) {
 			kerr_set(err, "bundle.tar", "%s changed while it was being unpacked", tar_path);
 			goto out;
 		}
@@ -572,12 +654,12 @@ int bundle_unpack(const char *tar_path, const char *dir_out, struct kerr *err)
 
 	if (!l)
 		return kerr_set(err, "bundle.nomem", "out of memory");
-	if ((fd = open(tar_path, O_RDONLY | O_CLOEXEC)) < 0) {
-		kerr_errno(err, errno == ENOENT ? "bundle.not_found" : "bundle.tar", tar_path);
-		goto out;
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		kerr_set(err, "bundle.tar", "%s: not a regular file", tar_path);
+	/* Without blocking: a FIFO given as the bundle is refused, not waited on. */
+	if ((fd = fs_open_regular(tar_path, 0, &sb, err)) < 0) {
+		snprintf(err->code, sizeof err->code, "%s",
+			 !strcmp(err->code, "fs.not_regular") ? "bundle.not_regular"
+			 : errno == ENOENT		      ? "bundle.not_found"
+							      : "bundle.tar");
 		goto out;
 	}
 	if ((uint64_t)sb.st_size > BUNDLE_BYTES_MAX + TAR_OVERHEAD_BYTES) {

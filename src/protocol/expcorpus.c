@@ -727,16 +727,31 @@ out:
 	return rc;
 }
 
-int expcorpus_counts(struct vstate *s, long long counts[EXPCORPUS_VERDICTS], struct kerr *err)
+int expcorpus_counts(struct vstate *s, long long counts[EXPCORPUS_VERDICTS], long long *answers,
+		     struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1, r;
 
 	memset(counts, 0, EXPCORPUS_VERDICTS * sizeof counts[0]);
-	if (prepare(s, "SELECT verdict, count(*) FROM submissions GROUP BY verdict", &st, "count", err) < 0)
+	if (answers)
+		*answers = 0;
+	/* A challenge answer's outcome is also the verdict of the submission
+	 * it answers (the judge settles that one): counting both would count
+	 * one king change, or one failed challenge, twice. */
+	if (prepare(s,
+		    "SELECT verdict, count(*), challenge_of IS NOT NULL FROM submissions"
+		    " GROUP BY verdict, challenge_of IS NOT NULL",
+		    &st, "count", err) < 0)
 		return -1;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
+
+		if (sqlite3_column_int(st, 2)) {
+			if (answers)
+				*answers += sqlite3_column_int64(st, 1);
+			continue;
+		}
 		for (int i = 0; i < EXPCORPUS_VERDICTS; i++)
 			if (v && !strcmp(v, expcorpus_verdicts[i]))
 				counts[i] = sqlite3_column_int64(st, 1);

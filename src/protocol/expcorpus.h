@@ -127,10 +127,14 @@ int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct e
 /* Full entry with checks, by id or by full manifest digest. */
 int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, struct kerr *err);
 
-/* Counts by verdict, in the order of expcorpus_verdicts. */
+/* Counts of submissions by verdict, in the order of expcorpus_verdicts,
+ * challenge answers left out: an answer's outcome is settled onto the
+ * submission it answers, so each king change (and each failed challenge)
+ * counts once. *answers (may be NULL) gets the number of answers. */
 #define EXPCORPUS_VERDICTS 5
 extern const char *const expcorpus_verdicts[EXPCORPUS_VERDICTS];
-int expcorpus_counts(struct vstate *s, long long counts[EXPCORPUS_VERDICTS], struct kerr *err);
+int expcorpus_counts(struct vstate *s, long long counts[EXPCORPUS_VERDICTS], long long *answers,
+		     struct kerr *err);
 
 enum expcorpus_format { EXPCORPUS_JSONL, EXPCORPUS_CSV };
 /* Every entry in recording order (docs/corpus-guide.md lists the columns). */

@@ -5,6 +5,7 @@
  * merge through king.c. Recipe code runs only in sandboxed children. */
 #include "protocol/judge.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <sodium.h>
@@ -18,6 +19,7 @@
 #include "harness/checkpoint.h"
 #include "harness/dataset.h"
 #include "harness/evaluate.h"
+#include "harness/recipe_pipe.h"
 #include "harness/recipe_build.h"
 #include "harness/scale.h"
 #include "protocol/bundle.h"
@@ -59,6 +61,7 @@ struct ctx {
 	char manifest_hex[HASH_HEX_BYTES];
 	char *patch, *rationale;
 	size_t patch_len;
+	struct kerr patch_err; /* why patch is NULL */
 	struct expcorpus_entry e;
 	struct king_info king;
 	struct dataset pub;
@@ -66,6 +69,8 @@ struct ctx {
 	struct plausible_report pr;
 	int pr_open;
 	uint64_t seed;
+	int64_t deadline_ms; /* recipe_pipe_now_ms() instant the judgment must end by */
+	double call_s;       /* the most one recipe call may take */
 	struct sandbox *sb;
 	char pending_id[EXPCORPUS_ID_BYTES]; /* the submission a challenge answer answers */
 	int verified; /* 1 once bundle_verify bound every file to the signed manifest */
@@ -104,9 +109,12 @@ static int intake(struct ctx *c, struct kerr *err)
 	if (bundle_dir_open(c->o->bundle, &c->bd, err) < 0)
 		return -1;
 	snprintf(c->bdir, sizeof c->bdir, "%s", c->bd.path);
+	/* Every read of the bundle refuses what is not a regular file without
+	 * blocking (a FIFO would hold the judgment before any check). */
 	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, BUNDLE_MANIFEST) < 0 ||
-	    fs_read_all(path, BUNDLE_MANIFEST_BYTES_MAX, &text, &len, err) < 0) {
-		kerr_set(err, "judge.unreadable", "%s: no readable manifest.json: %s", c->o->bundle, err->msg);
+	    fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, &text, &len, err) < 0) {
+		kerr_set(err, strcmp(err->code, "fs.not_regular") ? "judge.unreadable" : "bundle.not_regular",
+			 "%s: no readable manifest.json: %s", c->o->bundle, err->msg);
 		return -1;
 	}
 	hash_buf_hex(text, len, c->manifest_hex);
@@ -116,14 +124,36 @@ static int intake(struct ctx *c, struct kerr *err)
 		return kerr_set(err, "judge.unreadable", "%s: manifest.json is not a JSON object", c->o->bundle);
 	if (fs_join(c->patch_path, sizeof c->patch_path, err, "%s/patch.diff", c->bdir) < 0)
 		return -1;
-	if (fs_read_all(c->patch_path, RECIPEREPO_PATCH_BYTES_MAX, &c->patch, &c->patch_len, err) < 0)
-		c->patch = NULL, c->patch_len = 0; /* diff scan reports it */
+	if (fs_read_file(c->patch_path, RECIPEREPO_PATCH_BYTES_MAX, O_NOFOLLOW, &c->patch, &c->patch_len,
+			 &c->patch_err) < 0)
+		c->patch = NULL, c->patch_len = 0; /* diff scan reports patch_err */
 	if (fs_join(path, sizeof path, err, "%s/rationale.md", c->bdir) < 0 ||
-	    fs_read_all(path, RATIONALE_BYTES_MAX, &c->rationale, &len, err) < 0)
-		c->rationale = NULL;
+	    fs_read_file(path, RATIONALE_BYTES_MAX, O_NOFOLLOW, &c->rationale, &len, err) < 0)
+		c->rationale = NULL; /* optional; bundle_verify refuses a non-regular one */
 	seed = json_object_get(json_object_get(c->manifest, "config"), "seed");
 	c->seed = json_is_integer(seed) && json_integer_value(seed) >= 0 ? (uint64_t)json_integer_value(seed) : 0;
 	return 0;
+}
+
+/* The judgment's deadline, from the proof's declared compute (judge.h).
+ * A missing or absurd train_s counts as none: the floor still holds, and
+ * plausibility refuses the manifest before any recipe code runs. */
+static void set_deadline(struct ctx *c, int64_t t0_ms)
+{
+	const struct scale *sc = scale_find(c->s->scale, NULL);
+	double train_s = mnum(c->manifest, "results", "train_s"), cap, d;
+
+	cap = sc ? JUDGE_DEADLINE_TRAIN_CAP * sc->budget_units : 0;
+	if (!isfinite(train_s) || train_s < 0)
+		train_s = 0;
+	d = JUDGE_DEADLINE_FLOOR_S + JUDGE_DEADLINE_FACTOR * fmin(train_s, cap);
+	/* Per call: a fraction of the proof's own deadline, which the
+	 * operator's cap below shortens only as a whole. */
+	c->call_s = fmin(SANDBOX_TIMEOUT_MS_DEFAULT / 1000.0, fmax(JUDGE_CALL_MIN_S, d / JUDGE_CALL_DIVISOR));
+	if (c->o->deadline_s > 0 && c->o->deadline_s < d)
+		d = c->o->deadline_s;
+	c->r->deadline_s = d;
+	c->deadline_ms = t0_ms + (int64_t)(d * 1000.0);
 }
 
 /* A replayed bundle is refused before any check runs: recording would
@@ -154,8 +184,15 @@ static int check_diff_scan(struct ctx *c, struct kerr *err)
 {
 	const char *tag = mstr(c->manifest, "king", "tag"), *commit = mstr(c->manifest, "king", "commit");
 
+	/* Why patch.diff could not be read, in its own words: too big, not a
+	 * regular file, or absent. */
+	if (!c->patch && !strcmp(c->patch_err.code, "fs.too_large"))
+		return kerr_set(err, "patch.too_large", "patch.diff exceeds the limit of %u bytes: %s",
+				RECIPEREPO_PATCH_BYTES_MAX, c->patch_err.msg);
+	if (!c->patch && !strcmp(c->patch_err.code, "fs.not_regular"))
+		return kerr_set(err, "bundle.not_regular", "%s", c->patch_err.msg);
 	if (!c->patch)
-		return kerr_set(err, "judge.no_patch", "the bundle has no readable patch.diff");
+		return kerr_set(err, "judge.no_patch", "the bundle has no readable patch.diff: %s", c->patch_err.msg);
 	if (reciperepo_patch_check(c->patch, c->patch_len, err) < 0)
 		return -1;
 	if (strcmp(tag, c->king.tag) || strcmp(commit, c->king.commit))
@@ -512,7 +549,18 @@ static int run_check(struct ctx *c, int i, int (*fn)(struct ctx *, struct kerr *
 
 	snprintf(ck->name, sizeof ck->name, "%s", check_names[i]);
 	say(c, check_names[i]);
-	rc = fn(c, err);
+	if (recipe_pipe_now_ms() >= c->deadline_ms)
+		rc = kerr_set(err, "recipe.deadline", "no time left to start it");
+	else
+		rc = fn(c, err);
+	/* The deadline names the check it ended, whichever call it ended in. */
+	if (rc < 0 && !strcmp(err->code, "recipe.deadline")) {
+		char was[KERR_MSG_MAX];
+
+		snprintf(was, sizeof was, "%s", err->msg);
+		kerr_set(err, "judge.deadline", "the judgment's %.0f s deadline passed in check %s (%s)",
+			 c->r->deadline_s, check_names[i], was);
+	}
 	ck->cpu_s = cpu_now() - t0;
 	snprintf(ck->outcome, sizeof ck->outcome, "%s", rc == 0 ? "pass" : "fail");
 	if (rc < 0) {
@@ -533,6 +581,10 @@ static int check_hidden(struct ctx *c, struct kerr *err)
 	if (recipe_build(c->recipe, &bi, err) < 0)
 		return -1;
 	sandbox_config_default(&cfg, c->o->threads);
+	/* Every child of this sandbox ends by the judgment's deadline, and no
+	 * single call may take more than a fraction of it. */
+	cfg.deadline_ms = c->deadline_ms;
+	cfg.timeout_ms = (int64_t)(1000.0 * c->call_s);
 	if (sandbox_new(&c->sb, &cfg, bi.runner, err) < 0)
 		return -1;
 	return check_hidden_eval(c, c->sb, err);
@@ -816,6 +868,7 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	struct ctx c;
 	struct kerr why = { { 0 }, { 0 } };
 	double t0 = cpu_now();
+	int64_t start_ms = recipe_pipe_now_ms();
 	int rc = -1, failed = 0;
 
 	memset(&c, 0, sizeof c);
@@ -840,6 +893,7 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		goto out;
 	if (intake(&c, err) < 0 || refuse_replay(&c, err) < 0)
 		goto out;
+	set_deadline(&c, start_ms);
 	if (dataset_open(s->data, &c.pub, err) < 0)
 		goto out;
 	c.pub_open = 1;

@@ -25,10 +25,28 @@
  * for a decisive candidate). */
 #define JUDGE_BIND_DRAWS 1
 
+/* The judgment's wall-clock deadline, fixed when the manifest is read
+ * (docs/judging-checks.md, "The deadline"):
+ *   deadline_s = FLOOR + FACTOR x min(results.train_s, TRAIN_CAP x budget_units)
+ * The floor covers what does not scale with the proof (building the recipe,
+ * the two evaluations at the tiny scale); the factor covers an honest
+ * judgment's evaluations and replay with room for a loaded machine; the cap
+ * keeps a claimed training time the budget could never allow from buying
+ * time. Every sandboxed recipe call ends by it (judge.deadline), and each
+ * call may also take at most deadline_s / CALL_DIVISOR (between CALL_MIN_S
+ * and the sandbox's default per-call cap), from the deadline before the
+ * operator's cap (judge_opts.deadline_s) shortens it. */
+#define JUDGE_DEADLINE_FLOOR_S 120.0
+#define JUDGE_DEADLINE_FACTOR 4.0
+#define JUDGE_DEADLINE_TRAIN_CAP 10.0
+#define JUDGE_CALL_DIVISOR 8.0
+#define JUDGE_CALL_MIN_S 5.0
+
 struct judge_opts {
 	const char *bundle;   /* directory or .tar */
 	int threads;
 	int progress;
+	double deadline_s;    /* the operator's cap on the computed deadline; 0: none */
 };
 
 struct judge_result {
@@ -55,6 +73,7 @@ struct judge_result {
 	 * the bundle in the store, recording a merge whose tag already
 	 * stands): the verdict holds and the operator should look. */
 	char warning[KERR_MSG_MAX];
+	double deadline_s;          /* the judgment's wall-clock deadline */
 };
 
 /* Judges one bundle and records the outcome. Returns 0 whenever a verdict

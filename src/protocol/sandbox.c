@@ -208,7 +208,7 @@ int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const ch
 	struct sandbox *sb;
 
 	*out = NULL;
-	if (cfg->threads < 1 || cfg->threads > 4096 || cfg->nofile < 4 || cfg->timeout_ms < 0)
+	if (cfg->threads < 1 || cfg->threads > 4096 || cfg->nofile < 4 || cfg->timeout_ms < 0 || cfg->deadline_ms < 0)
 		return kerr_set(err, "sandbox.config", "sandbox: threads %d, nofile %u or timeout %lld out of range",
 				cfg->threads, cfg->nofile, (long long)cfg->timeout_ms);
 	if (!runner_path || runner_path[0] != '/' || access(runner_path, X_OK) < 0)
@@ -546,9 +546,11 @@ int sandbox_prepare(void *arg)
 int sandbox_spawn(struct sandbox *sb, struct recipe_host *h, struct kerr *err)
 {
 	sb->sh->done = 0;
-	if (recipe_host_pipe(h, sb->runner, sandbox_prepare, sb, err) < 0)
+	/* Captured: what a recipe prints is kept (the last few KiB, for
+	 * sandbox_explain) and never reaches the validator's stderr. */
+	if (recipe_host_pipe_captured(h, sb->runner, sandbox_prepare, sb, err) < 0)
 		return -1;
-	if (recipe_pipe_set_timeout(h, sb->cfg.timeout_ms) < 0) {
+	if (recipe_pipe_set_timeout(h, sb->cfg.timeout_ms) < 0 || recipe_pipe_set_deadline(h, sb->cfg.deadline_ms) < 0) {
 		recipe_host_destroy(h);
 		return kerr_set(err, "sandbox.config", "sandbox: timeout %lld ms refused", (long long)sb->cfg.timeout_ms);
 	}
@@ -579,11 +581,17 @@ void sandbox_describe(uint32_t applied, char *buf, size_t cap)
 			off += (size_t)snprintf(buf + off, cap - off, "%s%s", off ? " " : "", names[i]);
 }
 
-static int recode(struct kerr *err, const char *code, const char *why, const struct recipe_child_exit *ce)
+/* The end of what the recipe printed, if anything: often the reason. */
+#define SANDBOX_TAIL_IN_MSG 160
+
+static int recode(struct kerr *err, const char *code, const char *why, const struct recipe_child_exit *ce,
+		  struct recipe_host *h)
 {
-	char was[KERR_MSG_MAX];
+	char was[KERR_MSG_MAX], tail[SANDBOX_TAIL_IN_MSG + 1];
 
 	snprintf(was, sizeof was, "%s", err->msg);
+	if (recipe_pipe_stderr_tail(h, tail, sizeof tail) > 0)
+		return kerr_set(err, code, "%s (%s; %s; the recipe's last output: \"%s\")", why, ce->desc, was, tail);
 	return kerr_set(err, code, "%s (%s; %s)", why, ce->desc, was);
 }
 
@@ -593,23 +601,24 @@ int sandbox_explain(const struct sandbox *sb, struct recipe_host *h, struct kerr
 	struct kerr e2;
 	int sig;
 
-	if (!strcmp(err->code, "recipe.timeout") || recipe_pipe_child_status(h, SANDBOX_REAP_WAIT_MS, &ce, &e2) < 0)
+	if (!strcmp(err->code, "recipe.timeout") || !strcmp(err->code, "recipe.deadline") ||
+	    recipe_pipe_child_status(h, SANDBOX_REAP_WAIT_MS, &ce, &e2) < 0)
 		return -1;
 	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_PREPARE)
-		return recode(err, "sandbox.setup", sb->sh->notes[0] ? sb->sh->notes : "sandbox refused to start", &ce);
+		return recode(err, "sandbox.setup", sb->sh->notes[0] ? sb->sh->notes : "sandbox refused to start", &ce, h);
 	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_EXEC)
-		return recode(err, "sandbox.setup", "the runner could not be executed in the sandbox", &ce);
+		return recode(err, "sandbox.setup", "the runner could not be executed in the sandbox", &ce, h);
 	if (ce.state != RECIPE_CHILD_SIGNALED || ce.timed_out)
 		return -1;
 	sig = ce.code;
 	if (sig == SIGSYS)
-		return recode(err, "sandbox.violation", "the recipe made a system call the sandbox forbids", &ce);
+		return recode(err, "sandbox.violation", "the recipe made a system call the sandbox forbids", &ce, h);
 	if (sig == SIGXCPU || (sig == SIGKILL && sb->cfg.cpu_seconds && ce.cpu_seconds >= sb->cfg.cpu_seconds))
-		return recode(err, "sandbox.cpu_limit", "the recipe used up its CPU time", &ce);
+		return recode(err, "sandbox.cpu_limit", "the recipe used up its CPU time", &ce, h);
 	if (sig == SIGXFSZ)
-		return recode(err, "sandbox.file_limit", "the recipe tried to grow a file", &ce);
+		return recode(err, "sandbox.file_limit", "the recipe tried to grow a file", &ce, h);
 	if ((sig == SIGSEGV || sig == SIGBUS) && sb->cfg.memory_bytes)
 		return recode(err, "sandbox.memory",
-			      "the recipe crashed under its memory limit (an allocation past it fails)", &ce);
+			      "the recipe crashed under its memory limit (an allocation past it fails)", &ce, h);
 	return -1;
 }

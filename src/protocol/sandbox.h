@@ -24,6 +24,8 @@ struct sandbox_config {
 	uint32_t nofile;        /* RLIMIT_NOFILE */
 	int threads;            /* OMP_NUM_THREADS and OPENBLAS_NUM_THREADS in the child */
 	int64_t timeout_ms;     /* wall clock per call (recipe_pipe_set_timeout); 0: none */
+	int64_t deadline_ms;    /* every child's overall deadline, recipe_pipe_now_ms() clock
+				   (recipe_pipe_set_deadline): a judgment's; 0: none */
 	int require_namespaces; /* refuse to start when no network namespace can be made */
 	int require_landlock;   /* refuse to start when Landlock is unavailable */
 };
@@ -70,8 +72,10 @@ void sandbox_free(struct sandbox *sb);
  * layer cannot be applied; the reason lands in the report's notes. */
 int sandbox_prepare(void *sb);
 
-/* Starts the sandbox's runner behind a pipe host with sandbox_prepare and
- * the configured per-call timeout. Codes from recipe_host_pipe. */
+/* Starts the sandbox's runner behind a pipe host with sandbox_prepare, the
+ * configured per-call timeout and overall deadline, and its stdout and
+ * stderr captured (recipe_host_pipe_captured): nothing it prints reaches the
+ * validator's stderr. Codes from recipe_host_pipe. */
 int sandbox_spawn(struct sandbox *sb, struct recipe_host *h, struct kerr *err);
 
 /* What the last child applied. Valid once it has answered a request. */
@@ -86,7 +90,9 @@ void sandbox_describe(uint32_t applied, char *buf, size_t cap);
  *   SIGXFSZ                                 -> sandbox.file_limit
  *   SIGSEGV/SIGBUS under a memory limit     -> sandbox.memory
  *   setup refused / exec failed             -> sandbox.setup
- * recipe.timeout, recipe.protocol and recipe.failed are kept otherwise. */
+ * recipe.timeout, recipe.deadline, recipe.protocol and recipe.failed are
+ * kept otherwise. A rewritten message ends with the last printable bytes
+ * the recipe wrote to its stdout or stderr (at most 160). */
 int sandbox_explain(const struct sandbox *sb, struct recipe_host *h, struct kerr *err);
 
 #endif

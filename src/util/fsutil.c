@@ -27,7 +27,45 @@ int fs_join(char *out, size_t cap, struct kerr *err, const char *fmt, ...)
 	return 0;
 }
 
-int fs_read_all(const char *path, size_t bytes_max, char **out, size_t *len, struct kerr *err)
+int fs_open_regular(const char *path, int flags, struct stat *sb, struct kerr *err)
+{
+	struct stat own;
+	int fd, fl;
+
+	if (!sb)
+		sb = &own;
+	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	 * writer that never comes; on a regular file it changes nothing. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (flags & O_NOFOLLOW));
+	if (fd < 0) {
+		int saved = errno; /* callers may tell ENOENT apart */
+
+		if (saved == ELOOP && (flags & O_NOFOLLOW))
+			kerr_set(err, "fs.not_regular", "%s: a symbolic link, not a regular file", path);
+		else
+			kerr_errno(err, "fs.open", path);
+		errno = saved;
+		return -1;
+	}
+	if (fstat(fd, sb) < 0) {
+		kerr_errno(err, "fs.stat", path);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb->st_mode)) {
+		kerr_set(err, "fs.not_regular", "%s: not a regular file (a FIFO, device, socket or directory)", path);
+		close(fd);
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		kerr_errno(err, "fs.open", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int fs_read_file(const char *path, size_t bytes_max, int flags, char **out, size_t *len, struct kerr *err)
 {
 	int rc = -1, fd;
 	struct stat sb;
@@ -35,17 +73,9 @@ int fs_read_all(const char *path, size_t bytes_max, char **out, size_t *len, str
 	size_t got = 0;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = fs_open_regular(path, flags, &sb, err);
 	if (fd < 0)
-		return kerr_errno(err, "fs.open", path);
-	if (fstat(fd, &sb) < 0) {
-		kerr_errno(err, "fs.stat", path);
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		kerr_set(err, "fs.not_regular", "%s: not a regular file", path);
-		goto out;
-	}
+		return -1;
 	if ((uint64_t)sb.st_size > bytes_max) {
 		kerr_set(err, "fs.too_large", "%s: %lld bytes exceeds the limit of %zu",
 			 path, (long long)sb.st_size, bytes_max);
@@ -78,6 +108,11 @@ out:
 	free(buf);
 	close(fd);
 	return rc;
+}
+
+int fs_read_all(const char *path, size_t bytes_max, char **out, size_t *len, struct kerr *err)
+{
+	return fs_read_file(path, bytes_max, 0, out, len, err);
 }
 
 int fs_write_fd(int fd, const void *buf, size_t len, const char *what, struct kerr *err)
@@ -116,15 +151,10 @@ int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr
 	char buf[1 << 16];
 	struct hash_ctx c;
 	uint8_t d[HASH_BYTES];
-	struct stat sb;
-	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = -1, rc = -1;
+	int in = fs_open_regular(src, O_NOFOLLOW, NULL, err), out = -1, rc = -1;
 
 	if (in < 0)
-		return kerr_errno(err, "fs.open", src);
-	if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		kerr_set(err, "fs.not_regular", "%s: not a regular file", src);
-		goto out;
-	}
+		return -1;
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (out < 0) {
 		kerr_errno(err, errno == EEXIST ? "fs.exists" : "fs.create", dst);

@@ -11,8 +11,19 @@
 
 #define FS_PATH_MAX 4096
 
-/* Reads a whole file; fails with fs.too_large beyond bytes_max. Caller frees
- * *out (NUL-terminated for convenience; *len excludes the NUL). */
+/* Opens path for reading only if it is a regular file, and never blocks
+ * doing so: a FIFO, device, socket or directory fails at once with
+ * fs.not_regular (so does a symlink when flags has O_NOFOLLOW; no other flag
+ * is honoured). Returns the descriptor (blocking reads, close-on-exec), or -1.
+ * sb (may be NULL) receives the file's fstat. Every file that comes from a
+ * bundle or another untrusted place is opened this way. */
+struct stat;
+int fs_open_regular(const char *path, int flags, struct stat *sb, struct kerr *err);
+/* Reads a whole regular file (opened by fs_open_regular with flags); fails
+ * with fs.too_large beyond bytes_max. Caller frees *out (NUL-terminated for
+ * convenience; *len excludes the NUL). */
+int fs_read_file(const char *path, size_t bytes_max, int flags, char **out, size_t *len, struct kerr *err);
+/* fs_read_file following symlinks: for the validator's and miner's own files. */
 int fs_read_all(const char *path, size_t bytes_max, char **out, size_t *len, struct kerr *err);
 /* Writes path atomically: path.tmp, fsync, rename, fsync parent directory. */
 int fs_write_atomic(const char *path, const void *buf, size_t len, struct kerr *err);

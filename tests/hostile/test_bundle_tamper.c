@@ -7,6 +7,9 @@
 
 #include "../bundle_fixture.h"
 
+#include <fcntl.h>
+#include <signal.h>
+
 static int setup(void **state)
 {
 	struct fx *f = malloc(sizeof *f);
@@ -294,6 +297,73 @@ static void planted_symlink(void **state)
 	fx_expect(f->dir, "bundle.file_type");
 }
 
+/* ---- non-regular files: refused at once, never waited on ---------------- */
+
+/* Seconds any of the FIFO cases may take before the test counts it hung. */
+#define FIFO_ALARM_S 20
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "test_bundle_tamper: blocked on a FIFO\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof msg - 1);
+	_exit(1);
+}
+
+/* A FIFO where a bundle file should be: every reader of bundle files
+ * refuses it without waiting for a writer (an old reader blocked forever,
+ * and alarm() ends the test instead). */
+static void fifo_in_bundle(void **state)
+{
+	struct fx *f = *state;
+	char p[FS_PATH_MAX], hex[HASH_HEX_BYTES], *t = NULL, tarp[FS_PATH_MAX], outp[FS_PATH_MAX];
+	struct kerr err = { { 0 }, { 0 } };
+	size_t n;
+
+	signal(SIGALRM, on_alarm);
+	alarm(FIFO_ALARM_S);
+	fx_path(f, "rationale.md", p);
+	unlink(p);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	assert_int_equal(fs_read_all(p, 1024, &t, &n, &err), -1);
+	assert_string_equal(err.code, "fs.not_regular");
+	assert_int_equal(hash_file_hex(p, hex, NULL, &err), -1);
+	assert_string_equal(err.code, "fs.not_regular");
+	fx_expect(f->dir, "bundle.file_type");
+	/* The manifest itself: the first file the validator reads. */
+	fx_path(f, BUNDLE_MANIFEST, p);
+	unlink(p);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	assert_int_equal(fs_read_file(p, 1024, O_NOFOLLOW, &t, &n, &err), -1);
+	assert_string_equal(err.code, "fs.not_regular");
+	fx_expect(f->dir, "bundle.manifest_missing");
+	/* A FIFO given as the bundle's transport file. */
+	snprintf(tarp, sizeof tarp, "%s/bundle.tar", f->tmp);
+	snprintf(outp, sizeof outp, "%s/unpacked", f->tmp);
+	assert_int_equal(mkfifo(tarp, 0644), 0);
+	assert_int_equal(bundle_unpack(tarp, outp, &err), -1);
+	assert_string_equal(err.code, "bundle.not_regular");
+	fx_expect(tarp, "bundle.not_regular");
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
+}
+
+/* ---- transport: the archive a person makes by hand --------------------- */
+
+/* An honest bundle re-tarred with `tar -C DIR -cf X.tar .` (entries "./",
+ * "./name") verifies as the directory does. */
+static void retarred_with_dot(void **state)
+{
+	struct fx *f = *state;
+	char tarp[FS_PATH_MAX], out[4096];
+
+	snprintf(tarp, sizeof tarp, "%s/by-hand.tar", f->tmp);
+	if (tu_run(out, sizeof out, "tar -C %s -cf %s .", f->dir, tarp) != 0)
+		fail_msg("tar: %s", out);
+	fx_expect(tarp, NULL);
+}
+
 /* Evidence lifted from another bundle binds another manifest. */
 static void attestation_from_another_bundle(void **state)
 {
@@ -349,6 +419,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unlisted_extra_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(manifest_whitespace, setup, teardown),
 		cmocka_unit_test_setup_teardown(planted_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(fifo_in_bundle, setup, teardown),
+		cmocka_unit_test_setup_teardown(retarred_with_dot, setup, teardown),
 		cmocka_unit_test_setup_teardown(attestation_from_another_bundle, setup, teardown),
 		cmocka_unit_test_setup_teardown(tar_payload_flip, setup, teardown),
 	};

@@ -26,6 +26,7 @@
 #include "harness/trainlog.h"
 #include "protocol/bundle.h"
 #include "protocol/keys.h"
+#include "protocol/reciperepo.h"
 
 #define OUT_CAP (256u << 10)
 #define NOISE_SEEDS 2 /* the least with a spread: the attacks do not depend on the margin */
@@ -417,6 +418,108 @@ static void test_recipe_reading_data_files(void **unused)
 	copy_honest(b, "fopen");
 	swap_patch(b, patch);
 	expect_rejected(b, "judge.forbidden_call");
+}
+
+/* A patch over the size limit is refused for its size, naming the limit,
+ * not as a missing patch. */
+static void test_patch_too_big(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX];
+	size_t n = (RECIPEREPO_PATCH_BYTES_MAX / 64 + 2) * 64;
+	char *big = malloc(n);
+	json_t *j;
+
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i += 64)
+		memcpy(big + i, "+/* a comment line that only makes the patch long.......... */\n", 64);
+	fx_file(patch, "big.diff");
+	spit(patch, big, n);
+	free(big);
+	copy_honest(b, "big-patch");
+	swap_patch(b, patch);
+	j = judge(b);
+	if (strcmp(jstr(j, "verdict"), "rejected") || strcmp(jstr(j, "code"), "patch.too_large") ||
+	    !strstr(jstr(j, "reason"), "262144"))
+		fail_msg("expected rejected patch.too_large naming the limit, got %s %s: %s", jstr(j, "verdict"),
+			 jstr(j, "code"), jstr(j, "reason"));
+	json_decref(j);
+}
+
+/* ---- a stranger holding the validator ---------------------------------- */
+
+#define FIFO_JUDGE_LIMIT_S 120 /* `timeout` ends a judge that waits on a FIFO */
+
+/* A FIFO where patch.diff should be: refused with a reason at the diff scan,
+ * at once, instead of waiting for a writer forever. */
+static void test_fifo_patch(void **unused)
+{
+	char b[FS_PATH_MAX], p[FS_PATH_MAX];
+	json_t *j, *m;
+
+	copy_honest(b, "fifo-patch");
+	/* A manifest of its own: the verdict is recorded under its digest, which
+	 * must not be the honest bundle's (other tests judge copies of it). */
+	m = manifest(b);
+	json_object_set_new(m, "note", json_string("a FIFO for a patch"));
+	reseal(b, m, &g.k);
+	json_decref(m);
+	snprintf(p, sizeof p, "%s/patch.diff", b);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	run(0, "timeout %d %s judge %s %s --json --threads %d", FIFO_JUDGE_LIMIT_S, tu_karpa(), g.state, b, THREADS);
+	j = out_json();
+	if (strcmp(jstr(j, "verdict"), "rejected") || strcmp(jstr(j, "code"), "bundle.not_regular"))
+		fail_msg("expected rejected bundle.not_regular, got %s %s: %s", jstr(j, "verdict"), jstr(j, "code"),
+			 jstr(j, "reason"));
+	json_decref(j);
+}
+
+/* A FIFO for the manifest: nothing to attribute, so no verdict, but a
+ * prompt refusal with its reason. */
+static void test_fifo_manifest(void **unused)
+{
+	char b[FS_PATH_MAX], p[FS_PATH_MAX];
+
+	copy_honest(b, "fifo-manifest");
+	snprintf(p, sizeof p, "%s/%s", b, BUNDLE_MANIFEST);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	run(1, "timeout %d %s judge %s %s --json --threads %d", FIFO_JUDGE_LIMIT_S, tu_karpa(), g.state, b, THREADS);
+	assert_non_null(strstr(g.out, "bundle.not_regular"));
+}
+
+#define DEADLINE_S 10       /* the operator's cap used here: under the per-call limit (19 s at tiny) */
+#define DEADLINE_SLACK_S 15 /* killing, reaping, recording under sanitizers on a shared machine */
+
+/* kr_logits spins forever: the per-call timeout alone would let each call
+ * run for minutes. The judgment ends at its deadline with judge.deadline
+ * naming the check. */
+static void test_spinning_logits_hit_the_deadline(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
+	double t0;
+	json_t *j;
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "recipe.c");
+	insert_after(p, "int kr_logits(struct kr_recipe *r, const uint16_t *tokens, int rows, int T, float *logits,\n"
+			"\t      char *err)\n{\n",
+		     "\tfor (volatile unsigned long spin = 1; spin; spin++)\n\t\t;\n");
+	fx_file(patch, "spin.diff");
+	end_patch(patch);
+	copy_honest(b, "spin");
+	swap_patch(b, patch);
+	t0 = now_s();
+	run(0, "%s judge %s %s --json --threads %d --deadline %d", tu_karpa(), g.state, b, THREADS, DEADLINE_S);
+	j = out_json();
+	print_message("   spin: %s %s in %.1f s: %s\n", jstr(j, "verdict"), jstr(j, "code"), now_s() - t0,
+		      jstr(j, "reason"));
+	if (strcmp(jstr(j, "verdict"), "rejected") || strcmp(jstr(j, "code"), "judge.deadline") ||
+	    !strstr(jstr(j, "reason"), "hidden_eval"))
+		fail_msg("expected rejected judge.deadline in hidden_eval, got %s %s: %s", jstr(j, "verdict"),
+			 jstr(j, "code"), jstr(j, "reason"));
+	assert_true(now_s() - t0 < DEADLINE_S + DEADLINE_SLACK_S);
+	json_decref(j);
 }
 
 /* Base not the king: the manifest names an older tag. */
@@ -949,6 +1052,10 @@ int main(void)
 		cmocka_unit_test(test_macro_hiding_a_call),
 		cmocka_unit_test(test_recipe_reading_data_files),
 		cmocka_unit_test(test_stale_base),
+		cmocka_unit_test(test_patch_too_big),
+		cmocka_unit_test(test_fifo_patch),
+		cmocka_unit_test(test_fifo_manifest),
+		cmocka_unit_test(test_spinning_logits_hit_the_deadline),
 		cmocka_unit_test(test_forged_loss),
 		cmocka_unit_test(test_reordered_log),
 		cmocka_unit_test(test_reordered_log_rechained),

@@ -27,12 +27,17 @@
 #define TEST_MEM ((uint64_t)1 << 30) /* an 8 GiB allocation fails well past this */
 #define TEST_TIMEOUT_MS 8000         /* generous: a shared machine may starve the busy loop */
 #define SLEEPER_TIMEOUT_MS 600
+#define DEADLINE_MS 1500             /* the overall deadline in the deadline cases */
+#define DEADLINE_SLACK_S 3.0         /* how far past it the host may end: a kill and a reap */
+#define SLOW_CALLS 40                /* 0.25 s each: 10 s without a deadline */
+#define NOISE_SEEN_MAX 4096          /* bytes of a recipe's output our stderr may receive: none, in fact */
 
 static char *cache_dir;
 static char src_dir[FS_PATH_MAX];
 static int listen_fd = -1;
 static uint16_t listen_port;
 static volatile sig_atomic_t got_sigterm;
+static int logits_calls = 1; /* how many logits calls drive() makes */
 
 static void on_sigterm(int sig)
 {
@@ -114,8 +119,9 @@ static void drive(const char *runner, struct sandbox *sb, uint64_t seed, int thr
 	}
 	snprintf(o->stage, sizeof o->stage, "logits");
 	tokens_for(eval, sizeof eval / sizeof eval[0], 9);
-	if (h.logits(&h, eval, B_ROWS, T_LEN, o->logits, &o->err) < 0)
-		goto fail;
+	for (int i = 0; i < logits_calls; i++)
+		if (h.logits(&h, eval, B_ROWS, T_LEN, o->logits, &o->err) < 0)
+			goto fail;
 	o->ok = 1;
 	goto done;
 fail:
@@ -388,6 +394,100 @@ static void test_sleeper_is_timeout(void **state)
 	free(o);
 }
 
+/* ---- the overall deadline (a judgment's) ------------------------------- */
+
+/* Runs attack under a generous per-call timeout and CPU limit and an
+ * overall deadline DEADLINE_MS from now: it must end with recipe.deadline
+ * at want_stage, within DEADLINE_SLACK_S of the deadline. */
+static void deadline_case(const char *attack, const char *want_stage, int calls)
+{
+	char runner[FS_PATH_MAX];
+	struct sandbox_config cfg;
+	struct sandbox *sb;
+	struct kerr err;
+	struct outcome *o = calloc(1, sizeof *o);
+	struct timespec t0, t1;
+	double took;
+
+	assert_non_null(o);
+	build(attack, runner);
+	test_config(&cfg, 2);
+	cfg.cpu_seconds = 600;                      /* not the CPU limit: the deadline */
+	cfg.timeout_ms = SANDBOX_TIMEOUT_MS_DEFAULT; /* nor the per-call timeout */
+	cfg.deadline_ms = recipe_pipe_now_ms() + DEADLINE_MS;
+	if (sandbox_new(&sb, &cfg, runner, &err) < 0)
+		fail_msg("sandbox_new: %s: %s", err.code, err.msg);
+	logits_calls = calls;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	drive(runner, sb, 1, 2, o);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	logits_calls = 1;
+	took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("   %-15s %s at %s (%.2fs) %s\n", attack, o->ok ? "ok" : o->err.code, o->stage, took, o->err.msg);
+	assert_false(o->ok);
+	if (strcmp(o->err.code, "recipe.deadline") || strcmp(o->stage, want_stage))
+		fail_msg("%s: expected recipe.deadline at %s, got %s at %s: %s", attack, want_stage, o->err.code,
+			 o->stage, o->err.msg);
+	assert_true(took < DEADLINE_MS / 1e3 + DEADLINE_SLACK_S);
+	sandbox_free(sb);
+	free(o);
+}
+
+/* Sleeping forever in one call: the call ends at the deadline, not after
+ * the per-call timeout. */
+static void test_sleeper_stopped_by_deadline(void **state)
+{
+	(void)state;
+	deadline_case("sleeper", "logits", 1);
+}
+
+/* A busy loop under a CPU limit it will not reach in time. */
+static void test_busy_loop_stopped_by_deadline(void **state)
+{
+	(void)state;
+	deadline_case("busy_loop", "train_step", 1);
+}
+
+/* Many calls, each far under the per-call timeout: only the overall
+ * deadline bounds their sum. */
+static void test_slow_calls_stopped_by_deadline(void **state)
+{
+	(void)state;
+	deadline_case("slow_logits", "logits", SLOW_CALLS);
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+/* A recipe printing megabytes works, and none of it reaches this
+ * process's stderr, which is a pipe here as under a service manager (a
+ * regular file would have been swapped for /dev/null by the sandbox). */
+static void test_noisy_output_is_dropped(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+	int p[2], saved = dup(2);
+	size_t seen = 0;
+	char buf[65536];
+	ssize_t r;
+
+	(void)state;
+	assert_non_null(o);
+	assert_true(saved >= 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	fflush(stderr);
+	assert_true(dup2(p[1], 2) >= 0);
+	attack_case("noisy", NULL, NULL, 1, 0, o);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(p[1]);
+	while ((r = read(p[0], buf, sizeof buf)) > 0)
+		seen += (size_t)r;
+	close(p[0]);
+	print_message("   noisy: %zu bytes reached our stderr\n", seen);
+	assert_true(seen <= NOISE_SEEN_MAX);
+	free(o);
+}
+
 static void test_stdout_garbage_cannot_touch_protocol(void **state)
 {
 	struct outcome *o = calloc(1, sizeof *o);
@@ -514,6 +614,10 @@ int main(void)
 		cmocka_unit_test(test_memory_hog_is_memory),
 		cmocka_unit_test(test_busy_loop_is_cpu_limit),
 		cmocka_unit_test(test_sleeper_is_timeout),
+		cmocka_unit_test(test_sleeper_stopped_by_deadline),
+		cmocka_unit_test(test_busy_loop_stopped_by_deadline),
+		cmocka_unit_test(test_slow_calls_stopped_by_deadline),
+		cmocka_unit_test(test_noisy_output_is_dropped),
 		cmocka_unit_test(test_stdout_garbage_cannot_touch_protocol),
 		cmocka_unit_test(test_protocol_fd_garbage_is_protocol),
 		cmocka_unit_test(test_constructor_socket_is_violation),
