@@ -38,7 +38,9 @@ static inline void forge_put32(uint8_t *p, uint32_t v)
 	forge_put16(p, v), forge_put16(p + 2, v >> 16);
 }
 
-static inline X509 *forge_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int ca)
+/* A certificate named cn over key, issued by issuer (NULL: itself), valid
+ * from an hour ago for a year, a CA when ca; not signed yet. */
+static inline X509 *forge_cert_unsigned(const char *cn, EVP_PKEY *key, X509 *issuer, int ca)
 {
 	static long serial = 1;
 	X509 *c = X509_new();
@@ -65,8 +67,26 @@ static inline X509 *forge_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_
 		X509_add_ext(c, e, -1);
 		X509_EXTENSION_free(e);
 	}
+	return c;
+}
+
+static inline X509 *forge_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, int ca)
+{
+	X509 *c = forge_cert_unsigned(cn, key, issuer, ca);
+
 	assert_true(X509_sign(c, issuer_key, EVP_sha256()) > 0);
 	return c;
+}
+
+/* The 64 report-data bytes binding digest, as the tests compute them
+ * (independently of attest.c), and their hex. */
+static inline void forge_report_data(const char *digest, uint8_t rd[64], char rd_hex[129])
+{
+	char m[128];
+
+	snprintf(m, sizeof m, "karpa-attest-v1:%s", digest);
+	crypto_hash_sha512(rd, (const unsigned char *)m, strlen(m));
+	sodium_bin2hex(rd_hex, 129, rd, 64);
 }
 
 static inline char *forge_pem(X509 *const *certs, int n)
@@ -109,23 +129,44 @@ static inline void forge_free(struct forge *f)
 	free(f->root_pem), free(f->chain_pem);
 }
 
-/* ECDSA P-256 / SHA-256 over msg, as the raw 64 bytes r||s a quote holds. */
-static inline void forge_sign(EVP_PKEY *key, const uint8_t *msg, size_t n, uint8_t rs[64])
+/* An ECDSA signature by key over msg with md (caller frees). */
+static inline ECDSA_SIG *forge_ecdsa(EVP_PKEY *key, const EVP_MD *md, const uint8_t *msg, size_t n)
 {
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
-	unsigned char der[128];
+	unsigned char der[160];
 	const unsigned char *p = der;
 	size_t der_len = sizeof der;
 	ECDSA_SIG *sig;
 
-	assert_int_equal(EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, key), 1);
+	assert_int_equal(EVP_DigestSignInit(m, NULL, md, NULL, key), 1);
 	assert_int_equal(EVP_DigestSign(m, der, &der_len, msg, n), 1);
 	sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
 	assert_non_null(sig);
+	EVP_MD_CTX_free(m);
+	return sig;
+}
+
+/* ECDSA P-256 / SHA-256 over msg, as the raw 64 bytes r||s a quote holds. */
+static inline void forge_sign(EVP_PKEY *key, const uint8_t *msg, size_t n, uint8_t rs[64])
+{
+	ECDSA_SIG *sig = forge_ecdsa(key, EVP_sha256(), msg, n);
+
 	BN_bn2binpad(ECDSA_SIG_get0_r(sig), rs, 32);
 	BN_bn2binpad(ECDSA_SIG_get0_s(sig), rs + 32, 32);
 	ECDSA_SIG_free(sig);
-	EVP_MD_CTX_free(m);
+}
+
+/* Fails the test unless a verification ended as wanted: rc 0 when code is
+ * NULL, else rc -1 with that reason code. */
+static inline void forge_expect(int rc, const struct kerr *err, const char *code, const char *what)
+{
+	if (code == NULL) {
+		if (rc != 0)
+			fail_msg("%s: expected to verify, got %s: %s", what, err->code, err->msg);
+		return;
+	}
+	if (rc != -1 || strcmp(err->code, code) != 0)
+		fail_msg("%s: expected %s, got rc %d %s: %s", what, code, rc, err->code, err->msg);
 }
 
 /* A quote of the given version (4, or 5 with a TDX 1.5 body) carrying rd,

@@ -2,9 +2,11 @@
  * another manifest, is edited, or claims another kind; a fake configfs-tsm
  * tree (a hook plays the kernel) yields TDX evidence that is verified under
  * the root that signed it and refused under the shipped Intel root, SEV-SNP
- * evidence is refused as unverifiable, and a provider returning garbage is
- * refused with attest.tsm; detection follows configfs-tsm, tdx_guest,
- * sev-guest, mock. Forged quotes are tests/hostile/test_attest_forged.c. */
+ * evidence with its certificate table (auxblob) likewise under a test AMD
+ * root and refused without one, and a provider returning garbage is refused
+ * with attest.tsm; detection follows configfs-tsm, tdx_guest, sev-guest,
+ * mock. Forged evidence is tests/hostile/test_attest_forged.c (TDX) and
+ * tests/hostile/test_attest_snp.c (SEV-SNP). */
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -17,12 +19,14 @@
 #include "protocol/keys.h"
 #include "util/hash.h"
 #include "tdx_forge.h"
+#include "snp_forge.h"
 
 static char *dir;
 static char digest_a[HASH_HEX_BYTES], digest_b[HASH_HEX_BYTES];
 static char mock_key[FS_PATH_MAX], no_tsm[FS_PATH_MAX], no_dev[FS_PATH_MAX];
 static struct forge ca;             /* signs the fake hardware's TDX quotes */
-static struct attest_anchor ca_anchor; /* ... and is the root the tests trust */
+static struct snp_forge amd;        /* ... and its SEV-SNP reports */
+static struct attest_anchor ca_anchor; /* both roots are the ones the tests trust */
 
 static int setup(void **s)
 {
@@ -41,7 +45,9 @@ static int setup(void **s)
 	snprintf(no_dev, sizeof no_dev, "%s/dev-empty", dir);
 	assert_int_equal(mkdir(no_dev, 0755), 0);
 	forge_init(&ca);
+	snp_forge_init(&amd);
 	ca_anchor.tdx_root_pem = ca.root_pem;
+	ca_anchor.snp_root_pem = amd.ark_pem;
 	return 0;
 }
 
@@ -50,6 +56,7 @@ static int teardown(void **s)
 	(void)s;
 	tu_rmdir(dir);
 	forge_free(&ca);
+	snp_forge_free(&amd);
 	return 0;
 }
 
@@ -340,24 +347,24 @@ struct fake {
 	enum blob_kind blob;
 	const char *rd_digest;  /* whose report data the outblob carries */
 	const char *generation; /* after the inblob write */
+	int no_certs;           /* SEV-SNP: the host installed no certificate table */
 	int inblob_matched;     /* the hook saw our expected 64 bytes */
 	int mkdirs, rmdirs;
 };
 
 /* Well-formed blobs of each layout carrying rd, built from the published
- * offsets (not from attest_tsm.c); TDX quotes are signed under the test CA.
- * Returns the length. */
+ * offsets (not from attest_tsm.c); TDX quotes and SNP reports are signed
+ * under the test CAs. Returns the length. */
 static size_t make_blob(enum blob_kind k, const uint8_t rd[64], uint8_t *out)
 {
 	memset(out, 0, FORGE_QUOTE_CAP);
 	switch (k) {
 	case BLOB_SNP:
 	case BLOB_SNP_BAD_VERSION:
-		forge_put32(out, k == BLOB_SNP ? 2 : 9);  /* VERSION */
-		forge_put32(out + 0x34, 1);               /* SIGNATURE_ALGO: ECDSA P-384 */
-		memcpy(out + 0x50, rd, 64);         /* REPORT_DATA */
-		memset(out + 0x2a0, 0x5a, 144);     /* signature r, s */
-		return 1184;
+		snp_forge_report(&amd, rd, out);
+		if (k == BLOB_SNP_BAD_VERSION)
+			forge_put32(out, 9); /* VERSION */
+		return SNP_REPORT_BYTES;
 	case BLOB_TDX4:
 	case BLOB_TDX5:
 		return forge_quote(&ca, k == BLOB_TDX4 ? 4 : 5, rd, NULL, out);
@@ -400,6 +407,7 @@ static int fake_kernel(enum attest_tsm_event ev, const char *entry, void *arg)
 		put_file(entry, "provider", f->provider, strlen(f->provider));
 		put_file(entry, "provider", f->provider, strlen(f->provider));
 		put_file(entry, "generation", "0\n", 2);
+		put_file(entry, "auxblob", "", 0);
 		return 0;
 	case ATTEST_TSM_INBLOB:
 		snprintf(p, sizeof p, "%s/inblob", entry);
@@ -411,6 +419,10 @@ static int fake_kernel(enum attest_tsm_event ev, const char *entry, void *arg)
 		expected_rd(f->rd_digest, want);
 		n = make_blob(f->blob, want, blob);
 		put_file(entry, "outblob", blob, n);
+		if ((f->blob == BLOB_SNP || f->blob == BLOB_SNP_BAD_VERSION) && !f->no_certs) {
+			uint8_t table[SNP_TABLE_CAP];
+			put_file(entry, "auxblob", table, snp_forge_chain_table(amd.vcek, amd.ask, amd.ark, table));
+		}
 		put_file(entry, "generation", f->generation, strlen(f->generation));
 		return 0;
 	case ATTEST_TSM_RMDIR:
@@ -459,6 +471,7 @@ static void fake_hardware_yields_verified_evidence(void **s)
 	} cases[] = {
 		{ "tdx_guest\n", BLOB_TDX4, "tdx" },
 		{ "tdx_guest\n", BLOB_TDX5, "tdx" },
+		{ "sev_guest\n", BLOB_SNP, "sev-snp" },
 	};
 	char root[FS_PATH_MAX];
 
@@ -518,22 +531,21 @@ static void fake_hardware_yields_verified_evidence(void **s)
 	}
 }
 
-/* SEV-SNP reports travel without their VCEK chain, so nothing vouches for
- * them: the producer says so at once, and a validator refuses them. */
-static void snp_evidence_is_unverifiable(void **s)
+/* SEV-SNP reports need the host's certificate table: without it the
+ * producer says so at once, and a validator refuses the evidence. */
+static void snp_evidence_without_its_chain_is_refused(void **s)
 {
-	struct fake f = { .provider = "sev_guest\n", .blob = BLOB_SNP, .rd_digest = digest_a, .generation = "1\n" };
+	struct fake f = { .provider = "sev_guest\n", .blob = BLOB_SNP, .rd_digest = digest_a, .generation = "1\n",
+			  .no_certs = 1 };
 	struct attest_result p;
 	struct kerr err;
-	uint8_t rd[64], blob[FORGE_QUOTE_CAP];
-	char root[FS_PATH_MAX], rd_hex[129], b64[2048], *t;
-	size_t n;
-	json_t *doc;
+	uint8_t rd[64], blob[FORGE_QUOTE_CAP], table[SNP_TABLE_CAP];
+	char root[FS_PATH_MAX], rd_hex[129], *t;
 
 	(void)s;
 	fake_tsm_root(root, "tsm-snp");
 	produce_with(&f, root, &p, &err, -1);
-	assert_string_equal(err.code, "attest.unverifiable");
+	assert_string_equal(err.code, "attest.chain");
 	assert_non_null(strstr(err.msg, "--mock-attestation"));
 	assert_null(p.json);
 	assert_int_equal(f.mkdirs, f.rmdirs);
@@ -541,22 +553,15 @@ static void snp_evidence_is_unverifiable(void **s)
 
 	expected_rd(digest_a, rd);
 	keys_hex_encode(rd, 64, rd_hex);
-	n = make_blob(BLOB_SNP, rd, blob);
-	sodium_bin2base64(b64, sizeof b64, blob, n, sodium_base64_VARIANT_ORIGINAL);
-	doc = json_pack("{s:f, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "alpha", 1.0, "format", "karpa-attest-1",
-			"generation", (json_int_t)1, "kind", "sev-snp", "manifest_sha256", digest_a, "outblob", b64,
-			"provider", "sev_guest", "report_data", rd_hex, "tier", "verified");
-	t = reserialize(doc);
-	verify_fails(t, digest_a, "sev-snp", "attest.unverifiable");
+	assert_int_equal(make_blob(BLOB_SNP, rd, blob), SNP_REPORT_BYTES);
+	t = snp_forge_evidence(blob, table, 0, digest_a, rd_hex);
+	verify_fails(t, digest_a, "sev-snp", "attest.chain");
 	free(t);
 	/* a debuggable guest is refused before anything else about it */
 	blob[0x08 + 2] |= 0x08; /* POLICY bit 19 */
-	sodium_bin2base64(b64, sizeof b64, blob, n, sodium_base64_VARIANT_ORIGINAL);
-	json_object_set_new(doc, "outblob", json_string(b64));
-	t = reserialize(doc);
+	t = snp_forge_evidence(blob, table, snp_forge_chain_table(amd.vcek, amd.ask, amd.ark, table), digest_a, rd_hex);
 	verify_fails(t, digest_a, "sev-snp", "attest.debug");
 	free(t);
-	json_decref(doc);
 }
 
 static void provider_garbage_is_attest_tsm(void **s)
@@ -698,7 +703,7 @@ int main(void)
 		cmocka_unit_test(malformed_evidence_is_a_parse_error),
 		cmocka_unit_test(mock_warns_loudly_on_stderr),
 		cmocka_unit_test(fake_hardware_yields_verified_evidence),
-		cmocka_unit_test(snp_evidence_is_unverifiable),
+		cmocka_unit_test(snp_evidence_without_its_chain_is_refused),
 		cmocka_unit_test(provider_garbage_is_attest_tsm),
 		cmocka_unit_test(structural_checks_refuse_truncation),
 		cmocka_unit_test(detection_order),

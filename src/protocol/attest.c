@@ -34,7 +34,12 @@ static const char *const mock_fields[] = { "alpha", "attestation_key", "format",
 					   "report_data", "signature", "tier", "warning" };
 static const char *const hw_fields[] = { "alpha", "format", "generation", "kind", "manifest_sha256",
 					 "outblob", "provider", "report_data", "tier" };
+/* SEV-SNP adds the host's certificate table, which the report's signature
+ * needs (its VCEK chain) and which TDX quotes carry inside themselves. */
+static const char *const snp_fields[] = { "alpha", "auxblob", "format", "generation", "kind", "manifest_sha256",
+					  "outblob", "provider", "report_data", "tier" };
 #define FIELDS_N 9
+#define SNP_FIELDS_N 10
 
 /* ---------------------------------------------------------------- binding */
 
@@ -137,32 +142,64 @@ static void result_set(struct attest_result *r, const char *kind)
 }
 
 /* The vendor signatures over a hardware blob that passed its structural
- * check. SEV-SNP evidence carries no VCEK chain yet, so nothing vouches
- * for the report: it cannot earn the verified tier. */
-static int hw_chain(const char *kind, const uint8_t *blob, size_t n, const struct attest_anchor *a,
-		    struct kerr *err)
+ * check: a TDX quote carries its chain, an SEV-SNP report relies on the
+ * host's certificate table (aux) beside it. */
+static int hw_chain(const struct attest_hw *hw, const struct attest_anchor *a, struct kerr *err)
 {
-	if (!strcmp(kind, "tdx"))
-		return attest_tdx_verify_sig(blob, n, a, err);
-	return kerr_set(err, "attest.unverifiable", "SEV-SNP evidence carries no VCEK certificate chain, so its "
-			"signature cannot be checked offline; Karpa does not verify SEV-SNP yet (docs/attestation.md)");
+	if (!strcmp(hw->kind, "tdx"))
+		return attest_tdx_verify_sig(hw->blob, hw->blob_len, a, err);
+	return attest_snp_verify_sig(hw->blob, hw->blob_len, hw->aux, hw->aux_len, a, err);
+}
+
+/* Standard base64 with padding, as the evidence spells binary fields. */
+static char *b64_encode(const uint8_t *bin, size_t n)
+{
+	size_t len = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = malloc(len);
+
+	if (b64)
+		sodium_bin2base64(b64, len, bin, n, sodium_base64_VARIANT_ORIGINAL);
+	return b64;
+}
+
+/* The evidence field name, base64, decoded into a fresh buffer of at most
+ * max bytes. */
+static int b64_field(json_t *doc, const char *name, size_t max, uint8_t **out, size_t *out_len, struct kerr *err)
+{
+	const char *b64 = json_string_value(json_object_get(doc, name)), *end = NULL;
+	size_t b64_len = strlen(b64), cap = b64_len / 4 * 3 + 3;
+
+	*out = NULL;
+	if (cap > max + 3)
+		return kerr_set(err, "attest.bad_quote", "%s larger than %zu bytes", name, max);
+	*out = malloc(cap);
+	if (!*out)
+		return kerr_set(err, "attest.nomem", "out of memory decoding the %s", name);
+	if (sodium_base642bin(*out, cap, b64, b64_len, NULL, out_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    end != b64 + b64_len) {
+		free(*out);
+		*out = NULL;
+		return kerr_set(err, "attest.parse", "%s is not base64", name);
+	}
+	return 0;
 }
 
 static int hw_evidence(const char *digest, const char *rd_hex, const struct attest_hw *hw, struct attest_result *r,
 		       struct kerr *err)
 {
-	size_t b64_len = sodium_base64_ENCODED_LEN(hw->blob_len, sodium_base64_VARIANT_ORIGINAL);
-	char *b64 = malloc(b64_len);
+	char *b64 = b64_encode(hw->blob, hw->blob_len);
+	char *aux = strcmp(hw->kind, "sev-snp") ? NULL : b64_encode(hw->aux, hw->aux_len);
 	json_t *doc = NULL;
 	int rc = -1;
 
-	if (!b64)
-		return kerr_set(err, "attest.nomem", "out of memory encoding the outblob");
-	sodium_bin2base64(b64, b64_len, hw->blob, hw->blob_len, sodium_base64_VARIANT_ORIGINAL);
+	if (!b64 || (!strcmp(hw->kind, "sev-snp") && !aux)) {
+		kerr_set(err, "attest.nomem", "out of memory encoding the outblob");
+		goto out;
+	}
 	doc = json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:s, s:I, s:s}", "format", ATTEST_FORMAT, "kind", hw->kind,
 			"tier", "verified", "alpha", ATTEST_ALPHA_VERIFIED, "report_data", rd_hex, "manifest_sha256",
 			digest, "provider", hw->provider, "generation", (json_int_t)hw->generation, "outblob", b64);
-	if (!doc) {
+	if (!doc || (aux && json_object_set_new(doc, "auxblob", json_string(aux)) < 0)) {
 		kerr_set(err, "attest.nomem", "cannot build the evidence document");
 		goto out;
 	}
@@ -173,6 +210,7 @@ static int hw_evidence(const char *digest, const char *rd_hex, const struct atte
 out:
 	json_decref(doc);
 	free(b64);
+	free(aux);
 	return rc;
 }
 
@@ -292,7 +330,7 @@ int attest_produce(const struct attest_opts *o, const char *manifest_sha256, str
 		break;
 	}
 	/* A validator would refuse this evidence: say so now, with the way out. */
-	if (hw_chain(hw.kind, hw.blob, hw.blob_len, o ? o->anchor : NULL, err) < 0) {
+	if (hw_chain(&hw, o ? o->anchor : NULL, err) < 0) {
 		kerr_prefix(err, "this machine's %s evidence would be refused (rerun with --mock-attestation for the "
 			    "unverified tier)", hw.kind);
 		goto out;
@@ -300,6 +338,7 @@ int attest_produce(const struct attest_opts *o, const char *manifest_sha256, str
 	rc = hw_evidence(manifest_sha256, rd_hex, &hw, r, err);
 out:
 	free(hw.blob);
+	free(hw.aux);
 	return rc;
 }
 
@@ -321,21 +360,21 @@ static const char *str_field(json_t *doc, const char *name)
 
 /* Exactly the expected fields, each present once (duplicates are refused
  * at parse time). */
-static int fields_exact(json_t *doc, const char *const *names, struct kerr *err)
+static int fields_exact(json_t *doc, const char *const *names, size_t n, struct kerr *err)
 {
 	const char *key;
 	json_t *v;
 
-	if (json_object_size(doc) != FIELDS_N) {
-		for (size_t i = 0; i < FIELDS_N; i++)
+	if (json_object_size(doc) != n) {
+		for (size_t i = 0; i < n; i++)
 			if (!json_object_get(doc, names[i]))
 				return kerr_set(err, "attest.parse", "evidence lacks the field \"%s\"", names[i]);
 	}
 	json_object_foreach(doc, key, v) {
 		size_t i = 0;
-		while (i < FIELDS_N && strcmp(key, names[i]) != 0)
+		while (i < n && strcmp(key, names[i]) != 0)
 			i++;
-		if (i == FIELDS_N)
+		if (i == n)
 			return kerr_set(err, "attest.parse", "evidence has an unexpected field \"%.64s\"", key);
 		if (strcmp(key, "alpha") && strcmp(key, "generation") && !json_is_string(v))
 			return kerr_set(err, "attest.parse", "evidence field \"%s\" is not a string", key);
@@ -415,11 +454,8 @@ static int verify_hw(json_t *doc, const char *kind, const uint8_t rd[ATTEST_REPO
 		     const struct attest_anchor *a, struct kerr *err)
 {
 	const char *provider = str_field(doc, "provider");
-	const char *b64 = str_field(doc, "outblob");
 	json_t *gen = json_object_get(doc, "generation");
-	size_t b64_len = strlen(b64), bin_cap = b64_len / 4 * 3 + 3, bin_len = 0;
-	const char *end = NULL;
-	uint8_t *blob = NULL;
+	struct attest_hw hw = { 0 };
 	int tdx = !strcmp(kind, "tdx"), rc = -1;
 
 	if (tdx ? strcmp(provider, "tdx_guest") != 0
@@ -427,23 +463,19 @@ static int verify_hw(json_t *doc, const char *kind, const uint8_t rd[ATTEST_REPO
 		return kerr_set(err, "attest.bad_quote", "provider \"%.64s\" does not produce %s evidence", provider, kind);
 	if (!json_is_integer(gen) || json_integer_value(gen) < 0)
 		return kerr_set(err, "attest.parse", "evidence field \"generation\" is not a non-negative integer");
-	if (bin_cap > ATTEST_TDX_QUOTE_BYTES_MAX + 3)
-		return kerr_set(err, "attest.bad_quote", "outblob larger than %u bytes", ATTEST_TDX_QUOTE_BYTES_MAX);
-	blob = malloc(bin_cap);
-	if (!blob)
-		return kerr_set(err, "attest.nomem", "out of memory decoding the outblob");
-	if (sodium_base642bin(blob, bin_cap, b64, b64_len, NULL, &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    end != b64 + b64_len) {
-		kerr_set(err, "attest.parse", "outblob is not base64");
+	snprintf(hw.kind, sizeof hw.kind, "%s", kind);
+	if (b64_field(doc, "outblob", ATTEST_TDX_QUOTE_BYTES_MAX, &hw.blob, &hw.blob_len, err) < 0 ||
+	    (!tdx && b64_field(doc, "auxblob", ATTEST_SNP_CERTS_BYTES_MAX, &hw.aux, &hw.aux_len, err) < 0))
 		goto out;
-	}
-	if (tdx ? attest_check_tdx_quote(blob, bin_len, rd, err) < 0 : attest_check_snp_report(blob, bin_len, rd, err) < 0)
+	if (tdx ? attest_check_tdx_quote(hw.blob, hw.blob_len, rd, err) < 0
+		: attest_check_snp_report(hw.blob, hw.blob_len, rd, err) < 0)
 		goto out;
-	if (hw_chain(kind, blob, bin_len, a, err) < 0)
+	if (hw_chain(&hw, a, err) < 0)
 		goto out;
 	rc = 0;
 out:
-	free(blob);
+	free(hw.blob);
+	free(hw.aux);
 	return rc;
 }
 
@@ -498,7 +530,9 @@ int attest_verify_with(const char *json, size_t len, const char *manifest_sha256
 		goto out;
 	}
 	mock = !strcmp(kind, "mock");
-	if (fields_exact(doc, mock ? mock_fields : hw_fields, err) < 0 || check_tier(doc, kind, err) < 0)
+	if (fields_exact(doc, mock ? mock_fields : !strcmp(kind, "tdx") ? hw_fields : snp_fields,
+			 mock ? FIELDS_N : !strcmp(kind, "tdx") ? FIELDS_N : SNP_FIELDS_N, err) < 0 ||
+	    check_tier(doc, kind, err) < 0)
 		goto out;
 	if (strcmp(str_field(doc, "manifest_sha256"), manifest_sha256) != 0 ||
 	    strcmp(str_field(doc, "report_data"), rd_hex) != 0) {

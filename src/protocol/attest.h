@@ -1,11 +1,11 @@
 /* attest.h: attestation evidence and its tiers (PROTOCOL 4, "Attestation").
  * Owns detecting confidential-compute hardware, producing evidence that
  * binds a manifest digest, and checking such evidence. Two tiers:
- * verified (alpha 1.0) from a TDX quote, via Linux configfs-tsm, whose
- * vendor chain verifies offline (attest_chain.h); unverified (alpha 0.5)
- * from a mock signed by a local attestation key, marked "mock" in every
- * field a reader could look at. SEV-SNP evidence is produced and parsed but
- * refused until its VCEK chain travels with it. */
+ * verified (alpha 1.0) from a TDX quote or an SEV-SNP report, via Linux
+ * configfs-tsm, whose vendor chain verifies offline (attest_chain.h; for
+ * SEV-SNP the host's certificate table travels with the report);
+ * unverified (alpha 0.5) from a mock signed by a local attestation key,
+ * marked "mock" in every field a reader could look at. */
 #ifndef KARPA_ATTEST_H
 #define KARPA_ATTEST_H
 
@@ -73,8 +73,7 @@ int attest_produce(const struct attest_opts *o, const char *manifest_sha256, str
  * not this manifest's), attest.bad_signature (mock), attest.bad_quote,
  * attest.debug; for hardware evidence the vendor chain, offline, against
  * the shipped roots: attest.chain, attest.qe_sig, attest.qe_identity,
- * attest.qe_binding, attest.quote_sig (attest_chain.h), and
- * attest.unverifiable for SEV-SNP, whose chain Karpa cannot check yet.
+ * attest.qe_binding, attest.quote_sig, attest.tcb_mismatch (attest_chain.h).
  * Evidence that claims the verified tier and fails any of these is refused,
  * never demoted. Fills tier and alpha. */
 int attest_verify(const char *json, size_t len, const char *manifest_sha256, const char *claimed_kind,
@@ -116,6 +115,8 @@ struct attest_hw {
 	long generation;   /* configfs-tsm generation (1 for a fresh entry); 0 for the ioctl */
 	uint8_t *blob;     /* quote or report, malloc'd, caller frees */
 	size_t blob_len;
+	uint8_t *aux;      /* SEV-SNP: the host's certificate table (auxblob), malloc'd or NULL */
+	size_t aux_len;
 };
 
 /* Probes configfs-tsm: 1 and kind filled when an entry can be created and
@@ -123,8 +124,10 @@ struct attest_hw {
  * (attest.tsm) when it exists but is unusable (no provider, permission). */
 int attest_tsm_probe(const struct attest_opts *o, char kind[32], struct kerr *err);
 /* One report through configfs-tsm: fresh entry, inblob = rd, outblob,
- * provider, generation, rmdir; the outblob must pass the structural check
- * for the provider's kind (attest.tsm otherwise). */
+ * provider, for SEV-SNP auxblob (the host's certificate table; empty or
+ * absent when the host provides none), generation, rmdir; the outblob must
+ * pass the structural check for the provider's kind (attest.tsm
+ * otherwise). */
 int attest_tsm_report(const struct attest_opts *o, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
 		      struct attest_hw *hw, struct kerr *err);
 /* One report through a guest device under dev_root: SNP_GET_REPORT on

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "protocol/attest_chain.h"
 #include "util/fsutil.h"
 
 #if defined(__has_include)
@@ -352,6 +353,15 @@ static int check_blob(const char *kind, const char *entry, const uint8_t *blob, 
 	return rc;
 }
 
+/* An entry whose provider does not expose auxblob has no certificate
+ * table to give: the same as an empty one, not a failure. */
+static int aux_exists(const char *entry)
+{
+	char path[FS_PATH_MAX];
+
+	return snprintf(path, sizeof path, "%s/auxblob", entry) < (int)sizeof path && fs_exists(path);
+}
+
 int attest_tsm_report(const struct attest_opts *o, const uint8_t rd[ATTEST_REPORT_DATA_BYTES],
 		      struct attest_hw *hw, struct kerr *err)
 {
@@ -368,8 +378,21 @@ int attest_tsm_report(const struct attest_opts *o, const uint8_t rd[ATTEST_REPOR
 	/* Reading outblob is what asks the hardware (and, for TDX, the host's
 	 * quoting service) for the report. */
 	if (read_attr(entry, "outblob", ATTEST_TDX_QUOTE_BYTES_MAX, &hw->blob, &hw->blob_len, err) < 0 ||
-	    read_word(entry, "provider", hw->provider, sizeof hw->provider, err) < 0 ||
-	    read_word(entry, "generation", gen, sizeof gen, err) < 0)
+	    read_word(entry, "provider", hw->provider, sizeof hw->provider, err) < 0)
+		goto out;
+	if (provider_kind(hw->provider, hw->kind) < 0) {
+		kerr_set(err, "attest.tsm", "%s: provider \"%s\" is not one Karpa understands (tdx_guest, sev_guest)",
+			 entry, hw->provider);
+		goto out;
+	}
+	/* SEV-SNP: the certificate table the host installed (VCEK, maybe ASK
+	 * and ARK), from the same request as the outblob. Without it the report
+	 * cannot be verified; the vendor check says so, not this one. */
+	if (!strcmp(hw->kind, "sev-snp") && aux_exists(entry) &&
+	    read_attr(entry, "auxblob", ATTEST_SNP_CERTS_BYTES_MAX, &hw->aux, &hw->aux_len, err) < 0)
+		goto out;
+	/* Read last, so that it vouches for everything read before it. */
+	if (read_word(entry, "generation", gen, sizeof gen, err) < 0)
 		goto out;
 	errno = 0;
 	hw->generation = strtol(gen, &end, 10);
@@ -380,11 +403,6 @@ int attest_tsm_report(const struct attest_opts *o, const uint8_t rd[ATTEST_REPOR
 			 entry, gen);
 		goto out;
 	}
-	if (provider_kind(hw->provider, hw->kind) < 0) {
-		kerr_set(err, "attest.tsm", "%s: provider \"%s\" is not one Karpa understands (tdx_guest, sev_guest)",
-			 entry, hw->provider);
-		goto out;
-	}
 	if (check_blob(hw->kind, entry, hw->blob, hw->blob_len, rd, "attest.tsm", err) < 0)
 		goto out;
 	rc = 0;
@@ -393,6 +411,7 @@ out:
 		rc = -1;
 	if (rc < 0) {
 		free(hw->blob);
+		free(hw->aux);
 		memset(hw, 0, sizeof *hw);
 	}
 	return rc;
