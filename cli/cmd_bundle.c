@@ -11,8 +11,8 @@
 
 #include "cmds.h"
 #include "harness/trainlog.h"
-#include "protocol/bundle.h"
-#include "protocol/plot.h"
+#include "proof/bundle.h"
+#include "util/plot.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
 

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "protocol/expcorpus.h"
-#include "protocol/vstate.h"
+#include "validator/expcorpus.h"
+#include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
 

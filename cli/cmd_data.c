@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "harness/bpe.h"
-#include "harness/dataset.h"
+#include "data/bpe.h"
+#include "data/dataset.h"
 #include "util/kerr.h"
 
 #define FROM_MAX 256

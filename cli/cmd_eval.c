@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "harness/recipe_host.h"
+#include "sandbox/recipe_host.h"
 #include "harness/train.h"
 #include "util/kerr.h"
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "protocol/judge.h"
+#include "judge/judge.h"
 
 static const char usage_text[] =
 	"usage: karpa judge STATE BUNDLE [--threads T] [--deadline S] [--progress] [--json]\n"

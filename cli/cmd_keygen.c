@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "protocol/keys.h"
+#include "proof/keys.h"
 #include "util/kerr.h"
 
 static const char usage_text[] =

@@ -11,9 +11,9 @@
 
 #include "cmds.h"
 #include "harness/train.h"
-#include "protocol/noise.h"
-#include "protocol/sandbox.h"
-#include "protocol/vstate.h"
+#include "validator/noise.h"
+#include "sandbox/sandbox.h"
+#include "validator/vstate.h"
 #include "util/kerr.h"
 
 static const char usage_text[] =

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "protocol/prove.h"
+#include "proof/prove.h"
 
 static const char usage_text[] =
 	"usage: karpa prove --recipe REPO --king TAG --patch FILE --rationale FILE --key FILE\n"

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "harness/recipe_build.h"
-#include "protocol/reciperepo.h"
+#include "sandbox/recipe_build.h"
+#include "proof/reciperepo.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
 

@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "protocol/king.h"
-#include "harness/recipe_build.h"
+#include "validator/king.h"
+#include "sandbox/recipe_build.h"
 #include "harness/scale.h"
-#include "protocol/expcorpus.h"
-#include "protocol/vstate.h"
+#include "validator/expcorpus.h"
+#include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
 

@@ -8,8 +8,8 @@
 #include "util/hash.h"
 #include "util/kerr.h"
 #include "util/version.h"
-#include "harness/recipe_api.h"
-#include "protocol/bundle.h"
+#include "sandbox/recipe_api.h"
+#include "proof/bundle.h"
 
 struct command {
 	const char *name;

@@ -1,19 +1,23 @@
-/* recipe_select.c: which recipe host a command drives. The built-in recipe
- * runs in-process; any --recipe folder is built with the pinned flags and
- * runs in its own process behind the pipe host (docs/recipe-api.md). */
+/* recipe_select.c: which recipe host a command drives. Every recipe runs in
+ * its own process behind the pipe host (docs/recipe-api.md): the built-in
+ * one in the runner installed beside karpa, any --recipe folder in a runner
+ * built from it with the pinned flags. The recipe is never linked into
+ * karpa itself. */
 #include <stdio.h>
 
 #include "cmds.h"
-#include "harness/recipe_build.h"
-#include "harness/recipe_pipe.h"
+#include "sandbox/recipe_build.h"
+#include "sandbox/recipe_pipe.h"
 
 int cli_recipe_host(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err)
 {
 	struct recipe_build_info bi;
 
 	if (!recipe_dir) {
-		recipe_host_inproc(h);
-		return 0;
+		char runner[FS_PATH_MAX];
+		if (recipe_default_runner(runner, sizeof runner, err) < 0)
+			return -1;
+		return recipe_host_pipe(h, runner, NULL, NULL, err);
 	}
 	if (recipe_build(recipe_dir, &bi, err) < 0)
 		return -1;

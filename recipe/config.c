@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 /* Bounds that keep every buffer size far from overflow and the state blob
  * within what the harness accepts. */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 /* 64-byte alignment: the packed gemm loads with aligned AVX loads (32) and
  * whole cache lines keep threads from sharing one. */

@@ -1,4 +1,4 @@
-/* recipe.c: the recipe API (src/harness/recipe_api.h) over the GPT of
+/* recipe.c: the recipe API (src/sandbox/recipe_api.h) over the GPT of
  * gpt.c: plan, training step, logits, and the state blob. Owns input
  * checking at the boundary (every token id and shape from the harness is
  * checked before use) and the blob format; never opens a file. */
@@ -9,7 +9,7 @@
 
 #include "config.h"
 #include "gpt.h"
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the state blob stores floats as little-endian memory images"

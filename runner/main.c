@@ -1,5 +1,5 @@
 /* main.c (runner): wraps one recipe in its own process and serves the
- * recipe API over pipes (src/harness/recipe_wire.h). Fixed harness code,
+ * recipe API over pipes (src/sandbox/recipe_wire.h). Fixed harness code,
  * linked with a recipe's objects into `karpa-recipe`. It trusts the host;
  * the host does not trust it. The recipe's own stdout is redirected to
  * stderr so nothing it prints can corrupt the protocol stream. Under the
@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/recipe_api.h"
-#include "harness/recipe_wire.h"
-#include "harness/sandbox_inner.h"
+#include "sandbox/recipe_api.h"
+#include "sandbox/recipe_wire.h"
+#include "sandbox/sandbox_inner.h"
 
 /* Requests come from the trusted host, but a bound keeps a confused host
  * from making the runner allocate without limit. */

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "harness/trainlog.h"
-#include "protocol/bundle.h"
+#include "proof/bundle.h"
 
 #define FX_STEPS 24
 #define FX_EVERY 4 /* intermediates at 4, 8, ..., 20: five of them */

@@ -11,7 +11,7 @@
 
 #include <math.h>
 
-#include "harness/recipe_host.h"
+#include "sandbox/recipe_host.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
 

@@ -9,9 +9,9 @@
 
 #include <pthread.h>
 
-#include "harness/bpe.h"
-#include "harness/bpe_internal.h"
-#include "harness/pretok.h"
+#include "data/bpe.h"
+#include "data/bpe_internal.h"
+#include "data/pretok.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */

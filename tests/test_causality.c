@@ -8,9 +8,9 @@
 
 #include <math.h>
 
-#include "harness/recipe_host.h"
+#include "sandbox/recipe_host.h"
 #include "harness/evaluate.h"
-#include "protocol/causality.h"
+#include "judge/causality.h"
 
 #define FV 64
 #define FT 32

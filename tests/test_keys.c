@@ -8,7 +8,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
-#include "protocol/keys.h"
+#include "proof/keys.h"
 #include "util/hash.h"
 
 static char *dir;

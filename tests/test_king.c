@@ -11,11 +11,11 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include "protocol/expcorpus.h"
-#include "protocol/king.h"
-#include "protocol/prove.h"
-#include "protocol/reciperepo.h"
-#include "protocol/vstate.h"
+#include "validator/expcorpus.h"
+#include "validator/king.h"
+#include "proof/prove.h"
+#include "proof/reciperepo.h"
+#include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 

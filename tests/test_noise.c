@@ -9,10 +9,10 @@
 #include <jansson.h>
 #include <math.h>
 
-#include "harness/dataset.h"
-#include "protocol/king.h"
-#include "protocol/noise.h"
-#include "protocol/vstate.h"
+#include "data/dataset.h"
+#include "validator/king.h"
+#include "validator/noise.h"
+#include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 

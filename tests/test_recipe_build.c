@@ -6,7 +6,7 @@
  * with the compiler's first error line. */
 #include "testutil.h"
 
-#include "harness/recipe_build.h"
+#include "sandbox/recipe_build.h"
 
 static char *work;
 

@@ -6,7 +6,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include "protocol/reciperepo.h"
+#include "proof/reciperepo.h"
 #include "util/fsutil.h"
 
 #define GPT_C                                                                                                \
@@ -125,7 +125,7 @@ static void init_creates_the_first_tag(void **state)
 	assert_string_equal(out, "NOTES.md\nREADME.md\ngpt.c\ngpt.h\n");
 	char *readme = slurp(f->repo, "README.md");
 	assert_non_null(strstr(readme, "karpa train --recipe DIR --scale cpu"));
-	assert_non_null(strstr(readme, "src/harness/recipe_api.h"));
+	assert_non_null(strstr(readme, "src/sandbox/recipe_api.h"));
 	free(readme);
 	/* nothing left behind by staging */
 	list_dir(f->tmp, out, sizeof out);

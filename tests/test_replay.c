@@ -14,11 +14,11 @@
 
 #include "harness/calibrate.h"
 #include "harness/checkpoint.h"
-#include "harness/dataset.h"
+#include "data/dataset.h"
 #include "harness/train.h"
 #include "harness/trainlog.h"
-#include "protocol/plausible.h"
-#include "protocol/replay.h"
+#include "judge/plausible.h"
+#include "judge/replay.h"
 #include "util/hash.h"
 
 static char *work;

@@ -3,7 +3,7 @@
 
 #include <endian.h>
 
-#include "harness/shard.h"
+#include "data/shard.h"
 
 static void write_raw(const char *path, const void *p, size_t n)
 {

@@ -13,7 +13,7 @@
 #include <math.h>
 
 #include "gpt.h"
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 #define PAR_STEPS 10
 #define PAR_RTOL 1e-4

@@ -7,8 +7,8 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "protocol/reciperepo.h"
-#include "protocol/vstate.h"
+#include "proof/reciperepo.h"
+#include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 #include "util/hash.h"
 #include "util/kerr.h"
 

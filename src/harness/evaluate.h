@@ -17,8 +17,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "harness/bpe.h"
-#include "harness/recipe_host.h"
+#include "data/bpe.h"
+#include "sandbox/recipe_host.h"
 #include "util/kerr.h"
 
 /* Logits buffers above this are split into smaller calls (same result: rows

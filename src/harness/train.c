@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/bpe.h"
+#include "data/bpe.h"
 #include "harness/checkpoint.h"
 #include "harness/loader.h"
 #include "harness/trainlog.h"

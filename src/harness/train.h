@@ -12,9 +12,9 @@
 
 #include <stdint.h>
 
-#include "harness/dataset.h"
+#include "data/dataset.h"
 #include "harness/evaluate.h"
-#include "harness/recipe_host.h"
+#include "sandbox/recipe_host.h"
 #include "util/hash.h"
 #include "util/kerr.h"
 

@@ -12,9 +12,9 @@
 #include <openssl/pem.h>
 #include <sodium.h>
 
-#include "protocol/attest.h"
-#include "protocol/attest_chain.h"
-#include "protocol/keys.h"
+#include "proof/attest.h"
+#include "proof/attest_chain.h"
+#include "proof/keys.h"
 #include "util/hash.h"
 #include "../tdx_forge.h"
 

@@ -15,9 +15,9 @@
 #include <openssl/x509.h>
 #include <sodium.h>
 
-#include "protocol/attest.h"
-#include "protocol/attest_chain.h"
-#include "protocol/keys.h"
+#include "proof/attest.h"
+#include "proof/attest_chain.h"
+#include "proof/keys.h"
 #include "util/hash.h"
 #include "../tdx_forge.h"
 #include "../snp_forge.h"

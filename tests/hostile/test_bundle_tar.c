@@ -9,7 +9,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include "protocol/bundle.h"
+#include "proof/bundle.h"
 
 struct ent {
 	const char *name;

@@ -7,7 +7,7 @@
 
 #include <sys/stat.h>
 
-#include "protocol/diffscan.h"
+#include "judge/diffscan.h"
 
 #define FINDINGS_CAP 64
 
@@ -327,7 +327,7 @@ static const char clean_recipe[] =
 	" * We never call fopen, socket or getenv here: the harness hands us\n"
 	" * every byte we see. // not a comment start inside a comment\n"
 	" */\n"
-	"#include \"harness/recipe_api.h\"\n"
+	"#include \"sandbox/recipe_api.h\"\n"
 	"#include \"mlp.h\"\n"
 	"\n"
 	"#include <cblas.h>\n"

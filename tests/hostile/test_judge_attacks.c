@@ -21,12 +21,12 @@
 #include <time.h>
 
 #include "harness/checkpoint.h"
-#include "harness/dataset.h"
+#include "data/dataset.h"
 #include "harness/train.h"
 #include "harness/trainlog.h"
-#include "protocol/bundle.h"
-#include "protocol/keys.h"
-#include "protocol/reciperepo.h"
+#include "proof/bundle.h"
+#include "proof/keys.h"
+#include "proof/reciperepo.h"
 
 #define OUT_CAP (256u << 10)
 #define NOISE_SEEDS 2 /* the least with a spread: the attacks do not depend on the margin */
@@ -394,7 +394,7 @@ static void test_macro_hiding_a_call(void **unused)
 
 	begin_patch("recipe-v0.1.0");
 	clone_path(p, "recipe.c");
-	insert_after(p, "#include \"harness/recipe_api.h\"\n", "#define PREFETCH_HINT socket\n");
+	insert_after(p, "#include \"sandbox/recipe_api.h\"\n", "#define PREFETCH_HINT socket\n");
 	insert_after(p, "\tomp_set_num_threads(r->threads);\n", "\tif (r->threads == 12345)\n\t\t(void)PREFETCH_HINT(2, 1, 0);\n");
 	fx_file(patch, "macro.diff");
 	end_patch(patch);
@@ -1023,7 +1023,7 @@ static void test_public_split_overfit_not_accepted(void **unused)
 	clone_path(p, "memo.h");
 	write_memo_header(p);
 	clone_path(p, "recipe.c");
-	insert_after(p, "#include \"harness/recipe_api.h\"\n", "#include \"memo.h\"\n");
+	insert_after(p, "#include \"sandbox/recipe_api.h\"\n", "#include \"memo.h\"\n");
 	insert_after(p, "gpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n",
 		     "\t\tmemo_boost(tokens + (size_t)r0 * T, n, T, c->V, logits + (size_t)r0 * T * c->V);\n");
 	fx_file(patch, "memo.diff");

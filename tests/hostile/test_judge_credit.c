@@ -18,8 +18,8 @@
 #include <jansson.h>
 #include <sys/stat.h>
 
-#include "protocol/bundle.h"
-#include "protocol/keys.h"
+#include "proof/bundle.h"
+#include "proof/keys.h"
 
 #define OUT_CAP (256u << 10)
 #define NOISE_SEEDS 2

@@ -11,7 +11,7 @@
 
 #include "harness/calibrate.h"
 #include "harness/trainlog.h"
-#include "protocol/plausible.h"
+#include "judge/plausible.h"
 #include "util/hash.h"
 
 #define V 320 /* the tiny scale's vocabulary */

@@ -16,9 +16,9 @@
 
 #include "../testutil.h"
 
-#include "harness/recipe_build.h"
-#include "harness/recipe_pipe.h"
-#include "protocol/sandbox.h"
+#include "sandbox/recipe_build.h"
+#include "sandbox/recipe_pipe.h"
+#include "sandbox/sandbox.h"
 
 #define VOCAB 256           /* small, and still a GEMM OpenBLAS threads */
 #define T_LEN 16            /* the bigram recipe's seq_len */

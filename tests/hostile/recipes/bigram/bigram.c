@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 struct kr_recipe {
 	int V;

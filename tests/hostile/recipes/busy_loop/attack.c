@@ -1,5 +1,5 @@
 /* busy_loop: spins forever in kr_train_step. Expect sandbox.cpu_limit. */
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 void attack_train(int64_t step)
 {

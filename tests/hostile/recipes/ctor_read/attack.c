@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 static int leaked = -1;
 

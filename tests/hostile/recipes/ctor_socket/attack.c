@@ -3,7 +3,7 @@
  * layer. */
 #include <sys/socket.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 __attribute__((constructor)) static void early(void)
 {

@@ -2,7 +2,7 @@
  * sandbox.violation. */
 #include <unistd.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 int attack_create(const struct kr_env *env, char *name)
 {

@@ -1,7 +1,7 @@
 /* fork: starts a second process in kr_create. Expect sandbox.violation. */
 #include <unistd.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 int attack_create(const struct kr_env *env, char *name)
 {

@@ -2,7 +2,7 @@
  * seed) from kr_create. The signal must be refused; the recipe goes on. */
 #include <signal.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 int attack_create(const struct kr_env *env, char *name)
 {

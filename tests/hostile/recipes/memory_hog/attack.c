@@ -2,7 +2,7 @@
  * step, without checking the allocation. Expect sandbox.memory. */
 #include <stdlib.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 #define HOG_BYTES ((size_t)8 << 30)
 #define PAGE_BYTES 4096

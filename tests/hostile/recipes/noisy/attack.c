@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 #define NOISE_BYTES (4u << 20)
 #define CHUNK 65536

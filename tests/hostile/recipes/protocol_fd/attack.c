@@ -3,7 +3,7 @@
  * answer. Expect recipe.protocol. */
 #include <unistd.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 #define RUNNER_PROTOCOL_FD 3
 

@@ -2,7 +2,7 @@
  * recipe.timeout from the host's per-call wall clock. */
 #include <time.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 void attack_logits(void)
 {

@@ -3,7 +3,7 @@
  * calls of an evaluation. Expect recipe.deadline. */
 #include <time.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 #define NAP_NS 250000000L /* 0.25 s a call */
 

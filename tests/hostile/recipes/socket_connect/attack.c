@@ -4,7 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "harness/recipe_api.h"
+#include "sandbox/recipe_api.h"
 
 int attack_create(const struct kr_env *env, char *name)
 {

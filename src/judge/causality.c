@@ -1,0 +1,296 @@
+/* causality.c: the causality audit. Buffers for one probe (two token grids
+ * and two logits grids) are allocated once and reused by every probe; the
+ * draws of probe k come only from its own stream, so a failure report names
+ * a probe anyone holding the seed can rebuild. */
+#include "judge/causality.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness/evaluate.h"
+#include "util/rng.h"
+
+struct bufs {
+	uint16_t *a, *b; /* rows x T tokens: as sampled, and with the future replaced */
+	float *la, *lb;  /* rows x T x V logits */
+};
+
+static double now_s(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int check_opts(const struct causality_opts *o, size_t ntokens, int *rows, struct kerr *err)
+{
+	size_t row_bytes, nwin;
+
+	if (o->vocab_size < 2 || o->vocab_size > 65536 || o->T < 1 || o->T > RECIPE_SEQ_LEN_MAX || o->call_rows < 1 ||
+	    o->call_rows > RECIPE_EVAL_BATCH_MAX || o->probes < 0 || o->probes > CAUSALITY_PROBES_MAX)
+		return kerr_set(err, "causality.bad_shape",
+				"vocab %d, T %d, rows per call %d, probes %d are not an audit's shape", o->vocab_size,
+				o->T, o->call_rows, o->probes);
+	/* The evaluator's own rule, so calls look the same. */
+	row_bytes = (size_t)o->T * (size_t)o->vocab_size * sizeof(float);
+	if (row_bytes > EVAL_LOGITS_BYTES_MAX)
+		return kerr_set(err, "causality.bad_shape", "one row of logits (%zu bytes) exceeds %zu", row_bytes,
+				EVAL_LOGITS_BYTES_MAX);
+	*rows = o->call_rows;
+	while ((size_t)*rows * row_bytes > EVAL_LOGITS_BYTES_MAX)
+		*rows /= 2;
+	nwin = ntokens > 0 ? (ntokens - 1) / (size_t)o->T : 0;
+	if (nwin < (size_t)*rows)
+		return kerr_set(err, "causality.too_short", "split of %zu tokens holds %zu windows of %d, need %d",
+				ntokens, nwin, o->T, *rows);
+	return 0;
+}
+
+/* Fills b->a with `rows` consecutive evaluation windows and b->b with its
+ * altered twin; returns the probe row and cut through *pr and *p. */
+static int build_probe(const struct causality_opts *o, int k, int rows, const uint16_t *tokens, size_t ntokens,
+		       struct bufs *b, int *pr, int *p, size_t *start, struct kerr *err)
+{
+	const int T = o->T, V = o->vocab_size;
+	size_t nwin = (ntokens - 1) / (size_t)T, w0;
+	struct rng g;
+
+	rng_init(&g, o->seed, CAUSALITY_PURPOSE, (uint64_t)k);
+	w0 = (size_t)rng_below(&g, nwin - (size_t)rows + 1);
+	/* Probe 0 keeps its whole row and changes only the others: the pure
+	 * cross-row check, including the last position, whose target is the
+	 * next window's first token; so its row is never the call's last. */
+	*pr = (int)rng_below(&g, (uint64_t)(k == 0 && rows > 1 ? rows - 1 : rows));
+	*p = (k == 0 || T < 2) ? T - 1 : (int)rng_below(&g, (uint64_t)T - 1);
+	*start = (w0 + (size_t)*pr) * (size_t)T;
+	memcpy(b->a, tokens + w0 * (size_t)T, (size_t)rows * (size_t)T * sizeof *tokens);
+	for (size_t i = 0; i < (size_t)rows * (size_t)T; i++)
+		if (b->a[i] >= V)
+			return kerr_set(err, "causality.bad_token", "token %u at split offset %zu is >= vocab %d",
+					b->a[i], w0 * (size_t)T + i, V);
+	for (int j = 0; j < rows; j++) {
+		/* Natural text from another window, so the changed future looks
+		 * like any other text to a recipe that inspects it. */
+		size_t src = (size_t)rng_below(&g, nwin) * (size_t)T;
+		uint16_t *ra = b->a + (size_t)j * T, *rb = b->b + (size_t)j * T;
+		for (int t = 0; t < T; t++) {
+			uint16_t x = ra[t], y = tokens[src + (size_t)t];
+			if (j == *pr && t <= *p) {
+				rb[t] = x;
+				continue;
+			}
+			if (y == x || y >= V)
+				y = (uint16_t)((x + 1 + rng_below(&g, (uint64_t)V - 1)) % (uint64_t)V);
+			rb[t] = y;
+		}
+	}
+	return 0;
+}
+
+static double max_abs_diff(const float *x, const float *y, size_t n)
+{
+	double m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)x[i] - (double)y[i]);
+		if (memcmp(&x[i], &y[i], sizeof x[i]) && !(d > 0))
+			d = INFINITY; /* NaN on either side, or -0 vs +0: a change all the same */
+		if (d > m)
+			m = d;
+	}
+	return m;
+}
+
+/* Probe row positions 0..p must carry the same bits in both answers. */
+static int compare(const struct causality_opts *o, int k, int rows, int pr, int p, size_t start, const struct bufs *b,
+		   struct kerr *err)
+{
+	const size_t V = (size_t)o->vocab_size;
+	const float *xa = b->la + (size_t)pr * o->T * V, *xb = b->lb + (size_t)pr * o->T * V;
+
+	for (int t = 0; t <= p; t++) {
+		if (!memcmp(xa + (size_t)t * V, xb + (size_t)t * V, V * sizeof(float)))
+			continue;
+		return kerr_set(err, "judge.causality",
+				"probe %d (split offset %zu, row %d of %d): logits at position %d changed, max |diff| "
+				"%.9g over positions 0..%d, when %s",
+				k, start, pr, rows, t, max_abs_diff(xa, xb, (size_t)(p + 1) * V), p,
+				p == o->T - 1 ? "only the other rows of the call were replaced"
+					      : "tokens after the cut (and the other rows) were replaced");
+	}
+	return 0;
+}
+
+int causality_audit(struct recipe_host *h, struct recipe_host *h_alt, const struct causality_opts *opts,
+		    const uint16_t *tokens, size_t ntokens, struct causality_report *r, struct kerr *err)
+{
+	struct causality_opts o = *opts;
+	struct bufs b = {0};
+	double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+	int rows = 0, rc = -1;
+	size_t ntok, nlog;
+
+	memset(r, 0, sizeof *r);
+	if (!h_alt)
+		h_alt = h;
+	if (o.probes == 0)
+		o.probes = CAUSALITY_PROBES;
+	if (check_opts(&o, ntokens, &rows, err) < 0)
+		goto out;
+	r->rows_per_call = rows;
+	ntok = (size_t)rows * (size_t)o.T;
+	nlog = ntok * (size_t)o.vocab_size; /* <= EVAL_LOGITS_BYTES_MAX / 4 by check_opts */
+	if (!(b.a = malloc(ntok * sizeof *b.a)) || !(b.b = malloc(ntok * sizeof *b.b)) ||
+	    !(b.la = malloc(nlog * sizeof *b.la)) || !(b.lb = malloc(nlog * sizeof *b.lb))) {
+		kerr_set(err, "causality.nomem", "out of memory for %d rows of %d x %d logits", rows, o.T,
+			 o.vocab_size);
+		goto out;
+	}
+	for (int k = 0; k < o.probes; k++) {
+		int pr, p;
+		size_t start;
+		if (build_probe(&o, k, rows, tokens, ntokens, &b, &pr, &p, &start, err) < 0 ||
+		    h->logits(h, b.a, rows, o.T, b.la, err) < 0 || h_alt->logits(h_alt, b.b, rows, o.T, b.lb, err) < 0)
+			goto out;
+		r->calls += 2;
+		if (compare(&o, k, rows, pr, p, start, &b, err) < 0)
+			goto out;
+		r->probes++;
+		r->positions_compared += p + 1;
+	}
+	rc = 0;
+out:
+	r->wall_s = now_s(CLOCK_MONOTONIC) - w0;
+	r->cpu_s = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	free(b.a);
+	free(b.b);
+	free(b.la);
+	free(b.lb);
+	return rc;
+}
+
+/* ---- the audit inside the scored evaluation ---------------------------- */
+
+int causality_watch_init(struct causality_watch *w, struct recipe_host *h_alt, const struct causality_opts *o,
+			 uint64_t ncalls, int rows, const uint16_t *tokens, size_t ntokens, struct kerr *err)
+{
+	struct rng g;
+	int want;
+
+	memset(w, 0, sizeof *w);
+	w->h_alt = h_alt;
+	w->o = *o;
+	w->tokens = tokens;
+	w->ntokens = ntokens;
+	want = o->probes ? o->probes : CAUSALITY_PROBES;
+	if (!h_alt || o->vocab_size < 2 || o->vocab_size > 65536 || o->T < 1 || o->T > RECIPE_SEQ_LEN_MAX || rows < 1 ||
+	    want < 0 || want > CAUSALITY_PROBES_MAX || ntokens < (size_t)o->T + 1)
+		return kerr_set(err, "causality.bad_shape", "vocab %d, T %d, rows %d, probes %d, %zu tokens: not an audit",
+				o->vocab_size, o->T, rows, want, ntokens);
+	if ((uint64_t)want > ncalls)
+		want = (int)ncalls;
+	w->cap_tokens = (size_t)rows * (size_t)o->T;
+	if (!(w->calls = malloc((size_t)(want ? want : 1) * sizeof *w->calls)) ||
+	    !(w->twin = malloc(w->cap_tokens * sizeof *w->twin)) ||
+	    !(w->lt = malloc(w->cap_tokens * (size_t)o->vocab_size * sizeof *w->lt))) {
+		causality_watch_free(w);
+		return kerr_set(err, "causality.nomem", "out of memory for %d rows of %d x %d logits", rows, o->T,
+				o->vocab_size);
+	}
+	/* Distinct calls, drawn from the seed's own stream. */
+	rng_init(&g, o->seed, CAUSALITY_PURPOSE "-calls", 0);
+	while (w->nprobes < want) {
+		uint64_t c = rng_below(&g, ncalls);
+		int dup = 0;
+		for (int i = 0; i < w->nprobes; i++)
+			dup |= w->calls[i] == c;
+		if (!dup)
+			w->calls[w->nprobes++] = c;
+	}
+	for (int i = 1; i < w->nprobes; i++) /* insertion sort: a handful of entries */
+		for (int j = i; j > 0 && w->calls[j - 1] > w->calls[j]; j--) {
+			uint64_t t = w->calls[j];
+			w->calls[j] = w->calls[j - 1];
+			w->calls[j - 1] = t;
+		}
+	w->rep.rows_per_call = rows;
+	return 0;
+}
+
+/* The twin of a scored call: probe row pr kept at positions 0..p, every
+ * other token natural text from a random window of the split at the same
+ * position, forced to differ from the original. */
+static void build_twin(struct causality_watch *w, struct rng *g, const uint16_t *in, int rows, int T, int pr, int p)
+{
+	const int V = w->o.vocab_size;
+	size_t nwin = (w->ntokens - 1) / (size_t)w->o.T;
+
+	for (int j = 0; j < rows; j++) {
+		size_t src = (size_t)rng_below(g, nwin) * (size_t)w->o.T;
+		const uint16_t *ra = in + (size_t)j * T;
+		uint16_t *rb = w->twin + (size_t)j * T;
+		for (int t = 0; t < T; t++) {
+			uint16_t x = ra[t], y = w->tokens[src + (size_t)t];
+			if (j == pr && t <= p) {
+				rb[t] = x;
+				continue;
+			}
+			if (y == x || y >= V)
+				y = (uint16_t)((x + 1 + rng_below(g, (uint64_t)V - 1)) % (uint64_t)V);
+			rb[t] = y;
+		}
+	}
+}
+
+int causality_watch_call(void *arg, uint64_t call, const uint16_t *in, int rows, int T, const float *logits,
+			 struct kerr *err)
+{
+	struct causality_watch *w = arg;
+	struct causality_opts o = w->o;
+	struct bufs b;
+	struct rng g;
+	int k, pr, p;
+	double t0 = now_s(CLOCK_MONOTONIC);
+
+	if (w->next >= w->nprobes || w->calls[w->next] != call)
+		return 0;
+	k = w->next++;
+	if ((size_t)rows * (size_t)T > w->cap_tokens || T > o.T || T < 1)
+		return kerr_set(err, "causality.bad_shape", "call %llu of %d x %d is larger than the audit's buffers",
+				(unsigned long long)call, rows, T);
+	rng_init(&g, o.seed, CAUSALITY_PURPOSE, (uint64_t)k);
+	/* As the standalone audit: probe 0 is the pure cross-row probe where
+	 * the call has another row after the probe row. */
+	pr = (int)rng_below(&g, (uint64_t)(k == 0 && rows > 1 ? rows - 1 : rows));
+	p = (k == 0 || T < 2) ? T - 1 : (int)rng_below(&g, (uint64_t)T - 1);
+	build_twin(w, &g, in, rows, T, pr, p);
+	if (w->h_alt->logits(w->h_alt, w->twin, rows, T, w->lt, err) < 0)
+		return -1;
+	w->rep.calls++;
+	o.T = T;
+	b.la = (float *)logits;
+	b.lb = w->lt;
+	/* The split offset of the probe row (exact for every call but the
+	 * evaluator's short last one). */
+	if (compare(&o, k, rows, pr, p, ((size_t)call * (size_t)w->rep.rows_per_call + (size_t)pr) * (size_t)w->o.T,
+		    &b, err) < 0)
+		return -1;
+	w->rep.probes++;
+	w->rep.positions_compared += p + 1;
+	w->rep.wall_s += now_s(CLOCK_MONOTONIC) - t0;
+	return 0;
+}
+
+void causality_watch_free(struct causality_watch *w)
+{
+	free(w->calls);
+	free(w->twin);
+	free(w->lt);
+	w->calls = NULL;
+	w->twin = NULL;
+	w->lt = NULL;
+}

@@ -1,0 +1,108 @@
+/* causality.h: the causality audit (PROTOCOL 5.4). Owns the probe that
+ * changes the future of sampled sequences and requires the logits of their
+ * past not to move by a single bit. Never computes a loss and never trusts
+ * the recipe's answer beyond comparing it with its own earlier answer.
+ *
+ * Why bitwise: position t of a causal model must not read tokens after t at
+ * all. Given the same weights, the same call shape and the same tokens
+ * 0..t, every operation that produces position t's logits sees the same
+ * operands in the same order, so its floats are identical, not merely close.
+ * Any difference, however small, is information from the future (or from
+ * another row) reaching position t, which is exactly the leak that would let
+ * a recipe score better on the hidden split than it deserves. A tolerance
+ * would let a recipe leak a little. The same argument makes an honest
+ * recipe's rows independent of each other, so the audit also replaces every
+ * other row of the call and catches a recipe that reads across rows (for
+ * example the next evaluation window, whose first token is this window's
+ * last target). */
+#ifndef KARPA_CAUSALITY_H
+#define KARPA_CAUSALITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sandbox/recipe_host.h"
+#include "util/kerr.h"
+
+/* Probes per audit. Each costs two logits calls shaped like one of the
+ * evaluator's calls; four probes are a few percent of a hidden eval. */
+#define CAUSALITY_PROBES 4
+#define CAUSALITY_PROBES_MAX 64
+#define CAUSALITY_PURPOSE "causality" /* rng_stream purpose: probe k draws from stream k */
+
+struct causality_opts {
+	int vocab_size;
+	int T;         /* sequence length of the rows (plan.seq_len) */
+	int call_rows; /* rows per logits call (plan.eval_batch): the audit's calls are
+			  shaped like the evaluator's, so a recipe cannot tell them apart
+			  by shape; halved like the evaluator's above EVAL_LOGITS_BYTES_MAX */
+	int probes;    /* 0: CAUSALITY_PROBES */
+	uint64_t seed; /* the validator's choice: which windows, rows, cut positions */
+};
+
+struct causality_report {
+	int probes; /* probes run (all passed when the audit returns 0) */
+	int calls;  /* logits calls made */
+	int rows_per_call;
+	int64_t positions_compared;
+	double wall_s; /* including the recipe's time in a pipe child */
+	double cpu_s;  /* this process only: a pipe child's CPU is not in it */
+};
+
+/* Runs the audit. h has a checkpoint loaded; the unchanged rows go to h and
+ * the changed ones to h_alt, which should be a second host with the same
+ * checkpoint loaded (a fresh sandboxed child), so a recipe cannot memoise
+ * its first answer and replay it for the shared prefix; h_alt may be NULL
+ * (same host) where that attack is out of scope. tokens is a split the
+ * validator holds.
+ *
+ * Probe k (rng_stream(seed, "causality", k)) takes call_rows consecutive
+ * evaluation windows of T tokens, picks one probe row and a cut p (probe 0:
+ * p = T-1 on a row that has a next row, so only the other rows change;
+ * others: any row, p uniform in [0, T-2]), then
+ * builds a second call where every token after p of the probe row and every
+ * token of every other row is replaced by natural text from another window
+ * (forced to differ from the original token). Logits of the probe row at
+ * positions 0..p must be bit-identical. Reason codes: judge.causality
+ * (naming probe, row, position and the largest difference),
+ * causality.bad_shape, causality.too_short, causality.bad_token,
+ * causality.nomem, recipe.* from the host. */
+int causality_audit(struct recipe_host *h, struct recipe_host *h_alt, const struct causality_opts *o,
+		    const uint16_t *tokens, size_t ntokens, struct causality_report *r, struct kerr *err);
+
+/* ---- the audit inside the scored evaluation (what the judge runs) ---- */
+
+/* The judge's audit rides on the hidden evaluation itself: the probed calls
+ * ARE scoring calls, drawn by the validator's seed among the evaluation's
+ * calls, so a recipe cannot answer the audit honestly and the scoring
+ * dishonestly. For each probed call the watcher builds the twin (probe row
+ * kept up to a cut p, everything after it and every other row replaced by
+ * natural text from the same split) and sends it to h_alt, a second fresh
+ * host with the same checkpoint that sees only twins; the scored logits of
+ * the probe row at positions 0..p must equal the twin's bit for bit. The
+ * host that scores has only ever seen the scored split, so nothing tells
+ * it which split it is looking at. */
+struct causality_watch {
+	struct recipe_host *h_alt;
+	struct causality_opts o;
+	const uint16_t *tokens; /* the scored split: twins take their text from it */
+	size_t ntokens;
+	uint64_t *calls;        /* the probed call indexes, ascending */
+	int nprobes, next;
+	uint16_t *twin;
+	float *lt;
+	size_t cap_tokens;      /* rows x T the buffers hold */
+	struct causality_report rep;
+};
+
+/* ncalls and rows: evaluate_calls() for the split. o->call_rows is ignored
+ * (the calls are the evaluator's). Codes: causality.bad_shape,
+ * causality.nomem. */
+int causality_watch_init(struct causality_watch *w, struct recipe_host *h_alt, const struct causality_opts *o,
+			 uint64_t ncalls, int rows, const uint16_t *tokens, size_t ntokens, struct kerr *err);
+/* The eval_observer callback (arg: the watch). judge.causality on a leak. */
+int causality_watch_call(void *arg, uint64_t call, const uint16_t *in, int rows, int T, const float *logits,
+			 struct kerr *err);
+void causality_watch_free(struct causality_watch *w);
+
+#endif

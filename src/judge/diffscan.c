@@ -1,0 +1,1172 @@
+/* diffscan.c: the forbidden-construct part of judgment check 1 (see
+ * diffscan.h and docs/diffscan.md). Owns the allowlists and denylists a
+ * patched recipe's C text is held to, applied to tokens from clex.c, so that
+ * words in comments and strings never count and a spliced or pasted
+ * identifier always does. Never compiles, expands or runs anything: it is a
+ * cheap first filter in front of the sandbox, not a replacement for it. */
+#include "judge/diffscan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "judge/clex.h"
+#include "util/fsutil.h"
+
+/* ------------------------------------------------------------------ */
+/* Policy tables (each decision and its reason is in docs/diffscan.md) */
+
+/* Headers from the C library's pure parts, OpenMP, CBLAS and the x86
+ * intrinsics. stdio.h and stdlib.h also declare forbidden functions; the
+ * call denylist catches their use. */
+static const char *const allowed_angle[] = {
+	"stddef.h", "stdint.h",  "stdbool.h", "string.h", "math.h",      "float.h",      "limits.h",
+	"stdlib.h", "stdio.h",   "assert.h",  "omp.h",    "cblas.h",     "immintrin.h",  "x86intrin.h",
+	"stdalign.h", "errno.h", "stdarg.h",  "inttypes.h",
+};
+
+#define RECIPE_API_INCLUDE "sandbox/recipe_api.h"
+
+/* Identifiers a recipe may not name: the way out of a pure function of its
+ * inputs (processes, memory mappings, signals, sockets, files, environment,
+ * dynamic loading, clocks, randomness, identity of the machine). */
+static const char *const denied_names[] = {
+	/* processes and privileges */
+	"syscall", "fork", "vfork", "clone", "clone3", "execl", "execle", "execlp", "execv", "execve",
+	"execvp", "execvpe", "execveat", "fexecve", "system", "popen", "pclose", "kill", "killpg",
+	"tkill", "tgkill", "ptrace", "prctl", "arch_prctl", "wait", "waitpid", "waitid", "wait3",
+	"wait4", "exit", "_exit", "_Exit", "quick_exit", "atexit", "at_quick_exit", "on_exit",
+	"daemon", "setsid", "setpgid", "setuid", "setgid", "seteuid", "setegid", "setreuid",
+	"setresuid", "unshare", "setns", "personality", "seccomp", "setrlimit", "prlimit", "chroot",
+	"pivot_root", "mount", "umount", "umount2", "reboot", "sched_setaffinity",
+	"sched_setscheduler", "nice", "setpriority",
+	/* who and where the process is: a pure function must not ask */
+	"getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "uname",
+	"gethostname", "sysconf", "get_nprocs", "get_nprocs_conf", "getauxval",
+	/* memory mappings and shared memory */
+	"mmap", "mmap64", "munmap", "mremap", "mprotect", "pkey_mprotect", "madvise", "mlock",
+	"mlock2", "munlock", "mlockall", "munlockall", "mincore", "brk", "sbrk", "shmget", "shmat",
+	"shmdt", "shmctl", "memfd_create", "process_vm_readv", "process_vm_writev", "userfaultfd",
+	/* signals, non-local jumps, sleeping */
+	"signal", "sigaction", "sigprocmask", "sigsuspend", "sigaltstack", "raise", "alarm",
+	"setitimer", "getitimer", "pause", "setjmp", "longjmp", "sigsetjmp", "siglongjmp", "_setjmp",
+	"_longjmp", "sleep", "usleep", "nanosleep", "clock_nanosleep",
+	/* sockets and name lookup */
+	"socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "send", "sendto",
+	"sendmsg", "sendmmsg", "sendfile", "sendfile64", "recv", "recvfrom", "recvmsg", "recvmmsg",
+	"getaddrinfo", "freeaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2",
+	"gethostbyaddr", "setsockopt", "getsockopt", "shutdown", "getpeername", "getsockname",
+	"select", "pselect", "poll", "ppoll",
+	/* files, descriptors and reading input (writing a log line is allowed) */
+	"fopen", "fopen64", "freopen", "fdopen", "fmemopen", "open_memstream", "open", "open64",
+	"openat", "openat2", "creat", "read", "readv", "pread", "pread64", "preadv", "write", "writev",
+	"pwrite", "pwrite64", "pwritev", "close", "fclose", "unlink", "unlinkat", "remove", "rename",
+	"renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "readlink", "readlinkat",
+	"mkdir", "mkdirat", "rmdir", "opendir", "fdopendir", "readdir", "readdir64", "scandir",
+	"closedir", "stat", "stat64", "lstat", "fstat", "fstatat", "statx", "statfs", "fstatfs",
+	"access", "faccessat", "euidaccess", "chdir", "fchdir", "chmod", "fchmod", "fchmodat", "chown",
+	"fchown", "lchown", "truncate", "ftruncate", "tmpfile", "tmpnam", "tempnam", "mkstemp",
+	"mkstemps", "mkostemp", "mkostemps", "mkdtemp", "mktemp", "dup", "dup2", "dup3", "pipe",
+	"pipe2", "mkfifo", "mknod", "fwrite", "fread", "fgets", "fgetc", "getc", "getchar", "gets",
+	"getline", "getdelim", "scanf", "fscanf", "vscanf", "vfscanf", "ungetc", "fseek", "fseeko",
+	"ftell", "ftello", "rewind", "fileno", "dprintf", "vdprintf", "realpath", "getcwd", "ioctl",
+	"fcntl", "flock", "lockf", "fsync", "fdatasync", "sync", "syncfs", "splice", "vmsplice",
+	"copy_file_range", "utime", "utimes", "futimens", "utimensat", "glob", "ftw", "nftw",
+	"shm_open", "shm_unlink", "mq_open", "sem_open", "msgget", "semget",
+	/* environment */
+	"getenv", "secure_getenv", "setenv", "unsetenv", "putenv", "clearenv", "environ",
+	/* dynamic loading */
+	"dlopen", "dlmopen", "dlsym", "dlvsym", "dlclose", "dlerror", "dladdr", "dlinfo",
+	"dl_iterate_phdr",
+	/* clocks: a recipe that can read time can behave differently when timed */
+	"time", "clock", "clock_gettime", "clock_getres", "gettimeofday", "timespec_get", "times",
+	"getrusage", "ftime", "localtime", "localtime_r", "gmtime", "gmtime_r", "mktime", "timegm",
+	"omp_get_wtime", "omp_get_wtick",
+	/* randomness other than streams derived from the run's seed */
+	"rand", "rand_r", "srand", "random", "random_r", "srandom", "srandom_r", "initstate",
+	"setstate", "drand48", "erand48", "lrand48", "nrand48", "mrand48", "jrand48", "srand48",
+	"seed48", "lcong48", "getrandom", "getentropy",
+};
+
+/* Families denied by prefix: every member is as bad as the first. */
+static const char *const denied_prefixes[] = {
+	"posix_spawn", "pthread_", "thrd_", "epoll_", "inotify_", "fanotify_", "io_uring_", "inet_",
+	"arc4random", "_rdrand", "_rdseed", "_rdtsc", "_writefsbase", "_writegsbase", "_readfsbase",
+	"_readgsbase", "_rdpid", "sched_set",
+};
+
+/* Builtins with no side effect beyond the value they compute or a hint. */
+static const char *const allowed_builtins[] = {
+	"__builtin_expect",   "__builtin_prefetch",  "__builtin_assume_aligned", "__builtin_unreachable",
+	"__builtin_ctz",      "__builtin_ctzl",      "__builtin_ctzll",          "__builtin_clz",
+	"__builtin_clzl",     "__builtin_clzll",     "__builtin_popcount",       "__builtin_popcountl",
+	"__builtin_popcountll",
+};
+
+/* Reserved (double-underscore) spellings that are GNU keywords or
+ * feature tests, not library internals. */
+static const char *const allowed_reserved[] = {
+	"__restrict", "__restrict__", "__inline", "__inline__", "__extension__", "__alignof", "__alignof__", "__const", "__const__", "__volatile",
+	"__volatile__", "__signed", "__signed__", "__label__", "__real__", "__imag__", "__auto_type",
+	"__int128", "__fp16", "__bf16", "__float128", "__func__", "__FUNCTION__",
+	"__PRETTY_FUNCTION__", "__thread", "__has_include", "__has_attribute", "__has_builtin",
+	"__VA_ARGS__", "__VA_OPT__",
+};
+
+/* Attributes that only shape code generation or diagnostics. */
+static const char *const allowed_attributes[] = {
+	"aligned", "packed", "unused", "always_inline", "noinline", "flatten", "hot", "cold", "pure",
+	"const", "noreturn", "nonnull", "returns_nonnull", "malloc", "alloc_size", "alloc_align",
+	"assume_aligned", "warn_unused_result", "vector_size", "may_alias", "format", "nothrow",
+	"target", "deprecated", "fallthrough", "noclone",
+};
+
+/* Attributes that run code before main or after exit. */
+static const char *const constructor_attributes[] = { "constructor", "destructor", "init_priority" };
+
+/* Keywords (C11 and GNU): redefining one changes what every later line means. */
+static const char *const keywords[] = {
+	"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+	"enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+	"restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+	"union", "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof", "_Atomic", "_Bool",
+	"_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert", "_Thread_local", "asm",
+	"typeof", "_Pragma", "defined",
+};
+
+static const char *const reasons[][2] = {
+	{ "judge.lex", "unterminated comment or literal" },
+	{ "judge.too_large", "file or tree over the scan's size limit" },
+	{ "judge.not_regular", "recipe entry is not a regular file" },
+	{ "judge.io", "recipe folder could not be read" },
+	{ "judge.oom", "out of memory while scanning" },
+	{ "judge.obfuscation", "spelling no honest recipe needs (trigraph, digraph, UCN, odd bytes)" },
+	{ "judge.forbidden_include", "include outside the allowlist" },
+	{ "judge.forbidden_call", "names a function outside what a pure recipe may use" },
+	{ "judge.inline_asm", "inline assembly" },
+	{ "judge.forbidden_pragma", "pragma other than omp, GCC unroll, GCC ivdep, once" },
+	{ "judge.constructor", "code that runs before main or after exit" },
+	{ "judge.forbidden_attribute", "attribute outside the allowlist" },
+	{ "judge.extern", "declares a symbol from outside the recipe (extern, undefined prototype, typeof)" },
+	{ "judge.macro_hides", "macro that defines, hides or redefines a forbidden name" },
+	{ "judge.token_paste", "# or ## in a macro body (builds names the scan cannot see)" },
+	{ "judge.forbidden_directive", "preprocessor directive outside the allowlist" },
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *diffscan_code_reason(const char *code)
+{
+	for (size_t i = 0; i < COUNT(reasons); i++)
+		if (!strcmp(reasons[i][0], code))
+			return reasons[i][1];
+	return "forbidden construct";
+}
+
+static int in_list(const char *const *list, size_t n, const char *s, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i][0] == s[0] && strlen(list[i]) == len && !memcmp(list[i], s, len))
+			return 1;
+	return 0;
+}
+
+static int has_prefix(const char *s, size_t len, const char *pre)
+{
+	size_t n = strlen(pre);
+
+	return len >= n && !memcmp(s, pre, n);
+}
+
+static int denied(const char *s, size_t len)
+{
+	if (in_list(denied_names, COUNT(denied_names), s, len))
+		return 1;
+	for (size_t i = 0; i < COUNT(denied_prefixes); i++)
+		if (has_prefix(s, len, denied_prefixes[i]))
+			return 1;
+	return 0;
+}
+
+/* __m128, __m256i, __m512d, __mmask16: the intrinsics' vector types. */
+static int is_vector_type(const char *s, size_t len)
+{
+	size_t k = 3;
+
+	if (!has_prefix(s, len, "__m"))
+		return 0;
+	if (has_prefix(s, len, "__mmask"))
+		k = 7;
+	if (k >= len || s[k] < '0' || s[k] > '9')
+		return 0;
+	while (k < len && s[k] >= '0' && s[k] <= '9')
+		k++;
+	while (k < len && s[k] >= 'a' && s[k] <= 'z')
+		k++;
+	return k == len;
+}
+
+/* A reserved "__x" name is fine when it is a GNU keyword, a vector type or
+ * a predefined feature macro spelled __NAME__ (__AVX2__, __x86_64__). */
+static int reserved_ok(const char *s, size_t len)
+{
+	if (in_list(allowed_reserved, COUNT(allowed_reserved), s, len) || is_vector_type(s, len))
+		return 1;
+	return len > 4 && s[len - 1] == '_' && s[len - 2] == '_';
+}
+
+static int is_asm(const char *s, size_t len)
+{
+	return (len == 3 && !memcmp(s, "asm", 3)) || (len == 5 && !memcmp(s, "__asm", 5)) ||
+	       (len == 7 && !memcmp(s, "__asm__", 7));
+}
+
+/* ------------------------------------------------------------------ */
+/* Findings                                                            */
+
+struct toks {
+	struct clex_tok *v;
+	size_t n, cap;
+};
+
+enum decl_kind { DECL_DECLARED, DECL_DEFINED, DECL_MACRO };
+
+struct decl {
+	char *name;
+	char file[128];
+	int line;
+	enum decl_kind kind;
+};
+
+/* Every function name the recipe declares or defines, across its files. */
+struct decls {
+	struct decl *v;
+	size_t n, cap;
+	int oom;
+};
+
+struct scan {
+	const char *file;
+	struct diffscan_finding *out;
+	int cap, n;
+	const struct clex_tok *define; /* the macro name while checking a #define body */
+	char **tree;                   /* flat file names of the recipe, or NULL */
+	size_t ntree;
+	struct decls *decls;           /* functions declared and defined, or NULL */
+	const struct clex_tok *mparams; /* a function-like macro's parameters */
+	size_t nmparams;
+};
+
+/* Printable copy of a token's text for a message (bytes >= 0x80 and
+ * control characters become '?', long tokens are cut). */
+static void tok_text(const struct clex_tok *t, char *buf, size_t cap)
+{
+	size_t n = t->len < cap - 1 ? t->len : cap - 1;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)t->p[i];
+		buf[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	buf[n] = '\0';
+}
+
+static void find(struct scan *s, const char *code, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void find(struct scan *s, const char *code, int line, const char *fmt, ...)
+{
+	struct diffscan_finding *f;
+	va_list ap;
+
+	if (s->n >= s->cap || !s->out)
+		return;
+	f = &s->out[s->n++];
+	memset(f, 0, sizeof *f);
+	snprintf(f->code, sizeof f->code, "%s", code);
+	snprintf(f->file, sizeof f->file, "%s", s->file);
+	f->line = line;
+	va_start(ap, fmt);
+	vsnprintf(f->what, sizeof f->what, fmt, ap);
+	va_end(ap);
+}
+
+static void find_tok(struct scan *s, const char *code, const struct clex_tok *t, const char *note)
+{
+	char txt[96];
+
+	tok_text(t, txt, sizeof txt);
+	find(s, code, t->line, "%s%s%s", txt, note ? " " : "", note ? note : "");
+}
+
+static int toks_append(struct toks *tk, const struct clex_tok *v, size_t n, struct kerr *err)
+{
+	if (tk->n + n > tk->cap) {
+		size_t cap = tk->cap ? tk->cap : 1024;
+		struct clex_tok *nv;
+
+		while (cap < tk->n + n)
+			cap *= 2;
+		nv = realloc(tk->v, cap * sizeof *nv);
+		if (!nv)
+			return kerr_set(err, "judge.oom", "lexer: out of memory for tokens");
+		tk->v = nv;
+		tk->cap = cap;
+	}
+	memcpy(tk->v + tk->n, v, n * sizeof *v);
+	tk->n += n;
+	return 0;
+}
+
+static int lex_all(struct clex *lx, const char *text, size_t len, struct toks *tk, struct kerr *err)
+{
+	struct clex_tok t;
+	int r;
+
+	if (clex_init(lx, text, len, err) < 0)
+		return -1;
+	while ((r = clex_next(lx, &t, err)) == 1)
+		if (toks_append(tk, &t, 1, err) < 0)
+			return -1;
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Token checks                                                        */
+
+static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, size_t b);
+
+static int is_punct(const struct clex_tok *t, const char *p)
+{
+	return t->kind == CLEX_PUNCT && clex_is(t, p);
+}
+
+/* General checks over tokens [a, b): odd spellings, forbidden names, asm,
+ * extern, attributes, _Pragma, C23 [[attributes]]. */
+static void check_range(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
+{
+	size_t i = a;
+
+	while (i < b) {
+		const struct clex_tok *t = &v[i];
+
+		if (t->kind == CLEX_ODD) {
+			find_tok(s, "judge.obfuscation", t, t->why);
+		} else if (t->kind == CLEX_IDENT) {
+			/* s->open and .open = name a member, never the function:
+			 * storing the function there would name it elsewhere. */
+			if (i > a && (is_punct(&v[i - 1], ".") || is_punct(&v[i - 1], "->"))) {
+				i++;
+				continue;
+			}
+			i = check_ident(s, v, i, b);
+			continue;
+		} else if (is_punct(t, "[") && i + 1 < b && is_punct(&v[i + 1], "[")) {
+			find(s, "judge.forbidden_attribute", t->line, "[[ (C23 attribute syntax)");
+		}
+		i++;
+	}
+}
+
+static void check_attr_name(struct scan *s, const struct clex_tok *t)
+{
+	const char *p = t->p;
+	size_t n = t->len;
+
+	if (n > 4 && has_prefix(p, n, "__") && p[n - 1] == '_' && p[n - 2] == '_') {
+		p += 2;
+		n -= 4;
+	}
+	if (in_list(constructor_attributes, COUNT(constructor_attributes), p, n))
+		find_tok(s, "judge.constructor", t, "(attribute)");
+	else if (!in_list(allowed_attributes, COUNT(allowed_attributes), p, n))
+		find_tok(s, "judge.forbidden_attribute", t, "(attribute)");
+}
+
+/* __attribute__((name, name(args), ...)) at v[i]; returns the index after
+ * it. The list must be written out in place: a macro standing in for the
+ * list or a name would hide what it asks for. */
+static size_t check_attribute(struct scan *s, const struct clex_tok *v, size_t i, size_t b)
+{
+	int depth = 2, expect = 1;
+
+	if (i + 2 >= b || !is_punct(&v[i + 1], "(") || !is_punct(&v[i + 2], "(")) {
+		find_tok(s, "judge.forbidden_attribute", &v[i], "without its list written out");
+		return i + 1;
+	}
+	for (size_t k = i + 3; k < b; k++) {
+		const struct clex_tok *t = &v[k];
+
+		if (is_punct(t, "(")) {
+			depth++;
+		} else if (is_punct(t, ")")) {
+			if (--depth == 0)
+				return k + 1;
+		} else if (depth > 2) {
+			check_range(s, v, k, k + 1);
+		} else if (is_punct(t, ",")) {
+			expect = 1;
+		} else if (expect && t->kind == CLEX_IDENT) {
+			check_attr_name(s, t);
+			expect = 0;
+		} else {
+			find_tok(s, "judge.forbidden_attribute", t, "(malformed attribute list)");
+		}
+	}
+	find_tok(s, "judge.forbidden_attribute", &v[i], "(unbalanced attribute list)");
+	return b;
+}
+
+/* The pragma policy on the tokens after "pragma": omp (OpenMP, whose
+ * clauses get the general checks), GCC unroll, GCC ivdep and once. */
+static void check_pragma(struct scan *s, const struct clex_tok *v, size_t a, size_t b, int line)
+{
+	char w0[48] = "", w1[48] = "";
+
+	if (a == b)
+		return;
+	if (v[a].kind == CLEX_IDENT && clex_is(&v[a], "omp")) {
+		check_range(s, v, a + 1, b);
+		return;
+	}
+	if (v[a].kind == CLEX_IDENT && clex_is(&v[a], "once") && a + 1 == b)
+		return;
+	if (clex_is(&v[a], "GCC") && a + 1 < b &&
+	    (clex_is(&v[a + 1], "unroll") || clex_is(&v[a + 1], "ivdep"))) {
+		check_range(s, v, a + 2, b);
+		return;
+	}
+	tok_text(&v[a], w0, sizeof w0);
+	if (a + 1 < b)
+		tok_text(&v[a + 1], w1, sizeof w1);
+	find(s, "judge.forbidden_pragma", line, "pragma %s%s%s", w0, *w1 ? " " : "", w1);
+}
+
+/* _Pragma("...") at v[i]: the operand must be a string literal written
+ * out, and its text passes the same policy as #pragma. */
+static size_t check_pragma_op(struct scan *s, const struct clex_tok *v, size_t i, size_t b)
+{
+	const struct clex_tok *str = i + 2 < b ? &v[i + 2] : NULL;
+	struct clex lx = { 0 };
+	struct toks tk = { 0 };
+	struct kerr err = { 0 };
+	char *text = NULL;
+	size_t n = 0, q;
+
+	if (i + 3 >= b || !is_punct(&v[i + 1], "(") || str->kind != CLEX_STRING ||
+	    !is_punct(&v[i + 3], ")")) {
+		find_tok(s, "judge.forbidden_pragma", &v[i], "without a string literal operand");
+		return i + 1;
+	}
+	q = (size_t)((const char *)memchr(str->p, '"', str->len) - str->p);
+	text = malloc(str->len);
+	if (!text) {
+		find_tok(s, "judge.forbidden_pragma", &v[i], "(out of memory)");
+		return i + 4;
+	}
+	/* Destringize (C11 6.10.9): \" and \\ lose their backslash. */
+	for (size_t k = q + 1; k + 1 < str->len; k++) {
+		if (str->p[k] == '\\' && (str->p[k + 1] == '"' || str->p[k + 1] == '\\'))
+			k++;
+		text[n++] = str->p[k];
+	}
+	if (lex_all(&lx, text, n, &tk, &err) < 0) {
+		find_tok(s, "judge.forbidden_pragma", &v[i], "(operand does not lex)");
+	} else {
+		for (size_t k = 0; k < tk.n; k++)
+			tk.v[k].line = v[i].line;
+		check_pragma(s, tk.v, 0, tk.n, v[i].line);
+	}
+	free(tk.v);
+	clex_free(&lx);
+	free(text);
+	return i + 4;
+}
+
+static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, size_t b)
+{
+	const struct clex_tok *t = &v[i];
+
+	if (is_asm(t->p, t->len)) {
+		find_tok(s, "judge.inline_asm", t, NULL);
+	} else if (clex_is(t, "extern")) {
+		find_tok(s, "judge.extern", t, NULL);
+	} else if (clex_is(t, "typeof") || clex_is(t, "__typeof") || clex_is(t, "__typeof__")) {
+		/* typeof(printf) name; declares a function with no declarator. */
+		find_tok(s, "judge.extern", t, "(can declare a function without a prototype)");
+	} else if (clex_is(t, "__attribute__") || clex_is(t, "__attribute")) {
+		return check_attribute(s, v, i, b);
+	} else if (clex_is(t, "_Pragma")) {
+		return check_pragma_op(s, v, i, b);
+	} else if (has_prefix(t->p, t->len, "__builtin_")) {
+		if (!in_list(allowed_builtins, COUNT(allowed_builtins), t->p, t->len))
+			find_tok(s, "judge.forbidden_call", t, "(builtin outside the allowlist)");
+	} else if (denied(t->p, t->len)) {
+		if (s->define) {
+			char name[64];
+
+			tok_text(s->define, name, sizeof name);
+			find(s, "judge.macro_hides", t->line, "#define %s ... %.*s", name,
+			     (int)(t->len < 64 ? t->len : 64), t->p);
+		} else {
+			find_tok(s, "judge.forbidden_call", t, NULL);
+		}
+	} else if (has_prefix(t->p, t->len, "__") && !reserved_ok(t->p, t->len)) {
+		find_tok(s, "judge.forbidden_call", t, "(reserved implementation name)");
+	}
+	return i + 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Declarations: a function the recipe declares, the recipe defines     */
+
+/* Why: without `extern`, a plain prototype still declares an external
+ * function ("long splice(int, ...);" links against the C library). So the
+ * tree check requires every function declared in the recipe to be defined
+ * in the recipe. This is a statement-level reading, not a parser: it finds
+ * declarations that start with a specifier or a type name. */
+
+/* Words that start a declaration. */
+static const char *const decl_specifiers[] = {
+	"void", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "_Bool",
+	"_Complex", "struct", "union", "enum", "const", "volatile", "restrict", "static", "extern",
+	"register", "auto", "inline", "_Thread_local", "__thread", "_Noreturn", "_Alignas", "_Atomic",
+	"typedef", "__int128", "__fp16", "__bf16", "__float128", "__inline", "__inline__",
+	"__restrict", "__restrict__", "__const", "__const__", "__volatile", "__volatile__", "__signed",
+	"__signed__", "__auto_type", "__extension__",
+};
+
+/* Words whose parenthesised operand is not a declarator. */
+static const char *const paren_operators[] = {
+	"__attribute__", "__attribute", "_Alignas", "_Atomic", "_Alignof", "__alignof", "__alignof__",
+	"sizeof", "typeof", "__typeof", "__typeof__", "_Pragma", "_Static_assert", "asm", "__asm",
+	"__asm__",
+};
+
+/* C11's minimum translation limit (5.2.4.1); honest macros take a handful,
+ * and the limit keeps checking a macro body linear in its length. */
+#define MACRO_PARAMS_MAX 127
+
+/* Braces nested deeper than this only lose the paren depth they restore. */
+#define DECL_NEST_MAX 256
+
+static void decl_add(struct decls *d, const char *file, const struct clex_tok *t, enum decl_kind kind)
+{
+	struct decl *e;
+
+	if (!d || d->oom)
+		return;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct decl *v = realloc(d->v, cap * sizeof *v);
+
+		if (!v) {
+			d->oom = 1;
+			return;
+		}
+		d->v = v;
+		d->cap = cap;
+	}
+	e = &d->v[d->n];
+	e->name = strndup(t->p, t->len);
+	if (!e->name) {
+		d->oom = 1;
+		return;
+	}
+	snprintf(e->file, sizeof e->file, "%s", file);
+	e->line = t->line;
+	e->kind = kind;
+	d->n++;
+}
+
+static void decls_free(struct decls *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].name);
+	free(d->v);
+}
+
+/* Index after the ')' matching the '(' at v[i] (or b). */
+static size_t skip_parens(const struct clex_tok *v, size_t i, size_t b)
+{
+	int depth = 0;
+
+	for (; i < b; i++) {
+		if (is_punct(&v[i], "("))
+			depth++;
+		else if (is_punct(&v[i], ")") && --depth == 0)
+			return i + 1;
+	}
+	return b;
+}
+
+static int is_paren_operator(const struct clex_tok *v, size_t i, size_t b)
+{
+	return v[i].kind == CLEX_IDENT && i + 1 < b && is_punct(&v[i + 1], "(") &&
+	       in_list(paren_operators, COUNT(paren_operators), v[i].p, v[i].len);
+}
+
+static int is_word(const struct clex_tok *t, const char *const *list, size_t n)
+{
+	return t->kind == CLEX_IDENT && in_list(list, n, t->p, t->len);
+}
+
+/* name( or (name)( : the name of a function declarator. (*name)( is a
+ * pointer, an object, and does not count. */
+static int function_declarator(const struct clex_tok *v, size_t a, size_t i, size_t b)
+{
+	/* The statement's first word is its type: "T (name)(void)". */
+	if (i == a)
+		return 0;
+	if (i + 1 < b && is_punct(&v[i + 1], "("))
+		return 1;
+	return i > a && is_punct(&v[i - 1], "(") && i + 2 < b && is_punct(&v[i + 1], ")") &&
+	       is_punct(&v[i + 2], "(");
+}
+
+static int is_macro_param(const struct scan *s, const struct clex_tok *t)
+{
+	for (size_t i = 0; i < s->nmparams; i++)
+		if (s->mparams[i].kind == CLEX_IDENT && s->mparams[i].len == t->len &&
+		    !memcmp(s->mparams[i].p, t->p, t->len))
+			return 1;
+	return 0;
+}
+
+static void decl_found(struct scan *s, const struct clex_tok *t, int body, int is_typedef)
+{
+	if (s->nmparams && is_macro_param(s, t)) {
+		if (!body)
+			find_tok(s, "judge.macro_hides", t, "(macro declares a function named by its argument)");
+		return;
+	}
+	if (is_typedef) {
+		find_tok(s, "judge.extern", t, "(typedef of a function type declares functions unseen)");
+		return;
+	}
+	decl_add(s->decls, s->file, t, body ? DECL_DEFINED : DECL_DECLARED);
+}
+
+/* Whether the statement at v[a] starts like a declaration: a specifier,
+ * or a type name followed by a name, a '*' or "(name)(". */
+static int starts_declaration(const struct clex_tok *v, size_t a, size_t b)
+{
+	const struct clex_tok *t = &v[a];
+
+	if (t->kind != CLEX_IDENT)
+		return 0;
+	if (is_word(t, decl_specifiers, COUNT(decl_specifiers)))
+		return 1;
+	if (is_word(t, keywords, COUNT(keywords)))
+		return 0; /* return x; goto out; sizeof x; */
+	if (a + 1 < b && (v[a + 1].kind == CLEX_IDENT || is_punct(&v[a + 1], "*")))
+		return 1;
+	return a + 4 < b && is_punct(&v[a + 1], "(") && v[a + 2].kind == CLEX_IDENT &&
+	       is_punct(&v[a + 3], ")") && is_punct(&v[a + 4], "(");
+}
+
+/* One statement v[a..b); body: a '{' follows it (a definition if it
+ * declares a function). Records the first function declarator of each
+ * comma-separated declarator, ignoring initialisers and array sizes. */
+static void decl_statement(struct scan *s, const struct clex_tok *v, size_t a, size_t b, int body)
+{
+	int paren = 0, bracket = 0, after_eq = 0, found = 0, is_typedef = 0;
+
+	while (a < b && (clex_is(&v[a], "__extension__") || is_paren_operator(v, a, b)))
+		a = clex_is(&v[a], "__extension__") ? a + 1 : skip_parens(v, a + 1, b);
+	if (a >= b || !starts_declaration(v, a, b))
+		return;
+	for (size_t i = a; i < b; i++) {
+		const struct clex_tok *t = &v[i];
+
+		if (is_paren_operator(v, i, b)) {
+			i = skip_parens(v, i + 1, b) - 1;
+		} else if (t->kind == CLEX_PUNCT) {
+			paren += is_punct(t, "(") - is_punct(t, ")");
+			bracket += is_punct(t, "[") - is_punct(t, "]");
+			if (paren == 0 && bracket == 0 && is_punct(t, ","))
+				after_eq = found = 0;
+			else if (paren == 0 && bracket == 0 && is_punct(t, "="))
+				after_eq = 1;
+		} else if (t->kind == CLEX_IDENT && clex_is(t, "typedef")) {
+			is_typedef = 1;
+		} else if (t->kind == CLEX_IDENT && !after_eq && !found && bracket == 0 &&
+			   !is_word(t, keywords, COUNT(keywords)) &&
+			   !is_word(t, decl_specifiers, COUNT(decl_specifiers)) &&
+			   function_declarator(v, a, i, b)) {
+			found = 1;
+			decl_found(s, t, body, is_typedef);
+		}
+	}
+}
+
+/* Splits v[a..b) into statements at ';' (outside parentheses), '{' and
+ * '}'. A brace inside parentheses (a statement expression) opens a fresh
+ * statement level, so declarations hidden in ({ ... }) are seen too. */
+static void decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
+{
+	int stack[DECL_NEST_MAX], depth = 0, paren = 0;
+	size_t start = a;
+
+	for (size_t i = a; i < b; i++) {
+		const struct clex_tok *t = &v[i];
+
+		if (t->kind != CLEX_PUNCT)
+			continue;
+		if (is_punct(t, "(")) {
+			paren++;
+		} else if (is_punct(t, ")")) {
+			paren -= paren > 0;
+		} else if (is_punct(t, "{")) {
+			decl_statement(s, v, start, i, i > start && is_punct(&v[i - 1], ")"));
+			if (depth < DECL_NEST_MAX)
+				stack[depth] = paren;
+			depth++;
+			paren = 0;
+			start = i + 1;
+		} else if (is_punct(t, "}")) {
+			decl_statement(s, v, start, i, 0);
+			if (depth > 0) {
+				depth--;
+				paren = depth < DECL_NEST_MAX ? stack[depth] : 0;
+			}
+			start = i + 1;
+		} else if (is_punct(t, ";") && paren == 0) {
+			decl_statement(s, v, start, i, 0);
+			start = i + 1;
+		}
+	}
+	decl_statement(s, v, start, b, 0);
+}
+
+static int cmp_decl_ptr(const void *a, const void *b)
+{
+	return strcmp((*(struct decl *const *)a)->name, (*(struct decl *const *)b)->name);
+}
+
+/* Across the whole tree: every declared function is defined somewhere in
+ * it. A declared name that is a function-like macro is a macro standing in
+ * a declarator. Fills f with the first violation; 0 when there is none. */
+static int decls_resolve(struct decls *d, struct diffscan_finding *f, struct kerr *err)
+{
+	struct decl **known = NULL, key, *pkey = &key;
+	size_t nk = 0;
+	int found = 0;
+
+	if (d->oom)
+		return kerr_set(err, "judge.oom", "out of memory recording declarations");
+	known = malloc((d->n + 1) * sizeof *known);
+	if (!known)
+		return kerr_set(err, "judge.oom", "out of memory resolving declarations");
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].kind != DECL_DECLARED)
+			known[nk++] = &d->v[i];
+	qsort(known, nk, sizeof *known, cmp_decl_ptr);
+	for (size_t i = 0; i < d->n && !found; i++) {
+		struct decl *e = &d->v[i], **hit;
+		int macro = 0;
+
+		if (e->kind != DECL_DECLARED)
+			continue;
+		key.name = e->name;
+		hit = bsearch(&pkey, known, nk, sizeof *known, cmp_decl_ptr);
+		if (hit) {
+			/* Several entries may share the name: any definition wins. */
+			struct decl **lo = hit, **hi = hit;
+			int defined = 0;
+
+			while (lo > known && !strcmp((lo[-1])->name, e->name))
+				lo--;
+			while (hi + 1 < known + nk && !strcmp((hi[1])->name, e->name))
+				hi++;
+			for (struct decl **p = lo; p <= hi; p++)
+				defined |= (*p)->kind == DECL_DEFINED;
+			if (defined)
+				continue;
+			macro = 1;
+		}
+		memset(f, 0, sizeof *f);
+		snprintf(f->code, sizeof f->code, "%s", macro ? "judge.macro_hides" : "judge.extern");
+		snprintf(f->file, sizeof f->file, "%s", e->file);
+		f->line = e->line;
+		snprintf(f->what, sizeof f->what, "%.100s %s", e->name,
+			 macro ? "(a function-like macro used as a declarator)"
+			       : "(declared but never defined in the recipe)");
+		found = 1;
+	}
+	free(known);
+	return found;
+}
+
+/* ------------------------------------------------------------------ */
+/* Directives                                                          */
+
+static int flat_header_ok(const char *p, size_t n)
+{
+	if (n < 3 || p[0] == '.' || memcmp(p + n - 2, ".h", 2) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			 c == '_' || c == '-' || c == '.';
+
+		if (!ok || (c == '.' && i + 1 < n && p[i + 1] == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+static int in_tree(const struct scan *s, const char *p, size_t n)
+{
+	for (size_t i = 0; i < s->ntree; i++)
+		if (strlen(s->tree[i]) == n && !memcmp(s->tree[i], p, n))
+			return 1;
+	return 0;
+}
+
+static void check_include(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
+{
+	const struct clex_tok *d = &v[a + 1], *h = a + 2 < b ? &v[a + 2] : NULL;
+	const char *p;
+	size_t n;
+
+	if (!clex_is(d, "include")) {
+		find_tok(s, "judge.forbidden_include", d, "(only #include is allowed)");
+		return;
+	}
+	if (!h || h->kind != CLEX_HEADER) {
+		find(s, "judge.forbidden_include", d->line, "#include without a literal header name");
+		return;
+	}
+	p = h->p + 1;
+	n = h->len - 2;
+	if (h->p[0] == '<') {
+		if (!in_list(allowed_angle, COUNT(allowed_angle), p, n))
+			find(s, "judge.forbidden_include", h->line, "#include %.*s", (int)h->len, h->p);
+	} else if (n == strlen(RECIPE_API_INCLUDE) && !memcmp(p, RECIPE_API_INCLUDE, n)) {
+		;
+	} else if (!flat_header_ok(p, n)) {
+		find(s, "judge.forbidden_include", h->line, "#include %.*s", (int)h->len, h->p);
+	} else if (s->tree && !in_tree(s, p, n)) {
+		find(s, "judge.forbidden_include", h->line, "#include %.*s (not a file of the recipe)",
+		     (int)h->len, h->p);
+	}
+	check_range(s, v, a + 3, b);
+}
+
+static int redefinable(const struct clex_tok *t)
+{
+	return !in_list(keywords, COUNT(keywords), t->p, t->len) && !denied(t->p, t->len) &&
+	       !is_asm(t->p, t->len) && !has_prefix(t->p, t->len, "__");
+}
+
+/* #define NAME body / #define NAME(params) body, and #undef NAME. */
+static void check_define(struct scan *s, const struct clex_tok *v, size_t a, size_t b, int undef)
+{
+	const struct clex_tok *name = a + 2 < b ? &v[a + 2] : NULL;
+	size_t k;
+
+	if (!name || name->kind != CLEX_IDENT) {
+		check_range(s, v, a + 2, b);
+		return;
+	}
+	if (!redefinable(name))
+		find(s, "judge.macro_hides", name->line, "#%s %.*s", undef ? "undef" : "define",
+		     (int)(name->len < 64 ? name->len : 64), name->p);
+	k = a + 3;
+	if (undef)
+		return;
+	if (k < b && is_punct(&v[k], "(") && !v[k].ws) {
+		s->mparams = &v[k + 1];
+		while (k < b && !is_punct(&v[k], ")"))
+			k++;
+		s->nmparams = (size_t)(&v[k] - s->mparams);
+		k++;
+		decl_add(s->decls, s->file, name, DECL_MACRO);
+		/* Tokens include the commas: n parameters take 2n - 1. */
+		if (s->nmparams > 2 * MACRO_PARAMS_MAX) {
+			find_tok(s, "judge.macro_hides", name, "(more than 127 macro parameters)");
+			s->mparams = NULL;
+			s->nmparams = 0;
+			return;
+		}
+	}
+	for (size_t i = k; i < b; i++)
+		if (is_punct(&v[i], "#") || is_punct(&v[i], "##"))
+			find_tok(s, "judge.token_paste", &v[i], "in a macro body");
+	s->define = name;
+	check_range(s, v, k, b);
+	decl_scan(s, v, k < b ? k : b, b);
+	s->define = NULL;
+	s->mparams = NULL;
+	s->nmparams = 0;
+}
+
+static const char *const plain_directives[] = {
+	"if", "ifdef", "ifndef", "elif", "elifdef", "elifndef", "else", "endif", "line",
+};
+
+/* The directive whose '#' is v[a] and whose logical line ends before v[b]. */
+static void check_directive(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
+{
+	const struct clex_tok *d = &v[a + 1];
+
+	if (a + 1 == b || d->kind == CLEX_NUMBER) { /* null directive, GCC line marker */
+		check_range(s, v, a + 1, b);
+		return;
+	}
+	if (d->kind != CLEX_IDENT) {
+		check_range(s, v, a + 1, b);
+		if (d->kind != CLEX_ODD)
+			find_tok(s, "judge.forbidden_directive", d, NULL);
+		return;
+	}
+	if (clex_is(d, "include") || clex_is(d, "include_next") || clex_is(d, "import")) {
+		check_include(s, v, a, b);
+	} else if (clex_is(d, "define") || clex_is(d, "undef")) {
+		check_define(s, v, a, b, clex_is(d, "undef"));
+	} else if (clex_is(d, "pragma")) {
+		check_pragma(s, v, a + 2, b, d->line);
+	} else if (clex_is(d, "error") || clex_is(d, "warning")) {
+		/* Free text for a human: only odd spellings matter here. */
+		for (size_t i = a + 2; i < b; i++)
+			if (v[i].kind == CLEX_ODD)
+				find_tok(s, "judge.obfuscation", &v[i], v[i].why);
+	} else if (in_list(plain_directives, COUNT(plain_directives), d->p, d->len)) {
+		check_range(s, v, a + 2, b);
+	} else {
+		find_tok(s, "judge.forbidden_directive", d, NULL);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Whole files                                                         */
+
+/* Byte-level spellings that change what the compiler sees before any
+ * lexing: trigraphs (-std=c11 enables them; "??/" is a backslash, so it can
+ * splice lines or escape a quote), NUL bytes (GCC drops them), a lone CR and
+ * bidirectional-override characters (code that reads differently than it
+ * compiles). Anywhere in the file, comments and strings included. */
+static void check_bytes(struct scan *s, const char *text, size_t len)
+{
+	int line = 1;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '\n')
+			line++;
+		else if (c == '?' && i + 2 < len && text[i + 1] == '?' && strchr("=/'()!<>-", text[i + 2]) &&
+			 text[i + 2])
+			find(s, "judge.obfuscation", line, "??%c (trigraph)", text[i + 2]);
+		else if (c == '\0')
+			find(s, "judge.obfuscation", line, "NUL byte");
+		else if (c == '\r' && (i + 1 >= len || text[i + 1] != '\n'))
+			find(s, "judge.obfuscation", line, "carriage return without a newline");
+		else if (c == 0xe2 && i + 2 < len && (unsigned char)text[i + 1] == 0x80 &&
+			 (unsigned char)text[i + 2] >= 0xaa && (unsigned char)text[i + 2] <= 0xae)
+			find(s, "judge.obfuscation", line, "bidirectional override character");
+		else if (c == 0xe2 && i + 2 < len && (unsigned char)text[i + 1] == 0x81 &&
+			 (unsigned char)text[i + 2] >= 0xa6 && (unsigned char)text[i + 2] <= 0xa9)
+			find(s, "judge.obfuscation", line, "bidirectional isolate character");
+	}
+}
+
+static int scan_text(struct scan *s, const char *text, size_t len, struct kerr *err)
+{
+	struct clex lx = { 0 };
+	struct toks tk = { 0 }, code = { 0 };
+	size_t i = 0;
+	int rc = -1;
+
+	if (len > DIFFSCAN_FILE_BYTES_MAX) {
+		kerr_set(err, "judge.too_large", "%s: %zu bytes, over %u", s->file, len,
+			 DIFFSCAN_FILE_BYTES_MAX);
+		goto out;
+	}
+	check_bytes(s, text, len);
+	if (lex_all(&lx, text, len, &tk, err) < 0) {
+		/* A trigraph or NUL found above can be what broke the lexing
+		 * ("??/" escaping a quote): report the cause, not the symptom. */
+		if (s->n > 0) {
+			kerr_clear(err);
+			rc = s->n;
+			goto out;
+		}
+		kerr_prefix(err, "%s", s->file);
+		goto out;
+	}
+	while (i < tk.n) {
+		size_t j = i + 1;
+
+		while (j < tk.n && !tk.v[j].bol)
+			j++;
+		if (tk.v[i].kind == CLEX_PUNCT && clex_is(&tk.v[i], "#")) {
+			check_directive(s, tk.v, i, j);
+		} else {
+			check_range(s, tk.v, i, j);
+			if (toks_append(&code, &tk.v[i], j - i, err) < 0)
+				goto out;
+		}
+		i = j;
+	}
+	/* Declarations are read from the code alone, directives removed, as
+	 * the compiler reads the statements. */
+	decl_scan(s, code.v, 0, code.n);
+	rc = s->n;
+out:
+	free(code.v);
+	free(tk.v);
+	clex_free(&lx);
+	return rc;
+}
+
+int diffscan_c_file(const char *name, const char *text, size_t len, struct diffscan_finding *out, int cap,
+		    struct kerr *err)
+{
+	struct scan s = { .file = name, .out = out, .cap = cap };
+
+	return scan_text(&s, text, len, err);
+}
+
+static int is_source_name(const char *n)
+{
+	size_t l = strlen(n);
+
+	return l > 2 && n[0] != '.' && (!strcmp(n + l - 2, ".c") || !strcmp(n + l - 2, ".h"));
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted .c/.h names of dir; every one must be a regular file. */
+static int list_sources(const char *dir, char ***names, size_t *n, struct kerr *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[FS_PATH_MAX];
+	struct stat st;
+	int rc = -1;
+
+	*names = NULL;
+	*n = 0;
+	if (!d)
+		return kerr_errno(err, "judge.io", dir);
+	while ((e = readdir(d))) {
+		char **nv;
+
+		if (!is_source_name(e->d_name))
+			continue;
+		if (*n >= DIFFSCAN_TREE_FILES_MAX) {
+			kerr_set(err, "judge.too_large", "%s: more than %d source files", dir,
+				 DIFFSCAN_TREE_FILES_MAX);
+			goto out;
+		}
+		if (fs_join(path, sizeof path, err, "%s/%s", dir, e->d_name) < 0)
+			goto out;
+		if (lstat(path, &st) < 0) {
+			kerr_errno(err, "judge.io", path);
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			kerr_set(err, "judge.not_regular", "%s: not a regular file (a link or a folder)",
+				 e->d_name);
+			goto out;
+		}
+		nv = realloc(*names, (*n + 1) * sizeof *nv);
+		if (!nv || !(nv[*n] = strdup(e->d_name))) {
+			if (nv)
+				*names = nv;
+			kerr_set(err, "judge.oom", "%s: out of memory listing files", dir);
+			goto out;
+		}
+		*names = nv;
+		(*n)++;
+	}
+	qsort(*names, *n, sizeof **names, cmp_names);
+	rc = 0;
+out:
+	closedir(d);
+	return rc;
+}
+
+/* The finding with the lowest line (the first a reader would meet). */
+static const struct diffscan_finding *first_finding(const struct diffscan_finding *f, int n)
+{
+	const struct diffscan_finding *best = &f[0];
+
+	for (int i = 1; i < n; i++)
+		if (f[i].line < best->line)
+			best = &f[i];
+	return best;
+}
+
+int diffscan_tree(const char *dir, struct kerr *err)
+{
+	struct diffscan_finding *found = calloc(DIFFSCAN_FINDING_MAX, sizeof *found);
+	char **names = NULL, *text = NULL, path[FS_PATH_MAX];
+	struct decls decls = { 0 };
+	size_t n = 0, len = 0, total = 0;
+	int rc = -1, r;
+
+	if (!found) {
+		kerr_set(err, "judge.oom", "%s: out of memory", dir);
+		goto out;
+	}
+	if (list_sources(dir, &names, &n, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct scan s = { .file = names[i], .out = found, .cap = DIFFSCAN_FINDING_MAX,
+				  .tree = names, .ntree = n, .decls = &decls };
+		struct stat st;
+		int nf;
+
+		if (fs_join(path, sizeof path, err, "%s/%s", dir, names[i]) < 0)
+			goto out;
+		if (lstat(path, &st) < 0) {
+			kerr_errno(err, "judge.io", path);
+			goto out;
+		}
+		if ((size_t)st.st_size > DIFFSCAN_FILE_BYTES_MAX || total + (size_t)st.st_size > DIFFSCAN_TREE_BYTES_MAX) {
+			kerr_set(err, "judge.too_large", "%s: %lld bytes (file limit %u, tree limit %u)",
+				 names[i], (long long)st.st_size, DIFFSCAN_FILE_BYTES_MAX, DIFFSCAN_TREE_BYTES_MAX);
+			goto out;
+		}
+		total += (size_t)st.st_size;
+		free(text);
+		text = NULL;
+		if (fs_read_all(path, DIFFSCAN_FILE_BYTES_MAX, &text, &len, err) < 0)
+			goto out;
+		nf = scan_text(&s, text, len, err);
+		if (nf < 0)
+			goto out;
+		if (nf > 0) {
+			const struct diffscan_finding *f = first_finding(found, nf);
+
+			kerr_set(err, f->code, "%s:%d: %s: %s", f->file, f->line, f->what,
+				 diffscan_code_reason(f->code));
+			goto out;
+		}
+	}
+	r = decls_resolve(&decls, found, err);
+	if (r < 0)
+		goto out;
+	if (r > 0) {
+		kerr_set(err, found->code, "%s:%d: %s: %s", found->file, found->line, found->what,
+			 diffscan_code_reason(found->code));
+		goto out;
+	}
+	rc = 0;
+out:
+	decls_free(&decls);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(text);
+	free(found);
+	return rc;
+}

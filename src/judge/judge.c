@@ -1,0 +1,936 @@
+/* judge.c: one judgment, start to finish (PROTOCOL 5 and 6). The checks run
+ * in the protocol's order and stop at the first hard failure; every check's
+ * outcome and CPU cost is recorded in the corpus in one transaction, after
+ * which the king rule may start a challenge or, for a confirmed challenge,
+ * merge through king.c. Recipe code runs only in sandboxed children. */
+#include "judge/judge.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "data/bpe.h"
+#include "harness/checkpoint.h"
+#include "data/dataset.h"
+#include "harness/evaluate.h"
+#include "sandbox/recipe_pipe.h"
+#include "sandbox/recipe_build.h"
+#include "harness/scale.h"
+#include "proof/bundle.h"
+#include "judge/causality.h"
+#include "judge/diffscan.h"
+#include "validator/king.h"
+#include "judge/plausible.h"
+#include "proof/prove.h"
+#include "proof/reciperepo.h"
+#include "judge/replay.h"
+#include "sandbox/sandbox.h"
+#include "util/fsutil.h"
+
+#define RATIONALE_BYTES_MAX (64u << 10)
+
+static const char *const check_names[JUDGE_CHECKS] = { "diff_scan", "attest_verify", "log_plausibility",
+							"hidden_eval", "spot_replay" };
+
+/* CPU seconds of this process and its reaped children (builds, sandboxed
+ * recipes): what a judgment costs the validator. */
+static double cpu_now(void)
+{
+	struct rusage a, b;
+
+	getrusage(RUSAGE_SELF, &a);
+	getrusage(RUSAGE_CHILDREN, &b);
+	return (double)(a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec + b.ru_stime.tv_sec) +
+	       (double)(a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec) * 1e-6;
+}
+
+/* Everything one judgment holds; freed by ctx_free. */
+struct ctx {
+	struct vstate *s;
+	const struct judge_opts *o;
+	struct judge_result *r;
+	char work[FS_PATH_MAX], bdir[FS_PATH_MAX], recipe[FS_PATH_MAX], patch_path[FS_PATH_MAX];
+	struct bundle_dir bd;
+	json_t *manifest;
+	char manifest_hex[HASH_HEX_BYTES];
+	char *patch, *rationale;
+	size_t patch_len;
+	struct kerr patch_err; /* why patch is NULL */
+	struct expcorpus_entry e;
+	struct king_info king;
+	struct dataset pub;
+	int pub_open;
+	struct plausible_report pr;
+	int pr_open;
+	uint64_t seed;
+	int64_t deadline_ms; /* recipe_pipe_now_ms() instant the judgment must end by */
+	double call_s;       /* the most one recipe call may take */
+	struct sandbox *sb;
+	char pending_id[EXPCORPUS_ID_BYTES]; /* the submission a challenge answer answers */
+	int verified; /* 1 once bundle_verify bound every file to the signed manifest */
+};
+
+static void say(const struct ctx *c, const char *what)
+{
+	if (c->o->progress)
+		fprintf(stderr, "judge: %s\n", what);
+}
+
+static const char *mstr(json_t *m, const char *a, const char *b)
+{
+	json_t *v = json_object_get(m, a);
+
+	if (b)
+		v = json_object_get(v, b);
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static double mnum(json_t *m, const char *a, const char *b)
+{
+	json_t *v = json_object_get(json_object_get(m, a), b);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Reads what is needed to attribute the bundle before any check: without a
+ * manifest there is nothing to record. */
+static int intake(struct ctx *c, struct kerr *err)
+{
+	char path[FS_PATH_MAX], *text = NULL;
+	size_t len;
+	json_t *seed;
+
+	if (bundle_dir_open(c->o->bundle, &c->bd, err) < 0)
+		return -1;
+	snprintf(c->bdir, sizeof c->bdir, "%s", c->bd.path);
+	/* Every read of the bundle refuses what is not a regular file without
+	 * blocking (a FIFO would hold the judgment before any check). */
+	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, BUNDLE_MANIFEST) < 0 ||
+	    fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, &text, &len, err) < 0) {
+		kerr_set(err, strcmp(err->code, "fs.not_regular") ? "judge.unreadable" : "bundle.not_regular",
+			 "%s: no readable manifest.json: %s", c->o->bundle, err->msg);
+		return -1;
+	}
+	hash_buf_hex(text, len, c->manifest_hex);
+	c->manifest = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	free(text);
+	if (!json_is_object(c->manifest))
+		return kerr_set(err, "judge.unreadable", "%s: manifest.json is not a JSON object", c->o->bundle);
+	if (fs_join(c->patch_path, sizeof c->patch_path, err, "%s/patch.diff", c->bdir) < 0)
+		return -1;
+	if (fs_read_file(c->patch_path, RECIPEREPO_PATCH_BYTES_MAX, O_NOFOLLOW, &c->patch, &c->patch_len,
+			 &c->patch_err) < 0)
+		c->patch = NULL, c->patch_len = 0; /* diff scan reports patch_err */
+	if (fs_join(path, sizeof path, err, "%s/rationale.md", c->bdir) < 0 ||
+	    fs_read_file(path, RATIONALE_BYTES_MAX, O_NOFOLLOW, &c->rationale, &len, err) < 0)
+		c->rationale = NULL; /* optional; bundle_verify refuses a non-regular one */
+	seed = json_object_get(json_object_get(c->manifest, "config"), "seed");
+	c->seed = json_is_integer(seed) && json_integer_value(seed) >= 0 ? (uint64_t)json_integer_value(seed) : 0;
+	return 0;
+}
+
+/* The judgment's deadline, from the proof's declared compute (judge.h).
+ * A missing or absurd train_s counts as none: the floor still holds, and
+ * plausibility refuses the manifest before any recipe code runs. */
+static void set_deadline(struct ctx *c, int64_t t0_ms)
+{
+	const struct scale *sc = scale_find(c->s->scale, NULL);
+	double train_s = mnum(c->manifest, "results", "train_s"), cap, d;
+
+	cap = sc ? JUDGE_DEADLINE_TRAIN_CAP * sc->budget_units : 0;
+	if (!isfinite(train_s) || train_s < 0)
+		train_s = 0;
+	d = JUDGE_DEADLINE_FLOOR_S + JUDGE_DEADLINE_FACTOR * fmin(train_s, cap);
+	/* Per call: a fraction of the proof's own deadline, which the
+	 * operator's cap below shortens only as a whole. */
+	c->call_s = fmin(SANDBOX_TIMEOUT_MS_DEFAULT / 1000.0, fmax(JUDGE_CALL_MIN_S, d / JUDGE_CALL_DIVISOR));
+	if (c->o->deadline_s > 0 && c->o->deadline_s < d)
+		d = c->o->deadline_s;
+	c->r->deadline_s = d;
+	c->deadline_ms = t0_ms + (int64_t)(d * 1000.0);
+}
+
+/* A replayed bundle is refused before any check runs: recording would
+ * refuse it anyway (the manifest digest is unique in the corpus), but only
+ * after a full judgment, so a replay would cost the validator a hidden
+ * evaluation for nothing. */
+static int refuse_replay(struct ctx *c, struct kerr *err)
+{
+	struct expcorpus_entry prior;
+	struct kerr e2 = { { 0 }, { 0 } };
+
+	if (expcorpus_get(c->s, c->manifest_hex, &prior, &e2) == 0) {
+		kerr_set(err, "judge.duplicate", "manifest %.16s...: already judged as %s (%s): a replay",
+			 c->manifest_hex, prior.id, prior.verdict);
+		expcorpus_entry_free(&prior);
+		return -1;
+	}
+	if (strcmp(e2.code, "expcorpus.not_found")) {
+		*err = e2;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- check 1: the diff scan ---------------------------------------- */
+
+static int check_diff_scan(struct ctx *c, struct kerr *err)
+{
+	const char *tag = mstr(c->manifest, "king", "tag"), *commit = mstr(c->manifest, "king", "commit");
+
+	/* Why patch.diff could not be read, in its own words: too big, not a
+	 * regular file, or absent. */
+	if (!c->patch && !strcmp(c->patch_err.code, "fs.too_large"))
+		return kerr_set(err, "patch.too_large", "patch.diff exceeds the limit of %u bytes: %s",
+				RECIPEREPO_PATCH_BYTES_MAX, c->patch_err.msg);
+	if (!c->patch && !strcmp(c->patch_err.code, "fs.not_regular"))
+		return kerr_set(err, "bundle.not_regular", "%s", c->patch_err.msg);
+	if (!c->patch)
+		return kerr_set(err, "judge.no_patch", "the bundle has no readable patch.diff: %s", c->patch_err.msg);
+	if (reciperepo_patch_check(c->patch, c->patch_len, err) < 0)
+		return -1;
+	if (strcmp(tag, c->king.tag) || strcmp(commit, c->king.commit))
+		return kerr_set(err, "judge.stale", "the patch is based on %s (%.12s), the king is %s (%.12s): rebase and prove again",
+				*tag ? tag : "?", commit, c->king.tag, c->king.commit);
+	if (reciperepo_export(c->s->recipe, c->king.tag, c->recipe, err) < 0 ||
+	    reciperepo_apply(c->recipe, c->patch_path, err) < 0)
+		return -1;
+	return diffscan_tree(c->recipe, err);
+}
+
+/* ---- check 2: the bundle itself ------------------------------------ */
+
+/* The seed is the protocol's, unless this bundle answers this validator's
+ * challenge for the same patch by the same miner on the same king. */
+static int find_pending_challenge(struct ctx *c, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	c->pending_id[0] = '\0';
+	if (sqlite3_prepare_v2(c->s->db,
+			       "SELECT id FROM submissions WHERE verdict = 'challenge_pending' AND patch_sha256 = ?1"
+			       " AND miner = ?2 AND king_tag = ?3 AND challenge_seed = ?4 ORDER BY received_at LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return vstate_sql_error(c->s, "challenge lookup", err);
+	sqlite3_bind_text(st, 1, mstr(c->manifest, "patch_sha256", NULL), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mstr(c->manifest, "miner", NULL), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->king.tag, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->seed);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(c->pending_id, sizeof c->pending_id, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : vstate_sql_error(c->s, "challenge lookup", err);
+}
+
+static int check_attest(struct ctx *c, struct kerr *err)
+{
+	struct bundle_report br;
+	char patch_hex[HASH_HEX_BYTES];
+	int rc = -1;
+
+	memset(&br, 0, sizeof br);
+	if (bundle_verify(c->bdir, &br, err) < 0)
+		goto out;
+	c->verified = 1;
+	snprintf(c->e.attest_kind, sizeof c->e.attest_kind, "%s", br.attest_kind);
+	c->e.alpha = br.alpha;
+	hash_buf_hex(c->patch, c->patch_len, patch_hex);
+	if (strcmp(patch_hex, mstr(c->manifest, "patch_sha256", NULL))) {
+		kerr_set(err, "judge.patch_digest", "manifest patch_sha256 is not the digest of patch.diff");
+		goto out;
+	}
+	if (strcmp(mstr(c->manifest, "config", "scale"), c->s->scale)) {
+		kerr_set(err, "judge.scale_mismatch", "the proof is at scale '%s', this validator judges '%s'",
+			 mstr(c->manifest, "config", "scale"), c->s->scale);
+		goto out;
+	}
+	if (strcmp(mstr(c->manifest, "config", "data_manifest_sha256"), c->pub.digest)) {
+		kerr_set(err, "judge.data_mismatch", "the proof trained on data %.16s..., the protocol's data is %.16s...",
+			 mstr(c->manifest, "config", "data_manifest_sha256"), c->pub.digest);
+		goto out;
+	}
+	if (c->seed != PROVE_SEED_DEFAULT) {
+		if (find_pending_challenge(c, err) < 0)
+			goto out;
+		if (!c->pending_id[0]) {
+			kerr_set(err, "judge.bad_seed",
+				 "seed %llu is neither the protocol's (%d) nor a challenge this validator issued for this patch",
+				 (unsigned long long)c->seed, PROVE_SEED_DEFAULT);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	bundle_report_free(&br);
+	return rc;
+}
+
+/* ---- check 3: log plausibility ------------------------------------- */
+
+static int check_plausible(struct ctx *c, struct kerr *err)
+{
+	int rc = plausible_check(c->bdir, bpe_vocab_size(c->pub.tok), &c->pr, err);
+
+	c->pr_open = 1;
+	if (rc == 0)
+		c->e.claimed_public_bpb = c->pr.val_bpb;
+	/* Every checkpoint, the final one included, carries the header the
+	 * harness writes for its record: a model trained elsewhere shows here
+	 * unless it was re-wrapped, and then binding replay catches it. */
+	if (rc == 0)
+		rc = replay_check_headers(c->bdir, &c->pr, bpe_vocab_size(c->pub.tok), err);
+	return rc;
+}
+
+/* ---- checks 4 and 5: untrusted code, sandboxed ---------------------- */
+
+/* Starts a sandboxed child, creates the recipe and loads a checkpoint. */
+static int start_recipe(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct kr_plan *plan,
+			const char *ckpt_rel, struct kerr *err)
+{
+	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+	struct kr_env env = { .seed = c->seed, .threads = c->o->threads, .vocab_size = bpe_vocab_size(c->pub.tok),
+			      .scale = c->s->scale };
+	struct ckpt_meta m;
+	void *state = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	memset(h, 0, sizeof *h);
+	if (sandbox_spawn(sb, h, err) < 0)
+		return -1;
+	if (recipe_host_create(h, &env, plan, err) < 0) {
+		sandbox_explain(sb, h, err);
+		goto out;
+	}
+	if (!ckpt_rel) {
+		rc = 0;
+		goto out;
+	}
+	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, ckpt_rel) < 0 ||
+	    ckpt_read(path, &m, &state, &n, sha, err) < 0 ||
+	    ckpt_check(&m, plan, env.vocab_size, c->pub.tokenizer_digest, err) < 0)
+		goto out;
+	if (h->load(h, state, n, err) < 0) {
+		sandbox_explain(sb, h, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(state);
+	return rc;
+}
+
+/* Which windows the causality audit probes: keyed by the whole validator
+ * secret and bound to this bundle, so a recipe cannot know which of its
+ * calls are the audit's (two bytes of the secret would leave only 65536
+ * candidate probe sets to behave honestly on). */
+static uint64_t audit_seed(const struct ctx *c)
+{
+	static const char context[] = "karpa causality audit v1:";
+	unsigned char in[sizeof context + HASH_HEX_BYTES], out[8];
+	uint64_t seed = 0;
+
+	memcpy(in, context, sizeof context - 1);
+	memcpy(in + sizeof context - 1, c->manifest_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash(out, sizeof out, in, sizeof context - 1 + HASH_HEX_BYTES - 1, c->s->secret,
+			   VSTATE_SECRET_BYTES);
+	for (int i = 0; i < 8; i++)
+		seed = seed << 8 | out[i];
+	return seed;
+}
+
+/* Scores a split on h. With h_alt, the causality audit rides on the scoring
+ * calls themselves (causality_watch): h_alt sees only the twins. */
+static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct recipe_host *h_alt,
+		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split, double *bpb,
+		      struct kerr *err)
+{
+	uint16_t *toks = NULL;
+	uint32_t *tbytes = NULL;
+	size_t n;
+	int vocab = 0, rc = -1, watching = 0, rows;
+	uint64_t calls;
+	struct eval_opts eo = { .threads = c->o->threads, .targets_max = scale_eval_targets(c->s->scale) };
+	struct eval_observer ob;
+	struct causality_watch w;
+	struct causality_opts co = { .vocab_size = h->vocab_size, .T = plan->seq_len, .seed = audit_seed(c) };
+	struct eval_result res;
+
+	if (dataset_load_split(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
+		goto out;
+	if (h_alt) {
+		if (evaluate_calls(plan, vocab, n, eo.targets_max, &calls, &rows, err) < 0 ||
+		    causality_watch_init(&w, h_alt, &co, calls, rows, toks, n, err) < 0)
+			goto out;
+		watching = 1;
+		ob.after_call = causality_watch_call;
+		ob.arg = &w;
+		eo.observer = &ob;
+	}
+	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, &res, err) < 0) {
+		if (strcmp(err->code, "judge.causality"))
+			sandbox_explain(sb, h, err);
+		goto out;
+	}
+	if (watching && w.rep.probes != w.nprobes) {
+		kerr_set(err, "judge.causality", "the audit probed %d of its %d calls", w.rep.probes, w.nprobes);
+		goto out;
+	}
+	if (watching)
+		c->r->causality_probes = w.rep.probes;
+	*bpb = res.val_bpb;
+	rc = 0;
+out:
+	if (watching)
+		causality_watch_free(&w);
+	free(toks);
+	free(tbytes);
+	return rc;
+}
+
+/* Three fresh children, each with the final checkpoint: one recomputes the
+ * public claim; one scores the hidden split and has never seen anything
+ * else, so it cannot tell which split it is looking at; one answers only
+ * the causality audit's twins of that scoring. */
+static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err)
+{
+	struct recipe_host h, h_alt;
+	struct kr_plan plan, plan_alt;
+	struct dataset hid;
+	int rc = -1, hid_open = 0, alt = 0;
+
+	memset(&h, 0, sizeof h);
+	memset(&h_alt, 0, sizeof h_alt);
+	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
+		goto out;
+	say(c, "recomputing the public val_bpb");
+	if (eval_split(c, sb, &h, NULL, &plan, &c->pub, SPLIT_VAL, &c->r->public_bpb, err) < 0)
+		goto out;
+	c->e.public_bpb = c->r->public_bpb;
+	if (!(fabs(c->r->public_bpb - c->pr.val_bpb) <= JUDGE_CLAIM_TOL)) {
+		kerr_set(err, "judge.claim_mismatch", "claimed public val_bpb %.6f, recomputed %.6f (tolerance %g)",
+			 c->pr.val_bpb, c->r->public_bpb, JUDGE_CLAIM_TOL);
+		goto out;
+	}
+	recipe_host_destroy(&h);
+	say(c, "evaluating on the hidden split, with the causality audit");
+	if (dataset_open(c->s->hidden, &hid, err) < 0)
+		goto out;
+	hid_open = 1;
+	if (strcmp(hid.tokenizer_digest, c->pub.tokenizer_digest)) {
+		kerr_set(err, "judge.data_mismatch", "the hidden folder's tokenizer differs from the public one");
+		goto out;
+	}
+	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0 ||
+	    start_recipe(c, sb, &h_alt, &plan_alt, "checkpoints/final.ckpt", err) < 0)
+		goto out;
+	alt = 1;
+	if (eval_split(c, sb, &h, &h_alt, &plan, &hid, SPLIT_HIDDEN, &c->r->hidden_bpb, err) < 0)
+		goto out;
+	c->e.hidden_bpb = c->r->hidden_bpb;
+	rc = 0;
+out:
+	if (hid_open)
+		dataset_close(&hid);
+	recipe_host_destroy(&h);
+	if (alt)
+		recipe_host_destroy(&h_alt);
+	return rc;
+}
+
+/* Draw k of `purpose` for this bundle: keyed by the whole validator secret
+ * and bound to the manifest, so a miner cannot know before submitting which
+ * segments will be replayed, and a re-judgment draws the same. */
+static uint64_t secret_draw(const struct ctx *c, const char *purpose, uint32_t k)
+{
+	crypto_generichash_state st;
+	unsigned char kb[4] = { (unsigned char)(k >> 24), (unsigned char)(k >> 16), (unsigned char)(k >> 8),
+				(unsigned char)k },
+		      out[8];
+	uint64_t v = 0;
+
+	crypto_generichash_init(&st, c->s->secret, VSTATE_SECRET_BYTES, sizeof out);
+	crypto_generichash_update(&st, (const unsigned char *)purpose, strlen(purpose) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)c->manifest_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash_update(&st, kb, sizeof kb);
+	crypto_generichash_final(&st, out, sizeof out);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | out[i];
+	return v;
+}
+
+/* One segment in its own fresh sandboxed child: the harness restarted the
+ * recipe at every checkpoint of the miner's run, so this is the process
+ * the segment ran in. */
+static int replay_segment(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
+			  int steps, struct kerr *err)
+{
+	struct recipe_host h;
+	struct kr_plan plan;
+	struct replay_opts ro = { .bundle_dir = c->bdir, .segment = seg, .steps = steps, .scratch_dir = c->work };
+	struct replay_report rr;
+	size_t len = strlen(c->r->replay_segments);
+	int rc = -1;
+
+	if (start_recipe(c, sb, &h, &plan, NULL, err) < 0)
+		goto out;
+	if (replay_run(&h, &plan, &c->pr, train, ntrain, &ro, &rr, err) < 0) {
+		if (strncmp(err->code, "judge.", 6))
+			sandbox_explain(sb, &h, err);
+		goto out;
+	}
+	c->r->replay_steps += rr.steps;
+	snprintf(c->r->replay_segments + len, sizeof c->r->replay_segments - len, "%s%d", len ? " " : "", seg);
+	rc = 0;
+out:
+	recipe_host_destroy(&h);
+	return rc;
+}
+
+/* A candidate that cannot be decisive changes nothing: it gets a spot
+ * replay of REPLAY_STEPS steps of one drawn segment. A decisive one (an
+ * original or a challenge answer) gets the binding replay: the final
+ * segment, so the scored model is the run's, and JUDGE_BIND_DRAWS other
+ * whole segments drawn from the secret (docs/judging-checks.md, "Binding"). */
+static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
+{
+	int nseg = c->pr.nckpt, rc = -1, drawn[JUDGE_BIND_DRAWS], ndrawn = 0;
+	double improvement;
+	uint16_t *train = NULL;
+	size_t ntrain;
+	int decisive = king_decide(c->king.hidden_bpb, c->r->hidden_bpb, c->king.margin, &improvement) == 1;
+
+	c->r->proof_steps = c->pr.steps;
+	snprintf(c->r->replay_mode, sizeof c->r->replay_mode, "%s", decisive ? "binding" : "spot");
+	if (nseg < 1)
+		return kerr_set(err, "judge.no_replay", "the log records no checkpoint to replay to");
+	if (dataset_load_split(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
+		goto out;
+	if (!decisive) {
+		rc = replay_segment(c, sb, train, ntrain, (int)(secret_draw(c, "karpa spot replay v1", 0) % (uint64_t)nseg),
+				    REPLAY_STEPS, err);
+		goto out;
+	}
+	say(c, "binding replay: the final segment and a drawn one, whole");
+	if (replay_segment(c, sb, train, ntrain, nseg - 1, 0, err) < 0)
+		goto out;
+	for (uint32_t k = 0; ndrawn < JUDGE_BIND_DRAWS && ndrawn < nseg - 1 && k < 64 * JUDGE_BIND_DRAWS; k++) {
+		int seg = (int)(secret_draw(c, "karpa binding replay v1", k) % (uint64_t)(nseg - 1)), dup = 0;
+		for (int i = 0; i < ndrawn; i++)
+			dup |= drawn[i] == seg;
+		if (dup)
+			continue;
+		drawn[ndrawn++] = seg;
+		if (replay_segment(c, sb, train, ntrain, seg, 0, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(train);
+	return rc;
+}
+
+/* ---- the pipeline ---------------------------------------------------- */
+
+static int run_check(struct ctx *c, int i, int (*fn)(struct ctx *, struct kerr *), struct kerr *err)
+{
+	struct expcorpus_check *ck = &c->r->checks[i];
+	double t0 = cpu_now();
+	int rc;
+
+	snprintf(ck->name, sizeof ck->name, "%s", check_names[i]);
+	say(c, check_names[i]);
+	if (recipe_pipe_now_ms() >= c->deadline_ms)
+		rc = kerr_set(err, "recipe.deadline", "no time left to start it");
+	else
+		rc = fn(c, err);
+	/* The deadline names the check it ended, whichever call it ended in. */
+	if (rc < 0 && !strcmp(err->code, "recipe.deadline")) {
+		char was[KERR_MSG_MAX];
+
+		snprintf(was, sizeof was, "%s", err->msg);
+		kerr_set(err, "judge.deadline", "the judgment's %.0f s deadline passed in check %s (%s)",
+			 c->r->deadline_s, check_names[i], was);
+	}
+	ck->cpu_s = cpu_now() - t0;
+	snprintf(ck->outcome, sizeof ck->outcome, "%s", rc == 0 ? "pass" : "fail");
+	if (rc < 0) {
+		snprintf(ck->code, sizeof ck->code, "%s", err->code[0] ? err->code : "judge.failed");
+		snprintf(ck->message, sizeof ck->message, "%s", err->msg);
+	}
+	c->r->n_checks = i + 1;
+	return rc;
+}
+
+/* Check 4 builds the patched recipe (compiling is not running it) and
+ * makes the sandbox its children start in; check 5 reuses both. */
+static int check_hidden(struct ctx *c, struct kerr *err)
+{
+	struct sandbox_config cfg;
+	struct recipe_build_info bi;
+
+	if (recipe_build(c->recipe, &bi, err) < 0)
+		return -1;
+	sandbox_config_default(&cfg, c->o->threads);
+	/* Every child of this sandbox ends by the judgment's deadline, and no
+	 * single call may take more than a fraction of it. */
+	cfg.deadline_ms = c->deadline_ms;
+	cfg.timeout_ms = (int64_t)(1000.0 * c->call_s);
+	if (sandbox_new(&c->sb, &cfg, bi.runner, err) < 0)
+		return -1;
+	return check_hidden_eval(c, c->sb, err);
+}
+
+static int check_spot_replay(struct ctx *c, struct kerr *err)
+{
+	return check_replay(c, c->sb, err);
+}
+
+static void fill_entry(struct ctx *c)
+{
+	struct expcorpus_entry *e = &c->e;
+
+	snprintf(e->manifest_sha256, sizeof e->manifest_sha256, "%s", c->manifest_hex);
+	snprintf(e->patch_sha256, sizeof e->patch_sha256, "%s", mstr(c->manifest, "patch_sha256", NULL));
+	snprintf(e->miner, sizeof e->miner, "%s", mstr(c->manifest, "miner", NULL));
+	snprintf(e->king_tag, sizeof e->king_tag, "%s", mstr(c->manifest, "king", "tag"));
+	snprintf(e->scale, sizeof e->scale, "%s", mstr(c->manifest, "config", "scale"));
+	e->seed = (int64_t)c->seed;
+	e->rationale = c->rationale;
+	e->patch = c->patch;
+	/* The proof's compute: its training time on all its threads. */
+	e->proof_cpu_s = mnum(c->manifest, "results", "train_s") * mnum(c->manifest, "config", "threads");
+	c->r->proof_cpu_s = e->proof_cpu_s;
+	snprintf(e->challenge_of, sizeof e->challenge_of, "%s", c->pending_id);
+}
+
+/* A warning: something after the verdict was recorded did not work. The
+ * verdict stands; the operator is told. */
+static void warn(struct ctx *c, const struct kerr *e)
+{
+	size_t n = strlen(c->r->warning);
+
+	snprintf(c->r->warning + n, sizeof c->r->warning - n, "%s%s: %s", n ? "; " : "", e->code, e->msg);
+}
+
+/* The earliest claim on this patch by another key (PROTOCOL 6 Credit): a
+ * recorded submission of the same patch against the same king by a
+ * different miner, recorded before `before` (NULL: any time), whose proof
+ * was not rejected (a proof that failed its checks establishes nothing,
+ * whatever else it shows). Every other verdict counts, challenge_failed
+ * and not_decisive included: the idea was shown first by someone else,
+ * and a copy given its own challenge seed would be a second draw at
+ * confirming it. out is "" when there is none. */
+static int earlier_claim(struct ctx *c, const char *before, char out[EXPCORPUS_ID_BYTES], struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(c->s->db,
+			       "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND king_tag = ?2 AND miner <> ?3"
+			       " AND verdict <> 'rejected'"
+			       " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
+			       " ORDER BY seq LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return vstate_sql_error(c->s, "credit lookup", err);
+	sqlite3_bind_text(st, 1, c->e.patch_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, c->king.tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->e.miner, -1, SQLITE_STATIC);
+	if (before)
+		sqlite3_bind_text(st, 4, before, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(out, EXPCORPUS_ID_BYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : vstate_sql_error(c->s, "credit lookup", err);
+}
+
+static void verdict_copy(struct judge_result *r, const char *claim)
+{
+	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_NOT_DECISIVE);
+	snprintf(r->code, sizeof r->code, "judge.copy");
+	snprintf(r->reason, sizeof r->reason,
+		 "decisive by %.4f bpb, but the same patch on the same king was submitted first by another key"
+		 " as %s: its challenge and credit are that submission's",
+		 r->improvement, claim);
+}
+
+/* The king rule on a bundle that passed every check. */
+static int decide(struct ctx *c, struct kerr *err)
+{
+	struct judge_result *r = c->r;
+	int decisive = king_decide(c->king.hidden_bpb, r->hidden_bpb, c->king.margin, &r->improvement);
+	char claim[EXPCORPUS_ID_BYTES];
+
+	r->king_bpb = c->king.hidden_bpb;
+	r->margin = c->king.margin;
+	c->e.king_bpb = r->king_bpb;
+	c->e.margin = r->margin;
+	if (c->pending_id[0]) {
+		snprintf(r->challenge_of, sizeof r->challenge_of, "%s", c->pending_id);
+		snprintf(r->verdict, sizeof r->verdict, "%s",
+			 decisive == 1 ? EXPCORPUS_CHALLENGE_PENDING : EXPCORPUS_CHALLENGE_FAILED);
+		if (decisive != 1) {
+			snprintf(r->code, sizeof r->code, "judge.challenge_failed");
+			snprintf(r->reason, sizeof r->reason,
+				 "under the challenge seed the improvement %.4f bpb does not clear the margin %.4f",
+				 r->improvement, r->margin);
+		}
+		return 0;
+	}
+	if (decisive == 1) {
+		/* A copy re-signed by another key gets no challenge seed: the
+		 * seed is what lets a submission become king. */
+		if (earlier_claim(c, NULL, claim, err) < 0)
+			return -1;
+		if (claim[0]) {
+			verdict_copy(r, claim);
+			return 0;
+		}
+		if (king_challenge_seed(c->s->secret, c->manifest_hex, &r->challenge_seed, err) < 0)
+			return -1;
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);
+		snprintf(r->reason, sizeof r->reason,
+			 "decisive by %.4f bpb (margin %.4f): prove again with --seed %llu to confirm", r->improvement,
+			 r->margin, (unsigned long long)r->challenge_seed);
+		c->e.challenge_seed = (int64_t)r->challenge_seed;
+	} else {
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_NOT_DECISIVE);
+		snprintf(r->code, sizeof r->code, "judge.not_decisive");
+		snprintf(r->reason, sizeof r->reason, "hidden val_bpb %.4f vs the king's %.4f: improvement %.4f within the margin %.4f",
+			 r->hidden_bpb, r->king_bpb, r->improvement, r->margin);
+	}
+	return 0;
+}
+
+/* The answer and the submission it answers get the same later verdict. */
+static int settle_both(struct ctx *c, struct kerr *err)
+{
+	const struct judge_result *r = c->r;
+
+	if (expcorpus_update_verdict(c->s, r->id, r->verdict, r->code, r->reason, err) < 0)
+		return -1;
+	return expcorpus_update_verdict(c->s, c->pending_id, r->verdict, r->code, r->reason, err);
+}
+
+/* A confirmed challenge: merge, which settles the original submission in
+ * the same transaction as the new king (king.c). */
+static int settle_challenge(struct ctx *c, struct kerr *err)
+{
+	struct judge_result *r = c->r;
+	struct king_metrics km = { .margin = r->margin, .alpha = c->e.alpha, .miner = c->e.miner };
+	struct king_merge_result mr;
+	struct expcorpus_entry orig;
+	char claim[EXPCORPUS_ID_BYTES];
+	int rc;
+
+	if (strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
+		return expcorpus_update_verdict(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason,
+						err);
+	}
+	/* Two first judgments of the same patch at once both got a seed; the
+	 * one recorded first keeps the credit. */
+	if (earlier_claim(c, c->pending_id, claim, err) < 0)
+		return -1;
+	if (claim[0]) {
+		verdict_copy(r, claim);
+		return settle_both(c, err);
+	}
+	/* The new king's score is its protocol-seed run, the original
+	 * submission: kings and candidates are always compared seed 1 to
+	 * seed 1; the challenge run only confirms. */
+	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
+		return -1;
+	km.hidden_bpb = orig.hidden_bpb;
+	km.public_bpb = orig.public_bpb;
+	km.improvement = r->king_bpb - orig.hidden_bpb;
+	expcorpus_entry_free(&orig);
+	rc = king_merge(c->s, r->id, c->king.tag, c->king.commit, c->patch_path, c->rationale ? c->rationale : "",
+			&km, &mr, err);
+	if (rc < 0 && !strcmp(err->code, "king.stale")) {
+		/* Another confirmation merged while this one was judged: judged
+		 * one after the other, this one would be stale too. */
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
+		snprintf(r->code, sizeof r->code, "king.stale");
+		snprintf(r->reason, sizeof r->reason, "%s", err->msg);
+		return settle_both(c, err);
+	}
+	if (rc < 0)
+		return -1;
+	/* The commit point is behind us: the king changed, and the verdict
+	 * says so whatever fails from here on. */
+	snprintf(r->new_king, sizeof r->new_king, "%s", mr.to_tag);
+	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_ACCEPTED_KING);
+	snprintf(r->reason, sizeof r->reason, "confirmed under the challenge seed: king %s", mr.to_tag);
+	if (mr.record_pending) {
+		struct kerr w = { "king.record_pending", { 0 } };
+		snprintf(w.msg, sizeof w.msg, "%s", mr.record_warning);
+		warn(c, &w);
+	}
+	return 0;
+}
+
+/* What was received, when it could not be verified against its manifest:
+ * the digest of every file's name and content (the manifest among them).
+ * Such a submission is recorded under this digest, not the manifest's, so
+ * a damaged copy of a bundle (a flipped byte, a dropped file: the manifest
+ * untouched) does not occupy the genuine bundle's slot, while the same
+ * damaged bytes again are still a replay. */
+static int received_digest(struct ctx *c, char out[HASH_HEX_BYTES], struct kerr *err)
+{
+	static const char context[] = "karpa received content v1";
+	struct bundle_files *bf = malloc(sizeof *bf);
+	struct kerr lerr = { { 0 }, { 0 } };
+	struct hash_ctx h;
+	uint8_t d[HASH_BYTES];
+	char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+	int rc = -1;
+
+	if (!bf)
+		return kerr_set(err, "judge.nomem", "out of memory");
+	hash_begin(&h);
+	hash_update(&h, context, sizeof context); /* its NUL ends the context */
+	hash_update(&h, c->manifest_hex, HASH_HEX_BYTES - 1);
+	if (bundle_list(c->bdir, bf, &lerr) < 0) {
+		/* Unlistable (a symlink, a bad name): the reason stands in for
+		 * the files. */
+		hash_update(&h, lerr.code, strlen(lerr.code) + 1);
+	} else {
+		for (int i = 0; i < bf->n; i++) {
+			if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, bf->name[i]) < 0)
+				goto out;
+			if (hash_file_hex(path, hex, NULL, &lerr) < 0)
+				snprintf(hex, sizeof hex, "%s", lerr.code);
+			hash_update(&h, bf->name[i], strlen(bf->name[i]) + 1);
+			hash_update(&h, hex, strlen(hex) + 1);
+		}
+	}
+	hash_end(&h, d);
+	hash_hex(d, out);
+	rc = 0;
+out:
+	free(bf);
+	return rc;
+}
+
+/* Accepted bundles are kept by content. */
+static int store_bundle(struct ctx *c, struct kerr *err)
+{
+	struct bundle_files *bf = malloc(sizeof *bf);
+	char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+	int rc = -1;
+
+	if (!bf)
+		return kerr_set(err, "judge.nomem", "out of memory");
+	if (bundle_list(c->bdir, bf, err) < 0)
+		goto out;
+	for (int i = 0; i < bf->n; i++)
+		if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, bf->name[i]) < 0 ||
+		    vstate_store_file(c->s, path, hex, err) < 0)
+			goto out;
+	rc = 0;
+out:
+	free(bf);
+	return rc;
+}
+
+static void ctx_free(struct ctx *c)
+{
+	if (c->pr_open)
+		plausible_report_free(&c->pr);
+	if (c->pub_open)
+		dataset_close(&c->pub);
+	if (c->sb)
+		sandbox_free(c->sb);
+	bundle_dir_close(&c->bd);
+	json_decref(c->manifest);
+	free(c->patch);
+	free(c->rationale);
+	if (c->work[0])
+		fs_rm_rf(c->work);
+}
+
+int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err)
+{
+	static int (*const checks[JUDGE_CHECKS])(struct ctx *, struct kerr *) = {
+		check_diff_scan, check_attest, check_plausible, check_hidden, check_spot_replay,
+	};
+	struct ctx c;
+	struct kerr why = { { 0 }, { 0 } };
+	double t0 = cpu_now();
+	int64_t start_ms = recipe_pipe_now_ms();
+	int rc = -1, failed = 0;
+
+	memset(&c, 0, sizeof c);
+	memset(r, 0, sizeof *r);
+	r->public_bpb = r->hidden_bpb = r->king_bpb = r->margin = r->improvement = NAN;
+	c.s = s;
+	c.o = o;
+	c.r = r;
+	expcorpus_entry_blank(&c.e);
+	if (king_current(s, &c.king, err) < 0)
+		return -1;
+	if (!isfinite(c.king.hidden_bpb) || !isfinite(c.king.margin)) {
+		return kerr_set(err, "king.no_noise_floor",
+				"king %s has no measured hidden score and noise floor: run `karpa noise-floor` first",
+				c.king.tag);
+	}
+	if (fs_join(c.work, sizeof c.work, err, "%s/work/judge-%ld", s->dir, (long)getpid()) < 0 ||
+	    fs_join(c.recipe, sizeof c.recipe, err, "%s/recipe", c.work) < 0)
+		goto out;
+	fs_rm_rf(c.work);
+	if (fs_mkdir_p(c.work, err) < 0)
+		goto out;
+	if (intake(&c, err) < 0 || refuse_replay(&c, err) < 0)
+		goto out;
+	set_deadline(&c, start_ms);
+	if (dataset_open(s->data, &c.pub, err) < 0)
+		goto out;
+	c.pub_open = 1;
+	for (int i = 0; i < JUDGE_CHECKS && !failed; i++)
+		if (run_check(&c, i, checks[i], &why) < 0)
+			failed = 1;
+	fill_entry(&c);
+	if (failed) {
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_REJECTED);
+		snprintf(r->code, sizeof r->code, "%s", r->checks[r->n_checks - 1].code);
+		snprintf(r->reason, sizeof r->reason, "%s", why.msg);
+		/* Judged only as far as what arrived: the manifest's digest
+		 * counts as judged once its content was verified. */
+		if (!c.verified && received_digest(&c, c.e.manifest_sha256, err) < 0)
+			goto out;
+	} else if (decide(&c, err) < 0) {
+		goto out;
+	}
+	r->judge_cpu_s = cpu_now() - t0;
+	c.e.judge_cpu_s = r->judge_cpu_s;
+	snprintf(c.e.verdict, sizeof c.e.verdict, "%s", r->verdict);
+	snprintf(c.e.reason_code, sizeof c.e.reason_code, "%s", r->code);
+	snprintf(c.e.reason, sizeof c.e.reason, "%s", r->reason);
+	if (expcorpus_record(s, &c.e, r->checks, (size_t)r->n_checks, r->id, err) < 0) {
+		if (!strcmp(err->code, "expcorpus.duplicate"))
+			snprintf(err->code, sizeof err->code, "judge.duplicate");
+		goto out;
+	}
+	if (c.pending_id[0] && !failed && settle_challenge(&c, err) < 0)
+		goto out;
+	/* The verdict is recorded (and the king may have changed): a failure
+	 * to keep the bundle is the operator's to fix, not a failed judgment,
+	 * which would report no verdict for a recorded one. */
+	if (!failed && store_bundle(&c, &why) < 0)
+		warn(&c, &why);
+	rc = 0;
+out:
+	ctx_free(&c);
+	return rc;
+}

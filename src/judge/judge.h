@@ -1,0 +1,90 @@
+/* judge.h: a validator's judgment of one proof bundle (PROTOCOL 5, 6).
+ * Owns the order of the checks (diff scan, attestation verify, log
+ * plausibility, hidden eval with the causality audit, spot replay), stopping
+ * at the first hard failure, what each cost, the verdict under the king rule
+ * (with the challenge-seed confirmation), and recording it all in the
+ * experiment corpus. Untrusted recipe code runs only in sandboxed children;
+ * the loss is computed here, from the logits they return. */
+#ifndef KARPA_JUDGE_H
+#define KARPA_JUDGE_H
+
+#include <stdint.h>
+
+#include "validator/expcorpus.h"
+#include "validator/vstate.h"
+#include "util/kerr.h"
+
+#define JUDGE_CHECKS 5
+/* Public val_bpb recomputed by the validator may differ from the miner's
+ * claim only by this much: bit-identical on the same machine class, and
+ * within fp32 reduction-order noise across CPUs (docs/judging-checks.md). */
+#define JUDGE_CLAIM_TOL 1e-4
+/* Segments a decisive candidate's binding replay draws from the validator's
+ * secret besides the final one: with at least TRAIN_SEGMENTS_MIN segments,
+ * final + 1 is at most 2/8 = 25% of the proof (PROTOCOL 5's cpu-scale bound
+ * for a decisive candidate). */
+#define JUDGE_BIND_DRAWS 1
+
+/* The judgment's wall-clock deadline, fixed when the manifest is read
+ * (docs/judging-checks.md, "The deadline"):
+ *   deadline_s = FLOOR + FACTOR x min(results.train_s, TRAIN_CAP x budget_units)
+ * The floor covers what does not scale with the proof (building the recipe,
+ * the two evaluations at the tiny scale); the factor covers an honest
+ * judgment's evaluations and replay with room for a loaded machine; the cap
+ * keeps a claimed training time the budget could never allow from buying
+ * time. Every sandboxed recipe call ends by it (judge.deadline), and each
+ * call may also take at most deadline_s / CALL_DIVISOR (between CALL_MIN_S
+ * and the sandbox's default per-call cap), from the deadline before the
+ * operator's cap (judge_opts.deadline_s) shortens it. */
+#define JUDGE_DEADLINE_FLOOR_S 120.0
+#define JUDGE_DEADLINE_FACTOR 4.0
+#define JUDGE_DEADLINE_TRAIN_CAP 10.0
+#define JUDGE_CALL_DIVISOR 8.0
+#define JUDGE_CALL_MIN_S 5.0
+
+struct judge_opts {
+	const char *bundle;   /* directory or .tar */
+	int threads;
+	int progress;
+	double deadline_s;    /* the operator's cap on the computed deadline; 0: none */
+};
+
+struct judge_result {
+	char id[EXPCORPUS_ID_BYTES];
+	char verdict[EXPCORPUS_VERDICT_MAX];
+	char code[KERR_CODE_MAX];   /* reason code of the verdict ("" when accepted) */
+	char reason[KERR_MSG_MAX];
+	struct expcorpus_check checks[JUDGE_CHECKS];
+	int n_checks;
+	double claimed_public_bpb, public_bpb, hidden_bpb, king_bpb, margin, improvement;
+	uint64_t challenge_seed;    /* set with verdict challenge_pending */
+	char challenge_of[EXPCORPUS_ID_BYTES];
+	char new_king[RECIPEREPO_TAG_MAX];
+	double judge_cpu_s, proof_cpu_s;
+	/* What spot replay re-ran: "spot" (a few steps of one drawn segment)
+	 * or "binding" (the final segment and JUDGE_BIND_DRAWS drawn ones, whole,
+	 * for a decisive candidate); the segments by index; the steps replayed
+	 * against the proof's. */
+	char replay_mode[16];
+	char replay_segments[128];
+	int64_t replay_steps, proof_steps;
+	int causality_probes;       /* scored calls of the hidden eval that were audited */
+	/* "" unless something after the verdict was recorded failed (keeping
+	 * the bundle in the store, recording a merge whose tag already
+	 * stands): the verdict holds and the operator should look. */
+	char warning[KERR_MSG_MAX];
+	double deadline_s;          /* the judgment's wall-clock deadline */
+};
+
+/* Judges one bundle and records the outcome. Returns 0 whenever a verdict
+ * was reached and recorded (including rejections: see r->verdict and
+ * r->code), and always once the king changed (failures after that are in
+ * r->warning); -1 when nothing could be recorded: judge.unreadable (no
+ * manifest to attribute the bundle to), judge.duplicate (the same bundle
+ * again: a replay), king.no_noise_floor (measure it first), vstate.*.
+ * A bundle rejected before its files were verified against its manifest
+ * (checks 1 and 2) is recorded under the digest of what was received, not
+ * the manifest's: a damaged copy cannot block the genuine bundle. */
+int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err);
+
+#endif

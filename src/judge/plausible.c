@@ -1,0 +1,559 @@
+/* plausible.c: log plausibility. Reads the three files with bounded sizes,
+ * parses each record into fixed fields, then judges in an order where each
+ * failure has one clear reason: the manifest and calibration first (cheap,
+ * and everything else is measured against them), then the log record by
+ * record, then the totals (counts, budget, the claimed score). */
+#include "judge/plausible.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/calibrate.h"
+#include "sandbox/recipe_host.h"
+#include "harness/scale.h"
+#include "harness/train.h"
+#include "harness/trainlog.h"
+#include "proof/bundle.h"
+#include "util/fsutil.h"
+
+/* The recorded GFLOPS must be 2 N^3 / median; both are doubles written with
+ * 17 digits, so only the division's rounding separates them. */
+#define CALIB_GFLOPS_REL_TOL 1e-9
+/* The shortest record the harness writes (a checkpoint line) is ~190 bytes;
+ * 100 is a safe floor for bounding the step count by the file size. */
+#define LOG_RECORD_BYTES_MIN 100
+
+/* What the manifest claims, copied out of the JSON. */
+struct claims {
+	uint64_t seed;
+	char scale[PLAUSIBLE_SCALE_MAX];
+	int threads;
+	double budget_units;
+	char data[HASH_HEX_BYTES], tok[HASH_HEX_BYTES];
+	double before_ms, after_ms, ref_ms;
+	int64_t steps, tokens, params;
+	double train_s, val_bpb, val_loss;
+	char recipe[KR_NAME_MAX], version[KR_NAME_MAX];
+};
+
+struct calib_rec {
+	int threads;
+	double median_ms, min_ms, max_ms, gflops;
+};
+
+/* Running state of the log walk. */
+struct walk {
+	int64_t nsteps;     /* step records seen */
+	uint64_t tokens;    /* last step's tokens */
+	double wall_ms;     /* last step's wall_ms (0 before step 0) */
+	int have_eval, cap; /* cap: entries allocated in r->ckpt */
+};
+
+static int copy_str(char *dst, size_t cap, const char *src, const char *code, const char *what, struct kerr *err)
+{
+	if (!src || strlen(src) >= cap)
+		return kerr_set(err, code, "%s: missing or longer than %zu bytes", what, cap - 1);
+	memcpy(dst, src, strlen(src) + 1);
+	return 0;
+}
+
+static int is_hex64(const char *s)
+{
+	if (strlen(s) != 64)
+		return 0;
+	for (int i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* A value the harness logged from a float widens back to itself. */
+static int is_float_value(double x)
+{
+	return (double)(float)x == x;
+}
+
+/* ---- manifest.json and calibration.json ------------------------------- */
+
+static json_t *load_json(const char *dir, const char *name, size_t bytes_max, const char *code, struct kerr *err)
+{
+	char path[FS_PATH_MAX], *text = NULL;
+	size_t len;
+	json_error_t je;
+	json_t *o;
+
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0 ||
+	    fs_read_all(path, bytes_max, &text, &len, err) < 0)
+		return NULL;
+	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
+	if (!o || !json_is_object(o)) {
+		kerr_set(err, code, "%s: not a JSON object (%s)", name, o ? "wrong type" : je.text);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int parse_manifest(json_t *m, struct claims *c, struct kerr *err)
+{
+	const char *scale, *data, *tok, *recipe, *version;
+	json_int_t seed, steps, tokens, params;
+	json_error_t je;
+
+	memset(c, 0, sizeof *c);
+	if (json_unpack_ex(m, &je, 0,
+			   "{s:{s:I, s:s, s:i, s:F, s:s, s:s}, s:{s:F, s:F, s:F},"
+			   " s:{s:I, s:I, s:I, s:F, s:F, s:F, s:s, s:s}}",
+			   "config", "seed", &seed, "scale", &scale, "threads", &c->threads, "budget_units",
+			   &c->budget_units, "data_manifest_sha256", &data, "tokenizer_sha256", &tok, "calibration",
+			   "before_ms", &c->before_ms, "after_ms", &c->after_ms, "ref_ms", &c->ref_ms, "results",
+			   "steps", &steps, "tokens", &tokens, "params", &params, "train_s", &c->train_s, "val_bpb",
+			   &c->val_bpb, "val_loss", &c->val_loss, "recipe", &recipe, "recipe_version", &version) < 0)
+		return kerr_set(err, "judge.bad_manifest", "manifest.json: %s", je.text);
+	if (seed < 0)
+		return kerr_set(err, "judge.bad_manifest", "manifest.json: config.seed is negative");
+	c->seed = (uint64_t)seed;
+	c->steps = steps;
+	c->tokens = tokens;
+	c->params = params;
+	if (copy_str(c->scale, sizeof c->scale, scale, "judge.bad_manifest", "manifest.json config.scale", err) < 0 ||
+	    copy_str(c->data, sizeof c->data, data, "judge.bad_manifest", "manifest.json config.data_manifest_sha256",
+		     err) < 0 ||
+	    copy_str(c->tok, sizeof c->tok, tok, "judge.bad_manifest", "manifest.json config.tokenizer_sha256", err) <
+		0 ||
+	    copy_str(c->recipe, sizeof c->recipe, recipe, "judge.bad_manifest", "manifest.json results.recipe", err) <
+		0 ||
+	    copy_str(c->version, sizeof c->version, version, "judge.bad_manifest",
+		     "manifest.json results.recipe_version", err) < 0)
+		return -1;
+	if (!isfinite(c->train_s) || c->train_s < 0)
+		return kerr_set(err, "judge.bad_manifest", "manifest.json: results.train_s %g is not a duration",
+				c->train_s);
+	return 0;
+}
+
+static int calib_one(json_t *o, const char *which, int threads, struct calib_rec *c, struct kerr *err)
+{
+	json_error_t je;
+	double want;
+
+	if (json_unpack_ex(o, &je, 0, "{s:i, s:F, s:F, s:F, s:F}", "threads", &c->threads, "median_ms", &c->median_ms,
+			   "min_ms", &c->min_ms, "max_ms", &c->max_ms, "gflops", &c->gflops) < 0)
+		return kerr_set(err, "judge.calibration", "calibration.json %s: %s", which, je.text);
+	if (c->threads != threads)
+		return kerr_set(err, "judge.calibration",
+				"calibration.json %s: measured at %d threads, the run used %d", which, c->threads,
+				threads);
+	if (!isfinite(c->max_ms) || !(c->min_ms > 0) || c->min_ms > c->median_ms || c->median_ms > c->max_ms)
+		return kerr_set(err, "judge.calibration",
+				"calibration.json %s: min %g, median %g, max %g ms are not ordered positive times",
+				which, c->min_ms, c->median_ms, c->max_ms);
+	want = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (c->median_ms * 1e6);
+	if (!(fabs(c->gflops - want) <= CALIB_GFLOPS_REL_TOL * want))
+		return kerr_set(err, "judge.calibration",
+				"calibration.json %s: gflops %g does not follow from the median (%g)", which, c->gflops,
+				want);
+	return 0;
+}
+
+/* The calibration as recorded, checked against the harness's constants and
+ * the manifest; fills the recomputed figures in r. */
+static int check_calibration(json_t *cal, const struct claims *c, struct plausible_report *r, struct kerr *err)
+{
+	struct calib_rec b, a;
+	struct calib_budget cb;
+	json_t *before, *after;
+	json_int_t n, repeats;
+	double ref_ms, budget;
+	json_error_t je;
+
+	if (json_unpack_ex(cal, &je, 0, "{s:o, s:o, s:F, s:F, s:I, s:I}", "before", &before, "after", &after, "ref_ms",
+			   &ref_ms, "budget_units", &budget, "n", &n, "repeats", &repeats) < 0)
+		return kerr_set(err, "judge.calibration", "calibration.json: %s", je.text);
+	if (n != CALIB_N || repeats != CALIB_REPEATS || ref_ms != CALIB_REF_MS || c->ref_ms != CALIB_REF_MS)
+		return kerr_set(err, "judge.calibration",
+				"calibration.json: n %lld, repeats %lld, ref_ms %g are not the harness's %d, %d, %g",
+				(long long)n, (long long)repeats, ref_ms, CALIB_N, CALIB_REPEATS, CALIB_REF_MS);
+	if (calib_one(before, "before", c->threads, &b, err) < 0 || calib_one(after, "after", c->threads, &a, err) < 0)
+		return -1;
+	if (b.median_ms != c->before_ms || a.median_ms != c->after_ms || budget != c->budget_units)
+		return kerr_set(err, "judge.calibration",
+				"calibration.json medians (%g, %g ms) or budget %g differ from the manifest's "
+				"(%g, %g ms, %g)",
+				b.median_ms, a.median_ms, budget, c->before_ms, c->after_ms, c->budget_units);
+	/* One figure for the budget and the physical limit, so that a slower
+	 * claim buys wall time only by lowering its own step-rate ceiling as
+	 * much (PROTOCOL 4.3, docs/judging-checks.md). */
+	calib_budget(c->budget_units, b.median_ms, a.median_ms, &cb);
+	if (!(cb.ratio <= CALIB_AGREE_MAX))
+		return kerr_set(err, "judge.calibration",
+				"calibration.json medians %g ms before and %g ms after training differ %.2fx, more "
+				"than %.2fx: no one machine gives both; prove again on a machine under steady "
+				"load",
+				b.median_ms, a.median_ms, cb.ratio, CALIB_AGREE_MAX);
+	r->calib_ms = cb.calib_ms;
+	r->calib_gflops = cb.gflops;
+	r->allowed_s = cb.allowed_s;
+	r->flops_max = cb.flops_max;
+	return 0;
+}
+
+/* ---- train.log --------------------------------------------------------- */
+
+static int parse_header(json_t *o, const struct claims *c, int64_t lines, struct plausible_report *r, struct kerr *err)
+{
+	const char *ev, *fmt, *harness, *recipe, *version, *scale, *data, *tok;
+	json_int_t seed, steps, params;
+	json_error_t je;
+
+	if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:i, s:i}", "event", &ev,
+			   "format", &fmt, "harness", &harness, "recipe", &recipe, "recipe_version", &version, "seed",
+			   &seed, "scale", &scale, "data", &data, "tokenizer", &tok, "steps", &steps, "params", &params,
+			   "batch", &r->batch, "seq_len", &r->seq_len) < 0)
+		return kerr_set(err, "judge.log_parse", "train.log line 1: %s", je.text);
+	if (strcmp(ev, "header") || strcmp(fmt, TRAINLOG_FORMAT))
+		return kerr_set(err, "judge.log_parse", "train.log line 1 is not a %s header", TRAINLOG_FORMAT);
+	if (copy_str(r->recipe, sizeof r->recipe, recipe, "judge.log_parse", "train.log header recipe", err) < 0 ||
+	    copy_str(r->recipe_version, sizeof r->recipe_version, version, "judge.log_parse",
+		     "train.log header recipe_version", err) < 0 ||
+	    copy_str(r->scale, sizeof r->scale, scale, "judge.log_parse", "train.log header scale", err) < 0 ||
+	    copy_str(r->data_digest, sizeof r->data_digest, data, "judge.log_parse", "train.log header data", err) <
+		0 ||
+	    copy_str(r->tokenizer_digest, sizeof r->tokenizer_digest, tok, "judge.log_parse",
+		     "train.log header tokenizer", err) < 0)
+		return -1;
+	r->steps = steps;
+	r->params = params;
+	/* Shapes first: they size what follows. A log cannot hold more step
+	 * records than lines, which bounds the per-step arrays by the file. */
+	if (steps < 1 || steps > RECIPE_STEPS_MAX || steps > lines || params < 1 || r->batch < 1 ||
+	    r->batch > RECIPE_BATCH_MAX || r->seq_len < 1 || r->seq_len > RECIPE_SEQ_LEN_MAX)
+		return kerr_set(err, "judge.log_shape",
+				"train.log header: steps %lld, params %lld, batch %d, seq_len %d are not a run's "
+				"shape (the log has %lld lines)",
+				(long long)steps, (long long)params, r->batch, r->seq_len, (long long)lines);
+	if (steps != c->steps)
+		return kerr_set(err, "judge.log_shape",
+				"train.log header declares %lld steps, the manifest claims %lld", (long long)steps,
+				(long long)c->steps);
+	if (seed < 0 || (uint64_t)seed != c->seed || strcmp(scale, c->scale) || strcmp(data, c->data) ||
+	    strcmp(tok, c->tok) || strcmp(recipe, c->recipe) || strcmp(version, c->version) || params != c->params)
+		return kerr_set(err, "judge.log_claim",
+				"train.log header (seed, scale, data, tokenizer, recipe, params) differs from the "
+				"manifest's config and results");
+	r->seed = (uint64_t)seed;
+	if (!is_hex64(r->data_digest) || !is_hex64(r->tokenizer_digest))
+		return kerr_set(err, "judge.log_parse", "train.log header: data or tokenizer is not a SHA-256 hex");
+	r->flops_per_step = PLAUSIBLE_FLOPS_PER_PARAM_TOKEN * (double)params * (double)r->batch * (double)r->seq_len;
+	return 0;
+}
+
+static int step_losses(int64_t s, double loss, double lr, int vocab, struct kerr *err)
+{
+	double lnv = log((double)vocab);
+
+	if (!isfinite(loss) || !(loss > 0) || !is_float_value(loss))
+		return kerr_set(err, "judge.log_loss", "step %lld: loss %.17g is not a positive finite float",
+				(long long)s, loss);
+	if (s == 0 && (loss < lnv - PLAUSIBLE_LOSS0_BELOW_LNV || loss > lnv + PLAUSIBLE_LOSS0_ABOVE_LNV))
+		return kerr_set(err, "judge.log_loss",
+				"step 0: loss %.4f outside [ln V - %.1f, ln V + %.1f] = [%.4f, %.4f] for V = %d: "
+				"the run did not start from a fresh initialisation",
+				loss, PLAUSIBLE_LOSS0_BELOW_LNV, PLAUSIBLE_LOSS0_ABOVE_LNV,
+				lnv - PLAUSIBLE_LOSS0_BELOW_LNV, lnv + PLAUSIBLE_LOSS0_ABOVE_LNV, vocab);
+	if (!isfinite(lr) || lr < 0 || !is_float_value(lr))
+		return kerr_set(err, "judge.log_lr", "step %lld: learning rate %.17g is not a finite float >= 0",
+				(long long)s, lr);
+	return 0;
+}
+
+static int on_step(json_t *o, int64_t lineno, int vocab, struct walk *w, struct plausible_report *r, struct kerr *err)
+{
+	json_int_t step, tokens;
+	double lr, loss, wall, tps, dt_ms, gflops;
+	json_error_t je;
+	uint64_t want;
+
+	if (json_unpack_ex(o, &je, 0, "{s:I, s:I, s:F, s:F, s:F, s:F}", "step", &step, "tokens", &tokens, "lr", &lr,
+			   "loss", &loss, "wall_ms", &wall, "tok_per_s", &tps) < 0)
+		return kerr_set(err, "judge.log_parse", "train.log line %lld: step record: %s", (long long)lineno,
+				je.text);
+	if (w->have_eval)
+		return kerr_set(err, "judge.log_shape", "train.log line %lld: step record after the eval record",
+				(long long)lineno);
+	if (step != w->nsteps || w->nsteps >= r->steps)
+		return kerr_set(err, "judge.log_shape",
+				"train.log line %lld: step %lld where step %lld of %lld was due", (long long)lineno,
+				(long long)step, (long long)w->nsteps, (long long)r->steps);
+	want = (uint64_t)(step + 1) * (uint64_t)r->batch * (uint64_t)r->seq_len;
+	if (tokens < 0 || (uint64_t)tokens != want)
+		return kerr_set(err, "judge.log_shape",
+				"train.log line %lld: step %lld reports %lld tokens, (step+1) x %d x %d = %llu",
+				(long long)lineno, (long long)step, (long long)tokens, r->batch, r->seq_len,
+				(unsigned long long)want);
+	if (!isfinite(wall) || !(wall > w->wall_ms))
+		return kerr_set(err, "judge.log_time",
+				"train.log line %lld: step %lld wall_ms %.3f does not follow %.3f (time must be "
+				"finite and strictly increasing)",
+				(long long)lineno, (long long)step, wall, w->wall_ms);
+	if (step_losses(step, loss, lr, vocab, err) < 0)
+		return -1;
+	dt_ms = wall - w->wall_ms;
+	gflops = r->flops_per_step / (dt_ms * 1e6);
+	if (gflops > r->max_gflops) {
+		r->max_gflops = gflops;
+		r->max_gflops_step = step;
+	}
+	if (!(gflops <= PLAUSIBLE_PEAK_FACTOR * r->calib_gflops))
+		return kerr_set(err, "judge.log_too_fast",
+				"step %lld took %.3f ms for %.3g FLOPs (6 x params x batch x seq_len): %.1f GFLOPS, "
+				"above %.1f x the calibrated %.1f GFLOPS",
+				(long long)step, dt_ms, r->flops_per_step, gflops, PLAUSIBLE_PEAK_FACTOR,
+				r->calib_gflops);
+	r->loss[step] = loss;
+	r->lr[step] = lr;
+	w->nsteps++;
+	w->tokens = (uint64_t)tokens;
+	w->wall_ms = wall;
+	return 0;
+}
+
+static int on_checkpoint(json_t *o, int64_t lineno, struct walk *w, struct plausible_report *r, struct kerr *err)
+{
+	json_int_t step;
+	const char *file, *sha;
+	char want[PLAUSIBLE_FILE_MAX];
+	struct plausible_ckpt *c;
+	json_error_t je;
+
+	if (json_unpack_ex(o, &je, 0, "{s:I, s:s, s:s}", "step", &step, "file", &file, "sha256", &sha) < 0)
+		return kerr_set(err, "judge.log_parse", "train.log line %lld: checkpoint record: %s", (long long)lineno,
+				je.text);
+	/* train.c checkpoints right after the step record that completes it. */
+	if (w->have_eval || step != w->nsteps || step < 1 || (r->nckpt > 0 && r->ckpt[r->nckpt - 1].step >= step))
+		return kerr_set(err, "judge.log_shape",
+				"train.log line %lld: checkpoint of step %lld after %lld step records",
+				(long long)lineno, (long long)step, (long long)w->nsteps);
+	/* Binding: no segment longer than the harness's gap, so the segment a
+	 * validator replays is at most 1/TRAIN_SEGMENTS_MIN of the run. */
+	if (step - (r->nckpt > 0 ? r->ckpt[r->nckpt - 1].step : 0) > train_ckpt_gap_max(r->steps))
+		return kerr_set(err, "judge.ckpt_gap",
+				"train.log line %lld: checkpoint of step %lld comes %lld steps after the previous one;"
+				" the harness checkpoints at least every %lld steps of a %lld-step run",
+				(long long)lineno, (long long)step,
+				(long long)(step - (r->nckpt > 0 ? r->ckpt[r->nckpt - 1].step : 0)),
+				(long long)train_ckpt_gap_max(r->steps), (long long)r->steps);
+	if (step == r->steps)
+		snprintf(want, sizeof want, "final.ckpt");
+	else
+		snprintf(want, sizeof want, "checkpoints/step_%06lld.ckpt", (long long)step);
+	/* The name is checked exactly, so spot replay can open it safely. */
+	if (strcmp(file, want) || !is_hex64(sha))
+		return kerr_set(err, "judge.log_shape",
+				"train.log line %lld: checkpoint of step %lld must name %s with a SHA-256 hex",
+				(long long)lineno, (long long)step, want);
+	if (r->nckpt == w->cap) {
+		int cap = w->cap ? 2 * w->cap : 16;
+		struct plausible_ckpt *p = realloc(r->ckpt, (size_t)cap * sizeof *p);
+		if (!p)
+			return kerr_set(err, "judge.nomem", "out of memory for checkpoint records");
+		r->ckpt = p;
+		w->cap = cap;
+	}
+	c = &r->ckpt[r->nckpt++];
+	c->step = step;
+	snprintf(c->file, sizeof c->file, "%s", file);
+	memcpy(c->sha256, sha, HASH_HEX_BYTES);
+	return 0;
+}
+
+static int on_eval(json_t *o, int64_t lineno, const struct claims *c, struct walk *w, struct plausible_report *r,
+		   struct kerr *err)
+{
+	const char *split;
+	json_int_t tokens, bytes;
+	json_error_t je;
+
+	if (json_unpack_ex(o, &je, 0, "{s:s, s:F, s:F, s:I, s:I}", "split", &split, "val_bpb", &r->val_bpb, "loss",
+			   &r->val_loss, "tokens", &tokens, "bytes", &bytes) < 0)
+		return kerr_set(err, "judge.log_parse", "train.log line %lld: eval record: %s", (long long)lineno,
+				je.text);
+	if (w->have_eval || strcmp(split, "val") || w->nsteps != r->steps || r->nckpt == 0 ||
+	    r->ckpt[r->nckpt - 1].step != r->steps)
+		return kerr_set(err, "judge.log_shape",
+				"train.log line %lld: the one val eval record must follow the last step and the "
+				"final checkpoint",
+				(long long)lineno);
+	w->have_eval = 1;
+	if (r->val_bpb != c->val_bpb || r->val_loss != c->val_loss)
+		return kerr_set(err, "judge.log_claim",
+				"manifest claims val_bpb %.17g (loss %.17g), the log's eval record says %.17g "
+				"(loss %.17g)",
+				c->val_bpb, c->val_loss, r->val_bpb, r->val_loss);
+	return 0;
+}
+
+static int on_line(const char *line, size_t n, int64_t lineno, int64_t lines, int vocab, const struct claims *c,
+		   struct walk *w, struct plausible_report *r, struct kerr *err)
+{
+	json_error_t je;
+	json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+	const char *ev = json_string_value(json_object_get(o, "event"));
+	int rc = -1;
+
+	if (!o || !json_is_object(o) || !ev) {
+		kerr_set(err, "judge.log_parse", "train.log line %lld: not a record (%s)", (long long)lineno,
+			 o ? "no event" : je.text);
+		goto out;
+	}
+	if (lineno == 1) {
+		if (parse_header(o, c, lines, r, err) < 0)
+			goto out;
+		if (!(r->loss = calloc((size_t)r->steps, sizeof *r->loss)) ||
+		    !(r->lr = calloc((size_t)r->steps, sizeof *r->lr))) {
+			kerr_set(err, "judge.nomem", "out of memory for %lld step records", (long long)r->steps);
+			goto out;
+		}
+		rc = 0;
+	} else if (!strcmp(ev, "step")) {
+		rc = on_step(o, lineno, vocab, w, r, err);
+	} else if (!strcmp(ev, "checkpoint")) {
+		rc = on_checkpoint(o, lineno, w, r, err);
+	} else if (!strcmp(ev, "eval")) {
+		rc = on_eval(o, lineno, c, w, r, err);
+	} else {
+		kerr_set(err, "judge.log_parse", "train.log line %lld: unexpected event '%.32s'", (long long)lineno,
+			 ev);
+	}
+out:
+	json_decref(o);
+	return rc;
+}
+
+static int walk_log(const char *dir, int vocab, const struct claims *c, struct walk *w, struct plausible_report *r,
+		    struct kerr *err)
+{
+	char path[FS_PATH_MAX], *text = NULL;
+	size_t len, pos = 0;
+	int64_t lines = 0, lineno = 0;
+	int rc = -1;
+
+	if (fs_join(path, sizeof path, err, "%s/train.log", dir) < 0 ||
+	    fs_read_all(path, TRAINLOG_BYTES_MAX, &text, &len, err) < 0)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		if (!nl || n == 0 || n >= TRAINLOG_LINE_MAX) {
+			kerr_set(err, "judge.log_parse", "train.log line %lld is empty, unterminated or too long",
+				 (long long)lineno + 1);
+			goto out;
+		}
+		if (on_line(text + pos, n, ++lineno, lines, vocab, c, w, r, err) < 0)
+			goto out;
+		pos += n + 1;
+	}
+	if (lineno == 0) {
+		kerr_set(err, "judge.log_parse", "train.log is empty");
+		goto out;
+	}
+	if (w->nsteps != r->steps || !w->have_eval)
+		kerr_set(err, "judge.log_shape", "train.log has %lld step records%s, its header declares %lld",
+			 (long long)w->nsteps, w->have_eval ? "" : " and no eval record", (long long)r->steps);
+	else
+		rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+/* ---- totals ------------------------------------------------------------ */
+
+static int check_totals(const struct claims *c, const struct walk *w, struct plausible_report *r, struct kerr *err)
+{
+	double claimed_s;
+
+	r->train_s = w->wall_ms / 1e3;
+	if (c->tokens < 0 || (uint64_t)c->tokens != w->tokens)
+		return kerr_set(err, "judge.log_claim", "manifest claims %lld tokens, the log's last step says %llu",
+				(long long)c->tokens, (unsigned long long)w->tokens);
+	/* The manifest's train_s also covers the final checkpoint's write, so
+	 * it can only be longer than the last step's wall time. */
+	if (c->train_s < r->train_s)
+		return kerr_set(err, "judge.log_claim",
+				"manifest claims %.3f s of training, the log's last step is at %.3f s", c->train_s,
+				r->train_s);
+	claimed_s = fmax(c->train_s, r->train_s);
+	if (claimed_s > r->allowed_s)
+		return kerr_set(err, "judge.over_budget",
+				"training took %.3f s; %.0f budget units at the faster calibration (%.3f ms vs "
+				"reference %.2f ms) allow %.3f s",
+				claimed_s, r->budget_units, r->calib_ms, CALIB_REF_MS, r->allowed_s);
+	/* The cap no timing claim enters: what the steps computed, by the same
+	 * 6N count as the physical limit. */
+	r->flops = r->flops_per_step * (double)r->steps;
+	if (r->flops > r->flops_max)
+		return kerr_set(err, "judge.over_budget",
+				"the run's model FLOPs (6 x params x tokens) are %.4g; %.0f budget units allow "
+				"%.4g whatever the calibration says: declare fewer steps or a smaller model",
+				r->flops, r->budget_units, r->flops_max);
+	return 0;
+}
+
+int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_report *r, struct kerr *err)
+{
+	json_t *m = NULL, *cal = NULL;
+	struct claims c;
+	struct walk w = {0};
+	const struct scale *sc;
+	int rc = -1;
+
+	memset(r, 0, sizeof *r);
+	r->max_gflops_step = -1;
+	if (vocab_size < 2 || vocab_size > 65536) {
+		kerr_set(err, "judge.bad_vocab", "vocab size %d outside 2..65536", vocab_size);
+		goto out;
+	}
+	if (!(m = load_json(bundle_dir, BUNDLE_MANIFEST, BUNDLE_MANIFEST_BYTES_MAX, "judge.bad_manifest", err)) ||
+	    parse_manifest(m, &c, err) < 0)
+		goto out;
+	if (!(sc = scale_find(c.scale, err))) {
+		snprintf(err->code, sizeof err->code, "judge.bad_manifest");
+		goto out;
+	}
+	/* The budget is the scale's: a miner does not choose their own. */
+	if (c.budget_units != sc->budget_units) {
+		kerr_set(err, "judge.budget_units", "manifest budget_units %g, the %s scale's budget is %g",
+			 c.budget_units, sc->name, sc->budget_units);
+		goto out;
+	}
+	r->budget_units = sc->budget_units;
+	if (!(cal = load_json(bundle_dir, "calibration.json", PLAUSIBLE_CALIB_BYTES_MAX, "judge.calibration", err)) ||
+	    check_calibration(cal, &c, r, err) < 0)
+		goto out;
+	if (walk_log(bundle_dir, vocab_size, &c, &w, r, err) < 0 || check_totals(&c, &w, r, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(m);
+	json_decref(cal);
+	if (rc < 0)
+		plausible_report_free(r);
+	return rc;
+}
+
+void plausible_report_free(struct plausible_report *r)
+{
+	free(r->loss);
+	free(r->lr);
+	free(r->ckpt);
+	r->loss = r->lr = NULL;
+	r->ckpt = NULL;
+	r->nckpt = 0;
+}

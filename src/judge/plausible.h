@@ -1,0 +1,101 @@
+/* plausible.h: judgment check 3, log plausibility (PROTOCOL 5.3). Owns the
+ * rules a proof's train.log, calibration.json and manifest.json must satisfy
+ * together, judged from the bundle directory alone: no recipe code runs.
+ * Never trusts a number the miner wrote when the validator can recompute it
+ * (allowed wall time, calibrated GFLOPS, the scale's budget).
+ *
+ * It assumes bundle_verify has already checked the log's hash chain, but
+ * re-parses every value with its own bounds, so a forged file can make it
+ * refuse, never crash or over-allocate. docs/judging-checks.md has the rules,
+ * formulas and thresholds with their reasons. */
+#ifndef KARPA_PLAUSIBLE_H
+#define KARPA_PLAUSIBLE_H
+
+#include <stdint.h>
+
+#include "sandbox/recipe_api.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+/* How far a step's throughput may exceed the calibrated fp32 GEMM rate.
+ * OpenBLAS's 512^3 SGEMM (the calibration) already runs at most of the
+ * cores' FMA peak, so a hand-tuned recipe kernel on the same cores can beat
+ * it by tens of percent, not 2x; the rest is margin for clock boost between
+ * the calibration and a step. */
+#define PLAUSIBLE_PEAK_FACTOR 2.0
+/* FLOPs of one training step per parameter per token: forward 2, backward 4
+ * (the usual 6N estimate; attention's own FLOPs are left out, which only
+ * makes the limit more lenient). */
+#define PLAUSIBLE_FLOPS_PER_PARAM_TOKEN 6.0
+/* A freshly initialised model predicts nearly uniformly, so its first loss
+ * is close to ln(V): a little below when init already favours frequent
+ * tokens by chance, up to a few nats above with a large init scale. A first
+ * loss more than 1 nat below ln(V) means the run did not start from scratch. */
+#define PLAUSIBLE_LOSS0_BELOW_LNV 1.0
+#define PLAUSIBLE_LOSS0_ABOVE_LNV 2.5
+/* calibration.json is a dozen numbers (~500 bytes). */
+#define PLAUSIBLE_CALIB_BYTES_MAX 65536
+/* "checkpoints/step_NNNNNN.ckpt" with room for longer step numbers. */
+#define PLAUSIBLE_FILE_MAX 64
+#define PLAUSIBLE_SCALE_MAX 32
+
+/* One checkpoint record of the log. file is relative to the run folder as
+ * train.c wrote it: "checkpoints/step_NNNNNN.ckpt", or "final.ckpt" (which
+ * the bundle stores as checkpoints/final.ckpt). */
+struct plausible_ckpt {
+	int64_t step;
+	char file[PLAUSIBLE_FILE_MAX];
+	char sha256[HASH_HEX_BYTES];
+};
+
+struct plausible_report {
+	/* the log header (equal to the manifest's config once the check passes) */
+	char recipe[KR_NAME_MAX], recipe_version[KR_NAME_MAX], scale[PLAUSIBLE_SCALE_MAX];
+	uint64_t seed;
+	char data_digest[HASH_HEX_BYTES], tokenizer_digest[HASH_HEX_BYTES];
+	int64_t steps, params;
+	int batch, seq_len;
+	/* time and budget */
+	double train_s;        /* the step loop's wall time: last step record's wall_ms / 1e3 */
+	double allowed_s;      /* recomputed: calib_allowed_s(scale budget, calib_ms) */
+	double budget_units;   /* the scale's */
+	double calib_ms;       /* the faster of the two calibration medians: the one figure */
+	double calib_gflops;   /* recomputed from calib_ms: the physical limit's base */
+	double flops_per_step; /* PLAUSIBLE_FLOPS_PER_PARAM_TOKEN * params * batch * seq_len */
+	double flops;          /* flops_per_step * steps: the run's model FLOPs */
+	double flops_max;      /* the budget in model FLOPs (calib_budget), no calibration in it */
+	double max_gflops;     /* highest per-step throughput the log implies */
+	int64_t max_gflops_step;
+	/* the claim */
+	double val_bpb, val_loss;
+	/* per step, for spot replay: exactly the logged doubles (floats widened) */
+	double *loss, *lr;           /* steps entries each, owned */
+	struct plausible_ckpt *ckpt; /* every checkpoint record in log order, owned */
+	int nckpt;
+};
+
+/* Judges bundle_dir/{manifest.json,calibration.json,train.log}. vocab_size is
+ * the tokenizer's (the manifest names the data, not its vocabulary). On
+ * success fills r (free with plausible_report_free); on failure r holds
+ * nothing to free. Reason codes:
+ *   judge.bad_manifest, judge.calibration  fields missing, malformed or
+ *                                          inconsistent with each other, or
+ *                                          medians more than CALIB_AGREE_MAX
+ *                                          apart
+ *   judge.log_parse       a record is not what the harness writes
+ *   judge.log_shape       counts, numbering, tokens, checkpoint records
+ *   judge.log_time        wall_ms not finite, positive and strictly increasing
+ *   judge.log_too_fast    a step above PLAUSIBLE_PEAK_FACTOR x calibrated GFLOPS
+ *   judge.budget_units    the manifest's budget is not the scale's
+ *   judge.over_budget     training took longer than the budget allows, or
+ *                         its model FLOPs exceed the budget's FLOPs
+ *   judge.log_loss        a loss non-finite, <= 0, not a float, or a first
+ *                         loss outside [ln V - 1, ln V + 2.5]
+ *   judge.log_lr          a learning rate non-finite, negative or not a float
+ *   judge.log_claim       the manifest claims what the log does not say
+ *                         (val_bpb, steps' tokens, seed, data, recipe, ...)
+ *   fs.*                  a file missing or too large */
+int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_report *r, struct kerr *err);
+void plausible_report_free(struct plausible_report *r);
+
+#endif

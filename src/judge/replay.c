@@ -1,0 +1,256 @@
+/* replay.c: spot replay and binding. The header of every checkpoint is
+ * rebuilt from the log (meta_for mirrors train.c's meta_of), never taken
+ * from a file, and the re-wrapped checkpoint goes through ckpt_write, the
+ * training loop's own writer, so its bytes are produced by the same code
+ * that produced the miner's. */
+#include "judge/replay.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness/checkpoint.h"
+#include "harness/loader.h"
+#include "proof/bundle.h"
+#include "util/fsutil.h"
+
+static double now_s(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The header train.c writes for a checkpoint of this run at `step`
+ * (train.c meta_of): everything but the step is constant within a run. */
+static void meta_for(const struct plausible_report *pr, int64_t step, int vocab, uint64_t state_bytes,
+		     struct ckpt_meta *m)
+{
+	memset(m, 0, sizeof *m);
+	m->format = CKPT_FORMAT;
+	snprintf(m->recipe, sizeof m->recipe, "%s", pr->recipe);
+	snprintf(m->recipe_version, sizeof m->recipe_version, "%s", pr->recipe_version);
+	snprintf(m->scale, sizeof m->scale, "%s", pr->scale);
+	m->step = step;
+	m->seed = pr->seed;
+	memcpy(m->data_digest, pr->data_digest, HASH_HEX_BYTES);
+	memcpy(m->tokenizer_digest, pr->tokenizer_digest, HASH_HEX_BYTES);
+	m->vocab_size = vocab;
+	m->state_bytes = state_bytes;
+}
+
+static int meta_equal(const struct ckpt_meta *a, const struct ckpt_meta *b)
+{
+	return a->format == b->format && !strcmp(a->recipe, b->recipe) &&
+	       !strcmp(a->recipe_version, b->recipe_version) && !strcmp(a->scale, b->scale) && a->step == b->step &&
+	       a->seed == b->seed && !strcmp(a->data_digest, b->data_digest) &&
+	       !strcmp(a->tokenizer_digest, b->tokenizer_digest) && a->vocab_size == b->vocab_size &&
+	       a->state_bytes == b->state_bytes;
+}
+
+/* Where record i's file lies in a bundle: the log names the final one
+ * "final.ckpt" (its name in the run folder), the bundle keeps it under
+ * checkpoints/. */
+static int record_path(const char *dir, const struct plausible_report *pr, int i, char path[FS_PATH_MAX],
+		       struct kerr *err)
+{
+	if (i == pr->nckpt - 1 && pr->ckpt[i].step == pr->steps)
+		return fs_join(path, FS_PATH_MAX, err, "%s/%s", dir, BUNDLE_FINAL_CKPT);
+	return fs_join(path, FS_PATH_MAX, err, "%s/%s", dir, pr->ckpt[i].file);
+}
+
+int replay_check_headers(const char *bundle_dir, const struct plausible_report *pr, int vocab_size,
+			 struct kerr *err)
+{
+	uint64_t state_bytes = 0;
+
+	for (int i = 0; i < pr->nckpt; i++) {
+		char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+		struct ckpt_meta m, want;
+		void *state = NULL;
+		size_t n = 0;
+		int rc;
+
+		if (record_path(bundle_dir, pr, i, path, err) < 0)
+			return -1;
+		if (!fs_exists(path))
+			return kerr_set(err, "judge.ckpt_missing",
+					"the log records a checkpoint at step %lld (%s) that the bundle does not keep: a"
+					" bundle keeps every checkpoint so that any segment can be replayed",
+					(long long)pr->ckpt[i].step, pr->ckpt[i].file);
+		if (ckpt_read(path, &m, &state, &n, sha, err) < 0)
+			return -1;
+		free(state);
+		if (strcmp(sha, pr->ckpt[i].sha256))
+			return kerr_set(err, "judge.replay_digest", "%s: SHA-256 %.16s..., the log recorded %.16s...",
+					pr->ckpt[i].file, sha, pr->ckpt[i].sha256);
+		if (i == 0)
+			state_bytes = m.state_bytes;
+		meta_for(pr, pr->ckpt[i].step, vocab_size, state_bytes, &want);
+		rc = meta_equal(&m, &want);
+		if (!rc)
+			return kerr_set(err, "judge.ckpt_meta",
+					"%s: header (step %lld, seed %llu, scale %s, recipe %s %s, vocab %d, %llu state bytes)"
+					" is not the one the harness writes for step %lld of the logged run",
+					pr->ckpt[i].file, (long long)m.step, (unsigned long long)m.seed, m.scale, m.recipe,
+					m.recipe_version, m.vocab_size, (unsigned long long)m.state_bytes,
+					(long long)pr->ckpt[i].step);
+	}
+	return 0;
+}
+
+/* The recipe's plan must be the logged run's. */
+static int check_plan(const struct kr_plan *plan, const struct plausible_report *pr, struct kerr *err)
+{
+	if (strcmp(plan->name, pr->recipe) || strcmp(plan->version, pr->recipe_version) || plan->batch != pr->batch ||
+	    plan->seq_len != pr->seq_len || plan->steps != pr->steps || plan->params != pr->params)
+		return kerr_set(err, "judge.replay_meta",
+				"the recipe's plan (%s %s, batch %d, seq_len %d, %lld steps, %lld params) is not the "
+				"logged run's",
+				plan->name, plan->version, plan->batch, plan->seq_len, (long long)plan->steps,
+				(long long)plan->params);
+	return 0;
+}
+
+/* Loads the segment's start checkpoint (record c) into h after checking it
+ * is the file the log recorded and carries the header the harness writes. */
+static int load_start(struct recipe_host *h, const struct kr_plan *plan, const struct plausible_report *pr,
+		      const struct plausible_ckpt *c, const char *dir, void **state, size_t *n, struct kerr *err)
+{
+	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+	struct ckpt_meta m, want;
+	size_t have;
+
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, c->file) < 0 || ckpt_read(path, &m, state, n, sha, err) < 0)
+		return -1;
+	if (strcmp(sha, c->sha256))
+		return kerr_set(err, "judge.replay_digest",
+				"%s: SHA-256 %.16s..., the log recorded %.16s... for step %lld", c->file, sha,
+				c->sha256, (long long)c->step);
+	meta_for(pr, c->step, h->vocab_size, *n, &want);
+	if (!meta_equal(&m, &want))
+		return kerr_set(err, "judge.replay_meta",
+				"%s: header (step %lld, seed, scale, data, recipe) does not match the log's run",
+				c->file, (long long)m.step);
+	if (ckpt_check(&m, plan, h->vocab_size, pr->tokenizer_digest, err) < 0 ||
+	    recipe_host_state_bytes(h, &have, err) < 0)
+		return -1;
+	if (have != *n)
+		return kerr_set(err, "ckpt.recipe_mismatch", "%s: state is %zu bytes, the recipe's state is %zu",
+				c->file, *n, have);
+	return h->load(h, *state, *n, err);
+}
+
+static int bits_equal(float a, float b)
+{
+	return !memcmp(&a, &b, sizeof a);
+}
+
+static int run_steps(struct recipe_host *h, const struct plausible_report *pr, const uint16_t *train, size_t ntrain,
+		     struct replay_report *r, struct kerr *err)
+{
+	size_t row = (size_t)pr->seq_len + 1;
+	uint16_t *batch = malloc((size_t)pr->batch * row * sizeof *batch);
+	int rc = -1;
+
+	if (!batch)
+		return kerr_set(err, "replay.nomem", "out of memory for a batch of %d x %zu tokens", pr->batch, row);
+	for (int64_t s = r->from_step; s < r->to_step; s++) {
+		float loss = 0, lr = 0, want_loss = (float)pr->loss[s], want_lr = (float)pr->lr[s];
+		if (loader_batch(pr->seed, s, pr->batch, pr->seq_len, train, ntrain, batch, err) < 0 ||
+		    h->train_step(h, s, batch, &loss, &lr, err) < 0)
+			goto out;
+		if (!bits_equal(loss, want_loss) || !bits_equal(lr, want_lr)) {
+			kerr_set(err, "judge.replay_mismatch",
+				 "step %lld: replay gives loss %.17g lr %.17g, the log says loss %.17g lr %.17g",
+				 (long long)s, (double)loss, (double)lr, pr->loss[s], pr->lr[s]);
+			goto out;
+		}
+		r->steps++;
+	}
+	rc = 0;
+out:
+	free(batch);
+	return rc;
+}
+
+/* Wraps the replayed state exactly as the training loop would have and
+ * compares the container's digest with the log's record. */
+static int check_end(struct recipe_host *h, const struct plausible_report *pr, const struct plausible_ckpt *end,
+		     const char *scratch, struct replay_report *r, struct kerr *err)
+{
+	struct ckpt_meta m;
+	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
+	void *state = NULL;
+	size_t n;
+	int rc = -1;
+
+	if (recipe_host_state_bytes(h, &n, err) < 0)
+		return -1;
+	if (!(state = malloc(n)))
+		return kerr_set(err, "replay.nomem", "out of memory for %zu bytes of recipe state", n);
+	if (h->save(h, state, n, err) < 0)
+		goto out_free;
+	meta_for(pr, end->step, h->vocab_size, n, &m);
+	if (fs_join(dir, sizeof dir, err, "%s/karpa-replay-XXXXXX", scratch) < 0)
+		goto out_free;
+	if (!mkdtemp(dir)) {
+		kerr_errno(err, "fs.create", dir);
+		goto out_free;
+	}
+	if (fs_join(path, sizeof path, err, "%s/next.ckpt", dir) < 0 ||
+	    ckpt_write(path, &m, state, n, r->next_sha256, err) < 0)
+		goto out;
+	r->digest_checked = 1;
+	if (strcmp(r->next_sha256, end->sha256)) {
+		kerr_set(err, "judge.replay_digest",
+			 "replayed state at step %lld wraps to SHA-256 %.16s..., the log recorded %.16s... for %s",
+			 (long long)end->step, r->next_sha256, end->sha256, end->file);
+		goto out;
+	}
+	rc = 0;
+out:
+	fs_rm_rf(dir);
+out_free:
+	free(state);
+	return rc;
+}
+
+int replay_run(struct recipe_host *h, const struct kr_plan *plan, const struct plausible_report *pr,
+	       const uint16_t *train, size_t ntrain, const struct replay_opts *o, struct replay_report *r,
+	       struct kerr *err)
+{
+	double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+	const char *scratch = o->scratch_dir ? o->scratch_dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	const struct plausible_ckpt *start, *end;
+	void *state = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	memset(r, 0, sizeof *r);
+	if (o->steps < 0 || o->steps > REPLAY_STEPS_MAX || !pr->loss || !pr->lr)
+		return kerr_set(err, "replay.bad_opts", "replay of %d steps (0..%d) needs a plausibility report",
+				o->steps, REPLAY_STEPS_MAX);
+	if (o->segment < 0 || o->segment >= pr->nckpt)
+		return kerr_set(err, "replay.no_checkpoint", "%s: segment %d asked, the log has %d", o->bundle_dir,
+				o->segment, pr->nckpt);
+	start = o->segment > 0 ? &pr->ckpt[o->segment - 1] : NULL;
+	end = &pr->ckpt[o->segment];
+	snprintf(r->ckpt_file, sizeof r->ckpt_file, "%s", start ? start->file : "init");
+	r->from_step = start ? start->step : 0;
+	r->to_step = o->steps && r->from_step + o->steps < end->step ? r->from_step + o->steps : end->step;
+	if (check_plan(plan, pr, err) < 0 ||
+	    (start && load_start(h, plan, pr, start, o->bundle_dir, &state, &n, err) < 0) ||
+	    run_steps(h, pr, train, ntrain, r, err) < 0)
+		goto out;
+	if (r->to_step == end->step && check_end(h, pr, end, scratch, r, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(state);
+	r->wall_s = now_s(CLOCK_MONOTONIC) - w0;
+	r->cpu_s = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	return rc;
+}

@@ -1,0 +1,568 @@
+/* bundle.c: sealing and verifying a proof bundle, and the rule choosing
+ * which intermediate checkpoints it keeps. Verification runs its checks in
+ * a fixed order and stops at the first failure, so each tampering maps to
+ * one stable reason code (docs/bundle.md has the table). Never trusts a
+ * byte of the bundle before the check that covers it has passed. */
+#include "proof/bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness/trainlog.h"
+
+#define MANIFEST_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
+#define BUNDLE_KIND "karpa-bundle"
+#define SIG_FILE_BYTES_MAX 1024 /* 128 hex digits and a newline */
+/* A log holds at most TRAINLOG_BYTES_MAX / ~100 bytes per record; checkpoint
+ * records are far fewer, this bounds the table we build from them. */
+#define CKPT_RECORDS_MAX (1 << 20)
+
+/* ---- sealing ----------------------------------------------------------- */
+
+static int is_hex64(const char *s)
+{
+	if (!s || strlen(s) != 64)
+		return 0;
+	for (int i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+char *bundle_manifest_dump(const json_t *manifest)
+{
+	return json_dumps(manifest, MANIFEST_DUMP_FLAGS);
+}
+
+/* Files the manifest cannot list: itself, its signature, the evidence that binds it. */
+static int reserved(const char *name)
+{
+	return !strcmp(name, BUNDLE_MANIFEST) || !strcmp(name, BUNDLE_SIG) || !strcmp(name, ATTEST_FILE);
+}
+
+static int check_kind(const json_t *m, struct kerr *err)
+{
+	json_t *p = json_object_get(m, "protocol");
+	const char *kind = json_string_value(json_object_get(m, "kind"));
+
+	if (!json_is_integer(p) || json_integer_value(p) != BUNDLE_PROTOCOL || !kind || strcmp(kind, BUNDLE_KIND))
+		return kerr_set(err, "bundle.protocol", "manifest is not a protocol %d \"%s\" manifest",
+				BUNDLE_PROTOCOL, BUNDLE_KIND);
+	return 0;
+}
+
+/* {"name": {"bytes": N, "sha256": hex}} for every file but the reserved ones. */
+static json_t *digest_files(const char *dir, struct kerr *err)
+{
+	struct bundle_files *f = calloc(1, sizeof *f);
+	static const char *required[] = BUNDLE_REQUIRED_FILES;
+	json_t *files = json_object(), *ret = NULL;
+
+	if (!f || !files) {
+		kerr_set(err, "bundle.nomem", "out of memory");
+		goto out;
+	}
+	if (bundle_list(dir, f, err) < 0)
+		goto out;
+	for (int i = 0; i < f->n; i++) {
+		char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+		uint64_t bytes;
+
+		if (reserved(f->name[i]))
+			continue;
+		if (fs_join(path, sizeof path, err, "%s/%s", dir, f->name[i]) < 0 ||
+		    hash_file_hex(path, hex, &bytes, err) < 0)
+			goto out;
+		json_object_set_new(files, f->name[i],
+				    json_pack("{s:I, s:s}", "bytes", (json_int_t)bytes, "sha256", hex));
+	}
+	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+		if (!json_object_get(files, required[i])) {
+			kerr_set(err, "bundle.file_missing", "%s: the bundle has no %s", dir, required[i]);
+			goto out;
+		}
+	ret = files;
+	files = NULL;
+out:
+	json_decref(files);
+	free(f);
+	return ret;
+}
+
+int bundle_seal(const char *dir, json_t *manifest, const struct keys *k, const struct attest_opts *ao,
+		struct kerr *err)
+{
+	char kind[32], path[FS_PATH_MAX], mhex[HASH_HEX_BYTES], sighex[KEYS_SIG_HEX_BYTES + 1];
+	const char *miner;
+	struct attest_result ar;
+	uint8_t sig[KEYS_SIG_BYTES];
+	json_t *files = NULL;
+	char *text = NULL;
+	size_t len;
+	int rc = -1;
+
+	memset(&ar, 0, sizeof ar);
+	if (!json_is_object(manifest)) {
+		kerr_set(err, "bundle.protocol", "manifest is not a JSON object");
+		goto out;
+	}
+	if (check_kind(manifest, err) < 0)
+		goto out;
+	miner = json_string_value(json_object_get(manifest, "miner"));
+	if (!miner)
+		json_object_set_new(manifest, "miner", json_string(k->pk_hex));
+	else if (strcmp(miner, k->pk_hex)) {
+		kerr_set(err, "bundle.miner_mismatch", "manifest names miner %.16s..., the key is %.16s...", miner,
+			 k->pk_hex);
+		goto out;
+	}
+	if (!(files = digest_files(dir, err)) || attest_detect(ao, kind, err) < 0)
+		goto out;
+	json_object_set_new(manifest, "files", files);
+	files = NULL;
+	json_object_set_new(manifest, "attestation", json_pack("{s:s}", "kind", kind));
+	if (!(text = bundle_manifest_dump(manifest))) {
+		kerr_set(err, "bundle.encode", "cannot serialize the manifest (non-finite number?)");
+		goto out;
+	}
+	len = strlen(text);
+	if (len > BUNDLE_MANIFEST_BYTES_MAX) {
+		kerr_set(err, "bundle.encode", "manifest of %zu bytes exceeds %u", len, BUNDLE_MANIFEST_BYTES_MAX);
+		goto out;
+	}
+	/* Order matters: the evidence binds these exact bytes, the signature covers them. */
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, BUNDLE_MANIFEST) < 0 ||
+	    fs_write_atomic(path, text, len, err) < 0)
+		goto out;
+	hash_buf_hex(text, len, mhex);
+	if (attest_produce(ao, mhex, &ar, err) < 0)
+		goto out;
+	if (strcmp(ar.kind, kind)) {
+		kerr_set(err, "bundle.attest_kind", "detected %s but the evidence is %s", kind, ar.kind);
+		goto out;
+	}
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, ATTEST_FILE) < 0 ||
+	    fs_write_atomic(path, ar.json, ar.json_len, err) < 0)
+		goto out;
+	if (keys_sign(k, text, len, sig) < 0) {
+		kerr_set(err, "bundle.sign", "signing the manifest failed");
+		goto out;
+	}
+	keys_hex_encode(sig, KEYS_SIG_BYTES, sighex);
+	sighex[KEYS_SIG_HEX_BYTES - 1] = '\n';
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, BUNDLE_SIG) < 0 ||
+	    fs_write_atomic(path, sighex, KEYS_SIG_HEX_BYTES, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	attest_result_free(&ar);
+	json_decref(files);
+	free(text);
+	return rc;
+}
+
+/* ---- verification: the manifest --------------------------------------- */
+
+static int load_manifest(const char *dir, struct bundle_report *r, char **text, size_t *len, struct kerr *err)
+{
+	char path[FS_PATH_MAX], *again = NULL;
+	json_error_t je;
+	struct stat sb;
+	int rc = -1;
+
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, BUNDLE_MANIFEST) < 0)
+		return -1;
+	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return kerr_set(err, "bundle.manifest_missing", "%s: no %s", dir, BUNDLE_MANIFEST);
+	if (fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, text, len, err) < 0) {
+		snprintf(err->code, sizeof err->code, "bundle.manifest_parse");
+		return -1;
+	}
+	hash_buf_hex(*text, *len, r->manifest_sha256);
+	r->manifest = json_loadb(*text, *len, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(r->manifest)) {
+		kerr_set(err, "bundle.manifest_parse", "%s: %s", path,
+			 r->manifest ? "not a JSON object" : je.text);
+		goto out;
+	}
+	again = bundle_manifest_dump(r->manifest);
+	if (!again || strlen(again) != *len || memcmp(again, *text, *len)) {
+		kerr_set(err, "bundle.manifest_not_canonical",
+			 "%s: bytes differ from the canonical form (compact, sorted keys, no trailing newline)", path);
+		goto out;
+	}
+	rc = check_kind(r->manifest, err);
+out:
+	free(again);
+	return rc;
+}
+
+static int field_fail(struct kerr *err, const char *field, const char *want)
+{
+	return kerr_set(err, "bundle.manifest_field", "manifest field %s: %s", field, want);
+}
+
+static int check_files_field(const json_t *files, struct kerr *err)
+{
+	const char *name;
+	json_t *v;
+
+	if (!json_is_object(files) || json_object_size(files) > BUNDLE_FILES_MAX)
+		return field_fail(err, "files", "an object of at most BUNDLE_FILES_MAX entries");
+	json_object_foreach((json_t *)files, name, v) {
+		json_t *b = json_object_get(v, "bytes");
+
+		if (bundle_name_check(name, err) < 0 || reserved(name)) {
+			snprintf(err->msg, sizeof err->msg,
+				 "manifest field files: \"%.*s\" is not a file name a bundle can list",
+				 BUNDLE_NAME_MAX, name);
+			snprintf(err->code, sizeof err->code, "bundle.manifest_field");
+			return -1;
+		}
+		if (!is_hex64(json_string_value(json_object_get(v, "sha256"))) || !json_is_integer(b) ||
+		    json_integer_value(b) < 0)
+			return kerr_set(err, "bundle.manifest_field", "manifest field files.%s: wants {bytes, sha256}",
+					name);
+	}
+	return 0;
+}
+
+/* Shapes the later checks rely on; the rest is informational. */
+static int check_fields(const json_t *m, struct bundle_report *r, struct kerr *err)
+{
+	const char *miner = json_string_value(json_object_get(m, "miner"));
+	const char *kind = json_string_value(json_object_get(json_object_get(m, "attestation"), "kind"));
+	const char *head = json_string_value(json_object_get(json_object_get(m, "log"), "head"));
+	const char *final = json_string_value(json_object_get(json_object_get(m, "results"), "final_ckpt"));
+	json_t *keep = json_object_get(m, "keep"), *lines = json_object_get(json_object_get(m, "log"), "lines");
+	size_t i;
+	json_t *v;
+
+	if (!is_hex64(miner))
+		return field_fail(err, "miner", "64 lowercase hex digits (an Ed25519 public key)");
+	if (!kind || !*kind || strlen(kind) >= sizeof r->attest_kind)
+		return field_fail(err, "attestation.kind", "a short string");
+	if (!is_hex64(head))
+		return field_fail(err, "log.head", "64 lowercase hex digits");
+	if (lines && !json_is_integer(lines))
+		return field_fail(err, "log.lines", "an integer");
+	if (!final || strcmp(final, BUNDLE_FINAL_CKPT))
+		return field_fail(err, "results.final_ckpt", "\"" BUNDLE_FINAL_CKPT "\"");
+	if (!json_is_array(keep) || json_array_size(keep) > BUNDLE_FILES_MAX)
+		return field_fail(err, "keep", "an array of checkpoint indexes");
+	json_array_foreach(keep, i, v)
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return field_fail(err, "keep", "an array of non-negative integers");
+	if (check_files_field(json_object_get(m, "files"), err) < 0)
+		return -1;
+	memcpy(r->miner, miner, KEYS_PK_HEX_BYTES);
+	snprintf(r->attest_kind, sizeof r->attest_kind, "%s", kind);
+	memcpy(r->log_head, head, HASH_HEX_BYTES);
+	return 0;
+}
+
+static int check_sig(const char *dir, const char *text, size_t len, const char *miner, struct kerr *err)
+{
+	char path[FS_PATH_MAX], *sigtext = NULL;
+	uint8_t pk[KEYS_PK_BYTES], sig[KEYS_SIG_BYTES];
+	struct stat sb;
+	size_t n;
+	int rc = -1;
+
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, BUNDLE_SIG) < 0)
+		return -1;
+	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return kerr_set(err, "bundle.sig_missing", "%s: no %s", dir, BUNDLE_SIG);
+	if (fs_read_file(path, SIG_FILE_BYTES_MAX, O_NOFOLLOW, &sigtext, &n, err) < 0) {
+		snprintf(err->code, sizeof err->code, "bundle.sig_invalid");
+		return -1;
+	}
+	if (n && sigtext[n - 1] == '\n')
+		sigtext[--n] = '\0';
+	if (n != 2 * KEYS_SIG_BYTES || keys_hex_decode(sigtext, sig, KEYS_SIG_BYTES) < 0) {
+		kerr_set(err, "bundle.sig_invalid", "%s: not %d hex digits", path, 2 * KEYS_SIG_BYTES);
+		goto out;
+	}
+	if (keys_hex_decode(miner, pk, KEYS_PK_BYTES) < 0 || keys_verify(pk, text, len, sig, err) < 0) {
+		kerr_set(err, "bundle.sig_invalid", "%s: not the signature of miner %.16s... over %s", path, miner,
+			 BUNDLE_MANIFEST);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(sigtext);
+	return rc;
+}
+
+/* ---- verification: the files ------------------------------------------ */
+
+static int find(const struct bundle_files *f, const char *name)
+{
+	for (int i = 0; i < f->n; i++)
+		if (!strcmp(f->name[i], name))
+			return i;
+	return -1;
+}
+
+static int check_files(const char *dir, const json_t *files, struct kerr *err)
+{
+	static const char *required[] = BUNDLE_REQUIRED_FILES;
+	struct bundle_files *f = calloc(1, sizeof *f);
+	const char *name;
+	json_t *v;
+	int rc = -1;
+
+	if (!f)
+		return kerr_set(err, "bundle.nomem", "out of memory");
+	if (bundle_list(dir, f, err) < 0)
+		goto out;
+	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+		if (!json_object_get(files, required[i])) {
+			kerr_set(err, "bundle.file_missing", "%s: the manifest lists no %s", dir, required[i]);
+			goto out;
+		}
+	json_object_foreach((json_t *)files, name, v) {
+		char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+		uint64_t bytes;
+
+		if (find(f, name) < 0) {
+			kerr_set(err, "bundle.file_missing", "%s: %s is listed but absent", dir, name);
+			goto out;
+		}
+		if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0 ||
+		    hash_file_hex(path, hex, &bytes, err) < 0)
+			goto out;
+		if (strcmp(hex, json_string_value(json_object_get(v, "sha256"))) ||
+		    (json_int_t)bytes != json_integer_value(json_object_get(v, "bytes"))) {
+			kerr_set(err, "bundle.file_digest", "%s: %s does not match its digest in the manifest", dir,
+				 name);
+			goto out;
+		}
+	}
+	for (int i = 0; i < f->n; i++)
+		if (!reserved(f->name[i]) && !json_object_get(files, f->name[i])) {
+			kerr_set(err, "bundle.file_unlisted", "%s: %s is not in the manifest", dir, f->name[i]);
+			goto out;
+		}
+	rc = 0;
+out:
+	free(f);
+	return rc;
+}
+
+/* ---- verification: the log and the checkpoints ------------------------ */
+
+struct ckpt_rec {
+	int64_t step;
+	char sha[HASH_HEX_BYTES];
+};
+
+/* The checkpoint records of a log trainlog_verify has accepted, in order. */
+static int ckpt_records(const char *log, struct ckpt_rec **out, int *n, struct kerr *err)
+{
+	char *text = NULL;
+	size_t len, pos = 0;
+	int cap = 0, rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (fs_read_all(log, TRAINLOG_BYTES_MAX, &text, &len, err) < 0)
+		return -1;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t ln = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		json_t *o = json_loadb(text + pos, ln, 0, NULL);
+		const char *ev = json_string_value(json_object_get(o, "event"));
+
+		if (ev && !strcmp(ev, "checkpoint")) {
+			if (*n == cap) {
+				struct ckpt_rec *p;
+				cap = cap ? 2 * cap : 16;
+				if (cap > CKPT_RECORDS_MAX || !(p = realloc(*out, (size_t)cap * sizeof *p))) {
+					json_decref(o);
+					kerr_set(err, "bundle.ckpt_chain", "%s: too many checkpoint records", log);
+					goto out;
+				}
+				*out = p;
+			}
+			(*out)[*n].step = json_integer_value(json_object_get(o, "step"));
+			snprintf((*out)[*n].sha, HASH_HEX_BYTES, "%s",
+				 json_string_value(json_object_get(o, "sha256")));
+			(*n)++;
+		}
+		json_decref(o);
+		pos += ln + 1;
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+/* "checkpoints/step_NNNNNN.ckpt" -> N; -1 for any other spelling. */
+static int64_t step_of(const char *name)
+{
+	static const char pre[] = "checkpoints/step_", suf[] = ".ckpt";
+	char again[BUNDLE_NAME_MAX + 1];
+	int64_t s = 0;
+	const char *p = name + sizeof pre - 1;
+
+	if (strncmp(name, pre, sizeof pre - 1))
+		return -1;
+	for (; *p >= '0' && *p <= '9' && s < ((int64_t)1 << 40); p++)
+		s = s * 10 + (*p - '0');
+	if (strcmp(p, suf))
+		return -1;
+	snprintf(again, sizeof again, "%s%06lld%s", pre, (long long)s, suf);
+	return strcmp(again, name) ? -1 : s;
+}
+
+static const char *listed_sha(const json_t *files, const char *name)
+{
+	return json_string_value(json_object_get(json_object_get(files, name), "sha256"));
+}
+
+/* Every checkpoint file against the chain, then the kept set: every
+ * intermediate the log records (PROTOCOL 5.5: the validator draws the
+ * segments it replays after submission, so each must be replayable). */
+static int check_ckpts(const char *dir, const json_t *m, const struct ckpt_rec *rec, int n, struct kerr *err)
+{
+	const json_t *files = json_object_get(m, "files"), *keep = json_object_get(m, "keep");
+	const char *name;
+	int kept = 0;
+	json_t *v;
+
+	if (n == 0)
+		return kerr_set(err, "bundle.ckpt_chain", "%s: the log records no checkpoint", dir);
+	for (int i = 1; i < n; i++)
+		if (rec[i].step <= rec[i - 1].step)
+			return kerr_set(err, "bundle.ckpt_chain", "%s: checkpoint steps do not increase in the log",
+					dir);
+	if (strcmp(listed_sha(files, BUNDLE_FINAL_CKPT), rec[n - 1].sha))
+		return kerr_set(err, "bundle.ckpt_digest", "%s: %s is not the final checkpoint the log records", dir,
+				BUNDLE_FINAL_CKPT);
+	json_object_foreach((json_t *)files, name, v) {
+		int64_t s = step_of(name);
+		int j;
+
+		if (strncmp(name, "checkpoints/", 12) || !strcmp(name, BUNDLE_FINAL_CKPT))
+			continue;
+		if (s < 0)
+			return kerr_set(err, "bundle.ckpt_selection", "%s: %s is not a checkpoint name", dir, name);
+		for (j = 0; j < n - 1 && rec[j].step != s; j++)
+			;
+		if (j == n - 1)
+			return kerr_set(err, "bundle.ckpt_digest",
+					"%s: the log records no checkpoint at step %lld (%s)", dir, (long long)s, name);
+		if (strcmp(listed_sha(files, name), rec[j].sha))
+			return kerr_set(err, "bundle.ckpt_digest",
+					"%s: %s is not the checkpoint the log records at step %lld", dir, name,
+					(long long)s);
+		kept++;
+	}
+	if ((size_t)(n - 1) != json_array_size(keep) || kept != n - 1)
+		return kerr_set(err, "bundle.ckpt_selection",
+				"%s: keeps %d intermediate checkpoints, the log records %d: a bundle keeps them all", dir,
+				kept, n - 1);
+	for (int i = 0; i < n - 1; i++) {
+		char want[BUNDLE_NAME_MAX + 1];
+
+		snprintf(want, sizeof want, "checkpoints/step_%06lld.ckpt", (long long)rec[i].step);
+		if (json_integer_value(json_array_get(keep, (size_t)i)) != i || !json_object_get(files, want))
+			return kerr_set(err, "bundle.ckpt_selection", "%s: %s (index %d) is not kept", dir, want, i);
+	}
+	return 0;
+}
+
+static int check_log(const char *dir, const json_t *m, struct kerr *err)
+{
+	const json_t *lg = json_object_get(m, "log"), *lines = json_object_get(lg, "lines");
+	struct trainlog_summary s;
+	struct ckpt_rec *rec = NULL;
+	char path[FS_PATH_MAX];
+	int n = 0, rc = -1;
+
+	if (fs_join(path, sizeof path, err, "%s/train.log", dir) < 0 || trainlog_verify(path, &s, err) < 0)
+		return -1;
+	if (strcmp(s.head, json_string_value(json_object_get(lg, "head"))) ||
+	    (lines && json_integer_value(lines) != s.lines))
+		return kerr_set(err, "bundle.log_head",
+				"%s: the log's head %.16s... (%lld lines) is not the manifest's", dir, s.head,
+				(long long)s.lines);
+	if (ckpt_records(path, &rec, &n, err) < 0)
+		goto out;
+	rc = check_ckpts(dir, m, rec, n, err);
+out:
+	free(rec);
+	return rc;
+}
+
+static int check_attest(const char *dir, struct bundle_report *r, struct kerr *err)
+{
+	char path[FS_PATH_MAX], *text = NULL;
+	struct attest_result ar;
+	struct stat sb;
+	size_t len;
+	int rc = -1;
+
+	memset(&ar, 0, sizeof ar);
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, ATTEST_FILE) < 0)
+		return -1;
+	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return kerr_set(err, "bundle.file_missing", "%s: no %s", dir, ATTEST_FILE);
+	if (fs_read_file(path, ATTEST_EVIDENCE_BYTES_MAX, O_NOFOLLOW, &text, &len, err) < 0) {
+		snprintf(err->code, sizeof err->code, "attest.parse");
+		return -1;
+	}
+	if (attest_verify(text, len, r->manifest_sha256, r->attest_kind, &ar, err) < 0)
+		goto out;
+	r->tier = ar.tier;
+	r->alpha = ar.alpha;
+	rc = 0;
+out:
+	attest_result_free(&ar);
+	free(text);
+	return rc;
+}
+
+static int verify_dir(const char *dir, struct bundle_report *r, struct kerr *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (load_manifest(dir, r, &text, &len, err) < 0 || check_fields(r->manifest, r, err) < 0 ||
+	    check_sig(dir, text, len, r->miner, err) < 0 ||
+	    check_files(dir, json_object_get(r->manifest, "files"), err) < 0 || check_log(dir, r->manifest, err) < 0 ||
+	    check_attest(dir, r, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err)
+{
+	struct bundle_dir d;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	r->tier = ATTEST_UNVERIFIED;
+	if (bundle_dir_open(path, &d, err) < 0)
+		return -1;
+	rc = verify_dir(d.path, r, err);
+	bundle_dir_close(&d);
+	return rc;
+}
+
+void bundle_report_free(struct bundle_report *r)
+{
+	json_decref(r->manifest);
+	r->manifest = NULL;
+}

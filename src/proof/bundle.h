@@ -1,0 +1,111 @@
+/* bundle.h: the proof bundle (PROTOCOL 4, "Bundle"). Owns the layout, the
+ * sealing step (file digests -> canonical manifest -> attestation binding
+ * the manifest's digest -> the miner's signature over the manifest bytes),
+ * the transport form (one ustar file via libarchive) and verification.
+ * Never extracts a tar entry before the whole archive has been checked.
+ *
+ * Layout of a bundle directory:
+ *   manifest.json      canonical JSON, the exact bytes signed
+ *   manifest.sig       hex Ed25519 signature over manifest.json, newline
+ *   attestation.json   evidence binding SHA-256(manifest.json) (attest.h)
+ *   patch.diff rationale.md train.log calibration.json
+ *   checkpoints/final.ckpt  checkpoints/step_NNNNNN.ckpt (the kept ones)
+ * manifest.json lists the SHA-256 of every file except itself, its signature
+ * and the attestation (which cannot be listed: it binds the manifest). */
+#ifndef KARPA_BUNDLE_H
+#define KARPA_BUNDLE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proof/attest.h"
+#include "proof/keys.h"
+#include "util/fsutil.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+#define BUNDLE_PROTOCOL 1
+#define BUNDLE_MANIFEST "manifest.json"
+#define BUNDLE_SIG "manifest.sig"
+#define BUNDLE_FILES_MAX 64
+#define BUNDLE_NAME_MAX 128
+/* A cpu-scale bundle is about a hundred MB (every kept checkpoint holds the
+ * optimizer state); gpu-254m checkpoints are ~3 GB each, and keeping every
+ * one of at least eight is beyond this cap: docs/bundle.md, "Kept
+ * checkpoints", says what the GPU scales need instead. */
+#define BUNDLE_BYTES_MAX ((uint64_t)16 << 30)
+#define BUNDLE_MANIFEST_BYTES_MAX (1u << 20)
+/* "checkpoints/final.ckpt" is two deep; a little room, no more, so a hostile
+ * archive cannot make us build deep trees. */
+#define BUNDLE_DEPTH_MAX 4
+#define BUNDLE_FINAL_CKPT "checkpoints/final.ckpt"
+/* Files every bundle must list (besides the kept checkpoints). */
+#define BUNDLE_REQUIRED_FILES { "patch.diff", "rationale.md", "train.log", "calibration.json", BUNDLE_FINAL_CKPT }
+
+
+/* Seals a staged bundle directory: fills manifest["files"] with the digest of
+ * every other file (recursively, names sorted), sets manifest["attestation"]
+ * = {"kind": detected kind}, writes manifest.json (canonical: compact,
+ * sorted keys), produces attestation.json, writes manifest.sig. Takes a
+ * reference to manifest (the caller keeps its own). */
+int bundle_seal(const char *dir, json_t *manifest, const struct keys *k, const struct attest_opts *ao,
+		struct kerr *err);
+
+/* One ustar file from a bundle directory (atomic), and back. Unpacking
+ * checks every entry first (regular files and directories only, names
+ * relative without "..", no duplicates, count, per-file and total size) and
+ * then extracts into a staging directory renamed to dir_out. */
+int bundle_pack(const char *dir, const char *tar_path, struct kerr *err);
+int bundle_unpack(const char *tar_path, const char *dir_out, struct kerr *err);
+
+struct bundle_report {
+	char manifest_sha256[HASH_HEX_BYTES];
+	char miner[KEYS_PK_HEX_BYTES];
+	char attest_kind[32];
+	enum attest_tier tier;
+	double alpha;
+	char log_head[HASH_HEX_BYTES];
+	json_t *manifest; /* owned: parsed manifest.json */
+};
+
+/* Verifies a bundle directory or .tar: manifest canonical form, signature,
+ * every listed file present with its digest and no unlisted files, the log
+ * hash chain and its head, checkpoint digests against the chain, the kept
+ * checkpoints are the ones the head selects, attestation binding and tier.
+ * Stable reason codes (docs/bundle.md): bundle.*, log.*, attest.*. */
+int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err);
+void bundle_report_free(struct bundle_report *r);
+
+/* ---- helpers shared by bundle.c, bundle_tar.c and the CLI -------------- */
+
+/* A name inside a bundle: relative, '/'-separated, components of
+ * [A-Za-z0-9._-] other than "." and "..", at most BUNDLE_NAME_MAX bytes and
+ * BUNDLE_DEPTH_MAX components. bundle.tar_traversal (absolute or ".."),
+ * bundle.tar_name (anything else wrong). */
+int bundle_name_check(const char *name, struct kerr *err);
+
+/* The regular files under dir, relative names sorted bytewise. Refuses
+ * symlinks and other non-regular entries (bundle.file_type), bad names
+ * (bundle.file_name), more than BUNDLE_FILES_MAX files (bundle.too_many_files). */
+struct bundle_files {
+	int n;
+	char name[BUNDLE_FILES_MAX][BUNDLE_NAME_MAX + 1];
+	uint64_t bytes[BUNDLE_FILES_MAX];
+};
+int bundle_list(const char *dir, struct bundle_files *f, struct kerr *err);
+
+/* A bundle as a directory: path itself when it is one, else the .tar
+ * unpacked under $TMPDIR (removed by bundle_dir_close). */
+struct bundle_dir {
+	char path[FS_PATH_MAX];
+	char tmp[FS_PATH_MAX]; /* "" when path is the caller's own directory */
+};
+int bundle_dir_open(const char *path, struct bundle_dir *d, struct kerr *err);
+void bundle_dir_close(struct bundle_dir *d);
+
+/* The canonical serialization of the manifest (compact, sorted keys, reals
+ * with 17 significant digits): the exact bytes signed. Caller frees. */
+char *bundle_manifest_dump(const json_t *manifest);
+
+#endif

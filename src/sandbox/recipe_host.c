@@ -1,0 +1,121 @@
+/* recipe_host.c: the checks every host's answers go through, and the
+ * restart. With the sandboxed pipe host (docs/harness.md) they are a
+ * security boundary; the in-process host (recipe_inproc.c, tests only) runs
+ * the same checks. */
+#include "sandbox/recipe_host.h"
+
+#include <string.h>
+
+void recipe_host_err(struct kerr *err, const char *code, const char *what, const char *kr_err)
+{
+	char line[KR_ERR_MAX];
+	size_t i;
+
+	for (i = 0; i + 1 < sizeof line && kr_err && kr_err[i]; i++) {
+		unsigned char c = (unsigned char)kr_err[i];
+		line[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	line[i] = '\0';
+	kerr_set(err, code, "recipe %s failed: %s", what, i ? line : "(no reason given)");
+}
+
+/* ---- checks on any host's answers ------------------------------------- */
+
+/* Names go into JSON, file headers and terminal lines: keep them to a
+ * conservative printable set so none of those need escaping rules. */
+static int name_ok(const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap);
+
+	if (n == 0 || n == cap)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.' || c == '+'))
+			return 0;
+	}
+	return 1;
+}
+
+static int check_plan(const struct kr_plan *p, struct kerr *err)
+{
+	if (!name_ok(p->name, sizeof p->name) || !name_ok(p->version, sizeof p->version))
+		return kerr_set(err, "recipe.bad_plan",
+				"plan name/version must be 1..%d bytes of [A-Za-z0-9._+-]", KR_NAME_MAX - 1);
+	if (p->batch <= 0 || p->batch > RECIPE_BATCH_MAX)
+		return kerr_set(err, "recipe.bad_plan", "plan.batch %d outside 1..%d", p->batch,
+				RECIPE_BATCH_MAX);
+	if (p->seq_len <= 0 || p->seq_len > RECIPE_SEQ_LEN_MAX)
+		return kerr_set(err, "recipe.bad_plan", "plan.seq_len %d outside 1..%d", p->seq_len,
+				RECIPE_SEQ_LEN_MAX);
+	if (p->eval_batch <= 0 || p->eval_batch > RECIPE_EVAL_BATCH_MAX)
+		return kerr_set(err, "recipe.bad_plan", "plan.eval_batch %d outside 1..%d",
+				p->eval_batch, RECIPE_EVAL_BATCH_MAX);
+	if (p->steps <= 0 || p->steps > RECIPE_STEPS_MAX)
+		return kerr_set(err, "recipe.bad_plan", "plan.steps %lld outside 1..%lld",
+				(long long)p->steps, (long long)RECIPE_STEPS_MAX);
+	if (p->ckpt_every < 0 || p->ckpt_every > p->steps)
+		return kerr_set(err, "recipe.bad_plan", "plan.ckpt_every %lld outside 0..steps",
+				(long long)p->ckpt_every);
+	if (p->params < 0)
+		return kerr_set(err, "recipe.bad_plan", "plan.params %lld is negative",
+				(long long)p->params);
+	return 0;
+}
+
+int recipe_host_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *plan,
+		       struct kerr *err)
+{
+	memset(plan, 0, sizeof *plan);
+	h->vocab_size = env->vocab_size;
+	if (h->create(h, env, plan, err) < 0)
+		return -1;
+	/* The plan crossed the boundary: terminate its strings before reading. */
+	plan->name[KR_NAME_MAX - 1] = '\0';
+	plan->version[KR_NAME_MAX - 1] = '\0';
+	if (check_plan(plan, err) < 0) {
+		recipe_host_destroy(h);
+		return -1;
+	}
+	return 0;
+}
+
+int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
+{
+	if (h->state_bytes(h, n, err) < 0)
+		return -1;
+	if (*n == 0 || *n > RECIPE_STATE_BYTES_MAX)
+		return kerr_set(err, "recipe.bad_state_size", "recipe state of %zu bytes outside 1..%zu",
+				*n, RECIPE_STATE_BYTES_MAX);
+	return 0;
+}
+
+int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
+			const void *state, size_t n, struct kerr *err)
+{
+	struct kr_plan plan;
+	size_t now;
+
+	if (!h->respawn)
+		return kerr_set(err, "recipe.restart", "this recipe host cannot restart its recipe");
+	if (h->respawn(h, err) < 0 || recipe_host_create(h, env, &plan, err) < 0)
+		return -1;
+	if (memcmp(&plan, want, sizeof plan))
+		return kerr_set(err, "recipe.plan_changed",
+				"the recipe declared another plan after a restart (%s %s, %lld steps): a plan must "
+				"depend only on the scale, seed and vocabulary",
+				plan.name, plan.version, (long long)plan.steps);
+	if (recipe_host_state_bytes(h, &now, err) < 0)
+		return -1;
+	if (now != n)
+		return kerr_set(err, "recipe.bad_state_size", "state size changed from %zu to %zu bytes across a restart",
+				n, now);
+	return h->load(h, state, n, err);
+}
+
+void recipe_host_destroy(struct recipe_host *h)
+{
+	if (h && h->destroy)
+		h->destroy(h);
+}

@@ -1,0 +1,69 @@
+/* recipe_host.h: the handle through which the harness drives a recipe.
+ * Owns the boundary's trust rules: every answer from the recipe (its plan,
+ * sizes, error text) is checked here before harness code relies on it. The
+ * first implementation calls the recipe in-process (kr_* from recipe_api.h);
+ * a pipe-backed one (recipe in a sandboxed child, docs/harness.md) fills the
+ * same function table, so train.c and evaluate.c never change. */
+#ifndef KARPA_RECIPE_HOST_H
+#define KARPA_RECIPE_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sandbox/recipe_api.h"
+#include "util/kerr.h"
+
+/* Limits on what a recipe may declare. They bound the harness's own
+ * allocations (batch buffers, logits) before it trusts a plan. */
+#define RECIPE_BATCH_MAX 4096
+#define RECIPE_SEQ_LEN_MAX 65536
+#define RECIPE_EVAL_BATCH_MAX 4096
+#define RECIPE_STEPS_MAX ((int64_t)100 * 1000 * 1000)
+/* gpu-254m with fp32 master weights and two Adam moments is about 4 GiB;
+ * four times that leaves room without letting a recipe ask for anything. */
+#define RECIPE_STATE_BYTES_MAX ((size_t)16 << 30)
+
+struct recipe_host {
+	const char *kind; /* "inproc"; later "pipe" */
+	void *impl;       /* the implementation's own state */
+	int vocab_size;   /* from the env given to create: logits columns */
+	int (*create)(struct recipe_host *h, const struct kr_env *env, struct kr_plan *plan,
+		      struct kerr *err);
+	int (*train_step)(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss,
+			  float *lr, struct kerr *err);
+	int (*logits)(struct recipe_host *h, const uint16_t *tokens, int rows, int T, float *logits,
+		      struct kerr *err);
+	int (*state_bytes)(struct recipe_host *h, size_t *n, struct kerr *err);
+	int (*save)(struct recipe_host *h, void *buf, size_t n, struct kerr *err);
+	int (*load)(struct recipe_host *h, const void *buf, size_t n, struct kerr *err);
+	void (*destroy)(struct recipe_host *h);
+	/* Ends the recipe and starts it again with nothing in memory (a fresh
+	 * process for the pipe host); create must follow. */
+	int (*respawn)(struct recipe_host *h, struct kerr *err);
+};
+
+/* Fills h with the in-process implementation (recipe_inproc.c: calls kr_*
+ * directly; only for programs that link the recipe, never karpa). */
+void recipe_host_inproc(struct recipe_host *h);
+
+/* Creates the recipe and checks its plan (recipe.bad_plan): positive shapes
+ * within the limits above, a printable name and version, steps >= 1,
+ * 0 <= ckpt_every <= steps. Codes from create pass through (recipe.create). */
+int recipe_host_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *plan,
+		       struct kerr *err);
+/* state_bytes, checked against RECIPE_STATE_BYTES_MAX (recipe.bad_state_size). */
+int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err);
+/* A fresh recipe resumed from state: respawn, create with env, require the
+ * same plan as want (recipe.plan_changed), load the n bytes of state. The
+ * harness does this at every checkpoint, so a run is a chain of segments
+ * each a function of its starting checkpoint alone, exactly what spot
+ * replay re-runs (docs/judging-checks.md, "Binding"). */
+int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
+			const void *state, size_t n, struct kerr *err);
+void recipe_host_destroy(struct recipe_host *h);
+
+/* Copies a recipe's error text into a kerr: NUL-terminated at KR_ERR_MAX,
+ * control bytes replaced, so untrusted text stays one printable line. */
+void recipe_host_err(struct kerr *err, const char *code, const char *what, const char *kr_err);
+
+#endif

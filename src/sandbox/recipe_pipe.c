@@ -1,0 +1,594 @@
+/* recipe_pipe.c: the pipe-backed recipe host. The child is untrusted: a
+ * response's type and length must be exactly what the request implies, an
+ * error text is bounded and sanitised, a call may be held to a wall-clock
+ * limit, and a dead, silent or misbehaving child is a clean error
+ * (recipe.protocol, recipe.died, recipe.timeout), never a crash or a hang of
+ * the host. Our ends of the pipes are non-blocking so that every wait is a
+ * poll() with a deadline, including a write the child refuses to read. */
+#include "sandbox/recipe_pipe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox/recipe_wire.h"
+
+/* A runner that got QUIT and EOF exits at once; this is how long it may take
+ * before destroy ends it (200 x 10 ms). */
+#define PIPE_QUIT_POLLS 200
+#define PIPE_QUIT_POLL_US 10000
+
+/* A child whose stderr is captured may write without limit; this much of
+ * it is read per wakeup before the wait goes back to the call's own fd. */
+#define TAIL_READ_BYTES 4096
+
+enum { IO_OK = 0, IO_CLOSED = -1, IO_TIMEOUT = -2 };
+
+struct pipe_impl {
+	pid_t pid;
+	int to_child;   /* requests */
+	int from_child; /* responses */
+	int err_child;  /* the child's stderr when captured; -1 otherwise */
+	uint64_t train_tokens; /* batch*(seq_len+1) from the plan the child declared */
+	int64_t timeout_ms;    /* per call; 0 none */
+	int64_t until_ms;      /* the host's overall deadline (monotonic ms); -1 none */
+	int64_t deadline_ms;   /* of the call in progress; -1 none */
+	int by_until;          /* the call's deadline is the overall one */
+	char tail[RECIPE_PIPE_TAIL_BYTES]; /* ring of the last captured stderr bytes */
+	size_t tail_pos;                    /* next write position */
+	uint64_t tail_total;                /* bytes captured in all */
+	int reaped;            /* wait4 collected the child: pid is no longer ours */
+	int timed_out;
+	int wstatus;
+	struct rusage ru;
+	/* what a respawn needs to start the same runner the same way again */
+	char runner[4096];
+	recipe_pipe_prepare_fn prepare;
+	void *prepare_arg;
+};
+
+static struct pipe_impl *P(struct recipe_host *h)
+{
+	return h->impl;
+}
+
+int64_t recipe_pipe_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(void)
+{
+	return recipe_pipe_now_ms();
+}
+
+/* Reads what the child's stderr holds now into the ring, keeping only the
+ * newest RECIPE_PIPE_TAIL_BYTES: whatever a recipe prints costs the host
+ * a read, never memory, and never reaches the host's own stderr. */
+static void drain_tail(struct pipe_impl *pi)
+{
+	char buf[TAIL_READ_BYTES];
+
+	for (int rounds = 0; pi->err_child >= 0 && rounds < 16; rounds++) {
+		ssize_t r = read(pi->err_child, buf, sizeof buf);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r <= 0) {
+			close(pi->err_child);
+			pi->err_child = -1;
+			return;
+		}
+		for (ssize_t i = 0; i < r; i++) {
+			pi->tail[pi->tail_pos] = buf[i];
+			pi->tail_pos = (pi->tail_pos + 1) % sizeof pi->tail;
+		}
+		pi->tail_total += (uint64_t)r;
+	}
+}
+
+/* Waits until fd is ready for ev or the deadline (-1: none) passes,
+ * draining a captured stderr meanwhile (a child blocked on a full stderr
+ * pipe would otherwise never answer). */
+static int wait_fd(struct pipe_impl *pi, int fd, short ev, int64_t deadline_ms)
+{
+	struct pollfd pfd[2] = { { .fd = fd, .events = ev }, { .fd = pi->err_child, .events = POLLIN } };
+
+	for (;;) {
+		int left = -1, r;
+
+		if (deadline_ms >= 0) {
+			int64_t d = deadline_ms - now_ms();
+			if (d <= 0)
+				return IO_TIMEOUT;
+			left = d > 1000000 ? 1000000 : (int)d;
+		}
+		pfd[1].fd = pi->err_child;
+		r = poll(pfd, pi->err_child >= 0 ? 2 : 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return IO_CLOSED;
+		if (pi->err_child >= 0 && pfd[1].revents)
+			drain_tail(pi);
+		if (pfd[0].revents)
+			return IO_OK; /* readable, writable, or hung up: the read/write says which */
+	}
+}
+
+/* Moves exactly n bytes over a non-blocking fd before the deadline. */
+static int io_full(struct pipe_impl *pi, int fd, void *buf, size_t n, int writing, int64_t deadline_ms)
+{
+	char *p = buf;
+
+	while (n > 0) {
+		ssize_t r = writing ? write(fd, p, n) : read(fd, p, n);
+
+		if (r > 0) {
+			p += r;
+			n -= (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return IO_CLOSED;
+		r = wait_fd(pi, fd, writing ? POLLOUT : POLLIN, deadline_ms);
+		if (r != IO_OK)
+			return (int)r;
+	}
+	return IO_OK;
+}
+
+static void reap(struct pipe_impl *pi, int options)
+{
+	int st;
+
+	if (pi->reaped)
+		return;
+	if (wait4(pi->pid, &st, options, &pi->ru) == pi->pid) {
+		pi->reaped = 1;
+		pi->wstatus = st;
+	}
+}
+
+/* The child overran its call: it is ours to end. */
+static void kill_child(struct pipe_impl *pi)
+{
+	if (pi->reaped)
+		return;
+	kill(pi->pid, SIGKILL);
+	reap(pi, 0);
+}
+
+static int io_fail(struct pipe_impl *pi, int rc, const char *what, const char *stage, struct kerr *err)
+{
+	if (rc == IO_TIMEOUT) {
+		pi->timed_out = 1;
+		kill_child(pi);
+		if (pi->by_until)
+			return kerr_set(err, "recipe.deadline",
+					"recipe %s: no %s before the overall deadline; the recipe process was killed",
+					what, stage);
+		return kerr_set(err, "recipe.timeout", "recipe %s: no %s within %lld ms; the recipe process was killed",
+				what, stage, (long long)pi->timeout_ms);
+	}
+	return kerr_set(err, "recipe.died", "recipe %s: the recipe process exited or closed its pipe (%s)", what,
+			stage);
+}
+
+/* Header and up to two payload pieces, all before the call's deadline. */
+static int send_req(struct pipe_impl *pi, uint32_t type, const void *a, uint64_t alen, const void *b,
+		    uint64_t blen)
+{
+	struct wire_hdr hd = { WIRE_MAGIC, type, alen + blen };
+	int rc = io_full(pi, pi->to_child, &hd, sizeof hd, 1, pi->deadline_ms);
+
+	if (rc == IO_OK && alen)
+		rc = io_full(pi, pi->to_child, (void *)a, alen, 1, pi->deadline_ms);
+	if (rc == IO_OK && blen)
+		rc = io_full(pi, pi->to_child, (void *)b, blen, 1, pi->deadline_ms);
+	return rc;
+}
+
+/* Sends a request and reads the response header; on an error response the
+ * reason is read and turned into err. *len receives the payload length. The
+ * call's deadline starts here and covers expect() too. */
+static int exchange(struct recipe_host *h, uint32_t type, const void *a, uint64_t alen, const void *b,
+		    uint64_t blen, uint64_t *len, const char *what, struct kerr *err)
+{
+	struct pipe_impl *pi = P(h);
+	struct wire_hdr hd;
+	int64_t t0;
+	int rc;
+
+	if (pi->reaped)
+		return kerr_set(err, "recipe.died", "recipe %s: the recipe process has already ended", what);
+	/* The call's deadline: its own limit, or the host's overall deadline
+	 * when that comes first; past the overall one no call starts at all. */
+	t0 = now_ms();
+	pi->deadline_ms = pi->timeout_ms > 0 ? t0 + pi->timeout_ms : -1;
+	pi->by_until = pi->until_ms >= 0 && (pi->deadline_ms < 0 || pi->until_ms <= pi->deadline_ms);
+	if (pi->by_until)
+		pi->deadline_ms = pi->until_ms;
+	if (pi->by_until && t0 >= pi->until_ms)
+		return io_fail(pi, IO_TIMEOUT, what, "call started", err);
+	if ((rc = send_req(pi, type, a, alen, b, blen)) != IO_OK)
+		return io_fail(pi, rc, what, "request accepted", err);
+	if ((rc = io_full(pi, pi->from_child, &hd, sizeof hd, 0, pi->deadline_ms)) != IO_OK)
+		return io_fail(pi, rc, what, "response", err);
+	if (hd.magic != WIRE_MAGIC)
+		return kerr_set(err, "recipe.protocol", "recipe %s: response without the wire magic", what);
+	if (hd.type == WIRE_ERR) {
+		char msg[KR_ERR_MAX] = "";
+		if (hd.len >= KR_ERR_MAX)
+			return kerr_set(err, "recipe.protocol", "recipe %s: error reason of %llu bytes", what,
+					(unsigned long long)hd.len);
+		if ((rc = io_full(pi, pi->from_child, msg, hd.len, 0, pi->deadline_ms)) != IO_OK)
+			return io_fail(pi, rc, what, "error reason", err);
+		recipe_host_err(err, "recipe.failed", what, msg);
+		return -1;
+	}
+	if (hd.type != (WIRE_OK | type))
+		return kerr_set(err, "recipe.protocol", "recipe %s: response type %u to request %u", what, hd.type,
+				type);
+	*len = hd.len;
+	return 0;
+}
+
+static int expect(struct recipe_host *h, uint64_t got, uint64_t want, void *buf, const char *what,
+		  struct kerr *err)
+{
+	int rc;
+
+	if (got != want)
+		return kerr_set(err, "recipe.protocol", "recipe %s: %llu response bytes, expected %llu", what,
+				(unsigned long long)got, (unsigned long long)want);
+	if (want && (rc = io_full(P(h), P(h)->from_child, buf, want, 0, P(h)->deadline_ms)) != IO_OK)
+		return io_fail(P(h), rc, what, "full response", err);
+	return 0;
+}
+
+static int pp_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *plan, struct kerr *err)
+{
+	struct wire_create c = { 0 };
+	struct wire_plan wp;
+	uint64_t len;
+	size_t sl = strlen(env->scale);
+
+	if (sl > WIRE_SCALE_MAX)
+		return kerr_set(err, "recipe.bad_scale", "scale name too long");
+	c.seed = env->seed;
+	c.threads = env->threads;
+	c.vocab_size = env->vocab_size;
+	c.scale_len = (uint32_t)sl;
+	if (exchange(h, WIRE_CREATE, &c, sizeof c, env->scale, sl, &len, "create", err) < 0 ||
+	    expect(h, len, sizeof wp, &wp, "create", err) < 0)
+		return -1;
+	memcpy(plan->name, wp.name, sizeof plan->name);
+	memcpy(plan->version, wp.version, sizeof plan->version);
+	plan->batch = wp.batch;
+	plan->seq_len = wp.seq_len;
+	plan->eval_batch = wp.eval_batch;
+	plan->steps = wp.steps;
+	plan->ckpt_every = wp.ckpt_every;
+	plan->params = wp.params;
+	/* Bounded by recipe_host_create's plan check before any step is sent. */
+	P(h)->train_tokens = (uint64_t)(wp.batch > 0 ? wp.batch : 0) * (uint64_t)(wp.seq_len > 0 ? wp.seq_len + 1 : 0);
+	return 0;
+}
+
+static int pp_train_step(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss, float *lr,
+			 struct kerr *err)
+{
+	/* The count rides along so the runner can check it against its shape. */
+	struct wire_train t = { step, P(h)->train_tokens };
+	struct wire_train_resp r;
+	uint64_t len;
+
+	if (exchange(h, WIRE_TRAIN, &t, sizeof t, tokens, t.ntokens * 2, &len, "train_step", err) < 0 ||
+	    expect(h, len, sizeof r, &r, "train_step", err) < 0)
+		return -1;
+	*loss = r.loss;
+	*lr = r.lr;
+	return 0;
+}
+
+static int pp_logits(struct recipe_host *h, const uint16_t *tokens, int rows, int T, float *logits,
+		     struct kerr *err)
+{
+	struct wire_logits l = { rows, T };
+	uint64_t len, want = (uint64_t)rows * (uint64_t)T * (uint64_t)h->vocab_size * sizeof(float);
+
+	if (exchange(h, WIRE_LOGITS, &l, sizeof l, tokens, (uint64_t)rows * (uint64_t)T * 2, &len, "logits",
+		     err) < 0)
+		return -1;
+	return expect(h, len, want, logits, "logits", err);
+}
+
+static int pp_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
+{
+	uint64_t len, v;
+
+	if (exchange(h, WIRE_STATE_BYTES, NULL, 0, NULL, 0, &len, "state_bytes", err) < 0 ||
+	    expect(h, len, sizeof v, &v, "state_bytes", err) < 0)
+		return -1;
+	if (v > RECIPE_STATE_BYTES_MAX)
+		return kerr_set(err, "recipe.bad_state_size", "recipe state of %llu bytes", (unsigned long long)v);
+	*n = (size_t)v;
+	return 0;
+}
+
+static int pp_save(struct recipe_host *h, void *buf, size_t n, struct kerr *err)
+{
+	uint64_t len, want = n;
+
+	if (exchange(h, WIRE_SAVE, &want, sizeof want, NULL, 0, &len, "state_save", err) < 0)
+		return -1;
+	return expect(h, len, n, buf, "state_save", err);
+}
+
+static int pp_load(struct recipe_host *h, const void *buf, size_t n, struct kerr *err)
+{
+	uint64_t len;
+
+	if (exchange(h, WIRE_LOAD, buf, n, NULL, 0, &len, "state_load", err) < 0)
+		return -1;
+	return expect(h, len, 0, NULL, "state_load", err);
+}
+
+static void pp_destroy(struct recipe_host *h)
+{
+	struct pipe_impl *pi = P(h);
+
+	if (!pi)
+		return;
+	if (!pi->reaped)
+		wire_send(pi->to_child, WIRE_QUIT, NULL, 0); /* best effort: the fd is non-blocking */
+	close(pi->to_child);
+	close(pi->from_child);
+	/* A well-behaved runner exits on QUIT or EOF; one that does not is
+	 * ended, since it is ours to end. */
+	for (int i = 0; i < PIPE_QUIT_POLLS && !pi->reaped; i++) {
+		drain_tail(pi);
+		reap(pi, WNOHANG);
+		if (!pi->reaped)
+			usleep(PIPE_QUIT_POLL_US);
+	}
+	kill_child(pi);
+	if (pi->err_child >= 0)
+		close(pi->err_child);
+	free(pi);
+	h->impl = NULL;
+}
+
+/* A fresh child in place of the old one: the old runner is ended (QUIT,
+ * then killed) and the same runner is started the same way, under the same
+ * sandbox and per-call limit. Nothing the old process held survives. */
+static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+		      void *prepare_arg, int capture, struct kerr *err);
+
+static int pp_respawn(struct recipe_host *h, struct kerr *err)
+{
+	struct pipe_impl *pi = P(h);
+	char runner[sizeof pi->runner];
+	recipe_pipe_prepare_fn prepare = pi->prepare;
+	void *arg = pi->prepare_arg;
+	int64_t timeout_ms = pi->timeout_ms, until_ms = pi->until_ms;
+	int capture = pi->err_child >= 0;
+
+	memcpy(runner, pi->runner, sizeof runner);
+	pp_destroy(h);
+	if (spawn_pipe(h, runner, prepare, arg, capture, err) < 0)
+		return -1;
+	P(h)->timeout_ms = timeout_ms;
+	P(h)->until_ms = until_ms;
+	return 0;
+}
+
+int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms)
+{
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl || timeout_ms < 0)
+		return -1;
+	P(h)->timeout_ms = timeout_ms;
+	return 0;
+}
+
+int recipe_pipe_set_deadline(struct recipe_host *h, int64_t until_ms)
+{
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)
+		return -1;
+	P(h)->until_ms = until_ms > 0 ? until_ms : -1;
+	return 0;
+}
+
+size_t recipe_pipe_stderr_tail(struct recipe_host *h, char *buf, size_t cap)
+{
+	struct pipe_impl *pi;
+	size_t have, n = 0, start;
+
+	if (cap == 0)
+		return 0;
+	buf[0] = '\0';
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)
+		return 0;
+	pi = P(h);
+	drain_tail(pi);
+	have = pi->tail_total < sizeof pi->tail ? (size_t)pi->tail_total : sizeof pi->tail;
+	if (have > cap - 1)
+		have = cap - 1;
+	start = (pi->tail_pos + sizeof pi->tail - have) % sizeof pi->tail;
+	/* Printable ASCII only: the text goes into one-line messages. */
+	for (size_t i = 0; i < have; i++) {
+		unsigned char ch = (unsigned char)pi->tail[(start + i) % sizeof pi->tail];
+		buf[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : ' ';
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+static const char *sig_name(int sig)
+{
+	switch (sig) {
+	case SIGSYS: return "SIGSYS";
+	case SIGKILL: return "SIGKILL";
+	case SIGXCPU: return "SIGXCPU";
+	case SIGXFSZ: return "SIGXFSZ";
+	case SIGSEGV: return "SIGSEGV";
+	case SIGBUS: return "SIGBUS";
+	case SIGABRT: return "SIGABRT";
+	case SIGTERM: return "SIGTERM";
+	case SIGPIPE: return "SIGPIPE";
+	case SIGILL: return "SIGILL";
+	case SIGFPE: return "SIGFPE";
+	default: return "signal";
+	}
+}
+
+int recipe_pipe_child_status(struct recipe_host *h, int wait_ms, struct recipe_child_exit *out,
+			     struct kerr *err)
+{
+	struct pipe_impl *pi;
+	int64_t until = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+
+	memset(out, 0, sizeof *out);
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)
+		return kerr_set(err, "recipe.not_pipe", "child status asked of a %s host", h->kind ? h->kind : "closed");
+	pi = P(h);
+	for (reap(pi, WNOHANG); !pi->reaped && now_ms() < until; reap(pi, WNOHANG)) {
+		drain_tail(pi);
+		usleep(1000);
+	}
+	out->timed_out = pi->timed_out;
+	if (!pi->reaped) {
+		out->state = RECIPE_CHILD_RUNNING;
+		snprintf(out->desc, sizeof out->desc, "running");
+		return 0;
+	}
+	out->cpu_seconds = (double)pi->ru.ru_utime.tv_sec + pi->ru.ru_utime.tv_usec / 1e6 +
+			   (double)pi->ru.ru_stime.tv_sec + pi->ru.ru_stime.tv_usec / 1e6;
+	out->maxrss_kb = pi->ru.ru_maxrss;
+	if (WIFSIGNALED(pi->wstatus)) {
+		out->state = RECIPE_CHILD_SIGNALED;
+		out->code = WTERMSIG(pi->wstatus);
+		snprintf(out->desc, sizeof out->desc, "killed by %s (%d)", sig_name(out->code), out->code);
+	} else {
+		out->state = RECIPE_CHILD_EXITED;
+		out->code = WEXITSTATUS(pi->wstatus);
+		snprintf(out->desc, sizeof out->desc, "exited %d", out->code);
+	}
+	return 0;
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+		      void *prepare_arg, int capture, struct kerr *err)
+{
+	int req[2] = { -1, -1 }, resp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	struct pipe_impl *pi = calloc(1, sizeof *pi);
+	pid_t pid;
+
+	memset(h, 0, sizeof *h);
+	if (!pi)
+		return kerr_set(err, "recipe.nomem", "out of memory");
+	if (strlen(runner_path) >= sizeof pi->runner) {
+		free(pi);
+		return kerr_set(err, "recipe.spawn", "runner path of %zu bytes is too long", strlen(runner_path));
+	}
+	snprintf(pi->runner, sizeof pi->runner, "%s", runner_path);
+	pi->prepare = prepare;
+	pi->prepare_arg = prepare_arg;
+	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0 || (capture && pipe2(errp, O_CLOEXEC) < 0)) {
+		kerr_errno(err, "recipe.spawn", "pipe");
+		goto fail;
+	}
+	/* A dead child must be an error on write, not a signal that kills us. */
+	signal(SIGPIPE, SIG_IGN);
+	pid = fork();
+	if (pid < 0) {
+		kerr_errno(err, "recipe.spawn", "fork");
+		goto fail;
+	}
+	if (pid == 0) {
+		if (dup2(req[0], 0) < 0 || dup2(resp[1], 1) < 0 || (capture && dup2(errp[1], 2) < 0))
+			_exit(126);
+		/* Between calls the runner waits on its pipe while the host works
+		 * (loss, logging); OpenMP workers spinning meanwhile would take the
+		 * host's cores. Measured: eval at 2 threads 29 s spinning, 1.7 s
+		 * passive (docs/recipe-api.md). */
+		setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+		if (prepare && prepare(prepare_arg) < 0)
+			_exit(RECIPE_PIPE_EXIT_PREPARE);
+		execl(runner_path, runner_path, (char *)NULL);
+		_exit(RECIPE_PIPE_EXIT_EXEC);
+	}
+	close(req[0]);
+	close(resp[1]);
+	if (capture)
+		close(errp[1]);
+	pi->pid = pid;
+	pi->to_child = req[1];
+	pi->from_child = resp[0];
+	pi->err_child = capture ? errp[0] : -1;
+	pi->deadline_ms = -1;
+	pi->until_ms = -1;
+	h->kind = "pipe";
+	h->impl = pi;
+	if (set_nonblock(pi->to_child) < 0 || set_nonblock(pi->from_child) < 0 ||
+	    (capture && set_nonblock(pi->err_child) < 0)) {
+		kerr_errno(err, "recipe.spawn", "fcntl O_NONBLOCK");
+		pp_destroy(h);
+		return -1;
+	}
+	h->create = pp_create;
+	h->train_step = pp_train_step;
+	h->logits = pp_logits;
+	h->state_bytes = pp_state_bytes;
+	h->save = pp_save;
+	h->load = pp_load;
+	h->destroy = pp_destroy;
+	h->respawn = pp_respawn;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (req[i] >= 0)
+			close(req[i]);
+		if (resp[i] >= 0)
+			close(resp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	free(pi);
+	return -1;
+}
+
+int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+		     void *prepare_arg, struct kerr *err)
+{
+	return spawn_pipe(h, runner_path, prepare, prepare_arg, 0, err);
+}
+
+int recipe_host_pipe_captured(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
+			      void *prepare_arg, struct kerr *err)
+{
+	return spawn_pipe(h, runner_path, prepare, prepare_arg, 1, err);
+}

@@ -1,0 +1,76 @@
+/* recipe_wire.h: the recipe API carried over a pair of pipes (fixed harness).
+ * Owns the framing and payload layouts shared by the host (recipe_pipe.c)
+ * and the runner (runner/main.c) that wraps a recipe in its own process.
+ * One request per API call, one response per request, both in host byte
+ * order (host and runner are always the same machine). The host treats
+ * every response byte as hostile: lengths are checked against what the
+ * request implies before anything is read. */
+#ifndef KARPA_RECIPE_WIRE_H
+#define KARPA_RECIPE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sandbox/recipe_api.h"
+
+#define WIRE_MAGIC 0x3157524bu /* "KRW1" */
+
+enum wire_type {
+	WIRE_CREATE = 1,
+	WIRE_TRAIN = 2,
+	WIRE_LOGITS = 3,
+	WIRE_STATE_BYTES = 4,
+	WIRE_SAVE = 5,
+	WIRE_LOAD = 6,
+	WIRE_QUIT = 7,
+	WIRE_OK = 0x100,  /* response: OK | request type */
+	WIRE_ERR = 0x200, /* response: payload is a reason (<= KR_ERR_MAX bytes) */
+};
+
+struct wire_hdr {
+	uint32_t magic;
+	uint32_t type;
+	uint64_t len; /* payload bytes that follow */
+};
+
+/* CREATE payload: this struct, then scale_len bytes of scale name. */
+struct wire_create {
+	uint64_t seed;
+	int32_t threads;
+	int32_t vocab_size;
+	uint32_t scale_len;
+	uint32_t pad;
+};
+#define WIRE_SCALE_MAX 64
+
+/* CREATE response payload: the plan, fields fixed-width. */
+struct wire_plan {
+	char name[KR_NAME_MAX];
+	char version[KR_NAME_MAX];
+	int32_t batch, seq_len, eval_batch, pad;
+	int64_t steps, ckpt_every, params;
+};
+
+/* TRAIN payload: this struct, then ntokens uint16 tokens. Response: two floats. */
+struct wire_train {
+	int64_t step;
+	uint64_t ntokens;
+};
+struct wire_train_resp {
+	float loss, lr;
+};
+
+/* LOGITS payload: this struct, then rows*T uint16. Response: rows*T*V floats. */
+struct wire_logits {
+	int32_t rows, T;
+};
+
+/* Reads/writes exactly n bytes, retrying on EINTR; -1 on EOF or error. */
+int wire_read_full(int fd, void *buf, size_t n);
+int wire_write_full(int fd, const void *buf, size_t n);
+/* Header + payload in two writes (payload may be NULL when len is 0). */
+int wire_send(int fd, uint32_t type, const void *payload, uint64_t len);
+/* Header + two payload pieces (a struct, then a bulk array). */
+int wire_send2(int fd, uint32_t type, const void *a, uint64_t alen, const void *b, uint64_t blen);
+
+#endif

@@ -1,0 +1,624 @@
+/* sandbox.c: the outer layer of the recipe sandbox (docs/sandbox.md). Runs
+ * in the forked child before it execs the runner, so everything here stays
+ * in force for the runner's loader, its library constructors and any
+ * recipe constructor, which run before the runner can apply the inner
+ * allowlist. A layer the kernel does not offer is recorded, never faked; a
+ * layer that is required and missing stops the child before exec. */
+#include "sandbox/sandbox.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/landlock.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sandbox/recipe_pipe.h"
+#include "sandbox/sandbox_inner.h"
+#include "util/fsutil.h"
+
+/* The hard CPU limit trails the soft one so a runner gets SIGXCPU (a clear
+ * cause) before the kernel's SIGKILL. */
+#define SANDBOX_CPU_GRACE_S 1
+/* How long sandbox_explain waits for a child that just broke its pipe to
+ * become reapable: normally microseconds. */
+#define SANDBOX_REAP_WAIT_MS 200
+/* Bounds on what is read from the runner's ELF file. */
+#define SANDBOX_PHDRS_MAX 64
+#define SANDBOX_INTERP_MAX 256
+#define SANDBOX_ENV_VARS 4
+
+/* Landlock rights newer than the installed headers (kernel ABI values). */
+#define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
+#define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define LL_NET_BIND_TCP (1ULL << 0)  /* ABI 4 */
+#define LL_NET_CONNECT_TCP (1ULL << 1)
+#define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0) /* ABI 6 */
+#define LL_SCOPE_SIGNAL (1ULL << 1)
+
+/* The ruleset attribute as of ABI 6; older kernels are given a prefix. */
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+
+/* Written by the child, read by the validator: a shared anonymous page. */
+struct sandbox_shared {
+	volatile int done;
+	uint32_t applied;
+	int landlock_abi;
+	char notes[SANDBOX_NOTE_MAX];
+};
+
+struct sandbox {
+	struct sandbox_config cfg;
+	char runner[FS_PATH_MAX];
+	char interp[SANDBOX_INTERP_MAX];
+	pid_t parent;
+	int ruleset_fd; /* Landlock, built once in the validator; -1 when unavailable */
+	int landlock_abi;
+	uint32_t landlock_bits;
+	char env_store[SANDBOX_ENV_VARS][64];
+	char *envp[SANDBOX_ENV_VARS + 1];
+	struct sandbox_shared *sh;
+};
+
+void sandbox_config_default(struct sandbox_config *c, int threads)
+{
+	memset(c, 0, sizeof *c);
+	c->cpu_seconds = SANDBOX_CPU_SECONDS_DEFAULT;
+	c->memory_bytes = SANDBOX_MEMORY_BYTES_DEFAULT;
+	c->nofile = SANDBOX_NOFILE_DEFAULT;
+	c->threads = threads > 0 ? threads : 1;
+	c->timeout_ms = SANDBOX_TIMEOUT_MS_DEFAULT;
+}
+
+/* ---- validator side: built once, before any fork ---------------------- */
+
+/* The runner's PT_INTERP (the dynamic loader the kernel opens at exec),
+ * so Landlock can allow executing exactly that file. "" for a static runner. */
+static int find_interp(const char *path, char *out, size_t cap, struct kerr *err)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[SANDBOX_PHDRS_MAX];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+
+	out[0] = '\0';
+	if (fd < 0)
+		return kerr_errno(err, "sandbox.runner", path);
+	if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+	    eh.e_phnum > SANDBOX_PHDRS_MAX) {
+		kerr_set(err, "sandbox.runner", "%s: not a 64-bit ELF executable", path);
+		goto out;
+	}
+	if (pread(fd, ph, eh.e_phnum * sizeof ph[0], (off_t)eh.e_phoff) != (ssize_t)(eh.e_phnum * sizeof ph[0])) {
+		kerr_set(err, "sandbox.runner", "%s: program headers cut short", path);
+		goto out;
+	}
+	for (int i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type != PT_INTERP)
+			continue;
+		if (ph[i].p_filesz < 2 || ph[i].p_filesz >= cap ||
+		    pread(fd, out, ph[i].p_filesz, (off_t)ph[i].p_offset) != (ssize_t)ph[i].p_filesz ||
+		    out[ph[i].p_filesz - 1] != '\0') {
+			out[0] = '\0';
+			kerr_set(err, "sandbox.runner", "%s: bad interpreter path", path);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+static int ll_allow(int ruleset, const char *path, uint64_t access)
+{
+	struct landlock_path_beneath_attr pb = { .allowed_access = access };
+	int rc;
+
+	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
+	if (pb.parent_fd < 0)
+		return errno == ENOENT ? 0 : -1; /* a library folder this system lacks */
+	rc = (int)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+	close(pb.parent_fd);
+	return rc;
+}
+
+/* Read-only system libraries and CPU topology, and execute for the runner
+ * and its loader; nothing else on the filesystem, for any access. */
+static void build_landlock(struct sandbox *sb)
+{
+	static const char *const lib_dirs[] = { "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
+						"/sys/devices/system/cpu" };
+	const uint64_t rd_dir = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+	struct ll_ruleset_attr attr = { 0 };
+	size_t attr_size = sizeof attr.handled_access_fs;
+	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	int fd = -1, ok = 1;
+
+	sb->ruleset_fd = -1;
+	sb->landlock_abi = abi > 0 ? abi : 0;
+	if (abi <= 0)
+		return;
+	attr.handled_access_fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1; /* ABI 1: bits 0..12 */
+	if (abi >= 2)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		attr.handled_access_fs |= LL_FS_TRUNCATE;
+	if (abi >= 5)
+		attr.handled_access_fs |= LL_FS_IOCTL_DEV;
+	if (abi >= 4) {
+		/* No rules: every TCP bind and connect is refused. */
+		attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+		attr_size = offsetof(struct ll_ruleset_attr, scoped);
+		sb->landlock_bits |= SANDBOX_LANDLOCK_NET;
+	}
+	if (abi >= 6) {
+		/* No signals to, no abstract sockets with, anything outside. */
+		attr.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
+		attr_size = sizeof attr;
+		sb->landlock_bits |= SANDBOX_LANDLOCK_SCOPE;
+	}
+	fd = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
+	if (fd < 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof lib_dirs / sizeof lib_dirs[0]; i++)
+		ok = ok && ll_allow(fd, lib_dirs[i], rd_dir) == 0;
+	ok = ok && ll_allow(fd, "/etc/ld.so.cache", LANDLOCK_ACCESS_FS_READ_FILE) == 0;
+	ok = ok && ll_allow(fd, sb->runner, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE) == 0;
+	if (sb->interp[0])
+		ok = ok && ll_allow(fd, sb->interp, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE) == 0;
+	if (!ok)
+		goto fail;
+	/* Never 0, 1 or 2: the child's pipes are dup'd there before prepare. */
+	if (fd <= 2) {
+		int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		close(fd);
+		fd = hi;
+	}
+	sb->ruleset_fd = fd;
+	sb->landlock_bits |= SANDBOX_LANDLOCK;
+	return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	sb->landlock_bits = 0;
+}
+
+int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const char *runner_path,
+		struct kerr *err)
+{
+	struct sandbox *sb;
+
+	*out = NULL;
+	if (cfg->threads < 1 || cfg->threads > 4096 || cfg->nofile < 4 || cfg->timeout_ms < 0 || cfg->deadline_ms < 0)
+		return kerr_set(err, "sandbox.config", "sandbox: threads %d, nofile %u or timeout %lld out of range",
+				cfg->threads, cfg->nofile, (long long)cfg->timeout_ms);
+	if (!runner_path || runner_path[0] != '/' || access(runner_path, X_OK) < 0)
+		return kerr_set(err, "sandbox.runner", "%s: the runner must be an absolute path to an executable",
+				runner_path ? runner_path : "(null)");
+	if (!(sb = calloc(1, sizeof *sb)))
+		return kerr_set(err, "sandbox.nomem", "out of memory");
+	sb->sh = mmap(NULL, sizeof *sb->sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sb->sh == MAP_FAILED) {
+		free(sb);
+		return kerr_errno(err, "sandbox.nomem", "mmap");
+	}
+	sb->cfg = *cfg;
+	sb->parent = getpid();
+	sb->ruleset_fd = -1;
+	if (fs_join(sb->runner, sizeof sb->runner, err, "%s", runner_path) < 0 ||
+	    find_interp(sb->runner, sb->interp, sizeof sb->interp, err) < 0) {
+		sandbox_free(sb);
+		return -1;
+	}
+	/* The child's whole environment: the validator's must not leak in. */
+	snprintf(sb->env_store[0], sizeof sb->env_store[0], "%s=1", SANDBOX_INNER_ENV);
+	snprintf(sb->env_store[1], sizeof sb->env_store[1], "OMP_NUM_THREADS=%d", cfg->threads);
+	snprintf(sb->env_store[2], sizeof sb->env_store[2], "OPENBLAS_NUM_THREADS=%d", cfg->threads);
+	/* Spinning OpenMP workers between calls compete with the validator's
+	 * own threads for the same cores (docs/recipe-api.md). */
+	snprintf(sb->env_store[3], sizeof sb->env_store[3], "OMP_WAIT_POLICY=PASSIVE");
+	for (int i = 0; i < SANDBOX_ENV_VARS; i++)
+		sb->envp[i] = sb->env_store[i];
+	sb->envp[SANDBOX_ENV_VARS] = NULL;
+	build_landlock(sb);
+	if (cfg->require_landlock && sb->ruleset_fd < 0) {
+		kerr_set(err, "sandbox.unavailable", "sandbox: Landlock required but not available (ABI %d)",
+			 sb->landlock_abi);
+		sandbox_free(sb);
+		return -1;
+	}
+	*out = sb;
+	return 0;
+}
+
+void sandbox_free(struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (sb->ruleset_fd >= 0)
+		close(sb->ruleset_fd);
+	if (sb->sh && sb->sh != MAP_FAILED)
+		munmap(sb->sh, sizeof *sb->sh);
+	free(sb);
+}
+
+/* ---- child side: between fork and exec -------------------------------- */
+
+static void note(struct sandbox_shared *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct sandbox_shared *sh, const char *fmt, ...)
+{
+	size_t used = strnlen(sh->notes, sizeof sh->notes - 1);
+	va_list ap;
+
+	if (used && used + 2 < sizeof sh->notes) {
+		memcpy(sh->notes + used, "; ", 3);
+		used += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(sh->notes + used, sizeof sh->notes - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Killed on sight, whatever the arguments: networking, other processes,
+ * the kernel's administrative surface, privilege changes, and every way
+ * of changing the filesystem. execve stays: the child still has to exec the
+ * runner (Landlock limits what it may exec; the inner layer forbids it). */
+static const int deny_always[] = {
+	SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen),
+	SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(sendmmsg),
+	SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(pidfd_open),
+	SCMP_SYS(pidfd_getfd), SCMP_SYS(kcmp),
+	SCMP_SYS(fork), SCMP_SYS(vfork), SCMP_SYS(execveat),
+	SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root), SCMP_SYS(chroot), SCMP_SYS(move_mount),
+	SCMP_SYS(open_tree), SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(fspick),
+	SCMP_SYS(mount_setattr), SCMP_SYS(unshare), SCMP_SYS(setns),
+	SCMP_SYS(setuid), SCMP_SYS(setgid), SCMP_SYS(setreuid), SCMP_SYS(setregid), SCMP_SYS(setresuid),
+	SCMP_SYS(setresgid), SCMP_SYS(setgroups), SCMP_SYS(setfsuid), SCMP_SYS(setfsgid), SCMP_SYS(capset),
+	SCMP_SYS(init_module), SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
+	SCMP_SYS(kexec_file_load), SCMP_SYS(reboot), SCMP_SYS(swapon), SCMP_SYS(swapoff), SCMP_SYS(bpf),
+	SCMP_SYS(perf_event_open), SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key),
+	SCMP_SYS(sethostname), SCMP_SYS(setdomainname), SCMP_SYS(settimeofday), SCMP_SYS(clock_settime),
+	SCMP_SYS(clock_adjtime), SCMP_SYS(adjtimex), SCMP_SYS(iopl), SCMP_SYS(ioperm), SCMP_SYS(acct),
+	SCMP_SYS(quotactl), SCMP_SYS(syslog), SCMP_SYS(vhangup), SCMP_SYS(userfaultfd),
+	SCMP_SYS(fanotify_init), SCMP_SYS(open_by_handle_at), SCMP_SYS(name_to_handle_at),
+	SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register),
+	SCMP_SYS(setrlimit), SCMP_SYS(setpriority), SCMP_SYS(sched_setscheduler), SCMP_SYS(sched_setparam),
+	SCMP_SYS(sched_setattr), SCMP_SYS(ioprio_set), SCMP_SYS(migrate_pages), SCMP_SYS(move_pages),
+	SCMP_SYS(creat), SCMP_SYS(openat2), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(rename),
+	SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(rmdir),
+	SCMP_SYS(link), SCMP_SYS(linkat), SCMP_SYS(symlink), SCMP_SYS(symlinkat), SCMP_SYS(chmod),
+	SCMP_SYS(fchmod), SCMP_SYS(fchmodat), SCMP_SYS(chown), SCMP_SYS(fchown), SCMP_SYS(lchown),
+	SCMP_SYS(fchownat), SCMP_SYS(truncate), SCMP_SYS(ftruncate), SCMP_SYS(utime), SCMP_SYS(utimes),
+	SCMP_SYS(utimensat), SCMP_SYS(futimesat), SCMP_SYS(setxattr), SCMP_SYS(lsetxattr),
+	SCMP_SYS(fsetxattr), SCMP_SYS(removexattr), SCMP_SYS(lremovexattr), SCMP_SYS(fremovexattr),
+	SCMP_SYS(fallocate), SCMP_SYS(mknod), SCMP_SYS(mknodat),
+};
+
+/* Opening for anything but reading: each bit its own rule (rules OR). */
+static const int open_write_bits[] = { O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND };
+
+static int outer_rules(scmp_filter_ctx ctx, pid_t self)
+{
+	const uint32_t kill = SCMP_ACT_KILL_PROCESS;
+	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, kill);
+
+	for (size_t i = 0; !rc && i < sizeof deny_always / sizeof deny_always[0]; i++)
+		rc = seccomp_rule_add(ctx, kill, deny_always[i], 0);
+	for (size_t i = 0; !rc && i < sizeof open_write_bits / sizeof open_write_bits[0]; i++) {
+		scmp_datum_t b = (scmp_datum_t)open_write_bits[i];
+		rc = seccomp_rule_add(ctx, kill, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, b, b));
+		rc = rc ? rc : seccomp_rule_add(ctx, kill, SCMP_SYS(open), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, b, b));
+	}
+	/* Threads yes (libgomp, OpenBLAS); new processes no. clone3 hides its
+	 * flags in memory: ENOSYS sends glibc back to clone. */
+	rc = rc ? rc : seccomp_rule_add(ctx, kill, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	/* Reading one's own limits is fine; changing any is not. */
+	rc = rc ? rc : seccomp_rule_add(ctx, kill, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_NE, 0));
+	/* Signals only to itself (abort(), raise()): the validator runs as the
+	 * same user, and kill(-1) as root would reach every process. */
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)self));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)self));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(rt_sigqueueinfo), 1, SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)self));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(rt_tgsigqueueinfo), 1, SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)self));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(tkill), 0);
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pidfd_send_signal), 0);
+	return rc;
+}
+
+/* Compiles the denylist to a BPF program now, while allocating is still
+ * possible (RLIMIT_AS comes later and the validator may be far above it),
+ * so that loading it last is a single prctl. */
+static int outer_compile(struct sandbox_shared *sh, struct sock_fprog *prog)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int fd = -1, rc = -1, e;
+	off_t size;
+
+	if (!ctx) {
+		note(sh, "seccomp_init failed");
+		return -1;
+	}
+	if ((e = outer_rules(ctx, getpid())) < 0) {
+		note(sh, "seccomp rule: %s", strerror(-e));
+		goto out;
+	}
+	fd = memfd_create("karpa-sandbox-bpf", MFD_CLOEXEC);
+	if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0 || (size = lseek(fd, 0, SEEK_END)) <= 0 ||
+	    size % (off_t)sizeof(struct sock_filter) || size > (off_t)(BPF_MAXINSNS * sizeof(struct sock_filter))) {
+		note(sh, "seccomp export failed");
+		goto out;
+	}
+	prog->filter = malloc((size_t)size);
+	if (!prog->filter || pread(fd, prog->filter, (size_t)size, 0) != size) {
+		note(sh, "seccomp program read failed");
+		goto out;
+	}
+	prog->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	seccomp_release(ctx);
+	return rc;
+}
+
+/* A user namespace made unprivileged keeps the caller's ids inside. */
+static void map_ids(uid_t uid, gid_t gid)
+{
+	char line[64];
+	int fd;
+
+	if ((fd = open("/proc/self/setgroups", O_WRONLY | O_CLOEXEC)) >= 0) {
+		(void)!write(fd, "deny", 4);
+		close(fd);
+	}
+	snprintf(line, sizeof line, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	if ((fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC)) >= 0) {
+		(void)!write(fd, line, strlen(line));
+		close(fd);
+	}
+	snprintf(line, sizeof line, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	if ((fd = open("/proc/self/gid_map", O_WRONLY | O_CLOEXEC)) >= 0) {
+		(void)!write(fd, line, strlen(line));
+		close(fd);
+	}
+}
+
+static uint32_t namespaces(struct sandbox_shared *sh)
+{
+	const int ns = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+
+	if (unshare(ns) == 0)
+		return SANDBOX_NETNS;
+	if (unshare(CLONE_NEWUSER | ns) == 0) {
+		map_ids(uid, gid);
+		return SANDBOX_NETNS | SANDBOX_USERNS;
+	}
+	note(sh, "namespaces unavailable: %s", strerror(errno));
+	return 0;
+}
+
+/* Empties the bounding set (so exec cannot hand root its capabilities back)
+ * and the current sets. Best effort: an unprivileged validator has none. */
+static uint32_t drop_caps(struct sandbox_shared *sh)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	int ok = 1;
+
+	for (int c = 0; c <= 63; c++) {
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == 0)
+			continue;
+		if (errno != EINVAL)
+			ok = 0;
+		break;
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	memset(data, 0, sizeof data);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		ok = 0;
+	if (!ok)
+		note(sh, "capabilities not fully dropped: %s", strerror(errno));
+	return ok ? SANDBOX_CAPS : 0;
+}
+
+static int limits(const struct sandbox_config *c, struct sandbox_shared *sh)
+{
+	struct rlimit cpu = { c->cpu_seconds, (rlim_t)c->cpu_seconds + SANDBOX_CPU_GRACE_S };
+	struct rlimit as = { c->memory_bytes, c->memory_bytes };
+	struct rlimit zero = { 0, 0 }, nofile = { c->nofile, c->nofile };
+
+	if ((c->cpu_seconds && setrlimit(RLIMIT_CPU, &cpu) < 0) || (c->memory_bytes && setrlimit(RLIMIT_AS, &as) < 0) ||
+	    setrlimit(RLIMIT_FSIZE, &zero) < 0 || setrlimit(RLIMIT_CORE, &zero) < 0 ||
+	    setrlimit(RLIMIT_NOFILE, &nofile) < 0) {
+		note(sh, "setrlimit: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void close_others(void)
+{
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	for (int fd = 3; fd < 65536; fd++)
+		close(fd);
+}
+
+/* RLIMIT_FSIZE 0 turns any write to a regular file into SIGXFSZ: a stderr
+ * that is a log file would kill an honest recipe's first message. */
+static uint32_t tame_stderr(void)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(2, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	dup2(fd, 2);
+	close(fd);
+	return SANDBOX_STDERR_NULL;
+}
+
+int sandbox_prepare(void *arg)
+{
+	extern char **environ;
+	struct sandbox *sb = arg;
+	struct sandbox_shared *sh = sb->sh;
+	struct sock_fprog prog = { 0 };
+	uint32_t ap = 0;
+
+	sh->done = 0;
+	sh->applied = 0;
+	sh->notes[0] = '\0';
+	sh->landlock_abi = sb->landlock_abi;
+	/* Out of the validator's process group (its terminal's signals, and
+	 * kill(0) from the child), and dead when the validator dies. */
+	if (setsid() >= 0 && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0) {
+		if (getppid() != sb->parent)
+			return -1;
+		ap |= SANDBOX_SESSION;
+	}
+	ap |= tame_stderr();
+	if (outer_compile(sh, &prog) < 0)
+		return -1;
+	ap |= namespaces(sh);
+	if (sb->cfg.require_namespaces && !(ap & SANDBOX_NETNS))
+		return -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		note(sh, "no_new_privs: %s", strerror(errno));
+		return -1;
+	}
+	ap |= SANDBOX_NNP;
+	if (sb->ruleset_fd >= 0 && syscall(SYS_landlock_restrict_self, sb->ruleset_fd, 0) == 0) {
+		ap |= sb->landlock_bits;
+	} else if (sb->ruleset_fd >= 0) {
+		note(sh, "landlock: %s", strerror(errno));
+		if (sb->cfg.require_landlock)
+			return -1;
+	} else {
+		note(sh, "landlock unavailable (ABI %d)", sb->landlock_abi);
+	}
+	ap |= drop_caps(sh);
+	environ = sb->envp;
+	ap |= SANDBOX_ENV;
+	close_others();
+	ap |= SANDBOX_FDS;
+	if (limits(&sb->cfg, sh) < 0)
+		return -1;
+	ap |= SANDBOX_RLIMITS;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) {
+		note(sh, "seccomp: %s", strerror(errno));
+		return -1;
+	}
+	ap |= SANDBOX_SECCOMP;
+	sh->applied = ap;
+	sh->done = 1;
+	return 0; /* prog.filter is dropped with the address space at exec */
+}
+
+/* ---- validator side: starting, reporting, explaining ------------------ */
+
+int sandbox_spawn(struct sandbox *sb, struct recipe_host *h, struct kerr *err)
+{
+	sb->sh->done = 0;
+	/* Captured: what a recipe prints is kept (the last few KiB, for
+	 * sandbox_explain) and never reaches the validator's stderr. */
+	if (recipe_host_pipe_captured(h, sb->runner, sandbox_prepare, sb, err) < 0)
+		return -1;
+	if (recipe_pipe_set_timeout(h, sb->cfg.timeout_ms) < 0 || recipe_pipe_set_deadline(h, sb->cfg.deadline_ms) < 0) {
+		recipe_host_destroy(h);
+		return kerr_set(err, "sandbox.config", "sandbox: timeout %lld ms refused", (long long)sb->cfg.timeout_ms);
+	}
+	return 0;
+}
+
+void sandbox_report(const struct sandbox *sb, struct sandbox_report *r)
+{
+	memset(r, 0, sizeof *r);
+	r->done = sb->sh->done;
+	r->applied = sb->sh->applied;
+	r->landlock_abi = sb->landlock_abi;
+	memcpy(r->notes, sb->sh->notes, sizeof r->notes);
+	r->notes[sizeof r->notes - 1] = '\0';
+}
+
+void sandbox_describe(uint32_t applied, char *buf, size_t cap)
+{
+	static const char *const names[] = { "fds", "rlimits", "session", "netns", "userns", "nnp", "caps",
+					     "landlock", "landlock-net", "landlock-scope", "seccomp", "env",
+					     "stderr-null" };
+	size_t off = 0;
+
+	if (cap)
+		buf[0] = '\0';
+	for (size_t i = 0; i < sizeof names / sizeof names[0] && off < cap; i++)
+		if (applied & (1u << i))
+			off += (size_t)snprintf(buf + off, cap - off, "%s%s", off ? " " : "", names[i]);
+}
+
+/* The end of what the recipe printed, if anything: often the reason. */
+#define SANDBOX_TAIL_IN_MSG 160
+
+static int recode(struct kerr *err, const char *code, const char *why, const struct recipe_child_exit *ce,
+		  struct recipe_host *h)
+{
+	char was[KERR_MSG_MAX], tail[SANDBOX_TAIL_IN_MSG + 1];
+
+	snprintf(was, sizeof was, "%s", err->msg);
+	if (recipe_pipe_stderr_tail(h, tail, sizeof tail) > 0)
+		return kerr_set(err, code, "%s (%s; %s; the recipe's last output: \"%s\")", why, ce->desc, was, tail);
+	return kerr_set(err, code, "%s (%s; %s)", why, ce->desc, was);
+}
+
+int sandbox_explain(const struct sandbox *sb, struct recipe_host *h, struct kerr *err)
+{
+	struct recipe_child_exit ce;
+	struct kerr e2;
+	int sig;
+
+	if (!strcmp(err->code, "recipe.timeout") || !strcmp(err->code, "recipe.deadline") ||
+	    recipe_pipe_child_status(h, SANDBOX_REAP_WAIT_MS, &ce, &e2) < 0)
+		return -1;
+	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_PREPARE)
+		return recode(err, "sandbox.setup", sb->sh->notes[0] ? sb->sh->notes : "sandbox refused to start", &ce, h);
+	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_EXEC)
+		return recode(err, "sandbox.setup", "the runner could not be executed in the sandbox", &ce, h);
+	if (ce.state != RECIPE_CHILD_SIGNALED || ce.timed_out)
+		return -1;
+	sig = ce.code;
+	if (sig == SIGSYS)
+		return recode(err, "sandbox.violation", "the recipe made a system call the sandbox forbids", &ce, h);
+	if (sig == SIGXCPU || (sig == SIGKILL && sb->cfg.cpu_seconds && ce.cpu_seconds >= sb->cfg.cpu_seconds))
+		return recode(err, "sandbox.cpu_limit", "the recipe used up its CPU time", &ce, h);
+	if (sig == SIGXFSZ)
+		return recode(err, "sandbox.file_limit", "the recipe tried to grow a file", &ce, h);
+	if ((sig == SIGSEGV || sig == SIGBUS) && sb->cfg.memory_bytes)
+		return recode(err, "sandbox.memory",
+			      "the recipe crashed under its memory limit (an allocation past it fails)", &ce, h);
+	return -1;
+}

@@ -1,0 +1,146 @@
+/* sandbox_inner.c: the runner's seccomp allowlist (docs/sandbox.md, inner
+ * layer). By the time main() runs, the loader has mapped every library and
+ * the constructors of libc, libgomp and OpenBLAS have run, so what is left is
+ * pure computation plus talking over the already-open pipes. Anything not on
+ * the list kills the whole process with SIGSYS, which the host reports as
+ * sandbox.violation. Never allows opening a path, creating a socket or a
+ * process, or executing a program. */
+#include "sandbox/sandbox_inner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Allowed whatever their arguments. Each line says who needs it. */
+static const int always[] = {
+	SCMP_SYS(read),           /* requests on fd 0 */
+	SCMP_SYS(write),          /* responses on the protocol fd; recipe output on fd 1/2 */
+	SCMP_SYS(readv),          /* glibc stdio */
+	SCMP_SYS(writev),         /* glibc stdio and abort messages */
+	SCMP_SYS(close),          /* stdio teardown at exit */
+	SCMP_SYS(lseek),          /* glibc stdio flushing at exit */
+	SCMP_SYS(fstat),          /* glibc stdio sizes its first buffer */
+	SCMP_SYS(exit),           /* a thread ending (libgomp pool, OpenBLAS pool) */
+	SCMP_SYS(exit_group),     /* the runner ending */
+	SCMP_SYS(munmap),         /* free() of large blocks */
+	SCMP_SYS(mremap),         /* realloc() of large blocks */
+	SCMP_SYS(brk),            /* malloc() of small blocks */
+	SCMP_SYS(madvise),        /* glibc returns freed pages and thread stacks */
+	SCMP_SYS(mbind),          /* OpenBLAS binds its work buffers to the local NUMA node */
+	SCMP_SYS(futex),          /* every lock and barrier (libgomp, OpenBLAS, glibc) */
+	SCMP_SYS(sched_yield),    /* libgomp and OpenBLAS spin-waits */
+	SCMP_SYS(sched_getaffinity), /* libgomp and OpenBLAS size their pools */
+	SCMP_SYS(set_robust_list),   /* each new thread (glibc pthread_create) */
+	SCMP_SYS(rseq),              /* each new thread registers restartable sequences (glibc >= 2.35) */
+	SCMP_SYS(rt_sigprocmask),    /* pthread_create blocks signals around clone */
+	SCMP_SYS(rt_sigaction),      /* abort() and recipes that handle SIGFPE */
+	SCMP_SYS(rt_sigreturn),      /* returning from any signal handler */
+	SCMP_SYS(sigaltstack),       /* new threads under some runtimes */
+	SCMP_SYS(restart_syscall),   /* a sleep interrupted by a stop/continue */
+	SCMP_SYS(getpid),            /* abort() / raise() */
+	SCMP_SYS(gettid),            /* abort() / raise(), libgomp thread ids */
+	SCMP_SYS(clock_gettime),     /* timers; normally the vDSO, this is its fallback */
+	SCMP_SYS(clock_getres),
+	SCMP_SYS(gettimeofday),
+	SCMP_SYS(time),
+	SCMP_SYS(nanosleep),         /* libgomp/OpenBLAS back-off sleeps */
+	SCMP_SYS(clock_nanosleep),   /* same, via glibc's nanosleep() */
+	SCMP_SYS(sysinfo),           /* glibc qsort() sizes its buffer from physical memory */
+};
+
+static int add(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n, const struct scmp_arg_cmp *c)
+{
+	int rc = seccomp_rule_add_array(ctx, action, nr, n, c);
+
+	return rc < 0 ? rc : 0;
+}
+
+/* Rules that look at arguments. */
+static int add_conditional(scmp_filter_ctx ctx)
+{
+	const scmp_datum_t self = (scmp_datum_t)getpid();
+	struct scmp_arg_cmp noexec = SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+	struct scmp_arg_cmp thread = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
+	struct scmp_arg_cmp empty_path = SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH);
+	struct scmp_arg_cmp to_self = SCMP_A0(SCMP_CMP_EQ, self);
+	struct scmp_arg_cmp not_self = SCMP_A0(SCMP_CMP_NE, self);
+	struct scmp_arg_cmp pid0 = SCMP_A0(SCMP_CMP_EQ, 0);
+	struct scmp_arg_cmp pid_other = SCMP_A0(SCMP_CMP_NE, 0);
+	struct scmp_arg_cmp getonly[2] = { SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0) };
+	int rc = 0;
+
+	/* Memory, but never new executable pages: a recipe has no business
+	 * generating code, and the loader is done. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1, &noexec);
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1, &noexec);
+	/* Threads only (libgomp creates its pool at the first parallel region,
+	 * OpenBLAS at its first threaded call): a clone without CLONE_THREAD
+	 * would be a new process. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, &thread);
+	/* clone3 passes its flags in memory, which a filter cannot read; ENOSYS
+	 * makes glibc fall back to clone, whose flags it can. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, NULL);
+	/* glibc's fstat(fd) is newfstatat(fd, "", AT_EMPTY_PATH). */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1, &empty_path);
+	/* raise()/abort() signal the process itself; nobody else. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, &to_self);
+	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(tgkill), 1, &not_self);
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, &to_self);
+	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(kill), 1, &not_self);
+	/* libgomp pins threads only when asked (OMP_PROC_BIND); pinning itself
+	 * is harmless, pinning another process is not. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity), 1, &pid0);
+	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(sched_setaffinity), 1, &pid_other);
+	/* getrlimit() (glibc, OpenBLAS stack sizing) reads its own limits;
+	 * setting them is refused. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 2, getonly);
+	/* A recipe must be a function of its seed: no entropy from the kernel.
+	 * EPERM, not a kill, because glibc may probe it. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(getrandom), 0, NULL);
+	/* isatty() on stdout when the recipe prints: "not a terminal" is true
+	 * enough and keeps every ioctl out. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0, NULL);
+	return rc;
+}
+
+int sandbox_inner_load(char *why, size_t cap)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int rc = -1, e = 0;
+
+	if (!ctx) {
+		snprintf(why, cap, "sandbox_inner: seccomp_init failed");
+		return -1;
+	}
+	/* A 32-bit or x32 system call number would dodge every rule below. */
+	if ((e = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+		goto out;
+	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+		if ((e = add(ctx, SCMP_ACT_ALLOW, always[i], 0, NULL)) < 0)
+			goto out;
+	if ((e = add_conditional(ctx)) < 0)
+		goto out;
+	if ((e = seccomp_load(ctx)) < 0)
+		goto out;
+	rc = 1;
+out:
+	if (rc < 0)
+		snprintf(why, cap, "sandbox_inner: seccomp filter not applied: %s", strerror(-e));
+	seccomp_release(ctx);
+	return rc;
+}
+
+int sandbox_inner_apply(char *why, size_t cap)
+{
+	const char *v = getenv(SANDBOX_INNER_ENV);
+
+	if (!v || strcmp(v, "1"))
+		return 0;
+	return sandbox_inner_load(why, cap);
+}

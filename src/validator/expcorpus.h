@@ -1,0 +1,156 @@
+/* expcorpus.h: the experiment corpus (PROTOCOL 1.2): every judged
+ * submission, accepted or not, with its rationale, patch, digests, every
+ * check's outcome, metrics and verdict, under a stable id; full-text search
+ * (FTS5, bm25), filters, export (JSON lines, CSV) and a citation string.
+ * Lives in the validator's database (vstate.h). Never builds SQL from input;
+ * never deletes an entry. */
+#ifndef KARPA_EXPCORPUS_H
+#define KARPA_EXPCORPUS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proof/keys.h"
+#include "proof/reciperepo.h"
+#include "validator/vstate.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+/* "k-" + 12 hex of the manifest digest; on the (48-bit) prefix colliding
+ * with an earlier, different manifest the id grows by 4 hex digits until
+ * unique, so it stays stable once given. Longest: "k-" + 64 hex. */
+#define EXPCORPUS_ID_PREFIX "k-"
+#define EXPCORPUS_ID_HEX 12
+#define EXPCORPUS_ID_BYTES VSTATE_ID_BYTES
+#define EXPCORPUS_VERDICT_MAX 24
+#define EXPCORPUS_NAME_MAX 64 /* a check's name, an attestation kind */
+/* A rationale is prose (prove limits it to this) and a patch is code. */
+#define EXPCORPUS_RATIONALE_BYTES_MAX (64u << 10)
+#define EXPCORPUS_PATCH_BYTES_MAX RECIPEREPO_PATCH_BYTES_MAX
+/* The judge's pipeline has five stages with a few checks each. */
+#define EXPCORPUS_CHECKS_MAX 64
+#define EXPCORPUS_LIMIT_DEFAULT 20
+#define EXPCORPUS_LIMIT_MAX 1000
+#define EXPCORPUS_QUERY_BYTES_MAX 1024
+#define EXPCORPUS_SNIPPET_MAX 512
+#define EXPCORPUS_CITE_MAX 512
+
+/* Verdicts (the schema checks this set). */
+#define EXPCORPUS_ACCEPTED_KING "accepted_king"
+#define EXPCORPUS_NOT_DECISIVE "not_decisive"
+#define EXPCORPUS_CHALLENGE_PENDING "challenge_pending"
+#define EXPCORPUS_CHALLENGE_FAILED "challenge_failed"
+#define EXPCORPUS_REJECTED "rejected"
+
+struct expcorpus_check {
+	char name[EXPCORPUS_NAME_MAX];  /* "diff_scan", "attest", ... */
+	char outcome[8];                /* pass | fail | skipped */
+	char code[KERR_CODE_MAX];       /* reason code, "" on pass */
+	char message[KERR_MSG_MAX];
+	double cpu_s;                   /* NAN when not measured */
+};
+
+/* One submission. Reals are NAN and seeds -1 when absent (stored as NULL).
+ * On record: id, judged_at and credited_to are computed and ignored if set;
+ * received_at defaults to now. On get: rationale, patch and checks are
+ * allocated; free with expcorpus_entry_free. */
+struct expcorpus_entry {
+	char id[EXPCORPUS_ID_BYTES];
+	char manifest_sha256[HASH_HEX_BYTES];
+	char patch_sha256[HASH_HEX_BYTES];
+	char miner[KEYS_PK_HEX_BYTES];
+	char king_tag[RECIPEREPO_TAG_MAX];
+	int64_t seed;
+	char scale[VSTATE_SCALE_MAX];
+	char *rationale, *patch; /* text; invalid UTF-8 is stored as U+FFFD */
+	char received_at[VSTATE_TIME_BYTES];
+	char judged_at[VSTATE_TIME_BYTES]; /* when the current verdict was set */
+	char verdict[EXPCORPUS_VERDICT_MAX];
+	char reason_code[KERR_CODE_MAX];
+	char reason[KERR_MSG_MAX];
+	double claimed_public_bpb, public_bpb, hidden_bpb, king_bpb, margin;
+	char attest_kind[EXPCORPUS_NAME_MAX];
+	double alpha, proof_cpu_s, judge_cpu_s;
+	char credited_to[EXPCORPUS_ID_BYTES];  /* "" when this is the earliest */
+	char challenge_of[EXPCORPUS_ID_BYTES]; /* "" unless a challenge re-proof */
+	int64_t challenge_seed;
+	struct expcorpus_check *checks;
+	size_t n_checks;
+};
+
+/* An entry with every optional field absent (NAN, -1, ""). */
+void expcorpus_entry_blank(struct expcorpus_entry *e);
+void expcorpus_entry_free(struct expcorpus_entry *e);
+int expcorpus_verdict_valid(const char *verdict);
+
+/* Records a judged submission, its checks and its search row in one
+ * transaction (nested inside the caller's, if any). Fills out_id with the
+ * stable id. Credit: credited_to names the earliest recorded submission
+ * with the same patch digest whose verdict is not `rejected` (a proof that
+ * failed verification establishes nothing, so it cannot claim an idea).
+ * expcorpus.duplicate when the manifest digest is already recorded (a
+ * replay; the message names the earlier id), expcorpus.invalid for a
+ * malformed field, expcorpus.too_large. */
+int expcorpus_record(struct vstate *s, const struct expcorpus_entry *e, const struct expcorpus_check *checks,
+		     size_t n_checks, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
+
+/* A later verdict (challenge outcome, merge): verdict, reason code and
+ * reason change together with the search row and judged_at.
+ * expcorpus.not_found. */
+int expcorpus_update_verdict(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
+			     const char *reason, struct kerr *err);
+
+/* One search result. rank is bm25 (lower is better; 0 without a query). */
+struct expcorpus_hit {
+	char id[EXPCORPUS_ID_BYTES];
+	char verdict[EXPCORPUS_VERDICT_MAX];
+	char reason_code[KERR_CODE_MAX];
+	char miner[KEYS_PK_HEX_BYTES];
+	char king_tag[RECIPEREPO_TAG_MAX];
+	char received_at[VSTATE_TIME_BYTES];
+	double hidden_bpb, rank;
+	char snippet[EXPCORPUS_SNIPPET_MAX]; /* matched text, hits in [..] */
+};
+
+struct expcorpus_query {
+	const char *text;    /* FTS5 query; NULL or "" lists newest first */
+	const char *verdict; /* NULL: any */
+	const char *since;   /* "YYYY-MM-DD" or full UTC time; NULL: any */
+	int limit;           /* 0: EXPCORPUS_LIMIT_DEFAULT */
+};
+
+/* Best first. Caller frees *hits. expcorpus.bad_query carries SQLite's
+ * message for a malformed FTS5 query; expcorpus.invalid for bad filters. */
+int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct expcorpus_hit **hits, size_t *n,
+		     struct kerr *err);
+
+/* Full entry with checks, by id or by full manifest digest. */
+int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, struct kerr *err);
+
+/* Counts of submissions by verdict, in the order of expcorpus_verdicts,
+ * challenge answers left out: an answer's outcome is settled onto the
+ * submission it answers, so each king change (and each failed challenge)
+ * counts once. *answers (may be NULL) gets the number of answers. */
+#define EXPCORPUS_VERDICTS 5
+extern const char *const expcorpus_verdicts[EXPCORPUS_VERDICTS];
+int expcorpus_counts(struct vstate *s, long long counts[EXPCORPUS_VERDICTS], long long *answers,
+		     struct kerr *err);
+
+enum expcorpus_format { EXPCORPUS_JSONL, EXPCORPUS_CSV };
+/* Every entry in recording order (docs/corpus-guide.md lists the columns). */
+int expcorpus_export(struct vstate *s, enum expcorpus_format fmt, FILE *out, struct kerr *err);
+
+/* The citation string, a stable format:
+ *   Karpa corpus, submission <id> (manifest sha256 <64 hex>, verdict
+ *   <verdict>[: <reason_code>]), judged <YYYY-MM-DD>
+ * (one line). */
+int expcorpus_cite(struct vstate *s, const char *id, char out[EXPCORPUS_CITE_MAX], struct kerr *err);
+/* The same from an entry already loaded. */
+void expcorpus_cite_entry(const struct expcorpus_entry *e, char out[EXPCORPUS_CITE_MAX]);
+
+/* JSON form of one entry (with checks), as exported and shown. Caller
+ * json_decref's; NULL on allocation failure. */
+struct json_t;
+struct json_t *expcorpus_entry_json(const struct expcorpus_entry *e);
+
+#endif

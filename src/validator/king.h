@@ -1,0 +1,129 @@
+/* king.h: the king rule (PROTOCOL 6): the standing recipe, its noise
+ * margin, the decisive test, the challenge seed, and the merge that crowns a
+ * new king. king.c is the one place that changes the king; a crash at any
+ * instant leaves the old king or the new one, never both or neither
+ * (docs/king.md). */
+#ifndef KARPA_KING_H
+#define KARPA_KING_H
+
+#include <stdint.h>
+
+#include "proof/keys.h"
+#include "proof/reciperepo.h"
+#include "validator/vstate.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+
+/* Crash injection, as SQLite does it: when the environment names a point,
+ * the process ends there with _exit(KING_CRASH_EXIT), skipping every
+ * cleanup, as a power cut would. Points, in merge order: after_commit_object,
+ * after_journal, after_tag, after_main_ref, after_kings_row; in recovery:
+ * recover_after_main_ref, recover_after_kings_row, recover_after_abort. */
+#define KING_CRASH_ENV "KARPA_CRASH_AT"
+#define KING_CRASH_EXIT 99
+
+/* STATE/king.lock: flock'd by a merge for its whole length, and by
+ * recovery; a recovery that finds it held by a live process leaves the
+ * journal to that process (docs/king.md). */
+#define KING_LOCK_NAME "king.lock"
+
+/* Seeds are JSON integers (TRAIN_SEED_MAX): 2^53 - 1 at most. 0 and 1 are
+ * never challenge seeds: 1 is the proof's own seed, 0 reads as "unset". */
+#define KING_SEED_MIN 2u
+#define KING_SEED_MAX ((((uint64_t)1) << 53) - 1)
+/* Domain separation: the validator secret keys other hashes too. */
+#define KING_SEED_CONTEXT "karpa challenge seed v1"
+
+/* The metric is bits per byte; a merge's metrics are always finite and
+ * positive, and anything past this is a broken evaluation, not a recipe. */
+#define KING_BPB_MAX 64.0
+/* A rationale is prose (prove limits it); a commit message carries it. */
+#define KING_RATIONALE_BYTES_MAX (64u << 10)
+#define KING_SUBJECT_MAX 72 /* git's customary subject width */
+
+/* The king as a judge needs it. */
+struct king_info {
+	char tag[RECIPEREPO_TAG_MAX];
+	char commit[RECIPEREPO_COMMIT_HEX];
+	double hidden_bpb;                     /* the king's seed-1 hidden score (NAN: not measured) */
+	double margin, sigma;                  /* from the noise floor in force */
+	int noise_seeds;
+	char noise_tag[RECIPEREPO_TAG_MAX];    /* the king that noise floor was measured on */
+};
+
+/* The current king (newest kings row) with the margin of the latest noise
+ * floor at the state's scale: the one measured on this king if there is
+ * one, else the latest measured on an earlier king, since the protocol
+ * re-measures when the scale changes, not at every merge.
+ * king.no_noise_floor when none exists at this scale; king.no_score when
+ * the king's hidden score is missing. */
+int king_current(struct vstate *s, struct king_info *out, struct kerr *err);
+
+/* Decisive iff king_bpb - cand_bpb > margin, strictly; non-finite inputs or
+ * a negative margin are never decisive. Fills *improvement (king - cand,
+ * NAN when not computable). Returns 1 decisive, 0 not. */
+int king_decide(double king_bpb, double cand_bpb, double margin, double *improvement);
+
+/* The challenge seed of a submission: BLAKE2b keyed by the validator secret
+ * over KING_SEED_CONTEXT and the manifest digest (64 lowercase hex), mapped
+ * into [KING_SEED_MIN, KING_SEED_MAX]. It must be derived after the
+ * submission is fixed: a miner who could know it in advance could train
+ * many seeds and submit only the lucky one; since the manifest digest binds
+ * the result and only the validator holds the secret, the seed is
+ * unpredictable until the proof is committed. king.bad_digest. */
+int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *manifest_sha256_hex,
+			uint64_t *seed, struct kerr *err);
+
+/* What the judge measured, carried into the commit message and the kings
+ * row. The judgment must be decisive: improvement > margin >= 0. */
+struct king_metrics {
+	double hidden_bpb, public_bpb, improvement, margin, alpha;
+	const char *miner; /* hex public key, KEYS_PK_HEX_BYTES - 1 digits */
+};
+
+struct king_merge_result {
+	char from_tag[RECIPEREPO_TAG_MAX], to_tag[RECIPEREPO_TAG_MAX];
+	char commit[RECIPEREPO_COMMIT_HEX];
+	int checkout_stale; /* 1 when STATE/recipe's checked-out files could not be refreshed (refs are the truth) */
+	/* 1 when the tag (the commit point) exists but the database could not
+	 * record it yet: the new king stands, and the next king_recover (every
+	 * vstate_open) writes its row; record_warning says why. */
+	int record_pending;
+	char record_warning[KERR_MSG_MAX];
+};
+
+/* Applies the patch to the current king, commits it with the rationale and
+ * metrics, tags the next recipe-vX.Y.(Z+1), moves main and records the new
+ * king, through the merges journal (docs/king.md). base_tag and base_commit
+ * name the king the candidate was measured against; they are checked again
+ * under KING_LOCK_NAME, so two confirmations judged at once cannot both
+ * merge: the second finds the king moved and gets king.stale. The
+ * submission must be recorded in the corpus; its verdict becomes
+ * accepted_king, and so does the submission it answers (challenge_of), in
+ * the same transaction as the new king; every other challenge_pending
+ * submission measured against the old king becomes challenge_failed with
+ * king.stale (its base is gone). Returns 0 once the tag exists (the king
+ * changed), even if recording it was left to recovery (record_pending).
+ * Codes: king.stale, king.not_decisive, king.bad_metrics,
+ * king.no_submission, king.recovery_needed, king.inconsistent,
+ * king.no_change, king.version_exhausted, king.git, king.lock,
+ * king.incomplete (the change is journaled and is settled by king_recover),
+ * patch.*, recipe.*, vstate.*. */
+int king_merge(struct vstate *s, const char *submission_id, const char *base_tag, const char *base_commit,
+	       const char *patch_path, const char *rationale, const struct king_metrics *m,
+	       struct king_merge_result *out, struct kerr *err);
+
+/* Settles every journaled merge left 'prepared' by a crash: rolls forward
+ * when the new tag exists and names the journaled commit, rolls back when it
+ * does not; then checks the invariant. Idempotent; safe to interrupt.
+ * Returns 0 without looking when a live merge holds KING_LOCK_NAME: that
+ * merge settles its own journal row. vstate_open calls it. king.inconsistent when git and the database
+ * disagree in a way no crash of king.c can produce. */
+int king_recover(struct vstate *s, struct kerr *err);
+
+/* The invariant: the newest kings row's tag is the highest recipe tag in
+ * git, both name the same commit, and refs/heads/main points at it.
+ * king.inconsistent names the first disagreement. */
+int king_check_invariant(struct vstate *s, struct kerr *err);
+
+#endif

@@ -1,0 +1,300 @@
+/* noise.c: the noise floor (PROTOCOL 6). Owns exporting and building the
+ * king, its N training runs and hidden evaluations, the statistics, and the
+ * one transaction that stores them. Never runs recipe code in-process: every
+ * run goes through the pipe host with the caller's prepare function. Never
+ * leaves scratch folders behind. */
+#include "validator/noise.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sandbox/recipe_build.h"
+#include "harness/train.h"
+#include "proof/prove.h"
+#include "util/fsutil.h"
+#include "util/progress.h"
+
+/* The king's score is its run at the protocol's seed: that index must be
+ * among the seeds trained (1..N with N >= NOISE_SEEDS_MIN). */
+_Static_assert(PROVE_SEED_DEFAULT >= 1 && PROVE_SEED_DEFAULT <= NOISE_SEEDS_MIN,
+	       "the protocol seed must be one of the noise seeds");
+
+double noise_sample_sd(const double *v, int n, double *mean)
+{
+	double sum = 0, ss = 0, m;
+
+	if (mean)
+		*mean = NAN;
+	if (n < 2)
+		return NAN;
+	for (int i = 0; i < n; i++)
+		sum += v[i];
+	m = sum / n;
+	/* Two passes: the values agree to several digits, and the one-pass
+	 * formula would cancel exactly those digits. */
+	for (int i = 0; i < n; i++)
+		ss += (v[i] - m) * (v[i] - m);
+	if (mean)
+		*mean = m;
+	return sqrt(ss / (n - 1));
+}
+
+void noise_result_free(struct noise_result *r)
+{
+	free(r->hidden_bpb);
+	free(r->public_bpb);
+	r->hidden_bpb = r->public_bpb = NULL;
+}
+
+/* ------------------------------------------------------------- one seed */
+
+struct job {
+	struct vstate *s;
+	const struct noise_opts *o;
+	const char *runner, *work;
+};
+
+/* Trains at one seed into a scratch run folder, evaluates its final
+ * checkpoint on the hidden split, removes the folder. Each stage gets its
+ * own child: train_run ends the one it drives. */
+static int one_seed(const struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct kerr *err)
+{
+	char run[FS_PATH_MAX], ckpt[FS_PATH_MAX];
+	struct train_opts to = { .data_dir = J->s->data, .scale = J->s->scale, .seed = seed,
+				 .threads = J->o->threads };
+	struct train_result tr;
+	struct eval_report rep;
+	struct recipe_host h = { 0 };
+	int rc = -1;
+
+	if (fs_join(run, sizeof run, err, "%s/run-%llu", J->work, (unsigned long long)seed) < 0 ||
+	    fs_join(ckpt, sizeof ckpt, err, "%s/final.ckpt", run) < 0)
+		return -1;
+	to.out_dir = run;
+	if (recipe_host_pipe(&h, J->runner, J->o->prepare, J->o->prepare_arg, err) < 0)
+		goto out;
+	if (train_run(&to, &h, &tr, err) < 0)
+		goto out;
+	recipe_host_destroy(&h);
+	memset(&h, 0, sizeof h);
+	if (recipe_host_pipe(&h, J->runner, J->o->prepare, J->o->prepare_arg, err) < 0)
+		goto out;
+	if (train_eval_checkpoint(ckpt, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, &h, &rep, err) < 0)
+		goto out;
+	if (!isfinite(rep.res.val_bpb)) {
+		kerr_set(err, "noise.nonfinite", "seed %llu: hidden val_bpb is not finite", (unsigned long long)seed);
+		goto out;
+	}
+	*hidden = rep.res.val_bpb;
+	*public_bpb = tr.val.val_bpb;
+	rc = 0;
+out:
+	if (rc < 0)
+		kerr_prefix(err, "noise floor, seed %llu", (unsigned long long)seed);
+	/* Safe after train_run and eval ended the child: destroy is then a no-op. */
+	recipe_host_destroy(&h);
+	fs_rm_rf(run);
+	return rc;
+}
+
+static void eta(double s, char out[32])
+{
+	long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
+
+	snprintf(out, 32, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* ---------------------------------------------------------------- store */
+
+struct store_args {
+	long long king_id;
+	const struct noise_result *r;
+	const char *values_json;
+};
+
+static int store_tx(struct vstate *s, void *arg, struct kerr *err)
+{
+	const struct store_args *a = arg;
+	struct vstate_king k;
+	sqlite3_stmt *st = NULL;
+	char now[VSTATE_TIME_BYTES];
+	int rc = -1;
+
+	/* Inside the transaction: the king cannot change between this check
+	 * and the writes below. */
+	if (vstate_king_current(s, &k, err) < 0)
+		return -1;
+	if (k.id != a->king_id)
+		return kerr_set(err, "noise.king_changed", "the king changed to %s while its noise floor was measured",
+				k.tag);
+	vstate_now_iso(now);
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin, values_json,"
+				      " created_at) VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+		return vstate_sql_error(s, "store noise floor", err);
+	sqlite3_bind_text(st, 1, a->r->king_tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->r->scale, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, a->r->seeds);
+	sqlite3_bind_double(st, 4, a->r->sigma);
+	sqlite3_bind_double(st, 5, a->r->margin);
+	sqlite3_bind_text(st, 6, a->values_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		vstate_sql_error(s, "store noise floor", err);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(s->db, "UPDATE kings SET hidden_bpb = ? WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+		return vstate_sql_error(s, "store king score", err);
+	sqlite3_bind_double(st, 1, a->r->king_hidden_bpb);
+	sqlite3_bind_int64(st, 2, a->king_id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		vstate_sql_error(s, "store king score", err);
+		goto out;
+	}
+	if (sqlite3_changes(s->db) != 1) {
+		kerr_set(err, "noise.king_changed", "%s: king row %lld is gone", s->dir, a->king_id);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* {"format", "seeds": [1..N], "hidden_bpb": [...], "public_bpb": [...]};
+ * caller frees. */
+static char *values_json(const struct noise_result *r)
+{
+	json_t *o = json_object(), *seeds = json_array(), *hid = json_array(), *pub = json_array();
+	char *t = NULL;
+
+	if (!o || !seeds || !hid || !pub)
+		goto out;
+	for (int i = 0; i < r->seeds; i++) {
+		json_array_append_new(seeds, json_integer(i + 1));
+		json_array_append_new(hid, json_real(r->hidden_bpb[i]));
+		json_array_append_new(pub, json_real(r->public_bpb[i]));
+	}
+	json_object_set_new(o, "format", json_string(NOISE_FORMAT));
+	json_object_set(o, "seeds", seeds);
+	json_object_set(o, "hidden_bpb", hid);
+	json_object_set(o, "public_bpb", pub);
+	t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+out:
+	json_decref(o);
+	json_decref(seeds);
+	json_decref(hid);
+	json_decref(pub);
+	return t;
+}
+
+/* ---------------------------------------------------------------- floor */
+
+static int check_opts(const struct noise_opts *o, struct kerr *err)
+{
+	if (o->seeds < NOISE_SEEDS_MIN)
+		return kerr_set(err, "noise.too_few_seeds", "%d seeds: a spread needs at least %d", o->seeds,
+				NOISE_SEEDS_MIN);
+	if (o->seeds > NOISE_SEEDS_MAX)
+		return kerr_set(err, "noise.too_many_seeds", "%d seeds: at most %d", o->seeds, NOISE_SEEDS_MAX);
+	if (o->threads < 1 || o->threads > TRAIN_THREADS_MAX)
+		return kerr_set(err, "train.bad_threads", "threads %d: not 1..%d", o->threads, TRAIN_THREADS_MAX);
+	return 0;
+}
+
+/* Exports the king, builds it, and hands the runner to runner_ready. */
+static int build_king(struct vstate *s, const struct noise_opts *o, const char *tag, const char *work,
+		      struct recipe_build_info *bi, struct kerr *err)
+{
+	char dir[FS_PATH_MAX];
+
+	if (fs_join(dir, sizeof dir, err, "%s/recipe", work) < 0 || reciperepo_export(s->recipe, tag, dir, err) < 0 ||
+	    recipe_build(dir, bi, err) < 0)
+		return -1;
+	if (o->progress)
+		fprintf(stderr, "noise floor: king %s built%s (sources %.16s...)\n", tag, bi->cached ? " (cached)" : "",
+			bi->source_digest);
+	if (o->runner_ready && o->runner_ready(bi->runner, o->prepare_arg, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The king's score is its value at seed PROVE_SEED_DEFAULT, not the mean:
+ * a candidate is judged from its own seed-1 proof, so the two numbers
+ * compared must come from the same seed; the other seeds only measure how
+ * far one seed's result can move by chance, which is what the margin is. */
+static int fill_stats(struct noise_result *r, struct kerr *err)
+{
+	r->sigma = noise_sample_sd(r->hidden_bpb, r->seeds, &r->mean);
+	if (!isfinite(r->sigma))
+		return kerr_set(err, "noise.nonfinite", "the spread of the hidden scores is not finite");
+	r->margin = NOISE_MARGIN_SIGMAS * r->sigma;
+	r->king_hidden_bpb = r->hidden_bpb[PROVE_SEED_DEFAULT - 1];
+	return 0;
+}
+
+int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_result *r, struct kerr *err)
+{
+	char work[FS_PATH_MAX] = "", *vj = NULL, left[32];
+	struct recipe_build_info bi;
+	struct vstate_king k;
+	struct store_args sa;
+	double t0 = progress_now_ms();
+	int rc = -1;
+
+	memset(r, 0, sizeof *r);
+	if (check_opts(o, err) < 0 || vstate_king_current(s, &k, err) < 0)
+		return -1;
+	snprintf(r->king_tag, sizeof r->king_tag, "%s", k.tag);
+	snprintf(r->scale, sizeof r->scale, "%s", s->scale);
+	r->seeds = o->seeds;
+	r->hidden_bpb = calloc((size_t)o->seeds, sizeof *r->hidden_bpb);
+	r->public_bpb = calloc((size_t)o->seeds, sizeof *r->public_bpb);
+	if (!r->hidden_bpb || !r->public_bpb) {
+		kerr_set(err, "noise.nomem", "out of memory");
+		goto out;
+	}
+	if (fs_join(work, sizeof work, err, "%s/work/noise-XXXXXX", s->dir) < 0)
+		goto out;
+	if (!mkdtemp(work)) {
+		kerr_errno(err, "noise.work", work);
+		work[0] = '\0';
+		goto out;
+	}
+	if (build_king(s, o, k.tag, work, &bi, err) < 0)
+		goto out;
+	{
+		struct job J = { .s = s, .o = o, .runner = bi.runner, .work = work };
+		for (int i = 0; i < o->seeds; i++) {
+			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i], err) < 0)
+				goto out;
+			double el = (progress_now_ms() - t0) / 1e3;
+			eta(el / (i + 1) * (o->seeds - i - 1), left);
+			if (o->progress)
+				fprintf(stderr, "noise floor: seed %d/%d  public bpb %.6f  hidden bpb %.6f  (%.1fs, ETA %s)\n",
+					i + 1, o->seeds, r->public_bpb[i], r->hidden_bpb[i], el, left);
+		}
+	}
+	if (fill_stats(r, err) < 0)
+		goto out;
+	if (!(vj = values_json(r))) {
+		kerr_set(err, "noise.nomem", "cannot encode the noise values");
+		goto out;
+	}
+	sa = (struct store_args){ .king_id = k.id, .r = r, .values_json = vj };
+	if (vstate_tx(s, store_tx, &sa, err) < 0)
+		goto out;
+	r->wall_s = (progress_now_ms() - t0) / 1e3;
+	rc = 0;
+out:
+	if (work[0])
+		fs_rm_rf(work);
+	free(vj);
+	if (rc < 0)
+		noise_result_free(r);
+	return rc;
+}
