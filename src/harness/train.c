@@ -106,7 +106,8 @@ static int check_opts(const struct train_opts *o, const char *out_dir, struct ke
 
 /* The recipe's scale list is its own: kr_create refuses a scale it does not
  * have. A create failure whose reason names the scale is reported as
- * train.bad_scale; any other create failure stays recipe.create. */
+ * train.bad_scale; any other create failure keeps its code (recipe.create
+ * in-process, recipe.failed from a runner). */
 static int create_recipe(struct run *R, const char *scale, uint64_t seed, int threads,
 			 struct kerr *err)
 {
@@ -114,7 +115,8 @@ static int create_recipe(struct run *R, const char *scale, uint64_t seed, int th
 
 	R->env = env;
 	if (recipe_host_create(R->h, &env, &R->plan, err) < 0) {
-		if (!strcmp(err->code, "recipe.create") && strstr(err->msg, "scale"))
+		if ((!strcmp(err->code, "recipe.create") || !strcmp(err->code, "recipe.failed")) &&
+		    strstr(err->msg, "scale"))
 			snprintf(err->code, sizeof err->code, "train.bad_scale");
 		return -1;
 	}
