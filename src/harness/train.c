@@ -316,8 +316,9 @@ static void run_free(struct run *R)
 
 	if (R->log.fd >= 0)
 		trainlog_close(&R->log, &ignored);
-	if (R->created)
-		recipe_host_destroy(R->h);
+	/* The run owns the host from the call on, created or not: a pipe
+	 * host has a child process before create. Destroying twice is safe. */
+	recipe_host_destroy(R->h);
 	fs_stage_abort(&R->st);
 	if (R->d_open)
 		dataset_close(&R->d);

@@ -67,7 +67,8 @@ struct train_result {
 };
 
 /* Runs the recipe behind h (a host whose function table is filled, not yet
- * created) and leaves a complete RUNDIR or none. Reason codes: train.out_exists,
+ * created; destroyed before return, success or not) and leaves a complete
+ * RUNDIR or none. Reason codes: train.out_exists,
  * train.bad_scale, train.bad_seed, train.bad_threads, train.no_split,
  * train.nonfinite, dataset.*, recipe.*, ckpt.*, log.*, eval.*, fs.*. */
 int train_run(const struct train_opts *o, struct recipe_host *h, struct train_result *r,
@@ -87,7 +88,8 @@ struct eval_report {
 };
 
 /* Verifies a checkpoint (ckpt.*), checks it against the recipe behind h and
- * the data's tokenizer, loads it and evaluates a split. */
+ * the data's tokenizer, loads it and evaluates a split. h is destroyed
+ * before return. */
 int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum dataset_split_id split,
 			  int threads, uint64_t targets_max, struct recipe_host *h,
 			  struct eval_report *rep, struct kerr *err);
