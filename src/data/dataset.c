@@ -18,6 +18,7 @@
 #include "data/shard.h"
 #include "data/split.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 
 #define MANIFEST_BYTES_MAX (4u << 20)
 #define GPT2_VOCAB 50257
@@ -419,17 +420,16 @@ int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err)
 	for (size_t i = 0; i < in.n; i++)
 		in.items[i].split = split_of(in.items[i].id, key);
 	if (o->progress)
-		fprintf(stderr, "data: %zu documents loaded (%.1fs)\n", in.n, now_s() - t0);
+		log_msg(LOG_PROGRESS, "data", "%zu documents loaded (%.1fs)", in.n, now_s() - t0);
 	if (in.from_shards ? gpt2_tokenizer(&tok, err) < 0
 			   : train_tokenizer(&in, sc->vocab, o->threads, &tok, err) < 0)
 		goto out;
 	if (o->progress)
-		fprintf(stderr, "data: tokenizer ready, %d tokens (%.1fs)\n", bpe_vocab_size(tok),
-			now_s() - t0);
+		log_msg(LOG_PROGRESS, "data", "tokenizer ready, %d tokens (%.1fs)", bpe_vocab_size(tok), now_s() - t0);
 	if (encode_all(&in, tok, o->threads, err) < 0)
 		goto out;
 	if (o->progress)
-		fprintf(stderr, "data: encoded (%.1fs)\n", now_s() - t0);
+		log_msg(LOG_PROGRESS, "data", "encoded (%.1fs)", now_s() - t0);
 	if (fs_stage_begin(&out_st, o->out, err) < 0 ||
 	    write_folder(out_st.tmp, miner, 2, o, sc, &in, tok, err) < 0)
 		goto out;
@@ -442,7 +442,7 @@ int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err)
 	if (o->hidden_out && fs_stage_commit(&hid_st, 0, err) < 0)
 		goto out;
 	if (o->progress)
-		fprintf(stderr, "data: written (%.1fs)\n", now_s() - t0);
+		log_msg(LOG_PROGRESS, "data", "written (%.1fs)", now_s() - t0);
 	rc = 0;
 out:
 	fs_stage_abort(&out_st);

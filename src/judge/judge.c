@@ -32,6 +32,7 @@
 #include "judge/replay.h"
 #include "sandbox/sandbox.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 
 #define RATIONALE_BYTES_MAX (64u << 10)
 
@@ -79,7 +80,7 @@ struct ctx {
 static void say(const struct ctx *c, const char *what)
 {
 	if (c->o->progress)
-		fprintf(stderr, "judge: %s\n", what);
+		log_msg(LOG_PROGRESS, "judge", "%s", what);
 }
 
 static const char *mstr(json_t *m, const char *a, const char *b)

@@ -15,6 +15,7 @@
 #include "proof/attest_chain.h"
 #include "proof/keys.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 
 #define ATTEST_FORMAT "karpa-attest-1"
 #define ATTEST_RD_PREFIX "karpa-attest-v1:" /* domain separation: no other hash of a digest collides */
@@ -289,13 +290,13 @@ static void warn_mock(const struct attest_opts *o, const struct found *f)
 	if (!o || !o->progress)
 		return;
 	if (o->force_mock)
-		fprintf(stderr, "karpa: MOCK ATTESTATION: hardware detection skipped on request; "
-				"this bundle is tier unverified (alpha 0.5)\n");
+		log_msg(LOG_NOTICE, "karpa", "MOCK ATTESTATION: hardware detection skipped on request; "
+						     "this bundle is tier unverified (alpha 0.5)");
 	else
-		fprintf(stderr, "karpa: MOCK ATTESTATION: no confidential-compute hardware found; "
-				"this bundle is tier unverified (alpha 0.5)\n");
+		log_msg(LOG_NOTICE, "karpa", "MOCK ATTESTATION: no confidential-compute hardware found; "
+						     "this bundle is tier unverified (alpha 0.5)");
 	if (f->tsm_failed)
-		fprintf(stderr, "karpa: (configfs-tsm is present but unusable: %s)\n", f->tsm_err.msg);
+		log_msg(LOG_NOTICE, "karpa", "(configfs-tsm is present but unusable: %s)", f->tsm_err.msg);
 }
 
 int attest_produce(const struct attest_opts *o, const char *manifest_sha256, struct attest_result *r,

@@ -28,13 +28,14 @@
 #include "judge/plausible.h"
 #include "proof/reciperepo.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 
 static void say(const struct prove_opts *o, const char *fmt, const char *arg)
 {
 	if (o->progress) {
-		fprintf(stderr, "prove: ");
-		fprintf(stderr, fmt, arg);
-		fputc('\n', stderr);
+		char line[LOG_LINE_MAX];
+		snprintf(line, sizeof line, fmt, arg);
+		log_msg(LOG_PROGRESS, "prove", "%s", line);
 	}
 }
 

@@ -16,6 +16,7 @@
 #include "proof/prove.h"
 #include "util/fsutil.h"
 #include "util/progress.h"
+#include "util/log.h"
 
 /* The king's score is its run at the protocol's seed: that index must be
  * among the seeds trained (1..N with N >= NOISE_SEEDS_MIN). */
@@ -216,7 +217,7 @@ static int build_king(struct vstate *s, const struct noise_opts *o, const char *
 	    recipe_build(dir, bi, err) < 0)
 		return -1;
 	if (o->progress)
-		fprintf(stderr, "noise floor: king %s built%s (sources %.16s...)\n", tag, bi->cached ? " (cached)" : "",
+		log_msg(LOG_PROGRESS, "noise floor", "king %s built%s (sources %.16s...)", tag, bi->cached ? " (cached)" : "",
 			bi->source_digest);
 	if (o->runner_ready && o->runner_ready(bi->runner, o->prepare_arg, err) < 0)
 		return -1;
@@ -275,7 +276,7 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 			double el = (progress_now_ms() - t0) / 1e3;
 			eta(el / (i + 1) * (o->seeds - i - 1), left);
 			if (o->progress)
-				fprintf(stderr, "noise floor: seed %d/%d  public bpb %.6f  hidden bpb %.6f  (%.1fs, ETA %s)\n",
+				log_msg(LOG_PROGRESS, "noise floor", "seed %d/%d  public bpb %.6f  hidden bpb %.6f  (%.1fs, ETA %s)",
 					i + 1, o->seeds, r->public_bpb[i], r->hidden_bpb[i], el, left);
 		}
 	}
