@@ -23,7 +23,6 @@
 #define BENCH_STEPS_DEFAULT 10
 #define BENCH_WARMUP_DEFAULT 2
 #define BENCH_STEPS_MAX 100000
-#define BENCH_THREADS_MAX 256
 
 static const char usage_text[] =
 	"usage: karpa bench engine [--threads T] [--steps N] [--warmup N] [--json]\n"
@@ -141,7 +140,7 @@ int cmd_bench(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (cli_parse_int(optarg, 1, BENCH_THREADS_MAX, &threads) < 0)
+			if (cli_threads_arg("bench", optarg, &threads) < 0)
 				return usage(EXIT_USAGE);
 			break;
 		case 's':

@@ -13,7 +13,6 @@
 #include "util/kerr.h"
 
 #define FROM_MAX 256
-#define DATA_THREADS_MAX 256 /* tokenizer workers; more only contend for memory bandwidth */
 
 static const char usage_text[] =
 	"usage: karpa data prepare --scale tiny|cpu [--from PATH...] --out DIR [--hidden-out DIR]\n"
@@ -73,7 +72,7 @@ static int data_prepare(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },	{ 0, 0, 0, 0 },
 	};
 	const char *from[FROM_MAX + 1] = { 0 };
-	struct dataset_prepare_opts o = { .threads = cli_default_threads(DATA_THREADS_MAX), .progress = isatty(2) };
+	struct dataset_prepare_opts o = { .threads = cli_default_threads(CLI_THREADS_MAX), .progress = isatty(2) };
 	struct kerr err = { { 0 }, { 0 } };
 	struct dataset d;
 	int nfrom = 0, as_json = 0, c, rc;
@@ -93,10 +92,8 @@ static int data_prepare(int argc, char **argv)
 		case 'H': o.hidden_out = optarg; break;
 		case 'k': o.split_key = optarg; break;
 		case 't':
-			if (cli_parse_int(optarg, 1, DATA_THREADS_MAX, &o.threads) < 0) {
-				fprintf(stderr, "karpa data prepare: --threads must be 1..%d\n", DATA_THREADS_MAX);
+			if (cli_threads_arg("data prepare", optarg, &o.threads) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'p': o.progress = 1; break;
 		case 'j': as_json = 1; break;

@@ -54,7 +54,8 @@ int cmd_eval(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },	 { 0, 0, 0, 0 },
 	};
 	const char *ckpt = NULL, *data = NULL, *split = NULL, *recipe = NULL;
-	uint64_t threads = (uint64_t)cli_default_threads(TRAIN_THREADS_MAX), cap = 0;
+	int threads = cli_default_threads(CLI_THREADS_MAX);
+	uint64_t cap = 0;
 	struct eval_report rep;
 	struct recipe_host h;
 	struct kerr err = { { 0 }, { 0 } };
@@ -72,10 +73,8 @@ int cmd_eval(int argc, char **argv)
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
 		case 't':
-			if (cli_parse_u64(optarg, 1, TRAIN_THREADS_MAX, &threads) < 0) {
-				fprintf(stderr, "karpa eval: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
+			if (cli_threads_arg("eval", optarg, &threads) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'n':
 			if (cli_parse_u64(optarg, 1, UINT64_MAX, &cap) < 0) {
@@ -102,7 +101,7 @@ int cmd_eval(int argc, char **argv)
 	}
 	if (cli_recipe_host(recipe, &h, 0, &err) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
-	if (train_eval_checkpoint(ckpt, data, sid, (int)threads, cap, &h, &rep, &err) < 0)
+	if (train_eval_checkpoint(ckpt, data, sid, threads, cap, &h, &rep, &err) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
 	if (as_json) {
 		cli_print_json(report_json(&rep, ckpt), JSON_SORT_KEYS, NOMEM);

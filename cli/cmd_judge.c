@@ -91,28 +91,27 @@ int cmd_judge(int argc, char **argv)
 	struct judge_result r;
 	struct vstate s;
 	struct kerr err = { { 0 }, { 0 } };
-	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	int as_json = 0, c, rc;
 	char state[PATH_MAX];
 
-	o.threads = nproc > 0 && nproc <= 256 ? (int)nproc : 1;
+	o.threads = cli_default_threads(CLI_THREADS_MAX);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			o.threads = atoi(optarg);
-			if (o.threads < 1 || o.threads > 256) {
-				fprintf(stderr, "karpa judge: --threads must be 1..256\n");
+			if (cli_threads_arg("judge", optarg, &o.threads) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'd':
-			o.deadline_s = strtod(optarg, NULL);
-			if (!(o.deadline_s >= 1 && o.deadline_s <= 1e7)) {
+		{
+			char *end;
+			o.deadline_s = strtod(optarg, &end);
+			if (end == optarg || *end || !(o.deadline_s >= 1 && o.deadline_s <= 1e7)) {
 				fprintf(stderr, "karpa judge: --deadline must be 1..1e7 seconds\n");
 				return EXIT_USAGE;
 			}
 			break;
+		}
 		case 'p': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -141,11 +140,7 @@ int cmd_judge(int argc, char **argv)
 	if (r.warning[0])
 		fprintf(stderr, "karpa judge: warning: %s\n", r.warning);
 	if (as_json) {
-		json_t *j = result_json(&r);
-		char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-		puts(t);
-		free(t);
-		json_decref(j);
+		cli_print_json(result_json(&r), JSON_SORT_KEYS, "judge.nomem");
 	} else {
 		print_human(&r);
 	}

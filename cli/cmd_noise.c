@@ -82,7 +82,7 @@ int cmd_noise_floor(int argc, char **argv)
 		{ "help", no_argument, 0, 'h' },        { 0, 0, 0, 0 },
 	};
 	struct held held = { 0 };
-	struct noise_opts o = { .seeds = NOISE_SEEDS_DEFAULT, .threads = cli_default_threads(TRAIN_THREADS_MAX),
+	struct noise_opts o = { .seeds = NOISE_SEEDS_DEFAULT, .threads = cli_default_threads(CLI_THREADS_MAX),
 				.prepare = held_prepare, .prepare_arg = &held, .runner_ready = held_ready };
 	struct noise_result r = { 0 };
 	struct vstate s = { 0 };
@@ -101,10 +101,8 @@ int cmd_noise_floor(int argc, char **argv)
 			}
 			break;
 		case 't':
-			if (cli_parse_int(optarg, 1, TRAIN_THREADS_MAX, &o.threads) < 0) {
-				fprintf(stderr, "karpa noise-floor: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
+			if (cli_threads_arg("noise-floor", optarg, &o.threads) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case 'p': o.progress = 1; break;
 		case 'j': as_json = 1; break;

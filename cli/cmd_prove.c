@@ -17,20 +17,6 @@ static const char usage_text[] =
 	"Applies the patch to the king, builds it, calibrates, trains under the seed and budget,\n"
 	"evaluates val_bpb on the public split, and writes a signed, attested bundle.\n";
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (*end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int cmd_prove(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -48,10 +34,8 @@ int cmd_prove(int argc, char **argv)
 	struct prove_result r;
 	struct kerr err = { { 0 }, { 0 } };
 	int as_json = 0, c;
-	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
-	uint64_t v;
 
-	o.threads = nproc > 0 && nproc <= 256 ? (int)nproc : 1;
+	o.threads = cli_default_threads(CLI_THREADS_MAX);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -65,17 +49,14 @@ int cmd_prove(int argc, char **argv)
 		case 'o': o.out = optarg; break;
 		case 'T': o.tar = optarg; break;
 		case 'S':
-			if (parse_u64(optarg, ((uint64_t)1 << 53) - 1, &o.seed) < 0) {
+			if (cli_parse_u64(optarg, 0, ((uint64_t)1 << 53) - 1, &o.seed) < 0) {
 				fprintf(stderr, "karpa prove: --seed must be an integer in 0..2^53-1\n");
 				return EXIT_USAGE;
 			}
 			break;
 		case 't':
-			if (parse_u64(optarg, 256, &v) < 0 || v == 0) {
-				fprintf(stderr, "karpa prove: --threads must be 1..256\n");
+			if (cli_threads_arg("prove", optarg, &o.threads) < 0)
 				return EXIT_USAGE;
-			}
-			o.threads = (int)v;
 			break;
 		case 'b': {
 			char *end;
@@ -102,13 +83,11 @@ int cmd_prove(int argc, char **argv)
 	if (prove_run(&o, &r, &err) < 0)
 		return cli_fail(&err);
 	if (as_json) {
-		json_t *j = json_pack("{s:s, s:s, s:s, s:f, s:I, s:f, s:f, s:f}", "bundle", o.out, "manifest_sha256",
-				      r.manifest_sha256, "attestation", r.attest_kind, "val_bpb", r.val_bpb, "steps",
-				      (json_int_t)r.steps, "train_s", r.train_s, "allowed_s", r.allowed_s, "wall_s", r.wall_s);
-		char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-		puts(t);
-		free(t);
-		json_decref(j);
+		cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:I, s:f, s:f, s:f}", "bundle", o.out, "manifest_sha256",
+					 r.manifest_sha256, "attestation", r.attest_kind, "val_bpb", r.val_bpb, "steps",
+					 (json_int_t)r.steps, "train_s", r.train_s, "allowed_s", r.allowed_s, "wall_s",
+					 r.wall_s),
+			       JSON_SORT_KEYS, "prove.nomem");
 	}
 	else
 		printf("bundle    %s\nmanifest  %s\nval_bpb   %.4f (public split)\nsteps     %lld\ntraining  %.1f s of "

@@ -46,13 +46,12 @@ int cmd_train(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	struct train_opts o = { .threads = cli_default_threads(TRAIN_THREADS_MAX) };
+	struct train_opts o = { .threads = cli_default_threads(CLI_THREADS_MAX) };
 	struct train_result res;
 	struct recipe_host h;
 	struct kerr err = { { 0 }, { 0 } };
 	const char *recipe = NULL;
 	int as_json = 0, have_seed = 0, c;
-	uint64_t v;
 
 	optind = 1;
 	opterr = 0;
@@ -74,11 +73,8 @@ int cmd_train(int argc, char **argv)
 			have_seed = 1;
 			break;
 		case 't':
-			if (cli_parse_u64(optarg, 1, TRAIN_THREADS_MAX, &v) < 0) {
-				fprintf(stderr, "karpa train: --threads must be 1..%d\n", TRAIN_THREADS_MAX);
+			if (cli_threads_arg("train", optarg, &o.threads) < 0)
 				return EXIT_USAGE;
-			}
-			o.threads = (int)v;
 			break;
 		case 'e':
 			if (cli_parse_u64(optarg, 1, UINT64_MAX, &o.eval_targets_max) < 0) {

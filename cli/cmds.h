@@ -26,15 +26,28 @@ int cmd_corpus(int argc, char **argv);
 int cmd_judge(int argc, char **argv);
 int cmd_noise_floor(int argc, char **argv);
 
-/* Prints "karpa: <code>: <msg>" to stderr and returns EXIT_FAIL. */
+/* Every --json object carries "version": CLI_JSON_VERSION and "ok". */
+#define CLI_JSON_VERSION 1
+/* --threads is 1..CLI_THREADS_MAX for every command. */
+#define CLI_THREADS_MAX 256
+
+/* Set by main when the command line has --json: a failure (cli_fail) or a
+ * usage error then also prints the failure envelope on stdout, unless the
+ * command already printed its object. */
+void cli_set_json_mode(int on);
+int cli_json_mode(void);
+int cli_json_printed(void);
+
+/* Prints "karpa: <code>: <msg>" to stderr and returns EXIT_FAIL; under
+ * --json, first the failure envelope on stdout. */
 struct kerr;
 int cli_fail(const struct kerr *err);
 
 /* common.c. Prints o as one compact JSON line on stdout (reals with 17
  * significant digits, plus jansson flags: JSON_SORT_KEYS or
- * JSON_PRESERVE_ORDER) and releases it. When o is NULL or cannot be
- * encoded, prints {"ok":false,"code":nomem_code,...} instead, or nothing
- * when nomem_code is NULL, and returns -1. */
+ * JSON_PRESERVE_ORDER), adding "version" and "ok":true when o lacks them,
+ * and releases it. When o is NULL or cannot be encoded, prints the failure
+ * envelope with nomem_code (cli.nomem when NULL) and returns -1. */
 int cli_print_json(json_t *o, size_t flags, const char *nomem_code);
 /* With as_json, prints {"ok":false,"code","message"} from err (sorted keys)
  * on stdout; then cli_fail. */
@@ -48,11 +61,15 @@ int cli_json_arg(int argc, char **argv, const char *shortopts, int *as_json);
 int cli_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 /* Decimal (strtol syntax) in lo..hi, nothing after it; 0 and *out, else -1. */
 int cli_parse_int(const char *s, int lo, int hi, int *out);
+/* Parses --threads' argument into 1..CLI_THREADS_MAX, or prints the one
+ * message every command gives ("karpa CMD: --threads must be 1..256") and
+ * returns -1 (the caller exits EXIT_USAGE). */
+int cli_threads_arg(const char *cmd, const char *arg, int *threads);
 /* Online CPUs, or 1 when that is unknown or above max. */
 int cli_default_threads(int max);
 
-/* The in-process built-in recipe when recipe_dir is NULL, else the folder
- * built with the pinned flags and run behind the pipe host. */
+/* The built-in recipe's runner when recipe_dir is NULL, else the folder
+ * built with the pinned flags; either behind the pipe host. */
 struct recipe_host;
 int cli_recipe_host(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err);
 

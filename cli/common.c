@@ -1,9 +1,10 @@
 /* common.c: helpers every subcommand shares: printing the --json object,
  * the failure object, parsing numeric flags and the --json/--help flags of
  * one-argument commands, the default thread count.
- * Owns nothing of any command's output contract beyond the encoding (one
- * compact line, reals with 17 significant digits); never prints to stderr
- * except through cli_fail. */
+ * Owns the envelope every command's --json output shares (one compact line,
+ * reals with 17 significant digits, "version" and "ok" in every object,
+ * failures included) and the --threads flag's one spelling; a command owns
+ * the rest of its object. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,15 +13,45 @@
 #include "cmds.h"
 #include "util/kerr.h"
 
+static int json_mode, json_printed;
+
+void cli_set_json_mode(int on)
+{
+	json_mode = on;
+}
+
+int cli_json_mode(void)
+{
+	return json_mode;
+}
+
+int cli_json_printed(void)
+{
+	return json_printed;
+}
+
 int cli_print_json(json_t *o, size_t flags, const char *nomem_code)
 {
-	char *t = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17) | flags) : NULL;
-	int rc = t ? 0 : -1;
+	char *t;
+	int rc;
 
+	/* The envelope every --json object shares: its version and whether the
+	 * command succeeded (a command's own "ok":false stands). */
+	if (json_is_object(o)) {
+		if (!json_object_get(o, "version"))
+			json_object_set_new(o, "version", json_integer(CLI_JSON_VERSION));
+		if (!json_object_get(o, "ok"))
+			json_object_set_new(o, "ok", json_true());
+	}
+	json_printed = 1;
+	t = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17) | flags) : NULL;
+	rc = t ? 0 : -1;
 	if (t)
 		puts(t);
-	else if (nomem_code)
-		printf("{\"ok\":false,\"code\":\"%s\",\"message\":\"out of memory\"}\n", nomem_code);
+	else
+		printf("{\"code\":\"%s\",\"message\":\"out of memory encoding the result\",\"ok\":false,"
+		       "\"version\":%d}\n",
+		       nomem_code ? nomem_code : "cli.nomem", CLI_JSON_VERSION);
 	free(t);
 	json_decref(o);
 	return rc;
@@ -28,10 +59,19 @@ int cli_print_json(json_t *o, size_t flags, const char *nomem_code)
 
 int cli_fail_json(const struct kerr *err, int as_json, const char *nomem_code)
 {
-	if (as_json)
-		cli_print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "code", err->code, "message", err->msg),
+	if (as_json && !json_printed)
+		cli_print_json(json_pack("{s:i, s:b, s:s, s:s}", "version", CLI_JSON_VERSION, "ok", 0, "code", err->code,
+					 "message", err->msg),
 			       JSON_SORT_KEYS, nomem_code);
 	return cli_fail(err);
+}
+
+int cli_threads_arg(const char *cmd, const char *arg, int *threads)
+{
+	if (cli_parse_int(arg, 1, CLI_THREADS_MAX, threads) == 0)
+		return 0;
+	fprintf(stderr, "karpa %s: --threads must be 1..%d\n", cmd, CLI_THREADS_MAX);
+	return -1;
 }
 
 int cli_json_arg(int argc, char **argv, const char *shortopts, int *as_json)

@@ -34,8 +34,26 @@ static const struct command commands[] = {
 
 int cli_fail(const struct kerr *err)
 {
+	/* Under --json a failure is a JSON object too, unless the command
+	 * already printed its own. */
+	if (cli_json_mode() && !cli_json_printed())
+		cli_print_json(json_pack("{s:i, s:b, s:s, s:s}", "version", CLI_JSON_VERSION, "ok", 0, "code",
+					 err->code[0] ? err->code : "error", "message", err->msg),
+			       JSON_SORT_KEYS, NULL);
 	fprintf(stderr, "karpa: %s: %s\n", err->code[0] ? err->code : "error", err->msg);
 	return EXIT_FAIL;
+}
+
+/* A usage error under --json: the envelope, so a program reading stdout
+ * always gets one object. */
+static int usage_json(const char *cmd, int rc)
+{
+	if (rc == EXIT_USAGE && cli_json_mode() && !cli_json_printed())
+		cli_print_json(json_pack("{s:i, s:b, s:s, s:s}", "version", CLI_JSON_VERSION, "ok", 0, "code", "cli.usage",
+					 "message", "bad arguments: see the usage on stderr or `karpa <command> --help`"),
+			       JSON_SORT_KEYS, NULL);
+	(void)cmd;
+	return rc;
 }
 
 static void usage(FILE *f)
@@ -67,9 +85,12 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--json"))
+			cli_set_json_mode(1);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
+			return usage_json(commands[i].name, commands[i].fn(argc - 1, argv + 1));
 	fprintf(stderr, "karpa: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

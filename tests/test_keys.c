@@ -283,7 +283,9 @@ static void keygen_command_contract(void **s)
 	assert_string_equal(out, want);
 
 	assert_int_equal(tu_run(out, sizeof out, "%s keygen --show %s --json", bin, p), 0);
-	snprintf(want, sizeof want, "{\"file\":\"%s\",\"public_key\":\"%s\"}\n", p, k.pk_hex);
+	/* The envelope every --json object carries: version and ok. */
+	snprintf(want, sizeof want, "{\"file\":\"%s\",\"ok\":true,\"public_key\":\"%s\",\"version\":1}\n", p,
+		 k.pk_hex);
 	assert_string_equal(out, want);
 
 	assert_int_equal(tu_run(out, sizeof out, "%s keygen --out %s", bin, p), 1);
