@@ -57,6 +57,21 @@ static int fake_runner(const char *mode)
 
 	if (!strcmp(mode, "exit"))
 		return 0; /* closes both pipes before reading anything */
+	if (!strncmp(mode, "honest", 6)) {
+		/* create answered with a plan of batch 2 ("honest") or 3 ("honest3"),
+		 * state_bytes with 16; then EOF ends it */
+		uint64_t v = 16;
+		for (; fake_read_request(&req) == 0;) {
+			fake_plan(&plan, strcmp(mode, "honest3") ? 2 : 3);
+			if (req.type == WIRE_CREATE)
+				wire_send(1, WIRE_OK | WIRE_CREATE, &plan, sizeof plan);
+			else if (req.type == WIRE_STATE_BYTES)
+				wire_send(1, WIRE_OK | WIRE_STATE_BYTES, &v, sizeof v);
+			else
+				wire_send(1, WIRE_ERR, "unexpected", 10);
+		}
+		return 0;
+	}
 	if (fake_read_request(&req) < 0)
 		return 1;
 	if (later) {
@@ -230,6 +245,62 @@ static void test_bad_content(void **state)
 	recipe_host_destroy(&h);
 }
 
+/* A restarted recipe must declare the same plan: the harness's segments
+ * (each a function of its checkpoint) depend on it. */
+static void test_plan_changed_across_restart(void **state)
+{
+	struct recipe_host h;
+	struct kr_plan plan;
+	struct kerr err = { 0 };
+	struct outcome o = run_case("honest", &h);
+	char st[16] = { 0 };
+
+	assert_int_equal(o.rc, 0);
+	assert_int_equal(recipe_host_create(&h, &env, &plan, &err), 0);
+	/* the same runner, respawned, now answers with another plan */
+	assert_int_equal(setenv("KARPA_FAKE_RUNNER", "honest3", 1), 0);
+	assert_int_equal(recipe_host_restart(&h, &env, &plan, st, sizeof st, &err), -1);
+	assert_int_equal(unsetenv("KARPA_FAKE_RUNNER"), 0);
+	assert_string_equal(err.code, "recipe.plan_changed");
+	recipe_host_destroy(&h);
+}
+
+/* The host's own refusals: a scale name longer than the wire carries, a
+ * runner path longer than the host keeps, a restart of a host that cannot
+ * restart, a child status asked of a host that has no child. */
+static void test_host_refusals(void **state)
+{
+	struct recipe_host h, none = { 0 };
+	struct recipe_child_exit ce;
+	struct kr_plan plan;
+	struct kr_env longer = env;
+	struct kerr err = { 0 };
+	char name[WIRE_SCALE_MAX + 2], *path = malloc(8192);
+	struct outcome o = run_case("honest", &h);
+
+	assert_int_equal(o.rc, 0);
+	memset(name, 's', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	longer.scale = name;
+	assert_int_equal(recipe_host_create(&h, &longer, &plan, &err), -1);
+	assert_string_equal(err.code, "recipe.bad_scale");
+	recipe_host_destroy(&h);
+
+	assert_non_null(path);
+	memset(path, 'x', 8191);
+	path[0] = '/';
+	path[8191] = '\0';
+	assert_int_equal(recipe_host_pipe(&h, path, NULL, NULL, &err), -1);
+	assert_string_equal(err.code, "recipe.spawn");
+	free(path);
+
+	assert_int_equal(recipe_host_restart(&none, &env, &plan, NULL, 0, &err), -1);
+	assert_string_equal(err.code, "recipe.restart");
+	none.kind = "inproc";
+	assert_int_equal(recipe_pipe_child_status(&none, 0, &ce, &err), -1);
+	assert_string_equal(err.code, "recipe.not_pipe");
+}
+
 /* After a timeout killed the runner, every later call fails at once with
  * recipe.died, and the child's end is on record. */
 static void test_after_timeout(void **state)
@@ -267,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_closes_early),     cmocka_unit_test(test_silent),
 		cmocka_unit_test(test_garbage_and_wrong_type), cmocka_unit_test(test_oversized_length),
 		cmocka_unit_test(test_bad_content),      cmocka_unit_test(test_after_timeout),
+		cmocka_unit_test(test_plan_changed_across_restart), cmocka_unit_test(test_host_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
