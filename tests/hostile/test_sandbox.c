@@ -612,7 +612,8 @@ static void test_bad_config_and_runner_refused(void **state)
 	char *dir = tu_mkdtemp();
 	FILE *f;
 
-	test_config(&cfg, 0);
+	test_config(&cfg, 1);
+	cfg.threads = 0;
 	assert_int_equal(sandbox_new(&sb, &cfg, "/bin/true", &err), -1);
 	assert_string_equal(err.code, "sandbox.config");
 	test_config(&cfg, 1);
