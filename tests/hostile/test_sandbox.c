@@ -600,6 +600,41 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* A validator misconfigured, or pointed at something that is not a runner,
+ * is refused before any child starts: a sandbox it cannot build must never
+ * quietly become no sandbox. */
+static void test_bad_config_and_runner_refused(void **state)
+{
+	char script[FS_PATH_MAX];
+	struct sandbox_config cfg;
+	struct sandbox *sb = NULL;
+	struct kerr err = { 0 };
+	char *dir = tu_mkdtemp();
+	FILE *f;
+
+	test_config(&cfg, 1);
+	cfg.threads = 0;
+	assert_int_equal(sandbox_new(&sb, &cfg, "/bin/true", &err), -1);
+	assert_string_equal(err.code, "sandbox.config");
+	test_config(&cfg, 1);
+	cfg.timeout_ms = -1;
+	assert_int_equal(sandbox_new(&sb, &cfg, "/bin/true", &err), -1);
+	assert_string_equal(err.code, "sandbox.config");
+	test_config(&cfg, 1);
+	assert_int_equal(sandbox_new(&sb, &cfg, "bin/true", &err), -1); /* relative */
+	assert_string_equal(err.code, "sandbox.runner");
+	snprintf(script, sizeof script, "%s/runner.sh", dir);
+	f = fopen(script, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\nexit 0\n", f);
+	fclose(f);
+	assert_int_equal(chmod(script, 0755), 0);
+	assert_int_equal(sandbox_new(&sb, &cfg, script, &err), -1); /* not an ELF: no interpreter to allow */
+	assert_string_equal(err.code, "sandbox.runner");
+	assert_null(sb);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_constructor_read_blocked_by_landlock),
 		cmocka_unit_test(test_kill_parent_is_refused),
 		cmocka_unit_test(test_setup_failure_is_reported),
+		cmocka_unit_test(test_bad_config_and_runner_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

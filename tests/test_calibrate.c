@@ -1,0 +1,86 @@
+/* test_calibrate.c: the budget rule's arithmetic (PROTOCOL 4.3) and the
+ * measurement's shape. The rule is what prove and the judge share, so its
+ * figures are checked by hand: with the reference median of 4.6 ms one
+ * budget unit is one wall second, the reference rate is 2*512^3 / 4.6e6 =
+ * 58.3555 GFLOPS, and a 100-unit budget caps the run at 5.83555e12 FLOPs. */
+#include "testutil.h"
+
+#include "harness/calibrate.h"
+
+#define EPS 1e-9
+
+static void test_reference_rate(void **state)
+{
+	assert_true(fabs(CALIB_REF_GFLOPS - 58.35553391304348) < EPS);
+}
+
+static void test_allowed_scales_with_the_machine(void **state)
+{
+	assert_true(fabs(calib_allowed_s(60, CALIB_REF_MS) - 60.0) < EPS);
+	assert_true(fabs(calib_allowed_s(60, 2 * CALIB_REF_MS) - 120.0) < EPS); /* half as fast: twice the time */
+	assert_true(fabs(calib_allowed_s(240, CALIB_REF_MS / 4) - 60.0) < EPS);
+	assert_true(calib_allowed_s(0, 9.0) == 0.0);
+}
+
+/* The faster median is the one figure; order does not matter. */
+static void test_budget_takes_the_faster_median(void **state)
+{
+	struct calib_budget a, b;
+
+	calib_budget(100, 9.2, 4.6, &a);
+	calib_budget(100, 4.6, 9.2, &b);
+	assert_true(a.calib_ms == 4.6 && b.calib_ms == 4.6);
+	assert_true(fabs(a.ratio - 2.0) < EPS && fabs(b.ratio - 2.0) < EPS);
+	assert_true(fabs(a.allowed_s - 100.0) < EPS);
+	assert_true(fabs(a.gflops - 58.35553391304348) < 1e-9);
+	assert_true(fabs(a.flops_max - 5.835553391304348e12) < 1.0);
+	assert_memory_equal(&a, &b, sizeof a);
+}
+
+/* Nobody can check a miner's calibration, so what it buys must not grow
+ * with it: allowed time x physical rate is the same number of FLOPs at every
+ * calibration, and flops_max does not move at all. */
+static void test_budget_does_not_grow_with_the_calibration(void **state)
+{
+	const double ms[] = { 0.5, 1.0, 4.6, 17.0, 300.0 };
+	struct calib_budget ref;
+
+	calib_budget(60, CALIB_REF_MS, CALIB_REF_MS, &ref);
+	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
+		struct calib_budget b;
+		calib_budget(60, ms[i], ms[i], &b);
+		assert_true(b.ratio == 1.0);
+		assert_true(fabs(b.allowed_s * b.gflops - ref.allowed_s * ref.gflops) < 1e-6 * ref.allowed_s * ref.gflops);
+		assert_true(b.flops_max == ref.flops_max);
+	}
+	/* ... and equals flops_max: one reference second of SGEMM per unit. */
+	assert_true(fabs(ref.allowed_s * ref.gflops * 1e9 - ref.flops_max) < 1e-6 * ref.flops_max);
+}
+
+/* A real measurement: 15 timings, median between min and max, the rate
+ * computed from the median, the threads recorded. */
+static void test_measure(void **state)
+{
+	struct calib c;
+	struct kerr err = { 0 };
+
+	assert_int_equal(calib_measure(1, &c, &err), 0);
+	assert_int_equal(c.threads, 1);
+	assert_true(c.min_ms > 0 && c.min_ms <= c.median_ms && c.median_ms <= c.max_ms);
+	assert_true(fabs(c.gflops - 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (c.median_ms * 1e6)) <
+		    1e-9 * c.gflops);
+	/* A CPU core does 512^3 in well under a second and over 10 us. */
+	assert_true(c.median_ms > 0.01 && c.median_ms < 1000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reference_rate),
+		cmocka_unit_test(test_allowed_scales_with_the_machine),
+		cmocka_unit_test(test_budget_takes_the_faster_median),
+		cmocka_unit_test(test_budget_does_not_grow_with_the_calibration),
+		cmocka_unit_test(test_measure),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
