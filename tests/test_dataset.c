@@ -246,7 +246,7 @@ static void bad_inputs_fail_cleanly_and_write_nothing(void **state)
 	fclose(f);
 	assert_int_equal(tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s/o1", tu_karpa(),
 				src, work), 1);
-	assert_non_null(strstr(out, "corpus.not_utf8"));
+	assert_non_null(strstr(out, "texts.not_utf8"));
 	assert_non_null(strstr(out, "zz-bad.txt"));
 	snprintf(path, sizeof path, "%s/o1", work);
 	assert_false(fs_exists(path));

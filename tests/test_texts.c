@@ -167,11 +167,11 @@ static void test_not_utf8(void **state)
 	char *dir = tu_mkdtemp();
 
 	puts_file(dir, "bad.txt", "fine text, then Latin-1 caf\xe9");
-	expect_fail(dir, "bad.txt", "corpus.not_utf8", "byte offset 27");
+	expect_fail(dir, "bad.txt", "texts.not_utf8", "byte offset 27");
 	puts_file(dir, "sur.txt", "ok \xed\xb0\x80");
-	expect_fail(dir, "sur.txt", "corpus.not_utf8", "byte offset 3");
+	expect_fail(dir, "sur.txt", "texts.not_utf8", "byte offset 3");
 	puts_file(dir, "bad.jsonl", "{\"text\":\"a\"}\n{\"text\":\"\xff\"}\n");
-	expect_fail(dir, "bad.jsonl", "corpus.not_utf8", ":2");
+	expect_fail(dir, "bad.jsonl", "texts.not_utf8", ":2");
 	put(dir, "nul.txt", "ab\0cd", 5);
 	expect_fail(dir, "nul.txt", "texts.nul_byte", "byte offset 2");
 	tu_rmdir(dir);

@@ -92,7 +92,7 @@ static int doc_check(const char *where, const char *text, size_t len, size_t bas
 		return kerr_set(err, "texts.too_large", "%s: document of %zu bytes exceeds %u",
 				where, len, CORPUS_DOC_BYTES_MAX);
 	if (texts_utf8_check(text, len, &bad) < 0)
-		return kerr_set(err, "corpus.not_utf8",
+		return kerr_set(err, "texts.not_utf8",
 				"%s: not valid UTF-8 at byte offset %zu (byte 0x%02x)", where,
 				base + bad, (unsigned char)text[bad]);
 	nul = memchr(text, '\0', len);
@@ -317,7 +317,7 @@ static int jsonl_line(struct corpus *c, const char *path, const char *rel, size_
 	snprintf(where, sizeof where, "%s:%zu", path, lineno);
 	snprintf(id, sizeof id, "%s:%zu", rel, lineno);
 	if (texts_utf8_check(line, n, &bad) < 0)
-		return kerr_set(err, "corpus.not_utf8", "%s: not valid UTF-8 at byte offset %zu",
+		return kerr_set(err, "texts.not_utf8", "%s: not valid UTF-8 at byte offset %zu",
 				where, base + bad);
 	root = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
