@@ -14,6 +14,7 @@
 
 #include "cmds.h"
 #include "validator/expcorpus.h"
+#include "validator/validator.h"
 #include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
@@ -343,7 +344,7 @@ int cmd_corpus(int argc, char **argv)
 		fprintf(stderr, "karpa corpus: unknown subcommand '%s'\n", sub);
 		return usage(EXIT_USAGE);
 	}
-	if (vstate_open(argv[1], &s, &err) < 0)
+	if (validator_open(argv[1], &s, &err) < 0)
 		return cli_fail(&err);
 	if (!strcmp(sub, "search"))
 		rc = corpus_search(&s, argc - 2, argv + 2);

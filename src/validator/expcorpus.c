@@ -727,6 +727,69 @@ out:
 	return rc;
 }
 
+/* A query for one submission id about a patch, a miner and a king: the
+ * three bound as ?1, ?2, ?3 (the caller binds the rest, then first_id). */
+static int id_query(struct vstate *s, const char *sql, const char *patch_sha256, const char *miner,
+		    const char *king_tag, sqlite3_stmt **st, const char *what, struct kerr *err)
+{
+	if (prepare(s, sql, st, what, err) < 0)
+		return -1;
+	sqlite3_bind_text(*st, 1, patch_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(*st, 2, miner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(*st, 3, king_tag, -1, SQLITE_STATIC);
+	return 0;
+}
+
+/* Steps a bound query once: out gets its first column, "" when there is
+ * no row. Finalizes st. */
+static int first_id(struct vstate *s, sqlite3_stmt *st, char out[EXPCORPUS_ID_BYTES], const char *what,
+		    struct kerr *err)
+{
+	int r = sqlite3_step(st);
+
+	out[0] = '\0';
+	if (r == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, EXPCORPUS_ID_BYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		vstate_sql_error(s, what, err);
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : -1;
+}
+
+int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, const char *miner, const char *king_tag,
+				uint64_t seed, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	out_id[0] = '\0';
+	if (id_query(s,
+		     "SELECT id FROM submissions WHERE verdict = '" EXPCORPUS_CHALLENGE_PENDING "'"
+		     " AND patch_sha256 = ?1 AND miner = ?2 AND king_tag = ?3 AND challenge_seed = ?4"
+		     " ORDER BY received_at LIMIT 1",
+		     patch_sha256, miner, king_tag, &st, "challenge lookup", err) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)seed);
+	return first_id(s, st, out_id, "challenge lookup", err);
+}
+
+int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *king_tag, const char *miner,
+			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	out_id[0] = '\0';
+	if (id_query(s,
+		     "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND miner <> ?2 AND king_tag = ?3"
+		     " AND verdict <> '" EXPCORPUS_REJECTED "'"
+		     " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
+		     " ORDER BY seq LIMIT 1",
+		     patch_sha256, miner, king_tag, &st, "credit lookup", err) < 0)
+		return -1;
+	if (before)
+		sqlite3_bind_text(st, 4, before, -1, SQLITE_STATIC);
+	return first_id(s, st, out_id, "credit lookup", err);
+}
+
 int expcorpus_counts(struct vstate *s, long long counts[EXPCORPUS_VERDICTS], long long *answers,
 		     struct kerr *err)
 {
