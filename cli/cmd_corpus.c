@@ -241,43 +241,22 @@ static int corpus_show(struct vstate *s, int argc, char **argv)
 
 /* ---------------------------------------------------------------- export, cite */
 
-/* To FILE.tmp, fsync, rename: an export file is whole or absent. */
+/* Through fs_atomic (temporary, fsync, rename, fsync of the directory): an
+ * export file is whole or absent, and a finished export survives a power
+ * cut. */
 static int export_to(struct vstate *s, enum expcorpus_format fmt, const char *path, struct kerr *err)
 {
-	char tmp[FS_PATH_MAX];
-	FILE *f;
-	int rc = -1;
+	struct fs_atomic a;
 
 	if (!path)
 		return expcorpus_export(s, fmt, stdout, err);
-	if (fs_join(tmp, sizeof tmp, err, "%s.tmp", path) < 0)
+	if (fs_atomic_open(&a, path, 0644, 0, err) < 0)
 		return -1;
-	f = fopen(tmp, "wx");
-	if (!f)
-		return kerr_errno(err, "fs.create", tmp);
-	if (expcorpus_export(s, fmt, f, err) < 0)
-		goto out;
-	if (fsync(fileno(f)) < 0) {
-		kerr_errno(err, "fs.fsync", tmp);
-		goto out;
+	if (expcorpus_export(s, fmt, fs_atomic_stream(&a), err) < 0 || fs_atomic_commit(&a, err) < 0) {
+		fs_atomic_abort(&a);
+		return -1;
 	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		kerr_errno(err, "fs.write", tmp);
-		goto out;
-	}
-	f = NULL;
-	if (rename(tmp, path) < 0) {
-		kerr_errno(err, "fs.rename", path);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
+	return 0;
 }
 
 static int corpus_export(struct vstate *s, int argc, char **argv)

@@ -5,7 +5,6 @@
  * king's seed-1 score are checked, and the refusals change nothing. */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 
@@ -89,19 +88,6 @@ static int group_teardown(void **state)
 	(void)state;
 	tu_rmdir(work);
 	return 0;
-}
-
-static int entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-	closedir(d);
-	return n;
 }
 
 /* noise_sample_sd divides by n - 1 and needs two values. */
@@ -212,7 +198,7 @@ static void test_noise_floor_tiny(void **state)
 		json_decref(j);
 	}
 	snprintf(workdir, sizeof workdir, "%s/work", state_dir);
-	assert_int_equal(entries(workdir), 0);
+	assert_int_equal(tu_entries(workdir), 0);
 	noise_result_free(&r);
 	vstate_close(&s);
 }

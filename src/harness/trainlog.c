@@ -166,7 +166,7 @@ static int check_record(json_t *o, int64_t lineno, struct trainlog_summary *s, j
 		*wall = json_real_value(wm);
 	} else if (!strcmp(ev, "checkpoint")) {
 		const char *sha = json_string_value(json_object_get(o, "sha256"));
-		if (!sha || strlen(sha) != 64 || !json_is_integer(json_object_get(o, "step")))
+		if (!hash_is_hex(sha, HASH_HEX_BYTES - 1) || !json_is_integer(json_object_get(o, "step")))
 			return kerr_set(err, "log.parse", "line %lld: checkpoint record lacks sha256 or step",
 					(long long)lineno);
 		s->checkpoints++;

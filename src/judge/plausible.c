@@ -60,16 +60,6 @@ static int copy_str(char *dst, size_t cap, const char *src, const char *code, co
 	return 0;
 }
 
-static int is_hex64(const char *s)
-{
-	if (strlen(s) != 64)
-		return 0;
-	for (int i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* A value the harness logged from a float widens back to itself. */
 static int is_float_value(double x)
 {
@@ -246,7 +236,7 @@ static int parse_header(json_t *o, const struct claims *c, int64_t lines, struct
 				"train.log header (seed, scale, data, tokenizer, recipe, params) differs from the "
 				"manifest's config and results");
 	r->seed = (uint64_t)seed;
-	if (!is_hex64(r->data_digest) || !is_hex64(r->tokenizer_digest))
+	if (!hash_is_hex(r->data_digest, HASH_HEX_BYTES - 1) || !hash_is_hex(r->tokenizer_digest, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "judge.log_parse", "train.log header: data or tokenizer is not a SHA-256 hex");
 	r->flops_per_step = PLAUSIBLE_FLOPS_PER_PARAM_TOKEN * (double)params * (double)r->batch * (double)r->seq_len;
 	return 0;
@@ -352,7 +342,7 @@ static int on_checkpoint(json_t *o, int64_t lineno, struct walk *w, struct plaus
 	else
 		snprintf(want, sizeof want, "checkpoints/step_%06lld.ckpt", (long long)step);
 	/* The name is checked exactly, so spot replay can open it safely. */
-	if (strcmp(file, want) || !is_hex64(sha))
+	if (strcmp(file, want) || !hash_is_hex(sha, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "judge.log_shape",
 				"train.log line %lld: checkpoint of step %lld must name %s with a SHA-256 hex",
 				(long long)lineno, (long long)step, want);

@@ -24,16 +24,6 @@
 
 /* ---- sealing ----------------------------------------------------------- */
 
-static int is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return 0;
-	for (int i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 char *bundle_manifest_dump(const json_t *manifest)
 {
 	return json_dumps(manifest, MANIFEST_DUMP_FLAGS);
@@ -224,7 +214,7 @@ static int check_files_field(const json_t *files, struct kerr *err)
 			snprintf(err->code, sizeof err->code, "bundle.manifest_field");
 			return -1;
 		}
-		if (!is_hex64(json_string_value(json_object_get(v, "sha256"))) || !json_is_integer(b) ||
+		if (!hash_is_hex(json_string_value(json_object_get(v, "sha256")), HASH_HEX_BYTES - 1) || !json_is_integer(b) ||
 		    json_integer_value(b) < 0)
 			return kerr_set(err, "bundle.manifest_field", "manifest field files.%s: wants {bytes, sha256}",
 					name);
@@ -243,11 +233,11 @@ static int check_fields(const json_t *m, struct bundle_report *r, struct kerr *e
 	size_t i;
 	json_t *v;
 
-	if (!is_hex64(miner))
+	if (!hash_is_hex(miner, KEYS_PK_HEX_BYTES - 1))
 		return field_fail(err, "miner", "64 lowercase hex digits (an Ed25519 public key)");
 	if (!kind || !*kind || strlen(kind) >= sizeof r->attest_kind)
 		return field_fail(err, "attestation.kind", "a short string");
-	if (!is_hex64(head))
+	if (!hash_is_hex(head, HASH_HEX_BYTES - 1))
 		return field_fail(err, "log.head", "64 lowercase hex digits");
 	if (lines && !json_is_integer(lines))
 		return field_fail(err, "log.lines", "an integer");

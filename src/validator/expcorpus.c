@@ -90,16 +90,6 @@ static char *utf8_clean(const char *s)
 	return out;
 }
 
-static int is_hex64(const char *s)
-{
-	if (strlen(s) != 64)
-		return 0;
-	for (int i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 static int is_digits(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -131,10 +121,7 @@ static int is_id(const char *s)
 
 	if (n < 2 + EXPCORPUS_ID_HEX || n > 2 + 64 || strncmp(s, EXPCORPUS_ID_PREFIX, 2))
 		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
+	return hash_is_hex(s + 2, n - 2);
 }
 
 /* A fixed-size field must hold its terminator. */
@@ -260,11 +247,11 @@ static void clean_free(struct clean *c, size_t n_checks)
 static int validate(const struct expcorpus_entry *e, const struct expcorpus_check *checks, size_t n,
 		    struct kerr *err)
 {
-	if (!TERMINATED(e->manifest_sha256) || !is_hex64(e->manifest_sha256))
+	if (!TERMINATED(e->manifest_sha256) || !hash_is_hex(e->manifest_sha256, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "expcorpus.invalid", "manifest_sha256: not 64 lowercase hex digits");
-	if (!TERMINATED(e->patch_sha256) || !is_hex64(e->patch_sha256))
+	if (!TERMINATED(e->patch_sha256) || !hash_is_hex(e->patch_sha256, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "expcorpus.invalid", "patch_sha256: not 64 lowercase hex digits");
-	if (!TERMINATED(e->miner) || (e->miner[0] && !is_hex64(e->miner)))
+	if (!TERMINATED(e->miner) || (e->miner[0] && !hash_is_hex(e->miner, KEYS_PK_HEX_BYTES - 1)))
 		return kerr_set(err, "expcorpus.invalid", "miner: not a 64-hex public key");
 	if (!TERMINATED(e->verdict) || !expcorpus_verdict_valid(e->verdict))
 		return kerr_set(err, "expcorpus.invalid", "verdict: '%.24s' is not a verdict", e->verdict);

@@ -96,16 +96,6 @@ out:
 	return rc;
 }
 
-static int is_hex(const char *p, size_t n)
-{
-	if (strlen(p) != n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* What a full ref names as a commit; *found is 0 when it does not exist. */
 static int ref_commit(const char *repo, const char *ref, char commit[RECIPEREPO_COMMIT_HEX], int *found,
 		      struct kerr *err)
@@ -124,7 +114,7 @@ static int ref_commit(const char *repo, const char *ref, char commit[RECIPEREPO_
 		goto out;
 	if (res.exit_code == 0) {
 		proc_first_line(res.out, commit, RECIPEREPO_COMMIT_HEX);
-		if (!is_hex(commit, RECIPEREPO_COMMIT_HEX - 1)) {
+		if (!hash_is_hex(commit, RECIPEREPO_COMMIT_HEX - 1)) {
 			kerr_set(err, "king.git", "%s: %s: not a SHA-1 commit id", repo, ref);
 			goto out;
 		}
@@ -318,7 +308,7 @@ int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *m
 	uint64_t x = 0;
 
 	*seed = 0;
-	if (!manifest_sha256_hex || !is_hex(manifest_sha256_hex, HASH_HEX_BYTES - 1))
+	if (!manifest_sha256_hex || !hash_is_hex(manifest_sha256_hex, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "king.bad_digest", "manifest digest: not 64 lowercase hex digits");
 	crypto_generichash_init(&st, secret, VSTATE_SECRET_BYTES, sizeof h);
 	/* The context's NUL separates it from the digest: no other (context,
@@ -720,7 +710,7 @@ static int metrics_ok(const struct king_metrics *m, struct kerr *err)
 		return kerr_set(err, "king.bad_metrics", "hidden/public bpb must be finite, in (0, %g]", KING_BPB_MAX);
 	if (!isfinite(m->alpha) || m->alpha <= 0 || m->alpha > 1)
 		return kerr_set(err, "king.bad_metrics", "alpha %g: not in (0, 1]", m->alpha);
-	if (!m->miner || !is_hex(m->miner, KEYS_PK_HEX_BYTES - 1))
+	if (!m->miner || !hash_is_hex(m->miner, KEYS_PK_HEX_BYTES - 1))
 		return kerr_set(err, "king.bad_metrics", "miner: not a 64-hex public key");
 	/* The improvement stands in for the judgment: never merge on numbers
 	 * that do not clear the margin. */
@@ -864,7 +854,7 @@ static int make_commit(struct vstate *s, const char *work, const char *king_comm
 		c.in_len = strlen(message);
 		if (git_line(&c, ct, commit, RECIPEREPO_COMMIT_HEX, err) < 0)
 			goto out;
-		if (!is_hex(commit, RECIPEREPO_COMMIT_HEX - 1)) {
+		if (!hash_is_hex(commit, RECIPEREPO_COMMIT_HEX - 1)) {
 			kerr_set(err, "king.git", "%s: commit-tree gave no commit id", s->recipe);
 			goto out;
 		}
