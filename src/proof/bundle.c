@@ -355,42 +355,33 @@ struct ckpt_rec {
 /* The checkpoint records of a log trainlog_verify has accepted, in order. */
 static int ckpt_records(const char *log, struct ckpt_rec **out, int *n, struct kerr *err)
 {
-	char *text = NULL;
-	size_t len, pos = 0;
-	int cap = 0, rc = -1;
+	struct trainlog_iter it;
+	struct trainlog_rec rec;
+	int cap = 0, rc = -1, r;
 
 	*out = NULL;
 	*n = 0;
-	if (fs_read_all(log, TRAINLOG_BYTES_MAX, &text, &len, err) < 0)
+	if (trainlog_iter_open(&it, log, err) < 0)
 		return -1;
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t ln = nl ? (size_t)(nl - (text + pos)) : len - pos;
-		json_t *o = json_loadb(text + pos, ln, 0, NULL);
-		const char *ev = json_string_value(json_object_get(o, "event"));
-
-		if (ev && !strcmp(ev, "checkpoint")) {
-			if (*n == cap) {
-				struct ckpt_rec *p;
-				cap = cap ? 2 * cap : 16;
-				if (cap > CKPT_RECORDS_MAX || !(p = realloc(*out, (size_t)cap * sizeof *p))) {
-					json_decref(o);
-					kerr_set(err, "bundle.ckpt_chain", "%s: too many checkpoint records", log);
-					goto out;
-				}
-				*out = p;
+	while ((r = trainlog_iter_next(&it, &rec, err)) == 1) {
+		if (rec.kind != TRAINLOG_REC_CHECKPOINT)
+			continue;
+		if (*n == cap) {
+			struct ckpt_rec *p;
+			cap = cap ? 2 * cap : 16;
+			if (cap > CKPT_RECORDS_MAX || !(p = realloc(*out, (size_t)cap * sizeof *p))) {
+				kerr_set(err, "bundle.ckpt_chain", "%s: too many checkpoint records", log);
+				goto out;
 			}
-			(*out)[*n].step = json_integer_value(json_object_get(o, "step"));
-			snprintf((*out)[*n].sha, HASH_HEX_BYTES, "%s",
-				 json_string_value(json_object_get(o, "sha256")));
-			(*n)++;
+			*out = p;
 		}
-		json_decref(o);
-		pos += ln + 1;
+		(*out)[*n].step = rec.step;
+		snprintf((*out)[*n].sha, HASH_HEX_BYTES, "%s", rec.sha256 ? rec.sha256 : "");
+		(*n)++;
 	}
-	rc = 0;
+	rc = r < 0 ? -1 : 0;
 out:
-	free(text);
+	trainlog_iter_close(&it);
 	return rc;
 }
 
