@@ -198,32 +198,25 @@ static int grow(double **a, double **b, size_t n, size_t *cap)
 /* Loss per step and checkpoint steps from train.log. */
 static int read_curve(const char *dir, struct curve *cv, struct kerr *err)
 {
-	char path[FS_PATH_MAX], *text = NULL;
-	size_t len, pos = 0;
+	char path[FS_PATH_MAX];
+	struct trainlog_iter it;
+	struct trainlog_rec rec;
+	int r;
 
-	if (fs_join(path, sizeof path, err, "%s/train.log", dir) < 0 ||
-	    fs_read_all(path, TRAINLOG_BYTES_MAX, &text, &len, err) < 0)
+	if (fs_join(path, sizeof path, err, "%s/train.log", dir) < 0 || trainlog_iter_open(&it, path, err) < 0)
 		return -1;
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t ln = nl ? (size_t)(nl - (text + pos)) : len - pos;
-		json_t *o = json_loadb(text + pos, ln, 0, NULL);
-		const char *ev = json_string_value(json_object_get(o, "event"));
-		double step = json_number_value(json_object_get(o, "step"));
-
-		pos += ln + 1;
+	while ((r = trainlog_iter_next(&it, &rec, err)) == 1) {
 		/* Step record s ends with s+1 steps done, which is how checkpoint
 		 * records count: plotting at s+1 puts both on one axis. */
-		if (ev && !strcmp(ev, "step") && grow(&cv->x, &cv->y, cv->n, &cv->cap) == 0) {
-			cv->x[cv->n] = step + 1;
-			cv->y[cv->n++] = json_number_value(json_object_get(o, "loss"));
-		} else if (ev && !strcmp(ev, "checkpoint") && grow(&cv->marks, NULL, cv->nmarks, &cv->mcap) == 0) {
-			cv->marks[cv->nmarks++] = step;
+		if (rec.kind == TRAINLOG_REC_STEP && grow(&cv->x, &cv->y, cv->n, &cv->cap) == 0) {
+			cv->x[cv->n] = (double)rec.step + 1;
+			cv->y[cv->n++] = rec.loss;
+		} else if (rec.kind == TRAINLOG_REC_CHECKPOINT && grow(&cv->marks, NULL, cv->nmarks, &cv->mcap) == 0) {
+			cv->marks[cv->nmarks++] = (double)rec.step;
 		}
-		json_decref(o);
 	}
-	free(text);
-	return 0;
+	trainlog_iter_close(&it);
+	return r < 0 ? -1 : 0;
 }
 
 static void svg_path_for(const char *bundle, char *out, size_t cap)

@@ -14,6 +14,7 @@
 
 #include "cmds.h"
 #include "validator/expcorpus.h"
+#include "validator/validator.h"
 #include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
@@ -240,43 +241,22 @@ static int corpus_show(struct vstate *s, int argc, char **argv)
 
 /* ---------------------------------------------------------------- export, cite */
 
-/* To FILE.tmp, fsync, rename: an export file is whole or absent. */
+/* Through fs_atomic (temporary, fsync, rename, fsync of the directory): an
+ * export file is whole or absent, and a finished export survives a power
+ * cut. */
 static int export_to(struct vstate *s, enum expcorpus_format fmt, const char *path, struct kerr *err)
 {
-	char tmp[FS_PATH_MAX];
-	FILE *f;
-	int rc = -1;
+	struct fs_atomic a;
 
 	if (!path)
 		return expcorpus_export(s, fmt, stdout, err);
-	if (fs_join(tmp, sizeof tmp, err, "%s.tmp", path) < 0)
+	if (fs_atomic_open(&a, path, 0644, 0, err) < 0)
 		return -1;
-	f = fopen(tmp, "wx");
-	if (!f)
-		return kerr_errno(err, "fs.create", tmp);
-	if (expcorpus_export(s, fmt, f, err) < 0)
-		goto out;
-	if (fsync(fileno(f)) < 0) {
-		kerr_errno(err, "fs.fsync", tmp);
-		goto out;
+	if (expcorpus_export(s, fmt, fs_atomic_stream(&a), err) < 0 || fs_atomic_commit(&a, err) < 0) {
+		fs_atomic_abort(&a);
+		return -1;
 	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		kerr_errno(err, "fs.write", tmp);
-		goto out;
-	}
-	f = NULL;
-	if (rename(tmp, path) < 0) {
-		kerr_errno(err, "fs.rename", path);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
+	return 0;
 }
 
 static int corpus_export(struct vstate *s, int argc, char **argv)
@@ -343,7 +323,7 @@ int cmd_corpus(int argc, char **argv)
 		fprintf(stderr, "karpa corpus: unknown subcommand '%s'\n", sub);
 		return usage(EXIT_USAGE);
 	}
-	if (vstate_open(argv[1], &s, &err) < 0)
+	if (validator_open(argv[1], &s, &err) < 0)
 		return cli_fail(&err);
 	if (!strcmp(sub, "search"))
 		rc = corpus_search(&s, argc - 2, argv + 2);

@@ -12,6 +12,7 @@
 
 #include "cmds.h"
 #include "judge/judge.h"
+#include "validator/validator.h"
 
 static const char usage_text[] =
 	"usage: karpa judge STATE BUNDLE [--threads T] [--deadline S] [--progress] [--json]\n"
@@ -130,7 +131,7 @@ int cmd_judge(int argc, char **argv)
 		kerr_errno(&err, "vstate.open", argv[optind]);
 		return cli_fail(&err);
 	}
-	if (vstate_open(state, &s, &err) < 0)
+	if (validator_open(state, &s, &err) < 0)
 		return cli_fail(&err);
 	rc = judge_run(&s, &o, &r, &err);
 	vstate_close(&s);

@@ -1,6 +1,6 @@
 /* cmd_noise.c: `karpa noise-floor STATE`. Parses flags, opens the
- * validator state, runs noise_floor with every king run in the sandbox,
- * prints. Owns the command's output contract (--json: one object, format
+ * validator state, runs noise_floor (which sandboxes every run of the king
+ * itself), prints. Owns the command's output contract (--json: one object, format
  * karpa-noise-1). */
 #include <getopt.h>
 #include <jansson.h>
@@ -12,7 +12,7 @@
 #include "cmds.h"
 #include "harness/train.h"
 #include "validator/noise.h"
-#include "sandbox/sandbox.h"
+#include "validator/validator.h"
 #include "validator/vstate.h"
 #include "util/kerr.h"
 
@@ -28,29 +28,6 @@ static const char usage_text[] =
 	"  --threads T   worker threads per run (default: online CPUs)\n"
 	"  --progress    one line per seed on stderr even when it is not a terminal\n"
 	"  --json        print the result as one JSON object on stdout\n";
-
-/* The sandbox is made for the runner only once noise_floor has built it;
- * the prepare function reaches it through this holder. */
-struct held {
-	struct sandbox *sb;
-	int threads;
-};
-
-static int held_prepare(void *arg)
-{
-	struct held *h = arg;
-
-	return h->sb ? sandbox_prepare(h->sb) : -1;
-}
-
-static int held_ready(const char *runner, void *arg, struct kerr *err)
-{
-	struct held *h = arg;
-	struct sandbox_config cfg;
-
-	sandbox_config_default(&cfg, h->threads);
-	return sandbox_new(&h->sb, &cfg, runner, err);
-}
 
 static int usage(int rc)
 {
@@ -81,9 +58,7 @@ int cmd_noise_floor(int argc, char **argv)
 		{ "progress", no_argument, 0, 'p' },    { "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },        { 0, 0, 0, 0 },
 	};
-	struct held held = { 0 };
-	struct noise_opts o = { .seeds = NOISE_SEEDS_DEFAULT, .threads = cli_default_threads(CLI_THREADS_MAX),
-				.prepare = held_prepare, .prepare_arg = &held, .runner_ready = held_ready };
+	struct noise_opts o = { .seeds = NOISE_SEEDS_DEFAULT, .threads = cli_default_threads(CLI_THREADS_MAX) };
 	struct noise_result r = { 0 };
 	struct vstate s = { 0 };
 	struct kerr err = { { 0 }, { 0 } };
@@ -117,12 +92,10 @@ int cmd_noise_floor(int argc, char **argv)
 		return usage(EXIT_USAGE);
 	}
 	o.progress = o.progress || isatty(STDERR_FILENO);
-	held.threads = o.threads;
-	if (vstate_open(argv[optind], &s, &err) < 0)
+	if (validator_open(argv[optind], &s, &err) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
 	rc = noise_floor(&s, &o, &r, &err);
 	vstate_close(&s);
-	sandbox_free(held.sb);
 	if (rc < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
 	if (as_json) {

@@ -14,6 +14,7 @@
 #include "sandbox/recipe_build.h"
 #include "harness/scale.h"
 #include "validator/expcorpus.h"
+#include "validator/validator.h"
 #include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
@@ -86,7 +87,7 @@ static int validator_init(int argc, char **argv)
 			return cli_fail(&err);
 		o.recipe_src = recipe_src;
 	}
-	if (vstate_init(&o, &err) < 0 || vstate_open(o.dir, &s, &err) < 0)
+	if (vstate_init(&o, &err) < 0 || validator_open(o.dir, &s, &err) < 0)
 		return cli_fail(&err);
 	if (vstate_king_current(&s, &k, &err) < 0) {
 		vstate_close(&s);
@@ -148,8 +149,9 @@ static void print_status_text(const char *dir, const struct vstate *s, const str
 	else
 		printf("hidden bpb  not measured\n");
 	if (n->present)
-		printf("noise       sigma %.6f, margin %.6f (%d seeds, scale %s, %s)\n", n->sigma, n->margin, n->seeds,
-		       n->scale, n->created_at);
+		printf("noise       sigma %.6f, margin %.6f (%d seeds, scale %s, %s%s%s)\n", n->sigma, n->margin,
+		       n->seeds, n->scale, n->created_at, strcmp(n->king_tag, k->tag) ? ", inherited from " : "",
+		       strcmp(n->king_tag, k->tag) ? n->king_tag : "");
 	else
 		printf("noise       not measured\n");
 	printf("submissions\n");
@@ -173,27 +175,14 @@ static int validator_status(int argc, char **argv)
 
 	if ((c = cli_json_arg(argc, argv, "h", &as_json)) >= 0)
 		return usage(c);
-	if (vstate_open(argv[optind], &s, &err) < 0)
+	if (validator_open(argv[optind], &s, &err) < 0)
 		return cli_fail(&err);
-	if (vstate_king_current(&s, &k, &err) < 0 || vstate_noise_current(&s, k.tag, &n, &err) < 0 ||
+	/* The floor the judge uses (king.c's rule): a new king's own, or the
+	 * one it inherits from an earlier king until its own is measured. */
+	if (vstate_king_current(&s, &k, &err) < 0 || king_noise_in_force(&s, k.tag, &n, &err) < 0 ||
 	    expcorpus_counts(&s, counts, &answers, &err) < 0) {
 		cli_fail(&err);
 		goto out;
-	}
-	if (!n.present) {
-		/* A new king inherits the floor measured on an earlier one until
-		 * its own is measured; show the one the judge uses. */
-		struct king_info ki;
-		struct kerr e2;
-		if (king_current(&s, &ki, &e2) == 0 && isfinite(ki.margin)) {
-			n.present = 1;
-			snprintf(n.king_tag, sizeof n.king_tag, "%s", ki.noise_tag);
-			snprintf(n.scale, sizeof n.scale, "%s", s.scale);
-			n.seeds = ki.noise_seeds;
-			n.sigma = ki.sigma;
-			n.margin = ki.margin;
-			snprintf(n.created_at, sizeof n.created_at, "inherited");
-		}
 	}
 	if (as_json) {
 		json_t *subs = json_object(), *noise = json_null();
@@ -205,9 +194,9 @@ static int validator_status(int argc, char **argv)
 		json_object_set_new(subs, "challenge_answers", json_integer(answers));
 		if (n.present) {
 			json_decref(noise);
-			noise = json_pack("{s:s, s:i, s:o, s:o, s:s}", "scale", n.scale, "seeds", n.seeds, "sigma",
+			noise = json_pack("{s:s, s:i, s:o, s:o, s:s, s:s}", "scale", n.scale, "seeds", n.seeds, "sigma",
 					  real_or_null(n.sigma), "margin", real_or_null(n.margin), "created_at",
-					  n.created_at);
+					  n.created_at, "king", n.king_tag);
 		}
 		cli_print_json(json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:o, s:o, s:s}, s:o, s:o}", "version",
 				         VALIDATOR_JSON_VERSION, "state", argv[optind], "scale", s.scale, "king", "tag",

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "validator/expcorpus.h"
+#include "validator/validator.h"
 #include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
@@ -36,7 +37,7 @@ static int setup(void **state)
 		if (vstate_init(&o, &err) < 0)
 			fail_msg("vstate_init: %s: %s", err.code, err.msg);
 	}
-	assert_int_equal(vstate_open(f->state, &f->s, &err), 0);
+	assert_int_equal(validator_open(f->state, &f->s, &err), 0);
 	*state = f;
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include "validator/king.h"
 #include "proof/prove.h"
 #include "proof/reciperepo.h"
+#include "validator/validator.h"
 #include "validator/vstate.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
@@ -95,8 +96,8 @@ static void open_state(const char *dir, struct vstate *s)
 {
 	struct kerr err = { 0 };
 
-	if (vstate_open(dir, s, &err) < 0)
-		fail_msg("vstate_open: %s: %s", err.code, err.msg);
+	if (validator_open(dir, s, &err) < 0)
+		fail_msg("validator_open: %s: %s", err.code, err.msg);
 }
 
 /* Records a submission the judge would have recorded before merging; with
@@ -403,7 +404,7 @@ static int in_child(const char *dir, const char *point, int (*fn)(struct vstate 
 		struct vstate s;
 		struct kerr err = { 0 };
 		setenv(KING_CRASH_ENV, point, 1);
-		if (vstate_open(dir, &s, &err) < 0)
+		if (validator_open(dir, &s, &err) < 0)
 			_exit(3);
 		_exit(fn(&s, arg) == 0 ? 0 : 1);
 	}
@@ -531,6 +532,47 @@ static void test_crash_matrix(void **state)
 	}
 }
 
+/* A fresh state with one recorded submission (salt) whose merge crashed at
+ * point; dir and id name them. */
+static void crash_in_merge(struct fixture *f, char dir[FS_PATH_MAX], unsigned salt, const char *point,
+			   char id[EXPCORPUS_ID_BYTES])
+{
+	struct merge_job j;
+	struct vstate s;
+
+	new_state(f, dir);
+	open_state(dir, &s);
+	record(&s, salt, id);
+	vstate_close(&s);
+	j = (struct merge_job){ id, f->patch };
+	assert_int_equal(in_child(dir, point, child_merge, &j), KING_CRASH_EXIT);
+}
+
+/* Opening a state for use settles it: after a crash past the commit point
+ * (the tag exists), validator_open alone leaves the new king recorded and
+ * no journal row pending, with no explicit king_recover. vstate_open, the
+ * layer below, settles nothing: the state room does not know the king
+ * rule, so the guarantee lives in validator_open and is checked here. */
+static void test_open_settles(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES];
+	struct vstate_king k;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	crash_in_merge(f, dir, 70, "after_tag", id);
+	assert_int_equal(vstate_open(dir, &s, &err), 0);
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 1);
+	vstate_close(&s);
+	open_state(dir, &s);
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 0);
+	assert_int_equal(vstate_king_current(&s, &k, &err), 0);
+	assert_string_equal(k.tag, "recipe-v0.1.1");
+	assert_int_equal(king_check_invariant(&s, &err), 0);
+	vstate_close(&s);
+}
+
 /* A crash during recovery itself is recovered by the next recovery. */
 static void test_crash_during_recovery(void **state)
 {
@@ -570,18 +612,12 @@ static void test_pending_and_inconsistent(void **state)
 	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], out[OUT_MAX];
 	struct king_metrics m = metrics();
 	struct king_merge_result r;
-	struct merge_job j;
 	struct vstate s;
 	struct kerr err = { 0 };
 
-	new_state(f, dir);
-	open_state(dir, &s);
-	record(&s, 30, id);
-	vstate_close(&s);
-	j = (struct merge_job){ id, f->patch };
-	assert_int_equal(in_child(dir, "after_journal", child_merge, &j), KING_CRASH_EXIT);
+	crash_in_merge(f, dir, 30, "after_journal", id);
 	/* While a live process holds the merge lock, recovery (which every
-	 * vstate_open runs) leaves the journal row alone: that row is the other
+	 * validator_open runs) leaves the journal row alone: that row is the other
 	 * process's work in flight; and a merge refuses to start over it. */
 	{
 		char lp[FS_PATH_MAX];
@@ -661,7 +697,7 @@ static void test_concurrent_confirmations(void **state)
 				if (p[i] == 0) {
 					struct vstate cs;
 					struct kerr cerr = { 0 };
-					if (vstate_open(dir, &cs, &cerr) < 0)
+					if (validator_open(dir, &cs, &cerr) < 0)
 						_exit(3);
 					_exit(child_race(&cs, (void *)jobs[i]));
 				}
@@ -709,6 +745,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_current_margin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_matrix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_settles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_during_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_and_inconsistent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_confirmations, setup, teardown),

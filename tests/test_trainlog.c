@@ -279,6 +279,120 @@ static void test_measure_fsync(void **s)
 	print_message("fsync per log line: %.3f ms\n", ms);
 }
 
+/* The iterator yields every record of a log, typed, with its bytes and
+ * line number; a log many times its line buffer streams through. */
+static void test_iter_records(void **s)
+{
+	char p[FS_PATH_MAX];
+	struct trainlog_iter it;
+	struct trainlog_rec r;
+	struct kerr err = { 0 };
+	int64_t steps = 0, ckpts = 0, evals = 0, lines = 0;
+	int got;
+
+	(void)s;
+	snprintf(p, sizeof p, "%s/long.log", dir);
+	assert_int_equal(write_log(p, 400), 0); /* ~100 KiB: the buffer is TRAINLOG_LINE_MAX */
+	assert_int_equal(trainlog_iter_open(&it, p, &err), 0);
+	while ((got = trainlog_iter_next(&it, &r, &err)) == 1) {
+		assert_int_equal(r.lineno, ++lines);
+		assert_true(r.len > 0 && r.line[r.len - 1] == '}');
+		assert_non_null(r.obj);
+		switch (r.kind) {
+		case TRAINLOG_REC_HEADER:
+			assert_int_equal(r.lineno, 1);
+			assert_string_equal(r.event, "header");
+			break;
+		case TRAINLOG_REC_STEP:
+			assert_int_equal(r.step, steps);
+			assert_int_equal(r.tokens, (steps + 1) * 64);
+			assert_true(r.loss == (double)(float)(5.5 / (steps + 1.0)));
+			assert_true(isfinite(r.lr) && isfinite(r.wall_ms) && isfinite(r.tok_per_s));
+			steps++;
+			break;
+		case TRAINLOG_REC_CHECKPOINT:
+			assert_int_equal(r.step, steps);
+			assert_string_equal(r.file, "checkpoints/x.ckpt");
+			assert_int_equal(strlen(r.sha256), 64);
+			ckpts++;
+			break;
+		case TRAINLOG_REC_EVAL:
+			assert_string_equal(r.split, "val");
+			assert_true(r.val_bpb == 1.234567890123);
+			evals++;
+			break;
+		default:
+			fail_msg("line %lld: untyped record", (long long)r.lineno);
+		}
+	}
+	assert_int_equal(got, 0);
+	assert_int_equal(steps, 400);
+	assert_int_equal(ckpts, 100);
+	assert_int_equal(evals, 1);
+	assert_int_equal(trainlog_iter_next(&it, &r, &err), 0); /* stays at the end */
+	trainlog_iter_close(&it);
+	trainlog_iter_close(&it);
+}
+
+/* Writes text to p and returns what the iterator says about its lines:
+ * the code of the first failure (and its message in msg), or "" when every
+ * line is a record. */
+static const char *iter_verdict(const char *p, const char *text, size_t n, char msg[KERR_MSG_MAX])
+{
+	static char code[KERR_CODE_MAX];
+	struct trainlog_iter it;
+	struct trainlog_rec r;
+	struct kerr err = { 0 };
+	FILE *f = fopen(p, "wb");
+	int got;
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, n, f), n);
+	fclose(f);
+	if (trainlog_iter_open(&it, p, &err) < 0)
+		goto done;
+	while ((got = trainlog_iter_next(&it, &r, &err)) == 1)
+		;
+	trainlog_iter_close(&it);
+	if (got == 0)
+		err.code[0] = '\0';
+done:
+	snprintf(code, sizeof code, "%s", err.code);
+	snprintf(msg, KERR_MSG_MAX, "%s", err.msg);
+	return code;
+}
+
+/* Framing and JSON failures, each naming its line; an untyped record is a
+ * record (what it means is its reader's business). */
+static void test_iter_refusals(void **s)
+{
+	char p[FS_PATH_MAX], msg[KERR_MSG_MAX], *lng;
+	size_t n = TRAINLOG_LINE_MAX + 8;
+
+#define VERDICT(text) iter_verdict(p, text, strlen(text), msg)
+	(void)s;
+	snprintf(p, sizeof p, "%s/bad.log", dir);
+	assert_string_equal(VERDICT(""), "");
+	assert_string_equal(VERDICT("{\"event\":\"x\"}\n{}\n"), "");
+	assert_string_equal(VERDICT("{}\n{\"a\":1}"), "log.parse");
+	assert_non_null(strstr(msg, "line 2 has no newline"));
+	assert_string_equal(VERDICT("{}\n\n{}\n"), "log.parse");
+	assert_non_null(strstr(msg, "line 2 is empty"));
+	assert_string_equal(VERDICT("[1]\n"), "log.parse");
+	assert_non_null(strstr(msg, "line 1: not a JSON object"));
+	assert_string_equal(VERDICT("{\"a\":1,\"a\":2}\n"), "log.parse");
+	lng = malloc(n);
+	assert_non_null(lng);
+	memset(lng, ' ', n);
+	lng[0] = '{';
+	lng[n - 2] = '}';
+	lng[n - 1] = '\n';
+	assert_string_equal(iter_verdict(p, lng, n, msg), "log.parse");
+	assert_non_null(strstr(msg, "line 1 is too long"));
+	free(lng);
+#undef VERDICT
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +404,8 @@ int main(void)
 		cmocka_unit_test(test_parse_failures),
 		cmocka_unit_test(test_nonfinite_refused),
 		cmocka_unit_test(test_measure_fsync),
+		cmocka_unit_test(test_iter_records),
+		cmocka_unit_test(test_iter_refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

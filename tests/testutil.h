@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <time.h>
@@ -38,6 +39,20 @@ static inline void tu_rmdir(char *p)
 		fs_rm_rf(p);
 		free(p);
 	}
+}
+
+/* Entries in dir other than . and ..: a scratch file left behind shows here. */
+static inline int tu_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return n;
 }
 
 /* The release karpa binary by default (fast); KARPA_BIN (sanitized) when a

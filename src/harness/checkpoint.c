@@ -100,21 +100,21 @@ out:
 	return rc;
 }
 
-static int write_part(int fd, struct hash_ctx *c, const void *p, size_t n, const char *what,
-		      struct kerr *err)
+static int write_part(struct fs_atomic *a, struct hash_ctx *c, const void *p, size_t n, struct kerr *err)
 {
 	hash_update(c, p, n);
-	return fs_write_fd(fd, p, n, what, err);
+	return fs_atomic_write(a, p, n, err);
 }
 
 int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, size_t n,
 	       char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
 {
-	char tmp[FS_PATH_MAX], dir[FS_PATH_MAX], *hdr = NULL;
+	char *hdr = NULL;
 	uint8_t prefix[CKPT_PREFIX_BYTES], d[HASH_BYTES], whole[HASH_BYTES];
 	struct hash_ctx body, file;
+	struct fs_atomic a = { 0 };
 	size_t hlen;
-	int fd = -1, rc = -1;
+	int rc = -1;
 
 	if (n != m->state_bytes) {
 		kerr_set(err, "ckpt.bad_header", "%s: state is %zu bytes, header says %llu", path, n,
@@ -127,18 +127,11 @@ int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, s
 	memcpy(prefix, CKPT_MAGIC, CKPT_MAGIC_BYTES);
 	for (int i = 0; i < 4; i++)
 		prefix[CKPT_MAGIC_BYTES + i] = (uint8_t)(hlen >> (8 * i));
-	if (fs_join(tmp, sizeof tmp, err, "%s.tmp", path) < 0 ||
-	    fs_join(dir, sizeof dir, err, "%s", path) < 0)
+	if (fs_atomic_open(&a, path, 0644, 0, err) < 0)
 		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		kerr_errno(err, "fs.create", tmp);
-		goto out;
-	}
 	hash_begin(&body);
-	if (write_part(fd, &body, prefix, sizeof prefix, tmp, err) < 0 ||
-	    write_part(fd, &body, hdr, hlen, tmp, err) < 0 ||
-	    write_part(fd, &body, state, n, tmp, err) < 0)
+	if (write_part(&a, &body, prefix, sizeof prefix, err) < 0 || write_part(&a, &body, hdr, hlen, err) < 0 ||
+	    write_part(&a, &body, state, n, err) < 0)
 		goto out;
 	/* The file's own digest (for the log) needs the trailer too, so hash the
 	 * parts again in a second context rather than re-reading the file. */
@@ -149,28 +142,13 @@ int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, s
 	hash_update(&file, state, n);
 	hash_update(&file, d, sizeof d);
 	hash_end(&file, whole);
-	if (fs_write_fd(fd, d, sizeof d, tmp, err) < 0)
-		goto out;
-	if (fsync(fd) < 0) {
-		kerr_errno(err, "fs.fsync", tmp);
-		goto out;
-	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		kerr_errno(err, "fs.rename", path);
-		goto out;
-	}
-	if (fs_fsync_dir(dirname(dir), err) < 0)
+	if (fs_atomic_write(&a, d, sizeof d, err) < 0 || fs_atomic_commit(&a, err) < 0)
 		goto out;
 	if (sha256_hex)
 		hash_hex(whole, sha256_hex);
 	rc = 0;
 out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
+	fs_atomic_abort(&a);
 	free(hdr);
 	return rc;
 }

@@ -39,7 +39,7 @@ struct ckpt_meta {
 	uint64_t state_bytes;
 };
 
-/* Writes path atomically (path.tmp, fsync, rename, fsync dir). sha256_hex
+/* Writes path atomically (fs_atomic: temporary, fsync, rename, fsync dir). sha256_hex
  * (may be NULL) receives the digest of the whole file as written: the value
  * the training log records. */
 int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, size_t n,

@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/fsutil.h"
@@ -128,6 +130,140 @@ int trainlog_close(struct trainlog *l, struct kerr *err)
 	return rc;
 }
 
+/* ---- reading ----------------------------------------------------------- */
+
+int trainlog_iter_open(struct trainlog_iter *it, const char *path, struct kerr *err)
+{
+	struct stat sb;
+
+	memset(it, 0, sizeof *it);
+	it->fd = -1;
+	if (fs_join(it->path, sizeof it->path, err, "%s", path) < 0)
+		return -1;
+	it->fd = fs_open_regular(path, O_NOFOLLOW, &sb, err);
+	if (it->fd < 0)
+		return -1;
+	it->size = (uint64_t)sb.st_size;
+	if (it->size > TRAINLOG_BYTES_MAX) {
+		kerr_set(err, "fs.too_large", "%s: %llu bytes exceeds the limit of %zu", path,
+			 (unsigned long long)it->size, TRAINLOG_BYTES_MAX);
+		trainlog_iter_close(it);
+		return -1;
+	}
+	if (!(it->buf = malloc(TRAINLOG_LINE_MAX + 1))) {
+		kerr_set(err, "fs.nomem", "%s: out of memory", path);
+		trainlog_iter_close(it);
+		return -1;
+	}
+	return 0;
+}
+
+void trainlog_iter_close(struct trainlog_iter *it)
+{
+	if (it->fd >= 0)
+		close(it->fd);
+	it->fd = -1;
+	free(it->buf);
+	it->buf = NULL;
+	json_decref(it->obj);
+	it->obj = NULL;
+}
+
+/* Refills buf after the unread bytes; sets eof at the end of the file. */
+static int fill(struct trainlog_iter *it, struct kerr *err)
+{
+	ssize_t r;
+
+	memmove(it->buf, it->buf + it->start, it->end - it->start);
+	it->end -= it->start;
+	it->start = 0;
+	do
+		r = read(it->fd, it->buf + it->end, TRAINLOG_LINE_MAX - it->end);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return kerr_errno(err, "fs.read", it->path);
+	if (r == 0 || (it->bytes += (uint64_t)r) > TRAINLOG_BYTES_MAX)
+		it->eof = 1; /* a file that grew past the limit is read no further */
+	it->end += (size_t)r;
+	return 0;
+}
+
+static double real_or_nan(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int64_t int_or(json_t *o, const char *k, int64_t dflt)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+static void type_record(struct trainlog_rec *r)
+{
+	static const struct {
+		const char *name;
+		enum trainlog_kind kind;
+	} kinds[] = { { "header", TRAINLOG_REC_HEADER }, { "step", TRAINLOG_REC_STEP },
+		      { "checkpoint", TRAINLOG_REC_CHECKPOINT }, { "eval", TRAINLOG_REC_EVAL } };
+	json_t *o = r->obj;
+
+	r->event = json_string_value(json_object_get(o, "event"));
+	for (size_t i = 0; r->event && i < sizeof kinds / sizeof kinds[0]; i++)
+		if (!strcmp(r->event, kinds[i].name))
+			r->kind = kinds[i].kind;
+	r->step = int_or(o, "step", -1);
+	r->tokens = int_or(o, "tokens", -1);
+	r->lr = real_or_nan(o, "lr");
+	r->loss = real_or_nan(o, "loss");
+	r->wall_ms = real_or_nan(o, "wall_ms");
+	r->tok_per_s = real_or_nan(o, "tok_per_s");
+	r->val_bpb = real_or_nan(o, "val_bpb");
+	r->file = json_string_value(json_object_get(o, "file"));
+	r->sha256 = json_string_value(json_object_get(o, "sha256"));
+	r->split = json_string_value(json_object_get(o, "split"));
+}
+
+int trainlog_iter_next(struct trainlog_iter *it, struct trainlog_rec *r, struct kerr *err)
+{
+	const char *nl;
+	json_error_t je;
+	size_t n;
+
+	memset(r, 0, sizeof *r);
+	json_decref(it->obj);
+	it->obj = NULL;
+	if (!it->buf)
+		return kerr_set(err, "log.parse", "%s: not open", it->path);
+	while (!(nl = memchr(it->buf + it->start, '\n', it->end - it->start)) && !it->eof &&
+	       it->end - it->start < TRAINLOG_LINE_MAX)
+		if (fill(it, err) < 0)
+			return -1;
+	if (!nl && it->start == it->end)
+		return 0;
+	n = nl ? (size_t)(nl - (it->buf + it->start)) : it->end - it->start;
+	it->lineno++;
+	if (!nl)
+		return kerr_set(err, "log.parse", "%s: line %lld %s", it->path, (long long)it->lineno,
+				n >= TRAINLOG_LINE_MAX ? "is too long" : "has no newline (truncated write?)");
+	if (n == 0)
+		return kerr_set(err, "log.parse", "%s: line %lld is empty", it->path, (long long)it->lineno);
+	r->lineno = it->lineno;
+	r->line = it->buf + it->start;
+	r->len = n;
+	it->start += n + 1;
+	it->obj = json_loadb(r->line, n, JSON_REJECT_DUPLICATES, &je);
+	if (!it->obj || !json_is_object(it->obj))
+		return kerr_set(err, "log.parse", "%s: line %lld: not a JSON object%s%s", it->path,
+				(long long)it->lineno, it->obj ? "" : ": ", it->obj ? "" : je.text);
+	r->obj = it->obj;
+	type_record(r);
+	return 1;
+}
+
 /* ---- verification ----------------------------------------------------- */
 
 static int check_record(json_t *o, int64_t lineno, struct trainlog_summary *s, json_int_t *tokens,
@@ -166,7 +302,7 @@ static int check_record(json_t *o, int64_t lineno, struct trainlog_summary *s, j
 		*wall = json_real_value(wm);
 	} else if (!strcmp(ev, "checkpoint")) {
 		const char *sha = json_string_value(json_object_get(o, "sha256"));
-		if (!sha || strlen(sha) != 64 || !json_is_integer(json_object_get(o, "step")))
+		if (!hash_is_hex(sha, HASH_HEX_BYTES - 1) || !json_is_integer(json_object_get(o, "step")))
 			return kerr_set(err, "log.parse", "line %lld: checkpoint record lacks sha256 or step",
 					(long long)lineno);
 		s->checkpoints++;
@@ -174,76 +310,56 @@ static int check_record(json_t *o, int64_t lineno, struct trainlog_summary *s, j
 	return 0;
 }
 
-/* One line: canonical JSON whose prev is the running head. */
-static int check_line(const char *line, size_t n, int64_t lineno, char head[HASH_HEX_BYTES],
-		      struct trainlog_summary *s, json_int_t *tokens, double *wall, struct kerr *err)
+/* One record: canonical JSON whose prev is the running head. */
+static int check_line(const struct trainlog_rec *rec, char head[HASH_HEX_BYTES], struct trainlog_summary *s,
+		      json_int_t *tokens, double *wall, struct kerr *err)
 {
-	json_error_t je;
-	json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
 	const char *prev;
-	char *again = NULL;
+	char *again = json_dumps(rec->obj, TRAINLOG_DUMP_FLAGS);
 	int rc = -1;
 
-	if (!o || !json_is_object(o)) {
-		kerr_set(err, "log.parse", "line %lld: not a JSON object%s%s", (long long)lineno,
-			 o ? "" : ": ", o ? "" : je.text);
+	if (!again || strlen(again) != rec->len || memcmp(again, rec->line, rec->len) != 0) {
+		kerr_set(err, "log.not_canonical", "line %lld: not in canonical form", (long long)rec->lineno);
 		goto out;
 	}
-	again = json_dumps(o, TRAINLOG_DUMP_FLAGS);
-	if (!again || strlen(again) != n || memcmp(again, line, n) != 0) {
-		kerr_set(err, "log.not_canonical", "line %lld: not in canonical form", (long long)lineno);
-		goto out;
-	}
-	prev = json_string_value(json_object_get(o, "prev"));
+	prev = json_string_value(json_object_get(rec->obj, "prev"));
 	if (!prev || strcmp(prev, head) != 0) {
 		kerr_set(err, "log.chain_broken", "line %lld: prev does not match the hash of line %lld",
-			 (long long)lineno, (long long)lineno - 1);
+			 (long long)rec->lineno, (long long)rec->lineno - 1);
 		goto out;
 	}
-	if (check_record(o, lineno, s, tokens, wall, err) < 0)
+	if (check_record(rec->obj, rec->lineno, s, tokens, wall, err) < 0)
 		goto out;
-	hash_buf_hex(line, n, head);
+	hash_buf_hex(rec->line, rec->len, head);
 	rc = 0;
 out:
 	free(again);
-	json_decref(o);
 	return rc;
 }
 
 int trainlog_verify(const char *path, struct trainlog_summary *s, struct kerr *err)
 {
-	char *text = NULL, head[HASH_HEX_BYTES];
-	size_t len = 0, pos = 0;
+	struct trainlog_iter it;
+	struct trainlog_rec rec;
+	char head[HASH_HEX_BYTES];
 	json_int_t tokens = 0;
 	double wall = 0;
-	int rc = -1;
+	int rc = -1, r;
 
 	memset(s, 0, sizeof *s);
 	s->last_step = -1;
 	memcpy(head, TRAINLOG_GENESIS, HASH_HEX_BYTES);
-	if (fs_read_all(path, TRAINLOG_BYTES_MAX, &text, &len, err) < 0)
+	if (trainlog_iter_open(&it, path, err) < 0)
 		return -1;
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n;
-		if (!nl) {
-			kerr_set(err, "log.parse", "%s: line %lld has no newline (truncated write?)", path,
-				 (long long)s->lines + 1);
-			goto out;
-		}
-		n = (size_t)(nl - (text + pos));
-		if (n == 0 || n >= TRAINLOG_LINE_MAX) {
-			kerr_set(err, "log.parse", "%s: line %lld is empty or too long", path,
-				 (long long)s->lines + 1);
-			goto out;
-		}
-		if (check_line(text + pos, n, s->lines + 1, head, s, &tokens, &wall, err) < 0) {
+	while ((r = trainlog_iter_next(&it, &rec, err)) == 1) {
+		if (check_line(&rec, head, s, &tokens, &wall, err) < 0) {
 			kerr_prefix(err, "%s", path);
 			goto out;
 		}
 		s->lines++;
-		pos += n + 1;
 	}
+	if (r < 0)
+		goto out;
 	if (s->lines == 0) {
 		kerr_set(err, "log.no_header", "%s: empty log", path);
 		goto out;
@@ -251,6 +367,6 @@ int trainlog_verify(const char *path, struct trainlog_summary *s, struct kerr *e
 	memcpy(s->head, head, HASH_HEX_BYTES);
 	rc = 0;
 out:
-	free(text);
+	trainlog_iter_close(&it);
 	return rc;
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "util/hash.h"
 #include "util/kerr.h"
@@ -23,6 +24,9 @@
 /* A gpu-254m run logs ~20k steps of ~250 bytes; 256 MiB is ample. */
 #define TRAINLOG_BYTES_MAX ((size_t)256 << 20)
 #define TRAINLOG_LINE_MAX 4096 /* records are a few hundred bytes */
+/* Every record carries its 64-hex prev and ends in a newline: a log of B
+ * bytes holds at most B / TRAINLOG_RECORD_BYTES_MIN valid records. */
+#define TRAINLOG_RECORD_BYTES_MIN 65
 #define TRAINLOG_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 
 struct trainlog_header {
@@ -68,5 +72,60 @@ struct trainlog_summary {
  * the line before (log.chain_broken), step records count 0,1,2,... with
  * nondecreasing tokens and wall_ms (log.bad_order). Messages name the line. */
 int trainlog_verify(const char *path, struct trainlog_summary *s, struct kerr *err);
+
+/* Reading a log, one record at a time: the one reader of its lines. It frames
+ * lines (each ends in a newline, is not empty and is shorter than
+ * TRAINLOG_LINE_MAX), parses each as one JSON object (duplicate keys
+ * refused) and types it by its "event"; it checks nothing else (the chain
+ * and the order are trainlog_verify's, the claims plausibility's). Streams:
+ * at most one line is held, whatever the file's size (TRAINLOG_BYTES_MAX at
+ * most). The file is opened as a regular file without following a final
+ * symlink. */
+enum trainlog_kind {
+	TRAINLOG_REC_OTHER = 0, /* no "event" string, or an event not below */
+	TRAINLOG_REC_HEADER,
+	TRAINLOG_REC_STEP,
+	TRAINLOG_REC_CHECKPOINT,
+	TRAINLOG_REC_EVAL,
+};
+
+/* Every pointer is the iterator's and lives until the next call. Typed
+ * fields are filled for their kind when present with the right JSON type;
+ * otherwise step is -1 and reals are NAN, strings NULL. */
+struct trainlog_rec {
+	int64_t lineno;       /* 1-based */
+	const char *line;     /* the line's bytes, without the newline */
+	size_t len;
+	json_t *obj;          /* the parsed object */
+	enum trainlog_kind kind;
+	const char *event;
+	int64_t step;         /* step, checkpoint */
+	int64_t tokens;       /* step (eval: tokens scored) */
+	double lr, loss, wall_ms, tok_per_s; /* step (loss also eval) */
+	const char *file, *sha256;           /* checkpoint */
+	const char *split;                   /* eval */
+	double val_bpb;                      /* eval */
+};
+
+struct trainlog_iter {
+	int fd;
+	char path[4096];
+	char *buf;           /* TRAINLOG_LINE_MAX + 1 bytes */
+	size_t start, end;   /* unread bytes are buf[start..end) */
+	int eof;
+	uint64_t bytes;      /* read so far */
+	uint64_t size;       /* the file's size when opened */
+	int64_t lineno;
+	json_t *obj;
+};
+
+/* log.* and fs.* codes (fs.too_large past TRAINLOG_BYTES_MAX). */
+int trainlog_iter_open(struct trainlog_iter *it, const char *path, struct kerr *err);
+/* 1 with the next record in *r, 0 at the end, -1 on error: log.parse for a
+ * line that is unterminated, empty, too long or not a JSON object (the
+ * message names the line); fs.read. */
+int trainlog_iter_next(struct trainlog_iter *it, struct trainlog_rec *r, struct kerr *err);
+/* Safe twice, and on an iterator whose open failed. */
+void trainlog_iter_close(struct trainlog_iter *it);
 
 #endif

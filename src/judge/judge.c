@@ -211,24 +211,8 @@ static int check_diff_scan(struct ctx *c, struct kerr *err)
  * challenge for the same patch by the same miner on the same king. */
 static int find_pending_challenge(struct ctx *c, struct kerr *err)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	c->pending_id[0] = '\0';
-	if (sqlite3_prepare_v2(c->s->db,
-			       "SELECT id FROM submissions WHERE verdict = 'challenge_pending' AND patch_sha256 = ?1"
-			       " AND miner = ?2 AND king_tag = ?3 AND challenge_seed = ?4 ORDER BY received_at LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
-		return vstate_sql_error(c->s, "challenge lookup", err);
-	sqlite3_bind_text(st, 1, mstr(c->manifest, "patch_sha256", NULL), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, mstr(c->manifest, "miner", NULL), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, c->king.tag, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->seed);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		snprintf(c->pending_id, sizeof c->pending_id, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : vstate_sql_error(c->s, "challenge lookup", err);
+	return expcorpus_pending_challenge(c->s, mstr(c->manifest, "patch_sha256", NULL), mstr(c->manifest, "miner", NULL),
+					   c->king.tag, c->seed, c->pending_id, err);
 }
 
 static int check_attest(struct ctx *c, struct kerr *err)
@@ -623,37 +607,13 @@ static void warn(struct ctx *c, const struct kerr *e)
 	snprintf(c->r->warning + n, sizeof c->r->warning - n, "%s%s: %s", n ? "; " : "", e->code, e->msg);
 }
 
-/* The earliest claim on this patch by another key (PROTOCOL 6 Credit): a
- * recorded submission of the same patch against the same king by a
- * different miner, recorded before `before` (NULL: any time), whose proof
- * was not rejected (a proof that failed its checks establishes nothing,
- * whatever else it shows). Every other verdict counts, challenge_failed
- * and not_decisive included: the idea was shown first by someone else,
- * and a copy given its own challenge seed would be a second draw at
- * confirming it. out is "" when there is none. */
+/* The earliest claim on this patch by another key (PROTOCOL 6 Credit),
+ * recorded before `before` (NULL: any time); see expcorpus_earlier_claim.
+ * A copy given its own challenge seed would be a second draw at confirming
+ * an idea someone else showed first. out is "" when there is none. */
 static int earlier_claim(struct ctx *c, const char *before, char out[EXPCORPUS_ID_BYTES], struct kerr *err)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	out[0] = '\0';
-	if (sqlite3_prepare_v2(c->s->db,
-			       "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND king_tag = ?2 AND miner <> ?3"
-			       " AND verdict <> 'rejected'"
-			       " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
-			       " ORDER BY seq LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
-		return vstate_sql_error(c->s, "credit lookup", err);
-	sqlite3_bind_text(st, 1, c->e.patch_sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, c->king.tag, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, c->e.miner, -1, SQLITE_STATIC);
-	if (before)
-		sqlite3_bind_text(st, 4, before, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		snprintf(out, EXPCORPUS_ID_BYTES, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : vstate_sql_error(c->s, "credit lookup", err);
+	return expcorpus_earlier_claim(c->s, c->e.patch_sha256, c->king.tag, c->e.miner, before, out, err);
 }
 
 static void verdict_copy(struct judge_result *r, const char *claim)

@@ -60,16 +60,6 @@ static int copy_str(char *dst, size_t cap, const char *src, const char *code, co
 	return 0;
 }
 
-static int is_hex64(const char *s)
-{
-	if (strlen(s) != 64)
-		return 0;
-	for (int i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* A value the harness logged from a float widens back to itself. */
 static int is_float_value(double x)
 {
@@ -204,7 +194,8 @@ static int check_calibration(json_t *cal, const struct claims *c, struct plausib
 
 /* ---- train.log --------------------------------------------------------- */
 
-static int parse_header(json_t *o, const struct claims *c, int64_t lines, struct plausible_report *r, struct kerr *err)
+static int parse_header(json_t *o, const struct claims *c, int64_t lines_max, struct plausible_report *r,
+			struct kerr *err)
 {
 	const char *ev, *fmt, *harness, *recipe, *version, *scale, *data, *tok;
 	json_int_t seed, steps, params;
@@ -229,13 +220,14 @@ static int parse_header(json_t *o, const struct claims *c, int64_t lines, struct
 	r->steps = steps;
 	r->params = params;
 	/* Shapes first: they size what follows. A log cannot hold more step
-	 * records than lines, which bounds the per-step arrays by the file. */
-	if (steps < 1 || steps > RECIPE_STEPS_MAX || steps > lines || params < 1 || r->batch < 1 ||
+	 * records than its bytes allow (every record carries a 64-hex prev),
+	 * which bounds the per-step arrays by the file. */
+	if (steps < 1 || steps > RECIPE_STEPS_MAX || steps > lines_max || params < 1 || r->batch < 1 ||
 	    r->batch > RECIPE_BATCH_MAX || r->seq_len < 1 || r->seq_len > RECIPE_SEQ_LEN_MAX)
 		return kerr_set(err, "judge.log_shape",
 				"train.log header: steps %lld, params %lld, batch %d, seq_len %d are not a run's "
-				"shape (the log has %lld lines)",
-				(long long)steps, (long long)params, r->batch, r->seq_len, (long long)lines);
+				"shape (the log has room for %lld records)",
+				(long long)steps, (long long)params, r->batch, r->seq_len, (long long)lines_max);
 	if (steps != c->steps)
 		return kerr_set(err, "judge.log_shape",
 				"train.log header declares %lld steps, the manifest claims %lld", (long long)steps,
@@ -246,7 +238,7 @@ static int parse_header(json_t *o, const struct claims *c, int64_t lines, struct
 				"train.log header (seed, scale, data, tokenizer, recipe, params) differs from the "
 				"manifest's config and results");
 	r->seed = (uint64_t)seed;
-	if (!is_hex64(r->data_digest) || !is_hex64(r->tokenizer_digest))
+	if (!hash_is_hex(r->data_digest, HASH_HEX_BYTES - 1) || !hash_is_hex(r->tokenizer_digest, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "judge.log_parse", "train.log header: data or tokenizer is not a SHA-256 hex");
 	r->flops_per_step = PLAUSIBLE_FLOPS_PER_PARAM_TOKEN * (double)params * (double)r->batch * (double)r->seq_len;
 	return 0;
@@ -352,7 +344,7 @@ static int on_checkpoint(json_t *o, int64_t lineno, struct walk *w, struct plaus
 	else
 		snprintf(want, sizeof want, "checkpoints/step_%06lld.ckpt", (long long)step);
 	/* The name is checked exactly, so spot replay can open it safely. */
-	if (strcmp(file, want) || !is_hex64(sha))
+	if (strcmp(file, want) || !hash_is_hex(sha, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "judge.log_shape",
 				"train.log line %lld: checkpoint of step %lld must name %s with a SHA-256 hex",
 				(long long)lineno, (long long)step, want);
@@ -397,67 +389,54 @@ static int on_eval(json_t *o, int64_t lineno, const struct claims *c, struct wal
 	return 0;
 }
 
-static int on_line(const char *line, size_t n, int64_t lineno, int64_t lines, int vocab, const struct claims *c,
-		   struct walk *w, struct plausible_report *r, struct kerr *err)
+static int on_record(const struct trainlog_rec *rec, int64_t lines_max, int vocab, const struct claims *c,
+		     struct walk *w, struct plausible_report *r, struct kerr *err)
 {
-	json_error_t je;
-	json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
-	const char *ev = json_string_value(json_object_get(o, "event"));
-	int rc = -1;
+	json_t *o = rec->obj;
+	int64_t lineno = rec->lineno;
 
-	if (!o || !json_is_object(o) || !ev) {
-		kerr_set(err, "judge.log_parse", "train.log line %lld: not a record (%s)", (long long)lineno,
-			 o ? "no event" : je.text);
-		goto out;
-	}
+	if (!rec->event)
+		return kerr_set(err, "judge.log_parse", "train.log line %lld: not a record (no event)", (long long)lineno);
 	if (lineno == 1) {
-		if (parse_header(o, c, lines, r, err) < 0)
-			goto out;
+		if (parse_header(o, c, lines_max, r, err) < 0)
+			return -1;
 		if (!(r->loss = calloc((size_t)r->steps, sizeof *r->loss)) ||
-		    !(r->lr = calloc((size_t)r->steps, sizeof *r->lr))) {
-			kerr_set(err, "judge.nomem", "out of memory for %lld step records", (long long)r->steps);
-			goto out;
-		}
-		rc = 0;
-	} else if (!strcmp(ev, "step")) {
-		rc = on_step(o, lineno, vocab, w, r, err);
-	} else if (!strcmp(ev, "checkpoint")) {
-		rc = on_checkpoint(o, lineno, w, r, err);
-	} else if (!strcmp(ev, "eval")) {
-		rc = on_eval(o, lineno, c, w, r, err);
-	} else {
-		kerr_set(err, "judge.log_parse", "train.log line %lld: unexpected event '%.32s'", (long long)lineno,
-			 ev);
+		    !(r->lr = calloc((size_t)r->steps, sizeof *r->lr)))
+			return kerr_set(err, "judge.nomem", "out of memory for %lld step records", (long long)r->steps);
+		return 0;
 	}
-out:
-	json_decref(o);
-	return rc;
+	switch (rec->kind) {
+	case TRAINLOG_REC_STEP: return on_step(o, lineno, vocab, w, r, err);
+	case TRAINLOG_REC_CHECKPOINT: return on_checkpoint(o, lineno, w, r, err);
+	case TRAINLOG_REC_EVAL: return on_eval(o, lineno, c, w, r, err);
+	default:
+		return kerr_set(err, "judge.log_parse", "train.log line %lld: unexpected event '%.32s'",
+				(long long)lineno, rec->event);
+	}
 }
 
 static int walk_log(const char *dir, int vocab, const struct claims *c, struct walk *w, struct plausible_report *r,
 		    struct kerr *err)
 {
-	char path[FS_PATH_MAX], *text = NULL;
-	size_t len, pos = 0;
-	int64_t lines = 0, lineno = 0;
-	int rc = -1;
+	char path[FS_PATH_MAX];
+	struct trainlog_iter it;
+	struct trainlog_rec rec;
+	int64_t lineno = 0;
+	int rc = -1, got;
 
-	if (fs_join(path, sizeof path, err, "%s/train.log", dir) < 0 ||
-	    fs_read_all(path, TRAINLOG_BYTES_MAX, &text, &len, err) < 0)
+	if (fs_join(path, sizeof path, err, "%s/train.log", dir) < 0 || trainlog_iter_open(&it, path, err) < 0)
 		return -1;
-	for (size_t i = 0; i < len; i++)
-		lines += text[i] == '\n';
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-		if (!nl || n == 0 || n >= TRAINLOG_LINE_MAX) {
-			kerr_set(err, "judge.log_parse", "train.log line %lld is empty, unterminated or too long",
-				 (long long)lineno + 1);
+	while ((got = trainlog_iter_next(&it, &rec, err)) == 1) {
+		lineno = rec.lineno;
+		if (on_record(&rec, (int64_t)(it.size / TRAINLOG_RECORD_BYTES_MIN), vocab, c, w, r, err) < 0)
 			goto out;
-		}
-		if (on_line(text + pos, n, ++lineno, lines, vocab, c, w, r, err) < 0)
-			goto out;
-		pos += n + 1;
+	}
+	if (got < 0) {
+		/* The log's framing and JSON, in the judge's terms. */
+		char why[KERR_MSG_MAX];
+		snprintf(why, sizeof why, "%s", err->msg);
+		kerr_set(err, "judge.log_parse", "train.log: %s", why);
+		goto out;
 	}
 	if (lineno == 0) {
 		kerr_set(err, "judge.log_parse", "train.log is empty");
@@ -469,7 +448,7 @@ static int walk_log(const char *dir, int vocab, const struct claims *c, struct w
 	else
 		rc = 0;
 out:
-	free(text);
+	trainlog_iter_close(&it);
 	return rc;
 }
 

@@ -46,12 +46,7 @@ static const char *const snp_fields[] = { "alpha", "auxblob", "format", "generat
 
 static int digest_ok(const char *d)
 {
-	if (!d || strlen(d) != HASH_HEX_BYTES - 1)
-		return 0;
-	for (const char *p = d; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return 0;
-	return 1;
+	return hash_is_hex(d, HASH_HEX_BYTES - 1);
 }
 
 int attest_report_data(const char *manifest_sha256, uint8_t rd[ATTEST_REPORT_DATA_BYTES], struct kerr *err)

@@ -24,16 +24,6 @@
 
 /* ---- sealing ----------------------------------------------------------- */
 
-static int is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return 0;
-	for (int i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 char *bundle_manifest_dump(const json_t *manifest)
 {
 	return json_dumps(manifest, MANIFEST_DUMP_FLAGS);
@@ -224,7 +214,7 @@ static int check_files_field(const json_t *files, struct kerr *err)
 			snprintf(err->code, sizeof err->code, "bundle.manifest_field");
 			return -1;
 		}
-		if (!is_hex64(json_string_value(json_object_get(v, "sha256"))) || !json_is_integer(b) ||
+		if (!hash_is_hex(json_string_value(json_object_get(v, "sha256")), HASH_HEX_BYTES - 1) || !json_is_integer(b) ||
 		    json_integer_value(b) < 0)
 			return kerr_set(err, "bundle.manifest_field", "manifest field files.%s: wants {bytes, sha256}",
 					name);
@@ -243,11 +233,11 @@ static int check_fields(const json_t *m, struct bundle_report *r, struct kerr *e
 	size_t i;
 	json_t *v;
 
-	if (!is_hex64(miner))
+	if (!hash_is_hex(miner, KEYS_PK_HEX_BYTES - 1))
 		return field_fail(err, "miner", "64 lowercase hex digits (an Ed25519 public key)");
 	if (!kind || !*kind || strlen(kind) >= sizeof r->attest_kind)
 		return field_fail(err, "attestation.kind", "a short string");
-	if (!is_hex64(head))
+	if (!hash_is_hex(head, HASH_HEX_BYTES - 1))
 		return field_fail(err, "log.head", "64 lowercase hex digits");
 	if (lines && !json_is_integer(lines))
 		return field_fail(err, "log.lines", "an integer");
@@ -365,42 +355,33 @@ struct ckpt_rec {
 /* The checkpoint records of a log trainlog_verify has accepted, in order. */
 static int ckpt_records(const char *log, struct ckpt_rec **out, int *n, struct kerr *err)
 {
-	char *text = NULL;
-	size_t len, pos = 0;
-	int cap = 0, rc = -1;
+	struct trainlog_iter it;
+	struct trainlog_rec rec;
+	int cap = 0, rc = -1, r;
 
 	*out = NULL;
 	*n = 0;
-	if (fs_read_all(log, TRAINLOG_BYTES_MAX, &text, &len, err) < 0)
+	if (trainlog_iter_open(&it, log, err) < 0)
 		return -1;
-	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t ln = nl ? (size_t)(nl - (text + pos)) : len - pos;
-		json_t *o = json_loadb(text + pos, ln, 0, NULL);
-		const char *ev = json_string_value(json_object_get(o, "event"));
-
-		if (ev && !strcmp(ev, "checkpoint")) {
-			if (*n == cap) {
-				struct ckpt_rec *p;
-				cap = cap ? 2 * cap : 16;
-				if (cap > CKPT_RECORDS_MAX || !(p = realloc(*out, (size_t)cap * sizeof *p))) {
-					json_decref(o);
-					kerr_set(err, "bundle.ckpt_chain", "%s: too many checkpoint records", log);
-					goto out;
-				}
-				*out = p;
+	while ((r = trainlog_iter_next(&it, &rec, err)) == 1) {
+		if (rec.kind != TRAINLOG_REC_CHECKPOINT)
+			continue;
+		if (*n == cap) {
+			struct ckpt_rec *p;
+			cap = cap ? 2 * cap : 16;
+			if (cap > CKPT_RECORDS_MAX || !(p = realloc(*out, (size_t)cap * sizeof *p))) {
+				kerr_set(err, "bundle.ckpt_chain", "%s: too many checkpoint records", log);
+				goto out;
 			}
-			(*out)[*n].step = json_integer_value(json_object_get(o, "step"));
-			snprintf((*out)[*n].sha, HASH_HEX_BYTES, "%s",
-				 json_string_value(json_object_get(o, "sha256")));
-			(*n)++;
+			*out = p;
 		}
-		json_decref(o);
-		pos += ln + 1;
+		(*out)[*n].step = rec.step;
+		snprintf((*out)[*n].sha, HASH_HEX_BYTES, "%s", rec.sha256 ? rec.sha256 : "");
+		(*n)++;
 	}
-	rc = 0;
+	rc = r < 0 ? -1 : 0;
 out:
-	free(text);
+	trainlog_iter_close(&it);
 	return rc;
 }
 

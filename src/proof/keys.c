@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/hash.h"
 
 #define KEYS_MAGIC "karpa-ed25519-v1"
 #define KEYS_SEED_BYTES 32
@@ -40,11 +41,8 @@ int keys_hex_decode(const char *hex, uint8_t *out, size_t n)
 	size_t bin_len = 0;
 	const char *end = NULL;
 
-	if (!hex || strlen(hex) != 2 * n)
+	if (!hash_is_hex(hex, 2 * n))
 		return -1;
-	for (size_t i = 0; i < 2 * n; i++)
-		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
-			return -1;
 	if (sodium_hex2bin(out, n, hex, 2 * n, NULL, &bin_len, &end) != 0 || bin_len != n)
 		return -1;
 	return 0;
@@ -58,33 +56,21 @@ static void fill_from_seed(struct keys *k, const uint8_t seed[KEYS_SEED_BYTES])
 	keys_hex_encode(k->pk, KEYS_PK_BYTES, k->pk_hex);
 }
 
-static int parent_dir(const char *path, char *out, size_t cap, struct kerr *err)
-{
-	char tmp[FS_PATH_MAX];
-
-	if (fs_join(tmp, sizeof tmp, err, "%s", path) < 0)
-		return -1;
-	return fs_join(out, cap, err, "%s", dirname(tmp));
-}
-
-/* Writes the file under a private temporary name (O_EXCL, 0600), fsyncs it,
- * then link()s it to the final name: link fails with EEXIST instead of
- * replacing, so an existing identity is never overwritten, and the final
- * name only ever shows a complete file. */
+/* Writes the file through fs_atomic (a private 0600 temporary, fsynced, then
+ * link()ed to the final name: link fails with EEXIST instead of replacing,
+ * so an existing identity is never overwritten, and the final name only
+ * ever shows a complete file). */
 int keys_generate(const char *path, struct keys *k, struct kerr *err)
 {
-	char tmp[FS_PATH_MAX], dir[FS_PATH_MAX];
 	char text[KEYS_FILE_BYTES_MAX];
 	char seed_hex[2 * KEYS_SEED_BYTES + 1];
 	uint8_t seed[KEYS_SEED_BYTES];
-	int fd = -1, rc = -1, made_tmp = 0, n;
+	struct fs_atomic a = { 0 };
+	int rc = -1, n;
 
 	memset(k, 0, sizeof *k);
 	if (sodium_init() < 0)
 		return kerr_set(err, "keys.sodium", "libsodium failed to initialise");
-	if (fs_join(tmp, sizeof tmp, err, "%s.tmp.%ld", path, (long)getpid()) < 0 ||
-	    parent_dir(path, dir, sizeof dir, err) < 0)
-		return -1;
 	if (fs_exists(path))
 		return kerr_set(err, "keys.exists", "%s: a key file already exists; refusing to overwrite it", path);
 
@@ -93,39 +79,27 @@ int keys_generate(const char *path, struct keys *k, struct kerr *err)
 	keys_hex_encode(seed, sizeof seed, seed_hex);
 	n = snprintf(text, sizeof text, "%s\n%s\n%s\n", KEYS_MAGIC, k->pk_hex, seed_hex);
 
-	unlink(tmp); /* a stale temporary of a crashed run by this pid */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		kerr_set(err, "keys.create", "%s: cannot create the key file: %s", path, strerror(errno));
+	/* 0600 from the first byte; FS_ATOMIC_NO_REPLACE commits by link(), so
+	 * an identity that appeared meanwhile is never overwritten. */
+	if (fs_atomic_open(&a, path, 0600, FS_ATOMIC_NO_REPLACE, err) < 0) {
+		char why[KERR_MSG_MAX];
+		snprintf(why, sizeof why, "%s", err->msg);
+		kerr_set(err, "keys.create", "%s: cannot create the key file: %s", path, why);
 		goto out;
 	}
-	made_tmp = 1;
-	/* umask can only clear bits; fchmod makes the mode exactly 0600 */
-	if (fchmod(fd, 0600) < 0) {
-		kerr_errno(err, "keys.create", tmp);
+	/* Unbuffered: the seed goes straight to the file and never sits in a
+	 * stdio buffer that is freed without being wiped. */
+	setvbuf(fs_atomic_stream(&a), NULL, _IONBF, 0);
+	if (fs_atomic_write(&a, text, (size_t)n, err) < 0)
 		goto out;
-	}
-	if (fs_write_fd(fd, text, (size_t)n, tmp, err) < 0)
-		goto out;
-	if (fsync(fd) < 0) {
-		kerr_errno(err, "fs.fsync", tmp);
-		goto out;
-	}
-	if (link(tmp, path) < 0) {
-		if (errno == EEXIST)
+	if (fs_atomic_commit(&a, err) < 0) {
+		if (!strcmp(err->code, "fs.exists"))
 			kerr_set(err, "keys.exists", "%s: a key file already exists; refusing to overwrite it", path);
-		else
-			kerr_errno(err, "keys.create", path);
 		goto out;
 	}
-	if (fs_fsync_dir(dir, err) < 0)
-		goto out;
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (made_tmp)
-		unlink(tmp);
+	fs_atomic_abort(&a);
 	sodium_memzero(text, sizeof text);
 	sodium_memzero(seed_hex, sizeof seed_hex);
 	sodium_memzero(seed, sizeof seed);

@@ -18,6 +18,7 @@
 
 #include "sandbox/recipe_build.h"
 #include "util/fsutil.h"
+#include "util/hash.h"
 #include "util/proc.h"
 
 #define GIT_ARGS_MAX 64
@@ -576,16 +577,6 @@ static int tag_ok(const char *tag, struct kerr *err)
 	return 0;
 }
 
-static int is_hex40(const char *p, size_t n)
-{
-	if (n != RECIPEREPO_COMMIT_HEX - 1)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)p[i]) || isupper((unsigned char)p[i]))
-			return 0;
-	return 1;
-}
-
 int reciperepo_resolve(const char *repo, const char *tag, char commit[RECIPEREPO_COMMIT_HEX], struct kerr *err)
 {
 	struct proc_result res;
@@ -608,7 +599,8 @@ int reciperepo_resolve(const char *repo, const char *tag, char commit[RECIPEREPO
 		goto out;
 	}
 	n = strcspn(res.out, "\n");
-	if (!is_hex40(res.out, n)) {
+	res.out[n] = '\0';
+	if (!hash_is_hex(res.out, RECIPEREPO_COMMIT_HEX - 1)) {
 		kerr_set(err, "recipe.git", "%s: rev-parse %s gave no SHA-1 commit id (SHA-256 repositories "
 			 "are not supported)", repo, tag);
 		goto out;
@@ -662,7 +654,7 @@ static int tag_entry(char *rec, size_t n, struct reciperepo_tag *t)
 	} else {
 		return -1; /* a tag of a tree, a blob or another tag is no king */
 	}
-	if (!is_hex40(commit, strlen(commit)))
+	if (!hash_is_hex(commit, RECIPEREPO_COMMIT_HEX - 1))
 		return -1;
 	snprintf(t->tag, sizeof t->tag, "%s", f[0]);
 	snprintf(t->commit, sizeof t->commit, "%s", commit);

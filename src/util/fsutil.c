@@ -206,36 +206,120 @@ static int parent_of(const char *path, char *out, size_t cap, struct kerr *err)
 	return fs_join(out, cap, err, "%s", dirname(tmp));
 }
 
+int fs_atomic_open(struct fs_atomic *a, const char *path, unsigned mode, unsigned flags, struct kerr *err)
+{
+	static unsigned counter; /* distinct temporaries within one process */
+	int fd;
+
+	memset(a, 0, sizeof *a);
+	a->flags = flags;
+	if (fs_join(a->path, sizeof a->path, err, "%s", path) < 0 ||
+	    fs_join(a->tmp, sizeof a->tmp, err, "%s.tmp.%ld.%u", path, (long)getpid(), counter++) < 0)
+		return -1;
+	/* O_EXCL: a temporary is never shared, even with a crashed run's. */
+	unlink(a->tmp);
+	fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+	if (fd < 0)
+		return kerr_errno(err, errno == EACCES || errno == EROFS ? "fs.unwritable" : "fs.create", a->tmp);
+	if (fchmod(fd, mode & 07777) < 0 || !(a->f = fdopen(fd, "w"))) {
+		kerr_errno(err, "fs.create", a->tmp);
+		close(fd);
+		unlink(a->tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int write_errno(struct kerr *err, const char *what)
+{
+	return kerr_errno(err, errno == ENOSPC || errno == EFBIG || errno == EDQUOT ? "fs.disk_full" : "fs.write", what);
+}
+
+int fs_atomic_write(struct fs_atomic *a, const void *buf, size_t len, struct kerr *err)
+{
+	if (!a->f)
+		return kerr_set(err, "fs.atomic", "%s: not open for writing", a->path);
+	if (len && fwrite(buf, 1, len, a->f) != len)
+		return write_errno(err, a->tmp);
+	return 0;
+}
+
+FILE *fs_atomic_stream(struct fs_atomic *a)
+{
+	return a->f;
+}
+
+int fs_atomic_commit(struct fs_atomic *a, struct kerr *err)
+{
+	char dir[FS_PATH_MAX];
+	FILE *f = a->f;
+	int rc = -1;
+
+	if (!f)
+		return kerr_set(err, "fs.atomic", "%s: not open for writing", a->path);
+	a->f = NULL;
+	if (fflush(f) != 0 || ferror(f)) {
+		write_errno(err, a->tmp);
+		fclose(f);
+		goto out;
+	}
+	if (fsync(fileno(f)) < 0) {
+		kerr_errno(err, "fs.fsync", a->tmp);
+		fclose(f);
+		goto out;
+	}
+	if (fclose(f) != 0) {
+		write_errno(err, a->tmp);
+		goto out;
+	}
+	if (parent_of(a->path, dir, sizeof dir, err) < 0)
+		goto out;
+	if (a->flags & FS_ATOMIC_NO_REPLACE) {
+		/* link fails on an existing name where rename would replace it. */
+		if (link(a->tmp, a->path) < 0) {
+			if (errno == EEXIST)
+				kerr_set(err, "fs.exists", "%s: already exists", a->path);
+			else
+				kerr_errno(err, "fs.rename", a->path);
+			goto out;
+		}
+		unlink(a->tmp);
+	} else if (rename(a->tmp, a->path) < 0) {
+		kerr_errno(err, "fs.rename", a->path);
+		goto out;
+	}
+	/* The rename is itself a write to the directory: durable only once the
+	 * directory is synced too. */
+	rc = fs_fsync_dir(dir, err);
+out:
+	if (rc < 0)
+		unlink(a->tmp); /* absent after a successful rename */
+	return rc;
+}
+
+void fs_atomic_abort(struct fs_atomic *a)
+{
+	int saved = errno;
+
+	if (a->f) {
+		fclose(a->f);
+		a->f = NULL;
+		unlink(a->tmp);
+	}
+	errno = saved;
+}
+
 int fs_write_atomic(const char *path, const void *buf, size_t len, struct kerr *err)
 {
-	char tmp[FS_PATH_MAX], dir[FS_PATH_MAX];
-	int fd, rc = -1;
+	struct fs_atomic a;
 
-	if (fs_join(tmp, sizeof tmp, err, "%s.tmp", path) < 0 ||
-	    parent_of(path, dir, sizeof dir, err) < 0)
+	if (fs_atomic_open(&a, path, 0644, 0, err) < 0)
 		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return kerr_errno(err, "fs.create", tmp);
-	if (fs_write_fd(fd, buf, len, tmp, err) < 0)
-		goto fail;
-	if (fsync(fd) < 0) {
-		kerr_errno(err, "fs.fsync", tmp);
-		goto fail;
+	if (fs_atomic_write(&a, buf, len, err) < 0 || fs_atomic_commit(&a, err) < 0) {
+		fs_atomic_abort(&a);
+		return -1;
 	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		kerr_errno(err, "fs.rename", path);
-		goto fail;
-	}
-	rc = fs_fsync_dir(dir, err);
-	return rc;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return -1;
+	return 0;
 }
 
 int fs_mkdir_p(const char *path, struct kerr *err)

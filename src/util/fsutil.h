@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util/kerr.h"
 
@@ -25,7 +26,28 @@ int fs_open_regular(const char *path, int flags, struct stat *sb, struct kerr *e
 int fs_read_file(const char *path, size_t bytes_max, int flags, char **out, size_t *len, struct kerr *err);
 /* fs_read_file following symlinks: for the validator's and miner's own files. */
 int fs_read_all(const char *path, size_t bytes_max, char **out, size_t *len, struct kerr *err);
-/* Writes path atomically: path.tmp, fsync, rename, fsync parent directory. */
+/* A file written in a stream and seen under its name only when whole and
+ * durable: fs_atomic_open creates "<path>.tmp.<pid>.<n>" beside it (same
+ * directory, so the rename is atomic); writes go there; fs_atomic_commit
+ * flushes, fsyncs the file, renames it over path and fsyncs the directory
+ * (without that last step a power cut may forget the rename); abort removes
+ * the temporary. A crash at any point leaves the old file (or none) under
+ * path, never part of the new one. Every atomic write goes through here. */
+#define FS_ATOMIC_NO_REPLACE 1u /* commit refuses an existing path (fs.exists) */
+struct fs_atomic {
+	FILE *f; /* the temporary, open for writing; NULL once committed or aborted */
+	unsigned flags;
+	char path[FS_PATH_MAX], tmp[FS_PATH_MAX];
+};
+/* mode is the new file's (exactly: umask is overridden by fchmod). */
+int fs_atomic_open(struct fs_atomic *a, const char *path, unsigned mode, unsigned flags, struct kerr *err);
+int fs_atomic_write(struct fs_atomic *a, const void *buf, size_t len, struct kerr *err);
+/* The temporary as a stdio stream, for writers that print; errors show at commit. */
+FILE *fs_atomic_stream(struct fs_atomic *a);
+int fs_atomic_commit(struct fs_atomic *a, struct kerr *err);
+/* Safe after commit and twice; keeps errno. */
+void fs_atomic_abort(struct fs_atomic *a);
+/* Writes path atomically in one call (fs_atomic, mode 0644, replacing). */
 int fs_write_atomic(const char *path, const void *buf, size_t len, struct kerr *err);
 /* Writes fully and fsyncs an open descriptor (used for large streamed files). */
 int fs_write_fd(int fd, const void *buf, size_t len, const char *what, struct kerr *err);

@@ -89,3 +89,13 @@ int hash_file_hex(const char *path, char out[HASH_HEX_BYTES], uint64_t *bytes, s
 		*bytes = total;
 	return 0;
 }
+
+int hash_is_hex(const char *s, size_t n)
+{
+	if (!s)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0; /* a NUL before n ends here too */
+	return s[n] == '\0';
+}

@@ -23,5 +23,11 @@ void hash_buf(const void *p, size_t n, uint8_t out[HASH_BYTES]);
 void hash_hex(const uint8_t d[HASH_BYTES], char out[HASH_HEX_BYTES]);
 void hash_buf_hex(const void *p, size_t n, char out[HASH_HEX_BYTES]);
 int hash_file_hex(const char *path, char out[HASH_HEX_BYTES], uint64_t *bytes, struct kerr *err);
+/* 1 when s is exactly n lowercase hex digits (0-9, a-f) and then its end,
+ * else 0 (NULL included). The one spelling check for what the protocol
+ * writes in hex: digests (HASH_HEX_BYTES - 1), keys, git commit ids. Upper
+ * case is refused: a second spelling of the same value would be a second
+ * name for it. */
+int hash_is_hex(const char *s, size_t n);
 
 #endif

@@ -90,16 +90,6 @@ static char *utf8_clean(const char *s)
 	return out;
 }
 
-static int is_hex64(const char *s)
-{
-	if (strlen(s) != 64)
-		return 0;
-	for (int i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 static int is_digits(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -131,10 +121,7 @@ static int is_id(const char *s)
 
 	if (n < 2 + EXPCORPUS_ID_HEX || n > 2 + 64 || strncmp(s, EXPCORPUS_ID_PREFIX, 2))
 		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
+	return hash_is_hex(s + 2, n - 2);
 }
 
 /* A fixed-size field must hold its terminator. */
@@ -260,11 +247,11 @@ static void clean_free(struct clean *c, size_t n_checks)
 static int validate(const struct expcorpus_entry *e, const struct expcorpus_check *checks, size_t n,
 		    struct kerr *err)
 {
-	if (!TERMINATED(e->manifest_sha256) || !is_hex64(e->manifest_sha256))
+	if (!TERMINATED(e->manifest_sha256) || !hash_is_hex(e->manifest_sha256, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "expcorpus.invalid", "manifest_sha256: not 64 lowercase hex digits");
-	if (!TERMINATED(e->patch_sha256) || !is_hex64(e->patch_sha256))
+	if (!TERMINATED(e->patch_sha256) || !hash_is_hex(e->patch_sha256, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "expcorpus.invalid", "patch_sha256: not 64 lowercase hex digits");
-	if (!TERMINATED(e->miner) || (e->miner[0] && !is_hex64(e->miner)))
+	if (!TERMINATED(e->miner) || (e->miner[0] && !hash_is_hex(e->miner, KEYS_PK_HEX_BYTES - 1)))
 		return kerr_set(err, "expcorpus.invalid", "miner: not a 64-hex public key");
 	if (!TERMINATED(e->verdict) || !expcorpus_verdict_valid(e->verdict))
 		return kerr_set(err, "expcorpus.invalid", "verdict: '%.24s' is not a verdict", e->verdict);
@@ -725,6 +712,69 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(cst);
 	return rc;
+}
+
+/* A query for one submission id about a patch, a miner and a king: the
+ * three bound as ?1, ?2, ?3 (the caller binds the rest, then first_id). */
+static int id_query(struct vstate *s, const char *sql, const char *patch_sha256, const char *miner,
+		    const char *king_tag, sqlite3_stmt **st, const char *what, struct kerr *err)
+{
+	if (prepare(s, sql, st, what, err) < 0)
+		return -1;
+	sqlite3_bind_text(*st, 1, patch_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(*st, 2, miner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(*st, 3, king_tag, -1, SQLITE_STATIC);
+	return 0;
+}
+
+/* Steps a bound query once: out gets its first column, "" when there is
+ * no row. Finalizes st. */
+static int first_id(struct vstate *s, sqlite3_stmt *st, char out[EXPCORPUS_ID_BYTES], const char *what,
+		    struct kerr *err)
+{
+	int r = sqlite3_step(st);
+
+	out[0] = '\0';
+	if (r == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, EXPCORPUS_ID_BYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		vstate_sql_error(s, what, err);
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : -1;
+}
+
+int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, const char *miner, const char *king_tag,
+				uint64_t seed, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	out_id[0] = '\0';
+	if (id_query(s,
+		     "SELECT id FROM submissions WHERE verdict = '" EXPCORPUS_CHALLENGE_PENDING "'"
+		     " AND patch_sha256 = ?1 AND miner = ?2 AND king_tag = ?3 AND challenge_seed = ?4"
+		     " ORDER BY received_at LIMIT 1",
+		     patch_sha256, miner, king_tag, &st, "challenge lookup", err) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)seed);
+	return first_id(s, st, out_id, "challenge lookup", err);
+}
+
+int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *king_tag, const char *miner,
+			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+
+	out_id[0] = '\0';
+	if (id_query(s,
+		     "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND miner <> ?2 AND king_tag = ?3"
+		     " AND verdict <> '" EXPCORPUS_REJECTED "'"
+		     " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
+		     " ORDER BY seq LIMIT 1",
+		     patch_sha256, miner, king_tag, &st, "credit lookup", err) < 0)
+		return -1;
+	if (before)
+		sqlite3_bind_text(st, 4, before, -1, SQLITE_STATIC);
+	return first_id(s, st, out_id, "credit lookup", err);
 }
 
 int expcorpus_counts(struct vstate *s, long long counts[EXPCORPUS_VERDICTS], long long *answers,

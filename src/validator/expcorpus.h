@@ -127,6 +127,23 @@ int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct e
 /* Full entry with checks, by id or by full manifest digest. */
 int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, struct kerr *err);
 
+/* The judge's questions about earlier submissions, asked here so that the
+ * submissions table has one owner. out_id is "" when there is none.
+ *
+ * The challenge_pending submission this one answers: the same patch by the
+ * same miner on the same king, whose challenge seed is `seed` (the oldest
+ * if several). */
+int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, const char *miner, const char *king_tag,
+				uint64_t seed, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
+/* The earliest claim on a patch by another key (PROTOCOL 6 Credit): a
+ * submission of the same patch against the same king by a miner other than
+ * `miner`, recorded before the submission `before` (NULL: any time), whose
+ * verdict is not rejected (a proof that failed its checks establishes
+ * nothing). Every other verdict counts, challenge_failed and not_decisive
+ * included: the idea was shown first by someone else. */
+int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *king_tag, const char *miner,
+			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
+
 /* Counts of submissions by verdict, in the order of expcorpus_verdicts,
  * challenge answers left out: an answer's outcome is settled onto the
  * submission it answers, so each king change (and each failed challenge)

@@ -96,16 +96,6 @@ out:
 	return rc;
 }
 
-static int is_hex(const char *p, size_t n)
-{
-	if (strlen(p) != n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* What a full ref names as a commit; *found is 0 when it does not exist. */
 static int ref_commit(const char *repo, const char *ref, char commit[RECIPEREPO_COMMIT_HEX], int *found,
 		      struct kerr *err)
@@ -124,7 +114,7 @@ static int ref_commit(const char *repo, const char *ref, char commit[RECIPEREPO_
 		goto out;
 	if (res.exit_code == 0) {
 		proc_first_line(res.out, commit, RECIPEREPO_COMMIT_HEX);
-		if (!is_hex(commit, RECIPEREPO_COMMIT_HEX - 1)) {
+		if (!hash_is_hex(commit, RECIPEREPO_COMMIT_HEX - 1)) {
 			kerr_set(err, "king.git", "%s: %s: not a SHA-1 commit id", repo, ref);
 			goto out;
 		}
@@ -191,26 +181,65 @@ static int prepare(struct vstate *s, const char *sql, sqlite3_stmt **st, const c
 	return 0;
 }
 
-/* The noise floor in force at the state's scale: this king's latest, else
- * the latest of any earlier king. *found 0 when none. */
-static int noise_in_force(struct vstate *s, const char *tag, struct king_info *k, int *found, struct kerr *err)
+/* The king's score, set only on the current king: a merge that landed
+ * while its floor was measured makes the measurement stale. */
+struct record_score {
+	long long king_id;
+	double hidden_bpb;
+};
+
+static int record_score_tx(struct vstate *s, void *arg, struct kerr *err)
+{
+	const struct record_score *a = arg;
+	struct vstate_king k;
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	/* Inside the transaction: the king cannot change between this check
+	 * and the write. */
+	if (vstate_king_current(s, &k, err) < 0)
+		return -1;
+	if (k.id != a->king_id)
+		return kerr_set(err, "king.stale", "the king changed to %s while its noise floor was measured", k.tag);
+	if (prepare(s, "UPDATE kings SET hidden_bpb = ? WHERE id = ?", &st, "store king score", err) < 0)
+		return -1;
+	sqlite3_bind_double(st, 1, a->hidden_bpb);
+	sqlite3_bind_int64(st, 2, a->king_id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		vstate_sql_error(s, "store king score", err);
+		goto out;
+	}
+	if (sqlite3_changes(s->db) != 1) {
+		kerr_set(err, "king.stale", "%s: king row %lld is gone", s->dir, a->king_id);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int king_noise_in_force(struct vstate *s, const char *tag, struct vstate_noise *n, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1, r;
 
-	*found = 0;
-	if (prepare(s, "SELECT king_tag, seeds, sigma, margin FROM noise WHERE scale = ?"
+	memset(n, 0, sizeof *n);
+	n->sigma = n->margin = NAN;
+	if (prepare(s, "SELECT king_tag, scale, seeds, sigma, margin, created_at FROM noise WHERE scale = ?"
 		       " ORDER BY (king_tag = ?) DESC, id DESC LIMIT 1", &st, "read noise floor", err) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, s->scale, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, tag, -1, SQLITE_STATIC);
 	r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
-		text_col(st, 0, k->noise_tag, sizeof k->noise_tag);
-		k->noise_seeds = sqlite3_column_int(st, 1);
-		k->sigma = real_col(st, 2);
-		k->margin = real_col(st, 3);
-		*found = 1;
+		n->present = 1;
+		text_col(st, 0, n->king_tag, sizeof n->king_tag);
+		text_col(st, 1, n->scale, sizeof n->scale);
+		n->seeds = sqlite3_column_int(st, 2);
+		n->sigma = real_col(st, 3);
+		n->margin = real_col(st, 4);
+		text_col(st, 5, n->created_at, sizeof n->created_at);
 	} else if (r != SQLITE_DONE) {
 		vstate_sql_error(s, "read noise floor", err);
 		goto out;
@@ -224,7 +253,7 @@ out:
 int king_current(struct vstate *s, struct king_info *out, struct kerr *err)
 {
 	struct vstate_king k;
-	int found;
+	struct vstate_noise n;
 
 	memset(out, 0, sizeof *out);
 	out->hidden_bpb = out->margin = out->sigma = NAN;
@@ -233,16 +262,30 @@ int king_current(struct vstate *s, struct king_info *out, struct kerr *err)
 	snprintf(out->tag, sizeof out->tag, "%s", k.tag);
 	snprintf(out->commit, sizeof out->commit, "%s", k.commit);
 	out->hidden_bpb = k.hidden_bpb;
-	if (noise_in_force(s, k.tag, out, &found, err) < 0)
+	if (king_noise_in_force(s, k.tag, &n, err) < 0)
 		return -1;
-	if (!found)
+	if (!n.present)
 		return kerr_set(err, "king.no_noise_floor", "%s: no noise floor at scale %s (karpa noise-floor)",
 				k.tag, s->scale);
+	snprintf(out->noise_tag, sizeof out->noise_tag, "%s", n.king_tag);
+	out->noise_seeds = n.seeds;
+	out->sigma = n.sigma;
+	out->margin = n.margin;
 	if (!isfinite(out->margin) || out->margin < 0)
 		return kerr_set(err, "king.no_noise_floor", "%s: the noise floor's margin is not a number", k.tag);
 	if (!isfinite(out->hidden_bpb))
 		return kerr_set(err, "king.no_score", "%s: the king has no hidden score (karpa noise-floor)", k.tag);
 	return 0;
+}
+
+int king_record_noise_score(struct vstate *s, long long king_id, double hidden_bpb, struct kerr *err)
+{
+	struct record_score a = { king_id, hidden_bpb };
+
+	if (!isfinite(hidden_bpb) || hidden_bpb <= 0 || hidden_bpb > KING_BPB_MAX)
+		return kerr_set(err, "king.bad_metrics", "hidden score %g: not a finite bpb in (0, %g]", hidden_bpb,
+				KING_BPB_MAX);
+	return vstate_tx(s, record_score_tx, &a, err);
 }
 
 /* ----------------------------------------------------------- decide, seed */
@@ -265,7 +308,7 @@ int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *m
 	uint64_t x = 0;
 
 	*seed = 0;
-	if (!manifest_sha256_hex || !is_hex(manifest_sha256_hex, HASH_HEX_BYTES - 1))
+	if (!manifest_sha256_hex || !hash_is_hex(manifest_sha256_hex, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "king.bad_digest", "manifest digest: not 64 lowercase hex digits");
 	crypto_generichash_init(&st, secret, VSTATE_SECRET_BYTES, sizeof h);
 	/* The context's NUL separates it from the digest: no other (context,
@@ -667,7 +710,7 @@ static int metrics_ok(const struct king_metrics *m, struct kerr *err)
 		return kerr_set(err, "king.bad_metrics", "hidden/public bpb must be finite, in (0, %g]", KING_BPB_MAX);
 	if (!isfinite(m->alpha) || m->alpha <= 0 || m->alpha > 1)
 		return kerr_set(err, "king.bad_metrics", "alpha %g: not in (0, 1]", m->alpha);
-	if (!m->miner || !is_hex(m->miner, KEYS_PK_HEX_BYTES - 1))
+	if (!m->miner || !hash_is_hex(m->miner, KEYS_PK_HEX_BYTES - 1))
 		return kerr_set(err, "king.bad_metrics", "miner: not a 64-hex public key");
 	/* The improvement stands in for the judgment: never merge on numbers
 	 * that do not clear the margin. */
@@ -811,7 +854,7 @@ static int make_commit(struct vstate *s, const char *work, const char *king_comm
 		c.in_len = strlen(message);
 		if (git_line(&c, ct, commit, RECIPEREPO_COMMIT_HEX, err) < 0)
 			goto out;
-		if (!is_hex(commit, RECIPEREPO_COMMIT_HEX - 1)) {
+		if (!hash_is_hex(commit, RECIPEREPO_COMMIT_HEX - 1)) {
 			kerr_set(err, "king.git", "%s: commit-tree gave no commit id", s->recipe);
 			goto out;
 		}

@@ -51,10 +51,25 @@ struct king_info {
 	char noise_tag[RECIPEREPO_TAG_MAX];    /* the king that noise floor was measured on */
 };
 
+/* The noise floor in force for king `tag` at the state's scale: the latest
+ * measured on this king, else the latest measured on an earlier one (a new
+ * king inherits it: the protocol re-measures when the scale changes, not at
+ * every merge). n->present is 0 when none; n->king_tag names the king it was
+ * measured on. The one rule, used by king_current (the judge) and by
+ * `karpa validator status`. */
+int king_noise_in_force(struct vstate *s, const char *tag, struct vstate_noise *n, struct kerr *err);
+
+/* Sets the hidden score of the king whose kings row is king_id, from its
+ * noise floor's protocol-seed run: the one write to `kings` outside a merge,
+ * kept here with the others. Runs in the caller's transaction when there is
+ * one (vstate_tx nests), so the noise row and the score commit together.
+ * king.stale when king_id is no longer the current king, king.bad_metrics
+ * for a score that is not a finite bpb. */
+int king_record_noise_score(struct vstate *s, long long king_id, double hidden_bpb, struct kerr *err);
+
 /* The current king (newest kings row) with the margin of the latest noise
  * floor at the state's scale: the one measured on this king if there is
- * one, else the latest measured on an earlier king, since the protocol
- * re-measures when the scale changes, not at every merge.
+ * one, else the latest measured on an earlier king (king_noise_in_force).
  * king.no_noise_floor when none exists at this scale; king.no_score when
  * the king's hidden score is missing. */
 int king_current(struct vstate *s, struct king_info *out, struct kerr *err);
@@ -87,7 +102,7 @@ struct king_merge_result {
 	int checkout_stale; /* 1 when STATE/recipe's checked-out files could not be refreshed (refs are the truth) */
 	/* 1 when the tag (the commit point) exists but the database could not
 	 * record it yet: the new king stands, and the next king_recover (every
-	 * vstate_open) writes its row; record_warning says why. */
+	 * validator_open) writes its row; record_warning says why. */
 	int record_pending;
 	char record_warning[KERR_MSG_MAX];
 };
@@ -117,7 +132,7 @@ int king_merge(struct vstate *s, const char *submission_id, const char *base_tag
  * when the new tag exists and names the journaled commit, rolls back when it
  * does not; then checks the invariant. Idempotent; safe to interrupt.
  * Returns 0 without looking when a live merge holds KING_LOCK_NAME: that
- * merge settles its own journal row. vstate_open calls it. king.inconsistent when git and the database
+ * merge settles its own journal row. validator_open calls it. king.inconsistent when git and the database
  * disagree in a way no crash of king.c can produce. */
 int king_recover(struct vstate *s, struct kerr *err);
 

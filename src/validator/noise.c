@@ -1,8 +1,9 @@
 /* noise.c: the noise floor (PROTOCOL 6). Owns exporting and building the
- * king, its N training runs and hidden evaluations, the statistics, and the
- * one transaction that stores them. Never runs recipe code in-process: every
- * run goes through the pipe host with the caller's prepare function. Never
- * leaves scratch folders behind. */
+ * king, the sandbox its runs start in, its N training runs and hidden
+ * evaluations, the statistics, and the noise row (the king's score is
+ * written by king.c, in the same transaction). Never runs recipe code
+ * in-process or unsandboxed: every run is a child of the sandbox made here.
+ * Never leaves scratch folders behind. */
 #include "validator/noise.h"
 
 #include <jansson.h>
@@ -12,8 +13,10 @@
 #include <string.h>
 
 #include "sandbox/recipe_build.h"
+#include "sandbox/sandbox.h"
 #include "harness/train.h"
 #include "proof/prove.h"
+#include "validator/king.h"
 #include "util/fsutil.h"
 #include "util/progress.h"
 #include "util/log.h"
@@ -55,13 +58,42 @@ void noise_result_free(struct noise_result *r)
 struct job {
 	struct vstate *s;
 	const struct noise_opts *o;
-	const char *runner, *work;
+	struct sandbox *sb;
+	const char *work;
+	uint32_t applied; /* layers of the last child that finished preparing */
 };
+
+/* A fresh sandboxed child of J's sandbox in h. */
+static int spawn(struct job *J, struct recipe_host *h, struct kerr *err)
+{
+	memset(h, 0, sizeof *h);
+	return sandbox_spawn(J->sb, h, err);
+}
+
+/* Why the child failed, in sandbox terms when the sandbox ended it; notes
+ * which layers it ran under. Returns -1. */
+static int child_failed(struct job *J, struct recipe_host *h, struct kerr *err)
+{
+	struct sandbox_report rep;
+
+	sandbox_explain(J->sb, h, err);
+	sandbox_report(J->sb, &rep);
+	J->applied = rep.applied;
+	return -1;
+}
+
+static void child_done(struct job *J)
+{
+	struct sandbox_report rep;
+
+	sandbox_report(J->sb, &rep);
+	J->applied = rep.applied;
+}
 
 /* Trains at one seed into a scratch run folder, evaluates its final
  * checkpoint on the hidden split, removes the folder. Each stage gets its
  * own child: train_run ends the one it drives. */
-static int one_seed(const struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct kerr *err)
+static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct kerr *err)
 {
 	char run[FS_PATH_MAX], ckpt[FS_PATH_MAX];
 	struct train_opts to = { .data_dir = J->s->data, .scale = J->s->scale, .seed = seed,
@@ -75,16 +107,21 @@ static int one_seed(const struct job *J, uint64_t seed, double *hidden, double *
 	    fs_join(ckpt, sizeof ckpt, err, "%s/final.ckpt", run) < 0)
 		return -1;
 	to.out_dir = run;
-	if (recipe_host_pipe(&h, J->runner, J->o->prepare, J->o->prepare_arg, err) < 0)
+	if (spawn(J, &h, err) < 0)
 		goto out;
-	if (train_run(&to, &h, &tr, err) < 0)
+	if (train_run(&to, &h, &tr, err) < 0) {
+		child_failed(J, &h, err);
 		goto out;
+	}
+	child_done(J);
 	recipe_host_destroy(&h);
-	memset(&h, 0, sizeof h);
-	if (recipe_host_pipe(&h, J->runner, J->o->prepare, J->o->prepare_arg, err) < 0)
+	if (spawn(J, &h, err) < 0)
 		goto out;
-	if (train_eval_checkpoint(ckpt, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, &h, &rep, err) < 0)
+	if (train_eval_checkpoint(ckpt, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, &h, &rep, err) < 0) {
+		child_failed(J, &h, err);
 		goto out;
+	}
+	child_done(J);
 	if (!isfinite(rep.res.val_bpb)) {
 		kerr_set(err, "noise.nonfinite", "seed %llu: hidden val_bpb is not finite", (unsigned long long)seed);
 		goto out;
@@ -116,21 +153,15 @@ struct store_args {
 	const char *values_json;
 };
 
+/* The noise row, then the king's score through king.c: one transaction, so
+ * a king.stale (or any failure) from the second rolls back the first. */
 static int store_tx(struct vstate *s, void *arg, struct kerr *err)
 {
 	const struct store_args *a = arg;
-	struct vstate_king k;
 	sqlite3_stmt *st = NULL;
 	char now[VSTATE_TIME_BYTES];
 	int rc = -1;
 
-	/* Inside the transaction: the king cannot change between this check
-	 * and the writes below. */
-	if (vstate_king_current(s, &k, err) < 0)
-		return -1;
-	if (k.id != a->king_id)
-		return kerr_set(err, "noise.king_changed", "the king changed to %s while its noise floor was measured",
-				k.tag);
 	vstate_now_iso(now);
 	if (sqlite3_prepare_v2(s->db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin, values_json,"
 				      " created_at) VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
@@ -146,20 +177,8 @@ static int store_tx(struct vstate *s, void *arg, struct kerr *err)
 		vstate_sql_error(s, "store noise floor", err);
 		goto out;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(s->db, "UPDATE kings SET hidden_bpb = ? WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-		return vstate_sql_error(s, "store king score", err);
-	sqlite3_bind_double(st, 1, a->r->king_hidden_bpb);
-	sqlite3_bind_int64(st, 2, a->king_id);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		vstate_sql_error(s, "store king score", err);
+	if (king_record_noise_score(s, a->king_id, a->r->king_hidden_bpb, err) < 0)
 		goto out;
-	}
-	if (sqlite3_changes(s->db) != 1) {
-		kerr_set(err, "noise.king_changed", "%s: king row %lld is gone", s->dir, a->king_id);
-		goto out;
-	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);
@@ -193,6 +212,20 @@ out:
 	return t;
 }
 
+int noise_store(struct vstate *s, long long king_id, const struct noise_result *r, struct kerr *err)
+{
+	struct store_args sa = { .king_id = king_id, .r = r };
+	char *vj = values_json(r);
+	int rc;
+
+	if (!vj)
+		return kerr_set(err, "noise.nomem", "cannot encode the noise values");
+	sa.values_json = vj;
+	rc = vstate_tx(s, store_tx, &sa, err);
+	free(vj);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- floor */
 
 static int check_opts(const struct noise_opts *o, struct kerr *err)
@@ -207,21 +240,22 @@ static int check_opts(const struct noise_opts *o, struct kerr *err)
 	return 0;
 }
 
-/* Exports the king, builds it, and hands the runner to runner_ready. */
+/* Exports the king, builds it, and makes the sandbox for its runner. */
 static int build_king(struct vstate *s, const struct noise_opts *o, const char *tag, const char *work,
-		      struct recipe_build_info *bi, struct kerr *err)
+		      struct sandbox **sb, struct kerr *err)
 {
+	struct recipe_build_info bi;
+	struct sandbox_config cfg;
 	char dir[FS_PATH_MAX];
 
 	if (fs_join(dir, sizeof dir, err, "%s/recipe", work) < 0 || reciperepo_export(s->recipe, tag, dir, err) < 0 ||
-	    recipe_build(dir, bi, err) < 0)
+	    recipe_build(dir, &bi, err) < 0)
 		return -1;
 	if (o->progress)
-		log_msg(LOG_PROGRESS, "noise floor", "king %s built%s (sources %.16s...)", tag, bi->cached ? " (cached)" : "",
-			bi->source_digest);
-	if (o->runner_ready && o->runner_ready(bi->runner, o->prepare_arg, err) < 0)
-		return -1;
-	return 0;
+		log_msg(LOG_PROGRESS, "noise floor", "king %s built%s (sources %.16s...)", tag, bi.cached ? " (cached)" : "",
+			bi.source_digest);
+	sandbox_config_default(&cfg, o->threads);
+	return sandbox_new(sb, &cfg, bi.runner, err);
 }
 
 /* The king's score is its value at seed PROVE_SEED_DEFAULT, not the mean:
@@ -240,10 +274,9 @@ static int fill_stats(struct noise_result *r, struct kerr *err)
 
 int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_result *r, struct kerr *err)
 {
-	char work[FS_PATH_MAX] = "", *vj = NULL, left[32];
-	struct recipe_build_info bi;
+	char work[FS_PATH_MAX] = "", left[32];
+	struct sandbox *sb = NULL;
 	struct vstate_king k;
-	struct store_args sa;
 	double t0 = progress_now_ms();
 	int rc = -1;
 
@@ -266,10 +299,10 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 		work[0] = '\0';
 		goto out;
 	}
-	if (build_king(s, o, k.tag, work, &bi, err) < 0)
+	if (build_king(s, o, k.tag, work, &sb, err) < 0)
 		goto out;
 	{
-		struct job J = { .s = s, .o = o, .runner = bi.runner, .work = work };
+		struct job J = { .s = s, .o = o, .sb = sb, .work = work };
 		for (int i = 0; i < o->seeds; i++) {
 			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i], err) < 0)
 				goto out;
@@ -279,22 +312,16 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 				log_msg(LOG_PROGRESS, "noise floor", "seed %d/%d  public bpb %.6f  hidden bpb %.6f  (%.1fs, ETA %s)",
 					i + 1, o->seeds, r->public_bpb[i], r->hidden_bpb[i], el, left);
 		}
+		r->sandbox_applied = J.applied;
 	}
-	if (fill_stats(r, err) < 0)
-		goto out;
-	if (!(vj = values_json(r))) {
-		kerr_set(err, "noise.nomem", "cannot encode the noise values");
-		goto out;
-	}
-	sa = (struct store_args){ .king_id = k.id, .r = r, .values_json = vj };
-	if (vstate_tx(s, store_tx, &sa, err) < 0)
+	if (fill_stats(r, err) < 0 || noise_store(s, k.id, r, err) < 0)
 		goto out;
 	r->wall_s = (progress_now_ms() - t0) / 1e3;
 	rc = 0;
 out:
 	if (work[0])
 		fs_rm_rf(work);
-	free(vj);
+	sandbox_free(sb);
 	if (rc < 0)
 		noise_result_free(r);
 	return rc;

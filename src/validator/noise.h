@@ -2,11 +2,13 @@
  * val_bpb moves from seed to seed alone, and so what margin a candidate
  * must clear. Owns training the king at N seeds, the statistics, and the
  * noise row plus the king's hidden score, written in one transaction.
- * Never runs the recipe in the validator's process. */
+ * Never runs the recipe in the validator's process, and never outside the
+ * sandbox (sandbox.h): that is decided here, not by the caller. */
 #ifndef KARPA_NOISE_H
 #define KARPA_NOISE_H
 
-#include "sandbox/recipe_pipe.h"
+#include <stdint.h>
+
 #include "proof/reciperepo.h"
 #include "validator/vstate.h"
 #include "util/kerr.h"
@@ -17,17 +19,12 @@
 #define NOISE_MARGIN_SIGMAS 2.0
 #define NOISE_FORMAT "karpa-noise-1"
 
+/* No field turns the sandbox off: every run of the king (former miner
+ * code) goes through a sandbox noise_floor makes itself, whoever calls it. */
 struct noise_opts {
 	int seeds;    /* N >= NOISE_SEEDS_MIN; seeds 1..N are trained */
 	int threads;
 	int progress; /* one line per seed on stderr */
-	/* Applied in each recipe child before exec (sandbox_prepare). NULL runs
-	 * the king without a sandbox, as tests do. */
-	recipe_pipe_prepare_fn prepare;
-	void *prepare_arg;
-	/* Called once with the built runner, before the first child starts,
-	 * so a sandbox made for that runner can become prepare_arg. May be NULL. */
-	int (*runner_ready)(const char *runner_path, void *prepare_arg, struct kerr *err);
 };
 
 struct noise_result {
@@ -39,15 +36,24 @@ struct noise_result {
 	double mean, sigma, margin;
 	double king_hidden_bpb;  /* the value at seed PROVE_SEED_DEFAULT */
 	double wall_s;
+	uint32_t sandbox_applied; /* enum sandbox_layer bits applied in the last run's child */
 };
 
 /* Trains the current king at seeds 1..N at the state's scale on its public
  * data, evaluates each final checkpoint on the hidden split, and stores
  * sigma (sample standard deviation, n - 1), margin = 2 sigma and the values
- * as a noise row; the king's hidden_bpb becomes its value at seed 1.
- * noise.too_few_seeds, noise.too_many_seeds, noise.king_changed (a merge
- * landed meanwhile), noise.nonfinite, recipe.*, train.*, dataset.*, vstate.*. */
+ * as a noise row; the king's hidden_bpb becomes its value at seed 1. Each
+ * training run and each evaluation is its own sandboxed child (default
+ * sandbox_config for o->threads).
+ * noise.too_few_seeds, noise.too_many_seeds, king.stale (a merge landed
+ * meanwhile), noise.nonfinite, sandbox.*, recipe.*, train.*, dataset.*,
+ * vstate.*. */
 int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_result *r, struct kerr *err);
+/* Stores a measured floor for the king whose kings row is king_id: the
+ * noise row and the king's score (king_record_noise_score) in one
+ * transaction, so neither is ever written without the other. king.stale
+ * when king_id is no longer the current king; vstate.*. */
+int noise_store(struct vstate *s, long long king_id, const struct noise_result *r, struct kerr *err);
 void noise_result_free(struct noise_result *r);
 
 /* Sample standard deviation (n - 1) of v[0..n), two-pass; NAN when n < 2. */

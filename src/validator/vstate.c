@@ -37,7 +37,6 @@
  *       The king change journal (king.c).
  */
 #include "validator/vstate.h"
-#include "validator/king.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -430,10 +429,6 @@ int vstate_open(const char *dir, struct vstate *s, struct kerr *err)
 	    vstate_meta_get(s, "hidden", s->hidden, sizeof s->hidden, err) < 0 ||
 	    vstate_meta_get(s, "scale", s->scale, sizeof s->scale, err) < 0 || secret_read(s, err) < 0)
 		goto fail;
-	/* After the schema check and before any caller sees s, an interrupted
-	 * king change (the merges journal) is finished or undone. */
-	if (king_recover(s, err) < 0)
-		goto fail;
 	return 0;
 fail:
 	vstate_close(s);
@@ -593,39 +588,6 @@ int vstate_kings(struct vstate *s, struct vstate_king *out, size_t cap, size_t *
 		king_row(st, &out[(*n)++]);
 	if (r != SQLITE_DONE && r != SQLITE_ROW) {
 		vstate_sql_error(s, "read kings", err);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int vstate_noise_current(struct vstate *s, const char *king_tag, struct vstate_noise *n, struct kerr *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = -1, r;
-
-	memset(n, 0, sizeof *n);
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT king_tag, scale, seeds, sigma, margin, created_at FROM noise WHERE king_tag = ?"
-			       " ORDER BY id DESC LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK) {
-		vstate_sql_error(s, "read noise", err);
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, king_tag, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW) {
-		n->present = 1;
-		copy_col(st, 0, n->king_tag, sizeof n->king_tag);
-		copy_col(st, 1, n->scale, sizeof n->scale);
-		n->seeds = sqlite3_column_int(st, 2);
-		n->sigma = real_col(st, 3);
-		n->margin = real_col(st, 4);
-		copy_col(st, 5, n->created_at, sizeof n->created_at);
-	} else if (r != SQLITE_DONE) {
-		vstate_sql_error(s, "read noise", err);
 		goto out;
 	}
 	rc = 0;

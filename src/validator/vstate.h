@@ -55,7 +55,10 @@ struct vstate_init_opts {
  * Refuses an existing non-empty folder (vstate.exists). */
 int vstate_init(const struct vstate_init_opts *o, struct kerr *err);
 /* Opens STATE (WAL, foreign keys, busy timeout), checks the schema version
- * (vstate.schema), loads the secret, runs crash recovery (king.c). */
+ * (vstate.schema), loads the secret. Settles nothing: an interrupted king
+ * change may still be journaled. Callers outside the validator room's own
+ * tests open through validator_open (validator.h), which runs king.c's
+ * recovery before anything reads the state. */
 int vstate_open(const char *dir, struct vstate *s, struct kerr *err);
 void vstate_close(struct vstate *s);
 
@@ -84,7 +87,8 @@ int vstate_king_current(struct vstate *s, struct vstate_king *k, struct kerr *er
 /* The lineage: the newest (at most cap) kings, oldest first. */
 int vstate_kings(struct vstate *s, struct vstate_king *out, size_t cap, size_t *n, struct kerr *err);
 
-/* The latest noise floor measured for a king tag; present is 0 when none. */
+/* One row of `noise` (written by noise.c; the floor in force is
+ * king_noise_in_force's answer); present is 0 when there is none. */
 struct vstate_noise {
 	int present;
 	char king_tag[RECIPEREPO_TAG_MAX];
@@ -93,7 +97,6 @@ struct vstate_noise {
 	double sigma, margin;
 	char created_at[VSTATE_TIME_BYTES];
 };
-int vstate_noise_current(struct vstate *s, const char *king_tag, struct vstate_noise *n, struct kerr *err);
 
 /* meta table access (string values; vstate.meta_missing when absent). */
 int vstate_meta_get(struct vstate *s, const char *key, char *out, size_t cap, struct kerr *err);

@@ -1,0 +1,182 @@
+/* test_fsutil.c: the streaming atomic file (fs_atomic) and the one-call
+ * write built on it: a commit shows the whole new file and leaves no
+ * temporary, an abort leaves the old file and no temporary, a no-replace
+ * commit refuses an existing name, and a process killed between the write
+ * and the rename leaves the old file under the name. The directory fsync
+ * after the rename is not observable from here; under strace, test_commit
+ * shows fsync(file), rename(tmp, name), open(dir), fsync(dir), in that
+ * order. */
+#include "testutil.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "util/fsutil.h"
+
+static char *dir;
+
+static int setup(void **state)
+{
+	(void)state;
+	dir = tu_mkdtemp();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_rmdir(dir);
+	return 0;
+}
+
+static void put(const char *path, const char *text)
+{
+	struct kerr err = { 0 };
+
+	if (fs_write_atomic(path, text, strlen(text), &err) < 0)
+		fail_msg("fs_write_atomic: %s: %s", err.code, err.msg);
+}
+
+static void assert_content(const char *path, const char *want)
+{
+	struct kerr err = { 0 };
+	char *got;
+	size_t n;
+
+	if (fs_read_all(path, 1 << 20, &got, &n, &err) < 0)
+		fail_msg("read %s: %s: %s", path, err.code, err.msg);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_commit(void **state)
+{
+	char path[FS_PATH_MAX];
+	struct fs_atomic a;
+	struct kerr err = { 0 };
+	struct stat sb;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/out.txt", dir);
+	put(path, "old\n");
+	assert_int_equal(fs_atomic_open(&a, path, 0600, 0, &err), 0);
+	assert_int_equal(fs_atomic_write(&a, "new ", 4, &err), 0);
+	fprintf(fs_atomic_stream(&a), "line %d\n", 2);
+	/* Not visible before the commit. */
+	assert_content(path, "old\n");
+	assert_int_equal(tu_entries(dir), 2);
+	assert_int_equal(fs_atomic_commit(&a, &err), 0);
+	assert_content(path, "new line 2\n");
+	assert_int_equal(tu_entries(dir), 1);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* Committed: abort is a no-op, a second commit refused. */
+	fs_atomic_abort(&a);
+	assert_content(path, "new line 2\n");
+	assert_int_equal(fs_atomic_commit(&a, &err), -1);
+	assert_string_equal(err.code, "fs.atomic");
+}
+
+static void test_abort(void **state)
+{
+	char path[FS_PATH_MAX];
+	struct fs_atomic a;
+	struct kerr err = { 0 };
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/out.txt", dir);
+	put(path, "old\n");
+	assert_int_equal(fs_atomic_open(&a, path, 0644, 0, &err), 0);
+	assert_int_equal(fs_atomic_write(&a, "half", 4, &err), 0);
+	fs_atomic_abort(&a);
+	fs_atomic_abort(&a);
+	assert_content(path, "old\n");
+	assert_int_equal(tu_entries(dir), 1);
+	/* An absent file stays absent. */
+	snprintf(path, sizeof path, "%s/never.txt", dir);
+	assert_int_equal(fs_atomic_open(&a, path, 0644, 0, &err), 0);
+	fs_atomic_abort(&a);
+	assert_false(fs_exists(path));
+	assert_int_equal(tu_entries(dir), 1);
+}
+
+static void test_no_replace(void **state)
+{
+	char path[FS_PATH_MAX];
+	struct fs_atomic a;
+	struct kerr err = { 0 };
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/key", dir);
+	put(path, "first\n");
+	assert_int_equal(fs_atomic_open(&a, path, 0600, FS_ATOMIC_NO_REPLACE, &err), 0);
+	assert_int_equal(fs_atomic_write(&a, "second\n", 7, &err), 0);
+	assert_int_equal(fs_atomic_commit(&a, &err), -1);
+	assert_string_equal(err.code, "fs.exists");
+	assert_content(path, "first\n");
+	assert_int_equal(tu_entries(dir), 1);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(fs_atomic_open(&a, path, 0600, FS_ATOMIC_NO_REPLACE, &err), 0);
+	assert_int_equal(fs_atomic_write(&a, "second\n", 7, &err), 0);
+	assert_int_equal(fs_atomic_commit(&a, &err), 0);
+	assert_content(path, "second\n");
+	assert_int_equal(tu_entries(dir), 1);
+}
+
+/* A child that wrote the whole new file (flushed and fsynced: the worst
+ * case, everything but the rename done) and then dies without cleanup
+ * (_exit, as a crash): the name still holds the old file. */
+static void test_crash_before_rename(void **state)
+{
+	char path[FS_PATH_MAX];
+	int st;
+	pid_t pid;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/out.txt", dir);
+	put(path, "old\n");
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct fs_atomic a;
+		struct kerr err = { 0 };
+		if (fs_atomic_open(&a, path, 0644, 0, &err) < 0 || fs_atomic_write(&a, "new\n", 4, &err) < 0 ||
+		    fflush(fs_atomic_stream(&a)) != 0 || fsync(fileno(fs_atomic_stream(&a))) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_content(path, "old\n");
+	/* The dead writer's temporary is all that is left of it. */
+	assert_int_equal(tu_entries(dir), 2);
+}
+
+/* A failed open leaves nothing, and says where. */
+static void test_open_fails(void **state)
+{
+	char path[FS_PATH_MAX];
+	struct fs_atomic a;
+	struct kerr err = { 0 };
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/no/such/dir/out.txt", dir);
+	assert_int_equal(fs_atomic_open(&a, path, 0644, 0, &err), -1);
+	assert_string_equal(err.code, "fs.create");
+	assert_non_null(strstr(err.msg, "out.txt.tmp."));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_before_rename, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_fails, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
