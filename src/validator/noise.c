@@ -55,6 +55,7 @@ struct job {
 	struct vstate *s;
 	const struct noise_opts *o;
 	const char *runner, *work;
+	const struct dataset *pub, *hidden; /* verified once for every seed */
 };
 
 /* Trains at one seed into a scratch run folder, evaluates its final
@@ -63,7 +64,7 @@ struct job {
 static int one_seed(const struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct kerr *err)
 {
 	char run[FS_PATH_MAX], ckpt[FS_PATH_MAX];
-	struct train_opts to = { .data_dir = J->s->data, .scale = J->s->scale, .seed = seed,
+	struct train_opts to = { .data_dir = J->s->data, .data = J->pub, .scale = J->s->scale, .seed = seed,
 				 .threads = J->o->threads };
 	struct train_result tr;
 	struct eval_report rep;
@@ -82,7 +83,8 @@ static int one_seed(const struct job *J, uint64_t seed, double *hidden, double *
 	memset(&h, 0, sizeof h);
 	if (recipe_host_pipe(&h, J->runner, J->o->prepare, J->o->prepare_arg, err) < 0)
 		goto out;
-	if (train_eval_checkpoint(ckpt, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, &h, &rep, err) < 0)
+	if (train_eval_checkpoint_data(ckpt, J->hidden, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, &h, &rep,
+				       err) < 0)
 		goto out;
 	if (!isfinite(rep.res.val_bpb)) {
 		kerr_set(err, "noise.nonfinite", "seed %llu: hidden val_bpb is not finite", (unsigned long long)seed);
@@ -243,8 +245,9 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 	struct recipe_build_info bi;
 	struct vstate_king k;
 	struct store_args sa;
+	struct dataset pub, hid;
 	double t0 = progress_now_ms();
-	int rc = -1;
+	int rc = -1, pub_open = 0, hid_open = 0;
 
 	memset(r, 0, sizeof *r);
 	if (check_opts(o, err) < 0 || vstate_king_current(s, &k, err) < 0)
@@ -267,8 +270,15 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 	}
 	if (build_king(s, o, k.tag, work, &bi, err) < 0)
 		goto out;
+	/* Both folders verified once, their tokens shared by every seed. */
+	if (dataset_open(s->data, &pub, err) < 0)
+		goto out;
+	pub_open = 1;
+	if (dataset_open(s->hidden, &hid, err) < 0)
+		goto out;
+	hid_open = 1;
 	{
-		struct job J = { .s = s, .o = o, .runner = bi.runner, .work = work };
+		struct job J = { .s = s, .o = o, .runner = bi.runner, .work = work, .pub = &pub, .hidden = &hid };
 		for (int i = 0; i < o->seeds; i++) {
 			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i], err) < 0)
 				goto out;
@@ -291,6 +301,10 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 	r->wall_s = (progress_now_ms() - t0) / 1e3;
 	rc = 0;
 out:
+	if (pub_open)
+		dataset_close(&pub);
+	if (hid_open)
+		dataset_close(&hid);
 	if (work[0])
 		fs_rm_rf(work);
 	free(vj);
