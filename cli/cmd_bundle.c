@@ -285,7 +285,7 @@ static int bundle_show_cmd(int argc, char **argv)
 		svg_path_for(argv[optind], svg, sizeof svg);
 	if (bundle_dir_open(argv[optind], &d, &err) < 0)
 		return cli_fail(&err);
-	ok = bundle_verify(d.path, &r, &verr) == 0;
+	ok = bundle_verify_taken(&d.t, &r, &verr) == 0;
 	if (ok)
 		printf("verified    ok\n");
 	else
@@ -293,7 +293,7 @@ static int bundle_show_cmd(int argc, char **argv)
 	if (r.manifest) {
 		print_summary(argv[optind], r.manifest, &r, ok);
 		print_files(r.manifest);
-		show_curve(d.path, svg, r.manifest);
+		show_curve(d.t.dir, svg, r.manifest);
 	}
 	bundle_report_free(&r);
 	bundle_dir_close(&d);

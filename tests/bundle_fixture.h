@@ -8,7 +8,9 @@
 #ifndef KARPA_BUNDLE_FIXTURE_H
 #define KARPA_BUNDLE_FIXTURE_H
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness/trainlog.h"
 #include "proof/bundle.h"
@@ -235,6 +237,45 @@ static inline void fx_expect(const char *path, const char *code)
 		fail_msg("expected %s, the bundle verified", code);
 	if (strcmp(err.code, code))
 		fail_msg("expected %s, got %s: %s", code, err.code, err.msg);
+}
+
+/* cmocka setup and teardown: a fresh sealed bundle per test. */
+static inline int fx_setup(void **state)
+{
+	struct fx *f = malloc(sizeof *f);
+
+	assert_non_null(f);
+	fx_build(f);
+	*state = f;
+	return 0;
+}
+
+static inline int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	fx_free(f);
+	free(f);
+	return 0;
+}
+
+/* Seconds a reader may take near a FIFO before the test counts it hung. */
+#define FX_FIFO_ALARM_S 20
+
+static inline void fx_on_alarm(int sig)
+{
+	static const char msg[] = "bundle test: blocked on a FIFO\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof msg - 1);
+	_exit(1);
+}
+
+/* on: a reader that blocks on a FIFO ends the test (alarm); off: disarmed. */
+static inline void fx_fifo_guard(int on)
+{
+	signal(SIGALRM, on ? fx_on_alarm : SIG_DFL);
+	alarm(on ? FX_FIFO_ALARM_S : 0);
 }
 
 #endif

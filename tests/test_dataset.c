@@ -152,6 +152,58 @@ static void verify_fails_on_a_flipped_byte_anywhere(void **state)
 	tu_rmdir(work);
 }
 
+/* Verify once, use what was verified: a shard rewritten after dataset_open
+ * (another valid shard, different tokens) is never read. The tokens in use
+ * are the bytes that were hashed; the next open sees the change. A reader
+ * that went back to the file for training (the old second read) would hand
+ * out the new tokens unchecked. */
+static void shard_changed_after_open_is_not_used(void **state)
+{
+	char *src = make_corpus(0), *work = tu_mkdtemp(), path[FS_PATH_MAX], shard[FS_PATH_MAX];
+	const uint16_t *t, *t2;
+	uint16_t *before, *forged;
+	size_t n, n2;
+	struct dataset d, again;
+	struct kerr err;
+
+	(void)state;
+	assert_int_equal(tu_run(NULL, 0, "%s data prepare --scale tiny --from %s --out %s/d", tu_karpa(), src, work),
+			 0);
+	snprintf(path, sizeof path, "%s/d", work);
+	snprintf(shard, sizeof shard, "%s/d/karpa_train_000000.bin", work);
+	assert_int_equal(dataset_open(path, &d, &err), 0);
+	assert_int_equal(dataset_tokens(&d, SPLIT_TRAIN, &t, &n, &err), 0);
+	assert_true(n > 16);
+	before = malloc(n * sizeof *before);
+	forged = malloc(n * sizeof *forged);
+	assert_non_null(before);
+	assert_non_null(forged);
+	memcpy(before, t, n * sizeof *t);
+	/* The same count, every token shifted: a well-formed shard, other text. */
+	for (size_t i = 0; i < n; i++)
+		forged[i] = (uint16_t)((t[i] + 1) % bpe_vocab_size(d.tok));
+	{
+		uint16_t *first = NULL;
+		size_t nfirst;
+
+		assert_int_equal(shard_read(shard, &first, &nfirst, &err), 0);
+		assert_int_equal(shard_write(shard, forged, nfirst, &err), 0);
+		free(first);
+	}
+	/* What the open run uses is unchanged, and is still the verified bytes. */
+	assert_int_equal(dataset_tokens(&d, SPLIT_TRAIN, &t2, &n2, &err), 0);
+	assert_true(n2 == n);
+	assert_memory_equal(t2, before, n * sizeof *t2);
+	/* A fresh open detects the rewrite. */
+	assert_int_equal(dataset_open(path, &again, &err), -1);
+	assert_string_equal(err.code, "dataset.digest_mismatch");
+	dataset_close(&d);
+	free(before);
+	free(forged);
+	tu_rmdir(src);
+	tu_rmdir(work);
+}
+
 /* The miner's folder must not contain a hidden document or anything derived
  * from one. Two proofs: the hidden documents' markers never decode out of
  * the miner's shards, and rewriting every hidden document leaves the miner's
@@ -170,10 +222,10 @@ static void miner_folder_never_depends_on_hidden_documents(void **state)
 	assert_int_equal(dataset_open(strcat(strcpy(path, work), "/d1"), &d, &err), 0);
 	memcpy(d1, d.digest, sizeof d1);
 	for (int s = SPLIT_TRAIN; s <= SPLIT_VAL; s++) {
-		uint16_t *t;
+		const uint16_t *t;
 		size_t n, len;
 		char *text;
-		assert_int_equal(dataset_load_split(&d, s, &t, &n, &err), 0);
+		assert_int_equal(dataset_tokens(&d, s, &t, &n, &err), 0);
 		assert_int_equal(bpe_decode(d.tok, t, n, &text, &len, &err), 0);
 		for (int k = 0; k < NDOCS; k++) {
 			char id[64];
@@ -185,7 +237,6 @@ static void miner_folder_never_depends_on_hidden_documents(void **state)
 				assert_non_null(strstr(text, marker));
 		}
 		free(text);
-		free(t);
 	}
 	dataset_close(&d);
 	/* Rewrite the hidden documents only, with different text. */
@@ -349,6 +400,7 @@ int main(void)
 		cmocka_unit_test(prepare_then_verify_then_show),
 		cmocka_unit_test(verify_fails_on_a_flipped_byte_anywhere),
 		cmocka_unit_test(miner_folder_never_depends_on_hidden_documents),
+		cmocka_unit_test(shard_changed_after_open_is_not_used),
 		cmocka_unit_test(prepare_is_deterministic_at_any_thread_count),
 		cmocka_unit_test(bad_inputs_fail_cleanly_and_write_nothing),
 		cmocka_unit_test(brown_tiny_prepares_from_the_cache),

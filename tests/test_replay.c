@@ -24,7 +24,8 @@
 static char *work;
 static char data[FS_PATH_MAX];
 static int vocab;
-static uint16_t *train_tok;
+static struct dataset dset; /* open for the group: train_tok is borrowed from it */
+static const uint16_t *train_tok;
 static size_t ntrain;
 
 /* ---- a fake recipe: bigram counts, deterministic, a few bytes of state --- */
@@ -88,7 +89,6 @@ static int setup(void **st)
 	const char *from[] = {txt, NULL};
 	struct dataset_prepare_opts po = {
 	    .scale = "tiny", .from = from, .out = data, .hidden_out = hidden, .threads = 2};
-	struct dataset d;
 	struct kerr err;
 
 	(void)st;
@@ -99,20 +99,19 @@ static int setup(void **st)
 	snprintf(hidden, sizeof hidden, "%s/hidden", work);
 	assert_int_equal(fs_mkdir_p(txt, NULL), 0);
 	write_texts(txt);
-	if (dataset_prepare(&po, &err) < 0 || dataset_open(data, &d, &err) < 0 ||
-	    dataset_load_split(&d, SPLIT_TRAIN, &train_tok, &ntrain, &err) < 0) {
+	if (dataset_prepare(&po, &err) < 0 || dataset_open(data, &dset, &err) < 0 ||
+	    dataset_tokens(&dset, SPLIT_TRAIN, &train_tok, &ntrain, &err) < 0) {
 		print_message("data: %s: %s\n", err.code, err.msg);
 		return -1;
 	}
-	vocab = bpe_vocab_size(d.tok);
-	dataset_close(&d);
+	vocab = bpe_vocab_size(dset.tok);
 	return 0;
 }
 
 static int teardown(void **st)
 {
 	(void)st;
-	free(train_tok);
+	dataset_close(&dset);
 	tu_rmdir(work);
 	return 0;
 }

@@ -765,29 +765,35 @@ out:
 	return rc;
 }
 
-int bpe_load(const char *path, struct bpe **out, struct kerr *err)
+int bpe_load_buf(const char *text, size_t len, const char *name, struct bpe **out, struct kerr *err)
 {
-	char *text = NULL;
-	size_t len;
 	json_error_t je;
-	json_t *root = NULL;
+	json_t *root;
 	int rc = -1;
 
 	*out = NULL;
-	if (fs_read_all(path, BPE_FILE_BYTES_MAX, &text, &len, err) < 0)
-		goto out;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		kerr_set(err, "bpe.parse", "%s: line %d: %s", path, je.line, je.text);
-		goto out;
-	}
+	if (!root)
+		return kerr_set(err, "bpe.parse", "%s: line %d: %s", name, je.line, je.text);
 	if (parse_doc(root, out, err) < 0) {
-		kerr_prefix(err, "%s", path);
+		kerr_prefix(err, "%s", name);
 		goto out;
 	}
 	rc = 0;
 out:
 	json_decref(root);
+	return rc;
+}
+
+int bpe_load(const char *path, struct bpe **out, struct kerr *err)
+{
+	char *text = NULL;
+	size_t len;
+	int rc = -1;
+
+	*out = NULL;
+	if (fs_read_all(path, BPE_FILE_BYTES_MAX, &text, &len, err) == 0)
+		rc = bpe_load_buf(text, len, path, out, err);
 	free(text);
 	return rc;
 }

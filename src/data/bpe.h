@@ -35,6 +35,8 @@ int bpe_load_gpt2(const char *encoder_json_path, const char *vocab_bpe_path, str
 		  struct kerr *err);
 int bpe_save(const struct bpe *b, const char *path, struct kerr *err); /* atomic */
 int bpe_load(const char *path, struct bpe **out, struct kerr *err);
+/* bpe_load of bytes already read (name is for messages). */
+int bpe_load_buf(const char *text, size_t len, const char *name, struct bpe **out, struct kerr *err);
 void bpe_free(struct bpe *b);
 
 /* Appends the ids of text (any bytes; invalid UTF-8 still round-trips). */

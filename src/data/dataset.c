@@ -454,22 +454,107 @@ out:
 
 /* ------------------------------------------------------------------ */
 /* Reading and verifying a folder. Every count and digest in the manifest
- * is recomputed; the manifest itself is pinned by its own digest. */
+ * is recomputed; the manifest itself is pinned by its own digest. Each file
+ * is read once: its bytes are hashed, checked and parsed from the same
+ * buffer, and the tokens kept are those bytes (verify once, use what was
+ * verified: nothing reads a shard again after dataset_open). */
 
-static int check_file(const char *dir, const char *name, const char *want_hex, struct kerr *err)
+/* Reads dir/name whole and checks its SHA-256; caller frees *buf. */
+static int read_pinned(const char *dir, const char *name, const char *want_hex, size_t bytes_max, char **buf,
+		       size_t *len, struct kerr *err)
 {
 	char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
 
+	*buf = NULL;
 	if (strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, "."))
 		return kerr_set(err, "dataset.bad_manifest", "%s/%s: file names may not contain '/'",
 				dir, DATASET_MANIFEST);
-	if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0)
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0 ||
+	    fs_read_all(path, bytes_max, buf, len, err) < 0)
 		return -1;
-	if (hash_file_hex(path, hex, NULL, err) < 0)
-		return -1;
-	if (strcmp(hex, want_hex))
+	hash_buf_hex(*buf, *len, hex);
+	if (strcmp(hex, want_hex)) {
+		free(*buf);
+		*buf = NULL;
 		return kerr_set(err, "dataset.digest_mismatch", "%s: SHA-256 %.16s... differs from the manifest's %.16s...",
 				path, hex, want_hex);
+	}
+	return 0;
+}
+
+/* One shard, the unit a streaming reader would verify as it reads
+ * (docs/data.md, "Verify once"): read once, hashed against the manifest,
+ * its count checked, its tokens decoded from the same bytes into out (room
+ * for want_n) and checked against the vocabulary; documents and UTF-8
+ * bytes are added to *docs and *bytes. */
+static int take_shard(const struct dataset *d, const char *file, const char *want_hex, size_t want_n,
+		      uint16_t *out, uint64_t *docs, uint64_t *bytes, struct kerr *err)
+{
+	char *buf = NULL;
+	const uint16_t *le;
+	size_t len, got;
+	int rc = -1;
+
+	if (read_pinned(d->dir, file, want_hex, SHARD_HEADER_BYTES + SHARD_TOKENS_MAX * 2, &buf, &len, err) < 0)
+		return -1;
+	if (shard_parse(buf, len, &le, &got, err) < 0) {
+		kerr_prefix(err, "%s/%s", d->dir, file);
+		goto out;
+	}
+	if (got != want_n) {
+		kerr_set(err, "dataset.count_mismatch", "%s/%s: %zu tokens, manifest says %zu", d->dir, file, got,
+			 want_n);
+		goto out;
+	}
+	shard_copy_tokens(le, got, out);
+	for (size_t j = 0; j < got; j++) {
+		if (out[j] >= (unsigned)bpe_vocab_size(d->tok)) {
+			kerr_set(err, "dataset.bad_token", "%s/%s: token %u at %zu is outside the vocabulary", d->dir,
+				 file, out[j], j);
+			goto out;
+		}
+		*docs += out[j] == bpe_eot(d->tok);
+		*bytes += bpe_token_len(d->tok, out[j]);
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+/* The shard list of a split, checked before any shard is read: names in
+ * order, digests, per-shard counts that sum to the split's and fit in
+ * memory. */
+static int check_shards(const struct dataset *d, enum dataset_split_id s, json_t *shards, json_int_t toks,
+			struct kerr *err)
+{
+	uint64_t sum = 0;
+	json_t *sh;
+	size_t i;
+
+	json_array_foreach(shards, i, sh) {
+		const char *file, *hex;
+		json_int_t n;
+		char want[64];
+
+		if (json_unpack(sh, "{s:s, s:s, s:I}", "file", &file, "sha256", &hex, "tokens", &n) < 0 || n < 0 ||
+		    (uint64_t)n > SHARD_TOKENS_MAX)
+			return kerr_set(err, "dataset.bad_manifest", "%s: shard %zu of '%s' is malformed", d->dir,
+					i, dataset_split_name(s));
+		snprintf(want, sizeof want, "karpa_%s_%06zu.bin", dataset_split_name(s), i);
+		if (strcmp(file, want))
+			return kerr_set(err, "dataset.bad_manifest", "%s: shard %zu of '%s' is named '%s', expected '%s'",
+					d->dir, i, dataset_split_name(s), file, want);
+		sum += (uint64_t)n;
+	}
+	if (sum != (uint64_t)toks)
+		return kerr_set(err, "dataset.count_mismatch", "%s: the shards of '%s' list %llu tokens, the split %lld",
+				d->dir, dataset_split_name(s), (unsigned long long)sum, (long long)toks);
+	if (sum > DATASET_SPLIT_TOKENS_MAX)
+		return kerr_set(err, "dataset.too_large",
+				"%s: split '%s' has %llu tokens, more than the %llu held in memory (docs/data.md)",
+				d->dir, dataset_split_name(s), (unsigned long long)sum,
+				(unsigned long long)DATASET_SPLIT_TOKENS_MAX);
 	return 0;
 }
 
@@ -478,8 +563,9 @@ static int verify_split(struct dataset *d, enum dataset_split_id s, json_t *js, 
 	struct dataset_split_info *si = &d->split[s];
 	json_t *shards = json_object_get(js, "shards"), *sh;
 	json_int_t docs, toks, bytes;
-	uint64_t sum_tokens = 0, sum_bytes = 0, sum_docs = 0;
-	size_t i;
+	uint64_t sum_bytes = 0, sum_docs = 0;
+	uint16_t *all = NULL;
+	size_t i, off = 0;
 
 	if (json_unpack(js, "{s:I, s:I, s:I, s:o}", "documents", &docs, "tokens", &toks, "bytes", &bytes,
 			"shards", &shards) < 0 ||
@@ -487,52 +573,35 @@ static int verify_split(struct dataset *d, enum dataset_split_id s, json_t *js, 
 	    bytes < 0)
 		return kerr_set(err, "dataset.bad_manifest", "%s: split '%s' is malformed", d->dir,
 				dataset_split_name(s));
+	if (check_shards(d, s, shards, toks, err) < 0)
+		return -1;
+	if (!(all = malloc((size_t)toks * sizeof *all + 1)))
+		return kerr_set(err, "dataset.nomem", "%s: out of memory for the %lld tokens of '%s'", d->dir,
+				(long long)toks, dataset_split_name(s));
 	json_array_foreach(shards, i, sh) {
-		const char *file, *hex;
-		json_int_t n;
-		uint16_t *t = NULL;
-		size_t got;
-		char path[FS_PATH_MAX];
+		size_t n = (size_t)json_integer_value(json_object_get(sh, "tokens"));
 
-		if (json_unpack(sh, "{s:s, s:s, s:I}", "file", &file, "sha256", &hex, "tokens", &n) < 0)
-			return kerr_set(err, "dataset.bad_manifest", "%s: shard %zu of '%s' is malformed", d->dir,
-					i, dataset_split_name(s));
-		char want[64];
-		snprintf(want, sizeof want, "karpa_%s_%06zu.bin", dataset_split_name(s), i);
-		if (strcmp(file, want))
-			return kerr_set(err, "dataset.bad_manifest", "%s: shard %zu of '%s' is named '%s', expected '%s'",
-					d->dir, i, dataset_split_name(s), file, want);
-		if (check_file(d->dir, file, hex, err) < 0 ||
-		    fs_join(path, sizeof path, err, "%s/%s", d->dir, file) < 0 || shard_read(path, &t, &got, err) < 0)
+		if (take_shard(d, json_string_value(json_object_get(sh, "file")),
+			       json_string_value(json_object_get(sh, "sha256")), n, all + off, &sum_docs, &sum_bytes,
+			       err) < 0) {
+			free(all);
 			return -1;
-		if ((json_int_t)got != n) {
-			free(t);
-			return kerr_set(err, "dataset.count_mismatch", "%s: %zu tokens, manifest says %lld", path, got,
-					(long long)n);
 		}
-		for (size_t j = 0; j < got; j++) {
-			if (t[j] >= (unsigned)bpe_vocab_size(d->tok)) {
-				free(t);
-				return kerr_set(err, "dataset.bad_token", "%s: token %u at %zu is outside the vocabulary",
-						path, t[j], j);
-			}
-			sum_docs += t[j] == bpe_eot(d->tok);
-			sum_bytes += bpe_token_len(d->tok, t[j]);
-		}
-		sum_tokens += got;
-		free(t);
+		off += n;
 	}
-	if (sum_tokens != (uint64_t)toks || sum_bytes != (uint64_t)bytes || sum_docs != (uint64_t)docs)
+	if (sum_bytes != (uint64_t)bytes || sum_docs != (uint64_t)docs) {
+		free(all);
 		return kerr_set(err, "dataset.count_mismatch",
-				"%s: split '%s' has %llu tokens, %llu bytes, %llu documents; manifest says %lld, %lld, %lld",
-				d->dir, dataset_split_name(s), (unsigned long long)sum_tokens,
-				(unsigned long long)sum_bytes, (unsigned long long)sum_docs, (long long)toks,
+				"%s: split '%s' has %llu bytes, %llu documents; manifest says %lld, %lld", d->dir,
+				dataset_split_name(s), (unsigned long long)sum_bytes, (unsigned long long)sum_docs,
 				(long long)bytes, (long long)docs);
+	}
 	si->present = 1;
 	si->documents = sum_docs;
-	si->tokens = sum_tokens;
+	si->tokens = off;
 	si->bytes = sum_bytes;
 	si->nshards = json_array_size(shards);
+	d->tokens[s] = all;
 	return 0;
 }
 
@@ -580,9 +649,17 @@ int dataset_open(const char *dir, struct dataset *d, struct kerr *err)
 			goto out;
 		}
 	}
-	if (check_file(dir, tokfile, tokhex, err) < 0 ||
-	    fs_join(path, sizeof path, err, "%s/%s", dir, tokfile) < 0 || bpe_load(path, &d->tok, err) < 0)
-		goto out;
+	/* The tokenizer too is parsed from the bytes that were hashed. */
+	{
+		char *tok = NULL;
+		size_t toklen;
+		int bad = read_pinned(dir, tokfile, tokhex, BPE_FILE_BYTES_MAX, &tok, &toklen, err) < 0 ||
+			  bpe_load_buf(tok, toklen, tokfile, &d->tok, err) < 0;
+
+		free(tok);
+		if (bad)
+			goto out;
+	}
 	snprintf(d->tokenizer_digest, sizeof d->tokenizer_digest, "%s", tokhex);
 	{
 		json_int_t vs = json_integer_value(json_object_get(tokj, "vocab_size"));
@@ -616,40 +693,21 @@ void dataset_close(struct dataset *d)
 {
 	bpe_free(d->tok);
 	d->tok = NULL;
+	for (int s = 0; s < DATASET_SPLITS_MAX; s++) {
+		free(d->tokens[s]);
+		d->tokens[s] = NULL;
+	}
 }
 
-int dataset_load_split(const struct dataset *d, enum dataset_split_id s, uint16_t **tokens,
-		       size_t *n, struct kerr *err)
+int dataset_tokens(const struct dataset *d, enum dataset_split_id s, const uint16_t **tokens, size_t *n,
+		   struct kerr *err)
 {
-	struct bpe_tokens all = { 0 };
-	int rc = -1;
-
 	*tokens = NULL;
 	*n = 0;
 	if ((unsigned)s >= DATASET_SPLITS_MAX || !d->split[s].present)
 		return kerr_set(err, "dataset.no_split", "%s: has no '%s' split%s", d->dir, dataset_split_name(s),
 				s == SPLIT_HIDDEN ? " (the hidden split lives only in the validator's folder)" : "");
-	for (size_t k = 0; k < d->split[s].nshards; k++) {
-		char path[FS_PATH_MAX];
-		uint16_t *t;
-		size_t got;
-
-		if (fs_join(path, sizeof path, err, "%s/karpa_%s_%06zu.bin", d->dir, dataset_split_name(s), k) < 0 ||
-		    shard_read(path, &t, &got, err) < 0)
-			goto out;
-		for (size_t j = 0; j < got; j++)
-			if (bpe_tokens_push(&all, t[j]) < 0) {
-				free(t);
-				kerr_set(err, "dataset.nomem", "out of memory");
-				goto out;
-			}
-		free(t);
-	}
-	*tokens = all.ids;
-	*n = all.n;
-	all.ids = NULL;
-	rc = 0;
-out:
-	bpe_tokens_free(&all);
-	return rc;
+	*tokens = d->tokens[s];
+	*n = (size_t)d->split[s].tokens;
+	return 0;
 }

@@ -18,6 +18,11 @@
 #define DATASET_TOKENIZER "tokenizer.json"
 #define DATASET_SPLITS_MAX 3
 #define DATASET_SHARDS_MAX 4096
+/* A split is held in memory, as verified, for the whole run: 2^30 tokens
+ * (2 GiB) is far above the cpu scale's 1.3M train tokens; a GPU scale's
+ * corpus (billions of tokens) needs the streaming reader docs/data.md
+ * describes, which verifies each shard as it reads it. */
+#define DATASET_SPLIT_TOKENS_MAX ((uint64_t)1 << 30)
 
 enum dataset_split_id { SPLIT_TRAIN = 0, SPLIT_VAL = 1, SPLIT_HIDDEN = 2 };
 
@@ -36,6 +41,10 @@ struct dataset {
 	char tokenizer_digest[HASH_HEX_BYTES];
 	struct bpe *tok;                       /* owned */
 	struct dataset_split_info split[DATASET_SPLITS_MAX];
+	/* Each present split's tokens, every shard in order, decoded from the
+	 * very bytes dataset_open hashed (owned): the only copy training,
+	 * evaluation and judging read. */
+	uint16_t *tokens[DATASET_SPLITS_MAX];
 };
 
 struct dataset_prepare_opts {
@@ -49,12 +58,16 @@ struct dataset_prepare_opts {
 };
 
 int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err);
-/* Opens a folder, recomputing every digest; reason codes dataset.* */
+/* Opens a folder, recomputing every digest, and keeps every split's tokens
+ * in memory: each file is read once, hashed, checked and decoded from the
+ * same bytes, so what a run uses is what was verified, and nothing reads
+ * the folder again. Reason codes dataset.*, shard.*, bpe.*. */
 int dataset_open(const char *dir, struct dataset *d, struct kerr *err);
 void dataset_close(struct dataset *d);
-/* Loads one split's tokens, all shards concatenated in order; caller frees. */
-int dataset_load_split(const struct dataset *d, enum dataset_split_id s, uint16_t **tokens,
-		       size_t *n, struct kerr *err);
+/* One split's verified tokens, all shards concatenated in order: borrowed
+ * from d, valid until dataset_close. dataset.no_split when absent. */
+int dataset_tokens(const struct dataset *d, enum dataset_split_id s, const uint16_t **tokens, size_t *n,
+		   struct kerr *err);
 const char *dataset_split_name(enum dataset_split_id s);
 
 #endif

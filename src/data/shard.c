@@ -47,6 +47,15 @@ int shard_parse(const void *buf, size_t len, const uint16_t **tokens, size_t *n,
 	return 0;
 }
 
+void shard_copy_tokens(const uint16_t *le, size_t n, uint16_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint16_t v;
+		memcpy(&v, (const char *)le + 2 * i, 2); /* le may be unaligned */
+		out[i] = le16toh(v);
+	}
+}
+
 int shard_write(const char *path, const uint16_t *tokens, size_t n, struct kerr *err)
 {
 	unsigned char *buf;
@@ -91,11 +100,7 @@ int shard_read(const char *path, uint16_t **tokens, size_t *n, struct kerr *err)
 		kerr_set(err, "shard.nomem", "%s: out of memory", path);
 		goto out;
 	}
-	for (size_t i = 0; i < *n; i++) {
-		uint16_t v;
-		memcpy(&v, (const char *)t + 2 * i, 2);
-		(*tokens)[i] = le16toh(v);
-	}
+	shard_copy_tokens(t, *n, *tokens);
 	rc = 0;
 out:
 	free(buf);

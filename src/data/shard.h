@@ -26,5 +26,8 @@ int shard_write(const char *path, const uint16_t *tokens, size_t n, struct kerr 
 int shard_read(const char *path, uint16_t **tokens, size_t *n, struct kerr *err);
 /* Validates the header of an in-memory image (used by --from and verify). */
 int shard_parse(const void *buf, size_t len, const uint16_t **tokens, size_t *n, struct kerr *err);
+/* The n tokens shard_parse found (little-endian, maybe unaligned) into out,
+ * in host order. */
+void shard_copy_tokens(const uint16_t *le, size_t n, uint16_t *out);
 
 #endif

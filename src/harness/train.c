@@ -29,9 +29,11 @@ struct run {
 	int created;
 	struct kr_env env; /* what the recipe was created with: a restart reuses it */
 	struct kr_plan plan;
-	struct dataset d;
-	int d_open;
-	uint16_t *train, *val, *batch;
+	const struct dataset *d; /* verified once: the caller's, or own */
+	struct dataset own;
+	int own_open;
+	const uint16_t *train, *val; /* borrowed from d: the verified tokens */
+	uint16_t *batch;
 	size_t ntrain, nval;
 	uint32_t *tbytes;
 	int vocab;
@@ -129,21 +131,27 @@ static int create_recipe(struct run *R, const char *scale, uint64_t seed, int th
 	return 0;
 }
 
-static int open_data(struct run *R, const char *dir, struct kerr *err)
+/* The caller's verified folder, or dir opened (and verified) here. */
+static int open_data(struct run *R, const struct dataset *given, const char *dir, struct kerr *err)
 {
-	if (dataset_open(dir, &R->d, err) < 0)
-		return -1;
-	R->d_open = 1;
-	return evaluate_token_bytes(R->d.tok, &R->tbytes, &R->vocab, err);
+	if (given) {
+		R->d = given;
+	} else {
+		if (dataset_open(dir, &R->own, err) < 0)
+			return -1;
+		R->own_open = 1;
+		R->d = &R->own;
+	}
+	return evaluate_token_bytes(R->d->tok, &R->tbytes, &R->vocab, err);
 }
 
-static int load_split(struct run *R, enum dataset_split_id s, uint16_t **t, size_t *n,
+static int load_split(struct run *R, enum dataset_split_id s, const uint16_t **t, size_t *n,
 		      struct kerr *err)
 {
-	if (!R->d.split[s].present)
-		return kerr_set(err, "train.no_split", "%s: data folder has no %s split", R->d.dir,
+	if (!R->d->split[s].present)
+		return kerr_set(err, "train.no_split", "%s: data folder has no %s split", R->d->dir,
 				dataset_split_name(s));
-	return dataset_load_split(&R->d, s, t, n, err);
+	return dataset_tokens(R->d, s, t, n, err);
 }
 
 static void meta_of(const struct run *R, int64_t step, struct ckpt_meta *m)
@@ -155,8 +163,8 @@ static void meta_of(const struct run *R, int64_t step, struct ckpt_meta *m)
 	snprintf(m->scale, sizeof m->scale, "%s", R->o->scale);
 	m->step = step;
 	m->seed = R->o->seed;
-	memcpy(m->data_digest, R->d.digest, HASH_HEX_BYTES);
-	memcpy(m->tokenizer_digest, R->d.tokenizer_digest, HASH_HEX_BYTES);
+	memcpy(m->data_digest, R->d->digest, HASH_HEX_BYTES);
+	memcpy(m->tokenizer_digest, R->d->tokenizer_digest, HASH_HEX_BYTES);
 	m->vocab_size = R->vocab;
 	m->state_bytes = R->state_bytes;
 }
@@ -270,7 +278,7 @@ static int start_log(struct run *R, struct kerr *err)
 	char path[FS_PATH_MAX];
 	struct trainlog_header hd = {
 		.recipe = R->plan.name, .recipe_version = R->plan.version, .scale = R->o->scale,
-		.seed = R->o->seed, .data_digest = R->d.digest, .tokenizer_digest = R->d.tokenizer_digest,
+		.seed = R->o->seed, .data_digest = R->d->digest, .tokenizer_digest = R->d->tokenizer_digest,
 		.steps = R->plan.steps, .params = R->plan.params, .batch = R->plan.batch,
 		.seq_len = R->plan.seq_len,
 	};
@@ -320,10 +328,8 @@ static void run_free(struct run *R)
 	 * host has a child process before create. Destroying twice is safe. */
 	recipe_host_destroy(R->h);
 	fs_stage_abort(&R->st);
-	if (R->d_open)
-		dataset_close(&R->d);
-	free(R->train);
-	free(R->val);
+	if (R->own_open)
+		dataset_close(&R->own);
 	free(R->batch);
 	free(R->tbytes);
 	free(R->state);
@@ -336,8 +342,8 @@ static void result_init(const struct run *R, struct train_result *res)
 	snprintf(res->scale, sizeof res->scale, "%s", R->o->scale);
 	res->seed = R->o->seed;
 	res->params = R->plan.params;
-	memcpy(res->data_digest, R->d.digest, HASH_HEX_BYTES);
-	memcpy(res->tokenizer_digest, R->d.tokenizer_digest, HASH_HEX_BYTES);
+	memcpy(res->data_digest, R->d->digest, HASH_HEX_BYTES);
+	memcpy(res->tokenizer_digest, R->d->tokenizer_digest, HASH_HEX_BYTES);
 }
 
 int train_run(const struct train_opts *o, struct recipe_host *h, struct train_result *res,
@@ -356,7 +362,7 @@ int train_run(const struct train_opts *o, struct recipe_host *h, struct train_re
 	R->h = h;
 	R->log.fd = -1;
 	if (out_dir_of(o->out_dir, R->out_dir, err) < 0 || check_opts(o, R->out_dir, err) < 0 ||
-	    open_data(R, o->data_dir, err) < 0 ||
+	    open_data(R, o->data, o->data_dir, err) < 0 ||
 	    load_split(R, SPLIT_TRAIN, &R->train, &R->ntrain, err) < 0 ||
 	    load_split(R, SPLIT_VAL, &R->val, &R->nval, err) < 0 ||
 	    create_recipe(R, o->scale, o->seed, o->threads, err) < 0)
@@ -410,7 +416,7 @@ static int load_ckpt_into(struct run *R, const struct ckpt_meta *m, const void *
 {
 	size_t want;
 
-	if (ckpt_check(m, &R->plan, R->vocab, R->d.tokenizer_digest, err) < 0 ||
+	if (ckpt_check(m, &R->plan, R->vocab, R->d->tokenizer_digest, err) < 0 ||
 	    recipe_host_state_bytes(R->h, &want, err) < 0)
 		return -1;
 	if (want != n)
@@ -423,13 +429,20 @@ int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum data
 			  int threads, uint64_t targets_max, struct recipe_host *h,
 			  struct eval_report *rep, struct kerr *err)
 {
+	return train_eval_checkpoint_data(ckpt_path, NULL, data_dir, split, threads, targets_max, h, rep, err);
+}
+
+int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data, const char *data_dir,
+			       enum dataset_split_id split, int threads, uint64_t targets_max,
+			       struct recipe_host *h, struct eval_report *rep, struct kerr *err)
+{
 	struct run *R = calloc(1, sizeof *R);
 	struct ckpt_meta m;
 	struct eval_opts eo = { .targets_max = targets_max, .threads = threads };
 	struct kr_env env = { .threads = threads };
 	void *state = NULL;
 	size_t n = 0;
-	uint16_t *toks = NULL;
+	const uint16_t *toks = NULL;
 	size_t ntoks = 0;
 	int rc = -1;
 
@@ -439,7 +452,7 @@ int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum data
 	R->h = h;
 	R->log.fd = -1;
 	if (ckpt_read(ckpt_path, &m, &state, &n, rep->ckpt_sha256, err) < 0 ||
-	    open_data(R, data_dir, err) < 0 || load_split(R, split, &toks, &ntoks, err) < 0)
+	    open_data(R, data, data_dir, err) < 0 || load_split(R, split, &toks, &ntoks, err) < 0)
 		goto out;
 	if (!eo.targets_max)
 		eo.targets_max = scale_eval_targets(m.scale);
@@ -458,11 +471,10 @@ int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum data
 	rep->step = m.step;
 	rep->seed = m.seed;
 	rep->split = split;
-	memcpy(rep->data_digest, R->d.digest, HASH_HEX_BYTES);
+	memcpy(rep->data_digest, R->d->digest, HASH_HEX_BYTES);
 	rc = 0;
 out:
 	free(state);
-	free(toks);
 	run_free(R);
 	free(R);
 	return rc;

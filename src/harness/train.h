@@ -43,6 +43,10 @@ int64_t train_ckpt_interval(const struct kr_plan *p);
 
 struct train_opts {
 	const char *data_dir;
+	/* The folder already opened (and so verified) by the caller, whose
+	 * tokens the run uses; NULL: data_dir is opened here. Lets several
+	 * runs share one verification (the noise floor). */
+	const struct dataset *data;
 	const char *scale;
 	const char *out_dir;
 	uint64_t seed;
@@ -93,5 +97,9 @@ struct eval_report {
 int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum dataset_split_id split,
 			  int threads, uint64_t targets_max, struct recipe_host *h,
 			  struct eval_report *rep, struct kerr *err);
+/* The same on a folder the caller opened (data; NULL: data_dir is opened). */
+int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data, const char *data_dir,
+			       enum dataset_split_id split, int threads, uint64_t targets_max,
+			       struct recipe_host *h, struct eval_report *rep, struct kerr *err);
 
 #endif

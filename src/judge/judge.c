@@ -57,7 +57,7 @@ struct ctx {
 	const struct judge_opts *o;
 	struct judge_result *r;
 	char work[FS_PATH_MAX], bdir[FS_PATH_MAX], recipe[FS_PATH_MAX], patch_path[FS_PATH_MAX];
-	struct bundle_dir bd;
+	struct bundle_taken taken; /* the validator's copy in bdir: every check reads only it */
 	json_t *manifest;
 	char manifest_hex[HASH_HEX_BYTES];
 	char *patch, *rationale;
@@ -99,23 +99,23 @@ static double mnum(json_t *m, const char *a, const char *b)
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* Reads what is needed to attribute the bundle before any check: without a
- * manifest there is nothing to record. */
+/* Takes the bundle (bundle_take: a directory or a .tar copied into the
+ * work area, every file hashed as it is copied), then reads from that copy
+ * what is needed to attribute it before any check: without a manifest there
+ * is nothing to record. From here on nothing reads the sender's files, so
+ * nothing the sender changes after this point is judged. */
 static int intake(struct ctx *c, struct kerr *err)
 {
 	char path[FS_PATH_MAX], *text = NULL;
 	size_t len;
 	json_t *seed;
 
-	if (bundle_dir_open(c->o->bundle, &c->bd, err) < 0)
+	if (fs_join(c->bdir, sizeof c->bdir, err, "%s/bundle", c->work) < 0 ||
+	    bundle_take(c->o->bundle, c->bdir, &c->taken, err) < 0)
 		return -1;
-	snprintf(c->bdir, sizeof c->bdir, "%s", c->bd.path);
-	/* Every read of the bundle refuses what is not a regular file without
-	 * blocking (a FIFO would hold the judgment before any check). */
 	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, BUNDLE_MANIFEST) < 0 ||
 	    fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, &text, &len, err) < 0) {
-		kerr_set(err, strcmp(err->code, "fs.not_regular") ? "judge.unreadable" : "bundle.not_regular",
-			 "%s: no readable manifest.json: %s", c->o->bundle, err->msg);
+		kerr_set(err, "judge.unreadable", "%s: no readable manifest.json: %s", c->o->bundle, err->msg);
 		return -1;
 	}
 	hash_buf_hex(text, len, c->manifest_hex);
@@ -130,7 +130,7 @@ static int intake(struct ctx *c, struct kerr *err)
 		c->patch = NULL, c->patch_len = 0; /* diff scan reports patch_err */
 	if (fs_join(path, sizeof path, err, "%s/rationale.md", c->bdir) < 0 ||
 	    fs_read_file(path, RATIONALE_BYTES_MAX, O_NOFOLLOW, &c->rationale, &len, err) < 0)
-		c->rationale = NULL; /* optional; bundle_verify refuses a non-regular one */
+		c->rationale = NULL; /* optional */
 	seed = json_object_get(json_object_get(c->manifest, "config"), "seed");
 	c->seed = json_is_integer(seed) && json_integer_value(seed) >= 0 ? (uint64_t)json_integer_value(seed) : 0;
 	return 0;
@@ -185,13 +185,11 @@ static int check_diff_scan(struct ctx *c, struct kerr *err)
 {
 	const char *tag = mstr(c->manifest, "king", "tag"), *commit = mstr(c->manifest, "king", "commit");
 
-	/* Why patch.diff could not be read, in its own words: too big, not a
-	 * regular file, or absent. */
+	/* Why patch.diff could not be read, in its own words: too big or absent
+	 * (the take refused anything but a regular file). */
 	if (!c->patch && !strcmp(c->patch_err.code, "fs.too_large"))
 		return kerr_set(err, "patch.too_large", "patch.diff exceeds the limit of %u bytes: %s",
 				RECIPEREPO_PATCH_BYTES_MAX, c->patch_err.msg);
-	if (!c->patch && !strcmp(c->patch_err.code, "fs.not_regular"))
-		return kerr_set(err, "bundle.not_regular", "%s", c->patch_err.msg);
 	if (!c->patch)
 		return kerr_set(err, "judge.no_patch", "the bundle has no readable patch.diff: %s", c->patch_err.msg);
 	if (reciperepo_patch_check(c->patch, c->patch_len, err) < 0)
@@ -222,8 +220,16 @@ static int check_attest(struct ctx *c, struct kerr *err)
 	int rc = -1;
 
 	memset(&br, 0, sizeof br);
-	if (bundle_verify(c->bdir, &br, err) < 0)
+	if (bundle_verify_taken(&c->taken, &br, err) < 0)
 		goto out;
+	/* The manifest attributed at intake is the one verified: both are read
+	 * from the same copy, so only a writer inside the work area could make
+	 * them differ. */
+	if (strcmp(br.manifest_sha256, c->manifest_hex)) {
+		kerr_set(err, "bundle.copy_changed", "the manifest verified (%.16s...) is not the one read at intake (%.16s...)",
+			 br.manifest_sha256, c->manifest_hex);
+		goto out;
+	}
 	c->verified = 1;
 	snprintf(c->e.attest_kind, sizeof c->e.attest_kind, "%s", br.attest_kind);
 	c->e.alpha = br.alpha;
@@ -339,7 +345,7 @@ static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, 
 		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split, double *bpb,
 		      struct kerr *err)
 {
-	uint16_t *toks = NULL;
+	const uint16_t *toks = NULL;
 	uint32_t *tbytes = NULL;
 	size_t n;
 	int vocab = 0, rc = -1, watching = 0, rows;
@@ -350,7 +356,7 @@ static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, 
 	struct causality_opts co = { .vocab_size = h->vocab_size, .T = plan->seq_len, .seed = audit_seed(c) };
 	struct eval_result res;
 
-	if (dataset_load_split(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
+	if (dataset_tokens(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
 		goto out;
 	if (h_alt) {
 		if (evaluate_calls(plan, vocab, n, eo.targets_max, &calls, &rows, err) < 0 ||
@@ -377,7 +383,6 @@ static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, 
 out:
 	if (watching)
 		causality_watch_free(&w);
-	free(toks);
 	free(tbytes);
 	return rc;
 }
@@ -490,7 +495,7 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
 	int nseg = c->pr.nckpt, rc = -1, drawn[JUDGE_BIND_DRAWS], ndrawn = 0;
 	double improvement;
-	uint16_t *train = NULL;
+	const uint16_t *train = NULL;
 	size_t ntrain;
 	int decisive = king_decide(c->king.hidden_bpb, c->r->hidden_bpb, c->king.margin, &improvement) == 1;
 
@@ -498,7 +503,7 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 	snprintf(c->r->replay_mode, sizeof c->r->replay_mode, "%s", decisive ? "binding" : "spot");
 	if (nseg < 1)
 		return kerr_set(err, "judge.no_replay", "the log records no checkpoint to replay to");
-	if (dataset_load_split(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
+	if (dataset_tokens(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
 		goto out;
 	if (!decisive) {
 		rc = replay_segment(c, sb, train, ntrain, (int)(secret_draw(c, "karpa spot replay v1", 0) % (uint64_t)nseg),
@@ -520,7 +525,6 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 	}
 	rc = 0;
 out:
-	free(train);
 	return rc;
 }
 
@@ -747,62 +751,35 @@ static int settle_challenge(struct ctx *c, struct kerr *err)
  * a damaged copy of a bundle (a flipped byte, a dropped file: the manifest
  * untouched) does not occupy the genuine bundle's slot, while the same
  * damaged bytes again are still a replay. */
-static int received_digest(struct ctx *c, char out[HASH_HEX_BYTES], struct kerr *err)
+static void received_digest(const struct ctx *c, char out[HASH_HEX_BYTES])
 {
 	static const char context[] = "karpa received content v1";
-	struct bundle_files *bf = malloc(sizeof *bf);
-	struct kerr lerr = { { 0 }, { 0 } };
+	const struct bundle_taken *t = &c->taken;
 	struct hash_ctx h;
 	uint8_t d[HASH_BYTES];
-	char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
-	int rc = -1;
 
-	if (!bf)
-		return kerr_set(err, "judge.nomem", "out of memory");
 	hash_begin(&h);
 	hash_update(&h, context, sizeof context); /* its NUL ends the context */
 	hash_update(&h, c->manifest_hex, HASH_HEX_BYTES - 1);
-	if (bundle_list(c->bdir, bf, &lerr) < 0) {
-		/* Unlistable (a symlink, a bad name): the reason stands in for
-		 * the files. */
-		hash_update(&h, lerr.code, strlen(lerr.code) + 1);
-	} else {
-		for (int i = 0; i < bf->n; i++) {
-			if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, bf->name[i]) < 0)
-				goto out;
-			if (hash_file_hex(path, hex, NULL, &lerr) < 0)
-				snprintf(hex, sizeof hex, "%s", lerr.code);
-			hash_update(&h, bf->name[i], strlen(bf->name[i]) + 1);
-			hash_update(&h, hex, strlen(hex) + 1);
-		}
+	/* The take's listing and digests: the bytes judged, not read again. */
+	for (int i = 0; i < t->f.n; i++) {
+		hash_update(&h, t->f.name[i], strlen(t->f.name[i]) + 1);
+		hash_update(&h, t->sha256[i], strlen(t->sha256[i]) + 1);
 	}
 	hash_end(&h, d);
 	hash_hex(d, out);
-	rc = 0;
-out:
-	free(bf);
-	return rc;
 }
 
-/* Accepted bundles are kept by content. */
+/* Accepted bundles are kept by content, from the validator's copy. */
 static int store_bundle(struct ctx *c, struct kerr *err)
 {
-	struct bundle_files *bf = malloc(sizeof *bf);
 	char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
-	int rc = -1;
 
-	if (!bf)
-		return kerr_set(err, "judge.nomem", "out of memory");
-	if (bundle_list(c->bdir, bf, err) < 0)
-		goto out;
-	for (int i = 0; i < bf->n; i++)
-		if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, bf->name[i]) < 0 ||
+	for (int i = 0; i < c->taken.f.n; i++)
+		if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, c->taken.f.name[i]) < 0 ||
 		    vstate_store_file(c->s, path, hex, err) < 0)
-			goto out;
-	rc = 0;
-out:
-	free(bf);
-	return rc;
+			return -1;
+	return 0;
 }
 
 static void ctx_free(struct ctx *c)
@@ -813,7 +790,6 @@ static void ctx_free(struct ctx *c)
 		dataset_close(&c->pub);
 	if (c->sb)
 		sandbox_free(c->sb);
-	bundle_dir_close(&c->bd);
 	json_decref(c->manifest);
 	free(c->patch);
 	free(c->rationale);
@@ -868,8 +844,8 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		snprintf(r->reason, sizeof r->reason, "%s", why.msg);
 		/* Judged only as far as what arrived: the manifest's digest
 		 * counts as judged once its content was verified. */
-		if (!c.verified && received_digest(&c, c.e.manifest_sha256, err) < 0)
-			goto out;
+		if (!c.verified)
+			received_digest(&c, c.e.manifest_sha256);
 	} else if (decide(&c, err) < 0) {
 		goto out;
 	}

@@ -299,50 +299,32 @@ static int find(const struct bundle_files *f, const char *name)
 	return -1;
 }
 
-static int check_files(const char *dir, const json_t *files, struct kerr *err)
+/* The manifest's list against the take: every listed file present with the
+ * digest and size of the bytes copied, no file unlisted. No file is read
+ * here: the take hashed each one as it copied it. */
+static int check_files(const struct bundle_taken *t, const json_t *files, struct kerr *err)
 {
 	static const char *required[] = BUNDLE_REQUIRED_FILES;
-	struct bundle_files *f = calloc(1, sizeof *f);
-	const char *name;
+	const char *dir = t->dir, *name;
 	json_t *v;
-	int rc = -1;
 
-	if (!f)
-		return kerr_set(err, "bundle.nomem", "out of memory");
-	if (bundle_list(dir, f, err) < 0)
-		goto out;
 	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-		if (!json_object_get(files, required[i])) {
-			kerr_set(err, "bundle.file_missing", "%s: the manifest lists no %s", dir, required[i]);
-			goto out;
-		}
+		if (!json_object_get(files, required[i]))
+			return kerr_set(err, "bundle.file_missing", "%s: the manifest lists no %s", dir, required[i]);
 	json_object_foreach((json_t *)files, name, v) {
-		char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
-		uint64_t bytes;
+		int i = find(&t->f, name);
 
-		if (find(f, name) < 0) {
-			kerr_set(err, "bundle.file_missing", "%s: %s is listed but absent", dir, name);
-			goto out;
-		}
-		if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0 ||
-		    hash_file_hex(path, hex, &bytes, err) < 0)
-			goto out;
-		if (strcmp(hex, json_string_value(json_object_get(v, "sha256"))) ||
-		    (json_int_t)bytes != json_integer_value(json_object_get(v, "bytes"))) {
-			kerr_set(err, "bundle.file_digest", "%s: %s does not match its digest in the manifest", dir,
-				 name);
-			goto out;
-		}
+		if (i < 0)
+			return kerr_set(err, "bundle.file_missing", "%s: %s is listed but absent", dir, name);
+		if (strcmp(t->sha256[i], json_string_value(json_object_get(v, "sha256"))) ||
+		    (json_int_t)t->f.bytes[i] != json_integer_value(json_object_get(v, "bytes")))
+			return kerr_set(err, "bundle.file_digest", "%s: %s does not match its digest in the manifest",
+					dir, name);
 	}
-	for (int i = 0; i < f->n; i++)
-		if (!reserved(f->name[i]) && !json_object_get(files, f->name[i])) {
-			kerr_set(err, "bundle.file_unlisted", "%s: %s is not in the manifest", dir, f->name[i]);
-			goto out;
-		}
-	rc = 0;
-out:
-	free(f);
-	return rc;
+	for (int i = 0; i < t->f.n; i++)
+		if (!reserved(t->f.name[i]) && !json_object_get(files, t->f.name[i]))
+			return kerr_set(err, "bundle.file_unlisted", "%s: %s is not in the manifest", dir, t->f.name[i]);
+	return 0;
 }
 
 /* ---- verification: the log and the checkpoints ------------------------ */
@@ -511,15 +493,29 @@ out:
 	return rc;
 }
 
-static int verify_dir(const char *dir, struct bundle_report *r, struct kerr *err)
+/* The manifest read for verification must be the bytes the take hashed:
+ * only a writer inside the validator's own copy could make them differ. */
+static int check_copy(const struct bundle_taken *t, const struct bundle_report *r, struct kerr *err)
 {
+	int i = find(&t->f, BUNDLE_MANIFEST);
+
+	if (i < 0 || strcmp(t->sha256[i], r->manifest_sha256))
+		return kerr_set(err, "bundle.copy_changed", "%s: %s is not the one taken", t->dir, BUNDLE_MANIFEST);
+	return 0;
+}
+
+int bundle_verify_taken(const struct bundle_taken *t, struct bundle_report *r, struct kerr *err)
+{
+	const char *dir = t->dir;
 	char *text = NULL;
 	size_t len = 0;
 	int rc = -1;
 
-	if (load_manifest(dir, r, &text, &len, err) < 0 || check_fields(r->manifest, r, err) < 0 ||
-	    check_sig(dir, text, len, r->miner, err) < 0 ||
-	    check_files(dir, json_object_get(r->manifest, "files"), err) < 0 || check_log(dir, r->manifest, err) < 0 ||
+	memset(r, 0, sizeof *r);
+	r->tier = ATTEST_UNVERIFIED;
+	if (load_manifest(dir, r, &text, &len, err) < 0 || check_copy(t, r, err) < 0 ||
+	    check_fields(r->manifest, r, err) < 0 || check_sig(dir, text, len, r->miner, err) < 0 ||
+	    check_files(t, json_object_get(r->manifest, "files"), err) < 0 || check_log(dir, r->manifest, err) < 0 ||
 	    check_attest(dir, r, err) < 0)
 		goto out;
 	rc = 0;
@@ -530,15 +526,18 @@ out:
 
 int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err)
 {
-	struct bundle_dir d;
-	int rc;
+	struct bundle_dir *d = malloc(sizeof *d);
+	int rc = -1;
 
 	memset(r, 0, sizeof *r);
 	r->tier = ATTEST_UNVERIFIED;
-	if (bundle_dir_open(path, &d, err) < 0)
-		return -1;
-	rc = verify_dir(d.path, r, err);
-	bundle_dir_close(&d);
+	if (!d)
+		return kerr_set(err, "bundle.nomem", "out of memory");
+	if (bundle_dir_open(path, d, err) == 0) {
+		rc = bundle_verify_taken(&d->t, r, err);
+		bundle_dir_close(d);
+	}
+	free(d);
 	return rc;
 }
 

@@ -69,7 +69,8 @@ struct bundle_report {
 	json_t *manifest; /* owned: parsed manifest.json */
 };
 
-/* Verifies a bundle directory or .tar: manifest canonical form, signature,
+/* Verifies a bundle directory or .tar, taken first (bundle_take, under
+ * $TMPDIR): manifest canonical form, signature,
  * every listed file present with its digest and no unlisted files, the log
  * hash chain and its head, checkpoint digests against the chain, the kept
  * checkpoints are the ones the head selects, attestation binding and tier.
@@ -95,11 +96,32 @@ struct bundle_files {
 };
 int bundle_list(const char *dir, struct bundle_files *f, struct kerr *err);
 
-/* A bundle as a directory: path itself when it is one, else the .tar
- * unpacked under $TMPDIR (removed by bundle_dir_close). */
+/* The validator's own copy of a bundle: every check reads only bytes the
+ * validator owns (docs/bundle.md, "Taking a bundle"). A directory is copied
+ * file by file, each hashed in the same pass that copies it; a .tar is
+ * unpacked (bundle_unpack's checks), each entry hashed as it is extracted.
+ * Both land in a staging directory renamed to dst_dir (which must not
+ * exist). Nothing the sender does to its files after the take changes what
+ * is verified or used. Refuses symlinks and other non-regular files
+ * (bundle.file_type; bundle.tar_* in a .tar), more than BUNDLE_BYTES_MAX in
+ * all (bundle.too_large), and what bundle_list refuses. */
+struct bundle_taken {
+	char dir[FS_PATH_MAX];                         /* the copy: dst_dir */
+	struct bundle_files f;                         /* its files, names sorted */
+	char sha256[BUNDLE_FILES_MAX][HASH_HEX_BYTES]; /* of the bytes copied, in f's order */
+};
+int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err);
+/* bundle_verify of a taken copy: every file digest compared with the
+ * manifest is the take's, and the manifest verified must be the bytes the
+ * take hashed (bundle.copy_changed otherwise: something wrote into the
+ * validator's copy). */
+int bundle_verify_taken(const struct bundle_taken *t, struct bundle_report *r, struct kerr *err);
+
+/* A bundle taken under $TMPDIR (removed by bundle_dir_close): for the CLI
+ * and bundle_verify. t.dir is the copy. */
 struct bundle_dir {
-	char path[FS_PATH_MAX];
-	char tmp[FS_PATH_MAX]; /* "" when path is the caller's own directory */
+	char tmp[FS_PATH_MAX];
+	struct bundle_taken t;
 };
 int bundle_dir_open(const char *path, struct bundle_dir *d, struct kerr *err);
 void bundle_dir_close(struct bundle_dir *d);

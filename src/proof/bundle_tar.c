@@ -1,5 +1,6 @@
-/* bundle_tar.c: a bundle's transport form, one ustar file (libarchive), and
- * the directory walk shared with sealing and verification. Unpacking reads
+/* bundle_tar.c: a bundle's transport form, one ustar file (libarchive), the
+ * directory walk shared with sealing and verification, and the take: the
+ * validator's own hashed copy of a directory or a .tar. Unpacking reads
  * the whole archive once to check every entry and every byte count before
  * anything touches the disk, then extracts into a staging directory that
  * appears under its final name only when complete. Never follows a link,
@@ -454,9 +455,10 @@ static int check_entry(struct archive_entry *e, struct tar_list *l, const char *
 }
 
 /* Reads an entry's data and checks it is exactly the declared size. With
- * out >= 0 the bytes are written there. */
-static int entry_data(struct archive *a, const struct tar_entry *t, int out, const char *tar_path,
-		      struct kerr *err)
+ * out >= 0 the bytes are written there, and with h they are hashed in the
+ * same pass. */
+static int entry_data(struct archive *a, const struct tar_entry *t, int out, struct hash_ctx *h,
+		      const char *tar_path, struct kerr *err)
 {
 	uint64_t got = 0;
 
@@ -477,6 +479,8 @@ static int entry_data(struct archive *a, const struct tar_entry *t, int out, con
 					tar_path, t->name);
 		if (out >= 0 && fs_write_fd(out, buf, len, t->name, err) < 0)
 			return -1;
+		if (h)
+			hash_update(h, buf, len);
 		got += len;
 	}
 	if (got != t->bytes)
@@ -520,7 +524,7 @@ static int pass_list(int fd, const char *tar_path, struct tar_list *l, struct ke
 			goto out;
 		}
 		if ((c = check_entry(e, l, tar_path, err)) < 0 ||
-		    (c == 0 && entry_data(a, &l->e[l->n - 1], -1, tar_path, err) < 0))
+		    (c == 0 && entry_data(a, &l->e[l->n - 1], -1, NULL, tar_path, err) < 0))
 			goto out;
 		end_data = archive_filter_bytes(a, 0);
 	}
@@ -579,10 +583,13 @@ static int make_parents(const char *root, const char *name, int include_last, st
 	return include_last ? make_dir(path, err) : 0;
 }
 
+/* Writes one entry under root; hex receives the SHA-256 of the bytes written. */
 static int extract_file(struct archive *a, const char *root, const struct tar_entry *t, const char *tar_path,
-			struct kerr *err)
+			char hex[HASH_HEX_BYTES], struct kerr *err)
 {
 	char path[FS_PATH_MAX];
+	struct hash_ctx h;
+	uint8_t d[HASH_BYTES];
 	int fd, rc = -1;
 
 	if (make_parents(root, t->name, 0, err) < 0 || fs_join(path, sizeof path, err, "%s/%s", root, t->name) < 0)
@@ -594,20 +601,24 @@ static int extract_file(struct archive *a, const char *root, const struct tar_en
 		kerr_errno(err, "fs.chmod", path);
 		goto out;
 	}
-	if (entry_data(a, t, fd, tar_path, err) < 0)
+	hash_begin(&h);
+	if (entry_data(a, t, fd, &h, tar_path, err) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		kerr_errno(err, "fs.fsync", path);
 		goto out;
 	}
+	hash_end(&h, d);
+	hash_hex(d, hex);
 	rc = 0;
 out:
 	close(fd);
 	return rc;
 }
 
+/* hex[i] receives the digest of entry i (directories: unchanged). */
 static int pass_extract(int fd, const char *tar_path, const struct tar_list *l, const char *root,
-			struct kerr *err)
+			char (*hex)[HASH_HEX_BYTES], struct kerr *err)
 {
 	struct archive *a = reader_open(fd, tar_path, err);
 	struct archive_entry *e;
@@ -631,7 +642,7 @@ static int pass_extract(int fd, const char *tar_path, const struct tar_list *l, 
 			goto out;
 		}
 		if (l->e[i].is_dir ? make_parents(root, l->e[i].name, 1, err) < 0
-				   : extract_file(a, root, &l->e[i], tar_path, err) < 0)
+				   : extract_file(a, root, &l->e[i], tar_path, hex[i], err) < 0)
 			goto out;
 		i++;
 	}
@@ -645,15 +656,20 @@ out:
 	return rc;
 }
 
-int bundle_unpack(const char *tar_path, const char *dir_out, struct kerr *err)
+/* Unpacks tar_path into dir_out; with t, also lists the copy into t with
+ * the digest of every file as it was extracted. */
+static int unpack(const char *tar_path, const char *dir_out, struct bundle_taken *t, struct kerr *err)
 {
 	struct tar_list *l = calloc(1, sizeof *l);
+	char (*hex)[HASH_HEX_BYTES] = calloc(TAR_ENTRIES_MAX, HASH_HEX_BYTES);
 	struct fs_stage st = { 0 };
 	struct stat sb;
 	int fd = -1, rc = -1;
 
-	if (!l)
-		return kerr_set(err, "bundle.nomem", "out of memory");
+	if (!l || !hex) {
+		kerr_set(err, "bundle.nomem", "out of memory");
+		goto out;
+	}
 	/* Without blocking: a FIFO given as the bundle is refused, not waited on. */
 	if ((fd = fs_open_regular(tar_path, 0, &sb, err)) < 0) {
 		snprintf(err->code, sizeof err->code, "%s",
@@ -675,15 +691,99 @@ int bundle_unpack(const char *tar_path, const char *dir_out, struct kerr *err)
 		kerr_errno(err, "fs.chmod", st.tmp);
 		goto out;
 	}
-	if (pass_extract(fd, tar_path, l, st.tmp, err) < 0 || fs_stage_commit(&st, 0, err) < 0)
+	if (pass_extract(fd, tar_path, l, st.tmp, hex, err) < 0 || fs_stage_commit(&st, 0, err) < 0)
 		goto out;
+	if (t) {
+		/* The copy's listing (ours: no byte of it is read again), each
+		 * name given the digest its entry had on the way in. */
+		if (fs_join(t->dir, sizeof t->dir, err, "%s", dir_out) < 0 || bundle_list(dir_out, &t->f, err) < 0)
+			goto out;
+		for (int i = 0; i < t->f.n; i++) {
+			int j = 0;
+
+			while (j < l->n && (l->e[j].is_dir || strcmp(l->e[j].name, t->f.name[i])))
+				j++;
+			if (j == l->n) {
+				kerr_set(err, "bundle.copy_changed", "%s: %s appeared in the copy", dir_out,
+					 t->f.name[i]);
+				goto out;
+			}
+			memcpy(t->sha256[i], hex[j], HASH_HEX_BYTES);
+		}
+	}
 	rc = 0;
 out:
 	fs_stage_abort(&st);
 	if (fd >= 0)
 		close(fd);
+	free(hex);
 	free(l);
 	return rc;
+}
+
+int bundle_unpack(const char *tar_path, const char *dir_out, struct kerr *err)
+{
+	return unpack(tar_path, dir_out, NULL, err);
+}
+
+/* ---- taking a bundle: the validator's own copy -------------------------- */
+
+/* A directory, file by file in bundle_list's order: each copied and hashed
+ * in one read, counted against what is left of BUNDLE_BYTES_MAX as it is
+ * read (a file may grow after the listing). */
+static int take_dir(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err)
+{
+	struct fs_stage st = { 0 };
+	uint64_t total = 0;
+	int rc = -1;
+
+	if (bundle_list(src, &t->f, err) < 0)
+		return -1;
+	for (int i = 0; i < t->f.n; i++)
+		total += t->f.bytes[i];
+	if (total > BUNDLE_BYTES_MAX)
+		return kerr_set(err, "bundle.too_large", "%s: %llu bytes exceeds %llu", src,
+				(unsigned long long)total, (unsigned long long)BUNDLE_BYTES_MAX);
+	if (fs_stage_begin(&st, dst_dir, err) < 0)
+		return -1;
+	if (chmod(st.tmp, 0755) < 0) {
+		kerr_errno(err, "fs.chmod", st.tmp);
+		goto out;
+	}
+	total = 0;
+	for (int i = 0; i < t->f.n; i++) {
+		char from[FS_PATH_MAX], to[FS_PATH_MAX];
+
+		if (fs_join(from, sizeof from, err, "%s/%s", src, t->f.name[i]) < 0 ||
+		    fs_join(to, sizeof to, err, "%s/%s", st.tmp, t->f.name[i]) < 0 ||
+		    make_parents(st.tmp, t->f.name[i], 0, err) < 0)
+			goto out;
+		if (fs_copy_file_bounded(from, to, BUNDLE_BYTES_MAX - total, t->sha256[i], &t->f.bytes[i], err) < 0) {
+			/* Swapped for a link or a FIFO, or grown, since the listing. */
+			if (!strcmp(err->code, "fs.not_regular"))
+				snprintf(err->code, sizeof err->code, "bundle.file_type");
+			else if (!strcmp(err->code, "fs.too_large"))
+				snprintf(err->code, sizeof err->code, "bundle.too_large");
+			goto out;
+		}
+		total += t->f.bytes[i];
+	}
+	if (fs_stage_commit(&st, 0, err) < 0)
+		goto out;
+	rc = fs_join(t->dir, sizeof t->dir, err, "%s", dst_dir);
+out:
+	fs_stage_abort(&st);
+	return rc;
+}
+
+int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err)
+{
+	struct stat sb;
+
+	memset(t, 0, sizeof *t);
+	if (stat(src, &sb) < 0)
+		return kerr_errno(err, errno == ENOENT ? "bundle.not_found" : "fs.stat", src);
+	return S_ISDIR(sb.st_mode) ? take_dir(src, dst_dir, t, err) : unpack(src, dst_dir, t, err);
 }
 
 /* ---- a bundle as a directory ------------------------------------------- */
@@ -691,13 +791,9 @@ out:
 int bundle_dir_open(const char *path, struct bundle_dir *d, struct kerr *err)
 {
 	const char *base = getenv("TMPDIR");
-	struct stat sb;
+	char dst[FS_PATH_MAX];
 
 	memset(d, 0, sizeof *d);
-	if (stat(path, &sb) < 0)
-		return kerr_errno(err, errno == ENOENT ? "bundle.not_found" : "fs.stat", path);
-	if (S_ISDIR(sb.st_mode))
-		return fs_join(d->path, sizeof d->path, err, "%s", path);
 	if (fs_join(d->tmp, sizeof d->tmp, err, "%s/karpa-bundle-XXXXXX", base && *base ? base : "/tmp") < 0)
 		return -1;
 	if (!mkdtemp(d->tmp)) {
@@ -705,7 +801,7 @@ int bundle_dir_open(const char *path, struct bundle_dir *d, struct kerr *err)
 		d->tmp[0] = '\0';
 		return -1;
 	}
-	if (fs_join(d->path, sizeof d->path, err, "%s/bundle", d->tmp) < 0 || bundle_unpack(path, d->path, err) < 0) {
+	if (fs_join(dst, sizeof dst, err, "%s/bundle", d->tmp) < 0 || bundle_take(path, dst, &d->t, err) < 0) {
 		bundle_dir_close(d);
 		return -1;
 	}

@@ -146,11 +146,13 @@ int fs_fsync_dir(const char *dir, struct kerr *err)
 	return 0;
 }
 
-int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr *err)
+int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, char *hex, uint64_t *bytes,
+			 struct kerr *err)
 {
 	char buf[1 << 16];
 	struct hash_ctx c;
 	uint8_t d[HASH_BYTES];
+	uint64_t done = 0;
 	int in = fs_open_regular(src, O_NOFOLLOW, NULL, err), out = -1, rc = -1;
 
 	if (in < 0)
@@ -171,6 +173,14 @@ int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr
 		}
 		if (r == 0)
 			break;
+		/* Counted as read, not as stat said: a file that grows while
+		 * it is copied stops at the limit instead of filling the disk. */
+		if ((uint64_t)r > bytes_max - done) {
+			kerr_set(err, "fs.too_large", "%s: more than the limit of %llu bytes", src,
+				 (unsigned long long)bytes_max);
+			goto out;
+		}
+		done += (uint64_t)r;
 		hash_update(&c, buf, (size_t)r);
 		if (fs_write_fd(out, buf, (size_t)r, dst, err) < 0)
 			goto out;
@@ -182,6 +192,8 @@ int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr
 	hash_end(&c, d);
 	if (hex)
 		hash_hex(d, hex);
+	if (bytes)
+		*bytes = done;
 	rc = 0;
 out:
 	close(in);
@@ -190,6 +202,11 @@ out:
 	if (rc < 0 && out >= 0)
 		unlink(dst);
 	return rc;
+}
+
+int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr *err)
+{
+	return fs_copy_file_bounded(src, dst, UINT64_MAX, hex, NULL, err);
 }
 
 int fs_copy_file(const char *src, const char *dst, struct kerr *err)

@@ -58,6 +58,11 @@ int fs_copy_file(const char *src, const char *dst, struct kerr *err);
  * (fs.not_regular), and giving the SHA-256 of the bytes written (hex may be
  * NULL): copied and hashed in one pass. */
 int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr *err);
+/* fs_copy_file_hashed that stops with fs.too_large once more than bytes_max
+ * bytes were read, and gives the count copied (bytes may be NULL): the copy
+ * of untrusted files, whose size can change between a listing and a read. */
+int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, char *hex, uint64_t *bytes,
+			 struct kerr *err);
 int fs_mkdir_p(const char *path, struct kerr *err);
 int fs_rm_rf(const char *path);
 int fs_exists(const char *path);

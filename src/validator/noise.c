@@ -61,6 +61,7 @@ struct job {
 	struct sandbox *sb;
 	const char *work;
 	uint32_t applied; /* layers of the last child that finished preparing */
+	const struct dataset *pub, *hidden; /* verified once for every seed */
 };
 
 /* A fresh sandboxed child of J's sandbox in h. */
@@ -96,7 +97,7 @@ static void child_done(struct job *J)
 static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct kerr *err)
 {
 	char run[FS_PATH_MAX], ckpt[FS_PATH_MAX];
-	struct train_opts to = { .data_dir = J->s->data, .scale = J->s->scale, .seed = seed,
+	struct train_opts to = { .data_dir = J->s->data, .data = J->pub, .scale = J->s->scale, .seed = seed,
 				 .threads = J->o->threads };
 	struct train_result tr;
 	struct eval_report rep;
@@ -117,7 +118,8 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	recipe_host_destroy(&h);
 	if (spawn(J, &h, err) < 0)
 		goto out;
-	if (train_eval_checkpoint(ckpt, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, &h, &rep, err) < 0) {
+	if (train_eval_checkpoint_data(ckpt, J->hidden, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, &h, &rep,
+				       err) < 0) {
 		child_failed(J, &h, err);
 		goto out;
 	}
@@ -277,8 +279,9 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 	char work[FS_PATH_MAX] = "", left[32];
 	struct sandbox *sb = NULL;
 	struct vstate_king k;
+	struct dataset pub, hid;
 	double t0 = progress_now_ms();
-	int rc = -1;
+	int rc = -1, pub_open = 0, hid_open = 0;
 
 	memset(r, 0, sizeof *r);
 	if (check_opts(o, err) < 0 || vstate_king_current(s, &k, err) < 0)
@@ -301,8 +304,15 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 	}
 	if (build_king(s, o, k.tag, work, &sb, err) < 0)
 		goto out;
+	/* Both folders verified once, their tokens shared by every seed. */
+	if (dataset_open(s->data, &pub, err) < 0)
+		goto out;
+	pub_open = 1;
+	if (dataset_open(s->hidden, &hid, err) < 0)
+		goto out;
+	hid_open = 1;
 	{
-		struct job J = { .s = s, .o = o, .sb = sb, .work = work };
+		struct job J = { .s = s, .o = o, .sb = sb, .work = work, .pub = &pub, .hidden = &hid };
 		for (int i = 0; i < o->seeds; i++) {
 			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i], err) < 0)
 				goto out;
@@ -319,6 +329,10 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 	r->wall_s = (progress_now_ms() - t0) / 1e3;
 	rc = 0;
 out:
+	if (pub_open)
+		dataset_close(&pub);
+	if (hid_open)
+		dataset_close(&hid);
 	if (work[0])
 		fs_rm_rf(work);
 	sandbox_free(sb);
