@@ -121,6 +121,11 @@ static inline const char *fuzz_fixture_dir(const char *name, const char *fixture
 	for (size_t i = 0; i < n; i++) {
 		snprintf(src, sizeof src, "%s/fixture/%s/%s", fuzz_src(), fixture, files[i]);
 		snprintf(dst, sizeof dst, "%s/%s", out, files[i]);
+		if (strchr(files[i], '/')) {
+			*strrchr(dst, '/') = '\0';
+			mkdir(dst, 0700);
+			snprintf(dst, sizeof dst, "%s/%s", out, files[i]);
+		}
 		fuzz_copy(src, dst);
 	}
 	return out;

@@ -14,7 +14,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *files[] = { "manifest.json", "calibration.json" };
 
-	fuzz_fixture_dir("bundle", "bundle", files, sizeof files / sizeof files[0], dir, sizeof dir);
+	fuzz_fixture_dir("bundle", "proof", files, sizeof files / sizeof files[0], dir, sizeof dir);
 	snprintf(log_path, sizeof log_path, "%s/train.log", dir);
 	return 0;
 }
