@@ -109,8 +109,8 @@ FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(RECIPE_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
-$(BUILD)/fuzz/obj/src/harness/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
-$(BUILD)/fuzz/obj/src/harness/recipe_build.o: Makefile
+$(BUILD)/fuzz/obj/src/sandbox/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
+$(BUILD)/fuzz/obj/src/sandbox/recipe_build.o: Makefile
 
 $(BUILD)/fuzz/obj/tests/fuzz/%.o: tests/fuzz/%.c
 	@mkdir -p $(dir $@)

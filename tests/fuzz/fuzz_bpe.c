@@ -5,7 +5,7 @@
 #include <dirent.h>
 
 #include "fuzz.h"
-#include "harness/bpe.h"
+#include "data/bpe.h"
 
 #define FUZZ_BPE_VOCAB 512
 #define FUZZ_BPE_DOCS 64

@@ -2,8 +2,8 @@
  * of one file of a patched recipe. The lexer is also walked on its own to
  * its end, so that a token stream the scan stops early on is still lexed. */
 #include "fuzz.h"
-#include "protocol/clex.h"
-#include "protocol/diffscan.h"
+#include "judge/clex.h"
+#include "judge/diffscan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

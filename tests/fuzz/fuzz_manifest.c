@@ -16,8 +16,9 @@
 #include <jansson.h>
 
 #include "fuzz.h"
-#include "protocol/bundle.h"
-#include "protocol/keys.h"
+#include "proof/bundle.h"
+#include "proof/keys.h"
+#include "util/fsutil.h"
 
 static char dir[512], manifest[600], sig_path[600];
 static struct keys key;
@@ -32,7 +33,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct kerr err;
 
 	fuzz_fixture_dir("bundle", "signed", files, sizeof files / sizeof files[0], dir, sizeof dir);
-	snprintf(path, sizeof path, "%s/fixture/signed/test-miner.key", fuzz_src());
+	/* git keeps no 0600 mode, and keys_load refuses a key others can read:
+	 * the test key is copied beside the fixture with the mode a key has. */
+	{
+		char src[1024], *text = NULL;
+		size_t n = 0;
+		int fd;
+		snprintf(src, sizeof src, "%s/fixture/signed/test-miner.key", fuzz_src());
+		snprintf(path, sizeof path, "%s.key", dir);
+		if (fs_read_all(src, 4096, &text, &n, &err) < 0 ||
+		    (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 || write(fd, text, n) != (ssize_t)n ||
+		    fchmod(fd, 0600) < 0 || close(fd) < 0) {
+			fprintf(stderr, "fuzz_manifest: cannot copy the test key to %s\n", path);
+			abort();
+		}
+		free(text);
+	}
 	if (keys_load(path, &key, &err) < 0) {
 		fprintf(stderr, "fuzz_manifest: %s\n", err.msg);
 		abort();

@@ -1,7 +1,7 @@
 /* fuzz_patch.c: the unified-diff path policy (reciperepo_patch_check), the
  * first thing a validator runs on a stranger's patch.diff. */
 #include "fuzz.h"
-#include "protocol/reciperepo.h"
+#include "proof/reciperepo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

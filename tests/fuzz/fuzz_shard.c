@@ -1,7 +1,7 @@
 /* fuzz_shard.c: token shards (llm.c .bin) from bytes, in memory and from a
  * file: the header count must be checked against the size before any read. */
 #include "fuzz.h"
-#include "harness/shard.h"
+#include "data/shard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

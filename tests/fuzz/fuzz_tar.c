@@ -7,7 +7,7 @@
 #include <dirent.h>
 
 #include "fuzz.h"
-#include "protocol/bundle.h"
+#include "proof/bundle.h"
 
 static char tar[512];
 

@@ -4,7 +4,7 @@
  * so that the walk gets past the header into the step records. */
 #include "fuzz.h"
 #include "harness/trainlog.h"
-#include "protocol/plausible.h"
+#include "judge/plausible.h"
 
 #define FUZZ_VOCAB 320 /* the tiny scale's tokenizer, as in the fixture */
 

@@ -10,8 +10,8 @@
 #include <sys/wait.h>
 
 #include "fuzz.h"
-#include "harness/recipe_host.h"
-#include "harness/recipe_pipe.h"
+#include "sandbox/recipe_host.h"
+#include "sandbox/recipe_pipe.h"
 
 #define FUZZ_VOCAB 64
 #define FUZZ_BULK_MAX (1u << 16) /* largest buffer a call here allocates */
