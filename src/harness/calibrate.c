@@ -70,9 +70,10 @@ double calib_allowed_s(double budget_units, double calib_ms)
 
 void calib_budget(double budget_units, double before_ms, double after_ms, struct calib_budget *b)
 {
-	b->calib_ms = fmin(before_ms, after_ms);
-	b->ratio = fmax(before_ms, after_ms) / b->calib_ms;
+	b->calib_ms = fmax(before_ms, after_ms);
+	b->limit_ms = fmin(before_ms, after_ms);
+	b->ratio = b->calib_ms / b->limit_ms;
 	b->allowed_s = calib_allowed_s(budget_units, b->calib_ms);
-	b->gflops = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (b->calib_ms * 1e6);
+	b->gflops = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (b->limit_ms * 1e6);
 	b->flops_max = budget_units * CALIB_REF_GFLOPS * 1e9;
 }

@@ -8,10 +8,12 @@
  * a log's claimed step rate is checked against.
  *
  * Nobody can check a miner's calibration, so what a proof may spend must not
- * grow with it (PROTOCOL 4.3). calib_budget is the one rule prove and the
- * judge share: the budget and the physical limit both come from one figure
- * (the faster median), the two medians must agree within CALIB_AGREE_MAX, and
- * the run's model FLOPs are capped by a figure no calibration enters. */
+ * grow with it (PROTOCOL 4.3): the run's model FLOPs are capped by a figure
+ * no calibration enters (flops_max). Within that cap calib_budget, the one
+ * rule prove and the judge share, gives the miner the benefit of the doubt
+ * on its own machine's noise: the time budget from the slower median, the
+ * physical limit from the faster, and the two must agree within
+ * CALIB_AGREE_MAX. */
 #ifndef KARPA_CALIBRATE_H
 #define KARPA_CALIBRATE_H
 
@@ -43,10 +45,11 @@ double calib_allowed_s(double budget_units, double calib_ms);
 
 /* What a budget allows a proof whose calibrations had these medians. */
 struct calib_budget {
-	double calib_ms;  /* the one figure: the faster median */
+	double calib_ms;  /* the time budget's figure: the slower median */
+	double limit_ms;  /* the physical limit's figure: the faster median */
 	double ratio;     /* slower / faster median; refused above CALIB_AGREE_MAX */
 	double allowed_s; /* calib_allowed_s(budget_units, calib_ms) */
-	double gflops;    /* 2 N^3 / calib_ms: the physical limit's base */
+	double gflops;    /* 2 N^3 / limit_ms: the physical limit's base */
 	double flops_max; /* model FLOPs: budget_units x CALIB_REF_GFLOPS x 1e9 */
 };
 

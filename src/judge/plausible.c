@@ -175,9 +175,10 @@ static int check_calibration(json_t *cal, const struct claims *c, struct plausib
 				"calibration.json medians (%g, %g ms) or budget %g differ from the manifest's "
 				"(%g, %g ms, %g)",
 				b.median_ms, a.median_ms, budget, c->before_ms, c->after_ms, c->budget_units);
-	/* One figure for the budget and the physical limit, so that a slower
-	 * claim buys wall time only by lowering its own step-rate ceiling as
-	 * much (PROTOCOL 4.3, docs/judging-checks.md). */
+	/* The model-FLOPs cap bounds what any claim buys (PROTOCOL 4.3); the
+	 * time budget and the physical limit each take the miner-friendly
+	 * median, so a machine's own noise never refuses an honest proof
+	 * (docs/judging-checks.md, "What a calibration can buy"). */
 	calib_budget(c->budget_units, b.median_ms, a.median_ms, &cb);
 	if (!(cb.ratio <= CALIB_AGREE_MAX))
 		return kerr_set(err, "judge.calibration",

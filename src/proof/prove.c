@@ -161,9 +161,9 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 }
 
 /* Budget (PROTOCOL 4.3): the recipe's training time against the ceiling,
- * calibrated by the faster of the two measurements (calib_budget, the rule
- * the judge applies: one figure for the budget and the physical limit). The
- * judge's other budget rules run on the sealed bundle (judge_preview). */
+ * calibrated by the slower of the two measurements (calib_budget, the rule
+ * the judge applies). The judge's other budget rules, the model-FLOPs cap
+ * among them, run on the sealed bundle (judge_preview). */
 static int check_budget(const struct train_result *tr, struct prove_result *r, double budget, struct kerr *err)
 {
 	struct calib_budget cb;

@@ -213,11 +213,11 @@ static void honest_log_passes(void **st)
 	assert_int_equal(r.seed, 7);
 	assert_string_equal(r.scale, "tiny");
 	assert_true(r.val_bpb == s.val_bpb);
-	/* allowed = 60 units x 4.6 / 4.6 ms: the faster calibration, recomputed
+	/* allowed = 60 units x 4.7 / 4.6 ms: the slower calibration, recomputed
 	 * (the bundle's own allowed_s says 1e9); the physical limit comes from
-	 * the same figure. */
-	assert_true(fabs(r.allowed_s - 60.0) < 1e-9);
-	assert_true(r.calib_ms == 4.6);
+	 * the faster one. */
+	assert_true(fabs(r.allowed_s - 60.0 * 4.7 / 4.6) < 1e-9);
+	assert_true(r.calib_ms == 4.7);
 	assert_true(r.calib_gflops > 58 && r.calib_gflops < 59); /* 2 x 512^3 / 4.6 ms */
 	assert_true(r.flops_per_step == 6.0 * PARAMS * B * T);
 	assert_true(r.flops == 6.0 * PARAMS * B * T * STEPS);
@@ -300,7 +300,7 @@ static void over_budget_is_refused(void **st)
 	struct spec s;
 
 	(void)st;
-	/* 20 x 3.1 s = 62 s; 60 units at 4.6 / 4.6 ms allow 60 s. */
+	/* 20 x 3.1 s = 62 s; 60 units at 4.7 / 4.6 ms allow 61.3 s. */
 	honest(&s);
 	for (int i = 0; i < STEPS; i++)
 		s.step_ms[i] = 3100;
@@ -321,29 +321,38 @@ static void over_budget_is_refused(void **st)
 	assert_string_equal(judge(&s, NULL), "judge.log_claim");
 }
 
-/* The budget and the physical limit come from one figure, the faster
- * median. The old rule took the slower for the budget and the faster for
- * the limit, so a forged slow "after" bought wall time without lowering the
- * ceiling: an "after" 10x slower bought 600 s of budget for steps at full
- * speed. Now it buys nothing, and a pair no one machine gives (beyond
- * CALIB_AGREE_MAX) is refused whichever one is slower. */
+/* A forged slow second calibration buys wall time (the time budget takes
+ * the slower median, so a machine's own noise never refuses an honest
+ * proof) but never compute: steps at full speed that use the extra time
+ * exceed the model-FLOPs cap. Before the cap, an "after" 10x slower bought
+ * 600 s of budget for steps at full speed, and that was the whole defence.
+ * A pair no one machine gives (beyond CALIB_AGREE_MAX) is refused whichever
+ * one is slower. */
 static void slow_second_calibration_buys_nothing(void **st)
 {
 	struct spec s;
+	/* 20 steps of 20 s (400 s, within the 600 s a 46 ms "after" allows),
+	 * each at 10% over the cap's share of the run: 1.1 x 3.5e12 / 20 FLOPs
+	 * per step, 9.6 GFLOPS, far under the physical limit (2 x 58.4). */
+	const int64_t params = (int64_t)(1.1 * 60 * CALIB_REF_GFLOPS * 1e9 / STEPS / (6.0 * B * T));
 
 	(void)st;
 	honest(&s);
+	s.params = params;
 	s.after_ms = 4.6 * 10;
-	for (int i = 0; i < STEPS; i++)
-		s.step_ms[i] = 20000; /* 400 s: within 600 s at 46 ms, over 60 s at 4.6 ms */
-	assert_string_equal(judge(&s, NULL), "judge.over_budget");
-	/* The same the other way round. */
-	honest(&s);
-	s.before_ms = s.manifest_before_ms = 4.7 * 10;
 	for (int i = 0; i < STEPS; i++)
 		s.step_ms[i] = 20000;
 	assert_string_equal(judge(&s, NULL), "judge.over_budget");
-	/* Just beyond the bound, either way round. */
+	assert_non_null(strstr(last_err.msg, "model FLOPs"));
+	/* The same the other way round. */
+	s.after_ms = 4.7;
+	s.before_ms = s.manifest_before_ms = 4.7 * 10;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	/* Within the cap the slow claim is a slow machine as far as anyone can
+	 * tell: the time passes. */
+	s.params = params / 2;
+	assert_string_equal(judge(&s, NULL), "");
+	/* Just beyond the agreement bound, either way round. */
 	honest(&s);
 	s.after_ms = 4.6 * CALIB_AGREE_MAX * 1.01;
 	assert_string_equal(judge(&s, NULL), "judge.calibration");
