@@ -129,6 +129,58 @@ FUZZ_SECONDS ?= 10
 fuzz-check: $(FUZZ_BIN)
 	@bash tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
+# The GPU recipe (recipe/cuda/, docs/gpu.md): built by `make gpu` where the
+# CUDA toolkit is installed; a machine without it skips it cleanly, and no
+# CPU target depends on it. Kernels are CUDA C++ (.cu); everything else,
+# the GPU tests and the benchmark are C11 against the CUDA runtime's C API.
+# The CUDA runtime is linked statically and cuBLASLt dynamically (the GPU
+# machine's toolkit provides it); bench/gpu.sh collects the few other
+# shared libraries a bare GPU machine may lack.
+NVCC      ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# sm_90: the H100/H200 the GPU scales are measured on; add gencodes for others.
+CUDA_GENCODE ?= -gencode=arch=compute_90,code=sm_90
+NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -Irecipe/cuda -Irecipe -Isrc -Xptxas -warn-spills \
+             -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings
+GPU_CFLAGS = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma -isystem $(CUDA_HOME)/include -Irecipe/cuda
+GPU_LIBS   = -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -ldl -lrt -lpthread -fopenmp -lm
+GPU_CU_SRC := $(wildcard recipe/cuda/*.cu)
+GPU_C_SRC  := $(filter-out recipe/cuda/recipe_cuda.c,$(wildcard recipe/cuda/*.c))
+GPU_OBJ    := $(GPU_CU_SRC:%.cu=$(BUILD)/gpu/%.o) $(GPU_C_SRC:%.c=$(BUILD)/gpu/%.o)
+# The CPU recipe's model without its API (recipe.c): the GPU recipe shares
+# its configs, init and state blob, and the parity tests run both engines.
+GPU_CPU_OBJ := $(filter-out $(BUILD)/rel/recipe/recipe.o,$(REL_RECIPE_OBJ))
+GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
+GPU_TEST_BIN := $(GPU_TEST_SRC:%.c=$(BUILD)/gpu/%)
+GPU_BENCH_SRC := $(wildcard bench/gpu/*.c)
+GPU_BENCH_BIN := $(GPU_BENCH_SRC:%.c=$(BUILD)/gpu/%)
+
+$(BUILD)/gpu/%.o: %.cu recipe/cuda/gk.h
+	@mkdir -p $(dir $@)
+	@echo "  NVCC $@"; $(NVCC) $(NVCC_FLAGS) -c $< -o $@
+$(BUILD)/gpu/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC   $@"; $(CC) $(GPU_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/gpu/libgg.a: $(GPU_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/gpu/tests/gpu/%: $(BUILD)/gpu/tests/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
+	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) -lcmocka $(GPU_LIBS)
+$(BUILD)/gpu/bench/gpu/%: $(BUILD)/gpu/bench/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
+	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) $(GPU_LIBS)
+# The runner for the GPU recipe: the same fixed harness side as karpa-recipe.
+$(BUILD)/karpa-recipe-cuda: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
+		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/gpu/recipe/cuda/recipe_cuda.o \
+		$(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
+	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ -lseccomp $(GPU_LIBS)
+
+.PHONY: gpu
+ifneq ($(NVCC),)
+gpu: $(BUILD)/karpa-recipe-cuda $(GPU_TEST_BIN) $(GPU_BENCH_BIN)
+else
+gpu:
+	@echo "gpu: no nvcc found (set NVCC=...); the GPU recipe is not built"
+endif
+
 # Tests find the binaries under test through these variables.
 test: $(TEST_BIN) $(BUILD)/san/karpa $(BUILD)/karpa $(BUILD)/karpa-recipe
 	@KARPA_BIN=$(CURDIR)/$(BUILD)/san/karpa KARPA_REL_BIN=$(CURDIR)/$(BUILD)/karpa \

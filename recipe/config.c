@@ -23,11 +23,19 @@ struct scale_row {
  * two idle cores (docs/engine.md, "cpu scale": at this budget a narrow,
  * shallow model that takes more steps beats a wider one that takes fewer,
  * and the 4096 x C lm head is already half the work at C = 128). bench: the
- * fixed benchmark shape (bench/bench_engine.py mirrors it). */
+ * fixed benchmark shape (bench/bench_engine.py mirrors it) and the GPU
+ * parity shape (tests/gpu/). */
 static const struct scale_row scales[] = {
 	{ "tiny", 64, 2, 2, 64, 4, 30, 5, 10, 3e-3f },
 	{ "cpu", 128, 2, 4, 128, 8, 420, 20, 52, 3e-3f },
 	{ "bench", 256, 4, 4, 256, 8, 20, 5, 0, 1e-3f },
+	/* GPU scales (PROTOCOL 8), run by the CUDA recipe (recipe/cuda/,
+	 * docs/gpu.md): GPT-2 small, and Karpa-1 (254M parameters, the
+	 * whitepaper's 262M tokens = 16000 steps of 16 x 1024). gpu-125m's
+	 * 300 steps are 4.9M tokens, about four passes over Brown in GPT-2
+	 * tokens: the scale a short proof runs at. */
+	{ "gpu-125m", 768, 12, 12, 1024, 16, 300, 30, 38, 6e-4f },
+	{ "gpu-254m", 1024, 16, 16, 1024, 16, 16000, 700, 2000, 3e-4f },
 };
 
 int gpt_config_for_scale(const char *scale, int vocab, struct gpt_config *c, char *err)
@@ -38,7 +46,7 @@ int gpt_config_for_scale(const char *scale, int vocab, struct gpt_config *c, cha
 		if (!strcmp(scale, scales[i].name))
 			row = &scales[i];
 	if (!row) {
-		snprintf(err, KR_ERR_MAX, "%s %s has no scale '%.40s' (tiny, cpu, bench)", RECIPE_NAME,
+		snprintf(err, KR_ERR_MAX, "%s %s has no scale '%.40s' (tiny, cpu, bench, gpu-125m, gpu-254m)", RECIPE_NAME,
 			 RECIPE_VERSION, scale ? scale : "(null)");
 		return -1;
 	}

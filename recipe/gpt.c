@@ -71,7 +71,7 @@ int gpt_tensor_decays(int i)
 	return i == 0 || i == 1 || i == 4 || i == 6 || i == 10 || i == 12;
 }
 
-static void tensor_sizes(const struct gpt_config *c, size_t s[GPT_NUM_TENSORS])
+void gpt_tensor_sizes(const struct gpt_config *c, size_t s[GPT_NUM_TENSORS])
 {
 	size_t V = c->V, C = c->C, L = c->L, T = c->T;
 
@@ -100,26 +100,30 @@ static void point_tensors(float *base, const size_t s[GPT_NUM_TENSORS], struct g
 /* GPT-2 init: every matrix and embedding N(0, std), the two projections
  * that write into the residual stream N(0, std / sqrt(2L)), biases 0,
  * LayerNorm gains 1. Each tensor (and layer) has its own stream. */
-static void init_params(struct gpt *g, uint64_t seed)
+void gpt_init_params(const struct gpt_config *c, uint64_t seed, float *params)
 {
-	const struct gpt_config *c = &g->cfg;
-	struct gpt_tensors *p = &g->p;
+	size_t sizes[GPT_NUM_TENSORS], n = 0;
+	struct gpt_tensors t;
 	size_t C = c->C;
 	float std = c->init_std, rstd = std / sqrtf(2.0f * (float)c->L);
 
-	memset(g->params, 0, g->nparams * sizeof *g->params);
-	fill_normal(p->wte, g->sizes[0], std, gpt_rng_key(seed, "init.wte", 0));
-	fill_normal(p->wpe, g->sizes[1], std, gpt_rng_key(seed, "init.wpe", 0));
+	gpt_tensor_sizes(c, sizes);
+	for (int i = 0; i < GPT_NUM_TENSORS; i++)
+		n += sizes[i];
+	point_tensors(params, sizes, &t);
+	memset(params, 0, n * sizeof *params);
+	fill_normal(t.wte, sizes[0], std, gpt_rng_key(seed, "init.wte", 0));
+	fill_normal(t.wpe, sizes[1], std, gpt_rng_key(seed, "init.wpe", 0));
 	for (int l = 0; l < c->L; l++) {
-		fill_normal(p->qkvw + l * 3 * C * C, 3 * C * C, std, gpt_rng_key(seed, "init.qkvw", l));
-		fill_normal(p->attprojw + l * C * C, C * C, rstd, gpt_rng_key(seed, "init.attprojw", l));
-		fill_normal(p->fcw + l * 4 * C * C, 4 * C * C, std, gpt_rng_key(seed, "init.fcw", l));
-		fill_normal(p->fcprojw + l * 4 * C * C, 4 * C * C, rstd,
+		fill_normal(t.qkvw + l * 3 * C * C, 3 * C * C, std, gpt_rng_key(seed, "init.qkvw", l));
+		fill_normal(t.attprojw + l * C * C, C * C, rstd, gpt_rng_key(seed, "init.attprojw", l));
+		fill_normal(t.fcw + l * 4 * C * C, 4 * C * C, std, gpt_rng_key(seed, "init.fcw", l));
+		fill_normal(t.fcprojw + l * 4 * C * C, 4 * C * C, rstd,
 			    gpt_rng_key(seed, "init.fcprojw", l));
 	}
-	fill(p->ln1w, g->sizes[2], 1.0f);
-	fill(p->ln2w, g->sizes[8], 1.0f);
-	fill(p->lnfw, g->sizes[14], 1.0f);
+	fill(t.ln1w, sizes[2], 1.0f);
+	fill(t.ln2w, sizes[8], 1.0f);
+	fill(t.lnfw, sizes[14], 1.0f);
 }
 
 /* ---------------------------------------------------------- allocation */
@@ -276,7 +280,7 @@ struct gpt *gpt_create(const struct gpt_config *cfg, uint64_t seed, int threads,
 	}
 	g->cfg = *cfg;
 	g->threads = threads;
-	tensor_sizes(cfg, g->sizes);
+	gpt_tensor_sizes(cfg, g->sizes);
 	for (int i = 0; i < GPT_NUM_TENSORS; i++)
 		np += g->sizes[i];
 	g->nparams = np;
@@ -295,7 +299,7 @@ struct gpt *gpt_create(const struct gpt_config *cfg, uint64_t seed, int threads,
 	memset(g->grads, 0, np * sizeof(float));
 	memset(g->m, 0, np * sizeof(float));
 	memset(g->v, 0, np * sizeof(float));
-	init_params(g, seed);
+	gpt_init_params(cfg, seed, g->params);
 	return g;
 }
 

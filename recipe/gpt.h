@@ -71,6 +71,13 @@ struct gpt {
 struct gpt *gpt_create(const struct gpt_config *cfg, uint64_t seed, int threads, char *err);
 void gpt_destroy(struct gpt *g);
 
+/* Element counts of the GPT_NUM_TENSORS tensors, in layout order. */
+void gpt_tensor_sizes(const struct gpt_config *c, size_t s[GPT_NUM_TENSORS]);
+/* GPT-2 initialisation of a whole parameter block (gpt_tensor_sizes' sum of
+ * floats) from seed; the GPU recipe uses it too, so both start from the
+ * same bits. */
+void gpt_init_params(const struct gpt_config *c, uint64_t seed, float *params);
+
 /* Which tensors get weight decay (the 2-D ones). */
 int gpt_tensor_decays(int i);
 

@@ -1,7 +1,7 @@
 /* recipe.c: the recipe API (src/sandbox/recipe_api.h) over the GPT of
  * gpt.c: plan, training step, logits, and the state blob. Owns input
  * checking at the boundary (every token id and shape from the harness is
- * checked before use) and the blob format; never opens a file. */
+ * checked before use); the blob format is state.c's. Never opens a file. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,22 +10,7 @@
 #include "config.h"
 #include "gpt.h"
 #include "sandbox/recipe_api.h"
-
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the state blob stores floats as little-endian memory images"
-#endif
-
-/* State blob, little-endian:
- *   magic     16 bytes  "karpa-gpt\0..." (RECIPE_NAME, zero-padded)
- *   version   16 bytes  "0.1.0\0..."     (RECIPE_VERSION, zero-padded)
- *   format    u32       STATE_FORMAT
- *   shape     u32 x 5   V, C, L, NH, T
- *   nparams   u64
- *   step      i64       optimizer steps taken
- *   params, AdamW m, AdamW v: nparams float32 each */
-#define STATE_FORMAT 1u
-#define STATE_TAG_BYTES 16
-#define STATE_HEADER_BYTES (2 * STATE_TAG_BYTES + 4 + 5 * 4 + 8 + 8)
+#include "state.h"
 
 struct kr_recipe {
 	struct gpt *g;
@@ -147,25 +132,7 @@ int kr_logits(struct kr_recipe *r, const uint16_t *tokens, int rows, int T, floa
 
 size_t kr_state_bytes(const struct kr_recipe *r)
 {
-	return STATE_HEADER_BYTES + 3 * r->g->nparams * sizeof(float);
-}
-
-static void header(const struct gpt *g, uint8_t h[STATE_HEADER_BYTES])
-{
-	const struct gpt_config *c = &g->cfg;
-	uint32_t u32[6] = { STATE_FORMAT, (uint32_t)c->V, (uint32_t)c->C, (uint32_t)c->L,
-			    (uint32_t)c->NH, (uint32_t)c->T };
-	uint64_t np = g->nparams;
-	size_t o = 0;
-
-	memset(h, 0, STATE_HEADER_BYTES);
-	memcpy(h, RECIPE_NAME, strlen(RECIPE_NAME));
-	memcpy(h + STATE_TAG_BYTES, RECIPE_VERSION, strlen(RECIPE_VERSION));
-	o = 2 * STATE_TAG_BYTES;
-	memcpy(h + o, u32, sizeof u32);
-	o += sizeof u32;
-	memcpy(h + o, &np, 8);
-	/* the step goes in the last 8 bytes, written by the caller */
+	return gpt_state_bytes(r->g->nparams);
 }
 
 int kr_state_save(const struct kr_recipe *r, void *buf, size_t n, char *err)
@@ -173,16 +140,14 @@ int kr_state_save(const struct kr_recipe *r, void *buf, size_t n, char *err)
 	const struct gpt *g = r->g;
 	size_t pb = g->nparams * sizeof(float);
 	uint8_t *p = buf;
-	int64_t step = g->step;
 
 	if (n != kr_state_bytes(r)) {
 		snprintf(err, KR_ERR_MAX, "state buffer is %zu bytes, the state is %zu", n,
 			 kr_state_bytes(r));
 		return -1;
 	}
-	header(g, p);
-	memcpy(p + STATE_HEADER_BYTES - 8, &step, 8);
-	p += STATE_HEADER_BYTES;
+	gpt_state_header(&g->cfg, g->nparams, g->step, p);
+	p += GPT_STATE_HEADER_BYTES;
 	memcpy(p, g->params, pb);
 	memcpy(p + pb, g->m, pb);
 	memcpy(p + 2 * pb, g->v, pb);
@@ -193,38 +158,12 @@ int kr_state_load(struct kr_recipe *r, const void *buf, size_t n, char *err)
 {
 	struct gpt *g = r->g;
 	const uint8_t *p = buf;
-	uint8_t want[STATE_HEADER_BYTES];
 	size_t pb = g->nparams * sizeof(float);
 	int64_t step;
 
-	header(g, want);
-	if (n < STATE_HEADER_BYTES || memcmp(p, want, STATE_TAG_BYTES)) {
-		snprintf(err, KR_ERR_MAX, "state is not a %s state (bad magic)", RECIPE_NAME);
+	if (gpt_state_check(&g->cfg, g->nparams, buf, n, &step, err) < 0)
 		return -1;
-	}
-	if (memcmp(p + STATE_TAG_BYTES, want + STATE_TAG_BYTES, STATE_TAG_BYTES + 4)) {
-		snprintf(err, KR_ERR_MAX, "state is from %s %.16s format %u, this is %s format %u",
-			 RECIPE_NAME, (const char *)p + STATE_TAG_BYTES,
-			 (unsigned)(p[32] | p[33] << 8 | p[34] << 16 | (unsigned)p[35] << 24),
-			 RECIPE_VERSION, STATE_FORMAT);
-		return -1;
-	}
-	if (memcmp(p, want, STATE_HEADER_BYTES - 8) || n != kr_state_bytes(r)) {
-		uint32_t s[5];
-		memcpy(s, p + 36, sizeof s);
-		snprintf(err, KR_ERR_MAX,
-			 "state shape V %u C %u L %u NH %u T %u (%zu bytes) does not match the model's "
-			 "V %d C %d L %d NH %d T %d (%zu bytes)",
-			 s[0], s[1], s[2], s[3], s[4], n, g->cfg.V, g->cfg.C, g->cfg.L, g->cfg.NH,
-			 g->cfg.T, kr_state_bytes(r));
-		return -1;
-	}
-	memcpy(&step, p + STATE_HEADER_BYTES - 8, 8);
-	if (step < 0) {
-		snprintf(err, KR_ERR_MAX, "state step %lld is negative", (long long)step);
-		return -1;
-	}
-	p += STATE_HEADER_BYTES;
+	p += GPT_STATE_HEADER_BYTES;
 	memcpy(g->params, p, pb);
 	memcpy(g->m, p + pb, pb);
 	memcpy(g->v, p + 2 * pb, pb);

@@ -1,0 +1,346 @@
+/* test_gpu_parity.c: the GPU recipe against the CPU engine (docs/gpu.md,
+ * "Parity"). Needs a CUDA device: bench/gpu.sh runs it on the GPU machine;
+ * CI only builds it. fp32 runs must be the CPU engine's model up to
+ * rounding (logits, loss, every gradient, a few optimizer steps); bf16 runs
+ * must follow the fp32 loss curve within a band; both must be bit-for-bit
+ * repeatable. Set KARPA_GPU_OUT to a folder to get the loss curves as CSV. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "config.h"
+#include "gg.h"
+#include "gpt.h"
+
+/* The parity shape: the engine's bench shape (C 256, L 4, NH 4, T 256,
+ * B 8) with a vocabulary that is not a multiple of 64, so the padded
+ * logits path runs. */
+#define PAR_V 1000
+
+static const char *tensor_names[GPT_NUM_TENSORS] = { "wte",	 "wpe",	     "ln1w", "ln1b",
+						     "qkvw",	 "qkvb",     "attprojw", "attprojb",
+						     "ln2w",	 "ln2b",     "fcw",  "fcb",
+						     "fcprojw", "fcprojb", "lnfw", "lnfb" };
+
+static struct gpt_config parity_config(void)
+{
+	struct gpt_config c;
+	char err[256];
+
+	assert_int_equal(gpt_config_for_scale("bench", PAR_V, &c, err), 0);
+	return c;
+}
+
+/* ||a - b|| / ||b|| in double. */
+static double rel_err(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double d = (double)a[i] - (double)b[i];
+		if (isnan(a[i]) || isnan(b[i]))
+			return INFINITY;
+		num += d * d;
+		den += (double)b[i] * b[i];
+	}
+	return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* A learnable token stream: an order-1 Markov chain whose every token has
+ * four likely successors, so a model's loss falls well below log V. */
+static void markov_tokens(uint16_t *out, size_t n, int V, uint64_t seed)
+{
+	uint64_t st = gpt_rng_key(seed, "test.markov", 0);
+	int cur = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t r = gpt_rng_next(&st);
+		int next;
+		if (r % 10 < 9) /* 90%: one of four successors fixed by cur */
+			next = (int)((cur * 2654435761u + (r >> 8) % 4 * 40503u) % (unsigned)V);
+		else
+			next = (int)((r >> 16) % (unsigned)V);
+		out[i] = (uint16_t)next;
+		cur = next;
+	}
+}
+
+static void split_rows(const uint16_t *tok, int B, int T, int *in, int *tg)
+{
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			in[b * T + t] = tok[(size_t)b * (T + 1) + t];
+			tg[b * T + t] = tok[(size_t)b * (T + 1) + t + 1];
+		}
+}
+
+static struct gg *gpu_model(const struct gpt_config *c, enum gk_prec p, uint64_t seed)
+{
+	char err[GG_ERR_MAX] = "";
+	struct gg *g = gg_create(c, p, seed, err);
+
+	if (!g)
+		fail_msg("gg_create: %s", err);
+	return g;
+}
+
+/* fp32: logits, loss and every gradient of one step against the CPU. */
+static void fp32_step_matches_cpu(void **state)
+{
+	struct gpt_config c = parity_config();
+	int B = c.B, T = c.T, N = B * T;
+	char err[256];
+	struct gpt *cpu = gpt_create(&c, 11, 4, err);
+	struct gg *gpu = gpu_model(&c, GK_F32, 11);
+	uint16_t *tok = malloc((size_t)B * (T + 1) * sizeof *tok);
+	int *in = malloc((size_t)N * sizeof *in), *tg = malloc((size_t)N * sizeof *tg);
+	size_t np = gg_nparams(gpu), off = 0;
+	float *gl = malloc((size_t)N * c.V * sizeof *gl), *gp = malloc(np * 4), *gg_ = malloc(np * 4);
+	float lc, lg;
+	int bad = 0;
+
+	(void)state;
+	assert_non_null(cpu);
+	assert_true(tok && in && tg && gl && gp && gg_);
+	assert_int_equal(np, cpu->nparams);
+	markov_tokens(tok, (size_t)B * (T + 1), c.V, 3);
+	split_rows(tok, B, T, in, tg);
+
+	/* the same initial weights, bit for bit */
+	assert_int_equal(gg_get(gpu, gp, NULL, NULL, NULL), 0);
+	assert_memory_equal(gp, cpu->params, np * 4);
+
+	/* logits (the eval path, rows x T) */
+	{
+		uint16_t *rows = malloc((size_t)N * sizeof *rows);
+		for (int i = 0; i < N; i++)
+			rows[i] = (uint16_t)in[i];
+		for (size_t i = 0; i < (size_t)N * c.V; i++)
+			gl[i] = NAN;
+		assert_int_equal(gg_logits(gpu, rows, B, T, gl), 0);
+		free(rows);
+	}
+	gpt_forward(cpu, in, B, T, NULL);
+	{
+		double e = rel_err(gl, cpu->a.logits, (size_t)N * c.V);
+		printf("   fp32 logits rel err %.3g\n", e);
+		assert_true(e < 1e-4);
+	}
+	lc = gpt_backward(cpu, tg);
+	assert_int_equal(gg_forward_backward(gpu, in, tg, &lg), 0);
+	printf("   fp32 loss cpu %.7f gpu %.7f\n", lc, lg);
+	assert_true(fabsf(lc - lg) < 1e-5f * fabsf(lc) + 1e-6f);
+	assert_int_equal(gg_get(gpu, NULL, gg_, NULL, NULL), 0);
+	for (int i = 0; i < GPT_NUM_TENSORS; i++) {
+		double e = rel_err(gg_ + off, cpu->grads + off, cpu->sizes[i]);
+		printf("   fp32 grad %-9s rel err %.3g\n", tensor_names[i], e);
+		bad += !(e < 1e-3);
+		off += cpu->sizes[i];
+	}
+	assert_int_equal(bad, 0);
+	gg_destroy(gpu);
+	gpt_destroy(cpu);
+	free(tok);
+	free(in);
+	free(tg);
+	free(gl);
+	free(gp);
+	free(gg_);
+}
+
+/* fp32: ten optimizer steps on both engines stay together. */
+static void fp32_training_matches_cpu(void **state)
+{
+	struct gpt_config c = parity_config();
+	int B = c.B, T = c.T, N = B * T, steps = 10;
+	char err[256];
+	struct gpt *cpu = gpt_create(&c, 5, 4, err);
+	struct gg *gpu = gpu_model(&c, GK_F32, 5);
+	size_t rowtok = (size_t)B * (T + 1), np = gg_nparams(gpu);
+	uint16_t *tok = malloc(rowtok * steps * sizeof *tok);
+	int *in = malloc((size_t)N * sizeof *in), *tg = malloc((size_t)N * sizeof *tg);
+	float *gp = malloc(np * 4);
+
+	(void)state;
+	assert_true(cpu && tok && in && tg && gp);
+	markov_tokens(tok, rowtok * steps, c.V, 9);
+	for (int s = 0; s < steps; s++) {
+		float lc, lg, lr;
+		split_rows(tok + rowtok * s, B, T, in, tg);
+		gpt_forward(cpu, in, B, T, NULL);
+		lc = gpt_backward(cpu, tg);
+		gpt_adamw(cpu, gpt_lr(&c, s), s + 1);
+		assert_int_equal(gg_train_step(gpu, s, tok + rowtok * s, &lg, &lr), 0);
+		printf("   step %d loss cpu %.6f gpu %.6f\n", s, lc, lg);
+		/* AdamW's first steps move each weight by about lr whatever the
+		 * gradient's size, so rounding-level gradient differences show up
+		 * as small loss differences: 2e-4 relative */
+		assert_true(fabsf(lc - lg) < 2e-4f * fabsf(lc));
+	}
+	assert_int_equal(gg_get(gpu, gp, NULL, NULL, NULL), 0);
+	{
+		double e = rel_err(gp, cpu->params, np);
+		printf("   params after %d steps rel err %.3g\n", steps, e);
+		assert_true(e < 2e-3);
+	}
+	gg_destroy(gpu);
+	gpt_destroy(cpu);
+	free(tok);
+	free(in);
+	free(tg);
+	free(gp);
+}
+
+static void write_curve(const char *name, const float *a, const float *b, int n)
+{
+	const char *dir = getenv("KARPA_GPU_OUT");
+	char path[4096];
+	FILE *f;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (!(f = fopen(path, "w")))
+		return;
+	fprintf(f, "step,loss_fp32,loss_bf16\n");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%d,%.6f,%.6f\n", i, a[i], b[i]);
+	fclose(f);
+}
+
+/* bf16 against fp32 over 300 steps: the same curve within a band. The band
+ * (docs/gpu.md): the mean gap over the last 50 steps under 2% of the fp32
+ * loss, and both runs learn (loss falls by over a third). */
+static void bf16_follows_fp32(void **state)
+{
+	struct gpt_config c = parity_config();
+	int steps = 300;
+	struct gg *f = gpu_model(&c, GK_F32, 21), *h = gpu_model(&c, GK_BF16, 21);
+	size_t rowtok = (size_t)c.B * (c.T + 1);
+	uint16_t *tok = malloc(rowtok * sizeof *tok);
+	float *lf = malloc((size_t)steps * 4), *lh = malloc((size_t)steps * 4), lr;
+	double gap = 0, tail = 0;
+
+	(void)state;
+	assert_true(tok && lf && lh);
+	for (int s = 0; s < steps; s++) {
+		markov_tokens(tok, rowtok, c.V, 1000 + (uint64_t)s);
+		assert_int_equal(gg_train_step(f, s, tok, &lf[s], &lr), 0);
+		assert_int_equal(gg_train_step(h, s, tok, &lh[s], &lr), 0);
+		if (s % 25 == 0 || s == steps - 1)
+			printf("   step %3d fp32 %.4f bf16 %.4f\n", s, lf[s], lh[s]);
+	}
+	for (int s = steps - 50; s < steps; s++) {
+		gap += fabs((double)lh[s] - lf[s]);
+		tail += lf[s];
+	}
+	gap /= 50;
+	tail /= 50;
+	write_curve("loss_bf16_vs_fp32.csv", lf, lh, steps);
+	printf("   mean |bf16 - fp32| over the last 50 steps %.4f (%.2f%% of %.4f)\n", gap,
+	       100 * gap / tail, tail);
+	assert_true(lf[steps - 1] < lf[0] * 2 / 3 && lh[steps - 1] < lh[0] * 2 / 3);
+	assert_true(gap < 0.02 * tail);
+	gg_destroy(f);
+	gg_destroy(h);
+	free(tok);
+	free(lf);
+	free(lh);
+}
+
+/* Same inputs, same GPU: the same bits, in both precisions. */
+static void runs_are_bit_identical(void **state)
+{
+	struct gpt_config c = parity_config();
+	size_t rowtok = (size_t)c.B * (c.T + 1);
+	uint16_t *tok = malloc(rowtok * sizeof *tok);
+
+	(void)state;
+	assert_non_null(tok);
+	for (int p = 0; p < 2; p++) {
+		struct gg *a = gpu_model(&c, (enum gk_prec)p, 4), *b = gpu_model(&c, (enum gk_prec)p, 4);
+		size_t np = gg_nparams(a);
+		float *pa = malloc(np * 4), *pb = malloc(np * 4), *ma = malloc(np * 4), *mb = malloc(np * 4);
+		float la = 0, lb = 0, lr;
+		assert_true(pa && pb && ma && mb);
+		for (int s = 0; s < 8; s++) {
+			markov_tokens(tok, rowtok, c.V, 77 + (uint64_t)s);
+			assert_int_equal(gg_train_step(a, s, tok, &la, &lr), 0);
+			assert_int_equal(gg_train_step(b, s, tok, &lb, &lr), 0);
+			assert_memory_equal(&la, &lb, sizeof la);
+		}
+		assert_int_equal(gg_get(a, pa, NULL, ma, NULL), 0);
+		assert_int_equal(gg_get(b, pb, NULL, mb, NULL), 0);
+		printf("   %s: 8 steps, params %s, moments %s\n", p ? "bf16" : "fp32",
+		       memcmp(pa, pb, np * 4) ? "DIFFER" : "identical",
+		       memcmp(ma, mb, np * 4) ? "DIFFER" : "identical");
+		assert_memory_equal(pa, pb, np * 4);
+		assert_memory_equal(ma, mb, np * 4);
+		gg_destroy(a);
+		gg_destroy(b);
+		free(pa);
+		free(pb);
+		free(ma);
+		free(mb);
+	}
+	free(tok);
+}
+
+/* The state blob round trip through gg_set: a model loaded from another's
+ * state continues exactly as the original does. */
+static void restore_continues_identically(void **state)
+{
+	struct gpt_config c = parity_config();
+	size_t rowtok = (size_t)c.B * (c.T + 1);
+	uint16_t *tok = malloc(rowtok * sizeof *tok);
+	struct gg *a = gpu_model(&c, GK_BF16, 8), *b = gpu_model(&c, GK_BF16, 99);
+	size_t np = gg_nparams(a);
+	float *p = malloc(np * 4), *m = malloc(np * 4), *v = malloc(np * 4), la, lb, lr;
+
+	(void)state;
+	assert_true(tok && p && m && v);
+	for (int s = 0; s < 3; s++) {
+		markov_tokens(tok, rowtok, c.V, 500 + (uint64_t)s);
+		assert_int_equal(gg_train_step(a, s, tok, &la, &lr), 0);
+	}
+	assert_int_equal(gg_get(a, p, NULL, m, v), 0);
+	assert_int_equal(gg_set(b, p, m, v), 0);
+	gg_set_step(b, gg_step(a));
+	markov_tokens(tok, rowtok, c.V, 503);
+	assert_int_equal(gg_train_step(a, 3, tok, &la, &lr), 0);
+	assert_int_equal(gg_train_step(b, 3, tok, &lb, &lr), 0);
+	assert_memory_equal(&la, &lb, sizeof la);
+	gg_destroy(a);
+	gg_destroy(b);
+	free(tok);
+	free(p);
+	free(m);
+	free(v);
+}
+
+int main(void)
+{
+	int n = 0;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(fp32_step_matches_cpu),
+		cmocka_unit_test(fp32_training_matches_cpu),
+		cmocka_unit_test(runs_are_bit_identical),
+		cmocka_unit_test(restore_continues_identically),
+		cmocka_unit_test(bf16_follows_fp32),
+	};
+
+	if (cudaGetDeviceCount(&n) != cudaSuccess || n < 1) {
+		fprintf(stderr, "test_gpu_parity: no CUDA device; run it through bench/gpu.sh on a GPU machine\n");
+		return 1;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
