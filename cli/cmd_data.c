@@ -15,8 +15,8 @@
 #define FROM_MAX 256
 
 static const char usage_text[] =
-	"usage: karpa data prepare --scale tiny|cpu [--from PATH...] --out DIR [--hidden-out DIR]\n"
-	"                          [--split-key KEY] [--threads T] [--progress] [--json]\n"
+	"usage: karpa data prepare --scale tiny|cpu|gpu-125m|gpu-254m [--from PATH...] --out DIR\n"
+	"                          [--hidden-out DIR] [--split-key KEY] [--threads T] [--progress] [--json]\n"
 	"       karpa data verify DIR [--json]\n"
 	"       karpa data show DIR [--json]\n";
 

@@ -59,6 +59,7 @@ struct inputs {
 	struct item *items;
 	size_t n, cap;
 	int from_shards;
+	int gpt2;                  /* GPT-2's tokenizer: llm.c shard inputs or a GPU scale */
 };
 
 static int has_suffix(const char *s, const char *suf)
@@ -195,7 +196,8 @@ static int gpt2_tokenizer(struct bpe **out, struct kerr *err)
 		return -1;
 	if (!fs_exists(enc) || !fs_exists(merges))
 		return kerr_set(err, "dataset.gpt2_missing",
-				"llm.c shards need GPT-2's tokenizer, not found in the cache (%s); run scripts/setup.sh",
+				"llm.c shards and the gpu-* scales need GPT-2's tokenizer, not found in the cache (%s); "
+				"run scripts/setup.sh",
 				enc);
 	return bpe_load_gpt2(enc, merges, out, err);
 }
@@ -379,7 +381,7 @@ static int write_folder(const char *dir, const enum dataset_split_id *which, int
 		      "format", DATASET_FORMAT, "scale", sc->name, "source", source_json(o, in),
 		      "split", "rule", "blake2b-keyed-id", "key_sha256", keyhex, "val_fraction",
 		      SPLIT_VAL_FRACTION, "hidden_fraction", SPLIT_HIDDEN_FRACTION, "tokenizer", "file",
-		      DATASET_TOKENIZER, "sha256", tokhex, "kind", in->from_shards ? "gpt2" : "karpa-bpe",
+		      DATASET_TOKENIZER, "sha256", tokhex, "kind", in->gpt2 ? "gpt2" : "karpa-bpe",
 		      "vocab_size", bpe_vocab_size(tok), "eot", (int)bpe_eot(tok), "splits", splits);
 	if (!m) {
 		kerr_set(err, "dataset.nomem", "cannot build the manifest");
@@ -421,8 +423,12 @@ int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err)
 		in.items[i].split = split_of(in.items[i].id, key);
 	if (o->progress)
 		log_msg(LOG_PROGRESS, "data", "%zu documents loaded (%.1fs)", in.n, now_s() - t0);
-	if (in.from_shards ? gpt2_tokenizer(&tok, err) < 0
-			   : train_tokenizer(&in, sc->vocab, o->threads, &tok, err) < 0)
+	/* Shards are GPT-2 tokens already; the GPU scales are llm.c data by
+	 * definition (PROTOCOL 8). Either way text inputs are encoded with
+	 * GPT-2's tokenizer too, and nothing is learned from the train split. */
+	in.gpt2 = in.from_shards || sc->tokenizer == SCALE_TOK_GPT2;
+	if (in.gpt2 ? gpt2_tokenizer(&tok, err) < 0
+		    : train_tokenizer(&in, sc->vocab, o->threads, &tok, err) < 0)
 		goto out;
 	if (o->progress)
 		log_msg(LOG_PROGRESS, "data", "tokenizer ready, %d tokens (%.1fs)", bpe_vocab_size(tok), now_s() - t0);

@@ -48,7 +48,7 @@ struct dataset {
 };
 
 struct dataset_prepare_opts {
-	const char *scale;          /* "tiny" or "cpu" */
+	const char *scale;          /* a scale_find name: tiny, cpu, gpu-125m, gpu-254m */
 	const char *const *from;    /* NULL-terminated; NULL or empty: the Brown Corpus */
 	const char *out;            /* miner folder: train + val */
 	const char *hidden_out;     /* validator folder: hidden (may be NULL) */

@@ -9,13 +9,27 @@
 static const struct scale scales[] = {
 	/* tiny: tests. 320 tokens, 60 Brown documents, 16K-token shards so
 	 * tests cross shard boundaries. */
-	{ "tiny", 320, 60, (size_t)1 << 14, 60.0, 0 },
+	{ "tiny", 320, SCALE_TOK_TRAINED, 60, (size_t)1 << 14, 60.0, 0 },
 	/* cpu: the demonstration scale, the whole Brown Corpus at 4096 tokens.
 	 * val_bpb scores the first 65536 targets of a split (about 18 whole
 	 * documents of ~50): a validator evaluates two splits per judgment, and
 	 * at this scale the whole splits would cost more than the proof's
 	 * training (docs/data.md has the measured trade-off). */
-	{ "cpu", 4096, 0, (size_t)1 << 20, 240.0, 65536 },
+	{ "cpu", 4096, SCALE_TOK_TRAINED, 0, (size_t)1 << 20, 240.0, 65536 },
+	/* The GPU scales (PROTOCOL 8): GPT-2's vocabulary, so their folders are
+	 * llm.c data and llm.c corpora come in through --from unchanged. By
+	 * default the whole Brown Corpus, ~1.2M GPT-2 tokens (docs/data.md).
+	 * Both scales prepare identical data: same tokenizer, split and shards.
+	 * Shards of 2^24 tokens (32 MiB) stay under llm.c's 100M and are the
+	 * unit a streaming reader verifies at a time; Brown's splits fit one
+	 * each. val_bpb scores the first 2^20 targets: all of Brown's val and
+	 * hidden splits (~0.12M each), and for an llm.c corpus about what llm.c
+	 * evaluates (20 batches of 64 x 1024), a few seconds on an H100.
+	 * Budgets are PROVISIONAL (docs/calibration.md): one H100 hour for
+	 * GPT-2 small, two for the 254M model, until the GPU calibration and
+	 * a GPU recipe baseline exist. */
+	{ "gpu-125m", 50257, SCALE_TOK_GPT2, 0, (size_t)1 << 24, 3600.0, (uint64_t)1 << 20 },
+	{ "gpu-254m", 50257, SCALE_TOK_GPT2, 0, (size_t)1 << 24, 7200.0, (uint64_t)1 << 20 },
 };
 
 const struct scale *scale_find(const char *name, struct kerr *err)
@@ -37,5 +51,5 @@ uint64_t scale_eval_targets(const char *name)
 
 const char *scale_names(void)
 {
-	return "tiny, cpu";
+	return "tiny, cpu, gpu-125m, gpu-254m";
 }

@@ -10,9 +10,16 @@
 
 #include "util/kerr.h"
 
+/* Where a scale's tokenizer comes from. */
+enum scale_tokenizer {
+	SCALE_TOK_TRAINED = 0, /* byte-level BPE learned from the train split */
+	SCALE_TOK_GPT2 = 1,    /* GPT-2's, from the cache (llm.c-compatible data) */
+};
+
 struct scale {
 	const char *name;
 	int vocab;              /* tokenizer size the data folder is prepared with */
+	enum scale_tokenizer tokenizer;
 	size_t brown_docs_max;  /* 0: the whole default corpus */
 	size_t shard_tokens;    /* tokens per shard file */
 	double budget_units;    /* calibrated seconds a proof's training may take */
@@ -24,7 +31,7 @@ const struct scale *scale_find(const char *name, struct kerr *err);
 /* The scale's evaluation length (0: the whole split; also 0 for an unknown
  * scale, whose run fails elsewhere with its own code). */
 uint64_t scale_eval_targets(const char *name);
-/* "tiny, cpu": for usage and error messages. */
+/* "tiny, cpu, gpu-125m, gpu-254m": for usage and error messages. */
 const char *scale_names(void);
 
 #endif
