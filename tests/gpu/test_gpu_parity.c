@@ -217,23 +217,60 @@ static void write_curve(const char *name, const float *a, const float *b, int n)
 	fclose(f);
 }
 
+/* Real text for the loss curves when bench/gpu.sh provides it: an llm.c
+ * shard of Brown in GPT-2 tokens (KARPA_GPU_TOKENS); NULL otherwise. */
+static uint16_t *text_tokens(size_t *n)
+{
+	const char *path = getenv("KARPA_GPU_TOKENS");
+	int32_t h[256];
+	uint16_t *t = NULL;
+	FILE *f;
+
+	if (!path || !(f = fopen(path, "rb")))
+		return NULL;
+	if (fread(h, 4, 256, f) == 256 && h[0] == 20240520 && h[1] == 1 && h[2] > 0 &&
+	    (t = malloc((size_t)h[2] * 2)) && fread(t, 2, (size_t)h[2], f) == (size_t)h[2])
+		*n = (size_t)h[2];
+	else {
+		free(t);
+		t = NULL;
+	}
+	fclose(f);
+	return t;
+}
+
 /* bf16 against fp32 over 300 steps: the same curve within a band. The band
  * (docs/gpu.md): the mean gap over the last 50 steps under 2% of the fp32
- * loss, and both runs learn (loss falls by over a third). */
+ * loss, and both runs learn (loss falls by over a third). On Brown in
+ * GPT-2 tokens when given, else on the Markov stream. */
 static void bf16_follows_fp32(void **state)
 {
 	struct gpt_config c = parity_config();
 	int steps = 300;
-	struct gg *f = gpu_model(&c, GK_F32, 21), *h = gpu_model(&c, GK_BF16, 21);
-	size_t rowtok = (size_t)c.B * (c.T + 1);
-	uint16_t *tok = malloc(rowtok * sizeof *tok);
+	size_t ntext = 0;
+	uint16_t *text = text_tokens(&ntext);
+	char err[256];
+	struct gg *f, *h;
+	size_t rowtok;
+	uint16_t *tok;
 	float *lf = malloc((size_t)steps * 4), *lh = malloc((size_t)steps * 4), lr;
 	double gap = 0, tail = 0;
 
 	(void)state;
+	if (text)
+		assert_int_equal(gpt_config_for_scale("bench", 50257, &c, err), 0);
+	printf("   data: %s, V %d\n", text ? "Brown (GPT-2 tokens)" : "Markov stream", c.V);
+	f = gpu_model(&c, GK_F32, 21);
+	h = gpu_model(&c, GK_BF16, 21);
+	rowtok = (size_t)c.B * (c.T + 1);
+	tok = malloc(rowtok * sizeof *tok);
 	assert_true(tok && lf && lh);
 	for (int s = 0; s < steps; s++) {
-		markov_tokens(tok, rowtok, c.V, 1000 + (uint64_t)s);
+		if (text)
+			for (size_t i = 0; i < rowtok; i++)
+				tok[i] = text[((size_t)s * rowtok + i) % ntext];
+		else
+			markov_tokens(tok, rowtok, c.V, 1000 + (uint64_t)s);
 		assert_int_equal(gg_train_step(f, s, tok, &lf[s], &lr), 0);
 		assert_int_equal(gg_train_step(h, s, tok, &lh[s], &lr), 0);
 		if (s % 25 == 0 || s == steps - 1)
@@ -252,6 +289,7 @@ static void bf16_follows_fp32(void **state)
 	assert_true(gap < 0.02 * tail);
 	gg_destroy(f);
 	gg_destroy(h);
+	free(text);
 	free(tok);
 	free(lf);
 	free(lh);
