@@ -17,6 +17,8 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <mma.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -409,6 +411,307 @@ __global__ void __launch_bounds__(NTHR)
 	}
 }
 
+/* ------------------------------------------- tensor-core path (bf16, hs 64) */
+
+/* Four warps per block, each owning 16 rows of the 64-row tile, so that
+ * inside a tile step a warp only syncs with itself. Operand tiles are bf16
+ * with a 72-element row stride (the 16-byte skew spreads wmma's row loads
+ * over the banks and keeps every fragment pointer 32-byte aligned);
+ * fragment results go through fp32 scratch rows of 68 floats. Products are
+ * exact in the fp32 accumulators; P and dS are rounded to bf16 before
+ * their second product, the only precision cost relative to the plain
+ * path. */
+constexpr int TC_THR = 128;
+constexpr int LDB = 72; /* bf16 operand row stride */
+constexpr int LDF = 68; /* fp32 scratch row stride */
+constexpr int TC_OP = TILE * LDB;  /* one 64-row bf16 operand tile */
+constexpr int TC_F = 16 * LDF;     /* one warp's 16-row fp32 scratch */
+constexpr int TC_B = 16 * LDB;     /* one warp's 16-row bf16 scratch */
+
+using bf16 = __nv_bfloat16;
+namespace wm = nvcuda::wmma;
+using frag_a = wm::fragment<wm::matrix_a, 16, 16, 16, bf16, wm::row_major>;
+using frag_bt = wm::fragment<wm::matrix_b, 16, 16, 16, bf16, wm::col_major>;
+using frag_b = wm::fragment<wm::matrix_b, 16, 16, 16, bf16, wm::row_major>;
+using frag_c = wm::fragment<wm::accumulator, 16, 16, 16, float>;
+
+/* 64 rows x 64 bf16 (one head) into a [64][LDB] tile, 16 bytes at a time;
+ * the dispatcher checked that every row start is 16-byte aligned. */
+__device__ __forceinline__ void tc_load(bf16 *dst, const bf16 *src, int ld_src, int t0)
+{
+	for (int i = threadIdx.x; i < TILE * 8; i += TC_THR) {
+		int r = i / 8, c = i % 8;
+		*reinterpret_cast<uint4 *>(dst + r * LDB + c * 8) =
+			*reinterpret_cast<const uint4 *>(src + (size_t)(t0 + r) * ld_src + c * 8);
+	}
+}
+
+/* acc[n] (16 x 16, n = 0..3) = A (16 x 64, rows of a) times B^T where B is
+ * a [64][LDB] tile read as its transpose (scores: Q K^T and friends). */
+__device__ __forceinline__ void tc_abt(frag_c acc[4], const bf16 *a, const bf16 *b)
+{
+	frag_a fa[4];
+	for (int kk = 0; kk < 4; kk++)
+		wm::load_matrix_sync(fa[kk], a + kk * 16, LDB);
+	for (int n = 0; n < 4; n++) {
+		wm::fill_fragment(acc[n], 0.0f);
+		for (int kk = 0; kk < 4; kk++) {
+			frag_bt fb;
+			wm::load_matrix_sync(fb, b + n * 16 * LDB + kk * 16, LDB);
+			wm::mma_sync(acc[n], fa[kk], fb, acc[n]);
+		}
+	}
+}
+
+/* acc[n] += A (16 x 64 bf16, stride LDB) times B (a [64][LDB] tile). */
+__device__ __forceinline__ void tc_ab(frag_c acc[4], const bf16 *a, const bf16 *b)
+{
+	frag_a fa[4];
+	for (int kk = 0; kk < 4; kk++)
+		wm::load_matrix_sync(fa[kk], a + kk * 16, LDB);
+	for (int n = 0; n < 4; n++)
+		for (int kk = 0; kk < 4; kk++) {
+			frag_b fb;
+			wm::load_matrix_sync(fb, b + kk * 16 * LDB + n * 16, LDB);
+			wm::mma_sync(acc[n], fa[kk], fb, acc[n]);
+		}
+}
+
+__device__ __forceinline__ void tc_store(float *dst, frag_c acc[4])
+{
+	for (int n = 0; n < 4; n++)
+		wm::store_matrix_sync(dst + n * 16, acc[n], LDF, wm::mem_row_major);
+}
+
+__global__ void __launch_bounds__(TC_THR)
+	attn_fwd_tc(bf16 *out, float *lse, const bf16 *qkv, int T, int C, int NH, float scale)
+{
+	extern __shared__ __align__(128) unsigned char smraw[];
+	bf16 *Qs = reinterpret_cast<bf16 *>(smraw), *Ks = Qs + TC_OP, *Vs = Ks + TC_OP;
+	const int tid = threadIdx.x, lane = tid % 32, w = tid / 32;
+	float *Sw = reinterpret_cast<float *>(Vs + TC_OP) + w * TC_F;
+	float *Ow = reinterpret_cast<float *>(Vs + TC_OP) + 4 * TC_F + w * TC_F;
+	bf16 *Pw = reinterpret_cast<bf16 *>(reinterpret_cast<float *>(Vs + TC_OP) + 8 * TC_F) +
+		   w * TC_B;
+	float *m_s = reinterpret_cast<float *>(reinterpret_cast<bf16 *>(
+			     reinterpret_cast<float *>(Vs + TC_OP) + 8 * TC_F) + 4 * TC_B),
+	      *l_s = m_s + TILE;
+
+	const int qt = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+	const int C3 = 3 * C, q0 = qt * TILE;
+	const bf16 *qb = qkv + (size_t)b * T * C3 + (size_t)h * 64, *kb = qb + C, *vb = qb + 2 * C;
+
+	tc_load(Qs, qb, C3, q0);
+	if (tid < TILE) {
+		m_s[tid] = -INFINITY;
+		l_s[tid] = 0.0f;
+	}
+	for (int i = lane; i < TC_F; i += 32)
+		Ow[i] = 0.0f;
+
+	for (int kt = 0; kt <= qt; kt++) {
+		const int k0 = kt * TILE;
+		__syncthreads();
+		tc_load(Ks, kb, C3, k0);
+		tc_load(Vs, vb, C3, k0);
+		__syncthreads();
+
+		frag_c acc[4];
+		tc_abt(acc, Qs + w * 16 * LDB, Ks);
+		tc_store(Sw, acc);
+		__syncwarp();
+
+		for (int r = 0; r < 16; r++) {
+			const int rl = w * 16 + r, row = q0 + rl;
+			float x0 = k0 + lane <= row ? Sw[r * LDF + lane] * scale : -INFINITY;
+			float x1 = k0 + lane + 32 <= row ? Sw[r * LDF + lane + 32] * scale : -INFINITY;
+			float m_old = m_s[rl], m_new = fmaxf(m_old, warp_max(fmaxf(x0, x1)));
+			float base = m_new == -INFINITY ? 0.0f : m_new;
+			/* sum what the product will use: the bf16-rounded p */
+			bf16 p0 = __float2bfloat16_rn(expf(x0 - base));
+			bf16 p1 = __float2bfloat16_rn(expf(x1 - base));
+			float sum = warp_sum(__bfloat162float(p0) + __bfloat162float(p1));
+			float alpha = expf(m_old - base);
+			Pw[r * LDB + lane] = p0;
+			Pw[r * LDB + lane + 32] = p1;
+			Ow[r * LDF + lane] *= alpha;
+			Ow[r * LDF + lane + 32] *= alpha;
+			if (lane == 0) {
+				l_s[rl] = l_s[rl] * alpha + sum;
+				m_s[rl] = m_new;
+			}
+		}
+		__syncwarp();
+
+		for (int n = 0; n < 4; n++)
+			wm::load_matrix_sync(acc[n], Ow + n * 16, LDF, wm::mem_row_major);
+		tc_ab(acc, Pw, Vs);
+		tc_store(Ow, acc);
+		__syncwarp();
+	}
+
+	for (int r = 0; r < 16; r++) {
+		const int rl = w * 16 + r, row = q0 + rl;
+		float inv = 1.0f / l_s[rl];
+		bf16 *o = out + ((size_t)b * T + row) * C + (size_t)h * 64;
+		o[lane] = __float2bfloat16_rn(Ow[r * LDF + lane] * inv);
+		o[lane + 32] = __float2bfloat16_rn(Ow[r * LDF + lane + 32] * inv);
+		if (lane == 0)
+			lse[((size_t)b * NH + h) * T + row] = m_s[rl] + logf(l_s[rl]);
+	}
+}
+
+/* Writes a warp's 16 x 64 result (acc times mul) to rows t of dst. */
+__device__ __forceinline__ void tc_write(bf16 *dst, size_t ld, float *scr, frag_c acc[4],
+					 float mul)
+{
+	const int lane = threadIdx.x % 32;
+	for (int n = 0; n < 4; n++)
+		for (int i = 0; i < acc[n].num_elements; i++)
+			acc[n].x[i] *= mul;
+	tc_store(scr, acc);
+	__syncwarp();
+	for (int r = 0; r < 16; r++) {
+		dst[r * ld + lane] = __float2bfloat16_rn(scr[r * LDF + lane]);
+		dst[r * ld + lane + 32] = __float2bfloat16_rn(scr[r * LDF + lane + 32]);
+	}
+	__syncwarp();
+}
+
+__global__ void __launch_bounds__(TC_THR)
+	attn_bwd_dkdv_tc(bf16 *dqkv, const bf16 *dout, const bf16 *qkv, const float *lse,
+			 const float *D, int T, int C, int NH, float scale)
+{
+	extern __shared__ __align__(128) unsigned char smraw[];
+	bf16 *Ks = reinterpret_cast<bf16 *>(smraw), *Vs = Ks + TC_OP, *Qs = Vs + TC_OP;
+	bf16 *dOs = Qs + TC_OP;
+	const int tid = threadIdx.x, lane = tid % 32, w = tid / 32;
+	float *fbase = reinterpret_cast<float *>(dOs + TC_OP);
+	float *St = fbase + w * TC_F, *dPt = fbase + 4 * TC_F + w * TC_F;
+	bf16 *bbase = reinterpret_cast<bf16 *>(fbase + 8 * TC_F);
+	bf16 *Pb = bbase + w * TC_B, *dSb = bbase + 4 * TC_B + w * TC_B;
+	float *lse_s = reinterpret_cast<float *>(bbase + 8 * TC_B), *D_s = lse_s + TILE;
+
+	const int kt = blockIdx.x, h = blockIdx.y, b = blockIdx.z, nt = gridDim.x;
+	const int C3 = 3 * C, k0 = kt * TILE;
+	const bf16 *qb = qkv + (size_t)b * T * C3 + (size_t)h * 64, *kb = qb + C, *vb = qb + 2 * C;
+	const bf16 *dob = dout + (size_t)b * T * C + (size_t)h * 64;
+	const float *lseb = lse + ((size_t)b * NH + h) * T, *Db = D + ((size_t)b * NH + h) * T;
+
+	tc_load(Ks, kb, C3, k0);
+	tc_load(Vs, vb, C3, k0);
+	frag_c dk[4], dv[4];
+	for (int n = 0; n < 4; n++) {
+		wm::fill_fragment(dk[n], 0.0f);
+		wm::fill_fragment(dv[n], 0.0f);
+	}
+
+	for (int qt = kt; qt < nt; qt++) {
+		const int q0 = qt * TILE;
+		__syncthreads();
+		tc_load(Qs, qb, C3, q0);
+		tc_load(dOs, dob, C, q0);
+		if (tid < TILE) {
+			lse_s[tid] = lseb[q0 + tid];
+			D_s[tid] = Db[q0 + tid];
+		}
+		__syncthreads();
+
+		frag_c acc[4];
+		tc_abt(acc, Ks + w * 16 * LDB, Qs);
+		tc_store(St, acc);
+		tc_abt(acc, Vs + w * 16 * LDB, dOs);
+		tc_store(dPt, acc);
+		__syncwarp();
+		for (int r = 0; r < 16; r++) {
+			const int key = k0 + w * 16 + r;
+			for (int c = lane; c < TILE; c += 32) {
+				bool ok = key <= q0 + c;
+				float p = ok ? expf(St[r * LDF + c] * scale - lse_s[c]) : 0.0f;
+				float ds = ok ? p * (dPt[r * LDF + c] - D_s[c]) : 0.0f;
+				Pb[r * LDB + c] = __float2bfloat16_rn(p);
+				dSb[r * LDB + c] = __float2bfloat16_rn(ds);
+			}
+		}
+		__syncwarp();
+		tc_ab(dv, Pb, dOs);
+		tc_ab(dk, dSb, Qs);
+	}
+
+	bf16 *g = dqkv + ((size_t)b * T + k0 + w * 16) * C3 + (size_t)h * 64;
+	tc_write(g + C, (size_t)C3, St, dk, scale);
+	tc_write(g + 2 * C, (size_t)C3, St, dv, 1.0f);
+}
+
+__global__ void __launch_bounds__(TC_THR)
+	attn_bwd_dq_tc(bf16 *dqkv, const bf16 *dout, const bf16 *qkv, const float *lse,
+		       const float *D, int T, int C, int NH, float scale)
+{
+	extern __shared__ __align__(128) unsigned char smraw[];
+	bf16 *Qs = reinterpret_cast<bf16 *>(smraw), *dOs = Qs + TC_OP, *Ks = dOs + TC_OP;
+	bf16 *Vs = Ks + TC_OP;
+	const int tid = threadIdx.x, lane = tid % 32, w = tid / 32;
+	float *fbase = reinterpret_cast<float *>(Vs + TC_OP);
+	float *Sw = fbase + w * TC_F, *dPw = fbase + 4 * TC_F + w * TC_F;
+	bf16 *bbase = reinterpret_cast<bf16 *>(fbase + 8 * TC_F);
+	bf16 *dSb = bbase + w * TC_B;
+	float *lse_s = reinterpret_cast<float *>(bbase + 4 * TC_B), *D_s = lse_s + TILE;
+
+	const int qt = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+	const int C3 = 3 * C, q0 = qt * TILE;
+	const bf16 *qb = qkv + (size_t)b * T * C3 + (size_t)h * 64, *kb = qb + C, *vb = qb + 2 * C;
+	const bf16 *dob = dout + (size_t)b * T * C + (size_t)h * 64;
+	const float *lseb = lse + ((size_t)b * NH + h) * T, *Db = D + ((size_t)b * NH + h) * T;
+
+	tc_load(Qs, qb, C3, q0);
+	tc_load(dOs, dob, C, q0);
+	if (tid < TILE) {
+		lse_s[tid] = lseb[q0 + tid];
+		D_s[tid] = Db[q0 + tid];
+	}
+	frag_c dq[4];
+	for (int n = 0; n < 4; n++)
+		wm::fill_fragment(dq[n], 0.0f);
+
+	for (int kt = 0; kt <= qt; kt++) {
+		const int k0 = kt * TILE;
+		__syncthreads();
+		tc_load(Ks, kb, C3, k0);
+		tc_load(Vs, vb, C3, k0);
+		__syncthreads();
+
+		frag_c acc[4];
+		tc_abt(acc, Qs + w * 16 * LDB, Ks);
+		tc_store(Sw, acc);
+		tc_abt(acc, dOs + w * 16 * LDB, Vs);
+		tc_store(dPw, acc);
+		__syncwarp();
+		for (int r = 0; r < 16; r++) {
+			const int rl = w * 16 + r, q = q0 + rl;
+			for (int c = lane; c < TILE; c += 32) {
+				bool ok = k0 + c <= q;
+				float p = ok ? expf(Sw[r * LDF + c] * scale - lse_s[rl]) : 0.0f;
+				float ds = ok ? p * (dPw[r * LDF + c] - D_s[rl]) : 0.0f;
+				dSb[r * LDB + c] = __float2bfloat16_rn(ds);
+			}
+		}
+		__syncwarp();
+		tc_ab(dq, dSb, Ks);
+	}
+
+	bf16 *g = dqkv + ((size_t)b * T + q0 + w * 16) * C3 + (size_t)h * 64;
+	tc_write(g, (size_t)C3, Sw, dq, scale);
+}
+
+constexpr size_t TC_FWD_SMEM = 3 * TC_OP * 2 + 8 * TC_F * 4 + 4 * TC_B * 2 + 2 * TILE * 4;
+constexpr size_t TC_DKDV_SMEM = 4 * TC_OP * 2 + 8 * TC_F * 4 + 8 * TC_B * 2 + 2 * TILE * 4;
+constexpr size_t TC_DQ_SMEM = 4 * TC_OP * 2 + 8 * TC_F * 4 + 4 * TC_B * 2 + 2 * TILE * 4;
+
+bool aligned16(const void *p)
+{
+	return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
+
 /* ------------------------------------------------------- host side */
 
 template <int HS>
@@ -469,6 +772,39 @@ void bwd_plain(void *dqkv, const void *dout, const void *qkv, const void *out, c
 /* Process-wide switch for the tensor-core path (gk_attn_set_tensor_cores). */
 int g_tensor_cores = 1;
 
+/* The tensor-core kernels have no edge handling (whole tiles) and load
+ * rows 16 bytes at a time. C % 8 == 0 holds for hs 64, so aligned base
+ * pointers give aligned rows. */
+bool use_tc(enum gk_prec p, int hs, int T, const void *a, const void *b, const void *c)
+{
+	return g_tensor_cores && p == GK_BF16 && hs == 64 && T % TILE == 0 && aligned16(a) &&
+	       aligned16(b) && aligned16(c);
+}
+
+void fwd_tc(void *out, float *lse, const void *qkv, int B, int T, int C, int NH, cudaStream_t s)
+{
+	dim3 grid(T / TILE, NH, B);
+	allow_smem(attn_fwd_tc, TC_FWD_SMEM);
+	attn_fwd_tc<<<grid, TC_THR, TC_FWD_SMEM, s>>>((bf16 *)out, lse, (const bf16 *)qkv, T, C, NH,
+						       1.0f / sqrtf(64.0f));
+}
+
+void bwd_tc(void *dqkv, const void *dout, const void *qkv, const void *out, const float *lse,
+	    int B, int T, int C, int NH, float *D, cudaStream_t s)
+{
+	const float scale = 1.0f / sqrtf(64.0f);
+	long rows = (long)B * NH * T;
+	attn_dvec<bf16, 64><<<(unsigned)((rows + NTHR / 32 - 1) / (NTHR / 32)), NTHR, 0, s>>>(
+		D, (const bf16 *)dout, (const bf16 *)out, B, T, C, NH);
+	dim3 grid(T / TILE, NH, B);
+	allow_smem(attn_bwd_dkdv_tc, TC_DKDV_SMEM);
+	allow_smem(attn_bwd_dq_tc, TC_DQ_SMEM);
+	attn_bwd_dkdv_tc<<<grid, TC_THR, TC_DKDV_SMEM, s>>>(
+		(bf16 *)dqkv, (const bf16 *)dout, (const bf16 *)qkv, lse, D, T, C, NH, scale);
+	attn_bwd_dq_tc<<<grid, TC_THR, TC_DQ_SMEM, s>>>(
+		(bf16 *)dqkv, (const bf16 *)dout, (const bf16 *)qkv, lse, D, T, C, NH, scale);
+}
+
 int check_args(const char *who, int B, int T, int C, int NH)
 {
 	if (B < 1 || T < 1 || NH < 1 || C % NH != 0 || !gk_attn_supported(C / NH)) {
@@ -502,7 +838,9 @@ void gk_attn_fwd(enum gk_prec p, void *out, float *lse, const void *qkv, int B, 
 		 int NH, cudaStream_t s)
 {
 	int hs = check_args("fwd", B, T, C, NH);
-	if (p == GK_BF16) {
+	if (use_tc(p, hs, T, qkv, out, qkv))
+		fwd_tc(out, lse, qkv, B, T, C, NH, s);
+	else if (p == GK_BF16) {
 		if (hs == 64)
 			fwd_plain<__nv_bfloat16, 64>(out, lse, qkv, B, T, C, NH, s);
 		else
@@ -519,7 +857,9 @@ void gk_attn_bwd(enum gk_prec p, void *dqkv, const void *dout, const void *qkv, 
 		 const float *lse, int B, int T, int C, int NH, float *scratch, cudaStream_t s)
 {
 	int hs = check_args("bwd", B, T, C, NH);
-	if (p == GK_BF16) {
+	if (use_tc(p, hs, T, qkv, dout, dqkv))
+		bwd_tc(dqkv, dout, qkv, out, lse, B, T, C, NH, scratch, s);
+	else if (p == GK_BF16) {
 		if (hs == 64)
 			bwd_plain<__nv_bfloat16, 64>(dqkv, dout, qkv, out, lse, B, T, C, NH, scratch, s);
 		else
