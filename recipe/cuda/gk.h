@@ -138,6 +138,10 @@ void gk_attn_fwd(enum gk_prec p, void *out, float *lse, const void *qkv, int B, 
 void gk_attn_bwd(enum gk_prec p, void *dqkv, const void *dout, const void *qkv, const void *out,
 		 const float *lse, int B, int T, int C, int NH, float *scratch, cudaStream_t s);
 size_t gk_attn_scratch_floats(int B, int T, int NH);
+/* Tensor cores for attention where they apply (bf16, hs 64, T a multiple
+ * of 64; same results up to rounding, still deterministic): on (nonzero,
+ * the default) or off (the plain fp32-FMA path everywhere). */
+void gk_attn_set_tensor_cores(int on);
 
 #ifdef __cplusplus
 }
