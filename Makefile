@@ -143,7 +143,7 @@ CUDA_GENCODE ?= -gencode=arch=compute_90,code=sm_90
 NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -Irecipe/cuda -Irecipe -Isrc -Xptxas -warn-spills \
              -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings
 GPU_CFLAGS = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma -isystem $(CUDA_HOME)/include -Irecipe/cuda
-GPU_LIBS   = -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -ldl -lrt -lpthread -fopenmp -lm
+GPU_LIBS   = -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -lstdc++ -ldl -lrt -lpthread -fopenmp -lm
 GPU_CU_SRC := $(wildcard recipe/cuda/*.cu)
 GPU_C_SRC  := $(filter-out recipe/cuda/recipe_cuda.c,$(wildcard recipe/cuda/*.c))
 GPU_OBJ    := $(GPU_CU_SRC:%.cu=$(BUILD)/gpu/%.o) $(GPU_C_SRC:%.c=$(BUILD)/gpu/%.o)
