@@ -27,7 +27,7 @@ if [ "${1:-}" = "--pack" ]; then
 	# GPU machine's own toolkit provides
 	for b in "$PACK"/bin/*; do
 		ldd "$b" | awk '$3 ~ /^\// {print $3}'
-	done | sort -u | grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libcublas[^/]*|libcuda)\.so' |
+	done | sort -u | grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcublas[^/]*|libcuda)\.so' |
 		while read -r lib; do cp -L "$lib" "$PACK/lib/"; done
 	"$BUILD/karpa" data prepare --scale gpu-125m --out "$PACK/data/brown" >/dev/null
 	du -sh "$PACK"; ls "$PACK/bin" "$PACK/lib"
@@ -38,7 +38,8 @@ OUT=${1:-gpu-out}
 mkdir -p "$OUT"
 RES="$OUT/gpu-results.txt"
 : >"$RES"
-export LD_LIBRARY_PATH="$PWD/$PACK/lib:${LD_LIBRARY_PATH:-}"
+# our binaries find the packed libraries first; PyTorch keeps its own environment
+OURLIB="$PWD/$PACK/lib:${LD_LIBRARY_PATH:-}"
 export PYTHONUNBUFFERED=1
 BROWN=$(ls "$PACK"/data/brown/*train*.bin 2>/dev/null | head -1)
 start=$(date +%s)
@@ -76,7 +77,7 @@ stage() {
 # cuBLASLt comes from the GPU machine's toolkit, or from PyTorch's wheels
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
 	$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null); do
-	[ -e "$d/libcublasLt.so.13" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+	[ -e "$d/libcublasLt.so.13" ] && OURLIB="$OURLIB:$d"
 done
 
 note "gpu.sh $(date -u +%FT%TZ)"
@@ -84,19 +85,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 [ -d "$PACK/bin" ] || { note "no $PACK/bin: run 'bash bench/gpu.sh --pack' on the build machine first"; exit 2; }
 
 # in order of what matters most if time runs out
-KARPA_GK_BENCH=1 stage kernels 45 "$PACK/bin/test_gk_kernels"
-KARPA_GK_BENCH=1 stage attention 60 "$PACK/bin/test_gk_attn"
+KARPA_GK_BENCH=1 stage kernels 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_kernels"
+KARPA_GK_BENCH=1 stage attention 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_attn"
 # the model runs on whichever attention path passed its test
 if [[ " ${fails[*]:-} " == *" attention "* ]]; then
 	export KARPA_GPU_ATTN=plain
 	note "attention failed: the model runs the plain attention path (KARPA_GPU_ATTN=plain)"
 fi
-KARPA_GPU_OUT="$OUT" KARPA_GPU_TOKENS="$BROWN" stage parity 90 "$PACK/bin/test_gpu_parity"
-stage karpa-125m 60 "$PACK/bin/bench_gpu" --scale gpu-125m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN" --twice
+KARPA_GPU_OUT="$OUT" KARPA_GPU_TOKENS="$BROWN" stage parity 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gpu_parity"
+stage karpa-125m 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-125m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN" --twice
 if [ "${GPU_SKIP_TORCH:-0}" != 1 ]; then
 	stage torch-125m 75 python3 bench/gpu_torch.py --scale gpu-125m --batch 16 --steps 40 --warmup 3 --tokens "$BROWN"
 fi
-stage karpa-254m 45 "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN"
+stage karpa-254m 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN"
 if [ "${GPU_SKIP_TORCH:-0}" != 1 ]; then
 	stage torch-254m 75 python3 bench/gpu_torch.py --scale gpu-254m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN"
 fi
