@@ -1,0 +1,35 @@
+/* client.h: the HTTP client side of Karpa's services (libcurl): what
+ * `karpa submit`, `karpa status` and the miner use to talk to a validator.
+ * Owns retries (connection errors and 5xx, with exponential backoff and
+ * jitter, at most a fixed number of tries), timeouts, upload progress, and
+ * turning a service's error shape back into a kerr. */
+#ifndef KARPA_CLIENT_H
+#define KARPA_CLIENT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "util/kerr.h"
+
+struct client_opts {
+	int tries;          /* attempts in all (default 5) */
+	double timeout_s;   /* per attempt, whole transfer (default 600) */
+	int progress;       /* upload progress on stderr */
+};
+void client_opts_default(struct client_opts *o);
+
+/* GET url, parse a JSON reply. 2xx: *out (caller decrefs), *status.
+ * A service error reply becomes err with the service's code and message
+ * (and *status); a transport failure after the retries client.connect;
+ * a reply that is not JSON client.bad_reply. */
+int client_get_json(const char *url, const struct client_opts *o, json_t **out, long *status,
+		    struct kerr *err);
+/* GET url into a file (atomically: temp, fsync, rename). */
+int client_get_file(const char *url, const struct client_opts *o, const char *path, long *status,
+		    struct kerr *err);
+/* POST a file as the body (streamed from disk, application/x-tar), parse
+ * the JSON reply as client_get_json does. */
+int client_post_file(const char *url, const char *path, const struct client_opts *o,
+		     json_t **out, long *status, struct kerr *err);
+
+#endif

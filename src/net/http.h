@@ -1,0 +1,131 @@
+/* http.h: the HTTP server every Karpa service is built on (libmicrohttpd,
+ * internal epoll thread pool). Owns the wire: routing by method and path,
+ * the limits a hostile client cannot get around (body size, uploads in
+ * flight, connections per address, request rate per address, connection
+ * and idle timeouts, header size), streaming uploads to a file while
+ * hashing them (a body is never held in memory), JSON replies with the one
+ * error shape ({"error": {"code": "...", "message": "..."}}), and
+ * Server-Sent Events. Knows nothing of validators: handlers do.
+ *
+ * Handlers run on the server's worker threads, several at once; whatever a
+ * handler shares (a database) it guards itself. */
+#ifndef KARPA_HTTP_H
+#define KARPA_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/hash.h"
+#include "util/kerr.h"
+
+struct http_server;
+struct http_req;
+struct http_sse;
+
+/* Returns 0 when the handler replied (every handler must reply exactly
+ * once, through one of the http_reply_* functions), -1 on an internal
+ * failure (the server replies 500 http.internal). */
+typedef int (*http_handler)(struct http_req *rq, void *ctx);
+
+struct http_route {
+	const char *method; /* "GET", "POST", ... */
+	const char *path;   /* "/v1/king"; with prefix set, matches "/v1/corpus/..." too */
+	int prefix;
+	int upload;         /* the body is streamed to a file (http_req_upload_*) */
+	http_handler fn;
+};
+
+struct http_limits {
+	uint64_t max_body;         /* bytes of an upload; beyond: 413 http.too_large */
+	uint64_t max_small_body;   /* bytes of a non-upload body (JSON); beyond: 413 */
+	int max_uploads;           /* uploads in flight at once; beyond: 503 http.busy + Retry-After */
+	int max_conns;             /* connections in all */
+	int max_conns_per_ip;      /* connections per client address */
+	int timeout_s;             /* a connection idle this long is closed (slow loris) */
+	size_t max_header_bytes;   /* request line + headers; beyond: 431 or closed */
+	double rate_per_s;         /* requests per second per address (token bucket) ... */
+	double rate_burst;         /* ... with this burst; beyond: 429 http.rate + Retry-After */
+	int threads;               /* worker threads */
+};
+/* Defaults for a validator on loopback: 256 MiB uploads, 64 KiB JSON,
+ * 16 uploads, 512 connections, 32 per address, 30 s idle, 16 KiB headers,
+ * 20 requests/s with a burst of 40, 4 threads. */
+void http_limits_default(struct http_limits *l);
+
+/* Starts serving: listen is "127.0.0.1:PORT" or "[::1]:PORT" (PORT 0 picks
+ * a free port: http_port says which); upload_dir is where upload bodies go
+ * (the caller's content store's temp folder: same filesystem, so handlers
+ * can rename). ctx is passed to every handler. http.bind, http.start. */
+int http_start(struct http_server **out, const char *listen, const struct http_route *routes,
+	       size_t nroutes, const struct http_limits *lim, const char *upload_dir, void *ctx,
+	       struct kerr *err);
+int http_port(const struct http_server *s);
+/* Stops accepting, closes every connection (SSE streams included), joins
+ * the threads, removes upload files no handler took. */
+void http_stop(struct http_server *s);
+
+/* Counters for /metrics. */
+struct http_stats {
+	uint64_t requests, bytes_received, uploads_in_flight, connections, rejected_rate,
+		rejected_size;
+};
+void http_stats(const struct http_server *s, struct http_stats *out);
+
+/* ------------------------------------------------------------ requests */
+
+const char *http_req_method(const struct http_req *rq);
+const char *http_req_path(const struct http_req *rq);      /* without the query */
+/* A query parameter (URL-decoded) or a header, NULL when absent. */
+const char *http_req_query(const struct http_req *rq, const char *key);
+const char *http_req_header(const struct http_req *rq, const char *name);
+const char *http_req_remote(const struct http_req *rq);    /* client address, text */
+/* The path after a prefix route's path ("/v1/corpus/k-12" -> "k-12"). */
+const char *http_req_tail(const struct http_req *rq);
+/* A non-upload body (NUL-terminated) and its length; NULL when none. */
+const char *http_req_body(const struct http_req *rq, size_t *len);
+
+/* Upload routes: the body, complete, in a file under upload_dir, with its
+ * SHA-256 (computed while it streamed) and size. The file belongs to the
+ * server: a handler that keeps it renames it away (http_req_upload_take);
+ * otherwise it is removed after the reply. */
+const char *http_req_upload_path(const struct http_req *rq);
+const char *http_req_upload_sha256(const struct http_req *rq);  /* hex */
+uint64_t http_req_upload_bytes(const struct http_req *rq);
+/* Moves the upload to dst (rename, same filesystem, then fsync of dst's
+ * folder); the server then leaves it alone. fs.* */
+int http_req_upload_take(struct http_req *rq, const char *dst, struct kerr *err);
+
+/* ------------------------------------------------------------- replies */
+
+/* body is stolen (decref'd). Compact JSON, Content-Type application/json. */
+int http_reply_json(struct http_req *rq, int status, json_t *body);
+/* {"error": {"code": code, "message": message}} with the status. */
+int http_reply_error(struct http_req *rq, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The error of a failed library call, with the status the caller chose. */
+int http_reply_kerr(struct http_req *rq, int status, const struct kerr *e);
+int http_reply_bytes(struct http_req *rq, int status, const char *content_type, const void *buf,
+		     size_t n);
+/* A file streamed from disk; with etag set, sends ETag and answers
+ * If-None-Match with 304. */
+int http_reply_file(struct http_req *rq, const char *content_type, const char *path,
+		    const char *etag);
+/* Adds a header to the reply the handler is about to send (call before
+ * http_reply_*); at most 8 per reply. */
+void http_reply_header(struct http_req *rq, const char *name, const char *value);
+
+/* -------------------------------------------------- server-sent events */
+
+/* A hub of event streams. http_reply_sse turns the request into a stream
+ * on the hub (text/event-stream; a comment every 15 s keeps it alive);
+ * http_sse_publish sends one event to every stream, from any thread; a
+ * slow stream that falls more than 256 events behind is closed rather than
+ * buffered without bound. */
+struct http_sse *http_sse_new(void);
+void http_sse_free(struct http_sse *h); /* after http_stop */
+int http_reply_sse(struct http_req *rq, struct http_sse *h);
+void http_sse_publish(struct http_sse *h, const char *event, const char *json_data);
+size_t http_sse_clients(struct http_sse *h);
+
+#endif

@@ -1,0 +1,32 @@
+/* ledger.h: the local ledger, the embedded weights sink: an append-only
+ * table of closed epochs in the state database, each entry hash-chained to
+ * the one before it and signed with the validator's Ed25519 key
+ * (STATE/validator.key, created on first use, 0600). Owns the entry
+ * format, appending (one transaction, so an epoch is recorded whole or not
+ * at all), and verification: an edited, dropped, inserted or reordered
+ * entry is caught and named (docs/weights.md, "The ledger"). */
+#ifndef KARPA_LEDGER_H
+#define KARPA_LEDGER_H
+
+#include <jansson.h>
+
+#include "util/kerr.h"
+#include "validator/vstate.h"
+#include "validator/weights.h"
+
+/* Appends the epoch's vector: entry hash = SHA-256(prev_hash || canonical
+ * bytes), signed. The epoch must be the next one (ledger.epoch_order).
+ * ledger.db, ledger.key */
+int ledger_append(struct vstate *s, const struct weights *w, struct kerr *err);
+/* A weights_sink that appends to this state's ledger. */
+struct weights_sink ledger_sink(struct vstate *s);
+/* The last closed epoch (0 when none). */
+int ledger_last_epoch(struct vstate *s, long long *epoch, struct kerr *err);
+/* Walks every entry from the first: chain, hashes, signatures, epoch
+ * order. ledger.tampered (names the first bad epoch and what is wrong). */
+int ledger_verify(struct vstate *s, long long *entries, struct kerr *err);
+/* Entries as a JSON array (epoch, closed_at, weights, prev_hash, hash,
+ * signature, validator key), oldest first; epoch > 0 for just that one. */
+int ledger_export(struct vstate *s, long long epoch, json_t **out, struct kerr *err);
+
+#endif

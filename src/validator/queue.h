@@ -1,0 +1,85 @@
+/* queue.h: the validator service's durable judging queue (a table in the
+ * state database, vstate.h). Owns the life of an acknowledged submission:
+ * queued -> judging -> done, exactly once. A row is committed before the
+ * service answers 202, so an acknowledged submission survives any crash;
+ * a row left 'judging' by a crash is settled on start (queue_recover):
+ * finished if its verdict reached the corpus, queued again (judged from
+ * the start) if not. Nothing here judges: the service's workers do. */
+#ifndef KARPA_QUEUE_H
+#define KARPA_QUEUE_H
+
+#include <stdint.h>
+
+#include "proof/keys.h"
+#include "proof/reciperepo.h"
+#include "util/hash.h"
+#include "util/kerr.h"
+#include "validator/vstate.h"
+
+/* "q-" + the first 24 hex of the tar's SHA-256 + NUL */
+#define QUEUE_ID_BYTES (2 + 24 + 1)
+#define QUEUE_STATE_MAX 16
+#define QUEUE_CHECK_MAX 32
+#define QUEUE_VERDICT_MAX 32
+
+struct queue_item {
+	long long seq;
+	char id[QUEUE_ID_BYTES];
+	char sha256[HASH_HEX_BYTES];          /* of the uploaded tar */
+	char manifest_sha256[HASH_HEX_BYTES]; /* of the bundle's manifest: links to the corpus */
+	uint64_t bytes;
+	char miner[KEYS_PK_HEX_BYTES];
+	char king_tag[RECIPEREPO_TAG_MAX];    /* the king the patch is based on */
+	char path[FS_PATH_MAX];               /* the tar in the content store */
+	char remote[64];                      /* the client's address */
+	char state[QUEUE_STATE_MAX];          /* queued | judging | done */
+	int attempts;
+	long long worker_pid;
+	char check[QUEUE_CHECK_MAX];          /* the check a judging row is at */
+	char received_at[VSTATE_TIME_BYTES], started_at[VSTATE_TIME_BYTES],
+		finished_at[VSTATE_TIME_BYTES];
+	char submission_id[VSTATE_ID_BYTES];  /* the corpus id once judged */
+	char verdict[QUEUE_VERDICT_MAX];      /* once done */
+	char reason_code[KERR_CODE_MAX];
+};
+
+/* Creates the queue's table when the state has none (states made before
+ * the service existed); idempotent. vstate.db */
+int queue_ensure(struct vstate *s, struct kerr *err);
+
+/* Adds an item (seq, state, attempts and times are set here) in one
+ * transaction, unless a row with the same sha256 exists: then *out is that
+ * row and *existed is 1. queue.db */
+int queue_enqueue(struct vstate *s, const struct queue_item *in, struct queue_item *out,
+		  int *existed, struct kerr *err);
+/* Items of a miner that are queued or judging (the per-miner cap). */
+int queue_pending_for(struct vstate *s, const char *miner, int *n, struct kerr *err);
+/* The oldest queued item becomes judging (attempts + 1, worker_pid, started_at);
+ * *got is 0 when none is queued. */
+int queue_claim(struct vstate *s, long long worker_pid, struct queue_item *out, int *got,
+		struct kerr *err);
+/* A judging item is at this check now (for status and the dashboard). */
+int queue_progress(struct vstate *s, const char *id, const char *check, struct kerr *err);
+/* A judging item is done: its verdict, reason code and corpus id. */
+int queue_finish(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
+		 const char *submission_id, struct kerr *err);
+/* A judging item goes back to queued (its worker died; it is judged again
+ * from the start). */
+int queue_requeue(struct vstate *s, const char *id, struct kerr *err);
+
+/* On start: every judging row (its worker died with the old service) is
+ * finished from the corpus when a submission with its manifest_sha256 is
+ * recorded there, else queued again. Counts what it did. */
+struct queue_recovery {
+	int finished, requeued, queued; /* queued: rows waiting after recovery */
+};
+int queue_recover(struct vstate *s, struct queue_recovery *r, struct kerr *err);
+
+/* One item by id (queue.not_found). */
+int queue_get(struct vstate *s, const char *id, struct queue_item *out, struct kerr *err);
+/* Counts by state. */
+int queue_depth(struct vstate *s, int *queued, int *judging, int *done, struct kerr *err);
+/* The newest (at most cap) items, newest first. */
+int queue_recent(struct vstate *s, struct queue_item *out, int cap, int *n, struct kerr *err);
+
+#endif
