@@ -322,7 +322,10 @@ __global__ void ln_fwd_k(S *out, float *mean, float *rstd, const S *inp, const f
  * warp w takes rows r0+w, r0+w+LNB_WARPS, ... in order, accumulating its own
  * dw/db partial in shared memory (lanes own disjoint columns, so no races);
  * then the warps' partials are summed in warp order into part[chunk][2C]
- * (dw in columns 0..C-1, db in C..2C-1). dinp accumulates. */
+ * (dw in columns 0..C-1, db in C..2C-1). dinp accumulates.
+ * Column c's partial sits at (c % W) * (C / W) + c / W: a lane owns W
+ * consecutive columns, so storing them in place would put the 32 lanes on 4
+ * banks (8-way conflicts at W = 8); transposed, each k hits 32 banks. */
 template <class S, int W>
 __global__ void ln_bwd_k(S *dinp, float *part, const S *dout, const S *inp, const float *w,
 			 const float *mean, const float *rstd, int N, int C)
@@ -330,7 +333,7 @@ __global__ void ln_bwd_k(S *dinp, float *part, const S *dout, const S *inp, cons
 	extern __shared__ float sm[];
 	int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
 	float *pw = sm + (size_t)warp * 2 * C, *pb = pw + C;
-	int r0 = blockIdx.x * GK_ROW_CHUNK, r1 = min(N, r0 + GK_ROW_CHUNK);
+	int r0 = blockIdx.x * GK_ROW_CHUNK, r1 = min(N, r0 + GK_ROW_CHUNK), cw = C / W;
 
 	for (int c = threadIdx.x; c < 2 * LNB_WARPS * C; c += blockDim.x)
 		sm[c] = 0.0f;
@@ -357,8 +360,8 @@ __global__ void ln_bwd_k(S *dinp, float *part, const S *dout, const S *inp, cons
 #pragma unroll
 			for (int k = 0; k < W; k++) {
 				float dk = tof(dv.v[k]), n = (tof(xv.v[k]) - m) * s, dn = wv.v[k] * dk;
-				pb[c + k] += dk;
-				pw[c + k] += n * dk;
+				pb[k * cw + c / W] += dk;
+				pw[k * cw + c / W] += n * dk;
 				iv.v[k] = fromf<S>(tof(iv.v[k]) + (dn - dmean - n * dnmean) * s);
 			}
 			stp<S, W>(di + c, iv);
@@ -367,9 +370,10 @@ __global__ void ln_bwd_k(S *dinp, float *part, const S *dout, const S *inp, cons
 	__syncthreads();
 	float *out = part + (size_t)blockIdx.x * 2 * C;
 	for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) {
-		float t = sm[c];
+		int cc = c < C ? c : c - C, at = (c < C ? 0 : C) + (cc % W) * cw + cc / W;
+		float t = sm[at];
 		for (int k = 1; k < LNB_WARPS; k++)
-			t += sm[(size_t)k * 2 * C + c];
+			t += sm[(size_t)k * 2 * C + at];
 		out[c] = t;
 	}
 }
