@@ -816,6 +816,54 @@ out:
 	return rc;
 }
 
+int expcorpus_miners(struct vstate *s, struct expcorpus_miner **out, size_t *n, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct expcorpus_miner *v = NULL, *nv;
+	size_t cap = 0;
+	int rc = -1, r;
+
+	*out = NULL;
+	*n = 0;
+	if (prepare(s,
+		    "SELECT miner, count(*), sum(verdict = 'accepted_king'), total(judge_cpu_s),"
+		    " max(received_at) FROM submissions WHERE miner IS NOT NULL GROUP BY miner ORDER BY miner",
+		    &st, "miners", err) < 0)
+		return -1;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *m = (const char *)sqlite3_column_text(st, 0), *at;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			if (!(nv = realloc(v, cap * sizeof *v))) {
+				kerr_set(err, "expcorpus.nomem", "out of memory listing miners");
+				goto out;
+			}
+			v = nv;
+		}
+		memset(&v[*n], 0, sizeof v[*n]);
+		snprintf(v[*n].miner, sizeof v[*n].miner, "%s", m ? m : "");
+		v[*n].submissions = sqlite3_column_int64(st, 1);
+		v[*n].kings = sqlite3_column_int64(st, 2);
+		v[*n].judge_cpu_s = sqlite3_column_double(st, 3);
+		at = (const char *)sqlite3_column_text(st, 4);
+		snprintf(v[*n].last_at, sizeof v[*n].last_at, "%s", at ? at : "");
+		(*n)++;
+	}
+	if (r != SQLITE_DONE) {
+		vstate_sql_error(s, "miners", err);
+		goto out;
+	}
+	*out = v;
+	v = NULL;
+	rc = 0;
+out:
+	if (rc < 0)
+		*n = 0;
+	free(v);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- search */
 
 #define HIT_COLS "s.id, s.verdict, s.reason_code, s.miner, s.king_tag, s.received_at, s.hidden_bpb"

@@ -153,6 +153,18 @@ extern const char *const expcorpus_verdicts[EXPCORPUS_VERDICTS];
 int expcorpus_counts(struct vstate *s, long long counts[EXPCORPUS_VERDICTS], long long *answers,
 		     struct kerr *err);
 
+/* Per miner key: submissions, kings won (accepted_king), the judge's CPU
+ * seconds spent on them, and the last submission's time; by key. The
+ * service's /v1/miners and /metrics read it. */
+struct expcorpus_miner {
+	char miner[KEYS_PK_HEX_BYTES];
+	long long submissions, kings;
+	double judge_cpu_s;
+	char last_at[VSTATE_TIME_BYTES];
+};
+/* Caller frees *out. */
+int expcorpus_miners(struct vstate *s, struct expcorpus_miner **out, size_t *n, struct kerr *err);
+
 enum expcorpus_format { EXPCORPUS_JSONL, EXPCORPUS_CSV };
 /* Every entry in recording order (docs/corpus-guide.md lists the columns). */
 int expcorpus_export(struct vstate *s, enum expcorpus_format fmt, FILE *out, struct kerr *err);

@@ -1,0 +1,446 @@
+/* service.c: the validator service's life (service.h): recovery on start,
+ * the supervisor loop that hands queued submissions to judging workers
+ * and settles them when they exit, and the epoch clock. The HTTP handlers
+ * are service_api.c's.
+ *
+ * Crash safety rests on three owners, each with its own journal: king.c
+ * (a merge is finished or undone by validator_open), queue.c (a row is
+ * done only once its verdict is recorded; a judging row of a dead worker
+ * is settled by queue_recover), ledger.c (an epoch is appended whole in one
+ * transaction). The service adds no state of its own beyond the upload
+ * folder, which it empties on start: a body that was not acknowledged was
+ * never promised. */
+#include "validator/service.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "validator/expcorpus.h"
+#include "validator/ledger.h"
+#include "validator/service_int.h"
+#include "validator/validator.h"
+#include "validator/weights.h"
+
+#define SVC_WORKERS_MAX 64
+/* A submission whose judge keeps dying (not a verdict: the judge itself
+ * failed) is given up after this many attempts, with service.judge_failed. */
+#define SVC_ATTEMPTS_MAX 3
+#define SVC_TICK_NS (200 * 1000 * 1000L)
+/* The judgment's JSON on its stdout is small; a bound keeps a broken child
+ * from making us read without limit. */
+#define SVC_RESULT_BYTES_MAX (1u << 20)
+
+void service_opts_default(struct service_opts *o)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(o, 0, sizeof *o);
+	o->listen = "127.0.0.1:8370";
+	o->workers = 1;
+	o->epoch_s = 3600.0;
+	o->judge_threads = n > 0 ? (int)n : 1;
+	o->max_pending_per_miner = 4;
+	http_limits_default(&o->limits);
+}
+
+void svc_lock(struct svc *s)
+{
+	pthread_mutex_lock(&s->db);
+}
+
+void svc_unlock(struct svc *s)
+{
+	pthread_mutex_unlock(&s->db);
+}
+
+void svc_event(struct svc *s, const char *event, json_t *data)
+{
+	char *txt;
+
+	json_object_set_new(data, "at", json_integer((json_int_t)time(NULL)));
+	txt = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+	if (txt) {
+		if (s->events)
+			http_sse_publish(s->events, event, txt);
+		log_msg(LOG_NOTICE, "serve", "%s %s", event, txt);
+		free(txt);
+	}
+	json_decref(data);
+}
+
+/* ------------------------------------------------------------ folders */
+
+/* Uploads land in STATE/uploads/tmp and are renamed to
+ * STATE/uploads/<sha256>.tar once acknowledged. Whatever is in tmp at
+ * start was never acknowledged: removed. */
+static int prepare_dirs(struct svc *s, struct kerr *err)
+{
+	char up[FS_PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	int removed = 0;
+
+	if (fs_join(up, sizeof up, err, "%s/uploads", s->o.state_dir) < 0 ||
+	    fs_join(s->store_tmp, sizeof s->store_tmp, err, "%s/uploads/tmp", s->o.state_dir) < 0 ||
+	    fs_join(s->work, sizeof s->work, err, "%s/work/service", s->o.state_dir) < 0 ||
+	    fs_mkdir_p(s->store_tmp, err) < 0 || fs_mkdir_p(s->work, err) < 0)
+		return -1;
+	if (!(d = opendir(s->store_tmp)))
+		return kerr_errno(err, "service.io", s->store_tmp);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed)
+		log_msg(LOG_NOTICE, "serve", "removed %d unacknowledged upload%s left by the last run",
+			removed, removed == 1 ? "" : "s");
+	return 0;
+}
+
+/* ------------------------------------------------------------ workers */
+
+struct job {
+	pid_t pid;
+	char id[QUEUE_ID_BYTES];
+	char manifest[HASH_HEX_BYTES];
+	char out[FS_PATH_MAX], log[FS_PATH_MAX];
+	int attempts;
+	struct timespec t0;
+};
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+/* One judgment in its own process: `karpa judge STATE TAR --json`, the
+ * same command an operator runs by hand, so the service adds no second
+ * judging path. It dies with the service (PR_SET_PDEATHSIG): a judgment
+ * the service can no longer settle is judged again on the next start. */
+static int start_job(struct svc *s, struct job *j, const struct queue_item *it, struct kerr *err)
+{
+	char threads[16], deadline[32];
+	const char *argv[12];
+	pid_t parent = getpid(), pid;
+	int n = 0;
+
+	memset(j, 0, sizeof *j);
+	snprintf(j->id, sizeof j->id, "%s", it->id);
+	snprintf(j->manifest, sizeof j->manifest, "%s", it->manifest_sha256);
+	j->attempts = it->attempts;
+	if (fs_join(j->out, sizeof j->out, err, "%s/%s.json", s->work, it->id) < 0 ||
+	    fs_join(j->log, sizeof j->log, err, "%s/%s.log", s->work, it->id) < 0)
+		return -1;
+	snprintf(threads, sizeof threads, "%d", s->o.judge_threads);
+	argv[n++] = s->self_exe;
+	argv[n++] = "judge";
+	argv[n++] = s->o.state_dir;
+	argv[n++] = it->path;
+	argv[n++] = "--json";
+	argv[n++] = "--threads";
+	argv[n++] = threads;
+	if (s->o.judge_deadline_s > 0) {
+		snprintf(deadline, sizeof deadline, "%.0f", s->o.judge_deadline_s);
+		argv[n++] = "--deadline";
+		argv[n++] = deadline;
+	}
+	argv[n] = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &j->t0);
+	pid = fork();
+	if (pid < 0)
+		return kerr_errno(err, "service.fork", "fork of a judgment");
+	if (pid == 0) {
+		int out = open(j->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int lg = open(j->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent || out < 0 || lg < 0)
+			_exit(127);
+		dup2(out, STDOUT_FILENO);
+		dup2(lg, STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	j->pid = pid;
+	return 0;
+}
+
+/* The judgment's verdict from its --json output; 0 when there is one. */
+static int read_verdict(const struct job *j, char *verdict, size_t vcap, char *code, size_t ccap,
+			char *sub_id, size_t icap, char *new_king, size_t kcap)
+{
+	json_error_t je;
+	json_t *o = json_load_file(j->out, 0, &je);
+	const char *v, *c, *id, *nk;
+	int rc = -1;
+
+	if (!o)
+		return -1;
+	v = json_string_value(json_object_get(o, "verdict"));
+	c = json_string_value(json_object_get(o, "code"));
+	id = json_string_value(json_object_get(o, "id"));
+	nk = json_string_value(json_object_get(o, "new_king"));
+	if (v && id && expcorpus_verdict_valid(v)) {
+		snprintf(verdict, vcap, "%s", v);
+		snprintf(code, ccap, "%s", c ? c : "");
+		snprintf(sub_id, icap, "%s", id);
+		snprintf(new_king, kcap, "%s", nk ? nk : "");
+		rc = 0;
+	}
+	json_decref(o);
+	return rc;
+}
+
+/* A worker exited: record its verdict, or find it in the corpus (the
+ * child recorded it and died before printing), or queue it again. */
+static void settle_job(struct svc *s, struct job *j, int status)
+{
+	char verdict[QUEUE_VERDICT_MAX] = "", code[KERR_CODE_MAX] = "", sub[VSTATE_ID_BYTES] = "";
+	char new_king[RECIPEREPO_TAG_MAX] = "";
+	struct expcorpus_entry e;
+	struct kerr err = { 0 };
+	int have = read_verdict(j, verdict, sizeof verdict, code, sizeof code, sub, sizeof sub, new_king,
+				sizeof new_king) == 0;
+	double wall = since(&j->t0);
+
+	svc_lock(s);
+	if (!have) {
+		expcorpus_entry_blank(&e);
+		if (expcorpus_get(&s->vs, j->manifest, &e, &err) == 0) {
+			snprintf(verdict, sizeof verdict, "%s", e.verdict);
+			snprintf(code, sizeof code, "%s", e.reason_code);
+			snprintf(sub, sizeof sub, "%s", e.id);
+			have = 1;
+		}
+		expcorpus_entry_free(&e);
+		kerr_clear(&err);
+	}
+	if (have) {
+		if (queue_finish(&s->vs, j->id, verdict, code, sub, &err) < 0)
+			log_msg(LOG_WARN, "serve", "%s: recording its verdict: %s (%s)", j->id, err.msg, err.code);
+	} else if (j->attempts >= SVC_ATTEMPTS_MAX) {
+		snprintf(verdict, sizeof verdict, "error");
+		snprintf(code, sizeof code, "service.judge_failed");
+		if (queue_finish(&s->vs, j->id, verdict, code, "", &err) < 0)
+			log_msg(LOG_WARN, "serve", "%s: %s (%s)", j->id, err.msg, err.code);
+	} else if (queue_requeue(&s->vs, j->id, &err) < 0) {
+		log_msg(LOG_WARN, "serve", "%s: queueing again: %s (%s)", j->id, err.msg, err.code);
+	}
+	s->judged += have;
+	s->judge_wall_s += wall;
+	svc_unlock(s);
+	if (have || verdict[0])
+		svc_event(s, "verdict",
+			  json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", j->id, "submission", sub, "verdict",
+				    verdict, "code", code, "wall_s", wall));
+	else
+		log_msg(LOG_WARN, "serve", "%s: judgment ended without a verdict (%s %d, attempt %d): queued again; see %s",
+			j->id, WIFSIGNALED(status) ? "signal" : "exit",
+			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), j->attempts, j->log);
+	if (new_king[0])
+		svc_event(s, "king", json_pack("{s:s, s:s}", "tag", new_king, "submission", sub));
+	j->pid = 0;
+}
+
+static void reap(struct svc *s, struct job *jobs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int st = 0;
+		if (jobs[i].pid > 0 && waitpid(jobs[i].pid, &st, WNOHANG) == jobs[i].pid)
+			settle_job(s, &jobs[i], st);
+	}
+}
+
+static void start_jobs(struct svc *s, struct job *jobs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct queue_item it;
+		struct kerr err = { 0 };
+		int got = 0;
+
+		if (jobs[i].pid > 0)
+			continue;
+		svc_lock(s);
+		if (queue_claim(&s->vs, (long long)getpid(), &it, &got, &err) < 0) {
+			svc_unlock(s);
+			log_msg(LOG_WARN, "serve", "claiming a submission: %s (%s)", err.msg, err.code);
+			return;
+		}
+		svc_unlock(s);
+		if (!got)
+			return;
+		if (start_job(s, &jobs[i], &it, &err) < 0) {
+			log_msg(LOG_WARN, "serve", "%s: %s (%s); queued again", it.id, err.msg, err.code);
+			svc_lock(s);
+			queue_requeue(&s->vs, it.id, &err);
+			svc_unlock(s);
+			return;
+		}
+		svc_event(s, "judging", json_pack("{s:s, s:s, s:i}", "id", it.id, "miner", it.miner,
+						  "attempt", it.attempts));
+	}
+}
+
+/* ------------------------------------------------------------- epochs */
+
+/* Epoch k (k >= 1) closes at epoch0 + k * epoch_s; epoch0 is the first
+ * start of the service on this state, kept in meta. After downtime every
+ * epoch that has ended is closed, in order, each with its own closing time. */
+static int epoch0(struct svc *s, time_t *t0, struct kerr *err)
+{
+	char v[32];
+
+	if (vstate_meta_get(&s->vs, "service.epoch0", v, sizeof v, err) == 0) {
+		*t0 = (time_t)strtoll(v, NULL, 10);
+		return 0;
+	}
+	kerr_clear(err);
+	*t0 = time(NULL);
+	snprintf(v, sizeof v, "%lld", (long long)*t0);
+	return vstate_meta_set(&s->vs, "service.epoch0", v, err);
+}
+
+static void close_epochs(struct svc *s, time_t t0)
+{
+	long long last = 0;
+	struct kerr err = { 0 };
+	time_t now = time(NULL);
+
+	for (;;) {
+		struct weights w;
+		struct weights_sink sink;
+		time_t end;
+		struct tm tm;
+		char at[VSTATE_TIME_BYTES];
+
+		svc_lock(s);
+		if (ledger_last_epoch(&s->vs, &last, &err) < 0) {
+			svc_unlock(s);
+			log_msg(LOG_WARN, "serve", "epochs: %s (%s)", err.msg, err.code);
+			return;
+		}
+		end = t0 + (time_t)llround((double)(last + 1) * s->o.epoch_s);
+		if (end > now) {
+			svc_unlock(s);
+			return;
+		}
+		gmtime_r(&end, &tm);
+		strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		memset(&w, 0, sizeof w);
+		sink = ledger_sink(&s->vs);
+		if (weights_compute(&s->vs, last + 1, at, &w, &err) < 0 ||
+		    sink.submit(sink.ctx, &w, &err) < 0) {
+			svc_unlock(s);
+			weights_free(&w);
+			log_msg(LOG_WARN, "serve", "closing epoch %lld: %s (%s)", last + 1, err.msg, err.code);
+			return;
+		}
+		svc_unlock(s);
+		svc_event(s, "epoch", json_pack("{s:I, s:s, s:I}", "epoch", (json_int_t)(last + 1),
+						"closed_at", at, "miners", (json_int_t)w.n));
+		weights_free(&w);
+	}
+}
+
+/* ------------------------------------------------------------ the run */
+
+static int write_port(const char *path, int port, struct kerr *err)
+{
+	char buf[16];
+	int n = snprintf(buf, sizeof buf, "%d\n", port);
+
+	return fs_write_atomic(path, buf, (size_t)n, err);
+}
+
+int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struct kerr *err)
+{
+	struct svc *s = calloc(1, sizeof *s);
+	struct job jobs[SVC_WORKERS_MAX];
+	struct queue_recovery rec = { 0 };
+	time_t t0 = 0;
+	int rc = -1, opened = 0, nw;
+	ssize_t len;
+
+	if (!s)
+		return kerr_set(err, "service.nomem", "out of memory");
+	memset(jobs, 0, sizeof jobs);
+	pthread_mutex_init(&s->db, NULL);
+	s->o = *o;
+	nw = o->workers < 1 ? 1 : o->workers > SVC_WORKERS_MAX ? SVC_WORKERS_MAX : o->workers;
+	if (!(o->epoch_s >= 1.0)) {
+		kerr_set(err, "service.usage", "--epoch-seconds must be at least 1");
+		goto out;
+	}
+	s->started = time(NULL);
+	if (o->self_exe)
+		snprintf(s->self_exe, sizeof s->self_exe, "%s", o->self_exe);
+	else if ((len = readlink("/proc/self/exe", s->self_exe, sizeof s->self_exe - 1)) > 0)
+		s->self_exe[len] = '\0';
+	else {
+		kerr_errno(err, "service.io", "/proc/self/exe");
+		goto out;
+	}
+	/* validator_open settles any merge a crash interrupted (king.c) */
+	if (validator_open(o->state_dir, &s->vs, err) < 0)
+		goto out;
+	opened = 1;
+	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
+	    queue_recover(&s->vs, &rec, err) < 0 || epoch0(s, &t0, err) < 0)
+		goto out;
+	log_msg(LOG_NOTICE, "serve", "recovered: %d judgment%s finished from the corpus, %d queued again; %d waiting",
+		rec.finished, rec.finished == 1 ? "" : "s", rec.requeued, rec.queued);
+	if (!(s->events = http_sse_new())) {
+		kerr_set(err, "service.nomem", "out of memory for the event hub");
+		goto out;
+	}
+	if (http_start(&s->http, o->listen, svc_routes, svc_nroutes, &o->limits, s->store_tmp, s, err) < 0)
+		goto out;
+	log_msg(LOG_NOTICE, "serve", "serving %s on port %d (%d worker%s, epochs of %.0f s)", o->state_dir,
+		http_port(s->http), nw, nw == 1 ? "" : "s", o->epoch_s);
+	if (o->port_file && write_port(o->port_file, http_port(s->http), err) < 0)
+		goto out;
+	while (!*stop) {
+		struct timespec tick = { 0, SVC_TICK_NS };
+		reap(s, jobs, nw);
+		start_jobs(s, jobs, nw);
+		close_epochs(s, t0);
+		nanosleep(&tick, NULL);
+	}
+	log_msg(LOG_NOTICE, "serve", "stopping");
+	rc = 0;
+out:
+	if (s->http)
+		http_stop(s->http);
+	/* a judgment still running is judged again on the next start */
+	for (int i = 0; i < SVC_WORKERS_MAX; i++)
+		if (jobs[i].pid > 0) {
+			kill(jobs[i].pid, SIGTERM);
+			waitpid(jobs[i].pid, NULL, 0);
+		}
+	if (s->events)
+		http_sse_free(s->events);
+	if (opened)
+		vstate_close(&s->vs);
+	pthread_mutex_destroy(&s->db);
+	free(s);
+	return rc;
+}

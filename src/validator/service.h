@@ -1,0 +1,35 @@
+/* service.h: `karpa validator serve`: a validator as a network service
+ * (docs/validator.md). Owns the service's life: recovery on start (king
+ * journal, queue), the HTTP API (service_api.c), the judging workers (one
+ * child process per judgment, each `karpa judge` in the existing sandbox),
+ * epochs and their weights, and the events the dashboard follows. */
+#ifndef KARPA_SERVICE_H
+#define KARPA_SERVICE_H
+
+#include <signal.h>
+
+#include "net/http.h"
+#include "util/kerr.h"
+
+struct service_opts {
+	const char *state_dir;
+	const char *listen;          /* "127.0.0.1:PORT" (PORT 0: any free port) */
+	int workers;                 /* judgments at once */
+	double epoch_s;              /* epoch length in seconds */
+	int judge_threads;           /* --threads of each judgment */
+	double judge_deadline_s;     /* the operator's cap on a judgment (0: the judge's own) */
+	int max_pending_per_miner;   /* queued + judging per miner key; beyond: 429 */
+	const char *self_exe;        /* the karpa binary judgments run (NULL: this one) */
+	const char *port_file;       /* when set, the bound port is written here (tests, scripts) */
+	struct http_limits limits;
+};
+void service_opts_default(struct service_opts *o);
+
+/* Serves until *stop is set (SIGINT, SIGTERM), then stops accepting, lets
+ * running judgments finish or be judged again on the next start (a row is
+ * done only when its verdict is recorded), and returns 0. Prints one line
+ * per event worth an operator's eye (recovery, verdicts, epochs) on stderr.
+ * vstate.*, king.*, queue.*, http.* */
+int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struct kerr *err);
+
+#endif

@@ -1,0 +1,494 @@
+/* service_api.c: the validator service's HTTP API, /v1 (docs/validator.md
+ * lists every route with its replies). Owns the mapping from requests to
+ * the state's owners (king.c, queue.c, expcorpus.c, ledger.c) and from
+ * their reason codes to HTTP statuses. Handlers run on the HTTP server's
+ * threads and take the state's lock for each read or write. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness/scale.h"
+#include "proof/bundle.h"
+#include "proof/prove.h"
+#include "util/fsutil.h"
+#include "util/proc.h"
+#include "validator/expcorpus.h"
+#include "validator/king.h"
+#include "validator/ledger.h"
+#include "validator/service_int.h"
+
+#define SVC_LINEAGE_MAX 1024
+#define SVC_RECENT_MAX 50
+
+static json_t *num_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* The status a library failure maps to: the client's fault (4xx) for
+ * anything about what it sent, 503 for a busy database, else 500. */
+static int status_for(const struct kerr *e)
+{
+	if (!strncmp(e->code, "bundle.", 7) || !strncmp(e->code, "log.", 4) ||
+	    !strncmp(e->code, "attest.", 7) || !strncmp(e->code, "tar.", 4))
+		return 422;
+	if (!strcmp(e->code, "vstate.busy"))
+		return 503;
+	if (strstr(e->code, "not_found") || !strcmp(e->code, "vstate.no_king"))
+		return 404;
+	if (!strcmp(e->code, "expcorpus.bad_query") || !strcmp(e->code, "expcorpus.invalid"))
+		return 400;
+	return 500;
+}
+
+static int reply_fail(struct http_req *rq, const struct kerr *e)
+{
+	return http_reply_kerr(rq, status_for(e), e);
+}
+
+/* ------------------------------------------------------------- king */
+
+static int get_king(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct vstate_king k;
+	struct vstate_noise nf;
+	struct kerr err = { 0 };
+	const struct scale *sc;
+	json_t *o, *noise = json_null();
+
+	svc_lock(s);
+	if (vstate_king_current(&s->vs, &k, &err) < 0 ||
+	    king_noise_in_force(&s->vs, k.tag, &nf, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	if (nf.present)
+		noise = json_pack("{s:f, s:f, s:i, s:s, s:s}", "margin", nf.margin, "sigma", nf.sigma,
+				  "seeds", nf.seeds, "measured_on", nf.king_tag, "created_at", nf.created_at);
+	sc = scale_find(s->vs.scale, &err);
+	o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:i, s:s}", "tag", k.tag, "commit", k.commit,
+		      "hidden_bpb", num_or_null(k.hidden_bpb), "public_bpb", num_or_null(k.public_bpb),
+		      "noise_floor", noise, "scale", s->vs.scale, "budget_s",
+		      sc ? json_real(sc->budget_units) : json_null(), "seed", PROVE_SEED_DEFAULT,
+		      "crowned_at", k.created_at);
+	return http_reply_json(rq, 200, o);
+}
+
+static int get_lineage(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct vstate_king *k = calloc(SVC_LINEAGE_MAX, sizeof *k);
+	struct kerr err = { 0 };
+	size_t n = 0;
+	json_t *a = json_array();
+
+	if (!k || !a) {
+		free(k);
+		json_decref(a);
+		return http_reply_error(rq, 500, "service.nomem", "out of memory");
+	}
+	svc_lock(s);
+	if (vstate_kings(&s->vs, k, SVC_LINEAGE_MAX, &n, &err) < 0) {
+		svc_unlock(s);
+		free(k);
+		json_decref(a);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s}", "tag", k[i].tag, "commit",
+				     k[i].commit, "hidden_bpb", num_or_null(k[i].hidden_bpb), "public_bpb",
+				     num_or_null(k[i].public_bpb), "improvement", num_or_null(k[i].improvement),
+				     "alpha", num_or_null(k[i].alpha), "submission", k[i].submission_id,
+				     "miner", k[i].miner, "crowned_at", k[i].created_at));
+	free(k);
+	return http_reply_json(rq, 200, json_pack("{s:o}", "kings", a));
+}
+
+/* ------------------------------------------------------- submissions */
+
+static json_t *item_json(const struct queue_item *it)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:i}", "id", it->id, "state", it->state,
+			      "sha256", it->sha256, "bytes", (json_int_t)it->bytes, "miner", it->miner,
+			      "king_tag", it->king_tag, "received_at", it->received_at, "attempts",
+			      it->attempts);
+
+	if (!strcmp(it->state, "judging"))
+		json_object_set_new(o, "check", json_string(it->check));
+	if (!strcmp(it->state, "done")) {
+		json_object_set_new(o, "verdict", json_string(it->verdict));
+		json_object_set_new(o, "code", json_string(it->reason_code));
+		json_object_set_new(o, "submission", json_string(it->submission_id));
+		json_object_set_new(o, "finished_at", json_string(it->finished_at));
+	}
+	return o;
+}
+
+/* A bundle is acknowledged only once it has passed the safe tar reader
+ * and its signature checks (bundle_verify) and its queue row is committed:
+ * 202 then means it will be judged, whatever happens to this process. */
+static int post_submission(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct bundle_report br;
+	struct queue_item in, out;
+	struct kerr err = { 0 };
+	char dst[FS_PATH_MAX];
+	const char *sha = http_req_upload_sha256(rq), *king;
+	int existed = 0, pending = 0;
+
+	memset(&br, 0, sizeof br);
+	if (bundle_verify(http_req_upload_path(rq), &br, &err) < 0) {
+		bundle_report_free(&br);
+		return reply_fail(rq, &err);
+	}
+	memset(&in, 0, sizeof in);
+	snprintf(in.sha256, sizeof in.sha256, "%s", sha);
+	snprintf(in.id, sizeof in.id, "q-%.24s", sha);
+	snprintf(in.manifest_sha256, sizeof in.manifest_sha256, "%s", br.manifest_sha256);
+	snprintf(in.miner, sizeof in.miner, "%s", br.miner);
+	king = json_string_value(json_object_get(json_object_get(br.manifest, "king"), "tag"));
+	snprintf(in.king_tag, sizeof in.king_tag, "%s", king ? king : "");
+	snprintf(in.remote, sizeof in.remote, "%s", http_req_remote(rq));
+	in.bytes = http_req_upload_bytes(rq);
+	bundle_report_free(&br);
+	if (fs_join(dst, sizeof dst, &err, "%s/uploads/%s.tar", s->o.state_dir, sha) < 0)
+		return reply_fail(rq, &err);
+	snprintf(in.path, sizeof in.path, "%s", dst);
+
+	svc_lock(s);
+	if (queue_get(&s->vs, in.id, &out, &err) == 0) {
+		svc_unlock(s);
+		return http_reply_json(rq, 200, item_json(&out));
+	}
+	kerr_clear(&err);
+	if (queue_pending_for(&s->vs, in.miner, &pending, &err) < 0)
+		goto fail_locked;
+	if (pending >= s->o.max_pending_per_miner) {
+		svc_unlock(s);
+		http_reply_header(rq, "Retry-After", "60");
+		return http_reply_error(rq, 429, "service.miner_queue_full",
+					"miner %.16s... has %d submissions waiting (at most %d): wait for verdicts",
+					in.miner, pending, s->o.max_pending_per_miner);
+	}
+	/* the file first, then the row: a row always names a file that exists */
+	if (http_req_upload_take(rq, dst, &err) < 0 ||
+	    queue_enqueue(&s->vs, &in, &out, &existed, &err) < 0)
+		goto fail_locked;
+	svc_unlock(s);
+	if (!existed)
+		svc_event(s, "received", json_pack("{s:s, s:s, s:I}", "id", out.id, "miner", out.miner,
+						   "bytes", (json_int_t)out.bytes));
+	return http_reply_json(rq, existed ? 200 : 202, item_json(&out));
+fail_locked:
+	svc_unlock(s);
+	return reply_fail(rq, &err);
+}
+
+static int get_submission(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct queue_item it;
+	struct expcorpus_entry e;
+	struct kerr err = { 0 };
+	json_t *o;
+
+	svc_lock(s);
+	if (queue_get(&s->vs, http_req_tail(rq), &it, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	o = item_json(&it);
+	if (!strcmp(it.state, "done") && it.submission_id[0]) {
+		expcorpus_entry_blank(&e);
+		if (expcorpus_get(&s->vs, it.submission_id, &e, &err) == 0)
+			json_object_set_new(o, "judgment", expcorpus_entry_json(&e));
+		expcorpus_entry_free(&e);
+	}
+	svc_unlock(s);
+	return http_reply_json(rq, 200, o);
+}
+
+static int get_queue(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct queue_item *items = calloc(SVC_RECENT_MAX, sizeof *items);
+	struct kerr err = { 0 };
+	int n = 0, q = 0, j = 0, d = 0;
+	json_t *a = json_array();
+
+	if (!items || !a) {
+		free(items);
+		json_decref(a);
+		return http_reply_error(rq, 500, "service.nomem", "out of memory");
+	}
+	svc_lock(s);
+	if (queue_depth(&s->vs, &q, &j, &d, &err) < 0 ||
+	    queue_recent(&s->vs, items, SVC_RECENT_MAX, &n, &err) < 0) {
+		svc_unlock(s);
+		free(items);
+		json_decref(a);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, item_json(&items[i]));
+	free(items);
+	return http_reply_json(rq, 200, json_pack("{s:i, s:i, s:i, s:o}", "queued", q, "judging", j,
+						  "done", d, "recent", a));
+}
+
+/* ------------------------------------------------------------ corpus */
+
+static int get_corpus(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct expcorpus_query q = { http_req_query(rq, "q"), http_req_query(rq, "verdict"),
+				     http_req_query(rq, "since"), 0 };
+	struct expcorpus_hit *hits = NULL;
+	struct kerr err = { 0 };
+	const char *lim = http_req_query(rq, "limit");
+	size_t n = 0;
+	json_t *a;
+
+	if (lim)
+		q.limit = atoi(lim);
+	if (q.limit < 0 || q.limit > 500)
+		return http_reply_error(rq, 400, "service.bad_query", "limit must be 1..500");
+	svc_lock(s);
+	if (expcorpus_search(&s->vs, &q, &hits, &n, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", hits[i].id, "verdict",
+				     hits[i].verdict, "code", hits[i].reason_code, "miner", hits[i].miner,
+				     "king_tag", hits[i].king_tag, "received_at", hits[i].received_at,
+				     "hidden_bpb", num_or_null(hits[i].hidden_bpb), "snippet", hits[i].snippet));
+	free(hits);
+	return http_reply_json(rq, 200, json_pack("{s:o}", "entries", a));
+}
+
+static int get_corpus_entry(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct expcorpus_entry e;
+	struct kerr err = { 0 };
+	json_t *o;
+
+	expcorpus_entry_blank(&e);
+	svc_lock(s);
+	if (expcorpus_get(&s->vs, http_req_tail(rq), &e, &err) < 0) {
+		svc_unlock(s);
+		expcorpus_entry_free(&e);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	o = expcorpus_entry_json(&e);
+	expcorpus_entry_free(&e);
+	return o ? http_reply_json(rq, 200, o) : http_reply_error(rq, 500, "service.nomem", "out of memory");
+}
+
+/* ----------------------------------------------------- weights, miners */
+
+static int get_weights(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	const char *ep = http_req_query(rq, "epoch");
+	long long epoch = 0;
+	struct kerr err = { 0 };
+	json_t *a = NULL;
+
+	svc_lock(s);
+	if (ep) {
+		char *end;
+		epoch = strtoll(ep, &end, 10);
+		if (*end || epoch < 1) {
+			svc_unlock(s);
+			return http_reply_error(rq, 400, "service.bad_query", "epoch must be a number >= 1");
+		}
+	} else if (ledger_last_epoch(&s->vs, &epoch, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	if (epoch == 0) {
+		svc_unlock(s);
+		return http_reply_json(rq, 200, json_pack("{s:I, s:[]}", "epoch", (json_int_t)0, "entries"));
+	}
+	if (ledger_export(&s->vs, epoch, &a, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	if (json_array_size(a) != 1) {
+		json_decref(a);
+		return http_reply_error(rq, 404, "service.not_found", "no epoch %lld in the ledger", epoch);
+	}
+	{
+		json_t *one = json_incref(json_array_get(a, 0));
+		json_decref(a);
+		return http_reply_json(rq, 200, one);
+	}
+}
+
+static int get_miners(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct expcorpus_miner *m = NULL;
+	struct kerr err = { 0 };
+	size_t n = 0;
+	json_t *a = json_array();
+
+	svc_lock(s);
+	if (expcorpus_miners(&s->vs, &m, &n, &err) < 0) {
+		svc_unlock(s);
+		json_decref(a);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:f, s:s}", "miner", m[i].miner,
+						   "submissions", (json_int_t)m[i].submissions, "kings",
+						   (json_int_t)m[i].kings, "judge_cpu_s", m[i].judge_cpu_s,
+						   "last_at", m[i].last_at));
+	free(m);
+	return http_reply_json(rq, 200, json_pack("{s:o}", "miners", a));
+}
+
+/* ---------------------------------------------------- recipe, events */
+
+/* The canonical recipe repository as a git bundle of every recipe-v* tag,
+ * made once per king (cached under its commit) so repeated fetches cost a
+ * file read; the king's commit is the ETag. */
+static int get_recipe_bundle(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct vstate_king k;
+	struct kerr err = { 0 };
+	char path[FS_PATH_MAX], tmp[FS_PATH_MAX], etag[RECIPEREPO_COMMIT_HEX + 2];
+	struct proc_result pr;
+
+	svc_lock(s);
+	if (vstate_king_current(&s->vs, &k, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	if (fs_join(path, sizeof path, &err, "%s/recipe-%s.bundle", s->work, k.commit) < 0 ||
+	    fs_join(tmp, sizeof tmp, &err, "%s.%d.tmp", path, (int)gettid()) < 0)
+		return reply_fail(rq, &err);
+	if (!fs_exists(path)) {
+		const char *argv[] = { "git", "-C", s->vs.recipe, "bundle", "create", "-q", tmp,
+				       "--tags=recipe-v*", NULL };
+		if (proc_run(argv, NULL, &pr, &err) < 0 || pr.exit_code != 0) {
+			if (!err.code[0])
+				kerr_set(&err, "service.git", "git bundle create failed: %.200s", pr.err ? pr.err : "");
+			proc_result_free(&pr);
+			unlink(tmp);
+			return http_reply_kerr(rq, 500, &err);
+		}
+		proc_result_free(&pr);
+		if (rename(tmp, path) < 0) {
+			unlink(tmp);
+			kerr_errno(&err, "service.io", path);
+			return http_reply_kerr(rq, 500, &err);
+		}
+	}
+	snprintf(etag, sizeof etag, "\"%s\"", k.commit);
+	return http_reply_file(rq, "application/x-git-bundle", path, etag);
+}
+
+static int get_events(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+
+	return http_reply_sse(rq, s->events);
+}
+
+/* ----------------------------------------------------------- metrics */
+
+static int get_metrics(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	long long counts[EXPCORPUS_VERDICTS];
+	struct expcorpus_miner *m = NULL;
+	struct http_stats hs;
+	struct kerr err = { 0 };
+	int q = 0, j = 0, d = 0;
+	size_t n = 0, len = 0;
+	double cpu = 0;
+	char *buf;
+	FILE *f;
+
+	svc_lock(s);
+	if (queue_depth(&s->vs, &q, &j, &d, &err) < 0 || expcorpus_counts(&s->vs, counts, NULL, &err) < 0 ||
+	    expcorpus_miners(&s->vs, &m, &n, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	for (size_t i = 0; i < n; i++)
+		cpu += m[i].judge_cpu_s;
+	free(m);
+	http_stats(s->http, &hs);
+	if (!(f = open_memstream(&buf, &len)))
+		return http_reply_error(rq, 500, "service.nomem", "out of memory");
+	fprintf(f, "# HELP karpa_queue_depth Submissions by queue state.\n# TYPE karpa_queue_depth gauge\n");
+	fprintf(f, "karpa_queue_depth{state=\"queued\"} %d\nkarpa_queue_depth{state=\"judging\"} %d\n"
+		   "karpa_queue_depth{state=\"done\"} %d\n", q, j, d);
+	fprintf(f, "# HELP karpa_judgments_total Recorded verdicts.\n# TYPE karpa_judgments_total counter\n");
+	for (int i = 0; i < EXPCORPUS_VERDICTS; i++)
+		fprintf(f, "karpa_judgments_total{verdict=\"%s\"} %lld\n", expcorpus_verdicts[i], counts[i]);
+	fprintf(f, "# HELP karpa_judge_cpu_seconds_total CPU seconds the recorded judgments took.\n"
+		   "# TYPE karpa_judge_cpu_seconds_total counter\nkarpa_judge_cpu_seconds_total %.3f\n", cpu);
+	fprintf(f, "# HELP karpa_uploads_in_flight Uploads being received.\n# TYPE karpa_uploads_in_flight gauge\n"
+		   "karpa_uploads_in_flight %" PRIu64 "\n", hs.uploads_in_flight);
+	fprintf(f, "# HELP karpa_received_bytes_total Request body bytes received.\n"
+		   "# TYPE karpa_received_bytes_total counter\nkarpa_received_bytes_total %" PRIu64 "\n",
+		hs.bytes_received);
+	fprintf(f, "# HELP karpa_http_requests_total Requests served.\n# TYPE karpa_http_requests_total counter\n"
+		   "karpa_http_requests_total %" PRIu64 "\n", hs.requests);
+	fprintf(f, "# HELP karpa_http_rejected_total Requests refused by a limit.\n"
+		   "# TYPE karpa_http_rejected_total counter\n"
+		   "karpa_http_rejected_total{limit=\"rate\"} %" PRIu64 "\n"
+		   "karpa_http_rejected_total{limit=\"size\"} %" PRIu64 "\n", hs.rejected_rate, hs.rejected_size);
+	fprintf(f, "# HELP karpa_events_clients Open event streams.\n# TYPE karpa_events_clients gauge\n"
+		   "karpa_events_clients %zu\n", http_sse_clients(s->events));
+	fprintf(f, "# HELP karpa_uptime_seconds Seconds since the service started.\n"
+		   "# TYPE karpa_uptime_seconds gauge\nkarpa_uptime_seconds %lld\n",
+		(long long)(time(NULL) - s->started));
+	fclose(f);
+	{
+		int rc = http_reply_bytes(rq, 200, "text/plain; version=0.0.4", buf, len);
+		free(buf);
+		return rc;
+	}
+}
+
+const struct http_route svc_routes[] = {
+	{ "GET", "/v1/king", 0, 0, get_king },
+	{ "GET", "/v1/lineage", 0, 0, get_lineage },
+	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle },
+	{ "POST", "/v1/submissions", 0, 1, post_submission },
+	{ "GET", "/v1/submissions/", 1, 0, get_submission },
+	{ "GET", "/v1/queue", 0, 0, get_queue },
+	{ "GET", "/v1/corpus", 0, 0, get_corpus },
+	{ "GET", "/v1/corpus/", 1, 0, get_corpus_entry },
+	{ "GET", "/v1/weights", 0, 0, get_weights },
+	{ "GET", "/v1/miners", 0, 0, get_miners },
+	{ "GET", "/v1/events", 0, 0, get_events },
+	{ "GET", "/metrics", 0, 0, get_metrics },
+};
+const size_t svc_nroutes = sizeof svc_routes / sizeof svc_routes[0];

@@ -1,0 +1,38 @@
+/* service_int.h: what service.c (life, workers, epochs) and service_api.c
+ * (the HTTP handlers) share. Private to the service. */
+#ifndef KARPA_SERVICE_INT_H
+#define KARPA_SERVICE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "net/http.h"
+#include "validator/queue.h"
+#include "validator/service.h"
+#include "validator/vstate.h"
+
+struct svc {
+	struct service_opts o;
+	struct vstate vs;            /* guarded by db: handlers run on several threads */
+	pthread_mutex_t db;
+	struct http_server *http;
+	struct http_sse *events;
+	char store_tmp[FS_PATH_MAX]; /* STATE/store/tmp: uploads land here */
+	char work[FS_PATH_MAX];      /* STATE/work/service: judgment outputs */
+	char self_exe[FS_PATH_MAX];
+	time_t started;
+	uint64_t judged;             /* judgments finished by this process */
+	double judge_wall_s;
+};
+
+void svc_lock(struct svc *s);
+void svc_unlock(struct svc *s);
+/* One event to every /v1/events stream and one line to the log. */
+void svc_event(struct svc *s, const char *event, json_t *data);
+
+/* The route table (service_api.c). */
+extern const struct http_route svc_routes[];
+extern const size_t svc_nroutes;
+
+#endif
