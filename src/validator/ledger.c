@@ -303,7 +303,7 @@ static int verify_entry(struct vstate *s, sqlite3_stmt *st, long long epoch, con
 	if (memcmp(want, have, HASH_BYTES)) {
 		/* Which was edited: the signature still covers one of them. */
 		if (sig_ok(pk, have, sig))
-			return tampered(s, epoch, err, "body edited: it no longer hashes to the signed hash %.16s...",
+			return tampered(s, epoch, err, "body (or prev_hash) edited: it no longer hashes to the signed hash %.16s...",
 					hash);
 		if (sig_ok(pk, want, sig))
 			return tampered(s, epoch, err, "hash edited: %.16s... is not the signed body's hash", hash);

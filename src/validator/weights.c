@@ -404,7 +404,8 @@ int weights_compute(struct vstate *s, long long epoch, const char *closed_at, st
 	snprintf(out->closed_at, sizeof out->closed_at, "%s", closed_at);
 	if (weights_grid_get(s, &len, &start, err) < 0 || collect(s, closed_at, len, start, &c, &n, err) < 0)
 		goto out;
-	qsort(c, n, sizeof *c, credit_cmp);
+	if (n)
+		qsort(c, n, sizeof *c, credit_cmp);
 	/* One entry per miner; its score the sum of its credits in the
 	 * sorted order. */
 	if (n && !(out->e = calloc(n, sizeof *out->e))) {
