@@ -425,7 +425,7 @@ static void test_determinism_across_states(void **state)
 static int failing_submit(void *ctx, const struct weights *w, struct kerr *err)
 {
 	*(int *)ctx += 1;
-	return kerr_set(err, "ledger.db", "sink refused epoch %lld", w->epoch);
+	return kerr_set(err, "vstate.busy", "sink refused epoch %lld", w->epoch);
 }
 
 static void test_close_is_atomic(void **state)
@@ -439,7 +439,7 @@ static void test_close_is_atomic(void **state)
 
 	cr_exec(&c->s, "DELETE FROM meta WHERE key IN ('epoch_seconds', 'epoch0_start')");
 	assert_int_equal(weights_close_epoch(&c->s, 1, 0, &sink, &w, &err), -1);
-	assert_string_equal(err.code, "ledger.db");
+	assert_string_equal(err.code, "vstate.busy");
 	assert_int_equal(calls, 1);
 	assert_null(w.e);
 	assert_int_equal(vstate_meta_get(&c->s, WEIGHTS_META_EPOCH_SECONDS, v, sizeof v, &err), -1);

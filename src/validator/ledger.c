@@ -33,19 +33,10 @@ static const char table_sql[] =
 
 /* ---------------------------------------------------------------- helpers */
 
-/* vstate.db becomes ledger.db (vstate.busy stays: it means "retry"). */
-static int sql_fail(struct vstate *s, const char *what, struct kerr *err)
-{
-	vstate_sql_error(s, what, err);
-	if (!strcmp(err->code, "vstate.db"))
-		snprintf(err->code, sizeof err->code, "ledger.db");
-	return -1;
-}
-
 static int ensure_table(struct vstate *s, struct kerr *err)
 {
 	if (sqlite3_exec(s->db, table_sql, NULL, NULL, NULL) != SQLITE_OK)
-		return sql_fail(s, "create ledger table", err);
+		return vstate_sql_error(s, "create ledger table", err);
 	return 0;
 }
 
@@ -121,14 +112,14 @@ static int read_last(struct vstate *s, struct last *l, struct kerr *err)
 	snprintf(l->hash, sizeof l->hash, "%s", LEDGER_ZERO_HASH);
 	if (sqlite3_prepare_v2(s->db, "SELECT epoch, hash, closed_at FROM ledger ORDER BY epoch DESC LIMIT 1", -1, &st,
 			       NULL) != SQLITE_OK)
-		return sql_fail(s, "read ledger", err);
+		return vstate_sql_error(s, "read ledger", err);
 	r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
 		l->epoch = sqlite3_column_int64(st, 0);
 		snprintf(l->hash, sizeof l->hash, "%s", col_text(st, 1));
 		snprintf(l->closed_at, sizeof l->closed_at, "%s", col_text(st, 2));
 	} else if (r != SQLITE_DONE) {
-		sql_fail(s, "read ledger", err);
+		vstate_sql_error(s, "read ledger", err);
 		goto out;
 	}
 	rc = 0;
@@ -179,7 +170,7 @@ static int append_tx(struct vstate *s, void *arg, struct kerr *err)
 			       "INSERT INTO ledger(epoch, closed_at, body, prev_hash, hash, signature, validator_pk)"
 			       " VALUES(?, ?, ?, ?, ?, ?, ?)",
 			       -1, &st, NULL) != SQLITE_OK) {
-		sql_fail(s, "append to ledger", err);
+		vstate_sql_error(s, "append to ledger", err);
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, a->w->epoch);
@@ -190,7 +181,7 @@ static int append_tx(struct vstate *s, void *arg, struct kerr *err)
 	sqlite3_bind_text(st, 6, sig_hex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, a->k->pk_hex, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		sql_fail(s, "append to ledger", err);
+		vstate_sql_error(s, "append to ledger", err);
 		goto out;
 	}
 	snprintf(head, sizeof head, "%lld %s", a->w->epoch, hex);
@@ -367,7 +358,7 @@ int ledger_verify(struct vstate *s, long long *entries, struct kerr *err)
 	if (ensure_table(s, err) < 0)
 		return -1;
 	if (sqlite3_prepare_v2(s->db, ENTRY_COLS " ORDER BY epoch", -1, &st, NULL) != SQLITE_OK)
-		return sql_fail(s, "read ledger", err);
+		return vstate_sql_error(s, "read ledger", err);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		long long epoch = sqlite3_column_int64(st, 0);
 
@@ -391,7 +382,7 @@ int ledger_verify(struct vstate *s, long long *entries, struct kerr *err)
 		(*entries)++;
 	}
 	if (r != SQLITE_DONE) {
-		sql_fail(s, "read ledger", err);
+		vstate_sql_error(s, "read ledger", err);
 		goto out;
 	}
 	if (verify_head(s, expected - 1, prev, err) < 0)
@@ -428,7 +419,7 @@ int ledger_export(struct vstate *s, long long epoch, json_t **out, struct kerr *
 		return -1;
 	if (sqlite3_prepare_v2(s->db, ENTRY_COLS " WHERE ?1 <= 0 OR epoch = ?1 ORDER BY epoch", -1, &st, NULL) !=
 	    SQLITE_OK)
-		return sql_fail(s, "read ledger", err);
+		return vstate_sql_error(s, "read ledger", err);
 	sqlite3_bind_int64(st, 1, epoch);
 	if (!(arr = json_array()))
 		goto nomem;
@@ -438,7 +429,7 @@ int ledger_export(struct vstate *s, long long epoch, json_t **out, struct kerr *
 			goto nomem;
 	}
 	if (r != SQLITE_DONE) {
-		sql_fail(s, "read ledger", err);
+		vstate_sql_error(s, "read ledger", err);
 		goto out;
 	}
 	if (epoch > 0 && json_array_size(arr) == 0) {

@@ -30,7 +30,7 @@
 
 /* Appends the epoch's vector: entry hash = SHA-256(prev_hash || canonical
  * bytes), signed. The epoch must be the next one (ledger.epoch_order).
- * ledger.db, ledger.key */
+ * ledger.epoch_order, ledger.key, ledger.nomem, vstate.db */
 int ledger_append(struct vstate *s, const struct weights *w, struct kerr *err);
 /* A weights_sink that appends to this state's ledger. */
 struct weights_sink ledger_sink(struct vstate *s);

@@ -32,15 +32,6 @@ static const double decay_frac[WEIGHTS_HALF_LIFE_EPOCHS] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* vstate.db becomes weights.db (vstate.busy stays: it means "retry"). */
-static int sql_fail(struct vstate *s, const char *what, struct kerr *err)
-{
-	vstate_sql_error(s, what, err);
-	if (!strcmp(err->code, "vstate.db"))
-		snprintf(err->code, sizeof err->code, "weights.db");
-	return -1;
-}
-
 static void text_col(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
@@ -238,7 +229,7 @@ static int credited_miner(struct vstate *s, sqlite3_stmt *st, const char *id, ch
 			return kerr_set(err, "weights.corrupt", "%s: submission %s (a credit target) is missing", s->dir,
 					cur);
 		if (r != SQLITE_ROW)
-			return sql_fail(s, "read credit", err);
+			return vstate_sql_error(s, "read credit", err);
 		text_col(st, 1, next, sizeof next);
 		if (!next[0] || !strcmp(next, cur)) {
 			text_col(st, 0, miner, KEYS_PK_HEX_BYTES);
@@ -287,7 +278,7 @@ static int collect(struct vstate *s, const char *closed_at, long long len, long 
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT miner, credited_to FROM submissions WHERE id = ?", -1, &cst, NULL) !=
 		    SQLITE_OK) {
-		sql_fail(s, "read kings", err);
+		vstate_sql_error(s, "read kings", err);
 		goto out;
 	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -349,7 +340,7 @@ static int collect(struct vstate *s, const char *closed_at, long long len, long 
 		(*n)++;
 	}
 	if (r != SQLITE_DONE) {
-		sql_fail(s, "read kings", err);
+		vstate_sql_error(s, "read kings", err);
 		goto out;
 	}
 	*out = v;

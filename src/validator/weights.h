@@ -52,7 +52,7 @@ struct weights {
 void weights_free(struct weights *w);
 
 /* The vector for epoch (closing at closed_at, ISO-8601 UTC) from the
- * corpus as it stands. weights.db */
+ * corpus as it stands. weights.no_grid, weights.corrupt, vstate.db */
 int weights_compute(struct vstate *s, long long epoch, const char *closed_at, struct weights *out,
 		    struct kerr *err);
 /* Canonical JSON of the vector (sorted keys, fixed float format): the bytes
@@ -66,10 +66,10 @@ char *weights_canonical(const struct weights *w);
  * never changed, since every age is measured on it. epoch_seconds 0: the
  * stored length, else WEIGHTS_EPOCH_SECONDS_DEFAULT; a nonzero one that
  * differs from the stored length is weights.grid. Runs in the caller's
- * transaction when there is one. weights.grid, weights.db */
+ * transaction when there is one. weights.grid, vstate.db */
 int weights_grid_ensure(struct vstate *s, long long epoch_seconds, const char *closed_at, struct kerr *err);
 /* The stored grid: length in seconds and epoch0_start as Unix seconds.
- * weights.no_grid before the first close, weights.corrupt, weights.db */
+ * weights.no_grid before the first close, weights.corrupt, vstate.db */
 int weights_grid_get(struct vstate *s, long long *epoch_seconds, long long *epoch0_start_unix,
 		     struct kerr *err);
 /* "YYYY-MM-DDTHH:MM:SSZ" (the state's one time format) to Unix seconds,
