@@ -25,10 +25,11 @@ static const struct command commands[] = {
 	{ "keygen", cmd_keygen, "create an Ed25519 identity or show its public key" },
 	{ "prove", cmd_prove, "turn a recipe patch into a signed, attested proof bundle" },
 	{ "bundle", cmd_bundle, "verify a proof bundle, or show its summary and loss curve" },
-	{ "validator", cmd_validator, "create a validator state folder; show king, noise floor, verdict counts" },
+	{ "validator", cmd_validator, "create a validator state folder; show king, noise floor, verdict counts; close an epoch" },
 	{ "judge", cmd_judge, "judge a proof bundle: checks, verdict, king rule" },
 	{ "noise-floor", cmd_noise_floor, "measure the king's noise floor (sigma, margin) at the state's scale" },
 	{ "corpus", cmd_corpus, "search, show, export and cite the experiment corpus" },
+	{ "ledger", cmd_ledger, "show, verify and export the signed ledger of epoch weights" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };
 
