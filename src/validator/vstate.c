@@ -453,9 +453,11 @@ static int migrate_1_to_2(struct vstate *s, struct kerr *err)
 }
 
 /* migrations[v - 1] upgrades version v to v + 1 inside the caller's
- * transaction. One entry per version bump, never edited afterwards: a state
- * of any older version walks the same steps a state of that age always
- * would have. */
+ * transaction; a state of any older version walks every step from its own.
+ * A step must produce exactly version v + 1's schema: 1 -> 2 shares
+ * queue_sql with new states only while that text is the version-2 table;
+ * a later change to the queue goes in a new step (ALTER TABLE), and if
+ * queue_sql itself changes, this step gets a frozen copy of today's. */
 static int (*const migrations[])(struct vstate *s, struct kerr *err) = {
 	migrate_1_to_2,
 };
