@@ -168,10 +168,11 @@ static char *url(const struct fx *f, const char *path)
 	return u;
 }
 
-/* The upload folder becomes empty (cleanup runs just after the reply). */
+/* The upload folder becomes empty (cleanup runs just after the reply, or
+ * when the server sees the connection end: within timeout_s at worst). */
 static int updir_drains(const struct fx *f)
 {
-	for (int i = 0; i < 200; i++) {
+	for (int i = 0; i < 400; i++) {
 		if (tu_entries(f->updir) == 0)
 			return 1;
 		usleep(10000);
@@ -474,7 +475,10 @@ static void test_too_large(void **state)
 	fx_stop(f);
 }
 
-/* A client that hangs up mid-upload leaves no file; the server serves on. */
+/* A client that hangs up mid-upload leaves no file; the server serves on.
+ * libmicrohttpd 0.9.75 (edge-triggered epoll) may miss a FIN that arrives
+ * with the last bytes it reads; the idle timeout then ends the connection,
+ * so the test allows timeout_s (1 s here) for the file to go. */
 static void test_disconnect_mid_upload(void **state)
 {
 	struct http_limits lim;
@@ -484,6 +488,7 @@ static void test_disconnect_mid_upload(void **state)
 	int fd, seen = 0;
 
 	test_limits(&lim);
+	lim.timeout_s = 1;
 	f = fx_start(&lim);
 	fd = raw_connect(f);
 	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n";
@@ -739,6 +744,39 @@ static void test_sse(void **state)
 	free(f);
 }
 
+/* A subscriber that stops reading falls behind; at 256 events behind its
+ * stream is closed instead of buffered without bound. */
+static void test_sse_backlog(void **state)
+{
+	struct http_limits lim;
+	char buf[16384] = "";
+	char *data = malloc(32768);
+	size_t n = 0;
+	struct fx *f;
+	int fd, gone = 0;
+
+	assert_non_null(data);
+	test_limits(&lim);
+	f = fx_start(&lim);
+	fd = raw_connect(f);
+	const char *req = "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+	assert_true(raw_wait_for(fd, buf, sizeof buf, &n, ": connected"));
+	memset(data, 'd', 32767);
+	data[32767] = '\0';
+	for (int i = 0; i < 1000 && !gone; i++) {
+		http_sse_publish(f->hub, "big", data);
+		gone = http_sse_clients(f->hub) == 0;
+	}
+	for (int i = 0; i < 200 && !gone; i++, usleep(10000))
+		gone = http_sse_clients(f->hub) == 0;
+	free(data);
+	assert_true(gone);
+	close(fd);
+	hello_works(f);
+	fx_stop(f);
+}
+
 /* The client rides over two 503s and succeeds on the third try; with two
  * tries it gives up with the service's code. */
 static void test_client_retries(void **state)
@@ -838,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_slow_loris),
 		cmocka_unit_test(test_etag),
 		cmocka_unit_test(test_sse),
+		cmocka_unit_test(test_sse_backlog),
 		cmocka_unit_test(test_client_retries),
 		cmocka_unit_test(test_client_errors),
 		cmocka_unit_test(test_start_refusals),

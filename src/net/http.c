@@ -40,6 +40,10 @@
  * twice the header limit plus room for the reply's headers. */
 #define HTTP_POOL_SLACK_BYTES 4096
 
+/* What a reply that jansson cannot encode becomes (no allocation needed). */
+static const char REPLY_UNENCODABLE[] =
+	"{\"error\":{\"code\":\"http.internal\",\"message\":\"the reply could not be encoded\"}}";
+
 void http_limits_default(struct http_limits *l)
 {
 	l->max_body = 256ull << 20;
@@ -155,11 +159,18 @@ int http_queue(struct http_req *rq, unsigned status, struct MHD_Response *r)
 
 void http_reply_header(struct http_req *rq, const char *name, const char *value)
 {
-	char *v;
+	char *n, *v;
 
-	if (rq->nhdr >= HTTP_REPLY_HEADERS_MAX || !(v = strdup(value)))
+	if (rq->nhdr >= HTTP_REPLY_HEADERS_MAX)
 		return;
-	rq->hdr_name[rq->nhdr] = name;
+	n = strdup(name);
+	v = strdup(value);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return;
+	}
+	rq->hdr_name[rq->nhdr] = n;
 	rq->hdr_value[rq->nhdr++] = v;
 }
 
@@ -179,9 +190,7 @@ int http_reply_json(struct http_req *rq, int status, json_t *body)
 
 	json_decref(body);
 	if (!text)
-		return http_reply_bytes(rq, 500, "application/json",
-					"{\"error\":{\"code\":\"http.internal\",\"message\":\"reply not encodable\"}}",
-					67);
+		return http_reply_bytes(rq, 500, "application/json", REPLY_UNENCODABLE, strlen(REPLY_UNENCODABLE));
 	rc = http_reply_bytes(rq, status, "application/json", text, strlen(text));
 	free(text);
 	return rc;
@@ -354,8 +363,10 @@ static void req_free(struct http_req *rq)
 	drop_upload(rq);
 	if (rq->upload_counted)
 		atomic_fetch_sub(&rq->srv->uploads_in_flight, 1);
-	for (int i = 0; i < rq->nhdr; i++)
+	for (int i = 0; i < rq->nhdr; i++) {
+		free(rq->hdr_name[i]);
 		free(rq->hdr_value[i]);
+	}
 	free(rq->body);
 	free(rq->method);
 	free(rq->path);

@@ -67,7 +67,7 @@ struct http_req {
 	char pending_msg[256];
 	uint64_t discarded;
 
-	const char *hdr_name[HTTP_REPLY_HEADERS_MAX];
+	char *hdr_name[HTTP_REPLY_HEADERS_MAX];
 	char *hdr_value[HTTP_REPLY_HEADERS_MAX];
 	int nhdr;
 };

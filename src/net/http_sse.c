@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "net/http_internal.h"
@@ -28,6 +29,7 @@ struct http_stream {
 	struct http_sse *hub;
 	struct http_server *srv;
 	struct MHD_Connection *conn;
+	MHD_socket fd; /* the connection's socket, for hang_up */
 	pthread_mutex_t mu;
 	char *q[SSE_BACKLOG_MAX]; /* formatted events waiting, oldest at head */
 	size_t head, n;
@@ -56,8 +58,22 @@ static void wake(struct http_stream *s)
 	}
 }
 
-/* With s->mu held: appends an event (taken); closes the stream when its
- * backlog is full rather than buffering without bound. */
+/* With s->mu held, and hub->mu or srv->streams_mu (either keeps stream_free,
+ * and so the socket's close, from running): ends the stream. A parked
+ * stream is woken to end itself; one that is not parked may be stuck on a
+ * socket its client stopped reading, where MHD would not call stream_read
+ * again until the idle timeout, so its socket is shut down as well. */
+static void hang_up(struct http_stream *s)
+{
+	s->closing = 1;
+	if (s->suspended)
+		wake(s);
+	else
+		shutdown(s->fd, SHUT_RDWR);
+}
+
+/* With s->mu held (see hang_up): appends an event (taken); closes the
+ * stream when its backlog is full rather than buffering without bound. */
 static void push(struct http_stream *s, char *ev)
 {
 	if (s->closing) {
@@ -66,7 +82,8 @@ static void push(struct http_stream *s, char *ev)
 	}
 	if (s->n == SSE_BACKLOG_MAX) {
 		free(ev);
-		s->closing = 1;
+		hang_up(s);
+		return;
 	} else {
 		s->q[(s->head + s->n) % SSE_BACKLOG_MAX] = ev;
 		s->n++;
@@ -154,6 +171,7 @@ static void stream_free(void *cls)
 int http_reply_sse(struct http_req *rq, struct http_sse *h)
 {
 	struct http_server *srv = rq->srv;
+	const union MHD_ConnectionInfo *ci;
 	struct http_stream *s = calloc(1, sizeof *s);
 	struct MHD_Response *r;
 	char *hello = strdup(SSE_HELLO);
@@ -166,6 +184,8 @@ int http_reply_sse(struct http_req *rq, struct http_sse *h)
 	s->hub = h;
 	s->srv = srv;
 	s->conn = rq->conn;
+	ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	s->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
 	pthread_mutex_init(&s->mu, NULL);
 	s->q[0] = hello; /* first bytes out: the client knows it is subscribed */
 	s->n = 1;
@@ -315,7 +335,7 @@ void http_sse_publish(struct http_sse *h, const char *event, const char *json_da
 		if (copy)
 			push(s, copy);
 		else
-			s->closing = 1, wake(s);
+			hang_up(s);
 		pthread_mutex_unlock(&s->mu);
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -347,8 +367,7 @@ void http_sse_close_server(struct http_server *srv)
 	srv->stopping = 1;
 	for (struct http_stream *s = srv->streams; s; s = s->srv_next) {
 		pthread_mutex_lock(&s->mu);
-		s->closing = 1;
-		wake(s);
+		hang_up(s);
 		pthread_mutex_unlock(&s->mu);
 	}
 	while (srv->nstreams && pthread_cond_timedwait(&srv->streams_cv, &srv->streams_mu, &until) != ETIMEDOUT)
