@@ -311,6 +311,31 @@ static void write_random(const char *path, size_t bytes)
 
 /* --------------------------------------------------------------- tests */
 
+struct worker {
+	const struct fx *f;
+	const char *src, *hex;
+	int ok;
+};
+
+static void *upload_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct client_opts o;
+	struct kerr err;
+
+	client_fast(&o, 1);
+	for (int i = 0; i < 4; i++) {
+		json_t *j = NULL;
+		long status = 0;
+
+		if (client_post_file(url(w->f, "/v1/upload"), w->src, &o, &j, &status, &err) < 0)
+			return NULL;
+		w->ok += status == 200 && !strcmp(json_string_value(json_object_get(j, "sha256")), w->hex);
+		json_decref(j);
+	}
+	return NULL;
+}
+
 /* A JSON GET: the handler sees the query; the client parses the reply. */
 static void test_json_get(void **state)
 {
@@ -507,6 +532,62 @@ static void test_disconnect_mid_upload(void **state)
 			break;
 	}
 	assert_int_equal(st.uploads_in_flight, 0);
+	hello_works(f);
+	fx_stop(f);
+}
+
+/* Uploads from several clients at once, on a pool of two threads: each
+ * gets its own file and the right hash; nothing stays behind. */
+static void test_concurrent_uploads(void **state)
+{
+	struct http_limits lim;
+	struct worker w[4];
+	pthread_t t[4];
+	char src[4][FS_PATH_MAX], hex[4][HASH_HEX_BYTES];
+	struct kerr err;
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	for (int i = 0; i < 4; i++) {
+		snprintf(src[i], sizeof src[i], "%s/c%d.tar", f->dir, i);
+		write_random(src[i], (256u << 10) + (size_t)i * 1000);
+		assert_int_equal(hash_file_hex(src[i], hex[i], NULL, &err), 0);
+		w[i] = (struct worker){ f, src[i], hex[i], 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, upload_worker, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].ok, 4);
+	}
+	assert_true(updir_drains(f));
+	fx_stop(f);
+}
+
+/* Connections per address are capped: the one over the cap is closed at
+ * once; the others are untouched. */
+static void test_conns_per_ip(void **state)
+{
+	struct http_limits lim;
+	char buf[64];
+	struct fx *f;
+	int a, b, c;
+
+	test_limits(&lim);
+	lim.max_conns_per_ip = 2;
+	f = fx_start(&lim);
+	a = raw_connect(f);
+	b = raw_connect(f);
+	assert_int_equal(raw_send(a, "GET /v1/he", 10), 0);
+	assert_int_equal(raw_send(b, "GET /v1/he", 10), 0);
+	usleep(100000);
+	c = raw_connect(f); /* the kernel accepts; the server hangs up */
+	raw_send(c, "GET /v1/hello HTTP/1.1\r\nHost: x\r\n\r\n", 35);
+	assert_true(recv(c, buf, sizeof buf, 0) <= 0);
+	close(c);
+	close(a);
+	close(b);
+	usleep(100000);
 	hello_works(f);
 	fx_stop(f);
 }
@@ -870,6 +951,8 @@ int main(void)
 		cmocka_unit_test(test_upload_sha256),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_disconnect_mid_upload),
+		cmocka_unit_test(test_concurrent_uploads),
+		cmocka_unit_test(test_conns_per_ip),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_uploads_busy),
 		cmocka_unit_test(test_huge_header),
