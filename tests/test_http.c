@@ -322,13 +322,15 @@ static void *upload_worker(void *arg)
 	struct worker *w = arg;
 	struct client_opts o;
 	struct kerr err;
+	char u[256];
 
+	snprintf(u, sizeof u, "%s/v1/upload", w->f->base); /* url() is not for threads */
 	client_fast(&o, 1);
 	for (int i = 0; i < 4; i++) {
 		json_t *j = NULL;
 		long status = 0;
 
-		if (client_post_file(url(w->f, "/v1/upload"), w->src, &o, &j, &status, &err) < 0)
+		if (client_post_file(u, w->src, &o, &j, &status, &err) < 0)
 			return NULL;
 		w->ok += status == 200 && !strcmp(json_string_value(json_object_get(j, "sha256")), w->hex);
 		json_decref(j);

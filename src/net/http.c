@@ -473,7 +473,7 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 	int wait_s;
 
 	client_addr(rq->conn, key, rq->remote, sizeof rq->remote);
-	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, sum_header, &hs);
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, sum_header, &hs);
 	if (hs.bytes > s->lim.max_header_bytes)
 		return mhd_result(http_reply_error(rq, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
 						   "http.header_too_large",

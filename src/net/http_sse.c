@@ -309,9 +309,12 @@ static size_t put_data(char *out, size_t off, const char *text)
 void http_sse_publish(struct http_sse *h, const char *event, const char *json_data)
 {
 	char name[SSE_EVENT_NAME_MAX];
-	size_t dl = strlen(json_data), lines = 1, cap, off;
+	size_t dl, lines = 1, cap, off;
 	char *ev;
 
+	if (!json_data)
+		json_data = "null";
+	dl = strlen(json_data);
 	if (dl > SSE_DATA_BYTES_MAX)
 		return;
 	for (const char *p = json_data; *p; p++)
