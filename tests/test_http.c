@@ -860,6 +860,32 @@ static void test_sse_backlog(void **state)
 	fx_stop(f);
 }
 
+/* An idle stream gets a keep-alive comment (the test build shortens the
+ * 15 s period), and a subscriber that left is noticed by it and dropped. */
+static void test_sse_keepalive(void **state)
+{
+	struct http_limits lim;
+	char buf[4096] = "";
+	size_t n = 0;
+	struct fx *f;
+	int fd, gone = 0;
+
+	test_limits(&lim);
+	setenv("KARPA_TEST_SSE_KEEPALIVE_MS", "100", 1);
+	f = fx_start(&lim);
+	unsetenv("KARPA_TEST_SSE_KEEPALIVE_MS");
+	fd = raw_connect(f);
+	const char *req = "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+	assert_true(raw_wait_for(fd, buf, sizeof buf, &n, ": connected"));
+	assert_true(raw_wait_for(fd, buf, sizeof buf, &n, ": keep-alive\n\n"));
+	close(fd);
+	for (int i = 0; i < 300 && !gone; i++, usleep(10000))
+		gone = http_sse_clients(f->hub) == 0;
+	assert_true(gone);
+	fx_stop(f);
+}
+
 /* The client rides over two 503s and succeeds on the third try; with two
  * tries it gives up with the service's code. */
 static void test_client_retries(void **state)
@@ -962,6 +988,7 @@ int main(void)
 		cmocka_unit_test(test_etag),
 		cmocka_unit_test(test_sse),
 		cmocka_unit_test(test_sse_backlog),
+		cmocka_unit_test(test_sse_keepalive),
 		cmocka_unit_test(test_client_retries),
 		cmocka_unit_test(test_client_errors),
 		cmocka_unit_test(test_start_refusals),

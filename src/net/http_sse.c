@@ -18,6 +18,7 @@
 
 #define SSE_BACKLOG_MAX 256       /* events a stream may fall behind before it is closed */
 #define SSE_KEEPALIVE_S 15        /* a comment this often keeps proxies and clients from timing out */
+#define SSE_KEEPALIVE_ENV "KARPA_TEST_SSE_KEEPALIVE_MS" /* test build only, see keepalive_ms */
 #define SSE_STOP_WAIT_MS 2000     /* http_stop waits this long for streams to let go */
 #define SSE_EVENT_NAME_MAX 64
 #define SSE_DATA_BYTES_MAX (1u << 20) /* one event's data; larger ones are dropped */
@@ -46,8 +47,22 @@ struct http_sse {
 	size_t nstreams;
 	uint64_t next_id;
 	int quit, ticker_started;
+	long keepalive_ms;
 	pthread_t ticker;
 };
+
+/* The keep-alive period. The test build (KARPA_TEST_HOOKS) lets a test
+ * shorten it through the environment; a release server always uses 15 s. */
+static long keepalive_ms(void)
+{
+#ifdef KARPA_TEST_HOOKS
+	const char *v = getenv(SSE_KEEPALIVE_ENV);
+
+	if (v && atol(v) > 0)
+		return atol(v);
+#endif
+	return SSE_KEEPALIVE_S * 1000L;
+}
 
 /* With s->mu held: wakes a stream that waits for data. */
 static void wake(struct http_stream *s)
@@ -233,7 +248,12 @@ static void *ticker(void *arg)
 	pthread_mutex_lock(&h->mu);
 	while (!h->quit) {
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += SSE_KEEPALIVE_S;
+		until.tv_sec += h->keepalive_ms / 1000;
+		until.tv_nsec += (h->keepalive_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
 		while (!h->quit && pthread_cond_timedwait(&h->cv, &h->mu, &until) != ETIMEDOUT)
 			;
 		if (h->quit)
@@ -260,6 +280,7 @@ struct http_sse *http_sse_new(void)
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	h->next_id = 1;
+	h->keepalive_ms = keepalive_ms();
 	if (pthread_create(&h->ticker, NULL, ticker, h) != 0) {
 		pthread_mutex_destroy(&h->mu);
 		pthread_cond_destroy(&h->cv);
