@@ -416,8 +416,8 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
 	return MHD_YES;
 }
 
-/* The route for method+path; NULL with *path_known set when another method
- * would have matched (405), with the allowed methods in allow. */
+/* The route for method+path (its tail in *tail); NULL otherwise, with the
+ * methods the path does take in allow ("" when none: 404, else 405). */
 static const struct http_route *route_find(const struct http_server *s, const char *method, const char *path,
 					   const char **tail, char *allow, size_t allow_cap)
 {
