@@ -29,6 +29,8 @@ static const struct command commands[] = {
 	{ "judge", cmd_judge, "judge a proof bundle: checks, verdict, king rule" },
 	{ "noise-floor", cmd_noise_floor, "measure the king's noise floor (sigma, margin) at the state's scale" },
 	{ "corpus", cmd_corpus, "search, show, export and cite the experiment corpus" },
+	{ "submit", cmd_submit, "upload a proof bundle to a validator service; follow it to its verdict" },
+	{ "status", cmd_status, "a validator service's king, queue and lineage" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };
 
