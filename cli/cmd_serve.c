@@ -13,7 +13,7 @@
 static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
-	"                             [--max-upload-mb M] [--port-file FILE]\n"
+	"                             [--max-upload-mb M] [--port-file FILE] [--judge-bin PATH]\n"
 	"Serves a validator state over HTTP (docs/validator.md): the king, the recipe, submissions\n"
 	"into a durable judging queue, verdicts, the corpus, weights per epoch, live events.\n"
 	"  --listen ADDR:PORT    where to listen (default 127.0.0.1:8370; port 0 picks a free one)\n"
@@ -24,6 +24,7 @@ static const char usage_text[] =
 	"  --max-pending N       submissions waiting per miner key (default 4)\n"
 	"  --max-upload-mb M     largest bundle accepted (default 256)\n"
 	"  --port-file FILE      write the port listened on to FILE once serving\n"
+	"  --judge-bin PATH      the karpa binary judgments run (default: this one)\n"
 	"Stops on SIGINT or SIGTERM; a judgment cut short is judged again on the next start.\n";
 
 static volatile sig_atomic_t stop_flag;
@@ -52,7 +53,8 @@ int validator_serve(int argc, char **argv)
 		{ "epoch-seconds", required_argument, 0, 'e' }, { "judge-threads", required_argument, 0, 't' },
 		{ "judge-deadline", required_argument, 0, 'd' }, { "max-pending", required_argument, 0, 'p' },
 		{ "max-upload-mb", required_argument, 0, 'm' }, { "port-file", required_argument, 0, 'f' },
-		{ "help", no_argument, 0, 'h' },		 { 0, 0, 0, 0 },
+		{ "judge-bin", required_argument, 0, 'b' },	 { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
 	struct sigaction sa;
@@ -96,6 +98,7 @@ int validator_serve(int argc, char **argv)
 			o.limits.max_body = (uint64_t)v << 20;
 			break;
 		case 'f': o.port_file = optarg; break;
+		case 'b': o.self_exe = optarg; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;
 		}
