@@ -1,6 +1,6 @@
-/* cmd_validator.c: `karpa validator init|status`: creating a validator's
- * state folder and reporting what it holds (king, noise floor, verdict
- * counts). Owns these commands' output contract (--json: one object,
+/* cmd_validator.c: `karpa validator init|status|epoch`: creating a
+ * validator's state folder, reporting what it holds (king, noise floor,
+ * verdict counts), and closing an epoch by hand (weights to the ledger). Owns these commands' output contract (--json: one object,
  * "version":1); the state itself belongs to vstate.c. */
 #include <getopt.h>
 #include <jansson.h>
@@ -14,8 +14,10 @@
 #include "sandbox/recipe_build.h"
 #include "harness/scale.h"
 #include "validator/expcorpus.h"
+#include "validator/ledger.h"
 #include "validator/validator.h"
 #include "validator/vstate.h"
+#include "validator/weights.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
 
@@ -26,6 +28,7 @@ int cmd_validator(int argc, char **argv);
 static const char usage_text[] =
 	"usage: karpa validator init STATE --data DIR --hidden DIR --scale S [--recipe-src DIR] [--json]\n"
 	"       karpa validator status STATE [--json]\n"
+	"       karpa validator epoch STATE [--epoch-seconds S] [--json]\n"
 	"       karpa validator serve STATE [--listen ADDR:PORT] ... (serve --help)\n"
 	"\n"
 	"  init     create a validator state folder: database, canonical recipe\n"
@@ -38,6 +41,11 @@ static const char usage_text[] =
 	"                      project's recipe/)\n"
 	"  status   current king (tag, commit, hidden val_bpb), its noise floor\n"
 	"           and the number of submissions by verdict\n"
+	"  epoch    close the next epoch now: compute the weight vector from the\n"
+	"           corpus and append it to the signed ledger (docs/weights.md)\n"
+	"    --epoch-seconds S  the epoch length, fixed at the first close\n"
+	"                       (default 4320, a subnet tempo); ages are\n"
+	"                       measured in these epochs\n"
 	"  --json   print one JSON object on stdout\n";
 
 static int usage(int rc)
@@ -214,6 +222,70 @@ out:
 	return rc;
 }
 
+static int validator_epoch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "epoch-seconds", required_argument, 0, 'e' },
+		{ "json", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct kerr err = { { 0 }, { 0 } };
+	struct vstate s;
+	struct weights w = { 0 };
+	struct weights_sink sink;
+	long long last;
+	uint64_t len = 0;
+	int as_json = 0, c, rc = EXIT_FAIL;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			if (cli_parse_u64(optarg, 1, (uint64_t)WEIGHTS_EPOCH_SECONDS_MAX, &len) < 0) {
+				fprintf(stderr, "karpa validator: --epoch-seconds must be 1..%lld\n",
+					WEIGHTS_EPOCH_SECONDS_MAX);
+				return usage(EXIT_USAGE);
+			}
+			break;
+		case 'j': as_json = 1; break;
+		case 'h': return usage(EXIT_OK);
+		default: return usage(EXIT_USAGE);
+		}
+	}
+	if (optind != argc - 1)
+		return usage(EXIT_USAGE);
+	if (validator_open(argv[optind], &s, &err) < 0)
+		return cli_fail(&err);
+	sink = ledger_sink(&s);
+	/* A close racing this one fails cleanly: the ledger refuses an epoch
+	 * that is not the next (ledger.epoch_order). */
+	if (ledger_last_epoch(&s, &last, &err) < 0 ||
+	    weights_close_epoch(&s, last + 1, (long long)len, &sink, &w, &err) < 0) {
+		cli_fail(&err);
+		goto out;
+	}
+	if (as_json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < w.n; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:f, s:i}", "miner", w.e[i].miner, "score",
+							     w.e[i].score, "u16", (int)w.e[i].u16));
+		cli_print_json(json_pack("{s:i, s:I, s:s, s:o}", "version", VALIDATOR_JSON_VERSION, "epoch",
+					 (json_int_t)w.epoch, "closed_at", w.closed_at, "weights", arr),
+			       JSON_PRESERVE_ORDER, NULL);
+	} else {
+		printf("epoch %lld closed at %s: %zu miner%s weighted (karpa ledger %s show)\n", w.epoch, w.closed_at,
+		       w.n, w.n == 1 ? "" : "s", argv[optind]);
+		for (size_t i = 0; i < w.n; i++)
+			printf("  %s  %5u  %.6g\n", w.e[i].miner, (unsigned)w.e[i].u16, w.e[i].score);
+	}
+	rc = EXIT_OK;
+out:
+	weights_free(&w);
+	vstate_close(&s);
+	return rc;
+}
+
 int cmd_validator(int argc, char **argv)
 {
 	if (argc < 2)
@@ -226,6 +298,8 @@ int cmd_validator(int argc, char **argv)
 		return validator_serve(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return validator_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "epoch"))
+		return validator_epoch(argc - 1, argv + 1);
 	fprintf(stderr, "karpa validator: unknown subcommand '%s'\n", argv[1]);
 	return usage(EXIT_USAGE);
 }

@@ -23,6 +23,7 @@ int cmd_recipe(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
 int cmd_validator(int argc, char **argv);
 int cmd_corpus(int argc, char **argv);
+int cmd_ledger(int argc, char **argv);
 int cmd_judge(int argc, char **argv);
 int cmd_noise_floor(int argc, char **argv);
 int cmd_submit(int argc, char **argv);

@@ -6,5 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 make -j"$(nproc)"
+# the GPU recipe, its tests and benchmark build where the CUDA toolkit is
+# installed (they run only on a GPU: bench/gpu.sh); skipped cleanly elsewhere
+make -j"$(nproc)" gpu
 make -j"$(nproc)" test
 make -j"$(nproc)" fuzz-check

@@ -77,7 +77,7 @@ static double run(const struct opts *o, const struct gpt_config *c, const uint16
 	struct gg *g = gg_create(c, o->prec, 1337, err);
 	size_t rowtok = (size_t)c->B * (c->T + 1), np;
 	uint16_t *tok = malloc(rowtok * sizeof *tok);
-	uint64_t st = gpt_rng_key(42, "bench.tokens", 0);
+	uint64_t st = gpt_rng_key(42, "bench-tokens", 0);
 	double t0 = 0, tps = -1;
 	float loss = 0, lr;
 	float *buf = NULL;

@@ -14,9 +14,23 @@
 #include "validator/vstate.h"
 #include "validator/weights.h"
 
+/* STATE/<this>: the validator's Ed25519 identity (keys.h format). */
+#define LEDGER_KEY_NAME "validator.key"
+/* The prev_hash of epoch 1. */
+#define LEDGER_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+/* Domain separation: the signed message is this string, its NUL, then the
+ * entry hash's 32 bytes, so a ledger signature can never be replayed as a
+ * signature over anything else this key signs. */
+#define LEDGER_SIG_CONTEXT "karpa ledger entry v1"
+/* meta key: "<epoch> <hash>" of the newest entry, written with it; a
+ * dropped tail is caught against it (docs/weights.md, "The ledger"). */
+#define LEDGER_META_HEAD "ledger_head"
+/* A body is one miner line per key; this is far beyond any subnet. */
+#define LEDGER_BODY_BYTES_MAX (64u << 20)
+
 /* Appends the epoch's vector: entry hash = SHA-256(prev_hash || canonical
  * bytes), signed. The epoch must be the next one (ledger.epoch_order).
- * ledger.db, ledger.key */
+ * ledger.epoch_order, ledger.key, ledger.nomem, vstate.db */
 int ledger_append(struct vstate *s, const struct weights *w, struct kerr *err);
 /* A weights_sink that appends to this state's ledger. */
 struct weights_sink ledger_sink(struct vstate *s);

@@ -309,28 +309,25 @@ static int epoch0(struct svc *s, time_t *t0, struct kerr *err)
 {
 	char v[32];
 
-	if (vstate_meta_get(&s->vs, "service.epoch0", v, sizeof v, err) == 0) {
+	if (vstate_meta_get(&s->vs, "service_epoch0", v, sizeof v, err) == 0) {
 		*t0 = (time_t)strtoll(v, NULL, 10);
 		return 0;
 	}
 	kerr_clear(err);
 	*t0 = time(NULL);
 	snprintf(v, sizeof v, "%lld", (long long)*t0);
-	return vstate_meta_set(&s->vs, "service.epoch0", v, err);
+	return vstate_meta_set(&s->vs, "service_epoch0", v, err);
 }
 
 static void close_epochs(struct svc *s, time_t t0)
 {
-	long long last = 0;
+	long long last = 0, len = llround(s->o.epoch_s);
 	struct kerr err = { 0 };
 	time_t now = time(NULL);
 
 	for (;;) {
 		struct weights w;
 		struct weights_sink sink;
-		time_t end;
-		struct tm tm;
-		char at[VSTATE_TIME_BYTES];
 
 		svc_lock(s);
 		if (ledger_last_epoch(&s->vs, &last, &err) < 0) {
@@ -338,25 +335,21 @@ static void close_epochs(struct svc *s, time_t t0)
 			log_msg(LOG_WARN, "serve", "epochs: %s (%s)", err.msg, err.code);
 			return;
 		}
-		end = t0 + (time_t)llround((double)(last + 1) * s->o.epoch_s);
-		if (end > now) {
+		if (t0 + (time_t)((last + 1) * len) > now) {
 			svc_unlock(s);
 			return;
 		}
-		gmtime_r(&end, &tm);
-		strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
 		memset(&w, 0, sizeof w);
 		sink = ledger_sink(&s->vs);
-		if (weights_compute(&s->vs, last + 1, at, &w, &err) < 0 ||
-		    sink.submit(sink.ctx, &w, &err) < 0) {
+		/* the grid, the vector and the ledger entry commit together */
+		if (weights_close_epoch(&s->vs, last + 1, len, &sink, &w, &err) < 0) {
 			svc_unlock(s);
-			weights_free(&w);
 			log_msg(LOG_WARN, "serve", "closing epoch %lld: %s (%s)", last + 1, err.msg, err.code);
 			return;
 		}
 		svc_unlock(s);
 		svc_event(s, "epoch", json_pack("{s:I, s:s, s:I}", "epoch", (json_int_t)(last + 1),
-						"closed_at", at, "miners", (json_int_t)w.n));
+						"closed_at", w.closed_at, "miners", (json_int_t)w.n));
 		weights_free(&w);
 	}
 }
