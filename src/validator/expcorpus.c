@@ -835,7 +835,7 @@ int expcorpus_miners(struct vstate *s, struct expcorpus_miner **out, size_t *n, 
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 16;
 			if (!(nv = realloc(v, cap * sizeof *v))) {
-				kerr_set(err, "expcorpus.nomem", "out of memory listing miners");
+				kerr_set(err, "expcorpus.oom", "out of memory listing miners");
 				goto out;
 			}
 			v = nv;
