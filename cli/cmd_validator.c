@@ -29,6 +29,7 @@ static const char usage_text[] =
 	"usage: karpa validator init STATE --data DIR --hidden DIR --scale S [--recipe-src DIR] [--json]\n"
 	"       karpa validator status STATE [--json]\n"
 	"       karpa validator epoch STATE [--epoch-seconds S] [--json]\n"
+	"       karpa validator serve STATE [--listen ADDR:PORT] ... (serve --help)\n"
 	"\n"
 	"  init     create a validator state folder: database, canonical recipe\n"
 	"           repository (king recipe-v0.1.0), secret, bundle store.\n"
@@ -293,6 +294,8 @@ int cmd_validator(int argc, char **argv)
 		return usage(EXIT_OK);
 	if (!strcmp(argv[1], "init"))
 		return validator_init(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "serve"))
+		return validator_serve(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return validator_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "epoch"))

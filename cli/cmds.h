@@ -26,6 +26,10 @@ int cmd_corpus(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_judge(int argc, char **argv);
 int cmd_noise_floor(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+/* `karpa validator serve` (cmd_serve.c), dispatched by cmd_validator. */
+int validator_serve(int argc, char **argv);
 
 /* Every --json object carries "version": CLI_JSON_VERSION and "ok". */
 #define CLI_JSON_VERSION 1

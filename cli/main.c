@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	{ "noise-floor", cmd_noise_floor, "measure the king's noise floor (sigma, margin) at the state's scale" },
 	{ "corpus", cmd_corpus, "search, show, export and cite the experiment corpus" },
 	{ "ledger", cmd_ledger, "show, verify and export the signed ledger of epoch weights" },
+	{ "submit", cmd_submit, "upload a proof bundle to a validator service; follow it to its verdict" },
+	{ "status", cmd_status, "a validator service's king, queue and lineage" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };
 

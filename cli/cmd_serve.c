@@ -1,0 +1,123 @@
+/* cmd_serve.c: `karpa validator serve STATE`: runs the validator service
+ * (src/validator/service.h) until SIGINT or SIGTERM. Owns the command line
+ * and the signals; everything else is the service's. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "validator/service.h"
+
+static const char usage_text[] =
+	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
+	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
+	"                             [--max-upload-mb M] [--port-file FILE] [--judge-bin PATH]\n"
+	"Serves a validator state over HTTP (docs/validator.md): the king, the recipe, submissions\n"
+	"into a durable judging queue, verdicts, the corpus, weights per epoch, live events.\n"
+	"  --listen ADDR:PORT    where to listen (default 127.0.0.1:8370; port 0 picks a free one)\n"
+	"  --workers N           judgments at once, each its own process (default 1)\n"
+	"  --epoch-seconds S     epoch length: weights are set when one ends (default 3600)\n"
+	"  --judge-threads T     threads of each judgment (default: online CPUs)\n"
+	"  --judge-deadline S    cap on a judgment's wall-clock seconds\n"
+	"  --max-pending N       submissions waiting per miner key (default 4)\n"
+	"  --max-upload-mb M     largest bundle accepted (default 256)\n"
+	"  --port-file FILE      write the port listened on to FILE once serving\n"
+	"  --judge-bin PATH      the karpa binary judgments run (default: this one)\n"
+	"Stops on SIGINT or SIGTERM; a judgment cut short is judged again on the next start.\n";
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static int number(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (!*s || *end || !(v >= lo && v <= hi))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int validator_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, 0, 'l' },	 { "workers", required_argument, 0, 'w' },
+		{ "epoch-seconds", required_argument, 0, 'e' }, { "judge-threads", required_argument, 0, 't' },
+		{ "judge-deadline", required_argument, 0, 'd' }, { "max-pending", required_argument, 0, 'p' },
+		{ "max-upload-mb", required_argument, 0, 'm' }, { "port-file", required_argument, 0, 'f' },
+		{ "judge-bin", required_argument, 0, 'b' },	 { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct service_opts o;
+	struct sigaction sa;
+	struct kerr err = { { 0 }, { 0 } };
+	double v;
+	int c;
+
+	service_opts_default(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': o.listen = optarg; break;
+		case 'w':
+			if (number(optarg, 1, 64, &v) < 0)
+				goto bad;
+			o.workers = (int)v;
+			break;
+		case 'e':
+			if (number(optarg, 1, 1e9, &v) < 0)
+				goto bad;
+			o.epoch_s = v;
+			break;
+		case 't':
+			if (number(optarg, 1, CLI_THREADS_MAX, &v) < 0)
+				goto bad;
+			o.judge_threads = (int)v;
+			break;
+		case 'd':
+			if (number(optarg, 1, 1e7, &v) < 0)
+				goto bad;
+			o.judge_deadline_s = v;
+			break;
+		case 'p':
+			if (number(optarg, 1, 1e6, &v) < 0)
+				goto bad;
+			o.max_pending_per_miner = (int)v;
+			break;
+		case 'm':
+			if (number(optarg, 1, 1 << 20, &v) < 0)
+				goto bad;
+			o.limits.max_body = (uint64_t)v << 20;
+			break;
+		case 'f': o.port_file = optarg; break;
+		case 'b': o.self_exe = optarg; break;
+		case 'h': fputs(usage_text, stdout); return EXIT_OK;
+		default: fputs(usage_text, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	o.state_dir = argv[optind];
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (service_run(&o, &stop_flag, &err) < 0)
+		return cli_fail(&err);
+	return EXIT_OK;
+bad:
+	fprintf(stderr, "karpa validator serve: bad value '%s'\n%s", optarg, usage_text);
+	return EXIT_USAGE;
+}

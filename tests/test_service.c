@@ -1,0 +1,343 @@
+/* test_service.c: `karpa validator serve` end to end at the tiny scale,
+ * over loopback: the API and its error shape, a garbage upload refused
+ * with nothing stored, a real bundle submitted with `karpa submit --wait`
+ * and judged, the resubmission answered with the same id, epochs closed
+ * into the ledger, and kill -9 of the service mid-judgment and mid-upload
+ * followed by a restart that loses nothing and judges each submission
+ * exactly once.
+ *
+ * The service runs the sanitizer build (KARPA_BIN); its judgments run the
+ * release build (--judge-bin), as an operator's would. One fixture for the
+ * group; the cases run in order. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "net/client.h"
+
+#define OUT_CAP (256u << 10)
+#define THREADS 2
+
+struct fx {
+	char *tmp;
+	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], clone[FS_PATH_MAX],
+		key[FS_PATH_MAX], portf[FS_PATH_MAX], log[FS_PATH_MAX];
+	char bundle1[FS_PATH_MAX], bundle2[FS_PATH_MAX];
+	char url[64];
+	char id1[64];
+	pid_t pid;
+	char *out;
+};
+
+static struct fx g;
+
+#define run(want, ...) tu_run_want(g.out, OUT_CAP, (want), __VA_ARGS__)
+
+static const char *san_karpa(void)
+{
+	const char *b = getenv("KARPA_BIN");
+	return b ? b : "build/san/karpa";
+}
+
+/* Starts the service and waits for its port (or fails with its log). */
+static void serve(void)
+{
+	struct stat sb;
+	FILE *f;
+	int port = 0;
+
+	unlink(g.portf);
+	g.pid = fork();
+	assert_true(g.pid >= 0);
+	if (g.pid == 0) {
+		int fd = open(g.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(san_karpa(), san_karpa(), "validator", "serve", g.state, "--listen", "127.0.0.1:0",
+		      "--port-file", g.portf, "--epoch-seconds", "2", "--workers", "1", "--judge-threads",
+		      "2", "--judge-bin", tu_karpa(), (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 600 && stat(g.portf, &sb) < 0; i++)
+		usleep(50 * 1000);
+	if (!(f = fopen(g.portf, "r")) || fscanf(f, "%d", &port) != 1) {
+		run(-1, "cat %s", g.log);
+		fail_msg("the service did not start:\n%s", g.out);
+	}
+	fclose(f);
+	snprintf(g.url, sizeof g.url, "http://127.0.0.1:%d", port);
+}
+
+static void stop(int sig)
+{
+	int st = 0;
+
+	if (g.pid <= 0)
+		return;
+	kill(g.pid, sig);
+	waitpid(g.pid, &st, 0);
+	g.pid = 0;
+	if (sig == SIGTERM && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		run(-1, "cat %s", g.log);
+		fail_msg("the service did not stop cleanly (status %d):\n%s", st, g.out);
+	}
+}
+
+static json_t *get(const char *path, long want)
+{
+	char url[256];
+	struct client_opts o;
+	struct kerr err = { { 0 }, { 0 } };
+	json_t *j = NULL;
+	long status = 0;
+
+	client_opts_default(&o);
+	o.tries = 1;
+	snprintf(url, sizeof url, "%s%s", g.url, path);
+	if (client_get_json(url, &o, &j, &status, &err) < 0 && want < 400)
+		fail_msg("GET %s: %s (%s), status %ld", path, err.msg, err.code, status);
+	assert_int_equal(status, want);
+	if (!j) /* an error reply: hand back its code for the caller to check */
+		j = json_pack("{s:{s:s}}", "error", "code", err.code);
+	return j;
+}
+
+/* A bundle proved against the first king from a one-line patch. */
+static void prove(const char *sed, const char *rationale_text, const char *tar)
+{
+	char patch[FS_PATH_MAX], rat[FS_PATH_MAX], dir[FS_PATH_MAX];
+
+	snprintf(patch, sizeof patch, "%s/%s.diff", g.tmp, strrchr(tar, '/') + 1);
+	snprintf(rat, sizeof rat, "%s/%s.md", g.tmp, strrchr(tar, '/') + 1);
+	snprintf(dir, sizeof dir, "%s/%s.d", g.tmp, strrchr(tar, '/') + 1);
+	run(0, "git -C %s checkout -q --detach recipe-v0.1.0 && sed -i -e '%s' %s/config.c && git -C %s diff > %s"
+	       " && git -C %s checkout -q -- .",
+	    g.clone, sed, g.clone, g.clone, patch, g.clone);
+	run(0, "printf '%%s\\n' '%s' > %s", rationale_text, rat);
+	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
+	       " --scale tiny --out %s --tar %s --mock-attestation --threads %d",
+	    tu_karpa(), g.state, patch, rat, g.key, g.data, dir, tar, THREADS);
+}
+
+static int setup(void **unused)
+{
+	(void)unused;
+	g.out = malloc(OUT_CAP);
+	g.tmp = tu_mkdtemp();
+	snprintf(g.data, sizeof g.data, "%s/data", g.tmp);
+	snprintf(g.hidden, sizeof g.hidden, "%s/hidden", g.tmp);
+	snprintf(g.state, sizeof g.state, "%s/state", g.tmp);
+	snprintf(g.clone, sizeof g.clone, "%s/clone", g.tmp);
+	snprintf(g.key, sizeof g.key, "%s/miner.key", g.tmp);
+	snprintf(g.portf, sizeof g.portf, "%s/port", g.tmp);
+	snprintf(g.log, sizeof g.log, "%s/serve.log", g.tmp);
+	snprintf(g.bundle1, sizeof g.bundle1, "%s/b1.tar", g.tmp);
+	snprintf(g.bundle2, sizeof g.bundle2, "%s/b2.tar", g.tmp);
+	tu_validator(g.out, OUT_CAP, g.data, g.hidden, g.state, 2, THREADS);
+	run(0, "%s keygen --out %s", tu_karpa(), g.key);
+	run(0, "git clone -q %s/recipe %s", g.state, g.clone);
+	/* comment-only patches: the model computes the same, not decisive */
+	prove("s|^/\\* tiny: seconds under sanitizers|/* tiny (tests): seconds under sanitizers|",
+	      "A comment, to exercise the service.", g.bundle1);
+	prove("s|^/\\* tiny: seconds under sanitizers|/* tiny (the test scale): seconds under sanitizers|",
+	      "Another comment, judged across a crash.", g.bundle2);
+	serve();
+	return 0;
+}
+
+static int teardown(void **unused)
+{
+	(void)unused;
+	stop(SIGTERM);
+	tu_rmdir(g.tmp);
+	free(g.out);
+	return 0;
+}
+
+static void king_and_error_shapes(void **unused)
+{
+	json_t *j;
+
+	(void)unused;
+	j = get("/v1/king", 200);
+	assert_string_equal(tu_jstr(j, "tag"), "recipe-v0.1.0");
+	assert_int_equal(json_integer_value(json_object_get(j, "seed")), 1);
+	assert_true(json_is_object(json_object_get(j, "noise_floor")));
+	assert_string_equal(tu_jstr(j, "scale"), "tiny");
+	json_decref(j);
+	j = get("/v1/nothing-here", 404);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+			    "http.not_found");
+	json_decref(j);
+	/* the raw reply is the one error shape, with a message */
+	run(0, "curl -s -X DELETE %s/v1/king", g.url);
+	assert_non_null(strstr(g.out, "\"error\""));
+	assert_non_null(strstr(g.out, "http.method"));
+	run(0, "curl -s %s/metrics", g.url);
+	assert_non_null(strstr(g.out, "karpa_queue_depth{state=\"queued\"}"));
+	assert_non_null(strstr(g.out, "karpa_uptime_seconds"));
+	run(0, "curl -s -o %s/recipe.bundle -w '%%{http_code}' %s/v1/recipe.bundle", g.tmp, g.url);
+	assert_string_equal(g.out, "200");
+	run(0, "git clone -q %s/recipe.bundle %s/fromsvc && git -C %s/fromsvc tag", g.tmp, g.tmp, g.tmp);
+	assert_non_null(strstr(g.out, "recipe-v0.1.0"));
+}
+
+static void garbage_is_refused_and_not_stored(void **unused)
+{
+	(void)unused;
+	run(0, "head -c 300000 /dev/urandom > %s/junk.tar", g.tmp);
+	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s/junk.tar %s/v1/submissions", g.tmp, g.url);
+	assert_non_null(strstr(g.out, "\"error\""));
+	assert_non_null(strstr(g.out, " 422"));
+	assert_int_equal(tu_entries(g.state), tu_entries(g.state)); /* the state is readable */
+	run(0, "ls %s/uploads | grep -c tar$ || true", g.state);
+	assert_string_equal(g.out, "0\n");
+	run(0, "ls %s/uploads/tmp | wc -l", g.state);
+	assert_string_equal(g.out, "0\n");
+}
+
+static void submit_wait_and_resubmit(void **unused)
+{
+	json_t *j, *k;
+
+	(void)unused;
+	run(0, "%s submit %s %s --wait --quiet --json", tu_karpa(), g.url, g.bundle1);
+	j = tu_out_json(g.out);
+	assert_string_equal(tu_jstr(j, "state"), "done");
+	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
+	assert_true(json_is_object(json_object_get(j, "judgment")));
+	snprintf(g.id1, sizeof g.id1, "%s", tu_jstr(j, "id"));
+	json_decref(j);
+	/* the same bytes again: the same id, no second judgment */
+	run(0, "%s submit %s %s --quiet --json", tu_karpa(), g.url, g.bundle1);
+	j = tu_out_json(g.out);
+	assert_string_equal(tu_jstr(j, "id"), g.id1);
+	json_decref(j);
+	j = get("/v1/queue", 200);
+	assert_int_equal(json_integer_value(json_object_get(j, "done")), 1);
+	json_decref(j);
+	j = get("/v1/miners", 200);
+	assert_int_equal(json_array_size(json_object_get(j, "miners")), 1);
+	json_decref(j);
+	j = get("/v1/corpus?q=comment", 200);
+	assert_int_equal(json_array_size(json_object_get(j, "entries")), 1);
+	k = json_array_get(json_object_get(j, "entries"), 0);
+	assert_string_equal(tu_jstr(k, "verdict"), "not_decisive");
+	json_decref(j);
+	run(0, "%s status %s", tu_karpa(), g.url);
+	assert_non_null(strstr(g.out, "king recipe-v0.1.0"));
+	assert_non_null(strstr(g.out, "1 done"));
+}
+
+static void epochs_reach_the_ledger(void **unused)
+{
+	json_t *j;
+
+	(void)unused;
+	sleep(3);
+	j = get("/v1/weights", 200);
+	assert_true(json_integer_value(json_object_get(j, "epoch")) >= 1);
+	json_decref(j);
+	run(0, "%s ledger %s verify", tu_karpa(), g.state);
+}
+
+/* kill -9 while the second bundle is being judged; on restart it is
+ * judged again from the start, once: one corpus row, two attempts. */
+static void crash_mid_judgment_loses_nothing(void **unused)
+{
+	json_t *j = NULL;
+	char path[128];
+	int judging = 0;
+
+	(void)unused;
+	run(0, "%s submit %s %s --quiet --json", tu_karpa(), g.url, g.bundle2);
+	j = tu_out_json(g.out);
+	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
+	json_decref(j);
+	for (int i = 0; i < 200 && !judging; i++) {
+		j = get(path, 200);
+		judging = !strcmp(tu_jstr(j, "state"), "judging");
+		json_decref(j);
+		if (!judging)
+			usleep(50 * 1000);
+	}
+	assert_true(judging);
+	stop(SIGKILL);
+	serve();
+	run(0, "grep -c 'recovered:' %s", g.log);
+	for (int i = 0; i < 600; i++) {
+		j = get(path, 200);
+		if (!strcmp(tu_jstr(j, "state"), "done"))
+			break;
+		json_decref(j);
+		j = NULL;
+		usleep(200 * 1000);
+	}
+	assert_non_null(j);
+	assert_string_equal(tu_jstr(j, "state"), "done");
+	assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
+	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
+	json_decref(j);
+	j = get("/v1/corpus?q=crash", 200);
+	assert_int_equal(json_array_size(json_object_get(j, "entries")), 1);
+	json_decref(j);
+}
+
+/* kill -9 with an upload half sent: nothing acknowledged, nothing kept. */
+static void crash_mid_upload_keeps_nothing(void **unused)
+{
+	struct sockaddr_in a = { 0 };
+	char hdr[256], body[65536];
+	int fd, port = atoi(strrchr(g.url, ':') + 1), before, after;
+	json_t *j;
+
+	(void)unused;
+	j = get("/v1/queue", 200);
+	before = (int)(json_integer_value(json_object_get(j, "queued")) +
+		       json_integer_value(json_object_get(j, "judging")) +
+		       json_integer_value(json_object_get(j, "done")));
+	json_decref(j);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	snprintf(hdr, sizeof hdr,
+		 "POST /v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+		 "Content-Length: 10000000\r\n\r\n");
+	assert_true(write(fd, hdr, strlen(hdr)) > 0);
+	memset(body, 'k', sizeof body);
+	for (int i = 0; i < 16; i++)
+		assert_true(write(fd, body, sizeof body) > 0);
+	usleep(300 * 1000);
+	stop(SIGKILL);
+	close(fd);
+	serve();
+	run(0, "ls %s/uploads/tmp | wc -l", g.state);
+	assert_string_equal(g.out, "0\n");
+	j = get("/v1/queue", 200);
+	after = (int)(json_integer_value(json_object_get(j, "queued")) +
+		      json_integer_value(json_object_get(j, "judging")) +
+		      json_integer_value(json_object_get(j, "done")));
+	json_decref(j);
+	assert_int_equal(after, before);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(king_and_error_shapes),
+		cmocka_unit_test(garbage_is_refused_and_not_stored),
+		cmocka_unit_test(submit_wait_and_resubmit),
+		cmocka_unit_test(epochs_reach_the_ledger),
+		cmocka_unit_test(crash_mid_judgment_loses_nothing),
+		cmocka_unit_test(crash_mid_upload_keeps_nothing),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
