@@ -261,9 +261,12 @@ static void crash_mid_judgment_loses_nothing(void **unused)
 	j = tu_out_json(g.out);
 	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
 	json_decref(j);
-	for (int i = 0; i < 200 && !judging; i++) {
+	/* judging, and at a named check (the judge's progress reaches the row) */
+	for (int i = 0; i < 400 && !judging; i++) {
 		j = get(path, 200);
-		judging = !strcmp(tu_jstr(j, "state"), "judging");
+		judging = !strcmp(tu_jstr(j, "state"), "judging") && *tu_jstr(j, "check");
+		if (judging)
+			print_message("   killed while judging at check %s\n", tu_jstr(j, "check"));
 		json_decref(j);
 		if (!judging)
 			usleep(50 * 1000);

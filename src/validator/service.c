@@ -123,7 +123,62 @@ struct job {
 	char out[FS_PATH_MAX], log[FS_PATH_MAX];
 	int attempts;
 	struct timespec t0;
+	int err_fd;   /* the judgment's stderr (progress lines), read here */
+	int log_fd;   /* ... and copied to its log */
+	char line[256];
+	size_t used;
 };
+
+/* The judgment runs with --progress: "judge: <check>" before each check.
+ * Those lines move the queue row's current check (what GET
+ * /v1/submissions/ID and the dashboard show); every byte also goes to the
+ * judgment's log. */
+static void progress_line(struct svc *s, struct job *j)
+{
+	const char *p = j->line;
+	struct kerr err = { 0 };
+
+	if (strncmp(p, "judge: ", 7))
+		return;
+	p += 7;
+	if (!*p || strlen(p) >= QUEUE_CHECK_MAX || strpbrk(p, " :,"))
+		return;
+	svc_lock(s);
+	if (queue_progress(&s->vs, j->id, p, &err) < 0)
+		log_msg(LOG_WARN, "serve", "%s: %s (%s)", j->id, err.msg, err.code);
+	svc_unlock(s);
+	svc_event(s, "check", json_pack("{s:s, s:s}", "id", j->id, "check", p));
+}
+
+static void read_progress(struct svc *s, struct job *j)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while (j->err_fd >= 0 && (n = read(j->err_fd, buf, sizeof buf)) > 0) {
+		if (write(j->log_fd, buf, (size_t)n) < 0) {
+			/* the log is for the operator; progress goes on without it */
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				j->line[j->used] = '\0';
+				progress_line(s, j);
+				j->used = 0;
+			} else if (j->used + 1 < sizeof j->line) {
+				j->line[j->used++] = buf[i];
+			}
+		}
+	}
+}
+
+static void close_job_fds(struct job *j)
+{
+	if (j->err_fd >= 0)
+		close(j->err_fd);
+	if (j->log_fd >= 0)
+		close(j->log_fd);
+	j->err_fd = j->log_fd = -1;
+}
 
 static double since(const struct timespec *t0)
 {
@@ -142,9 +197,10 @@ static int start_job(struct svc *s, struct job *j, const struct queue_item *it, 
 	char threads[16], deadline[32];
 	const char *argv[12];
 	pid_t parent = getpid(), pid;
-	int n = 0;
+	int n = 0, pfd[2];
 
 	memset(j, 0, sizeof *j);
+	j->err_fd = j->log_fd = -1;
 	snprintf(j->id, sizeof j->id, "%s", it->id);
 	snprintf(j->manifest, sizeof j->manifest, "%s", it->manifest_sha256);
 	j->attempts = it->attempts;
@@ -157,6 +213,7 @@ static int start_job(struct svc *s, struct job *j, const struct queue_item *it, 
 	argv[n++] = s->o.state_dir;
 	argv[n++] = it->path;
 	argv[n++] = "--json";
+	argv[n++] = "--progress";
 	argv[n++] = "--threads";
 	argv[n++] = threads;
 	if (s->o.judge_deadline_s > 0) {
@@ -165,21 +222,33 @@ static int start_job(struct svc *s, struct job *j, const struct queue_item *it, 
 		argv[n++] = deadline;
 	}
 	argv[n] = NULL;
+	if ((j->log_fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return kerr_errno(err, "service.io", j->log);
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		close_job_fds(j);
+		return kerr_errno(err, "service.fork", "pipe for a judgment");
+	}
 	clock_gettime(CLOCK_MONOTONIC, &j->t0);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		close_job_fds(j);
 		return kerr_errno(err, "service.fork", "fork of a judgment");
+	}
 	if (pid == 0) {
 		int out = open(j->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int lg = open(j->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent || out < 0 || lg < 0)
+		if (getppid() != parent || out < 0)
 			_exit(127);
 		dup2(out, STDOUT_FILENO);
-		dup2(lg, STDERR_FILENO);
+		dup2(pfd[1], STDERR_FILENO);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	close(pfd[1]);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	j->err_fd = pfd[0];
 	j->pid = pid;
 	return 0;
 }
@@ -265,8 +334,14 @@ static void reap(struct svc *s, struct job *jobs, int n)
 {
 	for (int i = 0; i < n; i++) {
 		int st = 0;
-		if (jobs[i].pid > 0 && waitpid(jobs[i].pid, &st, WNOHANG) == jobs[i].pid)
+		if (jobs[i].pid <= 0)
+			continue;
+		read_progress(s, &jobs[i]);
+		if (waitpid(jobs[i].pid, &st, WNOHANG) == jobs[i].pid) {
+			read_progress(s, &jobs[i]);
+			close_job_fds(&jobs[i]);
 			settle_job(s, &jobs[i], st);
+		}
 	}
 }
 
@@ -428,6 +503,7 @@ out:
 		if (jobs[i].pid > 0) {
 			kill(jobs[i].pid, SIGTERM);
 			waitpid(jobs[i].pid, NULL, 0);
+			close_job_fds(&jobs[i]);
 		}
 	if (s->events)
 		http_sse_free(s->events);
