@@ -80,6 +80,11 @@ static int code_shaped(const char *s, size_t n)
 	}
 	if (dots != 1 || dot == 0 || dot + 1 >= n || !(s[dot + 1] >= 'a' && s[dot + 1] <= 'z'))
 		return 0;
+	/* A registered code is a code even where its tail reads as a file
+	 * extension (queue.db: the queue's database failed). */
+	for (size_t i = 0; i < nrows; i++)
+		if (strlen(rows[i].code) == n && !memcmp(rows[i].code, s, n))
+			return 1;
 	for (size_t i = 0; i < sizeof file_exts / sizeof *file_exts; i++)
 		if (strlen(file_exts[i]) == n - dot - 1 && !memcmp(file_exts[i], s + dot + 1, n - dot - 1))
 			return 0;

@@ -43,11 +43,17 @@ struct queue_item {
 	char reason_code[KERR_CODE_MAX];
 };
 
+/* Errors: queue.db (SQLite), queue.busy (another process held the database
+ * past VSTATE_BUSY_TIMEOUT_MS; retry), queue.bad_item (a field handed in is
+ * malformed), queue.not_found, queue.not_judging (the row is not in the
+ * state the call needs), queue.corrupt (a row this file did not write). */
+
 /* Creates the queue's table when the state has none (states made before
- * the service existed); idempotent. vstate.db */
+ * the service existed; vstate_open's migration does the same); idempotent.
+ * queue.db */
 int queue_ensure(struct vstate *s, struct kerr *err);
 
-/* Adds an item (seq, state, attempts and times are set here) in one
+/* Adds an item (id, seq, state, attempts and times are set here) in one
  * transaction, unless a row with the same sha256 exists: then *out is that
  * row and *existed is 1. queue.db */
 int queue_enqueue(struct vstate *s, const struct queue_item *in, struct queue_item *out,

@@ -3,8 +3,10 @@
  * a row outside a transaction; never opens a database whose schema version
  * it does not know.
  *
- * Schema, version 1 (VSTATE_SCHEMA_VERSION; bump it and refuse older files
- * on any change below):
+ * Schema, version 2 (VSTATE_SCHEMA_VERSION; bump it on any change below
+ * and add the step from the old version to `migrations`, so that an older
+ * state is upgraded in place, in one transaction, when it is opened; a
+ * version newer than this build's is refused):
  *
  *   meta(key TEXT PRIMARY KEY, value TEXT)
  *       schema_version, created_at, scale, data, hidden (absolute paths).
@@ -35,6 +37,18 @@
  *   merges(id INTEGER PRIMARY KEY, submission_id, from_tag, to_tag, commit_id, state,
  *         created_at)
  *       The king change journal (king.c).
+ *   queue(seq INTEGER PRIMARY KEY AUTOINCREMENT, id UNIQUE, sha256 UNIQUE,
+ *         manifest_sha256, bytes, miner, king_tag, path, remote, state,
+ *         attempts, worker_pid, check_name, received_at, started_at,
+ *         finished_at, submission_id REFERENCES submissions(id), verdict,
+ *         reason_code), indexes queue_by_state(state, seq) and
+ *         queue_by_miner(miner, state). Since version 2.
+ *       The service's judging queue (queue.c): one row per acknowledged
+ *       upload, queued -> judging -> done. AUTOINCREMENT: seq is the claim
+ *       order and is never handed out twice. `check_name` is struct
+ *       queue_item's `check` (CHECK is an SQL keyword).
+ *
+ * Migrations: 1 -> 2 adds the queue table and its indexes.
  */
 #include "validator/vstate.h"
 
@@ -87,6 +101,24 @@ static const char schema_sql[] =
 	" reason);\n"
 	"CREATE TABLE merges(id INTEGER PRIMARY KEY, submission_id TEXT, from_tag TEXT, to_tag TEXT, commit_id TEXT,"
 	" state TEXT, created_at TEXT);\n";
+
+/* The queue (version 2). IF NOT EXISTS: the same text creates it in a new
+ * state, in the 1 -> 2 migration and in queue_ensure, so there is one
+ * definition and running it twice changes nothing. The CHECKs hold the
+ * invariants queue.c keeps, so a bug or a hand edit that breaks one fails
+ * loudly instead of leaving a row no worker will ever pick up. */
+static const char queue_sql[] =
+	"CREATE TABLE IF NOT EXISTS queue(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,"
+	" sha256 TEXT UNIQUE NOT NULL, manifest_sha256 TEXT NOT NULL, bytes INTEGER NOT NULL CHECK (bytes >= 0),"
+	" miner TEXT NOT NULL, king_tag TEXT NOT NULL, path TEXT NOT NULL, remote TEXT NOT NULL,"
+	" state TEXT NOT NULL CHECK (state IN ('queued','judging','done')),"
+	" attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0), worker_pid INTEGER, check_name TEXT,"
+	" received_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,"
+	" submission_id TEXT REFERENCES submissions(id), verdict TEXT, reason_code TEXT,"
+	" CHECK (state <> 'judging' OR (worker_pid IS NOT NULL AND started_at IS NOT NULL)),"
+	" CHECK (state <> 'done' OR (verdict IS NOT NULL AND finished_at IS NOT NULL)));\n"
+	"CREATE INDEX IF NOT EXISTS queue_by_state ON queue(state, seq);\n"
+	"CREATE INDEX IF NOT EXISTS queue_by_miner ON queue(miner, state);\n";
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -277,7 +309,7 @@ static int schema_create(struct vstate *s, void *arg, struct kerr *err)
 {
 	char now[VSTATE_TIME_BYTES], ver[16];
 
-	if (exec(s, schema_sql, "create schema", err) < 0)
+	if (exec(s, schema_sql, "create schema", err) < 0 || exec(s, queue_sql, "create queue", err) < 0)
 		return -1;
 	vstate_now_iso(now);
 	snprintf(ver, sizeof ver, "%d", VSTATE_SCHEMA_VERSION);
@@ -393,12 +425,74 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------------- schema version */
+
+/* The version recorded in meta, as a number this build can read (1 up to
+ * VSTATE_SCHEMA_VERSION), else vstate.schema. */
+static int schema_version(struct vstate *s, long *v, struct kerr *err)
+{
+	char ver[32], *end;
+
+	if (vstate_meta_get(s, "schema_version", ver, sizeof ver, err) < 0) {
+		if (!strcmp(err->code, "vstate.meta_missing"))
+			kerr_set(err, "vstate.schema", "%s/%s: no schema_version", s->dir, VSTATE_DB);
+		else if (!strcmp(err->code, "vstate.db"))
+			kerr_set(err, "vstate.schema", "%s/%s: not a validator state database", s->dir, VSTATE_DB);
+		return -1;
+	}
+	*v = strtol(ver, &end, 10);
+	if (end == ver || *end || *v < 1 || *v > VSTATE_SCHEMA_VERSION)
+		return kerr_set(err, "vstate.schema", "%s/%s: schema version '%s', this karpa reads 1 to %d", s->dir,
+				VSTATE_DB, ver, VSTATE_SCHEMA_VERSION);
+	return 0;
+}
+
+static int migrate_1_to_2(struct vstate *s, struct kerr *err)
+{
+	return exec(s, queue_sql, "create queue", err);
+}
+
+/* migrations[v - 1] upgrades version v to v + 1 inside the caller's
+ * transaction. One entry per version bump, never edited afterwards: a state
+ * of any older version walks the same steps a state of that age always
+ * would have. */
+static int (*const migrations[])(struct vstate *s, struct kerr *err) = {
+	migrate_1_to_2,
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == VSTATE_SCHEMA_VERSION - 1,
+	       "every schema version bump needs its migration step");
+
+/* All steps and the new version number in one transaction: a crash leaves
+ * the old version with none of the new tables, never a half-upgraded file. */
+static int migrate(struct vstate *s, void *arg, struct kerr *err)
+{
+	char ver[16];
+	long v, from;
+
+	(void)arg;
+	/* Read again under the write lock: another process opening the same
+	 * state may have upgraded it since our first read. */
+	if (schema_version(s, &from, err) < 0)
+		return -1;
+	if (from == VSTATE_SCHEMA_VERSION)
+		return 0;
+	for (v = from; v < VSTATE_SCHEMA_VERSION; v++)
+		if (migrations[v - 1](s, err) < 0) {
+			kerr_prefix(err, "upgrading schema version %ld to %ld", v, v + 1);
+			return -1;
+		}
+	snprintf(ver, sizeof ver, "%d", VSTATE_SCHEMA_VERSION);
+	return vstate_meta_set(s, "schema_version", ver, err);
+}
+
+int vstate_queue_schema(struct vstate *s, struct kerr *err)
+{
+	return exec(s, queue_sql, "create queue", err);
+}
+
 int vstate_open(const char *dir, struct vstate *s, struct kerr *err)
 {
-	char ver[32];
 	long v;
-	char *end;
-
 	char abs[PATH_MAX];
 
 	memset(s, 0, sizeof *s);
@@ -412,22 +506,14 @@ int vstate_open(const char *dir, struct vstate *s, struct kerr *err)
 		return -1;
 	if (db_open(s, dir, 0, err) < 0)
 		goto fail;
-	if (vstate_meta_get(s, "schema_version", ver, sizeof ver, err) < 0) {
-		if (!strcmp(err->code, "vstate.meta_missing"))
-			kerr_set(err, "vstate.schema", "%s/%s: no schema_version", dir, VSTATE_DB);
-		else if (!strcmp(err->code, "vstate.db"))
-			kerr_set(err, "vstate.schema", "%s/%s: not a validator state database", dir, VSTATE_DB);
+	if (schema_version(s, &v, err) < 0)
 		goto fail;
-	}
-	v = strtol(ver, &end, 10);
-	if (end == ver || *end || v != VSTATE_SCHEMA_VERSION) {
-		kerr_set(err, "vstate.schema", "%s/%s: schema version '%s', this karpa reads %d", dir, VSTATE_DB, ver,
-			 VSTATE_SCHEMA_VERSION);
-		goto fail;
-	}
 	if (vstate_meta_get(s, "data", s->data, sizeof s->data, err) < 0 ||
 	    vstate_meta_get(s, "hidden", s->hidden, sizeof s->hidden, err) < 0 ||
 	    vstate_meta_get(s, "scale", s->scale, sizeof s->scale, err) < 0 || secret_read(s, err) < 0)
+		goto fail;
+	/* Last: an open refused for another reason leaves an old file as it was. */
+	if (v < VSTATE_SCHEMA_VERSION && vstate_tx(s, migrate, NULL, err) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -24,7 +24,7 @@
 #include "util/hash.h"
 #include "util/kerr.h"
 
-#define VSTATE_SCHEMA_VERSION 1
+#define VSTATE_SCHEMA_VERSION 2
 #define VSTATE_DB "state.db"
 #define VSTATE_SECRET_BYTES 32
 /* A corpus id: "k-" + up to 64 hex + NUL (EXPCORPUS_ID_BYTES). */
@@ -55,12 +55,18 @@ struct vstate_init_opts {
  * Refuses an existing non-empty folder (vstate.exists). */
 int vstate_init(const struct vstate_init_opts *o, struct kerr *err);
 /* Opens STATE (WAL, foreign keys, busy timeout), checks the schema version
- * (vstate.schema), loads the secret. Settles nothing: an interrupted king
+ * (vstate.schema: none, or newer than this build's), upgrades an older one
+ * in place in one transaction (vstate.c's migrations), loads the secret. Settles nothing: an interrupted king
  * change may still be journaled. Callers outside the validator room's own
  * tests open through validator_open (validator.h), which runs king.c's
  * recovery before anything reads the state. */
 int vstate_open(const char *dir, struct vstate *s, struct kerr *err);
 void vstate_close(struct vstate *s);
+
+/* Creates the queue table and its indexes where absent (for queue.c's
+ * queue_ensure; the definition lives with the rest of the schema in
+ * vstate.c). Idempotent; runs inside the caller's transaction if any. */
+int vstate_queue_schema(struct vstate *s, struct kerr *err);
 
 /* Runs fn inside BEGIN IMMEDIATE ... COMMIT, rolling back on failure. */
 int vstate_tx(struct vstate *s, int (*fn)(struct vstate *s, void *arg, struct kerr *err), void *arg,

@@ -1,0 +1,413 @@
+/* client.c: the HTTP client of Karpa's services (libcurl easy API). Owns
+ * retries (transport errors and 5xx, exponential backoff with jitter, at
+ * most opts.tries attempts; never a 4xx), per-attempt timeouts, upload
+ * progress, atomic downloads, and turning the service's error shape back
+ * into a kerr. Never trusts a reply's size or its error code's spelling. */
+#include "net/client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+
+#define CLIENT_REPLY_BYTES_MAX (16u << 20) /* a JSON reply or an error body */
+#define CLIENT_CONNECT_TIMEOUT_S 10
+#define CLIENT_BACKOFF_BASE_MS 100
+#define CLIENT_BACKOFF_MAX_MS 5000
+#define CLIENT_RETRY_AFTER_MAX_S 30 /* a server's Retry-After is honoured up to this */
+#define CLIENT_PROGRESS_EVERY_S 0.5
+#define CLIENT_TRIES_MAX 100
+
+void client_opts_default(struct client_opts *o)
+{
+	o->tries = 5;
+	o->timeout_s = 600;
+	o->progress = 0;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_ok;
+
+static void curl_init_once(void)
+{
+	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* One request's state across its attempts. */
+struct xfer {
+	CURL *c;
+	const char *url;
+	const struct client_opts *o;
+	/* the reply body: in memory, or (a 2xx of a download) in the file */
+	char *mem;
+	size_t mem_len, mem_cap;
+	int too_big;
+	struct fs_atomic *file;
+	int file_failed;
+	struct kerr file_err;
+	long retry_after_s;
+	/* upload */
+	int up_fd;
+	double t0_s, last_progress_s;
+	int progress_shown;
+};
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *cls)
+{
+	struct xfer *x = cls;
+	size_t n = sz * nm;
+	long status = 0;
+
+	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+	if (x->file && status >= 200 && status < 300) {
+		if (fs_atomic_write(x->file, p, n, &x->file_err) < 0) {
+			x->file_failed = 1;
+			return 0;
+		}
+		return n;
+	}
+	if (x->mem_len + n + 1 > CLIENT_REPLY_BYTES_MAX) {
+		x->too_big = 1;
+		return 0;
+	}
+	if (x->mem_len + n + 1 > x->mem_cap) {
+		size_t cap = x->mem_cap ? x->mem_cap : 4096;
+		char *m;
+
+		while (cap < x->mem_len + n + 1)
+			cap *= 2;
+		if (!(m = realloc(x->mem, cap))) {
+			x->too_big = 1;
+			return 0;
+		}
+		x->mem = m;
+		x->mem_cap = cap;
+	}
+	memcpy(x->mem + x->mem_len, p, n);
+	x->mem_len += n;
+	x->mem[x->mem_len] = '\0';
+	return n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t nm, void *cls)
+{
+	struct xfer *x = cls;
+	size_t n = sz * nm;
+	static const char name[] = "retry-after:";
+
+	if (n > sizeof name && !strncasecmp(p, name, sizeof name - 1)) {
+		char v[32];
+		size_t k = n - (sizeof name - 1) < sizeof v ? n - (sizeof name - 1) : sizeof v - 1;
+
+		memcpy(v, p + sizeof name - 1, k);
+		v[k] = '\0';
+		x->retry_after_s = strtol(v, NULL, 10);
+	}
+	return n;
+}
+
+static size_t on_read(char *buf, size_t sz, size_t nm, void *cls)
+{
+	struct xfer *x = cls;
+	ssize_t r;
+
+	do
+		r = read(x->up_fd, buf, sz * nm);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
+}
+
+static int on_seek(void *cls, curl_off_t off, int origin)
+{
+	struct xfer *x = cls;
+
+	return lseek(x->up_fd, (off_t)off, origin) < 0 ? CURL_SEEKFUNC_FAIL : CURL_SEEKFUNC_OK;
+}
+
+static void show_progress(struct xfer *x, curl_off_t done, curl_off_t total, int final)
+{
+	double el = mono_s() - x->t0_s;
+	double mbs = el > 0 ? (double)done / el / 1e6 : 0;
+	int pct = total > 0 ? (int)(100.0 * (double)done / (double)total) : 0;
+
+	fprintf(stderr, "\rupload %3d%%  %.1f / %.1f MB  %.1f MB/s%s", pct, (double)done / 1e6,
+		(double)total / 1e6, mbs, final ? "\n" : "");
+	x->progress_shown = 1;
+}
+
+static int on_progress(void *cls, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = cls;
+	double now = mono_s();
+
+	if (ultotal > 0 && now - x->last_progress_s >= CLIENT_PROGRESS_EVERY_S) {
+		x->last_progress_s = now;
+		show_progress(x, ulnow, ultotal, 0);
+	}
+	return 0;
+}
+
+/* A service's reason code is trusted only in its house spelling. */
+static int code_shaped(const char *s)
+{
+	size_t n = strlen(s);
+	int dot = 0;
+
+	if (n == 0 || n >= KERR_CODE_MAX || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		dot += ch == '.';
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.'))
+			return 0;
+	}
+	return dot > 0;
+}
+
+/* A non-2xx reply: the service's error shape becomes err with its code. */
+static int map_error(struct xfer *x, long status, struct kerr *err)
+{
+	json_t *j = x->mem ? json_loadb(x->mem, x->mem_len, 0, NULL) : NULL;
+	json_t *e = json_object_get(j, "error");
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+
+	if (code && msg && code_shaped(code)) {
+		char line[KERR_MSG_MAX];
+
+		snprintf(line, sizeof line, "%s", msg);
+		for (char *p = line; *p; p++) /* one line, whatever the server sent */
+			if ((unsigned char)*p < 0x20)
+				*p = ' ';
+		kerr_set(err, code, "%s", line);
+	} else {
+		kerr_set(err, "client.bad_reply", "%s answered HTTP %ld without the error shape", x->url, status);
+	}
+	json_decref(j);
+	return -1;
+}
+
+static int retryable(CURLcode rc)
+{
+	return rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT && rc != CURLE_READ_ERROR &&
+	       rc != CURLE_ABORTED_BY_CALLBACK && rc != CURLE_OUT_OF_MEMORY;
+}
+
+static void backoff(int attempt, long retry_after_s)
+{
+	long ms = CLIENT_BACKOFF_BASE_MS << (attempt < 16 ? attempt : 16);
+	struct timespec t;
+
+	if (ms > CLIENT_BACKOFF_MAX_MS)
+		ms = CLIENT_BACKOFF_MAX_MS;
+	ms = ms / 2 + (long)arc4random_uniform((uint32_t)(ms / 2 + 1)); /* jitter: many clients do not retry in step */
+	if (retry_after_s > CLIENT_RETRY_AFTER_MAX_S)
+		retry_after_s = CLIENT_RETRY_AFTER_MAX_S;
+	if (retry_after_s * 1000 > ms) /* the server knows better when it will have room */
+		ms = retry_after_s * 1000;
+	t.tv_sec = ms / 1000;
+	t.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+/* Runs the request with retries. 0 with *status on a 2xx (body in x->mem,
+ * or in x->file, not yet committed); -1 with err otherwise. */
+static int perform(struct xfer *x, const char *download_path, long *status, struct kerr *err)
+{
+	const struct client_opts *o = x->o;
+	int tries = o->tries < 1 ? 1 : (o->tries > CLIENT_TRIES_MAX ? CLIENT_TRIES_MAX : o->tries);
+	char errbuf[CURL_ERROR_SIZE];
+	CURLcode rc = CURLE_OK;
+	long st = 0;
+
+	curl_easy_setopt(x->c, CURLOPT_URL, x->url);
+	curl_easy_setopt(x->c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(x->c, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(x->c, CURLOPT_TIMEOUT_MS, (long)(o->timeout_s > 0 ? o->timeout_s * 1000 : 0));
+	curl_easy_setopt(x->c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(x->c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(x->c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(x->c, CURLOPT_ERRORBUFFER, errbuf);
+	for (int attempt = 0; attempt < tries; attempt++) {
+		if (attempt)
+			backoff(attempt - 1, x->retry_after_s);
+		x->mem_len = 0;
+		x->too_big = 0;
+		x->retry_after_s = 0;
+		errbuf[0] = '\0';
+		st = 0;
+		if (download_path) {
+			fs_atomic_abort(x->file);
+			if (fs_atomic_open(x->file, download_path, 0644, 0, err) < 0)
+				return -1;
+		}
+		if (x->up_fd >= 0) {
+			if (lseek(x->up_fd, 0, SEEK_SET) < 0)
+				return kerr_errno(err, "fs.read", "rewind of the upload");
+			x->t0_s = mono_s();
+			x->last_progress_s = 0;
+		}
+		rc = curl_easy_perform(x->c);
+		curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &st);
+		if (x->progress_shown) {
+			curl_off_t up = 0, total = 0;
+
+			curl_easy_getinfo(x->c, CURLINFO_SIZE_UPLOAD_T, &up);
+			curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_UPLOAD_T, &total);
+			show_progress(x, up, total, 1);
+			x->progress_shown = 0;
+		}
+		if (x->file_failed) {
+			*err = x->file_err;
+			return -1;
+		}
+		if (x->too_big)
+			return kerr_set(err, "client.bad_reply", "%s: reply over %u bytes", x->url,
+					CLIENT_REPLY_BYTES_MAX);
+		if (rc != CURLE_OK) {
+			if (!retryable(rc))
+				break;
+			continue;
+		}
+		if (status)
+			*status = st;
+		if (st >= 500)
+			continue;
+		if (st < 200 || st >= 300)
+			return map_error(x, st, err);
+		return 0;
+	}
+	if (rc != CURLE_OK)
+		return kerr_set(err, "client.connect", "%s: %s", x->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	return map_error(x, st, err); /* the last try was a 5xx */
+}
+
+static int xfer_begin(struct xfer *x, const char *url, const struct client_opts *o, struct kerr *err)
+{
+	memset(x, 0, sizeof *x);
+	x->url = url;
+	x->o = o;
+	x->up_fd = -1;
+	pthread_once(&curl_once, curl_init_once);
+	if (!curl_ok || !(x->c = curl_easy_init()))
+		return kerr_set(err, "client.connect", "libcurl cannot start");
+	return 0;
+}
+
+static void xfer_end(struct xfer *x)
+{
+	if (x->c)
+		curl_easy_cleanup(x->c);
+	if (x->up_fd >= 0)
+		close(x->up_fd);
+	free(x->mem);
+}
+
+static int parse_json(struct xfer *x, json_t **out, struct kerr *err)
+{
+	json_error_t je;
+
+	if (!x->mem || !(*out = json_loadb(x->mem, x->mem_len, 0, &je)))
+		return kerr_set(err, "client.bad_reply", "%s: reply is not JSON%s%s", x->url, x->mem ? ": " : "",
+				x->mem ? je.text : "");
+	return 0;
+}
+
+int client_get_json(const char *url, const struct client_opts *o, json_t **out, long *status, struct kerr *err)
+{
+	struct xfer x;
+	int rc = -1;
+
+	*out = NULL;
+	if (status)
+		*status = 0;
+	if (xfer_begin(&x, url, o, err) < 0)
+		goto out;
+	curl_easy_setopt(x.c, CURLOPT_HTTPGET, 1L);
+	if (perform(&x, NULL, status, err) < 0)
+		goto out;
+	rc = parse_json(&x, out, err);
+out:
+	xfer_end(&x);
+	return rc;
+}
+
+int client_get_file(const char *url, const struct client_opts *o, const char *path, long *status,
+		    struct kerr *err)
+{
+	struct fs_atomic file = { 0 };
+	struct xfer x;
+	int rc = -1;
+
+	if (status)
+		*status = 0;
+	if (xfer_begin(&x, url, o, err) < 0)
+		goto out;
+	x.file = &file;
+	curl_easy_setopt(x.c, CURLOPT_HTTPGET, 1L);
+	if (perform(&x, path, status, err) < 0)
+		goto out;
+	rc = fs_atomic_commit(&file, err);
+out:
+	fs_atomic_abort(&file);
+	xfer_end(&x);
+	return rc;
+}
+
+int client_post_file(const char *url, const char *path, const struct client_opts *o, json_t **out, long *status,
+		     struct kerr *err)
+{
+	struct curl_slist *hdrs = NULL;
+	struct stat sb;
+	struct xfer x;
+	int rc = -1;
+
+	*out = NULL;
+	if (status)
+		*status = 0;
+	if (xfer_begin(&x, url, o, err) < 0)
+		goto out;
+	if ((x.up_fd = fs_open_regular(path, 0, &sb, err)) < 0)
+		goto out;
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-tar");
+	curl_easy_setopt(x.c, CURLOPT_POST, 1L);
+	curl_easy_setopt(x.c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sb.st_size);
+	curl_easy_setopt(x.c, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(x.c, CURLOPT_READDATA, &x);
+	curl_easy_setopt(x.c, CURLOPT_SEEKFUNCTION, on_seek);
+	curl_easy_setopt(x.c, CURLOPT_SEEKDATA, &x);
+	if (o->progress) {
+		curl_easy_setopt(x.c, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(x.c, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(x.c, CURLOPT_XFERINFODATA, &x);
+	}
+	if (perform(&x, NULL, status, err) < 0)
+		goto out;
+	rc = parse_json(&x, out, err);
+out:
+	curl_slist_free_all(hdrs);
+	xfer_end(&x);
+	return rc;
+}

@@ -1,0 +1,795 @@
+/* http.c: the HTTP server under every Karpa service (libmicrohttpd, internal
+ * epoll thread pool). Owns routing, the per-request lifecycle (headers, body
+ * streamed to memory or to an upload file hashed as it arrives, handler,
+ * reply, cleanup), the limits a hostile client cannot get around, and the
+ * JSON error shape. Never holds an upload in memory; never leaves an upload
+ * file behind that no handler took. SSE streams live in http_sse.c. */
+#include "net/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/http_internal.h"
+
+/* After an upload passes max_body its bytes are discarded so that the 413
+ * can be sent once the body ends (libmicrohttpd queues a reply only before
+ * or after the body, never during it); a client still sending after this
+ * many more bytes has its connection closed instead. */
+#define HTTP_DRAIN_BYTES_MAX (1u << 20)
+/* Retry-After for 503 http.busy: an upload slot frees within seconds. */
+#define HTTP_BUSY_RETRY_S 1
+/* Rate limiter: a fixed table (memory bounded whatever the number of
+ * addresses); an address probes this many slots and, when all are taken by
+ * others, evicts the one seen least recently. */
+#define RL_SLOTS 4096
+#define RL_PROBES 8
+/* libmicrohttpd's per-connection pool holds the read buffer (it starts at
+ * half the pool) as well as the request line and headers, so the pool is
+ * twice the header limit plus room for the reply's headers. */
+#define HTTP_POOL_SLACK_BYTES 4096
+
+void http_limits_default(struct http_limits *l)
+{
+	l->max_body = 256ull << 20;
+	l->max_small_body = 64u << 10;
+	l->max_uploads = 16;
+	l->max_conns = 512;
+	l->max_conns_per_ip = 32;
+	l->timeout_s = 30;
+	l->max_header_bytes = 16u << 10;
+	l->rate_per_s = 20;
+	l->rate_burst = 40;
+	l->threads = 4;
+}
+
+/* ------------------------------------------------------- rate limiter */
+
+struct rl_slot {
+	unsigned char addr[16];
+	int used;
+	double tokens, t_s;
+};
+
+struct http_ratelimit {
+	pthread_mutex_t mu;
+	double rate_per_s, burst;
+	struct rl_slot slot[RL_SLOTS];
+};
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Takes one token for addr; 0 when allowed, else the seconds to wait. */
+static int rl_take(struct http_ratelimit *rl, const unsigned char addr[16])
+{
+	uint32_t h = 2166136261u;
+	struct rl_slot *s = NULL, *oldest = NULL;
+	double now = now_s();
+	int wait_s = 0;
+
+	if (rl->rate_per_s <= 0)
+		return 0;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 16777619u;
+	pthread_mutex_lock(&rl->mu);
+	for (int i = 0; i < RL_PROBES && !s; i++) {
+		struct rl_slot *c = &rl->slot[(h + (uint32_t)i) % RL_SLOTS];
+
+		if (c->used && !memcmp(c->addr, addr, 16))
+			s = c;
+		else if (!oldest || !c->used || (oldest->used && c->t_s < oldest->t_s))
+			oldest = c;
+	}
+	if (!s) {
+		s = oldest;
+		memcpy(s->addr, addr, 16);
+		s->used = 1;
+		s->tokens = rl->burst;
+		s->t_s = now;
+	}
+	s->tokens = fmin(rl->burst, s->tokens + (now - s->t_s) * rl->rate_per_s);
+	s->t_s = now;
+	if (s->tokens >= 1.0)
+		s->tokens -= 1.0;
+	else
+		wait_s = (int)ceil((1.0 - s->tokens) / rl->rate_per_s);
+	pthread_mutex_unlock(&rl->mu);
+	return wait_s > 0 ? wait_s : 0;
+}
+
+/* The client's address as 16 bytes (IPv4 mapped) and as text. */
+static void client_addr(struct MHD_Connection *c, unsigned char key[16], char *text, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	memset(key, 0, 16);
+	snprintf(text, cap, "?");
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &in->sin_addr, 4);
+		inet_ntop(AF_INET, &in->sin_addr, text, (socklen_t)cap);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		memcpy(key, &in6->sin6_addr, 16);
+		inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)cap);
+	}
+}
+
+/* ------------------------------------------------------------- replies */
+
+int http_queue(struct http_req *rq, unsigned status, struct MHD_Response *r)
+{
+	enum MHD_Result ok = MHD_NO;
+
+	if (!r)
+		return -1;
+	for (int i = 0; i < rq->nhdr; i++)
+		MHD_add_response_header(r, rq->hdr_name[i], rq->hdr_value[i]);
+	if (!rq->replied)
+		ok = MHD_queue_response(rq->conn, status, r);
+	MHD_destroy_response(r);
+	rq->replied = 1;
+	return ok == MHD_YES ? 0 : -1;
+}
+
+void http_reply_header(struct http_req *rq, const char *name, const char *value)
+{
+	char *v;
+
+	if (rq->nhdr >= HTTP_REPLY_HEADERS_MAX || !(v = strdup(value)))
+		return;
+	rq->hdr_name[rq->nhdr] = name;
+	rq->hdr_value[rq->nhdr++] = v;
+}
+
+int http_reply_bytes(struct http_req *rq, int status, const char *content_type, const void *buf, size_t n)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)buf, MHD_RESPMEM_MUST_COPY);
+
+	if (r && content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	return http_queue(rq, (unsigned)status, r);
+}
+
+int http_reply_json(struct http_req *rq, int status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(body);
+	if (!text)
+		return http_reply_bytes(rq, 500, "application/json",
+					"{\"error\":{\"code\":\"http.internal\",\"message\":\"reply not encodable\"}}",
+					67);
+	rc = http_reply_bytes(rq, status, "application/json", text, strlen(text));
+	free(text);
+	return rc;
+}
+
+static int reply_errorv(struct http_req *rq, int status, const char *code, const char *fmt, va_list ap)
+{
+	char msg[KERR_MSG_MAX];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	return http_reply_json(rq, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+int http_reply_error(struct http_req *rq, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = reply_errorv(rq, status, code, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int http_reply_kerr(struct http_req *rq, int status, const struct kerr *e)
+{
+	return http_reply_error(rq, status, e->code[0] ? e->code : "http.internal", "%s", e->msg);
+}
+
+/* 1 when the If-None-Match list names tag (quoted) or is "*"; weak tags
+ * compare equal to strong ones, as RFC 9110 asks for If-None-Match. */
+static int etag_matches(const char *inm, const char *tag)
+{
+	size_t tl = strlen(tag);
+	const char *p = inm;
+
+	while (*p) {
+		const char *e;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (!strncmp(p, "W/", 2))
+			p += 2;
+		e = p;
+		while (*e && *e != ',')
+			e++;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - p) == tl && !memcmp(p, tag, tl))
+			return 1;
+		p = e;
+		while (*p && *p != ',')
+			p++;
+	}
+	return 0;
+}
+
+int http_reply_file(struct http_req *rq, const char *content_type, const char *path, const char *etag)
+{
+	char tag[256] = "";
+	struct stat sb;
+	struct kerr err;
+	struct MHD_Response *r;
+	int fd;
+
+	if (etag) {
+		snprintf(tag, sizeof tag, etag[0] == '"' ? "%s" : "\"%s\"", etag);
+		const char *inm = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+							      MHD_HTTP_HEADER_IF_NONE_MATCH);
+		if (inm && etag_matches(inm, tag)) {
+			http_reply_header(rq, MHD_HTTP_HEADER_ETAG, tag);
+			return http_reply_bytes(rq, MHD_HTTP_NOT_MODIFIED, NULL, "", 0);
+		}
+	}
+	if ((fd = fs_open_regular(path, 0, &sb, &err)) < 0)
+		return http_reply_kerr(rq, 500, &err);
+	r = MHD_create_response_from_fd((uint64_t)sb.st_size, fd); /* owns fd */
+	if (!r) {
+		close(fd);
+		return http_reply_error(rq, 500, "http.internal", "cannot stream %s", path);
+	}
+	if (content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	if (tag[0])
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, tag);
+	return http_queue(rq, MHD_HTTP_OK, r);
+}
+
+/* ------------------------------------------------------------ requests */
+
+const char *http_req_method(const struct http_req *rq)
+{
+	return rq->method;
+}
+
+const char *http_req_path(const struct http_req *rq)
+{
+	return rq->path;
+}
+
+const char *http_req_query(const struct http_req *rq, const char *key)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_req_header(const struct http_req *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_remote(const struct http_req *rq)
+{
+	return rq->remote;
+}
+
+const char *http_req_tail(const struct http_req *rq)
+{
+	return rq->tail ? rq->tail : "";
+}
+
+const char *http_req_body(const struct http_req *rq, size_t *len)
+{
+	if (len)
+		*len = rq->body_len;
+	return rq->body;
+}
+
+const char *http_req_upload_path(const struct http_req *rq)
+{
+	return rq->upload_path[0] ? rq->upload_path : NULL;
+}
+
+const char *http_req_upload_sha256(const struct http_req *rq)
+{
+	return rq->sha256;
+}
+
+uint64_t http_req_upload_bytes(const struct http_req *rq)
+{
+	return rq->bytes;
+}
+
+int http_req_upload_take(struct http_req *rq, const char *dst, struct kerr *err)
+{
+	char dir[FS_PATH_MAX];
+
+	if (!rq->upload_path[0])
+		return kerr_set(err, "fs.rename", "no upload file to take (already taken?)");
+	if (rename(rq->upload_path, dst) < 0)
+		return kerr_errno(err, "fs.rename", dst);
+	rq->upload_path[0] = '\0';
+	snprintf(dir, sizeof dir, "%s", dst);
+	return fs_fsync_dir(dirname(dir), err);
+}
+
+static void drop_upload(struct http_req *rq)
+{
+	if (rq->fd >= 0)
+		close(rq->fd);
+	rq->fd = -1;
+	if (rq->upload_path[0])
+		unlink(rq->upload_path);
+	rq->upload_path[0] = '\0';
+}
+
+static void req_free(struct http_req *rq)
+{
+	drop_upload(rq);
+	if (rq->upload_counted)
+		atomic_fetch_sub(&rq->srv->uploads_in_flight, 1);
+	for (int i = 0; i < rq->nhdr; i++)
+		free(rq->hdr_value[i]);
+	free(rq->body);
+	free(rq->method);
+	free(rq->path);
+	free(rq);
+}
+
+/* Remembers an error to send once the body has ended (see HTTP_DRAIN_BYTES_MAX). */
+static void set_pending(struct http_req *rq, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void set_pending(struct http_req *rq, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rq->pending_status)
+		return;
+	rq->pending_status = status;
+	snprintf(rq->pending_code, sizeof rq->pending_code, "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(rq->pending_msg, sizeof rq->pending_msg, fmt, ap);
+	va_end(ap);
+	drop_upload(rq);
+}
+
+static enum MHD_Result mhd_result(int rc)
+{
+	return rc == 0 ? MHD_YES : MHD_NO;
+}
+
+static int reply_retry_after(struct http_req *rq, int status, const char *code, int wait_s, const char *msg)
+{
+	char v[24];
+
+	snprintf(v, sizeof v, "%d", wait_s > 0 ? wait_s : 1);
+	http_reply_header(rq, MHD_HTTP_HEADER_RETRY_AFTER, v);
+	return http_reply_error(rq, status, code, "%s; retry after %s s", msg, v);
+}
+
+struct hdr_sum {
+	size_t bytes;
+};
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct hdr_sum *s = cls;
+
+	s->bytes += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+	return MHD_YES;
+}
+
+/* The route for method+path; NULL with *path_known set when another method
+ * would have matched (405), with the allowed methods in allow. */
+static const struct http_route *route_find(const struct http_server *s, const char *method, const char *path,
+					   const char **tail, char *allow, size_t allow_cap)
+{
+	allow[0] = '\0';
+	for (size_t i = 0; i < s->nroutes; i++) {
+		const struct http_route *r = &s->routes[i];
+		size_t n = strlen(r->path);
+		const char *t = NULL;
+
+		if (!strcmp(path, r->path))
+			t = path + n;
+		else if (r->prefix && !strncmp(path, r->path, n) && path[n] == '/')
+			t = path + n + 1;
+		if (!t)
+			continue;
+		if (!strcmp(method, r->method)) {
+			*tail = t;
+			return r;
+		}
+		if (!strstr(allow, r->method)) {
+			size_t used = strlen(allow);
+
+			snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", r->method);
+		}
+	}
+	return NULL;
+}
+
+/* Content-Length when present and well formed; else -1 (chunked or absent). */
+static int64_t content_length(struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	unsigned long long n;
+
+	if (!v || !*v)
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end || n > INT64_MAX)
+		return INT64_MAX;
+	return (int64_t)n;
+}
+
+/* The first call for a request: its headers are in. Replies at once to
+ * what is refused before any body byte is read. */
+static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
+{
+	unsigned char key[16];
+	char allow[64];
+	struct hdr_sum hs = { strlen(rq->method) + strlen(rq->path) + 12 };
+	int64_t cl;
+	int wait_s;
+
+	client_addr(rq->conn, key, rq->remote, sizeof rq->remote);
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, sum_header, &hs);
+	if (hs.bytes > s->lim.max_header_bytes)
+		return mhd_result(http_reply_error(rq, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+						   "http.header_too_large",
+						   "request line and headers of %zu bytes exceed %zu", hs.bytes,
+						   s->lim.max_header_bytes));
+	if ((wait_s = rl_take(s->rl, key)) > 0) {
+		atomic_fetch_add(&s->rejected_rate, 1);
+		return mhd_result(reply_retry_after(rq, MHD_HTTP_TOO_MANY_REQUESTS, "http.rate", wait_s,
+						    "too many requests from this address"));
+	}
+	rq->route = route_find(s, rq->method, rq->path, &rq->tail, allow, sizeof allow);
+	if (!rq->route && allow[0]) {
+		http_reply_header(rq, MHD_HTTP_HEADER_ALLOW, allow);
+		return mhd_result(http_reply_error(rq, MHD_HTTP_METHOD_NOT_ALLOWED, "http.method",
+						   "%s is not allowed on %s (allowed: %s)", rq->method, rq->path,
+						   allow));
+	}
+	if (!rq->route)
+		return mhd_result(http_reply_error(rq, MHD_HTTP_NOT_FOUND, "http.not_found", "no route for %s",
+						   rq->path));
+	cl = content_length(rq->conn);
+	if (cl > (int64_t)(rq->route->upload ? s->lim.max_body : s->lim.max_small_body)) {
+		atomic_fetch_add(&s->rejected_size, 1);
+		return mhd_result(http_reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "http.too_large",
+						   "body of %" PRId64 " bytes exceeds the limit of %" PRIu64, cl,
+						   rq->route->upload ? s->lim.max_body : s->lim.max_small_body));
+	}
+	if (!rq->route->upload)
+		return MHD_YES;
+	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= s->lim.max_uploads) {
+		atomic_fetch_sub(&s->uploads_in_flight, 1);
+		return mhd_result(reply_retry_after(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "http.busy", HTTP_BUSY_RETRY_S,
+						    "too many uploads in flight"));
+	}
+	rq->upload_counted = 1;
+	snprintf(rq->upload_path, sizeof rq->upload_path, "%s/upload-XXXXXX", s->upload_dir);
+	if ((rq->fd = mkostemp(rq->upload_path, O_CLOEXEC)) < 0) {
+		int e = errno;
+
+		rq->upload_path[0] = '\0';
+		return mhd_result(http_reply_error(rq, 500, "http.internal", "cannot create an upload file in %s: %s",
+						   s->upload_dir, strerror(e)));
+	}
+	hash_begin(&rq->hash);
+	return MHD_YES;
+}
+
+/* A piece of the body: to the upload file (hashed) or the small body. */
+static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, const char *data, size_t n)
+{
+	uint64_t max = rq->route->upload ? s->lim.max_body : s->lim.max_small_body;
+
+	atomic_fetch_add(&s->bytes_received, n);
+	if (rq->pending_status) {
+		rq->discarded += n;
+		return rq->discarded > HTTP_DRAIN_BYTES_MAX ? MHD_NO : MHD_YES;
+	}
+	rq->bytes += n;
+	if (rq->bytes > max) {
+		atomic_fetch_add(&s->rejected_size, 1);
+		set_pending(rq, MHD_HTTP_CONTENT_TOO_LARGE, "http.too_large",
+			    "body exceeds the limit of %" PRIu64 " bytes", max);
+		rq->discarded = n;
+		return MHD_YES;
+	}
+	if (!rq->route->upload) {
+		if (rq->body_len + n + 1 > rq->body_cap) {
+			size_t cap = rq->body_cap ? rq->body_cap : 4096;
+			char *b;
+
+			while (cap < rq->body_len + n + 1)
+				cap *= 2;
+			if (!(b = realloc(rq->body, cap))) {
+				set_pending(rq, 500, "http.internal", "out of memory for the body");
+				return MHD_YES;
+			}
+			rq->body = b;
+			rq->body_cap = cap;
+		}
+		memcpy(rq->body + rq->body_len, data, n);
+		rq->body_len += n;
+		rq->body[rq->body_len] = '\0';
+		return MHD_YES;
+	}
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(rq->fd, data + off, n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			set_pending(rq, 500, "http.internal", "cannot write the upload: %s",
+				    w < 0 ? strerror(errno) : "short write");
+			return MHD_YES;
+		}
+		off += (size_t)w;
+	}
+	hash_update(&rq->hash, data, n);
+	return MHD_YES;
+}
+
+/* The body is complete: make the upload durable and run the handler. */
+static enum MHD_Result req_end(struct http_server *s, struct http_req *rq)
+{
+	uint8_t d[HASH_BYTES];
+	int rc;
+
+	if (rq->pending_status)
+		return mhd_result(http_reply_error(rq, rq->pending_status, rq->pending_code, "%s", rq->pending_msg));
+	if (rq->route->upload) {
+		if (fsync(rq->fd) < 0)
+			return mhd_result(http_reply_error(rq, 500, "http.internal", "fsync of the upload: %s",
+							   strerror(errno)));
+		close(rq->fd);
+		rq->fd = -1;
+		hash_end(&rq->hash, d);
+		hash_hex(d, rq->sha256);
+	}
+	rc = rq->route->fn(rq, s->ctx);
+	if (!rq->replied)
+		return mhd_result(http_reply_error(rq, 500, "http.internal",
+						   rc < 0 ? "the handler failed" : "the handler did not reply"));
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct http_server *s = cls;
+	struct http_req *rq = *con_cls;
+
+	if (!rq) {
+		if (!(rq = calloc(1, sizeof *rq)))
+			return MHD_NO;
+		rq->srv = s;
+		rq->conn = conn;
+		rq->fd = -1;
+		*con_cls = rq; /* freed in on_completed whatever happens next */
+		atomic_fetch_add(&s->requests, 1);
+		if (!(rq->method = strdup(method)) || !(rq->path = strdup(url)))
+			return MHD_NO;
+		return req_begin(s, rq);
+	}
+	if (rq->replied) { /* not expected: MHD stops calling once a reply is queued */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		return req_data(s, rq, upload_data, n);
+	}
+	return req_end(s, rq);
+}
+
+/* Every request ends here, replied or not, completed or cut off: the upload
+ * file no handler took is removed and the upload slot is given back. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	if (*con_cls)
+		req_free(*con_cls);
+	*con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *s = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(&s->connections, 1);
+	else
+		atomic_fetch_sub(&s->connections, 1);
+}
+
+/* ------------------------------------------------------------- server */
+
+/* "127.0.0.1:PORT" or "[::1]:PORT" into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6, struct kerr *err)
+{
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	char *end;
+	long port;
+	size_t hl;
+
+	if (!colon)
+		return kerr_set(err, "http.bind", "listen address %s lacks :PORT", listen);
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
+		return kerr_set(err, "http.bind", "bad port in %s", listen);
+	hl = (size_t)(colon - listen);
+	if (hl >= sizeof host)
+		return kerr_set(err, "http.bind", "listen address %s too long", listen);
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof *ss);
+	*v6 = host[0] == '[';
+	if (*v6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		if (hl < 3 || host[hl - 1] != ']')
+			return kerr_set(err, "http.bind", "bad IPv6 address in %s", listen);
+		host[hl - 1] = '\0';
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) != 1)
+			return kerr_set(err, "http.bind", "bad IPv6 address in %s", listen);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return kerr_set(err, "http.bind", "bad IPv4 address in %s", listen);
+	}
+	return 0;
+}
+
+static void server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	if (s->rl)
+		pthread_mutex_destroy(&s->rl->mu);
+	free(s->rl);
+	free(s->routes);
+	pthread_mutex_destroy(&s->streams_mu);
+	pthread_cond_destroy(&s->streams_cv);
+	free(s);
+}
+
+int http_start(struct http_server **out, const char *listen, const struct http_route *routes, size_t nroutes,
+	       const struct http_limits *lim, const char *upload_dir, void *ctx, struct kerr *err)
+{
+	struct http_server *s = calloc(1, sizeof *s);
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *di;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+	int v6 = 0;
+
+	*out = NULL;
+	if (!s)
+		return kerr_set(err, "http.start", "out of memory");
+	pthread_mutex_init(&s->streams_mu, NULL);
+	pthread_cond_init(&s->streams_cv, NULL);
+	if (parse_listen(listen, &ss, &v6, err) < 0)
+		goto fail;
+	if (lim->threads < 1 || lim->max_uploads < 1 || lim->max_conns < 1 || lim->timeout_s < 1 ||
+	    lim->max_header_bytes < 256 || lim->max_header_bytes > (64u << 20)) {
+		kerr_set(err, "http.start", "limits out of range (threads, uploads, connections, timeout, headers)");
+		goto fail;
+	}
+	if (strlen(upload_dir) + 16 >= sizeof s->upload_dir) {
+		kerr_set(err, "http.start", "upload folder path too long");
+		goto fail;
+	}
+	snprintf(s->upload_dir, sizeof s->upload_dir, "%s", upload_dir);
+	s->lim = *lim;
+	s->ctx = ctx;
+	s->nroutes = nroutes;
+	if (!(s->routes = calloc(nroutes ? nroutes : 1, sizeof *s->routes)) || !(s->rl = calloc(1, sizeof *s->rl))) {
+		kerr_set(err, "http.start", "out of memory");
+		goto fail;
+	}
+	memcpy(s->routes, routes, nroutes * sizeof *routes);
+	pthread_mutex_init(&s->rl->mu, NULL);
+	s->rl->rate_per_s = lim->rate_per_s;
+	s->rl->burst = lim->rate_burst < 1 ? 1 : lim->rate_burst;
+	if (v6)
+		flags |= MHD_USE_IPv6;
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+				MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
+				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)lim->threads,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)lim->timeout_s,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_conns,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)lim->max_conns_per_ip,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				(size_t)(2 * lim->max_header_bytes + HTTP_POOL_SLACK_BYTES),
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				MHD_OPTION_END);
+	if (!s->d) {
+		kerr_set(err, "http.bind", "cannot listen on %s (address in use, or not local?)", listen);
+		goto fail;
+	}
+	di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : 0;
+	*out = s;
+	return 0;
+fail:
+	server_free(s);
+	return -1;
+}
+
+int http_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+	MHD_socket lfd;
+
+	if (!s)
+		return;
+	/* No new connections, then end the streams (a suspended connection
+	 * must be resumed before MHD_stop_daemon), then close the rest. */
+	lfd = MHD_quiesce_daemon(s->d);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	http_sse_close_server(s);
+	MHD_stop_daemon(s->d);
+	server_free(s);
+}
+
+void http_stats(const struct http_server *s, struct http_stats *out)
+{
+	struct http_server *m = (struct http_server *)s; /* atomics read through a non-const lvalue */
+
+	out->requests = atomic_load(&m->requests);
+	out->bytes_received = atomic_load(&m->bytes_received);
+	out->uploads_in_flight = (uint64_t)atomic_load(&m->uploads_in_flight);
+	out->connections = atomic_load(&m->connections);
+	out->rejected_rate = atomic_load(&m->rejected_rate);
+	out->rejected_size = atomic_load(&m->rejected_size);
+}

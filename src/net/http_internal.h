@@ -1,0 +1,81 @@
+/* http_internal.h: what http.c (requests, routing, limits, replies) and
+ * http_sse.c (the event hub) share about a server and a request. Private to
+ * src/net/http*.c: nothing else includes it. */
+#ifndef KARPA_HTTP_INTERNAL_H
+#define KARPA_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "net/http.h"
+#include "util/fsutil.h"
+
+#define HTTP_REPLY_HEADERS_MAX 8
+
+struct http_stream; /* one SSE stream (http_sse.c) */
+struct http_ratelimit;
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct http_route *routes;
+	size_t nroutes;
+	struct http_limits lim;
+	char upload_dir[FS_PATH_MAX];
+	void *ctx;
+	int port;
+	struct http_ratelimit *rl;
+
+	_Atomic uint64_t requests, bytes_received, connections, rejected_rate, rejected_size;
+	_Atomic int uploads_in_flight;
+
+	/* SSE streams on this server, so that http_stop can end them: a
+	 * suspended connection must be resumed before MHD_stop_daemon. */
+	pthread_mutex_t streams_mu;
+	pthread_cond_t streams_cv;
+	struct http_stream *streams;
+	size_t nstreams;
+	int stopping;
+};
+
+struct http_req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const struct http_route *route;
+	char *method, *path;
+	const char *tail;
+	char remote[64];
+	int replied;
+
+	/* non-upload body */
+	char *body;
+	size_t body_len, body_cap;
+
+	/* upload */
+	int upload_counted; /* holds one of uploads_in_flight */
+	int fd;
+	char upload_path[FS_PATH_MAX]; /* "" once taken or removed */
+	struct hash_ctx hash;
+	char sha256[HASH_HEX_BYTES];
+	uint64_t bytes; /* body bytes seen (upload or not) */
+
+	/* a rejection decided while the body streamed: MHD allows a reply only
+	 * once the body is complete, so the rest is discarded (up to a bound)
+	 * and the error goes out then */
+	int pending_status;
+	char pending_code[KERR_CODE_MAX];
+	char pending_msg[256];
+	uint64_t discarded;
+
+	const char *hdr_name[HTTP_REPLY_HEADERS_MAX];
+	char *hdr_value[HTTP_REPLY_HEADERS_MAX];
+	int nhdr;
+};
+
+/* Adds the handler's headers to r, queues it with status and drops our
+ * reference to r; marks the request replied. -1 when MHD refused. */
+int http_queue(struct http_req *rq, unsigned status, struct MHD_Response *r);
+/* Ends every SSE stream of s and waits (bounded) until MHD let them go. */
+void http_sse_close_server(struct http_server *s);
+
+#endif

@@ -1,0 +1,847 @@
+/* test_http.c: the HTTP server (src/net/http.c, http_sse.c) and client
+ * (src/net/client.c) on a real loopback port: routing and the error shape,
+ * streamed uploads and their hash, every limit a hostile client meets (body
+ * size both ways, disconnects, rate, uploads in flight, header size, slow
+ * loris), ETag/304, SSE, and the client's retries and error mapping. Raw
+ * sockets play the clients that libcurl would never be. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "net/client.h"
+#include "net/http.h"
+#include "util/hash.h"
+
+struct fx {
+	char *dir;
+	char updir[FS_PATH_MAX];
+	char file[FS_PATH_MAX];
+	struct http_server *s;
+	struct http_sse *hub;
+	char base[64];
+	atomic_int flaky_calls;
+};
+
+/* ------------------------------------------------------------ handlers */
+
+static int h_hello(struct http_req *rq, void *ctx)
+{
+	const char *x = http_req_query(rq, "x");
+
+	return http_reply_json(rq, 200, json_pack("{s:s,s:s?}", "hello", "world", "x", x));
+}
+
+static int h_upload(struct http_req *rq, void *ctx)
+{
+	struct fx *f = ctx;
+	const char *take = http_req_query(rq, "take");
+
+	if (take && !strcmp(take, "1")) {
+		char dst[FS_PATH_MAX];
+		struct kerr err;
+
+		snprintf(dst, sizeof dst, "%s/kept", f->dir);
+		if (http_req_upload_take(rq, dst, &err) < 0)
+			return http_reply_kerr(rq, 500, &err);
+	}
+	return http_reply_json(rq, 200,
+			       json_pack("{s:s,s:I}", "sha256", http_req_upload_sha256(rq), "bytes",
+					 (json_int_t)http_req_upload_bytes(rq)));
+}
+
+static int h_echo(struct http_req *rq, void *ctx)
+{
+	size_t n = 0;
+
+	http_req_body(rq, &n);
+	return http_reply_json(rq, 200, json_pack("{s:I}", "bytes", (json_int_t)n));
+}
+
+static int h_file(struct http_req *rq, void *ctx)
+{
+	struct fx *f = ctx;
+
+	return http_reply_file(rq, "application/octet-stream", f->file, "abc123");
+}
+
+static int h_events(struct http_req *rq, void *ctx)
+{
+	struct fx *f = ctx;
+
+	return http_reply_sse(rq, f->hub);
+}
+
+/* 503 twice, then 200: what a client's retries must ride over. */
+static int h_flaky(struct http_req *rq, void *ctx)
+{
+	struct fx *f = ctx;
+
+	if (atomic_fetch_add(&f->flaky_calls, 1) < 2)
+		return http_reply_error(rq, 503, "http.busy", "not yet");
+	return http_reply_json(rq, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static int h_refuse(struct http_req *rq, void *ctx)
+{
+	return http_reply_error(rq, 422, "demo.refused", "%s", "a refusal\nwith a newline");
+}
+
+static int h_text(struct http_req *rq, void *ctx)
+{
+	return http_reply_bytes(rq, 200, "text/plain", "hello", 5);
+}
+
+static int h_fail(struct http_req *rq, void *ctx)
+{
+	return -1;
+}
+
+static const struct http_route routes[] = {
+	{ "GET", "/v1/hello", 0, 0, h_hello },
+	{ "POST", "/v1/upload", 0, 1, h_upload },
+	{ "POST", "/v1/echo", 0, 0, h_echo },
+	{ "GET", "/v1/file", 0, 0, h_file },
+	{ "GET", "/v1/events", 0, 0, h_events },
+	{ "GET", "/v1/flaky", 0, 0, h_flaky },
+	{ "GET", "/v1/refuse", 0, 0, h_refuse },
+	{ "GET", "/v1/text", 0, 0, h_text },
+	{ "GET", "/v1/fail", 0, 0, h_fail },
+};
+
+/* ------------------------------------------------------------- fixture */
+
+static void test_limits(struct http_limits *l)
+{
+	http_limits_default(l);
+	l->rate_per_s = 1000;
+	l->rate_burst = 1000;
+	l->max_body = 8u << 20;
+	l->max_small_body = 1024;
+	l->threads = 2;
+}
+
+static struct fx *fx_start(const struct http_limits *lim)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	struct kerr err;
+	char buf[4096];
+	FILE *fp;
+
+	assert_non_null(f);
+	f->dir = tu_mkdtemp();
+	snprintf(f->updir, sizeof f->updir, "%s/up", f->dir);
+	assert_int_equal(mkdir(f->updir, 0700), 0);
+	snprintf(f->file, sizeof f->file, "%s/served.bin", f->dir);
+	assert_non_null(fp = fopen(f->file, "wb"));
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (char)(i * 7);
+	assert_int_equal(fwrite(buf, 1, sizeof buf, fp), sizeof buf);
+	fclose(fp);
+	assert_non_null(f->hub = http_sse_new());
+	if (http_start(&f->s, "127.0.0.1:0", routes, sizeof routes / sizeof routes[0], lim, f->updir, f, &err) < 0)
+		fail_msg("http_start: %s %s", err.code, err.msg);
+	assert_true(http_port(f->s) > 0);
+	snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", http_port(f->s));
+	return f;
+}
+
+static void fx_stop(struct fx *f)
+{
+	http_stop(f->s);
+	http_sse_free(f->hub);
+	tu_rmdir(f->dir);
+	free(f);
+}
+
+static char *url(const struct fx *f, const char *path)
+{
+	static char u[256];
+
+	snprintf(u, sizeof u, "%s%s", f->base, path);
+	return u;
+}
+
+/* The upload folder becomes empty (cleanup runs just after the reply). */
+static int updir_drains(const struct fx *f)
+{
+	for (int i = 0; i < 200; i++) {
+		if (tu_entries(f->updir) == 0)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void client_fast(struct client_opts *o, int tries)
+{
+	client_opts_default(o);
+	o->tries = tries;
+	o->timeout_s = 10;
+}
+
+static void hello_works(const struct fx *f)
+{
+	struct client_opts o;
+	struct kerr err;
+	json_t *j = NULL;
+	long st = 0;
+
+	client_fast(&o, 1);
+	if (client_get_json(url(f, "/v1/hello"), &o, &j, &st, &err) < 0)
+		fail_msg("the server stopped serving: %s %s", err.code, err.msg);
+	assert_int_equal(st, 200);
+	json_decref(j);
+}
+
+/* ---------------------------------------------------------- raw clients */
+
+static int raw_connect(const struct fx *f)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)http_port(f->s)) };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+static int raw_send(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads until the peer closes, cap fills, or the receive timeout. */
+static size_t raw_read(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n + 1 < cap && (r = recv(fd, buf + n, cap - 1 - n, 0)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	return n;
+}
+
+/* Reads until needle shows up (or close/timeout); 1 when it did. */
+static int raw_wait_for(int fd, char *buf, size_t cap, size_t *n, const char *needle)
+{
+	ssize_t r;
+
+	while (!strstr(buf, needle)) {
+		if (*n + 1 >= cap || (r = recv(fd, buf + *n, cap - 1 - *n, 0)) <= 0)
+			return 0;
+		*n += (size_t)r;
+		buf[*n] = '\0';
+	}
+	return 1;
+}
+
+static int status_of(const char *resp)
+{
+	int st = 0;
+
+	if (sscanf(resp, "HTTP/1.%*d %d", &st) != 1)
+		return 0;
+	return st;
+}
+
+/* One request on a fresh connection (the request says Connection: close). */
+static int raw_request(const struct fx *f, const char *req, char *resp, size_t cap)
+{
+	int fd = raw_connect(f);
+
+	assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+	raw_read(fd, resp, cap);
+	close(fd);
+	return status_of(resp);
+}
+
+static void assert_error_shape(const char *resp, const char *code)
+{
+	const char *body = strstr(resp, "\r\n\r\n");
+	json_t *j;
+
+	assert_non_null(body);
+	j = json_loads(body + 4, 0, NULL);
+	if (!j)
+		fail_msg("not JSON: %s", body + 4);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")), code);
+	assert_non_null(json_string_value(json_object_get(json_object_get(j, "error"), "message")));
+	json_decref(j);
+}
+
+static void write_random(const char *path, size_t bytes)
+{
+	FILE *fp = fopen(path, "wb");
+	char buf[65536];
+	uint64_t x = 88172645463325252ull;
+
+	assert_non_null(fp);
+	for (size_t done = 0; done < bytes; done += sizeof buf) {
+		for (size_t i = 0; i < sizeof buf; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			buf[i] = (char)x;
+		}
+		assert_int_equal(fwrite(buf, 1, bytes - done < sizeof buf ? bytes - done : sizeof buf, fp),
+				 bytes - done < sizeof buf ? bytes - done : sizeof buf);
+	}
+	fclose(fp);
+}
+
+/* --------------------------------------------------------------- tests */
+
+/* A JSON GET: the handler sees the query; the client parses the reply. */
+static void test_json_get(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct http_stats st;
+	struct kerr err;
+	json_t *j = NULL;
+	long status = 0;
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	client_fast(&o, 1);
+	assert_int_equal(client_get_json(url(f, "/v1/hello?x=a%20b"), &o, &j, &status, &err), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "hello")), "world");
+	assert_string_equal(json_string_value(json_object_get(j, "x")), "a b");
+	json_decref(j);
+	http_stats(f->s, &st);
+	assert_true(st.requests >= 1);
+	fx_stop(f);
+}
+
+/* 404 and 405 come in the one error shape; 405 says what is allowed. A
+ * handler that fails gets 500 http.internal. */
+static void test_not_found_and_method(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	json_t *j = NULL;
+	long status = 0;
+	char resp[8192];
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	client_fast(&o, 1);
+	assert_int_equal(client_get_json(url(f, "/v1/nowhere"), &o, &j, &status, &err), -1);
+	assert_int_equal(status, 404);
+	assert_string_equal(err.code, "http.not_found");
+
+	assert_int_equal(raw_request(f, "DELETE /v1/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+				     sizeof resp),
+			 405);
+	assert_non_null(strstr(resp, "\r\nAllow: GET\r\n"));
+	assert_error_shape(resp, "http.method");
+
+	assert_int_equal(raw_request(f, "GET /v1/fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+				     sizeof resp),
+			 500);
+	assert_error_shape(resp, "http.internal");
+	fx_stop(f);
+}
+
+/* A multi-MB upload streams to a file whose SHA-256 the handler gets right;
+ * a file the handler leaves is removed, one it takes is moved. */
+static void test_upload_sha256(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	char src[FS_PATH_MAX], kept[FS_PATH_MAX], hex[HASH_HEX_BYTES], khex[HASH_HEX_BYTES];
+	uint64_t bytes = 0;
+	json_t *j = NULL;
+	long status = 0;
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	snprintf(src, sizeof src, "%s/body.tar", f->dir);
+	write_random(src, (5u << 20) + 12345);
+	assert_int_equal(hash_file_hex(src, hex, &bytes, &err), 0);
+	client_fast(&o, 1);
+	o.progress = 1;
+	assert_int_equal(client_post_file(url(f, "/v1/upload"), src, &o, &j, &status, &err), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "sha256")), hex);
+	assert_int_equal(json_integer_value(json_object_get(j, "bytes")), (json_int_t)bytes);
+	json_decref(j);
+	assert_true(updir_drains(f));
+
+	o.progress = 0;
+	assert_int_equal(client_post_file(url(f, "/v1/upload?take=1"), src, &o, &j, &status, &err), 0);
+	json_decref(j);
+	snprintf(kept, sizeof kept, "%s/kept", f->dir);
+	assert_int_equal(hash_file_hex(kept, khex, NULL, &err), 0);
+	assert_string_equal(khex, hex);
+	assert_true(updir_drains(f));
+	fx_stop(f);
+}
+
+/* Too large: by Content-Length (refused before the body) and chunked
+ * (counted as it streams; 413 after a short overrun, the connection closed
+ * after a long one). No file stays; the server keeps serving. */
+static void test_too_large(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct http_stats st;
+	struct kerr err;
+	char src[FS_PATH_MAX], resp[8192], chunk[70000];
+	json_t *j = NULL;
+	long status = 0;
+	size_t n = 0;
+	struct fx *f;
+	int fd;
+
+	test_limits(&lim);
+	lim.max_body = 1u << 20;
+	f = fx_start(&lim);
+	snprintf(src, sizeof src, "%s/big.tar", f->dir);
+	write_random(src, (2u << 20));
+	client_fast(&o, 3);
+	assert_int_equal(client_post_file(url(f, "/v1/upload"), src, &o, &j, &status, &err), -1);
+	assert_int_equal(status, 413);
+	assert_string_equal(err.code, "http.too_large");
+	assert_true(updir_drains(f));
+
+	/* chunked, 64 KiB chunks, 1 MiB + 128 KiB in all */
+	memset(chunk, 'z', sizeof chunk);
+	fd = raw_connect(f);
+	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+	assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
+	for (int i = 0; i < 18; i++) {
+		assert_int_equal(raw_send(fd, "10000\r\n", 7), 0);
+		assert_int_equal(raw_send(fd, chunk + 100, 65536), 0);
+		assert_int_equal(raw_send(fd, "\r\n", 2), 0);
+	}
+	assert_int_equal(raw_send(fd, "0\r\n\r\n", 5), 0);
+	raw_read(fd, resp, sizeof resp);
+	close(fd);
+	assert_int_equal(status_of(resp), 413);
+	assert_error_shape(resp, "http.too_large");
+	assert_true(updir_drains(f));
+
+	/* chunked without end: closed after the drain allowance */
+	fd = raw_connect(f);
+	assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
+	for (int i = 0; i < 200 && n == 0; i++) {
+		if (raw_send(fd, "10000\r\n", 7) < 0 || raw_send(fd, chunk, 65536) < 0 || raw_send(fd, "\r\n", 2) < 0)
+			n = 1;
+	}
+	assert_int_equal(n, 1); /* the server hung up before 12 MiB */
+	close(fd);
+	assert_true(updir_drains(f));
+	http_stats(f->s, &st);
+	assert_true(st.rejected_size >= 3);
+	assert_int_equal(st.uploads_in_flight, 0);
+
+	/* a JSON body over max_small_body */
+	assert_int_equal(raw_request(f, "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n",
+				     resp, sizeof resp),
+			 413);
+	assert_error_shape(resp, "http.too_large");
+	assert_int_equal(raw_request(f, "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+				     resp, sizeof resp),
+			 200);
+	assert_non_null(strstr(resp, "{\"bytes\":3}"));
+	hello_works(f);
+	fx_stop(f);
+}
+
+/* A client that hangs up mid-upload leaves no file; the server serves on. */
+static void test_disconnect_mid_upload(void **state)
+{
+	struct http_limits lim;
+	struct http_stats st;
+	char buf[65536];
+	struct fx *f;
+	int fd, seen = 0;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	fd = raw_connect(f);
+	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4000000\r\n\r\n";
+	assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
+	memset(buf, 'u', sizeof buf);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(raw_send(fd, buf, sizeof buf), 0);
+	for (int i = 0; i < 200 && !seen; i++, usleep(10000))
+		seen = tu_entries(f->updir) == 1;
+	assert_true(seen);
+	close(fd);
+	assert_true(updir_drains(f));
+	for (int i = 0; i < 200; i++, usleep(10000)) {
+		http_stats(f->s, &st);
+		if (!st.uploads_in_flight)
+			break;
+	}
+	assert_int_equal(st.uploads_in_flight, 0);
+	hello_works(f);
+	fx_stop(f);
+}
+
+/* Past the burst, 429 http.rate with Retry-After in seconds. */
+static void test_rate_limit(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct http_stats st;
+	struct kerr err;
+	json_t *j = NULL;
+	long status = 0;
+	char resp[8192];
+	struct fx *f;
+
+	test_limits(&lim);
+	lim.rate_per_s = 0.5;
+	lim.rate_burst = 3;
+	f = fx_start(&lim);
+	client_fast(&o, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(client_get_json(url(f, "/v1/hello"), &o, &j, &status, &err), 0);
+		json_decref(j);
+	}
+	/* 4xx is not retried: one try, the service's code */
+	assert_int_equal(client_get_json(url(f, "/v1/hello"), &o, &j, &status, &err), -1);
+	assert_int_equal(status, 429);
+	assert_string_equal(err.code, "http.rate");
+	assert_int_equal(raw_request(f, "GET /v1/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+				     sizeof resp),
+			 429);
+	assert_non_null(strstr(resp, "\r\nRetry-After: 2\r\n"));
+	assert_error_shape(resp, "http.rate");
+	http_stats(f->s, &st);
+	assert_int_equal(st.rejected_rate, 2);
+	fx_stop(f);
+}
+
+/* With the only upload slot held by a slow upload, another gets 503
+ * http.busy with Retry-After. */
+static void test_uploads_busy(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct http_stats st;
+	struct kerr err;
+	char src[FS_PATH_MAX], resp[8192];
+	json_t *j = NULL;
+	long status = 0;
+	struct fx *f;
+	int fd;
+
+	test_limits(&lim);
+	lim.max_uploads = 1;
+	f = fx_start(&lim);
+	snprintf(src, sizeof src, "%s/small.tar", f->dir);
+	write_random(src, 1000);
+	fd = raw_connect(f);
+	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome";
+	assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
+	for (int i = 0; i < 200; i++, usleep(10000)) {
+		http_stats(f->s, &st);
+		if (st.uploads_in_flight == 1)
+			break;
+	}
+	assert_int_equal(st.uploads_in_flight, 1);
+	client_fast(&o, 1);
+	assert_int_equal(client_post_file(url(f, "/v1/upload"), src, &o, &j, &status, &err), -1);
+	assert_int_equal(status, 503);
+	assert_string_equal(err.code, "http.busy");
+	assert_int_equal(raw_request(f, "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd",
+				     resp, sizeof resp),
+			 503);
+	assert_non_null(strstr(resp, "\r\nRetry-After: 1\r\n"));
+	close(fd);
+	assert_true(updir_drains(f));
+	/* the slot is free again */
+	for (int i = 0; i < 200; i++, usleep(10000)) {
+		http_stats(f->s, &st);
+		if (!st.uploads_in_flight)
+			break;
+	}
+	assert_int_equal(client_post_file(url(f, "/v1/upload"), src, &o, &j, &status, &err), 0);
+	json_decref(j);
+	fx_stop(f);
+}
+
+/* Headers over max_header_bytes: 431 in the error shape; far over the
+ * connection's memory, libmicrohttpd's own 431 or a closed connection. */
+static void test_huge_header(void **state)
+{
+	struct http_limits lim;
+	char *req = malloc(80000), resp[8192];
+	char *pad = malloc(70000);
+	struct fx *f;
+	int st;
+
+	assert_non_null(req);
+	assert_non_null(pad);
+	test_limits(&lim);
+	lim.max_header_bytes = 1024;
+	f = fx_start(&lim);
+	memset(pad, 'h', 1500);
+	pad[1500] = '\0';
+	snprintf(req, 80000, "GET /v1/hello HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\nConnection: close\r\n\r\n", pad);
+	assert_int_equal(raw_request(f, req, resp, sizeof resp), 431);
+	assert_error_shape(resp, "http.header_too_large");
+
+	memset(pad, 'h', 65536);
+	pad[65536] = '\0';
+	snprintf(req, 80000, "GET /v1/hello HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\nConnection: close\r\n\r\n", pad);
+	{
+		int fd = raw_connect(f);
+
+		raw_send(fd, req, strlen(req)); /* may fail once the server hangs up */
+		raw_read(fd, resp, sizeof resp);
+		close(fd);
+		st = status_of(resp);
+	}
+	assert_true(st == 0 || st == 431 || st == 414);
+	hello_works(f);
+	free(req);
+	free(pad);
+	fx_stop(f);
+}
+
+/* A socket that sends half a request line and then nothing is closed after
+ * timeout_s; another client is served meanwhile. */
+static void test_slow_loris(void **state)
+{
+	struct http_limits lim;
+	char buf[256];
+	struct fx *f;
+	double t0, el;
+	ssize_t r;
+	int fd;
+
+	test_limits(&lim);
+	lim.timeout_s = 1;
+	f = fx_start(&lim);
+	fd = raw_connect(f);
+	t0 = tu_now_s();
+	assert_int_equal(raw_send(fd, "GET /v1/hel", 11), 0);
+	hello_works(f);
+	assert_true(tu_now_s() - t0 < 0.9);
+	r = recv(fd, buf, sizeof buf, 0); /* blocks until the server hangs up (SO_RCVTIMEO 5 s) */
+	el = tu_now_s() - t0;
+	assert_true(r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)));
+	assert_true(el >= 0.9 && el < 4.0);
+	close(fd);
+	hello_works(f);
+	fx_stop(f);
+}
+
+/* A file reply carries its ETag; If-None-Match with it gives 304. */
+static void test_etag(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	char got[FS_PATH_MAX], resp[16384], h1[HASH_HEX_BYTES], h2[HASH_HEX_BYTES];
+	long status = 0;
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	snprintf(got, sizeof got, "%s/got.bin", f->dir);
+	client_fast(&o, 1);
+	assert_int_equal(client_get_file(url(f, "/v1/file"), &o, got, &status, &err), 0);
+	assert_int_equal(status, 200);
+	assert_int_equal(hash_file_hex(got, h1, NULL, &err), 0);
+	assert_int_equal(hash_file_hex(f->file, h2, NULL, &err), 0);
+	assert_string_equal(h1, h2);
+
+	assert_int_equal(raw_request(f, "GET /v1/file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+				     sizeof resp),
+			 200);
+	assert_non_null(strstr(resp, "\r\nETag: \"abc123\"\r\n"));
+	assert_int_equal(raw_request(f, "GET /v1/file HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"zz\", \"abc123\"\r\n"
+					"Connection: close\r\n\r\n",
+				     resp, sizeof resp),
+			 304);
+	assert_int_equal(raw_request(f, "GET /v1/file HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"other\"\r\n"
+					"Connection: close\r\n\r\n",
+				     resp, sizeof resp),
+			 200);
+	/* a failed download leaves no file behind and keeps an old one */
+	assert_int_equal(client_get_file(url(f, "/v1/nowhere"), &o, got, &status, &err), -1);
+	assert_string_equal(err.code, "http.not_found");
+	assert_int_equal(hash_file_hex(got, h1, NULL, &err), 0);
+	assert_string_equal(h1, h2);
+	assert_int_equal(tu_entries(f->dir), 3); /* up, served.bin, got.bin: no temporary */
+	fx_stop(f);
+}
+
+/* A subscriber gets two published events in order; http_stop returns
+ * promptly with the stream still open, and the stream ends. */
+static void test_sse(void **state)
+{
+	struct http_limits lim;
+	char buf[16384] = "";
+	size_t n = 0;
+	struct fx *f;
+	double t0;
+	int fd;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	fd = raw_connect(f);
+	const char *req = "GET /v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+	assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+	assert_true(raw_wait_for(fd, buf, sizeof buf, &n, ": connected"));
+	assert_int_equal(status_of(buf), 200);
+	assert_non_null(strstr(buf, "text/event-stream"));
+	assert_int_equal(http_sse_clients(f->hub), 1);
+	http_sse_publish(f->hub, "first", "{\"n\":1}");
+	http_sse_publish(f->hub, "second", "{\"n\":2}");
+	assert_true(raw_wait_for(fd, buf, sizeof buf, &n, "data: {\"n\":2}\n\n"));
+	char *a = strstr(buf, "event: first\ndata: {\"n\":1}\n\n");
+	char *b = strstr(buf, "event: second\ndata: {\"n\":2}\n\n");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+
+	t0 = tu_now_s();
+	http_stop(f->s);
+	assert_true(tu_now_s() - t0 < 1.5);
+	f->s = NULL;
+	assert_int_equal(http_sse_clients(f->hub), 0);
+	raw_read(fd, buf, sizeof buf); /* the stream ended: read returns */
+	close(fd);
+	http_sse_free(f->hub);
+	tu_rmdir(f->dir);
+	free(f);
+}
+
+/* The client rides over two 503s and succeeds on the third try; with two
+ * tries it gives up with the service's code. */
+static void test_client_retries(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	json_t *j = NULL;
+	long status = 0;
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	client_fast(&o, 2);
+	assert_int_equal(client_get_json(url(f, "/v1/flaky"), &o, &j, &status, &err), -1);
+	assert_int_equal(status, 503);
+	assert_string_equal(err.code, "http.busy");
+	assert_int_equal(atomic_load(&f->flaky_calls), 2);
+	atomic_store(&f->flaky_calls, 0);
+	client_fast(&o, 5);
+	assert_int_equal(client_get_json(url(f, "/v1/flaky"), &o, &j, &status, &err), 0);
+	assert_int_equal(status, 200);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	assert_int_equal(atomic_load(&f->flaky_calls), 3);
+	json_decref(j);
+	fx_stop(f);
+}
+
+/* The error shape becomes the kerr's code and one-line message; a reply
+ * that is not JSON is client.bad_reply; nobody listening is client.connect. */
+static void test_client_errors(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof a;
+	json_t *j = NULL;
+	long status = 0;
+	char dead[64];
+	struct fx *f;
+	int sfd;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	client_fast(&o, 3);
+	assert_int_equal(client_get_json(url(f, "/v1/refuse"), &o, &j, &status, &err), -1);
+	assert_int_equal(status, 422);
+	assert_string_equal(err.code, "demo.refused");
+	assert_string_equal(err.msg, "a refusal with a newline");
+	assert_int_equal(client_get_json(url(f, "/v1/text"), &o, &j, &status, &err), -1);
+	assert_int_equal(status, 200);
+	assert_string_equal(err.code, "client.bad_reply");
+
+	/* a port that was free a moment ago */
+	sfd = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(sfd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(getsockname(sfd, (struct sockaddr *)&a, &al), 0);
+	close(sfd);
+	snprintf(dead, sizeof dead, "http://127.0.0.1:%d/v1/hello", ntohs(a.sin_port));
+	client_fast(&o, 2);
+	assert_int_equal(client_get_json(dead, &o, &j, &status, &err), -1);
+	assert_string_equal(err.code, "client.connect");
+	fx_stop(f);
+}
+
+/* http_start refuses what it cannot serve. */
+static void test_start_refusals(void **state)
+{
+	struct http_limits lim;
+	struct http_server *s = NULL;
+	struct kerr err;
+
+	test_limits(&lim);
+	assert_int_equal(http_start(&s, "localhost", routes, 1, &lim, "/tmp", NULL, &err), -1);
+	assert_string_equal(err.code, "http.bind");
+	assert_int_equal(http_start(&s, "10.1.2.3.4:80", routes, 1, &lim, "/tmp", NULL, &err), -1);
+	assert_string_equal(err.code, "http.bind");
+	lim.threads = 0;
+	assert_int_equal(http_start(&s, "127.0.0.1:0", routes, 1, &lim, "/tmp", NULL, &err), -1);
+	assert_string_equal(err.code, "http.start");
+	assert_null(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_get),
+		cmocka_unit_test(test_not_found_and_method),
+		cmocka_unit_test(test_upload_sha256),
+		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_disconnect_mid_upload),
+		cmocka_unit_test(test_rate_limit),
+		cmocka_unit_test(test_uploads_busy),
+		cmocka_unit_test(test_huge_header),
+		cmocka_unit_test(test_slow_loris),
+		cmocka_unit_test(test_etag),
+		cmocka_unit_test(test_sse),
+		cmocka_unit_test(test_client_retries),
+		cmocka_unit_test(test_client_errors),
+		cmocka_unit_test(test_start_refusals),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
