@@ -9,7 +9,8 @@
 // panel and search, then submits the bundle with `karpa submit` and waits
 // for its verdict to appear from /v1/events without a reload. Any console
 // error, page error, failed request or HTTP error status fails it. Saves
-// DIR/dashboard.png (light) and DIR/dashboard-dark.png. Exit 0 when all
+// DIR/dashboard.png (light), DIR/dashboard-dark.png and
+// DIR/dashboard-detail.png (the detail panel). Exit 0 when all
 // passed, 1 on a failed check, 2 on the watchdog.
 import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
@@ -127,6 +128,7 @@ async function main() {
 	check(detail.hash === '#/corpus/' + args.accepted, `detail hash: ${detail.hash}`);
 	check(detail.text.includes('Warmup over the first 10% of steps'), 'the rationale is not in the panel');
 	check(detail.text.includes('spot_replay'), 'the checks are not in the panel');
+	await page.screenshot({ path: path.join(args.out, 'dashboard-detail.png') });
 	await page.keyboard.press('Escape');
 	await page.waitForFunction(() => !document.getElementById('detail').open && location.hash === '', { timeout: STEP_MS });
 	say('detail panel opened and closed');
