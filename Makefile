@@ -81,6 +81,11 @@ $(BUILD)/rel/librecipe.a: $(REL_RECIPE_OBJ)
 $(BUILD)/san/librecipe.a: $(SAN_RECIPE_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
+# The dashboard page is built into the binary by .incbin (dashboard.c),
+# which -MMD does not see: its objects depend on the page by name.
+$(BUILD)/rel/src/validator/dashboard.o $(BUILD)/san/src/validator/dashboard.o \
+	$(BUILD)/fuzz/obj/src/validator/dashboard.o: src/validator/dashboard.html
+
 $(BUILD)/karpa: $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a
 	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a $(LIBS)
 $(BUILD)/san/karpa: $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a

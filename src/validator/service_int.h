@@ -31,6 +31,9 @@ void svc_unlock(struct svc *s);
 /* One event to every /v1/events stream and one line to the log. */
 void svc_event(struct svc *s, const char *event, json_t *data);
 
+/* GET /: the dashboard page, built into the binary (dashboard.c). */
+int svc_get_dashboard(struct http_req *rq, void *ctx);
+
 /* The route table (service_api.c). */
 extern const struct http_route svc_routes[];
 extern const size_t svc_nroutes;
