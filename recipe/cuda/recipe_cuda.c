@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "config.h"
 #include "gg.h"
 #include "sandbox/recipe_api.h"
@@ -52,15 +53,7 @@ int kr_create(const struct kr_env *env, struct kr_recipe **out, struct kr_plan *
 		free(r);
 		return -1;
 	}
-	memset(plan, 0, sizeof *plan);
-	snprintf(plan->name, sizeof plan->name, "%s", RECIPE_NAME);
-	snprintf(plan->version, sizeof plan->version, "%s", RECIPE_VERSION);
-	plan->batch = cfg.B;
-	plan->seq_len = cfg.T;
-	plan->eval_batch = cfg.B;
-	plan->steps = cfg.steps;
-	plan->ckpt_every = cfg.ckpt_every;
-	plan->params = (int64_t)gg_nparams(r->g);
+	gpt_plan(&cfg, gg_nparams(r->g), plan);
 	*out = r;
 	return 0;
 }
@@ -73,16 +66,6 @@ void kr_destroy(struct kr_recipe *r)
 	free(r);
 }
 
-static int tokens_ok(const uint16_t *tok, size_t n, int V, char *err)
-{
-	for (size_t i = 0; i < n; i++)
-		if (tok[i] >= V) {
-			snprintf(err, KR_ERR_MAX, "token %zu has id %u >= vocab %d", i, tok[i], V);
-			return -1;
-		}
-	return 0;
-}
-
 int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
 		  float *lr, char *err)
 {
@@ -92,7 +75,7 @@ int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, flo
 		snprintf(err, KR_ERR_MAX, "step %lld is negative", (long long)step);
 		return -1;
 	}
-	if (tokens_ok(tokens, (size_t)c->B * (c->T + 1), c->V, err) < 0)
+	if (gpt_tokens_ok(tokens, (size_t)c->B * (c->T + 1), c->V, err) < 0)
 		return -1;
 	if (gg_train_step(r->g, step, tokens, loss, lr) < 0) {
 		snprintf(err, KR_ERR_MAX, "GPU step %lld: %s", (long long)step, gg_error(r->g));
@@ -116,7 +99,7 @@ int kr_logits(struct kr_recipe *r, const uint16_t *tokens, int rows, int T, floa
 			 rows, T, c->T);
 		return -1;
 	}
-	if (tokens_ok(tokens, (size_t)rows * T, c->V, err) < 0)
+	if (gpt_tokens_ok(tokens, (size_t)rows * T, c->V, err) < 0)
 		return -1;
 	if (gg_logits(r->g, tokens, rows, T, logits) < 0) {
 		snprintf(err, KR_ERR_MAX, "GPU logits: %s", gg_error(r->g));
