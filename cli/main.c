@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "data", cmd_data, "prepare, verify and show tokenized data folders" },
 	{ "train", cmd_train, "train the recipe at a scale and report val_bpb" },
 	{ "eval", cmd_eval, "evaluate a checkpoint's val_bpb on a split" },
+	{ "sample", cmd_sample, "write text from a checkpoint (or a king's model) after a prompt" },
 	{ "recipe", cmd_recipe, "create and inspect the canonical recipe repository" },
 	{ "keygen", cmd_keygen, "create an Ed25519 identity or show its public key" },
 	{ "prove", cmd_prove, "turn a recipe patch into a signed, attested proof bundle" },

@@ -75,6 +75,7 @@ static void json_envelope_everywhere(void **st)
 static void threads_have_one_limit(void **st)
 {
 	static const char *const cmds[] = { "train --scale tiny --data d --seed 1 --out o", "eval --ckpt c --data d --split val",
+					    "sample --ckpt c --data d --prompt x",
 					    "prove", "judge s b", "noise-floor s", "data prepare --scale tiny --out o",
 					    "bench engine" };
 

@@ -411,18 +411,21 @@ json_t *train_result_json(const struct train_result *r)
 
 /* ---- evaluating a checkpoint ------------------------------------------ */
 
-static int load_ckpt_into(struct run *R, const struct ckpt_meta *m, const void *state, size_t n,
-			  struct kerr *err)
+int train_load_state(struct recipe_host *h, const struct dataset *d, int threads, const struct ckpt_meta *m,
+		     const void *state, size_t n, struct kr_plan *plan, struct kerr *err)
 {
+	struct kr_env env = { .seed = m->seed, .threads = threads, .vocab_size = bpe_vocab_size(d->tok),
+			      .scale = m->scale };
 	size_t want;
 
-	if (ckpt_check(m, &R->plan, R->vocab, R->d->tokenizer_digest, err) < 0 ||
-	    recipe_host_state_bytes(R->h, &want, err) < 0)
+	if (recipe_host_create(h, &env, plan, err) < 0 ||
+	    ckpt_check(m, plan, env.vocab_size, d->tokenizer_digest, err) < 0 ||
+	    recipe_host_state_bytes(h, &want, err) < 0)
 		return -1;
 	if (want != n)
 		return kerr_set(err, "ckpt.recipe_mismatch",
 				"checkpoint state is %zu bytes, the recipe's state is %zu", n, want);
-	return R->h->load(R->h, state, n, err);
+	return h->load(h, state, n, err);
 }
 
 int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum dataset_split_id split,
@@ -439,7 +442,6 @@ int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data
 	struct run *R = calloc(1, sizeof *R);
 	struct ckpt_meta m;
 	struct eval_opts eo = { .targets_max = targets_max, .threads = threads };
-	struct kr_env env = { .threads = threads };
 	void *state = NULL;
 	size_t n = 0;
 	const uint16_t *toks = NULL;
@@ -456,13 +458,7 @@ int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data
 		goto out;
 	if (!eo.targets_max)
 		eo.targets_max = scale_eval_targets(m.scale);
-	env.seed = m.seed;
-	env.vocab_size = R->vocab;
-	env.scale = m.scale;
-	if (recipe_host_create(h, &env, &R->plan, err) < 0)
-		goto out;
-	R->created = 1;
-	if (load_ckpt_into(R, &m, state, n, err) < 0 ||
+	if (train_load_state(h, R->d, threads, &m, state, n, &R->plan, err) < 0 ||
 	    evaluate_tokens(h, &R->plan, R->tbytes, R->vocab, toks, ntoks, &eo, &rep->res, err) < 0)
 		goto out;
 	snprintf(rep->recipe, sizeof rep->recipe, "%s", m.recipe);

@@ -91,6 +91,17 @@ struct eval_report {
 	struct eval_result res;
 };
 
+/* A checkpoint's state (ckpt_read's meta and bytes) loaded into the recipe
+ * behind h: creates the recipe as the checkpoint's run did (its seed and
+ * scale, the vocabulary of d's tokenizer), checks that the checkpoint may
+ * be loaded into it (ckpt_check: recipe name and version, vocabulary,
+ * tokenizer; its state size) and loads it. Fills plan. The one way a
+ * checkpoint enters a recipe outside training (eval, sample); h stays
+ * created and the caller destroys it. ckpt.*, recipe.* */
+struct ckpt_meta;
+int train_load_state(struct recipe_host *h, const struct dataset *d, int threads, const struct ckpt_meta *m,
+		     const void *state, size_t n, struct kr_plan *plan, struct kerr *err);
+
 /* Verifies a checkpoint (ckpt.*), checks it against the recipe behind h and
  * the data's tokenizer, loads it and evaluates a split. h is destroyed
  * before return. */

@@ -20,6 +20,7 @@
 #include "validator/expcorpus.h"
 #include "validator/king.h"
 #include "validator/ledger.h"
+#include "validator/lineage.h"
 #include "validator/service_int.h"
 
 #define SVC_LINEAGE_MAX 1024
@@ -39,7 +40,8 @@ static int status_for(const struct kerr *e)
 		return 422;
 	if (!strcmp(e->code, "vstate.busy"))
 		return 503;
-	if (strstr(e->code, "not_found") || !strcmp(e->code, "vstate.no_king"))
+	if (strstr(e->code, "not_found") || !strcmp(e->code, "vstate.no_king") ||
+	    !strcmp(e->code, "lineage.no_model"))
 		return 404;
 	if (!strcmp(e->code, "expcorpus.bad_query") || !strcmp(e->code, "expcorpus.invalid"))
 		return 400;
@@ -111,6 +113,32 @@ static int get_lineage(struct http_req *rq, void *ctx)
 				     "miner", k[i].miner, "crowned_at", k[i].created_at));
 	free(k);
 	return http_reply_json(rq, 200, json_pack("{s:o}", "kings", a));
+}
+
+/* GET /v1/kings/TAG/model: the checkpoint that crowned king TAG, streamed
+ * from the content store; its digest is the ETag, so a client can check
+ * the bytes and a repeat costs a 304. */
+static int get_king_model(struct http_req *rq, void *ctx)
+{
+	static const char suffix[] = "/model";
+	struct svc *s = ctx;
+	const char *tail = http_req_tail(rq);
+	size_t n = strlen(tail), k = sizeof suffix - 1;
+	char tag[RECIPEREPO_TAG_MAX], path[FS_PATH_MAX], digest[HASH_HEX_BYTES];
+	struct kerr err = { 0 };
+
+	if (n <= k || n - k >= sizeof tag || strcmp(tail + n - k, suffix))
+		return http_reply_error(rq, 404, "http.not_found", "no route for %.200s (want /v1/kings/TAG/model)",
+					http_req_path(rq));
+	memcpy(tag, tail, n - k);
+	tag[n - k] = '\0';
+	svc_lock(s);
+	if (lineage_model_path(&s->vs, tag, path, digest, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	return http_reply_file(rq, "application/octet-stream", path, digest);
 }
 
 /* ------------------------------------------------------- submissions */
@@ -482,6 +510,7 @@ const struct http_route svc_routes[] = {
 	{ "GET", "/", 0, 0, svc_get_dashboard },
 	{ "GET", "/v1/king", 0, 0, get_king },
 	{ "GET", "/v1/lineage", 0, 0, get_lineage },
+	{ "GET", "/v1/kings", 1, 0, get_king_model },
 	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle },
 	{ "POST", "/v1/submissions", 0, 1, post_submission },
 	{ "GET", "/v1/submissions", 1, 0, get_submission },

@@ -686,6 +686,14 @@ out:
 
 /* ---------------------------------------------------------------- store */
 
+int vstate_store_path(struct vstate *s, const char *sha256_hex, char path[FS_PATH_MAX], struct kerr *err)
+{
+	if (!hash_is_hex(sha256_hex, HASH_HEX_BYTES - 1))
+		return kerr_set(err, "vstate.bad_digest", "'%.80s' is not a SHA-256 digest (64 lowercase hex digits)",
+				sha256_hex ? sha256_hex : "");
+	return fs_join(path, FS_PATH_MAX, err, "%s/%s/%s", s->dir, STORE_NAME, sha256_hex);
+}
+
 int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
 {
 	static unsigned counter; /* distinct tmp names within one process */

@@ -74,6 +74,11 @@ int vstate_tx(struct vstate *s, int (*fn)(struct vstate *s, void *arg, struct ke
 
 /* Copies a file into the content-addressed store (write once, atomic). */
 int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_HEX_BYTES], struct kerr *err);
+/* Where the store keeps the object with this digest (STATE/store/<hex>),
+ * whether or not it is there. vstate.bad_digest when hex is not 64
+ * lowercase hex digits: a digest read from a manifest never names a path
+ * outside the store. */
+int vstate_store_path(struct vstate *s, const char *sha256_hex, char path[FS_PATH_MAX], struct kerr *err);
 
 /* Now as UTC ISO-8601 (gmtime_r), the one time format of the state. */
 void vstate_now_iso(char out[VSTATE_TIME_BYTES]);
