@@ -514,6 +514,9 @@ static int edit_config(char **cfg, const char *scale, const struct knob_point *p
 	changed |= set_row_field(&r, ROW_STEPS, s.steps, 0);
 	changed |= set_row_field(&r, ROW_WARMUP, s.warmup, 0);
 	changed |= set_row_field(&r, ROW_LR, s.lr, 1);
+	/* The recipe refuses a checkpoint interval beyond its steps. */
+	if (strtod(r.f[ROW_CKPT], NULL) > s.steps)
+		changed |= set_row_field(&r, ROW_CKPT, s.steps, 0);
 	if (changed) {
 		for (int i = 0; i < ROW_N; i++)
 			len += (size_t)snprintf(line + len, sizeof line - len, "%s%s", i ? ", " : "", r.f[i]);

@@ -407,10 +407,16 @@ static int experiment(struct miner *m, const struct proposal *p, struct miner_st
 		return journal_record(&m->j, &r, err);
 	}
 	/* Full run: kept only when it beats the king by the validator's margin. */
-	snprintf(r.status, sizeof r.status, "%s", r.val_bpb < m->k.public_bpb - m->k.margin ? "keep" : "discard");
-	snprintf(r.desc, sizeof r.desc, "full run: %.4f against the king's public %.4f (margin %.4f)", r.val_bpb,
-		 m->k.public_bpb, m->k.margin);
-	say("experiment %04d: %s %.4f (king %.4f, margin %.4f)", exp, r.status, r.val_bpb, m->k.public_bpb, m->k.margin);
+	{
+		double kb = search_king_bpb(&m->j, &(struct search_king){ m->k.commit, &m->k.kv, m->k.public_bpb });
+		if (!p->point.n)
+			snprintf(r.status, sizeof r.status, "baseline");
+		else
+			snprintf(r.status, sizeof r.status, "%s", r.val_bpb < kb - m->k.margin ? "keep" : "discard");
+		snprintf(r.desc, sizeof r.desc, "full run: %.4f against the king's public %.4f (margin %.4f)", r.val_bpb,
+			 p->point.n ? kb : r.val_bpb, m->k.margin);
+		say("experiment %04d: %s %.4f (king %.4f, margin %.4f)", exp, r.status, r.val_bpb, kb, m->k.margin);
+	}
 	if (journal_record(&m->j, &r, err) < 0)
 		return -1;
 	if (!strcmp(r.status, "keep")) {

@@ -19,12 +19,22 @@ static double short_base(const struct journal *j, const char *commit)
 	return r && ok_row(r) ? r->val_bpb : NAN;
 }
 
+double search_king_bpb(const struct journal *j, const struct search_king *k)
+{
+	const struct journal_row *r;
+
+	if (isfinite(k->public_bpb))
+		return k->public_bpb;
+	r = journal_find(j, k->commit, "full", "king");
+	return r && ok_row(r) ? r->val_bpb : NAN;
+}
+
 void search_best(const struct journal *j, const struct search_king *k, struct knob_point *best, double *bpb)
 {
 	struct kerr err;
 
 	memset(best, 0, sizeof *best);
-	*bpb = k->public_bpb;
+	*bpb = search_king_bpb(j, k);
 	for (size_t i = 0; i < j->n; i++) {
 		const struct journal_row *r = &j->rows[i];
 		struct knob_point p;
@@ -83,6 +93,11 @@ int search_next(uint64_t seed, const struct journal *j, const struct search_king
 	struct kerr err;
 	char why[256];
 
+	/* 0. No public score from the validator: the king's own full run. */
+	if (!isfinite(k->public_bpb) && !journal_find(j, k->commit, "full", "king")) {
+		fill(p, &empty, k->king, 0, "the validator has no public score for the king: its own full run");
+		return 1;
+	}
 	/* 1. The king's own short run: what screened points are compared with. */
 	if (!journal_find(j, k->commit, "short", "king")) {
 		fill(p, &empty, k->king, 1, "the king's short run: the baseline screened points must beat");

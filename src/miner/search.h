@@ -41,6 +41,9 @@ struct proposal {
  * best point. Returns 1, or 0 when no untried neighbour is left. */
 int search_next(uint64_t seed, const struct journal *j, const struct search_king *k, search_skip_fn skip,
 		void *skip_arg, struct proposal *p);
+/* The king's public val_bpb: the validator's, else the journal's full run
+ * of the king (NAN when neither). */
+double search_king_bpb(const struct journal *j, const struct search_king *k);
 /* The best full-run point on this king (the empty point when none beats the
  * king's public val_bpb) and its val_bpb (the king's when none). */
 void search_best(const struct journal *j, const struct search_king *k, struct knob_point *best, double *bpb);
