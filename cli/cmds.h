@@ -29,6 +29,7 @@ int cmd_judge(int argc, char **argv);
 int cmd_noise_floor(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_miner(int argc, char **argv);
 /* `karpa validator serve` (cmd_serve.c), dispatched by cmd_validator. */
 int validator_serve(int argc, char **argv);
 

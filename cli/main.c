@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{ "ledger", cmd_ledger, "show, verify and export the signed ledger of epoch weights" },
 	{ "submit", cmd_submit, "upload a proof bundle to a validator service; follow it to its verdict" },
 	{ "status", cmd_status, "a validator service's king, queue and lineage" },
+	{ "miner", cmd_miner, "search the recipe's knobs, prove and submit what beats the king (miner run)" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };
 

@@ -1,0 +1,507 @@
+/* miner.c: the miner's loop (miner.h). */
+#include "miner/miner.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness/train.h"
+#include "miner/journal.h"
+#include "miner/knobs.h"
+#include "miner/search.h"
+#include "net/client.h"
+#include "proof/prove.h"
+#include "sandbox/recipe_build.h"
+#include "sandbox/recipe_pipe.h"
+#include "util/fsutil.h"
+#include "util/hash.h"
+#include "util/proc.h"
+
+#define MINER_URL_MAX 2048
+#define MINER_POLL_S 2
+#define MINER_DIFF_MAX (256u << 10)
+
+/* The king as the validator describes it, and its checkout. */
+struct king {
+	char tag[128], commit[48], scale[32];
+	double public_bpb, margin;
+	uint64_t seed;
+	struct knob_values kv;
+};
+
+struct miner {
+	const struct miner_opts *o;
+	struct journal j;
+	struct king k;
+	struct client_opts co;
+	char recipe[FS_PATH_MAX], checkout[FS_PATH_MAX];
+};
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("miner: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int url(char *out, size_t cap, const char *base, const char *path, struct kerr *err)
+{
+	size_t n = strlen(base);
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
+		return kerr_set(err, "client.bad_url", "'%s' is not an http:// or https:// URL", base);
+	if ((size_t)snprintf(out, cap, "%.*s%s", (int)n, base, path) >= cap)
+		return kerr_set(err, "client.bad_url", "URL too long");
+	return 0;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? v : "";
+}
+
+static int git(const char *const *argv, struct kerr *err)
+{
+	struct proc_result res;
+
+	if (proc_run(argv, NULL, &res, err) < 0)
+		return -1;
+	if (res.exit_code != 0) {
+		char line[240];
+		proc_first_line(res.err, line, sizeof line);
+		proc_result_free(&res);
+		return kerr_set(err, "miner.git", "git %s failed: %s", argv[1], line);
+	}
+	proc_result_free(&res);
+	return 0;
+}
+
+/* ------------------------------------------------------------ king */
+
+/* Fetches /v1/king; on a new king commit, the recipe bundle, a fresh
+ * clone of it and a checkout of the king. *changed says so. */
+static int king_sync(struct miner *m, int *changed, struct kerr *err)
+{
+	char u[MINER_URL_MAX], bundle[FS_PATH_MAX];
+	json_t *o = NULL, *nf;
+	long status;
+	struct king k;
+
+	*changed = 0;
+	memset(&k, 0, sizeof k);
+	if (url(u, sizeof u, m->o->validator, "/v1/king", err) < 0 || client_get_json(u, &m->co, &o, &status, err) < 0)
+		return -1;
+	snprintf(k.tag, sizeof k.tag, "%s", jstr(o, "tag"));
+	snprintf(k.commit, sizeof k.commit, "%s", jstr(o, "commit"));
+	snprintf(k.scale, sizeof k.scale, "%s", jstr(o, "scale"));
+	k.public_bpb = json_is_number(json_object_get(o, "public_bpb")) ? json_number_value(json_object_get(o, "public_bpb"))
+									 : NAN;
+	nf = json_object_get(o, "noise_floor");
+	/* No noise floor yet: the validator cannot crown anyone; a margin of
+	 * 0 still lets the miner find and record its best ideas. */
+	k.margin = json_is_object(nf) ? json_number_value(json_object_get(nf, "margin")) : 0.0;
+	k.seed = json_is_integer(json_object_get(o, "seed")) ? (uint64_t)json_integer_value(json_object_get(o, "seed"))
+							     : PROVE_SEED_DEFAULT;
+	json_decref(o);
+	if (!k.tag[0] || strlen(k.commit) != 40 || !hash_is_hex(k.commit, 40) || !k.scale[0])
+		return kerr_set(err, "client.bad_reply", "/v1/king: no tag, commit or scale");
+	if (!strcmp(k.commit, m->k.commit)) {
+		m->k.public_bpb = k.public_bpb;
+		m->k.margin = k.margin;
+		return 0;
+	}
+	if (fs_join(bundle, sizeof bundle, err, "%s/recipe.bundle", m->o->work) < 0 ||
+	    url(u, sizeof u, m->o->validator, "/v1/recipe.bundle", err) < 0 ||
+	    client_get_file(u, &m->co, bundle, &status, err) < 0)
+		return -1;
+	fs_rm_rf(m->recipe);
+	fs_rm_rf(m->checkout);
+	{
+		const char *clone[] = { "git", "clone", "-q", "--no-checkout", bundle, m->recipe, NULL };
+		const char *co[] = { "git", "clone", "-q", "--no-checkout", m->recipe, m->checkout, NULL };
+		const char *det[] = { "git", "-C", m->checkout, "checkout", "-q", "--detach", k.commit, NULL };
+		if (git(clone, err) < 0 || git(co, err) < 0 || git(det, err) < 0)
+			return -1;
+	}
+	if (knob_read(m->checkout, k.scale, &k.kv, err) < 0)
+		return -1;
+	m->k = k;
+	*changed = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------ corpus */
+
+/* The token a proposal's rationale carries: the same point on the same
+ * king gives the same patch, so this names the patch in the corpus's
+ * full-text index (the service's search does not index patch digests). */
+static void proposal_token(const char *commit, const char *point_s, char out[32])
+{
+	char buf[400], hex[HASH_HEX_BYTES];
+
+	snprintf(buf, sizeof buf, "%s@%s", point_s, commit);
+	hash_buf_hex(buf, strlen(buf), hex);
+	snprintf(out, 32, "mk%.24s", hex);
+}
+
+/* Skip a point the validator judged not decisive on this king. A failed
+ * lookup skips nothing: the corpus is advice, not a gate. */
+static int corpus_skip(void *arg, const struct knob_point *p)
+{
+	struct miner *m = arg;
+	char s[256], tok[32], path[128], u[MINER_URL_MAX];
+	struct kerr err;
+	json_t *o = NULL, *e;
+	long status;
+	size_t i;
+	int hit = 0;
+
+	if (knob_point_format(p, s, sizeof s) < 0)
+		return 0;
+	proposal_token(m->k.commit, s, tok);
+	snprintf(path, sizeof path, "/v1/corpus?q=%s&verdict=not_decisive&limit=20", tok);
+	if (url(u, sizeof u, m->o->validator, path, &err) < 0 || client_get_json(u, &m->co, &o, &status, &err) < 0)
+		return 0;
+	json_array_foreach(json_object_get(o, "entries"), i, e)
+		hit |= !strcmp(jstr(e, "king_tag"), m->k.tag);
+	json_decref(o);
+	if (hit)
+		say("skip %s: the corpus has it as not decisive on %s", s, m->k.tag);
+	return hit;
+}
+
+/* ------------------------------------------------------------ submit */
+
+/* Proves the experiment's patch with seed into NAME.tar in its folder. */
+static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, char *tar, size_t cap,
+		     double *bpb, struct kerr *err)
+{
+	char patch[FS_PATH_MAX], rat[FS_PATH_MAX], out[FS_PATH_MAX];
+	struct prove_opts po = { 0 };
+	struct prove_result r;
+
+	if (journal_path(&m->j, exp, "patch.diff", patch, sizeof patch, err) < 0 ||
+	    journal_path(&m->j, exp, "rationale.md", rat, sizeof rat, err) < 0 ||
+	    journal_path(&m->j, exp, name, out, sizeof out, err) < 0 || fs_join(tar, cap, err, "%s.tar", out) < 0)
+		return -1;
+	fs_rm_rf(out);
+	unlink(tar);
+	po.recipe_repo = m->recipe;
+	po.king = m->k.tag;
+	po.patch = patch;
+	po.rationale = rat;
+	po.key = m->o->key;
+	po.data = m->o->data;
+	po.scale = m->k.scale;
+	po.out = out;
+	po.tar = tar;
+	po.seed = seed;
+	po.threads = m->o->threads;
+	po.progress = m->o->progress;
+	if (prove_run(&po, &r, err) < 0)
+		return -1;
+	*bpb = r.val_bpb;
+	fs_rm_rf(out); /* the tar is the bundle; the directory is a copy */
+	return 0;
+}
+
+/* Uploads tar and follows it to its verdict: *item (caller decrefs). */
+static int submit_follow(struct miner *m, int exp, const char *tar, json_t **item, struct kerr *err)
+{
+	char u[MINER_URL_MAX], path[FS_PATH_MAX], id[128];
+	json_t *it = NULL;
+	long status;
+	time_t t0 = time(NULL);
+
+	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0 ||
+	    client_post_file(u, tar, &m->co, &it, &status, err) < 0)
+		return -1;
+	snprintf(id, sizeof id, "%s", jstr(it, "id"));
+	say("experiment %04d submitted as %s", exp, id);
+	if (journal_path(&m->j, exp, "submission", path, sizeof path, err) < 0 ||
+	    fs_write_atomic(path, id, strlen(id), err) < 0) {
+		json_decref(it);
+		return -1;
+	}
+	while (strcmp(jstr(it, "state"), "done")) {
+		char p2[256];
+		json_t *next = NULL;
+		if (difftime(time(NULL), t0) > m->o->verdict_timeout_s) {
+			json_decref(it);
+			return kerr_set(err, "client.timeout", "%s: no verdict after %.0f s", id, m->o->verdict_timeout_s);
+		}
+		sleep(MINER_POLL_S);
+		snprintf(p2, sizeof p2, "/v1/submissions/%s", id);
+		if (url(u, sizeof u, m->o->validator, p2, err) < 0 || client_get_json(u, &m->co, &next, &status, err) < 0) {
+			json_decref(it);
+			return -1;
+		}
+		json_decref(it);
+		it = next;
+	}
+	*item = it;
+	return 0;
+}
+
+/* Prove, submit, follow; a challenge is answered by proving again with its
+ * seed. Sets the row's status and description. */
+static void prove_submit(struct miner *m, struct journal_row *r, struct miner_stats *st)
+{
+	struct kerr err = { { 0 }, { 0 } };
+	char tar[FS_PATH_MAX], vpath[FS_PATH_MAX], *vj;
+	json_t *it = NULL, *jd;
+	double bpb;
+
+	if (prove_exp(m, r->exp, m->k.seed, "proof", tar, sizeof tar, &bpb, &err) < 0) {
+		snprintf(r->status, sizeof r->status, "crash");
+		snprintf(r->desc, sizeof r->desc, "prove: %s: %s", err.code, err.msg);
+		return;
+	}
+	snprintf(r->status, sizeof r->status, "submitted");
+	snprintf(r->desc, sizeof r->desc, "proved (public %.4f), awaiting its verdict", bpb);
+	journal_record(&m->j, r, &err);
+	st->submitted++;
+	if (submit_follow(m, r->exp, tar, &it, &err) < 0) {
+		snprintf(r->desc, sizeof r->desc, "submit: %s: %s", err.code, err.msg);
+		return;
+	}
+	jd = json_object_get(it, "judgment");
+	if (!strcmp(jstr(it, "verdict"), "challenge_pending") && json_is_integer(json_object_get(jd, "challenge_seed"))) {
+		uint64_t seed = (uint64_t)json_integer_value(json_object_get(jd, "challenge_seed"));
+		say("experiment %04d: challenged, proving again with seed %llu", r->exp, (unsigned long long)seed);
+		json_decref(it);
+		it = NULL;
+		if (prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &bpb, &err) < 0 ||
+		    submit_follow(m, r->exp, tar, &it, &err) < 0) {
+			snprintf(r->desc, sizeof r->desc, "challenge answer: %s: %s", err.code, err.msg);
+			return;
+		}
+	}
+	if (journal_path(&m->j, r->exp, "verdict.json", vpath, sizeof vpath, &err) == 0 &&
+	    (vj = json_dumps(it, JSON_SORT_KEYS | JSON_INDENT(1)))) {
+		fs_write_atomic(vpath, vj, strlen(vj), &err);
+		free(vj);
+	}
+	if (!strcmp(jstr(it, "verdict"), "accepted_king")) {
+		snprintf(r->status, sizeof r->status, "king");
+		st->kings++;
+	}
+	snprintf(r->desc, sizeof r->desc, "verdict %s%s%s (submission %s)", jstr(it, "verdict"),
+		 *jstr(it, "code") ? ": " : "", jstr(it, "code"), jstr(it, "id"));
+	say("experiment %04d: %s", r->exp, r->desc);
+	json_decref(it);
+}
+
+/* ------------------------------------------------------------ one experiment */
+
+static int write_file(struct miner *m, int exp, const char *name, const char *text, size_t len, struct kerr *err)
+{
+	char path[FS_PATH_MAX];
+
+	if (journal_path(&m->j, exp, name, path, sizeof path, err) < 0)
+		return -1;
+	return fs_write_atomic(path, text, len, err);
+}
+
+/* Trains the checkout as patched, at the king's scale and seed. */
+static int train_exp(struct miner *m, const char *dir, struct train_result *res, struct kerr *err)
+{
+	struct recipe_build_info bi;
+	struct recipe_host h;
+	struct train_opts to = { 0 };
+	char out[FS_PATH_MAX], log[FS_PATH_MAX], keep[FS_PATH_MAX];
+	int rc;
+
+	if (fs_join(out, sizeof out, err, "%s/run", dir) < 0 || recipe_build(m->checkout, &bi, err) < 0 ||
+	    recipe_host_pipe(&h, bi.runner, NULL, NULL, err) < 0)
+		return -1;
+	to.data_dir = m->o->data;
+	to.scale = m->k.scale;
+	to.out_dir = out;
+	to.seed = m->k.seed;
+	to.threads = m->o->threads;
+	to.progress = m->o->progress;
+	rc = train_run(&to, &h, res, err);
+	if (fs_join(log, sizeof log, err, "%s/train.log", out) == 0 && fs_join(keep, sizeof keep, err, "%s/train.log", dir) == 0 &&
+	    fs_exists(log))
+		fs_copy_file(log, keep, err);
+	fs_rm_rf(out); /* checkpoints: a proof makes its own */
+	return rc;
+}
+
+static int experiment(struct miner *m, const struct proposal *p, struct miner_stats *st, struct kerr *err)
+{
+	struct journal_row r;
+	struct train_result res;
+	struct kerr terr = { { 0 }, { 0 } };
+	char dir[FS_PATH_MAX], rat[4096], tok[32], full[4608], *diff = NULL;
+	size_t dlen;
+	double base = NAN;
+	const struct journal_row *b;
+	int exp;
+
+	memset(&r, 0, sizeof r);
+	if (journal_begin(&m->j, &exp, dir, sizeof dir, err) < 0 || knob_reset(m->checkout, err) < 0)
+		return -1;
+	r.exp = exp;
+	snprintf(r.commit, sizeof r.commit, "%s", m->k.commit);
+	snprintf(r.rung, sizeof r.rung, "%s", p->rung);
+	snprintf(r.point, sizeof r.point, "%s", p->point_s);
+	r.val_bpb = r.tok_per_s = NAN;
+	say("experiment %04d: %s run of %s (%s)", exp, p->rung, p->point_s, p->why);
+	/* patch.diff: the idea (what a proof carries); short.diff: what a
+	 * short run trains. The checkout is left patched for the run. */
+	if (p->point.n) {
+		if (knob_apply(m->checkout, m->k.scale, &p->point, &m->k.kv, &diff, &dlen, rat, sizeof rat, err) < 0 ||
+		    write_file(m, exp, "patch.diff", diff, dlen, err) < 0 || knob_reset(m->checkout, err) < 0)
+			goto fail;
+		free(diff);
+		diff = NULL;
+	}
+	if (knob_apply(m->checkout, m->k.scale, &p->run, &m->k.kv, &diff, &dlen, rat, sizeof rat, err) < 0 ||
+	    (strcmp(p->rung, "full") && write_file(m, exp, "short.diff", diff, dlen, err) < 0))
+		goto fail;
+	free(diff);
+	diff = NULL;
+	knob_rationale(rat, sizeof rat, m->k.scale, &p->point, &m->k.kv);
+	proposal_token(m->k.commit, p->point_s, tok);
+	snprintf(full, sizeof full, "%s\nWhy now: %s.\n\nminer-proposal: %s\n",
+		 p->point.n ? rat : "The king's own recipe, run as the search's baseline.\n", p->why, tok);
+	if (write_file(m, exp, "rationale.md", full, strlen(full), err) < 0)
+		goto fail;
+	st->run++;
+	if (train_exp(m, dir, &res, &terr) < 0) {
+		snprintf(r.status, sizeof r.status, "crash");
+		snprintf(r.desc, sizeof r.desc, "train: %s: %s", terr.code, terr.msg);
+		st->crashed++;
+		say("experiment %04d: crash: %s: %s", exp, terr.code, terr.msg);
+		knob_reset(m->checkout, &terr);
+		return journal_record(&m->j, &r, err);
+	}
+	knob_reset(m->checkout, &terr);
+	r.val_bpb = res.val.val_bpb;
+	r.tok_per_s = res.train_ms > 0 ? (double)res.tokens / (res.train_ms / 1e3) : NAN;
+	if (!strcmp(p->rung, "short")) {
+		b = journal_find(&m->j, m->k.commit, "short", "king");
+		base = b ? b->val_bpb : NAN;
+		if (!p->point.n)
+			snprintf(r.status, sizeof r.status, "baseline");
+		else
+			snprintf(r.status, sizeof r.status, "%s", r.val_bpb < base ? "keep" : "discard");
+		snprintf(r.desc, sizeof r.desc, "short run (1/%d of the steps): %.4f against the king's %.4f; %s",
+			 SEARCH_SHORT_DIV, r.val_bpb, p->point.n ? base : r.val_bpb, p->why);
+		say("experiment %04d: %s %.4f", exp, r.status, r.val_bpb);
+		return journal_record(&m->j, &r, err);
+	}
+	/* Full run: kept only when it beats the king by the validator's margin. */
+	{
+		double kb = search_king_bpb(&m->j, &(struct search_king){ m->k.commit, &m->k.kv, m->k.public_bpb });
+		if (!p->point.n)
+			snprintf(r.status, sizeof r.status, "baseline");
+		else
+			snprintf(r.status, sizeof r.status, "%s", r.val_bpb < kb - m->k.margin ? "keep" : "discard");
+		snprintf(r.desc, sizeof r.desc, "full run: %.4f against the king's public %.4f (margin %.4f)", r.val_bpb,
+			 p->point.n ? kb : r.val_bpb, m->k.margin);
+		say("experiment %04d: %s %.4f (king %.4f, margin %.4f)", exp, r.status, r.val_bpb, kb, m->k.margin);
+	}
+	if (journal_record(&m->j, &r, err) < 0)
+		return -1;
+	if (!strcmp(r.status, "keep")) {
+		st->kept++;
+		prove_submit(m, &r, st);
+		return journal_record(&m->j, &r, err);
+	}
+	return 0;
+fail:
+	/* A proposal that cannot be turned into a patch is that experiment's
+	 * crash; the loop goes on. */
+	free(diff);
+	knob_reset(m->checkout, &terr);
+	snprintf(r.status, sizeof r.status, "crash");
+	snprintf(r.desc, sizeof r.desc, "patch: %s: %s", err->code, err->msg);
+	st->crashed++;
+	return journal_record(&m->j, &r, err);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *err)
+{
+	struct miner m;
+	time_t t0 = time(NULL);
+	struct knob_point carry = { 0 };
+	int rc = -1, changed;
+
+	memset(st, 0, sizeof *st);
+	memset(&m, 0, sizeof m);
+	m.o = o;
+	client_opts_default(&m.co);
+	if (fs_mkdir_p(o->work, err) < 0 || fs_join(m.recipe, sizeof m.recipe, err, "%s/recipe", o->work) < 0 ||
+	    fs_join(m.checkout, sizeof m.checkout, err, "%s/king", o->work) < 0 || journal_open(&m.j, o->work, err) < 0)
+		return -1;
+	if (m.j.n || m.j.dropped)
+		say("resuming: %zu experiments recorded%s", m.j.n, m.j.dropped ? ", an interrupted one dropped" : "");
+	for (;;) {
+		struct proposal p;
+		struct search_king sk;
+		struct knob_point best;
+		double best_bpb;
+
+		if ((o->experiments && st->run >= o->experiments) || (o->minutes > 0 && difftime(time(NULL), t0) > o->minutes * 60))
+			break;
+		if (m.k.commit[0])
+			search_best(&m.j, &(struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb }, &carry, &best_bpb);
+		if (king_sync(&m, &changed, err) < 0)
+			goto out;
+		if (changed) {
+			say("king %s (%.12s), scale %s, public val_bpb %.4f, margin %.4f", m.k.tag, m.k.commit, m.k.scale,
+			    m.k.public_bpb, m.k.margin);
+		}
+		sk = (struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb };
+		/* Rebase: the old king's best idea, re-expressed on the new king,
+		 * gets a full run first; dropped when the new king has no room for it. */
+		if (changed && carry.n) {
+			char s[256];
+			struct kerr cerr;
+			knob_point_format(&carry, s, sizeof s);
+			if (knob_point_check(&carry, &m.k.kv, &cerr) == 0 && !journal_find(&m.j, m.k.commit, "full", s)) {
+				memset(&p, 0, sizeof p);
+				p.point = p.run = carry;
+				snprintf(p.rung, sizeof p.rung, "full");
+				snprintf(p.point_s, sizeof p.point_s, "%s", s);
+				snprintf(p.why, sizeof p.why, "rebased onto the new king from the old king's best");
+				memset(&carry, 0, sizeof carry);
+				if (experiment(&m, &p, st, err) < 0)
+					goto out;
+				continue;
+			}
+			say("dropped %s: %s", s, cerr.msg);
+			memset(&carry, 0, sizeof carry);
+		}
+		(void)best;
+		if (!search_next(o->seed, &m.j, &sk, corpus_skip, &m, &p)) {
+			say("the search has no untried neighbour of its best point left");
+			st->exhausted = 1;
+			break;
+		}
+		if (experiment(&m, &p, st, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	journal_close(&m.j);
+	return rc;
+}

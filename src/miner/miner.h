@@ -1,0 +1,34 @@
+/* miner.h: the miner's loop (`karpa miner run`, docs/miner.md, "The loop").
+ * Owns the sequence king -> propose -> train locally -> keep or discard ->
+ * prove -> submit -> verdict -> (challenge: prove again with its seed,
+ * submit) and the work folder's king checkout. The knobs, the journal and
+ * the search are their own files; proving and training are the library's
+ * (prove.h, train.h), the transfer net/client.h's. */
+#ifndef KARPA_MINER_H
+#define KARPA_MINER_H
+
+#include <stdint.h>
+
+#include "util/kerr.h"
+
+struct miner_opts {
+	const char *validator; /* base URL */
+	const char *key;       /* miner key file */
+	const char *work;      /* work folder */
+	const char *data;      /* the public data folder of the validator's scale */
+	int experiments;       /* stop after this many new experiments (0: no limit) */
+	double minutes;        /* stop starting experiments after this long (0: no limit) */
+	uint64_t seed;         /* the search's seed (tie-breaks), not the training seed */
+	int threads;
+	int progress;          /* training progress lines */
+	double verdict_timeout_s; /* how long to follow one submission */
+};
+
+struct miner_stats {
+	int run, kept, crashed, submitted, kings;
+	int exhausted; /* the search had nothing left to try */
+};
+
+int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *err);
+
+#endif

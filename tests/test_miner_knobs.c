@@ -1,0 +1,203 @@
+/* test_miner_knobs.c: the miner's knob space (src/miner/knobs.c): every
+ * knob's patch applies to the pristine recipe with `git apply --check` and
+ * changes the right value, the bounds and the budget hold, and the
+ * rationale names the change. */
+#include "testutil.h"
+
+#include "miner/knobs.h"
+
+static const char *src(void)
+{
+	return getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
+}
+
+/* A git checkout of the pristine recipe. */
+static char *checkout(void)
+{
+	char *d = tu_mkdtemp(), out[4096];
+
+	assert_int_equal(tu_run(out, sizeof out,
+				"cp %s/recipe/*.c %s/recipe/*.h %s && cd %s && git init -q && git add . && "
+				"git -c user.email=t@t -c user.name=t commit -qm pristine",
+				src(), src(), d, d),
+			 0);
+	return d;
+}
+
+static void read_king(const char *dir, struct knob_values *kv)
+{
+	struct kerr err = { { 0 }, { 0 } };
+
+	if (knob_read(dir, "tiny", kv, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+}
+
+static void test_read_values(void **state)
+{
+	char *d = checkout();
+	struct knob_values kv;
+
+	read_king(d, &kv);
+	assert_true(fabs(kv.v[KNOB_LR] - 3e-3) < 1e-9);
+	assert_int_equal((int)kv.v[KNOB_WARMUP], 5);
+	assert_int_equal((int)kv.v[KNOB_STEPS], 30);
+	assert_int_equal((int)kv.v[KNOB_WIDTH], 64);
+	assert_int_equal((int)kv.v[KNOB_BATCH], 4);
+	assert_int_equal(kv.heads, 2);
+	assert_true(kv.v[KNOB_LR_DECAY] == 1.0 && kv.v[KNOB_WD_EMBED] == 1.0);
+	assert_true(fabs(kv.v[KNOB_BETA2] - 0.95) < 1e-9);
+	for (int k = 0; k < KNOB_COUNT; k++)
+		assert_true(kv.avail[k]);
+	tu_rmdir(d);
+}
+
+/* Every knob, one step each way where the space allows: the diff applies
+ * to the pristine tree, the edited value reads back, the rationale says it. */
+static void test_each_knob_diff(void **state)
+{
+	char *d = checkout(), out[8192], patch[FS_PATH_MAX], rat[4096];
+	struct knob_values kv, after;
+	struct kerr err = { { 0 }, { 0 } };
+	int tried = 0;
+
+	read_king(d, &kv);
+	for (int k = 0; k < KNOB_COUNT; k++)
+		for (int dir = -1; dir <= 1; dir += 2) {
+			struct knob_point p = { 0 };
+			double nv = knob_step_in((enum knob_id)k, kv.v[k], dir, &kv);
+			char *diff = NULL;
+			size_t len;
+			if (nv == kv.v[k])
+				continue;
+			knob_point_with(&p, &kv, (enum knob_id)k, nv);
+			assert_int_equal(p.n, 1);
+			assert_int_equal(knob_apply(d, "tiny", &p, &kv, &diff, &len, rat, sizeof rat, &err), 0);
+			assert_true(len > 0);
+			read_king(d, &after);
+			if (k == KNOB_BATCH || k == KNOB_CONTEXT)
+				assert_true(after.v[KNOB_STEPS] < kv.v[KNOB_STEPS] || after.v[KNOB_STEPS] > kv.v[KNOB_STEPS]);
+			assert_true(fabs(after.v[k] - nv) <= 1e-6 * fabs(nv));
+			assert_non_null(strstr(rat, knob_get((enum knob_id)k)->name));
+			assert_non_null(strstr(rat, "Why: "));
+			assert_non_null(strstr(diff, knob_get((enum knob_id)k)->file));
+			assert_int_equal(knob_reset(d, &err), 0);
+			snprintf(patch, sizeof patch, "%s/../k%d%d.diff", d, k, dir + 1);
+			assert_int_equal(fs_write_atomic(patch, diff, len, &err), 0);
+			assert_int_equal(tu_run(out, sizeof out, "cd %s && git apply --check %s", d, patch), 0);
+			unlink(patch);
+			free(diff);
+			tried++;
+		}
+	assert_true(tried >= KNOB_COUNT);
+	tu_rmdir(d);
+}
+
+/* Several knobs at once, the schedule and decay code paths, and a round
+ * trip of the point's text. */
+static void test_point_combined(void **state)
+{
+	char *d = checkout(), rat[4096], s[256], *diff = NULL;
+	struct knob_values kv, after;
+	struct knob_point p = { 0 }, q;
+	struct kerr err = { { 0 }, { 0 } };
+	size_t len;
+
+	read_king(d, &kv);
+	knob_point_with(&p, &kv, KNOB_LR, 0.002);
+	knob_point_with(&p, &kv, KNOB_LR_DECAY, 0.5);
+	knob_point_with(&p, &kv, KNOB_WD_EMBED, 0);
+	knob_point_with(&p, &kv, KNOB_BETA1, 0.8);
+	assert_int_equal(knob_point_check(&p, &kv, &err), 0);
+	assert_int_equal(knob_point_format(&p, s, sizeof s), 0);
+	assert_string_equal(s, "lr=0.002,lr_decay=0.5,wd_embed=0,beta1=0.8");
+	assert_int_equal(knob_point_parse(s, &q, &err), 0);
+	assert_int_equal(q.n, 4);
+	assert_int_equal(knob_apply(d, "tiny", &p, &kv, &diff, &len, rat, sizeof rat, &err), 0);
+	read_king(d, &after);
+	assert_true(after.v[KNOB_LR_DECAY] == 0.5 && after.v[KNOB_WD_EMBED] == 0 && fabs(after.v[KNOB_BETA1] - 0.8) < 1e-9);
+	assert_non_null(strstr(diff, "gpt.c"));
+	assert_non_null(strstr(rat, "0.003 -> 0.002"));
+	/* Back to the king's value removes the knob from the point. */
+	knob_point_with(&p, &kv, KNOB_LR, kv.v[KNOB_LR]);
+	assert_int_equal(p.n, 3);
+	free(diff);
+	assert_int_equal(knob_reset(d, &err), 0);
+	assert_int_equal(knob_point_parse("lr=abc", &q, &err), -1);
+	assert_string_equal(err.code, "miner.bad_point");
+	assert_int_equal(knob_point_parse("nosuch=1", &q, &err), -1);
+	tu_rmdir(d);
+}
+
+static void test_bounds_and_budget(void **state)
+{
+	char *d = checkout();
+	struct knob_values kv;
+	struct knob_point p = { 0 };
+	struct kerr err = { { 0 }, { 0 } };
+	double v;
+
+	read_king(d, &kv);
+	/* Steps never leave a knob's bounds. */
+	for (int k = 0; k < KNOB_COUNT; k++) {
+		v = kv.v[k];
+		for (int i = 0; i < 200; i++)
+			v = knob_step_in((enum knob_id)k, v, 1, &kv);
+		assert_true(v <= knob_get((enum knob_id)k)->hi);
+		v = kv.v[k];
+		for (int i = 0; i < 200; i++)
+			v = knob_step_in((enum knob_id)k, v, -1, &kv);
+		assert_true(v >= knob_get((enum knob_id)k)->lo);
+	}
+	knob_point_with(&p, &kv, KNOB_LR, 1.0);
+	assert_int_equal(knob_point_check(&p, &kv, &err), -1);
+	assert_string_equal(err.code, "miner.knob_bounds");
+	memset(&p, 0, sizeof p);
+	knob_point_with(&p, &kv, KNOB_WIDTH, 72); /* not a multiple of 16 */
+	assert_int_equal(knob_point_check(&p, &kv, &err), -1);
+	assert_string_equal(err.code, "miner.knob_bounds");
+	memset(&p, 0, sizeof p);
+	knob_point_with(&p, &kv, KNOB_STEPS, 60); /* twice the king's cost */
+	assert_int_equal(knob_point_check(&p, &kv, &err), -1);
+	assert_string_equal(err.code, "miner.knob_budget");
+	memset(&p, 0, sizeof p);
+	knob_point_with(&p, &kv, KNOB_WARMUP, 20); /* over half of 30 steps */
+	assert_int_equal(knob_point_check(&p, &kv, &err), -1);
+	/* A batch doubled halves the steps: same tokens, within the budget. */
+	memset(&p, 0, sizeof p);
+	knob_point_with(&p, &kv, KNOB_BATCH, 8);
+	assert_int_equal(knob_point_check(&p, &kv, &err), 0);
+	/* An anchor the king rewrote makes the knob unavailable. */
+	kv.avail[KNOB_LR_DECAY] = 0;
+	memset(&p, 0, sizeof p);
+	knob_point_with(&p, &kv, KNOB_LR_DECAY, 0.5);
+	assert_int_equal(knob_point_check(&p, &kv, &err), -1);
+	assert_string_equal(err.code, "miner.knob_anchor");
+	tu_rmdir(d);
+}
+
+static void test_hostile_checkout(void **state)
+{
+	char *d = tu_mkdtemp(), path[FS_PATH_MAX];
+	struct knob_values kv;
+	struct kerr err = { { 0 }, { 0 } };
+	const char junk[] = "static int x = { \"tiny\", 1, 2 };\n";
+
+	snprintf(path, sizeof path, "%s/config.c", d);
+	assert_int_equal(fs_write_atomic(path, junk, strlen(junk), &err), 0);
+	snprintf(path, sizeof path, "%s/gpt.c", d);
+	assert_int_equal(fs_write_atomic(path, junk, strlen(junk), &err), 0);
+	assert_int_equal(knob_read(d, "tiny", &kv, &err), -1);
+	assert_string_equal(err.code, "miner.knob_anchor");
+	assert_int_equal(knob_read(d, "nosuch", &kv, &err), -1);
+	tu_rmdir(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_read_values),	  cmocka_unit_test(test_each_knob_diff),
+		cmocka_unit_test(test_point_combined),	  cmocka_unit_test(test_bounds_and_budget),
+		cmocka_unit_test(test_hostile_checkout),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
