@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <dirent.h>
+#include <limits.h>
 
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -443,6 +444,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 {
 	struct svc *s = calloc(1, sizeof *s);
 	struct job jobs[SVC_WORKERS_MAX];
+	char state_abs[PATH_MAX];
 	struct queue_recovery rec = { 0 };
 	time_t t0 = 0;
 	int rc = -1, opened = 0, nw;
@@ -453,6 +455,12 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	memset(jobs, 0, sizeof jobs);
 	pthread_mutex_init(&s->db, NULL);
 	s->o = *o;
+	/* judgments and git run in other folders: every path from here is absolute */
+	if (!realpath(o->state_dir, state_abs)) {
+		kerr_errno(err, "service.io", o->state_dir);
+		goto out;
+	}
+	s->o.state_dir = state_abs;
 	nw = o->workers < 1 ? 1 : o->workers > SVC_WORKERS_MAX ? SVC_WORKERS_MAX : o->workers;
 	if (!(o->epoch_s >= 1.0)) {
 		kerr_set(err, "service.usage", "--epoch-seconds must be at least 1");
@@ -468,7 +476,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		goto out;
 	}
 	/* validator_open settles any merge a crash interrupted (king.c) */
-	if (validator_open(o->state_dir, &s->vs, err) < 0)
+	if (validator_open(s->o.state_dir, &s->vs, err) < 0)
 		goto out;
 	opened = 1;
 	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
@@ -482,7 +490,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	}
 	if (http_start(&s->http, o->listen, svc_routes, svc_nroutes, &o->limits, s->store_tmp, s, err) < 0)
 		goto out;
-	log_msg(LOG_NOTICE, "serve", "serving %s on port %d (%d worker%s, epochs of %.0f s)", o->state_dir,
+	log_msg(LOG_NOTICE, "serve", "serving %s on port %d (%d worker%s, epochs of %.0f s)", s->o.state_dir,
 		http_port(s->http), nw, nw == 1 ? "" : "s", o->epoch_s);
 	if (o->port_file && write_port(o->port_file, http_port(s->http), err) < 0)
 		goto out;
