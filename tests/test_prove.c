@@ -708,8 +708,8 @@ static void judge_refusal_leaves_no_bundle(void **state)
 	snprintf(patch, sizeof patch, "%s/params.diff", F.root);
 	assert_int_equal(tu_run(NULL, 0, "git clone -q '%s' '%s'", F.repo, clone), 0);
 	assert_int_equal(tu_run(NULL, 0,
-				"sed -i 's/plan->params = (int64_t)r->g->nparams;/plan->params = (int64_t)r->g->nparams "
-				"* 1000000;/' '%s/recipe.c' && git -C '%s' diff --no-color --no-ext-diff --src-prefix=a/ "
+				"sed -i 's/plan->params = (int64_t)nparams;/plan->params = (int64_t)nparams "
+				"* 1000000;/' '%s/api.c' && git -C '%s' diff --no-color --no-ext-diff --src-prefix=a/ "
 				"--dst-prefix=b/ > '%s' && grep -q 1000000 '%s'",
 				clone, clone, patch, patch),
 			 0);
