@@ -3,6 +3,8 @@
 # engine: `karpa bench engine` (recipe v0.1.0's training step) against the
 # same model in PyTorch (bench/bench_engine.py) at 1 and 2 threads, then the
 # ratio of karpa's best against torch's best. Prints figures; asserts nothing.
+# Not here: bench/bench_service.sh (the validator service under upload and
+# GET load during a judgment) takes minutes of proving and a judgment's CPU.
 set -u
 build=${1:-build}
 karpa="$build/karpa"

@@ -13,7 +13,8 @@
 static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
-	"                             [--max-upload-mb M] [--port-file FILE] [--judge-bin PATH]\n"
+	"                             [--max-upload-mb M] [--max-uploads N] [--max-conns-per-ip N]\n"
+	"                             [--rate-per-s R] [--port-file FILE] [--judge-bin PATH]\n"
 	"Serves a validator state over HTTP (docs/validator.md): the king, the recipe, submissions\n"
 	"into a durable judging queue, verdicts, the corpus, weights per epoch, live events.\n"
 	"  --listen ADDR:PORT    where to listen (default 127.0.0.1:8370; port 0 picks a free one)\n"
@@ -23,6 +24,10 @@ static const char usage_text[] =
 	"  --judge-deadline S    cap on a judgment's wall-clock seconds\n"
 	"  --max-pending N       submissions waiting per miner key (default 4)\n"
 	"  --max-upload-mb M     largest bundle accepted (default 256)\n"
+	"  --max-uploads N       uploads in flight at once; beyond: 503 (default 16)\n"
+	"  --max-conns-per-ip N  connections per client address (default 32)\n"
+	"  --rate-per-s R        requests per second per client address, burst 2R; beyond: 429\n"
+	"                        (default 20; 0: no per-address rate limit, for benchmarks)\n"
 	"  --port-file FILE      write the port listened on to FILE once serving\n"
 	"  --judge-bin PATH      the karpa binary judgments run (default: this one)\n"
 	"Stops on SIGINT or SIGTERM; a judgment cut short is judged again on the next start.\n";
@@ -53,7 +58,9 @@ int validator_serve(int argc, char **argv)
 		{ "epoch-seconds", required_argument, 0, 'e' }, { "judge-threads", required_argument, 0, 't' },
 		{ "judge-deadline", required_argument, 0, 'd' }, { "max-pending", required_argument, 0, 'p' },
 		{ "max-upload-mb", required_argument, 0, 'm' }, { "port-file", required_argument, 0, 'f' },
-		{ "judge-bin", required_argument, 0, 'b' },	 { "help", no_argument, 0, 'h' },
+		{ "judge-bin", required_argument, 0, 'b' },	 { "max-uploads", required_argument, 0, 'u' },
+		{ "max-conns-per-ip", required_argument, 0, 'c' }, { "rate-per-s", required_argument, 0, 'r' },
+		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -96,6 +103,24 @@ int validator_serve(int argc, char **argv)
 			if (number(optarg, 1, 1 << 20, &v) < 0)
 				goto bad;
 			o.limits.max_body = (uint64_t)v << 20;
+			break;
+		case 'u':
+			if (number(optarg, 1, 4096, &v) < 0)
+				goto bad;
+			o.limits.max_uploads = (int)v;
+			break;
+		case 'c':
+			if (number(optarg, 1, 65535, &v) < 0)
+				goto bad;
+			o.limits.max_conns_per_ip = (int)v;
+			break;
+		case 'r':
+			/* the default keeps a burst of twice the rate; 0 turns the
+			 * token bucket off (http.c skips it when the rate is 0) */
+			if (number(optarg, 0, 1e6, &v) < 0)
+				goto bad;
+			o.limits.rate_per_s = v;
+			o.limits.rate_burst = v > 0 ? 2 * v : o.limits.rate_burst;
 			break;
 		case 'f': o.port_file = optarg; break;
 		case 'b': o.self_exe = optarg; break;
