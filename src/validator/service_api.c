@@ -174,14 +174,23 @@ static int post_submission(struct http_req *rq, void *ctx)
 	const char *sha = http_req_upload_sha256(rq), *king;
 	int existed = 0, pending = 0;
 
+	memset(&in, 0, sizeof in);
+	/* bytes already received were verified then: answer without the
+	 * verification's cost (a client retrying an upload pays only transfer) */
+	snprintf(in.id, sizeof in.id, "q-%.24s", sha);
+	svc_lock(s);
+	if (queue_get(&s->vs, in.id, &out, &err) == 0 && !strcmp(out.sha256, sha)) {
+		svc_unlock(s);
+		return http_reply_json(rq, 200, item_json(&out));
+	}
+	svc_unlock(s);
+	kerr_clear(&err);
 	memset(&br, 0, sizeof br);
 	if (bundle_verify(http_req_upload_path(rq), &br, &err) < 0) {
 		bundle_report_free(&br);
 		return reply_fail(rq, &err);
 	}
-	memset(&in, 0, sizeof in);
 	snprintf(in.sha256, sizeof in.sha256, "%s", sha);
-	snprintf(in.id, sizeof in.id, "q-%.24s", sha);
 	snprintf(in.manifest_sha256, sizeof in.manifest_sha256, "%s", br.manifest_sha256);
 	snprintf(in.miner, sizeof in.miner, "%s", br.miner);
 	king = json_string_value(json_object_get(json_object_get(br.manifest, "king"), "tag"));
