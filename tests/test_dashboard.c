@@ -13,6 +13,7 @@
  * recipe-v0.1.1, so its judgment ends at the first check with judge.stale:
  * a real verdict through the real queue and worker, in a second or two. */
 #include "corpus_rows.h"
+#include "service_fixture.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -29,24 +30,17 @@
 struct fx {
 	char *tmp;
 	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], clone[FS_PATH_MAX],
-		key[FS_PATH_MAX], portf[FS_PATH_MAX], log[FS_PATH_MAX], bundle[FS_PATH_MAX];
+		key[FS_PATH_MAX], bundle[FS_PATH_MAX];
 	char shots[FS_PATH_MAX]; /* kept after the test: the screenshots */
-	char url[64];
 	char accepted_id[EXPCORPUS_ID_BYTES];
 	int verdicts;            /* corpus rows made by hand */
-	pid_t pid;
+	struct sf_service sv;
 	char *out;
 };
 
 static struct fx g;
 
 #define run(want, ...) tu_run_want(g.out, OUT_CAP, (want), __VA_ARGS__)
-
-static const char *san_karpa(void)
-{
-	const char *b = getenv("KARPA_BIN");
-	return b ? b : "build/san/karpa";
-}
 
 /* An ISO time `min` minutes before now. */
 static void ago(char out[VSTATE_TIME_BYTES], int min)
@@ -171,29 +165,10 @@ static void seed_state(void)
 
 static void serve(void)
 {
-	struct stat sb;
-	FILE *f;
-	int port = 0;
+	const char *const opts[] = { "--epoch-seconds", "3", "--workers", "1", "--judge-threads", "2",
+				     "--judge-bin", tu_karpa(), NULL };
 
-	g.pid = fork();
-	assert_true(g.pid >= 0);
-	if (g.pid == 0) {
-		int fd = open(g.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(san_karpa(), san_karpa(), "validator", "serve", g.state, "--listen", "127.0.0.1:0",
-		      "--port-file", g.portf, "--epoch-seconds", "3", "--workers", "1", "--judge-threads", "2",
-		      "--judge-bin", tu_karpa(), (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 600 && stat(g.portf, &sb) < 0; i++)
-		usleep(50 * 1000);
-	if (!(f = fopen(g.portf, "r")) || fscanf(f, "%d", &port) != 1) {
-		run(-1, "cat %s", g.log);
-		fail_msg("the service did not start:\n%s", g.out);
-	}
-	fclose(f);
-	snprintf(g.url, sizeof g.url, "http://127.0.0.1:%d", port);
+	sf_start(&g.sv, g.tmp, g.state, opts);
 }
 
 static int setup(void **unused)
@@ -210,8 +185,6 @@ static int setup(void **unused)
 	snprintf(g.state, sizeof g.state, "%s/state", g.tmp);
 	snprintf(g.clone, sizeof g.clone, "%s/clone", g.tmp);
 	snprintf(g.key, sizeof g.key, "%s/miner.key", g.tmp);
-	snprintf(g.portf, sizeof g.portf, "%s/port", g.tmp);
-	snprintf(g.log, sizeof g.log, "%s/serve.log", g.tmp);
 	snprintf(g.bundle, sizeof g.bundle, "%s/b.tar", g.tmp);
 	snprintf(patch, sizeof patch, "%s/p.diff", g.tmp);
 	snprintf(rat, sizeof rat, "%s/rationale.md", g.tmp);
@@ -239,10 +212,7 @@ static int setup(void **unused)
 static int teardown(void **unused)
 {
 	(void)unused;
-	if (g.pid > 0) {
-		kill(g.pid, SIGTERM);
-		waitpid(g.pid, NULL, 0);
-	}
+	sf_stop(&g.sv, SIGTERM);
 	tu_rmdir(g.tmp);
 	free(g.out);
 	return 0;
@@ -278,7 +248,7 @@ static void page_and_its_policy(void **unused)
 	(void)unused;
 	snprintf(hdr, sizeof hdr, "%s/page.headers", g.tmp);
 	snprintf(body, sizeof body, "%s/page.html", g.tmp);
-	run(0, "curl -s -D %s -o %s -w '%%{http_code}' %s/", hdr, body, g.url);
+	run(0, "curl -s -D %s -o %s -w '%%{http_code}' %s/", hdr, body, g.sv.url);
 	assert_string_equal(g.out, "200");
 	assert_int_equal(fs_read_all(body, 1 << 20, &text, &len, &err), 0);
 	assert_non_null(strstr(text, "<title>Karpa validator</title>"));
@@ -293,9 +263,9 @@ static void page_and_its_policy(void **unused)
 	if (!strstr(g.out, "Content-Security-Policy: default-src 'none'; ") || !strstr(g.out, want))
 		fail_msg("want a policy with %s, got:\n%s", want, g.out);
 	assert_null(strstr(g.out, "unsafe-inline"));
-	run(0, "curl -s -w ' %%{http_code}' -X POST %s/", g.url);
+	run(0, "curl -s -w ' %%{http_code}' -X POST %s/", g.sv.url);
 	assert_non_null(strstr(g.out, "http.method"));
-	run(0, "curl -s -w ' %%{http_code}' %s/index.html", g.url);
+	run(0, "curl -s -w ' %%{http_code}' %s/index.html", g.sv.url);
 	assert_non_null(strstr(g.out, "http.not_found"));
 }
 
@@ -325,12 +295,12 @@ static void browser_shows_the_validator_live(void **unused)
 	rc = tu_run(g.out, OUT_CAP,
 		    "KARPA_NPM_DIR='%s' KARPA_CHROMIUM='%s' timeout %d node '%s' --url %s --out '%s' --karpa '%s'"
 		    " --bundle '%s' --verdicts %d --accepted '%s'",
-		    npm, chromium, BROWSER_TIMEOUT_S, script, g.url, g.shots, tu_karpa(), g.bundle, g.verdicts,
+		    npm, chromium, BROWSER_TIMEOUT_S, script, g.sv.url, g.shots, tu_karpa(), g.bundle, g.verdicts,
 		    g.accepted_id);
 	fprintf(stderr, "%s", g.out);
 	fprintf(stderr, "dashboard: browser test took %.1f s; screenshots in %s\n", tu_now_s() - t0, g.shots);
 	if (rc != 0) {
-		run(-1, "tail -n 40 %s", g.log);
+		run(-1, "tail -n 40 %s", g.sv.log);
 		fail_msg("the browser test failed (exit %d); the service's log ends:\n%s", rc, g.out);
 	}
 }

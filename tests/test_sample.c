@@ -15,6 +15,7 @@
  * starts where the judge's store_bundle ends. One fixture for the group;
  * the cases run in order (the damage cases come last). */
 #include "fixtures.h"
+#include "service_fixture.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -52,8 +53,7 @@ struct fx {
 	char ckpt_hex[HASH_HEX_BYTES];
 	uint64_t ckpt_bytes;
 	char crowned_id[EXPCORPUS_ID_BYTES];
-	char url[64];
-	pid_t pid;
+	struct sf_service sv;
 	char *out;
 };
 
@@ -61,11 +61,7 @@ static struct fx g;
 
 #define run(want, ...) tu_run_want(g.out, OUT_CAP, (want), __VA_ARGS__)
 
-static const char *san_karpa(void)
-{
-	const char *b = getenv("KARPA_BIN");
-	return b ? b : "build/san/karpa";
-}
+#define san_karpa sf_san_karpa
 
 static int setup(void **unused)
 {
@@ -92,10 +88,7 @@ static int setup(void **unused)
 static int teardown(void **unused)
 {
 	(void)unused;
-	if (g.pid > 0) {
-		kill(g.pid, SIGKILL);
-		waitpid(g.pid, NULL, 0);
-	}
+	sf_stop(&g.sv, SIGKILL);
 	tu_rmdir(g.tmp);
 	free(g.out);
 	return 0;
@@ -374,31 +367,9 @@ static void expect_lineage(struct vstate *s, const char *tag, const char *code)
 
 static void serve(void)
 {
-	char portf[FS_PATH_MAX], log[FS_PATH_MAX];
-	struct stat sb;
-	FILE *f;
-	int port = 0;
+	const char *const opts[] = { "--workers", "1", NULL };
 
-	snprintf(portf, sizeof portf, "%s/port", g.tmp);
-	snprintf(log, sizeof log, "%s/serve.log", g.tmp);
-	g.pid = fork();
-	assert_true(g.pid >= 0);
-	if (g.pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(san_karpa(), san_karpa(), "validator", "serve", g.state, "--listen", "127.0.0.1:0", "--port-file",
-		      portf, "--workers", "1", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 600 && stat(portf, &sb) < 0; i++)
-		usleep(50 * 1000);
-	if (!(f = fopen(portf, "r")) || fscanf(f, "%d", &port) != 1) {
-		run(-1, "cat %s", log);
-		fail_msg("the service did not start:\n%s", g.out);
-	}
-	fclose(f);
-	snprintf(g.url, sizeof g.url, "http://127.0.0.1:%d", port);
+	sf_start(&g.sv, g.tmp, g.state, opts);
 }
 
 /* One raw request on loopback (headers matter here); the status, and the
@@ -411,7 +382,7 @@ static int raw_get(const char *path, const char *extra_header, char *out, size_t
 	ssize_t r;
 	int fd, status = 0;
 
-	a.sin_port = htons((uint16_t)atoi(strrchr(g.url, ':') + 1));
+	a.sin_port = htons((uint16_t)atoi(strrchr(g.sv.url, ':') + 1));
 	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
 	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n", path, extra_header);
@@ -476,7 +447,7 @@ static void king_model_is_served(void **unused)
 	snprintf(got, sizeof got, "%s/downloaded.ckpt", g.tmp);
 	client_opts_default(&o);
 	o.tries = 1;
-	snprintf(path, sizeof path, "%s/v1/kings/recipe-v0.1.1/model", g.url);
+	snprintf(path, sizeof path, "%s/v1/kings/recipe-v0.1.1/model", g.sv.url);
 	if (client_get_file(path, &o, got, &status, &err) < 0)
 		fail_msg("GET %s: %s: %s", path, err.code, err.msg);
 	assert_int_equal(status, 200);
@@ -500,16 +471,14 @@ static void king_model_is_served(void **unused)
 			{ "/v1/kings/%2e%2e/model", "lineage.not_found" },
 		};
 		for (size_t i = 0; i < sizeof nf / sizeof nf[0]; i++) {
-			snprintf(path, sizeof path, "%s%s", g.url, nf[i].path);
+			snprintf(path, sizeof path, "%s%s", g.sv.url, nf[i].path);
 			status = 0;
 			assert_int_equal(client_get_json(path, &o, &j, &status, &err), -1);
 			if (status != 404 || strcmp(err.code, nf[i].code))
 				fail_msg("GET %s: %ld %s, want 404 %s", nf[i].path, status, err.code, nf[i].code);
 		}
 	}
-	kill(g.pid, SIGTERM);
-	waitpid(g.pid, NULL, 0);
-	g.pid = 0;
+	sf_stop(&g.sv, SIGTERM);
 
 	/* the downloaded model writes text: the lineage's model is a model */
 	run(0, "%s sample --ckpt %s --data %s --prompt 'The' --tokens 4 --json", san_karpa(), got, g.data);

@@ -12,7 +12,6 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -21,6 +20,7 @@
 #include <sys/wait.h>
 
 #include "net/client.h"
+#include "service_fixture.h"
 
 #define OUT_CAP (256u << 10)
 #define THREADS 2
@@ -28,11 +28,10 @@
 struct fx {
 	char *tmp;
 	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], clone[FS_PATH_MAX],
-		key[FS_PATH_MAX], portf[FS_PATH_MAX], log[FS_PATH_MAX];
+		key[FS_PATH_MAX];
 	char bundle1[FS_PATH_MAX], bundle2[FS_PATH_MAX];
-	char url[64];
+	struct sf_service sv;
 	char id1[64];
-	pid_t pid;
 	char *out;
 };
 
@@ -40,54 +39,14 @@ static struct fx g;
 
 #define run(want, ...) tu_run_want(g.out, OUT_CAP, (want), __VA_ARGS__)
 
-static const char *san_karpa(void)
-{
-	const char *b = getenv("KARPA_BIN");
-	return b ? b : "build/san/karpa";
-}
-
-/* Starts the service and waits for its port (or fails with its log). */
+/* The service as an operator runs it, with 2 s epochs; judgments run the
+ * release build. */
 static void serve(void)
 {
-	struct stat sb;
-	FILE *f;
-	int port = 0;
+	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+				     "--judge-bin", tu_karpa(), NULL };
 
-	unlink(g.portf);
-	g.pid = fork();
-	assert_true(g.pid >= 0);
-	if (g.pid == 0) {
-		int fd = open(g.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(san_karpa(), san_karpa(), "validator", "serve", g.state, "--listen", "127.0.0.1:0",
-		      "--port-file", g.portf, "--epoch-seconds", "2", "--workers", "1", "--judge-threads",
-		      "2", "--judge-bin", tu_karpa(), (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 600 && stat(g.portf, &sb) < 0; i++)
-		usleep(50 * 1000);
-	if (!(f = fopen(g.portf, "r")) || fscanf(f, "%d", &port) != 1) {
-		run(-1, "cat %s", g.log);
-		fail_msg("the service did not start:\n%s", g.out);
-	}
-	fclose(f);
-	snprintf(g.url, sizeof g.url, "http://127.0.0.1:%d", port);
-}
-
-static void stop(int sig)
-{
-	int st = 0;
-
-	if (g.pid <= 0)
-		return;
-	kill(g.pid, sig);
-	waitpid(g.pid, &st, 0);
-	g.pid = 0;
-	if (sig == SIGTERM && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-		run(-1, "cat %s", g.log);
-		fail_msg("the service did not stop cleanly (status %d):\n%s", st, g.out);
-	}
+	sf_start(&g.sv, g.tmp, g.state, opts);
 }
 
 static json_t *get(const char *path, long want)
@@ -100,7 +59,7 @@ static json_t *get(const char *path, long want)
 
 	client_opts_default(&o);
 	o.tries = 1;
-	snprintf(url, sizeof url, "%s%s", g.url, path);
+	snprintf(url, sizeof url, "%s%s", g.sv.url, path);
 	if (client_get_json(url, &o, &j, &status, &err) < 0 && want < 400)
 		fail_msg("GET %s: %s (%s), status %ld", path, err.msg, err.code, status);
 	assert_int_equal(status, want);
@@ -136,8 +95,6 @@ static int setup(void **unused)
 	snprintf(g.state, sizeof g.state, "%s/state", g.tmp);
 	snprintf(g.clone, sizeof g.clone, "%s/clone", g.tmp);
 	snprintf(g.key, sizeof g.key, "%s/miner.key", g.tmp);
-	snprintf(g.portf, sizeof g.portf, "%s/port", g.tmp);
-	snprintf(g.log, sizeof g.log, "%s/serve.log", g.tmp);
 	snprintf(g.bundle1, sizeof g.bundle1, "%s/b1.tar", g.tmp);
 	snprintf(g.bundle2, sizeof g.bundle2, "%s/b2.tar", g.tmp);
 	tu_validator(g.out, OUT_CAP, g.data, g.hidden, g.state, 2, THREADS);
@@ -155,7 +112,7 @@ static int setup(void **unused)
 static int teardown(void **unused)
 {
 	(void)unused;
-	stop(SIGTERM);
+	sf_stop(&g.sv, SIGTERM);
 	tu_rmdir(g.tmp);
 	free(g.out);
 	return 0;
@@ -177,13 +134,13 @@ static void king_and_error_shapes(void **unused)
 			    "http.not_found");
 	json_decref(j);
 	/* the raw reply is the one error shape, with a message */
-	run(0, "curl -s -X DELETE %s/v1/king", g.url);
+	run(0, "curl -s -X DELETE %s/v1/king", g.sv.url);
 	assert_non_null(strstr(g.out, "\"error\""));
 	assert_non_null(strstr(g.out, "http.method"));
-	run(0, "curl -s %s/metrics", g.url);
+	run(0, "curl -s %s/metrics", g.sv.url);
 	assert_non_null(strstr(g.out, "karpa_queue_depth{state=\"queued\"}"));
 	assert_non_null(strstr(g.out, "karpa_uptime_seconds"));
-	run(0, "curl -s -o %s/recipe.bundle -w '%%{http_code}' %s/v1/recipe.bundle", g.tmp, g.url);
+	run(0, "curl -s -o %s/recipe.bundle -w '%%{http_code}' %s/v1/recipe.bundle", g.tmp, g.sv.url);
 	assert_string_equal(g.out, "200");
 	run(0, "git clone -q %s/recipe.bundle %s/fromsvc && git -C %s/fromsvc tag", g.tmp, g.tmp, g.tmp);
 	assert_non_null(strstr(g.out, "recipe-v0.1.0"));
@@ -193,7 +150,7 @@ static void garbage_is_refused_and_not_stored(void **unused)
 {
 	(void)unused;
 	run(0, "head -c 300000 /dev/urandom > %s/junk.tar", g.tmp);
-	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s/junk.tar %s/v1/submissions", g.tmp, g.url);
+	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s/junk.tar %s/v1/submissions", g.tmp, g.sv.url);
 	assert_non_null(strstr(g.out, "\"error\""));
 	assert_non_null(strstr(g.out, " 422"));
 	assert_int_equal(tu_entries(g.state), tu_entries(g.state)); /* the state is readable */
@@ -208,7 +165,7 @@ static void submit_wait_and_resubmit(void **unused)
 	json_t *j, *k;
 
 	(void)unused;
-	run(0, "%s submit %s %s --wait --quiet --json", tu_karpa(), g.url, g.bundle1);
+	run(0, "%s submit %s %s --wait --quiet --json", tu_karpa(), g.sv.url, g.bundle1);
 	j = tu_out_json(g.out);
 	assert_string_equal(tu_jstr(j, "state"), "done");
 	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
@@ -216,7 +173,7 @@ static void submit_wait_and_resubmit(void **unused)
 	snprintf(g.id1, sizeof g.id1, "%s", tu_jstr(j, "id"));
 	json_decref(j);
 	/* the same bytes again: the same id, no second judgment */
-	run(0, "%s submit %s %s --quiet --json", tu_karpa(), g.url, g.bundle1);
+	run(0, "%s submit %s %s --quiet --json", tu_karpa(), g.sv.url, g.bundle1);
 	j = tu_out_json(g.out);
 	assert_string_equal(tu_jstr(j, "id"), g.id1);
 	json_decref(j);
@@ -231,7 +188,7 @@ static void submit_wait_and_resubmit(void **unused)
 	k = json_array_get(json_object_get(j, "entries"), 0);
 	assert_string_equal(tu_jstr(k, "verdict"), "not_decisive");
 	json_decref(j);
-	run(0, "%s status %s", tu_karpa(), g.url);
+	run(0, "%s status %s", tu_karpa(), g.sv.url);
 	assert_non_null(strstr(g.out, "king recipe-v0.1.0"));
 	assert_non_null(strstr(g.out, "1 done"));
 }
@@ -257,7 +214,7 @@ static void crash_mid_judgment_loses_nothing(void **unused)
 	int judging = 0;
 
 	(void)unused;
-	run(0, "%s submit %s %s --quiet --json", tu_karpa(), g.url, g.bundle2);
+	run(0, "%s submit %s %s --quiet --json", tu_karpa(), g.sv.url, g.bundle2);
 	j = tu_out_json(g.out);
 	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
 	json_decref(j);
@@ -272,9 +229,9 @@ static void crash_mid_judgment_loses_nothing(void **unused)
 			usleep(50 * 1000);
 	}
 	assert_true(judging);
-	stop(SIGKILL);
+	sf_stop(&g.sv, SIGKILL);
 	serve();
-	run(0, "grep -c 'recovered:' %s", g.log);
+	run(0, "grep -c 'recovered:' %s", g.sv.log);
 	for (int i = 0; i < 600; i++) {
 		j = get(path, 200);
 		if (!strcmp(tu_jstr(j, "state"), "done"))
@@ -298,7 +255,7 @@ static void crash_mid_upload_keeps_nothing(void **unused)
 {
 	struct sockaddr_in a = { 0 };
 	char hdr[256], body[65536];
-	int fd, port = atoi(strrchr(g.url, ':') + 1), before, after;
+	int fd, port = atoi(strrchr(g.sv.url, ':') + 1), before, after;
 	json_t *j;
 
 	(void)unused;
@@ -320,7 +277,7 @@ static void crash_mid_upload_keeps_nothing(void **unused)
 	for (int i = 0; i < 16; i++)
 		assert_true(write(fd, body, sizeof body) > 0);
 	usleep(300 * 1000);
-	stop(SIGKILL);
+	sf_stop(&g.sv, SIGKILL);
 	close(fd);
 	serve();
 	run(0, "ls %s/uploads/tmp | wc -l", g.state);

@@ -357,8 +357,16 @@ int ledger_verify(struct vstate *s, long long *entries, struct kerr *err)
 	snprintf(prev, sizeof prev, "%s", LEDGER_ZERO_HASH);
 	if (ensure_table(s, err) < 0)
 		return -1;
-	if (sqlite3_prepare_v2(s->db, ENTRY_COLS " ORDER BY epoch", -1, &st, NULL) != SQLITE_OK)
+	/* one read snapshot for the entries and the head: an epoch appended
+	 * meanwhile (the service closes them while an operator verifies) must
+	 * not look like a dropped or extra entry. A savepoint nests inside a
+	 * caller's transaction and starts a deferred one otherwise. */
+	if (sqlite3_exec(s->db, "SAVEPOINT ledger_verify", NULL, NULL, NULL) != SQLITE_OK)
 		return vstate_sql_error(s, "read ledger", err);
+	if (sqlite3_prepare_v2(s->db, ENTRY_COLS " ORDER BY epoch", -1, &st, NULL) != SQLITE_OK) {
+		vstate_sql_error(s, "read ledger", err);
+		goto out;
+	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		long long epoch = sqlite3_column_int64(st, 0);
 
@@ -390,6 +398,7 @@ int ledger_verify(struct vstate *s, long long *entries, struct kerr *err)
 	rc = 0;
 out:
 	sqlite3_finalize(st);
+	sqlite3_exec(s->db, "RELEASE ledger_verify", NULL, NULL, NULL);
 	keys_wipe(&k);
 	return rc;
 }

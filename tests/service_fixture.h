@@ -1,0 +1,88 @@
+/* service_fixture.h: a `karpa validator serve` for tests: started from the
+ * sanitizer build (KARPA_BIN) on a free loopback port, its output in a log
+ * file, stopped by the test. Shared by the service, dashboard and sample
+ * tests. Include after testutil.h. */
+#ifndef KARPA_SERVICE_FIXTURE_H
+#define KARPA_SERVICE_FIXTURE_H
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#define SF_ARGS_MAX 24
+
+struct sf_service {
+	pid_t pid;
+	char url[64];                /* http://127.0.0.1:PORT */
+	char portf[FS_PATH_MAX], log[FS_PATH_MAX];
+};
+
+static inline const char *sf_san_karpa(void)
+{
+	const char *b = getenv("KARPA_BIN");
+
+	return b ? b : "build/san/karpa";
+}
+
+/* Serves state with the given extra options (NULL-terminated), files in
+ * dir; fails the test with the service's log when no port appears in 30 s. */
+static inline void sf_start(struct sf_service *sv, const char *dir, const char *state,
+			    const char *const *extra)
+{
+	const char *argv[SF_ARGS_MAX];
+	char log[4096] = "";
+	struct stat sb;
+	FILE *f;
+	int n = 0, port = 0;
+
+	snprintf(sv->portf, sizeof sv->portf, "%s/port", dir);
+	snprintf(sv->log, sizeof sv->log, "%s/serve.log", dir);
+	unlink(sv->portf);
+	argv[n++] = sf_san_karpa();
+	argv[n++] = "validator";
+	argv[n++] = "serve";
+	argv[n++] = state;
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--port-file";
+	argv[n++] = sv->portf;
+	for (int i = 0; extra && extra[i] && n < SF_ARGS_MAX - 1; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	sv->pid = fork();
+	assert_true(sv->pid >= 0);
+	if (sv->pid == 0) {
+		int fd = open(sv->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 600 && stat(sv->portf, &sb) < 0; i++)
+		usleep(50 * 1000);
+	if (!(f = fopen(sv->portf, "r")) || fscanf(f, "%d", &port) != 1) {
+		tu_run(log, sizeof log, "cat %s", sv->log);
+		fail_msg("the service did not start:\n%s", log);
+	}
+	fclose(f);
+	snprintf(sv->url, sizeof sv->url, "http://127.0.0.1:%d", port);
+}
+
+/* Sends sig and waits; with SIGTERM the service must exit 0. */
+static inline void sf_stop(struct sf_service *sv, int sig)
+{
+	char log[4096] = "";
+	int st = 0;
+
+	if (sv->pid <= 0)
+		return;
+	kill(sv->pid, sig);
+	waitpid(sv->pid, &st, 0);
+	sv->pid = 0;
+	if (sig == SIGTERM && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		tu_run(log, sizeof log, "tail -c 3000 %s", sv->log);
+		fail_msg("the service did not stop cleanly (status %d):\n%s", st, log);
+	}
+}
+
+#endif
