@@ -2,9 +2,9 @@
  * over loopback: the API and its error shape, a garbage upload refused
  * with nothing stored, a real bundle submitted with `karpa submit --wait`
  * and judged, the resubmission answered with the same id, epochs closed
- * into the ledger, and kill -9 of the service mid-judgment and mid-upload
- * followed by a restart that loses nothing and judges each submission
- * exactly once.
+ * into the ledger, and kill -9 of the service mid-judgment, mid-upload and
+ * mid-epoch followed by a restart that loses nothing, judges each
+ * submission exactly once and records each epoch whole.
  *
  * The service runs the sanitizer build (KARPA_BIN); its judgments run the
  * release build (--judge-bin), as an operator's would. One fixture for the
@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include "net/client.h"
+#include "util/crash.h"
 #include "service_fixture.h"
 
 #define OUT_CAP (256u << 10)
@@ -290,6 +291,48 @@ static void crash_mid_upload_keeps_nothing(void **unused)
 	assert_int_equal(after, before);
 }
 
+/* Entries in the ledger, after `karpa ledger verify` checked the chain. */
+static long long ledger_entries(void)
+{
+	json_t *j;
+	long long n;
+
+	run(0, "%s ledger %s verify --json", tu_karpa(), g.state);
+	j = tu_out_json(g.out);
+	n = (long long)json_integer_value(json_object_get(j, "entries"));
+	json_decref(j);
+	return n;
+}
+
+/* kill -9 (a crash point) inside an epoch's close, after its entry is
+ * written and before it commits: the ledger keeps the epochs before it,
+ * verified, and the next start closes the epoch whole. */
+static void crash_mid_epoch_records_it_whole(void **unused)
+{
+	long long before;
+	pid_t r = 0;
+	int st = 0;
+
+	(void)unused;
+	sf_stop(&g.sv, SIGTERM);
+	before = ledger_entries();
+	sleep(3); /* an epoch is due when the service starts again */
+	setenv(CRASH_ENV, "epoch_before_commit", 1);
+	serve();
+	unsetenv(CRASH_ENV);
+	for (int i = 0; i < 300 && r == 0; i++)
+		if (!(r = waitpid(g.sv.pid, &st, WNOHANG)))
+			usleep(50 * 1000);
+	assert_int_equal(r, g.sv.pid);
+	g.sv.pid = 0;
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == CRASH_EXIT);
+	assert_int_equal(ledger_entries(), before);
+	serve();
+	for (int i = 0; i < 100 && ledger_entries() == before; i++)
+		usleep(100 * 1000);
+	assert_true(ledger_entries() > before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +342,7 @@ int main(void)
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),
+		cmocka_unit_test(crash_mid_epoch_records_it_whole),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

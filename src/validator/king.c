@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "validator/expcorpus.h"
+#include "util/crash.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
 
@@ -31,25 +32,6 @@
 #define JOURNAL_DONE "done"
 #define JOURNAL_ABORTED "aborted"
 #define TRAILER_PREFIX "Karpa-"
-
-/* ------------------------------------------------------------ crash points */
-
-/* Ends the process at the named point when KARPA_CRASH_AT names it. _exit,
- * not exit: no atexit handlers, no stdio flush, no SQLite close, exactly
- * what a crash leaves behind. Compiled only into the test build
- * (KARPA_TEST_HOOKS): a release validator cannot be told to crash by its
- * environment. */
-static void crash_point(const char *name)
-{
-#ifdef KARPA_TEST_HOOKS
-	const char *at = getenv(KING_CRASH_ENV);
-
-	if (at && !strcmp(at, name))
-		_exit(KING_CRASH_EXIT);
-#else
-	(void)name;
-#endif
-}
 
 /* -------------------------------------------------------------------- git */
 

@@ -12,6 +12,7 @@
 #include "proof/reciperepo.h"
 #include "validator/vstate.h"
 #include "util/hash.h"
+#include "util/crash.h"
 #include "util/kerr.h"
 
 /* Crash injection, as SQLite does it: when the environment names a point,
@@ -19,8 +20,8 @@
  * cleanup, as a power cut would. Points, in merge order: after_commit_object,
  * after_journal, after_tag, after_main_ref, after_kings_row; in recovery:
  * recover_after_main_ref, recover_after_kings_row, recover_after_abort. */
-#define KING_CRASH_ENV "KARPA_CRASH_AT"
-#define KING_CRASH_EXIT 99
+#define KING_CRASH_ENV CRASH_ENV
+#define KING_CRASH_EXIT CRASH_EXIT
 
 /* STATE/king.lock: flock'd by a merge for its whole length, and by
  * recovery; a recovery that finds it held by a live process leaves the
