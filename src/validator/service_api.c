@@ -407,9 +407,10 @@ static int get_miners(struct http_req *rq, void *ctx)
 
 /* ---------------------------------------------------- recipe, events */
 
-/* The canonical recipe repository as a git bundle of every recipe-v* tag,
- * made once per king (cached under its commit) so repeated fetches cost a
- * file read; the king's commit is the ETag. */
+/* The canonical recipe repository as a git bundle of every recipe-v* tag
+ * (with the branch and HEAD), made once per king (cached under its
+ * commit) so repeated fetches cost a file read; the king's commit is the
+ * ETag. */
 static int get_recipe_bundle(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
@@ -428,8 +429,11 @@ static int get_recipe_bundle(struct http_req *rq, void *ctx)
 	    fs_join(tmp, sizeof tmp, &err, "%s.%d.tmp", path, (int)gettid()) < 0)
 		return reply_fail(rq, &err);
 	if (!fs_exists(path)) {
+		/* the branch and HEAD too, so a clone of the bundle checks out
+		 * the newest merge on its branch instead of warning that the
+		 * bundle has no HEAD */
 		const char *argv[] = { "git", "-C", s->vs.recipe, "bundle", "create", "-q", tmp,
-				       "--tags=recipe-v*", NULL };
+				       "--tags=recipe-v*", "--branches", "HEAD", NULL };
 		if (proc_run(argv, NULL, &pr, &err) < 0 || pr.exit_code != 0) {
 			if (!err.code[0])
 				kerr_set(&err, "service.git", "git bundle create failed: %.200s", pr.err ? pr.err : "");
