@@ -19,9 +19,7 @@ struct sf_service {
 
 static inline const char *sf_san_karpa(void)
 {
-	const char *b = getenv("KARPA_BIN");
-
-	return b ? b : "build/san/karpa";
+	return tu_karpa_san();
 }
 
 /* Serves state with the given extra options (NULL-terminated), files in

@@ -9,6 +9,7 @@
  * recipe repository). The cases run in order and build on each other: the
  * second one proves against whatever king the first one left. */
 #include "testutil.h"
+#include "util/crash.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -174,6 +175,17 @@ static void test_honest_improvement_becomes_king(void **unused)
 	json_decref(j);
 
 	prove("recipe-v0.1.0", patch, why, cseed, b2);
+	/* Killed after the answer is recorded, before the merge: judged again,
+	 * the answer resumes at its settlement rather than being refused as a
+	 * replay of itself. */
+	run(CRASH_EXIT, "KARPA_CRASH_AT=judge_before_settle %s judge %s %s --json --threads %d", tu_karpa_san(), g.state, b2,
+	    THREADS);
+	run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, g.first_id);
+	{
+		json_t *doc = out_json();
+		assert_string_equal(jstr(json_object_get(doc, "entry"), "verdict"), "challenge_pending");
+		json_decref(doc);
+	}
 	j = judge(b2);
 	assert_string_equal(jstr(j, "verdict"), "accepted_king");
 	assert_string_equal(jstr(j, "new_king"), "recipe-v0.1.1");

@@ -64,6 +64,14 @@ static inline const char *tu_karpa(void)
 	return b ? b : "build/karpa";
 }
 
+/* The sanitized karpa (KARPA_BIN): the build with crash points (util/crash.h). */
+static inline const char *tu_karpa_san(void)
+{
+	const char *b = getenv("KARPA_BIN");
+
+	return b ? b : "build/san/karpa";
+}
+
 /* Runs a shell command line, captures stdout+stderr (into out, may be NULL)
  * and returns the exit status (or -1 on a signal). */
 static inline int tu_run(char *out, size_t cap, const char *fmt, ...)

@@ -31,6 +31,7 @@
 #include "proof/reciperepo.h"
 #include "judge/replay.h"
 #include "sandbox/sandbox.h"
+#include "util/crash.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
@@ -75,6 +76,10 @@ struct ctx {
 	struct sandbox *sb;
 	char pending_id[EXPCORPUS_ID_BYTES]; /* the submission a challenge answer answers */
 	int verified; /* 1 once bundle_verify bound every file to the signed manifest */
+	/* A recorded challenge answer whose settlement was interrupted: only
+	 * the settlement runs again, against the king it was judged on. */
+	int resumed;
+	char resumed_king[RECIPEREPO_TAG_MAX];
 };
 
 static void say(const struct ctx *c, const char *what)
@@ -161,16 +166,65 @@ static void set_deadline(struct ctx *c, int64_t t0_ms)
  * refuse it anyway (the manifest digest is unique in the corpus), but only
  * after a full judgment, so a replay would cost the validator a hidden
  * evaluation for nothing. */
+/* A challenge answer is recorded as challenge_pending before the merge it
+ * leads to (settle_challenge). A judgment killed between the two leaves the
+ * answer recorded and its original still pending: judged again, the answer
+ * resumes at the settlement instead of being refused as its own replay, so
+ * an acknowledged confirmation is never lost. */
+static int interrupted_settlement(struct ctx *c, const struct expcorpus_entry *prior, struct kerr *err)
+{
+	struct expcorpus_entry orig;
+	int pending;
+
+	if (!prior->challenge_of[0] || strcmp(prior->verdict, EXPCORPUS_CHALLENGE_PENDING))
+		return 0;
+	if (expcorpus_get(c->s, prior->challenge_of, &orig, err) < 0)
+		return -1;
+	pending = !strcmp(orig.verdict, EXPCORPUS_CHALLENGE_PENDING);
+	expcorpus_entry_free(&orig);
+	return pending;
+}
+
+static void resume_from(struct ctx *c, const struct expcorpus_entry *prior)
+{
+	struct judge_result *r = c->r;
+
+	snprintf(r->id, sizeof r->id, "%s", prior->id);
+	snprintf(r->verdict, sizeof r->verdict, "%s", prior->verdict);
+	snprintf(r->challenge_of, sizeof r->challenge_of, "%s", prior->challenge_of);
+	snprintf(c->pending_id, sizeof c->pending_id, "%s", prior->challenge_of);
+	r->claimed_public_bpb = prior->claimed_public_bpb;
+	r->public_bpb = prior->public_bpb;
+	r->hidden_bpb = prior->hidden_bpb;
+	r->king_bpb = prior->king_bpb;
+	r->margin = prior->margin;
+	r->improvement = prior->king_bpb - prior->hidden_bpb;
+	r->proof_cpu_s = prior->proof_cpu_s;
+	r->judge_cpu_s = prior->judge_cpu_s;
+	r->n_checks = 0;
+	for (size_t i = 0; i < prior->n_checks && i < JUDGE_CHECKS; i++)
+		r->checks[r->n_checks++] = prior->checks[i];
+	c->e.alpha = prior->alpha;
+	snprintf(c->e.miner, sizeof c->e.miner, "%s", prior->miner);
+	snprintf(c->resumed_king, sizeof c->resumed_king, "%s", prior->king_tag);
+	c->resumed = 1;
+}
+
 static int refuse_replay(struct ctx *c, struct kerr *err)
 {
 	struct expcorpus_entry prior;
 	struct kerr e2 = { { 0 }, { 0 } };
 
 	if (expcorpus_get(c->s, c->manifest_hex, &prior, &e2) == 0) {
-		kerr_set(err, "judge.duplicate", "manifest %.16s...: already judged as %s (%s): a replay",
-			 c->manifest_hex, prior.id, prior.verdict);
+		int resume = interrupted_settlement(c, &prior, err);
+
+		if (resume == 1)
+			resume_from(c, &prior);
+		else if (resume == 0)
+			kerr_set(err, "judge.duplicate", "manifest %.16s...: already judged as %s (%s): a replay",
+				 c->manifest_hex, prior.id, prior.verdict);
 		expcorpus_entry_free(&prior);
-		return -1;
+		return resume == 1 ? 0 : -1;
 	}
 	if (strcmp(e2.code, "expcorpus.not_found")) {
 		*err = e2;
@@ -797,6 +851,30 @@ static void ctx_free(struct ctx *c)
 		fs_rm_rf(c->work);
 }
 
+/* The settlement of an interrupted confirmation (interrupted_settlement).
+ * A king that moved on since makes it stale, as it would have been had the
+ * two been judged one after the other. */
+static int resume_settlement(struct ctx *c, struct kerr *err)
+{
+	struct judge_result *r = c->r;
+
+	say(c, "resuming an interrupted settlement");
+	if (strcmp(c->resumed_king, c->king.tag)) {
+		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
+		snprintf(r->code, sizeof r->code, "king.stale");
+		snprintf(r->reason, sizeof r->reason, "confirmed against %s, but the king is now %s", c->resumed_king,
+			 c->king.tag);
+		return settle_both(c, err);
+	}
+	if (settle_challenge(c, err) < 0)
+		return -1;
+	if (store_bundle(c, err) < 0) {
+		warn(c, err);
+		kerr_clear(err);
+	}
+	return 0;
+}
+
 int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err)
 {
 	static int (*const checks[JUDGE_CHECKS])(struct ctx *, struct kerr *) = {
@@ -830,6 +908,10 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		goto out;
 	if (intake(&c, err) < 0 || refuse_replay(&c, err) < 0)
 		goto out;
+	if (c.resumed) {
+		rc = resume_settlement(&c, err);
+		goto out;
+	}
 	set_deadline(&c, start_ms);
 	if (dataset_open(s->data, &c.pub, err) < 0)
 		goto out;
@@ -859,6 +941,7 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 			snprintf(err->code, sizeof err->code, "judge.duplicate");
 		goto out;
 	}
+	crash_point("judge_before_settle");
 	if (c.pending_id[0] && !failed && settle_challenge(&c, err) < 0)
 		goto out;
 	/* The verdict is recorded (and the king may have changed): a failure
