@@ -55,6 +55,18 @@ static void test_append_and_columns(void **state)
 	tu_rmdir(w);
 }
 
+/* The tiny scale's recipe-v0.1.0 values. */
+static void tiny_king(struct knob_values *kv)
+{
+	memset(kv, 0, sizeof *kv);
+	kv->v[KNOB_LR] = 3e-3, kv->v[KNOB_WARMUP] = 5, kv->v[KNOB_STEPS] = 30, kv->v[KNOB_BATCH] = 4;
+	kv->v[KNOB_CONTEXT] = 64, kv->v[KNOB_WIDTH] = 64, kv->v[KNOB_DEPTH] = 2, kv->v[KNOB_LR_DECAY] = 1;
+	kv->v[KNOB_WD] = 0.1, kv->v[KNOB_WD_EMBED] = 1, kv->v[KNOB_INIT_STD] = 0.02, kv->v[KNOB_BETA1] = 0.9;
+	kv->v[KNOB_BETA2] = 0.95, kv->v[KNOB_EPS] = 1e-8, kv->heads = 2, kv->vocab = 320, kv->budget_units = 60;
+	for (int k = 0; k < KNOB_COUNT; k++)
+		kv->avail[k] = 1;
+}
+
 /* A kill mid-experiment: the folder exists, no row. On reopen the folder is
  * dropped, its number not reused, the recorded experiments are found and the
  * search does not propose them again. */
@@ -69,14 +81,8 @@ static void test_resume_after_kill(void **state)
 	struct proposal p;
 	int exp;
 
-	memset(&kv, 0, sizeof kv);
-	kv.v[KNOB_LR] = 3e-3, kv.v[KNOB_WARMUP] = 5, kv.v[KNOB_STEPS] = 30, kv.v[KNOB_BATCH] = 4;
-	kv.v[KNOB_CONTEXT] = 64, kv.v[KNOB_WIDTH] = 64, kv.v[KNOB_DEPTH] = 2, kv.v[KNOB_LR_DECAY] = 1;
-	kv.v[KNOB_WD] = 0.1, kv.v[KNOB_WD_EMBED] = 1, kv.v[KNOB_INIT_STD] = 0.02, kv.v[KNOB_BETA1] = 0.9;
-	kv.v[KNOB_BETA2] = 0.95, kv.v[KNOB_EPS] = 1e-8, kv.heads = 2, kv.vocab = 320, kv.budget_units = 60;
-	for (int k = 0; k < KNOB_COUNT; k++)
-		kv.avail[k] = 1;
-	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4 };
+	tiny_king(&kv);
+	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.0 };
 
 	assert_int_equal(journal_open(&j, w, &err), 0);
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
@@ -127,6 +133,59 @@ static void test_resume_after_kill(void **state)
 	tu_rmdir(w);
 }
 
+/* The search learns per arm (a knob moved one way): lowering the steps
+ * hurt, which says nothing about raising them; a learning rate that won its
+ * short run but not its full run by the margin falls behind untried arms. */
+static void test_search_learns_per_arm(void **state)
+{
+	char *w = tu_mkdtemp(), dir[FS_PATH_MAX];
+	struct journal j;
+	struct journal_row r;
+	struct kerr err = { { 0 }, { 0 } };
+	struct knob_values kv;
+	struct search_king sk;
+	struct proposal p;
+	int exp;
+
+	tiny_king(&kv);
+	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05 };
+	assert_int_equal(journal_open(&j, w, &err), 0);
+#define RECORD(rung, point, bpb, status)                                              \
+	do {                                                                          \
+		assert_int_equal(journal_begin(&j, &exp, dir, sizeof dir, &err), 0); \
+		row(&r, exp, rung, point, bpb, status);                               \
+		assert_int_equal(journal_record(&j, &r, &err), 0);                    \
+	} while (0)
+	RECORD("short", "king", 4.5, "baseline");
+	/* Untried, "steps up" leads on its prior. */
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+	assert_string_equal(p.rung, "short");
+	assert_int_equal(p.point.n, 1);
+	assert_int_equal(p.point.set[0].k, KNOB_STEPS);
+	assert_true(p.point.set[0].v > 30);
+	/* A bad "steps down" does not demote "steps up". */
+	RECORD("short", "steps=24", 4.8, "discard");
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+	assert_int_equal(p.point.set[0].k, KNOB_STEPS);
+	assert_true(p.point.set[0].v > 30);
+	/* lr up wins its short run by far, then its full run by less than the
+	 * margin: its arm now scores below the untried ones. */
+	RECORD("short", "lr=0.0045", 4.2, "keep");
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+	assert_string_equal(p.rung, "full");
+	assert_string_equal(p.point_s, "lr=0.0045");
+	RECORD("full", "lr=0.0045", 4.41, "discard");
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+		assert_non_null(strstr(p.why, "prior"));
+		assert_null(strstr(p.point_s, "lr=0.00675"));
+		RECORD(p.rung, p.point_s, 4.6, "discard");
+	}
+#undef RECORD
+	journal_close(&j);
+	tu_rmdir(w);
+}
+
 static void test_hostile_table(void **state)
 {
 	char *w = tu_mkdtemp(), path[FS_PATH_MAX];
@@ -148,6 +207,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_and_columns),
+		cmocka_unit_test(test_search_learns_per_arm),
 		cmocka_unit_test(test_resume_after_kill),
 		cmocka_unit_test(test_hostile_table),
 	};

@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness/calibrate.h"
 #include "harness/train.h"
+#include "miner/agent.h"
 #include "miner/journal.h"
 #include "miner/knobs.h"
 #include "miner/search.h"
@@ -342,6 +344,30 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	return rc;
 }
 
+/* A full run: kept only when it beats the king's public val_bpb by the
+ * validator's margin, then proved and submitted. */
+static int full_verdict(struct miner *m, struct journal_row *r, int baseline, const char *what, struct miner_stats *st,
+			struct kerr *err)
+{
+	double kb = search_king_bpb(&m->j, &(struct search_king){ m->k.commit, &m->k.kv, m->k.public_bpb, m->k.margin });
+
+	if (baseline)
+		snprintf(r->status, sizeof r->status, "baseline");
+	else
+		snprintf(r->status, sizeof r->status, "%s", r->val_bpb < kb - m->k.margin ? "keep" : "discard");
+	snprintf(r->desc, sizeof r->desc, "full run: %.4f against the king's public %.4f (margin %.4f)%s%s", r->val_bpb,
+		 baseline ? r->val_bpb : kb, m->k.margin, *what ? "; " : "", what);
+	say("experiment %04d: %s %.4f (king %.4f, margin %.4f)", r->exp, r->status, r->val_bpb, kb, m->k.margin);
+	if (journal_record(&m->j, r, err) < 0)
+		return -1;
+	if (!strcmp(r->status, "keep")) {
+		st->kept++;
+		prove_submit(m, r, st);
+		return journal_record(&m->j, r, err);
+	}
+	return 0;
+}
+
 static int experiment(struct miner *m, const struct proposal *p, struct miner_stats *st, struct kerr *err)
 {
 	struct journal_row r;
@@ -406,25 +432,7 @@ static int experiment(struct miner *m, const struct proposal *p, struct miner_st
 		say("experiment %04d: %s %.4f", exp, r.status, r.val_bpb);
 		return journal_record(&m->j, &r, err);
 	}
-	/* Full run: kept only when it beats the king by the validator's margin. */
-	{
-		double kb = search_king_bpb(&m->j, &(struct search_king){ m->k.commit, &m->k.kv, m->k.public_bpb });
-		if (!p->point.n)
-			snprintf(r.status, sizeof r.status, "baseline");
-		else
-			snprintf(r.status, sizeof r.status, "%s", r.val_bpb < kb - m->k.margin ? "keep" : "discard");
-		snprintf(r.desc, sizeof r.desc, "full run: %.4f against the king's public %.4f (margin %.4f)", r.val_bpb,
-			 p->point.n ? kb : r.val_bpb, m->k.margin);
-		say("experiment %04d: %s %.4f (king %.4f, margin %.4f)", exp, r.status, r.val_bpb, kb, m->k.margin);
-	}
-	if (journal_record(&m->j, &r, err) < 0)
-		return -1;
-	if (!strcmp(r.status, "keep")) {
-		st->kept++;
-		prove_submit(m, &r, st);
-		return journal_record(&m->j, &r, err);
-	}
-	return 0;
+	return full_verdict(m, &r, !p->point.n, "", st, err);
 fail:
 	/* A proposal that cannot be turned into a patch is that experiment's
 	 * crash; the loop goes on. */
@@ -433,6 +441,128 @@ fail:
 	snprintf(r.status, sizeof r.status, "crash");
 	snprintf(r.desc, sizeof r.desc, "patch: %s: %s", err->code, err->msg);
 	st->crashed++;
+	return journal_record(&m->j, &r, err);
+}
+
+/* ------------------------------------------------------------ agent */
+
+/* The corpus entries an agent should read: the latest judged on this king. */
+static json_t *corpus_related(struct miner *m)
+{
+	char u[MINER_URL_MAX];
+	struct kerr err;
+	json_t *o = NULL, *e, *out = json_array();
+	long status;
+	size_t i;
+
+	if (url(u, sizeof u, m->o->validator, "/v1/corpus?limit=50", &err) < 0 ||
+	    client_get_json(u, &m->co, &o, &status, &err) < 0)
+		return out;
+	json_array_foreach(json_object_get(o, "entries"), i, e)
+	{
+		if (!strcmp(jstr(e, "king_tag"), m->k.tag) && json_array_size(out) < 20)
+			json_array_append(out, e);
+	}
+	json_decref(o);
+	return out;
+}
+
+/* What an agent gets (docs/program.md, "The request"). */
+static json_t *agent_request(struct miner *m)
+{
+	struct knob_point king = { 0 };
+	json_t *rows = json_array(), *q;
+	char *prog = NULL;
+	size_t plen = 0;
+	struct kerr err;
+
+	for (size_t i = 0; i < m->j.n; i++) {
+		const struct journal_row *r = &m->j.rows[i];
+		json_array_append_new(rows, json_pack("{s:i, s:s, s:s, s:s, s:o, s:s, s:s}", "exp", r->exp, "commit", r->commit,
+						      "rung", r->rung, "point", r->point, "val_bpb",
+						      isfinite(r->val_bpb) ? json_real(r->val_bpb) : json_null(), "status",
+						      r->status, "description", r->desc));
+	}
+	if (m->o->program && fs_read_file(m->o->program, 1u << 20, 0, &prog, &plen, &err) < 0)
+		prog = NULL;
+	q = json_pack("{s:s, s:{s:s, s:s, s:o, s:f}, s:s, s:{s:f, s:f, s:f}, s:s, s:o, s:o}", "checkout", m->checkout, "king",
+		      "tag", m->k.tag, "commit", m->k.commit, "public_bpb",
+		      isfinite(m->k.public_bpb) ? json_real(m->k.public_bpb) : json_null(), "margin", m->k.margin, "scale",
+		      m->k.scale, "budget", "units", m->k.kv.budget_units, "flops",
+		      m->k.kv.budget_units * CALIB_REF_GFLOPS * 1e9, "king_flops", knob_point_flops(&king, &m->k.kv),
+		      "instructions", prog ? prog : "see docs/program.md", "results", rows, "corpus", corpus_related(m));
+	free(prog);
+	return q;
+}
+
+/* One experiment from the agent: its diff, trained as a full run (an agent
+ * decides its own screening), kept and proved like the search's. Anything
+ * the agent gets wrong is this experiment's crash; the loop goes on. */
+static int experiment_agent(struct miner *m, struct miner_stats *st, struct kerr *err)
+{
+	struct journal_row r;
+	struct agent_answer a = { 0 };
+	struct train_result res;
+	struct kerr aerr = { { 0 }, { 0 } };
+	char dir[FS_PATH_MAX], patch[FS_PATH_MAX], hex[HASH_HEX_BYTES], full[4096];
+	const struct journal_row *prev;
+	json_t *q;
+	int exp, rc;
+
+	memset(&r, 0, sizeof r);
+	r.val_bpb = r.tok_per_s = NAN;
+	snprintf(r.commit, sizeof r.commit, "%s", m->k.commit);
+	snprintf(r.rung, sizeof r.rung, "full");
+	if (knob_reset(m->checkout, err) < 0)
+		return -1;
+	q = agent_request(m);
+	rc = agent_propose(m->o->agent, m->o->agent_timeout_s, q, &a, &aerr);
+	json_decref(q);
+	if (knob_reset(m->checkout, err) < 0 || journal_begin(&m->j, &exp, dir, sizeof dir, err) < 0) {
+		agent_answer_free(&a);
+		return -1;
+	}
+	r.exp = exp;
+	st->run++;
+	if (rc < 0) {
+		snprintf(r.point, sizeof r.point, "agent:none");
+		goto crash;
+	}
+	hash_buf_hex(a.diff, a.diff_len, hex);
+	snprintf(r.point, sizeof r.point, "agent:%.12s", hex);
+	say("experiment %04d: agent proposal %s: %s", exp, r.point, a.desc);
+	if ((prev = journal_find(&m->j, m->k.commit, "full", r.point))) {
+		kerr_set(&aerr, "miner.agent_repeat", "the same diff as experiment %04d on this king", prev->exp);
+		goto crash;
+	}
+	snprintf(full, sizeof full, "%s", a.rationale);
+	if (write_file(m, exp, "patch.diff", a.diff, a.diff_len, &aerr) < 0 ||
+	    write_file(m, exp, "rationale.md", full, strlen(full), &aerr) < 0 ||
+	    journal_path(&m->j, exp, "patch.diff", patch, sizeof patch, &aerr) < 0)
+		goto crash;
+	{
+		const char *chk[] = { "git", "-C", m->checkout, "apply", "--check", patch, NULL };
+		const char *app[] = { "git", "-C", m->checkout, "apply", patch, NULL };
+		if (git(chk, &aerr) < 0 || git(app, &aerr) < 0) {
+			kerr_set(&aerr, "miner.agent_patch", "the diff does not apply to %s: %s", m->k.tag, aerr.msg);
+			goto crash;
+		}
+	}
+	if (train_exp(m, dir, &res, &aerr) < 0)
+		goto crash;
+	knob_reset(m->checkout, &aerr);
+	r.val_bpb = res.val.val_bpb;
+	r.tok_per_s = res.train_ms > 0 ? (double)res.tokens / (res.train_ms / 1e3) : NAN;
+	rc = full_verdict(m, &r, 0, a.desc, st, err);
+	agent_answer_free(&a);
+	return rc;
+crash:
+	knob_reset(m->checkout, err);
+	snprintf(r.status, sizeof r.status, "crash");
+	snprintf(r.desc, sizeof r.desc, "agent: %s: %s", aerr.code, aerr.msg);
+	say("experiment %04d: crash: %s: %s", exp, aerr.code, aerr.msg);
+	st->crashed++;
+	agent_answer_free(&a);
 	return journal_record(&m->j, &r, err);
 }
 
@@ -457,25 +587,35 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 	for (;;) {
 		struct proposal p;
 		struct search_king sk;
-		struct knob_point best;
 		double best_bpb;
 
 		if ((o->experiments && st->run >= o->experiments) || (o->minutes > 0 && difftime(time(NULL), t0) > o->minutes * 60))
 			break;
 		if (m.k.commit[0])
-			search_best(&m.j, &(struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb }, &carry, &best_bpb);
+			search_best(&m.j, &(struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb, m.k.margin }, &carry, &best_bpb);
 		if (king_sync(&m, &changed, err) < 0)
 			goto out;
 		if (changed) {
 			say("king %s (%.12s), scale %s, public val_bpb %.4f, margin %.4f", m.k.tag, m.k.commit, m.k.scale,
 			    m.k.public_bpb, m.k.margin);
 		}
-		sk = (struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb };
+		sk = (struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb, m.k.margin };
 		/* Rebase: the old king's best idea, re-expressed on the new king,
 		 * gets a full run first; dropped when the new king has no room for it. */
 		if (changed && carry.n) {
 			char s[256];
-			struct kerr cerr;
+			struct kerr cerr = { { 0 }, { 0 } };
+			struct knob_point rel = { 0 };
+			/* Re-expressed against the new king: what it already has is no
+			 * longer a change (the new king may be this very idea). */
+			for (int i = 0; i < carry.n; i++)
+				knob_point_with(&rel, &m.k.kv, carry.set[i].k, carry.set[i].v);
+			knob_point_format(&carry, s, sizeof s);
+			carry = rel;
+			if (!carry.n) {
+				say("dropped %s: the new king already has it", s);
+				goto next;
+			}
 			knob_point_format(&carry, s, sizeof s);
 			if (knob_point_check(&carry, &m.k.kv, &cerr) == 0 && !journal_find(&m.j, m.k.commit, "full", s)) {
 				memset(&p, 0, sizeof p);
@@ -488,10 +628,15 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 					goto out;
 				continue;
 			}
-			say("dropped %s: %s", s, cerr.msg);
+			say("dropped %s: %s", s, cerr.msg[0] ? cerr.msg : "already run on this king");
 			memset(&carry, 0, sizeof carry);
 		}
-		(void)best;
+next:
+		if (o->proposer && !strcmp(o->proposer, "agent")) {
+			if (experiment_agent(&m, st, err) < 0)
+				goto out;
+			continue;
+		}
 		if (!search_next(o->seed, &m.j, &sk, corpus_skip, &m, &p)) {
 			say("the search has no untried neighbour of its best point left");
 			st->exhausted = 1;

@@ -46,29 +46,62 @@ void search_best(const struct journal *j, const struct search_king *k, struct kn
 	}
 }
 
-/* What the short runs taught, per knob: the mean improvement over the
- * king's short baseline of the screened points that set it, on any king. */
-static void learn(const struct journal *j, double score[KNOB_COUNT], int tries[KNOB_COUNT])
+/* An arm is one knob moved one way: lowering the steps teaching nothing
+ * about raising them is why the search learns per direction, not per knob. */
+#define ARMS (2 * KNOB_COUNT)
+
+static int arm(enum knob_id k, int dir)
 {
+	return 2 * (int)k + (dir > 0);
+}
+
+/* What an arm is worth before anything was measured on it. Raising the
+ * steps spends budget headroom the recipe leaves unused (PROTOCOL 4.3: the
+ * budget is a ceiling, the recipe declares its length), and at a fixed
+ * model size more tokens are the most reliable gain that training-length
+ * studies report; every other arm starts level, in the seed's order. */
+static double arm_prior(int a)
+{
+	return a == arm(KNOB_STEPS, 1) ? SEARCH_PRIOR_STEPS : 0.0;
+}
+
+/* What the runs taught, per arm, on any king (directions read against the
+ * current king's values). A full run's gain over its king's full score,
+ * less the margin, is the better evidence: short runs flatter whatever
+ * learns fast early (a higher learning rate), so an arm with full runs is
+ * scored by them, otherwise by its short runs' mean gain over their king's
+ * short baseline. A crash teaches as much as a bad result. */
+static void learn(const struct journal *j, const struct search_king *k, double score[ARMS], int tries[ARMS])
+{
+	double sum_s[ARMS] = { 0 }, sum_f[ARMS] = { 0 };
+	int n_s[ARMS] = { 0 }, n_f[ARMS] = { 0 };
 	struct kerr err;
 
-	memset(score, 0, KNOB_COUNT * sizeof *score);
-	memset(tries, 0, KNOB_COUNT * sizeof *tries);
 	for (size_t i = 0; i < j->n; i++) {
 		const struct journal_row *r = &j->rows[i];
-		double base = short_base(j, r->commit);
+		int full = !strcmp(r->rung, "full");
+		const struct journal_row *kr = journal_find(j, r->commit, r->rung, "king");
+		double base = full && !strcmp(r->commit, k->commit) ? search_king_bpb(j, k)
+								   : (kr && ok_row(kr) ? kr->val_bpb : NAN);
 		struct knob_point p;
-		if (strcmp(r->rung, "short") || !strcmp(r->point, "king") || knob_point_parse(r->point, &p, &err) < 0)
+		if (!strcmp(r->point, "king") || knob_point_parse(r->point, &p, &err) < 0)
 			continue;
 		for (int s = 0; s < p.n; s++) {
-			/* A crash teaches as much as a bad result. */
-			score[p.set[s].k] += ok_row(r) && isfinite(base) ? base - r->val_bpb : -1.0;
-			tries[p.set[s].k]++;
+			int a = arm(p.set[s].k, p.set[s].v > k->king->v[p.set[s].k] ? 1 : -1);
+			double gain = ok_row(r) && isfinite(base) ? base - r->val_bpb : -1.0;
+			if (full) {
+				sum_f[a] += gain - k->margin;
+				n_f[a]++;
+			} else {
+				sum_s[a] += gain;
+				n_s[a]++;
+			}
 		}
 	}
-	for (int k = 0; k < KNOB_COUNT; k++)
-		if (tries[k])
-			score[k] /= tries[k];
+	for (int a = 0; a < ARMS; a++) {
+		tries[a] = n_s[a] + n_f[a];
+		score[a] = n_f[a] ? sum_f[a] / n_f[a] : n_s[a] ? sum_s[a] / n_s[a] : arm_prior(a);
+	}
 }
 
 static void fill(struct proposal *p, const struct knob_point *point, const struct knob_values *king, int is_short,
@@ -88,8 +121,8 @@ int search_next(uint64_t seed, const struct journal *j, const struct search_king
 		void *skip_arg, struct proposal *p)
 {
 	struct knob_point best, empty = { 0 };
-	double best_bpb, base = short_base(j, k->commit), score[KNOB_COUNT], key[KNOB_COUNT], promo = INFINITY;
-	int tries[KNOB_COUNT], order[KNOB_COUNT], promo_i = -1;
+	double best_bpb, base = short_base(j, k->commit), score[ARMS], key[ARMS], promo = INFINITY;
+	int tries[ARMS], order[ARMS], promo_i = -1;
 	struct kerr err;
 	char why[256];
 
@@ -121,46 +154,38 @@ int search_next(uint64_t seed, const struct journal *j, const struct search_king
 			return 1;
 		}
 	}
-	/* 3. The next untried neighbour of the best point, knobs in the order
-	 *    of what they taught (untried knobs in a seeded random order). */
+	/* 3. The next untried neighbour of the best point, arms in the order
+	 *    of what they taught (untried arms by their prior, then the seed). */
 	search_best(j, k, &best, &best_bpb);
-	learn(j, score, tries);
-	for (int i = 0; i < KNOB_COUNT; i++) {
-		double jitter = (double)(rng_stream(seed, "miner search order", (uint64_t)i) >> 11) / 9007199254740992.0;
-		key[i] = (tries[i] ? score[i] : 0.0) + 1e-6 * jitter;
-		order[i] = i;
+	learn(j, k, score, tries);
+	for (int a = 0; a < ARMS; a++) {
+		double jitter = (double)(rng_stream(seed, "miner search order", (uint64_t)a) >> 11) / 9007199254740992.0;
+		key[a] = score[a] + 1e-6 * jitter;
+		order[a] = a;
 	}
-	for (int a = 1; a < KNOB_COUNT; a++)
+	for (int a = 1; a < ARMS; a++)
 		for (int b = a; b > 0 && key[order[b]] > key[order[b - 1]]; b--) {
 			int t = order[b];
 			order[b] = order[b - 1];
 			order[b - 1] = t;
 		}
-	for (int i = 0; i < KNOB_COUNT; i++) {
-		enum knob_id kn = (enum knob_id)order[i];
-		double v = knob_point_value(&best, k->king, kn);
-		/* The direction first that the seed prefers; a move that helped
-		 * is followed further from the new centre. */
-		int first = (rng_stream(seed, "miner search direction", (uint64_t)kn) & 1) ? 1 : -1;
-		if (!k->king->avail[kn])
+	for (int i = 0; i < ARMS; i++) {
+		enum knob_id kn = (enum knob_id)(order[i] / 2);
+		int dir = order[i] % 2 ? 1 : -1;
+		double v = knob_point_value(&best, k->king, kn), nv = knob_step_in(kn, v, dir, k->king);
+		struct knob_point cand = best;
+		char s[256];
+		if (!k->king->avail[kn] || nv == v)
 			continue;
-		for (int d = 0; d < 2; d++) {
-			int dir = d ? -first : first;
-			double nv = knob_step_in(kn, v, dir, k->king);
-			struct knob_point cand = best;
-			char s[256];
-			if (nv == v)
-				continue;
-			knob_point_with(&cand, k->king, kn, nv);
-			if (knob_point_check(&cand, k->king, &err) < 0 || knob_point_format(&cand, s, sizeof s) < 0 ||
-			    journal_find(j, k->commit, "short", s) || (skip && skip(skip_arg, &cand)))
-				continue;
-			snprintf(why, sizeof why, "%s %s from the best point (%s, learned score %+.4f)",
-				 knob_get(kn)->name, dir > 0 ? "up" : "down", best.n ? "improved" : "the king",
-				 tries[kn] ? score[kn] : 0.0);
-			fill(p, &cand, k->king, 1, why);
-			return 1;
-		}
+		knob_point_with(&cand, k->king, kn, nv);
+		if (knob_point_check(&cand, k->king, &err) < 0 || knob_point_format(&cand, s, sizeof s) < 0 ||
+		    journal_find(j, k->commit, "short", s) || (skip && skip(skip_arg, &cand)))
+			continue;
+		snprintf(why, sizeof why, "%s %s from the best point (%s; %s %+.4f)", knob_get(kn)->name,
+			 dir > 0 ? "up" : "down", best.n ? "improved" : "the king",
+			 tries[order[i]] ? "learned" : "prior", score[order[i]]);
+		fill(p, &cand, k->king, 1, why);
+		return 1;
 	}
 	return 0;
 }

@@ -4,7 +4,8 @@
  * by short runs (the recipe's steps divided by SEARCH_SHORT_DIV) against the
  * king's own short run, and full runs only for the screened points that beat
  * it (successive halving with two rungs). It learns from its own results:
- * knobs whose moves helped in short runs (on any king) are tried first, a
+ * arms (a knob moved one way) whose moves helped (full runs when there are
+ * any, else short runs, on any king) are tried first, a
  * full run that improves on the king moves the centre of the search there,
  * and the state is rebuilt from the journal, so a restarted miner goes on
  * where it was. Never trains nor talks to a validator: the caller's skip
@@ -18,11 +19,14 @@
 #include "miner/knobs.h"
 
 #define SEARCH_SHORT_DIV 4
+/* The prior gain of an untried "steps up" (search.c, arm_prior). */
+#define SEARCH_PRIOR_STEPS 0.01
 
 struct search_king {
 	const char *commit;             /* the king commit (journal rows carry it) */
 	const struct knob_values *king; /* its knob values */
 	double public_bpb;              /* the king's public val_bpb (from the validator) */
+	double margin;                  /* the validator's noise margin (0 when unknown) */
 };
 
 /* 1: skip p (the corpus judged it not decisive on this king). */
