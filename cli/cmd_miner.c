@@ -23,7 +23,12 @@ static const char usage_text[] =
 	"  --experiments N   stop after N new experiments (default: no limit)\n"
 	"  --minutes M       start no experiment after M minutes (default: no limit)\n"
 	"  --seed S          the search's seed (tie-breaks; training always uses the king's seed)\n"
-	"  --threads T       training threads (default: online CPUs)\n";
+	"  --threads T       training threads (default: online CPUs)\n"
+	"  --proposer P      search (built in, the default) or agent\n"
+	"  --agent CMD       with --proposer agent: the program to ask (run with sh -c; one JSON\n"
+	"                    request on stdin, one JSON answer on stdout: docs/program.md)\n"
+	"  --agent-timeout S seconds one proposal may take (default 300)\n"
+	"  --program FILE    the agents' instructions sent with each request (default docs/program.md)\n";
 
 int cmd_miner(int argc, char **argv)
 {
@@ -33,9 +38,12 @@ int cmd_miner(int argc, char **argv)
 		{ "experiments", required_argument, 0, 'n' }, { "minutes", required_argument, 0, 'm' },
 		{ "seed", required_argument, 0, 'S' },	    { "threads", required_argument, 0, 't' },
 		{ "progress", no_argument, 0, 'P' },	    { "help", no_argument, 0, 'h' },
+		{ "proposer", required_argument, 0, 'p' },  { "agent", required_argument, 0, 'a' },
+		{ "agent-timeout", required_argument, 0, 'T' }, { "program", required_argument, 0, 'g' },
 		{ 0, 0, 0, 0 },
 	};
-	struct miner_opts o = { .seed = 1, .verdict_timeout_s = 86400 };
+	struct miner_opts o = { .seed = 1, .verdict_timeout_s = 86400, .proposer = "search", .agent_timeout_s = 300,
+				.program = "docs/program.md" };
 	struct miner_stats st;
 	struct kerr err = { { 0 }, { 0 } };
 	char *end;
@@ -83,6 +91,15 @@ int cmd_miner(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'P': o.progress = 1; break;
+		case 'p': o.proposer = optarg; break;
+		case 'a': o.agent = optarg; break;
+		case 'g': o.program = optarg; break;
+		case 'T':
+			if (cli_parse_int(optarg, 1, 86400, &o.agent_timeout_s) < 0) {
+				fprintf(stderr, "karpa miner: --agent-timeout must be 1..86400 seconds\n");
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;
 		}
@@ -90,6 +107,14 @@ int cmd_miner(int argc, char **argv)
 	if (optind != argc || !o.validator || !o.key || !o.work || !o.data) {
 		fprintf(stderr, "karpa miner run: --validator, --key, --work and --data are required\n");
 		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(o.proposer, "search") && strcmp(o.proposer, "agent")) {
+		fprintf(stderr, "karpa miner run: --proposer must be search or agent\n");
+		return EXIT_USAGE;
+	}
+	if (!strcmp(o.proposer, "agent") && !o.agent) {
+		fprintf(stderr, "karpa miner run: --proposer agent needs --agent CMD (see agents/knob-agent)\n");
 		return EXIT_USAGE;
 	}
 	if (miner_run(&o, &st, &err) < 0)

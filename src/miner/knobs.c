@@ -28,7 +28,7 @@ static const struct knob knobs[KNOB_COUNT] = {
 	[KNOB_LR_DECAY] = { "lr_decay", "gpt.c", 0, 1, 0, 0, 0.5, 0,
 			    "less decay keeps the learning rate high for longer",
 			    "decaying the learning rate towards the end anneals the weights into a lower loss" },
-	[KNOB_STEPS] = { "steps", "config.c", 1, 1000000, 1, 1.25, 0, 0,
+	[KNOB_STEPS] = { "steps", "config.c", 1, 1000000, 1, 1.5, 0, 0,
 			 "more steps see more tokens within the budget",
 			 "fewer steps free budget; only useful combined with a larger model" },
 	[KNOB_BATCH] = { "batch", "config.c", 1, 256, 1, 2.0, 0, 0,

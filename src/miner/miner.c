@@ -2,6 +2,7 @@
 #include "miner/miner.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "proof/prove.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/recipe_pipe.h"
+#include "util/crash.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/proc.h"
@@ -27,6 +29,9 @@
 #define MINER_URL_MAX 2048
 #define MINER_POLL_S 2
 #define MINER_DIFF_MAX (256u << 10)
+#define MINER_AWAITING "proved, awaiting its verdict" /* a submitted row's description until then */
+#define MINER_AGENT_STREAK 3 /* failed proposals in a row before the agent waits */
+#define MINER_IDLE_S 10       /* how often an idle miner looks at the king */
 
 /* The king as the validator describes it, and its checkout. */
 struct king {
@@ -220,76 +225,84 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	return 0;
 }
 
-/* Uploads tar and follows it to its verdict: *item (caller decrefs). */
-static int submit_follow(struct miner *m, int exp, const char *tar, json_t **item, struct kerr *err)
+/* Follows submission id to its verdict: *item (caller decrefs). */
+static int follow(struct miner *m, const char *id, json_t **item, struct kerr *err)
 {
-	char u[MINER_URL_MAX], path[FS_PATH_MAX], id[128];
+	char u[MINER_URL_MAX], p[256];
 	json_t *it = NULL;
 	long status;
 	time_t t0 = time(NULL);
 
-	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0 ||
-	    client_post_file(u, tar, &m->co, &it, &status, err) < 0)
+	snprintf(p, sizeof p, "/v1/submissions/%s", id);
+	if (url(u, sizeof u, m->o->validator, p, err) < 0)
 		return -1;
-	snprintf(id, sizeof id, "%s", jstr(it, "id"));
-	say("experiment %04d submitted as %s", exp, id);
-	if (journal_path(&m->j, exp, "submission", path, sizeof path, err) < 0 ||
-	    fs_write_atomic(path, id, strlen(id), err) < 0) {
-		json_decref(it);
-		return -1;
-	}
-	while (strcmp(jstr(it, "state"), "done")) {
-		char p2[256];
-		json_t *next = NULL;
-		if (difftime(time(NULL), t0) > m->o->verdict_timeout_s) {
-			json_decref(it);
-			return kerr_set(err, "client.timeout", "%s: no verdict after %.0f s", id, m->o->verdict_timeout_s);
-		}
-		sleep(MINER_POLL_S);
-		snprintf(p2, sizeof p2, "/v1/submissions/%s", id);
-		if (url(u, sizeof u, m->o->validator, p2, err) < 0 || client_get_json(u, &m->co, &next, &status, err) < 0) {
-			json_decref(it);
+	for (;;) {
+		if (client_get_json(u, &m->co, &it, &status, err) < 0)
 			return -1;
-		}
+		if (!strcmp(jstr(it, "state"), "done"))
+			break;
 		json_decref(it);
-		it = next;
+		it = NULL;
+		if (difftime(time(NULL), t0) > m->o->verdict_timeout_s)
+			return kerr_set(err, "client.timeout", "%s: no verdict after %.0f s", id, m->o->verdict_timeout_s);
+		sleep(MINER_POLL_S);
 	}
 	*item = it;
 	return 0;
 }
 
-/* Prove, submit, follow; a challenge is answered by proving again with its
- * seed. Sets the row's status and description. */
-static void prove_submit(struct miner *m, struct journal_row *r, struct miner_stats *st)
+/* Uploads tar, keeps its id in the experiment's NAME.id (what a restarted
+ * miner follows), and follows it to its verdict. */
+static int submit_follow(struct miner *m, int exp, const char *tar, const char *name, json_t **item, struct kerr *err)
+{
+	char u[MINER_URL_MAX], path[FS_PATH_MAX], idf[64], id[128];
+	json_t *it = NULL;
+	long status;
+
+	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0 ||
+	    client_post_file(u, tar, &m->co, &it, &status, err) < 0)
+		return -1;
+	snprintf(id, sizeof id, "%s", jstr(it, "id"));
+	json_decref(it);
+	say("experiment %04d submitted as %s", exp, id);
+	snprintf(idf, sizeof idf, "%s.id", name);
+	if (journal_path(&m->j, exp, idf, path, sizeof path, err) < 0 || fs_write_atomic(path, id, strlen(id), err) < 0)
+		return -1;
+	crash_point("miner_after_submit");
+	return follow(m, id, item, err);
+}
+
+/* From a verdict on: a challenge is answered by proving again with its seed
+ * (unless answered already: then that answer is followed), and the row gets
+ * the outcome. Takes it. */
+static void settle(struct miner *m, struct journal_row *r, json_t *it, struct miner_stats *st)
 {
 	struct kerr err = { { 0 }, { 0 } };
-	char tar[FS_PATH_MAX], vpath[FS_PATH_MAX], *vj;
-	json_t *it = NULL, *jd;
+	char tar[FS_PATH_MAX], vpath[FS_PATH_MAX], idp[FS_PATH_MAX], *vj, *cid = NULL;
+	size_t n;
+	json_t *jd = json_object_get(it, "judgment");
 	double bpb;
 
-	if (prove_exp(m, r->exp, m->k.seed, "proof", tar, sizeof tar, &bpb, &err) < 0) {
-		snprintf(r->status, sizeof r->status, "crash");
-		snprintf(r->desc, sizeof r->desc, "prove: %s: %s", err.code, err.msg);
-		return;
-	}
-	snprintf(r->status, sizeof r->status, "submitted");
-	snprintf(r->desc, sizeof r->desc, "proved (public %.4f), awaiting its verdict", bpb);
-	journal_record(&m->j, r, &err);
-	st->submitted++;
-	if (submit_follow(m, r->exp, tar, &it, &err) < 0) {
-		snprintf(r->desc, sizeof r->desc, "submit: %s: %s", err.code, err.msg);
-		return;
-	}
-	jd = json_object_get(it, "judgment");
 	if (!strcmp(jstr(it, "verdict"), "challenge_pending") && json_is_integer(json_object_get(jd, "challenge_seed"))) {
 		uint64_t seed = (uint64_t)json_integer_value(json_object_get(jd, "challenge_seed"));
-		say("experiment %04d: challenged, proving again with seed %llu", r->exp, (unsigned long long)seed);
 		json_decref(it);
 		it = NULL;
-		if (prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &bpb, &err) < 0 ||
-		    submit_follow(m, r->exp, tar, &it, &err) < 0) {
-			snprintf(r->desc, sizeof r->desc, "challenge answer: %s: %s", err.code, err.msg);
-			return;
+		if (journal_path(&m->j, r->exp, "challenge.id", idp, sizeof idp, &err) == 0 && fs_exists(idp) &&
+		    fs_read_file(idp, 128, 0, &cid, &n, &err) == 0) {
+			say("experiment %04d: following its challenge answer %s", r->exp, cid);
+			if (follow(m, cid, &it, &err) < 0) {
+				snprintf(r->desc, sizeof r->desc, "challenge answer %s: %s: %s", cid, err.code, err.msg);
+				free(cid);
+				return;
+			}
+			free(cid);
+		} else {
+			say("experiment %04d: challenged, proving again with seed %llu", r->exp, (unsigned long long)seed);
+			if (prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &bpb, &err) < 0 ||
+			    submit_follow(m, r->exp, tar, "challenge", &it, &err) < 0) {
+				snprintf(r->desc, sizeof r->desc, "challenge answer: %s: %s", err.code, err.msg);
+				return;
+			}
 		}
 	}
 	if (journal_path(&m->j, r->exp, "verdict.json", vpath, sizeof vpath, &err) == 0 &&
@@ -305,6 +318,58 @@ static void prove_submit(struct miner *m, struct journal_row *r, struct miner_st
 		 *jstr(it, "code") ? ": " : "", jstr(it, "code"), jstr(it, "id"));
 	say("experiment %04d: %s", r->exp, r->desc);
 	json_decref(it);
+}
+
+/* Prove, submit, follow, settle. Sets the row's status and description. */
+static void prove_submit(struct miner *m, struct journal_row *r, struct miner_stats *st)
+{
+	struct kerr err = { { 0 }, { 0 } };
+	char tar[FS_PATH_MAX];
+	json_t *it = NULL;
+	double bpb;
+
+	if (prove_exp(m, r->exp, m->k.seed, "proof", tar, sizeof tar, &bpb, &err) < 0) {
+		snprintf(r->status, sizeof r->status, "crash");
+		snprintf(r->desc, sizeof r->desc, "prove: %s: %s", err.code, err.msg);
+		return;
+	}
+	snprintf(r->status, sizeof r->status, "submitted");
+	snprintf(r->desc, sizeof r->desc, "%s (public %.4f)", MINER_AWAITING, bpb);
+	journal_record(&m->j, r, &err);
+	st->submitted++;
+	if (submit_follow(m, r->exp, tar, "proof", &it, &err) < 0) {
+		snprintf(r->desc, sizeof r->desc, "submit: %s: %s", err.code, err.msg);
+		return;
+	}
+	settle(m, r, it, st);
+}
+
+/* A miner killed while it waited for a verdict goes on following it: the
+ * rows still awaiting one whose submission id was kept. */
+static int resume_pending(struct miner *m, struct miner_stats *st, struct kerr *err)
+{
+	for (size_t i = 0; i < m->j.n; i++) {
+		struct journal_row r = m->j.rows[i];
+		char idp[FS_PATH_MAX], *id = NULL;
+		size_t n;
+		json_t *it = NULL;
+		struct kerr ferr = { { 0 }, { 0 } };
+
+		if (strcmp(r.status, "submitted") || strncmp(r.desc, MINER_AWAITING, strlen(MINER_AWAITING)) ||
+		    journal_path(&m->j, r.exp, "proof.id", idp, sizeof idp, err) < 0 || !fs_exists(idp))
+			continue;
+		if (fs_read_file(idp, 128, 0, &id, &n, &ferr) < 0)
+			continue;
+		say("experiment %04d: following submission %s, made before a restart", r.exp, id);
+		if (follow(m, id, &it, &ferr) < 0)
+			snprintf(r.desc, sizeof r.desc, "follow %s: %s: %s", id, ferr.code, ferr.msg);
+		else
+			settle(m, &r, it, st);
+		free(id);
+		if (journal_record(&m->j, &r, err) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ one experiment */
@@ -541,10 +606,16 @@ static int experiment_agent(struct miner *m, struct miner_stats *st, struct kerr
 	    journal_path(&m->j, exp, "patch.diff", patch, sizeof patch, &aerr) < 0)
 		goto crash;
 	{
-		const char *chk[] = { "git", "-C", m->checkout, "apply", "--check", patch, NULL };
-		const char *app[] = { "git", "-C", m->checkout, "apply", patch, NULL };
+		char abs[FS_PATH_MAX], why[KERR_MSG_MAX];
+		const char *chk[] = { "git", "-C", m->checkout, "apply", "--check", abs, NULL };
+		const char *app[] = { "git", "-C", m->checkout, "apply", abs, NULL };
+		if (!realpath(patch, abs)) {
+			kerr_errno(&aerr, "miner.agent_patch", patch);
+			goto crash;
+		}
 		if (git(chk, &aerr) < 0 || git(app, &aerr) < 0) {
-			kerr_set(&aerr, "miner.agent_patch", "the diff does not apply to %s: %s", m->k.tag, aerr.msg);
+			snprintf(why, sizeof why, "%s", aerr.msg);
+			kerr_set(&aerr, "miner.agent_patch", "the diff does not apply to %s: %s", m->k.tag, why);
 			goto crash;
 		}
 	}
@@ -573,7 +644,7 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 	struct miner m;
 	time_t t0 = time(NULL);
 	struct knob_point carry = { 0 };
-	int rc = -1, changed;
+	int rc = -1, changed, streak = 0, resumed = 0;
 
 	memset(st, 0, sizeof *st);
 	memset(&m, 0, sizeof m);
@@ -598,6 +669,11 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 		if (changed) {
 			say("king %s (%.12s), scale %s, public val_bpb %.4f, margin %.4f", m.k.tag, m.k.commit, m.k.scale,
 			    m.k.public_bpb, m.k.margin);
+		}
+		if (!resumed) {
+			resumed = 1;
+			if (resume_pending(&m, st, err) < 0)
+				goto out;
 		}
 		sk = (struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb, m.k.margin };
 		/* Rebase: the old king's best idea, re-expressed on the new king,
@@ -633,8 +709,21 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 		}
 next:
 		if (o->proposer && !strcmp(o->proposer, "agent")) {
+			int crashed = st->crashed;
+			/* An agent that keeps failing on this king (out of ideas, or
+			 * broken) is asked again only once the king changes. */
+			if (changed)
+				streak = 0;
+			if (streak >= MINER_AGENT_STREAK) {
+				if (streak++ == MINER_AGENT_STREAK)
+					say("the agent failed %d times in a row on %s: waiting for a new king", MINER_AGENT_STREAK,
+					    m.k.tag);
+				sleep(MINER_IDLE_S);
+				continue;
+			}
 			if (experiment_agent(&m, st, err) < 0)
 				goto out;
+			streak = st->crashed > crashed ? streak + 1 : 0;
 			continue;
 		}
 		if (!search_next(o->seed, &m.j, &sk, corpus_skip, &m, &p)) {

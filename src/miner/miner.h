@@ -1,8 +1,8 @@
 /* miner.h: the miner's loop (`karpa miner run`, docs/miner.md, "The loop").
  * Owns the sequence king -> propose -> train locally -> keep or discard ->
  * prove -> submit -> verdict -> (challenge: prove again with its seed,
- * submit) and the work folder's king checkout. The knobs, the journal and
- * the search are their own files; proving and training are the library's
+ * submit) and the work folder's king checkout. The knobs, the journal, the
+ * search and the external agent are their own files; proving and training are the library's
  * (prove.h, train.h), the transfer net/client.h's. */
 #ifndef KARPA_MINER_H
 #define KARPA_MINER_H
@@ -22,6 +22,10 @@ struct miner_opts {
 	int threads;
 	int progress;          /* training progress lines */
 	double verdict_timeout_s; /* how long to follow one submission */
+	const char *proposer;  /* "search" (built in) or "agent" */
+	const char *agent;     /* the agent's command line (sh -c), with proposer "agent" */
+	int agent_timeout_s;   /* how long one proposal may take */
+	const char *program;   /* the agents' instructions (docs/program.md), sent as text */
 };
 
 struct miner_stats {

@@ -1,0 +1,191 @@
+/* test_miner_e2e.c: `karpa miner run` against a live `karpa validator
+ * serve` at the tiny scale, over loopback. The built-in search finds a
+ * decisive patch by itself, proves it, submits it, answers the challenge
+ * seed and becomes king, all without a person; the agent proposer records
+ * every way an agent can fail (bad JSON, a timeout, a diff that does not
+ * apply, a non-zero exit) as a crash and goes on to the example agent's
+ * real proposals; a killed and restarted miner repeats nothing.
+ *
+ * The service runs the sanitizer build, its judgments and the miners the
+ * release build. One fixture for the group; the cases run in order. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "service_fixture.h"
+#include "util/crash.h"
+
+#define OUT_CAP (256u << 10)
+#define THREADS 2
+
+struct fx {
+	char *tmp, *out;
+	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], key[FS_PATH_MAX], akey[FS_PATH_MAX],
+		rkey[FS_PATH_MAX];
+	struct sf_service sv;
+};
+
+static struct fx g;
+
+#define run(want, ...) tu_run_want(g.out, OUT_CAP, (want), __VA_ARGS__)
+
+static int setup(void **unused)
+{
+	const char *const opts[] = { "--workers", "1", "--judge-threads", "2", "--judge-bin", tu_karpa(), NULL };
+
+	(void)unused;
+	g.out = malloc(OUT_CAP);
+	g.tmp = tu_mkdtemp();
+	snprintf(g.data, sizeof g.data, "%s/data", g.tmp);
+	snprintf(g.hidden, sizeof g.hidden, "%s/hidden", g.tmp);
+	snprintf(g.state, sizeof g.state, "%s/state", g.tmp);
+	snprintf(g.key, sizeof g.key, "%s/miner.key", g.tmp);
+	snprintf(g.akey, sizeof g.akey, "%s/agent.key", g.tmp);
+	snprintf(g.rkey, sizeof g.rkey, "%s/restart.key", g.tmp);
+	tu_validator(g.out, OUT_CAP, g.data, g.hidden, g.state, 2, THREADS);
+	run(0, "%s keygen --out %s", tu_karpa(), g.key);
+	run(0, "%s keygen --out %s", tu_karpa(), g.akey);
+	run(0, "%s keygen --out %s", tu_karpa(), g.rkey);
+	sf_start(&g.sv, g.tmp, g.state, opts);
+	return 0;
+}
+
+static int teardown(void **unused)
+{
+	(void)unused;
+	sf_stop(&g.sv, SIGTERM);
+	tu_rmdir(g.tmp);
+	free(g.out);
+	return 0;
+}
+
+/* The rows of WORK/results.tsv with the given status. */
+static int rows_with(const char *work, const char *status)
+{
+	char cmd[FS_PATH_MAX + 128];
+
+	snprintf(cmd, sizeof cmd, "awk -F'\\t' 'NR > 1 && $7 == \"%s\"' %s/results.tsv | wc -l", status, work);
+	run(0, "%s", cmd);
+	return atoi(g.out);
+}
+
+/* 1. The search: a king change found, proved and confirmed by the miner. */
+static void test_search_finds_a_king(void **unused)
+{
+	char work[FS_PATH_MAX];
+	json_t *st, *k;
+
+	(void)unused;
+	snprintf(work, sizeof work, "%s/search", g.tmp);
+	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 4 --threads %d", tu_karpa(),
+	    g.sv.url, g.key, work, g.data, THREADS);
+	print_message("%s", g.out);
+	assert_non_null(strstr(g.out, "1 kings"));
+	assert_int_equal(rows_with(work, "king"), 1);
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = tu_out_json(g.out);
+	k = json_object_get(st, "king");
+	assert_string_equal(json_string_value(json_object_get(k, "tag")), "recipe-v0.1.1");
+	json_decref(st);
+	/* The crowned patch is the miner's own diff, with its rationale. */
+	run(0, "git -C %s/recipe log -1 --format=%%B recipe-v0.1.1", g.state);
+	assert_non_null(strstr(g.out, "miner-proposal: mk"));
+	run(0, "ls %s/experiments/*/verdict.json", work);
+}
+
+/* 2. A restarted miner repeats nothing it has a result for. */
+static void test_restart_repeats_nothing(void **unused)
+{
+	char work[FS_PATH_MAX];
+
+	(void)unused;
+	snprintf(work, sizeof work, "%s/search", g.tmp);
+	run(0, "cut -f2-4 %s/results.tsv | sort | uniq -d | wc -l", work);
+	assert_int_equal(atoi(g.out), 0);
+	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 2 --threads %d", tu_karpa(),
+	    g.sv.url, g.key, work, g.data, THREADS);
+	assert_non_null(strstr(g.out, "resuming: "));
+	run(0, "cut -f2-4 %s/results.tsv | sort | uniq -d | wc -l", work);
+	assert_int_equal(atoi(g.out), 0);
+}
+
+/* 3. Agents: each failure is a crash row with its reason code; the loop goes
+ * on, and the example agent's proposals are trained. */
+static void test_agent_failures_and_example(void **unused)
+{
+	static const struct {
+		const char *name, *script, *code;
+	} bad[] = {
+		{ "junk", "echo not json", "miner.agent_bad_json" },
+		{ "slow", "sleep 30", "miner.agent_timeout" },
+		{ "nodiff", "echo '{\"rationale\": \"x\"}'", "miner.agent_no_diff" },
+		{ "badpatch", "printf '%s' '{\"diff\": \"--- a/nope.c\\n+++ b/nope.c\\n@@ -1 +1 @@\\n-a\\n+b\\n\"}'",
+		  "miner.agent_patch" },
+		{ "exit", "echo broken >&2; exit 3", "miner.agent_failed" },
+	};
+	char work[FS_PATH_MAX], agent[FS_PATH_MAX];
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(work, sizeof work, "%s/agent-%s", g.tmp, bad[i].name);
+		snprintf(agent, sizeof agent, "%s/agent-%s.sh", g.tmp, bad[i].name);
+		{
+			FILE *f = fopen(agent, "w");
+			assert_non_null(f);
+			fprintf(f, "#!/bin/sh\ncat >/dev/null\n%s\n", bad[i].script);
+			fclose(f);
+			assert_int_equal(chmod(agent, 0755), 0);
+		}
+		run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d"
+		       " --proposer agent --agent %s --agent-timeout 2",
+		    tu_karpa(), g.sv.url, g.akey, work, g.data, THREADS, agent);
+		assert_int_equal(rows_with(work, "crash"), 1);
+		run(0, "grep -c '%s' %s/results.tsv", bad[i].code, work);
+	}
+	snprintf(work, sizeof work, "%s/agent-knob", g.tmp);
+	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 2 --threads %d"
+	       " --proposer agent --agent %s/agents/knob-agent",
+	    tu_karpa(), g.sv.url, g.akey, work, g.data, THREADS, getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".");
+	print_message("%s", g.out);
+	assert_int_equal(rows_with(work, "crash"), 0);
+	run(0, "ls %s/experiments/0001/patch.diff %s/experiments/0002/train.log", work, work);
+	run(0, "grep -c '^+' %s/experiments/0001/patch.diff", work);
+}
+
+/* 4. Killed while it waits for a verdict (the crash point right after the
+ * upload), the restarted miner follows the same submission to its verdict
+ * instead of leaving the row awaiting one forever. */
+static void test_restart_follows_a_submission(void **unused)
+{
+	char work[FS_PATH_MAX];
+	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
+
+	(void)unused;
+	snprintf(work, sizeof work, "%s/restart", g.tmp);
+	run(CRASH_EXIT, "KARPA_CRASH_AT=miner_after_submit %s miner run --validator %s --key %s --work %s --data %s"
+			" --experiments 3 --threads %d --proposer agent --agent %s/agents/knob-agent",
+	    tu_karpa_san(), g.sv.url, g.rkey, work, g.data, THREADS, src);
+	assert_int_equal(rows_with(work, "submitted"), 1);
+	run(0, "grep -c 'awaiting its verdict' %s/results.tsv", work);
+	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d"
+	       " --proposer agent --agent %s/agents/knob-agent",
+	    tu_karpa(), g.sv.url, g.rkey, work, g.data, THREADS, src);
+	print_message("%s", g.out);
+	assert_non_null(strstr(g.out, "made before a restart"));
+	run(1, "grep -c 'awaiting its verdict' %s/results.tsv", work);
+	run(0, "grep -c 'verdict [a-z_]*.*(submission q-' %s/results.tsv", work);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_search_finds_a_king),
+		cmocka_unit_test(test_restart_repeats_nothing),
+		cmocka_unit_test(test_agent_failures_and_example),
+		cmocka_unit_test(test_restart_follows_a_submission),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
