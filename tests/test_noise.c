@@ -178,6 +178,9 @@ static void test_noise_floor_tiny(void **state)
 	assert_true(n.sigma == r.sigma && n.margin == r.margin);
 	assert_int_equal(vstate_king_current(&s, &k, &err), 0);
 	assert_true(k.hidden_bpb == r.hidden_bpb[0]);
+	/* The genesis king's public score is its seed-1 run's: what miners
+	 * compare their own runs with (GET /v1/king). */
+	assert_true(k.public_bpb == r.public_bpb[0]);
 	assert_int_equal(king_current(&s, &ki, &err), 0);
 	assert_true(ki.margin == r.margin && ki.hidden_bpb == r.hidden_bpb[0]);
 	{

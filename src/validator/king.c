@@ -167,7 +167,7 @@ static int prepare(struct vstate *s, const char *sql, sqlite3_stmt **st, const c
  * while its floor was measured makes the measurement stale. */
 struct record_score {
 	long long king_id;
-	double hidden_bpb;
+	double hidden_bpb, public_bpb;
 };
 
 static int record_score_tx(struct vstate *s, void *arg, struct kerr *err)
@@ -183,10 +183,17 @@ static int record_score_tx(struct vstate *s, void *arg, struct kerr *err)
 		return -1;
 	if (k.id != a->king_id)
 		return kerr_set(err, "king.stale", "the king changed to %s while its noise floor was measured", k.tag);
-	if (prepare(s, "UPDATE kings SET hidden_bpb = ? WHERE id = ?", &st, "store king score", err) < 0)
+	/* A king crowned by a merge keeps the public score its proof claimed
+	 * and the judge measured; the genesis king has none until this run. */
+	if (prepare(s, "UPDATE kings SET hidden_bpb = ?, public_bpb = COALESCE(public_bpb, ?) WHERE id = ?", &st,
+		    "store king score", err) < 0)
 		return -1;
 	sqlite3_bind_double(st, 1, a->hidden_bpb);
-	sqlite3_bind_int64(st, 2, a->king_id);
+	if (isfinite(a->public_bpb))
+		sqlite3_bind_double(st, 2, a->public_bpb);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_int64(st, 3, a->king_id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		vstate_sql_error(s, "store king score", err);
 		goto out;
@@ -260,9 +267,10 @@ int king_current(struct vstate *s, struct king_info *out, struct kerr *err)
 	return 0;
 }
 
-int king_record_noise_score(struct vstate *s, long long king_id, double hidden_bpb, struct kerr *err)
+int king_record_noise_score(struct vstate *s, long long king_id, double hidden_bpb, double public_bpb,
+			    struct kerr *err)
 {
-	struct record_score a = { king_id, hidden_bpb };
+	struct record_score a = { king_id, hidden_bpb, public_bpb };
 
 	if (!isfinite(hidden_bpb) || hidden_bpb <= 0 || hidden_bpb > KING_BPB_MAX)
 		return kerr_set(err, "king.bad_metrics", "hidden score %g: not a finite bpb in (0, %g]", hidden_bpb,

@@ -61,12 +61,14 @@ struct king_info {
 int king_noise_in_force(struct vstate *s, const char *tag, struct vstate_noise *n, struct kerr *err);
 
 /* Sets the hidden score of the king whose kings row is king_id, from its
- * noise floor's protocol-seed run: the one write to `kings` outside a merge,
+ * noise floor's protocol-seed run, and its public score when it has none
+ * (public_bpb NAN: left as it is; miners compare their runs with it): the one write to `kings` outside a merge,
  * kept here with the others. Runs in the caller's transaction when there is
  * one (vstate_tx nests), so the noise row and the score commit together.
  * king.stale when king_id is no longer the current king, king.bad_metrics
  * for a score that is not a finite bpb. */
-int king_record_noise_score(struct vstate *s, long long king_id, double hidden_bpb, struct kerr *err);
+int king_record_noise_score(struct vstate *s, long long king_id, double hidden_bpb, double public_bpb,
+			    struct kerr *err);
 
 /* The current king (newest kings row) with the margin of the latest noise
  * floor at the state's scale: the one measured on this king if there is

@@ -179,7 +179,8 @@ static int store_tx(struct vstate *s, void *arg, struct kerr *err)
 		vstate_sql_error(s, "store noise floor", err);
 		goto out;
 	}
-	if (king_record_noise_score(s, a->king_id, a->r->king_hidden_bpb, err) < 0)
+	if (king_record_noise_score(s, a->king_id, a->r->king_hidden_bpb, a->r->public_bpb[PROVE_SEED_DEFAULT - 1],
+				    err) < 0)
 		goto out;
 	rc = 0;
 out:
