@@ -11,3 +11,6 @@ make -j"$(nproc)"
 make -j"$(nproc)" gpu
 make -j"$(nproc)" test
 make -j"$(nproc)" fuzz-check
+# a short live network (tiny scale, two minutes of search): the demo's path,
+# which must end with a king change a miner found itself
+bash scripts/demo.sh --scale tiny --minutes 2 --seeds 2 --out runs/ci-network

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# demo.sh: the README's main job. The protocol end to end on one machine, at
+# walkthrough.sh: the protocol step by step on one machine, at
 # the cpu scale, on the Brown Corpus:
 #   data -> validator (recipe-v0.1.0 + noise floor) -> a miner proves a patch
 #   -> the validator judges it -> challenge -> confirmation -> king change;
 #   plus a cheating attempt that is rejected, the corpus and the lineage.
-# Everything lands in runs/demo/ for you to explore afterwards.
+# Everything lands in runs/walkthrough/ for you to explore afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 make -j"$(nproc)" >/dev/null
 
 K=build/karpa
-out=runs/demo
+out=runs/walkthrough
 threads=$(nproc)
 seeds=${KARPA_DEMO_SEEDS:-3}
 py=/usr/bin/python3
@@ -97,5 +97,5 @@ $K corpus "$out/validator" search "budget OR learning" || true
 $K validator status "$out/validator"
 git -C "$out/validator/recipe" log --oneline --decorate --tags main | head -5
 echo
-echo "demo finished in $(( $(date +%s) - start )) s. Explore $out: validator/ (state.db, recipe/),"
+echo "walkthrough finished in $(( $(date +%s) - start )) s. Explore $out: validator/ (state.db, recipe/),"
 echo "bundle-*/ (karpa bundle show $out/bundle-steps draws the loss curve), verdict-*.json."
