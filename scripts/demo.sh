@@ -127,6 +127,9 @@ for who in search agent; do
 	printf '%-8s %5s %5s %9s %5s %6s\n' "$who" "$(rows "$w" "")" "$(rows "$w" "keep submitted king" full)" \
 		"$(rows "$w" "submitted king")" "$(rows "$w" "king")" "$(rows "$w" "crash")"
 done
+for who in search agent; do
+	printf '%-8s %s\n' "$who" "$(grep -h '^miner: compute' "$out/miner-$who.log" | cut -c8- || echo '-')"
+done
 
 banner "6. the lineage of kings"
 $K validator status "$out/validator"

@@ -43,11 +43,20 @@ struct king {
 
 struct miner {
 	const struct miner_opts *o;
+	struct miner_stats *st;
 	struct journal j;
 	struct king k;
 	struct client_opts co;
 	char recipe[FS_PATH_MAX], checkout[FS_PATH_MAX];
 };
+
+static double wall_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -199,6 +208,8 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	char patch[FS_PATH_MAX], rat[FS_PATH_MAX], out[FS_PATH_MAX];
 	struct prove_opts po = { 0 };
 	struct prove_result r;
+	double t0;
+	int rc;
 
 	if (journal_path(&m->j, exp, "patch.diff", patch, sizeof patch, err) < 0 ||
 	    journal_path(&m->j, exp, "rationale.md", rat, sizeof rat, err) < 0 ||
@@ -218,7 +229,10 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	po.seed = seed;
 	po.threads = m->o->threads;
 	po.progress = m->o->progress;
-	if (prove_run(&po, &r, err) < 0)
+	t0 = wall_s();
+	rc = prove_run(&po, &r, err);
+	m->st->prove_s += wall_s() - t0;
+	if (rc < 0)
 		return -1;
 	*bpb = r.val_bpb;
 	fs_rm_rf(out); /* the tar is the bundle; the directory is a copy */
@@ -390,6 +404,7 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	struct recipe_host h;
 	struct train_opts to = { 0 };
 	char out[FS_PATH_MAX], log[FS_PATH_MAX], keep[FS_PATH_MAX];
+	double t0;
 	int rc;
 
 	if (fs_join(out, sizeof out, err, "%s/run", dir) < 0 || recipe_build(m->checkout, &bi, err) < 0 ||
@@ -401,7 +416,9 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	to.seed = m->k.seed;
 	to.threads = m->o->threads;
 	to.progress = m->o->progress;
+	t0 = wall_s();
 	rc = train_run(&to, &h, res, err);
+	m->st->train_s += wall_s() - t0;
 	if (fs_join(log, sizeof log, err, "%s/train.log", out) == 0 && fs_join(keep, sizeof keep, err, "%s/train.log", dir) == 0 &&
 	    fs_exists(log))
 		fs_copy_file(log, keep, err);
@@ -649,6 +666,7 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 	memset(st, 0, sizeof *st);
 	memset(&m, 0, sizeof m);
 	m.o = o;
+	m.st = st;
 	client_opts_default(&m.co);
 	if (fs_mkdir_p(o->work, err) < 0 || fs_join(m.recipe, sizeof m.recipe, err, "%s/recipe", o->work) < 0 ||
 	    fs_join(m.checkout, sizeof m.checkout, err, "%s/king", o->work) < 0 || journal_open(&m.j, o->work, err) < 0)

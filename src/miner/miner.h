@@ -31,6 +31,9 @@ struct miner_opts {
 struct miner_stats {
 	int run, kept, crashed, submitted, kings;
 	int exhausted; /* the search had nothing left to try */
+	/* Wall seconds of this run spent training experiments and proving
+	 * (challenge answers included): where a miner's compute goes. */
+	double train_s, prove_s;
 };
 
 int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *err);
