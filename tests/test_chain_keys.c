@@ -4,7 +4,7 @@
  * hostile text, the chain key file (0600, never overwritten, refused when
  * readable by others, damaged or mismatched), Bittensor wallet import
  * (hotkey JSON, $NACL coldkey) and `karpa chain keys`. */
-#include "testutil.h"
+#include "chain_fixture.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -15,7 +15,6 @@
 #include "chain/ss58.h"
 #include "chain/strobe.h"
 #include "chain/wallet.h"
-#include "util/hash.h"
 
 #define OUT_CAP 8192
 /* Argon2i's minimum cost: files the tests seal themselves, except one that
@@ -38,30 +37,11 @@ static const char coldkey_fixture[] =
 	"00f8e5eb68bb9b1a1a92c8c06fc2389e8b6b239e23bc38580e2fc42c1c39e83ddc47de978b73a4b6f926032ed5151408"
 	"a0c8be5a0c06ce38ca9dfdecaab90e37de8031a9ed0eac6e5338e8ac23f997b222f8fe64015e48";
 
-static char *dir;
 static char out[OUT_CAP];
-
-static int setup(void **s)
-{
-	(void)s;
-	assert_int_equal(hash_init_lib(), 0);
-	dir = tu_mkdtemp();
-	return 0;
-}
-
-static int teardown(void **s)
-{
-	(void)s;
-	tu_rmdir(dir);
-	return 0;
-}
 
 static void unhex(const char *hex, uint8_t *bin, size_t n)
 {
-	size_t got = 0;
-
-	assert_int_equal(sodium_hex2bin(bin, n, hex, strlen(hex), NULL, &got, NULL), 0);
-	assert_int_equal(got, n);
+	assert_int_equal(chain_unhex(hex, bin, n), n);
 }
 
 static void assert_hex(const uint8_t *bin, size_t n, const char *want)
@@ -340,7 +320,7 @@ static void key_file_round_trip_and_refusals(void **unused)
 	(void)unused;
 	unhex(alice_seed, seed, 32);
 	for (int scheme = 0; scheme < 2; scheme++) {
-		snprintf(path, sizeof path, "%s/k%d", dir, scheme);
+		snprintf(path, sizeof path, "%s/k%d", chain_dir, scheme);
 		assert_int_equal(chain_key_from_seed((enum chain_scheme)scheme, seed, &k, &err), 0);
 		assert_int_equal(chain_key_save(path, &k, &err), 0);
 		assert_int_equal(stat(path, &sb), 0);
@@ -360,7 +340,7 @@ static void key_file_round_trip_and_refusals(void **unused)
 	assert_int_equal(chain_key_from_seed(CHAIN_SCHEME_SR25519, seed, &k, &err), 0);
 	assert_hex(k.pub, 32, alice_pub);
 
-	snprintf(path, sizeof path, "%s/k1", dir);
+	snprintf(path, sizeof path, "%s/k1", chain_dir);
 	assert_non_null(f = fopen(path, "r"));
 	n = fread(text, 1, sizeof text - 1, f);
 	fclose(f);
@@ -372,10 +352,10 @@ static void key_file_round_trip_and_refusals(void **unused)
 	assert_string_equal(err.code, "chainkey.bad_permissions");
 	assert_int_equal(chmod(path, 0600), 0);
 
-	snprintf(path, sizeof path, "%s/nothing", dir);
+	snprintf(path, sizeof path, "%s/nothing", chain_dir);
 	assert_int_equal(chain_key_load(path, &back, &err), -1);
 	assert_string_equal(err.code, "chainkey.missing");
-	snprintf(path, sizeof path, "%s/no/such/folder/k", dir);
+	snprintf(path, sizeof path, "%s/no/such/folder/k", chain_dir);
 	assert_int_equal(chain_key_save(path, &k, &err), -1);
 	assert_string_equal(err.code, "chainkey.create");
 }
@@ -402,7 +382,7 @@ static void key_file_refuses_damage(void **unused)
 
 	(void)unused;
 	snprintf(good, sizeof good, "karpa-chain-key-v1\nscheme sr25519\npublic %s\nseed %s\n", alice_pub, alice_seed);
-	snprintf(path, sizeof path, "%s/good", dir);
+	snprintf(path, sizeof path, "%s/good", chain_dir);
 	write_file(path, good, strlen(good), 0600);
 	assert_int_equal(chain_key_load(path, &k, &err), 0);
 	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
@@ -410,17 +390,23 @@ static void key_file_refuses_damage(void **unused)
 
 		assert_non_null(at);
 		snprintf(bad, sizeof bad, "%.*s%s%s", (int)(at - good), good, edits[i].to, at + strlen(edits[i].from));
-		snprintf(path, sizeof path, "%s/bad%zu", dir, i);
+		snprintf(path, sizeof path, "%s/bad%zu", chain_dir, i);
 		write_file(path, bad, strlen(bad), 0600);
 		kerr_clear(&err);
 		if (chain_key_load(path, &k, &err) != -1 || strcmp(err.code, edits[i].code))
 			fail_msg("edit %zu: got \"%s\" (%s), want %s", i, err.code, err.msg, edits[i].code);
 	}
+	/* Too large to be a key file. */
+	memset(bad, 'a', sizeof bad);
+	snprintf(path, sizeof path, "%s/big", chain_dir);
+	write_file(path, bad, sizeof bad, 0600);
+	assert_int_equal(chain_key_load(path, &k, &err), -1);
+	assert_string_equal(err.code, "chainkey.parse");
 	/* Without the last newline is still the file; a symlink is not. */
-	snprintf(path, sizeof path, "%s/nonl", dir);
+	snprintf(path, sizeof path, "%s/nonl", chain_dir);
 	write_file(path, good, strlen(good) - 1, 0600);
 	assert_int_equal(chain_key_load(path, &k, &err), 0);
-	snprintf(bad, sizeof bad, "%s/link", dir);
+	snprintf(bad, sizeof bad, "%s/link", chain_dir);
 	assert_int_equal(symlink(path, bad), 0);
 	assert_int_equal(chain_key_load(bad, &k, &err), -1);
 	assert_string_equal(err.code, "chainkey.open");
@@ -437,19 +423,28 @@ static void hotkey_json(char *buf, size_t cap, const char *seed, const char *pub
 		 pub, pub, 0, seed, ss58);
 }
 
+/* A wallet folder chain_dir/NAME holding Alice as hotkeys/HOTKEY. */
+static void alice_wallet(const char *name, const char *hotkey, char *wallet, size_t cap)
+{
+	char path[FS_PATH_MAX], json[1024];
+	struct kerr err = { { 0 }, { 0 } };
+
+	snprintf(wallet, cap, "%s/%s", chain_dir, name);
+	snprintf(path, sizeof path, "%s/hotkeys", wallet);
+	assert_int_equal(fs_mkdir_p(path, &err), 0);
+	hotkey_json(json, sizeof json, alice_seed, alice_pub, alice_ss58);
+	snprintf(path, sizeof path, "%s/hotkeys/%s", wallet, hotkey);
+	write_file(path, json, strlen(json), 0600);
+}
+
 static void wallet_hotkey_import(void **unused)
 {
-	char wallet[FS_PATH_MAX], path[FS_PATH_MAX], json[1024];
+	char wallet[FS_PATH_MAX];
 	struct chain_key k;
 	struct kerr err = { { 0 }, { 0 } };
 
 	(void)unused;
-	snprintf(wallet, sizeof wallet, "%s/wallet", dir);
-	snprintf(path, sizeof path, "%s/hotkeys", wallet);
-	assert_int_equal(fs_mkdir_p(path, &err), 0);
-	hotkey_json(json, sizeof json, alice_seed, alice_pub, alice_ss58);
-	snprintf(path, sizeof path, "%s/hotkeys/default", wallet);
-	write_file(path, json, strlen(json), 0600);
+	alice_wallet("wallet", "default", wallet, sizeof wallet);
 	assert_int_equal(wallet_import_hotkey(wallet, NULL, &k, &err), 0);
 	assert_int_equal(k.scheme, CHAIN_SCHEME_SR25519);
 	assert_hex(k.pub, 32, alice_pub);
@@ -556,17 +551,23 @@ static void wallet_coldkey_nacl(void **unused)
 		uint8_t box[sizeof coldkey_fixture / 2];
 
 		unhex(coldkey_fixture, box, sizeof box);
-		snprintf(wallet, sizeof wallet, "%s/cold", dir);
+		snprintf(wallet, sizeof wallet, "%s/cold", chain_dir);
 		assert_int_equal(fs_mkdir_p(wallet, &err), 0);
 		snprintf(path, sizeof path, "%s/coldkey", wallet);
 		write_file(path, box, sizeof box, 0600);
 	}
 	assert_int_equal(wallet_import_coldkey(wallet, NULL, &k, &err), -1);
 	assert_string_equal(err.code, "wallet.encrypted");
+	/* Opened end to end by the CLI (the release binary: one Argon2i run). */
+	snprintf(path, sizeof path, "%s/coldpw", chain_dir);
+	write_file(path, "correct horse\n", 14, 0600);
 	t0 = tu_now_s();
-	assert_int_equal(wallet_import_coldkey(wallet, "correct horse", &k, &err), 0);
-	assert_hex(k.pub, 32, alice_pub);
+	tu_run_want(out, sizeof out, 0, "%s chain keys import --wallet %s --coldkey --password-file %s --out %s/cold.key",
+		    tu_karpa(), wallet, path, chain_dir);
 	fprintf(stderr, "chain_keys: Argon2i at the wallet cost took %.1f s\n", tu_now_s() - t0);
+	assert_non_null(strstr(out, alice_ss58));
+	assert_null(strstr(out, alice_seed));
+	snprintf(path, sizeof path, "%s/coldkey", wallet);
 	/* An unencrypted coldkey is plain JSON. */
 	write_file(path, json, strlen(json), 0600);
 	assert_int_equal(wallet_import_coldkey(wallet, NULL, &k, &err), 0);
@@ -583,10 +584,10 @@ static void cli_import_and_show(void **unused)
 
 	(void)unused;
 	tu_run_want(out, sizeof out, 0, "%s chain keys import --scheme sr25519 --seed 0x%s --out %s/cli.key", tu_karpa(),
-		    alice_seed, dir);
+		    alice_seed, chain_dir);
 	assert_non_null(strstr(out, "scheme sr25519\npublic 0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d\nss58 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY\n"));
 	assert_null(strstr(out, alice_seed));
-	tu_run_want(out, sizeof out, 0, "%s chain keys show %s/cli.key --json", tu_karpa(), dir);
+	tu_run_want(out, sizeof out, 0, "%s chain keys show %s/cli.key --json", tu_karpa(), chain_dir);
 	j = tu_out_json(out);
 	assert_string_equal(tu_jstr(j, "ss58_address"), alice_ss58);
 	assert_string_equal(tu_jstr(j, "scheme"), "sr25519");
@@ -594,36 +595,32 @@ static void cli_import_and_show(void **unused)
 	assert_null(strstr(out, alice_seed));
 	/* Never overwrites; refuses a bad seed, scheme or combination. */
 	tu_run_want(out, sizeof out, 1, "%s chain keys import --scheme sr25519 --seed %s --out %s/cli.key", tu_karpa(),
-		    alice_seed, dir);
+		    alice_seed, chain_dir);
 	assert_non_null(strstr(out, "chainkey.exists"));
-	tu_run_want(out, sizeof out, 1, "%s chain keys import --scheme sr25519 --seed 12 --out %s/x.key", tu_karpa(), dir);
+	tu_run_want(out, sizeof out, 1, "%s chain keys import --scheme sr25519 --seed 12 --out %s/x.key", tu_karpa(), chain_dir);
 	assert_non_null(strstr(out, "chain.bad_seed"));
 	tu_run_want(out, sizeof out, 1, "%s chain keys import --scheme ecdsa --seed %s --out %s/x.key", tu_karpa(),
-		    alice_seed, dir);
+		    alice_seed, chain_dir);
 	assert_non_null(strstr(out, "chainkey.bad_scheme"));
-	tu_run_want(out, sizeof out, 2, "%s chain keys import --seed %s --out %s/x.key", tu_karpa(), alice_seed, dir);
+	tu_run_want(out, sizeof out, 2, "%s chain keys import --seed %s --out %s/x.key", tu_karpa(), alice_seed, chain_dir);
 	tu_run_want(out, sizeof out, 2, "%s chain keys import --scheme sr25519 --seed %s --wallet %s --out %s/x.key",
-		    tu_karpa(), alice_seed, dir, dir);
+		    tu_karpa(), alice_seed, chain_dir, chain_dir);
 	tu_run_want(out, sizeof out, 2, "%s chain frobnicate", tu_karpa());
 	tu_run_want(out, sizeof out, 0, "%s chain --help", tu_karpa());
 	assert_non_null(strstr(out, "karpa chain keys show FILE"));
 	/* ed25519 from the same seed: libsodium's public key. */
 	tu_run_want(out, sizeof out, 0, "%s chain keys import --scheme ed25519 --seed %s --out %s/ed.key --json",
-		    tu_karpa(), alice_seed, dir);
+		    tu_karpa(), alice_seed, chain_dir);
 	j = tu_out_json(out);
 	assert_string_equal(tu_jstr(j, "scheme"), "ed25519");
 	json_decref(j);
 	/* From a wallet's hotkey. */
-	snprintf(wallet, sizeof wallet, "%s/w2", dir);
-	snprintf(path, sizeof path, "%s/hotkeys", wallet);
-	assert_int_equal(fs_mkdir_p(path, &err), 0);
+	alice_wallet("w2", "validator", wallet, sizeof wallet);
 	hotkey_json(json, sizeof json, alice_seed, alice_pub, alice_ss58);
-	snprintf(path, sizeof path, "%s/hotkeys/validator", wallet);
-	write_file(path, json, strlen(json), 0600);
 	tu_run_want(out, sizeof out, 0, "%s chain keys import --wallet %s --hotkey validator --out %s/hk.key", tu_karpa(),
-		    wallet, dir);
+		    wallet, chain_dir);
 	assert_non_null(strstr(out, alice_ss58));
-	tu_run_want(out, sizeof out, 1, "%s chain keys import --wallet %s --out %s/hk2.key", tu_karpa(), wallet, dir);
+	tu_run_want(out, sizeof out, 1, "%s chain keys import --wallet %s --out %s/hk2.key", tu_karpa(), wallet, chain_dir);
 	assert_non_null(strstr(out, "wallet.missing"));
 	/* A coldkey sealed at the minimum cost is refused by the CLI's real
 	 * cost: the wrong key, so the box does not open. */
@@ -635,10 +632,10 @@ static void cli_import_and_show(void **unused)
 		snprintf(path, sizeof path, "%s/coldkey", wallet);
 		write_file(path, sealed, n, 0600);
 		free(sealed);
-		snprintf(path, sizeof path, "%s/pw", dir);
+		snprintf(path, sizeof path, "%s/pw", chain_dir);
 		write_file(path, "pw\n", 3, 0600);
 		tu_run_want(out, sizeof out, 1, "%s chain keys import --wallet %s --coldkey --out %s/ck.key", tu_karpa(),
-			    wallet, dir);
+			    wallet, chain_dir);
 		assert_non_null(strstr(out, "wallet.encrypted"));
 	}
 }
@@ -659,5 +656,5 @@ int main(void)
 		cmocka_unit_test(wallet_coldkey_nacl),
 		cmocka_unit_test(cli_import_and_show),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, chain_setup, chain_teardown);
 }

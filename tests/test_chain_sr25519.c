@@ -6,43 +6,19 @@
  * @scure/sr25519 (pinned by scripts/setup.sh) derive the same public keys
  * and SS58 addresses, scure's signature with the same randomness equals
  * ours byte for byte, polkadot-js verifies ours and we verify theirs. */
-#include "testutil.h"
+#include "chain_fixture.h"
 
 #include <sodium.h>
 
 #include "chain/chainkey.h"
 #include "chain/sr25519.h"
 #include "chain/ss58.h"
-#include "util/hash.h"
 
 #define OUT_CAP 65536
 #define GOLDEN_TIMEOUT_S 120
 
-static char *dir;
 static char out[OUT_CAP];
 
-static int setup(void **s)
-{
-	(void)s;
-	assert_int_equal(hash_init_lib(), 0);
-	dir = tu_mkdtemp();
-	return 0;
-}
-
-static int teardown(void **s)
-{
-	(void)s;
-	tu_rmdir(dir);
-	return 0;
-}
-
-static size_t unhex(const char *hex, uint8_t *bin, size_t cap)
-{
-	size_t got = 0;
-
-	assert_int_equal(sodium_hex2bin(bin, cap, hex, strlen(hex), NULL, &got, NULL), 0);
-	return got;
-}
 
 static void hex_of(const uint8_t *bin, size_t n, char *hex)
 {
@@ -54,7 +30,7 @@ static void pub_of(const char *seed_hex, uint8_t pub[32])
 	struct sr25519_secret sk;
 	uint8_t seed[32];
 
-	assert_int_equal(unhex(seed_hex, seed, 32), 32);
+	assert_int_equal(chain_unhex(seed_hex, seed, 32), 32);
 	sr25519_from_seed(seed, &sk, pub);
 	sr25519_wipe(&sk);
 }
@@ -95,7 +71,7 @@ static void signature_with_fixed_randomness(void **unused)
 	const char *msg = "this is a message";
 
 	(void)unused;
-	unhex("fac7959dbfe72f052e5a0c3c8d6530f202b02fd8f9f5ca3580ec8deb7797479e", seed, 32);
+	chain_unhex("fac7959dbfe72f052e5a0c3c8d6530f202b02fd8f9f5ca3580ec8deb7797479e", seed, 32);
 	sr25519_from_seed(seed, &sk, pub);
 	assert_int_equal(sr25519_sign(&sk, pub, (const uint8_t *)msg, strlen(msg), zero, sig, &err), 0);
 	hex_of(sig, 64, hex);
@@ -135,8 +111,8 @@ static void verifies_published_signatures(void **unused)
 
 	(void)unused;
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-		unhex(v[i].pub, pub, 32);
-		unhex(v[i].sig, sig, 64);
+		chain_unhex(v[i].pub, pub, 32);
+		chain_unhex(v[i].sig, sig, 64);
 		kerr_clear(&err);
 		assert_int_equal(sr25519_verify(pub, (const uint8_t *)v[i].msg, strlen(v[i].msg), sig, &err),
 				 v[i].ok ? 0 : -1);
@@ -189,7 +165,7 @@ static void verifier_refuses_tampering(void **unused)
 	expect_refusal(pub, msg, sizeof msg, bad, "sr25519.not_marked");
 	/* s + l: the same scalar, not canonical (malleability) */
 	memcpy(bad, sig, 64);
-	unhex(order_hex, bad + 32, 32);
+	chain_unhex(order_hex, bad + 32, 32);
 	bad[63] |= 0x80;
 	expect_refusal(pub, msg, sizeof msg, bad, "sr25519.noncanonical_scalar");
 	/* s = 0 and R = identity: the degenerate signature */
@@ -270,7 +246,7 @@ static void make_cases(void)
 		g->scheme = i % 4 == 3 ? CHAIN_SCHEME_ED25519 : CHAIN_SCHEME_SR25519;
 		memcpy(g->seed, b, 32);
 		if (i == 0)
-			unhex("e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a", g->seed, 32);
+			chain_unhex("e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a", g->seed, 32);
 		if (i == 1)
 			memset(g->seed, 0, 32);
 		memcpy(g->random, b + 32, 32);
@@ -349,7 +325,7 @@ static void check_answer(json_t *o, int i)
 	expect_true(o, "verifies_ours", i);
 	expect_true(o, "refuses_tampered", i);
 	expect_true(o, "signature_verify", i);
-	assert_int_equal(unhex(tu_jstr(o, "theirs"), theirs, 64), 64);
+	assert_int_equal(chain_unhex(tu_jstr(o, "theirs"), theirs, 64), 64);
 	if (g->scheme == CHAIN_SCHEME_SR25519) {
 		expect_hex(o, "scure_pub", g->pub, 32, i);
 		expect_hex(o, "scure_sig", g->sig, 64, i);
@@ -386,8 +362,8 @@ static void golden_against_polkadot_js(void **unused)
 	if (tu_run(out, sizeof out, "node --version") != 0)
 		fail_msg("node is not available (%s): run scripts/setup.sh", out);
 	make_cases();
-	snprintf(in, sizeof in, "%s/cases.json", dir);
-	snprintf(outp, sizeof outp, "%s/answers.json", dir);
+	snprintf(in, sizeof in, "%s/cases.json", chain_dir);
+	snprintf(outp, sizeof outp, "%s/answers.json", chain_dir);
 	write_cases(in);
 	rc = tu_run(out, sizeof out, "KARPA_NPM_DIR='%s' timeout %d node '%s/tests/chain_sr25519_golden.mjs' '%s' '%s'", npm,
 		    GOLDEN_TIMEOUT_S, src, in, outp);
@@ -412,5 +388,5 @@ int main(void)
 		cmocka_unit_test(signer_seam_signs_for_both_schemes),
 		cmocka_unit_test(golden_against_polkadot_js),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, chain_setup, chain_teardown);
 }

@@ -87,16 +87,13 @@ int chain_key_save(const char *path, const struct chain_key *k, struct kerr *err
 		snprintf(err->code, sizeof err->code, "%s", "chainkey.create");
 		goto out;
 	}
-	/* Unbuffered: the seed never sits in a stdio buffer freed unwiped. */
+	/* Unbuffered: the seed never sits in a stdio buffer freed unwiped.
+	 * NO_REPLACE commits by link(): a key that appeared meanwhile stays. */
 	setvbuf(fs_atomic_stream(&a), NULL, _IONBF, 0);
-	if (fs_atomic_write(&a, text, (size_t)n, err) < 0)
-		goto out;
-	if (fs_atomic_commit(&a, err) < 0) {
-		if (!strcmp(err->code, "fs.exists"))
-			kerr_set(err, "chainkey.exists", "%s: a file is already there; refusing to overwrite a key", path);
-		goto out;
-	}
-	rc = 0;
+	if (fs_atomic_write(&a, text, (size_t)n, err) == 0 && fs_atomic_commit(&a, err) == 0)
+		rc = 0;
+	else if (!strcmp(err->code, "fs.exists"))
+		kerr_set(err, "chainkey.exists", "%s: a file is already there; refusing to overwrite a key", path);
 out:
 	fs_atomic_abort(&a);
 	sodium_memzero(text, sizeof text);
@@ -108,7 +105,7 @@ out:
 static int read_small(const char *path, char *buf, size_t cap, struct kerr *err)
 {
 	struct stat sb;
-	size_t got = 0;
+	ssize_t r;
 	int fd, rc = -1;
 
 	fd = fs_open_regular(path, O_NOFOLLOW, &sb, err);
@@ -120,32 +117,24 @@ static int read_small(const char *path, char *buf, size_t cap, struct kerr *err)
 					path);
 		return kerr_errno(err, "chainkey.open", path);
 	}
-	/* Any group or other bit: a secret others could read is not a key. */
+	/* Any group or other bit: a secret others could read is not a key.
+	 * Then one read: a regular file gives all it has up to cap, so a full
+	 * buffer means a file too large to be a key. */
 	if (sb.st_mode & 077) {
 		kerr_set(err, "chainkey.bad_permissions", "%s: mode %04o lets others access the secret; run `chmod 600 %s`",
 			 path, (unsigned)(sb.st_mode & 07777), path);
-		goto out;
-	}
-	while (got < cap) {
-		ssize_t r = read(fd, buf + got, cap - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
+	} else {
+		do
+			r = read(fd, buf, cap);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
 			kerr_errno(err, "chainkey.open", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
+		else if ((size_t)r == cap)
+			kerr_set(err, "chainkey.parse", "%s: larger than %zu bytes, not a chain key file", path, cap - 1);
+		else
+			buf[r] = '\0';
+		rc = r >= 0 && (size_t)r < cap ? 0 : -1;
 	}
-	if (got == cap) {
-		kerr_set(err, "chainkey.parse", "%s: larger than %zu bytes, not a chain key file", path, cap - 1);
-		goto out;
-	}
-	buf[got] = '\0';
-	rc = 0;
-out:
 	close(fd);
 	return rc;
 }
@@ -208,16 +197,15 @@ int chain_key_load(const char *path, struct chain_key *k, struct kerr *err)
 	}
 	if (chain_key_from_seed(scheme, seed, k, err) < 0)
 		goto out;
-	if (sodium_memcmp(k->pub, pub, sizeof pub) != 0) {
-		kerr_set(err, "chainkey.mismatch", "%s: the public key does not belong to the seed (a damaged file?)", path);
-		goto out;
-	}
-	rc = 0;
+	rc = sodium_memcmp(k->pub, pub, sizeof pub) == 0
+		     ? 0
+		     : kerr_set(err, "chainkey.mismatch", "%s: the public key does not belong to the seed (a damaged file?)",
+				path);
 out:
-	sodium_memzero(buf, sizeof buf);
-	sodium_memzero(seed, sizeof seed);
 	if (rc < 0)
 		chain_key_wipe(k);
+	sodium_memzero(seed, sizeof seed);
+	sodium_memzero(buf, sizeof buf);
 	return rc;
 }
 
