@@ -279,7 +279,7 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 	snprintf(id, sizeof id, "%s", jstr(it, "id"));
 	json_decref(it);
 	say("experiment %04d submitted as %s", exp, id);
-	snprintf(idf, sizeof idf, "%s.id", name);
+	snprintf(idf, sizeof idf, "%s-id", name);
 	if (journal_path(&m->j, exp, idf, path, sizeof path, err) < 0 || fs_write_atomic(path, id, strlen(id), err) < 0)
 		return -1;
 	crash_point("miner_after_submit");
@@ -301,7 +301,7 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 		uint64_t seed = (uint64_t)json_integer_value(json_object_get(jd, "challenge_seed"));
 		json_decref(it);
 		it = NULL;
-		if (journal_path(&m->j, r->exp, "challenge.id", idp, sizeof idp, &err) == 0 && fs_exists(idp) &&
+		if (journal_path(&m->j, r->exp, "challenge-id", idp, sizeof idp, &err) == 0 && fs_exists(idp) &&
 		    fs_read_file(idp, 128, 0, &cid, &n, &err) == 0) {
 			say("experiment %04d: following its challenge answer %s", r->exp, cid);
 			if (follow(m, cid, &it, &err) < 0) {
@@ -370,7 +370,7 @@ static int resume_pending(struct miner *m, struct miner_stats *st, struct kerr *
 		struct kerr ferr = { { 0 }, { 0 } };
 
 		if (strcmp(r.status, "submitted") || strncmp(r.desc, MINER_AWAITING, strlen(MINER_AWAITING)) ||
-		    journal_path(&m->j, r.exp, "proof.id", idp, sizeof idp, err) < 0 || !fs_exists(idp))
+		    journal_path(&m->j, r.exp, "proof-id", idp, sizeof idp, err) < 0 || !fs_exists(idp))
 			continue;
 		if (fs_read_file(idp, 128, 0, &id, &n, &ferr) < 0)
 			continue;
