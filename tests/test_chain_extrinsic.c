@@ -100,6 +100,15 @@ static void era_matches_substrate(void **state)
 	chain_era_encode(1u << 20, 5, b);
 	chain_era_encode(1u << 16, 5, c);
 	assert_memory_equal(b, c, 2);
+
+	/* birth: the block itself up to period 4096; quantised above */
+	assert_true(chain_era_birth(128, 1000) == 1000);
+	assert_true(chain_era_birth(4096, 123457) == 123457);
+	assert_true(chain_era_birth(32768, 20003) == 20000);
+	assert_true(chain_era_birth(0, 20003) == 0);
+	chain_era_encode(32768, 20003, b);
+	chain_era_encode(32768, 20000, c);
+	assert_memory_equal(b, c, 2);
 }
 
 /* ---- polkadot-js goldens ---------------------------------------------- */

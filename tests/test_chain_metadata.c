@@ -62,6 +62,9 @@ static void fixture_names_the_weight_calls(void **state)
 	assert_string_equal(e.code, "meta.no_call");
 	assert_int_equal(meta_find_call(m, "Nope", "set_weights", &c, &e), -1);
 	assert_string_equal(e.code, "meta.no_pallet");
+	((struct meta_pallet *)meta_pallet_by_name(m, "SubtensorModule"))->has_calls = false;
+	assert_int_equal(meta_find_call(m, "SubtensorModule", "set_weights", &c, &e), -1);
+	assert_string_equal(e.code, "meta.no_calls");
 	meta_free(m);
 }
 

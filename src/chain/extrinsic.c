@@ -178,25 +178,48 @@ out:
 
 /* ---- era -------------------------------------------------------------- */
 
+/* Substrate's Era::mortal: the period as a power of two in [4, 2^16],
+ * and the phase quantised so that it fits the 12 bits it is given. */
+static void era_mortal(uint32_t period, uint64_t block_number, uint64_t *p_out, uint64_t *phase_out,
+		       uint64_t *quantum_out)
+{
+	uint64_t p = 4, quantum;
+
+	while (p < period && p < CHAIN_ERA_PERIOD_MAX)
+		p <<= 1;
+	quantum = p >> 12 ? p >> 12 : 1;
+	*p_out = p;
+	*quantum_out = quantum;
+	*phase_out = block_number % p / quantum * quantum;
+}
+
 size_t chain_era_encode(uint32_t period, uint64_t block_number, uint8_t out[2])
 {
-	uint64_t p = 4, phase, quantize, code;
+	uint64_t p, phase, quantum, code;
 	unsigned tz = 0;
 
 	if (period == 0) {
 		out[0] = 0;
 		return 1;
 	}
-	while (p < period && p < CHAIN_ERA_PERIOD_MAX)
-		p <<= 1;
-	phase = block_number % p;
-	quantize = p >> 12 ? p >> 12 : 1;
+	era_mortal(period, block_number, &p, &phase, &quantum);
 	for (uint64_t x = p; !(x & 1); x >>= 1)
 		tz++;
-	code = (tz - 1 < 1 ? 1 : tz - 1 > 15 ? 15 : tz - 1) | (phase / quantize) << 4;
+	code = (tz - 1 < 1 ? 1 : tz - 1 > 15 ? 15 : tz - 1) | (phase / quantum) << 4;
 	out[0] = (uint8_t)code;
 	out[1] = (uint8_t)(code >> 8);
 	return 2;
+}
+
+uint64_t chain_era_birth(uint32_t period, uint64_t block_number)
+{
+	uint64_t p, phase, quantum, from;
+
+	if (period == 0)
+		return 0;
+	era_mortal(period, block_number, &p, &phase, &quantum);
+	from = block_number > phase ? block_number : phase;
+	return (from - phase) / p * p + phase;
 }
 
 /* ---- signed extensions ------------------------------------------------ */

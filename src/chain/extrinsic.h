@@ -42,6 +42,11 @@ struct chain_tx {
  * period (rounded up to a power of two in [4, 2^16]) and the birth block's
  * phase. Returns the length written to out. */
 size_t chain_era_encode(uint32_t period, uint64_t block_number, uint8_t out[2]);
+/* The block such an era is born at (Substrate's Era::birth): block_number
+ * itself for periods up to 4096; for longer ones the phase is quantised
+ * and the birth block is earlier. Its hash is what the payload carries
+ * (chain_tx.block_hash). 0 (genesis) when immortal. */
+uint64_t chain_era_birth(uint32_t period, uint64_t block_number);
 
 /* Calls: pallet index, call index, arguments in the metadata's order.
  * meta.no_pallet / meta.no_call when the runtime lacks them,

@@ -295,9 +295,8 @@ static void item_deprecation(struct mp *p) /* V16 ItemDeprecationInfo */
 	if (scale_read_u8(&p->r, &tag) < 0)
 		return;
 	if (tag == 2) {
-		skip_str(p);
-		if (opt_str(p) == NULL && p->r.failed)
-			return;
+		skip_str(p); /* note */
+		opt_str(p);  /* since */
 	} else if (tag > 2) {
 		scale_fail(&p->r, "meta.bad_typedef", "unknown deprecation tag");
 	}
