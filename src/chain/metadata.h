@@ -123,8 +123,10 @@ const struct meta_variant *meta_variant_by_index(const struct meta_type *t, uint
 /* meta.no_pallet, meta.no_calls (the pallet has none), meta.no_call. */
 int meta_find_call(const struct meta *m, const char *pallet, const char *call, struct meta_call *out,
 		   struct kerr *e);
-/* The name of error variant error_index of pallet pallet_index (a
- * DispatchError::Module), or NULL when the metadata has none. */
+/* The name of error variant error_index of pallet pallet_index, or NULL
+ * when the metadata has none. A DispatchError::Module is { index: u8,
+ * error: [u8; 4] }: pallet_index is its index, error_index the first of
+ * its four error bytes. */
 const char *meta_error_name(const struct meta *m, uint8_t pallet_index, uint8_t error_index);
 
 /* Follows newtypes (one-field composites) and one-item tuples to the type
