@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"       karpa chain keys import --wallet DIR [--hotkey NAME] --out FILE [--json]\n"
 	"       karpa chain keys import --wallet DIR --coldkey --password-file PW --out FILE [--json]\n"
 	"       karpa chain keys show FILE [--json]\n"
+	"       karpa chain extrinsic --chain-state FILE --hotkey FILE --netuid N --weights UID=W,... (--help)\n"
 	"\n"
 	"Chain keys sign Karpa's weights on Bittensor (docs/chain-keys.md).\n"
 	"  import  writes FILE (mode 0600, never overwritten) from a 32-byte seed\n"
@@ -211,9 +212,8 @@ int cmd_chain(int argc, char **argv)
 		return usage(EXIT_USAGE);
 	if (!strcmp(argv[1], "keys"))
 		return cmd_keys(argc - 1, argv + 1);
-	/* Hook: `extrinsic` (offline signing, cli/cmd_chain_tx.c) and `weights`
-	 * (send an epoch's weights) dispatch here, each as
-	 * `return cmd_chain_X(argc - 1, argv + 1);` with argv[0] its own name. */
+	if (!strcmp(argv[1], "extrinsic"))
+		return cmd_chain_extrinsic(argc - 1, argv + 1);
 	fprintf(stderr, "karpa chain: unknown subcommand '%s'\n", argv[1]);
 	return usage(EXIT_USAGE);
 }

@@ -32,6 +32,8 @@ int cmd_status(int argc, char **argv);
 int cmd_miner(int argc, char **argv);
 /* `karpa chain keys|...`: the Bittensor adapter (cmd_chain.c). */
 int cmd_chain(int argc, char **argv);
+/* `karpa chain extrinsic` (cmd_chain_tx.c), dispatched by `karpa chain`. */
+int cmd_chain_extrinsic(int argc, char **argv);
 /* `karpa validator serve` (cmd_serve.c), dispatched by cmd_validator. */
 int validator_serve(int argc, char **argv);
 

