@@ -136,27 +136,32 @@ static void test_resume_after_kill(void **state)
 /* The search learns per arm (a knob moved one way): lowering the steps
  * hurt, which says nothing about raising them; a learning rate that won its
  * short run but not its full run by the margin falls behind untried arms. */
+/* Records one finished experiment. */
+static void record(struct journal *j, const char *rung, const char *point, double bpb, const char *status)
+{
+	char dir[FS_PATH_MAX];
+	struct journal_row r;
+	struct kerr err = { { 0 }, { 0 } };
+	int exp;
+
+	assert_int_equal(journal_begin(j, &exp, dir, sizeof dir, &err), 0);
+	row(&r, exp, rung, point, bpb, status);
+	assert_int_equal(journal_record(j, &r, &err), 0);
+}
+
 static void test_search_learns_per_arm(void **state)
 {
-	char *w = tu_mkdtemp(), dir[FS_PATH_MAX];
+	char *w = tu_mkdtemp();
 	struct journal j;
-	struct journal_row r;
 	struct kerr err = { { 0 }, { 0 } };
 	struct knob_values kv;
 	struct search_king sk;
 	struct proposal p;
-	int exp;
 
 	tiny_king(&kv);
 	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05 };
 	assert_int_equal(journal_open(&j, w, &err), 0);
-#define RECORD(rung, point, bpb, status)                                              \
-	do {                                                                          \
-		assert_int_equal(journal_begin(&j, &exp, dir, sizeof dir, &err), 0); \
-		row(&r, exp, rung, point, bpb, status);                               \
-		assert_int_equal(journal_record(&j, &r, &err), 0);                    \
-	} while (0)
-	RECORD("short", "king", 4.5, "baseline");
+	record(&j, "short", "king", 4.5, "baseline");
 	/* Untried, "steps up" leads on its prior. */
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
 	assert_string_equal(p.rung, "short");
@@ -164,24 +169,23 @@ static void test_search_learns_per_arm(void **state)
 	assert_int_equal(p.point.set[0].k, KNOB_STEPS);
 	assert_true(p.point.set[0].v > 30);
 	/* A bad "steps down" does not demote "steps up". */
-	RECORD("short", "steps=24", 4.8, "discard");
+	record(&j, "short", "steps=24", 4.8, "discard");
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
 	assert_int_equal(p.point.set[0].k, KNOB_STEPS);
 	assert_true(p.point.set[0].v > 30);
 	/* lr up wins its short run by far, then its full run by less than the
 	 * margin: its arm now scores below the untried ones. */
-	RECORD("short", "lr=0.0045", 4.2, "keep");
+	record(&j, "short", "lr=0.0045", 4.2, "keep");
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
 	assert_string_equal(p.rung, "full");
 	assert_string_equal(p.point_s, "lr=0.0045");
-	RECORD("full", "lr=0.0045", 4.41, "discard");
+	record(&j, "full", "lr=0.0045", 4.41, "discard");
 	for (int i = 0; i < 6; i++) {
 		assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
 		assert_non_null(strstr(p.why, "prior"));
 		assert_null(strstr(p.point_s, "lr=0.00675"));
-		RECORD(p.rung, p.point_s, 4.6, "discard");
+		record(&j, p.rung, p.point_s, 4.6, "discard");
 	}
-#undef RECORD
 	journal_close(&j);
 	tu_rmdir(w);
 }
