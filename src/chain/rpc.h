@@ -44,6 +44,8 @@ struct chain_rpc_opts {
 };
 void chain_rpc_opts_default(struct chain_rpc_opts *o);
 
+/* One client: one endpoint, one kept-alive connection. Not shared between
+ * threads (each thread opens its own). */
 struct chain_rpc;
 
 /* url: http:// or https:// (chain.rpc_url otherwise). o may be NULL for
