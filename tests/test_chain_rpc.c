@@ -630,14 +630,14 @@ static void stall_times_out(void **state)
 	struct chain_header h;
 	double t0;
 
-	g_node.stall_ms = 1500;
+	g_node.stall_ms = 4000;
 	f->o.timeout_ms = 200;
 	f->o.tries = 2;
 	assert_int_equal(chain_rpc_open(&r, g_node.url, &f->o, &f->e), 0);
 	cn_fail(&g_node, "", CN_STALL, 2);
 	t0 = tu_now_s();
 	want_code(chain_rpc_header(r, NULL, &h, &f->e), &f->e, "chain.rpc_timeout");
-	assert_true(tu_now_s() - t0 < 1.4);
+	assert_true(tu_now_s() - t0 < 3.0); /* about 0.4 s; far below the stall on a loaded machine */
 	{
 		struct chain_rpc_stats s;
 
