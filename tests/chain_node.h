@@ -24,6 +24,9 @@
 #define CN_PARAMS_CHARS_MAX 4096      /* params kept per recorded request */
 #define CN_SPEC_VERSION 351           /* the metadata fixture's runtime */
 #define CN_TX_VERSION 1
+#define CN_INCLUDED_MAX 64
+/* Every block's first extrinsic, standing for the timestamp inherent. */
+#define CN_INHERENT_HEX "0x280403000b"
 
 enum cn_fault_kind {
 	CN_HTTP_500,          /* HTTP 500, empty body */
@@ -79,6 +82,13 @@ struct cn_node {
 	struct cn_req reqs[CN_REQS_MAX];
 	int nreqs;
 	char *submitted; /* the last extrinsic hex submitted and accepted */
+	/* Each accepted submission makes a block of its own (head + 1) holding
+	 * an inherent and it: enough for a client to find where it landed. */
+	struct {
+		uint32_t block;
+		char *hex;
+	} included[CN_INCLUDED_MAX];
+	int nincluded;
 };
 
 /* ------------------------------------------------------------ state */
@@ -224,6 +234,9 @@ static inline void cn_forget(struct cn_node *n)
 	pthread_mutex_lock(&n->mu);
 	n->nreqs = 0;
 	n->nfaults = 0;
+	for (int i = 0; i < n->nincluded; i++)
+		free(n->included[i].hex);
+	n->nincluded = 0;
 	pthread_mutex_unlock(&n->mu);
 }
 
@@ -402,6 +415,22 @@ static inline enum MHD_Result cn_method(struct cn_node *n, struct MHD_Connection
 
 		return cn_reply(c, id, "result", num < 0 ? json_null() : cn_header((uint32_t)num));
 	}
+	if (!strcmp(m, "chain_getBlock")) {
+		long num = np == 0 ? (long)n->head : cn_find_block(n, json_string_value(p0));
+		json_t *xts;
+
+		if (num < 0)
+			return cn_reply(c, id, "result", json_null());
+		xts = json_pack("[s]", CN_INHERENT_HEX);
+		pthread_mutex_lock(&n->mu);
+		for (int i = 0; i < n->nincluded; i++)
+			if (n->included[i].block == (uint32_t)num)
+				json_array_append_new(xts, json_string(n->included[i].hex));
+		pthread_mutex_unlock(&n->mu);
+		return cn_reply(c, id, "result",
+				json_pack("{s:{s:o,s:o},s:n}", "block", "header", cn_header((uint32_t)num), "extrinsics",
+					  xts, "justifications"));
+	}
 	if (!strcmp(m, "state_getRuntimeVersion"))
 		return cn_reply(c, id, "result",
 				json_pack("{s:s,s:s,s:i,s:I,s:i,s:[[s,i]],s:I,s:i}", "specName", "node-subtensor",
@@ -447,6 +476,11 @@ static inline enum MHD_Result cn_method(struct cn_node *n, struct MHD_Connection
 		free(n->submitted);
 		n->submitted = strdup(x);
 		n->nonce++;
+		if (n->nincluded < CN_INCLUDED_MAX) {
+			n->head++;
+			n->included[n->nincluded].block = n->head;
+			n->included[n->nincluded++].hex = strdup(x);
+		}
 		pthread_mutex_unlock(&n->mu);
 		return cn_reply(c, id, "result", cn_hex_json(h, 32));
 	}
@@ -630,6 +664,7 @@ static inline void cn_stop(struct cn_node *n)
 	if (n->d)
 		MHD_stop_daemon(n->d);
 	n->d = NULL;
+	cn_forget(n);
 	free(n->metadata);
 	free(n->submitted);
 	n->metadata = NULL;

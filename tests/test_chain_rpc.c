@@ -110,6 +110,11 @@ static int attempts(struct fx *f)
 	return s.attempts;
 }
 
+static void hex_of(const uint8_t *b, size_t n, char *out)
+{
+	sodium_bin2hex(out, 2 * n + 1, b, n);
+}
+
 /* ------------------------------------------------------------ wrappers */
 
 /* chain_getBlockHash: by number, the best one, and a block the node lacks. */
@@ -312,6 +317,36 @@ static void submit_returns_the_hash(void **state)
 	assert_int_equal(attempts(f), 1);
 	assert_int_equal(g_node.nonce, 8);
 	want_code(chain_rpc_submit(f->r, xt, 0, h, &f->e), &f->e, "chain.rpc_params");
+}
+
+/* After a submission: the block that holds it, found by its hash; a block
+ * without it says -1; the System.Events key to read there is System's. */
+static void submitted_extrinsic_found_in_its_block(void **state)
+{
+	struct fx *f = *state;
+	uint8_t xt[50], h[32], other[32] = { 7 }, block[32];
+	struct chain_storage_key k;
+	char hex[2 * CHAIN_STORAGE_KEY_BYTES_MAX + 1];
+	long index = 99;
+
+	memset(xt, 0x5a, sizeof xt);
+	want_ok(chain_rpc_submit(f->r, xt, sizeof xt, h, &f->e), &f->e);
+	want_ok(chain_rpc_best_hash(f->r, block, &f->e), &f->e);
+	want_ok(chain_rpc_find_extrinsic(f->r, block, h, &index, &f->e), &f->e);
+	assert_int_equal(index, 1); /* after the block's inherent */
+	want_ok(chain_rpc_find_extrinsic(f->r, block, other, &index, &f->e), &f->e);
+	assert_int_equal(index, -1);
+	cn_block_hash(100, block); /* the block before it */
+	want_ok(chain_rpc_find_extrinsic(f->r, block, h, &index, &f->e), &f->e);
+	assert_int_equal(index, -1);
+	memset(block, 0xee, sizeof block);
+	want_code(chain_rpc_find_extrinsic(f->r, block, h, &index, &f->e), &f->e, "chain.block_unknown");
+	cn_fail(&g_node, "chain_getBlock", CN_WRONG_TYPE, 1);
+	want_code(chain_rpc_find_extrinsic(f->r, block, h, &index, &f->e), &f->e, "chain.rpc_bad_type");
+	want_ok(chain_storage_key_system_events(&k, &f->e), &f->e);
+	hex_of(k.b, k.len, hex);
+	/* published: System.Events' key */
+	assert_string_equal(hex, "26aa394eea5630e07c48ae0c9558cef780d41e5e16056765bc8461851072c9d7");
 }
 
 /* ------------------------------------------------------------ chain errors */
@@ -790,6 +825,8 @@ static void parse_answer_hostile(void **state)
 		const char *body, *want;
 	} cases[] = {
 		{ "", "chain.rpc_bad_json" },
+		/* jansson's error text quotes the bad escape, newline and all (found by fuzz_chain_rpc) */
+		{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"a\\\nb\"}", "chain.rpc_bad_json" },
 		{ "null", "chain.rpc_bad_json" },
 		{ "[]", "chain.rpc_bad_json" },
 		{ "{}", "chain.rpc_bad_json" },
@@ -825,6 +862,7 @@ static void parse_answer_hostile(void **state)
 		    strcmp(e.code, cases[i].want))
 			fail_msg("case %zu %s: want %s, got %s: %s", i, cases[i].body, cases[i].want, e.code, e.msg);
 		assert_null(res);
+		assert_null(strchr(e.msg, '\n'));
 	}
 	/* nesting far past jansson's bound */
 	memset(deep, '[', 100000);
@@ -909,11 +947,6 @@ static void decoders_hostile(void **state)
 }
 
 /* ------------------------------------------------------------ storage keys */
-
-static void hex_of(const uint8_t *b, size_t n, char *out)
-{
-	sodium_bin2hex(out, 2 * n + 1, b, n);
-}
 
 /* Values published for Substrate (System.Account's and Timestamp.Now's
  * prefixes appear in Substrate's documentation and countless tools). */
@@ -1066,6 +1099,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(storage_subtensor_items, setup, teardown),
 		cmocka_unit_test_setup_teardown(account_next_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(submit_returns_the_hash, setup, teardown),
+		cmocka_unit_test_setup_teardown(submitted_extrinsic_found_in_its_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(submit_chain_errors_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_chain_error_not_retried, setup, teardown),
 		cmocka_unit_test(dispatch_errors_named),

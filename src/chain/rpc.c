@@ -353,6 +353,14 @@ out:
 
 /* ------------------------------------------------------------ answers */
 
+/* Messages are one line: jansson's error text quotes the input it choked on. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			*s = ' ';
+}
+
 int chain_rpc_parse_answer(const char *body, size_t len, uint64_t id, json_t **result, struct kerr *err)
 {
 	json_error_t je;
@@ -362,8 +370,11 @@ int chain_rpc_parse_answer(const char *body, size_t len, uint64_t id, json_t **r
 	*result = NULL;
 	/* jansson bounds nesting (2048 levels) and refuses trailing bytes */
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	if (!j)
-		return kerr_set(err, "chain.rpc_bad_json", "answer is not JSON: %s", je.text);
+	if (!j) {
+		kerr_set(err, "chain.rpc_bad_json", "answer is not JSON: %s", je.text);
+		one_line(err->msg);
+		return -1;
+	}
 	jid = json_object_get(j, "id");
 	res = json_object_get(j, "result");
 	e = json_object_get(j, "error");
@@ -522,6 +533,35 @@ int chain_rpc_decode_nonce(const json_t *v, uint64_t *nonce, struct kerr *err)
 	return 0;
 }
 
+int chain_rpc_decode_block_find(const json_t *v, const uint8_t tx_hash[CHAIN_HASH_BYTES], long *index,
+				struct kerr *err)
+{
+	const json_t *xts = json_object_get(json_object_get(v, "block"), "extrinsics");
+	size_t n = json_array_size(xts);
+
+	*index = -1;
+	if (!json_is_array(xts))
+		return kerr_set(err, "chain.rpc_bad_type", "chain_getBlock: want {block: {extrinsics: [..]}}");
+	if (n > CHAIN_RPC_BLOCK_EXTRINSICS_MAX)
+		return kerr_set(err, "chain.rpc_too_large", "chain_getBlock: %zu extrinsics, over %d", n,
+				CHAIN_RPC_BLOCK_EXTRINSICS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *b, h[CHAIN_HASH_BYTES];
+		size_t len;
+
+		if (chain_rpc_hex_decode(json_array_get(xts, i), "chain_getBlock extrinsic",
+					 CHAIN_RPC_BLOCK_BODY_BYTES_MAX / 2, &b, &len, err) < 0)
+			return -1;
+		crypto_generichash(h, sizeof h, b, len, NULL, 0);
+		free(b);
+		if (!sodium_memcmp(h, tx_hash, sizeof h)) {
+			*index = (long)i;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ wrappers */
 
 static json_t *hex_json(const uint8_t *b, size_t n)
@@ -605,6 +645,25 @@ int chain_rpc_header(struct chain_rpc *r, const uint8_t *hash, struct chain_head
 		rc = kerr_set(err, "chain.block_unknown", "chain_getHeader: the node has no such block");
 	else
 		rc = chain_rpc_decode_header(res, h, err);
+	json_decref(res);
+	return rc;
+}
+
+int chain_rpc_find_extrinsic(struct chain_rpc *r, const uint8_t block[CHAIN_HASH_BYTES],
+			     const uint8_t tx_hash[CHAIN_HASH_BYTES], long *index, struct kerr *err)
+{
+	json_t *res, *params;
+	int rc;
+
+	*index = -1;
+	if (params_at(0, NULL, block, &params, err) < 0 ||
+	    chain_rpc_call(r, "chain_getBlock", params, CHAIN_RPC_IDEMPOTENT, CHAIN_RPC_BLOCK_BODY_BYTES_MAX, &res,
+			   err) < 0)
+		return -1;
+	if (json_is_null(res))
+		rc = kerr_set(err, "chain.block_unknown", "chain_getBlock: the node has no such block");
+	else
+		rc = chain_rpc_decode_block_find(res, tx_hash, index, err);
 	json_decref(res);
 	return rc;
 }

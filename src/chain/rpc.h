@@ -28,6 +28,10 @@
 #define CHAIN_RPC_STORAGE_BYTES_MAX (64u << 10)
 #define CHAIN_RPC_EXTRINSIC_BYTES_MAX (1u << 20)
 #define CHAIN_RPC_SS58_CHARS_MAX 64
+/* A block body: Substrate's default block length limit is 5 MiB, twice
+ * that in hex, with room for the envelope and header. */
+#define CHAIN_RPC_BLOCK_BODY_BYTES_MAX (12u << 20)
+#define CHAIN_RPC_BLOCK_EXTRINSICS_MAX 65536
 
 struct chain_rpc_opts {
 	int tries;                /* attempts in all for a call that may be repeated (default 4) */
@@ -117,6 +121,13 @@ int chain_rpc_account_next_index(struct chain_rpc *r, const char *ss58, uint64_t
 int chain_rpc_submit(struct chain_rpc *r, const uint8_t *xt, size_t len, uint8_t tx_hash[CHAIN_HASH_BYTES],
 		     struct kerr *err);
 
+/* chain_getBlock(block): the position of the extrinsic named tx_hash
+ * (blake2b-256 of its bytes) in that block's body, or *index -1 when it is
+ * not there. With the block's System.Events (chain_storage_key_system_events)
+ * this says whether a submission landed and how its dispatch ended. */
+int chain_rpc_find_extrinsic(struct chain_rpc *r, const uint8_t block[CHAIN_HASH_BYTES],
+			     const uint8_t tx_hash[CHAIN_HASH_BYTES], long *index, struct kerr *err);
+
 /* ------------------------------------------------ pure answer handling */
 
 /* One answer body for request `id`: 0 with *result (caller decrefs), or -1
@@ -137,6 +148,8 @@ int chain_rpc_decode_hash(const json_t *v, const char *what, uint8_t hash[CHAIN_
 int chain_rpc_decode_header(const json_t *v, struct chain_header *h, struct kerr *err);
 int chain_rpc_decode_runtime_version(const json_t *v, struct chain_runtime_version *rv, struct kerr *err);
 int chain_rpc_decode_nonce(const json_t *v, uint64_t *nonce, struct kerr *err);
+int chain_rpc_decode_block_find(const json_t *v, const uint8_t tx_hash[CHAIN_HASH_BYTES], long *index,
+				struct kerr *err);
 
 /* ------------------------------------------------------ dispatch errors */
 

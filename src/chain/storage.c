@@ -114,6 +114,11 @@ int chain_storage_key_keys(uint16_t netuid, uint16_t uid, struct chain_storage_k
 	return chain_storage_append(k, CHAIN_HASHER_IDENTITY, u, sizeof u, err);
 }
 
+int chain_storage_key_system_events(struct chain_storage_key *k, struct kerr *err)
+{
+	return chain_storage_prefix(k, "System", "Events", err);
+}
+
 int chain_storage_commit_reveal_value(const uint8_t *v, size_t n, int present, int *enabled, struct kerr *err)
 {
 	*enabled = 1; /* ValueQuery: an unset netuid reads as the default, on */

@@ -61,6 +61,10 @@ int chain_storage_key_uids(uint16_t netuid, const uint8_t hotkey[CHAIN_STORAGE_A
  * ValueQuery, default the all-zero account (subtensor's DefaultKey). */
 int chain_storage_key_keys(uint16_t netuid, uint16_t uid, struct chain_storage_key *k, struct kerr *err);
 
+/* System::Events: a plain value (no map key), the block's event records;
+ * read at a block's hash, decoded with the runtime's metadata. */
+int chain_storage_key_system_events(struct chain_storage_key *k, struct kerr *err);
+
 /* Decoders of the raw value state_getStorage returned (present 0: the node
  * answered null). Each refuses a value of the wrong length with
  * chain.storage_value, naming the item. */

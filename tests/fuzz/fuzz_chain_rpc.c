@@ -24,6 +24,7 @@ static void decoders(const json_t *res)
 	uint8_t hash[CHAIN_HASH_BYTES], *b = NULL;
 	size_t n = 0;
 	uint64_t nonce;
+	long index;
 	struct kerr err;
 	int rc;
 
@@ -37,6 +38,10 @@ static void decoders(const json_t *res)
 	code_ok(rc, &err);
 	FUZZ_ASSERT(strlen(v.spec_name) < sizeof v.spec_name);
 	code_ok(chain_rpc_decode_nonce(res, &nonce, &err), &err);
+	memset(hash, 0, sizeof hash);
+	rc = chain_rpc_decode_block_find(res, hash, &index, &err);
+	code_ok(rc, &err);
+	FUZZ_ASSERT(index >= -1 && (rc == 0 || index == -1));
 	/* a result that is itself an error object decodes to a code too */
 	FUZZ_ASSERT(chain_rpc_error_decode(res, &err) == -1 && !strncmp(err.code, "chain.", 6));
 	FUZZ_ASSERT(!strchr(err.msg, '\n'));
