@@ -55,8 +55,8 @@ int chain_storage_append(struct chain_storage_key *k, enum chain_hasher h, const
 int chain_storage_key_commit_reveal(uint16_t netuid, struct chain_storage_key *k, struct kerr *err);
 /* Uids: double map Identity(netuid: u16), Blake2_128Concat(hotkey) -> u16,
  * OptionQuery: no value means the hotkey is not registered on the subnet. */
-int chain_storage_key_uids(uint16_t netuid, const uint8_t hotkey[CHAIN_STORAGE_ACCOUNT_BYTES], struct chain_storage_key *k,
-			   struct kerr *err);
+int chain_storage_key_uids(uint16_t netuid, const uint8_t hotkey[CHAIN_STORAGE_ACCOUNT_BYTES],
+			   struct chain_storage_key *k, struct kerr *err);
 /* Keys: double map Identity(netuid: u16), Identity(uid: u16) -> AccountId32,
  * ValueQuery, default the all-zero account (subtensor's DefaultKey). */
 int chain_storage_key_keys(uint16_t netuid, uint16_t uid, struct chain_storage_key *k, struct kerr *err);
