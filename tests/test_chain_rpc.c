@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include "chain_node.h"
+#include "chain/metadata.h"
 #include "chain/rpc.h"
 #include "chain/storage.h"
 
@@ -492,6 +493,65 @@ static void dispatch_errors_named(void **state)
 	assert_non_null(strstr(e.msg, "not in the runtime metadata"));
 	want_code(chain_rpc_dispatch_error(7, 19, NULL, NULL, &e), &e, "chain.dispatch_error");
 	assert_int_equal(calls, 13);
+}
+
+/* The lookup the adapter gives chain_rpc_dispatch_error: the runtime
+ * metadata's pallet and error names (chain/metadata.h). */
+static int meta_lookup(void *ctx, uint8_t pallet, uint8_t error, char *p, size_t pcap, char *name, size_t ncap)
+{
+	const struct meta *m = ctx;
+	const struct meta_pallet *mp = meta_pallet_by_index(m, pallet);
+	const char *n = meta_error_name(m, pallet, error);
+
+	if (!mp || !n)
+		return -1;
+	snprintf(p, pcap, "%s", mp->name);
+	snprintf(name, ncap, "%s", n);
+	return 0;
+}
+
+/* End to end on the devnet runtime: the metadata as the node serves it,
+ * parsed, names the weight errors by their real indices. */
+static void dispatch_errors_named_from_node_metadata(void **state)
+{
+	static const struct {
+		const char *variant, *code;
+	} cases[] = {
+		{ "NeuronNoValidatorPermit", "chain.no_validator_permit" },
+		{ "SettingWeightsTooFast", "chain.setting_weights_too_fast" },
+		{ "CommitRevealEnabled", "chain.commit_reveal_enabled" },
+		{ "IncorrectWeightVersionKey", "chain.weights_version_key" },
+		{ "NotEnoughStakeToSetWeights", "chain.stake_too_low" },
+	};
+	struct fx *f = *state;
+	const struct meta_pallet *sub;
+	const struct meta_type *errs;
+	struct meta *m = NULL;
+	uint8_t *b;
+	size_t n;
+
+	want_ok(chain_rpc_metadata(f->r, NULL, &b, &n, &f->e), &f->e);
+	want_ok(meta_parse(b, n, &m, &f->e), &f->e);
+	free(b);
+	sub = meta_pallet_by_name(m, "SubtensorModule");
+	assert_non_null(sub);
+	assert_int_equal(sub->index, 7);
+	assert_true(sub->has_errors);
+	errs = meta_type(m, sub->errors_type);
+	assert_non_null(errs);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		const struct meta_variant *v = meta_variant_by_name(errs, cases[i].variant);
+
+		assert_non_null(v);
+		want_code(chain_rpc_dispatch_error(sub->index, v->index, meta_lookup, m, &f->e), &f->e, cases[i].code);
+		assert_non_null(strstr(f->e.msg, cases[i].variant));
+	}
+	/* System's errors are another pallet's: named, the generic code */
+	want_code(chain_rpc_dispatch_error(0, 0, meta_lookup, m, &f->e), &f->e, "chain.dispatch_error");
+	assert_non_null(strstr(f->e.msg, "System::"));
+	want_code(chain_rpc_dispatch_error(sub->index, 255, meta_lookup, m, &f->e), &f->e, "chain.dispatch_error");
+	assert_non_null(strstr(f->e.msg, "not in the runtime metadata"));
+	meta_free(m);
 }
 
 /* ------------------------------------------------------------ retries */
@@ -1103,6 +1163,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(submit_chain_errors_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_chain_error_not_retried, setup, teardown),
 		cmocka_unit_test(dispatch_errors_named),
+		cmocka_unit_test_setup_teardown(dispatch_errors_named_from_node_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(http_500_then_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(http_500_gives_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(backoff_bounds, setup, teardown),
