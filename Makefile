@@ -15,7 +15,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
-PKGS     = libsodium libarchive jansson sqlite3 cmocka libutf8proc libseccomp libcrypto libmicrohttpd libcurl
+PKGS     = libsodium libarchive jansson sqlite3 cmocka libutf8proc libseccomp libcrypto libmicrohttpd libcurl libxxhash
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)

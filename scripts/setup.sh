@@ -12,7 +12,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config git ca-certificates openssl
       libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
       libutf8proc-dev libopenblas-dev libseccomp-dev libssl-dev bc
-      libmicrohttpd-dev libcurl4-openssl-dev wrk curl
+      libmicrohttpd-dev libcurl4-openssl-dev wrk curl libxxhash-dev
       python3 python3-torch python3-numpy
       clang-14 libclang-rt-14-dev libomp-14-dev
       chromium)
@@ -28,7 +28,8 @@ PUPPETEER_VERSION=24.43.1
 # The chain adapter's golden tests compare with polkadot-js byte for byte
 # (tests/chain_polkadot.mjs: calls and extrinsics; tests/chain_sr25519_golden.mjs:
 # sr25519 and SS58, with @scure/sr25519, whose sign takes the randomness as an
-# argument: reproducible signatures). util and util-crypto are the versions
+# argument: reproducible signatures; tests/chain_storage_keys.mjs: storage
+# keys). util and util-crypto are the versions
 # types 16.5.6 was built with; 0.2.0 is the @scure/sr25519 util-crypto 14.0.3
 # itself depends on.
 CHAIN_NPM=(@polkadot/types@16.5.6 @polkadot/util@14.0.3 @polkadot/util-crypto@14.0.3 @polkadot/keyring@14.0.3
