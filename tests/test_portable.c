@@ -20,34 +20,6 @@ static const char *const words[] = {
 	"letter", "horse", "silver", "morning", "the", "a", "of", "and", "to", "in", "was",
 };
 
-static int setup(void **s)
-{
-	const struct fx_texts t = { words, sizeof words / sizeof words[0], 0x9e3779b97f4a7c15ull, 40, 300,
-				    10, "text" };
-	char txt[FS_PATH_MAX], out[4096];
-
-	(void)s;
-	hash_init_lib();
-	work = tu_mkdtemp();
-	snprintf(txt, sizeof txt, "%s/txt", work);
-	snprintf(data, sizeof data, "%s/data", work);
-	assert_int_equal(fs_mkdir_p(txt, NULL), 0);
-	fx_write_texts(txt, &t);
-	if (tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s --hidden-out %s/hidden",
-		   tu_karpa(), txt, data, work) != 0) {
-		print_message("data prepare failed: %s\n", out);
-		return -1;
-	}
-	return 0;
-}
-
-static int teardown(void **s)
-{
-	(void)s;
-	tu_rmdir(work);
-	return 0;
-}
-
 static void runners(char *avx2, char *portable, size_t cap)
 {
 	const char *r = getenv("KARPA_RUNNER"), *p = getenv("KARPA_RUNNER_PORTABLE");
@@ -112,8 +84,16 @@ static void portable_gives_avx2_bits(void **s)
 	double t0, t1, t2;
 	int ckpts = 0, steps = 0;
 
+	const struct fx_texts t = { words, sizeof words / sizeof words[0], 0x9e3779b97f4a7c15ull, 40, 300,
+				    10, "text" };
+	char out[4096];
+
 	(void)s;
 	runners(avx2, portable, sizeof avx2);
+	hash_init_lib();
+	work = tu_mkdtemp();
+	if (fx_prepare_tiny(work, &t, data, sizeof data, out, sizeof out) != 0)
+		fail_msg("data prepare failed: %s", out);
 	t0 = tu_now_s();
 	a = train_trail(avx2, "avx2", 2);
 	t1 = tu_now_s();
@@ -132,6 +112,7 @@ static void portable_gives_avx2_bits(void **s)
 	assert_true(ckpts > 0 && steps > 0);
 	free(a);
 	free(p);
+	tu_rmdir(work);
 }
 
 int main(void)
@@ -140,5 +121,5 @@ int main(void)
 		cmocka_unit_test(portable_gives_avx2_bits),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
