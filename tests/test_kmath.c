@@ -16,8 +16,8 @@
 #define EXPF_ULP_MAX 1.03
 #define LOGF_ULP_MAX 0.85
 #define TANHF_ULP_MAX 1.5
-#define EXP_ULP_MAX 1.0
-#define LOG_ULP_MAX 1.0
+#define EXP_ULP_MAX 1.01
+#define LOG_ULP_MAX 0.76
 #define COS2PI_ABS_MAX 0x1p-52
 
 /* A prime stride visits every exponent and mantissa pattern class; the
