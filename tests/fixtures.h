@@ -80,6 +80,22 @@ static inline void fx_write_texts(const char *dir, const struct fx_texts *t)
 	}
 }
 
+/* A tiny-scale data folder from generated text: texts go to work/txt, the
+ * data to work/data (its path into data), the hidden split to work/hidden.
+ * Returns karpa's exit status; its output goes to out. */
+static inline int fx_prepare_tiny(const char *work, const struct fx_texts *t, char *data, size_t cap,
+				  char *out, size_t out_cap)
+{
+	char txt[FS_PATH_MAX];
+
+	snprintf(txt, sizeof txt, "%s/txt", work);
+	snprintf(data, cap, "%s/data", work);
+	assert_int_equal(fs_mkdir_p(txt, NULL), 0);
+	fx_write_texts(txt, t);
+	return tu_run(out, out_cap, "%s data prepare --scale tiny --from %s --out %s --hidden-out %s/hidden",
+		      tu_karpa(), txt, data, work);
+}
+
 /* ---- a fake recipe: bigram counts ------------------------------------------ */
 
 /* The counter's state. A test's own state struct may begin with one (the

@@ -1,8 +1,10 @@
 /* test_determinism.c: recipe v0.1.0 trains to the same bits whatever the
- * thread count (PROTOCOL 2: a run is a pure function of its inputs), the
- * seed matters, and the state blob round-trips and refuses foreign blobs. */
+ * thread count and whatever gemm kernel the CPU runs (PROTOCOL 2: a run is
+ * a pure function of its inputs), the seed matters, and the state blob
+ * round-trips and refuses foreign blobs. */
 #include "testutil.h"
 
+#include "kernels.h"
 #include "sandbox/recipe_api.h"
 
 #define DET_STEPS 3
@@ -54,6 +56,31 @@ static void thread_count_does_not_change_bits(void **state)
 	free(s1);
 	free(s2);
 	free(s3);
+}
+
+/* The AVX-512 gemm kernel (where the CPU has it) and the AVX2 one train to
+ * the same bits: each output element keeps its one accumulator and its
+ * order whatever the register width (docs/determinism.md). */
+static void gemm_kernel_does_not_change_bits(void **state)
+{
+	size_t n1, n2;
+	const char *wide, *narrow;
+	uint8_t *s1, *s2;
+
+	(void)state;
+	kn_set_avx512(1);
+	wide = kn_isa();
+	s1 = train_state(5, 2, &n1);
+	kn_set_avx512(0);
+	narrow = kn_isa();
+	s2 = train_state(5, 2, &n2);
+	kn_set_avx512(1);
+	print_message("gemm kernels that ran: %s, %s (%s)\n", wide, narrow,
+		      strcmp(wide, narrow) ? "compared" : "this CPU has only one");
+	assert_int_equal(n1, n2);
+	assert_memory_equal(s1, s2, n1);
+	free(s1);
+	free(s2);
 }
 
 static void same_inputs_same_bits_and_seed_matters(void **state)
@@ -169,6 +196,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(thread_count_does_not_change_bits),
+		cmocka_unit_test(gemm_kernel_does_not_change_bits),
 		cmocka_unit_test(same_inputs_same_bits_and_seed_matters),
 		cmocka_unit_test(state_roundtrips),
 		cmocka_unit_test(foreign_state_is_refused),

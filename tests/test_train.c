@@ -75,27 +75,16 @@ static const char *const vocab_words[] = {
 	"the", "a", "of", "and", "to", "in", "was", "is", "on", "with", "by", "under", "near", "old",
 };
 
-static void write_texts(const char *dir)
+static int setup(void **s)
 {
 	const struct fx_texts t = { vocab_words, sizeof vocab_words / sizeof vocab_words[0], 88172645463325252ull,
 				    60, 300, 12, "text" };
-
-	fx_write_texts(dir, &t);
-}
-
-static int setup(void **s)
-{
-	char txt[FS_PATH_MAX], out[4096];
+	char out[4096];
 
 	(void)s;
 	hash_init_lib();
 	work = tu_mkdtemp();
-	snprintf(txt, sizeof txt, "%s/txt", work);
-	snprintf(data, sizeof data, "%s/data", work);
-	assert_int_equal(fs_mkdir_p(txt, NULL), 0);
-	write_texts(txt);
-	if (tu_run(out, sizeof out, "%s data prepare --scale tiny --from %s --out %s --hidden-out %s/hidden",
-		   tu_karpa(), txt, data, work) != 0) {
+	if (fx_prepare_tiny(work, &t, data, sizeof data, out, sizeof out) != 0) {
 		print_message("data prepare failed: %s\n", out);
 		return -1;
 	}

@@ -2,13 +2,15 @@
  * log-sum-exp(logits) - logit[target], in double, with the max subtracted
  * first so exp never overflows. Rows are scored in parallel into per-row
  * sums that are added in row order, so the result is bit-identical for any
- * thread count. */
+ * thread count; exp and log are kmath's (recipe/kmath.h, compiled into the
+ * harness from this tree), so it is bit-identical on any C library too. */
 #include "harness/evaluate.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kmath.h"
 
 /* Scores one row of T positions. Returns -1 on a non-finite logit. */
 static int score_row(const float *lg, const uint16_t *targets, int T, int vocab, double *nats)
@@ -25,8 +27,8 @@ static int score_row(const float *lg, const uint16_t *targets, int T, int vocab,
 				m = l[v];
 		}
 		for (int v = 0; v < vocab; v++)
-			s += exp((double)l[v] - m);
-		sum_row += m + log(s) - (double)l[targets[t]];
+			s += kexp((double)l[v] - m);
+		sum_row += m + klog(s) - (double)l[targets[t]];
 	}
 	*nats = sum_row;
 	return 0;

@@ -99,12 +99,15 @@ static const char *const denied_prefixes[] = {
 	"_readgsbase", "_rdpid", "sched_set",
 };
 
-/* Builtins with no side effect beyond the value they compute or a hint. */
+/* Builtins with no side effect beyond the value they compute or a hint.
+ * __builtin_cpu_supports picks a kernel at run time (the recipe's AVX-512
+ * gemm); which instructions exist tells a recipe nothing about who runs it,
+ * and every kernel must give the same bits (docs/determinism.md). */
 static const char *const allowed_builtins[] = {
 	"__builtin_expect",   "__builtin_prefetch",  "__builtin_assume_aligned", "__builtin_unreachable",
 	"__builtin_ctz",      "__builtin_ctzl",      "__builtin_ctzll",          "__builtin_clz",
 	"__builtin_clzl",     "__builtin_clzll",     "__builtin_popcount",       "__builtin_popcountl",
-	"__builtin_popcountll",
+	"__builtin_popcountll", "__builtin_cpu_supports",
 };
 
 /* Reserved (double-underscore) spellings that are GNU keywords or

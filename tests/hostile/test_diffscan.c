@@ -279,6 +279,9 @@ static void test_reserved_and_directives(void **state)
 	expect("#ident \"x\"\n", "judge.forbidden_directive", "ident");
 	expect("int f(void) { return __sync_fetch_and_add(&f, 1); }\n", "judge.forbidden_call",
 	       "__sync_fetch_and_add");
+	/* choosing a kernel by the CPU's instructions is allowed; other cpu builtins are not */
+	expect_clean("int f(void) { return __builtin_cpu_supports(\"avx512f\"); }\n");
+	expect("void f(void) { __builtin_cpu_init(); }\n", "judge.forbidden_call", "__builtin_cpu_init");
 }
 
 /* ---- lexing: words inside comments and literals never count ---- */
