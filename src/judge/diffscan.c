@@ -101,7 +101,8 @@ static const char *const denied_prefixes[] = {
 
 /* Builtins with no side effect beyond the value they compute or a hint.
  * __builtin_cpu_supports picks a kernel at run time (the recipe's AVX-512
- * gemm); which instructions exist tells a recipe nothing about who runs it,
+ * gemm). It does tell a recipe which CPU it runs on, but a recipe that
+ * computes differently by CPU fails spot replay on the validator's machine,
  * and every kernel must give the same bits (docs/determinism.md). */
 static const char *const allowed_builtins[] = {
 	"__builtin_expect",   "__builtin_prefetch",  "__builtin_assume_aligned", "__builtin_unreachable",
