@@ -121,9 +121,12 @@ int cmd_miner(int argc, char **argv)
 		return cli_fail(&err);
 	printf("miner: %d experiments run (%d crashed), %d kept, %d submitted, %d kings%s\n", st.run, st.crashed,
 	       st.kept, st.submitted, st.kings, st.exhausted ? "; the search is exhausted" : "");
-	if (st.train_s + st.prove_s > 0)
-		printf("miner: compute %.0f s training experiments, %.0f s proving (%.0f%% in proofs)\n", st.train_s,
-		       st.prove_s, 100.0 * st.prove_s / (st.train_s + st.prove_s));
+	if (st.train_s + st.prove_s + st.challenge_s > 0) {
+		double all = st.train_s + st.prove_s + st.challenge_s;
+		printf("miner: compute %.0f s: short runs and baselines %.0f%%, full runs (each a proof) %.0f%%,"
+		       " challenge answers %.0f%%\n",
+		       all, 100 * st.train_s / all, 100 * st.prove_s / all, 100 * st.challenge_s / all);
+	}
 	printf("results %s/results.tsv\n", o.work);
 	return EXIT_OK;
 }

@@ -203,9 +203,9 @@ static int corpus_skip(void *arg, const struct knob_point *p)
 
 /* Proves the experiment's patch with seed into NAME.tar in its folder. */
 static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, char *tar, size_t cap,
-		     double *bpb, struct kerr *err)
+		     struct prove_result *res, struct kerr *err)
 {
-	char patch[FS_PATH_MAX], rat[FS_PATH_MAX], out[FS_PATH_MAX];
+	char patch[FS_PATH_MAX], rat[FS_PATH_MAX], out[FS_PATH_MAX], log[FS_PATH_MAX], keep[FS_PATH_MAX];
 	struct prove_opts po = { 0 };
 	struct prove_result r;
 	double t0;
@@ -231,10 +231,14 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	po.progress = m->o->progress;
 	t0 = wall_s();
 	rc = prove_run(&po, &r, err);
-	m->st->prove_s += wall_s() - t0;
+	*(seed == m->k.seed ? &m->st->prove_s : &m->st->challenge_s) += wall_s() - t0;
 	if (rc < 0)
 		return -1;
-	*bpb = r.val_bpb;
+	*res = r;
+	/* The protocol-seed proof's log is the experiment's train.log. */
+	if (seed == m->k.seed && fs_join(log, sizeof log, err, "%s/train.log", out) == 0 &&
+	    journal_path(&m->j, exp, "train.log", keep, sizeof keep, err) == 0 && fs_exists(log))
+		fs_copy_file(log, keep, err);
 	fs_rm_rf(out); /* the tar is the bundle; the directory is a copy */
 	return 0;
 }
@@ -295,7 +299,7 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 	char tar[FS_PATH_MAX], vpath[FS_PATH_MAX], idp[FS_PATH_MAX], *vj, *cid = NULL;
 	size_t n;
 	json_t *jd = json_object_get(it, "judgment");
-	double bpb;
+	struct prove_result pr;
 
 	if (!strcmp(jstr(it, "verdict"), "challenge_pending") && json_is_integer(json_object_get(jd, "challenge_seed"))) {
 		uint64_t seed = (uint64_t)json_integer_value(json_object_get(jd, "challenge_seed"));
@@ -312,7 +316,7 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 			free(cid);
 		} else {
 			say("experiment %04d: challenged, proving again with seed %llu", r->exp, (unsigned long long)seed);
-			if (prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &bpb, &err) < 0 ||
+			if (prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &pr, &err) < 0 ||
 			    submit_follow(m, r->exp, tar, "challenge", &it, &err) < 0) {
 				snprintf(r->desc, sizeof r->desc, "challenge answer: %s: %s", err.code, err.msg);
 				return;
@@ -334,21 +338,18 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 	json_decref(it);
 }
 
-/* Prove, submit, follow, settle. Sets the row's status and description. */
-static void prove_submit(struct miner *m, struct journal_row *r, struct miner_stats *st)
+/* Submit the experiment's proof (its full run: proof.tar), follow, settle.
+ * Sets the row's status and description. */
+static void submit_kept(struct miner *m, struct journal_row *r, struct miner_stats *st)
 {
 	struct kerr err = { { 0 }, { 0 } };
 	char tar[FS_PATH_MAX];
 	json_t *it = NULL;
-	double bpb;
 
-	if (prove_exp(m, r->exp, m->k.seed, "proof", tar, sizeof tar, &bpb, &err) < 0) {
-		snprintf(r->status, sizeof r->status, "crash");
-		snprintf(r->desc, sizeof r->desc, "prove: %s: %s", err.code, err.msg);
+	if (journal_path(&m->j, r->exp, "proof.tar", tar, sizeof tar, &err) < 0)
 		return;
-	}
 	snprintf(r->status, sizeof r->status, "submitted");
-	snprintf(r->desc, sizeof r->desc, "%s (public %.4f)", MINER_AWAITING, bpb);
+	snprintf(r->desc, sizeof r->desc, "%s (public %.4f)", MINER_AWAITING, r->val_bpb);
 	journal_record(&m->j, r, &err);
 	st->submitted++;
 	if (submit_follow(m, r->exp, tar, "proof", &it, &err) < 0) {
@@ -426,8 +427,35 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	return rc;
 }
 
+/* A discarded run's proof is of no use: only its row and log stay. */
+static void drop_proof(struct miner *m, int exp)
+{
+	char tar[FS_PATH_MAX];
+	struct kerr err;
+
+	if (journal_path(&m->j, exp, "proof.tar", tar, sizeof tar, &err) == 0)
+		unlink(tar);
+}
+
+/* A full run is a proof at the protocol seed: the same training the king's
+ * rule compares, so a kept idea is submitted as it stands instead of being
+ * trained a second time to prove it. A run that cannot be proved (over the
+ * budget, say) could not have been submitted either: its crash row says
+ * why. tokens_per_step: for the throughput column (0: unknown). */
+static int full_proof(struct miner *m, struct journal_row *r, double tokens_per_step, struct kerr *err)
+{
+	struct prove_result pr;
+	char tar[FS_PATH_MAX];
+
+	if (prove_exp(m, r->exp, m->k.seed, "proof", tar, sizeof tar, &pr, err) < 0)
+		return -1;
+	r->val_bpb = pr.val_bpb;
+	r->tok_per_s = tokens_per_step > 0 && pr.train_s > 0 ? tokens_per_step * (double)pr.steps / pr.train_s : NAN;
+	return 0;
+}
+
 /* A full run: kept only when it beats the king's public val_bpb by the
- * validator's margin, then proved and submitted. */
+ * validator's margin, then submitted. */
 static int full_verdict(struct miner *m, struct journal_row *r, int baseline, const char *what, struct miner_stats *st,
 			struct kerr *err)
 {
@@ -444,9 +472,10 @@ static int full_verdict(struct miner *m, struct journal_row *r, int baseline, co
 		return -1;
 	if (!strcmp(r->status, "keep")) {
 		st->kept++;
-		prove_submit(m, r, st);
+		submit_kept(m, r, st);
 		return journal_record(&m->j, r, err);
 	}
+	drop_proof(m, r->exp);
 	return 0;
 }
 
@@ -491,6 +520,18 @@ static int experiment(struct miner *m, const struct proposal *p, struct miner_st
 	if (write_file(m, exp, "rationale.md", full, strlen(full), err) < 0)
 		goto fail;
 	st->run++;
+	if (!strcmp(p->rung, "full") && p->point.n) {
+		double tps = knob_point_value(&p->point, &m->k.kv, KNOB_BATCH) * knob_point_value(&p->point, &m->k.kv, KNOB_CONTEXT);
+		knob_reset(m->checkout, &terr);
+		if (full_proof(m, &r, tps, &terr) < 0) {
+			snprintf(r.status, sizeof r.status, "crash");
+			snprintf(r.desc, sizeof r.desc, "prove: %s: %s", terr.code, terr.msg);
+			st->crashed++;
+			say("experiment %04d: crash: %s: %s", exp, terr.code, terr.msg);
+			return journal_record(&m->j, &r, err);
+		}
+		return full_verdict(m, &r, 0, "", st, err);
+	}
 	if (train_exp(m, dir, &res, &terr) < 0) {
 		snprintf(r.status, sizeof r.status, "crash");
 		snprintf(r.desc, sizeof r.desc, "train: %s: %s", terr.code, terr.msg);
@@ -584,7 +625,6 @@ static int experiment_agent(struct miner *m, struct miner_stats *st, struct kerr
 {
 	struct journal_row r;
 	struct agent_answer a = { 0 };
-	struct train_result res;
 	struct kerr aerr = { { 0 }, { 0 } };
 	char dir[FS_PATH_MAX], patch[FS_PATH_MAX], hex[HASH_HEX_BYTES], full[4096];
 	const struct journal_row *prev;
@@ -625,22 +665,19 @@ static int experiment_agent(struct miner *m, struct miner_stats *st, struct kerr
 	{
 		char abs[FS_PATH_MAX], why[KERR_MSG_MAX];
 		const char *chk[] = { "git", "-C", m->checkout, "apply", "--check", abs, NULL };
-		const char *app[] = { "git", "-C", m->checkout, "apply", abs, NULL };
 		if (!realpath(patch, abs)) {
 			kerr_errno(&aerr, "miner.agent_patch", patch);
 			goto crash;
 		}
-		if (git(chk, &aerr) < 0 || git(app, &aerr) < 0) {
+		if (git(chk, &aerr) < 0) {
 			snprintf(why, sizeof why, "%s", aerr.msg);
 			kerr_set(&aerr, "miner.agent_patch", "the diff does not apply to %s: %s", m->k.tag, why);
 			goto crash;
 		}
 	}
-	if (train_exp(m, dir, &res, &aerr) < 0)
+	/* An agent may change the batch or the context: no throughput figure. */
+	if (full_proof(m, &r, 0, &aerr) < 0)
 		goto crash;
-	knob_reset(m->checkout, &aerr);
-	r.val_bpb = res.val.val_bpb;
-	r.tok_per_s = res.train_ms > 0 ? (double)res.tokens / (res.train_ms / 1e3) : NAN;
 	rc = full_verdict(m, &r, 0, a.desc, st, err);
 	agent_answer_free(&a);
 	return rc;

@@ -31,9 +31,10 @@ struct miner_opts {
 struct miner_stats {
 	int run, kept, crashed, submitted, kings;
 	int exhausted; /* the search had nothing left to try */
-	/* Wall seconds of this run spent training experiments and proving
-	 * (challenge answers included): where a miner's compute goes. */
-	double train_s, prove_s;
+	/* Wall seconds of this run: short runs and baselines (trained only
+	 * here), full runs (each one a proof at the protocol seed) and challenge
+	 * answers (the only proofs that are not also experiments). */
+	double train_s, prove_s, challenge_s;
 };
 
 int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *err);
