@@ -680,7 +680,14 @@ static void test_errors(void **state)
 	assert_int_equal(send_w(f, 0, &rep), -1);
 	assert_int_equal(commits_kept(f), 0);
 	chain_send_report_free(&rep);
-	/* a node that is down: a transport code, nothing kept */
+	/* a commit whose submission's fate is unknown (the connection dropped
+	 * after sending) stays kept: it may have landed */
+	cn_fail(&g_node, "author_submitExtrinsic", CN_DROP, 1);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.submit_unknown");
+	assert_int_equal(commits_kept(f), 1);
+	chain_send_report_free(&rep);
+	/* a node that is down: a transport code, nothing more kept */
 	f->o.endpoint = "http://127.0.0.1:1/";
 	{
 		struct chain_rpc_opts ro;
@@ -692,7 +699,33 @@ static void test_errors(void **state)
 		f->o.rpc = NULL;
 	}
 	assert_string_equal(f->e.code, "chain.rpc_connect");
+	assert_int_equal(commits_kept(f), 1);
 	chain_send_report_free(&rep);
+}
+
+/* With KARPA_CHAIN_SEED_DIR set, events are also written there as fuzz
+ * seeds (the index byte, then the value): how
+ * tests/fuzz/corpus/chain_events/ was made. */
+static void maybe_save_seed(const char *name, const char *hex)
+{
+	const char *dir = getenv("KARPA_CHAIN_SEED_DIR");
+	char path[FS_PATH_MAX];
+	size_t n = (strlen(hex) - 2) / 2;
+	uint8_t *b = malloc(n + 1);
+	FILE *f;
+
+	if (!dir || !*dir) {
+		free(b);
+		return;
+	}
+	b[0] = 1;
+	sodium_hex2bin(b + 1, n, hex + 2, 2 * n, NULL, NULL, NULL);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n + 1, f), n + 1);
+	assert_int_equal(fclose(f), 0);
+	free(b);
 }
 
 /* Events that do not follow the types: a reason code, never a crash. */
@@ -705,6 +738,13 @@ static void test_events_hostile(void **state)
 	uint8_t *b = malloc(n);
 
 	(void)state;
+	maybe_save_seed("success.scale", hex);
+	{
+		char *failed = enc_events("NeuronNoValidatorPermit");
+
+		maybe_save_seed("failed.scale", failed);
+		free(failed);
+	}
 	sodium_hex2bin(b, n, hex + 2, 2 * n, NULL, NULL, NULL);
 	assert_int_equal(chain_events_outcome(g_meta, b, n, 1, &d, &e), 0);
 	assert_int_equal(d.outcome, CHAIN_OUTCOME_SUCCESS);
@@ -745,6 +785,21 @@ static void crown_alice(struct cr_state *c)
 	tu_run_want(out, sizeof out, 0, "git -C %s/recipe tag recipe-v0.1.1 recipe-v0.1.0", c->state);
 }
 
+/* alice crowned and registered at uid, the hotkey saved to keyf,
+ * commit-reveal off. */
+static void chain_ready(struct fx *f, uint16_t uid, char keyf[FS_PATH_MAX])
+{
+	uint8_t acct[32];
+	struct kerr e;
+
+	crown_alice(&f->st);
+	assert_int_equal(keys_hex_decode(cr_miner("alice"), acct, 32), 0);
+	register_uid(acct, uid);
+	snprintf(keyf, FS_PATH_MAX, "%s/hot.key", f->st.tmp);
+	assert_int_equal(chain_key_save(keyf, &f->key, &e), 0);
+	set_commit_reveal(0);
+}
+
 /* `karpa chain weights`: a dry run prints the call and submits nothing;
  * a real run lands. */
 static void test_cli(void **state)
@@ -752,22 +807,14 @@ static void test_cli(void **state)
 	struct fx *f = *state;
 	struct weights w = { 0 };
 	struct weights_sink sink = ledger_sink(&f->st.s);
-	struct chain_storage_key k;
 	char out[16384], keyf[FS_PATH_MAX];
-	uint8_t acct[32];
 	struct kerr e;
 
-	crown_alice(&f->st);
+	chain_ready(f, 9, keyf);
 	if (weights_close_epoch(&f->st.s, 1, 3600, &sink, &w, &e) < 0)
 		fail_msg("close: %s: %s", e.code, e.msg);
 	assert_int_equal(w.n, 1);
 	weights_free(&w);
-	assert_int_equal(keys_hex_decode(cr_miner("alice"), acct, 32), 0);
-	register_uid(acct, 9);
-	(void)k;
-	snprintf(keyf, sizeof keyf, "%s/hot.key", f->st.tmp);
-	assert_int_equal(chain_key_save(keyf, &f->key, &e), 0);
-	set_commit_reveal(0);
 	vstate_close(&f->st.s);
 	tu_run_want(out, sizeof out, 0, "%s chain weights %s --endpoint %s --netuid %d --hotkey %s --dry-run",
 		    tu_karpa_san(), f->st.state, g_node.url, NETUID, keyf);
@@ -799,17 +846,11 @@ static void test_serve(void **state)
 	struct fx *f = *state;
 	struct sf_service sv;
 	char out[16384], keyf[FS_PATH_MAX], dir[FS_PATH_MAX];
-	uint8_t acct[32];
 	struct kerr e;
 	const char *extra[12];
 	int landed = 0;
 
-	crown_alice(&f->st);
-	assert_int_equal(keys_hex_decode(cr_miner("alice"), acct, 32), 0);
-	register_uid(acct, 3);
-	snprintf(keyf, sizeof keyf, "%s/hot.key", f->st.tmp);
-	assert_int_equal(chain_key_save(keyf, &f->key, &e), 0);
-	set_commit_reveal(0);
+	chain_ready(f, 3, keyf);
 	cn_fail_rpc(&g_node, "author_submitExtrinsic", 1, 1010, "Invalid Transaction", "Custom error: 6");
 	vstate_close(&f->st.s);
 	snprintf(dir, sizeof dir, "%s", f->st.tmp);

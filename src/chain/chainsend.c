@@ -161,73 +161,78 @@ static int era_and_nonce(struct chain_sender *s, struct chain_tx *tx, struct ker
 	return chain_rpc_account_next_index(s->rpc, s->ss58, &tx->nonce, e);
 }
 
-static int read_storage(struct chain_sender *s, const struct chain_storage_key *k, const uint8_t *at, uint8_t **v,
-			size_t *n, int *present, struct kerr *e)
+/* A storage value the adapter reads (a bool, a u16, a u64, an account)
+ * into out; a longer value is refused rather than truncated. */
+#define VALUE_BYTES_MAX 64
+
+static int fetch(struct chain_sender *s, const struct chain_storage_key *k, uint8_t out[VALUE_BYTES_MAX], size_t *n,
+		 int *present, struct kerr *e)
 {
-	return chain_rpc_storage(s->rpc, k->b, k->len, at, v, n, present, e);
+	uint8_t *v = NULL;
+
+	*n = 0;
+	if (chain_rpc_storage(s->rpc, k->b, k->len, NULL, &v, n, present, e) < 0)
+		return -1;
+	if (*present && *n > VALUE_BYTES_MAX) {
+		free(v);
+		return kerr_set(e, "chain.storage_value", "a %zu-byte storage value where at most %d are due", *n,
+				VALUE_BYTES_MAX);
+	}
+	if (*present && *n)
+		memcpy(out, v, *n);
+	free(v);
+	return 0;
 }
 
 static int commit_reveal_on(struct chain_sender *s, int *on, struct kerr *e)
 {
 	struct chain_storage_key k;
-	uint8_t *v = NULL;
-	size_t n = 0;
-	int present = 0, rc;
+	uint8_t v[VALUE_BYTES_MAX];
+	size_t n;
+	int present;
 
-	if (chain_storage_key_commit_reveal(s->o.netuid, &k, e) < 0 || read_storage(s, &k, NULL, &v, &n, &present, e) < 0)
+	if (chain_storage_key_commit_reveal(s->o.netuid, &k, e) < 0 || fetch(s, &k, v, &n, &present, e) < 0)
 		return -1;
-	rc = chain_storage_commit_reveal_value(v, n, present, on, e);
-	free(v);
-	return rc;
+	return chain_storage_commit_reveal_value(v, n, present, on, e);
 }
 
 static int uid_of(struct chain_sender *s, const uint8_t account[32], int *registered, uint16_t *uid, struct kerr *e)
 {
 	struct chain_storage_key k;
-	uint8_t *v = NULL;
-	size_t n = 0;
-	int present = 0, rc;
+	uint8_t v[VALUE_BYTES_MAX];
+	size_t n;
+	int present;
 
-	if (chain_storage_key_uids(s->o.netuid, account, &k, e) < 0 || read_storage(s, &k, NULL, &v, &n, &present, e) < 0)
+	if (chain_storage_key_uids(s->o.netuid, account, &k, e) < 0 || fetch(s, &k, v, &n, &present, e) < 0)
 		return -1;
-	rc = chain_storage_uid_value(v, n, present, registered, uid, e);
-	free(v);
-	return rc;
+	return chain_storage_uid_value(v, n, present, registered, uid, e);
 }
 
 static int holder_of(struct chain_sender *s, uint16_t uid, uint8_t account[32], int *assigned, struct kerr *e)
 {
 	struct chain_storage_key k;
-	uint8_t *v = NULL;
-	size_t n = 0;
-	int present = 0, rc;
+	uint8_t v[VALUE_BYTES_MAX];
+	size_t n;
+	int present;
 
-	if (chain_storage_key_keys(s->o.netuid, uid, &k, e) < 0 || read_storage(s, &k, NULL, &v, &n, &present, e) < 0)
+	if (chain_storage_key_keys(s->o.netuid, uid, &k, e) < 0 || fetch(s, &k, v, &n, &present, e) < 0)
 		return -1;
-	rc = chain_storage_hotkey_value(v, n, present, account, assigned, e);
-	free(v);
-	return rc;
+	return chain_storage_hotkey_value(v, n, present, account, assigned, e);
 }
 
 /* The subnet's tempo and reveal period (defaults when unset). */
 static int reveal_params(struct chain_sender *s, uint16_t *tempo, uint64_t *period, struct kerr *e)
 {
 	struct chain_storage_key k;
-	uint8_t *v = NULL;
-	size_t n = 0;
-	int present = 0, rc;
+	uint8_t v[VALUE_BYTES_MAX];
+	size_t n;
+	int present;
 
-	if (chain_storage_key_tempo(s->o.netuid, &k, e) < 0 || read_storage(s, &k, NULL, &v, &n, &present, e) < 0)
+	if (chain_storage_key_tempo(s->o.netuid, &k, e) < 0 || fetch(s, &k, v, &n, &present, e) < 0 ||
+	    chain_storage_tempo_value(v, n, present, tempo, e) < 0 ||
+	    chain_storage_key_reveal_period(s->o.netuid, &k, e) < 0 || fetch(s, &k, v, &n, &present, e) < 0)
 		return -1;
-	rc = chain_storage_tempo_value(v, n, present, tempo, e);
-	free(v);
-	v = NULL;
-	if (rc < 0 || chain_storage_key_reveal_period(s->o.netuid, &k, e) < 0 ||
-	    read_storage(s, &k, NULL, &v, &n, &present, e) < 0)
-		return -1;
-	rc = chain_storage_reveal_period_value(v, n, present, period, e);
-	free(v);
-	return rc;
+	return chain_storage_reveal_period_value(v, n, present, period, e);
 }
 
 /* ------------------------------------------------------------- follow */
@@ -256,7 +261,8 @@ static int outcome(struct chain_sender *s, const uint8_t block[CHAIN_HASH_BYTES]
 	size_t n = 0;
 	int present = 0, rc;
 
-	if (chain_storage_key_system_events(&k, e) < 0 || read_storage(s, &k, block, &v, &n, &present, e) < 0)
+	if (chain_storage_key_system_events(&k, e) < 0 ||
+	    chain_rpc_storage(s->rpc, k.b, k.len, block, &v, &n, &present, e) < 0)
 		return -1;
 	rc = chain_events_outcome(s->meta, v, present ? n : 0, (uint32_t)rep->index, &rep->dispatch, e);
 	free(v);
@@ -675,8 +681,9 @@ int chain_send_weights(struct chain_sender *s, long long epoch, const struct cha
 	{
 		struct kerr e2 = { { 0 }, { 0 } };
 
-		/* refused (never pooled) or failed in its block: nothing to reveal */
-		if (rc < 0 && (!rep->submitted || rep->landed))
+		/* refused (never pooled) or failed in its block: nothing to reveal;
+		 * a submission whose fate is unknown may still land, so it stays */
+		if (rc < 0 && ((!rep->submitted && strcmp(e->code, "chain.submit_unknown")) || rep->landed))
 			commit_del(s, &c, &e2);
 		else if (rep->landed && commit_put(s, &c, &e2) < 0)
 			log_msg(LOG_WARN, "chain", "keeping the commit's block: %s (%s)", e2.msg, e2.code);

@@ -3,9 +3,11 @@
  * database is reached only through the store, under the service's lock. */
 #include "validator/chainsink.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "chain/chainkey.h"
 #include "proof/keys.h"
@@ -37,24 +39,26 @@ static int prepare(struct chainsink_store *c, const char *sql, sqlite3_stmt **st
 	return 0;
 }
 
-static int store_put(void *ctx, const char *key, uint16_t netuid, const char *body, struct kerr *e)
+/* One write: key, then netuid, body and time when body is given. */
+static int write_row(struct chainsink_store *c, const char *sql, const char *what, const char *key, uint16_t netuid,
+		     const char *body, struct kerr *e)
 {
-	struct chainsink_store *c = ctx;
 	sqlite3_stmt *st = NULL;
 	char now[VSTATE_TIME_BYTES];
 	int rc = -1;
 
 	vstate_now_iso(now);
 	lock(c);
-	if (prepare(c, "INSERT INTO chain_commits(hash, netuid, body, created_at) VALUES(?1, ?2, ?3, ?4) "
-		       "ON CONFLICT(hash) DO UPDATE SET body = excluded.body", &st, e) < 0)
+	if (prepare(c, sql, &st, e) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 2, netuid);
-	sqlite3_bind_text(st, 3, body, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+	if (body) {
+		sqlite3_bind_int(st, 2, netuid);
+		sqlite3_bind_text(st, 3, body, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 4, now, -1, SQLITE_TRANSIENT);
+	}
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		vstate_sql_error(c->s, "keep a chain commit", e);
+		vstate_sql_error(c->s, what, e);
 		goto out;
 	}
 	rc = 0;
@@ -64,25 +68,17 @@ out:
 	return rc;
 }
 
+static int store_put(void *ctx, const char *key, uint16_t netuid, const char *body, struct kerr *e)
+{
+	return write_row(ctx,
+			 "INSERT INTO chain_commits(hash, netuid, body, created_at) VALUES(?1, ?2, ?3, ?4) "
+			 "ON CONFLICT(hash) DO UPDATE SET body = excluded.body",
+			 "keep a chain commit", key, netuid, body, e);
+}
+
 static int store_del(void *ctx, const char *key, struct kerr *e)
 {
-	struct chainsink_store *c = ctx;
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
-
-	lock(c);
-	if (prepare(c, "DELETE FROM chain_commits WHERE hash = ?1", &st, e) < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		vstate_sql_error(c->s, "drop a chain commit", e);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	unlock(c);
-	return rc;
+	return write_row(ctx, "DELETE FROM chain_commits WHERE hash = ?1", "drop a chain commit", key, 0, NULL, e);
 }
 
 static int store_list(void *ctx, uint16_t netuid, char ***bodies, size_t *n, struct kerr *e)
@@ -208,34 +204,14 @@ static void count_failure(struct chainsink *c, const struct kerr *e)
 	c->codes[i].n++;
 }
 
-static void work_once(struct chainsink *c, struct weights *w)
+/* Reveals due: between epochs too, so that a window shorter than the
+ * service's epoch is not missed. */
+static void reveal_pass(struct chainsink *c)
 {
 	struct chain_reveal_report rr;
-	struct chain_send_report rep;
-	struct chain_miner *m = NULL;
-	size_t n = 0;
 	struct kerr e = { { 0 }, { 0 } };
-	int rc;
+	int rc = chain_send_reveals(c->sender, &rr, &e);
 
-	if (!c->sender) {
-		struct chain_send_opts so = { 0 };
-
-		so.endpoint = c->o.endpoint;
-		so.netuid = c->o.netuid;
-		so.version_key = c->o.version_key;
-		so.follow_ms = c->o.follow_ms;
-		so.poll_ms = c->o.poll_ms;
-		so.store = &c->store.st;
-		if (chain_sender_open(&c->sender, &so, &c->signer, &e) < 0) {
-			log_msg(LOG_WARN, "chain", "epoch %lld: %s (%s); retried at the next epoch", w->epoch, e.msg, e.code);
-			pthread_mutex_lock(&c->mu);
-			count_failure(c, &e);
-			pthread_mutex_unlock(&c->mu);
-			return;
-		}
-	}
-	/* reveals first: a window that is open now may close by the next tick */
-	rc = chain_send_reveals(c->sender, &rr, &e);
 	pthread_mutex_lock(&c->mu);
 	c->revealed += (uint64_t)rr.revealed;
 	c->pending = rr.pending - rr.revealed - rr.expired - rr.moved;
@@ -243,7 +219,41 @@ static void work_once(struct chainsink *c, struct weights *w)
 		count_failure(c, &e);
 	pthread_mutex_unlock(&c->mu);
 	if (rc < 0)
-		log_msg(LOG_WARN, "chain", "reveals: %s (%s); tried again at the next epoch", e.msg, e.code);
+		log_msg(LOG_WARN, "chain", "reveals: %s (%s); tried again later", e.msg, e.code);
+}
+
+static int open_sender(struct chainsink *c, struct kerr *e)
+{
+	struct chain_send_opts so = { 0 };
+
+	if (c->sender)
+		return 0;
+	so.endpoint = c->o.endpoint;
+	so.netuid = c->o.netuid;
+	so.version_key = c->o.version_key;
+	so.follow_ms = c->o.follow_ms;
+	so.poll_ms = c->o.poll_ms;
+	so.store = &c->store.st;
+	return chain_sender_open(&c->sender, &so, &c->signer, e);
+}
+
+static void work_once(struct chainsink *c, struct weights *w)
+{
+	struct chain_send_report rep;
+	struct chain_miner *m = NULL;
+	size_t n = 0;
+	struct kerr e = { { 0 }, { 0 } };
+	int rc;
+
+	if (open_sender(c, &e) < 0) {
+		log_msg(LOG_WARN, "chain", "epoch %lld: %s (%s); retried at the next epoch", w->epoch, e.msg, e.code);
+		pthread_mutex_lock(&c->mu);
+		count_failure(c, &e);
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	/* reveals first: a window that is open now may close by the next tick */
+	reveal_pass(c);
 	kerr_clear(&e);
 	if (chainsink_miners(w, &m, &n, &e) == 0) {
 		rc = chain_send_weights(c->sender, w->epoch, m, n, 0, &rep, &e);
@@ -274,13 +284,34 @@ static void work_once(struct chainsink *c, struct weights *w)
 static void *worker(void *arg)
 {
 	struct chainsink *c = arg;
+	struct kerr e = { { 0 }, { 0 } };
 
+	/* commits kept by an earlier run are revealed without waiting for an epoch */
+	if (open_sender(c, &e) == 0)
+		reveal_pass(c);
+	else
+		log_msg(LOG_WARN, "chain", "%s (%s)", e.msg, e.code);
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		struct weights w;
 
-		while (!c->stop && !c->has_next)
-			pthread_cond_wait(&c->cv, &c->mu);
+		while (!c->stop && !c->has_next) {
+			struct timespec until;
+
+			if (c->pending <= 0 || !c->sender) {
+				pthread_cond_wait(&c->cv, &c->mu);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += CHAINSINK_REVEAL_EVERY_S;
+			if (pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT && !c->stop && !c->has_next) {
+				c->busy = 1;
+				pthread_mutex_unlock(&c->mu);
+				reveal_pass(c);
+				pthread_mutex_lock(&c->mu);
+				c->busy = 0;
+			}
+		}
 		if (c->stop)
 			break;
 		w = c->next;
@@ -348,16 +379,6 @@ void chainsink_offer(struct chainsink *c, const struct weights *w)
 	c->has_next = 1;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
-}
-
-int chainsink_idle(struct chainsink *c)
-{
-	int idle;
-
-	pthread_mutex_lock(&c->mu);
-	idle = !c->has_next && !c->busy;
-	pthread_mutex_unlock(&c->mu);
-	return idle;
 }
 
 void chainsink_metrics(struct chainsink *c, FILE *f)

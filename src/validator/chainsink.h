@@ -18,6 +18,10 @@
 #include "validator/weights.h"
 
 #define CHAINSINK_CODES_MAX 32 /* distinct failure codes counted for /metrics */
+/* While commits wait, reveals are also tried this often between epochs: a
+ * reveal window (one subnet epoch, about 72 minutes at tempo 360) may be
+ * shorter than the service's epoch. */
+#define CHAINSINK_REVEAL_EVERY_S 300
 
 /* The pending-commit store over s's database: st is what chainsend takes
  * (its ctx is this struct, which must outlive it). lock (may be NULL) is
@@ -54,8 +58,6 @@ void chainsink_offer(struct chainsink *c, const struct weights *w);
 /* Prometheus text: submissions, landed, failures by reason code, dropped
  * miners, reveals. */
 void chainsink_metrics(struct chainsink *c, FILE *f);
-/* Whether the worker has nothing queued and is not sending (tests). */
-int chainsink_idle(struct chainsink *c);
 /* Stops the worker (after the send in flight, if any) and wipes the key. */
 void chainsink_stop(struct chainsink *c);
 
