@@ -141,6 +141,10 @@ static void enc_record(struct scale_writer *w, uint32_t idx, const char *pal, co
 		abort();
 	scale_put_u8(w, v->index);
 	for (uint32_t i = 0; i < v->nfields; i++) {
+		if (i == 0 && err_pallet && !strcmp(err_pallet, "BadOrigin")) { /* DispatchError::BadOrigin */
+			scale_put_u8(w, meta_variant_by_name(meta_type(g_meta, v->fields[0].type), "BadOrigin")->index);
+			continue;
+		}
 		if (i == 0 && err_pallet) {
 			const struct meta_type *de = meta_type(g_meta, v->fields[0].type);
 			uint8_t err4[4] = { err_index, 0, 0, 0 };
@@ -167,7 +171,9 @@ static char *enc_events(const char *fail_error)
 	scale_put_compact(&w, 3);
 	enc_record(&w, 0, "System", "ExtrinsicSuccess", NULL, 0);
 	enc_record(&w, 1, "SubtensorModule", "WeightsSet", NULL, 0);
-	if (fail_error && fail_error[0])
+	if (fail_error && !strcmp(fail_error, "BadOrigin"))
+		enc_record(&w, 1, "System", "ExtrinsicFailed", "BadOrigin", 0);
+	else if (fail_error && fail_error[0])
 		enc_record(&w, 1, "System", "ExtrinsicFailed", "SubtensorModule", error_index(fail_error));
 	else
 		enc_record(&w, 1, "System", "ExtrinsicSuccess", NULL, 0);
@@ -674,6 +680,11 @@ static void test_errors(void **state)
 	assert_string_equal(rep.dispatch.error_variant, "Module");
 	assert_non_null(strstr(f->e.msg, "NeuronNoValidatorPermit"));
 	chain_send_report_free(&rep);
+	snprintf(g_rt.fail_error, sizeof g_rt.fail_error, "BadOrigin");
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.dispatch_error");
+	assert_non_null(strstr(f->e.msg, "BadOrigin"));
+	chain_send_report_free(&rep);
 	/* commit-reveal: a refused commit leaves nothing to reveal */
 	set_commit_reveal(1);
 	cn_fail_rpc(&g_node, "author_submitExtrinsic", 1, 1010, "Invalid Transaction", "Custom error: 6");
@@ -761,6 +772,19 @@ static void test_events_hostile(void **state)
 		if (chain_events_outcome(g_meta, b, n, 1, &d, &e) < 0)
 			assert_string_equal(e.code, "chain.events_decode");
 		b[i] = keep;
+	}
+	{ /* a dispatch error other than Module: named, no indices */
+		char *bo = enc_events("BadOrigin");
+		size_t nb = (strlen(bo) - 2) / 2;
+		uint8_t *bb = malloc(nb);
+
+		sodium_hex2bin(bb, nb, bo + 2, 2 * nb, NULL, NULL, NULL);
+		assert_int_equal(chain_events_outcome(g_meta, bb, nb, 1, &d, &e), 0);
+		assert_int_equal(d.outcome, CHAIN_OUTCOME_FAILED);
+		assert_false(d.is_module);
+		assert_string_equal(d.error_variant, "BadOrigin");
+		free(bb);
+		free(bo);
 	}
 	b[0] = 0xfe; /* a count far past the bytes */
 	assert_int_equal(chain_events_outcome(g_meta, b, n, 1, &d, &e), -1);
