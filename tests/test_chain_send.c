@@ -5,7 +5,8 @@
  * checks its signature over the payload the runtime would rebuild, keeps
  * commits and checks that a reveal hashes to one, and writes the block's
  * System.Events from the metadata fixture's types (success, or a scripted
- * module error), which the sender must decode. */
+ * module error), which the sender must decode. The dry run's bytes are
+ * also compared with polkadot-js's (tests/chain_polkadot.mjs). */
 #include "testutil.h"
 
 #include "chain_node.h"
@@ -739,6 +740,117 @@ static void maybe_save_seed(const char *name, const char *hex)
 	free(b);
 }
 
+/* ------------------------------------------------- against polkadot-js */
+
+static json_t *u16s(const uint16_t *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(v[i]));
+	return a;
+}
+
+static void hexs(const uint8_t *b, size_t n, char *out)
+{
+	cn_hex(b, n, out);
+}
+
+/* One case of tests/chain_polkadot.mjs from a dry run: the chain state is
+ * what the node served (genesis = block 0, the era born at the finalised
+ * head 100, nonce 7, spec 351/1). */
+static json_t *polkadot_case(const struct chain_send_report *r, const char *call)
+{
+	uint8_t seed[32], genesis[32], birth[32];
+	char seed_h[80], gen_h[80], birth_h[80], hash_h[80];
+	json_t *args = json_object(), *j;
+
+	memset(seed, 0x42, sizeof seed);
+	cn_block_hash(0, genesis);
+	cn_block_hash(100, birth);
+	hexs(seed, 32, seed_h);
+	hexs(genesis, 32, gen_h);
+	hexs(birth, 32, birth_h);
+	hexs(r->commit_hash, 32, hash_h);
+	json_object_set_new(args, "netuid", json_integer(NETUID));
+	if (!strcmp(call, "set_weights")) {
+		json_object_set_new(args, "dests", u16s(r->uids, r->n));
+		json_object_set_new(args, "weights", u16s(r->vals, r->n));
+		json_object_set_new(args, "version_key", json_integer((json_int_t)r->version_key));
+	} else {
+		json_object_set_new(args, "commit_hash", json_string(hash_h));
+	}
+	j = json_pack("{s:s, s:s, s:o, s:i, s:i, s:s, s:i, s:s, s:i, s:i, s:i}", "seed", seed_h, "call", call, "args",
+		      args, "spec", CN_SPEC_VERSION, "txv", CN_TX_VERSION, "genesis", gen_h, "block", 100, "block_hash",
+		      birth_h, "period", (int)CHAIN_ERA_PERIOD_DEFAULT, "nonce", 7, "tip", 0);
+	if (strcmp(call, "set_weights"))
+		json_object_set_new(j, "commit",
+				    json_pack("{s:i, s:o, s:o, s:o, s:I}", "netuid", NETUID, "uids", u16s(r->uids, r->n),
+					      "values", u16s(r->vals, r->n), "salt", u16s(r->salt, CHAIN_SALT_LEN),
+					      "version_key", (json_int_t)r->version_key));
+	return j;
+}
+
+/* What the sender builds from the node's state is byte for byte what
+ * polkadot-js builds from the same state: set_weights, and commit_weights
+ * with the commit hash over the report's salt. Fails, never skips, when
+ * node or the packages are missing (scripts/setup.sh installs them). */
+static void test_dry_run_matches_polkadot_js(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report set, commit;
+	char npm[FS_PATH_MAX], probe[FS_PATH_MAX + 64], in[FS_PATH_MAX], *out = malloc(1 << 20), xt[8192];
+	const char *src = getenv("KARPA_SRC");
+	json_t *root, *res;
+	struct kerr e;
+
+	assert_non_null(out);
+	set_commit_reveal(0);
+	assert_int_equal(send_w(f, 1, &set), 0);
+	set_commit_reveal(1);
+	assert_int_equal(send_w(f, 1, &commit), 0);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 0);
+	assert_int_equal(fs_cache_dir(npm, sizeof npm, &e), 0);
+	strncat(npm, "/npm", sizeof npm - strlen(npm) - 1);
+	snprintf(probe, sizeof probe, "%s/node_modules/@polkadot/types/package.json", npm);
+	if (!fs_exists(probe))
+		fail_msg("@polkadot/types is not installed in %s: run scripts/setup.sh", npm);
+	root = json_pack("{s:s, s:[o, o]}", "metadata", "", "cases", polkadot_case(&set, "set_weights"),
+			 polkadot_case(&commit, "commit_weights"));
+	{
+		char path[FS_PATH_MAX];
+
+		cn_metadata_path(path, sizeof path);
+		json_object_set_new(root, "metadata", json_string(path));
+	}
+	snprintf(in, sizeof in, "%s/cases.json", f->st.tmp);
+	assert_int_equal(json_dump_file(root, in, 0), 0);
+	json_decref(root);
+	tu_run_want(out, 1 << 20, 0, "KARPA_NPM_DIR='%s' timeout 120 node '%s/tests/chain_polkadot.mjs' '%s'", npm,
+		    src && *src ? src : ".", in);
+	{
+		size_t len = strlen(out);
+		char *last;
+
+		while (len && out[len - 1] == '\n')
+			out[--len] = '\0';
+		last = strrchr(out, '\n');
+		res = json_loads(last ? last + 1 : out, 0, NULL);
+	}
+	if (!json_is_array(res) || json_array_size(res) != 2)
+		fail_msg("chain_polkadot.mjs printed no 2 results:\n%s", out);
+	hexs(set.xt, set.xt_len, xt);
+	assert_string_equal(xt, tu_jstr(json_array_get(res, 0), "extrinsic"));
+	hexs(commit.xt, commit.xt_len, xt);
+	assert_string_equal(xt, tu_jstr(json_array_get(res, 1), "extrinsic"));
+	hexs(commit.commit_hash, 32, xt);
+	assert_string_equal(xt, tu_jstr(json_array_get(res, 1), "commit_hash"));
+	json_decref(res);
+	chain_send_report_free(&set);
+	chain_send_report_free(&commit);
+	free(out);
+}
+
 /* Events that do not follow the types: a reason code, never a crash. */
 static void test_events_hostile(void **state)
 {
@@ -920,6 +1032,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_weights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_weights_sr25519, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_matches_polkadot_js, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_reveal_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reveal_expired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uid_moved, setup, teardown),
