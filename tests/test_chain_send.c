@@ -898,6 +898,19 @@ static void test_events_hostile(void **state)
 		free(bb);
 		free(bo);
 	}
+	{ /* two outcomes for one extrinsic (the fuzz target's first finding,
+	   * corpus/chain_events/two_outcomes.scale): refused, whichever order */
+		struct scale_writer w2;
+
+		scale_writer_init(&w2, 1 << 16, &e);
+		scale_put_compact(&w2, 2);
+		enc_record(&w2, 1, "System", "ExtrinsicFailed", "SubtensorModule", error_index("NeuronNoValidatorPermit"));
+		enc_record(&w2, 1, "System", "ExtrinsicSuccess", NULL, 0);
+		assert_int_equal(chain_events_outcome(g_meta, w2.buf, w2.len, 1, &d, &e), -1);
+		assert_string_equal(e.code, "chain.events_decode");
+		assert_non_null(strstr(e.msg, "two dispatch outcomes"));
+		scale_writer_free(&w2);
+	}
 	b[0] = 0xfe; /* a count far past the bytes */
 	assert_int_equal(chain_events_outcome(g_meta, b, n, 1, &d, &e), -1);
 	free(b);

@@ -234,6 +234,11 @@ static int read_event(struct walk *w, uint32_t id, int ours, struct chain_dispat
 		return skip_fields(w, pallet->fields, pallet->nfields, 1);
 	if (!(pt = type_of(w, pallet->fields[0].type)) || !(ev = read_variant(w, pt)))
 		return -1;
+	/* one dispatch ends one way: a second outcome is not a block a node
+	 * would serve, and whichever came last must not pass for the truth */
+	if ((!strcmp(ev->name, "ExtrinsicSuccess") || !strcmp(ev->name, "ExtrinsicFailed")) &&
+	    out->outcome != CHAIN_OUTCOME_NONE)
+		return bad(w, "System.Events: two dispatch outcomes for one extrinsic (%s)", ev->name);
 	if (!strcmp(ev->name, "ExtrinsicSuccess")) {
 		out->outcome = CHAIN_OUTCOME_SUCCESS;
 		return skip_fields(w, ev->fields, ev->nfields, 2);

@@ -41,7 +41,8 @@ struct chain_dispatch {
  * chain.events_unsupported (the metadata has no frame_system::EventRecord
  * of the expected shape), chain.events_decode (bytes that do not follow
  * the types, a variant index the type does not have, trailing bytes, past
- * META_DEPTH_MAX or CHAIN_EVENTS_STEPS_MAX). */
+ * META_DEPTH_MAX or CHAIN_EVENTS_STEPS_MAX, or two outcome events for the
+ * extrinsic asked about). */
 int chain_events_outcome(const struct meta *m, const uint8_t *buf, size_t len, uint32_t xt_index,
 			 struct chain_dispatch *out, struct kerr *e);
 
