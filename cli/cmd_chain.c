@@ -27,6 +27,7 @@ static const char usage_text[] =
 	"       karpa chain keys import --wallet DIR --coldkey --password-file PW --out FILE [--json]\n"
 	"       karpa chain keys show FILE [--json]\n"
 	"       karpa chain extrinsic --chain-state FILE --hotkey FILE --netuid N --weights UID=W,... (--help)\n"
+	"       karpa chain weights STATE --endpoint URL --netuid N --hotkey FILE [--epoch N] [--dry-run] (--help)\n"
 	"\n"
 	"Chain keys sign Karpa's weights on Bittensor (docs/chain-keys.md).\n"
 	"  import  writes FILE (mode 0600, never overwritten) from a 32-byte seed\n"
@@ -214,6 +215,8 @@ int cmd_chain(int argc, char **argv)
 		return cmd_keys(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "extrinsic"))
 		return cmd_chain_extrinsic(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "weights"))
+		return cmd_chain_weights(argc - 1, argv + 1);
 	fprintf(stderr, "karpa chain: unknown subcommand '%s'\n", argv[1]);
 	return usage(EXIT_USAGE);
 }

@@ -15,6 +15,7 @@ static const char usage_text[] =
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
 	"                             [--max-upload-mb M] [--max-uploads N] [--max-conns-per-ip N]\n"
 	"                             [--rate-per-s R] [--port-file FILE] [--judge-bin PATH]\n"
+	"                             [--chain URL --netuid N --hotkey FILE]\n"
 	"Serves a validator state over HTTP (docs/validator.md): the king, the recipe, submissions\n"
 	"into a durable judging queue, verdicts, the corpus, weights per epoch, live events.\n"
 	"  --listen ADDR:PORT    where to listen (default 127.0.0.1:8370; port 0 picks a free one)\n"
@@ -30,6 +31,10 @@ static const char usage_text[] =
 	"                        (default 20; 0: no per-address rate limit, for benchmarks)\n"
 	"  --port-file FILE      write the port listened on to FILE once serving\n"
 	"  --judge-bin PATH      the karpa binary judgments run (default: this one)\n"
+	"  --chain URL           also send each closed epoch's weights to a subtensor node (HTTP(S)\n"
+	"                        JSON-RPC), in the background: the ledger never waits for it\n"
+	"  --netuid N            the subnet (16 on testnet); with --chain\n"
+	"  --hotkey FILE         the validator's chain key file (karpa chain keys import); with --chain\n"
 	"Stops on SIGINT or SIGTERM; a judgment cut short is judged again on the next start.\n";
 
 static volatile sig_atomic_t stop_flag;
@@ -60,14 +65,15 @@ int validator_serve(int argc, char **argv)
 		{ "max-upload-mb", required_argument, 0, 'm' }, { "port-file", required_argument, 0, 'f' },
 		{ "judge-bin", required_argument, 0, 'b' },	 { "max-uploads", required_argument, 0, 'u' },
 		{ "max-conns-per-ip", required_argument, 0, 'c' }, { "rate-per-s", required_argument, 0, 'r' },
-		{ "help", no_argument, 0, 'h' },
+		{ "chain", required_argument, 0, 'C' },	 { "netuid", required_argument, 0, 'N' },
+		{ "hotkey", required_argument, 0, 'K' },	 { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
 	struct sigaction sa;
 	struct kerr err = { { 0 }, { 0 } };
 	double v;
-	int c;
+	int c, netuid_set = 0;
 
 	service_opts_default(&o);
 	optind = 1;
@@ -124,11 +130,21 @@ int validator_serve(int argc, char **argv)
 			break;
 		case 'f': o.port_file = optarg; break;
 		case 'b': o.self_exe = optarg; break;
+		case 'C': o.chain_url = optarg; break;
+		case 'N':
+			if (number(optarg, 0, 65535, &v) < 0)
+				goto bad;
+			o.netuid = (int)v;
+			netuid_set = 1;
+			break;
+		case 'K': o.chain_hotkey = optarg; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind != argc - 1 || !o.chain_url != !o.chain_hotkey || !o.chain_url != !netuid_set) {
+		if (optind == argc - 1)
+			fputs("karpa validator serve: --chain, --netuid and --hotkey go together\n", stderr);
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}

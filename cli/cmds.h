@@ -34,6 +34,8 @@ int cmd_miner(int argc, char **argv);
 int cmd_chain(int argc, char **argv);
 /* `karpa chain extrinsic` (cmd_chain_tx.c), dispatched by `karpa chain`. */
 int cmd_chain_extrinsic(int argc, char **argv);
+/* `karpa chain weights` (cmd_chain_send.c), dispatched by `karpa chain`. */
+int cmd_chain_weights(int argc, char **argv);
 /* `karpa validator serve` (cmd_serve.c), dispatched by cmd_validator. */
 int validator_serve(int argc, char **argv);
 

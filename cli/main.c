@@ -34,7 +34,7 @@ static const struct command commands[] = {
 	{ "submit", cmd_submit, "upload a proof bundle to a validator service; follow it to its verdict" },
 	{ "status", cmd_status, "a validator service's king, queue and lineage" },
 	{ "miner", cmd_miner, "search the recipe's knobs, prove and submit what beats the king (miner run)" },
-	{ "chain", cmd_chain, "chain keys for Bittensor: import (seed or wallet) and show (public key, SS58)" },
+	{ "chain", cmd_chain, "Bittensor: chain keys (import, show), offline extrinsics, weights sent to a subnet" },
 	{ "bench", cmd_bench, "benchmarks (engine)" },
 };
 

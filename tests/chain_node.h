@@ -17,6 +17,8 @@
 #include <sodium.h>
 #include <stdatomic.h>
 
+#include "chain/storage.h"
+
 #define CN_REQS_MAX 512
 #define CN_FAULTS_MAX 32
 #define CN_STORAGE_MAX 32
@@ -59,6 +61,13 @@ struct cn_req {
 	long long id;
 };
 
+/* Called for each extrinsic the node accepts (outside its lock, on a
+ * server thread: it must not fail a cmocka test; record and assert
+ * later), with the block it will land in at index 1, after the inherent.
+ * Returns that block's System.Events value as 0x-hex (malloc'd; the node
+ * frees it), or NULL for none. */
+typedef char *(*cn_submit_hook)(void *ctx, const uint8_t *xt, size_t len, uint32_t block);
+
 struct cn_node {
 	struct MHD_Daemon *d;
 	int port;
@@ -71,6 +80,10 @@ struct cn_node {
 	uint8_t *metadata;
 	size_t metadata_len;
 	uint64_t nonce;
+	uint32_t finalized_lag; /* chain_getFinalizedHead: head - this */
+	cn_submit_hook on_submit;
+	void *on_submit_ctx;
+	char events_key[2 + 2 * CHAIN_STORAGE_PREFIX_BYTES + 1]; /* System.Events, 0x-hex */
 	char storage_key[CN_STORAGE_MAX][256], storage_val[CN_STORAGE_MAX][256];
 	int nstorage;
 	struct cn_fault faults[CN_FAULTS_MAX];
@@ -87,6 +100,7 @@ struct cn_node {
 	struct {
 		uint32_t block;
 		char *hex;
+		char *events; /* System.Events at that block, 0x-hex; NULL: none */
 	} included[CN_INCLUDED_MAX];
 	int nincluded;
 };
@@ -234,8 +248,10 @@ static inline void cn_forget(struct cn_node *n)
 	pthread_mutex_lock(&n->mu);
 	n->nreqs = 0;
 	n->nfaults = 0;
-	for (int i = 0; i < n->nincluded; i++)
+	for (int i = 0; i < n->nincluded; i++) {
 		free(n->included[i].hex);
+		free(n->included[i].events);
+	}
 	n->nincluded = 0;
 	pthread_mutex_unlock(&n->mu);
 }
@@ -410,6 +426,12 @@ static inline enum MHD_Result cn_method(struct cn_node *n, struct MHD_Connection
 		cn_block_hash((uint32_t)json_integer_value(p0), h);
 		return cn_reply(c, id, "result", cn_hex_json(h, 32));
 	}
+	if (!strcmp(m, "chain_getFinalizedHead")) {
+		uint8_t h[32];
+
+		cn_block_hash(n->head > n->finalized_lag ? n->head - n->finalized_lag : 0, h);
+		return cn_reply(c, id, "result", cn_hex_json(h, 32));
+	}
 	if (!strcmp(m, "chain_getHeader")) {
 		long num = np == 0 ? (long)n->head : cn_find_block(n, json_string_value(p0));
 
@@ -445,6 +467,17 @@ static inline enum MHD_Result cn_method(struct cn_node *n, struct MHD_Connection
 		if (!cn_is_hex(k))
 			return cn_error(c, id, -32602, "Invalid params", "invalid hex");
 		pthread_mutex_lock(&n->mu);
+		if (!strcmp(k, n->events_key) && np > 1) {
+			long num = cn_find_block(n, json_string_value(json_array_get(params, 1)));
+
+			for (int i = 0; num >= 0 && i < n->nincluded; i++)
+				if (n->included[i].block == (uint32_t)num && n->included[i].events) {
+					json_t *v = json_string(n->included[i].events);
+
+					pthread_mutex_unlock(&n->mu);
+					return cn_reply(c, id, "result", v);
+				}
+		}
 		for (int i = 0; i < n->nstorage; i++)
 			if (!strcmp(n->storage_key[i], k)) {
 				json_t *v = json_string(n->storage_val[i]);
@@ -471,15 +504,22 @@ static inline enum MHD_Result cn_method(struct cn_node *n, struct MHD_Connection
 			return MHD_NO;
 		sodium_hex2bin(b, bl, x + 2, 2 * bl, NULL, NULL, NULL);
 		crypto_generichash(h, 32, b, bl, NULL, 0);
-		free(b);
-		pthread_mutex_lock(&n->mu);
-		free(n->submitted);
-		n->submitted = strdup(x);
-		n->nonce++;
-		if (n->nincluded < CN_INCLUDED_MAX) {
-			n->head++;
-			n->included[n->nincluded].block = n->head;
-			n->included[n->nincluded++].hex = strdup(x);
+		{
+			char *events = n->on_submit ? n->on_submit(n->on_submit_ctx, b, bl, n->head + 1) : NULL;
+
+			free(b);
+			pthread_mutex_lock(&n->mu);
+			free(n->submitted);
+			n->submitted = strdup(x);
+			n->nonce++;
+			if (n->nincluded < CN_INCLUDED_MAX) {
+				n->head++;
+				n->included[n->nincluded].block = n->head;
+				n->included[n->nincluded].events = events;
+				n->included[n->nincluded++].hex = strdup(x);
+			} else {
+				free(events);
+			}
 		}
 		pthread_mutex_unlock(&n->mu);
 		return cn_reply(c, id, "result", cn_hex_json(h, 32));
@@ -641,6 +681,12 @@ static inline void cn_start(struct cn_node *n)
 	n->oversize_bytes = 2u << 20;
 	n->stall_ms = 5000;
 	n->retry_after_s = 1;
+	{
+		struct chain_storage_key k;
+
+		assert_int_equal(chain_storage_key_system_events(&k, &e), 0);
+		cn_hex(k.b, k.len, n->events_key);
+	}
 	cn_metadata_path(path, sizeof path);
 	if (fs_read_all(path, 64u << 20, (char **)&n->metadata, &n->metadata_len, &e) < 0)
 		fail_msg("the metadata fixture %s is missing (%s): set KARPA_SRC to the repository beside shared/",

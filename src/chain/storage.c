@@ -114,6 +114,26 @@ int chain_storage_key_keys(uint16_t netuid, uint16_t uid, struct chain_storage_k
 	return chain_storage_append(k, CHAIN_HASHER_IDENTITY, u, sizeof u, err);
 }
 
+int chain_storage_key_tempo(uint16_t netuid, struct chain_storage_key *k, struct kerr *err)
+{
+	uint8_t n[2];
+
+	le16(n, netuid);
+	if (chain_storage_prefix(k, SUBTENSOR_PALLET, "Tempo", err) < 0)
+		return -1;
+	return chain_storage_append(k, CHAIN_HASHER_IDENTITY, n, sizeof n, err);
+}
+
+int chain_storage_key_reveal_period(uint16_t netuid, struct chain_storage_key *k, struct kerr *err)
+{
+	uint8_t n[2];
+
+	le16(n, netuid);
+	if (chain_storage_prefix(k, SUBTENSOR_PALLET, "RevealPeriodEpochs", err) < 0)
+		return -1;
+	return chain_storage_append(k, CHAIN_HASHER_TWOX64_CONCAT, n, sizeof n, err);
+}
+
 int chain_storage_key_system_events(struct chain_storage_key *k, struct kerr *err)
 {
 	return chain_storage_prefix(k, "System", "Events", err);
@@ -159,5 +179,29 @@ int chain_storage_hotkey_value(const uint8_t *v, size_t n, int present, uint8_t 
 				CHAIN_STORAGE_ACCOUNT_BYTES, n);
 	memcpy(hotkey, v, n);
 	*assigned = memcmp(v, zero, sizeof zero) != 0;
+	return 0;
+}
+
+int chain_storage_tempo_value(const uint8_t *v, size_t n, int present, uint16_t *tempo, struct kerr *err)
+{
+	*tempo = CHAIN_TEMPO_DEFAULT;
+	if (!present)
+		return 0;
+	if (n != 2)
+		return kerr_set(err, "chain.storage_value", "Tempo: want a 2-byte u16, got %zu bytes", n);
+	*tempo = (uint16_t)(v[0] | (uint16_t)v[1] << 8);
+	return 0;
+}
+
+int chain_storage_reveal_period_value(const uint8_t *v, size_t n, int present, uint64_t *epochs, struct kerr *err)
+{
+	*epochs = CHAIN_REVEAL_PERIOD_DEFAULT;
+	if (!present)
+		return 0;
+	if (n != 8)
+		return kerr_set(err, "chain.storage_value", "RevealPeriodEpochs: want an 8-byte u64, got %zu bytes", n);
+	*epochs = 0;
+	for (int i = 7; i >= 0; i--)
+		*epochs = *epochs << 8 | v[i];
 	return 0;
 }

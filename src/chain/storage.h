@@ -61,6 +61,17 @@ int chain_storage_key_uids(uint16_t netuid, const uint8_t hotkey[CHAIN_STORAGE_A
  * ValueQuery, default the all-zero account (subtensor's DefaultKey). */
 int chain_storage_key_keys(uint16_t netuid, uint16_t uid, struct chain_storage_key *k, struct kerr *err);
 
+/* Tempo: map Identity(netuid: u16) -> u16, ValueQuery, default the
+ * runtime's InitialTempo (CHAIN_TEMPO_DEFAULT): a subnet epoch's length is
+ * tempo + 1 blocks. */
+#define CHAIN_TEMPO_DEFAULT 360
+int chain_storage_key_tempo(uint16_t netuid, struct chain_storage_key *k, struct kerr *err);
+/* RevealPeriodEpochs: map Twox64Concat(netuid: u16) -> u64, ValueQuery,
+ * default 1 (DefaultRevealPeriodEpochs): a commit is revealed that many
+ * subnet epochs after the one it landed in. */
+#define CHAIN_REVEAL_PERIOD_DEFAULT 1
+int chain_storage_key_reveal_period(uint16_t netuid, struct chain_storage_key *k, struct kerr *err);
+
 /* System::Events: a plain value (no map key), the block's event records;
  * read at a block's hash, decoded with the runtime's metadata. */
 int chain_storage_key_system_events(struct chain_storage_key *k, struct kerr *err);
@@ -75,5 +86,9 @@ int chain_storage_uid_value(const uint8_t *v, size_t n, int present, int *regist
 /* *assigned 0 when absent or the all-zero default: no hotkey holds the uid. */
 int chain_storage_hotkey_value(const uint8_t *v, size_t n, int present, uint8_t hotkey[CHAIN_STORAGE_ACCOUNT_BYTES],
 			       int *assigned, struct kerr *err);
+
+/* Tempo and RevealPeriodEpochs values: the default when absent. */
+int chain_storage_tempo_value(const uint8_t *v, size_t n, int present, uint16_t *tempo, struct kerr *err);
+int chain_storage_reveal_period_value(const uint8_t *v, size_t n, int present, uint64_t *epochs, struct kerr *err);
 
 #endif

@@ -30,6 +30,8 @@
 
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "chain/chainweights.h"
+#include "util/version.h"
 #include "validator/expcorpus.h"
 #include "validator/ledger.h"
 #include "validator/service_int.h"
@@ -424,6 +426,10 @@ static void close_epochs(struct svc *s, time_t t0)
 			return;
 		}
 		svc_unlock(s);
+		/* after the ledger's commit, and never waited for: a chain that is
+		 * down or refuses costs the ledger nothing */
+		if (s->chain)
+			chainsink_offer(s->chain, &w);
 		svc_event(s, "epoch", json_pack("{s:I, s:s, s:I}", "epoch", (json_int_t)(last + 1),
 						"closed_at", w.closed_at, "miners", (json_int_t)w.n));
 		weights_free(&w);
@@ -482,6 +488,20 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
 	    queue_recover(&s->vs, &rec, err) < 0 || epoch0(s, &t0, err) < 0)
 		goto out;
+	if (o->chain_url) {
+		struct chainsink_opts co = { 0 };
+		uint64_t vk = 0;
+
+		co.endpoint = o->chain_url;
+		co.netuid = (uint16_t)o->netuid;
+		co.hotkey = o->chain_hotkey;
+		if (chain_version_key_parse(KARPA_VERSION, &vk, err) < 0)
+			goto out;
+		co.version_key = vk;
+		if (chainsink_start(&s->chain, &co, &s->vs, &s->db, err) < 0)
+			goto out;
+		log_msg(LOG_NOTICE, "serve", "weights also go to subnet %d at %s", o->netuid, o->chain_url);
+	}
 	log_msg(LOG_NOTICE, "serve", "recovered: %d judgment%s finished from the corpus, %d queued again; %d waiting",
 		rec.finished, rec.finished == 1 ? "" : "s", rec.requeued, rec.queued);
 	if (!(s->events = http_sse_new())) {
@@ -513,6 +533,7 @@ out:
 			waitpid(jobs[i].pid, NULL, 0);
 			close_job_fds(&jobs[i]);
 		}
+	chainsink_stop(s->chain); /* after the send in flight, if any */
 	if (s->events)
 		http_sse_free(s->events);
 	if (opened)

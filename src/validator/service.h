@@ -22,6 +22,11 @@ struct service_opts {
 	const char *self_exe;        /* the karpa binary judgments run (NULL: this one) */
 	const char *port_file;       /* when set, the bound port is written here (tests, scripts) */
 	struct http_limits limits;
+	/* The chain sink (docs/chain.md): when chain_url is set, every closed
+	 * epoch's weights also go to subnet netuid, signed with chain_hotkey. */
+	const char *chain_url;
+	int netuid;
+	const char *chain_hotkey;
 };
 void service_opts_default(struct service_opts *o);
 

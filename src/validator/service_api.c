@@ -511,6 +511,8 @@ static int get_metrics(struct http_req *rq, void *ctx)
 	fprintf(f, "# HELP karpa_uptime_seconds Seconds since the service started.\n"
 		   "# TYPE karpa_uptime_seconds gauge\nkarpa_uptime_seconds %lld\n",
 		(long long)(time(NULL) - s->started));
+	if (s->chain)
+		chainsink_metrics(s->chain, f);
 	fclose(f);
 	{
 		int rc = http_reply_bytes(rq, 200, "text/plain; version=0.0.4", buf, len);

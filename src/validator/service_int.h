@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "net/http.h"
+#include "validator/chainsink.h"
 #include "validator/queue.h"
 #include "validator/service.h"
 #include "validator/vstate.h"
@@ -24,6 +25,7 @@ struct svc {
 	time_t started;
 	uint64_t judged;             /* judgments finished by this process */
 	double judge_wall_s;
+	struct chainsink *chain;     /* NULL without --chain */
 };
 
 void svc_lock(struct svc *s);

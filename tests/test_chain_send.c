@@ -1,0 +1,1064 @@
+/* test_chain_send.c: weights sent to a chain (src/chain/chainsend.c,
+ * events.c; src/validator/chainsink.c; `karpa chain weights`; `validator
+ * serve --chain`) against the local subtensor-like node (chain_node.h).
+ * The node's submit hook plays the runtime: it decodes each extrinsic,
+ * checks its signature over the payload the runtime would rebuild, keeps
+ * commits and checks that a reveal hashes to one, and writes the block's
+ * System.Events from the metadata fixture's types (success, or a scripted
+ * module error), which the sender must decode. The dry run's bytes are
+ * also compared with polkadot-js's (tests/chain_polkadot.mjs). */
+#include "testutil.h"
+
+#include "chain_node.h"
+#include "corpus_rows.h"
+#include "service_fixture.h"
+
+#include "chain/chainkey.h"
+#include "chain/chainsend.h"
+#include "chain/events.h"
+#include "chain/extrinsic.h"
+#include "chain/metadata.h"
+#include "chain/scale.h"
+#include "chain/sr25519.h"
+#include "chain/storage.h"
+#include "validator/chainsink.h"
+#include "validator/ledger.h"
+#include "validator/weights.h"
+
+#define NETUID 16
+#define MINERS 3
+#define HOOK_CALLS_MAX 16
+
+static struct cn_node g_node;
+static struct meta *g_meta;
+
+/* ------------------------------------------------------ the runtime's side */
+
+struct seen {
+	char call[32];
+	int sig_ok;
+	uint8_t signer[32];
+	uint16_t netuid;
+	size_t n, n_salt;
+	uint16_t uids[64], vals[64], salt[16];
+	uint64_t version_key;
+	uint8_t hash[32];
+	int hash_matched; /* reveal: 1 it hashes to a kept commit */
+};
+
+struct runtime {
+	pthread_mutex_t mu;
+	struct seen seen[HOOK_CALLS_MAX];
+	int nseen;
+	uint8_t commits[8][32];
+	int ncommits;
+	char fail_error[64]; /* the next extrinsic fails with SubtensorModule's error of this name */
+};
+
+static struct runtime g_rt = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static const struct meta_pallet *pallet(const char *name)
+{
+	const struct meta_pallet *p = meta_pallet_by_name(g_meta, name);
+
+	if (!p)
+		abort();
+	return p;
+}
+
+static uint8_t error_index(const char *name)
+{
+	const struct meta_variant *v = meta_variant_by_name(meta_type(g_meta, pallet("SubtensorModule")->errors_type), name);
+
+	if (!v)
+		abort();
+	return v->index;
+}
+
+/* The least value of a type: first variants, empty vectors, zeros. */
+static void enc_default(uint32_t id, struct scale_writer *w, int depth)
+{
+	const struct meta_type *t = meta_type(g_meta, id);
+
+	if (!t || depth > 32)
+		abort();
+	switch (t->def) {
+	case META_COMPOSITE:
+		for (uint32_t i = 0; i < t->n; i++)
+			enc_default(t->fields[i].type, w, depth + 1);
+		break;
+	case META_VARIANT:
+		scale_put_u8(w, t->variants[0].index);
+		for (uint32_t i = 0; i < t->variants[0].nfields; i++)
+			enc_default(t->variants[0].fields[i].type, w, depth + 1);
+		break;
+	case META_SEQUENCE: scale_put_compact(w, 0); break;
+	case META_ARRAY:
+		for (uint32_t i = 0; i < t->n; i++)
+			enc_default(t->elem, w, depth + 1);
+		break;
+	case META_TUPLE:
+		for (uint32_t i = 0; i < t->n; i++)
+			enc_default(t->items[i], w, depth + 1);
+		break;
+	case META_PRIMITIVE: {
+		static const int sz[] = { 1, 4, 0, 1, 2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 32 };
+		uint8_t z[32] = { 0 };
+
+		if (t->prim == META_STR)
+			scale_put_compact(w, 0);
+		else
+			scale_put_bytes(w, z, (size_t)sz[t->prim]);
+		break;
+	}
+	case META_COMPACT: scale_put_compact(w, 0); break;
+	case META_BITSEQ: scale_put_compact(w, 0); break;
+	}
+}
+
+static const struct meta_type *record_type(void)
+{
+	for (uint32_t i = 0; i < g_meta->ntypes; i++)
+		if (!strcmp(g_meta->types[i].path, "frame_system::EventRecord"))
+			return &g_meta->types[i];
+	abort();
+}
+
+/* One record: phase ApplyExtrinsic(idx), event pallet.name; a failure
+ * (module != NULL) carries DispatchError::Module { pallet, error }. */
+static void enc_record(struct scale_writer *w, uint32_t idx, const char *pal, const char *name, const char *err_pallet,
+		       uint8_t err_index)
+{
+	const struct meta_type *rec = record_type(), *phase = meta_type(g_meta, rec->fields[0].type),
+			       *ev = meta_type(g_meta, rec->fields[1].type), *pt;
+	const struct meta_variant *pv = meta_variant_by_name(ev, pal), *v;
+
+	scale_put_u8(w, meta_variant_by_name(phase, "ApplyExtrinsic")->index);
+	scale_put_u32(w, idx);
+	scale_put_u8(w, pv->index);
+	pt = meta_type(g_meta, pv->fields[0].type);
+	v = meta_variant_by_name(pt, name);
+	if (!v)
+		abort();
+	scale_put_u8(w, v->index);
+	for (uint32_t i = 0; i < v->nfields; i++) {
+		if (i == 0 && err_pallet && !strcmp(err_pallet, "BadOrigin")) { /* DispatchError::BadOrigin */
+			scale_put_u8(w, meta_variant_by_name(meta_type(g_meta, v->fields[0].type), "BadOrigin")->index);
+			continue;
+		}
+		if (i == 0 && err_pallet) {
+			const struct meta_type *de = meta_type(g_meta, v->fields[0].type);
+			uint8_t err4[4] = { err_index, 0, 0, 0 };
+
+			scale_put_u8(w, meta_variant_by_name(de, "Module")->index);
+			scale_put_u8(w, pallet(err_pallet)->index);
+			scale_put_bytes(w, err4, 4);
+			continue;
+		}
+		enc_default(v->fields[i].type, w, 1);
+	}
+	scale_put_compact(w, 0); /* topics */
+}
+
+/* The block's events: the inherent's success, an unrelated event of ours
+ * (stepped over by type), then our outcome. */
+static char *enc_events(const char *fail_error)
+{
+	struct scale_writer w;
+	struct kerr e;
+	char *hex;
+
+	scale_writer_init(&w, 1 << 16, &e);
+	scale_put_compact(&w, 3);
+	enc_record(&w, 0, "System", "ExtrinsicSuccess", NULL, 0);
+	enc_record(&w, 1, "SubtensorModule", "WeightsSet", NULL, 0);
+	if (fail_error && !strcmp(fail_error, "BadOrigin"))
+		enc_record(&w, 1, "System", "ExtrinsicFailed", "BadOrigin", 0);
+	else if (fail_error && fail_error[0])
+		enc_record(&w, 1, "System", "ExtrinsicFailed", "SubtensorModule", error_index(fail_error));
+	else
+		enc_record(&w, 1, "System", "ExtrinsicSuccess", NULL, 0);
+	if (w.failed)
+		abort();
+	hex = malloc(2 * w.len + 3);
+	cn_hex(w.buf, w.len, hex);
+	scale_writer_free(&w);
+	return hex;
+}
+
+/* The era's birth block: the newest block at or below the head whose era
+ * bytes (period 128) are these. */
+static int birth_hash(const uint8_t *era, size_t era_len, uint8_t hash[32])
+{
+	for (long b = (long)g_node.head; b >= 0 && b > (long)g_node.head - 256; b--) {
+		uint8_t enc[2];
+
+		if (chain_era_encode(CHAIN_ERA_PERIOD_DEFAULT, (uint64_t)b, enc) == era_len && !memcmp(enc, era, era_len)) {
+			cn_block_hash((uint32_t)b, hash);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int read_vec(struct scale_reader *r, uint16_t *out, size_t cap, size_t *n)
+{
+	uint16_t *v = NULL;
+
+	if (scale_read_vec_u16(r, cap, &v, n) < 0)
+		return -1;
+	if (*n)
+		memcpy(out, v, *n * sizeof *v);
+	free(v);
+	return 0;
+}
+
+/* Decodes what a runtime would: the signed v4 extrinsic of the fixture's
+ * extensions (era, nonce, tip, metadata-hash mode), the signature over the
+ * rebuilt payload, and the call's arguments. */
+static void decode_xt(const uint8_t *xt, size_t len, struct seen *s)
+{
+	struct scale_reader r;
+	struct kerr e;
+	uint32_t body;
+	uint8_t b, sig_kind, sig[64], era[2], mode, genesis[32], birth[32];
+	const uint8_t *extra, *call;
+	size_t extra_len, call_len, era_len;
+	uint64_t nonce, tip;
+	struct scale_writer p;
+	const struct meta_pallet *mp;
+	const struct meta_variant *cv;
+
+	memset(s, 0, sizeof *s);
+	scale_reader_init(&r, xt, len, &e);
+	scale_read_compact_u32(&r, &body);
+	scale_read_u8(&r, &b);
+	if (b != 0x84)
+		return;
+	scale_read_u8(&r, &b); /* MultiAddress::Id */
+	scale_read_bytes(&r, s->signer, 32);
+	scale_read_u8(&r, &sig_kind);
+	scale_read_bytes(&r, sig, 64);
+	extra = r.buf + r.off;
+	scale_read_u8(&r, &era[0]);
+	era_len = 1;
+	if (era[0]) {
+		scale_read_u8(&r, &era[1]);
+		era_len = 2;
+	}
+	scale_read_compact(&r, &nonce);
+	scale_read_compact(&r, &tip);
+	scale_read_u8(&r, &mode);
+	if (r.failed)
+		return;
+	extra_len = (size_t)(r.buf + r.off - extra);
+	call = r.buf + r.off;
+	call_len = scale_remaining(&r);
+	/* the payload the runtime checks */
+	cn_block_hash(0, genesis);
+	if (birth_hash(era, era_len, birth) < 0)
+		return;
+	scale_writer_init(&p, 1 << 20, &e);
+	scale_put_bytes(&p, call, call_len);
+	scale_put_bytes(&p, extra, extra_len);
+	scale_put_u32(&p, CN_SPEC_VERSION);
+	scale_put_u32(&p, CN_TX_VERSION);
+	scale_put_bytes(&p, genesis, 32);
+	scale_put_bytes(&p, birth, 32);
+	scale_put_u8(&p, 0);
+	if (p.len > 256) {
+		uint8_t d[32];
+
+		crypto_generichash(d, 32, p.buf, p.len, NULL, 0);
+		scale_writer_reset(&p);
+		scale_put_bytes(&p, d, 32);
+	}
+	if (sig_kind == CHAIN_SCHEME_ED25519)
+		s->sig_ok = crypto_sign_verify_detached(sig, p.buf, p.len, s->signer) == 0;
+	else
+		s->sig_ok = sr25519_verify(s->signer, p.buf, p.len, sig, &e) == 0;
+	scale_writer_free(&p);
+	/* the call */
+	scale_read_u8(&r, &b);
+	if (!(mp = meta_pallet_by_index(g_meta, b)) || strcmp(mp->name, "SubtensorModule"))
+		return;
+	scale_read_u8(&r, &b);
+	if (!(cv = meta_variant_by_index(meta_type(g_meta, mp->calls_type), b)))
+		return;
+	snprintf(s->call, sizeof s->call, "%s", cv->name);
+	scale_read_u16(&r, &s->netuid);
+	if (!strcmp(cv->name, "commit_weights")) {
+		scale_read_bytes(&r, s->hash, 32);
+	} else if (!strcmp(cv->name, "set_weights")) {
+		size_t nv;
+
+		read_vec(&r, s->uids, 64, &s->n);
+		read_vec(&r, s->vals, 64, &nv);
+		scale_read_u64(&r, &s->version_key);
+	} else if (!strcmp(cv->name, "reveal_weights")) {
+		size_t nv;
+
+		read_vec(&r, s->uids, 64, &s->n);
+		read_vec(&r, s->vals, 64, &nv);
+		read_vec(&r, s->salt, 16, &s->n_salt);
+		scale_read_u64(&r, &s->version_key);
+	}
+	if (r.failed || scale_remaining(&r))
+		s->call[0] = '\0';
+}
+
+static char *on_submit(void *ctx, const uint8_t *xt, size_t len, uint32_t block)
+{
+	struct runtime *rt = ctx;
+	struct seen s;
+	const char *fail = NULL;
+	char failbuf[64] = "";
+	struct kerr e;
+
+	(void)block;
+	decode_xt(xt, len, &s);
+	pthread_mutex_lock(&rt->mu);
+	if (!strcmp(s.call, "commit_weights") && rt->ncommits < 8)
+		memcpy(rt->commits[rt->ncommits++], s.hash, 32);
+	if (!strcmp(s.call, "reveal_weights")) {
+		uint8_t h[32];
+
+		if (chain_commit_hash(s.signer, s.netuid, s.uids, s.vals, s.n, s.salt, s.n_salt, s.version_key, h, &e) == 0)
+			for (int i = 0; i < rt->ncommits; i++)
+				s.hash_matched |= !memcmp(h, rt->commits[i], 32);
+		if (!s.hash_matched)
+			fail = "InvalidRevealCommitHashNotMatch";
+	}
+	if (rt->fail_error[0]) {
+		snprintf(failbuf, sizeof failbuf, "%s", rt->fail_error);
+		rt->fail_error[0] = '\0';
+		fail = failbuf;
+	}
+	if (rt->nseen < HOOK_CALLS_MAX)
+		rt->seen[rt->nseen++] = s;
+	pthread_mutex_unlock(&rt->mu);
+	return enc_events(fail);
+}
+
+/* -------------------------------------------------------------- fixture */
+
+struct fx {
+	struct chain_key key;
+	struct chain_signer signer;
+	struct chain_miner miners[MINERS];
+	struct cr_state st;
+	struct chainsink_store store;
+	struct chain_send_opts o;
+	struct kerr e;
+};
+
+static void set_storage(const struct chain_storage_key *k, const uint8_t *v, size_t n)
+{
+	char kh[2 * CHAIN_STORAGE_KEY_BYTES_MAX + 3], vh[256];
+
+	cn_hex(k->b, k->len, kh);
+	if (v)
+		cn_hex(v, n, vh);
+	cn_storage_set(&g_node, kh, v ? vh : NULL);
+}
+
+static void register_uid(const uint8_t account[32], uint16_t uid)
+{
+	struct chain_storage_key k;
+	struct kerr e;
+	uint8_t v[2] = { (uint8_t)uid, (uint8_t)(uid >> 8) };
+
+	assert_int_equal(chain_storage_key_uids(NETUID, account, &k, &e), 0);
+	set_storage(&k, v, 2);
+	assert_int_equal(chain_storage_key_keys(NETUID, uid, &k, &e), 0);
+	set_storage(&k, account, 32);
+}
+
+static void set_commit_reveal(int on)
+{
+	struct chain_storage_key k;
+	struct kerr e;
+	uint8_t v = (uint8_t)on;
+
+	assert_int_equal(chain_storage_key_commit_reveal(NETUID, &k, &e), 0);
+	set_storage(&k, &v, 1);
+}
+
+static void set_tempo(uint16_t tempo)
+{
+	struct chain_storage_key k;
+	struct kerr e;
+	uint8_t v[2] = { (uint8_t)tempo, (uint8_t)(tempo >> 8) };
+
+	assert_int_equal(chain_storage_key_tempo(NETUID, &k, &e), 0);
+	set_storage(&k, v, 2);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	uint8_t seed[32];
+	struct kerr e;
+	char path[FS_PATH_MAX];
+
+	cn_start(&g_node);
+	cn_metadata_path(path, sizeof path);
+	if (!g_meta && meta_load(path, &g_meta, &e) < 0)
+		fail_msg("metadata: %s", e.msg);
+	memset(&g_rt.seen, 0, sizeof g_rt.seen);
+	g_rt.nseen = g_rt.ncommits = 0;
+	g_rt.fail_error[0] = '\0';
+	g_node.on_submit = on_submit;
+	g_node.on_submit_ctx = &g_rt;
+	memset(seed, 0x42, sizeof seed);
+	assert_int_equal(chain_key_from_seed(CHAIN_SCHEME_ED25519, seed, &f->key, &e), 0);
+	assert_int_equal(chain_key_signer(&f->key, &f->signer), 0);
+	for (int i = 0; i < MINERS; i++) {
+		memset(f->miners[i].account, 0x10 + i, 32);
+		f->miners[i].score = 1.0 + i; /* 1, 2, 3 */
+	}
+	register_uid(f->miners[0].account, 5);
+	register_uid(f->miners[2].account, 2); /* miners[1] is not registered */
+	cr_open(&f->st);
+	chainsink_store_init(&f->store, &f->st.s, NULL);
+	f->o.endpoint = g_node.url;
+	f->o.netuid = NETUID;
+	f->o.version_key = 2000;
+	f->o.poll_ms = 5;
+	f->o.follow_ms = 2000;
+	f->o.store = &f->store.st;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	cn_stop(&g_node);
+	chain_key_wipe(&f->key);
+	if (f->st.tmp)
+		cr_close(&f->st);
+	free(f);
+	return 0;
+}
+
+static long commits_kept(struct fx *f)
+{
+	sqlite3_stmt *st;
+	long n = -1;
+
+	if (sqlite3_prepare_v2(f->st.s.db, "SELECT count(*) FROM chain_commits", -1, &st, NULL) != SQLITE_OK)
+		return 0; /* no table yet: nothing kept */
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static int send_w(struct fx *f, int dry, struct chain_send_report *rep)
+{
+	struct chain_sender *s;
+	int rc;
+
+	assert_int_equal(chain_sender_open(&s, &f->o, &f->signer, &f->e), 0);
+	rc = chain_send_weights(s, 7, f->miners, MINERS, dry, rep, &f->e);
+	chain_sender_close(s);
+	return rc;
+}
+
+static int reveal(struct fx *f, struct chain_reveal_report *rr)
+{
+	struct chain_sender *s;
+	int rc;
+
+	assert_int_equal(chain_sender_open(&s, &f->o, &f->signer, &f->e), 0);
+	rc = chain_send_reveals(s, rr, &f->e);
+	chain_sender_close(s);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* set_weights end to end: the unregistered miner dropped, uids in order,
+ * values max-normalised, the signature good over the runtime's payload,
+ * the block's events read back as success. */
+static void test_set_weights(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+
+	set_commit_reveal(0);
+	if (send_w(f, 0, &rep) < 0)
+		fail_msg("send: %s: %s", f->e.code, f->e.msg);
+	assert_string_equal(rep.call, "set_weights");
+	assert_int_equal(rep.dropped, 1);
+	assert_true(rep.submitted && rep.landed);
+	assert_int_equal(rep.block, 101);
+	assert_int_equal(rep.index, 1);
+	assert_int_equal(rep.dispatch.outcome, CHAIN_OUTCOME_SUCCESS);
+	assert_int_equal(rep.dispatch.nevents, 3);
+	assert_int_equal(g_rt.nseen, 1);
+	assert_string_equal(g_rt.seen[0].call, "set_weights");
+	assert_true(g_rt.seen[0].sig_ok);
+	assert_memory_equal(g_rt.seen[0].signer, f->key.pub, 32);
+	assert_int_equal(g_rt.seen[0].netuid, NETUID);
+	assert_int_equal(g_rt.seen[0].n, 2);
+	assert_int_equal(g_rt.seen[0].uids[0], 2); /* miners[2], score 3 */
+	assert_int_equal(g_rt.seen[0].vals[0], 65535);
+	assert_int_equal(g_rt.seen[0].uids[1], 5); /* miners[0], score 1 */
+	assert_int_equal(g_rt.seen[0].vals[1], 21845);
+	assert_int_equal(g_rt.seen[0].version_key, 2000);
+	/* the era was born at the finalised head, the nonce is the node's */
+	assert_true(cn_count(&g_node, "chain_getFinalizedHead") >= 1);
+	assert_true(cn_count(&g_node, "system_accountNextIndex") >= 1);
+	assert_int_equal(cn_count(&g_node, "state_getMetadata"), 1);
+	chain_send_report_free(&rep);
+}
+
+/* The same with an sr25519 hotkey: the runtime's side verifies it with
+ * the project's sr25519. */
+static void test_set_weights_sr25519(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	uint8_t seed[32];
+	struct kerr e;
+
+	memset(seed, 0x07, sizeof seed);
+	chain_key_wipe(&f->key);
+	assert_int_equal(chain_key_from_seed(CHAIN_SCHEME_SR25519, seed, &f->key, &e), 0);
+	assert_int_equal(chain_key_signer(&f->key, &f->signer), 0);
+	set_commit_reveal(0);
+	if (send_w(f, 0, &rep) < 0)
+		fail_msg("send: %s: %s", f->e.code, f->e.msg);
+	assert_true(rep.landed);
+	assert_string_equal(g_rt.seen[0].call, "set_weights");
+	assert_true(g_rt.seen[0].sig_ok);
+	chain_send_report_free(&rep);
+}
+
+/* A dry run builds and signs and submits nothing; its extrinsic decodes
+ * to the same call. */
+static void test_dry_run(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct seen s;
+
+	set_commit_reveal(0);
+	assert_int_equal(send_w(f, 1, &rep), 0);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 0);
+	assert_false(rep.submitted);
+	assert_non_null(rep.xt);
+	decode_xt(rep.xt, rep.xt_len, &s);
+	assert_string_equal(s.call, "set_weights");
+	assert_true(s.sig_ok);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(rep.n, 2);
+	assert_int_equal(rep.uids[0], 2);
+	assert_int_equal(rep.vals[1], 21845);
+	chain_send_report_free(&rep);
+	/* commit-reveal on: a dry commit keeps nothing either */
+	set_commit_reveal(1);
+	assert_int_equal(send_w(f, 1, &rep), 0);
+	assert_string_equal(rep.call, "commit_weights");
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 0);
+	assert_int_equal(commits_kept(f), 0);
+	chain_send_report_free(&rep);
+}
+
+/* Commit-reveal (the default when the subnet has no value stored): the
+ * commit is kept in the state; a restart (the state reopened, a new
+ * sender) reveals it in its window with the same salt, and the node finds
+ * that the reveal hashes to the commit. */
+static void test_commit_reveal_restart(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	struct kerr e;
+
+	set_tempo(9); /* subnet epochs of 10 blocks: epoch(b) = (b + 17) / 10 */
+	if (send_w(f, 0, &rep) < 0)
+		fail_msg("send: %s: %s", f->e.code, f->e.msg);
+	assert_string_equal(rep.call, "commit_weights");
+	assert_true(rep.landed);
+	assert_int_equal(rep.block, 101); /* epoch 11: revealed in epoch 12, blocks 103..112 */
+	assert_string_equal(g_rt.seen[0].call, "commit_weights");
+	assert_true(g_rt.seen[0].sig_ok);
+	assert_memory_equal(g_rt.seen[0].hash, rep.commit_hash, 32);
+	assert_int_equal(commits_kept(f), 1);
+	chain_send_report_free(&rep);
+	/* restart */
+	vstate_close(&f->st.s);
+	if (validator_open(f->st.state, &f->st.s, &e) < 0)
+		fail_msg("reopen: %s", e.msg);
+	chainsink_store_init(&f->store, &f->st.s, NULL);
+	/* too early: kept */
+	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(rr.pending, 1);
+	assert_int_equal(rr.waiting, 1);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	/* in the window */
+	g_node.head = 105;
+	if (reveal(f, &rr) < 0)
+		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rr.revealed, 1);
+	assert_int_equal(g_rt.nseen, 2);
+	assert_string_equal(g_rt.seen[1].call, "reveal_weights");
+	assert_true(g_rt.seen[1].sig_ok);
+	assert_true(g_rt.seen[1].hash_matched);
+	assert_int_equal(g_rt.seen[1].n_salt, CHAIN_SALT_LEN);
+	assert_int_equal(commits_kept(f), 0);
+}
+
+/* Past the window the commit is dropped, not revealed. */
+static void test_reveal_expired(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+
+	set_tempo(9);
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	chain_send_report_free(&rep);
+	g_node.head = 130;
+	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(rr.expired, 1);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	assert_int_equal(commits_kept(f), 0);
+}
+
+/* A uid that changed hands between commit and reveal: the commit binds
+ * it, so nothing is revealed and the commit is dropped. */
+static void test_uid_moved(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	uint8_t other[32];
+	struct chain_storage_key k;
+	struct kerr e;
+
+	set_tempo(9);
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	chain_send_report_free(&rep);
+	memset(other, 0xee, sizeof other);
+	assert_int_equal(chain_storage_key_keys(NETUID, 5, &k, &e), 0);
+	set_storage(&k, other, 32);
+	g_node.head = 105;
+	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(rr.moved, 1);
+	assert_int_equal(rr.revealed, 0);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	assert_int_equal(commits_kept(f), 0);
+}
+
+/* The node's refusals and failed dispatches become reason codes; a refused
+ * commit is not kept. */
+static void test_errors(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+
+	set_commit_reveal(0);
+	cn_fail_rpc(&g_node, "author_submitExtrinsic", 1, 1010, "Invalid Transaction", "Custom error: 6");
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.setting_weights_too_fast");
+	assert_false(rep.submitted);
+	chain_send_report_free(&rep);
+	cn_fail_rpc(&g_node, "author_submitExtrinsic", 1, 1010, "Invalid Transaction", "Transaction is outdated");
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.nonce_stale");
+	chain_send_report_free(&rep);
+	/* in a block, failed: the module error named from the metadata */
+	snprintf(g_rt.fail_error, sizeof g_rt.fail_error, "NeuronNoValidatorPermit");
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.no_validator_permit");
+	assert_true(rep.landed);
+	assert_int_equal(rep.dispatch.outcome, CHAIN_OUTCOME_FAILED);
+	assert_string_equal(rep.dispatch.error_variant, "Module");
+	assert_non_null(strstr(f->e.msg, "NeuronNoValidatorPermit"));
+	chain_send_report_free(&rep);
+	snprintf(g_rt.fail_error, sizeof g_rt.fail_error, "BadOrigin");
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.dispatch_error");
+	assert_non_null(strstr(f->e.msg, "BadOrigin"));
+	chain_send_report_free(&rep);
+	/* commit-reveal: a refused commit leaves nothing to reveal */
+	set_commit_reveal(1);
+	cn_fail_rpc(&g_node, "author_submitExtrinsic", 1, 1010, "Invalid Transaction", "Custom error: 6");
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_int_equal(commits_kept(f), 0);
+	chain_send_report_free(&rep);
+	/* a commit whose submission's fate is unknown (the connection dropped
+	 * after sending) stays kept: it may have landed */
+	cn_fail(&g_node, "author_submitExtrinsic", CN_DROP, 1);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.submit_unknown");
+	assert_int_equal(commits_kept(f), 1);
+	chain_send_report_free(&rep);
+	/* a node that is down: a transport code, nothing more kept */
+	f->o.endpoint = "http://127.0.0.1:1/";
+	{
+		struct chain_rpc_opts ro;
+
+		chain_rpc_opts_default(&ro);
+		ro.tries = 1;
+		f->o.rpc = &ro;
+		assert_int_equal(send_w(f, 0, &rep), -1);
+		f->o.rpc = NULL;
+	}
+	assert_string_equal(f->e.code, "chain.rpc_connect");
+	assert_int_equal(commits_kept(f), 1);
+	chain_send_report_free(&rep);
+}
+
+/* With KARPA_CHAIN_SEED_DIR set, events are also written there as fuzz
+ * seeds (the index byte, then the value): how
+ * tests/fuzz/corpus/chain_events/ was made. */
+static void maybe_save_seed(const char *name, const char *hex)
+{
+	const char *dir = getenv("KARPA_CHAIN_SEED_DIR");
+	char path[FS_PATH_MAX];
+	size_t n = (strlen(hex) - 2) / 2;
+	uint8_t *b = malloc(n + 1);
+	FILE *f;
+
+	if (!dir || !*dir) {
+		free(b);
+		return;
+	}
+	b[0] = 1;
+	sodium_hex2bin(b + 1, n, hex + 2, 2 * n, NULL, NULL, NULL);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n + 1, f), n + 1);
+	assert_int_equal(fclose(f), 0);
+	free(b);
+}
+
+/* ------------------------------------------------- against polkadot-js */
+
+static json_t *u16s(const uint16_t *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(v[i]));
+	return a;
+}
+
+static void hexs(const uint8_t *b, size_t n, char *out)
+{
+	cn_hex(b, n, out);
+}
+
+/* One case of tests/chain_polkadot.mjs from a dry run: the chain state is
+ * what the node served (genesis = block 0, the era born at the finalised
+ * head 100, nonce 7, spec 351/1). */
+static json_t *polkadot_case(const struct chain_send_report *r, const char *call)
+{
+	uint8_t seed[32], genesis[32], birth[32];
+	char seed_h[80], gen_h[80], birth_h[80], hash_h[80];
+	json_t *args = json_object(), *j;
+
+	memset(seed, 0x42, sizeof seed);
+	cn_block_hash(0, genesis);
+	cn_block_hash(100, birth);
+	hexs(seed, 32, seed_h);
+	hexs(genesis, 32, gen_h);
+	hexs(birth, 32, birth_h);
+	hexs(r->commit_hash, 32, hash_h);
+	json_object_set_new(args, "netuid", json_integer(NETUID));
+	if (!strcmp(call, "set_weights")) {
+		json_object_set_new(args, "dests", u16s(r->uids, r->n));
+		json_object_set_new(args, "weights", u16s(r->vals, r->n));
+		json_object_set_new(args, "version_key", json_integer((json_int_t)r->version_key));
+	} else {
+		json_object_set_new(args, "commit_hash", json_string(hash_h));
+	}
+	j = json_pack("{s:s, s:s, s:o, s:i, s:i, s:s, s:i, s:s, s:i, s:i, s:i}", "seed", seed_h, "call", call, "args",
+		      args, "spec", CN_SPEC_VERSION, "txv", CN_TX_VERSION, "genesis", gen_h, "block", 100, "block_hash",
+		      birth_h, "period", (int)CHAIN_ERA_PERIOD_DEFAULT, "nonce", 7, "tip", 0);
+	if (strcmp(call, "set_weights"))
+		json_object_set_new(j, "commit",
+				    json_pack("{s:i, s:o, s:o, s:o, s:I}", "netuid", NETUID, "uids", u16s(r->uids, r->n),
+					      "values", u16s(r->vals, r->n), "salt", u16s(r->salt, CHAIN_SALT_LEN),
+					      "version_key", (json_int_t)r->version_key));
+	return j;
+}
+
+/* What the sender builds from the node's state is byte for byte what
+ * polkadot-js builds from the same state: set_weights, and commit_weights
+ * with the commit hash over the report's salt. Fails, never skips, when
+ * node or the packages are missing (scripts/setup.sh installs them). */
+static void test_dry_run_matches_polkadot_js(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report set, commit;
+	char npm[FS_PATH_MAX], probe[FS_PATH_MAX + 64], in[FS_PATH_MAX], *out = malloc(1 << 20), xt[8192];
+	const char *src = getenv("KARPA_SRC");
+	json_t *root, *res;
+	struct kerr e;
+
+	assert_non_null(out);
+	set_commit_reveal(0);
+	assert_int_equal(send_w(f, 1, &set), 0);
+	set_commit_reveal(1);
+	assert_int_equal(send_w(f, 1, &commit), 0);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 0);
+	assert_int_equal(fs_cache_dir(npm, sizeof npm, &e), 0);
+	strncat(npm, "/npm", sizeof npm - strlen(npm) - 1);
+	snprintf(probe, sizeof probe, "%s/node_modules/@polkadot/types/package.json", npm);
+	if (!fs_exists(probe))
+		fail_msg("@polkadot/types is not installed in %s: run scripts/setup.sh", npm);
+	root = json_pack("{s:s, s:[o, o]}", "metadata", "", "cases", polkadot_case(&set, "set_weights"),
+			 polkadot_case(&commit, "commit_weights"));
+	{
+		char path[FS_PATH_MAX];
+
+		cn_metadata_path(path, sizeof path);
+		json_object_set_new(root, "metadata", json_string(path));
+	}
+	snprintf(in, sizeof in, "%s/cases.json", f->st.tmp);
+	assert_int_equal(json_dump_file(root, in, 0), 0);
+	json_decref(root);
+	tu_run_want(out, 1 << 20, 0, "KARPA_NPM_DIR='%s' timeout 120 node '%s/tests/chain_polkadot.mjs' '%s'", npm,
+		    src && *src ? src : ".", in);
+	{
+		size_t len = strlen(out);
+		char *last;
+
+		while (len && out[len - 1] == '\n')
+			out[--len] = '\0';
+		last = strrchr(out, '\n');
+		res = json_loads(last ? last + 1 : out, 0, NULL);
+	}
+	if (!json_is_array(res) || json_array_size(res) != 2)
+		fail_msg("chain_polkadot.mjs printed no 2 results:\n%s", out);
+	hexs(set.xt, set.xt_len, xt);
+	assert_string_equal(xt, tu_jstr(json_array_get(res, 0), "extrinsic"));
+	hexs(commit.xt, commit.xt_len, xt);
+	assert_string_equal(xt, tu_jstr(json_array_get(res, 1), "extrinsic"));
+	hexs(commit.commit_hash, 32, xt);
+	assert_string_equal(xt, tu_jstr(json_array_get(res, 1), "commit_hash"));
+	json_decref(res);
+	chain_send_report_free(&set);
+	chain_send_report_free(&commit);
+	free(out);
+}
+
+/* Events that do not follow the types: a reason code, never a crash. */
+static void test_events_hostile(void **state)
+{
+	struct chain_dispatch d;
+	struct kerr e;
+	char *hex = enc_events(NULL);
+	size_t n = (strlen(hex) - 2) / 2;
+	uint8_t *b = malloc(n);
+
+	(void)state;
+	maybe_save_seed("success.scale", hex);
+	{
+		char *failed = enc_events("NeuronNoValidatorPermit");
+
+		maybe_save_seed("failed.scale", failed);
+		free(failed);
+	}
+	sodium_hex2bin(b, n, hex + 2, 2 * n, NULL, NULL, NULL);
+	assert_int_equal(chain_events_outcome(g_meta, b, n, 1, &d, &e), 0);
+	assert_int_equal(d.outcome, CHAIN_OUTCOME_SUCCESS);
+	assert_int_equal(chain_events_outcome(g_meta, b, n, 9, &d, &e), 0);
+	assert_int_equal(d.outcome, CHAIN_OUTCOME_NONE);
+	for (size_t cut = 0; cut < n; cut++) {
+		assert_int_equal(chain_events_outcome(g_meta, b, cut, 1, &d, &e), -1);
+		assert_string_equal(e.code, "chain.events_decode");
+	}
+	for (size_t i = 0; i < n; i++) { /* every byte flipped: decoded or refused */
+		uint8_t keep = b[i];
+
+		b[i] ^= 0xff;
+		if (chain_events_outcome(g_meta, b, n, 1, &d, &e) < 0)
+			assert_string_equal(e.code, "chain.events_decode");
+		b[i] = keep;
+	}
+	{ /* a dispatch error other than Module: named, no indices */
+		char *bo = enc_events("BadOrigin");
+		size_t nb = (strlen(bo) - 2) / 2;
+		uint8_t *bb = malloc(nb);
+
+		sodium_hex2bin(bb, nb, bo + 2, 2 * nb, NULL, NULL, NULL);
+		assert_int_equal(chain_events_outcome(g_meta, bb, nb, 1, &d, &e), 0);
+		assert_int_equal(d.outcome, CHAIN_OUTCOME_FAILED);
+		assert_false(d.is_module);
+		assert_string_equal(d.error_variant, "BadOrigin");
+		free(bb);
+		free(bo);
+	}
+	{ /* two outcomes for one extrinsic (the fuzz target's first finding,
+	   * corpus/chain_events/two_outcomes.scale): refused, whichever order */
+		struct scale_writer w2;
+
+		scale_writer_init(&w2, 1 << 16, &e);
+		scale_put_compact(&w2, 2);
+		enc_record(&w2, 1, "System", "ExtrinsicFailed", "SubtensorModule", error_index("NeuronNoValidatorPermit"));
+		enc_record(&w2, 1, "System", "ExtrinsicSuccess", NULL, 0);
+		assert_int_equal(chain_events_outcome(g_meta, w2.buf, w2.len, 1, &d, &e), -1);
+		assert_string_equal(e.code, "chain.events_decode");
+		assert_non_null(strstr(e.msg, "two dispatch outcomes"));
+		scale_writer_free(&w2);
+	}
+	b[0] = 0xfe; /* a count far past the bytes */
+	assert_int_equal(chain_events_outcome(g_meta, b, n, 1, &d, &e), -1);
+	free(b);
+	free(hex);
+}
+
+/* alice's king change, crowned five seconds ago, consistent with git as validator_open
+ * checks it: the new tag names the first king's commit. */
+static void crown_alice(struct cr_state *c)
+{
+	char now[VSTATE_TIME_BYTES], out[1024];
+	time_t t = time(NULL) - 5;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cr_sub(&c->s, "s1", "alice", "accepted_king", NULL, NULL);
+	cr_king(&c->s, "recipe-v0.1.1", "s1", "alice", 0.02, 1.0, now);
+	cr_exec(&c->s, "UPDATE kings SET commit_id = (SELECT commit_id FROM kings WHERE tag = 'recipe-v0.1.0')"
+		       " WHERE tag = 'recipe-v0.1.1'");
+	tu_run_want(out, sizeof out, 0, "git -C %s/recipe tag recipe-v0.1.1 recipe-v0.1.0", c->state);
+}
+
+/* alice crowned and registered at uid, the hotkey saved to keyf,
+ * commit-reveal off. */
+static void chain_ready(struct fx *f, uint16_t uid, char keyf[FS_PATH_MAX])
+{
+	uint8_t acct[32];
+	struct kerr e;
+
+	crown_alice(&f->st);
+	assert_int_equal(keys_hex_decode(cr_miner("alice"), acct, 32), 0);
+	register_uid(acct, uid);
+	snprintf(keyf, FS_PATH_MAX, "%s/hot.key", f->st.tmp);
+	assert_int_equal(chain_key_save(keyf, &f->key, &e), 0);
+	set_commit_reveal(0);
+}
+
+/* `karpa chain weights`: a dry run prints the call and submits nothing;
+ * a real run lands. */
+static void test_cli(void **state)
+{
+	struct fx *f = *state;
+	struct weights w = { 0 };
+	struct weights_sink sink = ledger_sink(&f->st.s);
+	char out[16384], keyf[FS_PATH_MAX];
+	struct kerr e;
+
+	chain_ready(f, 9, keyf);
+	if (weights_close_epoch(&f->st.s, 1, 3600, &sink, &w, &e) < 0)
+		fail_msg("close: %s: %s", e.code, e.msg);
+	assert_int_equal(w.n, 1);
+	weights_free(&w);
+	vstate_close(&f->st.s);
+	tu_run_want(out, sizeof out, 0, "%s chain weights %s --endpoint %s --netuid %d --hotkey %s --dry-run",
+		    tu_karpa_san(), f->st.state, g_node.url, NETUID, keyf);
+	assert_non_null(strstr(out, "call set_weights"));
+	assert_non_null(strstr(out, "uids 9"));
+	assert_non_null(strstr(out, "values 65535"));
+	assert_non_null(strstr(out, "version_key "));
+	assert_non_null(strstr(out, "\n0x"));
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 0);
+	tu_run_want(out, sizeof out, 0, "%s chain weights %s --endpoint %s --netuid %d --hotkey %s --epoch 1",
+		    tu_karpa_san(), f->st.state, g_node.url, NETUID, keyf);
+	assert_non_null(strstr(out, "landed"));
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	assert_string_equal(g_rt.seen[0].call, "set_weights");
+	assert_int_equal(g_rt.seen[0].uids[0], 9);
+	/* an epoch the ledger does not have */
+	tu_run_want(out, sizeof out, 1, "%s chain weights %s --endpoint %s --netuid %d --hotkey %s --epoch 5",
+		    tu_karpa_san(), f->st.state, g_node.url, NETUID, keyf);
+	assert_non_null(strstr(out, "ledger.not_found"));
+	if (validator_open(f->st.state, &f->st.s, &e) < 0)
+		fail_msg("reopen: %s", e.msg);
+}
+
+/* `validator serve --chain`: epochs close into the ledger whatever the
+ * chain says; the first send is refused (too fast: counted by code in
+ * /metrics), a later epoch's lands. */
+static void test_serve(void **state)
+{
+	struct fx *f = *state;
+	struct sf_service sv;
+	char out[16384], keyf[FS_PATH_MAX], dir[FS_PATH_MAX];
+	struct kerr e;
+	const char *extra[12];
+	int landed = 0;
+
+	chain_ready(f, 3, keyf);
+	cn_fail_rpc(&g_node, "author_submitExtrinsic", 1, 1010, "Invalid Transaction", "Custom error: 6");
+	vstate_close(&f->st.s);
+	snprintf(dir, sizeof dir, "%s", f->st.tmp);
+	extra[0] = "--epoch-seconds";
+	extra[1] = "1";
+	extra[2] = "--chain";
+	extra[3] = g_node.url;
+	extra[4] = "--netuid";
+	extra[5] = "16";
+	extra[6] = "--hotkey";
+	extra[7] = keyf;
+	extra[8] = NULL;
+	sf_start(&sv, dir, f->st.state, extra);
+	for (int i = 0; i < 200 && !landed; i++) {
+		usleep(50 * 1000);
+		pthread_mutex_lock(&g_rt.mu);
+		for (int j = 0; j < g_rt.nseen; j++)
+			landed |= !strcmp(g_rt.seen[j].call, "set_weights");
+		pthread_mutex_unlock(&g_rt.mu);
+	}
+	assert_true(landed);
+	assert_true(g_rt.seen[0].sig_ok);
+	assert_int_equal(g_rt.seen[0].uids[0], 3);
+	tu_run_want(out, sizeof out, 0, "curl -s %s/metrics", sv.url);
+	assert_non_null(strstr(out, "karpa_chain_failures_total{code=\"chain.setting_weights_too_fast\"} 1"));
+	assert_non_null(strstr(out, "karpa_chain_submissions_total"));
+	sf_stop(&sv, SIGTERM);
+	/* the ledger has every epoch closed, the refused one included */
+	tu_run_want(out, sizeof out, 0, "%s ledger %s verify", tu_karpa_san(), f->st.state);
+	if (validator_open(f->st.state, &f->st.s, &e) < 0)
+		fail_msg("reopen: %s", e.msg);
+	{
+		long long last = 0;
+
+		assert_int_equal(ledger_last_epoch(&f->st.s, &last, &e), 0);
+		assert_true(last >= 2);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_set_weights, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_weights_sr25519, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_matches_polkadot_js, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_reveal_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reveal_expired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uid_moved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serve, setup, teardown),
+	};
+	int rc;
+
+	if (sodium_init() < 0)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	meta_free(g_meta);
+	return rc;
+}
