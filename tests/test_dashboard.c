@@ -376,24 +376,17 @@ static void king_sample_is_made_and_served(void **unused)
 /* The browser: everything the page shows, and a live verdict. */
 static void browser_shows_the_validator_live(void **unused)
 {
-	char npm[FS_PATH_MAX], probe[FS_PATH_MAX], script[FS_PATH_MAX];
+	static const char *const modules[] = { "puppeteer-core", NULL };
+	char npm[FS_PATH_MAX], script[FS_PATH_MAX];
 	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
 	const char *chromium = getenv("KARPA_CHROMIUM") ? getenv("KARPA_CHROMIUM") : "/usr/bin/chromium";
-	struct kerr err = { 0 };
 	double t0;
 	int rc;
 
 	(void)unused;
-	if (fs_cache_dir(npm, sizeof npm, &err) < 0)
-		fail_msg("no cache folder: %s (%s)", err.msg, err.code);
-	strncat(npm, "/npm", sizeof npm - strlen(npm) - 1);
-	snprintf(probe, sizeof probe, "%s/node_modules/puppeteer-core/package.json", npm);
-	if (!fs_exists(probe))
-		fail_msg("puppeteer-core is not in %s: run scripts/setup.sh", npm);
+	tu_npm_node(npm, modules);
 	if (access(chromium, X_OK) != 0)
 		fail_msg("%s is missing: run scripts/setup.sh (Debian's chromium)", chromium);
-	if (tu_run(g.out, OUT_CAP, "node --version") != 0)
-		fail_msg("node is not available (%s): run scripts/setup.sh", g.out);
 	snprintf(script, sizeof script, "%s/tests/dashboard_test.mjs", src);
 	t0 = tu_now_s();
 	rc = tu_run(g.out, OUT_CAP,
