@@ -5,7 +5,8 @@
 //   KARPA_NPM_DIR=~/.cache/karpa/npm node tests/dashboard_test.mjs --url URL
 //     --out DIR --karpa KARPA --bundle B.tar --verdicts N --accepted ID
 //
-// Checks the lineage chart's king markers, the verdict rows, the detail
+// Checks the lineage chart's king markers, the new king's sample beside the
+// chart (the text GET /v1/kings/TAG/sample serves), the verdict rows, the detail
 // panel and search, then submits the bundle with `karpa submit` and waits
 // for its verdict to appear from /v1/events without a reload. Any console
 // error, page error, failed request or HTTP error status fails it. Saves
@@ -97,6 +98,36 @@ async function main() {
 	check(chart.labels.join(',') === 'v0.1.0,v0.1.1', `chart labels: ${chart.labels}`);
 	check(chart.path, 'the chart has no step line');
 	say(`chart: ${chart.markers.join(' -> ')}`);
+
+	// Beside the chart: the new king's sample (made before this test ran),
+	// and none for the first king, which has no model.
+	await page.waitForFunction(() => {
+		const li = document.querySelector('#samples-list li[data-tag="recipe-v0.1.1"]');
+		return li && li.dataset.state === 'made';
+	}, { timeout: STEP_MS });
+	const sample = await page.evaluate(async () => {
+		const li = document.querySelector('#samples-list li[data-tag="recipe-v0.1.1"]');
+		const api = await (await fetch('/v1/kings/recipe-v0.1.1/sample')).json();
+		return {
+			prompt: li.querySelector('.sample-prompt').textContent,
+			text: li.querySelector('.sample-text').textContent,
+			api,
+			items: document.querySelectorAll('#samples-list li').length,
+			note: document.getElementById('samples-note').textContent,
+			beside: (() => {
+				const c = document.getElementById('chart').getBoundingClientRect();
+				const a = document.getElementById('samples').getBoundingClientRect();
+				return a.left >= c.right - 1 && a.top < c.bottom;
+			})(),
+		};
+	});
+	check(sample.prompt === sample.api.prompt && sample.text === sample.api.text && sample.text.length > 0,
+		`sample shown: ${JSON.stringify(sample)}`);
+	check(sample.items === 1, `sample items: ${sample.items} (the first king has no model)`);
+	check(sample.note.includes(`${sample.api.tokens.length} tokens`) && sample.note.includes(`seed ${sample.api.seed}`),
+		`sample note: ${sample.note}`);
+	check(sample.beside, 'the samples are not beside the chart');
+	say(`sample of recipe-v0.1.1: ${JSON.stringify(sample.api.prompt + sample.text).slice(0, 80)}`);
 
 	// The king, the verdict rows, the miners.
 	const want = Number(args.verdicts);

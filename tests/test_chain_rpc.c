@@ -1049,7 +1049,8 @@ static void storage_published_prefixes(void **state)
 /* The same keys from @polkadot/util-crypto under node, byte for byte. */
 static void storage_keys_match_polkadot_js(void **state)
 {
-	char npm[FS_PATH_MAX], probe[FS_PATH_MAX], *dir, in[FS_PATH_MAX], out[FS_PATH_MAX], *msg;
+	static const char *const modules[] = { "@polkadot/util-crypto", NULL };
+	char npm[FS_PATH_MAX], *dir, in[FS_PATH_MAX], out[FS_PATH_MAX], *msg;
 	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
 	json_t *cases = json_array(), *got;
 	json_error_t je;
@@ -1059,14 +1060,7 @@ static void storage_keys_match_polkadot_js(void **state)
 	size_t i;
 
 	msg = malloc(OUT_CAP);
-	if (fs_cache_dir(npm, sizeof npm, &e) < 0)
-		fail_msg("no cache folder: %s (%s)", e.msg, e.code);
-	strncat(npm, "/npm", sizeof npm - strlen(npm) - 1);
-	snprintf(probe, sizeof probe, "%s/node_modules/@polkadot/util-crypto/package.json", npm);
-	if (!fs_exists(probe))
-		fail_msg("@polkadot/util-crypto is not in %s: run scripts/setup.sh", npm);
-	if (tu_run(msg, OUT_CAP, "node --version") != 0)
-		fail_msg("node is not available (%s): run scripts/setup.sh", msg);
+	tu_npm_node(npm, modules);
 	dir = tu_mkdtemp();
 	json_array_append_new(cases, json_pack("{s:s,s:s,s:s}", "kind", "prefix", "pallet", "SubtensorModule", "item",
 					       "CommitRevealWeightsEnabled"));

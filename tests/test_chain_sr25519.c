@@ -342,25 +342,15 @@ static void check_answer(json_t *o, int i)
 
 static void golden_against_polkadot_js(void **unused)
 {
-	char npm[FS_PATH_MAX], probe[FS_PATH_MAX], in[FS_PATH_MAX], outp[FS_PATH_MAX];
+	char npm[FS_PATH_MAX], in[FS_PATH_MAX], outp[FS_PATH_MAX];
 	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
-	static const char *const modules[] = { "@polkadot/util-crypto", "@polkadot/keyring", "@scure/sr25519" };
-	struct kerr err = { { 0 }, { 0 } };
+	static const char *const modules[] = { "@polkadot/util-crypto", "@polkadot/keyring", "@scure/sr25519", NULL };
 	json_error_t je;
 	json_t *ans;
 	int rc;
 
 	(void)unused;
-	if (fs_cache_dir(npm, sizeof npm, &err) < 0)
-		fail_msg("no cache folder: %s (%s)", err.msg, err.code);
-	strncat(npm, "/npm", sizeof npm - strlen(npm) - 1);
-	for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
-		snprintf(probe, sizeof probe, "%s/node_modules/%s/package.json", npm, modules[i]);
-		if (!fs_exists(probe))
-			fail_msg("%s is not in %s: run scripts/setup.sh", modules[i], npm);
-	}
-	if (tu_run(out, sizeof out, "node --version") != 0)
-		fail_msg("node is not available (%s): run scripts/setup.sh", out);
+	tu_npm_node(npm, modules);
 	make_cases();
 	snprintf(in, sizeof in, "%s/cases.json", chain_dir);
 	snprintf(outp, sizeof outp, "%s/answers.json", chain_dir);

@@ -9,6 +9,12 @@
  * verdict shown live from /v1/events without a reload, with no console
  * error anywhere. The screenshots are kept (the path is printed).
  *
+ * The new king has a model: the bundle's own trained checkpoint, stored
+ * with a manifest that lists it as the crowning bundle's would, so the
+ * service makes its short sample (a `karpa sample` child) and serves it at
+ * GET /v1/kings/recipe-v0.1.1/sample, the same text `karpa sample --king`
+ * prints, and the page shows it beside the chart.
+ *
  * The bundle is proved against recipe-v0.1.0 while the king is already
  * recipe-v0.1.1, so its judgment ends at the first check with judge.stale:
  * a real verdict through the real queue and worker, in a second or two. */
@@ -20,7 +26,10 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include "net/client.h"
+#include "proof/bundle.h"
 #include "validator/expcorpus.h"
+#include "validator/kingsample.h"
 
 #define OUT_CAP (256u << 10)
 #define THREADS 2
@@ -33,6 +42,7 @@ struct fx {
 		key[FS_PATH_MAX], bundle[FS_PATH_MAX];
 	char shots[FS_PATH_MAX]; /* kept after the test: the screenshots */
 	char accepted_id[EXPCORPUS_ID_BYTES];
+	char model_manifest[HASH_HEX_BYTES]; /* the accepted row's: lists the king's model */
 	int verdicts;            /* corpus rows made by hand */
 	struct sf_service sv;
 	char *out;
@@ -94,6 +104,8 @@ static void record(struct vstate *vs, const struct seed_row *r, char out_id[EXPC
 		 " /* %s */\n-\t.warmup = 0,\n+\t.warmup = 3,\n",
 		 r->rationale);
 	hash_buf_hex(r->rationale, strlen(r->rationale), e.manifest_sha256);
+	if (!strcmp(r->verdict, "accepted_king"))
+		snprintf(e.manifest_sha256, sizeof e.manifest_sha256, "%s", g.model_manifest);
 	hash_buf_hex(patch, strlen(patch), e.patch_sha256);
 	snprintf(e.miner, sizeof e.miner, "%s", cr_miner(r->miner));
 	snprintf(e.king_tag, sizeof e.king_tag, "%s", r->min_ago > 70 ? "recipe-v0.1.0" : "recipe-v0.1.1");
@@ -127,6 +139,26 @@ static void record(struct vstate *vs, const struct seed_row *r, char out_id[EXPC
 		fail_msg("expcorpus_record: %s: %s", err.code, err.msg);
 }
 
+/* The proof's trained checkpoint in the store, with a manifest that lists
+ * it as checkpoints/final.ckpt (what the judge stores of a crowning
+ * bundle; not the bundle's own manifest, which the live submission of the
+ * same bundle records). */
+static void store_model(struct vstate *vs)
+{
+	char ckpt[FS_PATH_MAX], man[FS_PATH_MAX], hex[HASH_HEX_BYTES], text[512];
+	uint64_t bytes = 0;
+	struct kerr err = { 0 };
+
+	snprintf(ckpt, sizeof ckpt, "%s/proof/" BUNDLE_FINAL_CKPT, g.tmp);
+	snprintf(man, sizeof man, "%s/model-manifest.json", g.tmp);
+	if (hash_file_hex(ckpt, hex, &bytes, &err) < 0 || vstate_store_file(vs, ckpt, hex, &err) < 0)
+		fail_msg("storing %s: %s: %s", ckpt, err.code, err.msg);
+	snprintf(text, sizeof text, "{\"files\":{\"" BUNDLE_FINAL_CKPT "\":{\"bytes\":%llu,\"sha256\":\"%s\"}}}",
+		 (unsigned long long)bytes, hex);
+	if (fs_write_atomic(man, text, strlen(text), &err) < 0 || vstate_store_file(vs, man, g.model_manifest, &err) < 0)
+		fail_msg("storing the manifest: %s: %s", err.code, err.msg);
+}
+
 /* The first king scored three hours ago with a noise floor, the judged
  * rows above, and a king change to recipe-v0.1.1 seventy minutes ago on
  * alice's accepted submission. validator_open checks the newest kings row
@@ -148,6 +180,7 @@ static void seed_state(void)
 		 " VALUES('recipe-v0.1.0', 'tiny', 2, 0.00443, 0.0089, '[4.1930, 4.1867]', '%s')",
 		 t0, t0);
 	cr_exec(&vs, sql);
+	store_model(&vs);
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		record(&vs, &rows[i], id);
 		if (!strcmp(rows[i].verdict, "accepted_king"))
@@ -269,27 +302,91 @@ static void page_and_its_policy(void **unused)
 	assert_non_null(strstr(g.out, "http.not_found"));
 }
 
+/* The new king's sample: made by the service on its own (no judgment is
+ * running), served with the fixed prompt and draw, the text `karpa sample
+ * --king` prints with the same options, and kept in the state. The first
+ * king has no model, so no sample. */
+static void king_sample_is_made_and_served(void **unused)
+{
+	char url[256], cmd[1024];
+	const char *argv[KINGSAMPLE_ARGV_MAX];
+	char nums[64];
+	json_t *j = NULL, *k;
+	struct client_opts o;
+	struct kerr err = { 0 };
+	struct vstate vs;
+	long status = 0;
+	size_t len = 0;
+	int have = 0;
+
+	(void)unused;
+	client_opts_default(&o);
+	o.tries = 1;
+	snprintf(url, sizeof url, "%s/v1/kings/recipe-v0.1.1/sample", g.sv.url);
+	for (int i = 0; i < 600; i++, usleep(100 * 1000)) {
+		json_decref(j);
+		j = NULL;
+		if (client_get_json(url, &o, &j, &status, &err) == 0)
+			break;
+		if (strcmp(err.code, "kingsample.pending"))
+			fail_msg("GET %s: %ld %s: %s", url, status, err.code, err.msg);
+	}
+	if (status != 200) {
+		run(-1, "tail -n 20 %s", g.sv.log);
+		fail_msg("no sample after 60 s; the service's log ends:\n%s", g.out);
+	}
+	assert_string_equal(tu_jstr(j, "tag"), "recipe-v0.1.1");
+	assert_string_equal(tu_jstr(j, "prompt"), KINGSAMPLE_PROMPT);
+	assert_true(tu_jnum(j, "temperature") == KINGSAMPLE_TEMPERATURE);
+	assert_int_equal((int)tu_jnum(j, "seed"), KINGSAMPLE_SEED);
+	assert_int_equal(json_array_size(json_object_get(j, "tokens")), KINGSAMPLE_TOKENS);
+	assert_true(strlen(tu_jstr(j, "text")) > 0);
+	/* reproducible: the command an operator would run prints the same */
+	kingsample_argv(tu_karpa(), g.state, "recipe-v0.1.1", "tiny", THREADS, nums, argv);
+	for (int i = 0; argv[i]; i++)
+		len += (size_t)snprintf(cmd + len, sizeof cmd - len, "'%s' ", argv[i]);
+	run(0, "%s", cmd);
+	k = tu_out_json(g.out);
+	assert_string_equal(tu_jstr(k, "text"), tu_jstr(j, "text"));
+	assert_true(json_equal(json_object_get(k, "tokens"), json_object_get(j, "tokens")));
+	json_decref(k);
+	json_decref(j);
+	/* in the lineage, and kept in the state */
+	snprintf(url, sizeof url, "%s/v1/lineage", g.sv.url);
+	assert_int_equal(client_get_json(url, &o, &j, &status, &err), 0);
+	k = json_object_get(j, "kings");
+	assert_true(json_is_false(json_object_get(json_array_get(k, 0), "sample")));
+	assert_true(json_is_true(json_object_get(json_array_get(k, 1), "sample")));
+	json_decref(j);
+	assert_int_equal(vstate_open(g.state, &vs, &err), 0);
+	assert_int_equal(kingsample_have(&vs, "recipe-v0.1.1", &have, &err), 0);
+	vstate_close(&vs);
+	assert_int_equal(have, 1);
+	/* none for the first king, and none for a tag that is no king */
+	snprintf(url, sizeof url, "%s/v1/kings/recipe-v0.1.0/sample", g.sv.url);
+	assert_int_equal(client_get_json(url, &o, &j, &status, &err), -1);
+	assert_int_equal(status, 404);
+	assert_string_equal(err.code, "lineage.no_model");
+	snprintf(url, sizeof url, "%s/v1/kings/recipe-v9.0.0/sample", g.sv.url);
+	assert_int_equal(client_get_json(url, &o, &j, &status, &err), -1);
+	assert_int_equal(status, 404);
+	assert_string_equal(err.code, "lineage.not_found");
+}
+
 /* The browser: everything the page shows, and a live verdict. */
 static void browser_shows_the_validator_live(void **unused)
 {
-	char npm[FS_PATH_MAX], probe[FS_PATH_MAX], script[FS_PATH_MAX];
+	static const char *const modules[] = { "puppeteer-core", NULL };
+	char npm[FS_PATH_MAX], script[FS_PATH_MAX];
 	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
 	const char *chromium = getenv("KARPA_CHROMIUM") ? getenv("KARPA_CHROMIUM") : "/usr/bin/chromium";
-	struct kerr err = { 0 };
 	double t0;
 	int rc;
 
 	(void)unused;
-	if (fs_cache_dir(npm, sizeof npm, &err) < 0)
-		fail_msg("no cache folder: %s (%s)", err.msg, err.code);
-	strncat(npm, "/npm", sizeof npm - strlen(npm) - 1);
-	snprintf(probe, sizeof probe, "%s/node_modules/puppeteer-core/package.json", npm);
-	if (!fs_exists(probe))
-		fail_msg("puppeteer-core is not in %s: run scripts/setup.sh", npm);
+	tu_npm_node(npm, modules);
 	if (access(chromium, X_OK) != 0)
 		fail_msg("%s is missing: run scripts/setup.sh (Debian's chromium)", chromium);
-	if (tu_run(g.out, OUT_CAP, "node --version") != 0)
-		fail_msg("node is not available (%s): run scripts/setup.sh", g.out);
 	snprintf(script, sizeof script, "%s/tests/dashboard_test.mjs", src);
 	t0 = tu_now_s();
 	rc = tu_run(g.out, OUT_CAP,
@@ -309,6 +406,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(page_and_its_policy),
+		cmocka_unit_test(king_sample_is_made_and_served),
 		cmocka_unit_test(browser_shows_the_validator_live),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -42,12 +42,17 @@ static struct fx g;
 
 /* The service as an operator runs it, with 2 s epochs; judgments run the
  * release build. */
-static void serve(void)
+static void serve_with(const char *max_upload_mb)
 {
 	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
-				     "--judge-bin", tu_karpa(), NULL };
+				     "--judge-bin", tu_karpa(), "--max-upload-mb", max_upload_mb, NULL };
 
 	sf_start(&g.sv, g.tmp, g.state, opts);
+}
+
+static void serve(void)
+{
+	serve_with("256");
 }
 
 static json_t *get(const char *path, long want)
@@ -251,25 +256,107 @@ static void crash_mid_judgment_loses_nothing(void **unused)
 	json_decref(j);
 }
 
+/* Submissions in the queue, whatever their state. */
+static int queue_total(void)
+{
+	json_t *j = get("/v1/queue", 200);
+	int n = (int)(json_integer_value(json_object_get(j, "queued")) +
+		      json_integer_value(json_object_get(j, "judging")) +
+		      json_integer_value(json_object_get(j, "done")));
+
+	json_decref(j);
+	return n;
+}
+
+/* A raw connection to the service (what curl would never send). */
+static int raw_connect(void)
+{
+	struct sockaddr_in a = { 0 };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)atoi(strrchr(g.sv.url, ':') + 1));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+/* 1 when all n bytes went out. */
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return 0;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 1;
+}
+
+/* Sends `chunks` chunks of 64 KiB of a chunked POST /v1/submissions (and
+ * the last chunk when end is set); -1 once the service has hung up. */
+static int send_chunked(int fd, int chunks, int end)
+{
+	static const char hdr[] = "POST /v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+				  "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+	static char body[65536];
+
+	memset(body, 'c', sizeof body);
+	if (!send_all(fd, hdr, sizeof hdr - 1))
+		return -1;
+	for (int i = 0; i < chunks; i++)
+		if (!send_all(fd, "10000\r\n", 7) || !send_all(fd, body, sizeof body) || !send_all(fd, "\r\n", 2))
+			return -1;
+	return end && !send_all(fd, "0\r\n\r\n", 5) ? -1 : 0;
+}
+
+/* A chunked upload (no Content-Length, so nothing to refuse up front) that
+ * passes --max-upload-mb gets 413 http.too_large once its body ends, after
+ * a short overrun; one that goes on sending is cut off. Neither leaves a
+ * file or a queue row, and the service serves on. */
+static void chunked_over_the_cap_is_refused(void **unused)
+{
+	char resp[8192];
+	size_t n = 0;
+	ssize_t r;
+	int fd, before;
+
+	(void)unused;
+	sf_stop(&g.sv, SIGTERM);
+	serve_with("1");
+	before = queue_total();
+	fd = raw_connect();
+	assert_int_equal(send_chunked(fd, 20, 1), 0); /* 1.25 MiB against 1 MiB */
+	while (n + 1 < sizeof resp && (r = recv(fd, resp + n, sizeof resp - 1 - n, 0)) > 0)
+		n += (size_t)r;
+	resp[n] = '\0';
+	close(fd);
+	assert_non_null(strstr(resp, "HTTP/1.1 413"));
+	assert_non_null(strstr(resp, "\"code\":\"http.too_large\""));
+	/* 16 MiB without an end: the service hangs up before the last chunk */
+	fd = raw_connect();
+	assert_int_equal(send_chunked(fd, 256, 0), -1);
+	close(fd);
+	run(0, "ls %s/uploads/tmp | wc -l", g.state);
+	assert_string_equal(g.out, "0\n");
+	assert_int_equal(queue_total(), before);
+	json_decref(get("/v1/king", 200));
+}
+
 /* kill -9 with an upload half sent: nothing acknowledged, nothing kept. */
 static void crash_mid_upload_keeps_nothing(void **unused)
 {
-	struct sockaddr_in a = { 0 };
 	char hdr[256], body[65536];
-	int fd, port = atoi(strrchr(g.sv.url, ':') + 1), before, after;
-	json_t *j;
+	int fd, before, after;
 
 	(void)unused;
-	j = get("/v1/queue", 200);
-	before = (int)(json_integer_value(json_object_get(j, "queued")) +
-		       json_integer_value(json_object_get(j, "judging")) +
-		       json_integer_value(json_object_get(j, "done")));
-	json_decref(j);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	before = queue_total();
+	fd = raw_connect();
 	snprintf(hdr, sizeof hdr,
 		 "POST /v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
 		 "Content-Length: 10000000\r\n\r\n");
@@ -283,11 +370,7 @@ static void crash_mid_upload_keeps_nothing(void **unused)
 	serve();
 	run(0, "ls %s/uploads/tmp | wc -l", g.state);
 	assert_string_equal(g.out, "0\n");
-	j = get("/v1/queue", 200);
-	after = (int)(json_integer_value(json_object_get(j, "queued")) +
-		      json_integer_value(json_object_get(j, "judging")) +
-		      json_integer_value(json_object_get(j, "done")));
-	json_decref(j);
+	after = queue_total();
 	assert_int_equal(after, before);
 }
 
@@ -342,6 +425,7 @@ int main(void)
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),
+		cmocka_unit_test(chunked_over_the_cap_is_refused),
 		cmocka_unit_test(crash_mid_epoch_records_it_whole),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

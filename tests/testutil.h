@@ -130,6 +130,26 @@ static inline int tu_run_want(char *out, size_t cap, int want, const char *fmt, 
 	return rc;
 }
 
+/* The npm cache of scripts/setup.sh (fs_cache_dir()/npm) into npm, once
+ * every module in the NULL-terminated list has its package.json there and
+ * node runs; otherwise the test fails with what is missing. */
+static inline void tu_npm_node(char npm[FS_PATH_MAX], const char *const *modules)
+{
+	char probe[FS_PATH_MAX + 64], out[256];
+	struct kerr err = { { 0 }, { 0 } };
+
+	if (fs_cache_dir(npm, FS_PATH_MAX, &err) < 0)
+		fail_msg("no cache folder: %s (%s)", err.msg, err.code);
+	strncat(npm, "/npm", FS_PATH_MAX - strlen(npm) - 1);
+	for (size_t i = 0; modules && modules[i]; i++) {
+		snprintf(probe, sizeof probe, "%s/node_modules/%s/package.json", npm, modules[i]);
+		if (access(probe, F_OK) != 0)
+			fail_msg("%s is not in %s: run scripts/setup.sh", modules[i], npm);
+	}
+	if (tu_run(out, sizeof out, "node --version") != 0)
+		fail_msg("node is not available (%s): run scripts/setup.sh", out);
+}
+
 /* A validator for end-to-end judge tests: tiny data with a hidden split
  * (data, hidden), a state folder and a noise floor of `seeds` seeds. */
 static inline void tu_validator(char *out, size_t cap, const char *data, const char *hidden, const char *state,

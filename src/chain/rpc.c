@@ -16,7 +16,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "util/growbuf.h"
 #include "util/hash.h"
+#include "util/retry_after.h"
 
 #define RPC_URL_BYTES_MAX 2048
 /* The JSON envelope around a hex answer: {"jsonrpc":"2.0","result":"0x","id":N}. */
@@ -106,61 +108,31 @@ void chain_rpc_last_stats(const struct chain_rpc *r, struct chain_rpc_stats *s)
 
 /* One attempt's answer, capped while it streams in. */
 struct answer {
-	char *buf;
-	size_t len, cap, max;
-	int too_big;
+	struct growbuf body;
+	int too_big, nomem;
 	long retry_after_s;
 };
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *cls)
 {
 	struct answer *a = cls;
-	size_t n = sz * nm;
+	struct kerr e;
 
-	if (n > a->max || a->len > a->max - n) {
-		a->too_big = 1;
+	if (growbuf_append(&a->body, p, sz * nm, &e) < 0) {
+		a->too_big = !strcmp(e.code, "growbuf.too_large");
+		a->nomem = !a->too_big;
 		return 0; /* curl stops the transfer: nothing past the cap is kept */
 	}
-	if (a->len + n + 1 > a->cap) {
-		size_t cap = a->cap ? a->cap : 4096;
-		char *m;
-
-		while (cap < a->len + n + 1)
-			cap *= 2;
-		if (cap > a->max + 1)
-			cap = a->max + 1;
-		if (!(m = realloc(a->buf, cap))) {
-			a->too_big = 1;
-			return 0;
-		}
-		a->buf = m;
-		a->cap = cap;
-	}
-	memcpy(a->buf + a->len, p, n);
-	a->len += n;
-	a->buf[a->len] = '\0';
-	return n;
+	return sz * nm;
 }
 
 static size_t on_header(char *p, size_t sz, size_t nm, void *cls)
 {
 	struct answer *a = cls;
-	size_t n = sz * nm;
-	static const char name[] = "retry-after:";
 
-	if (n > sizeof name && !strncasecmp(p, name, sizeof name - 1)) {
-		char v[24];
-		size_t k = n - (sizeof name - 1);
-		long s;
-
-		if (k >= sizeof v)
-			k = sizeof v - 1;
-		memcpy(v, p + sizeof name - 1, k);
-		v[k] = '\0';
-		s = strtol(v, NULL, 10); /* an HTTP date reads as 0: the backoff applies */
-		a->retry_after_s = s > 0 ? s : 0;
-	}
-	return n;
+	/* a value it cannot use leaves 0: the backoff applies */
+	retry_after_line(p, sz * nm, time(NULL), &a->retry_after_s);
+	return sz * nm;
 }
 
 /* Equal jitter: the k-th wait (k from 0) is uniform in [d/2, d] with
@@ -210,14 +182,14 @@ static enum outcome classify(struct chain_rpc *r, CURLcode rc, struct answer *a,
 	curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &st);
 	r->last.http_status = st;
 	if (a->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
-		kerr_set(err, "chain.rpc_too_large", "%s: answer over %zu bytes, refused", r->url, a->max);
+		kerr_set(err, "chain.rpc_too_large", "%s: answer over %zu bytes, refused", r->url, a->body.max);
 		return OUT_FINAL;
 	}
 	if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
 		kerr_set(err, "chain.rpc_url", "%s: %s", r->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		return OUT_FINAL;
 	}
-	if (rc == CURLE_OUT_OF_MEMORY) {
+	if (rc == CURLE_OUT_OF_MEMORY || a->nomem) {
 		kerr_set(err, "chain.rpc_nomem", "%s: out of memory", r->url);
 		return OUT_FINAL;
 	}
@@ -275,7 +247,7 @@ static int attempt(struct chain_rpc *r, const char *req, size_t req_len, int fre
 	curl_easy_setopt(r->c, CURLOPT_POSTFIELDS, req);
 	curl_easy_setopt(r->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req_len);
 	/* refused before the body when the node declares a larger one */
-	curl_easy_setopt(r->c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->max);
+	curl_easy_setopt(r->c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)a->body.max);
 	curl_easy_setopt(r->c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(r->c, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(r->c, CURLOPT_HEADERFUNCTION, on_header);
@@ -301,7 +273,7 @@ int chain_rpc_call(struct chain_rpc *r, const char *method, json_t *params, enum
 	memset(&r->last, 0, sizeof r->last);
 	if (!params)
 		params = json_array();
-	a.max = body_max ? body_max : r->o.body_bytes_max;
+	growbuf_init(&a.body, body_max ? body_max : r->o.body_bytes_max);
 	for (int k = 0; k < r->o.tries; k++) {
 		uint64_t id = r->next_id++;
 		CURLcode cc;
@@ -317,8 +289,8 @@ int chain_rpc_call(struct chain_rpc *r, const char *method, json_t *params, enum
 			kerr_set(err, "chain.rpc_nomem", "%s: cannot build the request", method);
 			goto out;
 		}
-		a.len = 0;
-		a.too_big = 0;
+		growbuf_reset(&a.body);
+		a.too_big = a.nomem = 0;
 		a.retry_after_s = 0;
 		r->last.attempts++;
 		if (attempt(r, text, strlen(text), retry == CHAIN_RPC_AT_MOST_ONCE, &a, &cc, errbuf) < 0) {
@@ -327,7 +299,7 @@ int chain_rpc_call(struct chain_rpc *r, const char *method, json_t *params, enum
 		}
 		out = classify(r, cc, &a, errbuf, err);
 		if (out == OUT_ANSWER) {
-			rc = chain_rpc_parse_answer(a.buf ? a.buf : "", a.len, id, result, err);
+			rc = chain_rpc_parse_answer(a.body.buf ? a.body.buf : "", a.body.len, id, result, err);
 			goto out;
 		}
 		if (out == OUT_FINAL || (out == OUT_RETRY_READ && retry == CHAIN_RPC_AT_MOST_ONCE))
@@ -347,7 +319,7 @@ out:
 	json_decref(params);
 	json_decref(req);
 	free(text);
-	free(a.buf);
+	growbuf_free(&a.body);
 	return rc;
 }
 

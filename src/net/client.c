@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/growbuf.h"
+#include "util/retry_after.h"
 
 #define CLIENT_REPLY_BYTES_MAX (16u << 20) /* a JSON reply or an error body */
 #define CLIENT_CONNECT_TIMEOUT_S 10
@@ -56,8 +58,7 @@ struct xfer {
 	const char *url;
 	const struct client_opts *o;
 	/* the reply body: in memory, or (a 2xx of a download) in the file */
-	char *mem;
-	size_t mem_len, mem_cap;
+	struct growbuf mem;
 	int too_big;
 	struct fs_atomic *file;
 	int file_failed;
@@ -74,6 +75,7 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *cls)
 	struct xfer *x = cls;
 	size_t n = sz * nm;
 	long status = 0;
+	struct kerr e;
 
 	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
 	if (x->file && status >= 200 && status < 300) {
@@ -83,44 +85,19 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *cls)
 		}
 		return n;
 	}
-	if (x->mem_len + n + 1 > CLIENT_REPLY_BYTES_MAX) {
+	if (growbuf_append(&x->mem, p, n, &e) < 0) {
 		x->too_big = 1;
 		return 0;
 	}
-	if (x->mem_len + n + 1 > x->mem_cap) {
-		size_t cap = x->mem_cap ? x->mem_cap : 4096;
-		char *m;
-
-		while (cap < x->mem_len + n + 1)
-			cap *= 2;
-		if (!(m = realloc(x->mem, cap))) {
-			x->too_big = 1;
-			return 0;
-		}
-		x->mem = m;
-		x->mem_cap = cap;
-	}
-	memcpy(x->mem + x->mem_len, p, n);
-	x->mem_len += n;
-	x->mem[x->mem_len] = '\0';
 	return n;
 }
 
 static size_t on_header(char *p, size_t sz, size_t nm, void *cls)
 {
 	struct xfer *x = cls;
-	size_t n = sz * nm;
-	static const char name[] = "retry-after:";
 
-	if (n > sizeof name && !strncasecmp(p, name, sizeof name - 1)) {
-		char v[32];
-		size_t k = n - (sizeof name - 1) < sizeof v ? n - (sizeof name - 1) : sizeof v - 1;
-
-		memcpy(v, p + sizeof name - 1, k);
-		v[k] = '\0';
-		x->retry_after_s = strtol(v, NULL, 10);
-	}
-	return n;
+	retry_after_line(p, sz * nm, time(NULL), &x->retry_after_s);
+	return sz * nm;
 }
 
 static size_t on_read(char *buf, size_t sz, size_t nm, void *cls)
@@ -185,7 +162,7 @@ static int code_shaped(const char *s)
 /* A non-2xx reply: the service's error shape becomes err with its code. */
 static int map_error(struct xfer *x, long status, struct kerr *err)
 {
-	json_t *j = x->mem ? json_loadb(x->mem, x->mem_len, 0, NULL) : NULL;
+	json_t *j = x->mem.buf ? json_loadb(x->mem.buf, x->mem.len, 0, NULL) : NULL;
 	json_t *e = json_object_get(j, "error");
 	const char *code = json_string_value(json_object_get(e, "code"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
@@ -252,7 +229,7 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 	for (int attempt = 0; attempt < tries; attempt++) {
 		if (attempt)
 			backoff(attempt - 1, x->retry_after_s);
-		x->mem_len = 0;
+		growbuf_reset(&x->mem);
 		x->too_big = 0;
 		x->retry_after_s = 0;
 		errbuf[0] = '\0';
@@ -309,6 +286,7 @@ static int xfer_begin(struct xfer *x, const char *url, const struct client_opts 
 	x->url = url;
 	x->o = o;
 	x->up_fd = -1;
+	growbuf_init(&x->mem, CLIENT_REPLY_BYTES_MAX);
 	pthread_once(&curl_once, curl_init_once);
 	if (!curl_ok || !(x->c = curl_easy_init()))
 		return kerr_set(err, "client.connect", "libcurl cannot start");
@@ -321,16 +299,16 @@ static void xfer_end(struct xfer *x)
 		curl_easy_cleanup(x->c);
 	if (x->up_fd >= 0)
 		close(x->up_fd);
-	free(x->mem);
+	growbuf_free(&x->mem);
 }
 
 static int parse_json(struct xfer *x, json_t **out, struct kerr *err)
 {
 	json_error_t je;
 
-	if (!x->mem || !(*out = json_loadb(x->mem, x->mem_len, 0, &je)))
-		return kerr_set(err, "client.bad_reply", "%s: reply is not JSON%s%s", x->url, x->mem ? ": " : "",
-				x->mem ? je.text : "");
+	if (!x->mem.buf || !(*out = json_loadb(x->mem.buf, x->mem.len, 0, &je)))
+		return kerr_set(err, "client.bad_reply", "%s: reply is not JSON%s%s", x->url, x->mem.buf ? ": " : "",
+				x->mem.buf ? je.text : "");
 	return 0;
 }
 

@@ -316,8 +316,8 @@ const char *http_req_tail(const struct http_req *rq)
 const char *http_req_body(const struct http_req *rq, size_t *len)
 {
 	if (len)
-		*len = rq->body_len;
-	return rq->body;
+		*len = rq->body.len;
+	return rq->body.buf;
 }
 
 const char *http_req_upload_path(const struct http_req *rq)
@@ -367,7 +367,7 @@ static void req_free(struct http_req *rq)
 		free(rq->hdr_name[i]);
 		free(rq->hdr_value[i]);
 	}
-	free(rq->body);
+	growbuf_free(&rq->body);
 	free(rq->method);
 	free(rq->path);
 	free(rq);
@@ -540,22 +540,11 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 		return MHD_YES;
 	}
 	if (!rq->route->upload) {
-		if (rq->body_len + n + 1 > rq->body_cap) {
-			size_t cap = rq->body_cap ? rq->body_cap : 4096;
-			char *b;
+		struct kerr e;
 
-			while (cap < rq->body_len + n + 1)
-				cap *= 2;
-			if (!(b = realloc(rq->body, cap))) {
-				set_pending(rq, 500, "http.internal", "out of memory for the body");
-				return MHD_YES;
-			}
-			rq->body = b;
-			rq->body_cap = cap;
-		}
-		memcpy(rq->body + rq->body_len, data, n);
-		rq->body_len += n;
-		rq->body[rq->body_len] = '\0';
+		/* within max (checked above), so only memory can fail */
+		if (growbuf_append(&rq->body, data, n, &e) < 0)
+			set_pending(rq, 500, "http.internal", "the body: %s", e.msg);
 		return MHD_YES;
 	}
 	for (size_t off = 0; off < n;) {
@@ -611,6 +600,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->srv = s;
 		rq->conn = conn;
 		rq->fd = -1;
+		growbuf_init(&rq->body, (size_t)s->lim.max_small_body);
 		*con_cls = rq; /* freed in on_completed whatever happens next */
 		atomic_fetch_add(&s->requests, 1);
 		if (!(rq->method = strdup(method)) || !(rq->path = strdup(url)))

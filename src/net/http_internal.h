@@ -10,6 +10,7 @@
 
 #include "net/http.h"
 #include "util/fsutil.h"
+#include "util/growbuf.h"
 
 #define HTTP_REPLY_HEADERS_MAX 8
 
@@ -47,9 +48,8 @@ struct http_req {
 	char remote[64];
 	int replied;
 
-	/* non-upload body */
-	char *body;
-	size_t body_len, body_cap;
+	/* non-upload body (capped at max_small_body) */
+	struct growbuf body;
 
 	/* upload */
 	int upload_counted; /* holds one of uploads_in_flight */

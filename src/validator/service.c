@@ -33,6 +33,7 @@
 #include "chain/chainweights.h"
 #include "util/version.h"
 #include "validator/expcorpus.h"
+#include "validator/kingsample.h"
 #include "validator/ledger.h"
 #include "validator/service_int.h"
 #include "validator/validator.h"
@@ -46,6 +47,9 @@
 /* The judgment's JSON on its stdout is small; a bound keeps a broken child
  * from making us read without limit. */
 #define SVC_RESULT_BYTES_MAX (1u << 20)
+/* A king's sample is 40 tokens of a model the judge already ran: seconds.
+ * One that takes longer than this is stuck, and is killed. */
+#define SVC_SAMPLE_DEADLINE_S 600.0
 
 void service_opts_default(struct service_opts *o)
 {
@@ -191,6 +195,28 @@ static double since(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
+/* argv in a child process, its stdout to out_path (created), its stderr
+ * to err_fd. The child dies with the service (PR_SET_PDEATHSIG). */
+static int spawn(const char *const *argv, const char *out_path, int err_fd, pid_t *pid, const char *what,
+		 struct kerr *err)
+{
+	pid_t parent = getpid();
+
+	if ((*pid = fork()) < 0)
+		return kerr_errno(err, "service.fork", what);
+	if (*pid == 0) {
+		int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent || out < 0)
+			_exit(127);
+		dup2(out, STDOUT_FILENO);
+		dup2(err_fd, STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return 0;
+}
+
 /* One judgment in its own process: `karpa judge STATE TAR --json`, the
  * same command an operator runs by hand, so the service adds no second
  * judging path. It dies with the service (PR_SET_PDEATHSIG): a judgment
@@ -199,7 +225,7 @@ static int start_job(struct svc *s, struct job *j, const struct queue_item *it, 
 {
 	char threads[16], deadline[32];
 	const char *argv[12];
-	pid_t parent = getpid(), pid;
+	pid_t pid;
 	int n = 0, pfd[2];
 
 	memset(j, 0, sizeof *j);
@@ -232,22 +258,11 @@ static int start_job(struct svc *s, struct job *j, const struct queue_item *it, 
 		return kerr_errno(err, "service.fork", "pipe for a judgment");
 	}
 	clock_gettime(CLOCK_MONOTONIC, &j->t0);
-	pid = fork();
-	if (pid < 0) {
+	if (spawn(argv, j->out, pfd[1], &pid, "fork of a judgment", err) < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
 		close_job_fds(j);
-		return kerr_errno(err, "service.fork", "fork of a judgment");
-	}
-	if (pid == 0) {
-		int out = open(j->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent || out < 0)
-			_exit(127);
-		dup2(out, STDOUT_FILENO);
-		dup2(pfd[1], STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
+		return -1;
 	}
 	close(pfd[1]);
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
@@ -378,6 +393,122 @@ static void start_jobs(struct svc *s, struct job *jobs, int n)
 	}
 }
 
+/* -------------------------------------------------------- king samples */
+
+/* Each king's short sample (kingsample.h) is made by `karpa sample` in a
+ * child process, like a judgment: the model is the king's recipe code,
+ * which never runs in the service. One at a time, and only while no
+ * judgment runs (judgments come first; a sample takes seconds), so the
+ * HTTP threads never wait on a model. The sample is stored when the child
+ * exits, in one transaction; a failed one is logged and left until the
+ * next start. */
+struct sampler {
+	pid_t pid;
+	char tag[RECIPEREPO_TAG_MAX];
+	char out[FS_PATH_MAX], log[FS_PATH_MAX];
+	struct timespec t0;
+};
+
+int svc_sample_failed(const struct svc *s, const char *tag)
+{
+	for (size_t i = 0; i < s->nsample_failed; i++)
+		if (!strcmp(s->sample_failed[i], tag))
+			return 1;
+	return 0;
+}
+
+static void sample_failed(struct svc *s, struct sampler *sm, const struct kerr *e)
+{
+	svc_lock(s);
+	if (s->nsample_failed < SVC_SAMPLE_FAILED_MAX)
+		snprintf(s->sample_failed[s->nsample_failed++], RECIPEREPO_TAG_MAX, "%s", sm->tag);
+	svc_unlock(s);
+	log_msg(LOG_WARN, "serve", "sample of king %s: %s (%s); see %s; tried again on the next start", sm->tag,
+		e->msg, e->code, sm->log);
+}
+
+static void sample_start(struct svc *s, struct sampler *sm, const struct job *jobs, int n)
+{
+	const char *skip[SVC_SAMPLE_FAILED_MAX], *argv[KINGSAMPLE_ARGV_MAX];
+	char nums[64];
+	struct kerr err = { 0 };
+	int found = 0, log_fd;
+
+	if (sm->pid > 0)
+		return;
+	for (int i = 0; i < n; i++)
+		if (jobs[i].pid > 0)
+			return;
+	svc_lock(s);
+	for (size_t i = 0; i < s->nsample_failed; i++)
+		skip[i] = s->sample_failed[i];
+	if (s->nsample_failed >= SVC_SAMPLE_FAILED_MAX ||
+	    kingsample_next(&s->vs, skip, s->nsample_failed, sm->tag, &found, &err) < 0) {
+		svc_unlock(s);
+		if (err.code[0])
+			log_msg(LOG_WARN, "serve", "finding a king to sample: %s (%s)", err.msg, err.code);
+		return;
+	}
+	svc_unlock(s);
+	if (!found)
+		return;
+	if (fs_join(sm->out, sizeof sm->out, &err, "%s/sample-%s.json", s->work, sm->tag) < 0 ||
+	    fs_join(sm->log, sizeof sm->log, &err, "%s/sample-%s.log", s->work, sm->tag) < 0)
+		goto fail;
+	if ((log_fd = open(sm->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		kerr_errno(&err, "service.io", sm->log);
+		goto fail;
+	}
+	kingsample_argv(s->self_exe, s->o.state_dir, sm->tag, s->vs.scale, s->o.judge_threads, nums, argv);
+	clock_gettime(CLOCK_MONOTONIC, &sm->t0);
+	if (spawn(argv, sm->out, log_fd, &sm->pid, "fork of a king's sample", &err) < 0) {
+		close(log_fd);
+		sm->pid = 0;
+		goto fail;
+	}
+	close(log_fd);
+	return;
+fail:
+	sample_failed(s, sm, &err);
+}
+
+static void sample_reap(struct svc *s, struct sampler *sm)
+{
+	struct kerr err = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	int st = 0, rc;
+
+	if (sm->pid <= 0)
+		return;
+	if (since(&sm->t0) > SVC_SAMPLE_DEADLINE_S)
+		kill(sm->pid, SIGKILL); /* reaped below or on the next tick */
+	if (waitpid(sm->pid, &st, WNOHANG) != sm->pid)
+		return;
+	sm->pid = 0;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		kerr_set(&err, "kingsample.failed", "karpa sample ended with %s %d",
+			 WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		sample_failed(s, sm, &err);
+		return;
+	}
+	if (fs_read_file(sm->out, KINGSAMPLE_OUTPUT_BYTES_MAX, 0, &text, &len, &err) < 0) {
+		sample_failed(s, sm, &err);
+		return;
+	}
+	svc_lock(s);
+	rc = kingsample_put(&s->vs, sm->tag, text, len, &err);
+	svc_unlock(s);
+	free(text);
+	if (rc < 0) {
+		sample_failed(s, sm, &err);
+		return;
+	}
+	unlink(sm->out);
+	unlink(sm->log);
+	svc_event(s, "sample", json_pack("{s:s, s:f}", "tag", sm->tag, "wall_s", since(&sm->t0)));
+}
+
 /* ------------------------------------------------------------- epochs */
 
 /* Epoch k (k >= 1) closes at epoch0 + k * epoch_s; epoch0 is the first
@@ -450,6 +581,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 {
 	struct svc *s = calloc(1, sizeof *s);
 	struct job jobs[SVC_WORKERS_MAX];
+	struct sampler sm = { 0 };
 	char state_abs[PATH_MAX];
 	struct queue_recovery rec = { 0 };
 	time_t t0 = 0;
@@ -486,7 +618,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		goto out;
 	opened = 1;
 	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
-	    queue_recover(&s->vs, &rec, err) < 0 || epoch0(s, &t0, err) < 0)
+	    queue_recover(&s->vs, &rec, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
 		goto out;
 	if (o->chain_url) {
 		struct chainsink_opts co = { 0 };
@@ -518,6 +650,8 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		struct timespec tick = { 0, SVC_TICK_NS };
 		reap(s, jobs, nw);
 		start_jobs(s, jobs, nw);
+		sample_reap(s, &sm);
+		sample_start(s, &sm, jobs, nw);
 		close_epochs(s, t0);
 		nanosleep(&tick, NULL);
 	}
@@ -533,6 +667,10 @@ out:
 			waitpid(jobs[i].pid, NULL, 0);
 			close_job_fds(&jobs[i]);
 		}
+	if (sm.pid > 0) { /* made again on the next start */
+		kill(sm.pid, SIGTERM);
+		waitpid(sm.pid, NULL, 0);
+	}
 	chainsink_stop(s->chain); /* after the send in flight, if any */
 	if (s->events)
 		http_sse_free(s->events);

@@ -19,6 +19,7 @@
 #include "util/proc.h"
 #include "validator/expcorpus.h"
 #include "validator/king.h"
+#include "validator/kingsample.h"
 #include "validator/ledger.h"
 #include "validator/lineage.h"
 #include "validator/service_int.h"
@@ -103,14 +104,23 @@ static int get_lineage(struct http_req *rq, void *ctx)
 		json_decref(a);
 		return reply_fail(rq, &err);
 	}
-	svc_unlock(s);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		int have = 0;
+
+		if (kingsample_have(&s->vs, k[i].tag, &have, &err) < 0) {
+			svc_unlock(s);
+			free(k);
+			json_decref(a);
+			return reply_fail(rq, &err);
+		}
 		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s}", "tag", k[i].tag, "commit",
+			a, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:b}", "tag", k[i].tag, "commit",
 				     k[i].commit, "hidden_bpb", num_or_null(k[i].hidden_bpb), "public_bpb",
 				     num_or_null(k[i].public_bpb), "improvement", num_or_null(k[i].improvement),
 				     "alpha", num_or_null(k[i].alpha), "submission", k[i].submission_id,
-				     "miner", k[i].miner, "crowned_at", k[i].created_at));
+				     "miner", k[i].miner, "crowned_at", k[i].created_at, "sample", have));
+	}
+	svc_unlock(s);
 	free(k);
 	return http_reply_json(rq, 200, json_pack("{s:o}", "kings", a));
 }
@@ -118,20 +128,11 @@ static int get_lineage(struct http_req *rq, void *ctx)
 /* GET /v1/kings/TAG/model: the checkpoint that crowned king TAG, streamed
  * from the content store; its digest is the ETag, so a client can check
  * the bytes and a repeat costs a 304. */
-static int get_king_model(struct http_req *rq, void *ctx)
+static int king_model(struct http_req *rq, struct svc *s, const char *tag)
 {
-	static const char suffix[] = "/model";
-	struct svc *s = ctx;
-	const char *tail = http_req_tail(rq);
-	size_t n = strlen(tail), k = sizeof suffix - 1;
-	char tag[RECIPEREPO_TAG_MAX], path[FS_PATH_MAX], digest[HASH_HEX_BYTES];
+	char path[FS_PATH_MAX], digest[HASH_HEX_BYTES];
 	struct kerr err = { 0 };
 
-	if (n <= k || n - k >= sizeof tag || strcmp(tail + n - k, suffix))
-		return http_reply_error(rq, 404, "http.not_found", "no route for %.200s (want /v1/kings/TAG/model)",
-					http_req_path(rq));
-	memcpy(tag, tail, n - k);
-	tag[n - k] = '\0';
 	svc_lock(s);
 	if (lineage_model_path(&s->vs, tag, path, digest, &err) < 0) {
 		svc_unlock(s);
@@ -139,6 +140,59 @@ static int get_king_model(struct http_req *rq, void *ctx)
 	}
 	svc_unlock(s);
 	return http_reply_file(rq, "application/octet-stream", path, digest);
+}
+
+/* GET /v1/kings/TAG/sample: the king's short sample, once the service has
+ * made it (kingsample.h); until then why there is none: no such king, no
+ * model, a model the store lacks, a failed attempt, or not made yet. */
+static int king_sample(struct http_req *rq, struct svc *s, const char *tag)
+{
+	char path[FS_PATH_MAX], digest[HASH_HEX_BYTES];
+	struct kerr err = { 0 };
+	json_t *o = NULL;
+	int failed;
+
+	svc_lock(s);
+	if (kingsample_get(&s->vs, tag, &o, &err) == 0) {
+		svc_unlock(s);
+		return http_reply_json(rq, 200, o);
+	}
+	if (strcmp(err.code, "kingsample.pending") || lineage_model_path(&s->vs, tag, path, digest, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	failed = svc_sample_failed(s, tag);
+	svc_unlock(s);
+	if (failed)
+		return http_reply_error(rq, 500, "kingsample.failed",
+					"making the sample of king %s failed (the service's log says why); it is tried"
+					" again when the service next starts",
+					tag);
+	http_reply_header(rq, "Retry-After", "10");
+	return http_reply_error(rq, 404, "kingsample.pending",
+				"king %s has no sample yet: the service makes one when no judgment is running", tag);
+}
+
+/* GET /v1/kings/TAG/model and /v1/kings/TAG/sample. */
+static int get_king_part(struct http_req *rq, void *ctx)
+{
+	static const char *const parts[] = { "/model", "/sample" };
+	const char *tail = http_req_tail(rq);
+	size_t n = strlen(tail);
+	char tag[RECIPEREPO_TAG_MAX];
+
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		size_t k = strlen(parts[i]);
+
+		if (n <= k || n - k >= sizeof tag || strcmp(tail + n - k, parts[i]))
+			continue;
+		memcpy(tag, tail, n - k);
+		tag[n - k] = '\0';
+		return i == 0 ? king_model(rq, ctx, tag) : king_sample(rq, ctx, tag);
+	}
+	return http_reply_error(rq, 404, "http.not_found",
+				"no route for %.200s (want /v1/kings/TAG/model or /v1/kings/TAG/sample)",
+				http_req_path(rq));
 }
 
 /* ------------------------------------------------------- submissions */
@@ -525,7 +579,7 @@ const struct http_route svc_routes[] = {
 	{ "GET", "/", 0, 0, svc_get_dashboard },
 	{ "GET", "/v1/king", 0, 0, get_king },
 	{ "GET", "/v1/lineage", 0, 0, get_lineage },
-	{ "GET", "/v1/kings", 1, 0, get_king_model },
+	{ "GET", "/v1/kings", 1, 0, get_king_part },
 	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle },
 	{ "POST", "/v1/submissions", 0, 1, post_submission },
 	{ "GET", "/v1/submissions", 1, 0, get_submission },

@@ -8,10 +8,13 @@
 #include <time.h>
 
 #include "net/http.h"
+#include "proof/reciperepo.h"
 #include "validator/chainsink.h"
 #include "validator/queue.h"
 #include "validator/service.h"
 #include "validator/vstate.h"
+
+#define SVC_SAMPLE_FAILED_MAX 64
 
 struct svc {
 	struct service_opts o;
@@ -26,12 +29,19 @@ struct svc {
 	uint64_t judged;             /* judgments finished by this process */
 	double judge_wall_s;
 	struct chainsink *chain;     /* NULL without --chain */
+	/* kings whose sample failed in this run: not tried again until the
+	 * next start (a sample is for reading; a failure is logged) */
+	char sample_failed[SVC_SAMPLE_FAILED_MAX][RECIPEREPO_TAG_MAX];
+	size_t nsample_failed;
 };
 
 void svc_lock(struct svc *s);
 void svc_unlock(struct svc *s);
 /* One event to every /v1/events stream and one line to the log. */
 void svc_event(struct svc *s, const char *event, json_t *data);
+
+/* 1 when making king tag's sample failed in this run (caller holds db). */
+int svc_sample_failed(const struct svc *s, const char *tag);
 
 /* GET /: the dashboard page, built into the binary (dashboard.c). */
 int svc_get_dashboard(struct http_req *rq, void *ctx);
