@@ -67,7 +67,7 @@ SAN_CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
 TEST_BIN       := $(TEST_SRC:%.c=$(BUILD)/san/%)
 BENCH_BIN      := $(BENCH_SRC:%.c=$(BUILD)/rel/%)
 
-RUNNER_LINK = $(BLAS_LIBS) -lseccomp -fopenmp -lm
+RUNNER_LINK = $(BLAS_LIBS) -lseccomp -lsodium -fopenmp -lm
 # recipe_build.c compiles external recipes with exactly the flags used here.
 BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC_DIR='"$(CURDIR)"' \
              -DKARPA_LINK_FLAGS='"$(RUNNER_LINK)"'
@@ -118,11 +118,12 @@ $(BUILD)/san/karpa: $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a
 
 # The runner: the project's recipe wrapped in its own process (recipe_wire.h).
 $(BUILD)/karpa-recipe: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
-		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(REL_RECIPE_OBJ)
+		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/rel/src/sandbox/recipe_trace.o $(REL_RECIPE_OBJ)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
 
 $(BUILD)/karpa-recipe-portable: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
-		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(RECIPE_SRC:%.c=$(BUILD)/portable/%.o)
+		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/rel/src/sandbox/recipe_trace.o \
+		$(RECIPE_SRC:%.c=$(BUILD)/portable/%.o)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
 
 $(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a $(BUILD)/san/librecipe.a
@@ -203,9 +204,10 @@ $(BUILD)/gpu/bench/gpu/%: $(BUILD)/gpu/bench/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_
 	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) $(GPU_LIBS)
 # The runner for the GPU recipe: the same fixed harness side as karpa-recipe.
 $(BUILD)/karpa-recipe-cuda: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
-		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/gpu/recipe/cuda/recipe_cuda.o \
+		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/rel/src/sandbox/recipe_trace.o \
+		$(BUILD)/gpu/recipe/cuda/recipe_cuda.o \
 		$(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
-	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ -lseccomp $(GPU_LIBS)
+	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ -lseccomp -lsodium $(GPU_LIBS)
 
 .PHONY: gpu
 ifneq ($(NVCC),)

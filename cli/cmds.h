@@ -26,6 +26,7 @@ int cmd_validator(int argc, char **argv);
 int cmd_corpus(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_judge(int argc, char **argv);
+int cmd_dispute(int argc, char **argv);
 int cmd_noise_floor(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
 int cmd_status(int argc, char **argv);

@@ -28,6 +28,7 @@ static const struct command commands[] = {
 	{ "bundle", cmd_bundle, "verify a proof bundle, or show its summary and loss curve" },
 	{ "validator", cmd_validator, "create a validator state folder; show king, noise floor, verdict counts; close an epoch" },
 	{ "judge", cmd_judge, "judge a proof bundle: checks, verdict, king rule" },
+	{ "dispute", cmd_dispute, "locate and trace where a proof's replay disagrees with its log; compare traces" },
 	{ "noise-floor", cmd_noise_floor, "measure the king's noise floor (sigma, margin) at the state's scale" },
 	{ "corpus", cmd_corpus, "search, show, export and cite the experiment corpus" },
 	{ "ledger", cmd_ledger, "show, verify and export the signed ledger of epoch weights" },

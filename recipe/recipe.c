@@ -12,6 +12,7 @@
 #include "gpt.h"
 #include "sandbox/recipe_api.h"
 #include "state.h"
+#include "trace.h"
 
 struct kr_recipe {
 	struct gpt *g;
@@ -58,8 +59,8 @@ void kr_destroy(struct kr_recipe *r)
 	free(r);
 }
 
-int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
-		  float *lr, char *err)
+int kr_train_step_traced(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
+			 float *lr, const struct kr_tracer *t, char *err)
 {
 	struct gpt *g = r->g;
 	const struct gpt_config *c = &g->cfg;
@@ -74,18 +75,32 @@ int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, flo
 		return -1;
 	omp_set_num_threads(r->threads);
 	for (int b = 0; b < B; b++)
-		for (int t = 0; t < T; t++) {
-			g->inputs[b * T + t] = tokens[(size_t)b * (T + 1) + t];
-			g->targets[b * T + t] = tokens[(size_t)b * (T + 1) + t + 1];
+		for (int s = 0; s < T; s++) {
+			g->inputs[b * T + s] = tokens[(size_t)b * (T + 1) + s];
+			g->targets[b * T + s] = tokens[(size_t)b * (T + 1) + s + 1];
 		}
 	gpt_forward(g, g->inputs, B, T, NULL);
+	if (t)
+		gpt_trace_forward(g, t);
 	l = gpt_backward(g, g->targets);
+	if (t)
+		gpt_trace_backward(g, t);
 	rate = gpt_lr(c, step);
 	gpt_adamw(g, rate, step + 1);
 	g->step = step + 1;
+	if (t)
+		gpt_trace_update(g, rate, t);
 	*loss = l;
 	*lr = rate;
 	return 0;
+}
+
+/* The untraced step is the traced one with no tracer, so a trace always
+ * describes the step that training runs. */
+int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
+		  float *lr, char *err)
+{
+	return kr_train_step_traced(r, step, tokens, loss, lr, NULL, err);
 }
 
 /* Rows go through the model cfg.B at a time (the buffers' size), each chunk

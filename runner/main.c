@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "sandbox/recipe_api.h"
+#include "sandbox/recipe_trace.h"
 #include "sandbox/recipe_wire.h"
 #include "sandbox/sandbox_inner.h"
 
@@ -79,6 +81,36 @@ static int do_train(const char *p, uint64_t len)
 	return wire_send(out_fd, WIRE_OK | WIRE_TRAIN, &r, sizeof r);
 }
 
+/* A recipe written before the API's 1.2 has no traced step: the weak
+ * reference is then NULL and the request is answered with a reason. */
+#pragma weak kr_train_step_traced
+
+/* A traced step: the records follow the step's answer in one response. */
+static int do_train_traced(const char *p, uint64_t len)
+{
+	static struct recipe_trace_rec recs[RECIPE_TRACE_MAX];
+	struct recipe_trace tr;
+	struct kr_tracer kt = recipe_trace_begin(&tr, recs, RECIPE_TRACE_MAX);
+	struct wire_train t;
+	struct wire_trace_head head;
+	char err[KR_ERR_MAX] = "";
+
+	if (!recipe || len < sizeof t)
+		return fail("runner: bad traced train request");
+	if (!kr_train_step_traced)
+		return fail("this recipe does not implement kr_train_step_traced (recipe API 1.2): it cannot be traced");
+	memcpy(&t, p, sizeof t);
+	if (len != sizeof t + t.ntokens * 2)
+		return fail("runner: traced train request length mismatch");
+	memset(&head, 0, sizeof head);
+	if (kr_train_step_traced(recipe, t.step, (const uint16_t *)(p + sizeof t), &head.r.loss, &head.r.lr, &kt,
+				 err) < 0)
+		return fail(err);
+	head.c.count = tr.n;
+	head.c.overflow = (uint32_t)tr.overflow;
+	return wire_send2(out_fd, WIRE_OK | WIRE_TRAIN_TRACED, &head, sizeof head, recs, (uint64_t)tr.n * sizeof *recs);
+}
+
 static int do_logits(const char *p, uint64_t len)
 {
 	struct wire_logits l;
@@ -141,6 +173,10 @@ int main(void)
 	out_fd = dup(1);
 	if (out_fd < 0 || dup2(2, 1) < 0)
 		return 3;
+	/* libsodium picks its implementations (and may read the kernel's
+	 * random source) here, before the allowlist forbids it. */
+	if (sodium_init() < 0)
+		return 3;
 	/* After the fd shuffle (dup is not on the allowlist), before any kr_*. */
 	if (sandbox_inner_apply(why, sizeof why) < 0) {
 		fprintf(stderr, "karpa-recipe: %s\n", why);
@@ -162,6 +198,7 @@ int main(void)
 		switch (h.type) {
 		case WIRE_CREATE: rc = do_create(p, h.len); break;
 		case WIRE_TRAIN: rc = do_train(p, h.len); break;
+		case WIRE_TRAIN_TRACED: rc = do_train_traced(p, h.len); break;
 		case WIRE_LOGITS: rc = do_logits(p, h.len); break;
 		case WIRE_STATE_BYTES:
 		case WIRE_SAVE:

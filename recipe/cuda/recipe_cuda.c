@@ -89,6 +89,19 @@ int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, flo
 	return 0;
 }
 
+/* The GPU recipe's tensors live on the device in bf16 and its trace points
+ * are not written yet (docs/dispute.md): a traced step says so instead of
+ * handing back a trace that would name nothing. */
+int kr_train_step_traced(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
+			 float *lr, const struct kr_tracer *t, char *err)
+{
+	if (t) {
+		snprintf(err, KR_ERR_MAX, "the GPU recipe cannot trace a step yet: replay the dispute on the CPU recipe");
+		return -1;
+	}
+	return kr_train_step(r, step, tokens, loss, lr, err);
+}
+
 int kr_logits(struct kr_recipe *r, const uint16_t *tokens, int rows, int T, float *logits,
 	      char *err)
 {

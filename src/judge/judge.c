@@ -514,30 +514,74 @@ static uint64_t secret_draw(const struct ctx *c, const char *purpose, uint32_t k
 
 /* One segment in its own fresh sandboxed child: the harness restarted the
  * recipe at every checkpoint of the miner's run, so this is the process
- * the segment ran in. */
-static int replay_segment(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
-			  int steps, struct kerr *err)
+ * the segment ran in. With trace, every replayed step is traced into it. */
+static int replay_in_child(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
+			   int steps, struct trace_doc *trace, struct replay_report *rr, struct kerr *err)
 {
 	struct recipe_host h;
 	struct kr_plan plan;
-	struct replay_opts ro = { .bundle_dir = c->bdir, .segment = seg, .steps = steps, .scratch_dir = c->work };
-	struct replay_report rr;
-	size_t len = strlen(c->r->replay_segments);
+	struct replay_opts ro = { .bundle_dir = c->bdir, .segment = seg, .steps = steps, .scratch_dir = c->work,
+				  .trace = trace };
 	int rc = -1;
 
 	if (start_recipe(c, sb, &h, &plan, NULL, err) < 0)
 		goto out;
-	if (replay_run(&h, &plan, &c->pr, train, ntrain, &ro, &rr, err) < 0) {
+	if (replay_run(&h, &plan, &c->pr, train, ntrain, &ro, rr, err) < 0) {
 		if (strncmp(err->code, "judge.", 6))
 			sandbox_explain(sb, &h, err);
 		goto out;
 	}
-	c->r->replay_steps += rr.steps;
-	snprintf(c->r->replay_segments + len, sizeof c->r->replay_segments - len, "%s%d", len ? " " : "", seg);
 	rc = 0;
 out:
 	recipe_host_destroy(&h);
 	return rc;
+}
+
+/* A replay that differs from the log: the segment is replayed again with
+ * a trace through its first differing step, and the trace is kept in the
+ * store, so that the miner can trace the same steps and both learn where
+ * their machines part (docs/dispute.md). The verdict stands whatever this
+ * gives; its message gains where and the trace's digest. */
+static void keep_dispute_trace(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
+			       const struct replay_report *failed, struct kerr *verdict)
+{
+	struct trace_doc doc;
+	struct replay_report rr;
+	struct kerr why = { { 0 }, { 0 } };
+	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES] = "", note[KERR_MSG_MAX];
+	int steps = !strcmp(failed->mismatch_what, "digest") ? 0 : (int)(failed->mismatch_step - failed->from_step + 1);
+
+	if (failed->mismatch_step < 0)
+		return;
+	trace_doc_init(&doc, c->manifest_hex, "validator", seg, failed->from_step, c->o->threads);
+	if (replay_in_child(c, sb, train, ntrain, seg, steps, &doc, &rr, &why) < 0 &&
+	    strcmp(why.code, "judge.replay_mismatch") && strcmp(why.code, "judge.replay_digest"))
+		goto out;
+	if (fs_join(path, sizeof path, &why, "%s/dispute-trace.json", c->work) < 0 ||
+	    trace_doc_write(path, &doc, &why) < 0 || vstate_store_file(c->s, path, sha, &why) < 0)
+		sha[0] = '\0';
+out:
+	snprintf(note, sizeof note, "%s [segment %d first differs at step %lld (%s); %s%s]", verdict->msg, seg,
+		 (long long)failed->mismatch_step, failed->mismatch_what,
+		 sha[0] ? "the validator's trace is kept as " : "no trace: ", sha[0] ? sha : why.msg);
+	snprintf(verdict->msg, sizeof verdict->msg, "%s", note);
+	trace_doc_free(&doc);
+}
+
+static int replay_segment(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
+			  int steps, struct kerr *err)
+{
+	struct replay_report rr;
+	size_t len = strlen(c->r->replay_segments);
+
+	if (replay_in_child(c, sb, train, ntrain, seg, steps, NULL, &rr, err) < 0) {
+		if (!strcmp(err->code, "judge.replay_mismatch") || !strcmp(err->code, "judge.replay_digest"))
+			keep_dispute_trace(c, sb, train, ntrain, seg, &rr, err);
+		return -1;
+	}
+	c->r->replay_steps += rr.steps;
+	snprintf(c->r->replay_segments + len, sizeof c->r->replay_segments - len, "%s%d", len ? " " : "", seg);
+	return 0;
 }
 
 /* A candidate that cannot be decisive changes nothing: it gets a spot

@@ -148,30 +148,60 @@ static int bits_equal(float a, float b)
 	return !memcmp(&a, &b, sizeof a);
 }
 
+static void note_mismatch(struct replay_report *r, int64_t s, const char *what)
+{
+	if (r->mismatch_step >= 0)
+		return;
+	r->mismatch_step = s;
+	snprintf(r->mismatch_what, sizeof r->mismatch_what, "%s", what);
+}
+
 static int run_steps(struct recipe_host *h, const struct plausible_report *pr, const uint16_t *train, size_t ntrain,
-		     struct replay_report *r, struct kerr *err)
+		     const struct replay_opts *o, struct replay_report *r, struct kerr *err)
 {
 	size_t row = (size_t)pr->seq_len + 1;
 	uint16_t *batch = malloc((size_t)pr->batch * row * sizeof *batch);
+	struct recipe_trace_rec *recs = o->trace ? malloc(RECIPE_TRACE_MAX * sizeof *recs) : NULL;
+	struct kerr first = { 0 };
 	int rc = -1;
 
-	if (!batch)
-		return kerr_set(err, "replay.nomem", "out of memory for a batch of %d x %zu tokens", pr->batch, row);
+	if (!batch || (o->trace && !recs)) {
+		kerr_set(err, "replay.nomem", "out of memory for a batch of %d x %zu tokens", pr->batch, row);
+		goto out;
+	}
 	for (int64_t s = r->from_step; s < r->to_step; s++) {
 		float loss = 0, lr = 0, want_loss = (float)pr->loss[s], want_lr = (float)pr->lr[s];
-		if (loader_batch(pr->seed, s, pr->batch, pr->seq_len, train, ntrain, batch, err) < 0 ||
-		    h->train_step(h, s, batch, &loss, &lr, err) < 0)
+		uint32_t n = 0;
+		int bad_loss, bad_lr;
+
+		if (loader_batch(pr->seed, s, pr->batch, pr->seq_len, train, ntrain, batch, err) < 0)
 			goto out;
-		if (!bits_equal(loss, want_loss) || !bits_equal(lr, want_lr)) {
-			kerr_set(err, "judge.replay_mismatch",
-				 "step %lld: replay gives loss %.17g lr %.17g, the log says loss %.17g lr %.17g",
-				 (long long)s, (double)loss, (double)lr, pr->loss[s], pr->lr[s]);
+		if (o->trace ? recipe_host_train_traced(h, s, batch, &loss, &lr, recs, RECIPE_TRACE_MAX, &n, err) < 0 ||
+				       trace_doc_add(o->trace, s, loss, lr, recs, n, err) < 0
+			     : h->train_step(h, s, batch, &loss, &lr, err) < 0)
 			goto out;
+		bad_loss = !bits_equal(loss, want_loss);
+		bad_lr = !bits_equal(lr, want_lr);
+		if (bad_loss || bad_lr) {
+			if (r->mismatch_step < 0)
+				kerr_set(&first, "judge.replay_mismatch",
+					 "step %lld: replay gives loss %.17g lr %.17g, the log says loss %.17g lr %.17g",
+					 (long long)s, (double)loss, (double)lr, pr->loss[s], pr->lr[s]);
+			note_mismatch(r, s, bad_loss && bad_lr ? "loss+lr" : bad_loss ? "loss" : "lr");
+			if (!o->keep_going) {
+				*err = first;
+				goto out;
+			}
 		}
 		r->steps++;
 	}
+	if (r->mismatch_step >= 0) {
+		*err = first;
+		goto out;
+	}
 	rc = 0;
 out:
+	free(recs);
 	free(batch);
 	return rc;
 }
@@ -208,6 +238,7 @@ static int check_end(struct recipe_host *h, const struct plausible_report *pr, c
 		kerr_set(err, "judge.replay_digest",
 			 "replayed state at step %lld wraps to SHA-256 %.16s..., the log recorded %.16s... for %s",
 			 (long long)end->step, r->next_sha256, end->sha256, end->file);
+		note_mismatch(r, end->step, "digest");
 		goto out;
 	}
 	rc = 0;
@@ -230,6 +261,7 @@ int replay_run(struct recipe_host *h, const struct kr_plan *plan, const struct p
 	int rc = -1;
 
 	memset(r, 0, sizeof *r);
+	r->mismatch_step = -1;
 	if (o->steps < 0 || o->steps > REPLAY_STEPS_MAX || !pr->loss || !pr->lr)
 		return kerr_set(err, "replay.bad_opts", "replay of %d steps (0..%d) needs a plausibility report",
 				o->steps, REPLAY_STEPS_MAX);
@@ -243,7 +275,7 @@ int replay_run(struct recipe_host *h, const struct kr_plan *plan, const struct p
 	r->to_step = o->steps && r->from_step + o->steps < end->step ? r->from_step + o->steps : end->step;
 	if (check_plan(plan, pr, err) < 0 ||
 	    (start && load_start(h, plan, pr, start, o->bundle_dir, &state, &n, err) < 0) ||
-	    run_steps(h, pr, train, ntrain, r, err) < 0)
+	    run_steps(h, pr, train, ntrain, o, r, err) < 0)
 		goto out;
 	if (r->to_step == end->step && check_end(h, pr, end, scratch, r, err) < 0)
 		goto out;

@@ -19,6 +19,7 @@
 
 #include "sandbox/recipe_host.h"
 #include "judge/plausible.h"
+#include "judge/trace.h"
 #include "util/kerr.h"
 
 /* Steps of a spot replay: three steps are enough to exercise load,
@@ -41,6 +42,9 @@ struct replay_opts {
 				    else at most this many steps (clipped at the segment's end) */
 	const char *scratch_dir; /* where the re-wrapped checkpoint is written, then removed;
 				    NULL: $TMPDIR, else /tmp */
+	struct trace_doc *trace; /* non-NULL: every replayed step is traced into it (a dispute) */
+	int keep_going;          /* a step that differs from the log does not stop the replay:
+				    the first one is reported and the call still fails at the end */
 };
 
 struct replay_report {
@@ -50,6 +54,9 @@ struct replay_report {
 	int digest_checked;               /* the segment reached its end checkpoint */
 	char next_sha256[HASH_HEX_BYTES]; /* the recomputed digest when checked */
 	double wall_s, cpu_s;             /* cpu_s: this process (a pipe child is not in it) */
+	int64_t mismatch_step;            /* the first replayed step whose loss or lr differs from
+					     the log; with mismatch_what "digest", the segment's end; -1: none */
+	char mismatch_what[16];           /* "loss", "lr", "loss+lr", "digest" */
 };
 
 /* Checks every checkpoint file present in bundle_dir against the log: its

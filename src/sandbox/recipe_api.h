@@ -49,6 +49,27 @@ void kr_destroy(struct kr_recipe *r);
 int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
 		  float *lr, char *err);
 
+/* Tracing, for disputes (docs/dispute.md). A tracer receives, in the order
+ * they are computed, the tensors of one training step under stable names
+ * "phase.where.op.tensor" (phase fwd|bwd|opt; where L0, L1, ... or "model";
+ * op the operation that produced it; at most KR_TRACE_NAME_MAX-1 bytes of
+ * [A-Za-z0-9_.]). The harness keeps a digest of each, never the data, so
+ * two parties who replayed the same step can find the first tensor on
+ * which they differ. A trace is a diagnosis between honest parties, not
+ * evidence: no verdict depends on it. */
+#define KR_TRACE_NAME_MAX 48
+struct kr_tracer {
+	void (*tensor)(void *arg, const char *name, const float *x, size_t n);
+	void *arg;
+};
+
+/* kr_train_step, reporting its tensors to t as it goes. The same step must
+ * give the same loss, lr and state as kr_train_step. Optional (API 1.2): a
+ * recipe without it trains and is judged as before; only a dispute's trace
+ * of it is refused. */
+int kr_train_step_traced(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
+			 float *lr, const struct kr_tracer *t, char *err);
+
 /* Next-token logits for rows of length T (T <= plan.seq_len, rows <= any):
  * logits[(row*T + t)*vocab + v] for the token after position t. Must be
  * causal: position t may depend only on tokens[0..t] of its own row. */

@@ -114,6 +114,29 @@ int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const s
 	return h->load(h, state, n, err);
 }
 
+int recipe_host_train_traced(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss, float *lr,
+			     struct recipe_trace_rec *recs, uint32_t cap, uint32_t *n, struct kerr *err)
+{
+	int overflow = 0;
+	uint32_t bad;
+
+	*n = 0;
+	if (!h->train_traced)
+		return kerr_set(err, "recipe.no_trace", "this recipe host cannot trace a step");
+	if (h->train_traced(h, step, tokens, loss, lr, recs, cap, n, &overflow, err) < 0)
+		return -1;
+	if (overflow)
+		return kerr_set(err, "recipe.trace_overflow", "step %lld: the recipe traced more than %u tensors",
+				(long long)step, cap);
+	for (uint32_t i = 0; i < *n; i++)
+		recs[i].name[KR_TRACE_NAME_MAX - 1] = '\0';
+	if (recipe_trace_check(recs, *n, &bad) < 0)
+		return kerr_set(err, "recipe.bad_trace",
+				"step %lld: trace record %u is named '%s', not phase.where.op.tensor in [A-Za-z0-9_.]",
+				(long long)step, bad, recs[bad].name);
+	return 0;
+}
+
 void recipe_host_destroy(struct recipe_host *h)
 {
 	if (h && h->destroy)

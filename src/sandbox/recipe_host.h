@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "sandbox/recipe_api.h"
+#include "sandbox/recipe_trace.h"
 #include "util/kerr.h"
 
 /* Limits on what a recipe may declare. They bound the harness's own
@@ -31,6 +32,10 @@ struct recipe_host {
 		      struct kerr *err);
 	int (*train_step)(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss,
 			  float *lr, struct kerr *err);
+	/* A training step with its trace (recipe_host_train_traced checks it). */
+	int (*train_traced)(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss, float *lr,
+			    struct recipe_trace_rec *recs, uint32_t cap, uint32_t *n, int *overflow,
+			    struct kerr *err);
 	int (*logits)(struct recipe_host *h, const uint16_t *tokens, int rows, int T, float *logits,
 		      struct kerr *err);
 	int (*state_bytes)(struct recipe_host *h, size_t *n, struct kerr *err);
@@ -60,6 +65,12 @@ int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err);
  * replay re-runs (docs/judging-checks.md, "Binding"). */
 int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
 			const void *state, size_t n, struct kerr *err);
+/* One training step with its trace: at most cap records in recs, *n of
+ * them filled. recipe.trace_overflow when the recipe named more than cap
+ * tensors, recipe.bad_trace when a record's name breaks recipe_trace_check
+ * (the names crossed the boundary). */
+int recipe_host_train_traced(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss, float *lr,
+			     struct recipe_trace_rec *recs, uint32_t cap, uint32_t *n, struct kerr *err);
 void recipe_host_destroy(struct recipe_host *h);
 
 /* Copies a recipe's error text into a kerr: NUL-terminated at KR_ERR_MAX,

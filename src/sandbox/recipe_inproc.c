@@ -43,6 +43,28 @@ static int ip_train_step(struct recipe_host *h, int64_t step, const uint16_t *to
 	return 0;
 }
 
+/* Optional for a recipe (recipe_api.h): absent, the weak reference is NULL. */
+#pragma weak kr_train_step_traced
+
+static int ip_train_traced(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss, float *lr,
+			   struct recipe_trace_rec *recs, uint32_t cap, uint32_t *n, int *overflow, struct kerr *err)
+{
+	char e[KR_ERR_MAX] = "";
+	struct recipe_trace tr;
+	struct kr_tracer kt = recipe_trace_begin(&tr, recs, cap);
+
+	if (!kr_train_step_traced)
+		return kerr_set(err, "recipe.no_trace", "this recipe does not implement kr_train_step_traced");
+	if (kr_train_step_traced(R(h), step, tokens, loss, lr, &kt, e) < 0) {
+		e[KR_ERR_MAX - 1] = '\0';
+		recipe_host_err(err, "recipe.train_step", "train_step_traced", e);
+		return -1;
+	}
+	*n = tr.n;
+	*overflow = tr.overflow;
+	return 0;
+}
+
 static int ip_logits(struct recipe_host *h, const uint16_t *tokens, int rows, int T, float *logits,
 		     struct kerr *err)
 {
@@ -110,6 +132,7 @@ void recipe_host_inproc(struct recipe_host *h)
 	h->kind = "inproc";
 	h->create = ip_create;
 	h->train_step = ip_train_step;
+	h->train_traced = ip_train_traced;
 	h->logits = ip_logits;
 	h->state_bytes = ip_state_bytes;
 	h->save = ip_save;

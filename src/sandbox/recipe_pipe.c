@@ -307,6 +307,37 @@ static int pp_train_step(struct recipe_host *h, int64_t step, const uint16_t *to
 	return 0;
 }
 
+static int pp_train_traced(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss, float *lr,
+			   struct recipe_trace_rec *recs, uint32_t cap, uint32_t *n, int *overflow, struct kerr *err)
+{
+	struct wire_train t = { step, P(h)->train_tokens };
+	struct wire_trace_head hd;
+	uint64_t len, body;
+	int rc;
+
+	if (exchange(h, WIRE_TRAIN_TRACED, &t, sizeof t, tokens, t.ntokens * 2, &len, "train_step_traced", err) < 0)
+		return -1;
+	/* The length bounds the records before any is read, and the count
+	 * inside must agree with it. */
+	body = len - sizeof hd;
+	if (len < sizeof hd || body % sizeof *recs || body / sizeof *recs > cap)
+		return kerr_set(err, "recipe.protocol",
+				"recipe train_step_traced: %llu response bytes, not a head and at most %u records",
+				(unsigned long long)len, cap);
+	if ((rc = io_full(P(h), P(h)->from_child, &hd, sizeof hd, 0, P(h)->deadline_ms)) != IO_OK)
+		return io_fail(P(h), rc, "train_step_traced", "full response", err);
+	if (hd.c.count != body / sizeof *recs)
+		return kerr_set(err, "recipe.protocol", "recipe train_step_traced: %u records announced, %llu sent",
+				hd.c.count, (unsigned long long)(body / sizeof *recs));
+	if (body && (rc = io_full(P(h), P(h)->from_child, recs, body, 0, P(h)->deadline_ms)) != IO_OK)
+		return io_fail(P(h), rc, "train_step_traced", "full response", err);
+	*loss = hd.r.loss;
+	*lr = hd.r.lr;
+	*n = hd.c.count;
+	*overflow = hd.c.overflow != 0;
+	return 0;
+}
+
 static int pp_logits(struct recipe_host *h, const uint16_t *tokens, int rows, int T, float *logits,
 		     struct kerr *err)
 {
@@ -561,6 +592,7 @@ static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pip
 	}
 	h->create = pp_create;
 	h->train_step = pp_train_step;
+	h->train_traced = pp_train_traced;
 	h->logits = pp_logits;
 	h->state_bytes = pp_state_bytes;
 	h->save = pp_save;

@@ -23,6 +23,7 @@ enum wire_type {
 	WIRE_SAVE = 5,
 	WIRE_LOAD = 6,
 	WIRE_QUIT = 7,
+	WIRE_TRAIN_TRACED = 8,
 	WIRE_OK = 0x100,  /* response: OK | request type */
 	WIRE_ERR = 0x200, /* response: payload is a reason (<= KR_ERR_MAX bytes) */
 };
@@ -58,6 +59,17 @@ struct wire_train {
 };
 struct wire_train_resp {
 	float loss, lr;
+};
+
+/* TRAIN_TRACED payload: as TRAIN. Response: wire_train_resp, then
+ * wire_trace_count, then count recipe_trace_rec (recipe_trace.h). */
+struct wire_trace_count {
+	uint32_t count;
+	uint32_t overflow; /* the recipe named more tensors than RECIPE_TRACE_MAX */
+};
+struct wire_trace_head {
+	struct wire_train_resp r;
+	struct wire_trace_count c;
 };
 
 /* LOGITS payload: this struct, then rows*T uint16. Response: rows*T*V floats. */

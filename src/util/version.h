@@ -9,6 +9,7 @@
 #define KARPA_VERSION "0.2.0"
 /* 1.1: the harness restarts the recipe from its own checkpoint at every
  * checkpoint, so state outside kr_state_save does not survive one. */
-#define KARPA_RECIPE_API_VERSION "1.1.0"
+/* 1.2: a recipe may implement kr_train_step_traced (disputes). */
+#define KARPA_RECIPE_API_VERSION "1.2.0"
 
 #endif

@@ -3,9 +3,10 @@
  * a stand-in forked through the real spawn path: its prepare hook writes
  * the input to the response pipe, closes it and reads requests until the
  * host hangs up, so the host sees exactly the input and then end of file.
- * The host then makes the calls a run makes (create, a train step, logits,
- * state size, save, load); each consumes the responses it finds, and each
- * must end in a result or a clean recipe.* error. */
+ * The host then makes the calls a run makes (create, a train step, a
+ * traced step, logits, state size, save, load); each consumes the
+ * responses it finds, and each must end in a result or a clean recipe.*
+ * error. */
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -66,6 +67,15 @@ static void calls(struct recipe_host *h)
 		float loss, lr;
 		FUZZ_ASSERT(t);
 		h->train_step(h, 0, t, &loss, &lr, &err);
+		{
+			/* a traced step: the records' count and names come from the child */
+			struct recipe_trace_rec recs[4];
+			uint32_t nrec = 0;
+			if (recipe_host_train_traced(h, 1, t, &loss, &lr, recs, 4, &nrec, &err) == 0) {
+				uint32_t bad;
+				FUZZ_ASSERT(nrec <= 4 && recipe_trace_check(recs, nrec, &bad) == 0);
+			}
+		}
 		free(t);
 	}
 	{

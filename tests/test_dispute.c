@@ -1,0 +1,352 @@
+/* test_dispute.c: disputes that locate (issue 17, docs/dispute.md). Two
+ * recipes that compute differently at one thread than at two are proved at
+ * two threads and replayed at one, as a validator with fewer cores would:
+ * one scales the optimizer's step by the thread count without reporting it,
+ * the other perturbs one layer's activation. The validator's dispute must
+ * find the first step whose logged result differs, the miner's trace of the
+ * same steps at two threads must reproduce its own log, and comparing the
+ * two must name the optimizer's update in the first case and that layer
+ * and operation in the second. An honest proof gives no dispute, and hostile
+ * or mismatched trace documents are refused with their reason codes. */
+#include "testutil.h"
+
+#include <jansson.h>
+
+#include "judge/trace.h"
+
+#define OUT_CAP (256u << 10)
+
+struct fx {
+	char *tmp;
+	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], clone[FS_PATH_MAX], key[FS_PATH_MAX];
+	char lr_tar[FS_PATH_MAX], lr_vtrace[FS_PATH_MAX], lr_mtrace[FS_PATH_MAX];
+	char *out;
+};
+
+static struct fx g;
+
+#define run(want, ...) tu_run_want(g.out, OUT_CAP, (want), __VA_ARGS__)
+
+static void fx_file(char *out, const char *name)
+{
+	snprintf(out, FS_PATH_MAX, "%s/%s", g.tmp, name);
+}
+
+/* A patch made by a sed edit of one recipe file in the miner's clone,
+ * proved at two threads into NAME.tar. */
+static void prove_patched(const char *name, const char *file, const char *sed, char tar[FS_PATH_MAX])
+{
+	char patch[FS_PATH_MAX], why[FS_PATH_MAX], dir[FS_PATH_MAX];
+
+	snprintf(patch, sizeof patch, "%s/%s.diff", g.tmp, name);
+	snprintf(why, sizeof why, "%s/%s.md", g.tmp, name);
+	snprintf(dir, sizeof dir, "%s/%s", g.tmp, name);
+	snprintf(tar, FS_PATH_MAX, "%s/%s.tar", g.tmp, name);
+	run(0, "cd %s && sed -i -e '%s' %s && git diff > %s && git checkout -q -- . && test -s %s && echo '%s' > %s",
+	    g.clone, sed, file, patch, patch, name, why);
+	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
+	       " --scale tiny --out %s --tar %s --mock-attestation --threads 2 --json",
+	    tu_karpa(), g.state, patch, why, g.key, g.data, dir, tar);
+}
+
+static json_t *dispute_validator(const char *tar, const char *trace)
+{
+	run(0, "%s dispute %s %s --threads 1 --out %s --json", tu_karpa_san(), g.state, tar, trace);
+	return tu_out_json(g.out);
+}
+
+static json_t *dispute_miner(const char *tar, int seg, long long to, const char *trace)
+{
+	run(0, "%s dispute trace %s --recipe %s/recipe --data %s --segment %d --to %lld --threads 2 --out %s --json",
+	    tu_karpa_san(), tar, g.state, g.data, seg, to, trace);
+	return tu_out_json(g.out);
+}
+
+static json_t *compare(const char *a, const char *b)
+{
+	run(0, "%s dispute compare %s %s --json", tu_karpa_san(), a, b);
+	return tu_out_json(g.out);
+}
+
+static int setup_group(void **unused)
+{
+	(void)unused;
+	memset(&g, 0, sizeof g);
+	g.tmp = tu_mkdtemp();
+	g.out = malloc(OUT_CAP);
+	assert_non_null(g.out);
+	fx_file(g.data, "data");
+	fx_file(g.hidden, "hidden");
+	fx_file(g.state, "state");
+	fx_file(g.clone, "clone");
+	fx_file(g.key, "miner.key");
+	run(0, "%s data prepare --scale tiny --out %s --hidden-out %s", tu_karpa(), g.data, g.hidden);
+	run(0, "%s validator init %s --data %s --hidden %s --scale tiny", tu_karpa(), g.state, g.data, g.hidden);
+	run(0, "%s keygen --out %s", tu_karpa(), g.key);
+	run(0, "git clone -q %s/recipe %s", g.state, g.clone);
+	return 0;
+}
+
+static int teardown_group(void **unused)
+{
+	(void)unused;
+	tu_rmdir(g.tmp);
+	free(g.out);
+	return 0;
+}
+
+/* The update's step is halved at one thread and the reported lr is the
+ * schedule's: step 0's loss and lr match the log, its update does not, so
+ * the log first differs at step 1 and only the traces can say why. */
+static void test_hidden_lr_is_the_optimizer(void **unused)
+{
+	json_t *v, *m, *c, *first;
+
+	(void)unused;
+	prove_patched("lr", "recipe.c", "s/gpt_adamw(g, rate, step + 1);/gpt_adamw(g, r->threads > 1 ? rate : 0.5f * rate, step + 1);/",
+		      g.lr_tar);
+	fx_file(g.lr_vtrace, "lr.validator.json");
+	fx_file(g.lr_mtrace, "lr.miner.json");
+	v = dispute_validator(g.lr_tar, g.lr_vtrace);
+	assert_false(json_is_true(json_object_get(v, "agrees")));
+	assert_int_equal((int)tu_jnum(v, "segment"), 0);
+	assert_int_equal((int)tu_jnum(v, "from_step"), 0);
+	assert_int_equal((int)tu_jnum(json_object_get(v, "mismatch"), "step"), 1);
+	assert_string_equal(tu_jstr(json_object_get(v, "mismatch"), "what"), "loss");
+	assert_int_equal((int)tu_jnum(v, "trace_steps"), 2);
+
+	m = dispute_miner(g.lr_tar, 0, 1, g.lr_mtrace);
+	assert_true(json_is_true(json_object_get(m, "agrees"))); /* the miner's machine reproduces its own log */
+	assert_int_equal((int)tu_jnum(m, "trace_steps"), 2);
+
+	c = compare(g.lr_vtrace, g.lr_mtrace);
+	first = json_object_get(c, "first");
+	assert_true(json_is_true(json_object_get(c, "differ")));
+	assert_int_equal((int)tu_jnum(first, "step"), 0);
+	assert_string_equal(tu_jstr(first, "phase"), "opt");
+	assert_false(json_is_true(json_object_get(first, "lr_differs")));
+	print_message("   %s\n", tu_jstr(c, "summary"));
+	json_decref(v);
+	json_decref(m);
+	json_decref(c);
+
+	/* A trace compared with itself agrees on every step. */
+	c = compare(g.lr_vtrace, g.lr_vtrace);
+	assert_false(json_is_true(json_object_get(c, "differ")));
+	assert_int_equal((int)tu_jnum(c, "steps_compared"), 2);
+	json_decref(c);
+}
+
+/* Layer 1's GELU output moves by a part in a thousand at one thread: too
+ * little to change a logged loss's bits for the first steps of any
+ * segment, so the short replays pass where they should not, and the whole
+ * replays of the bisection catch the first segment by its end checkpoint.
+ * The trace names that layer and operation at the segment's first step,
+ * not layer 0 and not the loss. */
+static void test_one_layer_is_named(void **unused)
+{
+	char tar[FS_PATH_MAX], vt[FS_PATH_MAX], mt[FS_PATH_MAX];
+	json_t *v, *m, *c, *first, *mis;
+
+	(void)unused;
+	prove_patched("layer", "gpt.c",
+		      "s/gelu_forward(fchg, fch, (size_t)N \\* 4 \\* C);/&\\n\\t\\tif (l == 1 \\&\\& g->threads == 1) fchg[7] *= 1.001f;/",
+		      tar);
+	fx_file(vt, "layer.validator.json");
+	fx_file(mt, "layer.miner.json");
+	v = dispute_validator(tar, vt);
+	mis = json_object_get(v, "mismatch");
+	print_message("   replays: %s\n", tu_jstr(v, "checked"));
+	assert_non_null(strstr(tu_jstr(v, "checked"), "0:whole:differ"));
+	assert_int_equal((int)tu_jnum(v, "segment"), 0);
+	assert_string_equal(tu_jstr(mis, "what"), "digest");
+	assert_int_equal((int)tu_jnum(v, "to_step"), (int)tu_jnum(mis, "step"));
+	m = dispute_miner(tar, 0, (long long)tu_jnum(v, "to_step") - 1, mt);
+	assert_true(json_is_true(json_object_get(m, "agrees")));
+	c = compare(vt, mt);
+	first = json_object_get(c, "first");
+	assert_int_equal((int)tu_jnum(first, "step"), 0);
+	assert_string_equal(tu_jstr(first, "phase"), "fwd");
+	assert_string_equal(tu_jstr(first, "where"), "L1");
+	assert_string_equal(tu_jstr(first, "op"), "gelu");
+	print_message("   %s\n", tu_jstr(c, "summary"));
+	json_decref(v);
+	json_decref(m);
+	json_decref(c);
+}
+
+/* An honest proof: every replay the search runs reproduces the log (a few
+ * steps of every segment, then the bisection's whole segments). */
+static void test_honest_proof_has_no_dispute(void **unused)
+{
+	char tar[FS_PATH_MAX], vt[FS_PATH_MAX];
+	json_t *v;
+
+	(void)unused;
+	prove_patched("honest", "recipe.c", "1s|^|/* an honest comment */\\n|", tar);
+	fx_file(vt, "honest.validator.json");
+	v = dispute_validator(tar, vt);
+	assert_true(json_is_true(json_object_get(v, "agrees")));
+	assert_int_equal((int)tu_jnum(v, "segment"), -1);
+	assert_true(tu_jnum(v, "replays") > tu_jnum(v, "segments"));
+	assert_null(strstr(tu_jstr(v, "checked"), "differ"));
+	json_decref(v);
+}
+
+/* The judge, replaying the first bundle at one thread, rejects it as
+ * before and keeps its own trace of the failing segment in the store, named
+ * in the verdict's message, for the miner to compare with. */
+static void test_judge_keeps_its_trace(void **unused)
+{
+	char path[FS_PATH_MAX], *hex;
+	struct trace_doc d;
+	struct kerr err = { { 0 }, { 0 } };
+	json_t *j;
+
+	(void)unused;
+	run(0, "%s noise-floor %s --seeds 2 --threads 2 --json", tu_karpa(), g.state);
+	run(0, "%s judge %s %s --threads 1 --json", tu_karpa_san(), g.state, g.lr_tar);
+	j = tu_out_json(g.out);
+	assert_string_equal(tu_jstr(j, "code"), "judge.replay_mismatch");
+	print_message("   %s\n", tu_jstr(j, "reason"));
+	hex = strstr(tu_jstr(j, "reason"), "trace is kept as ");
+	assert_non_null(hex);
+	snprintf(path, sizeof path, "%s/store/%.64s", g.state, hex + strlen("trace is kept as "));
+	assert_int_equal(trace_doc_read(path, &d, &err), 0);
+	assert_string_equal(d.side, "validator");
+	assert_int_equal(d.threads, 1);
+	assert_true(d.nsteps >= 1 && d.nsteps <= 3);
+	trace_doc_free(&d);
+	json_decref(j);
+}
+
+/* ---- hostile and mismatched documents (in process) ------------------- */
+
+static char *dump(json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	assert_non_null(s);
+	return s;
+}
+
+static void expect_parse(const char *text, const char *code)
+{
+	struct trace_doc d;
+	struct kerr err = { { 0 }, { 0 } };
+	int rc = trace_doc_parse(text, strlen(text), &d, &err);
+
+	if (!code) {
+		if (rc < 0)
+			fail_msg("parse failed: %s: %s", err.code, err.msg);
+		trace_doc_free(&d);
+		return;
+	}
+	if (rc == 0)
+		fail_msg("parsed a document that should fail with %s", code);
+	assert_string_equal(err.code, code);
+}
+
+/* Parses mut (taking it) and compares a with it: it must fail with code. */
+static void expect_compare(const struct trace_doc *a, json_t *mut, const char *code)
+{
+	struct trace_doc b;
+	struct trace_diff d;
+	struct kerr err = { { 0 }, { 0 } };
+	char *s = dump(mut);
+
+	assert_int_equal(trace_doc_parse(s, strlen(s), &b, &err), 0);
+	assert_int_equal(trace_compare(a, &b, &d, &err), -1);
+	assert_string_equal(err.code, code);
+	trace_doc_free(&b);
+	free(s);
+	json_decref(mut);
+}
+
+static void test_hostile_traces_are_refused(void **unused)
+{
+	struct trace_doc a;
+	struct kerr err = { { 0 }, { 0 } };
+	json_error_t je;
+	json_t *o, *t0, *mut;
+	char *text, *s;
+	size_t len;
+
+	(void)unused;
+	assert_int_equal(fs_read_all(g.lr_mtrace, TRACE_FILE_BYTES_MAX, &text, &len, &err), 0);
+	expect_parse(text, NULL);
+	/* truncated anywhere */
+	for (size_t cut = 0; cut < len; cut += len / 17 + 1) {
+		char *p = strndup(text, cut);
+		expect_parse(p, "trace.bad");
+		free(p);
+	}
+	o = json_loads(text, 0, &je);
+	assert_non_null(o);
+	t0 = json_array_get(json_object_get(json_array_get(json_object_get(o, "steps"), 0), "tensors"), 0);
+	{
+		const struct {
+			const char *path, *value; /* a top-level key or a tensor field index */
+		} muts[] = {
+			{ "format", "\"karpa-trace/9\"" }, { "manifest_sha256", "\"xyz\"" }, { "threads", "0" },
+			{ "segment", "-1" },		   { "from_step", "\"0\"" },	     { "side", "\"Ev il\"" },
+			{ "steps", "{}" },		   { "t0", "\"../../etc\"" },	     { "t1", "-5" },
+			{ "t3", "\"00\"" },		   { "t0", "\"fwd.L0..out\"" },	     { "t2", "\"big\"" },
+		};
+		for (size_t i = 0; i < sizeof muts / sizeof *muts; i++) {
+			json_t *val = json_loads(muts[i].value, JSON_DECODE_ANY, &je);
+			mut = json_deep_copy(o);
+			if (muts[i].path[0] == 't' && muts[i].path[1] >= '0' && muts[i].path[1] <= '9') {
+				json_t *t = json_array_get(
+					json_object_get(json_array_get(json_object_get(mut, "steps"), 0), "tensors"), 0);
+				json_array_set_new(t, (size_t)(muts[i].path[1] - '0'), val);
+			} else {
+				json_object_set_new(mut, muts[i].path, val);
+			}
+			s = dump(mut);
+			expect_parse(s, "trace.bad");
+			free(s);
+			json_decref(mut);
+		}
+	}
+	/* steps not consecutive */
+	mut = json_deep_copy(o);
+	json_object_set_new(json_array_get(json_object_get(mut, "steps"), 1), "step", json_integer(7));
+	s = dump(mut);
+	expect_parse(s, "trace.bad");
+	free(s);
+	json_decref(mut);
+	/* a duplicated key */
+	expect_parse("{\"format\":\"karpa-trace/1\",\"format\":\"karpa-trace/1\"}", "trace.bad");
+	(void)t0;
+
+	/* Documents that parse but do not belong together. */
+	assert_int_equal(trace_doc_parse(text, len, &a, &err), 0);
+	mut = json_deep_copy(o);
+	json_object_set_new(mut, "manifest_sha256", json_string("0000000000000000000000000000000000000000000000000000000000000000"));
+	expect_compare(&a, mut, "trace.other_bundle");
+	mut = json_deep_copy(o);
+	json_object_set_new(mut, "segment", json_integer(3));
+	expect_compare(&a, mut, "trace.other_segment");
+	mut = json_deep_copy(o);
+	json_array_set_new(json_array_get(json_object_get(json_array_get(json_object_get(mut, "steps"), 0), "tensors"), 0),
+			   0, json_string("fwd.model.embed.other"));
+	expect_compare(&a, mut, "trace.layout");
+
+	trace_doc_free(&a);
+	json_decref(o);
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hidden_lr_is_the_optimizer),
+		cmocka_unit_test(test_one_layer_is_named),
+		cmocka_unit_test(test_honest_proof_has_no_dispute),
+		cmocka_unit_test(test_hostile_traces_are_refused),
+		cmocka_unit_test(test_judge_keeps_its_trace),
+	};
+
+	return cmocka_run_group_tests(tests, setup_group, teardown_group);
+}
