@@ -19,6 +19,7 @@
 #include "miner/search.h"
 #include "net/client.h"
 #include "proof/prove.h"
+#include "proof/reciperepo.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/recipe_pipe.h"
 #include "util/crash.h"
@@ -30,6 +31,7 @@
 #define MINER_POLL_S 2
 #define MINER_DIFF_MAX (256u << 10)
 #define MINER_AWAITING "proved, awaiting its verdict" /* a submitted row's description until then */
+#define MINER_RATIONALE_BYTES_MAX (64u << 10) /* the judge reads at most this much */
 #define MINER_AGENT_STREAK 3 /* failed proposals in a row before the agent waits */
 #define MINER_IDLE_S 10       /* how often an idle miner looks at the king */
 
@@ -620,8 +622,11 @@ static json_t *agent_request(struct miner *m)
 
 /* One experiment from the agent: its diff, trained as a full run (an agent
  * decides its own screening), kept and proved like the search's. Anything
- * the agent gets wrong is this experiment's crash; the loop goes on. */
-static int experiment_agent(struct miner *m, struct miner_stats *st, struct kerr *err)
+ * the agent gets wrong is this experiment's crash; the loop goes on. With
+ * carried, the agent is not asked: that answer (an earlier king's best
+ * diff, rebased) is the proposal. */
+static int experiment_agent(struct miner *m, const struct agent_answer *carried, struct miner_stats *st,
+			    struct kerr *err)
 {
 	struct journal_row r;
 	struct agent_answer a = { 0 };
@@ -637,9 +642,20 @@ static int experiment_agent(struct miner *m, struct miner_stats *st, struct kerr
 	snprintf(r.rung, sizeof r.rung, "full");
 	if (knob_reset(m->checkout, err) < 0)
 		return -1;
-	q = agent_request(m);
-	rc = agent_propose(m->o->agent, m->o->agent_timeout_s, q, &a, &aerr);
-	json_decref(q);
+	if (carried) {
+		rc = (a.diff = malloc(carried->diff_len + 1)) && (a.rationale = strdup(carried->rationale)) ? 0 : -1;
+		if (rc == 0) {
+			memcpy(a.diff, carried->diff, carried->diff_len + 1);
+			a.diff_len = carried->diff_len;
+			snprintf(a.desc, sizeof a.desc, "%s", carried->desc);
+		} else {
+			kerr_set(&aerr, "miner.nomem", "out of memory for a carried diff");
+		}
+	} else {
+		q = agent_request(m);
+		rc = agent_propose(m->o->agent, m->o->agent_timeout_s, q, &a, &aerr);
+		json_decref(q);
+	}
 	if (knob_reset(m->checkout, err) < 0 || journal_begin(&m->j, &exp, dir, sizeof dir, err) < 0) {
 		agent_answer_free(&a);
 		return -1;
@@ -691,6 +707,62 @@ crash:
 	return journal_record(&m->j, &r, err);
 }
 
+/* Rebase for the agent: the old king's best agent diff (a full run that
+ * beat that king's public val_bpb, whatever its verdict: a stale one is
+ * exactly what a rebase is for) is tried first on the new king when it
+ * still applies there. It does not apply when the new king is that very
+ * diff, or when the new king changed the lines it touches: then it is
+ * dropped and the agent, asked next, sees the new king. */
+static int agent_carry(struct miner *m, const char *old_commit, double old_public, struct miner_stats *st,
+		       struct kerr *err)
+{
+	const struct journal_row *best = NULL;
+	struct agent_answer a = { 0 };
+	struct kerr why = { { 0 }, { 0 } };
+	char patch[FS_PATH_MAX], abs[FS_PATH_MAX], rat[FS_PATH_MAX];
+	size_t len;
+	int rc = 0;
+
+	for (size_t i = 0; i < m->j.n; i++) {
+		const struct journal_row *r = &m->j.rows[i];
+		if (!strcmp(r->commit, old_commit) && !strcmp(r->rung, "full") && !strncmp(r->point, "agent:", 6) &&
+		    strcmp(r->status, "crash") && isfinite(r->val_bpb) && r->val_bpb < old_public &&
+		    (!best || r->val_bpb < best->val_bpb))
+			best = r;
+	}
+	if (!best)
+		return 0;
+	if (journal_find(&m->j, m->k.commit, "full", best->point)) {
+		say("dropped %s: already run on the new king", best->point);
+		return 0;
+	}
+	if (journal_path(&m->j, best->exp, "patch.diff", patch, sizeof patch, &why) < 0 ||
+	    journal_path(&m->j, best->exp, "rationale.md", rat, sizeof rat, &why) < 0 || !realpath(patch, abs) ||
+	    fs_read_all(abs, RECIPEREPO_PATCH_BYTES_MAX, &a.diff, &a.diff_len, &why) < 0 ||
+	    fs_read_all(rat, MINER_RATIONALE_BYTES_MAX, &a.rationale, &len, &why) < 0) {
+		say("dropped %s: its files are gone (%s)", best->point, why.msg);
+		goto out;
+	}
+	{
+		const char *chk[] = { "git", "-C", m->checkout, "apply", "--check", abs, NULL };
+		if (knob_reset(m->checkout, err) < 0) {
+			rc = -1;
+			goto out;
+		}
+		if (git(chk, &why) < 0) {
+			say("dropped %s: it does not apply to %s (the new king has it, or changed what it touches)",
+			    best->point, m->k.tag);
+			goto out;
+		}
+	}
+	snprintf(a.desc, sizeof a.desc, "rebased onto %s from experiment %04d: %.200s", m->k.tag, best->exp, best->desc);
+	say("experiment: %s, the old king's best agent diff, rebased onto %s", best->point, m->k.tag);
+	rc = experiment_agent(m, &a, st, err);
+out:
+	agent_answer_free(&a);
+	return rc;
+}
+
 /* ------------------------------------------------------------ the loop */
 
 int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *err)
@@ -698,6 +770,8 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 	struct miner m;
 	time_t t0 = time(NULL);
 	struct knob_point carry = { 0 };
+	char old_commit[48];
+	double old_public;
 	int rc = -1, changed, streak = 0, resumed = 0;
 
 	memset(st, 0, sizeof *st);
@@ -719,6 +793,8 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 			break;
 		if (m.k.commit[0])
 			search_best(&m.j, &(struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb, m.k.margin }, &carry, &best_bpb);
+		snprintf(old_commit, sizeof old_commit, "%s", m.k.commit);
+		old_public = m.k.public_bpb;
 		if (king_sync(&m, &changed, err) < 0)
 			goto out;
 		if (changed) {
@@ -769,6 +845,13 @@ next:
 			 * broken) is asked again only once the king changes. */
 			if (changed)
 				streak = 0;
+			if (changed && old_commit[0]) {
+				int before = st->run;
+				if (agent_carry(&m, old_commit, old_public, st, err) < 0)
+					goto out;
+				if (st->run > before)
+					continue;
+			}
 			if (streak >= MINER_AGENT_STREAK) {
 				if (streak++ == MINER_AGENT_STREAK)
 					say("the agent failed %d times in a row on %s: waiting for a new king", MINER_AGENT_STREAK,
@@ -776,7 +859,7 @@ next:
 				sleep(MINER_IDLE_S);
 				continue;
 			}
-			if (experiment_agent(&m, st, err) < 0)
+			if (experiment_agent(&m, NULL, st, err) < 0)
 				goto out;
 			streak = st->crashed > crashed ? streak + 1 : 0;
 			continue;
