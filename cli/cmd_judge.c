@@ -15,11 +15,13 @@
 #include "validator/validator.h"
 
 static const char usage_text[] =
-	"usage: karpa judge STATE BUNDLE [--threads T] [--deadline S] [--progress] [--json]\n"
+	"usage: karpa judge STATE BUNDLE [--threads T] [--deadline S] [--full-eval] [--progress] [--json]\n"
 	"Runs the protocol's checks on a proof bundle (directory or .tar) in order, records the\n"
 	"verdict in the corpus, and applies the king rule (challenge, then merge).\n"
 	"The judgment ends by a wall-clock deadline computed from the proof's declared training\n"
-	"time; --deadline S lowers it to at most S seconds.\n";
+	"time; --deadline S lowers it to at most S seconds.\n"
+	"The hidden split is scored sequentially against the king's recorded losses and stops once\n"
+	"the candidate cannot be decisive; --full-eval scores both splits in full (same verdicts).\n";
 
 static json_t *result_json(const struct judge_result *r)
 {
@@ -49,6 +51,17 @@ static json_t *result_json(const struct judge_result *r)
 				    json_pack("{s:s, s:s, s:I, s:I}", "mode", r->replay_mode, "segments",
 					      r->replay_segments, "steps", (json_int_t)r->replay_steps, "of_steps",
 					      (json_int_t)r->proof_steps));
+	if (r->hidden_cache[0])
+		json_object_set_new(o, "hidden_cache", json_string(r->hidden_cache));
+	if (r->hidden_targets) {
+		json_object_set_new(o, "hidden_partial", json_boolean(r->hidden_partial));
+		json_object_set_new(o, "hidden_targets", json_integer((json_int_t)r->hidden_targets));
+		json_object_set_new(o, "hidden_targets_all", json_integer((json_int_t)r->hidden_targets_all));
+	}
+	if (r->public_targets) {
+		json_object_set_new(o, "public_partial", json_boolean(r->public_partial));
+		json_object_set_new(o, "public_targets", json_integer((json_int_t)r->public_targets));
+	}
 	if (r->causality_probes)
 		json_object_set_new(o, "causality_probes", json_integer(r->causality_probes));
 	if (r->warning[0])
@@ -66,6 +79,9 @@ static void print_human(const struct judge_result *r)
 		       r->checks[i].code);
 	if (isfinite(r->hidden_bpb))
 		printf("hidden val_bpb %.4f   king %.4f   margin %.4f\n", r->hidden_bpb, r->king_bpb, r->margin);
+	if (r->hidden_partial)
+		printf("  stopped early: %llu of %llu hidden targets scored (the candidate cannot be decisive)\n",
+		       (unsigned long long)r->hidden_targets, (unsigned long long)r->hidden_targets_all);
 	printf("verdict %s%s%s\n", r->verdict, r->code[0] ? ": " : "", r->code);
 	if (r->reason[0])
 		printf("  %s\n", r->reason);
@@ -85,7 +101,7 @@ int cmd_judge(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "threads", required_argument, 0, 't' }, { "progress", no_argument, 0, 'p' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
-		{ "deadline", required_argument, 0, 'd' },
+		{ "deadline", required_argument, 0, 'd' }, { "full-eval", no_argument, 0, 'f' },
 		{ 0, 0, 0, 0 },
 	};
 	struct judge_opts o = { .threads = 1, .progress = isatty(2) };
@@ -114,6 +130,7 @@ int cmd_judge(int argc, char **argv)
 			break;
 		}
 		case 'p': o.progress = 1; break;
+		case 'f': o.full_eval = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;

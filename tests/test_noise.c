@@ -8,7 +8,10 @@
 #include <jansson.h>
 #include <math.h>
 
+#include <sys/stat.h>
+
 #include "data/dataset.h"
+#include "harness/evaluate.h"
 #include "sandbox/sandbox.h"
 #include "validator/king.h"
 #include "validator/noise.h"
@@ -131,6 +134,22 @@ static void test_refusals(void **state)
  * deviation of the hidden scores, margin twice it, the values are stored
  * as JSON, the king's hidden score is its seed-1 value, king_current now
  * answers, and no scratch folder is left. */
+/* Flips one byte of a file the store keeps read-only. */
+static void flip_byte(const char *path, long at)
+{
+	FILE *f;
+	int ch;
+
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_non_null(f = fopen(path, "r+b"));
+	assert_int_equal(fseek(f, at, SEEK_SET), 0);
+	ch = fgetc(f);
+	assert_int_equal(fseek(f, at, SEEK_SET), 0);
+	fputc(ch ^ 0x01, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0444), 0);
+}
+
 static void test_noise_floor_tiny(void **state)
 {
 	struct noise_opts o = { .seeds = SEEDS, .threads = 2 };
@@ -199,6 +218,48 @@ static void test_noise_floor_tiny(void **state)
 			assert_true(json_real_value(json_array_get(hid, (size_t)i)) == r.hidden_bpb[i]);
 		assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "seeds"), 0)), 1);
 		json_decref(j);
+	}
+	/* The protocol seed's hidden losses are the king's, bound to its
+	 * score bit for bit (what the sequential judge pairs with). */
+	{
+		char owner[HLOSSES_OWNER_MAX], hex[HASH_HEX_BYTES], key[HLOSSES_OWNER_MAX + 32], path[FS_PATH_MAX];
+		struct hlosses l;
+		struct dataset hid;
+		const uint16_t *toks;
+		uint32_t *tb;
+		size_t ntok;
+		int vocab;
+		snprintf(owner, sizeof owner, "king %s %s", k.tag, k.commit);
+		assert_int_equal(hlosses_load(&s, owner, &l, &err), 0);
+		assert_int_equal(dataset_open(s.hidden, &hid, &err), 0);
+		assert_int_equal(dataset_tokens(&hid, SPLIT_HIDDEN, &toks, &ntok, &err), 0);
+		assert_int_equal(evaluate_token_bytes(hid.tok, &tb, &vocab, &err), 0);
+		assert_true(l.targets == hlosses_targets(ntok, 0));
+		assert_int_equal(hlosses_bind(&l, hid.digest, toks, l.targets, tb, k.hidden_bpb, &err), 0);
+		/* another score, another folder: stale */
+		assert_int_equal(hlosses_bind(&l, hid.digest, toks, l.targets, tb, nextafter(k.hidden_bpb, 0), &err), -1);
+		assert_string_equal(err.code, "hlosses.stale");
+		assert_int_equal(hlosses_bind(&l, k.commit, toks, l.targets, tb, k.hidden_bpb, &err), -1);
+		assert_string_equal(err.code, "hlosses.stale");
+		l.nats[l.targets / 2] += 1e-9;
+		assert_int_equal(hlosses_bind(&l, hid.digest, toks, l.targets, tb, k.hidden_bpb, &err), -1);
+		assert_string_equal(err.code, "hlosses.stale");
+		hlosses_free(&l);
+		/* no losses for a king that was never measured */
+		assert_int_equal(hlosses_load(&s, "king recipe-v9.9.9 0", &l, &err), -1);
+		assert_string_equal(err.code, "hlosses.missing");
+		/* a flipped byte in the stored file is caught, and restored */
+		snprintf(key, sizeof key, "%s%s", HLOSSES_META_PREFIX, owner);
+		assert_int_equal(vstate_meta_get(&s, key, hex, sizeof hex, &err), 0);
+		assert_int_equal(vstate_store_path(&s, hex, path, &err), 0);
+		flip_byte(path, 200);
+		assert_int_equal(hlosses_load(&s, owner, &l, &err), -1);
+		assert_string_equal(err.code, "hlosses.corrupt");
+		flip_byte(path, 200);
+		assert_int_equal(hlosses_load(&s, owner, &l, &err), 0);
+		hlosses_free(&l);
+		free(tb);
+		dataset_close(&hid);
 	}
 	snprintf(workdir, sizeof workdir, "%s/work", state_dir);
 	assert_int_equal(tu_entries(workdir), 0);

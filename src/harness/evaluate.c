@@ -12,14 +12,16 @@
 
 #include "kmath.h"
 
-/* Scores one row of T positions. Returns -1 on a non-finite logit. */
-static int score_row(const float *lg, const uint16_t *targets, int T, int vocab, double *nats)
+/* Scores one row of T positions into *nats and, when pt is not NULL, each
+ * target's cross-entropy into pt[0..T-1] (the same doubles the sum adds).
+ * Returns -1 on a non-finite logit. */
+static int score_row(const float *lg, const uint16_t *targets, int T, int vocab, double *nats, double *pt)
 {
 	double sum_row = 0;
 
 	for (int t = 0; t < T; t++) {
 		const float *l = lg + (size_t)t * vocab;
-		double m = l[0], s = 0;
+		double m = l[0], s = 0, x;
 		for (int v = 0; v < vocab; v++) {
 			if (!isfinite(l[v]))
 				return -1;
@@ -28,7 +30,10 @@ static int score_row(const float *lg, const uint16_t *targets, int T, int vocab,
 		}
 		for (int v = 0; v < vocab; v++)
 			s += kexp((double)l[v] - m);
-		sum_row += m + klog(s) - (double)l[targets[t]];
+		x = m + klog(s) - (double)l[targets[t]];
+		if (pt)
+			pt[t] = x;
+		sum_row += x;
 	}
 	*nats = sum_row;
 	return 0;
@@ -39,35 +44,38 @@ struct ebuf {
 	float *logits;
 	double *row_nats;
 	int *row_bad;
+	uint32_t *win;     /* the windows of the current call */
+	double *win_nats;  /* per window, split order */
+	uint8_t *scored;   /* per window */
 };
 
-/* Scores `rows` windows of T inputs starting at tokens[first*stride...]. */
-static int score_call(struct recipe_host *h, const uint16_t *tokens, size_t first_start, int rows,
-		      int T, int vocab, const uint32_t *token_bytes, struct ebuf *b, int threads,
-		      const struct eval_observer *ob, uint64_t call, struct eval_result *res, struct kerr *err)
+/* Scores the `rows` windows b->win[0..rows-1] of T targets each (window w
+ * feeds tokens[wT'..wT'+T-1], T' = the full windows' length). */
+static int score_call(struct recipe_host *h, const uint16_t *tokens, int Tfull, int rows, int T, int vocab,
+		      struct ebuf *b, int threads, const struct eval_opts *o, uint64_t call, struct kerr *err)
 {
+	const struct eval_observer *ob = o ? o->observer : NULL;
+	double *pt = o ? o->target_nats : NULL;
+
 	for (int r = 0; r < rows; r++)
-		memcpy(b->in + (size_t)r * T, tokens + first_start + (size_t)r * T,
-		       (size_t)T * sizeof *tokens);
+		memcpy(b->in + (size_t)r * T, tokens + (size_t)b->win[r] * Tfull, (size_t)T * sizeof *tokens);
 	if (h->logits(h, b->in, rows, T, b->logits, err) < 0)
 		return -1;
 	if (ob && ob->after_call && ob->after_call(ob->arg, call, b->in, rows, T, b->logits, err) < 0)
 		return -1;
 #pragma omp parallel for num_threads(threads) schedule(static)
-	for (int r = 0; r < rows; r++)
-		b->row_bad[r] = score_row(b->logits + (size_t)r * T * vocab,
-					  tokens + first_start + (size_t)r * T + 1, T, vocab,
-					  &b->row_nats[r]);
 	for (int r = 0; r < rows; r++) {
-		const uint16_t *tg = tokens + first_start + (size_t)r * T + 1;
+		size_t at = (size_t)b->win[r] * Tfull;
+		b->row_bad[r] = score_row(b->logits + (size_t)r * T * vocab, tokens + at + 1, T, vocab,
+					  &b->row_nats[r], pt ? pt + at : NULL);
+	}
+	for (int r = 0; r < rows; r++) {
 		if (b->row_bad[r])
 			return kerr_set(err, "eval.nonfinite",
 					"recipe returned a non-finite logit for the window at token %zu",
-					first_start + (size_t)r * T);
-		res->nats += b->row_nats[r];
-		for (int t = 0; t < T; t++)
-			res->bytes += token_bytes[tg[t]];
-		res->targets += (uint64_t)T;
+					(size_t)b->win[r] * Tfull);
+		b->win_nats[b->win[r]] = b->row_nats[r];
+		b->scored[b->win[r]] = 1;
 	}
 	return 0;
 }
@@ -91,20 +99,50 @@ static size_t scored_tokens(size_t n, uint64_t targets_max)
 	return targets_max && targets_max < n - (n > 0) ? (size_t)targets_max + 1 : n;
 }
 
-int evaluate_calls(const struct kr_plan *plan, int vocab, size_t n, uint64_t targets_max, uint64_t *calls,
-		   int *rows, struct kerr *err)
+int evaluate_windows(const struct kr_plan *plan, size_t n, uint64_t targets_max, size_t *full, int *tail,
+		     size_t *tail_len, struct kerr *err)
 {
-	size_t nt = scored_tokens(n, targets_max), full;
-	int rpc;
+	size_t nt = scored_tokens(n, targets_max);
 
 	if (nt < 2)
 		return kerr_set(err, "eval.too_short", "split has %zu tokens; scoring needs at least 2", n);
+	*full = (nt - 1) / (size_t)plan->seq_len;
+	*tail_len = (nt - 1) % (size_t)plan->seq_len;
+	*tail = *tail_len > 0;
+	return 0;
+}
+
+int evaluate_calls(const struct kr_plan *plan, int vocab, size_t n, uint64_t targets_max, uint64_t *calls,
+		   int *rows, struct kerr *err)
+{
+	size_t full = 0, rem = 0;
+	int rpc, tail = 0;
+
+	if (evaluate_windows(plan, n, targets_max, &full, &tail, &rem, err) < 0)
+		return -1;
 	if ((rpc = rows_per_call(plan, vocab, err)) < 0)
 		return -1;
-	full = (nt - 1) / (size_t)plan->seq_len;
-	*calls = (full + (size_t)rpc - 1) / (size_t)rpc + ((nt - 1) % (size_t)plan->seq_len > 0);
+	*calls = (full + (size_t)rpc - 1) / (size_t)rpc + (uint64_t)tail;
 	*rows = rpc;
 	return 0;
+}
+
+/* The sums over the scored windows, added in split order: the same
+ * operations, in the same order, as scoring every window in split order. */
+static void add_up(const struct ebuf *b, const uint16_t *tokens, size_t nwin, int T, size_t rem,
+		   const uint32_t *token_bytes, struct eval_result *res)
+{
+	for (size_t w = 0; w < nwin; w++) {
+		size_t len = w < nwin - (rem > 0) || rem == 0 ? (size_t)T : rem;
+		const uint16_t *tg = tokens + w * (size_t)T + 1;
+		if (!b->scored[w])
+			continue;
+		res->nats += b->win_nats[w];
+		for (size_t t = 0; t < len; t++)
+			res->bytes += token_bytes[tg[t]];
+		res->targets += (uint64_t)len;
+		res->windows++;
+	}
 }
 
 int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uint32_t *token_bytes,
@@ -112,14 +150,15 @@ int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uin
 		    struct eval_result *res, struct kerr *err)
 {
 	struct ebuf b = { 0 };
-	int T = plan->seq_len, rpc, threads = o && o->threads > 0 ? o->threads : 1, rc = -1;
-	const struct eval_observer *ob = o ? o->observer : NULL;
-	size_t nt = scored_tokens(n, o ? o->targets_max : 0), full, rem, w = 0;
+	int T = plan->seq_len, rpc, threads = o && o->threads > 0 ? o->threads : 1, rc = -1, tail = 0, stop = 0;
+	const struct eval_stopper *sp = o ? o->stopper : NULL;
+	const uint32_t *order = o ? o->order : NULL;
+	size_t nt = scored_tokens(n, o ? o->targets_max : 0), full = 0, rem = 0, w = 0, nwin;
 	uint64_t call = 0;
 
 	memset(res, 0, sizeof *res);
-	if (nt < 2)
-		return kerr_set(err, "eval.too_short", "split has %zu tokens; scoring needs at least 2", n);
+	if (evaluate_windows(plan, n, o ? o->targets_max : 0, &full, &tail, &rem, err) < 0)
+		return -1;
 	if (vocab <= 0 || vocab != h->vocab_size)
 		return kerr_set(err, "eval.bad_vocab", "token table has %d entries, recipe logits %d",
 				vocab, h->vocab_size);
@@ -129,26 +168,40 @@ int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uin
 					tokens[i], vocab);
 	if ((rpc = rows_per_call(plan, vocab, err)) < 0)
 		return -1;
-	full = (nt - 1) / (size_t)T;
-	rem = (nt - 1) % (size_t)T;
+	nwin = full + (size_t)tail;
 	b.in = malloc((size_t)rpc * T * sizeof *b.in);
 	b.logits = malloc((size_t)rpc * T * (size_t)vocab * sizeof *b.logits);
 	b.row_nats = malloc((size_t)rpc * sizeof *b.row_nats);
 	b.row_bad = malloc((size_t)rpc * sizeof *b.row_bad);
-	if (!b.in || !b.logits || !b.row_nats || !b.row_bad) {
+	b.win = malloc((size_t)rpc * sizeof *b.win);
+	b.win_nats = calloc(nwin, sizeof *b.win_nats);
+	b.scored = calloc(nwin, 1);
+	if (!b.in || !b.logits || !b.row_nats || !b.row_bad || !b.win || !b.win_nats || !b.scored) {
 		kerr_set(err, "eval.nomem", "out of memory for %d rows of %d x %d logits", rpc, T, vocab);
 		goto out;
 	}
-	while (w < full) {
+	while (w < full && !stop) {
 		int rows = full - w < (size_t)rpc ? (int)(full - w) : rpc;
-		if (score_call(h, tokens, w * (size_t)T, rows, T, vocab, token_bytes, &b, threads, ob, call++,
-			       res, err) < 0)
+		for (int r = 0; r < rows; r++) {
+			b.win[r] = order ? order[w + (size_t)r] : (uint32_t)(w + (size_t)r);
+			if (b.win[r] >= full || b.scored[b.win[r]]) {
+				kerr_set(err, "eval.bad_order", "the window order is not a permutation of the %zu windows",
+					 full);
+				goto out;
+			}
+		}
+		if (score_call(h, tokens, T, rows, T, vocab, &b, threads, o, call++, err) < 0)
 			goto out;
 		w += (size_t)rows;
+		if (sp && sp->after_scored && w < nwin &&
+		    (stop = sp->after_scored(sp->arg, b.win, rows, b.row_nats, err)) < 0)
+			goto out;
 	}
-	if (rem > 0 && score_call(h, tokens, full * (size_t)T, 1, (int)rem, vocab, token_bytes, &b,
-				  threads, ob, call++, res, err) < 0)
+	b.win[0] = (uint32_t)full;
+	if (!stop && tail && score_call(h, tokens, T, 1, (int)rem, vocab, &b, threads, o, call++, err) < 0)
 		goto out;
+	add_up(&b, tokens, nwin, T, rem, token_bytes, res);
+	res->stopped = stop > 0;
 	if (res->bytes == 0) {
 		kerr_set(err, "eval.no_bytes", "the %llu scored targets decode to 0 bytes",
 			 (unsigned long long)res->targets);
@@ -162,5 +215,8 @@ out:
 	free(b.logits);
 	free(b.row_nats);
 	free(b.row_bad);
+	free(b.win);
+	free(b.win_nats);
+	free(b.scored);
 	return rc;
 }

@@ -35,10 +35,29 @@ struct eval_observer {
 	void *arg;
 };
 
+/* Sees every call once it is scored: the windows it held (their indexes in
+ * split order) and each window's cross-entropy. Returns 1 to stop the
+ * evaluation there (the sequential judge, docs/judging-checks.md), 0 to go
+ * on, -1 to fail with err. */
+struct eval_stopper {
+	int (*after_scored)(void *arg, const uint32_t *windows, int rows, const double *row_nats,
+			    struct kerr *err);
+	void *arg;
+};
+
 struct eval_opts {
 	uint64_t targets_max; /* 0: the whole split (the protocol's default) */
 	int threads;          /* for the loss reduction; the result does not depend on it */
 	const struct eval_observer *observer; /* NULL: none */
+	/* NULL: the full windows in split order. Else a permutation of the
+	 * full windows 0..full-1 (evaluate_windows), scored in that order, rows
+	 * of a call taken consecutively from it; the short last window, if
+	 * any, is still the last call. The totals are added in split order
+	 * whatever the order, so for a recipe whose rows are independent (the
+	 * causality audit's requirement) the result is the same bits. */
+	const uint32_t *order;
+	double *target_nats;  /* NULL, or one per scored target (split order): its cross-entropy */
+	const struct eval_stopper *stopper; /* NULL: none */
 };
 
 struct eval_result {
@@ -47,6 +66,8 @@ struct eval_result {
 	double nats;      /* total cross-entropy */
 	uint64_t targets; /* scored target tokens */
 	uint64_t bytes;   /* UTF-8 bytes of the scored targets */
+	int stopped;      /* 1 when the stopper ended it early: the sums cover the scored windows only */
+	uint64_t windows; /* windows scored */
 };
 
 /* The byte-length table bpe_token_len gives for every id; caller frees.
@@ -76,6 +97,11 @@ static inline int evaluate_token_bytes(const struct bpe *tok, uint32_t **table, 
  * Codes as evaluate_tokens for a split too short or a row too large. */
 int evaluate_calls(const struct kr_plan *plan, int vocab, size_t n, uint64_t targets_max, uint64_t *calls,
 		   int *rows, struct kerr *err);
+
+/* The windows of a split of n tokens: *full of plan.seq_len targets, and
+ * *tail (0 or 1) short last one of *tail_len targets. eval.too_short. */
+int evaluate_windows(const struct kr_plan *plan, size_t n, uint64_t targets_max, size_t *full, int *tail,
+		     size_t *tail_len, struct kerr *err);
 
 /* Scores tokens[0..n-1] with h's logits. plan gives seq_len and eval_batch.
  * token_bytes has vocab entries. Reason codes: eval.nonfinite (a logit is

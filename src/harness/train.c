@@ -432,16 +432,16 @@ int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum data
 			  int threads, uint64_t targets_max, struct recipe_host *h,
 			  struct eval_report *rep, struct kerr *err)
 {
-	return train_eval_checkpoint_data(ckpt_path, NULL, data_dir, split, threads, targets_max, h, rep, err);
+	return train_eval_checkpoint_data(ckpt_path, NULL, data_dir, split, threads, targets_max, NULL, h, rep, err);
 }
 
 int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data, const char *data_dir,
-			       enum dataset_split_id split, int threads, uint64_t targets_max,
+			       enum dataset_split_id split, int threads, uint64_t targets_max, double *target_nats,
 			       struct recipe_host *h, struct eval_report *rep, struct kerr *err)
 {
 	struct run *R = calloc(1, sizeof *R);
 	struct ckpt_meta m;
-	struct eval_opts eo = { .targets_max = targets_max, .threads = threads };
+	struct eval_opts eo = { .targets_max = targets_max, .threads = threads, .target_nats = target_nats };
 	void *state = NULL;
 	size_t n = 0;
 	const uint16_t *toks = NULL;
@@ -467,6 +467,7 @@ int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data
 	rep->step = m.step;
 	rep->seed = m.seed;
 	rep->split = split;
+	rep->seq_len = R->plan.seq_len;
 	memcpy(rep->data_digest, R->d->digest, HASH_HEX_BYTES);
 	rc = 0;
 out:

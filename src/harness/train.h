@@ -88,6 +88,7 @@ struct eval_report {
 	uint64_t seed;
 	char ckpt_sha256[HASH_HEX_BYTES], data_digest[HASH_HEX_BYTES];
 	enum dataset_split_id split;
+	int seq_len; /* the windows it was scored in (the recipe's plan) */
 	struct eval_result res;
 };
 
@@ -109,8 +110,9 @@ int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum data
 			  int threads, uint64_t targets_max, struct recipe_host *h,
 			  struct eval_report *rep, struct kerr *err);
 /* The same on a folder the caller opened (data; NULL: data_dir is opened). */
+/* target_nats: NULL, or room for every scored target's loss (evaluate.h). */
 int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data, const char *data_dir,
-			       enum dataset_split_id split, int threads, uint64_t targets_max,
+			       enum dataset_split_id split, int threads, uint64_t targets_max, double *target_nats,
 			       struct recipe_host *h, struct eval_report *rep, struct kerr *err);
 
 #endif

@@ -30,7 +30,10 @@
 #include "proof/prove.h"
 #include "proof/reciperepo.h"
 #include "judge/replay.h"
+#include "judge/seqtest.h"
 #include "sandbox/sandbox.h"
+#include "validator/hlosses.h"
+#include "util/rng.h"
 #include "util/crash.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -80,6 +83,9 @@ struct ctx {
 	 * the settlement runs again, against the king it was judged on. */
 	int resumed;
 	char resumed_king[RECIPEREPO_TAG_MAX];
+	/* The candidate's hidden losses, target by target, once scored in
+	 * full: kept for the king's cache if it is crowned (hlosses.h). */
+	struct hlosses cand;
 };
 
 static void say(const struct ctx *c, const char *what)
@@ -374,42 +380,85 @@ out:
 	return rc;
 }
 
+/* A 64-bit draw keyed by the whole validator secret and bound to this
+ * bundle under `context`, so a recipe cannot know it in advance. */
+static uint64_t keyed_seed(const struct ctx *c, const char *context)
+{
+	unsigned char in[64 + HASH_HEX_BYTES], out[8];
+	size_t cl = strlen(context);
+	uint64_t seed = 0;
+
+	memcpy(in, context, cl);
+	memcpy(in + cl, c->manifest_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash(out, sizeof out, in, cl + HASH_HEX_BYTES - 1, c->s->secret, VSTATE_SECRET_BYTES);
+	for (int i = 0; i < 8; i++)
+		seed = seed << 8 | out[i];
+	return seed;
+}
+
 /* Which windows the causality audit probes: keyed by the whole validator
  * secret and bound to this bundle, so a recipe cannot know which of its
  * calls are the audit's (two bytes of the secret would leave only 65536
  * candidate probe sets to behave honestly on). */
 static uint64_t audit_seed(const struct ctx *c)
 {
-	static const char context[] = "karpa causality audit v1:";
-	unsigned char in[sizeof context + HASH_HEX_BYTES], out[8];
-	uint64_t seed = 0;
-
-	memcpy(in, context, sizeof context - 1);
-	memcpy(in + sizeof context - 1, c->manifest_hex, HASH_HEX_BYTES - 1);
-	crypto_generichash(out, sizeof out, in, sizeof context - 1 + HASH_HEX_BYTES - 1, c->s->secret,
-			   VSTATE_SECRET_BYTES);
-	for (int i = 0; i < 8; i++)
-		seed = seed << 8 | out[i];
-	return seed;
+	return keyed_seed(c, "karpa causality audit v1:");
 }
 
+/* The order a split's n full windows are scored in: a permutation drawn
+ * from the secret, so the windows scored before any stop are a uniform
+ * random sample of the split, whatever its documents' order (seqtest.h). */
+static uint32_t *window_order(const struct ctx *c, const char *context, size_t n, struct kerr *err)
+{
+	uint32_t *p = malloc((n ? n : 1) * sizeof *p);
+	struct rng g;
+
+	if (!p) {
+		kerr_set(err, "judge.nomem", "out of memory for the order of %zu windows", n);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint32_t)i;
+	rng_init(&g, keyed_seed(c, context), "window order", 0);
+	for (size_t i = n; i > 1; i--) {
+		size_t k = (size_t)rng_below(&g, i);
+		uint32_t t = p[i - 1];
+		p[i - 1] = p[k];
+		p[k] = t;
+	}
+	return p;
+}
+
+/* How a split is scored beyond the whole of it in split order: a window
+ * order, a stopper, and where each target's loss goes (evaluate.h). */
+struct split_plan {
+	const uint32_t *order;
+	const struct eval_stopper *stop;
+	double *target_nats;
+};
+
 /* Scores a split on h. With h_alt, the causality audit rides on the scoring
- * calls themselves (causality_watch): h_alt sees only the twins. */
+ * calls themselves (causality_watch): h_alt sees only the twins; an
+ * evaluation stopped early has audited the probed calls it made. */
 static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct recipe_host *h_alt,
-		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split, double *bpb,
-		      struct kerr *err)
+		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split,
+		      const struct split_plan *sp, struct eval_result *res, struct kerr *err)
 {
 	const uint16_t *toks = NULL;
 	uint32_t *tbytes = NULL;
 	size_t n;
-	int vocab = 0, rc = -1, watching = 0, rows;
-	uint64_t calls;
+	int vocab = 0, rc = -1, watching = 0, rows = 1, due = 0;
+	uint64_t calls, made;
 	struct eval_opts eo = { .threads = c->o->threads, .targets_max = scale_eval_targets(c->s->scale) };
 	struct eval_observer ob;
 	struct causality_watch w;
 	struct causality_opts co = { .vocab_size = h->vocab_size, .T = plan->seq_len, .seed = audit_seed(c) };
-	struct eval_result res;
 
+	if (sp) {
+		eo.order = sp->order;
+		eo.stopper = sp->stop;
+		eo.target_nats = sp->target_nats;
+	}
 	if (dataset_tokens(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
 		goto out;
 	if (h_alt) {
@@ -421,18 +470,22 @@ static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, 
 		ob.arg = &w;
 		eo.observer = &ob;
 	}
-	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, &res, err) < 0) {
+	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, res, err) < 0) {
 		if (strcmp(err->code, "judge.causality"))
 			sandbox_explain(sb, h, err);
 		goto out;
 	}
-	if (watching && w.rep.probes != w.nprobes) {
-		kerr_set(err, "judge.causality", "the audit probed %d of its %d calls", w.rep.probes, w.nprobes);
+	/* A stop comes only after a call of full windows: every call before it
+	 * held `rows` of them. */
+	made = res->stopped ? (res->windows + (uint64_t)rows - 1) / (uint64_t)rows : UINT64_MAX;
+	for (int i = 0; watching && i < w.nprobes; i++)
+		due += w.calls[i] < made;
+	if (watching && w.rep.probes != due) {
+		kerr_set(err, "judge.causality", "the audit probed %d of its %d calls", w.rep.probes, due);
 		goto out;
 	}
 	if (watching)
 		c->r->causality_probes = w.rep.probes;
-	*bpb = res.val_bpb;
 	rc = 0;
 out:
 	if (watching)
@@ -441,31 +494,229 @@ out:
 	return rc;
 }
 
-/* Three fresh children, each with the final checkpoint: one recomputes the
- * public claim; one scores the hidden split and has never seen anything
- * else, so it cannot tell which split it is looking at; one answers only
- * the causality audit's twins of that scoring. */
+/* ---- the sequential hidden evaluation (docs/judging-checks.md) ------- */
+
+/* The king's side of the paired test, for the candidate's windows. */
+struct seq_hidden {
+	struct seqtest q;
+	double *king_win;  /* the king's nats on each of the candidate's full windows */
+	uint32_t *order;
+	double king_bpb, margin;
+	struct eval_stopper stop;
+};
+
+static int seq_hidden_after(void *arg, const uint32_t *win, int rows, const double *row_nats, struct kerr *err)
+{
+	struct seq_hidden *sh = arg;
+	double imp;
+
+	(void)err;
+	for (int r = 0; r < rows; r++)
+		seqtest_add(&sh->q, row_nats[r] - sh->king_win[win[r]]);
+	if (!seqtest_stop(&sh->q))
+		return 0;
+	/* The score it would be recorded with must not read as decisive. */
+	return !king_decide(sh->king_bpb, sh->king_bpb + seqtest_estimate(&sh->q), sh->margin, &imp);
+}
+
+static void seq_hidden_free(struct seq_hidden *sh)
+{
+	free(sh->king_win);
+	free(sh->order);
+}
+
+/* Sets up the sequential test against the king's recorded losses, or says
+ * in c->r->hidden_cache why the candidate is scored in full: "off"
+ * (--full-eval), "missing", "stale", "corrupt" (hlosses.h), "short" (too
+ * few windows for a stop). Returns 1 when sequential, 0 when full, -1 on a
+ * failure that is not the cache's. */
+static int seq_hidden_init(struct ctx *c, const struct dataset *hid, const struct kr_plan *plan,
+			   struct seq_hidden *sh, struct kerr *err)
+{
+	char owner[HLOSSES_OWNER_MAX];
+	struct hlosses kl = { 0 };
+	struct kerr why = { { 0 }, { 0 } };
+	const uint16_t *toks;
+	uint32_t *tbytes = NULL;
+	size_t n, full, rem;
+	int vocab, tail, rc = -1;
+	uint64_t bytes = 0;
+	double ktail = 0;
+	const char *state = "off";
+
+	memset(sh, 0, sizeof *sh);
+	if (dataset_tokens(hid, SPLIT_HIDDEN, &toks, &n, err) < 0 || evaluate_token_bytes(hid->tok, &tbytes, &vocab, err) < 0)
+		goto out;
+	c->cand.targets = hlosses_targets(n, scale_eval_targets(c->s->scale));
+	c->cand.seq_len = plan->seq_len;
+	snprintf(c->cand.hidden_digest, sizeof c->cand.hidden_digest, "%s", hid->digest);
+	if (!(c->cand.nats = calloc(c->cand.targets ? c->cand.targets : 1, sizeof *c->cand.nats))) {
+		kerr_set(err, "judge.nomem", "out of memory for %llu hidden losses", (unsigned long long)c->cand.targets);
+		goto out;
+	}
+	rc = 0;
+	if (c->o->full_eval)
+		goto out;
+	snprintf(owner, sizeof owner, "king %s %s", c->king.tag, c->king.commit);
+	if (hlosses_load(c->s, owner, &kl, &why) < 0 ||
+	    hlosses_bind(&kl, hid->digest, toks, c->cand.targets, tbytes, c->king.hidden_bpb, &why) < 0) {
+		state = !strcmp(why.code, "hlosses.corrupt") ? "corrupt"
+			: !strcmp(why.code, "hlosses.missing") ? "missing" : "stale";
+		if (strcmp(state, "missing"))
+			log_msg(LOG_WARN, "judge", "%s: %s; scoring in full", why.code, why.msg);
+		goto out;
+	}
+	state = "short";
+	if (evaluate_windows(plan, n, scale_eval_targets(c->s->scale), &full, &tail, &rem, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (full < 2 * SEQTEST_MIN_WINDOWS)
+		goto out;
+	if (!(sh->king_win = calloc(full, sizeof *sh->king_win)) ||
+	    !(sh->order = window_order(c, "karpa hidden order v1:", full, err))) {
+		rc = kerr_set(err, "judge.nomem", "out of memory for %zu windows", full);
+		goto out;
+	}
+	for (size_t t = 0; t < kl.targets; t++) {
+		size_t w = t / (size_t)plan->seq_len;
+		if (w < full)
+			sh->king_win[w] += kl.nats[t];
+		else
+			ktail += kl.nats[t];
+		bytes += tbytes[toks[t + 1]];
+	}
+	seqtest_init(&sh->q, full, bytes, c->king.margin, ktail, 0);
+	sh->king_bpb = c->king.hidden_bpb;
+	sh->margin = c->king.margin;
+	sh->stop.after_scored = seq_hidden_after;
+	sh->stop.arg = sh;
+	state = "used";
+	rc = 1;
+out:
+	snprintf(c->r->hidden_cache, sizeof c->r->hidden_cache, "%s", state);
+	if (rc < 1)
+		seq_hidden_free(sh);
+	hlosses_free(&kl);
+	free(tbytes);
+	return rc;
+}
+
+/* The public claim, after a hidden evaluation stopped early: the public
+ * split is scored in a secret order for as large a share of its windows as
+ * the hidden one was (at least the test's minimum), and the claim passes
+ * if it lies within the two-sided bound (error SEQTEST_ALPHA) of that
+ * estimate, widened by JUDGE_CLAIM_TOL. Anything else is scored in full
+ * (check_public_claim), so a rejection rests on the full evaluation. */
+struct seq_public {
+	struct seqtest q;
+	uint64_t stop_at;
+	struct eval_stopper stop;
+};
+
+static int seq_public_after(void *arg, const uint32_t *win, int rows, const double *row_nats, struct kerr *err)
+{
+	struct seq_public *sp = arg;
+
+	(void)win;
+	(void)err;
+	for (int r = 0; r < rows; r++)
+		seqtest_add(&sp->q, row_nats[r]);
+	return sp->q.t >= sp->stop_at;
+}
+
+/* 1 when the claim was checked on part of the split and holds there, 0
+ * when the full split must decide. */
+static int public_claim_partial(struct ctx *c, struct sandbox *sb, struct recipe_host *h, const struct kr_plan *plan,
+				double share, struct kerr *err)
+{
+	const uint16_t *toks;
+	uint32_t *tbytes = NULL, *order = NULL;
+	size_t n, full, rem;
+	int vocab, tail, rc = -1;
+	uint64_t bytes = 0, nt;
+	struct seq_public sp;
+	struct split_plan pl = { 0 };
+	struct eval_result res;
+	double est, half;
+
+	if (dataset_tokens(&c->pub, SPLIT_VAL, &toks, &n, err) < 0 ||
+	    evaluate_token_bytes(c->pub.tok, &tbytes, &vocab, err) < 0 ||
+	    evaluate_windows(plan, n, scale_eval_targets(c->s->scale), &full, &tail, &rem, err) < 0)
+		goto out;
+	rc = 0;
+	if (tail || full < 2 * SEQTEST_MIN_WINDOWS)
+		goto out;
+	nt = hlosses_targets(n, scale_eval_targets(c->s->scale));
+	for (uint64_t t = 0; t < nt; t++)
+		bytes += tbytes[toks[t + 1]];
+	seqtest_init(&sp.q, full, bytes, 0, 0, SEQTEST_ALPHA / 2);
+	sp.stop_at = (uint64_t)ceil(share * (double)full);
+	if (sp.stop_at < sp.q.t_min)
+		sp.stop_at = sp.q.t_min;
+	if (sp.stop_at >= full)
+		goto out;
+	sp.stop.after_scored = seq_public_after;
+	sp.stop.arg = &sp;
+	if (!(order = window_order(c, "karpa public order v1:", full, err))) {
+		rc = -1;
+		goto out;
+	}
+	pl.order = order;
+	pl.stop = &sp.stop;
+	if (eval_split(c, sb, h, NULL, plan, &c->pub, SPLIT_VAL, &pl, &res, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	est = seqtest_estimate(&sp.q);
+	half = est - seqtest_lower(&sp.q);
+	if (res.stopped && fabs(est - c->pr.val_bpb) <= JUDGE_CLAIM_TOL + half) {
+		c->r->public_bpb = est;
+		c->r->public_targets = res.targets;
+		rc = 1;
+	}
+out:
+	free(order);
+	free(tbytes);
+	return rc;
+}
+
+/* The public claim on the whole public split, as the proof's own eval. */
+static int check_public_claim(struct ctx *c, struct sandbox *sb, struct recipe_host *h, const struct kr_plan *plan,
+			      struct kerr *err)
+{
+	struct eval_result res;
+
+	if (eval_split(c, sb, h, NULL, plan, &c->pub, SPLIT_VAL, NULL, &res, err) < 0)
+		return -1;
+	c->r->public_bpb = res.val_bpb;
+	c->r->public_targets = res.targets;
+	if (!(fabs(c->r->public_bpb - c->pr.val_bpb) <= JUDGE_CLAIM_TOL))
+		return kerr_set(err, "judge.claim_mismatch", "claimed public val_bpb %.6f, recomputed %.6f (tolerance %g)",
+				c->pr.val_bpb, c->r->public_bpb, JUDGE_CLAIM_TOL);
+	return 0;
+}
+
+/* Fresh children, each with the final checkpoint: one scores the hidden
+ * split and has never seen anything else, so it cannot tell which split it
+ * is looking at; one answers only the causality audit's twins of that
+ * scoring; one recomputes the public claim. The hidden split goes first:
+ * a candidate the sequential test stops (it cannot be decisive) has its
+ * public claim checked on a share of the public split too. */
 static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
 	struct recipe_host h, h_alt;
 	struct kr_plan plan, plan_alt;
 	struct dataset hid;
-	int rc = -1, hid_open = 0, alt = 0;
+	struct seq_hidden sh;
+	struct split_plan pl = { 0 };
+	struct eval_result res;
+	struct expcorpus_check *ck = &c->r->checks[3];
+	int rc = -1, hid_open = 0, alt = 0, seq = 0, partial = 0;
 
 	memset(&h, 0, sizeof h);
 	memset(&h_alt, 0, sizeof h_alt);
-	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
-		goto out;
-	say(c, "recomputing the public val_bpb");
-	if (eval_split(c, sb, &h, NULL, &plan, &c->pub, SPLIT_VAL, &c->r->public_bpb, err) < 0)
-		goto out;
-	c->e.public_bpb = c->r->public_bpb;
-	if (!(fabs(c->r->public_bpb - c->pr.val_bpb) <= JUDGE_CLAIM_TOL)) {
-		kerr_set(err, "judge.claim_mismatch", "claimed public val_bpb %.6f, recomputed %.6f (tolerance %g)",
-			 c->pr.val_bpb, c->r->public_bpb, JUDGE_CLAIM_TOL);
-		goto out;
-	}
-	recipe_host_destroy(&h);
+	memset(&sh, 0, sizeof sh);
 	say(c, "evaluating on the hidden split, with the causality audit");
 	if (dataset_open(c->s->hidden, &hid, err) < 0)
 		goto out;
@@ -478,11 +729,43 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 	    start_recipe(c, sb, &h_alt, &plan_alt, "checkpoints/final.ckpt", err) < 0)
 		goto out;
 	alt = 1;
-	if (eval_split(c, sb, &h, &h_alt, &plan, &hid, SPLIT_HIDDEN, &c->r->hidden_bpb, err) < 0)
+	if ((seq = seq_hidden_init(c, &hid, &plan, &sh, err)) < 0)
 		goto out;
+	pl.target_nats = c->cand.nats;
+	if (seq) {
+		pl.order = sh.order;
+		pl.stop = &sh.stop;
+	}
+	if (eval_split(c, sb, &h, &h_alt, &plan, &hid, SPLIT_HIDDEN, &pl, &res, err) < 0)
+		goto out;
+	c->r->hidden_partial = res.stopped;
+	c->r->hidden_targets = res.targets;
+	c->r->hidden_targets_all = c->cand.targets;
+	/* Stopped: the paired estimate, the king's score plus the mean
+	 * difference on the windows scored. */
+	c->r->hidden_bpb = res.stopped ? c->king.hidden_bpb + seqtest_estimate(&sh.q) : res.val_bpb;
 	c->e.hidden_bpb = c->r->hidden_bpb;
+	if (res.stopped)
+		snprintf(ck->message, sizeof ck->message,
+			 "hidden evaluation stopped after %llu of %llu targets: cannot clear the margin (sequential test,"
+			 " error %g); hidden_bpb is the paired estimate",
+			 (unsigned long long)res.targets, (unsigned long long)c->cand.targets, SEQTEST_ALPHA);
+	recipe_host_destroy(&h);
+	recipe_host_destroy(&h_alt);
+	alt = 0;
+	say(c, "recomputing the public val_bpb");
+	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
+		goto out;
+	if (res.stopped &&
+	    (partial = public_claim_partial(c, sb, &h, &plan, (double)res.targets / (double)c->cand.targets, err)) < 0)
+		goto out;
+	c->r->public_partial = partial;
+	if (!partial && check_public_claim(c, sb, &h, &plan, err) < 0)
+		goto out;
+	c->e.public_bpb = c->r->public_bpb;
 	rc = 0;
 out:
+	seq_hidden_free(&sh);
 	if (hid_open)
 		dataset_close(&hid);
 	recipe_host_destroy(&h);
@@ -728,6 +1011,38 @@ static void verdict_copy(struct judge_result *r, const char *claim)
 		 r->improvement, claim);
 }
 
+/* A decisive original's hidden losses, scored in full, kept under its
+ * manifest: if its challenge confirms it, they become the new king's
+ * (settle_challenge). Without them the next judgments score in full. */
+static void keep_losses(struct ctx *c)
+{
+	struct kerr e = { { 0 }, { 0 } };
+
+	if (!c->cand.nats || c->r->hidden_partial)
+		return;
+	snprintf(c->cand.owner, sizeof c->cand.owner, "submission %s", c->manifest_hex);
+	c->cand.bpb = c->r->hidden_bpb;
+	if (hlosses_save(c->s, &c->cand, &e) < 0)
+		warn(c, &e);
+}
+
+/* The new king's losses are those of the original it was crowned from. */
+static void crown_losses(struct ctx *c, const char *orig_manifest, const struct king_merge_result *mr)
+{
+	struct hlosses l;
+	struct kerr e = { { 0 }, { 0 } };
+	char owner[HLOSSES_OWNER_MAX];
+
+	snprintf(owner, sizeof owner, "submission %s", orig_manifest);
+	if (hlosses_load(c->s, owner, &l, &e) == 0) {
+		snprintf(l.owner, sizeof l.owner, "king %s %s", mr->to_tag, mr->commit);
+		hlosses_save(c->s, &l, &e);
+	}
+	hlosses_free(&l);
+	if (e.code[0] && strcmp(e.code, "hlosses.missing"))
+		warn(c, &e);
+}
+
 /* The king rule on a bundle that passed every check. */
 static int decide(struct ctx *c, struct kerr *err)
 {
@@ -762,6 +1077,7 @@ static int decide(struct ctx *c, struct kerr *err)
 		}
 		if (king_challenge_seed(c->s->secret, c->manifest_hex, &r->challenge_seed, err) < 0)
 			return -1;
+		keep_losses(c);
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);
 		snprintf(r->reason, sizeof r->reason,
 			 "decisive by %.4f bpb (margin %.4f): prove again with --seed %llu to confirm", r->improvement,
@@ -794,7 +1110,7 @@ static int settle_challenge(struct ctx *c, struct kerr *err)
 	struct king_metrics km = { .margin = r->margin, .alpha = c->e.alpha, .miner = c->e.miner };
 	struct king_merge_result mr;
 	struct expcorpus_entry orig;
-	char claim[EXPCORPUS_ID_BYTES];
+	char claim[EXPCORPUS_ID_BYTES], orig_manifest[HASH_HEX_BYTES];
 	int rc;
 
 	if (strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
@@ -817,6 +1133,7 @@ static int settle_challenge(struct ctx *c, struct kerr *err)
 	km.hidden_bpb = orig.hidden_bpb;
 	km.public_bpb = orig.public_bpb;
 	km.improvement = r->king_bpb - orig.hidden_bpb;
+	snprintf(orig_manifest, sizeof orig_manifest, "%s", orig.manifest_sha256);
 	expcorpus_entry_free(&orig);
 	rc = king_merge(c->s, r->id, c->king.tag, c->king.commit, c->patch_path, c->rationale ? c->rationale : "",
 			&km, &mr, err);
@@ -835,6 +1152,7 @@ static int settle_challenge(struct ctx *c, struct kerr *err)
 	snprintf(r->new_king, sizeof r->new_king, "%s", mr.to_tag);
 	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_ACCEPTED_KING);
 	snprintf(r->reason, sizeof r->reason, "confirmed under the challenge seed: king %s", mr.to_tag);
+	crown_losses(c, orig_manifest, &mr);
 	if (mr.record_pending) {
 		struct kerr w = { "king.record_pending", { 0 } };
 		snprintf(w.msg, sizeof w.msg, "%s", mr.record_warning);
@@ -888,6 +1206,7 @@ static void ctx_free(struct ctx *c)
 		dataset_close(&c->pub);
 	if (c->sb)
 		sandbox_free(c->sb);
+	hlosses_free(&c->cand);
 	json_decref(c->manifest);
 	free(c->patch);
 	free(c->rationale);

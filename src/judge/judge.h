@@ -47,6 +47,10 @@ struct judge_opts {
 	int threads;
 	int progress;
 	double deadline_s;    /* the operator's cap on the computed deadline; 0: none */
+	/* 1: score the hidden split in full and check the public claim on the
+	 * whole public split, whatever the sequential test would say (the
+	 * verdicts are the same; docs/judging-checks.md). */
+	int full_eval;
 };
 
 struct judge_result {
@@ -69,6 +73,15 @@ struct judge_result {
 	char replay_segments[128];
 	int64_t replay_steps, proof_steps;
 	int causality_probes;       /* scored calls of the hidden eval that were audited */
+	/* The sequential hidden evaluation: hidden_partial 1 when it stopped
+	 * early (the candidate cannot be decisive), after hidden_targets of
+	 * hidden_targets_all (hidden_bpb is then the paired estimate); the
+	 * king's losses it paired with: "used", or why the candidate was scored
+	 * in full ("off", "missing", "stale", "corrupt", "short"). public_partial
+	 * 1 when the public claim was checked on public_targets only. */
+	int hidden_partial, public_partial;
+	uint64_t hidden_targets, hidden_targets_all, public_targets;
+	char hidden_cache[16];
 	/* "" unless something after the verdict was recorded failed (keeping
 	 * the bundle in the store, recording a merge whose tag already
 	 * stands): the verdict holds and the operator should look. */

@@ -14,6 +14,7 @@
 
 #include "sandbox/recipe_build.h"
 #include "sandbox/sandbox.h"
+#include "harness/scale.h"
 #include "harness/train.h"
 #include "proof/prove.h"
 #include "validator/king.h"
@@ -48,6 +49,7 @@ double noise_sample_sd(const double *v, int n, double *mean)
 
 void noise_result_free(struct noise_result *r)
 {
+	hlosses_free(&r->king_losses);
 	free(r->hidden_bpb);
 	free(r->public_bpb);
 	r->hidden_bpb = r->public_bpb = NULL;
@@ -94,7 +96,7 @@ static void child_done(struct job *J)
 /* Trains at one seed into a scratch run folder, evaluates its final
  * checkpoint on the hidden split, removes the folder. Each stage gets its
  * own child: train_run ends the one it drives. */
-static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct kerr *err)
+static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct hlosses *kl, struct kerr *err)
 {
 	char run[FS_PATH_MAX], ckpt[FS_PATH_MAX];
 	struct train_opts to = { .data_dir = J->s->data, .data = J->pub, .scale = J->s->scale, .seed = seed,
@@ -118,7 +120,7 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	recipe_host_destroy(&h);
 	if (spawn(J, &h, err) < 0)
 		goto out;
-	if (train_eval_checkpoint_data(ckpt, J->hidden, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, &h, &rep,
+	if (train_eval_checkpoint_data(ckpt, J->hidden, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, kl ? kl->nats : NULL, &h, &rep,
 				       err) < 0) {
 		child_failed(J, &h, err);
 		goto out;
@@ -129,6 +131,8 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 		goto out;
 	}
 	*hidden = rep.res.val_bpb;
+	if (kl)
+		kl->seq_len = rep.seq_len;
 	*public_bpb = tr.val.val_bpb;
 	rc = 0;
 out:
@@ -181,6 +185,8 @@ static int store_tx(struct vstate *s, void *arg, struct kerr *err)
 	}
 	if (king_record_noise_score(s, a->king_id, a->r->king_hidden_bpb, a->r->public_bpb[PROVE_SEED_DEFAULT - 1],
 				    err) < 0)
+		goto out;
+	if (a->r->king_losses.nats && hlosses_save(s, &a->r->king_losses, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -272,6 +278,26 @@ static int fill_stats(struct noise_result *r, struct kerr *err)
 		return kerr_set(err, "noise.nonfinite", "the spread of the hidden scores is not finite");
 	r->margin = NOISE_MARGIN_SIGMAS * r->sigma;
 	r->king_hidden_bpb = r->hidden_bpb[PROVE_SEED_DEFAULT - 1];
+	r->king_losses.bpb = r->king_hidden_bpb;
+	return 0;
+}
+
+/* Room for the protocol seed's hidden losses, owned by the king they will
+ * be stored for (hlosses.h); that run's evaluation fills them and the
+ * windows they were added in. */
+static int king_losses_init(struct vstate *s, const struct vstate_king *k, const struct dataset *hid,
+			    struct hlosses *l, struct kerr *err)
+{
+	const uint16_t *toks;
+	size_t n;
+
+	if (dataset_tokens(hid, SPLIT_HIDDEN, &toks, &n, err) < 0)
+		return -1;
+	snprintf(l->owner, sizeof l->owner, "king %s %s", k->tag, k->commit);
+	snprintf(l->hidden_digest, sizeof l->hidden_digest, "%s", hid->digest);
+	l->targets = hlosses_targets(n, scale_eval_targets(s->scale));
+	if (!(l->nats = calloc(l->targets ? l->targets : 1, sizeof *l->nats)))
+		return kerr_set(err, "noise.nomem", "out of memory for %llu hidden losses", (unsigned long long)l->targets);
 	return 0;
 }
 
@@ -314,8 +340,12 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 	hid_open = 1;
 	{
 		struct job J = { .s = s, .o = o, .sb = sb, .work = work, .pub = &pub, .hidden = &hid };
+		if (king_losses_init(s, &k, &hid, &r->king_losses, err) < 0)
+			goto out;
 		for (int i = 0; i < o->seeds; i++) {
-			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i], err) < 0)
+			int protocol_seed = i + 1 == PROVE_SEED_DEFAULT;
+			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i],
+				     protocol_seed ? &r->king_losses : NULL, err) < 0)
 				goto out;
 			double el = (progress_now_ms() - t0) / 1e3;
 			eta(el / (i + 1) * (o->seeds - i - 1), left);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "proof/reciperepo.h"
+#include "validator/hlosses.h"
 #include "validator/vstate.h"
 #include "util/kerr.h"
 
@@ -35,6 +36,10 @@ struct noise_result {
 	double *public_bpb;      /* [seeds] */
 	double mean, sigma, margin;
 	double king_hidden_bpb;  /* the value at seed PROVE_SEED_DEFAULT */
+	/* That run's hidden losses, target by target: stored with the floor
+	 * as the king's (hlosses.h), what the sequential judge pairs with;
+	 * nats NULL: none (not stored). */
+	struct hlosses king_losses;
 	double wall_s;
 	uint32_t sandbox_applied; /* enum sandbox_layer bits applied in the last run's child */
 };
@@ -50,8 +55,9 @@ struct noise_result {
  * vstate.*. */
 int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_result *r, struct kerr *err);
 /* Stores a measured floor for the king whose kings row is king_id: the
- * noise row and the king's score (king_record_noise_score) in one
- * transaction, so neither is ever written without the other. king.stale
+ * noise row, the king's score (king_record_noise_score) and its hidden
+ * losses when r has them, in one transaction, so none is ever written
+ * without the others. king.stale
  * when king_id is no longer the current king; vstate.*. */
 int noise_store(struct vstate *s, long long king_id, const struct noise_result *r, struct kerr *err);
 void noise_result_free(struct noise_result *r);

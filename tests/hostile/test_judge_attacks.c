@@ -813,9 +813,14 @@ static void test_logits_peek_at_future(void **unused)
 	j = judge(b);
 	assert_string_equal(jstr(j, "verdict"), "rejected");
 	assert_string_equal(jstr(j, "code"), "judge.causality");
-	/* It got as far as the audit: the public score was recomputed and
-	 * matched the (cheating) claim. */
-	assert_true(isfinite(jnum(j, "public_bpb")));
+	/* It got as far as the audit, in the hidden evaluation (which comes
+	 * before the public recomputation): the cheat makes it look better,
+	 * so the sequential test never stopped it before the drawn calls. */
+	{
+		json_t *cks = json_object_get(j, "checks"), *last = json_array_get(cks, json_array_size(cks) - 1);
+		assert_string_equal(json_string_value(json_object_get(last, "name")), "hidden_eval");
+		assert_string_equal(json_string_value(json_object_get(last, "outcome")), "fail");
+	}
 	json_decref(j);
 }
 

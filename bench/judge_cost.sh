@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# judge_cost.sh BUILD_DIR [SCALE]: what a judgment costs against its proof,
+# with the full evaluation and with the sequential one (issue 17, section 3).
+# Asserts nothing but that the two give the same verdicts; prints figures.
+#
+# Proves, at SCALE (tiny by default; cpu for the demo's figures), a king
+# with a noise floor of 2 seeds (which records the king's hidden losses) and
+# four candidates made the way the miner's knob search makes them: a
+# comment-only patch (the king itself), the learning rate halved, the
+# steps cut to two thirds (both worse), and the learning rate raised by
+# 1.5x (the demo's improvement). Each bundle is judged twice on its own
+# copy of the state: `karpa judge --full-eval` and `karpa judge`. Prints,
+# per candidate, the verdict of each, the judgment's CPU seconds as a
+# percentage of the proof's CPU seconds, and how many hidden targets the
+# sequential judgment scored; then the medians for the non-decisive and the
+# decisive candidates. A decisive candidate's judgment includes its
+# binding replay.
+#
+# Minutes at the tiny scale, about half an hour at the cpu scale on one
+# core. Run it by hand, niced:
+#   nice -n 10 bash bench/judge_cost.sh build cpu
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+scale=${2:-tiny}
+K="$PWD/$build/karpa"
+threads=${THREADS:-1}
+out=$PWD/build-bench/judge-cost-$scale
+py=/usr/bin/python3
+[ -x "$K" ] || { echo "judge_cost: no $K (make BUILD=$build first)" >&2; exit 1; }
+rm -rf "$out"
+mkdir -p "$out"
+
+"$K" data prepare --scale "$scale" --out "$out/data" --hidden-out "$out/hidden" >/dev/null
+"$K" validator init "$out/state" --data "$out/data" --hidden "$out/hidden" --scale "$scale" >/dev/null
+"$K" noise-floor "$out/state" --seeds 2 --threads "$threads" >/dev/null
+"$K" keygen --out "$out/miner.key" >/dev/null
+git clone -q "$out/state/recipe" "$out/king"
+
+# make_patch NAME SED_EXPR: a patch of recipe/config.c's row for the scale
+make_patch() {
+	local name=$1 expr=$2 line
+	rm -rf "$out/r-$name"
+	cp -a "$out/king" "$out/r-$name"
+	line=$(grep -n "{ \"$scale\"," "$out/r-$name/config.c" | head -1 | cut -d: -f1)
+	sed -i "${line}${expr}" "$out/r-$name/config.c"
+	git -C "$out/r-$name" diff >"$out/$name.patch"
+	[ -s "$out/$name.patch" ] || { echo "judge_cost: patch $name is empty" >&2; exit 1; }
+}
+make_patch comment 's|$| /* the same row */|'
+make_patch lr-half 's/\([0-9.]*e-[0-9]*f\) }/\1 * 0.5f }/'
+make_patch steps-2of3 's/^\(\s*{ "[a-z0-9-]*", [0-9]*, [0-9]*, [0-9]*, [0-9]*, [0-9]*, \)\([0-9]*\),/\1\2 * 2 \/ 3,/'
+make_patch lr-1.5x 's/\([0-9.]*e-[0-9]*f\) }/\1 * 1.5f }/'
+
+jget() { "$py" -c "import json,sys; d=json.load(open(sys.argv[2])); print(eval(sys.argv[1], {}, {'d': d}))" "$1" "$2"; }
+rows=()
+for name in comment lr-half steps-2of3 lr-1.5x; do
+	printf 'Candidate %s for the judge-cost benchmark.\n' "$name" >"$out/$name.md"
+	"$K" prove --recipe "$out/state/recipe" --king recipe-v0.1.0 --patch "$out/$name.patch" \
+		--rationale "$out/$name.md" --key "$out/miner.key" --data "$out/data" --scale "$scale" \
+		--out "$out/b-$name" --seed 1 --threads "$threads" --mock-attestation >/dev/null
+	for mode in full seq; do
+		rm -rf "$out/s-$name-$mode"
+		cp -a "$out/state" "$out/s-$name-$mode"
+		flag=""
+		[ $mode = full ] && flag=--full-eval
+		"$K" judge "$out/s-$name-$mode" "$out/b-$name" --threads "$threads" --json $flag \
+			>"$out/j-$name-$mode.json"
+	done
+	rows+=("$name")
+done
+
+"$py" - "$out" "${rows[@]}" <<'PY'
+import json, statistics, sys
+out, names = sys.argv[1], sys.argv[2:]
+print(f"{'candidate':<12} {'verdict (full)':<22} {'verdict (seq)':<22} {'full %':>7} {'seq %':>7} {'hidden targets':>16} {'cache':>6} same")
+groups = {"non-decisive": ([], []), "decisive": ([], [])}
+ok = True
+for n in names:
+    f = json.load(open(f"{out}/j-{n}-full.json"))
+    s = json.load(open(f"{out}/j-{n}-seq.json"))
+    pf = 100 * f["judge_cpu_s"] / f["proof_cpu_s"]
+    ps = 100 * s["judge_cpu_s"] / s["proof_cpu_s"]
+    same = (f["verdict"], f["code"]) == (s["verdict"], s["code"])
+    ok &= same
+    g = "non-decisive" if f["verdict"] in ("not_decisive", "rejected") else "decisive"
+    groups[g][0].append(pf)
+    groups[g][1].append(ps)
+    tgt = f"{s.get('hidden_targets', 0)}/{s.get('hidden_targets_all', 0)}"
+    print(f"{n:<12} {f['verdict'] + ' ' + f['code']:<22.22} {s['verdict'] + ' ' + s['code']:<22.22} {pf:7.2f} {ps:7.2f} {tgt:>16} {s.get('hidden_cache', ''):>6} {'yes' if same else 'NO'}")
+for g, (pf, ps) in groups.items():
+    if pf:
+        print(f"median {g}: full {statistics.median(pf):.2f}% -> sequential {statistics.median(ps):.2f}% of the proof's CPU time ({len(pf)} candidates)")
+print("verdicts match" if ok else "VERDICTS DIFFER")
+sys.exit(0 if ok else 1)
+PY

@@ -1,0 +1,50 @@
+/* seqtest.h: the sequential test of the hidden evaluation
+ * (docs/judging-checks.md, "The sequential hidden evaluation"). Owns the
+ * rule that stops scoring a candidate once it cannot be decisive: a
+ * one-sided confidence sequence for the full split's paired difference
+ * (candidate minus king, bpb), from windows drawn in a secret random order
+ * without replacement. Pure arithmetic: it never sees a recipe.
+ *
+ * Population: the N full windows of the split. Window w contributes
+ * y_w = delta_w * N / (ln 2 * B), delta_w its candidate-minus-king nats and
+ * B the bytes of every scored target, so the mean of y over the N windows
+ * is the full split's bpb difference over those windows. After t draws the
+ * mean of the windows not yet drawn is a martingale; its normal-mixture
+ * boundary (Robbins), in the intrinsic time of sampling without
+ * replacement, with the windows' sample variance plugged in, gives a lower
+ * bound that holds at every t at once with probability 1 - alpha. */
+#ifndef KARPA_SEQTEST_H
+#define KARPA_SEQTEST_H
+
+#include <stdint.h>
+
+#define SEQTEST_ALPHA 0.01           /* the chance a decisive candidate is stopped */
+#define SEQTEST_MIN_WINDOWS 32       /* no stop before this many windows ... */
+#define SEQTEST_MIN_FRACTION 16      /* ... nor before 1/16 of them */
+#define SEQTEST_TUNE_FRACTION 8      /* the boundary is tightest near 1/8 of the split */
+
+struct seqtest {
+	uint64_t N;        /* windows in the population */
+	double to_bpb;     /* N / (ln 2 * B) */
+	double threshold;  /* stop once the lower bound on mean(y) exceeds it */
+	double alpha, rho;
+	uint64_t t_min;
+	uint64_t t;        /* windows seen */
+	double mean, m2;   /* Welford's running mean and sum of squares of y */
+};
+
+/* N full windows, B bytes of every scored target (the short last window's
+ * included), the margin, and the king's nats on the short last window (0
+ * when none): it is scored only at the end, so it counts as the largest
+ * improvement it could hold. alpha <= 0: SEQTEST_ALPHA. */
+void seqtest_init(struct seqtest *q, uint64_t N, uint64_t bytes, double margin, double tail_king_nats,
+		  double alpha);
+/* One window's candidate-minus-king nats. */
+void seqtest_add(struct seqtest *q, double delta_nats);
+/* The estimate of the full split's difference (bpb) and its lower bound. */
+double seqtest_estimate(const struct seqtest *q);
+double seqtest_lower(const struct seqtest *q);
+/* 1 when the candidate cannot be decisive at the test's error rate. */
+int seqtest_stop(const struct seqtest *q);
+
+#endif
