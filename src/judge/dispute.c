@@ -143,6 +143,8 @@ static int probe(struct dctx *c, int seg, int steps, struct replay_report *rr, s
 	if (rc < 0)
 		return -1;
 	c->r->replays++;
+	if (rc)
+		c->r->agrees = 0;
 	snprintf(c->r->checked + len, sizeof c->r->checked - len, "%s%d:%s:%s", len ? " " : "", seg,
 		 steps ? "short" : "whole", rc ? "differ" : "agree");
 	if (c->o->progress)
@@ -238,6 +240,10 @@ int dispute_run(const struct dispute_opts *o, struct dispute_report *r, struct k
 	c.r = r;
 	if (o->threads < 1 || !o->bundle || !o->recipe_repo || !o->data || !o->side)
 		return kerr_set(err, "dispute.bad_opts", "a dispute needs a bundle, a recipe repository, data and threads >= 1");
+	if (!*o->side || strlen(o->side) >= TRACE_SIDE_MAX || strspn(o->side, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+							       strlen(o->side))
+		return kerr_set(err, "dispute.bad_opts", "--side '%.32s': 1 to %d of [a-z0-9_-]", o->side,
+				TRACE_SIDE_MAX - 1);
 	if (fs_join(c.work, sizeof c.work, err, "%s/karpa-dispute-XXXXXX", tmp) < 0)
 		return -1;
 	if (!mkdtemp(c.work))

@@ -844,7 +844,7 @@ static void keep_dispute_trace(struct ctx *c, struct sandbox *sb, const uint16_t
 	    trace_doc_write(path, &doc, &why) < 0 || vstate_store_file(c->s, path, sha, &why) < 0)
 		sha[0] = '\0';
 out:
-	snprintf(note, sizeof note, "%s [segment %d first differs at step %lld (%s); %s%s]", verdict->msg, seg,
+	snprintf(note, sizeof note, "%.480s [segment %d first differs at step %lld (%s); %s%.160s]", verdict->msg, seg,
 		 (long long)failed->mismatch_step, failed->mismatch_what,
 		 sha[0] ? "the validator's trace is kept as " : "no trace: ", sha[0] ? sha : why.msg);
 	snprintf(verdict->msg, sizeof verdict->msg, "%s", note);

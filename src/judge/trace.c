@@ -93,6 +93,11 @@ static void float_hex(float f, char out[9])
 	snprintf(out, 9, "%08x", u);
 }
 
+static int nibble(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 static int hex_float(const char *s, float *f)
 {
 	uint32_t u = 0;
@@ -100,7 +105,7 @@ static int hex_float(const char *s, float *f)
 	if (!s || strlen(s) != 8)
 		return -1;
 	for (int i = 0; i < 8; i++) {
-		int c = s[i], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		int v = nibble(s[i]);
 		if (v < 0)
 			return -1;
 		u = u << 4 | (uint32_t)v;
@@ -150,6 +155,11 @@ int trace_doc_write(const char *path, const struct trace_doc *d, struct kerr *er
 		kerr_set(err, "trace.nomem", "out of memory writing a trace of %d steps", d->nsteps);
 		goto out;
 	}
+	if (strlen(text) > TRACE_FILE_BYTES_MAX) {
+		kerr_set(err, "trace.too_large", "a trace of %zu bytes is over the %zu-byte bound a reader accepts: trace "
+			 "fewer steps (--to)", strlen(text), TRACE_FILE_BYTES_MAX);
+		goto out;
+	}
 	rc = fs_write_atomic(path, text, strlen(text), err);
 out:
 	free(text);
@@ -174,15 +184,16 @@ static int str_ok(const char *s, size_t cap, const char *extra)
 	return 1;
 }
 
+/* Exactly 32 lowercase hex digits. */
 static int parse_digest(const char *s, uint8_t out[RECIPE_TRACE_DIGEST_BYTES])
 {
-	if (!str_ok(s, 2 * RECIPE_TRACE_DIGEST_BYTES + 1, "") || strlen(s) != 2 * RECIPE_TRACE_DIGEST_BYTES)
+	if (!s || strlen(s) != 2 * RECIPE_TRACE_DIGEST_BYTES)
 		return -1;
 	for (int k = 0; k < RECIPE_TRACE_DIGEST_BYTES; k++) {
-		unsigned v;
-		if (sscanf(s + 2 * k, "%2x", &v) != 1)
+		int hi = nibble(s[2 * k]), lo = nibble(s[2 * k + 1]);
+		if (hi < 0 || lo < 0)
 			return -1;
-		out[k] = (uint8_t)v;
+		out[k] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
 }
@@ -268,8 +279,10 @@ int trace_doc_parse(const char *text, size_t len, struct trace_doc *d, struct ke
 	json_array_foreach(steps, i, js) if (parse_step(js, d, buf, err) < 0) goto out;
 	rc = 0;
 out:
-	if (rc < 0)
+	if (rc < 0) {
 		trace_doc_free(d);
+		memset(d, 0, sizeof *d);
+	}
 	free(buf);
 	json_decref(o);
 	return rc;

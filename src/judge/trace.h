@@ -16,12 +16,14 @@
 #include "util/kerr.h"
 
 #define TRACE_FORMAT "karpa-trace/1"
-/* Bounds on a document from elsewhere: a cpu-scale step traces ~90
- * tensors and a segment is at most a few hundred steps, so a trace is a
- * few MB; these leave two orders of magnitude. */
-#define TRACE_FILE_BYTES_MAX ((size_t)256 << 20)
+/* Bounds on a document from elsewhere: a two-layer step traces 140
+ * tensors in about 12 KB of JSON and a segment is at most a few hundred
+ * steps, so a trace is a few MB. The file bound also bounds what jansson
+ * builds before the counts are checked (some tens of bytes of tree per
+ * byte of text); the record bound is what that many bytes can hold. */
+#define TRACE_FILE_BYTES_MAX ((size_t)64 << 20)
 #define TRACE_STEPS_MAX 100000
-#define TRACE_RECORDS_MAX ((size_t)4 << 20)
+#define TRACE_RECORDS_MAX ((size_t)1 << 20)
 #define TRACE_SIDE_MAX 16
 #define TRACE_MACHINE_MAX 64
 
@@ -52,7 +54,8 @@ int trace_doc_add(struct trace_doc *d, int64_t step, float loss, float lr, const
 		  uint32_t n, struct kerr *err);
 void trace_doc_free(struct trace_doc *d);
 
-/* JSON, temp + fsync + rename. */
+/* JSON, temp + fsync + rename; trace.too_large when the text would pass
+ * TRACE_FILE_BYTES_MAX (the other party could not read it). */
 int trace_doc_write(const char *path, const struct trace_doc *d, struct kerr *err);
 /* Parses a document from elsewhere: every field checked, every bound above
  * enforced (trace.bad). On failure d holds nothing. */

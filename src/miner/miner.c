@@ -708,39 +708,54 @@ crash:
 }
 
 /* Rebase for the agent: the old king's best agent diff (a full run that
- * beat that king's public val_bpb, whatever its verdict: a stale one is
- * exactly what a rebase is for) is tried first on the new king when it
+ * beat that king's public val_bpb and was not refused as invalid: a stale
+ * one is exactly what a rebase is for) is tried first on the new king when it
  * still applies there. It does not apply when the new king is that very
  * diff, or when the new king changed the lines it touches: then it is
  * dropped and the agent, asked next, sees the new king. */
+static int carry_worthy(const struct journal_row *r)
+{
+	/* A submission refused as invalid (replay, audit, harness) is not an
+	 * idea to re-prove; one beaten by time or by the margin may be. */
+	if (!strcmp(r->status, "submitted"))
+		return strstr(r->desc, "judge.stale") || strstr(r->desc, "judge.not_decisive") ||
+		       strstr(r->desc, "judge.challenge_failed");
+	return !strcmp(r->status, "keep") || !strcmp(r->status, "discard");
+}
+
 static int agent_carry(struct miner *m, const char *old_commit, double old_public, struct miner_stats *st,
 		       struct kerr *err)
 {
 	const struct journal_row *best = NULL;
 	struct agent_answer a = { 0 };
 	struct kerr why = { { 0 }, { 0 } };
-	char patch[FS_PATH_MAX], abs[FS_PATH_MAX], rat[FS_PATH_MAX];
+	char patch[FS_PATH_MAX], abs[FS_PATH_MAX], rat[FS_PATH_MAX], point[sizeof best->point];
 	size_t len;
-	int rc = 0;
+	int rc = 0, exp;
 
 	for (size_t i = 0; i < m->j.n; i++) {
 		const struct journal_row *r = &m->j.rows[i];
 		if (!strcmp(r->commit, old_commit) && !strcmp(r->rung, "full") && !strncmp(r->point, "agent:", 6) &&
-		    strcmp(r->status, "crash") && isfinite(r->val_bpb) && r->val_bpb < old_public &&
+		    carry_worthy(r) && isfinite(r->val_bpb) && r->val_bpb < old_public &&
 		    (!best || r->val_bpb < best->val_bpb))
 			best = r;
 	}
 	if (!best)
 		return 0;
-	if (journal_find(&m->j, m->k.commit, "full", best->point)) {
-		say("dropped %s: already run on the new king", best->point);
+	/* The journal's rows may move once an experiment is recorded. */
+	exp = best->exp;
+	snprintf(point, sizeof point, "%s", best->point);
+	snprintf(a.desc, sizeof a.desc, "rebased onto %s from experiment %04d: %.200s", m->k.tag, exp, best->desc);
+	if (journal_find(&m->j, m->k.commit, "full", point)) {
+		say("dropped %s: already run on the new king", point);
 		return 0;
 	}
-	if (journal_path(&m->j, best->exp, "patch.diff", patch, sizeof patch, &why) < 0 ||
-	    journal_path(&m->j, best->exp, "rationale.md", rat, sizeof rat, &why) < 0 || !realpath(patch, abs) ||
+	if (journal_path(&m->j, exp, "patch.diff", patch, sizeof patch, &why) < 0 ||
+	    journal_path(&m->j, exp, "rationale.md", rat, sizeof rat, &why) < 0 ||
+	    (!realpath(patch, abs) && kerr_errno(&why, "fs.open", patch)) ||
 	    fs_read_all(abs, RECIPEREPO_PATCH_BYTES_MAX, &a.diff, &a.diff_len, &why) < 0 ||
 	    fs_read_all(rat, MINER_RATIONALE_BYTES_MAX, &a.rationale, &len, &why) < 0) {
-		say("dropped %s: its files are gone (%s)", best->point, why.msg);
+		say("dropped %s: its files are gone (%s)", point, why.msg);
 		goto out;
 	}
 	{
@@ -750,13 +765,12 @@ static int agent_carry(struct miner *m, const char *old_commit, double old_publi
 			goto out;
 		}
 		if (git(chk, &why) < 0) {
-			say("dropped %s: it does not apply to %s (the new king has it, or changed what it touches)",
-			    best->point, m->k.tag);
+			say("dropped %s: it does not apply to %s (the new king has it, or changed what it touches)", point,
+			    m->k.tag);
 			goto out;
 		}
 	}
-	snprintf(a.desc, sizeof a.desc, "rebased onto %s from experiment %04d: %.200s", m->k.tag, best->exp, best->desc);
-	say("experiment: %s, the old king's best agent diff, rebased onto %s", best->point, m->k.tag);
+	say("experiment: %s, the old king's best agent diff, rebased onto %s", point, m->k.tag);
 	rc = experiment_agent(m, &a, st, err);
 out:
 	agent_answer_free(&a);

@@ -132,7 +132,8 @@ int recipe_host_train_traced(struct recipe_host *h, int64_t step, const uint16_t
 		recs[i].name[KR_TRACE_NAME_MAX - 1] = '\0';
 	if (recipe_trace_check(recs, *n, &bad) < 0)
 		return kerr_set(err, "recipe.bad_trace",
-				"step %lld: trace record %u is named '%s', not phase.where.op.tensor in [A-Za-z0-9_.]",
+				"step %lld: trace record %u ('%s') is not phase.where.op.tensor in [A-Za-z0-9_.] "
+				"with at most 2^40 elements",
 				(long long)step, bad, recs[bad].name);
 	return 0;
 }

@@ -319,7 +319,7 @@ static int pp_train_traced(struct recipe_host *h, int64_t step, const uint16_t *
 		return -1;
 	/* The length bounds the records before any is read, and the count
 	 * inside must agree with it. */
-	body = len - sizeof hd;
+	body = len >= sizeof hd ? len - sizeof hd : 0;
 	if (len < sizeof hd || body % sizeof *recs || body / sizeof *recs > cap)
 		return kerr_set(err, "recipe.protocol",
 				"recipe train_step_traced: %llu response bytes, not a head and at most %u records",

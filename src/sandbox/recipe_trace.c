@@ -57,7 +57,7 @@ int recipe_trace_check(const struct recipe_trace_rec *recs, uint32_t n, uint32_t
 			ok = name_char(s[k]) && !(s[k] == '.' && s[k + 1] == '.');
 			dots += s[k] == '.';
 		}
-		if (!ok || dots != 3) {
+		if (!ok || dots != 3 || recs[i].n > RECIPE_TRACE_ELEMS_MAX) {
 			*bad = i;
 			return -1;
 		}

@@ -13,9 +13,12 @@
 #include "sandbox/recipe_api.h"
 
 #define RECIPE_TRACE_DIGEST_BYTES 16
-/* Records one traced step may carry: the project's recipe names about
- * 4 + 40 per layer; a bound keeps a confused recipe from filling memory. */
+/* Records one traced step may carry: the project's recipe names 22 + 59
+ * per layer (140 for two layers); a bound keeps a confused recipe from
+ * filling memory. */
 #define RECIPE_TRACE_MAX 8192
+/* Elements one traced tensor may claim: far above any model here. */
+#define RECIPE_TRACE_ELEMS_MAX ((uint64_t)1 << 40)
 
 struct recipe_trace_rec {
 	char name[KR_TRACE_NAME_MAX];                 /* NUL-terminated, [A-Za-z0-9_.] */
@@ -37,8 +40,9 @@ struct recipe_trace {
 struct kr_tracer recipe_trace_begin(struct recipe_trace *t, struct recipe_trace_rec *recs, uint32_t cap);
 
 /* 0 when every one of the n records has a NUL-terminated name of the
- * allowed charset, in the shape "phase.where.op.tensor"; else -1 with the
- * first bad record's index in *bad. */
+ * allowed charset, in the shape "phase.where.op.tensor", and at most
+ * RECIPE_TRACE_ELEMS_MAX elements; else -1 with the first bad record's
+ * index in *bad. */
 int recipe_trace_check(const struct recipe_trace_rec *recs, uint32_t n, uint32_t *bad);
 
 #endif

@@ -125,6 +125,27 @@ static int fake_runner(const char *mode)
 	} else if (!strcmp(mode, "huge_state_later")) {
 		uint64_t v = (uint64_t)RECIPE_STATE_BYTES_MAX + 1;
 		wire_send(1, WIRE_OK | req.type, &v, sizeof v);
+	} else if (!strncmp(mode, "trace_", 6)) {
+		/* answers to a traced step (recipe_wire.h): a head, then records */
+		struct wire_trace_head hd = { { 1.0f, 0.5f }, { 1, 0 } };
+		struct recipe_trace_rec r[6];
+		uint32_t sent = 1;
+		memset(r, 0, sizeof r);
+		for (int i = 0; i < 6; i++)
+			snprintf(r[i].name, sizeof r[i].name, "fwd.L0.op.t%d", i);
+		if (!strcmp(mode, "trace_count_later"))
+			hd.c.count = 2; /* announces two, sends one */
+		else if (!strcmp(mode, "trace_over_cap_later"))
+			hd.c.count = sent = 6; /* the host allows 4 */
+		else if (!strcmp(mode, "trace_bad_name_later"))
+			snprintf(r[0].name, sizeof r[0].name, "fwd.L0..t");
+		else if (!strcmp(mode, "trace_no_nul_later"))
+			memset(r[0].name, 'a', sizeof r[0].name);
+		else if (!strcmp(mode, "trace_huge_n_later"))
+			r[0].n = (uint64_t)1 << 63;
+		else if (!strcmp(mode, "trace_overflow_later"))
+			hd.c.overflow = 1;
+		wire_send2(1, WIRE_OK | req.type, &hd, sizeof hd, r, sent * sizeof *r);
 	} else if (!strcmp(mode, "garbage_later")) {
 		static const char junk[64] = { 0x4b, 0x52, 0x57, 0x31, 0xff, 0xff, 0xff, 0xff };
 		wire_write_full(1, junk, sizeof junk);
@@ -159,7 +180,13 @@ static struct outcome run_case(const char *mode, struct recipe_host *h)
 	assert_int_equal(unsetenv("KARPA_FAKE_RUNNER"), 0);
 	assert_int_equal(recipe_pipe_set_timeout(h, CALL_TIMEOUT_MS), 0);
 	o.rc = recipe_host_create(h, &env, &plan, &err);
-	if (o.rc == 0 && strstr(mode, "_later")) {
+	if (o.rc == 0 && !strncmp(mode, "trace_", 6)) {
+		uint16_t toks[2 * 9] = { 0 }; /* the fake plan: batch 2, seq_len 8 */
+		struct recipe_trace_rec recs[4];
+		uint32_t nrec = 0;
+		float loss, lr;
+		o.rc = recipe_host_train_traced(h, 0, toks, &loss, &lr, recs, 4, &nrec, &err);
+	} else if (o.rc == 0 && strstr(mode, "_later")) {
 		assert_string_equal(plan.name, "fake");
 		o.rc = recipe_host_state_bytes(h, &n, &err);
 	}
@@ -243,6 +270,20 @@ static void test_bad_content(void **state)
 	for (const char *p = o.msg; *p; p++)
 		assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7f);
 	recipe_host_destroy(&h);
+}
+
+/* A traced step's answer: the record count must match the bytes, stay
+ * within what the host asked for, and every record must be a name of the
+ * allowed shape with a bounded count (docs/dispute.md). */
+static void test_traced_step(void **state)
+{
+	(void)state;
+	expect_case("trace_count_later", "recipe.protocol");
+	expect_case("trace_over_cap_later", "recipe.protocol");
+	expect_case("trace_bad_name_later", "recipe.bad_trace");
+	expect_case("trace_no_nul_later", "recipe.bad_trace");
+	expect_case("trace_huge_n_later", "recipe.bad_trace");
+	expect_case("trace_overflow_later", "recipe.trace_overflow");
 }
 
 /* A restarted recipe must declare the same plan: the harness's segments
@@ -339,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_and_wrong_type), cmocka_unit_test(test_oversized_length),
 		cmocka_unit_test(test_bad_content),      cmocka_unit_test(test_after_timeout),
 		cmocka_unit_test(test_plan_changed_across_restart), cmocka_unit_test(test_host_refusals),
+		cmocka_unit_test(test_traced_step),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
