@@ -209,59 +209,118 @@ static void write_log(const char *log, const struct proc_result *pr)
 	fclose(f);
 }
 
-/* Compiles the runner: cc, the pinned flags, the harness files, the
- * recipe's .c files, the link flags, as an argument vector (no shell). */
-static int compile(const char *recipe_dir, char *const *names, size_t n, const char *out_path, const char *log,
-		   struct kerr *err)
+/* ---- the object cache ----------------------------------------------------
+ * A miner's patch usually touches one file (a knob in config.c), and every
+ * runner used to be compiled whole: about 5 CPU-s at -O3, paid by each of
+ * the miner's experiments and by each judgment. Each .c file is now
+ * compiled on its own into CACHE/objs/<key>.o, and reused while its key
+ * holds. The key covers what can change the object: the compiler, the
+ * pinned flags, the file's bytes and every header of the recipe folder and
+ * of the harness. That is all a .c file can include by a quoted name when
+ * every quoted include names a .h file, which objects_cacheable checks
+ * (an #include of a .c file or through a macro turns reuse off for that
+ * build). System headers come with the compiler's identity. Paths are
+ * mapped (-ffile-prefix-map) so an object does not carry the folder it was
+ * built from. */
+
+/* Every quoted #include in text names a .h file; no include is computed. */
+static int includes_plain(const char *text)
 {
-	const char *argv[ARGV_MAX];
-	char fbuf[2048], lbuf[1024], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 2];
-	char(*paths)[FS_PATH_MAX] = calloc(n + 8, sizeof *paths); /* harness .c files, then the recipe's */
+	for (const char *p = text; (p = strchr(p, '#')); p++) {
+		const char *q = p + 1, *end;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (strncmp(q, "include", 7))
+			continue;
+		for (q += 7; *q == ' ' || *q == '\t'; q++)
+			;
+		if (*q == '<')
+			continue;
+		if (*q != '"' || !(end = strchr(q + 1, '"')) || end - q < 4 || memchr(q, '\n', (size_t)(end - q)) ||
+		    strncmp(end - 2, ".h", 2))
+			return 0;
+	}
+	return 1;
+}
+
+struct objkeys {
+	uint8_t headers[HASH_BYTES]; /* compiler, flags and every header */
+	int cacheable;
+};
+
+static int hash_headers(const char *recipe_dir, char *const *names, size_t n, const char *compiler,
+			struct objkeys *k, struct kerr *err)
+{
+	struct hash_ctx hc;
+
+	k->cacheable = 1;
+	hash_begin(&hc);
+	hash_update(&hc, KARPA_RECIPE_FLAGS, sizeof KARPA_RECIPE_FLAGS);
+	hash_update(&hc, compiler, strlen(compiler) + 1);
+	for (size_t i = 0; i < n; i++) {
+		char path[FS_PATH_MAX], *text;
+		size_t len;
+		int header = !strcmp(names[i] + strlen(names[i]) - 2, ".h");
+
+		if (fs_join(path, sizeof path, err, "%s/%s", recipe_dir, names[i]) < 0 ||
+		    fs_read_all(path, RECIPE_SOURCE_BYTES_MAX, &text, &len, err) < 0)
+			return -1;
+		k->cacheable &= includes_plain(text);
+		if (header) {
+			hash_update(&hc, names[i], strlen(names[i]) + 1);
+			hash_update(&hc, &len, sizeof len);
+			hash_update(&hc, text, len);
+		}
+		free(text);
+	}
+	for (const char *const *f = recipe_build_harness_files; *f; f++) {
+		char path[FS_PATH_MAX];
+		if (strcmp(*f + strlen(*f) - 2, ".h"))
+			continue;
+		if (fs_join(path, sizeof path, err, "%s/%s", recipe_build_src_dir(), *f) < 0 ||
+		    hash_file_into(&hc, *f, path, err) < 0)
+			return -1;
+	}
+	hash_end(&hc, k->headers);
+	return 0;
+}
+
+/* Where the object of source `path` (named `label` in the key) lives:
+ * CACHE/objs/<key>.o when the build is cacheable, else in the build's own
+ * folder (tmpdir), compiled afresh. */
+static int object_path(const struct objkeys *k, const char *cache, const char *tmpdir, const char *label,
+		       const char *path, int idx, char out[FS_PATH_MAX], struct kerr *err)
+{
+	struct hash_ctx hc;
+	uint8_t d[HASH_BYTES];
+	char hex[HASH_HEX_BYTES];
+
+	if (!k->cacheable)
+		return fs_join(out, FS_PATH_MAX, err, "%s/%03d.o", tmpdir, idx);
+	hash_begin(&hc);
+	hash_update(&hc, k->headers, sizeof k->headers);
+	if (hash_file_into(&hc, label, path, err) < 0)
+		return -1;
+	hash_end(&hc, d);
+	hash_hex(d, hex);
+	return fs_join(out, FS_PATH_MAX, err, "%s/objs/%s.o", cache, hex);
+}
+
+/* Runs argv (a compile or the link); on failure the compiler's first error
+ * line becomes recipe.build_failed. The log keeps what it said. */
+static int run_cc(const char **argv, const char *recipe_dir, const char *log, struct kerr *err)
+{
 	struct proc_opts po = { .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16 };
 	struct proc_result pr;
-	const char *src = recipe_build_src_dir();
-	int argc = 0, np = 0, rc = -1;
+	int rc = -1;
 
 	memset(&pr, 0, sizeof pr);
-	if (!paths)
-		return kerr_set(err, "recipe.nomem", "out of memory");
-	for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
-		argv[argc++] = cc_fixed[i];
-	if (add_words(argv, &argc, fbuf, sizeof fbuf, KARPA_RECIPE_FLAGS, err) < 0)
-		goto out;
-	snprintf(inc_src, sizeof inc_src, "-I%s/src", src);
-	snprintf(inc_dir, sizeof inc_dir, "-I%s", recipe_dir);
-	argv[argc++] = inc_src;
-	argv[argc++] = inc_dir;
-	argv[argc++] = "-o";
-	argv[argc++] = out_path;
-	for (const char *const *f = recipe_build_harness_files; *f; f++)
-		if (!strcmp(*f + strlen(*f) - 2, ".c")) {
-			if (np >= 8 || fs_join(paths[np], FS_PATH_MAX, err, "%s/%s", src, *f) < 0)
-				goto out;
-			argv[argc++] = paths[np++];
-		}
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(names[i] + strlen(names[i]) - 2, ".c"))
-			continue;
-		if (argc >= ARGV_MAX - 64) {
-			kerr_set(err, "recipe.too_large", "%s: too many source files", recipe_dir);
-			goto out;
-		}
-		if (fs_join(paths[np], FS_PATH_MAX, err, "%s/%s", recipe_dir, names[i]) < 0)
-			goto out;
-		argv[argc++] = paths[np++];
-	}
-	if (add_words(argv, &argc, lbuf, sizeof lbuf, KARPA_LINK_FLAGS, err) < 0)
-		goto out;
-	argv[argc] = NULL;
 	if (proc_run(argv, &po, &pr, err) < 0)
 		goto out;
 	write_log(log, &pr);
 	if (pr.exit_code != 0) {
 		char first[512];
 		first_error_line(pr.err_len ? pr.err : pr.out, first, sizeof first);
-		unlink(out_path);
 		kerr_set(err, "recipe.build_failed", "%s: %s%s", recipe_dir, first,
 			 pr.timed_out ? " (the compiler ran past its time limit)" : "");
 		goto out;
@@ -269,7 +328,127 @@ static int compile(const char *recipe_dir, char *const *names, size_t n, const c
 	rc = 0;
 out:
 	proc_result_free(&pr);
-	free(paths);
+	return rc;
+}
+
+/* The compile of one source into obj (through a temporary name, so a
+ * reader of the cache sees a whole object or none). */
+static int compile_one(const char *src_path, const char *obj, const char *recipe_dir, const char *log,
+		       struct kerr *err)
+{
+	const char *argv[ARGV_MAX];
+	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 2], map_src[FS_PATH_MAX + 32],
+		map_dir[FS_PATH_MAX + 32], tmp[FS_PATH_MAX + 32];
+	const char *src = recipe_build_src_dir();
+	int argc = 0;
+
+	for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
+		argv[argc++] = cc_fixed[i];
+	if (add_words(argv, &argc, fbuf, sizeof fbuf, KARPA_RECIPE_FLAGS, err) < 0)
+		return -1;
+	snprintf(inc_src, sizeof inc_src, "-I%s/src", src);
+	snprintf(inc_dir, sizeof inc_dir, "-I%s", recipe_dir);
+	snprintf(map_src, sizeof map_src, "-ffile-prefix-map=%s=karpa", src);
+	snprintf(map_dir, sizeof map_dir, "-ffile-prefix-map=%s=recipe", recipe_dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", obj, (long)getpid());
+	argv[argc++] = inc_src;
+	argv[argc++] = inc_dir;
+	argv[argc++] = map_src;
+	argv[argc++] = map_dir;
+	argv[argc++] = "-c";
+	argv[argc++] = src_path;
+	argv[argc++] = "-o";
+	argv[argc++] = tmp;
+	argv[argc] = NULL;
+	if (run_cc(argv, recipe_dir, log, err) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, obj) < 0) {
+		kerr_errno(err, "fs.rename", obj);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Builds the runner: each harness .c file, then each of the recipe's, into
+ * an object (reused from the cache when its key holds), then one link with
+ * the pinned link flags. No shell anywhere. */
+static int compile(const char *recipe_dir, char *const *names, size_t n, const char *compiler, const char *cache,
+		   const char *outdir, const char *out_path, const char *log, int *reused, struct kerr *err)
+{
+	const char *argv[ARGV_MAX];
+	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX];
+	char(*objs)[FS_PATH_MAX] = calloc(n + 8, sizeof *objs); /* harness objects, then the recipe's */
+	const char *src = recipe_build_src_dir();
+	struct objkeys k;
+	int argc = 0, no = 0, rc = -1, made_tmp = 0;
+
+	*reused = 0;
+	if (!objs)
+		return kerr_set(err, "recipe.nomem", "out of memory");
+	if (hash_headers(recipe_dir, names, n, compiler, &k, err) < 0 ||
+	    fs_join(objdir, sizeof objdir, err, "%s/objs", cache) < 0 || fs_mkdir_p(objdir, err) < 0 ||
+	    fs_join(tmpdir, sizeof tmpdir, err, "%s/objs.%ld", outdir, (long)getpid()) < 0)
+		goto out;
+	if (!k.cacheable) {
+		if (fs_mkdir_p(tmpdir, err) < 0)
+			goto out;
+		made_tmp = 1;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *list = pass ? NULL : recipe_build_harness_files;
+		size_t count = pass ? n : 0;
+
+		if (!pass)
+			while (list[count])
+				count++;
+		for (size_t i = 0; i < count; i++) {
+			const char *name = pass ? names[i] : list[i];
+			char path[FS_PATH_MAX];
+
+			if (strcmp(name + strlen(name) - 2, ".c"))
+				continue;
+			if (no >= (int)n + 8) {
+				kerr_set(err, "recipe.too_large", "%s: too many source files", recipe_dir);
+				goto out;
+			}
+			if (fs_join(path, sizeof path, err, "%s/%s", pass ? recipe_dir : src, name) < 0 ||
+			    object_path(&k, cache, tmpdir, name, path, no, objs[no], err) < 0)
+				goto out;
+			if (k.cacheable && access(objs[no], R_OK) == 0)
+				(*reused)++;
+			else if (compile_one(path, objs[no], recipe_dir, log, err) < 0)
+				goto out;
+			no++;
+		}
+	}
+	for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
+		argv[argc++] = cc_fixed[i];
+	if (add_words(argv, &argc, fbuf, sizeof fbuf, KARPA_RECIPE_FLAGS, err) < 0)
+		goto out;
+	argv[argc++] = "-o";
+	argv[argc++] = out_path;
+	for (int i = 0; i < no; i++) {
+		if (argc >= ARGV_MAX - 64) {
+			kerr_set(err, "recipe.too_large", "%s: too many source files", recipe_dir);
+			goto out;
+		}
+		argv[argc++] = objs[i];
+	}
+	if (add_words(argv, &argc, lbuf, sizeof lbuf, KARPA_LINK_FLAGS, err) < 0)
+		goto out;
+	argv[argc] = NULL;
+	if (run_cc(argv, recipe_dir, log, err) < 0) {
+		unlink(out_path);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (made_tmp)
+		fs_rm_rf(tmpdir);
+	free(objs);
 	return rc;
 }
 
@@ -296,7 +475,8 @@ int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct 
 		rc = 0;
 		goto out;
 	}
-	if (fs_mkdir_p(outdir, err) < 0 || compile(recipe_dir, names, n, tmp, log, err) < 0)
+	if (fs_mkdir_p(outdir, err) < 0 ||
+	    compile(recipe_dir, names, n, info->compiler, cache, outdir, tmp, log, &info->objects_reused, err) < 0)
 		goto out;
 	if (rename(tmp, info->runner) < 0) {
 		kerr_errno(err, "fs.rename", info->runner);

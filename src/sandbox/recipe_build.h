@@ -2,7 +2,9 @@
  * (fixed harness, PROTOCOL 4.2). Owns the pinned toolchain flags, the one
  * list of harness files compiled into every runner, the build cache (keyed
  * by the SHA-256 of every source byte, the harness files, the compiler's
- * version and the compile and link flags) and the record of what built it.
+ * version and the compile and link flags), the object cache under it (one
+ * object per .c file, reused across builds while the file, every header
+ * and the toolchain are unchanged) and the record of what built it.
  * Compiles without a shell; never runs what it built. */
 #ifndef KARPA_RECIPE_BUILD_H
 #define KARPA_RECIPE_BUILD_H
@@ -22,6 +24,7 @@ struct recipe_build_info {
 	char compiler[256];              /* first line of `cc --version` */
 	char flags[512];                 /* the pinned flags, verbatim */
 	int cached;                      /* 1 when an earlier identical build was reused */
+	int objects_reused;              /* else: objects taken from the object cache, not compiled */
 };
 
 /* Builds the .c files of recipe_dir (and its headers) with the runner into the cache.
