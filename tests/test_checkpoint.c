@@ -202,6 +202,63 @@ static void test_corruption_codes(void **s)
 	assert_string_equal(read_code("/nonexistent/x.ckpt"), "fs.open");
 }
 
+static const char *header_code(const char *p)
+{
+	static struct kerr err;
+	struct ckpt_meta m;
+
+	kerr_clear(&err);
+	return ckpt_read_header(p, &m, &err) == 0 ? "ok" : err.code;
+}
+
+static const char *known_code(const char *p)
+{
+	static struct kerr err;
+	struct ckpt_meta m;
+	void *st = NULL;
+	size_t n = 0;
+
+	kerr_clear(&err);
+	if (ckpt_read_known(p, &m, &st, &n, &err) < 0)
+		return err.code;
+	free(st);
+	return "ok";
+}
+
+/* The reads for a caller that holds the file's digest: the same framing
+ * and header checks, the same meta and state, and no digest verified (the
+ * caller's digest stands for the bytes). */
+static void test_header_and_known_reads(void **s)
+{
+	struct ckpt_meta full, hdr, known;
+	struct kerr err;
+	void *st = NULL, *st2 = NULL;
+	size_t n = 0, n2 = 0;
+
+	(void)s;
+	assert_int_equal(ckpt_read(path, &full, &st, &n, NULL, &err), 0);
+	assert_int_equal(ckpt_read_header(path, &hdr, &err), 0);
+	assert_int_equal(ckpt_read_known(path, &known, &st2, &n2, &err), 0);
+	assert_memory_equal(&full, &hdr, sizeof full);
+	assert_memory_equal(&full, &known, sizeof full);
+	assert_int_equal(n2, n);
+	assert_memory_equal(st2, st, n);
+	free(st);
+	free(st2);
+	/* Framing and sizes are still checked ... */
+	assert_string_equal(header_code(variant("h_cut_half", cut_back, STATE_BYTES / 2)), "ckpt.truncated");
+	assert_string_equal(header_code(variant("h_longer", append, 7)), "ckpt.bad_size");
+	assert_string_equal(header_code(variant("h_magic", flip, 3)), "ckpt.bad_magic");
+	assert_string_equal(header_code(variant("h_hlen", set_hlen, 0xfffffff0u)), "ckpt.bad_header");
+	assert_string_equal(known_code(variant("k_cut_trailer", cut_back, 1)), "ckpt.truncated");
+	/* ... a header that does not parse is its own error, with no digest to
+	 * speak first ... */
+	assert_string_equal(header_code(variant("h_hdr", flip, offset_of("\"step\"") + 1)), "ckpt.bad_header");
+	/* ... and a changed state byte is not these reads' to see. */
+	assert_string_equal(header_code(variant("h_state", flip_from_end, 32 + STATE_BYTES / 2)), "ok");
+	assert_string_equal(known_code(variant("k_state", flip_from_end, 32 + STATE_BYTES / 2)), "ok");
+}
+
 static void test_compat_checks(void **s)
 {
 	struct ckpt_meta m;
@@ -267,6 +324,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_corruption_codes),
+		cmocka_unit_test(test_header_and_known_reads),
 		cmocka_unit_test(test_compat_checks),
 		cmocka_unit_test(test_write_refuses_bad_meta),
 		cmocka_unit_test(test_other_format),

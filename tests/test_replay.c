@@ -19,6 +19,7 @@
 #include "harness/trainlog.h"
 #include "judge/plausible.h"
 #include "judge/replay.h"
+#include "proof/bundle.h"
 #include "util/hash.h"
 
 static char *work;
@@ -298,7 +299,7 @@ static void fake_replay_passes(void **st)
 	assert_int_equal(plausible_check(fake_bundle, vocab, &pr, &err), 0);
 	assert_int_equal(pr.nckpt, 8); /* 4, 8, ..., 28 and the final 32 */
 	assert_int_equal(pr.ckpt[1].step, 8);
-	assert_int_equal(replay_check_headers(fake_bundle, &pr, vocab, &err), 0);
+	assert_int_equal(replay_check_headers(fake_bundle, NULL, &pr, vocab, &err), 0);
 	plausible_report_free(&pr);
 	/* Three steps of segment 1 (from step 4): 4, 5, 6; its end (8) is not reached. */
 	assert_string_equal(judge_replay(fake_host, fake_bundle, 1, 3, &rr), "");
@@ -409,7 +410,7 @@ static void final_model_from_elsewhere_is_refused(void **st)
 	assert_int_equal(ckpt_read(path, &m_other, &state, &n, sha, &err), 0);
 	relog(b, -1, 32, sha);
 	assert_int_equal(plausible_check(b, vocab, &pr, &err), 0);
-	assert_int_equal(replay_check_headers(b, &pr, vocab, &err), -1);
+	assert_int_equal(replay_check_headers(b, NULL, &pr, vocab, &err), -1);
 	assert_string_equal(err.code, "judge.ckpt_meta");
 	plausible_report_free(&pr);
 	/* re-wrapped with this run's header */
@@ -423,7 +424,7 @@ static void final_model_from_elsewhere_is_refused(void **st)
 	free(state);
 	relog(b, -1, 32, sha);
 	assert_int_equal(plausible_check(b, vocab, &pr, &err), 0);
-	assert_int_equal(replay_check_headers(b, &pr, vocab, &err), 0);
+	assert_int_equal(replay_check_headers(b, NULL, &pr, vocab, &err), 0);
 	plausible_report_free(&pr);
 	assert_string_equal(judge_replay(fake_host, b, 7, 0, &rr), "judge.replay_digest");
 	assert_int_equal(rr.digest_checked, 1);
@@ -518,7 +519,7 @@ static void real_recipe_replays_bit_for_bit(void **st)
 	assert_true(real_nkept >= TRAIN_SEGMENTS_MIN - 1); /* the harness's gap */
 	real_kept[0] = pr.ckpt[0];
 	real_kept[1] = pr.ckpt[real_nkept - 1];
-	assert_int_equal(replay_check_headers(real_bundle, &pr, vocab, &err), 0);
+	assert_int_equal(replay_check_headers(real_bundle, NULL, &pr, vocab, &err), 0);
 	plausible_report_free(&pr);
 	/* The first segment, from the recipe's initialisation, whole. */
 	assert_string_equal(judge_replay(recipe_host_inproc, real_bundle, 0, 0, &rr), "");
@@ -551,6 +552,44 @@ static void real_recipe_tampering_is_refused(void **st)
 	assert_int_equal(rr.steps, 1);
 }
 
+/* With a take's digests standing for the files (no byte hashed again), the
+ * header check gives the answers hashing gives: an honest bundle passes, a
+ * checkpoint swapped for another or with a flipped state byte is refused
+ * by its digest against the log. */
+static void take_digests_stand_for_the_files(void **st)
+{
+	static const char *const cases[] = { "real-take", "real-take-swap", "real-take-flip" };
+	struct bundle_dir *d = malloc(sizeof *d);
+	struct plausible_report pr;
+	struct kerr err;
+	char b[FS_PATH_MAX];
+
+	(void)st;
+	assert_non_null(d);
+	assert_true(real_nkept >= 2);
+	for (int i = 0; i < 3; i++) {
+		fork_bundle(real_bundle, cases[i], b);
+		if (i == 1)
+			assert_int_equal(tu_run(NULL, 0, "cp %s/%s %s/%s", b, real_kept[1].file, b, real_kept[0].file), 0);
+		if (i == 2) /* a byte near the end of the state: the trailer no longer matches either */
+			assert_int_equal(tu_run(NULL, 0, "f=%s/%s; n=$(stat -c %%s $f); printf '\\377' | dd of=$f bs=1 "
+						"seek=$((n - 40)) conv=notrunc status=none",
+						b, real_kept[0].file),
+					 0);
+		assert_int_equal(bundle_dir_open(b, d, &err), 0);
+		assert_int_equal(plausible_check(d->t.dir, vocab, &pr, &err), 0);
+		if (i == 0) {
+			assert_int_equal(replay_check_headers(d->t.dir, &d->t, &pr, vocab, &err), 0);
+		} else {
+			assert_int_equal(replay_check_headers(d->t.dir, &d->t, &pr, vocab, &err), -1);
+			assert_string_equal(err.code, "judge.replay_digest");
+		}
+		plausible_report_free(&pr);
+		bundle_dir_close(d);
+	}
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +601,7 @@ int main(void)
 	    cmocka_unit_test(final_model_from_elsewhere_is_refused),
 	    cmocka_unit_test(real_recipe_replays_bit_for_bit),
 	    cmocka_unit_test(real_recipe_tampering_is_refused),
+	    cmocka_unit_test(take_digests_stand_for_the_files),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

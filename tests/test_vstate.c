@@ -280,6 +280,15 @@ static void test_tx(void **state)
 	vstate_close(&s);
 }
 
+/* Writes body to DIR/name, gives its path and digest. */
+static void put_file(const char *dir, const char *name, const char *body, char path[FS_PATH_MAX],
+		     char hex[HASH_HEX_BYTES])
+{
+	fx_put(dir, name, body);
+	snprintf(path, FS_PATH_MAX, "%s/%s", dir, name);
+	hash_buf_hex(body, strlen(body), hex);
+}
+
 /* The store names a file by its digest, accepts the same bytes again, and
  * stops on an entry whose bytes no longer match its name. */
 static void test_store(void **state)
@@ -292,9 +301,7 @@ static void test_store(void **state)
 
 	init_ok(f);
 	assert_int_equal(vstate_open(f->state, &s, &err), 0);
-	fx_put(f->tmp, "ckpt.bin", body);
-	snprintf(src, sizeof src, "%s/ckpt.bin", f->tmp);
-	hash_buf_hex(body, strlen(body), want);
+	put_file(f->tmp, "ckpt.bin", body, src, want);
 	assert_int_equal(vstate_store_file(&s, src, hex, &err), 0);
 	assert_string_equal(hex, want);
 	snprintf(dst, sizeof dst, "%s/store/%s", f->state, hex);
@@ -319,6 +326,41 @@ static void test_store(void **state)
 	vstate_close(&s);
 }
 
+/* A file whose digest the caller holds is linked into the store: the same
+ * entry vstate_store_file makes, the same inode as the source (nothing
+ * copied), accepted again, and a damaged entry is still refused. */
+static void test_store_known(void **state)
+{
+	struct fixture *f = *state;
+	struct vstate s;
+	struct kerr err = { 0 };
+	struct stat a, b;
+	char src[FS_PATH_MAX], dst[FS_PATH_MAX], hex[HASH_HEX_BYTES], other[FS_PATH_MAX];
+	const char *body = "a taken checkpoint\n";
+
+	init_ok(f);
+	assert_int_equal(vstate_open(f->state, &s, &err), 0);
+	put_file(f->state, "work/ckpt.bin", body, src, hex);
+	assert_int_equal(vstate_store_known(&s, src, hex, &err), 0);
+	snprintf(dst, sizeof dst, "%s/store/%s", f->state, hex);
+	assert_int_equal(stat(src, &a), 0);
+	assert_int_equal(stat(dst, &b), 0);
+	assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	assert_int_equal(vstate_store_known(&s, src, hex, &err), 0);
+	/* the source's name goes (a judgment's work folder is removed); the entry stays */
+	assert_int_equal(unlink(src), 0);
+	assert_true(fs_exists(dst));
+	/* an entry that no longer holds its bytes is refused, as by vstate_store_file */
+	assert_int_equal(unlink(dst), 0);
+	fx_put(f->state, "store/x", "tampered");
+	snprintf(other, sizeof other, "%s/store/x", f->state);
+	assert_int_equal(rename(other, dst), 0);
+	fx_put(f->state, "work/ckpt.bin", body);
+	assert_int_equal(vstate_store_known(&s, src, hex, &err), -1);
+	assert_string_equal(err.code, "vstate.store_corrupt");
+	vstate_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_secret_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_known, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

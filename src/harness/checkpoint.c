@@ -221,8 +221,12 @@ static void digests(const char *hdr, uint32_t hlen, const uint8_t *state, size_t
 	hash_end(&file, whole);
 }
 
-int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n,
-	      char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
+/* What a read checks: the whole container (hashing it), everything but the
+ * digests (the caller knows the file's), or the frame and header only. */
+enum read_mode { READ_VERIFY, READ_KNOWN, READ_HEADER };
+
+static int read_container(const char *path, enum read_mode mode, struct ckpt_meta *m, void **state, size_t *n,
+			  char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
 {
 	struct kerr perr;
 	struct stat sb;
@@ -233,8 +237,10 @@ int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n,
 	uint64_t fsize, avail;
 	int fd, rc = -1, parsed;
 
-	*state = NULL;
-	*n = 0;
+	if (state)
+		*state = NULL;
+	if (n)
+		*n = 0;
 	fd = fs_open_regular(path, 0, &sb, err);
 	if (fd < 0)
 		return -1;
@@ -260,6 +266,15 @@ int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n,
 			 (unsigned long long)avail, (unsigned long long)CKPT_STATE_BYTES_MAX);
 		goto out;
 	}
+	if (mode != READ_VERIFY && !parsed) {
+		*err = perr;
+		kerr_prefix(err, "%s", path);
+		goto out;
+	}
+	if (mode == READ_HEADER) {
+		rc = 0;
+		goto out;
+	}
 	if (!(buf = malloc(avail ? (size_t)avail : 1))) {
 		kerr_set(err, "ckpt.nomem", "%s: out of memory for %llu state bytes", path,
 			 (unsigned long long)avail);
@@ -268,8 +283,9 @@ int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n,
 	if (read_exact(fd, buf, (size_t)avail, path, err) < 0 ||
 	    read_exact(fd, stored, sizeof stored, path, err) < 0)
 		goto out;
-	digests(hdr, hlen, buf, (size_t)avail, stored, d, whole);
-	if (memcmp(d, stored, HASH_BYTES) != 0) {
+	if (mode == READ_VERIFY)
+		digests(hdr, hlen, buf, (size_t)avail, stored, d, whole);
+	if (mode == READ_VERIFY && memcmp(d, stored, HASH_BYTES) != 0) {
 		kerr_set(err, "ckpt.digest_mismatch", "%s: SHA-256 trailer does not match the contents",
 			 path);
 		goto out;
@@ -279,7 +295,7 @@ int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n,
 		kerr_prefix(err, "%s", path);
 		goto out;
 	}
-	if (sha256_hex)
+	if (sha256_hex && mode == READ_VERIFY)
 		hash_hex(whole, sha256_hex);
 	*state = buf;
 	*n = (size_t)avail;
@@ -290,6 +306,22 @@ out:
 	free(hdr);
 	close(fd);
 	return rc;
+}
+
+int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n, char sha256_hex[HASH_HEX_BYTES],
+	      struct kerr *err)
+{
+	return read_container(path, READ_VERIFY, m, state, n, sha256_hex, err);
+}
+
+int ckpt_read_known(const char *path, struct ckpt_meta *m, void **state, size_t *n, struct kerr *err)
+{
+	return read_container(path, READ_KNOWN, m, state, n, NULL, err);
+}
+
+int ckpt_read_header(const char *path, struct ckpt_meta *m, struct kerr *err)
+{
+	return read_container(path, READ_HEADER, m, NULL, NULL, NULL, err);
 }
 
 int ckpt_check(const struct ckpt_meta *m, const struct kr_plan *plan, int vocab_size,

@@ -52,6 +52,16 @@ int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, s
  * file's digest. */
 int ckpt_read(const char *path, struct ckpt_meta *m, void **state, size_t *n,
 	      char sha256_hex[HASH_HEX_BYTES], struct kerr *err);
+/* As ckpt_read for a file whose whole-file SHA-256 the caller already holds
+ * and has checked against what it must be (a validator's taken copy of a
+ * bundle: hashed as it was copied, never written since, its digest held to
+ * the signed log): frame, header and sizes are checked, nothing is hashed
+ * again, so the trailer is not checked either. */
+int ckpt_read_known(const char *path, struct ckpt_meta *m, void **state, size_t *n, struct kerr *err);
+/* The frame and header only (ckpt.bad_magic, ckpt.truncated, ckpt.bad_size,
+ * ckpt.too_large, ckpt.bad_header): what a file's header says, for a caller
+ * that binds its content by a digest it already holds. */
+int ckpt_read_header(const char *path, struct ckpt_meta *m, struct kerr *err);
 
 /* May this checkpoint be loaded by the running recipe on this data?
  * ckpt.recipe_mismatch: name or version differ from the plan.

@@ -2,39 +2,27 @@
  * log-sum-exp(logits) - logit[target], in double, with the max subtracted
  * first so exp never overflows. Rows are scored in parallel into per-row
  * sums that are added in row order, so the result is bit-identical for any
- * thread count; exp and log are kmath's (recipe/kmath.h, compiled into the
- * harness from this tree), so it is bit-identical on any C library too. */
+ * thread count; each target's cross-entropy is xent.h's, whose bits do not
+ * depend on the CPU's vector width or the C library either. */
 #include "harness/evaluate.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kmath.h"
+#include "harness/xent.h"
 
-/* Scores one row of T positions into *nats and, when pt is not NULL, each
- * target's cross-entropy into pt[0..T-1] (the same doubles the sum adds).
- * Returns -1 on a non-finite logit. */
+/* Scores one row of T positions into *nats and each target's cross-entropy
+ * into pt[0..T-1] (xent.h; the sum adds the same doubles in position
+ * order). Returns -1 on a non-finite logit. */
 static int score_row(const float *lg, const uint16_t *targets, int T, int vocab, double *nats, double *pt)
 {
 	double sum_row = 0;
 
-	for (int t = 0; t < T; t++) {
-		const float *l = lg + (size_t)t * vocab;
-		double m = l[0], s = 0, x;
-		for (int v = 0; v < vocab; v++) {
-			if (!isfinite(l[v]))
-				return -1;
-			if (l[v] > m)
-				m = l[v];
-		}
-		for (int v = 0; v < vocab; v++)
-			s += kexp((double)l[v] - m);
-		x = m + klog(s) - (double)l[targets[t]];
-		if (pt)
-			pt[t] = x;
-		sum_row += x;
-	}
+	if (xent_positions(lg, targets, T, vocab, pt) < 0)
+		return -1;
+	for (int t = 0; t < T; t++)
+		sum_row += pt[t];
 	*nats = sum_row;
 	return 0;
 }
@@ -43,6 +31,7 @@ struct ebuf {
 	uint16_t *in;
 	float *logits;
 	double *row_nats;
+	double *pos_nats;  /* per row of the call, T each: where targets' losses go when not kept */
 	int *row_bad;
 	uint32_t *win;     /* the windows of the current call */
 	double *win_nats;  /* per window, split order */
@@ -67,7 +56,7 @@ static int score_call(struct recipe_host *h, const uint16_t *tokens, int Tfull, 
 	for (int r = 0; r < rows; r++) {
 		size_t at = (size_t)b->win[r] * Tfull;
 		b->row_bad[r] = score_row(b->logits + (size_t)r * T * vocab, tokens + at + 1, T, vocab,
-					  &b->row_nats[r], pt ? pt + at : NULL);
+					  &b->row_nats[r], pt ? pt + at : b->pos_nats + (size_t)r * T);
 	}
 	for (int r = 0; r < rows; r++) {
 		if (b->row_bad[r])
@@ -172,11 +161,12 @@ int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uin
 	b.in = malloc((size_t)rpc * T * sizeof *b.in);
 	b.logits = malloc((size_t)rpc * T * (size_t)vocab * sizeof *b.logits);
 	b.row_nats = malloc((size_t)rpc * sizeof *b.row_nats);
+	b.pos_nats = malloc((size_t)rpc * T * sizeof *b.pos_nats);
 	b.row_bad = malloc((size_t)rpc * sizeof *b.row_bad);
 	b.win = malloc((size_t)rpc * sizeof *b.win);
 	b.win_nats = calloc(nwin, sizeof *b.win_nats);
 	b.scored = calloc(nwin, 1);
-	if (!b.in || !b.logits || !b.row_nats || !b.row_bad || !b.win || !b.win_nats || !b.scored) {
+	if (!b.in || !b.logits || !b.row_nats || !b.pos_nats || !b.row_bad || !b.win || !b.win_nats || !b.scored) {
 		kerr_set(err, "eval.nomem", "out of memory for %d rows of %d x %d logits", rpc, T, vocab);
 		goto out;
 	}
@@ -214,6 +204,7 @@ out:
 	free(b.in);
 	free(b.logits);
 	free(b.row_nats);
+	free(b.pos_nats);
 	free(b.row_bad);
 	free(b.win);
 	free(b.win_nats);

@@ -75,7 +75,7 @@ static int prepare(struct dctx *c, struct kerr *err)
 	if (plausible_check(c->bd.t.dir, bpe_vocab_size(c->d.tok), &c->pr, err) < 0)
 		return -1;
 	c->pr_open = 1;
-	if (replay_check_headers(c->bd.t.dir, &c->pr, bpe_vocab_size(c->d.tok), err) < 0 ||
+	if (replay_check_headers(c->bd.t.dir, &c->bd.t, &c->pr, bpe_vocab_size(c->d.tok), err) < 0 ||
 	    dataset_tokens(&c->d, SPLIT_TRAIN, &c->train, &c->ntrain, err) < 0)
 		return -1;
 	c->r->nseg = c->pr.nckpt;
@@ -109,7 +109,7 @@ static int replay_one(struct dctx *c, int seg, int steps, struct trace_doc *trac
 	struct kr_plan plan;
 	struct kr_env env = { .seed = c->pr.seed, .threads = c->o->threads, .vocab_size = bpe_vocab_size(c->d.tok),
 			      .scale = c->pr.scale };
-	struct replay_opts ro = { .bundle_dir = c->bd.t.dir, .segment = seg, .steps = steps, .scratch_dir = c->work,
+	struct replay_opts ro = { .bundle_dir = c->bd.t.dir, .taken = &c->bd.t, .segment = seg, .steps = steps, .scratch_dir = c->work,
 				  .trace = trace, .keep_going = keep_going };
 	int rc = -1;
 

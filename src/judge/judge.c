@@ -337,7 +337,7 @@ static int check_plausible(struct ctx *c, struct kerr *err)
 	 * harness writes for its record: a model trained elsewhere shows here
 	 * unless it was re-wrapped, and then binding replay catches it. */
 	if (rc == 0)
-		rc = replay_check_headers(c->bdir, &c->pr, bpe_vocab_size(c->pub.tok), err);
+		rc = replay_check_headers(c->bdir, &c->taken, &c->pr, bpe_vocab_size(c->pub.tok), err);
 	return rc;
 }
 
@@ -366,8 +366,11 @@ static int start_recipe(struct ctx *c, struct sandbox *sb, struct recipe_host *h
 		rc = 0;
 		goto out;
 	}
+	/* The take hashed this file and the checks held it to the manifest and
+	 * the log: it is read, not hashed again, by every child that loads it. */
 	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, ckpt_rel) < 0 ||
-	    ckpt_read(path, &m, &state, &n, sha, err) < 0 ||
+	    (bundle_taken_sha256(&c->taken, ckpt_rel) ? ckpt_read_known(path, &m, &state, &n, err)
+						       : ckpt_read(path, &m, &state, &n, sha, err)) < 0 ||
 	    ckpt_check(&m, plan, env.vocab_size, c->pub.tokenizer_digest, err) < 0)
 		goto out;
 	if (h->load(h, state, n, err) < 0) {
@@ -700,9 +703,10 @@ static int check_public_claim(struct ctx *c, struct sandbox *sb, struct recipe_h
 /* Fresh children, each with the final checkpoint: one scores the hidden
  * split and has never seen anything else, so it cannot tell which split it
  * is looking at; one answers only the causality audit's twins of that
- * scoring; one recomputes the public claim. The hidden split goes first:
- * a candidate the sequential test stops (it cannot be decisive) has its
- * public claim checked on a share of the public split too. */
+ * scoring; one recomputes the public claim. The hidden split goes first.
+ * The public claim is checked on a share of the public split (the share
+ * the sequential test scored on the hidden one, or JUDGE_PUBLIC_SHARE),
+ * and on the whole of it when that does not settle it or --full-eval. */
 static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
 	struct recipe_host h, h_alt;
@@ -756,8 +760,10 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 	say(c, "recomputing the public val_bpb");
 	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
 		goto out;
-	if (res.stopped &&
-	    (partial = public_claim_partial(c, sb, &h, &plan, (double)res.targets / (double)c->cand.targets, err)) < 0)
+	if (!c->o->full_eval &&
+	    (partial = public_claim_partial(c, sb, &h, &plan,
+					    res.stopped ? (double)res.targets / (double)c->cand.targets : JUDGE_PUBLIC_SHARE,
+					    err)) < 0)
 		goto out;
 	c->r->public_partial = partial;
 	if (!partial && check_public_claim(c, sb, &h, &plan, err) < 0)
@@ -803,7 +809,7 @@ static int replay_in_child(struct ctx *c, struct sandbox *sb, const uint16_t *tr
 {
 	struct recipe_host h;
 	struct kr_plan plan;
-	struct replay_opts ro = { .bundle_dir = c->bdir, .segment = seg, .steps = steps, .scratch_dir = c->work,
+	struct replay_opts ro = { .bundle_dir = c->bdir, .taken = &c->taken, .segment = seg, .steps = steps, .scratch_dir = c->work,
 				  .trace = trace };
 	int rc = -1;
 
@@ -1131,7 +1137,11 @@ static int settle_challenge(struct ctx *c, struct kerr *err)
 	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
 		return -1;
 	km.hidden_bpb = orig.hidden_bpb;
-	km.public_bpb = orig.public_bpb;
+	/* The miner's claim, which the validator checked (within
+	 * JUDGE_CLAIM_TOL of its own full recomputation, or within the bound
+	 * on a share of the split): an honest claim is the full split's exact
+	 * value, which a share's estimate is not. */
+	km.public_bpb = isfinite(orig.claimed_public_bpb) ? orig.claimed_public_bpb : orig.public_bpb;
 	km.improvement = r->king_bpb - orig.hidden_bpb;
 	snprintf(orig_manifest, sizeof orig_manifest, "%s", orig.manifest_sha256);
 	expcorpus_entry_free(&orig);
@@ -1186,14 +1196,15 @@ static void received_digest(const struct ctx *c, char out[HASH_HEX_BYTES])
 	hash_hex(d, out);
 }
 
-/* Accepted bundles are kept by content, from the validator's copy. */
+/* Accepted bundles are kept by content, from the validator's copy, under
+ * the take's digests: linked into the store, not copied and hashed again. */
 static int store_bundle(struct ctx *c, struct kerr *err)
 {
-	char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+	char path[FS_PATH_MAX];
 
 	for (int i = 0; i < c->taken.f.n; i++)
 		if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, c->taken.f.name[i]) < 0 ||
-		    vstate_store_file(c->s, path, hex, err) < 0)
+		    vstate_store_known(c->s, path, c->taken.sha256[i], err) < 0)
 			return -1;
 	return 0;
 }

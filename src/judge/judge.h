@@ -19,6 +19,12 @@
  * claim only by this much: bit-identical on the same machine class, and
  * within fp32 reduction-order noise across CPUs (docs/judging-checks.md). */
 #define JUDGE_CLAIM_TOL 1e-4
+/* The share of the public split's windows a claim is first checked on when
+ * the hidden evaluation ran to its end (a stopped one uses its own share):
+ * the claim passes within the bound around that estimate, else the whole
+ * split decides (docs/judging-checks.md, "The public claim"). A quarter
+ * keeps a decisive judgment within PROTOCOL 5's 25% at the cpu scale. */
+#define JUDGE_PUBLIC_SHARE 0.25
 /* Segments a decisive candidate's binding replay draws from the validator's
  * secret besides the final one: with at least TRAIN_SEGMENTS_MIN segments,
  * final + 1 is at most 2/8 = 25% of the proof (PROTOCOL 5's cpu-scale bound

@@ -53,36 +53,50 @@ static int meta_equal(const struct ckpt_meta *a, const struct ckpt_meta *b)
 /* Where record i's file lies in a bundle: the log names the final one
  * "final.ckpt" (its name in the run folder), the bundle keeps it under
  * checkpoints/. */
-static int record_path(const char *dir, const struct plausible_report *pr, int i, char path[FS_PATH_MAX],
-		       struct kerr *err)
+static const char *record_file(const struct plausible_report *pr, int i)
 {
-	if (i == pr->nckpt - 1 && pr->ckpt[i].step == pr->steps)
-		return fs_join(path, FS_PATH_MAX, err, "%s/%s", dir, BUNDLE_FINAL_CKPT);
-	return fs_join(path, FS_PATH_MAX, err, "%s/%s", dir, pr->ckpt[i].file);
+	return i == pr->nckpt - 1 && pr->ckpt[i].step == pr->steps ? BUNDLE_FINAL_CKPT : pr->ckpt[i].file;
 }
 
-int replay_check_headers(const char *bundle_dir, const struct plausible_report *pr, int vocab_size,
-			 struct kerr *err)
+/* Reads a checkpoint of the bundle (state NULL: its header only) and gives
+ * its digest: the take's when there is one, so no byte is hashed twice;
+ * else the whole file is read and hashed here. */
+static int read_ckpt(const char *path, const char *rel, const struct bundle_taken *taken, struct ckpt_meta *m,
+		     void **state, size_t *n, char sha[HASH_HEX_BYTES], struct kerr *err)
+{
+	const char *known = taken ? bundle_taken_sha256(taken, rel) : NULL;
+	void *tmp = NULL;
+	size_t tn = 0;
+
+	if (known) {
+		snprintf(sha, HASH_HEX_BYTES, "%s", known);
+		return state ? ckpt_read_known(path, m, state, n, err) : ckpt_read_header(path, m, err);
+	}
+	if (ckpt_read(path, m, state ? state : &tmp, n ? n : &tn, sha, err) < 0)
+		return -1;
+	free(tmp);
+	return 0;
+}
+
+int replay_check_headers(const char *bundle_dir, const struct bundle_taken *taken, const struct plausible_report *pr,
+			 int vocab_size, struct kerr *err)
 {
 	uint64_t state_bytes = 0;
 
 	for (int i = 0; i < pr->nckpt; i++) {
 		char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
 		struct ckpt_meta m, want;
-		void *state = NULL;
-		size_t n = 0;
 		int rc;
 
-		if (record_path(bundle_dir, pr, i, path, err) < 0)
+		if (fs_join(path, sizeof path, err, "%s/%s", bundle_dir, record_file(pr, i)) < 0)
 			return -1;
 		if (!fs_exists(path))
 			return kerr_set(err, "judge.ckpt_missing",
 					"the log records a checkpoint at step %lld (%s) that the bundle does not keep: a"
 					" bundle keeps every checkpoint so that any segment can be replayed",
 					(long long)pr->ckpt[i].step, pr->ckpt[i].file);
-		if (ckpt_read(path, &m, &state, &n, sha, err) < 0)
+		if (read_ckpt(path, record_file(pr, i), taken, &m, NULL, NULL, sha, err) < 0)
 			return -1;
-		free(state);
 		if (strcmp(sha, pr->ckpt[i].sha256))
 			return kerr_set(err, "judge.replay_digest", "%s: SHA-256 %.16s..., the log recorded %.16s...",
 					pr->ckpt[i].file, sha, pr->ckpt[i].sha256);
@@ -117,13 +131,15 @@ static int check_plan(const struct kr_plan *plan, const struct plausible_report 
 /* Loads the segment's start checkpoint (record c) into h after checking it
  * is the file the log recorded and carries the header the harness writes. */
 static int load_start(struct recipe_host *h, const struct kr_plan *plan, const struct plausible_report *pr,
-		      const struct plausible_ckpt *c, const char *dir, void **state, size_t *n, struct kerr *err)
+		      const struct plausible_ckpt *c, const char *dir, const struct bundle_taken *taken, void **state,
+		      size_t *n, struct kerr *err)
 {
 	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
 	struct ckpt_meta m, want;
 	size_t have;
 
-	if (fs_join(path, sizeof path, err, "%s/%s", dir, c->file) < 0 || ckpt_read(path, &m, state, n, sha, err) < 0)
+	if (fs_join(path, sizeof path, err, "%s/%s", dir, c->file) < 0 ||
+	    read_ckpt(path, c->file, taken, &m, state, n, sha, err) < 0)
 		return -1;
 	if (strcmp(sha, c->sha256))
 		return kerr_set(err, "judge.replay_digest",
@@ -274,7 +290,7 @@ int replay_run(struct recipe_host *h, const struct kr_plan *plan, const struct p
 	r->from_step = start ? start->step : 0;
 	r->to_step = o->steps && r->from_step + o->steps < end->step ? r->from_step + o->steps : end->step;
 	if (check_plan(plan, pr, err) < 0 ||
-	    (start && load_start(h, plan, pr, start, o->bundle_dir, &state, &n, err) < 0) ||
+	    (start && load_start(h, plan, pr, start, o->bundle_dir, o->taken, &state, &n, err) < 0) ||
 	    run_steps(h, pr, train, ntrain, o, r, err) < 0)
 		goto out;
 	if (r->to_step == end->step && check_end(h, pr, end, scratch, r, err) < 0)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "sandbox/recipe_host.h"
+#include "proof/bundle.h"
 #include "judge/plausible.h"
 #include "judge/trace.h"
 #include "util/kerr.h"
@@ -37,6 +38,9 @@
  * itself. */
 struct replay_opts {
 	const char *bundle_dir;
+	/* The take of bundle_dir (bundle.h), whose digests stand for its files:
+	 * NULL hashes each checkpoint read here. */
+	const struct bundle_taken *taken;
 	int segment;             /* 0 .. pr->nckpt - 1 */
 	int steps;               /* 0: the whole segment, ending in the digest check;
 				    else at most this many steps (clipped at the segment's end) */
@@ -64,9 +68,12 @@ struct replay_report {
  * tokenizer digests, recipe and version, vocabulary) is the one the
  * harness writes for that record (judge.ckpt_meta). Every record but the
  * final one's must have its file present (judge.ckpt_missing): the final is
- * checked by the bundle's own digests and loaded by the evaluator. */
-int replay_check_headers(const char *bundle_dir, const struct plausible_report *pr, int vocab_size,
-			 struct kerr *err);
+ * checked by the bundle's own digests and loaded by the evaluator. With
+ * taken (bundle_dir's take), a file's digest is the take's and only its
+ * header is read: the take hashed every byte once already. NULL: every
+ * file is read and hashed here. */
+int replay_check_headers(const char *bundle_dir, const struct bundle_taken *taken, const struct plausible_report *pr,
+			 int vocab_size, struct kerr *err);
 
 /* Replays segment o->segment (o->steps of it, or all of it). h is a FRESH
  * host (nothing created yet beyond its process) whose recipe the caller

@@ -524,6 +524,23 @@ out:
 	return rc;
 }
 
+const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name)
+{
+	int lo = 0, hi = t->f.n - 1;
+
+	/* names are sorted (bundle_list) */
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2, c = strcmp(t->f.name[mid], name);
+		if (!c)
+			return t->sha256[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
 int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err)
 {
 	struct bundle_dir *d = malloc(sizeof *d);

@@ -116,6 +116,11 @@ int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, st
  * take hashed (bundle.copy_changed otherwise: something wrote into the
  * validator's copy). */
 int bundle_verify_taken(const struct bundle_taken *t, struct bundle_report *r, struct kerr *err);
+/* The take's SHA-256 (hex) of the file named `name` (relative, as listed:
+ * "checkpoints/final.ckpt"), or NULL when the take has no such file. The
+ * digest of the validator's own bytes: a check that needs a file's digest
+ * asks here instead of hashing it again. */
+const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name);
 
 /* A bundle taken under $TMPDIR (removed by bundle_dir_close): for the CLI
  * and bundle_verify. t.dir is the copy. */

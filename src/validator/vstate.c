@@ -694,10 +694,23 @@ int vstate_store_path(struct vstate *s, const char *sha256_hex, char path[FS_PAT
 	return fs_join(path, FS_PATH_MAX, err, "%s/%s/%s", s->dir, STORE_NAME, sha256_hex);
 }
 
+/* An existing entry must already be these bytes: a mismatch means the
+ * store was damaged, and we stop rather than paper over it. */
+static int entry_holds(const char *final, const char *sha256_hex, struct kerr *err)
+{
+	char have[HASH_HEX_BYTES];
+
+	if (hash_file_hex(final, have, NULL, err) < 0)
+		return -1;
+	if (strcmp(have, sha256_hex))
+		return kerr_set(err, "vstate.store_corrupt", "%s: content digest is %s", final, have);
+	return 0;
+}
+
 int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
 {
 	static unsigned counter; /* distinct tmp names within one process */
-	char dir[FS_PATH_MAX], tmp[FS_PATH_MAX], final[FS_PATH_MAX], have[HASH_HEX_BYTES];
+	char dir[FS_PATH_MAX], tmp[FS_PATH_MAX], final[FS_PATH_MAX];
 	int rc = -1;
 
 	if (fs_join(dir, sizeof dir, err, "%s/%s", s->dir, STORE_NAME) < 0 ||
@@ -709,17 +722,8 @@ int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_H
 		goto out;
 	if (fs_join(final, sizeof final, err, "%s/%s", dir, sha256_hex) < 0)
 		goto out;
-	if (fs_exists(final)) {
-		/* Write once: an existing entry must already be these bytes; a
-		 * mismatch means the store was damaged, and we stop rather than
-		 * paper over it. */
-		if (hash_file_hex(final, have, NULL, err) < 0)
-			goto out;
-		if (strcmp(have, sha256_hex)) {
-			kerr_set(err, "vstate.store_corrupt", "%s: content digest is %s", final, have);
-			goto out;
-		}
-		rc = 0;
+	if (fs_exists(final)) { /* write once */
+		rc = entry_holds(final, sha256_hex, err);
 		goto out;
 	}
 	if (rename(tmp, final) < 0) {
@@ -732,4 +736,24 @@ int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_H
 out:
 	unlink(tmp); /* absent after a successful rename */
 	return rc;
+}
+
+int vstate_store_known(struct vstate *s, const char *path, const char *sha256_hex, struct kerr *err)
+{
+	char final[FS_PATH_MAX], dir[FS_PATH_MAX], got[HASH_HEX_BYTES];
+
+	if (vstate_store_path(s, sha256_hex, final, err) < 0 ||
+	    fs_join(dir, sizeof dir, err, "%s/%s", s->dir, STORE_NAME) < 0)
+		return -1;
+	if (fs_exists(final))
+		return entry_holds(final, sha256_hex, err);
+	if (link(path, final) == 0)
+		return fs_fsync_dir(dir, err);
+	if (errno == EEXIST)
+		return entry_holds(final, sha256_hex, err);
+	if (vstate_store_file(s, path, got, err) < 0)
+		return -1;
+	if (strcmp(got, sha256_hex))
+		return kerr_set(err, "vstate.store_corrupt", "%s: stored as %s, expected %s", path, got, sha256_hex);
+	return 0;
 }

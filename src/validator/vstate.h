@@ -74,6 +74,13 @@ int vstate_tx(struct vstate *s, int (*fn)(struct vstate *s, void *arg, struct ke
 
 /* Copies a file into the content-addressed store (write once, atomic). */
 int vstate_store_file(struct vstate *s, const char *path, char sha256_hex[HASH_HEX_BYTES], struct kerr *err);
+/* As vstate_store_file for a file the validator owns whose SHA-256 it
+ * already holds (a taken bundle's file: hashed and fsynced as it was
+ * copied, never written since): hard-linked into the store under that
+ * digest, so its bytes are neither copied nor hashed again. Where no link
+ * can be made (another filesystem), it is copied as vstate_store_file does
+ * and the copy's digest must be the one given (vstate.store_corrupt). */
+int vstate_store_known(struct vstate *s, const char *path, const char *sha256_hex, struct kerr *err);
 /* Where the store keeps the object with this digest (STATE/store/<hex>),
  * whether or not it is there. vstate.bad_digest when hex is not 64
  * lowercase hex digits: a digest read from a manifest never names a path
