@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run.sh BUILD_DIR: every benchmark beside its peer, on this machine, now.
 # gemm: bench_gemm, the recipe's gemm against OpenBLAS's best on this CPU.
+# xent: bench_xent, the evaluator's cross-entropy paths against PyTorch's
+# cross_entropy on CPU.
 # engine: `karpa bench engine` (recipe v0.1.0's training step) against the
 # same model in PyTorch (bench/bench_engine.py) at 1 and 2 threads, then the
 # ratio of karpa's best against torch's best. Prints figures; asserts nothing.
@@ -44,4 +46,9 @@ fi
 # (docs/determinism.md, "Speed").
 if [ -x "$build/rel/bench/bench_gemm" ]; then
 	"$build/rel/bench/bench_gemm"
+fi
+
+# the evaluator's cross-entropy: every path this CPU runs, and torch's
+if [ -x "$build/rel/bench/bench_xent" ]; then
+	"$build/rel/bench/bench_xent"
 fi

@@ -2,6 +2,8 @@
  * flags. Sources are hashed in sorted order so the cache key, and the
  * proof's record of it, do not depend on directory order. */
 #include "sandbox/recipe_build.h"
+#include "sandbox/build_cache.h"
+#include "util/log.h"
 #include "util/proc.h"
 
 #include <dirent.h>
@@ -417,8 +419,10 @@ static int compile(const char *recipe_dir, char *const *names, size_t n, const c
 			if (fs_join(path, sizeof path, err, "%s/%s", pass ? recipe_dir : src, name) < 0 ||
 			    object_path(&k, cache, tmpdir, name, path, no, objs[no], err) < 0)
 				goto out;
-			if (k.cacheable && access(objs[no], R_OK) == 0)
+			if (k.cacheable && access(objs[no], R_OK) == 0) {
+				build_cache_touch(objs[no]);
 				(*reused)++;
+			}
 			else if (compile_one(path, objs[no], recipe_dir, log, err) < 0)
 				goto out;
 			no++;
@@ -452,6 +456,20 @@ out:
 	return rc;
 }
 
+/* Each new runner makes room: the cache keeps the recently used ones
+ * (build_cache.h). A prune that fails costs disk, not the build. */
+static void prune(const char *cache)
+{
+	struct build_cache_pruned p;
+	struct kerr why = { { 0 }, { 0 } };
+
+	if (build_cache_prune(cache, BUILD_CACHE_RUNNERS_KEEP, BUILD_CACHE_OBJECTS_KEEP, BUILD_CACHE_IDLE_S, &p, &why) < 0)
+		log_msg(LOG_WARN, "recipe", "%s: %s (the build cache was not pruned)", why.code, why.msg);
+	else if (p.runners || p.objects)
+		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d runners and %d objects unused for a day", p.runners,
+			p.objects);
+}
+
 int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)
 {
 	char cache[FS_PATH_MAX], outdir[FS_PATH_MAX], tmp[FS_PATH_MAX], log[FS_PATH_MAX];
@@ -471,6 +489,7 @@ int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct 
 	    fs_join(log, sizeof log, err, "%s/build.log", outdir) < 0)
 		goto out;
 	if (access(info->runner, X_OK) == 0) {
+		build_cache_touch(outdir);
 		info->cached = 1;
 		rc = 0;
 		goto out;
@@ -483,6 +502,7 @@ int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct 
 		unlink(tmp);
 		goto out;
 	}
+	prune(cache);
 	rc = 0;
 out:
 	for (size_t i = 0; i < n; i++)

@@ -1,0 +1,134 @@
+/* build_cache.c: pruning the recipe build cache by last use (build_cache.h).
+ * Only names the cache itself makes are candidates: recipes/<64 hex>
+ * folders and objs/<64 hex>.o files, so a path someone else put there is
+ * never removed. */
+#include "sandbox/build_cache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+#include "util/hash.h"
+
+struct entry {
+	char path[FS_PATH_MAX];
+	struct timespec used;
+};
+
+void build_cache_touch(const char *path)
+{
+	(void)utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+/* Newest first; ties by path so the order never depends on readdir's. */
+static int newer_first(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec > y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec > y->used.tv_nsec ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+/* A name this cache made: 64 lowercase hex digits, then `suffix`. */
+static int cache_name(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), s = strlen(suffix);
+	char digest[HASH_HEX_BYTES];
+
+	if (n != HASH_HEX_BYTES - 1 + s || strcmp(name + HASH_HEX_BYTES - 1, suffix))
+		return 0;
+	memcpy(digest, name, HASH_HEX_BYTES - 1);
+	digest[HASH_HEX_BYTES - 1] = '\0';
+	return hash_is_hex(digest, HASH_HEX_BYTES - 1);
+}
+
+/* Lists dir's entries named as the cache names them, of the given type.
+ * A missing folder is an empty one. */
+static int list(const char *dir, const char *suffix, int want_dir, struct entry **out, size_t *n, struct kerr *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : kerr_errno(err, "fs.open", dir);
+	while ((de = readdir(d))) {
+		struct entry e;
+		struct stat sb;
+
+		if (!cache_name(de->d_name, suffix) ||
+		    fs_join(e.path, sizeof e.path, err, "%s/%s", dir, de->d_name) < 0)
+			continue;
+		if (lstat(e.path, &sb) < 0 || (want_dir ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)))
+			continue;
+		e.used = sb.st_mtim;
+		if (*n == cap) {
+			struct entry *grown = realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof *grown);
+			if (!grown) {
+				kerr_set(err, "fs.nomem", "%s: out of memory listing the cache", dir);
+				goto out;
+			}
+			*out = grown;
+		}
+		(*out)[(*n)++] = e;
+	}
+	rc = 0;
+out:
+	closedir(d);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* Removes the entries of one kind beyond `keep` that are idle; counts them. */
+static int prune_kind(const char *cache, const char *sub, const char *suffix, int is_dir, int keep, long idle_s,
+		      int *removed, struct kerr *err)
+{
+	char dir[FS_PATH_MAX];
+	struct entry *e = NULL;
+	size_t n = 0;
+	time_t cutoff = time(NULL) - (time_t)idle_s;
+
+	*removed = 0;
+	if (fs_join(dir, sizeof dir, err, "%s/%s", cache, sub) < 0 || list(dir, suffix, is_dir, &e, &n, err) < 0)
+		return -1;
+	if (n > 1)
+		qsort(e, n, sizeof *e, newer_first);
+	for (size_t i = keep > 0 ? (size_t)keep : 0; i < n; i++) {
+		if (e[i].used.tv_sec > cutoff)
+			continue;
+		if ((is_dir ? fs_rm_rf(e[i].path) : unlink(e[i].path)) == 0)
+			(*removed)++;
+	}
+	free(e);
+	return 0;
+}
+
+int build_cache_prune(const char *cache, int keep_runners, int keep_objects, long idle_s,
+		      struct build_cache_pruned *out, struct kerr *err)
+{
+	struct build_cache_pruned p = { 0, 0 };
+	int rc = prune_kind(cache, "recipes", "", 1, keep_runners, idle_s, &p.runners, err);
+
+	if (rc == 0)
+		rc = prune_kind(cache, "objs", ".o", 0, keep_objects, idle_s, &p.objects, err);
+	if (out)
+		*out = p;
+	return rc;
+}
