@@ -361,6 +361,7 @@ static void drop_upload(struct http_req *rq)
 static void req_free(struct http_req *rq)
 {
 	drop_upload(rq);
+	hash_bulk_drop(&rq->hash);
 	if (rq->upload_counted)
 		atomic_fetch_sub(&rq->srv->uploads_in_flight, 1);
 	for (int i = 0; i < rq->nhdr; i++) {
@@ -517,7 +518,12 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 		return mhd_result(http_reply_error(rq, 500, "http.internal", "cannot create an upload file in %s: %s",
 						   s->upload_dir, strerror(e)));
 	}
-	hash_begin(&rq->hash);
+	{
+		struct kerr e;
+
+		if (hash_bulk_begin(&rq->hash, &e) < 0)
+			return mhd_result(http_reply_error(rq, 500, "http.internal", "%s", e.msg));
+	}
 	return MHD_YES;
 }
 
@@ -559,7 +565,7 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 		}
 		off += (size_t)w;
 	}
-	hash_update(&rq->hash, data, n);
+	hash_bulk_update(&rq->hash, data, n);
 	return MHD_YES;
 }
 
@@ -577,7 +583,7 @@ static enum MHD_Result req_end(struct http_server *s, struct http_req *rq)
 							   strerror(errno)));
 		close(rq->fd);
 		rq->fd = -1;
-		hash_end(&rq->hash, d);
+		hash_bulk_end(&rq->hash, d);
 		hash_hex(d, rq->sha256);
 	}
 	rc = rq->route->fn(rq, s->ctx);

@@ -55,7 +55,7 @@ struct http_req {
 	int upload_counted; /* holds one of uploads_in_flight */
 	int fd;
 	char upload_path[FS_PATH_MAX]; /* "" once taken or removed */
-	struct hash_ctx hash;
+	struct hash_bulk hash; /* of the upload, as it arrives; dropped in req_free */
 	char sha256[HASH_HEX_BYTES];
 	uint64_t bytes; /* body bytes seen (upload or not) */
 

@@ -457,7 +457,7 @@ static int check_entry(struct archive_entry *e, struct tar_list *l, const char *
 /* Reads an entry's data and checks it is exactly the declared size. With
  * out >= 0 the bytes are written there, and with h they are hashed in the
  * same pass. */
-static int entry_data(struct archive *a, const struct tar_entry *t, int out, struct hash_ctx *h,
+static int entry_data(struct archive *a, const struct tar_entry *t, int out, struct hash_bulk *h,
 		      const char *tar_path, struct kerr *err)
 {
 	uint64_t got = 0;
@@ -480,7 +480,7 @@ static int entry_data(struct archive *a, const struct tar_entry *t, int out, str
 		if (out >= 0 && fs_write_fd(out, buf, len, t->name, err) < 0)
 			return -1;
 		if (h)
-			hash_update(h, buf, len);
+			hash_bulk_update(h, buf, len);
 		got += len;
 	}
 	if (got != t->bytes)
@@ -588,7 +588,7 @@ static int extract_file(struct archive *a, const char *root, const struct tar_en
 			char hex[HASH_HEX_BYTES], struct kerr *err)
 {
 	char path[FS_PATH_MAX];
-	struct hash_ctx h;
+	struct hash_bulk h = { NULL };
 	uint8_t d[HASH_BYTES];
 	int fd, rc = -1;
 
@@ -601,17 +601,17 @@ static int extract_file(struct archive *a, const char *root, const struct tar_en
 		kerr_errno(err, "fs.chmod", path);
 		goto out;
 	}
-	hash_begin(&h);
-	if (entry_data(a, t, fd, &h, tar_path, err) < 0)
+	if (hash_bulk_begin(&h, err) < 0 || entry_data(a, t, fd, &h, tar_path, err) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		kerr_errno(err, "fs.fsync", path);
 		goto out;
 	}
-	hash_end(&h, d);
+	hash_bulk_end(&h, d);
 	hash_hex(d, hex);
 	rc = 0;
 out:
+	hash_bulk_drop(&h);
 	close(fd);
 	return rc;
 }

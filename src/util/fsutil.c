@@ -150,7 +150,7 @@ int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, c
 			 struct kerr *err)
 {
 	char buf[1 << 16];
-	struct hash_ctx c;
+	struct hash_bulk c = { NULL };
 	uint8_t d[HASH_BYTES];
 	uint64_t done = 0;
 	int in = fs_open_regular(src, O_NOFOLLOW, NULL, err), out = -1, rc = -1;
@@ -162,7 +162,8 @@ int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, c
 		kerr_errno(err, errno == EEXIST ? "fs.exists" : "fs.create", dst);
 		goto out;
 	}
-	hash_begin(&c);
+	if (hash_bulk_begin(&c, err) < 0)
+		goto out;
 	for (;;) {
 		ssize_t r = read(in, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
@@ -181,7 +182,7 @@ int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, c
 			goto out;
 		}
 		done += (uint64_t)r;
-		hash_update(&c, buf, (size_t)r);
+		hash_bulk_update(&c, buf, (size_t)r);
 		if (fs_write_fd(out, buf, (size_t)r, dst, err) < 0)
 			goto out;
 	}
@@ -189,13 +190,14 @@ int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, c
 		kerr_errno(err, "fs.fsync", dst);
 		goto out;
 	}
-	hash_end(&c, d);
+	hash_bulk_end(&c, d);
 	if (hex)
 		hash_hex(d, hex);
 	if (bytes)
 		*bytes = done;
 	rc = 0;
 out:
+	hash_bulk_drop(&c);
 	close(in);
 	if (out >= 0)
 		close(out);
