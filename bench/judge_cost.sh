@@ -21,15 +21,8 @@
 #   nice -n 10 bash bench/judge_cost.sh build cpu
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
-scale=${2:-tiny}
-K="$PWD/$build/karpa"
-threads=${THREADS:-1}
-out=$PWD/build-bench/judge-cost-$scale
-py=/usr/bin/python3
-[ -x "$K" ] || { echo "judge_cost: no $K (make BUILD=$build first)" >&2; exit 1; }
-rm -rf "$out"
-mkdir -p "$out"
+. bench/judge_lib.sh
+bench_setup judge-cost "${1:-build}" "${2:-tiny}"
 
 "$K" data prepare --scale "$scale" --out "$out/data" --hidden-out "$out/hidden" >/dev/null
 "$K" validator init "$out/state" --data "$out/data" --hidden "$out/hidden" --scale "$scale" >/dev/null
@@ -37,20 +30,18 @@ mkdir -p "$out"
 "$K" keygen --out "$out/miner.key" >/dev/null
 git clone -q "$out/state/recipe" "$out/king"
 
-# make_patch NAME SED_EXPR: a patch of recipe/config.c's row for the scale
+# make_patch NAME: the candidate NAME (judge_lib.sh) as a patch of the king
 make_patch() {
-	local name=$1 expr=$2 line
+	local name=$1
 	rm -rf "$out/r-$name"
 	cp -a "$out/king" "$out/r-$name"
-	line=$(grep -n "{ \"$scale\"," "$out/r-$name/config.c" | head -1 | cut -d: -f1)
-	sed -i "${line}${expr}" "$out/r-$name/config.c"
+	bench_knob "$out/r-$name" "$scale" "$name"
 	git -C "$out/r-$name" diff >"$out/$name.patch"
 	[ -s "$out/$name.patch" ] || { echo "judge_cost: patch $name is empty" >&2; exit 1; }
 }
-make_patch comment 's|$| /* the same row */|'
-make_patch lr-half 's/\([0-9.]*e-[0-9]*f\) }/\1 * 0.5f }/'
-make_patch steps-2of3 's/^\(\s*{ "[a-z0-9-]*", [0-9]*, [0-9]*, [0-9]*, [0-9]*, [0-9]*, \)\([0-9]*\),/\1\2 * 2 \/ 3,/'
-make_patch lr-1.5x 's/\([0-9.]*e-[0-9]*f\) }/\1 * 1.5f }/'
+for name in comment lr-half steps-2of3 lr-1.5x; do
+	make_patch "$name"
+done
 
 jget() { "$py" -c "import json,sys; d=json.load(open(sys.argv[2])); print(eval(sys.argv[1], {}, {'d': d}))" "$1" "$2"; }
 rows=()

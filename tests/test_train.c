@@ -347,6 +347,52 @@ static void cli_train_then_eval(void **s)
 	assert_non_null(strstr(out2, "val_bpb"));
 }
 
+/* --per-window-out: one line per window under a '#' header, and the lines
+ * add up, in split order, to the very bits of the evaluation's val_bpb. */
+static void cli_eval_per_window(void **s)
+{
+	static char out[1 << 16];
+	char p[FS_PATH_MAX], *text, *save = NULL;
+	size_t n, rows = 0, windows = 0, tail = 1, targets = 0, bytes = 0;
+	struct kerr err;
+	double total = 0, bpb;
+	int T = 0;
+
+	(void)s;
+	if (tu_run(out, sizeof out, "%s eval --ckpt %s/cli/final.ckpt --data %s/hidden --split hidden --threads 1 "
+		   "--per-window-out %s/hidden.win --json 2>/dev/null", tu_karpa_san(), work, work, work) != 0)
+		fail_msg("karpa eval --per-window-out failed: %s", out);
+	bpb = json_num(out, "val_bpb");
+	snprintf(p, sizeof p, "%s/hidden.win", work);
+	assert_int_equal(fs_read_all(p, 1 << 20, &text, &n, &err), 0);
+	assert_true(!strncmp(text, "# karpa-window-losses-1\n", 24));
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *end;
+		if (l[0] == '#') {
+			sscanf(l, "# seq_len %d", &T);
+			sscanf(l, "# targets %zu", &targets);
+			sscanf(l, "# bytes %zu", &bytes);
+			sscanf(l, "# full_windows %zu", &windows);
+			sscanf(l, "# tail_targets %zu", &tail);
+			continue;
+		}
+		total += strtod(l, &end);
+		assert_true(*end == '\0' && end != l);
+		rows++;
+	}
+	free(text);
+	assert_true(T > 0 && targets == (size_t)json_num(out, "targets") && bytes == (size_t)json_num(out, "bytes"));
+	assert_int_equal(windows * (size_t)T + tail, targets);
+	assert_int_equal(rows, windows + (tail > 0));
+	assert_true(total / (M_LN2 * (double)bytes) == bpb);
+	/* No split, no file. */
+	assert_int_equal(tu_run(out, sizeof out, "%s eval --ckpt %s/cli/final.ckpt --data %s --split hidden "
+				"--per-window-out %s/none.win", tu_karpa(), work, data, work), 1);
+	assert_non_null(strstr(out, "karpa: dataset.no_split: "));
+	snprintf(p, sizeof p, "%s/none.win", work);
+	assert_int_equal(access(p, F_OK), -1);
+}
+
 /* Copies final.ckpt with one edit and returns karpa eval's output. */
 static int eval_damaged(const char *how, char *out, size_t cap)
 {
@@ -421,6 +467,7 @@ int main(void)
 		cmocka_unit_test(refusals_leave_nothing),
 		cmocka_unit_test(eval_refuses_other_recipe),
 		cmocka_unit_test(cli_train_then_eval),
+		cmocka_unit_test(cli_eval_per_window),
 		cmocka_unit_test(cli_refuses_bad_checkpoints),
 		cmocka_unit_test(cli_usage_and_refusals),
 	};

@@ -468,6 +468,7 @@ int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data
 	rep->seed = m.seed;
 	rep->split = split;
 	rep->seq_len = R->plan.seq_len;
+	rep->eval_batch = R->plan.eval_batch;
 	memcpy(rep->data_digest, R->d->digest, HASH_HEX_BYTES);
 	rc = 0;
 out:

@@ -89,6 +89,7 @@ struct eval_report {
 	char ckpt_sha256[HASH_HEX_BYTES], data_digest[HASH_HEX_BYTES];
 	enum dataset_split_id split;
 	int seq_len; /* the windows it was scored in (the recipe's plan) */
+	int eval_batch; /* windows per scoring call (the recipe's plan) */
 	struct eval_result res;
 };
 

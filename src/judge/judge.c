@@ -33,7 +33,6 @@
 #include "judge/seqtest.h"
 #include "sandbox/sandbox.h"
 #include "validator/hlosses.h"
-#include "util/rng.h"
 #include "util/crash.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -414,21 +413,12 @@ static uint64_t audit_seed(const struct ctx *c)
 static uint32_t *window_order(const struct ctx *c, const char *context, size_t n, struct kerr *err)
 {
 	uint32_t *p = malloc((n ? n : 1) * sizeof *p);
-	struct rng g;
 
 	if (!p) {
 		kerr_set(err, "judge.nomem", "out of memory for the order of %zu windows", n);
 		return NULL;
 	}
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint32_t)i;
-	rng_init(&g, keyed_seed(c, context), "window order", 0);
-	for (size_t i = n; i > 1; i--) {
-		size_t k = (size_t)rng_below(&g, i);
-		uint32_t t = p[i - 1];
-		p[i - 1] = p[k];
-		p[k] = t;
-	}
+	seqtest_order(p, n, keyed_seed(c, context));
 	return p;
 }
 

@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "util/rng.h"
+
 /* Intrinsic time of the remaining-mean martingale after t of N draws, per
  * unit variance of a window: drawing one of the m windows left moves the
  * remaining mean by (mean - y) / (m - 1), so the variances add up to about
@@ -70,4 +72,19 @@ int seqtest_stop(const struct seqtest *q)
 		return 0;
 	lo = seqtest_lower(q);
 	return isfinite(lo) && lo > q->threshold;
+}
+
+void seqtest_order(uint32_t *p, size_t n, uint64_t seed)
+{
+	struct rng g;
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint32_t)i;
+	rng_init(&g, seed, "window order", 0);
+	for (size_t i = n; i > 1; i--) {
+		size_t k = (size_t)rng_below(&g, i);
+		uint32_t t = p[i - 1];
+		p[i - 1] = p[k];
+		p[k] = t;
+	}
 }

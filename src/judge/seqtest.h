@@ -12,10 +12,13 @@
  * mean of the windows not yet drawn is a martingale; its normal-mixture
  * boundary (Robbins), in the intrinsic time of sampling without
  * replacement, with the windows' sample variance plugged in, gives a lower
- * bound that holds at every t at once with probability 1 - alpha. */
+ * bound that holds at every t at once with probability 1 - alpha. Owns
+ * the permutation the windows are drawn in, given its seed, so that the
+ * judge and the test's simulations draw the same kind of order. */
 #ifndef KARPA_SEQTEST_H
 #define KARPA_SEQTEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SEQTEST_ALPHA 0.01           /* the chance a decisive candidate is stopped */
@@ -46,5 +49,10 @@ double seqtest_estimate(const struct seqtest *q);
 double seqtest_lower(const struct seqtest *q);
 /* 1 when the candidate cannot be decisive at the test's error rate. */
 int seqtest_stop(const struct seqtest *q);
+
+/* p[0..n-1]: a uniform permutation of 0..n-1 drawn from seed (a
+ * Fisher-Yates shuffle on rng stream (seed, "window order", 0)). The judge
+ * keys the seed by the validator secret (judge.c, window_order). */
+void seqtest_order(uint32_t *p, size_t n, uint64_t seed);
 
 #endif
