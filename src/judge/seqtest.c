@@ -23,7 +23,7 @@ void seqtest_init(struct seqtest *q, uint64_t N, uint64_t bytes, double margin, 
 	q->N = N;
 	q->to_bpb = bytes ? (double)N / (M_LN2 * (double)bytes) : NAN;
 	q->threshold = -margin + (bytes ? tail_king_nats / (M_LN2 * (double)bytes) : INFINITY);
-	q->alpha = alpha > 0 && alpha < 1 ? alpha : SEQTEST_ALPHA;
+	q->alpha = alpha > 0 && alpha < 1 ? alpha : SEQTEST_BOUNDARY_ALPHA;
 	q->t_min = N / SEQTEST_MIN_FRACTION > SEQTEST_MIN_WINDOWS ? N / SEQTEST_MIN_FRACTION : SEQTEST_MIN_WINDOWS;
 	/* Mixture width for a boundary tightest near t_opt (Howard et al.'s
 	 * rule of thumb: rho = v / (2 ln(1/alpha) + ln(1 + 2 ln(1/alpha)))). */
