@@ -11,7 +11,10 @@
 # 1.5x (the demo's improvement). Each bundle is judged twice on its own
 # copy of the state: `karpa judge --full-eval` and `karpa judge`. Prints,
 # per candidate, the verdict of each, the judgment's CPU seconds as a
-# percentage of the proof's CPU seconds, and how many hidden targets the
+# percentage of the proof's CPU seconds (as the verdict records them: the
+# manifest's train_s x threads, which a loaded machine inflates; and, as
+# "seq %cpu", of the prove process's own user+sys CPU seconds, which it
+# does not), and how many hidden targets the
 # sequential judgment scored; then the medians for the non-decisive and the
 # decisive candidates. A decisive candidate's judgment includes its
 # binding replay.
@@ -47,7 +50,8 @@ jget() { "$py" -c "import json,sys; d=json.load(open(sys.argv[2])); print(eval(s
 rows=()
 for name in comment lr-half steps-2of3 lr-1.5x; do
 	printf 'Candidate %s for the judge-cost benchmark.\n' "$name" >"$out/$name.md"
-	"$K" prove --recipe "$out/state/recipe" --king recipe-v0.1.0 --patch "$out/$name.patch" \
+	/usr/bin/time -f '%U %S' -o "$out/p-$name.time" \
+		"$K" prove --recipe "$out/state/recipe" --king recipe-v0.1.0 --patch "$out/$name.patch" \
 		--rationale "$out/$name.md" --key "$out/miner.key" --data "$out/data" --scale "$scale" \
 		--out "$out/b-$name" --seed 1 --threads "$threads" --mock-attestation >/dev/null
 	for mode in full seq; do
@@ -64,7 +68,7 @@ done
 "$py" - "$out" "${rows[@]}" <<'PY'
 import json, statistics, sys
 out, names = sys.argv[1], sys.argv[2:]
-print(f"{'candidate':<12} {'verdict (full)':<22} {'verdict (seq)':<22} {'full %':>7} {'seq %':>7} {'hidden targets':>16} {'cache':>6} same")
+print(f"{'candidate':<12} {'verdict (full)':<22} {'verdict (seq)':<22} {'full %':>7} {'seq %':>7} {'seq %cpu':>8} {'hidden targets':>16} {'cache':>6} same")
 groups = {"non-decisive": ([], []), "decisive": ([], [])}
 ok = True
 for n in names:
@@ -72,13 +76,17 @@ for n in names:
     s = json.load(open(f"{out}/j-{n}-seq.json"))
     pf = 100 * f["judge_cpu_s"] / f["proof_cpu_s"]
     ps = 100 * s["judge_cpu_s"] / s["proof_cpu_s"]
+    # the prover's own CPU seconds (training plus its build, checks and final
+    # evaluation): unlike train_s x threads, not inflated by a loaded machine
+    u, sy = open(f"{out}/p-{n}.time").read().split()[-2:]
+    pc = 100 * s["judge_cpu_s"] / (float(u) + float(sy))
     same = (f["verdict"], f["code"]) == (s["verdict"], s["code"])
     ok &= same
     g = "non-decisive" if f["verdict"] in ("not_decisive", "rejected") else "decisive"
     groups[g][0].append(pf)
     groups[g][1].append(ps)
     tgt = f"{s.get('hidden_targets', 0)}/{s.get('hidden_targets_all', 0)}"
-    print(f"{n:<12} {f['verdict'] + ' ' + f['code']:<22.22} {s['verdict'] + ' ' + s['code']:<22.22} {pf:7.2f} {ps:7.2f} {tgt:>16} {s.get('hidden_cache', ''):>6} {'yes' if same else 'NO'}")
+    print(f"{n:<12} {f['verdict'] + ' ' + f['code']:<22.22} {s['verdict'] + ' ' + s['code']:<22.22} {pf:7.2f} {ps:7.2f} {pc:8.2f} {tgt:>16} {s.get('hidden_cache', ''):>6} {'yes' if same else 'NO'}")
 for g, (pf, ps) in groups.items():
     if pf:
         print(f"median {g}: full {statistics.median(pf):.2f}% -> sequential {statistics.median(ps):.2f}% of the proof's CPU time ({len(pf)} candidates)")
