@@ -268,6 +268,11 @@ int causality_watch_call(void *arg, uint64_t call, const uint16_t *in, int rows,
 	pr = (int)rng_below(&g, (uint64_t)(k == 0 && rows > 1 ? rows - 1 : rows));
 	p = (k == 0 || T < 2) ? T - 1 : (int)rng_below(&g, (uint64_t)T - 1);
 	build_twin(w, &g, in, rows, T, pr, p);
+	if (w->start_alt && !w->alt_started) {
+		if (w->start_alt(w->start_arg, err) < 0)
+			return -1;
+		w->alt_started = 1;
+	}
 	if (w->h_alt->logits(w->h_alt, w->twin, rows, T, w->lt, err) < 0)
 		return -1;
 	w->rep.calls++;

@@ -84,6 +84,12 @@ int causality_audit(struct recipe_host *h, struct recipe_host *h_alt, const stru
  * it which split it is looking at. */
 struct causality_watch {
 	struct recipe_host *h_alt;
+	/* NULL, or called once before h_alt's first call and must make it
+	 * ready (the judge starts the twin child only when a probe is due: an
+	 * evaluation the sequential test stops early usually reaches none). */
+	int (*start_alt)(void *arg, struct kerr *err);
+	void *start_arg;
+	int alt_started;
 	struct causality_opts o;
 	const uint16_t *tokens; /* the scored split: twins take their text from it */
 	size_t ntokens;

@@ -430,10 +430,28 @@ struct split_plan {
 	double *target_nats;
 };
 
-/* Scores a split on h. With h_alt, the causality audit rides on the scoring
- * calls themselves (causality_watch): h_alt sees only the twins; an
- * evaluation stopped early has audited the probed calls it made. */
-static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct recipe_host *h_alt,
+/* The causality audit's twin child: a fresh one with the final checkpoint,
+ * started when the first probe is due (start_twin), so an evaluation the
+ * sequential test stops before any probed call never starts it. */
+struct twin_child {
+	struct ctx *c;
+	struct sandbox *sb;
+	struct recipe_host h; /* zeroed until started; destroyed by the caller either way */
+	struct kr_plan plan;
+};
+
+static int start_twin(void *arg, struct kerr *err)
+{
+	struct twin_child *t = arg;
+
+	return start_recipe(t->c, t->sb, &t->h, &t->plan, "checkpoints/final.ckpt", err);
+}
+
+/* Scores a split on h. With a twin, the causality audit rides on the
+ * scoring calls themselves (causality_watch): the twin sees only the
+ * twins of probed calls; an evaluation stopped early has audited the
+ * probed calls it made. */
+static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct twin_child *twin,
 		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split,
 		      const struct split_plan *sp, struct eval_result *res, struct kerr *err)
 {
@@ -454,10 +472,12 @@ static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, 
 	}
 	if (dataset_tokens(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
 		goto out;
-	if (h_alt) {
+	if (twin) {
 		if (evaluate_calls(plan, vocab, n, eo.targets_max, &calls, &rows, err) < 0 ||
-		    causality_watch_init(&w, h_alt, &co, calls, rows, toks, n, err) < 0)
+		    causality_watch_init(&w, &twin->h, &co, calls, rows, toks, n, err) < 0)
 			goto out;
+		w.start_alt = start_twin;
+		w.start_arg = twin;
 		watching = 1;
 		ob.after_call = causality_watch_call;
 		ob.arg = &w;
@@ -692,24 +712,28 @@ static int check_public_claim(struct ctx *c, struct sandbox *sb, struct recipe_h
 
 /* Fresh children, each with the final checkpoint: one scores the hidden
  * split and has never seen anything else, so it cannot tell which split it
- * is looking at; one answers only the causality audit's twins of that
- * scoring; one recomputes the public claim. The hidden split goes first.
+ * is looking at; one, started when the first probe is due, answers only
+ * the causality audit's twins of that scoring; one recomputes the public
+ * claim. The hidden split goes first.
  * The public claim is checked on a share of the public split (the share
  * the sequential test scored on the hidden one, or JUDGE_PUBLIC_SHARE),
  * and on the whole of it when that does not settle it or --full-eval. */
 static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
-	struct recipe_host h, h_alt;
-	struct kr_plan plan, plan_alt;
+	struct recipe_host h;
+	struct twin_child tw;
+	struct kr_plan plan;
 	struct dataset hid;
 	struct seq_hidden sh;
 	struct split_plan pl = { 0 };
 	struct eval_result res;
 	struct expcorpus_check *ck = &c->r->checks[3];
-	int rc = -1, hid_open = 0, alt = 0, seq = 0, partial = 0;
+	int rc = -1, hid_open = 0, seq = 0, partial = 0;
 
 	memset(&h, 0, sizeof h);
-	memset(&h_alt, 0, sizeof h_alt);
+	memset(&tw, 0, sizeof tw);
+	tw.c = c;
+	tw.sb = sb;
 	memset(&sh, 0, sizeof sh);
 	say(c, "evaluating on the hidden split, with the causality audit");
 	if (dataset_open(c->s->hidden, &hid, err) < 0)
@@ -719,10 +743,8 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 		kerr_set(err, "judge.data_mismatch", "the hidden folder's tokenizer differs from the public one");
 		goto out;
 	}
-	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0 ||
-	    start_recipe(c, sb, &h_alt, &plan_alt, "checkpoints/final.ckpt", err) < 0)
+	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
 		goto out;
-	alt = 1;
 	if ((seq = seq_hidden_init(c, &hid, &plan, &sh, err)) < 0)
 		goto out;
 	pl.target_nats = c->cand.nats;
@@ -730,7 +752,7 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 		pl.order = sh.order;
 		pl.stop = &sh.stop;
 	}
-	if (eval_split(c, sb, &h, &h_alt, &plan, &hid, SPLIT_HIDDEN, &pl, &res, err) < 0)
+	if (eval_split(c, sb, &h, &tw, &plan, &hid, SPLIT_HIDDEN, &pl, &res, err) < 0)
 		goto out;
 	c->r->hidden_partial = res.stopped;
 	c->r->hidden_targets = res.targets;
@@ -745,8 +767,8 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 			 " error %g); hidden_bpb is the paired estimate",
 			 (unsigned long long)res.targets, (unsigned long long)c->cand.targets, SEQTEST_ALPHA);
 	recipe_host_destroy(&h);
-	recipe_host_destroy(&h_alt);
-	alt = 0;
+	recipe_host_destroy(&tw.h);
+	memset(&tw.h, 0, sizeof tw.h);
 	say(c, "recomputing the public val_bpb");
 	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
 		goto out;
@@ -765,8 +787,7 @@ out:
 	if (hid_open)
 		dataset_close(&hid);
 	recipe_host_destroy(&h);
-	if (alt)
-		recipe_host_destroy(&h_alt);
+	recipe_host_destroy(&tw.h);
 	return rc;
 }
 
