@@ -67,10 +67,24 @@ SAN_CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
 TEST_BIN       := $(TEST_SRC:%.c=$(BUILD)/san/%)
 BENCH_BIN      := $(BENCH_SRC:%.c=$(BUILD)/rel/%)
 
-RUNNER_LINK = $(BLAS_LIBS) -lseccomp -lsodium -fopenmp -lm
+RUNNER_LIBS = -lseccomp -lsodium -fopenmp -lm
+RUNNER_LINK = $(BLAS_LIBS) $(RUNNER_LIBS)
+# A runner for aarch64, which only a prover asks for (`karpa prove
+# --runner-isa aarch64`, docs/determinism.md): the portable flags and the
+# runner's libraries, cross-compiled by Debian's aarch64-linux-gnu-gcc
+# against the arm64 packages (multiarch; scripts/setup.sh), run under
+# qemu-aarch64. The BLAS paths are the arm64 package's own.
+AARCH64_PC = PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig pkg-config
+AARCH64_BLAS_CFLAGS := $(shell $(AARCH64_PC) --cflags openblas 2>/dev/null || \
+                         echo -I/usr/include/aarch64-linux-gnu/openblas-pthread/)
+AARCH64_BLAS_LIBS := $(shell $(AARCH64_PC) --libs openblas 2>/dev/null || echo -lopenblas)
+RECIPE_FLAGS_AARCH64 = $(RECIPE_FLAGS_PORTABLE) $(AARCH64_BLAS_CFLAGS)
+RUNNER_LINK_AARCH64 = $(AARCH64_BLAS_LIBS) $(RUNNER_LIBS)
 # recipe_build.c compiles external recipes with exactly the flags used here.
 BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC_DIR='"$(CURDIR)"' \
-             -DKARPA_LINK_FLAGS='"$(RUNNER_LINK)"'
+             -DKARPA_LINK_FLAGS='"$(RUNNER_LINK)"' \
+             -DKARPA_RECIPE_FLAGS_AARCH64='"$(RECIPE_FLAGS_AARCH64)"' \
+             -DKARPA_LINK_FLAGS_AARCH64='"$(RUNNER_LINK_AARCH64)"'
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: Makefile
 

@@ -48,9 +48,10 @@ static json_t *result_json(const struct judge_result *r)
 		json_object_set_new(o, "new_king", json_string(r->new_king));
 	if (r->replay_mode[0])
 		json_object_set_new(o, "replay",
-				    json_pack("{s:s, s:s, s:I, s:I}", "mode", r->replay_mode, "segments",
+				    json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "mode", r->replay_mode, "segments",
 					      r->replay_segments, "steps", (json_int_t)r->replay_steps, "of_steps",
-					      (json_int_t)r->proof_steps));
+					      (json_int_t)r->proof_steps, "proof_isa", r->proof_isa, "replay_isa",
+					      r->replay_isa));
 	if (r->hidden_cache[0])
 		json_object_set_new(o, "hidden_cache", json_string(r->hidden_cache));
 	if (r->hidden_targets) {
@@ -88,9 +89,10 @@ static void print_human(const struct judge_result *r)
 	if (r->new_king[0])
 		printf("new king %s\n", r->new_king);
 	if (r->replay_mode[0] && r->proof_steps > 0)
-		printf("replay: %s, segment%s %s: %lld of %lld steps (%.1f%%)\n", r->replay_mode,
-		       strchr(r->replay_segments, ' ') ? "s" : "", r->replay_segments, (long long)r->replay_steps,
-		       (long long)r->proof_steps, 100.0 * (double)r->replay_steps / (double)r->proof_steps);
+		printf("replay: %s, segment%s %s: %lld of %lld steps (%.1f%%); proved on %s, replayed on %s\n",
+		       r->replay_mode, strchr(r->replay_segments, ' ') ? "s" : "", r->replay_segments,
+		       (long long)r->replay_steps, (long long)r->proof_steps,
+		       100.0 * (double)r->replay_steps / (double)r->proof_steps, r->proof_isa, r->replay_isa);
 	if (isfinite(r->proof_cpu_s) && r->proof_cpu_s > 0)
 		printf("cost: judge %.1f cpu-s, proof %.1f cpu-s (%.1f%%)\n", r->judge_cpu_s, r->proof_cpu_s,
 		       100.0 * r->judge_cpu_s / r->proof_cpu_s);

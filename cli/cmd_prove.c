@@ -13,9 +13,11 @@
 static const char usage_text[] =
 	"usage: karpa prove --recipe REPO --king TAG --patch FILE --rationale FILE --key FILE\n"
 	"                   --data DIR --scale S --out BUNDLE [--tar FILE] [--seed N] [--threads T]\n"
-	"                   [--budget UNITS] [--mock-attestation] [--progress] [--json]\n"
+	"                   [--budget UNITS] [--runner-isa ISA] [--mock-attestation] [--progress] [--json]\n"
 	"Applies the patch to the king, builds it, calibrates, trains under the seed and budget,\n"
-	"evaluates val_bpb on the public split, and writes a signed, attested bundle.\n";
+	"evaluates val_bpb on the public split, and writes a signed, attested bundle.\n"
+	"--runner-isa aarch64 builds the recipe for aarch64 and trains and evaluates under qemu-user:\n"
+	"a proof made on aarch64 that validators replay natively (docs/determinism.md).\n";
 
 int cmd_prove(int argc, char **argv)
 {
@@ -28,6 +30,7 @@ int cmd_prove(int argc, char **argv)
 		{ "threads", required_argument, 0, 't' }, { "budget", required_argument, 0, 'b' },
 		{ "mock-attestation", no_argument, 0, 'M' }, { "progress", no_argument, 0, 'P' },
 		{ "json", no_argument, 0, 'j' },	 { "help", no_argument, 0, 'h' },
+		{ "runner-isa", required_argument, 0, 'I' },
 		{ 0, 0, 0, 0 },
 	};
 	struct prove_opts o = { .seed = PROVE_SEED_DEFAULT, .threads = 1, .progress = isatty(2) };
@@ -69,6 +72,7 @@ int cmd_prove(int argc, char **argv)
 			break;
 		}
 		case 'M': o.force_mock = 1; break;
+		case 'I': o.runner_isa = optarg; break;
 		case 'P': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;

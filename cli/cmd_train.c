@@ -17,13 +17,15 @@
 
 static const char usage_text[] =
 	"usage: karpa train --scale tiny|cpu --data DIR --seed N --out RUNDIR [--threads T]\n"
-	"                   [--recipe DIR] [--eval-tokens N] [--progress] [--json]\n"
+	"                   [--recipe DIR] [--runner-isa ISA] [--eval-tokens N] [--progress] [--json]\n"
 	"\n"
 	"Trains the recipe at a scale on a prepared data folder, checkpoints into\n"
 	"RUNDIR, evaluates val_bpb on the val split and writes RUNDIR/result.json.\n"
 	"RUNDIR must not exist (or be empty); it appears only when the run is complete.\n"
 	"  --threads T       worker threads (default: online CPUs; results do not depend on it)\n"
 	"  --recipe DIR      a recipe folder, built with the pinned flags and run in its own process\n"
+	"  --runner-isa ISA  build the recipe for ISA (aarch64) and run it under qemu-user\n"
+	"                    (docs/determinism.md); without --recipe, the source tree's recipe\n"
 	"  --eval-tokens N   score only the first N val targets (default: the scale's, see docs/data.md)\n"
 	"  --progress        progress lines and the loss plot even when stderr is not a terminal\n"
 	"  --json            print the result as one JSON object on stdout\n";
@@ -43,6 +45,7 @@ int cmd_train(int argc, char **argv)
 		{ "seed", required_argument, 0, 'S' },	  { "threads", required_argument, 0, 't' },
 		{ "out", required_argument, 0, 'o' },	  { "recipe", required_argument, 0, 'r' },
 		{ "eval-tokens", required_argument, 0, 'e' }, { "progress", no_argument, 0, 'p' },
+		{ "runner-isa", required_argument, 0, 'I' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -50,7 +53,7 @@ int cmd_train(int argc, char **argv)
 	struct train_result res;
 	struct recipe_host h;
 	struct kerr err = { { 0 }, { 0 } };
-	const char *recipe = NULL;
+	const char *recipe = NULL, *isa = NULL;
 	int as_json = 0, have_seed = 0, c;
 
 	optind = 1;
@@ -61,6 +64,7 @@ int cmd_train(int argc, char **argv)
 		case 'd': o.data_dir = optarg; break;
 		case 'o': o.out_dir = optarg; break;
 		case 'r': recipe = optarg; break;
+		case 'I': isa = optarg; break;
 		case 'p': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
@@ -92,7 +96,7 @@ int cmd_train(int argc, char **argv)
 		return usage(EXIT_USAGE);
 	}
 	o.plot = o.progress || isatty(STDERR_FILENO);
-	if (cli_recipe_host(recipe, &h, o.progress, &err) < 0)
+	if (cli_recipe_host_isa(recipe, isa, &h, o.progress, &err) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
 	if (train_run(&o, &h, &res, &err) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);

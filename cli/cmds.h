@@ -86,5 +86,10 @@ int cli_default_threads(int max);
  * built with the pinned flags; either behind the pipe host. */
 struct recipe_host;
 int cli_recipe_host(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err);
+/* The same with the runner built for isa (NULL: this machine's) and run
+ * under its emulator (recipe_build_isa); without recipe_dir, another ISA
+ * builds the source tree's recipe folder. For provers only (train). */
+int cli_recipe_host_isa(const char *recipe_dir, const char *isa, struct recipe_host *h, int progress,
+			struct kerr *err);
 
 #endif

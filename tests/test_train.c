@@ -108,17 +108,6 @@ static void opts_for(struct train_opts *o, const char *out, int threads)
 	o->threads = threads;
 }
 
-static json_t *load_json(const char *path)
-{
-	json_error_t je;
-	json_t *o = json_load_file(path, 0, &je);
-
-	if (!o)
-		print_message("%s: %s\n", path, je.text);
-	assert_non_null(o);
-	return o;
-}
-
 /* Every checkpoint record's digest is the digest of the file it names. */
 static void check_log_against_files(const char *rundir, int want_ckpts)
 {
@@ -181,7 +170,7 @@ static void run_leaves_complete_rundir(void **s)
 	}
 	check_log_against_files(out, 6);
 	snprintf(p, sizeof p, "%s/result.json", out);
-	res = load_json(p);
+	res = tu_load_json(p);
 	assert_string_equal(json_string_value(json_object_get(res, "format")), TRAIN_RESULT_FORMAT);
 	assert_true(json_real_value(json_object_get(res, "val_bpb")) == r.val.val_bpb);
 	assert_string_equal(json_string_value(json_object_get(res, "recipe")), "fake-bigram");

@@ -183,6 +183,17 @@ static inline json_t *tu_out_json(const char *out)
 	return j;
 }
 
+/* A JSON file, failing the test with the parser's reason. Caller decrefs. */
+static inline json_t *tu_load_json(const char *path)
+{
+	json_error_t je;
+	json_t *j = json_load_file(path, 0, &je);
+
+	if (!j)
+		fail_msg("%s: %s", path, je.text);
+	return j;
+}
+
 static inline const char *tu_jstr(json_t *j, const char *k)
 {
 	json_t *v = json_object_get(j, k);

@@ -889,6 +889,18 @@ static int replay_segment(struct ctx *c, struct sandbox *sb, const uint16_t *tra
  * original or a challenge answer) gets the binding replay: the final
  * segment, so the scored model is the run's, and JUDGE_BIND_DRAWS other
  * whole segments drawn from the secret (docs/judging-checks.md, "Binding"). */
+/* The manifest's runner_isa for the report: a short lowercase name or a
+ * mark, never arbitrary miner text. */
+static void proof_isa(const char *v, char out[16])
+{
+	size_t n = strlen(v);
+	int ok = n > 0 && n < 16;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_';
+	snprintf(out, 16, "%s", ok ? v : n ? "?" : "unrecorded");
+}
+
 static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
 	int nseg = c->pr.nckpt, rc = -1, drawn[JUDGE_BIND_DRAWS], ndrawn = 0;
@@ -899,6 +911,8 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 
 	c->r->proof_steps = c->pr.steps;
 	snprintf(c->r->replay_mode, sizeof c->r->replay_mode, "%s", decisive ? "binding" : "spot");
+	proof_isa(mstr(c->manifest, "environment", "runner_isa"), c->r->proof_isa);
+	snprintf(c->r->replay_isa, sizeof c->r->replay_isa, "%s", recipe_build_native_isa());
 	if (nseg < 1)
 		return kerr_set(err, "judge.no_replay", "the log records no checkpoint to replay to");
 	if (dataset_tokens(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)

@@ -77,6 +77,11 @@ struct judge_result {
 	 * against the proof's. */
 	char replay_mode[16];
 	char replay_segments[128];
+	/* The ISA the proof's recipe ran on, as its manifest records it
+	 * (environment.runner_isa; "unrecorded" when absent), and the one the
+	 * replay ran on: this validator's. Shown, not trusted: the replay's
+	 * bits are the check (docs/determinism.md). */
+	char proof_isa[16], replay_isa[16];
 	int64_t replay_steps, proof_steps;
 	int causality_probes;       /* scored calls of the hidden eval that were audited */
 	/* The sequential hidden evaluation: hidden_partial 1 when it stopped

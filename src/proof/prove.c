@@ -61,20 +61,28 @@ static void cpu_model(char *out, size_t cap)
 	fclose(f);
 }
 
-/* What built and ran the proof (PROTOCOL 4.2). */
+/* What built and ran the proof (PROTOCOL 4.2). runner_isa is the ISA the
+ * recipe ran on; a runner built for another ISA than the machine's names
+ * the emulator that ran it (docs/determinism.md). */
 static json_t *environment_json(const struct recipe_build_info *bi)
 {
 	char cpu[256];
 	struct utsname u;
+	json_t *env;
 
 	cpu_model(cpu, sizeof cpu);
 	if (uname(&u) < 0)
 		memset(&u, 0, sizeof u);
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:{s:s, s:s, s:s, s:s}}", "compiler", bi->compiler,
+	env = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:{s:s, s:s, s:s, s:s}}", "compiler", bi->compiler,
 			 "flags", bi->flags, "recipe_source_sha256", bi->source_digest, "cpu", cpu, "cpus",
 			 (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "kernel", u.release, "libs", "libsodium",
 			 sodium_version_string(), "openblas", openblas_get_config(), "jansson", JANSSON_VERSION,
 			 "libarchive", archive_version_string());
+	if (env)
+		json_object_set_new(env, "runner_isa", json_string(bi->isa));
+	if (env && bi->emulator[0])
+		json_object_set_new(env, "runner_emulator", json_string(bi->emulator_version));
+	return env;
 }
 
 static json_t *calib_json(const struct calib *c)
@@ -139,18 +147,21 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 			   struct train_result *tr, struct prove_result *r, struct kerr *err)
 {
 	struct recipe_host host;
+	const char *launch[RECIPE_LAUNCHER_WORDS];
 	struct train_opts to = { .data_dir = o->data, .scale = o->scale, .out_dir = w->run, .seed = o->seed,
 				 .threads = o->threads, .progress = o->progress, .plot = o->progress };
 	int rc;
 
-	say(o, "building the patched recipe (%s)", "pinned flags");
-	if (recipe_build(w->recipe, bi, err) < 0)
+	say(o, "building the patched recipe (pinned flags, for %s)",
+	    o->runner_isa ? o->runner_isa : recipe_build_native_isa());
+	if (recipe_build_isa(w->recipe, o->runner_isa, bi, err) < 0)
 		return -1;
+	recipe_build_launcher(bi, launch);
 	say(o, "calibrating: %s", "fixed SGEMM, median of repeats");
 	if (calib_measure(o->threads, &r->before, err) < 0)
 		return -1;
 	say(o, "training under seed and budget (%s)", o->scale);
-	if (recipe_host_pipe(&host, bi->runner, NULL, NULL, err) < 0)
+	if (recipe_host_pipe_launched(&host, launch, bi->runner, err) < 0)
 		return -1;
 	rc = train_run(&to, &host, tr, err);
 	recipe_host_destroy(&host);

@@ -31,6 +31,8 @@ struct prove_opts {
 	int progress;
 	int force_mock;           /* attestation: skip hardware detection */
 	const char *tsm_root;     /* attestation: configfs-tsm root override (tests) */
+	const char *runner_isa;   /* NULL: this machine's; else build the runner for this ISA and
+				     run it under its emulator (recipe_build_isa) */
 };
 
 struct prove_result {

@@ -21,6 +21,40 @@
 #ifndef KARPA_LINK_FLAGS
 #error "KARPA_LINK_FLAGS must come from the Makefile"
 #endif
+#if !defined(KARPA_RECIPE_FLAGS_AARCH64) || !defined(KARPA_LINK_FLAGS_AARCH64)
+#error "KARPA_RECIPE_FLAGS_AARCH64 and KARPA_LINK_FLAGS_AARCH64 must come from the Makefile"
+#endif
+
+#if defined(__x86_64__)
+#define NATIVE_ISA "x86_64"
+#elif defined(__aarch64__)
+#define NATIVE_ISA "aarch64"
+#else
+#define NATIVE_ISA "unknown"
+#endif
+
+/* What a build is for: the compiler, its pinned flags and, for a runner
+ * this machine cannot execute, the user-mode emulator that runs it. The
+ * emulator is given "-L /": the guest's loader and every library are the
+ * machine's own packages for that ISA (Debian multiarch), one consistent
+ * set, never the cross compiler's sysroot mixed with them. */
+struct target {
+	const char *isa;
+	const char *cc;
+	const char *flags;
+	const char *link;
+	const char *emulator; /* NULL: runs natively */
+};
+
+static const struct target native = { NATIVE_ISA, "cc", KARPA_RECIPE_FLAGS, KARPA_LINK_FLAGS, NULL };
+static const struct target cross[] = {
+	{ "aarch64", "aarch64-linux-gnu-gcc", KARPA_RECIPE_FLAGS_AARCH64, KARPA_LINK_FLAGS_AARCH64, "qemu-aarch64" },
+};
+
+const char *recipe_build_native_isa(void)
+{
+	return NATIVE_ISA;
+}
 
 const char *recipe_build_src_dir(void)
 {
@@ -79,8 +113,8 @@ static int is_source(const char *n)
 }
 
 /* Lists and hashes the folder's .c/.h files; names sorted bytewise. */
-static int hash_sources(const char *dir, const char *compiler, char digest[HASH_HEX_BYTES], char ***names_out,
-			size_t *n_out, struct kerr *err)
+static int hash_sources(const char *dir, const struct target *t, const char *compiler, char digest[HASH_HEX_BYTES],
+			char ***names_out, size_t *n_out, struct kerr *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -114,9 +148,13 @@ static int hash_sources(const char *dir, const char *compiler, char digest[HASH_
 	}
 	qsort(names, n, sizeof *names, cmp_str);
 	hash_begin(&hc);
-	hash_update(&hc, KARPA_RECIPE_FLAGS, sizeof KARPA_RECIPE_FLAGS);
-	hash_update(&hc, KARPA_LINK_FLAGS, sizeof KARPA_LINK_FLAGS);
+	hash_update(&hc, t->flags, strlen(t->flags) + 1);
+	hash_update(&hc, t->link, strlen(t->link) + 1);
 	hash_update(&hc, compiler, strlen(compiler) + 1);
+	/* Another ISA is another build even where its flags and compiler
+	 * banner would not tell; the native key stays what it always was. */
+	if (t->emulator)
+		hash_update(&hc, t->isa, strlen(t->isa) + 1);
 	for (size_t i = 0; i < n; i++) {
 		char path[FS_PATH_MAX];
 
@@ -168,9 +206,9 @@ static int add_words(const char **argv, int *argc, char *buf, size_t cap, const 
 
 /* The compiler's identity, part of the cache key: a runner built by another
  * compiler version is another build. */
-static void compiler_version(char *out, size_t cap)
+static void compiler_version(const char *cc, char *out, size_t cap)
 {
-	const char *argv[] = { "cc", "--version", NULL };
+	const char *argv[] = { cc, "--version", NULL };
 	struct proc_opts po = { .timeout_ms = 30000, .out_bytes_max = 4096, .err_bytes_max = 4096 };
 	struct proc_result pr;
 	struct kerr e;
@@ -196,7 +234,8 @@ static void first_error_line(const char *log, char *out, size_t cap)
 	proc_first_line(start, out, cap);
 }
 
-static const char *const cc_fixed[] = { "cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter" };
+/* After the compiler's name. */
+static const char *const cc_fixed[] = { "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter" };
 
 /* Writes what the compiler said to the build log beside the cache entry
  * (best effort: the log is for people). */
@@ -250,15 +289,17 @@ struct objkeys {
 	int cacheable;
 };
 
-static int hash_headers(const char *recipe_dir, char *const *names, size_t n, const char *compiler,
-			struct objkeys *k, struct kerr *err)
+static int hash_headers(const char *recipe_dir, char *const *names, size_t n, const struct target *t,
+			const char *compiler, struct objkeys *k, struct kerr *err)
 {
 	struct hash_ctx hc;
 
 	k->cacheable = 1;
 	hash_begin(&hc);
-	hash_update(&hc, KARPA_RECIPE_FLAGS, sizeof KARPA_RECIPE_FLAGS);
+	hash_update(&hc, t->flags, strlen(t->flags) + 1);
 	hash_update(&hc, compiler, strlen(compiler) + 1);
+	if (t->emulator)
+		hash_update(&hc, t->isa, strlen(t->isa) + 1);
 	for (size_t i = 0; i < n; i++) {
 		char path[FS_PATH_MAX], *text;
 		size_t len;
@@ -335,8 +376,8 @@ out:
 
 /* The compile of one source into obj (through a temporary name, so a
  * reader of the cache sees a whole object or none). */
-static int compile_one(const char *src_path, const char *obj, const char *recipe_dir, const char *log,
-		       struct kerr *err)
+static int compile_one(const struct target *t, const char *src_path, const char *obj, const char *recipe_dir,
+		       const char *log, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 2], map_src[FS_PATH_MAX + 32],
@@ -344,9 +385,10 @@ static int compile_one(const char *src_path, const char *obj, const char *recipe
 	const char *src = recipe_build_src_dir();
 	int argc = 0;
 
+	argv[argc++] = t->cc;
 	for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
 		argv[argc++] = cc_fixed[i];
-	if (add_words(argv, &argc, fbuf, sizeof fbuf, KARPA_RECIPE_FLAGS, err) < 0)
+	if (add_words(argv, &argc, fbuf, sizeof fbuf, t->flags, err) < 0)
 		return -1;
 	snprintf(inc_src, sizeof inc_src, "-I%s/src", src);
 	snprintf(inc_dir, sizeof inc_dir, "-I%s", recipe_dir);
@@ -377,8 +419,9 @@ static int compile_one(const char *src_path, const char *obj, const char *recipe
 /* Builds the runner: each harness .c file, then each of the recipe's, into
  * an object (reused from the cache when its key holds), then one link with
  * the pinned link flags. No shell anywhere. */
-static int compile(const char *recipe_dir, char *const *names, size_t n, const char *compiler, const char *cache,
-		   const char *outdir, const char *out_path, const char *log, int *reused, struct kerr *err)
+static int compile(const struct target *t, const char *recipe_dir, char *const *names, size_t n, const char *compiler,
+		   const char *cache, const char *outdir, const char *out_path, const char *log, int *reused,
+		   struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX];
@@ -390,7 +433,7 @@ static int compile(const char *recipe_dir, char *const *names, size_t n, const c
 	*reused = 0;
 	if (!objs)
 		return kerr_set(err, "recipe.nomem", "out of memory");
-	if (hash_headers(recipe_dir, names, n, compiler, &k, err) < 0 ||
+	if (hash_headers(recipe_dir, names, n, t, compiler, &k, err) < 0 ||
 	    fs_join(objdir, sizeof objdir, err, "%s/objs", cache) < 0 || fs_mkdir_p(objdir, err) < 0 ||
 	    fs_join(tmpdir, sizeof tmpdir, err, "%s/objs.%ld", outdir, (long)getpid()) < 0)
 		goto out;
@@ -422,15 +465,16 @@ static int compile(const char *recipe_dir, char *const *names, size_t n, const c
 			if (k.cacheable && access(objs[no], R_OK) == 0) {
 				build_cache_touch(objs[no]);
 				(*reused)++;
-			}
-			else if (compile_one(path, objs[no], recipe_dir, log, err) < 0)
+			} else if (compile_one(t, path, objs[no], recipe_dir, log, err) < 0) {
 				goto out;
+			}
 			no++;
 		}
 	}
+	argv[argc++] = t->cc;
 	for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
 		argv[argc++] = cc_fixed[i];
-	if (add_words(argv, &argc, fbuf, sizeof fbuf, KARPA_RECIPE_FLAGS, err) < 0)
+	if (add_words(argv, &argc, fbuf, sizeof fbuf, t->flags, err) < 0)
 		goto out;
 	argv[argc++] = "-o";
 	argv[argc++] = out_path;
@@ -441,7 +485,7 @@ static int compile(const char *recipe_dir, char *const *names, size_t n, const c
 		}
 		argv[argc++] = objs[i];
 	}
-	if (add_words(argv, &argc, lbuf, sizeof lbuf, KARPA_LINK_FLAGS, err) < 0)
+	if (add_words(argv, &argc, lbuf, sizeof lbuf, t->link, err) < 0)
 		goto out;
 	argv[argc] = NULL;
 	if (run_cc(argv, recipe_dir, log, err) < 0) {
@@ -470,17 +514,80 @@ static void prune(const char *cache)
 			p.objects);
 }
 
-int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)
+/* The first executable `name` on PATH, as an absolute path: the child
+ * that starts the runner execs it by path. */
+static int find_on_path(const char *name, char *out, size_t cap)
+{
+	const char *path = getenv("PATH");
+	char dirs[4096], *save = NULL;
+
+	snprintf(dirs, sizeof dirs, "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		if (d[0] != '/' || (size_t)snprintf(out, cap, "%s/%s", d, name) >= cap)
+			continue;
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	out[0] = '\0';
+	return -1;
+}
+
+/* The target for isa: NULL or the native name is the native build. */
+static const struct target *find_target(const char *isa, struct kerr *err)
+{
+	char names[128];
+	size_t off = (size_t)snprintf(names, sizeof names, "%s", native.isa);
+
+	if (!isa || !strcmp(isa, native.isa))
+		return &native;
+	for (size_t i = 0; i < sizeof cross / sizeof cross[0]; i++)
+		if (!strcmp(isa, cross[i].isa))
+			return &cross[i];
+	for (size_t i = 0; i < sizeof cross / sizeof cross[0] && off < sizeof names; i++)
+		off += (size_t)snprintf(names + off, sizeof names - off, ", %s", cross[i].isa);
+	kerr_set(err, "recipe.bad_isa", "no runner can be built for ISA '%.40s' here (ISAs: %s)", isa, names);
+	return NULL;
+}
+
+/* A cross build needs its compiler and its emulator: said before anything
+ * is hashed or compiled, with what to install. */
+static int target_tools(const struct target *t, struct recipe_build_info *info, struct kerr *err)
+{
+	char cc[FS_PATH_MAX];
+	const char *argv[] = { info->emulator, "--version", NULL };
+	struct proc_opts po = { .timeout_ms = 30000, .out_bytes_max = 4096, .err_bytes_max = 4096 };
+	struct proc_result pr;
+	struct kerr e;
+
+	if (!t->emulator)
+		return 0;
+	if (find_on_path(t->cc, cc, sizeof cc) < 0 || find_on_path(t->emulator, info->emulator, sizeof info->emulator) < 0)
+		return kerr_set(err, "recipe.no_cross_tools",
+				"a runner for %s needs %s and %s on PATH: install gcc-aarch64-linux-gnu, qemu-user and "
+				"the arm64 libraries (scripts/setup.sh, docs/determinism.md)",
+				t->isa, t->cc, t->emulator);
+	snprintf(info->emulator_version, sizeof info->emulator_version, "unknown");
+	if (proc_run(argv, &po, &pr, &e) == 0 && pr.exit_code == 0)
+		proc_first_line(pr.out, info->emulator_version, sizeof info->emulator_version);
+	proc_result_free(&pr);
+	return 0;
+}
+
+int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_build_info *info, struct kerr *err)
 {
 	char cache[FS_PATH_MAX], outdir[FS_PATH_MAX], tmp[FS_PATH_MAX], log[FS_PATH_MAX];
 	char **names = NULL;
 	size_t n = 0;
+	const struct target *t;
 	int rc = -1;
 
 	memset(info, 0, sizeof *info);
-	snprintf(info->flags, sizeof info->flags, "%s", KARPA_RECIPE_FLAGS);
-	compiler_version(info->compiler, sizeof info->compiler);
-	if (hash_sources(recipe_dir, info->compiler, info->source_digest, &names, &n, err) < 0)
+	if (!(t = find_target(isa, err)) || target_tools(t, info, err) < 0)
+		return -1;
+	snprintf(info->isa, sizeof info->isa, "%s", t->isa);
+	snprintf(info->flags, sizeof info->flags, "%s", t->flags);
+	compiler_version(t->cc, info->compiler, sizeof info->compiler);
+	if (hash_sources(recipe_dir, t, info->compiler, info->source_digest, &names, &n, err) < 0)
 		return -1;
 	if (fs_cache_dir(cache, sizeof cache, err) < 0 ||
 	    fs_join(outdir, sizeof outdir, err, "%s/recipes/%s", cache, info->source_digest) < 0 ||
@@ -495,8 +602,13 @@ int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct 
 		goto out;
 	}
 	if (fs_mkdir_p(outdir, err) < 0 ||
-	    compile(recipe_dir, names, n, info->compiler, cache, outdir, tmp, log, &info->objects_reused, err) < 0)
+	    compile(t, recipe_dir, names, n, info->compiler, cache, outdir, tmp, log, &info->objects_reused, err) < 0) {
+		/* The usual cause: the ISA's libraries are not installed. */
+		if (t->emulator && !strcmp(err->code, "recipe.build_failed"))
+			kerr_prefix(err, "building the %s runner (its libraries come from the arm64 packages: "
+					 "scripts/setup.sh)", t->isa);
 		goto out;
+	}
 	if (rename(tmp, info->runner) < 0) {
 		kerr_errno(err, "fs.rename", info->runner);
 		unlink(tmp);
@@ -509,6 +621,23 @@ out:
 		free(names[i]);
 	free(names);
 	return rc;
+}
+
+int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)
+{
+	return recipe_build_isa(recipe_dir, NULL, info, err);
+}
+
+void recipe_build_launcher(const struct recipe_build_info *info, const char *words[RECIPE_LAUNCHER_WORDS])
+{
+	int i = 0;
+
+	if (info->emulator[0]) {
+		words[i++] = info->emulator;
+		words[i++] = "-L";
+		words[i++] = "/";
+	}
+	words[i] = NULL;
 }
 
 int recipe_default_runner(char *out, size_t cap, struct kerr *err)

@@ -4,13 +4,16 @@
  * by the SHA-256 of every source byte, the harness files, the compiler's
  * version and the compile and link flags), the object cache under it (one
  * object per .c file, reused across builds while the file, every header
- * and the toolchain are unchanged) and the record of what built it.
+ * and the toolchain are unchanged) and the record of what built it; the
+ * ISAs a runner can be built for, and the emulator that starts a runner
+ * built for another ISA than this machine's (docs/determinism.md).
  * Compiles without a shell; never runs what it built. */
 #ifndef KARPA_RECIPE_BUILD_H
 #define KARPA_RECIPE_BUILD_H
 
 #include <stddef.h>
 
+#include "sandbox/recipe_pipe.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/kerr.h"
@@ -18,8 +21,14 @@
 #define RECIPE_SOURCES_MAX 256
 #define RECIPE_SOURCE_BYTES_MAX (4u << 20)
 
+#define RECIPE_ISA_MAX 16
+#define RECIPE_LAUNCHER_WORDS (RECIPE_PIPE_LAUNCH_MAX + 1) /* recipe_build_launcher's words and NULL */
+
 struct recipe_build_info {
 	char runner[FS_PATH_MAX];        /* the built executable */
+	char isa[RECIPE_ISA_MAX];        /* what it was built for: "x86_64", "aarch64" */
+	char emulator[FS_PATH_MAX];      /* the user-mode emulator that runs it; "" when native */
+	char emulator_version[128];      /* the emulator's first line of --version */
 	char source_digest[HASH_HEX_BYTES]; /* SHA-256 over (name, bytes) of every source, sorted */
 	char compiler[256];              /* first line of `cc --version` */
 	char flags[512];                 /* the pinned flags, verbatim */
@@ -27,10 +36,30 @@ struct recipe_build_info {
 	int objects_reused;              /* else: objects taken from the object cache, not compiled */
 };
 
-/* Builds the .c files of recipe_dir (and its headers) with the runner into the cache.
- * Reason codes: recipe.no_sources, recipe.build_failed (with the compiler's
- * first error line), recipe.too_large, fs.*. */
+/* Builds the .c files of recipe_dir (and its headers) with the runner into
+ * the cache, for this machine's ISA: what the judge, the validator and the
+ * noise floor run. Reason codes: recipe.no_sources, recipe.build_failed
+ * (with the compiler's first error line), recipe.too_large, fs.*. */
 int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err);
+
+/* The same for isa (NULL or recipe_build_native_isa(): the native build).
+ * "aarch64" on an x86-64 machine cross-compiles with aarch64-linux-gnu-gcc
+ * and the portable flags (the Makefile's RECIPE_FLAGS_AARCH64) against the
+ * arm64 libraries, into its own cache entry (the ISA is in the key), and
+ * fills info->emulator. Only a prover asks for another ISA: its proof is
+ * then made on that ISA in everything the recipe computes. Extra codes:
+ * recipe.bad_isa, recipe.no_cross_tools. */
+int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_build_info *info, struct kerr *err);
+
+/* The ISA this karpa was built for ("x86_64", "aarch64"). */
+const char *recipe_build_native_isa(void);
+
+/* The words that start info's runner before its path (for
+ * recipe_host_pipe_launched), NULL-terminated: none for a native runner;
+ * for another ISA its emulator with "-L /", so the guest's loader and
+ * libraries are the machine's packages for that ISA. They point into info
+ * and static strings. */
+void recipe_build_launcher(const struct recipe_build_info *info, const char *words[RECIPE_LAUNCHER_WORDS]);
 
 /* The runner of the project's own recipe: $KARPA_RUNNER when set (the
  * sanitizer build's tests use the release runner), else the one installed

@@ -51,6 +51,7 @@ struct pipe_impl {
 	struct rusage ru;
 	/* what a respawn needs to start the same runner the same way again */
 	char runner[4096];
+	char launch[RECIPE_PIPE_LAUNCH_MAX][4096]; /* words before the runner's path; "" ends them */
 	recipe_pipe_prepare_fn prepare;
 	void *prepare_arg;
 };
@@ -409,21 +410,28 @@ static void pp_destroy(struct recipe_host *h)
 /* A fresh child in place of the old one: the old runner is ended (QUIT,
  * then killed) and the same runner is started the same way, under the same
  * sandbox and per-call limit. Nothing the old process held survives. */
-static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
-		      void *prepare_arg, int capture, struct kerr *err);
+static int spawn_pipe(struct recipe_host *h, const char *const *launch, const char *runner_path,
+		      recipe_pipe_prepare_fn prepare, void *prepare_arg, int capture, struct kerr *err);
 
 static int pp_respawn(struct recipe_host *h, struct kerr *err)
 {
 	struct pipe_impl *pi = P(h);
-	char runner[sizeof pi->runner];
+	char runner[sizeof pi->runner], launch[RECIPE_PIPE_LAUNCH_MAX][sizeof pi->launch[0]];
+	const char *words[RECIPE_PIPE_LAUNCH_MAX + 1];
 	recipe_pipe_prepare_fn prepare = pi->prepare;
 	void *arg = pi->prepare_arg;
 	int64_t timeout_ms = pi->timeout_ms, until_ms = pi->until_ms;
-	int capture = pi->err_child >= 0;
+	int capture = pi->err_child >= 0, nw = 0;
 
 	memcpy(runner, pi->runner, sizeof runner);
+	memcpy(launch, pi->launch, sizeof launch);
+	while (nw < RECIPE_PIPE_LAUNCH_MAX && launch[nw][0]) {
+		words[nw] = launch[nw];
+		nw++;
+	}
+	words[nw] = NULL;
 	pp_destroy(h);
-	if (spawn_pipe(h, runner, prepare, arg, capture, err) < 0)
+	if (spawn_pipe(h, words, runner, prepare, arg, capture, err) < 0)
 		return -1;
 	P(h)->timeout_ms = timeout_ms;
 	P(h)->until_ms = until_ms;
@@ -531,11 +539,12 @@ static int set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
-		      void *prepare_arg, int capture, struct kerr *err)
+static int spawn_pipe(struct recipe_host *h, const char *const *launch, const char *runner_path,
+		      recipe_pipe_prepare_fn prepare, void *prepare_arg, int capture, struct kerr *err)
 {
-	int req[2] = { -1, -1 }, resp[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	int req[2] = { -1, -1 }, resp[2] = { -1, -1 }, errp[2] = { -1, -1 }, nl = 0;
 	struct pipe_impl *pi = calloc(1, sizeof *pi);
+	const char *argv[RECIPE_PIPE_LAUNCH_MAX + 2];
 	pid_t pid;
 
 	memset(h, 0, sizeof *h);
@@ -546,6 +555,19 @@ static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pip
 		return kerr_set(err, "recipe.spawn", "runner path of %zu bytes is too long", strlen(runner_path));
 	}
 	snprintf(pi->runner, sizeof pi->runner, "%s", runner_path);
+	/* argv is built here, before the fork: the child only execs it. */
+	for (; launch && launch[nl]; nl++) {
+		if (nl == RECIPE_PIPE_LAUNCH_MAX || (nl == 0 && launch[0][0] != '/') || !launch[nl][0] ||
+		    strlen(launch[nl]) >= sizeof pi->launch[nl]) {
+			free(pi);
+			return kerr_set(err, "recipe.spawn", "a launcher of at most %d words, the first an absolute path",
+					RECIPE_PIPE_LAUNCH_MAX);
+		}
+		snprintf(pi->launch[nl], sizeof pi->launch[nl], "%s", launch[nl]);
+		argv[nl] = pi->launch[nl];
+	}
+	argv[nl] = pi->runner;
+	argv[nl + 1] = NULL;
 	pi->prepare = prepare;
 	pi->prepare_arg = prepare_arg;
 	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0 || (capture && pipe2(errp, O_CLOEXEC) < 0)) {
@@ -569,7 +591,7 @@ static int spawn_pipe(struct recipe_host *h, const char *runner_path, recipe_pip
 		setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
 		if (prepare && prepare(prepare_arg) < 0)
 			_exit(RECIPE_PIPE_EXIT_PREPARE);
-		execl(runner_path, runner_path, (char *)NULL);
+		execv(argv[0], (char *const *)argv);
 		_exit(RECIPE_PIPE_EXIT_EXEC);
 	}
 	close(req[0]);
@@ -616,11 +638,17 @@ fail:
 int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
 		     void *prepare_arg, struct kerr *err)
 {
-	return spawn_pipe(h, runner_path, prepare, prepare_arg, 0, err);
+	return spawn_pipe(h, NULL, runner_path, prepare, prepare_arg, 0, err);
 }
 
 int recipe_host_pipe_captured(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
 			      void *prepare_arg, struct kerr *err)
 {
-	return spawn_pipe(h, runner_path, prepare, prepare_arg, 1, err);
+	return spawn_pipe(h, NULL, runner_path, prepare, prepare_arg, 1, err);
+}
+
+int recipe_host_pipe_launched(struct recipe_host *h, const char *const *launcher, const char *runner_path,
+			      struct kerr *err)
+{
+	return spawn_pipe(h, launcher, runner_path, NULL, NULL, 0, err);
 }

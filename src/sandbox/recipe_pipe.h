@@ -35,6 +35,19 @@ int recipe_host_pipe(struct recipe_host *h, const char *runner_path, recipe_pipe
 int recipe_host_pipe_captured(struct recipe_host *h, const char *runner_path, recipe_pipe_prepare_fn prepare,
 			      void *prepare_arg, struct kerr *err);
 
+/* Words a launcher may put before the runner's path. */
+#define RECIPE_PIPE_LAUNCH_MAX 3
+
+/* Starts runner_path through a launcher: argv is launcher's words (NULL-
+ * terminated, at most RECIPE_PIPE_LAUNCH_MAX, the first an absolute path;
+ * none: the runner itself, as recipe_host_pipe), then runner_path. It is
+ * how a prover runs a runner built for another ISA under its user-mode
+ * emulator (recipe_build_launcher). It takes no prepare function, so no
+ * sandbox: it is for the prover's own recipe only, never the validator's
+ * untrusted one. A respawn launches the same way. */
+int recipe_host_pipe_launched(struct recipe_host *h, const char *const *launcher, const char *runner_path,
+			      struct kerr *err);
+
 /* Wall-clock limit for each call (request sent to response fully read);
  * 0 means none, the default. A call that overruns kills the child and fails
  * with recipe.timeout; every later call fails with recipe.died. */
