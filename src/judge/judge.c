@@ -884,11 +884,6 @@ static int replay_segment(struct ctx *c, struct sandbox *sb, const uint16_t *tra
 	return 0;
 }
 
-/* A candidate that cannot be decisive changes nothing: it gets a spot
- * replay of REPLAY_STEPS steps of one drawn segment. A decisive one (an
- * original or a challenge answer) gets the binding replay: the final
- * segment, so the scored model is the run's, and JUDGE_BIND_DRAWS other
- * whole segments drawn from the secret (docs/judging-checks.md, "Binding"). */
 /* The manifest's runner_isa for the report: a short lowercase name or a
  * mark, never arbitrary miner text. */
 static void proof_isa(const char *v, char out[16])
@@ -901,6 +896,11 @@ static void proof_isa(const char *v, char out[16])
 	snprintf(out, 16, "%s", ok ? v : n ? "?" : "unrecorded");
 }
 
+/* A candidate that cannot be decisive changes nothing: it gets a spot
+ * replay of REPLAY_STEPS steps of one drawn segment. A decisive one (an
+ * original or a challenge answer) gets the binding replay: the final
+ * segment, so the scored model is the run's, and JUDGE_BIND_DRAWS other
+ * whole segments drawn from the secret (docs/judging-checks.md, "Binding"). */
 static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
 	int nseg = c->pr.nckpt, rc = -1, drawn[JUDGE_BIND_DRAWS], ndrawn = 0;
