@@ -270,7 +270,7 @@ static int config_ok(const struct gpt_config *c, int threads, char *err)
 	return 0;
 }
 
-struct gpt *gpt_create(const struct gpt_config *cfg, uint64_t seed, int threads, char *err)
+struct gpt *gpt_alloc(const struct gpt_config *cfg, int threads, char *err)
 {
 	struct gpt *g;
 	size_t total = 0, np = 0;
@@ -302,7 +302,16 @@ struct gpt *gpt_create(const struct gpt_config *cfg, uint64_t seed, int threads,
 	memset(g->grads, 0, np * sizeof(float));
 	memset(g->m, 0, np * sizeof(float));
 	memset(g->v, 0, np * sizeof(float));
-	gpt_init_params(cfg, seed, g->params);
+	memset(g->params, 0, np * sizeof(float));
+	return g;
+}
+
+struct gpt *gpt_create(const struct gpt_config *cfg, uint64_t seed, int threads, char *err)
+{
+	struct gpt *g = gpt_alloc(cfg, threads, err);
+
+	if (g)
+		gpt_init_params(cfg, seed, g->params);
 	return g;
 }
 

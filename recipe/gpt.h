@@ -69,6 +69,9 @@ struct gpt {
 /* Allocates everything and initialises the weights from seed. Returns NULL
  * with a reason in err (KR_ERR_MAX bytes). */
 struct gpt *gpt_create(const struct gpt_config *cfg, uint64_t seed, int threads, char *err);
+/* gpt_create without the init: every buffer zero, for a model whose state
+ * is loaded next (kr_env.state_follows). */
+struct gpt *gpt_alloc(const struct gpt_config *cfg, int threads, char *err);
 void gpt_destroy(struct gpt *g);
 
 /* Element counts of the GPT_NUM_TENSORS tensors, in layout order. */

@@ -44,9 +44,12 @@ static int do_create(const char *p, uint64_t len)
 	memcpy(&c, p, sizeof c);
 	if (c.scale_len > WIRE_SCALE_MAX || len != sizeof c + c.scale_len)
 		return fail("runner: bad scale name");
+	if (c.flags & ~WIRE_CREATE_STATE_FOLLOWS)
+		return fail("runner: unknown create flags");
 	memcpy(scale, p + sizeof c, c.scale_len);
 	scale[c.scale_len] = '\0';
-	env = (struct kr_env){ .seed = c.seed, .threads = c.threads, .vocab_size = c.vocab_size, .scale = scale };
+	env = (struct kr_env){ .seed = c.seed, .threads = c.threads, .vocab_size = c.vocab_size, .scale = scale,
+			     .state_follows = !!(c.flags & WIRE_CREATE_STATE_FOLLOWS) };
 	memset(&plan, 0, sizeof plan);
 	if (kr_create(&env, &recipe, &plan, err) < 0) {
 		recipe = NULL;

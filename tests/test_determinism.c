@@ -6,6 +6,7 @@
 
 #include "kernels.h"
 #include "sandbox/recipe_api.h"
+#include "sandbox/recipe_pipe.h"
 
 #define DET_STEPS 3
 #define DET_VOCAB 320 /* the tiny scale's tokenizer size */
@@ -132,6 +133,98 @@ static void state_roundtrips(void **state)
 	kr_destroy(b);
 }
 
+/* The saved state of a recipe just created with env (caller frees): in
+ * process, or over the pipe to the runner under test when pipe. */
+static uint8_t *fresh_state(struct kr_env env, int pipe, size_t *n)
+{
+	struct kr_plan plan;
+	uint8_t *buf;
+
+	if (pipe) {
+		struct recipe_host h;
+		struct kerr err = { { 0 }, { 0 } };
+
+		memset(&h, 0, sizeof h);
+		if (recipe_host_pipe(&h, getenv("KARPA_RUNNER"), NULL, NULL, &err) < 0 ||
+		    recipe_host_create(&h, &env, &plan, &err) < 0 || recipe_host_state_bytes(&h, n, &err) < 0)
+			fail_msg("runner %s: %s: %s", getenv("KARPA_RUNNER"), err.code, err.msg);
+		assert_non_null(buf = malloc(*n));
+		if (h.save(&h, buf, *n, &err) < 0)
+			fail_msg("save: %s: %s", err.code, err.msg);
+		recipe_host_destroy(&h);
+	} else {
+		struct kr_recipe *r;
+		char err[KR_ERR_MAX] = "";
+
+		assert_int_equal(kr_create(&env, &r, &plan, err), 0);
+		*n = kr_state_bytes(r);
+		assert_non_null(buf = malloc(*n));
+		assert_int_equal(kr_state_save(r, buf, *n, err), 0);
+		kr_destroy(r);
+	}
+	return buf;
+}
+
+/* A recipe told a state follows skips its random init, in process and
+ * over the wire: two seeds then give the same (zero) state where a normal
+ * create gives two; what it runs from after the load is the loaded state,
+ * so its next step is the original's. */
+static void state_follows_skips_only_the_init(void **state)
+{
+	struct kr_env env = { .seed = 9, .threads = 2, .vocab_size = DET_VOCAB, .scale = "tiny", .state_follows = 1 };
+	struct kr_recipe *a, *b;
+	struct kr_plan plan;
+	char err[KR_ERR_MAX] = "";
+	float la, lb, lr;
+	size_t n, n2;
+
+	(void)state;
+	assert_non_null(getenv("KARPA_RUNNER"));
+	for (int pipe = 0; pipe < 2; pipe++) {
+		uint8_t *s9, *s10, *init9, *init10;
+
+		s9 = fresh_state(env, pipe, &n);
+		env.seed = 10;
+		s10 = fresh_state(env, pipe, &n2);
+		env.state_follows = 0;
+		init10 = fresh_state(env, pipe, &n2);
+		env.seed = 9;
+		init9 = fresh_state(env, pipe, &n2);
+		env.state_follows = 1;
+		assert_int_equal(n, n2);
+		assert_memory_equal(s9, s10, n);
+		assert_memory_not_equal(init9, init10, n);
+		assert_memory_not_equal(s9, init9, n);
+		print_message("   %s: a create told a state follows skips the init (%zu state bytes)\n",
+			      pipe ? "over the pipe to the runner" : "in process", n);
+		free(s9);
+		free(s10);
+		free(init9);
+		free(init10);
+	}
+	env.state_follows = 0;
+	assert_int_equal(kr_create(&env, &a, &plan, err), 0);
+	env.state_follows = 1;
+	assert_int_equal(kr_create(&env, &b, &plan, err), 0);
+	size_t nt = (size_t)plan.batch * (plan.seq_len + 1);
+	uint16_t *tok = calloc(nt, sizeof *tok);
+	uint8_t *sa = malloc(n);
+	assert_non_null(tok);
+	assert_non_null(sa);
+	for (size_t i = 0; i < nt; i++)
+		tok[i] = (uint16_t)(i * 11 % DET_VOCAB);
+	assert_int_equal(kr_train_step(a, 0, tok, &la, &lr, err), 0);
+	assert_int_equal(kr_state_save(a, sa, n, err), 0);
+	assert_int_equal(kr_state_load(b, sa, n, err), 0);
+	assert_int_equal(kr_train_step(a, 1, tok, &la, &lr, err), 0);
+	assert_int_equal(kr_train_step(b, 1, tok, &lb, &lr, err), 0);
+	assert_true(la == lb);
+	free(tok);
+	free(sa);
+	kr_destroy(a);
+	kr_destroy(b);
+}
+
 /* A blob from another recipe, version or shape is refused with a message
  * that says which. */
 static void foreign_state_is_refused(void **state)
@@ -199,6 +292,7 @@ int main(void)
 		cmocka_unit_test(gemm_kernel_does_not_change_bits),
 		cmocka_unit_test(same_inputs_same_bits_and_seed_matters),
 		cmocka_unit_test(state_roundtrips),
+		cmocka_unit_test(state_follows_skips_only_the_init),
 		cmocka_unit_test(foreign_state_is_refused),
 		cmocka_unit_test(unknown_scale_and_bad_tokens_fail),
 	};

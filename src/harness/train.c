@@ -415,7 +415,7 @@ int train_load_state(struct recipe_host *h, const struct dataset *d, int threads
 		     const void *state, size_t n, struct kr_plan *plan, struct kerr *err)
 {
 	struct kr_env env = { .seed = m->seed, .threads = threads, .vocab_size = bpe_vocab_size(d->tok),
-			      .scale = m->scale };
+			      .scale = m->scale, .state_follows = 1 };
 	size_t want;
 
 	if (recipe_host_create(h, &env, plan, err) < 0 ||

@@ -108,7 +108,7 @@ static int replay_one(struct dctx *c, int seg, int steps, struct trace_doc *trac
 	struct recipe_host h;
 	struct kr_plan plan;
 	struct kr_env env = { .seed = c->pr.seed, .threads = c->o->threads, .vocab_size = bpe_vocab_size(c->d.tok),
-			      .scale = c->pr.scale };
+			      .scale = c->pr.scale, .state_follows = seg > 0 };
 	struct replay_opts ro = { .bundle_dir = c->bd.t.dir, .taken = &c->bd.t, .segment = seg, .steps = steps, .scratch_dir = c->work,
 				  .trace = trace, .keep_going = keep_going };
 	int rc = -1;

@@ -342,13 +342,14 @@ static int check_plausible(struct ctx *c, struct kerr *err)
 
 /* ---- checks 4 and 5: untrusted code, sandboxed ---------------------- */
 
-/* Starts a sandboxed child, creates the recipe and loads a checkpoint. */
+/* Starts a sandboxed child, creates the recipe and loads checkpoint
+ * ckpt_rel; with none, the caller loads one when state_follows. */
 static int start_recipe(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct kr_plan *plan,
-			const char *ckpt_rel, struct kerr *err)
+			const char *ckpt_rel, int state_follows, struct kerr *err)
 {
 	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
 	struct kr_env env = { .seed = c->seed, .threads = c->o->threads, .vocab_size = bpe_vocab_size(c->pub.tok),
-			      .scale = c->s->scale };
+			      .scale = c->s->scale, .state_follows = ckpt_rel || state_follows };
 	struct ckpt_meta m;
 	void *state = NULL;
 	size_t n = 0;
@@ -444,7 +445,7 @@ static int start_twin(void *arg, struct kerr *err)
 {
 	struct twin_child *t = arg;
 
-	return start_recipe(t->c, t->sb, &t->h, &t->plan, "checkpoints/final.ckpt", err);
+	return start_recipe(t->c, t->sb, &t->h, &t->plan, "checkpoints/final.ckpt", 1, err);
 }
 
 /* Scores a split on h. With a twin, the causality audit rides on the
@@ -743,7 +744,7 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 		kerr_set(err, "judge.data_mismatch", "the hidden folder's tokenizer differs from the public one");
 		goto out;
 	}
-	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
+	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", 1, err) < 0)
 		goto out;
 	if ((seq = seq_hidden_init(c, &hid, &plan, &sh, err)) < 0)
 		goto out;
@@ -770,7 +771,7 @@ static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err
 	recipe_host_destroy(&tw.h);
 	memset(&tw.h, 0, sizeof tw.h);
 	say(c, "recomputing the public val_bpb");
-	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", err) < 0)
+	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", 1, err) < 0)
 		goto out;
 	if (!c->o->full_eval &&
 	    (partial = public_claim_partial(c, sb, &h, &plan,
@@ -824,7 +825,7 @@ static int replay_in_child(struct ctx *c, struct sandbox *sb, const uint16_t *tr
 				  .trace = trace };
 	int rc = -1;
 
-	if (start_recipe(c, sb, &h, &plan, NULL, err) < 0)
+	if (start_recipe(c, sb, &h, &plan, NULL, seg > 0, err) < 0)
 		goto out;
 	if (replay_run(&h, &plan, &c->pr, train, ntrain, &ro, rr, err) < 0) {
 		if (strncmp(err->code, "judge.", 6))

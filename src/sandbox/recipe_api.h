@@ -21,6 +21,11 @@ struct kr_env {
 	int threads;        /* worker threads the recipe may use (results must not depend on it) */
 	int vocab_size;     /* fixed by the tokenizer: logits have this many columns */
 	const char *scale;  /* "tiny", "cpu", ... : selects the recipe's own config */
+	/* 1 when the harness loads a state right after create (a restart at a
+	 * checkpoint, an evaluation, a replay): the recipe may skip its random
+	 * init, which the load overwrites. Whatever it does, the state it runs
+	 * from is the loaded one. */
+	int state_follows;
 };
 
 /* What the recipe declares about its run (PROTOCOL 4.3: it declares its

@@ -95,11 +95,13 @@ int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const s
 			const void *state, size_t n, struct kerr *err)
 {
 	struct kr_plan plan;
+	struct kr_env again = *env;
 	size_t now;
 
+	again.state_follows = 1;
 	if (!h->respawn)
 		return kerr_set(err, "recipe.restart", "this recipe host cannot restart its recipe");
-	if (h->respawn(h, err) < 0 || recipe_host_create(h, env, &plan, err) < 0)
+	if (h->respawn(h, err) < 0 || recipe_host_create(h, &again, &plan, err) < 0)
 		return -1;
 	if (memcmp(&plan, want, sizeof plan))
 		return kerr_set(err, "recipe.plan_changed",

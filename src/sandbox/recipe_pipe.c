@@ -276,6 +276,7 @@ static int pp_create(struct recipe_host *h, const struct kr_env *env, struct kr_
 	c.threads = env->threads;
 	c.vocab_size = env->vocab_size;
 	c.scale_len = (uint32_t)sl;
+	c.flags = env->state_follows ? WIRE_CREATE_STATE_FOLLOWS : 0;
 	if (exchange(h, WIRE_CREATE, &c, sizeof c, env->scale, sl, &len, "create", err) < 0 ||
 	    expect(h, len, sizeof wp, &wp, "create", err) < 0)
 		return -1;

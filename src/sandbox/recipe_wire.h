@@ -40,8 +40,9 @@ struct wire_create {
 	int32_t threads;
 	int32_t vocab_size;
 	uint32_t scale_len;
-	uint32_t pad;
+	uint32_t flags; /* WIRE_CREATE_* */
 };
+#define WIRE_CREATE_STATE_FOLLOWS 1u /* kr_env.state_follows */
 #define WIRE_SCALE_MAX 64
 
 /* CREATE response payload: the plan, fields fixed-width. */
