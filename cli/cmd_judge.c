@@ -63,6 +63,8 @@ static json_t *result_json(const struct judge_result *r)
 		json_object_set_new(o, "public_partial", json_boolean(r->public_partial));
 		json_object_set_new(o, "public_targets", json_integer((json_int_t)r->public_targets));
 	}
+	if (r->files_unkept)
+		json_object_set_new(o, "checkpoints_unread", json_integer(r->files_unkept));
 	if (r->causality_probes)
 		json_object_set_new(o, "causality_probes", json_integer(r->causality_probes));
 	if (r->warning[0])

@@ -110,7 +110,10 @@ static double mnum(json_t *m, const char *a, const char *b)
 }
 
 /* Takes the bundle (bundle_take: a directory or a .tar copied into the
- * work area, every file hashed as it is copied), then reads from that copy
+ * work area, every file hashed as it is copied; but for --full-eval, a
+ * directory's intermediate checkpoints are hashed only when read, or all
+ * before a verdict that can change the king: bundle_take_deferred), then
+ * reads from that copy
  * what is needed to attribute it before any check: without a manifest there
  * is nothing to record. From here on nothing reads the sender's files, so
  * nothing the sender changes after this point is judged. */
@@ -121,7 +124,7 @@ static int intake(struct ctx *c, struct kerr *err)
 	json_t *seed;
 
 	if (fs_join(c->bdir, sizeof c->bdir, err, "%s/bundle", c->work) < 0 ||
-	    bundle_take(c->o->bundle, c->bdir, &c->taken, err) < 0)
+	    (c->o->full_eval ? bundle_take : bundle_take_deferred)(c->o->bundle, c->bdir, &c->taken, err) < 0)
 		return -1;
 	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, BUNDLE_MANIFEST) < 0 ||
 	    fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, &text, &len, err) < 0) {
@@ -366,9 +369,11 @@ static int start_recipe(struct ctx *c, struct sandbox *sb, struct recipe_host *h
 		rc = 0;
 		goto out;
 	}
-	/* The take hashed this file and the checks held it to the manifest and
-	 * the log: it is read, not hashed again, by every child that loads it. */
+	/* The take hashed this file (or hashes it now, once) and the checks
+	 * held it to the manifest and the log: it is read, not hashed again,
+	 * by every child that loads it. */
 	if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, ckpt_rel) < 0 ||
+	    bundle_taken_hash(&c->taken, ckpt_rel, err) < 0 ||
 	    (bundle_taken_sha256(&c->taken, ckpt_rel) ? ckpt_read_known(path, &m, &state, &n, err)
 						       : ckpt_read(path, &m, &state, &n, sha, err)) < 0 ||
 	    ckpt_check(&m, plan, env.vocab_size, c->pub.tokenizer_digest, err) < 0)
@@ -923,6 +928,10 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 				    REPLAY_STEPS, err);
 		goto out;
 	}
+	/* Whatever can change the king is verified whole: every file of
+	 * the take held to the manifest, the checkpoints not read included. */
+	if (bundle_taken_hash_all(&c->taken, err) < 0)
+		goto out;
 	say(c, "binding replay: the final segment and a drawn one, whole");
 	if (replay_segment(c, sb, train, ntrain, nseg - 1, 0, err) < 0)
 		goto out;
@@ -1223,13 +1232,19 @@ static void received_digest(const struct ctx *c, char out[HASH_HEX_BYTES])
 }
 
 /* Accepted bundles are kept by content, from the validator's copy, under
- * the take's digests: linked into the store, not copied and hashed again. */
+ * the take's digests: linked into the store, not copied and hashed again.
+ * A file never hashed (an intermediate checkpoint of a candidate that
+ * cannot change the king, which nothing read) is not kept: the store holds
+ * only what was verified. */
 static int store_bundle(struct ctx *c, struct kerr *err)
 {
 	char path[FS_PATH_MAX];
 
+	c->r->files_unkept = bundle_taken_unhashed(&c->taken);
 	for (int i = 0; i < c->taken.f.n; i++)
-		if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, c->taken.f.name[i]) < 0 ||
+		if (c->taken.unhashed[i])
+			continue;
+		else if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, c->taken.f.name[i]) < 0 ||
 		    vstate_store_known(c->s, path, c->taken.sha256[i], err) < 0)
 			return -1;
 	return 0;
@@ -1268,7 +1283,8 @@ static int resume_settlement(struct ctx *c, struct kerr *err)
 	}
 	if (settle_challenge(c, err) < 0)
 		return -1;
-	if (store_bundle(c, err) < 0) {
+	/* A settled bundle is kept whole, as its first judgment verified it. */
+	if (bundle_taken_hash_all(&c->taken, err) < 0 || store_bundle(c, err) < 0) {
 		warn(c, err);
 		kerr_clear(err);
 	}

@@ -91,6 +91,10 @@ struct judge_result {
 	 * in full ("off", "missing", "stale", "corrupt", "short"). public_partial
 	 * 1 when the public claim was checked on public_targets only. */
 	int hidden_partial, public_partial;
+	/* Intermediate checkpoints of the bundle neither read nor hashed, so
+	 * not kept in the store: a candidate that cannot change the king
+	 * reads at most two (docs/judging-checks.md, "What is hashed"). */
+	int files_unkept;
 	uint64_t hidden_targets, hidden_targets_all, public_targets;
 	char hidden_cache[16];
 	/* "" unless something after the verdict was recorded failed (keeping

@@ -60,14 +60,29 @@ static const char *record_file(const struct plausible_report *pr, int i)
 
 /* Reads a checkpoint of the bundle (state NULL: its header only) and gives
  * its digest: the take's when there is one, so no byte is hashed twice;
- * else the whole file is read and hashed here. */
-static int read_ckpt(const char *path, const char *rel, const struct bundle_taken *taken, struct ckpt_meta *m,
+ * else the whole file is read and hashed here. A file the take left
+ * unhashed is hashed against the manifest when its state is read; for its
+ * header alone, the digest given is the manifest's, which the bundle's
+ * verification held to the log. */
+static int read_ckpt(const char *path, const char *rel, struct bundle_taken *taken, struct ckpt_meta *m,
 		     void **state, size_t *n, char sha[HASH_HEX_BYTES], struct kerr *err)
 {
-	const char *known = taken ? bundle_taken_sha256(taken, rel) : NULL;
+	const char *known;
 	void *tmp = NULL;
 	size_t tn = 0;
+	int i;
 
+	for (i = 0; taken && i < taken->f.n && strcmp(taken->f.name[i], rel); i++)
+		;
+	if (taken && i < taken->f.n && taken->unhashed[i]) {
+		if (!state) {
+			snprintf(sha, HASH_HEX_BYTES, "%s", taken->listed[i]);
+			return ckpt_read_header(path, m, err);
+		}
+		if (bundle_taken_hash(taken, rel, err) < 0)
+			return -1;
+	}
+	known = taken ? bundle_taken_sha256(taken, rel) : NULL;
 	if (known) {
 		snprintf(sha, HASH_HEX_BYTES, "%s", known);
 		return state ? ckpt_read_known(path, m, state, n, err) : ckpt_read_header(path, m, err);
@@ -78,7 +93,7 @@ static int read_ckpt(const char *path, const char *rel, const struct bundle_take
 	return 0;
 }
 
-int replay_check_headers(const char *bundle_dir, const struct bundle_taken *taken, const struct plausible_report *pr,
+int replay_check_headers(const char *bundle_dir, struct bundle_taken *taken, const struct plausible_report *pr,
 			 int vocab_size, struct kerr *err)
 {
 	uint64_t state_bytes = 0;
@@ -104,6 +119,10 @@ int replay_check_headers(const char *bundle_dir, const struct bundle_taken *take
 			state_bytes = m.state_bytes;
 		meta_for(pr, pr->ckpt[i].step, vocab_size, state_bytes, &want);
 		rc = meta_equal(&m, &want);
+		/* A header read from a file the take has not hashed: the file
+		 * may simply not be the one listed, which says more. */
+		if (!rc && taken && bundle_taken_hash(taken, record_file(pr, i), err) < 0)
+			return -1;
 		if (!rc)
 			return kerr_set(err, "judge.ckpt_meta",
 					"%s: header (step %lld, seed %llu, scale %s, recipe %s %s, vocab %d, %llu state bytes)"
@@ -131,7 +150,7 @@ static int check_plan(const struct kr_plan *plan, const struct plausible_report 
 /* Loads the segment's start checkpoint (record c) into h after checking it
  * is the file the log recorded and carries the header the harness writes. */
 static int load_start(struct recipe_host *h, const struct kr_plan *plan, const struct plausible_report *pr,
-		      const struct plausible_ckpt *c, const char *dir, const struct bundle_taken *taken, void **state,
+		      const struct plausible_ckpt *c, const char *dir, struct bundle_taken *taken, void **state,
 		      size_t *n, struct kerr *err)
 {
 	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];

@@ -40,7 +40,7 @@ struct replay_opts {
 	const char *bundle_dir;
 	/* The take of bundle_dir (bundle.h), whose digests stand for its files:
 	 * NULL hashes each checkpoint read here. */
-	const struct bundle_taken *taken;
+	struct bundle_taken *taken;
 	int segment;             /* 0 .. pr->nckpt - 1 */
 	int steps;               /* 0: the whole segment, ending in the digest check;
 				    else at most this many steps (clipped at the segment's end) */
@@ -70,9 +70,11 @@ struct replay_report {
  * final one's must have its file present (judge.ckpt_missing): the final is
  * checked by the bundle's own digests and loaded by the evaluator. With
  * taken (bundle_dir's take), a file's digest is the take's and only its
- * header is read: the take hashed every byte once already. NULL: every
- * file is read and hashed here. */
-int replay_check_headers(const char *bundle_dir, const struct bundle_taken *taken, const struct plausible_report *pr,
+ * header is read: the take hashed every byte once already (or, for a file
+ * it left unhashed, the digest is the verified manifest's, and the file is
+ * held to it when its state is read). NULL: every file is read and hashed
+ * here. */
+int replay_check_headers(const char *bundle_dir, struct bundle_taken *taken, const struct plausible_report *pr,
 			 int vocab_size, struct kerr *err);
 
 /* Replays segment o->segment (o->steps of it, or all of it). h is a FRESH

@@ -301,8 +301,10 @@ static int find(const struct bundle_files *f, const char *name)
 
 /* The manifest's list against the take: every listed file present with the
  * digest and size of the bytes copied, no file unlisted. No file is read
- * here: the take hashed each one as it copied it. */
-static int check_files(const struct bundle_taken *t, const json_t *files, struct kerr *err)
+ * here: the take hashed each one as it copied it, or left it unhashed
+ * (bundle_take_deferred), and then its size is checked now and its listed
+ * digest kept for bundle_taken_hash. */
+static int check_files(struct bundle_taken *t, const json_t *files, struct kerr *err)
 {
 	static const char *required[] = BUNDLE_REQUIRED_FILES;
 	const char *dir = t->dir, *name;
@@ -316,7 +318,9 @@ static int check_files(const struct bundle_taken *t, const json_t *files, struct
 
 		if (i < 0)
 			return kerr_set(err, "bundle.file_missing", "%s: %s is listed but absent", dir, name);
-		if (strcmp(t->sha256[i], json_string_value(json_object_get(v, "sha256"))) ||
+		if (t->unhashed[i])
+			snprintf(t->listed[i], HASH_HEX_BYTES, "%s", json_string_value(json_object_get(v, "sha256")));
+		if ((!t->unhashed[i] && strcmp(t->sha256[i], json_string_value(json_object_get(v, "sha256")))) ||
 		    (json_int_t)t->f.bytes[i] != json_integer_value(json_object_get(v, "bytes")))
 			return kerr_set(err, "bundle.file_digest", "%s: %s does not match its digest in the manifest",
 					dir, name);
@@ -504,7 +508,7 @@ static int check_copy(const struct bundle_taken *t, const struct bundle_report *
 	return 0;
 }
 
-int bundle_verify_taken(const struct bundle_taken *t, struct bundle_report *r, struct kerr *err)
+int bundle_verify_taken(struct bundle_taken *t, struct bundle_report *r, struct kerr *err)
 {
 	const char *dir = t->dir;
 	char *text = NULL;
@@ -524,7 +528,8 @@ out:
 	return rc;
 }
 
-const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name)
+/* The index of name in the take, or -1. */
+static int taken_index(const struct bundle_taken *t, const char *name)
 {
 	int lo = 0, hi = t->f.n - 1;
 
@@ -532,13 +537,65 @@ const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name)
 	while (lo <= hi) {
 		int mid = lo + (hi - lo) / 2, c = strcmp(t->f.name[mid], name);
 		if (!c)
-			return t->sha256[mid];
+			return mid;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
 	}
-	return NULL;
+	return -1;
+}
+
+const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name)
+{
+	int i = taken_index(t, name);
+
+	return i < 0 || t->unhashed[i] ? NULL : t->sha256[i];
+}
+
+static int hash_one(struct bundle_taken *t, int i, struct kerr *err)
+{
+	char path[FS_PATH_MAX], got[HASH_HEX_BYTES];
+
+	if (!t->unhashed[i])
+		return 0;
+	if (!t->listed[i][0])
+		return kerr_set(err, "bundle.unverified", "%s: %s is hashed against a manifest not yet verified", t->dir,
+				t->f.name[i]);
+	if (fs_join(path, sizeof path, err, "%s/%s", t->dir, t->f.name[i]) < 0 || hash_file_hex(path, got, NULL, err) < 0)
+		return -1;
+	if (strcmp(got, t->listed[i]))
+		return kerr_set(err, "bundle.file_digest", "%s: %s does not match its digest in the manifest", t->dir,
+				t->f.name[i]);
+	memcpy(t->sha256[i], got, HASH_HEX_BYTES);
+	t->unhashed[i] = 0;
+	return 0;
+}
+
+int bundle_taken_hash(struct bundle_taken *t, const char *name, struct kerr *err)
+{
+	int i = taken_index(t, name);
+
+	if (i < 0)
+		return kerr_set(err, "bundle.file_missing", "%s: no %s in the take", t->dir, name);
+	return hash_one(t, i, err);
+}
+
+int bundle_taken_hash_all(struct bundle_taken *t, struct kerr *err)
+{
+	for (int i = 0; i < t->f.n; i++)
+		if (hash_one(t, i, err) < 0)
+			return -1;
+	return 0;
+}
+
+int bundle_taken_unhashed(const struct bundle_taken *t)
+{
+	int n = 0;
+
+	for (int i = 0; i < t->f.n; i++)
+		n += t->unhashed[i];
+	return n;
 }
 
 int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err)

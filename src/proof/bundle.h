@@ -108,16 +108,36 @@ int bundle_list(const char *dir, struct bundle_files *f, struct kerr *err);
 struct bundle_taken {
 	char dir[FS_PATH_MAX];                         /* the copy: dst_dir */
 	struct bundle_files f;                         /* its files, names sorted */
-	char sha256[BUNDLE_FILES_MAX][HASH_HEX_BYTES]; /* of the bytes copied, in f's order */
+	char sha256[BUNDLE_FILES_MAX][HASH_HEX_BYTES]; /* of the bytes copied, in f's order; "" while unhashed */
+	unsigned char unhashed[BUNDLE_FILES_MAX];      /* 1: copied, not hashed yet (bundle_take_deferred) */
+	char listed[BUNDLE_FILES_MAX][HASH_HEX_BYTES]; /* an unhashed file's digest in the verified manifest */
 };
 int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err);
+/* bundle_take that copies a directory's intermediate checkpoints
+ * (checkpoints/step_*.ckpt) without hashing them: a judgment that cannot
+ * change the king reads two of them at most, and hashing the rest was a
+ * third of its CPU time at the cpu scale. The copy is still the
+ * validator's own, so a file hashed later from it is the file taken.
+ * bundle_verify_taken then checks an unhashed file's size and notes its
+ * listed digest; bundle_taken_hash holds the file to that digest when it
+ * is first read. A .tar is taken as bundle_take takes it. */
+int bundle_take_deferred(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err);
+/* Hashes the taken copy of `name` if it is not hashed yet and holds it to
+ * its listed digest (bundle.file_digest); after bundle_verify_taken only. */
+int bundle_taken_hash(struct bundle_taken *t, const char *name, struct kerr *err);
+/* bundle_taken_hash of every file still unhashed: before a verdict that
+ * can change the king, and before a bundle is kept whole. */
+int bundle_taken_hash_all(struct bundle_taken *t, struct kerr *err);
+/* Files of the take not hashed (yet). */
+int bundle_taken_unhashed(const struct bundle_taken *t);
 /* bundle_verify of a taken copy: every file digest compared with the
  * manifest is the take's, and the manifest verified must be the bytes the
  * take hashed (bundle.copy_changed otherwise: something wrote into the
  * validator's copy). */
-int bundle_verify_taken(const struct bundle_taken *t, struct bundle_report *r, struct kerr *err);
+int bundle_verify_taken(struct bundle_taken *t, struct bundle_report *r, struct kerr *err);
 /* The take's SHA-256 (hex) of the file named `name` (relative, as listed:
- * "checkpoints/final.ckpt"), or NULL when the take has no such file. The
+ * "checkpoints/final.ckpt"), or NULL when the take has no such file or has
+ * not hashed it (bundle_take_deferred). The
  * digest of the validator's own bytes: a check that needs a file's digest
  * asks here instead of hashing it again. */
 const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name);

@@ -731,7 +731,7 @@ int bundle_unpack(const char *tar_path, const char *dir_out, struct kerr *err)
 /* A directory, file by file in bundle_list's order: each copied and hashed
  * in one read, counted against what is left of BUNDLE_BYTES_MAX as it is
  * read (a file may grow after the listing). */
-static int take_dir(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err)
+static int take_dir(const char *src, const char *dst_dir, int defer, struct bundle_taken *t, struct kerr *err)
 {
 	struct fs_stage st = { 0 };
 	uint64_t total = 0;
@@ -758,7 +758,9 @@ static int take_dir(const char *src, const char *dst_dir, struct bundle_taken *t
 		    fs_join(to, sizeof to, err, "%s/%s", st.tmp, t->f.name[i]) < 0 ||
 		    make_parents(st.tmp, t->f.name[i], 0, err) < 0)
 			goto out;
-		if (fs_copy_file_bounded(from, to, BUNDLE_BYTES_MAX - total, t->sha256[i], &t->f.bytes[i], err) < 0) {
+		t->unhashed[i] = defer && !strncmp(t->f.name[i], "checkpoints/step_", 17);
+		if (fs_copy_file_bounded(from, to, BUNDLE_BYTES_MAX - total, t->unhashed[i] ? NULL : t->sha256[i],
+					 &t->f.bytes[i], err) < 0) {
 			/* Swapped for a link or a FIFO, or grown, since the listing. */
 			if (!strcmp(err->code, "fs.not_regular"))
 				snprintf(err->code, sizeof err->code, "bundle.file_type");
@@ -776,14 +778,24 @@ out:
 	return rc;
 }
 
-int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err)
+static int take(const char *src, const char *dst_dir, int defer, struct bundle_taken *t, struct kerr *err)
 {
 	struct stat sb;
 
 	memset(t, 0, sizeof *t);
 	if (stat(src, &sb) < 0)
 		return kerr_errno(err, errno == ENOENT ? "bundle.not_found" : "fs.stat", src);
-	return S_ISDIR(sb.st_mode) ? take_dir(src, dst_dir, t, err) : unpack(src, dst_dir, t, err);
+	return S_ISDIR(sb.st_mode) ? take_dir(src, dst_dir, defer, t, err) : unpack(src, dst_dir, t, err);
+}
+
+int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err)
+{
+	return take(src, dst_dir, 0, t, err);
+}
+
+int bundle_take_deferred(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err)
+{
+	return take(src, dst_dir, 1, t, err);
 }
 
 /* ---- a bundle as a directory ------------------------------------------- */

@@ -162,7 +162,7 @@ int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, c
 		kerr_errno(err, errno == EEXIST ? "fs.exists" : "fs.create", dst);
 		goto out;
 	}
-	if (hash_bulk_begin(&c, err) < 0)
+	if (hex && hash_bulk_begin(&c, err) < 0)
 		goto out;
 	for (;;) {
 		ssize_t r = read(in, buf, sizeof buf);
@@ -182,7 +182,8 @@ int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, c
 			goto out;
 		}
 		done += (uint64_t)r;
-		hash_bulk_update(&c, buf, (size_t)r);
+		if (hex)
+			hash_bulk_update(&c, buf, (size_t)r);
 		if (fs_write_fd(out, buf, (size_t)r, dst, err) < 0)
 			goto out;
 	}
@@ -190,9 +191,10 @@ int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, c
 		kerr_errno(err, "fs.fsync", dst);
 		goto out;
 	}
-	hash_bulk_end(&c, d);
-	if (hex)
+	if (hex) {
+		hash_bulk_end(&c, d);
 		hash_hex(d, hex);
+	}
 	if (bytes)
 		*bytes = done;
 	rc = 0;

@@ -56,7 +56,7 @@ int fs_fsync_dir(const char *dir, struct kerr *err);
 int fs_copy_file(const char *src, const char *dst, struct kerr *err);
 /* The same, refusing a source that is a symlink or not a regular file
  * (fs.not_regular), and giving the SHA-256 of the bytes written (hex may be
- * NULL): copied and hashed in one pass. */
+ * NULL, and then nothing is hashed): copied and hashed in one pass. */
 int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr *err);
 /* fs_copy_file_hashed that stops with fs.too_large once more than bytes_max
  * bytes were read, and gives the count copied (bytes may be NULL): the copy

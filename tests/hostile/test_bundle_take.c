@@ -28,7 +28,7 @@ static void take(const struct fx *f, const char *src, const char *name, struct b
 		fail_msg("bundle_take %s: %s: %s", src, err.code, err.msg);
 }
 
-static void expect_verified(const struct bundle_taken *t)
+static void expect_verified(struct bundle_taken *t)
 {
 	struct bundle_report r;
 	struct kerr err = { { 0 }, { 0 } };
@@ -132,6 +132,67 @@ static void copy_changed_under_the_validator(void **state)
 	free(t);
 }
 
+/* The judge's take (bundle_take_deferred) of a bundle whose intermediate
+ * checkpoint was corrupted in place, size kept: the eager take refuses it
+ * at verification; the deferred one verifies, leaves the intermediate
+ * checkpoints unhashed, and holds each to the manifest when it is read:
+ * an intact one passes, the corrupt one and the whole take are refused
+ * with the eager take's code. Nothing is hashed against a manifest not
+ * yet verified. */
+static void deferred_take_holds_checkpoints_when_read(void **state)
+{
+	struct fx *f = *state;
+	struct bundle_taken *t = malloc(sizeof *t);
+	struct bundle_report r;
+	struct kerr err = { { 0 }, { 0 } };
+	char p[FS_PATH_MAX], dst[FS_PATH_MAX], *bad = NULL, *good = NULL, *text = NULL;
+	int steps = 0;
+	size_t n;
+
+	assert_non_null(t);
+	take(f, f->dir, "eager-ok", t);
+	for (int i = 0; i < t->f.n; i++)
+		if (!strncmp(t->f.name[i], "checkpoints/step_", 17)) {
+			steps++;
+			if (!bad)
+				bad = strdup(t->f.name[i]);
+			else if (!good)
+				good = strdup(t->f.name[i]);
+		}
+	assert_true(steps >= 2);
+	fx_path(f, bad, p);
+	assert_int_equal(fs_read_all(p, 1 << 26, &text, &n, &err), 0);
+	text[n / 2] ^= 0x40;
+	fx_write(p, text, n);
+	free(text);
+	take(f, f->dir, "eager", t);
+	assert_int_equal(bundle_verify_taken(t, &r, &err), -1);
+	assert_string_equal(err.code, "bundle.file_digest");
+	bundle_report_free(&r);
+
+	snprintf(dst, sizeof dst, "%s/deferred", f->tmp);
+	if (bundle_take_deferred(f->dir, dst, t, &err) < 0)
+		fail_msg("bundle_take_deferred: %s: %s", err.code, err.msg);
+	assert_int_equal(bundle_taken_unhashed(t), steps);
+	assert_null(bundle_taken_sha256(t, bad));
+	assert_non_null(bundle_taken_sha256(t, BUNDLE_FINAL_CKPT));
+	assert_int_equal(bundle_taken_hash(t, good, &err), -1);
+	assert_string_equal(err.code, "bundle.unverified");
+	expect_verified(t);
+	assert_int_equal(bundle_taken_hash(t, good, &err), 0);
+	assert_non_null(bundle_taken_sha256(t, good));
+	assert_int_equal(bundle_taken_unhashed(t), steps - 1);
+	assert_int_equal(bundle_taken_hash(t, bad, &err), -1);
+	assert_string_equal(err.code, "bundle.file_digest");
+	assert_null(bundle_taken_sha256(t, bad));
+	assert_int_equal(bundle_taken_hash_all(t, &err), -1);
+	assert_string_equal(err.code, "bundle.file_digest");
+	print_message("   deferred take: %d intermediate checkpoints unhashed; %s refused when read\n", steps, bad);
+	free(bad);
+	free(good);
+	free(t);
+}
+
 static void expect_refused(const struct fx *f, const char *code)
 {
 	struct bundle_taken *t = malloc(sizeof *t);
@@ -194,6 +255,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dir_and_tar_agree, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(copy_changed_under_the_validator, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(links_and_fifos_refused, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(deferred_take_holds_checkpoints_when_read, fx_setup, fx_teardown),
 	};
 
 	hash_init_lib();

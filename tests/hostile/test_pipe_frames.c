@@ -163,7 +163,7 @@ struct outcome {
 	int64_t wall_ms;
 };
 
-static const struct kr_env env = { 1, 1, 320, "tiny" };
+static const struct kr_env env = { 1, 1, 320, "tiny", 0 };
 
 /* Starts the fake runner in mode, and makes the call the mode breaks:
  * create, or for *_later modes create then state_bytes. */
