@@ -20,6 +20,12 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
 BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# libkarpa and the karpa binary do not link OpenBLAS: its constructor starts a
+# thread pool that spins for a while in every process, and only the
+# calibration (and the proof's record of it) uses it, so blas_dl.c loads it at
+# run time (docs/calibration.md).
+# BLAS_LIBDIR is where it looks when libopenblas.so.0 is not on the loader's path.
+BLAS_LIBDIR := $(patsubst %/,%,$(shell pkg-config --variable=libdir openblas 2>/dev/null))
 
 # -Wno-format-truncation: messages are truncated on purpose; paths go through fs_join, which checks.
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
@@ -50,7 +56,7 @@ REL_CFLAGS  = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma
 # KARPA_TEST_HOOKS: fault injection (crash points) exists only in this build.
 SAN_CFLAGS  = $(BASE) $(WARN) -DKARPA_TEST_HOOKS -O1 -g -fno-omit-frame-pointer -ffp-contract=off -mavx2 -mfma \
               -fsanitize=address,undefined -fno-sanitize-recover=undefined
-LIBS    = $(PKG_LIBS) $(BLAS_LIBS) -fopenmp -lm -lpthread
+LIBS    = $(PKG_LIBS) -fopenmp -lm -lpthread -ldl
 
 LIB_SRC    := $(wildcard src/*/*.c)
 RECIPE_SRC := $(wildcard recipe/*.c)
@@ -87,6 +93,8 @@ BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC
              -DKARPA_LINK_FLAGS_AARCH64='"$(RUNNER_LINK_AARCH64)"'
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: Makefile
+$(BUILD)/rel/src/harness/blas_dl.o $(BUILD)/san/src/harness/blas_dl.o $(BUILD)/fuzz/obj/src/harness/blas_dl.o: \
+	CFLAGS_EXTRA = -DKARPA_BLAS_LIBDIR='"$(BLAS_LIBDIR)"'
 
 .PHONY: all test bench install clean fuzz fuzz-check
 # `make -s print-VAR` prints a variable (tests/cross/isa.sh reads the pinned flags).
@@ -142,8 +150,10 @@ $(BUILD)/karpa-recipe-portable: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sand
 
 $(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a $(BUILD)/san/librecipe.a
 	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $< $(BUILD)/san/libkarpa.a $(BUILD)/san/librecipe.a $(LIBS)
+# bench_gemm times OpenBLAS against the recipe's gemm: the one bench that links it.
+$(BUILD)/rel/bench/bench_gemm: BENCH_LIBS = $(BLAS_LIBS)
 $(BUILD)/rel/bench/%: $(BUILD)/rel/bench/%.o $(BUILD)/rel/libkarpa.a $(BUILD)/rel/librecipe.a
-	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libkarpa.a $(BUILD)/rel/librecipe.a $(LIBS)
+	@echo "  CC   $@"; $(CC) $(REL_CFLAGS) -o $@ $< $(BUILD)/rel/libkarpa.a $(BUILD)/rel/librecipe.a $(LIBS) $(BENCH_LIBS)
 
 # Fuzz targets (tests/fuzz/fuzz_*.c, docs/fuzzing.md): libFuzzer needs clang.
 # A separate object tree under $(BUILD)/fuzz, every object instrumented for

@@ -2,9 +2,11 @@
  * measurement's shape. The rule is what prove and the judge share, so its
  * figures are checked by hand: with the reference median of 4.6 ms one
  * budget unit is one wall second, the reference rate is 2*512^3 / 4.6e6 =
- * 58.3555 GFLOPS, and a 100-unit budget caps the run at 5.83555e12 FLOPs. */
+ * 58.3555 GFLOPS, and a 100-unit budget caps the run at 5.83555e12 FLOPs.
+ * Also that OpenBLAS is loaded only when the calibration first needs it. */
 #include "testutil.h"
 
+#include "harness/blas_dl.h"
 #include "harness/calibrate.h"
 
 #define EPS 1e-9
@@ -65,6 +67,53 @@ static void test_budget_does_not_grow_with_the_calibration(void **state)
 	assert_true(fabs(ref.allowed_s * ref.gflops * 1e9 - ref.flops_max) < 1e-6 * ref.flops_max);
 }
 
+/* Whether libopenblas is mapped into this process. */
+static int blas_mapped(void)
+{
+	char line[1024];
+	int found = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, "libopenblas") != NULL;
+	fclose(f);
+	return found;
+}
+
+/* OpenBLAS's constructor starts a pool that spins on the CPU, so libkarpa
+ * loads it only when something calls BLAS: not at start-up (the judge never
+ * calls it), and at the first calibration. Runs before test_measure. */
+static void test_blas_loads_on_first_use(void **state)
+{
+	const struct blas_dl *b;
+	struct kerr err = { 0 };
+
+	assert_false(blas_mapped());
+	assert_int_equal(blas_dl_get(&b, &err), 0);
+	assert_true(blas_mapped());
+	assert_non_null(b->get_config());
+}
+
+/* No library, or a library that is not OpenBLAS: blas.missing, saying what
+ * to install. */
+static void test_blas_missing(void **state)
+{
+	const char *none[] = { "libkarpa-no-such-blas.so.0", NULL }, *other[] = { "libm.so.6", NULL };
+	struct blas_dl b;
+	struct kerr err = { 0 };
+
+	assert_int_equal(blas_dl_open(none, &b, &err), -1);
+	assert_string_equal(err.code, "blas.missing");
+	assert_non_null(strstr(err.msg, "libkarpa-no-such-blas.so.0"));
+	assert_non_null(strstr(err.msg, "libopenblas0-pthread"));
+	assert_null(b.sgemm);
+	kerr_clear(&err);
+	assert_int_equal(blas_dl_open(other, &b, &err), -1);
+	assert_string_equal(err.code, "blas.missing");
+	assert_non_null(strstr(err.msg, "libm.so.6 is not OpenBLAS"));
+}
+
 /* A real measurement: 15 timings, median between min and max, the rate
  * computed from the median, the threads recorded. */
 static void test_measure(void **state)
@@ -84,6 +133,8 @@ static void test_measure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_blas_loads_on_first_use),
+		cmocka_unit_test(test_blas_missing),
 		cmocka_unit_test(test_reference_rate),
 		cmocka_unit_test(test_allowed_scales_with_the_machine),
 		cmocka_unit_test(test_budget_takes_the_lenient_medians),

@@ -343,6 +343,10 @@ static void real_patch_proves_and_verifies(void **state)
 	assert_true(num(json_object_get(m, "results"), "val_bpb") == num(j, "val_bpb"));
 	assert_int_equal((long long)num(json_object_get(m, "results"), "steps"), (long long)num(j, "steps"));
 	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "king"), "tag")), "recipe-v0.1.0");
+	/* The OpenBLAS the calibration loaded at run time is recorded. */
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(json_object_get(m, "environment"), "libs"),
+								 "openblas")),
+			       "OpenBLAS "));
 	snprintf(path, sizeof path, "%s/train.log", F.bundle1);
 	assert_true(fabs(log_peak_lr(path) - F.lr_new) <= F.lr_new * 1e-5);
 	assert_true(fabs(log_peak_lr(path) - F.lr_old) > F.lr_old * 0.1);

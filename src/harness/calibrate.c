@@ -3,10 +3,11 @@
  * the same work. */
 #include "harness/calibrate.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "harness/blas_dl.h"
 
 static double now_ms(void)
 {
@@ -28,8 +29,11 @@ int calib_measure(int threads, struct calib *c, struct kerr *err)
 	const size_t n = CALIB_N;
 	float *a = malloc(n * n * sizeof *a), *b = malloc(n * n * sizeof *b), *o = malloc(n * n * sizeof *o);
 	double t[CALIB_REPEATS];
+	const struct blas_dl *bl;
 	int rc = -1;
 
+	if (blas_dl_get(&bl, err) < 0)
+		goto out;
 	if (!a || !b || !o) {
 		kerr_set(err, "calib.nomem", "out of memory for the calibration matrices");
 		goto out;
@@ -38,17 +42,17 @@ int calib_measure(int threads, struct calib *c, struct kerr *err)
 		a[i] = (float)((int)(i * 7919 % 2001) - 1000) / 1000.0f;
 		b[i] = (float)((int)(i * 104729 % 2001) - 1000) / 1000.0f;
 	}
-	openblas_set_num_threads(threads > 0 ? threads : 1);
+	bl->set_num_threads(threads > 0 ? threads : 1);
 	/* One untimed run warms caches and the thread pool. */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n,
-		    0.0f, o, (int)n);
+	bl->sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n, 0.0f,
+		  o, (int)n);
 	for (int r = 0; r < CALIB_REPEATS; r++) {
 		double t0 = now_ms();
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b,
-			    (int)n, 0.0f, o, (int)n);
+		bl->sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a, (int)n, b, (int)n,
+			  0.0f, o, (int)n);
 		t[r] = now_ms() - t0;
 	}
-	openblas_set_num_threads(1);
+	bl->set_num_threads(1);
 	qsort(t, CALIB_REPEATS, sizeof t[0], cmp_d);
 	c->threads = threads;
 	c->min_ms = t[0];

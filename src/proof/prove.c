@@ -6,7 +6,6 @@
 #include "proof/prove.h"
 
 #include <archive.h>
-#include <cblas.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -19,6 +18,7 @@
 
 #include "data/bpe.h"
 #include "data/dataset.h"
+#include "harness/blas_dl.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/recipe_pipe.h"
 #include "harness/scale.h"
@@ -64,7 +64,7 @@ static void cpu_model(char *out, size_t cap)
 /* What built and ran the proof (PROTOCOL 4.2). runner_isa is the ISA the
  * recipe ran on; a runner built for another ISA than the machine's names
  * the emulator that ran it (docs/determinism.md). */
-static json_t *environment_json(const struct recipe_build_info *bi)
+static json_t *environment_json(const struct recipe_build_info *bi, const char *blas_config)
 {
 	char cpu[256];
 	struct utsname u;
@@ -76,7 +76,7 @@ static json_t *environment_json(const struct recipe_build_info *bi)
 	env = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:{s:s, s:s, s:s, s:s}}", "compiler", bi->compiler,
 			 "flags", bi->flags, "recipe_source_sha256", bi->source_digest, "cpu", cpu, "cpus",
 			 (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "kernel", u.release, "libs", "libsodium",
-			 sodium_version_string(), "openblas", openblas_get_config(), "jansson", JANSSON_VERSION,
+			 sodium_version_string(), "openblas", blas_config, "jansson", JANSSON_VERSION,
 			 "libarchive", archive_version_string());
 	if (env)
 		json_object_set_new(env, "runner_isa", json_string(bi->isa));
@@ -259,7 +259,7 @@ out:
 
 static json_t *manifest_body(const struct prove_opts *o, const char *commit, const char *patch_hex,
 			     const struct keys *k, const struct recipe_build_info *bi, const struct train_result *tr,
-			     const struct prove_result *r, double budget, json_t *keep)
+			     const struct prove_result *r, double budget, const char *blas_config, json_t *keep)
 {
 	return json_pack("{s:i, s:s, s:{s:s, s:s}, s:s, s:s, s:{s:I, s:s, s:i, s:f, s:s, s:s}, s:o,"
 			 " s:{s:f, s:f, s:f, s:f}, s:{s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:s, s:s},"
@@ -268,7 +268,7 @@ static json_t *manifest_body(const struct prove_opts *o, const char *commit, con
 			 "patch_sha256", patch_hex, "miner", k->pk_hex, "config", "seed", (json_int_t)o->seed, "scale",
 			 o->scale, "threads", o->threads, "budget_units", budget, "data_manifest_sha256",
 			 tr->data_digest, "tokenizer_sha256", tr->tokenizer_digest, "environment",
-			 environment_json(bi), "calibration", "before_ms", r->before.median_ms, "after_ms",
+			 environment_json(bi, blas_config), "calibration", "before_ms", r->before.median_ms, "after_ms",
 			 r->after.median_ms, "ref_ms", CALIB_REF_MS, "allowed_s", r->allowed_s, "results", "steps",
 			 (json_int_t)tr->steps, "tokens", (json_int_t)tr->tokens, "params", (json_int_t)tr->params,
 			 "train_s", r->train_s, "val_bpb", tr->val.val_bpb, "val_loss", tr->val.loss, "final_ckpt",
@@ -305,6 +305,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	struct fs_stage st = { 0 };
 	struct attest_opts ao = { .tsm_root = o->tsm_root, .force_mock = o->force_mock, .progress = o->progress };
 	const struct scale *sc;
+	const struct blas_dl *blas;
 	char commit[RECIPEREPO_COMMIT_HEX], patch_hex[HASH_HEX_BYTES], *patch = NULL, *rationale = NULL;
 	size_t patch_len, rat_len;
 	double budget, t0 = (double)time(NULL);
@@ -317,8 +318,8 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 		return -1;
 	budget = o->budget_units > 0 ? o->budget_units : sc->budget_units;
 	/* Cheap checks first: a missing key or a bad patch must not cost a build. */
-	if (keys_load(o->key, &k, err) < 0)
-		return -1;
+	if (keys_load(o->key, &k, err) < 0 || blas_dl_get(&blas, err) < 0)
+		goto out;
 	if (fs_exists(o->out)) {
 		kerr_set(err, "prove.out_exists", "%s already exists: choose another --out", o->out);
 		goto out;
@@ -361,7 +362,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	say(o, "writing the bundle %s", o->out);
 	if (fs_stage_begin(&st, o->out, err) < 0 || stage_files(o, &w, st.tmp, &tr, r, budget, &keep, err) < 0)
 		goto out;
-	m = manifest_body(o, commit, patch_hex, &k, &bi, &tr, r, budget, keep);
+	m = manifest_body(o, commit, patch_hex, &k, &bi, &tr, r, budget, blas->get_config(), keep);
 	keep = NULL;
 	if (!m) {
 		kerr_set(err, "prove.nomem", "cannot build the manifest");
