@@ -46,11 +46,10 @@ static int setup(void **unused)
 	snprintf(g.akey, sizeof g.akey, "%s/agent.key", g.tmp);
 	snprintf(g.rkey, sizeof g.rkey, "%s/restart.key", g.tmp);
 	tu_validator(g.out, OUT_CAP, g.data, g.hidden, g.state, 2, THREADS);
-	/* A fixed secret: the challenge seed is drawn from it, and the search's
-	 * first decisive idea at tiny (30 -> 45 steps, about 0.011 bpb against
-	 * a margin of 0.009) does not clear the margin under every draw. With a
-	 * random secret case 1 would pass or fail by chance; with this one it
-	 * passes on every run, whatever machine. */
+	/* A fixed secret, so that what the validator draws depends only on
+	 * the bundle. The challenge seed still differs from run to run: it is
+	 * drawn from the secret and the manifest's digest, which carries the
+	 * miner's fresh key and the run's timings (case 1 allows for that). */
 	run(0, "printf '%%s' karpa-test-miner-e2e-fixed-secre > %s/secret && chmod 600 %s/secret", g.state,
 	    g.state);
 	run(0, "%s keygen --out %s", tu_karpa(), g.key);
@@ -79,23 +78,33 @@ static int rows_with(const char *work, const char *status)
 	return atoi(g.out);
 }
 
-/* 1. The search: a king change found, proved and confirmed by the miner. */
+/* 1. The search: a king change found, proved and confirmed by the miner.
+ * Its first decisive idea at tiny (30 -> 45 steps, about 0.011 bpb against
+ * a margin of 0.009) does not clear the margin under every challenge seed,
+ * and the seed is a fresh draw on every run: a miner whose confirmation
+ * failed goes on searching, as a real one does, for up to five more
+ * rounds of four experiments. */
 static void test_search_finds_a_king(void **unused)
 {
 	char work[FS_PATH_MAX];
 	json_t *st, *k;
+	int kings = 0, rounds = 0;
 
 	(void)unused;
 	snprintf(work, sizeof work, "%s/search", g.tmp);
-	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 4 --threads %d", tu_karpa(),
-	    g.sv.url, g.key, work, g.data, THREADS);
-	print_message("%s", g.out);
-	assert_non_null(strstr(g.out, "1 kings"));
-	assert_int_equal(rows_with(work, "king"), 1);
+	while (kings == 0 && rounds++ < 6) {
+		run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 4 --threads %d",
+		    tu_karpa(), g.sv.url, g.key, work, g.data, THREADS);
+		print_message("%s", g.out);
+		kings = rows_with(work, "king");
+	}
+	print_message("   a king after %d round(s) of the search\n", rounds);
+	assert_true(kings >= 1);
 	run(0, "%s validator status %s --json", tu_karpa(), g.state);
 	st = tu_out_json(g.out);
 	k = json_object_get(st, "king");
-	assert_string_equal(json_string_value(json_object_get(k, "tag")), "recipe-v0.1.1");
+	assert_non_null(strstr(json_string_value(json_object_get(k, "tag")), "recipe-v0.1."));
+	assert_string_not_equal(json_string_value(json_object_get(k, "tag")), "recipe-v0.1.0");
 	json_decref(st);
 	/* The crowned patch is the miner's own diff, with its rationale. */
 	run(0, "git -C %s/recipe log -1 --format=%%B recipe-v0.1.1", g.state);
