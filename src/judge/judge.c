@@ -110,8 +110,8 @@ static double mnum(json_t *m, const char *a, const char *b)
 }
 
 /* Takes the bundle (bundle_take: a directory or a .tar copied into the
- * work area, every file hashed as it is copied; but for --full-eval, a
- * directory's intermediate checkpoints are hashed only when read, or all
+ * work area, every file hashed as it is copied; but for --full-eval, the
+ * intermediate checkpoints are hashed only when read, or all
  * before a verdict that can change the king: bundle_take_deferred), then
  * reads from that copy
  * what is needed to attribute it before any check: without a manifest there

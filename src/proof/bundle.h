@@ -113,14 +113,14 @@ struct bundle_taken {
 	char listed[BUNDLE_FILES_MAX][HASH_HEX_BYTES]; /* an unhashed file's digest in the verified manifest */
 };
 int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err);
-/* bundle_take that copies a directory's intermediate checkpoints
+/* bundle_take that copies (or extracts) a bundle's intermediate checkpoints
  * (checkpoints/step_*.ckpt) without hashing them: a judgment that cannot
  * change the king reads two of them at most, and hashing the rest was a
  * third of its CPU time at the cpu scale. The copy is still the
  * validator's own, so a file hashed later from it is the file taken.
  * bundle_verify_taken then checks an unhashed file's size and notes its
  * listed digest; bundle_taken_hash holds the file to that digest when it
- * is first read. A .tar is taken as bundle_take takes it. */
+ * is first read. */
 int bundle_take_deferred(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err);
 /* Hashes the taken copy of `name` if it is not hashed yet and holds it to
  * its listed digest (bundle.file_digest); after bundle_verify_taken only. */

@@ -583,9 +583,16 @@ static int make_parents(const char *root, const char *name, int include_last, st
 	return include_last ? make_dir(path, err) : 0;
 }
 
-/* Writes one entry under root; hex receives the SHA-256 of the bytes written. */
+/* What bundle_take_deferred leaves unhashed: the intermediate checkpoints. */
+static int deferrable(const char *name)
+{
+	return !strncmp(name, "checkpoints/step_", 17);
+}
+
+/* Writes one entry under root; hex (NULL: nothing is hashed) receives the
+ * SHA-256 of the bytes written. */
 static int extract_file(struct archive *a, const char *root, const struct tar_entry *t, const char *tar_path,
-			char hex[HASH_HEX_BYTES], struct kerr *err)
+			char *hex, struct kerr *err)
 {
 	char path[FS_PATH_MAX];
 	struct hash_bulk h = { NULL };
@@ -601,14 +608,16 @@ static int extract_file(struct archive *a, const char *root, const struct tar_en
 		kerr_errno(err, "fs.chmod", path);
 		goto out;
 	}
-	if (hash_bulk_begin(&h, err) < 0 || entry_data(a, t, fd, &h, tar_path, err) < 0)
+	if ((hex && hash_bulk_begin(&h, err) < 0) || entry_data(a, t, fd, hex ? &h : NULL, tar_path, err) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		kerr_errno(err, "fs.fsync", path);
 		goto out;
 	}
-	hash_bulk_end(&h, d);
-	hash_hex(d, hex);
+	if (hex) {
+		hash_bulk_end(&h, d);
+		hash_hex(d, hex);
+	}
 	rc = 0;
 out:
 	hash_bulk_drop(&h);
@@ -616,8 +625,9 @@ out:
 	return rc;
 }
 
-/* hex[i] receives the digest of entry i (directories: unchanged). */
-static int pass_extract(int fd, const char *tar_path, const struct tar_list *l, const char *root,
+/* hex[i] receives the digest of entry i (directories, and with defer the
+ * deferrable entries: unchanged). */
+static int pass_extract(int fd, const char *tar_path, const struct tar_list *l, const char *root, int defer,
 			char (*hex)[HASH_HEX_BYTES], struct kerr *err)
 {
 	struct archive *a = reader_open(fd, tar_path, err);
@@ -642,7 +652,8 @@ static int pass_extract(int fd, const char *tar_path, const struct tar_list *l, 
 			goto out;
 		}
 		if (l->e[i].is_dir ? make_parents(root, l->e[i].name, 1, err) < 0
-				   : extract_file(a, root, &l->e[i], tar_path, hex[i], err) < 0)
+				   : extract_file(a, root, &l->e[i], tar_path,
+						  defer && deferrable(l->e[i].name) ? NULL : hex[i], err) < 0)
 			goto out;
 		i++;
 	}
@@ -657,8 +668,9 @@ out:
 }
 
 /* Unpacks tar_path into dir_out; with t, also lists the copy into t with
- * the digest of every file as it was extracted. */
-static int unpack(const char *tar_path, const char *dir_out, struct bundle_taken *t, struct kerr *err)
+ * the digest of every file as it was extracted (with defer, of every file
+ * but the deferrable ones, marked unhashed). */
+static int unpack(const char *tar_path, const char *dir_out, struct bundle_taken *t, int defer, struct kerr *err)
 {
 	struct tar_list *l = calloc(1, sizeof *l);
 	char (*hex)[HASH_HEX_BYTES] = calloc(TAR_ENTRIES_MAX, HASH_HEX_BYTES);
@@ -691,7 +703,7 @@ static int unpack(const char *tar_path, const char *dir_out, struct bundle_taken
 		kerr_errno(err, "fs.chmod", st.tmp);
 		goto out;
 	}
-	if (pass_extract(fd, tar_path, l, st.tmp, hex, err) < 0 || fs_stage_commit(&st, 0, err) < 0)
+	if (pass_extract(fd, tar_path, l, st.tmp, defer, hex, err) < 0 || fs_stage_commit(&st, 0, err) < 0)
 		goto out;
 	if (t) {
 		/* The copy's listing (ours: no byte of it is read again), each
@@ -708,7 +720,9 @@ static int unpack(const char *tar_path, const char *dir_out, struct bundle_taken
 					 t->f.name[i]);
 				goto out;
 			}
-			memcpy(t->sha256[i], hex[j], HASH_HEX_BYTES);
+			t->unhashed[i] = defer && deferrable(t->f.name[i]);
+			if (!t->unhashed[i])
+				memcpy(t->sha256[i], hex[j], HASH_HEX_BYTES);
 		}
 	}
 	rc = 0;
@@ -723,7 +737,7 @@ out:
 
 int bundle_unpack(const char *tar_path, const char *dir_out, struct kerr *err)
 {
-	return unpack(tar_path, dir_out, NULL, err);
+	return unpack(tar_path, dir_out, NULL, 0, err);
 }
 
 /* ---- taking a bundle: the validator's own copy -------------------------- */
@@ -758,7 +772,7 @@ static int take_dir(const char *src, const char *dst_dir, int defer, struct bund
 		    fs_join(to, sizeof to, err, "%s/%s", st.tmp, t->f.name[i]) < 0 ||
 		    make_parents(st.tmp, t->f.name[i], 0, err) < 0)
 			goto out;
-		t->unhashed[i] = defer && !strncmp(t->f.name[i], "checkpoints/step_", 17);
+		t->unhashed[i] = defer && deferrable(t->f.name[i]);
 		if (fs_copy_file_bounded(from, to, BUNDLE_BYTES_MAX - total, t->unhashed[i] ? NULL : t->sha256[i],
 					 &t->f.bytes[i], err) < 0) {
 			/* Swapped for a link or a FIFO, or grown, since the listing. */
@@ -785,7 +799,7 @@ static int take(const char *src, const char *dst_dir, int defer, struct bundle_t
 	memset(t, 0, sizeof *t);
 	if (stat(src, &sb) < 0)
 		return kerr_errno(err, errno == ENOENT ? "bundle.not_found" : "fs.stat", src);
-	return S_ISDIR(sb.st_mode) ? take_dir(src, dst_dir, defer, t, err) : unpack(src, dst_dir, t, err);
+	return S_ISDIR(sb.st_mode) ? take_dir(src, dst_dir, defer, t, err) : unpack(src, dst_dir, t, defer, err);
 }
 
 int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err)

@@ -188,6 +188,17 @@ static void deferred_take_holds_checkpoints_when_read(void **state)
 	assert_int_equal(bundle_taken_hash_all(t, &err), -1);
 	assert_string_equal(err.code, "bundle.file_digest");
 	print_message("   deferred take: %d intermediate checkpoints unhashed; %s refused when read\n", steps, bad);
+	/* The same bundle as a .tar: extracted, the same files left unhashed. */
+	snprintf(p, sizeof p, "%s/deferred.tar", f->tmp);
+	assert_int_equal(bundle_pack(f->dir, p, &err), 0);
+	snprintf(dst, sizeof dst, "%s/deferred-tar", f->tmp);
+	if (bundle_take_deferred(p, dst, t, &err) < 0)
+		fail_msg("bundle_take_deferred of a .tar: %s: %s", err.code, err.msg);
+	assert_int_equal(bundle_taken_unhashed(t), steps);
+	expect_verified(t);
+	assert_int_equal(bundle_taken_hash(t, good, &err), 0);
+	assert_int_equal(bundle_taken_hash(t, bad, &err), -1);
+	assert_string_equal(err.code, "bundle.file_digest");
 	free(bad);
 	free(good);
 	free(t);
