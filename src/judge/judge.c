@@ -109,14 +109,14 @@ static double mnum(json_t *m, const char *a, const char *b)
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* Takes the bundle (bundle_take: a directory or a .tar copied into the
- * work area, every file hashed as it is copied; but for --full-eval, the
- * intermediate checkpoints are hashed only when read, or all
- * before a verdict that can change the king: bundle_take_deferred), then
- * reads from that copy
- * what is needed to attribute it before any check: without a manifest there
- * is nothing to record. From here on nothing reads the sender's files, so
- * nothing the sender changes after this point is judged. */
+/* Takes the bundle (a directory or a .tar copied into the work area, each
+ * file hashed as it is copied; bundle_take_deferred leaves the intermediate
+ * checkpoints to be hashed when read, or all of them before a verdict that
+ * can change the king; --full-eval hashes everything at once), then reads
+ * from that copy what is needed to attribute it before any check: without
+ * a manifest there is nothing to record. From here on nothing reads the
+ * sender's files, so nothing the sender changes after this point is
+ * judged. */
 static int intake(struct ctx *c, struct kerr *err)
 {
 	char path[FS_PATH_MAX], *text = NULL;
@@ -1241,12 +1241,13 @@ static int store_bundle(struct ctx *c, struct kerr *err)
 	char path[FS_PATH_MAX];
 
 	c->r->files_unkept = bundle_taken_unhashed(&c->taken);
-	for (int i = 0; i < c->taken.f.n; i++)
+	for (int i = 0; i < c->taken.f.n; i++) {
 		if (c->taken.unhashed[i])
 			continue;
-		else if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, c->taken.f.name[i]) < 0 ||
+		if (fs_join(path, sizeof path, err, "%s/%s", c->bdir, c->taken.f.name[i]) < 0 ||
 		    vstate_store_known(c->s, path, c->taken.sha256[i], err) < 0)
 			return -1;
+	}
 	return 0;
 }
 
