@@ -4,9 +4,10 @@
  * build starts its worker pool in the library's constructor, and the pool
  * spin-waits for about 0.1 CPU-second after start-up, which every judge run
  * would pay in the CPU time the protocol bounds. The calibration and the
- * proof's environment record are the only users in libkarpa; the recipe
- * runner, which does its work in BLAS, links it as before. cblas.h gives the
- * types only; nothing here is a link-time dependency. */
+ * proof's environment record are the only users in libkarpa. The recipe
+ * runner keeps OpenBLAS on its link line for a recipe that calls it (the
+ * king recipe does not, so the linker drops it). cblas.h gives the types
+ * only; nothing here is a link-time dependency. */
 #ifndef KARPA_BLAS_DL_H
 #define KARPA_BLAS_DL_H
 
