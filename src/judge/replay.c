@@ -67,21 +67,16 @@ static const char *record_file(const struct plausible_report *pr, int i)
 static int read_ckpt(const char *path, const char *rel, struct bundle_taken *taken, struct ckpt_meta *m,
 		     void **state, size_t *n, char sha[HASH_HEX_BYTES], struct kerr *err)
 {
-	const char *known;
+	const char *listed = taken ? bundle_taken_listed(taken, rel) : NULL, *known;
 	void *tmp = NULL;
 	size_t tn = 0;
-	int i;
 
-	for (i = 0; taken && i < taken->f.n && strcmp(taken->f.name[i], rel); i++)
-		;
-	if (taken && i < taken->f.n && taken->unhashed[i]) {
-		if (!state) {
-			snprintf(sha, HASH_HEX_BYTES, "%s", taken->listed[i]);
-			return ckpt_read_header(path, m, err);
-		}
-		if (bundle_taken_hash(taken, rel, err) < 0)
-			return -1;
+	if (listed && !state) {
+		snprintf(sha, HASH_HEX_BYTES, "%s", listed);
+		return ckpt_read_header(path, m, err);
 	}
+	if (listed && bundle_taken_hash(taken, rel, err) < 0)
+		return -1;
 	known = taken ? bundle_taken_sha256(taken, rel) : NULL;
 	if (known) {
 		snprintf(sha, HASH_HEX_BYTES, "%s", known);

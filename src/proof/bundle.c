@@ -553,6 +553,13 @@ const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name)
 	return i < 0 || t->unhashed[i] ? NULL : t->sha256[i];
 }
 
+const char *bundle_taken_listed(const struct bundle_taken *t, const char *name)
+{
+	int i = taken_index(t, name);
+
+	return i < 0 || !t->unhashed[i] || !t->listed[i][0] ? NULL : t->listed[i];
+}
+
 static int hash_one(struct bundle_taken *t, int i, struct kerr *err)
 {
 	char path[FS_PATH_MAX], got[HASH_HEX_BYTES];

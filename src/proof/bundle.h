@@ -122,6 +122,10 @@ int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, st
  * listed digest; bundle_taken_hash holds the file to that digest when it
  * is first read. */
 int bundle_take_deferred(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err);
+/* The verified manifest's digest of `name` while the take has not hashed
+ * it (bundle_take_deferred), else NULL: what a header-only read of the
+ * file is held to until its bytes are read. */
+const char *bundle_taken_listed(const struct bundle_taken *t, const char *name);
 /* Hashes the taken copy of `name` if it is not hashed yet and holds it to
  * its listed digest (bundle.file_digest); after bundle_verify_taken only. */
 int bundle_taken_hash(struct bundle_taken *t, const char *name, struct kerr *err);

@@ -9,13 +9,18 @@
 
 #include "../bundle_fixture.h"
 
-static const char *taken_sha(const struct bundle_taken *t, const char *name)
+static int taken_index_of(const struct bundle_taken *t, const char *name)
 {
 	for (int i = 0; i < t->f.n; i++)
 		if (!strcmp(t->f.name[i], name))
-			return t->sha256[i];
+			return i;
 	fail_msg("%s was not taken", name);
-	return NULL;
+	return -1;
+}
+
+static const char *taken_sha(const struct bundle_taken *t, const char *name)
+{
+	return t->sha256[taken_index_of(t, name)];
 }
 
 static void take(const struct fx *f, const char *src, const char *name, struct bundle_taken *t)
@@ -178,9 +183,14 @@ static void deferred_take_holds_checkpoints_when_read(void **state)
 	assert_non_null(bundle_taken_sha256(t, BUNDLE_FINAL_CKPT));
 	assert_int_equal(bundle_taken_hash(t, good, &err), -1);
 	assert_string_equal(err.code, "bundle.unverified");
+	assert_null(bundle_taken_listed(t, good));
 	expect_verified(t);
+	assert_non_null(bundle_taken_listed(t, good));
+	assert_null(bundle_taken_listed(t, BUNDLE_FINAL_CKPT));
 	assert_int_equal(bundle_taken_hash(t, good, &err), 0);
 	assert_non_null(bundle_taken_sha256(t, good));
+	assert_string_equal(bundle_taken_sha256(t, good), t->listed[taken_index_of(t, good)]);
+	assert_null(bundle_taken_listed(t, good));
 	assert_int_equal(bundle_taken_unhashed(t), steps - 1);
 	assert_int_equal(bundle_taken_hash(t, bad, &err), -1);
 	assert_string_equal(err.code, "bundle.file_digest");
