@@ -225,7 +225,9 @@ $(BUILD)/gpu/libgg.a: $(GPU_OBJ)
 $(BUILD)/gpu/tests/gpu/%: $(BUILD)/gpu/tests/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
 	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) -lcmocka $(GPU_LIBS)
 $(BUILD)/gpu/bench/gpu/%: $(BUILD)/gpu/bench/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
-	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) $(GPU_LIBS)
+	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) $(GPU_LIBS) $(GPU_BENCH_LIBS)
+# the GPU check's system-call tracer names calls through libseccomp
+$(BUILD)/gpu/bench/gpu/systrace: GPU_BENCH_LIBS = -lseccomp
 # The runner for the GPU recipe: the same fixed harness side as karpa-recipe.
 $(BUILD)/karpa-recipe-cuda: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
 		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/rel/src/sandbox/recipe_trace.o \

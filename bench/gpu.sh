@@ -4,7 +4,9 @@
 #   bash bench/gpu.sh --pack     here, on a machine with the CUDA toolkit:
 #                                builds `make gpu`, and gathers into .gpu/ the
 #                                binaries, the few shared libraries a bare GPU
-#                                machine may lack, and Brown in GPT-2 tokens.
+#                                machine may lack, and Brown in GPT-2 tokens,
+#                                and packs it as .gpu.tar.xz (the one file
+#                                to carry over).
 #   bash bench/gpu.sh [OUTDIR]   on the GPU machine, with .gpu/ beside it:
 #                                the GPU tests, the throughput benchmark with
 #                                its determinism check, and the PyTorch peer on
@@ -12,6 +14,9 @@
 #
 # Every stage has its own time limit and the script goes on after a failure,
 # so one run reports everything; the exit status says whether all passed.
+# GPU_DEADLINE (seconds, default 540) bounds the whole run; GPU_STAGES
+# (names, space-separated) runs only those stages; GPU_SKIP_TORCH=1 leaves
+# out the PyTorch peer.
 set -u
 cd "$(dirname "$0")/.."
 PACK=.gpu
@@ -21,7 +26,9 @@ if [ "${1:-}" = "--pack" ]; then
 	BUILD=${BUILD:-build-gpu}
 	make BUILD="$BUILD" -j"$(nproc)" gpu "$BUILD/karpa"
 	rm -rf "$PACK" && mkdir -p "$PACK/bin" "$PACK/lib" "$PACK/data"
-	cp "$BUILD"/gpu/tests/gpu/test_* "$BUILD"/gpu/bench/gpu/bench_gpu "$BUILD/karpa-recipe-cuda" "$PACK/bin/"
+	cp "$BUILD"/gpu/tests/gpu/test_* "$BUILD"/gpu/bench/gpu/bench_gpu "$BUILD"/gpu/bench/gpu/systrace \
+		"$BUILD/karpa-recipe-cuda" \
+		"$BUILD/karpa" "$PACK/bin/"
 	rm -f "$PACK"/bin/*.o "$PACK"/bin/*.d
 	# shared libraries outside the C runtime and the CUDA libraries, which the
 	# GPU machine's own toolkit provides
@@ -30,12 +37,20 @@ if [ "${1:-}" = "--pack" ]; then
 	done | sort -u | grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcublas[^/]*|libcuda)\.so' |
 		while read -r lib; do cp -L "$lib" "$PACK/lib/"; done
 	"$BUILD/karpa" data prepare --scale gpu-125m --out "$PACK/data/brown" >/dev/null
-	du -sh "$PACK"; ls "$PACK/bin" "$PACK/lib"
+	"$BUILD/karpa" data prepare --scale tiny --out "$PACK/data/tiny" >/dev/null
+	# what travels to the GPU machine is size-limited: carry the archive
+	tar -cf - "$PACK" | xz -9 -T2 >"$PACK.tar.xz"
+	du -sh "$PACK" "$PACK.tar.xz"; ls "$PACK/bin" "$PACK/lib"
 	exit 0
 fi
 
+if [ ! -d "$PACK/bin" ] && [ -f "$PACK.tar.xz" ]; then
+	tar -xJf "$PACK.tar.xz" 2>/dev/null ||
+		python3 -c "import tarfile; tarfile.open('$PACK.tar.xz').extractall('.')" || exit 2
+fi
+
 OUT=${1:-gpu-out}
-mkdir -p "$OUT"
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 RES="$OUT/gpu-results.txt"
 : >"$RES"
 # our binaries find the packed libraries first; PyTorch keeps its own environment
@@ -54,6 +69,10 @@ note() { echo "$*" | tee -a "$RES"; }
 stage() {
 	local name=$1 limit=$2 t0 rc tmp left
 	shift 2
+	# GPU_STAGES="a b ...": run only these (a rerun within a short lease)
+	if [ -n "${GPU_STAGES:-}" ] && [[ " $GPU_STAGES " != *" $name "* ]]; then
+		return
+	fi
 	t0=$(date +%s)
 	# the whole script keeps inside GPU_DEADLINE seconds: a stage gets what is left
 	left=$(( DEADLINE - (t0 - start) ))
@@ -70,7 +89,7 @@ stage() {
 	cat "$tmp" >>"$LOG"
 	tail -n 30 "$tmp"
 	note "$name: $([ $rc -eq 0 ] && echo PASS || echo "FAIL rc=$rc") ($(( $(date +%s) - t0 ))s)"
-	grep -h '^bench \|^determinism \|rel err\|mean |bf16' "$tmp" >>"$RES" || true
+	grep -h '^bench \|^determinism \|rel err\|mean |bf16\|^   wte:\|^FAIL' "$tmp" >>"$RES" || true
 	rm -f "$tmp"
 	[ $rc -eq 0 ] || fails+=("$name")
 }
@@ -86,11 +105,15 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 
 # in order of what matters most if time runs out
 KARPA_GK_BENCH=1 stage kernels 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_kernels"
-stage attention 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_attn"
-# the model runs on whichever attention path passed its test
+stage gemm 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gm"
+KARPA_GK_BENCH=1 stage attention 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_attn"
+# the model runs on the fastest attention path that passed every check
 if [[ " ${fails[*]:-} " == *" attention "* ]]; then
-	export KARPA_GPU_ATTN=plain
-	note "attention failed: the model runs the plain attention path (KARPA_GPU_ATTN=plain)"
+	for path in mma wmma plain; do
+		grep -q "^FAIL.*path=$path" "$LOG" || break
+	done
+	export KARPA_GPU_ATTN=$path
+	note "attention failed: the model runs the $path attention path (KARPA_GPU_ATTN=$path)"
 fi
 KARPA_GPU_OUT="$OUT" KARPA_GPU_TOKENS="$BROWN" stage parity 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gpu_parity"
 stage karpa-125m 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-125m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN" --twice
@@ -100,6 +123,26 @@ fi
 stage karpa-254m 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN"
 if [ "${GPU_SKIP_TORCH:-0}" != 1 ]; then
 	stage torch-254m 75 python3 bench/gpu_torch.py --scale gpu-254m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN"
+fi
+# what the GPU runner asks of the kernel (for its sandbox profile): a tiny
+# training run, fp32 on the GPU, with the runner under the tracer
+printf '#!/bin/sh\nexec "%s" "%s" "%s" "$@"\n' "$PWD/$PACK/bin/systrace" \
+	"$OUT/systrace-cuda-runner.txt" "$PWD/$PACK/bin/karpa-recipe-cuda" >/tmp/karpa-traced-runner
+chmod +x /tmp/karpa-traced-runner
+rm -rf /tmp/karpa-gpu-tiny
+stage systrace 60 env LD_LIBRARY_PATH="$OURLIB" KARPA_RUNNER=/tmp/karpa-traced-runner \
+	"$PACK/bin/karpa" train --scale tiny --data "$PACK/data/tiny" --seed 1 --out /tmp/karpa-gpu-tiny
+# the harness with the GPU runner: a miner's whole training run at
+# gpu-125m (data order, log, checkpoints, val_bpb on the first 64K val
+# targets: the harness scores full logits, 13 GB of them at this size)
+TRAIN=/tmp/karpa-gpu-train
+rm -rf "$TRAIN"
+stage train-125m 150 env LD_LIBRARY_PATH="$OURLIB" KARPA_RUNNER="$PWD/$PACK/bin/karpa-recipe-cuda" \
+	"$PACK/bin/karpa" train --scale gpu-125m --data "$PACK/data/brown" --seed 1 --out "$TRAIN" \
+	--eval-tokens 65536 --progress
+if [ -f "$TRAIN/result.json" ]; then
+	sed 's/^/train-125m result: /' "$TRAIN/result.json" | tee -a "$RES"
+	ls -l "$TRAIN" "$TRAIN"/checkpoints 2>/dev/null | tail -n 14 | tee -a "$LOG"
 fi
 note "total $(( $(date +%s) - start ))s; failed: ${fails[*]:-none}"
 [ ${#fails[@]} -eq 0 ]

@@ -38,9 +38,14 @@ struct gg {
 	enum gk_prec prec;
 	size_t esz; /* activation element bytes */
 	int Vp;     /* vocabulary padded to 64 columns for the logits' rows */
+	/* rows of the tied lm head's products: Vp in bf16 runs (zero rows
+	 * after V in the bf16 copy), V in fp32 runs; see head_rows_for */
+	int head_rows;
 	size_t nparams, sizes[GPT_NUM_TENSORS], offs[GPT_NUM_TENSORS];
 	float *params, *grads, *m, *v;
-	void *wlow; /* bf16 copy of params (bf16 runs); params itself in fp32 runs */
+	/* bf16 copy of params (bf16 runs): wte padded to head_rows rows, then
+	 * the other tensors; params itself in fp32 runs */
+	void *wlow;
 	struct gg_acts a;
 	int *d_inputs, *d_targets, *d_ids, *d_start, *d_pos;
 	int *h_inputs, *h_targets, *h_ids, *h_start, *h_pos, *h_count;
@@ -101,6 +106,31 @@ static void *dalloc(struct gg *g, size_t bytes, int *bad)
 	return p;
 }
 
+/* The lm head's products run on head_rows output rows. cuBLASLt's
+ * heuristic gives a vocabulary of 50257 rows slower kernels than the other
+ * products (docs/gpu.md); 50304 = Vp rows take the same ones. So bf16 runs
+ * keep wte's bf16 copy with Vp - V zero rows after it. The weight
+ * gradient then comes out with Vp rows too: rows V..Vp-1 are exactly zero
+ * (dlogits' padding columns are zeros) and land on the start of wpe's
+ * gradient, which follows wte's in the layout and which the embedding's
+ * backward overwrites whole at the end of the step. That needs wpe to span
+ * the padding: otherwise, and in fp32 runs (parity with the CPU engine),
+ * the head keeps V rows. */
+static int head_rows_for(const struct gg *g)
+{
+	const struct gpt_config *c = &g->cfg;
+	int fits = g->offs[T_WPE] == g->offs[T_WTE] + g->sizes[T_WTE] &&
+		   g->sizes[T_WPE] >= (size_t)(g->Vp - c->V) * c->C;
+
+	return g->prec == GK_BF16 && fits ? g->Vp : c->V;
+}
+
+/* Elements of padding after wte in the bf16 copy. */
+static size_t low_pad(const struct gg *g)
+{
+	return (size_t)(g->head_rows - g->cfg.V) * g->cfg.C;
+}
+
 static size_t maxz(size_t a, size_t b)
 {
 	return a > b ? a : b;
@@ -117,7 +147,7 @@ static int alloc_all(struct gg *g)
 	g->grads = dalloc(g, g->nparams * 4, &bad);
 	g->m = dalloc(g, g->nparams * 4, &bad);
 	g->v = dalloc(g, g->nparams * 4, &bad);
-	g->wlow = g->prec == GK_BF16 ? dalloc(g, g->nparams * 2, &bad) : g->params;
+	g->wlow = g->prec == GK_BF16 ? dalloc(g, (g->nparams + low_pad(g)) * 2, &bad) : g->params;
 	a->encoded = dalloc(g, N * C * e, &bad);
 	a->ln1 = dalloc(g, L * N * C * e, &bad);
 	a->qkv = dalloc(g, L * N * 3 * C * e, &bad);
@@ -194,11 +224,15 @@ void gg_destroy(struct gg *g)
 	free(g);
 }
 
-/* bf16 runs read the weights through their bf16 copy: refresh it. */
+/* bf16 runs read the weights through their bf16 copy: refresh it. The
+ * padding rows after wte are zeroed once at creation and never written. */
 static int sync_low(struct gg *g)
 {
 	if (g->prec == GK_BF16) {
-		gk_cast_bf16(g->wlow, g->params, g->nparams, g->stream);
+		size_t wte = g->sizes[T_WTE];
+		gk_cast_bf16(g->wlow, g->params, wte, g->stream);
+		gk_cast_bf16((char *)g->wlow + (wte + low_pad(g)) * 2, g->params + wte,
+			     g->nparams - wte, g->stream);
 		LAUNCHED("cast");
 	}
 	return 0;
@@ -233,6 +267,7 @@ struct gg *gg_create(const struct gpt_config *cfg, enum gk_prec prec, uint64_t s
 		off += g->sizes[i];
 	}
 	g->nparams = off;
+	g->head_rows = head_rows_for(g);
 	if (cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking) != cudaSuccess) {
 		snprintf(err, GG_ERR_MAX, "no CUDA device: %s", cudaGetErrorString(cudaGetLastError()));
 		free(g);
@@ -252,7 +287,8 @@ struct gg *gg_create(const struct gpt_config *cfg, enum gk_prec prec, uint64_t s
 	if (cudaMemcpy(g->params, host, g->nparams * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
 	    cudaMemset(g->m, 0, g->nparams * 4) != cudaSuccess ||
 	    cudaMemset(g->v, 0, g->nparams * 4) != cudaSuccess ||
-	    cudaMemset(g->grads, 0, g->nparams * 4) != cudaSuccess) {
+	    cudaMemset(g->grads, 0, g->nparams * 4) != cudaSuccess ||
+	    (g->wlow != g->params && cudaMemset(g->wlow, 0, (g->nparams + low_pad(g)) * 2) != cudaSuccess)) {
 		fail(g, "uploading the initial weights: %s", cudaGetErrorString(cudaGetLastError()));
 		goto fail_msg;
 	}
@@ -275,7 +311,9 @@ fail:
  * fp32 (LayerNorm gains and biases are read in fp32 by the kernels). */
 static const void *W(const struct gg *g, int t, size_t elt_off)
 {
-	return (const char *)g->wlow + (g->offs[t] + elt_off) * (g->prec == GK_BF16 ? 2 : 4);
+	size_t at = g->offs[t] + elt_off + (t == T_WTE ? 0 : low_pad(g));
+
+	return (const char *)g->wlow + at * (g->prec == GK_BF16 ? 2 : 4);
 }
 static float *P(const struct gg *g, float *base, int t, size_t elt_off)
 {
@@ -333,7 +371,7 @@ static int forward(struct gg *g, int B, int T)
 			 P(g, g->params, T_LNFB, 0), N, iC, s);
 	LAUNCHED("lnf");
 	MM(gm_linear_fwd(g->gm, g->prec, a->logits, 1, g->Vp, a->lnf, W(g, T_WTE, 0), NULL, N, iC,
-			 c->V));
+			 g->head_rows));
 	return 0;
 }
 
@@ -379,9 +417,10 @@ static int backward(struct gg *g, int nbuckets)
 			1.0f / (float)N, s);
 	LAUNCHED("crossentropy");
 	/* lm head (tied): dlnf = dlogits wte; dwte = dlogits^T lnf (the encoder adds later) */
-	MM(gm_linear_bwd_data(g->gm, p, a->dc, a->dlogits, g->Vp, W(g, T_WTE, 0), N, iC, c->V));
+	MM(gm_linear_bwd_data(g->gm, p, a->dc, a->dlogits, g->Vp, W(g, T_WTE, 0), N, iC,
+			      g->head_rows));
 	MM(gm_linear_bwd_weight(g->gm, p, P(g, g->grads, T_WTE, 0), a->dlogits, g->Vp, a->lnf, N, iC,
-				c->V));
+				g->head_rows));
 	CK(cudaMemsetAsync(a->dres, 0, (size_t)N * C * g->esz, s));
 	gk_layernorm_bwd(p, a->dres, P(g, g->grads, T_LNFW, 0), P(g, g->grads, T_LNFB, 0), a->dc,
 			 AT(g, a->res3, (c->L - 1) * Nmax * C), P(g, g->params, T_LNFW, 0), a->lnf_mean,

@@ -32,6 +32,7 @@
 #include <cuda_runtime_api.h>
 
 #include "gk.h"
+#include "gpu_test.h"
 
 static int g_fails;
 
@@ -68,11 +69,7 @@ static void seed(uint64_t s)
 
 static double urand(void) /* (0, 1) */
 {
-	uint64_t z = (g_rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
+	return gt_urand(&g_rng);
 }
 
 /* uniform in (lo, hi), never exactly zero */
@@ -95,30 +92,12 @@ static void fill_unif(float *x, size_t n, double lo, double hi)
 		x[i] = unif(lo, hi);
 }
 
-static uint16_t f2bf(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x40);
-	u += 0x7fffu + ((u >> 16) & 1u);
-	return (uint16_t)(u >> 16);
-}
-
-static float bf2f(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
-
 /* Round to what the kernel will see in precision p. */
 static void round_act(enum gk_prec p, float *x, size_t n)
 {
 	if (p == GK_BF16)
 		for (size_t i = 0; i < n; i++)
-			x[i] = bf2f(f2bf(x[i]));
+			x[i] = gt_bf2f(gt_f2bf(x[i]));
 }
 
 static void *xmalloc(size_t bytes)
@@ -179,7 +158,7 @@ static void *dact(enum gk_prec p, const float *x, size_t n, size_t extra)
 	if (p == GK_BF16) {
 		uint16_t *h = xmalloc(n * 2);
 		for (size_t i = 0; i < n; i++)
-			h[i] = f2bf(x[i]);
+			h[i] = gt_f2bf(x[i]);
 		CK(cudaMemcpy(d, h, n * 2, cudaMemcpyHostToDevice));
 		free(h);
 	} else {
@@ -194,7 +173,7 @@ static void download_act(enum gk_prec p, float *x, const void *d, size_t n)
 		uint16_t *h = xmalloc(n * 2);
 		CK(cudaMemcpy(h, d, n * 2, cudaMemcpyDeviceToHost));
 		for (size_t i = 0; i < n; i++)
-			x[i] = bf2f(h[i]);
+			x[i] = gt_bf2f(h[i]);
 		free(h);
 	} else {
 		CK(cudaMemcpy(x, d, n * 4, cudaMemcpyDeviceToHost));
@@ -325,7 +304,7 @@ static void test_casts(void **state)
 		CK(cudaMemcpy(hb, ddst, (n + 1) * 2, cudaMemcpyDeviceToHost));
 		size_t bad = 0;
 		for (size_t i = off; i < n; i++)
-			bad += hb[i] != f2bf(x[i]);
+			bad += hb[i] != gt_f2bf(x[i]);
 		char det[64];
 		snprintf(det, sizeof det, "off=%d mismatches=%zu", off, bad);
 		check_true("cast_bf16 exact", bad == 0, det);

@@ -57,6 +57,16 @@ static struct gpt *cpu_model(const struct gpt_config *c, uint64_t seed)
 	return g;
 }
 
+/* The CPU engine's backward reads the step's inputs from g->inputs (the
+ * embedding's gradient goes to their rows), where recipe.c puts them
+ * before its forward; gpt_forward itself only reads the array it is
+ * given. The tests drive the engine as recipe.c does. */
+static void cpu_forward(struct gpt *g, const int *in, int B, int T)
+{
+	memcpy(g->inputs, in, (size_t)B * T * sizeof *in);
+	gpt_forward(g, g->inputs, B, T, NULL);
+}
+
 /* ||a - b|| / ||b|| in double. */
 static double rel_err(const float *a, const float *b, size_t n)
 {
@@ -110,6 +120,47 @@ static struct gg *gpu_model(const struct gpt_config *c, enum gk_prec p, uint64_t
 	return g;
 }
 
+/* Where a wrong token-embedding gradient comes from: it is the tied lm
+ * head's dlogits^T lnf plus the embedding's backward, which touches only
+ * the rows of tokens in the inputs. Splits the error by part and by row. */
+static void explain_wte(const struct gpt *cpu, const float *gw, const int *in, int N)
+{
+	const struct gpt_config *c = &cpu->cfg;
+	int V = c->V, C = c->C;
+	double *head = calloc((size_t)V * C, sizeof *head);
+	char *seen = calloc((size_t)V, 1);
+	double eh = 0, nh = 0, ee = 0, ne = 0, rs = 0, ns = 0, ru = 0, nu = 0;
+
+	if (!head || !seen)
+		goto out;
+	for (int i = 0; i < N; i++)
+		seen[in[i]] = 1;
+	/* cpu->a.logits holds dlogits after gpt_backward */
+	for (int n = 0; n < N; n++)
+		for (int v = 0; v < V; v++) {
+			double d = cpu->a.logits[(size_t)n * V + v];
+			for (int k = 0; k < C; k++)
+				head[(size_t)v * C + k] += d * cpu->a.lnf[(size_t)n * C + k];
+		}
+	for (size_t i = 0; i < (size_t)V * C; i++) {
+		double cg = cpu->grads[i], g = gw[i], h = head[i];
+		int s = seen[i / (size_t)C];
+		eh += (g - h) * (g - h), nh += h * h;
+		ee += ((g - h) - (cg - h)) * ((g - h) - (cg - h)), ne += (cg - h) * (cg - h);
+		if (s)
+			rs += (g - cg) * (g - cg), ns += cg * cg;
+		else
+			ru += (g - cg) * (g - cg), nu += cg * cg;
+	}
+	printf("   wte: gpu vs the cpu's lm-head part alone %.3g; embedding parts %.3g;\n"
+	       "   rows of tokens in the inputs %.3g, rows of other tokens %.3g\n",
+	       sqrt(eh / (nh + 1e-300)), sqrt(ee / (ne + 1e-300)), sqrt(rs / (ns + 1e-300)),
+	       sqrt(ru / (nu + 1e-300)));
+out:
+	free(head);
+	free(seen);
+}
+
 /* fp32: logits, loss and every gradient of one step against the CPU. */
 static void fp32_step_matches_cpu(void **state)
 {
@@ -145,7 +196,7 @@ static void fp32_step_matches_cpu(void **state)
 		assert_int_equal(gg_logits(gpu, rows, B, T, gl), 0);
 		free(rows);
 	}
-	gpt_forward(cpu, in, B, T, NULL);
+	cpu_forward(cpu, in, B, T);
 	{
 		double e = rel_err(gl, cpu->a.logits, (size_t)N * c.V);
 		printf("   fp32 logits rel err %.3g\n", e);
@@ -160,8 +211,12 @@ static void fp32_step_matches_cpu(void **state)
 		double e = rel_err(gg_ + off, cpu->grads + off, cpu->sizes[i]);
 		printf("   fp32 grad %-9s rel err %.3g\n", tensor_names[i], e);
 		bad += !(e < 1e-3);
+		if (i == 0 && !(e < 1e-3))
+			explain_wte(cpu, gg_, in, N);
 		off += cpu->sizes[i];
 	}
+	if (bad)
+		printf("   gemm algorithms:\n%s", gg_gemm_record(gpu));
 	assert_int_equal(bad, 0);
 	gg_destroy(gpu);
 	gpt_destroy(cpu);
@@ -191,7 +246,7 @@ static void fp32_training_matches_cpu(void **state)
 	for (int s = 0; s < steps; s++) {
 		float lc, lg, lr;
 		split_rows(tok + rowtok * s, B, T, in, tg);
-		gpt_forward(cpu, in, B, T, NULL);
+		cpu_forward(cpu, in, B, T);
 		lc = gpt_backward(cpu, tg);
 		gpt_adamw(cpu, gpt_lr(&c, s), s + 1);
 		assert_int_equal(gg_train_step(gpu, s, tok + rowtok * s, &lg, &lr), 0);
@@ -256,7 +311,8 @@ static uint16_t *text_tokens(size_t *n)
 
 /* bf16 against fp32 over 300 steps: the same curve within a band. The band
  * (docs/gpu.md): the mean gap over the last 50 steps under 2% of the fp32
- * loss, and both runs learn (loss falls by over a third). On Brown in
+ * loss, and both runs learn (the mean loss over the last 50 steps is
+ * under two thirds of the first step's). On Brown in
  * GPT-2 tokens when given, else on the Markov stream. */
 static void bf16_follows_fp32(void **state)
 {
@@ -269,7 +325,7 @@ static void bf16_follows_fp32(void **state)
 	size_t rowtok;
 	uint16_t *tok;
 	float *lf = malloc((size_t)steps * 4), *lh = malloc((size_t)steps * 4), lr;
-	double gap = 0, tail = 0;
+	double gap = 0, tail = 0, tailh = 0;
 
 	(void)state;
 	if (text)
@@ -294,13 +350,17 @@ static void bf16_follows_fp32(void **state)
 	for (int s = steps - 50; s < steps; s++) {
 		gap += fabs((double)lh[s] - lf[s]);
 		tail += lf[s];
+		tailh += lh[s];
 	}
 	gap /= 50;
 	tail /= 50;
+	tailh /= 50;
 	write_curve("loss_bf16_vs_fp32.csv", lf, lh, steps);
 	printf("   mean |bf16 - fp32| over the last 50 steps %.4f (%.2f%% of %.4f)\n", gap,
 	       100 * gap / tail, tail);
-	assert_true(lf[steps - 1] < lf[0] * 2 / 3 && lh[steps - 1] < lh[0] * 2 / 3);
+	/* one step's loss swings by a nat on Brown's batches (genres differ):
+	 * learning is judged on the same 50-step means as the gap */
+	assert_true(tail < lf[0] * 2 / 3 && tailh < lh[0] * 2 / 3);
 	assert_true(gap < 0.02 * tail);
 	gg_destroy(f);
 	gg_destroy(h);
