@@ -223,7 +223,10 @@ $(BUILD)/gpu/%.o: %.c
 $(BUILD)/gpu/libgg.a: $(GPU_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(BUILD)/gpu/tests/gpu/%: $(BUILD)/gpu/tests/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
-	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) -lcmocka $(GPU_LIBS)
+	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) -lcmocka $(GPU_LIBS) $(GPU_TEST_LIBS)
+# the sandbox's GPU profile test drives the runner through the validator's own library
+$(BUILD)/gpu/tests/gpu/test_gpu_sandbox: $(BUILD)/rel/libkarpa.a
+$(BUILD)/gpu/tests/gpu/test_gpu_sandbox: GPU_TEST_LIBS = $(BUILD)/rel/libkarpa.a $(LIBS)
 $(BUILD)/gpu/bench/gpu/%: $(BUILD)/gpu/bench/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
 	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) $(GPU_LIBS) $(GPU_BENCH_LIBS)
 # the GPU check's system-call tracer names calls through libseccomp

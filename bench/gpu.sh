@@ -89,7 +89,7 @@ stage() {
 	cat "$tmp" >>"$LOG"
 	tail -n 30 "$tmp"
 	note "$name: $([ $rc -eq 0 ] && echo PASS || echo "FAIL rc=$rc") ($(( $(date +%s) - t0 ))s)"
-	grep -h '^bench \|^determinism \|rel err\|mean |bf16\|^   wte:\|^FAIL' "$tmp" >>"$RES" || true
+	grep -h '^bench \|^determinism \|rel err\|mean |bf16\|^   wte:\|^FAIL\|^   sandbox\|^   losses\|bit-identical\|^ERROR' "$tmp" >>"$RES" || true
 	rm -f "$tmp"
 	[ $rc -eq 0 ] || fails+=("$name")
 }
@@ -123,6 +123,15 @@ fi
 stage karpa-254m 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN"
 if [ "${GPU_SKIP_TORCH:-0}" != 1 ]; then
 	stage torch-254m 75 python3 bench/gpu_torch.py --scale gpu-254m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN"
+fi
+# the CUDA runner under the validator's sandbox, GPU profile, against the
+# same runner unsandboxed; a seccomp kill names its system call in the
+# kernel log
+stage gpu-sandbox 60 env LD_LIBRARY_PATH="$OURLIB" KARPA_CUDA_RUNNER="$PWD/$PACK/bin/karpa-recipe-cuda" \
+	"$PACK/bin/test_gpu_sandbox"
+if [[ " ${fails[*]:-} " == *" gpu-sandbox "* ]]; then
+	dmesg 2>/dev/null | grep -iE 'seccomp|audit.*syscall|landlock' | tail -n 8 | sed 's/^/gpu-sandbox kernel log: /' |
+		tee -a "$RES" "$LOG"
 fi
 # what the GPU runner asks of the kernel (for its sandbox profile): a tiny
 # training run, fp32 on the GPU, with the runner under the tracer

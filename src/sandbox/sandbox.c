@@ -6,6 +6,7 @@
  * layer that is required and missing stops the child before exec. */
 #include "sandbox/sandbox.h"
 
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,9 @@
 #define SANDBOX_PHDRS_MAX 64
 #define SANDBOX_INTERP_MAX 256
 #define SANDBOX_ENV_VARS 4
+/* A GPU runner's extra variables: the GPU flag and LD_LIBRARY_PATH. */
+#define SANDBOX_GPU_ENV_VARS 2
+#define SANDBOX_LD_PATH_MAX 4096
 
 /* Landlock rights newer than the installed headers (kernel ABI values). */
 #define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
@@ -73,8 +77,9 @@ struct sandbox {
 	int ruleset_fd; /* Landlock, built once in the validator; -1 when unavailable */
 	int landlock_abi;
 	uint32_t landlock_bits;
-	char env_store[SANDBOX_ENV_VARS][64];
-	char *envp[SANDBOX_ENV_VARS + 1];
+	char env_store[SANDBOX_ENV_VARS + 1][64];
+	char ld_path[SANDBOX_LD_PATH_MAX]; /* "LD_LIBRARY_PATH=..." for a GPU runner */
+	char *envp[SANDBOX_ENV_VARS + SANDBOX_GPU_ENV_VARS + 1];
 	struct sandbox_shared *sh;
 };
 
@@ -141,9 +146,51 @@ static int ll_allow(int ruleset, const char *path, uint64_t access)
 	return rc;
 }
 
+/* A GPU runner's extra paths, added in the child (the /proc entry is the
+ * child's own): what the CUDA driver read, wrote and ioctl'd in a traced
+ * run (docs/gpu.md), and the folders of LD_LIBRARY_PATH, where the
+ * toolkit's and driver's libraries are found. Paths this system lacks
+ * are skipped by ll_allow. */
+static int landlock_gpu(const struct sandbox *sb, int fd, int abi)
+{
+	static const char *const read_dirs[] = { "/proc/driver/nvidia", "/sys/devices", "/sys/bus/pci/devices",
+						 "/etc/nvidia", "/usr/share/nvidia", "/usr/local/cuda",
+						 "/usr/local/nvidia" };
+	static const char *const read_files[] = { "/proc/cpuinfo", "/proc/devices", "/proc/sys/vm/mmap_min_addr",
+						  "/proc/self/maps", "/proc/self/status" };
+	const uint64_t rd_dir = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+	uint64_t dev = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
+	char path[FS_PATH_MAX], dirs[SANDBOX_LD_PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int ok = 1;
+
+	for (size_t i = 0; i < sizeof read_dirs / sizeof read_dirs[0]; i++)
+		ok = ok && ll_allow(fd, read_dirs[i], rd_dir) == 0;
+	for (size_t i = 0; i < sizeof read_files / sizeof read_files[0]; i++)
+		ok = ok && ll_allow(fd, read_files[i], LANDLOCK_ACCESS_FS_READ_FILE) == 0;
+	/* the device nodes: nvidiactl, nvidia0.., nvidia-uvm, and the caps folder */
+	if (ok && (d = opendir("/dev"))) {
+		while (ok && (de = readdir(d)))
+			if (!strncmp(de->d_name, "nvidia", 6)) {
+				snprintf(path, sizeof path, "/dev/%s", de->d_name);
+				ok = ll_allow(fd, path, dev | (de->d_type == DT_DIR ? LANDLOCK_ACCESS_FS_READ_DIR : 0)) == 0;
+			}
+		closedir(d);
+	}
+	/* sb->ld_path is "LD_LIBRARY_PATH=a:b:..." */
+	snprintf(dirs, sizeof dirs, "%s", strchr(sb->ld_path, '=') ? strchr(sb->ld_path, '=') + 1 : "");
+	for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); ok && dir; dir = strtok_r(NULL, ":", &save))
+		if (dir[0] == '/')
+			ok = ll_allow(fd, dir, rd_dir) == 0;
+	return ok ? 0 : -1;
+}
+
 /* Read-only system libraries and CPU topology, and execute for the runner
- * and its loader; nothing else on the filesystem, for any access. */
-static void build_landlock(struct sandbox *sb)
+ * and its loader; nothing else on the filesystem, for any access. A GPU
+ * runner's ruleset is built again in its child, with landlock_gpu's paths
+ * (in_child). */
+static void build_landlock(struct sandbox *sb, int in_child)
 {
 	static const char *const lib_dirs[] = { "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
 						"/sys/devices/system/cpu" };
@@ -185,6 +232,8 @@ static void build_landlock(struct sandbox *sb)
 	ok = ok && ll_allow(fd, sb->runner, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE) == 0;
 	if (sb->interp[0])
 		ok = ok && ll_allow(fd, sb->interp, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE) == 0;
+	if (in_child && sb->cfg.gpu)
+		ok = ok && landlock_gpu(sb, fd, abi) == 0;
 	if (!ok)
 		goto fail;
 	/* Never 0, 1 or 2: the child's pipes are dup'd there before prepare. */
@@ -239,10 +288,20 @@ int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const ch
 	for (int i = 0; i < SANDBOX_ENV_VARS; i++)
 		sb->envp[i] = sb->env_store[i];
 	sb->envp[SANDBOX_ENV_VARS] = NULL;
-	build_landlock(sb);
-	if (cfg->require_landlock && sb->ruleset_fd < 0) {
-		kerr_set(err, "sandbox.unavailable", "sandbox: Landlock required but not available (ABI %d)",
-			 sb->landlock_abi);
+	if (cfg->gpu) {
+		/* the driver and toolkit libraries may live outside the loader's
+		 * cache: the one variable taken from the validator's environment */
+		const char *ld = getenv("LD_LIBRARY_PATH");
+		snprintf(sb->env_store[SANDBOX_ENV_VARS], sizeof sb->env_store[0], "%s=1", SANDBOX_INNER_GPU_ENV);
+		snprintf(sb->ld_path, sizeof sb->ld_path, "LD_LIBRARY_PATH=%s", ld ? ld : "");
+		sb->envp[SANDBOX_ENV_VARS] = sb->env_store[SANDBOX_ENV_VARS];
+		sb->envp[SANDBOX_ENV_VARS + 1] = sb->ld_path;
+		sb->envp[SANDBOX_ENV_VARS + 2] = NULL;
+	}
+	build_landlock(sb, 0);
+	if ((cfg->require_landlock || cfg->gpu) && sb->ruleset_fd < 0) {
+		kerr_set(err, "sandbox.unavailable", "sandbox: Landlock %s but not available (ABI %d)",
+			 cfg->gpu ? "confines a GPU runner's device files" : "required", sb->landlock_abi);
 		sandbox_free(sb);
 		return -1;
 	}
@@ -316,14 +375,33 @@ static const int deny_always[] = {
 /* Opening for anything but reading: each bit its own rule (rules OR). */
 static const int open_write_bits[] = { O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND };
 
-static int outer_rules(scmp_filter_ctx ctx, pid_t self)
+/* What the CUDA driver tries and can do without (a traced GPU runner,
+ * docs/gpu.md): refused with an error rather than a kill in a GPU sandbox. */
+static const int gpu_refused[] = {
+	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen),
+	SCMP_SYS(mkdir), SCMP_SYS(unlink), SCMP_SYS(symlink),
+};
+
+static int gpu_refuses(int nr)
+{
+	for (size_t i = 0; i < sizeof gpu_refused / sizeof gpu_refused[0]; i++)
+		if (gpu_refused[i] == nr)
+			return 1;
+	return 0;
+}
+
+/* A GPU runner opens its device files read-write: the open rules are left
+ * to Landlock, which then confines every write (sandbox_new refuses a GPU
+ * sandbox without it). */
+static int outer_rules(scmp_filter_ctx ctx, pid_t self, int gpu)
 {
 	const uint32_t kill = SCMP_ACT_KILL_PROCESS;
 	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, kill);
 
 	for (size_t i = 0; !rc && i < sizeof deny_always / sizeof deny_always[0]; i++)
-		rc = seccomp_rule_add(ctx, kill, deny_always[i], 0);
-	for (size_t i = 0; !rc && i < sizeof open_write_bits / sizeof open_write_bits[0]; i++) {
+		rc = seccomp_rule_add(ctx, gpu && gpu_refuses(deny_always[i]) ? SCMP_ACT_ERRNO(EACCES) : kill,
+				      deny_always[i], 0);
+	for (size_t i = 0; !rc && !gpu && i < sizeof open_write_bits / sizeof open_write_bits[0]; i++) {
 		scmp_datum_t b = (scmp_datum_t)open_write_bits[i];
 		rc = seccomp_rule_add(ctx, kill, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, b, b));
 		rc = rc ? rc : seccomp_rule_add(ctx, kill, SCMP_SYS(open), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, b, b));
@@ -348,7 +426,7 @@ static int outer_rules(scmp_filter_ctx ctx, pid_t self)
 /* Compiles the denylist to a BPF program now, while allocating is still
  * possible (RLIMIT_AS comes later and the validator may be far above it),
  * so that loading it last is a single prctl. */
-static int outer_compile(struct sandbox_shared *sh, struct sock_fprog *prog)
+static int outer_compile(struct sandbox_shared *sh, int gpu, struct sock_fprog *prog)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	int fd = -1, rc = -1, e;
@@ -358,7 +436,7 @@ static int outer_compile(struct sandbox_shared *sh, struct sock_fprog *prog)
 		note(sh, "seccomp_init failed");
 		return -1;
 	}
-	if ((e = outer_rules(ctx, getpid())) < 0) {
+	if ((e = outer_rules(ctx, getpid(), gpu)) < 0) {
 		note(sh, "seccomp rule: %s", strerror(-e));
 		goto out;
 	}
@@ -448,9 +526,13 @@ static int limits(const struct sandbox_config *c, struct sandbox_shared *sh)
 {
 	struct rlimit cpu = { c->cpu_seconds, (rlim_t)c->cpu_seconds + SANDBOX_CPU_GRACE_S };
 	struct rlimit as = { c->memory_bytes, c->memory_bytes };
-	struct rlimit zero = { 0, 0 }, nofile = { c->nofile, c->nofile };
+	rlim_t nf = c->gpu && c->nofile < SANDBOX_GPU_NOFILE ? SANDBOX_GPU_NOFILE : c->nofile;
+	struct rlimit zero = { 0, 0 }, nofile = { nf, nf };
+	/* the driver reserves address space the size of the GPU's memory and
+	 * more: an address-space limit would only stop it starting */
+	int limit_as = c->memory_bytes && !c->gpu;
 
-	if ((c->cpu_seconds && setrlimit(RLIMIT_CPU, &cpu) < 0) || (c->memory_bytes && setrlimit(RLIMIT_AS, &as) < 0) ||
+	if ((c->cpu_seconds && setrlimit(RLIMIT_CPU, &cpu) < 0) || (limit_as && setrlimit(RLIMIT_AS, &as) < 0) ||
 	    setrlimit(RLIMIT_FSIZE, &zero) < 0 || setrlimit(RLIMIT_CORE, &zero) < 0 ||
 	    setrlimit(RLIMIT_NOFILE, &nofile) < 0) {
 		note(sh, "setrlimit: %s", strerror(errno));
@@ -504,8 +586,18 @@ int sandbox_prepare(void *arg)
 		ap |= SANDBOX_SESSION;
 	}
 	ap |= tame_stderr();
-	if (outer_compile(sh, &prog) < 0)
+	if (outer_compile(sh, sb->cfg.gpu, &prog) < 0)
 		return -1;
+	/* a GPU runner's ruleset names this child's own /proc entry */
+	if (sb->cfg.gpu) {
+		if (sb->ruleset_fd >= 0)
+			close(sb->ruleset_fd);
+		build_landlock(sb, 1);
+		if (sb->ruleset_fd < 0) {
+			note(sh, "landlock: the GPU rules could not be built");
+			return -1;
+		}
+	}
 	ap |= namespaces(sh);
 	if (sb->cfg.require_namespaces && !(ap & SANDBOX_NETNS))
 		return -1;
@@ -536,6 +628,8 @@ int sandbox_prepare(void *arg)
 		return -1;
 	}
 	ap |= SANDBOX_SECCOMP;
+	if (sb->cfg.gpu)
+		ap |= SANDBOX_GPU;
 	sh->applied = ap;
 	sh->done = 1;
 	return 0; /* prog.filter is dropped with the address space at exec */
@@ -571,7 +665,7 @@ void sandbox_describe(uint32_t applied, char *buf, size_t cap)
 {
 	static const char *const names[] = { "fds", "rlimits", "session", "netns", "userns", "nnp", "caps",
 					     "landlock", "landlock-net", "landlock-scope", "seccomp", "env",
-					     "stderr-null" };
+					     "stderr-null", "gpu" };
 	size_t off = 0;
 
 	if (cap)

@@ -28,7 +28,16 @@ struct sandbox_config {
 				   (recipe_pipe_set_deadline): a judgment's; 0: none */
 	int require_namespaces; /* refuse to start when no network namespace can be made */
 	int require_landlock;   /* refuse to start when Landlock is unavailable */
+	/* The runner drives an NVIDIA GPU through the CUDA driver (docs/sandbox.md,
+	 * "A GPU runner"): Landlock also grants the device files (read, write,
+	 * ioctl) and the /proc and /sys files the driver reads, and confines
+	 * the writes that seccomp then lets through; the address-space limit is
+	 * dropped (the driver reserves the GPU's address space) and nofile is
+	 * at least SANDBOX_GPU_NOFILE. Needs Landlock: refused without it. */
+	int gpu;
 };
+
+#define SANDBOX_GPU_NOFILE 256u /* the driver holds a few dozen descriptors */
 
 /* What was applied in the last child, as bits (sandbox_report). */
 enum sandbox_layer {
@@ -44,7 +53,8 @@ enum sandbox_layer {
 	SANDBOX_LANDLOCK_SCOPE = 1u << 9,  /* ... and signals/abstract sockets outside (ABI >= 6) */
 	SANDBOX_SECCOMP = 1u << 10,   /* the outer seccomp denylist */
 	SANDBOX_ENV = 1u << 11,       /* environment replaced */
-	SANDBOX_STDERR_NULL = 1u << 12 /* stderr was a regular file (RLIMIT_FSIZE 0 would kill on write): /dev/null */
+	SANDBOX_STDERR_NULL = 1u << 12, /* stderr was a regular file (RLIMIT_FSIZE 0 would kill on write): /dev/null */
+	SANDBOX_GPU = 1u << 13          /* the GPU runner's profile (sandbox_config.gpu) */
 };
 
 #define SANDBOX_NOTE_MAX 256

@@ -4,7 +4,10 @@
  * pure computation plus talking over the already-open pipes. Anything not on
  * the list kills the whole process with SIGSYS, which the host reports as
  * sandbox.violation. Never allows opening a path, creating a socket or a
- * process, or executing a program. */
+ * process, or executing a program; except that a runner driving a GPU
+ * opens the driver's device files as it goes, so the GPU variant allows
+ * open and ioctl and leaves the paths to the outer layer's Landlock rules
+ * (docs/sandbox.md, "A GPU runner"). */
 #include "sandbox/sandbox_inner.h"
 
 #include <errno.h>
@@ -54,6 +57,30 @@ static const int always[] = {
 	SCMP_SYS(sysinfo),           /* glibc qsort() sizes its buffer from physical memory */
 };
 
+/* What the CUDA driver calls after the loader is done, as a traced GPU
+ * runner showed (bench/gpu/systrace.c, docs/gpu.md): opening its device
+ * and /proc and /sys files (Landlock decides which), ioctls and shared
+ * mappings of the devices, event descriptors and pipes between its own
+ * threads, and reading about the machine. */
+static const int gpu_always[] = {
+	SCMP_SYS(open), SCMP_SYS(openat), SCMP_SYS(ioctl), SCMP_SYS(stat), SCMP_SYS(lstat),
+	SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(access), SCMP_SYS(faccessat),
+	SCMP_SYS(faccessat2), SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getdents64),
+	SCMP_SYS(pread64), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(epoll_create1),
+	SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(eventfd2),
+	SCMP_SYS(pipe2), SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3),
+	SCMP_SYS(uname), SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid),
+	SCMP_SYS(sched_get_priority_max), SCMP_SYS(sched_get_priority_min), SCMP_SYS(get_mempolicy),
+};
+
+/* Tried by the driver and not needed: a Unix socket (its profiler and MPS
+ * hooks) and scratch links and folders. Refused with an error it takes,
+ * where the plain allowlist would kill. */
+static const int gpu_refused[] = {
+	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(setsockopt),
+	SCMP_SYS(mkdir), SCMP_SYS(unlink), SCMP_SYS(symlink),
+};
+
 static int add(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n, const struct scmp_arg_cmp *c)
 {
 	int rc = seccomp_rule_add_array(ctx, action, nr, n, c);
@@ -61,8 +88,9 @@ static int add(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n, const s
 	return rc < 0 ? rc : 0;
 }
 
-/* Rules that look at arguments. */
-static int add_conditional(scmp_filter_ctx ctx)
+/* Rules that look at arguments. A GPU runner already has newfstatat and
+ * ioctl whole (gpu_always). */
+static int add_conditional(scmp_filter_ctx ctx, int gpu)
 {
 	const scmp_datum_t self = (scmp_datum_t)getpid();
 	struct scmp_arg_cmp noexec = SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
@@ -87,7 +115,8 @@ static int add_conditional(scmp_filter_ctx ctx)
 	 * makes glibc fall back to clone, whose flags it can. */
 	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, NULL);
 	/* glibc's fstat(fd) is newfstatat(fd, "", AT_EMPTY_PATH). */
-	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1, &empty_path);
+	if (!gpu)
+		rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1, &empty_path);
 	/* raise()/abort() signal the process itself; nobody else. */
 	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, &to_self);
 	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(tgkill), 1, &not_self);
@@ -105,11 +134,12 @@ static int add_conditional(scmp_filter_ctx ctx)
 	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(getrandom), 0, NULL);
 	/* isatty() on stdout when the recipe prints: "not a terminal" is true
 	 * enough and keeps every ioctl out. */
-	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0, NULL);
+	if (!gpu)
+		rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0, NULL);
 	return rc;
 }
 
-int sandbox_inner_load(char *why, size_t cap)
+int sandbox_inner_load(int gpu, char *why, size_t cap)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = -1, e = 0;
@@ -124,7 +154,13 @@ int sandbox_inner_load(char *why, size_t cap)
 	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
 		if ((e = add(ctx, SCMP_ACT_ALLOW, always[i], 0, NULL)) < 0)
 			goto out;
-	if ((e = add_conditional(ctx)) < 0)
+	for (size_t i = 0; gpu && i < sizeof gpu_always / sizeof gpu_always[0]; i++)
+		if ((e = add(ctx, SCMP_ACT_ALLOW, gpu_always[i], 0, NULL)) < 0)
+			goto out;
+	for (size_t i = 0; gpu && i < sizeof gpu_refused / sizeof gpu_refused[0]; i++)
+		if ((e = add(ctx, SCMP_ACT_ERRNO(EACCES), gpu_refused[i], 0, NULL)) < 0)
+			goto out;
+	if ((e = add_conditional(ctx, gpu)) < 0)
 		goto out;
 	if ((e = seccomp_load(ctx)) < 0)
 		goto out;
@@ -138,9 +174,9 @@ out:
 
 int sandbox_inner_apply(char *why, size_t cap)
 {
-	const char *v = getenv(SANDBOX_INNER_ENV);
+	const char *v = getenv(SANDBOX_INNER_ENV), *g = getenv(SANDBOX_INNER_GPU_ENV);
 
 	if (!v || strcmp(v, "1"))
 		return 0;
-	return sandbox_inner_load(why, cap);
+	return sandbox_inner_load(g && !strcmp(g, "1"), why, cap);
 }

@@ -38,6 +38,7 @@ static int listen_fd = -1;
 static uint16_t listen_port;
 static volatile sig_atomic_t got_sigterm;
 static int logits_calls = 1; /* how many logits calls drive() makes */
+static int gpu_profile;      /* test_config asks for the GPU runner's profile */
 
 static void on_sigterm(int sig)
 {
@@ -148,6 +149,7 @@ static void test_config(struct sandbox_config *c, int threads)
 	c->cpu_seconds = TEST_CPU_S;
 	c->memory_bytes = TEST_MEM;
 	c->timeout_ms = TEST_TIMEOUT_MS;
+	c->gpu = gpu_profile;
 }
 
 /* Runs one attack under the sandbox and checks the reason code (NULL: the
@@ -171,7 +173,7 @@ static void attack_case(const char *attack, const char *want_code, const char *w
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	drive(runner, sb, seed, 2, o);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	print_message("   %-15s %s%s%s (%.2fs) %s\n", attack, o->ok ? "ok" : o->err.code, o->ok ? "" : " at ",
+	print_message("   %-15s %s%s%s (%.2fs) %s\n", attack ? attack : "bigram", o->ok ? "ok" : o->err.code, o->ok ? "" : " at ",
 		      o->ok ? "" : o->stage, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
 		      o->ok ? "" : o->err.msg);
 	if (!want_code) {
@@ -531,6 +533,52 @@ static void test_constructor_read_blocked_by_landlock(void **state)
 	free(o);
 }
 
+/* The GPU runner's profile (docs/sandbox.md, "A GPU runner") lets opens,
+ * ioctls and socket calls past seccomp for the CUDA driver and leaves the
+ * paths to Landlock: on a machine without a GPU, the attacks that used to
+ * be killed now fail quietly and still reach nothing, and the rest are
+ * still killed. */
+static void test_gpu_profile_keeps_files_and_network_out(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+	uint64_t seed = ((uint64_t)getpid() << 20) ^ (uint64_t)time(NULL) ^ 1;
+	char path[128], runner[FS_PATH_MAX];
+	struct sandbox_config cfg;
+	struct sandbox *sb;
+	struct kerr err;
+	struct stat st;
+	int c;
+
+	(void)state;
+	assert_non_null(o);
+	build(NULL, runner);
+	gpu_profile = 1;
+	test_config(&cfg, 2);
+	if (sandbox_new(&sb, &cfg, runner, &err) < 0) {
+		assert_string_equal(err.code, "sandbox.unavailable");
+		print_message("   Landlock unavailable here: %s\n", err.msg);
+		gpu_profile = 0;
+		free(o);
+		skip();
+	}
+	sandbox_free(sb);
+	attack_case(NULL, NULL, NULL, 3, 0, o);
+	assert_true(o->rep.applied & SANDBOX_GPU);
+	attack_case("open_file", NULL, NULL, 1, 0, o);
+	assert_string_not_equal(o->name, "leaked");
+	snprintf(path, sizeof path, "/tmp/karpa-sandbox-escape-%llu", (unsigned long long)seed);
+	attack_case("write_file", NULL, NULL, seed, 0, o);
+	assert_int_equal(stat(path, &st), -1);
+	attack_case("socket_connect", NULL, NULL, listen_port, 0, o);
+	c = accept(listen_fd, NULL, NULL);
+	assert_int_equal(c, -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	attack_case("fork", "sandbox.violation", "create", 1, 0, o);
+	attack_case("exec_shell", "sandbox.violation", "create", 1, 0, o);
+	gpu_profile = 0;
+	free(o);
+}
+
 static void test_kill_parent_is_refused(void **state)
 {
 	struct outcome *o = calloc(1, sizeof *o);
@@ -657,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_protocol_fd_garbage_is_protocol),
 		cmocka_unit_test(test_constructor_socket_is_violation),
 		cmocka_unit_test(test_constructor_read_blocked_by_landlock),
+		cmocka_unit_test(test_gpu_profile_keeps_files_and_network_out),
 		cmocka_unit_test(test_kill_parent_is_refused),
 		cmocka_unit_test(test_setup_failure_is_reported),
 		cmocka_unit_test(test_bad_config_and_runner_refused),
