@@ -86,11 +86,17 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 
 # in order of what matters most if time runs out
 KARPA_GK_BENCH=1 stage kernels 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_kernels"
-stage attention 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_attn"
-# the model runs on whichever attention path passed its test
+KARPA_GK_BENCH=1 stage attention 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_attn"
+# the model runs on the fastest attention path that passed its test: wmma
+# when only mma checks failed, plain otherwise (a crash prints no FAIL line)
 if [[ " ${fails[*]:-} " == *" attention "* ]]; then
-	export KARPA_GPU_ATTN=plain
-	note "attention failed: the model runs the plain attention path (KARPA_GPU_ATTN=plain)"
+	attn_fails=$(sed -n '/^== attention /,/^== /p' "$LOG" | grep '^FAIL ' || true)
+	if [ -n "$attn_fails" ] && ! grep -qv 'path=mma' <<<"$attn_fails"; then
+		export KARPA_GPU_ATTN=wmma
+	else
+		export KARPA_GPU_ATTN=plain
+	fi
+	note "attention failed: the model runs the $KARPA_GPU_ATTN attention path (KARPA_GPU_ATTN=$KARPA_GPU_ATTN)"
 fi
 KARPA_GPU_OUT="$OUT" KARPA_GPU_TOKENS="$BROWN" stage parity 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gpu_parity"
 stage karpa-125m 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-125m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN" --twice
