@@ -214,7 +214,7 @@ GPU_TEST_BIN := $(GPU_TEST_SRC:%.c=$(BUILD)/gpu/%)
 GPU_BENCH_SRC := $(wildcard bench/gpu/*.c)
 GPU_BENCH_BIN := $(GPU_BENCH_SRC:%.c=$(BUILD)/gpu/%)
 
-$(BUILD)/gpu/%.o: %.cu recipe/cuda/gk.h
+$(BUILD)/gpu/%.o: %.cu recipe/cuda/gk.h $(wildcard recipe/cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	@echo "  NVCC $@"; $(NVCC) $(NVCC_FLAGS) -c $< -o $@
 $(BUILD)/gpu/%.o: %.c

@@ -153,10 +153,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	/* bench/gpu.sh falls back to the plain attention path when the
-	 * tensor-core one fails its own test */
-	if (getenv("KARPA_GPU_ATTN") && !strcmp(getenv("KARPA_GPU_ATTN"), "plain"))
-		gk_attn_set_tensor_cores(0);
+	/* KARPA_GPU_ATTN=plain|wmma|mma caps the attention path: bench/gpu.sh
+	 * falls back to a simpler one when the fastest fails its own test */
+	const char *attn = getenv("KARPA_GPU_ATTN");
+	if (attn && gk_attn_set_path_name(attn) != 0) {
+		fprintf(stderr, "bench_gpu: KARPA_GPU_ATTN=%s: expected plain, wmma or mma\n", attn);
+		return 2;
+	}
 	if (gpt_config_for_scale(o.scale, GPT2_VOCAB, &c, err) < 0) {
 		fprintf(stderr, "bench_gpu: %s\n", err);
 		return 2;
@@ -181,9 +184,10 @@ int main(int argc, char **argv)
 	 * included) plus causal attention, 6*L*T*C (half of 12*L*T*C) */
 	pmat = (double)c.L * 12 * c.C * c.C + (double)c.V * c.C;
 	fpt = 6 * pmat + 6.0 * c.L * c.T * c.C;
-	printf("bench karpa scale=%s prec=%s B=%d T=%d tokens/s=%.0f ms/step=%.2f MFU=%.1f%% "
-	       "loss=%.4f flops/token=%.4g\n",
-	       o.scale, o.prec == GK_BF16 ? "bf16" : "fp32", c.B, c.T, tps,
+	printf("bench karpa scale=%s prec=%s B=%d T=%d attn=%s tokens/s=%.0f ms/step=%.2f "
+	       "MFU=%.1f%% loss=%.4f flops/token=%.4g\n",
+	       o.scale, o.prec == GK_BF16 ? "bf16" : "fp32", c.B, c.T,
+	       gk_attn_path_name(gk_attn_path_for(o.prec, c.T, c.C, c.NH)), tps,
 	       1e3 * c.B * c.T / tps, 100 * tps * fpt / H100_BF16_PEAK, l1, fpt);
 	if (o.twice)
 		printf("determinism %s: digest %016llx then %016llx, loss %.6f then %.6f\n",

@@ -138,10 +138,24 @@ void gk_attn_fwd(enum gk_prec p, void *out, float *lse, const void *qkv, int B, 
 void gk_attn_bwd(enum gk_prec p, void *dqkv, const void *dout, const void *qkv, const void *out,
 		 const float *lse, int B, int T, int C, int NH, float *scratch, cudaStream_t s);
 size_t gk_attn_scratch_floats(int B, int T, int NH);
-/* Tensor cores for attention where they apply (bf16, hs 64, T a multiple
- * of 64; same results up to rounding, still deterministic): on (nonzero,
- * the default) or off (the plain fp32-FMA path everywhere). */
-void gk_attn_set_tensor_cores(int on);
+/* Attention's code paths, simplest first; each is deterministic, and they
+ * agree up to rounding:
+ *   GK_ATTN_PLAIN  fp32 FMAs; every shape and precision
+ *   GK_ATTN_WMMA   tensor cores through nvcuda::wmma, score tiles through
+ *                  shared memory
+ *   GK_ATTN_MMA    tensor cores through mma.sync, score tiles in registers
+ * The two tensor-core paths need bf16, hs 64, T a multiple of 64 and
+ * 16-byte-aligned buffers. gk_attn_set_path sets the fastest path allowed
+ * (process-wide; GK_ATTN_MMA by default): a call runs it where it applies,
+ * else the next simpler one that does. */
+enum gk_attn_path { GK_ATTN_PLAIN = 0, GK_ATTN_WMMA = 1, GK_ATTN_MMA = 2 };
+void gk_attn_set_path(enum gk_attn_path path);
+/* The same by name ("plain", "wmma", "mma", as in KARPA_GPU_ATTN): 0, or
+ * -1 with nothing changed for another name. */
+int gk_attn_set_path_name(const char *name);
+const char *gk_attn_path_name(enum gk_attn_path path);
+/* The path a call with these arguments runs, given aligned buffers. */
+enum gk_attn_path gk_attn_path_for(enum gk_prec p, int T, int C, int NH);
 
 #ifdef __cplusplus
 }

@@ -8,11 +8,13 @@
  * tiles, fixed per-thread loops, fixed shuffle trees) and no atomics are
  * used, so results are bitwise reproducible for a given launch shape.
  *
- * Two code paths: a plain one (fp32 FMAs out of shared memory, any T,
- * fp32 or bf16 storage, hs 32 or 64) and, where it applies (bf16, hs 64,
- * T a multiple of the tile), a tensor-core one built on nvcuda::wmma.
- * gk_attn_set_tensor_cores(0) forces the plain path. */
+ * Three code paths (gk_attn_set_path picks the fastest allowed): a plain
+ * one (fp32 FMAs out of shared memory, any T, fp32 or bf16 storage, hs 32
+ * or 64) and, where they apply (bf16, hs 64, T a multiple of the tile),
+ * two tensor-core ones: one built on nvcuda::wmma, here, and one on
+ * mma.sync with every score tile in registers (gk_attn_mma.cu). */
 #include "gk.h"
+#include "gk_attn_mma.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -21,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 namespace {
 
@@ -32,16 +35,6 @@ constexpr int NTHR = 256;
 /* Score tiles use a row stride of 68 floats: the two row groups a warp
  * touches (4 rows apart) then land in disjoint bank halves. */
 constexpr int LDS = TILE + 4;
-
-#define GK_ATTN_CHECK(call)                                                              \
-	do {                                                                             \
-		cudaError_t e_ = (call);                                                 \
-		if (e_ != cudaSuccess) {                                                 \
-			fprintf(stderr, "gk_attn: %s failed at %s:%d: %s\n", #call, __FILE__,  \
-				__LINE__, cudaGetErrorString(e_));                               \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
 
 __device__ __forceinline__ float ld(const float *p)
 {
@@ -730,23 +723,13 @@ constexpr size_t dq_smem()
 	return sizeof(float) * (4 * TILE * (HS + 1) + TILE * LDS + 2 * TILE);
 }
 
-/* Opting a kernel into more than 48 KB of dynamic shared memory is a
- * per-function attribute; setting it on every launch is cheap and keeps
- * the code free of init-order state. */
-template <typename K>
-void allow_smem(K kernel, size_t bytes)
-{
-	GK_ATTN_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-					   (int)bytes));
-}
-
 template <typename TS, int HS>
 void fwd_plain(void *out, float *lse, const void *qkv, int B, int T, int C, int NH,
 	       cudaStream_t s)
 {
 	dim3 grid((T + TILE - 1) / TILE, NH, B);
 	size_t sh = fwd_smem<HS>();
-	allow_smem(attn_fwd_plain<TS, HS>, sh);
+	gk_attn_allow_smem(attn_fwd_plain<TS, HS>, sh);
 	attn_fwd_plain<TS, HS><<<grid, NTHR, sh, s>>>((TS *)out, lse, (const TS *)qkv, T, C, NH,
 						      1.0f / sqrtf((float)HS));
 }
@@ -761,44 +744,52 @@ void bwd_plain(void *dqkv, const void *dout, const void *qkv, const void *out, c
 		D, (const TS *)dout, (const TS *)out, B, T, C, NH);
 	dim3 grid((T + TILE - 1) / TILE, NH, B);
 	size_t sh1 = dkdv_smem<HS>(), sh2 = dq_smem<HS>();
-	allow_smem(attn_bwd_dkdv_plain<TS, HS>, sh1);
-	allow_smem(attn_bwd_dq_plain<TS, HS>, sh2);
+	gk_attn_allow_smem(attn_bwd_dkdv_plain<TS, HS>, sh1);
+	gk_attn_allow_smem(attn_bwd_dq_plain<TS, HS>, sh2);
 	attn_bwd_dkdv_plain<TS, HS><<<grid, NTHR, sh1, s>>>(
 		(TS *)dqkv, (const TS *)dout, (const TS *)qkv, lse, D, T, C, NH, scale);
 	attn_bwd_dq_plain<TS, HS><<<grid, NTHR, sh2, s>>>(
 		(TS *)dqkv, (const TS *)dout, (const TS *)qkv, lse, D, T, C, NH, scale);
 }
 
-/* Process-wide switch for the tensor-core path (gk_attn_set_tensor_cores). */
-int g_tensor_cores = 1;
+/* The fastest path allowed (gk_attn_set_path). */
+enum gk_attn_path g_path = GK_ATTN_MMA;
 
-/* The tensor-core kernels have no edge handling (whole tiles) and load
- * rows 16 bytes at a time. C % 8 == 0 holds for hs 64, so aligned base
- * pointers give aligned rows. */
-bool use_tc(enum gk_prec p, int hs, int T, const void *a, const void *b, const void *c)
+/* Both tensor-core paths have no edge handling (whole tiles) and move rows
+ * 16 bytes at a time; C % 8 == 0 holds for hs 64, so aligned base pointers
+ * give aligned rows. */
+enum gk_attn_path path_for(enum gk_prec p, int T, int C, int NH, const void *a, const void *b,
+			   const void *c)
 {
-	return g_tensor_cores && p == GK_BF16 && hs == 64 && T % TILE == 0 && aligned16(a) &&
-	       aligned16(b) && aligned16(c);
+	enum gk_attn_path ap = gk_attn_path_for(p, T, C, NH);
+	return aligned16(a) && aligned16(b) && aligned16(c) ? ap : GK_ATTN_PLAIN;
 }
 
 void fwd_tc(void *out, float *lse, const void *qkv, int B, int T, int C, int NH, cudaStream_t s)
 {
 	dim3 grid(T / TILE, NH, B);
-	allow_smem(attn_fwd_tc, TC_FWD_SMEM);
+	gk_attn_allow_smem(attn_fwd_tc, TC_FWD_SMEM);
 	attn_fwd_tc<<<grid, TC_THR, TC_FWD_SMEM, s>>>((bf16 *)out, lse, (const bf16 *)qkv, T, C, NH,
 						       1.0f / sqrtf(64.0f));
+}
+
+/* D = rowsum(dO * O) for both tensor-core paths' backward. */
+void dvec_bf16(float *D, const void *dout, const void *out, int B, int T, int C, int NH,
+	       cudaStream_t s)
+{
+	long rows = (long)B * NH * T;
+	attn_dvec<bf16, 64><<<(unsigned)((rows + NTHR / 32 - 1) / (NTHR / 32)), NTHR, 0, s>>>(
+		D, (const bf16 *)dout, (const bf16 *)out, B, T, C, NH);
 }
 
 void bwd_tc(void *dqkv, const void *dout, const void *qkv, const void *out, const float *lse,
 	    int B, int T, int C, int NH, float *D, cudaStream_t s)
 {
 	const float scale = 1.0f / sqrtf(64.0f);
-	long rows = (long)B * NH * T;
-	attn_dvec<bf16, 64><<<(unsigned)((rows + NTHR / 32 - 1) / (NTHR / 32)), NTHR, 0, s>>>(
-		D, (const bf16 *)dout, (const bf16 *)out, B, T, C, NH);
+	dvec_bf16(D, dout, out, B, T, C, NH, s);
 	dim3 grid(T / TILE, NH, B);
-	allow_smem(attn_bwd_dkdv_tc, TC_DKDV_SMEM);
-	allow_smem(attn_bwd_dq_tc, TC_DQ_SMEM);
+	gk_attn_allow_smem(attn_bwd_dkdv_tc, TC_DKDV_SMEM);
+	gk_attn_allow_smem(attn_bwd_dq_tc, TC_DQ_SMEM);
 	attn_bwd_dkdv_tc<<<grid, TC_THR, TC_DKDV_SMEM, s>>>(
 		(bf16 *)dqkv, (const bf16 *)dout, (const bf16 *)qkv, lse, D, T, C, NH, scale);
 	attn_bwd_dq_tc<<<grid, TC_THR, TC_DQ_SMEM, s>>>(
@@ -824,9 +815,36 @@ int gk_attn_supported(int hs)
 	return hs == 32 || hs == 64;
 }
 
-void gk_attn_set_tensor_cores(int on)
+static const char *const k_path_names[] = { "plain", "wmma", "mma" };
+
+void gk_attn_set_path(enum gk_attn_path path)
 {
-	g_tensor_cores = on != 0;
+	g_path = path;
+}
+
+int gk_attn_set_path_name(const char *name)
+{
+	for (int i = 0; i < 3; i++)
+		if (name && strcmp(name, k_path_names[i]) == 0) {
+			g_path = (enum gk_attn_path)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *gk_attn_path_name(enum gk_attn_path path)
+{
+	return path >= GK_ATTN_PLAIN && path <= GK_ATTN_MMA ? k_path_names[path] : "?";
+}
+
+enum gk_attn_path gk_attn_path_for(enum gk_prec p, int T, int C, int NH)
+{
+	bool tc = p == GK_BF16 && NH > 0 && C == 64 * NH;
+	if (g_path == GK_ATTN_MMA && tc && T % GK_ATTN_MMA_TILE == 0)
+		return GK_ATTN_MMA;
+	if (g_path != GK_ATTN_PLAIN && tc && T % TILE == 0)
+		return GK_ATTN_WMMA;
+	return GK_ATTN_PLAIN;
 }
 
 size_t gk_attn_scratch_floats(int B, int T, int NH)
@@ -838,7 +856,10 @@ void gk_attn_fwd(enum gk_prec p, void *out, float *lse, const void *qkv, int B, 
 		 int NH, cudaStream_t s)
 {
 	int hs = check_args("fwd", B, T, C, NH);
-	if (use_tc(p, hs, T, qkv, out, qkv))
+	enum gk_attn_path ap = path_for(p, T, C, NH, qkv, out, qkv);
+	if (ap == GK_ATTN_MMA)
+		gk_attn_mma_fwd(out, lse, qkv, B, T, C, NH, s);
+	else if (ap == GK_ATTN_WMMA)
 		fwd_tc(out, lse, qkv, B, T, C, NH, s);
 	else if (p == GK_BF16) {
 		if (hs == 64)
@@ -857,7 +878,11 @@ void gk_attn_bwd(enum gk_prec p, void *dqkv, const void *dout, const void *qkv, 
 		 const float *lse, int B, int T, int C, int NH, float *scratch, cudaStream_t s)
 {
 	int hs = check_args("bwd", B, T, C, NH);
-	if (use_tc(p, hs, T, qkv, dout, dqkv))
+	enum gk_attn_path ap = path_for(p, T, C, NH, qkv, dout, dqkv);
+	if (ap == GK_ATTN_MMA) {
+		dvec_bf16(scratch, dout, out, B, T, C, NH, s);
+		gk_attn_mma_bwd(dqkv, dout, qkv, lse, scratch, B, T, C, NH, s);
+	} else if (ap == GK_ATTN_WMMA)
 		bwd_tc(dqkv, dout, qkv, out, lse, B, T, C, NH, scratch, s);
 	else if (p == GK_BF16) {
 		if (hs == 64)

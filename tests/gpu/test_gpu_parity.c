@@ -451,10 +451,13 @@ int main(void)
 		cmocka_unit_test(bf16_follows_fp32),
 	};
 
-	/* bench/gpu.sh falls back to the plain attention path when the
-	 * tensor-core one fails its own test */
-	if (getenv("KARPA_GPU_ATTN") && !strcmp(getenv("KARPA_GPU_ATTN"), "plain"))
-		gk_attn_set_tensor_cores(0);
+	/* KARPA_GPU_ATTN=plain|wmma|mma caps the attention path: bench/gpu.sh
+	 * falls back to a simpler one when the fastest fails its own test */
+	const char *attn = getenv("KARPA_GPU_ATTN");
+	if (attn && gk_attn_set_path_name(attn) != 0) {
+		fprintf(stderr, "test_gpu_parity: KARPA_GPU_ATTN=%s: expected plain, wmma or mma\n", attn);
+		return 2;
+	}
 	if (cudaGetDeviceCount(&n) != cudaSuccess || n < 1) {
 		fprintf(stderr, "test_gpu_parity: no CUDA device; run it through bench/gpu.sh on a GPU machine\n");
 		return 1;
