@@ -28,6 +28,7 @@
 #include <cuda_runtime_api.h>
 
 #include "gk.h"
+#include "gpu_test.h"
 
 #define CK(call)                                                                         \
 	do {                                                                             \
@@ -61,25 +62,9 @@ static float rnd_val(float a)
 	return a * u;
 }
 
-static uint16_t f2bf(float f) /* round to nearest even; inputs are finite */
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	u += 0x7fffu + ((u >> 16) & 1u);
-	return (uint16_t)(u >> 16);
-}
-
-static float bf2f(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
-
 static float round_prec(enum gk_prec p, float x)
 {
-	return p == GK_BF16 ? bf2f(f2bf(x)) : x;
+	return p == GK_BF16 ? gt_bf2f(gt_f2bf(x)) : x;
 }
 
 /* Local rather than gk_elt_bytes so that this test links against
@@ -105,7 +90,7 @@ static void upload(enum gk_prec p, void *dst, const float *src, size_t n)
 	uint16_t *tmp = malloc(n * sizeof *tmp);
 	assert_non_null(tmp);
 	for (size_t i = 0; i < n; i++)
-		tmp[i] = f2bf(src[i]);
+		tmp[i] = gt_f2bf(src[i]);
 	CK(cudaMemcpy(dst, tmp, n * sizeof *tmp, cudaMemcpyHostToDevice));
 	free(tmp);
 }
@@ -120,7 +105,7 @@ static void download(enum gk_prec p, float *dst, const void *src, size_t n)
 	assert_non_null(tmp);
 	CK(cudaMemcpy(tmp, src, n * sizeof *tmp, cudaMemcpyDeviceToHost));
 	for (size_t i = 0; i < n; i++)
-		dst[i] = bf2f(tmp[i]);
+		dst[i] = gt_bf2f(tmp[i]);
 	free(tmp);
 }
 
