@@ -90,7 +90,9 @@ RUNNER_LINK_AARCH64 = $(AARCH64_BLAS_LIBS) $(RUNNER_LIBS)
 BUILD_DEFS = -DKARPA_RECIPE_FLAGS='"$(RECIPE_FLAGS) $(BLAS_CFLAGS)"' -DKARPA_SRC_DIR='"$(CURDIR)"' \
              -DKARPA_LINK_FLAGS='"$(RUNNER_LINK)"' \
              -DKARPA_RECIPE_FLAGS_AARCH64='"$(RECIPE_FLAGS_AARCH64)"' \
-             -DKARPA_LINK_FLAGS_AARCH64='"$(RUNNER_LINK_AARCH64)"'
+             -DKARPA_LINK_FLAGS_AARCH64='"$(RUNNER_LINK_AARCH64)"' \
+             -DKARPA_NVCC='"$(NVCC)"' -DKARPA_NVCC_FLAGS='"$(NVCC_RECIPE_FLAGS)"' \
+             -DKARPA_CUDA_FLAGS='"$(CUDA_RECIPE_FLAGS)"' -DKARPA_CUDA_LINK='"$(CUDA_RUNNER_LINK)"'
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: CFLAGS_EXTRA = $(BUILD_DEFS)
 $(BUILD)/rel/src/sandbox/recipe_build.o $(BUILD)/san/src/sandbox/recipe_build.o: Makefile
 $(BUILD)/rel/src/harness/blas_dl.o $(BUILD)/san/src/harness/blas_dl.o $(BUILD)/fuzz/obj/src/harness/blas_dl.o: \
@@ -201,6 +203,12 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_GENCODE ?= -gencode=arch=compute_90,code=sm_90
 NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -Irecipe/cuda -Irecipe -Isrc -Xptxas -warn-spills \
              -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings
+# A GPU runner built from a recipe folder (recipe_build_cuda): its CUDA part
+# with these nvcc flags, its C files with the pinned recipe flags and the
+# toolkit's headers, linked as karpa-recipe-cuda is.
+NVCC_RECIPE_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -Xcompiler -Wall,-Wextra
+CUDA_RECIPE_FLAGS = $(RECIPE_FLAGS) -isystem $(CUDA_HOME)/include
+CUDA_RUNNER_LINK  = $(RUNNER_LIBS) -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -lstdc++ -ldl -lrt -lpthread
 GPU_CFLAGS = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma -isystem $(CUDA_HOME)/include -Irecipe/cuda
 GPU_LIBS   = -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -lstdc++ -ldl -lrt -lpthread -fopenmp -lm
 GPU_CU_SRC := $(wildcard recipe/cuda/*.cu)

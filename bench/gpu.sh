@@ -38,6 +38,13 @@ if [ "${1:-}" = "--pack" ]; then
 		while read -r lib; do cp -L "$lib" "$PACK/lib/"; done
 	"$BUILD/karpa" data prepare --scale gpu-125m --out "$PACK/data/brown" >/dev/null
 	"$BUILD/karpa" data prepare --scale tiny --out "$PACK/data/tiny" >/dev/null
+	# the GPU runner as a validator builds it from a recipe folder
+	# (recipe_build_cuda); training fails here, without a GPU, after the build
+	cache=$(mktemp -d)
+	KARPA_CACHE="$cache" "$BUILD/karpa" train --scale tiny --data "$PACK/data/tiny" --seed 1 \
+		--out "$cache/run" --device cuda >/dev/null 2>&1 || true
+	cp "$(ls "$cache"/recipes/*/karpa-recipe-cuda | head -1)" "$PACK/bin/karpa-recipe-cuda-built"
+	rm -rf "$cache"
 	# what travels to the GPU machine is size-limited: carry the archive
 	tar -cf - "$PACK" | xz -9 -T2 >"$PACK.tar.xz"
 	du -sh "$PACK" "$PACK.tar.xz"; ls "$PACK/bin" "$PACK/lib"
@@ -144,6 +151,14 @@ chmod +x /tmp/karpa-traced-runner
 rm -rf /tmp/karpa-gpu-tiny
 stage systrace 60 env LD_LIBRARY_PATH="$OURLIB" KARPA_RUNNER=/tmp/karpa-traced-runner \
 	"$PACK/bin/karpa" train --scale tiny --data "$PACK/data/tiny" --seed 1 --out /tmp/karpa-gpu-tiny
+# the runner built from the recipe folder trains tiny to the same final
+# checkpoint as the Makefile's (the systrace stage's run)
+rm -rf /tmp/karpa-gpu-tiny-built
+stage built-runner 60 env LD_LIBRARY_PATH="$OURLIB" KARPA_RUNNER="$PWD/$PACK/bin/karpa-recipe-cuda-built" \
+	"$PACK/bin/karpa" train --scale tiny --data "$PACK/data/tiny" --seed 1 --out /tmp/karpa-gpu-tiny-built
+for d in /tmp/karpa-gpu-tiny /tmp/karpa-gpu-tiny-built; do
+	[ -f "$d/final.ckpt" ] && note "tiny final.ckpt $(sha256sum "$d/final.ckpt" | cut -c1-16) ($d)"
+done
 # the harness with the GPU runner: a miner's whole training run at
 # gpu-125m (data order, log, checkpoints, val_bpb on the first 64K val
 # targets: the harness scores full logits, 13 GB of them at this size)

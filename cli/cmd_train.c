@@ -17,7 +17,7 @@
 
 static const char usage_text[] =
 	"usage: karpa train --scale tiny|cpu --data DIR --seed N --out RUNDIR [--threads T]\n"
-	"                   [--recipe DIR] [--runner-isa ISA] [--eval-tokens N] [--progress] [--json]\n"
+	"                   [--recipe DIR] [--runner-isa ISA | --device cuda] [--eval-tokens N] [--progress] [--json]\n"
 	"\n"
 	"Trains the recipe at a scale on a prepared data folder, checkpoints into\n"
 	"RUNDIR, evaluates val_bpb on the val split and writes RUNDIR/result.json.\n"
@@ -25,6 +25,7 @@ static const char usage_text[] =
 	"  --threads T       worker threads (default: online CPUs; results do not depend on it)\n"
 	"  --recipe DIR      a recipe folder, built with the pinned flags and run in its own process\n"
 	"  --runner-isa ISA  build the recipe for ISA (aarch64) and run it under qemu-user\n"
+	"  --device cuda     build the recipe's CUDA part and train on the GPU (docs/gpu.md)\n"
 	"                    (docs/determinism.md); without --recipe, the source tree's recipe\n"
 	"  --eval-tokens N   score only the first N val targets (default: the scale's, see docs/data.md)\n"
 	"  --progress        progress lines and the loss plot even when stderr is not a terminal\n"
@@ -45,7 +46,7 @@ int cmd_train(int argc, char **argv)
 		{ "seed", required_argument, 0, 'S' },	  { "threads", required_argument, 0, 't' },
 		{ "out", required_argument, 0, 'o' },	  { "recipe", required_argument, 0, 'r' },
 		{ "eval-tokens", required_argument, 0, 'e' }, { "progress", no_argument, 0, 'p' },
-		{ "runner-isa", required_argument, 0, 'I' },
+		{ "runner-isa", required_argument, 0, 'I' }, { "device", required_argument, 0, 'D' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -53,7 +54,7 @@ int cmd_train(int argc, char **argv)
 	struct train_result res;
 	struct recipe_host h;
 	struct kerr err = { { 0 }, { 0 } };
-	const char *recipe = NULL, *isa = NULL;
+	const char *recipe = NULL, *isa = NULL, *device = "cpu";
 	int as_json = 0, have_seed = 0, c;
 
 	optind = 1;
@@ -65,6 +66,7 @@ int cmd_train(int argc, char **argv)
 		case 'o': o.out_dir = optarg; break;
 		case 'r': recipe = optarg; break;
 		case 'I': isa = optarg; break;
+		case 'D': device = optarg; break;
 		case 'p': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
@@ -95,8 +97,13 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "karpa train: --scale, --data, --seed and --out are required\n");
 		return usage(EXIT_USAGE);
 	}
+	if ((strcmp(device, "cpu") && strcmp(device, "cuda")) || (isa && !strcmp(device, "cuda"))) {
+		fprintf(stderr, "karpa train: --device is cpu or cuda, and cuda takes no --runner-isa\n");
+		return usage(EXIT_USAGE);
+	}
 	o.plot = o.progress || isatty(STDERR_FILENO);
-	if (cli_recipe_host_isa(recipe, isa, &h, o.progress, &err) < 0)
+	if ((!strcmp(device, "cuda") ? cli_recipe_host_cuda(recipe, &h, o.progress, &err)
+				     : cli_recipe_host_isa(recipe, isa, &h, o.progress, &err)) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
 	if (train_run(&o, &h, &res, &err) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);

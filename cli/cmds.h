@@ -91,5 +91,8 @@ int cli_recipe_host(const char *recipe_dir, struct recipe_host *h, int progress,
  * builds the source tree's recipe folder. For provers only (train). */
 int cli_recipe_host_isa(const char *recipe_dir, const char *isa, struct recipe_host *h, int progress,
 			struct kerr *err);
+/* The recipe's GPU runner (recipe_build_cuda) from recipe_dir, or from the
+ * source tree's recipe folder when NULL. */
+int cli_recipe_host_cuda(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err);
 
 #endif

@@ -46,3 +46,21 @@ int cli_recipe_host_isa(const char *recipe_dir, const char *isa, struct recipe_h
 	recipe_build_launcher(&bi, launch);
 	return recipe_host_pipe_launched(h, launch, bi.runner, err);
 }
+
+int cli_recipe_host_cuda(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err)
+{
+	struct recipe_build_info bi;
+	char own[FS_PATH_MAX];
+
+	if (!recipe_dir) {
+		if (fs_join(own, sizeof own, err, "%s/recipe", recipe_build_src_dir()) < 0)
+			return -1;
+		recipe_dir = own;
+	}
+	if (recipe_build_cuda(recipe_dir, &bi, err) < 0)
+		return -1;
+	if (progress)
+		fprintf(stderr, "recipe: %s built for the GPU%s (sources %.16s..., nvcc %s)\n", recipe_dir,
+			bi.cached ? " (cached)" : "", bi.source_digest, bi.nvcc);
+	return recipe_host_pipe(h, bi.runner, NULL, NULL, err);
+}

@@ -214,6 +214,43 @@ static void aarch64_runner_for_a_prover(void **st)
 	recipe_host_destroy(&h);
 }
 
+/* A GPU runner from the source tree's recipe: its top-level files but
+ * recipe.c, and its cuda/ part with nvcc; an executable, cached under a key
+ * of its own, linked against cuBLASLt. It cannot run here (no GPU: that is
+ * bench/gpu.sh's); a recipe without a CUDA part is refused. Skipped where
+ * karpa was built without the CUDA toolkit. */
+static void cuda_runner_from_a_recipe_folder(void **st)
+{
+	char dir[FS_PATH_MAX], own[FS_PATH_MAX];
+	struct recipe_build_info gpu, again, cpu;
+	struct kerr err;
+
+	(void)st;
+	snprintf(own, sizeof own, "%s/recipe", recipe_build_src_dir());
+	if (recipe_build_cuda(own, &gpu, &err) < 0) {
+		if (!strcmp(err.code, "recipe.no_cuda_tools")) {
+			print_message("   %s\n", err.msg);
+			skip();
+		}
+		fail_msg("%s: %s", err.code, err.msg);
+	}
+	assert_int_equal(gpu.cuda, 1);
+	assert_non_null(strstr(gpu.nvcc, "release"));
+	assert_non_null(strstr(gpu.runner, "karpa-recipe-cuda"));
+	assert_int_equal(elf_machine(gpu.runner), strcmp(gpu.isa, "x86_64") ? EM_AARCH64 : EM_X86_64);
+	assert_int_equal(recipe_build_cuda(own, &again, &err), 0);
+	assert_int_equal(again.cached, 1);
+	assert_string_equal(again.runner, gpu.runner);
+	/* the CPU build of the same folder is another runner */
+	assert_int_equal(recipe_build(own, &cpu, &err), 0);
+	assert_int_equal(cpu.cuda, 0);
+	assert_string_not_equal(cpu.source_digest, gpu.source_digest);
+	snprintf(dir, sizeof dir, "%s/no-cuda", work);
+	copy_bigram(dir);
+	assert_int_equal(recipe_build_cuda(dir, &again, &err), -1);
+	assert_string_equal(err.code, "recipe.no_cuda");
+}
+
 /* Only the ISAs in the table; a launcher's first word is an absolute path. */
 static void unknown_isas_and_launchers_are_refused(void **st)
 {
@@ -261,6 +298,7 @@ int main(void)
 		cmocka_unit_test(objects_are_reused_per_file),
 		cmocka_unit_test(aarch64_runner_for_a_prover),
 		cmocka_unit_test(unknown_isas_and_launchers_are_refused),
+		cmocka_unit_test(cuda_runner_from_a_recipe_folder),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

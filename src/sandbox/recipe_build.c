@@ -24,6 +24,9 @@
 #if !defined(KARPA_RECIPE_FLAGS_AARCH64) || !defined(KARPA_LINK_FLAGS_AARCH64)
 #error "KARPA_RECIPE_FLAGS_AARCH64 and KARPA_LINK_FLAGS_AARCH64 must come from the Makefile"
 #endif
+#if !defined(KARPA_NVCC) || !defined(KARPA_NVCC_FLAGS) || !defined(KARPA_CUDA_FLAGS) || !defined(KARPA_CUDA_LINK)
+#error "KARPA_NVCC, KARPA_NVCC_FLAGS, KARPA_CUDA_FLAGS and KARPA_CUDA_LINK must come from the Makefile"
+#endif
 
 #if defined(__x86_64__)
 #define NATIVE_ISA "x86_64"
@@ -37,19 +40,25 @@
  * this machine cannot execute, the user-mode emulator that runs it. The
  * emulator is given "-L /": the guest's loader and every library are the
  * machine's own packages for that ISA (Debian multiarch), one consistent
- * set, never the cross compiler's sysroot mixed with them. */
+ * set, never the cross compiler's sysroot mixed with them. A CUDA build
+ * (recipe_build_cuda) also names nvcc and its flags. */
 struct target {
 	const char *isa;
 	const char *cc;
 	const char *flags;
 	const char *link;
 	const char *emulator; /* NULL: runs natively */
+	const char *nvcc;     /* NULL: no CUDA part */
+	const char *nvcc_flags;
 };
 
-static const struct target native = { NATIVE_ISA, "cc", KARPA_RECIPE_FLAGS, KARPA_LINK_FLAGS, NULL };
+static const struct target native = { NATIVE_ISA, "cc", KARPA_RECIPE_FLAGS, KARPA_LINK_FLAGS, NULL, NULL, NULL };
 static const struct target cross[] = {
-	{ "aarch64", "aarch64-linux-gnu-gcc", KARPA_RECIPE_FLAGS_AARCH64, KARPA_LINK_FLAGS_AARCH64, "qemu-aarch64" },
+	{ "aarch64", "aarch64-linux-gnu-gcc", KARPA_RECIPE_FLAGS_AARCH64, KARPA_LINK_FLAGS_AARCH64, "qemu-aarch64", NULL,
+	  NULL },
 };
+static const struct target cuda = { NATIVE_ISA, "cc", KARPA_CUDA_FLAGS, KARPA_CUDA_LINK, NULL, KARPA_NVCC,
+				    KARPA_NVCC_FLAGS };
 
 const char *recipe_build_native_isa(void)
 {
@@ -105,42 +114,91 @@ static int hash_file_into(struct hash_ctx *hc, const char *label, const char *pa
 	return 0;
 }
 
-static int is_source(const char *n)
+static int ends_with(const char *n, const char *suffix)
 {
-	size_t l = strlen(n);
+	size_t l = strlen(n), k = strlen(suffix);
 
-	return n[0] != '.' && l > 2 && (!strcmp(n + l - 2, ".c") || !strcmp(n + l - 2, ".h"));
+	return l > k && !strcmp(n + l - k, suffix);
 }
 
-/* Lists and hashes the folder's .c/.h files; names sorted bytewise. */
-static int hash_sources(const char *dir, const struct target *t, const char *compiler, char digest[HASH_HEX_BYTES],
-			char ***names_out, size_t *n_out, struct kerr *err)
+/* A recipe's sources: .c and .h files; in its CUDA part also .cu and .cuh. */
+static int is_source(const char *n, int cuda_part)
+{
+	return n[0] != '.' && (ends_with(n, ".c") || ends_with(n, ".h") ||
+			       (cuda_part && (ends_with(n, ".cu") || ends_with(n, ".cuh"))));
+}
+
+/* Compiled (as opposed to included) sources. */
+static int is_unit(const char *n)
+{
+	return ends_with(n, ".c") || ends_with(n, ".cu");
+}
+
+/* The GPU runner leaves out the CPU implementation of the recipe API
+ * (docs/gpu.md, "A recipe's CUDA part"). */
+#define RECIPE_CPU_API_FILE "recipe.c"
+#define RECIPE_CUDA_DIR "cuda"
+
+/* Adds the sources of dir (prefix "" or "cuda/") to names. */
+static int list_sources(const char *dir, const char *prefix, int cuda_build, char ***names, size_t *n,
+			struct kerr *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	char **names = NULL;
-	size_t n = 0;
-	struct hash_ctx hc;
-	uint8_t out[HASH_BYTES];
 	int rc = -1;
 
 	if (!d)
 		return kerr_errno(err, "recipe.no_sources", dir);
 	while ((e = readdir(d))) {
-		if (!is_source(e->d_name))
+		char **p;
+		if (!is_source(e->d_name, prefix[0] != '\0'))
 			continue;
-		if (n == RECIPE_SOURCES_MAX) {
+		if (cuda_build && !prefix[0] && !strcmp(e->d_name, RECIPE_CPU_API_FILE))
+			continue;
+		if (*n == RECIPE_SOURCES_MAX) {
 			kerr_set(err, "recipe.too_large", "%s: more than %d source files", dir, RECIPE_SOURCES_MAX);
 			goto out;
 		}
-		char **p = realloc(names, (n + 1) * sizeof *names);
-		if (!p || !(p[n] = strdup(e->d_name))) {
-			names = p ? p : names;
+		if (!(p = realloc(*names, (*n + 1) * sizeof **names))) {
 			kerr_set(err, "recipe.nomem", "out of memory");
 			goto out;
 		}
-		names = p;
-		n++;
+		*names = p;
+		if (asprintf(&p[*n], "%s%s", prefix, e->d_name) < 0) {
+			kerr_set(err, "recipe.nomem", "out of memory");
+			goto out;
+		}
+		(*n)++;
+	}
+	rc = 0;
+out:
+	closedir(d);
+	return rc;
+}
+
+/* Lists and hashes the folder's sources (and, for a CUDA build, those of
+ * its cuda/ part, named "cuda/..."); names sorted bytewise. */
+static int hash_sources(const char *dir, const struct target *t, const char *compiler, char digest[HASH_HEX_BYTES],
+			char ***names_out, size_t *n_out, struct kerr *err)
+{
+	char **names = NULL, part[FS_PATH_MAX];
+	size_t n = 0;
+	struct hash_ctx hc;
+	uint8_t out[HASH_BYTES];
+	int rc = -1;
+
+	if (list_sources(dir, "", t->nvcc != NULL, &names, &n, err) < 0)
+		goto out;
+	if (t->nvcc) {
+		if (fs_join(part, sizeof part, err, "%s/%s", dir, RECIPE_CUDA_DIR) < 0)
+			goto out;
+		if (access(part, R_OK | X_OK) < 0) {
+			kerr_set(err, "recipe.no_cuda", "%s: the recipe has no CUDA part (a %s/ folder): it runs on the CPU only",
+				 dir, RECIPE_CUDA_DIR);
+			goto out;
+		}
+		if (list_sources(part, RECIPE_CUDA_DIR "/", 1, &names, &n, err) < 0)
+			goto out;
 	}
 	if (n == 0) {
 		kerr_set(err, "recipe.no_sources", "%s: no .c or .h files", dir);
@@ -155,6 +213,8 @@ static int hash_sources(const char *dir, const struct target *t, const char *com
 	 * banner would not tell; the native key stays what it always was. */
 	if (t->emulator)
 		hash_update(&hc, t->isa, strlen(t->isa) + 1);
+	if (t->nvcc)
+		hash_update(&hc, t->nvcc_flags, strlen(t->nvcc_flags) + 1);
 	for (size_t i = 0; i < n; i++) {
 		char path[FS_PATH_MAX];
 
@@ -176,7 +236,6 @@ static int hash_sources(const char *dir, const struct target *t, const char *com
 	names = NULL;
 	rc = 0;
 out:
-	closedir(d);
 	if (names) {
 		for (size_t i = 0; i < n; i++)
 			free(names[i]);
@@ -278,7 +337,7 @@ static int includes_plain(const char *text)
 		if (*q == '<')
 			continue;
 		if (*q != '"' || !(end = strchr(q + 1, '"')) || end - q < 4 || memchr(q, '\n', (size_t)(end - q)) ||
-		    strncmp(end - 2, ".h", 2))
+		    (strncmp(end - 2, ".h", 2) && (end - q < 6 || strncmp(end - 4, ".cuh", 4))))
 			return 0;
 	}
 	return 1;
@@ -300,10 +359,12 @@ static int hash_headers(const char *recipe_dir, char *const *names, size_t n, co
 	hash_update(&hc, compiler, strlen(compiler) + 1);
 	if (t->emulator)
 		hash_update(&hc, t->isa, strlen(t->isa) + 1);
+	if (t->nvcc)
+		hash_update(&hc, t->nvcc_flags, strlen(t->nvcc_flags) + 1);
 	for (size_t i = 0; i < n; i++) {
 		char path[FS_PATH_MAX], *text;
 		size_t len;
-		int header = !strcmp(names[i] + strlen(names[i]) - 2, ".h");
+		int header = ends_with(names[i], ".h") || ends_with(names[i], ".cuh");
 
 		if (fs_join(path, sizeof path, err, "%s/%s", recipe_dir, names[i]) < 0 ||
 		    fs_read_all(path, RECIPE_SOURCE_BYTES_MAX, &text, &len, err) < 0)
@@ -382,23 +443,36 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 2], map_src[FS_PATH_MAX + 32],
 		map_dir[FS_PATH_MAX + 32], tmp[FS_PATH_MAX + 32];
+	char inc_cuda[FS_PATH_MAX + 8];
 	const char *src = recipe_build_src_dir();
-	int argc = 0;
+	int argc = 0, cu = ends_with(src_path, ".cu");
 
-	argv[argc++] = t->cc;
-	for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
-		argv[argc++] = cc_fixed[i];
-	if (add_words(argv, &argc, fbuf, sizeof fbuf, t->flags, err) < 0)
-		return -1;
+	if (cu) {
+		/* nvcc drives the host compiler itself; the prefix maps are gcc's */
+		argv[argc++] = t->nvcc;
+		if (add_words(argv, &argc, fbuf, sizeof fbuf, t->nvcc_flags, err) < 0)
+			return -1;
+	} else {
+		argv[argc++] = t->cc;
+		for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
+			argv[argc++] = cc_fixed[i];
+		if (add_words(argv, &argc, fbuf, sizeof fbuf, t->flags, err) < 0)
+			return -1;
+	}
 	snprintf(inc_src, sizeof inc_src, "-I%s/src", src);
 	snprintf(inc_dir, sizeof inc_dir, "-I%s", recipe_dir);
+	snprintf(inc_cuda, sizeof inc_cuda, "-I%s/%s", recipe_dir, RECIPE_CUDA_DIR);
 	snprintf(map_src, sizeof map_src, "-ffile-prefix-map=%s=karpa", src);
 	snprintf(map_dir, sizeof map_dir, "-ffile-prefix-map=%s=recipe", recipe_dir);
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", obj, (long)getpid());
 	argv[argc++] = inc_src;
 	argv[argc++] = inc_dir;
-	argv[argc++] = map_src;
-	argv[argc++] = map_dir;
+	if (t->nvcc)
+		argv[argc++] = inc_cuda;
+	if (!cu) {
+		argv[argc++] = map_src;
+		argv[argc++] = map_dir;
+	}
 	argv[argc++] = "-c";
 	argv[argc++] = src_path;
 	argv[argc++] = "-o";
@@ -453,7 +527,7 @@ static int compile(const struct target *t, const char *recipe_dir, char *const *
 			const char *name = pass ? names[i] : list[i];
 			char path[FS_PATH_MAX];
 
-			if (strcmp(name + strlen(name) - 2, ".c"))
+			if (!is_unit(name))
 				continue;
 			if (no >= (int)n + 8) {
 				kerr_set(err, "recipe.too_large", "%s: too many source files", recipe_dir);
@@ -573,26 +647,46 @@ static int target_tools(const struct target *t, struct recipe_build_info *info, 
 	return 0;
 }
 
-int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_build_info *info, struct kerr *err)
+/* The CUDA part's compiler, said before anything is hashed, with what to
+ * install; its version line ("... release 13.0, V13.0.88") for the record. */
+static int cuda_tools(const struct target *t, struct recipe_build_info *info, struct kerr *err)
+{
+	const char *argv[] = { t->nvcc, "--version", NULL };
+	struct proc_opts po = { .timeout_ms = 30000, .out_bytes_max = 4096, .err_bytes_max = 4096 };
+	struct proc_result pr;
+	struct kerr e;
+	const char *rel;
+
+	if (!t->nvcc[0] || access(t->nvcc, X_OK) < 0)
+		return kerr_set(err, "recipe.no_cuda_tools",
+				"a GPU runner needs the CUDA toolkit's nvcc, which this karpa was built without: install "
+				"the toolkit and rebuild (docs/gpu.md)");
+	snprintf(info->nvcc, sizeof info->nvcc, "unknown");
+	if (proc_run(argv, &po, &pr, &e) == 0 && pr.exit_code == 0 && (rel = strstr(pr.out, "release")))
+		proc_first_line(rel, info->nvcc, sizeof info->nvcc);
+	proc_result_free(&pr);
+	return 0;
+}
+
+static int build_for(const char *recipe_dir, const struct target *t, struct recipe_build_info *info,
+		     struct kerr *err)
 {
 	char cache[FS_PATH_MAX], outdir[FS_PATH_MAX], tmp[FS_PATH_MAX], log[FS_PATH_MAX];
+	const char *exe = t->nvcc ? "karpa-recipe-cuda" : "karpa-recipe";
 	char **names = NULL;
 	size_t n = 0;
-	const struct target *t;
 	int rc = -1;
 
-	memset(info, 0, sizeof *info);
-	if (!(t = find_target(isa, err)) || target_tools(t, info, err) < 0)
-		return -1;
 	snprintf(info->isa, sizeof info->isa, "%s", t->isa);
+	info->cuda = t->nvcc != NULL;
 	snprintf(info->flags, sizeof info->flags, "%s", t->flags);
 	compiler_version(t->cc, info->compiler, sizeof info->compiler);
 	if (hash_sources(recipe_dir, t, info->compiler, info->source_digest, &names, &n, err) < 0)
 		return -1;
 	if (fs_cache_dir(cache, sizeof cache, err) < 0 ||
 	    fs_join(outdir, sizeof outdir, err, "%s/recipes/%s", cache, info->source_digest) < 0 ||
-	    fs_join(info->runner, sizeof info->runner, err, "%s/karpa-recipe", outdir) < 0 ||
-	    fs_join(tmp, sizeof tmp, err, "%s/karpa-recipe.tmp.%ld", outdir, (long)getpid()) < 0 ||
+	    fs_join(info->runner, sizeof info->runner, err, "%s/%s", outdir, exe) < 0 ||
+	    fs_join(tmp, sizeof tmp, err, "%s/%s.tmp.%ld", outdir, exe, (long)getpid()) < 0 ||
 	    fs_join(log, sizeof log, err, "%s/build.log", outdir) < 0)
 		goto out;
 	if (access(info->runner, X_OK) == 0) {
@@ -621,6 +715,24 @@ out:
 		free(names[i]);
 	free(names);
 	return rc;
+}
+
+int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_build_info *info, struct kerr *err)
+{
+	const struct target *t;
+
+	memset(info, 0, sizeof *info);
+	if (!(t = find_target(isa, err)) || target_tools(t, info, err) < 0)
+		return -1;
+	return build_for(recipe_dir, t, info, err);
+}
+
+int recipe_build_cuda(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)
+{
+	memset(info, 0, sizeof *info);
+	if (cuda_tools(&cuda, info, err) < 0)
+		return -1;
+	return build_for(recipe_dir, &cuda, info, err);
 }
 
 int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)

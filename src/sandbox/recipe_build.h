@@ -32,6 +32,8 @@ struct recipe_build_info {
 	char source_digest[HASH_HEX_BYTES]; /* SHA-256 over (name, bytes) of every source, sorted */
 	char compiler[256];              /* first line of `cc --version` */
 	char flags[512];                 /* the pinned flags, verbatim */
+	int cuda;                        /* 1: a GPU runner, built with the recipe's CUDA part */
+	char nvcc[128];                  /* nvcc's release line, for a GPU runner */
 	int cached;                      /* 1 when an earlier identical build was reused */
 	int objects_reused;              /* else: objects taken from the object cache, not compiled */
 };
@@ -50,6 +52,15 @@ int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct 
  * then made on that ISA in everything the recipe computes. Extra codes:
  * recipe.bad_isa, recipe.no_cross_tools. */
 int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_build_info *info, struct kerr *err);
+
+/* A GPU runner (`karpa-recipe-cuda`) from a recipe with a CUDA part: the
+ * top-level .c files but recipe.c (the CPU implementation of the recipe
+ * API), and every .c and .cu file of its cuda/ folder (the GPU one), built
+ * with the pinned host and nvcc flags and linked against cuBLASLt and the
+ * static CUDA runtime (docs/gpu.md, "A recipe's CUDA part"). Cached like
+ * the CPU build, under its own key. Extra codes: recipe.no_cuda (no cuda/
+ * folder), recipe.no_cuda_tools (karpa was built without nvcc). */
+int recipe_build_cuda(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err);
 
 /* The ISA this karpa was built for ("x86_64", "aarch64"). */
 const char *recipe_build_native_isa(void);
