@@ -4,7 +4,10 @@
  * a GPU, and the GPU machine has no strace, so the GPU check traces the
  * runner itself: every system call of the program and of every thread and
  * process it starts, with a count and an error count; each path opened,
- * with its flags; each ioctl request; each mmap protection and flag pair.
+ * made, linked, removed, read as a link or checked, with its flags and
+ * result (an errno name when it failed); each socket's family and type and
+ * each address bound or connected to, with the result; each ioctl request;
+ * each mmap protection and flag pair.
  *
  *   systrace OUTFILE PROGRAM [ARGS...]
  *
@@ -16,6 +19,8 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,9 +44,12 @@ struct seen {
 static unsigned long g_calls[MAX_NR], g_errors[MAX_NR];
 static struct seen g_keys[MAX_KEYS];
 static int g_nkeys;
+/* Per thread: the system call it is in, and what it was asked (written at
+ * entry, noted with the result at exit). */
 static struct {
 	pid_t tid;
 	long nr;
+	char pending[256];
 } g_tids[MAX_TIDS];
 
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -83,39 +91,81 @@ static void peek_str(pid_t pid, unsigned long addr, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-static long *tid_slot(pid_t tid)
+static int tid_slot(pid_t tid)
 {
 	for (int i = 0; i < MAX_TIDS; i++) {
 		int k = (int)(((unsigned)tid * 2654435761u + (unsigned)i) % MAX_TIDS);
 		if (g_tids[k].tid == tid || g_tids[k].tid == 0) {
 			g_tids[k].tid = tid;
-			return &g_tids[k].nr;
+			return k;
 		}
 	}
-	return NULL;
+	return -1;
+}
+
+/* A socket address in the tracee: its family, and a Unix socket's path
+ * ("@name" for the abstract namespace). */
+static void peek_addr(pid_t pid, unsigned long addr, unsigned long len, char *out, size_t cap)
+{
+	struct sockaddr_un un;
+	size_t n = len < sizeof un ? len : sizeof un;
+
+	memset(&un, 0, sizeof un);
+	for (size_t i = 0; i < n; i += sizeof(long)) {
+		long w;
+		errno = 0;
+		w = ptrace(PTRACE_PEEKDATA, pid, (void *)(addr + i), NULL);
+		if (errno)
+			break;
+		memcpy((char *)&un + i, &w, i + sizeof w <= sizeof un ? sizeof w : sizeof un - i);
+	}
+	if (un.sun_family == AF_UNIX)
+		snprintf(out, cap, "unix %s%.100s", un.sun_path[0] ? "" : "@", un.sun_path + !un.sun_path[0]);
+	else
+		snprintf(out, cap, "family %d", un.sun_family);
 }
 
 static void on_stop(pid_t pid)
 {
 	struct __ptrace_syscall_info si;
-	long *slot = tid_slot(pid);
+	int k = tid_slot(pid);
 
 	if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof si, &si) <= 0)
 		return;
 	if (si.op == PTRACE_SYSCALL_INFO_ENTRY) {
 		long nr = (long)si.entry.nr;
 		const uint64_t *a = si.entry.args;
-		char path[256];
+		char path[256], path2[256], *pend = k >= 0 ? g_tids[k].pending : path2;
+		size_t pcap = sizeof g_tids[0].pending;
 
-		if (slot)
-			*slot = nr;
+		if (k >= 0) {
+			g_tids[k].nr = nr;
+			g_tids[k].pending[0] = '\0';
+		}
 		if (nr < 0 || nr >= MAX_NR)
 			return;
 		g_calls[nr]++;
+		/* noted at exit, with the result */
 		if (nr == SYS_openat || nr == SYS_open) {
 			peek_str(pid, nr == SYS_openat ? a[1] : a[0], path, sizeof path);
-			note("open %s flags 0x%llx", path,
-			     (unsigned long long)(nr == SYS_openat ? a[2] : a[1]));
+			snprintf(pend, pcap, "open %.200s flags 0x%llx", path,
+				 (unsigned long long)(nr == SYS_openat ? a[2] : a[1]));
+		} else if (nr == SYS_mkdir || nr == SYS_unlink || nr == SYS_readlink || nr == SYS_access ||
+			   nr == SYS_stat || nr == SYS_lstat) {
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)nr);
+			peek_str(pid, a[0], path, sizeof path);
+			snprintf(pend, pcap, "%s %.200s", name ? name : "?", path);
+			free(name);
+		} else if (nr == SYS_symlink) {
+			peek_str(pid, a[0], path, sizeof path);
+			peek_str(pid, a[1], path2, sizeof path2);
+			snprintf(pend, pcap, "symlink %.100s -> %.100s", path2, path);
+		} else if (nr == SYS_socket) {
+			snprintf(pend, pcap, "socket domain %llu type 0x%llx", (unsigned long long)a[0],
+				 (unsigned long long)a[1]);
+		} else if (nr == SYS_bind || nr == SYS_connect) {
+			peek_addr(pid, a[1], a[2], path, sizeof path);
+			snprintf(pend, pcap, "%s %s", nr == SYS_bind ? "bind" : "connect", path);
 		} else if (nr == SYS_ioctl) {
 			note("ioctl request 0x%llx", (unsigned long long)a[1]);
 		} else if (nr == SYS_mmap) {
@@ -125,9 +175,14 @@ static void on_stop(pid_t pid)
 		} else if (nr == SYS_clone) {
 			note("clone flags 0x%llx", (unsigned long long)a[0]);
 		}
-	} else if (si.op == PTRACE_SYSCALL_INFO_EXIT && slot && *slot >= 0 && *slot < MAX_NR) {
+	} else if (si.op == PTRACE_SYSCALL_INFO_EXIT && k >= 0 && g_tids[k].nr >= 0 && g_tids[k].nr < MAX_NR) {
 		if (si.exit.is_error)
-			g_errors[*slot]++;
+			g_errors[g_tids[k].nr]++;
+		if (g_tids[k].pending[0]) {
+			const char *en = si.exit.is_error ? strerrorname_np((int)-si.exit.rval) : NULL;
+			note("%s -> %s", g_tids[k].pending, si.exit.is_error ? (en ? en : "error") : "ok");
+			g_tids[k].pending[0] = '\0';
+		}
 	}
 }
 
