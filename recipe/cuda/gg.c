@@ -238,7 +238,9 @@ static int sync_low(struct gg *g)
 	return 0;
 }
 
-struct gg *gg_create(const struct gpt_config *cfg, enum gk_prec prec, uint64_t seed, char *err)
+/* init: the weights from gpt_init_params(cfg, seed); else zeros, for a
+ * state that is loaded next (gg_alloc). */
+static struct gg *create(const struct gpt_config *cfg, enum gk_prec prec, uint64_t seed, int init, char *err)
 {
 	struct gg *g;
 	float *host = NULL;
@@ -279,12 +281,14 @@ struct gg *gg_create(const struct gpt_config *cfg, enum gk_prec prec, uint64_t s
 	}
 	if (alloc_all(g) < 0)
 		goto fail_msg;
-	if (!(host = malloc(g->nparams * sizeof *host))) {
+	if (init && !(host = malloc(g->nparams * sizeof *host))) {
 		fail(g, "out of host memory for %zu parameters", g->nparams);
 		goto fail_msg;
 	}
-	gpt_init_params(cfg, seed, host);
-	if (cudaMemcpy(g->params, host, g->nparams * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
+	if (init)
+		gpt_init_params(cfg, seed, host);
+	if ((init ? cudaMemcpy(g->params, host, g->nparams * 4, cudaMemcpyHostToDevice)
+		  : cudaMemset(g->params, 0, g->nparams * 4)) != cudaSuccess ||
 	    cudaMemset(g->m, 0, g->nparams * 4) != cudaSuccess ||
 	    cudaMemset(g->v, 0, g->nparams * 4) != cudaSuccess ||
 	    cudaMemset(g->grads, 0, g->nparams * 4) != cudaSuccess ||
@@ -303,6 +307,16 @@ fail:
 	free(host);
 	gg_destroy(g);
 	return NULL;
+}
+
+struct gg *gg_create(const struct gpt_config *cfg, enum gk_prec prec, uint64_t seed, char *err)
+{
+	return create(cfg, prec, seed, 1, err);
+}
+
+struct gg *gg_alloc(const struct gpt_config *cfg, enum gk_prec prec, char *err)
+{
+	return create(cfg, prec, 0, 0, err);
 }
 
 /* ------------------------------------------------------ forward/backward */

@@ -48,7 +48,9 @@ int kr_create(const struct kr_env *env, struct kr_recipe **out, struct kr_plan *
 		seterr(err, "out of memory");
 		return -1;
 	}
-	if (!(r->g = gg_create(&cfg, scale_prec(env->scale), env->seed, gerr))) {
+	r->g = env->state_follows ? gg_alloc(&cfg, scale_prec(env->scale), gerr)
+				  : gg_create(&cfg, scale_prec(env->scale), env->seed, gerr);
+	if (!r->g) {
 		snprintf(err, KR_ERR_MAX, "GPU recipe: %s", gerr);
 		free(r);
 		return -1;

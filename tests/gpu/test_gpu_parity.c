@@ -409,17 +409,21 @@ static void runs_are_bit_identical(void **state)
 }
 
 /* The state blob round trip through gg_set: a model loaded from another's
- * state continues exactly as the original does. */
+ * state continues exactly as the original does, whether it was initialised
+ * from another seed or allocated with zero weights (gg_alloc, a restart). */
 static void restore_continues_identically(void **state)
 {
 	struct gpt_config c = parity_config();
 	size_t rowtok = (size_t)c.B * (c.T + 1);
 	uint16_t *tok = malloc(rowtok * sizeof *tok);
-	struct gg *a = gpu_model(&c, GK_BF16, 8), *b = gpu_model(&c, GK_BF16, 99);
+	char err[GG_ERR_MAX] = "";
+	struct gg *a = gpu_model(&c, GK_BF16, 8), *b = gpu_model(&c, GK_BF16, 99), *z = gg_alloc(&c, GK_BF16, err);
 	size_t np = gg_nparams(a);
-	float *p = malloc(np * 4), *m = malloc(np * 4), *v = malloc(np * 4), la, lb, lr;
+	float *p = malloc(np * 4), *m = malloc(np * 4), *v = malloc(np * 4), la, lb, lz, lr;
 
 	(void)state;
+	if (!z)
+		fail_msg("gg_alloc: %s", err);
 	assert_true(tok && p && m && v);
 	for (int s = 0; s < 3; s++) {
 		markov_tokens(tok, rowtok, c.V, 500 + (uint64_t)s);
@@ -427,13 +431,18 @@ static void restore_continues_identically(void **state)
 	}
 	assert_int_equal(gg_get(a, p, NULL, m, v), 0);
 	assert_int_equal(gg_set(b, p, m, v), 0);
+	assert_int_equal(gg_set(z, p, m, v), 0);
 	gg_set_step(b, gg_step(a));
+	gg_set_step(z, gg_step(a));
 	markov_tokens(tok, rowtok, c.V, 503);
 	assert_int_equal(gg_train_step(a, 3, tok, &la, &lr), 0);
 	assert_int_equal(gg_train_step(b, 3, tok, &lb, &lr), 0);
+	assert_int_equal(gg_train_step(z, 3, tok, &lz, &lr), 0);
 	assert_memory_equal(&la, &lb, sizeof la);
+	assert_memory_equal(&la, &lz, sizeof la);
 	gg_destroy(a);
 	gg_destroy(b);
+	gg_destroy(z);
 	free(tok);
 	free(p);
 	free(m);
