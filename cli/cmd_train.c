@@ -16,17 +16,18 @@
 #include "util/kerr.h"
 
 static const char usage_text[] =
-	"usage: karpa train --scale tiny|cpu --data DIR --seed N --out RUNDIR [--threads T]\n"
+	"usage: karpa train --scale SCALE --data DIR --seed N --out RUNDIR [--threads T]\n"
 	"                   [--recipe DIR] [--runner-isa ISA | --device cuda] [--eval-tokens N] [--progress] [--json]\n"
 	"\n"
 	"Trains the recipe at a scale on a prepared data folder, checkpoints into\n"
 	"RUNDIR, evaluates val_bpb on the val split and writes RUNDIR/result.json.\n"
 	"RUNDIR must not exist (or be empty); it appears only when the run is complete.\n"
+	"SCALE: tiny, cpu, gpu-125m or gpu-254m (the gpu scales with --device cuda).\n"
 	"  --threads T       worker threads (default: online CPUs; results do not depend on it)\n"
 	"  --recipe DIR      a recipe folder, built with the pinned flags and run in its own process\n"
 	"  --runner-isa ISA  build the recipe for ISA (aarch64) and run it under qemu-user\n"
-	"  --device cuda     build the recipe's CUDA part and train on the GPU (docs/gpu.md)\n"
 	"                    (docs/determinism.md); without --recipe, the source tree's recipe\n"
+	"  --device cuda     build the recipe's CUDA part and train on the GPU (docs/gpu.md)\n"
 	"  --eval-tokens N   score only the first N val targets (default: the scale's, see docs/data.md)\n"
 	"  --progress        progress lines and the loss plot even when stderr is not a terminal\n"
 	"  --json            print the result as one JSON object on stdout\n";

@@ -13,7 +13,9 @@
  *
  * PROGRAM inherits this process's descriptors and environment, and its
  * exit status is passed through, so systrace can stand in for a runner
- * (KARPA_RUNNER pointing at a script that execs it). x86-64 only. */
+ * (KARPA_RUNNER pointing at a script that execs it). x86-64 only. A
+ * diagnostic: job-control stops of the traced program are not honoured
+ * (SIGSTOP and SIGTRAP are taken as the tracer's own). */
 #include <errno.h>
 #include <fcntl.h>
 #include <seccomp.h>
@@ -95,8 +97,11 @@ static int tid_slot(pid_t tid)
 {
 	for (int i = 0; i < MAX_TIDS; i++) {
 		int k = (int)(((unsigned)tid * 2654435761u + (unsigned)i) % MAX_TIDS);
-		if (g_tids[k].tid == tid || g_tids[k].tid == 0) {
+		if (g_tids[k].tid == tid)
+			return k;
+		if (g_tids[k].tid == 0) {
 			g_tids[k].tid = tid;
+			g_tids[k].nr = -1; /* no entry seen: an exit stop counts nothing */
 			return k;
 		}
 	}
@@ -135,8 +140,8 @@ static void on_stop(pid_t pid)
 	if (si.op == PTRACE_SYSCALL_INFO_ENTRY) {
 		long nr = (long)si.entry.nr;
 		const uint64_t *a = si.entry.args;
-		char path[256], path2[256], *pend = k >= 0 ? g_tids[k].pending : path2;
-		size_t pcap = sizeof g_tids[0].pending;
+		char path[256], path2[256], scratch[256], *pend = k >= 0 ? g_tids[k].pending : scratch;
+		size_t pcap = sizeof scratch;
 
 		if (k >= 0) {
 			g_tids[k].nr = nr;
@@ -231,9 +236,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "systrace: the child did not stop\n");
 		return 2;
 	}
-	ptrace(PTRACE_SETOPTIONS, root, NULL,
-	       (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
-			      PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL));
+	if (ptrace(PTRACE_SETOPTIONS, root, NULL,
+		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
+				  PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)) < 0) {
+		perror("systrace: PTRACE_SETOPTIONS");
+		kill(root, SIGKILL);
+		return 2;
+	}
 	ptrace(PTRACE_SYSCALL, root, NULL, NULL);
 	for (;;) {
 		pid_t pid = waitpid(-1, &status, __WALL);

@@ -151,7 +151,7 @@ static int list_sources(const char *dir, const char *prefix, int cuda_build, cha
 		return kerr_errno(err, "recipe.no_sources", dir);
 	while ((e = readdir(d))) {
 		char **p;
-		if (!is_source(e->d_name, prefix[0] != '\0'))
+		if (!is_source(e->d_name, cuda_build))
 			continue;
 		if (cuda_build && !prefix[0] && !strcmp(e->d_name, RECIPE_CPU_API_FILE))
 			continue;
@@ -323,8 +323,9 @@ static void write_log(const char *log, const struct proc_result *pr)
  * mapped (-ffile-prefix-map) so an object does not carry the folder it was
  * built from. */
 
-/* Every quoted #include in text names a .h file; no include is computed. */
-static int includes_plain(const char *text)
+/* Every quoted #include in text names a .h file (or, in a CUDA build, a
+ * .cuh file); no include is computed. */
+static int includes_plain(const char *text, int cuda_build)
 {
 	for (const char *p = text; (p = strchr(p, '#')); p++) {
 		const char *q = p + 1, *end;
@@ -337,7 +338,7 @@ static int includes_plain(const char *text)
 		if (*q == '<')
 			continue;
 		if (*q != '"' || !(end = strchr(q + 1, '"')) || end - q < 4 || memchr(q, '\n', (size_t)(end - q)) ||
-		    (strncmp(end - 2, ".h", 2) && (end - q < 6 || strncmp(end - 4, ".cuh", 4))))
+		    (strncmp(end - 2, ".h", 2) && (!cuda_build || end - q < 6 || strncmp(end - 4, ".cuh", 4))))
 			return 0;
 	}
 	return 1;
@@ -369,7 +370,7 @@ static int hash_headers(const char *recipe_dir, char *const *names, size_t n, co
 		if (fs_join(path, sizeof path, err, "%s/%s", recipe_dir, names[i]) < 0 ||
 		    fs_read_all(path, RECIPE_SOURCE_BYTES_MAX, &text, &len, err) < 0)
 			return -1;
-		k->cacheable &= includes_plain(text);
+		k->cacheable &= includes_plain(text, t->nvcc != NULL);
 		if (header) {
 			hash_update(&hc, names[i], strlen(names[i]) + 1);
 			hash_update(&hc, &len, sizeof len);
@@ -673,7 +674,7 @@ static int build_for(const char *recipe_dir, const struct target *t, struct reci
 {
 	char cache[FS_PATH_MAX], outdir[FS_PATH_MAX], tmp[FS_PATH_MAX], log[FS_PATH_MAX];
 	const char *exe = t->nvcc ? "karpa-recipe-cuda" : "karpa-recipe";
-	char **names = NULL;
+	char **names = NULL, ident[sizeof info->compiler + sizeof info->nvcc + FS_PATH_MAX + 8];
 	size_t n = 0;
 	int rc = -1;
 
@@ -681,7 +682,13 @@ static int build_for(const char *recipe_dir, const struct target *t, struct reci
 	info->cuda = t->nvcc != NULL;
 	snprintf(info->flags, sizeof info->flags, "%s", t->flags);
 	compiler_version(t->cc, info->compiler, sizeof info->compiler);
-	if (hash_sources(recipe_dir, t, info->compiler, info->source_digest, &names, &n, err) < 0)
+	/* the toolchain's identity in every key: for a GPU runner, nvcc's too
+	 * (a toolkit upgrade must not reuse runners or objects) */
+	if (t->nvcc)
+		snprintf(ident, sizeof ident, "%s | %s %s", info->compiler, t->nvcc, info->nvcc);
+	else
+		snprintf(ident, sizeof ident, "%s", info->compiler);
+	if (hash_sources(recipe_dir, t, ident, info->source_digest, &names, &n, err) < 0)
 		return -1;
 	if (fs_cache_dir(cache, sizeof cache, err) < 0 ||
 	    fs_join(outdir, sizeof outdir, err, "%s/recipes/%s", cache, info->source_digest) < 0 ||
@@ -696,7 +703,7 @@ static int build_for(const char *recipe_dir, const struct target *t, struct reci
 		goto out;
 	}
 	if (fs_mkdir_p(outdir, err) < 0 ||
-	    compile(t, recipe_dir, names, n, info->compiler, cache, outdir, tmp, log, &info->objects_reused, err) < 0) {
+	    compile(t, recipe_dir, names, n, ident, cache, outdir, tmp, log, &info->objects_reused, err) < 0) {
 		/* The usual cause: the ISA's libraries are not installed. */
 		if (t->emulator && !strcmp(err->code, "recipe.build_failed"))
 			kerr_prefix(err, "building the %s runner (its libraries come from the arm64 packages: "

@@ -14,6 +14,7 @@
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
+#include <linux/sockios.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -45,6 +47,11 @@
 /* A GPU runner's extra variables: the GPU flag and LD_LIBRARY_PATH. */
 #define SANDBOX_GPU_ENV_VARS 2
 #define SANDBOX_LD_PATH_MAX 4096
+/* Library files taken from one LD_LIBRARY_PATH folder at most. */
+#define SANDBOX_GPU_LIBS_MAX 1024
+/* Landlock confines truncation from ABI 3 and device ioctls from ABI 5: a
+ * GPU runner, whose opens for writing seccomp lets through, needs both. */
+#define SANDBOX_GPU_LANDLOCK_ABI 5
 
 /* Landlock rights newer than the installed headers (kernel ABI values). */
 #define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
@@ -133,64 +140,132 @@ out:
 	return rc;
 }
 
+/* Rights that only a directory can be given (Landlock refuses a rule that
+ * grants them on a file with EINVAL). */
+#define LL_DIR_ONLY (LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE | \
+		     LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |       \
+		     LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |    \
+		     LANDLOCK_ACCESS_FS_MAKE_SYM)
+
 static int ll_allow(int ruleset, const char *path, uint64_t access)
 {
 	struct landlock_path_beneath_attr pb = { .allowed_access = access };
+	struct stat st;
 	int rc;
 
 	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
 	if (pb.parent_fd < 0)
 		return errno == ENOENT ? 0 : -1; /* a library folder this system lacks */
+	if (fstat(pb.parent_fd, &st) == 0 && !S_ISDIR(st.st_mode))
+		pb.allowed_access &= ~(uint64_t)LL_DIR_ONLY;
 	rc = (int)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
 	close(pb.parent_fd);
 	return rc;
 }
 
-/* A GPU runner's extra paths, added in the child (the /proc entry is the
- * child's own): what the CUDA driver read, wrote and ioctl'd in a traced
- * run (docs/gpu.md), and the folders of LD_LIBRARY_PATH, where the
- * toolkit's and driver's libraries are found. Paths this system lacks
- * are skipped by ll_allow. */
-static int landlock_gpu(const struct sandbox *sb, int fd, int abi)
+/* The NVIDIA device nodes a CUDA context uses: the control node, the
+ * GPUs and unified memory. Not the MIG capabilities (nvidia-caps), the
+ * UVM tools, modeset or NVSwitch nodes. */
+static int gpu_device_name(const char *n)
+{
+	if (!strcmp(n, "nvidiactl") || !strcmp(n, "nvidia-uvm"))
+		return 1;
+	if (strncmp(n, "nvidia", 6) || !n[6])
+		return 0;
+	for (const char *p = n + 6; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return 1;
+}
+
+/* Why a GPU rule could not be added, for the child's note or sandbox_new. */
+struct ll_why {
+	char path[FS_PATH_MAX];
+	int err;
+};
+
+static int ll_allow_why(int fd, const char *path, uint64_t access, struct ll_why *why)
+{
+	if (ll_allow(fd, path, access) == 0)
+		return 0;
+	snprintf(why->path, sizeof why->path, "%s", path);
+	why->err = errno;
+	return -1;
+}
+
+/* The loader's libraries in one LD_LIBRARY_PATH folder: a rule per file
+ * named lib*.so*, never the folder, so a folder such as / or a home grants
+ * nothing but the libraries in it. */
+static int ll_allow_libs(int fd, const char *dir, struct ll_why *why)
+{
+	char path[FS_PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int rc = 0, n = 0;
+
+	if (dir[0] != '/' || !(d = opendir(dir)))
+		return 0; /* relative, absent or unreadable: the loader finds nothing there either */
+	while (!rc && (de = readdir(d)) && n < SANDBOX_GPU_LIBS_MAX) {
+		if (strncmp(de->d_name, "lib", 3) || !strstr(de->d_name, ".so"))
+			continue;
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path ||
+		    stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		rc = ll_allow_why(fd, path, LANDLOCK_ACCESS_FS_READ_FILE, why);
+		n++;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* A GPU runner's extra paths: what the CUDA driver read, wrote and ioctl'd
+ * in a traced run (docs/gpu.md), and the libraries of LD_LIBRARY_PATH,
+ * where the toolkit's and driver's may be. The child's own /proc entry
+ * (own_proc) can only be named in the child; sandbox_new builds the rest
+ * once to refuse a setting that cannot work, with the path named. Paths
+ * this system lacks are skipped by ll_allow. */
+static int landlock_gpu(const struct sandbox *sb, int fd, int abi, int own_proc, struct ll_why *why)
 {
 	static const char *const read_dirs[] = { "/proc/driver/nvidia", "/sys/devices", "/sys/bus/pci/devices",
 						 "/etc/nvidia", "/usr/share/nvidia", "/usr/local/cuda",
 						 "/usr/local/nvidia" };
-	static const char *const read_files[] = { "/proc/cpuinfo", "/proc/devices", "/proc/sys/vm/mmap_min_addr",
-						  "/proc/self/maps", "/proc/self/status" };
+	static const char *const read_files[] = { "/proc/cpuinfo", "/proc/devices", "/proc/sys/vm/mmap_min_addr" };
+	static const char *const own_files[] = { "/proc/self/maps", "/proc/self/status" };
 	const uint64_t rd_dir = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
 	uint64_t dev = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
 	char path[FS_PATH_MAX], dirs[SANDBOX_LD_PATH_MAX];
 	struct dirent *de;
+	struct stat st;
 	DIR *d;
-	int ok = 1;
+	int rc = 0;
 
-	for (size_t i = 0; i < sizeof read_dirs / sizeof read_dirs[0]; i++)
-		ok = ok && ll_allow(fd, read_dirs[i], rd_dir) == 0;
-	for (size_t i = 0; i < sizeof read_files / sizeof read_files[0]; i++)
-		ok = ok && ll_allow(fd, read_files[i], LANDLOCK_ACCESS_FS_READ_FILE) == 0;
-	/* the device nodes: nvidiactl, nvidia0.., nvidia-uvm, and the caps folder */
-	if (ok && (d = opendir("/dev"))) {
-		while (ok && (de = readdir(d)))
-			if (!strncmp(de->d_name, "nvidia", 6)) {
-				snprintf(path, sizeof path, "/dev/%s", de->d_name);
-				ok = ll_allow(fd, path, dev | (de->d_type == DT_DIR ? LANDLOCK_ACCESS_FS_READ_DIR : 0)) == 0;
-			}
+	for (size_t i = 0; !rc && i < sizeof read_dirs / sizeof read_dirs[0]; i++)
+		rc = ll_allow_why(fd, read_dirs[i], rd_dir, why);
+	for (size_t i = 0; !rc && i < sizeof read_files / sizeof read_files[0]; i++)
+		rc = ll_allow_why(fd, read_files[i], LANDLOCK_ACCESS_FS_READ_FILE, why);
+	for (size_t i = 0; !rc && own_proc && i < sizeof own_files / sizeof own_files[0]; i++)
+		rc = ll_allow_why(fd, own_files[i], LANDLOCK_ACCESS_FS_READ_FILE, why);
+	if (!rc && (d = opendir("/dev"))) {
+		while (!rc && (de = readdir(d)))
+			if (gpu_device_name(de->d_name) &&
+			    (size_t)snprintf(path, sizeof path, "/dev/%s", de->d_name) < sizeof path &&
+			    lstat(path, &st) == 0 && S_ISCHR(st.st_mode))
+				rc = ll_allow_why(fd, path, dev, why);
 		closedir(d);
 	}
 	/* sb->ld_path is "LD_LIBRARY_PATH=a:b:..." */
 	snprintf(dirs, sizeof dirs, "%s", strchr(sb->ld_path, '=') ? strchr(sb->ld_path, '=') + 1 : "");
-	for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); ok && dir; dir = strtok_r(NULL, ":", &save))
-		if (dir[0] == '/')
-			ok = ll_allow(fd, dir, rd_dir) == 0;
-	return ok ? 0 : -1;
+	for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); !rc && dir; dir = strtok_r(NULL, ":", &save))
+		rc = ll_allow_libs(fd, dir, why);
+	return rc;
 }
 
 /* Read-only system libraries and CPU topology, and execute for the runner
  * and its loader; nothing else on the filesystem, for any access. A GPU
  * runner's ruleset is built again in its child, with landlock_gpu's paths
  * (in_child). */
-static void build_landlock(struct sandbox *sb, int in_child)
+static void build_landlock(struct sandbox *sb, int in_child, struct ll_why *why)
 {
 	static const char *const lib_dirs[] = { "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
 						"/sys/devices/system/cpu" };
@@ -232,8 +307,8 @@ static void build_landlock(struct sandbox *sb, int in_child)
 	ok = ok && ll_allow(fd, sb->runner, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE) == 0;
 	if (sb->interp[0])
 		ok = ok && ll_allow(fd, sb->interp, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE) == 0;
-	if (in_child && sb->cfg.gpu)
-		ok = ok && landlock_gpu(sb, fd, abi) == 0;
+	if (sb->cfg.gpu)
+		ok = ok && landlock_gpu(sb, fd, abi, in_child, why) == 0;
 	if (!ok)
 		goto fail;
 	/* Never 0, 1 or 2: the child's pipes are dup'd there before prepare. */
@@ -254,6 +329,7 @@ fail:
 int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const char *runner_path,
 		struct kerr *err)
 {
+	struct ll_why why = { "", 0 };
 	struct sandbox *sb;
 
 	*out = NULL;
@@ -293,15 +369,29 @@ int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const ch
 		 * cache: the one variable taken from the validator's environment */
 		const char *ld = getenv("LD_LIBRARY_PATH");
 		snprintf(sb->env_store[SANDBOX_ENV_VARS], sizeof sb->env_store[0], "%s=1", SANDBOX_INNER_GPU_ENV);
-		snprintf(sb->ld_path, sizeof sb->ld_path, "LD_LIBRARY_PATH=%s", ld ? ld : "");
+		if ((size_t)snprintf(sb->ld_path, sizeof sb->ld_path, "LD_LIBRARY_PATH=%s", ld ? ld : "") >=
+		    sizeof sb->ld_path) {
+			kerr_set(err, "sandbox.config", "sandbox: LD_LIBRARY_PATH is longer than %d bytes",
+				 SANDBOX_LD_PATH_MAX - 17);
+			sandbox_free(sb);
+			return -1;
+		}
 		sb->envp[SANDBOX_ENV_VARS] = sb->env_store[SANDBOX_ENV_VARS];
 		sb->envp[SANDBOX_ENV_VARS + 1] = sb->ld_path;
 		sb->envp[SANDBOX_ENV_VARS + 2] = NULL;
 	}
-	build_landlock(sb, 0);
-	if ((cfg->require_landlock || cfg->gpu) && sb->ruleset_fd < 0) {
-		kerr_set(err, "sandbox.unavailable", "sandbox: Landlock %s but not available (ABI %d)",
-			 cfg->gpu ? "confines a GPU runner's device files" : "required", sb->landlock_abi);
+	build_landlock(sb, 0, &why);
+	if (cfg->gpu && sb->landlock_abi >= SANDBOX_GPU_LANDLOCK_ABI && sb->ruleset_fd < 0 && why.path[0]) {
+		kerr_set(err, "sandbox.config", "sandbox: a GPU runner's rule for %s: %s", why.path, strerror(why.err));
+		sandbox_free(sb);
+		return -1;
+	}
+	if ((cfg->require_landlock && sb->ruleset_fd < 0) ||
+	    (cfg->gpu && (sb->ruleset_fd < 0 || sb->landlock_abi < SANDBOX_GPU_LANDLOCK_ABI))) {
+		kerr_set(err, "sandbox.unavailable", "sandbox: Landlock %s (this kernel's ABI: %d)",
+			 cfg->gpu ? "ABI 5 or later (truncation and device ioctls) confines a GPU runner, and is missing"
+				  : "is required and not available",
+			 sb->landlock_abi);
 		sandbox_free(sb);
 		return -1;
 	}
@@ -420,6 +510,13 @@ static int outer_rules(scmp_filter_ctx ctx, pid_t self, int gpu)
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(rt_tgsigqueueinfo), 1, SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)self));
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(tkill), 0);
 	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pidfd_send_signal), 0);
+	/* Nor by the back door: a descriptor's owner gets SIGIO, or any signal
+	 * F_SETSIG names, when it becomes ready, and the owner may be any pid. */
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, F_SETOWN));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, F_SETOWN_EX));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, F_SETSIG));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIOSETOWN));
+	rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, SIOCSPGRP));
 	return rc;
 }
 
@@ -590,11 +687,13 @@ int sandbox_prepare(void *arg)
 		return -1;
 	/* a GPU runner's ruleset names this child's own /proc entry */
 	if (sb->cfg.gpu) {
+		struct ll_why why = { "", 0 };
 		if (sb->ruleset_fd >= 0)
 			close(sb->ruleset_fd);
-		build_landlock(sb, 1);
+		build_landlock(sb, 1, &why);
 		if (sb->ruleset_fd < 0) {
-			note(sh, "landlock: the GPU rules could not be built");
+			note(sh, "landlock: a GPU runner's rule for %s: %s", why.path[0] ? why.path : "(ruleset)",
+			     strerror(why.err));
 			return -1;
 		}
 	}
@@ -610,7 +709,8 @@ int sandbox_prepare(void *arg)
 		ap |= sb->landlock_bits;
 	} else if (sb->ruleset_fd >= 0) {
 		note(sh, "landlock: %s", strerror(errno));
-		if (sb->cfg.require_landlock)
+		/* a GPU runner's writes are Landlock's alone to confine */
+		if (sb->cfg.require_landlock || sb->cfg.gpu)
 			return -1;
 	} else {
 		note(sh, "landlock unavailable (ABI %d)", sb->landlock_abi);

@@ -553,6 +553,9 @@ static void test_gpu_profile_keeps_files_and_network_out(void **state)
 	assert_non_null(o);
 	build(NULL, runner);
 	gpu_profile = 1;
+	/* the loader's folders are read by their libraries alone: / grants
+	 * nothing else, a file in the list is passed over */
+	setenv("LD_LIBRARY_PATH", "/:/etc/passwd", 1);
 	test_config(&cfg, 2);
 	if (sandbox_new(&sb, &cfg, runner, &err) < 0) {
 		assert_string_equal(err.code, "sandbox.unavailable");
@@ -573,10 +576,23 @@ static void test_gpu_profile_keeps_files_and_network_out(void **state)
 	c = accept(listen_fd, NULL, NULL);
 	assert_int_equal(c, -1);
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	attack_case("fd_owner", NULL, NULL, (uint64_t)getpid(), 0, o);
+	assert_string_not_equal(o->name, "owner");
+	assert_int_equal(got_sigterm, 0);
 	attack_case("fork", "sandbox.violation", "create", 1, 0, o);
 	attack_case("exec_shell", "sandbox.violation", "create", 1, 0, o);
 	gpu_profile = 0;
 	free(o);
+}
+
+/* A failed assertion leaves the test early: the next tests must not run
+ * under the GPU profile. */
+static int gpu_profile_off(void **state)
+{
+	(void)state;
+	gpu_profile = 0;
+	unsetenv("LD_LIBRARY_PATH");
+	return 0;
 }
 
 static void test_kill_parent_is_refused(void **state)
@@ -705,7 +721,7 @@ int main(void)
 		cmocka_unit_test(test_protocol_fd_garbage_is_protocol),
 		cmocka_unit_test(test_constructor_socket_is_violation),
 		cmocka_unit_test(test_constructor_read_blocked_by_landlock),
-		cmocka_unit_test(test_gpu_profile_keeps_files_and_network_out),
+		cmocka_unit_test_teardown(test_gpu_profile_keeps_files_and_network_out, gpu_profile_off),
 		cmocka_unit_test(test_kill_parent_is_refused),
 		cmocka_unit_test(test_setup_failure_is_reported),
 		cmocka_unit_test(test_bad_config_and_runner_refused),
