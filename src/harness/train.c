@@ -17,6 +17,7 @@
 #include "harness/loader.h"
 #include "harness/trainlog.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/progress.h"
 
 #define PLOT_W 60 /* the loss plot: 60 x 12 characters fits any terminal */
@@ -169,12 +170,16 @@ static void meta_of(const struct run *R, int64_t step, struct ckpt_meta *m)
 	m->state_bytes = R->state_bytes;
 }
 
-/* Saves the recipe's state as rel (relative to RUNDIR) and chains its digest. */
+/* Saves the recipe's state as rel (relative to RUNDIR) and chains its
+ * digest. *save_ms and *write_ms: the time taken to get the state from the
+ * recipe, and to write, sync and hash it (the GPU scales' states are GBs:
+ * docs/gpu.md). */
 static int checkpoint(struct run *R, int64_t step, const char *rel, char sha[HASH_HEX_BYTES],
-		      struct kerr *err)
+		      double *save_ms, double *write_ms, struct kerr *err)
 {
 	struct ckpt_meta m;
 	char path[FS_PATH_MAX];
+	double t0 = progress_now_ms(), t1;
 	size_t n;
 
 	if (recipe_host_state_bytes(R->h, &n, err) < 0)
@@ -184,11 +189,14 @@ static int checkpoint(struct run *R, int64_t step, const char *rel, char sha[HAS
 				R->state_bytes, n);
 	if (R->h->save(R->h, R->state, n, err) < 0)
 		return -1;
+	t1 = progress_now_ms();
 	meta_of(R, step, &m);
 	if (fs_join(path, sizeof path, err, "%s/%s", R->st.tmp, rel) < 0 ||
 	    ckpt_write(path, &m, R->state, n, sha, err) < 0 ||
 	    trainlog_checkpoint(&R->log, step, rel, sha, err) < 0)
 		return -1;
+	*save_ms = t1 - t0;
+	*write_ms = progress_now_ms() - t1;
 	return 0;
 }
 
@@ -260,14 +268,26 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 			/* The next segment starts from the checkpoint alone, in a
 			 * fresh recipe: whatever the recipe kept outside its state
 			 * ends here, as it does when a validator replays the segment. */
-			if (checkpoint(R, s + 1, rel, sha, err) < 0 ||
-			    recipe_host_restart(R->h, &R->env, &R->plan, R->state, R->state_bytes, err) < 0)
+			double save_ms, write_ms, t_restart;
+			if (checkpoint(R, s + 1, rel, sha, &save_ms, &write_ms, err) < 0)
 				return -1;
+			t_restart = progress_now_ms();
+			if (recipe_host_restart(R->h, &R->env, &R->plan, R->state, R->state_bytes, err) < 0)
+				return -1;
+			if (R->o->progress)
+				log_msg(LOG_PROGRESS, "train",
+					"checkpoint %lld: %.1f MB, state from the recipe %.0f ms, written and hashed "
+					"%.0f ms, restarted from it %.0f ms",
+					(long long)(s + 1), (double)R->state_bytes / 1e6, save_ms, write_ms,
+					progress_now_ms() - t_restart);
 		}
 	}
 	progress_done(&pr);
-	if (checkpoint(R, p->steps, "final.ckpt", res->final_sha256, err) < 0)
-		return -1;
+	{
+		double save_ms, write_ms;
+		if (checkpoint(R, p->steps, "final.ckpt", res->final_sha256, &save_ms, &write_ms, err) < 0)
+			return -1;
+	}
 	res->train_ms = progress_now_ms() - t0;
 	res->steps = p->steps;
 	return 0;
