@@ -13,11 +13,13 @@
 static const char usage_text[] =
 	"usage: karpa prove --recipe REPO --king TAG --patch FILE --rationale FILE --key FILE\n"
 	"                   --data DIR --scale S --out BUNDLE [--tar FILE] [--seed N] [--threads T]\n"
-	"                   [--budget UNITS] [--runner-isa ISA] [--mock-attestation] [--progress] [--json]\n"
+	"                   [--budget UNITS] [--runner-isa ISA | --device cuda] [--mock-attestation] [--progress] [--json]\n"
 	"Applies the patch to the king, builds it, calibrates, trains under the seed and budget,\n"
 	"evaluates val_bpb on the public split, and writes a signed, attested bundle.\n"
 	"--runner-isa aarch64 builds the recipe for aarch64 and trains and evaluates under qemu-user:\n"
-	"a proof made on aarch64 that validators replay natively (docs/determinism.md).\n";
+	"a proof made on aarch64 that validators replay natively (docs/determinism.md).\n"
+	"--device cuda trains the recipe's CUDA part on this machine's GPU and records the GPU's\n"
+	"model in the manifest; the gpu-* scales require it (docs/gpu.md).\n";
 
 int cmd_prove(int argc, char **argv)
 {
@@ -30,7 +32,7 @@ int cmd_prove(int argc, char **argv)
 		{ "threads", required_argument, 0, 't' }, { "budget", required_argument, 0, 'b' },
 		{ "mock-attestation", no_argument, 0, 'M' }, { "progress", no_argument, 0, 'P' },
 		{ "json", no_argument, 0, 'j' },	 { "help", no_argument, 0, 'h' },
-		{ "runner-isa", required_argument, 0, 'I' },
+		{ "runner-isa", required_argument, 0, 'I' }, { "device", required_argument, 0, 'D' },
 		{ 0, 0, 0, 0 },
 	};
 	struct prove_opts o = { .seed = PROVE_SEED_DEFAULT, .threads = 1, .progress = isatty(2) };
@@ -73,6 +75,13 @@ int cmd_prove(int argc, char **argv)
 		}
 		case 'M': o.force_mock = 1; break;
 		case 'I': o.runner_isa = optarg; break;
+		case 'D':
+			if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda")) {
+				fprintf(stderr, "karpa prove: --device is cpu or cuda\n");
+				return EXIT_USAGE;
+			}
+			o.cuda = !strcmp(optarg, "cuda");
+			break;
 		case 'P': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;

@@ -7,6 +7,8 @@
  * because a proof costs seconds. */
 #include "testutil.h"
 
+#include "harness/gpuinfo.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -552,6 +554,37 @@ static void key_and_rationale_refusals(void **state)
 	expect_refusal(&r, "prove.no_rationale", "empty.md", dir, 1);
 }
 
+/* The gpu-* scales need --device cuda, which needs a GPU; --device cuda
+ * builds for this machine's GPU, so no --runner-isa. Refused before any
+ * build, with nothing left behind. */
+static void device_refusals(void **state)
+{
+	static struct run r;
+	char dir[FS_PATH_MAX];
+	struct gpuinfo gpu;
+	struct kerr err;
+
+	(void)state;
+	case_dir(dir, "gpuscale");
+	run(&r, PROVE_FMT " --scale gpu-125m --patch '%s' --rationale '%s' --key '%s' --out '%s/b'", PROVE_ARGS,
+	    F.patch, F.rationale, F.key, dir);
+	expect_refusal(&r, "prove.device", "--device cuda", dir, 0);
+	case_dir(dir, "cuda-isa");
+	run(&r, PROVE_FMT " --device cuda --runner-isa aarch64 --patch '%s' --rationale '%s' --key '%s' --out '%s/b'",
+	    PROVE_ARGS, F.patch, F.rationale, F.key, dir);
+	expect_refusal(&r, "prove.device", "--runner-isa", dir, 0);
+	run(&r, PROVE_FMT " --device tpu --patch '%s' --rationale '%s' --key '%s' --out '%s/b'", PROVE_ARGS, F.patch,
+	    F.rationale, F.key, dir);
+	assert_int_equal(r.status, 2);
+	assert_int_equal(gpuinfo_read(NULL, &gpu, &err), 0);
+	if (gpu.count == 0) {
+		case_dir(dir, "nogpu");
+		run(&r, PROVE_FMT " --device cuda --patch '%s' --rationale '%s' --key '%s' --out '%s/b'", PROVE_ARGS,
+		    F.patch, F.rationale, F.key, dir);
+		expect_refusal(&r, "prove.no_gpu", "NVIDIA", dir, 0);
+	}
+}
+
 static void output_and_king_refusals(void **state)
 {
 	static struct run r;
@@ -720,6 +753,7 @@ int main(void)
 		cmocka_unit_test(patch_refusals),
 		cmocka_unit_test(key_and_rationale_refusals),
 		cmocka_unit_test(output_and_king_refusals),
+		cmocka_unit_test(device_refusals),
 		cmocka_unit_test(usage_errors_exit_2),
 		cmocka_unit_test(disk_full_while_training),
 		cmocka_unit_test(disk_full_while_packing),

@@ -988,7 +988,17 @@ static int check_hidden(struct ctx *c, struct kerr *err)
 {
 	struct sandbox_config cfg;
 	struct recipe_build_info bi;
+	json_t *dev = json_object_get(json_object_get(c->manifest, "environment"), "device");
 
+	/* A GPU proof is replayed bit for bit only on its GPU model, by the
+	 * recipe's CUDA part in the sandbox's GPU profile, which does not start
+	 * the CUDA runner yet (docs/gpu.md, "The validator at GPU scales"): a
+	 * precise refusal rather than a replay mismatch on the CPU. */
+	if (dev)
+		return kerr_set(err, "judge.device",
+				"the proof ran on a GPU (%s, %s): this judge replays on the CPU, and GPU proofs "
+				"are judged by a validator with the same GPU model, which is not built yet",
+				mstr(dev, "kind", NULL), mstr(dev, "gpu", NULL));
 	if (recipe_build(c->recipe, &bi, err) < 0)
 		return -1;
 	sandbox_config_default(&cfg, c->o->threads);

@@ -19,6 +19,7 @@
 #include "data/bpe.h"
 #include "data/dataset.h"
 #include "harness/blas_dl.h"
+#include "harness/gpuinfo.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/recipe_pipe.h"
 #include "harness/scale.h"
@@ -64,7 +65,17 @@ static void cpu_model(char *out, size_t cap)
 /* What built and ran the proof (PROTOCOL 4.2). runner_isa is the ISA the
  * recipe ran on; a runner built for another ISA than the machine's names
  * the emulator that ran it (docs/determinism.md). */
-static json_t *environment_json(const struct recipe_build_info *bi, const char *blas_config)
+/* A GPU proof's device: the GPU's model and driver, and the toolkit that
+ * built the runner; a bitwise replay needs the same (docs/gpu.md). CPU
+ * proofs carry no device object. */
+static json_t *device_json(const struct recipe_build_info *bi, const struct gpuinfo *g)
+{
+	return json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind", "cuda", "gpu", g->model, "driver", g->driver, "gpus",
+			 g->count, "nvcc", bi->nvcc);
+}
+
+static json_t *environment_json(const struct recipe_build_info *bi, const char *blas_config,
+				 const struct gpuinfo *g)
 {
 	char cpu[256];
 	struct utsname u;
@@ -82,6 +93,8 @@ static json_t *environment_json(const struct recipe_build_info *bi, const char *
 		json_object_set_new(env, "runner_isa", json_string(bi->isa));
 	if (env && bi->emulator[0])
 		json_object_set_new(env, "runner_emulator", json_string(bi->emulator_version));
+	if (env && bi->cuda)
+		json_object_set_new(env, "device", device_json(bi, g));
 	return env;
 }
 
@@ -153,8 +166,8 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 	int rc;
 
 	say(o, "building the patched recipe (pinned flags, for %s)",
-	    o->runner_isa ? o->runner_isa : recipe_build_native_isa());
-	if (recipe_build_isa(w->recipe, o->runner_isa, bi, err) < 0)
+	    o->cuda ? "the GPU" : o->runner_isa ? o->runner_isa : recipe_build_native_isa());
+	if ((o->cuda ? recipe_build_cuda(w->recipe, bi, err) : recipe_build_isa(w->recipe, o->runner_isa, bi, err)) < 0)
 		return -1;
 	recipe_build_launcher(bi, launch);
 	say(o, "calibrating: %s", "fixed SGEMM, median of repeats");
@@ -259,7 +272,8 @@ out:
 
 static json_t *manifest_body(const struct prove_opts *o, const char *commit, const char *patch_hex,
 			     const struct keys *k, const struct recipe_build_info *bi, const struct train_result *tr,
-			     const struct prove_result *r, double budget, const char *blas_config, json_t *keep)
+			     const struct prove_result *r, double budget, const char *blas_config,
+			     const struct gpuinfo *g, json_t *keep)
 {
 	return json_pack("{s:i, s:s, s:{s:s, s:s}, s:s, s:s, s:{s:I, s:s, s:i, s:f, s:s, s:s}, s:o,"
 			 " s:{s:f, s:f, s:f, s:f}, s:{s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:s, s:s},"
@@ -268,7 +282,7 @@ static json_t *manifest_body(const struct prove_opts *o, const char *commit, con
 			 "patch_sha256", patch_hex, "miner", k->pk_hex, "config", "seed", (json_int_t)o->seed, "scale",
 			 o->scale, "threads", o->threads, "budget_units", budget, "data_manifest_sha256",
 			 tr->data_digest, "tokenizer_sha256", tr->tokenizer_digest, "environment",
-			 environment_json(bi, blas_config), "calibration", "before_ms", r->before.median_ms, "after_ms",
+			 environment_json(bi, blas_config, g), "calibration", "before_ms", r->before.median_ms, "after_ms",
 			 r->after.median_ms, "ref_ms", CALIB_REF_MS, "allowed_s", r->allowed_s, "results", "steps",
 			 (json_int_t)tr->steps, "tokens", (json_int_t)tr->tokens, "params", (json_int_t)tr->params,
 			 "train_s", r->train_s, "val_bpb", tr->val.val_bpb, "val_loss", tr->val.loss, "final_ckpt",
@@ -306,6 +320,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	struct attest_opts ao = { .tsm_root = o->tsm_root, .force_mock = o->force_mock, .progress = o->progress };
 	const struct scale *sc;
 	const struct blas_dl *blas;
+	struct gpuinfo gpu = { 0, "", "" };
 	char commit[RECIPEREPO_COMMIT_HEX], patch_hex[HASH_HEX_BYTES], *patch = NULL, *rationale = NULL;
 	size_t patch_len, rat_len;
 	double budget, t0 = (double)time(NULL);
@@ -317,6 +332,17 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	if (!(sc = scale_find(o->scale, err)))
 		return -1;
 	budget = o->budget_units > 0 ? o->budget_units : sc->budget_units;
+	/* The gpu-* scales are the CUDA part's (PROTOCOL 8); a GPU proof is made
+	 * on a GPU this machine has, and records which. */
+	if (!o->cuda && !strncmp(o->scale, "gpu-", 4))
+		return kerr_set(err, "prove.device", "the %s scale trains on a GPU: add --device cuda", o->scale);
+	if (o->cuda && o->runner_isa)
+		return kerr_set(err, "prove.device", "--device cuda builds for this machine's GPU: drop --runner-isa");
+	if (o->cuda && gpuinfo_read(NULL, &gpu, err) < 0)
+		return -1;
+	if (o->cuda && gpu.count == 0)
+		return kerr_set(err, "prove.no_gpu",
+				"--device cuda: this machine has no NVIDIA GPU (no driver in /proc/driver/nvidia)");
 	/* Cheap checks first: a missing key or a bad patch must not cost a build. */
 	if (keys_load(o->key, &k, err) < 0 || blas_dl_get(&blas, err) < 0)
 		goto out;
@@ -362,7 +388,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	say(o, "writing the bundle %s", o->out);
 	if (fs_stage_begin(&st, o->out, err) < 0 || stage_files(o, &w, st.tmp, &tr, r, budget, &keep, err) < 0)
 		goto out;
-	m = manifest_body(o, commit, patch_hex, &k, &bi, &tr, r, budget, blas->get_config(), keep);
+	m = manifest_body(o, commit, patch_hex, &k, &bi, &tr, r, budget, blas->get_config(), &gpu, keep);
 	keep = NULL;
 	if (!m) {
 		kerr_set(err, "prove.nomem", "cannot build the manifest");

@@ -33,6 +33,8 @@ struct prove_opts {
 	const char *tsm_root;     /* attestation: configfs-tsm root override (tests) */
 	const char *runner_isa;   /* NULL: this machine's; else build the runner for this ISA and
 				     run it under its emulator (recipe_build_isa) */
+	int cuda;                 /* train on this machine's GPU with the recipe's CUDA part
+				     (recipe_build_cuda); required at the gpu-* scales */
 };
 
 struct prove_result {

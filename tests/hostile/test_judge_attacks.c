@@ -708,6 +708,23 @@ static void test_claim_edited_in_manifest(void **unused)
 	expect_rejected(b, "judge.log_claim");
 }
 
+/* A proof that says it ran on a GPU, sealed by its miner, is refused by
+ * name: the CPU judge cannot replay a GPU run bit for bit. */
+static void test_gpu_proof_on_a_cpu_judge(void **unused)
+{
+	char b[FS_PATH_MAX];
+	json_t *m;
+
+	copy_honest(b, "gpu-device");
+	m = manifest(b);
+	json_object_set_new(json_object_get(m, "environment"), "device",
+			    json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind", "cuda", "gpu", "NVIDIA H100 80GB HBM3",
+				      "driver", "580.159.04", "gpus", 1, "nvcc", "release 13.0, V13.0.88"));
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "judge.device");
+}
+
 /* Wall times stretched past the calibrated budget (results.train_s moved
  * with them, so only the budget rule can object). */
 static void test_over_budget(void **unused)
@@ -1106,6 +1123,7 @@ int main(void)
 		cmocka_unit_test(test_swapped_checkpoints_unsealed),
 		cmocka_unit_test(test_resigned_by_another_key),
 		cmocka_unit_test(test_claim_edited_in_manifest),
+		cmocka_unit_test(test_gpu_proof_on_a_cpu_judge),
 		cmocka_unit_test(test_over_budget),
 		cmocka_unit_test(test_faster_than_hardware),
 		cmocka_unit_test(test_claim_better_than_recomputed),

@@ -1,0 +1,100 @@
+/* test_gpuinfo.c: the GPU's model and driver read from the NVIDIA driver's
+ * /proc files, on fake trees laid out as the driver lays them out (the
+ * files' text as an H100 machine has it): no driver, one or two GPUs taken
+ * in bus-id order, a file without the key, an unreadable entry. */
+#include "testutil.h"
+
+#include <sys/stat.h>
+
+#include "harness/gpuinfo.h"
+
+static char *root;
+
+static void put(const char *rel, const char *text)
+{
+	char path[FS_PATH_MAX], dir[FS_PATH_MAX];
+	struct kerr err;
+
+	snprintf(path, sizeof path, "%s/%s", root, rel);
+	snprintf(dir, sizeof dir, "%s", path);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(fs_mkdir_p(dir, &err), 0);
+	assert_int_equal(fs_write_atomic(path, text, strlen(text), &err), 0);
+}
+
+static const char *const h100_info =
+	"Model: \t\t NVIDIA H100 80GB HBM3\n"
+	"IRQ:   \t\t 34\n"
+	"GPU UUID: \t GPU-6c1f0e4e-0000-0000-0000-000000000000\n"
+	"Bus Location: \t 0000:00:06.0\n";
+
+static void no_driver_is_no_gpu(void **st)
+{
+	struct gpuinfo g;
+	struct kerr err;
+
+	(void)st;
+	assert_int_equal(gpuinfo_read(root, &g, &err), 0);
+	assert_int_equal(g.count, 0);
+	assert_string_equal(g.model, "");
+	assert_string_equal(g.driver, "");
+}
+
+static void model_and_driver(void **st)
+{
+	struct gpuinfo g;
+	struct kerr err;
+
+	(void)st;
+	put("driver/nvidia/version",
+	    "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue Oct 28 06:18:43 UTC 2025\n"
+	    "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n");
+	put("driver/nvidia/gpus/0000:00:06.0/information", h100_info);
+	assert_int_equal(gpuinfo_read(root, &g, &err), 0);
+	assert_int_equal(g.count, 1);
+	assert_string_equal(g.model, "NVIDIA H100 80GB HBM3");
+	assert_string_equal(g.driver, "580.159.04");
+	/* a second GPU earlier on the bus comes first; no Model line: unknown */
+	put("driver/nvidia/gpus/0000:00:05.0/information", "IRQ: 33\n");
+	assert_int_equal(gpuinfo_read(root, &g, &err), 0);
+	assert_int_equal(g.count, 2);
+	assert_string_equal(g.model, "unknown");
+}
+
+static void unreadable_entry_is_an_error(void **st)
+{
+	char path[FS_PATH_MAX];
+	struct gpuinfo g;
+	struct kerr err;
+
+	(void)st;
+	/* an information "file" that is a folder cannot be read */
+	snprintf(path, sizeof path, "%s/driver/nvidia/gpus/0000:00:04.0/information", root);
+	assert_int_equal(fs_mkdir_p(path, &err), 0);
+	assert_int_equal(gpuinfo_read(root, &g, &err), -1);
+	assert_string_equal(err.code, "gpu.info");
+}
+
+static int setup(void **st)
+{
+	(void)st;
+	root = tu_mkdtemp();
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	(void)st;
+	tu_rmdir(root);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(no_driver_is_no_gpu),
+		cmocka_unit_test(model_and_driver),
+		cmocka_unit_test(unreadable_entry_is_an_error),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
