@@ -811,7 +811,7 @@ int sandbox_explain(const struct sandbox *sb, struct recipe_host *h, struct kerr
 		return recode(err, "sandbox.cpu_limit", "the recipe used up its CPU time", &ce, h);
 	if (sig == SIGXFSZ)
 		return recode(err, "sandbox.file_limit", "the recipe tried to grow a file", &ce, h);
-	if ((sig == SIGSEGV || sig == SIGBUS) && sb->cfg.memory_bytes)
+	if ((sig == SIGSEGV || sig == SIGBUS) && sb->cfg.memory_bytes && !sb->cfg.gpu)
 		return recode(err, "sandbox.memory",
 			      "the recipe crashed under its memory limit (an allocation past it fails)", &ce, h);
 	return -1;
