@@ -76,7 +76,7 @@ note() { echo "$*" | tee -a "$RES"; }
 stage() {
 	local name=$1 limit=$2 t0 rc tmp left
 	shift 2
-	# GPU_STAGES="a b ...": run only these (a rerun within a short lease)
+	# GPU_STAGES="a b ...": run only these (a quick rerun of a few stages)
 	if [ -n "${GPU_STAGES:-}" ] && [[ " $GPU_STAGES " != *" $name "* ]]; then
 		return
 	fi
