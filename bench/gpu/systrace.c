@@ -6,8 +6,9 @@
  * process it starts, with a count and an error count; each path opened,
  * made, linked, removed, read as a link or checked, with its flags and
  * result (an errno name when it failed); each socket's family and type and
- * each address bound or connected to, with the result; each ioctl request;
- * each mmap protection and flag pair.
+ * each address bound or connected to, with the result; every other call
+ * that failed, by name and error; each ioctl request; each mmap protection
+ * and flag pair.
  *
  *   systrace OUTFILE PROGRAM [ARGS...]
  *
@@ -187,6 +188,13 @@ static void on_stop(pid_t pid)
 			const char *en = si.exit.is_error ? strerrorname_np((int)-si.exit.rval) : NULL;
 			note("%s -> %s", g_tids[k].pending, si.exit.is_error ? (en ? en : "error") : "ok");
 			g_tids[k].pending[0] = '\0';
+		} else if (si.exit.is_error) {
+			/* any other call that failed, by name and error: a refusal
+			 * shows here whatever the call */
+			const char *en = strerrorname_np((int)-si.exit.rval);
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, (int)g_tids[k].nr);
+			note("call %s -> %s", name ? name : "?", en ? en : "error");
+			free(name);
 		}
 	}
 }
