@@ -57,13 +57,35 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The driver's /proc files report a size of 0, as pipes do: read to the
+ * end (at most GPUINFO_FILE_MAX bytes), never by the size stat gives. */
 static int read_text(const char *path, char **text, struct kerr *err)
 {
-	size_t len;
+	FILE *f = fopen(path, "re");
+	size_t got = 0;
+	int rc = -1;
 
-	if (fs_read_all(path, GPUINFO_FILE_MAX, text, &len, err) < 0)
-		return kerr_set(err, "gpu.info", "%s: %s", path, err->msg);
-	return 0;
+	*text = NULL;
+	if (!f)
+		return kerr_errno(err, "gpu.info", path);
+	if (!(*text = malloc(GPUINFO_FILE_MAX + 1))) {
+		kerr_set(err, "gpu.info", "%s: out of memory", path);
+		goto out;
+	}
+	got = fread(*text, 1, GPUINFO_FILE_MAX, f);
+	if (ferror(f)) {
+		kerr_errno(err, "gpu.info", path);
+		goto out;
+	}
+	(*text)[got] = '\0';
+	rc = 0;
+out:
+	if (rc < 0) {
+		free(*text);
+		*text = NULL;
+	}
+	fclose(f);
+	return rc;
 }
 
 int gpuinfo_read(const char *proc_root, struct gpuinfo *g, struct kerr *err)
