@@ -246,6 +246,14 @@ static int landlock_gpu(const struct sandbox *sb, int fd, int abi, int own_proc,
 		rc = ll_allow_why(fd, read_files[i], LANDLOCK_ACCESS_FS_READ_FILE, why);
 	for (size_t i = 0; !rc && own_proc && i < sizeof own_files / sizeof own_files[0]; i++)
 		rc = ll_allow_why(fd, own_files[i], LANDLOCK_ACCESS_FS_READ_FILE, why);
+	/* The driver names each thread it starts by writing (O_TRUNC) its
+	 * own /proc/self/task/<tid>/comm, and a refusal fails its first call
+	 * with "OS call failed" (docs/sandbox.md, "A GPU runner"). The threads
+	 * do not exist yet, so the grant is the child's task/ folder: its own
+	 * threads' files, never another process's. */
+	if (!rc && own_proc)
+		rc = ll_allow_why(fd, "/proc/self/task", rd_dir | LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 3 ? LL_FS_TRUNCATE : 0),
+				  why);
 	if (!rc && (d = opendir("/dev"))) {
 		while (!rc && (de = readdir(d)))
 			if (gpu_device_name(de->d_name) &&
