@@ -31,9 +31,9 @@ static json_t *result_json(const struct judge_result *r)
 		json_array_append_new(checks, json_pack("{s:s, s:s, s:s, s:f}", "name", r->checks[i].name, "outcome",
 							r->checks[i].outcome, "code", r->checks[i].code, "cpu_s",
 							r->checks[i].cpu_s));
-	o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:f, s:f}", "version", 1, "id", r->id, "verdict", r->verdict,
-		      "code", r->code, "reason", r->reason, "checks", checks, "judge_cpu_s", r->judge_cpu_s,
-		      "proof_cpu_s", isfinite(r->proof_cpu_s) ? r->proof_cpu_s : 0.0);
+	o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:f, s:f, s:f}", "version", 1, "id", r->id, "verdict",
+		      r->verdict, "code", r->code, "reason", r->reason, "checks", checks, "judge_cpu_s", r->judge_cpu_s,
+		      "judge_wall_s", r->judge_wall_s, "proof_cpu_s", isfinite(r->proof_cpu_s) ? r->proof_cpu_s : 0.0);
 	if (isfinite(r->hidden_bpb))
 		json_object_set_new(o, "hidden_bpb", json_real(r->hidden_bpb));
 	if (isfinite(r->public_bpb))
@@ -52,6 +52,8 @@ static json_t *result_json(const struct judge_result *r)
 					      r->replay_segments, "steps", (json_int_t)r->replay_steps, "of_steps",
 					      (json_int_t)r->proof_steps, "proof_isa", r->proof_isa, "replay_isa",
 					      r->replay_isa));
+	if (r->replay_device[0])
+		json_object_set_new(json_object_get(o, "replay"), "replay_gpu", json_string(r->replay_device));
 	if (r->hidden_cache[0])
 		json_object_set_new(o, "hidden_cache", json_string(r->hidden_cache));
 	if (r->hidden_targets) {
@@ -91,11 +93,15 @@ static void print_human(const struct judge_result *r)
 	if (r->new_king[0])
 		printf("new king %s\n", r->new_king);
 	if (r->replay_mode[0] && r->proof_steps > 0)
-		printf("replay: %s, segment%s %s: %lld of %lld steps (%.1f%%); proved on %s, replayed on %s\n",
+		printf("replay: %s, segment%s %s: %lld of %lld steps (%.1f%%); proved on %s, replayed on %s%s%s\n",
 		       r->replay_mode, strchr(r->replay_segments, ' ') ? "s" : "", r->replay_segments,
 		       (long long)r->replay_steps, (long long)r->proof_steps,
-		       100.0 * (double)r->replay_steps / (double)r->proof_steps, r->proof_isa, r->replay_isa);
-	if (isfinite(r->proof_cpu_s) && r->proof_cpu_s > 0)
+		       100.0 * (double)r->replay_steps / (double)r->proof_steps, r->proof_isa, r->replay_isa,
+		       r->replay_device[0] ? " " : "", r->replay_device);
+	if (r->replay_device[0] && isfinite(r->proof_cpu_s) && r->proof_cpu_s > 0)
+		printf("cost: judge %.1f s on the GPU, proof %.1f GPU-s (%.1f%%)\n", r->judge_wall_s, r->proof_cpu_s,
+		       100.0 * r->judge_wall_s / r->proof_cpu_s);
+	else if (isfinite(r->proof_cpu_s) && r->proof_cpu_s > 0)
 		printf("cost: judge %.1f cpu-s, proof %.1f cpu-s (%.1f%%)\n", r->judge_cpu_s, r->proof_cpu_s,
 		       100.0 * r->judge_cpu_s / r->proof_cpu_s);
 }

@@ -13,18 +13,6 @@
 
 static char *root;
 
-static void put(const char *rel, const char *text)
-{
-	char path[FS_PATH_MAX], dir[FS_PATH_MAX];
-	struct kerr err;
-
-	snprintf(path, sizeof path, "%s/%s", root, rel);
-	snprintf(dir, sizeof dir, "%s", path);
-	*strrchr(dir, '/') = '\0';
-	assert_int_equal(fs_mkdir_p(dir, &err), 0);
-	assert_int_equal(fs_write_atomic(path, text, strlen(text), &err), 0);
-}
-
 static const char *const h100_info =
 	"Model: \t\t NVIDIA H100 80GB HBM3\n"
 	"IRQ:   \t\t 34\n"
@@ -79,21 +67,21 @@ static void model_and_driver(void **st)
 	pid_t writer;
 
 	(void)st;
-	put("driver/nvidia/gpus/0000:00:06.0/information", h100_info);
+	tu_put(root, "driver/nvidia/gpus/0000:00:06.0/information", h100_info);
 	writer = put_fifo("driver/nvidia/version",
 			  "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue Oct 28 06:18:43 UTC 2025\n"
 			  "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n");
 	assert_int_equal(gpuinfo_read(root, &g, &err), 0);
 	fifo_done(writer, "driver/nvidia/version");
 	assert_string_equal(g.driver, "580.159.04");
-	put("driver/nvidia/version",
+	tu_put(root, "driver/nvidia/version",
 	    "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue Oct 28 06:18:43 UTC 2025\n");
 	assert_int_equal(gpuinfo_read(root, &g, &err), 0);
 	assert_int_equal(g.count, 1);
 	assert_string_equal(g.model, "NVIDIA H100 80GB HBM3");
 	assert_string_equal(g.driver, "580.159.04");
 	/* a second GPU earlier on the bus comes first; no Model line: unknown */
-	put("driver/nvidia/gpus/0000:00:05.0/information", "IRQ: 33\n");
+	tu_put(root, "driver/nvidia/gpus/0000:00:05.0/information", "IRQ: 33\n");
 	assert_int_equal(gpuinfo_read(root, &g, &err), 0);
 	assert_int_equal(g.count, 2);
 	assert_string_equal(g.model, "unknown");

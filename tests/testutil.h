@@ -41,6 +41,20 @@ static inline void tu_rmdir(char *p)
 	}
 }
 
+/* Writes text as root/rel, making its folders (a fake /proc tree, a
+ * recipe folder). */
+static inline void tu_put(const char *root, const char *rel, const char *text)
+{
+	char path[FS_PATH_MAX], dir[FS_PATH_MAX];
+	struct kerr err;
+
+	snprintf(path, sizeof path, "%s/%s", root, rel);
+	snprintf(dir, sizeof dir, "%s", path);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(fs_mkdir_p(dir, &err), 0);
+	assert_int_equal(fs_write_atomic(path, text, strlen(text), &err), 0);
+}
+
 /* Entries in dir other than . and ..: a scratch file left behind shows here. */
 static inline int tu_entries(const char *dir)
 {

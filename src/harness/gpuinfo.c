@@ -125,7 +125,7 @@ int gpuinfo_read(const char *proc_root, struct gpuinfo *g, struct kerr *err)
 		    read_text(path, &text, err) < 0)
 			goto out;
 		if (value_of(text, "Model", g->model, sizeof g->model) < 0)
-			snprintf(g->model, sizeof g->model, "unknown");
+			snprintf(g->model, sizeof g->model, "%s", GPUINFO_UNKNOWN);
 	}
 	rc = 0;
 out:

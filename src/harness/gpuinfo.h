@@ -8,6 +8,8 @@
 #include "util/kerr.h"
 
 #define GPUINFO_TEXT_MAX 128
+/* The model of a GPU whose information file has no Model line. */
+#define GPUINFO_UNKNOWN "unknown"
 
 struct gpuinfo {
 	int count;                      /* GPUs the driver lists; 0: none, or no driver */

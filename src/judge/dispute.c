@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "judge/plausible.h"
 #include "judge/replay.h"
+#include "judge/rundevice.h"
 #include "proof/bundle.h"
 #include "proof/reciperepo.h"
 #include "sandbox/recipe_build.h"
@@ -57,7 +58,7 @@ static int prepare(struct dctx *c, struct kerr *err)
 {
 	const char *tag, *commit;
 	char have[RECIPEREPO_COMMIT_HEX], patch[FS_PATH_MAX];
-	struct recipe_build_info bi;
+	struct rundevice dev;
 	struct sandbox_config cfg;
 
 	if (bundle_dir_open(c->o->bundle, &c->bd, err) < 0)
@@ -87,11 +88,13 @@ static int prepare(struct dctx *c, struct kerr *err)
 				"validator's recipe repository", c->o->recipe_repo, *tag ? tag : "?", commit);
 	if (fs_join(c->recipe, sizeof c->recipe, err, "%s/recipe", c->work) < 0 ||
 	    fs_join(patch, sizeof patch, err, "%s/patch.diff", c->bd.t.dir) < 0 ||
-	    reciperepo_export(c->o->recipe_repo, tag, c->recipe, err) < 0 || reciperepo_apply(c->recipe, patch, err) < 0 ||
-	    recipe_build(c->recipe, &bi, err) < 0)
+	    reciperepo_export(c->o->recipe_repo, tag, c->recipe, err) < 0 || reciperepo_apply(c->recipe, patch, err) < 0)
+		return -1;
+	/* the GPU proof's own model, or no trace at all (rundevice.h) */
+	if (rundevice_for_manifest(c->br.manifest, NULL, &dev, err) < 0)
 		return -1;
 	sandbox_config_default(&cfg, c->o->threads);
-	return sandbox_new(&c->sb, &cfg, bi.runner, err);
+	return rundevice_sandbox(&dev, c->recipe, &cfg, &c->sb, NULL, err);
 }
 
 static int is_disagreement(const struct kerr *e)

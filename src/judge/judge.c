@@ -27,6 +27,7 @@
 #include "judge/diffscan.h"
 #include "validator/king.h"
 #include "judge/plausible.h"
+#include "judge/rundevice.h"
 #include "proof/prove.h"
 #include "proof/reciperepo.h"
 #include "judge/replay.h"
@@ -76,6 +77,7 @@ struct ctx {
 	int64_t deadline_ms; /* recipe_pipe_now_ms() instant the judgment must end by */
 	double call_s;       /* the most one recipe call may take */
 	struct sandbox *sb;
+	struct rundevice dev; /* the CPU, or the GPU of the proof's model (check 4) */
 	char pending_id[EXPCORPUS_ID_BYTES]; /* the submission a challenge answer answers */
 	int verified; /* 1 once bundle_verify bound every file to the signed manifest */
 	/* A recorded challenge answer whose settlement was interrupted: only
@@ -918,7 +920,7 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 	c->r->proof_steps = c->pr.steps;
 	snprintf(c->r->replay_mode, sizeof c->r->replay_mode, "%s", decisive ? "binding" : "spot");
 	proof_isa(mstr(c->manifest, "environment", "runner_isa"), c->r->proof_isa);
-	snprintf(c->r->replay_isa, sizeof c->r->replay_isa, "%s", recipe_build_native_isa());
+	snprintf(c->r->replay_isa, sizeof c->r->replay_isa, "%s", rundevice_name(&c->dev));
 	if (nseg < 1)
 		return kerr_set(err, "judge.no_replay", "the log records no checkpoint to replay to");
 	if (dataset_tokens(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
@@ -987,26 +989,19 @@ static int run_check(struct ctx *c, int i, int (*fn)(struct ctx *, struct kerr *
 static int check_hidden(struct ctx *c, struct kerr *err)
 {
 	struct sandbox_config cfg;
-	struct recipe_build_info bi;
-	json_t *dev = json_object_get(json_object_get(c->manifest, "environment"), "device");
 
-	/* A GPU proof is replayed bit for bit only on its GPU model, by the
-	 * recipe's CUDA part in the sandbox's GPU profile, which does not start
-	 * the CUDA runner yet (docs/gpu.md, "The validator at GPU scales"): a
-	 * precise refusal rather than a replay mismatch on the CPU. */
-	if (dev)
-		return kerr_set(err, "judge.device",
-				"the proof ran on a GPU (%s, %s): this judge replays on the CPU, and GPU proofs "
-				"are judged by a validator with the same GPU model, which is not built yet",
-				mstr(dev, "kind", NULL), mstr(dev, "gpu", NULL));
-	if (recipe_build(c->recipe, &bi, err) < 0)
+	/* A GPU proof is replayed on a GPU of its model by the recipe's CUDA
+	 * part, or refused by name here: never replayed on the CPU, which
+	 * would only report a mismatch. */
+	if (rundevice_for_manifest(c->manifest, NULL, &c->dev, err) < 0)
 		return -1;
+	snprintf(c->r->replay_device, sizeof c->r->replay_device, "%s", c->dev.cuda ? c->dev.gpu : "");
 	sandbox_config_default(&cfg, c->o->threads);
 	/* Every child of this sandbox ends by the judgment's deadline, and no
 	 * single call may take more than a fraction of it. */
 	cfg.deadline_ms = c->deadline_ms;
 	cfg.timeout_ms = (int64_t)(1000.0 * c->call_s);
-	if (sandbox_new(&c->sb, &cfg, bi.runner, err) < 0)
+	if (rundevice_sandbox(&c->dev, c->recipe, &cfg, &c->sb, NULL, err) < 0)
 		return -1;
 	return check_hidden_eval(c, c->sb, err);
 }
@@ -1019,6 +1014,7 @@ static int check_spot_replay(struct ctx *c, struct kerr *err)
 static void fill_entry(struct ctx *c)
 {
 	struct expcorpus_entry *e = &c->e;
+	int on_gpu;
 
 	snprintf(e->manifest_sha256, sizeof e->manifest_sha256, "%s", c->manifest_hex);
 	snprintf(e->patch_sha256, sizeof e->patch_sha256, "%s", mstr(c->manifest, "patch_sha256", NULL));
@@ -1028,8 +1024,11 @@ static void fill_entry(struct ctx *c)
 	e->seed = (int64_t)c->seed;
 	e->rationale = c->rationale;
 	e->patch = c->patch;
-	/* The proof's compute: its training time on all its threads. */
-	e->proof_cpu_s = mnum(c->manifest, "results", "train_s") * mnum(c->manifest, "config", "threads");
+	/* The proof's compute: its training time on all its threads, or on
+	 * its one GPU (the cost quoted against it is then the judgment's own
+	 * on the same kind of GPU). */
+	on_gpu = json_object_get(json_object_get(c->manifest, "environment"), "device") != NULL;
+	e->proof_cpu_s = mnum(c->manifest, "results", "train_s") * (on_gpu ? 1.0 : mnum(c->manifest, "config", "threads"));
 	c->r->proof_cpu_s = e->proof_cpu_s;
 	snprintf(e->challenge_of, sizeof e->challenge_of, "%s", c->pending_id);
 }
@@ -1359,6 +1358,7 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		goto out;
 	}
 	r->judge_cpu_s = cpu_now() - t0;
+	r->judge_wall_s = (double)(recipe_pipe_now_ms() - start_ms) / 1000.0;
 	c.e.judge_cpu_s = r->judge_cpu_s;
 	snprintf(c.e.verdict, sizeof c.e.verdict, "%s", r->verdict);
 	snprintf(c.e.reason_code, sizeof c.e.reason_code, "%s", r->code);

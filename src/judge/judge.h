@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "harness/gpuinfo.h"
 #include "validator/expcorpus.h"
 #include "validator/vstate.h"
 #include "util/kerr.h"
@@ -70,7 +71,10 @@ struct judge_result {
 	uint64_t challenge_seed;    /* set with verdict challenge_pending */
 	char challenge_of[EXPCORPUS_ID_BYTES];
 	char new_king[RECIPEREPO_TAG_MAX];
-	double judge_cpu_s, proof_cpu_s;
+	/* proof_cpu_s: the proof's compute, train_s times its threads, or
+	 * times one for a GPU proof (its GPU-seconds), whose judgment's cost
+	 * is its wall time on the GPU, judge_wall_s. */
+	double judge_cpu_s, proof_cpu_s, judge_wall_s;
 	/* What spot replay re-ran: "spot" (a few steps of one drawn segment)
 	 * or "binding" (the final segment and JUDGE_BIND_DRAWS drawn ones, whole,
 	 * for a decisive candidate); the segments by index; the steps replayed
@@ -82,6 +86,9 @@ struct judge_result {
 	 * replay ran on: this validator's. Shown, not trusted: the replay's
 	 * bits are the check (docs/determinism.md). */
 	char proof_isa[16], replay_isa[16];
+	/* The GPU the replay ran on ("" on the CPU): the proof's model, which
+	 * a GPU proof's replay requires (rundevice.h). */
+	char replay_device[GPUINFO_TEXT_MAX];
 	int64_t replay_steps, proof_steps;
 	int causality_probes;       /* scored calls of the hidden eval that were audited */
 	/* The sequential hidden evaluation: hidden_partial 1 when it stopped

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "judge/rundevice.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/sandbox.h"
 #include "harness/scale.h"
@@ -255,16 +256,20 @@ static int build_king(struct vstate *s, const struct noise_opts *o, const char *
 {
 	struct recipe_build_info bi;
 	struct sandbox_config cfg;
+	struct rundevice dev;
 	char dir[FS_PATH_MAX];
 
-	if (fs_join(dir, sizeof dir, err, "%s/recipe", work) < 0 || reciperepo_export(s->recipe, tag, dir, err) < 0 ||
-	    recipe_build(dir, &bi, err) < 0)
+	/* the gpu-* scales' kings train on this validator's GPU (rundevice.h) */
+	if (rundevice_for_scale(s->scale, NULL, &dev, err) < 0 || fs_join(dir, sizeof dir, err, "%s/recipe", work) < 0 ||
+	    reciperepo_export(s->recipe, tag, dir, err) < 0)
+		return -1;
+	sandbox_config_default(&cfg, o->threads);
+	if (rundevice_sandbox(&dev, dir, &cfg, sb, &bi, err) < 0)
 		return -1;
 	if (o->progress)
-		log_msg(LOG_PROGRESS, "noise floor", "king %s built%s (sources %.16s...)", tag, bi.cached ? " (cached)" : "",
-			bi.source_digest);
-	sandbox_config_default(&cfg, o->threads);
-	return sandbox_new(sb, &cfg, bi.runner, err);
+		log_msg(LOG_PROGRESS, "noise floor", "king %s built%s for %s (sources %.16s...)", tag,
+			bi.cached ? " (cached)" : "", dev.cuda ? dev.gpu : "the CPU", bi.source_digest);
+	return 0;
 }
 
 /* The king's score is its value at seed PROVE_SEED_DEFAULT, not the mean:

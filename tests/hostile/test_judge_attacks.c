@@ -722,7 +722,7 @@ static void test_gpu_proof_on_a_cpu_judge(void **unused)
 				      "driver", "580.159.04", "gpus", 1, "nvcc", "release 13.0, V13.0.88"));
 	reseal(b, m, &g.k);
 	json_decref(m);
-	expect_rejected(b, "judge.device");
+	expect_rejected(b, "device.no_gpu");
 }
 
 /* Wall times stretched past the calibrated budget (results.train_s moved

@@ -1,0 +1,103 @@
+/* rundevice.c: which runner and sandbox profile check a proof
+ * (rundevice.h; docs/gpu.md, "The validator at GPU scales"). */
+#include "judge/rundevice.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The manifest's text is the miner's: a model name is compared whole and
+ * shown only when it is plain printable text of a sane length. */
+static int plain_text(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= GPUINFO_TEXT_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int read_gpu(const char *proc_root, struct rundevice *d, const char *why, struct kerr *err)
+{
+	struct gpuinfo g;
+
+	if (gpuinfo_read(proc_root, &g, err) < 0)
+		return -1;
+	if (g.count == 0)
+		return kerr_set(err, "device.no_gpu",
+				"%s, and this validator has no NVIDIA GPU (no driver in /proc/driver/nvidia): it is "
+				"judged by a validator with one of the same model",
+				why);
+	/* two GPUs whose model nobody can read are not known to be alike */
+	if (!strcmp(g.model, GPUINFO_UNKNOWN))
+		return kerr_set(err, "device.gpu_model", "%s, and this validator's GPU model cannot be read from its driver",
+				why);
+	d->cuda = 1;
+	snprintf(d->gpu, sizeof d->gpu, "%s", g.model);
+	snprintf(d->driver, sizeof d->driver, "%s", g.driver);
+	return 0;
+}
+
+int rundevice_for_manifest(const json_t *manifest, const char *proc_root, struct rundevice *d, struct kerr *err)
+{
+	const json_t *dev = json_object_get(json_object_get(manifest, "environment"), "device");
+	const char *kind, *model, *driver;
+	char why[2 * GPUINFO_TEXT_MAX];
+
+	memset(d, 0, sizeof *d);
+	if (!dev)
+		return 0;
+	kind = json_string_value(json_object_get(dev, "kind"));
+	model = json_string_value(json_object_get(dev, "gpu"));
+	driver = json_string_value(json_object_get(dev, "driver"));
+	if (!json_is_object(dev) || !kind || strcmp(kind, "cuda") || !model || !plain_text(model) ||
+	    !strcmp(model, GPUINFO_UNKNOWN))
+		return kerr_set(err, "device.unknown",
+				"the manifest's environment.device is not a CUDA GPU with a model name: this "
+				"validator replays CPU proofs and CUDA proofs only");
+	snprintf(why, sizeof why, "the proof ran on a GPU (%s)", model);
+	if (read_gpu(proc_root, d, why, err) < 0)
+		return -1;
+	/* The model decides the bits: the recipe's kernels are built for it and
+	 * cuBLASLt picks per model. A driver release does not enter the bits of
+	 * code built ahead of time for the model, so it is shown, not required. */
+	if (strcmp(model, d->gpu))
+		return kerr_set(err, "device.gpu_model",
+				"the proof ran on a %s, this validator has a %s: a GPU proof is replayed bit for bit "
+				"only on its own model, by a validator that has one",
+				model, d->gpu);
+	snprintf(d->proof_driver, sizeof d->proof_driver, "%s", driver && plain_text(driver) ? driver : "");
+	return 0;
+}
+
+int rundevice_for_scale(const char *scale, const char *proc_root, struct rundevice *d, struct kerr *err)
+{
+	char why[96];
+
+	memset(d, 0, sizeof *d);
+	if (strncmp(scale, "gpu-", 4))
+		return 0;
+	snprintf(why, sizeof why, "the %.32s scale trains on a GPU", scale);
+	return read_gpu(proc_root, d, why, err);
+}
+
+int rundevice_sandbox(const struct rundevice *d, const char *recipe_dir, struct sandbox_config *cfg,
+		      struct sandbox **sb, struct recipe_build_info *bi, struct kerr *err)
+{
+	struct recipe_build_info own;
+
+	if (!bi)
+		bi = &own;
+	*sb = NULL;
+	if ((d->cuda ? recipe_build_cuda(recipe_dir, bi, err) : recipe_build(recipe_dir, bi, err)) < 0)
+		return -1;
+	cfg->gpu = d->cuda;
+	return sandbox_new(sb, cfg, bi->runner, err);
+}
+
+const char *rundevice_name(const struct rundevice *d)
+{
+	return d->cuda ? "cuda" : recipe_build_native_isa();
+}
