@@ -6,6 +6,8 @@
 # engine: `karpa bench engine` (recipe v0.1.0's training step) against the
 # same model in PyTorch (bench/bench_engine.py) at 1 and 2 threads, then the
 # ratio of karpa's best against torch's best. Prints figures; asserts nothing.
+# ckpt: bench_ckpt, a checkpoint written and read back against the disk and
+# one SHA-256 pass (the floor).
 # Not here: bench/bench_service.sh (the validator service under upload and
 # GET load during a judgment) takes minutes of proving and a judgment's CPU.
 set -u
@@ -51,4 +53,10 @@ fi
 # the evaluator's cross-entropy: every path this CPU runs, and torch's
 if [ -x "$build/rel/bench/bench_xent" ]; then
 	"$build/rel/bench/bench_xent"
+fi
+
+# a checkpoint's write and verified read (256 MB) against the disk and one
+# SHA-256 pass over the same bytes: the harness's cost beyond the floor
+if [ -x "$build/rel/bench/bench_ckpt" ]; then
+	"$build/rel/bench/bench_ckpt" 256 "${TMPDIR:-/tmp}"
 fi

@@ -67,11 +67,37 @@ static void test_bulk_matches(void **state)
 	tu_rmdir(dir);
 }
 
+/* A copied context goes on on its own: the digest of a prefix and of the
+ * prefix plus more from one pass, as a checkpoint's two digests are. */
+static void test_bulk_copy_forks(void **state)
+{
+	unsigned char data[1000];
+	uint8_t prefix[HASH_BYTES], whole[HASH_BYTES], want[HASH_BYTES];
+	struct hash_bulk h = { NULL }, c = { NULL };
+	struct kerr err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (unsigned char)(i * 40503u >> 5);
+	assert_int_equal(hash_bulk_begin(&h, &err), 0);
+	hash_bulk_update(&h, data, 600);
+	assert_int_equal(hash_bulk_copy(&c, &h, &err), 0);
+	assert_ptr_not_equal(c.md, h.md);
+	hash_bulk_end(&h, prefix);
+	hash_bulk_update(&c, data + 600, sizeof data - 600);
+	hash_bulk_end(&c, whole);
+	hash_buf(data, 600, want);
+	assert_memory_equal(prefix, want, HASH_BYTES);
+	hash_buf(data, sizeof data, want);
+	assert_memory_equal(whole, want, HASH_BYTES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_is_hex),
 		cmocka_unit_test(test_bulk_matches),
+		cmocka_unit_test(test_bulk_copy_forks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

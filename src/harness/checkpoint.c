@@ -100,10 +100,30 @@ out:
 	return rc;
 }
 
-static int write_part(struct fs_atomic *a, struct hash_ctx *c, const void *p, size_t n, struct kerr *err)
+static int write_part(struct fs_atomic *a, struct hash_bulk *c, const void *p, size_t n, struct kerr *err)
 {
-	hash_update(c, p, n);
+	hash_bulk_update(c, p, n);
 	return fs_atomic_write(a, p, n, err);
+}
+
+/* The two digests of a container whose contents before the trailer went
+ * into body: d, the trailer's (body's own), and whole, the file's with the
+ * trailer t (NULL: d itself, as when writing). One pass over the state,
+ * which at the GPU scales is GBs (docs/gpu.md): the file's digest
+ * continues a copy of the body's context. body is ended here. */
+static int end_digests(struct hash_bulk *body, const uint8_t *t, uint8_t d[HASH_BYTES], uint8_t whole[HASH_BYTES],
+		       struct kerr *err)
+{
+	struct hash_bulk file;
+
+	if (hash_bulk_copy(&file, body, err) < 0) {
+		hash_bulk_drop(body);
+		return -1;
+	}
+	hash_bulk_end(body, d);
+	hash_bulk_update(&file, t ? t : d, HASH_BYTES);
+	hash_bulk_end(&file, whole);
+	return 0;
 }
 
 int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, size_t n,
@@ -111,7 +131,7 @@ int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, s
 {
 	char *hdr = NULL;
 	uint8_t prefix[CKPT_PREFIX_BYTES], d[HASH_BYTES], whole[HASH_BYTES];
-	struct hash_ctx body, file;
+	struct hash_bulk body = { NULL };
 	struct fs_atomic a = { 0 };
 	size_t hlen;
 	int rc = -1;
@@ -127,27 +147,18 @@ int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, s
 	memcpy(prefix, CKPT_MAGIC, CKPT_MAGIC_BYTES);
 	for (int i = 0; i < 4; i++)
 		prefix[CKPT_MAGIC_BYTES + i] = (uint8_t)(hlen >> (8 * i));
-	if (fs_atomic_open(&a, path, 0644, 0, err) < 0)
+	if (fs_atomic_open(&a, path, 0644, 0, err) < 0 || hash_bulk_begin(&body, err) < 0)
 		goto out;
-	hash_begin(&body);
 	if (write_part(&a, &body, prefix, sizeof prefix, err) < 0 || write_part(&a, &body, hdr, hlen, err) < 0 ||
-	    write_part(&a, &body, state, n, err) < 0)
+	    write_part(&a, &body, state, n, err) < 0 || end_digests(&body, NULL, d, whole, err) < 0)
 		goto out;
-	/* The file's own digest (for the log) needs the trailer too, so hash the
-	 * parts again in a second context rather than re-reading the file. */
-	hash_end(&body, d);
-	hash_begin(&file);
-	hash_update(&file, prefix, sizeof prefix);
-	hash_update(&file, hdr, hlen);
-	hash_update(&file, state, n);
-	hash_update(&file, d, sizeof d);
-	hash_end(&file, whole);
 	if (fs_atomic_write(&a, d, sizeof d, err) < 0 || fs_atomic_commit(&a, err) < 0)
 		goto out;
 	if (sha256_hex)
 		hash_hex(whole, sha256_hex);
 	rc = 0;
 out:
+	hash_bulk_drop(&body);
 	fs_atomic_abort(&a);
 	free(hdr);
 	return rc;
@@ -202,23 +213,21 @@ static int read_frame(int fd, const char *path, uint64_t fsize, char **hdr, uint
 
 /* d: SHA-256 of everything before the trailer (what the trailer must hold);
  * whole: SHA-256 of the file including the trailer (what the log records). */
-static void digests(const char *hdr, uint32_t hlen, const uint8_t *state, size_t n,
-		    const uint8_t stored[HASH_BYTES], uint8_t d[HASH_BYTES], uint8_t whole[HASH_BYTES])
+static int digests(const char *hdr, uint32_t hlen, const uint8_t *state, size_t n, const uint8_t stored[HASH_BYTES],
+		   uint8_t d[HASH_BYTES], uint8_t whole[HASH_BYTES], struct kerr *err)
 {
-	struct hash_ctx body, file;
+	struct hash_bulk body;
 	uint8_t prefix[CKPT_PREFIX_BYTES];
 
 	memcpy(prefix, CKPT_MAGIC, CKPT_MAGIC_BYTES);
 	for (int i = 0; i < 4; i++)
 		prefix[CKPT_MAGIC_BYTES + i] = (uint8_t)(hlen >> (8 * i));
-	hash_begin(&body);
-	hash_update(&body, prefix, sizeof prefix);
-	hash_update(&body, hdr, hlen);
-	hash_update(&body, state, n);
-	memcpy(&file, &body, sizeof file);
-	hash_end(&body, d);
-	hash_update(&file, stored, HASH_BYTES);
-	hash_end(&file, whole);
+	if (hash_bulk_begin(&body, err) < 0)
+		return -1;
+	hash_bulk_update(&body, prefix, sizeof prefix);
+	hash_bulk_update(&body, hdr, hlen);
+	hash_bulk_update(&body, state, n);
+	return end_digests(&body, stored, d, whole, err);
 }
 
 /* What a read checks: the whole container (hashing it), everything but the
@@ -283,8 +292,8 @@ static int read_container(const char *path, enum read_mode mode, struct ckpt_met
 	if (read_exact(fd, buf, (size_t)avail, path, err) < 0 ||
 	    read_exact(fd, stored, sizeof stored, path, err) < 0)
 		goto out;
-	if (mode == READ_VERIFY)
-		digests(hdr, hlen, buf, (size_t)avail, stored, d, whole);
+	if (mode == READ_VERIFY && digests(hdr, hlen, buf, (size_t)avail, stored, d, whole, err) < 0)
+		goto out;
 	if (mode == READ_VERIFY && memcmp(d, stored, HASH_BYTES) != 0) {
 		kerr_set(err, "ckpt.digest_mismatch", "%s: SHA-256 trailer does not match the contents",
 			 path);

@@ -85,6 +85,19 @@ void hash_bulk_end(struct hash_bulk *b, uint8_t out[HASH_BYTES])
 	hash_bulk_drop(b);
 }
 
+int hash_bulk_copy(struct hash_bulk *dst, const struct hash_bulk *src, struct kerr *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	dst->md = NULL;
+	if (!md || EVP_MD_CTX_copy_ex(md, src->md) != 1) {
+		EVP_MD_CTX_free(md);
+		return kerr_set(err, "hash.nomem", "out of memory for a SHA-256 context");
+	}
+	dst->md = md;
+	return 0;
+}
+
 void hash_bulk_drop(struct hash_bulk *b)
 {
 	EVP_MD_CTX_free(b->md);

@@ -38,6 +38,9 @@ int hash_bulk_begin(struct hash_bulk *b, struct kerr *err); /* hash.nomem */
 void hash_bulk_update(struct hash_bulk *b, const void *p, size_t n);
 void hash_bulk_end(struct hash_bulk *b, uint8_t out[HASH_BYTES]);
 void hash_bulk_drop(struct hash_bulk *b); /* no digest; a dropped or zeroed b is fine */
+/* dst begins as src's copy (both then ended or dropped on their own): the
+ * digest of a prefix and of the prefix plus more, in one pass. hash.nomem. */
+int hash_bulk_copy(struct hash_bulk *dst, const struct hash_bulk *src, struct kerr *err);
 /* 1 when s is exactly n lowercase hex digits (0-9, a-f) and then its end,
  * else 0 (NULL included). The one spelling check for what the protocol
  * writes in hex: digests (HASH_HEX_BYTES - 1), keys, git commit ids. Upper
