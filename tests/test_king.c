@@ -58,10 +58,15 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
+	char cuda[FS_PATH_MAX];
 
 	assert_int_equal(hash_init_lib(), 0);
 	f->tmp = tu_mkdtemp();
 	fx_state_inputs(f->tmp, f->src, f->data, f->hidden);
+	/* a CUDA part, which every king carries over from the genesis */
+	snprintf(cuda, sizeof cuda, "%s/cuda", f->src);
+	assert_int_equal(mkdir(cuda, 0755), 0);
+	fx_put(cuda, "k.cu", "__global__ void k(void) {}\n");
 	fx_put(f->tmp, "good.diff", patch_text);
 	fx_put(f->tmp, "second.diff", patch2_text);
 	fx_put(f->tmp, "conflict.diff", conflict_text);
@@ -290,6 +295,9 @@ static void test_merge_happy_path(void **state)
 	assert_string_equal(out, old);
 	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' show main:gpt.c", s.recipe), 0);
 	assert_non_null(strstr(out, "gpt_steps = 2"));
+	/* and the CUDA part came along */
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' ls-tree -r --name-only main cuda", s.recipe), 0);
+	assert_string_equal(out, "cuda/k.cu\n");
 	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' log -1 --format=%%B main", s.recipe), 0);
 	assert_non_null(strstr(out, "recipe-v0.1.1: Two steps learn more than one."));
 	assert_non_null(strstr(out, "Longer story here."));

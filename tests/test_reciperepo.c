@@ -28,18 +28,28 @@ static char *slurp(const char *dir, const char *name)
 	return buf;
 }
 
-/* A fake recipe folder: what init copies and what it leaves behind. */
+/* A fake recipe folder: what init copies and what it leaves behind. Of
+ * the CUDA part (cuda/), its sources and headers, not its other files or
+ * folders; of other folders, nothing. */
 static void fake_recipe(const char *src, const char *gpt)
 {
-	char sub[FS_PATH_MAX];
+	static const char *const dirs[] = { "sub", "cuda", "cuda/deeper" };
+	static const char *const files[][2] = {
+		{ "gpt.h", "int gpt_steps(void);\n" },	 { "NOTES.md", "# notes\n" },
+		{ "scratch.txt", "not a recipe file\n" },	 { "sub/deep.c", "int deep;\n" },
+		{ "cuda/k.cu", "__global__ void k(void) {}\n" }, { "cuda/k.cuh", "#pragma once\n" },
+		{ "cuda/run.c", "int run;\n" },		 { "cuda/notes.txt", "not a recipe file\n" },
+		{ "cuda/.hidden.cu", "int hidden;\n" },	 { "cuda/deeper/x.cu", "int x;\n" },
+	};
+	char path[FS_PATH_MAX];
 
 	fx_put(src, "gpt.c", gpt);
-	fx_put(src, "gpt.h", "int gpt_steps(void);\n");
-	fx_put(src, "NOTES.md", "# notes\n");
-	fx_put(src, "scratch.txt", "not a recipe file\n");
-	snprintf(sub, sizeof sub, "%s/sub", src);
-	assert_int_equal(mkdir(sub, 0755), 0);
-	fx_put(sub, "deep.c", "int deep;\n");
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", src, dirs[i]);
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+		fx_put(src, files[i][0], files[i][1]);
 }
 
 struct fixture {
@@ -122,7 +132,9 @@ static void init_creates_the_first_tag(void **state)
 	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' symbolic-ref HEAD", f->repo), 0);
 	assert_string_equal(out, "refs/heads/main\n");
 	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' ls-tree --name-only recipe-v0.1.0", f->repo), 0);
-	assert_string_equal(out, "NOTES.md\nREADME.md\ngpt.c\ngpt.h\n");
+	assert_string_equal(out, "NOTES.md\nREADME.md\ncuda\ngpt.c\ngpt.h\n");
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' ls-tree -r --name-only recipe-v0.1.0 cuda", f->repo), 0);
+	assert_string_equal(out, "cuda/k.cu\ncuda/k.cuh\ncuda/run.c\n");
 	char *readme = slurp(f->repo, "README.md");
 	assert_non_null(strstr(readme, "karpa train --recipe DIR --scale cpu"));
 	assert_non_null(strstr(readme, "src/sandbox/recipe_api.h"));
@@ -268,7 +280,7 @@ static void export_gives_exactly_the_tracked_files(void **state)
 	fx_put(f->repo, "untracked.c", "int x;\n"); /* in the work tree only */
 	assert_int_equal(reciperepo_export(f->repo, RECIPEREPO_FIRST_TAG, dest, &err), 0);
 	list_dir(dest, names, sizeof names);
-	assert_string_equal(names, "NOTES.md README.md gpt.c gpt.h ");
+	assert_string_equal(names, "NOTES.md README.md cuda gpt.c gpt.h ");
 	char *g = slurp(dest, "gpt.c");
 	assert_string_equal(g, GPT_C);
 	free(g);
@@ -345,7 +357,7 @@ static void a_clean_patch_applies(void **state)
 		fail_msg("%s: %s", err.code, err.msg);
 	char names[256];
 	list_dir(dest, names, sizeof names);
-	assert_string_equal(names, "CHANGES.md README.md adam.c gpt.c gpt.h ");
+	assert_string_equal(names, "CHANGES.md README.md adam.c cuda gpt.c gpt.h ");
 }
 
 /* git apply in a folder inside another repository would apply relative to

@@ -807,13 +807,35 @@ static const char readme_text[] =
 	"A patch is a unified diff in git format that touches only flat files at\n"
 	"the root of this repository named `[A-Za-z0-9_.-]+` and ending in `.c`,\n"
 	"`.h` or `.md`: no subdirectories, no symlinks, no executable modes, no\n"
-	"binary patches, at most 256 KiB.\n";
+	"binary patches, at most 256 KiB. The CUDA part in `cuda/`, where there is\n"
+	"one, comes with this first commit and patches do not change it: GPU proofs\n"
+	"train with it and validators replay them with it.\n";
 
 static int copyable(const char *name)
 {
 	struct kerr ignored;
 
 	return !strcmp(name, "Makefile") || reciperepo_path_check(name, &ignored) == 0;
+}
+
+/* A file of the CUDA part (cuda/, docs/gpu.md): C, CUDA C++ and their
+ * headers, named as recipe files are. Patches do not reach it (they touch
+ * flat files only), so it is the genesis's: what GPU proofs and their
+ * replays build with recipe_build_cuda. */
+static int cuda_copyable(const char *name)
+{
+	static const char *const exts[] = { ".c", ".h", ".cu", ".cuh" };
+	size_t n = strlen(name);
+	int ok = n > 0 && n <= RECIPEREPO_NAME_MAX && name[0] != '.' && name[0] != '-';
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = name_char((unsigned char)name[i]);
+	if (!ok)
+		return 0;
+	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+		if (ends_with(name, n, exts[i]) && n > strlen(exts[i]))
+			return 1;
+	return 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -823,7 +845,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* Lists the files of recipe_src that belong in the repository, sorted.
  * Caller frees names and the array. */
-static int list_sources(const char *src, char ***names, size_t *n, struct kerr *err)
+static int list_sources(const char *src, int (*keep)(const char *), char ***names, size_t *n, struct kerr *err)
 {
 	DIR *d = opendir(src);
 	struct dirent *de;
@@ -842,7 +864,7 @@ static int list_sources(const char *src, char ***names, size_t *n, struct kerr *
 	}
 	while ((de = readdir(d))) {
 		struct stat sb;
-		if (!copyable(de->d_name))
+		if (!keep(de->d_name))
 			continue;
 		if (fs_join(path, sizeof path, err, "%s/%s", src, de->d_name) < 0)
 			goto out;
@@ -878,20 +900,22 @@ out:
 	return rc;
 }
 
-/* Copies the sources into dir; writes README.md when there is none. */
-static int fill(const char *src, const char *dir, struct kerr *err)
+/* Copies the files of src that keep() takes into dir. *csrc counts the .c
+ * files among them. */
+static int copy_sources(const char *src, const char *dir, int (*keep)(const char *), size_t *csrc, int *readme,
+			struct kerr *err)
 {
 	char **names = NULL, from[FS_PATH_MAX], to[FS_PATH_MAX];
-	size_t n = 0, csrc = 0;
-	int rc = -1, readme = 0;
+	size_t n = 0;
+	int rc = -1;
 
-	if (list_sources(src, &names, &n, err) < 0)
+	if (list_sources(src, keep, &names, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		char *buf = NULL;
 		size_t len = 0, l = strlen(names[i]);
-		csrc += l > 2 && !strcmp(names[i] + l - 2, ".c");
-		readme |= !strcmp(names[i], "README.md");
+		*csrc += l > 2 && !strcmp(names[i] + l - 2, ".c");
+		*readme |= !strcmp(names[i], "README.md");
 		if (fs_join(from, sizeof from, err, "%s/%s", src, names[i]) < 0 ||
 		    fs_join(to, sizeof to, err, "%s/%s", dir, names[i]) < 0 ||
 		    fs_read_all(from, RECIPE_SOURCE_BYTES_MAX, &buf, &len, err) < 0)
@@ -901,19 +925,36 @@ static int fill(const char *src, const char *dir, struct kerr *err)
 		if (w < 0)
 			goto out;
 	}
-	if (csrc == 0) {
-		kerr_set(err, "recipe.no_sources", "%s: no .c files", src);
-		goto out;
-	}
-	if (!readme && (fs_join(to, sizeof to, err, "%s/README.md", dir) < 0 ||
-			fs_write_atomic(to, readme_text, sizeof readme_text - 1, err) < 0))
-		goto out;
 	rc = 0;
 out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	return rc;
+}
+
+/* Copies the sources into dir, and the CUDA part (src/cuda) when there is
+ * one; writes README.md when there is none. */
+static int fill(const char *src, const char *dir, struct kerr *err)
+{
+	char from[FS_PATH_MAX], to[FS_PATH_MAX];
+	size_t csrc = 0, ccuda = 0;
+	int readme = 0, cuda_readme = 0;
+
+	if (copy_sources(src, dir, copyable, &csrc, &readme, err) < 0)
+		return -1;
+	if (csrc == 0)
+		return kerr_set(err, "recipe.no_sources", "%s: no .c files", src);
+	if (fs_join(from, sizeof from, err, "%s/%s", src, RECIPEREPO_CUDA_DIR) < 0 ||
+	    fs_join(to, sizeof to, err, "%s/%s", dir, RECIPEREPO_CUDA_DIR) < 0)
+		return -1;
+	if (fs_is_dir(from) &&
+	    (fs_mkdir_p(to, err) < 0 || copy_sources(from, to, cuda_copyable, &ccuda, &cuda_readme, err) < 0))
+		return -1;
+	if (!readme && (fs_join(to, sizeof to, err, "%s/README.md", dir) < 0 ||
+			fs_write_atomic(to, readme_text, sizeof readme_text - 1, err) < 0))
+		return -1;
+	return 0;
 }
 
 static int empty_or_absent(const char *dir, struct kerr *err)

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sandbox/recipe_build.h"
 #include "validator/expcorpus.h"
 #include "util/crash.h"
 #include "util/fsutil.h"
@@ -744,40 +745,68 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Collects the regular files of dir as prefix + name into names. At the
+ * top (prefix ""), the recipe's CUDA part is a folder of regular files
+ * (RECIPEREPO_CUDA_DIR, carried from the king: patches touch flat files
+ * only); anything else that is not a regular file is refused. */
+static int collect_names(const char *dir, const char *prefix, char **names, size_t cap, size_t *n, size_t *total,
+			 struct kerr *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[FS_PATH_MAX];
+	int rc = -1;
+
+	if (!d)
+		return kerr_errno(err, "king.tree", dir);
+	while ((de = readdir(d))) {
+		struct stat sb;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fs_join(path, sizeof path, err, "%s/%s", dir, de->d_name) < 0)
+			goto out;
+		if (lstat(path, &sb) < 0) {
+			kerr_errno(err, "king.tree", path);
+			goto out;
+		}
+		if (S_ISDIR(sb.st_mode) && !prefix[0] && !strcmp(de->d_name, RECIPEREPO_CUDA_DIR)) {
+			if (collect_names(path, RECIPEREPO_CUDA_DIR "/", names, cap, n, total, err) < 0)
+				goto out;
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			kerr_set(err, "king.tree", "%s: not a regular file", path);
+			goto out;
+		}
+		if (*n == cap) {
+			kerr_set(err, "king.tree", "%s: too many files", dir);
+			goto out;
+		}
+		if (asprintf(&names[*n], "%s%s", prefix, de->d_name) < 0) {
+			names[*n] = NULL;
+			kerr_set(err, "king.nomem", "out of memory");
+			goto out;
+		}
+		*total += strlen(names[(*n)++]) + 1;
+	}
+	rc = 0;
+out:
+	closedir(d);
+	return rc;
+}
+
 /* The names of the tree's files, NUL-separated, sorted, for update-index
- * -z --stdin. Only regular files: the recipe is flat (reciperepo). */
+ * -z --stdin: the flat recipe files and its CUDA part's. */
 static int tree_names(const char *tree, char **buf, size_t *len, struct kerr *err)
 {
-	DIR *d = opendir(tree);
-	struct dirent *de;
-	char *names[RECIPEREPO_PATCH_FILES_MAX + 8], path[FS_PATH_MAX], *b = NULL;
+	char *names[RECIPEREPO_PATCH_FILES_MAX + RECIPE_SOURCES_MAX + 8], *b = NULL;
 	size_t n = 0, total = 0, at = 0;
 	int rc = -1;
 
 	*buf = NULL;
 	*len = 0;
-	if (!d)
-		return kerr_errno(err, "king.tree", tree);
-	while ((de = readdir(d))) {
-		struct stat sb;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (fs_join(path, sizeof path, err, "%s/%s", tree, de->d_name) < 0)
-			goto out;
-		if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-			kerr_set(err, "king.tree", "%s: not a regular file", path);
-			goto out;
-		}
-		if (n == sizeof names / sizeof names[0]) {
-			kerr_set(err, "king.tree", "%s: too many files", tree);
-			goto out;
-		}
-		if (!(names[n] = strdup(de->d_name))) {
-			kerr_set(err, "king.nomem", "out of memory");
-			goto out;
-		}
-		total += strlen(names[n++]) + 1;
-	}
+	if (collect_names(tree, "", names, sizeof names / sizeof names[0], &n, &total, err) < 0)
+		goto out;
 	if (n == 0) {
 		kerr_set(err, "king.tree", "%s: the patched recipe is empty", tree);
 		goto out;
@@ -798,7 +827,6 @@ static int tree_names(const char *tree, char **buf, size_t *len, struct kerr *er
 out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
-	closedir(d);
 	return rc;
 }
 
