@@ -16,7 +16,8 @@
 # so one run reports everything; the exit status says whether all passed.
 # GPU_DEADLINE (seconds, default 540) bounds the whole run; GPU_STAGES
 # (names, space-separated) runs only those stages; GPU_SKIP_TORCH=1 leaves
-# out the PyTorch peer.
+# out the PyTorch peer. GPU_STAGES=e2e runs bench/gpu_e2e.sh (a GPU proof
+# and its judgment at gpu-125m, minutes), which no other run includes.
 set -u
 cd "$(dirname "$0")/.."
 PACK=.gpu
@@ -36,7 +37,18 @@ if [ "${1:-}" = "--pack" ]; then
 		ldd "$b" | awk '$3 ~ /^\// {print $3}'
 	done | sort -u | grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcublas[^/]*|libcuda)\.so' |
 		while read -r lib; do cp -L "$lib" "$PACK/lib/"; done
-	"$BUILD/karpa" data prepare --scale gpu-125m --out "$PACK/data/brown" >/dev/null
+	"$BUILD/karpa" data prepare --scale gpu-125m --out "$PACK/data/brown" --hidden-out "$PACK/data/brown-hidden" \
+		>/dev/null
+	# what a validator on the GPU machine builds a patched recipe with
+	# (bench/gpu_e2e.sh): the nvcc karpa was built with, and the headers and
+	# link names of the libraries the runner links that a bare machine lacks
+	echo "nvcc $(make -s --no-print-directory print-NVCC)" >"$PACK/toolchain.txt"
+	mkdir -p "$PACK/sysroot/include" "$PACK/sysroot/lib"
+	cp -r /usr/include/seccomp.h /usr/include/seccomp-syscalls.h /usr/include/sodium.h /usr/include/sodium \
+		"$PACK/sysroot/include/"
+	for l in seccomp sodium; do
+		cp -L "$(gcc -print-file-name="lib$l.so")" "$PACK/sysroot/lib/lib$l.so"
+	done
 	"$BUILD/karpa" data prepare --scale tiny --out "$PACK/data/tiny" >/dev/null
 	# the GPU runner as a validator builds it from a recipe folder
 	# (recipe_build_cuda); training fails here, without a GPU, after the build
@@ -76,8 +88,12 @@ note() { echo "$*" | tee -a "$RES"; }
 stage() {
 	local name=$1 limit=$2 t0 rc tmp left
 	shift 2
-	# GPU_STAGES="a b ...": run only these (a quick rerun of a few stages)
+	# GPU_STAGES="a b ...": run only these (a quick rerun of a few stages);
+	# e2e takes minutes and runs only when named
 	if [ -n "${GPU_STAGES:-}" ] && [[ " $GPU_STAGES " != *" $name "* ]]; then
+		return
+	fi
+	if [ -z "${GPU_STAGES:-}" ] && [ "$name" = e2e ]; then
 		return
 	fi
 	t0=$(date +%s)
@@ -109,6 +125,8 @@ done
 note "gpu.sh $(date -u +%FT%TZ)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /' | tee -a "$RES"
 [ -d "$PACK/bin" ] || { note "no $PACK/bin: run 'bash bench/gpu.sh --pack' on the build machine first"; exit 2; }
+note "toolchain: cc $(command -v cc >/dev/null && cc --version | head -1 || echo absent); nvcc $(
+	n=$(sed -n 's/^nvcc //p' "$PACK/toolchain.txt" 2>/dev/null); [ -x "$n" ] && "$n" --version | grep -o 'release [^,]*' || echo "absent (${n:-?})")"
 
 # in order of what matters most if time runs out
 KARPA_GK_BENCH=1 stage kernels 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_kernels"
@@ -175,5 +193,10 @@ if [ -f "$TRAIN/result.json" ]; then
 	sed 's/^/train-125m result: /' "$TRAIN/result.json" | tee -a "$RES"
 	ls -l "$TRAIN" "$TRAIN"/checkpoints 2>/dev/null | tail -n 14 | tee -a "$LOG"
 fi
+# a GPU proof and its judgment at gpu-125m, end to end (GPU_STAGES=e2e)
+stage e2e 570 env LD_LIBRARY_PATH="$OURLIB" bash bench/gpu_e2e.sh "$PACK" "$OUT"
+for f in e2e-noise.json e2e-prove.json e2e.json; do
+	[ -s "$OUT/$f" ] && sed "s/^/$f: /" "$OUT/$f" | tr -d '\n' | cut -c1-1500 | tee -a "$RES" && echo | tee -a "$RES"
+done
 note "total $(( $(date +%s) - start ))s; failed: ${fails[*]:-none}"
 [ ${#fails[@]} -eq 0 ]

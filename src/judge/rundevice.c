@@ -19,7 +19,8 @@ static int plain_text(const char *s)
 	return 1;
 }
 
-static int read_gpu(const char *proc_root, struct rundevice *d, const char *why, struct kerr *err)
+/* why: what needs the GPU; todo: where it can be done instead. */
+static int read_gpu(const char *proc_root, struct rundevice *d, const char *why, const char *todo, struct kerr *err)
 {
 	struct gpuinfo g;
 
@@ -27,9 +28,8 @@ static int read_gpu(const char *proc_root, struct rundevice *d, const char *why,
 		return -1;
 	if (g.count == 0)
 		return kerr_set(err, "device.no_gpu",
-				"%s, and this validator has no NVIDIA GPU (no driver in /proc/driver/nvidia): it is "
-				"judged by a validator with one of the same model",
-				why);
+				"%s, and this validator has no NVIDIA GPU (no driver in /proc/driver/nvidia): %s", why,
+				todo);
 	/* two GPUs whose model nobody can read are not known to be alike */
 	if (!strcmp(g.model, GPUINFO_UNKNOWN))
 		return kerr_set(err, "device.gpu_model", "%s, and this validator's GPU model cannot be read from its driver",
@@ -58,7 +58,7 @@ int rundevice_for_manifest(const json_t *manifest, const char *proc_root, struct
 				"the manifest's environment.device is not a CUDA GPU with a model name: this "
 				"validator replays CPU proofs and CUDA proofs only");
 	snprintf(why, sizeof why, "the proof ran on a GPU (%s)", model);
-	if (read_gpu(proc_root, d, why, err) < 0)
+	if (read_gpu(proc_root, d, why, "it is judged by a validator with one of the same model", err) < 0)
 		return -1;
 	/* The model decides the bits: the recipe's kernels are built for it and
 	 * cuBLASLt picks per model. A driver release does not enter the bits of
@@ -80,7 +80,7 @@ int rundevice_for_scale(const char *scale, const char *proc_root, struct rundevi
 	if (strncmp(scale, "gpu-", 4))
 		return 0;
 	snprintf(why, sizeof why, "the %.32s scale trains on a GPU", scale);
-	return read_gpu(proc_root, d, why, err);
+	return read_gpu(proc_root, d, why, "run it on a machine with an NVIDIA GPU", err);
 }
 
 int rundevice_sandbox(const struct rundevice *d, const char *recipe_dir, struct sandbox_config *cfg,

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# gpu_e2e.sh: a GPU proof and its judgment at gpu-125m on Brown, end to end,
+# on the GPU machine (issue 18; docs/gpu.md, "The validator at GPU
+# scales"). bench/gpu.sh runs it as its e2e stage, alone in its own call
+# (GPU_STAGES=e2e: it takes minutes), from the packed tree:
+#
+#   a validator at gpu-125m whose king is the project's recipe with a short
+#   schedule (E2E_STEPS steps, a checkpoint every E2E_CKPT: a gpu-125m
+#   checkpoint is 1.5 GB and every run keeps at least eight), its noise
+#   floor over two seeds on the GPU, a miner's patch (a higher learning
+#   rate) proved with --device cuda, then `karpa judge`: hidden evaluation
+#   and replay on the GPU by the recipe's CUDA part in the sandbox's GPU
+#   profile. Every karpa call shows its progress; the verdict, the costs and
+#   the replay's device end up in OUT/e2e.json and on stdout.
+#
+# A validator builds the patched recipe itself, so this needs a C compiler
+# and nvcc on the GPU machine (the one karpa was built with: the pack's
+# toolchain.txt); the pack carries the few headers and libraries the runner
+# links against (sysroot/). Without them the stage says what is missing and
+# exits 3.
+#
+# usage: bash bench/gpu_e2e.sh PACK OUT     (PACK: .gpu, unpacked)
+set -u
+PACK=$(cd "$1" && pwd)
+OUT=$2
+K="$PACK/bin/karpa"
+W=${E2E_WORK:-/tmp/karpa-gpu-e2e}
+STEPS=${E2E_STEPS:-48}
+CKPT=${E2E_CKPT:-6}
+T=${E2E_THREADS:-4}
+
+say() { echo "e2e: $*" >&2; }
+step() {
+	local t0=$SECONDS rc
+	say "$1"
+	shift
+	"$@"
+	rc=$?
+	say "  rc=$rc in $((SECONDS - t0)) s"
+	return $rc
+}
+
+# the toolchain a validator builds with
+nvcc=$(sed -n 's/^nvcc //p' "$PACK/toolchain.txt" 2>/dev/null)
+if ! command -v cc >/dev/null || [ -z "$nvcc" ] || [ ! -x "$nvcc" ]; then
+	say "SKIPPED: a validator builds the patched recipe, and this machine lacks $(command -v cc >/dev/null ||
+		echo 'a C compiler (cc) ')$([ -n "$nvcc" ] && [ -x "$nvcc" ] || echo "nvcc at '${nvcc:-?}'")"
+	exit 3
+fi
+say "toolchain: $(cc --version | head -1); $("$nvcc" --version | grep -o 'release [^,]*')"
+export CPATH="$PACK/sysroot/include${CPATH:+:$CPATH}"
+export LIBRARY_PATH="$PACK/sysroot/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
+export KARPA_SRC=$PWD KARPA_CACHE="$W/cache"
+
+rm -rf "$W" && mkdir -p "$W" "$OUT" || exit 2
+# the short king: the project's recipe, gpu-125m's row with fewer steps
+cp -r recipe "$W/recipe-src"
+sed -i "s/{ \"gpu-125m\", 768, 12, 12, 1024, 16, 300, 30, 38, 6e-4f }/{ \"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT, 6e-4f }/" \
+	"$W/recipe-src/config.c"
+grep -q "\"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT," "$W/recipe-src/config.c" ||
+	{ say "FAIL: recipe/config.c's gpu-125m row is not the one this script shortens"; exit 2; }
+
+step "validator at gpu-125m, king: the recipe at $STEPS steps" \
+	"$K" validator init "$W/state" --data "$PACK/data/brown" --hidden "$PACK/data/brown-hidden" \
+	--scale gpu-125m --recipe-src "$W/recipe-src" || exit 1
+step "noise floor: two seeds on the GPU" \
+	"$K" noise-floor "$W/state" --seeds 2 --threads "$T" --progress --json >"$OUT/e2e-noise.json" || exit 1
+cat "$OUT/e2e-noise.json"
+
+# a miner: the king's recipe with a higher learning rate
+"$K" keygen --out "$W/miner.key" >/dev/null || exit 1
+git clone -q "$W/state/recipe" "$W/miner" || exit 1
+sed -i "s/$STEPS, 8, $CKPT, 6e-4f }/$STEPS, 8, $CKPT, 9e-4f }/" "$W/miner/config.c"
+git -C "$W/miner" diff >"$W/patch.diff"
+[ -s "$W/patch.diff" ] || { say "FAIL: the patch is empty"; exit 2; }
+echo "A short schedule learns faster with a higher peak learning rate." >"$W/rationale.md"
+step "prove the patch on the GPU (--device cuda)" \
+	"$K" prove --recipe "$W/state/recipe" --king recipe-v0.1.0 --patch "$W/patch.diff" \
+	--rationale "$W/rationale.md" --key "$W/miner.key" --data "$PACK/data/brown" --scale gpu-125m \
+	--out "$W/bundle" --device cuda --mock-attestation --threads "$T" --progress --json >"$OUT/e2e-prove.json" ||
+	exit 1
+cat "$OUT/e2e-prove.json"
+du -sh "$W/bundle"
+step "judge it: hidden evaluation and replay on the GPU, sandboxed" \
+	"$K" judge "$W/state" "$W/bundle" --threads "$T" --progress --json >"$OUT/e2e.json"
+rc=$?
+cat "$OUT/e2e.json"
+"$K" validator status "$W/state"
+exit $rc
