@@ -27,7 +27,7 @@ if [ "${1:-}" = "--pack" ]; then
 	make BUILD="$BUILD" -j"$(nproc)" gpu "$BUILD/karpa"
 	rm -rf "$PACK" && mkdir -p "$PACK/bin" "$PACK/lib" "$PACK/data"
 	cp "$BUILD"/gpu/tests/gpu/test_* "$BUILD"/gpu/bench/gpu/bench_gpu "$BUILD"/gpu/bench/gpu/systrace \
-		"$BUILD/karpa-recipe-cuda" \
+		"$BUILD/karpa-recipe-cuda" "$BUILD/karpa-gpucalib" \
 		"$BUILD/karpa" "$PACK/bin/"
 	rm -f "$PACK"/bin/*.o "$PACK"/bin/*.d
 	# shared libraries outside the C runtime and the CUDA libraries, which the

@@ -708,8 +708,10 @@ static void test_claim_edited_in_manifest(void **unused)
 	expect_rejected(b, "judge.log_claim");
 }
 
-/* A proof that says it ran on a GPU, sealed by its miner, is refused by
- * name: the CPU judge cannot replay a GPU run bit for bit. */
+/* An honest CPU proof whose manifest, re-sealed by its miner, says it ran
+ * on a GPU: its calibration is still the CPU's SGEMM, and a GPU proof is
+ * judged against the GPU calibration, so check 3 refuses it
+ * (judge.calibration) before any replay is tried. */
 static void test_gpu_proof_on_a_cpu_judge(void **unused)
 {
 	char b[FS_PATH_MAX];
@@ -722,7 +724,7 @@ static void test_gpu_proof_on_a_cpu_judge(void **unused)
 				      "driver", "580.159.04", "gpus", 1, "nvcc", "release 13.0, V13.0.88"));
 	reseal(b, m, &g.k);
 	json_decref(m);
-	expect_rejected(b, "judge.device");
+	expect_rejected(b, "judge.calibration");
 }
 
 /* Wall times stretched past the calibrated budget (results.train_s moved
