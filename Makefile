@@ -246,9 +246,19 @@ $(BUILD)/karpa-recipe-cuda: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/
 		$(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ -lseccomp -lsodium $(GPU_LIBS)
 
+# The GPU calibration program (src/harness/gpucalib_tool.cu, docs/calibration.md):
+# karpa builds its own copy on demand (recipe_build_gpucalib); this one, with
+# the warnings-as-errors flags, is for bench/gpu.sh to carry to a GPU machine.
+$(BUILD)/gpu/src/harness/gpucalib_tool.o: src/harness/calibrate.h src/util/kerr.h
+$(BUILD)/karpa-gpucalib: $(BUILD)/gpu/src/harness/gpucalib_tool.o
+	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $^ $(GPU_LIBS)
+# the GPU calibration's test runs that program through the validator's own library
+$(BUILD)/gpu/tests/gpu/test_gpucalib: $(BUILD)/rel/libkarpa.a
+$(BUILD)/gpu/tests/gpu/test_gpucalib: GPU_TEST_LIBS = $(BUILD)/rel/libkarpa.a $(LIBS)
+
 .PHONY: gpu
 ifneq ($(NVCC),)
-gpu: $(BUILD)/karpa-recipe-cuda $(GPU_TEST_BIN) $(GPU_BENCH_BIN)
+gpu: $(BUILD)/karpa-recipe-cuda $(BUILD)/karpa-gpucalib $(GPU_TEST_BIN) $(GPU_BENCH_BIN)
 else
 gpu:
 	@echo "gpu: no nvcc found (set NVCC=...); the GPU recipe is not built"

@@ -28,7 +28,7 @@ if [ "${1:-}" = "--pack" ]; then
 	make BUILD="$BUILD" -j"$(nproc)" gpu "$BUILD/karpa"
 	rm -rf "$PACK" && mkdir -p "$PACK/bin" "$PACK/lib" "$PACK/data"
 	cp "$BUILD"/gpu/tests/gpu/test_* "$BUILD"/gpu/bench/gpu/bench_gpu "$BUILD"/gpu/bench/gpu/systrace \
-		"$BUILD/karpa-recipe-cuda" \
+		"$BUILD/karpa-recipe-cuda" "$BUILD/karpa-gpucalib" \
 		"$BUILD/karpa" "$PACK/bin/"
 	rm -f "$PACK"/bin/*.o "$PACK"/bin/*.d
 	# shared libraries outside the C runtime and the CUDA libraries, which the
@@ -112,7 +112,7 @@ stage() {
 	cat "$tmp" >>"$LOG"
 	tail -n 30 "$tmp"
 	note "$name: $([ $rc -eq 0 ] && echo PASS || echo "FAIL rc=$rc") ($(( $(date +%s) - t0 ))s)"
-	grep -h '^bench \|^determinism \|rel err\|mean |bf16\|^   wte:\|^FAIL\|^   sandbox\|^   losses\|bit-identical\|^ERROR' "$tmp" >>"$RES" || true
+	grep -h '^bench \|^determinism \|rel err\|mean |bf16\|^   wte:\|^FAIL\|^   sandbox\|^   losses\|bit-identical\|^ERROR\|^gpucalib' "$tmp" >>"$RES" || true
 	rm -f "$tmp"
 	[ $rc -eq 0 ] || fails+=("$name")
 }
@@ -143,6 +143,9 @@ if [[ " ${fails[*]:-} " == *" attention "* ]]; then
 	fi
 	note "attention failed: the model runs the $KARPA_GPU_ATTN attention path (KARPA_GPU_ATTN=$KARPA_GPU_ATTN)"
 fi
+# the GPU calibration (docs/calibration.md): the harness's bf16 8192^3 GEMM
+# timed twice; its median on the reference H100 is CALIB_GPU_REF_MS
+KARPA_GPUCALIB="$PWD/$PACK/bin/karpa-gpucalib" stage gpucalib 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gpucalib"
 KARPA_GPU_OUT="$OUT" KARPA_GPU_TOKENS="$BROWN" stage parity 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gpu_parity"
 stage karpa-125m 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-125m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN" --twice
 if [ "${GPU_SKIP_TORCH:-0}" != 1 ]; then

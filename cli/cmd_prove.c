@@ -18,8 +18,9 @@ static const char usage_text[] =
 	"evaluates val_bpb on the public split, and writes a signed, attested bundle.\n"
 	"--runner-isa aarch64 builds the recipe for aarch64 and trains and evaluates under qemu-user:\n"
 	"a proof made on aarch64 that validators replay natively (docs/determinism.md).\n"
-	"--device cuda trains the recipe's CUDA part on this machine's GPU and records the GPU's\n"
-	"model in the manifest; the gpu-* scales require it (docs/gpu.md).\n";
+	"--device cuda trains the recipe's CUDA part on this machine's GPU, calibrates with a bf16\n"
+	"GEMM on the GPU and records the GPU's model in the manifest; the gpu-* scales require it\n"
+	"(docs/gpu.md, docs/calibration.md).\n";
 
 int cmd_prove(int argc, char **argv)
 {

@@ -8,6 +8,7 @@
 
 #include "harness/blas_dl.h"
 #include "harness/calibrate.h"
+#include "harness/scale.h"
 
 #define EPS 1e-9
 
@@ -18,10 +19,11 @@ static void test_reference_rate(void **state)
 
 static void test_allowed_scales_with_the_machine(void **state)
 {
-	assert_true(fabs(calib_allowed_s(60, CALIB_REF_MS) - 60.0) < EPS);
-	assert_true(fabs(calib_allowed_s(60, 2 * CALIB_REF_MS) - 120.0) < EPS); /* half as fast: twice the time */
-	assert_true(fabs(calib_allowed_s(240, CALIB_REF_MS / 4) - 60.0) < EPS);
-	assert_true(calib_allowed_s(0, 9.0) == 0.0);
+	assert_true(fabs(calib_allowed_s(&calib_ref_cpu, 60, CALIB_REF_MS) - 60.0) < EPS);
+	/* half as fast: twice the time */
+	assert_true(fabs(calib_allowed_s(&calib_ref_cpu, 60, 2 * CALIB_REF_MS) - 120.0) < EPS);
+	assert_true(fabs(calib_allowed_s(&calib_ref_cpu, 240, CALIB_REF_MS / 4) - 60.0) < EPS);
+	assert_true(calib_allowed_s(&calib_ref_cpu, 0, 9.0) == 0.0);
 }
 
 /* The time budget takes the slower median, the physical limit the faster
@@ -31,8 +33,8 @@ static void test_budget_takes_the_lenient_medians(void **state)
 {
 	struct calib_budget a, b;
 
-	calib_budget(100, 9.2, 4.6, &a);
-	calib_budget(100, 4.6, 9.2, &b);
+	calib_budget(&calib_ref_cpu, 100, 9.2, 4.6, &a);
+	calib_budget(&calib_ref_cpu, 100, 4.6, 9.2, &b);
 	assert_true(a.calib_ms == 9.2 && a.limit_ms == 4.6);
 	assert_true(fabs(a.ratio - 2.0) < EPS && fabs(b.ratio - 2.0) < EPS);
 	assert_true(fabs(a.allowed_s - 200.0) < EPS);
@@ -49,10 +51,10 @@ static void test_budget_does_not_grow_with_the_calibration(void **state)
 	const double ms[] = { 0.5, 1.0, 4.6, 17.0, 300.0 };
 	struct calib_budget ref;
 
-	calib_budget(60, CALIB_REF_MS, CALIB_REF_MS, &ref);
+	calib_budget(&calib_ref_cpu, 60, CALIB_REF_MS, CALIB_REF_MS, &ref);
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		struct calib_budget b;
-		calib_budget(60, ms[i], ms[i], &b);
+		calib_budget(&calib_ref_cpu, 60, ms[i], ms[i], &b);
 		assert_true(b.ratio == 1.0);
 		assert_true(fabs(b.allowed_s * b.gflops - ref.allowed_s * ref.gflops) < 1e-6 * ref.allowed_s * ref.gflops);
 		assert_true(b.flops_max == ref.flops_max);
@@ -60,11 +62,47 @@ static void test_budget_does_not_grow_with_the_calibration(void **state)
 	/* Disagreeing medians buy time, never model FLOPs. */
 	{
 		struct calib_budget d;
-		calib_budget(60, CALIB_REF_MS, CALIB_REF_MS * CALIB_AGREE_MAX, &d);
+		calib_budget(&calib_ref_cpu, 60, CALIB_REF_MS, CALIB_REF_MS * CALIB_AGREE_MAX, &d);
 		assert_true(d.flops_max == ref.flops_max);
 	}
 	/* ... and equals flops_max: one reference second of SGEMM per unit. */
 	assert_true(fabs(ref.allowed_s * ref.gflops * 1e9 - ref.flops_max) < 1e-6 * ref.flops_max);
+}
+
+/* The GPU scales' unit is one reference-GPU second: with the (provisional)
+ * reference median of 1.39 ms for the bf16 8192^3 GEMM, the reference rate
+ * is 2 x 8192^3 / 1.39e6 = 791,015.56 GFLOPS, and gpu-125m's 3600 units
+ * cap a run at 2.8477e18 model FLOPs. The same rule as the CPU's, with the
+ * GPU's reference. */
+static void test_gpu_budget(void **state)
+{
+	const struct scale *sc = scale_find("gpu-125m", NULL);
+	const double ms[] = { 0.7, 1.0, CALIB_GPU_REF_MS, 2.0, 13.9 };
+	struct calib_budget ref, b, cpu;
+
+	assert_non_null(sc);
+	assert_true(fabs(CALIB_GPU_REF_GFLOPS - 791015.5595510792) < 1e-6);
+	assert_true(calib_gflops(&calib_ref_gpu, CALIB_GPU_REF_MS) == CALIB_GPU_REF_GFLOPS);
+	assert_true(calib_gflops(&calib_ref_cpu, CALIB_REF_MS) == CALIB_REF_GFLOPS);
+	calib_budget(&calib_ref_gpu, sc->budget_units, CALIB_GPU_REF_MS, CALIB_GPU_REF_MS, &ref);
+	assert_true(fabs(ref.allowed_s - 3600.0) < EPS);
+	assert_true(fabs(ref.gflops - 791015.5595510792) < 1e-6);
+	assert_true(fabs(ref.flops_max - 2.8476560143838851e18) < 1e3);
+	/* the slower median for time, the faster for the limit, as on a CPU */
+	calib_budget(&calib_ref_gpu, sc->budget_units, 2 * CALIB_GPU_REF_MS, CALIB_GPU_REF_MS, &b);
+	assert_true(fabs(b.allowed_s - 7200.0) < 1e-6);
+	assert_true(b.gflops == ref.gflops && fabs(b.ratio - 2.0) < EPS);
+	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
+		calib_budget(&calib_ref_gpu, sc->budget_units, ms[i], ms[i], &b);
+		assert_true(fabs(b.allowed_s * b.gflops - ref.allowed_s * ref.gflops) < 1e-9 * ref.allowed_s * ref.gflops);
+		assert_true(b.flops_max == ref.flops_max);
+	}
+	/* The scale's declared work, 300 steps of 16 x 1024 tokens of a 124M
+	 * model (3.66e15 model FLOPs), fits the GPU's cap and not the CPU's
+	 * (2.1e14), which is why a GPU proof needs the GPU calibration. */
+	calib_budget(&calib_ref_cpu, sc->budget_units, CALIB_REF_MS, CALIB_REF_MS, &cpu);
+	assert_true(6.0 * 124e6 * 300 * 16 * 1024 > cpu.flops_max);
+	assert_true(6.0 * 124e6 * 300 * 16 * 1024 < ref.flops_max / 100);
 }
 
 /* Whether libopenblas is mapped into this process. */
@@ -137,6 +175,7 @@ int main(void)
 		cmocka_unit_test(test_blas_missing),
 		cmocka_unit_test(test_reference_rate),
 		cmocka_unit_test(test_allowed_scales_with_the_machine),
+		cmocka_unit_test(test_gpu_budget),
 		cmocka_unit_test(test_budget_takes_the_lenient_medians),
 		cmocka_unit_test(test_budget_does_not_grow_with_the_calibration),
 		cmocka_unit_test(test_measure),

@@ -7,6 +7,7 @@
  * because a proof costs seconds. */
 #include "testutil.h"
 
+#include "harness/calibrate.h"
 #include "harness/gpuinfo.h"
 
 #include <dirent.h>
@@ -349,6 +350,25 @@ static void real_patch_proves_and_verifies(void **state)
 	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(json_object_get(m, "environment"), "libs"),
 								 "openblas")),
 			       "OpenBLAS "));
+	/* A CPU proof records the SGEMM calibration as it always has: these
+	 * keys exactly (the GPU calibration's "device" and "gpu" are a GPU
+	 * proof's), and no device in its environment. */
+	assert_null(json_object_get(json_object_get(m, "environment"), "device"));
+	assert_true(num(json_object_get(m, "calibration"), "ref_ms") == CALIB_REF_MS);
+	{
+		json_t *cal;
+		const char *key;
+		json_t *val;
+		char keys[256] = "";
+
+		snprintf(path, sizeof path, "%s/calibration.json", F.bundle1);
+		cal = tu_load_json(path);
+		json_object_foreach(cal, key, val)
+			snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s ", key);
+		assert_string_equal(keys, "after allowed_s before budget_units n ref_ms repeats train_s ");
+		assert_int_equal((int)num(json_object_get(cal, "before"), "threads"), 2);
+		json_decref(cal);
+	}
 	snprintf(path, sizeof path, "%s/train.log", F.bundle1);
 	assert_true(fabs(log_peak_lr(path) - F.lr_new) <= F.lr_new * 1e-5);
 	assert_true(fabs(log_peak_lr(path) - F.lr_old) > F.lr_old * 0.1);

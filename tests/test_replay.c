@@ -144,7 +144,7 @@ static void write_json(const char *path, json_t *o)
 static void bundle_from_run(const char *run, const char *dir, const struct train_result *tr, const struct calib *c)
 {
 	char src[FS_PATH_MAX], dst[FS_PATH_MAX];
-	double allowed = calib_allowed_s(60.0, c->median_ms);
+	double allowed = calib_allowed_s(&calib_ref_cpu, 60.0, c->median_ms);
 
 	snprintf(dst, sizeof dst, "%s/checkpoints", dir);
 	assert_int_equal(fs_mkdir_p(dst, NULL), 0);

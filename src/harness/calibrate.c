@@ -58,7 +58,7 @@ int calib_measure(int threads, struct calib *c, struct kerr *err)
 	c->min_ms = t[0];
 	c->max_ms = t[CALIB_REPEATS - 1];
 	c->median_ms = t[CALIB_REPEATS / 2];
-	c->gflops = 2.0 * (double)n * (double)n * (double)n / (c->median_ms * 1e6);
+	c->gflops = calib_gflops(&calib_ref_cpu, c->median_ms);
 	rc = 0;
 out:
 	free(a);
@@ -67,17 +67,26 @@ out:
 	return rc;
 }
 
-double calib_allowed_s(double budget_units, double calib_ms)
+const struct calib_ref calib_ref_cpu = { "cpu", CALIB_N, CALIB_REPEATS, CALIB_REF_MS };
+const struct calib_ref calib_ref_gpu = { "cuda", CALIB_GPU_N, CALIB_GPU_REPEATS, CALIB_GPU_REF_MS };
+
+double calib_gflops(const struct calib_ref *ref, double ms)
 {
-	return budget_units * (calib_ms / CALIB_REF_MS);
+	return 2.0 * ref->n * ref->n * (double)ref->n / (ms * 1e6);
 }
 
-void calib_budget(double budget_units, double before_ms, double after_ms, struct calib_budget *b)
+double calib_allowed_s(const struct calib_ref *ref, double budget_units, double calib_ms)
+{
+	return budget_units * (calib_ms / ref->ref_ms);
+}
+
+void calib_budget(const struct calib_ref *ref, double budget_units, double before_ms, double after_ms,
+		  struct calib_budget *b)
 {
 	b->calib_ms = fmax(before_ms, after_ms);
 	b->limit_ms = fmin(before_ms, after_ms);
 	b->ratio = b->calib_ms / b->limit_ms;
-	b->allowed_s = calib_allowed_s(budget_units, b->calib_ms);
-	b->gflops = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (b->limit_ms * 1e6);
-	b->flops_max = budget_units * CALIB_REF_GFLOPS * 1e9;
+	b->allowed_s = calib_allowed_s(ref, budget_units, b->calib_ms);
+	b->gflops = calib_gflops(ref, b->limit_ms);
+	b->flops_max = budget_units * calib_gflops(ref, ref->ref_ms) * 1e9;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "harness/calibrate.h"
+#include "harness/gpucalib.h"
 #include "sandbox/recipe_host.h"
 #include "harness/scale.h"
 #include "harness/train.h"
@@ -34,6 +35,7 @@ struct claims {
 	double budget_units;
 	char data[HASH_HEX_BYTES], tok[HASH_HEX_BYTES];
 	double before_ms, after_ms, ref_ms;
+	const struct calib_ref *ref; /* calib_ref_gpu when environment.device says the run was on a GPU */
 	int64_t steps, tokens, params;
 	double train_s, val_bpb, val_loss;
 	char recipe[KR_NAME_MAX], version[KR_NAME_MAX];
@@ -88,6 +90,24 @@ static json_t *load_json(const char *dir, const char *name, size_t bytes_max, co
 	return o;
 }
 
+/* environment.device is on a GPU proof only; which calibration the proof
+ * needs follows from it. */
+static int parse_device(json_t *m, struct claims *c, struct kerr *err)
+{
+	json_t *dev = json_object_get(json_object_get(m, "environment"), "device");
+	const char *kind = json_string_value(json_object_get(dev, "kind"));
+
+	c->ref = &calib_ref_cpu;
+	if (!dev)
+		return 0;
+	if (!kind || strcmp(kind, calib_ref_gpu.device))
+		return kerr_set(err, "judge.bad_manifest",
+				"manifest.json: environment.device is not a device the harness knows (kind \"%s\")",
+				calib_ref_gpu.device);
+	c->ref = &calib_ref_gpu;
+	return 0;
+}
+
 static int parse_manifest(json_t *m, struct claims *c, struct kerr *err)
 {
 	const char *scale, *data, *tok, *recipe, *version;
@@ -123,7 +143,7 @@ static int parse_manifest(json_t *m, struct claims *c, struct kerr *err)
 	if (!isfinite(c->train_s) || c->train_s < 0)
 		return kerr_set(err, "judge.bad_manifest", "manifest.json: results.train_s %g is not a duration",
 				c->train_s);
-	return 0;
+	return parse_device(m, c, err);
 }
 
 static int calib_one(json_t *o, const char *which, int threads, struct calib_rec *c, struct kerr *err)
@@ -142,7 +162,7 @@ static int calib_one(json_t *o, const char *which, int threads, struct calib_rec
 		return kerr_set(err, "judge.calibration",
 				"calibration.json %s: min %g, median %g, max %g ms are not ordered positive times",
 				which, c->min_ms, c->median_ms, c->max_ms);
-	want = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (c->median_ms * 1e6);
+	want = calib_gflops(&calib_ref_cpu, c->median_ms);
 	if (!(fabs(c->gflops - want) <= CALIB_GFLOPS_REL_TOL * want))
 		return kerr_set(err, "judge.calibration",
 				"calibration.json %s: gflops %g does not follow from the median (%g)", which, c->gflops,
@@ -150,19 +170,18 @@ static int calib_one(json_t *o, const char *which, int threads, struct calib_rec
 	return 0;
 }
 
-/* The calibration as recorded, checked against the harness's constants and
- * the manifest; fills the recomputed figures in r. */
-static int check_calibration(json_t *cal, const struct claims *c, struct plausible_report *r, struct kerr *err)
+/* A CPU proof's calibration.json: the fixed SGEMM at the run's threads. */
+static int cpu_calibration(json_t *cal, const struct claims *c, double *before_ms, double *after_ms, double *budget,
+			   struct kerr *err)
 {
 	struct calib_rec b, a;
-	struct calib_budget cb;
 	json_t *before, *after;
 	json_int_t n, repeats;
-	double ref_ms, budget;
+	double ref_ms;
 	json_error_t je;
 
 	if (json_unpack_ex(cal, &je, 0, "{s:o, s:o, s:F, s:F, s:I, s:I}", "before", &before, "after", &after, "ref_ms",
-			   &ref_ms, "budget_units", &budget, "n", &n, "repeats", &repeats) < 0)
+			   &ref_ms, "budget_units", budget, "n", &n, "repeats", &repeats) < 0)
 		return kerr_set(err, "judge.calibration", "calibration.json: %s", je.text);
 	if (n != CALIB_N || repeats != CALIB_REPEATS || ref_ms != CALIB_REF_MS || c->ref_ms != CALIB_REF_MS)
 		return kerr_set(err, "judge.calibration",
@@ -170,22 +189,98 @@ static int check_calibration(json_t *cal, const struct claims *c, struct plausib
 				(long long)n, (long long)repeats, ref_ms, CALIB_N, CALIB_REPEATS, CALIB_REF_MS);
 	if (calib_one(before, "before", c->threads, &b, err) < 0 || calib_one(after, "after", c->threads, &a, err) < 0)
 		return -1;
-	if (b.median_ms != c->before_ms || a.median_ms != c->after_ms || budget != c->budget_units)
+	*before_ms = b.median_ms;
+	*after_ms = a.median_ms;
+	return 0;
+}
+
+/* One GPU measurement, by the rules the program's own line is read with
+ * (gpucalib_from_json), in the judge's terms. */
+static int gpu_one(json_t *o, const char *which, const char *gpu, struct gpucalib *g, struct kerr *err)
+{
+	if (gpucalib_from_json(o, g, err) < 0) {
+		char why[KERR_MSG_MAX];
+		snprintf(why, sizeof why, "%s", err->msg);
+		return kerr_set(err, "judge.calibration", "calibration.json %s: %s", which, why);
+	}
+	if (strcmp(g->gpu, gpu))
+		return kerr_set(err, "judge.calibration", "calibration.json %s: measured on \"%s\", the record says \"%s\"",
+				which, g->gpu, gpu);
+	return 0;
+}
+
+/* A GPU proof's calibration.json: the GPU calibration, both measurements
+ * on the one GPU it names. */
+static int gpu_calibration(json_t *cal, const struct claims *c, double *before_ms, double *after_ms, double *budget,
+			   struct kerr *err)
+{
+	struct gpucalib b, a;
+	json_t *before, *after;
+	const char *device, *gpu;
+	double ref_ms;
+	json_error_t je;
+
+	if (json_unpack_ex(cal, &je, 0, "{s:s, s:s, s:o, s:o, s:F, s:F}", "device", &device, "gpu", &gpu, "before",
+			   &before, "after", &after, "ref_ms", &ref_ms, "budget_units", budget) < 0)
+		return kerr_set(err, "judge.calibration", "calibration.json: %s", je.text);
+	if (ref_ms != CALIB_GPU_REF_MS || c->ref_ms != CALIB_GPU_REF_MS)
+		return kerr_set(err, "judge.calibration",
+				"calibration.json: ref_ms %g (manifest %g) is not the harness's GPU reference %g", ref_ms,
+				c->ref_ms, CALIB_GPU_REF_MS);
+	if (gpu_one(before, "before", gpu, &b, err) < 0 || gpu_one(after, "after", gpu, &a, err) < 0)
+		return -1;
+	*before_ms = b.median_ms;
+	*after_ms = a.median_ms;
+	return 0;
+}
+
+/* The calibration as recorded, checked against the harness's constants and
+ * the manifest; fills the recomputed figures in r. A GPU proof (the
+ * manifest's environment.device) needs the GPU calibration and a CPU proof
+ * the SGEMM: each is measured against its own reference. */
+static int check_calibration(json_t *cal, const struct claims *c, struct plausible_report *r, struct kerr *err)
+{
+	struct calib_budget cb;
+	const char *device = NULL;
+	double before_ms = 0, after_ms = 0, budget = 0;
+	json_error_t je;
+
+	if (json_unpack_ex(cal, &je, 0, "{s?s}", "device", &device) < 0)
+		return kerr_set(err, "judge.calibration", "calibration.json: %s", je.text);
+	if (device && strcmp(device, calib_ref_gpu.device))
+		return kerr_set(err, "judge.calibration",
+				"calibration.json: device \"%.32s\" is not one the harness calibrates (\"%s\")", device,
+				calib_ref_gpu.device);
+	if (c->ref == &calib_ref_gpu && !device)
+		return kerr_set(err, "judge.calibration",
+				"calibration.json is the CPU's SGEMM, but the proof ran on a GPU (environment.device): "
+				"a GPU proof needs the GPU calibration (\"device\": \"%s\", docs/calibration.md)",
+				calib_ref_gpu.device);
+	if (c->ref == &calib_ref_cpu && device)
+		return kerr_set(err, "judge.calibration",
+				"calibration.json is a GPU calibration, but the manifest names no GPU "
+				"(environment.device): a CPU proof needs the CPU's SGEMM calibration");
+	if ((device ? gpu_calibration(cal, c, &before_ms, &after_ms, &budget, err)
+		    : cpu_calibration(cal, c, &before_ms, &after_ms, &budget, err)) < 0)
+		return -1;
+	if (before_ms != c->before_ms || after_ms != c->after_ms || budget != c->budget_units)
 		return kerr_set(err, "judge.calibration",
 				"calibration.json medians (%g, %g ms) or budget %g differ from the manifest's "
 				"(%g, %g ms, %g)",
-				b.median_ms, a.median_ms, budget, c->before_ms, c->after_ms, c->budget_units);
+				before_ms, after_ms, budget, c->before_ms, c->after_ms, c->budget_units);
 	/* The model-FLOPs cap bounds what any claim buys (PROTOCOL 4.3); the
 	 * time budget and the physical limit each take the miner-friendly
 	 * median, so a machine's own noise never refuses an honest proof
 	 * (docs/judging-checks.md, "What a calibration can buy"). */
-	calib_budget(c->budget_units, b.median_ms, a.median_ms, &cb);
+	calib_budget(c->ref, c->budget_units, before_ms, after_ms, &cb);
 	if (!(cb.ratio <= CALIB_AGREE_MAX))
 		return kerr_set(err, "judge.calibration",
 				"calibration.json medians %g ms before and %g ms after training differ %.2fx, more "
 				"than %.2fx: no one machine gives both; prove again on a machine under steady "
 				"load",
-				b.median_ms, a.median_ms, cb.ratio, CALIB_AGREE_MAX);
+				before_ms, after_ms, cb.ratio, CALIB_AGREE_MAX);
+	r->gpu = c->ref == &calib_ref_gpu;
+	r->ref_ms = c->ref->ref_ms;
 	r->calib_ms = cb.calib_ms;
 	r->calib_gflops = cb.gflops;
 	r->allowed_s = cb.allowed_s;
@@ -472,9 +567,9 @@ static int check_totals(const struct claims *c, const struct walk *w, struct pla
 	claimed_s = fmax(c->train_s, r->train_s);
 	if (claimed_s > r->allowed_s)
 		return kerr_set(err, "judge.over_budget",
-				"training took %.3f s; %.0f budget units at the faster calibration (%.3f ms vs "
+				"training took %.3f s; %.0f budget units at the slower calibration (%.3f ms vs "
 				"reference %.2f ms) allow %.3f s",
-				claimed_s, r->budget_units, r->calib_ms, CALIB_REF_MS, r->allowed_s);
+				claimed_s, r->budget_units, r->calib_ms, r->ref_ms, r->allowed_s);
 	/* The cap no timing claim enters: what the steps computed, by the same
 	 * 6N count as the physical limit. */
 	r->flops = r->flops_per_step * (double)r->steps;

@@ -17,11 +17,13 @@
 #include "util/hash.h"
 #include "util/kerr.h"
 
-/* How far a step's throughput may exceed the calibrated fp32 GEMM rate.
- * OpenBLAS's 512^3 SGEMM (the calibration) already runs at most of the
+/* How far a step's throughput may exceed the calibrated GEMM rate.
+ * OpenBLAS's 512^3 SGEMM (the CPU calibration) already runs at most of the
  * cores' FMA peak, so a hand-tuned recipe kernel on the same cores can beat
  * it by tens of percent, not 2x; the rest is margin for clock boost between
- * the calibration and a step. */
+ * the calibration and a step. On a GPU the calibration's bf16 8192^3 GEMM
+ * runs at about 80% of the chip's dense bf16 peak, and a step's 6N rate
+ * sits below any one product's (docs/judging-checks.md). */
 #define PLAUSIBLE_PEAK_FACTOR 2.0
 /* FLOPs of one training step per parameter per token: forward 2, backward 4
  * (the usual 6N estimate; attention's own FLOPs are left out, which only
@@ -57,10 +59,12 @@ struct plausible_report {
 	int batch, seq_len;
 	/* time and budget */
 	double train_s;        /* the step loop's wall time: last step record's wall_ms / 1e3 */
-	double allowed_s;      /* recomputed: calib_allowed_s(scale budget, calib_ms) */
+	double allowed_s;      /* recomputed: calib_allowed_s(ref, scale budget, calib_ms) */
 	double budget_units;   /* the scale's */
-	double calib_ms;       /* the faster of the two calibration medians: the one figure */
-	double calib_gflops;   /* recomputed from calib_ms: the physical limit's base */
+	int gpu;               /* 1: a GPU proof, measured by the GPU calibration */
+	double ref_ms;         /* the reference median budgets are written in: CALIB_REF_MS or CALIB_GPU_REF_MS */
+	double calib_ms;       /* the slower of the two calibration medians: the time budget's figure */
+	double calib_gflops;   /* recomputed from the faster median: the physical limit's base */
 	double flops_per_step; /* PLAUSIBLE_FLOPS_PER_PARAM_TOKEN * params * batch * seq_len */
 	double flops;          /* flops_per_step * steps: the run's model FLOPs */
 	double flops_max;      /* the budget in model FLOPs (calib_budget), no calibration in it */
@@ -79,9 +83,12 @@ struct plausible_report {
  * success fills r (free with plausible_report_free); on failure r holds
  * nothing to free. Reason codes:
  *   judge.bad_manifest, judge.calibration  fields missing, malformed or
- *                                          inconsistent with each other, or
+ *                                          inconsistent with each other,
  *                                          medians more than CALIB_AGREE_MAX
- *                                          apart
+ *                                          apart, or a calibration of the
+ *                                          other kind (a GPU proof, one with
+ *                                          environment.device, needs the GPU
+ *                                          calibration; a CPU proof the SGEMM)
  *   judge.log_parse       a record is not what the harness writes
  *   judge.log_shape       counts, numbering, tokens, checkpoint records
  *   judge.log_time        wall_ms not finite, positive and strictly increasing

@@ -104,6 +104,31 @@ static json_t *calib_json(const struct calib *c)
 			 c->min_ms, "max_ms", c->max_ms, "gflops", c->gflops);
 }
 
+/* A GPU proof is calibrated by the GPU calibration alone: the CPU's SGEMM
+ * says nothing about how fast the GPU trains (docs/calibration.md). */
+static const struct calib_ref *proof_ref(const struct prove_opts *o)
+{
+	return o->cuda ? &calib_ref_gpu : &calib_ref_cpu;
+}
+
+static double before_ms(const struct prove_opts *o, const struct prove_result *r)
+{
+	return o->cuda ? r->gpu_before.median_ms : r->before.median_ms;
+}
+
+static double after_ms(const struct prove_opts *o, const struct prove_result *r)
+{
+	return o->cuda ? r->gpu_after.median_ms : r->after.median_ms;
+}
+
+/* One calibration of the proof's machine: the fixed SGEMM, or the GPU
+ * calibration program (tool) for a GPU proof. */
+static int calibrate(const struct prove_opts *o, const char *tool, struct calib *c, struct gpucalib *g,
+		     struct kerr *err)
+{
+	return o->cuda ? gpucalib_run(tool, g, err) : calib_measure(o->threads, c, err);
+}
+
 static int write_json_file(const char *path, json_t *j, struct kerr *err)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
@@ -163,6 +188,7 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 	const char *launch[RECIPE_LAUNCHER_WORDS];
 	struct train_opts to = { .data_dir = o->data, .scale = o->scale, .out_dir = w->run, .seed = o->seed,
 				 .threads = o->threads, .progress = o->progress, .plot = o->progress };
+	struct recipe_build_info tool;
 	int rc;
 
 	say(o, "building the patched recipe (pinned flags, for %s)",
@@ -170,8 +196,14 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 	if ((o->cuda ? recipe_build_cuda(w->recipe, bi, err) : recipe_build_isa(w->recipe, o->runner_isa, bi, err)) < 0)
 		return -1;
 	recipe_build_launcher(bi, launch);
-	say(o, "calibrating: %s", "fixed SGEMM, median of repeats");
-	if (calib_measure(o->threads, &r->before, err) < 0)
+	memset(&tool, 0, sizeof tool);
+	if (o->cuda) {
+		say(o, "building the GPU calibration (%s)", "bf16 GEMM through cuBLASLt");
+		if (recipe_build_gpucalib(&tool, err) < 0)
+			return -1;
+	}
+	say(o, "calibrating: %s", o->cuda ? "bf16 GEMM on the GPU, median of repeats" : "fixed SGEMM, median of repeats");
+	if (calibrate(o, tool.runner, &r->before, &r->gpu_before, err) < 0)
 		return -1;
 	say(o, "training under seed and budget (%s)", o->scale);
 	if (recipe_host_pipe_launched(&host, launch, bi->runner, err) < 0)
@@ -181,25 +213,26 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 	if (rc < 0)
 		return -1;
 	say(o, "calibrating again: %s", "after training");
-	return calib_measure(o->threads, &r->after, err);
+	return calibrate(o, tool.runner, &r->after, &r->gpu_after, err);
 }
 
 /* Budget (PROTOCOL 4.3): the recipe's training time against the ceiling,
  * calibrated by the slower of the two measurements (calib_budget, the rule
  * the judge applies). The judge's other budget rules, the model-FLOPs cap
  * among them, run on the sealed bundle (judge_preview). */
-static int check_budget(const struct train_result *tr, struct prove_result *r, double budget, struct kerr *err)
+static int check_budget(const struct prove_opts *o, const struct train_result *tr, struct prove_result *r,
+			double budget, struct kerr *err)
 {
 	struct calib_budget cb;
 
-	calib_budget(budget, r->before.median_ms, r->after.median_ms, &cb);
+	calib_budget(proof_ref(o), budget, before_ms(o, r), after_ms(o, r), &cb);
 	r->train_s = tr->train_ms / 1e3;
 	r->allowed_s = cb.allowed_s;
 	if (r->train_s > r->allowed_s)
 		return kerr_set(err, "prove.over_budget",
 				"training took %.1f s, the budget of %g units allows %.1f s on this machine "
 				"(calibration %.2f ms vs reference %.2f ms): declare fewer steps",
-				r->train_s, budget, r->allowed_s, cb.calib_ms, CALIB_REF_MS);
+				r->train_s, budget, r->allowed_s, cb.calib_ms, proof_ref(o)->ref_ms);
 	return 0;
 }
 
@@ -242,9 +275,17 @@ static int stage_files(const struct prove_opts *o, const struct work *w, const c
 	    fs_join(src, sizeof src, err, "%s/final.ckpt", w->run) < 0 ||
 	    fs_join(dst, sizeof dst, err, "%s/checkpoints/final.ckpt", stage) < 0 || fs_copy_file(src, dst, err) < 0)
 		goto out;
-	cal = json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i}", "before", calib_json(&r->before), "after",
-			calib_json(&r->after), "ref_ms", CALIB_REF_MS, "budget_units", budget, "allowed_s",
-			r->allowed_s, "train_s", r->train_s, "n", CALIB_N, "repeats", CALIB_REPEATS);
+	/* A GPU calibration says so, and which GPU; each measurement keeps
+	 * the program's line (n and repeats in it). */
+	if (o->cuda)
+		cal = json_pack("{s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:f}", "device", calib_ref_gpu.device, "gpu",
+				r->gpu_before.gpu, "before", gpucalib_json(&r->gpu_before), "after",
+				gpucalib_json(&r->gpu_after), "ref_ms", CALIB_GPU_REF_MS, "budget_units", budget,
+				"allowed_s", r->allowed_s, "train_s", r->train_s);
+	else
+		cal = json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i}", "before", calib_json(&r->before), "after",
+				calib_json(&r->after), "ref_ms", CALIB_REF_MS, "budget_units", budget, "allowed_s",
+				r->allowed_s, "train_s", r->train_s, "n", CALIB_N, "repeats", CALIB_REPEATS);
 	if (fs_join(dst, sizeof dst, err, "%s/calibration.json", stage) < 0 || write_json_file(dst, cal, err) < 0)
 		goto out;
 	/* Every intermediate is kept: which segments are replayed is drawn by
@@ -282,8 +323,8 @@ static json_t *manifest_body(const struct prove_opts *o, const char *commit, con
 			 "patch_sha256", patch_hex, "miner", k->pk_hex, "config", "seed", (json_int_t)o->seed, "scale",
 			 o->scale, "threads", o->threads, "budget_units", budget, "data_manifest_sha256",
 			 tr->data_digest, "tokenizer_sha256", tr->tokenizer_digest, "environment",
-			 environment_json(bi, blas_config, g), "calibration", "before_ms", r->before.median_ms, "after_ms",
-			 r->after.median_ms, "ref_ms", CALIB_REF_MS, "allowed_s", r->allowed_s, "results", "steps",
+			 environment_json(bi, blas_config, g), "calibration", "before_ms", before_ms(o, r), "after_ms",
+			 after_ms(o, r), "ref_ms", proof_ref(o)->ref_ms, "allowed_s", r->allowed_s, "results", "steps",
 			 (json_int_t)tr->steps, "tokens", (json_int_t)tr->tokens, "params", (json_int_t)tr->params,
 			 "train_s", r->train_s, "val_bpb", tr->val.val_bpb, "val_loss", tr->val.loss, "final_ckpt",
 			 "checkpoints/final.ckpt", "recipe", tr->recipe, "recipe_version", tr->recipe_version, "log",
@@ -383,7 +424,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	if (reciperepo_export(o->recipe_repo, o->king, w.recipe, err) < 0 ||
 	    reciperepo_apply(w.recipe, o->patch, err) < 0)
 		goto out;
-	if (build_and_train(o, &w, &bi, &tr, r, err) < 0 || check_budget(&tr, r, budget, err) < 0)
+	if (build_and_train(o, &w, &bi, &tr, r, err) < 0 || check_budget(o, &tr, r, budget, err) < 0)
 		goto out;
 	say(o, "writing the bundle %s", o->out);
 	if (fs_stage_begin(&st, o->out, err) < 0 || stage_files(o, &w, st.tmp, &tr, r, budget, &keep, err) < 0)

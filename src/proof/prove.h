@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "harness/calibrate.h"
+#include "harness/gpucalib.h"
 #include "util/hash.h"
 #include "util/kerr.h"
 
@@ -43,7 +44,8 @@ struct prove_result {
 	double val_bpb;
 	int64_t steps;
 	double train_s, allowed_s, wall_s;
-	struct calib before, after;
+	struct calib before, after;            /* a CPU proof's calibrations: the fixed SGEMM */
+	struct gpucalib gpu_before, gpu_after; /* a GPU proof's (--device cuda): the GPU calibration */
 };
 
 int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *err);

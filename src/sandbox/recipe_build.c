@@ -177,9 +177,10 @@ out:
 }
 
 /* Lists and hashes the folder's sources (and, for a CUDA build, those of
- * its cuda/ part, named "cuda/..."); names sorted bytewise. */
-static int hash_sources(const char *dir, const struct target *t, const char *compiler, char digest[HASH_HEX_BYTES],
-			char ***names_out, size_t *n_out, struct kerr *err)
+ * its cuda/ part, named "cuda/..."); names sorted bytewise. Then the
+ * harness files. dir NULL: a harness program, the harness files alone. */
+static int hash_sources(const char *dir, const char *const *harness, const struct target *t, const char *compiler,
+			char digest[HASH_HEX_BYTES], char ***names_out, size_t *n_out, struct kerr *err)
 {
 	char **names = NULL, part[FS_PATH_MAX];
 	size_t n = 0;
@@ -187,9 +188,9 @@ static int hash_sources(const char *dir, const struct target *t, const char *com
 	uint8_t out[HASH_BYTES];
 	int rc = -1;
 
-	if (list_sources(dir, "", t->nvcc != NULL, &names, &n, err) < 0)
+	if (dir && list_sources(dir, "", t->nvcc != NULL, &names, &n, err) < 0)
 		goto out;
-	if (t->nvcc) {
+	if (dir && t->nvcc) {
 		if (fs_join(part, sizeof part, err, "%s/%s", dir, RECIPE_CUDA_DIR) < 0)
 			goto out;
 		if (access(part, R_OK | X_OK) < 0) {
@@ -200,11 +201,12 @@ static int hash_sources(const char *dir, const struct target *t, const char *com
 		if (list_sources(part, RECIPE_CUDA_DIR "/", 1, &names, &n, err) < 0)
 			goto out;
 	}
-	if (n == 0) {
+	if (dir && n == 0) {
 		kerr_set(err, "recipe.no_sources", "%s: no .c or .h files", dir);
 		goto out;
 	}
-	qsort(names, n, sizeof *names, cmp_str);
+	if (n)
+		qsort(names, n, sizeof *names, cmp_str);
 	hash_begin(&hc);
 	hash_update(&hc, t->flags, strlen(t->flags) + 1);
 	hash_update(&hc, t->link, strlen(t->link) + 1);
@@ -222,7 +224,7 @@ static int hash_sources(const char *dir, const struct target *t, const char *com
 		    hash_file_into(&hc, names[i], path, err) < 0)
 			goto out;
 	}
-	for (const char *const *f = recipe_build_harness_files; *f; f++) {
+	for (const char *const *f = harness; *f; f++) {
 		char path[FS_PATH_MAX];
 
 		if (fs_join(path, sizeof path, err, "%s/%s", recipe_build_src_dir(), *f) < 0 ||
@@ -349,8 +351,8 @@ struct objkeys {
 	int cacheable;
 };
 
-static int hash_headers(const char *recipe_dir, char *const *names, size_t n, const struct target *t,
-			const char *compiler, struct objkeys *k, struct kerr *err)
+static int hash_headers(const char *recipe_dir, char *const *names, size_t n, const char *const *harness,
+			const struct target *t, const char *compiler, struct objkeys *k, struct kerr *err)
 {
 	struct hash_ctx hc;
 
@@ -378,7 +380,7 @@ static int hash_headers(const char *recipe_dir, char *const *names, size_t n, co
 		}
 		free(text);
 	}
-	for (const char *const *f = recipe_build_harness_files; *f; f++) {
+	for (const char *const *f = harness; *f; f++) {
 		char path[FS_PATH_MAX];
 		if (strcmp(*f + strlen(*f) - 2, ".h"))
 			continue;
@@ -413,7 +415,7 @@ static int object_path(const struct objkeys *k, const char *cache, const char *t
 
 /* Runs argv (a compile or the link); on failure the compiler's first error
  * line becomes recipe.build_failed. The log keeps what it said. */
-static int run_cc(const char **argv, const char *recipe_dir, const char *log, struct kerr *err)
+static int run_cc(const char **argv, const char *label, const char *log, struct kerr *err)
 {
 	struct proc_opts po = { .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16 };
 	struct proc_result pr;
@@ -426,7 +428,7 @@ static int run_cc(const char **argv, const char *recipe_dir, const char *log, st
 	if (pr.exit_code != 0) {
 		char first[512];
 		first_error_line(pr.err_len ? pr.err : pr.out, first, sizeof first);
-		kerr_set(err, "recipe.build_failed", "%s: %s%s", recipe_dir, first,
+		kerr_set(err, "recipe.build_failed", "%s: %s%s", label, first,
 			 pr.timed_out ? " (the compiler ran past its time limit)" : "");
 		goto out;
 	}
@@ -439,7 +441,7 @@ out:
 /* The compile of one source into obj (through a temporary name, so a
  * reader of the cache sees a whole object or none). */
 static int compile_one(const struct target *t, const char *src_path, const char *obj, const char *recipe_dir,
-		       const char *log, struct kerr *err)
+		       const char *label, const char *log, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 2], map_src[FS_PATH_MAX + 32],
@@ -461,25 +463,28 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 			return -1;
 	}
 	snprintf(inc_src, sizeof inc_src, "-I%s/src", src);
-	snprintf(inc_dir, sizeof inc_dir, "-I%s", recipe_dir);
-	snprintf(inc_cuda, sizeof inc_cuda, "-I%s/%s", recipe_dir, RECIPE_CUDA_DIR);
 	snprintf(map_src, sizeof map_src, "-ffile-prefix-map=%s=karpa", src);
-	snprintf(map_dir, sizeof map_dir, "-ffile-prefix-map=%s=recipe", recipe_dir);
+	if (recipe_dir) {
+		snprintf(inc_dir, sizeof inc_dir, "-I%s", recipe_dir);
+		snprintf(inc_cuda, sizeof inc_cuda, "-I%s/%s", recipe_dir, RECIPE_CUDA_DIR);
+		snprintf(map_dir, sizeof map_dir, "-ffile-prefix-map=%s=recipe", recipe_dir);
+	}
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", obj, (long)getpid());
 	argv[argc++] = inc_src;
-	argv[argc++] = inc_dir;
-	if (t->nvcc)
+	if (recipe_dir)
+		argv[argc++] = inc_dir;
+	if (recipe_dir && t->nvcc)
 		argv[argc++] = inc_cuda;
-	if (!cu) {
+	if (!cu)
 		argv[argc++] = map_src;
+	if (!cu && recipe_dir)
 		argv[argc++] = map_dir;
-	}
 	argv[argc++] = "-c";
 	argv[argc++] = src_path;
 	argv[argc++] = "-o";
 	argv[argc++] = tmp;
 	argv[argc] = NULL;
-	if (run_cc(argv, recipe_dir, log, err) < 0) {
+	if (run_cc(argv, label, log, err) < 0) {
 		unlink(tmp);
 		return -1;
 	}
@@ -491,12 +496,13 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 	return 0;
 }
 
-/* Builds the runner: each harness .c file, then each of the recipe's, into
- * an object (reused from the cache when its key holds), then one link with
- * the pinned link flags. No shell anywhere. */
-static int compile(const struct target *t, const char *recipe_dir, char *const *names, size_t n, const char *compiler,
-		   const char *cache, const char *outdir, const char *out_path, const char *log, int *reused,
-		   struct kerr *err)
+/* Builds the runner: each harness .c (or .cu) file, then each of the
+ * recipe's, into an object (reused from the cache when its key holds), then
+ * one link with the pinned link flags. No shell anywhere. recipe_dir NULL:
+ * a harness program; label names what is built in messages. */
+static int compile(const struct target *t, const char *recipe_dir, const char *label, char *const *names, size_t n,
+		   const char *const *harness, const char *compiler, const char *cache, const char *outdir,
+		   const char *out_path, const char *log, int *reused, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX];
@@ -508,7 +514,7 @@ static int compile(const struct target *t, const char *recipe_dir, char *const *
 	*reused = 0;
 	if (!objs)
 		return kerr_set(err, "recipe.nomem", "out of memory");
-	if (hash_headers(recipe_dir, names, n, t, compiler, &k, err) < 0 ||
+	if (hash_headers(recipe_dir, names, n, harness, t, compiler, &k, err) < 0 ||
 	    fs_join(objdir, sizeof objdir, err, "%s/objs", cache) < 0 || fs_mkdir_p(objdir, err) < 0 ||
 	    fs_join(tmpdir, sizeof tmpdir, err, "%s/objs.%ld", outdir, (long)getpid()) < 0)
 		goto out;
@@ -518,7 +524,7 @@ static int compile(const struct target *t, const char *recipe_dir, char *const *
 		made_tmp = 1;
 	}
 	for (int pass = 0; pass < 2; pass++) {
-		const char *const *list = pass ? NULL : recipe_build_harness_files;
+		const char *const *list = pass ? NULL : harness;
 		size_t count = pass ? n : 0;
 
 		if (!pass)
@@ -531,7 +537,7 @@ static int compile(const struct target *t, const char *recipe_dir, char *const *
 			if (!is_unit(name))
 				continue;
 			if (no >= (int)n + 8) {
-				kerr_set(err, "recipe.too_large", "%s: too many source files", recipe_dir);
+				kerr_set(err, "recipe.too_large", "%s: too many source files", label);
 				goto out;
 			}
 			if (fs_join(path, sizeof path, err, "%s/%s", pass ? recipe_dir : src, name) < 0 ||
@@ -540,7 +546,7 @@ static int compile(const struct target *t, const char *recipe_dir, char *const *
 			if (k.cacheable && access(objs[no], R_OK) == 0) {
 				build_cache_touch(objs[no]);
 				(*reused)++;
-			} else if (compile_one(t, path, objs[no], recipe_dir, log, err) < 0) {
+			} else if (compile_one(t, path, objs[no], recipe_dir, label, log, err) < 0) {
 				goto out;
 			}
 			no++;
@@ -555,7 +561,7 @@ static int compile(const struct target *t, const char *recipe_dir, char *const *
 	argv[argc++] = out_path;
 	for (int i = 0; i < no; i++) {
 		if (argc >= ARGV_MAX - 64) {
-			kerr_set(err, "recipe.too_large", "%s: too many source files", recipe_dir);
+			kerr_set(err, "recipe.too_large", "%s: too many source files", label);
 			goto out;
 		}
 		argv[argc++] = objs[i];
@@ -563,7 +569,7 @@ static int compile(const struct target *t, const char *recipe_dir, char *const *
 	if (add_words(argv, &argc, lbuf, sizeof lbuf, t->link, err) < 0)
 		goto out;
 	argv[argc] = NULL;
-	if (run_cc(argv, recipe_dir, log, err) < 0) {
+	if (run_cc(argv, label, log, err) < 0) {
 		unlink(out_path);
 		goto out;
 	}
@@ -669,11 +675,14 @@ static int cuda_tools(const struct target *t, struct recipe_build_info *info, st
 	return 0;
 }
 
-static int build_for(const char *recipe_dir, const struct target *t, struct recipe_build_info *info,
-		     struct kerr *err)
+/* Builds exe into the cache: the runner of recipe_dir with the harness
+ * files, or (recipe_dir NULL) a harness program from the harness files
+ * alone. */
+static int build_for(const char *recipe_dir, const char *const *harness, const char *exe, const struct target *t,
+		     struct recipe_build_info *info, struct kerr *err)
 {
 	char cache[FS_PATH_MAX], outdir[FS_PATH_MAX], tmp[FS_PATH_MAX], log[FS_PATH_MAX];
-	const char *exe = t->nvcc ? "karpa-recipe-cuda" : "karpa-recipe";
+	const char *label = recipe_dir ? recipe_dir : harness[0];
 	char **names = NULL, ident[sizeof info->compiler + sizeof info->nvcc + FS_PATH_MAX + 8];
 	size_t n = 0;
 	int rc = -1;
@@ -688,7 +697,7 @@ static int build_for(const char *recipe_dir, const struct target *t, struct reci
 		snprintf(ident, sizeof ident, "%s | %s %s", info->compiler, t->nvcc, info->nvcc);
 	else
 		snprintf(ident, sizeof ident, "%s", info->compiler);
-	if (hash_sources(recipe_dir, t, ident, info->source_digest, &names, &n, err) < 0)
+	if (hash_sources(recipe_dir, harness, t, ident, info->source_digest, &names, &n, err) < 0)
 		return -1;
 	if (fs_cache_dir(cache, sizeof cache, err) < 0 ||
 	    fs_join(outdir, sizeof outdir, err, "%s/recipes/%s", cache, info->source_digest) < 0 ||
@@ -703,7 +712,8 @@ static int build_for(const char *recipe_dir, const struct target *t, struct reci
 		goto out;
 	}
 	if (fs_mkdir_p(outdir, err) < 0 ||
-	    compile(t, recipe_dir, names, n, ident, cache, outdir, tmp, log, &info->objects_reused, err) < 0) {
+	    compile(t, recipe_dir, label, names, n, harness, ident, cache, outdir, tmp, log, &info->objects_reused,
+		    err) < 0) {
 		/* The usual cause: the ISA's libraries are not installed. */
 		if (t->emulator && !strcmp(err->code, "recipe.build_failed"))
 			kerr_prefix(err, "building the %s runner (its libraries come from the arm64 packages: "
@@ -731,7 +741,7 @@ int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_buil
 	memset(info, 0, sizeof *info);
 	if (!(t = find_target(isa, err)) || target_tools(t, info, err) < 0)
 		return -1;
-	return build_for(recipe_dir, t, info, err);
+	return build_for(recipe_dir, recipe_build_harness_files, "karpa-recipe", t, info, err);
 }
 
 int recipe_build_cuda(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)
@@ -739,7 +749,24 @@ int recipe_build_cuda(const char *recipe_dir, struct recipe_build_info *info, st
 	memset(info, 0, sizeof *info);
 	if (cuda_tools(&cuda, info, err) < 0)
 		return -1;
-	return build_for(recipe_dir, &cuda, info, err);
+	return build_for(recipe_dir, recipe_build_harness_files, "karpa-recipe-cuda", &cuda, info, err);
+}
+
+/* The GPU calibration program: its one source and the headers it reads
+ * the harness's constants from, all in its key. */
+static const char *const gpucalib_files[] = {
+	"src/harness/gpucalib_tool.cu",
+	"src/harness/calibrate.h",
+	"src/util/kerr.h",
+	NULL,
+};
+
+int recipe_build_gpucalib(struct recipe_build_info *info, struct kerr *err)
+{
+	memset(info, 0, sizeof *info);
+	if (cuda_tools(&cuda, info, err) < 0)
+		return -1;
+	return build_for(NULL, gpucalib_files, "karpa-gpucalib", &cuda, info, err);
 }
 
 int recipe_build(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)

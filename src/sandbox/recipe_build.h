@@ -6,7 +6,8 @@
  * object per .c file, reused across builds while the file, every header
  * and the toolchain are unchanged) and the record of what built it; the
  * ISAs a runner can be built for, and the emulator that starts a runner
- * built for another ISA than this machine's (docs/determinism.md).
+ * built for another ISA than this machine's (docs/determinism.md); and
+ * the harness's GPU calibration program, built by the same machinery.
  * Compiles without a shell; never runs what it built. */
 #ifndef KARPA_RECIPE_BUILD_H
 #define KARPA_RECIPE_BUILD_H
@@ -61,6 +62,16 @@ int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_buil
  * the CPU build, under its own key. Extra codes: recipe.no_cuda (no cuda/
  * folder), recipe.no_cuda_tools (karpa was built without nvcc). */
 int recipe_build_cuda(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err);
+
+/* The harness's GPU calibration program (`karpa-gpucalib`, gpucalib.h)
+ * from its source in the source tree, src/harness/gpucalib_tool.cu: built
+ * like a GPU runner's CUDA part (the pinned nvcc flags, linked against
+ * cuBLASLt and the static CUDA runtime) into the same cache, under a key
+ * of its own (its source, the calibration constants' header, the flags
+ * and both compilers' identities). info->runner is the program; no
+ * recipe enters it. Codes: recipe.no_cuda_tools (karpa was built without
+ * nvcc), recipe.build_failed, fs.*. */
+int recipe_build_gpucalib(struct recipe_build_info *info, struct kerr *err);
 
 /* The ISA this karpa was built for ("x86_64", "aarch64"). */
 const char *recipe_build_native_isa(void);

@@ -20,7 +20,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "harness/calibrate.h"
 #include "harness/checkpoint.h"
+#include "harness/gpuinfo.h"
 #include "data/dataset.h"
 #include "harness/train.h"
 #include "harness/trainlog.h"
@@ -708,8 +710,10 @@ static void test_claim_edited_in_manifest(void **unused)
 	expect_rejected(b, "judge.log_claim");
 }
 
-/* A proof that says it ran on a GPU, sealed by its miner, is refused by
- * name: the CPU judge cannot replay a GPU run bit for bit. */
+/* An honest CPU proof whose manifest, re-sealed by its miner, says it ran
+ * on a GPU: its calibration is still the CPU's SGEMM, and a GPU proof is
+ * judged against the GPU calibration, so check 3 refuses it
+ * (judge.calibration) before any replay is tried. */
 static void test_gpu_proof_on_a_cpu_judge(void **unused)
 {
 	char b[FS_PATH_MAX];
@@ -722,7 +726,55 @@ static void test_gpu_proof_on_a_cpu_judge(void **unused)
 				      "driver", "580.159.04", "gpus", 1, "nvcc", "release 13.0, V13.0.88"));
 	reseal(b, m, &g.k);
 	json_decref(m);
-	expect_rejected(b, "device.no_gpu");
+	expect_rejected(b, "judge.calibration");
+}
+
+/* One measurement of the GPU calibration as its program prints it. */
+static json_t *gpu_calibration(double median_ms)
+{
+	return json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:s}", "n", CALIB_GPU_N, "repeats", CALIB_GPU_REPEATS,
+			 "median_ms", median_ms, "min_ms", median_ms * 0.99, "max_ms", median_ms * 1.02, "tflops",
+			 2.0 * CALIB_GPU_N * CALIB_GPU_N * (double)CALIB_GPU_N / (median_ms * 1e9), "gpu",
+			 "NVIDIA H100 80GB HBM3");
+}
+
+/* The same proof as `karpa prove --device cuda` records one: the device
+ * and the GPU calibration, sealed by its miner. Check 3 measures it
+ * against the reference GPU and lets it through; check 4 then needs a GPU
+ * of its model to replay it on and never replays it on the CPU:
+ * device.no_gpu here, device.gpu_model beside another model. */
+static void test_gpu_proof_goes_to_its_gpu(void **unused)
+{
+	char b[FS_PATH_MAX], path[FS_PATH_MAX];
+	struct gpuinfo here;
+	struct kerr err;
+	json_t *m, *cal, *res, *mc;
+	double train_s;
+
+	copy_honest(b, "gpu-calibrated");
+	m = manifest(b);
+	res = json_object_get(m, "results");
+	mc = json_object_get(m, "calibration");
+	train_s = json_number_value(json_object_get(res, "train_s"));
+	json_object_set_new(json_object_get(m, "environment"), "device",
+			    json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind", "cuda", "gpu", "NVIDIA H100 80GB HBM3",
+				      "driver", "580.159.04", "gpus", 1, "nvcc", "release 13.0, V13.0.88"));
+	json_object_set_new(mc, "before_ms", json_real(1.40));
+	json_object_set_new(mc, "after_ms", json_real(1.41));
+	json_object_set_new(mc, "ref_ms", json_real(CALIB_GPU_REF_MS));
+	cal = json_pack("{s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:f}", "device", "cuda", "gpu", "NVIDIA H100 80GB HBM3",
+			"before", gpu_calibration(1.40), "after", gpu_calibration(1.41), "ref_ms", CALIB_GPU_REF_MS,
+			"budget_units", json_number_value(json_object_get(json_object_get(m, "config"), "budget_units")),
+			"allowed_s", json_number_value(json_object_get(mc, "allowed_s")), "train_s", train_s);
+	snprintf(path, sizeof path, "%s/calibration.json", b);
+	assert_int_equal(json_dump_file(cal, path, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)), 0);
+	json_decref(cal);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	assert_int_equal(gpuinfo_read(NULL, &here, &err), 0);
+	if (here.count && !strcmp(here.model, "NVIDIA H100 80GB HBM3"))
+		skip(); /* this machine would replay it: tests/gpu's business */
+	expect_rejected(b, here.count == 0 ? "device.no_gpu" : "device.gpu_model");
 }
 
 /* Wall times stretched past the calibrated budget (results.train_s moved
@@ -1124,6 +1176,7 @@ int main(void)
 		cmocka_unit_test(test_resigned_by_another_key),
 		cmocka_unit_test(test_claim_edited_in_manifest),
 		cmocka_unit_test(test_gpu_proof_on_a_cpu_judge),
+		cmocka_unit_test(test_gpu_proof_goes_to_its_gpu),
 		cmocka_unit_test(test_over_budget),
 		cmocka_unit_test(test_faster_than_hardware),
 		cmocka_unit_test(test_claim_better_than_recomputed),

@@ -22,6 +22,11 @@
 #define PARAMS 10000
 #define STEP_MS 10.0 /* 3.84 MFLOP in 10 ms: 0.4 GFLOPS, far under any limit */
 
+#define GPU_NAME "NVIDIA H100 80GB HBM3"
+/* A GPU proof's model: 3.84e12 FLOPs a step, 384 TFLOP/s at STEP_MS, far
+ * above the CPU's limits and within the GPU's. */
+#define GPU_PARAMS 10000000000LL
+
 #define DATA_HEX "1111111111111111111111111111111111111111111111111111111111111111"
 #define TOK_HEX "2222222222222222222222222222222222222222222222222222222222222222"
 
@@ -39,6 +44,9 @@ struct spec {
 	double val_bpb, claimed_bpb, train_s_extra;
 	const char *ckpt_name_at_10; /* NULL: the harness's name */
 	int every;                   /* checkpoint interval; 0: EVERY */
+	int gpu_manifest;            /* the manifest's environment names a CUDA device */
+	int gpu_calib;               /* calibration.json is the GPU calibration */
+	const char *after_gpu;       /* the GPU the after calibration names; NULL: GPU_NAME */
 };
 
 static char *work;
@@ -134,6 +142,40 @@ static void write_log(const char *dir, const struct spec *s, double *last_wall)
 	*last_wall = wall;
 }
 
+static json_t *calib_obj(double median_ms, double gflops_scale);
+
+/* A GPU proof: calibrated at about the reference GPU's 1.39 ms. */
+static void honest_gpu(struct spec *s)
+{
+	honest(s);
+	s->gpu_manifest = s->gpu_calib = 1;
+	s->before_ms = s->manifest_before_ms = 1.40;
+	s->after_ms = 1.41;
+	s->params = GPU_PARAMS;
+}
+
+/* One GPU measurement as the calibration program prints it. */
+static json_t *gpu_calib_obj(double median_ms, double tflops_scale, const char *gpu)
+{
+	double tflops = 2.0 * CALIB_GPU_N * CALIB_GPU_N * (double)CALIB_GPU_N / (median_ms * 1e9);
+
+	return json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:s}", "n", CALIB_GPU_N, "repeats", CALIB_GPU_REPEATS,
+			 "median_ms", median_ms, "min_ms", median_ms * 0.99, "max_ms", median_ms * 1.02, "tflops",
+			 tflops * tflops_scale, "gpu", gpu);
+}
+
+static json_t *calibration_json(const struct spec *s, double train_s)
+{
+	if (s->gpu_calib)
+		return json_pack("{s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:f}", "device", "cuda", "gpu", GPU_NAME, "before",
+				 gpu_calib_obj(s->before_ms, s->gflops_scale, GPU_NAME), "after",
+				 gpu_calib_obj(s->after_ms, 1.0, s->after_gpu ? s->after_gpu : GPU_NAME), "ref_ms",
+				 CALIB_GPU_REF_MS, "budget_units", s->budget, "allowed_s", 1e9, "train_s", train_s);
+	return json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i}", "before", calib_obj(s->before_ms, s->gflops_scale),
+			 "after", calib_obj(s->after_ms, 1.0), "ref_ms", CALIB_REF_MS, "budget_units", s->budget,
+			 "allowed_s", 1e9, "train_s", train_s, "n", CALIB_N, "repeats", CALIB_REPEATS);
+}
+
 static json_t *calib_obj(double median_ms, double gflops_scale)
 {
 	double gflops = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / (median_ms * 1e6);
@@ -156,28 +198,30 @@ static const char *build(const struct spec *s)
 {
 	static char dir[FS_PATH_MAX];
 	double wall, train_s, calib_ms = fmax(s->before_ms, s->after_ms);
+	const struct calib_ref *ref = s->gpu_calib ? &calib_ref_gpu : &calib_ref_cpu;
+	json_t *m;
 
 	snprintf(dir, sizeof dir, "%s/b%02d", work, ncase++);
 	assert_int_equal(fs_mkdir_p(dir, NULL), 0);
 	write_log(dir, s, &wall);
 	train_s = wall / 1e3 + s->train_s_extra;
 	/* The recorded allowed_s is a lie the judge must not believe. */
-	write_json(dir, "calibration.json",
-		   json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i}", "before",
-			     calib_obj(s->before_ms, s->gflops_scale), "after", calib_obj(s->after_ms, 1.0), "ref_ms",
-			     CALIB_REF_MS, "budget_units", s->budget, "allowed_s", 1e9, "train_s", train_s, "n",
-			     CALIB_N, "repeats", CALIB_REPEATS));
-	write_json(dir, "manifest.json",
-		   json_pack("{s:i, s:s, s:{s:I, s:s, s:i, s:f, s:s, s:s}, s:{s:f, s:f, s:f, s:f},"
-			     " s:{s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:s, s:s}}",
-			     "protocol", 1, "kind", "karpa-bundle", "config", "seed", (json_int_t)7, "scale", "tiny",
-			     "threads", 2, "budget_units", s->budget, "data_manifest_sha256", DATA_HEX,
-			     "tokenizer_sha256", TOK_HEX, "calibration", "before_ms", s->manifest_before_ms, "after_ms",
-			     s->after_ms, "ref_ms", CALIB_REF_MS, "allowed_s",
-			     calib_allowed_s(s->budget, calib_ms) * 1e6, "results", "steps",
-			     (json_int_t)s->manifest_steps, "tokens", (json_int_t)(s->step_records * B * T), "params",
-			     (json_int_t)s->params, "train_s", train_s, "val_bpb", s->claimed_bpb, "val_loss", 3.25,
-			     "final_ckpt", "checkpoints/final.ckpt", "recipe", "karpa-gpt", "recipe_version", "0.1.0"));
+	write_json(dir, "calibration.json", calibration_json(s, train_s));
+	m = json_pack("{s:i, s:s, s:{s:I, s:s, s:i, s:f, s:s, s:s}, s:{s:f, s:f, s:f, s:f},"
+		      " s:{s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:s, s:s}}",
+		      "protocol", 1, "kind", "karpa-bundle", "config", "seed", (json_int_t)7, "scale", "tiny", "threads",
+		      2, "budget_units", s->budget, "data_manifest_sha256", DATA_HEX, "tokenizer_sha256", TOK_HEX,
+		      "calibration", "before_ms", s->manifest_before_ms, "after_ms", s->after_ms, "ref_ms", ref->ref_ms,
+		      "allowed_s", calib_allowed_s(ref, s->budget, calib_ms) * 1e6, "results", "steps",
+		      (json_int_t)s->manifest_steps, "tokens", (json_int_t)(s->step_records * B * T), "params",
+		      (json_int_t)s->params, "train_s", train_s, "val_bpb", s->claimed_bpb, "val_loss", 3.25,
+		      "final_ckpt", "checkpoints/final.ckpt", "recipe", "karpa-gpt", "recipe_version", "0.1.0");
+	/* what `karpa prove --device cuda` records (prove.c, device_json) */
+	if (s->gpu_manifest)
+		json_object_set_new(m, "environment",
+				    json_pack("{s:{s:s, s:s, s:s, s:i, s:s}}", "device", "kind", "cuda", "gpu", GPU_NAME,
+					      "driver", "580.159.04", "gpus", 1, "nvcc", "release 13.0, V13.0.88"));
+	write_json(dir, "manifest.json", m);
 	return dir;
 }
 
@@ -524,6 +568,123 @@ static void checkpoint_gap_is_bounded(void **st)
 	assert_string_equal(judge(&s, NULL), "judge.ckpt_gap");
 }
 
+/* A GPU proof (environment.device) with the GPU calibration is measured
+ * against the reference GPU: its steps at 384 TFLOP/s are within twice the
+ * calibrated 780 TFLOP/s, its 7.7e13 model FLOPs within 60 reference-GPU
+ * seconds (4.7e16), and its time budget is 60 x 1.41 / 1.39 s. Against the
+ * CPU's constants every one of its steps would be too fast. */
+static void gpu_proof_with_gpu_calibration_passes(void **st)
+{
+	struct spec s;
+	struct plausible_report r;
+
+	(void)st;
+	honest_gpu(&s);
+	assert_string_equal(judge(&s, &r), "");
+	assert_int_equal(r.gpu, 1);
+	assert_true(r.ref_ms == CALIB_GPU_REF_MS);
+	assert_true(fabs(r.allowed_s - 60.0 * 1.41 / CALIB_GPU_REF_MS) < 1e-9);
+	assert_true(r.calib_ms == 1.41);
+	assert_true(fabs(r.calib_gflops - 2.0 * CALIB_GPU_N * CALIB_GPU_N * (double)CALIB_GPU_N / 1.40e6) < 1e-6);
+	assert_true(fabs(r.flops_max - 60.0 * CALIB_GPU_REF_GFLOPS * 1e9) < 1e3);
+	assert_true(r.flops > 60.0 * CALIB_REF_GFLOPS * 1e9); /* over the CPU's cap */
+	assert_true(r.max_gflops > 2.0 * CALIB_REF_GFLOPS);   /* over the CPU's limit */
+	plausible_report_free(&r);
+	/* the same log and calibration without the device: a CPU proof with a
+	 * GPU calibration */
+	honest_gpu(&s);
+	s.gpu_manifest = 0;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	assert_non_null(strstr(last_err.msg, "CPU proof needs the CPU's SGEMM"));
+	/* a GPU proof's time budget is the GPU's: 20 x 3.1 s = 62 s is over
+	 * the 60.9 s that 60 units allow at 1.41 ms */
+	honest_gpu(&s);
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = 3100;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+}
+
+/* A GPU proof whose calibration.json is the CPU's SGEMM: the CPU's
+ * constants would judge a GPU run, so it is refused before anything is
+ * measured against them. */
+static void gpu_proof_with_cpu_calibration_is_refused(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest(&s);
+	s.gpu_manifest = 1;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	assert_non_null(strstr(last_err.msg, "a GPU proof needs the GPU calibration"));
+	/* a device the harness does not know */
+	honest_gpu(&s);
+	assert_string_equal(judge(&s, NULL), "");
+	{
+		const char *dir = build(&s);
+		char path[FS_PATH_MAX];
+		struct plausible_report r;
+		json_t *m;
+
+		snprintf(path, sizeof path, "%s/manifest.json", dir);
+		m = json_load_file(path, 0, NULL);
+		assert_non_null(m);
+		json_object_set_new(json_object_get(json_object_get(m, "environment"), "device"), "kind",
+				    json_string("tpu"));
+		write_json(dir, "manifest.json", m);
+		kerr_clear(&last_err);
+		assert_int_equal(plausible_check(dir, V, &r, &last_err), -1);
+		assert_string_equal(last_err.code, "judge.bad_manifest");
+	}
+}
+
+/* The GPU calibration's own figures: bounded and consistent like the
+ * program's line, both measurements on the GPU the record names, the
+ * harness's GPU reference. */
+static void gpu_calibration_figures_are_checked(void **st)
+{
+	struct spec s;
+
+	(void)st;
+	honest_gpu(&s);
+	s.gflops_scale = 1.5; /* a faster GPU than the median shows */
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	honest_gpu(&s);
+	s.after_gpu = "NVIDIA H200";
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	assert_non_null(strstr(last_err.msg, "NVIDIA H200"));
+	honest_gpu(&s);
+	s.manifest_before_ms = 1.39;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	/* a median no GPU gives (0.01 ms: 110 PFLOP/s) */
+	honest_gpu(&s);
+	s.before_ms = s.manifest_before_ms = 0.01;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	/* medians further apart than CALIB_AGREE_MAX */
+	honest_gpu(&s);
+	s.after_ms = 1.40 * CALIB_AGREE_MAX * 1.01;
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+}
+
+/* Steps faster than twice the calibrated GPU rate: 3.84e12 FLOPs in 1 ms
+ * is 3840 TFLOP/s, over 2 x 780; 1.9 x the rate passes. */
+static void gpu_step_above_physical_limit_is_refused(void **st)
+{
+	struct spec s;
+	const double rate = 2.0 * CALIB_GPU_N * CALIB_GPU_N * (double)CALIB_GPU_N / 1.40e6; /* GFLOPS */
+
+	(void)st;
+	honest_gpu(&s);
+	s.step_ms[12] = 1.0;
+	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
+	assert_non_null(strstr(last_err.msg, "step 12 "));
+	honest_gpu(&s);
+	s.step_ms[12] = 6.0 * GPU_PARAMS * B * T / (1.9 * rate) / 1e6;
+	assert_string_equal(judge(&s, NULL), "");
+	honest_gpu(&s);
+	s.step_ms[12] = 6.0 * GPU_PARAMS * B * T / (2.01 * rate) / 1e6;
+	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
+}
+
 static void missing_files_are_refused(void **st)
 {
 	struct spec s;
@@ -576,6 +737,10 @@ int main(void)
 	    cmocka_unit_test(step_counts_must_agree),
 	    cmocka_unit_test(checkpoint_names_are_the_harness_names),
 	    cmocka_unit_test(checkpoint_gap_is_bounded),
+	    cmocka_unit_test(gpu_proof_with_gpu_calibration_passes),
+	    cmocka_unit_test(gpu_proof_with_cpu_calibration_is_refused),
+	    cmocka_unit_test(gpu_calibration_figures_are_checked),
+	    cmocka_unit_test(gpu_step_above_physical_limit_is_refused),
 	    cmocka_unit_test(missing_files_are_refused),
 	};
 
