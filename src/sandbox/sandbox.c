@@ -44,8 +44,9 @@
 #define SANDBOX_PHDRS_MAX 64
 #define SANDBOX_INTERP_MAX 256
 #define SANDBOX_ENV_VARS 4
-/* A GPU runner's extra variables: the GPU flag and LD_LIBRARY_PATH. */
-#define SANDBOX_GPU_ENV_VARS 2
+/* A GPU runner's extra variables: the GPU flag, CUDA_CACHE_DISABLE and
+ * LD_LIBRARY_PATH. */
+#define SANDBOX_GPU_ENV_VARS 3
 #define SANDBOX_LD_PATH_MAX 4096
 /* Library files taken from one LD_LIBRARY_PATH folder at most. */
 #define SANDBOX_GPU_LIBS_MAX 1024
@@ -84,7 +85,7 @@ struct sandbox {
 	int ruleset_fd; /* Landlock, built once in the validator; -1 when unavailable */
 	int landlock_abi;
 	uint32_t landlock_bits;
-	char env_store[SANDBOX_ENV_VARS + 1][64];
+	char env_store[SANDBOX_ENV_VARS + 2][64];
 	char ld_path[SANDBOX_LD_PATH_MAX]; /* "LD_LIBRARY_PATH=..." for a GPU runner */
 	char *envp[SANDBOX_ENV_VARS + SANDBOX_GPU_ENV_VARS + 1];
 	struct sandbox_shared *sh;
@@ -384,9 +385,13 @@ int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const ch
 			sandbox_free(sb);
 			return -1;
 		}
+		/* no kernel cache under a home the runner cannot write: the
+		 * runner's kernels are built for the GPU ahead of time */
+		snprintf(sb->env_store[SANDBOX_ENV_VARS + 1], sizeof sb->env_store[0], "CUDA_CACHE_DISABLE=1");
 		sb->envp[SANDBOX_ENV_VARS] = sb->env_store[SANDBOX_ENV_VARS];
-		sb->envp[SANDBOX_ENV_VARS + 1] = sb->ld_path;
-		sb->envp[SANDBOX_ENV_VARS + 2] = NULL;
+		sb->envp[SANDBOX_ENV_VARS + 1] = sb->env_store[SANDBOX_ENV_VARS + 1];
+		sb->envp[SANDBOX_ENV_VARS + 2] = sb->ld_path;
+		sb->envp[SANDBOX_ENV_VARS + 3] = NULL;
 	}
 	build_landlock(sb, 0, &why);
 	if (cfg->gpu && sb->landlock_abi >= SANDBOX_GPU_LANDLOCK_ABI && sb->ruleset_fd < 0 && why.path[0]) {

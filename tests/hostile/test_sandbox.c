@@ -594,6 +594,10 @@ static void test_gpu_profile_keeps_files_and_network_out(void **state)
 	read_comm(comm_before);
 	attack_case("thread_name", NULL, NULL, (uint64_t)getpid(), 0, o);
 	assert_string_equal(o->name, "named");
+	/* the profile's environment, and nothing of the validator's */
+	setenv("HOME", "/root", 0);
+	attack_case("gpu_env", NULL, NULL, 1, 0, o);
+	assert_string_equal(o->name, "gpu1.cache1.home-");
 	read_comm(comm_after);
 	assert_string_equal(comm_after, comm_before);
 	attack_case("fork", "sandbox.violation", "create", 1, 0, o);
