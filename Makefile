@@ -140,14 +140,15 @@ $(BUILD)/karpa: $(REL_CLI_OBJ) $(BUILD)/rel/libkarpa.a
 $(BUILD)/san/karpa: $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a
 	@echo "  CC   $@"; $(CC) $(SAN_CFLAGS) -o $@ $(SAN_CLI_OBJ) $(BUILD)/san/libkarpa.a $(LIBS)
 
-# The runner: the project's recipe wrapped in its own process (recipe_wire.h).
-$(BUILD)/karpa-recipe: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
-		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/rel/src/sandbox/recipe_trace.o $(REL_RECIPE_OBJ)
+# The runner: the project's recipe wrapped in its own process (recipe_wire.h),
+# with the harness files recipe_build.c compiles into every runner.
+RUNNER_HARNESS_OBJ = $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
+		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/rel/src/sandbox/recipe_trace.o \
+		$(BUILD)/rel/src/sandbox/gemmtab.o $(BUILD)/rel/src/util/kerr.o
+$(BUILD)/karpa-recipe: $(RUNNER_HARNESS_OBJ) $(REL_RECIPE_OBJ)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
 
-$(BUILD)/karpa-recipe-portable: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
-		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/rel/src/sandbox/recipe_trace.o \
-		$(RECIPE_SRC:%.c=$(BUILD)/portable/%.o)
+$(BUILD)/karpa-recipe-portable: $(RUNNER_HARNESS_OBJ) $(RECIPE_SRC:%.c=$(BUILD)/portable/%.o)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ $(RUNNER_LINK)
 
 $(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a $(BUILD)/san/librecipe.a
@@ -217,6 +218,8 @@ GPU_OBJ    := $(GPU_CU_SRC:%.cu=$(BUILD)/gpu/%.o) $(GPU_C_SRC:%.c=$(BUILD)/gpu/%
 # The CPU recipe's model without its API (recipe.c): the GPU recipe shares
 # its configs, init and state blob, and the parity tests run both engines.
 GPU_CPU_OBJ := $(filter-out $(BUILD)/rel/recipe/recipe.o,$(REL_RECIPE_OBJ))
+# gm.c reads and writes the algorithm table through the harness's gemmtab.
+GPU_CPU_OBJ += $(BUILD)/rel/src/sandbox/gemmtab.o $(BUILD)/rel/src/util/kerr.o
 GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
 GPU_TEST_BIN := $(GPU_TEST_SRC:%.c=$(BUILD)/gpu/%)
 GPU_BENCH_SRC := $(wildcard bench/gpu/*.c)
@@ -232,16 +235,17 @@ $(BUILD)/gpu/libgg.a: $(GPU_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(BUILD)/gpu/tests/gpu/%: $(BUILD)/gpu/tests/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
 	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) -lcmocka $(GPU_LIBS) $(GPU_TEST_LIBS)
-# the sandbox's GPU profile test drives the runner through the validator's own library
-$(BUILD)/gpu/tests/gpu/test_gpu_sandbox: $(BUILD)/rel/libkarpa.a
-$(BUILD)/gpu/tests/gpu/test_gpu_sandbox: GPU_TEST_LIBS = $(BUILD)/rel/libkarpa.a $(LIBS)
+# the sandbox's GPU profile test and the pin test drive the runner through
+# the validator's own library
+$(BUILD)/gpu/tests/gpu/test_gpu_sandbox $(BUILD)/gpu/tests/gpu/test_gemm_pin: $(BUILD)/rel/libkarpa.a
+$(BUILD)/gpu/tests/gpu/test_gpu_sandbox $(BUILD)/gpu/tests/gpu/test_gemm_pin: \
+	GPU_TEST_LIBS = $(BUILD)/rel/libkarpa.a $(LIBS)
 $(BUILD)/gpu/bench/gpu/%: $(BUILD)/gpu/bench/gpu/%.o $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
 	@echo "  LD   $@"; $(CC) $(GPU_CFLAGS) -o $@ $< $(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ) $(GPU_LIBS) $(GPU_BENCH_LIBS)
 # the GPU check's system-call tracer names calls through libseccomp
 $(BUILD)/gpu/bench/gpu/systrace: GPU_BENCH_LIBS = -lseccomp
 # The runner for the GPU recipe: the same fixed harness side as karpa-recipe.
-$(BUILD)/karpa-recipe-cuda: $(BUILD)/rel/runner/main.o $(BUILD)/rel/src/sandbox/recipe_wire.o \
-		$(BUILD)/rel/src/sandbox/sandbox_inner.o $(BUILD)/rel/src/sandbox/recipe_trace.o \
+$(BUILD)/karpa-recipe-cuda: $(filter-out $(GPU_CPU_OBJ),$(RUNNER_HARNESS_OBJ)) \
 		$(BUILD)/gpu/recipe/cuda/recipe_cuda.o \
 		$(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
 	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ -lseccomp -lsodium $(GPU_LIBS)

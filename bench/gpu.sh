@@ -131,6 +131,9 @@ note "toolchain: cc $(command -v cc >/dev/null && cc --version | head -1 || echo
 # in order of what matters most if time runs out
 KARPA_GK_BENCH=1 stage kernels 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_kernels"
 stage gemm 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gm"
+# the recorded algorithms pinned again: the same bits, and bogus pins refused
+stage gemm-pin 75 env LD_LIBRARY_PATH="$OURLIB" KARPA_CUDA_RUNNER="$PWD/$PACK/bin/karpa-recipe-cuda" \
+	"$PACK/bin/test_gemm_pin"
 KARPA_GK_BENCH=1 stage attention 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_attn"
 # the model runs on the fastest attention path that passed its test: wmma
 # when only mma checks failed, plain otherwise (a crash prints no FAIL line)

@@ -33,29 +33,24 @@ static int fail(const char *msg)
 
 static int do_create(const char *p, uint64_t len)
 {
-	struct wire_create c;
+	/* static: the gemm text is 48 KiB, and create comes once per process */
+	static struct wire_create_text txt;
 	struct wire_plan wp;
 	struct kr_plan plan;
 	struct kr_env env;
-	char scale[WIRE_SCALE_MAX + 1], err[KR_ERR_MAX] = "";
+	struct kerr why = { "", "" };
+	char err[KR_ERR_MAX] = "";
 
-	if (recipe || len < sizeof c)
-		return fail("runner: bad create request");
-	memcpy(&c, p, sizeof c);
-	if (c.scale_len > WIRE_SCALE_MAX || len != sizeof c + c.scale_len)
-		return fail("runner: bad scale name");
-	if (c.flags & ~WIRE_CREATE_STATE_FOLLOWS)
-		return fail("runner: unknown create flags");
-	memcpy(scale, p + sizeof c, c.scale_len);
-	scale[c.scale_len] = '\0';
-	env = (struct kr_env){ .seed = c.seed, .threads = c.threads, .vocab_size = c.vocab_size, .scale = scale,
-			     .state_follows = !!(c.flags & WIRE_CREATE_STATE_FOLLOWS) };
+	if (recipe)
+		return fail("runner: a second create request");
+	if (wire_create_decode(p, len, &env, &txt, &why) < 0)
+		return fail(why.msg);
 	memset(&plan, 0, sizeof plan);
 	if (kr_create(&env, &recipe, &plan, err) < 0) {
 		recipe = NULL;
 		return fail(err);
 	}
-	vocab = c.vocab_size;
+	vocab = env.vocab_size;
 	memset(&wp, 0, sizeof wp);
 	memcpy(wp.name, plan.name, sizeof wp.name);
 	memcpy(wp.version, plan.version, sizeof wp.version);
@@ -112,6 +107,23 @@ static int do_train_traced(const char *p, uint64_t len)
 	head.c.count = tr.n;
 	head.c.overflow = (uint32_t)tr.overflow;
 	return wire_send2(out_fd, WIRE_OK | WIRE_TRAIN_TRACED, &head, sizeof head, recs, (uint64_t)tr.n * sizeof *recs);
+}
+
+/* Optional since API 1.3: a recipe without it reports no table. */
+#pragma weak kr_gemm_record
+
+static int do_gemm(uint64_t len)
+{
+	static char text[KR_GEMM_MAX];
+	char err[KR_ERR_MAX] = "";
+
+	if (!recipe || len)
+		return fail("runner: bad gemm request");
+	text[0] = '\0';
+	if (kr_gemm_record && kr_gemm_record(recipe, text, sizeof text, err) < 0)
+		return fail(err);
+	/* the host checks the text; the length only must not run past it */
+	return wire_send(out_fd, WIRE_OK | WIRE_GEMM, text, strnlen(text, sizeof text - 1));
 }
 
 static int do_logits(const char *p, uint64_t len)
@@ -203,6 +215,7 @@ int main(void)
 		case WIRE_TRAIN: rc = do_train(p, h.len); break;
 		case WIRE_TRAIN_TRACED: rc = do_train_traced(p, h.len); break;
 		case WIRE_LOGITS: rc = do_logits(p, h.len); break;
+		case WIRE_GEMM: rc = do_gemm(h.len); break;
 		case WIRE_STATE_BYTES:
 		case WIRE_SAVE:
 		case WIRE_LOAD: rc = do_state(h.type, p, h.len); break;

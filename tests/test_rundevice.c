@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "judge/rundevice.h"
+#include "proof/device.h"
 
 static char *root;
 
@@ -82,6 +83,43 @@ static void gpu_proof_on_its_model(void **st)
 	/* another driver release is shown, not refused */
 	assert_string_equal(d.proof_driver, "575.51.03");
 	assert_string_equal(rundevice_name(&d), "cuda");
+	json_decref(m);
+}
+
+/* The proof's cuBLASLt table comes along for every child to pin; one
+ * that does not parse is the proof's fault (device.bad_gemm). */
+static void gpu_proof_brings_its_algorithms(void **st)
+{
+	static const char table[] =
+		"karpa-gemm-1 cublaslt=130100\n"
+		"fwd TN m=2304 n=16384 k=768 lda=768 ldb=768 ldd=2304 ab=bf16 d=bf16 epi=bias compute=f32 algo=66 "
+		"tile=20 stages=35 splitk=1 red=0 swizzle=0 custom=0 inner=12 cluster=7\n";
+	const struct gpuinfo h100 = { 1, "NVIDIA H100 80GB HBM3", "580.159.04" };
+	struct rundevice d;
+	struct kerr err;
+	json_t *m = manifest(device_json(&h100, "release 13.0", table));
+
+	(void)st;
+	have_gpu("Model: \t\t NVIDIA H100 80GB HBM3\n");
+	assert_int_equal(rundevice_for_manifest(m, root, &d, &err), 0);
+	assert_non_null(d.gemm);
+	assert_string_equal(d.gemm, table);
+	rundevice_free(&d);
+	assert_null(d.gemm);
+	json_decref(m);
+	/* none recorded: no pin */
+	m = manifest(device_json(&h100, "release 13.0", ""));
+	assert_int_equal(rundevice_for_manifest(m, root, &d, &err), 0);
+	assert_null(d.gemm);
+	rundevice_free(&d);
+	json_decref(m);
+	/* a forged line */
+	m = manifest(device_json(&h100, "release 13.0", table));
+	json_array_set_new(json_object_get(json_object_get(json_object_get(m, "environment"), "device"), "gemm"), 1,
+			   json_string("fwd TN m=1 algo=66; rm -rf /"));
+	assert_int_equal(rundevice_for_manifest(m, root, &d, &err), -1);
+	assert_string_equal(err.code, "device.bad_gemm");
+	rundevice_free(&d);
 	json_decref(m);
 }
 
@@ -178,6 +216,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(cpu_proof_runs_on_the_cpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(gpu_proof_without_a_gpu, setup, teardown),
 		cmocka_unit_test_setup_teardown(gpu_proof_on_its_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(gpu_proof_brings_its_algorithms, setup, teardown),
 		cmocka_unit_test_setup_teardown(gpu_proof_on_another_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(unreadable_model_matches_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_devices_refused, setup, teardown),

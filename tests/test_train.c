@@ -22,7 +22,26 @@ struct bigram {
 	const char *name;
 	int nan_at;    /* step whose loss is NaN; -1 never */
 	int64_t steps, ckpt_every;
+	int pinned;    /* created with a gemm table (kr_env.gemm) */
+	int evaluated; /* a logits call happened */
 };
+
+/* What the fake reports as its gemm table (bg_gemm): gemm_a after a
+ * training step, gemm_b (one row more) once it has scored logits, or
+ * gemm_cut when gemm_broken is set. */
+static const char gemm_a[] =
+	"karpa-gemm-1 cublaslt=7\n"
+	"fwd TN m=8 n=64 k=8 lda=8 ldb=8 ldd=8 ab=f32 d=f32 epi=none compute=f32 algo=1 tile=2 stages=3 "
+	"splitk=1 red=0 swizzle=0 custom=0 inner=0 cluster=0\n";
+static const char gemm_b[] =
+	"karpa-gemm-1 cublaslt=7\n"
+	"fwd TN m=8 n=48 k=8 lda=8 ldb=8 ldd=8 ab=f32 d=f32 epi=none compute=f32 algo=4 tile=2 stages=3 "
+	"splitk=1 red=0 swizzle=0 custom=0 inner=0 cluster=0\n"
+	"fwd TN m=8 n=64 k=8 lda=8 ldb=8 ldd=8 ab=f32 d=f32 epi=none compute=f32 algo=1 tile=2 stages=3 "
+	"splitk=1 red=0 swizzle=0 custom=0 inner=0 cluster=0\n";
+static int gemm_broken;
+/* creates seen: without a table, with gemm_a, with anything else */
+static int creates_unpinned, creates_pinned_a, creates_other;
 
 static struct bigram proto = { .name = "fake-bigram", .nan_at = -1, .steps = 12, .ckpt_every = 4 };
 
@@ -37,6 +56,10 @@ static int bg_create(struct recipe_host *h, const struct kr_env *env, struct kr_
 				env->scale);
 	}
 	*b = proto;
+	b->pinned = env->gemm && env->gemm[0];
+	creates_unpinned += !b->pinned;
+	creates_pinned_a += b->pinned && !strcmp(env->gemm, gemm_a);
+	creates_other += b->pinned && strcmp(env->gemm, gemm_a);
 	fx_bigram_init(&b->fx, env->vocab_size);
 	h->impl = b;
 	snprintf(p->name, sizeof p->name, "%s", b->name);
@@ -65,6 +88,32 @@ static int bg_train(struct recipe_host *h, int64_t step, const uint16_t *t, floa
 static void fake_host(struct recipe_host *h)
 {
 	fx_bigram_host(h, bg_create, bg_train);
+}
+
+static int bg_logits(struct recipe_host *h, const uint16_t *t, int rows, int T, float *out, struct kerr *err)
+{
+	((struct bigram *)h->impl)->evaluated = 1;
+	return fx_bigram_logits(h, t, rows, T, out, err);
+}
+
+static int bg_gemm(struct recipe_host *h, char *buf, size_t cap, size_t *n, struct kerr *err)
+{
+	struct bigram *b = h->impl;
+	const char *t = gemm_broken ? "karpa-gemm-1 cublaslt=7\nfwd TN" : b->evaluated ? gemm_b : gemm_a;
+
+	(void)err;
+	*n = strlen(t) < cap ? strlen(t) : cap - 1;
+	memcpy(buf, t, *n);
+	buf[*n] = '\0';
+	return 0;
+}
+
+/* The fake with a gemm table, as a GPU recipe has. */
+static void gemm_host(struct recipe_host *h)
+{
+	fake_host(h);
+	h->logits = bg_logits;
+	h->gemm = bg_gemm;
 }
 
 /* ---- fixtures --------------------------------------------------------- */
@@ -263,6 +312,52 @@ static void refusals_leave_nothing(void **s)
 	assert_true(fs_exists(p));
 }
 
+/* A recipe with a gemm table: the harness asks for it after the first
+ * step and pins it in every later segment's create (one table for the
+ * whole run), and the result carries the table asked for at the end, with
+ * the evaluation's rows. A table the recipe garbles fails the run with
+ * recipe.bad_gemm and leaves no folder. A recipe without one (the fake
+ * above) gives "". */
+static int train_fake(const char *name, void (*host)(struct recipe_host *), struct train_result *r,
+		      struct kerr *err)
+{
+	struct train_opts o;
+	struct recipe_host h;
+	char out[FS_PATH_MAX];
+
+	snprintf(out, sizeof out, "%s/%s", work, name);
+	opts_for(&o, out, 1);
+	host(&h);
+	return train_run(&o, &h, r, err);
+}
+
+static void gemm_table_pinned_and_recorded(void **s)
+{
+	struct train_result r;
+	struct kerr err;
+	char out[FS_PATH_MAX];
+
+	(void)s;
+	creates_unpinned = creates_pinned_a = creates_other = 0;
+	if (train_fake("gemm1", gemm_host, &r, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	/* checkpoints at 2, 4, ..., 10: five restarts, each pinned */
+	assert_int_equal(creates_unpinned, 1);
+	assert_int_equal(creates_pinned_a, 5);
+	assert_int_equal(creates_other, 0);
+	assert_string_equal(r.gemm, gemm_b);
+
+	gemm_broken = 1;
+	assert_int_equal(train_fake("gemm2", gemm_host, &r, &err), -1);
+	gemm_broken = 0;
+	assert_string_equal(err.code, "recipe.bad_gemm");
+	snprintf(out, sizeof out, "%s/gemm2", work);
+	assert_false(fs_exists(out));
+
+	assert_int_equal(train_fake("gemm3", fake_host, &r, &err), 0);
+	assert_string_equal(r.gemm, "");
+}
+
 static void eval_refuses_other_recipe(void **s)
 {
 	struct recipe_host h;
@@ -455,6 +550,7 @@ int main(void)
 		cmocka_unit_test(same_seed_same_bytes_any_threads),
 		cmocka_unit_test(refusals_leave_nothing),
 		cmocka_unit_test(eval_refuses_other_recipe),
+		cmocka_unit_test(gemm_table_pinned_and_recorded),
 		cmocka_unit_test(cli_train_then_eval),
 		cmocka_unit_test(cli_eval_per_window),
 		cmocka_unit_test(cli_refuses_bad_checkpoints),

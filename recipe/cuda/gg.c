@@ -88,6 +88,13 @@ const char *gg_error(const struct gg *g) { return g->err; }
 int64_t gg_step(const struct gg *g) { return g->step; }
 void gg_set_step(struct gg *g, int64_t step) { g->step = step; }
 const char *gg_gemm_record(const struct gg *g) { return gm_record(g->gm); }
+int gg_gemm_algos(const struct gg *g) { return gm_algos(g->gm); }
+
+int gg_pin_gemm(struct gg *g, const char *text)
+{
+	MM(gm_pin(g->gm, text));
+	return 0;
+}
 
 /* ---------------------------------------------------------- allocation */
 

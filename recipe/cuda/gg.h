@@ -54,7 +54,12 @@ int gg_set(struct gg *g, const float *params, const float *m, const float *v);
 int64_t gg_step(const struct gg *g);
 void gg_set_step(struct gg *g, int64_t step);
 
-/* The matrix-product algorithms chosen so far (gm_record). */
+/* The matrix-product algorithms in use so far: gemmtab text (gm_record). */
 const char *gg_gemm_record(const struct gg *g);
+/* Pins the products' algorithms to a table (gm_pin), before the first
+ * step or logits call; "" or NULL pins nothing. */
+int gg_pin_gemm(struct gg *g, const char *text);
+/* Number of algorithms in use (gm_algos). */
+int gg_gemm_algos(const struct gg *g);
 
 #endif

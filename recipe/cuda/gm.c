@@ -1,7 +1,11 @@
 /* gm.c: matrix products through cuBLASLt (gm.h). Each distinct product
  * (shape, types, transposes, epilogue) gets one cache entry holding its
- * descriptors and the algorithm cuBLASLt's heuristic picked the first time;
- * later calls only swap pointers. */
+ * descriptors and its algorithm; later calls only swap pointers. Every
+ * algorithm that runs is built the same way, from its gemmtab row
+ * (cublasLtMatmulAlgoInit, then the configuration attributes): a pinned
+ * row from the table handed in, a new product from the row of the
+ * heuristic's first choice. So the table is a complete account of what
+ * ran, and a replay that pins it builds the same algorithms. */
 #include "gm.h"
 
 #include <stdarg.h>
@@ -15,8 +19,8 @@
 /* Hopper's recommended cuBLASLt workspace; split-K partials go here. */
 #define GM_WORKSPACE ((size_t)32 << 20)
 /* A training step has 4 products per layer and direction plus the lm head:
- * a few dozen shapes; eval adds one per row count. */
-#define GM_CACHE 128
+ * a few dozen shapes; eval adds one per row count. The table holds as many. */
+#define GM_CACHE GEMMTAB_ROWS_MAX
 
 struct gm_key {
 	int ta, tb, m, n, k, lda, ldb, ldd;
@@ -37,9 +41,10 @@ struct gm {
 	void *ws;
 	struct gm_entry cache[GM_CACHE];
 	int n;
+	int differs; /* heuristic choices whose rebuild differed in bytes */
+	struct gemmtab tab; /* the rows of cache[0..n-1], in cache order */
 	char err[GM_ERR_MAX];
-	char rec[GM_RECORD_MAX];
-	size_t rec_len;
+	char rec[GEMMTAB_TEXT_MAX]; /* tab's canonical text, kept current */
 };
 
 static int fail(struct gm *g, const char *fmt, ...)
@@ -50,21 +55,6 @@ static int fail(struct gm *g, const char *fmt, ...)
 	vsnprintf(g->err, sizeof g->err, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-static void record(struct gm *g, const char *fmt, ...)
-{
-	va_list ap;
-	int w;
-
-	if (g->rec_len + 1 >= sizeof g->rec)
-		return;
-	va_start(ap, fmt);
-	w = vsnprintf(g->rec + g->rec_len, sizeof g->rec - g->rec_len, fmt, ap);
-	va_end(ap);
-	if (w > 0)
-		g->rec_len += (size_t)w < sizeof g->rec - g->rec_len ? (size_t)w
-								     : sizeof g->rec - g->rec_len - 1;
 }
 
 struct gm *gm_create(cudaStream_t stream, char *err)
@@ -78,6 +68,7 @@ struct gm *gm_create(cudaStream_t stream, char *err)
 		return NULL;
 	}
 	g->stream = stream;
+	g->tab.lib = cublasLtGetVersion();
 	if ((st = cublasLtCreate(&g->lt)) != CUBLAS_STATUS_SUCCESS) {
 		snprintf(err, GM_ERR_MAX, "cublasLtCreate: %s", cublasLtGetStatusString(st));
 		free(g);
@@ -90,19 +81,29 @@ struct gm *gm_create(cudaStream_t stream, char *err)
 		free(g);
 		return NULL;
 	}
+	gemmtab_format(&g->tab, g->rec, sizeof g->rec, NULL, NULL);
 	return g;
+}
+
+static void entry_free(struct gm_entry *e)
+{
+	if (e->a)
+		cublasLtMatrixLayoutDestroy(e->a);
+	if (e->b)
+		cublasLtMatrixLayoutDestroy(e->b);
+	if (e->d)
+		cublasLtMatrixLayoutDestroy(e->d);
+	if (e->op)
+		cublasLtMatmulDescDestroy(e->op);
+	memset(e, 0, sizeof *e);
 }
 
 void gm_destroy(struct gm *g)
 {
 	if (!g)
 		return;
-	for (int i = 0; i < g->n; i++) {
-		cublasLtMatrixLayoutDestroy(g->cache[i].a);
-		cublasLtMatrixLayoutDestroy(g->cache[i].b);
-		cublasLtMatrixLayoutDestroy(g->cache[i].d);
-		cublasLtMatmulDescDestroy(g->cache[i].op);
-	}
+	for (int i = 0; i < g->n; i++)
+		entry_free(&g->cache[i]);
 	cudaFree(g->ws);
 	cublasLtDestroy(g->lt);
 	free(g);
@@ -123,44 +124,185 @@ int gm_algos(const struct gm *g)
 	return g->n;
 }
 
-static const char *type_name(int t)
+int gm_rebuilt_differs(const struct gm *g)
 {
-	return t == CUDA_R_32F ? "f32" : t == CUDA_R_16BF ? "bf16" : "?";
+	return g->differs;
 }
 
-static void record_algo(struct gm *g, const char *what, const struct gm_entry *e)
-{
-	int32_t id = -1, tile = -1, stages = -1, splitk = -1, swz = -1, custom = -1;
-	uint32_t red = 0;
-	size_t got;
+/* ---- products and their table rows ----------------------------------- */
 
-	cublasLtMatmulAlgoConfigGetAttribute(&e->algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &got);
-	cublasLtMatmulAlgoConfigGetAttribute(&e->algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile,
-					     sizeof tile, &got);
-	cublasLtMatmulAlgoConfigGetAttribute(&e->algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages,
-					     sizeof stages, &got);
-	cublasLtMatmulAlgoConfigGetAttribute(&e->algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk,
-					     sizeof splitk, &got);
-	cublasLtMatmulAlgoConfigGetAttribute(&e->algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red,
-					     sizeof red, &got);
-	cublasLtMatmulAlgoConfigGetAttribute(&e->algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swz,
-					     sizeof swz, &got);
-	cublasLtMatmulAlgoConfigGetAttribute(&e->algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &custom,
-					     sizeof custom, &got);
-	record(g, "%s %c%c m=%d n=%d k=%d %s->%s%s: algo=%d tile=%d stages=%d splitk=%d red=%u swizzle=%d custom=%d\n",
-	       what, e->key.ta ? 'T' : 'N', e->key.tb ? 'T' : 'N', e->key.m, e->key.n, e->key.k,
-	       type_name(e->key.ab), type_name(e->key.d), e->key.bias ? " +bias" : "", id, tile,
-	       stages, splitk, red, swz, custom);
+/* gm's three products, by their transposes (the row's op names them). */
+static const char *op_name(int ta, int tb)
+{
+	return ta && !tb ? "fwd" : !ta && !tb ? "bwd_data" : !ta && tb ? "bwd_weight" : "?";
 }
 
-/* Descriptors and the heuristic's first choice for a new product. */
-static int build(struct gm *g, const char *what, const struct gm_key *k, struct gm_entry *e)
+static int tab_type(int cuda_type)
+{
+	return cuda_type == CUDA_R_16BF ? GEMMTAB_BF16 : GEMMTAB_F32;
+}
+
+static void key_to_shape(const struct gm_key *k, struct gemmtab_shape *s)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->op, sizeof s->op, "%s", op_name(k->ta, k->tb));
+	s->ta = k->ta;
+	s->tb = k->tb;
+	s->m = k->m;
+	s->n = k->n;
+	s->k = k->k;
+	s->lda = k->lda;
+	s->ldb = k->ldb;
+	s->ldd = k->ldd;
+	s->ab = tab_type(k->ab);
+	s->d = tab_type(k->d);
+	s->epi = k->bias ? GEMMTAB_EPI_BIAS : GEMMTAB_EPI_NONE;
+	s->compute = GEMMTAB_COMPUTE_F32;
+}
+
+/* A pinned row's product as gm's key, or what keeps it from being one of
+ * gm's products. */
+static const char *shape_to_key(const struct gemmtab_shape *s, struct gm_key *k)
+{
+	memset(k, 0, sizeof *k);
+	if (strcmp(s->op, op_name(s->ta, s->tb)))
+		return "its op is not gm's name for its transposes (fwd TN, bwd_data NN, bwd_weight NT)";
+	if ((s->ab != GEMMTAB_F32 && s->ab != GEMMTAB_BF16) || (s->d != GEMMTAB_F32 && s->d != GEMMTAB_BF16))
+		return "gm's products are f32 or bf16";
+	if (s->epi != GEMMTAB_EPI_NONE && s->epi != GEMMTAB_EPI_BIAS)
+		return "gm's products have no epilogue but a bias";
+	if (s->compute != GEMMTAB_COMPUTE_F32)
+		return "gm's products compute in f32";
+	k->ta = s->ta;
+	k->tb = s->tb;
+	k->m = s->m;
+	k->n = s->n;
+	k->k = s->k;
+	k->lda = s->lda;
+	k->ldb = s->ldb;
+	k->ldd = s->ldd;
+	k->ab = s->ab == GEMMTAB_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+	k->d = s->d == GEMMTAB_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+	k->bias = s->epi == GEMMTAB_EPI_BIAS;
+	return NULL;
+}
+
+/* The product's name in messages: "fwd TN m=.. n=.. k=.. bf16+bias". */
+static void describe(const struct gm_key *k, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s %c%c m=%d n=%d k=%d %s%s", op_name(k->ta, k->tb), k->ta ? 'T' : 'N',
+		 k->tb ? 'T' : 'N', k->m, k->n, k->k, gemmtab_type_name(tab_type(k->ab)), k->bias ? "+bias" : "");
+}
+
+/* The configuration attributes, each at its width (cublasLt.h). */
+#define GM_ATTRS 8
+static void attr_table(struct gemmtab_algo *a, cublasLtMatmulAlgoConfigAttributes_t id[GM_ATTRS],
+		       void *val[GM_ATTRS], size_t size[GM_ATTRS])
+{
+	const cublasLtMatmulAlgoConfigAttributes_t ids[GM_ATTRS] = {
+		CUBLASLT_ALGO_CONFIG_TILE_ID,	      CUBLASLT_ALGO_CONFIG_STAGES_ID,
+		CUBLASLT_ALGO_CONFIG_SPLITK_NUM,      CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME,
+		CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING,   CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION,
+		CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID,  CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID,
+	};
+	void *const vals[GM_ATTRS] = { &a->tile, &a->stages, &a->splitk, &a->red, &a->swizzle, &a->custom, &a->inner,
+				       &a->cluster };
+	const size_t sizes[GM_ATTRS] = { sizeof a->tile,    sizeof a->stages, sizeof a->splitk, sizeof a->red,
+					 sizeof a->swizzle, sizeof a->custom, sizeof a->inner,  sizeof a->cluster };
+
+	memcpy(id, ids, sizeof ids);
+	memcpy(val, vals, sizeof vals);
+	memcpy(size, sizes, sizeof sizes);
+}
+
+/* An algorithm's configuration as its row. */
+static int algo_to_row(struct gm *g, const char *what, const cublasLtMatmulAlgo_t *algo, struct gemmtab_algo *a)
+{
+	cublasLtMatmulAlgoConfigAttributes_t id[GM_ATTRS];
+	void *val[GM_ATTRS];
+	size_t size[GM_ATTRS], got = 0;
+	cublasStatus_t st;
+
+	memset(a, 0, sizeof *a);
+	attr_table(a, id, val, size);
+	if ((st = cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_ID, &a->id, sizeof a->id, &got)))
+		return fail(g, "%s: reading the algorithm id: %s", what, cublasLtGetStatusString(st));
+	for (int i = 0; i < GM_ATTRS; i++)
+		if ((st = cublasLtMatmulAlgoConfigGetAttribute(algo, id[i], val[i], size[i], &got)))
+			return fail(g, "%s: reading configuration attribute %d: %s", what, (int)id[i],
+				    cublasLtGetStatusString(st));
+	return 0;
+}
+
+/* The algorithm a row describes, for e's descriptors, checked on this GPU
+ * and library: the one way an algorithm is made (pinned or chosen). */
+static int row_to_algo(struct gm *g, const char *what, const struct gemmtab_algo *row, struct gm_entry *e)
+{
+	struct gemmtab_algo a = *row;
+	cublasLtMatmulAlgoConfigAttributes_t id[GM_ATTRS];
+	void *val[GM_ATTRS];
+	size_t size[GM_ATTRS];
+	cublasLtMatmulHeuristicResult_t chk;
+	cublasStatus_t st;
+
+	/* in-place split-K adds into the output in an order the run does not fix */
+	if (a.splitk > 1 && (a.red & CUBLASLT_REDUCTION_SCHEME_INPLACE))
+		return fail(g, "%s: algorithm %d reduces split-K in place, which is not deterministic", what, (int)a.id);
+	if ((st = cublasLtMatmulAlgoInit(g->lt, CUBLAS_COMPUTE_32F, CUDA_R_32F, (cudaDataType_t)e->key.ab,
+					 (cudaDataType_t)e->key.ab, (cudaDataType_t)e->key.d, (cudaDataType_t)e->key.d,
+					 a.id, &e->algo)))
+		return fail(g, "%s: algorithm %d is not one this library has: %s", what, (int)a.id,
+			    cublasLtGetStatusString(st));
+	attr_table(&a, id, val, size);
+	for (int i = 0; i < GM_ATTRS; i++)
+		if ((st = cublasLtMatmulAlgoConfigSetAttribute(&e->algo, id[i], val[i], size[i])))
+			return fail(g, "%s: algorithm %d refuses configuration attribute %d: %s", what, (int)a.id,
+				    (int)id[i], cublasLtGetStatusString(st));
+	memset(&chk, 0, sizeof chk);
+	if ((st = cublasLtMatmulAlgoCheck(g->lt, e->op, e->a, e->b, e->d, e->d, &e->algo, &chk)))
+		return fail(g, "%s: algorithm %d tile %u stages %u is not available here: %s", what, (int)a.id,
+			    (unsigned)a.tile, (unsigned)a.stages, cublasLtGetStatusString(st));
+	if (chk.workspaceSize > GM_WORKSPACE)
+		return fail(g, "%s: algorithm %d needs %zu bytes of workspace, gm has %zu", what, (int)a.id,
+			    chk.workspaceSize, GM_WORKSPACE);
+	return 0;
+}
+
+/* e's descriptors for key k (column-major: rows, cols of the stored, not
+ * transposed, operands). */
+static int descriptors(struct gm *g, const char *what, const struct gm_key *k, struct gm_entry *e)
+{
+	cublasOperation_t ta = k->ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+	cublasStatus_t st;
+
+	memset(e, 0, sizeof *e);
+	e->key = *k;
+	if ((st = cublasLtMatmulDescCreate(&e->op, CUBLAS_COMPUTE_32F, CUDA_R_32F)) ||
+	    (st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta)) ||
+	    (st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb)) ||
+	    (st = cublasLtMatrixLayoutCreate(&e->a, (cudaDataType_t)k->ab, k->ta ? k->k : k->m,
+					     k->ta ? k->m : k->k, k->lda)) ||
+	    (st = cublasLtMatrixLayoutCreate(&e->b, (cudaDataType_t)k->ab, k->tb ? k->n : k->k,
+					     k->tb ? k->k : k->n, k->ldb)) ||
+	    (st = cublasLtMatrixLayoutCreate(&e->d, (cudaDataType_t)k->d, k->m, k->n, k->ldd))) {
+		entry_free(e);
+		return fail(g, "%s: cuBLASLt descriptor: %s", what, cublasLtGetStatusString(st));
+	}
+	if (k->bias) {
+		cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+		if ((st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi))) {
+			entry_free(e);
+			return fail(g, "%s: bias epilogue: %s", what, cublasLtGetStatusString(st));
+		}
+	}
+	return 0;
+}
+
+/* The heuristic's first choice for e's product, as a row. */
+static int choose(struct gm *g, const char *what, struct gm_entry *e, struct gemmtab_algo *row)
 {
 	cublasLtMatmulPreference_t pref = NULL;
 	cublasLtMatmulHeuristicResult_t res;
-	cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
-	cudaDataType_t scale = CUDA_R_32F;
-	cublasOperation_t ta = k->ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
 	/* in-place split-K reduces in the output; keep only the schemes that
 	 * reduce in the workspace in a fixed order */
 	uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
@@ -170,28 +312,6 @@ static int build(struct gm *g, const char *what, const struct gm_key *k, struct 
 	int nres = 0, rc = -1;
 	cublasStatus_t st;
 
-	memset(e, 0, sizeof *e);
-	e->key = *k;
-	/* rows, cols of the stored (not transposed) operands, column-major */
-	if ((st = cublasLtMatmulDescCreate(&e->op, ct, scale)) ||
-	    (st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta)) ||
-	    (st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb)) ||
-	    (st = cublasLtMatrixLayoutCreate(&e->a, (cudaDataType_t)k->ab, k->ta ? k->k : k->m,
-					     k->ta ? k->m : k->k, k->lda)) ||
-	    (st = cublasLtMatrixLayoutCreate(&e->b, (cudaDataType_t)k->ab, k->tb ? k->n : k->k,
-					     k->tb ? k->k : k->n, k->ldb)) ||
-	    (st = cublasLtMatrixLayoutCreate(&e->d, (cudaDataType_t)k->d, k->m, k->n, k->ldd))) {
-		fail(g, "%s: cuBLASLt descriptor: %s", what, cublasLtGetStatusString(st));
-		goto out;
-	}
-	if (k->bias) {
-		cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-		if ((st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
-							 sizeof epi))) {
-			fail(g, "%s: bias epilogue: %s", what, cublasLtGetStatusString(st));
-			goto out;
-		}
-	}
 	if ((st = cublasLtMatmulPreferenceCreate(&pref)) ||
 	    (st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
 						       &ws, sizeof ws)) ||
@@ -210,28 +330,113 @@ static int build(struct gm *g, const char *what, const struct gm_key *k, struct 
 	}
 	st = cublasLtMatmulAlgoGetHeuristic(g->lt, e->op, e->a, e->b, e->d, e->d, pref, 1, &res, &nres);
 	if (st || nres < 1 || res.state != CUBLAS_STATUS_SUCCESS) {
-		fail(g, "%s: cuBLASLt has no algorithm for %s%s m=%d n=%d k=%d (%s)", what,
-		     type_name(k->ab), k->bias ? "+bias" : "", k->m, k->n, k->k,
+		fail(g, "%s: cuBLASLt has no algorithm for it (%s)", what,
 		     cublasLtGetStatusString(st ? st : res.state));
 		goto out;
 	}
+	if (algo_to_row(g, what, &res.algo, row) < 0)
+		goto out;
 	e->algo = res.algo;
-	record_algo(g, what, e);
 	rc = 0;
 out:
 	if (pref)
 		cublasLtMatmulPreferenceDestroy(pref);
-	if (rc < 0) {
-		if (e->a)
-			cublasLtMatrixLayoutDestroy(e->a);
-		if (e->b)
-			cublasLtMatrixLayoutDestroy(e->b);
-		if (e->d)
-			cublasLtMatrixLayoutDestroy(e->d);
-		if (e->op)
-			cublasLtMatmulDescDestroy(e->op);
-		memset(e, 0, sizeof *e);
+	return rc;
+}
+
+/* Adds the entry for key k as cache[n] and its row to the table: with
+ * pinned, that algorithm; else the heuristic's, rebuilt from its row so
+ * that the row is exactly what runs. */
+static int add_entry(struct gm *g, const struct gm_key *k, const struct gemmtab_algo *pinned)
+{
+	struct gm_entry *e = &g->cache[g->n];
+	struct gemmtab_row row;
+	struct kerr ke = { "", "" };
+	int n0 = g->tab.n;
+	char what[96];
+
+	describe(k, what, sizeof what);
+	if (g->n == GM_CACHE)
+		return fail(g, "%s: more than %d product shapes", what, GM_CACHE);
+	if (descriptors(g, what, k, e) < 0)
+		return -1;
+	key_to_shape(k, &row.s);
+	if (pinned) {
+		row.a = *pinned;
+		if (row_to_algo(g, what, &row.a, e) < 0)
+			goto bad;
+	} else {
+		cublasLtMatmulAlgo_t heuristic;
+		if (choose(g, what, e, &row.a) < 0)
+			goto bad;
+		heuristic = e->algo;
+		if (row_to_algo(g, what, &row.a, e) < 0) {
+			fail(g, "%s: the heuristic's algorithm does not rebuild from its configuration: %s", what,
+			     gm_error(g));
+			goto bad;
+		}
+		g->differs += memcmp(&heuristic, &e->algo, sizeof heuristic) != 0;
 	}
+	if (gemmtab_add(&g->tab, &row, &ke) < 0 ||
+	    gemmtab_format(&g->tab, g->rec, sizeof g->rec, NULL, &ke) < 0) {
+		g->tab.n = n0;
+		gemmtab_format(&g->tab, g->rec, sizeof g->rec, NULL, NULL);
+		fail(g, "%s: %s", what, ke.msg);
+		goto bad;
+	}
+	g->n++;
+	return 0;
+bad:
+	entry_free(e);
+	return -1;
+}
+
+int gm_pin(struct gm *g, const char *text)
+{
+	struct gemmtab *t = NULL;
+	struct kerr ke = { "", "" };
+	size_t len = text ? strnlen(text, GEMMTAB_TEXT_MAX) : 0;
+	int rc = -1;
+
+	if (g->n)
+		return fail(g, "gm_pin after %d products were chosen: pin before the first", g->n);
+	if (!len)
+		return 0;
+	if (!(t = malloc(sizeof *t)))
+		return fail(g, "out of memory for the pinned table");
+	if (gemmtab_parse(text, len, t, &ke) < 0) {
+		fail(g, "the pinned gemm table: %s", ke.msg);
+		goto out;
+	}
+	for (int i = 0; i < t->n; i++) {
+		struct gm_key k;
+		const char *why = shape_to_key(&t->rows[i].s, &k);
+
+		if (why) {
+			const struct gemmtab_shape *sh = &t->rows[i].s;
+			fail(g, "pinned row %d (%s %c%c m=%d n=%d k=%d): %s", i + 1, sh->op, sh->ta ? 'T' : 'N',
+			     sh->tb ? 'T' : 'N', (int)sh->m, (int)sh->n, (int)sh->k, why);
+			goto out;
+		}
+		if (add_entry(g, &k, &t->rows[i].a) < 0) {
+			char why2[GM_ERR_MAX];
+			snprintf(why2, sizeof why2, "%s", g->err);
+			fail(g, "pinned %s (recorded with cuBLASLt %llu, this is %zu)", why2,
+			     (unsigned long long)t->lib, cublasLtGetVersion());
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (rc < 0) {
+		/* nothing pinned: the context is as created */
+		for (int i = 0; i < g->n; i++)
+			entry_free(&g->cache[i]);
+		g->n = 0;
+		g->tab.n = 0;
+		gemmtab_format(&g->tab, g->rec, sizeof g->rec, NULL, NULL);
+	}
+	free(t);
 	return rc;
 }
 
@@ -256,11 +461,9 @@ static int mm(struct gm *g, const char *what, const struct gm_key *k, const void
 			break;
 		}
 	if (!e) {
-		if (g->n == GM_CACHE)
-			return fail(g, "%s: more than %d product shapes", what, GM_CACHE);
-		if (build(g, what, k, &g->cache[g->n]) < 0)
+		if (add_entry(g, k, NULL) < 0)
 			return -1;
-		e = &g->cache[g->n++];
+		e = &g->cache[g->n - 1];
 	}
 	if (bias && (st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
 							 &bias, sizeof bias)))

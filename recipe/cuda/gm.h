@@ -1,9 +1,11 @@
 /* gm.h: the GPU recipe's matrix products, through cuBLASLt. Owns the
- * cuBLASLt handle, its workspace, and the algorithm chosen for each product
- * shape: chosen once (the first time a shape is seen, or eagerly by
- * gm_prepare), then reused for every call, so a run never changes kernels
- * midway and two runs on the same GPU model run the same kernels. The
- * choices are kept as text (gm_record) for the state blob and the logs.
+ * cuBLASLt handle, its workspace, and the algorithm of each product shape:
+ * chosen once (the first time a shape is seen) or pinned from a table at
+ * creation (gm_pin), then reused for every call, so a run never changes
+ * kernels midway. The algorithms in use form a gemmtab table (gm_record,
+ * src/sandbox/gemmtab.h) that a proof records and its replay pins, so the
+ * replay runs the proof's kernels whatever its library's heuristic would
+ * pick (docs/gpu.md, "Which algorithms").
  *
  * Shapes are row-major, as in the CPU engine (recipe/layers.c):
  *   linear forward   out[N, OC] = inp[N, IC] w[OC, IC]^T (+ bias[OC])
@@ -21,9 +23,9 @@
 #include <cuda_runtime_api.h>
 
 #include "gk.h"
+#include "sandbox/gemmtab.h"
 
 #define GM_ERR_MAX 256
-#define GM_RECORD_MAX 4096
 
 struct gm;
 
@@ -45,11 +47,29 @@ int gm_linear_bwd_weight(struct gm *g, enum gk_prec p, float *dw, const void *do
 			 const void *inp, int N, int IC, int OC);
 
 const char *gm_error(const struct gm *g);
-/* One line per chosen algorithm: the product, its shape, and cuBLASLt's
- * algorithm id, tile, stages, split-K, reduction scheme, swizzle and custom
- * option. NUL-terminated, at most GM_RECORD_MAX bytes (longer is cut). */
+
+/* Pins the algorithms of a table (gemmtab text, as gm_record gives it,
+ * possibly from another run on another library): each row's product gets
+ * the algorithm its configuration rebuilds (cublasLtMatmulAlgoInit, then
+ * every configuration attribute), checked by cublasLtMatmulAlgoCheck on
+ * this GPU and library, and is never chosen again. Products no row names
+ * are chosen as without a pin. Before the first product only. -1 with the
+ * reason in gm_error, naming the row's product, when the text does not
+ * parse, a row is not one of gm's products (op, transposes, types,
+ * epilogue), reduces split-K in place, or its algorithm is not available
+ * here (the check's status, both library versions); nothing is pinned
+ * then. */
+int gm_pin(struct gm *g, const char *text);
+
+/* Every algorithm in use, pinned or chosen, as canonical gemmtab text: the
+ * header with this library's version, rows sorted by product. The rows
+ * describe exactly what runs: a heuristic's choice is itself rebuilt from
+ * its row before its first use, as a pinned one is. */
 const char *gm_record(const struct gm *g);
-/* Number of algorithms chosen so far. */
+/* Number of algorithms in use (pinned or chosen). */
 int gm_algos(const struct gm *g);
+/* Heuristic choices whose rebuilt algorithm differed in its bytes from the
+ * heuristic's (the rebuilt one runs either way): for the GPU tests' log. */
+int gm_rebuilt_differs(const struct gm *g);
 
 #endif

@@ -55,6 +55,13 @@ int kr_create(const struct kr_env *env, struct kr_recipe **out, struct kr_plan *
 		free(r);
 		return -1;
 	}
+	/* a replay's table: every product it names runs its recorded
+	 * algorithm, or create fails here naming the product (docs/gpu.md) */
+	if (gg_pin_gemm(r->g, env->gemm) < 0) {
+		snprintf(err, KR_ERR_MAX, "GPU recipe: %s", gg_error(r->g));
+		kr_destroy(r);
+		return -1;
+	}
 	gpt_plan(&cfg, gg_nparams(r->g), plan);
 	*out = r;
 	return 0;
@@ -88,6 +95,23 @@ int kr_train_step(struct kr_recipe *r, int64_t step, const uint16_t *tokens, flo
 		fprintf(stderr, "karpa-gpt cuda: matmul algorithms\n%s", gg_gemm_record(r->g));
 		r->told = 1;
 	}
+	return 0;
+}
+
+int kr_gemm_record(const struct kr_recipe *r, char *buf, size_t cap, char *err)
+{
+	const char *t = gg_gemm_record(r->g);
+	size_t n = strlen(t);
+
+	if (cap == 0 || n >= cap) {
+		snprintf(err, KR_ERR_MAX, "the gemm table of %zu bytes does not fit %zu", n, cap);
+		return -1;
+	}
+	/* no product yet: nothing to report */
+	if (!gg_gemm_algos(r->g))
+		n = 0;
+	memcpy(buf, t, n);
+	buf[n] = '\0';
 	return 0;
 }
 

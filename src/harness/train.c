@@ -29,6 +29,9 @@ struct run {
 	struct recipe_host *h;
 	int created;
 	struct kr_env env; /* what the recipe was created with: a restart reuses it */
+	/* the algorithms the first segment picked (recipe_host_gemm), pinned
+	 * in every later one through env.gemm: one table for the whole run */
+	char gemm[KR_GEMM_MAX];
 	struct kr_plan plan;
 	const struct dataset *d; /* verified once: the caller's, or own */
 	struct dataset own;
@@ -237,6 +240,14 @@ int64_t train_ckpt_interval(const struct kr_plan *p)
 	return p->ckpt_every < lo ? lo : p->ckpt_every;
 }
 
+static int pin_gemm(struct run *R, struct kerr *err)
+{
+	if (recipe_host_gemm(R->h, R->gemm, err) < 0)
+		return -1;
+	R->env.gemm = R->gemm[0] ? R->gemm : NULL;
+	return 0;
+}
+
 static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 {
 	const struct kr_plan *p = &R->plan;
@@ -255,6 +266,10 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 		if (!isfinite(loss) || !isfinite(lr))
 			return kerr_set(err, "train.nonfinite", "step %lld: training loss %g, lr %g",
 					(long long)s, (double)loss, (double)lr);
+		/* the first step has run every training product: what the
+		 * recipe picked for them is what the run keeps */
+		if (s == 0 && pin_gemm(R, err) < 0)
+			return -1;
 		res->tokens += (uint64_t)p->batch * (uint64_t)p->seq_len;
 		wall = progress_now_ms() - t0;
 		if (trainlog_step(&R->log, s, res->tokens, lr, loss, wall,
@@ -398,6 +413,9 @@ int train_run(const struct train_opts *o, struct recipe_host *h, struct train_re
 	if (evaluate_tokens(h, &R->plan, R->tbytes, R->vocab, R->val, R->nval, &eo, &res->val, err) < 0 ||
 	    trainlog_eval(&R->log, "val", res->val.val_bpb, res->val.loss, res->val.targets,
 			  res->val.bytes, err) < 0)
+		goto out;
+	/* the last segment's table: the pinned rows and the evaluation's */
+	if (recipe_host_gemm(h, res->gemm, err) < 0)
 		goto out;
 	memcpy(res->log_head, R->log.prev, HASH_HEX_BYTES);
 	if (trainlog_close(&R->log, err) < 0)

@@ -68,6 +68,9 @@ struct train_result {
 	char data_digest[HASH_HEX_BYTES], tokenizer_digest[HASH_HEX_BYTES];
 	char final_sha256[HASH_HEX_BYTES]; /* of final.ckpt */
 	char log_head[HASH_HEX_BYTES];     /* SHA-256 of train.log's last line */
+	/* The matrix-product algorithms the recipe ran with (recipe_host_gemm,
+	 * asked at the end): "" for a recipe that picks none (the CPU one). */
+	char gemm[KR_GEMM_MAX];
 };
 
 /* Runs the recipe behind h (a host whose function table is filled, not yet

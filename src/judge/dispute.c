@@ -29,6 +29,7 @@ struct dctx {
 	struct dataset d;
 	struct plausible_report pr;
 	struct sandbox *sb;
+	struct rundevice dev; /* the CPU, or the GPU of the proof's model, with its algorithms */
 	const uint16_t *train;
 	size_t ntrain;
 	char work[FS_PATH_MAX], recipe[FS_PATH_MAX];
@@ -58,7 +59,6 @@ static int prepare(struct dctx *c, struct kerr *err)
 {
 	const char *tag, *commit;
 	char have[RECIPEREPO_COMMIT_HEX], patch[FS_PATH_MAX];
-	struct rundevice dev;
 	struct sandbox_config cfg;
 
 	if (bundle_dir_open(c->o->bundle, &c->bd, err) < 0)
@@ -91,10 +91,10 @@ static int prepare(struct dctx *c, struct kerr *err)
 	    reciperepo_export(c->o->recipe_repo, tag, c->recipe, err) < 0 || reciperepo_apply(c->recipe, patch, err) < 0)
 		return -1;
 	/* the GPU proof's own model, or no trace at all (rundevice.h) */
-	if (rundevice_for_manifest(c->br.manifest, NULL, &dev, err) < 0)
+	if (rundevice_for_manifest(c->br.manifest, NULL, &c->dev, err) < 0)
 		return -1;
 	sandbox_config_default(&cfg, c->o->threads);
-	return rundevice_sandbox(&dev, c->recipe, &cfg, &c->sb, NULL, err);
+	return rundevice_sandbox(&c->dev, c->recipe, &cfg, &c->sb, NULL, err);
 }
 
 static int is_disagreement(const struct kerr *e)
@@ -111,7 +111,7 @@ static int replay_one(struct dctx *c, int seg, int steps, struct trace_doc *trac
 	struct recipe_host h;
 	struct kr_plan plan;
 	struct kr_env env = { .seed = c->pr.seed, .threads = c->o->threads, .vocab_size = bpe_vocab_size(c->d.tok),
-			      .scale = c->pr.scale, .state_follows = seg > 0 };
+			      .scale = c->pr.scale, .state_follows = seg > 0, .gemm = c->dev.gemm };
 	struct replay_opts ro = { .bundle_dir = c->bd.t.dir, .taken = &c->bd.t, .segment = seg, .steps = steps, .scratch_dir = c->work,
 				  .trace = trace, .keep_going = keep_going };
 	int rc = -1;
@@ -267,6 +267,7 @@ int dispute_run(const struct dispute_opts *o, struct dispute_report *r, struct k
 out:
 	if (c.sb)
 		sandbox_free(c.sb);
+	rundevice_free(&c.dev);
 	if (c.pr_open)
 		plausible_report_free(&c.pr);
 	if (c.d_open)

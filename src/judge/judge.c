@@ -354,7 +354,7 @@ static int start_recipe(struct ctx *c, struct sandbox *sb, struct recipe_host *h
 {
 	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
 	struct kr_env env = { .seed = c->seed, .threads = c->o->threads, .vocab_size = bpe_vocab_size(c->pub.tok),
-			      .scale = c->s->scale, .state_follows = ckpt_rel || state_follows };
+			      .scale = c->s->scale, .state_follows = ckpt_rel || state_follows, .gemm = c->dev.gemm };
 	struct ckpt_meta m;
 	void *state = NULL;
 	size_t n = 0;
@@ -1268,6 +1268,7 @@ static void ctx_free(struct ctx *c)
 		dataset_close(&c->pub);
 	if (c->sb)
 		sandbox_free(c->sb);
+	rundevice_free(&c->dev);
 	hlosses_free(&c->cand);
 	json_decref(c->manifest);
 	free(c->patch);

@@ -3,7 +3,10 @@
 #include "judge/rundevice.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "proof/device.h"
 
 /* The manifest's text is the miner's: a model name is compared whole and
  * shown only when it is plain printable text of a sane length. */
@@ -69,6 +72,16 @@ int rundevice_for_manifest(const json_t *manifest, const char *proc_root, struct
 				"only on its own model, by a validator that has one",
 				model, d->gpu);
 	snprintf(d->proof_driver, sizeof d->proof_driver, "%s", driver && plain_text(driver) ? driver : "");
+	/* the algorithms the proof ran with, so the replay runs the same ones
+	 * whatever this validator's cuBLASLt would pick (docs/gpu.md) */
+	if (!(d->gemm = malloc(KR_GEMM_MAX)))
+		return kerr_set(err, "device.nomem", "out of memory for the proof's algorithm table");
+	if (device_gemm_pin(manifest, d->gemm, err) < 0)
+		return -1;
+	if (!d->gemm[0]) {
+		free(d->gemm);
+		d->gemm = NULL;
+	}
 	return 0;
 }
 
@@ -100,4 +113,10 @@ int rundevice_sandbox(const struct rundevice *d, const char *recipe_dir, struct 
 const char *rundevice_name(const struct rundevice *d)
 {
 	return d->cuda ? "cuda" : recipe_build_native_isa();
+}
+
+void rundevice_free(struct rundevice *d)
+{
+	free(d->gemm);
+	d->gemm = NULL;
 }

@@ -21,14 +21,20 @@ struct rundevice {
 	char gpu[GPUINFO_TEXT_MAX];        /* this validator's GPU model (cuda) */
 	char driver[GPUINFO_TEXT_MAX];     /* and its driver */
 	char proof_driver[GPUINFO_TEXT_MAX]; /* the proof's driver ("" if none): shown, not required */
+	/* The proof's cuBLASLt algorithms to pin in every child that replays
+	 * it (kr_env.gemm; NULL: none recorded, or not a GPU proof). Owned:
+	 * rundevice_free. */
+	char *gemm;
 };
 
 /* From a manifest (its environment.device; none: a CPU proof), against
- * this machine's GPU as gpuinfo_read(proc_root) finds it. Codes:
- * device.unknown (a device object this validator cannot replay on: a kind
- * other than "cuda", no model), device.no_gpu (a GPU proof, and this
- * validator has no NVIDIA GPU), device.gpu_model (another model: its
- * kernels and cuBLASLt's would round differently), gpu.info. */
+ * this machine's GPU as gpuinfo_read(proc_root) finds it, with the proof's
+ * algorithm table to pin (device_gemm_pin). Codes: device.unknown (a
+ * device object this validator cannot replay on: a kind other than
+ * "cuda", no model), device.no_gpu (a GPU proof, and this validator has no
+ * NVIDIA GPU), device.gpu_model (another model: its kernels and cuBLASLt's
+ * would round differently), device.bad_gemm, device.nomem, gpu.info. d
+ * needs rundevice_free whatever the result. */
 int rundevice_for_manifest(const json_t *manifest, const char *proc_root, struct rundevice *d, struct kerr *err);
 
 /* For a king measured at a scale (the noise floor): the gpu-* scales run
@@ -43,5 +49,7 @@ int rundevice_sandbox(const struct rundevice *d, const char *recipe_dir, struct 
 
 /* What the report shows as the replay's machine: "cuda" or the CPU's ISA. */
 const char *rundevice_name(const struct rundevice *d);
+
+void rundevice_free(struct rundevice *d);
 
 #endif

@@ -25,6 +25,7 @@
 #include "harness/scale.h"
 #include "harness/train.h"
 #include "proof/bundle.h"
+#include "proof/device.h"
 #include "proof/keys.h"
 #include "judge/plausible.h"
 #include "proof/reciperepo.h"
@@ -65,17 +66,11 @@ static void cpu_model(char *out, size_t cap)
 /* What built and ran the proof (PROTOCOL 4.2). runner_isa is the ISA the
  * recipe ran on; a runner built for another ISA than the machine's names
  * the emulator that ran it (docs/determinism.md). */
-/* A GPU proof's device: the GPU's model and driver, and the toolkit that
- * built the runner; a bitwise replay needs the same (docs/gpu.md). CPU
- * proofs carry no device object. */
-static json_t *device_json(const struct recipe_build_info *bi, const struct gpuinfo *g)
-{
-	return json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind", "cuda", "gpu", g->model, "driver", g->driver, "gpus",
-			 g->count, "nvcc", bi->nvcc);
-}
-
+/* A GPU proof's device (proof/device.h): the GPU, the toolkit that built
+ * the runner and the algorithms its products ran with; a bitwise replay
+ * needs the same GPU and pins the same algorithms (docs/gpu.md). */
 static json_t *environment_json(const struct recipe_build_info *bi, const char *blas_config,
-				 const struct gpuinfo *g)
+				 const struct gpuinfo *g, const char *gemm)
 {
 	char cpu[256];
 	struct utsname u;
@@ -94,7 +89,7 @@ static json_t *environment_json(const struct recipe_build_info *bi, const char *
 	if (env && bi->emulator[0])
 		json_object_set_new(env, "runner_emulator", json_string(bi->emulator_version));
 	if (env && bi->cuda)
-		json_object_set_new(env, "device", device_json(bi, g));
+		json_object_set_new(env, "device", device_json(g, bi->nvcc, gemm));
 	return env;
 }
 
@@ -323,7 +318,7 @@ static json_t *manifest_body(const struct prove_opts *o, const char *commit, con
 			 "patch_sha256", patch_hex, "miner", k->pk_hex, "config", "seed", (json_int_t)o->seed, "scale",
 			 o->scale, "threads", o->threads, "budget_units", budget, "data_manifest_sha256",
 			 tr->data_digest, "tokenizer_sha256", tr->tokenizer_digest, "environment",
-			 environment_json(bi, blas_config, g), "calibration", "before_ms", before_ms(o, r), "after_ms",
+			 environment_json(bi, blas_config, g, tr->gemm), "calibration", "before_ms", before_ms(o, r), "after_ms",
 			 after_ms(o, r), "ref_ms", proof_ref(o)->ref_ms, "allowed_s", r->allowed_s, "results", "steps",
 			 (json_int_t)tr->steps, "tokens", (json_int_t)tr->tokens, "params", (json_int_t)tr->params,
 			 "train_s", r->train_s, "val_bpb", tr->val.val_bpb, "val_loss", tr->val.loss, "final_ckpt",

@@ -14,6 +14,9 @@
 #define KR_API_VERSION 1
 #define KR_NAME_MAX 64
 #define KR_ERR_MAX 256
+/* kr_env.gemm and kr_gemm_record's text, with its NUL (src/sandbox/gemmtab.h
+ * sizes a full table to fit). */
+#define KR_GEMM_MAX 49152
 
 /* What the harness tells the recipe when it is created. */
 struct kr_env {
@@ -26,6 +29,16 @@ struct kr_env {
 	 * init, which the load overwrites. Whatever it does, the state it runs
 	 * from is the loaded one. */
 	int state_follows;
+	/* The matrix-product algorithms to use (API 1.3): NULL or "" for none,
+	 * else a table as kr_gemm_record gives it (canonical text of
+	 * src/sandbox/gemmtab.h, shorter than KR_GEMM_MAX), checked by the
+	 * harness before create. A replay passes the table its proof recorded.
+	 * A recipe that picks algorithms through a library must use exactly
+	 * these for the products they name, or fail create naming the product
+	 * and the reason, never silently pick another; products they do not
+	 * name it picks as it would without them. A recipe that picks none
+	 * ignores it. */
+	const char *gemm;
 };
 
 /* What the recipe declares about its run (PROTOCOL 4.3: it declares its
@@ -74,6 +87,15 @@ struct kr_tracer {
  * of it is refused. */
 int kr_train_step_traced(struct kr_recipe *r, int64_t step, const uint16_t *tokens, float *loss,
 			 float *lr, const struct kr_tracer *t, char *err);
+
+/* The matrix-product algorithms the recipe has picked so far (through a
+ * library's heuristic, or from kr_env.gemm), as canonical gemmtab text,
+ * NUL-terminated in buf (cap = KR_GEMM_MAX bytes); "" when it picks none.
+ * The harness asks after the first training step and again at the end of
+ * a run, pins the first answer for the run's later segments and records
+ * the last in a proof (docs/gpu.md). Optional (API 1.3): a recipe without
+ * it reports nothing. */
+int kr_gemm_record(const struct kr_recipe *r, char *buf, size_t cap, char *err);
 
 /* Next-token logits for rows of length T (T <= plan.seq_len, rows <= any):
  * logits[(row*T + t)*vocab + v] for the token after position t. Must be

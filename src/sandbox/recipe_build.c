@@ -83,7 +83,8 @@ static int cmp_str(const void *a, const void *b)
 const char *const recipe_build_harness_files[] = {
 	"runner/main.c",	       "src/sandbox/recipe_wire.c",  "src/sandbox/recipe_wire.h",
 	"src/sandbox/recipe_api.h", "src/sandbox/sandbox_inner.c", "src/sandbox/sandbox_inner.h",
-	"src/sandbox/recipe_trace.c", "src/sandbox/recipe_trace.h",
+	"src/sandbox/recipe_trace.c", "src/sandbox/recipe_trace.h", "src/sandbox/gemmtab.c",
+	"src/sandbox/gemmtab.h",      "src/util/kerr.c",            "src/util/kerr.h",
 	NULL,
 };
 

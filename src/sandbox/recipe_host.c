@@ -4,7 +4,11 @@
  * the same checks. */
 #include "sandbox/recipe_host.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "sandbox/gemmtab.h"
 
 void recipe_host_err(struct kerr *err, const char *code, const char *what, const char *kr_err)
 {
@@ -64,10 +68,34 @@ static int check_plan(const struct kr_plan *p, struct kerr *err)
 	return 0;
 }
 
+/* A table that crossed the boundary (or is about to): canonical, or
+ * recipe.bad_gemm. */
+static int check_gemm(const char *text, size_t len, const char *whose, struct kerr *err)
+{
+	struct gemmtab *t = malloc(sizeof *t);
+	int rc;
+
+	if (!t)
+		return kerr_set(err, "recipe.nomem", "out of memory for a gemm table");
+	rc = gemmtab_parse(text, len, t, err);
+	free(t);
+	if (rc < 0) {
+		kerr_prefix(err, "%s gemm table", whose);
+		snprintf(err->code, sizeof err->code, "recipe.bad_gemm");
+	}
+	return rc;
+}
+
 int recipe_host_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *plan,
 		       struct kerr *err)
 {
+	size_t gl = env->gemm ? strnlen(env->gemm, KR_GEMM_MAX) : 0;
+
 	memset(plan, 0, sizeof *plan);
+	if (gl == KR_GEMM_MAX)
+		return kerr_set(err, "recipe.bad_gemm", "the gemm table to pin has no NUL within %d bytes", KR_GEMM_MAX);
+	if (gl && check_gemm(env->gemm, gl, "the pinned", err) < 0)
+		return -1;
 	h->vocab_size = env->vocab_size;
 	if (h->create(h, env, plan, err) < 0)
 		return -1;
@@ -138,6 +166,36 @@ int recipe_host_train_traced(struct recipe_host *h, int64_t step, const uint16_t
 				"with at most 2^40 elements",
 				(long long)step, bad, recs[bad].name);
 	return 0;
+}
+
+int recipe_host_gemm(struct recipe_host *h, char text[KR_GEMM_MAX], struct kerr *err)
+{
+	char *buf;
+	size_t len = 0;
+	int rc = -1;
+
+	if (!h->gemm) {
+		text[0] = '\0';
+		return 0;
+	}
+	if (!(buf = malloc(KR_GEMM_MAX)))
+		return kerr_set(err, "recipe.nomem", "out of memory for a gemm table");
+	buf[0] = '\0';
+	if (h->gemm(h, buf, KR_GEMM_MAX, &len, err) < 0)
+		goto out;
+	if (len >= KR_GEMM_MAX || memchr(buf, '\0', len)) {
+		kerr_set(err, "recipe.bad_gemm", "the recipe's gemm table holds a NUL byte or is over %d bytes",
+			 KR_GEMM_MAX - 1);
+		goto out;
+	}
+	if (len && check_gemm(buf, len, "the recipe's", err) < 0)
+		goto out;
+	memcpy(text, buf, len);
+	text[len] = '\0';
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }
 
 void recipe_host_destroy(struct recipe_host *h)

@@ -41,6 +41,10 @@ struct recipe_host {
 	int (*state_bytes)(struct recipe_host *h, size_t *n, struct kerr *err);
 	int (*save)(struct recipe_host *h, void *buf, size_t n, struct kerr *err);
 	int (*load)(struct recipe_host *h, const void *buf, size_t n, struct kerr *err);
+	/* The recipe's algorithm table as it sent it: at most cap-1 bytes into
+	 * buf, NUL-terminated, *len of them; NULL for a host that has none
+	 * (recipe_host_gemm checks the text). */
+	int (*gemm)(struct recipe_host *h, char *buf, size_t cap, size_t *len, struct kerr *err);
 	void (*destroy)(struct recipe_host *h);
 	/* Ends the recipe and starts it again with nothing in memory (a fresh
 	 * process for the pipe host); create must follow. */
@@ -53,7 +57,10 @@ void recipe_host_inproc(struct recipe_host *h);
 
 /* Creates the recipe and checks its plan (recipe.bad_plan): positive shapes
  * within the limits above, a printable name and version, steps >= 1,
- * 0 <= ckpt_every <= steps. Codes from create pass through (recipe.create). */
+ * 0 <= ckpt_every <= steps. Codes from create pass through (recipe.create).
+ * An env.gemm that is not "" must be a canonical table (gemmtab_parse)
+ * within KR_GEMM_MAX: else recipe.bad_gemm, and nothing reaches the
+ * recipe. */
 int recipe_host_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *plan,
 		       struct kerr *err);
 /* state_bytes, checked against RECIPE_STATE_BYTES_MAX (recipe.bad_state_size). */
@@ -71,6 +78,12 @@ int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const s
  * (the names crossed the boundary). */
 int recipe_host_train_traced(struct recipe_host *h, int64_t step, const uint16_t *tokens, float *loss, float *lr,
 			     struct recipe_trace_rec *recs, uint32_t cap, uint32_t *n, struct kerr *err);
+/* The recipe's matrix-product algorithms (kr_gemm_record) as canonical
+ * text, NUL-terminated in text (KR_GEMM_MAX bytes); "" when it reports
+ * none or the host cannot ask. recipe.bad_gemm when what it sent is not a
+ * canonical table (a NUL inside, a last line cut, a malformed row); text
+ * is written only on success. */
+int recipe_host_gemm(struct recipe_host *h, char text[KR_GEMM_MAX], struct kerr *err);
 void recipe_host_destroy(struct recipe_host *h);
 
 /* Copies a recipe's error text into a kerr: NUL-terminated at KR_ERR_MAX,

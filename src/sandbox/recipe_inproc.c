@@ -78,6 +78,23 @@ static int ip_logits(struct recipe_host *h, const uint16_t *tokens, int rows, in
 	return 0;
 }
 
+/* Optional for a recipe (API 1.3): absent, nothing is reported. */
+#pragma weak kr_gemm_record
+
+static int ip_gemm(struct recipe_host *h, char *buf, size_t cap, size_t *n, struct kerr *err)
+{
+	char e[KR_ERR_MAX] = "";
+
+	buf[0] = '\0';
+	if (kr_gemm_record && kr_gemm_record(R(h), buf, cap, e) < 0) {
+		e[KR_ERR_MAX - 1] = '\0';
+		recipe_host_err(err, "recipe.gemm", "gemm_record", e);
+		return -1;
+	}
+	*n = strnlen(buf, cap);
+	return 0;
+}
+
 static int ip_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
 {
 	(void)err;
@@ -134,6 +151,7 @@ void recipe_host_inproc(struct recipe_host *h)
 	h->train_step = ip_train_step;
 	h->train_traced = ip_train_traced;
 	h->logits = ip_logits;
+	h->gemm = ip_gemm;
 	h->state_bytes = ip_state_bytes;
 	h->save = ip_save;
 	h->load = ip_load;

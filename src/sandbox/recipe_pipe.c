@@ -268,20 +268,23 @@ static int expect(struct recipe_host *h, uint64_t got, uint64_t want, void *buf,
 
 static int pp_create(struct recipe_host *h, const struct kr_env *env, struct kr_plan *plan, struct kerr *err)
 {
-	struct wire_create c = { 0 };
+	struct wire_create c;
 	struct wire_plan wp;
 	uint64_t len;
-	size_t sl = strlen(env->scale);
+	char *texts;
+	int rc;
 
-	if (sl > WIRE_SCALE_MAX)
-		return kerr_set(err, "recipe.bad_scale", "scale name too long");
-	c.seed = env->seed;
-	c.threads = env->threads;
-	c.vocab_size = env->vocab_size;
-	c.scale_len = (uint32_t)sl;
-	c.flags = env->state_follows ? WIRE_CREATE_STATE_FOLLOWS : 0;
-	if (exchange(h, WIRE_CREATE, &c, sizeof c, env->scale, sl, &len, "create", err) < 0 ||
-	    expect(h, len, sizeof wp, &wp, "create", err) < 0)
+	if (wire_create_encode(env, &c, err) < 0)
+		return -1;
+	/* the scale and the gemm table follow the head as one piece */
+	if (!(texts = malloc((size_t)c.scale_len + c.gemm_len + 1)))
+		return kerr_set(err, "recipe.nomem", "out of memory for the create request");
+	memcpy(texts, env->scale, c.scale_len);
+	if (c.gemm_len)
+		memcpy(texts + c.scale_len, env->gemm, c.gemm_len);
+	rc = exchange(h, WIRE_CREATE, &c, sizeof c, texts, (uint64_t)c.scale_len + c.gemm_len, &len, "create", err);
+	free(texts);
+	if (rc < 0 || expect(h, len, sizeof wp, &wp, "create", err) < 0)
 		return -1;
 	memcpy(plan->name, wp.name, sizeof plan->name);
 	memcpy(plan->version, wp.version, sizeof plan->version);
@@ -353,6 +356,23 @@ static int pp_logits(struct recipe_host *h, const uint16_t *tokens, int rows, in
 		     err) < 0)
 		return -1;
 	return expect(h, len, want, logits, "logits", err);
+}
+
+/* The length bounds the text before any byte of it is read. */
+static int pp_gemm(struct recipe_host *h, char *buf, size_t cap, size_t *n, struct kerr *err)
+{
+	uint64_t len;
+
+	if (exchange(h, WIRE_GEMM, NULL, 0, NULL, 0, &len, "gemm_record", err) < 0)
+		return -1;
+	if (len >= cap)
+		return kerr_set(err, "recipe.protocol", "recipe gemm_record: %llu response bytes, at most %zu",
+				(unsigned long long)len, cap - 1);
+	if (expect(h, len, len, buf, "gemm_record", err) < 0)
+		return -1;
+	buf[len] = '\0';
+	*n = (size_t)len;
+	return 0;
 }
 
 static int pp_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
@@ -625,6 +645,7 @@ static int spawn_pipe(struct recipe_host *h, const char *const *launch, const ch
 	h->train_step = pp_train_step;
 	h->train_traced = pp_train_traced;
 	h->logits = pp_logits;
+	h->gemm = pp_gemm;
 	h->state_bytes = pp_state_bytes;
 	h->save = pp_save;
 	h->load = pp_load;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "sandbox/recipe_api.h"
+#include "util/kerr.h"
 
 #define WIRE_MAGIC 0x3157524bu /* "KRW1" */
 
@@ -24,6 +25,7 @@ enum wire_type {
 	WIRE_LOAD = 6,
 	WIRE_QUIT = 7,
 	WIRE_TRAIN_TRACED = 8,
+	WIRE_GEMM = 9,
 	WIRE_OK = 0x100,  /* response: OK | request type */
 	WIRE_ERR = 0x200, /* response: payload is a reason (<= KR_ERR_MAX bytes) */
 };
@@ -34,16 +36,30 @@ struct wire_hdr {
 	uint64_t len; /* payload bytes that follow */
 };
 
-/* CREATE payload: this struct, then scale_len bytes of scale name. */
+/* CREATE payload: this struct, then scale_len bytes of scale name, then
+ * gemm_len bytes of kr_env.gemm (0: none). Texts travel without a NUL
+ * and may not contain one. */
 struct wire_create {
 	uint64_t seed;
 	int32_t threads;
 	int32_t vocab_size;
 	uint32_t scale_len;
 	uint32_t flags; /* WIRE_CREATE_* */
+	uint32_t gemm_len;
+	uint32_t reserved; /* 0 */
 };
 #define WIRE_CREATE_STATE_FOLLOWS 1u /* kr_env.state_follows */
 #define WIRE_SCALE_MAX 64
+#define WIRE_GEMM_MAX (KR_GEMM_MAX - 1) /* bytes of gemm text on the wire */
+
+/* The texts a decoded CREATE points into (the runner's, per request). */
+struct wire_create_text {
+	char scale[WIRE_SCALE_MAX + 1];
+	char gemm[WIRE_GEMM_MAX + 1];
+};
+
+/* GEMM: no payload. Response: the recipe's kr_gemm_record text, at most
+ * WIRE_GEMM_MAX bytes, no NUL (0 bytes: none). */
 
 /* CREATE response payload: the plan, fields fixed-width. */
 struct wire_plan {
@@ -77,6 +93,19 @@ struct wire_trace_head {
 struct wire_logits {
 	int32_t rows, T;
 };
+
+/* CREATE's fixed part for env; the texts follow it as they are. Refuses
+ * a scale longer than WIRE_SCALE_MAX (recipe.bad_scale) or a gemm table
+ * without a NUL within KR_GEMM_MAX bytes (recipe.bad_gemm); c is then
+ * untouched. */
+int wire_create_encode(const struct kr_env *env, struct wire_create *c, struct kerr *err);
+/* A CREATE payload of len bytes into env, whose scale and gemm point into
+ * txt. wire.bad_create when the payload is shorter than its fixed part,
+ * its texts' lengths are over their bounds or disagree with len, a text
+ * holds a NUL, or a flag or the reserved word is unknown; env and txt are
+ * then untouched. The runner's side of wire_create_encode. */
+int wire_create_decode(const void *payload, uint64_t len, struct kr_env *env, struct wire_create_text *txt,
+		       struct kerr *err);
 
 /* Reads/writes exactly n bytes, retrying on EINTR; -1 on EOF or error. */
 int wire_read_full(int fd, void *buf, size_t n);

@@ -10,6 +10,8 @@
 /* 1.1: the harness restarts the recipe from its own checkpoint at every
  * checkpoint, so state outside kr_state_save does not survive one. */
 /* 1.2: a recipe may implement kr_train_step_traced (disputes). */
-#define KARPA_RECIPE_API_VERSION "1.2.0"
+/* 1.3: kr_env.gemm and kr_gemm_record: a GPU recipe's matrix-product
+ * algorithms, recorded in a proof and pinned on its replay. */
+#define KARPA_RECIPE_API_VERSION "1.3.0"
 
 #endif

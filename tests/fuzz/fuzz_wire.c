@@ -4,13 +4,14 @@
  * the input to the response pipe, closes it and reads requests until the
  * host hangs up, so the host sees exactly the input and then end of file.
  * The host then makes the calls a run makes (create, a train step, a
- * traced step, logits, state size, save, load); each consumes the
+ * traced step, logits, state size, save, load, the gemm table); each consumes the
  * responses it finds, and each must end in a result or a clean recipe.*
  * error. */
 #include <signal.h>
 #include <sys/wait.h>
 
 #include "fuzz.h"
+#include "sandbox/gemmtab.h"
 #include "sandbox/recipe_host.h"
 #include "sandbox/recipe_pipe.h"
 
@@ -92,6 +93,18 @@ static void calls(struct recipe_host *h)
 		if (h->save(h, buf, n, &err) == 0)
 			h->load(h, buf, n, &err);
 		free(buf);
+	}
+	{
+		/* the gemm table: a canonical one, or a refusal and nothing written */
+		static char text[KR_GEMM_MAX];
+		struct gemmtab *t = malloc(sizeof *t);
+		FUZZ_ASSERT(t);
+		snprintf(text, sizeof text, "untouched");
+		if (recipe_host_gemm(h, text, &err) == 0)
+			FUZZ_ASSERT(!text[0] || gemmtab_parse(text, strlen(text), t, &err) == 0);
+		else
+			FUZZ_ASSERT(!strncmp(err.code, "recipe.", 7) && !strcmp(text, "untouched"));
+		free(t);
 	}
 	fuzz_note("last call", &err);
 }

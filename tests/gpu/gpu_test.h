@@ -1,6 +1,7 @@
 /* gpu_test.h: what the GPU tests share on the host side: bf16 conversions
- * that round as the device does (to nearest even, NaN kept quiet) and a
- * seeded splitmix64 stream, so references see exactly the device's inputs. */
+ * that round as the device does (to nearest even, NaN kept quiet), a
+ * seeded splitmix64 stream, so references see exactly the device's inputs,
+ * and the check of a CUDA runtime call. */
 #ifndef KARPA_GPU_TEST_H
 #define KARPA_GPU_TEST_H
 
@@ -37,5 +38,14 @@ static inline double gt_urand(uint64_t *st)
 	z ^= z >> 31;
 	return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
 }
+
+/* A CUDA runtime call that must succeed, else the test fails there (cmocka's
+ * fail_msg: include cmocka.h and cuda_runtime_api.h first). */
+#define GT_CK(call)                                                                          \
+	do {                                                                                 \
+		cudaError_t e_ = (call);                                                     \
+		if (e_ != cudaSuccess)                                                       \
+			fail_msg("%s -> %s (line %d)", #call, cudaGetErrorString(e_), __LINE__); \
+	} while (0)
 
 #endif

@@ -48,6 +48,50 @@ static void fake_plan(struct wire_plan *p, int batch)
 	p->params = 100;
 }
 
+/* Reads one request with its payload (*p, caller frees); -1 on EOF. */
+static int fake_read_payload(struct wire_hdr *h, char **p)
+{
+	if (wire_read_full(0, h, sizeof *h) < 0 || h->len > ((uint64_t)1 << 20) || !(*p = malloc(h->len + 1)))
+		return -1;
+	return wire_read_full(0, *p, h->len);
+}
+
+/* A canonical two-row table, and a text of it made bad for each gemm_*
+ * mode's answer. */
+static const char gemm_good[] =
+	"karpa-gemm-1 cublaslt=130100\n"
+	"bwd_data NN m=64 n=256 k=192 lda=64 ldb=192 ldd=64 ab=f32 d=f32 epi=none compute=f32 algo=21 tile=15 "
+	"stages=6 splitk=1 red=0 swizzle=1 custom=0 inner=0 cluster=0\n"
+	"fwd TN m=192 n=256 k=64 lda=64 ldb=64 ldd=192 ab=f32 d=f32 epi=bias compute=f32 algo=66 tile=18 "
+	"stages=21 splitk=1 red=0 swizzle=0 custom=0 inner=0 cluster=0\n";
+
+static void fake_gemm_answer(const char *mode, uint32_t type)
+{
+	struct wire_hdr h = { WIRE_MAGIC, WIRE_OK | type, 0 };
+	char text[sizeof gemm_good];
+
+	memcpy(text, gemm_good, sizeof text);
+	if (!strcmp(mode, "gemm_oversized_later")) {
+		h.len = KR_GEMM_MAX; /* one byte more than the host takes */
+		wire_write_full(1, &h, sizeof h);
+		sleep(FAKE_SLEEP_S);
+	} else if (!strcmp(mode, "gemm_short_later")) {
+		h.len = sizeof text - 1;
+		wire_write_full(1, &h, sizeof h);
+		wire_write_full(1, text, 40); /* then the close */
+	} else if (!strcmp(mode, "gemm_nul_later")) {
+		text[60] = '\0';
+		wire_send(1, WIRE_OK | type, text, sizeof text - 1);
+	} else if (!strcmp(mode, "gemm_cut_later")) {
+		wire_send(1, WIRE_OK | type, text, sizeof text - 2); /* the last newline lost */
+	} else if (!strcmp(mode, "gemm_malformed_later")) {
+		memcpy(strstr(text, "m=64 "), "m=00 ", 5);
+		wire_send(1, WIRE_OK | type, text, sizeof text - 1);
+	} else if (!strcmp(mode, "gemm_good_later")) {
+		wire_send(1, WIRE_OK | type, text, sizeof text - 1);
+	}
+}
+
 /* The runner: answers the request named by mode with a broken frame. */
 static int fake_runner(const char *mode)
 {
@@ -59,14 +103,23 @@ static int fake_runner(const char *mode)
 		return 0; /* closes both pipes before reading anything */
 	if (!strncmp(mode, "honest", 6)) {
 		/* create answered with a plan of batch 2 ("honest") or 3 ("honest3"),
-		 * state_bytes with 16; then EOF ends it */
+		 * state_bytes with 16, gemm with the table create pinned, as the
+		 * runner decodes it (the wire's round trip); then EOF ends it */
+		static struct wire_create_text txt;
+		struct kr_env got = { 0 };
+		struct kerr why;
 		uint64_t v = 16;
-		for (; fake_read_request(&req) == 0;) {
+		char *p = NULL;
+		for (; fake_read_payload(&req, &p) == 0; free(p), p = NULL) {
 			fake_plan(&plan, strcmp(mode, "honest3") ? 2 : 3);
-			if (req.type == WIRE_CREATE)
+			if (req.type == WIRE_CREATE && wire_create_decode(p, req.len, &got, &txt, &why) < 0)
+				wire_send(1, WIRE_ERR, why.msg, strlen(why.msg));
+			else if (req.type == WIRE_CREATE)
 				wire_send(1, WIRE_OK | WIRE_CREATE, &plan, sizeof plan);
 			else if (req.type == WIRE_STATE_BYTES)
 				wire_send(1, WIRE_OK | WIRE_STATE_BYTES, &v, sizeof v);
+			else if (req.type == WIRE_GEMM)
+				wire_send(1, WIRE_OK | WIRE_GEMM, got.gemm, got.gemm ? strlen(got.gemm) : 0);
 			else
 				wire_send(1, WIRE_ERR, "unexpected", 10);
 		}
@@ -146,6 +199,8 @@ static int fake_runner(const char *mode)
 		else if (!strcmp(mode, "trace_overflow_later"))
 			hd.c.overflow = 1;
 		wire_send2(1, WIRE_OK | req.type, &hd, sizeof hd, r, sent * sizeof *r);
+	} else if (!strncmp(mode, "gemm_", 5)) {
+		fake_gemm_answer(mode, req.type);
 	} else if (!strcmp(mode, "garbage_later")) {
 		static const char junk[64] = { 0x4b, 0x52, 0x57, 0x31, 0xff, 0xff, 0xff, 0xff };
 		wire_write_full(1, junk, sizeof junk);
@@ -163,7 +218,9 @@ struct outcome {
 	int64_t wall_ms;
 };
 
-static const struct kr_env env = { 1, 1, 320, "tiny", 0 };
+static const struct kr_env env = { .seed = 1, .threads = 1, .vocab_size = 320, .scale = "tiny" };
+/* The caller's gemm text before a call: a refused answer must leave it so. */
+static char gemm_seen[KR_GEMM_MAX];
 
 /* Starts the fake runner in mode, and makes the call the mode breaks:
  * create, or for *_later modes create then state_bytes. */
@@ -186,6 +243,11 @@ static struct outcome run_case(const char *mode, struct recipe_host *h)
 		uint32_t nrec = 0;
 		float loss, lr;
 		o.rc = recipe_host_train_traced(h, 0, toks, &loss, &lr, recs, 4, &nrec, &err);
+	} else if (o.rc == 0 && !strncmp(mode, "gemm_", 5)) {
+		snprintf(gemm_seen, sizeof gemm_seen, "untouched");
+		o.rc = recipe_host_gemm(h, gemm_seen, &err);
+		if (o.rc < 0)
+			assert_string_equal(gemm_seen, "untouched");
 	} else if (o.rc == 0 && strstr(mode, "_later")) {
 		assert_string_equal(plan.name, "fake");
 		o.rc = recipe_host_state_bytes(h, &n, &err);
@@ -286,6 +348,169 @@ static void test_traced_step(void **state)
 	expect_case("trace_overflow_later", "recipe.trace_overflow");
 }
 
+/* The recipe's gemm table (kr_gemm_record) is hostile text from the
+ * runner: a length over the bound is refused before a byte of it is read,
+ * a cut frame is a death, and a NUL, a lost last newline or a malformed row
+ * is recipe.bad_gemm; the caller's text is untouched in every case. */
+static void test_gemm_record(void **state)
+{
+	struct recipe_host h;
+	struct outcome o;
+
+	(void)state;
+	o = run_case("gemm_oversized_later", &h);
+	assert_string_equal(o.code, "recipe.protocol");
+	assert_true(o.wall_ms < CALL_TIMEOUT_MS);
+	recipe_host_destroy(&h);
+	expect_case("gemm_short_later", "recipe.died");
+	expect_case("gemm_nul_later", "recipe.bad_gemm");
+	expect_case("gemm_cut_later", "recipe.bad_gemm");
+	expect_case("gemm_malformed_later", "recipe.bad_gemm");
+	o = run_case("gemm_good_later", &h);
+	assert_int_equal(o.rc, 0);
+	assert_string_equal(gemm_seen, gemm_good);
+	recipe_host_destroy(&h);
+}
+
+/* kr_env.gemm across the wire: what create pins is what the runner
+ * decodes (the honest fake echoes it back through WIRE_GEMM), "" and NULL
+ * are no table, and the host refuses a pin that is not a canonical table
+ * or has no NUL within KR_GEMM_MAX before anything is sent (the fake
+ * answers create with a bad plan, which the host would report). */
+static void test_gemm_pin_on_the_wire(void **state)
+{
+	struct recipe_host h;
+	struct kr_plan plan;
+	struct kr_env pinned = env;
+	struct kerr err = { "", "" };
+	struct outcome o = run_case("honest", &h);
+	char *huge = malloc(KR_GEMM_MAX + 1);
+
+	(void)state;
+	assert_int_equal(o.rc, 0);
+	assert_non_null(huge);
+	assert_int_equal(recipe_host_gemm(&h, gemm_seen, &err), 0);
+	assert_string_equal(gemm_seen, "");
+	pinned.gemm = gemm_good;
+	assert_int_equal(setenv("KARPA_FAKE_RUNNER", "honest", 1), 0);
+	assert_int_equal(h.respawn(&h, &err), 0);
+	assert_int_equal(recipe_host_create(&h, &pinned, &plan, &err), 0);
+	assert_int_equal(recipe_host_gemm(&h, gemm_seen, &err), 0);
+	assert_string_equal(gemm_seen, gemm_good);
+	/* a restart's create carries the pin to the fresh runner (whose load
+	 * then fails: the fake keeps no state) */
+	{
+		char st[16] = { 0 };
+		assert_int_equal(recipe_host_restart(&h, &pinned, &plan, st, sizeof st, &err), -1);
+		assert_string_equal(err.code, "recipe.failed");
+		snprintf(gemm_seen, sizeof gemm_seen, "before");
+		assert_int_equal(recipe_host_gemm(&h, gemm_seen, &err), 0);
+		assert_string_equal(gemm_seen, gemm_good);
+	}
+	recipe_host_destroy(&h);
+
+	pinned.gemm = "karpa-gemm-1 cublaslt=1\nfwd TN m=0\n";
+	assert_int_equal(setenv("KARPA_FAKE_RUNNER", "bad_plan", 1), 0);
+	assert_int_equal(recipe_host_pipe(&h, self, NULL, NULL, &err), 0);
+	assert_int_equal(recipe_host_create(&h, &pinned, &plan, &err), -1);
+	assert_string_equal(err.code, "recipe.bad_gemm");
+	print_message("malformed pin -> %s: %s\n", err.code, err.msg);
+	memset(huge, 'a', KR_GEMM_MAX + 1);
+	pinned.gemm = huge;
+	assert_int_equal(recipe_host_create(&h, &pinned, &plan, &err), -1);
+	assert_string_equal(err.code, "recipe.bad_gemm");
+	/* the runner never saw either: it still answers create as it would */
+	assert_int_equal(recipe_host_create(&h, &env, &plan, &err), -1);
+	assert_string_equal(err.code, "recipe.bad_plan");
+	assert_int_equal(unsetenv("KARPA_FAKE_RUNNER"), 0);
+	recipe_host_destroy(&h);
+	free(huge);
+}
+
+/* The CREATE payload's two ends, without a pipe: a round trip keeps every
+ * field, and a payload that is short, announces texts over their bounds,
+ * disagrees with its length, holds a NUL or sets unknown bits is
+ * wire.bad_create with the runner's env and texts untouched. */
+static void test_create_payload(void **state)
+{
+	static struct wire_create_text txt, before;
+	struct kr_env in = { .seed = 42, .threads = 3, .vocab_size = 320, .scale = "gpu-125m", .state_follows = 1,
+			     .gemm = gemm_good };
+	struct kr_env out, out0;
+	struct wire_create c;
+	struct kerr err;
+	size_t sl = strlen(in.scale), gl = strlen(in.gemm), n = sizeof c + sl + gl;
+	char *buf = malloc(n + 8);
+
+	(void)state;
+	assert_non_null(buf);
+	assert_int_equal(wire_create_encode(&in, &c, &err), 0);
+	memcpy(buf, &c, sizeof c);
+	memcpy(buf + sizeof c, in.scale, sl);
+	memcpy(buf + sizeof c + sl, in.gemm, gl);
+	assert_int_equal(wire_create_decode(buf, n, &out, &txt, &err), 0);
+	assert_true(out.seed == 42 && out.threads == 3 && out.vocab_size == 320 && out.state_follows == 1);
+	assert_string_equal(out.scale, "gpu-125m");
+	assert_string_equal(out.gemm, gemm_good);
+	/* without a table: NULL on the far side */
+	in.gemm = "";
+	assert_int_equal(wire_create_encode(&in, &c, &err), 0);
+	assert_int_equal(c.gemm_len, 0);
+	memcpy(buf, &c, sizeof c);
+	assert_int_equal(wire_create_decode(buf, sizeof c + sl, &out, &txt, &err), 0);
+	assert_null(out.gemm);
+
+	/* hostile payloads, each against the same good one */
+	in.gemm = gemm_good;
+	assert_int_equal(wire_create_encode(&in, &c, &err), 0);
+	memset(&out0, 0x5a, sizeof out0);
+	memset(&before, 0x5a, sizeof before);
+	for (int k = 0; k < 7; k++) {
+		struct wire_create h = c;
+		uint64_t len = n;
+		memcpy(buf + sizeof c + sl, in.gemm, gl);
+		if (k == 0)
+			len = sizeof c - 1;                  /* shorter than the head */
+		else if (k == 1)
+			h.gemm_len = WIRE_GEMM_MAX + 1;      /* a table over the bound */
+		else if (k == 2)
+			h.scale_len = WIRE_SCALE_MAX + 1;    /* a scale over the bound */
+		else if (k == 3)
+			len = n - 1;                         /* truncated: the head says more */
+		else if (k == 4)
+			buf[sizeof c + sl + 10] = '\0';      /* a NUL inside the table */
+		else if (k == 5)
+			h.flags |= 2;                        /* an unknown flag */
+		else
+			h.reserved = 1;
+		memcpy(buf, &h, sizeof h);
+		out = out0;
+		memcpy(&txt, &before, sizeof txt);
+		assert_int_equal(wire_create_decode(buf, len, &out, &txt, &err), -1);
+		print_message("create payload case %d -> %s: %s\n", k, err.code, err.msg);
+		assert_string_equal(err.code, "wire.bad_create");
+		assert_memory_equal(&out, &out0, sizeof out);
+		assert_memory_equal(&txt, &before, sizeof txt);
+	}
+	/* the host's end refuses what the wire cannot carry */
+	{
+		char *huge = malloc(KR_GEMM_MAX), scale[WIRE_SCALE_MAX + 2];
+		assert_non_null(huge);
+		memset(huge, 'a', KR_GEMM_MAX);
+		in.gemm = huge;
+		assert_int_equal(wire_create_encode(&in, &c, &err), -1);
+		assert_string_equal(err.code, "recipe.bad_gemm");
+		memset(scale, 's', sizeof scale - 1);
+		scale[sizeof scale - 1] = '\0';
+		in.gemm = NULL;
+		in.scale = scale;
+		assert_int_equal(wire_create_encode(&in, &c, &err), -1);
+		assert_string_equal(err.code, "recipe.bad_scale");
+		free(huge);
+	}
+	free(buf);
+}
+
 /* A restarted recipe must declare the same plan: the harness's segments
  * (each a function of its checkpoint) depend on it. */
 static void test_plan_changed_across_restart(void **state)
@@ -380,7 +605,8 @@ int main(void)
 		cmocka_unit_test(test_garbage_and_wrong_type), cmocka_unit_test(test_oversized_length),
 		cmocka_unit_test(test_bad_content),      cmocka_unit_test(test_after_timeout),
 		cmocka_unit_test(test_plan_changed_across_restart), cmocka_unit_test(test_host_refusals),
-		cmocka_unit_test(test_traced_step),
+		cmocka_unit_test(test_traced_step),      cmocka_unit_test(test_gemm_record),
+		cmocka_unit_test(test_gemm_pin_on_the_wire), cmocka_unit_test(test_create_payload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
