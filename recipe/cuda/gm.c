@@ -42,6 +42,7 @@ struct gm {
 	struct gm_entry cache[GM_CACHE];
 	int n;
 	int differs; /* heuristic choices whose rebuild differed in bytes */
+	int unrebuilt; /* heuristic choices that would not rebuild: run as chosen */
 	struct gemmtab tab; /* the rows of cache[0..n-1], in cache order */
 	char err[GM_ERR_MAX];
 	char rec[GEMMTAB_TEXT_MAX]; /* tab's canonical text, kept current */
@@ -127,6 +128,11 @@ int gm_algos(const struct gm *g)
 int gm_rebuilt_differs(const struct gm *g)
 {
 	return g->differs;
+}
+
+int gm_unrebuilt(const struct gm *g)
+{
+	return g->unrebuilt;
 }
 
 /* ---- products and their table rows ----------------------------------- */
@@ -371,9 +377,15 @@ static int add_entry(struct gm *g, const struct gm_key *k, const struct gemmtab_
 			goto bad;
 		heuristic = e->algo;
 		if (row_to_algo(g, what, &row.a, e) < 0) {
-			fail(g, "%s: the heuristic's algorithm does not rebuild from its configuration: %s", what,
-			     gm_error(g));
-			goto bad;
+			/* The run goes on with the heuristic's own algorithm and
+			 * says so: its row is still recorded, and a replay that
+			 * pins it fails create by name rather than differing. */
+			fprintf(stderr, "gm: %s: the heuristic's algorithm does not rebuild from its configuration (%s); "
+					"running it as chosen\n",
+				what, gm_error(g));
+			g->err[0] = '\0';
+			e->algo = heuristic;
+			g->unrebuilt++;
 		}
 		g->differs += memcmp(&heuristic, &e->algo, sizeof heuristic) != 0;
 	}
