@@ -44,9 +44,12 @@
 #define SANDBOX_PHDRS_MAX 64
 #define SANDBOX_INTERP_MAX 256
 #define SANDBOX_ENV_VARS 4
-/* A GPU runner's extra variables: the GPU flag, CUDA_CACHE_DISABLE and
- * LD_LIBRARY_PATH. */
-#define SANDBOX_GPU_ENV_VARS 3
+/* A GPU runner's extra variables: the GPU flag, CUDA_CACHE_DISABLE,
+ * CUDA_DEVICE_ORDER and LD_LIBRARY_PATH. */
+#define SANDBOX_GPU_ENV_VARS 4
+/* The child's own /proc files a GPU runner's rules name, held open from
+ * the rule to the runner's end (sandbox.c, pin_proc). */
+#define SANDBOX_PIN_FDS 4
 #define SANDBOX_LD_PATH_MAX 4096
 /* Library files taken from one LD_LIBRARY_PATH folder at most. */
 #define SANDBOX_GPU_LIBS_MAX 1024
@@ -85,10 +88,14 @@ struct sandbox {
 	int ruleset_fd; /* Landlock, built once in the validator; -1 when unavailable */
 	int landlock_abi;
 	uint32_t landlock_bits;
-	char env_store[SANDBOX_ENV_VARS + 2][64];
+	char env_store[SANDBOX_ENV_VARS + SANDBOX_GPU_ENV_VARS - 1][64];
 	char ld_path[SANDBOX_LD_PATH_MAX]; /* "LD_LIBRARY_PATH=..." for a GPU runner */
 	char *envp[SANDBOX_ENV_VARS + SANDBOX_GPU_ENV_VARS + 1];
 	struct sandbox_shared *sh;
+	/* In the child only: O_PATH descriptors of the /proc entries its
+	 * rules name, kept open across exec (see pin_proc). */
+	int pin_fd[SANDBOX_PIN_FDS];
+	int npin;
 };
 
 void sandbox_config_default(struct sandbox_config *c, int threads)
@@ -185,6 +192,40 @@ struct ll_why {
 	int err;
 };
 
+/* A rule on one of the child's own /proc entries, whose descriptor stays
+ * open (not close-on-exec) for the runner's life: procfs makes a new inode
+ * each time an unused entry is looked up again, and a Landlock rule holds
+ * the inode it was made on, so an entry dropped from the cache under
+ * memory pressure (GBs of checkpoints through the page cache) would come
+ * back without its rule, and the driver's next thread would fail. An open
+ * descriptor keeps the entry, and its inode, in place. */
+static int pin_proc(struct sandbox *sb, int ruleset, const char *path, uint64_t access, struct ll_why *why)
+{
+	struct landlock_path_beneath_attr pb = { .allowed_access = access };
+	struct stat st;
+
+	if (sb->npin == SANDBOX_PIN_FDS) {
+		snprintf(why->path, sizeof why->path, "%s", path);
+		why->err = EMFILE;
+		return -1;
+	}
+	pb.parent_fd = open(path, O_PATH);
+	if (pb.parent_fd < 0)
+		goto fail;
+	if (fstat(pb.parent_fd, &st) == 0 && !S_ISDIR(st.st_mode))
+		pb.allowed_access &= ~(uint64_t)LL_DIR_ONLY;
+	if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
+		goto fail;
+	sb->pin_fd[sb->npin++] = pb.parent_fd;
+	return 0;
+fail:
+	snprintf(why->path, sizeof why->path, "%s", path);
+	why->err = errno;
+	if (pb.parent_fd >= 0)
+		close(pb.parent_fd);
+	return -1;
+}
+
 static int ll_allow_why(int fd, const char *path, uint64_t access, struct ll_why *why)
 {
 	if (ll_allow(fd, path, access) == 0)
@@ -226,7 +267,7 @@ static int ll_allow_libs(int fd, const char *dir, struct ll_why *why)
  * (own_proc) can only be named in the child; sandbox_new builds the rest
  * once to refuse a setting that cannot work, with the path named. Paths
  * this system lacks are skipped by ll_allow. */
-static int landlock_gpu(const struct sandbox *sb, int fd, int abi, int own_proc, struct ll_why *why)
+static int landlock_gpu(struct sandbox *sb, int fd, int abi, int own_proc, struct ll_why *why)
 {
 	static const char *const read_dirs[] = { "/proc/driver/nvidia", "/sys/devices", "/sys/bus/pci/devices",
 						 "/etc/nvidia", "/usr/share/nvidia", "/usr/local/cuda",
@@ -246,15 +287,16 @@ static int landlock_gpu(const struct sandbox *sb, int fd, int abi, int own_proc,
 	for (size_t i = 0; !rc && i < sizeof read_files / sizeof read_files[0]; i++)
 		rc = ll_allow_why(fd, read_files[i], LANDLOCK_ACCESS_FS_READ_FILE, why);
 	for (size_t i = 0; !rc && own_proc && i < sizeof own_files / sizeof own_files[0]; i++)
-		rc = ll_allow_why(fd, own_files[i], LANDLOCK_ACCESS_FS_READ_FILE, why);
+		rc = pin_proc(sb, fd, own_files[i], LANDLOCK_ACCESS_FS_READ_FILE, why);
 	/* The driver names each thread it starts by writing (O_TRUNC) its
 	 * own /proc/self/task/<tid>/comm, and a refusal fails its first call
 	 * with "OS call failed" (docs/sandbox.md, "A GPU runner"). The threads
-	 * do not exist yet, so the grant is the child's task/ folder: its own
-	 * threads' files, never another process's. */
+	 * do not exist yet, so the grant is the child's task/ folder: writes
+	 * to its own threads' files, never another process's, and no reads
+	 * there (mountinfo, cgroup and net/ would describe the host). */
 	if (!rc && own_proc)
-		rc = ll_allow_why(fd, "/proc/self/task", rd_dir | LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 3 ? LL_FS_TRUNCATE : 0),
-				  why);
+		rc = pin_proc(sb, fd, "/proc/self/task",
+			      LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 3 ? LL_FS_TRUNCATE : 0), why);
 	if (!rc && (d = opendir("/dev"))) {
 		while (!rc && (de = readdir(d)))
 			if (gpu_device_name(de->d_name) &&
@@ -388,10 +430,13 @@ int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const ch
 		/* no kernel cache under a home the runner cannot write: the
 		 * runner's kernels are built for the GPU ahead of time */
 		snprintf(sb->env_store[SANDBOX_ENV_VARS + 1], sizeof sb->env_store[0], "CUDA_CACHE_DISABLE=1");
-		sb->envp[SANDBOX_ENV_VARS] = sb->env_store[SANDBOX_ENV_VARS];
-		sb->envp[SANDBOX_ENV_VARS + 1] = sb->env_store[SANDBOX_ENV_VARS + 1];
-		sb->envp[SANDBOX_ENV_VARS + 2] = sb->ld_path;
-		sb->envp[SANDBOX_ENV_VARS + 3] = NULL;
+		/* CUDA's device 0 is then the first GPU in bus order, the one
+		 * whose model gpuinfo reads and a replay is matched on */
+		snprintf(sb->env_store[SANDBOX_ENV_VARS + 2], sizeof sb->env_store[0], "CUDA_DEVICE_ORDER=PCI_BUS_ID");
+		for (int i = 0; i < SANDBOX_GPU_ENV_VARS - 1; i++)
+			sb->envp[SANDBOX_ENV_VARS + i] = sb->env_store[SANDBOX_ENV_VARS + i];
+		sb->envp[SANDBOX_ENV_VARS + SANDBOX_GPU_ENV_VARS - 1] = sb->ld_path;
+		sb->envp[SANDBOX_ENV_VARS + SANDBOX_GPU_ENV_VARS] = NULL;
 	}
 	build_landlock(sb, 0, &why);
 	if (cfg->gpu && sb->landlock_abi >= SANDBOX_GPU_LANDLOCK_ABI && sb->ruleset_fd < 0 && why.path[0]) {
@@ -651,12 +696,31 @@ static int limits(const struct sandbox_config *c, struct sandbox_shared *sh)
 	return 0;
 }
 
-static void close_others(void)
+static int cmp_fd(const void *a, const void *b)
 {
-	if (close_range(3, ~0U, 0) == 0)
+	return *(const int *)a - *(const int *)b;
+}
+
+static void close_from(unsigned lo, unsigned hi)
+{
+	if (lo > hi || close_range(lo, hi, 0) == 0)
 		return;
-	for (int fd = 3; fd < 65536; fd++)
-		close(fd);
+	for (unsigned fd = lo; fd <= hi && fd < 65536; fd++)
+		close((int)fd);
+}
+
+/* Everything from 3 up but the pinned /proc descriptors. */
+static void close_others(struct sandbox *sb)
+{
+	unsigned lo = 3;
+
+	qsort(sb->pin_fd, (size_t)sb->npin, sizeof sb->pin_fd[0], cmp_fd);
+	for (int i = 0; i < sb->npin; i++) {
+		if ((unsigned)sb->pin_fd[i] > lo)
+			close_from(lo, (unsigned)sb->pin_fd[i] - 1);
+		lo = (unsigned)sb->pin_fd[i] + 1;
+	}
+	close_from(lo, ~0U);
 }
 
 /* RLIMIT_FSIZE 0 turns any write to a regular file into SIGXFSZ: a stderr
@@ -701,6 +765,7 @@ int sandbox_prepare(void *arg)
 	/* a GPU runner's ruleset names this child's own /proc entry */
 	if (sb->cfg.gpu) {
 		struct ll_why why = { "", 0 };
+		sb->npin = 0;
 		if (sb->ruleset_fd >= 0)
 			close(sb->ruleset_fd);
 		build_landlock(sb, 1, &why);
@@ -711,7 +776,9 @@ int sandbox_prepare(void *arg)
 		}
 	}
 	ap |= namespaces(sh);
-	if (sb->cfg.require_namespaces && !(ap & SANDBOX_NETNS))
+	/* A GPU runner's own task/ files include net/: the sandbox's network
+	 * namespace, never the validator's. */
+	if ((sb->cfg.require_namespaces || sb->cfg.gpu) && !(ap & SANDBOX_NETNS))
 		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		note(sh, "no_new_privs: %s", strerror(errno));
@@ -731,7 +798,7 @@ int sandbox_prepare(void *arg)
 	ap |= drop_caps(sh);
 	environ = sb->envp;
 	ap |= SANDBOX_ENV;
-	close_others();
+	close_others(sb);
 	ap |= SANDBOX_FDS;
 	if (limits(&sb->cfg, sh) < 0)
 		return -1;

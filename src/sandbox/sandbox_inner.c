@@ -104,7 +104,9 @@ static int add_conditional(scmp_filter_ctx ctx, int gpu)
 	int rc = 0;
 
 	/* Memory, but never new executable pages: a recipe has no business
-	 * generating code, and the loader is done. */
+	 * generating code, and the loader is done. (A GPU runner can write
+	 * its own pages through its task/ files, docs/sandbox.md: this is a
+	 * guard against mistakes there, not a barrier.) */
 	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1, &noexec);
 	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1, &noexec);
 	/* Threads only (libgomp creates its pool at the first parallel region,
