@@ -350,6 +350,32 @@ out:
 	return rc;
 }
 
+static int same_algo(const struct gemmtab_algo *a, const struct gemmtab_algo *b)
+{
+	return a->id == b->id && a->tile == b->tile && a->stages == b->stages && a->splitk == b->splitk &&
+	       a->red == b->red && a->swizzle == b->swizzle && a->custom == b->custom && a->inner == b->inner &&
+	       a->cluster == b->cluster;
+}
+
+/* A pinned row that does not rebuild (its product ran the heuristic's
+ * algorithm as chosen, gm_unrebuilt): the pin holds when the heuristic
+ * chooses exactly that configuration here too, and runs it as chosen;
+ * otherwise the pin fails by name with the rebuild's reason. */
+static int heuristic_is(struct gm *g, const char *what, struct gm_entry *e, const struct gemmtab_algo *pinned)
+{
+	char why[GM_ERR_MAX];
+	struct gemmtab_algo got;
+
+	snprintf(why, sizeof why, "%s", g->err);
+	if (choose(g, what, e, &got) < 0 || !same_algo(&got, pinned)) {
+		snprintf(g->err, sizeof g->err, "%s", why);
+		return -1;
+	}
+	g->err[0] = '\0';
+	g->unrebuilt++;
+	return 0;
+}
+
 /* Adds the entry for key k as cache[n] and its row to the table: with
  * pinned, that algorithm; else the heuristic's, rebuilt from its row so
  * that the row is exactly what runs. */
@@ -369,7 +395,7 @@ static int add_entry(struct gm *g, const struct gm_key *k, const struct gemmtab_
 	key_to_shape(k, &row.s);
 	if (pinned) {
 		row.a = *pinned;
-		if (row_to_algo(g, what, &row.a, e) < 0)
+		if (row_to_algo(g, what, &row.a, e) < 0 && heuristic_is(g, what, e, pinned) < 0)
 			goto bad;
 	} else {
 		cublasLtMatmulAlgo_t heuristic;

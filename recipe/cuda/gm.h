@@ -72,7 +72,8 @@ int gm_algos(const struct gm *g);
  * heuristic's (the rebuilt one runs either way): for the GPU tests' log. */
 int gm_rebuilt_differs(const struct gm *g);
 /* Heuristic choices whose row did not rebuild into an algorithm this GPU
- * accepts: run as the heuristic gave them (a pin of such a row fails). */
+ * accepts: run as the heuristic gave them (a pin of such a row holds when
+ * the heuristic gives that configuration again). */
 int gm_unrebuilt(const struct gm *g);
 
 #endif
