@@ -17,12 +17,19 @@
 # and nvcc on the GPU machine (the one karpa was built with: the pack's
 # toolchain.txt); the pack carries the few headers and libraries the runner
 # links against (sysroot/). Without them the stage says what is missing and
-# exits 3.
+# exits 3 (gpu.sh reports SKIPPED). It needs most of a 10-minute call:
+# GPU_DEADLINE=590 GPU_STAGES=e2e bash bench/gpu.sh OUT.
 #
 # usage: bash bench/gpu_e2e.sh PACK OUT     (PACK: .gpu, unpacked)
 set -u
+if [ $# -ne 2 ] || [ ! -d "$1" ]; then
+	echo "usage: bash bench/gpu_e2e.sh PACK OUT (PACK: the unpacked .gpu folder)" >&2
+	exit 2
+fi
 PACK=$(cd "$1" && pwd)
-OUT=$2
+mkdir -p "$2" && OUT=$(cd "$2" && pwd) || exit 2
+# the repository root: the recipe's sources and the harness's (KARPA_SRC)
+cd "$(dirname "$0")/.." || exit 2
 K="$PACK/bin/karpa"
 W=${E2E_WORK:-/tmp/karpa-gpu-e2e}
 STEPS=${E2E_STEPS:-48}
@@ -42,9 +49,12 @@ step() {
 
 # the toolchain a validator builds with
 nvcc=$(sed -n 's/^nvcc //p' "$PACK/toolchain.txt" 2>/dev/null)
-if ! command -v cc >/dev/null || [ -z "$nvcc" ] || [ ! -x "$nvcc" ]; then
-	say "SKIPPED: a validator builds the patched recipe, and this machine lacks $(command -v cc >/dev/null ||
-		echo 'a C compiler (cc) ')$([ -n "$nvcc" ] && [ -x "$nvcc" ] || echo "nvcc at '${nvcc:-?}'")"
+missing=
+command -v cc >/dev/null || missing="$missing a C compiler (cc);"
+command -v g++ >/dev/null || missing="$missing a C++ compiler (g++, nvcc's host compiler);"
+[ -n "$nvcc" ] && [ -x "$nvcc" ] || missing="$missing nvcc at '${nvcc:-?}';"
+if [ -n "$missing" ]; then
+	say "SKIPPED: a validator builds the patched recipe, and this machine lacks$missing"
 	exit 3
 fi
 say "toolchain: $(cc --version | head -1); $("$nvcc" --version | grep -o 'release [^,]*')"
@@ -52,7 +62,8 @@ export CPATH="$PACK/sysroot/include${CPATH:+:$CPATH}"
 export LIBRARY_PATH="$PACK/sysroot/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export KARPA_SRC=$PWD KARPA_CACHE="$W/cache"
 
-rm -rf "$W" && mkdir -p "$W" "$OUT" || exit 2
+rm -rf "$W" && mkdir -p "$W" || exit 2
+rm -f "$OUT"/e2e*.json
 # the short king: the project's recipe, gpu-125m's row with fewer steps
 cp -r recipe "$W/recipe-src"
 sed -i "s/{ \"gpu-125m\", 768, 12, 12, 1024, 16, 300, 30, 38, 6e-4f }/{ \"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT, 6e-4f }/" \

@@ -53,7 +53,9 @@ static json_t *result_json(const struct judge_result *r)
 					      (json_int_t)r->proof_steps, "proof_isa", r->proof_isa, "replay_isa",
 					      r->replay_isa));
 	if (r->replay_device[0])
-		json_object_set_new(json_object_get(o, "replay"), "replay_gpu", json_string(r->replay_device));
+		json_object_set_new(o, "replay_gpu", json_string(r->replay_device));
+	if (isfinite(r->proof_gpu_s) && r->proof_gpu_s > 0)
+		json_object_set_new(o, "proof_gpu_s", json_real(r->proof_gpu_s));
 	if (r->hidden_cache[0])
 		json_object_set_new(o, "hidden_cache", json_string(r->hidden_cache));
 	if (r->hidden_targets) {
@@ -98,9 +100,9 @@ static void print_human(const struct judge_result *r)
 		       (long long)r->replay_steps, (long long)r->proof_steps,
 		       100.0 * (double)r->replay_steps / (double)r->proof_steps, r->proof_isa, r->replay_isa,
 		       r->replay_device[0] ? " " : "", r->replay_device);
-	if (r->replay_device[0] && isfinite(r->proof_cpu_s) && r->proof_cpu_s > 0)
-		printf("cost: judge %.1f s on the GPU, proof %.1f GPU-s (%.1f%%)\n", r->judge_wall_s, r->proof_cpu_s,
-		       100.0 * r->judge_wall_s / r->proof_cpu_s);
+	if (isfinite(r->proof_gpu_s) && r->proof_gpu_s > 0)
+		printf("cost: judge %.1f s on the GPU, proof %.1f GPU-s (%.1f%%)\n", r->judge_wall_s, r->proof_gpu_s,
+		       100.0 * r->judge_wall_s / r->proof_gpu_s);
 	else if (isfinite(r->proof_cpu_s) && r->proof_cpu_s > 0)
 		printf("cost: judge %.1f cpu-s, proof %.1f cpu-s (%.1f%%)\n", r->judge_cpu_s, r->proof_cpu_s,
 		       100.0 * r->judge_cpu_s / r->proof_cpu_s);

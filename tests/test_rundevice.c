@@ -158,6 +158,20 @@ static void unknown_devices_refused(void **st)
 	expect(manifest(cuda(long_name, "580")), "device.unknown");
 }
 
+/* A CPU proof at a GPU scale is refused before anything is built. */
+static void gpu_scale_needs_a_gpu_proof(void **st)
+{
+	json_t *m = manifest(NULL);
+
+	(void)st;
+	have_gpu("Model: \t\t NVIDIA H100 80GB HBM3\n");
+	json_object_set_new(m, "config", json_pack("{s:s}", "scale", "gpu-125m"));
+	expect(m, "device.scale");
+	m = manifest(NULL);
+	json_object_set_new(m, "config", json_pack("{s:s}", "scale", "cpu"));
+	expect(m, NULL);
+}
+
 static void scales(void **st)
 {
 	struct rundevice d;
@@ -220,6 +234,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(gpu_proof_on_another_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(unreadable_model_matches_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_devices_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(gpu_scale_needs_a_gpu_proof, setup, teardown),
 		cmocka_unit_test_setup_teardown(scales, setup, teardown),
 		cmocka_unit_test_setup_teardown(gpu_runner_needs_a_cuda_part, setup, teardown),
 	};

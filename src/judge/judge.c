@@ -1024,12 +1024,14 @@ static void fill_entry(struct ctx *c)
 	e->seed = (int64_t)c->seed;
 	e->rationale = c->rationale;
 	e->patch = c->patch;
-	/* The proof's compute: its training time on all its threads, or on
-	 * its one GPU (the cost quoted against it is then the judgment's own
-	 * on the same kind of GPU). */
+	/* The proof's compute: its training time on all its threads; for a
+	 * GPU proof also its time on its one GPU, which the judgment's wall
+	 * time on the same kind of GPU is quoted against (the corpus keeps
+	 * CPU-seconds only). */
 	on_gpu = json_object_get(json_object_get(c->manifest, "environment"), "device") != NULL;
-	e->proof_cpu_s = mnum(c->manifest, "results", "train_s") * (on_gpu ? 1.0 : mnum(c->manifest, "config", "threads"));
+	e->proof_cpu_s = mnum(c->manifest, "results", "train_s") * mnum(c->manifest, "config", "threads");
 	c->r->proof_cpu_s = e->proof_cpu_s;
+	c->r->proof_gpu_s = on_gpu ? mnum(c->manifest, "results", "train_s") : 0;
 	snprintf(e->challenge_of, sizeof e->challenge_of, "%s", c->pending_id);
 }
 

@@ -71,10 +71,10 @@ struct judge_result {
 	uint64_t challenge_seed;    /* set with verdict challenge_pending */
 	char challenge_of[EXPCORPUS_ID_BYTES];
 	char new_king[RECIPEREPO_TAG_MAX];
-	/* proof_cpu_s: the proof's compute, train_s times its threads, or
-	 * times one for a GPU proof (its GPU-seconds), whose judgment's cost
-	 * is its wall time on the GPU, judge_wall_s. */
-	double judge_cpu_s, proof_cpu_s, judge_wall_s;
+	/* proof_cpu_s: the proof's compute, train_s times its threads; for
+	 * a GPU proof proof_gpu_s is train_s on its one GPU (else 0), and the
+	 * judgment's cost beside it is its wall time there, judge_wall_s. */
+	double judge_cpu_s, proof_cpu_s, proof_gpu_s, judge_wall_s;
 	/* What spot replay re-ran: "spot" (a few steps of one drawn segment)
 	 * or "binding" (the final segment and JUDGE_BIND_DRAWS drawn ones, whole,
 	 * for a decisive candidate); the segments by index; the steps replayed

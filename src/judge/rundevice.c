@@ -35,7 +35,9 @@ static int read_gpu(const char *proc_root, struct rundevice *d, const char *why,
 				todo);
 	/* two GPUs whose model nobody can read are not known to be alike */
 	if (!strcmp(g.model, GPUINFO_UNKNOWN))
-		return kerr_set(err, "device.gpu_model", "%s, and this validator's GPU model cannot be read from its driver",
+		return kerr_set(err, "device.gpu_model",
+				"%s, and this validator's GPU model cannot be read from its driver "
+				"(/proc/driver/nvidia/gpus/*/information has no Model line): check the driver",
 				why);
 	d->cuda = 1;
 	snprintf(d->gpu, sizeof d->gpu, "%s", g.model);
@@ -46,10 +48,18 @@ static int read_gpu(const char *proc_root, struct rundevice *d, const char *why,
 int rundevice_for_manifest(const json_t *manifest, const char *proc_root, struct rundevice *d, struct kerr *err)
 {
 	const json_t *dev = json_object_get(json_object_get(manifest, "environment"), "device");
-	const char *kind, *model, *driver;
+	const char *kind, *model, *driver, *scale;
 	char why[2 * GPUINFO_TEXT_MAX];
 
 	memset(d, 0, sizeof *d);
+	/* the gpu-* scales are proved on a GPU (prove.device): a CPU proof
+	 * there would only buy hours of replaying GPT-2 on the CPU */
+	scale = json_string_value(json_object_get(json_object_get(manifest, "config"), "scale"));
+	if (!dev && scale && !strncmp(scale, "gpu-", 4))
+		return kerr_set(err, "device.scale",
+				"the proof is at the %.32s scale and says no GPU: the gpu-* scales are proved with "
+				"--device cuda and replayed on a GPU of the proof's model",
+				scale);
 	if (!dev)
 		return 0;
 	kind = json_string_value(json_object_get(dev, "kind"));

@@ -33,7 +33,8 @@ struct rundevice {
  * device object this validator cannot replay on: a kind other than
  * "cuda", no model), device.no_gpu (a GPU proof, and this validator has no
  * NVIDIA GPU), device.gpu_model (another model: its kernels and cuBLASLt's
- * would round differently), device.bad_gemm, device.nomem, gpu.info. d
+ * would round differently), device.scale (a gpu-* scale proof without a
+ * device), device.bad_gemm, device.nomem, gpu.info. d
  * needs rundevice_free whatever the result. */
 int rundevice_for_manifest(const json_t *manifest, const char *proc_root, struct rundevice *d, struct kerr *err);
 

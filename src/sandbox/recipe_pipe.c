@@ -48,6 +48,7 @@ struct pipe_impl {
 	char tail[RECIPE_PIPE_TAIL_BYTES]; /* ring of the last captured stderr bytes */
 	size_t tail_pos;                    /* next write position */
 	uint64_t tail_total;                /* bytes captured in all */
+	int grown_to, grown_from; /* the pipe buffer was enlarged (grow) */
 	int reaped;            /* wait4 collected the child: pid is no longer ours */
 	int timed_out;
 	int wstatus;
@@ -194,12 +195,28 @@ static int io_fail(struct pipe_impl *pi, int rc, const char *what, const char *s
 			stage);
 }
 
+/* States and logits cross these pipes by the GB at the GPU scales, and a
+ * larger buffer takes fewer wake-ups per GB (bench/bench_ckpt, docs/gpu.md).
+ * Enlarged only for a payload that large, once per pipe: the pages count
+ * against the user's pipe allowance, which many small runners (tests, a
+ * service) would otherwise use up. Best effort: 64 KiB works. */
+static void grow(int fd, uint64_t n, int *grown)
+{
+	if (*grown || n < RECIPE_PIPE_BUFFER_BYTES)
+		return;
+	*grown = 1;
+	(void)fcntl(fd, F_SETPIPE_SZ, RECIPE_PIPE_BUFFER_BYTES);
+}
+
 /* Header and up to two payload pieces, all before the call's deadline. */
 static int send_req(struct pipe_impl *pi, uint32_t type, const void *a, uint64_t alen, const void *b,
 		    uint64_t blen)
 {
 	struct wire_hdr hd = { WIRE_MAGIC, type, alen + blen };
-	int rc = io_full(pi, pi->to_child, &hd, sizeof hd, 1, pi->deadline_ms);
+	int rc;
+
+	grow(pi->to_child, alen + blen, &pi->grown_to);
+	rc = io_full(pi, pi->to_child, &hd, sizeof hd, 1, pi->deadline_ms);
 
 	if (rc == IO_OK && alen)
 		rc = io_full(pi, pi->to_child, (void *)a, alen, 1, pi->deadline_ms);
@@ -249,6 +266,7 @@ static int exchange(struct recipe_host *h, uint32_t type, const void *a, uint64_
 	if (hd.type != (WIRE_OK | type))
 		return kerr_set(err, "recipe.protocol", "recipe %s: response type %u to request %u", what, hd.type,
 				type);
+	grow(pi->from_child, hd.len, &pi->grown_from);
 	*len = hd.len;
 	return 0;
 }
@@ -598,11 +616,6 @@ static int spawn_pipe(struct recipe_host *h, const char *const *launch, const ch
 		kerr_errno(err, "recipe.spawn", "pipe");
 		goto fail;
 	}
-	/* States and logits cross these pipes by the GB at the GPU scales: a
-	 * larger buffer takes fewer wake-ups per GB (1.45 to 2.06 GB/s
-	 * measured, docs/gpu.md). Best effort: the default 64 KiB works. */
-	(void)fcntl(req[1], F_SETPIPE_SZ, RECIPE_PIPE_BUFFER_BYTES);
-	(void)fcntl(resp[1], F_SETPIPE_SZ, RECIPE_PIPE_BUFFER_BYTES);
 	/* A dead child must be an error on write, not a signal that kills us. */
 	signal(SIGPIPE, SIG_IGN);
 	pid = fork();

@@ -258,13 +258,16 @@ static int build_king(struct vstate *s, const struct noise_opts *o, const char *
 	struct sandbox_config cfg;
 	struct rundevice dev;
 	char dir[FS_PATH_MAX];
+	int rc;
 
 	/* the gpu-* scales' kings train on this validator's GPU (rundevice.h) */
 	if (rundevice_for_scale(s->scale, NULL, &dev, err) < 0 || fs_join(dir, sizeof dir, err, "%s/recipe", work) < 0 ||
 	    reciperepo_export(s->recipe, tag, dir, err) < 0)
 		return -1;
 	sandbox_config_default(&cfg, o->threads);
-	if (rundevice_sandbox(&dev, dir, &cfg, sb, &bi, err) < 0)
+	rc = rundevice_sandbox(&dev, dir, &cfg, sb, &bi, err);
+	rundevice_free(&dev);
+	if (rc < 0)
 		return -1;
 	if (o->progress)
 		log_msg(LOG_PROGRESS, "noise floor", "king %s built%s for %s (sources %.16s...)", tag,
