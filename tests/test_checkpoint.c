@@ -123,6 +123,18 @@ static void test_round_trip(void **s)
 	snprintf(p2, sizeof p2, "%s/b.ckpt", dir);
 	assert_int_equal(ckpt_write(p2, &want, state, STATE_BYTES, wrote, &err), 0);
 	assert_string_equal(wrote, file_sha); /* same inputs, same bytes */
+	/* and its trailer is the SHA-256 of everything before it, computed
+	 * here apart from the one pass the writer and reader share */
+	{
+		char *bytes = NULL;
+		size_t len = 0;
+		uint8_t d[HASH_BYTES];
+		assert_int_equal(fs_read_all(path, 1u << 20, &bytes, &len, &err), 0);
+		assert_true(len > HASH_BYTES);
+		hash_buf(bytes, len - HASH_BYTES, d);
+		assert_memory_equal(d, bytes + len - HASH_BYTES, HASH_BYTES);
+		free(bytes);
+	}
 	/* No temporary file is left behind. */
 	snprintf(p2, sizeof p2, "%s/b.ckpt.tmp", dir);
 	assert_false(fs_exists(p2));

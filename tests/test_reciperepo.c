@@ -197,6 +197,13 @@ static void init_refuses_a_non_empty_dir_and_empty_sources(void **state)
 	snprintf(dir, sizeof dir, "%s/r2", f->tmp);
 	expect(reciperepo_init(dir, empty_src, &err), &err, "recipe.no_sources", NULL);
 	assert_false(fs_exists(dir));
+	/* a CUDA part that is a link to somewhere else is no recipe folder */
+	fx_put(empty_src, "gpt.c", "int gpt;\n");
+	snprintf(dir, sizeof dir, "%s/nosrc/cuda", f->tmp);
+	assert_int_equal(symlink("/etc", dir), 0);
+	snprintf(dir, sizeof dir, "%s/r3", f->tmp);
+	expect(reciperepo_init(dir, empty_src, &err), &err, "recipe.bad_source", "cuda");
+	assert_false(fs_exists(dir));
 }
 
 static void tag_(const char *repo, const char *name)
@@ -450,6 +457,9 @@ static void patch_policy_refuses_bad_paths(void **state)
 	check("--- /etc/x.c\n+++ /etc/x.c\n@@ -1 +1 @@\n-a\n+b\n", "patch.bad_path", "/etc/x.c");
 	check("diff --git a/sub/x.c b/sub/x.c\n--- a/sub/x.c\n+++ b/sub/x.c\n@@ -1 +1 @@\n-a\n+b\n", "patch.bad_path",
 	      "sub/x.c");
+	/* the CUDA part is the genesis's: no patch reaches it */
+	check("diff --git a/cuda/k.cu b/cuda/k.cu\n--- a/cuda/k.cu\n+++ b/cuda/k.cu\n@@ -1 +1 @@\n-a\n+b\n",
+	      "patch.bad_path", "cuda/k.cu");
 	check("diff --git a/run.sh b/run.sh\n--- a/run.sh\n+++ b/run.sh\n@@ -1 +1 @@\n-a\n+b\n", "patch.bad_path",
 	      "run.sh");
 	check("diff --git a/Makefile b/Makefile\n--- a/Makefile\n+++ b/Makefile\n@@ -1 +1 @@\n-a\n+b\n",

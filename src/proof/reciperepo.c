@@ -938,6 +938,7 @@ out:
 static int fill(const char *src, const char *dir, struct kerr *err)
 {
 	char from[FS_PATH_MAX], to[FS_PATH_MAX];
+	struct stat sb;
 	size_t csrc = 0, ccuda = 0;
 	int readme = 0, cuda_readme = 0;
 
@@ -948,6 +949,9 @@ static int fill(const char *src, const char *dir, struct kerr *err)
 	if (fs_join(from, sizeof from, err, "%s/%s", src, RECIPEREPO_CUDA_DIR) < 0 ||
 	    fs_join(to, sizeof to, err, "%s/%s", dir, RECIPEREPO_CUDA_DIR) < 0)
 		return -1;
+	/* a real folder only: a link would copy whatever it points at */
+	if (lstat(from, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		return kerr_set(err, "recipe.bad_source", "%s: not a folder (symlinks are not recipe files)", from);
 	if (fs_is_dir(from) &&
 	    (fs_mkdir_p(to, err) < 0 || copy_sources(from, to, cuda_copyable, &ccuda, &cuda_readme, err) < 0))
 		return -1;
