@@ -30,14 +30,10 @@ static struct attest_anchor ca_anchor; /* both roots are the ones the tests trus
 
 static int setup(void **s)
 {
-	char cache[FS_PATH_MAX];
-
 	(void)s;
 	assert_int_equal(hash_init_lib(), 0);
-	dir = tu_mkdtemp();
 	/* Nothing here may touch the user's cache. */
-	snprintf(cache, sizeof cache, "%s/cache", dir);
-	setenv("KARPA_CACHE", cache, 1);
+	dir = tu_mkdtemp_own_cache();
 	hash_buf_hex("manifest A", 10, digest_a);
 	hash_buf_hex("manifest B", 10, digest_b);
 	snprintf(mock_key, sizeof mock_key, "%s/mock.key", dir);

@@ -333,13 +333,9 @@ static void the_real_program_builds_where_nvcc_is(void **st)
 
 static int setup(void **st)
 {
-	char cache[FS_PATH_MAX];
-
 	(void)st;
 	hash_init_lib();
-	work = tu_mkdtemp();
-	snprintf(cache, sizeof cache, "%s/cache", work);
-	setenv("KARPA_CACHE", cache, 1);
+	work = tu_mkdtemp_own_cache();
 	return 0;
 }
 

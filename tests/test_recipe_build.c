@@ -271,14 +271,10 @@ static void unknown_isas_and_launchers_are_refused(void **st)
 
 static int setup(void **st)
 {
-	char cache[FS_PATH_MAX];
-
 	(void)st;
 	hash_init_lib();
-	work = tu_mkdtemp();
 	/* A cache of its own: what the test counts as reused is its own doing. */
-	snprintf(cache, sizeof cache, "%s/cache", work);
-	setenv("KARPA_CACHE", cache, 1);
+	work = tu_mkdtemp_own_cache();
 	return 0;
 }
 

@@ -41,6 +41,18 @@ static inline void tu_rmdir(char *p)
 	}
 }
 
+/* A fresh work folder whose cache/ is KARPA_CACHE from now on: what a test
+ * builds or downloads is its own doing, and never the user's cache. Freed
+ * with tu_rmdir. */
+static inline char *tu_mkdtemp_own_cache(void)
+{
+	char *dir = tu_mkdtemp(), cache[FS_PATH_MAX];
+
+	snprintf(cache, sizeof cache, "%s/cache", dir);
+	setenv("KARPA_CACHE", cache, 1);
+	return dir;
+}
+
 /* Writes text as root/rel, making its folders (a fake /proc tree, a
  * recipe folder). */
 static inline void tu_put(const char *root, const char *rel, const char *text)
