@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -526,16 +527,49 @@ static const int open_write_bits[] = { O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APP
 /* What the CUDA driver tries and can do without (a traced GPU runner,
  * docs/gpu.md): refused with an error rather than a kill in a GPU sandbox. */
 static const int gpu_refused[] = {
-	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen),
-	SCMP_SYS(mkdir), SCMP_SYS(unlink), SCMP_SYS(symlink),
+	SCMP_SYS(mkdir),
+	SCMP_SYS(symlink),
 };
 
-static int gpu_refuses(int nr)
+/* What the driver cannot do without (docs/sandbox.md, "A GPU runner"): a
+ * Unix socket it binds to an abstract name and listens on (its "uvmfd"
+ * server), allowed in a GPU sandbox. The name lives in the sandbox's own
+ * network namespace (required for a GPU runner), a path is refused by
+ * Landlock (no MAKE_SOCK anywhere), and connect is refused whatever the
+ * address, so nobody can reach the server and it reaches nobody. */
+static const int gpu_allowed[] = {
+	SCMP_SYS(bind),
+	SCMP_SYS(listen),
+	SCMP_SYS(accept),
+	SCMP_SYS(accept4),
+};
+
+static int in_list(const int *list, size_t n, int nr)
 {
-	for (size_t i = 0; i < sizeof gpu_refused / sizeof gpu_refused[0]; i++)
-		if (gpu_refused[i] == nr)
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == nr)
 			return 1;
 	return 0;
+}
+
+/* The outer layer's rule for one of deny_always in a GPU sandbox: the
+ * socket calls the driver needs as above, the MPS client's connect
+ * answered as when no MPS daemon runs (ENOENT, which the driver takes),
+ * unlink as when the name is not there, and every other socket family
+ * refused. */
+static int gpu_rule(scmp_filter_ctx ctx, int nr)
+{
+	if (in_list(gpu_allowed, sizeof gpu_allowed / sizeof gpu_allowed[0], nr))
+		return 0;
+	if (nr == SCMP_SYS(socket))
+		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), nr, 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	/* The driver unlinks its socket's name before binding it (an empty
+	 * path for an abstract name) and gives up on any answer but ENOENT. */
+	if (nr == SCMP_SYS(connect) || nr == SCMP_SYS(unlink))
+		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOENT), nr, 0);
+	if (in_list(gpu_refused, sizeof gpu_refused / sizeof gpu_refused[0], nr))
+		return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), nr, 0);
+	return seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, nr, 0);
 }
 
 /* A GPU runner opens its device files read-write: the open rules are left
@@ -547,8 +581,7 @@ static int outer_rules(scmp_filter_ctx ctx, pid_t self, int gpu)
 	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, kill);
 
 	for (size_t i = 0; !rc && i < sizeof deny_always / sizeof deny_always[0]; i++)
-		rc = seccomp_rule_add(ctx, gpu && gpu_refuses(deny_always[i]) ? SCMP_ACT_ERRNO(EACCES) : kill,
-				      deny_always[i], 0);
+		rc = gpu ? gpu_rule(ctx, deny_always[i]) : seccomp_rule_add(ctx, kill, deny_always[i], 0);
 	for (size_t i = 0; !rc && !gpu && i < sizeof open_write_bits / sizeof open_write_bits[0]; i++) {
 		scmp_datum_t b = (scmp_datum_t)open_write_bits[i];
 		rc = seccomp_rule_add(ctx, kill, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, b, b));

@@ -5,9 +5,10 @@
  * the list kills the whole process with SIGSYS, which the host reports as
  * sandbox.violation. Never allows opening a path, creating a socket or a
  * process, or executing a program; except that a runner driving a GPU
- * opens the driver's device files as it goes, so the GPU variant allows
- * open and ioctl and leaves the paths to the outer layer's Landlock rules
- * (docs/sandbox.md, "A GPU runner"). */
+ * opens the driver's device files as it goes and serves on a Unix socket
+ * no one can reach, so the GPU variant allows open, ioctl and Unix sockets
+ * and leaves the paths to the outer layer's Landlock rules (docs/sandbox.md,
+ * "A GPU runner"). */
 #include "sandbox/sandbox_inner.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Allowed whatever their arguments. Each line says who needs it. */
@@ -73,12 +75,19 @@ static const int gpu_always[] = {
 	SCMP_SYS(sched_get_priority_max), SCMP_SYS(sched_get_priority_min), SCMP_SYS(get_mempolicy),
 };
 
-/* Tried by the driver and not needed: a Unix socket (its profiler and MPS
- * hooks) and scratch links and folders. Refused with an error it takes,
- * where the plain allowlist would kill. */
+/* The driver's "uvmfd" server: a Unix socket bound to an abstract name in
+ * the sandbox's own network namespace, listened on, never reached (the
+ * outer layer and docs/sandbox.md say why that is safe). Its family is
+ * checked in add_conditional. */
+static const int gpu_sockets[] = {
+	SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
+	SCMP_SYS(getsockname), SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(shutdown),
+};
+
+/* Tried by the driver and not needed: scratch links and folders. Refused
+ * with an error it takes, where the plain allowlist would kill. */
 static const int gpu_refused[] = {
-	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(setsockopt),
-	SCMP_SYS(mkdir), SCMP_SYS(unlink), SCMP_SYS(symlink),
+	SCMP_SYS(mkdir), SCMP_SYS(symlink),
 };
 
 static int add(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n, const struct scmp_arg_cmp *c)
@@ -101,6 +110,8 @@ static int add_conditional(scmp_filter_ctx ctx, int gpu)
 	struct scmp_arg_cmp pid0 = SCMP_A0(SCMP_CMP_EQ, 0);
 	struct scmp_arg_cmp pid_other = SCMP_A0(SCMP_CMP_NE, 0);
 	struct scmp_arg_cmp getonly[2] = { SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0) };
+	struct scmp_arg_cmp unix_family = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+	struct scmp_arg_cmp other_family = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
 	int rc = 0;
 
 	/* Memory, but never new executable pages: a recipe has no business
@@ -138,6 +149,16 @@ static int add_conditional(scmp_filter_ctx ctx, int gpu)
 	 * enough and keeps every ioctl out. */
 	if (!gpu)
 		rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0, NULL);
+	/* A GPU runner's sockets are Unix ones (gpu_sockets); connect answers
+	 * as when no MPS daemon runs, and unlink as when the name is not
+	 * there: the driver unlinks its socket's name before binding it and
+	 * gives up on any other answer. */
+	if (gpu) {
+		rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &unix_family);
+		rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, &other_family);
+		rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(connect), 0, NULL);
+		rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(unlink), 0, NULL);
+	}
 	return rc;
 }
 
@@ -158,6 +179,9 @@ int sandbox_inner_load(int gpu, char *why, size_t cap)
 			goto out;
 	for (size_t i = 0; gpu && i < sizeof gpu_always / sizeof gpu_always[0]; i++)
 		if ((e = add(ctx, SCMP_ACT_ALLOW, gpu_always[i], 0, NULL)) < 0)
+			goto out;
+	for (size_t i = 0; gpu && i < sizeof gpu_sockets / sizeof gpu_sockets[0]; i++)
+		if ((e = add(ctx, SCMP_ACT_ALLOW, gpu_sockets[i], 0, NULL)) < 0)
 			goto out;
 	for (size_t i = 0; gpu && i < sizeof gpu_refused / sizeof gpu_refused[0]; i++)
 		if ((e = add(ctx, SCMP_ACT_ERRNO(EACCES), gpu_refused[i], 0, NULL)) < 0)

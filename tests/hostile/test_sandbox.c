@@ -10,8 +10,10 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "../testutil.h"
@@ -533,6 +535,60 @@ static void test_constructor_read_blocked_by_landlock(void **state)
 	free(o);
 }
 
+/* A listening Unix socket, non-blocking, at a path or (leading '@') an
+ * abstract name, that this process can reach: the GPU profile's socket
+ * probe (unix_socket) must not. */
+static int unix_listener(const char *name)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t n = strlen(name);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (name[0] != '@'));
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), c, ok;
+
+	assert_true(s >= 0 && n < sizeof a.sun_path);
+	memcpy(a.sun_path, name, n);
+	if (name[0] == '@')
+		a.sun_path[0] = '\0';
+	assert_int_equal(bind(s, (struct sockaddr *)&a, len), 0);
+	assert_int_equal(listen(s, 4), 0);
+	/* reachable from outside the sandbox: the probe means something */
+	c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ok = c >= 0 && connect(c, (struct sockaddr *)&a, len) == 0;
+	assert_true(ok);
+	close(c);
+	c = accept(s, NULL, NULL);
+	assert_true(c >= 0);
+	close(c);
+	return s;
+}
+
+/* The driver's Unix socket (bound to an abstract name, listened on) works
+ * in the GPU profile; reaching the validator's sockets by path or abstract
+ * name, binding to a path and other socket families do not. */
+static void gpu_unix_sockets(uint64_t seed, struct outcome *o)
+{
+	char path[96], abs[96], bound[96];
+	struct stat st;
+	int lp, la;
+
+	snprintf(path, sizeof path, "/tmp/karpa-sandbox-unix-%llu", (unsigned long long)seed);
+	snprintf(abs, sizeof abs, "@karpa-sandbox-abs-%llu", (unsigned long long)seed);
+	snprintf(bound, sizeof bound, "/tmp/karpa-sandbox-bind-%llu", (unsigned long long)seed);
+	unlink(path);
+	lp = unix_listener(path);
+	la = unix_listener(abs);
+	attack_case("unix_socket", NULL, NULL, seed, 0, o);
+	assert_string_equal(o->name, "sock.bound");
+	assert_int_equal(accept(lp, NULL, NULL), -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	assert_int_equal(accept(la, NULL, NULL), -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	assert_int_equal(stat(bound, &st), -1);
+	close(lp);
+	close(la);
+	unlink(path);
+}
+
 /* The GPU runner's profile (docs/sandbox.md, "A GPU runner") lets opens,
  * ioctls and socket calls past seccomp for the CUDA driver and leaves the
  * paths to Landlock: on a machine without a GPU, the attacks that used to
@@ -588,6 +644,7 @@ static void test_gpu_profile_keeps_files_and_network_out(void **state)
 	setenv("HOME", "/root", 0);
 	attack_case("gpu_env", NULL, NULL, 1, 0, o);
 	assert_string_equal(o->name, "gpu1.cache1.order1.home-");
+	gpu_unix_sockets(seed, o);
 	attack_case("fork", "sandbox.violation", "create", 1, 0, o);
 	attack_case("exec_shell", "sandbox.violation", "create", 1, 0, o);
 	gpu_profile = 0;
