@@ -8,6 +8,8 @@
 # ratio of karpa's best against torch's best. Prints figures; asserts nothing.
 # ckpt: bench_ckpt, a checkpoint written and read back against the disk and
 # one SHA-256 pass (the floor).
+# bulk: bench_bulk, a GPU-scale call's logits and a state between the runner
+# and the harness through the pipe against the bulk region.
 # Not here: bench/bench_service.sh (the validator service under upload and
 # GET load during a judgment) takes minutes of proving and a judgment's CPU.
 set -u
@@ -59,4 +61,10 @@ fi
 # SHA-256 pass over the same bytes: the harness's cost beyond the floor
 if [ -x "$build/rel/bench/bench_ckpt" ]; then
 	"$build/rel/bench/bench_ckpt" 256 "${TMPDIR:-/tmp}"
+fi
+
+# gpu-125m's evaluation call (412 MB of logits) and a 512 MB state between
+# the runner and the harness: the pipe against the bulk region
+if [ -x "$build/rel/bench/bench_bulk" ]; then
+	"$build/rel/bench/bench_bulk" 3 512
 fi

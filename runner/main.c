@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sandbox/recipe_api.h"
@@ -23,6 +25,10 @@
 static int out_fd = -1;
 static struct kr_recipe *recipe;
 static int vocab;
+/* Our mapping of the bulk region (recipe_wire.h), the whole file as the
+ * host last sized it. */
+static void *bulk;
+static size_t bulk_len;
 
 static int fail(const char *msg)
 {
@@ -126,7 +132,31 @@ static int do_gemm(uint64_t len)
 	return wire_send(out_fd, WIRE_OK | WIRE_GEMM, text, strnlen(text, sizeof text - 1));
 }
 
-static int do_logits(const char *p, uint64_t len)
+/* The region mapped with at least need bytes: the host grew the file before
+ * its request, so a smaller file is its mistake or no region at all. mmap
+ * and munmap are on the inner allowlist (no executable pages). */
+static void *bulk_at_least(uint64_t need)
+{
+	struct stat st;
+	void *m;
+
+	if (bulk && bulk_len >= need)
+		return bulk;
+	if (fstat(WIRE_BULK_FD, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < need || st.st_size == 0)
+		return NULL;
+	if (bulk)
+		munmap(bulk, bulk_len);
+	bulk = NULL;
+	bulk_len = 0;
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, WIRE_BULK_FD, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	bulk = m;
+	bulk_len = (size_t)st.st_size;
+	return bulk;
+}
+
+static int do_logits(const char *p, uint64_t len, int in_bulk)
 {
 	struct wire_logits l;
 	char err[KR_ERR_MAX] = "";
@@ -140,6 +170,15 @@ static int do_logits(const char *p, uint64_t len)
 	if (l.rows <= 0 || l.T <= 0 || len != sizeof l + (uint64_t)l.rows * (uint64_t)l.T * 2)
 		return fail("runner: logits request length mismatch");
 	n = (size_t)l.rows * (size_t)l.T * (size_t)vocab;
+	if (in_bulk) {
+		struct wire_bulk b = { n * sizeof *out };
+
+		if (!(out = bulk_at_least(b.bytes)))
+			return fail("runner: the bulk region is missing or too small for the logits");
+		if (kr_logits(recipe, (const uint16_t *)(p + sizeof l), l.rows, l.T, out, err) < 0)
+			return fail(err);
+		return wire_send(out_fd, WIRE_OK | WIRE_LOGITS_BULK, &b, sizeof b);
+	}
 	out = malloc(n * sizeof *out);
 	if (!out)
 		return fail("runner: out of memory for logits");
@@ -149,6 +188,30 @@ static int do_logits(const char *p, uint64_t len)
 		rc = wire_send(out_fd, WIRE_OK | WIRE_LOGITS, out, n * sizeof *out);
 	free(out);
 	return rc;
+}
+
+/* SAVE_BULK and LOAD_BULK: the state in the region, its size on the wire. */
+static int do_state_bulk(uint32_t type, const char *p, uint64_t len)
+{
+	char err[KR_ERR_MAX] = "";
+	struct wire_bulk b;
+	void *m;
+
+	if (!recipe || len != sizeof b)
+		return fail("runner: bad bulk state request");
+	memcpy(&b, p, sizeof b);
+	if (!(m = bulk_at_least(b.bytes)))
+		return fail("runner: the bulk region is missing or too small for the state");
+	if (type == WIRE_LOAD_BULK) {
+		if (kr_state_load(recipe, m, (size_t)b.bytes, err) < 0)
+			return fail(err);
+		return wire_send(out_fd, WIRE_OK | type, NULL, 0);
+	}
+	if (b.bytes != kr_state_bytes(recipe))
+		return fail("runner: save size mismatch");
+	if (kr_state_save(recipe, m, (size_t)b.bytes, err) < 0)
+		return fail(err);
+	return wire_send(out_fd, WIRE_OK | type, &b, sizeof b);
 }
 
 static int do_state(uint32_t type, const char *p, uint64_t len)
@@ -214,7 +277,10 @@ int main(void)
 		case WIRE_CREATE: rc = do_create(p, h.len); break;
 		case WIRE_TRAIN: rc = do_train(p, h.len); break;
 		case WIRE_TRAIN_TRACED: rc = do_train_traced(p, h.len); break;
-		case WIRE_LOGITS: rc = do_logits(p, h.len); break;
+		case WIRE_LOGITS: rc = do_logits(p, h.len, 0); break;
+		case WIRE_LOGITS_BULK: rc = do_logits(p, h.len, 1); break;
+		case WIRE_SAVE_BULK:
+		case WIRE_LOAD_BULK: rc = do_state_bulk(h.type, p, h.len); break;
 		case WIRE_GEMM: rc = do_gemm(h.len); break;
 		case WIRE_STATE_BYTES:
 		case WIRE_SAVE:
@@ -231,5 +297,7 @@ out:
 	free(p);
 	if (recipe)
 		kr_destroy(recipe);
+	if (bulk)
+		munmap(bulk, bulk_len);
 	return rc;
 }

@@ -15,24 +15,19 @@
 /* Scores one row of T positions into *nats and each target's cross-entropy
  * into pt[0..T-1] (xent.h; the sum adds the same doubles in position
  * order). Returns -1 on a non-finite logit. */
-static int score_row(const float *lg, const uint16_t *targets, int T, int vocab, double *nats, double *pt)
-{
-	double sum_row = 0;
-
-	if (xent_positions(lg, targets, T, vocab, pt) < 0)
-		return -1;
-	for (int t = 0; t < T; t++)
-		sum_row += pt[t];
-	*nats = sum_row;
-	return 0;
-}
+/* A row's positions are scored in this many pieces at once, so that a call
+ * of a few long rows (gpu-125m's evaluation: 2 rows of 1024 positions at
+ * 50257 entries) keeps every thread busy. A position's nats do not depend
+ * on the piece it falls in (xent.h), and a row's sum is still added in
+ * position order, so the pieces change no bit. */
+#define EVAL_PIECES 8
 
 struct ebuf {
 	uint16_t *in;
 	float *logits;
 	double *row_nats;
 	double *pos_nats;  /* per row of the call, T each: where targets' losses go when not kept */
-	int *row_bad;
+	int *row_bad;      /* per piece of each row (EVAL_PIECES a row) */
 	uint32_t *win;     /* the windows of the current call */
 	double *win_nats;  /* per window, split order */
 	uint8_t *scored;   /* per window */
@@ -53,17 +48,28 @@ static int score_call(struct recipe_host *h, const uint16_t *tokens, int Tfull, 
 	if (ob && ob->after_call && ob->after_call(ob->arg, call, b->in, rows, T, b->logits, err) < 0)
 		return -1;
 #pragma omp parallel for num_threads(threads) schedule(static)
-	for (int r = 0; r < rows; r++) {
+	for (int job = 0; job < rows * EVAL_PIECES; job++) {
+		int r = job / EVAL_PIECES, k = job % EVAL_PIECES;
+		int t0 = (int)((int64_t)T * k / EVAL_PIECES), t1 = (int)((int64_t)T * (k + 1) / EVAL_PIECES);
 		size_t at = (size_t)b->win[r] * Tfull;
-		b->row_bad[r] = score_row(b->logits + (size_t)r * T * vocab, tokens + at + 1, T, vocab,
-					  &b->row_nats[r], pt ? pt + at : b->pos_nats + (size_t)r * T);
+		double *nats = pt ? pt + at : b->pos_nats + (size_t)r * T;
+
+		b->row_bad[job] = t1 > t0 && xent_positions(b->logits + ((size_t)r * T + (size_t)t0) * (size_t)vocab,
+							     tokens + at + 1 + t0, t1 - t0, vocab, nats + t0) < 0;
 	}
 	for (int r = 0; r < rows; r++) {
-		if (b->row_bad[r])
-			return kerr_set(err, "eval.nonfinite",
-					"recipe returned a non-finite logit for the window at token %zu",
-					(size_t)b->win[r] * Tfull);
-		b->win_nats[b->win[r]] = b->row_nats[r];
+		size_t at = (size_t)b->win[r] * Tfull;
+		const double *nats = pt ? pt + at : b->pos_nats + (size_t)r * T;
+		double sum_row = 0;
+
+		for (int k = 0; k < EVAL_PIECES; k++)
+			if (b->row_bad[r * EVAL_PIECES + k])
+				return kerr_set(err, "eval.nonfinite",
+						"recipe returned a non-finite logit for the window at token %zu", at);
+		for (int t = 0; t < T; t++)
+			sum_row += nats[t];
+		b->row_nats[r] = sum_row;
+		b->win_nats[b->win[r]] = sum_row;
 		b->scored[b->win[r]] = 1;
 	}
 	return 0;
@@ -162,7 +168,7 @@ int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uin
 	b.logits = malloc((size_t)rpc * T * (size_t)vocab * sizeof *b.logits);
 	b.row_nats = malloc((size_t)rpc * sizeof *b.row_nats);
 	b.pos_nats = malloc((size_t)rpc * T * sizeof *b.pos_nats);
-	b.row_bad = malloc((size_t)rpc * sizeof *b.row_bad);
+	b.row_bad = malloc((size_t)rpc * EVAL_PIECES * sizeof *b.row_bad);
 	b.win = malloc((size_t)rpc * sizeof *b.win);
 	b.win_nats = calloc(nwin, sizeof *b.win_nats);
 	b.scored = calloc(nwin, 1);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,6 +50,11 @@ struct pipe_impl {
 	size_t tail_pos;                    /* next write position */
 	uint64_t tail_total;                /* bytes captured in all */
 	int grown_to, grown_from; /* the pipe buffer was enlarged (grow) */
+	int bulk_fd;           /* the bulk region (recipe_wire.h); -1 none */
+	void *bulk;            /* our mapping of it, bulk_cap bytes; NULL none yet */
+	size_t bulk_cap;
+	uint64_t bulk_min;     /* payloads from this size go through it */
+	int bulk_off;          /* it could not grow: the pipe carries everything */
 	int reaped;            /* wait4 collected the child: pid is no longer ours */
 	int timed_out;
 	int wstatus;
@@ -364,16 +370,81 @@ static int pp_train_traced(struct recipe_host *h, int64_t step, const uint16_t *
 	return 0;
 }
 
+/* ---- the bulk region ---------------------------------------------------- */
+
+/* Whether a payload of n bytes goes through the region: it is large enough,
+ * and the region holds it, grown (never shrunk) in whole 2 MiB steps so
+ * that alternating logits and states do not remap every call; pages are
+ * only used once written. The region is an optimisation: where it cannot
+ * grow (a file-size limit, which would also raise SIGXFSZ, or no memory
+ * for it) the pipe carries this payload and every later one. */
+static int use_bulk(struct pipe_impl *pi, uint64_t n)
+{
+	const uint64_t step = (uint64_t)2 << 20;
+	uint64_t cap = (n + step - 1) / step * step;
+	struct rlimit fs;
+	void *m;
+
+	if (pi->bulk_fd < 0 || pi->bulk_off || n < pi->bulk_min)
+		return 0;
+	if (n <= pi->bulk_cap)
+		return 1;
+	pi->bulk_off = 1; /* until all below succeeds */
+	if (cap > (uint64_t)SIZE_MAX || getrlimit(RLIMIT_FSIZE, &fs) < 0 ||
+	    (fs.rlim_cur != RLIM_INFINITY && cap > (uint64_t)fs.rlim_cur) || ftruncate(pi->bulk_fd, (off_t)cap) < 0)
+		return 0;
+	if (pi->bulk)
+		munmap(pi->bulk, pi->bulk_cap);
+	pi->bulk = NULL;
+	pi->bulk_cap = 0;
+	m = mmap(NULL, (size_t)cap, PROT_READ | PROT_WRITE, MAP_SHARED, pi->bulk_fd, 0);
+	if (m == MAP_FAILED)
+		return 0;
+	pi->bulk = m;
+	pi->bulk_cap = (size_t)cap;
+	pi->bulk_off = 0;
+	return 1;
+}
+
+/* The response to a bulk request: exactly a wire_bulk that names want. */
+static int bulk_answer(struct recipe_host *h, uint64_t len, uint64_t want, const char *what, struct kerr *err)
+{
+	struct wire_bulk b;
+
+	if (expect(h, len, sizeof b, &b, what, err) < 0)
+		return -1;
+	if (b.bytes != want)
+		return kerr_set(err, "recipe.protocol", "recipe %s: %llu bytes in the bulk region, expected %llu", what,
+				(unsigned long long)b.bytes, (unsigned long long)want);
+	return 0;
+}
+
+int recipe_pipe_set_bulk_min(struct recipe_host *h, uint64_t bytes)
+{
+	if (!h || !h->impl || strcmp(h->kind, "pipe") || P(h)->bulk_fd < 0)
+		return -1;
+	P(h)->bulk_min = bytes;
+	return 0;
+}
+
 static int pp_logits(struct recipe_host *h, const uint16_t *tokens, int rows, int T, float *logits,
 		     struct kerr *err)
 {
+	struct pipe_impl *pi = P(h);
 	struct wire_logits l = { rows, T };
 	uint64_t len, want = (uint64_t)rows * (uint64_t)T * (uint64_t)h->vocab_size * sizeof(float);
+	uint64_t ntok = (uint64_t)rows * (uint64_t)T * 2;
 
-	if (exchange(h, WIRE_LOGITS, &l, sizeof l, tokens, (uint64_t)rows * (uint64_t)T * 2, &len, "logits",
-		     err) < 0)
+	if (!use_bulk(pi, want)) {
+		if (exchange(h, WIRE_LOGITS, &l, sizeof l, tokens, ntok, &len, "logits", err) < 0)
+			return -1;
+		return expect(h, len, want, logits, "logits", err);
+	}
+	if (exchange(h, WIRE_LOGITS_BULK, &l, sizeof l, tokens, ntok, &len, "logits", err) < 0 ||
+	    bulk_answer(h, len, want, "logits", err) < 0)
 		return -1;
-	return expect(h, len, want, logits, "logits", err);
+	memcpy(logits, pi->bulk, (size_t)want);
+	return 0;
 }
 
 /* The length bounds the text before any byte of it is read. */
@@ -408,18 +479,35 @@ static int pp_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
 
 static int pp_save(struct recipe_host *h, void *buf, size_t n, struct kerr *err)
 {
+	struct pipe_impl *pi = P(h);
+	struct wire_bulk b = { n };
 	uint64_t len, want = n;
 
-	if (exchange(h, WIRE_SAVE, &want, sizeof want, NULL, 0, &len, "state_save", err) < 0)
+	if (!use_bulk(pi, n)) {
+		if (exchange(h, WIRE_SAVE, &want, sizeof want, NULL, 0, &len, "state_save", err) < 0)
+			return -1;
+		return expect(h, len, n, buf, "state_save", err);
+	}
+	if (exchange(h, WIRE_SAVE_BULK, &b, sizeof b, NULL, 0, &len, "state_save", err) < 0 ||
+	    bulk_answer(h, len, n, "state_save", err) < 0)
 		return -1;
-	return expect(h, len, n, buf, "state_save", err);
+	memcpy(buf, pi->bulk, n);
+	return 0;
 }
 
 static int pp_load(struct recipe_host *h, const void *buf, size_t n, struct kerr *err)
 {
+	struct pipe_impl *pi = P(h);
+	struct wire_bulk b = { n };
 	uint64_t len;
 
-	if (exchange(h, WIRE_LOAD, buf, n, NULL, 0, &len, "state_load", err) < 0)
+	if (!use_bulk(pi, n)) {
+		if (exchange(h, WIRE_LOAD, buf, n, NULL, 0, &len, "state_load", err) < 0)
+			return -1;
+		return expect(h, len, 0, NULL, "state_load", err);
+	}
+	memcpy(pi->bulk, buf, n);
+	if (exchange(h, WIRE_LOAD_BULK, &b, sizeof b, NULL, 0, &len, "state_load", err) < 0)
 		return -1;
 	return expect(h, len, 0, NULL, "state_load", err);
 }
@@ -445,6 +533,10 @@ static void pp_destroy(struct recipe_host *h)
 	kill_child(pi);
 	if (pi->err_child >= 0)
 		close(pi->err_child);
+	if (pi->bulk)
+		munmap(pi->bulk, pi->bulk_cap);
+	if (pi->bulk_fd >= 0)
+		close(pi->bulk_fd);
 	free(pi);
 	h->impl = NULL;
 }
@@ -463,6 +555,7 @@ static int pp_respawn(struct recipe_host *h, struct kerr *err)
 	recipe_pipe_prepare_fn prepare = pi->prepare;
 	void *arg = pi->prepare_arg;
 	int64_t timeout_ms = pi->timeout_ms, until_ms = pi->until_ms;
+	uint64_t bulk_min = pi->bulk_min;
 	int capture = pi->err_child >= 0, nw = 0;
 
 	memcpy(runner, pi->runner, sizeof runner);
@@ -477,6 +570,8 @@ static int pp_respawn(struct recipe_host *h, struct kerr *err)
 		return -1;
 	P(h)->timeout_ms = timeout_ms;
 	P(h)->until_ms = until_ms;
+	if (P(h)->bulk_fd >= 0)
+		P(h)->bulk_min = bulk_min;
 	return 0;
 }
 
@@ -574,6 +669,22 @@ int recipe_pipe_child_status(struct recipe_host *h, int wait_ms, struct recipe_c
 	return 0;
 }
 
+/* The bulk region: an empty shared-memory file, sealed so that neither side
+ * can shrink it under the other's mapping (a runner that could would turn
+ * the host's next copy into a SIGBUS) nor add seals of its own. -1 where
+ * the kernel has no memfd: the pipe then carries everything. */
+static int bulk_open(void)
+{
+	int fd = memfd_create("karpa-bulk", MFD_CLOEXEC | MFD_ALLOW_SEALING), high = -1;
+
+	/* above the numbers the child's dup2s write, so none clobbers it */
+	if (fd >= 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) == 0)
+		high = fcntl(fd, F_DUPFD_CLOEXEC, WIRE_BULK_FD + 1);
+	if (fd >= 0)
+		close(fd);
+	return high;
+}
+
 static int set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -612,6 +723,8 @@ static int spawn_pipe(struct recipe_host *h, const char *const *launch, const ch
 	argv[nl + 1] = NULL;
 	pi->prepare = prepare;
 	pi->prepare_arg = prepare_arg;
+	pi->bulk_fd = bulk_open();
+	pi->bulk_min = pi->bulk_fd >= 0 ? RECIPE_PIPE_BULK_MIN_BYTES : UINT64_MAX;
 	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0 || (capture && pipe2(errp, O_CLOEXEC) < 0)) {
 		kerr_errno(err, "recipe.spawn", "pipe");
 		goto fail;
@@ -626,6 +739,16 @@ static int spawn_pipe(struct recipe_host *h, const char *const *launch, const ch
 	if (pid == 0) {
 		if (dup2(req[0], 0) < 0 || dup2(resp[1], 1) < 0 || (capture && dup2(errp[1], 2) < 0))
 			_exit(126);
+		/* The region at its fixed number, kept across exec. Without one,
+		 * /dev/null holds the number: the sandbox keeps it open, so
+		 * nothing of ours may land there. */
+		if (pi->bulk_fd < 0) {
+			int z = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (z < 0 || (z != WIRE_BULK_FD && dup2(z, WIRE_BULK_FD) < 0))
+				_exit(126);
+		} else if (dup2(pi->bulk_fd, WIRE_BULK_FD) < 0) {
+			_exit(126);
+		}
 		/* Between calls the runner waits on its pipe while the host works
 		 * (loss, logging); OpenMP workers spinning meanwhile would take the
 		 * host's cores. Measured: eval at 2 threads 29 s spinning, 1.7 s
@@ -674,6 +797,8 @@ fail:
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
+	if (pi->bulk_fd >= 0)
+		close(pi->bulk_fd);
 	free(pi);
 	return -1;
 }

@@ -3,7 +3,8 @@
  * request/response exchange, every bound on what the child may send, the
  * per-call wall-clock limit, an overall deadline, the bounded capture of a
  * child's stderr and the record of how the child ended.
- * The child inherits only its two pipes and stderr (or a third pipe for it). */
+ * The child inherits only its two pipes, stderr (or a third pipe for it)
+ * and the bulk region (recipe_wire.h) through which large payloads go. */
 #ifndef KARPA_RECIPE_PIPE_H
 #define KARPA_RECIPE_PIPE_H
 
@@ -52,6 +53,18 @@ int recipe_host_pipe_launched(struct recipe_host *h, const char *const *launcher
  * 0 means none, the default. A call that overruns kills the child and fails
  * with recipe.timeout; every later call fails with recipe.died. */
 int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms);
+
+/* Payloads of at least this many bytes (logits of a call, a state) go
+ * through the bulk region rather than the pipe (recipe_wire.h). */
+#define RECIPE_PIPE_BULK_MIN_BYTES ((uint64_t)1 << 20)
+
+/* Sets that threshold for h: 0 sends every logits, save and load through
+ * the region, UINT64_MAX none (tests and benchmarks hold the two paths to
+ * the same bits and compare their speed). Returns -1 for a host that is not
+ * a pipe, or whose region could not be made at spawn. Either way, and once
+ * the region cannot grow to a payload's size (a file-size limit, no
+ * memory), the pipe carries everything, as before the region existed. */
+int recipe_pipe_set_bulk_min(struct recipe_host *h, uint64_t bytes);
 
 /* An overall deadline for the host, on recipe_pipe_now_ms()'s clock (0:
  * none, the default): each call's limit becomes the earlier of its own

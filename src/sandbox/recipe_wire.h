@@ -26,6 +26,9 @@ enum wire_type {
 	WIRE_QUIT = 7,
 	WIRE_TRAIN_TRACED = 8,
 	WIRE_GEMM = 9,
+	WIRE_LOGITS_BULK = 10, /* the large payloads through the bulk region, below */
+	WIRE_SAVE_BULK = 11,
+	WIRE_LOAD_BULK = 12,
 	WIRE_OK = 0x100,  /* response: OK | request type */
 	WIRE_ERR = 0x200, /* response: payload is a reason (<= KR_ERR_MAX bytes) */
 };
@@ -92,6 +95,26 @@ struct wire_trace_head {
 /* LOGITS payload: this struct, then rows*T uint16. Response: rows*T*V floats. */
 struct wire_logits {
 	int32_t rows, T;
+};
+
+/* The bulk region: a shared-memory file the host makes and the runner
+ * inherits as descriptor WIRE_BULK_FD, which the host sizes (never smaller:
+ * it is sealed against shrinking) before each request that uses it. At the
+ * GPU scales a call's logits are 400 MB and a state 1.5 GB, which a pipe
+ * moves at about 1 GB/s; through the region the runner writes them once
+ * and the host copies them out once (docs/recipe-api.md, "Large
+ * payloads"). The host copies before it reads, so what it scores, audits
+ * or hashes is a snapshot the runner can no longer change.
+ *
+ *   LOGITS_BULK  payload as LOGITS; the runner puts the floats at the
+ *                region's start. Response: wire_bulk, bytes = rows*T*V*4.
+ *   SAVE_BULK    payload: wire_bulk, the state's size; the runner saves
+ *                into the region. Response: wire_bulk, the same size.
+ *   LOAD_BULK    the host has put the state at the region's start; payload:
+ *                wire_bulk, its size. Response: none. */
+#define WIRE_BULK_FD 3
+struct wire_bulk {
+	uint64_t bytes;
 };
 
 /* CREATE's fixed part for env; the texts follow it as they are. Refuses

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "sandbox/recipe_pipe.h"
+#include "sandbox/recipe_wire.h"
 #include "sandbox/sandbox_inner.h"
 #include "util/fsutil.h"
 
@@ -742,10 +743,11 @@ static void close_from(unsigned lo, unsigned hi)
 		close((int)fd);
 }
 
-/* Everything from 3 up but the pinned /proc descriptors. */
+/* Everything above the bulk region's descriptor (recipe_wire.h; the pipe
+ * host puts it there, or closes that number) but the pinned /proc ones. */
 static void close_others(struct sandbox *sb)
 {
-	unsigned lo = 3;
+	unsigned lo = WIRE_BULK_FD + 1;
 
 	qsort(sb->pin_fd, (size_t)sb->npin, sizeof sb->pin_fd[0], cmp_fd);
 	for (int i = 0; i < sb->npin; i++) {

@@ -7,6 +7,8 @@
  * first request (or, for the *_later modes, to the one after create). */
 #include "../testutil.h"
 
+#include <sys/mman.h>
+
 #include "sandbox/recipe_host.h"
 #include "sandbox/recipe_pipe.h"
 #include "sandbox/recipe_wire.h"
@@ -89,6 +91,34 @@ static void fake_gemm_answer(const char *mode, uint32_t type)
 		wire_send(1, WIRE_OK | type, text, sizeof text - 1);
 	} else if (!strcmp(mode, "gemm_good_later")) {
 		wire_send(1, WIRE_OK | type, text, sizeof text - 1);
+	}
+}
+
+/* Answers to a logits call through the bulk region (recipe_wire.h) of one
+ * row of 8 at the test's vocabulary: a count that is not the call's, the
+ * floats inline as if no region existed, or (bulk_shrink_later) honest
+ * floats after trying to shrink the region under the host's mapping. */
+static void fake_bulk_answer(const char *mode, uint32_t type)
+{
+	struct wire_bulk b = { (uint64_t)8 * 320 * sizeof(float) };
+	float *m;
+
+	if (!strcmp(mode, "bulk_count_later")) {
+		b.bytes -= sizeof(float);
+		wire_send(1, WIRE_OK | type, &b, sizeof b);
+	} else if (!strcmp(mode, "bulk_inline_later")) {
+		static float inline_logits[8 * 320];
+		wire_send(1, WIRE_OK | type, inline_logits, sizeof inline_logits);
+	} else if (!strcmp(mode, "bulk_shrink_later")) {
+		/* the seal refuses the shrink; were it allowed, the host would see
+		 * 2.0, or die of SIGBUS reading past the end */
+		float v = ftruncate(WIRE_BULK_FD, 0) == 0 ? 2.0f : 1.0f;
+		m = mmap(NULL, b.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, WIRE_BULK_FD, 0);
+		if (m == MAP_FAILED)
+			return;
+		for (size_t i = 0; i < b.bytes / sizeof *m; i++)
+			m[i] = v;
+		wire_send(1, WIRE_OK | type, &b, sizeof b);
 	}
 }
 
@@ -201,6 +231,8 @@ static int fake_runner(const char *mode)
 		wire_send2(1, WIRE_OK | req.type, &hd, sizeof hd, r, sent * sizeof *r);
 	} else if (!strncmp(mode, "gemm_", 5)) {
 		fake_gemm_answer(mode, req.type);
+	} else if (!strncmp(mode, "bulk_", 5)) {
+		fake_bulk_answer(mode, req.type);
 	} else if (!strcmp(mode, "garbage_later")) {
 		static const char junk[64] = { 0x4b, 0x52, 0x57, 0x31, 0xff, 0xff, 0xff, 0xff };
 		wire_write_full(1, junk, sizeof junk);
@@ -248,6 +280,15 @@ static struct outcome run_case(const char *mode, struct recipe_host *h)
 		o.rc = recipe_host_gemm(h, gemm_seen, &err);
 		if (o.rc < 0)
 			assert_string_equal(gemm_seen, "untouched");
+	} else if (o.rc == 0 && !strncmp(mode, "bulk_", 5)) {
+		static float logits[8 * 320];
+		const uint16_t toks[8] = { 0 };
+		assert_int_equal(recipe_pipe_set_bulk_min(h, 0), 0);
+		memset(logits, 0, sizeof logits);
+		o.rc = h->logits(h, toks, 1, 8, logits, &err);
+		if (o.rc == 0)
+			for (size_t i = 0; i < 8 * 320; i++)
+				assert_true(logits[i] == 1.0f);
 	} else if (o.rc == 0 && strstr(mode, "_later")) {
 		assert_string_equal(plan.name, "fake");
 		o.rc = recipe_host_state_bytes(h, &n, &err);
@@ -268,6 +309,25 @@ static void expect_case(const char *mode, const char *code)
 	assert_string_equal(o.code, code);
 	assert_true(o.wall_ms < CASE_WALL_MS_MAX);
 	recipe_host_destroy(&h); /* must end the runner, even a sleeping one */
+}
+
+/* Logits through the bulk region: the runner's count must be the call's
+ * exactly, the answer must not come inline, and the region cannot be
+ * shrunk under the host's mapping (its seal), so an honest answer after
+ * the attempt is read whole. */
+static void test_bulk_region(void **state)
+{
+	struct recipe_host h;
+	struct outcome o;
+
+	(void)state;
+	expect_case("bulk_count_later", "recipe.protocol");
+	expect_case("bulk_inline_later", "recipe.protocol");
+	o = run_case("bulk_shrink_later", &h);
+	print_message("%-18s -> %-22s %4lld ms  %s\n", "bulk_shrink_later", o.rc ? o.code : "ok", (long long)o.wall_ms,
+		      o.msg);
+	assert_int_equal(o.rc, 0);
+	recipe_host_destroy(&h);
 }
 
 /* A runner that closes early: before reading, in the middle of a header, in
@@ -607,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_plan_changed_across_restart), cmocka_unit_test(test_host_refusals),
 		cmocka_unit_test(test_traced_step),      cmocka_unit_test(test_gemm_record),
 		cmocka_unit_test(test_gemm_pin_on_the_wire), cmocka_unit_test(test_create_payload),
+		cmocka_unit_test(test_bulk_region),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
