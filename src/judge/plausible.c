@@ -36,6 +36,7 @@ struct claims {
 	char data[HASH_HEX_BYTES], tok[HASH_HEX_BYTES];
 	double before_ms, after_ms, ref_ms;
 	const struct calib_ref *ref; /* calib_ref_gpu when environment.device says the run was on a GPU */
+	char gpu[GPUCALIB_NAME_MAX]; /* environment.device.gpu, the model the driver named; "" on a CPU proof */
 	int64_t steps, tokens, params;
 	double train_s, val_bpb, val_loss;
 	char recipe[KR_NAME_MAX], version[KR_NAME_MAX];
@@ -105,7 +106,8 @@ static int parse_device(json_t *m, struct claims *c, struct kerr *err)
 				"manifest.json: environment.device is not a device the harness knows (kind \"%s\")",
 				calib_ref_gpu.device);
 	c->ref = &calib_ref_gpu;
-	return 0;
+	return copy_str(c->gpu, sizeof c->gpu, json_string_value(json_object_get(dev, "gpu")), "judge.bad_manifest",
+			"manifest.json: environment.device.gpu", err);
 }
 
 static int parse_manifest(json_t *m, struct claims *c, struct kerr *err)
@@ -227,6 +229,15 @@ static int gpu_calibration(json_t *cal, const struct claims *c, double *before_m
 		return kerr_set(err, "judge.calibration",
 				"calibration.json: ref_ms %g (manifest %g) is not the harness's GPU reference %g", ref_ms,
 				c->ref_ms, CALIB_GPU_REF_MS);
+	/* The GPU it was calibrated on is the one it trained on: CUDA's name
+	 * for it and the driver's (gpuinfo, /proc/driver/nvidia) are the same
+	 * string (docs/calibration.md). A calibration on a slower GPU would
+	 * stretch the time the budget allows on a faster one. */
+	if (strcmp(gpu, c->gpu))
+		return kerr_set(err, "judge.calibration",
+				"calibration.json was measured on \"%.64s\", but the proof ran on \"%s\" "
+				"(environment.device.gpu)",
+				gpu, c->gpu);
 	if (gpu_one(before, "before", gpu, &b, err) < 0 || gpu_one(after, "after", gpu, &a, err) < 0)
 		return -1;
 	*before_ms = b.median_ms;

@@ -47,6 +47,7 @@ struct spec {
 	int gpu_manifest;            /* the manifest's environment names a CUDA device */
 	int gpu_calib;               /* calibration.json is the GPU calibration */
 	const char *after_gpu;       /* the GPU the after calibration names; NULL: GPU_NAME */
+	const char *calib_gpu;       /* the GPU calibration.json and both measurements name; NULL: GPU_NAME */
 };
 
 static char *work;
@@ -166,10 +167,12 @@ static json_t *gpu_calib_obj(double median_ms, double tflops_scale, const char *
 
 static json_t *calibration_json(const struct spec *s, double train_s)
 {
+	const char *cg = s->calib_gpu ? s->calib_gpu : GPU_NAME;
+
 	if (s->gpu_calib)
-		return json_pack("{s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:f}", "device", "cuda", "gpu", GPU_NAME, "before",
-				 gpu_calib_obj(s->before_ms, s->gflops_scale, GPU_NAME), "after",
-				 gpu_calib_obj(s->after_ms, 1.0, s->after_gpu ? s->after_gpu : GPU_NAME), "ref_ms",
+		return json_pack("{s:s, s:s, s:o, s:o, s:f, s:f, s:f, s:f}", "device", "cuda", "gpu", cg, "before",
+				 gpu_calib_obj(s->before_ms, s->gflops_scale, cg), "after",
+				 gpu_calib_obj(s->after_ms, 1.0, s->after_gpu ? s->after_gpu : cg), "ref_ms",
 				 CALIB_GPU_REF_MS, "budget_units", s->budget, "allowed_s", 1e9, "train_s", train_s);
 	return json_pack("{s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:i}", "before", calib_obj(s->before_ms, s->gflops_scale),
 			 "after", calib_obj(s->after_ms, 1.0), "ref_ms", CALIB_REF_MS, "budget_units", s->budget,
@@ -652,6 +655,12 @@ static void gpu_calibration_figures_are_checked(void **st)
 	s.after_gpu = "NVIDIA H200";
 	assert_string_equal(judge(&s, NULL), "judge.calibration");
 	assert_non_null(strstr(last_err.msg, "NVIDIA H200"));
+	/* both measurements on one GPU, but not the one the proof ran on */
+	honest_gpu(&s);
+	s.calib_gpu = "NVIDIA A100-SXM4-80GB";
+	assert_string_equal(judge(&s, NULL), "judge.calibration");
+	assert_non_null(strstr(last_err.msg, "NVIDIA A100-SXM4-80GB"));
+	assert_non_null(strstr(last_err.msg, "environment.device.gpu"));
 	honest_gpu(&s);
 	s.manifest_before_ms = 1.39;
 	assert_string_equal(judge(&s, NULL), "judge.calibration");
