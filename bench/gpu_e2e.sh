@@ -34,7 +34,7 @@ K="$PACK/bin/karpa"
 W=${E2E_WORK:-/tmp/karpa-gpu-e2e}
 STEPS=${E2E_STEPS:-48}
 CKPT=${E2E_CKPT:-6}
-T=${E2E_THREADS:-4}
+T=${E2E_THREADS:-8}
 
 say() { echo "e2e: $*" >&2; }
 step() {
