@@ -65,6 +65,10 @@ struct job {
 	const char *work;
 	uint32_t applied; /* layers of the last child that finished preparing */
 	const struct dataset *pub, *hidden; /* verified once for every seed */
+	/* where the last seed's time went, for --progress: the training run
+	 * (its step loop, checkpoints included, and its public evaluation) and
+	 * the hidden evaluation */
+	double train_s, steps_s, hidden_s;
 };
 
 /* A fresh sandboxed child of J's sandbox in h. */
@@ -105,6 +109,7 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	struct train_result tr;
 	struct eval_report rep;
 	struct recipe_host h = { 0 };
+	double t0;
 	int rc = -1;
 
 	if (fs_join(run, sizeof run, err, "%s/run-%llu", J->work, (unsigned long long)seed) < 0 ||
@@ -119,6 +124,9 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	}
 	child_done(J);
 	recipe_host_destroy(&h);
+	J->train_s = tr.wall_ms / 1e3;
+	J->steps_s = tr.train_ms / 1e3;
+	t0 = progress_now_ms();
 	if (spawn(J, &h, err) < 0)
 		goto out;
 	if (train_eval_checkpoint_data(ckpt, J->hidden, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, kl ? kl->nats : NULL, &h, &rep,
@@ -127,6 +135,7 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 		goto out;
 	}
 	child_done(J);
+	J->hidden_s = (progress_now_ms() - t0) / 1e3;
 	if (!isfinite(rep.res.val_bpb)) {
 		kerr_set(err, "noise.nonfinite", "seed %llu: hidden val_bpb is not finite", (unsigned long long)seed);
 		goto out;
@@ -358,8 +367,11 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 			double el = (progress_now_ms() - t0) / 1e3;
 			eta(el / (i + 1) * (o->seeds - i - 1), left);
 			if (o->progress)
-				log_msg(LOG_PROGRESS, "noise floor", "seed %d/%d  public bpb %.6f  hidden bpb %.6f  (%.1fs, ETA %s)",
-					i + 1, o->seeds, r->public_bpb[i], r->hidden_bpb[i], el, left);
+				log_msg(LOG_PROGRESS, "noise floor",
+					"seed %d/%d  public bpb %.6f  hidden bpb %.6f  (%.1fs, ETA %s; this seed: training "
+					"%.1fs, %.1fs of it steps and checkpoints, hidden evaluation %.1fs)",
+					i + 1, o->seeds, r->public_bpb[i], r->hidden_bpb[i], el, left, J.train_s, J.steps_s,
+					J.hidden_s);
 		}
 		r->sandbox_applied = J.applied;
 	}
