@@ -55,6 +55,7 @@ struct pipe_impl {
 	size_t bulk_cap;
 	uint64_t bulk_min;     /* payloads from this size go through it */
 	int bulk_off;          /* it could not grow: the pipe carries everything */
+	uint64_t bulk_calls;   /* payloads it carried */
 	int reaped;            /* wait4 collected the child: pid is no longer ours */
 	int timed_out;
 	int wstatus;
@@ -374,10 +375,12 @@ static int pp_train_traced(struct recipe_host *h, int64_t step, const uint16_t *
 
 /* Whether a payload of n bytes goes through the region: it is large enough,
  * and the region holds it, grown (never shrunk) in whole 2 MiB steps so
- * that alternating logits and states do not remap every call; pages are
- * only used once written. The region is an optimisation: where it cannot
- * grow (a file-size limit, which would also raise SIGXFSZ, or no memory
- * for it) the pipe carries this payload and every later one. */
+ * that alternating logits and states do not remap every call. Growing
+ * allocates the pages (fallocate), so that a shortage of memory is an
+ * error here rather than a SIGBUS in the copy that would first touch them.
+ * The region is an optimisation: where it cannot grow (a file-size limit,
+ * which would also raise SIGXFSZ, or no memory for it) the pipe carries
+ * this payload and every later one. */
 static int use_bulk(struct pipe_impl *pi, uint64_t n)
 {
 	const uint64_t step = (uint64_t)2 << 20;
@@ -385,13 +388,16 @@ static int use_bulk(struct pipe_impl *pi, uint64_t n)
 	struct rlimit fs;
 	void *m;
 
-	if (pi->bulk_fd < 0 || pi->bulk_off || n < pi->bulk_min)
+	if (n == 0 || pi->bulk_fd < 0 || pi->bulk_off || n < pi->bulk_min)
 		return 0;
-	if (n <= pi->bulk_cap)
+	if (n <= pi->bulk_cap) {
+		pi->bulk_calls++;
 		return 1;
+	}
 	pi->bulk_off = 1; /* until all below succeeds */
-	if (cap > (uint64_t)SIZE_MAX || getrlimit(RLIMIT_FSIZE, &fs) < 0 ||
-	    (fs.rlim_cur != RLIM_INFINITY && cap > (uint64_t)fs.rlim_cur) || ftruncate(pi->bulk_fd, (off_t)cap) < 0)
+	if (cap > (uint64_t)SIZE_MAX || cap > (uint64_t)INT64_MAX || getrlimit(RLIMIT_FSIZE, &fs) < 0 ||
+	    (fs.rlim_cur != RLIM_INFINITY && cap > (uint64_t)fs.rlim_cur) ||
+	    fallocate(pi->bulk_fd, 0, 0, (off_t)cap) < 0)
 		return 0;
 	if (pi->bulk)
 		munmap(pi->bulk, pi->bulk_cap);
@@ -403,6 +409,7 @@ static int use_bulk(struct pipe_impl *pi, uint64_t n)
 	pi->bulk = m;
 	pi->bulk_cap = (size_t)cap;
 	pi->bulk_off = 0;
+	pi->bulk_calls++;
 	return 1;
 }
 
@@ -425,6 +432,13 @@ int recipe_pipe_set_bulk_min(struct recipe_host *h, uint64_t bytes)
 		return -1;
 	P(h)->bulk_min = bytes;
 	return 0;
+}
+
+int64_t recipe_pipe_bulk_calls(const struct recipe_host *h)
+{
+	if (!h || !h->impl || strcmp(h->kind, "pipe"))
+		return -1;
+	return (int64_t)((const struct pipe_impl *)h->impl)->bulk_calls;
 }
 
 static int pp_logits(struct recipe_host *h, const uint16_t *tokens, int rows, int T, float *logits,
@@ -744,7 +758,7 @@ static int spawn_pipe(struct recipe_host *h, const char *const *launch, const ch
 		 * nothing of ours may land there. */
 		if (pi->bulk_fd < 0) {
 			int z = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			if (z < 0 || (z != WIRE_BULK_FD && dup2(z, WIRE_BULK_FD) < 0))
+			if (z < 0 || (z == WIRE_BULK_FD ? fcntl(z, F_SETFD, 0) : dup2(z, WIRE_BULK_FD)) < 0)
 				_exit(126);
 		} else if (dup2(pi->bulk_fd, WIRE_BULK_FD) < 0) {
 			_exit(126);

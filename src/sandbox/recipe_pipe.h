@@ -66,6 +66,11 @@ int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms);
  * memory), the pipe carries everything, as before the region existed. */
 int recipe_pipe_set_bulk_min(struct recipe_host *h, uint64_t bytes);
 
+/* How many payloads h's bulk region has carried since spawn (tests check
+ * that the path they mean to exercise ran); -1 for a host that is not a
+ * pipe. */
+int64_t recipe_pipe_bulk_calls(const struct recipe_host *h);
+
 /* An overall deadline for the host, on recipe_pipe_now_ms()'s clock (0:
  * none, the default): each call's limit becomes the earlier of its own
  * timeout and this instant, a call that reaches it kills the child and fails

@@ -364,9 +364,10 @@ static void build_landlock(struct sandbox *sb, int in_child, struct ll_why *why)
 		ok = ok && landlock_gpu(sb, fd, abi, in_child, why) == 0;
 	if (!ok)
 		goto fail;
-	/* Never 0, 1 or 2: the child's pipes are dup'd there before prepare. */
-	if (fd <= 2) {
-		int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	/* Never 0 to 3: the child's pipes and the bulk region (recipe_wire.h)
+	 * are dup'd there before prepare, and would replace the ruleset. */
+	if (fd <= WIRE_BULK_FD) {
+		int hi = fcntl(fd, F_DUPFD_CLOEXEC, WIRE_BULK_FD + 1);
 		close(fd);
 		fd = hi;
 	}

@@ -9,10 +9,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <linux/landlock.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 
@@ -575,7 +577,8 @@ static int unix_listener(const char *name)
 
 /* The driver's Unix socket (bound to an abstract name, listened on) works
  * in the GPU profile; reaching the validator's sockets by path or abstract
- * name, binding to a path and other socket families do not. */
+ * name, binding to a path and other socket families do not. seed is this
+ * process's pid, which the recipe's constructor finds as its parent's. */
 static void gpu_unix_sockets(uint64_t seed, struct outcome *o)
 {
 	char path[96], abs[96], bound[96];
@@ -589,7 +592,7 @@ static void gpu_unix_sockets(uint64_t seed, struct outcome *o)
 	lp = unix_listener(path);
 	la = unix_listener(abs);
 	attack_case("unix_socket", NULL, NULL, seed, 0, o);
-	assert_string_equal(o->name, "sock.bound");
+	assert_string_equal(o->name, "sock.bound-early-sock.bound");
 	assert_int_equal(accept(lp, NULL, NULL), -1);
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
 	assert_int_equal(accept(la, NULL, NULL), -1);
@@ -655,7 +658,7 @@ static void test_gpu_profile_keeps_files_and_network_out(void **state)
 	setenv("HOME", "/root", 0);
 	attack_case("gpu_env", NULL, NULL, 1, 0, o);
 	assert_string_equal(o->name, "gpu1.cache1.order1.home-");
-	gpu_unix_sockets(seed, o);
+	gpu_unix_sockets((uint64_t)getpid(), o);
 	attack_case("fork", "sandbox.violation", "create", 1, 0, o);
 	attack_case("exec_shell", "sandbox.violation", "create", 1, 0, o);
 	gpu_profile = 0;
@@ -744,6 +747,54 @@ static int group_teardown(void **state)
 /* A validator misconfigured, or pointed at something that is not a runner,
  * is refused before any child starts: a sandbox it cannot build must never
  * quietly become no sandbox. */
+/* A validator with only 0, 1 and 2 open gets descriptor 3 for the first
+ * thing it opens, the Landlock ruleset; the child then puts the bulk
+ * region at 3 (recipe_wire.h). The ruleset must not be there, or the child
+ * would restrict itself with the region (EBADFD) and run without
+ * Landlock. Here 3 is freed first, then the bigram runs with its logits
+ * through the region: Landlock applied, and the same logits. */
+static void test_ruleset_not_at_the_region_fd(void **state)
+{
+	struct outcome *plain = calloc(1, sizeof *plain), *boxed = calloc(1, sizeof *boxed);
+	char runner[FS_PATH_MAX];
+	struct sandbox_config cfg;
+	struct sandbox *sb;
+	struct kerr err;
+	int saved = fcntl(3, F_DUPFD_CLOEXEC, 64);
+
+	(void)state;
+	assert_non_null(plain);
+	assert_non_null(boxed);
+	build(NULL, runner);
+	drive(runner, NULL, 1, 2, plain);
+	assert_true(plain->ok);
+	if (saved >= 0)
+		close(3);
+	assert_int_equal(fcntl(3, F_GETFD), -1);
+	test_config(&cfg, 2);
+	cfg.require_landlock = 0; /* the default: a missing layer is only noted */
+	assert_int_equal(sandbox_new(&sb, &cfg, runner, &err), 0);
+	bulk_all = 1;
+	drive(runner, sb, 1, 2, boxed);
+	bulk_all = 0;
+	sandbox_free(sb);
+	if (saved >= 0) {
+		assert_int_equal(dup2(saved, 3), 3);
+		close(saved);
+	}
+	if (!boxed->ok)
+		fail_msg("sandboxed bigram: %s: %s", boxed->err.code, boxed->err.msg);
+	if (boxed->rep.applied & SANDBOX_LANDLOCK)
+		print_message("   landlock applied with the ruleset opened at the lowest free descriptor\n");
+	else if (syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) >= 1)
+		fail_msg("Landlock not applied though the kernel has it: %s", boxed->rep.notes);
+	else
+		print_message("   Landlock unavailable here\n");
+	assert_memory_equal(plain->logits, boxed->logits, sizeof plain->logits);
+	free(plain);
+	free(boxed);
+}
+
 static void test_bad_config_and_runner_refused(void **state)
 {
 	char script[FS_PATH_MAX];
@@ -802,6 +853,7 @@ int main(void)
 		cmocka_unit_test(test_kill_parent_is_refused),
 		cmocka_unit_test(test_setup_failure_is_reported),
 		cmocka_unit_test(test_bad_config_and_runner_refused),
+		cmocka_unit_test(test_ruleset_not_at_the_region_fd),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

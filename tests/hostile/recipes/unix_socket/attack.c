@@ -1,11 +1,13 @@
 /* unix_socket: does what the CUDA driver does at its first call (a traced
  * GPU runner showed it; docs/sandbox.md, "A GPU runner"): a Unix socket
  * bound to an abstract name and listened on, after unlinking that name,
- * which the GPU profile must allow. Then what that must not open up, each of which works without the
- * sandbox: connecting to a socket the validator listens on, by path and by
- * abstract name (both named from the seed), binding a socket to a path,
- * and sockets of other families. The name says what worked: "sock.bound"
- * is the right outcome; a "+..." would be an escape. */
+ * which the GPU profile must allow. Then what that must not open up, each
+ * of which works without the sandbox: connecting to a socket the validator
+ * listens on, by path and by abstract name (both named from the test's
+ * pid), binding a socket to a path, and sockets of other families. Once
+ * from a constructor (the outer layer alone) and once from create (both
+ * layers). The name says what worked: "sock.bound-early-sock.bound" is the
+ * right outcome; a "+..." would be an escape. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -59,9 +61,9 @@ static void add(char *name, const char *what)
 	strncat(name, what, KR_NAME_MAX - strlen(name) - 1);
 }
 
-int attack_create(const struct kr_env *env, char *name)
+/* Every probe, named from id (the test's pid): "sock.bound" is right. */
+static void probe(unsigned long long id, char *name)
 {
-	unsigned long long seed = (unsigned long long)env->seed;
 	char own[64], path[96];
 	struct sockaddr_un a;
 	socklen_t len;
@@ -75,13 +77,13 @@ int attack_create(const struct kr_env *env, char *name)
 	if (s >= 0 && (unlink(a.sun_path) == 0 || errno == ENOENT) && bind(s, (struct sockaddr *)&a, len) == 0 &&
 	    listen(s, 4) == 0)
 		add(name, ".bound");
-	snprintf(path, sizeof path, "/tmp/karpa-sandbox-unix-%llu", seed);
+	snprintf(path, sizeof path, "/tmp/karpa-sandbox-unix-%llu", id);
 	if (reach(path))
 		add(name, "+path");
-	snprintf(path, sizeof path, "@karpa-sandbox-abs-%llu", seed);
+	snprintf(path, sizeof path, "@karpa-sandbox-abs-%llu", id);
 	if (reach(path))
 		add(name, "+abstract");
-	snprintf(path, sizeof path, "/tmp/karpa-sandbox-bind-%llu", seed);
+	snprintf(path, sizeof path, "/tmp/karpa-sandbox-bind-%llu", id);
 	len = unix_addr(&a, path);
 	p = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (p >= 0 && bind(p, (struct sockaddr *)&a, len) == 0)
@@ -96,5 +98,22 @@ int attack_create(const struct kr_env *env, char *name)
 		close(p);
 	if (s >= 0)
 		close(s);
+}
+
+/* The same from a constructor, before the runner's main loads the inner
+ * layer: the outer layer alone must hold. The test's pid is the parent's
+ * here (no pid namespace), which getppid gives before main. */
+static char early[KR_NAME_MAX];
+
+__attribute__((constructor)) static void probe_early(void)
+{
+	probe((unsigned long long)getppid(), early);
+}
+
+int attack_create(const struct kr_env *env, char *name)
+{
+	probe((unsigned long long)env->seed, name);
+	add(name, "-early-");
+	add(name, early);
 	return 0;
 }
