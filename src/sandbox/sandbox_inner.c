@@ -36,7 +36,6 @@ static const int always[] = {
 	SCMP_SYS(munmap),         /* free() of large blocks */
 	SCMP_SYS(mremap),         /* realloc() of large blocks */
 	SCMP_SYS(brk),            /* malloc() of small blocks */
-	SCMP_SYS(madvise),        /* glibc returns freed pages and thread stacks */
 	SCMP_SYS(mbind),          /* OpenBLAS binds its work buffers to the local NUMA node */
 	SCMP_SYS(futex),          /* every lock and barrier (libgomp, OpenBLAS, glibc) */
 	SCMP_SYS(sched_yield),    /* libgomp and OpenBLAS spin-waits */
@@ -110,10 +109,18 @@ static int add_conditional(scmp_filter_ctx ctx, int gpu)
 	struct scmp_arg_cmp pid0 = SCMP_A0(SCMP_CMP_EQ, 0);
 	struct scmp_arg_cmp pid_other = SCMP_A0(SCMP_CMP_NE, 0);
 	struct scmp_arg_cmp getonly[2] = { SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0) };
+	struct scmp_arg_cmp punch = SCMP_A2(SCMP_CMP_EQ, MADV_REMOVE);
+	struct scmp_arg_cmp no_punch = SCMP_A2(SCMP_CMP_NE, MADV_REMOVE);
 	struct scmp_arg_cmp unix_family = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
 	struct scmp_arg_cmp other_family = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
 	int rc = 0;
 
+	/* glibc returns freed pages and thread stacks (MADV_DONTNEED, ...); but
+	 * never MADV_REMOVE, which would punch holes in the bulk region
+	 * (recipe_wire.h) under the host's mapping, for the host's copy to
+	 * fault in again where memory may have run out since it sized it. */
+	rc = rc ? rc : add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(madvise), 1, &no_punch);
+	rc = rc ? rc : add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(madvise), 1, &punch);
 	/* Memory, but never new executable pages: a recipe has no business
 	 * generating code, and the loader is done. (A GPU runner can write
 	 * its own pages through its task/ files, docs/sandbox.md: this is a
@@ -173,6 +180,11 @@ int sandbox_inner_load(int gpu, char *why, size_t cap)
 	}
 	/* A 32-bit or x32 system call number would dodge every rule below. */
 	if ((e = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+		goto out;
+	/* Every thread, not only the caller: a recipe's constructor may have
+	 * started one before main, which would otherwise keep only the outer
+	 * layer. */
+	if ((e = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
 		goto out;
 	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
 		if ((e = add(ctx, SCMP_ACT_ALLOW, always[i], 0, NULL)) < 0)

@@ -475,6 +475,30 @@ static void test_slow_calls_stopped_by_deadline(void **state)
 
 /* ---- output ---------------------------------------------------------- */
 
+/* A thread started by a constructor, before the inner layer, is under it
+ * once main has loaded it (the filter is synchronised to every thread):
+ * its forbidden call kills the runner. */
+static void test_constructor_thread_is_under_the_inner_layer(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("ctor_thread", "sandbox.violation", "create", 1, 0, o);
+	free(o);
+}
+
+/* No holes punched in shared memory (the bulk region, recipe_wire.h):
+ * madvise(MADV_REMOVE) is refused, other advice is not (glibc's free). */
+static void test_madv_remove_is_refused(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("madv_remove", NULL, NULL, 1, 0, o);
+	assert_string_equal(o->name, "refused");
+	free(o);
+}
+
 /* A recipe printing megabytes works, and none of it reaches this
  * process's stderr, which is a pipe here as under a service manager (a
  * regular file would have been swapped for /dev/null by the sandbox). */
@@ -848,6 +872,8 @@ int main(void)
 		cmocka_unit_test(test_stdout_garbage_cannot_touch_protocol),
 		cmocka_unit_test(test_protocol_fd_garbage_is_protocol),
 		cmocka_unit_test(test_constructor_socket_is_violation),
+		cmocka_unit_test(test_constructor_thread_is_under_the_inner_layer),
+		cmocka_unit_test(test_madv_remove_is_refused),
 		cmocka_unit_test(test_constructor_read_blocked_by_landlock),
 		cmocka_unit_test_teardown(test_gpu_profile_keeps_files_and_network_out, gpu_profile_off),
 		cmocka_unit_test(test_kill_parent_is_refused),
