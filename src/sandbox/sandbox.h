@@ -41,7 +41,7 @@ struct sandbox_config {
 
 /* What was applied in the last child, as bits (sandbox_report). */
 enum sandbox_layer {
-	SANDBOX_FDS = 1u << 0,        /* every fd but 0, 1, 2 closed */
+	SANDBOX_FDS = 1u << 0,        /* every fd but 0-2 and the bulk region (3) closed */
 	SANDBOX_RLIMITS = 1u << 1,    /* CPU, address space, file size 0, nofile, core 0 */
 	SANDBOX_SESSION = 1u << 2,    /* own session; killed when the validator dies */
 	SANDBOX_NETNS = 1u << 3,      /* new network, IPC and UTS namespaces */
