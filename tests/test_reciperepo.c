@@ -367,6 +367,36 @@ static void a_clean_patch_applies(void **state)
 	assert_string_equal(names, "CHANGES.md README.md adam.c cuda gpt.c gpt.h ");
 }
 
+/* The CUDA part takes patches too: a changed kernel and a new header, one
+ * level down, and nothing deeper is created. */
+static void a_cuda_patch_applies(void **state)
+{
+	static const char patch[] = "diff --git a/cuda/k.cu b/cuda/k.cu\n"
+				    "--- a/cuda/k.cu\n+++ b/cuda/k.cu\n"
+				    "@@ -1 +1,2 @@\n"
+				    "+#include \"k2.cuh\"\n"
+				    " __global__ void k(void) {}\n"
+				    "diff --git a/cuda/k2.cuh b/cuda/k2.cuh\n"
+				    "new file mode 100644\n--- /dev/null\n+++ b/cuda/k2.cuh\n"
+				    "@@ -0,0 +1 @@\n+#pragma once\n";
+	struct fixture *f = *state;
+	struct kerr err = { 0 };
+	char dest[FS_PATH_MAX], cdir[FS_PATH_MAX + 8], names[256];
+	int rc;
+
+	assert_int_equal(reciperepo_patch_check(patch, strlen(patch), &err), 0);
+	export_king(f, dest, sizeof dest);
+	apply_file(f, patch, dest, &err, &rc);
+	if (rc)
+		fail_msg("%s: %s", err.code, err.msg);
+	snprintf(cdir, sizeof cdir, "%s/cuda", dest);
+	char *k = slurp(cdir, "k.cu");
+	assert_string_equal(k, "#include \"k2.cuh\"\n__global__ void k(void) {}\n");
+	free(k);
+	list_dir(cdir, names, sizeof names);
+	assert_string_equal(names, "k.cu k.cuh k2.cuh run.c ");
+}
+
 /* git apply in a folder inside another repository would apply relative to
  * that repository's root and skip our files; the ceiling prevents it. */
 static void apply_inside_another_repository(void **state)
@@ -457,9 +487,25 @@ static void patch_policy_refuses_bad_paths(void **state)
 	check("--- /etc/x.c\n+++ /etc/x.c\n@@ -1 +1 @@\n-a\n+b\n", "patch.bad_path", "/etc/x.c");
 	check("diff --git a/sub/x.c b/sub/x.c\n--- a/sub/x.c\n+++ b/sub/x.c\n@@ -1 +1 @@\n-a\n+b\n", "patch.bad_path",
 	      "sub/x.c");
-	/* the CUDA part is the genesis's: no patch reaches it */
-	check("diff --git a/cuda/k.cu b/cuda/k.cu\n--- a/cuda/k.cu\n+++ b/cuda/k.cu\n@@ -1 +1 @@\n-a\n+b\n",
-	      "patch.bad_path", "cuda/k.cu");
+	/* the CUDA part is one level of C and CUDA sources, named as recipe files */
+	check("diff --git a/cuda/deeper/x.cu b/cuda/deeper/x.cu\n--- a/cuda/deeper/x.cu\n+++ b/cuda/deeper/x.cu\n"
+	      "@@ -1 +1 @@\n-a\n+b\n",
+	      "patch.bad_path", "cuda/deeper/x.cu");
+	check("diff --git a/cuda/notes.md b/cuda/notes.md\n--- a/cuda/notes.md\n+++ b/cuda/notes.md\n"
+	      "@@ -1 +1 @@\n-a\n+b\n",
+	      "patch.bad_path", "cuda/notes.md");
+	check("diff --git a/cuda/.k.cu b/cuda/.k.cu\n--- a/cuda/.k.cu\n+++ b/cuda/.k.cu\n@@ -1 +1 @@\n-a\n+b\n",
+	      "patch.bad_path", "cuda/.k.cu");
+	check("diff --git a/cuda/k.cu b/cuda/k.cu\nold mode 100644\nnew mode 100755\n", "patch.bad_mode", "cuda/k.cu");
+	check("diff --git a/cuda/ b/cuda/\n--- a/cuda/\n+++ b/cuda/\n@@ -1 +1 @@\n-a\n+b\n", "patch.bad_path",
+	      "cuda/");
+	check("diff --git a/cudax/k.cu b/cudax/k.cu\n--- a/cudax/k.cu\n+++ b/cudax/k.cu\n@@ -1 +1 @@\n-a\n+b\n",
+	      "patch.bad_path", "cudax/k.cu");
+	check("diff --git a/cuda/recipe_wire.c b/cuda/recipe_wire.c\n--- a/cuda/recipe_wire.c\n"
+	      "+++ b/cuda/recipe_wire.c\n@@ -1 +1 @@\n-a\n+b\n",
+	      "patch.touches_harness", "cuda/recipe_wire.c");
+	check("diff --git a/cuda/k.cu b/k.cu\nsimilarity index 100%\nrename from cuda/k.cu\nrename to k.cu\n",
+	      "patch.bad_path", "k.cu");
 	check("diff --git a/run.sh b/run.sh\n--- a/run.sh\n+++ b/run.sh\n@@ -1 +1 @@\n-a\n+b\n", "patch.bad_path",
 	      "run.sh");
 	check("diff --git a/Makefile b/Makefile\n--- a/Makefile\n+++ b/Makefile\n@@ -1 +1 @@\n-a\n+b\n",
@@ -563,6 +609,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(resolve_refuses_unknown_tags_and_non_repos, setup, teardown),
 		cmocka_unit_test_setup_teardown(export_gives_exactly_the_tracked_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_clean_patch_applies, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_cuda_patch_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply_inside_another_repository, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_conflicting_patch_names_file_and_line, setup, teardown),
 		cmocka_unit_test(patch_policy_refuses_the_harness),

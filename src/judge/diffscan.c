@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "judge/clex.h"
+#include "judge/diffscan_cuda.h"
 #include "util/fsutil.h"
 
 /* ------------------------------------------------------------------ */
@@ -129,6 +130,12 @@ static const char *const allowed_attributes[] = {
 	"target", "deprecated", "fallthrough", "noclone",
 };
 
+/* C++'s alternative tokens: words the C lexer reads as names, operators
+ * to nvcc (compl S() is a destructor). */
+static const char *const alt_tokens[] = {
+	"and", "and_eq", "bitand", "bitor", "compl", "not", "not_eq", "or", "or_eq", "xor", "xor_eq",
+};
+
 /* Attributes that run code before main or after exit. */
 static const char *const constructor_attributes[] = { "constructor", "destructor", "init_priority" };
 
@@ -159,6 +166,15 @@ static const char *const reasons[][2] = {
 	{ "judge.macro_hides", "macro that defines, hides or redefines a forbidden name" },
 	{ "judge.token_paste", "# or ## in a macro body (builds names the scan cannot see)" },
 	{ "judge.forbidden_directive", "preprocessor directive outside the allowlist" },
+};
+
+/* Functions a recipe may not define: the C library's allocator. A
+ * definition replaces it for the whole process, so the libraries' own
+ * constructors (OpenBLAS, OpenMP, the CUDA runtime) would run recipe code
+ * before main. */
+static const char *const interposed[] = {
+	"malloc", "calloc", "realloc", "reallocarray", "free", "aligned_alloc", "posix_memalign", "memalign",
+	"valloc", "pvalloc", "malloc_usable_size",
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -263,6 +279,10 @@ struct scan {
 	struct decls *decls;           /* functions declared and defined, or NULL */
 	const struct clex_tok *mparams; /* a function-like macro's parameters */
 	size_t nmparams;
+	int cuda;                      /* a file of the CUDA part (diffscan_cuda.h) */
+	int cxx;                       /* of it, C++ for nvcc (.cu, .cuh) */
+	char **top;                    /* for a CUDA file, the flat files at the top */
+	size_t ntop;
 };
 
 /* Printable copy of a token's text for a message (bytes >= 0x80 and
@@ -341,6 +361,7 @@ static int lex_all(struct clex *lx, const char *text, size_t len, struct toks *t
 /* Token checks                                                        */
 
 static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, size_t b);
+static size_t skip_parens(const struct clex_tok *v, size_t i, size_t b);
 
 static int is_punct(const struct clex_tok *t, const char *p)
 {
@@ -369,6 +390,11 @@ static void check_range(struct scan *s, const struct clex_tok *v, size_t a, size
 			continue;
 		} else if (is_punct(t, "[") && i + 1 < b && is_punct(&v[i + 1], "[")) {
 			find(s, "judge.forbidden_attribute", t->line, "[[ (C23 attribute syntax)");
+		} else if (s->cuda && t->kind == CLEX_CHAR && !t->ws && i > a && v[i - 1].kind == CLEX_NUMBER) {
+			/* 1'000 is one number to nvcc and a number and a character
+			 * literal to this lexer, which could swallow code up to the
+			 * next apostrophe */
+			find_tok(s, "judge.obfuscation", t, "(C++14 digit separator)");
 		}
 		i++;
 	}
@@ -437,6 +463,10 @@ static void check_pragma(struct scan *s, const struct clex_tok *v, size_t a, siz
 	}
 	if (v[a].kind == CLEX_IDENT && clex_is(&v[a], "once") && a + 1 == b)
 		return;
+	if (s->cuda && v[a].kind == CLEX_IDENT && clex_is(&v[a], "unroll")) {
+		check_range(s, v, a + 1, b); /* nvcc's #pragma unroll [N] */
+		return;
+	}
 	if (clex_is(&v[a], "GCC") && a + 1 < b &&
 	    (clex_is(&v[a + 1], "unroll") || clex_is(&v[a + 1], "ivdep"))) {
 		check_range(s, v, a + 2, b);
@@ -489,14 +519,65 @@ static size_t check_pragma_op(struct scan *s, const struct clex_tok *v, size_t i
 	return i + 4;
 }
 
+/* asm [volatile] ("template" : operands) in a CUDA file: the template is
+ * PTX from the allowlist (dscuda_asm_template); the operands get the
+ * general checks. Returns the index after the statement's ')'. */
+static size_t check_asm_cuda(struct scan *s, const struct clex_tok *v, size_t i, size_t b)
+{
+	size_t k = i + 1, a, end;
+	char bad[96];
+	const char *why;
+
+	while (k < b && v[k].kind == CLEX_IDENT &&
+	       (clex_is(&v[k], "volatile") || clex_is(&v[k], "__volatile__") || clex_is(&v[k], "__volatile")))
+		k++;
+	if (k >= b || !is_punct(&v[k], "(")) {
+		find_tok(s, "judge.inline_asm", &v[i], "(only asm(\"PTX\" ...) statements)");
+		return i + 1;
+	}
+	end = skip_parens(v, k, b);
+	a = ++k;
+	while (k < b && v[k].kind == CLEX_STRING)
+		k++;
+	why = dscuda_asm_template(v + a, k - a, bad, sizeof bad);
+	if (why)
+		find(s, "judge.inline_asm", v[i].line, "%s%s(%s)", bad, bad[0] ? " " : "", why);
+	if (end > k)
+		check_range(s, v, k, end - 1);
+	return end;
+}
+
+/* extern "C" (a linkage block or declaration) and extern __shared__ (a
+ * kernel's dynamic shared memory) are how CUDA C++ is written; a function
+ * declared either way must still be defined in the recipe. */
+static int cuda_extern_ok(const struct clex_tok *v, size_t i, size_t b)
+{
+	return i + 1 < b && ((v[i + 1].kind == CLEX_STRING && clex_is(&v[i + 1], "\"C\"")) ||
+			     (v[i + 1].kind == CLEX_IDENT && clex_is(&v[i + 1], "__shared__")));
+}
+
 static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, size_t b)
 {
 	const struct clex_tok *t = &v[i];
 
 	if (is_asm(t->p, t->len)) {
+		if (s->cuda)
+			return check_asm_cuda(s, v, i, b);
 		find_tok(s, "judge.inline_asm", t, NULL);
 	} else if (clex_is(t, "extern")) {
-		find_tok(s, "judge.extern", t, NULL);
+		if (!s->cuda || !cuda_extern_ok(v, i, b))
+			find_tok(s, "judge.extern", t, NULL);
+	} else if (s->cuda && clex_is(t, "decltype")) {
+		find_tok(s, "judge.extern", t, "(can declare a function without a prototype)");
+	} else if (s->cuda && clex_is(t, "operator") &&
+		   !(i + 2 < b && is_punct(&v[i + 1], "(") && is_punct(&v[i + 2], ")"))) {
+		/* conversions, overloaded operators, literals and allocation
+		 * functions run where no call is written, before main in a
+		 * namespace-scope initialiser; a functor's operator() runs only
+		 * where a call is written */
+		find_tok(s, "judge.constructor", t, "(an operator function runs where no call is written)");
+	} else if (s->cuda && in_list(alt_tokens, COUNT(alt_tokens), t->p, t->len)) {
+		find_tok(s, "judge.obfuscation", t, "(C++ alternative token: compl is ~, and is &&)");
 	} else if (clex_is(t, "typeof") || clex_is(t, "__typeof") || clex_is(t, "__typeof__")) {
 		/* typeof(printf) name; declares a function with no declarator. */
 		find_tok(s, "judge.extern", t, "(can declare a function without a prototype)");
@@ -507,7 +588,7 @@ static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, si
 	} else if (has_prefix(t->p, t->len, "__builtin_")) {
 		if (!in_list(allowed_builtins, COUNT(allowed_builtins), t->p, t->len))
 			find_tok(s, "judge.forbidden_call", t, "(builtin outside the allowlist)");
-	} else if (denied(t->p, t->len)) {
+	} else if (denied(t->p, t->len) || (s->cuda && dscuda_denied(t->p, t->len))) {
 		if (s->define) {
 			char name[64];
 
@@ -517,7 +598,8 @@ static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, si
 		} else {
 			find_tok(s, "judge.forbidden_call", t, NULL);
 		}
-	} else if (has_prefix(t->p, t->len, "__") && !reserved_ok(t->p, t->len)) {
+	} else if (has_prefix(t->p, t->len, "__") && !reserved_ok(t->p, t->len) &&
+		   !(s->cuda && dscuda_reserved_ok(t->p, t->len))) {
 		find_tok(s, "judge.forbidden_call", t, "(reserved implementation name)");
 	}
 	return i + 1;
@@ -546,7 +628,7 @@ static const char *const decl_specifiers[] = {
 static const char *const paren_operators[] = {
 	"__attribute__", "__attribute", "_Alignas", "_Atomic", "_Alignof", "__alignof", "__alignof__",
 	"sizeof", "typeof", "__typeof", "__typeof__", "_Pragma", "_Static_assert", "asm", "__asm",
-	"__asm__",
+	"__asm__", "alignas", "__align__", "__launch_bounds__",
 };
 
 /* C11's minimum translation limit (5.2.4.1); honest macros take a handful,
@@ -650,6 +732,10 @@ static void decl_found(struct scan *s, const struct clex_tok *t, int body, int i
 		find_tok(s, "judge.extern", t, "(typedef of a function type declares functions unseen)");
 		return;
 	}
+	if (body && in_list(interposed, COUNT(interposed), t->p, t->len)) {
+		find_tok(s, "judge.constructor", t, "(replaces the C library's allocator, which runs before main)");
+		return;
+	}
 	decl_add(s->decls, s->file, t, body ? DECL_DEFINED : DECL_DECLARED);
 }
 
@@ -669,6 +755,31 @@ static int starts_declaration(const struct clex_tok *v, size_t a, size_t b)
 		return 1;
 	return a + 4 < b && is_punct(&v[a + 1], "(") && v[a + 2].kind == CLEX_IDENT &&
 	       is_punct(&v[a + 3], ")") && is_punct(&v[a + 4], "(");
+}
+
+/* In C++, "T x(1, 2)" is an object with a direct initialiser, not a
+ * function: a parameter list holds no literal outside a default argument
+ * or an array bound. The '(' is v[i]. */
+static int cxx_direct_init(const struct clex_tok *v, size_t i, size_t b)
+{
+	int paren = 0, bracket = 0, after_eq = 0;
+
+	for (; i < b; i++) {
+		const struct clex_tok *t = &v[i];
+
+		paren += is_punct(t, "(") - is_punct(t, ")");
+		bracket += is_punct(t, "[") - is_punct(t, "]");
+		if (paren == 0)
+			return 0;
+		if (paren == 1 && bracket == 0 && is_punct(t, ","))
+			after_eq = 0;
+		else if (paren == 1 && bracket == 0 && is_punct(t, "="))
+			after_eq = 1;
+		else if (paren == 1 && bracket == 0 && !after_eq &&
+			 (t->kind == CLEX_NUMBER || t->kind == CLEX_STRING || t->kind == CLEX_CHAR))
+			return 1;
+	}
+	return 0;
 }
 
 /* One statement v[a..b); body: a '{' follows it (a definition if it
@@ -701,17 +812,29 @@ static void decl_statement(struct scan *s, const struct clex_tok *v, size_t a, s
 			   !is_word(t, decl_specifiers, COUNT(decl_specifiers)) &&
 			   function_declarator(v, a, i, b)) {
 			found = 1;
-			decl_found(s, t, body, is_typedef);
+			if (!(s->cxx && i + 1 < b && cxx_direct_init(v, i + 1, b)))
+				decl_found(s, t, body, is_typedef);
 		}
 	}
 }
 
+/* Whether the '{' ending the statement v[a..i) opens a namespace or an
+ * extern "C" block, whose declarations are still at namespace scope. */
+static int opens_namespace(const struct clex_tok *v, size_t a, size_t i)
+{
+	return a < i && ((v[a].kind == CLEX_IDENT && clex_is(&v[a], "namespace")) ||
+			 (a + 1 < i && clex_is(&v[a], "extern") && v[a + 1].kind == CLEX_STRING));
+}
+
 /* Splits v[a..b) into statements at ';' (outside parentheses), '{' and
  * '}'. A brace inside parentheses (a statement expression) opens a fresh
- * statement level, so declarations hidden in ({ ... }) are seen too. */
+ * statement level, so declarations hidden in ({ ... }) are seen too. In
+ * C++ only declarations at namespace scope count: a block-scope "T x(1);"
+ * is an object, and a function C++ declares there has C++ linkage, which
+ * no C library symbol has. */
 static void decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
 {
-	int stack[DECL_NEST_MAX], depth = 0, paren = 0;
+	int stack[DECL_NEST_MAX], inner[DECL_NEST_MAX], depth = 0, paren = 0, blocks = 0;
 	size_t start = a;
 
 	for (size_t i = a; i < b; i++) {
@@ -724,25 +847,35 @@ static void decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t
 		} else if (is_punct(t, ")")) {
 			paren -= paren > 0;
 		} else if (is_punct(t, "{")) {
-			decl_statement(s, v, start, i, i > start && is_punct(&v[i - 1], ")"));
-			if (depth < DECL_NEST_MAX)
+			int block = s->cxx && !opens_namespace(v, start, i);
+
+			if (!s->cxx || !blocks)
+				decl_statement(s, v, start, i, i > start && is_punct(&v[i - 1], ")"));
+			if (depth < DECL_NEST_MAX) {
 				stack[depth] = paren;
+				inner[depth] = block;
+			}
+			blocks += block;
 			depth++;
 			paren = 0;
 			start = i + 1;
 		} else if (is_punct(t, "}")) {
-			decl_statement(s, v, start, i, 0);
+			if (!s->cxx || !blocks)
+				decl_statement(s, v, start, i, 0);
 			if (depth > 0) {
 				depth--;
 				paren = depth < DECL_NEST_MAX ? stack[depth] : 0;
+				blocks -= depth < DECL_NEST_MAX ? inner[depth] : 0;
 			}
 			start = i + 1;
 		} else if (is_punct(t, ";") && paren == 0) {
-			decl_statement(s, v, start, i, 0);
+			if (!s->cxx || !blocks)
+				decl_statement(s, v, start, i, 0);
 			start = i + 1;
 		}
 	}
-	decl_statement(s, v, start, b, 0);
+	if (!s->cxx || !blocks)
+		decl_statement(s, v, start, b, 0);
 }
 
 static int cmp_decl_ptr(const void *a, const void *b)
@@ -807,9 +940,12 @@ static int decls_resolve(struct decls *d, struct diffscan_finding *f, struct ker
 /* ------------------------------------------------------------------ */
 /* Directives                                                          */
 
-static int flat_header_ok(const char *p, size_t n)
+/* name.h, or in the CUDA part also name.cuh */
+static int flat_header_ok(const char *p, size_t n, int cuda)
 {
-	if (n < 3 || p[0] == '.' || memcmp(p + n - 2, ".h", 2) != 0)
+	int h = n >= 3 && !memcmp(p + n - 2, ".h", 2), cuh = cuda && n >= 5 && !memcmp(p + n - 4, ".cuh", 4);
+
+	if (p[0] == '.' || (!h && !cuh))
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
@@ -822,12 +958,19 @@ static int flat_header_ok(const char *p, size_t n)
 	return 1;
 }
 
-static int in_tree(const struct scan *s, const char *p, size_t n)
+static int in_names(char *const *names, size_t count, const char *p, size_t n)
 {
-	for (size_t i = 0; i < s->ntree; i++)
-		if (strlen(s->tree[i]) == n && !memcmp(s->tree[i], p, n))
+	for (size_t i = 0; i < count; i++)
+		if (strlen(names[i]) == n && !memcmp(names[i], p, n))
 			return 1;
 	return 0;
+}
+
+/* A quoted header the build finds in the recipe: beside the file, or for
+ * the CUDA part also at the top (both folders are on its include path). */
+static int in_tree(const struct scan *s, const char *p, size_t n)
+{
+	return in_names(s->tree, s->ntree, p, n) || (s->cuda && in_names(s->top, s->ntop, p, n));
 }
 
 static void check_include(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
@@ -847,11 +990,12 @@ static void check_include(struct scan *s, const struct clex_tok *v, size_t a, si
 	p = h->p + 1;
 	n = h->len - 2;
 	if (h->p[0] == '<') {
-		if (!in_list(allowed_angle, COUNT(allowed_angle), p, n))
+		if (!in_list(allowed_angle, COUNT(allowed_angle), p, n) && !(s->cuda && dscuda_angle_ok(p, n)))
 			find(s, "judge.forbidden_include", h->line, "#include %.*s", (int)h->len, h->p);
-	} else if (n == strlen(RECIPE_API_INCLUDE) && !memcmp(p, RECIPE_API_INCLUDE, n)) {
+	} else if ((n == strlen(RECIPE_API_INCLUDE) && !memcmp(p, RECIPE_API_INCLUDE, n)) ||
+		   (s->cuda && dscuda_harness_header_ok(p, n))) {
 		;
-	} else if (!flat_header_ok(p, n)) {
+	} else if (!flat_header_ok(p, n, s->cuda)) {
 		find(s, "judge.forbidden_include", h->line, "#include %.*s", (int)h->len, h->p);
 	} else if (s->tree && !in_tree(s, p, n)) {
 		find(s, "judge.forbidden_include", h->line, "#include %.*s (not a file of the recipe)",
@@ -897,9 +1041,15 @@ static void check_define(struct scan *s, const struct clex_tok *v, size_t a, siz
 			return;
 		}
 	}
-	for (size_t i = k; i < b; i++)
-		if (is_punct(&v[i], "#") || is_punct(&v[i], "##"))
+	/* In the CUDA part, # alone may name a failing call in a message
+	 * (#call): it makes a string literal, and _Pragma, asm and #include
+	 * take only literals written out, so it can spell nothing they read. */
+	for (size_t i = k; i < b; i++) {
+		if (is_punct(&v[i], "##") || (is_punct(&v[i], "#") && !s->cuda))
 			find_tok(s, "judge.token_paste", &v[i], "in a macro body");
+		else if (s->cuda && is_punct(&v[i], "~"))
+			find_tok(s, "judge.constructor", &v[i], "in a macro body (can write a destructor)");
+	}
 	s->define = name;
 	check_range(s, v, k, b);
 	decl_scan(s, v, k < b ? k : b, b);
@@ -978,6 +1128,11 @@ static void check_bytes(struct scan *s, const char *text, size_t len)
 	}
 }
 
+static void cuda_finding(void *ctx, const char *code, const struct clex_tok *t, const char *note)
+{
+	find_tok(ctx, code, t, note);
+}
+
 static int scan_text(struct scan *s, const char *text, size_t len, struct kerr *err)
 {
 	struct clex lx = { 0 };
@@ -1019,6 +1174,11 @@ static int scan_text(struct scan *s, const char *text, size_t len, struct kerr *
 	/* Declarations are read from the code alone, directives removed, as
 	 * the compiler reads the statements. */
 	decl_scan(s, code.v, 0, code.n);
+	if (s->cuda) {
+		struct dscuda_sink sink = { .find = cuda_finding, .ctx = s };
+
+		dscuda_cxx_scan(code.v, code.n, &sink);
+	}
 	rc = s->n;
 out:
 	free(code.v);
@@ -1035,11 +1195,35 @@ int diffscan_c_file(const char *name, const char *text, size_t len, struct diffs
 	return scan_text(&s, text, len, err);
 }
 
-static int is_source_name(const char *n)
+static int is_cxx_name(const char *n)
 {
 	size_t l = strlen(n);
 
-	return l > 2 && n[0] != '.' && (!strcmp(n + l - 2, ".c") || !strcmp(n + l - 2, ".h"));
+	return (l > 3 && !strcmp(n + l - 3, ".cu")) || (l > 4 && !strcmp(n + l - 4, ".cuh"));
+}
+
+int diffscan_cuda_file(const char *name, const char *text, size_t len, struct diffscan_finding *out, int cap,
+		       struct kerr *err)
+{
+	struct scan s = { .file = name, .out = out, .cap = cap, .cuda = 1, .cxx = is_cxx_name(name) };
+
+	return scan_text(&s, text, len, err);
+}
+
+static int ends_with(const char *n, size_t l, const char *suf)
+{
+	size_t k = strlen(suf);
+
+	return l > k && !strcmp(n + l - k, suf);
+}
+
+/* .c and .h; in the CUDA part also .cu and .cuh */
+static int is_source_name(const char *n, int cuda)
+{
+	size_t l = strlen(n);
+
+	return n[0] != '.' && (ends_with(n, l, ".c") || ends_with(n, l, ".h") ||
+			       (cuda && (ends_with(n, l, ".cu") || ends_with(n, l, ".cuh"))));
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -1047,8 +1231,8 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The sorted .c/.h names of dir; every one must be a regular file. */
-static int list_sources(const char *dir, char ***names, size_t *n, struct kerr *err)
+/* The sorted source names of dir; every one must be a regular file. */
+static int list_sources(const char *dir, int cuda, char ***names, size_t *n, struct kerr *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -1063,7 +1247,7 @@ static int list_sources(const char *dir, char ***names, size_t *n, struct kerr *
 	while ((e = readdir(d))) {
 		char **nv;
 
-		if (!is_source_name(e->d_name))
+		if (!is_source_name(e->d_name, cuda))
 			continue;
 		if (*n >= DIFFSCAN_TREE_FILES_MAX) {
 			kerr_set(err, "judge.too_large", "%s: more than %d source files", dir,
@@ -1109,38 +1293,38 @@ static const struct diffscan_finding *first_finding(const struct diffscan_findin
 	return best;
 }
 
-int diffscan_tree(const char *dir, struct kerr *err)
-{
-	struct diffscan_finding *found = calloc(DIFFSCAN_FINDING_MAX, sizeof *found);
-	char **names = NULL, *text = NULL, path[FS_PATH_MAX];
-	struct decls decls = { 0 };
-	size_t n = 0, len = 0, total = 0;
-	int rc = -1, r;
+/* The recipe's CUDA part, a folder beside the flat files (docs/gpu.md). */
+#define DIFFSCAN_CUDA_DIR "cuda"
 
-	if (!found) {
-		kerr_set(err, "judge.oom", "%s: out of memory", dir);
-		goto out;
-	}
-	if (list_sources(dir, &names, &n, err) < 0)
-		goto out;
+/* Scans the files names[0..n) of dir/sub, sub being "" or "cuda/", with
+ * the tree's names for quoted includes; -1 with err on the first finding. */
+static int scan_files(const char *dir, const char *sub, char **names, size_t n, struct scan *proto,
+		      struct diffscan_finding *found, size_t *total, struct kerr *err)
+{
+	char path[FS_PATH_MAX], shown[160], *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+
 	for (size_t i = 0; i < n; i++) {
-		struct scan s = { .file = names[i], .out = found, .cap = DIFFSCAN_FINDING_MAX,
-				  .tree = names, .ntree = n, .decls = &decls };
+		struct scan s = *proto;
 		struct stat st;
 		int nf;
 
-		if (fs_join(path, sizeof path, err, "%s/%s", dir, names[i]) < 0)
+		snprintf(shown, sizeof shown, "%s%s", sub, names[i]);
+		s.file = shown;
+		s.cxx = s.cuda && is_cxx_name(names[i]);
+		if (fs_join(path, sizeof path, err, "%s/%s", dir, shown) < 0)
 			goto out;
 		if (lstat(path, &st) < 0) {
 			kerr_errno(err, "judge.io", path);
 			goto out;
 		}
-		if ((size_t)st.st_size > DIFFSCAN_FILE_BYTES_MAX || total + (size_t)st.st_size > DIFFSCAN_TREE_BYTES_MAX) {
-			kerr_set(err, "judge.too_large", "%s: %lld bytes (file limit %u, tree limit %u)",
-				 names[i], (long long)st.st_size, DIFFSCAN_FILE_BYTES_MAX, DIFFSCAN_TREE_BYTES_MAX);
+		if ((size_t)st.st_size > DIFFSCAN_FILE_BYTES_MAX || *total + (size_t)st.st_size > DIFFSCAN_TREE_BYTES_MAX) {
+			kerr_set(err, "judge.too_large", "%s: %lld bytes (file limit %u, tree limit %u)", shown,
+				 (long long)st.st_size, DIFFSCAN_FILE_BYTES_MAX, DIFFSCAN_TREE_BYTES_MAX);
 			goto out;
 		}
-		total += (size_t)st.st_size;
+		*total += (size_t)st.st_size;
 		free(text);
 		text = NULL;
 		if (fs_read_all(path, DIFFSCAN_FILE_BYTES_MAX, &text, &len, err) < 0)
@@ -1156,6 +1340,62 @@ int diffscan_tree(const char *dir, struct kerr *err)
 			goto out;
 		}
 	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+/* The CUDA part's sources, when the recipe has one: a real folder (a link
+ * would let the scan read one tree and the build another). */
+static int list_cuda(const char *dir, char ***names, size_t *n, struct kerr *err)
+{
+	char path[FS_PATH_MAX];
+	struct stat st;
+
+	*names = NULL;
+	*n = 0;
+	if (fs_join(path, sizeof path, err, "%s/" DIFFSCAN_CUDA_DIR, dir) < 0)
+		return -1;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : kerr_errno(err, "judge.io", path);
+	if (!S_ISDIR(st.st_mode))
+		return kerr_set(err, "judge.not_regular", DIFFSCAN_CUDA_DIR ": not a folder (a link or a file)");
+	return list_sources(path, 1, names, n, err);
+}
+
+int diffscan_tree(const char *dir, struct kerr *err)
+{
+	struct diffscan_finding *found = calloc(DIFFSCAN_FINDING_MAX, sizeof *found);
+	char **names = NULL, **cnames = NULL;
+	struct decls decls = { 0 };
+	size_t n = 0, nc = 0, total = 0;
+	int rc = -1, r;
+
+	if (!found) {
+		kerr_set(err, "judge.oom", "%s: out of memory", dir);
+		goto out;
+	}
+	if (list_sources(dir, 0, &names, &n, err) < 0 || list_cuda(dir, &cnames, &nc, err) < 0)
+		goto out;
+	if (n + nc > DIFFSCAN_TREE_FILES_MAX) {
+		kerr_set(err, "judge.too_large", "%s: %zu source files, over %d", dir, n + nc, DIFFSCAN_TREE_FILES_MAX);
+		goto out;
+	}
+	{
+		struct scan flat = { .out = found, .cap = DIFFSCAN_FINDING_MAX, .tree = names, .ntree = n,
+				     .decls = &decls };
+		struct scan cuda = flat;
+
+		cuda.cuda = 1;
+		cuda.tree = cnames;
+		cuda.ntree = nc;
+		cuda.top = names;
+		cuda.ntop = n;
+		if (scan_files(dir, "", names, n, &flat, found, &total, err) < 0 ||
+		    scan_files(dir, DIFFSCAN_CUDA_DIR "/", cnames, nc, &cuda, found, &total, err) < 0)
+			goto out;
+	}
 	r = decls_resolve(&decls, found, err);
 	if (r < 0)
 		goto out;
@@ -1170,7 +1410,9 @@ out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-	free(text);
+	for (size_t i = 0; i < nc; i++)
+		free(cnames[i]);
+	free(cnames);
 	free(found);
 	return rc;
 }

@@ -3,7 +3,8 @@
  * be built at all: paths (via reciperepo_patch_check), size limits, and
  * forbidden constructs found by lexing C properly (comments, strings,
  * character literals, line continuations and the preprocessor understood),
- * not by grepping raw text. Runs no code and no compiler. */
+ * not by grepping raw text; the CUDA part's own rules are in
+ * diffscan_cuda.h. Runs no code and no compiler. */
 #ifndef KARPA_DIFFSCAN_H
 #define KARPA_DIFFSCAN_H
 
@@ -37,9 +38,15 @@ struct diffscan_finding {
 int diffscan_c_file(const char *name, const char *text, size_t len, struct diffscan_finding *out, int cap,
 		    struct kerr *err);
 
-/* Scans every .c/.h file of a patched recipe tree (flat folder). On the
- * first finding returns -1 with err set to that finding's code and a message
- * naming file:line and construct. */
+/* The same for one file of the recipe's CUDA part (cuda/: CUDA C++ for
+ * nvcc and the C beside it), held to docs/diffscan.md's "The CUDA part". */
+int diffscan_cuda_file(const char *name, const char *text, size_t len, struct diffscan_finding *out, int cap,
+		       struct kerr *err);
+
+/* Scans every .c/.h file at the top of a patched recipe tree and every
+ * .c/.h/.cu/.cuh file of its cuda/ folder. On the first finding returns -1
+ * with err set to that finding's code and a message naming file:line and
+ * construct. */
 int diffscan_tree(const char *dir, struct kerr *err);
 
 /* One line for a reason code ("judge.extern" -> why it is refused); a

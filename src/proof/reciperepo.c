@@ -202,6 +202,33 @@ static int ends_with(const char *s, size_t n, const char *suf)
 	return n >= l && !memcmp(s + n - l, suf, l);
 }
 
+/* One file name p[0..n) of the recipe, flat: [A-Za-z0-9_.-]+, not
+ * starting with '.' or '-', ending in one of exts (what names them in the
+ * message). shown: the whole path, for messages. */
+static int name_check(const char *p, size_t n, const char *shown, const char *const *exts, size_t nexts,
+		      const char *what, struct kerr *err)
+{
+	int ext = 0;
+
+	if (n > RECIPEREPO_NAME_MAX)
+		return kerr_set(err, "patch.bad_path", "%s: name longer than %d bytes", shown, RECIPEREPO_NAME_MAX);
+	if (p[0] == '.' || p[0] == '-')
+		return kerr_set(err, "patch.bad_path", "%s: name starts with '%c'", shown, p[0]);
+	for (size_t i = 0; i < n; i++)
+		if (!name_char((unsigned char)p[i]))
+			return kerr_set(err, "patch.bad_path", "%s: only [A-Za-z0-9_.-] in names", shown);
+	for (size_t i = 0; i < nexts; i++)
+		ext |= ends_with(p, n, exts[i]) && n > strlen(exts[i]);
+	if (!ext)
+		return kerr_set(err, "patch.bad_path", "%s: not %s", shown, what);
+	return 0;
+}
+
+/* What a patch may touch: the flat files, and the CUDA part's sources, the
+ * files cuda_copyable carries from a source. */
+static const char *const flat_exts[] = { ".c", ".h", ".md" };
+static const char *const cuda_exts[] = { ".c", ".h", ".cu", ".cuh" };
+
 static int path_check_n(const char *p, size_t n, struct kerr *err)
 {
 	char s[SHOW_PATH_MAX + 8];
@@ -229,18 +256,19 @@ static int path_check_n(const char *p, size_t n, struct kerr *err)
 		if (recipe_build_is_harness_name(base, n - (size_t)(base - p)))
 			return kerr_set(err, "patch.touches_harness", "%s: a harness file name", s);
 	}
-	if (memchr(p, '/', n))
-		return kerr_set(err, "patch.bad_path", "%s: recipe files are flat, no subdirectories", s);
-	if (n > RECIPEREPO_NAME_MAX)
-		return kerr_set(err, "patch.bad_path", "%s: name longer than %d bytes", s, RECIPEREPO_NAME_MAX);
-	if (p[0] == '.' || p[0] == '-')
-		return kerr_set(err, "patch.bad_path", "%s: name starts with '%c'", s, p[0]);
-	for (size_t i = 0; i < n; i++)
-		if (!name_char((unsigned char)p[i]))
-			return kerr_set(err, "patch.bad_path", "%s: only [A-Za-z0-9_.-] in names", s);
-	if (!ends_with(p, n, ".c") && !ends_with(p, n, ".h") && !ends_with(p, n, ".md"))
-		return kerr_set(err, "patch.bad_path", "%s: not a recipe file (*.c, *.h, *.md)", s);
-	return 0;
+	if (memchr(p, '/', n)) {
+		/* The CUDA part, cuda/NAME, is the one folder: one level, the
+		 * same names, and CUDA C++ besides C (check 1 scans both). */
+		size_t d = sizeof RECIPEREPO_CUDA_DIR; /* "cuda/" */
+
+		if (n <= d || memcmp(p, RECIPEREPO_CUDA_DIR "/", d) || memchr(p + d, '/', n - d))
+			return kerr_set(err, "patch.bad_path",
+					"%s: recipe files are flat, no subdirectories but " RECIPEREPO_CUDA_DIR "/", s);
+		return name_check(p + d, n - d, s, cuda_exts, sizeof cuda_exts / sizeof cuda_exts[0],
+				  "a file of the CUDA part (*.c, *.h, *.cu, *.cuh)", err);
+	}
+	return name_check(p, n, s, flat_exts, sizeof flat_exts / sizeof flat_exts[0], "a recipe file (*.c, *.h, *.md)",
+			  err);
 }
 
 int reciperepo_path_check(const char *path, struct kerr *err)
@@ -804,12 +832,12 @@ static const char readme_text[] =
 	"evaluation of val_bpb, the budget and calibration, logging, checkpoints\n"
 	"and bundles are fixed and live outside this repository.\n"
 	"\n"
-	"A patch is a unified diff in git format that touches only flat files at\n"
-	"the root of this repository named `[A-Za-z0-9_.-]+` and ending in `.c`,\n"
-	"`.h` or `.md`: no subdirectories, no symlinks, no executable modes, no\n"
-	"binary patches, at most 256 KiB. The CUDA part in `cuda/`, where there is\n"
-	"one, comes with this first commit and patches do not change it: GPU proofs\n"
-	"train with it and validators replay them with it.\n";
+	"A patch is a unified diff in git format that touches only files named\n"
+	"`[A-Za-z0-9_.-]+`: at the root of this repository ending in `.c`, `.h`\n"
+	"or `.md`, and in the CUDA part, `cuda/`, ending in `.c`, `.h`, `.cu` or\n"
+	"`.cuh`. No other subdirectories, no symlinks, no executable modes, no\n"
+	"binary patches, at most 256 KiB. GPU proofs train with the CUDA part and\n"
+	"validators replay them with it.\n";
 
 static int copyable(const char *name)
 {
@@ -819,23 +847,16 @@ static int copyable(const char *name)
 }
 
 /* A file of the CUDA part (cuda/, docs/gpu.md): C, CUDA C++ and their
- * headers, named as recipe files are. Patches do not reach it (they touch
- * flat files only), so it is the genesis's: what GPU proofs and their
- * replays build with recipe_build_cuda. */
+ * headers, named as recipe files are; what GPU proofs and their replays
+ * build with recipe_build_cuda, and what patches may touch there
+ * (path_check_n). */
 static int cuda_copyable(const char *name)
 {
-	static const char *const exts[] = { ".c", ".h", ".cu", ".cuh" };
+	struct kerr ignored;
 	size_t n = strlen(name);
-	int ok = n > 0 && n <= RECIPEREPO_NAME_MAX && name[0] != '.' && name[0] != '-';
 
-	for (size_t i = 0; ok && i < n; i++)
-		ok = name_char((unsigned char)name[i]);
-	if (!ok)
-		return 0;
-	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-		if (ends_with(name, n, exts[i]) && n > strlen(exts[i]))
-			return 1;
-	return 0;
+	return n > 0 &&
+	       name_check(name, n, name, cuda_exts, sizeof cuda_exts / sizeof cuda_exts[0], "", &ignored) == 0;
 }
 
 static int cmp_str(const void *a, const void *b)

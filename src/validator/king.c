@@ -747,8 +747,8 @@ static int cmp_name(const void *a, const void *b)
 
 /* Collects the regular files of dir as prefix + name into names. At the
  * top (prefix ""), the recipe's CUDA part is a folder of regular files
- * (RECIPEREPO_CUDA_DIR, carried from the king: patches touch flat files
- * only); anything else that is not a regular file is refused. */
+ * (RECIPEREPO_CUDA_DIR, carried from the king and patched like the flat
+ * files); anything else that is not a regular file is refused. */
 static int collect_names(const char *dir, const char *prefix, char **names, size_t cap, size_t *n, size_t *total,
 			 struct kerr *err)
 {

@@ -1,6 +1,8 @@
 /* fuzz_diffscan.c: the C lexer and the diff scan on any bytes, as the text
- * of one file of a patched recipe. The lexer is also walked on its own to
- * its end, so that a token stream the scan stops early on is still lexed. */
+ * of one file of a patched recipe: a flat C file, and a CUDA C++ file of
+ * its cuda/ folder (asm templates, the C++ scope walk). The lexer is also
+ * walked on its own to its end, so that a token stream the scan stops
+ * early on is still lexed. */
 #include "fuzz.h"
 #include "judge/clex.h"
 #include "judge/diffscan.h"
@@ -15,6 +17,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&err, 0, sizeof err);
 	n = diffscan_c_file("fuzz.c", (const char *)data, size, f, (int)(sizeof f / sizeof f[0]), &err);
+	FUZZ_ASSERT(n >= -1 && n <= (int)(sizeof f / sizeof f[0]));
+	for (int i = 0; i < n; i++)
+		FUZZ_ASSERT(f[i].code[0] && memchr(f[i].what, 0, sizeof f[i].what));
+	memset(&err, 0, sizeof err);
+	n = diffscan_cuda_file("fuzz.cu", (const char *)data, size, f, (int)(sizeof f / sizeof f[0]), &err);
 	FUZZ_ASSERT(n >= -1 && n <= (int)(sizeof f / sizeof f[0]));
 	for (int i = 0; i < n; i++)
 		FUZZ_ASSERT(f[i].code[0] && memchr(f[i].what, 0, sizeof f[i].what));

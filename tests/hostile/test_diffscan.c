@@ -3,42 +3,19 @@
  * reason code it must get; the clean cases (an honest recipe file, the
  * project's own recipe) assert zero findings, so a scan that refuses
  * everything fails here too. */
-#include "../testutil.h"
+#include "scan_fixture.h"
 
 #include <sys/stat.h>
 
-#include "judge/diffscan.h"
-
-#define FINDINGS_CAP 64
-
-struct result {
-	int n;
-	struct diffscan_finding f[FINDINGS_CAP];
-	struct kerr err;
-};
-
 static void scan(const char *text, struct result *r)
 {
-	memset(r, 0, sizeof *r);
-	r->n = diffscan_c_file("attack.c", text, strlen(text), r->f, FINDINGS_CAP, &r->err);
+	scan_with(diffscan_c_file, "attack.c", text, r);
 }
 
 /* Index of the first finding with this code, or -1. */
 static int has(const struct result *r, const char *code)
 {
-	for (int i = 0; i < r->n; i++)
-		if (!strcmp(r->f[i].code, code))
-			return i;
-	return -1;
-}
-
-static void dump(const struct result *r)
-{
-	for (int i = 0; i < r->n; i++)
-		fprintf(stderr, "  finding %s:%d %s [%s]\n", r->f[i].file, r->f[i].line, r->f[i].code,
-			r->f[i].what);
-	if (r->n < 0)
-		fprintf(stderr, "  error %s: %s\n", r->err.code, r->err.msg);
+	return scan_has(r, code, NULL);
 }
 
 /* The scan must report `code`, and the construct must mention `what`. */
@@ -50,7 +27,7 @@ static void expect(const char *text, const char *code, const char *what)
 	scan(text, &r);
 	i = has(&r, code);
 	if (i < 0)
-		dump(&r);
+		scan_dump(&r);
 	assert_true(i >= 0);
 	if (what)
 		assert_non_null(strstr(r.f[i].what, what));
@@ -62,7 +39,7 @@ static void expect_clean(const char *text)
 
 	scan(text, &r);
 	if (r.n != 0)
-		dump(&r);
+		scan_dump(&r);
 	assert_int_equal(r.n, 0);
 }
 

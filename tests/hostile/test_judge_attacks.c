@@ -405,6 +405,24 @@ static void test_macro_hiding_a_call(void **unused)
 	expect_rejected(b, "judge.macro_hides");
 }
 
+/* A patch to the CUDA part: host assembly in a kernel file, a system call
+ * the GPU runner would make from its launcher. Check 1 reads cuda/ too. */
+static void test_cuda_part_host_assembly(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "cuda/gk_kernels.cu");
+	insert_after(p, "#include <math.h>\n",
+		     "static long esc_(long x)\n{\n\tasm volatile(\"mov.u32 %0, %0;\\n\\tsyscall\" : \"+a\"(x));\n"
+		     "\treturn x;\n}\n");
+	fx_file(patch, "cuda_asm.diff");
+	end_patch(patch);
+	copy_honest(b, "cuda_asm");
+	swap_patch(b, patch);
+	expect_rejected(b, "judge.inline_asm");
+}
+
 /* A recipe reading a data shard itself (the public val split, to memorise
  * it), instead of the tokens the harness hands it. */
 static void test_recipe_reading_data_files(void **unused)
@@ -1161,6 +1179,7 @@ int main(void)
 		cmocka_unit_test(test_patch_touching_harness),
 		cmocka_unit_test(test_socket_call),
 		cmocka_unit_test(test_macro_hiding_a_call),
+		cmocka_unit_test(test_cuda_part_host_assembly),
 		cmocka_unit_test(test_recipe_reading_data_files),
 		cmocka_unit_test(test_stale_base),
 		cmocka_unit_test(test_patch_too_big),
