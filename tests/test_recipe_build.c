@@ -79,6 +79,17 @@ static void compile_errors_are_reported(void **st)
 	assert_non_null(strstr(err.msg, "broken.c"));
 	assert_non_null(strstr(err.msg, "undeclared_thing"));
 	assert_int_equal(access(bi.runner, X_OK), -1);
+	/* A call to a function no header declares would link against the C
+	 * library behind check 1's back (GCC 12 with -std=c11 only warns). */
+	snprintf(dir, sizeof dir, "%s/implicit", work);
+	copy_bigram(dir);
+	snprintf(p, sizeof p, "%s/implicit.c", dir);
+	bad = "long peek(int fd) { return pidfd_getfd(fd, 0, 0); }\n";
+	assert_int_equal(fs_write_atomic(p, bad, strlen(bad), &err), 0);
+	assert_int_equal(recipe_build(dir, &bi, &err), -1);
+	assert_string_equal(err.code, "recipe.build_failed");
+	assert_non_null(strstr(err.msg, "implicit"));
+	assert_non_null(strstr(err.msg, "pidfd_getfd"));
 	/* No sources at all. */
 	snprintf(dir, sizeof dir, "%s/empty", work);
 	assert_int_equal(fs_mkdir_p(dir, &err), 0);
