@@ -1,10 +1,13 @@
 /* test_miner_knobs.c: the miner's knob space (src/miner/knobs.c): every
  * knob's patch applies to the pristine recipe with `git apply --check` and
- * changes the right value, the bounds and the budget hold, and the
- * rationale names the change. */
+ * changes the right value, the bounds and the budget hold (in GPU seconds
+ * at the gpu-* scales), and the rationale names the change; and whether
+ * this machine can mine at a scale (miner_device_check). */
 #include "testutil.h"
 
+#include "harness/calibrate.h"
 #include "miner/knobs.h"
+#include "miner/miner.h"
 
 static const char *src(void)
 {
@@ -192,12 +195,57 @@ static void test_hostile_checkout(void **state)
 	tu_rmdir(d);
 }
 
+/* At the gpu-* scales a budget unit is a reference GPU's second: the king
+ * itself fits the cap there, and would be thousands of times over it
+ * counted in CPU seconds (which refused every point a GPU miner tried). */
+static void test_gpu_scale_budget(void **state)
+{
+	char *d = checkout();
+	struct knob_values kv;
+	struct knob_point king = { 0 };
+	struct kerr err = { { 0 }, { 0 } };
+
+	for (int i = 0; i < 2; i++) {
+		const char *scale = i ? "gpu-254m" : "gpu-125m";
+
+		if (knob_read(d, scale, &kv, &err) < 0)
+			fail_msg("%s: %s: %s", scale, err.code, err.msg);
+		assert_true(kv.ref_gflops == calib_gflops(&calib_ref_gpu, calib_ref_gpu.ref_ms));
+		if (knob_point_check(&king, &kv, &err) < 0)
+			fail_msg("%s: the king itself: %s: %s", scale, err.code, err.msg);
+		kv.ref_gflops = calib_gflops(&calib_ref_cpu, calib_ref_cpu.ref_ms);
+		assert_int_equal(knob_point_check(&king, &kv, &err), -1);
+		assert_string_equal(err.code, "miner.knob_budget");
+	}
+	read_king(d, &kv);
+	assert_true(kv.ref_gflops == calib_gflops(&calib_ref_cpu, calib_ref_cpu.ref_ms));
+	tu_rmdir(d);
+}
+
+/* The trials and proofs of a gpu-* scale need a GPU; the CPU scales do not
+ * look. The GPU is a fake driver tree laid out as /proc/driver/nvidia. */
+static void test_device_check(void **state)
+{
+	char *root = tu_mkdtemp();
+	struct kerr err = { { 0 }, { 0 } };
+
+	assert_int_equal(miner_device_check("tiny", root, &err), 0);
+	assert_int_equal(miner_device_check("gpu-125m", root, &err), -1);
+	assert_string_equal(err.code, "miner.no_gpu");
+	assert_non_null(strstr(err.msg, "gpu-125m"));
+	tu_put(root, "driver/nvidia/gpus/0000:00:06.0/information", "Model: \t NVIDIA H100 PCIe\n");
+	tu_put(root, "driver/nvidia/version", "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.159.04  Tue Oct 28 2025\n");
+	assert_int_equal(miner_device_check("gpu-254m", root, &err), 0);
+	tu_rmdir(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_values),	  cmocka_unit_test(test_each_knob_diff),
 		cmocka_unit_test(test_point_combined),	  cmocka_unit_test(test_bounds_and_budget),
-		cmocka_unit_test(test_hostile_checkout),
+		cmocka_unit_test(test_hostile_checkout),  cmocka_unit_test(test_gpu_scale_budget),
+		cmocka_unit_test(test_device_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

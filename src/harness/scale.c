@@ -49,6 +49,11 @@ uint64_t scale_eval_targets(const char *name)
 	return 0;
 }
 
+int scale_on_gpu(const char *name)
+{
+	return name && !strncmp(name, "gpu-", 4);
+}
+
 const char *scale_names(void)
 {
 	return "tiny, cpu, gpu-125m, gpu-254m";

@@ -31,6 +31,11 @@ const struct scale *scale_find(const char *name, struct kerr *err);
 /* The scale's evaluation length (0: the whole split; also 0 for an unknown
  * scale, whose run fails elsewhere with its own code). */
 uint64_t scale_eval_targets(const char *name);
+/* Whether a scale trains on one GPU (the gpu-* scales, PROTOCOL 8): its
+ * proofs are made with the recipe's CUDA part (--device cuda) and replayed
+ * on a GPU of their model, and a budget unit is a reference GPU's second
+ * (docs/calibration.md). */
+int scale_on_gpu(const char *name);
 /* "tiny, cpu, gpu-125m, gpu-254m": for usage and error messages. */
 const char *scale_names(void);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/scale.h"
 #include "proof/device.h"
 
 /* The manifest's text is the miner's: a model name is compared whole and
@@ -55,7 +56,7 @@ int rundevice_for_manifest(const json_t *manifest, const char *proc_root, struct
 	/* the gpu-* scales are proved on a GPU (prove.device): a CPU proof
 	 * there would only buy hours of replaying GPT-2 on the CPU */
 	scale = json_string_value(json_object_get(json_object_get(manifest, "config"), "scale"));
-	if (!dev && scale && !strncmp(scale, "gpu-", 4))
+	if (!dev && scale_on_gpu(scale))
 		return kerr_set(err, "device.scale",
 				"the proof is at the %.32s scale and says no GPU: the gpu-* scales are proved with "
 				"--device cuda and replayed on a GPU of the proof's model",
@@ -100,7 +101,7 @@ int rundevice_for_scale(const char *scale, const char *proc_root, struct rundevi
 	char why[96];
 
 	memset(d, 0, sizeof *d);
-	if (strncmp(scale, "gpu-", 4))
+	if (!scale_on_gpu(scale))
 		return 0;
 	snprintf(why, sizeof why, "the %.32s scale trains on a GPU", scale);
 	return read_gpu(proc_root, d, why, "run it on a machine with an NVIDIA GPU", err);

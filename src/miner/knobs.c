@@ -240,6 +240,9 @@ int knob_read(const char *checkout, const char *scale, struct knob_values *kv, s
 		return -1;
 	kv->vocab = sc->vocab;
 	kv->budget_units = sc->budget_units;
+	/* at the gpu-* scales a unit is a reference GPU's second, not the CPU's */
+	kv->ref_gflops = scale_on_gpu(scale) ? calib_gflops(&calib_ref_gpu, calib_ref_gpu.ref_ms)
+					     : calib_gflops(&calib_ref_cpu, calib_ref_cpu.ref_ms);
 	if (read_text(checkout, "config.c", &cfg, err) < 0 || read_text(checkout, "gpt.c", &gpt, err) < 0)
 		goto out;
 	if (row_find(cfg, scale, &r) < 0) {
@@ -457,7 +460,7 @@ int knob_point_check(const struct knob_point *p, const struct knob_values *king,
 	if (s.warmup * 2 > s.steps)
 		return kerr_set(err, "miner.knob_bounds", "warmup %g over half of %g steps", s.warmup, s.steps);
 	f = shape_flops(&s, king->vocab);
-	cap = king->budget_units * CALIB_REF_GFLOPS * 1e9;
+	cap = king->budget_units * king->ref_gflops * 1e9;
 	own = knob_point_flops(&none, king) * KNOB_COST_MAX;
 	if (f > cap || f > own)
 		return kerr_set(err, "miner.knob_budget", "%.3g model FLOPs over the %s cap %.3g", f,

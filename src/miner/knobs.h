@@ -56,6 +56,7 @@ struct knob_values {
 	int heads; /* not a knob, but the width's grid (8 x heads) */
 	int vocab; /* the scale's tokenizer size, for the cost estimate */
 	double budget_units;
+	double ref_gflops; /* the scale's reference rate: a budget unit is a second of it */
 };
 int knob_read(const char *checkout, const char *scale, struct knob_values *kv, struct kerr *err);
 

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "harness/calibrate.h"
+#include "harness/gpuinfo.h"
+#include "harness/scale.h"
 #include "harness/train.h"
 #include "miner/agent.h"
 #include "miner/journal.h"
@@ -231,6 +233,7 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	po.seed = seed;
 	po.threads = m->o->threads;
 	po.progress = m->o->progress;
+	po.cuda = scale_on_gpu(m->k.scale);
 	t0 = wall_s();
 	rc = prove_run(&po, &r, err);
 	*(seed == m->k.seed ? &m->st->prove_s : &m->st->challenge_s) += wall_s() - t0;
@@ -410,7 +413,9 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	double t0;
 	int rc;
 
-	if (fs_join(out, sizeof out, err, "%s/run", dir) < 0 || recipe_build(m->checkout, &bi, err) < 0 ||
+	/* at the gpu-* scales the trials run where the proof will: the CUDA part */
+	if (fs_join(out, sizeof out, err, "%s/run", dir) < 0 ||
+	    (scale_on_gpu(m->k.scale) ? recipe_build_cuda(m->checkout, &bi, err) : recipe_build(m->checkout, &bi, err)) < 0 ||
 	    recipe_host_pipe(&h, bi.runner, NULL, NULL, err) < 0)
 		return -1;
 	to.data_dir = m->o->data;
@@ -614,7 +619,7 @@ static json_t *agent_request(struct miner *m)
 		      "tag", m->k.tag, "commit", m->k.commit, "public_bpb",
 		      isfinite(m->k.public_bpb) ? json_real(m->k.public_bpb) : json_null(), "margin", m->k.margin, "scale",
 		      m->k.scale, "budget", "units", m->k.kv.budget_units, "flops",
-		      m->k.kv.budget_units * CALIB_REF_GFLOPS * 1e9, "king_flops", knob_point_flops(&king, &m->k.kv),
+		      m->k.kv.budget_units * m->k.kv.ref_gflops * 1e9, "king_flops", knob_point_flops(&king, &m->k.kv),
 		      "instructions", prog ? prog : "see docs/program.md", "results", rows, "corpus", corpus_related(m));
 	free(prog);
 	return q;
@@ -779,6 +784,24 @@ out:
 
 /* ------------------------------------------------------------ the loop */
 
+int miner_device_check(const char *scale, const char *proc_root, struct kerr *err)
+{
+	struct gpuinfo g;
+
+	if (!scale_on_gpu(scale))
+		return 0;
+	if (gpuinfo_read(proc_root, &g, err) < 0)
+		return -1;
+	if (g.count == 0)
+		return kerr_set(err, "miner.no_gpu",
+				"the king is at the %.32s scale, whose trials and proofs train on a GPU, and this machine "
+				"has no NVIDIA GPU (no driver in /proc/driver/nvidia): mine on a machine with one, or "
+				"against a validator at a CPU scale",
+				scale);
+	say("scale %s: training on the GPU (%s, driver %s)", scale, g.model, g.driver);
+	return 0;
+}
+
 int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *err)
 {
 	struct miner m;
@@ -814,6 +837,8 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 		if (changed) {
 			say("king %s (%.12s), scale %s, public val_bpb %.4f, margin %.4f", m.k.tag, m.k.commit, m.k.scale,
 			    m.k.public_bpb, m.k.margin);
+			if (miner_device_check(m.k.scale, NULL, err) < 0)
+				goto out;
 		}
 		if (!resumed) {
 			resumed = 1;

@@ -39,4 +39,10 @@ struct miner_stats {
 
 int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *err);
 
+/* Whether this machine can mine at the king's scale: the gpu-* scales
+ * train their trials and proofs on an NVIDIA GPU (miner.no_gpu without
+ * one; gpu.info for a driver file that cannot be read). proc_root NULL:
+ * "/proc". */
+int miner_device_check(const char *scale, const char *proc_root, struct kerr *err);
+
 #endif

@@ -370,7 +370,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	budget = o->budget_units > 0 ? o->budget_units : sc->budget_units;
 	/* The gpu-* scales are the CUDA part's (PROTOCOL 8); a GPU proof is made
 	 * on a GPU this machine has, and records which. */
-	if (!o->cuda && !strncmp(o->scale, "gpu-", 4))
+	if (!o->cuda && scale_on_gpu(o->scale))
 		return kerr_set(err, "prove.device", "the %s scale trains on a GPU: add --device cuda", o->scale);
 	if (o->cuda && o->runner_isa)
 		return kerr_set(err, "prove.device", "--device cuda builds for this machine's GPU: drop --runner-isa");
