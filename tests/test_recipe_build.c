@@ -5,12 +5,15 @@
  * and a changed one is rebuilt; a recipe that does not compile is refused
  * with the compiler's first error line; a patch to one file recompiles that
  * file only. A prover's runner for aarch64 is an aarch64 executable in a
- * cache entry of its own, and trains and answers under its emulator. */
+ * cache entry of its own, and trains and answers under its emulator. Where
+ * the CUDA toolkit is installed, the GPU runner builds from the recipe's
+ * CUDA part, and from a patched one that passes check 1. */
 #include "testutil.h"
 
 #include <elf.h>
 #include <fcntl.h>
 
+#include "judge/diffscan.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/recipe_pipe.h"
 
@@ -260,6 +263,33 @@ static void cuda_runner_from_a_recipe_folder(void **st)
 	copy_bigram(dir);
 	assert_int_equal(recipe_build_cuda(dir, &again, &err), -1);
 	assert_string_equal(err.code, "recipe.no_cuda");
+
+	/* A patched CUDA part (a kernel file changed, as a patch to cuda/ may)
+	 * passes check 1 and builds: that file alone is compiled again. */
+	{
+		char out[256], patched[FS_PATH_MAX], kernels[FS_PATH_MAX + 32];
+		struct recipe_build_info p;
+		const char *add = "\n/* a patch's kernel */\n"
+				  "__global__ void probe_add(float *x, int n)\n{\n"
+				  "\tint i = blockIdx.x * blockDim.x + threadIdx.x;\n\tif (i < n)\n\t\tx[i] += 1.0f;\n}\n";
+		int fd;
+
+		snprintf(patched, sizeof patched, "%s/patched", work);
+		assert_int_equal(tu_run(out, sizeof out, "cp -r '%s' '%s'", own, patched), 0);
+		snprintf(kernels, sizeof kernels, "%s/cuda/gk_kernels.cu", patched);
+		fd = open(kernels, O_WRONLY | O_APPEND);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, add, strlen(add)), (ssize_t)strlen(add));
+		close(fd);
+		if (diffscan_tree(patched, &err) < 0)
+			fail_msg("check 1 on the patched CUDA part: %s: %s", err.code, err.msg);
+		if (recipe_build_cuda(patched, &p, &err) < 0)
+			fail_msg("%s: %s", err.code, err.msg);
+		assert_int_equal(p.cached, 0);
+		assert_string_not_equal(p.source_digest, gpu.source_digest);
+		print_message("   patched CUDA part: %d objects reused\n", p.objects_reused);
+		assert_true(p.objects_reused > 0);
+	}
 }
 
 /* Only the ISAs in the table; a launcher's first word is an absolute path. */
