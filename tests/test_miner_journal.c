@@ -3,6 +3,7 @@
  * experiment's folder dropped), the TSV columns, a hostile table. */
 #include "testutil.h"
 
+#include "harness/calibrate.h"
 #include "miner/journal.h"
 #include "miner/search.h"
 
@@ -63,6 +64,7 @@ static void tiny_king(struct knob_values *kv)
 	kv->v[KNOB_CONTEXT] = 64, kv->v[KNOB_WIDTH] = 64, kv->v[KNOB_DEPTH] = 2, kv->v[KNOB_LR_DECAY] = 1;
 	kv->v[KNOB_WD] = 0.1, kv->v[KNOB_WD_EMBED] = 1, kv->v[KNOB_INIT_STD] = 0.02, kv->v[KNOB_BETA1] = 0.9;
 	kv->v[KNOB_BETA2] = 0.95, kv->v[KNOB_EPS] = 1e-8, kv->heads = 2, kv->vocab = 320, kv->budget_units = 60;
+	kv->ref_gflops = calib_gflops(&calib_ref_cpu, calib_ref_cpu.ref_ms); /* a CPU scale's unit */
 	for (int k = 0; k < KNOB_COUNT; k++)
 		kv->avail[k] = 1;
 }
