@@ -78,6 +78,12 @@ static const char *const denied_names[] = {
 	"fcntl", "flock", "lockf", "fsync", "fdatasync", "sync", "syncfs", "splice", "vmsplice",
 	"copy_file_range", "utime", "utimes", "futimens", "utimensat", "glob", "ftw", "nftw",
 	"shm_open", "shm_unlink", "mq_open", "sem_open", "msgget", "semget",
+	/* the same through GNU names stdio.h and stdlib.h declare under
+	 * _GNU_SOURCE: 64-bit twins, cookies, terminals, the login */
+	"freopen64", "tmpfile64", "fgetpos", "fsetpos", "fgetpos64", "fsetpos64", "fseeko64", "ftello64",
+	"fopencookie", "open_wmemstream", "fcloseall", "getw", "putw", "tmpnam_r", "ctermid", "cuserid",
+	"canonicalize_file_name", "posix_openpt", "getpt", "ptsname", "ptsname_r", "grantpt", "unlockpt",
+	"getloadavg", "getlogin", "getlogin_r",
 	/* environment */
 	"getenv", "secure_getenv", "setenv", "unsetenv", "putenv", "clearenv", "environ",
 	/* dynamic loading */
@@ -86,7 +92,8 @@ static const char *const denied_names[] = {
 	/* clocks: a recipe that can read time can behave differently when timed */
 	"time", "clock", "clock_gettime", "clock_getres", "gettimeofday", "timespec_get", "times",
 	"getrusage", "ftime", "localtime", "localtime_r", "gmtime", "gmtime_r", "mktime", "timegm",
-	"omp_get_wtime", "omp_get_wtick",
+	"omp_get_wtime", "omp_get_wtick", "stime", "settimeofday", "adjtime", "tzset", "ctime", "ctime_r",
+	"getdate", "getdate_r", "timelocal",
 	/* randomness other than streams derived from the run's seed */
 	"rand", "rand_r", "srand", "random", "random_r", "srandom", "srandom_r", "initstate",
 	"setstate", "drand48", "erand48", "lrand48", "nrand48", "mrand48", "jrand48", "srand48",
@@ -97,8 +104,11 @@ static const char *const denied_names[] = {
 static const char *const denied_prefixes[] = {
 	"posix_spawn", "pthread_", "thrd_", "epoll_", "inotify_", "fanotify_", "io_uring_", "inet_",
 	"arc4random", "_rdrand", "_rdseed", "_rdtsc", "_writefsbase", "_writegsbase", "_readfsbase",
-	"_readgsbase", "_rdpid", "sched_set",
+	"_readgsbase", "_rdpid", "sched_set", "clock_", "timer_", "timerfd_",
 };
+
+/* Families denied by suffix: stdio's unlocked twins of calls on a FILE. */
+static const char *const denied_suffixes[] = { "_unlocked" };
 
 /* Builtins with no side effect beyond the value they compute or a hint.
  * __builtin_cpu_supports picks a kernel at run time (the recipe's AVX-512
@@ -209,6 +219,12 @@ static int denied(const char *s, size_t len)
 	for (size_t i = 0; i < COUNT(denied_prefixes); i++)
 		if (has_prefix(s, len, denied_prefixes[i]))
 			return 1;
+	for (size_t i = 0; i < COUNT(denied_suffixes); i++) {
+		size_t n = strlen(denied_suffixes[i]);
+
+		if (len > n && !memcmp(s + len - n, denied_suffixes[i], n))
+			return 1;
+	}
 	return 0;
 }
 
@@ -539,6 +555,12 @@ static size_t check_asm_cuda(struct scan *s, const struct clex_tok *v, size_t i,
 	a = ++k;
 	while (k < b && v[k].kind == CLEX_STRING)
 		k++;
+	/* the template ends at its operands or the statement's end: a macro
+	 * after the literals would continue it unseen */
+	if (k < b && !is_punct(&v[k], ":") && !is_punct(&v[k], ")")) {
+		find_tok(s, "judge.inline_asm", &v[k], "(asm template not written out as literals alone)");
+		return end;
+	}
 	why = dscuda_asm_template(v + a, k - a, bad, sizeof bad);
 	if (why)
 		find(s, "judge.inline_asm", v[i].line, "%s%s(%s)", bad, bad[0] ? " " : "", why);
@@ -758,24 +780,25 @@ static int starts_declaration(const struct clex_tok *v, size_t a, size_t b)
 }
 
 /* In C++, "T x(1, 2)" is an object with a direct initialiser, not a
- * function: a parameter list holds no literal outside a default argument
- * or an array bound. The '(' is v[i]. */
+ * function: a parameter list holds no literal outside a default argument,
+ * an array bound or a template's arguments (P<1> *). The '(' is v[i]. */
 static int cxx_direct_init(const struct clex_tok *v, size_t i, size_t b)
 {
-	int paren = 0, bracket = 0, after_eq = 0;
+	int paren = 0, bracket = 0, angle = 0, after_eq = 0;
 
 	for (; i < b; i++) {
 		const struct clex_tok *t = &v[i];
 
 		paren += is_punct(t, "(") - is_punct(t, ")");
 		bracket += is_punct(t, "[") - is_punct(t, "]");
+		angle += is_punct(t, "<") - (angle > 0 && is_punct(t, ">"));
 		if (paren == 0)
 			return 0;
 		if (paren == 1 && bracket == 0 && is_punct(t, ","))
 			after_eq = 0;
 		else if (paren == 1 && bracket == 0 && is_punct(t, "="))
 			after_eq = 1;
-		else if (paren == 1 && bracket == 0 && !after_eq &&
+		else if (paren == 1 && bracket == 0 && angle == 0 && !after_eq &&
 			 (t->kind == CLEX_NUMBER || t->kind == CLEX_STRING || t->kind == CLEX_CHAR))
 			return 1;
 	}
@@ -812,29 +835,39 @@ static void decl_statement(struct scan *s, const struct clex_tok *v, size_t a, s
 			   !is_word(t, decl_specifiers, COUNT(decl_specifiers)) &&
 			   function_declarator(v, a, i, b)) {
 			found = 1;
-			if (!(s->cxx && i + 1 < b && cxx_direct_init(v, i + 1, b)))
+			/* an extern declaration is never an object's initialiser */
+			if (!(s->cxx && !clex_is(&v[a], "extern") && i + 1 < b && cxx_direct_init(v, i + 1, b)))
 				decl_found(s, t, body, is_typedef);
 		}
 	}
 }
 
-/* Whether the '{' ending the statement v[a..i) opens a namespace or an
- * extern "C" block, whose declarations are still at namespace scope. */
+/* Whether the '{' ending the statement v[a..i) opens an extern "C"
+ * block (the '{' right after the string: extern "C" int f() { is a body). */
+static int opens_linkage(const struct clex_tok *v, size_t a, size_t i)
+{
+	return a + 2 == i && clex_is(&v[a], "extern") && v[a + 1].kind == CLEX_STRING;
+}
+
+/* Whether it opens a namespace or a linkage block, whose declarations are
+ * still at namespace scope. */
 static int opens_namespace(const struct clex_tok *v, size_t a, size_t i)
 {
-	return a < i && ((v[a].kind == CLEX_IDENT && clex_is(&v[a], "namespace")) ||
-			 (a + 1 < i && clex_is(&v[a], "extern") && v[a + 1].kind == CLEX_STRING));
+	return a < i && ((v[a].kind == CLEX_IDENT && clex_is(&v[a], "namespace")) || opens_linkage(v, a, i));
 }
 
 /* Splits v[a..b) into statements at ';' (outside parentheses), '{' and
  * '}'. A brace inside parentheses (a statement expression) opens a fresh
  * statement level, so declarations hidden in ({ ... }) are seen too. In
- * C++ only declarations at namespace scope count: a block-scope "T x(1);"
- * is an object, and a function C++ declares there has C++ linkage, which
- * no C library symbol has. */
+ * C++ only declarations at namespace scope count, and at block scope
+ * inside an extern "C" block: elsewhere a block-scope "T x(n);" is an
+ * object, and a function C++ declares there has C++ linkage, which no C
+ * library symbol has; inside extern "C" it has C linkage like any C
+ * declaration. */
 static void decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
 {
-	int stack[DECL_NEST_MAX], inner[DECL_NEST_MAX], depth = 0, paren = 0, blocks = 0;
+	int stack[DECL_NEST_MAX], inner[DECL_NEST_MAX], clink[DECL_NEST_MAX], depth = 0, paren = 0, blocks = 0,
+	    in_c = 0;
 	size_t start = a;
 
 	for (size_t i = a; i < b; i++) {
@@ -847,34 +880,37 @@ static void decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t
 		} else if (is_punct(t, ")")) {
 			paren -= paren > 0;
 		} else if (is_punct(t, "{")) {
-			int block = s->cxx && !opens_namespace(v, start, i);
+			int block = s->cxx && !opens_namespace(v, start, i), linkage = s->cxx && opens_linkage(v, start, i);
 
-			if (!s->cxx || !blocks)
+			if (!s->cxx || !blocks || in_c)
 				decl_statement(s, v, start, i, i > start && is_punct(&v[i - 1], ")"));
 			if (depth < DECL_NEST_MAX) {
 				stack[depth] = paren;
 				inner[depth] = block;
+				clink[depth] = linkage;
 			}
 			blocks += block;
+			in_c += linkage;
 			depth++;
 			paren = 0;
 			start = i + 1;
 		} else if (is_punct(t, "}")) {
-			if (!s->cxx || !blocks)
+			if (!s->cxx || !blocks || in_c)
 				decl_statement(s, v, start, i, 0);
 			if (depth > 0) {
 				depth--;
 				paren = depth < DECL_NEST_MAX ? stack[depth] : 0;
 				blocks -= depth < DECL_NEST_MAX ? inner[depth] : 0;
+				in_c -= depth < DECL_NEST_MAX ? clink[depth] : 0;
 			}
 			start = i + 1;
 		} else if (is_punct(t, ";") && paren == 0) {
-			if (!s->cxx || !blocks)
+			if (!s->cxx || !blocks || in_c)
 				decl_statement(s, v, start, i, 0);
 			start = i + 1;
 		}
 	}
-	if (!s->cxx || !blocks)
+	if (!s->cxx || !blocks || in_c)
 		decl_statement(s, v, start, b, 0);
 }
 

@@ -6,6 +6,7 @@
 #include "judge/diffscan_cuda.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -25,17 +26,17 @@ static const char *const harness_headers[] = { "sandbox/recipe_api.h", "sandbox/
  * memory or handles shared with other processes, files (cuBLASLt's and the
  * runtime's loggers, libraries loaded by path), host code run on the
  * driver's threads, the driver's own tables, and clocks. */
-static const char *const denied_names[] = {
-	"cudaLaunchHostFunc", "cudaStreamAddCallback", "cudaGraphAddHostNode", "cudaGraphHostNodeSetParams",
-	"cudaGraphExecHostNodeSetParams", "cudaDeviceRegisterAsyncNotification", "cudaGetExportTable",
-	"cudaEventElapsedTime", "cudaEventElapsedTime_v2", "clock64", "cudaUserObjectCreate",
-};
-
+/* Every entry is a prefix: the runtime exports per-thread-stream and
+ * versioned spellings (cudaLaunchHostFunc_ptsz, _v2) of the same call. A
+ * graph node of any type (cudaGraphAddNode) can be a host node. */
 static const char *const denied_prefixes[] = {
-	"cudaIpc", "cudaGetDriverEntryPoint", "cudaImportExternal", "cudaExternal", "cudaDestroyExternal",
-	"cudaSignalExternal", "cudaWaitExternal", "cudaMemPoolExport", "cudaMemPoolImport", "cudaGraphics",
-	"cudaLibrary", "cudaLogs", "cudaUserObject", "cudaGraphRetainUserObject", "cublasLtLogger", "cublasLogger",
-	"cublasSetLogger", "cublasGetLogger",
+	"cudaLaunchHostFunc", "cudaStreamAddCallback", "cudaGraphAddHostNode", "cudaGraphHostNodeSetParams",
+	"cudaGraphExecHostNodeSetParams", "cudaGraphAddNode", "cudaGraphNodeSetParams", "cudaGraphExecNodeSetParams",
+	"cudaGraphDebugDotPrint", "cudaDeviceRegisterAsyncNotification", "cudaGetExportTable",
+	"cudaEventElapsedTime", "clock64", "cudaIpc", "cudaGetDriverEntryPoint", "cudaImportExternal",
+	"cudaExternal", "cudaDestroyExternal", "cudaSignalExternal", "cudaWaitExternal", "cudaMemPoolExport",
+	"cudaMemPoolImport", "cudaGraphics", "cudaLibrary", "cudaLogs", "cudaUserObject",
+	"cudaGraphRetainUserObject", "cublasLtLogger", "cublasLogger", "cublasSetLogger", "cublasGetLogger",
 };
 
 /* CUDA's keywords, types and device intrinsics spelled with a reserved
@@ -124,8 +125,7 @@ int dscuda_denied(const char *s, size_t n)
 	/* The driver API, cuInit to cuGetProcAddress: cu and a capital. */
 	if (n > 2 && s[0] == 'c' && s[1] == 'u' && s[2] >= 'A' && s[2] <= 'Z')
 		return 1;
-	return in_list(denied_names, COUNT(denied_names), s, n) ||
-	       has_prefix_in(denied_prefixes, COUNT(denied_prefixes), s, n);
+	return has_prefix_in(denied_prefixes, COUNT(denied_prefixes), s, n);
 }
 
 int dscuda_reserved_ok(const char *s, size_t n)
@@ -204,6 +204,17 @@ static const char *check_piece(const char *p, size_t n, char *bad, size_t cap)
 		if (k == n)
 			return "asm guard without an instruction";
 	}
+	/* Past the label, a ':' is the assembler's label syntax again
+	 * ("mov.x: syscall" is a label to GAS and then its instruction);
+	 * PTX writes only "::" (ld.global.L2::128B). */
+	for (size_t i = k; i < n; i++) {
+		if (p[i] != ':')
+			continue;
+		if (i + 1 < n && p[i + 1] == ':')
+			i++;
+		else
+			return "asm label the PTX grammar does not have";
+	}
 	m = k;
 	while (m < n && !blank(p[m]))
 		m++;
@@ -248,6 +259,7 @@ const char *dscuda_asm_template(const struct clex_tok *v, size_t n, char *bad, s
 enum scope { SC_NS, SC_CLASS, SC_INIT, SC_OTHER };
 
 #define NEST_MAX 256
+#define TYPES_MAX 4096
 
 struct cx {
 	const struct clex_tok *v;
@@ -256,6 +268,8 @@ struct cx {
 	enum scope sc[NEST_MAX];
 	const struct clex_tok *cname[NEST_MAX]; /* a class scope's name, or NULL */
 	int depth;
+	const struct clex_tok **types; /* the names the file declares as types */
+	size_t ntypes;
 };
 
 static int is_p(const struct clex_tok *t, const char *s)
@@ -266,6 +280,11 @@ static int is_p(const struct clex_tok *t, const char *s)
 static int is_w(const struct clex_tok *t, const char *s)
 {
 	return t->kind == CLEX_IDENT && clex_is(t, s);
+}
+
+static int same(const struct clex_tok *a, const struct clex_tok *b)
+{
+	return a->len == b->len && !memcmp(a->p, b->p, a->len);
 }
 
 static enum scope cur(const struct cx *c)
@@ -281,17 +300,39 @@ static void report(const struct cx *c, const char *code, const struct clex_tok *
 }
 
 /* Words whose parenthesised operand is an attribute, a size or a type,
- * never a call: alignas(16), __launch_bounds__(256), sizeof(x). */
+ * never a call: alignas(16), __launch_bounds__(256), sizeof(x). A list,
+ * not every __x__: a recipe may name its own function __go__. */
 static int operand_word(const struct clex_tok *t)
 {
-	static const char *const words[] = { "alignas", "alignof", "sizeof", "_Alignof", "_Alignas", "__attribute__",
-					     "__attribute", "noexcept", "static_assert", "_Static_assert" };
+	static const char *const words[] = { "alignas",	      "alignof",      "sizeof",		  "_Alignof",
+					     "_Alignas",      "__alignof",    "__alignof__",	  "__attribute__",
+					     "__attribute",   "noexcept",     "static_assert",	  "_Static_assert",
+					     "__launch_bounds__", "__align__" };
 
-	if (t->kind != CLEX_IDENT)
+	return t->kind == CLEX_IDENT && in_list(words, COUNT(words), t->p, t->len);
+}
+
+/* Type names a declarator's "T (*p)" may follow: the builtin ones and the
+ * usual typedefs of the allowed headers; the file's own come from
+ * collect_types. */
+static int is_type(const struct cx *c, const struct clex_tok *t)
+{
+	static const char *const words[] = {
+		"void",	    "char",	"short",     "int",	  "long",	 "float",	"double",
+		"signed",   "unsigned", "bool",	     "auto",	  "size_t",	 "ssize_t",	"ptrdiff_t",
+		"intptr_t", "uintptr_t", "int8_t",   "int16_t",	  "int32_t",	 "int64_t",	"uint8_t",
+		"uint16_t", "uint32_t", "uint64_t",  "dim3",	  "cudaStream_t", "cudaError_t", "cudaEvent_t",
+		"__nv_bfloat16", "__half",
+	};
+
+	if (!t || t->kind != CLEX_IDENT)
 		return 0;
-	if (t->len > 4 && t->p[0] == '_' && t->p[1] == '_' && t->p[t->len - 1] == '_' && t->p[t->len - 2] == '_')
+	if (in_list(words, COUNT(words), t->p, t->len))
 		return 1;
-	return in_list(words, COUNT(words), t->p, t->len);
+	for (size_t i = 0; i < c->ntypes; i++)
+		if (same(c->types[i], t))
+			return 1;
+	return 0;
 }
 
 static size_t skip_group(const struct clex_tok *v, size_t i, size_t b, const char *open, const char *close)
@@ -307,11 +348,62 @@ static size_t skip_group(const struct clex_tok *v, size_t i, size_t b, const cha
 	return b;
 }
 
+static void add_type(struct cx *c, const struct clex_tok *t)
+{
+	if (c->types && c->ntypes < TYPES_MAX && t->kind == CLEX_IDENT)
+		c->types[c->ntypes++] = t;
+}
+
+/* The names the file declares as types: struct, class, union or enum
+ * NAME; typename T; using NAME = ...; and a typedef's name (the one after
+ * "(*" in a pointer's typedef, else the last before ';' or '['). Without
+ * memory for the list every such name counts as a callee, which refuses
+ * more, never less. */
+static void collect_types(struct cx *c)
+{
+	const struct clex_tok *v = c->v;
+
+	c->types = malloc(TYPES_MAX * sizeof *c->types);
+	for (size_t k = 0; c->types && k + 1 < c->n; k++) {
+		if (is_w(&v[k], "struct") || is_w(&v[k], "class") || is_w(&v[k], "union") || is_w(&v[k], "enum") ||
+		    is_w(&v[k], "typename")) {
+			size_t j = k + 1;
+
+			while (j + 1 < c->n && operand_word(&v[j]) && is_p(&v[j + 1], "("))
+				j = skip_group(v, j + 1, c->n, "(", ")");
+			if (j < c->n)
+				add_type(c, &v[j]);
+		} else if (is_w(&v[k], "using") && k + 2 < c->n && is_p(&v[k + 2], "=")) {
+			add_type(c, &v[k + 1]);
+		} else if (is_w(&v[k], "typedef")) {
+			const struct clex_tok *name = NULL;
+			size_t j = k + 1;
+			int pd = 0;
+
+			for (; j < c->n && !(pd == 0 && is_p(&v[j], ";")); j++) {
+				pd += is_p(&v[j], "(") - is_p(&v[j], ")");
+				if (is_p(&v[j], "(") && j + 2 < c->n && (is_p(&v[j + 1], "*") || is_p(&v[j + 1], "&")) &&
+				    v[j + 2].kind == CLEX_IDENT && !name)
+					name = &v[j + 2];
+				if (pd == 0 && v[j].kind == CLEX_IDENT && !name && j + 1 < c->n &&
+				    (is_p(&v[j + 1], ";") || is_p(&v[j + 1], "[")))
+					name = &v[j];
+			}
+			if (name)
+				add_type(c, name);
+			k = j;
+		}
+	}
+}
+
 /* template <...>, access labels (public:), and the specifiers a member or
  * a function carries before its name (__device__, inline, explicit). */
 static size_t skip_lead(const struct clex_tok *v, size_t a, size_t b)
 {
-	static const char *const spec[] = { "inline", "explicit", "constexpr", "static", "virtual", "friend" };
+	static const char *const spec[] = { "inline",	    "explicit",	     "constexpr",	"static",
+					    "virtual",	    "friend",	     "__inline",	"__inline__",
+					    "__extension__", "__host__",     "__device__",	"__global__",
+					    "__forceinline__", "__noinline__", "__managed__", "__constant__" };
 
 	while (a < b) {
 		if (is_w(&v[a], "template") && a + 1 < b && is_p(&v[a + 1], "<")) {
@@ -327,9 +419,7 @@ static size_t skip_lead(const struct clex_tok *v, size_t a, size_t b)
 		} else if ((is_w(&v[a], "public") || is_w(&v[a], "private") || is_w(&v[a], "protected")) &&
 			   a + 1 < b && is_p(&v[a + 1], ":")) {
 			a += 2;
-		} else if (v[a].kind == CLEX_IDENT &&
-			   (in_list(spec, COUNT(spec), v[a].p, v[a].len) ||
-			    (operand_word(&v[a]) && !(a + 1 < b && is_p(&v[a + 1], "("))))) {
+		} else if (v[a].kind == CLEX_IDENT && in_list(spec, COUNT(spec), v[a].p, v[a].len)) {
 			a++;
 		} else if (operand_word(&v[a]) && a + 1 < b && is_p(&v[a + 1], "(")) {
 			a = skip_group(v, a + 1, b, "(", ")");
@@ -361,15 +451,18 @@ static void check_using(const struct cx *c, size_t a, size_t b)
 	}
 }
 
-/* A member is written "type name ...": at least two names before its
- * first '(', '{', '=', ';', '[' or ':'. A constructor has one ("S(int)"),
- * and so does a macro standing in for a member ("CTOR() { }"), which the
+/* A declaration is written "type name ...": two names before its first
+ * '(', '{', '=', ';', '[' or ':', or a type and a pointer's "(*". A
+ * constructor has one name ("S(int)"), and so does a macro standing in for
+ * a member or a class head ("CTOR() { }", "CLASS(S) { ... }"), which the
  * scan cannot expand. */
-static int typed_member(const struct clex_tok *v, size_t a, size_t b)
+static int typed_decl(const struct cx *c, size_t a, size_t b)
 {
+	const struct clex_tok *v = c->v, *last = NULL;
 	int names = 0;
+	size_t k;
 
-	for (size_t k = a; k < b; k++) {
+	for (k = a; k < b; k++) {
 		const struct clex_tok *t = &v[k];
 
 		if (operand_word(t) && k + 1 < b && is_p(&v[k + 1], "(")) {
@@ -382,9 +475,15 @@ static int typed_member(const struct clex_tok *v, size_t a, size_t b)
 			k = skip_group(v, k, b, "<", ">") - 1; /* a template's arguments: one type */
 			continue;
 		}
-		names += t->kind == CLEX_IDENT;
+		if (t->kind == CLEX_IDENT) {
+			names++;
+			last = t;
+		}
 	}
-	return names >= 2;
+	if (names >= 2)
+		return 1;
+	return names == 1 && k + 1 < b && is_p(&v[k], "(") && (is_p(&v[k + 1], "*") || is_p(&v[k + 1], "&")) &&
+	       is_type(c, last);
 }
 
 /* Tokens a call can end with before its '(': a name, a template's
@@ -392,6 +491,37 @@ static int typed_member(const struct clex_tok *v, size_t a, size_t b)
 static int callee_end(const struct clex_tok *t)
 {
 	return t->kind == CLEX_IDENT || is_p(t, ")") || is_p(t, "]") || is_p(t, ">") || is_p(t, ">>");
+}
+
+/* Whether the group closed at v[close] is a pointer declarator after a
+ * type, "T (*p)", so that a '(' after it opens its function type's
+ * parameters; otherwise "(f)(" and "(*fp)(" call. */
+static int pointer_group(const struct cx *c, size_t a, size_t close)
+{
+	const struct clex_tok *v = c->v;
+	int depth = 0;
+
+	for (size_t o = close + 1; o-- > a;) {
+		depth += is_p(&v[o], ")") - is_p(&v[o], "(");
+		if (depth == 0)
+			return o > a && o + 1 < close && (is_p(&v[o + 1], "*") || is_p(&v[o + 1], "&")) &&
+			       is_type(c, &v[o - 1]);
+	}
+	return 0;
+}
+
+/* Whether v[a..b) has a '(' outside alignas(...) and the like. */
+static int has_paren(const struct clex_tok *v, size_t a, size_t b)
+{
+	for (size_t k = a; k < b; k++) {
+		if (operand_word(&v[k]) && k + 1 < b && is_p(&v[k + 1], "(")) {
+			k = skip_group(v, k + 1, b, "(", ")") - 1;
+			continue;
+		}
+		if (is_p(&v[k], "("))
+			return 1;
+	}
+	return 0;
 }
 
 /* One declaration at namespace or class scope, v[a..b): what C++ would run
@@ -411,15 +541,14 @@ static void check_decl(const struct cx *c, size_t a, size_t b, enum scope sc, co
 	if (is_w(&v[a], "typedef") || is_w(&v[a], "namespace") || is_w(&v[a], "template") || is_w(&v[a], "enum") ||
 	    is_w(&v[a], "static_assert"))
 		return;
-	if (sc == SC_CLASS && (is_p(&v[a], "~") || (cname && a + 1 < b && v[a].len == cname->len &&
-						    !memcmp(v[a].p, cname->p, cname->len) && is_p(&v[a + 1], "(")))) {
+	if (sc == SC_CLASS && (is_p(&v[a], "~") || (cname && a + 1 < b && same(&v[a], cname) && is_p(&v[a + 1], "(")))) {
 		report(c, "judge.constructor", &v[a],
 		       "(constructor or destructor: C++ runs it for every object, a global's before main)");
 		return;
 	}
-	if (sc == SC_CLASS && !typed_member(v, a, b)) {
+	if ((sc == SC_CLASS || has_paren(v, a, b)) && !typed_decl(c, a, b)) {
 		report(c, "judge.constructor", &v[a],
-		       "(a member without a type and a name: a constructor, or a macro standing in for one)");
+		       "(a declaration without a type and a name: a constructor, or a macro standing in for one)");
 		return;
 	}
 	for (size_t k = a; k < b; k++) {
@@ -441,21 +570,31 @@ static void check_decl(const struct cx *c, size_t a, size_t b, enum scope sc, co
 				k = skip_group(v, k, b, "(", ")") - 1;
 				continue;
 			}
+			if (prev && is_w(prev, "operator") && k + 1 < b && is_p(&v[k + 1], ")")) {
+				k++; /* the "()" of the name operator() */
+				continue;
+			}
+			/* operator()'s parameters follow its "()" */
+			int functor = prev && is_p(prev, ")") && k >= a + 3 && is_p(&v[k - 2], "(") &&
+				      is_w(&v[k - 3], "operator");
+
 			if (!prev) {
 				call = 0;
-			} else if ((prev->kind == CLEX_IDENT || is_p(prev, ">")) && !after_eq && pd == 0 && !declarator) {
+			} else if ((prev->kind == CLEX_IDENT || is_p(prev, ">") || functor) && !after_eq && pd == 0 &&
+				   !declarator && !(pointer && is_type(c, prev))) {
 				/* the name's parameters (f<float>( for a specialisation),
-				 * or a direct initialiser */
+				 * or a direct initialiser, whose calls the cases below see */
 				declarator = 1;
 				in_decl = 1;
 			} else if (after_eq) {
 				call = callee_end(prev);
 			} else if (prev->kind == CLEX_IDENT) {
-				/* among parameters, int (*cb)(int) declares; f(x) calls */
-				call = !(in_decl && pointer);
+				/* int (*cb)(int) declares; f(x) and f(&x) call */
+				call = !(pointer && is_type(c, prev));
+			} else if (is_p(prev, ")")) {
+				call = !pointer_group(c, a, k - 1);
 			} else {
-				/* (*fp)(int): the parameters of a pointer's function type */
-				call = callee_end(prev) && !is_p(prev, ")");
+				call = callee_end(prev);
 			}
 			if (call) {
 				report(c, "judge.constructor", prev,
@@ -473,10 +612,26 @@ static void check_init_paren(const struct cx *c, size_t k)
 {
 	const struct clex_tok *prev = k > 0 ? &c->v[k - 1] : NULL;
 
-	if (!prev || (prev->kind == CLEX_IDENT && operand_word(prev)))
+	if (!prev || operand_word(prev))
 		return;
 	if (callee_end(prev))
 		report(c, "judge.constructor", prev, "(a call in an initialiser at namespace scope runs before main)");
+}
+
+/* struct [alignas(...)] [NAME] [final] { or : bases {: a class's head,
+ * whatever its bases hold; anything else after the keyword (a '*', a
+ * second name, a '(') is a function returning the struct or an object. */
+static int class_head(const struct clex_tok *v, size_t f, size_t i, const struct clex_tok **cname)
+{
+	size_t k = f + 1;
+
+	while (k + 1 < i && operand_word(&v[k]) && is_p(&v[k + 1], "("))
+		k = skip_group(v, k + 1, i, "(", ")");
+	if (k < i && v[k].kind == CLEX_IDENT && !is_w(&v[k], "final"))
+		*cname = &v[k++];
+	if (k < i && is_w(&v[k], "final"))
+		k++;
+	return k == i || is_p(&v[k], ":");
 }
 
 /* The scope a '{' at v[i] opens, the statement before it being v[a..i). */
@@ -489,38 +644,27 @@ static enum scope opens(const struct cx *c, size_t a, size_t i, const struct cle
 	*cname = NULL;
 	if (f < i && is_w(&v[f], "typedef"))
 		f++;
-	for (size_t k = a; k < i; k++) {
+	/* after template <... = 256>, where '=' is a default argument */
+	for (size_t k = f; k < i; k++) {
 		pd += is_p(&v[k], "(") - is_p(&v[k], ")");
 		if (pd == 0 && is_p(&v[k], "="))
 			return SC_INIT;
 	}
 	if (f < i && (is_w(&v[f], "namespace") || (is_w(&v[f], "inline") && f + 1 < i && is_w(&v[f + 1], "namespace"))))
 		return SC_NS;
-	if (f + 1 < i && is_w(&v[f], "extern") && v[f + 1].kind == CLEX_STRING)
+	/* extern "C" { opens a linkage block; extern "C" int f() { a body */
+	if (f + 2 == i && is_w(&v[f], "extern") && v[f + 1].kind == CLEX_STRING)
 		return SC_NS;
-	/* A '(' outside alignas(...) and the like: a function's body, even
-	 * when it returns a struct. */
-	for (size_t k = f; k < i; k++) {
-		if (operand_word(&v[k]) && k + 1 < i && is_p(&v[k + 1], "(")) {
-			k = skip_group(v, k + 1, i, "(", ")") - 1;
-			continue;
-		}
-		if (is_p(&v[k], "("))
-			return SC_OTHER;
-	}
 	if (f < i && (is_w(&v[f], "struct") || is_w(&v[f], "class") || is_w(&v[f], "union"))) {
-		for (size_t k = f + 1; k < i; k++) {
-			if (is_p(&v[k], ":"))
-				break;
-			if (operand_word(&v[k]) && k + 1 < i && is_p(&v[k + 1], "(")) {
-				k = skip_group(v, k + 1, i, "(", ")") - 1;
-				continue;
-			}
-			if (v[k].kind == CLEX_IDENT && !is_w(&v[k], "final"))
-				*cname = &v[k];
+		const struct clex_tok *name = NULL;
+
+		if (class_head(v, f, i, &name)) {
+			*cname = name;
+			return SC_CLASS;
 		}
-		return SC_CLASS;
 	}
+	if (has_paren(v, f, i))
+		return SC_OTHER; /* a function's body */
 	if (f < i && is_w(&v[f], "enum"))
 		return SC_OTHER;
 	return f < i ? SC_INIT : SC_OTHER; /* T x{...}, or a bare block */
@@ -540,6 +684,8 @@ void dscuda_cxx_scan(const struct clex_tok *v, size_t n, const struct dscuda_sin
 	struct cx c = { .v = v, .n = n, .sink = sink };
 	size_t start = 0;
 	int pd = 0;
+
+	collect_types(&c);
 
 	for (size_t i = 0; i < n; i++) {
 		enum scope sc = cur(&c);
@@ -586,4 +732,5 @@ void dscuda_cxx_scan(const struct clex_tok *v, size_t n, const struct dscuda_sin
 	}
 	if (cur(&c) == SC_NS || cur(&c) == SC_CLASS)
 		check_decl(&c, start, n, cur(&c), NULL);
+	free(c.types);
 }

@@ -63,6 +63,9 @@ static const char honest_cu[] =
 	"static dim3 grid_of(1, 2);\n"
 	"template <class T, int W> struct alignas(sizeof(T) * W) Pack { T v[W]; };\n"
 	"struct OpAdd { __device__ float operator()(float a, float b) const { return a + b; } };\n"
+	"template <class T, int W = 4> struct Vec { T v[W]; __device__ T first() const { return v[0]; } };\n"
+	"template <int BLOCK = 256> __global__ void relu(float *x) { x[threadIdx.x] = fmaxf(x[threadIdx.x], 0.0f); }\n"
+	"void on_each(int (*cb)(int), act_fn act) { (void)cb; (void)act; }\n"
 	"\n"
 	"__device__ __forceinline__ uint32_t smem_u32(const void *p)\n"
 	"{\n"
@@ -76,6 +79,7 @@ static const char honest_cu[] =
 	"\t\t     : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
 	"\t\t     : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]));\n"
 	"\tasm volatile(\"cp.async.commit_group;\\n\" ::: \"memory\");\n"
+	"\tasm volatile(\"cp.async.cg.shared.global.L2::128B [%0], [%1], 16;\\n\" :: \"r\"(a[0]), \"l\"(b));\n"
 	"\tasm volatile(\"{\\n\\t.reg .pred p;\\n\\tsetp.ne.b32 p, %0, 0;\\n\\t@p cp.async.wait_group 0;\\n}\\n\"\n"
 	"\t\t     :: \"r\"(1));\n"
 	"}\n"
@@ -103,7 +107,8 @@ static const char honest_cu[] =
 	"\tscale_rows<float, 64><<<grid_of, 256, TILE * 4, s>>>(x, n);\n"
 	"\tCK(cudaGetLastError());\n"
 	"}\n"
-	"} /* extern \"C\" */\n";
+	"} /* extern \"C\" */\n"
+	"extern \"C\" int k_status(void)\n{\n\treturn (int)cudaGetLastError();\n}\n";
 
 static void test_honest_cuda_file_passes(void **state)
 {
@@ -136,6 +141,13 @@ static void test_host_assembly(void **state)
 	expect("int x asm(\"environ\");\n", "judge.inline_asm", "environ");
 	/* and through a macro body, as anywhere */
 	expect("#define ESC asm(\"syscall\")\nvoid f(void) { ESC; }\n", "judge.inline_asm", "syscall");
+	/* a label is GAS's syntax: "mov.x:" is a label, then its instruction */
+	expect("long s(long n) { long r; asm volatile(\"mov.x: syscall\" : \"=a\"(r) : \"a\"(n)); return r; }\n",
+	       "judge.inline_asm", "label");
+	expect("void f(void) { asm(\"mov.b: .incbin \\\"/etc/hostname\\\"\"); }\n", "judge.inline_asm", "label");
+	/* a macro after the literals would continue the template unseen */
+	expect("#define TAIL \"\\n\\tsyscall\"\nvoid f(void) { asm volatile(\"mov.u32 %0, %0\" TAIL : \"+r\"(x)); }\n",
+	       "judge.inline_asm", "TAIL");
 	/* the operands get the general checks */
 	expect("void f(void) { asm(\"mov.u32 %0, %1;\" : \"=r\"(x) : \"r\"(getpid())); }\n", "judge.forbidden_call",
 	       "getpid");
@@ -181,6 +193,21 @@ static void test_runtime_escapes(void **state)
 	       "cudaImportExternalMemory");
 	expect("void f(void) { const void *t; cudaGetExportTable(&t, 0); }\n", "judge.forbidden_call",
 	       "cudaGetExportTable");
+	/* a node of any type can be a host node; a graph can be printed to a path */
+	expect("void f(cudaGraph_t g) { cudaGraphNode_t n; cudaGraphNodeParams p = {}; cudaGraphAddNode(&n, g, 0, 0, &p); }\n",
+	       "judge.forbidden_call", "cudaGraphAddNode");
+	expect("void f(cudaGraph_t g) { cudaGraphDebugDotPrint(g, \"/tmp/g.dot\", 0); }\n", "judge.forbidden_call",
+	       "cudaGraphDebugDotPrint");
+	/* the runtime's per-thread-stream spelling of the same call */
+	expect("void f(cudaStream_t s) { cudaLaunchHostFunc_ptsz(s, 0, 0); }\n", "judge.forbidden_call",
+	       "cudaLaunchHostFunc_ptsz");
+	/* nvcc pre-includes time.h: its timers are clocks; GNU stdio and
+	 * stdlib names read files and the machine */
+	expect("void f(void) { timer_t t; timer_create(CLOCK_MONOTONIC, 0, &t); }\n", "judge.forbidden_call", "timer_");
+	expect("void f(void) { freopen64(\"/etc/hostname\", \"r\", stdin); }\n", "judge.forbidden_call", "freopen64");
+	expect("void f(char *b) { fgets_unlocked(b, 9, stdin); }\n", "judge.forbidden_call", "fgets_unlocked");
+	expect("void f(double *l) { getloadavg(l, 3); }\n", "judge.forbidden_call", "getloadavg");
+	expect("void f(void) { tmpfile64(); }\n", "judge.forbidden_call", "tmpfile64");
 	/* and a flat file's denylist holds here too */
 	expect("void f(void) { system(\"id\"); }\n", "judge.forbidden_call", "system");
 	expect("void f(void) { ::getenv(\"HOME\"); }\n", "judge.forbidden_call", "getenv");
@@ -261,6 +288,18 @@ static void test_code_before_main(void **state)
 	expect("#define MEMBER S()\nstruct S { MEMBER { } };\n", "judge.constructor", "MEMBER");
 	expect("#define DTOR ~\nstruct S { DTOR S() { } };\n", "judge.constructor", "~");
 	expect("static int t = f<int>();\n", "judge.constructor", ">");
+	/* a constructor behind a specifier, a class head with a '(' in its
+	 * bases, a macro for the class head, a reserved-looking name */
+	expect("struct S { __inline S() { } };\nS g;\n", "judge.constructor", "S");
+	expect("template <int N> struct B { };\nstruct S : B<(1)> { S() { } };\nS g;\n", "judge.constructor", "S");
+	expect("#define CLASS(n) struct n\nCLASS(S) { int v; };\n", "judge.constructor", "CLASS");
+	expect("struct __S__ { __S__() { } };\n", "judge.constructor", "__S__");
+	expect("static int (*__go__)(void) = 0;\nint ran = __go__();\n", "judge.constructor", "__go__");
+	/* calls inside a direct initialiser's parentheses */
+	expect("int x((hook)());\n", "judge.constructor", ")");
+	expect("int x((*fp)());\n", "judge.constructor", ")");
+	expect("static int y;\nint x(hook(&y));\n", "judge.constructor", "hook");
+	expect("static int y;\ndim3 g(1, hook(&y));\n", "judge.constructor", "hook");
 	expect("static int u[2] = { g<1>(), 0 };\n", "judge.constructor", ">");
 	/* the C library's allocator, replaced from C or C++ */
 	expect("#include <stddef.h>\nvoid *malloc(size_t n) { return 0; }\n", "judge.constructor", "malloc");
@@ -313,6 +352,19 @@ static void test_tree_with_cuda_part(void **state)
 	tu_put(dir, "cuda/k.cu", "#include \"nope.cuh\"\n");
 	assert_int_equal(diffscan_tree(dir, &err), -1);
 	assert_string_equal(err.code, "judge.forbidden_include");
+
+	/* declared inside an extern "C" block, even at block scope, a function
+	 * has C linkage: it must be defined in the recipe too */
+	tu_put(dir, "cuda/k.cu", "extern \"C\" {\nint shell(void *we)\n{\n\tint wordexp(const char *w, void *we, int f);\n"
+				 "\treturn wordexp(\"$(id)\", we, 0);\n}\n}\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.extern");
+	assert_non_null(strstr(err.msg, "wordexp"));
+	/* a literal in a template's arguments does not make it an object */
+	tu_put(dir, "cuda/k.cu", "template <int N> struct P { char c[N]; };\n"
+				 "extern \"C\" int wordexp(const char *w, void *we, int f, P<1> *unused);\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.extern");
 
 	/* an extern "C" function defined nowhere in the recipe */
 	tu_put(dir, "cuda/k.cu", "extern \"C\" int helper_undefined(int);\nint use(void) { return helper_undefined(1); }\n");
