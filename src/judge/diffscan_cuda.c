@@ -312,6 +312,16 @@ static int operand_word(const struct clex_tok *t)
 	return t->kind == CLEX_IDENT && in_list(words, COUNT(words), t->p, t->len);
 }
 
+/* Token texts in any fixed order, for the sorted list of types. */
+static int cmp_tok(const void *a, const void *b)
+{
+	const struct clex_tok *x = *(const struct clex_tok *const *)a, *y = *(const struct clex_tok *const *)b;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->p, y->p, x->len);
+}
+
 /* Type names a declarator's "T (*p)" may follow: the builtin ones and the
  * usual typedefs of the allowed headers; the file's own come from
  * collect_types. */
@@ -329,10 +339,7 @@ static int is_type(const struct cx *c, const struct clex_tok *t)
 		return 0;
 	if (in_list(words, COUNT(words), t->p, t->len))
 		return 1;
-	for (size_t i = 0; i < c->ntypes; i++)
-		if (same(c->types[i], t))
-			return 1;
-	return 0;
+	return c->ntypes && bsearch(&t, c->types, c->ntypes, sizeof *c->types, cmp_tok) != NULL;
 }
 
 static size_t skip_group(const struct clex_tok *v, size_t i, size_t b, const char *open, const char *close)
@@ -394,6 +401,8 @@ static void collect_types(struct cx *c)
 			k = j;
 		}
 	}
+	if (c->ntypes)
+		qsort(c->types, c->ntypes, sizeof *c->types, cmp_tok);
 }
 
 /* template <...>, access labels (public:), and the specifiers a member or
