@@ -1,22 +1,21 @@
 /* diffscan.c: the forbidden-construct part of judgment check 1 (see
- * diffscan.h and docs/diffscan.md). Owns the allowlists and denylists a
- * patched recipe's C text is held to, applied to tokens from clex.c, so that
- * words in comments and strings never count and a spliced or pasted
- * identifier always does. Never compiles, expands or runs anything: it is a
- * cheap first filter in front of the sandbox, not a replacement for it. */
+ * diffscan.h and docs/diffscan.md), one file at a time. Owns the
+ * allowlists and denylists a patched recipe's C text is held to, applied
+ * to tokens from clex.c, so that words in comments and strings never count
+ * and a spliced or pasted identifier always does; the CUDA part's own
+ * rules are diffscan_cuda.c's, the folder walk diffscan_tree.c's. Never
+ * compiles, expands or runs anything: it is a cheap first filter in front
+ * of the sandbox, not a replacement for it. */
 #include "judge/diffscan.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "judge/clex.h"
 #include "judge/diffscan_cuda.h"
-#include "util/fsutil.h"
+#include "judge/diffscan_int.h"
 
 /* ------------------------------------------------------------------ */
 /* Policy tables (each decision and its reason is in docs/diffscan.md) */
@@ -83,7 +82,8 @@ static const char *const denied_names[] = {
 	"freopen64", "tmpfile64", "fgetpos", "fsetpos", "fgetpos64", "fsetpos64", "fseeko64", "ftello64",
 	"fopencookie", "open_wmemstream", "fcloseall", "getw", "putw", "tmpnam_r", "ctermid", "cuserid",
 	"canonicalize_file_name", "posix_openpt", "getpt", "ptsname", "ptsname_r", "grantpt", "unlockpt",
-	"getloadavg", "getlogin", "getlogin_r",
+	"getloadavg", "getlogin", "getlogin_r", "lseek", "lseek64", "process_madvise", "process_mrelease",
+	"_Fork",
 	/* environment */
 	"getenv", "secure_getenv", "setenv", "unsetenv", "putenv", "clearenv", "environ",
 	/* dynamic loading */
@@ -104,7 +104,9 @@ static const char *const denied_names[] = {
 static const char *const denied_prefixes[] = {
 	"posix_spawn", "pthread_", "thrd_", "epoll_", "inotify_", "fanotify_", "io_uring_", "inet_",
 	"arc4random", "_rdrand", "_rdseed", "_rdtsc", "_writefsbase", "_writegsbase", "_readfsbase",
-	"_readgsbase", "_rdpid", "sched_set", "clock_", "timer_", "timerfd_",
+	"_readgsbase", "_rdpid", "sched_set", "clock_", "timer_", "timerfd_", "pidfd_",
+	/* glibc's exported internals: _IO_popen, _dl_find_object */
+	"_IO_", "_dl_",
 };
 
 /* Families denied by suffix: stdio's unlocked twins of calls on a FILE. */
@@ -263,43 +265,6 @@ static int is_asm(const char *s, size_t len)
 
 /* ------------------------------------------------------------------ */
 /* Findings                                                            */
-
-struct toks {
-	struct clex_tok *v;
-	size_t n, cap;
-};
-
-enum decl_kind { DECL_DECLARED, DECL_DEFINED, DECL_MACRO };
-
-struct decl {
-	char *name;
-	char file[128];
-	int line;
-	enum decl_kind kind;
-};
-
-/* Every function name the recipe declares or defines, across its files. */
-struct decls {
-	struct decl *v;
-	size_t n, cap;
-	int oom;
-};
-
-struct scan {
-	const char *file;
-	struct diffscan_finding *out;
-	int cap, n;
-	const struct clex_tok *define; /* the macro name while checking a #define body */
-	char **tree;                   /* flat file names of the recipe, or NULL */
-	size_t ntree;
-	struct decls *decls;           /* functions declared and defined, or NULL */
-	const struct clex_tok *mparams; /* a function-like macro's parameters */
-	size_t nmparams;
-	int cuda;                      /* a file of the CUDA part (diffscan_cuda.h) */
-	int cxx;                       /* of it, C++ for nvcc (.cu, .cuh) */
-	char **top;                    /* for a CUDA file, the flat files at the top */
-	size_t ntop;
-};
 
 /* Printable copy of a token's text for a message (bytes >= 0x80 and
  * control characters become '?', long tokens are cut). */
@@ -540,9 +505,14 @@ static size_t check_pragma_op(struct scan *s, const struct clex_tok *v, size_t i
  * general checks. Returns the index after the statement's ')'. */
 static size_t check_asm_cuda(struct scan *s, const struct clex_tok *v, size_t i, size_t b)
 {
-	size_t k = i + 1, a, end;
+	size_t k = i + 1, a, end, line_end = b;
 	char bad[96];
 	const char *why;
+
+	/* In code an asm statement may span lines: read it over the rest of
+	 * the file, not the line (a macro body is one logical line). */
+	if (!s->define && s->all && v >= s->all && v < s->all + s->nall)
+		b = s->nall - (size_t)(v - s->all);
 
 	while (k < b && v[k].kind == CLEX_IDENT &&
 	       (clex_is(&v[k], "volatile") || clex_is(&v[k], "__volatile__") || clex_is(&v[k], "__volatile")))
@@ -552,6 +522,12 @@ static size_t check_asm_cuda(struct scan *s, const struct clex_tok *v, size_t i,
 		return i + 1;
 	}
 	end = skip_parens(v, k, b);
+	for (size_t d = k + 1; d < end; d++)
+		if (v[d].bol && is_punct(&v[d], "#")) {
+			/* #if 0 "x" #endif: the compiler keeps one branch's literals */
+			find_tok(s, "judge.inline_asm", &v[i], "(a directive inside an asm statement)");
+			return end < line_end ? end : line_end;
+		}
 	a = ++k;
 	while (k < b && v[k].kind == CLEX_STRING)
 		k++;
@@ -559,14 +535,15 @@ static size_t check_asm_cuda(struct scan *s, const struct clex_tok *v, size_t i,
 	 * after the literals would continue it unseen */
 	if (k < b && !is_punct(&v[k], ":") && !is_punct(&v[k], ")")) {
 		find_tok(s, "judge.inline_asm", &v[k], "(asm template not written out as literals alone)");
-		return end;
+		return end < line_end ? end : line_end;
 	}
 	why = dscuda_asm_template(v + a, k - a, bad, sizeof bad);
 	if (why)
 		find(s, "judge.inline_asm", v[i].line, "%s%s(%s)", bad, bad[0] ? " " : "", why);
-	if (end > k)
-		check_range(s, v, k, end - 1);
-	return end;
+	/* the operands on this line; later lines get the line's checks */
+	if (end - 1 > k && k < line_end)
+		check_range(s, v, k, end - 1 < line_end ? end - 1 : line_end);
+	return end < line_end ? end : line_end;
 }
 
 /* extern "C" (a linkage block or declaration) and extern __shared__ (a
@@ -689,7 +666,7 @@ static void decl_add(struct decls *d, const char *file, const struct clex_tok *t
 	d->n++;
 }
 
-static void decls_free(struct decls *d)
+void diffscan_decls_free(struct decls *d)
 {
 	for (size_t i = 0; i < d->n; i++)
 		free(d->v[i].name);
@@ -791,10 +768,13 @@ static int cxx_direct_init(const struct clex_tok *v, size_t i, size_t b)
 
 		paren += is_punct(t, "(") - is_punct(t, ")");
 		bracket += is_punct(t, "[") - is_punct(t, "]");
-		angle += is_punct(t, "<") - (angle > 0 && is_punct(t, ">"));
+		/* a template's brackets at the parameters' own level: X<(0 > 1), 1>
+		 * keeps its '>' inside the parentheses */
+		if (paren == 1 && bracket == 0)
+			angle += is_punct(t, "<") - (angle > 0 && is_punct(t, ">"));
 		if (paren == 0)
 			return 0;
-		if (paren == 1 && bracket == 0 && is_punct(t, ","))
+		if (paren == 1 && bracket == 0 && angle == 0 && is_punct(t, ","))
 			after_eq = 0;
 		else if (paren == 1 && bracket == 0 && is_punct(t, "="))
 			after_eq = 1;
@@ -922,7 +902,7 @@ static int cmp_decl_ptr(const void *a, const void *b)
 /* Across the whole tree: every declared function is defined somewhere in
  * it. A declared name that is a function-like macro is a macro standing in
  * a declarator. Fills f with the first violation; 0 when there is none. */
-static int decls_resolve(struct decls *d, struct diffscan_finding *f, struct kerr *err)
+int diffscan_decls_resolve(struct decls *d, struct diffscan_finding *f, struct kerr *err)
 {
 	struct decl **known = NULL, key, *pkey = &key;
 	size_t nk = 0;
@@ -1046,6 +1026,28 @@ static int redefinable(const struct clex_tok *t)
 	       !is_asm(t->p, t->len) && !has_prefix(t->p, t->len, "__");
 }
 
+/* In the CUDA part the scope walk reads braces, parentheses and '=' as the
+ * compiler will: a macro body must not stand in for one of them (#define
+ * OPEN {, #define EQ =), so its brackets balance and no '=' sits outside
+ * them. */
+static void check_macro_shape(struct scan *s, const struct clex_tok *name, const struct clex_tok *v, size_t k,
+			      size_t b)
+{
+	int depth = 0, bad = 0;
+
+	for (size_t i = k; i < b && !bad; i++) {
+		if (is_punct(&v[i], "(") || is_punct(&v[i], "{") || is_punct(&v[i], "["))
+			depth++;
+		else if (is_punct(&v[i], ")") || is_punct(&v[i], "}") || is_punct(&v[i], "]"))
+			bad = --depth < 0;
+		else if (depth == 0 && is_punct(&v[i], "="))
+			bad = 1;
+	}
+	if (bad || depth)
+		find_tok(s, "judge.macro_hides", name,
+			 "(a macro body with unbalanced brackets or a bare '=' changes the code's structure unseen)");
+}
+
 /* #define NAME body / #define NAME(params) body, and #undef NAME. */
 static void check_define(struct scan *s, const struct clex_tok *v, size_t a, size_t b, int undef)
 {
@@ -1086,12 +1088,72 @@ static void check_define(struct scan *s, const struct clex_tok *v, size_t a, siz
 		else if (s->cuda && is_punct(&v[i], "~"))
 			find_tok(s, "judge.constructor", &v[i], "in a macro body (can write a destructor)");
 	}
+	if (s->cuda)
+		check_macro_shape(s, name, v, k, b);
 	s->define = name;
 	check_range(s, v, k, b);
 	decl_scan(s, v, k < b ? k : b, b);
 	s->define = NULL;
 	s->mparams = NULL;
 	s->nmparams = 0;
+}
+
+static const char *const opening_conditionals[] = { "if", "ifdef", "ifndef" };
+static const char *const other_conditionals[] = { "elif", "elifdef", "elifndef", "else", "endif" };
+
+/* In the CUDA part a conditional directive sits between statements, and
+ * every branch keeps the braces and parentheses its #if found: it closes
+ * none of them and leaves none open. The scan reads all branches at once,
+ * so a dead "}; void f() {" would put a live constructor in a function
+ * body to the scan's eyes, and a dead typedef would swallow a live
+ * statement. */
+/* The C/C++ header idiom: #ifdef __cplusplus / extern "C" { / #endif, and
+ * its closing } likewise. Both the scan and nvcc read the branch; gcc
+ * drops both halves of the pair. */
+static int linkage_branch(const struct scan *s, size_t from)
+{
+	const struct clex_tok *c = s->code->v + from;
+	size_t n = s->code->n - from;
+
+	return (n == 3 && clex_is(&c[0], "extern") && clex_is(&c[1], "\"C\"") && is_punct(&c[2], "{")) ||
+	       (n == 1 && is_punct(&c[0], "}"));
+}
+
+static void check_conditional(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
+{
+	const struct clex_tok *lc = s->last_code, *d = &v[a + 1];
+	int opening = in_list(opening_conditionals, COUNT(opening_conditionals), d->p, d->len);
+
+	if (!opening && !in_list(other_conditionals, COUNT(other_conditionals), d->p, d->len))
+		return;
+	if (lc && !is_punct(lc, ";") && !is_punct(lc, "{") && !is_punct(lc, "}"))
+		find_tok(s, "judge.obfuscation", d, "(a conditional inside a statement)");
+	if (opening) {
+		if (s->ncond >= DIFFSCAN_COND_MAX) {
+			find_tok(s, "judge.too_large", d, "(conditionals nested too deep)");
+			return;
+		}
+		s->cond[s->ncond].brace = s->cond[s->ncond].low_brace = s->brace;
+		s->cond[s->ncond].paren = s->cond[s->ncond].low_paren = s->paren;
+		s->cond[s->ncond].code = s->code->n;
+		/* #ifdef __cplusplus, #if defined(__cplusplus) */
+		s->cond[s->ncond].cplusplus = 0;
+		for (size_t k = a + 2; k < b; k++)
+			s->cond[s->ncond].cplusplus |= clex_is(&v[k], "__cplusplus");
+		s->ncond++;
+		return;
+	}
+	if (s->ncond == 0)
+		return; /* the compiler refuses an #endif without #if */
+	if ((s->cond[s->ncond - 1].brace != s->brace || s->cond[s->ncond - 1].paren != s->paren ||
+	     s->cond[s->ncond - 1].low_brace < s->brace || s->cond[s->ncond - 1].low_paren < s->paren) &&
+	    !(s->cond[s->ncond - 1].cplusplus && clex_is(d, "endif") && linkage_branch(s, s->cond[s->ncond - 1].code)))
+		find_tok(s, "judge.obfuscation", d, "(conditional branches that differ in braces or parentheses)");
+	/* the next branch starts from the #if's structure again */
+	s->cond[s->ncond - 1].low_brace = s->cond[s->ncond - 1].brace;
+	s->cond[s->ncond - 1].low_paren = s->cond[s->ncond - 1].paren;
+	if (clex_is(d, "endif"))
+		s->ncond--;
 }
 
 static const char *const plain_directives[] = {
@@ -1126,6 +1188,8 @@ static void check_directive(struct scan *s, const struct clex_tok *v, size_t a, 
 				find_tok(s, "judge.obfuscation", &v[i], v[i].why);
 	} else if (in_list(plain_directives, COUNT(plain_directives), d->p, d->len)) {
 		check_range(s, v, a + 2, b);
+		if (s->cuda)
+			check_conditional(s, v, a, b);
 	} else {
 		find_tok(s, "judge.forbidden_directive", d, NULL);
 	}
@@ -1169,7 +1233,7 @@ static void cuda_finding(void *ctx, const char *code, const struct clex_tok *t, 
 	find_tok(ctx, code, t, note);
 }
 
-static int scan_text(struct scan *s, const char *text, size_t len, struct kerr *err)
+int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr *err)
 {
 	struct clex lx = { 0 };
 	struct toks tk = { 0 }, code = { 0 };
@@ -1193,6 +1257,9 @@ static int scan_text(struct scan *s, const char *text, size_t len, struct kerr *
 		kerr_prefix(err, "%s", s->file);
 		goto out;
 	}
+	s->all = tk.v;
+	s->nall = tk.n;
+	s->code = &code;
 	while (i < tk.n) {
 		size_t j = i + 1;
 
@@ -1204,9 +1271,22 @@ static int scan_text(struct scan *s, const char *text, size_t len, struct kerr *
 			check_range(s, tk.v, i, j);
 			if (toks_append(&code, &tk.v[i], j - i, err) < 0)
 				goto out;
+			for (size_t k = i; k < j; k++) {
+				s->brace += is_punct(&tk.v[k], "{") - is_punct(&tk.v[k], "}");
+				s->paren += is_punct(&tk.v[k], "(") - is_punct(&tk.v[k], ")");
+				for (int c = 0; c < s->ncond; c++) {
+					if (s->brace < s->cond[c].low_brace)
+						s->cond[c].low_brace = s->brace;
+					if (s->paren < s->cond[c].low_paren)
+						s->cond[c].low_paren = s->paren;
+				}
+			}
+			s->last_code = &tk.v[j - 1];
 		}
 		i = j;
 	}
+	s->all = NULL;
+	s->code = NULL;
 	/* Declarations are read from the code alone, directives removed, as
 	 * the compiler reads the statements. */
 	decl_scan(s, code.v, 0, code.n);
@@ -1228,10 +1308,10 @@ int diffscan_c_file(const char *name, const char *text, size_t len, struct diffs
 {
 	struct scan s = { .file = name, .out = out, .cap = cap };
 
-	return scan_text(&s, text, len, err);
+	return diffscan_scan_text(&s, text, len, err);
 }
 
-static int is_cxx_name(const char *n)
+int diffscan_is_cxx_name(const char *n)
 {
 	size_t l = strlen(n);
 
@@ -1241,214 +1321,7 @@ static int is_cxx_name(const char *n)
 int diffscan_cuda_file(const char *name, const char *text, size_t len, struct diffscan_finding *out, int cap,
 		       struct kerr *err)
 {
-	struct scan s = { .file = name, .out = out, .cap = cap, .cuda = 1, .cxx = is_cxx_name(name) };
+	struct scan s = { .file = name, .out = out, .cap = cap, .cuda = 1, .cxx = diffscan_is_cxx_name(name) };
 
-	return scan_text(&s, text, len, err);
-}
-
-static int ends_with(const char *n, size_t l, const char *suf)
-{
-	size_t k = strlen(suf);
-
-	return l > k && !strcmp(n + l - k, suf);
-}
-
-/* .c and .h; in the CUDA part also .cu and .cuh */
-static int is_source_name(const char *n, int cuda)
-{
-	size_t l = strlen(n);
-
-	return n[0] != '.' && (ends_with(n, l, ".c") || ends_with(n, l, ".h") ||
-			       (cuda && (ends_with(n, l, ".cu") || ends_with(n, l, ".cuh"))));
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The sorted source names of dir; every one must be a regular file. */
-static int list_sources(const char *dir, int cuda, char ***names, size_t *n, struct kerr *err)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[FS_PATH_MAX];
-	struct stat st;
-	int rc = -1;
-
-	*names = NULL;
-	*n = 0;
-	if (!d)
-		return kerr_errno(err, "judge.io", dir);
-	while ((e = readdir(d))) {
-		char **nv;
-
-		if (!is_source_name(e->d_name, cuda))
-			continue;
-		if (*n >= DIFFSCAN_TREE_FILES_MAX) {
-			kerr_set(err, "judge.too_large", "%s: more than %d source files", dir,
-				 DIFFSCAN_TREE_FILES_MAX);
-			goto out;
-		}
-		if (fs_join(path, sizeof path, err, "%s/%s", dir, e->d_name) < 0)
-			goto out;
-		if (lstat(path, &st) < 0) {
-			kerr_errno(err, "judge.io", path);
-			goto out;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			kerr_set(err, "judge.not_regular", "%s: not a regular file (a link or a folder)",
-				 e->d_name);
-			goto out;
-		}
-		nv = realloc(*names, (*n + 1) * sizeof *nv);
-		if (!nv || !(nv[*n] = strdup(e->d_name))) {
-			if (nv)
-				*names = nv;
-			kerr_set(err, "judge.oom", "%s: out of memory listing files", dir);
-			goto out;
-		}
-		*names = nv;
-		(*n)++;
-	}
-	qsort(*names, *n, sizeof **names, cmp_names);
-	rc = 0;
-out:
-	closedir(d);
-	return rc;
-}
-
-/* The finding with the lowest line (the first a reader would meet). */
-static const struct diffscan_finding *first_finding(const struct diffscan_finding *f, int n)
-{
-	const struct diffscan_finding *best = &f[0];
-
-	for (int i = 1; i < n; i++)
-		if (f[i].line < best->line)
-			best = &f[i];
-	return best;
-}
-
-/* The recipe's CUDA part, a folder beside the flat files (docs/gpu.md). */
-#define DIFFSCAN_CUDA_DIR "cuda"
-
-/* Scans the files names[0..n) of dir/sub, sub being "" or "cuda/", with
- * the tree's names for quoted includes; -1 with err on the first finding. */
-static int scan_files(const char *dir, const char *sub, char **names, size_t n, struct scan *proto,
-		      struct diffscan_finding *found, size_t *total, struct kerr *err)
-{
-	char path[FS_PATH_MAX], shown[160], *text = NULL;
-	size_t len = 0;
-	int rc = -1;
-
-	for (size_t i = 0; i < n; i++) {
-		struct scan s = *proto;
-		struct stat st;
-		int nf;
-
-		snprintf(shown, sizeof shown, "%s%s", sub, names[i]);
-		s.file = shown;
-		s.cxx = s.cuda && is_cxx_name(names[i]);
-		if (fs_join(path, sizeof path, err, "%s/%s", dir, shown) < 0)
-			goto out;
-		if (lstat(path, &st) < 0) {
-			kerr_errno(err, "judge.io", path);
-			goto out;
-		}
-		if ((size_t)st.st_size > DIFFSCAN_FILE_BYTES_MAX || *total + (size_t)st.st_size > DIFFSCAN_TREE_BYTES_MAX) {
-			kerr_set(err, "judge.too_large", "%s: %lld bytes (file limit %u, tree limit %u)", shown,
-				 (long long)st.st_size, DIFFSCAN_FILE_BYTES_MAX, DIFFSCAN_TREE_BYTES_MAX);
-			goto out;
-		}
-		*total += (size_t)st.st_size;
-		free(text);
-		text = NULL;
-		if (fs_read_all(path, DIFFSCAN_FILE_BYTES_MAX, &text, &len, err) < 0)
-			goto out;
-		nf = scan_text(&s, text, len, err);
-		if (nf < 0)
-			goto out;
-		if (nf > 0) {
-			const struct diffscan_finding *f = first_finding(found, nf);
-
-			kerr_set(err, f->code, "%s:%d: %s: %s", f->file, f->line, f->what,
-				 diffscan_code_reason(f->code));
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	free(text);
-	return rc;
-}
-
-/* The CUDA part's sources, when the recipe has one: a real folder (a link
- * would let the scan read one tree and the build another). */
-static int list_cuda(const char *dir, char ***names, size_t *n, struct kerr *err)
-{
-	char path[FS_PATH_MAX];
-	struct stat st;
-
-	*names = NULL;
-	*n = 0;
-	if (fs_join(path, sizeof path, err, "%s/" DIFFSCAN_CUDA_DIR, dir) < 0)
-		return -1;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : kerr_errno(err, "judge.io", path);
-	if (!S_ISDIR(st.st_mode))
-		return kerr_set(err, "judge.not_regular", DIFFSCAN_CUDA_DIR ": not a folder (a link or a file)");
-	return list_sources(path, 1, names, n, err);
-}
-
-int diffscan_tree(const char *dir, struct kerr *err)
-{
-	struct diffscan_finding *found = calloc(DIFFSCAN_FINDING_MAX, sizeof *found);
-	char **names = NULL, **cnames = NULL;
-	struct decls decls = { 0 };
-	size_t n = 0, nc = 0, total = 0;
-	int rc = -1, r;
-
-	if (!found) {
-		kerr_set(err, "judge.oom", "%s: out of memory", dir);
-		goto out;
-	}
-	if (list_sources(dir, 0, &names, &n, err) < 0 || list_cuda(dir, &cnames, &nc, err) < 0)
-		goto out;
-	if (n + nc > DIFFSCAN_TREE_FILES_MAX) {
-		kerr_set(err, "judge.too_large", "%s: %zu source files, over %d", dir, n + nc, DIFFSCAN_TREE_FILES_MAX);
-		goto out;
-	}
-	{
-		struct scan flat = { .out = found, .cap = DIFFSCAN_FINDING_MAX, .tree = names, .ntree = n,
-				     .decls = &decls };
-		struct scan cuda = flat;
-
-		cuda.cuda = 1;
-		cuda.tree = cnames;
-		cuda.ntree = nc;
-		cuda.top = names;
-		cuda.ntop = n;
-		if (scan_files(dir, "", names, n, &flat, found, &total, err) < 0 ||
-		    scan_files(dir, DIFFSCAN_CUDA_DIR "/", cnames, nc, &cuda, found, &total, err) < 0)
-			goto out;
-	}
-	r = decls_resolve(&decls, found, err);
-	if (r < 0)
-		goto out;
-	if (r > 0) {
-		kerr_set(err, found->code, "%s:%d: %s: %s", found->file, found->line, found->what,
-			 diffscan_code_reason(found->code));
-		goto out;
-	}
-	rc = 0;
-out:
-	decls_free(&decls);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	for (size_t i = 0; i < nc; i++)
-		free(cnames[i]);
-	free(cnames);
-	free(found);
-	return rc;
+	return diffscan_scan_text(&s, text, len, err);
 }

@@ -59,6 +59,8 @@ static const char *const reserved_names[] = {
 };
 
 static const char *const reserved_prefixes[] = {
+	"__hadd", "__hsub", "__hmul", "__hfma", "__hdiv", "__dp4a", "__dp2a", "__threadfence", "__ushort_as",
+	"__short_as", "__longlong_as", "__hiloint", "__syncthreads",
 	"__nv_",   "__shfl_",	"__ballot_", "__all_",	  "__any_",	"__match_", "__reduce_", "__cvta_",
 	"__float", "__int2",	"__int_as",  "__uint2",	  "__uint_as",	"__ll2",    "__ull2",	 "__double",
 	"__half",  "__bfloat1", "__floats2", "__fadd_",	  "__fsub_",	"__fmul_",  "__fdiv_",	 "__fsqrt_",
@@ -71,8 +73,9 @@ static const char *const reserved_prefixes[] = {
 
 /* PTX instructions by their first component (mma.sync.aligned... is mma).
  * Data movement, arithmetic, conversions, barriers and the tensor-core
- * operations: everything a kernel computes with. Not call, ret, bra or
- * exit (control flow is C++'s), nanosleep or pmevent. The x86 assembler
+ * operations: everything a kernel computes with, and bra for a wait loop
+ * inside one statement. Not call, ret or exit (control flow is C++'s),
+ * nanosleep or pmevent. The x86 assembler
  * knows a few of these names (mov, and, add), none of which can leave the
  * process; any other line fails to assemble on the host. */
 static const char *const ptx_ops[] = {
@@ -82,6 +85,7 @@ static const char *const ptx_ops[] = {
 	"red",	   "setp",    "selp",	  "set",      "add",	   "sub",	     "mul",	   "mad",
 	"mul24",   "mad24",   "sad",	  "fma",      "div",	   "rem",	     "rcp",	   "sqrt",
 	"rsqrt",   "ex2",     "lg2",	  "tanh",     "sin",	   "cos",	     "max",	   "min",
+	"bra", /* a wait loop's branch to its own label (mbarrier.try_wait); no x86 instruction */
 	"abs",	   "neg",     "copysign", "and",      "or",	   "xor",	     "not",	   "cnot",
 	"shl",	   "shr",     "prmt",	  "bfe",      "bfi",	   "bfind",	     "brev",	   "clz",
 	"popc",	   "lop3",    "shf",	  "testp",    "griddepcontrol", "setmaxnreg", "prefetch", "prefetchu",
@@ -627,6 +631,23 @@ static void check_init_paren(const struct cx *c, size_t k)
 		report(c, "judge.constructor", prev, "(a call in an initialiser at namespace scope runs before main)");
 }
 
+/* The index after the '>' matching the '<' at v[k], brackets counted
+ * outside parentheses only (T<(1 > 0)>), or b. */
+static size_t skip_angles(const struct clex_tok *v, size_t k, size_t b)
+{
+	int angle = 0, pd = 0;
+
+	for (; k < b; k++) {
+		pd += is_p(&v[k], "(") - is_p(&v[k], ")");
+		if (pd)
+			continue;
+		angle += is_p(&v[k], "<") - is_p(&v[k], ">") - 2 * is_p(&v[k], ">>");
+		if (angle <= 0)
+			return k + 1;
+	}
+	return b;
+}
+
 /* struct [alignas(...)] [NAME] [final] { or : bases {: a class's head,
  * whatever its bases hold; anything else after the keyword (a '*', a
  * second name, a '(') is a function returning the struct or an object. */
@@ -638,6 +659,8 @@ static int class_head(const struct clex_tok *v, size_t f, size_t i, const struct
 		k = skip_group(v, k + 1, i, "(", ")");
 	if (k < i && v[k].kind == CLEX_IDENT && !is_w(&v[k], "final"))
 		*cname = &v[k++];
+	if (k < i && is_p(&v[k], "<"))
+		k = skip_angles(v, k, i); /* an explicit specialisation: T<(1)> */
 	if (k < i && is_w(&v[k], "final"))
 		k++;
 	return k == i || is_p(&v[k], ":");
@@ -659,6 +682,8 @@ static enum scope opens(const struct cx *c, size_t a, size_t i, const struct cle
 		if (pd == 0 && is_p(&v[k], "="))
 			return SC_INIT;
 	}
+	if (pd > 0)
+		return SC_INIT; /* int v(0 + int{f()}): a braced value inside parentheses */
 	if (f < i && (is_w(&v[f], "namespace") || (is_w(&v[f], "inline") && f + 1 < i && is_w(&v[f + 1], "namespace"))))
 		return SC_NS;
 	/* extern "C" { opens a linkage block; extern "C" int f() { a body */

@@ -66,6 +66,17 @@ static const char honest_cu[] =
 	"template <class T, int W = 4> struct Vec { T v[W]; __device__ T first() const { return v[0]; } };\n"
 	"template <int BLOCK = 256> __global__ void relu(float *x) { x[threadIdx.x] = fmaxf(x[threadIdx.x], 0.0f); }\n"
 	"void on_each(int (*cb)(int), act_fn act) { (void)cb; (void)act; }\n"
+	"template <typename T> struct Cvt;\n"
+	"template <> struct Cvt<__nv_bfloat16> {\n"
+	"\t__device__ static float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }\n"
+	"};\n"
+	"__global__ void mix(__half2 *h, int *o, unsigned short *u, float *f)\n{\n"
+	"\th[0] = __hadd2(h[0], h[1]);\n\to[0] = __dp4a(o[1], o[2], o[3]);\n\t__threadfence_system();\n"
+	"\tf[0] = Cvt<__nv_bfloat16>::to_f(__ushort_as_bfloat16(u[0]));\n}\n"
+	"__device__ void wait_phase(uint32_t bar, uint32_t phase)\n{\n"
+	"\tasm volatile(\"{\\n\\t.reg .pred P1;\\n\\tLAB_WAIT:\\n\"\n"
+	"\t\t     \"\\tmbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\\n\"\n"
+	"\t\t     \"\\t@P1 bra DONE;\\n\\tbra LAB_WAIT;\\n\\tDONE:\\n}\\n\" :: \"r\"(bar), \"r\"(phase));\n}\n"
 	"\n"
 	"__device__ __forceinline__ uint32_t smem_u32(const void *p)\n"
 	"{\n"
@@ -145,6 +156,12 @@ static void test_host_assembly(void **state)
 	expect("long s(long n) { long r; asm volatile(\"mov.x: syscall\" : \"=a\"(r) : \"a\"(n)); return r; }\n",
 	       "judge.inline_asm", "label");
 	expect("void f(void) { asm(\"mov.b: .incbin \\\"/etc/hostname\\\"\"); }\n", "judge.inline_asm", "label");
+	/* the statement read to its end, not its first line; no directive
+	 * may pick which of its literals the compiler keeps */
+	expect("long s(long n) { long r = n;\n\tasm volatile(\"\"\n\t\t\"syscall\" : \"+a\"(r));\n\treturn r; }\n",
+	       "judge.inline_asm", "syscall");
+	expect("void f(void) { asm volatile(\"add.s32 %0, %0, 1;\"\n#if 0\n\"mov.x\"\n#endif\n\"syscall\" : \"+r\"(x)); }\n",
+	       "judge.inline_asm", "directive");
 	/* a macro after the literals would continue the template unseen */
 	expect("#define TAIL \"\\n\\tsyscall\"\nvoid f(void) { asm volatile(\"mov.u32 %0, %0\" TAIL : \"+r\"(x)); }\n",
 	       "judge.inline_asm", "TAIL");
@@ -208,6 +225,10 @@ static void test_runtime_escapes(void **state)
 	expect("void f(char *b) { fgets_unlocked(b, 9, stdin); }\n", "judge.forbidden_call", "fgets_unlocked");
 	expect("void f(double *l) { getloadavg(l, 3); }\n", "judge.forbidden_call", "getloadavg");
 	expect("void f(void) { tmpfile64(); }\n", "judge.forbidden_call", "tmpfile64");
+	/* glibc's exported internals and the rest of the process family */
+	expect("void f(void) { _IO_popen(\"id\", \"r\"); }\n", "judge.forbidden_call", "_IO_popen");
+	expect("void f(void) { pidfd_open(1, 0); }\n", "judge.forbidden_call", "pidfd_open");
+	expect("void f(void) { _Fork(); }\n", "judge.forbidden_call", "_Fork");
 	/* and a flat file's denylist holds here too */
 	expect("void f(void) { system(\"id\"); }\n", "judge.forbidden_call", "system");
 	expect("void f(void) { ::getenv(\"HOME\"); }\n", "judge.forbidden_call", "getenv");
@@ -300,6 +321,17 @@ static void test_code_before_main(void **state)
 	expect("int x((*fp)());\n", "judge.constructor", ")");
 	expect("static int y;\nint x(hook(&y));\n", "judge.constructor", "hook");
 	expect("static int y;\ndim3 g(1, hook(&y));\n", "judge.constructor", "hook");
+	expect("int v2(0 + int{hook()});\n", "judge.constructor", "hook");
+	expect("template <int N> struct T;\ntemplate <> struct T<(1)> { T() { } };\nT<1> t;\n", "judge.constructor", "T");
+	/* braces, '=' and typedefs the compiler and the scan would read apart */
+	expect("#define OPEN {\n", "judge.macro_hides", "OPEN");
+	expect("#define EQ =\nint v EQ hook();\n", "judge.macro_hides", "EQ");
+	expect("void g() {\n#if 0\n}\nvoid h() {\n#endif\n}\n", "judge.obfuscation", "differ");
+	expect("struct S {\n#if 0\n};\nvoid f() {\n#endif\n\tS() { }\n};\n", "judge.obfuscation", "differ");
+	expect("#define CLOSE }\n", "judge.macro_hides", "CLOSE");
+	expect("#if 0\ntypedef\n#endif\nint v1 = 1;\n", "judge.obfuscation", "inside a statement");
+	/* the header idiom is fine */
+	expect_clean_as("idiom.cuh", "#ifdef __cplusplus\nextern \"C\" {\n#endif\nint gk_x(int);\n#ifdef __cplusplus\n}\n#endif\n");
 	expect("static int u[2] = { g<1>(), 0 };\n", "judge.constructor", ">");
 	/* the C library's allocator, replaced from C or C++ */
 	expect("#include <stddef.h>\nvoid *malloc(size_t n) { return 0; }\n", "judge.constructor", "malloc");
@@ -360,6 +392,22 @@ static void test_tree_with_cuda_part(void **state)
 	assert_int_equal(diffscan_tree(dir, &err), -1);
 	assert_string_equal(err.code, "judge.extern");
 	assert_non_null(strstr(err.msg, "wordexp"));
+	/* nor does one after a template's '>' kept in parentheses, X<(0 > 1), 1> */
+	tu_put(dir, "cuda/k.cu", "template <bool B, int N> struct X { static const int v = 0; };\n"
+				 "extern \"C\" {\nint wordexp(const char *w, void *we, int pad = X<(0 > 1), 1>::v);\n}\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.extern");
+	/* a flat header a CUDA file includes is compiled as C++ there */
+	tu_put(dir, "cuda/k.cu", "#include \"plain.h\"\n");
+	tu_put(dir, "plain.h", "struct S { int v; S() { v = 1; } };\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.constructor");
+	assert_non_null(strstr(err.msg, "plain.h"));
+	tu_put(dir, "plain.h", "static const int z = 1'0'0;\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.obfuscation");
+	snprintf(p, sizeof p, "%s/plain.h", dir);
+	unlink(p);
 	/* a literal in a template's arguments does not make it an object */
 	tu_put(dir, "cuda/k.cu", "template <int N> struct P { char c[N]; };\n"
 				 "extern \"C\" int wordexp(const char *w, void *we, int f, P<1> *unused);\n");

@@ -1,0 +1,79 @@
+/* diffscan_int.h: what the diff scan's file scanner (diffscan.c) and its
+ * folder walk (diffscan_tree.c) share, and nothing else includes: one
+ * file's scan state, the declarations gathered across a tree, and their
+ * resolution. The public interface is diffscan.h. */
+#ifndef KARPA_DIFFSCAN_INT_H
+#define KARPA_DIFFSCAN_INT_H
+
+#include <stddef.h>
+
+#include "judge/clex.h"
+#include "judge/diffscan.h"
+#include "util/kerr.h"
+
+/* Nested conditional directives a CUDA file may open (GCC allows more;
+ * a recipe needs a few). */
+#define DIFFSCAN_COND_MAX 64
+
+struct toks {
+	struct clex_tok *v;
+	size_t n, cap;
+};
+
+enum decl_kind { DECL_DECLARED, DECL_DEFINED, DECL_MACRO };
+
+struct decl {
+	char *name;
+	char file[128];
+	int line;
+	enum decl_kind kind;
+};
+
+/* Every function name the recipe declares or defines, across its files. */
+struct decls {
+	struct decl *v;
+	size_t n, cap;
+	int oom;
+};
+
+struct scan {
+	const char *file;
+	struct diffscan_finding *out;
+	int cap, n;
+	const struct clex_tok *define; /* the macro name while checking a #define body */
+	char **tree;                   /* flat file names of the recipe, or NULL */
+	size_t ntree;
+	struct decls *decls;           /* functions declared and defined, or NULL */
+	const struct clex_tok *mparams; /* a function-like macro's parameters */
+	size_t nmparams;
+	int cuda;                      /* a file of the CUDA part (diffscan_cuda.h) */
+	int cxx;                       /* of it, C++ for nvcc (.cu, .cuh) */
+	char **top;                    /* for a CUDA file, the flat files at the top */
+	size_t ntop;
+	const struct clex_tok *all;    /* the file's whole token stream, directives included */
+	size_t nall;
+	/* A CUDA file's code structure where each conditional directive opened:
+	 * its branches must keep it (diffscan.md, "The CUDA part"). */
+	int brace, paren;
+	const struct clex_tok *last_code;
+	struct toks *code;             /* the code tokens read so far */
+	struct {
+		int brace, paren, cplusplus;
+		int low_brace, low_paren; /* the lowest either went in this branch */
+		size_t code;
+	} cond[DIFFSCAN_COND_MAX];
+	int ncond;
+};
+
+/* Scans one file's text with s's rules (s->cuda, s->cxx) and tree; the
+ * number of findings written to s->out, or -1 with err. */
+int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr *err);
+/* .cu and .cuh: C++ for nvcc. */
+int diffscan_is_cxx_name(const char *n);
+/* Across a tree: every declared function is defined somewhere in it. Fills
+ * f with the first violation and returns 1; 0 when there is none; -1 with
+ * err (judge.oom). */
+int diffscan_decls_resolve(struct decls *d, struct diffscan_finding *f, struct kerr *err);
+void diffscan_decls_free(struct decls *d);
+
+#endif
