@@ -83,6 +83,7 @@ static const char *const denied_names[] = {
 	"fopencookie", "open_wmemstream", "fcloseall", "getw", "putw", "tmpnam_r", "ctermid", "cuserid",
 	"canonicalize_file_name", "posix_openpt", "getpt", "ptsname", "ptsname_r", "grantpt", "unlockpt",
 	"getloadavg", "getlogin", "getlogin_r", "lseek", "lseek64", "process_madvise", "process_mrelease",
+	"strfry", /* shuffles with a generator seeded from the clock and the pid */
 	"_Fork",
 	/* environment */
 	"getenv", "secure_getenv", "setenv", "unsetenv", "putenv", "clearenv", "environ",
@@ -104,7 +105,8 @@ static const char *const denied_names[] = {
 static const char *const denied_prefixes[] = {
 	"posix_spawn", "pthread_", "thrd_", "epoll_", "inotify_", "fanotify_", "io_uring_", "inet_",
 	"arc4random", "_rdrand", "_rdseed", "_rdtsc", "_writefsbase", "_writegsbase", "_readfsbase",
-	"_readgsbase", "_rdpid", "sched_set", "clock_", "timer_", "timerfd_", "pidfd_",
+	"_readgsbase", "_rdpid", "sched_set", "clock_", "timer_", "timerfd_", "pidfd_", "mkstemp", "mkostemp",
+	"mktemp", "mkdtemp",
 	/* glibc's exported internals: _IO_popen, _dl_find_object */
 	"_IO_", "_dl_",
 };
@@ -178,6 +180,7 @@ static const char *const reasons[][2] = {
 	{ "judge.macro_hides", "macro that defines, hides or redefines a forbidden name" },
 	{ "judge.token_paste", "# or ## in a macro body (builds names the scan cannot see)" },
 	{ "judge.forbidden_directive", "preprocessor directive outside the allowlist" },
+	{ "judge.nested_function", "a function defined inside a function (GCC then makes the stack executable)" },
 };
 
 /* Functions a recipe may not define: the C library's allocator. A
@@ -500,6 +503,27 @@ static size_t check_pragma_op(struct scan *s, const struct clex_tok *v, size_t i
 	return i + 4;
 }
 
+/* The index after the ')' closing the asm statement's '(' at v[k]; it
+ * stops early at what no asm statement holds (';', a brace, another asm),
+ * which keeps a file of unclosed statements linear. */
+static size_t asm_end(const struct clex_tok *v, size_t k, size_t b)
+{
+	int depth = 0;
+
+	for (size_t i = k; i < b; i++) {
+		if (is_punct(&v[i], "(")) {
+			depth++;
+		} else if (is_punct(&v[i], ")")) {
+			if (--depth == 0)
+				return i + 1;
+		} else if (is_punct(&v[i], ";") || is_punct(&v[i], "{") || is_punct(&v[i], "}") ||
+			   (v[i].kind == CLEX_IDENT && is_asm(v[i].p, v[i].len))) {
+			return i;
+		}
+	}
+	return b;
+}
+
 /* asm [volatile] ("template" : operands) in a CUDA file: the template is
  * PTX from the allowlist (dscuda_asm_template); the operands get the
  * general checks. Returns the index after the statement's ')'. */
@@ -521,7 +545,7 @@ static size_t check_asm_cuda(struct scan *s, const struct clex_tok *v, size_t i,
 		find_tok(s, "judge.inline_asm", &v[i], "(only asm(\"PTX\" ...) statements)");
 		return i + 1;
 	}
-	end = skip_parens(v, k, b);
+	end = asm_end(v, k, b);
 	for (size_t d = k + 1; d < end; d++)
 		if (v[d].bol && is_punct(&v[d], "#")) {
 			/* #if 0 "x" #endif: the compiler keeps one branch's literals */
@@ -555,6 +579,42 @@ static int cuda_extern_ok(const struct clex_tok *v, size_t i, size_t b)
 			     (v[i + 1].kind == CLEX_IDENT && clex_is(&v[i + 1], "__shared__")));
 }
 
+/* extern "C" T name(...); declares a function; extern "C" { opens a
+ * block, whose declarations are read like any. Anything else (extern "C"
+ * char wordexp[]; or a function type through a template) declares an
+ * object with C linkage, which links to a library function of its name.
+ * Read to the statement's end, across lines. */
+static int extern_c_declares_function(const struct scan *s, const struct clex_tok *v, size_t i, size_t b)
+{
+	int angle = 0, pd = 0;
+
+	if (!s->define && s->all && v >= s->all && v < s->all + s->nall)
+		b = s->nall - (size_t)(v - s->all);
+	if (i + 2 < b && is_punct(&v[i + 2], "{"))
+		return 1;
+	for (size_t k = i + 2; k < b; k++) {
+		if (v[k].bol && is_punct(&v[k], "#"))
+			continue;
+		/* another extern ends the look: one declaration has one, and
+		 * the scan stays linear in a file of them */
+		if ((pd == 0 && (is_punct(&v[k], ";") || is_punct(&v[k], "{") || is_punct(&v[k], "="))) ||
+		    (v[k].kind == CLEX_IDENT && clex_is(&v[k], "extern")))
+			return 0;
+		if (pd == 0)
+			angle += is_punct(&v[k], "<") - is_punct(&v[k], ">") - 2 * is_punct(&v[k], ">>");
+		if (is_punct(&v[k], "(")) {
+			/* name( declares a function; T (*p) an object, a pointer */
+			if (pd == 0 && angle <= 0 && k > i + 2 && v[k - 1].kind == CLEX_IDENT &&
+			    !(k + 1 < b && (is_punct(&v[k + 1], "*") || is_punct(&v[k + 1], "&"))))
+				return 1;
+			pd++;
+		} else if (is_punct(&v[k], ")")) {
+			pd -= pd > 0;
+		}
+	}
+	return 0;
+}
+
 static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, size_t b)
 {
 	const struct clex_tok *t = &v[i];
@@ -566,6 +626,11 @@ static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, si
 	} else if (clex_is(t, "extern")) {
 		if (!s->cuda || !cuda_extern_ok(v, i, b))
 			find_tok(s, "judge.extern", t, NULL);
+		else if (v[i + 1].kind == CLEX_STRING && !extern_c_declares_function(s, v, i, b))
+			find_tok(s, "judge.extern", t,
+				 "\"C\" (declares an object: with C linkage it can name a library function)");
+	} else if (s->cuda && clex_is(t, "namespace") && i + 1 < b && clex_is(&v[i + 1], "std")) {
+		find_tok(s, "judge.extern", &v[i + 1], "(reopening namespace std hooks the library's own calls)");
 	} else if (s->cuda && clex_is(t, "decltype")) {
 		find_tok(s, "judge.extern", t, "(can declare a function without a prototype)");
 	} else if (s->cuda && clex_is(t, "operator") &&
@@ -720,7 +785,12 @@ static int is_macro_param(const struct scan *s, const struct clex_tok *t)
 	return 0;
 }
 
-static void decl_found(struct scan *s, const struct clex_tok *t, int body, int is_typedef)
+/* A function declarator found: body, a definition follows; internal, it
+ * has internal linkage; clink, C linkage. Only C declarations can reach
+ * the C library (a C++ one has a mangled name no library symbol has); a
+ * static one too, as GCC refers to a static function it never saw
+ * defined by its plain name. */
+static void decl_found(struct scan *s, const struct clex_tok *t, int body, int is_typedef, int internal, int clink)
 {
 	if (s->nmparams && is_macro_param(s, t)) {
 		if (!body)
@@ -735,7 +805,9 @@ static void decl_found(struct scan *s, const struct clex_tok *t, int body, int i
 		find_tok(s, "judge.constructor", t, "(replaces the C library's allocator, which runs before main)");
 		return;
 	}
-	decl_add(s->decls, s->file, t, body ? DECL_DEFINED : DECL_DECLARED);
+	if (!clink)
+		return;
+	decl_add(s->decls, s->file, t, !body ? DECL_DECLARED : internal ? DECL_LOCAL : DECL_DEFINED);
 }
 
 /* Whether the statement at v[a] starts like a declaration: a specifier,
@@ -788,14 +860,24 @@ static int cxx_direct_init(const struct clex_tok *v, size_t i, size_t b)
 /* One statement v[a..b); body: a '{' follows it (a definition if it
  * declares a function). Records the first function declarator of each
  * comma-separated declarator, ignoring initialisers and array sizes. */
-static void decl_statement(struct scan *s, const struct clex_tok *v, size_t a, size_t b, int body)
+/* Where a statement sits, for decl_statement: in C++, inside an extern
+ * "C" region (C linkage) or an unnamed namespace (internal linkage); in C,
+ * inside a function body (where a definition is a GNU nested function). */
+struct decl_where {
+	int clink, anon, nested;
+};
+
+static void decl_statement(struct scan *s, const struct clex_tok *v, size_t a, size_t b, int body,
+			   const struct decl_where *w)
 {
-	int paren = 0, bracket = 0, after_eq = 0, found = 0, is_typedef = 0;
+	int paren = 0, bracket = 0, after_eq = 0, found = 0, is_typedef = 0, internal = 0, clink;
 
 	while (a < b && (clex_is(&v[a], "__extension__") || is_paren_operator(v, a, b)))
 		a = clex_is(&v[a], "__extension__") ? a + 1 : skip_parens(v, a + 1, b);
 	if (a >= b || !starts_declaration(v, a, b))
 		return;
+	clink = !s->cxx || w->clink || (a + 1 < b && clex_is(&v[a], "extern") && v[a + 1].kind == CLEX_STRING);
+	internal = s->cxx && w->anon;
 	for (size_t i = a; i < b; i++) {
 		const struct clex_tok *t = &v[i];
 
@@ -810,14 +892,20 @@ static void decl_statement(struct scan *s, const struct clex_tok *v, size_t a, s
 				after_eq = 1;
 		} else if (t->kind == CLEX_IDENT && clex_is(t, "typedef")) {
 			is_typedef = 1;
+		} else if (t->kind == CLEX_IDENT && clex_is(t, "static") && !found) {
+			internal = 1;
 		} else if (t->kind == CLEX_IDENT && !after_eq && !found && bracket == 0 &&
 			   !is_word(t, keywords, COUNT(keywords)) &&
 			   !is_word(t, decl_specifiers, COUNT(decl_specifiers)) &&
 			   function_declarator(v, a, i, b)) {
 			found = 1;
 			/* an extern declaration is never an object's initialiser */
-			if (!(s->cxx && !clex_is(&v[a], "extern") && i + 1 < b && cxx_direct_init(v, i + 1, b)))
-				decl_found(s, t, body, is_typedef);
+			if (s->cxx && !clex_is(&v[a], "extern") && i + 1 < b && cxx_direct_init(v, i + 1, b))
+				continue;
+			/* GCC's nested functions make the stack executable */
+			if (body && w->nested)
+				find_tok(s, "judge.nested_function", t, "(a function defined inside a function)");
+			decl_found(s, t, body, is_typedef, internal, clink);
 		}
 	}
 }
@@ -846,8 +934,9 @@ static int opens_namespace(const struct clex_tok *v, size_t a, size_t i)
  * declaration. */
 static void decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
 {
-	int stack[DECL_NEST_MAX], inner[DECL_NEST_MAX], clink[DECL_NEST_MAX], depth = 0, paren = 0, blocks = 0,
-	    in_c = 0;
+	int stack[DECL_NEST_MAX], inner[DECL_NEST_MAX], clinks[DECL_NEST_MAX], anons[DECL_NEST_MAX], depth = 0, paren = 0,
+						      blocks = 0;
+	struct decl_where w = { 0, 0, 0 };
 	size_t start = a;
 
 	for (size_t i = a; i < b; i++) {
@@ -860,38 +949,50 @@ static void decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t
 		} else if (is_punct(t, ")")) {
 			paren -= paren > 0;
 		} else if (is_punct(t, "{")) {
-			int block = s->cxx && !opens_namespace(v, start, i), linkage = s->cxx && opens_linkage(v, start, i);
+			int block = s->cxx && !opens_namespace(v, start, i);
+			/* extern "C" { and extern "C" int f() { : C linkage inside,
+			 * for declarations at block scope too */
+			int linkage = s->cxx && start + 1 < i && clex_is(&v[start], "extern") &&
+				      v[start + 1].kind == CLEX_STRING;
+			int anon = s->cxx && start + 1 == i && clex_is(&v[start], "namespace");
 
-			if (!s->cxx || !blocks || in_c)
-				decl_statement(s, v, start, i, i > start && is_punct(&v[i - 1], ")"));
+			w.nested = !s->cxx && depth > 0;
+			if (!s->cxx || !blocks || w.clink)
+				decl_statement(s, v, start, i, i > start && is_punct(&v[i - 1], ")"), &w);
 			if (depth < DECL_NEST_MAX) {
 				stack[depth] = paren;
 				inner[depth] = block;
-				clink[depth] = linkage;
+				clinks[depth] = linkage;
+				anons[depth] = anon;
 			}
 			blocks += block;
-			in_c += linkage;
+			w.clink += linkage;
+			w.anon += anon;
 			depth++;
 			paren = 0;
 			start = i + 1;
 		} else if (is_punct(t, "}")) {
-			if (!s->cxx || !blocks || in_c)
-				decl_statement(s, v, start, i, 0);
+			w.nested = !s->cxx && depth > 0;
+			if (!s->cxx || !blocks || w.clink)
+				decl_statement(s, v, start, i, 0, &w);
 			if (depth > 0) {
 				depth--;
 				paren = depth < DECL_NEST_MAX ? stack[depth] : 0;
 				blocks -= depth < DECL_NEST_MAX ? inner[depth] : 0;
-				in_c -= depth < DECL_NEST_MAX ? clink[depth] : 0;
+				w.clink -= depth < DECL_NEST_MAX ? clinks[depth] : 0;
+				w.anon -= depth < DECL_NEST_MAX ? anons[depth] : 0;
 			}
 			start = i + 1;
 		} else if (is_punct(t, ";") && paren == 0) {
-			if (!s->cxx || !blocks || in_c)
-				decl_statement(s, v, start, i, 0);
+			w.nested = !s->cxx && depth > 0;
+			if (!s->cxx || !blocks || w.clink)
+				decl_statement(s, v, start, i, 0, &w);
 			start = i + 1;
 		}
 	}
-	if (!s->cxx || !blocks || in_c)
-		decl_statement(s, v, start, b, 0);
+	w.nested = !s->cxx && depth > 0;
+	if (!s->cxx || !blocks || w.clink)
+		decl_statement(s, v, start, b, 0, &w);
 }
 
 static int cmp_decl_ptr(const void *a, const void *b)
@@ -926,7 +1027,9 @@ int diffscan_decls_resolve(struct decls *d, struct diffscan_finding *f, struct k
 		key.name = e->name;
 		hit = bsearch(&pkey, known, nk, sizeof *known, cmp_decl_ptr);
 		if (hit) {
-			/* Several entries may share the name: any definition wins. */
+			/* Several entries may share the name: an external definition
+			 * satisfies the declaration, unless a macro of that name
+			 * anywhere can make the two different functions. */
 			struct decl **lo = hit, **hi = hit;
 			int defined = 0;
 
@@ -934,19 +1037,22 @@ int diffscan_decls_resolve(struct decls *d, struct diffscan_finding *f, struct k
 				lo--;
 			while (hi + 1 < known + nk && !strcmp((hi[1])->name, e->name))
 				hi++;
-			for (struct decl **p = lo; p <= hi; p++)
-				defined |= (*p)->kind == DECL_DEFINED;
-			if (defined)
+			/* a static definition serves its own file only */
+			for (struct decl **p = lo; p <= hi; p++) {
+				defined |= (*p)->kind == DECL_DEFINED ||
+					   ((*p)->kind == DECL_LOCAL && !strcmp((*p)->file, e->file));
+				macro |= (*p)->kind == DECL_MACRO;
+			}
+			if (defined && !macro)
 				continue;
-			macro = 1;
 		}
 		memset(f, 0, sizeof *f);
 		snprintf(f->code, sizeof f->code, "%s", macro ? "judge.macro_hides" : "judge.extern");
 		snprintf(f->file, sizeof f->file, "%s", e->file);
 		f->line = e->line;
 		snprintf(f->what, sizeof f->what, "%.100s %s", e->name,
-			 macro ? "(a function-like macro used as a declarator)"
-			       : "(declared but never defined in the recipe)");
+			 macro ? "(a macro's name used as a declarator)"
+			       : "(declared but never given an external definition in the recipe)");
 		found = 1;
 	}
 	free(known);
@@ -1003,8 +1109,16 @@ static void check_include(struct scan *s, const struct clex_tok *v, size_t a, si
 		find(s, "judge.forbidden_include", d->line, "#include without a literal header name");
 		return;
 	}
+	/* int / #include "name.h" / (...); : a header supplying part of a
+	 * statement is read by the scan as a statement of its own */
+	if (s->last_code && !is_punct(s->last_code, ";") && !is_punct(s->last_code, "{") &&
+	    !is_punct(s->last_code, "}"))
+		find_tok(s, "judge.obfuscation", d, "(an #include inside a statement)");
 	p = h->p + 1;
 	n = h->len - 2;
+	if (h->p[0] != '<' && n > 4 && !memcmp(p + n - 4, ".cuh", 4) && !s->cxx)
+		find(s, "judge.forbidden_include", h->line, "#include %.*s (a .cuh is C++: include it from .cu or .cuh)",
+		     (int)h->len, h->p);
 	if (h->p[0] == '<') {
 		if (!in_list(allowed_angle, COUNT(allowed_angle), p, n) && !(s->cuda && dscuda_angle_ok(p, n)))
 			find(s, "judge.forbidden_include", h->line, "#include %.*s", (int)h->len, h->p);
@@ -1064,6 +1178,8 @@ static void check_define(struct scan *s, const struct clex_tok *v, size_t a, siz
 	k = a + 3;
 	if (undef)
 		return;
+	if (!(k < b && is_punct(&v[k], "(") && !v[k].ws))
+		decl_add(s->decls, s->file, name, DECL_MACRO); /* #define N wordexp: N(...) declares wordexp */
 	if (k < b && is_punct(&v[k], "(") && !v[k].ws) {
 		s->mparams = &v[k + 1];
 		while (k < b && !is_punct(&v[k], ")"))
@@ -1228,6 +1344,37 @@ static void check_bytes(struct scan *s, const char *text, size_t len)
 	}
 }
 
+/* Inside parentheses each argument, as the preprocessor splits them at
+ * commas, keeps its braces and brackets balanced: DROP({) or SWAP(x, })
+ * would move a scope where a macro's expansion puts it, not where the
+ * scan reads it. */
+static void check_paren_args(struct scan *s, const struct clex_tok *v, size_t n)
+{
+	int depth[DIFFSCAN_COND_MAX], nd = 0, reported = 0;
+
+	for (size_t k = 0; k < n && !reported; k++) {
+		if (is_punct(&v[k], "(")) {
+			if (nd < DIFFSCAN_COND_MAX)
+				depth[nd] = 0;
+			nd++;
+		} else if (is_punct(&v[k], ")")) {
+			if (nd > 0 && nd <= DIFFSCAN_COND_MAX && depth[nd - 1] != 0)
+				reported = 1;
+			nd -= nd > 0;
+		} else if (nd > 0 && nd <= DIFFSCAN_COND_MAX) {
+			if (is_punct(&v[k], ",") && depth[nd - 1] != 0)
+				reported = 1;
+			depth[nd - 1] += is_punct(&v[k], "{") + is_punct(&v[k], "[") - is_punct(&v[k], "}") -
+					 is_punct(&v[k], "]");
+			if (depth[nd - 1] < 0)
+				reported = 1;
+		}
+		if (reported)
+			find_tok(s, "judge.obfuscation", &v[k],
+				 "(braces split across a parenthesised argument: a macro could move the scope)");
+	}
+}
+
 static void cuda_finding(void *ctx, const char *code, const struct clex_tok *t, const char *note)
 {
 	find_tok(ctx, code, t, note);
@@ -1274,6 +1421,10 @@ int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr
 			for (size_t k = i; k < j; k++) {
 				s->brace += is_punct(&tk.v[k], "{") - is_punct(&tk.v[k], "}");
 				s->paren += is_punct(&tk.v[k], "(") - is_punct(&tk.v[k], ")");
+				if (s->brace < s->low_brace)
+					s->low_brace = s->brace;
+				if (s->paren < s->low_paren)
+					s->low_paren = s->paren;
 				for (int c = 0; c < s->ncond; c++) {
 					if (s->brace < s->cond[c].low_brace)
 						s->cond[c].low_brace = s->brace;
@@ -1287,6 +1438,11 @@ int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr
 	}
 	s->all = NULL;
 	s->code = NULL;
+	if (s->brace || s->paren || s->low_brace < 0 || s->low_paren < 0)
+		find(s, "judge.obfuscation", tk.n ? tk.v[tk.n - 1].line : 1,
+		     "(the file's braces or parentheses do not balance: a header would close a scope unseen)");
+	if (s->cuda)
+		check_paren_args(s, code.v, code.n);
 	/* Declarations are read from the code alone, directives removed, as
 	 * the compiler reads the statements. */
 	decl_scan(s, code.v, 0, code.n);

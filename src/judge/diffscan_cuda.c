@@ -86,6 +86,7 @@ static const char *const ptx_ops[] = {
 	"mul24",   "mad24",   "sad",	  "fma",      "div",	   "rem",	     "rcp",	   "sqrt",
 	"rsqrt",   "ex2",     "lg2",	  "tanh",     "sin",	   "cos",	     "max",	   "min",
 	"bra", /* a wait loop's branch to its own label (mbarrier.try_wait); no x86 instruction */
+	"getctarank", "mapa", "trap", /* thread block clusters (sm_90), and a kernel's abort */
 	"abs",	   "neg",     "copysign", "and",      "or",	   "xor",	     "not",	   "cnot",
 	"shl",	   "shr",     "prmt",	  "bfe",      "bfi",	   "bfind",	     "brev",	   "clz",
 	"popc",	   "lop3",    "shf",	  "testp",    "griddepcontrol", "setmaxnreg", "prefetch", "prefetchu",
@@ -464,6 +465,23 @@ static void check_using(const struct cx *c, size_t a, size_t b)
 	}
 }
 
+/* The index after the '>' matching the '<' at v[k], brackets counted
+ * outside parentheses only (T<(1 > 0)>), or b. */
+static size_t skip_angles(const struct clex_tok *v, size_t k, size_t b)
+{
+	int angle = 0, pd = 0;
+
+	for (; k < b; k++) {
+		pd += is_p(&v[k], "(") - is_p(&v[k], ")");
+		if (pd)
+			continue;
+		angle += is_p(&v[k], "<") - is_p(&v[k], ">") - 2 * is_p(&v[k], ">>");
+		if (angle <= 0)
+			return k + 1;
+	}
+	return b;
+}
+
 /* A declaration is written "type name ...": two names before its first
  * '(', '{', '=', ';', '[' or ':', or a type and a pointer's "(*". A
  * constructor has one name ("S(int)"), and so does a macro standing in for
@@ -485,7 +503,7 @@ static int typed_decl(const struct cx *c, size_t a, size_t b)
 		if (is_p(t, "(") || is_p(t, "{") || is_p(t, "=") || is_p(t, ";") || is_p(t, "[") || is_p(t, ":"))
 			break;
 		if (is_p(t, "<")) {
-			k = skip_group(v, k, b, "<", ">") - 1; /* a template's arguments: one type */
+			k = skip_angles(v, k, b) - 1; /* a template's arguments: one type */
 			continue;
 		}
 		if (t->kind == CLEX_IDENT) {
@@ -497,6 +515,15 @@ static int typed_decl(const struct cx *c, size_t a, size_t b)
 		return 1;
 	return names == 1 && k + 1 < b && is_p(&v[k], "(") && (is_p(&v[k + 1], "*") || is_p(&v[k + 1], "&")) &&
 	       is_type(c, last);
+}
+
+/* Assignment and increment operators: in an initialiser they run an
+ * operator the library may forward to the recipe. */
+static int assigns(const struct clex_tok *t)
+{
+	static const char *const ops[] = { "=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=", "++", "--" };
+
+	return t->kind == CLEX_PUNCT && in_list(ops, COUNT(ops), t->p, t->len);
 }
 
 /* Tokens a call can end with before its '(': a name, a template's
@@ -567,7 +594,11 @@ static void check_decl(const struct cx *c, size_t a, size_t b, enum scope sc, co
 	for (size_t k = a; k < b; k++) {
 		const struct clex_tok *t = &v[k], *prev = k > a ? &v[k - 1] : NULL;
 
-		if (pd == 0 && is_p(t, "=")) {
+		if (after_eq && assigns(t)) {
+			/* *it = 42 runs a library operator= that may call the recipe */
+			report(c, "judge.constructor", t, "(an assignment in an initialiser at namespace or class scope)");
+			return;
+		} else if (pd == 0 && is_p(t, "=")) {
 			after_eq = 1;
 		} else if (pd == 0 && is_p(t, ",")) {
 			after_eq = 0;
@@ -620,7 +651,18 @@ static void check_decl(const struct cx *c, size_t a, size_t b, enum scope sc, co
 }
 
 /* Inside braces that initialise a namespace- or class-scope object:
- * nothing may be called. */
+ * nothing may be called, nothing assigned but a designator's ".x = 1". */
+static void check_init_assign(const struct cx *c, size_t k)
+{
+	const struct clex_tok *v = c->v;
+
+	if (!assigns(&v[k]))
+		return;
+	if (is_p(&v[k], "=") && k >= 2 && v[k - 1].kind == CLEX_IDENT && is_p(&v[k - 2], "."))
+		return;
+	report(c, "judge.constructor", &v[k], "(an assignment in an initialiser at namespace scope)");
+}
+
 static void check_init_paren(const struct cx *c, size_t k)
 {
 	const struct clex_tok *prev = k > 0 ? &c->v[k - 1] : NULL;
@@ -629,23 +671,6 @@ static void check_init_paren(const struct cx *c, size_t k)
 		return;
 	if (callee_end(prev))
 		report(c, "judge.constructor", prev, "(a call in an initialiser at namespace scope runs before main)");
-}
-
-/* The index after the '>' matching the '<' at v[k], brackets counted
- * outside parentheses only (T<(1 > 0)>), or b. */
-static size_t skip_angles(const struct clex_tok *v, size_t k, size_t b)
-{
-	int angle = 0, pd = 0;
-
-	for (; k < b; k++) {
-		pd += is_p(&v[k], "(") - is_p(&v[k], ")");
-		if (pd)
-			continue;
-		angle += is_p(&v[k], "<") - is_p(&v[k], ">") - 2 * is_p(&v[k], ">>");
-		if (angle <= 0)
-			return k + 1;
-	}
-	return b;
 }
 
 /* struct [alignas(...)] [NAME] [final] { or : bases {: a class's head,
@@ -728,6 +753,8 @@ void dscuda_cxx_scan(const struct clex_tok *v, size_t n, const struct dscuda_sin
 
 		if (v[i].kind != CLEX_PUNCT)
 			continue;
+		if (sc == SC_INIT)
+			check_init_assign(&c, i);
 		if (is_p(&v[i], "(")) {
 			if (sc == SC_INIT)
 				check_init_paren(&c, i);

@@ -20,7 +20,9 @@ struct toks {
 	size_t n, cap;
 };
 
-enum decl_kind { DECL_DECLARED, DECL_DEFINED, DECL_MACRO };
+/* DECL_LOCAL: a definition with internal linkage (static, or in C++'s
+ * unnamed namespace), which satisfies no declaration elsewhere. */
+enum decl_kind { DECL_DECLARED, DECL_DEFINED, DECL_LOCAL, DECL_MACRO };
 
 struct decl {
 	char *name;
@@ -55,6 +57,7 @@ struct scan {
 	/* A CUDA file's code structure where each conditional directive opened:
 	 * its branches must keep it (diffscan.md, "The CUDA part"). */
 	int brace, paren;
+	int low_brace, low_paren;      /* the lowest either went in the file */
 	const struct clex_tok *last_code;
 	struct toks *code;             /* the code tokens read so far */
 	struct {

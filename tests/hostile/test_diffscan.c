@@ -494,7 +494,7 @@ static void expect_tree(const char *c_text, const char *h_text, const char *code
 static void test_prototype_without_extern(void **state)
 {
 	expect_tree("#include \"a.h\"\nlong f(void) { return splice_x(1); }\n", "long splice_x(int);\n",
-		    "judge.extern", "a.h:1: splice_x (declared but never defined");
+		    "judge.extern", "a.h:1: splice_x (declared but never given an external definition");
 	/* Block scope, after a comma, inside a statement expression, with a
 	 * parenthesised name, returning a function pointer. */
 	expect_tree("void f(void) { int getfoo_x(void); getfoo_x(); }\n", NULL, "judge.extern", "getfoo_x");
@@ -507,9 +507,27 @@ static void test_prototype_without_extern(void **state)
 	expect_tree("__attribute__((unused)) static int getfoo_u(void);\n", NULL, "judge.extern", "getfoo_u");
 	/* Macros standing in a declarator or writing the declaration. */
 	expect_tree("#define PROTO(n) n(void)\nint PROTO(getfoo_t);\n", NULL, "judge.macro_hides", "PROTO");
-	expect_tree("#define N getfoo_s\nint N(void);\n", NULL, "judge.extern", "N (declared");
+	expect_tree("#define N getfoo_s\nint N(void);\n", NULL, "judge.macro_hides", "N (a macro");
 	expect_tree("#define D int getfoo_r(void)\nD;\n", NULL, "judge.extern", "getfoo_r");
 	expect("#define DECL(n) int n(void);\nDECL(getfoo_q)\n", "judge.macro_hides", "argument");
+	/* A static definition serves its own file only; a macro's name makes
+	 * a definition elsewhere a different function. */
+	{
+		char code[KERR_CODE_MAX], msg[KERR_MSG_MAX];
+
+		tree_code("int wordexp(const char *w, void *p, int f);\nint run(void) { return wordexp(\"\", 0, 0); }\n",
+			  "static int wordexp(void) { return 0; }\nint h(void) { return wordexp(); }\n", code, msg);
+		assert_string_equal(code, "judge.extern");
+		assert_non_null(strstr(msg, "wordexp"));
+	}
+	expect_tree("#define N wordexp\nint N(const char *w, void *p, int f);\n", "int N(void);\n",
+		    "judge.macro_hides", "N (a macro");
+	/* GCC's nested functions make the stack executable */
+	expect_tree("int outer(int y) {\n\tint add(int x) { return x + y; }\n\treturn add(1);\n}\n", NULL,
+		    "judge.nested_function", "add");
+	/* An #include in the middle of a statement supplies part of it. */
+	expect_tree("int\n#include \"a.h\"\n(const char *, void *, int);\n", "wordexp\n", "judge.obfuscation",
+		    "#include");
 	/* Types that declare functions without a declarator. */
 	expect("typedef int fnt(void);\nfnt getfoo_p;\n", "judge.extern", "typedef");
 	expect("__typeof__(printf) getfoo_o;\n", "judge.extern", "__typeof__");

@@ -229,6 +229,8 @@ static void test_runtime_escapes(void **state)
 	expect("void f(void) { _IO_popen(\"id\", \"r\"); }\n", "judge.forbidden_call", "_IO_popen");
 	expect("void f(void) { pidfd_open(1, 0); }\n", "judge.forbidden_call", "pidfd_open");
 	expect("void f(void) { _Fork(); }\n", "judge.forbidden_call", "_Fork");
+	expect("void f(char *t) { mkstemp64(t); }\n", "judge.forbidden_call", "mkstemp64");
+	expect("void f(char *t) { strfry(t); }\n", "judge.forbidden_call", "strfry");
 	/* and a flat file's denylist holds here too */
 	expect("void f(void) { system(\"id\"); }\n", "judge.forbidden_call", "system");
 	expect("void f(void) { ::getenv(\"HOME\"); }\n", "judge.forbidden_call", "getenv");
@@ -330,6 +332,26 @@ static void test_code_before_main(void **state)
 	expect("struct S {\n#if 0\n};\nvoid f() {\n#endif\n\tS() { }\n};\n", "judge.obfuscation", "differ");
 	expect("#define CLOSE }\n", "judge.macro_hides", "CLOSE");
 	expect("#if 0\ntypedef\n#endif\nint v1 = 1;\n", "judge.obfuscation", "inside a statement");
+	/* braces inside a macro's arguments, moved where its expansion puts them */
+	expect("#define DROP(x)\nstatic void g(void) { DROP({) }\nint ran = 1;\nstatic void h(void) { DROP(}) }\n",
+	       "judge.obfuscation", "argument");
+	expect("#define SWAP(a, b) b a\nstatic void g(void) {\n\tSWAP(int ran = 1;, })\n", "judge.obfuscation", "argument");
+	/* an assignment in an initialiser runs a library operator= */
+	expect("static int sink[2];\nstatic auto z = *sink = 42;\n", "judge.constructor", "assignment");
+	expect("static int w[2] = { 1, n++ };\n", "judge.constructor", "assignment");
+	/* reopening std hooks the tuple protocol of a structured binding */
+	expect("namespace std { template <> struct tuple_size<S>; }\n", "judge.extern", "std");
+	/* an object declared with C linkage links to a library function */
+	expect("extern \"C\" char wordexp[];\n", "judge.extern", "object");
+	expect("template <class T> struct Id { typedef T type; };\n"
+	       "extern \"C\" Id<int(const char *, void *, int)>::type wordexp;\n", "judge.extern", "object");
+	/* a header supplying part of a statement; a header that does not balance */
+	expect("extern \"C\" int\n#include \"name.cuh\"\n(const char *, void *, int);\n", "judge.obfuscation", "#include");
+	expect("}\n", "judge.obfuscation", "balance");
+	expect("static void h(void) {\n", "judge.obfuscation", "balance");
+	/* template brackets closed by >> are one type */
+	expect_clean_as("arr.cuh", "template <class T, int N = 2> struct Arr { T v[N]; };\n"
+				   "struct M { Arr<Arr<float, 2>> *m; };\nArr<Arr<float, 2>> *pick(void);\n");
 	/* the header idiom is fine */
 	expect_clean_as("idiom.cuh", "#ifdef __cplusplus\nextern \"C\" {\n#endif\nint gk_x(int);\n#ifdef __cplusplus\n}\n#endif\n");
 	expect("static int u[2] = { g<1>(), 0 };\n", "judge.constructor", ">");
@@ -370,7 +392,8 @@ static void test_tree_with_cuda_part(void **state)
 	tu_put(dir, "config.c", "#include \"config.h\"\nint cfg_layers(void) { return 2; }\n");
 	tu_put(dir, "cuda/k.cuh", "#pragma once\n#include \"config.h\"\n");
 	tu_put(dir, "cuda/k.cu", honest_cu);
-	tu_put(dir, "cuda/g.c", "#include \"k.cuh\"\n#include \"config.h\"\nint g_layers(void) { return cfg_layers(); }\n");
+	tu_put(dir, "cuda/g.h", "#pragma once\n#include \"config.h\"\n");
+	tu_put(dir, "cuda/g.c", "#include \"g.h\"\nint g_layers(void) { return cfg_layers(); }\n");
 	tu_put(dir, "cuda/notes.txt", "asm(\"syscall\") in prose\n");
 	if (diffscan_tree(dir, &err) != 0)
 		fail_msg("%s: %s", err.code, err.msg);
@@ -413,6 +436,25 @@ static void test_tree_with_cuda_part(void **state)
 				 "extern \"C\" int wordexp(const char *w, void *we, int f, P<1> *unused);\n");
 	assert_int_equal(diffscan_tree(dir, &err), -1);
 	assert_string_equal(err.code, "judge.extern");
+
+	/* a function defined extern "C" gives its body C linkage too */
+	tu_put(dir, "cuda/k.cu", "extern \"C\" int run_it(void)\n{\n\tint wordexp(const char *w, void *we, int f);\n"
+				 "\treturn wordexp(\"$(id)\", 0, 0);\n}\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.extern");
+	assert_non_null(strstr(err.msg, "wordexp"));
+	/* a .cuh is C++: a .c may not include it (its block-scope
+	 * declarations would be read with the C++ rules) */
+	tu_put(dir, "cuda/w.cuh", "static int probe(void) { return 0; }\n");
+	tu_put(dir, "cuda/m.c", "#include \"w.cuh\"\nint m_probe(void) { return probe(); }\n");
+	tu_put(dir, "cuda/k.cu", "#include \"w.cuh\"\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.forbidden_include");
+	assert_non_null(strstr(err.msg, "cuda/m.c"));
+	snprintf(p, sizeof p, "%s/cuda/m.c", dir);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/cuda/w.cuh", dir);
+	unlink(p);
 
 	/* an extern "C" function defined nowhere in the recipe */
 	tu_put(dir, "cuda/k.cu", "extern \"C\" int helper_undefined(int);\nint use(void) { return helper_undefined(1); }\n");
