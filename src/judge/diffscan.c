@@ -93,7 +93,10 @@ static const char *const denied_names[] = {
 	/* clocks: a recipe that can read time can behave differently when timed */
 	"time", "clock", "clock_gettime", "clock_getres", "gettimeofday", "timespec_get", "times",
 	"getrusage", "ftime", "localtime", "localtime_r", "gmtime", "gmtime_r", "mktime", "timegm",
-	"omp_get_wtime", "omp_get_wtick", "stime", "settimeofday", "adjtime", "tzset", "ctime", "ctime_r",
+	"omp_get_wtime", "omp_get_wtick",
+	/* OpenMP's affinity reports print the host name and the pid */
+	"omp_capture_affinity", "omp_display_affinity", "omp_set_affinity_format", "omp_get_affinity_format",
+	"omp_display_env", "omp_get_num_procs", "omp_get_place_proc_ids", "omp_get_place_num_procs", "stime", "settimeofday", "adjtime", "tzset", "ctime", "ctime_r",
 	"getdate", "getdate_r", "timelocal",
 	/* randomness other than streams derived from the run's seed */
 	"rand", "rand_r", "srand", "random", "random_r", "srandom", "srandom_r", "initstate",
@@ -109,7 +112,13 @@ static const char *const denied_prefixes[] = {
 	"mktemp", "mkdtemp",
 	/* glibc's exported internals: _IO_popen, _dl_find_object */
 	"_IO_", "_dl_",
+	/* OpenBLAS's own controls: CPU affinity (what sched_set* does), the
+	 * machine's processors and configuration; a recipe uses cblas_* */
+	"openblas_", "goto_",
 };
+
+/* Names a denied prefix covers that a recipe may still use. */
+static const char *const allowed_despite_prefix[] = { "openblas_set_num_threads" };
 
 /* Families denied by suffix: stdio's unlocked twins of calls on a FILE. */
 static const char *const denied_suffixes[] = { "_unlocked" };
@@ -221,6 +230,8 @@ static int denied(const char *s, size_t len)
 {
 	if (in_list(denied_names, COUNT(denied_names), s, len))
 		return 1;
+	if (in_list(allowed_despite_prefix, COUNT(allowed_despite_prefix), s, len))
+		return 0;
 	for (size_t i = 0; i < COUNT(denied_prefixes); i++)
 		if (has_prefix(s, len, denied_prefixes[i]))
 			return 1;
@@ -874,6 +885,27 @@ static void decl_statement(struct scan *s, const struct clex_tok *v, size_t a, s
 
 	while (a < b && (clex_is(&v[a], "__extension__") || is_paren_operator(v, a, b)))
 		a = clex_is(&v[a], "__extension__") ? a + 1 : skip_parens(v, a + 1, b);
+	/* ::size_t f(...), std::size_t f(...), T<int>::type f(...): in C++ a
+	 * qualified type name; read from its last component */
+	while (s->cxx && a < b) {
+		size_t q = a;
+
+		if (v[q].kind == CLEX_IDENT && q + 1 < b && is_punct(&v[q + 1], "<"))
+			for (int angle = 0; q + 1 < b; q++) {
+				angle += is_punct(&v[q + 1], "<") - is_punct(&v[q + 1], ">") - 2 * is_punct(&v[q + 1], ">>");
+				if (angle <= 0) {
+					q++;
+					break;
+				}
+			}
+		if (is_punct(&v[q], ":") && q + 1 < b && is_punct(&v[q + 1], ":") && q == a)
+			a = q + 2; /* a leading :: */
+		else if (q + 2 < b && (v[q].kind == CLEX_IDENT || is_punct(&v[q], ">")) && is_punct(&v[q + 1], ":") &&
+			 is_punct(&v[q + 2], ":"))
+			a = q + 3; /* name:: or name<...>:: */
+		else
+			break;
+	}
 	if (a >= b || !starts_declaration(v, a, b))
 		return;
 	clink = !s->cxx || w->clink || (a + 1 < b && clex_is(&v[a], "extern") && v[a + 1].kind == CLEX_STRING);

@@ -522,6 +522,13 @@ static void test_prototype_without_extern(void **state)
 	}
 	expect_tree("#define N wordexp\nint N(const char *w, void *p, int f);\n", "int N(void);\n",
 		    "judge.macro_hides", "N (a macro");
+	/* OpenMP's and OpenBLAS's own controls: the host name in an affinity
+	 * report, the process's CPU affinity */
+	expect("#include <omp.h>\nvoid f(char *b) { omp_capture_affinity(b, 64, \"%H %P\"); }\n", "judge.forbidden_call",
+	       "omp_capture_affinity");
+	expect("#include <cblas.h>\nint f(void *set) { return openblas_setaffinity(0, 8, set); }\n", "judge.forbidden_call",
+	       "openblas_setaffinity");
+	expect_clean("#include <cblas.h>\n#include <omp.h>\nvoid f(int n) { openblas_set_num_threads(n); omp_set_num_threads(n); }\n");
 	/* GCC's nested functions make the stack executable */
 	expect_tree("int outer(int y) {\n\tint add(int x) { return x + y; }\n\treturn add(1);\n}\n", NULL,
 		    "judge.nested_function", "add");

@@ -443,6 +443,16 @@ static void test_tree_with_cuda_part(void **state)
 	assert_int_equal(diffscan_tree(dir, &err), -1);
 	assert_string_equal(err.code, "judge.extern");
 	assert_non_null(strstr(err.msg, "wordexp"));
+	/* a qualified return type is a type: the declaration still counts */
+	tu_put(dir, "cuda/k.cu", "#include <stddef.h>\nextern \"C\" int k_entry(void)\n{\n"
+				 "\t::size_t wordexp(const char *, void *, int);\n\treturn (int)wordexp(\"\", 0, 0);\n}\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.extern");
+	assert_non_null(strstr(err.msg, "wordexp"));
+	tu_put(dir, "cuda/k.cu", "namespace ns { typedef unsigned long sz; }\nextern \"C\" int k_entry(void)\n{\n"
+				 "\tns::sz wordexp(const char *, void *, int);\n\treturn (int)wordexp(\"\", 0, 0);\n}\n");
+	assert_int_equal(diffscan_tree(dir, &err), -1);
+	assert_string_equal(err.code, "judge.extern");
 	/* a .cuh is C++: a .c may not include it (its block-scope
 	 * declarations would be read with the C++ rules) */
 	tu_put(dir, "cuda/w.cuh", "static int probe(void) { return 0; }\n");
