@@ -133,7 +133,7 @@ done
 
 banner "6. the lineage of kings"
 $K validator status "$out/validator"
-git -C "$out/validator/recipe" log --oneline --decorate --tags main | head -8
+git -C "$out/validator/recipe" log -n 8 --oneline --decorate --tags main
 
 banner "7. epoch weights (the signed ledger)"
 $K ledger "$out/validator" verify

@@ -95,7 +95,7 @@ fi
 banner "8. the corpus and the lineage of kings"
 $K corpus "$out/validator" search "budget OR learning" || true
 $K validator status "$out/validator"
-git -C "$out/validator/recipe" log --oneline --decorate --tags main | head -5
+git -C "$out/validator/recipe" log -n 5 --oneline --decorate --tags main
 echo
 echo "walkthrough finished in $(( $(date +%s) - start )) s. Explore $out: validator/ (state.db, recipe/),"
 echo "bundle-*/ (karpa bundle show $out/bundle-steps draws the loss curve), verdict-*.json."
