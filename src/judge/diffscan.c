@@ -711,7 +711,7 @@ static const char *const paren_operators[] = {
 #define MACRO_PARAMS_MAX 127
 
 /* Braces nested deeper than this only lose the paren depth they restore. */
-#define DECL_NEST_MAX 256
+#define DECL_NEST_MAX DIFFSCAN_NEST_MAX
 
 static void decl_add(struct decls *d, const char *file, const struct clex_tok *t, enum decl_kind kind)
 {
@@ -1382,18 +1382,18 @@ static void check_bytes(struct scan *s, const char *text, size_t len)
  * scan reads it. */
 static void check_paren_args(struct scan *s, const struct clex_tok *v, size_t n)
 {
-	int depth[DIFFSCAN_COND_MAX], nd = 0, reported = 0;
+	int depth[DIFFSCAN_NEST_MAX], nd = 0, reported = 0;
 
 	for (size_t k = 0; k < n && !reported; k++) {
 		if (is_punct(&v[k], "(")) {
-			if (nd < DIFFSCAN_COND_MAX)
+			if (nd < DIFFSCAN_NEST_MAX)
 				depth[nd] = 0;
 			nd++;
 		} else if (is_punct(&v[k], ")")) {
-			if (nd > 0 && nd <= DIFFSCAN_COND_MAX && depth[nd - 1] != 0)
+			if (nd > 0 && nd <= DIFFSCAN_NEST_MAX && depth[nd - 1] != 0)
 				reported = 1;
 			nd -= nd > 0;
-		} else if (nd > 0 && nd <= DIFFSCAN_COND_MAX) {
+		} else if (nd > 0 && nd <= DIFFSCAN_NEST_MAX) {
 			if (is_punct(&v[k], ",") && depth[nd - 1] != 0)
 				reported = 1;
 			depth[nd - 1] += is_punct(&v[k], "{") + is_punct(&v[k], "[") - is_punct(&v[k], "}") -
@@ -1455,6 +1455,10 @@ int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr
 				s->paren += is_punct(&tk.v[k], "(") - is_punct(&tk.v[k], ")");
 				if (s->brace < s->low_brace)
 					s->low_brace = s->brace;
+				if (s->brace > s->high_brace)
+					s->high_brace = s->brace;
+				if (s->paren > s->high_paren)
+					s->high_paren = s->paren;
 				if (s->paren < s->low_paren)
 					s->low_paren = s->paren;
 				for (int c = 0; c < s->ncond; c++) {
@@ -1470,6 +1474,9 @@ int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr
 	}
 	s->all = NULL;
 	s->code = NULL;
+	if (s->high_brace > DIFFSCAN_NEST_MAX || s->high_paren > DIFFSCAN_NEST_MAX)
+		find(s, "judge.too_large", tk.n ? tk.v[tk.n - 1].line : 1,
+		     "(braces or parentheses nested deeper than %d)", DIFFSCAN_NEST_MAX);
 	if (s->brace || s->paren || s->low_brace < 0 || s->low_paren < 0)
 		find(s, "judge.obfuscation", tk.n ? tk.v[tk.n - 1].line : 1,
 		     "(the file's braces or parentheses do not balance: a header would close a scope unseen)");

@@ -4,6 +4,7 @@
  * asm template as both assemblers would; the C++ pass finds the code C++
  * runs before main, which a C file can only ask for with an attribute. */
 #include "judge/diffscan_cuda.h"
+#include "judge/diffscan_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,7 +264,7 @@ const char *dscuda_asm_template(const struct clex_tok *v, size_t n, char *bad, s
 
 enum scope { SC_NS, SC_CLASS, SC_INIT, SC_OTHER };
 
-#define NEST_MAX 256
+#define NEST_MAX DIFFSCAN_NEST_MAX /* deeper files are refused by diffscan.c */
 #define TYPES_MAX 4096
 
 struct cx {

@@ -11,6 +11,11 @@
 #include "judge/diffscan.h"
 #include "util/kerr.h"
 
+/* Braces or parentheses nested deeper than this refuse the file
+ * (judge.too_large): the scope walks keep a fixed stack, and a level they
+ * could not track would lose what it opened. Honest code nests a handful. */
+#define DIFFSCAN_NEST_MAX 256
+
 /* Nested conditional directives a CUDA file may open (GCC allows more;
  * a recipe needs a few). */
 #define DIFFSCAN_COND_MAX 64
@@ -58,6 +63,7 @@ struct scan {
 	 * its branches must keep it (diffscan.md, "The CUDA part"). */
 	int brace, paren;
 	int low_brace, low_paren;      /* the lowest either went in the file */
+	int high_brace, high_paren;    /* and the highest */
 	const struct clex_tok *last_code;
 	struct toks *code;             /* the code tokens read so far */
 	struct {

@@ -352,6 +352,28 @@ static void test_code_before_main(void **state)
 	/* template brackets closed by >> are one type */
 	expect_clean_as("arr.cuh", "template <class T, int N = 2> struct Arr { T v[N]; };\n"
 				   "struct M { Arr<Arr<float, 2>> *m; };\nArr<Arr<float, 2>> *pick(void);\n");
+	/* nesting past what the scope walks track refuses the file */
+	{
+		char deep[2 * (300 + 300) + 64];
+		size_t n = 0;
+
+		for (int i = 0; i < 300; i++)
+			deep[n++] = '{';
+		for (int i = 0; i < 300; i++)
+			deep[n++] = '}';
+		memcpy(deep + n, "\nint x;\n", 9);
+		expect(deep, "judge.too_large", "nested deeper");
+		n = 0;
+		memcpy(deep, "int x = ", 8);
+		n = 8;
+		for (int i = 0; i < 300; i++)
+			deep[n++] = '(';
+		deep[n++] = '1';
+		for (int i = 0; i < 300; i++)
+			deep[n++] = ')';
+		memcpy(deep + n, ";\n", 3);
+		expect(deep, "judge.too_large", "nested deeper");
+	}
 	/* the header idiom is fine */
 	expect_clean_as("idiom.cuh", "#ifdef __cplusplus\nextern \"C\" {\n#endif\nint gk_x(int);\n#ifdef __cplusplus\n}\n#endif\n");
 	expect("static int u[2] = { g<1>(), 0 };\n", "judge.constructor", ">");
