@@ -15,7 +15,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
-PKGS     = libsodium libarchive jansson sqlite3 cmocka libutf8proc libseccomp libcrypto libmicrohttpd libcurl libxxhash
+PKGS     = libsodium libarchive jansson sqlite3 cmocka libutf8proc libseccomp libcrypto libmicrohttpd libcurl libxxhash libelf
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null || echo -I/usr/include/x86_64-linux-gnu/openblas-pthread)
@@ -31,7 +31,8 @@ BLAS_LIBDIR := $(patsubst %/,%,$(shell pkg-config --variable=libdir openblas 2>/
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
 # The recipe's pinned flags (PROTOCOL 4.2): recorded in every proof. No
 # -ffast-math and no FP contraction: bits must not depend on the optimizer.
-RECIPE_FLAGS_AVX2 = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration
+RECIPE_FLAGS_AVX2 = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration \
+                    -Werror=trampolines
 # The portable recipe (docs/determinism.md): plain C for the baseline ISA of
 # any target, fmaf where the AVX2 kernel fuses; the same bits as the AVX2
 # build. `make PORTABLE=1` makes it the pinned build (karpa-recipe and every
@@ -39,7 +40,7 @@ RECIPE_FLAGS_AVX2 = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -
 # karpa-recipe-portable is built beside the AVX2 runner so a test can
 # compare the two.
 RECIPE_FLAGS_PORTABLE = -O3 -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration \
-                        -DKARPA_PORTABLE
+                        -Werror=trampolines -DKARPA_PORTABLE
 HOST_ARCH := $(shell uname -m)
 ifeq ($(HOST_ARCH),x86_64)
 PORTABLE ?= 0
@@ -73,7 +74,10 @@ SAN_CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
 TEST_BIN       := $(TEST_SRC:%.c=$(BUILD)/san/%)
 BENCH_BIN      := $(BENCH_SRC:%.c=$(BUILD)/rel/%)
 
-RUNNER_LIBS = -lseccomp -lsodium -fopenmp -lm
+# -z noexecstack: the runner's stack is never executable, even where an
+# object asks for it (a GCC trampoline, which -Werror=trampolines refuses
+# at compile time, and check 1's judge.nested_function before that).
+RUNNER_LIBS = -lseccomp -lsodium -fopenmp -lm -Wl,-z,noexecstack
 RUNNER_LINK = $(BLAS_LIBS) $(RUNNER_LIBS)
 # A runner for aarch64, which only a prover asks for (`karpa prove
 # --runner-isa aarch64`, docs/determinism.md): the portable flags and the
@@ -248,7 +252,7 @@ $(BUILD)/gpu/bench/gpu/systrace: GPU_BENCH_LIBS = -lseccomp
 $(BUILD)/karpa-recipe-cuda: $(filter-out $(GPU_CPU_OBJ),$(RUNNER_HARNESS_OBJ)) \
 		$(BUILD)/gpu/recipe/cuda/recipe_cuda.o \
 		$(BUILD)/gpu/libgg.a $(GPU_CPU_OBJ)
-	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ -lseccomp -lsodium $(GPU_LIBS)
+	@echo "  LD   $@"; $(CC) $(REL_CFLAGS) -o $@ $^ -lseccomp -lsodium $(GPU_LIBS) -Wl,-z,noexecstack
 
 # The GPU calibration program (src/harness/gpucalib_tool.cu, docs/calibration.md):
 # karpa builds its own copy on demand (recipe_build_gpucalib); this one, with

@@ -18,7 +18,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config git ca-certificates openssl
       libsodium-dev libarchive-dev libjansson-dev libsqlite3-dev libcmocka-dev
       libutf8proc-dev libopenblas-dev libseccomp-dev libssl-dev bc
-      libmicrohttpd-dev libcurl4-openssl-dev wrk curl libxxhash-dev
+      libmicrohttpd-dev libcurl4-openssl-dev wrk curl libxxhash-dev libelf-dev
       python3 python3-torch python3-numpy
       clang-14 libclang-rt-14-dev libomp-14-dev
       chromium gcc-aarch64-linux-gnu qemu-user

@@ -17,16 +17,6 @@
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* Writes text to dir/name (atomically, replacing it). */
-static inline void fx_put(const char *dir, const char *name, const char *text)
-{
-	char p[FS_PATH_MAX];
-	struct kerr err = { 0 };
-
-	snprintf(p, sizeof p, "%s/%s", dir, name);
-	assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
-}
-
 /* The stand-in recipe's gpt.c: patches in the tests are written against it. */
 #define FX_GPT_C "/* gpt.c: a stand-in recipe */\nint gpt_steps = 1;\n"
 #define FX_GPT_H "extern int gpt_steps;\n"
@@ -45,8 +35,8 @@ static inline void fx_state_inputs(const char *tmp, char src[FS_PATH_MAX], char 
 	assert_int_equal(fs_mkdir_p(src, &err), 0);
 	assert_int_equal(fs_mkdir_p(data, &err), 0);
 	assert_int_equal(fs_mkdir_p(hidden, &err), 0);
-	fx_put(src, "gpt.c", FX_GPT_C);
-	fx_put(src, "gpt.h", FX_GPT_H);
+	tu_put(src, "gpt.c", FX_GPT_C);
+	tu_put(src, "gpt.h", FX_GPT_H);
 }
 
 /* ---- generated text ------------------------------------------------------- */

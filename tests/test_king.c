@@ -66,10 +66,10 @@ static int setup(void **state)
 	/* a CUDA part, which every king carries over from the genesis */
 	snprintf(cuda, sizeof cuda, "%s/cuda", f->src);
 	assert_int_equal(mkdir(cuda, 0755), 0);
-	fx_put(cuda, "k.cu", "__global__ void k(void) {}\n");
-	fx_put(f->tmp, "good.diff", patch_text);
-	fx_put(f->tmp, "second.diff", patch2_text);
-	fx_put(f->tmp, "conflict.diff", conflict_text);
+	tu_put(cuda, "k.cu", "__global__ void k(void) {}\n");
+	tu_put(f->tmp, "good.diff", patch_text);
+	tu_put(f->tmp, "second.diff", patch2_text);
+	tu_put(f->tmp, "conflict.diff", conflict_text);
 	snprintf(f->patch, sizeof f->patch, "%s/good.diff", f->tmp);
 	snprintf(f->patch2, sizeof f->patch2, "%s/second.diff", f->tmp);
 	snprintf(f->conflict, sizeof f->conflict, "%s/conflict.diff", f->tmp);

@@ -516,6 +516,23 @@ static void make_conflict_patch(const char *path)
 	free(text);
 }
 
+/* A one-line edit of path: refused with code before any build, naming
+ * the path, with nothing left behind. */
+static void refused_path(const char *name, const char *path, const char *code)
+{
+	static struct run r;
+	char dir[FS_PATH_MAX], patch[FS_PATH_MAX], text[1024];
+
+	case_dir(dir, name);
+	snprintf(patch, sizeof patch, "%s/../%s.diff", dir, name);
+	snprintf(text, sizeof text, "diff --git a/%s b/%s\n--- a/%s\n+++ b/%s\n@@ -1,1 +1,1 @@\n-/* old */\n+/* new */\n",
+		 path, path, path, path);
+	put(patch, text);
+	run(&r, PROVE_FMT " --patch '%s' --rationale '%s' --key '%s' --out '%s/b'", PROVE_ARGS, patch, F.rationale,
+	    F.key, dir);
+	expect_refusal(&r, code, path, dir, 0);
+}
+
 static void patch_refusals(void **state)
 {
 	static struct run r;
@@ -529,14 +546,9 @@ static void patch_refusals(void **state)
 	    F.key, dir);
 	expect_refusal(&r, "patch.conflict", "config.c line ", dir, 0);
 
-	case_dir(dir, "harness");
-	snprintf(patch, sizeof patch, "%s/../harness.diff", dir);
-	put(patch, "diff --git a/src/harness/evaluate.c b/src/harness/evaluate.c\n"
-		   "--- a/src/harness/evaluate.c\n+++ b/src/harness/evaluate.c\n"
-		   "@@ -1,1 +1,1 @@\n-/* old */\n+/* new */\n");
-	run(&r, PROVE_FMT " --patch '%s' --rationale '%s' --key '%s' --out '%s/b'", PROVE_ARGS, patch, F.rationale,
-	    F.key, dir);
-	expect_refusal(&r, "patch.touches_harness", "src/harness/evaluate.c", dir, 0);
+	refused_path("harness", "src/harness/evaluate.c", "patch.touches_harness");
+	/* the CUDA part at a CPU scale: no proof here would build it */
+	refused_path("untested", "cuda/gk_kernels.cu", "patch.untested_part");
 
 	case_dir(dir, "nopatch");
 	run(&r, PROVE_FMT " --patch '%s/none.diff' --rationale '%s' --key '%s' --out '%s/b'", PROVE_ARGS, dir,

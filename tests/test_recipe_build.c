@@ -65,34 +65,85 @@ static void harness_names_are_known(void **st)
 	assert_int_equal(recipe_build_is_harness_name("recipe_api.hh", 13), 0);
 }
 
-static void compile_errors_are_reported(void **st)
+/* The bigram recipe plus name.c holding src: its build fails with code,
+ * and the message holds each needle; no runner is left. */
+static void expect_build_refused(const char *name, const char *src, const char *code, const char *needle,
+				 const char *needle2)
 {
 	char dir[FS_PATH_MAX], p[FS_PATH_MAX];
 	struct recipe_build_info bi;
 	struct kerr err;
-	const char *bad = "int broken(void) { return undeclared_thing; }\n";
+
+	snprintf(dir, sizeof dir, "%s/%s", work, name);
+	copy_bigram(dir);
+	snprintf(p, sizeof p, "%s/%s.c", dir, name);
+	assert_int_equal(fs_write_atomic(p, src, strlen(src), &err), 0);
+	assert_int_equal(recipe_build(dir, &bi, &err), -1);
+	if (strcmp(err.code, code) || !strstr(err.msg, needle) || (needle2 && !strstr(err.msg, needle2)))
+		fail_msg("%s: want %s naming '%s', got %s: %s", name, code, needle, err.code, err.msg);
+	assert_int_equal(access(bi.runner, X_OK), -1);
+}
+
+/* The functions a runner keeps global are exactly those recipe_api.h
+ * declares: one left out would fail every link, one too many would let a
+ * recipe stand in for it. */
+static void api_symbols_match_the_header(void **st)
+{
+	char path[FS_PATH_MAX], *text, *p;
+	size_t len, declared = 0, listed = 0;
+	struct kerr err;
 
 	(void)st;
-	snprintf(dir, sizeof dir, "%s/broken", work);
-	copy_bigram(dir);
-	snprintf(p, sizeof p, "%s/broken.c", dir);
-	assert_int_equal(fs_write_atomic(p, bad, strlen(bad), &err), 0);
-	assert_int_equal(recipe_build(dir, &bi, &err), -1);
-	assert_string_equal(err.code, "recipe.build_failed");
-	assert_non_null(strstr(err.msg, "broken.c"));
-	assert_non_null(strstr(err.msg, "undeclared_thing"));
-	assert_int_equal(access(bi.runner, X_OK), -1);
+	snprintf(path, sizeof path, "%s/src/sandbox/recipe_api.h", recipe_build_src_dir());
+	assert_int_equal(fs_read_all(path, 1u << 20, &text, &len, &err), 0);
+	for (p = text; (p = strstr(p, "kr_")); p++) {
+		size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+		char name[64];
+		int found = 0;
+
+		/* a declaration: at a line's start after its return type */
+		if (p[n] != '(' || n >= sizeof name || p == text || (p[-1] != ' ' && p[-1] != '*'))
+			continue;
+		memcpy(name, p, n);
+		name[n] = '\0';
+		for (const char *const *a = recipe_build_api_symbols; *a; a++)
+			found |= !strcmp(*a, name);
+		if (!found)
+			fail_msg("recipe_api.h declares %s, which recipe_build_api_symbols lacks", name);
+		declared++;
+	}
+	for (const char *const *a = recipe_build_api_symbols; *a; a++)
+		listed++;
+	assert_int_equal(declared, listed);
+	assert_true(declared >= 9);
+	free(text);
+}
+
+static void compile_errors_are_reported(void **st)
+{
+	char dir[FS_PATH_MAX];
+	struct recipe_build_info bi;
+	struct kerr err;
+
+	(void)st;
+	expect_build_refused("broken", "int broken(void) { return undeclared_thing; }\n", "recipe.build_failed",
+			     "broken.c", "undeclared_thing");
 	/* A call to a function no header declares would link against the C
 	 * library behind check 1's back (GCC 12 with -std=c11 only warns). */
-	snprintf(dir, sizeof dir, "%s/implicit", work);
-	copy_bigram(dir);
-	snprintf(p, sizeof p, "%s/implicit.c", dir);
-	bad = "long peek(int fd) { return pidfd_getfd(fd, 0, 0); }\n";
-	assert_int_equal(fs_write_atomic(p, bad, strlen(bad), &err), 0);
-	assert_int_equal(recipe_build(dir, &bi, &err), -1);
-	assert_string_equal(err.code, "recipe.build_failed");
-	assert_non_null(strstr(err.msg, "implicit"));
-	assert_non_null(strstr(err.msg, "pidfd_getfd"));
+	expect_build_refused("implicit", "long peek(int fd) { return pidfd_getfd(fd, 0, 0); }\n", "recipe.build_failed",
+			     "implicit", "pidfd_getfd");
+	/* Declared by an allowed header, denied by no list, and still not on
+	 * the allowlist of what a recipe may call: the symbol check, before the
+	 * link. */
+	expect_build_refused("unlisted",
+			     "#include <stdlib.h>\nint opt(char **o, char *const *t, char **v) { return getsubopt(o, t, v); }\n",
+			     "recipe.bad_symbol", "unlisted.c references getsubopt", NULL);
+	/* A nested function whose address escapes needs an executable stack
+	 * (a trampoline): the pinned flags refuse it. */
+	expect_build_refused("tramp",
+			     "int apply(int (*f)(int), int x);\nint apply(int (*f)(int), int x) { return f(x); }\n"
+			     "int outer(int k) { int add(int x) { return x + k; } return apply(add, 1); }\n",
+			     "recipe.build_failed", "trampoline", NULL);
 	/* No sources at all. */
 	snprintf(dir, sizeof dir, "%s/empty", work);
 	assert_int_equal(fs_mkdir_p(dir, &err), 0);
@@ -331,6 +382,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(odd_folder_names_build_without_a_shell),
 		cmocka_unit_test(harness_names_are_known),
+		cmocka_unit_test(api_symbols_match_the_header),
 		cmocka_unit_test(compile_errors_are_reported),
 		cmocka_unit_test(objects_are_reused_per_file),
 		cmocka_unit_test(aarch64_runner_for_a_prover),

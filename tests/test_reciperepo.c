@@ -43,13 +43,13 @@ static void fake_recipe(const char *src, const char *gpt)
 	};
 	char path[FS_PATH_MAX];
 
-	fx_put(src, "gpt.c", gpt);
+	tu_put(src, "gpt.c", gpt);
 	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
 		snprintf(path, sizeof path, "%s/%s", src, dirs[i]);
 		assert_int_equal(mkdir(path, 0755), 0);
 	}
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-		fx_put(src, files[i][0], files[i][1]);
+		tu_put(src, files[i][0], files[i][1]);
 }
 
 struct fixture {
@@ -181,7 +181,7 @@ static void init_refuses_a_non_empty_dir_and_empty_sources(void **state)
 	expect(reciperepo_init(f->repo, f->src, &err), &err, "recipe.exists", f->repo);
 	snprintf(dir, sizeof dir, "%s/occupied", f->tmp);
 	assert_int_equal(mkdir(dir, 0755), 0);
-	fx_put(dir, "keep.txt", "mine\n");
+	tu_put(dir, "keep.txt", "mine\n");
 	expect(reciperepo_init(dir, f->src, &err), &err, "recipe.exists", "occupied");
 	char *kept = slurp(dir, "keep.txt");
 	assert_string_equal(kept, "mine\n");
@@ -193,12 +193,12 @@ static void init_refuses_a_non_empty_dir_and_empty_sources(void **state)
 	/* a recipe folder without .c files is no recipe */
 	snprintf(empty_src, sizeof empty_src, "%s/nosrc", f->tmp);
 	assert_int_equal(mkdir(empty_src, 0755), 0);
-	fx_put(empty_src, "README.md", "# nothing\n");
+	tu_put(empty_src, "README.md", "# nothing\n");
 	snprintf(dir, sizeof dir, "%s/r2", f->tmp);
 	expect(reciperepo_init(dir, empty_src, &err), &err, "recipe.no_sources", NULL);
 	assert_false(fs_exists(dir));
 	/* a CUDA part that is a link to somewhere else is no recipe folder */
-	fx_put(empty_src, "gpt.c", "int gpt;\n");
+	tu_put(empty_src, "gpt.c", "int gpt;\n");
 	snprintf(dir, sizeof dir, "%s/nosrc/cuda", f->tmp);
 	assert_int_equal(symlink("/etc", dir), 0);
 	snprintf(dir, sizeof dir, "%s/r3", f->tmp);
@@ -284,7 +284,7 @@ static void export_gives_exactly_the_tracked_files(void **state)
 	struct stat sb;
 
 	snprintf(dest, sizeof dest, "%s/king", f->tmp);
-	fx_put(f->repo, "untracked.c", "int x;\n"); /* in the work tree only */
+	tu_put(f->repo, "untracked.c", "int x;\n"); /* in the work tree only */
 	assert_int_equal(reciperepo_export(f->repo, RECIPEREPO_FIRST_TAG, dest, &err), 0);
 	list_dir(dest, names, sizeof names);
 	assert_string_equal(names, "NOTES.md README.md cuda gpt.c gpt.h ");
@@ -572,6 +572,64 @@ static void patch_policy_structure(void **state)
 	      "patch.bad_path", "../evil.c");
 }
 
+/* The parts a patch's paths fall in, old and new names alike, and the
+ * scales whose runner builds them. */
+static unsigned parts_of(const char *patch, struct reciperepo_parts *p)
+{
+	struct kerr err = { 0 };
+
+	if (reciperepo_patch_parts(patch, strlen(patch), p, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	return p->mask;
+}
+
+static void expect_fit(const struct reciperepo_parts *p, const char *scale, const char *code, const char *in_msg)
+{
+	struct kerr err = { 0 };
+	int rc = reciperepo_parts_fit(p, scale, &err);
+
+	if (!code && rc < 0)
+		fail_msg("%s refused at %s: %s: %s", p->mask & RECIPEREPO_PART_CUDA ? p->cuda : p->cpu, scale, err.code,
+			 err.msg);
+	if (code)
+		expect(rc, &err, code, in_msg);
+}
+
+static void patch_parts_and_the_scales_that_prove_them(void **state)
+{
+	struct reciperepo_parts p;
+
+	(void)state;
+	assert_int_equal(parts_of(clean_patch, &p), RECIPEREPO_PART_SHARED);
+	expect_fit(&p, "tiny", NULL, NULL);
+	expect_fit(&p, "gpu-125m", NULL, NULL);
+	assert_int_equal(parts_of("--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-a\n+b\n", &p), 0);
+	expect_fit(&p, "gpu-254m", NULL, NULL);
+
+	assert_int_equal(parts_of("diff --git a/cuda/gk_kernels.cu b/cuda/gk_kernels.cu\n--- a/cuda/gk_kernels.cu\n"
+				  "+++ b/cuda/gk_kernels.cu\n@@ -1 +1 @@\n-a\n+b\n"
+				  "--- a/config.c\n+++ b/config.c\n@@ -1 +1 @@\n-a\n+b\n",
+				  &p),
+			 RECIPEREPO_PART_CUDA | RECIPEREPO_PART_SHARED);
+	expect_fit(&p, "gpu-125m", NULL, NULL);
+	expect_fit(&p, "cpu", "patch.untested_part", "cuda/gk_kernels.cu");
+	expect_fit(&p, "tiny", "patch.untested_part", "scale tiny");
+
+	/* recipe.c only by its old name: a rename away from it is a change to it */
+	assert_int_equal(parts_of("diff --git a/recipe.c b/api2.c\nrename from recipe.c\nrename to api2.c\n", &p),
+			 RECIPEREPO_PART_CPU | RECIPEREPO_PART_SHARED);
+	expect_fit(&p, "cpu", NULL, NULL);
+	expect_fit(&p, "gpu-254m", "patch.untested_part", "recipe.c");
+	/* a new file in the CUDA part, from /dev/null */
+	assert_int_equal(parts_of("diff --git a/cuda/x.cuh b/cuda/x.cuh\nnew file mode 100644\n--- /dev/null\n"
+				  "+++ b/cuda/x.cuh\n@@ -0,0 +1 @@\n+#pragma once\n",
+				  &p),
+			 RECIPEREPO_PART_CUDA);
+	expect_fit(&p, "tiny", "patch.untested_part", "cuda/x.cuh");
+	/* a name like the CUDA folder's is a flat file */
+	assert_int_equal(parts_of("--- a/cuda.h\n+++ b/cuda.h\n@@ -1 +1 @@\n-a\n+b\n", &p), RECIPEREPO_PART_SHARED);
+}
+
 static void apply_checks_policy_and_size_first(void **state)
 {
 	struct fixture *f = *state;
@@ -616,6 +674,7 @@ int main(void)
 		cmocka_unit_test(patch_policy_refuses_bad_paths),
 		cmocka_unit_test(patch_policy_refuses_binary_modes_and_size),
 		cmocka_unit_test(patch_policy_structure),
+		cmocka_unit_test(patch_parts_and_the_scales_that_prove_them),
 		cmocka_unit_test_setup_teardown(apply_checks_policy_and_size_first, setup, teardown),
 	};
 

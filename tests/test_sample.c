@@ -423,7 +423,7 @@ static void king_model_is_served(void **unused)
 	store_manifest(&s, g.ckpt_hex, (long long)g.ckpt_bytes, "crowning", man_hex);
 	record(&s, man_hex, g.crowned_id);
 	snprintf(patch, sizeof patch, "%s/good.diff", g.tmp);
-	fx_put(g.tmp, "good.diff", patch_text);
+	tu_put(g.tmp, "good.diff", patch_text);
 	assert_int_equal(vstate_king_current(&s, &k, &err), 0);
 	if (king_merge(&s, g.crowned_id, k.tag, k.commit, patch, "Two steps.", &m, &mr, &err) < 0)
 		fail_msg("king_merge: %s: %s", err.code, err.msg);

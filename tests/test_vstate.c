@@ -136,7 +136,7 @@ static void test_init_refuses_nonempty(void **state)
 	char p[FS_PATH_MAX];
 
 	assert_int_equal(fs_mkdir_p(f->state, &err), 0);
-	fx_put(f->state, "notes.txt", "mine\n");
+	tu_put(f->state, "notes.txt", "mine\n");
 	assert_int_equal(vstate_init(&o, &err), -1);
 	assert_string_equal(err.code, "vstate.exists");
 	snprintf(p, sizeof p, "%s/state.db", f->state);
@@ -199,7 +199,7 @@ static void test_open_garbage_db(void **state)
 	init_ok(f);
 	snprintf(p, sizeof p, "%s/state.db", f->state);
 	assert_int_equal(unlink(p), 0);
-	fx_put(f->state, "state.db", "this is not a database, just some text long enough to look like a header....");
+	tu_put(f->state, "state.db", "this is not a database, just some text long enough to look like a header....");
 	assert_int_equal(vstate_open(f->state, &s, &err), -1);
 	assert_true(!strcmp(err.code, "vstate.schema") || !strcmp(err.code, "vstate.db"));
 }
@@ -284,7 +284,7 @@ static void test_tx(void **state)
 static void put_file(const char *dir, const char *name, const char *body, char path[FS_PATH_MAX],
 		     char hex[HASH_HEX_BYTES])
 {
-	fx_put(dir, name, body);
+	tu_put(dir, name, body);
 	snprintf(path, FS_PATH_MAX, "%s/%s", dir, name);
 	hash_buf_hex(body, strlen(body), hex);
 }
@@ -310,7 +310,7 @@ static void test_store(void **state)
 	assert_string_equal(again, hex);
 	/* damage the stored copy: the store refuses to pretend */
 	assert_int_equal(unlink(dst), 0);
-	fx_put(f->state, "store/x", "tampered");
+	tu_put(f->state, "store/x", "tampered");
 	{
 		char from[FS_PATH_MAX];
 		snprintf(from, sizeof from, "%s/store/x", f->state);
@@ -352,10 +352,10 @@ static void test_store_known(void **state)
 	assert_true(fs_exists(dst));
 	/* an entry that no longer holds its bytes is refused, as by vstate_store_file */
 	assert_int_equal(unlink(dst), 0);
-	fx_put(f->state, "store/x", "tampered");
+	tu_put(f->state, "store/x", "tampered");
 	snprintf(other, sizeof other, "%s/store/x", f->state);
 	assert_int_equal(rename(other, dst), 0);
-	fx_put(f->state, "work/ckpt.bin", body);
+	tu_put(f->state, "work/ckpt.bin", body);
 	assert_int_equal(vstate_store_known(&s, src, hex, &err), -1);
 	assert_string_equal(err.code, "vstate.store_corrupt");
 	vstate_close(&s);

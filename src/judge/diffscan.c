@@ -1506,6 +1506,13 @@ int diffscan_c_file(const char *name, const char *text, size_t len, struct diffs
 	return diffscan_scan_text(&s, text, len, err);
 }
 
+int diffscan_name_denied(const char *name, int cuda)
+{
+	size_t n = strlen(name);
+
+	return denied(name, n) || (cuda && dscuda_denied(name, n));
+}
+
 int diffscan_is_cxx_name(const char *n)
 {
 	size_t l = strlen(n);

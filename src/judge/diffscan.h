@@ -49,6 +49,11 @@ int diffscan_cuda_file(const char *name, const char *text, size_t len, struct di
  * construct. */
 int diffscan_tree(const char *dir, struct kerr *err);
 
+/* Whether check 1 refuses a call to name: the flat denylist, and with cuda
+ * the CUDA part's on top. The recipe build's symbol check (symcheck.h)
+ * holds the names the compiler resolved to the same lists. */
+int diffscan_name_denied(const char *name, int cuda);
+
 /* One line for a reason code ("judge.extern" -> why it is refused); a
  * generic line for codes it does not know. Never NULL. */
 const char *diffscan_code_reason(const char *code);

@@ -248,6 +248,7 @@ static int refuse_replay(struct ctx *c, struct kerr *err)
 static int check_diff_scan(struct ctx *c, struct kerr *err)
 {
 	const char *tag = mstr(c->manifest, "king", "tag"), *commit = mstr(c->manifest, "king", "commit");
+	struct reciperepo_parts parts;
 
 	/* Why patch.diff could not be read, in its own words: too big or absent
 	 * (the take refused anything but a regular file). */
@@ -262,9 +263,12 @@ static int check_diff_scan(struct ctx *c, struct kerr *err)
 		return kerr_set(err, "judge.stale", "the patch is based on %s (%.12s), the king is %s (%.12s): rebase and prove again",
 				*tag ? tag : "?", commit, c->king.tag, c->king.commit);
 	if (reciperepo_export(c->s->recipe, c->king.tag, c->recipe, err) < 0 ||
-	    reciperepo_apply(c->recipe, c->patch_path, err) < 0)
+	    reciperepo_apply(c->recipe, c->patch_path, err) < 0 || diffscan_tree(c->recipe, err) < 0)
 		return -1;
-	return diffscan_tree(c->recipe, err);
+	/* after the scan, so that hostile code is named for what it is */
+	if (reciperepo_patch_parts(c->patch, c->patch_len, &parts, err) < 0)
+		return -1;
+	return reciperepo_parts_fit(&parts, mstr(c->manifest, "config", "scale"), err);
 }
 
 /* ---- check 2: the bundle itself ------------------------------------ */

@@ -358,6 +358,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	const struct blas_dl *blas;
 	struct gpuinfo gpu = { 0, "", "" };
 	char commit[RECIPEREPO_COMMIT_HEX], patch_hex[HASH_HEX_BYTES], *patch = NULL, *rationale = NULL;
+	struct reciperepo_parts parts;
 	size_t patch_len, rat_len;
 	double budget, t0 = (double)time(NULL);
 	json_t *m = NULL, *keep = NULL;
@@ -393,7 +394,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 		goto out;
 	}
 	if (fs_read_all(o->patch, RECIPEREPO_PATCH_BYTES_MAX, &patch, &patch_len, err) < 0 ||
-	    reciperepo_patch_check(patch, patch_len, err) < 0)
+	    reciperepo_patch_parts(patch, patch_len, &parts, err) < 0 || reciperepo_parts_fit(&parts, o->scale, err) < 0)
 		goto out;
 	if (fs_read_all(o->rationale, PROVE_RATIONALE_BYTES_MAX, &rationale, &rat_len, err) < 0)
 		goto out;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness/scale.h"
 #include "sandbox/recipe_build.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
@@ -287,6 +288,7 @@ struct scan {
 	size_t files;
 	int headers;      /* ---/+++ seen in this section: hunks may follow */
 	int after_hunk;   /* the previous line closed a hunk */
+	struct reciperepo_parts *parts; /* NULL: not asked */
 };
 
 static int next_line(struct scan *s)
@@ -320,6 +322,32 @@ static int starts(const struct scan *s, const char *pre)
 
 /* A name from a header line: strip is 1 for a/ b/ prefixed names (---,
  * +++, diff --git), which git applies with -p1. */
+/* Which runner builds the checked path name[0..n): the GPU runner the
+ * CUDA part, the CPU runner recipe.c, both the other flat sources; the
+ * .md files neither. The first path of each part is kept for messages. */
+static void note_part(struct reciperepo_parts *p, const char *name, size_t n, const char *shown)
+{
+	size_t api = strlen(RECIPE_BUILD_CPU_API_FILE);
+	unsigned bit;
+	char *first;
+
+	if (n > sizeof RECIPEREPO_CUDA_DIR && !memcmp(name, RECIPEREPO_CUDA_DIR "/", sizeof RECIPEREPO_CUDA_DIR)) {
+		bit = RECIPEREPO_PART_CUDA;
+		first = p->cuda;
+	} else if (n == api && !memcmp(name, RECIPE_BUILD_CPU_API_FILE, api)) {
+		bit = RECIPEREPO_PART_CPU;
+		first = p->cpu;
+	} else if (ends_with(name, n, ".md")) {
+		return;
+	} else {
+		bit = RECIPEREPO_PART_SHARED;
+		first = NULL;
+	}
+	if (first && !(p->mask & bit))
+		snprintf(first, sizeof p->cuda, "%s", shown);
+	p->mask |= bit;
+}
+
 static int check_name(struct scan *s, const char *name, size_t n, int strip, struct kerr *err)
 {
 	char shown[SHOW_PATH_MAX + 8];
@@ -348,6 +376,8 @@ static int check_name(struct scan *s, const char *name, size_t n, int strip, str
 		return -1;
 	}
 	show(name, n, s->file, sizeof s->file);
+	if (s->parts)
+		note_part(s->parts, name, n, s->file);
 	return 0;
 }
 
@@ -545,7 +575,15 @@ static int header_line(struct scan *s, struct kerr *err)
 
 int reciperepo_patch_check(const char *patch, size_t len, struct kerr *err)
 {
-	struct scan s = { .p = patch, .end = patch + len };
+	return reciperepo_patch_parts(patch, len, NULL, err);
+}
+
+int reciperepo_patch_parts(const char *patch, size_t len, struct reciperepo_parts *parts, struct kerr *err)
+{
+	struct scan s = { .p = patch, .end = patch + len, .parts = parts };
+
+	if (parts)
+		memset(parts, 0, sizeof *parts);
 
 	if (len > RECIPEREPO_PATCH_BYTES_MAX)
 		return kerr_set(err, "patch.too_large", "patch of %zu bytes exceeds the limit of %u", len,
@@ -559,6 +597,22 @@ int reciperepo_patch_check(const char *patch, size_t len, struct kerr *err)
 			return -1;
 	if (s.files == 0)
 		return kerr_set(err, "patch.parse", "no file headers (diff --git or ---/+++) in the patch");
+	return 0;
+}
+
+int reciperepo_parts_fit(const struct reciperepo_parts *parts, const char *scale, struct kerr *err)
+{
+	if (scale_on_gpu(scale) && (parts->mask & RECIPEREPO_PART_CPU))
+		return kerr_set(err, "patch.untested_part",
+				"the patch changes %s, which the GPU runner that proves scale %s does not build: prove "
+				"a change to the CPU runner's API at a CPU scale, without the rest (docs/recipe-repo.md)",
+				parts->cpu, scale);
+	if (!scale_on_gpu(scale) && (parts->mask & RECIPEREPO_PART_CUDA))
+		return kerr_set(err, "patch.untested_part",
+				"the patch changes %s, in the CUDA part, which the CPU runner that proves scale %s does "
+				"not build: prove a change to the CUDA part at a gpu-* scale, without the rest "
+				"(docs/recipe-repo.md)",
+				parts->cuda, scale);
 	return 0;
 }
 

@@ -82,6 +82,24 @@ int reciperepo_export(const char *repo, const char *tag, const char *dest, struc
  * patch.bad_mode (symlink, executable, submodule), patch.binary,
  * patch.empty. Policy and parser: docs/recipe-repo.md. */
 int reciperepo_patch_check(const char *patch, size_t len, struct kerr *err);
+
+/* What a patch changes, by the runner that builds it: the flat sources
+ * both runners build, recipe.c (the CPU runner's API), the CUDA part (the
+ * GPU runner's). .md files are in none. */
+#define RECIPEREPO_PART_SHARED 1u
+#define RECIPEREPO_PART_CPU 2u
+#define RECIPEREPO_PART_CUDA 4u
+struct reciperepo_parts {
+	unsigned mask;  /* RECIPEREPO_PART_* */
+	char cpu[200];  /* the first path in each part, for messages */
+	char cuda[200];
+};
+/* reciperepo_patch_check, and the parts the patch's paths fall in. */
+int reciperepo_patch_parts(const char *patch, size_t len, struct reciperepo_parts *parts, struct kerr *err);
+/* A patch proved at scale changes only what that scale's runner builds,
+ * so that no code reaches a king without a proof that built it:
+ * patch.untested_part names the first path outside it. */
+int reciperepo_parts_fit(const struct reciperepo_parts *parts, const char *scale, struct kerr *err);
 /* git apply --check then apply in dest; patch.conflict names the first
  * hunk that does not apply (file and line). */
 int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err);

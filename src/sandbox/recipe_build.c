@@ -2,6 +2,7 @@
  * flags. Sources are hashed in sorted order so the cache key, and the
  * proof's record of it, do not depend on directory order. */
 #include "sandbox/recipe_build.h"
+#include "judge/symcheck.h"
 #include "sandbox/build_cache.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -45,6 +46,7 @@
 struct target {
 	const char *isa;
 	const char *cc;
+	const char *objcopy; /* binutils' for the ISA: makes the recipe's definitions local */
 	const char *flags;
 	const char *link;
 	const char *emulator; /* NULL: runs natively */
@@ -52,13 +54,21 @@ struct target {
 	const char *nvcc_flags;
 };
 
-static const struct target native = { NATIVE_ISA, "cc", KARPA_RECIPE_FLAGS, KARPA_LINK_FLAGS, NULL, NULL, NULL };
+static const struct target native = { NATIVE_ISA, "cc", "objcopy", KARPA_RECIPE_FLAGS, KARPA_LINK_FLAGS, NULL, NULL,
+				      NULL };
 static const struct target cross[] = {
-	{ "aarch64", "aarch64-linux-gnu-gcc", KARPA_RECIPE_FLAGS_AARCH64, KARPA_LINK_FLAGS_AARCH64, "qemu-aarch64", NULL,
-	  NULL },
+	{ "aarch64", "aarch64-linux-gnu-gcc", "aarch64-linux-gnu-objcopy", KARPA_RECIPE_FLAGS_AARCH64,
+	  KARPA_LINK_FLAGS_AARCH64, "qemu-aarch64", NULL, NULL },
 };
-static const struct target cuda = { NATIVE_ISA, "cc", KARPA_CUDA_FLAGS, KARPA_CUDA_LINK, NULL, KARPA_NVCC,
+static const struct target cuda = { NATIVE_ISA, "cc", "objcopy", KARPA_CUDA_FLAGS, KARPA_CUDA_LINK, NULL, KARPA_NVCC,
 				    KARPA_NVCC_FLAGS };
+
+/* What the harness calls in a recipe (recipe_api.h): the only definitions
+ * a recipe's objects keep global in its runner. */
+const char *const recipe_build_api_symbols[] = {
+	"kr_create",	  "kr_destroy",	   "kr_train_step", "kr_train_step_traced", "kr_gemm_record",
+	"kr_logits",	  "kr_state_bytes", "kr_state_save", "kr_state_load",	    NULL,
+};
 
 const char *recipe_build_native_isa(void)
 {
@@ -135,10 +145,18 @@ static int is_unit(const char *n)
 	return ends_with(n, ".c") || ends_with(n, ".cu");
 }
 
-/* The GPU runner leaves out the CPU implementation of the recipe API
- * (docs/gpu.md, "A recipe's CUDA part"). */
-#define RECIPE_CPU_API_FILE "recipe.c"
 #define RECIPE_CUDA_DIR "cuda"
+
+#ifdef KARPA_TEST_HOOKS
+static int skip_symcheck;
+
+void recipe_build_test_skip_symcheck(int on)
+{
+	skip_symcheck = on;
+}
+#else
+#define skip_symcheck 0
+#endif
 
 /* Adds the sources of dir (prefix "" or "cuda/") to names. */
 static int list_sources(const char *dir, const char *prefix, int cuda_build, char ***names, size_t *n,
@@ -154,7 +172,7 @@ static int list_sources(const char *dir, const char *prefix, int cuda_build, cha
 		char **p;
 		if (!is_source(e->d_name, cuda_build))
 			continue;
-		if (cuda_build && !prefix[0] && !strcmp(e->d_name, RECIPE_CPU_API_FILE))
+		if (cuda_build && !prefix[0] && !strcmp(e->d_name, RECIPE_BUILD_CPU_API_FILE))
 			continue;
 		if (*n == RECIPE_SOURCES_MAX) {
 			kerr_set(err, "recipe.too_large", "%s: more than %d source files", dir, RECIPE_SOURCES_MAX);
@@ -212,6 +230,10 @@ static int hash_sources(const char *dir, const char *const *harness, const struc
 	hash_update(&hc, t->flags, strlen(t->flags) + 1);
 	hash_update(&hc, t->link, strlen(t->link) + 1);
 	hash_update(&hc, compiler, strlen(compiler) + 1);
+	if (dir && !skip_symcheck)
+		hash_update(&hc, SYMCHECK_POLICY, sizeof SYMCHECK_POLICY);
+	else if (dir)
+		hash_update(&hc, "no symbol check", sizeof "no symbol check");
 	/* Another ISA is another build even where its flags and compiler
 	 * banner would not tell; the native key stays what it always was. */
 	if (t->emulator)
@@ -361,6 +383,10 @@ static int hash_headers(const char *recipe_dir, char *const *names, size_t n, co
 	hash_begin(&hc);
 	hash_update(&hc, t->flags, strlen(t->flags) + 1);
 	hash_update(&hc, compiler, strlen(compiler) + 1);
+	/* the include rules (compile_one): an object compiled under the old
+	 * ones, with the recipe's folder on a harness unit's path, is never
+	 * reused */
+	hash_update(&hc, "iquote 1", sizeof "iquote 1");
 	if (t->emulator)
 		hash_update(&hc, t->isa, strlen(t->isa) + 1);
 	if (t->nvcc)
@@ -445,9 +471,9 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 		       const char *label, const char *log, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
-	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 2], map_src[FS_PATH_MAX + 32],
+	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 8], map_src[FS_PATH_MAX + 32],
 		map_dir[FS_PATH_MAX + 32], tmp[FS_PATH_MAX + 32];
-	char inc_cuda[FS_PATH_MAX + 8];
+	char inc_cuda[FS_PATH_MAX + 16];
 	const char *src = recipe_build_src_dir();
 	int argc = 0, cu = ends_with(src_path, ".cu");
 
@@ -465,9 +491,13 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 	}
 	snprintf(inc_src, sizeof inc_src, "-I%s/src", src);
 	snprintf(map_src, sizeof map_src, "-ffile-prefix-map=%s=karpa", src);
+	/* A recipe's folders are searched for quoted includes only, and never
+	 * by a harness unit (recipe_dir NULL): a recipe file named seccomp.h or
+	 * sodium.h must not stand in for the system's header in the harness.
+	 * nvcc has no -iquote; its units are the recipe's own. */
 	if (recipe_dir) {
-		snprintf(inc_dir, sizeof inc_dir, "-I%s", recipe_dir);
-		snprintf(inc_cuda, sizeof inc_cuda, "-I%s/%s", recipe_dir, RECIPE_CUDA_DIR);
+		snprintf(inc_dir, sizeof inc_dir, "%s%s", cu ? "-I" : "-iquote", recipe_dir);
+		snprintf(inc_cuda, sizeof inc_cuda, "%s%s/%s", cu ? "-I" : "-iquote", recipe_dir, RECIPE_CUDA_DIR);
 		snprintf(map_dir, sizeof map_dir, "-ffile-prefix-map=%s=recipe", recipe_dir);
 	}
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", obj, (long)getpid());
@@ -497,6 +527,90 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 	return 0;
 }
 
+/* The harness files whose functions the CUDA part may call: those behind
+ * the harness headers it may include (gemmtab.h, and kerr.h beneath it). */
+static const char *const api_units[] = { "src/sandbox/gemmtab.c", "src/util/kerr.c" };
+
+/* The symbol check (symcheck.h) over the recipe's objects, objs[first..no),
+ * compiled in the order of the unit names among names[0..n); the harness
+ * objects before them, compiled from harness's units, offer api_units'
+ * definitions. */
+static int check_symbols(const struct target *t, const char *const *harness, char *const *names, size_t n,
+			 char (*objs)[FS_PATH_MAX], int no, int first, const char *label, struct kerr *err)
+{
+	struct symcheck_obj sobj[SYMCHECK_OBJECTS_MAX];
+	const char *api[sizeof api_units / sizeof api_units[0] + 1];
+	size_t ns = 0, na = 0;
+	int o = 0;
+
+	for (const char *const *h = harness; *h && o < first; h++) {
+		if (!is_unit(*h))
+			continue;
+		for (size_t k = 0; k < sizeof api_units / sizeof api_units[0]; k++)
+			if (!strcmp(*h, api_units[k]))
+				api[na++] = objs[o];
+		o++;
+	}
+	api[na] = NULL;
+	for (size_t i = 0; i < n && o < no; i++) {
+		const char *name = names[i];
+		size_t len = strlen(name);
+
+		if (!is_unit(name))
+			continue;
+		if (ns == SYMCHECK_OBJECTS_MAX)
+			return kerr_set(err, "recipe.too_large", "%s: too many source files", label);
+		sobj[ns].path = objs[o++];
+		sobj[ns].name = name;
+		if (!t->nvcc || strncmp(name, RECIPE_CUDA_DIR "/", strlen(RECIPE_CUDA_DIR) + 1))
+			sobj[ns].kind = SYMCHECK_C;
+		else
+			sobj[ns].kind = len > 3 && !strcmp(name + len - 3, ".cu") ? SYMCHECK_CUDA_CXX : SYMCHECK_CUDA_C;
+		ns++;
+	}
+	if (symcheck_objects(sobj, ns, api, err) < 0) {
+		kerr_prefix(err, "%s", label);
+		return -1;
+	}
+	return 0;
+}
+
+/* The recipe's objects objs[first..no) as one object, out, in which every
+ * definition is local but the recipe API's: no recipe function can stand
+ * in for a library's or the harness's in the runner (a seccomp_load that
+ * loads nothing, a crypto_generichash that hashes nothing), whatever its
+ * name. References out of the recipe stay undefined for the link, and the
+ * symbol check has read them. */
+static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int first, int no, const char *out,
+			const char *label, const char *log, struct kerr *err)
+{
+	const char *argv[ARGV_MAX];
+	int argc = 0;
+
+	argv[argc++] = t->cc;
+	argv[argc++] = "-r";
+	argv[argc++] = "-nostdlib";
+	argv[argc++] = "-o";
+	argv[argc++] = out;
+	for (int i = first; i < no; i++) {
+		if (argc >= ARGV_MAX - 1)
+			return kerr_set(err, "recipe.too_large", "%s: too many source files", label);
+		argv[argc++] = objs[i];
+	}
+	argv[argc] = NULL;
+	if (run_cc(argv, label, log, err) < 0)
+		return -1;
+	argc = 0;
+	argv[argc++] = t->objcopy;
+	for (const char *const *a = recipe_build_api_symbols; *a; a++) {
+		argv[argc++] = "-G";
+		argv[argc++] = *a;
+	}
+	argv[argc++] = out;
+	argv[argc] = NULL;
+	return run_cc(argv, label, log, err);
+}
+
 /* Builds the runner: each harness .c (or .cu) file, then each of the
  * recipe's, into an object (reused from the cache when its key holds), then
  * one link with the pinned link flags. No shell anywhere. recipe_dir NULL:
@@ -506,11 +620,11 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 		   const char *out_path, const char *log, int *reused, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
-	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX];
+	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX], merged[FS_PATH_MAX] = "";
 	char(*objs)[FS_PATH_MAX] = calloc(n + 8, sizeof *objs); /* harness objects, then the recipe's */
 	const char *src = recipe_build_src_dir();
 	struct objkeys k;
-	int argc = 0, no = 0, rc = -1, made_tmp = 0;
+	int argc = 0, no = 0, rc = -1, made_tmp = 0, first_recipe = 0;
 
 	*reused = 0;
 	if (!objs)
@@ -527,6 +641,9 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	for (int pass = 0; pass < 2; pass++) {
 		const char *const *list = pass ? NULL : harness;
 		size_t count = pass ? n : 0;
+
+		if (pass)
+			first_recipe = no;
 
 		if (!pass)
 			while (list[count])
@@ -547,11 +664,20 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 			if (k.cacheable && access(objs[no], R_OK) == 0) {
 				build_cache_touch(objs[no]);
 				(*reused)++;
-			} else if (compile_one(t, path, objs[no], recipe_dir, label, log, err) < 0) {
+			} else if (compile_one(t, path, objs[no], pass ? recipe_dir : NULL, label, log, err) < 0) {
 				goto out;
 			}
 			no++;
 		}
+	}
+	if (recipe_dir && !skip_symcheck && check_symbols(t, harness, names, n, objs, no, first_recipe, label, err) < 0)
+		goto out;
+	if (recipe_dir) {
+		if (fs_join(merged, sizeof merged, err, "%s/recipe.%ld.o", outdir, (long)getpid()) < 0 ||
+		    merge_recipe(t, objs, first_recipe, no, merged, label, log, err) < 0)
+			goto out;
+		snprintf(objs[first_recipe], sizeof objs[first_recipe], "%s", merged);
+		no = first_recipe + 1;
 	}
 	argv[argc++] = t->cc;
 	for (size_t i = 0; i < sizeof cc_fixed / sizeof cc_fixed[0]; i++)
@@ -576,6 +702,8 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	}
 	rc = 0;
 out:
+	if (merged[0])
+		unlink(merged);
 	if (made_tmp)
 		fs_rm_rf(tmpdir);
 	free(objs);

@@ -19,6 +19,23 @@
 #include "util/hash.h"
 #include "util/kerr.h"
 
+/* The CPU runner's implementation of the recipe API: the one flat file the
+ * GPU runner leaves out (docs/gpu.md, "A recipe's CUDA part"). */
+#define RECIPE_BUILD_CPU_API_FILE "recipe.c"
+
+/* The recipe API's functions (recipe_api.h), NULL-terminated: in a runner
+ * every other definition of the recipe's is local to it. */
+extern const char *const recipe_build_api_symbols[];
+
+#ifdef KARPA_TEST_HOOKS
+/* Test builds only (there is no such switch in a release build): leaves
+ * the symbol check (judge/symcheck.h) out of later builds when on, so that
+ * the sandbox's tests can build the hostile recipes it would refuse and
+ * show that the sandbox holds on its own. Such runners have cache keys of
+ * their own. */
+void recipe_build_test_skip_symcheck(int on);
+#endif
+
 #define RECIPE_SOURCES_MAX 256
 #define RECIPE_SOURCE_BYTES_MAX (4u << 20)
 

@@ -423,6 +423,22 @@ static void test_cuda_part_host_assembly(void **unused)
 	expect_rejected(b, "judge.inline_asm");
 }
 
+/* A harmless change to the CUDA part, proved at a CPU scale: the proof's
+ * runner never built it, so check 1 refuses to merge it unproved. */
+static void test_cuda_part_at_a_cpu_scale(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "cuda/gk_kernels.cu");
+	insert_after(p, "#include <math.h>\n", "/* a note no CPU proof reads */\n");
+	fx_file(patch, "cuda_note.diff");
+	end_patch(patch);
+	copy_honest(b, "cuda_note");
+	swap_patch(b, patch);
+	expect_rejected(b, "patch.untested_part");
+}
+
 /* A recipe reading a data shard itself (the public val split, to memorise
  * it), instead of the tokens the harness hands it. */
 static void test_recipe_reading_data_files(void **unused)
@@ -1180,6 +1196,7 @@ int main(void)
 		cmocka_unit_test(test_socket_call),
 		cmocka_unit_test(test_macro_hiding_a_call),
 		cmocka_unit_test(test_cuda_part_host_assembly),
+		cmocka_unit_test(test_cuda_part_at_a_cpu_scale),
 		cmocka_unit_test(test_recipe_reading_data_files),
 		cmocka_unit_test(test_stale_base),
 		cmocka_unit_test(test_patch_too_big),

@@ -69,7 +69,8 @@ static void copy(const char *from, const char *to_dir, const char *name)
 		assert_int_equal(fs_copy_file(from, dst, &err), 0);
 }
 
-/* Builds bigram.c plus the named attack (NULL: the honest bigram). */
+/* Builds bigram.c plus the named attack (NULL: the honest bigram);
+ * "base+extra" adds the files of recipes/extra to base's attack. */
 static void build(const char *attack, char runner[FS_PATH_MAX])
 {
 	char dir[FS_PATH_MAX], from[FS_PATH_MAX];
@@ -81,8 +82,25 @@ static void build(const char *attack, char runner[FS_PATH_MAX])
 	snprintf(from, sizeof from, "%s/tests/hostile/recipes/bigram/bigram.c", src_dir);
 	copy(from, dir, "bigram.c");
 	if (attack) {
-		snprintf(from, sizeof from, "%s/tests/hostile/recipes/%s/attack.c", src_dir, attack);
+		/* "base+extra": base's attack.c, and every file of extra's folder */
+		const char *plus = strchr(attack, '+');
+		char extra[FS_PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(from, sizeof from, "%s/tests/hostile/recipes/%.*s/attack.c", src_dir,
+			 plus ? (int)(plus - attack) : (int)strlen(attack), attack);
 		copy(from, dir, "attack.c");
+		if (plus) {
+			snprintf(extra, sizeof extra, "%s/tests/hostile/recipes/%s", src_dir, plus + 1);
+			assert_non_null(d = opendir(extra));
+			while ((de = readdir(d)))
+				if (de->d_name[0] != '.') {
+					snprintf(from, sizeof from, "%s/%s", extra, de->d_name);
+					copy(from, dir, de->d_name);
+				}
+			closedir(d);
+		}
 	}
 	if (recipe_build(dir, &bi, &err) < 0)
 		fail_msg("build %s: %s: %s", attack ? attack : "bigram", err.code, err.msg);
@@ -327,6 +345,28 @@ static void test_open_file_is_violation(void **state)
 
 	(void)state;
 	attack_case("open_file", "sandbox.violation", "create", 1, 0, o);
+	free(o);
+}
+
+/* A recipe's own seccomp_load, a no-op, does not replace libseccomp's for
+ * the harness: the inner layer still stops the open. */
+static void test_interposed_seccomp_is_violation(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("open_file+interpose", "sandbox.violation", "create", 1, 0, o);
+	free(o);
+}
+
+/* A recipe file named seccomp.h does not stand in for libseccomp's header
+ * when the harness is compiled: the inner layer still stops the open. */
+static void test_shadowed_header_is_violation(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("open_file+shadow_header", "sandbox.violation", "create", 1, 0, o);
 	free(o);
 }
 
@@ -853,10 +893,15 @@ static void test_bad_config_and_runner_refused(void **state)
 
 int main(void)
 {
+	/* the attacks are calls the symbol check refuses at build time: the
+	 * sandbox must stop them on its own */
+	recipe_build_test_skip_symcheck(1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_honest_bigram_same_under_sandbox),
 		cmocka_unit_test(test_project_recipe_same_under_sandbox),
 		cmocka_unit_test(test_open_file_is_violation),
+		cmocka_unit_test(test_interposed_seccomp_is_violation),
+		cmocka_unit_test(test_shadowed_header_is_violation),
 		cmocka_unit_test(test_fopen_file_is_violation),
 		cmocka_unit_test(test_socket_connect_is_violation_and_never_connects),
 		cmocka_unit_test(test_fork_is_violation),
