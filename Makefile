@@ -32,7 +32,7 @@ WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-paramet
 # The recipe's pinned flags (PROTOCOL 4.2): recorded in every proof. No
 # -ffast-math and no FP contraction: bits must not depend on the optimizer.
 RECIPE_FLAGS_AVX2 = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration \
-                    -Werror=trampolines
+                    -Werror=trampolines -fno-common
 # The portable recipe (docs/determinism.md): plain C for the baseline ISA of
 # any target, fmaf where the AVX2 kernel fuses; the same bits as the AVX2
 # build. `make PORTABLE=1` makes it the pinned build (karpa-recipe and every
@@ -40,7 +40,7 @@ RECIPE_FLAGS_AVX2 = -O3 -mavx2 -mfma -ffp-contract=off -fno-fast-math -fopenmp -
 # karpa-recipe-portable is built beside the AVX2 runner so a test can
 # compare the two.
 RECIPE_FLAGS_PORTABLE = -O3 -ffp-contract=off -fno-fast-math -fopenmp -Werror=implicit-function-declaration \
-                        -Werror=trampolines -DKARPA_PORTABLE
+                        -Werror=trampolines -fno-common -DKARPA_PORTABLE
 HOST_ARCH := $(shell uname -m)
 ifeq ($(HOST_ARCH),x86_64)
 PORTABLE ?= 0
@@ -211,7 +211,9 @@ NVCC_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -Irecipe/cuda -Irecipe -Isrc -Xptxas
 # A GPU runner built from a recipe folder (recipe_build_cuda): its CUDA part
 # with these nvcc flags, its C files with the pinned recipe flags and the
 # toolkit's headers, linked as karpa-recipe-cuda is.
-NVCC_RECIPE_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -Xcompiler -Wall,-Wextra
+# -fno-gnu-unique: an inline function's static stays an ordinary symbol,
+# which the build can make local (docs/symcheck.md).
+NVCC_RECIPE_FLAGS = -std=c++17 -O3 $(CUDA_GENCODE) -Xcompiler -Wall,-Wextra,-fno-gnu-unique
 CUDA_RECIPE_FLAGS = $(RECIPE_FLAGS) -isystem $(CUDA_HOME)/include
 CUDA_RUNNER_LINK  = $(RUNNER_LIBS) -L$(CUDA_HOME)/lib64 -lcublasLt -lcudart_static -lstdc++ -ldl -lrt -lpthread
 GPU_CFLAGS = $(BASE) $(WARN) -O2 -g -ffp-contract=off -mavx2 -mfma -isystem $(CUDA_HOME)/include -Irecipe/cuda

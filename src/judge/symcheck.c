@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "judge/diffscan.h"
+#include "util/fsutil.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -489,5 +490,72 @@ out:
 	free(undef);
 	names_free(&own);
 	names_free(&offered);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The merged object                                                   */
+
+static int kept(const char *const *keep, const char *name)
+{
+	for (; *keep; keep++)
+		if (!strcmp(*keep, name))
+			return 1;
+	return 0;
+}
+
+int symcheck_rename_list(const char *obj, const char *const *keep, const char *list_path, struct kerr *err)
+{
+	struct names def = { 0 };
+	char *text = NULL;
+	size_t total = 0, len = 0, cap = 0;
+	int rc = -1;
+
+	if (read_object(obj, "the merged recipe", &def, NULL, &total, err) < 0)
+		goto out;
+	names_sort(&def);
+	for (size_t i = 0; i < def.n; i++) {
+		size_t need = 2 * strlen(def.v[i]) + sizeof SYMCHECK_RENAME_PREFIX + 2;
+
+		if (kept(keep, def.v[i]) || (i && !strcmp(def.v[i], def.v[i - 1])))
+			continue;
+		if (len + need + 1 > cap) {
+			size_t ncap = 2 * (len + need + 1) + 4096;
+			char *t = realloc(text, ncap);
+
+			if (!t) {
+				kerr_set(err, "recipe.nomem", "out of memory");
+				goto out;
+			}
+			text = t;
+			cap = ncap;
+		}
+		len += (size_t)snprintf(text + len, cap - len, "%s %s%s\n", def.v[i], SYMCHECK_RENAME_PREFIX, def.v[i]);
+	}
+	rc = fs_write_atomic(list_path, text ? text : "", len, err);
+out:
+	free(text);
+	names_free(&def);
+	return rc;
+}
+
+int symcheck_exports(const char *obj, const char *const *keep, struct kerr *err)
+{
+	struct names def = { 0 };
+	size_t total = 0;
+	int rc = -1;
+
+	if (read_object(obj, "the merged recipe", &def, NULL, &total, err) < 0)
+		goto out;
+	for (size_t i = 0; i < def.n; i++)
+		if (!kept(keep, def.v[i]) && strncmp(def.v[i], SYMCHECK_RENAME_PREFIX, strlen(SYMCHECK_RENAME_PREFIX))) {
+			kerr_set(err, "recipe.bad_symbol",
+				 "the merged recipe still defines %s where the runner's other code could reach it",
+				 def.v[i]);
+			goto out;
+		}
+	rc = 0;
+out:
+	names_free(&def);
 	return rc;
 }

@@ -42,6 +42,20 @@ struct symcheck_obj {
  * when an object cannot be read as ELF. */
 int symcheck_objects(const struct symcheck_obj *objs, size_t n, const char *const *api, struct kerr *err);
 
+/* What the build prefixes to every recipe definition but the API's in the
+ * merged recipe object: no library or harness name can match it. */
+#define SYMCHECK_RENAME_PREFIX "recipe."
+
+/* For the build's merged recipe object obj: writes to list_path, for
+ * objcopy --redefine-syms, one "NAME recipe.NAME" line per definition that
+ * is not local (global, weak, GNU unique, common) and not in keep
+ * (NULL-terminated). */
+int symcheck_rename_list(const char *obj, const char *const *keep, const char *list_path, struct kerr *err);
+
+/* The merged object after renaming: every definition that is not local is
+ * in keep or carries SYMCHECK_RENAME_PREFIX; recipe.bad_symbol otherwise. */
+int symcheck_exports(const char *obj, const char *const *keep, struct kerr *err);
+
 /* Whether name is on the allowlist for kind, before the denylist is
  * consulted: for tests and the docs' examples. */
 int symcheck_allowed(const char *name, enum symcheck_kind kind);

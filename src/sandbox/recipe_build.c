@@ -147,6 +147,12 @@ static int is_unit(const char *n)
 
 #define RECIPE_CUDA_DIR "cuda"
 
+/* How objects and runners are made, beyond the flags: harness units never
+ * see the recipe's folder, recipe C units reach it by -iquote, nvcc runs in
+ * it; the recipe's objects are merged, renamed and made local. Part of
+ * every cache key: change it with any of these. */
+#define BUILD_RULES "build rules 2: iquote, nvcc in the folder, merge, rename, localize"
+
 #ifdef KARPA_TEST_HOOKS
 static int skip_symcheck;
 
@@ -230,6 +236,7 @@ static int hash_sources(const char *dir, const char *const *harness, const struc
 	hash_update(&hc, t->flags, strlen(t->flags) + 1);
 	hash_update(&hc, t->link, strlen(t->link) + 1);
 	hash_update(&hc, compiler, strlen(compiler) + 1);
+	hash_update(&hc, BUILD_RULES, sizeof BUILD_RULES);
 	if (dir && !skip_symcheck)
 		hash_update(&hc, SYMCHECK_POLICY, sizeof SYMCHECK_POLICY);
 	else if (dir)
@@ -383,10 +390,9 @@ static int hash_headers(const char *recipe_dir, char *const *names, size_t n, co
 	hash_begin(&hc);
 	hash_update(&hc, t->flags, strlen(t->flags) + 1);
 	hash_update(&hc, compiler, strlen(compiler) + 1);
-	/* the include rules (compile_one): an object compiled under the old
-	 * ones, with the recipe's folder on a harness unit's path, is never
-	 * reused */
-	hash_update(&hc, "iquote 1", sizeof "iquote 1");
+	/* the build's rules: an object or runner made under older ones is
+	 * never reused */
+	hash_update(&hc, BUILD_RULES, sizeof BUILD_RULES);
 	if (t->emulator)
 		hash_update(&hc, t->isa, strlen(t->isa) + 1);
 	if (t->nvcc)
@@ -442,9 +448,9 @@ static int object_path(const struct objkeys *k, const char *cache, const char *t
 
 /* Runs argv (a compile or the link); on failure the compiler's first error
  * line becomes recipe.build_failed. The log keeps what it said. */
-static int run_cc(const char **argv, const char *label, const char *log, struct kerr *err)
+static int run_cc_in(const char **argv, const char *cwd, const char *label, const char *log, struct kerr *err)
 {
-	struct proc_opts po = { .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16 };
+	struct proc_opts po = { .cwd = cwd, .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16 };
 	struct proc_result pr;
 	int rc = -1;
 
@@ -465,10 +471,16 @@ out:
 	return rc;
 }
 
+static int run_cc(const char **argv, const char *label, const char *log, struct kerr *err)
+{
+	return run_cc_in(argv, NULL, label, log, err);
+}
+
 /* The compile of one source into obj (through a temporary name, so a
- * reader of the cache sees a whole object or none). */
-static int compile_one(const struct target *t, const char *src_path, const char *obj, const char *recipe_dir,
-		       const char *label, const char *log, struct kerr *err)
+ * reader of the cache sees a whole object or none). rel: the source's
+ * name in recipe_dir, for a recipe unit. */
+static int compile_one(const struct target *t, const char *src_path, const char *rel, const char *obj,
+		       const char *recipe_dir, const char *label, const char *log, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 8], map_src[FS_PATH_MAX + 32],
@@ -494,10 +506,15 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 	/* A recipe's folders are searched for quoted includes only, and never
 	 * by a harness unit (recipe_dir NULL): a recipe file named seccomp.h or
 	 * sodium.h must not stand in for the system's header in the harness.
-	 * nvcc has no -iquote; its units are the recipe's own. */
-	if (recipe_dir) {
-		snprintf(inc_dir, sizeof inc_dir, "%s%s", cu ? "-I" : "-iquote", recipe_dir);
-		snprintf(inc_cuda, sizeof inc_cuda, "%s%s/%s", cu ? "-I" : "-iquote", recipe_dir, RECIPE_CUDA_DIR);
+	 * nvcc has no -iquote (its units are the recipe's own) and no prefix
+	 * map: it compiles in the recipe's folder with relative names, so
+	 * __FILE__ never holds the builder's path. */
+	if (recipe_dir && cu) {
+		snprintf(inc_dir, sizeof inc_dir, "-I.");
+		snprintf(inc_cuda, sizeof inc_cuda, "-I%s", RECIPE_CUDA_DIR);
+	} else if (recipe_dir) {
+		snprintf(inc_dir, sizeof inc_dir, "-iquote%s", recipe_dir);
+		snprintf(inc_cuda, sizeof inc_cuda, "-iquote%s/%s", recipe_dir, RECIPE_CUDA_DIR);
 		snprintf(map_dir, sizeof map_dir, "-ffile-prefix-map=%s=recipe", recipe_dir);
 	}
 	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", obj, (long)getpid());
@@ -511,11 +528,11 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 	if (!cu && recipe_dir)
 		argv[argc++] = map_dir;
 	argv[argc++] = "-c";
-	argv[argc++] = src_path;
+	argv[argc++] = cu && recipe_dir && rel ? rel : src_path;
 	argv[argc++] = "-o";
 	argv[argc++] = tmp;
 	argv[argc] = NULL;
-	if (run_cc(argv, label, log, err) < 0) {
+	if (run_cc_in(argv, cu && recipe_dir && rel ? recipe_dir : NULL, label, log, err) < 0) {
 		unlink(tmp);
 		return -1;
 	}
@@ -575,18 +592,25 @@ static int check_symbols(const struct target *t, const char *const *harness, cha
 	return 0;
 }
 
-/* The recipe's objects objs[first..no) as one object, out, in which every
- * definition is local but the recipe API's: no recipe function can stand
- * in for a library's or the harness's in the runner (a seccomp_load that
- * loads nothing, a crypto_generichash that hashes nothing), whatever its
- * name. References out of the recipe stay undefined for the link, and the
- * symbol check has read them. */
-static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int first, int no, const char *out,
-			const char *label, const char *log, struct kerr *err)
+/* The recipe's objects objs[first..no) as one object, dir/recipe.o, in
+ * which every definition but the recipe API's is renamed "recipe.NAME"
+ * and made local: no recipe function or datum can stand in for a
+ * library's or the harness's in the runner (a seccomp_load that loads
+ * nothing, a crypto_generichash that hashes nothing), whatever its name or
+ * binding (GNU unique and common symbols stay global under objcopy -G, and
+ * a COMDAT group keeps its signature unless renamed). References out of
+ * the recipe stay undefined for the link; the symbol check has read them,
+ * and reads the result. dir is the build's private folder. */
+static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int first, int no, const char *dir,
+			char out[FS_PATH_MAX], const char *label, const char *log, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
+	char renames[FS_PATH_MAX], opt[FS_PATH_MAX + 32];
 	int argc = 0;
 
+	if (fs_join(out, FS_PATH_MAX, err, "%s/recipe.o", dir) < 0 ||
+	    fs_join(renames, sizeof renames, err, "%s/renames.txt", dir) < 0)
+		return -1;
 	argv[argc++] = t->cc;
 	argv[argc++] = "-r";
 	argv[argc++] = "-nostdlib";
@@ -598,17 +622,22 @@ static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int f
 		argv[argc++] = objs[i];
 	}
 	argv[argc] = NULL;
-	if (run_cc(argv, label, log, err) < 0)
+	if (run_cc(argv, label, log, err) < 0 ||
+	    symcheck_rename_list(out, recipe_build_api_symbols, renames, err) < 0)
 		return -1;
 	argc = 0;
+	snprintf(opt, sizeof opt, "--redefine-syms=%s", renames);
 	argv[argc++] = t->objcopy;
+	argv[argc++] = opt;
 	for (const char *const *a = recipe_build_api_symbols; *a; a++) {
 		argv[argc++] = "-G";
 		argv[argc++] = *a;
 	}
 	argv[argc++] = out;
 	argv[argc] = NULL;
-	return run_cc(argv, label, log, err);
+	if (run_cc(argv, label, log, err) < 0 || symcheck_exports(out, recipe_build_api_symbols, err) < 0)
+		return -1;
+	return 0;
 }
 
 /* Builds the runner: each harness .c (or .cu) file, then each of the
@@ -620,7 +649,7 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 		   const char *out_path, const char *log, int *reused, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
-	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX], merged[FS_PATH_MAX] = "";
+	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX], mergedir[FS_PATH_MAX] = "";
 	char(*objs)[FS_PATH_MAX] = calloc(n + 8, sizeof *objs); /* harness objects, then the recipe's */
 	const char *src = recipe_build_src_dir();
 	struct objkeys k;
@@ -664,7 +693,8 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 			if (k.cacheable && access(objs[no], R_OK) == 0) {
 				build_cache_touch(objs[no]);
 				(*reused)++;
-			} else if (compile_one(t, path, objs[no], pass ? recipe_dir : NULL, label, log, err) < 0) {
+			} else if (compile_one(t, path, pass ? name : NULL, objs[no], pass ? recipe_dir : NULL, label, log,
+					       err) < 0) {
 				goto out;
 			}
 			no++;
@@ -673,8 +703,16 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	if (recipe_dir && !skip_symcheck && check_symbols(t, harness, names, n, objs, no, first_recipe, label, err) < 0)
 		goto out;
 	if (recipe_dir) {
-		if (fs_join(merged, sizeof merged, err, "%s/recipe.%ld.o", outdir, (long)getpid()) < 0 ||
-		    merge_recipe(t, objs, first_recipe, no, merged, label, log, err) < 0)
+		char merged[FS_PATH_MAX];
+
+		if (fs_join(mergedir, sizeof mergedir, err, "%s/merge.XXXXXX", outdir) < 0)
+			goto out;
+		if (!mkdtemp(mergedir)) {
+			kerr_errno(err, "recipe.build_failed", mergedir);
+			mergedir[0] = '\0';
+			goto out;
+		}
+		if (merge_recipe(t, objs, first_recipe, no, mergedir, merged, label, log, err) < 0)
 			goto out;
 		snprintf(objs[first_recipe], sizeof objs[first_recipe], "%s", merged);
 		no = first_recipe + 1;
@@ -702,8 +740,8 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	}
 	rc = 0;
 out:
-	if (merged[0])
-		unlink(merged);
+	if (mergedir[0])
+		fs_rm_rf(mergedir);
 	if (made_tmp)
 		fs_rm_rf(tmpdir);
 	free(objs);
@@ -771,11 +809,12 @@ static int target_tools(const struct target *t, struct recipe_build_info *info, 
 
 	if (!t->emulator)
 		return 0;
-	if (find_on_path(t->cc, cc, sizeof cc) < 0 || find_on_path(t->emulator, info->emulator, sizeof info->emulator) < 0)
+	if (find_on_path(t->cc, cc, sizeof cc) < 0 || find_on_path(t->objcopy, cc, sizeof cc) < 0 ||
+	    find_on_path(t->emulator, info->emulator, sizeof info->emulator) < 0)
 		return kerr_set(err, "recipe.no_cross_tools",
-				"a runner for %s needs %s and %s on PATH: install gcc-aarch64-linux-gnu, qemu-user and "
-				"the arm64 libraries (scripts/setup.sh, docs/determinism.md)",
-				t->isa, t->cc, t->emulator);
+				"a runner for %s needs %s, %s and %s on PATH: install gcc-aarch64-linux-gnu, qemu-user "
+				"and the arm64 libraries (scripts/setup.sh, docs/determinism.md)",
+				t->isa, t->cc, t->objcopy, t->emulator);
 	snprintf(info->emulator_version, sizeof info->emulator_version, "unknown");
 	if (proc_run(argv, &po, &pr, &e) == 0 && pr.exit_code == 0)
 		proc_first_line(pr.out, info->emulator_version, sizeof info->emulator_version);

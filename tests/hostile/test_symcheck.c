@@ -239,6 +239,36 @@ static void cuda_tier(void **state)
 	expect_refused(f, api, "recipe.bad_symbol", "tab.c references tab_name");
 }
 
+/* The build's merged object: a C++ inline function's static is a GNU
+ * unique symbol, which objcopy -G leaves global; renamed, nothing but the
+ * API keeps a name the runner's other code could reach. */
+static void merged_object_exports_only_the_api(void **state)
+{
+	struct fx *f = *state;
+	static const char *const keep[] = { "kr_create", NULL };
+	char list[FS_PATH_MAX], out[4096], *text;
+	const char *o;
+	size_t len;
+	struct kerr err;
+
+	o = obj(f, "m.cc", SYMCHECK_CUDA_CXX,
+		"inline int &cnt() { static int x; return x; }\n"
+		"int helper(int y) { return y + cnt(); }\n"
+		"extern \"C\" int kr_create(void) { return helper(++cnt()); }\n");
+	assert_int_equal(symcheck_exports(o, keep, &err), -1);
+	assert_string_equal(err.code, "recipe.bad_symbol");
+	snprintf(list, sizeof list, "%s/renames.txt", f->dir);
+	assert_int_equal(symcheck_rename_list(o, keep, list, &err), 0);
+	assert_int_equal(fs_read_all(list, 1 << 16, &text, &len, &err), 0);
+	assert_non_null(strstr(text, "_ZZ3cntvE1x recipe._ZZ3cntvE1x\n"));
+	assert_non_null(strstr(text, "_Z6helperi recipe._Z6helperi\n"));
+	assert_null(strstr(text, "kr_create"));
+	free(text);
+	tu_run_want(out, sizeof out, 0, "objcopy --redefine-syms='%s' -G kr_create '%s'", list, o);
+	if (symcheck_exports(o, keep, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+}
+
 /* The first refusal is named, and how many more there were. */
 static void every_refusal_counted(void **state)
 {
@@ -362,6 +392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(compiler_rewrites_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(cxx_tier, setup, teardown),
 		cmocka_unit_test_setup_teardown(cuda_tier, setup, teardown),
+		cmocka_unit_test_setup_teardown(merged_object_exports_only_the_api, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_refusal_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(non_objects_refused, setup, teardown),
 		cmocka_unit_test(allowlist_by_name),
