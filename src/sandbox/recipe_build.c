@@ -148,10 +148,10 @@ static int is_unit(const char *n)
 #define RECIPE_CUDA_DIR "cuda"
 
 /* How objects and runners are made, beyond the flags: harness units never
- * see the recipe's folder, recipe C units reach it by -iquote, nvcc runs in
- * it; the recipe's objects are merged, renamed and made local. Part of
+ * see the recipe's folder, recipe units compile in it (C units reach it by
+ * -iquote); the recipe's objects are merged, renamed and made local. Part of
  * every cache key: change it with any of these. */
-#define BUILD_RULES "build rules 2: iquote, nvcc in the folder, merge, rename, localize"
+#define BUILD_RULES "build rules 3: iquote, units compiled in the folder, merge, rename, localize"
 
 #ifdef KARPA_TEST_HOOKS
 static int skip_symcheck;
@@ -476,6 +476,18 @@ static int run_cc(const char **argv, const char *label, const char *log, struct 
 	return run_cc_in(argv, NULL, label, log, err);
 }
 
+/* path, made absolute against our working directory. */
+static int absolute(const char *path, char *out, size_t cap, struct kerr *err)
+{
+	char cwd[FS_PATH_MAX];
+
+	if (path[0] == '/')
+		return fs_join(out, cap, err, "%s", path);
+	if (!getcwd(cwd, sizeof cwd))
+		return kerr_errno(err, "recipe.build_failed", "the working directory");
+	return fs_join(out, cap, err, "%s/%s", cwd, path);
+}
+
 /* The compile of one source into obj (through a temporary name, so a
  * reader of the cache sees a whole object or none). rel: the source's
  * name in recipe_dir, for a recipe unit. */
@@ -483,11 +495,16 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 		       const char *recipe_dir, const char *label, const char *log, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
-	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[FS_PATH_MAX + 8], map_src[FS_PATH_MAX + 32],
-		map_dir[FS_PATH_MAX + 32], tmp[FS_PATH_MAX + 32];
-	char inc_cuda[FS_PATH_MAX + 16];
-	const char *src = recipe_build_src_dir();
-	int argc = 0, cu = ends_with(src_path, ".cu");
+	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[16], map_src[FS_PATH_MAX + 32], tmp[FS_PATH_MAX + 32];
+	char inc_cuda[16], src[FS_PATH_MAX], out[FS_PATH_MAX];
+	/* A recipe unit compiles in the recipe's folder under its relative
+	 * name, so that neither its diagnostics (in a verdict's message) nor
+	 * its __FILE__ hold the builder's path: the paths it is given are
+	 * absolute. */
+	int argc = 0, cu = ends_with(src_path, ".cu"), in_recipe = recipe_dir && rel;
+
+	if (absolute(recipe_build_src_dir(), src, sizeof src, err) < 0 || absolute(obj, out, sizeof out, err) < 0)
+		return -1;
 
 	if (cu) {
 		/* nvcc drives the host compiler itself; the prefix maps are gcc's */
@@ -502,37 +519,28 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 			return -1;
 	}
 	snprintf(inc_src, sizeof inc_src, "-I%s/src", src);
-	snprintf(map_src, sizeof map_src, "-ffile-prefix-map=%s=karpa", src);
+	/* the harness's units are named as given (from our working directory) */
+	snprintf(map_src, sizeof map_src, "-ffile-prefix-map=%s=karpa", recipe_build_src_dir());
 	/* A recipe's folders are searched for quoted includes only, and never
-	 * by a harness unit (recipe_dir NULL): a recipe file named seccomp.h or
-	 * sodium.h must not stand in for the system's header in the harness.
-	 * nvcc has no -iquote (its units are the recipe's own) and no prefix
-	 * map: it compiles in the recipe's folder with relative names, so
-	 * __FILE__ never holds the builder's path. */
-	if (recipe_dir && cu) {
-		snprintf(inc_dir, sizeof inc_dir, "-I.");
-		snprintf(inc_cuda, sizeof inc_cuda, "-I%s", RECIPE_CUDA_DIR);
-	} else if (recipe_dir) {
-		snprintf(inc_dir, sizeof inc_dir, "-iquote%s", recipe_dir);
-		snprintf(inc_cuda, sizeof inc_cuda, "-iquote%s/%s", recipe_dir, RECIPE_CUDA_DIR);
-		snprintf(map_dir, sizeof map_dir, "-ffile-prefix-map=%s=recipe", recipe_dir);
-	}
-	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", obj, (long)getpid());
+	 * by a harness unit: a recipe file named seccomp.h or sodium.h must not
+	 * stand in for the system's header in the harness. nvcc has no -iquote;
+	 * its units are the recipe's own. */
+	snprintf(inc_dir, sizeof inc_dir, "%s.", cu ? "-I" : "-iquote");
+	snprintf(inc_cuda, sizeof inc_cuda, "%s%s", cu ? "-I" : "-iquote", RECIPE_CUDA_DIR);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
 	argv[argc++] = inc_src;
-	if (recipe_dir)
+	if (in_recipe)
 		argv[argc++] = inc_dir;
-	if (recipe_dir && t->nvcc)
+	if (in_recipe && t->nvcc)
 		argv[argc++] = inc_cuda;
 	if (!cu)
 		argv[argc++] = map_src;
-	if (!cu && recipe_dir)
-		argv[argc++] = map_dir;
 	argv[argc++] = "-c";
-	argv[argc++] = cu && recipe_dir && rel ? rel : src_path;
+	argv[argc++] = in_recipe ? rel : src_path;
 	argv[argc++] = "-o";
 	argv[argc++] = tmp;
 	argv[argc] = NULL;
-	if (run_cc_in(argv, cu && recipe_dir && rel ? recipe_dir : NULL, label, log, err) < 0) {
+	if (run_cc_in(argv, in_recipe ? recipe_dir : NULL, label, log, err) < 0) {
 		unlink(tmp);
 		return -1;
 	}
@@ -850,7 +858,9 @@ static int build_for(const char *recipe_dir, const char *const *harness, const c
 		     struct recipe_build_info *info, struct kerr *err)
 {
 	char cache[FS_PATH_MAX], outdir[FS_PATH_MAX], tmp[FS_PATH_MAX], log[FS_PATH_MAX];
-	const char *label = recipe_dir ? recipe_dir : harness[0];
+	/* messages name the recipe's files by their names in it: a verdict
+	 * carries no builder's path */
+	const char *label = recipe_dir ? "the recipe" : harness[0];
 	char **names = NULL, ident[sizeof info->compiler + sizeof info->nvcc + FS_PATH_MAX + 8];
 	size_t n = 0;
 	int rc = -1;
