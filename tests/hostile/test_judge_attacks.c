@@ -374,19 +374,29 @@ static void test_patch_touching_harness(void **unused)
 	expect_rejected(b, "patch.touches_harness");
 }
 
+/* An honest bundle whose patch instead adds text after anchor in the
+ * king's file: rejected with code. name labels the patch and the copy. */
+static void insert_rejected(const char *file, const char *anchor, const char *text, const char *name,
+			    const char *code)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX], diff[64];
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, file);
+	insert_after(p, anchor, text);
+	snprintf(diff, sizeof diff, "%s.diff", name);
+	fx_file(patch, diff);
+	end_patch(patch);
+	copy_honest(b, name);
+	swap_patch(b, patch);
+	expect_rejected(b, code);
+}
+
 /* A recipe opening a socket (to fetch the hidden split, say). */
 static void test_socket_call(void **unused)
 {
-	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
-
-	begin_patch("recipe-v0.1.0");
-	clone_path(p, "recipe.c");
-	insert_after(p, "\tomp_set_num_threads(r->threads);\n", "\tif (r->threads == 12345)\n\t\t(void)socket(2, 1, 0);\n");
-	fx_file(patch, "socket.diff");
-	end_patch(patch);
-	copy_honest(b, "socket");
-	swap_patch(b, patch);
-	expect_rejected(b, "judge.forbidden_call");
+	insert_rejected("recipe.c", "\tomp_set_num_threads(r->threads);\n",
+			"\tif (r->threads == 12345)\n\t\t(void)socket(2, 1, 0);\n", "socket", "judge.forbidden_call");
 }
 
 /* The same call behind a macro whose name says nothing. */
@@ -409,51 +419,27 @@ static void test_macro_hiding_a_call(void **unused)
  * the GPU runner would make from its launcher. Check 1 reads cuda/ too. */
 static void test_cuda_part_host_assembly(void **unused)
 {
-	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
-
-	begin_patch("recipe-v0.1.0");
-	clone_path(p, "cuda/gk_kernels.cu");
-	insert_after(p, "#include <math.h>\n",
-		     "static long esc_(long x)\n{\n\tasm volatile(\"mov.u32 %0, %0;\\n\\tsyscall\" : \"+a\"(x));\n"
-		     "\treturn x;\n}\n");
-	fx_file(patch, "cuda_asm.diff");
-	end_patch(patch);
-	copy_honest(b, "cuda_asm");
-	swap_patch(b, patch);
-	expect_rejected(b, "judge.inline_asm");
+	insert_rejected("cuda/gk_kernels.cu", "#include <math.h>\n",
+			"static long esc_(long x)\n{\n\tasm volatile(\"mov.u32 %0, %0;\\n\\tsyscall\" : \"+a\"(x));\n"
+			"\treturn x;\n}\n",
+			"cuda_asm", "judge.inline_asm");
 }
 
 /* A harmless change to the CUDA part, proved at a CPU scale: the proof's
  * runner never built it, so check 1 refuses to merge it unproved. */
 static void test_cuda_part_at_a_cpu_scale(void **unused)
 {
-	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
-
-	begin_patch("recipe-v0.1.0");
-	clone_path(p, "cuda/gk_kernels.cu");
-	insert_after(p, "#include <math.h>\n", "/* a note no CPU proof reads */\n");
-	fx_file(patch, "cuda_note.diff");
-	end_patch(patch);
-	copy_honest(b, "cuda_note");
-	swap_patch(b, patch);
-	expect_rejected(b, "patch.untested_part");
+	insert_rejected("cuda/gk_kernels.cu", "#include <math.h>\n", "/* a note no CPU proof reads */\n", "cuda_note",
+			"patch.untested_part");
 }
 
 /* A recipe reading a data shard itself (the public val split, to memorise
  * it), instead of the tokens the harness hands it. */
 static void test_recipe_reading_data_files(void **unused)
 {
-	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
-
-	begin_patch("recipe-v0.1.0");
-	clone_path(p, "recipe.c");
-	insert_after(p, "\tomp_set_num_threads(r->threads);\n",
-		     "\t{\n\t\tFILE *f = fopen(\"../data/val_000.bin\", \"rb\");\n\t\tif (f)\n\t\t\tfclose(f);\n\t}\n");
-	fx_file(patch, "fopen.diff");
-	end_patch(patch);
-	copy_honest(b, "fopen");
-	swap_patch(b, patch);
-	expect_rejected(b, "judge.forbidden_call");
+	insert_rejected("recipe.c", "\tomp_set_num_threads(r->threads);\n",
+			"\t{\n\t\tFILE *f = fopen(\"../data/val_000.bin\", \"rb\");\n\t\tif (f)\n\t\t\tfclose(f);\n\t}\n",
+			"fopen", "judge.forbidden_call");
 }
 
 /* A patch over the size limit is refused for its size, naming the limit,
