@@ -18,7 +18,11 @@
 # toolchain.txt); the pack carries the few headers and libraries the runner
 # links against (sysroot/). Without them the stage says what is missing and
 # exits 3 (gpu.sh reports SKIPPED). It needs most of a 10-minute call:
-# GPU_DEADLINE=590 GPU_STAGES=e2e bash bench/gpu.sh OUT.
+# GPU_DEADLINE=590 GPU_STAGES=e2e bash bench/gpu.sh OUT. When a call ends
+# before the judgment, E2E_RESUME=1 in the next call on the same machine
+# keeps what finished (the validator with its noise floor, the sealed
+# bundle: each step leaves its JSON in the work folder once it succeeded)
+# and goes on from the first step that did not.
 #
 # usage: bash bench/gpu_e2e.sh PACK OUT     (PACK: .gpu, unpacked)
 set -u
@@ -62,34 +66,52 @@ export CPATH="$PACK/sysroot/include${CPATH:+:$CPATH}"
 export LIBRARY_PATH="$PACK/sysroot/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export KARPA_SRC=$PWD KARPA_CACHE="$W/cache"
 
-rm -rf "$W" && mkdir -p "$W" || exit 2
+# done NAME: the JSON a finished step left in the work folder, copied to OUT
+done_step() {
+	[ "${E2E_RESUME:-0}" = 1 ] && [ -s "$W/$1.json" ] || return 1
+	cp "$W/$1.json" "$OUT/e2e-$1.json"
+	say "$1: done in an earlier call (E2E_RESUME=1), kept"
+}
 rm -f "$OUT"/e2e*.json
+if [ "${E2E_RESUME:-0}" = 1 ] && [ -d "$W" ]; then
+	say "resuming in $W"
+else
+	rm -rf "$W" && mkdir -p "$W" || exit 2
+fi
 # the short king: the project's recipe, gpu-125m's row with fewer steps
-cp -r recipe "$W/recipe-src"
+rm -rf "$W/recipe-src" && cp -r recipe "$W/recipe-src"
 sed -i "s/{ \"gpu-125m\", 768, 12, 12, 1024, 16, 300, 30, 38, 6e-4f }/{ \"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT, 6e-4f }/" \
 	"$W/recipe-src/config.c"
 grep -q "\"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT," "$W/recipe-src/config.c" ||
 	{ say "FAIL: recipe/config.c's gpu-125m row is not the one this script shortens"; exit 2; }
 
-step "validator at gpu-125m, king: the recipe at $STEPS steps" \
-	"$K" validator init "$W/state" --data "$PACK/data/brown" --hidden "$PACK/data/brown-hidden" \
-	--scale gpu-125m --recipe-src "$W/recipe-src" || exit 1
-step "noise floor: two seeds on the GPU" \
-	"$K" noise-floor "$W/state" --seeds 2 --threads "$T" --progress --json >"$OUT/e2e-noise.json" || exit 1
+if ! done_step noise; then
+	rm -rf "$W/state"
+	step "validator at gpu-125m, king: the recipe at $STEPS steps" \
+		"$K" validator init "$W/state" --data "$PACK/data/brown" --hidden "$PACK/data/brown-hidden" \
+		--scale gpu-125m --recipe-src "$W/recipe-src" || exit 1
+	step "noise floor: two seeds on the GPU" \
+		"$K" noise-floor "$W/state" --seeds 2 --threads "$T" --progress --json >"$OUT/e2e-noise.json" || exit 1
+	cp "$OUT/e2e-noise.json" "$W/noise.json"
+fi
 cat "$OUT/e2e-noise.json"
 
-# a miner: the king's recipe with a higher learning rate
-"$K" keygen --out "$W/miner.key" >/dev/null || exit 1
-git clone -q "$W/state/recipe" "$W/miner" || exit 1
-sed -i "s/$STEPS, 8, $CKPT, 6e-4f }/$STEPS, 8, $CKPT, 9e-4f }/" "$W/miner/config.c"
-git -C "$W/miner" diff >"$W/patch.diff"
-[ -s "$W/patch.diff" ] || { say "FAIL: the patch is empty"; exit 2; }
-echo "A short schedule learns faster with a higher peak learning rate." >"$W/rationale.md"
-step "prove the patch on the GPU (--device cuda)" \
-	"$K" prove --recipe "$W/state/recipe" --king recipe-v0.1.0 --patch "$W/patch.diff" \
-	--rationale "$W/rationale.md" --key "$W/miner.key" --data "$PACK/data/brown" --scale gpu-125m \
-	--out "$W/bundle" --device cuda --mock-attestation --threads "$T" --progress --json >"$OUT/e2e-prove.json" ||
-	exit 1
+if ! done_step prove; then
+	# a miner: the king's recipe with a higher learning rate
+	rm -rf "$W/miner" "$W/bundle" "$W"/bundle.work.* "$W/miner.key"
+	"$K" keygen --out "$W/miner.key" >/dev/null || exit 1
+	git clone -q "$W/state/recipe" "$W/miner" || exit 1
+	sed -i "s/$STEPS, 8, $CKPT, 6e-4f }/$STEPS, 8, $CKPT, 9e-4f }/" "$W/miner/config.c"
+	git -C "$W/miner" diff >"$W/patch.diff"
+	[ -s "$W/patch.diff" ] || { say "FAIL: the patch is empty"; exit 2; }
+	echo "A short schedule learns faster with a higher peak learning rate." >"$W/rationale.md"
+	step "prove the patch on the GPU (--device cuda)" \
+		"$K" prove --recipe "$W/state/recipe" --king recipe-v0.1.0 --patch "$W/patch.diff" \
+		--rationale "$W/rationale.md" --key "$W/miner.key" --data "$PACK/data/brown" --scale gpu-125m \
+		--out "$W/bundle" --device cuda --mock-attestation --threads "$T" --progress --json >"$OUT/e2e-prove.json" ||
+		exit 1
+	cp "$OUT/e2e-prove.json" "$W/prove.json"
+fi
 cat "$OUT/e2e-prove.json"
 du -sh "$W/bundle"
 step "judge it: hidden evaluation and replay on the GPU, sandboxed" \
