@@ -17,7 +17,9 @@
 # GPU_DEADLINE (seconds, default 540) bounds the whole run; GPU_STAGES
 # (names, space-separated) runs only those stages; GPU_SKIP_TORCH=1 leaves
 # out the PyTorch peer. GPU_STAGES=e2e runs bench/gpu_e2e.sh (a GPU proof
-# and its judgment at gpu-125m, minutes), which no other run includes.
+# and its judgment at gpu-125m, minutes) and GPU_STAGES=miner runs
+# bench/gpu_miner.sh (a miner against a validator service), which no other
+# run includes.
 set -u
 cd "$(dirname "$0")/.."
 PACK=.gpu
@@ -89,11 +91,11 @@ stage() {
 	local name=$1 limit=$2 t0 rc tmp left
 	shift 2
 	# GPU_STAGES="a b ...": run only these (a quick rerun of a few stages);
-	# e2e takes minutes and runs only when named
+	# e2e and miner take minutes and run only when named
 	if [ -n "${GPU_STAGES:-}" ] && [[ " $GPU_STAGES " != *" $name "* ]]; then
 		return
 	fi
-	if [ -z "${GPU_STAGES:-}" ] && [ "$name" = e2e ]; then
+	if [ -z "${GPU_STAGES:-}" ] && { [ "$name" = e2e ] || [ "$name" = miner ]; }; then
 		return
 	fi
 	t0=$(date +%s)
@@ -206,5 +208,8 @@ stage e2e 585 env LD_LIBRARY_PATH="$OURLIB" bash bench/gpu_e2e.sh "$PACK" "$OUT"
 [[ " ${GPU_STAGES:-} " == *" e2e "* ]] && for f in e2e-noise.json e2e-prove.json e2e.json; do
 	[ -s "$OUT/$f" ] && sed "s/^/$f: /" "$OUT/$f" | tr -d '\n' | cut -c1-1500 | tee -a "$RES" && echo | tee -a "$RES"
 done
+# a miner at gpu-125m against a validator service on loopback: its own
+# call too, GPU_STAGES=miner (MINER_MINUTES, default 3)
+stage miner 300 env LD_LIBRARY_PATH="$OURLIB" bash bench/gpu_miner.sh "$PACK" "$OUT"
 note "total $(( $(date +%s) - start ))s; failed: ${fails[*]:-none}"
 [ ${#fails[@]} -eq 0 ]
