@@ -69,10 +69,10 @@ static void test_budget_does_not_grow_with_the_calibration(void **state)
 	assert_true(fabs(ref.allowed_s * ref.gflops * 1e9 - ref.flops_max) < 1e-6 * ref.flops_max);
 }
 
-/* The GPU scales' unit is one reference-GPU second: with the (provisional)
- * reference median of 1.39 ms for the bf16 8192^3 GEMM, the reference rate
- * is 2 x 8192^3 / 1.39e6 = 791,015.56 GFLOPS, and gpu-125m's 3600 units
- * cap a run at 2.8477e18 model FLOPs. The same rule as the CPU's, with the
+/* The GPU scales' unit is one reference-GPU second: with the reference
+ * median of 1.42 ms for the bf16 8192^3 GEMM (an H100's), the reference
+ * rate is 2 x 8192^3 / 1.42e6 = 774,303.96 GFLOPS, and gpu-125m's 3600
+ * units cap a run at 2.7875e18 model FLOPs. The same rule as the CPU's, with the
  * GPU's reference. */
 static void test_gpu_budget(void **state)
 {
@@ -81,13 +81,13 @@ static void test_gpu_budget(void **state)
 	struct calib_budget ref, b, cpu;
 
 	assert_non_null(sc);
-	assert_true(fabs(CALIB_GPU_REF_GFLOPS - 791015.5595510792) < 1e-6);
+	assert_true(fabs(CALIB_GPU_REF_GFLOPS - 774303.9632225352) < 1e-6);
 	assert_true(calib_gflops(&calib_ref_gpu, CALIB_GPU_REF_MS) == CALIB_GPU_REF_GFLOPS);
 	assert_true(calib_gflops(&calib_ref_cpu, CALIB_REF_MS) == CALIB_REF_GFLOPS);
 	calib_budget(&calib_ref_gpu, sc->budget_units, CALIB_GPU_REF_MS, CALIB_GPU_REF_MS, &ref);
 	assert_true(fabs(ref.allowed_s - 3600.0) < EPS);
-	assert_true(fabs(ref.gflops - 791015.5595510792) < 1e-6);
-	assert_true(fabs(ref.flops_max - 2.8476560143838851e18) < 1e3);
+	assert_true(fabs(ref.gflops - 774303.9632225352) < 1e-6);
+	assert_true(fabs(ref.flops_max - 2.787494267601127e18) < 1e3);
 	/* the slower median for time, the faster for the limit, as on a CPU */
 	calib_budget(&calib_ref_gpu, sc->budget_units, 2 * CALIB_GPU_REF_MS, CALIB_GPU_REF_MS, &b);
 	assert_true(fabs(b.allowed_s - 7200.0) < 1e-6);

@@ -896,12 +896,20 @@ static int replay_segment(struct ctx *c, struct sandbox *sb, const uint16_t *tra
 	return 0;
 }
 
-/* The manifest's runner_isa for the report: a short lowercase name or a
- * mark, never arbitrary miner text. */
-static void proof_isa(const char *v, char out[16])
+/* Where the proof's recipe ran, for the report beside rundevice_name:
+ * "cuda" for a GPU proof (its runner_isa is only the host's), else the
+ * manifest's runner_isa as a short lowercase name or a mark, never
+ * arbitrary miner text. */
+static void proof_isa(json_t *manifest, char out[16])
 {
+	const char *v = mstr(manifest, "environment", "runner_isa");
 	size_t n = strlen(v);
 	int ok = n > 0 && n < 16;
+
+	if (json_is_object(json_object_get(json_object_get(manifest, "environment"), "device"))) {
+		snprintf(out, 16, "cuda");
+		return;
+	}
 
 	for (size_t i = 0; ok && i < n; i++)
 		ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_';
@@ -923,7 +931,7 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 
 	c->r->proof_steps = c->pr.steps;
 	snprintf(c->r->replay_mode, sizeof c->r->replay_mode, "%s", decisive ? "binding" : "spot");
-	proof_isa(mstr(c->manifest, "environment", "runner_isa"), c->r->proof_isa);
+	proof_isa(c->manifest, c->r->proof_isa);
 	snprintf(c->r->replay_isa, sizeof c->r->replay_isa, "%s", rundevice_name(&c->dev));
 	if (nseg < 1)
 		return kerr_set(err, "judge.no_replay", "the log records no checkpoint to replay to");

@@ -82,8 +82,9 @@ struct judge_result {
 	char replay_mode[16];
 	char replay_segments[128];
 	/* The ISA the proof's recipe ran on, as its manifest records it
-	 * (environment.runner_isa; "unrecorded" when absent), and the one the
-	 * replay ran on: this validator's. Shown, not trusted: the replay's
+	 * (environment.runner_isa; "unrecorded" when absent; "cuda" for a
+	 * proof with environment.device), and the one the replay ran on: this
+	 * validator's. Shown, not trusted: the replay's
 	 * bits are the check (docs/determinism.md). */
 	char proof_isa[16], replay_isa[16];
 	/* The GPU the replay ran on ("" on the CPU): the proof's model, which

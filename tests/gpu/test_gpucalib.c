@@ -4,8 +4,8 @@
  * two medians agree as two calibrations of one proof must. It prints what a
  * budget needs from a real GPU: each line, the GPU's name as CUDA and as
  * the driver's /proc files give it (the manifest records the second, the
- * calibration the first), and the median against the provisional
- * reference CALIB_GPU_REF_MS, which a run on the reference GPU replaces.
+ * calibration the first), and the median against the reference
+ * CALIB_GPU_REF_MS (an H100's, docs/calibration.md).
  *   KARPA_GPUCALIB=/abs/path/karpa-gpucalib test_gpucalib */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,7 +39,7 @@ static void calibrates_twice(void **st)
 	for (int i = 0; i < 2; i++) {
 		if (gpucalib_run(tool, &c[i], &err) < 0)
 			fail_msg("%s: %s", err.code, err.msg);
-		printf("gpucalib %d: %s median %.4f ms (min %.4f, max %.4f), %.1f TFLOP/s, %.3f x the provisional "
+		printf("gpucalib %d: %s median %.4f ms (min %.4f, max %.4f), %.1f TFLOP/s, %.3f x the "
 		       "reference %.2f ms\n",
 		       i, c[i].gpu, c[i].median_ms, c[i].min_ms, c[i].max_ms, c[i].tflops,
 		       c[i].median_ms / CALIB_GPU_REF_MS, CALIB_GPU_REF_MS);

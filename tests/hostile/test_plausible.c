@@ -145,7 +145,7 @@ static void write_log(const char *dir, const struct spec *s, double *last_wall)
 
 static json_t *calib_obj(double median_ms, double gflops_scale);
 
-/* A GPU proof: calibrated at about the reference GPU's 1.39 ms. */
+/* A GPU proof: calibrated near the reference GPU's median (1.42 ms). */
 static void honest_gpu(struct spec *s)
 {
 	honest(s);
@@ -574,7 +574,7 @@ static void checkpoint_gap_is_bounded(void **st)
 /* A GPU proof (environment.device) with the GPU calibration is measured
  * against the reference GPU: its steps at 384 TFLOP/s are within twice the
  * calibrated 780 TFLOP/s, its 7.7e13 model FLOPs within 60 reference-GPU
- * seconds (4.7e16), and its time budget is 60 x 1.41 / 1.39 s. Against the
+ * seconds (4.6e16), and its time budget is 60 x 1.41 / 1.42 s. Against the
  * CPU's constants every one of its steps would be too fast. */
 static void gpu_proof_with_gpu_calibration_passes(void **st)
 {
