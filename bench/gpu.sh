@@ -133,7 +133,7 @@ note "toolchain: cc $(command -v cc >/dev/null && cc --version | head -1 || echo
 
 # in order of what matters most if time runs out
 KARPA_GK_BENCH=1 stage kernels 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gk_kernels"
-stage gemm 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gm"
+stage gemm 75 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gm"
 # the recorded algorithms pinned again: the same bits, and bogus pins refused
 stage gemm-pin 75 env LD_LIBRARY_PATH="$OURLIB" KARPA_CUDA_RUNNER="$PWD/$PACK/bin/karpa-recipe-cuda" \
 	"$PACK/bin/test_gemm_pin"
@@ -161,6 +161,11 @@ stage karpa-254m 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale 
 if [ "${GPU_SKIP_TORCH:-0}" != 1 ]; then
 	stage torch-254m 75 python3 bench/gpu_torch.py --scale gpu-254m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN"
 fi
+# the fc layer's GELU inside cuBLASLt's epilogues (gg.h, GG_GELU_EPILOGUE)
+# against the kernels above: speed in the same run, then the parity test
+# with it (the recipe's runner keeps the kernels until both hold)
+stage karpa-254m-gelu 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN" --gelu epilogue --twice
+KARPA_GPU_GELU=epilogue KARPA_GPU_TOKENS="$BROWN" stage parity-gelu 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gpu_parity"
 # the CUDA runner under the validator's sandbox, GPU profile, against the
 # same runner unsandboxed, all of it traced from outside the sandbox: a
 # call the profile refuses shows as "-> EACCES" (or EPERM, or EFBIG for the

@@ -95,6 +95,51 @@ static void round_trip(void **state)
 
 /* The text with one edit (the first occurrence of from replaced by to) must
  * be refused with gemm.bad_table, and the table handed in left as it was. */
+static void refused(const char *text, const char *from, const char *to, const char *why);
+
+/* The fc layer's products with the GELU fused (gm_linear_fwd_gelu,
+ * gm_linear_bwd_data_dgelu) are rows like any other: their epilogues are
+ * named in the text and parse back to the same shapes, ordered after the
+ * unfused product of the same sizes. */
+static void fused_gelu_rows(void **state)
+{
+	static const struct gemmtab_row rows[] = {
+		{ { "fwd", 1, 0, 3072, 16384, 768, 768, 768, 3072, GEMMTAB_BF16, GEMMTAB_BF16,
+		    GEMMTAB_EPI_GELU_AUX_BIAS, GEMMTAB_COMPUTE_F32 },
+		  { 66, 24, 35, 1, 0, 0, 7, 0, 5 } },
+		{ { "bwd_data", 0, 0, 3072, 16384, 768, 3072, 768, 3072, GEMMTAB_BF16, GEMMTAB_BF16,
+		    GEMMTAB_EPI_DGELU, GEMMTAB_COMPUTE_F32 },
+		  { 66, 24, 35, 1, 0, 0, 7, 0, 5 } },
+		{ { "fwd", 1, 0, 3072, 16384, 768, 768, 768, 3072, GEMMTAB_BF16, GEMMTAB_BF16, GEMMTAB_EPI_BIAS,
+		    GEMMTAB_COMPUTE_F32 },
+		  { 66, 24, 35, 1, 0, 0, 7, 0, 5 } },
+	};
+	struct gemmtab *t = calloc(1, sizeof *t), *back = calloc(1, sizeof *back);
+	struct kerr err;
+	char *text;
+
+	(void)state;
+	assert_true(t && back);
+	t->lib = 130100;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		assert_int_equal(gemmtab_add(t, &rows[i], &err), 0);
+	text = format(t);
+	assert_non_null(strstr(text, " epi=gelu_aux_bias "));
+	assert_non_null(strstr(text, " epi=dgelu "));
+	assert_true(strstr(text, " epi=bias ") < strstr(text, " epi=gelu_aux_bias "));
+	assert_int_equal(gemmtab_parse(text, strlen(text), back, &err), 0);
+	assert_int_equal(back->n, 3);
+	for (int i = 0; i < back->n; i++) {
+		const struct gemmtab_row *r = gemmtab_find(back, &rows[i].s);
+		assert_non_null(r);
+		assert_int_equal(r->s.epi, rows[i].s.epi);
+	}
+	refused(text, "epi=dgelu", "epi=dgelu_bgrad", "an epilogue gm does not name");
+	free(text);
+	free(t);
+	free(back);
+}
+
 static void refused(const char *text, const char *from, const char *to, const char *why)
 {
 	char *bad = malloc(GEMMTAB_TEXT_MAX + 64);
@@ -248,7 +293,7 @@ static void add_and_format_refusals(void **state)
 	r.s.ta = r.s.tb = 1;
 	r.s.m = r.s.n = r.s.lda = r.s.ldb = r.s.ldd = INT32_MAX;
 	r.s.ab = r.s.d = GEMMTAB_BF16;
-	r.s.epi = GEMMTAB_EPI_GELU_BIAS;
+	r.s.epi = GEMMTAB_EPI_GELU_AUX_BIAS; /* the longest epilogue name */
 	r.a = (struct gemmtab_algo){ INT32_MAX, UINT32_MAX, UINT32_MAX, INT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX,
 				     UINT16_MAX, UINT16_MAX };
 	for (int i = 0; i < GEMMTAB_ROWS_MAX; i++) {
@@ -284,6 +329,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip),
+		cmocka_unit_test(fused_gelu_rows),
 		cmocka_unit_test(malformed_refused),
 		cmocka_unit_test(bounds_refused),
 		cmocka_unit_test(add_and_format_refusals),

@@ -64,7 +64,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 }
 
 struct opts {
-	const char *scale, *tokens;
+	const char *scale, *tokens, *gelu;
 	int batch, steps, warmup, twice;
 	enum gk_prec prec;
 };
@@ -84,6 +84,10 @@ static double run(const struct opts *o, const struct gpt_config *c, const uint16
 
 	if (!g || !tok) {
 		fprintf(stderr, "bench_gpu: %s\n", g ? "out of memory" : err);
+		goto out;
+	}
+	if (o->gelu && gg_set_gelu_name(g, o->gelu) < 0) {
+		fprintf(stderr, "bench_gpu: --gelu: %s\n", gg_error(g));
 		goto out;
 	}
 	for (int s = 0; s < o->warmup + o->steps; s++) {
@@ -122,7 +126,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "gpu-125m", NULL, 0, 30, 5, 0, GK_BF16 };
+	struct opts o = { "gpu-125m", NULL, NULL, 0, 30, 5, 0, GK_BF16 };
 	struct gpt_config c;
 	char err[256];
 	uint16_t *data = NULL;
@@ -145,11 +149,13 @@ int main(int argc, char **argv)
 			o.steps = atoi(v), i++;
 		else if (v && !strcmp(a, "--warmup"))
 			o.warmup = atoi(v), i++;
+		else if (v && !strcmp(a, "--gelu"))
+			o.gelu = v, i++;
 		else if (v && !strcmp(a, "--prec"))
 			o.prec = strcmp(v, "fp32") ? GK_BF16 : GK_F32, i++;
 		else {
 			fprintf(stderr, "usage: bench_gpu [--scale S] [--batch B] [--steps N] [--warmup W] "
-					"[--prec bf16|fp32] [--tokens shard.bin] [--twice]\n");
+					"[--prec bf16|fp32] [--gelu kernel|epilogue] [--tokens shard.bin] [--twice]\n");
 			return 2;
 		}
 	}
@@ -184,10 +190,10 @@ int main(int argc, char **argv)
 	 * included) plus causal attention, 6*L*T*C (half of 12*L*T*C) */
 	pmat = (double)c.L * 12 * c.C * c.C + (double)c.V * c.C;
 	fpt = 6 * pmat + 6.0 * c.L * c.T * c.C;
-	printf("bench karpa scale=%s prec=%s B=%d T=%d attn=%s tokens/s=%.0f ms/step=%.2f "
+	printf("bench karpa scale=%s prec=%s B=%d T=%d attn=%s gelu=%s tokens/s=%.0f ms/step=%.2f "
 	       "MFU=%.1f%% loss=%.4f flops/token=%.4g\n",
 	       o.scale, o.prec == GK_BF16 ? "bf16" : "fp32", c.B, c.T,
-	       gk_attn_path_name(gk_attn_path_for(o.prec, c.T, c.C, c.NH)), tps,
+	       gk_attn_path_name(gk_attn_path_for(o.prec, c.T, c.C, c.NH)), o.gelu ? o.gelu : "kernel", tps,
 	       1e3 * c.B * c.T / tps, 100 * tps * fpt / H100_BF16_PEAK, l1, fpt);
 	if (o.twice)
 		printf("determinism %s: digest %016llx then %016llx, loss %.6f then %.6f\n",

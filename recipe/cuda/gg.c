@@ -53,6 +53,7 @@ struct gg {
 	struct gm *gm;
 	cudaStream_t stream;
 	int64_t step;
+	enum gg_gelu gelu; /* where the fc layer's GELU runs (zero: the kernels) */
 	char err[GG_ERR_MAX];
 };
 
@@ -95,6 +96,20 @@ int gg_pin_gemm(struct gg *g, const char *text)
 	MM(gm_pin(g->gm, text));
 	return 0;
 }
+
+static const char *const gelu_names[] = { "kernel", "epilogue" };
+
+int gg_set_gelu_name(struct gg *g, const char *name)
+{
+	for (int i = 0; i < (int)(sizeof gelu_names / sizeof *gelu_names); i++)
+		if (!strcmp(name, gelu_names[i])) {
+			g->gelu = (enum gg_gelu)i;
+			return 0;
+		}
+	return fail(g, "GELU path '%s': expected kernel or epilogue", name);
+}
+
+const char *gg_gelu_name(const struct gg *g) { return gelu_names[g->gelu]; }
 
 /* ---------------------------------------------------------- allocation */
 
@@ -378,10 +393,15 @@ static int forward(struct gg *g, int B, int T)
 		gk_layernorm_fwd(g->prec, ln2, a->ln2_mean + l * Nmax, a->ln2_rstd + l * Nmax, res2,
 				 P(g, g->params, T_LN2W, l * C), P(g, g->params, T_LN2B, l * C), N, iC, s);
 		LAUNCHED("ln2");
-		MM(gm_linear_fwd(g->gm, g->prec, fch, 0, 4 * iC, ln2, W(g, T_FCW, l * 4 * C * C),
-				 W(g, T_FCB, l * 4 * C), N, iC, 4 * iC));
-		gk_gelu_fwd(g->prec, fchg, fch, (size_t)N * 4 * C, s);
-		LAUNCHED("gelu");
+		if (g->gelu == GG_GELU_EPILOGUE) {
+			MM(gm_linear_fwd_gelu(g->gm, g->prec, fchg, fch, ln2, W(g, T_FCW, l * 4 * C * C),
+					      W(g, T_FCB, l * 4 * C), N, iC, 4 * iC));
+		} else {
+			MM(gm_linear_fwd(g->gm, g->prec, fch, 0, 4 * iC, ln2, W(g, T_FCW, l * 4 * C * C),
+					 W(g, T_FCB, l * 4 * C), N, iC, 4 * iC));
+			gk_gelu_fwd(g->prec, fchg, fch, (size_t)N * 4 * C, s);
+			LAUNCHED("gelu");
+		}
 		MM(gm_linear_fwd(g->gm, g->prec, a->tmp, 0, iC, fchg, W(g, T_FCPROJW, l * 4 * C * C),
 				 W(g, T_FCPROJB, l * C), N, 4 * iC, iC));
 		gk_residual_fwd(g->prec, res3, res2, a->tmp, (size_t)N * C, s);
@@ -456,14 +476,20 @@ static int backward(struct gg *g, int nbuckets)
 		float *lse = a->lse + l * Nmax * c->NH;
 
 		/* dres holds d(residual3): the MLP branch, then LN2 adds into it */
-		MM(gm_linear_bwd_data(g->gm, p, a->d4c, a->dres, iC, W(g, T_FCPROJW, l * 4 * C * C), N,
-				      4 * iC, iC));
+		if (g->gelu == GG_GELU_EPILOGUE)
+			MM(gm_linear_bwd_data_dgelu(g->gm, p, a->d4c, a->dres, iC, W(g, T_FCPROJW, l * 4 * C * C),
+						    fch, N, 4 * iC, iC));
+		else
+			MM(gm_linear_bwd_data(g->gm, p, a->d4c, a->dres, iC, W(g, T_FCPROJW, l * 4 * C * C), N,
+					      4 * iC, iC));
 		MM(gm_linear_bwd_weight(g->gm, p, P(g, g->grads, T_FCPROJW, l * 4 * C * C), a->dres, iC,
 					fchg, N, 4 * iC, iC));
 		gk_colsum(p, P(g, g->grads, T_FCPROJB, l * C), a->dres, N, iC, a->scratch, s);
 		LAUNCHED("colsum");
-		gk_gelu_bwd(p, a->d4c, fch, a->d4c, (size_t)N * 4 * C, s);
-		LAUNCHED("gelu backward");
+		if (g->gelu != GG_GELU_EPILOGUE) {
+			gk_gelu_bwd(p, a->d4c, fch, a->d4c, (size_t)N * 4 * C, s);
+			LAUNCHED("gelu backward");
+		}
 		MM(gm_linear_bwd_data(g->gm, p, a->dc, a->d4c, 4 * iC, W(g, T_FCW, l * 4 * C * C), N, iC,
 				      4 * iC));
 		MM(gm_linear_bwd_weight(g->gm, p, P(g, g->grads, T_FCW, l * 4 * C * C), a->d4c, 4 * iC,

@@ -25,7 +25,7 @@
 struct gm_key {
 	int ta, tb, m, n, k, lda, ldb, ldd;
 	int ab, d; /* cudaDataType_t */
-	int bias;
+	int epi;   /* enum gemmtab_epi: none, bias, gelu_aux_bias (fwd), dgelu (bwd_data) */
 };
 
 struct gm_entry {
@@ -162,7 +162,7 @@ static void key_to_shape(const struct gm_key *k, struct gemmtab_shape *s)
 	s->ldd = k->ldd;
 	s->ab = tab_type(k->ab);
 	s->d = tab_type(k->d);
-	s->epi = k->bias ? GEMMTAB_EPI_BIAS : GEMMTAB_EPI_NONE;
+	s->epi = k->epi;
 	s->compute = GEMMTAB_COMPUTE_F32;
 }
 
@@ -175,8 +175,14 @@ static const char *shape_to_key(const struct gemmtab_shape *s, struct gm_key *k)
 		return "its op is not gm's name for its transposes (fwd TN, bwd_data NN, bwd_weight NT)";
 	if ((s->ab != GEMMTAB_F32 && s->ab != GEMMTAB_BF16) || (s->d != GEMMTAB_F32 && s->d != GEMMTAB_BF16))
 		return "gm's products are f32 or bf16";
-	if (s->epi != GEMMTAB_EPI_NONE && s->epi != GEMMTAB_EPI_BIAS)
-		return "gm's products have no epilogue but a bias";
+	if (s->epi != GEMMTAB_EPI_NONE && s->epi != GEMMTAB_EPI_BIAS && s->epi != GEMMTAB_EPI_GELU_AUX_BIAS &&
+	    s->epi != GEMMTAB_EPI_DGELU)
+		return "gm's products have no epilogue but a bias, gelu_aux_bias or dgelu";
+	if ((s->epi == GEMMTAB_EPI_GELU_AUX_BIAS && strcmp(s->op, "fwd")) ||
+	    (s->epi == GEMMTAB_EPI_DGELU && strcmp(s->op, "bwd_data")))
+		return "gm fuses the GELU into fwd (gelu_aux_bias) and bwd_data (dgelu) only";
+	if ((s->epi == GEMMTAB_EPI_GELU_AUX_BIAS || s->epi == GEMMTAB_EPI_DGELU) && (s->ldd % 8 || s->d != s->ab))
+		return "a fused GELU's stored input needs ldd a multiple of 8 and the output in the operands' type";
 	if (s->compute != GEMMTAB_COMPUTE_F32)
 		return "gm's products compute in f32";
 	k->ta = s->ta;
@@ -189,15 +195,23 @@ static const char *shape_to_key(const struct gemmtab_shape *s, struct gm_key *k)
 	k->ldd = s->ldd;
 	k->ab = s->ab == GEMMTAB_BF16 ? CUDA_R_16BF : CUDA_R_32F;
 	k->d = s->d == GEMMTAB_BF16 ? CUDA_R_16BF : CUDA_R_32F;
-	k->bias = s->epi == GEMMTAB_EPI_BIAS;
+	k->epi = s->epi;
 	return NULL;
 }
 
 /* The product's name in messages: "fwd TN m=.. n=.. k=.. bf16+bias". */
 static void describe(const struct gm_key *k, char *buf, size_t cap)
 {
-	snprintf(buf, cap, "%s %c%c m=%d n=%d k=%d %s%s", op_name(k->ta, k->tb), k->ta ? 'T' : 'N',
-		 k->tb ? 'T' : 'N', k->m, k->n, k->k, gemmtab_type_name(tab_type(k->ab)), k->bias ? "+bias" : "");
+	snprintf(buf, cap, "%s %c%c m=%d n=%d k=%d %s%s%s", op_name(k->ta, k->tb), k->ta ? 'T' : 'N',
+		 k->tb ? 'T' : 'N', k->m, k->n, k->k, gemmtab_type_name(tab_type(k->ab)), k->epi ? "+" : "",
+		 k->epi ? gemmtab_epi_name(k->epi) : "");
+}
+
+/* Whether the product's epilogue reads or writes the GELU's input beside
+ * its output (the aux matrix, laid out as D). */
+static int has_aux(const struct gm_key *k)
+{
+	return k->epi == GEMMTAB_EPI_GELU_AUX_BIAS || k->epi == GEMMTAB_EPI_DGELU;
 }
 
 /* The configuration attributes, each at its width (cublasLt.h). */
@@ -294,11 +308,17 @@ static int descriptors(struct gm *g, const char *what, const struct gm_key *k, s
 		entry_free(e);
 		return fail(g, "%s: cuBLASLt descriptor: %s", what, cublasLtGetStatusString(st));
 	}
-	if (k->bias) {
-		cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-		if ((st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi))) {
+	if (k->epi != GEMMTAB_EPI_NONE) {
+		cublasLtEpilogue_t epi = k->epi == GEMMTAB_EPI_BIAS		 ? CUBLASLT_EPILOGUE_BIAS
+					 : k->epi == GEMMTAB_EPI_GELU_AUX_BIAS ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS
+									       : CUBLASLT_EPILOGUE_DGELU;
+		int64_t aux_ld = k->ldd;
+		if ((st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)) ||
+		    (has_aux(k) && (st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD,
+									&aux_ld, sizeof aux_ld)))) {
 			entry_free(e);
-			return fail(g, "%s: bias epilogue: %s", what, cublasLtGetStatusString(st));
+			return fail(g, "%s: %s epilogue: %s", what, gemmtab_epi_name(k->epi),
+				    cublasLtGetStatusString(st));
 		}
 	}
 	return 0;
@@ -483,16 +503,20 @@ static int aligned(const void *p)
 	return ((uintptr_t)p & 15) == 0;
 }
 
-/* D = op(A) op(B) (+ bias), column-major, beta = 0. */
+/* D = op(A) op(B) (+ bias), column-major, beta = 0, through k's epilogue;
+ * aux: the GELU's input, written (gelu_aux_bias) or read (dgelu). */
 static int mm(struct gm *g, const char *what, const struct gm_key *k, const void *A, const void *B,
-	      void *D, const void *bias)
+	      void *D, const void *bias, const void *aux)
 {
 	struct gm_entry *e = NULL;
 	const float one = 1.0f, zero = 0.0f;
 	cublasStatus_t st;
 
-	if (!aligned(A) || !aligned(B) || !aligned(D) || (bias && !aligned(bias)))
+	if (!aligned(A) || !aligned(B) || !aligned(D) || (bias && !aligned(bias)) || (aux && !aligned(aux)))
 		return fail(g, "%s: an operand is not 16-byte aligned", what);
+	if (has_aux(k) != (aux != NULL))
+		return fail(g, "%s: the %s epilogue %s the GELU's input", what, gemmtab_epi_name(k->epi),
+			    has_aux(k) ? "needs" : "takes no");
 	for (int i = 0; i < g->n; i++)
 		if (!memcmp(&g->cache[i].key, k, sizeof *k)) {
 			e = &g->cache[i];
@@ -506,6 +530,9 @@ static int mm(struct gm *g, const char *what, const struct gm_key *k, const void
 	if (bias && (st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
 							 &bias, sizeof bias)))
 		return fail(g, "%s: bias pointer: %s", what, cublasLtGetStatusString(st));
+	if (aux && (st = cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux,
+							sizeof aux)))
+		return fail(g, "%s: GELU input pointer: %s", what, cublasLtGetStatusString(st));
 	st = cublasLtMatmul(g->lt, e->op, &one, A, e->a, B, e->b, &zero, D, e->d, D, e->d, &e->algo,
 			    g->ws, GM_WORKSPACE, g->stream);
 	if (st)
@@ -528,18 +555,17 @@ static int dims_ok(struct gm *g, const char *what, int N, int IC, int OC, int ld
 	return 0;
 }
 
-int gm_linear_fwd(struct gm *g, enum gk_prec p, void *out, int out_f32, int ld_out,
-		  const void *inp, const void *w, const void *bias, int N, int IC, int OC)
+/* out[N, OC] (row stride ld_out, type d_type) = inp[N, IC] w[OC, IC]^T
+ * through epilogue epi; pre: the GELU's input, written beside out. */
+static int linear_fwd(struct gm *g, const char *what, enum gk_prec p, void *out, int d_type, int ld_out,
+		      const void *inp, const void *w, const void *bias, void *pre, int epi, int N, int IC, int OC)
 {
 	struct gm_key k;
 
-	if (dims_ok(g, "linear forward", N, IC, OC, ld_out) < 0)
+	if (dims_ok(g, what, N, IC, OC, ld_out) < 0)
 		return -1;
-	if (bias && out_f32 && p != GK_F32)
-		return fail(g, "linear forward: a bias needs the output in the activation type");
 	memset(&k, 0, sizeof k);
 	k.ta = 1;
-	k.tb = 0;
 	k.m = OC;
 	k.n = N;
 	k.k = IC;
@@ -547,17 +573,37 @@ int gm_linear_fwd(struct gm *g, enum gk_prec p, void *out, int out_f32, int ld_o
 	k.ldb = IC;
 	k.ldd = ld_out;
 	k.ab = act_type(p);
-	k.d = out_f32 ? CUDA_R_32F : act_type(p);
-	k.bias = bias != NULL;
-	return mm(g, "linear forward", &k, w, inp, out, bias);
+	k.d = d_type;
+	k.epi = epi;
+	return mm(g, what, &k, w, inp, out, bias, pre);
 }
 
-int gm_linear_bwd_data(struct gm *g, enum gk_prec p, void *dinp, const void *dout, int ld_dout,
-		       const void *w, int N, int IC, int OC)
+int gm_linear_fwd(struct gm *g, enum gk_prec p, void *out, int out_f32, int ld_out,
+		  const void *inp, const void *w, const void *bias, int N, int IC, int OC)
+{
+	if (bias && out_f32 && p != GK_F32)
+		return fail(g, "linear forward: a bias needs the output in the activation type");
+	return linear_fwd(g, "linear forward", p, out, out_f32 ? CUDA_R_32F : act_type(p), ld_out, inp, w, bias,
+			  NULL, bias ? GEMMTAB_EPI_BIAS : GEMMTAB_EPI_NONE, N, IC, OC);
+}
+
+int gm_linear_fwd_gelu(struct gm *g, enum gk_prec p, void *out, void *pre, const void *inp, const void *w,
+		       const void *bias, int N, int IC, int OC)
+{
+	if (!bias || !pre)
+		return fail(g, "linear forward with GELU: needs the bias and the buffer for the GELU's input");
+	return linear_fwd(g, "linear forward with GELU", p, out, act_type(p), OC, inp, w, bias, pre,
+			  GEMMTAB_EPI_GELU_AUX_BIAS, N, IC, OC);
+}
+
+/* dinp[N, IC] = dout[N, OC] (row stride ld_dout) w[OC, IC] through
+ * epilogue epi; pre: the GELU's input, read. */
+static int linear_bwd_data(struct gm *g, const char *what, enum gk_prec p, void *dinp, const void *dout,
+			   int ld_dout, const void *w, const void *pre, int epi, int N, int IC, int OC)
 {
 	struct gm_key k;
 
-	if (dims_ok(g, "linear backward (data)", N, IC, OC, ld_dout) < 0)
+	if (dims_ok(g, what, N, IC, OC, ld_dout) < 0)
 		return -1;
 	memset(&k, 0, sizeof k);
 	k.m = IC;
@@ -567,7 +613,24 @@ int gm_linear_bwd_data(struct gm *g, enum gk_prec p, void *dinp, const void *dou
 	k.ldb = ld_dout;
 	k.ldd = IC;
 	k.ab = k.d = act_type(p);
-	return mm(g, "linear backward (data)", &k, w, dout, dinp, NULL);
+	k.epi = epi;
+	return mm(g, what, &k, w, dout, dinp, NULL, pre);
+}
+
+int gm_linear_bwd_data(struct gm *g, enum gk_prec p, void *dinp, const void *dout, int ld_dout,
+		       const void *w, int N, int IC, int OC)
+{
+	return linear_bwd_data(g, "linear backward (data)", p, dinp, dout, ld_dout, w, NULL, GEMMTAB_EPI_NONE, N,
+			       IC, OC);
+}
+
+int gm_linear_bwd_data_dgelu(struct gm *g, enum gk_prec p, void *dpre, const void *dout, int ld_dout,
+			     const void *w, const void *pre, int N, int IC, int OC)
+{
+	if (!pre)
+		return fail(g, "linear backward (data) with GELU: needs the GELU's input");
+	return linear_bwd_data(g, "linear backward (data) with GELU", p, dpre, dout, ld_dout, w, pre,
+			       GEMMTAB_EPI_DGELU, N, IC, OC);
 }
 
 int gm_linear_bwd_weight(struct gm *g, enum gk_prec p, float *dw, const void *dout, int ld_dout,
@@ -587,5 +650,5 @@ int gm_linear_bwd_weight(struct gm *g, enum gk_prec p, float *dw, const void *do
 	k.ldd = IC;
 	k.ab = act_type(p);
 	k.d = CUDA_R_32F;
-	return mm(g, "linear backward (weight)", &k, inp, dout, dw, NULL);
+	return mm(g, "linear backward (weight)", &k, inp, dout, dw, NULL, NULL);
 }

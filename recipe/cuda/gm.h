@@ -46,6 +46,20 @@ int gm_linear_bwd_data(struct gm *g, enum gk_prec p, void *dinp, const void *dou
 int gm_linear_bwd_weight(struct gm *g, enum gk_prec p, float *dw, const void *dout, int ld_dout,
 			 const void *inp, int N, int IC, int OC);
 
+/* The fc layer with its GELU in cuBLASLt's epilogue, in place of the
+ * product and gk_gelu_fwd / gk_gelu_bwd (one pass over the N x OC
+ * activation less each way; gg's GG_GELU_EPILOGUE):
+ *   forward   out[N, OC] = GELU(inp w^T + bias), pre[N, OC] = inp w^T + bias
+ *             (the GELU's input, for the backward; row stride OC)
+ *   backward  dpre[N, IC] = (dout w)[N, IC] * GELU'(pre[N, IC])
+ * Both in the activation type; IC and OC multiples of 8. Whether
+ * cuBLASLt's GELU is the recipe's (the tanh form, gk_gelu_fwd) is what
+ * tests/gpu/test_gm.c checks against the kernels. */
+int gm_linear_fwd_gelu(struct gm *g, enum gk_prec p, void *out, void *pre, const void *inp, const void *w,
+		       const void *bias, int N, int IC, int OC);
+int gm_linear_bwd_data_dgelu(struct gm *g, enum gk_prec p, void *dpre, const void *dout, int ld_dout,
+			     const void *w, const void *pre, int N, int IC, int OC);
+
 const char *gm_error(const struct gm *g);
 
 /* Pins the algorithms of a table (gemmtab text, as gm_record gives it,

@@ -10,7 +10,8 @@
 #include <string.h>
 
 static const char *const type_names[GEMMTAB_TYPES] = { "f32", "f16", "bf16" };
-static const char *const epi_names[GEMMTAB_EPIS] = { "none", "bias", "gelu", "gelu_bias", "bgradb" };
+static const char *const epi_names[GEMMTAB_EPIS] = { "none",	 "bias",	  "gelu", "gelu_bias",
+						      "bgradb", "gelu_aux_bias", "dgelu" };
 static const char *const compute_names[GEMMTAB_COMPUTES] = { "f32" };
 
 /* The row's key=value fields after "op TT", in their one order. */

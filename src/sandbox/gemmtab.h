@@ -43,8 +43,11 @@ _Static_assert(GEMMTAB_ROWS_MAX * GEMMTAB_LINE_MAX + GEMMTAB_LINE_MAX < GEMMTAB_
 /* Names, not cuBLAS's numbers: the text stays readable and this file free
  * of CUDA. The CUDA side maps them (recipe/cuda/gm.c). */
 enum gemmtab_type { GEMMTAB_F32, GEMMTAB_F16, GEMMTAB_BF16, GEMMTAB_TYPES };
+/* gelu_aux_bias: bias, then GELU, the GELU's input stored beside the
+ * output; dgelu: the product times the GELU's derivative at a stored input
+ * (the fc layer's forward and backward with the GELU fused, gm.h). */
 enum gemmtab_epi { GEMMTAB_EPI_NONE, GEMMTAB_EPI_BIAS, GEMMTAB_EPI_GELU, GEMMTAB_EPI_GELU_BIAS,
-		   GEMMTAB_EPI_BGRADB, GEMMTAB_EPIS };
+		   GEMMTAB_EPI_BGRADB, GEMMTAB_EPI_GELU_AUX_BIAS, GEMMTAB_EPI_DGELU, GEMMTAB_EPIS };
 enum gemmtab_compute { GEMMTAB_COMPUTE_F32, GEMMTAB_COMPUTES };
 
 /* The product: what a row is looked up by. */

@@ -187,40 +187,179 @@ static void check_shape(struct gm *g, enum gk_prec p, int N, int IC, int OC, int
 	free(ref);
 }
 
-static void products_match_reference(void **state)
-{
-	char err[GM_ERR_MAX] = "";
+/* One matmul context for both tests, as a run has one: the table printed
+ * at the end holds every product either test ran. */
+struct fixture {
 	cudaStream_t s;
 	struct gm *g;
+};
 
-	(void)state;
+static int gm_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	char err[GM_ERR_MAX] = "";
+
+	if (!f || cudaStreamCreate(&f->s) != cudaSuccess || !(f->g = gm_create(f->s, err))) {
+		fprintf(stderr, "test_gm: no matmul context: %s\n", f && *err ? err : "CUDA stream or memory");
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int gm_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	/* the algorithms each product ran (gemmtab rows), for the log */
+	printf("   algorithms (%d rebuilt with other bytes than the heuristic's, %d not rebuilt):\n%s",
+	       gm_rebuilt_differs(f->g), gm_unrebuilt(f->g), gm_record(f->g));
+	gm_destroy(f->g);
+	cudaStreamDestroy(f->s);
+	free(f);
+	return 0;
+}
+
+static void products_match_reference(void **state)
+{
+	struct fixture *f = *state;
+
 	g_rng = 7;
-	CK(cudaStreamCreate(&s));
-	g = gm_create(s, err);
-	if (!g)
-		fail_msg("gm_create: %s", err);
+	g_fails = 0;
 	for (int prec = 0; prec < 2; prec++) {
 		enum gk_prec p = prec ? GK_BF16 : GK_F32;
 		/* the parity test's lm head (V 1000 padded to 1024), a square
 		 * layer, and GPT-2's vocabulary padded to 50304 at a small N */
-		check_shape(g, p, 2048, 256, 1000, 1024);
-		check_shape(g, p, 2048, 256, 256, 256);
-		check_shape(g, p, 256, 64, 50257, 50304);
+		check_shape(f->g, p, 2048, 256, 1000, 1024);
+		check_shape(f->g, p, 2048, 256, 256, 256);
+		check_shape(f->g, p, 256, 64, 50257, 50304);
 	}
-	/* the algorithms each product ran (gemmtab rows), for the log */
-	printf("   algorithms (%d rebuilt with other bytes than the heuristic's, %d not rebuilt):\n%s",
-	       gm_rebuilt_differs(g), gm_unrebuilt(g),
-	       gm_record(g));
-	gm_destroy(g);
-	CK(cudaStreamDestroy(s));
 	if (g_fails)
 		fail_msg("%d product checks failed", g_fails);
+}
+
+/* The recipe's GELU (the tanh form, recipe/layers.c and gk_gelu_fwd) and
+ * its derivative, in double. */
+static double gelu_ref(double x)
+{
+	const double k = 0.7978845608028654; /* sqrt(2 / pi) */
+	return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
+}
+
+static double dgelu_ref(double x)
+{
+	const double k = 0.7978845608028654;
+	double th = tanh(k * (x + 0.044715 * x * x * x));
+	return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * k * (1.0 + 3.0 * 0.044715 * x * x);
+}
+
+/* The fc layer's fused products (gm_linear_fwd_gelu, gm_linear_bwd_data_dgelu)
+ * against the recipe's GELU in double: if cuBLASLt's epilogue computed
+ * another GELU (the erf form differs by up to about 1e-3), the fp32 case
+ * fails at its 1e-5. */
+static void check_fused_gelu(struct gm *g, enum gk_prec p, int N, int IC, int OC)
+{
+	double tol = p == GK_BF16 ? 8e-3 : 1e-5;
+	int bf = p == GK_BF16;
+	float *inp = host_matrix(p, N, IC, IC), *w = host_matrix(p, OC, IC, IC), *bias = host_matrix(p, 1, OC, OC);
+	float *dout = host_matrix(p, N, OC, OC), *pre = host_matrix(p, N, IC, IC);
+	float *got = malloc((size_t)N * (OC > IC ? OC : IC) * 4);
+	double *ref = malloc((size_t)N * (OC > IC ? OC : IC) * sizeof *ref);
+	double *ref_pre = malloc((size_t)N * OC * sizeof *ref_pre);
+	void *d_inp, *d_w, *d_bias, *d_dout, *d_pre, *d_out, *d_aux;
+
+	assert_true(got && ref && ref_pre);
+	/* the backward's stored GELU inputs over (-4, 4), where the tanh and
+	 * erf forms differ most (the forward's products spread wider) */
+	for (size_t i = 0; i < (size_t)N * IC; i++) {
+		float v = 4.0f * pre[i];
+		pre[i] = bf ? gt_bf2f(gt_f2bf(v)) : v;
+	}
+	d_inp = to_device(p, inp, (size_t)N * IC, 0);
+	d_w = to_device(p, w, (size_t)OC * IC, 0);
+	d_bias = to_device(p, bias, OC, 0);
+	d_dout = to_device(p, dout, (size_t)N * OC, 0);
+	d_pre = to_device(p, pre, (size_t)N * IC, 0);
+
+	/* forward: out = GELU(inp w^T + bias), and the pre-activation kept */
+	d_out = poisoned((size_t)N * OC, bf ? 2 : 4);
+	d_aux = poisoned((size_t)N * OC, bf ? 2 : 4);
+	if (gm_linear_fwd_gelu(g, p, d_out, d_aux, d_inp, d_w, d_bias, N, IC, OC) < 0) {
+		printf("FAIL gm forward+gelu %s: %s\n", bf ? "bf16" : "f32", gm_error(g));
+		g_fails++;
+	} else {
+		CK(cudaDeviceSynchronize());
+		for (int n = 0; n < N; n++)
+			for (int o = 0; o < OC; o++) {
+				double acc = bias[o];
+				for (int i = 0; i < IC; i++)
+					acc += (double)inp[(size_t)n * IC + i] * w[(size_t)o * IC + i];
+				ref_pre[(size_t)n * OC + o] = acc;
+				ref[(size_t)n * OC + o] = gelu_ref(acc);
+			}
+		from_device(got, d_aux, (size_t)N * OC, bf);
+		report("forward+gelu (input kept)", p, N, IC, OC, OC, rel_err(got, OC, ref_pre, OC, N, OC), tol, g);
+		from_device(got, d_out, (size_t)N * OC, bf);
+		report("forward+gelu", p, N, IC, OC, OC, rel_err(got, OC, ref, OC, N, OC), tol, g);
+	}
+	CK(cudaFree(d_out));
+	CK(cudaFree(d_aux));
+
+	/* backward: dpre = (dout w) * GELU'(pre) */
+	d_out = poisoned((size_t)N * IC, bf ? 2 : 4);
+	if (gm_linear_bwd_data_dgelu(g, p, d_out, d_dout, OC, d_w, d_pre, N, IC, OC) < 0) {
+		printf("FAIL gm backward-data+dgelu %s: %s\n", bf ? "bf16" : "f32", gm_error(g));
+		g_fails++;
+	} else {
+		CK(cudaDeviceSynchronize());
+		for (int n = 0; n < N; n++)
+			for (int i = 0; i < IC; i++) {
+				double acc = 0;
+				for (int o = 0; o < OC; o++)
+					acc += (double)dout[(size_t)n * OC + o] * w[(size_t)o * IC + i];
+				ref[(size_t)n * IC + i] = acc * dgelu_ref(pre[(size_t)n * IC + i]);
+			}
+		from_device(got, d_out, (size_t)N * IC, bf);
+		report("backward-data+dgelu", p, N, IC, OC, OC, rel_err(got, IC, ref, IC, N, IC), tol, g);
+	}
+	CK(cudaFree(d_out));
+	CK(cudaFree(d_inp));
+	CK(cudaFree(d_w));
+	CK(cudaFree(d_bias));
+	CK(cudaFree(d_dout));
+	CK(cudaFree(d_pre));
+	free(inp);
+	free(w);
+	free(bias);
+	free(dout);
+	free(pre);
+	free(got);
+	free(ref);
+	free(ref_pre);
+}
+
+static void fused_gelu_matches_reference(void **state)
+{
+	struct fixture *f = *state;
+
+	g_rng = 11;
+	g_fails = 0;
+	for (int prec = 0; prec < 2; prec++) {
+		enum gk_prec p = prec ? GK_BF16 : GK_F32;
+		/* the parity shape's fc layer (C 256) and GPT-2 small's at N 256 */
+		check_fused_gelu(f->g, p, 2048, 256, 1024);
+		check_fused_gelu(f->g, p, 256, 768, 3072);
+	}
+	if (g_fails)
+		fail_msg("%d fused-GELU checks failed", g_fails);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(products_match_reference),
+		cmocka_unit_test(fused_gelu_matches_reference),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, gm_setup, gm_teardown);
 }

@@ -110,6 +110,9 @@ static void split_rows(const uint16_t *tok, int B, int T, int *in, int *tg)
 		}
 }
 
+/* KARPA_GPU_GELU=kernel|epilogue: where every model's fc GELU runs (gg.h) */
+static const char *g_gelu;
+
 static struct gg *gpu_model(const struct gpt_config *c, enum gk_prec p, uint64_t seed)
 {
 	char err[GG_ERR_MAX] = "";
@@ -117,6 +120,8 @@ static struct gg *gpu_model(const struct gpt_config *c, enum gk_prec p, uint64_t
 
 	if (!g)
 		fail_msg("gg_create: %s", err);
+	if (g_gelu && gg_set_gelu_name(g, g_gelu) < 0)
+		fail_msg("%s", gg_error(g));
 	return g;
 }
 
@@ -424,6 +429,8 @@ static void restore_continues_identically(void **state)
 	(void)state;
 	if (!z)
 		fail_msg("gg_alloc: %s", err);
+	if (g_gelu && gg_set_gelu_name(z, g_gelu) < 0)
+		fail_msg("%s", gg_error(z));
 	assert_true(tok && p && m && v);
 	for (int s = 0; s < 3; s++) {
 		markov_tokens(tok, rowtok, c.V, 500 + (uint64_t)s);
@@ -467,6 +474,9 @@ int main(void)
 		fprintf(stderr, "test_gpu_parity: KARPA_GPU_ATTN=%s: expected plain, wmma or mma\n", attn);
 		return 2;
 	}
+	g_gelu = getenv("KARPA_GPU_GELU");
+	if (g_gelu)
+		printf("test_gpu_parity: the fc GELU runs in the %s (KARPA_GPU_GELU)\n", g_gelu);
 	if (cudaGetDeviceCount(&n) != cudaSuccess || n < 1) {
 		fprintf(stderr, "test_gpu_parity: no CUDA device; run it through bench/gpu.sh on a GPU machine\n");
 		return 1;
