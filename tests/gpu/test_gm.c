@@ -240,7 +240,8 @@ static void products_match_reference(void **state)
 }
 
 /* The recipe's GELU (the tanh form, recipe/layers.c and gk_gelu_fwd) and
- * its derivative, in double. */
+ * its derivative, in double; and the erf form, the GELU cuBLASLt's
+ * epilogue must not be. */
 static double gelu_ref(double x)
 {
 	const double k = 0.7978845608028654; /* sqrt(2 / pi) */
@@ -254,88 +255,135 @@ static double dgelu_ref(double x)
 	return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * k * (1.0 + 3.0 * 0.044715 * x * x);
 }
 
-/* The fc layer's fused products (gm_linear_fwd_gelu, gm_linear_bwd_data_dgelu)
- * against the recipe's GELU in double: if cuBLASLt's epilogue computed
- * another GELU (the erf form differs by up to about 1e-3), the fp32 case
- * fails at its 1e-5. */
-static void check_fused_gelu(struct gm *g, enum gk_prec p, int N, int IC, int OC)
+static double gelu_erf(double x)
 {
-	double tol = p == GK_BF16 ? 8e-3 : 1e-5;
+	return 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
+}
+
+static double dgelu_erf(double x)
+{
+	return 0.5 * (1.0 + erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x);
+}
+
+/* Which GELU a fused product computed: its error against the tanh form's
+ * reference, and beta, the projection of that error on the direction from
+ * the tanh form to the erf form (0: tanh, 1: erf). The two forms differ
+ * by at most 4.7e-4 in the GELU and 8.7e-4 in its derivative, about what
+ * an fp32 epilogue with the GPU's approximate tanh may err by, so no bound
+ * on the error alone tells them apart; the projection averages that noise
+ * out over the matrix. Passes in fp32 when beta is under 0.2 and the
+ * error within the fast tanh's bound, in bf16 within the output's
+ * rounding (beta printed: rounding hides the difference). */
+static void report_gelu(const char *what, enum gk_prec p, int N, int IC, int OC, const float *got,
+			const double *tanh_ref, const double *erf_ref, size_t n, double tol32, const struct gm *g)
+{
+	double num = 0, den = 0, proj = 0, dist = 0, beta, e;
+	int bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double d = got[i] - tanh_ref[i], de = erf_ref[i] - tanh_ref[i];
+		bad |= isnan(got[i]);
+		num += d * d;
+		den += tanh_ref[i] * tanh_ref[i];
+		proj += d * de;
+		dist += de * de;
+	}
+	e = bad ? INFINITY : sqrt(num / (den > 0 ? den : 1));
+	beta = dist > 0 ? proj / dist : 0;
+	int ok = p == GK_BF16 ? e < 8e-3 : e < tol32 && fabs(beta) < 0.2;
+	printf("%s gm %s %s N=%d IC=%d OC=%d: rel err %.3g against the tanh GELU (tol %.0e), beta %.3f "
+	       "(0 tanh, 1 erf), %d algorithms so far\n",
+	       ok ? "PASS" : "FAIL", what, p == GK_BF16 ? "bf16" : "f32", N, IC, OC, e,
+	       p == GK_BF16 ? 8e-3 : tol32, beta, gm_algos(g));
+	g_fails += !ok;
+}
+
+/* The fc layer's fused products as the model runs them (gg.c): the
+ * forward inp[N, C] -> GELU(inp fcw^T + fcb)[N, 4C] keeping the GELU's
+ * input, then the fc projection's backward-data [N, C] -> [N, 4C] with
+ * the GELU's derivative taken at that kept input, read from where the
+ * forward wrote it. References in double, in both GELU forms. */
+static void check_fused_gelu(struct gm *g, enum gk_prec p, int N, int C)
+{
+	const int H = 4 * C;
 	int bf = p == GK_BF16;
-	float *inp = host_matrix(p, N, IC, IC), *w = host_matrix(p, OC, IC, IC), *bias = host_matrix(p, 1, OC, OC);
-	float *dout = host_matrix(p, N, OC, OC), *pre = host_matrix(p, N, IC, IC);
-	float *got = malloc((size_t)N * (OC > IC ? OC : IC) * 4);
-	double *ref = malloc((size_t)N * (OC > IC ? OC : IC) * sizeof *ref);
-	double *ref_pre = malloc((size_t)N * OC * sizeof *ref_pre);
-	void *d_inp, *d_w, *d_bias, *d_dout, *d_pre, *d_out, *d_aux;
+	size_t esz = bf ? 2 : 4;
+	float *inp = host_matrix(p, N, C, C), *w = host_matrix(p, H, C, C), *bias = host_matrix(p, 1, H, H);
+	float *w2 = host_matrix(p, C, H, H), *dout = host_matrix(p, N, C, C);
+	float *got = malloc((size_t)N * H * 4), *pre = malloc((size_t)N * H * 4);
+	double *ref = malloc((size_t)N * H * sizeof *ref), *ref_erf = malloc((size_t)N * H * sizeof *ref_erf);
+	double *ref_pre = malloc((size_t)N * H * sizeof *ref_pre);
+	void *d_inp, *d_w, *d_bias, *d_w2, *d_dout, *d_out, *d_aux, *d_dpre;
+	/* inputs scaled so that the GELU's inputs spread over about (-4, 4)
+	 * (a standard deviation near 2), where the two forms differ most */
+	const float scale = 6.0f / sqrtf((float)C);
 
-	assert_true(got && ref && ref_pre);
-	/* the backward's stored GELU inputs over (-4, 4), where the tanh and
-	 * erf forms differ most (the forward's products spread wider) */
-	for (size_t i = 0; i < (size_t)N * IC; i++) {
-		float v = 4.0f * pre[i];
-		pre[i] = bf ? gt_bf2f(gt_f2bf(v)) : v;
-	}
-	d_inp = to_device(p, inp, (size_t)N * IC, 0);
-	d_w = to_device(p, w, (size_t)OC * IC, 0);
-	d_bias = to_device(p, bias, OC, 0);
-	d_dout = to_device(p, dout, (size_t)N * OC, 0);
-	d_pre = to_device(p, pre, (size_t)N * IC, 0);
+	assert_true(got && pre && ref && ref_erf && ref_pre);
+	for (size_t i = 0; i < (size_t)N * C; i++)
+		inp[i] = bf ? gt_bf2f(gt_f2bf(scale * inp[i])) : scale * inp[i];
+	d_inp = to_device(p, inp, (size_t)N * C, 0);
+	d_w = to_device(p, w, (size_t)H * C, 0);
+	d_bias = to_device(p, bias, H, 0);
+	d_w2 = to_device(p, w2, (size_t)C * H, 0);
+	d_dout = to_device(p, dout, (size_t)N * C, 0);
+	d_out = poisoned((size_t)N * H, esz);
+	d_aux = poisoned((size_t)N * H, esz);
+	d_dpre = poisoned((size_t)N * H, esz);
 
-	/* forward: out = GELU(inp w^T + bias), and the pre-activation kept */
-	d_out = poisoned((size_t)N * OC, bf ? 2 : 4);
-	d_aux = poisoned((size_t)N * OC, bf ? 2 : 4);
-	if (gm_linear_fwd_gelu(g, p, d_out, d_aux, d_inp, d_w, d_bias, N, IC, OC) < 0) {
-		printf("FAIL gm forward+gelu %s: %s\n", bf ? "bf16" : "f32", gm_error(g));
+	if (gm_linear_fwd_gelu(g, p, d_out, d_aux, d_inp, d_w, d_bias, N, C, H) < 0) {
+		printf("FAIL gm forward+gelu %s N=%d C=%d: %s\n", bf ? "bf16" : "f32", N, C, gm_error(g));
 		g_fails++;
-	} else {
-		CK(cudaDeviceSynchronize());
-		for (int n = 0; n < N; n++)
-			for (int o = 0; o < OC; o++) {
-				double acc = bias[o];
-				for (int i = 0; i < IC; i++)
-					acc += (double)inp[(size_t)n * IC + i] * w[(size_t)o * IC + i];
-				ref_pre[(size_t)n * OC + o] = acc;
-				ref[(size_t)n * OC + o] = gelu_ref(acc);
-			}
-		from_device(got, d_aux, (size_t)N * OC, bf);
-		report("forward+gelu (input kept)", p, N, IC, OC, OC, rel_err(got, OC, ref_pre, OC, N, OC), tol, g);
-		from_device(got, d_out, (size_t)N * OC, bf);
-		report("forward+gelu", p, N, IC, OC, OC, rel_err(got, OC, ref, OC, N, OC), tol, g);
+		goto out;
 	}
-	CK(cudaFree(d_out));
-	CK(cudaFree(d_aux));
+	for (int n = 0; n < N; n++)
+		for (int o = 0; o < H; o++) {
+			double acc = bias[o];
+			for (int i = 0; i < C; i++)
+				acc += (double)inp[(size_t)n * C + i] * w[(size_t)o * C + i];
+			ref_pre[(size_t)n * H + o] = acc;
+			ref[(size_t)n * H + o] = gelu_ref(acc);
+			ref_erf[(size_t)n * H + o] = gelu_erf(acc);
+		}
+	from_device(pre, d_aux, (size_t)N * H, bf);
+	report("forward+gelu (the GELU's input kept)", p, N, C, H, H, rel_err(pre, H, ref_pre, H, N, H),
+	       bf ? 8e-3 : 1e-5, g);
+	from_device(got, d_out, (size_t)N * H, bf);
+	report_gelu("forward+gelu", p, N, C, H, got, ref, ref_erf, (size_t)N * H, 5e-4, g);
 
-	/* backward: dpre = (dout w) * GELU'(pre) */
-	d_out = poisoned((size_t)N * IC, bf ? 2 : 4);
-	if (gm_linear_bwd_data_dgelu(g, p, d_out, d_dout, OC, d_w, d_pre, N, IC, OC) < 0) {
-		printf("FAIL gm backward-data+dgelu %s: %s\n", bf ? "bf16" : "f32", gm_error(g));
+	/* the backward reads the kept input as the forward stored it */
+	if (gm_linear_bwd_data_dgelu(g, p, d_dpre, d_dout, C, d_w2, d_aux, N, H, C) < 0) {
+		printf("FAIL gm backward-data+dgelu %s N=%d C=%d: %s\n", bf ? "bf16" : "f32", N, C, gm_error(g));
 		g_fails++;
-	} else {
-		CK(cudaDeviceSynchronize());
-		for (int n = 0; n < N; n++)
-			for (int i = 0; i < IC; i++) {
-				double acc = 0;
-				for (int o = 0; o < OC; o++)
-					acc += (double)dout[(size_t)n * OC + o] * w[(size_t)o * IC + i];
-				ref[(size_t)n * IC + i] = acc * dgelu_ref(pre[(size_t)n * IC + i]);
-			}
-		from_device(got, d_out, (size_t)N * IC, bf);
-		report("backward-data+dgelu", p, N, IC, OC, OC, rel_err(got, IC, ref, IC, N, IC), tol, g);
+		goto out;
 	}
-	CK(cudaFree(d_out));
+	for (int n = 0; n < N; n++)
+		for (int i = 0; i < H; i++) {
+			double acc = 0, x = pre[(size_t)n * H + i];
+			for (int o = 0; o < C; o++)
+				acc += (double)dout[(size_t)n * C + o] * w2[(size_t)o * H + i];
+			ref[(size_t)n * H + i] = acc * dgelu_ref(x);
+			ref_erf[(size_t)n * H + i] = acc * dgelu_erf(x);
+		}
+	from_device(got, d_dpre, (size_t)N * H, bf);
+	report_gelu("backward-data+dgelu", p, N, H, C, got, ref, ref_erf, (size_t)N * H, 3e-3, g);
+out:
 	CK(cudaFree(d_inp));
 	CK(cudaFree(d_w));
 	CK(cudaFree(d_bias));
+	CK(cudaFree(d_w2));
 	CK(cudaFree(d_dout));
-	CK(cudaFree(d_pre));
+	CK(cudaFree(d_out));
+	CK(cudaFree(d_aux));
+	CK(cudaFree(d_dpre));
 	free(inp);
 	free(w);
 	free(bias);
+	free(w2);
 	free(dout);
-	free(pre);
 	free(got);
+	free(pre);
 	free(ref);
+	free(ref_erf);
 	free(ref_pre);
 }
 
@@ -347,9 +395,9 @@ static void fused_gelu_matches_reference(void **state)
 	g_fails = 0;
 	for (int prec = 0; prec < 2; prec++) {
 		enum gk_prec p = prec ? GK_BF16 : GK_F32;
-		/* the parity shape's fc layer (C 256) and GPT-2 small's at N 256 */
-		check_fused_gelu(f->g, p, 2048, 256, 1024);
-		check_fused_gelu(f->g, p, 256, 768, 3072);
+		/* the parity shape's MLP (C 256) and GPT-2 small's at N 256 */
+		check_fused_gelu(f->g, p, 2048, 256);
+		check_fused_gelu(f->g, p, 256, 768);
 	}
 	if (g_fails)
 		fail_msg("%d fused-GELU checks failed", g_fails);
