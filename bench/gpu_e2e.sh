@@ -17,12 +17,13 @@
 # and nvcc on the GPU machine (the one karpa was built with: the pack's
 # toolchain.txt); the pack carries the few headers and libraries the runner
 # links against (sysroot/). Without them the stage says what is missing and
-# exits 3 (gpu.sh reports SKIPPED). It needs most of a 10-minute call:
-# GPU_DEADLINE=590 GPU_STAGES=e2e bash bench/gpu.sh OUT. When a call ends
-# before the judgment, E2E_RESUME=1 in the next call on the same machine
-# keeps what finished (the validator with its noise floor, the sealed
-# bundle: each step leaves its JSON in the work folder once it succeeded)
-# and goes on from the first step that did not.
+# exits 3 (gpu.sh reports SKIPPED). It needs most of a 10-minute command:
+# GPU_DEADLINE=590 GPU_STAGES=e2e bash bench/gpu.sh OUT (310 s on an H100).
+# When a command's time limit ends it before the judgment, E2E_RESUME=1 in
+# the next command on the same host keeps what finished (the validator
+# with its noise floor, the sealed bundle: each step leaves its JSON in the
+# work folder once it succeeded) and goes on from the first step that did
+# not.
 #
 # usage: bash bench/gpu_e2e.sh PACK OUT     (PACK: .gpu, unpacked)
 set -u
@@ -70,7 +71,7 @@ export KARPA_SRC=$PWD KARPA_CACHE="$W/cache"
 done_step() {
 	[ "${E2E_RESUME:-0}" = 1 ] && [ -s "$W/$1.json" ] || return 1
 	cp "$W/$1.json" "$OUT/e2e-$1.json"
-	say "$1: done in an earlier call (E2E_RESUME=1), kept"
+	say "$1: done in an earlier run (E2E_RESUME=1), kept"
 }
 rm -f "$OUT"/e2e*.json
 if [ "${E2E_RESUME:-0}" = 1 ] && [ -d "$W" ]; then
