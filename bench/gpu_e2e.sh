@@ -27,21 +27,14 @@
 #
 # usage: bash bench/gpu_e2e.sh PACK OUT     (PACK: .gpu, unpacked)
 set -u
-if [ $# -ne 2 ] || [ ! -d "$1" ]; then
-	echo "usage: bash bench/gpu_e2e.sh PACK OUT (PACK: the unpacked .gpu folder)" >&2
-	exit 2
-fi
-PACK=$(cd "$1" && pwd)
-mkdir -p "$2" && OUT=$(cd "$2" && pwd) || exit 2
-# the repository root: the recipe's sources and the harness's (KARPA_SRC)
-cd "$(dirname "$0")/.." || exit 2
-K="$PACK/bin/karpa"
+source "$(dirname "$0")/gpu_lib.sh" || exit 2
+say() { echo "e2e: $*" >&2; }
+gpu_args gpu_e2e.sh "$@"
 W=${E2E_WORK:-/tmp/karpa-gpu-e2e}
 STEPS=${E2E_STEPS:-48}
 CKPT=${E2E_CKPT:-6}
 T=${E2E_THREADS:-8}
 
-say() { echo "e2e: $*" >&2; }
 step() {
 	local t0=$SECONDS rc
 	say "$1"
@@ -52,20 +45,7 @@ step() {
 	return $rc
 }
 
-# the toolchain a validator builds with
-nvcc=$(sed -n 's/^nvcc //p' "$PACK/toolchain.txt" 2>/dev/null)
-missing=
-command -v cc >/dev/null || missing="$missing a C compiler (cc);"
-command -v g++ >/dev/null || missing="$missing a C++ compiler (g++, nvcc's host compiler);"
-[ -n "$nvcc" ] && [ -x "$nvcc" ] || missing="$missing nvcc at '${nvcc:-?}';"
-if [ -n "$missing" ]; then
-	say "SKIPPED: a validator builds the patched recipe, and this machine lacks$missing"
-	exit 3
-fi
-say "toolchain: $(cc --version | head -1); $("$nvcc" --version | grep -o 'release [^,]*')"
-export CPATH="$PACK/sysroot/include${CPATH:+:$CPATH}"
-export LIBRARY_PATH="$PACK/sysroot/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
-export KARPA_SRC=$PWD KARPA_CACHE="$W/cache"
+gpu_toolchain "a validator" "$W/cache"
 
 # done NAME: the JSON a finished step left in the work folder, copied to OUT
 done_step() {
@@ -80,11 +60,7 @@ else
 	rm -rf "$W" && mkdir -p "$W" || exit 2
 fi
 # the short king: the project's recipe, gpu-125m's row with fewer steps
-rm -rf "$W/recipe-src" && cp -r recipe "$W/recipe-src"
-sed -i "s/{ \"gpu-125m\", 768, 12, 12, 1024, 16, 300, 30, 38, 6e-4f }/{ \"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT, 6e-4f }/" \
-	"$W/recipe-src/config.c"
-grep -q "\"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT," "$W/recipe-src/config.c" ||
-	{ say "FAIL: recipe/config.c's gpu-125m row is not the one this script shortens"; exit 2; }
+gpu_short_king "$W/recipe-src" "$STEPS" "$CKPT"
 
 if ! done_step noise; then
 	rm -rf "$W/state"

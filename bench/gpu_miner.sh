@@ -20,41 +20,18 @@
 #
 # usage: bash bench/gpu_miner.sh PACK OUT     (PACK: .gpu, unpacked)
 set -u
-if [ $# -ne 2 ] || [ ! -d "$1" ]; then
-	echo "usage: bash bench/gpu_miner.sh PACK OUT (PACK: the unpacked .gpu folder)" >&2
-	exit 2
-fi
-PACK=$(cd "$1" && pwd)
-mkdir -p "$2" && OUT=$(cd "$2" && pwd) || exit 2
-cd "$(dirname "$0")/.." || exit 2
-K="$PACK/bin/karpa"
+source "$(dirname "$0")/gpu_lib.sh" || exit 2
+say() { echo "miner-gpu: $*" >&2; }
+gpu_args gpu_miner.sh "$@"
 W=${MINER_WORK:-/tmp/karpa-gpu-miner}
 STEPS=${MINER_STEPS:-48}
 CKPT=${MINER_CKPT:-6}
 MINUTES=${MINER_MINUTES:-3}
 T=${MINER_THREADS:-8}
-say() { echo "miner-gpu: $*" >&2; }
 
-# the miner builds the recipe with the toolchain karpa was built with
-nvcc=$(sed -n 's/^nvcc //p' "$PACK/toolchain.txt" 2>/dev/null)
-missing=
-command -v cc >/dev/null || missing="$missing a C compiler (cc);"
-command -v g++ >/dev/null || missing="$missing a C++ compiler (g++, nvcc's host compiler);"
-[ -n "$nvcc" ] && [ -x "$nvcc" ] || missing="$missing nvcc at '${nvcc:-?}';"
-if [ -n "$missing" ]; then
-	say "SKIPPED: the miner builds the recipe, and this machine lacks$missing"
-	exit 3
-fi
-export CPATH="$PACK/sysroot/include${CPATH:+:$CPATH}"
-export LIBRARY_PATH="$PACK/sysroot/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
-export KARPA_SRC=$PWD KARPA_CACHE="$W/cache"
-
+gpu_toolchain "the miner" "$W/cache"
 rm -rf "$W" && mkdir -p "$W" || exit 2
-cp -r recipe "$W/recipe-src"
-sed -i "s/{ \"gpu-125m\", 768, 12, 12, 1024, 16, 300, 30, 38, 6e-4f }/{ \"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT, 6e-4f }/" \
-	"$W/recipe-src/config.c"
-grep -q "\"gpu-125m\", 768, 12, 12, 1024, 16, $STEPS, 8, $CKPT," "$W/recipe-src/config.c" ||
-	{ say "FAIL: recipe/config.c's gpu-125m row is not the one this script shortens"; exit 2; }
+gpu_short_king "$W/recipe-src" "$STEPS" "$CKPT"
 "$K" validator init "$W/state" --data "$PACK/data/brown" --hidden "$PACK/data/brown-hidden" \
 	--scale gpu-125m --recipe-src "$W/recipe-src" >/dev/null || exit 1
 
