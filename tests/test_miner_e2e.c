@@ -78,6 +78,16 @@ static int rows_with(const char *work, const char *status)
 	return atoi(g.out);
 }
 
+/* The proof tars left in WORK's judged experiments: a final verdict other
+ * than a replay's rejection (a dispute's subject) leaves none. */
+static int judged_tars_left(const char *work)
+{
+	run(0, "for d in %s/experiments/*/; do [ -f $d/verdict.json ] && ! grep -q '\"judge.replay_' $d/verdict.json &&"
+	       " ls $d | grep '[.]tar$'; done | wc -l",
+	    work);
+	return atoi(g.out);
+}
+
 /* 1. The search: a king change found, proved and confirmed by the miner.
  * Its first decisive idea at tiny (30 -> 45 steps, about 0.011 bpb against
  * a margin of 0.009) does not clear the margin under every challenge seed,
@@ -110,6 +120,7 @@ static void test_search_finds_a_king(void **unused)
 	run(0, "git -C %s/recipe log -1 --format=%%B recipe-v0.1.1", g.state);
 	assert_non_null(strstr(g.out, "miner-proposal: mk"));
 	run(0, "ls %s/experiments/*/verdict.json", work);
+	assert_int_equal(judged_tars_left(work), 0);
 }
 
 /* 2. A restarted miner repeats nothing it has a result for. */
@@ -193,6 +204,7 @@ static void test_restart_follows_a_submission(void **unused)
 	assert_non_null(strstr(g.out, "made before a restart"));
 	run(1, "grep -c 'awaiting its verdict' %s/results.tsv", work);
 	run(0, "grep -c 'verdict [a-z_]*.*(submission q-' %s/results.tsv", work);
+	assert_int_equal(judged_tars_left(work), 0);
 }
 
 int main(void)

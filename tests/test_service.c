@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 
 #include "net/client.h"
+#include "proof/bundle.h"
+#include "validator/service.h"
 #include "util/crash.h"
 #include "service_fixture.h"
 
@@ -42,10 +44,12 @@ static struct fx g;
 
 /* The service as an operator runs it, with 2 s epochs; judgments run the
  * release build. */
+/* max_upload_mb NULL: the service's own default for the state's scale */
 static void serve_with(const char *max_upload_mb)
 {
 	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
-				     "--judge-bin", tu_karpa(), "--max-upload-mb", max_upload_mb, NULL };
+				     "--judge-bin", tu_karpa(), max_upload_mb ? "--max-upload-mb" : NULL, max_upload_mb,
+				     NULL };
 
 	sf_start(&g.sv, g.tmp, g.state, opts);
 }
@@ -197,6 +201,65 @@ static void submit_wait_and_resubmit(void **unused)
 	run(0, "%s status %s", tu_karpa(), g.sv.url);
 	assert_non_null(strstr(g.out, "king recipe-v0.1.0"));
 	assert_non_null(strstr(g.out, "1 done"));
+	/* judged not decisive: the corpus has the judgment, the tar is gone */
+	run(0, "ls %s/uploads | grep -c tar$ || true", g.state);
+	assert_string_equal(g.out, "0\n");
+}
+
+/* The upload policy: what a validator takes by default at each scale and
+ * which judged tars it keeps. */
+static void upload_cap_and_retention(void **unused)
+{
+	(void)unused;
+	assert_int_equal(service_upload_cap("tiny"), 256u << 20);
+	assert_int_equal(service_upload_cap("cpu"), 256u << 20);
+	/* a gpu-125m bundle keeps eight 1.5 GB checkpoints */
+	assert_true(service_upload_cap("gpu-125m") >= (uint64_t)12 << 30);
+	assert_int_equal(service_upload_cap("gpu-254m"), bundle_tar_bytes_max());
+	assert_true(bundle_tar_bytes_max() > BUNDLE_BYTES_MAX);
+	assert_false(service_keeps_upload("not_decisive", ""));
+	assert_false(service_keeps_upload("accepted_king", ""));
+	assert_false(service_keeps_upload("rejected", "judge.stale"));
+	assert_false(service_keeps_upload("rejected", "judge.hidden_eval"));
+	assert_true(service_keeps_upload("rejected", "judge.replay_mismatch"));
+	assert_true(service_keeps_upload("rejected", "judge.replay_digest"));
+	assert_true(service_keeps_upload("rejected", "judge.replay_meta"));
+	assert_false(service_keeps_upload("rejected", "judge.replay"));
+	assert_true(service_keeps_upload("error", "service.judge_failed"));
+}
+
+/* A tar left in STATE/uploads after its verdict was recorded (a crash
+ * between the two) is removed at the next start; a tar the queue does not
+ * know, or one whose name is not a digest, is not the sweep's to remove.
+ * The restart takes the scale's default upload cap. */
+static void judged_upload_left_behind_is_swept(void **unused)
+{
+	const char *other = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+	(void)unused;
+	run(0, "sha256sum %s | cut -c1-64", g.bundle1);
+	g.out[64] = '\0';
+	run(0, "cp %s %s/uploads/%s.tar && cp %s %s/uploads/%s.tar && cp %s %s/uploads/notes.tar && ls %s/uploads | grep -c tar$",
+	    g.bundle1, g.state, g.out, g.bundle1, g.state, other, g.bundle1, g.state, g.state);
+	assert_string_equal(g.out, "3\n");
+	sf_stop(&g.sv, SIGTERM);
+	serve_with(NULL);
+	run(0, "grep -c 'removed 1 upload judged before' %s", g.sv.log);
+	run(0, "grep -c 'uploads up to 256 MiB' %s", g.sv.log);
+	run(0, "ls %s/uploads | grep tar$ | sort | tr '\\n' ' '", g.state);
+	assert_string_equal(g.out, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.tar notes.tar ");
+	run(0, "rm %s/uploads/%s.tar %s/uploads/notes.tar", g.state, other, g.state);
+	/* the swept submission is still answered from the queue and the corpus */
+	{
+		char path[96];
+		json_t *j;
+
+		snprintf(path, sizeof path, "/v1/submissions/%s", g.id1);
+		j = get(path, 200);
+		assert_string_equal(tu_jstr(j, "state"), "done");
+		assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
+		json_decref(j);
+	}
 }
 
 static void epochs_reach_the_ledger(void **unused)
@@ -422,6 +485,8 @@ int main(void)
 		cmocka_unit_test(king_and_error_shapes),
 		cmocka_unit_test(garbage_is_refused_and_not_stored),
 		cmocka_unit_test(submit_wait_and_resubmit),
+		cmocka_unit_test(upload_cap_and_retention),
+		cmocka_unit_test(judged_upload_left_behind_is_swept),
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),

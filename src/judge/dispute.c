@@ -279,3 +279,13 @@ out:
 	r->wall_s = mono_s() - t0;
 	return rc;
 }
+
+int dispute_subject(const char *reason_code)
+{
+	static const char *const parted[] = { "judge.replay_digest", "judge.replay_meta", "judge.replay_mismatch" };
+
+	for (size_t i = 0; reason_code && i < sizeof parted / sizeof *parted; i++)
+		if (!strcmp(reason_code, parted[i]))
+			return 1;
+	return 0;
+}

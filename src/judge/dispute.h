@@ -53,4 +53,9 @@ struct dispute_report {
  * differs from the log is not an error: it is the report's finding. */
 int dispute_run(const struct dispute_opts *o, struct dispute_report *r, struct kerr *err);
 
+/* Whether a verdict's reason code is a replay that parted from its log
+ * (judge.replay_digest, _meta, _mismatch): what a dispute diagnoses, so both parties keep that
+ * proof's bundle, which they drop after any other verdict. */
+int dispute_subject(const char *reason_code);
+
 #endif

@@ -15,6 +15,7 @@
 #include "harness/gpuinfo.h"
 #include "harness/scale.h"
 #include "harness/train.h"
+#include "judge/dispute.h"
 #include "miner/agent.h"
 #include "miner/journal.h"
 #include "miner/knobs.h"
@@ -295,6 +296,18 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 	return follow(m, id, item, err);
 }
 
+/* A proof's tar (proof.tar, challenge.tar) of experiment exp, no longer
+ * of use: a discarded run's, or a submission's once judged. At the gpu-*
+ * scales each is 12 GB and more. */
+static void drop_tar(struct miner *m, int exp, const char *name)
+{
+	char tar[FS_PATH_MAX];
+	struct kerr err;
+
+	if (journal_path(&m->j, exp, name, tar, sizeof tar, &err) == 0)
+		unlink(tar);
+}
+
 /* From a verdict on: a challenge is answered by proving again with its seed
  * (unless answered already: then that answer is followed), and the row gets
  * the outcome. Takes it. */
@@ -310,6 +323,8 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 		uint64_t seed = (uint64_t)json_integer_value(json_object_get(jd, "challenge_seed"));
 		json_decref(it);
 		it = NULL;
+		/* the original is judged and with the validator: room for the answer */
+		drop_tar(m, r->exp, "proof.tar");
 		if (journal_path(&m->j, r->exp, "challenge-id", idp, sizeof idp, &err) == 0 && fs_exists(idp) &&
 		    fs_read_file(idp, 128, 0, &cid, &n, &err) == 0) {
 			say("experiment %04d: following its challenge answer %s", r->exp, cid);
@@ -336,6 +351,13 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 	if (!strcmp(jstr(it, "verdict"), "accepted_king")) {
 		snprintf(r->status, sizeof r->status, "king");
 		st->kings++;
+	}
+	/* A final verdict needs no bytes here, unless a dispute may: a replay
+	 * that parted from the log (the miner answers with `karpa dispute
+	 * trace BUNDLE`), or a validator that could not judge it. */
+	if (strcmp(jstr(it, "verdict"), "error") && !dispute_subject(jstr(it, "code"))) {
+		drop_tar(m, r->exp, "proof.tar");
+		drop_tar(m, r->exp, "challenge.tar");
 	}
 	snprintf(r->desc, sizeof r->desc, "verdict %s%s%s (submission %s)", jstr(it, "verdict"),
 		 *jstr(it, "code") ? ": " : "", jstr(it, "code"), jstr(it, "id"));
@@ -434,15 +456,6 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	return rc;
 }
 
-/* A discarded run's proof is of no use: only its row and log stay. */
-static void drop_proof(struct miner *m, int exp)
-{
-	char tar[FS_PATH_MAX];
-	struct kerr err;
-
-	if (journal_path(&m->j, exp, "proof.tar", tar, sizeof tar, &err) == 0)
-		unlink(tar);
-}
 
 /* A full run is a proof at the protocol seed: the same training the king's
  * rule compares, so a kept idea is submitted as it stands instead of being
@@ -482,7 +495,7 @@ static int full_verdict(struct miner *m, struct journal_row *r, int baseline, co
 		submit_kept(m, r, st);
 		return journal_record(&m->j, r, err);
 	}
-	drop_proof(m, r->exp);
+	drop_tar(m, r->exp, "proof.tar");
 	return 0;
 }
 

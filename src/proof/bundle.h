@@ -35,6 +35,9 @@
  * one of at least eight is beyond this cap: docs/bundle.md, "Kept
  * checkpoints", says what the GPU scales need instead. */
 #define BUNDLE_BYTES_MAX ((uint64_t)16 << 30)
+/* The largest .tar the safe reader takes: BUNDLE_BYTES_MAX of files plus
+ * the ustar headers and padding of the most entries it allows. */
+uint64_t bundle_tar_bytes_max(void);
 #define BUNDLE_MANIFEST_BYTES_MAX (1u << 20)
 /* "checkpoints/final.ckpt" is two deep; a little room, no more, so a hostile
  * archive cannot make us build deep trees. */

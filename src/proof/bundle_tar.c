@@ -29,6 +29,11 @@
 #define TAR_OVERHEAD_BYTES ((uint64_t)TAR_ENTRIES_MAX * 3 * TAR_HEADER_BYTES + 2 * TAR_BLOCK_BYTES)
 #define WALK_DIRS_MAX BUNDLE_FILES_MAX
 
+uint64_t bundle_tar_bytes_max(void)
+{
+	return BUNDLE_BYTES_MAX + TAR_OVERHEAD_BYTES;
+}
+
 /* ---- names -------------------------------------------------------------- */
 
 static int name_char_ok(char c)
@@ -690,7 +695,7 @@ static int unpack(const char *tar_path, const char *dir_out, struct bundle_taken
 							      : "bundle.tar");
 		goto out;
 	}
-	if ((uint64_t)sb.st_size > BUNDLE_BYTES_MAX + TAR_OVERHEAD_BYTES) {
+	if ((uint64_t)sb.st_size > bundle_tar_bytes_max()) {
 		kerr_set(err, "bundle.tar_too_large", "%s: %lld bytes exceeds the bundle limit", tar_path,
 			 (long long)sb.st_size);
 		goto out;

@@ -28,6 +28,9 @@
 #include <dirent.h>
 #include <limits.h>
 
+#include "harness/scale.h"
+#include "judge/dispute.h"
+#include "proof/bundle.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "chain/chainweights.h"
@@ -62,6 +65,17 @@ void service_opts_default(struct service_opts *o)
 	o->judge_threads = n > 0 ? (int)n : 1;
 	o->max_pending_per_miner = 4;
 	http_limits_default(&o->limits);
+	o->limits.max_body = 0;
+}
+
+uint64_t service_upload_cap(const char *scale)
+{
+	return scale_on_gpu(scale) ? bundle_tar_bytes_max() : (uint64_t)256 << 20;
+}
+
+int service_keeps_upload(const char *verdict, const char *code)
+{
+	return !strcmp(verdict, "error") || dispute_subject(code);
 }
 
 void svc_lock(struct svc *s)
@@ -127,6 +141,7 @@ struct job {
 	pid_t pid;
 	char id[QUEUE_ID_BYTES];
 	char manifest[HASH_HEX_BYTES];
+	char path[FS_PATH_MAX]; /* the uploaded tar */
 	char out[FS_PATH_MAX], log[FS_PATH_MAX];
 	int attempts;
 	struct timespec t0;
@@ -232,6 +247,7 @@ static int start_job(struct svc *s, struct job *j, const struct queue_item *it, 
 	j->err_fd = j->log_fd = -1;
 	snprintf(j->id, sizeof j->id, "%s", it->id);
 	snprintf(j->manifest, sizeof j->manifest, "%s", it->manifest_sha256);
+	snprintf(j->path, sizeof j->path, "%s", it->path);
 	j->attempts = it->attempts;
 	if (fs_join(j->out, sizeof j->out, err, "%s/%s.json", s->work, it->id) < 0 ||
 	    fs_join(j->log, sizeof j->log, err, "%s/%s.log", s->work, it->id) < 0)
@@ -297,6 +313,57 @@ static int read_verdict(const struct job *j, char *verdict, size_t vcap, char *c
 	return rc;
 }
 
+/* A judged submission's tar, once its verdict is recorded, unless
+ * service_keeps_upload keeps it. A crash between the two leaves the tar;
+ * sweep_uploads removes it at the next start. */
+static int drop_upload(const char *path, const char *id, const char *verdict, const char *code)
+{
+	if (service_keeps_upload(verdict, code))
+		return 0;
+	if (unlink(path) == 0)
+		return 1;
+	if (errno != ENOENT)
+		log_msg(LOG_WARN, "serve", "%s: removing its judged upload %s: %s", id, path, strerror(errno));
+	return 0;
+}
+
+/* At start: the tars of submissions already judged (a crash after the
+ * verdict, before drop_upload; states from before uploads were dropped).
+ * A tar's name is its SHA-256, and its queue id is derived from it. */
+static int sweep_uploads(struct svc *s, struct kerr *err)
+{
+	char up[FS_PATH_MAX], path[FS_PATH_MAX], id[QUEUE_ID_BYTES];
+	struct queue_item it;
+	struct kerr qerr = { 0 };
+	struct dirent *e;
+	DIR *d;
+	int removed = 0;
+
+	if (fs_join(up, sizeof up, err, "%s/uploads", s->o.state_dir) < 0)
+		return -1;
+	if (!(d = opendir(up)))
+		return kerr_errno(err, "service.io", up);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (n != 64 + 4 || strcmp(e->d_name + 64, ".tar"))
+			continue;
+		snprintf(id, sizeof id, "q-%.24s", e->d_name);
+		if (queue_get(&s->vs, id, &it, &qerr) < 0 || strcmp(it.state, "done") ||
+		    strncmp(it.sha256, e->d_name, 64) ||
+		    fs_join(path, sizeof path, &qerr, "%s/%s", up, e->d_name) < 0) {
+			kerr_clear(&qerr);
+			continue;
+		}
+		removed += drop_upload(path, id, it.verdict, it.reason_code);
+	}
+	closedir(d);
+	if (removed)
+		log_msg(LOG_NOTICE, "serve", "removed %d upload%s judged before the last run stopped", removed,
+			removed == 1 ? "" : "s");
+	return 0;
+}
+
 /* A worker exited: record its verdict, or find it in the corpus (the
  * child recorded it and died before printing), or queue it again. */
 static void settle_job(struct svc *s, struct job *j, int status)
@@ -324,6 +391,8 @@ static void settle_job(struct svc *s, struct job *j, int status)
 	if (have) {
 		if (queue_finish(&s->vs, j->id, verdict, code, sub, &err) < 0)
 			log_msg(LOG_WARN, "serve", "%s: recording its verdict: %s (%s)", j->id, err.msg, err.code);
+		else
+			drop_upload(j->path, j->id, verdict, code);
 	} else if (j->attempts >= SVC_ATTEMPTS_MAX) {
 		snprintf(verdict, sizeof verdict, "error");
 		snprintf(code, sizeof code, "service.judge_failed");
@@ -618,7 +687,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		goto out;
 	opened = 1;
 	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
-	    queue_recover(&s->vs, &rec, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
+	    queue_recover(&s->vs, &rec, err) < 0 || sweep_uploads(s, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
 		goto out;
 	if (o->chain_url) {
 		struct chainsink_opts co = { 0 };
@@ -640,10 +709,13 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		kerr_set(err, "service.nomem", "out of memory for the event hub");
 		goto out;
 	}
-	if (http_start(&s->http, o->listen, svc_routes, svc_nroutes, &o->limits, s->store_tmp, s, err) < 0)
+	if (!s->o.limits.max_body)
+		s->o.limits.max_body = service_upload_cap(s->vs.scale);
+	if (http_start(&s->http, o->listen, svc_routes, svc_nroutes, &s->o.limits, s->store_tmp, s, err) < 0)
 		goto out;
-	log_msg(LOG_NOTICE, "serve", "serving %s on port %d (%d worker%s, epochs of %.0f s)", s->o.state_dir,
-		http_port(s->http), nw, nw == 1 ? "" : "s", o->epoch_s);
+	log_msg(LOG_NOTICE, "serve", "serving %s on port %d (%d worker%s, epochs of %.0f s, uploads up to %.0f MiB)",
+		s->o.state_dir, http_port(s->http), nw, nw == 1 ? "" : "s", o->epoch_s,
+		(double)s->o.limits.max_body / (1 << 20));
 	if (o->port_file && write_port(o->port_file, http_port(s->http), err) < 0)
 		goto out;
 	while (!*stop) {

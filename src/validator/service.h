@@ -21,7 +21,7 @@ struct service_opts {
 	int max_pending_per_miner;   /* queued + judging per miner key; beyond: 429 */
 	const char *self_exe;        /* the karpa binary judgments run (NULL: this one) */
 	const char *port_file;       /* when set, the bound port is written here (tests, scripts) */
-	struct http_limits limits;
+	struct http_limits limits;   /* limits.max_body 0: service_upload_cap of the state's scale */
 	/* The chain sink (docs/chain.md): when chain_url is set, every closed
 	 * epoch's weights also go to subnet netuid, signed with chain_hotkey. */
 	const char *chain_url;
@@ -29,6 +29,20 @@ struct service_opts {
 	const char *chain_hotkey;
 };
 void service_opts_default(struct service_opts *o);
+
+/* The largest upload a validator at scale takes when its operator names
+ * none: 256 MiB at the cpu scales (a bundle is about 100 MB there), the
+ * safe reader's own cap (bundle_tar_bytes_max) at the gpu-* scales, whose
+ * checkpoints are 1.5 GB and more each. */
+uint64_t service_upload_cap(const char *scale);
+
+/* Whether a judged submission's tar stays in STATE/uploads once its
+ * verdict is recorded. A replay that parted from its log (judge.replay_*)
+ * is what `karpa dispute STATE BUNDLE` diagnoses, and a judgment that kept
+ * failing (verdict error) is the operator's to look into; any other
+ * verdict needs no bytes (the corpus holds the judgment, the content store
+ * an accepted bundle's files), and the tar is removed. */
+int service_keeps_upload(const char *verdict, const char *code);
 
 /* Serves until *stop is set (SIGINT, SIGTERM), then stops accepting, lets
  * running judgments finish or be judged again on the next start (a row is
