@@ -7,11 +7,18 @@
 #   a validator at gpu-125m whose king is the project's recipe with a short
 #   schedule (E2E_STEPS steps, a checkpoint every E2E_CKPT: a gpu-125m
 #   checkpoint is 1.5 GB and every run keeps at least eight), its noise
-#   floor over two seeds on the GPU, a miner's patch (a higher learning
-#   rate) proved with --device cuda, then `karpa judge`: hidden evaluation
-#   and replay on the GPU by the recipe's CUDA part in the sandbox's GPU
+#   floor over two seeds on the GPU, a miner's patch proved with --device
+#   cuda, then `karpa judge`: check 1 on the patch, hidden evaluation and
+#   replay on the GPU by the patched recipe's CUDA part in the sandbox's GPU
 #   profile. Every karpa call shows its progress; the verdict, the costs and
 #   the replay's device end up in OUT/e2e.json and on stdout.
+#
+# The patch (E2E_PATCH): gelu-erf (the default) is a kernel patch, the exact
+# GELU in cuda/gk_kernels.cu (bench/gpu/e2e-gelu-erf.diff; test_diffscan_cuda
+# checks that it applies and passes check 1's scan), so the validator builds
+# and replays a CUDA part the miner changed; lr raises the peak learning
+# rate in config.c, which the CUDA runner compiles too. The king is left
+# with its noise floor in E2E_WORK, where bench/gpu_miner.sh finds it.
 #
 # A validator builds the patched recipe itself, so this needs a C compiler
 # and nvcc on the GPU machine (the one karpa was built with: the pack's
@@ -32,7 +39,15 @@ say() { echo "e2e: $*" >&2; }
 gpu_args gpu_e2e.sh "$@"
 W=${E2E_WORK:-/tmp/karpa-gpu-e2e}
 STEPS=${E2E_STEPS:-48}
-CKPT=${E2E_CKPT:-6}
+# the recipe's checkpoint interval: at least the harness's own gap (steps
+# / 8), so every run, a patch's with more steps too, keeps eight segments
+CKPT=${E2E_CKPT:-$STEPS}
+PATCH=${E2E_PATCH:-gelu-erf}
+case $PATCH in gelu-erf | lr) ;; *)
+	echo "e2e: E2E_PATCH is gelu-erf or lr, not '$PATCH'" >&2
+	exit 2
+	;;
+esac
 T=${E2E_THREADS:-8}
 
 step() {
@@ -74,14 +89,24 @@ fi
 cat "$OUT/e2e-noise.json"
 
 if ! done_step prove; then
-	# a miner: the king's recipe with a higher learning rate
 	rm -rf "$W/miner" "$W/bundle" "$W"/bundle.work.* "$W/miner.key"
 	"$K" keygen --out "$W/miner.key" >/dev/null || exit 1
 	git clone -q "$W/state/recipe" "$W/miner" || exit 1
-	sed -i "s/$STEPS, 8, $CKPT, 6e-4f }/$STEPS, 8, $CKPT, 9e-4f }/" "$W/miner/config.c"
+	if [ "$PATCH" = gelu-erf ]; then
+		# a miner: the king's CUDA part with the exact GELU
+		git -C "$W/miner" apply "$PWD/bench/gpu/e2e-gelu-erf.diff" || {
+			say "FAIL: bench/gpu/e2e-gelu-erf.diff does not apply to the king"
+			exit 2
+		}
+		echo "The exact GELU, x Phi(x), in the CUDA part's GELU kernels (cuda/gk_kernels.cu) in place of the tanh approximation: the function the GELU paper defines, at the cost of an erf per element in a kernel that is bound by memory." >"$W/rationale.md"
+	else
+		# a miner: the king's recipe with a higher learning rate
+		sed -i "s/$STEPS, 8, $CKPT, 6e-4f }/$STEPS, 8, $CKPT, 9e-4f }/" "$W/miner/config.c"
+		echo "A short schedule learns faster with a higher peak learning rate." >"$W/rationale.md"
+	fi
 	git -C "$W/miner" diff >"$W/patch.diff"
 	[ -s "$W/patch.diff" ] || { say "FAIL: the patch is empty"; exit 2; }
-	echo "A short schedule learns faster with a higher peak learning rate." >"$W/rationale.md"
+	say "the patch ($PATCH): $(git -C "$W/miner" diff --stat | tail -1)"
 	step "prove the patch on the GPU (--device cuda)" \
 		"$K" prove --recipe "$W/state/recipe" --king recipe-v0.1.0 --patch "$W/patch.diff" \
 		--rationale "$W/rationale.md" --key "$W/miner.key" --data "$PACK/data/brown" --scale gpu-125m \
@@ -96,4 +121,5 @@ step "judge it: hidden evaluation and replay on the GPU, sandboxed" \
 rc=$?
 cat "$OUT/e2e.json"
 "$K" validator status "$W/state"
+df -h "$W" | tail -1 >&2
 exit $rc

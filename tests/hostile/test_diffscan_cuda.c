@@ -519,6 +519,27 @@ static void test_tree_with_cuda_part(void **state)
 	tu_rmdir(dir);
 }
 
+/* The kernel patch bench/gpu_e2e.sh proves and judges on a GPU (the exact
+ * GELU in cuda/gk_kernels.cu) must still apply to the project's recipe and
+ * pass check 1's scan: the GPU run is the one place it is otherwise tried,
+ * and it is rare. */
+static void test_gpu_e2e_patch_applies_and_passes(void **state)
+{
+	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
+	char *dir = tu_mkdtemp(), out[4096];
+	struct kerr err = { 0 };
+
+	(void)state;
+	if (tu_run(out, sizeof out, "cp -r %s/recipe/. %s && cd %s && git init -q && git apply --check %s/bench/gpu/e2e-gelu-erf.diff && "
+				    "git apply %s/bench/gpu/e2e-gelu-erf.diff && grep -c erff cuda/gk_kernels.cu",
+		   src, dir, dir, src, src) != 0)
+		fail_msg("the e2e patch no longer applies to %s/recipe: %s", src, out);
+	assert_int_equal(atoi(out), 2);
+	if (diffscan_tree(dir, &err) != 0)
+		fail_msg("the e2e patch fails check 1: %s: %s", err.code, err.msg);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_code_before_main),
 		cmocka_unit_test(test_flat_file_allocator),
 		cmocka_unit_test(test_tree_with_cuda_part),
+		cmocka_unit_test(test_gpu_e2e_patch_applies_and_passes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
