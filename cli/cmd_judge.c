@@ -15,13 +15,15 @@
 #include "validator/validator.h"
 
 static const char usage_text[] =
-	"usage: karpa judge STATE BUNDLE [--threads T] [--deadline S] [--full-eval] [--progress] [--json]\n"
+	"usage: karpa judge STATE BUNDLE [--held DIR] [--threads T] [--deadline S] [--full-eval] [--progress] [--json]\n"
 	"Runs the protocol's checks on a proof bundle (directory or .tar) in order, records the\n"
 	"verdict in the corpus, and applies the king rule (challenge, then merge).\n"
 	"The judgment ends by a wall-clock deadline computed from the proof's declared training\n"
 	"time; --deadline S lowers it to at most S seconds.\n"
 	"The hidden split is scored sequentially against the king's recorded losses and stops once\n"
-	"the candidate cannot be decisive; --full-eval scores both splits in full (same verdicts).\n";
+	"the candidate cannot be decisive; --full-eval scores both splits in full (same verdicts).\n"
+	"A bundle whose miner holds checkpoints (BUNDLE.held beside it, docs/bundle.md) needs the ones\n"
+	"the judgment draws: --held DIR says where they are (judge.held_needed names them).\n";
 
 static json_t *result_json(const struct judge_result *r)
 {
@@ -69,6 +71,8 @@ static json_t *result_json(const struct judge_result *r)
 	}
 	if (r->files_unkept)
 		json_object_set_new(o, "checkpoints_unread", json_integer(r->files_unkept));
+	if (r->held_taken)
+		json_object_set_new(o, "held_taken", json_integer(r->held_taken));
 	if (r->causality_probes)
 		json_object_set_new(o, "causality_probes", json_integer(r->causality_probes));
 	if (r->warning[0])
@@ -114,6 +118,7 @@ int cmd_judge(int argc, char **argv)
 		{ "threads", required_argument, 0, 't' }, { "progress", no_argument, 0, 'p' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
 		{ "deadline", required_argument, 0, 'd' }, { "full-eval", no_argument, 0, 'f' },
+		{ "held", required_argument, 0, 'H' },
 		{ 0, 0, 0, 0 },
 	};
 	struct judge_opts o = { .threads = 1, .progress = isatty(2) };
@@ -143,6 +148,7 @@ int cmd_judge(int argc, char **argv)
 		}
 		case 'p': o.progress = 1; break;
 		case 'f': o.full_eval = 1; break;
+		case 'H': o.held = optarg; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;

@@ -13,14 +13,18 @@
 static const char usage_text[] =
 	"usage: karpa prove --recipe REPO --king TAG --patch FILE --rationale FILE --key FILE\n"
 	"                   --data DIR --scale S --out BUNDLE [--tar FILE] [--seed N] [--threads T]\n"
-	"                   [--budget UNITS] [--runner-isa ISA | --device cuda] [--mock-attestation] [--progress] [--json]\n"
+	"                   [--budget UNITS] [--runner-isa ISA | --device cuda] [--hold | --keep-all]\n"
+	"                   [--mock-attestation] [--progress] [--json]\n"
 	"Applies the patch to the king, builds it, calibrates, trains under the seed and budget,\n"
 	"evaluates val_bpb on the public split, and writes a signed, attested bundle.\n"
 	"--runner-isa aarch64 builds the recipe for aarch64 and trains and evaluates under qemu-user:\n"
 	"a proof made on aarch64 that validators replay natively (docs/determinism.md).\n"
 	"--device cuda trains the recipe's CUDA part on this machine's GPU, calibrates with a bf16\n"
 	"GEMM on the GPU and records the GPU's model in the manifest; the gpu-* scales require it\n"
-	"(docs/gpu.md, docs/calibration.md).\n";
+	"(docs/gpu.md, docs/calibration.md).\n"
+	"--hold keeps only the last intermediate checkpoint in the bundle and the others in\n"
+	"BUNDLE.held, for a validator to ask for the ones it draws (the default at the gpu-* scales,\n"
+	"whose checkpoints are GBs each); --keep-all keeps every one in the bundle (docs/bundle.md).\n";
 
 int cmd_prove(int argc, char **argv)
 {
@@ -34,9 +38,11 @@ int cmd_prove(int argc, char **argv)
 		{ "mock-attestation", no_argument, 0, 'M' }, { "progress", no_argument, 0, 'P' },
 		{ "json", no_argument, 0, 'j' },	 { "help", no_argument, 0, 'h' },
 		{ "runner-isa", required_argument, 0, 'I' }, { "device", required_argument, 0, 'D' },
+		{ "hold", no_argument, 0, 'H' },	 { "keep-all", no_argument, 0, 'A' },
 		{ 0, 0, 0, 0 },
 	};
-	struct prove_opts o = { .seed = PROVE_SEED_DEFAULT, .threads = 1, .progress = isatty(2) };
+	struct prove_opts o = { .seed = PROVE_SEED_DEFAULT, .threads = 1, .progress = isatty(2),
+				.hold = PROVE_HOLD_BY_SCALE };
 	struct prove_result r;
 	struct kerr err = { { 0 }, { 0 } };
 	int as_json = 0, c;
@@ -83,6 +89,8 @@ int cmd_prove(int argc, char **argv)
 			}
 			o.cuda = !strcmp(optarg, "cuda");
 			break;
+		case 'H': o.hold = 1; break;
+		case 'A': o.hold = 0; break;
 		case 'P': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -97,10 +105,10 @@ int cmd_prove(int argc, char **argv)
 	if (prove_run(&o, &r, &err) < 0)
 		return cli_fail(&err);
 	if (as_json) {
-		cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:I, s:f, s:f, s:f}", "bundle", o.out, "manifest_sha256",
+		cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:I, s:f, s:f, s:f, s:i}", "bundle", o.out, "manifest_sha256",
 					 r.manifest_sha256, "attestation", r.attest_kind, "val_bpb", r.val_bpb, "steps",
 					 (json_int_t)r.steps, "train_s", r.train_s, "allowed_s", r.allowed_s, "wall_s",
-					 r.wall_s),
+					 r.wall_s, "held", r.held),
 			       JSON_SORT_KEYS, "prove.nomem");
 	}
 	else
@@ -108,5 +116,7 @@ int cmd_prove(int argc, char **argv)
 		       "%.1f s allowed\nattest    %s%s\n",
 		       o.out, r.manifest_sha256, r.val_bpb, (long long)r.steps, r.train_s, r.allowed_s, r.attest_kind,
 		       strcmp(r.attest_kind, "mock") ? "" : " (UNVERIFIED tier, alpha 0.5)");
+	if (!as_json && r.held)
+		printf("held      %d checkpoints in %s%s: keep them until the verdict\n", r.held, o.out, PROVE_HELD_SUFFIX);
 	return EXIT_OK;
 }

@@ -198,6 +198,116 @@ static void verify_log_head_and_selection(void **s)
 
 }
 
+/* Seals f's bundle again with manifest m (taken), as the prover would:
+ * files listed from disk, a fresh attestation, signed. What it seals is
+ * whatever m says, lies included. */
+static void seal_again(struct fx *f, json_t *m)
+{
+	struct kerr err;
+
+	json_object_del(m, "files");
+	json_object_del(m, "attestation");
+	if (bundle_seal(f->dir, m, &f->k, &f->ao, &err) < 0)
+		fail_msg("bundle_seal: %s: %s", err.code, err.msg);
+	json_decref(m);
+}
+
+/* Holds intermediate idx back: its file leaves the bundle (for the miner to
+ * hand over on request), keep loses it, held lists it with its size and
+ * digest (sha, when given, replaces the true one), and the bundle is
+ * re-sealed. keep_file leaves the file in the bundle too. */
+static void hold(struct fx *f, int idx, const char *sha, int keep_file)
+{
+	char name[64], p[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+	uint64_t bytes;
+	struct kerr err;
+	json_t *m = fx_load_manifest(f), *keep = json_array(), *held;
+	size_t i;
+	json_t *v;
+
+	snprintf(name, sizeof name, "checkpoints/step_%06d.ckpt", (idx + 1) * FX_EVERY);
+	fx_path(f, name, p);
+	assert_int_equal(hash_file_hex(p, hex, &bytes, &err), 0);
+	json_array_foreach(json_object_get(m, "keep"), i, v)
+		if (json_integer_value(v) != idx || keep_file)
+			json_array_append(keep, v);
+	json_object_set_new(m, "keep", keep);
+	if (!(held = json_object_get(m, "held"))) {
+		held = json_object();
+		json_object_set_new(m, "held", held);
+	}
+	json_object_set_new(held, name, json_pack("{s:I, s:s}", "bytes", (json_int_t)bytes, "sha256", sha ? sha : hex));
+	if (!keep_file)
+		assert_int_equal(unlink(p), 0);
+	seal_again(f, m);
+}
+
+/* Held checkpoints (docs/bundle.md): what a bundle may hold back, and every
+ * way a manifest can lie about it. */
+static void verify_held_checkpoints(void **s)
+{
+	struct fx f;
+	json_t *m;
+
+	(void)s;
+	/* two held, the rest kept: valid */
+	fx_build(&f);
+	hold(&f, 0, NULL, 0);
+	hold(&f, 2, NULL, 0);
+	fx_expect(f.dir, NULL);
+	fx_free(&f);
+
+	/* the final segment's start is never held */
+	fx_build(&f);
+	hold(&f, f.nint - 1, NULL, 0);
+	fx_expect(f.dir, "bundle.ckpt_selection");
+	fx_free(&f);
+
+	/* both held and kept */
+	fx_build(&f);
+	hold(&f, 1, NULL, 1);
+	fx_expect(f.dir, "bundle.ckpt_selection");
+	fx_free(&f);
+
+	/* a held digest that is not the log's */
+	fx_build(&f);
+	hold(&f, 1, "0000000000000000000000000000000000000000000000000000000000000000", 0);
+	fx_expect(f.dir, "bundle.ckpt_digest");
+	fx_free(&f);
+
+	/* held names that are no checkpoint's, or a step the log has none at */
+	fx_build(&f);
+	m = fx_load_manifest(&f);
+	json_object_set_new(m, "held", json_pack("{s:{s:i, s:s}}", "checkpoints/extra.ckpt", "bytes", 1, "sha256",
+						 "0000000000000000000000000000000000000000000000000000000000000000"));
+	seal_again(&f, m);
+	fx_expect(f.dir, "bundle.ckpt_selection");
+	m = fx_load_manifest(&f);
+	json_object_set_new(m, "held", json_pack("{s:{s:i, s:s}}", "checkpoints/step_000005.ckpt", "bytes", 1,
+						 "sha256", "0000000000000000000000000000000000000000000000000000000000000000"));
+	seal_again(&f, m);
+	fx_expect(f.dir, "bundle.ckpt_digest");
+	/* not an object of {bytes, sha256} */
+	m = fx_load_manifest(&f);
+	json_object_set_new(m, "held", json_pack("[s]", "checkpoints/step_000004.ckpt"));
+	seal_again(&f, m);
+	fx_expect(f.dir, "bundle.manifest_field");
+	fx_free(&f);
+
+	/* a file dropped and not said to be held: still a missing checkpoint */
+	fx_build(&f);
+	hold(&f, 0, NULL, 0);
+	{
+		char p[FS_PATH_MAX];
+
+		snprintf(p, sizeof p, "%s/checkpoints/step_%06d.ckpt", f.dir, 2 * FX_EVERY);
+		assert_int_equal(unlink(p), 0);
+	}
+	seal_again(&f, fx_load_manifest(&f));
+	fx_expect(f.dir, "bundle.ckpt_selection");
+	fx_free(&f);
+}
+
 /* ---- plot ----------------------------------------------------------------- */
 
 static int count(const char *hay, const char *needle)
@@ -349,6 +459,7 @@ int main(void)
 		cmocka_unit_test(verify_codes_for_missing_parts),
 		cmocka_unit_test(verify_protocol_and_fields),
 		cmocka_unit_test(verify_log_head_and_selection),
+		cmocka_unit_test(verify_held_checkpoints),
 		cmocka_unit_test(plot_term_draws),
 		cmocka_unit_test(plot_svg_writes),
 		cmocka_unit_test(cli_verify_and_show),

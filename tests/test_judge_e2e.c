@@ -9,7 +9,9 @@
  * recipe repository). The cases run in order and build on each other: the
  * second one proves against whatever king the first one left. */
 #include "testutil.h"
+#include "judge/judge.h"
 #include "util/crash.h"
+#include "validator/validator.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -299,12 +301,113 @@ static void test_replay_is_refused(void **unused)
 	json_decref(st);
 }
 
+/* The held checkpoints the validator's draws need from bundle b (the
+ * library's own computation, which the judge makes at intake). */
+static int held_needs(const char *b, char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1])
+{
+	char path[FS_PATH_MAX], *text = NULL, hex[HASH_HEX_BYTES];
+	struct vstate s;
+	struct kerr err = { { 0 }, { 0 } };
+	size_t len;
+	json_t *m;
+	int n = -1;
+
+	snprintf(path, sizeof path, "%s/%s", b, BUNDLE_MANIFEST);
+	assert_int_equal(fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, 0, &text, &len, &err), 0);
+	hash_buf_hex(text, len, hex);
+	m = json_loadb(text, len, 0, NULL);
+	assert_non_null(m);
+	assert_int_equal(validator_open(g.state, &s, &err), 0);
+	if (judge_held_needs(&s, hex, m, names, &n, &err) < 0)
+		fail_msg("judge_held_needs: %s: %s", err.code, err.msg);
+	vstate_close(&s);
+	json_decref(m);
+	free(text);
+	return n;
+}
+
+/* 4. A proof that holds its checkpoints back (--hold, the default at the
+ * gpu-* scales): the bundle keeps the final segment's start, the miner
+ * the rest in BUNDLE.held. The judge asks for the ones it draws and
+ * records nothing without them; a held file that is not the logged one is
+ * refused by its digest; with them, the judgment runs as for a bundle
+ * that keeps everything. A candidate whose two draws both start at the
+ * initialisation needs none (about 1 in 70 at tiny): it is proved again
+ * with another rationale, a new manifest and new draws. */
+static void test_held_checkpoints(void **unused)
+{
+	char patch[FS_PATH_MAX], why[FS_PATH_MAX], b[FS_PATH_MAX], bad[FS_PATH_MAX], king[64], text[128];
+	char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1];
+	json_t *j, *st;
+	json_int_t before, held = 0;
+	int n = 0;
+
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = out_json();
+	snprintf(king, sizeof king, "%s", jstr(json_object_get(st, "king"), "tag"));
+	before = json_integer_value(json_object_get(json_object_get(st, "submissions"), "total"));
+	json_decref(st);
+	fx_file(patch, "held.diff");
+	make_patch(king, "config.c", "s|^/\\* tiny: seconds under sanitizers|/* tiny, the scale of tests: seconds under sanitizers|",
+		   patch);
+	for (int attempt = 0; attempt < 4 && n == 0; attempt++) {
+		snprintf(text, sizeof text, "Reword the comment on the scale table (take %d); the model is unchanged.\n",
+			 attempt);
+		snprintf(why, sizeof why, "%s/held-%d.md", g.tmp, attempt);
+		snprintf(b, sizeof b, "%s/bundle-held-%d", g.tmp, attempt);
+		write_text(why, text);
+		run(0, "%s prove --recipe %s/recipe --king %s --patch %s --rationale %s --key %s --data %s --scale tiny"
+		       " --out %s --mock-attestation --threads %d --hold --json",
+		    tu_karpa(), g.state, king, patch, why, g.key, g.data, b, THREADS);
+		j = out_json();
+		held = json_integer_value(json_object_get(j, "held"));
+		json_decref(j);
+		n = held_needs(b, names);
+		print_message("   --hold: %lld checkpoints held, %d drawn by this validator\n", (long long)held, n);
+	}
+	assert_true(held >= 2);
+	assert_true(n >= 1);
+	/* the bundle keeps one intermediate; the rest are beside it */
+	run(0, "ls %s/checkpoints | wc -l; ls %s.held/checkpoints | wc -l", b, b);
+	assert_int_equal(atoi(g.out), 2);
+	assert_int_equal(atoi(strchr(g.out, '\n') + 1), (int)held);
+	run(0, "%s bundle verify %s", tu_karpa(), b);
+
+	/* without them: no judgment, nothing recorded, the names said */
+	run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, b, THREADS);
+	assert_non_null(strstr(g.out, "judge.held_needed"));
+	for (int i = 0; i < n; i++)
+		assert_non_null(strstr(g.out, names[i]));
+	/* another checkpoint's bytes under a drawn name */
+	snprintf(bad, sizeof bad, "%s/held-bad", g.tmp);
+	run(0, "mkdir -p %s/checkpoints && cp -r %s.held/. %s && cp %s/checkpoints/final.ckpt %s/%s", bad, b, bad, b, bad,
+	    names[0]);
+	run(1, "%s judge %s %s --held %s --json --threads %d", tu_karpa(), g.state, b, bad, THREADS);
+	assert_non_null(strstr(g.out, "judge.held_digest"));
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = out_json();
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "submissions"), "total")), before);
+	json_decref(st);
+
+	/* with them: judged like any bundle */
+	run(0, "%s judge %s %s --held %s.held --json --threads %d", tu_karpa(), g.state, b, b, THREADS);
+	j = out_json();
+	print_message("   judge %s --held: %s %s, %lld held checkpoint(s) taken, replay segments %s\n",
+		      strrchr(b, '/') + 1, jstr(j, "verdict"), jstr(j, "code"),
+		      (long long)json_integer_value(json_object_get(j, "held_taken")),
+		      jstr(json_object_get(j, "replay"), "segments"));
+	assert_string_equal(jstr(j, "verdict"), "not_decisive");
+	assert_int_equal(json_integer_value(json_object_get(j, "held_taken")), n);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_honest_improvement_becomes_king),
 		cmocka_unit_test(test_comment_only_is_not_decisive),
 		cmocka_unit_test(test_replay_is_refused),
+		cmocka_unit_test(test_held_checkpoints),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);

@@ -299,7 +299,7 @@ static void fake_replay_passes(void **st)
 	assert_int_equal(plausible_check(fake_bundle, vocab, &pr, &err), 0);
 	assert_int_equal(pr.nckpt, 8); /* 4, 8, ..., 28 and the final 32 */
 	assert_int_equal(pr.ckpt[1].step, 8);
-	assert_int_equal(replay_check_headers(fake_bundle, NULL, &pr, vocab, &err), 0);
+	assert_int_equal(replay_check_headers(fake_bundle, NULL, &pr, vocab, NULL, &err), 0);
 	plausible_report_free(&pr);
 	/* Three steps of segment 1 (from step 4): 4, 5, 6; its end (8) is not reached. */
 	assert_string_equal(judge_replay(fake_host, fake_bundle, 1, 3, &rr), "");
@@ -410,7 +410,7 @@ static void final_model_from_elsewhere_is_refused(void **st)
 	assert_int_equal(ckpt_read(path, &m_other, &state, &n, sha, &err), 0);
 	relog(b, -1, 32, sha);
 	assert_int_equal(plausible_check(b, vocab, &pr, &err), 0);
-	assert_int_equal(replay_check_headers(b, NULL, &pr, vocab, &err), -1);
+	assert_int_equal(replay_check_headers(b, NULL, &pr, vocab, NULL, &err), -1);
 	assert_string_equal(err.code, "judge.ckpt_meta");
 	plausible_report_free(&pr);
 	/* re-wrapped with this run's header */
@@ -424,7 +424,7 @@ static void final_model_from_elsewhere_is_refused(void **st)
 	free(state);
 	relog(b, -1, 32, sha);
 	assert_int_equal(plausible_check(b, vocab, &pr, &err), 0);
-	assert_int_equal(replay_check_headers(b, NULL, &pr, vocab, &err), 0);
+	assert_int_equal(replay_check_headers(b, NULL, &pr, vocab, NULL, &err), 0);
 	plausible_report_free(&pr);
 	assert_string_equal(judge_replay(fake_host, b, 7, 0, &rr), "judge.replay_digest");
 	assert_int_equal(rr.digest_checked, 1);
@@ -519,7 +519,7 @@ static void real_recipe_replays_bit_for_bit(void **st)
 	assert_true(real_nkept >= TRAIN_SEGMENTS_MIN - 1); /* the harness's gap */
 	real_kept[0] = pr.ckpt[0];
 	real_kept[1] = pr.ckpt[real_nkept - 1];
-	assert_int_equal(replay_check_headers(real_bundle, NULL, &pr, vocab, &err), 0);
+	assert_int_equal(replay_check_headers(real_bundle, NULL, &pr, vocab, NULL, &err), 0);
 	plausible_report_free(&pr);
 	/* The first segment, from the recipe's initialisation, whole. */
 	assert_string_equal(judge_replay(recipe_host_inproc, real_bundle, 0, 0, &rr), "");
@@ -579,9 +579,9 @@ static void take_digests_stand_for_the_files(void **st)
 		assert_int_equal(bundle_dir_open(b, d, &err), 0);
 		assert_int_equal(plausible_check(d->t.dir, vocab, &pr, &err), 0);
 		if (i == 0) {
-			assert_int_equal(replay_check_headers(d->t.dir, &d->t, &pr, vocab, &err), 0);
+			assert_int_equal(replay_check_headers(d->t.dir, &d->t, &pr, vocab, NULL, &err), 0);
 		} else {
-			assert_int_equal(replay_check_headers(d->t.dir, &d->t, &pr, vocab, &err), -1);
+			assert_int_equal(replay_check_headers(d->t.dir, &d->t, &pr, vocab, NULL, &err), -1);
 			assert_string_equal(err.code, "judge.replay_digest");
 		}
 		plausible_report_free(&pr);

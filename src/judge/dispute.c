@@ -76,7 +76,7 @@ static int prepare(struct dctx *c, struct kerr *err)
 	if (plausible_check(c->bd.t.dir, bpe_vocab_size(c->d.tok), &c->pr, err) < 0)
 		return -1;
 	c->pr_open = 1;
-	if (replay_check_headers(c->bd.t.dir, &c->bd.t, &c->pr, bpe_vocab_size(c->d.tok), err) < 0 ||
+	if (replay_check_headers(c->bd.t.dir, &c->bd.t, &c->pr, bpe_vocab_size(c->d.tok), NULL, err) < 0 ||
 	    dataset_tokens(&c->d, SPLIT_TRAIN, &c->train, &c->ntrain, err) < 0)
 		return -1;
 	c->r->nseg = c->pr.nckpt;

@@ -111,6 +111,153 @@ static double mnum(json_t *m, const char *a, const char *b)
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* ---- draws and held checkpoints ------------------------------------- */
+
+/* Draw k of `purpose` for the bundle whose manifest digest is manifest_hex:
+ * keyed by the whole validator secret and bound to the manifest, so a
+ * miner cannot know before submitting which segments will be replayed,
+ * and a re-judgment draws the same. */
+static uint64_t secret_draw(const struct vstate *s, const char *manifest_hex, const char *purpose, uint32_t k)
+{
+	crypto_generichash_state st;
+	unsigned char kb[4] = { (unsigned char)(k >> 24), (unsigned char)(k >> 16), (unsigned char)(k >> 8),
+				(unsigned char)k },
+		      out[8];
+	uint64_t v = 0;
+
+	crypto_generichash_init(&st, s->secret, VSTATE_SECRET_BYTES, sizeof out);
+	crypto_generichash_update(&st, (const unsigned char *)purpose, strlen(purpose) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)manifest_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash_update(&st, kb, sizeof kb);
+	crypto_generichash_final(&st, out, sizeof out);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | out[i];
+	return v;
+}
+
+/* The segments a judgment replays from nseg (docs/judging-checks.md,
+ * "Which segments are replayed"): the spot replay's one, and the binding
+ * replay's JUDGE_BIND_DRAWS distinct ones among the first nseg - 1 (the
+ * final segment is always replayed besides them). */
+static void draw_segments(const struct vstate *s, const char *manifest_hex, int nseg, int *spot,
+			  int bind[JUDGE_BIND_DRAWS], int *nbind)
+{
+	*spot = (int)(secret_draw(s, manifest_hex, "karpa spot replay v1", 0) % (uint64_t)nseg);
+	*nbind = 0;
+	for (uint32_t k = 0; *nbind < JUDGE_BIND_DRAWS && *nbind < nseg - 1 && k < 64 * JUDGE_BIND_DRAWS; k++) {
+		int seg = (int)(secret_draw(s, manifest_hex, "karpa binding replay v1", k) % (uint64_t)(nseg - 1)), dup = 0;
+
+		for (int i = 0; i < *nbind; i++)
+			dup |= bind[i] == seg;
+		if (!dup)
+			bind[(*nbind)++] = seg;
+	}
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int judge_held_needs(const struct vstate *s, const char *manifest_hex, const json_t *manifest,
+		     char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1], int *n, struct kerr *err)
+{
+	const json_t *files = json_object_get(manifest, "files"), *held = json_object_get(manifest, "held");
+	int64_t steps[2 * BUNDLE_FILES_MAX];
+	int m = 0, nseg, spot, bind[JUDGE_BIND_DRAWS], nbind, starts[1 + JUDGE_BIND_DRAWS], ns = 0;
+	const char *name;
+	json_t *v;
+
+	*n = 0;
+	if (!json_is_object(held) || !json_object_size(held))
+		return 0;
+	if (json_object_size(held) > BUNDLE_FILES_MAX || !json_is_object(files))
+		return kerr_set(err, "judge.held_bad", "the manifest holds %zu checkpoints, at most %d",
+				json_object_size(held), BUNDLE_FILES_MAX);
+	/* every intermediate, kept or held, in step order: record i */
+	for (int pass = 0; pass < 2; pass++)
+		json_object_foreach((json_t *)(pass ? held : files), name, v) {
+			int64_t st = bundle_ckpt_step(name);
+
+			if (st < 0 && pass)
+				return kerr_set(err, "judge.held_bad", "the manifest holds %.128s, which is no checkpoint's name",
+						name);
+			if (st >= 0 && m < 2 * BUNDLE_FILES_MAX)
+				steps[m++] = st;
+		}
+	qsort(steps, (size_t)m, sizeof *steps, cmp_i64);
+	nseg = m + 1;
+	draw_segments(s, manifest_hex, nseg, &spot, bind, &nbind);
+	/* segment j starts from record j - 1 (segment 0 from the initialisation) */
+	starts[ns++] = spot - 1;
+	for (int i = 0; i < nbind; i++)
+		starts[ns++] = bind[i] - 1;
+	for (int i = 0; i < ns; i++) {
+		char want[BUNDLE_NAME_MAX + 1];
+		int dup = 0;
+
+		if (starts[i] < 0)
+			continue;
+		snprintf(want, sizeof want, "checkpoints/step_%06lld.ckpt", (long long)steps[starts[i]]);
+		for (int j = 0; j < *n; j++)
+			dup |= !strcmp(names[j], want);
+		if (!dup && json_object_get(held, want))
+			snprintf(names[(*n)++], BUNDLE_NAME_MAX + 1, "%s", want);
+	}
+	return 0;
+}
+
+/* The held checkpoints this judgment draws, copied from judge_opts.held
+ * into the validator's copy of the bundle, each held to the manifest's
+ * size and digest (which check 2 holds to the log). Without all of them no
+ * judgment starts: judge.held_needed names them, and nothing is recorded
+ * (the miner has not failed yet; it is asked for them). */
+static int take_held(struct ctx *c, struct kerr *err)
+{
+	char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1], missing[KERR_MSG_MAX / 2] = "";
+	const json_t *held = json_object_get(c->manifest, "held");
+	int n = 0;
+
+	if (judge_held_needs(c->s, c->manifest_hex, c->manifest, names, &n, err) < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const json_t *e = json_object_get(held, names[i]);
+		const char *want = json_string_value(json_object_get(e, "sha256"));
+		json_int_t bytes = json_integer_value(json_object_get(e, "bytes"));
+		char src[FS_PATH_MAX], dst[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+		uint64_t got = 0;
+		size_t len = strlen(missing);
+
+		if (!c->o->held || fs_join(src, sizeof src, err, "%s/%s", c->o->held, names[i]) < 0 || !fs_exists(src)) {
+			snprintf(missing + len, sizeof missing - len, "%s%s", len ? ", " : "", names[i]);
+			continue;
+		}
+		if (!want || bytes < 0)
+			return kerr_set(err, "judge.held_bad", "the manifest's entry for held %s has no size and digest",
+					names[i]);
+		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bdir, names[i]) < 0 ||
+		    fs_copy_file_bounded(src, dst, (uint64_t)bytes, hex, &got, err) < 0) {
+			if (!strcmp(err->code, "fs.too_large"))
+				kerr_set(err, "judge.held_digest", "%s: more than the %lld bytes the manifest holds", src,
+					 (long long)bytes);
+			return -1;
+		}
+		if (got != (uint64_t)bytes || strcmp(hex, want))
+			return kerr_set(err, "judge.held_digest",
+					"%s: %llu bytes with SHA-256 %.16s..., the manifest holds %lld bytes with %.16s...", src,
+					(unsigned long long)got, hex, (long long)bytes, want);
+		c->r->held_taken++;
+	}
+	if (missing[0])
+		return kerr_set(err, "judge.held_needed",
+				"the miner holds checkpoints this judgment draws: %s; judge again with --held DIR where "
+				"they are (docs/bundle.md, \"Held checkpoints\")",
+				missing);
+	return 0;
+}
+
 /* Takes the bundle (a directory or a .tar copied into the work area, each
  * file hashed as it is copied; bundle_take_deferred leaves the intermediate
  * checkpoints to be hashed when read, or all of them before a verdict that
@@ -345,7 +492,8 @@ static int check_plausible(struct ctx *c, struct kerr *err)
 	 * harness writes for its record: a model trained elsewhere shows here
 	 * unless it was re-wrapped, and then binding replay catches it. */
 	if (rc == 0)
-		rc = replay_check_headers(c->bdir, &c->taken, &c->pr, bpe_vocab_size(c->pub.tok), err);
+		rc = replay_check_headers(c->bdir, &c->taken, &c->pr, bpe_vocab_size(c->pub.tok),
+					  json_object_get(c->manifest, "held"), err);
 	return rc;
 }
 
@@ -803,27 +951,6 @@ out:
 	return rc;
 }
 
-/* Draw k of `purpose` for this bundle: keyed by the whole validator secret
- * and bound to the manifest, so a miner cannot know before submitting which
- * segments will be replayed, and a re-judgment draws the same. */
-static uint64_t secret_draw(const struct ctx *c, const char *purpose, uint32_t k)
-{
-	crypto_generichash_state st;
-	unsigned char kb[4] = { (unsigned char)(k >> 24), (unsigned char)(k >> 16), (unsigned char)(k >> 8),
-				(unsigned char)k },
-		      out[8];
-	uint64_t v = 0;
-
-	crypto_generichash_init(&st, c->s->secret, VSTATE_SECRET_BYTES, sizeof out);
-	crypto_generichash_update(&st, (const unsigned char *)purpose, strlen(purpose) + 1);
-	crypto_generichash_update(&st, (const unsigned char *)c->manifest_hex, HASH_HEX_BYTES - 1);
-	crypto_generichash_update(&st, kb, sizeof kb);
-	crypto_generichash_final(&st, out, sizeof out);
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | out[i];
-	return v;
-}
-
 /* One segment in its own fresh sandboxed child: the harness restarted the
  * recipe at every checkpoint of the miner's run, so this is the process
  * the segment ran in. With trace, every replayed step is traced into it. */
@@ -923,7 +1050,7 @@ static void proof_isa(json_t *manifest, char out[16])
  * whole segments drawn from the secret (docs/judging-checks.md, "Binding"). */
 static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 {
-	int nseg = c->pr.nckpt, rc = -1, drawn[JUDGE_BIND_DRAWS], ndrawn = 0;
+	int nseg = c->pr.nckpt, rc = -1, spot, drawn[JUDGE_BIND_DRAWS], ndrawn = 0;
 	double improvement;
 	const uint16_t *train = NULL;
 	size_t ntrain;
@@ -937,9 +1064,9 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 		return kerr_set(err, "judge.no_replay", "the log records no checkpoint to replay to");
 	if (dataset_tokens(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
 		goto out;
+	draw_segments(c->s, c->manifest_hex, nseg, &spot, drawn, &ndrawn);
 	if (!decisive) {
-		rc = replay_segment(c, sb, train, ntrain, (int)(secret_draw(c, "karpa spot replay v1", 0) % (uint64_t)nseg),
-				    REPLAY_STEPS, err);
+		rc = replay_segment(c, sb, train, ntrain, spot, REPLAY_STEPS, err);
 		goto out;
 	}
 	/* Whatever can change the king is verified whole: every file of
@@ -949,16 +1076,9 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 	say(c, "binding replay: the final segment and a drawn one, whole");
 	if (replay_segment(c, sb, train, ntrain, nseg - 1, 0, err) < 0)
 		goto out;
-	for (uint32_t k = 0; ndrawn < JUDGE_BIND_DRAWS && ndrawn < nseg - 1 && k < 64 * JUDGE_BIND_DRAWS; k++) {
-		int seg = (int)(secret_draw(c, "karpa binding replay v1", k) % (uint64_t)(nseg - 1)), dup = 0;
-		for (int i = 0; i < ndrawn; i++)
-			dup |= drawn[i] == seg;
-		if (dup)
-			continue;
-		drawn[ndrawn++] = seg;
-		if (replay_segment(c, sb, train, ntrain, seg, 0, err) < 0)
+	for (int i = 0; i < ndrawn; i++)
+		if (replay_segment(c, sb, train, ntrain, drawn[i], 0, err) < 0)
 			goto out;
-	}
 	rc = 0;
 out:
 	return rc;
@@ -1347,7 +1467,7 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	fs_rm_rf(c.work);
 	if (fs_mkdir_p(c.work, err) < 0)
 		goto out;
-	if (intake(&c, err) < 0 || refuse_replay(&c, err) < 0)
+	if (intake(&c, err) < 0 || refuse_replay(&c, err) < 0 || (!c.resumed && take_held(&c, err) < 0))
 		goto out;
 	if (c.resumed) {
 		rc = resume_settlement(&c, err);

@@ -10,7 +10,10 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "harness/gpuinfo.h"
+#include "proof/bundle.h"
 #include "validator/expcorpus.h"
 #include "validator/vstate.h"
 #include "util/kerr.h"
@@ -31,6 +34,10 @@
  * final + 1 is at most 2/8 = 25% of the proof (PROTOCOL 5's cpu-scale bound
  * for a decisive candidate). */
 #define JUDGE_BIND_DRAWS 1
+/* Held checkpoints (docs/bundle.md, "Held checkpoints") a judgment can ask
+ * for: the start of the spot replay's segment and of each drawn binding
+ * segment (the final segment's start is always in the bundle). */
+#define JUDGE_HELD_NEEDS_MAX (1 + JUDGE_BIND_DRAWS)
 
 /* The judgment's wall-clock deadline, fixed when the manifest is read
  * (docs/judging-checks.md, "The deadline"):
@@ -58,6 +65,11 @@ struct judge_opts {
 	 * whole public split, whatever the sequential test would say (the
 	 * verdicts are the same; docs/judging-checks.md). */
 	int full_eval;
+	/* Where the miner's held checkpoints are (NULL: none), under their
+	 * names in the bundle (checkpoints/step_NNNNNN.ckpt): the ones this
+	 * judgment draws (judge_held_needs) are copied from here, each held to
+	 * the manifest's size and digest. */
+	const char *held;
 };
 
 struct judge_result {
@@ -103,6 +115,7 @@ struct judge_result {
 	 * not kept in the store: a candidate that cannot change the king
 	 * reads at most two (docs/judging-checks.md, "What is hashed"). */
 	int files_unkept;
+	int held_taken;             /* held checkpoints copied in from judge_opts.held */
 	uint64_t hidden_targets, hidden_targets_all, public_targets;
 	char hidden_cache[16];
 	/* "" unless something after the verdict was recorded failed (keeping
@@ -122,5 +135,18 @@ struct judge_result {
  * (checks 1 and 2) is recorded under the digest of what was received, not
  * the manifest's: a damaged copy cannot block the genuine bundle. */
 int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err);
+
+/* The held checkpoints a judgment of the bundle whose manifest (with its
+ * digest, manifest_hex) is this needs from the miner: the starts of the
+ * segments it draws from the validator's secret that the bundle does not
+ * keep (at most JUDGE_HELD_NEEDS_MAX, names as in manifest.held, in
+ * replay order). Computed from the manifest alone, so a service can ask
+ * for them when the bundle arrives; the draws are the ones the replay
+ * makes, whatever the verdict (a candidate's spot segment and its binding
+ * segments are both asked for: which one runs is known only after the
+ * hidden evaluation). *n is 0 for a bundle that holds nothing.
+ * judge.held_bad: a held name that is no checkpoint's. */
+int judge_held_needs(const struct vstate *s, const char *manifest_hex, const json_t *manifest,
+		     char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1], int *n, struct kerr *err);
 
 #endif

@@ -63,7 +63,10 @@ struct replay_report {
 	char mismatch_what[16];           /* "loss", "lr", "loss+lr", "digest" */
 };
 
-/* Checks every checkpoint file present in bundle_dir against the log: its
+/* held: the manifest's held checkpoints (NULL: none): a record whose file
+ * the bundle does not keep because the miner holds it is not missing; one
+ * copied in for a replay is checked like the others.
+ * Checks every checkpoint file present in bundle_dir against the log: its
  * SHA-256 equals the record's and its header (step, seed, scale, data and
  * tokenizer digests, recipe and version, vocabulary) is the one the
  * harness writes for that record (judge.ckpt_meta). Every record but the
@@ -75,7 +78,7 @@ struct replay_report {
  * held to it when its state is read). NULL: every file is read and hashed
  * here. */
 int replay_check_headers(const char *bundle_dir, struct bundle_taken *taken, const struct plausible_report *pr,
-			 int vocab_size, struct kerr *err);
+			 int vocab_size, const json_t *held, struct kerr *err);
 
 /* Replays segment o->segment (o->steps of it, or all of it). h is a FRESH
  * host (nothing created yet beyond its process) whose recipe the caller

@@ -197,27 +197,28 @@ static int field_fail(struct kerr *err, const char *field, const char *want)
 	return kerr_set(err, "bundle.manifest_field", "manifest field %s: %s", field, want);
 }
 
-static int check_files_field(const json_t *files, struct kerr *err)
+/* files, or held (field names which): name -> {bytes, sha256} */
+static int check_files_field(const json_t *files, const char *field, struct kerr *err)
 {
 	const char *name;
 	json_t *v;
 
 	if (!json_is_object(files) || json_object_size(files) > BUNDLE_FILES_MAX)
-		return field_fail(err, "files", "an object of at most BUNDLE_FILES_MAX entries");
+		return field_fail(err, field, "an object of at most BUNDLE_FILES_MAX entries");
 	json_object_foreach((json_t *)files, name, v) {
 		json_t *b = json_object_get(v, "bytes");
 
 		if (bundle_name_check(name, err) < 0 || reserved(name)) {
 			snprintf(err->msg, sizeof err->msg,
-				 "manifest field files: \"%.*s\" is not a file name a bundle can list",
+				 "manifest field %s: \"%.*s\" is not a file name a bundle can list", field,
 				 BUNDLE_NAME_MAX, name);
 			snprintf(err->code, sizeof err->code, "bundle.manifest_field");
 			return -1;
 		}
 		if (!hash_is_hex(json_string_value(json_object_get(v, "sha256")), HASH_HEX_BYTES - 1) || !json_is_integer(b) ||
 		    json_integer_value(b) < 0)
-			return kerr_set(err, "bundle.manifest_field", "manifest field files.%s: wants {bytes, sha256}",
-					name);
+			return kerr_set(err, "bundle.manifest_field", "manifest field %s.%s: wants {bytes, sha256}",
+					field, name);
 	}
 	return 0;
 }
@@ -248,7 +249,8 @@ static int check_fields(const json_t *m, struct bundle_report *r, struct kerr *e
 	json_array_foreach(keep, i, v)
 		if (!json_is_integer(v) || json_integer_value(v) < 0)
 			return field_fail(err, "keep", "an array of non-negative integers");
-	if (check_files_field(json_object_get(m, "files"), err) < 0)
+	if (check_files_field(json_object_get(m, "files"), "files", err) < 0 ||
+	    (json_object_get(m, "held") && check_files_field(json_object_get(m, "held"), "held", err) < 0))
 		return -1;
 	memcpy(r->miner, miner, KEYS_PK_HEX_BYTES);
 	snprintf(r->attest_kind, sizeof r->attest_kind, "%s", kind);
@@ -333,13 +335,7 @@ static int check_files(struct bundle_taken *t, const json_t *files, struct kerr 
 
 /* ---- verification: the log and the checkpoints ------------------------ */
 
-struct ckpt_rec {
-	int64_t step;
-	char sha[HASH_HEX_BYTES];
-};
-
-/* The checkpoint records of a log trainlog_verify has accepted, in order. */
-static int ckpt_records(const char *log, struct ckpt_rec **out, int *n, struct kerr *err)
+int bundle_log_checkpoints(const char *log, struct bundle_ckpt_rec **out, int *n, struct kerr *err)
 {
 	struct trainlog_iter it;
 	struct trainlog_rec rec;
@@ -353,7 +349,7 @@ static int ckpt_records(const char *log, struct ckpt_rec **out, int *n, struct k
 		if (rec.kind != TRAINLOG_REC_CHECKPOINT)
 			continue;
 		if (*n == cap) {
-			struct ckpt_rec *p;
+			struct bundle_ckpt_rec *p;
 			cap = cap ? 2 * cap : 16;
 			if (cap > CKPT_RECORDS_MAX || !(p = realloc(*out, (size_t)cap * sizeof *p))) {
 				kerr_set(err, "bundle.ckpt_chain", "%s: too many checkpoint records", log);
@@ -395,13 +391,18 @@ static const char *listed_sha(const json_t *files, const char *name)
 }
 
 /* Every checkpoint file against the chain, then the kept set: every
- * intermediate the log records (PROTOCOL 5.5: the validator draws the
- * segments it replays after submission, so each must be replayable). */
-static int check_ckpts(const char *dir, const json_t *m, const struct ckpt_rec *rec, int n, struct kerr *err)
+ * intermediate the log records is in the bundle (files, with its index in
+ * keep) or held by the miner (held), never both; the last one, where the
+ * final segment starts, is always in the bundle. The validator draws the
+ * segments it replays after submission (PROTOCOL 5.5), so each must be
+ * replayable: from the bundle, or from a held file it asks the miner for,
+ * whose digest here is held to the log. */
+static int check_ckpts(const char *dir, const json_t *m, const struct bundle_ckpt_rec *rec, int n, struct kerr *err)
 {
-	const json_t *files = json_object_get(m, "files"), *keep = json_object_get(m, "keep");
+	const json_t *files = json_object_get(m, "files"), *keep = json_object_get(m, "keep"),
+		     *held = json_object_get(m, "held");
 	const char *name;
-	int kept = 0;
+	int kept = 0, nheld = 0, k = 0;
 	json_t *v;
 
 	if (n == 0)
@@ -413,44 +414,59 @@ static int check_ckpts(const char *dir, const json_t *m, const struct ckpt_rec *
 	if (strcmp(listed_sha(files, BUNDLE_FINAL_CKPT), rec[n - 1].sha))
 		return kerr_set(err, "bundle.ckpt_digest", "%s: %s is not the final checkpoint the log records", dir,
 				BUNDLE_FINAL_CKPT);
-	json_object_foreach((json_t *)files, name, v) {
-		int64_t s = step_of(name);
-		int j;
+	for (int pass = 0; pass < 2; pass++)
+		json_object_foreach((json_t *)(pass ? held : files), name, v) {
+			int64_t s = step_of(name);
+			int j;
 
-		if (strncmp(name, "checkpoints/", 12) || !strcmp(name, BUNDLE_FINAL_CKPT))
-			continue;
-		if (s < 0)
-			return kerr_set(err, "bundle.ckpt_selection", "%s: %s is not a checkpoint name", dir, name);
-		for (j = 0; j < n - 1 && rec[j].step != s; j++)
-			;
-		if (j == n - 1)
-			return kerr_set(err, "bundle.ckpt_digest",
-					"%s: the log records no checkpoint at step %lld (%s)", dir, (long long)s, name);
-		if (strcmp(listed_sha(files, name), rec[j].sha))
-			return kerr_set(err, "bundle.ckpt_digest",
-					"%s: %s is not the checkpoint the log records at step %lld", dir, name,
-					(long long)s);
-		kept++;
-	}
-	if ((size_t)(n - 1) != json_array_size(keep) || kept != n - 1)
+			if (!pass && (strncmp(name, "checkpoints/", 12) || !strcmp(name, BUNDLE_FINAL_CKPT)))
+				continue;
+			if (s < 0)
+				return kerr_set(err, "bundle.ckpt_selection", "%s: %s is not a checkpoint name", dir, name);
+			for (j = 0; j < n - 1 && rec[j].step != s; j++)
+				;
+			if (j == n - 1)
+				return kerr_set(err, "bundle.ckpt_digest",
+						"%s: the log records no checkpoint at step %lld (%s)", dir, (long long)s, name);
+			if (strcmp(listed_sha(pass ? held : files, name), rec[j].sha))
+				return kerr_set(err, "bundle.ckpt_digest",
+						"%s: %s is not the checkpoint the log records at step %lld", dir, name,
+						(long long)s);
+			if (pass && json_object_get(files, name))
+				return kerr_set(err, "bundle.ckpt_selection", "%s: %s is both in the bundle and held", dir,
+						name);
+			if (pass && j == n - 2)
+				return kerr_set(err, "bundle.ckpt_selection",
+						"%s: %s starts the final segment, which every binding replay runs: a bundle keeps it",
+						dir, name);
+			*(pass ? &nheld : &kept) += 1;
+		}
+	if (kept + nheld != n - 1 || json_array_size(keep) != (size_t)kept)
 		return kerr_set(err, "bundle.ckpt_selection",
-				"%s: keeps %d intermediate checkpoints, the log records %d: a bundle keeps them all", dir,
-				kept, n - 1);
+				"%s: keeps %d intermediate checkpoints and holds %d, the log records %d: a bundle keeps or holds them all",
+				dir, kept, nheld, n - 1);
 	for (int i = 0; i < n - 1; i++) {
 		char want[BUNDLE_NAME_MAX + 1];
 
 		snprintf(want, sizeof want, "checkpoints/step_%06lld.ckpt", (long long)rec[i].step);
-		if (json_integer_value(json_array_get(keep, (size_t)i)) != i || !json_object_get(files, want))
+		if (json_object_get(held, want))
+			continue;
+		if (json_integer_value(json_array_get(keep, (size_t)k++)) != i || !json_object_get(files, want))
 			return kerr_set(err, "bundle.ckpt_selection", "%s: %s (index %d) is not kept", dir, want, i);
 	}
 	return 0;
+}
+
+int64_t bundle_ckpt_step(const char *name)
+{
+	return name ? step_of(name) : -1;
 }
 
 static int check_log(const char *dir, const json_t *m, struct kerr *err)
 {
 	const json_t *lg = json_object_get(m, "log"), *lines = json_object_get(lg, "lines");
 	struct trainlog_summary s;
-	struct ckpt_rec *rec = NULL;
+	struct bundle_ckpt_rec *rec = NULL;
 	char path[FS_PATH_MAX];
 	int n = 0, rc = -1;
 
@@ -461,7 +477,7 @@ static int check_log(const char *dir, const json_t *m, struct kerr *err)
 		return kerr_set(err, "bundle.log_head",
 				"%s: the log's head %.16s... (%lld lines) is not the manifest's", dir, s.head,
 				(long long)s.lines);
-	if (ckpt_records(path, &rec, &n, err) < 0)
+	if (bundle_log_checkpoints(path, &rec, &n, err) < 0)
 		goto out;
 	rc = check_ckpts(dir, m, rec, n, err);
 out:

@@ -88,6 +88,18 @@ void bundle_report_free(struct bundle_report *r);
  * BUNDLE_DEPTH_MAX components. bundle.tar_traversal (absolute or ".."),
  * bundle.tar_name (anything else wrong). */
 int bundle_name_check(const char *name, struct kerr *err);
+/* A log's checkpoint records, in order (the last one is final.ckpt's): the
+ * log must be one trainlog_verify accepted. *out is the caller's to free.
+ * bundle.ckpt_chain (too many records), log.* */
+struct bundle_ckpt_rec {
+	int64_t step;
+	char sha[HASH_HEX_BYTES];
+};
+int bundle_log_checkpoints(const char *log, struct bundle_ckpt_rec **out, int *n, struct kerr *err);
+/* The step of an intermediate checkpoint's name in a bundle,
+ * "checkpoints/step_NNNNNN.ckpt" (at least six digits, no leading zero
+ * beyond them); -1 for any other name. */
+int64_t bundle_ckpt_step(const char *name);
 
 /* The regular files under dir, relative names sorted bytewise. Refuses
  * symlinks and other non-regular entries (bundle.file_type), bad names

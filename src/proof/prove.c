@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,13 +254,40 @@ static int judge_preview(const struct prove_opts *o, const char *dir, struct ker
 	return 0;
 }
 
+/* Held checkpoint names[i] (i < n - 1, all but the last): copied into the
+ * work folder's held/ (renamed to OUT.held once the bundle is), listed in
+ * held with the size and the digest the log records for it. */
+static int hold_one(const struct work *w, const char *name, const struct bundle_ckpt_rec *rec, int nrec, json_t *held,
+		    struct kerr *err)
+{
+	char src[FS_PATH_MAX], dst[FS_PATH_MAX], rel[BUNDLE_NAME_MAX + 1];
+	struct stat sb;
+	int64_t step;
+	int j;
+
+	snprintf(rel, sizeof rel, "checkpoints/%s", name);
+	step = bundle_ckpt_step(rel);
+	for (j = 0; j < nrec && rec[j].step != step; j++)
+		;
+	if (step < 0 || j == nrec)
+		return kerr_set(err, "prove.run", "%s: the log records no checkpoint of this name", name);
+	if (fs_join(src, sizeof src, err, "%s/checkpoints/%s", w->run, name) < 0 ||
+	    fs_join(dst, sizeof dst, err, "%s/held/%s", w->dir, rel) < 0 || fs_copy_file(src, dst, err) < 0)
+		return -1;
+	if (stat(dst, &sb) < 0)
+		return kerr_errno(err, "prove.run", dst);
+	json_object_set_new(held, rel, json_pack("{s:I, s:s}", "bytes", (json_int_t)sb.st_size, "sha256", rec[j].sha));
+	return 0;
+}
+
 static int stage_files(const struct prove_opts *o, const struct work *w, const char *stage,
 		       const struct train_result *tr, const struct prove_result *r, double budget,
-		       json_t **keep_out, struct kerr *err)
+		       json_t **keep_out, json_t **held_out, struct kerr *err)
 {
 	char src[FS_PATH_MAX], dst[FS_PATH_MAX], **names = NULL;
-	int n = 0, rc = -1;
-	json_t *cal = NULL, *keep = json_array();
+	int n = 0, nrec = 0, rc = -1, hold = o->hold == PROVE_HOLD_BY_SCALE ? scale_on_gpu(o->scale) : o->hold;
+	struct bundle_ckpt_rec *rec = NULL;
+	json_t *cal = NULL, *keep = json_array(), *held = json_object();
 
 	if (fs_join(dst, sizeof dst, err, "%s/patch.diff", stage) < 0 || fs_copy_file(o->patch, dst, err) < 0 ||
 	    fs_join(dst, sizeof dst, err, "%s/rationale.md", stage) < 0 ||
@@ -283,11 +311,23 @@ static int stage_files(const struct prove_opts *o, const struct work *w, const c
 				r->allowed_s, "train_s", r->train_s, "n", CALIB_N, "repeats", CALIB_REPEATS);
 	if (fs_join(dst, sizeof dst, err, "%s/calibration.json", stage) < 0 || write_json_file(dst, cal, err) < 0)
 		goto out;
-	/* Every intermediate is kept: which segments are replayed is drawn by
-	 * the validator after submission (PROTOCOL 5.5). */
+	/* Every intermediate is kept or held: which segments are replayed is
+	 * drawn by the validator after submission (PROTOCOL 5.5). Held, all but
+	 * the last wait in OUT.held for the validator to ask for them. */
 	if (fs_join(src, sizeof src, err, "%s/checkpoints", w->run) < 0 || list_intermediates(src, &names, &n, err) < 0)
 		goto out;
+	if (hold && n > 1) {
+		if (fs_join(src, sizeof src, err, "%s/train.log", w->run) < 0 ||
+		    bundle_log_checkpoints(src, &rec, &nrec, err) < 0 ||
+		    fs_join(dst, sizeof dst, err, "%s/held/checkpoints", w->dir) < 0 || fs_mkdir_p(dst, err) < 0)
+			goto out;
+	}
 	for (int i = 0; i < n; i++) {
+		if (hold && i < n - 1) {
+			if (hold_one(w, names[i], rec, nrec, held, err) < 0)
+				goto out;
+			continue;
+		}
 		if (fs_join(src, sizeof src, err, "%s/checkpoints/%s", w->run, names[i]) < 0 ||
 		    fs_join(dst, sizeof dst, err, "%s/checkpoints/%s", stage, names[i]) < 0 ||
 		    fs_copy_file(src, dst, err) < 0)
@@ -295,23 +335,26 @@ static int stage_files(const struct prove_opts *o, const struct work *w, const c
 		json_array_append_new(keep, json_integer(i));
 	}
 	*keep_out = keep;
-	keep = NULL;
+	*held_out = held;
+	keep = held = NULL;
 	rc = 0;
 out:
 	for (int i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	free(rec);
 	json_decref(cal);
 	json_decref(keep);
+	json_decref(held);
 	return rc;
 }
 
 static json_t *manifest_body(const struct prove_opts *o, const char *commit, const char *patch_hex,
 			     const struct keys *k, const struct recipe_build_info *bi, const struct train_result *tr,
 			     const struct prove_result *r, double budget, const char *blas_config,
-			     const struct gpuinfo *g, json_t *keep)
+			     const struct gpuinfo *g, json_t *keep, json_t *held)
 {
-	return json_pack("{s:i, s:s, s:{s:s, s:s}, s:s, s:s, s:{s:I, s:s, s:i, s:f, s:s, s:s}, s:o,"
+	json_t *m = json_pack("{s:i, s:s, s:{s:s, s:s}, s:s, s:s, s:{s:I, s:s, s:i, s:f, s:s, s:s}, s:o,"
 			 " s:{s:f, s:f, s:f, s:f}, s:{s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:s, s:s},"
 			 " s:{s:s}, s:o}",
 			 "protocol", BUNDLE_PROTOCOL, "kind", "karpa-bundle", "king", "tag", o->king, "commit", commit,
@@ -324,6 +367,13 @@ static json_t *manifest_body(const struct prove_opts *o, const char *commit, con
 			 "train_s", r->train_s, "val_bpb", tr->val.val_bpb, "val_loss", tr->val.loss, "final_ckpt",
 			 "checkpoints/final.ckpt", "recipe", tr->recipe, "recipe_version", tr->recipe_version, "log",
 			 "head", tr->log_head, "keep", keep);
+
+	/* held only when there are any: a bundle keeping every checkpoint is
+	 * the same bytes it was before checkpoints could be held */
+	if (m && json_object_size(held))
+		json_object_set(m, "held", held);
+	json_decref(held);
+	return m;
 }
 
 /* The digest and attestation kind of the sealed manifest in dir. */
@@ -361,7 +411,8 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	struct reciperepo_parts parts;
 	size_t patch_len, rat_len;
 	double budget, t0 = (double)time(NULL);
-	json_t *m = NULL, *keep = NULL;
+	json_t *m = NULL, *keep = NULL, *held = NULL;
+	char held_dir[FS_PATH_MAX], held_src[FS_PATH_MAX];
 	int rc = -1, have_work = 0, have_tar = 0;
 
 	memset(r, 0, sizeof *r);
@@ -391,6 +442,13 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	 * a tar it wrote itself. */
 	if (o->tar && fs_exists(o->tar)) {
 		kerr_set(err, "prove.out_exists", "%s already exists: choose another --tar", o->tar);
+		goto out;
+	}
+	if (fs_join(held_dir, sizeof held_dir, err, "%s%s", o->out, PROVE_HELD_SUFFIX) < 0)
+		goto out;
+	if (fs_exists(held_dir)) {
+		kerr_set(err, "prove.out_exists", "%s already exists (an earlier proof's held checkpoints): choose another --out",
+			 held_dir);
 		goto out;
 	}
 	if (fs_read_all(o->patch, RECIPEREPO_PATCH_BYTES_MAX, &patch, &patch_len, err) < 0 ||
@@ -423,10 +481,11 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	if (build_and_train(o, &w, &bi, &tr, r, err) < 0 || check_budget(o, &tr, r, budget, err) < 0)
 		goto out;
 	say(o, "writing the bundle %s", o->out);
-	if (fs_stage_begin(&st, o->out, err) < 0 || stage_files(o, &w, st.tmp, &tr, r, budget, &keep, err) < 0)
+	if (fs_stage_begin(&st, o->out, err) < 0 || stage_files(o, &w, st.tmp, &tr, r, budget, &keep, &held, err) < 0)
 		goto out;
-	m = manifest_body(o, commit, patch_hex, &k, &bi, &tr, r, budget, blas->get_config(), &gpu, keep);
-	keep = NULL;
+	r->held = (int)json_object_size(held);
+	m = manifest_body(o, commit, patch_hex, &k, &bi, &tr, r, budget, blas->get_config(), &gpu, keep, held);
+	keep = held = NULL;
 	if (!m) {
 		kerr_set(err, "prove.nomem", "cannot build the manifest");
 		goto out;
@@ -445,8 +504,18 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 			goto out;
 		have_tar = 1;
 	}
-	if (fs_stage_commit(&st, 0, err) < 0)
+	/* The held checkpoints move beside the bundle before it is committed:
+	 * a bundle that names held files never exists without them. */
+	if (r->held && (fs_join(held_src, sizeof held_src, err, "%s/held", w.dir) < 0 || rename(held_src, held_dir) < 0)) {
+		if (!err->code[0])
+			kerr_errno(err, "prove.io", held_dir);
 		goto out;
+	}
+	if (fs_stage_commit(&st, 0, err) < 0) {
+		if (r->held)
+			fs_rm_rf(held_dir);
+		goto out;
+	}
 	r->val_bpb = tr.val.val_bpb;
 	r->steps = tr.steps;
 	r->wall_s = (double)time(NULL) - t0;

@@ -36,7 +36,17 @@ struct prove_opts {
 				     run it under its emulator (recipe_build_isa) */
 	int cuda;                 /* train on this machine's GPU with the recipe's CUDA part
 				     (recipe_build_cuda); required at the gpu-* scales */
+	/* Intermediate checkpoints held back from the bundle (docs/bundle.md,
+	 * "Held checkpoints"): 1 holds all but the last (where the final
+	 * segment starts) in OUT.held/, which the miner keeps until the
+	 * verdict and hands to a validator on request; 0 keeps every one in
+	 * the bundle; -1 (PROVE_HOLD_BY_SCALE) holds at the gpu-* scales. */
+	int hold;
 };
+#define PROVE_HOLD_BY_SCALE (-1)
+/* OUT.held, beside a bundle directory OUT: the held checkpoints, under
+ * the names the bundle would give them (checkpoints/step_NNNNNN.ckpt). */
+#define PROVE_HELD_SUFFIX ".held"
 
 struct prove_result {
 	char manifest_sha256[HASH_HEX_BYTES];
@@ -46,6 +56,7 @@ struct prove_result {
 	double train_s, allowed_s, wall_s;
 	struct calib before, after;            /* a CPU proof's calibrations: the fixed SGEMM */
 	struct gpucalib gpu_before, gpu_after; /* a GPU proof's (--device cuda): the GPU calibration */
+	int held;                              /* intermediate checkpoints in OUT.held (0: none) */
 };
 
 int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *err);
