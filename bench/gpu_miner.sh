@@ -26,10 +26,10 @@
 # bundle is removed for room), else MINER_STATE, else a new one whose
 # noise floor is measured here first (two seeds, about three minutes on an
 # H100). MINER_RESUME=1 keeps the miner's work folder from an earlier
-# command (the miner resumes from its journal). A bundle at gpu-125m is
-# 12 GB (eight segments of 1.5 GB checkpoints); the validator and the
-# miner drop each one once judged, so the disk holds three or four at
-# most.
+# command (the miner resumes from its journal). A proof at gpu-125m holds
+# eight 1.5 GB checkpoints: its bundle keeps two (3 GB), the miner the rest
+# until the verdict, and the service asks for at most two of those; the
+# validator and the miner drop each proof once judged.
 #
 # usage: bash bench/gpu_miner.sh PACK OUT     (PACK: .gpu, unpacked)
 set -u
@@ -53,7 +53,7 @@ if [ -n "${MINER_STATE:-}" ]; then
 	say "validator: $STATE (MINER_STATE)"
 elif [ -s "$EW/noise.json" ] && [ -d "$EW/state" ]; then
 	STATE=$EW/state
-	rm -rf "$EW/bundle" "$EW"/bundle.work.*
+	rm -rf "$EW/bundle" "$EW/bundle.held" "$EW"/bundle.work.*
 	say "validator: the one bench/gpu_e2e.sh left, with its noise floor ($EW/state; its judged bundle removed)"
 elif [ -s "$W/noise.json" ] && [ -d "$W/state" ]; then
 	STATE=$W/state
@@ -101,6 +101,6 @@ echo "== validator"
 "$K" validator status "$STATE"
 "$K" status "$url" 2>/dev/null | tail -n 20
 grep -v '"check"' "$W/validator.log" | tail -n 30
-ls -la "$STATE/uploads" "$W"/mine/experiments/*/ 2>/dev/null | grep '[.]tar$'
+ls -la "$STATE/uploads" "$W"/mine/experiments/*/ 2>/dev/null | grep '[.]tar$\|[.]held$'
 df -h "$W" | tail -1 >&2
 exit $rc

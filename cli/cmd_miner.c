@@ -9,11 +9,12 @@
 
 #include "cmds.h"
 #include "miner/miner.h"
+#include "proof/prove.h"
 #include "util/kerr.h"
 
 static const char usage_text[] =
 	"usage: karpa miner run --validator URL --key FILE --work DIR --data DIR\n"
-	"                       [--experiments N] [--minutes M] [--seed S] [--threads T] [--progress]\n"
+	"                       [--experiments N] [--minutes M] [--seed S] [--threads T] [--hold] [--progress]\n"
 	"Searches the recipe's knobs against a validator's king: trains each idea locally at the\n"
 	"validator's scale, keeps one only when its public val_bpb beats the king's by the noise\n"
 	"margin, then proves it, submits it and follows its verdict (answering a challenge).\n"
@@ -28,7 +29,9 @@ static const char usage_text[] =
 	"  --agent CMD       with --proposer agent: the program to ask (run with sh -c; one JSON\n"
 	"                    request on stdin, one JSON answer on stdout: docs/program.md)\n"
 	"  --agent-timeout S seconds one proposal may take (default 300)\n"
-	"  --program FILE    the agents' instructions sent with each request (default docs/program.md)\n";
+	"  --program FILE    the agents' instructions sent with each request (default docs/program.md)\n"
+	"  --hold            proofs hold their checkpoints back and send the validator the ones it\n"
+	"                    draws (the default at the gpu-* scales; docs/bundle.md)\n";
 
 int cmd_miner(int argc, char **argv)
 {
@@ -40,10 +43,11 @@ int cmd_miner(int argc, char **argv)
 		{ "progress", no_argument, 0, 'P' },	    { "help", no_argument, 0, 'h' },
 		{ "proposer", required_argument, 0, 'p' },  { "agent", required_argument, 0, 'a' },
 		{ "agent-timeout", required_argument, 0, 'T' }, { "program", required_argument, 0, 'g' },
+		{ "hold", no_argument, 0, 'H' },
 		{ 0, 0, 0, 0 },
 	};
 	struct miner_opts o = { .seed = 1, .verdict_timeout_s = 86400, .proposer = "search", .agent_timeout_s = 300,
-				.program = "docs/program.md" };
+				.program = "docs/program.md", .hold = PROVE_HOLD_BY_SCALE };
 	struct miner_stats st;
 	struct kerr err = { { 0 }, { 0 } };
 	char *end;
@@ -94,6 +98,7 @@ int cmd_miner(int argc, char **argv)
 		case 'p': o.proposer = optarg; break;
 		case 'a': o.agent = optarg; break;
 		case 'g': o.program = optarg; break;
+		case 'H': o.hold = 1; break;
 		case 'T':
 			if (cli_parse_int(optarg, 1, 86400, &o.agent_timeout_s) < 0) {
 				fprintf(stderr, "karpa miner: --agent-timeout must be 1..86400 seconds\n");

@@ -12,7 +12,7 @@
 
 static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
-	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
+	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N] [--held-timeout S]\n"
 	"                             [--max-upload-mb M] [--max-uploads N] [--max-conns-per-ip N]\n"
 	"                             [--rate-per-s R] [--port-file FILE] [--judge-bin PATH]\n"
 	"                             [--chain URL --netuid N --hotkey FILE]\n"
@@ -24,6 +24,8 @@ static const char usage_text[] =
 	"  --judge-threads T     threads of each judgment (default: online CPUs)\n"
 	"  --judge-deadline S    cap on a judgment's wall-clock seconds\n"
 	"  --max-pending N       submissions waiting per miner key (default 4)\n"
+	"  --held-timeout S      how long a submission waits for the held checkpoints its judgment\n"
+	"                        draws before it is rejected, service.held_missing (default 3600)\n"
 	"  --max-upload-mb M     largest bundle accepted (default 256 at the cpu scales, the\n"
 	"                        bundle format's cap, about 16 GiB, at the gpu-* scales)\n"
 	"  --max-uploads N       uploads in flight at once; beyond: 503 (default 16)\n"
@@ -68,6 +70,7 @@ int validator_serve(int argc, char **argv)
 		{ "max-conns-per-ip", required_argument, 0, 'c' }, { "rate-per-s", required_argument, 0, 'r' },
 		{ "chain", required_argument, 0, 'C' },	 { "netuid", required_argument, 0, 'N' },
 		{ "hotkey", required_argument, 0, 'K' },	 { "help", no_argument, 0, 'h' },
+		{ "held-timeout", required_argument, 0, 'H' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -105,6 +108,11 @@ int validator_serve(int argc, char **argv)
 			if (number(optarg, 1, 1e6, &v) < 0)
 				goto bad;
 			o.max_pending_per_miner = (int)v;
+			break;
+		case 'H':
+			if (number(optarg, 1, 1e7, &v) < 0)
+				goto bad;
+			o.held_timeout_s = v;
 			break;
 		case 'm':
 			if (number(optarg, 1, 1 << 20, &v) < 0)

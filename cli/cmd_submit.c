@@ -20,9 +20,11 @@
 #define URL_MAX 2048
 
 static const char submit_usage[] =
-	"usage: karpa submit URL BUNDLE.tar [--wait] [--timeout S] [--quiet] [--json]\n"
+	"usage: karpa submit URL BUNDLE.tar [--held DIR] [--wait] [--timeout S] [--quiet] [--json]\n"
 	"Uploads a proof bundle (karpa prove --tar) to a validator service at URL\n"
 	"(e.g. http://127.0.0.1:8370) and prints its submission id.\n"
+	"  --held DIR   where the proof's held checkpoints are (karpa prove --out B: B.held):\n"
+	"               the ones the validator asks for are sent (docs/bundle.md)\n"
 	"  --wait       follow it until its verdict, and print the verdict\n"
 	"  --timeout S  give up waiting after S seconds (default 86400)\n"
 	"  --quiet      no upload progress\n"
@@ -75,7 +77,8 @@ int cmd_submit(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "wait", no_argument, 0, 'w' },	 { "timeout", required_argument, 0, 't' },
 		{ "quiet", no_argument, 0, 'q' },	 { "json", no_argument, 0, 'j' },
-		{ "help", no_argument, 0, 'h' },	 { 0, 0, 0, 0 },
+		{ "help", no_argument, 0, 'h' },	 { "held", required_argument, 0, 'H' },
+		{ 0, 0, 0, 0 },
 	};
 	struct client_opts co;
 	struct kerr err = { { 0 }, { 0 } };
@@ -84,6 +87,8 @@ int cmd_submit(int argc, char **argv)
 	long status = 0;
 	int wait = 0, as_json = 0, c;
 	double timeout = 86400;
+	const char *held = NULL;
+	int warned = 0;
 	time_t t0;
 
 	client_opts_default(&co);
@@ -95,6 +100,7 @@ int cmd_submit(int argc, char **argv)
 		case 't': timeout = atof(optarg); break;
 		case 'q': co.progress = 0; break;
 		case 'j': as_json = 1; break;
+		case 'H': held = optarg; break;
 		case 'h': fputs(submit_usage, stdout); return EXIT_OK;
 		default: fputs(submit_usage, stderr); return EXIT_USAGE;
 		}
@@ -110,8 +116,25 @@ int cmd_submit(int argc, char **argv)
 		printf("submitted %s (%s%s)\n", str(it, "id"), str(it, "state"),
 		       status == 200 ? ", already known" : "");
 	t0 = time(NULL);
-	while (wait && strcmp(str(it, "state"), "done")) {
+	for (;;) {
 		json_t *next = NULL;
+		int sent = 0;
+
+		/* the held checkpoints its judgment draws, when it waits for them */
+		if (client_held_wanted(it)) {
+			if (!held) {
+				if (!warned++)
+					fprintf(stderr, "karpa submit: the validator asks for held checkpoints of %s: submit again with"
+							" --held DIR (the proof's BUNDLE.held)\n", str(it, "id"));
+			} else if (client_send_held(url, it, held, &co, &sent, &err) < 0) {
+				json_decref(it);
+				return cli_fail_json(&err, as_json, NULL);
+			} else if (!as_json) {
+				fprintf(stderr, "  sent %d held checkpoint%s\n", sent, sent == 1 ? "" : "s");
+			}
+		}
+		if (!wait || !strcmp(str(it, "state"), "done"))
+			break;
 		if (difftime(time(NULL), t0) > timeout) {
 			json_decref(it);
 			kerr_set(&err, "client.timeout", "no verdict after %.0f s", timeout);

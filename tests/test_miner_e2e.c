@@ -78,12 +78,13 @@ static int rows_with(const char *work, const char *status)
 	return atoi(g.out);
 }
 
-/* The proof tars left in WORK's judged experiments: a final verdict other
- * than a replay's rejection (a dispute's subject) leaves none. */
+/* The proof tars and held checkpoints left in WORK's judged experiments:
+ * a final verdict other than a replay's rejection (a dispute's subject)
+ * leaves none. */
 static int judged_tars_left(const char *work)
 {
 	run(0, "for d in %s/experiments/*/; do [ -f $d/verdict.json ] && ! grep -q '\"judge.replay_' $d/verdict.json &&"
-	       " ls $d | grep '[.]tar$'; done | wc -l",
+	       " ls $d | grep '[.]tar$\\|[.]held$'; done | wc -l",
 	    work);
 	return atoi(g.out);
 }
@@ -172,12 +173,17 @@ static void test_agent_failures_and_example(void **unused)
 		assert_int_equal(rows_with(work, "crash"), 1);
 		run(0, "grep -c '%s' %s/results.tsv", bad[i].code, work);
 	}
+	/* --hold: its proof keeps all but one checkpoint back, and sends the
+	 * validator the ones it draws when asked */
 	snprintf(work, sizeof work, "%s/agent-knob", g.tmp);
 	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 2 --threads %d"
-	       " --proposer agent --agent %s/agents/knob-agent",
+	       " --proposer agent --agent %s/agents/knob-agent --hold",
 	    tu_karpa(), g.sv.url, g.akey, work, g.data, THREADS, getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".");
 	print_message("%s", g.out);
+	assert_non_null(strstr(g.out, "its proof holds"));
 	assert_int_equal(rows_with(work, "crash"), 0);
+	run(0, "grep -c 'verdict [a-z_]*.*(submission q-' %s/results.tsv", work);
+	assert_int_equal(judged_tars_left(work), 0);
 	run(0, "ls %s/experiments/0001/patch.diff %s/experiments/0002/train.log", work, work);
 	run(0, "grep -c '^+' %s/experiments/0001/patch.diff", work);
 }

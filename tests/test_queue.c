@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include "validator/heldwait.h"
 #include "validator/queue.h"
 #include "validator/vstate.h"
 #include "util/fsutil.h"
@@ -686,13 +687,87 @@ static void test_killed_mid_transaction(void **state)
 	depth_is(&f->s, 2, 1, 0);
 }
 
+/* ---------------------------------------------------------------- held */
+
+/* A row waiting for held checkpoints (heldwait.h) is not claimed until
+ * every one it asked for arrived; a name it did not ask for is refused; a
+ * wait past its age is rejected with service.held_missing, as the row's
+ * verdict; a needs column this code did not write is corrupt. */
+static void test_held_wait(void **state)
+{
+	struct fixture *f = *state;
+	struct heldwait_need need[2];
+	struct heldwait w;
+	struct queue_item in, a, b, q;
+	struct kerr err = { 0 };
+	char ids[4][QUEUE_ID_BYTES];
+	int existed = -1, got = -1, ready = -1, found = -1, n = -1;
+
+	memset(need, 0, sizeof need);
+	for (int i = 0; i < 2; i++) {
+		snprintf(need[i].name, sizeof need[i].name, "checkpoints/step_%06d.ckpt", 6 * (i + 1));
+		hash_buf_hex(need[i].name, strlen(need[i].name), need[i].sha256);
+		need[i].bytes = 1000u + (unsigned)i;
+	}
+	item(&in, "held", "m");
+	assert_int_equal(queue_enqueue_held(&f->s, &in, need, 2, &a, &existed, &err), 0);
+	assert_int_equal(existed, 0);
+	assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), 0);
+	assert_int_equal(found, 1);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.ready, 0);
+	assert_int_equal((int)w.need[1].bytes, 1001);
+	assert_false(w.need[0].arrived);
+	/* a row after it is claimed first; it is not */
+	enq(&f->s, "plain", "m", &b);
+	claim(&f->s, &q);
+	assert_string_equal(q.id, b.id);
+	assert_int_equal(queue_claim(&f->s, WORKER_PID, &q, &got, &err), 0);
+	assert_int_equal(got, 0);
+
+	assert_int_equal(heldwait_arrived(&f->s, a.id, "checkpoints/step_000099.ckpt", &ready, &err), -1);
+	assert_string_equal(err.code, "heldwait.not_asked");
+	assert_int_equal(heldwait_arrived(&f->s, b.id, need[0].name, &ready, &err), -1);
+	assert_string_equal(err.code, "heldwait.not_found");
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need[0].name, &ready, &err), 0);
+	assert_int_equal(ready, 0);
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need[0].name, &ready, &err), 0); /* a retry */
+	assert_int_equal(ready, 0);
+	assert_int_equal(queue_claim(&f->s, WORKER_PID, &q, &got, &err), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need[1].name, &ready, &err), 0);
+	assert_int_equal(ready, 1);
+	claim(&f->s, &q);
+	assert_string_equal(q.id, a.id);
+
+	/* one that waits in vain */
+	item(&in, "late", "m");
+	assert_int_equal(queue_enqueue_held(&f->s, &in, need, 1, &a, &existed, &err), 0);
+	assert_int_equal(heldwait_expire(&f->s, 3600, ids, 4, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(heldwait_expire(&f->s, -5, ids, 4, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], a.id);
+	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
+	assert_string_equal(q.state, "done");
+	assert_string_equal(q.verdict, "rejected");
+	assert_string_equal(q.reason_code, "service.held_missing");
+	assert_int_equal(heldwait_expire(&f->s, -5, ids, 4, &n, &err), 0);
+	assert_int_equal(n, 0);
+
+	sql(f->s.db, "UPDATE held_wait SET needs_json = '{\"name\": 1}'");
+	assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), -1);
+	assert_string_equal(err.code, "heldwait.corrupt");
+}
+
 /* ---------------------------------------------------------------- schema */
 
 /* Makes the state look as a version-1 state does: no queue table, schema
  * version 1. */
 static void make_version_1(struct fixture *f)
 {
-	sql(f->s.db, "BEGIN; DROP TABLE queue; UPDATE meta SET value = '1' WHERE key = 'schema_version'; COMMIT");
+	sql(f->s.db, "BEGIN; DROP TABLE held_wait; DROP TABLE queue; UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+		     " COMMIT");
 	vstate_close(&f->s);
 }
 
@@ -715,7 +790,7 @@ static long long has_object(sqlite3 *db, const char *type, const char *name)
 }
 
 /* vstate_open upgrades a version-1 state: the queue table and its indexes
- * appear, version 2 is recorded, the corpus and kings are kept; queue_ensure
+ * appear, then the held checkpoints' waits, version 3 is recorded, the corpus and kings are kept; queue_ensure
  * after it (and twice) changes nothing. */
 static void test_migrates_version_1(void **state)
 {
@@ -734,8 +809,9 @@ static void test_migrates_version_1(void **state)
 
 	reopen(f);
 	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
-	assert_string_equal(ver, "2");
+	assert_string_equal(ver, "3");
 	assert_int_equal(has_object(f->s.db, "table", "queue"), 1);
+	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
 	assert_int_equal(has_object(f->s.db, "index", "queue_by_state"), 1);
 	assert_int_equal(has_object(f->s.db, "index", "queue_by_miner"), 1);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
@@ -748,14 +824,23 @@ static void test_migrates_version_1(void **state)
 	claim(&f->s, &q);
 	assert_string_equal(q.id, a.id);
 
-	/* queue_ensure creates the table in a state that lacks it. */
-	sql(f->s.db, "DROP TABLE queue");
+	/* queue_ensure creates the tables in a state that lacks them. */
+	sql(f->s.db, "DROP TABLE held_wait; DROP TABLE queue");
 	assert_int_equal(queue_ensure(&f->s, &err), 0);
 	assert_int_equal(has_object(f->s.db, "index", "queue_by_state"), 1);
+	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
 	depth_is(&f->s, 0, 0, 0);
-	/* Reopening a version-2 state migrates nothing. */
+	/* Reopening a version-3 state migrates nothing. */
 	reopen(f);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
+	/* A version-2 state (a queue, no waits) gains the waits and keeps its rows. */
+	enq(&f->s, "b", "m", &a);
+	sql(f->s.db, "BEGIN; DROP TABLE held_wait; UPDATE meta SET value = '2' WHERE key = 'schema_version'; COMMIT");
+	reopen(f);
+	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
+	assert_string_equal(ver, "3");
+	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
+	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
 }
 
 /* The migration is one transaction: when a step fails (here an object
@@ -786,13 +871,13 @@ static void test_migration_is_atomic(void **state)
 	assert_int_equal(has_object(f->s.db, "table", "queue"), 1);
 
 	for (int i = 0; i < 2; i++) {
-		sql(f->s.db, i ? "UPDATE meta SET value = '3' WHERE key = 'schema_version'"
+		sql(f->s.db, i ? "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
 			       : "UPDATE meta SET value = '0' WHERE key = 'schema_version'");
 		vstate_close(&f->s);
 		assert_int_equal(vstate_open(f->state, &f->s, &err), -1);
 		assert_string_equal(err.code, "vstate.schema");
 		db = raw_open(f);
-		sql(db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+		sql(db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
 		sqlite3_close(db);
 		reopen(f);
 	}
@@ -811,6 +896,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recover_requeues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_finishes_from_corpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_mid_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
 	};

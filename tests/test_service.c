@@ -78,8 +78,9 @@ static json_t *get(const char *path, long want)
 	return j;
 }
 
-/* A bundle proved against the first king from a one-line patch. */
-static void prove(const char *sed, const char *rationale_text, const char *tar)
+/* A bundle proved against the first king from a one-line patch, with
+ * prove's extra flags (its BUNDLE: tar + ".d", held beside it). */
+static void prove_with(const char *flags, const char *sed, const char *rationale_text, const char *tar)
 {
 	char patch[FS_PATH_MAX], rat[FS_PATH_MAX], dir[FS_PATH_MAX];
 
@@ -91,8 +92,13 @@ static void prove(const char *sed, const char *rationale_text, const char *tar)
 	    g.clone, sed, g.clone, g.clone, patch, g.clone);
 	run(0, "printf '%%s\\n' '%s' > %s", rationale_text, rat);
 	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
-	       " --scale tiny --out %s --tar %s --mock-attestation --threads %d",
-	    tu_karpa(), g.state, patch, rat, g.key, g.data, dir, tar, THREADS);
+	       " --scale tiny --out %s --tar %s --mock-attestation --threads %d %s",
+	    tu_karpa(), g.state, patch, rat, g.key, g.data, dir, tar, THREADS, flags);
+}
+
+static void prove(const char *sed, const char *rationale_text, const char *tar)
+{
+	prove_with("", sed, rationale_text, tar);
 }
 
 static int setup(void **unused)
@@ -204,6 +210,126 @@ static void submit_wait_and_resubmit(void **unused)
 	/* judged not decisive: the corpus has the judgment, the tar is gone */
 	run(0, "ls %s/uploads | grep -c tar$ || true", g.state);
 	assert_string_equal(g.out, "0\n");
+}
+
+/* A bundle proved with --hold and submitted without its held checkpoints
+ * whose judgment here draws some (a bundle whose draws both start at the
+ * initialisation needs none, about 1 in 70 at tiny: proved again with
+ * another rationale). Its tar in tar (cap FS_PATH_MAX), the reply. */
+static json_t *submit_held(const char *name, char *tar)
+{
+	for (int attempt = 0; attempt < 4; attempt++) {
+		char why[128];
+		json_t *j;
+
+		snprintf(tar, FS_PATH_MAX, "%s/%s-%d.tar", g.tmp, name, attempt);
+		snprintf(why, sizeof why, "A comment reworded (%s, take %d).", name, attempt);
+		prove_with("--hold", "s|^/\\* tiny: seconds under sanitizers|/* tiny (held): seconds under sanitizers|", why,
+			   tar);
+		run(0, "( %s submit %s %s --quiet --json 2>/dev/null )", tu_karpa(), g.sv.url, tar);
+		j = tu_out_json(g.out);
+		if (json_array_size(json_object_get(json_object_get(j, "held"), "needs")) > 0)
+			return j;
+		json_decref(j);
+	}
+	fail_msg("four held bundles in a row drew no held checkpoint");
+	return NULL;
+}
+
+/* Held checkpoints over HTTP (docs/bundle.md, "Held checkpoints"): the
+ * service asks for the ones its draws need and judges nothing until they
+ * are in; another checkpoint's bytes under an asked name are refused by
+ * size or digest, a name it did not ask for is refused; `karpa submit
+ * --held` sends them, the judgment runs, and the tar and the held files go
+ * once it is judged. */
+static void held_checkpoints_asked_for_and_judged(void **unused)
+{
+	char tar[FS_PATH_MAX], path[128];
+	json_t *j = submit_held("held", tar), *need;
+	const char *id;
+
+	(void)unused;
+	id = tu_jstr(j, "id");
+	need = json_array_get(json_object_get(json_object_get(j, "held"), "needs"), 0);
+	print_message("   asked for %zu held checkpoint(s), first %s\n",
+		      json_array_size(json_object_get(json_object_get(j, "held"), "needs")), tu_jstr(need, "name"));
+	assert_false(json_is_true(json_object_get(json_object_get(j, "held"), "ready")));
+	/* not judged while it waits */
+	usleep(1500 * 1000);
+	snprintf(path, sizeof path, "/v1/submissions/%s", id);
+	{
+		json_t *k = get(path, 200);
+		assert_string_equal(tu_jstr(k, "state"), "queued");
+		json_decref(k);
+	}
+	/* the final checkpoint's bytes under an asked name: refused */
+	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s.d/checkpoints/final.ckpt %s/v1/submissions/%s/held/%s", tar,
+	    g.sv.url, id, tu_jstr(need, "name"));
+	assert_non_null(strstr(g.out, "service.held_digest"));
+	assert_non_null(strstr(g.out, " 422"));
+	/* a name it did not ask for */
+	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s %s/v1/submissions/%s/held/checkpoints/step_999999.ckpt",
+	    tar, g.sv.url, id);
+	assert_non_null(strstr(g.out, "heldwait.not_asked"));
+	assert_non_null(strstr(g.out, " 409"));
+	/* a submission that waits for nothing */
+	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s %s/v1/submissions/%s/held/%s", tar, g.sv.url, g.id1,
+	    tu_jstr(need, "name"));
+	assert_non_null(strstr(g.out, "heldwait.not_found"));
+	assert_non_null(strstr(g.out, " 404"));
+	/* karpa submit --held with a folder that lacks them */
+	run(1, "( %s submit %s %s --held %s/nothing-here --quiet --json 2>/dev/null )", tu_karpa(), g.sv.url, tar, g.tmp);
+	assert_non_null(strstr(g.out, "client.held_missing"));
+	/* sent by karpa submit --held: judged */
+	run(0, "( %s submit %s %s --held %s.d.held --wait --quiet --json 2>/dev/null )", tu_karpa(), g.sv.url, tar, tar);
+	json_decref(j);
+	j = tu_out_json(g.out);
+	assert_string_equal(tu_jstr(j, "state"), "done");
+	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
+	assert_true(json_is_true(json_object_get(json_object_get(j, "held"), "ready")));
+	json_decref(j);
+	run(0, "ls %s/uploads | grep -c '[.]held$\\|[.]tar$' || true", g.state);
+	assert_string_equal(g.out, "0\n");
+}
+
+/* A miner that never sends what was asked for: the submission is
+ * rejected with service.held_missing once --held-timeout passes, nothing
+ * judged, its tar removed. */
+static void held_wait_expires(void **unused)
+{
+	char tar[FS_PATH_MAX], path[128], late_name[128];
+	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+				     "--judge-bin", tu_karpa(), "--held-timeout", "2", NULL };
+	json_t *j = NULL;
+
+	(void)unused;
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, opts);
+	j = submit_held("late", tar);
+	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
+	snprintf(late_name, sizeof late_name, "%s",
+		 tu_jstr(json_array_get(json_object_get(json_object_get(j, "held"), "needs"), 0), "name"));
+	json_decref(j);
+	for (int i = 0; i < 100; i++) {
+		j = get(path, 200);
+		if (!strcmp(tu_jstr(j, "state"), "done"))
+			break;
+		json_decref(j);
+		j = NULL;
+		usleep(100 * 1000);
+	}
+	assert_non_null(j);
+	assert_string_equal(tu_jstr(j, "verdict"), "rejected");
+	assert_string_equal(tu_jstr(j, "code"), "service.held_missing");
+	json_decref(j);
+	run(0, "ls %s/uploads | grep -c '[.]held$\\|[.]tar$' || true", g.state);
+	assert_string_equal(g.out, "0\n");
+	/* the late checkpoint is refused */
+	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s %s%s/held/%s", tar, g.sv.url, path, late_name);
+	assert_non_null(strstr(g.out, "service.held_late"));
+	assert_non_null(strstr(g.out, " 409"));
+	sf_stop(&g.sv, SIGTERM);
+	serve();
 }
 
 /* The upload policy: what a validator takes by default at each scale and
@@ -487,6 +613,8 @@ int main(void)
 		cmocka_unit_test(submit_wait_and_resubmit),
 		cmocka_unit_test(upload_cap_and_retention),
 		cmocka_unit_test(judged_upload_left_behind_is_swept),
+		cmocka_unit_test(held_checkpoints_asked_for_and_judged),
+		cmocka_unit_test(held_wait_expires),
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),

@@ -222,6 +222,9 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 		return -1;
 	fs_rm_rf(out);
 	unlink(tar);
+	if (fs_join(keep, sizeof keep, err, "%s%s", out, PROVE_HELD_SUFFIX) < 0)
+		return -1;
+	fs_rm_rf(keep); /* an interrupted proof's */
 	po.recipe_repo = m->recipe;
 	po.king = m->k.tag;
 	po.patch = patch;
@@ -235,12 +238,16 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	po.threads = m->o->threads;
 	po.progress = m->o->progress;
 	po.cuda = scale_on_gpu(m->k.scale);
+	po.hold = m->o->hold;
 	t0 = wall_s();
 	rc = prove_run(&po, &r, err);
 	*(seed == m->k.seed ? &m->st->prove_s : &m->st->challenge_s) += wall_s() - t0;
 	if (rc < 0)
 		return -1;
 	*res = r;
+	if (r.held)
+		say("experiment %04d: its proof holds %d checkpoints in %s%s until its verdict", exp, r.held, out,
+		    PROVE_HELD_SUFFIX);
 	/* The protocol-seed proof's log is the experiment's train.log. */
 	if (seed == m->k.seed && fs_join(log, sizeof log, err, "%s/train.log", out) == 0 &&
 	    journal_path(&m->j, exp, "train.log", keep, sizeof keep, err) == 0 && fs_exists(log))
@@ -249,22 +256,41 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	return 0;
 }
 
-/* Follows submission id to its verdict: *item (caller decrefs). */
-static int follow(struct miner *m, const char *id, json_t **item, struct kerr *err)
+/* Where the held checkpoints of experiment exp's proof NAME (proof,
+ * challenge) are: NAME.held beside its tar (prove's BUNDLE.held). */
+static int held_path(struct miner *m, int exp, const char *name, char *out, size_t cap, struct kerr *err)
 {
-	char u[MINER_URL_MAX], p[256];
+	char held[64];
+
+	snprintf(held, sizeof held, "%s%s", name, PROVE_HELD_SUFFIX);
+	return journal_path(&m->j, exp, held, out, cap, err);
+}
+
+/* Follows submission id to its verdict: *item (caller decrefs). When the
+ * validator asks for held checkpoints, they are sent from held_dir. */
+static int follow(struct miner *m, const char *id, const char *held_dir, json_t **item, struct kerr *err)
+{
+	char u[MINER_URL_MAX], subs[MINER_URL_MAX], p[256];
 	json_t *it = NULL;
 	long status;
 	time_t t0 = time(NULL);
+	int sent;
 
 	snprintf(p, sizeof p, "/v1/submissions/%s", id);
-	if (url(u, sizeof u, m->o->validator, p, err) < 0)
+	if (url(u, sizeof u, m->o->validator, p, err) < 0 || url(subs, sizeof subs, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
 	for (;;) {
 		if (client_get_json(u, &m->co, &it, &status, err) < 0)
 			return -1;
 		if (!strcmp(jstr(it, "state"), "done"))
 			break;
+		if (client_held_wanted(it)) {
+			if (client_send_held(subs, it, held_dir, &m->co, &sent, err) < 0) {
+				json_decref(it);
+				return -1;
+			}
+			say("submission %s: sent the %d held checkpoint%s the validator drew", id, sent, sent == 1 ? "" : "s");
+		}
 		json_decref(it);
 		it = NULL;
 		if (difftime(time(NULL), t0) > m->o->verdict_timeout_s)
@@ -279,7 +305,7 @@ static int follow(struct miner *m, const char *id, json_t **item, struct kerr *e
  * miner follows), and follows it to its verdict. */
 static int submit_follow(struct miner *m, int exp, const char *tar, const char *name, json_t **item, struct kerr *err)
 {
-	char u[MINER_URL_MAX], path[FS_PATH_MAX], idf[64], id[128];
+	char u[MINER_URL_MAX], path[FS_PATH_MAX], held[FS_PATH_MAX], idf[64], id[128];
 	json_t *it = NULL;
 	long status;
 
@@ -293,19 +319,25 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 	if (journal_path(&m->j, exp, idf, path, sizeof path, err) < 0 || fs_write_atomic(path, id, strlen(id), err) < 0)
 		return -1;
 	crash_point("miner_after_submit");
-	return follow(m, id, item, err);
+	if (held_path(m, exp, name, held, sizeof held, err) < 0)
+		return -1;
+	return follow(m, id, held, item, err);
 }
 
-/* A proof's tar (proof.tar, challenge.tar) of experiment exp, no longer
- * of use: a discarded run's, or a submission's once judged. At the gpu-*
- * scales each is 12 GB and more. */
+/* A proof of experiment exp (proof, challenge: its NAME.tar and the
+ * checkpoints it holds, NAME.held), no longer of use: a discarded run's,
+ * or a submission's once judged. At the gpu-* scales each is 12 GB and
+ * more. */
 static void drop_tar(struct miner *m, int exp, const char *name)
 {
-	char tar[FS_PATH_MAX];
+	char path[FS_PATH_MAX], file[64];
 	struct kerr err;
 
-	if (journal_path(&m->j, exp, name, tar, sizeof tar, &err) == 0)
-		unlink(tar);
+	snprintf(file, sizeof file, "%s.tar", name);
+	if (journal_path(&m->j, exp, file, path, sizeof path, &err) == 0)
+		unlink(path);
+	if (held_path(m, exp, name, path, sizeof path, &err) == 0)
+		fs_rm_rf(path);
 }
 
 /* From a verdict on: a challenge is answered by proving again with its seed
@@ -324,11 +356,14 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 		json_decref(it);
 		it = NULL;
 		/* the original is judged and with the validator: room for the answer */
-		drop_tar(m, r->exp, "proof.tar");
+		drop_tar(m, r->exp, "proof");
 		if (journal_path(&m->j, r->exp, "challenge-id", idp, sizeof idp, &err) == 0 && fs_exists(idp) &&
 		    fs_read_file(idp, 128, 0, &cid, &n, &err) == 0) {
 			say("experiment %04d: following its challenge answer %s", r->exp, cid);
-			if (follow(m, cid, &it, &err) < 0) {
+			char held[FS_PATH_MAX];
+
+			if (held_path(m, r->exp, "challenge", held, sizeof held, &err) < 0 ||
+			    follow(m, cid, held, &it, &err) < 0) {
 				snprintf(r->desc, sizeof r->desc, "challenge answer %s: %s: %s", cid, err.code, err.msg);
 				free(cid);
 				return;
@@ -356,8 +391,8 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 	 * that parted from the log (the miner answers with `karpa dispute
 	 * trace BUNDLE`), or a validator that could not judge it. */
 	if (strcmp(jstr(it, "verdict"), "error") && !dispute_subject(jstr(it, "code"))) {
-		drop_tar(m, r->exp, "proof.tar");
-		drop_tar(m, r->exp, "challenge.tar");
+		drop_tar(m, r->exp, "proof");
+		drop_tar(m, r->exp, "challenge");
 	}
 	snprintf(r->desc, sizeof r->desc, "verdict %s%s%s (submission %s)", jstr(it, "verdict"),
 		 *jstr(it, "code") ? ": " : "", jstr(it, "code"), jstr(it, "id"));
@@ -403,7 +438,9 @@ static int resume_pending(struct miner *m, struct miner_stats *st, struct kerr *
 		if (fs_read_file(idp, 128, 0, &id, &n, &ferr) < 0)
 			continue;
 		say("experiment %04d: following submission %s, made before a restart", r.exp, id);
-		if (follow(m, id, &it, &ferr) < 0)
+		char held[FS_PATH_MAX];
+
+		if (held_path(m, r.exp, "proof", held, sizeof held, &ferr) < 0 || follow(m, id, held, &it, &ferr) < 0)
 			snprintf(r.desc, sizeof r.desc, "follow %s: %s: %s", id, ferr.code, ferr.msg);
 		else
 			settle(m, &r, it, st);
@@ -495,7 +532,7 @@ static int full_verdict(struct miner *m, struct journal_row *r, int baseline, co
 		submit_kept(m, r, st);
 		return journal_record(&m->j, r, err);
 	}
-	drop_tar(m, r->exp, "proof.tar");
+	drop_tar(m, r->exp, "proof");
 	return 0;
 }
 

@@ -26,6 +26,8 @@ struct miner_opts {
 	const char *agent;     /* the agent's command line (sh -c), with proposer "agent" */
 	int agent_timeout_s;   /* how long one proposal may take */
 	const char *program;   /* the agents' instructions (docs/program.md), sent as text */
+	int hold;              /* proofs hold their checkpoints back (prove_opts.hold): 1 always,
+				  0 never, PROVE_HOLD_BY_SCALE (-1, the default) at the gpu-* scales */
 };
 
 struct miner_stats {

@@ -389,3 +389,55 @@ out:
 	xfer_end(&x);
 	return rc;
 }
+
+int client_held_wanted(const json_t *item)
+{
+	const json_t *held = json_object_get(item, "held"), *e;
+	size_t i;
+
+	if (!held || json_is_true(json_object_get(held, "ready")))
+		return 0;
+	json_array_foreach(json_object_get(held, "needs"), i, e)
+		if (!json_is_true(json_object_get(e, "arrived")))
+			return 1;
+	return 0;
+}
+
+int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
+		     const struct client_opts *o, int *sent, struct kerr *err)
+{
+	const char *id = json_string_value(json_object_get(item, "id"));
+	const json_t *e;
+	size_t i;
+
+	*sent = 0;
+	if (!id || !*id || strchr(id, '/'))
+		return kerr_set(err, "client.bad_reply", "a submission without an id");
+	json_array_foreach(json_object_get(json_object_get(item, "held"), "needs"), i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		char url[4096], path[FS_PATH_MAX];
+		json_t *reply = NULL;
+		long status = 0;
+
+		if (json_is_true(json_object_get(e, "arrived")))
+			continue;
+		/* a name the bundle could give a checkpoint, nothing else: the
+		 * service's reply names a file under held_dir */
+		if (!name || strncmp(name, "checkpoints/step_", 17) || strstr(name, "..") || strchr(name + 12, '/'))
+			return kerr_set(err, "client.bad_reply", "the service asks for '%.128s', which is no checkpoint's name",
+					name ? name : "");
+		if (fs_join(path, sizeof path, err, "%s/%s", held_dir, name) < 0)
+			return -1;
+		if (!fs_exists(path))
+			return kerr_set(err, "client.held_missing",
+					"the validator asks for held checkpoint %s, which %s lacks: the proof's BUNDLE.held", name,
+					held_dir);
+		if ((size_t)snprintf(url, sizeof url, "%s/%s/held/%s", submissions_url, id, name) >= sizeof url)
+			return kerr_set(err, "client.bad_url", "URL too long");
+		if (client_post_file(url, path, o, &reply, &status, err) < 0)
+			return -1;
+		json_decref(reply);
+		(*sent)++;
+	}
+	return 0;
+}

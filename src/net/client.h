@@ -32,4 +32,16 @@ int client_get_file(const char *url, const struct client_opts *o, const char *pa
 int client_post_file(const char *url, const char *path, const struct client_opts *o,
 		     json_t **out, long *status, struct kerr *err);
 
+/* Hands a validator the held checkpoints it asked for (docs/bundle.md,
+ * "Held checkpoints"): for each need in item's held.needs (a submission as
+ * POST or GET /v1/submissions returns it) that has not arrived, POSTs
+ * held_dir/NAME to submissions_url/ID/held/NAME (submissions_url: the
+ * service's .../v1/submissions). *sent counts the ones sent. A need the
+ * folder lacks is client.held_missing, a need name that is no checkpoint's
+ * client.bad_reply; the service's refusals come back as they are. */
+int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
+		     const struct client_opts *o, int *sent, struct kerr *err);
+/* Whether item (a submission) waits for held checkpoints it was not sent. */
+int client_held_wanted(const json_t *item);
+
 #endif

@@ -6,6 +6,8 @@
  * judges and never writes the corpus; queue_recover only reads it. */
 #include "validator/queue.h"
 
+#include "validator/heldwait.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -208,6 +210,8 @@ int queue_ensure(struct vstate *s, struct kerr *err)
 
 struct enqueue_args {
 	const struct queue_item *in;
+	const struct heldwait_need *held;
+	int nheld;
 	struct queue_item *out;
 	int *existed;
 };
@@ -250,6 +254,9 @@ static int enqueue_fn(struct vstate *s, void *arg, struct kerr *err)
 		goto out;
 	if (find(s, "seq = ?1", NULL, sqlite3_last_insert_rowid(s->db), a->out, &found, err) < 0)
 		goto out;
+	/* the wait with the row: never claimable before its checkpoints are in */
+	if (found && a->nheld && heldwait_insert_locked(s, id, a->held, a->nheld, err) < 0)
+		goto out;
 	if (!found) {
 		kerr_set(err, "queue.db", "queue: the row just inserted for %s is missing", id);
 		goto out;
@@ -264,7 +271,13 @@ out:
 int queue_enqueue(struct vstate *s, const struct queue_item *in, struct queue_item *out, int *existed,
 		  struct kerr *err)
 {
-	struct enqueue_args a = { in, out, existed };
+	return queue_enqueue_held(s, in, NULL, 0, out, existed, err);
+}
+
+int queue_enqueue_held(struct vstate *s, const struct queue_item *in, const struct heldwait_need *held, int nheld,
+		       struct queue_item *out, int *existed, struct kerr *err)
+{
+	struct enqueue_args a = { in, held, nheld, out, existed };
 
 	*existed = 0;
 	if (item_ok(in, err) < 0)
@@ -315,7 +328,11 @@ static int claim_fn(struct vstate *s, void *arg, struct kerr *err)
 	long long seq;
 	int rc = -1, r, changed = 0, found = 0;
 
-	if (prepare(s, "SELECT seq FROM queue WHERE state = 'queued' ORDER BY seq LIMIT 1", &st, "claim", err) < 0)
+	/* a row waiting for its miner's held checkpoints is not judged yet */
+	if (prepare(s,
+		    "SELECT seq FROM queue WHERE state = 'queued' AND id NOT IN (SELECT queue_id FROM held_wait WHERE ready = 0)"
+		    " ORDER BY seq LIMIT 1",
+		    &st, "claim", err) < 0)
 		goto out;
 	r = sqlite3_step(st);
 	if (r == SQLITE_DONE) {

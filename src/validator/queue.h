@@ -58,9 +58,15 @@ int queue_ensure(struct vstate *s, struct kerr *err);
  * row and *existed is 1. queue.db */
 int queue_enqueue(struct vstate *s, const struct queue_item *in, struct queue_item *out,
 		  int *existed, struct kerr *err);
+/* queue_enqueue of a bundle whose judgment draws nheld held checkpoints
+ * (heldwait.h): its wait is added in the same transaction, and the row is
+ * not claimed until they all arrived. */
+struct heldwait_need;
+int queue_enqueue_held(struct vstate *s, const struct queue_item *in, const struct heldwait_need *held, int nheld,
+		       struct queue_item *out, int *existed, struct kerr *err);
 /* Items of a miner that are queued or judging (the per-miner cap). */
 int queue_pending_for(struct vstate *s, const char *miner, int *n, struct kerr *err);
-/* The oldest queued item becomes judging (attempts + 1, worker_pid, started_at);
+/* The oldest queued item (not waiting for held checkpoints) becomes judging (attempts + 1, worker_pid, started_at);
  * *got is 0 when none is queued. */
 int queue_claim(struct vstate *s, long long worker_pid, struct queue_item *out, int *got,
 		struct kerr *err);

@@ -36,6 +36,7 @@
 #include "chain/chainweights.h"
 #include "util/version.h"
 #include "validator/expcorpus.h"
+#include "validator/heldwait.h"
 #include "validator/kingsample.h"
 #include "validator/ledger.h"
 #include "validator/service_int.h"
@@ -64,6 +65,7 @@ void service_opts_default(struct service_opts *o)
 	o->epoch_s = 3600.0;
 	o->judge_threads = n > 0 ? (int)n : 1;
 	o->max_pending_per_miner = 4;
+	o->held_timeout_s = 3600.0;
 	http_limits_default(&o->limits);
 	o->limits.max_body = 0;
 }
@@ -238,8 +240,8 @@ static int spawn(const char *const *argv, const char *out_path, int err_fd, pid_
  * the service can no longer settle is judged again on the next start. */
 static int start_job(struct svc *s, struct job *j, const struct queue_item *it, struct kerr *err)
 {
-	char threads[16], deadline[32];
-	const char *argv[12];
+	char threads[16], deadline[32], held[FS_PATH_MAX];
+	const char *argv[14];
 	pid_t pid;
 	int n = 0, pfd[2];
 
@@ -265,6 +267,14 @@ static int start_job(struct svc *s, struct job *j, const struct queue_item *it, 
 		snprintf(deadline, sizeof deadline, "%.0f", s->o.judge_deadline_s);
 		argv[n++] = "--deadline";
 		argv[n++] = deadline;
+	}
+	/* the miner's held checkpoints, when it was asked for any (the row
+	 * was claimed, so every one it was asked for is in) */
+	if (svc_held_dir(it->path, held, sizeof held, err) < 0)
+		return -1;
+	if (fs_is_dir(held)) {
+		argv[n++] = "--held";
+		argv[n++] = held;
 	}
 	argv[n] = NULL;
 	if ((j->log_fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
@@ -313,18 +323,36 @@ static int read_verdict(const struct job *j, char *verdict, size_t vcap, char *c
 	return rc;
 }
 
-/* A judged submission's tar, once its verdict is recorded, unless
- * service_keeps_upload keeps it. A crash between the two leaves the tar;
- * sweep_uploads removes it at the next start. */
+int svc_held_dir(const char *tar_path, char *out, size_t cap, struct kerr *err)
+{
+	size_t n = strlen(tar_path);
+
+	if (n < 4 || strcmp(tar_path + n - 4, ".tar"))
+		return kerr_set(err, "service.io", "%s: an upload's name ends in .tar", tar_path);
+	return fs_join(out, cap, err, "%.*s.held", (int)(n - 4), tar_path);
+}
+
+/* A judged submission's tar and held checkpoints, once its verdict is
+ * recorded, unless service_keeps_upload keeps them. A crash between the
+ * two leaves them; sweep_uploads removes them at the next start. 1 when
+ * something was removed. */
 static int drop_upload(const char *path, const char *id, const char *verdict, const char *code)
 {
+	char held[FS_PATH_MAX];
+	struct kerr err = { 0 };
+	int removed = 0;
+
 	if (service_keeps_upload(verdict, code))
 		return 0;
 	if (unlink(path) == 0)
-		return 1;
-	if (errno != ENOENT)
+		removed = 1;
+	else if (errno != ENOENT)
 		log_msg(LOG_WARN, "serve", "%s: removing its judged upload %s: %s", id, path, strerror(errno));
-	return 0;
+	if (svc_held_dir(path, held, sizeof held, &err) == 0 && fs_is_dir(held)) {
+		fs_rm_rf(held);
+		removed = 1;
+	}
+	return removed;
 }
 
 /* At start: the tars of submissions already judged (a crash after the
@@ -346,12 +374,13 @@ static int sweep_uploads(struct svc *s, struct kerr *err)
 	while ((e = readdir(d))) {
 		size_t n = strlen(e->d_name);
 
-		if (n != 64 + 4 || strcmp(e->d_name + 64, ".tar"))
+		/* <sha256>.tar, or <sha256>.held whose tar went first */
+		if (!((n == 64 + 4 && !strcmp(e->d_name + 64, ".tar")) || (n == 64 + 5 && !strcmp(e->d_name + 64, ".held"))))
 			continue;
 		snprintf(id, sizeof id, "q-%.24s", e->d_name);
 		if (queue_get(&s->vs, id, &it, &qerr) < 0 || strcmp(it.state, "done") ||
 		    strncmp(it.sha256, e->d_name, 64) ||
-		    fs_join(path, sizeof path, &qerr, "%s/%s", up, e->d_name) < 0) {
+		    fs_join(path, sizeof path, &qerr, "%s/%.64s.tar", up, e->d_name) < 0) {
 			kerr_clear(&qerr);
 			continue;
 		}
@@ -597,6 +626,37 @@ static int epoch0(struct svc *s, time_t *t0, struct kerr *err)
 	return vstate_meta_set(&s->vs, "service_epoch0", v, err);
 }
 
+/* Submissions whose miner did not hand over the held checkpoints their
+ * judgment draws within --held-timeout: rejected with
+ * service.held_missing, nothing judged, their files removed. Looked at
+ * once a second. */
+static void expire_held(struct svc *s, time_t *last)
+{
+	char ids[16][QUEUE_ID_BYTES];
+	struct queue_item it;
+	struct kerr err = { 0 };
+	time_t now = time(NULL);
+	int n = 0;
+
+	if (now == *last)
+		return;
+	*last = now;
+	svc_lock(s);
+	if (heldwait_expire(&s->vs, s->o.held_timeout_s, ids, (int)(sizeof ids / sizeof ids[0]), &n, &err) < 0) {
+		svc_unlock(s);
+		log_msg(LOG_WARN, "serve", "ending held checkpoints' waits: %s (%s)", err.msg, err.code);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		if (queue_get(&s->vs, ids[i], &it, &err) == 0)
+			drop_upload(it.path, it.id, "rejected", "service.held_missing");
+	svc_unlock(s);
+	for (int i = 0; i < n; i++)
+		svc_event(s, "verdict",
+			  json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", ids[i], "submission", "", "verdict", "rejected", "code",
+				    "service.held_missing", "wall_s", 0.0));
+}
+
 static void close_epochs(struct svc *s, time_t t0)
 {
 	long long last = 0, len = llround(s->o.epoch_s);
@@ -653,7 +713,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	struct sampler sm = { 0 };
 	char state_abs[PATH_MAX];
 	struct queue_recovery rec = { 0 };
-	time_t t0 = 0;
+	time_t t0 = 0, held_t = 0;
 	int rc = -1, opened = 0, nw;
 	ssize_t len;
 
@@ -724,6 +784,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		start_jobs(s, jobs, nw);
 		sample_reap(s, &sm);
 		sample_start(s, &sm, jobs, nw);
+		expire_held(s, &held_t);
 		close_epochs(s, t0);
 		nanosleep(&tick, NULL);
 	}

@@ -18,6 +18,8 @@ struct service_opts {
 	double epoch_s;              /* epoch length in seconds */
 	int judge_threads;           /* --threads of each judgment */
 	double judge_deadline_s;     /* the operator's cap on a judgment (0: the judge's own) */
+	double held_timeout_s;       /* how long a submission waits for its miner's held
+					checkpoints before it is rejected (service.held_missing) */
 	int max_pending_per_miner;   /* queued + judging per miner key; beyond: 429 */
 	const char *self_exe;        /* the karpa binary judgments run (NULL: this one) */
 	const char *port_file;       /* when set, the bound port is written here (tests, scripts) */

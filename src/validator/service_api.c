@@ -17,7 +17,9 @@
 #include "proof/prove.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
+#include "judge/judge.h"
 #include "validator/expcorpus.h"
+#include "validator/heldwait.h"
 #include "validator/king.h"
 #include "validator/kingsample.h"
 #include "validator/ledger.h"
@@ -39,7 +41,11 @@ static int status_for(const struct kerr *e)
 	if (!strncmp(e->code, "bundle.", 7) || !strncmp(e->code, "log.", 4) ||
 	    !strncmp(e->code, "attest.", 7) || !strncmp(e->code, "tar.", 4))
 		return 422;
-	if (!strcmp(e->code, "vstate.busy"))
+	if (!strcmp(e->code, "judge.held_bad") || !strcmp(e->code, "service.held_digest"))
+		return 422;
+	if (!strcmp(e->code, "heldwait.not_asked") || !strcmp(e->code, "service.held_late"))
+		return 409;
+	if (!strcmp(e->code, "vstate.busy") || !strcmp(e->code, "heldwait.busy"))
 		return 503;
 	if (strstr(e->code, "not_found") || !strcmp(e->code, "vstate.no_king") ||
 	    !strcmp(e->code, "lineage.no_model"))
@@ -215,6 +221,49 @@ static json_t *item_json(const struct queue_item *it)
 	return o;
 }
 
+/* item_json with, for a submission whose judgment draws held checkpoints,
+ * what the service asked its miner for: held.needs (name, bytes, sha256,
+ * arrived), held.ready, held.asked_at. The caller holds the lock. */
+static json_t *item_json_held(struct svc *s, const struct queue_item *it)
+{
+	json_t *o = item_json(it), *needs;
+	struct heldwait w;
+	struct kerr err = { 0 };
+	int found = 0;
+	char *text;
+
+	if (heldwait_get(&s->vs, it->id, &w, &found, &err) < 0 || !found || !(text = heldwait_json(&w)))
+		return o;
+	needs = json_loads(text, 0, NULL);
+	free(text);
+	json_object_set_new(o, "held", json_pack("{s:o, s:b, s:s}", "needs", needs ? needs : json_array(), "ready",
+						 w.ready, "asked_at", w.asked_at));
+	return o;
+}
+
+/* The needs of a verified bundle whose miner holds checkpoints: the ones
+ * this validator's draws start from, with the manifest's size and digest
+ * (which verification held to the log). *n 0: none. */
+static int held_needs(struct svc *s, const struct bundle_report *br, struct heldwait_need *need, int *n,
+		      struct kerr *err)
+{
+	char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1];
+	const json_t *held = json_object_get(br->manifest, "held");
+
+	*n = 0;
+	if (judge_held_needs(&s->vs, br->manifest_sha256, br->manifest, names, n, err) < 0)
+		return -1;
+	for (int i = 0; i < *n; i++) {
+		const json_t *e = json_object_get(held, names[i]);
+
+		snprintf(need[i].name, sizeof need[i].name, "%s", names[i]);
+		snprintf(need[i].sha256, sizeof need[i].sha256, "%s", json_string_value(json_object_get(e, "sha256")));
+		need[i].bytes = (uint64_t)json_integer_value(json_object_get(e, "bytes"));
+		need[i].arrived = 0;
+	}
+	return 0;
+}
+
 /* A bundle is acknowledged only once it has passed the safe tar reader
  * and its signature checks (bundle_verify) and its queue row is committed:
  * 202 then means it will be judged, whatever happens to this process. */
@@ -223,10 +272,12 @@ static int post_submission(struct http_req *rq, void *ctx)
 	struct svc *s = ctx;
 	struct bundle_report br;
 	struct queue_item in, out;
+	struct heldwait_need need[JUDGE_HELD_NEEDS_MAX];
 	struct kerr err = { 0 };
 	char dst[FS_PATH_MAX];
 	const char *sha = http_req_upload_sha256(rq), *king;
-	int existed = 0, pending = 0;
+	int existed = 0, pending = 0, nneed = 0;
+	json_t *reply;
 
 	memset(&in, 0, sizeof in);
 	/* bytes already received were verified then: answer without the
@@ -234,8 +285,9 @@ static int post_submission(struct http_req *rq, void *ctx)
 	snprintf(in.id, sizeof in.id, "q-%.24s", sha);
 	svc_lock(s);
 	if (queue_get(&s->vs, in.id, &out, &err) == 0 && !strcmp(out.sha256, sha)) {
+		reply = item_json_held(s, &out);
 		svc_unlock(s);
-		return http_reply_json(rq, 200, item_json(&out));
+		return http_reply_json(rq, 200, reply);
 	}
 	svc_unlock(s);
 	kerr_clear(&err);
@@ -251,6 +303,10 @@ static int post_submission(struct http_req *rq, void *ctx)
 	snprintf(in.king_tag, sizeof in.king_tag, "%s", king ? king : "");
 	snprintf(in.remote, sizeof in.remote, "%s", http_req_remote(rq));
 	in.bytes = http_req_upload_bytes(rq);
+	if (held_needs(s, &br, need, &nneed, &err) < 0) {
+		bundle_report_free(&br);
+		return reply_fail(rq, &err);
+	}
 	bundle_report_free(&br);
 	if (fs_join(dst, sizeof dst, &err, "%s/uploads/%s.tar", s->o.state_dir, sha) < 0)
 		return reply_fail(rq, &err);
@@ -258,8 +314,9 @@ static int post_submission(struct http_req *rq, void *ctx)
 
 	svc_lock(s);
 	if (queue_get(&s->vs, in.id, &out, &err) == 0) {
+		reply = item_json_held(s, &out);
 		svc_unlock(s);
-		return http_reply_json(rq, 200, item_json(&out));
+		return http_reply_json(rq, 200, reply);
 	}
 	kerr_clear(&err);
 	if (queue_pending_for(&s->vs, in.miner, &pending, &err) < 0)
@@ -273,13 +330,14 @@ static int post_submission(struct http_req *rq, void *ctx)
 	}
 	/* the file first, then the row: a row always names a file that exists */
 	if (http_req_upload_take(rq, dst, &err) < 0 ||
-	    queue_enqueue(&s->vs, &in, &out, &existed, &err) < 0)
+	    queue_enqueue_held(&s->vs, &in, need, nneed, &out, &existed, &err) < 0)
 		goto fail_locked;
+	reply = item_json_held(s, &out);
 	svc_unlock(s);
 	if (!existed)
 		svc_event(s, "received", json_pack("{s:s, s:s, s:I}", "id", out.id, "miner", out.miner,
 						   "bytes", (json_int_t)out.bytes));
-	return http_reply_json(rq, existed ? 200 : 202, item_json(&out));
+	return http_reply_json(rq, existed ? 200 : 202, reply);
 fail_locked:
 	svc_unlock(s);
 	return reply_fail(rq, &err);
@@ -298,7 +356,7 @@ static int get_submission(struct http_req *rq, void *ctx)
 		svc_unlock(s);
 		return reply_fail(rq, &err);
 	}
-	o = item_json(&it);
+	o = item_json_held(s, &it);
 	if (!strcmp(it.state, "done") && it.submission_id[0]) {
 		expcorpus_entry_blank(&e);
 		if (expcorpus_get(&s->vs, it.submission_id, &e, &err) == 0)
@@ -307,6 +365,67 @@ static int get_submission(struct http_req *rq, void *ctx)
 	}
 	svc_unlock(s);
 	return http_reply_json(rq, 200, o);
+}
+
+/* POST /v1/submissions/ID/held/NAME: a held checkpoint the service asked
+ * ID's miner for. Its bytes are held to the entry (size and SHA-256, from
+ * the verified manifest) before it is kept, beside the bundle's tar in
+ * STATE/uploads/<sha256>.held/NAME; when the last one arrives the
+ * submission is judged like any other. A name it did not ask for is 409,
+ * other bytes 422 (the miner may send the right ones), a submission no
+ * longer waiting (judged, or its wait expired) 409 service.held_late. */
+static int post_held(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	const char *tail = http_req_tail(rq), *slash = strchr(tail, '/'), *name;
+	struct queue_item it;
+	struct heldwait w;
+	struct kerr err = { 0 };
+	char id[QUEUE_ID_BYTES], dst[FS_PATH_MAX], dir[FS_PATH_MAX], sub[FS_PATH_MAX];
+	const struct heldwait_need *nd = NULL;
+	int found = 0, ready = 0;
+	json_t *reply;
+	size_t idlen = slash ? (size_t)(slash - tail) : 0;
+
+	if (!slash || idlen >= sizeof id || strncmp(slash, "/held/", 6) || !*(name = slash + 6))
+		return http_reply_error(rq, 404, "http.not_found", "POST /v1/submissions/ID/held/NAME");
+	memcpy(id, tail, idlen);
+	id[idlen] = '\0';
+	svc_lock(s);
+	if (queue_get(&s->vs, id, &it, &err) < 0 || heldwait_get(&s->vs, id, &w, &found, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	svc_unlock(s);
+	if (!found)
+		return http_reply_error(rq, 404, "heldwait.not_found", "submission %s waits for no held checkpoint", id);
+	for (int i = 0; i < w.n; i++)
+		if (!strcmp(w.need[i].name, name))
+			nd = &w.need[i];
+	if (!nd)
+		return http_reply_error(rq, 409, "heldwait.not_asked", "submission %s was not asked for %.128s", id, name);
+	if (strcmp(it.state, "queued") || w.ready)
+		return http_reply_error(rq, 409, "service.held_late", "submission %s is %s%s: it waits for nothing now", id,
+					it.state, strcmp(it.state, "queued") ? "" : " with every held checkpoint in");
+	if (http_req_upload_bytes(rq) != nd->bytes || strcmp(http_req_upload_sha256(rq), nd->sha256))
+		return http_reply_error(rq, 422, "service.held_digest",
+					"%s: %llu bytes with SHA-256 %.16s..., the manifest holds %llu bytes with %.16s...",
+					name, (unsigned long long)http_req_upload_bytes(rq), http_req_upload_sha256(rq),
+					(unsigned long long)nd->bytes, nd->sha256);
+	if (svc_held_dir(it.path, dir, sizeof dir, &err) < 0 ||
+	    fs_join(dst, sizeof dst, &err, "%s/%s", dir, name) < 0 ||
+	    fs_join(sub, sizeof sub, &err, "%s/checkpoints", dir) < 0 || fs_mkdir_p(sub, &err) < 0 ||
+	    http_req_upload_take(rq, dst, &err) < 0)
+		return reply_fail(rq, &err);
+	svc_lock(s);
+	if (heldwait_arrived(&s->vs, id, name, &ready, &err) < 0 || queue_get(&s->vs, id, &it, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	reply = item_json_held(s, &it);
+	svc_unlock(s);
+	svc_event(s, "held", json_pack("{s:s, s:s, s:b}", "id", id, "name", name, "ready", ready));
+	return http_reply_json(rq, 200, reply);
 }
 
 static int get_queue(struct http_req *rq, void *ctx)
@@ -582,6 +701,7 @@ const struct http_route svc_routes[] = {
 	{ "GET", "/v1/kings", 1, 0, get_king_part },
 	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle },
 	{ "POST", "/v1/submissions", 0, 1, post_submission },
+	{ "POST", "/v1/submissions", 1, 1, post_held },
 	{ "GET", "/v1/submissions", 1, 0, get_submission },
 	{ "GET", "/v1/queue", 0, 0, get_queue },
 	{ "GET", "/v1/corpus", 0, 0, get_corpus },

@@ -37,6 +37,9 @@ struct svc {
 
 void svc_lock(struct svc *s);
 void svc_unlock(struct svc *s);
+/* Where a submission's held checkpoints go: its tar's path with .held for
+ * .tar (STATE/uploads/<sha256>.held). */
+int svc_held_dir(const char *tar_path, char *out, size_t cap, struct kerr *err);
 /* One event to every /v1/events stream and one line to the log. */
 void svc_event(struct svc *s, const char *event, json_t *data);
 

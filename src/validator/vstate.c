@@ -3,7 +3,7 @@
  * a row outside a transaction; never opens a database whose schema version
  * it does not know.
  *
- * Schema, version 2 (VSTATE_SCHEMA_VERSION; bump it on any change below
+ * Schema, version 3 (VSTATE_SCHEMA_VERSION; bump it on any change below
  * and add the step from the old version to `migrations`, so that an older
  * state is upgraded in place, in one transaction, when it is opened; a
  * version newer than this build's is refused):
@@ -47,8 +47,13 @@
  *       upload, queued -> judging -> done. AUTOINCREMENT: seq is the claim
  *       order and is never handed out twice. `check_name` is struct
  *       queue_item's `check` (CHECK is an SQL keyword).
+ *   held_wait(queue_id PRIMARY KEY REFERENCES queue(id), needs_json,
+ *         asked_at, ready). Since version 3.
+ *       A queued submission's wait for the checkpoints its miner holds
+ *       (heldwait.c): a row not ready is not claimed.
  *
- * Migrations: 1 -> 2 adds the queue table and its indexes.
+ * Migrations: 1 -> 2 adds the queue table and its indexes; 2 -> 3 the
+ * held_wait table.
  */
 #include "validator/vstate.h"
 
@@ -119,6 +124,11 @@ static const char queue_sql[] =
 	" CHECK (state <> 'done' OR (verdict IS NOT NULL AND finished_at IS NOT NULL)));\n"
 	"CREATE INDEX IF NOT EXISTS queue_by_state ON queue(state, seq);\n"
 	"CREATE INDEX IF NOT EXISTS queue_by_miner ON queue(miner, state);\n";
+
+/* The held checkpoints' waits (version 3), created like queue_sql. */
+static const char held_sql[] =
+	"CREATE TABLE IF NOT EXISTS held_wait(queue_id TEXT PRIMARY KEY REFERENCES queue(id),"
+	" needs_json TEXT NOT NULL, asked_at TEXT NOT NULL, ready INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1)));\n";
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -309,7 +319,8 @@ static int schema_create(struct vstate *s, void *arg, struct kerr *err)
 {
 	char now[VSTATE_TIME_BYTES], ver[16];
 
-	if (exec(s, schema_sql, "create schema", err) < 0 || exec(s, queue_sql, "create queue", err) < 0)
+	if (exec(s, schema_sql, "create schema", err) < 0 || exec(s, queue_sql, "create queue", err) < 0 ||
+	    exec(s, held_sql, "create held_wait", err) < 0)
 		return -1;
 	vstate_now_iso(now);
 	snprintf(ver, sizeof ver, "%d", VSTATE_SCHEMA_VERSION);
@@ -452,6 +463,11 @@ static int migrate_1_to_2(struct vstate *s, struct kerr *err)
 	return exec(s, queue_sql, "create queue", err);
 }
 
+static int migrate_2_to_3(struct vstate *s, struct kerr *err)
+{
+	return exec(s, held_sql, "create held_wait", err);
+}
+
 /* migrations[v - 1] upgrades version v to v + 1 inside the caller's
  * transaction; a state of any older version walks every step from its own.
  * A step must produce exactly version v + 1's schema: 1 -> 2 shares
@@ -460,6 +476,7 @@ static int migrate_1_to_2(struct vstate *s, struct kerr *err)
  * queue_sql itself changes, this step gets a frozen copy of today's. */
 static int (*const migrations[])(struct vstate *s, struct kerr *err) = {
 	migrate_1_to_2,
+	migrate_2_to_3,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == VSTATE_SCHEMA_VERSION - 1,
 	       "every schema version bump needs its migration step");
@@ -489,7 +506,9 @@ static int migrate(struct vstate *s, void *arg, struct kerr *err)
 
 int vstate_queue_schema(struct vstate *s, struct kerr *err)
 {
-	return exec(s, queue_sql, "create queue", err);
+	if (exec(s, queue_sql, "create queue", err) < 0)
+		return -1;
+	return exec(s, held_sql, "create held_wait", err);
 }
 
 int vstate_open(const char *dir, struct vstate *s, struct kerr *err)

@@ -24,7 +24,7 @@
 #include "util/hash.h"
 #include "util/kerr.h"
 
-#define VSTATE_SCHEMA_VERSION 2
+#define VSTATE_SCHEMA_VERSION 3
 #define VSTATE_DB "state.db"
 #define VSTATE_SECRET_BYTES 32
 /* A corpus id: "k-" + up to 64 hex + NUL (EXPCORPUS_ID_BYTES). */
@@ -63,7 +63,8 @@ int vstate_init(const struct vstate_init_opts *o, struct kerr *err);
 int vstate_open(const char *dir, struct vstate *s, struct kerr *err);
 void vstate_close(struct vstate *s);
 
-/* Creates the queue table and its indexes where absent (for queue.c's
+/* Creates the queue table, its indexes and the held checkpoints' waits
+ * (heldwait.h) where absent (for queue.c's
  * queue_ensure; the definition lives with the rest of the schema in
  * vstate.c). Idempotent; runs inside the caller's transaction if any. */
 int vstate_queue_schema(struct vstate *s, struct kerr *err);
