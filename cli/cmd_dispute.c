@@ -19,15 +19,16 @@
 #include "validator/validator.h"
 
 static const char usage_text[] =
-	"usage: karpa dispute STATE BUNDLE [--segment N] [--threads T] [--out FILE] [--progress] [--json]\n"
+	"usage: karpa dispute STATE BUNDLE [--held DIR] [--segment N] [--threads T] [--out FILE] [--progress] [--json]\n"
 	"       karpa dispute trace BUNDLE --recipe REPO --data DIR --segment N --to STEP [--threads T]\n"
-	"                     --out FILE [--side NAME] [--progress] [--json]\n"
+	"                     --out FILE [--held DIR] [--side NAME] [--progress] [--json]\n"
 	"       karpa dispute compare TRACE_A TRACE_B [--json]\n"
 	"The first form (a validator) finds the first segment of the proof whose replay differs from\n"
 	"its log and traces it from its kept checkpoint through the first step that differs: every\n"
 	"tensor's digest, layer by layer. The second form (the miner, or anyone) traces the same steps\n"
 	"on its own machine; the third names the first tensor, layer and operation where two traces\n"
-	"differ. Without --out the validator's trace goes to STATE/disputes/.\n";
+	"differ. Without --out the validator's trace goes to STATE/disputes/. A bundle whose miner holds\n"
+	"checkpoints back needs them all: --held DIR (the proof's BUNDLE.held; docs/bundle.md).\n";
 
 static json_t *report_json(const struct dispute_report *r, const char *out)
 {
@@ -157,6 +158,7 @@ int cmd_dispute(int argc, char **argv)
 		{ "data", required_argument, 0, 'd' },	  { "to", required_argument, 0, 'T' },
 		{ "side", required_argument, 0, 'S' },	  { "progress", no_argument, 0, 'p' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
+		{ "held", required_argument, 0, 'H' },
 		{ 0, 0, 0, 0 },
 	};
 	struct dispute_opts o = { .threads = cli_default_threads(CLI_THREADS_MAX), .segment = -1, .to_step = -1,
@@ -194,6 +196,7 @@ int cmd_dispute(int argc, char **argv)
 		case 'r': o.recipe_repo = optarg; break;
 		case 'd': o.data = optarg; break;
 		case 'S': o.side = optarg; break;
+		case 'H': o.held = optarg; break;
 		case 'p': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;

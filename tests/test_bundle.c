@@ -275,6 +275,17 @@ static void verify_held_checkpoints(void **s)
 	fx_expect(f.dir, "bundle.ckpt_digest");
 	fx_free(&f);
 
+	/* a held size no checkpoint of this run can have: the validator would
+	 * take gigabytes for it */
+	fx_build(&f);
+	hold(&f, 1, NULL, 0);
+	m = fx_load_manifest(&f);
+	json_object_set_new(json_object_get(json_object_get(m, "held"), "checkpoints/step_000008.ckpt"), "bytes",
+			    json_integer((json_int_t)1 << 34));
+	seal_again(&f, m);
+	fx_expect(f.dir, "bundle.ckpt_selection");
+	fx_free(&f);
+
 	/* held names that are no checkpoint's, or a step the log has none at */
 	fx_build(&f);
 	m = fx_load_manifest(&f);

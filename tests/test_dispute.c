@@ -33,8 +33,9 @@ static void fx_file(char *out, const char *name)
 }
 
 /* A patch made by a sed edit of one recipe file in the miner's clone,
- * proved at two threads into NAME.tar. */
-static void prove_patched(const char *name, const char *file, const char *sed, char tar[FS_PATH_MAX])
+ * proved at two threads into NAME.tar with prove's extra flags. */
+static void prove_patched_with(const char *flags, const char *name, const char *file, const char *sed,
+			       char tar[FS_PATH_MAX])
 {
 	char patch[FS_PATH_MAX], why[FS_PATH_MAX], dir[FS_PATH_MAX];
 
@@ -45,8 +46,13 @@ static void prove_patched(const char *name, const char *file, const char *sed, c
 	run(0, "cd %s && sed -i -e '%s' %s && git diff > %s && git checkout -q -- . && test -s %s && echo '%s' > %s",
 	    g.clone, sed, file, patch, patch, name, why);
 	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
-	       " --scale tiny --out %s --tar %s --mock-attestation --threads 2 --json",
-	    tu_karpa(), g.state, patch, why, g.key, g.data, dir, tar);
+	       " --scale tiny --out %s --tar %s --mock-attestation --threads 2 --json %s",
+	    tu_karpa(), g.state, patch, why, g.key, g.data, dir, tar, flags);
+}
+
+static void prove_patched(const char *name, const char *file, const char *sed, char tar[FS_PATH_MAX])
+{
+	prove_patched_with("", name, file, sed, tar);
 }
 
 static json_t *dispute_validator(const char *tar, const char *trace)
@@ -190,6 +196,26 @@ static void test_honest_proof_has_no_dispute(void **unused)
 	assert_int_equal((int)tu_jnum(v, "segment"), -1);
 	assert_true(tu_jnum(v, "replays") > tu_jnum(v, "segments"));
 	assert_null(strstr(tu_jstr(v, "checked"), "differ"));
+	json_decref(v);
+}
+
+/* A bundle whose miner holds its checkpoints back (docs/bundle.md): a
+ * dispute may replay any segment, so it needs them all, and with them it
+ * searches as for any bundle. */
+static void test_held_bundle_is_disputed_with_its_checkpoints(void **unused)
+{
+	char tar[FS_PATH_MAX], vt[FS_PATH_MAX];
+	json_t *v;
+
+	(void)unused;
+	prove_patched_with("--hold", "held", "recipe.c", "1s|^|/* a comment, held */\\n|", tar);
+	fx_file(vt, "held.validator.json");
+	run(1, "%s dispute %s %s --threads 1 --out %s --json", tu_karpa_san(), g.state, tar, vt);
+	assert_non_null(strstr(g.out, "dispute.held_needed"));
+	run(0, "%s dispute %s %s --held %s/held.held --threads 1 --out %s --json", tu_karpa_san(), g.state, tar, g.tmp, vt);
+	v = tu_out_json(g.out);
+	assert_true(json_is_true(json_object_get(v, "agrees")));
+	assert_true(tu_jnum(v, "replays") > tu_jnum(v, "segments"));
 	json_decref(v);
 }
 
@@ -344,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_hidden_lr_is_the_optimizer),
 		cmocka_unit_test(test_one_layer_is_named),
 		cmocka_unit_test(test_honest_proof_has_no_dispute),
+		cmocka_unit_test(test_held_bundle_is_disputed_with_its_checkpoints),
 		cmocka_unit_test(test_hostile_traces_are_refused),
 		cmocka_unit_test(test_judge_keeps_its_trace),
 	};

@@ -65,26 +65,33 @@ static void make_patch(const char *tag, const char *file, const char *sed, const
 		fail_msg("sed '%s' did not change %s at %s", sed, file, tag);
 }
 
-static void prove(const char *tag, const char *patch, const char *rationale, uint64_t seed, const char *out)
+/* prove with its extra flags */
+static void prove_with(const char *flags, const char *tag, const char *patch, const char *rationale, uint64_t seed,
+		       const char *out)
 {
 	double t0 = now_s();
 
 	run(0, "%s prove --recipe %s/recipe --king %s --patch %s --rationale %s --key %s --data %s --scale tiny"
-	       " --out %s --mock-attestation --threads %d --seed %llu --json",
-	    tu_karpa(), g.state, tag, patch, rationale, g.key, g.data, out, THREADS, (unsigned long long)seed);
+	       " --out %s --mock-attestation --threads %d --seed %llu --json %s",
+	    tu_karpa(), g.state, tag, patch, rationale, g.key, g.data, out, THREADS, (unsigned long long)seed, flags);
 	print_message("   prove %s (seed %llu): %.1f s wall\n", strrchr(out, '/') + 1, (unsigned long long)seed,
 		      now_s() - t0);
 }
 
+static void prove(const char *tag, const char *patch, const char *rationale, uint64_t seed, const char *out)
+{
+	prove_with("", tag, patch, rationale, seed, out);
+}
+
 /* Judges a bundle and prints its costs: per check, the judge's and the
  * proof's CPU seconds (the figures quoted for PROTOCOL 5's cost target). */
-static json_t *judge(const char *bundle)
+static json_t *judge_with(const char *bundle, const char *flags)
 {
 	double t0 = now_s();
 	json_t *j, *checks, *ck;
 	size_t i;
 
-	run(0, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, bundle, THREADS);
+	run(0, "%s judge %s %s --json --threads %d %s", tu_karpa(), g.state, bundle, THREADS, flags);
 	j = out_json();
 	checks = json_object_get(j, "checks");
 	assert_true(json_is_array(checks));
@@ -101,6 +108,11 @@ static json_t *judge(const char *bundle)
 	assert_true(jnum(j, "judge_cpu_s") > 0);
 	assert_true(jnum(j, "proof_cpu_s") > 0);
 	return j;
+}
+
+static json_t *judge(const char *bundle)
+{
+	return judge_with(bundle, "");
 }
 
 static void fx_file(char *out, const char *name)
@@ -151,7 +163,7 @@ static int teardown_group(void **unused)
  * 0.04). A learning-rate change alone was within the noise at tiny. */
 static void test_honest_improvement_becomes_king(void **unused)
 {
-	char patch[FS_PATH_MAX], why[FS_PATH_MAX], b1[FS_PATH_MAX], b2[FS_PATH_MAX];
+	char patch[FS_PATH_MAX], why[FS_PATH_MAX], b1[FS_PATH_MAX], b2[FS_PATH_MAX], held[FS_PATH_MAX + 16];
 	json_t *j, *st;
 	uint64_t cseed;
 	const char *id2;
@@ -176,19 +188,22 @@ static void test_honest_improvement_becomes_king(void **unused)
 	snprintf(g.first_bundle, sizeof g.first_bundle, "%s", b1);
 	json_decref(j);
 
-	prove("recipe-v0.1.0", patch, why, cseed, b2);
+	/* The answer holds its checkpoints back (--hold): a decisive judgment's
+	 * binding replay takes the drawn ones from --held. */
+	prove_with("--hold", "recipe-v0.1.0", patch, why, cseed, b2);
+	snprintf(held, sizeof held, "--held %s.held", b2);
 	/* Killed after the answer is recorded, before the merge: judged again,
 	 * the answer resumes at its settlement rather than being refused as a
 	 * replay of itself. */
-	run(CRASH_EXIT, "KARPA_CRASH_AT=judge_before_settle %s judge %s %s --json --threads %d", tu_karpa_san(), g.state, b2,
-	    THREADS);
+	run(CRASH_EXIT, "KARPA_CRASH_AT=judge_before_settle %s judge %s %s --json --threads %d %s", tu_karpa_san(), g.state,
+	    b2, THREADS, held);
 	run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, g.first_id);
 	{
 		json_t *doc = out_json();
 		assert_string_equal(jstr(json_object_get(doc, "entry"), "verdict"), "challenge_pending");
 		json_decref(doc);
 	}
-	j = judge(b2);
+	j = judge_with(b2, held);
 	assert_string_equal(jstr(j, "verdict"), "accepted_king");
 	assert_string_equal(jstr(j, "new_king"), "recipe-v0.1.1");
 	assert_true(jnum(j, "king_bpb") - jnum(j, "hidden_bpb") > jnum(j, "margin"));
@@ -383,7 +398,7 @@ static void test_held_checkpoints(void **unused)
 	run(0, "mkdir -p %s/checkpoints && cp -r %s.held/. %s && cp %s/checkpoints/final.ckpt %s/%s", bad, b, bad, b, bad,
 	    names[0]);
 	run(1, "%s judge %s %s --held %s --json --threads %d", tu_karpa(), g.state, b, bad, THREADS);
-	assert_non_null(strstr(g.out, "judge.held_digest"));
+	assert_non_null(strstr(g.out, "bundle.held_digest"));
 	run(0, "%s validator status %s --json", tu_karpa(), g.state);
 	st = out_json();
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "submissions"), "total")), before);

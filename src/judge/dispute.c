@@ -53,6 +53,35 @@ static const char *mstr(json_t *m, const char *a, const char *b)
 	return json_is_string(v) ? json_string_value(v) : "";
 }
 
+/* Every checkpoint the bundle's miner holds back (docs/bundle.md, "Held
+ * checkpoints"), from o->held into this dispute's copy of the bundle, each
+ * held to the verified manifest's size and digest: the search may replay
+ * any segment. dispute.held_needed when the folder is not given or lacks
+ * one. */
+static int take_held(struct dctx *c, struct kerr *err)
+{
+	const json_t *held = json_object_get(c->br.manifest, "held");
+	const char *name;
+	json_t *v;
+
+	if (!json_object_size(held))
+		return 0;
+	json_object_foreach((json_t *)held, name, v) {
+		char src[FS_PATH_MAX], dst[FS_PATH_MAX];
+
+		(void)v;
+		if (!c->o->held || fs_join(src, sizeof src, err, "%s/%s", c->o->held, name) < 0 || !fs_exists(src))
+			return kerr_set(err, "dispute.held_needed",
+					"the bundle holds %zu checkpoints back (%s among them) and a dispute may replay any "
+					"segment: pass --held DIR, the proof's BUNDLE.held",
+					json_object_size(held), name);
+		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bd.t.dir, name) < 0 ||
+		    bundle_held_take(c->br.manifest, name, src, dst, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The bundle verified, its data and log checked, its recipe rebuilt from
  * the king it names plus its patch. */
 static int prepare(struct dctx *c, struct kerr *err)
@@ -76,7 +105,9 @@ static int prepare(struct dctx *c, struct kerr *err)
 	if (plausible_check(c->bd.t.dir, bpe_vocab_size(c->d.tok), &c->pr, err) < 0)
 		return -1;
 	c->pr_open = 1;
-	if (replay_check_headers(c->bd.t.dir, &c->bd.t, &c->pr, bpe_vocab_size(c->d.tok), NULL, err) < 0 ||
+	if (take_held(c, err) < 0 ||
+	    replay_check_headers(c->bd.t.dir, &c->bd.t, &c->pr, bpe_vocab_size(c->d.tok),
+				 json_object_get(c->br.manifest, "held"), err) < 0 ||
 	    dataset_tokens(&c->d, SPLIT_TRAIN, &c->train, &c->ntrain, err) < 0)
 		return -1;
 	c->r->nseg = c->pr.nckpt;

@@ -26,6 +26,8 @@ struct dispute_opts {
 				    else through this step whatever it gives (answering a request) */
 	const char *trace_out;   /* where the trace is written; NULL: not written */
 	int progress;            /* one line per replay on stderr */
+	const char *held;        /* where the miner's held checkpoints are (BUNDLE.held; NULL:
+				    none): a dispute may replay any segment, so it takes all */
 };
 
 #define DISPUTE_CHECKED_MAX 512

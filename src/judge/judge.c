@@ -173,9 +173,11 @@ int judge_held_needs(const struct vstate *s, const char *manifest_hex, const jso
 	*n = 0;
 	if (!json_is_object(held) || !json_object_size(held))
 		return 0;
-	if (json_object_size(held) > BUNDLE_FILES_MAX || !json_is_object(files))
+	if (json_object_size(held) > BUNDLE_FILES_MAX)
 		return kerr_set(err, "judge.held_bad", "the manifest holds %zu checkpoints, at most %d",
 				json_object_size(held), BUNDLE_FILES_MAX);
+	if (!json_is_object(files))
+		return kerr_set(err, "judge.held_bad", "the manifest holds checkpoints and lists no files");
 	/* every intermediate, kept or held, in step order: record i */
 	for (int pass = 0; pass < 2; pass++)
 		json_object_foreach((json_t *)(pass ? held : files), name, v) {
@@ -210,44 +212,29 @@ int judge_held_needs(const struct vstate *s, const char *manifest_hex, const jso
 }
 
 /* The held checkpoints this judgment draws, copied from judge_opts.held
- * into the validator's copy of the bundle, each held to the manifest's
- * size and digest (which check 2 holds to the log). Without all of them no
- * judgment starts: judge.held_needed names them, and nothing is recorded
- * (the miner has not failed yet; it is asked for them). */
+ * into the validator's copy of the bundle, each held to the verified
+ * manifest's size and digest (which check 2 holds to the log). Without
+ * all of them the judgment stops after check 2: judge.held_needed names
+ * them, and nothing is recorded (the miner has not failed yet; it is
+ * asked for them). */
 static int take_held(struct ctx *c, struct kerr *err)
 {
 	char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1], missing[KERR_MSG_MAX / 2] = "";
-	const json_t *held = json_object_get(c->manifest, "held");
 	int n = 0;
 
 	if (judge_held_needs(c->s, c->manifest_hex, c->manifest, names, &n, err) < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		const json_t *e = json_object_get(held, names[i]);
-		const char *want = json_string_value(json_object_get(e, "sha256"));
-		json_int_t bytes = json_integer_value(json_object_get(e, "bytes"));
-		char src[FS_PATH_MAX], dst[FS_PATH_MAX], hex[HASH_HEX_BYTES];
-		uint64_t got = 0;
+		char src[FS_PATH_MAX], dst[FS_PATH_MAX];
 		size_t len = strlen(missing);
 
 		if (!c->o->held || fs_join(src, sizeof src, err, "%s/%s", c->o->held, names[i]) < 0 || !fs_exists(src)) {
 			snprintf(missing + len, sizeof missing - len, "%s%s", len ? ", " : "", names[i]);
 			continue;
 		}
-		if (!want || bytes < 0)
-			return kerr_set(err, "judge.held_bad", "the manifest's entry for held %s has no size and digest",
-					names[i]);
 		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bdir, names[i]) < 0 ||
-		    fs_copy_file_bounded(src, dst, (uint64_t)bytes, hex, &got, err) < 0) {
-			if (!strcmp(err->code, "fs.too_large"))
-				kerr_set(err, "judge.held_digest", "%s: more than the %lld bytes the manifest holds", src,
-					 (long long)bytes);
+		    bundle_held_take(c->manifest, names[i], src, dst, err) < 0)
 			return -1;
-		}
-		if (got != (uint64_t)bytes || strcmp(hex, want))
-			return kerr_set(err, "judge.held_digest",
-					"%s: %llu bytes with SHA-256 %.16s..., the manifest holds %lld bytes with %.16s...", src,
-					(unsigned long long)got, hex, (long long)bytes, want);
 		c->r->held_taken++;
 	}
 	if (missing[0])
@@ -1467,7 +1454,7 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	fs_rm_rf(c.work);
 	if (fs_mkdir_p(c.work, err) < 0)
 		goto out;
-	if (intake(&c, err) < 0 || refuse_replay(&c, err) < 0 || (!c.resumed && take_held(&c, err) < 0))
+	if (intake(&c, err) < 0 || refuse_replay(&c, err) < 0)
 		goto out;
 	if (c.resumed) {
 		rc = resume_settlement(&c, err);
@@ -1477,9 +1464,15 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	if (dataset_open(s->data, &c.pub, err) < 0)
 		goto out;
 	c.pub_open = 1;
-	for (int i = 0; i < JUDGE_CHECKS && !failed; i++)
+	for (int i = 0; i < JUDGE_CHECKS && !failed; i++) {
 		if (run_check(&c, i, checks[i], &why) < 0)
 			failed = 1;
+		/* Once the manifest is verified (check 2), what the draws need of
+		 * the checkpoints its miner holds: without them no verdict, and
+		 * nothing recorded (the miner has not been asked yet). */
+		else if (i == 1 && take_held(&c, err) < 0)
+			goto out;
+	}
 	fill_entry(&c);
 	if (failed) {
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_REJECTED);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness/checkpoint.h"
 #include "harness/trainlog.h"
 
 #define MANIFEST_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
@@ -390,6 +391,21 @@ static const char *listed_sha(const json_t *files, const char *name)
 	return json_string_value(json_object_get(json_object_get(files, name), "sha256"));
 }
 
+/* The most a held checkpoint of the run whose records are rec may weigh:
+ * the kept last intermediate's size and a header's room. -1 (nothing
+ * passes) when the bundle does not list that file. */
+static json_int_t held_bytes_max(const json_t *files, const struct bundle_ckpt_rec *rec, int n)
+{
+	char last[BUNDLE_NAME_MAX + 1];
+	const json_t *b;
+
+	if (n < 2)
+		return -1;
+	snprintf(last, sizeof last, "checkpoints/step_%06lld.ckpt", (long long)rec[n - 2].step);
+	b = json_object_get(json_object_get(files, last), "bytes");
+	return json_is_integer(b) ? json_integer_value(b) + CKPT_HEADER_BYTES_MAX : -1;
+}
+
 /* Every checkpoint file against the chain, then the kept set: every
  * intermediate the log records is in the bundle (files, with its index in
  * keep) or held by the miner (held), never both; the last one, where the
@@ -439,6 +455,13 @@ static int check_ckpts(const char *dir, const json_t *m, const struct bundle_ckp
 				return kerr_set(err, "bundle.ckpt_selection",
 						"%s: %s starts the final segment, which every binding replay runs: a bundle keeps it",
 						dir, name);
+			/* A run's checkpoints differ in size by their headers only: a
+			 * held size is bounded by the kept last intermediate's, so a
+			 * miner cannot make a validator take gigabytes of anything. */
+			if (pass && json_integer_value(json_object_get(v, "bytes")) > held_bytes_max(files, rec, n))
+				return kerr_set(err, "bundle.ckpt_selection",
+						"%s: %s is held as %lld bytes, more than a checkpoint of this run can be", dir,
+						name, (long long)json_integer_value(json_object_get(v, "bytes")));
 			*(pass ? &nheld : &kept) += 1;
 		}
 	if (kept + nheld != n - 1 || json_array_size(keep) != (size_t)kept)
@@ -642,4 +665,30 @@ void bundle_report_free(struct bundle_report *r)
 {
 	json_decref(r->manifest);
 	r->manifest = NULL;
+}
+
+int bundle_held_take(const json_t *manifest, const char *name, const char *src, const char *dst, struct kerr *err)
+{
+	const json_t *e = json_object_get(json_object_get(manifest, "held"), name);
+	const char *want = json_string_value(json_object_get(e, "sha256"));
+	json_int_t bytes = json_integer_value(json_object_get(e, "bytes"));
+	char hex[HASH_HEX_BYTES];
+	uint64_t got = 0;
+
+	if (!want || !json_is_integer(json_object_get(e, "bytes")) || bytes < 0)
+		return kerr_set(err, "bundle.held_bad", "the manifest holds no checkpoint %.128s with a size and digest", name);
+	if (fs_copy_file_bounded(src, dst, (uint64_t)bytes, hex, &got, err) < 0) {
+		if (!strcmp(err->code, "fs.too_large"))
+			kerr_set(err, "bundle.held_digest", "%s: more than the %lld bytes the manifest holds", src,
+				 (long long)bytes);
+		unlink(dst);
+		return -1;
+	}
+	if (got != (uint64_t)bytes || strcmp(hex, want)) {
+		unlink(dst);
+		return kerr_set(err, "bundle.held_digest",
+				"%s: %llu bytes with SHA-256 %.16s..., the manifest holds %lld bytes with %.16s...", src,
+				(unsigned long long)got, hex, (long long)bytes, want);
+	}
+	return 0;
 }

@@ -96,6 +96,13 @@ struct bundle_ckpt_rec {
 	char sha[HASH_HEX_BYTES];
 };
 int bundle_log_checkpoints(const char *log, struct bundle_ckpt_rec **out, int *n, struct kerr *err);
+/* Copies held checkpoint `name` (an entry of manifest.held) from src to
+ * dst (created), held to the entry's size and SHA-256 as it is copied:
+ * bundle.held_digest (other bytes: the wrong folder or a damaged file),
+ * bundle.held_bad (no such entry, or one without size and digest), fs.*.
+ * The manifest must be a verified one (bundle_verify binds held to the
+ * log); dst is the caller's own copy of the bundle. */
+int bundle_held_take(const json_t *manifest, const char *name, const char *src, const char *dst, struct kerr *err);
 /* The step of an intermediate checkpoint's name in a bundle,
  * "checkpoints/step_NNNNNN.ckpt" (at least six digits, no leading zero
  * beyond them); -1 for any other name. */

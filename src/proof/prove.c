@@ -254,7 +254,7 @@ static int judge_preview(const struct prove_opts *o, const char *dir, struct ker
 	return 0;
 }
 
-/* Held checkpoint names[i] (i < n - 1, all but the last): copied into the
+/* Held checkpoint names[i] (i < n - 1, all but the last): moved into the
  * work folder's held/ (renamed to OUT.held once the bundle is), listed in
  * held with the size and the digest the log records for it. */
 static int hold_one(const struct work *w, const char *name, const struct bundle_ckpt_rec *rec, int nrec, json_t *held,
@@ -271,9 +271,13 @@ static int hold_one(const struct work *w, const char *name, const struct bundle_
 		;
 	if (step < 0 || j == nrec)
 		return kerr_set(err, "prove.run", "%s: the log records no checkpoint of this name", name);
+	/* moved, not copied: the run folder is this proof's own and goes with
+	 * it, and at gpu-254m a copy would be 3 GB a checkpoint */
 	if (fs_join(src, sizeof src, err, "%s/checkpoints/%s", w->run, name) < 0 ||
-	    fs_join(dst, sizeof dst, err, "%s/held/%s", w->dir, rel) < 0 || fs_copy_file(src, dst, err) < 0)
+	    fs_join(dst, sizeof dst, err, "%s/held/%s", w->dir, rel) < 0)
 		return -1;
+	if (rename(src, dst) < 0)
+		return kerr_errno(err, "prove.io", dst);
 	if (stat(dst, &sb) < 0)
 		return kerr_errno(err, "prove.run", dst);
 	json_object_set_new(held, rel, json_pack("{s:I, s:s}", "bytes", (json_int_t)sb.st_size, "sha256", rec[j].sha));

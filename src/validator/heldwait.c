@@ -173,6 +173,7 @@ static int arrive_fn(struct vstate *s, void *arg, struct kerr *err)
 {
 	struct arrive_args *a = arg;
 	struct heldwait w;
+	struct queue_item q;
 	int found, hit = -1;
 
 	if (heldwait_get(s, a->id, &w, &found, err) < 0)
@@ -184,6 +185,11 @@ static int arrive_fn(struct vstate *s, void *arg, struct kerr *err)
 			hit = i;
 	if (hit < 0)
 		return kerr_set(err, "heldwait.not_asked", "submission %s was not asked for %.128s", a->id, a->name);
+	if (queue_get(s, a->id, &q, err) < 0)
+		return -1;
+	if (strcmp(q.state, "queued") || w.ready)
+		return kerr_set(err, "heldwait.closed", "submission %s is %s and waits for nothing now", a->id,
+				strcmp(q.state, "queued") ? q.state : "queued with every held checkpoint in");
 	w.need[hit].arrived = 1;
 	w.ready = 1;
 	for (int i = 0; i < w.n; i++)
@@ -259,4 +265,28 @@ int heldwait_expire(struct vstate *s, double max_age_s, char ids[][QUEUE_ID_BYTE
 	gmtime_r(&t, &tm);
 	strftime(a.cutoff, sizeof a.cutoff, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return tx(s, expire_fn, &a, err);
+}
+
+static int restart_fn(struct vstate *s, void *arg, struct kerr *err)
+{
+	char now[VSTATE_TIME_BYTES];
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	(void)arg;
+	vstate_now_iso(now);
+	if (sqlite3_prepare_v2(s->db, "UPDATE held_wait SET asked_at = ?1 WHERE ready = 0", -1, &st, NULL) != SQLITE_OK ||
+	    (sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC), sqlite3_step(st)) != SQLITE_DONE) {
+		sql_fail(s, "restart held waits", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int heldwait_restart(struct vstate *s, struct kerr *err)
+{
+	return tx(s, restart_fn, NULL, err);
 }

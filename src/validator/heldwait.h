@@ -20,9 +20,8 @@
 #include "validator/queue.h"
 #include "validator/vstate.h"
 
-/* The JSON of a wait's entries: a judgment asks for at most
- * JUDGE_HELD_NEEDS_MAX, each about 150 bytes. */
-#define HELDWAIT_JSON_MAX 2048
+/* A wait's entries: a judgment asks for at most JUDGE_HELD_NEEDS_MAX
+ * (service_api.c asserts it fits). */
 #define HELDWAIT_NEEDS_MAX 4
 
 struct heldwait_need {
@@ -42,7 +41,7 @@ struct heldwait {
 
 /* Errors: heldwait.db, heldwait.busy (as queue.*), heldwait.not_found (no
  * wait for that submission), heldwait.not_asked (a name it did not ask
- * for), heldwait.corrupt (a row this file did not write). */
+ * for), heldwait.closed, heldwait.corrupt (a row this file did not write). */
 
 /* The entries as the JSON the table keeps (and GET /v1/submissions/ID
  * shows): [{"name", "bytes", "sha256", "arrived"}]. NULL: out of memory. */
@@ -58,9 +57,9 @@ int heldwait_insert_locked(struct vstate *s, const char *queue_id, const struct 
 int heldwait_get(struct vstate *s, const char *queue_id, struct heldwait *out, int *found, struct kerr *err);
 
 /* Need `name` of queue_id's wait arrived (the caller checked its bytes
- * against the entry and moved the file in place); *ready is 1 once every
- * need has. A need that already arrived is not an error (a retried
- * upload). heldwait.not_found, heldwait.not_asked. */
+ * against the entry and keeps the file once this succeeds); *ready is 1
+ * once every need has. heldwait.not_found, heldwait.not_asked,
+ * heldwait.closed (the row is no longer queued, or every need is in). */
 int heldwait_arrived(struct vstate *s, const char *queue_id, const char *name, int *ready, struct kerr *err);
 
 /* Every wait not ready that was asked more than max_age_s ago, while its
@@ -70,5 +69,10 @@ int heldwait_arrived(struct vstate *s, const char *queue_id, const char *name, i
  * count in *n. */
 int heldwait_expire(struct vstate *s, double max_age_s, char ids[][QUEUE_ID_BYTES], int cap, int *n,
 		    struct kerr *err);
+
+/* At a service's start: every wait not ready counts from now, so that a
+ * validator that was down does not end the waits of miners who could not
+ * reach it. */
+int heldwait_restart(struct vstate *s, struct kerr *err);
 
 #endif

@@ -747,7 +747,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		goto out;
 	opened = 1;
 	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
-	    queue_recover(&s->vs, &rec, err) < 0 || sweep_uploads(s, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
+	    queue_recover(&s->vs, &rec, err) < 0 || sweep_uploads(s, err) < 0 || heldwait_restart(&s->vs, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
 		goto out;
 	if (o->chain_url) {
 		struct chainsink_opts co = { 0 };

@@ -43,7 +43,8 @@ static int status_for(const struct kerr *e)
 		return 422;
 	if (!strcmp(e->code, "judge.held_bad") || !strcmp(e->code, "service.held_digest"))
 		return 422;
-	if (!strcmp(e->code, "heldwait.not_asked") || !strcmp(e->code, "service.held_late"))
+	if (!strcmp(e->code, "heldwait.not_asked") || !strcmp(e->code, "heldwait.closed") ||
+	    !strcmp(e->code, "service.held_late"))
 		return 409;
 	if (!strcmp(e->code, "vstate.busy") || !strcmp(e->code, "heldwait.busy"))
 		return 503;
@@ -367,6 +368,21 @@ static int get_submission(struct http_req *rq, void *ctx)
 	return http_reply_json(rq, 200, o);
 }
 
+_Static_assert(JUDGE_HELD_NEEDS_MAX <= HELDWAIT_NEEDS_MAX, "a wait holds every need a judgment can have");
+
+/* fsync of the folder holding path (path has a '/'). */
+static int fsync_parent(const char *path, struct kerr *err)
+{
+	char parent[FS_PATH_MAX];
+	char *slash;
+
+	snprintf(parent, sizeof parent, "%s", path);
+	if (!(slash = strrchr(parent, '/')))
+		return 0;
+	*slash = '\0';
+	return fs_fsync_dir(parent, err);
+}
+
 /* POST /v1/submissions/ID/held/NAME: a held checkpoint the service asked
  * ID's miner for. Its bytes are held to the entry (size and SHA-256, from
  * the verified manifest) before it is kept, beside the bundle's tar in
@@ -412,13 +428,39 @@ static int post_held(struct http_req *rq, void *ctx)
 					"%s: %llu bytes with SHA-256 %.16s..., the manifest holds %llu bytes with %.16s...",
 					name, (unsigned long long)http_req_upload_bytes(rq), http_req_upload_sha256(rq),
 					(unsigned long long)nd->bytes, nd->sha256);
-	if (svc_held_dir(it.path, dir, sizeof dir, &err) < 0 ||
-	    fs_join(dst, sizeof dst, &err, "%s/%s", dir, name) < 0 ||
-	    fs_join(sub, sizeof sub, &err, "%s/checkpoints", dir) < 0 || fs_mkdir_p(sub, &err) < 0 ||
-	    http_req_upload_take(rq, dst, &err) < 0)
-		return reply_fail(rq, &err);
+	/* Read again, kept and recorded under the lock, which an expiry and a
+	 * claim take too: a wait that ended since the first read gets no file,
+	 * and no wait is recorded ready without its files in place. The rename
+	 * is quick: the body is already on this filesystem. */
 	svc_lock(s);
-	if (heldwait_arrived(&s->vs, id, name, &ready, &err) < 0 || queue_get(&s->vs, id, &it, &err) < 0) {
+	found = 0;
+	nd = NULL;
+	if (queue_get(&s->vs, id, &it, &err) < 0 || heldwait_get(&s->vs, id, &w, &found, &err) < 0) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	for (int i = 0; found && i < w.n; i++)
+		if (!strcmp(w.need[i].name, name))
+			nd = &w.need[i];
+	if (!nd || strcmp(it.state, "queued") || w.ready) {
+		svc_unlock(s);
+		return http_reply_error(rq, 409, "service.held_late", "submission %s waits for nothing now", id);
+	}
+	if (!nd->arrived &&
+	    (svc_held_dir(it.path, dir, sizeof dir, &err) < 0 || fs_join(dst, sizeof dst, &err, "%s/%s", dir, name) < 0 ||
+	     fs_join(sub, sizeof sub, &err, "%s/checkpoints", dir) < 0 || fs_mkdir_p(sub, &err) < 0 ||
+	     fs_fsync_dir(dir, &err) < 0 || fsync_parent(dir, &err) < 0 ||
+	     http_req_upload_take(rq, dst, &err) < 0)) {
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	/* a name sent twice: the first copy stands, nothing changes */
+	if (!nd->arrived && heldwait_arrived(&s->vs, id, name, &ready, &err) < 0) {
+		unlink(dst);
+		svc_unlock(s);
+		return reply_fail(rq, &err);
+	}
+	if (queue_get(&s->vs, id, &it, &err) < 0) {
 		svc_unlock(s);
 		return reply_fail(rq, &err);
 	}

@@ -128,7 +128,8 @@ static const char queue_sql[] =
 /* The held checkpoints' waits (version 3), created like queue_sql. */
 static const char held_sql[] =
 	"CREATE TABLE IF NOT EXISTS held_wait(queue_id TEXT PRIMARY KEY REFERENCES queue(id),"
-	" needs_json TEXT NOT NULL, asked_at TEXT NOT NULL, ready INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1)));\n";
+	" needs_json TEXT NOT NULL, asked_at TEXT NOT NULL, ready INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1)));\n"
+	"CREATE INDEX IF NOT EXISTS held_wait_by_ready ON held_wait(ready, asked_at);\n";
 
 /* ---------------------------------------------------------------- helpers */
 
