@@ -232,11 +232,12 @@ int cmd_status(int argc, char **argv)
 	if (json_is_object(json_object_get(king, "noise_floor")))
 		printf("  noise margin %.4f",
 		       json_number_value(json_object_get(json_object_get(king, "noise_floor"), "margin")));
-	printf("\nqueue: %" JSON_INTEGER_FORMAT " queued, %" JSON_INTEGER_FORMAT " judging, %" JSON_INTEGER_FORMAT
-	       " done\n",
-	       json_integer_value(json_object_get(queue, "queued")),
-	       json_integer_value(json_object_get(queue, "judging")),
-	       json_integer_value(json_object_get(queue, "done")));
+	printf("\nqueue: %" JSON_INTEGER_FORMAT " queued", json_integer_value(json_object_get(queue, "queued")));
+	if (json_integer_value(json_object_get(queue, "held_waiting")) > 0)
+		printf(" (%" JSON_INTEGER_FORMAT " waiting for held checkpoints)",
+		       json_integer_value(json_object_get(queue, "held_waiting")));
+	printf(", %" JSON_INTEGER_FORMAT " judging, %" JSON_INTEGER_FORMAT " done\n",
+	       json_integer_value(json_object_get(queue, "judging")), json_integer_value(json_object_get(queue, "done")));
 	print_lineage(json_object_get(lineage, "kings"));
 	json_decref(king);
 	json_decref(queue);

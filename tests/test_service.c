@@ -254,13 +254,18 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 	print_message("   asked for %zu held checkpoint(s), first %s\n",
 		      json_array_size(json_object_get(json_object_get(j, "held"), "needs")), tu_jstr(need, "name"));
 	assert_false(json_is_true(json_object_get(json_object_get(j, "held"), "ready")));
-	/* not judged while it waits */
+	/* not judged while it waits; the queue and `karpa status` say so */
 	usleep(1500 * 1000);
 	snprintf(path, sizeof path, "/v1/submissions/%s", id);
 	{
 		json_t *k = get(path, 200);
 		assert_string_equal(tu_jstr(k, "state"), "queued");
 		json_decref(k);
+		k = get("/v1/queue", 200);
+		assert_int_equal(json_integer_value(json_object_get(k, "held_waiting")), 1);
+		json_decref(k);
+		run(0, "%s status %s", tu_karpa(), g.sv.url);
+		assert_non_null(strstr(g.out, "(1 waiting for held checkpoints)"));
 	}
 	/* the final checkpoint's bytes under an asked name: refused */
 	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s.d/checkpoints/final.ckpt %s/v1/submissions/%s/held/%s", tar,
@@ -287,6 +292,9 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 	assert_string_equal(tu_jstr(j, "state"), "done");
 	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
 	assert_true(json_is_true(json_object_get(json_object_get(j, "held"), "ready")));
+	json_decref(j);
+	j = get("/v1/queue", 200);
+	assert_int_equal(json_integer_value(json_object_get(j, "held_waiting")), 0);
 	json_decref(j);
 	run(0, "ls %s/uploads | grep -c '[.]held$\\|[.]tar$' || true", g.state);
 	assert_string_equal(g.out, "0\n");

@@ -290,3 +290,25 @@ int heldwait_restart(struct vstate *s, struct kerr *err)
 {
 	return tx(s, restart_fn, NULL, err);
 }
+
+int heldwait_waiting(struct vstate *s, int *n, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	*n = 0;
+	/* one statement: one consistent read */
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT count(*) FROM held_wait w JOIN queue q ON q.id = w.queue_id"
+			       " WHERE w.ready = 0 AND q.state = 'queued'",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sql_fail(s, "count held waits", err);
+		goto out;
+	}
+	*n = sqlite3_column_int(st, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -70,6 +70,10 @@ int heldwait_arrived(struct vstate *s, const char *queue_id, const char *name, i
 int heldwait_expire(struct vstate *s, double max_age_s, char ids[][QUEUE_ID_BYTES], int cap, int *n,
 		    struct kerr *err);
 
+/* Queued submissions still waiting for held checkpoints (GET /v1/queue,
+ * `karpa status`). */
+int heldwait_waiting(struct vstate *s, int *n, struct kerr *err);
+
 /* At a service's start: every wait not ready counts from now, so that a
  * validator that was down does not end the waits of miners who could not
  * reach it. */

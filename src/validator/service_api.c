@@ -475,7 +475,7 @@ static int get_queue(struct http_req *rq, void *ctx)
 	struct svc *s = ctx;
 	struct queue_item *items = calloc(SVC_RECENT_MAX, sizeof *items);
 	struct kerr err = { 0 };
-	int n = 0, q = 0, j = 0, d = 0;
+	int n = 0, q = 0, j = 0, d = 0, w = 0;
 	json_t *a = json_array();
 
 	if (!items || !a) {
@@ -484,7 +484,7 @@ static int get_queue(struct http_req *rq, void *ctx)
 		return http_reply_error(rq, 500, "service.nomem", "out of memory");
 	}
 	svc_lock(s);
-	if (queue_depth(&s->vs, &q, &j, &d, &err) < 0 ||
+	if (queue_depth(&s->vs, &q, &j, &d, &err) < 0 || heldwait_waiting(&s->vs, &w, &err) < 0 ||
 	    queue_recent(&s->vs, items, SVC_RECENT_MAX, &n, &err) < 0) {
 		svc_unlock(s);
 		free(items);
@@ -495,8 +495,10 @@ static int get_queue(struct http_req *rq, void *ctx)
 	for (int i = 0; i < n; i++)
 		json_array_append_new(a, item_json(&items[i]));
 	free(items);
-	return http_reply_json(rq, 200, json_pack("{s:i, s:i, s:i, s:o}", "queued", q, "judging", j,
-						  "done", d, "recent", a));
+	/* held_waiting: queued ones still waiting for their miner's held
+	 * checkpoints (docs/validator.md) */
+	return http_reply_json(rq, 200, json_pack("{s:i, s:i, s:i, s:i, s:o}", "queued", q, "held_waiting", w, "judging",
+						  j, "done", d, "recent", a));
 }
 
 /* ------------------------------------------------------------ corpus */
