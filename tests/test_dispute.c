@@ -217,6 +217,18 @@ static void test_held_bundle_is_disputed_with_its_checkpoints(void **unused)
 	assert_true(json_is_true(json_object_get(v, "agrees")));
 	assert_true(tu_jnum(v, "replays") > tu_jnum(v, "segments"));
 	json_decref(v);
+	/* one segment needs only its start: with segment 2's start alone (what
+	 * a validator keeps of a rejection it drew), segment 2 runs and the
+	 * search does not */
+	run(0, "mkdir -p %s/held-one/checkpoints && cp %s/held.held/checkpoints/step_000008.ckpt %s/held-one/checkpoints/",
+	    g.tmp, g.tmp, g.tmp);
+	run(1, "%s dispute %s %s --held %s/held-one --threads 1 --out %s --json", tu_karpa_san(), g.state, tar, g.tmp, vt);
+	assert_non_null(strstr(g.out, "dispute.held_needed"));
+	run(0, "%s dispute %s %s --held %s/held-one --segment 2 --threads 1 --out %s --json", tu_karpa_san(), g.state, tar,
+	    g.tmp, vt);
+	run(1, "%s dispute %s %s --held %s/held-one --segment 3 --threads 1 --out %s --json", tu_karpa_san(), g.state, tar,
+	    g.tmp, vt);
+	assert_non_null(strstr(g.out, "step_000012.ckpt"));
 }
 
 /* The judge, replaying the first bundle at one thread, rejects it as

@@ -156,6 +156,8 @@ static int teardown_group(void **unused)
 	return 0;
 }
 
+static int held_needs(const char *b, char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1]);
+
 /* 1. Five times the steps at tiny (30 -> 150): the baseline stops while the
  * loss still falls steeply, so this helps by ~0.2 bpb against a margin of
  * ~0.013, and by more than the margin at every seed tried by hand (the
@@ -164,6 +166,8 @@ static int teardown_group(void **unused)
 static void test_honest_improvement_becomes_king(void **unused)
 {
 	char patch[FS_PATH_MAX], why[FS_PATH_MAX], b1[FS_PATH_MAX], b2[FS_PATH_MAX], held[FS_PATH_MAX + 16];
+	char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1];
+	int nheld;
 	json_t *j, *st;
 	uint64_t cseed;
 	const char *id2;
@@ -192,6 +196,15 @@ static void test_honest_improvement_becomes_king(void **unused)
 	 * binding replay takes the drawn ones from --held. */
 	prove_with("--hold", "recipe-v0.1.0", patch, why, cseed, b2);
 	snprintf(held, sizeof held, "--held %s.held", b2);
+	/* what this validator's draws need of them, unless both start at the
+	 * initialisation or the kept checkpoint (about 1 in 70): without them,
+	 * no judgment and nothing recorded */
+	if ((nheld = held_needs(b2, names)) > 0) {
+		run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, b2, THREADS);
+		assert_non_null(strstr(g.out, "judge.held_needed"));
+		assert_non_null(strstr(g.out, names[0]));
+	}
+	print_message("   the answer holds its checkpoints; this validator draws %d of them\n", nheld);
 	/* Killed after the answer is recorded, before the merge: judged again,
 	 * the answer resumes at its settlement rather than being refused as a
 	 * replay of itself. */

@@ -755,6 +755,24 @@ static void test_held_wait(void **state)
 	assert_int_equal(heldwait_expire(&f->s, -5, ids, 4, &n, &err), 0);
 	assert_int_equal(n, 0);
 
+	/* a restart moves a wait by the time the service was down: asked a
+	 * day ago, down since then, it is not over */
+	item(&in, "down", "m");
+	assert_int_equal(queue_enqueue_held(&f->s, &in, need, 1, &a, &existed, &err), 0);
+	sql(f->s.db, "UPDATE held_wait SET asked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day') WHERE ready = 0");
+	assert_int_equal(heldwait_restart(&f->s, NULL, &err), 0); /* no record: not moved */
+	assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), 0);
+	{
+		char day_ago[VSTATE_TIME_BYTES];
+
+		snprintf(day_ago, sizeof day_ago, "%s", w.asked_at);
+		assert_int_equal(heldwait_restart(&f->s, day_ago, &err), 0);
+		assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), 0);
+		assert_string_not_equal(w.asked_at, day_ago);
+	}
+	assert_int_equal(heldwait_expire(&f->s, 3600, ids, 4, &n, &err), 0);
+	assert_int_equal(n, 0);
+
 	sql(f->s.db, "UPDATE held_wait SET needs_json = '{\"name\": 1}'");
 	assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), -1);
 	assert_string_equal(err.code, "heldwait.corrupt");

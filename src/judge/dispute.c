@@ -53,32 +53,45 @@ static const char *mstr(json_t *m, const char *a, const char *b)
 	return json_is_string(v) ? json_string_value(v) : "";
 }
 
-/* Every checkpoint the bundle's miner holds back (docs/bundle.md, "Held
- * checkpoints"), from o->held into this dispute's copy of the bundle, each
- * held to the verified manifest's size and digest: the search may replay
- * any segment. dispute.held_needed when the folder is not given or lacks
- * one. */
+/* The checkpoints the bundle's miner holds back (docs/bundle.md, "Held
+ * checkpoints") that o->held has, into this dispute's copy of the bundle,
+ * each held to the verified manifest's size and digest. A search replays
+ * every segment and needs them all; one segment (o->segment) needs only
+ * its start. A validator holds just the ones its judgment drew, the miner
+ * all of them. dispute.held_needed names what is missing. */
 static int take_held(struct dctx *c, struct kerr *err)
 {
 	const json_t *held = json_object_get(c->br.manifest, "held");
-	const char *name;
+	const char *name, *need = NULL;
 	json_t *v;
+	int missing = 0;
 
 	if (!json_object_size(held))
 		return 0;
+	if (c->o->segment > 0 && c->o->segment - 1 < c->pr.nckpt)
+		need = c->pr.ckpt[c->o->segment - 1].file;
 	json_object_foreach((json_t *)held, name, v) {
 		char src[FS_PATH_MAX], dst[FS_PATH_MAX];
 
 		(void)v;
-		if (!c->o->held || fs_join(src, sizeof src, err, "%s/%s", c->o->held, name) < 0 || !fs_exists(src))
-			return kerr_set(err, "dispute.held_needed",
-					"the bundle holds %zu checkpoints back (%s among them) and a dispute may replay any "
-					"segment: pass --held DIR, the proof's BUNDLE.held",
-					json_object_size(held), name);
+		if (!c->o->held || fs_join(src, sizeof src, err, "%s/%s", c->o->held, name) < 0 || !fs_exists(src)) {
+			if (c->o->segment < 0 || (need && !strcmp(need, name)))
+				missing++;
+			continue;
+		}
 		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bd.t.dir, name) < 0 ||
 		    bundle_held_take(c->br.manifest, name, src, dst, err) < 0)
 			return -1;
 	}
+	if (missing && c->o->segment >= 0)
+		return kerr_set(err, "dispute.held_needed",
+				"segment %d starts from %s, which the miner holds: pass --held DIR with it (the proof's BUNDLE.held)",
+				c->o->segment, need);
+	if (missing)
+		return kerr_set(err, "dispute.held_needed",
+				"the bundle holds %zu checkpoints back, %s%d of them missing, and a search replays every "
+				"segment: pass --held DIR with them all (the miner's BUNDLE.held), or --segment N",
+				json_object_size(held), c->o->held ? "" : "all ", missing);
 	return 0;
 }
 

@@ -435,10 +435,13 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 		if ((size_t)snprintf(url, sizeof url, "%s/%s/held/%s", submissions_url, id, name) >= sizeof url)
 			return kerr_set(err, "client.bad_url", "URL too long");
 		if (client_post_file(url, path, o, &reply, &status, err) < 0) {
-			/* it arrived after all (a reply lost on the way) or the wait
-			 * ended: the submission's state says which */
-			if (!strcmp(err->code, "service.held_late"))
-				continue;
+			/* The wait is over (every file arrived, a reply having been
+			 * lost on the way, or it ended): the same for every other
+			 * name, and the submission's state says which. */
+			if (!strcmp(err->code, "service.held_late") || !strcmp(err->code, "heldwait.closed")) {
+				kerr_clear(err);
+				return 0;
+			}
 			return -1;
 		}
 		json_decref(reply);

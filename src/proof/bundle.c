@@ -458,6 +458,10 @@ static int check_ckpts(const char *dir, const json_t *m, const struct bundle_ckp
 			/* A run's checkpoints differ in size by their headers only: a
 			 * held size is bounded by the kept last intermediate's, so a
 			 * miner cannot make a validator take gigabytes of anything. */
+			if (pass && held_bytes_max(files, rec, n) < 0)
+				return kerr_set(err, "bundle.ckpt_selection",
+						"%s: the last intermediate checkpoint is not kept, and a bundle that holds any keeps it",
+						dir);
 			if (pass && json_integer_value(json_object_get(v, "bytes")) > held_bytes_max(files, rec, n))
 				return kerr_set(err, "bundle.ckpt_selection",
 						"%s: %s is held as %lld bytes, more than a checkpoint of this run can be", dir,
@@ -678,6 +682,8 @@ int bundle_held_take(const json_t *manifest, const char *name, const char *src, 
 	if (!want || !json_is_integer(json_object_get(e, "bytes")) || bytes < 0)
 		return kerr_set(err, "bundle.held_bad", "the manifest holds no checkpoint %.128s with a size and digest", name);
 	if (fs_copy_file_bounded(src, dst, (uint64_t)bytes, hex, &got, err) < 0) {
+		if (!strcmp(err->code, "fs.exists"))
+			return -1; /* not ours to remove */
 		if (!strcmp(err->code, "fs.too_large"))
 			kerr_set(err, "bundle.held_digest", "%s: more than the %lld bytes the manifest holds", src,
 				 (long long)bytes);

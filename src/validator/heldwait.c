@@ -269,14 +269,16 @@ int heldwait_expire(struct vstate *s, double max_age_s, char ids[][QUEUE_ID_BYTE
 
 static int restart_fn(struct vstate *s, void *arg, struct kerr *err)
 {
-	char now[VSTATE_TIME_BYTES];
+	const char *alive_at = arg;
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	(void)arg;
-	vstate_now_iso(now);
-	if (sqlite3_prepare_v2(s->db, "UPDATE held_wait SET asked_at = ?1 WHERE ready = 0", -1, &st, NULL) != SQLITE_OK ||
-	    (sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC), sqlite3_step(st)) != SQLITE_DONE) {
+	/* SQLite's date functions read the ISO form with its Z */
+	if (sqlite3_prepare_v2(s->db,
+			       "UPDATE held_wait SET asked_at = strftime('%Y-%m-%dT%H:%M:%SZ', asked_at,"
+			       " (max(0, strftime('%s', 'now') - strftime('%s', ?1))) || ' seconds') WHERE ready = 0",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    (sqlite3_bind_text(st, 1, alive_at, -1, SQLITE_STATIC), sqlite3_step(st)) != SQLITE_DONE) {
 		sql_fail(s, "restart held waits", err);
 		goto out;
 	}
@@ -286,9 +288,11 @@ out:
 	return rc;
 }
 
-int heldwait_restart(struct vstate *s, struct kerr *err)
+int heldwait_restart(struct vstate *s, const char *alive_at, struct kerr *err)
 {
-	return tx(s, restart_fn, NULL, err);
+	if (!alive_at || !*alive_at)
+		return 0;
+	return tx(s, restart_fn, (void *)alive_at, err);
 }
 
 int heldwait_waiting(struct vstate *s, int *n, struct kerr *err)

@@ -74,9 +74,11 @@ int heldwait_expire(struct vstate *s, double max_age_s, char ids[][QUEUE_ID_BYTE
  * `karpa status`). */
 int heldwait_waiting(struct vstate *s, int *n, struct kerr *err);
 
-/* At a service's start: every wait not ready counts from now, so that a
- * validator that was down does not end the waits of miners who could not
- * reach it. */
-int heldwait_restart(struct vstate *s, struct kerr *err);
+/* At a service's start: every wait not ready is moved later by the time
+ * the service was down (since alive_at, the last time it said it was up;
+ * NULL or "": not moved), so that a validator that was down does not end
+ * the waits of miners who could not reach it, and one that restarts often
+ * still ends them. */
+int heldwait_restart(struct vstate *s, const char *alive_at, struct kerr *err);
 
 #endif

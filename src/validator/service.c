@@ -626,6 +626,20 @@ static int epoch0(struct svc *s, time_t *t0, struct kerr *err)
 	return vstate_meta_set(&s->vs, "service_epoch0", v, err);
 }
 
+/* How often the service records that it is up (meta service_alive_at):
+ * a restart moves the held checkpoints' waits by the time it was down. */
+#define SVC_ALIVE_EVERY_S 60
+
+static int restart_held(struct svc *s, struct kerr *err)
+{
+	char alive[VSTATE_TIME_BYTES] = "";
+	struct kerr miss = { 0 };
+
+	if (vstate_meta_get(&s->vs, "service_alive_at", alive, sizeof alive, &miss) < 0)
+		alive[0] = '\0'; /* never recorded: a state's first service */
+	return heldwait_restart(&s->vs, alive, err);
+}
+
 /* Submissions whose miner did not hand over the held checkpoints their
  * judgment draws within --held-timeout: rejected with
  * service.held_missing, nothing judged, their files removed. Looked at
@@ -635,13 +649,23 @@ static void expire_held(struct svc *s, time_t *last)
 	char ids[16][QUEUE_ID_BYTES];
 	struct queue_item it;
 	struct kerr err = { 0 };
-	time_t now = time(NULL);
+	time_t now = time(NULL), prev = *last;
 	int n = 0;
 
-	if (now == *last)
+	if (now == prev)
 		return;
 	*last = now;
 	svc_lock(s);
+	/* the first look, and then once a minute */
+	if (prev == 0 || now / SVC_ALIVE_EVERY_S != prev / SVC_ALIVE_EVERY_S) {
+		char iso[VSTATE_TIME_BYTES];
+
+		vstate_now_iso(iso);
+		if (vstate_meta_set(&s->vs, "service_alive_at", iso, &err) < 0) {
+			log_msg(LOG_WARN, "serve", "recording that the service is up: %s (%s)", err.msg, err.code);
+			kerr_clear(&err);
+		}
+	}
 	if (heldwait_expire(&s->vs, s->o.held_timeout_s, ids, (int)(sizeof ids / sizeof ids[0]), &n, &err) < 0) {
 		svc_unlock(s);
 		log_msg(LOG_WARN, "serve", "ending held checkpoints' waits: %s (%s)", err.msg, err.code);
@@ -747,7 +771,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		goto out;
 	opened = 1;
 	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
-	    queue_recover(&s->vs, &rec, err) < 0 || sweep_uploads(s, err) < 0 || heldwait_restart(&s->vs, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
+	    queue_recover(&s->vs, &rec, err) < 0 || sweep_uploads(s, err) < 0 || restart_held(s, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
 		goto out;
 	if (o->chain_url) {
 		struct chainsink_opts co = { 0 };
