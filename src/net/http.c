@@ -775,15 +775,16 @@ int http_port(const struct http_server *s)
 
 void http_stop(struct http_server *s)
 {
-	MHD_socket lfd;
-
 	if (!s)
 		return;
-	/* No new connections, then end the streams (a suspended connection
-	 * must be resumed before MHD_stop_daemon), then close the rest. */
-	lfd = MHD_quiesce_daemon(s->d);
-	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
+	/* End the streams first (a suspended connection must be resumed
+	 * before MHD_stop_daemon; once stopping, no new one is opened: 503),
+	 * then stop, which closes the listening socket and every connection.
+	 * Not MHD_quiesce_daemon: with a thread pool on epoll it takes the
+	 * listening socket out of each worker's epoll set from this thread, and
+	 * aborts the process ("Failed to remove listen FD from epoll set") when
+	 * a worker has just done the same at its connection limit, which a
+	 * test run here hit once. */
 	http_sse_close_server(s);
 	MHD_stop_daemon(s->d);
 	server_free(s);
