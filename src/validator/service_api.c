@@ -393,79 +393,66 @@ static int fsync_parent(const char *path, struct kerr *err)
 static int post_held(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
-	const char *tail = http_req_tail(rq), *slash = strchr(tail, '/'), *name;
+	const char *tail = http_req_tail(rq), *slash = strchr(tail, '/'), *name = NULL;
 	struct queue_item it;
 	struct heldwait w;
 	struct kerr err = { 0 };
-	char id[QUEUE_ID_BYTES], dst[FS_PATH_MAX], dir[FS_PATH_MAX], sub[FS_PATH_MAX];
+	char id[QUEUE_ID_BYTES], dst[FS_PATH_MAX] = "", dir[FS_PATH_MAX], sub[FS_PATH_MAX];
 	const struct heldwait_need *nd = NULL;
-	int found = 0, ready = 0;
-	json_t *reply;
+	int found = 0, ready = 0, status = 200;
+	json_t *reply = NULL;
 	size_t idlen = slash ? (size_t)(slash - tail) : 0;
 
 	if (!slash || idlen >= sizeof id || strncmp(slash, "/held/", 6) || !*(name = slash + 6))
 		return http_reply_error(rq, 404, "http.not_found", "POST /v1/submissions/ID/held/NAME");
 	memcpy(id, tail, idlen);
 	id[idlen] = '\0';
+	/* Read, checked, kept and recorded under the lock, which an expiry and
+	 * a claim take too: a wait that ended gets no file, and no wait is
+	 * recorded ready without its files in place. The rename is quick: the
+	 * body is already on this filesystem. */
 	svc_lock(s);
-	if (queue_get(&s->vs, id, &it, &err) < 0 || heldwait_get(&s->vs, id, &w, &found, &err) < 0) {
-		svc_unlock(s);
-		return reply_fail(rq, &err);
-	}
-	svc_unlock(s);
-	if (!found)
-		return http_reply_error(rq, 404, "heldwait.not_found", "submission %s waits for no held checkpoint", id);
-	for (int i = 0; i < w.n; i++)
-		if (!strcmp(w.need[i].name, name))
-			nd = &w.need[i];
-	if (!nd)
-		return http_reply_error(rq, 409, "heldwait.not_asked", "submission %s was not asked for %.128s", id, name);
-	if (strcmp(it.state, "queued") || w.ready)
-		return http_reply_error(rq, 409, "service.held_late", "submission %s is %s%s: it waits for nothing now", id,
-					it.state, strcmp(it.state, "queued") ? "" : " with every held checkpoint in");
-	if (http_req_upload_bytes(rq) != nd->bytes || strcmp(http_req_upload_sha256(rq), nd->sha256))
-		return http_reply_error(rq, 422, "service.held_digest",
-					"%s: %llu bytes with SHA-256 %.16s..., the manifest holds %llu bytes with %.16s...",
-					name, (unsigned long long)http_req_upload_bytes(rq), http_req_upload_sha256(rq),
-					(unsigned long long)nd->bytes, nd->sha256);
-	/* Read again, kept and recorded under the lock, which an expiry and a
-	 * claim take too: a wait that ended since the first read gets no file,
-	 * and no wait is recorded ready without its files in place. The rename
-	 * is quick: the body is already on this filesystem. */
-	svc_lock(s);
-	found = 0;
-	nd = NULL;
-	if (queue_get(&s->vs, id, &it, &err) < 0 || heldwait_get(&s->vs, id, &w, &found, &err) < 0) {
-		svc_unlock(s);
-		return reply_fail(rq, &err);
-	}
+	if (queue_get(&s->vs, id, &it, &err) < 0 || heldwait_get(&s->vs, id, &w, &found, &err) < 0)
+		goto out;
 	for (int i = 0; found && i < w.n; i++)
 		if (!strcmp(w.need[i].name, name))
 			nd = &w.need[i];
-	if (!nd || strcmp(it.state, "queued") || w.ready) {
-		svc_unlock(s);
-		return http_reply_error(rq, 409, "service.held_late", "submission %s waits for nothing now", id);
+	if (!found) {
+		status = 404;
+		kerr_set(&err, "heldwait.not_found", "submission %s waits for no held checkpoint", id);
+	} else if (!nd) {
+		status = 409;
+		kerr_set(&err, "heldwait.not_asked", "submission %s was not asked for %.128s", id, name);
+	} else if (strcmp(it.state, "queued") || w.ready) {
+		status = 409;
+		kerr_set(&err, "service.held_late", "submission %s is %s%s: it waits for nothing now", id, it.state,
+			 strcmp(it.state, "queued") ? "" : " with every held checkpoint in");
+	} else if (http_req_upload_bytes(rq) != nd->bytes || strcmp(http_req_upload_sha256(rq), nd->sha256)) {
+		status = 422;
+		kerr_set(&err, "service.held_digest",
+			 "%s: %llu bytes with SHA-256 %.16s..., the manifest holds %llu bytes with %.16s...", name,
+			 (unsigned long long)http_req_upload_bytes(rq), http_req_upload_sha256(rq),
+			 (unsigned long long)nd->bytes, nd->sha256);
 	}
-	if (!nd->arrived &&
-	    (svc_held_dir(it.path, dir, sizeof dir, &err) < 0 || fs_join(dst, sizeof dst, &err, "%s/%s", dir, name) < 0 ||
-	     fs_join(sub, sizeof sub, &err, "%s/checkpoints", dir) < 0 || fs_mkdir_p(sub, &err) < 0 ||
-	     fs_fsync_dir(dir, &err) < 0 || fsync_parent(dir, &err) < 0 ||
-	     http_req_upload_take(rq, dst, &err) < 0)) {
-		svc_unlock(s);
-		return reply_fail(rq, &err);
-	}
+	if (status != 200)
+		goto out;
 	/* a name sent twice: the first copy stands, nothing changes */
-	if (!nd->arrived && heldwait_arrived(&s->vs, id, name, &ready, &err) < 0) {
-		unlink(dst);
-		svc_unlock(s);
-		return reply_fail(rq, &err);
+	if (!nd->arrived) {
+		if (svc_held_dir(it.path, dir, sizeof dir, &err) < 0 || fs_join(dst, sizeof dst, &err, "%s/%s", dir, name) < 0 ||
+		    fs_join(sub, sizeof sub, &err, "%s/checkpoints", dir) < 0 || fs_mkdir_p(sub, &err) < 0 ||
+		    fs_fsync_dir(dir, &err) < 0 || fsync_parent(dir, &err) < 0 || http_req_upload_take(rq, dst, &err) < 0)
+			goto out;
+		if (heldwait_arrived(&s->vs, id, name, &ready, &err) < 0) {
+			unlink(dst); /* not recorded: not kept */
+			goto out;
+		}
 	}
-	if (queue_get(&s->vs, id, &it, &err) < 0) {
-		svc_unlock(s);
-		return reply_fail(rq, &err);
-	}
-	reply = item_json_held(s, &it);
+	if (queue_get(&s->vs, id, &it, &err) == 0)
+		reply = item_json_held(s, &it);
+out:
 	svc_unlock(s);
+	if (!reply)
+		return status != 200 ? http_reply_kerr(rq, status, &err) : reply_fail(rq, &err);
 	svc_event(s, "held", json_pack("{s:s, s:s, s:b}", "id", id, "name", name, "ready", ready));
 	return http_reply_json(rq, 200, reply);
 }
