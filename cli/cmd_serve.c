@@ -13,8 +13,8 @@
 static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N] [--held-timeout S]\n"
-	"                             [--max-upload-mb M] [--max-uploads N] [--max-conns-per-ip N]\n"
-	"                             [--rate-per-s R] [--port-file FILE] [--judge-bin PATH]\n"
+	"                             [--max-upload-mb M] [--max-uploads N] [--disk-reserve-mb M]\n"
+	"                             [--max-conns-per-ip N] [--rate-per-s R] [--port-file FILE] [--judge-bin PATH]\n"
 	"                             [--chain URL --netuid N --hotkey FILE]\n"
 	"Serves a validator state over HTTP (docs/validator.md): the king, the recipe, submissions\n"
 	"into a durable judging queue, verdicts, the corpus, weights per epoch, live events.\n"
@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"  --max-upload-mb M     largest bundle accepted (default 256 at the cpu scales, the\n"
 	"                        bundle format's cap, about 16 GiB, at the gpu-* scales)\n"
 	"  --max-uploads N       uploads in flight at once; beyond: 503 (default 16)\n"
+	"  --disk-reserve-mb M   room an upload must leave free on STATE's disk beyond what uploads\n"
+	"                        in flight will still write; short: 507 before the body (default 64)\n"
 	"  --max-conns-per-ip N  connections per client address (default 32)\n"
 	"  --rate-per-s R        requests per second per client address, burst 2R; beyond: 429\n"
 	"                        (default 20; 0: no per-address rate limit, for benchmarks)\n"
@@ -70,7 +72,7 @@ int validator_serve(int argc, char **argv)
 		{ "max-conns-per-ip", required_argument, 0, 'c' }, { "rate-per-s", required_argument, 0, 'r' },
 		{ "chain", required_argument, 0, 'C' },	 { "netuid", required_argument, 0, 'N' },
 		{ "hotkey", required_argument, 0, 'K' },	 { "help", no_argument, 0, 'h' },
-		{ "held-timeout", required_argument, 0, 'H' },
+		{ "held-timeout", required_argument, 0, 'H' },	 { "disk-reserve-mb", required_argument, 0, 'D' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -118,6 +120,11 @@ int validator_serve(int argc, char **argv)
 			if (number(optarg, 1, 1 << 20, &v) < 0)
 				goto bad;
 			o.limits.max_body = (uint64_t)v << 20;
+			break;
+		case 'D':
+			if (number(optarg, 0, 1 << 30, &v) < 0)
+				goto bad;
+			o.limits.disk_reserve = (uint64_t)v << 20;
 			break;
 		case 'u':
 			if (number(optarg, 1, 4096, &v) < 0)

@@ -103,16 +103,29 @@ static int h_fail(struct http_req *rq, void *ctx)
 	return -1;
 }
 
+/* A precheck: X-Refuse refuses before the body, X-Fail fails, else the
+ * body comes. */
+static int h_gate(struct http_req *rq, void *ctx)
+{
+	if (http_req_header(rq, "X-Fail"))
+		return -1;
+	if (http_req_header(rq, "X-Refuse"))
+		return http_reply_error(rq, 409, "demo.gated", "refused on the headers (%lld bytes announced)",
+					(long long)http_req_content_length(rq));
+	return 0;
+}
+
 static const struct http_route routes[] = {
-	{ "GET", "/v1/hello", 0, 0, h_hello },
-	{ "POST", "/v1/upload", 0, 1, h_upload },
-	{ "POST", "/v1/echo", 0, 0, h_echo },
-	{ "GET", "/v1/file", 0, 0, h_file },
-	{ "GET", "/v1/events", 0, 0, h_events },
-	{ "GET", "/v1/flaky", 0, 0, h_flaky },
-	{ "GET", "/v1/refuse", 0, 0, h_refuse },
-	{ "GET", "/v1/text", 0, 0, h_text },
-	{ "GET", "/v1/fail", 0, 0, h_fail },
+	{ "GET", "/v1/hello", 0, 0, h_hello, NULL },
+	{ "POST", "/v1/upload", 0, 1, h_upload, NULL },
+	{ "POST", "/v1/gated", 0, 1, h_upload, h_gate },
+	{ "POST", "/v1/echo", 0, 0, h_echo, NULL },
+	{ "GET", "/v1/file", 0, 0, h_file, NULL },
+	{ "GET", "/v1/events", 0, 0, h_events, NULL },
+	{ "GET", "/v1/flaky", 0, 0, h_flaky, NULL },
+	{ "GET", "/v1/refuse", 0, 0, h_refuse, NULL },
+	{ "GET", "/v1/text", 0, 0, h_text, NULL },
+	{ "GET", "/v1/fail", 0, 0, h_fail, NULL },
 };
 
 /* ------------------------------------------------------------- fixture */
@@ -678,6 +691,127 @@ static void test_uploads_busy(void **state)
 	fx_stop(f);
 }
 
+/* A route's precheck refuses on the headers: the reply comes before any
+ * body byte (the client asked for 100-continue and gets the refusal
+ * instead), no upload slot or file is taken; a failing precheck is a 500;
+ * one that lets the body come leaves the upload as it was. */
+static void test_precheck(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct http_stats before, after;
+	struct kerr err;
+	char src[FS_PATH_MAX], resp[8192];
+	json_t *j = NULL;
+	long status = 0;
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	http_stats(f->s, &before);
+	assert_int_equal(raw_request(f,
+				     "POST /v1/gated HTTP/1.1\r\nHost: x\r\nX-Refuse: 1\r\nContent-Length: 5000000\r\n"
+				     "Expect: 100-continue\r\nConnection: close\r\n\r\n",
+				     resp, sizeof resp),
+			 409);
+	assert_error_shape(resp, "demo.gated");
+	assert_non_null(strstr(resp, "5000000 bytes announced"));
+	assert_null(strstr(resp, "100 Continue"));
+	http_stats(f->s, &after);
+	assert_int_equal(after.bytes_received, before.bytes_received);
+	assert_int_equal(after.uploads_in_flight, 0);
+	assert_int_equal(after.upload_owed, 0);
+	assert_int_equal(tu_entries(f->updir), 0);
+
+	assert_int_equal(raw_request(f, "POST /v1/gated HTTP/1.1\r\nHost: x\r\nX-Fail: 1\r\nContent-Length: 4\r\n"
+					"Connection: close\r\n\r\nabcd",
+				     resp, sizeof resp),
+			 500);
+	assert_error_shape(resp, "http.internal");
+
+	snprintf(src, sizeof src, "%s/small.tar", f->dir);
+	write_random(src, 3000);
+	client_fast(&o, 1);
+	assert_int_equal(client_post_file(url(f, "/v1/gated"), src, &o, &j, &status, &err), 0);
+	assert_int_equal(status, 200);
+	assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 3000);
+	json_decref(j);
+	assert_true(updir_drains(f));
+	fx_stop(f);
+}
+
+/* The disk room uploads in flight owe, once it is want (within 2 s). */
+static uint64_t owed_settles(const struct fx *f, uint64_t want)
+{
+	struct http_stats st;
+
+	for (int i = 0; i < 200; i++, usleep(10000)) {
+		http_stats(f->s, &st);
+		if (st.upload_owed == want)
+			break;
+	}
+	return st.upload_owed;
+}
+
+/* Disk room: an upload whose Content-Length would leave less than
+ * disk_reserve free (beside what uploads in flight still owe) is refused
+ * with 507 before its body; what an upload in flight owes is counted until
+ * it ends, however it ends; a body without a length is not held to it. */
+static void test_disk_full(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct http_stats st;
+	struct kerr err;
+	char src[FS_PATH_MAX], resp[8192];
+	json_t *j = NULL;
+	long status = 0;
+	struct fx *f;
+	int fd;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	/* with room: one upload in flight owes what it has not sent */
+	fd = raw_connect(f);
+	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome";
+	assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
+	assert_int_equal(owed_settles(f, 100000 - 4), 100000 - 4);
+	close(fd);
+	assert_true(updir_drains(f));
+	assert_int_equal(owed_settles(f, 0), 0);
+	fx_stop(f);
+
+	/* no disk has this much room */
+	test_limits(&lim);
+	lim.disk_reserve = 1ull << 62;
+	f = fx_start(&lim);
+	snprintf(src, sizeof src, "%s/small.tar", f->dir);
+	write_random(src, 3000);
+	client_fast(&o, 1);
+	assert_int_equal(client_post_file(url(f, "/v1/upload"), src, &o, &j, &status, &err), -1);
+	assert_int_equal(status, 507);
+	assert_string_equal(err.code, "http.disk_full");
+	assert_int_equal(raw_request(f, "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+					"Expect: 100-continue\r\nConnection: close\r\n\r\n",
+				     resp, sizeof resp),
+			 507);
+	assert_error_shape(resp, "http.disk_full");
+	assert_non_null(strstr(resp, "kept free"));
+	http_stats(f->s, &st);
+	assert_int_equal(st.rejected_disk, 2);
+	assert_int_equal(st.upload_owed, 0);
+	assert_int_equal(st.uploads_in_flight, 0);
+	assert_int_equal(tu_entries(f->updir), 0);
+	/* chunked: nothing announced, nothing refused up front */
+	assert_int_equal(raw_request(f, "POST /v1/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+					"Connection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+				     resp, sizeof resp),
+			 200);
+	assert_non_null(strstr(resp, "\"bytes\":4"));
+	hello_works(f);
+	fx_stop(f);
+}
+
 /* Headers over max_header_bytes: 431 in the error shape; far over the
  * connection's memory, libmicrohttpd's own 431 or a closed connection. */
 static void test_huge_header(void **state)
@@ -978,6 +1112,8 @@ int main(void)
 		cmocka_unit_test(test_not_found_and_method),
 		cmocka_unit_test(test_upload_sha256),
 		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_precheck),
+		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_disconnect_mid_upload),
 		cmocka_unit_test(test_concurrent_uploads),
 		cmocka_unit_test(test_conns_per_ip),

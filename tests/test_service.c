@@ -267,21 +267,34 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 		run(0, "%s status %s", tu_karpa(), g.sv.url);
 		assert_non_null(strstr(g.out, "(1 waiting for held checkpoints)"));
 	}
-	/* the final checkpoint's bytes under an asked name: refused */
-	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s.d/checkpoints/final.ckpt %s/v1/submissions/%s/held/%s", tar,
-	    g.sv.url, id, tu_jstr(need, "name"));
+	/* Refused on the headers, before the body (curl asks for 100-continue
+	 * and sends nothing): the final checkpoint's bytes under an asked name
+	 * (not the manifest's size), a name it did not ask for, a submission
+	 * that waits for nothing */
+	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s.d/checkpoints/final.ckpt "
+	       "%s/v1/submissions/%s/held/%s",
+	    tar, g.sv.url, id, tu_jstr(need, "name"));
 	assert_non_null(strstr(g.out, "service.held_digest"));
-	assert_non_null(strstr(g.out, " 422"));
-	/* a name it did not ask for */
-	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s %s/v1/submissions/%s/held/checkpoints/step_999999.ckpt",
+	assert_non_null(strstr(g.out, " 422 sent=0"));
+	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
+	       "%s/v1/submissions/%s/held/checkpoints/step_999999.ckpt",
 	    tar, g.sv.url, id);
 	assert_non_null(strstr(g.out, "heldwait.not_asked"));
-	assert_non_null(strstr(g.out, " 409"));
-	/* a submission that waits for nothing */
-	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s %s/v1/submissions/%s/held/%s", tar, g.sv.url, g.id1,
-	    tu_jstr(need, "name"));
+	assert_non_null(strstr(g.out, " 409 sent=0"));
+	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
+	       "%s/v1/submissions/%s/held/%s",
+	    tar, g.sv.url, g.id1, tu_jstr(need, "name"));
 	assert_non_null(strstr(g.out, "heldwait.not_found"));
-	assert_non_null(strstr(g.out, " 404"));
+	assert_non_null(strstr(g.out, " 404 sent=0"));
+	/* the manifest's size with other bytes: refused once they are in */
+	run(0, "head -c %lld /dev/zero > %s/zeros.ckpt && curl -s -w ' %%{http_code} sent=%%{size_upload}' "
+	       "--data-binary @%s/zeros.ckpt %s/v1/submissions/%s/held/%s",
+	    (long long)json_integer_value(json_object_get(need, "bytes")), g.tmp, g.tmp, g.sv.url, id,
+	    tu_jstr(need, "name"));
+	assert_non_null(strstr(g.out, "service.held_digest"));
+	assert_non_null(strstr(g.out, "SHA-256"));
+	assert_non_null(strstr(g.out, " 422 sent="));
+	assert_null(strstr(g.out, " 422 sent=0"));
 	/* karpa submit --held with a folder that lacks them */
 	run(1, "( %s submit %s %s --held %s/nothing-here --quiet --json 2>/dev/null )", tu_karpa(), g.sv.url, tar, g.tmp);
 	assert_non_null(strstr(g.out, "client.held_missing"));
@@ -333,9 +346,32 @@ static void held_wait_expires(void **unused)
 	run(0, "ls %s/uploads | grep -c '[.]held$\\|[.]tar$' || true", g.state);
 	assert_string_equal(g.out, "0\n");
 	/* the late checkpoint is refused */
-	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s %s%s/held/%s", tar, g.sv.url, path, late_name);
+	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s %s%s/held/%s",
+	    tar, g.sv.url, path, late_name);
 	assert_non_null(strstr(g.out, "service.held_late"));
-	assert_non_null(strstr(g.out, " 409"));
+	assert_non_null(strstr(g.out, " 409 sent=0"));
+	sf_stop(&g.sv, SIGTERM);
+	serve();
+}
+
+/* --disk-reserve-mb: a validator whose disk cannot keep that much free
+ * refuses an upload with 507 http.disk_full on its headers, before the
+ * body, and counts it in /metrics. */
+static void disk_reserve_refuses_before_the_body(void **unused)
+{
+	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+				     "--judge-bin", tu_karpa(), "--disk-reserve-mb", "1073741824", NULL };
+
+	(void)unused;
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, opts);
+	run(0, "head -c 3000000 /dev/zero > %s/big.tar && curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' "
+	       "--data-binary @%s/big.tar %s/v1/submissions",
+	    g.tmp, g.tmp, g.sv.url);
+	assert_non_null(strstr(g.out, "http.disk_full"));
+	assert_non_null(strstr(g.out, " 507 sent=0"));
+	run(0, "curl -s %s/metrics | grep 'limit=\"disk\"'", g.sv.url);
+	assert_string_equal(g.out, "karpa_http_rejected_total{limit=\"disk\"} 1\n");
 	sf_stop(&g.sv, SIGTERM);
 	serve();
 }
@@ -623,6 +659,7 @@ int main(void)
 		cmocka_unit_test(judged_upload_left_behind_is_swept),
 		cmocka_unit_test(held_checkpoints_asked_for_and_judged),
 		cmocka_unit_test(held_wait_expires),
+		cmocka_unit_test(disk_reserve_refuses_before_the_body),
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,9 @@
 #define HTTP_DRAIN_BYTES_MAX (1u << 20)
 /* Retry-After for 503 http.busy: an upload slot frees within seconds. */
 #define HTTP_BUSY_RETRY_S 1
+/* Retry-After for 507 http.disk_full: room comes back as uploads are
+ * judged and removed, minutes rather than seconds. */
+#define HTTP_DISK_RETRY_S 60
 /* Rate limiter: a fixed table (memory bounded whatever the number of
  * addresses); an address probes this many slots and, when all are taken by
  * others, evicts the one seen least recently. */
@@ -56,6 +60,7 @@ void http_limits_default(struct http_limits *l)
 	l->rate_per_s = 20;
 	l->rate_burst = 40;
 	l->threads = 4;
+	l->disk_reserve = 64ull << 20;
 }
 
 /* ------------------------------------------------------- rate limiter */
@@ -358,8 +363,19 @@ static void drop_upload(struct http_req *rq)
 	rq->upload_path[0] = '\0';
 }
 
+/* Gives back the part of the disk room this upload spoke for and has not
+ * written (all of it when it ends early). */
+static void owe_less(struct http_req *rq, uint64_t n)
+{
+	if (n > rq->owed)
+		n = rq->owed;
+	rq->owed -= n;
+	atomic_fetch_sub(&rq->srv->upload_owed, n);
+}
+
 static void req_free(struct http_req *rq)
 {
+	owe_less(rq, rq->owed);
 	drop_upload(rq);
 	hash_bulk_drop(&rq->hash);
 	if (rq->upload_counted)
@@ -463,6 +479,38 @@ static int64_t content_length(struct MHD_Connection *c)
 	return (int64_t)n;
 }
 
+int64_t http_req_content_length(const struct http_req *rq)
+{
+	return content_length(rq->conn);
+}
+
+/* Speaks for cl bytes of room on the upload folder's filesystem, with
+ * disk_reserve left over beside what the uploads in flight still owe:
+ * refused at once rather than after gigabytes that cannot be kept. The
+ * claim comes first, so two uploads starting together cannot both take
+ * the last room. 0, or 1 when it replied 507. */
+static int room_claim(struct http_server *s, struct http_req *rq, int64_t cl)
+{
+	struct statvfs v;
+	uint64_t before, avail;
+	char msg[256];
+
+	if (cl <= 0 || statvfs(s->upload_dir, &v) < 0)
+		return 0; /* nothing announced, or nothing known: a failing write says it */
+	before = atomic_fetch_add(&s->upload_owed, (uint64_t)cl);
+	rq->owed = (uint64_t)cl;
+	avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+	if (before + (uint64_t)cl + s->lim.disk_reserve <= avail)
+		return 0;
+	atomic_fetch_add(&s->rejected_disk, 1);
+	snprintf(msg, sizeof msg,
+		 "an upload of %" PRId64 " bytes does not fit: %" PRIu64 " bytes free, %" PRIu64
+		 " owed to uploads in flight, %" PRIu64 " kept free (or send it to another validator)",
+		 cl, avail, before, s->lim.disk_reserve);
+	reply_retry_after(rq, 507, "http.disk_full", HTTP_DISK_RETRY_S, msg);
+	return 1;
+}
+
 /* The first call for a request: its headers are in. Replies at once to
  * what is refused before any body byte is read. */
 static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
@@ -502,6 +550,14 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 						   "body of %" PRId64 " bytes exceeds the limit of %" PRIu64, cl,
 						   rq->route->upload ? s->lim.max_body : s->lim.max_small_body));
 	}
+	if (rq->route->precheck) {
+		int rc = rq->route->precheck(rq, s->ctx);
+
+		if (rq->replied)
+			return MHD_YES;
+		if (rc < 0)
+			return mhd_result(http_reply_error(rq, 500, "http.internal", "the handler's precheck failed"));
+	}
 	if (!rq->route->upload)
 		return MHD_YES;
 	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= s->lim.max_uploads) {
@@ -510,6 +566,8 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 						    "too many uploads in flight"));
 	}
 	rq->upload_counted = 1;
+	if (room_claim(s, rq, cl))
+		return rq->replied ? MHD_YES : MHD_NO;
 	snprintf(rq->upload_path, sizeof rq->upload_path, "%s/upload-XXXXXX", s->upload_dir);
 	if ((rq->fd = mkostemp(rq->upload_path, O_CLOEXEC)) < 0) {
 		int e = errno;
@@ -558,6 +616,17 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == ENOSPC || errno == EDQUOT)) {
+			/* what was written goes now, not when the client gives up */
+			atomic_fetch_add(&s->rejected_disk, 1);
+			if (ftruncate(rq->fd, 0) < 0) {
+				/* then req_free's unlink frees it */
+			}
+			set_pending(rq, 507, "http.disk_full",
+				    "the disk holding uploads filled after %" PRIu64 " bytes; retry later or on another validator",
+				    rq->bytes - n + off);
+			return MHD_YES;
+		}
 		if (w <= 0) {
 			set_pending(rq, 500, "http.internal", "cannot write the upload: %s",
 				    w < 0 ? strerror(errno) : "short write");
@@ -565,6 +634,7 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 		}
 		off += (size_t)w;
 	}
+	owe_less(rq, n);
 	hash_bulk_update(&rq->hash, data, n);
 	return MHD_YES;
 }
@@ -800,4 +870,6 @@ void http_stats(const struct http_server *s, struct http_stats *out)
 	out->connections = atomic_load(&m->connections);
 	out->rejected_rate = atomic_load(&m->rejected_rate);
 	out->rejected_size = atomic_load(&m->rejected_size);
+	out->rejected_disk = atomic_load(&m->rejected_disk);
+	out->upload_owed = atomic_load(&m->upload_owed);
 }

@@ -34,6 +34,13 @@ struct http_route {
 	int prefix;
 	int upload;         /* the body is streamed to a file (http_req_upload_*) */
 	http_handler fn;
+	/* Optional: runs once the headers are in, before any body byte is
+	 * read or an upload slot taken. It refuses by replying (the client,
+	 * when it asked with Expect: 100-continue, then sends nothing) and
+	 * lets the body come by returning 0 without replying; fn still
+	 * decides once the body is in, since what precheck read may change
+	 * meanwhile. */
+	http_handler precheck;
 };
 
 struct http_limits {
@@ -47,10 +54,15 @@ struct http_limits {
 	double rate_per_s;         /* requests per second per address (token bucket) ... */
 	double rate_burst;         /* ... with this burst; beyond: 429 http.rate + Retry-After */
 	int threads;               /* worker threads */
+	/* Room an upload must leave free on upload_dir's filesystem beyond
+	 * what the uploads in flight have announced (Content-Length) and not
+	 * yet written; short: 507 http.disk_full before the body. A body
+	 * without a length that fills the disk: 507 once a write fails. */
+	uint64_t disk_reserve;
 };
 /* Defaults for a validator on loopback: 256 MiB uploads, 64 KiB JSON,
  * 16 uploads, 512 connections, 32 per address, 30 s idle, 16 KiB headers,
- * 20 requests/s with a burst of 40, 4 threads. */
+ * 20 requests/s with a burst of 40, 4 threads, 64 MiB of disk kept free. */
 void http_limits_default(struct http_limits *l);
 
 /* Starts serving: listen is "127.0.0.1:PORT" or "[::1]:PORT" (PORT 0 picks
@@ -68,7 +80,8 @@ void http_stop(struct http_server *s);
 /* Counters for /metrics. */
 struct http_stats {
 	uint64_t requests, bytes_received, uploads_in_flight, connections, rejected_rate,
-		rejected_size;
+		rejected_size, rejected_disk;
+	uint64_t upload_owed; /* bytes uploads in flight announced and have not written */
 };
 void http_stats(const struct http_server *s, struct http_stats *out);
 
@@ -82,6 +95,8 @@ const char *http_req_header(const struct http_req *rq, const char *name);
 const char *http_req_remote(const struct http_req *rq);    /* client address, text */
 /* The path after a prefix route's path ("/v1/corpus/k-12" -> "k-12"). */
 const char *http_req_tail(const struct http_req *rq);
+/* The request's Content-Length; -1 when it has none (chunked). */
+int64_t http_req_content_length(const struct http_req *rq);
 /* A non-upload body (NUL-terminated) and its length; NULL when none. */
 const char *http_req_body(const struct http_req *rq, size_t *len);
 

@@ -27,8 +27,11 @@ struct http_server {
 	int port;
 	struct http_ratelimit *rl;
 
-	_Atomic uint64_t requests, bytes_received, connections, rejected_rate, rejected_size;
+	_Atomic uint64_t requests, bytes_received, connections, rejected_rate, rejected_size, rejected_disk;
 	_Atomic int uploads_in_flight;
+	/* bytes the uploads in flight announced and have not written yet:
+	 * the disk room already spoken for */
+	_Atomic uint64_t upload_owed;
 
 	/* SSE streams on this server, so that http_stop can end them: a
 	 * suspended connection must be resumed before MHD_stop_daemon. */
@@ -58,6 +61,7 @@ struct http_req {
 	struct hash_bulk hash; /* of the upload, as it arrives; dropped in req_free */
 	char sha256[HASH_HEX_BYTES];
 	uint64_t bytes; /* body bytes seen (upload or not) */
+	uint64_t owed;  /* this upload's share of upload_owed */
 
 	/* a rejection decided while the body streamed: MHD allows a reply only
 	 * once the body is complete, so the rest is discarded (up to a bound)

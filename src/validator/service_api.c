@@ -383,58 +383,117 @@ static int fsync_parent(const char *path, struct kerr *err)
 	return fs_fsync_dir(parent, err);
 }
 
+/* The ID and NAME of POST /v1/submissions/ID/held/NAME; 0, or -1 when the
+ * path is not one (no reply sent). */
+static int held_target(struct http_req *rq, char id[QUEUE_ID_BYTES], const char **name)
+{
+	const char *tail = http_req_tail(rq), *slash = strchr(tail, '/');
+	size_t idlen = slash ? (size_t)(slash - tail) : 0;
+
+	if (!slash || idlen >= QUEUE_ID_BYTES || strncmp(slash, "/held/", 6) || !*(*name = slash + 6))
+		return -1;
+	memcpy(id, tail, idlen);
+	id[idlen] = '\0';
+	return 0;
+}
+
+/* Whether ID's wait takes NAME now, and these bytes: 0 with *nd the need
+ * (it, w filled), an HTTP status with err set, or -1 (err set) when the
+ * state could not be read. Before the body (complete 0) the bytes are the
+ * announced Content-Length, when there is one; after it, the body's size
+ * and SHA-256. The caller holds the lock. */
+static int held_check(struct svc *s, struct http_req *rq, const char *id, const char *name, int complete,
+		      struct queue_item *it, struct heldwait *w, const struct heldwait_need **nd, struct kerr *err)
+{
+	int64_t cl = http_req_content_length(rq);
+	int found = 0;
+
+	*nd = NULL;
+	if (queue_get(&s->vs, id, it, err) < 0 || heldwait_get(&s->vs, id, w, &found, err) < 0)
+		return -1;
+	for (int i = 0; found && i < w->n; i++)
+		if (!strcmp(w->need[i].name, name))
+			*nd = &w->need[i];
+	if (!found) {
+		kerr_set(err, "heldwait.not_found", "submission %s waits for no held checkpoint", id);
+		return 404;
+	}
+	if (!*nd) {
+		kerr_set(err, "heldwait.not_asked", "submission %s was not asked for %.128s", id, name);
+		return 409;
+	}
+	if (strcmp(it->state, "queued") || w->ready) {
+		kerr_set(err, "service.held_late", "submission %s is %s%s: it waits for nothing now", id, it->state,
+			 strcmp(it->state, "queued") ? "" : " with every held checkpoint in");
+		return 409;
+	}
+	if (!complete && cl >= 0 && (uint64_t)cl != (*nd)->bytes) {
+		kerr_set(err, "service.held_digest", "%s: a body of %lld bytes, the manifest holds %llu", name,
+			 (long long)cl, (unsigned long long)(*nd)->bytes);
+		return 422;
+	}
+	if (complete && (http_req_upload_bytes(rq) != (*nd)->bytes || strcmp(http_req_upload_sha256(rq), (*nd)->sha256))) {
+		kerr_set(err, "service.held_digest",
+			 "%s: %llu bytes with SHA-256 %.16s..., the manifest holds %llu bytes with %.16s...", name,
+			 (unsigned long long)http_req_upload_bytes(rq), http_req_upload_sha256(rq),
+			 (unsigned long long)(*nd)->bytes, (*nd)->sha256);
+		return 422;
+	}
+	return 0;
+}
+
+/* Before the body of a held checkpoint: what held_check refuses on the
+ * headers alone is refused before gigabytes arrive (a wait that ended, a
+ * name not asked for, a length that is not the manifest's). */
+static int precheck_held(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct queue_item it;
+	struct heldwait w;
+	const struct heldwait_need *nd;
+	struct kerr err = { 0 };
+	char id[QUEUE_ID_BYTES];
+	const char *name;
+	int st;
+
+	if (held_target(rq, id, &name) < 0)
+		return 0; /* post_held says so */
+	svc_lock(s);
+	st = held_check(s, rq, id, name, 0, &it, &w, &nd, &err);
+	svc_unlock(s);
+	if (st < 0)
+		return reply_fail(rq, &err);
+	return st ? http_reply_kerr(rq, st, &err) : 0;
+}
+
 /* POST /v1/submissions/ID/held/NAME: a held checkpoint the service asked
  * ID's miner for. Its bytes are held to the entry (size and SHA-256, from
  * the verified manifest) before it is kept, beside the bundle's tar in
  * STATE/uploads/<sha256>.held/NAME; when the last one arrives the
  * submission is judged like any other. A name it did not ask for is 409,
  * other bytes 422 (the miner may send the right ones), a submission no
- * longer waiting (judged, or its wait expired) 409 service.held_late. */
+ * longer waiting (judged, or its wait expired) 409 service.held_late.
+ * precheck_held refuses the same on the headers, before the body. */
 static int post_held(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
-	const char *tail = http_req_tail(rq), *slash = strchr(tail, '/'), *name = NULL;
+	const char *name = NULL;
 	struct queue_item it;
 	struct heldwait w;
 	struct kerr err = { 0 };
 	char id[QUEUE_ID_BYTES], dst[FS_PATH_MAX] = "", dir[FS_PATH_MAX], sub[FS_PATH_MAX];
 	const struct heldwait_need *nd = NULL;
-	int found = 0, ready = 0, status = 200;
+	int ready = 0, status;
 	json_t *reply = NULL;
-	size_t idlen = slash ? (size_t)(slash - tail) : 0;
 
-	if (!slash || idlen >= sizeof id || strncmp(slash, "/held/", 6) || !*(name = slash + 6))
+	if (held_target(rq, id, &name) < 0)
 		return http_reply_error(rq, 404, "http.not_found", "POST /v1/submissions/ID/held/NAME");
-	memcpy(id, tail, idlen);
-	id[idlen] = '\0';
 	/* Read, checked, kept and recorded under the lock, which an expiry and
 	 * a claim take too: a wait that ended gets no file, and no wait is
 	 * recorded ready without its files in place. The rename is quick: the
 	 * body is already on this filesystem. */
 	svc_lock(s);
-	if (queue_get(&s->vs, id, &it, &err) < 0 || heldwait_get(&s->vs, id, &w, &found, &err) < 0)
-		goto out;
-	for (int i = 0; found && i < w.n; i++)
-		if (!strcmp(w.need[i].name, name))
-			nd = &w.need[i];
-	if (!found) {
-		status = 404;
-		kerr_set(&err, "heldwait.not_found", "submission %s waits for no held checkpoint", id);
-	} else if (!nd) {
-		status = 409;
-		kerr_set(&err, "heldwait.not_asked", "submission %s was not asked for %.128s", id, name);
-	} else if (strcmp(it.state, "queued") || w.ready) {
-		status = 409;
-		kerr_set(&err, "service.held_late", "submission %s is %s%s: it waits for nothing now", id, it.state,
-			 strcmp(it.state, "queued") ? "" : " with every held checkpoint in");
-	} else if (http_req_upload_bytes(rq) != nd->bytes || strcmp(http_req_upload_sha256(rq), nd->sha256)) {
-		status = 422;
-		kerr_set(&err, "service.held_digest",
-			 "%s: %llu bytes with SHA-256 %.16s..., the manifest holds %llu bytes with %.16s...", name,
-			 (unsigned long long)http_req_upload_bytes(rq), http_req_upload_sha256(rq),
-			 (unsigned long long)nd->bytes, nd->sha256);
-	}
-	if (status != 200)
+	if ((status = held_check(s, rq, id, name, 1, &it, &w, &nd, &err)) != 0)
 		goto out;
 	/* a name sent twice: the first copy stands, nothing changes */
 	if (!nd->arrived) {
@@ -452,7 +511,7 @@ static int post_held(struct http_req *rq, void *ctx)
 out:
 	svc_unlock(s);
 	if (!reply)
-		return status != 200 ? http_reply_kerr(rq, status, &err) : reply_fail(rq, &err);
+		return status > 0 ? http_reply_kerr(rq, status, &err) : reply_fail(rq, &err);
 	svc_event(s, "held", json_pack("{s:s, s:s, s:b}", "id", id, "name", name, "ready", ready));
 	return http_reply_json(rq, 200, reply);
 }
@@ -709,7 +768,9 @@ static int get_metrics(struct http_req *rq, void *ctx)
 	fprintf(f, "# HELP karpa_http_rejected_total Requests refused by a limit.\n"
 		   "# TYPE karpa_http_rejected_total counter\n"
 		   "karpa_http_rejected_total{limit=\"rate\"} %" PRIu64 "\n"
-		   "karpa_http_rejected_total{limit=\"size\"} %" PRIu64 "\n", hs.rejected_rate, hs.rejected_size);
+		   "karpa_http_rejected_total{limit=\"size\"} %" PRIu64 "\n"
+		   "karpa_http_rejected_total{limit=\"disk\"} %" PRIu64 "\n", hs.rejected_rate, hs.rejected_size,
+		hs.rejected_disk);
 	fprintf(f, "# HELP karpa_events_clients Open event streams.\n# TYPE karpa_events_clients gauge\n"
 		   "karpa_events_clients %zu\n", http_sse_clients(s->events));
 	fprintf(f, "# HELP karpa_uptime_seconds Seconds since the service started.\n"
@@ -726,20 +787,20 @@ static int get_metrics(struct http_req *rq, void *ctx)
 }
 
 const struct http_route svc_routes[] = {
-	{ "GET", "/", 0, 0, svc_get_dashboard },
-	{ "GET", "/v1/king", 0, 0, get_king },
-	{ "GET", "/v1/lineage", 0, 0, get_lineage },
-	{ "GET", "/v1/kings", 1, 0, get_king_part },
-	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle },
-	{ "POST", "/v1/submissions", 0, 1, post_submission },
-	{ "POST", "/v1/submissions", 1, 1, post_held },
-	{ "GET", "/v1/submissions", 1, 0, get_submission },
-	{ "GET", "/v1/queue", 0, 0, get_queue },
-	{ "GET", "/v1/corpus", 0, 0, get_corpus },
-	{ "GET", "/v1/corpus", 1, 0, get_corpus_entry },
-	{ "GET", "/v1/weights", 0, 0, get_weights },
-	{ "GET", "/v1/miners", 0, 0, get_miners },
-	{ "GET", "/v1/events", 0, 0, get_events },
-	{ "GET", "/metrics", 0, 0, get_metrics },
+	{ "GET", "/", 0, 0, svc_get_dashboard, NULL },
+	{ "GET", "/v1/king", 0, 0, get_king, NULL },
+	{ "GET", "/v1/lineage", 0, 0, get_lineage, NULL },
+	{ "GET", "/v1/kings", 1, 0, get_king_part, NULL },
+	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle, NULL },
+	{ "POST", "/v1/submissions", 0, 1, post_submission, NULL },
+	{ "POST", "/v1/submissions", 1, 1, post_held, precheck_held },
+	{ "GET", "/v1/submissions", 1, 0, get_submission, NULL },
+	{ "GET", "/v1/queue", 0, 0, get_queue, NULL },
+	{ "GET", "/v1/corpus", 0, 0, get_corpus, NULL },
+	{ "GET", "/v1/corpus", 1, 0, get_corpus_entry, NULL },
+	{ "GET", "/v1/weights", 0, 0, get_weights, NULL },
+	{ "GET", "/v1/miners", 0, 0, get_miners, NULL },
+	{ "GET", "/v1/events", 0, 0, get_events, NULL },
+	{ "GET", "/metrics", 0, 0, get_metrics, NULL },
 };
 const size_t svc_nroutes = sizeof svc_routes / sizeof svc_routes[0];
