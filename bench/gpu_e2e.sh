@@ -26,6 +26,8 @@
 # links against (sysroot/). Without them the stage says what is missing and
 # exits 3 (gpu.sh reports SKIPPED). It needs most of a 10-minute command:
 # GPU_DEADLINE=590 GPU_STAGES=e2e bash bench/gpu.sh OUT (310 s on an H100).
+# GPU_REHEARSE=1 runs every step at tiny on the CPU (bench/gpu_lib.sh,
+# gpu_scale): the scripts' own check, which CI runs.
 # When a command's time limit ends it before the judgment, E2E_RESUME=1 in
 # the next command on the same host keeps what finished (the validator
 # with its noise floor, the sealed bundle: each step leaves its JSON in the
@@ -42,12 +44,6 @@ STEPS=${E2E_STEPS:-48}
 # the recipe's checkpoint interval: at least the harness's own gap (steps
 # / 8), so every run, a patch's with more steps too, keeps eight segments
 CKPT=${E2E_CKPT:-$STEPS}
-PATCH=${E2E_PATCH:-gelu-erf}
-case $PATCH in gelu-erf | lr) ;; *)
-	echo "e2e: E2E_PATCH is gelu-erf or lr, not '$PATCH'" >&2
-	exit 2
-	;;
-esac
 T=${E2E_THREADS:-8}
 
 step() {
@@ -61,6 +57,12 @@ step() {
 }
 
 gpu_toolchain "a validator" "$W/cache"
+PATCH=${E2E_PATCH:-$E2E_PATCH_DEFAULT}
+case $PATCH in gelu-erf | lr) ;; *)
+	say "E2E_PATCH is gelu-erf or lr, not '$PATCH'"
+	exit 2
+	;;
+esac
 
 # done NAME: the JSON a finished step left in the work folder, copied to OUT
 done_step() {
@@ -79,10 +81,10 @@ gpu_short_king "$W/recipe-src" "$STEPS" "$CKPT"
 
 if ! done_step noise; then
 	rm -rf "$W/state"
-	step "validator at gpu-125m, king: the recipe at $STEPS steps" \
-		"$K" validator init "$W/state" --data "$PACK/data/brown" --hidden "$PACK/data/brown-hidden" \
-		--scale gpu-125m --recipe-src "$W/recipe-src" || exit 1
-	step "noise floor: two seeds on the GPU" \
+	step "validator at $SCALE, king: the recipe at $STEPS steps" \
+		"$K" validator init "$W/state" --data "$DATA" --hidden "$HIDDEN" \
+		--scale "$SCALE" --recipe-src "$W/recipe-src" || exit 1
+	step "noise floor: two seeds (${DEVICE[*]:-on the CPU})" \
 		"$K" noise-floor "$W/state" --seeds 2 --threads "$T" --progress --json >"$OUT/e2e-noise.json" || exit 1
 	cp "$OUT/e2e-noise.json" "$W/noise.json"
 fi
@@ -101,16 +103,18 @@ if ! done_step prove; then
 		echo "The exact GELU, x Phi(x), in the CUDA part's GELU kernels (cuda/gk_kernels.cu) in place of the tanh approximation: the function the GELU paper defines, at the cost of an erf per element in a kernel that is bound by memory." >"$W/rationale.md"
 	else
 		# a miner: the king's recipe with a higher learning rate
-		sed -i "s/$STEPS, 8, $CKPT, 6e-4f }/$STEPS, 8, $CKPT, 9e-4f }/" "$W/miner/config.c"
+		sed -i "s/$STEPS, $WARMUP, $CKPT, $LR }/$STEPS, $WARMUP, $CKPT, $LR_HIGH }/" "$W/miner/config.c"
 		echo "A short schedule learns faster with a higher peak learning rate." >"$W/rationale.md"
 	fi
 	git -C "$W/miner" diff >"$W/patch.diff"
 	[ -s "$W/patch.diff" ] || { say "FAIL: the patch is empty"; exit 2; }
 	say "the patch ($PATCH): $(git -C "$W/miner" diff --stat | tail -1)"
-	step "prove the patch on the GPU (--device cuda)" \
+	# --hold is the default at the gpu-* scales; said here so that a
+	# rehearsal holds them too
+	step "prove the patch (${DEVICE[*]:-on the CPU}), its checkpoints held back" \
 		"$K" prove --recipe "$W/state/recipe" --king recipe-v0.1.0 --patch "$W/patch.diff" \
-		--rationale "$W/rationale.md" --key "$W/miner.key" --data "$PACK/data/brown" --scale gpu-125m \
-		--out "$W/bundle" --device cuda --mock-attestation --threads "$T" --progress --json >"$OUT/e2e-prove.json" ||
+		--rationale "$W/rationale.md" --key "$W/miner.key" --data "$DATA" --scale "$SCALE" \
+		--out "$W/bundle" "${DEVICE[@]}" --hold --mock-attestation --threads "$T" --progress --json >"$OUT/e2e-prove.json" ||
 		exit 1
 	cp "$OUT/e2e-prove.json" "$W/prove.json"
 fi
@@ -118,7 +122,7 @@ cat "$OUT/e2e-prove.json"
 du -sh "$W/bundle" "$W/bundle.held" 2>/dev/null
 # the proof holds its checkpoints back (the default at the gpu-* scales):
 # the judge copies in the ones its draws need from bundle.held
-step "judge it: hidden evaluation and replay on the GPU, sandboxed" \
+step "judge it: hidden evaluation and replay (on the proof's device), sandboxed" \
 	"$K" judge "$W/state" "$W/bundle" --held "$W/bundle.held" --threads "$T" --progress --json >"$OUT/e2e.json"
 rc=$?
 cat "$OUT/e2e.json"

@@ -31,6 +31,8 @@
 # until the verdict, and the service asks for at most two of those; the
 # validator and the miner drop each proof once judged.
 #
+# GPU_REHEARSE=1 runs it at tiny on the CPU (bench/gpu_lib.sh, gpu_scale).
+#
 # usage: bash bench/gpu_miner.sh PACK OUT     (PACK: .gpu, unpacked)
 set -u
 source "$(dirname "$0")/gpu_lib.sh" || exit 2
@@ -62,8 +64,8 @@ else
 	STATE=$W/state
 	rm -rf "$STATE"
 	gpu_short_king "$W/recipe-src" "$STEPS" "$STEPS"
-	"$K" validator init "$STATE" --data "$PACK/data/brown" --hidden "$PACK/data/brown-hidden" \
-		--scale gpu-125m --recipe-src "$W/recipe-src" >/dev/null || exit 1
+	"$K" validator init "$STATE" --data "$DATA" --hidden "$HIDDEN" \
+		--scale "$SCALE" --recipe-src "$W/recipe-src" >/dev/null || exit 1
 	t0=$SECONDS
 	say "noise floor: two seeds on the GPU"
 	"$K" noise-floor "$STATE" --seeds 2 --threads "$T" --progress --json >"$W/noise.json.tmp" || exit 1
@@ -87,8 +89,9 @@ say "validator at $url; the miner runs for $MINUTES minutes"
 
 [ -s "$W/miner.key" ] || "$K" keygen --out "$W/miner.key" >/dev/null || exit 1
 t0=$SECONDS
-"$K" miner run --validator "$url" --key "$W/miner.key" --work "$W/mine" --data "$PACK/data/brown" \
-	--minutes "$MINUTES" --threads "$T" --progress
+# --hold: the default at the gpu-* scales, said for a rehearsal
+"$K" miner run --validator "$url" --key "$W/miner.key" --work "$W/mine" --data "$DATA" \
+	--minutes "$MINUTES" --threads "$T" --hold --progress
 rc=$?
 say "the miner ended rc=$rc after $((SECONDS - t0)) s"
 echo "== results.tsv"

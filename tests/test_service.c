@@ -268,10 +268,10 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 		assert_non_null(strstr(g.out, "(1 waiting for held checkpoints)"));
 	}
 	/* Refused on the headers, before the body (curl asks for 100-continue
-	 * and sends nothing): the final checkpoint's bytes under an asked name
-	 * (not the manifest's size), a name it did not ask for, a submission
-	 * that waits for nothing */
-	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s.d/checkpoints/final.ckpt "
+	 * and sends nothing): the bundle's bytes under an asked name (larger
+	 * than any checkpoint it holds: not the manifest's size), a name it
+	 * did not ask for, a submission that waits for nothing */
+	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
 	       "%s/v1/submissions/%s/held/%s",
 	    tar, g.sv.url, id, tu_jstr(need, "name"));
 	assert_non_null(strstr(g.out, "service.held_digest"));

@@ -1,0 +1,115 @@
+/* test_gpu_scripts.c: the GPU stages' scripts (bench/gpu_e2e.sh and
+ * bench/gpu_miner.sh, which bench/gpu.sh runs on a GPU host) rehearsed at
+ * the tiny scale on the CPU (GPU_REHEARSE=1, bench/gpu_lib.sh). CI has no
+ * GPU, and GPU time is short: a flag renamed, a file moved or a step that
+ * no longer hands the next one what it needs must fail here, not there.
+ * The rehearsal runs every command the GPU run does, with the same flags
+ * but the scale, the device and the data: a validator with its noise
+ * floor, a patch proved with its checkpoints held back and judged with
+ * the ones the judge draws, then a miner against that validator's service
+ * finding, proving and submitting by itself. */
+#include "testutil.h"
+
+#include <jansson.h>
+
+#define OUT_CAP (512u << 10)
+
+static char *out;
+
+#define run(want, ...) tu_run_want(out, OUT_CAP, (want), __VA_ARGS__)
+
+static const char *src_dir(void)
+{
+	const char *s = getenv("KARPA_SRC");
+
+	return s ? s : ".";
+}
+
+/* A rehearsal pack: the release karpa and tiny data with a hidden split,
+ * where a real pack has the GPU build and Brown in GPT-2 tokens. */
+static void make_pack(const char *tmp)
+{
+	run(0, "mkdir -p %s/pack/bin %s/pack/data && ln -s \"$(readlink -f %s)\" %s/pack/bin/karpa", tmp, tmp,
+	    tu_karpa(), tmp);
+	run(0, "%s data prepare --scale tiny --out %s/pack/data/tiny --hidden-out %s/pack/data/tiny-hidden", tu_karpa(),
+	    tmp, tmp);
+}
+
+static json_t *load(const char *path)
+{
+	json_error_t je;
+	json_t *j = json_load_file(path, 0, &je);
+
+	if (!j)
+		fail_msg("%s: %s", path, je.text);
+	return j;
+}
+
+static void rehearse_e2e_then_miner(void **unused)
+{
+	char *tmp = tu_mkdtemp();
+	char path[FS_PATH_MAX];
+	json_t *j;
+
+	(void)unused;
+	make_pack(tmp);
+	/* a proof and its judgment; a king of 24 steps, which the miner's
+	 * first knob (more steps) beats by far more than the margin, so that
+	 * its search reaches a submission within its minute on a slow machine */
+	run(0, "cd %s && GPU_REHEARSE=1 E2E_STEPS=24 E2E_WORK=%s/e2e E2E_THREADS=2 bash bench/gpu_e2e.sh %s/pack %s/out 2>&1", src_dir(),
+	    tmp, tmp, tmp);
+	assert_non_null(strstr(out, "REHEARSAL at tiny on the CPU"));
+	assert_non_null(strstr(out, "the patch (lr)"));
+	snprintf(path, sizeof path, "%s/out/e2e-prove.json", tmp);
+	j = load(path);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	/* held back, as at the gpu-* scales: every intermediate but the last */
+	assert_true(json_integer_value(json_object_get(j, "held")) >= 6);
+	json_decref(j);
+	snprintf(path, sizeof path, "%s/out/e2e.json", tmp);
+	j = load(path);
+	print_message("   e2e: %s (%s), %lld held checkpoint(s) taken\n", tu_jstr(j, "verdict"), tu_jstr(j, "code"),
+		      (long long)json_integer_value(json_object_get(j, "held_taken")));
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	assert_true(json_is_integer(json_object_get(j, "held_taken")));
+	/* spot when not decisive, binding when decisive: either ran */
+	assert_true(!strcmp(tu_jstr(json_object_get(j, "replay"), "mode"), "spot") ||
+		    !strcmp(tu_jstr(json_object_get(j, "replay"), "mode"), "binding"));
+	json_decref(j);
+	snprintf(path, sizeof path, "%s/e2e/noise.json", tmp);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* a miner against the validator the e2e left, served on loopback */
+	run(0, "cd %s && GPU_REHEARSE=1 E2E_WORK=%s/e2e MINER_WORK=%s/miner MINER_THREADS=2 MINER_MINUTES=1 "
+	       "bash bench/gpu_miner.sh %s/pack %s/out 2>&1",
+	    src_dir(), tmp, tmp, tmp, tmp);
+	assert_non_null(strstr(out, "validator: the one bench/gpu_e2e.sh left, with its noise floor"));
+	assert_non_null(strstr(out, "its proof holds"));
+	/* submitted, challenged, proved again with the challenge seed, crowned */
+	assert_non_null(strstr(out, "challenge.held"));
+	assert_non_null(strstr(out, "verdict accepted_king"));
+	/* the journal: the king's short run, then points of the search */
+	run(0, "tail -n +2 %s/out/miner-results.tsv | wc -l", tmp);
+	assert_true(atoi(out) >= 3);
+	/* submitted and judged: a verdict, and no proof left once judged */
+	run(0, "ls %s/miner/mine/experiments/*/verdict.json | wc -l", tmp);
+	assert_true(atoi(out) >= 1);
+	run(0, "find %s/miner/mine/experiments -name '*.tar' -o -name '*.held' | wc -l", tmp);
+	assert_string_equal(out, "0\n");
+	run(0, "ls %s/e2e/state/uploads | grep -c '[.]tar$\\|[.]held$' || true", tmp);
+	assert_string_equal(out, "0\n");
+	tu_rmdir(tmp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(rehearse_e2e_then_miner),
+	};
+	int rc;
+
+	out = malloc(OUT_CAP);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	free(out);
+	return rc;
+}
