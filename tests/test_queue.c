@@ -754,6 +754,23 @@ static void test_held_wait(void **state)
 	assert_string_equal(q.reason_code, "service.held_missing");
 	assert_int_equal(heldwait_expire(&f->s, -5, ids, 4, &n, &err), 0);
 	assert_int_equal(n, 0);
+	/* counted per miner, for /v1/miners (no corpus entry records it) */
+	{
+		struct queue_miner_count *c = NULL;
+		size_t nc = 0;
+		char m[KEYS_PK_HEX_BYTES];
+
+		hash_buf_hex("m", 1, m);
+		assert_int_equal(queue_ended_by_miner(&f->s, "service.held_missing", &c, &nc, &err), 0);
+		assert_int_equal(nc, 1);
+		assert_string_equal(c[0].miner, m);
+		assert_int_equal(c[0].n, 1);
+		assert_string_equal(c[0].last_at, q.received_at);
+		free(c);
+		assert_int_equal(queue_ended_by_miner(&f->s, "judge.stale", &c, &nc, &err), 0);
+		assert_int_equal(nc, 0);
+		assert_null(c);
+	}
 
 	/* a restart moves a wait by the time the service was down: asked a
 	 * day ago, down since then, it is not over */

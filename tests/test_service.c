@@ -318,7 +318,7 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
  * judged, its tar removed. */
 static void held_wait_expires(void **unused)
 {
-	char tar[FS_PATH_MAX], path[128], late_name[128];
+	char tar[FS_PATH_MAX], path[128], late_name[128], late_miner[128];
 	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
 				     "--judge-bin", tu_karpa(), "--held-timeout", "2", NULL };
 	json_t *j = NULL;
@@ -342,6 +342,29 @@ static void held_wait_expires(void **unused)
 	assert_non_null(j);
 	assert_string_equal(tu_jstr(j, "verdict"), "rejected");
 	assert_string_equal(tu_jstr(j, "code"), "service.held_missing");
+	snprintf(late_miner, sizeof late_miner, "%s", tu_jstr(j, "miner"));
+	json_decref(j);
+	/* /v1/miners counts it beside the miner's judged submissions */
+	j = get("/v1/miners", 200);
+	{
+		json_t *m = json_object_get(j, "miners"), *e;
+		size_t i;
+		int seen = 0;
+
+		json_array_foreach(m, i, e) {
+			long long hm = json_integer_value(json_object_get(e, "held_missing"));
+
+			assert_true(json_is_integer(json_object_get(e, "held_missing")));
+			if (!strcmp(tu_jstr(e, "miner"), late_miner)) {
+				seen = 1;
+				assert_int_equal(hm, 1);
+				assert_true(json_integer_value(json_object_get(e, "submissions")) >= 1);
+			} else {
+				assert_int_equal(hm, 0);
+			}
+		}
+		assert_true(seen);
+	}
 	json_decref(j);
 	run(0, "ls %s/uploads | grep -c '[.]held$\\|[.]tar$' || true", g.state);
 	assert_string_equal(g.out, "0\n");

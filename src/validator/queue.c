@@ -309,6 +309,55 @@ out:
 	return rc;
 }
 
+int queue_ended_by_miner(struct vstate *s, const char *code, struct queue_miner_count **out, size_t *n,
+			 struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct queue_miner_count *a = NULL;
+	size_t cap = 0;
+	int rc = -1, step;
+
+	*out = NULL;
+	*n = 0;
+	/* done with this code and no corpus id: nothing was judged */
+	if (prepare(s,
+		    "SELECT miner, count(*), max(received_at) FROM queue WHERE state = 'done' AND reason_code = ?1"
+		    " AND coalesce(submission_id, '') = '' GROUP BY miner ORDER BY miner",
+		    &st, "count by miner", err) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct queue_miner_count *b = realloc(a, (cap = cap ? 2 * cap : 16) * sizeof *a);
+
+			if (!b) {
+				kerr_set(err, "queue.db", "out of memory counting by miner");
+				goto out;
+			}
+			a = b;
+		}
+		memset(&a[*n], 0, sizeof a[*n]);
+		if (col_text(st, 0, a[*n].miner, sizeof a[*n].miner, err) < 0 ||
+		    col_text(st, 2, a[*n].last_at, sizeof a[*n].last_at, err) < 0)
+			goto out;
+		a[*n].n = sqlite3_column_int64(st, 1);
+		(*n)++;
+	}
+	if (step != SQLITE_DONE) {
+		sql_fail(s, "count by miner", err);
+		goto out;
+	}
+	*out = a;
+	a = NULL;
+	rc = 0;
+out:
+	if (rc < 0)
+		*n = 0;
+	free(a);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- claim */
 
 struct claim_args {

@@ -87,6 +87,18 @@ struct queue_recovery {
 };
 int queue_recover(struct vstate *s, struct queue_recovery *r, struct kerr *err);
 
+/* Per miner key, the submissions the service itself ended with reason
+ * code `code` and no judgment (service.held_missing: a miner that did not
+ * hand over the held checkpoints asked for), which the corpus, holding
+ * judgments only, does not count; by key, with the last one's receipt
+ * time. Caller frees *out. */
+struct queue_miner_count {
+	char miner[KEYS_PK_HEX_BYTES];
+	long long n;
+	char last_at[VSTATE_TIME_BYTES];
+};
+int queue_ended_by_miner(struct vstate *s, const char *code, struct queue_miner_count **out, size_t *n,
+			 struct kerr *err);
 /* One item by id (queue.not_found). */
 int queue_get(struct vstate *s, const char *id, struct queue_item *out, struct kerr *err);
 /* Counts by state. */

@@ -644,27 +644,49 @@ static int get_weights(struct http_req *rq, void *ctx)
 	}
 }
 
+/* Per miner key: what the corpus counts (judged submissions, kings, the
+ * judge's CPU) and held_missing, the submissions rejected without a
+ * judgment because their held checkpoints never came, from the queue
+ * (queue_ended_by_miner). Both lists are by key: one merge. */
 static int get_miners(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
 	struct expcorpus_miner *m = NULL;
+	struct queue_miner_count *h = NULL;
 	struct kerr err = { 0 };
-	size_t n = 0;
+	size_t n = 0, nh = 0, i = 0, k = 0;
 	json_t *a = json_array();
 
 	svc_lock(s);
-	if (expcorpus_miners(&s->vs, &m, &n, &err) < 0) {
+	if (expcorpus_miners(&s->vs, &m, &n, &err) < 0 ||
+	    queue_ended_by_miner(&s->vs, "service.held_missing", &h, &nh, &err) < 0) {
 		svc_unlock(s);
+		free(m);
 		json_decref(a);
 		return reply_fail(rq, &err);
 	}
 	svc_unlock(s);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:f, s:s}", "miner", m[i].miner,
-						   "submissions", (json_int_t)m[i].submissions, "kings",
-						   (json_int_t)m[i].kings, "judge_cpu_s", m[i].judge_cpu_s,
-						   "last_at", m[i].last_at));
+	while (i < n || k < nh) {
+		int c = i == n ? 1 : k == nh ? -1 : strcmp(m[i].miner, h[k].miner);
+		long long missing = c >= 0 ? h[k].n : 0;
+
+		if (c > 0) /* never judged: only refused */
+			json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:f, s:s, s:I}", "miner", h[k].miner,
+							   "submissions", (json_int_t)0, "kings", (json_int_t)0,
+							   "judge_cpu_s", 0.0, "last_at", h[k].last_at, "held_missing",
+							   (json_int_t)missing));
+		else
+			json_array_append_new(
+				a, json_pack("{s:s, s:I, s:I, s:f, s:s, s:I}", "miner", m[i].miner, "submissions",
+					     (json_int_t)m[i].submissions, "kings", (json_int_t)m[i].kings,
+					     "judge_cpu_s", m[i].judge_cpu_s, "last_at",
+					     c == 0 && strcmp(h[k].last_at, m[i].last_at) > 0 ? h[k].last_at : m[i].last_at,
+					     "held_missing", (json_int_t)missing));
+		i += c <= 0;
+		k += c >= 0;
+	}
 	free(m);
+	free(h);
 	return http_reply_json(rq, 200, json_pack("{s:o}", "miners", a));
 }
 
