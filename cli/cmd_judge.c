@@ -15,7 +15,8 @@
 #include "validator/validator.h"
 
 static const char usage_text[] =
-	"usage: karpa judge STATE BUNDLE [--held DIR] [--threads T] [--deadline S] [--full-eval] [--progress] [--json]\n"
+	"usage: karpa judge STATE BUNDLE [--held DIR [--held-link]] [--threads T] [--deadline S]\n"
+	"                   [--full-eval] [--progress] [--json]\n"
 	"Runs the protocol's checks on a proof bundle (directory or .tar) in order, records the\n"
 	"verdict in the corpus, and applies the king rule (challenge, then merge).\n"
 	"The judgment ends by a wall-clock deadline computed from the proof's declared training\n"
@@ -23,7 +24,9 @@ static const char usage_text[] =
 	"The hidden split is scored sequentially against the king's recorded losses and stops once\n"
 	"the candidate cannot be decisive; --full-eval scores both splits in full (same verdicts).\n"
 	"A bundle whose miner holds checkpoints (BUNDLE.held beside it, docs/bundle.md) needs the ones\n"
-	"the judgment draws: --held DIR says where they are (judge.held_needed names them).\n";
+	"the judgment draws: --held DIR says where they are (judge.held_needed names them).\n"
+	"--held-link hard-links them in rather than copying: only for files that nothing but this\n"
+	"validator can write (its service's own uploads), never for a miner's folder.\n";
 
 static json_t *result_json(const struct judge_result *r)
 {
@@ -118,7 +121,7 @@ int cmd_judge(int argc, char **argv)
 		{ "threads", required_argument, 0, 't' }, { "progress", no_argument, 0, 'p' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
 		{ "deadline", required_argument, 0, 'd' }, { "full-eval", no_argument, 0, 'f' },
-		{ "held", required_argument, 0, 'H' },
+		{ "held", required_argument, 0, 'H' },	  { "held-link", no_argument, 0, 'L' },
 		{ 0, 0, 0, 0 },
 	};
 	struct judge_opts o = { .threads = 1, .progress = isatty(2) };
@@ -149,6 +152,7 @@ int cmd_judge(int argc, char **argv)
 		case 'p': o.progress = 1; break;
 		case 'f': o.full_eval = 1; break;
 		case 'H': o.held = optarg; break;
+		case 'L': o.held_link = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;

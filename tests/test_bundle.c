@@ -242,6 +242,68 @@ static void hold(struct fx *f, int idx, const char *sha, int keep_file)
 	seal_again(f, m);
 }
 
+/* Taking a held checkpoint: copied (a file of its own) or, for the
+ * validator's own files, hard-linked (the same inode, nothing written
+ * again); either way held to the manifest's size and digest, and a refusal
+ * leaves nothing at dst and the source as it was. */
+static void held_take_copies_or_links(void **unused)
+{
+	char *dir = tu_mkdtemp();
+	char src[FS_PATH_MAX], dst[FS_PATH_MAX], hex[HASH_HEX_BYTES], other[FS_PATH_MAX];
+	const char *name = "checkpoints/step_000004.ckpt";
+	struct stat a, b;
+	struct kerr err = { 0 };
+	json_t *m;
+	FILE *fp;
+
+	(void)unused;
+	snprintf(src, sizeof src, "%s/held.ckpt", dir);
+	snprintf(other, sizeof other, "%s/other.ckpt", dir);
+	assert_non_null(fp = fopen(src, "wb"));
+	for (int i = 0; i < 5000; i++)
+		fputc(i * 13, fp);
+	fclose(fp);
+	assert_non_null(fp = fopen(other, "wb"));
+	for (int i = 0; i < 5000; i++)
+		fputc(i * 7, fp);
+	fclose(fp);
+	assert_int_equal(hash_file_hex(src, hex, NULL, &err), 0);
+	m = json_pack("{s:{s:{s:I, s:s}}}", "held", name, "bytes", (json_int_t)5000, "sha256", hex);
+
+	for (int may_link = 0; may_link <= 1; may_link++) {
+		snprintf(dst, sizeof dst, "%s/taken-%d.ckpt", dir, may_link);
+		assert_int_equal(bundle_held_take(m, name, src, dst, may_link, &err), 0);
+		assert_int_equal(stat(src, &a), 0);
+		assert_int_equal(stat(dst, &b), 0);
+		assert_int_equal(b.st_size, 5000);
+		/* linked: one inode, two names; copied: a file of its own */
+		assert_int_equal(a.st_ino == b.st_ino, may_link);
+		/* dst exists: not ours to touch */
+		assert_int_equal(bundle_held_take(m, name, src, dst, may_link, &err), -1);
+		assert_string_equal(err.code, "fs.exists");
+		assert_int_equal(access(dst, F_OK), 0);
+		/* the same size, other bytes: refused, nothing left at dst */
+		snprintf(dst, sizeof dst, "%s/bad-%d.ckpt", dir, may_link);
+		assert_int_equal(bundle_held_take(m, name, other, dst, may_link, &err), -1);
+		assert_string_equal(err.code, "bundle.held_digest");
+		assert_int_equal(access(dst, F_OK), -1);
+		assert_int_equal(access(other, F_OK), 0);
+		/* a larger file: refused without reading it all */
+		assert_non_null(fp = fopen(other, "ab"));
+		fputs("more", fp);
+		fclose(fp);
+		assert_int_equal(bundle_held_take(m, name, other, dst, may_link, &err), -1);
+		assert_string_equal(err.code, "bundle.held_digest");
+		assert_int_equal(access(dst, F_OK), -1);
+		assert_int_equal(truncate(other, 5000), 0);
+	}
+	/* not in the manifest */
+	assert_int_equal(bundle_held_take(m, "checkpoints/step_000008.ckpt", src, dst, 1, &err), -1);
+	assert_string_equal(err.code, "bundle.held_bad");
+	json_decref(m);
+	tu_rmdir(dir);
+}
+
 /* Held checkpoints (docs/bundle.md): what a bundle may hold back, and every
  * way a manifest can lie about it. */
 static void verify_held_checkpoints(void **s)
@@ -471,6 +533,7 @@ int main(void)
 		cmocka_unit_test(verify_protocol_and_fields),
 		cmocka_unit_test(verify_log_head_and_selection),
 		cmocka_unit_test(verify_held_checkpoints),
+		cmocka_unit_test(held_take_copies_or_links),
 		cmocka_unit_test(plot_term_draws),
 		cmocka_unit_test(plot_svg_writes),
 		cmocka_unit_test(cli_verify_and_show),

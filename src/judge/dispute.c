@@ -80,7 +80,7 @@ static int take_held(struct dctx *c, struct kerr *err)
 			continue;
 		}
 		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bd.t.dir, name) < 0 ||
-		    bundle_held_take(c->br.manifest, name, src, dst, err) < 0)
+		    bundle_held_take(c->br.manifest, name, src, dst, 0, err) < 0)
 			return -1;
 	}
 	if (missing && c->o->segment >= 0)

@@ -233,7 +233,7 @@ static int take_held(struct ctx *c, struct kerr *err)
 			continue;
 		}
 		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bdir, names[i]) < 0 ||
-		    bundle_held_take(c->manifest, names[i], src, dst, err) < 0)
+		    bundle_held_take(c->manifest, names[i], src, dst, c->o->held_link, err) < 0)
 			return -1;
 		c->r->held_taken++;
 	}

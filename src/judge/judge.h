@@ -70,6 +70,10 @@ struct judge_opts {
 	 * judgment draws (judge_held_needs) are copied from here, each held to
 	 * the manifest's size and digest. */
 	const char *held;
+	/* 1: the held files are the validator's own (its service wrote them
+	 * from verified uploads and nothing else writes there): hard-linked
+	 * into the judgment's copy rather than copied (bundle_held_take). */
+	int held_link;
 };
 
 struct judge_result {

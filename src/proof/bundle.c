@@ -671,17 +671,51 @@ void bundle_report_free(struct bundle_report *r)
 	r->manifest = NULL;
 }
 
-int bundle_held_take(const json_t *manifest, const char *name, const char *src, const char *dst, struct kerr *err)
+/* dst as a hard link to src, with its size and SHA-256 (a size other than
+ * want is not read: *hex is then ""). 1 when linked, 0 when a link cannot
+ * be made here (another filesystem, or one without links: the caller
+ * copies), -1 (err) otherwise. */
+static int held_link(const char *src, const char *dst, uint64_t want, char hex[HASH_HEX_BYTES], uint64_t *got,
+		     struct kerr *err)
+{
+	struct stat st;
+
+	hex[0] = '\0';
+	if (link(src, dst) < 0) {
+		if (errno == EEXIST)
+			return kerr_set(err, "fs.exists", "%s exists", dst);
+		if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOTSUP)
+			return 0;
+		return kerr_errno(err, "fs.write", dst);
+	}
+	if (lstat(dst, &st) < 0 || !S_ISREG(st.st_mode)) {
+		kerr_set(err, "bundle.held_digest", "%s: not a regular file", src);
+		unlink(dst);
+		return -1;
+	}
+	*got = (uint64_t)st.st_size;
+	if (*got == want && hash_file_hex(dst, hex, got, err) < 0) {
+		unlink(dst);
+		return -1;
+	}
+	return 1;
+}
+
+int bundle_held_take(const json_t *manifest, const char *name, const char *src, const char *dst, int may_link,
+		     struct kerr *err)
 {
 	const json_t *e = json_object_get(json_object_get(manifest, "held"), name);
 	const char *want = json_string_value(json_object_get(e, "sha256"));
 	json_int_t bytes = json_integer_value(json_object_get(e, "bytes"));
-	char hex[HASH_HEX_BYTES];
+	char hex[HASH_HEX_BYTES] = "";
 	uint64_t got = 0;
+	int linked = 0;
 
 	if (!want || !json_is_integer(json_object_get(e, "bytes")) || bytes < 0)
 		return kerr_set(err, "bundle.held_bad", "the manifest holds no checkpoint %.128s with a size and digest", name);
-	if (fs_copy_file_bounded(src, dst, (uint64_t)bytes, hex, &got, err) < 0) {
+	if (may_link && (linked = held_link(src, dst, (uint64_t)bytes, hex, &got, err)) < 0)
+		return -1; /* nothing of ours left at dst */
+	if (!linked && fs_copy_file_bounded(src, dst, (uint64_t)bytes, hex, &got, err) < 0) {
 		if (!strcmp(err->code, "fs.exists"))
 			return -1; /* not ours to remove */
 		if (!strcmp(err->code, "fs.too_large"))
@@ -694,7 +728,7 @@ int bundle_held_take(const json_t *manifest, const char *name, const char *src, 
 		unlink(dst);
 		return kerr_set(err, "bundle.held_digest",
 				"%s: %llu bytes with SHA-256 %.16s..., the manifest holds %lld bytes with %.16s...", src,
-				(unsigned long long)got, hex, (long long)bytes, want);
+				(unsigned long long)got, hex[0] ? hex : "(not read)", (long long)bytes, want);
 	}
 	return 0;
 }

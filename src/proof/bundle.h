@@ -101,8 +101,14 @@ int bundle_log_checkpoints(const char *log, struct bundle_ckpt_rec **out, int *n
  * bundle.held_digest (other bytes: the wrong folder or a damaged file),
  * bundle.held_bad (no such entry, or one without size and digest), fs.*.
  * The manifest must be a verified one (bundle_verify binds held to the
- * log); dst is the caller's own copy of the bundle. */
-int bundle_held_take(const json_t *manifest, const char *name, const char *src, const char *dst, struct kerr *err);
+ * log); dst is the caller's own copy of the bundle. With may_link, src
+ * is a file no one else can write (a validator service's own upload):
+ * dst is a hard link to it, checked the same way, which saves writing
+ * gigabytes again; a copy where the two are not on one filesystem. Never
+ * link a file its sender can still change: the copy is what makes the
+ * judged bytes the validator's own. */
+int bundle_held_take(const json_t *manifest, const char *name, const char *src, const char *dst, int may_link,
+		     struct kerr *err);
 /* The step of an intermediate checkpoint's name in a bundle,
  * "checkpoints/step_NNNNNN.ckpt" (at least six digits, no leading zero
  * beyond them); -1 for any other name. */

@@ -241,7 +241,7 @@ static int spawn(const char *const *argv, const char *out_path, int err_fd, pid_
 static int start_job(struct svc *s, struct job *j, const struct queue_item *it, struct kerr *err)
 {
 	char threads[16], deadline[32], held[FS_PATH_MAX];
-	const char *argv[14];
+	const char *argv[16];
 	pid_t pid;
 	int n = 0, pfd[2];
 
@@ -273,8 +273,11 @@ static int start_job(struct svc *s, struct job *j, const struct queue_item *it, 
 	if (svc_held_dir(it->path, held, sizeof held, err) < 0)
 		return -1;
 	if (fs_is_dir(held)) {
+		/* the service's own files, verified on arrival: linked, not
+		 * copied again */
 		argv[n++] = "--held";
 		argv[n++] = held;
+		argv[n++] = "--held-link";
 	}
 	argv[n] = NULL;
 	if ((j->log_fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
