@@ -39,7 +39,7 @@ set -u
 source "$(dirname "$0")/gpu_lib.sh" || exit 2
 say() { echo "e2e: $*" >&2; }
 gpu_args gpu_e2e.sh "$@"
-W=${E2E_WORK:-/tmp/karpa-gpu-e2e}
+W=${E2E_WORK:-/tmp/karpa-gpu-e2e$GPU_TAG}
 STEPS=${E2E_STEPS:-48}
 # the recipe's checkpoint interval: at least the harness's own gap (steps
 # / 8), so every run, a patch's with more steps too, keeps eight segments
@@ -114,7 +114,7 @@ if ! done_step prove; then
 	step "prove the patch (${DEVICE[*]:-on the CPU}), its checkpoints held back" \
 		"$K" prove --recipe "$W/state/recipe" --king recipe-v0.1.0 --patch "$W/patch.diff" \
 		--rationale "$W/rationale.md" --key "$W/miner.key" --data "$DATA" --scale "$SCALE" \
-		--out "$W/bundle" "${DEVICE[@]}" --hold --mock-attestation --threads "$T" --progress --json >"$OUT/e2e-prove.json" ||
+		--out "$W/bundle" ${DEVICE[@]+"${DEVICE[@]}"} --hold --mock-attestation --threads "$T" --progress --json >"$OUT/e2e-prove.json" ||
 		exit 1
 	cp "$OUT/e2e-prove.json" "$W/prove.json"
 fi

@@ -4,6 +4,12 @@
 # it sets; a failure exits the script with the status gpu.sh reads (2: a
 # usage or setup error, 3: the stage cannot run on this host).
 
+# A rehearsal (GPU_REHEARSE=1, gpu_scale below) works in its own default
+# folders, so that a real run on the same host never picks up its tiny
+# validator.
+GPU_TAG=
+[ "${GPU_REHEARSE:-0}" = 1 ] && GPU_TAG=-rehearsal
+
 # gpu_args SCRIPT PACK OUT: sets PACK and OUT (absolute), K (the packed
 # karpa), and moves to the repository root (the recipe's and the harness's
 # sources, KARPA_SRC).

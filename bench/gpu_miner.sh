@@ -38,8 +38,8 @@ set -u
 source "$(dirname "$0")/gpu_lib.sh" || exit 2
 say() { echo "miner-gpu: $*" >&2; }
 gpu_args gpu_miner.sh "$@"
-W=${MINER_WORK:-/tmp/karpa-gpu-miner}
-EW=${E2E_WORK:-/tmp/karpa-gpu-e2e}
+W=${MINER_WORK:-/tmp/karpa-gpu-miner$GPU_TAG}
+EW=${E2E_WORK:-/tmp/karpa-gpu-e2e$GPU_TAG}
 STEPS=${MINER_STEPS:-48}
 MINUTES=${MINER_MINUTES:-3}
 T=${MINER_THREADS:-8}
@@ -67,7 +67,7 @@ else
 	"$K" validator init "$STATE" --data "$DATA" --hidden "$HIDDEN" \
 		--scale "$SCALE" --recipe-src "$W/recipe-src" >/dev/null || exit 1
 	t0=$SECONDS
-	say "noise floor: two seeds on the GPU"
+	say "noise floor: two seeds (${DEVICE[*]:-on the CPU})"
 	"$K" noise-floor "$STATE" --seeds 2 --threads "$T" --progress --json >"$W/noise.json.tmp" || exit 1
 	mv "$W/noise.json.tmp" "$W/noise.json"
 	say "  noise floor in $((SECONDS - t0)) s"

@@ -271,17 +271,17 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 	 * and sends nothing): the bundle's bytes under an asked name (larger
 	 * than any checkpoint it holds: not the manifest's size), a name it
 	 * did not ask for, a submission that waits for nothing */
-	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
+	run(0, "curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
 	       "%s/v1/submissions/%s/held/%s",
 	    tar, g.sv.url, id, tu_jstr(need, "name"));
 	assert_non_null(strstr(g.out, "service.held_digest"));
 	assert_non_null(strstr(g.out, " 422 sent=0"));
-	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
+	run(0, "curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
 	       "%s/v1/submissions/%s/held/checkpoints/step_999999.ckpt",
 	    tar, g.sv.url, id);
 	assert_non_null(strstr(g.out, "heldwait.not_asked"));
 	assert_non_null(strstr(g.out, " 409 sent=0"));
-	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
+	run(0, "curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s "
 	       "%s/v1/submissions/%s/held/%s",
 	    tar, g.sv.url, g.id1, tu_jstr(need, "name"));
 	assert_non_null(strstr(g.out, "heldwait.not_found"));
@@ -295,9 +295,29 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 	assert_non_null(strstr(g.out, "SHA-256"));
 	assert_non_null(strstr(g.out, " 422 sent="));
 	assert_null(strstr(g.out, " 422 sent=0"));
+	/* not a held checkpoint's path: refused before the body too */
+	run(0, "curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -w ' %%{http_code} sent=%%{size_upload}' "
+	       "--data-binary @%s %s/v1/submissions/%s/nothing",
+	    tar, g.sv.url, id);
+	assert_non_null(strstr(g.out, "http.not_found"));
+	assert_non_null(strstr(g.out, " 404 sent=0"));
 	/* karpa submit --held with a folder that lacks them */
 	run(1, "( %s submit %s %s --held %s/nothing-here --quiet --json 2>/dev/null )", tu_karpa(), g.sv.url, tar, g.tmp);
 	assert_non_null(strstr(g.out, "client.held_missing"));
+	/* the first need, sent twice: kept once; the second copy is answered
+	 * on its headers (or, when it was the only need, refused as late) */
+	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s.d.held/%s %s/v1/submissions/%s/held/%s", tar,
+	    tu_jstr(need, "name"), g.sv.url, id, tu_jstr(need, "name"));
+	assert_non_null(strstr(g.out, " 200"));
+	run(0, "curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -w ' %%{http_code} sent=%%{size_upload}' "
+	       "--data-binary @%s.d.held/%s %s/v1/submissions/%s/held/%s",
+	    tar, tu_jstr(need, "name"), g.sv.url, id, tu_jstr(need, "name"));
+	if (json_array_size(json_object_get(json_object_get(j, "held"), "needs")) > 1) {
+		assert_non_null(strstr(g.out, " 200 sent=0"));
+		assert_non_null(strstr(g.out, "\"arrived\":true"));
+	} else {
+		assert_non_null(strstr(g.out, " 409 sent=0"));
+	}
 	/* sent by karpa submit --held: judged */
 	run(0, "( %s submit %s %s --held %s.d.held --wait --quiet --json 2>/dev/null )", tu_karpa(), g.sv.url, tar, tar);
 	json_decref(j);
@@ -369,7 +389,7 @@ static void held_wait_expires(void **unused)
 	run(0, "ls %s/uploads | grep -c '[.]held$\\|[.]tar$' || true", g.state);
 	assert_string_equal(g.out, "0\n");
 	/* the late checkpoint is refused */
-	run(0, "curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s %s%s/held/%s",
+	run(0, "curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s %s%s/held/%s",
 	    tar, g.sv.url, path, late_name);
 	assert_non_null(strstr(g.out, "service.held_late"));
 	assert_non_null(strstr(g.out, " 409 sent=0"));
@@ -388,7 +408,7 @@ static void disk_reserve_refuses_before_the_body(void **unused)
 	(void)unused;
 	sf_stop(&g.sv, SIGTERM);
 	sf_start(&g.sv, g.tmp, g.state, opts);
-	run(0, "head -c 3000000 /dev/zero > %s/big.tar && curl -s -H 'Expect: 100-continue' -w ' %%{http_code} sent=%%{size_upload}' "
+	run(0, "head -c 3000000 /dev/zero > %s/big.tar && curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -w ' %%{http_code} sent=%%{size_upload}' "
 	       "--data-binary @%s/big.tar %s/v1/submissions",
 	    g.tmp, g.tmp, g.sv.url);
 	assert_non_null(strstr(g.out, "http.disk_full"));

@@ -399,6 +399,7 @@ static void set_pending(struct http_req *rq, int status, const char *code, const
 
 	if (rq->pending_status)
 		return;
+	owe_less(rq, rq->owed); /* the rest of the body is dropped, not written */
 	rq->pending_status = status;
 	snprintf(rq->pending_code, sizeof rq->pending_code, "%s", code);
 	va_start(ap, fmt);
@@ -495,13 +496,18 @@ static int room_claim(struct http_server *s, struct http_req *rq, int64_t cl)
 	uint64_t before, avail;
 	char msg[256];
 
-	if (cl <= 0 || statvfs(s->upload_dir, &v) < 0)
-		return 0; /* nothing announced, or nothing known: a failing write says it */
+	if (cl <= 0)
+		return 0; /* nothing announced: a failing write says it */
+	/* the claim before the reading: bytes another upload writes in
+	 * between are then counted twice (safe), never not at all */
 	before = atomic_fetch_add(&s->upload_owed, (uint64_t)cl);
 	rq->owed = (uint64_t)cl;
+	if (statvfs(s->upload_dir, &v) < 0)
+		return 0; /* nothing known */
 	avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
 	if (before + (uint64_t)cl + s->lim.disk_reserve <= avail)
 		return 0;
+	owe_less(rq, rq->owed); /* refused: its claim must not refuse others */
 	atomic_fetch_add(&s->rejected_disk, 1);
 	snprintf(msg, sizeof msg,
 		 "an upload of %" PRId64 " bytes does not fit: %" PRIu64 " bytes free, %" PRIu64
@@ -617,11 +623,9 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == ENOSPC || errno == EDQUOT)) {
-			/* what was written goes now, not when the client gives up */
+			/* set_pending removes what was written at once, not when
+			 * the client gives up */
 			atomic_fetch_add(&s->rejected_disk, 1);
-			if (ftruncate(rq->fd, 0) < 0) {
-				/* then req_free's unlink frees it */
-			}
 			set_pending(rq, 507, "http.disk_full",
 				    "the disk holding uploads filled after %" PRIu64 " bytes; retry later or on another validator",
 				    rq->bytes - n + off);

@@ -443,8 +443,10 @@ static int held_check(struct svc *s, struct http_req *rq, const char *id, const 
 }
 
 /* Before the body of a held checkpoint: what held_check refuses on the
- * headers alone is refused before gigabytes arrive (a wait that ended, a
- * name not asked for, a length that is not the manifest's). */
+ * headers alone is refused before gigabytes arrive (a path that is not
+ * one, a wait that ended, a name not asked for, a length that is not the
+ * manifest's), and a name that already arrived is answered at once (its
+ * first copy stands: the body would be dropped). */
 static int precheck_held(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
@@ -454,16 +456,21 @@ static int precheck_held(struct http_req *rq, void *ctx)
 	struct kerr err = { 0 };
 	char id[QUEUE_ID_BYTES];
 	const char *name;
+	json_t *reply = NULL;
 	int st;
 
 	if (held_target(rq, id, &name) < 0)
-		return 0; /* post_held says so */
+		return http_reply_error(rq, 404, "http.not_found", "POST /v1/submissions/ID/held/NAME");
 	svc_lock(s);
 	st = held_check(s, rq, id, name, 0, &it, &w, &nd, &err);
+	if (st == 0 && nd->arrived)
+		reply = item_json_held(s, &it);
 	svc_unlock(s);
 	if (st < 0)
 		return reply_fail(rq, &err);
-	return st ? http_reply_kerr(rq, st, &err) : 0;
+	if (st > 0)
+		return http_reply_kerr(rq, st, &err);
+	return reply ? http_reply_json(rq, 200, reply) : 0;
 }
 
 /* POST /v1/submissions/ID/held/NAME: a held checkpoint the service asked
