@@ -263,6 +263,18 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 		json_decref(k);
 		k = get("/v1/queue", 200);
 		assert_int_equal(json_integer_value(json_object_get(k, "held_waiting")), 1);
+		{
+			/* the queued row says what it waits for (the dashboard shows it) */
+			json_t *e, *held = NULL;
+			size_t i;
+
+			json_array_foreach(json_object_get(k, "recent"), i, e)
+				if (!strcmp(tu_jstr(e, "id"), id))
+					held = json_object_get(e, "held");
+			assert_non_null(held);
+			assert_false(json_is_true(json_object_get(held, "ready")));
+			assert_true(json_array_size(json_object_get(held, "needs")) >= 1);
+		}
 		json_decref(k);
 		run(0, "%s status %s", tu_karpa(), g.sv.url);
 		assert_non_null(strstr(g.out, "(1 waiting for held checkpoints)"));

@@ -544,9 +544,12 @@ static int get_queue(struct http_req *rq, void *ctx)
 		json_decref(a);
 		return reply_fail(rq, &err);
 	}
-	svc_unlock(s);
+	/* a queued one says what it waits for (held, as GET
+	 * /v1/submissions/ID has it): the dashboard shows it */
 	for (int i = 0; i < n; i++)
-		json_array_append_new(a, item_json(&items[i]));
+		json_array_append_new(a, strcmp(items[i].state, "queued") ? item_json(&items[i])
+									   : item_json_held(s, &items[i]));
+	svc_unlock(s);
 	free(items);
 	/* held_waiting: queued ones still waiting for their miner's held
 	 * checkpoints (docs/validator.md) */
