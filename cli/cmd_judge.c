@@ -174,6 +174,18 @@ int cmd_judge(int argc, char **argv)
 		return cli_fail(&err);
 	rc = judge_run(&s, &o, &r, &err);
 	vstate_close(&s);
+	if (rc < 0 && as_json && r.n_held_needed > 0) {
+		/* what to ask the miner for, for a program (a validator service) */
+		json_t *a = json_array();
+
+		for (int i = 0; i < r.n_held_needed; i++)
+			json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "name", r.held_needed[i].name, "bytes",
+							   (json_int_t)r.held_needed[i].bytes, "sha256",
+							   r.held_needed[i].sha256));
+		cli_print_json(json_pack("{s:i, s:b, s:s, s:s, s:o}", "version", CLI_JSON_VERSION, "ok", 0, "code",
+					 err.code, "message", err.msg, "held_needed", a),
+			       JSON_SORT_KEYS, "judge.nomem");
+	}
 	if (rc < 0)
 		return cli_fail(&err);
 	/* The verdict stands; this is for the operator. */

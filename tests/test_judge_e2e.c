@@ -406,6 +406,20 @@ static void test_held_checkpoints(void **unused)
 	assert_non_null(strstr(g.out, "judge.held_needed"));
 	for (int i = 0; i < n; i++)
 		assert_non_null(strstr(g.out, names[i]));
+	/* and for a program (a validator service asks the miner again): each
+	 * with the manifest's size and digest */
+	{
+		json_t *o = tu_out_json(g.out), *a = json_object_get(o, "held_needed"), *e;
+		size_t i;
+
+		assert_int_equal(json_array_size(a), (size_t)n);
+		json_array_foreach(a, i, e) {
+			assert_string_equal(tu_jstr(e, "name"), names[i]);
+			assert_true(json_integer_value(json_object_get(e, "bytes")) > 0);
+			assert_int_equal(strlen(tu_jstr(e, "sha256")), 64);
+		}
+		json_decref(o);
+	}
 	/* another checkpoint's bytes under a drawn name */
 	snprintf(bad, sizeof bad, "%s/held-bad", g.tmp);
 	run(0, "mkdir -p %s/checkpoints && cp -r %s.held/. %s && cp %s/checkpoints/final.ckpt %s/%s", bad, b, bad, b, bad,

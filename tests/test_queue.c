@@ -740,6 +740,53 @@ static void test_held_wait(void **state)
 	claim(&f->s, &q);
 	assert_string_equal(q.id, a.id);
 
+	/* its judgment draws what the wait lacks (the judge's draws changed):
+	 * asked again, the row queued and waiting */
+	{
+		struct heldwait_need more[2] = { need[0], need[0] };
+
+		snprintf(more[1].name, sizeof more[1].name, "checkpoints/step_000030.ckpt");
+		assert_int_equal(heldwait_reask(&f->s, a.id, more, 2, &err), 0);
+		assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), 0);
+		assert_int_equal(w.n, 3);
+		assert_int_equal(w.ready, 0);
+		assert_false(w.need[0].arrived); /* named again: not in after all */
+		assert_true(w.need[1].arrived);
+		assert_string_equal(w.need[2].name, "checkpoints/step_000030.ckpt");
+		assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
+		assert_string_equal(q.state, "queued");
+		assert_int_equal(queue_claim(&f->s, WORKER_PID, &q, &got, &err), 0);
+		assert_int_equal(got, 0);
+		/* a row that is not being judged: refused, the wait as it was */
+		assert_int_equal(heldwait_reask(&f->s, a.id, more, 1, &err), -1);
+		assert_string_equal(err.code, "queue.not_judging");
+		assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), 0);
+		assert_int_equal(w.n, 3);
+		/* the plain row, judged without a wait: one is made */
+		assert_int_equal(heldwait_reask(&f->s, b.id, need, 1, &err), 0);
+		assert_int_equal(heldwait_get(&f->s, b.id, &w, &found, &err), 0);
+		assert_int_equal(found, 1);
+		assert_int_equal(w.n, 1);
+		assert_int_equal(heldwait_arrived(&f->s, b.id, need[0].name, &ready, &err), 0);
+		assert_int_equal(ready, 1);
+		claim(&f->s, &q);
+		assert_string_equal(q.id, b.id);
+		/* more than a wait holds: refused, b still judging */
+		assert_int_equal(heldwait_reask(&f->s, b.id, more, HELDWAIT_NEEDS_MAX + 1, &err), -1);
+		assert_string_equal(err.code, "heldwait.not_asked");
+		assert_int_equal(queue_get(&f->s, b.id, &q, &err), 0);
+		assert_string_equal(q.state, "judging");
+		assert_int_equal(queue_finish(&f->s, b.id, "not_decisive", "judge.not_decisive", NULL, &err), 0);
+		/* a's answers come: judged */
+		assert_int_equal(heldwait_arrived(&f->s, a.id, need[0].name, &ready, &err), 0);
+		assert_int_equal(ready, 0);
+		assert_int_equal(heldwait_arrived(&f->s, a.id, "checkpoints/step_000030.ckpt", &ready, &err), 0);
+		assert_int_equal(ready, 1);
+		claim(&f->s, &q);
+		assert_string_equal(q.id, a.id);
+		assert_int_equal(queue_finish(&f->s, a.id, "not_decisive", "judge.not_decisive", NULL, &err), 0);
+	}
+
 	/* one that waits in vain */
 	item(&in, "late", "m");
 	assert_int_equal(queue_enqueue_held(&f->s, &in, need, 1, &a, &existed, &err), 0);

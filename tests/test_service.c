@@ -15,12 +15,14 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "net/client.h"
 #include "proof/bundle.h"
+#include "validator/vstate.h"
 #include "validator/service.h"
 #include "util/crash.h"
 #include "service_fixture.h"
@@ -343,6 +345,54 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 	json_decref(j);
 	run(0, "ls %s/uploads | grep -c '[.]held$\\|[.]tar$' || true", g.state);
 	assert_string_equal(g.out, "0\n");
+}
+
+/* The judge's draws changed after the upload (a judge upgrade): what the
+ * service asked for is not what the judgment draws. Played here by
+ * emptying the wait behind the service's back: the judgment stops with
+ * judge.held_needed, and rather than failing the submission the service
+ * asks its miner again for what the judge named, which `karpa submit
+ * --held` then sends, and the submission is judged. */
+static void held_asked_again_when_the_judge_draws_more(void **unused)
+{
+	char tar[FS_PATH_MAX], path[128], db[FS_PATH_MAX], sql[256];
+	json_t *j = submit_held("again", tar), *k = NULL;
+	size_t want = json_array_size(json_object_get(json_object_get(j, "held"), "needs"));
+	sqlite3 *h = NULL;
+
+	(void)unused;
+	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
+	snprintf(db, sizeof db, "%s/%s", g.state, VSTATE_DB);
+	snprintf(sql, sizeof sql, "UPDATE held_wait SET needs_json = '[]', ready = 1 WHERE queue_id = '%s'", tu_jstr(j, "id"));
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(h), 1);
+	sqlite3_close(h);
+	/* claimed, judged, stopped for the held checkpoints, asked again */
+	for (int i = 0; i < 300; i++, usleep(100 * 1000)) {
+		json_decref(k);
+		k = get(path, 200);
+		if (json_integer_value(json_object_get(k, "attempts")) >= 1 && !strcmp(tu_jstr(k, "state"), "queued") &&
+		    json_array_size(json_object_get(json_object_get(k, "held"), "needs")) == want)
+			break;
+	}
+	if (strcmp(tu_jstr(k, "state"), "queued")) {
+		char *d = json_dumps(k, 0);
+		print_message("%s\n", d);
+		free(d);
+	}
+	assert_string_equal(tu_jstr(k, "state"), "queued");
+	assert_int_equal(json_integer_value(json_object_get(k, "attempts")), 1);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(k, "held"), "needs")), want);
+	assert_false(json_is_true(json_object_get(json_object_get(k, "held"), "ready")));
+	json_decref(k);
+	run(0, "( %s submit %s %s --held %s.d.held --wait --quiet --json 2>/dev/null )", tu_karpa(), g.sv.url, tar, tar);
+	k = tu_out_json(g.out);
+	assert_string_equal(tu_jstr(k, "state"), "done");
+	assert_string_equal(tu_jstr(k, "verdict"), "not_decisive");
+	json_decref(k);
+	json_decref(j);
 }
 
 /* A miner that never sends what was asked for: the submission is
@@ -713,6 +763,7 @@ int main(void)
 		cmocka_unit_test(upload_cap_and_retention),
 		cmocka_unit_test(judged_upload_left_behind_is_swept),
 		cmocka_unit_test(held_checkpoints_asked_for_and_judged),
+		cmocka_unit_test(held_asked_again_when_the_judge_draws_more),
 		cmocka_unit_test(held_wait_expires),
 		cmocka_unit_test(disk_reserve_refuses_before_the_body),
 		cmocka_unit_test(epochs_reach_the_ledger),

@@ -229,7 +229,15 @@ static int take_held(struct ctx *c, struct kerr *err)
 		size_t len = strlen(missing);
 
 		if (!c->o->held || fs_join(src, sizeof src, err, "%s/%s", c->o->held, names[i]) < 0 || !fs_exists(src)) {
+			const json_t *e = json_object_get(json_object_get(c->manifest, "held"), names[i]);
+			const char *sha = json_string_value(json_object_get(e, "sha256"));
+			struct judge_held_need *nd = &c->r->held_needed[c->r->n_held_needed++];
+
 			snprintf(missing + len, sizeof missing - len, "%s%s", len ? ", " : "", names[i]);
+			/* verified entries (check 2): a size and a digest each */
+			snprintf(nd->name, sizeof nd->name, "%s", names[i]);
+			nd->bytes = (uint64_t)json_integer_value(json_object_get(e, "bytes"));
+			snprintf(nd->sha256, sizeof nd->sha256, "%s", sha ? sha : "");
 			continue;
 		}
 		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bdir, names[i]) < 0 ||

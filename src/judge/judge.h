@@ -120,6 +120,15 @@ struct judge_result {
 	 * reads at most two (docs/judging-checks.md, "What is hashed"). */
 	int files_unkept;
 	int held_taken;             /* held checkpoints copied in from judge_opts.held */
+	/* On judge.held_needed: the held checkpoints this judgment draws and
+	 * did not find, with the verified manifest's size and digest (what a
+	 * validator service asks the miner for again). */
+	struct judge_held_need {
+		char name[BUNDLE_NAME_MAX + 1];
+		uint64_t bytes;
+		char sha256[HASH_HEX_BYTES];
+	} held_needed[JUDGE_HELD_NEEDS_MAX];
+	int n_held_needed;
 	uint64_t hidden_targets, hidden_targets_all, public_targets;
 	char hidden_cache[16];
 	/* "" unless something after the verdict was recorded failed (keeping

@@ -206,6 +206,78 @@ int heldwait_arrived(struct vstate *s, const char *queue_id, const char *name, i
 	return tx(s, arrive_fn, &a, err);
 }
 
+struct reask_args {
+	const char *id;
+	const struct heldwait_need *needs;
+	int n;
+};
+
+static int reask_fn(struct vstate *s, void *arg, struct kerr *err)
+{
+	struct reask_args *a = arg;
+	struct heldwait w;
+	sqlite3_stmt *st = NULL;
+	char *text = NULL;
+	int found, rc = -1;
+
+	if (heldwait_get(s, a->id, &w, &found, err) < 0)
+		return -1;
+	if (!found) {
+		memset(&w, 0, sizeof w);
+		snprintf(w.queue_id, sizeof w.queue_id, "%s", a->id);
+	}
+	for (int i = 0; i < a->n; i++) {
+		int hit = -1;
+
+		for (int k = 0; k < w.n; k++)
+			if (!strcmp(w.need[k].name, a->needs[i].name))
+				hit = k;
+		if (hit < 0 && w.n == HELDWAIT_NEEDS_MAX)
+			return kerr_set(err, "heldwait.not_asked", "submission %s: asking for %s as well passes %d checkpoints",
+					a->id, a->needs[i].name, HELDWAIT_NEEDS_MAX);
+		if (hit < 0)
+			hit = w.n++;
+		w.need[hit] = a->needs[i];
+		w.need[hit].arrived = 0;
+	}
+	w.ready = 0;
+	vstate_now_iso(w.asked_at);
+	if (!(text = heldwait_json(&w)))
+		return kerr_set(err, "heldwait.db", "out of memory");
+	/* a new row, or the row with its needs, readiness and time asked */
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO held_wait(queue_id, needs_json, asked_at, ready) VALUES(?1, ?2, ?3, 0)"
+			       " ON CONFLICT(queue_id) DO UPDATE SET needs_json = excluded.needs_json,"
+			       " asked_at = excluded.asked_at, ready = 0",
+			       -1, &st, NULL) != SQLITE_OK) {
+		sql_fail(s, "ask again", err);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, w.asked_at, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sql_fail(s, "ask again", err);
+		goto out;
+	}
+	rc = queue_requeue(s, a->id, err); /* a savepoint inside this transaction */
+out:
+	sqlite3_finalize(st);
+	free(text);
+	return rc;
+}
+
+int heldwait_reask(struct vstate *s, const char *queue_id, const struct heldwait_need *needs, int n,
+		   struct kerr *err)
+{
+	struct reask_args a = { queue_id, needs, n };
+
+	if (n < 1 || n > HELDWAIT_NEEDS_MAX)
+		return kerr_set(err, "heldwait.not_asked", "asking again for 1 to %d checkpoints, not %d", HELDWAIT_NEEDS_MAX,
+				n);
+	return tx(s, reask_fn, &a, err);
+}
+
 struct expire_args {
 	char cutoff[VSTATE_TIME_BYTES];
 	char (*ids)[QUEUE_ID_BYTES];

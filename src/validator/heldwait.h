@@ -70,6 +70,16 @@ int heldwait_arrived(struct vstate *s, const char *queue_id, const char *name, i
 int heldwait_expire(struct vstate *s, double max_age_s, char ids[][QUEUE_ID_BYTES], int cap, int *n,
 		    struct kerr *err);
 
+/* A judgment of queue_id (a judging row) stopped for held checkpoints it
+ * draws and the wait did not have (judge.held_needed: the judge's draws
+ * changed since the upload, or a file went missing): the wait is asked
+ * again, needs (n) added to it or marked not arrived, not ready, asked
+ * now, and the row queued again, in one transaction. heldwait.not_asked
+ * when the merged wait would pass HELDWAIT_NEEDS_MAX; queue.* as
+ * queue_requeue. */
+int heldwait_reask(struct vstate *s, const char *queue_id, const struct heldwait_need *needs, int n,
+		   struct kerr *err);
+
 /* Queued submissions still waiting for held checkpoints (GET /v1/queue,
  * `karpa status`). */
 int heldwait_waiting(struct vstate *s, int *n, struct kerr *err);

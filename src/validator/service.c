@@ -30,6 +30,7 @@
 
 #include "harness/scale.h"
 #include "judge/dispute.h"
+#include "judge/judge.h"
 #include "proof/bundle.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -396,8 +397,55 @@ static int sweep_uploads(struct svc *s, struct kerr *err)
 	return 0;
 }
 
+/* A judgment that stopped with judge.held_needed (its output lists what it
+ * drew and lacked: the judge's draws changed since the upload, or a file
+ * went missing) asks the miner again rather than counting as a failed
+ * attempt: 1 when asked, 0 when this was not that (or asking failed, which
+ * is logged: the row then goes the usual way). The caller holds the lock. */
+static int held_reask(struct svc *s, const struct job *j)
+{
+	struct heldwait_need need[JUDGE_HELD_NEEDS_MAX];
+	struct kerr err = { 0 };
+	json_t *o = json_load_file(j->out, 0, NULL), *a, *e;
+	size_t i;
+	int n = 0, ok;
+
+	a = json_object_get(o, "held_needed");
+	ok = json_is_array(a) && json_array_size(a) >= 1 && json_array_size(a) <= JUDGE_HELD_NEEDS_MAX &&
+	     !strcmp(json_string_value(json_object_get(o, "code")) ? json_string_value(json_object_get(o, "code")) : "",
+		     "judge.held_needed");
+	json_array_foreach(ok ? a : NULL, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *sha = json_string_value(json_object_get(e, "sha256"));
+		json_int_t bytes = json_integer_value(json_object_get(e, "bytes"));
+
+		if (!name || strlen(name) > BUNDLE_NAME_MAX || bundle_ckpt_step(name) < 0 ||
+		    !hash_is_hex(sha, HASH_HEX_BYTES - 1) || bytes <= 0) {
+			ok = 0;
+			break;
+		}
+		memset(&need[n], 0, sizeof need[n]);
+		snprintf(need[n].name, sizeof need[n].name, "%s", name);
+		snprintf(need[n].sha256, sizeof need[n].sha256, "%s", sha);
+		need[n].bytes = (uint64_t)bytes;
+		n++;
+	}
+	json_decref(o);
+	if (!ok)
+		return 0;
+	if (heldwait_reask(&s->vs, j->id, need, n, &err) < 0) {
+		log_msg(LOG_WARN, "serve", "%s: asking its miner again for %d held checkpoint%s: %s (%s)", j->id, n,
+			n == 1 ? "" : "s", err.msg, err.code);
+		return 0;
+	}
+	log_msg(LOG_NOTICE, "serve", "%s: its judgment draws %d held checkpoint%s the wait did not have (first %s): "
+		"asked its miner again", j->id, n, n == 1 ? "" : "s", need[0].name);
+	return 1;
+}
+
 /* A worker exited: record its verdict, or find it in the corpus (the
- * child recorded it and died before printing), or queue it again. */
+ * child recorded it and died before printing), ask its miner again for
+ * held checkpoints, or queue it again. */
 static void settle_job(struct svc *s, struct job *j, int status)
 {
 	char verdict[QUEUE_VERDICT_MAX] = "", code[KERR_CODE_MAX] = "", sub[VSTATE_ID_BYTES] = "";
@@ -407,6 +455,7 @@ static void settle_job(struct svc *s, struct job *j, int status)
 	int have = read_verdict(j, verdict, sizeof verdict, code, sizeof code, sub, sizeof sub, new_king,
 				sizeof new_king) == 0;
 	double wall = since(&j->t0);
+	int reasked = 0;
 
 	svc_lock(s);
 	if (!have) {
@@ -425,6 +474,8 @@ static void settle_job(struct svc *s, struct job *j, int status)
 			log_msg(LOG_WARN, "serve", "%s: recording its verdict: %s (%s)", j->id, err.msg, err.code);
 		else
 			drop_upload(j->path, j->id, verdict, code);
+	} else if ((reasked = held_reask(s, j))) {
+		/* judged once they are in, or ended by --held-timeout */
 	} else if (j->attempts >= SVC_ATTEMPTS_MAX) {
 		snprintf(verdict, sizeof verdict, "error");
 		snprintf(code, sizeof code, "service.judge_failed");
@@ -440,7 +491,7 @@ static void settle_job(struct svc *s, struct job *j, int status)
 		svc_event(s, "verdict",
 			  json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", j->id, "submission", sub, "verdict",
 				    verdict, "code", code, "wall_s", wall));
-	else
+	else if (!reasked)
 		log_msg(LOG_WARN, "serve", "%s: judgment ended without a verdict (%s %d, attempt %d): queued again; see %s",
 			j->id, WIFSIGNALED(status) ? "signal" : "exit",
 			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), j->attempts, j->log);
