@@ -174,7 +174,7 @@ int cmd_judge(int argc, char **argv)
 		return cli_fail(&err);
 	rc = judge_run(&s, &o, &r, &err);
 	vstate_close(&s);
-	if (rc < 0 && as_json && r.n_held_needed > 0) {
+	if (rc < 0 && as_json && r.n_held_needed > 0 && !strcmp(err.code, "judge.held_needed")) {
 		/* what to ask the miner for, for a program (a validator service) */
 		json_t *a = json_array();
 

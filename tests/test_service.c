@@ -395,6 +395,38 @@ static void held_asked_again_when_the_judge_draws_more(void **unused)
 	json_decref(j);
 }
 
+/* A judgment that keeps drawing what its wait lacks (played as above, the
+ * wait emptied each time it is asked again) does not loop: each ask is
+ * one of the row's attempts, and the third ends it, service.judge_failed. */
+static void held_asking_again_ends(void **unused)
+{
+	char tar[FS_PATH_MAX], path[128], db[FS_PATH_MAX], sql[256];
+	json_t *j = submit_held("forever", tar), *k = NULL;
+	sqlite3 *h = NULL;
+
+	(void)unused;
+	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
+	snprintf(db, sizeof db, "%s/%s", g.state, VSTATE_DB);
+	snprintf(sql, sizeof sql, "UPDATE held_wait SET needs_json = '[]', ready = 1 WHERE queue_id = '%s' AND ready = 0",
+		 tu_jstr(j, "id"));
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	for (int i = 0; i < 600; i++, usleep(100 * 1000)) {
+		assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+		json_decref(k);
+		k = get(path, 200);
+		if (!strcmp(tu_jstr(k, "state"), "done"))
+			break;
+	}
+	sqlite3_close(h);
+	assert_string_equal(tu_jstr(k, "state"), "done");
+	assert_string_equal(tu_jstr(k, "verdict"), "error");
+	assert_string_equal(tu_jstr(k, "code"), "service.judge_failed");
+	assert_int_equal(json_integer_value(json_object_get(k, "attempts")), 3);
+	json_decref(k);
+	json_decref(j);
+}
+
 /* A miner that never sends what was asked for: the submission is
  * rejected with service.held_missing once --held-timeout passes, nothing
  * judged, its tar removed. */
@@ -765,6 +797,7 @@ int main(void)
 		cmocka_unit_test(held_checkpoints_asked_for_and_judged),
 		cmocka_unit_test(held_asked_again_when_the_judge_draws_more),
 		cmocka_unit_test(held_wait_expires),
+		cmocka_unit_test(held_asking_again_ends),
 		cmocka_unit_test(disk_reserve_refuses_before_the_body),
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),

@@ -474,8 +474,9 @@ static void settle_job(struct svc *s, struct job *j, int status)
 			log_msg(LOG_WARN, "serve", "%s: recording its verdict: %s (%s)", j->id, err.msg, err.code);
 		else
 			drop_upload(j->path, j->id, verdict, code);
-	} else if ((reasked = held_reask(s, j))) {
-		/* judged once they are in, or ended by --held-timeout */
+	} else if (j->attempts < SVC_ATTEMPTS_MAX && (reasked = held_reask(s, j))) {
+		/* judged once they are in, or ended by --held-timeout; each ask
+		 * is an attempt, so a judgment that keeps asking still ends */
 	} else if (j->attempts >= SVC_ATTEMPTS_MAX) {
 		snprintf(verdict, sizeof verdict, "error");
 		snprintf(code, sizeof code, "service.judge_failed");
@@ -487,7 +488,9 @@ static void settle_job(struct svc *s, struct job *j, int status)
 	s->judged += have;
 	s->judge_wall_s += wall;
 	svc_unlock(s);
-	if (have || verdict[0])
+	if (reasked)
+		svc_event(s, "held_asked", json_pack("{s:s, s:i}", "id", j->id, "attempt", j->attempts));
+	else if (have || verdict[0])
 		svc_event(s, "verdict",
 			  json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", j->id, "submission", sub, "verdict",
 				    verdict, "code", code, "wall_s", wall));
