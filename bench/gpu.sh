@@ -19,7 +19,9 @@
 # out the PyTorch peer. GPU_STAGES=e2e runs bench/gpu_e2e.sh (a GPU proof
 # and its judgment at gpu-125m, minutes) and GPU_STAGES=miner runs
 # bench/gpu_miner.sh (a miner against a validator service), which no other
-# run includes.
+# run includes. GPU_REHEARSE=1 GPU_STAGES="e2e miner" runs those two at
+# tiny on the CPU from the same pack, on the build machine: the pack and
+# the stages' wiring checked before GPU time is spent on them.
 set -u
 cd "$(dirname "$0")/.."
 PACK=.gpu
@@ -51,7 +53,9 @@ if [ "${1:-}" = "--pack" ]; then
 	for l in seccomp sodium; do
 		cp -L "$(gcc -print-file-name="lib$l.so")" "$PACK/sysroot/lib/lib$l.so"
 	done
-	"$BUILD/karpa" data prepare --scale tiny --out "$PACK/data/tiny" >/dev/null
+	# tiny with its hidden split: what a rehearsal of the e2e and miner
+	# stages on a CPU runs (GPU_REHEARSE=1, below)
+	"$BUILD/karpa" data prepare --scale tiny --out "$PACK/data/tiny" --hidden-out "$PACK/data/tiny-hidden" >/dev/null
 	# the GPU runner as a validator builds it from a recipe folder
 	# (recipe_build_cuda); training fails here, without a GPU, after the build
 	cache=$(mktemp -d)
@@ -126,7 +130,11 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
 done
 
 note "gpu.sh $(date -u +%FT%TZ)"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /' | tee -a "$RES"
+if command -v nvidia-smi >/dev/null; then
+	nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /' | tee -a "$RES"
+else
+	note "gpu: none here (no nvidia-smi)${GPU_REHEARSE:+; GPU_REHEARSE=$GPU_REHEARSE}"
+fi
 [ -d "$PACK/bin" ] || { note "no $PACK/bin: run 'bash bench/gpu.sh --pack' on the build machine first"; exit 2; }
 note "toolchain: cc $(command -v cc >/dev/null && cc --version | head -1 || echo absent); nvcc $(
 	n=$(sed -n 's/^nvcc //p' "$PACK/toolchain.txt" 2>/dev/null); [ -x "$n" ] && "$n" --version | grep -o 'release [^,]*' || echo "absent (${n:-?})")"
