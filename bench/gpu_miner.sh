@@ -42,6 +42,10 @@ W=${MINER_WORK:-/tmp/karpa-gpu-miner$GPU_TAG}
 EW=${E2E_WORK:-/tmp/karpa-gpu-e2e$GPU_TAG}
 STEPS=${MINER_STEPS:-48}
 MINUTES=${MINER_MINUTES:-3}
+# MINER_EXPERIMENTS=N: also stop after N experiments (a rehearsal's bound
+# that does not depend on the machine's speed)
+EXPERIMENTS=()
+[ -n "${MINER_EXPERIMENTS:-}" ] && EXPERIMENTS=(--experiments "$MINER_EXPERIMENTS")
 T=${MINER_THREADS:-8}
 
 gpu_toolchain "the miner" "$W/cache"
@@ -91,7 +95,7 @@ say "validator at $url; the miner runs for $MINUTES minutes"
 t0=$SECONDS
 # --hold: the default at the gpu-* scales, said for a rehearsal
 "$K" miner run --validator "$url" --key "$W/miner.key" --work "$W/mine" --data "$DATA" \
-	--minutes "$MINUTES" --threads "$T" --hold --progress
+	--minutes "$MINUTES" ${EXPERIMENTS[@]+"${EXPERIMENTS[@]}"} --threads "$T" --hold --progress
 rc=$?
 say "the miner ended rc=$rc after $((SECONDS - t0)) s"
 echo "== results.tsv"
