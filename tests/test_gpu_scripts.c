@@ -1,7 +1,7 @@
 /* test_gpu_scripts.c: the GPU stages' scripts (bench/gpu_e2e.sh and
  * bench/gpu_miner.sh, which bench/gpu.sh runs on a GPU host) rehearsed at
  * the tiny scale on the CPU (GPU_REHEARSE=1, bench/gpu_lib.sh). CI has no
- * GPU, and GPU time is short: a flag renamed, a file moved or a step that
+ * GPU, and a GPU run is costly: a flag renamed, a file moved or a step that
  * no longer hands the next one what it needs must fail here, not there.
  * The rehearsal runs every command the GPU run does, with the same flags
  * but the scale, the device and the data: a validator with its noise
