@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "net/client.h"
 #include "net/http.h"
@@ -779,6 +780,26 @@ static void test_disk_full(void **state)
 	close(fd);
 	assert_true(updir_drains(f));
 	assert_int_equal(owed_settles(f, 0), 0);
+	/* room spoken for by something else (a judgment's copy of a bundle):
+	 * all there is, and a small upload does not fit; given back, it does */
+	{
+		struct statvfs v;
+		int64_t all;
+
+		assert_int_equal(statvfs(f->updir, &v), 0);
+		all = (int64_t)((uint64_t)v.f_bavail * v.f_frsize) + (1ll << 30);
+		snprintf(src, sizeof src, "%s/small.tar", f->dir);
+		write_random(src, 3000);
+		client_fast(&o, 1);
+		http_disk_owe(f->s, all);
+		assert_int_equal(client_post_file(url(f, "/v1/upload"), src, &o, &j, &status, &err), -1);
+		assert_int_equal(status, 507);
+		http_disk_owe(f->s, -all);
+		assert_int_equal(owed_settles(f, 0), 0);
+		assert_int_equal(client_post_file(url(f, "/v1/upload"), src, &o, &j, &status, &err), 0);
+		json_decref(j);
+		j = NULL;
+	}
 	fx_stop(f);
 
 	/* no disk has this much room */

@@ -345,6 +345,9 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 	json_decref(j);
 	run(0, "ls %s/uploads | grep -c '[.]held$\\|[.]tar$' || true", g.state);
 	assert_string_equal(g.out, "0\n");
+	/* the room its judgment's copy spoke for is given back */
+	run(0, "curl -s %s/metrics | grep '^karpa_disk_owed_bytes'", g.sv.url);
+	assert_string_equal(g.out, "karpa_disk_owed_bytes 0\n");
 }
 
 /* The judge's draws changed after the upload (a judge upgrade): what the

@@ -480,6 +480,14 @@ static int64_t content_length(struct MHD_Connection *c)
 	return (int64_t)n;
 }
 
+void http_disk_owe(struct http_server *s, int64_t delta)
+{
+	if (delta >= 0)
+		atomic_fetch_add(&s->upload_owed, (uint64_t)delta);
+	else
+		atomic_fetch_sub(&s->upload_owed, (uint64_t)-delta);
+}
+
 int64_t http_req_content_length(const struct http_req *rq)
 {
 	return content_length(rq->conn);

@@ -77,6 +77,12 @@ int http_port(const struct http_server *s);
  * the threads, removes upload files no handler took. */
 void http_stop(struct http_server *s);
 
+/* Disk room on the upload folder's filesystem spoken for by something
+ * other than an upload (a judgment extracting a bundle there): counted
+ * with what uploads in flight owe, so an upload does not take it. delta
+ * claims (> 0) or gives back (< 0) what an earlier call claimed. */
+void http_disk_owe(struct http_server *s, int64_t delta);
+
 /* Counters for /metrics. */
 struct http_stats {
 	uint64_t requests, bytes_received, uploads_in_flight, connections, rejected_rate,

@@ -152,6 +152,7 @@ struct job {
 	int log_fd;   /* ... and copied to its log */
 	char line[256];
 	size_t used;
+	uint64_t owed; /* disk room claimed for its copy of the bundle (http_disk_owe) */
 };
 
 /* The judgment runs with --progress: "judge: <check>" before each check.
@@ -457,6 +458,9 @@ static void settle_job(struct svc *s, struct job *j, int status)
 	double wall = since(&j->t0);
 	int reasked = 0;
 
+	/* the judgment is over, and its copy of the bundle gone with it */
+	http_disk_owe(s->http, -(int64_t)j->owed);
+	j->owed = 0;
 	svc_lock(s);
 	if (!have) {
 		expcorpus_entry_blank(&e);
@@ -543,6 +547,10 @@ static void start_jobs(struct svc *s, struct job *jobs, int n)
 			svc_unlock(s);
 			return;
 		}
+		/* its copy of the bundle is written beside the uploads: room
+		 * an upload must not take meanwhile */
+		jobs[i].owed = it.bytes;
+		http_disk_owe(s->http, (int64_t)it.bytes);
 		svc_event(s, "judging", json_pack("{s:s, s:s, s:i}", "id", it.id, "miner", it.miner,
 						  "attempt", it.attempts));
 	}

@@ -792,6 +792,8 @@ static int get_metrics(struct http_req *rq, void *ctx)
 		   "# TYPE karpa_judge_cpu_seconds_total counter\nkarpa_judge_cpu_seconds_total %.3f\n", cpu);
 	fprintf(f, "# HELP karpa_uploads_in_flight Uploads being received.\n# TYPE karpa_uploads_in_flight gauge\n"
 		   "karpa_uploads_in_flight %" PRIu64 "\n", hs.uploads_in_flight);
+	fprintf(f, "# HELP karpa_disk_owed_bytes Disk room spoken for by uploads in flight and judgments' copies of bundles.\n"
+		   "# TYPE karpa_disk_owed_bytes gauge\nkarpa_disk_owed_bytes %" PRIu64 "\n", hs.upload_owed);
 	fprintf(f, "# HELP karpa_received_bytes_total Request body bytes received.\n"
 		   "# TYPE karpa_received_bytes_total counter\nkarpa_received_bytes_total %" PRIu64 "\n",
 		hs.bytes_received);
