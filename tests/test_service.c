@@ -350,6 +350,26 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
 	assert_string_equal(g.out, "karpa_disk_owed_bytes 0\n");
 }
 
+/* Empties submission id's wait behind the service's back and marks it
+ * ready, as a judge whose draws changed since the upload would find it
+ * (only a wait not ready yet); the rows changed (0 or 1). */
+static int empty_wait(const char *id)
+{
+	char db[FS_PATH_MAX], sql[256];
+	sqlite3 *h = NULL;
+	int n;
+
+	snprintf(db, sizeof db, "%s/%s", g.state, VSTATE_DB);
+	snprintf(sql, sizeof sql, "UPDATE held_wait SET needs_json = '[]', ready = 1 WHERE queue_id = '%s' AND ready = 0",
+		 id);
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	n = sqlite3_changes(h);
+	sqlite3_close(h);
+	return n;
+}
+
 /* The judge's draws changed after the upload (a judge upgrade): what the
  * service asked for is not what the judgment draws. Played here by
  * emptying the wait behind the service's back: the judgment stops with
@@ -358,20 +378,13 @@ static void held_checkpoints_asked_for_and_judged(void **unused)
  * --held` then sends, and the submission is judged. */
 static void held_asked_again_when_the_judge_draws_more(void **unused)
 {
-	char tar[FS_PATH_MAX], path[128], db[FS_PATH_MAX], sql[256];
+	char tar[FS_PATH_MAX], path[128];
 	json_t *j = submit_held("again", tar), *k = NULL;
 	size_t want = json_array_size(json_object_get(json_object_get(j, "held"), "needs"));
-	sqlite3 *h = NULL;
 
 	(void)unused;
 	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
-	snprintf(db, sizeof db, "%s/%s", g.state, VSTATE_DB);
-	snprintf(sql, sizeof sql, "UPDATE held_wait SET needs_json = '[]', ready = 1 WHERE queue_id = '%s'", tu_jstr(j, "id"));
-	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(h, 10000);
-	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_changes(h), 1);
-	sqlite3_close(h);
+	assert_int_equal(empty_wait(tu_jstr(j, "id")), 1);
 	/* claimed, judged, stopped for the held checkpoints, asked again */
 	for (int i = 0; i < 300; i++, usleep(100 * 1000)) {
 		json_decref(k);
@@ -379,11 +392,6 @@ static void held_asked_again_when_the_judge_draws_more(void **unused)
 		if (json_integer_value(json_object_get(k, "attempts")) >= 1 && !strcmp(tu_jstr(k, "state"), "queued") &&
 		    json_array_size(json_object_get(json_object_get(k, "held"), "needs")) == want)
 			break;
-	}
-	if (strcmp(tu_jstr(k, "state"), "queued")) {
-		char *d = json_dumps(k, 0);
-		print_message("%s\n", d);
-		free(d);
 	}
 	assert_string_equal(tu_jstr(k, "state"), "queued");
 	assert_int_equal(json_integer_value(json_object_get(k, "attempts")), 1);
@@ -403,25 +411,18 @@ static void held_asked_again_when_the_judge_draws_more(void **unused)
  * one of the row's attempts, and the third ends it, service.judge_failed. */
 static void held_asking_again_ends(void **unused)
 {
-	char tar[FS_PATH_MAX], path[128], db[FS_PATH_MAX], sql[256];
+	char tar[FS_PATH_MAX], path[128];
 	json_t *j = submit_held("forever", tar), *k = NULL;
-	sqlite3 *h = NULL;
 
 	(void)unused;
 	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
-	snprintf(db, sizeof db, "%s/%s", g.state, VSTATE_DB);
-	snprintf(sql, sizeof sql, "UPDATE held_wait SET needs_json = '[]', ready = 1 WHERE queue_id = '%s' AND ready = 0",
-		 tu_jstr(j, "id"));
-	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(h, 10000);
 	for (int i = 0; i < 600; i++, usleep(100 * 1000)) {
-		assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+		empty_wait(tu_jstr(j, "id"));
 		json_decref(k);
 		k = get(path, 200);
 		if (!strcmp(tu_jstr(k, "state"), "done"))
 			break;
 	}
-	sqlite3_close(h);
 	assert_string_equal(tu_jstr(k, "state"), "done");
 	assert_string_equal(tu_jstr(k, "verdict"), "error");
 	assert_string_equal(tu_jstr(k, "code"), "service.judge_failed");
