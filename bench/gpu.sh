@@ -165,7 +165,7 @@ stage karpa-125m 60 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale 
 if [ "${GPU_SKIP_TORCH:-0}" != 1 ]; then
 	stage torch-125m 75 python3 bench/gpu_torch.py --scale gpu-125m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN"
 fi
-stage karpa-254m 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN"
+stage karpa-254m 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN" --twice
 if [ "${GPU_SKIP_TORCH:-0}" != 1 ]; then
 	stage torch-254m 75 python3 bench/gpu_torch.py --scale gpu-254m --batch 16 --steps 30 --warmup 3 --tokens "$BROWN"
 fi
@@ -210,11 +210,11 @@ if [ -f "$TRAIN/result.json" ]; then
 	sed 's/^/train-125m result: /' "$TRAIN/result.json" | tee -a "$RES"
 	ls -l "$TRAIN" "$TRAIN"/checkpoints 2>/dev/null | tail -n 14 | tee -a "$LOG"
 fi
-# the fc layer's GELU inside cuBLASLt's epilogues (gg.h, GG_GELU_EPILOGUE)
-# against the kernels (karpa-254m above): speed in the same run, then the parity test
-# with it (the recipe's runner keeps the kernels until both hold)
-stage karpa-254m-gelu 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN" --gelu epilogue --twice
-KARPA_GPU_GELU=epilogue KARPA_GPU_TOKENS="$BROWN" stage parity-gelu 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gpu_parity"
+# the fc layer's GELU in separate kernels (gg.h, GG_GELU_KERNEL), the path a
+# GELU without a cuBLASLt epilogue takes, against the recipe's epilogues
+# (karpa-254m above): its speed in the same run, then the parity test with it
+stage karpa-254m-kernels 45 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/bench_gpu" --scale gpu-254m --batch 16 --steps 20 --warmup 3 --tokens "$BROWN" --gelu kernel --twice
+KARPA_GPU_GELU=kernel KARPA_GPU_TOKENS="$BROWN" stage parity-kernels 90 env LD_LIBRARY_PATH="$OURLIB" "$PACK/bin/test_gpu_parity"
 # a GPU proof and its judgment at gpu-125m, end to end: its own call,
 # GPU_DEADLINE=590 GPU_STAGES=e2e (the script clears its old results)
 stage e2e 585 env LD_LIBRARY_PATH="$OURLIB" bash bench/gpu_e2e.sh "$PACK" "$OUT"

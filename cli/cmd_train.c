@@ -17,7 +17,8 @@
 
 static const char usage_text[] =
 	"usage: karpa train --scale SCALE --data DIR --seed N --out RUNDIR [--threads T]\n"
-	"                   [--recipe DIR] [--runner-isa ISA | --device cuda] [--eval-tokens N] [--progress] [--json]\n"
+	"                   [--recipe DIR] [--runner-isa ISA | --device cuda] [--eval-tokens N] [--final-only]\n"
+	"                   [--progress] [--json]\n"
 	"\n"
 	"Trains the recipe at a scale on a prepared data folder, checkpoints into\n"
 	"RUNDIR, evaluates val_bpb on the val split and writes RUNDIR/result.json.\n"
@@ -29,6 +30,8 @@ static const char usage_text[] =
 	"                    (docs/determinism.md); without --recipe, the source tree's recipe\n"
 	"  --device cuda     build the recipe's CUDA part and train on the GPU (docs/gpu.md)\n"
 	"  --eval-tokens N   score only the first N val targets (default: the scale's, see docs/data.md)\n"
+	"  --final-only      no checkpoints but the final one: a screening run, faster at the gpu\n"
+	"                    scales, that binds no segments and so can never be proved\n"
 	"  --progress        progress lines and the loss plot even when stderr is not a terminal\n"
 	"  --json            print the result as one JSON object on stdout\n";
 
@@ -49,6 +52,7 @@ int cmd_train(int argc, char **argv)
 		{ "eval-tokens", required_argument, 0, 'e' }, { "progress", no_argument, 0, 'p' },
 		{ "runner-isa", required_argument, 0, 'I' }, { "device", required_argument, 0, 'D' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
+		{ "final-only", no_argument, 0, 'F' },
 		{ 0, 0, 0, 0 },
 	};
 	struct train_opts o = { .threads = cli_default_threads(CLI_THREADS_MAX) };
@@ -69,6 +73,7 @@ int cmd_train(int argc, char **argv)
 		case 'I': isa = optarg; break;
 		case 'D': device = optarg; break;
 		case 'p': o.progress = 1; break;
+		case 'F': o.final_only = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
 		case 'S':

@@ -267,6 +267,46 @@ static void same_seed_same_bytes_any_threads(void **s)
 	assert_string_not_equal(a.final_sha256, b.final_sha256);
 }
 
+/* A screening run (final_only) skips the intermediate checkpoints and the
+ * restarts from them, and ends in the very bits of the run that made them;
+ * its result.json says what it is, a proof's keeps the keys it had. */
+static void final_only_same_bits_no_segments(void **s)
+{
+	struct train_opts o;
+	struct train_result a, b;
+	struct recipe_host h;
+	struct kerr err;
+	char out[FS_PATH_MAX], p[FS_PATH_MAX];
+	json_t *res;
+
+	(void)s;
+	snprintf(out, sizeof out, "%s/fo-full", work);
+	opts_for(&o, out, 1);
+	fake_host(&h);
+	if (train_run(&o, &h, &a, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	snprintf(out, sizeof out, "%s/fo-screen", work);
+	opts_for(&o, out, 2);
+	o.final_only = 1;
+	fake_host(&h);
+	if (train_run(&o, &h, &b, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_string_equal(a.final_sha256, b.final_sha256);
+	assert_true(a.val.val_bpb == b.val.val_bpb);
+	assert_int_equal(b.steps, 12);
+	/* only the final checkpoint, in the files and in the log */
+	check_log_against_files(out, 1);
+	assert_int_equal(tu_run(NULL, 0, "test -z \"$(ls -A %s/checkpoints)\"", out), 0);
+	snprintf(p, sizeof p, "%s/result.json", out);
+	res = tu_load_json(p);
+	assert_true(json_is_true(json_object_get(res, "final_only")));
+	json_decref(res);
+	snprintf(p, sizeof p, "%s/fo-full/result.json", work);
+	res = tu_load_json(p);
+	assert_null(json_object_get(res, "final_only"));
+	json_decref(res);
+}
+
 static void refusals_leave_nothing(void **s)
 {
 	struct train_opts o;
@@ -431,6 +471,39 @@ static void cli_train_then_eval(void **s)
 	assert_non_null(strstr(out2, "val_bpb"));
 }
 
+/* The real recipe behind its runner: a --final-only run, with no restart
+ * from a checkpoint, ends in the same final checkpoint and val_bpb as the
+ * run that restarted from one every few steps (what makes a miner's
+ * screening runs tell the truth about its proofs). */
+static void cli_final_only_same_bits(void **s)
+{
+	static char out[1 << 16], out2[1 << 16];
+	char run[FS_PATH_MAX], run2[FS_PATH_MAX];
+	json_t *a, *b;
+
+	(void)s;
+	snprintf(run, sizeof run, "%s/cli-fo-full", work);
+	snprintf(run2, sizeof run2, "%s/cli-fo-screen", work);
+	if (tu_run(out, sizeof out, "%s train --scale tiny --data %s --seed 3 --threads 2 --out %s --json 2>/dev/null",
+		   tu_karpa(), data, run) != 0 ||
+	    tu_run(out2, sizeof out2,
+		   "%s train --scale tiny --data %s --seed 3 --threads 1 --final-only --out %s --json 2>/dev/null",
+		   tu_karpa(), data, run2) != 0)
+		fail_msg("karpa train failed: %s %s", out, out2);
+	a = json_loads(out, 0, NULL);
+	b = json_loads(out2, 0, NULL);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_equal(json_string_value(json_object_get(a, "final_sha256")),
+			    json_string_value(json_object_get(b, "final_sha256")));
+	assert_true(json_real_value(json_object_get(a, "val_bpb")) == json_real_value(json_object_get(b, "val_bpb")));
+	assert_true(json_is_true(json_object_get(b, "final_only")));
+	json_decref(a);
+	json_decref(b);
+	check_log_against_files(run, -1);
+	check_log_against_files(run2, 1);
+}
+
 /* --per-window-out: one line per window under a '#' header, and the lines
  * add up, in split order, to the very bits of the evaluation's val_bpb. */
 static void cli_eval_per_window(void **s)
@@ -548,10 +621,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(run_leaves_complete_rundir),
 		cmocka_unit_test(same_seed_same_bytes_any_threads),
+		cmocka_unit_test(final_only_same_bits_no_segments),
 		cmocka_unit_test(refusals_leave_nothing),
 		cmocka_unit_test(eval_refuses_other_recipe),
 		cmocka_unit_test(gemm_table_pinned_and_recorded),
 		cmocka_unit_test(cli_train_then_eval),
+		cmocka_unit_test(cli_final_only_same_bits),
 		cmocka_unit_test(cli_eval_per_window),
 		cmocka_unit_test(cli_refuses_bad_checkpoints),
 		cmocka_unit_test(cli_usage_and_refusals),

@@ -63,6 +63,9 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* the GELU path the timed runs took (gg's default unless --gelu) */
+static const char *gelu_ran = "?";
+
 struct opts {
 	const char *scale, *tokens, *gelu;
 	int batch, steps, warmup, twice;
@@ -90,6 +93,7 @@ static double run(const struct opts *o, const struct gpt_config *c, const uint16
 		fprintf(stderr, "bench_gpu: --gelu: %s\n", gg_error(g));
 		goto out;
 	}
+	gelu_ran = gg_gelu_name(g);
 	for (int s = 0; s < o->warmup + o->steps; s++) {
 		for (size_t i = 0; i < rowtok; i++)
 			tok[i] = data ? data[((size_t)s * rowtok + i) % ndata]
@@ -193,7 +197,7 @@ int main(int argc, char **argv)
 	printf("bench karpa scale=%s prec=%s B=%d T=%d attn=%s gelu=%s tokens/s=%.0f ms/step=%.2f "
 	       "MFU=%.1f%% loss=%.4f flops/token=%.4g\n",
 	       o.scale, o.prec == GK_BF16 ? "bf16" : "fp32", c.B, c.T,
-	       gk_attn_path_name(gk_attn_path_for(o.prec, c.T, c.C, c.NH)), o.gelu ? o.gelu : "kernel", tps,
+	       gk_attn_path_name(gk_attn_path_for(o.prec, c.T, c.C, c.NH)), gelu_ran, tps,
 	       1e3 * c.B * c.T / tps, 100 * tps * fpt / H100_BF16_PEAK, l1, fpt);
 	if (o.twice)
 		printf("determinism %s: digest %016llx then %016llx, loss %.6f then %.6f\n",

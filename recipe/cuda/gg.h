@@ -62,15 +62,14 @@ int gg_pin_gemm(struct gg *g, const char *text);
 /* Number of algorithms in use (gm_algos). */
 int gg_gemm_algos(const struct gg *g);
 
-/* Where the fc layer's GELU runs: GG_GELU_KERNEL, gk_gelu_fwd and
- * gk_gelu_bwd beside the products (the default, and what the recipe's
- * runner runs), or GG_GELU_EPILOGUE, inside the products' cuBLASLt
- * epilogues (gm_linear_fwd_gelu, gm_linear_bwd_data_dgelu). The two agree
- * up to rounding, not in bits; the epilogue path is the benchmark's and
- * the GPU tests' choice (KARPA_GPU_GELU) until a GPU run shows it is the
- * recipe's function and faster (docs/gpu.md). Set before the first step;
- * -1 with the reason in gg_error for another name than "kernel" or
- * "epilogue". */
+/* Where the fc layer's GELU runs: GG_GELU_EPILOGUE, inside the products'
+ * cuBLASLt epilogues (gm_linear_fwd_gelu, gm_linear_bwd_data_dgelu; the
+ * default, and what the recipe's runner runs: measured faster on an H100,
+ * docs/gpu.md), or GG_GELU_KERNEL, gk_gelu_fwd and gk_gelu_bwd beside the
+ * products (the path for a GELU cuBLASLt has no epilogue for, such as the
+ * exact erf form). The two agree up to rounding, not in bits. Set before
+ * the first step; -1 with the reason in gg_error for another name than
+ * "kernel" or "epilogue". */
 enum gg_gelu { GG_GELU_KERNEL, GG_GELU_EPILOGUE };
 int gg_set_gelu_name(struct gg *g, const char *name);
 const char *gg_gelu_name(const struct gg *g);

@@ -278,7 +278,7 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 		plot_add(R, s, loss);
 		res->final_loss = loss;
 		progress_step(&pr, s + 1, loss, lr, wall > 0 ? (double)res->tokens / (wall / 1e3) : 0);
-		if ((s + 1) % every == 0 && s + 1 < p->steps) {
+		if (!R->o->final_only && (s + 1) % every == 0 && s + 1 < p->steps) {
 			snprintf(rel, sizeof rel, "checkpoints/step_%06lld.ckpt", (long long)(s + 1));
 			/* The next segment starts from the checkpoint alone, in a
 			 * fresh recipe: whatever the recipe kept outside its state
@@ -376,6 +376,7 @@ static void result_init(const struct run *R, struct train_result *res)
 	snprintf(res->recipe_version, sizeof res->recipe_version, "%s", R->plan.version);
 	snprintf(res->scale, sizeof res->scale, "%s", R->o->scale);
 	res->seed = R->o->seed;
+	res->final_only = R->o->final_only;
 	res->params = R->plan.params;
 	memcpy(res->data_digest, R->d->digest, HASH_HEX_BYTES);
 	memcpy(res->tokenizer_digest, R->d->tokenizer_digest, HASH_HEX_BYTES);
@@ -434,7 +435,7 @@ out:
 
 json_t *train_result_json(const struct train_result *r)
 {
-	return json_pack("{s:s, s:f, s:f, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:s, s:s, s:s, "
+	json_t *o = json_pack("{s:s, s:f, s:f, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:s, s:s, s:s, "
 			 "s:I, s:s, s:s, s:s, s:s, s:s}",
 			 "format", TRAIN_RESULT_FORMAT, "val_bpb", r->val.val_bpb, "val_loss",
 			 r->val.loss, "val_targets", (json_int_t)r->val.targets, "val_bytes",
@@ -445,6 +446,13 @@ json_t *train_result_json(const struct train_result *r)
 			 (json_int_t)r->seed, "data", r->data_digest, "tokenizer", r->tokenizer_digest,
 			 "final_ckpt", "final.ckpt", "final_sha256", r->final_sha256, "log_head",
 			 r->log_head);
+
+	/* only when set: a proof's result.json keeps the keys it always had */
+	if (o && r->final_only && json_object_set_new(o, "final_only", json_true()) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* ---- evaluating a checkpoint ------------------------------------------ */

@@ -54,6 +54,13 @@ struct train_opts {
 	int progress;              /* progress lines even when stderr is not a terminal */
 	int plot;                  /* draw the loss curve on stderr at the end */
 	uint64_t eval_targets_max; /* 0: the whole val split */
+	/* Nothing between step 0 and the final checkpoint: no intermediate
+	 * checkpoint and no restart from one. A screening run (the miner's
+	 * trials): its log binds no segments, so it can never be proved, and
+	 * at the gpu-* scales it skips what dominates a short run (a 1.5 GB
+	 * checkpoint written, hashed and restarted from every few steps). For
+	 * a recipe that keeps nothing outside its state, the same bits. */
+	int final_only;
 };
 
 struct train_result {
@@ -71,6 +78,7 @@ struct train_result {
 	/* The matrix-product algorithms the recipe ran with (recipe_host_gemm,
 	 * asked at the end): "" for a recipe that picks none (the CPU one). */
 	char gemm[KR_GEMM_MAX];
+	int final_only; /* the options' final_only; result.json says so */
 };
 
 /* Runs the recipe behind h (a host whose function table is filled, not yet

@@ -483,13 +483,14 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	to.seed = m->k.seed;
 	to.threads = m->o->threads;
 	to.progress = m->o->progress;
+	to.final_only = 1; /* a trial, never a proof: no segments to bind */
 	t0 = wall_s();
 	rc = train_run(&to, &h, res, err);
 	m->st->train_s += wall_s() - t0;
 	if (fs_join(log, sizeof log, err, "%s/train.log", out) == 0 && fs_join(keep, sizeof keep, err, "%s/train.log", dir) == 0 &&
 	    fs_exists(log))
 		fs_copy_file(log, keep, err);
-	fs_rm_rf(out); /* checkpoints: a proof makes its own */
+	fs_rm_rf(out); /* the final checkpoint: a proof makes its own */
 	return rc;
 }
 

@@ -17,7 +17,8 @@
 #define RECIPEREPO_PATCH_BYTES_MAX (256u << 10) /* a recipe patch is code, not data */
 #define RECIPEREPO_PATCH_FILES_MAX 256 /* as many files as a recipe may hold */
 /* The recipe's CUDA part (docs/recipe-repo.md): the one folder of the
- * repository, set at its first commit, never patched. */
+ * repository, patched by proof like the flat files, under check 1's CUDA
+ * rules (docs/diffscan.md). */
 #define RECIPEREPO_CUDA_DIR "cuda"
 #define RECIPEREPO_NAME_MAX 128 /* a recipe file name; longer is not a recipe file */
 #define RECIPEREPO_SUBJECT_MAX 256
