@@ -11,6 +11,9 @@
 #include "testutil.h"
 
 #include <jansson.h>
+#include <stdlib.h>
+
+#include "judge/judge.h"
 
 #define OUT_CAP (512u << 10)
 
@@ -49,6 +52,7 @@ static void rehearse_e2e_then_miner(void **unused)
 {
 	char *tmp = tu_mkdtemp();
 	char path[FS_PATH_MAX];
+	json_int_t held;
 	json_t *j;
 
 	(void)unused;
@@ -64,17 +68,34 @@ static void rehearse_e2e_then_miner(void **unused)
 	j = load(path);
 	assert_true(json_is_true(json_object_get(j, "ok")));
 	/* held back, as at the gpu-* scales: every intermediate but the last */
-	assert_true(json_integer_value(json_object_get(j, "held")) >= 6);
+	held = json_integer_value(json_object_get(j, "held"));
+	assert_true(held >= 6);
 	json_decref(j);
 	snprintf(path, sizeof path, "%s/out/e2e.json", tmp);
 	j = load(path);
 	print_message("   e2e: %s (%s), %lld held checkpoint(s) taken\n", tu_jstr(j, "verdict"), tu_jstr(j, "code"),
 		      (long long)json_integer_value(json_object_get(j, "held_taken")));
 	assert_true(json_is_true(json_object_get(j, "ok")));
-	assert_true(json_is_integer(json_object_get(j, "held_taken")));
 	/* spot when not decisive, binding when decisive: either ran */
 	assert_true(!strcmp(tu_jstr(json_object_get(j, "replay"), "mode"), "spot") ||
 		    !strcmp(tu_jstr(json_object_get(j, "replay"), "mode"), "binding"));
+	/* it took at least the held checkpoints the replayed segments start
+	 * from (segment s starts at the s-th checkpoint; 1..held are held back,
+	 * segment 0 starts from the seed and the last from the bundle's), and
+	 * at most what a judgment draws; the key is absent when it took none */
+	{
+		const char *segs = tu_jstr(json_object_get(j, "replay"), "segments");
+		json_int_t least = 0, took = json_integer_value(json_object_get(j, "held_taken"));
+		char *end;
+		for (const char *q = segs; *q; q = end) {
+			long seg = strtol(q, &end, 10);
+			assert_true(end != q);
+			least += seg >= 1 && seg <= held;
+			while (*end == ' ')
+				end++;
+		}
+		assert_true(took >= least && took <= JUDGE_HELD_NEEDS_MAX);
+	}
 	json_decref(j);
 	snprintf(path, sizeof path, "%s/e2e/noise.json", tmp);
 	assert_int_equal(access(path, F_OK), 0);

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,16 +174,10 @@ static void meta_of(const struct run *R, int64_t step, struct ckpt_meta *m)
 	m->state_bytes = R->state_bytes;
 }
 
-/* Saves the recipe's state as rel (relative to RUNDIR) and chains its
- * digest. *save_ms and *write_ms: the time taken to get the state from the
- * recipe, and to write, sync and hash it (the GPU scales' states are GBs:
- * docs/gpu.md). */
-static int checkpoint(struct run *R, int64_t step, const char *rel, char sha[HASH_HEX_BYTES],
-		      double *save_ms, double *write_ms, struct kerr *err)
+/* Gets the recipe's state into R->state; *save_ms is how long that took. */
+static int fetch_state(struct run *R, double *save_ms, struct kerr *err)
 {
-	struct ckpt_meta m;
-	char path[FS_PATH_MAX];
-	double t0 = progress_now_ms(), t1;
+	double t0 = progress_now_ms();
 	size_t n;
 
 	if (recipe_host_state_bytes(R->h, &n, err) < 0)
@@ -192,14 +187,101 @@ static int checkpoint(struct run *R, int64_t step, const char *rel, char sha[HAS
 				R->state_bytes, n);
 	if (R->h->save(R->h, R->state, n, err) < 0)
 		return -1;
-	t1 = progress_now_ms();
-	meta_of(R, step, &m);
-	if (fs_join(path, sizeof path, err, "%s/%s", R->st.tmp, rel) < 0 ||
-	    ckpt_write(path, &m, R->state, n, sha, err) < 0 ||
-	    trainlog_checkpoint(&R->log, step, rel, sha, err) < 0)
+	*save_ms = progress_now_ms() - t0;
+	return 0;
+}
+
+/* One checkpoint file being written from R->state: written, synced and
+ * hashed (ckpt_write), on a thread of its own mid-run. Reads R->state and
+ * nothing else of the run; the log record is the caller's, after it. */
+struct store {
+	const struct run *R;
+	struct ckpt_meta m;
+	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
+	struct kerr err;
+	int rc;
+	double ms;
+};
+
+static void *store_run(void *arg)
+{
+	struct store *c = arg;
+	double t0 = progress_now_ms();
+
+	c->rc = ckpt_write(c->path, &c->m, c->R->state, c->R->state_bytes, c->sha, &c->err);
+	c->ms = progress_now_ms() - t0;
+	return NULL;
+}
+
+static int store_init(const struct run *R, int64_t step, const char *rel, struct store *c, struct kerr *err)
+{
+	memset(c, 0, sizeof *c);
+	c->R = R;
+	meta_of(R, step, &c->m);
+	return fs_join(c->path, sizeof c->path, err, "%s/%s", R->st.tmp, rel);
+}
+
+/* The final checkpoint: the state saved as rel (relative to RUNDIR), its
+ * digest chained in the log. */
+static int checkpoint_final(struct run *R, int64_t step, const char *rel, char sha[HASH_HEX_BYTES],
+			    struct kerr *err)
+{
+	struct store c;
+	double save_ms;
+
+	if (fetch_state(R, &save_ms, err) < 0 || store_init(R, step, rel, &c, err) < 0)
 		return -1;
-	*save_ms = t1 - t0;
-	*write_ms = progress_now_ms() - t1;
+	store_run(&c);
+	if (c.rc < 0) {
+		*err = c.err;
+		return -1;
+	}
+	memcpy(sha, c.sha, HASH_HEX_BYTES);
+	return trainlog_checkpoint(&R->log, step, rel, sha, err);
+}
+
+/* A checkpoint mid-run, and the restart from it: the next segment starts
+ * from the checkpoint alone, in a fresh recipe, so whatever the recipe
+ * kept outside its state ends here, as it does when a validator replays
+ * the segment. At the gpu-* scales the file (write, sync, hash) and the
+ * restart (a new process, the GPU context, the state loaded) take seconds
+ * each (docs/gpu.md), so the file is written on a thread while the new
+ * recipe loads the same bytes: both only read R->state. The respawn comes
+ * first, while this process has one thread (a fork beside a running thread
+ * could copy a lock that thread holds). The log's record follows both. */
+static int checkpoint_restart(struct run *R, int64_t step, const char *rel, struct kerr *err)
+{
+	struct store c;
+	pthread_t th;
+	double save_ms, t0, restart_ms;
+	int threaded, rc;
+
+	if (fetch_state(R, &save_ms, err) < 0 || store_init(R, step, rel, &c, err) < 0)
+		return -1;
+	t0 = progress_now_ms();
+	if (recipe_host_restart_spawn(R->h, err) < 0)
+		return -1;
+	threaded = pthread_create(&th, NULL, store_run, &c) == 0;
+	if (!threaded)
+		store_run(&c); /* no thread to be had: one after the other */
+	rc = recipe_host_restart_load(R->h, &R->env, &R->plan, R->state, R->state_bytes, err);
+	restart_ms = progress_now_ms() - t0;
+	if (threaded)
+		pthread_join(th, NULL);
+	if (rc < 0)
+		return -1;
+	if (c.rc < 0) {
+		*err = c.err;
+		return -1;
+	}
+	if (trainlog_checkpoint(&R->log, step, rel, c.sha, err) < 0)
+		return -1;
+	if (R->o->progress)
+		log_msg(LOG_PROGRESS, "train",
+			"checkpoint %lld: %.1f MB, state from the recipe %.0f ms, then together: written and hashed "
+			"%.0f ms, restarted from it %.0f ms; %.0f ms in all",
+			(long long)step, (double)R->state_bytes / 1e6, save_ms, c.ms, restart_ms,
+			progress_now_ms() - t0 + save_ms);
 	return 0;
 }
 
@@ -254,7 +336,7 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 	const int64_t every = train_ckpt_interval(p);
 	struct progress pr;
 	double t0 = progress_now_ms(), wall = 0;
-	char rel[64], sha[HASH_HEX_BYTES];
+	char rel[64];
 
 	progress_init(&pr, "train", p->steps, R->o->progress);
 	for (int64_t s = 0; s < p->steps; s++) {
@@ -280,29 +362,13 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 		progress_step(&pr, s + 1, loss, lr, wall > 0 ? (double)res->tokens / (wall / 1e3) : 0);
 		if (!R->o->final_only && (s + 1) % every == 0 && s + 1 < p->steps) {
 			snprintf(rel, sizeof rel, "checkpoints/step_%06lld.ckpt", (long long)(s + 1));
-			/* The next segment starts from the checkpoint alone, in a
-			 * fresh recipe: whatever the recipe kept outside its state
-			 * ends here, as it does when a validator replays the segment. */
-			double save_ms, write_ms, t_restart;
-			if (checkpoint(R, s + 1, rel, sha, &save_ms, &write_ms, err) < 0)
+			if (checkpoint_restart(R, s + 1, rel, err) < 0)
 				return -1;
-			t_restart = progress_now_ms();
-			if (recipe_host_restart(R->h, &R->env, &R->plan, R->state, R->state_bytes, err) < 0)
-				return -1;
-			if (R->o->progress)
-				log_msg(LOG_PROGRESS, "train",
-					"checkpoint %lld: %.1f MB, state from the recipe %.0f ms, written and hashed "
-					"%.0f ms, restarted from it %.0f ms",
-					(long long)(s + 1), (double)R->state_bytes / 1e6, save_ms, write_ms,
-					progress_now_ms() - t_restart);
 		}
 	}
 	progress_done(&pr);
-	{
-		double save_ms, write_ms;
-		if (checkpoint(R, p->steps, "final.ckpt", res->final_sha256, &save_ms, &write_ms, err) < 0)
-			return -1;
-	}
+	if (checkpoint_final(R, p->steps, "final.ckpt", res->final_sha256, err) < 0)
+		return -1;
 	res->train_ms = progress_now_ms() - t0;
 	res->steps = p->steps;
 	return 0;

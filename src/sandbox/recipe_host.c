@@ -122,14 +122,27 @@ int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
 int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
 			const void *state, size_t n, struct kerr *err)
 {
+	if (recipe_host_restart_spawn(h, err) < 0)
+		return -1;
+	return recipe_host_restart_load(h, env, want, state, n, err);
+}
+
+int recipe_host_restart_spawn(struct recipe_host *h, struct kerr *err)
+{
+	if (!h->respawn)
+		return kerr_set(err, "recipe.restart", "this recipe host cannot restart its recipe");
+	return h->respawn(h, err);
+}
+
+int recipe_host_restart_load(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
+			     const void *state, size_t n, struct kerr *err)
+{
 	struct kr_plan plan;
 	struct kr_env again = *env;
 	size_t now;
 
 	again.state_follows = 1;
-	if (!h->respawn)
-		return kerr_set(err, "recipe.restart", "this recipe host cannot restart its recipe");
-	if (h->respawn(h, err) < 0 || recipe_host_create(h, &again, &plan, err) < 0)
+	if (recipe_host_create(h, &again, &plan, err) < 0)
 		return -1;
 	if (memcmp(&plan, want, sizeof plan))
 		return kerr_set(err, "recipe.plan_changed",

@@ -72,6 +72,12 @@ int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err);
  * replay re-runs (docs/judging-checks.md, "Binding"). */
 int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
 			const void *state, size_t n, struct kerr *err);
+/* The same in two halves: the respawn alone (a fork and exec, done while
+ * the caller has no other thread), then the create, the plan check and the
+ * load, which the harness overlaps with writing the checkpoint's file. */
+int recipe_host_restart_spawn(struct recipe_host *h, struct kerr *err);
+int recipe_host_restart_load(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
+			     const void *state, size_t n, struct kerr *err);
 /* One training step with its trace: at most cap records in recs, *n of
  * them filled. recipe.trace_overflow when the recipe named more than cap
  * tensors, recipe.bad_trace when a record's name breaks recipe_trace_check
