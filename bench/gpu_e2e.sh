@@ -14,7 +14,8 @@
 #   the replay's device end up in OUT/e2e.json and on stdout.
 #
 # The patch (E2E_PATCH): gelu-erf (the default) is a kernel patch, the exact
-# GELU in cuda/gk_kernels.cu (bench/gpu/e2e-gelu-erf.diff; test_diffscan_cuda
+# GELU in cuda/gk_kernels.cu, with cuda/gg.c back on the GELU kernels since
+# cuBLASLt's GELU epilogue is the tanh form (bench/gpu/e2e-gelu-erf.diff; test_diffscan_cuda
 # checks that it applies and passes check 1's scan), so the validator builds
 # and replays a CUDA part the miner changed; lr raises the peak learning
 # rate in config.c, which the CUDA runner compiles too. The king is left
@@ -100,7 +101,7 @@ if ! done_step prove; then
 			say "FAIL: bench/gpu/e2e-gelu-erf.diff does not apply to the king"
 			exit 2
 		}
-		echo "The exact GELU, x Phi(x), in the CUDA part's GELU kernels (cuda/gk_kernels.cu) in place of the tanh approximation: the function the GELU paper defines, at the cost of an erf per element in a kernel that is bound by memory." >"$W/rationale.md"
+		echo "The exact GELU, x Phi(x), in the CUDA part's GELU kernels (cuda/gk_kernels.cu) in place of the tanh approximation: the function the GELU paper defines, at the cost of an erf per element in a kernel that is bound by memory, and of the products' fused GELU epilogue (cuBLASLt's is the tanh form), so cuda/gg.c runs the kernels again." >"$W/rationale.md"
 	else
 		# a miner: the king's recipe with a higher learning rate
 		sed -i "s/$STEPS, $WARMUP, $CKPT, $LR }/$STEPS, $WARMUP, $CKPT, $LR_HIGH }/" "$W/miner/config.c"

@@ -40,6 +40,8 @@ static const char gemm_b[] =
 	"fwd TN m=8 n=64 k=8 lda=8 ldb=8 ldd=8 ab=f32 d=f32 epi=none compute=f32 algo=1 tile=2 stages=3 "
 	"splitk=1 red=0 swizzle=0 custom=0 inner=0 cluster=0\n";
 static int gemm_broken;
+/* >= 0: the restart after that many more fails its create */
+static int restart_fails_after = -1;
 /* creates seen: without a table, with gemm_a, with anything else */
 static int creates_unpinned, creates_pinned_a, creates_other;
 
@@ -54,6 +56,10 @@ static int bg_create(struct recipe_host *h, const struct kr_env *env, struct kr_
 		free(b);
 		return kerr_set(err, "recipe.create", "recipe create failed: unknown scale '%s'",
 				env->scale);
+	}
+	if (env->state_follows && restart_fails_after >= 0 && restart_fails_after-- == 0) {
+		free(b);
+		return kerr_set(err, "recipe.create", "the fake's create fails on this restart");
 	}
 	*b = proto;
 	b->pinned = env->gemm && env->gemm[0];
@@ -307,6 +313,29 @@ static void final_only_same_bits_no_segments(void **s)
 	json_decref(res);
 }
 
+/* A restart that fails while the checkpoint's file is being written on its
+ * thread: the run fails with the restart's reason and leaves nothing, no
+ * RUNDIR and no staging folder or temporary beside it. */
+static void restart_failure_leaves_nothing(void **s)
+{
+	struct train_opts o;
+	struct train_result r;
+	struct recipe_host h;
+	struct kerr err;
+	char out[FS_PATH_MAX];
+
+	(void)s;
+	snprintf(out, sizeof out, "%s/restart-fails", work);
+	opts_for(&o, out, 1);
+	fake_host(&h);
+	restart_fails_after = 2; /* the third checkpoint's restart */
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	restart_fails_after = -1;
+	assert_string_equal(err.code, "recipe.create");
+	assert_int_equal(fs_exists(out), 0);
+	assert_int_equal(tu_run(NULL, 0, "ls -d %s/restart-fails* >/dev/null 2>&1", work), 2);
+}
+
 static void refusals_leave_nothing(void **s)
 {
 	struct train_opts o;
@@ -502,6 +531,8 @@ static void cli_final_only_same_bits(void **s)
 	json_decref(b);
 	check_log_against_files(run, -1);
 	check_log_against_files(run2, 1);
+	/* the run compared against did restart from checkpoints */
+	assert_int_equal(tu_run(NULL, 0, "test -n \"$(ls -A %s/checkpoints)\"", run), 0);
 }
 
 /* --per-window-out: one line per window under a '#' header, and the lines
@@ -622,6 +653,7 @@ int main(void)
 		cmocka_unit_test(run_leaves_complete_rundir),
 		cmocka_unit_test(same_seed_same_bytes_any_threads),
 		cmocka_unit_test(final_only_same_bits_no_segments),
+		cmocka_unit_test(restart_failure_leaves_nothing),
 		cmocka_unit_test(refusals_leave_nothing),
 		cmocka_unit_test(eval_refuses_other_recipe),
 		cmocka_unit_test(gemm_table_pinned_and_recorded),

@@ -244,11 +244,12 @@ static int checkpoint_final(struct run *R, int64_t step, const char *rel, char s
  * from the checkpoint alone, in a fresh recipe, so whatever the recipe
  * kept outside its state ends here, as it does when a validator replays
  * the segment. At the gpu-* scales the file (write, sync, hash) and the
- * restart (a new process, the GPU context, the state loaded) take seconds
- * each (docs/gpu.md), so the file is written on a thread while the new
- * recipe loads the same bytes: both only read R->state. The respawn comes
- * first, while this process has one thread (a fork beside a running thread
- * could copy a lock that thread holds). The log's record follows both. */
+ * restart (the GPU context, the state loaded) take seconds each
+ * (docs/gpu.md), so the file is written on a thread while the new recipe
+ * is created and loads the same bytes: both only read R->state. The
+ * respawn (the old runner's exit, then a fork) comes before the thread
+ * starts, so that no fork copies a lock the writer holds. The log's
+ * record follows both. */
 static int checkpoint_restart(struct run *R, int64_t step, const char *rel, struct kerr *err)
 {
 	struct store c;
@@ -268,8 +269,12 @@ static int checkpoint_restart(struct run *R, int64_t step, const char *rel, stru
 	restart_ms = progress_now_ms() - t0;
 	if (threaded)
 		pthread_join(th, NULL);
-	if (rc < 0)
+	if (rc < 0) {
+		if (c.rc < 0) /* the restart's error is the one returned */
+			log_msg(LOG_WARN, "train", "checkpoint %lld was not written either: %s: %s", (long long)step,
+				c.err.code, c.err.msg);
 		return -1;
+	}
 	if (c.rc < 0) {
 		*err = c.err;
 		return -1;

@@ -5,6 +5,7 @@
  *
  * RUNDIR/train.log          hash-chained log (trainlog.h)
  * RUNDIR/checkpoints/step_NNNNNN.ckpt   every train_ckpt_interval() steps
+ *                                       (none with final_only)
  * RUNDIR/final.ckpt         after the last step
  * RUNDIR/result.json        val_bpb and what produced it */
 #ifndef KARPA_TRAIN_H

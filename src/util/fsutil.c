@@ -229,7 +229,9 @@ static int parent_of(const char *path, char *out, size_t cap, struct kerr *err)
 
 int fs_atomic_open(struct fs_atomic *a, const char *path, unsigned mode, unsigned flags, struct kerr *err)
 {
-	static unsigned counter; /* distinct temporaries within one process */
+	/* distinct temporaries within one process, whichever thread opens them
+	 * (the harness writes a checkpoint beside a restart) */
+	static _Atomic unsigned counter;
 	int fd;
 
 	memset(a, 0, sizeof *a);

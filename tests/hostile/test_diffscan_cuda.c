@@ -535,6 +535,9 @@ static void test_gpu_e2e_patch_applies_and_passes(void **state)
 		   src, dir, dir, src, src) != 0)
 		fail_msg("the e2e patch no longer applies to %s/recipe: %s", src, out);
 	assert_int_equal(atoi(out), 2);
+	/* and the model runs those kernels, not cuBLASLt's tanh epilogue */
+	assert_int_equal(tu_run(out, sizeof out, "grep -c 'g->gelu = GG_GELU_KERNEL;' %s/cuda/gg.c", dir), 0);
+	assert_int_equal(atoi(out), 1);
 	if (diffscan_tree(dir, &err) != 0)
 		fail_msg("the e2e patch fails check 1: %s: %s", err.code, err.msg);
 	tu_rmdir(dir);
