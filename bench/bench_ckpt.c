@@ -5,7 +5,8 @@
  * of OpenSSL's SHA-256 over them, then read back and hashed once. At the GPU
  * scales a state is GBs (gpu-125m: 1.49 GB; docs/gpu.md), so what the
  * harness adds over that floor is what a checkpoint costs beyond the disk
- * and the hash. Also the pipe a state crosses between the runner and the
+ * and the hash. Also ckpt_digest, the same container hashed without the
+ * file (a replay's end check), against ckpt_write's time, and the pipe a state crosses between the runner and the
  * harness (twice per checkpoint): a child writes the state, this process
  * reads it non-blocking with poll as recipe_pipe.c does, with the kernel's
  * default 64 KiB buffer and with the 1 MiB the harness asks for. Prints
@@ -120,7 +121,8 @@ int main(int argc, char **argv)
 	char path[4096], floor_path[4096], sha[HASH_HEX_BYTES];
 	unsigned char *buf = malloc(n ? n : 1), *back;
 	void *state = NULL;
-	double tw, tr, fw, fr, t0;
+	double tw, tr, td, fw, fr, t0;
+	char dsha[HASH_HEX_BYTES];
 	struct kerr err;
 	int rc = 1;
 
@@ -160,7 +162,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_ckpt: the read gave other bytes than were written\n");
 		goto out;
 	}
+	t0 = now_s();
+	if (ckpt_digest(&m, buf, n, dsha, &err) < 0)
+		goto fail;
+	td = now_s() - t0;
+	if (strcmp(dsha, sha)) {
+		fprintf(stderr, "bench_ckpt: ckpt_digest is not the written file's digest\n");
+		goto out;
+	}
 	printf("ckpt  %zu MB  write %.2f s (%.0f MB/s)  floor %.2f s  ratio %.2f\n", mb, tw, mb / tw, fw, tw / fw);
+	printf("ckpt  %zu MB  digest without the file %.2f s (%.0f MB/s)  write/digest %.2f\n", mb, td, mb / td,
+	       tw / td);
 	printf("ckpt  %zu MB  read  %.2f s (%.0f MB/s)  floor %.2f s  ratio %.2f\n", mb, tr, mb / tr, fr, tr / fr);
 	/* back is warm (the floor's read filled it): no page faults timed */
 	fw = pipe_s(buf, back, n, 0);

@@ -242,6 +242,17 @@ static void hold(struct fx *f, int idx, const char *sha, int keep_file)
 	seal_again(f, m);
 }
 
+/* n bytes of i * mul at path: a stand-in for a held checkpoint. */
+static void write_pattern(const char *path, int n, int mul)
+{
+	FILE *fp = fopen(path, "wb");
+
+	assert_non_null(fp);
+	for (int i = 0; i < n; i++)
+		fputc(i * mul, fp);
+	assert_int_equal(fclose(fp), 0);
+}
+
 /* Taking a held checkpoint: copied (a file of its own) or, for the
  * validator's own files, hard-linked (the same inode, nothing written
  * again); either way held to the manifest's size and digest, and a refusal
@@ -259,14 +270,8 @@ static void held_take_copies_or_links(void **unused)
 	(void)unused;
 	snprintf(src, sizeof src, "%s/held.ckpt", dir);
 	snprintf(other, sizeof other, "%s/other.ckpt", dir);
-	assert_non_null(fp = fopen(src, "wb"));
-	for (int i = 0; i < 5000; i++)
-		fputc(i * 13, fp);
-	fclose(fp);
-	assert_non_null(fp = fopen(other, "wb"));
-	for (int i = 0; i < 5000; i++)
-		fputc(i * 7, fp);
-	fclose(fp);
+	write_pattern(src, 5000, 13);
+	write_pattern(other, 5000, 7);
 	assert_int_equal(hash_file_hex(src, hex, NULL, &err), 0);
 	m = json_pack("{s:{s:{s:I, s:s}}}", "held", name, "bytes", (json_int_t)5000, "sha256", hex);
 	/* a filesystem without hard links: the take copies instead */
@@ -306,6 +311,58 @@ static void held_take_copies_or_links(void **unused)
 	assert_int_equal(bundle_held_take(m, "checkpoints/step_000008.ckpt", src, dst, 1, &err), -1);
 	assert_string_equal(err.code, "bundle.held_bad");
 	json_decref(m);
+	tu_rmdir(dir);
+}
+
+/* A held checkpoint taken into a take: its digest then stands for it
+ * (bundle_taken_sha256) as a listed file's does, and only once it is in;
+ * other bytes, a name taken twice or one the listing has are refused and
+ * leave the take as it was. */
+static void taken_held_joins_the_take(void **unused)
+{
+	char *dir = tu_mkdtemp();
+	char src[FS_PATH_MAX], other[FS_PATH_MAX], path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+	const char *name = "checkpoints/step_000004.ckpt";
+	struct bundle_taken *t = calloc(1, sizeof *t);
+	struct kerr err = { 0 };
+	json_t *m;
+
+	(void)unused;
+	assert_non_null(t);
+	snprintf(src, sizeof src, "%s/held.ckpt", dir);
+	snprintf(other, sizeof other, "%s/other.ckpt", dir);
+	write_pattern(src, 3000, 11);
+	write_pattern(other, 3000, 5);
+	assert_int_equal(hash_file_hex(src, hex, NULL, &err), 0);
+	m = json_pack("{s:{s:{s:I, s:s}}}", "held", name, "bytes", (json_int_t)3000, "sha256", hex);
+	/* a take of one listed file, as bundle_take leaves it */
+	snprintf(t->dir, sizeof t->dir, "%s/take", dir);
+	snprintf(path, sizeof path, "%s/checkpoints", t->dir);
+	assert_int_equal(fs_mkdir_p(path, &err), 0);
+	t->f.n = 1;
+	snprintf(t->f.name[0], sizeof t->f.name[0], "checkpoints/final.ckpt");
+	memset(t->sha256[0], 'a', HASH_HEX_BYTES - 1);
+
+	assert_null(bundle_taken_sha256(t, name));
+	assert_int_equal(bundle_taken_held(t, m, name, other, 1, &err), -1);
+	assert_string_equal(err.code, "bundle.held_digest");
+	assert_int_equal(t->n_held, 0);
+	assert_null(bundle_taken_sha256(t, name));
+	assert_int_equal(bundle_taken_held(t, m, name, src, 1, &err), 0);
+	assert_non_null(bundle_taken_sha256(t, name));
+	assert_string_equal(bundle_taken_sha256(t, name), hex);
+	assert_string_equal(bundle_taken_sha256(t, "checkpoints/final.ckpt"), t->sha256[0]);
+	snprintf(path, sizeof path, "%s/%s", t->dir, name);
+	assert_int_equal(access(path, F_OK), 0);
+	/* twice, or a name the listing has: refused, the take unchanged */
+	assert_int_equal(bundle_taken_held(t, m, name, src, 1, &err), -1);
+	assert_string_equal(err.code, "bundle.held_bad");
+	assert_int_equal(bundle_taken_held(t, m, "checkpoints/final.ckpt", src, 1, &err), -1);
+	assert_string_equal(err.code, "bundle.held_bad");
+	assert_int_equal(t->n_held, 1);
+	assert_string_equal(bundle_taken_sha256(t, name), hex);
+	json_decref(m);
+	free(t);
 	tu_rmdir(dir);
 }
 
@@ -539,6 +596,7 @@ int main(void)
 		cmocka_unit_test(verify_log_head_and_selection),
 		cmocka_unit_test(verify_held_checkpoints),
 		cmocka_unit_test(held_take_copies_or_links),
+		cmocka_unit_test(taken_held_joins_the_take),
 		cmocka_unit_test(plot_term_draws),
 		cmocka_unit_test(plot_svg_writes),
 		cmocka_unit_test(cli_verify_and_show),

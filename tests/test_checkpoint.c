@@ -316,6 +316,44 @@ static void test_write_refuses_bad_meta(void **s)
 	assert_false(fs_exists(p));
 }
 
+/* ckpt_digest is the digest of the file ckpt_write would write, for any
+ * header and state, and it leaves nothing on disk; a change to one byte of
+ * state or header changes it; what ckpt_write refuses it refuses too. */
+static void test_digest_without_file(void **s)
+{
+	struct ckpt_meta m;
+	struct kerr err;
+	char p[FS_PATH_MAX], wrote[HASH_HEX_BYTES], file_sha[HASH_HEX_BYTES], d[HASH_HEX_BYTES], d2[HASH_HEX_BYTES];
+	uint8_t other[STATE_BYTES];
+
+	(void)s;
+	meta_fill(&m);
+	assert_int_equal(ckpt_digest(&m, state, STATE_BYTES, d, &err), 0);
+	assert_int_equal(hash_file_hex(path, file_sha, NULL, &err), 0);
+	assert_string_equal(d, file_sha); /* setup's file, written by ckpt_write */
+
+	memcpy(other, state, sizeof other);
+	other[STATE_BYTES / 2] ^= 1;
+	m.step = 41;
+	snprintf(p, sizeof p, "%s/digest.ckpt", dir);
+	assert_int_equal(ckpt_digest(&m, other, STATE_BYTES, d2, &err), 0);
+	assert_string_not_equal(d2, d);
+	assert_int_equal(ckpt_write(p, &m, other, STATE_BYTES, wrote, &err), 0);
+	assert_int_equal(hash_file_hex(p, file_sha, NULL, &err), 0);
+	assert_string_equal(d2, wrote);
+	assert_string_equal(d2, file_sha);
+	m.step = 40; /* the header alone changes it too */
+	assert_int_equal(ckpt_digest(&m, other, STATE_BYTES, d2, &err), 0);
+	assert_string_not_equal(d2, wrote);
+	assert_string_not_equal(d2, d);
+
+	assert_int_equal(ckpt_digest(&m, state, STATE_BYTES - 1, d2, &err), -1);
+	assert_string_equal(err.code, "ckpt.bad_header");
+	m.seed = (uint64_t)1 << 60;
+	assert_int_equal(ckpt_digest(&m, state, STATE_BYTES, d2, &err), -1);
+	assert_string_equal(err.code, "ckpt.bad_header");
+}
+
 /* A header that is valid JSON but claims another format version. */
 static void test_other_format(void **s)
 {
@@ -339,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_header_and_known_reads),
 		cmocka_unit_test(test_compat_checks),
 		cmocka_unit_test(test_write_refuses_bad_meta),
+		cmocka_unit_test(test_digest_without_file),
 		cmocka_unit_test(test_other_format),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

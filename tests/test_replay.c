@@ -248,7 +248,7 @@ static const char *judge_replay(void (*host)(struct recipe_host *), const char *
 	struct recipe_host h;
 	struct kr_plan plan;
 	struct kr_env env;
-	struct replay_opts ro = {.bundle_dir = bundle, .segment = segment, .steps = steps, .scratch_dir = work};
+	struct replay_opts ro = {.bundle_dir = bundle, .segment = segment, .steps = steps};
 	int rc;
 
 	if (plausible_check(bundle, vocab, &pr, &err) < 0)

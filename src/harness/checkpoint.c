@@ -100,10 +100,12 @@ out:
 	return rc;
 }
 
-static int write_part(struct fs_atomic *a, struct hash_bulk *c, const void *p, size_t n, struct kerr *err)
+/* One part of the container: hashed, and written when there is a file
+ * (a is NULL for ckpt_digest). */
+static int emit_part(struct fs_atomic *a, struct hash_bulk *c, const void *p, size_t n, struct kerr *err)
 {
 	hash_bulk_update(c, p, n);
-	return fs_atomic_write(a, p, n, err);
+	return a ? fs_atomic_write(a, p, n, err) : 0;
 }
 
 /* The two digests of a container whose contents before the trailer went
@@ -126,19 +128,23 @@ static int end_digests(struct hash_bulk *body, const uint8_t *t, uint8_t d[HASH_
 	return 0;
 }
 
-int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, size_t n,
-	       char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
+/* The container of (m, state) in one pass: written to path (atomically)
+ * when there is one, and its whole-file digest either way. ckpt_write and
+ * ckpt_digest are both this function, so a digest made without a file is
+ * the digest of the file ckpt_write would have written. */
+static int container(const char *path, const struct ckpt_meta *m, const void *state, size_t n,
+		     char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
 {
 	char *hdr = NULL;
 	uint8_t prefix[CKPT_PREFIX_BYTES], d[HASH_BYTES], whole[HASH_BYTES];
 	struct hash_bulk body = { NULL };
-	struct fs_atomic a = { 0 };
+	struct fs_atomic a = { 0 }, *file = path ? &a : NULL;
 	size_t hlen;
 	int rc = -1;
 
 	if (n != m->state_bytes) {
-		kerr_set(err, "ckpt.bad_header", "%s: state is %zu bytes, header says %llu", path, n,
-			 (unsigned long long)m->state_bytes);
+		kerr_set(err, "ckpt.bad_header", "%s: state is %zu bytes, header says %llu", path ? path : "checkpoint",
+			 n, (unsigned long long)m->state_bytes);
 		return -1;
 	}
 	if (!(hdr = header_json(m, err)))
@@ -147,12 +153,12 @@ int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, s
 	memcpy(prefix, CKPT_MAGIC, CKPT_MAGIC_BYTES);
 	for (int i = 0; i < 4; i++)
 		prefix[CKPT_MAGIC_BYTES + i] = (uint8_t)(hlen >> (8 * i));
-	if (fs_atomic_open(&a, path, 0644, 0, err) < 0 || hash_bulk_begin(&body, err) < 0)
+	if ((file && fs_atomic_open(file, path, 0644, 0, err) < 0) || hash_bulk_begin(&body, err) < 0)
 		goto out;
-	if (write_part(&a, &body, prefix, sizeof prefix, err) < 0 || write_part(&a, &body, hdr, hlen, err) < 0 ||
-	    write_part(&a, &body, state, n, err) < 0 || end_digests(&body, NULL, d, whole, err) < 0)
+	if (emit_part(file, &body, prefix, sizeof prefix, err) < 0 || emit_part(file, &body, hdr, hlen, err) < 0 ||
+	    emit_part(file, &body, state, n, err) < 0 || end_digests(&body, NULL, d, whole, err) < 0)
 		goto out;
-	if (fs_atomic_write(&a, d, sizeof d, err) < 0 || fs_atomic_commit(&a, err) < 0)
+	if (file && (fs_atomic_write(file, d, sizeof d, err) < 0 || fs_atomic_commit(file, err) < 0))
 		goto out;
 	if (sha256_hex)
 		hash_hex(whole, sha256_hex);
@@ -162,6 +168,18 @@ out:
 	fs_atomic_abort(&a);
 	free(hdr);
 	return rc;
+}
+
+int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, size_t n,
+	       char sha256_hex[HASH_HEX_BYTES], struct kerr *err)
+{
+	return container(path, m, state, n, sha256_hex, err);
+}
+
+int ckpt_digest(const struct ckpt_meta *m, const void *state, size_t n, char sha256_hex[HASH_HEX_BYTES],
+		struct kerr *err)
+{
+	return container(NULL, m, state, n, sha256_hex, err);
 }
 
 static int read_exact(int fd, void *buf, size_t n, const char *path, struct kerr *err)

@@ -45,6 +45,13 @@ struct ckpt_meta {
 int ckpt_write(const char *path, const struct ckpt_meta *m, const void *state, size_t n,
 	       char sha256_hex[HASH_HEX_BYTES], struct kerr *err);
 
+/* The digest ckpt_write would give for (m, state), without writing
+ * anything: for a check that only compares a state's container with a
+ * recorded digest (a replay's end), which at the GPU scales saves writing
+ * and syncing gigabytes. */
+int ckpt_digest(const struct ckpt_meta *m, const void *state, size_t n, char sha256_hex[HASH_HEX_BYTES],
+		struct kerr *err);
+
 /* Reads and verifies a container: ckpt.bad_magic, ckpt.truncated (file
  * shorter than its header declares), ckpt.bad_size (longer), ckpt.too_large,
  * ckpt.bad_header, ckpt.digest_mismatch, fs.*. On success *state (caller

@@ -71,7 +71,7 @@ static int take_held(struct dctx *c, struct kerr *err)
 	if (c->o->segment > 0 && c->o->segment - 1 < c->pr.nckpt)
 		need = c->pr.ckpt[c->o->segment - 1].file;
 	json_object_foreach((json_t *)held, name, v) {
-		char src[FS_PATH_MAX], dst[FS_PATH_MAX];
+		char src[FS_PATH_MAX];
 
 		(void)v;
 		if (!c->o->held || fs_join(src, sizeof src, err, "%s/%s", c->o->held, name) < 0 || !fs_exists(src)) {
@@ -79,8 +79,7 @@ static int take_held(struct dctx *c, struct kerr *err)
 				missing++;
 			continue;
 		}
-		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bd.t.dir, name) < 0 ||
-		    bundle_held_take(c->br.manifest, name, src, dst, 0, err) < 0)
+		if (bundle_taken_held(&c->bd.t, c->br.manifest, name, src, 0, err) < 0)
 			return -1;
 	}
 	if (missing && c->o->segment >= 0)
@@ -156,7 +155,7 @@ static int replay_one(struct dctx *c, int seg, int steps, struct trace_doc *trac
 	struct kr_plan plan;
 	struct kr_env env = { .seed = c->pr.seed, .threads = c->o->threads, .vocab_size = bpe_vocab_size(c->d.tok),
 			      .scale = c->pr.scale, .state_follows = seg > 0, .gemm = c->dev.gemm };
-	struct replay_opts ro = { .bundle_dir = c->bd.t.dir, .taken = &c->bd.t, .segment = seg, .steps = steps, .scratch_dir = c->work,
+	struct replay_opts ro = { .bundle_dir = c->bd.t.dir, .taken = &c->bd.t, .segment = seg, .steps = steps,
 				  .trace = trace, .keep_going = keep_going };
 	int rc = -1;
 

@@ -225,7 +225,7 @@ static int take_held(struct ctx *c, struct kerr *err)
 	if (judge_held_needs(c->s, c->manifest_hex, c->manifest, names, &n, err) < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		char src[FS_PATH_MAX], dst[FS_PATH_MAX];
+		char src[FS_PATH_MAX];
 		size_t len = strlen(missing);
 
 		if (!c->o->held || fs_join(src, sizeof src, err, "%s/%s", c->o->held, names[i]) < 0 || !fs_exists(src)) {
@@ -240,8 +240,7 @@ static int take_held(struct ctx *c, struct kerr *err)
 			snprintf(nd->sha256, sizeof nd->sha256, "%s", sha ? sha : "");
 			continue;
 		}
-		if (fs_join(dst, sizeof dst, err, "%s/%s", c->bdir, names[i]) < 0 ||
-		    bundle_held_take(c->manifest, names[i], src, dst, c->o->held_link, err) < 0)
+		if (bundle_taken_held(&c->taken, c->manifest, names[i], src, c->o->held_link, err) < 0)
 			return -1;
 		c->r->held_taken++;
 	}
@@ -954,7 +953,7 @@ static int replay_in_child(struct ctx *c, struct sandbox *sb, const uint16_t *tr
 {
 	struct recipe_host h;
 	struct kr_plan plan;
-	struct replay_opts ro = { .bundle_dir = c->bdir, .taken = &c->taken, .segment = seg, .steps = steps, .scratch_dir = c->work,
+	struct replay_opts ro = { .bundle_dir = c->bdir, .taken = &c->taken, .segment = seg, .steps = steps,
 				  .trace = trace };
 	int rc = -1;
 

@@ -44,8 +44,6 @@ struct replay_opts {
 	int segment;             /* 0 .. pr->nckpt - 1 */
 	int steps;               /* 0: the whole segment, ending in the digest check;
 				    else at most this many steps (clipped at the segment's end) */
-	const char *scratch_dir; /* where the re-wrapped checkpoint is written, then removed;
-				    NULL: $TMPDIR, else /tmp */
 	struct trace_doc *trace; /* non-NULL: every replayed step is traced into it (a dispute) */
 	int keep_going;          /* a step that differs from the log does not stop the replay:
 				    the first one is reported and the call still fails at the end */

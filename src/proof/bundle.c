@@ -589,11 +589,21 @@ static int taken_index(const struct bundle_taken *t, const char *name)
 	return -1;
 }
 
+static int held_index(const struct bundle_taken *t, const char *name)
+{
+	for (int i = 0; i < t->n_held; i++)
+		if (!strcmp(t->held_name[i], name))
+			return i;
+	return -1;
+}
+
 const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name)
 {
 	int i = taken_index(t, name);
 
-	return i < 0 || t->unhashed[i] ? NULL : t->sha256[i];
+	if (i < 0)
+		return (i = held_index(t, name)) < 0 ? NULL : t->held_sha256[i];
+	return t->unhashed[i] ? NULL : t->sha256[i];
 }
 
 const char *bundle_taken_listed(const struct bundle_taken *t, const char *name)
@@ -730,5 +740,25 @@ int bundle_held_take(const json_t *manifest, const char *name, const char *src, 
 				"%s: %llu bytes with SHA-256 %.16s..., the manifest holds %lld bytes with %.16s...", src,
 				(unsigned long long)got, hex[0] ? hex : "(not read)", (long long)bytes, want);
 	}
+	return 0;
+}
+
+int bundle_taken_held(struct bundle_taken *t, const json_t *manifest, const char *name, const char *src,
+		      int may_link, struct kerr *err)
+{
+	const json_t *e = json_object_get(json_object_get(manifest, "held"), name);
+	const char *sha = json_string_value(json_object_get(e, "sha256"));
+	char dst[FS_PATH_MAX];
+
+	if (strlen(name) > BUNDLE_NAME_MAX || taken_index(t, name) >= 0 || held_index(t, name) >= 0 ||
+	    t->n_held >= BUNDLE_FILES_MAX)
+		return kerr_set(err, "bundle.held_bad", "%.128s: already in the validator's copy of the bundle", name);
+	if (fs_join(dst, sizeof dst, err, "%s/%s", t->dir, name) < 0 ||
+	    bundle_held_take(manifest, name, src, dst, may_link, err) < 0)
+		return -1;
+	/* the bytes taken hashed to this digest, or the take failed */
+	snprintf(t->held_name[t->n_held], sizeof t->held_name[t->n_held], "%s", name);
+	snprintf(t->held_sha256[t->n_held], sizeof t->held_sha256[t->n_held], "%s", sha);
+	t->n_held++;
 	return 0;
 }

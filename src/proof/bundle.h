@@ -139,6 +139,11 @@ struct bundle_taken {
 	char sha256[BUNDLE_FILES_MAX][HASH_HEX_BYTES]; /* of the bytes copied, in f's order; "" while unhashed */
 	unsigned char unhashed[BUNDLE_FILES_MAX];      /* 1: copied, not hashed yet (bundle_take_deferred) */
 	char listed[BUNDLE_FILES_MAX][HASH_HEX_BYTES]; /* an unhashed file's digest in the verified manifest */
+	/* Held checkpoints taken into dir since (bundle_taken_held), outside
+	 * the listing f, which stays what the sender's bundle held. */
+	int n_held;
+	char held_name[BUNDLE_FILES_MAX][BUNDLE_NAME_MAX + 1];
+	char held_sha256[BUNDLE_FILES_MAX][HASH_HEX_BYTES]; /* hashed as taken, held to the manifest */
 };
 int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err);
 /* bundle_take that copies (or extracts) a bundle's intermediate checkpoints
@@ -168,11 +173,20 @@ int bundle_taken_unhashed(const struct bundle_taken *t);
  * validator's copy). */
 int bundle_verify_taken(struct bundle_taken *t, struct bundle_report *r, struct kerr *err);
 /* The take's SHA-256 (hex) of the file named `name` (relative, as listed:
- * "checkpoints/final.ckpt"), or NULL when the take has no such file or has
- * not hashed it (bundle_take_deferred). The
+ * "checkpoints/final.ckpt"; a held checkpoint once bundle_taken_held took
+ * it), or NULL when the take has no such file or has not hashed it
+ * (bundle_take_deferred). The
  * digest of the validator's own bytes: a check that needs a file's digest
  * asks here instead of hashing it again. */
 const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name);
+
+/* bundle_held_take of held checkpoint `name` from src into the take's
+ * dir, whose digest (the one hash the take makes, held to the verified
+ * manifest's entry) then stands for the file as bundle_taken_sha256 does
+ * for the others: a replay that starts from it reads it without hashing it
+ * again. bundle.held_bad as well for a name taken twice. */
+int bundle_taken_held(struct bundle_taken *t, const json_t *manifest, const char *name, const char *src,
+		      int may_link, struct kerr *err);
 
 /* A bundle taken under $TMPDIR (removed by bundle_dir_close): for the CLI
  * and bundle_verify. t.dir is the copy. */
