@@ -347,6 +347,8 @@ static void taken_held_joins_the_take(void **unused)
 	assert_int_equal(bundle_taken_held(t, m, name, other, 1, &err), -1);
 	assert_string_equal(err.code, "bundle.held_digest");
 	assert_int_equal(t->n_held, 0);
+	snprintf(path, sizeof path, "%s/%s", t->dir, name);
+	assert_int_equal(access(path, F_OK), -1); /* nothing left in the take */
 	assert_null(bundle_taken_sha256(t, name));
 	assert_int_equal(bundle_taken_held(t, m, name, src, 1, &err), 0);
 	assert_non_null(bundle_taken_sha256(t, name));

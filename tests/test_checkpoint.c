@@ -317,8 +317,8 @@ static void test_write_refuses_bad_meta(void **s)
 }
 
 /* ckpt_digest is the digest of the file ckpt_write would write, for any
- * header and state, and it leaves nothing on disk; a change to one byte of
- * state or header changes it; what ckpt_write refuses it refuses too. */
+ * header and state; a change to one byte of state or header changes it;
+ * what ckpt_write refuses it refuses too. */
 static void test_digest_without_file(void **s)
 {
 	struct ckpt_meta m;

@@ -1,6 +1,7 @@
 /* test_evaluate.c: val_bpb from known logits, worked out by hand; the
  * windowing scores every target once; non-finite logits and bad ids are
- * refused; the result does not depend on threads or call sizes. */
+ * refused; the result does not depend on threads or call sizes, nor on
+ * the order windows are scored in; a stop leaves the tail as asked. */
 #include "testutil.h"
 
 #include <math.h>
@@ -184,6 +185,87 @@ static void test_independent_of_threads_and_call_size(void **s)
 	assert_int_equal(a.bytes, c.bytes);
 }
 
+/* Stops after the first call it sees. */
+static int stop_first(void *arg, const uint32_t *windows, int rows, const double *row_nats, struct kerr *err)
+{
+	int *seen = arg;
+
+	(void)windows;
+	(void)row_nats;
+	(void)err;
+	*seen += rows;
+	return 1;
+}
+
+/* Windows scored in a given order give the split order's bits; a stopper
+ * ends the scoring after its call, the short last window unscored, or,
+ * with tail_always, scored with the bits a full evaluation gives it; an
+ * order that is not a permutation is refused. */
+static void test_order_stop_and_tail(void **s)
+{
+	enum { N = 200 }; /* T 16: 12 full windows and a short one of 7 targets */
+	static uint16_t toks[N];
+	uint32_t order[12], dup[12];
+	struct recipe_host h;
+	struct fake f;
+	struct kr_plan p = { .seq_len = 16, .eval_batch = 4 };
+	struct eval_result all, ord, st, st_tail;
+	int seen = 0;
+	struct eval_stopper stop = { stop_first, &seen };
+	struct eval_opts o = { .threads = 2 };
+	struct kerr err;
+	uint32_t x = 777;
+
+	(void)s;
+	for (int i = 0; i < N; i++) {
+		x = x * 1103515245u + 12345u;
+		toks[i] = (uint16_t)((x >> 16) % 3);
+	}
+	for (int i = 0; i < 12; i++) {
+		order[i] = (uint32_t)((i * 5) % 12);
+		dup[i] = (uint32_t)i;
+	}
+	dup[11] = 0;
+	host(&h, &f);
+	f.offset = -0.7f;
+	assert_int_equal(evaluate_tokens(&h, &p, bytes3, 3, toks, N, &o, &all, &err), 0);
+	assert_int_equal(all.windows, 13);
+	assert_int_equal(all.tail_scored, 1);
+	assert_true(all.tail_nats > 0);
+	o.order = order;
+	assert_int_equal(evaluate_tokens(&h, &p, bytes3, 3, toks, N, &o, &ord, &err), 0);
+	assert_memory_equal(&ord.nats, &all.nats, sizeof all.nats);
+	assert_memory_equal(&ord.tail_nats, &all.tail_nats, sizeof all.tail_nats);
+
+	o.stopper = &stop;
+	f.calls = 0;
+	assert_int_equal(evaluate_tokens(&h, &p, bytes3, 3, toks, N, &o, &st, &err), 0);
+	assert_int_equal(seen, 4);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(st.stopped, 1);
+	assert_int_equal(st.windows, 4);
+	assert_int_equal(st.targets, 4 * 16);
+	assert_int_equal(st.tail_scored, 0);
+	assert_true(st.tail_nats == 0);
+
+	o.tail_always = 1;
+	f.calls = 0;
+	assert_int_equal(evaluate_tokens(&h, &p, bytes3, 3, toks, N, &o, &st_tail, &err), 0);
+	assert_int_equal(f.calls, 2);
+	assert_int_equal(f.rows[1], 1);
+	assert_int_equal(f.T[1], 7);
+	assert_int_equal(st_tail.stopped, 1);
+	assert_int_equal(st_tail.windows, 5);
+	assert_int_equal(st_tail.targets, 4 * 16 + 7);
+	assert_int_equal(st_tail.tail_scored, 1);
+	assert_memory_equal(&st_tail.tail_nats, &all.tail_nats, sizeof all.tail_nats);
+
+	o.stopper = NULL;
+	o.order = dup;
+	assert_int_equal(evaluate_tokens(&h, &p, bytes3, 3, toks, N, &o, &st, &err), -1);
+	assert_string_equal(err.code, "eval.bad_order");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_independent_of_threads_and_call_size),
+		cmocka_unit_test(test_order_stop_and_tail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,13 @@ static void test_comment_only_is_not_decisive(void **unused)
 	assert_string_equal(jstr(j, "verdict"), "not_decisive");
 	assert_string_equal(jstr(j, "code"), "judge.not_decisive");
 	assert_true(jnum(j, "hidden_bpb") == jnum(j, "king_bpb"));
+	/* The king's own model: the sequential test stops the hidden scoring
+	 * early, and the public claim is checked on a share of the public
+	 * split, whose short last window (tiny: T 64) is scored as well. */
+	assert_string_equal(jstr(j, "hidden_cache"), "used");
+	assert_true(json_is_true(json_object_get(j, "hidden_partial")));
+	assert_true(json_is_true(json_object_get(j, "public_partial")));
+	assert_true((long long)jnum(j, "public_targets") % 64 != 0);
 	assert_null(json_object_get(j, "challenge_seed"));
 	id = jstr(j, "id");
 	run(0, "%s corpus %s search unchanged --verdict not_decisive", tu_karpa(), g.state);

@@ -194,10 +194,13 @@ int evaluate_tokens(struct recipe_host *h, const struct kr_plan *plan, const uin
 			goto out;
 	}
 	b.win[0] = (uint32_t)full;
-	if (!stop && tail && score_call(h, tokens, T, 1, (int)rem, vocab, &b, threads, o, call++, err) < 0)
+	if ((!stop || (o && o->tail_always)) && tail &&
+	    score_call(h, tokens, T, 1, (int)rem, vocab, &b, threads, o, call++, err) < 0)
 		goto out;
 	add_up(&b, tokens, nwin, T, rem, token_bytes, res);
 	res->stopped = stop > 0;
+	res->tail_scored = tail && b.scored[full];
+	res->tail_nats = res->tail_scored ? b.win_nats[full] : 0;
 	if (res->bytes == 0) {
 		kerr_set(err, "eval.no_bytes", "the %llu scored targets decode to 0 bytes",
 			 (unsigned long long)res->targets);

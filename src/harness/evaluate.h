@@ -58,6 +58,11 @@ struct eval_opts {
 	const uint32_t *order;
 	double *target_nats;  /* NULL, or one per scored target (split order): its cross-entropy */
 	const struct eval_stopper *stopper; /* NULL: none */
+	/* 1: the short last window is scored even after the stopper stopped,
+	 * so its nats are known exactly (the judge's public claim on a share:
+	 * an estimate from full windows plus the tail's own). 0: a stop ends
+	 * the scoring, the tail unscored (the hidden evaluation's rule). */
+	int tail_always;
 };
 
 struct eval_result {
@@ -67,7 +72,9 @@ struct eval_result {
 	uint64_t targets; /* scored target tokens */
 	uint64_t bytes;   /* UTF-8 bytes of the scored targets */
 	int stopped;      /* 1 when the stopper ended it early: the sums cover the scored windows only */
-	uint64_t windows; /* windows scored */
+	uint64_t windows; /* windows scored, the short last one included when scored */
+	int tail_scored;  /* 1 when the split has a short last window and it was scored */
+	double tail_nats; /* its cross-entropy then, else 0 */
 };
 
 /* The byte-length table bpe_token_len gives for every id; caller frees.

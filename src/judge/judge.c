@@ -582,6 +582,7 @@ struct split_plan {
 	const uint32_t *order;
 	const struct eval_stopper *stop;
 	double *target_nats;
+	int tail_always; /* eval_opts.tail_always */
 };
 
 /* The causality audit's twin child: a fresh one with the final checkpoint,
@@ -623,6 +624,7 @@ static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, 
 		eo.order = sp->order;
 		eo.stopper = sp->stop;
 		eo.target_nats = sp->target_nats;
+		eo.tail_always = sp->tail_always;
 	}
 	if (dataset_tokens(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
 		goto out;
@@ -643,8 +645,11 @@ static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, 
 		goto out;
 	}
 	/* A stop comes only after a call of full windows: every call before it
-	 * held `rows` of them. */
-	made = res->stopped ? (res->windows + (uint64_t)rows - 1) / (uint64_t)rows : UINT64_MAX;
+	 * held `rows` of them; a short last window scored after the stop
+	 * (tail_always) was one more call. */
+	made = res->stopped ? (res->windows - (uint64_t)res->tail_scored + (uint64_t)rows - 1) / (uint64_t)rows +
+				      (uint64_t)res->tail_scored
+			    : UINT64_MAX;
 	for (int i = 0; watching && i < w.nprobes; i++)
 		due += w.calls[i] < made;
 	if (watching && w.rep.probes != due) {
@@ -773,8 +778,12 @@ out:
  * split is scored in a secret order for as large a share of its windows as
  * the hidden one was (at least the test's minimum), and the claim passes
  * if it lies within the two-sided bound (error SEQTEST_ALPHA) of that
- * estimate, widened by JUDGE_CLAIM_TOL. Anything else is scored in full
- * (check_public_claim), so a rejection rests on the full evaluation. */
+ * estimate, widened by JUDGE_CLAIM_TOL. A short last window is scored
+ * whatever the share and counted exactly: the estimate is the full
+ * windows' plus its own nats (the GPU scales' splits end in one; scoring
+ * them whole was most of a GPU judgment's evaluation). Anything else is
+ * scored in full (check_public_claim), so a rejection rests on the full
+ * evaluation. */
 struct seq_public {
 	struct seqtest q;
 	uint64_t stop_at;
@@ -812,7 +821,7 @@ static int public_claim_partial(struct ctx *c, struct sandbox *sb, struct recipe
 	    evaluate_windows(plan, n, scale_eval_targets(c->s->scale), &full, &tail, &rem, err) < 0)
 		goto out;
 	rc = 0;
-	if (tail || full < 2 * SEQTEST_MIN_WINDOWS)
+	if (full < 2 * SEQTEST_MIN_WINDOWS)
 		goto out;
 	nt = hlosses_targets(n, scale_eval_targets(c->s->scale));
 	for (uint64_t t = 0; t < nt; t++)
@@ -831,12 +840,15 @@ static int public_claim_partial(struct ctx *c, struct sandbox *sb, struct recipe
 	}
 	pl.order = order;
 	pl.stop = &sp.stop;
+	pl.tail_always = 1;
 	if (eval_split(c, sb, h, NULL, plan, &c->pub, SPLIT_VAL, &pl, &res, err) < 0) {
 		rc = -1;
 		goto out;
 	}
-	est = seqtest_estimate(&sp.q);
-	half = est - seqtest_lower(&sp.q);
+	if (tail && !res.tail_scored)
+		goto out; /* no exact tail, no estimate: the full split decides */
+	half = seqtest_estimate(&sp.q) - seqtest_lower(&sp.q);
+	est = seqtest_estimate(&sp.q) + res.tail_nats / (M_LN2 * (double)bytes);
 	if (res.stopped && fabs(est - c->pr.val_bpb) <= JUDGE_CLAIM_TOL + half) {
 		c->r->public_bpb = est;
 		c->r->public_targets = res.targets;

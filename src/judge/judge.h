@@ -72,7 +72,8 @@ struct judge_opts {
 	const char *held;
 	/* 1: the held files are the validator's own (its service wrote them
 	 * from verified uploads and nothing else writes there): hard-linked
-	 * into the judgment's copy rather than copied (bundle_held_take). */
+	 * into the judgment's copy rather than copied (bundle_taken_held).
+	 * Either way the take's one hash stands for the file from then on. */
 	int held_link;
 };
 

@@ -750,8 +750,10 @@ int bundle_taken_held(struct bundle_taken *t, const json_t *manifest, const char
 	const char *sha = json_string_value(json_object_get(e, "sha256"));
 	char dst[FS_PATH_MAX];
 
-	if (strlen(name) > BUNDLE_NAME_MAX || taken_index(t, name) >= 0 || held_index(t, name) >= 0 ||
-	    t->n_held >= BUNDLE_FILES_MAX)
+	if (strlen(name) > BUNDLE_NAME_MAX || t->n_held >= BUNDLE_FILES_MAX)
+		return kerr_set(err, "bundle.held_bad", "%.128s: a name over %d bytes, or more than %d held checkpoints",
+				name, BUNDLE_NAME_MAX, BUNDLE_FILES_MAX);
+	if (taken_index(t, name) >= 0 || held_index(t, name) >= 0)
 		return kerr_set(err, "bundle.held_bad", "%.128s: already in the validator's copy of the bundle", name);
 	if (fs_join(dst, sizeof dst, err, "%s/%s", t->dir, name) < 0 ||
 	    bundle_held_take(manifest, name, src, dst, may_link, err) < 0)
