@@ -15,7 +15,8 @@
 # manifest's train_s x threads, which a loaded machine inflates; and, as
 # "seq %cpu", of the prove process's own user+sys CPU seconds, which it
 # does not), and how many hidden targets the
-# sequential judgment scored; then the medians for the non-decisive and the
+# sequential judgment scored, and how many public ones (of the whole
+# split's); then the medians for the non-decisive and the
 # decisive candidates. A decisive candidate's judgment includes its
 # binding replay.
 #
@@ -68,7 +69,7 @@ done
 "$py" - "$out" "${rows[@]}" <<'PY'
 import json, statistics, sys
 out, names = sys.argv[1], sys.argv[2:]
-print(f"{'candidate':<12} {'verdict (full)':<22} {'verdict (seq)':<22} {'full %':>7} {'seq %':>7} {'seq %cpu':>8} {'hidden targets':>16} {'cache':>6} same")
+print(f"{'candidate':<12} {'verdict (full)':<22} {'verdict (seq)':<22} {'full %':>7} {'seq %':>7} {'seq %cpu':>8} {'hidden targets':>16} {'public targets':>16} {'cache':>6} same")
 groups = {"non-decisive": ([], []), "decisive": ([], [])}
 ok = True
 for n in names:
@@ -86,7 +87,10 @@ for n in names:
     groups[g][0].append(pf)
     groups[g][1].append(ps)
     tgt = f"{s.get('hidden_targets', 0)}/{s.get('hidden_targets_all', 0)}"
-    print(f"{n:<12} {f['verdict'] + ' ' + f['code']:<22.22} {s['verdict'] + ' ' + s['code']:<22.22} {pf:7.2f} {ps:7.2f} {pc:8.2f} {tgt:>16} {s.get('hidden_cache', ''):>6} {'yes' if same else 'NO'}")
+    # the public claim: a share (partial) or the whole split, which the
+    # full evaluation's count is
+    pub = f"{s.get('public_targets', 0)}/{f.get('public_targets', 0)}"
+    print(f"{n:<12} {f['verdict'] + ' ' + f['code']:<22.22} {s['verdict'] + ' ' + s['code']:<22.22} {pf:7.2f} {ps:7.2f} {pc:8.2f} {tgt:>16} {pub:>16} {s.get('hidden_cache', ''):>6} {'yes' if same else 'NO'}")
 for g, (pf, ps) in groups.items():
     if pf:
         print(f"median {g}: full {statistics.median(pf):.2f}% -> sequential {statistics.median(ps):.2f}% of the proof's CPU time ({len(pf)} candidates)")
