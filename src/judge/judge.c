@@ -2,8 +2,11 @@
  * in the protocol's order and stop at the first hard failure; every check's
  * outcome and CPU cost is recorded in the corpus in one transaction, after
  * which the king rule may start a challenge or, for a confirmed challenge,
- * merge through king.c. Recipe code runs only in sandboxed children. */
+ * merge through king.c. Recipe code runs only in sandboxed children.
+ * Check 4, the hidden evaluation and the public claim, is hidden.c's
+ * (judgment.h holds the state both files share). */
 #include "judge/judge.h"
+#include "judge/judgment.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -18,12 +21,10 @@
 #include "data/bpe.h"
 #include "harness/checkpoint.h"
 #include "data/dataset.h"
-#include "harness/evaluate.h"
 #include "sandbox/recipe_pipe.h"
 #include "sandbox/recipe_build.h"
 #include "harness/scale.h"
 #include "proof/bundle.h"
-#include "judge/causality.h"
 #include "judge/diffscan.h"
 #include "validator/king.h"
 #include "judge/plausible.h"
@@ -31,7 +32,6 @@
 #include "proof/prove.h"
 #include "proof/reciperepo.h"
 #include "judge/replay.h"
-#include "judge/seqtest.h"
 #include "sandbox/sandbox.h"
 #include "validator/hlosses.h"
 #include "util/crash.h"
@@ -55,41 +55,8 @@ static double cpu_now(void)
 	       (double)(a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec) * 1e-6;
 }
 
-/* Everything one judgment holds; freed by ctx_free. */
-struct ctx {
-	struct vstate *s;
-	const struct judge_opts *o;
-	struct judge_result *r;
-	char work[FS_PATH_MAX], bdir[FS_PATH_MAX], recipe[FS_PATH_MAX], patch_path[FS_PATH_MAX];
-	struct bundle_taken taken; /* the validator's copy in bdir: every check reads only it */
-	json_t *manifest;
-	char manifest_hex[HASH_HEX_BYTES];
-	char *patch, *rationale;
-	size_t patch_len;
-	struct kerr patch_err; /* why patch is NULL */
-	struct expcorpus_entry e;
-	struct king_info king;
-	struct dataset pub;
-	int pub_open;
-	struct plausible_report pr;
-	int pr_open;
-	uint64_t seed;
-	int64_t deadline_ms; /* recipe_pipe_now_ms() instant the judgment must end by */
-	double call_s;       /* the most one recipe call may take */
-	struct sandbox *sb;
-	struct rundevice dev; /* the CPU, or the GPU of the proof's model (check 4) */
-	char pending_id[EXPCORPUS_ID_BYTES]; /* the submission a challenge answer answers */
-	int verified; /* 1 once bundle_verify bound every file to the signed manifest */
-	/* A recorded challenge answer whose settlement was interrupted: only
-	 * the settlement runs again, against the king it was judged on. */
-	int resumed;
-	char resumed_king[RECIPEREPO_TAG_MAX];
-	/* The candidate's hidden losses, target by target, once scored in
-	 * full: kept for the king's cache if it is crowned (hlosses.h). */
-	struct hlosses cand;
-};
 
-static void say(const struct ctx *c, const char *what)
+void judge_say(const struct judge_ctx *c, const char *what)
 {
 	if (c->o->progress)
 		log_msg(LOG_PROGRESS, "judge", "%s", what);
@@ -217,7 +184,7 @@ int judge_held_needs(const struct vstate *s, const char *manifest_hex, const jso
  * all of them the judgment stops after check 2: judge.held_needed names
  * them, and nothing is recorded (the miner has not failed yet; it is
  * asked for them). */
-static int take_held(struct ctx *c, struct kerr *err)
+static int take_held(struct judge_ctx *c, struct kerr *err)
 {
 	char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1], missing[KERR_MSG_MAX / 2] = "";
 	int n = 0;
@@ -260,7 +227,7 @@ static int take_held(struct ctx *c, struct kerr *err)
  * a manifest there is nothing to record. From here on nothing reads the
  * sender's files, so nothing the sender changes after this point is
  * judged. */
-static int intake(struct ctx *c, struct kerr *err)
+static int intake(struct judge_ctx *c, struct kerr *err)
 {
 	char path[FS_PATH_MAX], *text = NULL;
 	size_t len;
@@ -295,7 +262,7 @@ static int intake(struct ctx *c, struct kerr *err)
 /* The judgment's deadline, from the proof's declared compute (judge.h).
  * A missing or absurd train_s counts as none: the floor still holds, and
  * plausibility refuses the manifest before any recipe code runs. */
-static void set_deadline(struct ctx *c, int64_t t0_ms)
+static void set_deadline(struct judge_ctx *c, int64_t t0_ms)
 {
 	const struct scale *sc = scale_find(c->s->scale, NULL);
 	double train_s = mnum(c->manifest, "results", "train_s"), cap, d;
@@ -322,7 +289,7 @@ static void set_deadline(struct ctx *c, int64_t t0_ms)
  * answer recorded and its original still pending: judged again, the answer
  * resumes at the settlement instead of being refused as its own replay, so
  * an acknowledged confirmation is never lost. */
-static int interrupted_settlement(struct ctx *c, const struct expcorpus_entry *prior, struct kerr *err)
+static int interrupted_settlement(struct judge_ctx *c, const struct expcorpus_entry *prior, struct kerr *err)
 {
 	struct expcorpus_entry orig;
 	int pending;
@@ -336,7 +303,7 @@ static int interrupted_settlement(struct ctx *c, const struct expcorpus_entry *p
 	return pending;
 }
 
-static void resume_from(struct ctx *c, const struct expcorpus_entry *prior)
+static void resume_from(struct judge_ctx *c, const struct expcorpus_entry *prior)
 {
 	struct judge_result *r = c->r;
 
@@ -361,7 +328,7 @@ static void resume_from(struct ctx *c, const struct expcorpus_entry *prior)
 	c->resumed = 1;
 }
 
-static int refuse_replay(struct ctx *c, struct kerr *err)
+static int refuse_replay(struct judge_ctx *c, struct kerr *err)
 {
 	struct expcorpus_entry prior;
 	struct kerr e2 = { { 0 }, { 0 } };
@@ -386,7 +353,7 @@ static int refuse_replay(struct ctx *c, struct kerr *err)
 
 /* ---- check 1: the diff scan ---------------------------------------- */
 
-static int check_diff_scan(struct ctx *c, struct kerr *err)
+static int check_diff_scan(struct judge_ctx *c, struct kerr *err)
 {
 	const char *tag = mstr(c->manifest, "king", "tag"), *commit = mstr(c->manifest, "king", "commit");
 	struct reciperepo_parts parts;
@@ -416,13 +383,13 @@ static int check_diff_scan(struct ctx *c, struct kerr *err)
 
 /* The seed is the protocol's, unless this bundle answers this validator's
  * challenge for the same patch by the same miner on the same king. */
-static int find_pending_challenge(struct ctx *c, struct kerr *err)
+static int find_pending_challenge(struct judge_ctx *c, struct kerr *err)
 {
 	return expcorpus_pending_challenge(c->s, mstr(c->manifest, "patch_sha256", NULL), mstr(c->manifest, "miner", NULL),
 					   c->king.tag, c->seed, c->pending_id, err);
 }
 
-static int check_attest(struct ctx *c, struct kerr *err)
+static int check_attest(struct judge_ctx *c, struct kerr *err)
 {
 	struct bundle_report br;
 	char patch_hex[HASH_HEX_BYTES];
@@ -475,7 +442,7 @@ out:
 
 /* ---- check 3: log plausibility ------------------------------------- */
 
-static int check_plausible(struct ctx *c, struct kerr *err)
+static int check_plausible(struct judge_ctx *c, struct kerr *err)
 {
 	int rc = plausible_check(c->bdir, bpe_vocab_size(c->pub.tok), &c->pr, err);
 
@@ -495,7 +462,7 @@ static int check_plausible(struct ctx *c, struct kerr *err)
 
 /* Starts a sandboxed child, creates the recipe and loads checkpoint
  * ckpt_rel; with none, the caller loads one when state_follows. */
-static int start_recipe(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct kr_plan *plan,
+int judge_start_recipe(struct judge_ctx *c, struct sandbox *sb, struct recipe_host *h, struct kr_plan *plan,
 			const char *ckpt_rel, int state_follows, struct kerr *err)
 {
 	char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
@@ -536,431 +503,10 @@ out:
 	return rc;
 }
 
-/* A 64-bit draw keyed by the whole validator secret and bound to this
- * bundle under `context`, so a recipe cannot know it in advance. */
-static uint64_t keyed_seed(const struct ctx *c, const char *context)
-{
-	unsigned char in[64 + HASH_HEX_BYTES], out[8];
-	size_t cl = strlen(context);
-	uint64_t seed = 0;
-
-	memcpy(in, context, cl);
-	memcpy(in + cl, c->manifest_hex, HASH_HEX_BYTES - 1);
-	crypto_generichash(out, sizeof out, in, cl + HASH_HEX_BYTES - 1, c->s->secret, VSTATE_SECRET_BYTES);
-	for (int i = 0; i < 8; i++)
-		seed = seed << 8 | out[i];
-	return seed;
-}
-
-/* Which windows the causality audit probes: keyed by the whole validator
- * secret and bound to this bundle, so a recipe cannot know which of its
- * calls are the audit's (two bytes of the secret would leave only 65536
- * candidate probe sets to behave honestly on). */
-static uint64_t audit_seed(const struct ctx *c)
-{
-	return keyed_seed(c, "karpa causality audit v1:");
-}
-
-/* The order a split's n full windows are scored in: a permutation drawn
- * from the secret, so the windows scored before any stop are a uniform
- * random sample of the split, whatever its documents' order (seqtest.h). */
-static uint32_t *window_order(const struct ctx *c, const char *context, size_t n, struct kerr *err)
-{
-	uint32_t *p = malloc((n ? n : 1) * sizeof *p);
-
-	if (!p) {
-		kerr_set(err, "judge.nomem", "out of memory for the order of %zu windows", n);
-		return NULL;
-	}
-	seqtest_order(p, n, keyed_seed(c, context));
-	return p;
-}
-
-/* How a split is scored beyond the whole of it in split order: a window
- * order, a stopper, and where each target's loss goes (evaluate.h). */
-struct split_plan {
-	const uint32_t *order;
-	const struct eval_stopper *stop;
-	double *target_nats;
-	int tail_always; /* eval_opts.tail_always */
-};
-
-/* The causality audit's twin child: a fresh one with the final checkpoint,
- * started when the first probe is due (start_twin), so an evaluation the
- * sequential test stops before any probed call never starts it. */
-struct twin_child {
-	struct ctx *c;
-	struct sandbox *sb;
-	struct recipe_host h; /* zeroed until started; destroyed by the caller either way */
-	struct kr_plan plan;
-};
-
-static int start_twin(void *arg, struct kerr *err)
-{
-	struct twin_child *t = arg;
-
-	return start_recipe(t->c, t->sb, &t->h, &t->plan, "checkpoints/final.ckpt", 1, err);
-}
-
-/* Scores a split on h. With a twin, the causality audit rides on the
- * scoring calls themselves (causality_watch): the twin sees only the
- * twins of probed calls; an evaluation stopped early has audited the
- * probed calls it made. */
-static int eval_split(struct ctx *c, struct sandbox *sb, struct recipe_host *h, struct twin_child *twin,
-		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split,
-		      const struct split_plan *sp, struct eval_result *res, struct kerr *err)
-{
-	const uint16_t *toks = NULL;
-	uint32_t *tbytes = NULL;
-	size_t n;
-	int vocab = 0, rc = -1, watching = 0, rows = 1, due = 0;
-	uint64_t calls, made;
-	struct eval_opts eo = { .threads = c->o->threads, .targets_max = scale_eval_targets(c->s->scale) };
-	struct eval_observer ob;
-	struct causality_watch w;
-	struct causality_opts co = { .vocab_size = h->vocab_size, .T = plan->seq_len, .seed = audit_seed(c) };
-
-	if (sp) {
-		eo.order = sp->order;
-		eo.stopper = sp->stop;
-		eo.target_nats = sp->target_nats;
-		eo.tail_always = sp->tail_always;
-	}
-	if (dataset_tokens(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
-		goto out;
-	if (twin) {
-		if (evaluate_calls(plan, vocab, n, eo.targets_max, &calls, &rows, err) < 0 ||
-		    causality_watch_init(&w, &twin->h, &co, calls, rows, toks, n, err) < 0)
-			goto out;
-		w.start_alt = start_twin;
-		w.start_arg = twin;
-		watching = 1;
-		ob.after_call = causality_watch_call;
-		ob.arg = &w;
-		eo.observer = &ob;
-	}
-	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, res, err) < 0) {
-		if (strcmp(err->code, "judge.causality"))
-			sandbox_explain(sb, h, err);
-		goto out;
-	}
-	/* A stop comes only after a call of full windows: every call before it
-	 * held `rows` of them; a short last window scored after the stop
-	 * (tail_always) was one more call. */
-	made = res->stopped ? (res->windows - (uint64_t)res->tail_scored + (uint64_t)rows - 1) / (uint64_t)rows +
-				      (uint64_t)res->tail_scored
-			    : UINT64_MAX;
-	for (int i = 0; watching && i < w.nprobes; i++)
-		due += w.calls[i] < made;
-	if (watching && w.rep.probes != due) {
-		kerr_set(err, "judge.causality", "the audit probed %d of its %d calls", w.rep.probes, due);
-		goto out;
-	}
-	if (watching)
-		c->r->causality_probes = w.rep.probes;
-	rc = 0;
-out:
-	if (watching)
-		causality_watch_free(&w);
-	free(tbytes);
-	return rc;
-}
-
-/* ---- the sequential hidden evaluation (docs/judging-checks.md) ------- */
-
-/* The king's side of the paired test, for the candidate's windows. */
-struct seq_hidden {
-	struct seqtest q;
-	double *king_win;  /* the king's nats on each of the candidate's full windows */
-	uint32_t *order;
-	double king_bpb, margin;
-	struct eval_stopper stop;
-};
-
-static int seq_hidden_after(void *arg, const uint32_t *win, int rows, const double *row_nats, struct kerr *err)
-{
-	struct seq_hidden *sh = arg;
-	double imp;
-
-	(void)err;
-	for (int r = 0; r < rows; r++)
-		seqtest_add(&sh->q, row_nats[r] - sh->king_win[win[r]]);
-	if (!seqtest_stop(&sh->q))
-		return 0;
-	/* The score it would be recorded with must not read as decisive. */
-	return !king_decide(sh->king_bpb, sh->king_bpb + seqtest_estimate(&sh->q), sh->margin, &imp);
-}
-
-static void seq_hidden_free(struct seq_hidden *sh)
-{
-	free(sh->king_win);
-	free(sh->order);
-}
-
-/* Sets up the sequential test against the king's recorded losses, or says
- * in c->r->hidden_cache why the candidate is scored in full: "off"
- * (--full-eval), "missing", "stale", "corrupt" (hlosses.h), "short" (too
- * few windows for a stop). Returns 1 when sequential, 0 when full, -1 on a
- * failure that is not the cache's. */
-static int seq_hidden_init(struct ctx *c, const struct dataset *hid, const struct kr_plan *plan,
-			   struct seq_hidden *sh, struct kerr *err)
-{
-	char owner[HLOSSES_OWNER_MAX];
-	struct hlosses kl = { 0 };
-	struct kerr why = { { 0 }, { 0 } };
-	const uint16_t *toks;
-	uint32_t *tbytes = NULL;
-	size_t n, full, rem;
-	int vocab, tail, rc = -1;
-	uint64_t bytes = 0;
-	double ktail = 0;
-	const char *state = "off";
-
-	memset(sh, 0, sizeof *sh);
-	if (dataset_tokens(hid, SPLIT_HIDDEN, &toks, &n, err) < 0 || evaluate_token_bytes(hid->tok, &tbytes, &vocab, err) < 0)
-		goto out;
-	c->cand.targets = hlosses_targets(n, scale_eval_targets(c->s->scale));
-	c->cand.seq_len = plan->seq_len;
-	snprintf(c->cand.hidden_digest, sizeof c->cand.hidden_digest, "%s", hid->digest);
-	if (!(c->cand.nats = calloc(c->cand.targets ? c->cand.targets : 1, sizeof *c->cand.nats))) {
-		kerr_set(err, "judge.nomem", "out of memory for %llu hidden losses", (unsigned long long)c->cand.targets);
-		goto out;
-	}
-	rc = 0;
-	if (c->o->full_eval)
-		goto out;
-	snprintf(owner, sizeof owner, "king %s %s", c->king.tag, c->king.commit);
-	if (hlosses_load(c->s, owner, &kl, &why) < 0 ||
-	    hlosses_bind(&kl, hid->digest, toks, c->cand.targets, tbytes, c->king.hidden_bpb, &why) < 0) {
-		state = !strcmp(why.code, "hlosses.corrupt") ? "corrupt"
-			: !strcmp(why.code, "hlosses.missing") ? "missing" : "stale";
-		if (strcmp(state, "missing"))
-			log_msg(LOG_WARN, "judge", "%s: %s; scoring in full", why.code, why.msg);
-		goto out;
-	}
-	state = "short";
-	if (evaluate_windows(plan, n, scale_eval_targets(c->s->scale), &full, &tail, &rem, err) < 0) {
-		rc = -1;
-		goto out;
-	}
-	if (full < 2 * SEQTEST_MIN_WINDOWS)
-		goto out;
-	if (!(sh->king_win = calloc(full, sizeof *sh->king_win)) ||
-	    !(sh->order = window_order(c, "karpa hidden order v1:", full, err))) {
-		rc = kerr_set(err, "judge.nomem", "out of memory for %zu windows", full);
-		goto out;
-	}
-	for (size_t t = 0; t < kl.targets; t++) {
-		size_t w = t / (size_t)plan->seq_len;
-		if (w < full)
-			sh->king_win[w] += kl.nats[t];
-		else
-			ktail += kl.nats[t];
-		bytes += tbytes[toks[t + 1]];
-	}
-	seqtest_init(&sh->q, full, bytes, c->king.margin, ktail, 0);
-	sh->king_bpb = c->king.hidden_bpb;
-	sh->margin = c->king.margin;
-	sh->stop.after_scored = seq_hidden_after;
-	sh->stop.arg = sh;
-	state = "used";
-	rc = 1;
-out:
-	snprintf(c->r->hidden_cache, sizeof c->r->hidden_cache, "%s", state);
-	if (rc < 1)
-		seq_hidden_free(sh);
-	hlosses_free(&kl);
-	free(tbytes);
-	return rc;
-}
-
-/* The public claim, after a hidden evaluation stopped early: the public
- * split is scored in a secret order for as large a share of its windows as
- * the hidden one was (at least the test's minimum), and the claim passes
- * if it lies within the two-sided bound (error SEQTEST_ALPHA) of that
- * estimate, widened by JUDGE_CLAIM_TOL. A short last window is scored
- * whatever the share and counted exactly: the estimate is the full
- * windows' plus its own nats (the GPU scales' splits end in one; scoring
- * them whole was most of a GPU judgment's evaluation). Anything else is
- * scored in full (check_public_claim), so a rejection rests on the full
- * evaluation. */
-struct seq_public {
-	struct seqtest q;
-	uint64_t stop_at;
-	struct eval_stopper stop;
-};
-
-static int seq_public_after(void *arg, const uint32_t *win, int rows, const double *row_nats, struct kerr *err)
-{
-	struct seq_public *sp = arg;
-
-	(void)win;
-	(void)err;
-	for (int r = 0; r < rows; r++)
-		seqtest_add(&sp->q, row_nats[r]);
-	return sp->q.t >= sp->stop_at;
-}
-
-/* 1 when the claim was checked on part of the split and holds there, 0
- * when the full split must decide. */
-static int public_claim_partial(struct ctx *c, struct sandbox *sb, struct recipe_host *h, const struct kr_plan *plan,
-				double share, struct kerr *err)
-{
-	const uint16_t *toks;
-	uint32_t *tbytes = NULL, *order = NULL;
-	size_t n, full, rem;
-	int vocab, tail, rc = -1;
-	uint64_t bytes = 0, nt;
-	struct seq_public sp;
-	struct split_plan pl = { 0 };
-	struct eval_result res;
-	double est, half;
-
-	if (dataset_tokens(&c->pub, SPLIT_VAL, &toks, &n, err) < 0 ||
-	    evaluate_token_bytes(c->pub.tok, &tbytes, &vocab, err) < 0 ||
-	    evaluate_windows(plan, n, scale_eval_targets(c->s->scale), &full, &tail, &rem, err) < 0)
-		goto out;
-	rc = 0;
-	if (full < 2 * SEQTEST_MIN_WINDOWS)
-		goto out;
-	nt = hlosses_targets(n, scale_eval_targets(c->s->scale));
-	for (uint64_t t = 0; t < nt; t++)
-		bytes += tbytes[toks[t + 1]];
-	seqtest_init(&sp.q, full, bytes, 0, 0, SEQTEST_ALPHA / 2);
-	sp.stop_at = (uint64_t)ceil(share * (double)full);
-	if (sp.stop_at < sp.q.t_min)
-		sp.stop_at = sp.q.t_min;
-	if (sp.stop_at >= full)
-		goto out;
-	sp.stop.after_scored = seq_public_after;
-	sp.stop.arg = &sp;
-	if (!(order = window_order(c, "karpa public order v1:", full, err))) {
-		rc = -1;
-		goto out;
-	}
-	pl.order = order;
-	pl.stop = &sp.stop;
-	pl.tail_always = 1;
-	if (eval_split(c, sb, h, NULL, plan, &c->pub, SPLIT_VAL, &pl, &res, err) < 0) {
-		rc = -1;
-		goto out;
-	}
-	if (tail && !res.tail_scored)
-		goto out; /* no exact tail, no estimate: the full split decides */
-	half = seqtest_estimate(&sp.q) - seqtest_lower(&sp.q);
-	est = seqtest_estimate(&sp.q) + res.tail_nats / (M_LN2 * (double)bytes);
-	if (res.stopped && fabs(est - c->pr.val_bpb) <= JUDGE_CLAIM_TOL + half) {
-		c->r->public_bpb = est;
-		c->r->public_targets = res.targets;
-		rc = 1;
-	}
-out:
-	free(order);
-	free(tbytes);
-	return rc;
-}
-
-/* The public claim on the whole public split, as the proof's own eval. */
-static int check_public_claim(struct ctx *c, struct sandbox *sb, struct recipe_host *h, const struct kr_plan *plan,
-			      struct kerr *err)
-{
-	struct eval_result res;
-
-	if (eval_split(c, sb, h, NULL, plan, &c->pub, SPLIT_VAL, NULL, &res, err) < 0)
-		return -1;
-	c->r->public_bpb = res.val_bpb;
-	c->r->public_targets = res.targets;
-	if (!(fabs(c->r->public_bpb - c->pr.val_bpb) <= JUDGE_CLAIM_TOL))
-		return kerr_set(err, "judge.claim_mismatch", "claimed public val_bpb %.6f, recomputed %.6f (tolerance %g)",
-				c->pr.val_bpb, c->r->public_bpb, JUDGE_CLAIM_TOL);
-	return 0;
-}
-
-/* Fresh children, each with the final checkpoint: one scores the hidden
- * split and has never seen anything else, so it cannot tell which split it
- * is looking at; one, started when the first probe is due, answers only
- * the causality audit's twins of that scoring; one recomputes the public
- * claim. The hidden split goes first.
- * The public claim is checked on a share of the public split (the share
- * the sequential test scored on the hidden one, or JUDGE_PUBLIC_SHARE),
- * and on the whole of it when that does not settle it or --full-eval. */
-static int check_hidden_eval(struct ctx *c, struct sandbox *sb, struct kerr *err)
-{
-	struct recipe_host h;
-	struct twin_child tw;
-	struct kr_plan plan;
-	struct dataset hid;
-	struct seq_hidden sh;
-	struct split_plan pl = { 0 };
-	struct eval_result res;
-	struct expcorpus_check *ck = &c->r->checks[3];
-	int rc = -1, hid_open = 0, seq = 0, partial = 0;
-
-	memset(&h, 0, sizeof h);
-	memset(&tw, 0, sizeof tw);
-	tw.c = c;
-	tw.sb = sb;
-	memset(&sh, 0, sizeof sh);
-	say(c, "evaluating on the hidden split, with the causality audit");
-	if (dataset_open(c->s->hidden, &hid, err) < 0)
-		goto out;
-	hid_open = 1;
-	if (strcmp(hid.tokenizer_digest, c->pub.tokenizer_digest)) {
-		kerr_set(err, "judge.data_mismatch", "the hidden folder's tokenizer differs from the public one");
-		goto out;
-	}
-	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", 1, err) < 0)
-		goto out;
-	if ((seq = seq_hidden_init(c, &hid, &plan, &sh, err)) < 0)
-		goto out;
-	pl.target_nats = c->cand.nats;
-	if (seq) {
-		pl.order = sh.order;
-		pl.stop = &sh.stop;
-	}
-	if (eval_split(c, sb, &h, &tw, &plan, &hid, SPLIT_HIDDEN, &pl, &res, err) < 0)
-		goto out;
-	c->r->hidden_partial = res.stopped;
-	c->r->hidden_targets = res.targets;
-	c->r->hidden_targets_all = c->cand.targets;
-	/* Stopped: the paired estimate, the king's score plus the mean
-	 * difference on the windows scored. */
-	c->r->hidden_bpb = res.stopped ? c->king.hidden_bpb + seqtest_estimate(&sh.q) : res.val_bpb;
-	c->e.hidden_bpb = c->r->hidden_bpb;
-	if (res.stopped)
-		snprintf(ck->message, sizeof ck->message,
-			 "hidden evaluation stopped after %llu of %llu targets: cannot clear the margin (sequential test,"
-			 " error %g); hidden_bpb is the paired estimate",
-			 (unsigned long long)res.targets, (unsigned long long)c->cand.targets, SEQTEST_ALPHA);
-	recipe_host_destroy(&h);
-	recipe_host_destroy(&tw.h);
-	memset(&tw.h, 0, sizeof tw.h);
-	say(c, "recomputing the public val_bpb");
-	if (start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", 1, err) < 0)
-		goto out;
-	if (!c->o->full_eval &&
-	    (partial = public_claim_partial(c, sb, &h, &plan,
-					    res.stopped ? (double)res.targets / (double)c->cand.targets : JUDGE_PUBLIC_SHARE,
-					    err)) < 0)
-		goto out;
-	c->r->public_partial = partial;
-	if (!partial && check_public_claim(c, sb, &h, &plan, err) < 0)
-		goto out;
-	c->e.public_bpb = c->r->public_bpb;
-	rc = 0;
-out:
-	seq_hidden_free(&sh);
-	if (hid_open)
-		dataset_close(&hid);
-	recipe_host_destroy(&h);
-	recipe_host_destroy(&tw.h);
-	return rc;
-}
-
 /* One segment in its own fresh sandboxed child: the harness restarted the
  * recipe at every checkpoint of the miner's run, so this is the process
  * the segment ran in. With trace, every replayed step is traced into it. */
-static int replay_in_child(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
+static int replay_in_child(struct judge_ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
 			   int steps, struct trace_doc *trace, struct replay_report *rr, struct kerr *err)
 {
 	struct recipe_host h;
@@ -969,7 +515,7 @@ static int replay_in_child(struct ctx *c, struct sandbox *sb, const uint16_t *tr
 				  .trace = trace };
 	int rc = -1;
 
-	if (start_recipe(c, sb, &h, &plan, NULL, seg > 0, err) < 0)
+	if (judge_start_recipe(c, sb, &h, &plan, NULL, seg > 0, err) < 0)
 		goto out;
 	if (replay_run(&h, &plan, &c->pr, train, ntrain, &ro, rr, err) < 0) {
 		if (strncmp(err->code, "judge.", 6))
@@ -987,7 +533,7 @@ out:
  * store, so that the miner can trace the same steps and both learn where
  * their machines part (docs/dispute.md). The verdict stands whatever this
  * gives; its message gains where and the trace's digest. */
-static void keep_dispute_trace(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
+static void keep_dispute_trace(struct judge_ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
 			       const struct replay_report *failed, struct kerr *verdict)
 {
 	struct trace_doc doc;
@@ -1013,7 +559,7 @@ out:
 	trace_doc_free(&doc);
 }
 
-static int replay_segment(struct ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
+static int replay_segment(struct judge_ctx *c, struct sandbox *sb, const uint16_t *train, size_t ntrain, int seg,
 			  int steps, struct kerr *err)
 {
 	struct replay_report rr;
@@ -1054,7 +600,7 @@ static void proof_isa(json_t *manifest, char out[16])
  * original or a challenge answer) gets the binding replay: the final
  * segment, so the scored model is the run's, and JUDGE_BIND_DRAWS other
  * whole segments drawn from the secret (docs/judging-checks.md, "Binding"). */
-static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
+static int check_replay(struct judge_ctx *c, struct sandbox *sb, struct kerr *err)
 {
 	int nseg = c->pr.nckpt, rc = -1, spot, drawn[JUDGE_BIND_DRAWS], ndrawn = 0;
 	double improvement;
@@ -1079,7 +625,7 @@ static int check_replay(struct ctx *c, struct sandbox *sb, struct kerr *err)
 	 * the take held to the manifest, the checkpoints not read included. */
 	if (bundle_taken_hash_all(&c->taken, err) < 0)
 		goto out;
-	say(c, "binding replay: the final segment and a drawn one, whole");
+	judge_say(c, "binding replay: the final segment and a drawn one, whole");
 	if (replay_segment(c, sb, train, ntrain, nseg - 1, 0, err) < 0)
 		goto out;
 	for (int i = 0; i < ndrawn; i++)
@@ -1092,14 +638,14 @@ out:
 
 /* ---- the pipeline ---------------------------------------------------- */
 
-static int run_check(struct ctx *c, int i, int (*fn)(struct ctx *, struct kerr *), struct kerr *err)
+static int run_check(struct judge_ctx *c, int i, int (*fn)(struct judge_ctx *, struct kerr *), struct kerr *err)
 {
 	struct expcorpus_check *ck = &c->r->checks[i];
 	double t0 = cpu_now();
 	int rc;
 
 	snprintf(ck->name, sizeof ck->name, "%s", check_names[i]);
-	say(c, check_names[i]);
+	judge_say(c, check_names[i]);
 	if (recipe_pipe_now_ms() >= c->deadline_ms)
 		rc = kerr_set(err, "recipe.deadline", "no time left to start it");
 	else
@@ -1124,7 +670,7 @@ static int run_check(struct ctx *c, int i, int (*fn)(struct ctx *, struct kerr *
 
 /* Check 4 builds the patched recipe (compiling is not running it) and
  * makes the sandbox its children start in; check 5 reuses both. */
-static int check_hidden(struct ctx *c, struct kerr *err)
+static int check_hidden(struct judge_ctx *c, struct kerr *err)
 {
 	struct sandbox_config cfg;
 
@@ -1141,15 +687,15 @@ static int check_hidden(struct ctx *c, struct kerr *err)
 	cfg.timeout_ms = (int64_t)(1000.0 * c->call_s);
 	if (rundevice_sandbox(&c->dev, c->recipe, &cfg, &c->sb, NULL, err) < 0)
 		return -1;
-	return check_hidden_eval(c, c->sb, err);
+	return judge_hidden_eval(c, c->sb, err);
 }
 
-static int check_spot_replay(struct ctx *c, struct kerr *err)
+static int check_spot_replay(struct judge_ctx *c, struct kerr *err)
 {
 	return check_replay(c, c->sb, err);
 }
 
-static void fill_entry(struct ctx *c)
+static void fill_entry(struct judge_ctx *c)
 {
 	struct expcorpus_entry *e = &c->e;
 	int on_gpu;
@@ -1175,7 +721,7 @@ static void fill_entry(struct ctx *c)
 
 /* A warning: something after the verdict was recorded did not work. The
  * verdict stands; the operator is told. */
-static void warn(struct ctx *c, const struct kerr *e)
+static void warn(struct judge_ctx *c, const struct kerr *e)
 {
 	size_t n = strlen(c->r->warning);
 
@@ -1186,7 +732,7 @@ static void warn(struct ctx *c, const struct kerr *e)
  * recorded before `before` (NULL: any time); see expcorpus_earlier_claim.
  * A copy given its own challenge seed would be a second draw at confirming
  * an idea someone else showed first. out is "" when there is none. */
-static int earlier_claim(struct ctx *c, const char *before, char out[EXPCORPUS_ID_BYTES], struct kerr *err)
+static int earlier_claim(struct judge_ctx *c, const char *before, char out[EXPCORPUS_ID_BYTES], struct kerr *err)
 {
 	return expcorpus_earlier_claim(c->s, c->e.patch_sha256, c->king.tag, c->e.miner, before, out, err);
 }
@@ -1204,7 +750,7 @@ static void verdict_copy(struct judge_result *r, const char *claim)
 /* A decisive original's hidden losses, scored in full, kept under its
  * manifest: if its challenge confirms it, they become the new king's
  * (settle_challenge). Without them the next judgments score in full. */
-static void keep_losses(struct ctx *c)
+static void keep_losses(struct judge_ctx *c)
 {
 	struct kerr e = { { 0 }, { 0 } };
 
@@ -1217,7 +763,7 @@ static void keep_losses(struct ctx *c)
 }
 
 /* The new king's losses are those of the original it was crowned from. */
-static void crown_losses(struct ctx *c, const char *orig_manifest, const struct king_merge_result *mr)
+static void crown_losses(struct judge_ctx *c, const char *orig_manifest, const struct king_merge_result *mr)
 {
 	struct hlosses l;
 	struct kerr e = { { 0 }, { 0 } };
@@ -1234,7 +780,7 @@ static void crown_losses(struct ctx *c, const char *orig_manifest, const struct 
 }
 
 /* The king rule on a bundle that passed every check. */
-static int decide(struct ctx *c, struct kerr *err)
+static int decide(struct judge_ctx *c, struct kerr *err)
 {
 	struct judge_result *r = c->r;
 	int decisive = king_decide(c->king.hidden_bpb, r->hidden_bpb, c->king.margin, &r->improvement);
@@ -1283,7 +829,7 @@ static int decide(struct ctx *c, struct kerr *err)
 }
 
 /* The answer and the submission it answers get the same later verdict. */
-static int settle_both(struct ctx *c, struct kerr *err)
+static int settle_both(struct judge_ctx *c, struct kerr *err)
 {
 	const struct judge_result *r = c->r;
 
@@ -1294,7 +840,7 @@ static int settle_both(struct ctx *c, struct kerr *err)
 
 /* A confirmed challenge: merge, which settles the original submission in
  * the same transaction as the new king (king.c). */
-static int settle_challenge(struct ctx *c, struct kerr *err)
+static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 {
 	struct judge_result *r = c->r;
 	struct king_metrics km = { .margin = r->margin, .alpha = c->e.alpha, .miner = c->e.miner };
@@ -1361,7 +907,7 @@ static int settle_challenge(struct ctx *c, struct kerr *err)
  * a damaged copy of a bundle (a flipped byte, a dropped file: the manifest
  * untouched) does not occupy the genuine bundle's slot, while the same
  * damaged bytes again are still a replay. */
-static void received_digest(const struct ctx *c, char out[HASH_HEX_BYTES])
+static void received_digest(const struct judge_ctx *c, char out[HASH_HEX_BYTES])
 {
 	static const char context[] = "karpa received content v1";
 	const struct bundle_taken *t = &c->taken;
@@ -1385,7 +931,7 @@ static void received_digest(const struct ctx *c, char out[HASH_HEX_BYTES])
  * A file never hashed (an intermediate checkpoint of a candidate that
  * cannot change the king, which nothing read) is not kept: the store holds
  * only what was verified. */
-static int store_bundle(struct ctx *c, struct kerr *err)
+static int store_bundle(struct judge_ctx *c, struct kerr *err)
 {
 	char path[FS_PATH_MAX];
 
@@ -1400,7 +946,7 @@ static int store_bundle(struct ctx *c, struct kerr *err)
 	return 0;
 }
 
-static void ctx_free(struct ctx *c)
+static void ctx_free(struct judge_ctx *c)
 {
 	if (c->pr_open)
 		plausible_report_free(&c->pr);
@@ -1420,11 +966,11 @@ static void ctx_free(struct ctx *c)
 /* The settlement of an interrupted confirmation (interrupted_settlement).
  * A king that moved on since makes it stale, as it would have been had the
  * two been judged one after the other. */
-static int resume_settlement(struct ctx *c, struct kerr *err)
+static int resume_settlement(struct judge_ctx *c, struct kerr *err)
 {
 	struct judge_result *r = c->r;
 
-	say(c, "resuming an interrupted settlement");
+	judge_say(c, "resuming an interrupted settlement");
 	if (strcmp(c->resumed_king, c->king.tag)) {
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
 		snprintf(r->code, sizeof r->code, "king.stale");
@@ -1444,10 +990,10 @@ static int resume_settlement(struct ctx *c, struct kerr *err)
 
 int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err)
 {
-	static int (*const checks[JUDGE_CHECKS])(struct ctx *, struct kerr *) = {
+	static int (*const checks[JUDGE_CHECKS])(struct judge_ctx *, struct kerr *) = {
 		check_diff_scan, check_attest, check_plausible, check_hidden, check_spot_replay,
 	};
-	struct ctx c;
+	struct judge_ctx c;
 	struct kerr why = { { 0 }, { 0 } };
 	double t0 = cpu_now();
 	int64_t start_ms = recipe_pipe_now_ms();

@@ -61,7 +61,7 @@ int seqtest_stop(const struct seqtest *q);
 
 /* p[0..n-1]: a uniform permutation of 0..n-1 drawn from seed (a
  * Fisher-Yates shuffle on rng stream (seed, "window order", 0)). The judge
- * keys the seed by the validator secret (judge.c, window_order). */
+ * keys the seed by the validator secret (hidden.c, window_order). */
 void seqtest_order(uint32_t *p, size_t n, uint64_t seed);
 
 #endif

@@ -1,0 +1,440 @@
+/* hidden.c: check 4 of a judgment (PROTOCOL 5, docs/judging-checks.md,
+ * "The sequential hidden evaluation" and "The public claim"). Fresh
+ * sandboxed children score the final checkpoint: one on the hidden split,
+ * which has never seen anything else; a twin for the causality audit's
+ * probes of those very calls; one for the public claim. Window orders and
+ * the audit's seed are keyed by the whole validator secret and this
+ * bundle, so no recipe knows them in advance. */
+#include "judge/judgment.h"
+
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/evaluate.h"
+#include "harness/scale.h"
+#include "judge/causality.h"
+#include "judge/seqtest.h"
+#include "util/log.h"
+
+/* A 64-bit draw keyed by the whole validator secret and bound to this
+ * bundle under `context`, so a recipe cannot know it in advance. */
+static uint64_t keyed_seed(const struct judge_ctx *c, const char *context)
+{
+	unsigned char in[64 + HASH_HEX_BYTES], out[8];
+	size_t cl = strlen(context);
+	uint64_t seed = 0;
+
+	memcpy(in, context, cl);
+	memcpy(in + cl, c->manifest_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash(out, sizeof out, in, cl + HASH_HEX_BYTES - 1, c->s->secret, VSTATE_SECRET_BYTES);
+	for (int i = 0; i < 8; i++)
+		seed = seed << 8 | out[i];
+	return seed;
+}
+
+/* Which windows the causality audit probes: keyed by the whole validator
+ * secret and bound to this bundle, so a recipe cannot know which of its
+ * calls are the audit's (two bytes of the secret would leave only 65536
+ * candidate probe sets to behave honestly on). */
+static uint64_t audit_seed(const struct judge_ctx *c)
+{
+	return keyed_seed(c, "karpa causality audit v1:");
+}
+
+/* The order a split's n full windows are scored in: a permutation drawn
+ * from the secret, so the windows scored before any stop are a uniform
+ * random sample of the split, whatever its documents' order (seqtest.h). */
+static uint32_t *window_order(const struct judge_ctx *c, const char *context, size_t n, struct kerr *err)
+{
+	uint32_t *p = malloc((n ? n : 1) * sizeof *p);
+
+	if (!p) {
+		kerr_set(err, "judge.nomem", "out of memory for the order of %zu windows", n);
+		return NULL;
+	}
+	seqtest_order(p, n, keyed_seed(c, context));
+	return p;
+}
+
+/* How a split is scored beyond the whole of it in split order: a window
+ * order, a stopper, and where each target's loss goes (evaluate.h). */
+struct split_plan {
+	const uint32_t *order;
+	const struct eval_stopper *stop;
+	double *target_nats;
+	int tail_always; /* eval_opts.tail_always */
+};
+
+/* The causality audit's twin child: a fresh one with the final checkpoint,
+ * started when the first probe is due (start_twin), so an evaluation the
+ * sequential test stops before any probed call never starts it. */
+struct twin_child {
+	struct judge_ctx *c;
+	struct sandbox *sb;
+	struct recipe_host h; /* zeroed until started; destroyed by the caller either way */
+	struct kr_plan plan;
+};
+
+static int start_twin(void *arg, struct kerr *err)
+{
+	struct twin_child *t = arg;
+
+	return judge_start_recipe(t->c, t->sb, &t->h, &t->plan, "checkpoints/final.ckpt", 1, err);
+}
+
+/* Scores a split on h. With a twin, the causality audit rides on the
+ * scoring calls themselves (causality_watch): the twin sees only the
+ * twins of probed calls; an evaluation stopped early has audited the
+ * probed calls it made. */
+static int eval_split(struct judge_ctx *c, struct sandbox *sb, struct recipe_host *h, struct twin_child *twin,
+		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split,
+		      const struct split_plan *sp, struct eval_result *res, struct kerr *err)
+{
+	const uint16_t *toks = NULL;
+	uint32_t *tbytes = NULL;
+	size_t n;
+	int vocab = 0, rc = -1, watching = 0, rows = 1, due = 0;
+	uint64_t calls, made;
+	struct eval_opts eo = { .threads = c->o->threads, .targets_max = scale_eval_targets(c->s->scale) };
+	struct eval_observer ob;
+	struct causality_watch w;
+	struct causality_opts co = { .vocab_size = h->vocab_size, .T = plan->seq_len, .seed = audit_seed(c) };
+
+	if (sp) {
+		eo.order = sp->order;
+		eo.stopper = sp->stop;
+		eo.target_nats = sp->target_nats;
+		eo.tail_always = sp->tail_always;
+	}
+	if (dataset_tokens(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
+		goto out;
+	if (twin) {
+		if (evaluate_calls(plan, vocab, n, eo.targets_max, &calls, &rows, err) < 0 ||
+		    causality_watch_init(&w, &twin->h, &co, calls, rows, toks, n, err) < 0)
+			goto out;
+		w.start_alt = start_twin;
+		w.start_arg = twin;
+		watching = 1;
+		ob.after_call = causality_watch_call;
+		ob.arg = &w;
+		eo.observer = &ob;
+	}
+	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, res, err) < 0) {
+		if (strcmp(err->code, "judge.causality"))
+			sandbox_explain(sb, h, err);
+		goto out;
+	}
+	/* A stop comes only after a call of full windows: every call before it
+	 * held `rows` of them; a short last window scored after the stop
+	 * (tail_always) was one more call. */
+	made = res->stopped ? (res->windows - (uint64_t)res->tail_scored + (uint64_t)rows - 1) / (uint64_t)rows +
+				      (uint64_t)res->tail_scored
+			    : UINT64_MAX;
+	for (int i = 0; watching && i < w.nprobes; i++)
+		due += w.calls[i] < made;
+	if (watching && w.rep.probes != due) {
+		kerr_set(err, "judge.causality", "the audit probed %d of its %d calls", w.rep.probes, due);
+		goto out;
+	}
+	if (watching)
+		c->r->causality_probes = w.rep.probes;
+	rc = 0;
+out:
+	if (watching)
+		causality_watch_free(&w);
+	free(tbytes);
+	return rc;
+}
+
+/* ---- the sequential hidden evaluation (docs/judging-checks.md) ------- */
+
+/* The king's side of the paired test, for the candidate's windows. */
+struct seq_hidden {
+	struct seqtest q;
+	double *king_win;  /* the king's nats on each of the candidate's full windows */
+	uint32_t *order;
+	double king_bpb, margin;
+	struct eval_stopper stop;
+};
+
+static int seq_hidden_after(void *arg, const uint32_t *win, int rows, const double *row_nats, struct kerr *err)
+{
+	struct seq_hidden *sh = arg;
+	double imp;
+
+	(void)err;
+	for (int r = 0; r < rows; r++)
+		seqtest_add(&sh->q, row_nats[r] - sh->king_win[win[r]]);
+	if (!seqtest_stop(&sh->q))
+		return 0;
+	/* The score it would be recorded with must not read as decisive. */
+	return !king_decide(sh->king_bpb, sh->king_bpb + seqtest_estimate(&sh->q), sh->margin, &imp);
+}
+
+static void seq_hidden_free(struct seq_hidden *sh)
+{
+	free(sh->king_win);
+	free(sh->order);
+}
+
+/* Sets up the sequential test against the king's recorded losses, or says
+ * in c->r->hidden_cache why the candidate is scored in full: "off"
+ * (--full-eval), "missing", "stale", "corrupt" (hlosses.h), "short" (too
+ * few windows for a stop). Returns 1 when sequential, 0 when full, -1 on a
+ * failure that is not the cache's. */
+static int seq_hidden_init(struct judge_ctx *c, const struct dataset *hid, const struct kr_plan *plan,
+			   struct seq_hidden *sh, struct kerr *err)
+{
+	char owner[HLOSSES_OWNER_MAX];
+	struct hlosses kl = { 0 };
+	struct kerr why = { { 0 }, { 0 } };
+	const uint16_t *toks;
+	uint32_t *tbytes = NULL;
+	size_t n, full, rem;
+	int vocab, tail, rc = -1;
+	uint64_t bytes = 0;
+	double ktail = 0;
+	const char *state = "off";
+
+	memset(sh, 0, sizeof *sh);
+	if (dataset_tokens(hid, SPLIT_HIDDEN, &toks, &n, err) < 0 || evaluate_token_bytes(hid->tok, &tbytes, &vocab, err) < 0)
+		goto out;
+	c->cand.targets = hlosses_targets(n, scale_eval_targets(c->s->scale));
+	c->cand.seq_len = plan->seq_len;
+	snprintf(c->cand.hidden_digest, sizeof c->cand.hidden_digest, "%s", hid->digest);
+	if (!(c->cand.nats = calloc(c->cand.targets ? c->cand.targets : 1, sizeof *c->cand.nats))) {
+		kerr_set(err, "judge.nomem", "out of memory for %llu hidden losses", (unsigned long long)c->cand.targets);
+		goto out;
+	}
+	rc = 0;
+	if (c->o->full_eval)
+		goto out;
+	snprintf(owner, sizeof owner, "king %s %s", c->king.tag, c->king.commit);
+	if (hlosses_load(c->s, owner, &kl, &why) < 0 ||
+	    hlosses_bind(&kl, hid->digest, toks, c->cand.targets, tbytes, c->king.hidden_bpb, &why) < 0) {
+		state = !strcmp(why.code, "hlosses.corrupt") ? "corrupt"
+			: !strcmp(why.code, "hlosses.missing") ? "missing" : "stale";
+		if (strcmp(state, "missing"))
+			log_msg(LOG_WARN, "judge", "%s: %s; scoring in full", why.code, why.msg);
+		goto out;
+	}
+	state = "short";
+	if (evaluate_windows(plan, n, scale_eval_targets(c->s->scale), &full, &tail, &rem, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (full < 2 * SEQTEST_MIN_WINDOWS)
+		goto out;
+	if (!(sh->king_win = calloc(full, sizeof *sh->king_win)) ||
+	    !(sh->order = window_order(c, "karpa hidden order v1:", full, err))) {
+		rc = kerr_set(err, "judge.nomem", "out of memory for %zu windows", full);
+		goto out;
+	}
+	for (size_t t = 0; t < kl.targets; t++) {
+		size_t w = t / (size_t)plan->seq_len;
+		if (w < full)
+			sh->king_win[w] += kl.nats[t];
+		else
+			ktail += kl.nats[t];
+		bytes += tbytes[toks[t + 1]];
+	}
+	seqtest_init(&sh->q, full, bytes, c->king.margin, ktail, 0);
+	sh->king_bpb = c->king.hidden_bpb;
+	sh->margin = c->king.margin;
+	sh->stop.after_scored = seq_hidden_after;
+	sh->stop.arg = sh;
+	state = "used";
+	rc = 1;
+out:
+	snprintf(c->r->hidden_cache, sizeof c->r->hidden_cache, "%s", state);
+	if (rc < 1)
+		seq_hidden_free(sh);
+	hlosses_free(&kl);
+	free(tbytes);
+	return rc;
+}
+
+/* The public claim, after a hidden evaluation stopped early: the public
+ * split is scored in a secret order for as large a share of its windows as
+ * the hidden one was (at least the test's minimum), and the claim passes
+ * if it lies within the two-sided bound (error SEQTEST_ALPHA) of that
+ * estimate, widened by JUDGE_CLAIM_TOL. A short last window is scored
+ * whatever the share and counted exactly: the estimate is the full
+ * windows' plus its own nats (the GPU scales' splits end in one; scoring
+ * them whole was most of a GPU judgment's evaluation). Anything else is
+ * scored in full (check_public_claim), so a rejection rests on the full
+ * evaluation. */
+struct seq_public {
+	struct seqtest q;
+	uint64_t stop_at;
+	struct eval_stopper stop;
+};
+
+static int seq_public_after(void *arg, const uint32_t *win, int rows, const double *row_nats, struct kerr *err)
+{
+	struct seq_public *sp = arg;
+
+	(void)win;
+	(void)err;
+	for (int r = 0; r < rows; r++)
+		seqtest_add(&sp->q, row_nats[r]);
+	return sp->q.t >= sp->stop_at;
+}
+
+/* 1 when the claim was checked on part of the split and holds there, 0
+ * when the full split must decide. */
+static int public_claim_partial(struct judge_ctx *c, struct sandbox *sb, struct recipe_host *h, const struct kr_plan *plan,
+				double share, struct kerr *err)
+{
+	const uint16_t *toks;
+	uint32_t *tbytes = NULL, *order = NULL;
+	size_t n, full, rem;
+	int vocab, tail, rc = -1;
+	uint64_t bytes = 0, nt;
+	struct seq_public sp;
+	struct split_plan pl = { 0 };
+	struct eval_result res;
+	double est, half;
+
+	if (dataset_tokens(&c->pub, SPLIT_VAL, &toks, &n, err) < 0 ||
+	    evaluate_token_bytes(c->pub.tok, &tbytes, &vocab, err) < 0 ||
+	    evaluate_windows(plan, n, scale_eval_targets(c->s->scale), &full, &tail, &rem, err) < 0)
+		goto out;
+	rc = 0;
+	if (full < 2 * SEQTEST_MIN_WINDOWS)
+		goto out;
+	nt = hlosses_targets(n, scale_eval_targets(c->s->scale));
+	for (uint64_t t = 0; t < nt; t++)
+		bytes += tbytes[toks[t + 1]];
+	seqtest_init(&sp.q, full, bytes, 0, 0, SEQTEST_ALPHA / 2);
+	sp.stop_at = (uint64_t)ceil(share * (double)full);
+	if (sp.stop_at < sp.q.t_min)
+		sp.stop_at = sp.q.t_min;
+	if (sp.stop_at >= full)
+		goto out;
+	sp.stop.after_scored = seq_public_after;
+	sp.stop.arg = &sp;
+	if (!(order = window_order(c, "karpa public order v1:", full, err))) {
+		rc = -1;
+		goto out;
+	}
+	pl.order = order;
+	pl.stop = &sp.stop;
+	pl.tail_always = 1;
+	if (eval_split(c, sb, h, NULL, plan, &c->pub, SPLIT_VAL, &pl, &res, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (tail && !res.tail_scored)
+		goto out; /* no exact tail, no estimate: the full split decides */
+	half = seqtest_estimate(&sp.q) - seqtest_lower(&sp.q);
+	est = seqtest_estimate(&sp.q) + res.tail_nats / (M_LN2 * (double)bytes);
+	if (res.stopped && fabs(est - c->pr.val_bpb) <= JUDGE_CLAIM_TOL + half) {
+		c->r->public_bpb = est;
+		c->r->public_targets = res.targets;
+		rc = 1;
+	}
+out:
+	free(order);
+	free(tbytes);
+	return rc;
+}
+
+/* The public claim on the whole public split, as the proof's own eval. */
+static int check_public_claim(struct judge_ctx *c, struct sandbox *sb, struct recipe_host *h, const struct kr_plan *plan,
+			      struct kerr *err)
+{
+	struct eval_result res;
+
+	if (eval_split(c, sb, h, NULL, plan, &c->pub, SPLIT_VAL, NULL, &res, err) < 0)
+		return -1;
+	c->r->public_bpb = res.val_bpb;
+	c->r->public_targets = res.targets;
+	if (!(fabs(c->r->public_bpb - c->pr.val_bpb) <= JUDGE_CLAIM_TOL))
+		return kerr_set(err, "judge.claim_mismatch", "claimed public val_bpb %.6f, recomputed %.6f (tolerance %g)",
+				c->pr.val_bpb, c->r->public_bpb, JUDGE_CLAIM_TOL);
+	return 0;
+}
+
+/* Fresh children, each with the final checkpoint: one scores the hidden
+ * split and has never seen anything else, so it cannot tell which split it
+ * is looking at; one, started when the first probe is due, answers only
+ * the causality audit's twins of that scoring; one recomputes the public
+ * claim. The hidden split goes first.
+ * The public claim is checked on a share of the public split (the share
+ * the sequential test scored on the hidden one, or JUDGE_PUBLIC_SHARE),
+ * and on the whole of it when that does not settle it or --full-eval. */
+int judge_hidden_eval(struct judge_ctx *c, struct sandbox *sb, struct kerr *err)
+{
+	struct recipe_host h;
+	struct twin_child tw;
+	struct kr_plan plan;
+	struct dataset hid;
+	struct seq_hidden sh;
+	struct split_plan pl = { 0 };
+	struct eval_result res;
+	struct expcorpus_check *ck = &c->r->checks[3];
+	int rc = -1, hid_open = 0, seq = 0, partial = 0;
+
+	memset(&h, 0, sizeof h);
+	memset(&tw, 0, sizeof tw);
+	tw.c = c;
+	tw.sb = sb;
+	memset(&sh, 0, sizeof sh);
+	judge_say(c, "evaluating on the hidden split, with the causality audit");
+	if (dataset_open(c->s->hidden, &hid, err) < 0)
+		goto out;
+	hid_open = 1;
+	if (strcmp(hid.tokenizer_digest, c->pub.tokenizer_digest)) {
+		kerr_set(err, "judge.data_mismatch", "the hidden folder's tokenizer differs from the public one");
+		goto out;
+	}
+	if (judge_start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", 1, err) < 0)
+		goto out;
+	if ((seq = seq_hidden_init(c, &hid, &plan, &sh, err)) < 0)
+		goto out;
+	pl.target_nats = c->cand.nats;
+	if (seq) {
+		pl.order = sh.order;
+		pl.stop = &sh.stop;
+	}
+	if (eval_split(c, sb, &h, &tw, &plan, &hid, SPLIT_HIDDEN, &pl, &res, err) < 0)
+		goto out;
+	c->r->hidden_partial = res.stopped;
+	c->r->hidden_targets = res.targets;
+	c->r->hidden_targets_all = c->cand.targets;
+	/* Stopped: the paired estimate, the king's score plus the mean
+	 * difference on the windows scored. */
+	c->r->hidden_bpb = res.stopped ? c->king.hidden_bpb + seqtest_estimate(&sh.q) : res.val_bpb;
+	c->e.hidden_bpb = c->r->hidden_bpb;
+	if (res.stopped)
+		snprintf(ck->message, sizeof ck->message,
+			 "hidden evaluation stopped after %llu of %llu targets: cannot clear the margin (sequential test,"
+			 " error %g); hidden_bpb is the paired estimate",
+			 (unsigned long long)res.targets, (unsigned long long)c->cand.targets, SEQTEST_ALPHA);
+	recipe_host_destroy(&h);
+	recipe_host_destroy(&tw.h);
+	memset(&tw.h, 0, sizeof tw.h);
+	judge_say(c, "recomputing the public val_bpb");
+	if (judge_start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", 1, err) < 0)
+		goto out;
+	if (!c->o->full_eval &&
+	    (partial = public_claim_partial(c, sb, &h, &plan,
+					    res.stopped ? (double)res.targets / (double)c->cand.targets : JUDGE_PUBLIC_SHARE,
+					    err)) < 0)
+		goto out;
+	c->r->public_partial = partial;
+	if (!partial && check_public_claim(c, sb, &h, &plan, err) < 0)
+		goto out;
+	c->e.public_bpb = c->r->public_bpb;
+	rc = 0;
+out:
+	seq_hidden_free(&sh);
+	if (hid_open)
+		dataset_close(&hid);
+	recipe_host_destroy(&h);
+	recipe_host_destroy(&tw.h);
+	return rc;
+}
