@@ -33,9 +33,9 @@
 /* A run of n checkpoint records has n segments: segment 0 runs from the
  * recipe's fresh initialisation (kr_create with the run's seed) to record 0,
  * segment j from record j-1 to record j; the last one ends in final.ckpt.
- * The harness restarts the recipe at every checkpoint (recipe_host_restart),
- * so each segment is a function of its start alone and can be re-run by
- * itself. */
+ * The harness restarts the recipe at every checkpoint
+ * (recipe_host_restart_spawn, then recipe_host_restart_load), so each
+ * segment is a function of its start alone and can be re-run by itself. */
 struct replay_opts {
 	const char *bundle_dir;
 	/* The take of bundle_dir (bundle.h), whose digests stand for its files:

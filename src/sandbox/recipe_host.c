@@ -119,14 +119,6 @@ int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
 	return 0;
 }
 
-int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
-			const void *state, size_t n, struct kerr *err)
-{
-	if (recipe_host_restart_spawn(h, err) < 0)
-		return -1;
-	return recipe_host_restart_load(h, env, want, state, n, err);
-}
-
 int recipe_host_restart_spawn(struct recipe_host *h, struct kerr *err)
 {
 	if (!h->respawn)

@@ -65,16 +65,15 @@ int recipe_host_create(struct recipe_host *h, const struct kr_env *env, struct k
 		       struct kerr *err);
 /* state_bytes, checked against RECIPE_STATE_BYTES_MAX (recipe.bad_state_size). */
 int recipe_host_state_bytes(struct recipe_host *h, size_t *n, struct kerr *err);
-/* A fresh recipe resumed from state: respawn, create with env, require the
- * same plan as want (recipe.plan_changed), load the n bytes of state. The
- * harness does this at every checkpoint, so a run is a chain of segments
- * each a function of its starting checkpoint alone, exactly what spot
- * replay re-runs (docs/judging-checks.md, "Binding"). */
-int recipe_host_restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
-			const void *state, size_t n, struct kerr *err);
-/* The same in two halves: the respawn alone (a fork and exec, done while
- * the caller has no other thread), then the create, the plan check and the
- * load, which the harness overlaps with writing the checkpoint's file. */
+/* A fresh recipe resumed from state, in two halves: the respawn alone (a
+ * fork and exec, done while the caller has no other thread), then the
+ * create with env, the check that the plan is still want
+ * (recipe.plan_changed) and the load of the n bytes of state, which the
+ * harness overlaps with writing the checkpoint's file. The harness
+ * restarts at every checkpoint, so a run is a chain of segments each a
+ * function of its starting checkpoint alone, exactly what spot replay
+ * re-runs (docs/judging-checks.md, "Binding"). recipe.restart when the
+ * host cannot respawn its recipe. */
 int recipe_host_restart_spawn(struct recipe_host *h, struct kerr *err);
 int recipe_host_restart_load(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want,
 			     const void *state, size_t n, struct kerr *err);

@@ -17,6 +17,15 @@
 #define CASE_WALL_MS_MAX 8000 /* far above any honest failure, far below a hang */
 #define FAKE_SLEEP_S 30       /* how long a "hanging" runner hangs */
 
+/* The harness's restart, its two halves one after the other. */
+static int restart(struct recipe_host *h, const struct kr_env *env, const struct kr_plan *want, const void *state,
+		   size_t n, struct kerr *err)
+{
+	if (recipe_host_restart_spawn(h, err) < 0)
+		return -1;
+	return recipe_host_restart_load(h, env, want, state, n, err);
+}
+
 static char self[FS_PATH_MAX];
 
 /* ---- the fake runner -------------------------------------------------- */
@@ -461,7 +470,7 @@ static void test_gemm_pin_on_the_wire(void **state)
 	 * then fails: the fake keeps no state) */
 	{
 		char st[16] = { 0 };
-		assert_int_equal(recipe_host_restart(&h, &pinned, &plan, st, sizeof st, &err), -1);
+		assert_int_equal(restart(&h, &pinned, &plan, st, sizeof st, &err), -1);
 		assert_string_equal(err.code, "recipe.failed");
 		snprintf(gemm_seen, sizeof gemm_seen, "before");
 		assert_int_equal(recipe_host_gemm(&h, gemm_seen, &err), 0);
@@ -585,7 +594,7 @@ static void test_plan_changed_across_restart(void **state)
 	assert_int_equal(recipe_host_create(&h, &env, &plan, &err), 0);
 	/* the same runner, respawned, now answers with another plan */
 	assert_int_equal(setenv("KARPA_FAKE_RUNNER", "honest3", 1), 0);
-	assert_int_equal(recipe_host_restart(&h, &env, &plan, st, sizeof st, &err), -1);
+	assert_int_equal(restart(&h, &env, &plan, st, sizeof st, &err), -1);
 	assert_int_equal(unsetenv("KARPA_FAKE_RUNNER"), 0);
 	assert_string_equal(err.code, "recipe.plan_changed");
 	recipe_host_destroy(&h);
@@ -620,7 +629,7 @@ static void test_host_refusals(void **state)
 	assert_string_equal(err.code, "recipe.spawn");
 	free(path);
 
-	assert_int_equal(recipe_host_restart(&none, &env, &plan, NULL, 0, &err), -1);
+	assert_int_equal(restart(&none, &env, &plan, NULL, 0, &err), -1);
 	assert_string_equal(err.code, "recipe.restart");
 	none.kind = "inproc";
 	assert_int_equal(recipe_pipe_child_status(&none, 0, &ce, &err), -1);
