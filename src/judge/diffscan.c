@@ -2,8 +2,9 @@
  * diffscan.h and docs/diffscan.md), one file at a time. Owns the
  * allowlists and denylists a patched recipe's C text is held to, applied
  * to tokens from clex.c, so that words in comments and strings never count
- * and a spliced or pasted identifier always does; the CUDA part's own
- * rules are diffscan_cuda.c's, the folder walk diffscan_tree.c's. Never
+ * and a spliced or pasted identifier always does; the declarations a
+ * file makes are read by diffscan_decl.c, the CUDA part's own rules are
+ * diffscan_cuda.c's, the folder walk diffscan_tree.c's. Never
  * compiles, expands or runs anything: it is a cheap first filter in front
  * of the sandbox, not a replacement for it. */
 #include "judge/diffscan.h"
@@ -192,15 +193,6 @@ static const char *const reasons[][2] = {
 	{ "judge.nested_function", "a function defined inside a function (GCC then makes the stack executable)" },
 };
 
-/* Functions a recipe may not define: the C library's allocator. A
- * definition replaces it for the whole process, so the libraries' own
- * constructors (OpenBLAS, OpenMP, the CUDA runtime) would run recipe code
- * before main. */
-static const char *const interposed[] = {
-	"malloc", "calloc", "realloc", "reallocarray", "free", "aligned_alloc", "posix_memalign", "memalign",
-	"valloc", "pvalloc", "malloc_usable_size",
-};
-
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 const char *diffscan_code_reason(const char *code)
@@ -211,12 +203,9 @@ const char *diffscan_code_reason(const char *code)
 	return "forbidden construct";
 }
 
-static int in_list(const char *const *list, size_t n, const char *s, size_t len)
+int diffscan_is_keyword(const struct clex_tok *t)
 {
-	for (size_t i = 0; i < n; i++)
-		if (list[i][0] == s[0] && strlen(list[i]) == len && !memcmp(list[i], s, len))
-			return 1;
-	return 0;
+	return t->kind == CLEX_IDENT && ds_in_list(keywords, COUNT(keywords), t->p, t->len);
 }
 
 static int has_prefix(const char *s, size_t len, const char *pre)
@@ -228,9 +217,9 @@ static int has_prefix(const char *s, size_t len, const char *pre)
 
 static int denied(const char *s, size_t len)
 {
-	if (in_list(denied_names, COUNT(denied_names), s, len))
+	if (ds_in_list(denied_names, COUNT(denied_names), s, len))
 		return 1;
-	if (in_list(allowed_despite_prefix, COUNT(allowed_despite_prefix), s, len))
+	if (ds_in_list(allowed_despite_prefix, COUNT(allowed_despite_prefix), s, len))
 		return 0;
 	for (size_t i = 0; i < COUNT(denied_prefixes); i++)
 		if (has_prefix(s, len, denied_prefixes[i]))
@@ -266,7 +255,7 @@ static int is_vector_type(const char *s, size_t len)
  * a predefined feature macro spelled __NAME__ (__AVX2__, __x86_64__). */
 static int reserved_ok(const char *s, size_t len)
 {
-	if (in_list(allowed_reserved, COUNT(allowed_reserved), s, len) || is_vector_type(s, len))
+	if (ds_in_list(allowed_reserved, COUNT(allowed_reserved), s, len) || is_vector_type(s, len))
 		return 1;
 	return len > 4 && s[len - 1] == '_' && s[len - 2] == '_';
 }
@@ -312,7 +301,7 @@ static void find(struct scan *s, const char *code, int line, const char *fmt, ..
 	va_end(ap);
 }
 
-static void find_tok(struct scan *s, const char *code, const struct clex_tok *t, const char *note)
+void diffscan_find_tok(struct scan *s, const char *code, const struct clex_tok *t, const char *note)
 {
 	char txt[96];
 
@@ -356,12 +345,6 @@ static int lex_all(struct clex *lx, const char *text, size_t len, struct toks *t
 /* Token checks                                                        */
 
 static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, size_t b);
-static size_t skip_parens(const struct clex_tok *v, size_t i, size_t b);
-
-static int is_punct(const struct clex_tok *t, const char *p)
-{
-	return t->kind == CLEX_PUNCT && clex_is(t, p);
-}
 
 /* General checks over tokens [a, b): odd spellings, forbidden names, asm,
  * extern, attributes, _Pragma, C23 [[attributes]]. */
@@ -373,23 +356,23 @@ static void check_range(struct scan *s, const struct clex_tok *v, size_t a, size
 		const struct clex_tok *t = &v[i];
 
 		if (t->kind == CLEX_ODD) {
-			find_tok(s, "judge.obfuscation", t, t->why);
+			diffscan_find_tok(s, "judge.obfuscation", t, t->why);
 		} else if (t->kind == CLEX_IDENT) {
 			/* s->open and .open = name a member, never the function:
 			 * storing the function there would name it elsewhere. */
-			if (i > a && (is_punct(&v[i - 1], ".") || is_punct(&v[i - 1], "->"))) {
+			if (i > a && (ds_punct(&v[i - 1], ".") || ds_punct(&v[i - 1], "->"))) {
 				i++;
 				continue;
 			}
 			i = check_ident(s, v, i, b);
 			continue;
-		} else if (is_punct(t, "[") && i + 1 < b && is_punct(&v[i + 1], "[")) {
+		} else if (ds_punct(t, "[") && i + 1 < b && ds_punct(&v[i + 1], "[")) {
 			find(s, "judge.forbidden_attribute", t->line, "[[ (C23 attribute syntax)");
 		} else if (s->cuda && t->kind == CLEX_CHAR && !t->ws && i > a && v[i - 1].kind == CLEX_NUMBER) {
 			/* 1'000 is one number to nvcc and a number and a character
 			 * literal to this lexer, which could swallow code up to the
 			 * next apostrophe */
-			find_tok(s, "judge.obfuscation", t, "(C++14 digit separator)");
+			diffscan_find_tok(s, "judge.obfuscation", t, "(C++14 digit separator)");
 		}
 		i++;
 	}
@@ -404,10 +387,10 @@ static void check_attr_name(struct scan *s, const struct clex_tok *t)
 		p += 2;
 		n -= 4;
 	}
-	if (in_list(constructor_attributes, COUNT(constructor_attributes), p, n))
-		find_tok(s, "judge.constructor", t, "(attribute)");
-	else if (!in_list(allowed_attributes, COUNT(allowed_attributes), p, n))
-		find_tok(s, "judge.forbidden_attribute", t, "(attribute)");
+	if (ds_in_list(constructor_attributes, COUNT(constructor_attributes), p, n))
+		diffscan_find_tok(s, "judge.constructor", t, "(attribute)");
+	else if (!ds_in_list(allowed_attributes, COUNT(allowed_attributes), p, n))
+		diffscan_find_tok(s, "judge.forbidden_attribute", t, "(attribute)");
 }
 
 /* __attribute__((name, name(args), ...)) at v[i]; returns the index after
@@ -417,30 +400,30 @@ static size_t check_attribute(struct scan *s, const struct clex_tok *v, size_t i
 {
 	int depth = 2, expect = 1;
 
-	if (i + 2 >= b || !is_punct(&v[i + 1], "(") || !is_punct(&v[i + 2], "(")) {
-		find_tok(s, "judge.forbidden_attribute", &v[i], "without its list written out");
+	if (i + 2 >= b || !ds_punct(&v[i + 1], "(") || !ds_punct(&v[i + 2], "(")) {
+		diffscan_find_tok(s, "judge.forbidden_attribute", &v[i], "without its list written out");
 		return i + 1;
 	}
 	for (size_t k = i + 3; k < b; k++) {
 		const struct clex_tok *t = &v[k];
 
-		if (is_punct(t, "(")) {
+		if (ds_punct(t, "(")) {
 			depth++;
-		} else if (is_punct(t, ")")) {
+		} else if (ds_punct(t, ")")) {
 			if (--depth == 0)
 				return k + 1;
 		} else if (depth > 2) {
 			check_range(s, v, k, k + 1);
-		} else if (is_punct(t, ",")) {
+		} else if (ds_punct(t, ",")) {
 			expect = 1;
 		} else if (expect && t->kind == CLEX_IDENT) {
 			check_attr_name(s, t);
 			expect = 0;
 		} else {
-			find_tok(s, "judge.forbidden_attribute", t, "(malformed attribute list)");
+			diffscan_find_tok(s, "judge.forbidden_attribute", t, "(malformed attribute list)");
 		}
 	}
-	find_tok(s, "judge.forbidden_attribute", &v[i], "(unbalanced attribute list)");
+	diffscan_find_tok(s, "judge.forbidden_attribute", &v[i], "(unbalanced attribute list)");
 	return b;
 }
 
@@ -484,15 +467,15 @@ static size_t check_pragma_op(struct scan *s, const struct clex_tok *v, size_t i
 	char *text = NULL;
 	size_t n = 0, q;
 
-	if (i + 3 >= b || !is_punct(&v[i + 1], "(") || str->kind != CLEX_STRING ||
-	    !is_punct(&v[i + 3], ")")) {
-		find_tok(s, "judge.forbidden_pragma", &v[i], "without a string literal operand");
+	if (i + 3 >= b || !ds_punct(&v[i + 1], "(") || str->kind != CLEX_STRING ||
+	    !ds_punct(&v[i + 3], ")")) {
+		diffscan_find_tok(s, "judge.forbidden_pragma", &v[i], "without a string literal operand");
 		return i + 1;
 	}
 	q = (size_t)((const char *)memchr(str->p, '"', str->len) - str->p);
 	text = malloc(str->len);
 	if (!text) {
-		find_tok(s, "judge.forbidden_pragma", &v[i], "(out of memory)");
+		diffscan_find_tok(s, "judge.forbidden_pragma", &v[i], "(out of memory)");
 		return i + 4;
 	}
 	/* Destringize (C11 6.10.9): \" and \\ lose their backslash. */
@@ -502,7 +485,7 @@ static size_t check_pragma_op(struct scan *s, const struct clex_tok *v, size_t i
 		text[n++] = str->p[k];
 	}
 	if (lex_all(&lx, text, n, &tk, &err) < 0) {
-		find_tok(s, "judge.forbidden_pragma", &v[i], "(operand does not lex)");
+		diffscan_find_tok(s, "judge.forbidden_pragma", &v[i], "(operand does not lex)");
 	} else {
 		for (size_t k = 0; k < tk.n; k++)
 			tk.v[k].line = v[i].line;
@@ -522,12 +505,12 @@ static size_t asm_end(const struct clex_tok *v, size_t k, size_t b)
 	int depth = 0;
 
 	for (size_t i = k; i < b; i++) {
-		if (is_punct(&v[i], "(")) {
+		if (ds_punct(&v[i], "(")) {
 			depth++;
-		} else if (is_punct(&v[i], ")")) {
+		} else if (ds_punct(&v[i], ")")) {
 			if (--depth == 0)
 				return i + 1;
-		} else if (is_punct(&v[i], ";") || is_punct(&v[i], "{") || is_punct(&v[i], "}") ||
+		} else if (ds_punct(&v[i], ";") || ds_punct(&v[i], "{") || ds_punct(&v[i], "}") ||
 			   (v[i].kind == CLEX_IDENT && is_asm(v[i].p, v[i].len))) {
 			return i;
 		}
@@ -552,15 +535,15 @@ static size_t check_asm_cuda(struct scan *s, const struct clex_tok *v, size_t i,
 	while (k < b && v[k].kind == CLEX_IDENT &&
 	       (clex_is(&v[k], "volatile") || clex_is(&v[k], "__volatile__") || clex_is(&v[k], "__volatile")))
 		k++;
-	if (k >= b || !is_punct(&v[k], "(")) {
-		find_tok(s, "judge.inline_asm", &v[i], "(only asm(\"PTX\" ...) statements)");
+	if (k >= b || !ds_punct(&v[k], "(")) {
+		diffscan_find_tok(s, "judge.inline_asm", &v[i], "(only asm(\"PTX\" ...) statements)");
 		return i + 1;
 	}
 	end = asm_end(v, k, b);
 	for (size_t d = k + 1; d < end; d++)
-		if (v[d].bol && is_punct(&v[d], "#")) {
+		if (v[d].bol && ds_punct(&v[d], "#")) {
 			/* #if 0 "x" #endif: the compiler keeps one branch's literals */
-			find_tok(s, "judge.inline_asm", &v[i], "(a directive inside an asm statement)");
+			diffscan_find_tok(s, "judge.inline_asm", &v[i], "(a directive inside an asm statement)");
 			return end < line_end ? end : line_end;
 		}
 	a = ++k;
@@ -568,8 +551,8 @@ static size_t check_asm_cuda(struct scan *s, const struct clex_tok *v, size_t i,
 		k++;
 	/* the template ends at its operands or the statement's end: a macro
 	 * after the literals would continue it unseen */
-	if (k < b && !is_punct(&v[k], ":") && !is_punct(&v[k], ")")) {
-		find_tok(s, "judge.inline_asm", &v[k], "(asm template not written out as literals alone)");
+	if (k < b && !ds_punct(&v[k], ":") && !ds_punct(&v[k], ")")) {
+		diffscan_find_tok(s, "judge.inline_asm", &v[k], "(asm template not written out as literals alone)");
 		return end < line_end ? end : line_end;
 	}
 	why = dscuda_asm_template(v + a, k - a, bad, sizeof bad);
@@ -601,25 +584,25 @@ static int extern_c_declares_function(const struct scan *s, const struct clex_to
 
 	if (!s->define && s->all && v >= s->all && v < s->all + s->nall)
 		b = s->nall - (size_t)(v - s->all);
-	if (i + 2 < b && is_punct(&v[i + 2], "{"))
+	if (i + 2 < b && ds_punct(&v[i + 2], "{"))
 		return 1;
 	for (size_t k = i + 2; k < b; k++) {
-		if (v[k].bol && is_punct(&v[k], "#"))
+		if (v[k].bol && ds_punct(&v[k], "#"))
 			continue;
 		/* another extern ends the look: one declaration has one, and
 		 * the scan stays linear in a file of them */
-		if ((pd == 0 && (is_punct(&v[k], ";") || is_punct(&v[k], "{") || is_punct(&v[k], "="))) ||
+		if ((pd == 0 && (ds_punct(&v[k], ";") || ds_punct(&v[k], "{") || ds_punct(&v[k], "="))) ||
 		    (v[k].kind == CLEX_IDENT && clex_is(&v[k], "extern")))
 			return 0;
 		if (pd == 0)
-			angle += is_punct(&v[k], "<") - is_punct(&v[k], ">") - 2 * is_punct(&v[k], ">>");
-		if (is_punct(&v[k], "(")) {
+			angle += ds_punct(&v[k], "<") - ds_punct(&v[k], ">") - 2 * ds_punct(&v[k], ">>");
+		if (ds_punct(&v[k], "(")) {
 			/* name( declares a function; T (*p) an object, a pointer */
 			if (pd == 0 && angle <= 0 && k > i + 2 && v[k - 1].kind == CLEX_IDENT &&
-			    !(k + 1 < b && (is_punct(&v[k + 1], "*") || is_punct(&v[k + 1], "&"))))
+			    !(k + 1 < b && (ds_punct(&v[k + 1], "*") || ds_punct(&v[k + 1], "&"))))
 				return 1;
 			pd++;
-		} else if (is_punct(&v[k], ")")) {
+		} else if (ds_punct(&v[k], ")")) {
 			pd -= pd > 0;
 		}
 	}
@@ -633,36 +616,36 @@ static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, si
 	if (is_asm(t->p, t->len)) {
 		if (s->cuda)
 			return check_asm_cuda(s, v, i, b);
-		find_tok(s, "judge.inline_asm", t, NULL);
+		diffscan_find_tok(s, "judge.inline_asm", t, NULL);
 	} else if (clex_is(t, "extern")) {
 		if (!s->cuda || !cuda_extern_ok(v, i, b))
-			find_tok(s, "judge.extern", t, NULL);
+			diffscan_find_tok(s, "judge.extern", t, NULL);
 		else if (v[i + 1].kind == CLEX_STRING && !extern_c_declares_function(s, v, i, b))
-			find_tok(s, "judge.extern", t,
+			diffscan_find_tok(s, "judge.extern", t,
 				 "\"C\" (declares an object: with C linkage it can name a library function)");
 	} else if (s->cuda && clex_is(t, "namespace") && i + 1 < b && clex_is(&v[i + 1], "std")) {
-		find_tok(s, "judge.extern", &v[i + 1], "(reopening namespace std hooks the library's own calls)");
+		diffscan_find_tok(s, "judge.extern", &v[i + 1], "(reopening namespace std hooks the library's own calls)");
 	} else if (s->cuda && clex_is(t, "decltype")) {
-		find_tok(s, "judge.extern", t, "(can declare a function without a prototype)");
+		diffscan_find_tok(s, "judge.extern", t, "(can declare a function without a prototype)");
 	} else if (s->cuda && clex_is(t, "operator") &&
-		   !(i + 2 < b && is_punct(&v[i + 1], "(") && is_punct(&v[i + 2], ")"))) {
+		   !(i + 2 < b && ds_punct(&v[i + 1], "(") && ds_punct(&v[i + 2], ")"))) {
 		/* conversions, overloaded operators, literals and allocation
 		 * functions run where no call is written, before main in a
 		 * namespace-scope initialiser; a functor's operator() runs only
 		 * where a call is written */
-		find_tok(s, "judge.constructor", t, "(an operator function runs where no call is written)");
-	} else if (s->cuda && in_list(alt_tokens, COUNT(alt_tokens), t->p, t->len)) {
-		find_tok(s, "judge.obfuscation", t, "(C++ alternative token: compl is ~, and is &&)");
+		diffscan_find_tok(s, "judge.constructor", t, "(an operator function runs where no call is written)");
+	} else if (s->cuda && ds_in_list(alt_tokens, COUNT(alt_tokens), t->p, t->len)) {
+		diffscan_find_tok(s, "judge.obfuscation", t, "(C++ alternative token: compl is ~, and is &&)");
 	} else if (clex_is(t, "typeof") || clex_is(t, "__typeof") || clex_is(t, "__typeof__")) {
 		/* typeof(printf) name; declares a function with no declarator. */
-		find_tok(s, "judge.extern", t, "(can declare a function without a prototype)");
+		diffscan_find_tok(s, "judge.extern", t, "(can declare a function without a prototype)");
 	} else if (clex_is(t, "__attribute__") || clex_is(t, "__attribute")) {
 		return check_attribute(s, v, i, b);
 	} else if (clex_is(t, "_Pragma")) {
 		return check_pragma_op(s, v, i, b);
 	} else if (has_prefix(t->p, t->len, "__builtin_")) {
-		if (!in_list(allowed_builtins, COUNT(allowed_builtins), t->p, t->len))
-			find_tok(s, "judge.forbidden_call", t, "(builtin outside the allowlist)");
+		if (!ds_in_list(allowed_builtins, COUNT(allowed_builtins), t->p, t->len))
+			diffscan_find_tok(s, "judge.forbidden_call", t, "(builtin outside the allowlist)");
 	} else if (denied(t->p, t->len) || (s->cuda && dscuda_denied(t->p, t->len))) {
 		if (s->define) {
 			char name[64];
@@ -671,424 +654,13 @@ static size_t check_ident(struct scan *s, const struct clex_tok *v, size_t i, si
 			find(s, "judge.macro_hides", t->line, "#define %s ... %.*s", name,
 			     (int)(t->len < 64 ? t->len : 64), t->p);
 		} else {
-			find_tok(s, "judge.forbidden_call", t, NULL);
+			diffscan_find_tok(s, "judge.forbidden_call", t, NULL);
 		}
 	} else if (has_prefix(t->p, t->len, "__") && !reserved_ok(t->p, t->len) &&
 		   !(s->cuda && dscuda_reserved_ok(t->p, t->len))) {
-		find_tok(s, "judge.forbidden_call", t, "(reserved implementation name)");
+		diffscan_find_tok(s, "judge.forbidden_call", t, "(reserved implementation name)");
 	}
 	return i + 1;
-}
-
-/* ------------------------------------------------------------------ */
-/* Declarations: a function the recipe declares, the recipe defines     */
-
-/* Why: without `extern`, a plain prototype still declares an external
- * function ("long splice(int, ...);" links against the C library). So the
- * tree check requires every function declared in the recipe to be defined
- * in the recipe. This is a statement-level reading, not a parser: it finds
- * declarations that start with a specifier or a type name. */
-
-/* Words that start a declaration. */
-static const char *const decl_specifiers[] = {
-	"void", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "_Bool",
-	"_Complex", "struct", "union", "enum", "const", "volatile", "restrict", "static", "extern",
-	"register", "auto", "inline", "_Thread_local", "__thread", "_Noreturn", "_Alignas", "_Atomic",
-	"typedef", "__int128", "__fp16", "__bf16", "__float128", "__inline", "__inline__",
-	"__restrict", "__restrict__", "__const", "__const__", "__volatile", "__volatile__", "__signed",
-	"__signed__", "__auto_type", "__extension__",
-};
-
-/* Words whose parenthesised operand is not a declarator. */
-static const char *const paren_operators[] = {
-	"__attribute__", "__attribute", "_Alignas", "_Atomic", "_Alignof", "__alignof", "__alignof__",
-	"sizeof", "typeof", "__typeof", "__typeof__", "_Pragma", "_Static_assert", "asm", "__asm",
-	"__asm__", "alignas", "__align__", "__launch_bounds__",
-};
-
-/* C11's minimum translation limit (5.2.4.1); honest macros take a handful,
- * and the limit keeps checking a macro body linear in its length. */
-#define MACRO_PARAMS_MAX 127
-
-/* Braces nested deeper than this only lose the paren depth they restore. */
-#define DECL_NEST_MAX DIFFSCAN_NEST_MAX
-
-static void decl_add(struct decls *d, const char *file, const struct clex_tok *t, enum decl_kind kind)
-{
-	struct decl *e;
-
-	if (!d || d->oom)
-		return;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct decl *v = realloc(d->v, cap * sizeof *v);
-
-		if (!v) {
-			d->oom = 1;
-			return;
-		}
-		d->v = v;
-		d->cap = cap;
-	}
-	e = &d->v[d->n];
-	e->name = strndup(t->p, t->len);
-	if (!e->name) {
-		d->oom = 1;
-		return;
-	}
-	snprintf(e->file, sizeof e->file, "%s", file);
-	e->line = t->line;
-	e->kind = kind;
-	d->n++;
-}
-
-void diffscan_decls_free(struct decls *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		free(d->v[i].name);
-	free(d->v);
-}
-
-/* Index after the ')' matching the '(' at v[i] (or b). */
-static size_t skip_parens(const struct clex_tok *v, size_t i, size_t b)
-{
-	int depth = 0;
-
-	for (; i < b; i++) {
-		if (is_punct(&v[i], "("))
-			depth++;
-		else if (is_punct(&v[i], ")") && --depth == 0)
-			return i + 1;
-	}
-	return b;
-}
-
-static int is_paren_operator(const struct clex_tok *v, size_t i, size_t b)
-{
-	return v[i].kind == CLEX_IDENT && i + 1 < b && is_punct(&v[i + 1], "(") &&
-	       in_list(paren_operators, COUNT(paren_operators), v[i].p, v[i].len);
-}
-
-static int is_word(const struct clex_tok *t, const char *const *list, size_t n)
-{
-	return t->kind == CLEX_IDENT && in_list(list, n, t->p, t->len);
-}
-
-/* name( or (name)( : the name of a function declarator. (*name)( is a
- * pointer, an object, and does not count. */
-static int function_declarator(const struct clex_tok *v, size_t a, size_t i, size_t b)
-{
-	/* The statement's first word is its type: "T (name)(void)". */
-	if (i == a)
-		return 0;
-	if (i + 1 < b && is_punct(&v[i + 1], "("))
-		return 1;
-	return i > a && is_punct(&v[i - 1], "(") && i + 2 < b && is_punct(&v[i + 1], ")") &&
-	       is_punct(&v[i + 2], "(");
-}
-
-static int is_macro_param(const struct scan *s, const struct clex_tok *t)
-{
-	for (size_t i = 0; i < s->nmparams; i++)
-		if (s->mparams[i].kind == CLEX_IDENT && s->mparams[i].len == t->len &&
-		    !memcmp(s->mparams[i].p, t->p, t->len))
-			return 1;
-	return 0;
-}
-
-/* A function declarator found: body, a definition follows; internal, it
- * has internal linkage; clink, C linkage. Only C declarations can reach
- * the C library (a C++ one has a mangled name no library symbol has); a
- * static one too, as GCC refers to a static function it never saw
- * defined by its plain name. */
-static void decl_found(struct scan *s, const struct clex_tok *t, int body, int is_typedef, int internal, int clink)
-{
-	if (s->nmparams && is_macro_param(s, t)) {
-		if (!body)
-			find_tok(s, "judge.macro_hides", t, "(macro declares a function named by its argument)");
-		return;
-	}
-	if (is_typedef) {
-		find_tok(s, "judge.extern", t, "(typedef of a function type declares functions unseen)");
-		return;
-	}
-	if (body && in_list(interposed, COUNT(interposed), t->p, t->len)) {
-		find_tok(s, "judge.constructor", t, "(replaces the C library's allocator, which runs before main)");
-		return;
-	}
-	if (!clink)
-		return;
-	decl_add(s->decls, s->file, t, !body ? DECL_DECLARED : internal ? DECL_LOCAL : DECL_DEFINED);
-}
-
-/* Whether the statement at v[a] starts like a declaration: a specifier,
- * or a type name followed by a name, a '*' or "(name)(". */
-static int starts_declaration(const struct clex_tok *v, size_t a, size_t b)
-{
-	const struct clex_tok *t = &v[a];
-
-	if (t->kind != CLEX_IDENT)
-		return 0;
-	if (is_word(t, decl_specifiers, COUNT(decl_specifiers)))
-		return 1;
-	if (is_word(t, keywords, COUNT(keywords)))
-		return 0; /* return x; goto out; sizeof x; */
-	if (a + 1 < b && (v[a + 1].kind == CLEX_IDENT || is_punct(&v[a + 1], "*")))
-		return 1;
-	return a + 4 < b && is_punct(&v[a + 1], "(") && v[a + 2].kind == CLEX_IDENT &&
-	       is_punct(&v[a + 3], ")") && is_punct(&v[a + 4], "(");
-}
-
-/* In C++, "T x(1, 2)" is an object with a direct initialiser, not a
- * function: a parameter list holds no literal outside a default argument,
- * an array bound or a template's arguments (P<1> *). The '(' is v[i]. */
-static int cxx_direct_init(const struct clex_tok *v, size_t i, size_t b)
-{
-	int paren = 0, bracket = 0, angle = 0, after_eq = 0;
-
-	for (; i < b; i++) {
-		const struct clex_tok *t = &v[i];
-
-		paren += is_punct(t, "(") - is_punct(t, ")");
-		bracket += is_punct(t, "[") - is_punct(t, "]");
-		/* a template's brackets at the parameters' own level: X<(0 > 1), 1>
-		 * keeps its '>' inside the parentheses */
-		if (paren == 1 && bracket == 0)
-			angle += is_punct(t, "<") - (angle > 0 && is_punct(t, ">"));
-		if (paren == 0)
-			return 0;
-		if (paren == 1 && bracket == 0 && angle == 0 && is_punct(t, ","))
-			after_eq = 0;
-		else if (paren == 1 && bracket == 0 && is_punct(t, "="))
-			after_eq = 1;
-		else if (paren == 1 && bracket == 0 && angle == 0 && !after_eq &&
-			 (t->kind == CLEX_NUMBER || t->kind == CLEX_STRING || t->kind == CLEX_CHAR))
-			return 1;
-	}
-	return 0;
-}
-
-/* One statement v[a..b); body: a '{' follows it (a definition if it
- * declares a function). Records the first function declarator of each
- * comma-separated declarator, ignoring initialisers and array sizes. */
-/* Where a statement sits, for decl_statement: in C++, inside an extern
- * "C" region (C linkage) or an unnamed namespace (internal linkage); in C,
- * inside a function body (where a definition is a GNU nested function). */
-struct decl_where {
-	int clink, anon, nested;
-};
-
-static void decl_statement(struct scan *s, const struct clex_tok *v, size_t a, size_t b, int body,
-			   const struct decl_where *w)
-{
-	int paren = 0, bracket = 0, after_eq = 0, found = 0, is_typedef = 0, internal = 0, clink;
-
-	while (a < b && (clex_is(&v[a], "__extension__") || is_paren_operator(v, a, b)))
-		a = clex_is(&v[a], "__extension__") ? a + 1 : skip_parens(v, a + 1, b);
-	/* ::size_t f(...), std::size_t f(...), T<int>::type f(...): in C++ a
-	 * qualified type name; read from its last component */
-	while (s->cxx && a < b) {
-		size_t q = a;
-
-		if (v[q].kind == CLEX_IDENT && q + 1 < b && is_punct(&v[q + 1], "<"))
-			for (int angle = 0; q + 1 < b; q++) {
-				angle += is_punct(&v[q + 1], "<") - is_punct(&v[q + 1], ">") - 2 * is_punct(&v[q + 1], ">>");
-				if (angle <= 0) {
-					q++;
-					break;
-				}
-			}
-		if (is_punct(&v[q], ":") && q + 1 < b && is_punct(&v[q + 1], ":") && q == a)
-			a = q + 2; /* a leading :: */
-		else if (q + 2 < b && (v[q].kind == CLEX_IDENT || is_punct(&v[q], ">")) && is_punct(&v[q + 1], ":") &&
-			 is_punct(&v[q + 2], ":"))
-			a = q + 3; /* name:: or name<...>:: */
-		else
-			break;
-	}
-	if (a >= b || !starts_declaration(v, a, b))
-		return;
-	clink = !s->cxx || w->clink || (a + 1 < b && clex_is(&v[a], "extern") && v[a + 1].kind == CLEX_STRING);
-	internal = s->cxx && w->anon;
-	for (size_t i = a; i < b; i++) {
-		const struct clex_tok *t = &v[i];
-
-		if (is_paren_operator(v, i, b)) {
-			i = skip_parens(v, i + 1, b) - 1;
-		} else if (t->kind == CLEX_PUNCT) {
-			paren += is_punct(t, "(") - is_punct(t, ")");
-			bracket += is_punct(t, "[") - is_punct(t, "]");
-			if (paren == 0 && bracket == 0 && is_punct(t, ","))
-				after_eq = found = 0;
-			else if (paren == 0 && bracket == 0 && is_punct(t, "="))
-				after_eq = 1;
-		} else if (t->kind == CLEX_IDENT && clex_is(t, "typedef")) {
-			is_typedef = 1;
-		} else if (t->kind == CLEX_IDENT && clex_is(t, "static") && !found) {
-			internal = 1;
-		} else if (t->kind == CLEX_IDENT && !after_eq && !found && bracket == 0 &&
-			   !is_word(t, keywords, COUNT(keywords)) &&
-			   !is_word(t, decl_specifiers, COUNT(decl_specifiers)) &&
-			   function_declarator(v, a, i, b)) {
-			found = 1;
-			/* an extern declaration is never an object's initialiser */
-			if (s->cxx && !clex_is(&v[a], "extern") && i + 1 < b && cxx_direct_init(v, i + 1, b))
-				continue;
-			/* GCC's nested functions make the stack executable */
-			if (body && w->nested)
-				find_tok(s, "judge.nested_function", t, "(a function defined inside a function)");
-			decl_found(s, t, body, is_typedef, internal, clink);
-		}
-	}
-}
-
-/* Whether the '{' ending the statement v[a..i) opens an extern "C"
- * block (the '{' right after the string: extern "C" int f() { is a body). */
-static int opens_linkage(const struct clex_tok *v, size_t a, size_t i)
-{
-	return a + 2 == i && clex_is(&v[a], "extern") && v[a + 1].kind == CLEX_STRING;
-}
-
-/* Whether it opens a namespace or a linkage block, whose declarations are
- * still at namespace scope. */
-static int opens_namespace(const struct clex_tok *v, size_t a, size_t i)
-{
-	return a < i && ((v[a].kind == CLEX_IDENT && clex_is(&v[a], "namespace")) || opens_linkage(v, a, i));
-}
-
-/* Splits v[a..b) into statements at ';' (outside parentheses), '{' and
- * '}'. A brace inside parentheses (a statement expression) opens a fresh
- * statement level, so declarations hidden in ({ ... }) are seen too. In
- * C++ only declarations at namespace scope count, and at block scope
- * inside an extern "C" block: elsewhere a block-scope "T x(n);" is an
- * object, and a function C++ declares there has C++ linkage, which no C
- * library symbol has; inside extern "C" it has C linkage like any C
- * declaration. */
-static void decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
-{
-	int stack[DECL_NEST_MAX], inner[DECL_NEST_MAX], clinks[DECL_NEST_MAX], anons[DECL_NEST_MAX], depth = 0, paren = 0,
-						      blocks = 0;
-	struct decl_where w = { 0, 0, 0 };
-	size_t start = a;
-
-	for (size_t i = a; i < b; i++) {
-		const struct clex_tok *t = &v[i];
-
-		if (t->kind != CLEX_PUNCT)
-			continue;
-		if (is_punct(t, "(")) {
-			paren++;
-		} else if (is_punct(t, ")")) {
-			paren -= paren > 0;
-		} else if (is_punct(t, "{")) {
-			int block = s->cxx && !opens_namespace(v, start, i);
-			/* extern "C" { and extern "C" int f() { : C linkage inside,
-			 * for declarations at block scope too */
-			int linkage = s->cxx && start + 1 < i && clex_is(&v[start], "extern") &&
-				      v[start + 1].kind == CLEX_STRING;
-			int anon = s->cxx && start + 1 == i && clex_is(&v[start], "namespace");
-
-			w.nested = !s->cxx && depth > 0;
-			if (!s->cxx || !blocks || w.clink)
-				decl_statement(s, v, start, i, i > start && is_punct(&v[i - 1], ")"), &w);
-			if (depth < DECL_NEST_MAX) {
-				stack[depth] = paren;
-				inner[depth] = block;
-				clinks[depth] = linkage;
-				anons[depth] = anon;
-			}
-			blocks += block;
-			w.clink += linkage;
-			w.anon += anon;
-			depth++;
-			paren = 0;
-			start = i + 1;
-		} else if (is_punct(t, "}")) {
-			w.nested = !s->cxx && depth > 0;
-			if (!s->cxx || !blocks || w.clink)
-				decl_statement(s, v, start, i, 0, &w);
-			if (depth > 0) {
-				depth--;
-				paren = depth < DECL_NEST_MAX ? stack[depth] : 0;
-				blocks -= depth < DECL_NEST_MAX ? inner[depth] : 0;
-				w.clink -= depth < DECL_NEST_MAX ? clinks[depth] : 0;
-				w.anon -= depth < DECL_NEST_MAX ? anons[depth] : 0;
-			}
-			start = i + 1;
-		} else if (is_punct(t, ";") && paren == 0) {
-			w.nested = !s->cxx && depth > 0;
-			if (!s->cxx || !blocks || w.clink)
-				decl_statement(s, v, start, i, 0, &w);
-			start = i + 1;
-		}
-	}
-	w.nested = !s->cxx && depth > 0;
-	if (!s->cxx || !blocks || w.clink)
-		decl_statement(s, v, start, b, 0, &w);
-}
-
-static int cmp_decl_ptr(const void *a, const void *b)
-{
-	return strcmp((*(struct decl *const *)a)->name, (*(struct decl *const *)b)->name);
-}
-
-/* Across the whole tree: every declared function is defined somewhere in
- * it. A declared name that is a function-like macro is a macro standing in
- * a declarator. Fills f with the first violation; 0 when there is none. */
-int diffscan_decls_resolve(struct decls *d, struct diffscan_finding *f, struct kerr *err)
-{
-	struct decl **known = NULL, key, *pkey = &key;
-	size_t nk = 0;
-	int found = 0;
-
-	if (d->oom)
-		return kerr_set(err, "judge.oom", "out of memory recording declarations");
-	known = malloc((d->n + 1) * sizeof *known);
-	if (!known)
-		return kerr_set(err, "judge.oom", "out of memory resolving declarations");
-	for (size_t i = 0; i < d->n; i++)
-		if (d->v[i].kind != DECL_DECLARED)
-			known[nk++] = &d->v[i];
-	qsort(known, nk, sizeof *known, cmp_decl_ptr);
-	for (size_t i = 0; i < d->n && !found; i++) {
-		struct decl *e = &d->v[i], **hit;
-		int macro = 0;
-
-		if (e->kind != DECL_DECLARED)
-			continue;
-		key.name = e->name;
-		hit = bsearch(&pkey, known, nk, sizeof *known, cmp_decl_ptr);
-		if (hit) {
-			/* Several entries may share the name: an external definition
-			 * satisfies the declaration, unless a macro of that name
-			 * anywhere can make the two different functions. */
-			struct decl **lo = hit, **hi = hit;
-			int defined = 0;
-
-			while (lo > known && !strcmp((lo[-1])->name, e->name))
-				lo--;
-			while (hi + 1 < known + nk && !strcmp((hi[1])->name, e->name))
-				hi++;
-			/* a static definition serves its own file only */
-			for (struct decl **p = lo; p <= hi; p++) {
-				defined |= (*p)->kind == DECL_DEFINED ||
-					   ((*p)->kind == DECL_LOCAL && !strcmp((*p)->file, e->file));
-				macro |= (*p)->kind == DECL_MACRO;
-			}
-			if (defined && !macro)
-				continue;
-		}
-		memset(f, 0, sizeof *f);
-		snprintf(f->code, sizeof f->code, "%s", macro ? "judge.macro_hides" : "judge.extern");
-		snprintf(f->file, sizeof f->file, "%s", e->file);
-		f->line = e->line;
-		snprintf(f->what, sizeof f->what, "%.100s %s", e->name,
-			 macro ? "(a macro's name used as a declarator)"
-			       : "(declared but never given an external definition in the recipe)");
-		found = 1;
-	}
-	free(known);
-	return found;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1134,7 +706,7 @@ static void check_include(struct scan *s, const struct clex_tok *v, size_t a, si
 	size_t n;
 
 	if (!clex_is(d, "include")) {
-		find_tok(s, "judge.forbidden_include", d, "(only #include is allowed)");
+		diffscan_find_tok(s, "judge.forbidden_include", d, "(only #include is allowed)");
 		return;
 	}
 	if (!h || h->kind != CLEX_HEADER) {
@@ -1143,16 +715,16 @@ static void check_include(struct scan *s, const struct clex_tok *v, size_t a, si
 	}
 	/* int / #include "name.h" / (...); : a header supplying part of a
 	 * statement is read by the scan as a statement of its own */
-	if (s->last_code && !is_punct(s->last_code, ";") && !is_punct(s->last_code, "{") &&
-	    !is_punct(s->last_code, "}"))
-		find_tok(s, "judge.obfuscation", d, "(an #include inside a statement)");
+	if (s->last_code && !ds_punct(s->last_code, ";") && !ds_punct(s->last_code, "{") &&
+	    !ds_punct(s->last_code, "}"))
+		diffscan_find_tok(s, "judge.obfuscation", d, "(an #include inside a statement)");
 	p = h->p + 1;
 	n = h->len - 2;
 	if (h->p[0] != '<' && n > 4 && !memcmp(p + n - 4, ".cuh", 4) && !s->cxx)
 		find(s, "judge.forbidden_include", h->line, "#include %.*s (a .cuh is C++: include it from .cu or .cuh)",
 		     (int)h->len, h->p);
 	if (h->p[0] == '<') {
-		if (!in_list(allowed_angle, COUNT(allowed_angle), p, n) && !(s->cuda && dscuda_angle_ok(p, n)))
+		if (!ds_in_list(allowed_angle, COUNT(allowed_angle), p, n) && !(s->cuda && dscuda_angle_ok(p, n)))
 			find(s, "judge.forbidden_include", h->line, "#include %.*s", (int)h->len, h->p);
 	} else if ((n == strlen(RECIPE_API_INCLUDE) && !memcmp(p, RECIPE_API_INCLUDE, n)) ||
 		   (s->cuda && dscuda_harness_header_ok(p, n))) {
@@ -1168,7 +740,7 @@ static void check_include(struct scan *s, const struct clex_tok *v, size_t a, si
 
 static int redefinable(const struct clex_tok *t)
 {
-	return !in_list(keywords, COUNT(keywords), t->p, t->len) && !denied(t->p, t->len) &&
+	return !ds_in_list(keywords, COUNT(keywords), t->p, t->len) && !denied(t->p, t->len) &&
 	       !is_asm(t->p, t->len) && !has_prefix(t->p, t->len, "__");
 }
 
@@ -1182,19 +754,23 @@ static void check_macro_shape(struct scan *s, const struct clex_tok *name, const
 	int depth = 0, bad = 0;
 
 	for (size_t i = k; i < b && !bad; i++) {
-		if (is_punct(&v[i], "(") || is_punct(&v[i], "{") || is_punct(&v[i], "["))
+		if (ds_punct(&v[i], "(") || ds_punct(&v[i], "{") || ds_punct(&v[i], "["))
 			depth++;
-		else if (is_punct(&v[i], ")") || is_punct(&v[i], "}") || is_punct(&v[i], "]"))
+		else if (ds_punct(&v[i], ")") || ds_punct(&v[i], "}") || ds_punct(&v[i], "]"))
 			bad = --depth < 0;
-		else if (depth == 0 && is_punct(&v[i], "="))
+		else if (depth == 0 && ds_punct(&v[i], "="))
 			bad = 1;
 	}
 	if (bad || depth)
-		find_tok(s, "judge.macro_hides", name,
+		diffscan_find_tok(s, "judge.macro_hides", name,
 			 "(a macro body with unbalanced brackets or a bare '=' changes the code's structure unseen)");
 }
 
 /* #define NAME body / #define NAME(params) body, and #undef NAME. */
+/* C11's minimum translation limit (5.2.4.1); honest macros take a handful,
+ * and the limit keeps checking a macro body linear in its length. */
+#define MACRO_PARAMS_MAX 127
+
 static void check_define(struct scan *s, const struct clex_tok *v, size_t a, size_t b, int undef)
 {
 	const struct clex_tok *name = a + 2 < b ? &v[a + 2] : NULL;
@@ -1210,18 +786,18 @@ static void check_define(struct scan *s, const struct clex_tok *v, size_t a, siz
 	k = a + 3;
 	if (undef)
 		return;
-	if (!(k < b && is_punct(&v[k], "(") && !v[k].ws))
-		decl_add(s->decls, s->file, name, DECL_MACRO); /* #define N wordexp: N(...) declares wordexp */
-	if (k < b && is_punct(&v[k], "(") && !v[k].ws) {
+	if (!(k < b && ds_punct(&v[k], "(") && !v[k].ws))
+		diffscan_decl_add(s->decls, s->file, name, DECL_MACRO); /* #define N wordexp: N(...) declares wordexp */
+	if (k < b && ds_punct(&v[k], "(") && !v[k].ws) {
 		s->mparams = &v[k + 1];
-		while (k < b && !is_punct(&v[k], ")"))
+		while (k < b && !ds_punct(&v[k], ")"))
 			k++;
 		s->nmparams = (size_t)(&v[k] - s->mparams);
 		k++;
-		decl_add(s->decls, s->file, name, DECL_MACRO);
+		diffscan_decl_add(s->decls, s->file, name, DECL_MACRO);
 		/* Tokens include the commas: n parameters take 2n - 1. */
 		if (s->nmparams > 2 * MACRO_PARAMS_MAX) {
-			find_tok(s, "judge.macro_hides", name, "(more than 127 macro parameters)");
+			diffscan_find_tok(s, "judge.macro_hides", name, "(more than 127 macro parameters)");
 			s->mparams = NULL;
 			s->nmparams = 0;
 			return;
@@ -1231,16 +807,16 @@ static void check_define(struct scan *s, const struct clex_tok *v, size_t a, siz
 	 * (#call): it makes a string literal, and _Pragma, asm and #include
 	 * take only literals written out, so it can spell nothing they read. */
 	for (size_t i = k; i < b; i++) {
-		if (is_punct(&v[i], "##") || (is_punct(&v[i], "#") && !s->cuda))
-			find_tok(s, "judge.token_paste", &v[i], "in a macro body");
-		else if (s->cuda && is_punct(&v[i], "~"))
-			find_tok(s, "judge.constructor", &v[i], "in a macro body (can write a destructor)");
+		if (ds_punct(&v[i], "##") || (ds_punct(&v[i], "#") && !s->cuda))
+			diffscan_find_tok(s, "judge.token_paste", &v[i], "in a macro body");
+		else if (s->cuda && ds_punct(&v[i], "~"))
+			diffscan_find_tok(s, "judge.constructor", &v[i], "in a macro body (can write a destructor)");
 	}
 	if (s->cuda)
 		check_macro_shape(s, name, v, k, b);
 	s->define = name;
 	check_range(s, v, k, b);
-	decl_scan(s, v, k < b ? k : b, b);
+	diffscan_decl_scan(s, v, k < b ? k : b, b);
 	s->define = NULL;
 	s->mparams = NULL;
 	s->nmparams = 0;
@@ -1263,22 +839,22 @@ static int linkage_branch(const struct scan *s, size_t from)
 	const struct clex_tok *c = s->code->v + from;
 	size_t n = s->code->n - from;
 
-	return (n == 3 && clex_is(&c[0], "extern") && clex_is(&c[1], "\"C\"") && is_punct(&c[2], "{")) ||
-	       (n == 1 && is_punct(&c[0], "}"));
+	return (n == 3 && clex_is(&c[0], "extern") && clex_is(&c[1], "\"C\"") && ds_punct(&c[2], "{")) ||
+	       (n == 1 && ds_punct(&c[0], "}"));
 }
 
 static void check_conditional(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
 {
 	const struct clex_tok *lc = s->last_code, *d = &v[a + 1];
-	int opening = in_list(opening_conditionals, COUNT(opening_conditionals), d->p, d->len);
+	int opening = ds_in_list(opening_conditionals, COUNT(opening_conditionals), d->p, d->len);
 
-	if (!opening && !in_list(other_conditionals, COUNT(other_conditionals), d->p, d->len))
+	if (!opening && !ds_in_list(other_conditionals, COUNT(other_conditionals), d->p, d->len))
 		return;
-	if (lc && !is_punct(lc, ";") && !is_punct(lc, "{") && !is_punct(lc, "}"))
-		find_tok(s, "judge.obfuscation", d, "(a conditional inside a statement)");
+	if (lc && !ds_punct(lc, ";") && !ds_punct(lc, "{") && !ds_punct(lc, "}"))
+		diffscan_find_tok(s, "judge.obfuscation", d, "(a conditional inside a statement)");
 	if (opening) {
 		if (s->ncond >= DIFFSCAN_COND_MAX) {
-			find_tok(s, "judge.too_large", d, "(conditionals nested too deep)");
+			diffscan_find_tok(s, "judge.too_large", d, "(conditionals nested too deep)");
 			return;
 		}
 		s->cond[s->ncond].brace = s->cond[s->ncond].low_brace = s->brace;
@@ -1296,7 +872,7 @@ static void check_conditional(struct scan *s, const struct clex_tok *v, size_t a
 	if ((s->cond[s->ncond - 1].brace != s->brace || s->cond[s->ncond - 1].paren != s->paren ||
 	     s->cond[s->ncond - 1].low_brace < s->brace || s->cond[s->ncond - 1].low_paren < s->paren) &&
 	    !(s->cond[s->ncond - 1].cplusplus && clex_is(d, "endif") && linkage_branch(s, s->cond[s->ncond - 1].code)))
-		find_tok(s, "judge.obfuscation", d, "(conditional branches that differ in braces or parentheses)");
+		diffscan_find_tok(s, "judge.obfuscation", d, "(conditional branches that differ in braces or parentheses)");
 	/* the next branch starts from the #if's structure again */
 	s->cond[s->ncond - 1].low_brace = s->cond[s->ncond - 1].brace;
 	s->cond[s->ncond - 1].low_paren = s->cond[s->ncond - 1].paren;
@@ -1320,7 +896,7 @@ static void check_directive(struct scan *s, const struct clex_tok *v, size_t a, 
 	if (d->kind != CLEX_IDENT) {
 		check_range(s, v, a + 1, b);
 		if (d->kind != CLEX_ODD)
-			find_tok(s, "judge.forbidden_directive", d, NULL);
+			diffscan_find_tok(s, "judge.forbidden_directive", d, NULL);
 		return;
 	}
 	if (clex_is(d, "include") || clex_is(d, "include_next") || clex_is(d, "import")) {
@@ -1333,13 +909,13 @@ static void check_directive(struct scan *s, const struct clex_tok *v, size_t a, 
 		/* Free text for a human: only odd spellings matter here. */
 		for (size_t i = a + 2; i < b; i++)
 			if (v[i].kind == CLEX_ODD)
-				find_tok(s, "judge.obfuscation", &v[i], v[i].why);
-	} else if (in_list(plain_directives, COUNT(plain_directives), d->p, d->len)) {
+				diffscan_find_tok(s, "judge.obfuscation", &v[i], v[i].why);
+	} else if (ds_in_list(plain_directives, COUNT(plain_directives), d->p, d->len)) {
 		check_range(s, v, a + 2, b);
 		if (s->cuda)
 			check_conditional(s, v, a, b);
 	} else {
-		find_tok(s, "judge.forbidden_directive", d, NULL);
+		diffscan_find_tok(s, "judge.forbidden_directive", d, NULL);
 	}
 }
 
@@ -1385,31 +961,31 @@ static void check_paren_args(struct scan *s, const struct clex_tok *v, size_t n)
 	int depth[DIFFSCAN_NEST_MAX], nd = 0, reported = 0;
 
 	for (size_t k = 0; k < n && !reported; k++) {
-		if (is_punct(&v[k], "(")) {
+		if (ds_punct(&v[k], "(")) {
 			if (nd < DIFFSCAN_NEST_MAX)
 				depth[nd] = 0;
 			nd++;
-		} else if (is_punct(&v[k], ")")) {
+		} else if (ds_punct(&v[k], ")")) {
 			if (nd > 0 && nd <= DIFFSCAN_NEST_MAX && depth[nd - 1] != 0)
 				reported = 1;
 			nd -= nd > 0;
 		} else if (nd > 0 && nd <= DIFFSCAN_NEST_MAX) {
-			if (is_punct(&v[k], ",") && depth[nd - 1] != 0)
+			if (ds_punct(&v[k], ",") && depth[nd - 1] != 0)
 				reported = 1;
-			depth[nd - 1] += is_punct(&v[k], "{") + is_punct(&v[k], "[") - is_punct(&v[k], "}") -
-					 is_punct(&v[k], "]");
+			depth[nd - 1] += ds_punct(&v[k], "{") + ds_punct(&v[k], "[") - ds_punct(&v[k], "}") -
+					 ds_punct(&v[k], "]");
 			if (depth[nd - 1] < 0)
 				reported = 1;
 		}
 		if (reported)
-			find_tok(s, "judge.obfuscation", &v[k],
+			diffscan_find_tok(s, "judge.obfuscation", &v[k],
 				 "(braces split across a parenthesised argument: a macro could move the scope)");
 	}
 }
 
 static void cuda_finding(void *ctx, const char *code, const struct clex_tok *t, const char *note)
 {
-	find_tok(ctx, code, t, note);
+	diffscan_find_tok(ctx, code, t, note);
 }
 
 int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr *err)
@@ -1451,8 +1027,8 @@ int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr
 			if (toks_append(&code, &tk.v[i], j - i, err) < 0)
 				goto out;
 			for (size_t k = i; k < j; k++) {
-				s->brace += is_punct(&tk.v[k], "{") - is_punct(&tk.v[k], "}");
-				s->paren += is_punct(&tk.v[k], "(") - is_punct(&tk.v[k], ")");
+				s->brace += ds_punct(&tk.v[k], "{") - ds_punct(&tk.v[k], "}");
+				s->paren += ds_punct(&tk.v[k], "(") - ds_punct(&tk.v[k], ")");
 				if (s->brace < s->low_brace)
 					s->low_brace = s->brace;
 				if (s->brace > s->high_brace)
@@ -1484,7 +1060,7 @@ int diffscan_scan_text(struct scan *s, const char *text, size_t len, struct kerr
 		check_paren_args(s, code.v, code.n);
 	/* Declarations are read from the code alone, directives removed, as
 	 * the compiler reads the statements. */
-	decl_scan(s, code.v, 0, code.n);
+	diffscan_decl_scan(s, code.v, 0, code.n);
 	if (s->cuda) {
 		struct dscuda_sink sink = { .find = cuda_finding, .ctx = s };
 

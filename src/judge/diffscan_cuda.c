@@ -97,14 +97,6 @@ static const char *const ptx_ops[] = {
 /* Special registers that read a clock or a performance counter. */
 static const char *const ptx_clocks[] = { "clock", "globaltimer", "%pm", "envreg" };
 
-static int in_list(const char *const *list, size_t n, const char *s, size_t len)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strlen(list[i]) == len && !memcmp(list[i], s, len))
-			return 1;
-	return 0;
-}
-
 static int has_prefix_in(const char *const *list, size_t n, const char *s, size_t len)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -118,12 +110,12 @@ static int has_prefix_in(const char *const *list, size_t n, const char *s, size_
 
 int dscuda_angle_ok(const char *p, size_t n)
 {
-	return in_list(angle_headers, COUNT(angle_headers), p, n);
+	return ds_in_list(angle_headers, COUNT(angle_headers), p, n);
 }
 
 int dscuda_harness_header_ok(const char *p, size_t n)
 {
-	return in_list(harness_headers, COUNT(harness_headers), p, n);
+	return ds_in_list(harness_headers, COUNT(harness_headers), p, n);
 }
 
 int dscuda_denied(const char *s, size_t n)
@@ -136,7 +128,7 @@ int dscuda_denied(const char *s, size_t n)
 
 int dscuda_reserved_ok(const char *s, size_t n)
 {
-	return in_list(reserved_names, COUNT(reserved_names), s, n) ||
+	return ds_in_list(reserved_names, COUNT(reserved_names), s, n) ||
 	       has_prefix_in(reserved_prefixes, COUNT(reserved_prefixes), s, n);
 }
 
@@ -231,7 +223,7 @@ static const char *check_piece(const char *p, size_t n, char *bad, size_t cap)
 
 		while (h < m && p[h] != '.')
 			h++;
-		if (h > k && in_list(ptx_ops, COUNT(ptx_ops), p + k, h - k))
+		if (h > k && ds_in_list(ptx_ops, COUNT(ptx_ops), p + k, h - k))
 			return NULL;
 	}
 	return "asm instruction outside the PTX allowlist";
@@ -278,11 +270,6 @@ struct cx {
 	size_t ntypes;
 };
 
-static int is_p(const struct clex_tok *t, const char *s)
-{
-	return t->kind == CLEX_PUNCT && clex_is(t, s);
-}
-
 static int is_w(const struct clex_tok *t, const char *s)
 {
 	return t->kind == CLEX_IDENT && clex_is(t, s);
@@ -315,7 +302,7 @@ static int operand_word(const struct clex_tok *t)
 					     "__attribute",   "noexcept",     "static_assert",	  "_Static_assert",
 					     "__launch_bounds__", "__align__" };
 
-	return t->kind == CLEX_IDENT && in_list(words, COUNT(words), t->p, t->len);
+	return t->kind == CLEX_IDENT && ds_in_list(words, COUNT(words), t->p, t->len);
 }
 
 /* Token texts in any fixed order, for the sorted list of types. */
@@ -343,7 +330,7 @@ static int is_type(const struct cx *c, const struct clex_tok *t)
 
 	if (!t || t->kind != CLEX_IDENT)
 		return 0;
-	if (in_list(words, COUNT(words), t->p, t->len))
+	if (ds_in_list(words, COUNT(words), t->p, t->len))
 		return 1;
 	return c->ntypes && bsearch(&t, c->types, c->ntypes, sizeof *c->types, cmp_tok) != NULL;
 }
@@ -353,9 +340,9 @@ static size_t skip_group(const struct clex_tok *v, size_t i, size_t b, const cha
 	int depth = 0;
 
 	for (; i < b; i++) {
-		if (is_p(&v[i], open))
+		if (ds_punct(&v[i], open))
 			depth++;
-		else if (is_p(&v[i], close) && --depth == 0)
+		else if (ds_punct(&v[i], close) && --depth == 0)
 			return i + 1;
 	}
 	return b;
@@ -382,24 +369,24 @@ static void collect_types(struct cx *c)
 		    is_w(&v[k], "typename")) {
 			size_t j = k + 1;
 
-			while (j + 1 < c->n && operand_word(&v[j]) && is_p(&v[j + 1], "("))
+			while (j + 1 < c->n && operand_word(&v[j]) && ds_punct(&v[j + 1], "("))
 				j = skip_group(v, j + 1, c->n, "(", ")");
 			if (j < c->n)
 				add_type(c, &v[j]);
-		} else if (is_w(&v[k], "using") && k + 2 < c->n && is_p(&v[k + 2], "=")) {
+		} else if (is_w(&v[k], "using") && k + 2 < c->n && ds_punct(&v[k + 2], "=")) {
 			add_type(c, &v[k + 1]);
 		} else if (is_w(&v[k], "typedef")) {
 			const struct clex_tok *name = NULL;
 			size_t j = k + 1;
 			int pd = 0;
 
-			for (; j < c->n && !(pd == 0 && is_p(&v[j], ";")); j++) {
-				pd += is_p(&v[j], "(") - is_p(&v[j], ")");
-				if (is_p(&v[j], "(") && j + 2 < c->n && (is_p(&v[j + 1], "*") || is_p(&v[j + 1], "&")) &&
+			for (; j < c->n && !(pd == 0 && ds_punct(&v[j], ";")); j++) {
+				pd += ds_punct(&v[j], "(") - ds_punct(&v[j], ")");
+				if (ds_punct(&v[j], "(") && j + 2 < c->n && (ds_punct(&v[j + 1], "*") || ds_punct(&v[j + 1], "&")) &&
 				    v[j + 2].kind == CLEX_IDENT && !name)
 					name = &v[j + 2];
 				if (pd == 0 && v[j].kind == CLEX_IDENT && !name && j + 1 < c->n &&
-				    (is_p(&v[j + 1], ";") || is_p(&v[j + 1], "[")))
+				    (ds_punct(&v[j + 1], ";") || ds_punct(&v[j + 1], "[")))
 					name = &v[j];
 			}
 			if (name)
@@ -421,22 +408,22 @@ static size_t skip_lead(const struct clex_tok *v, size_t a, size_t b)
 					    "__forceinline__", "__noinline__", "__managed__", "__constant__" };
 
 	while (a < b) {
-		if (is_w(&v[a], "template") && a + 1 < b && is_p(&v[a + 1], "<")) {
+		if (is_w(&v[a], "template") && a + 1 < b && ds_punct(&v[a + 1], "<")) {
 			int depth = 0;
 
 			for (a++; a < b; a++) {
-				depth += is_p(&v[a], "<") - is_p(&v[a], ">") - 2 * is_p(&v[a], ">>");
+				depth += ds_punct(&v[a], "<") - ds_punct(&v[a], ">") - 2 * ds_punct(&v[a], ">>");
 				if (depth <= 0) {
 					a++;
 					break;
 				}
 			}
 		} else if ((is_w(&v[a], "public") || is_w(&v[a], "private") || is_w(&v[a], "protected")) &&
-			   a + 1 < b && is_p(&v[a + 1], ":")) {
+			   a + 1 < b && ds_punct(&v[a + 1], ":")) {
 			a += 2;
-		} else if (v[a].kind == CLEX_IDENT && in_list(spec, COUNT(spec), v[a].p, v[a].len)) {
+		} else if (v[a].kind == CLEX_IDENT && ds_in_list(spec, COUNT(spec), v[a].p, v[a].len)) {
 			a++;
-		} else if (operand_word(&v[a]) && a + 1 < b && is_p(&v[a + 1], "(")) {
+		} else if (operand_word(&v[a]) && a + 1 < b && ds_punct(&v[a + 1], "(")) {
 			a = skip_group(v, a + 1, b, "(", ")");
 		} else {
 			break;
@@ -453,13 +440,13 @@ static void check_using(const struct cx *c, size_t a, size_t b)
 	const struct clex_tok *v = c->v;
 	int angle = 0;
 
-	if (a + 2 >= b || v[a + 1].kind != CLEX_IDENT || !is_p(&v[a + 2], "="))
+	if (a + 2 >= b || v[a + 1].kind != CLEX_IDENT || !ds_punct(&v[a + 2], "="))
 		return;
 	for (size_t k = a + 3; k < b; k++) {
-		angle += is_p(&v[k], "<") - is_p(&v[k], ">") - 2 * is_p(&v[k], ">>");
-		if (angle > 0 || !is_p(&v[k], "("))
+		angle += ds_punct(&v[k], "<") - ds_punct(&v[k], ">") - 2 * ds_punct(&v[k], ">>");
+		if (angle > 0 || !ds_punct(&v[k], "("))
 			continue;
-		if (is_p(&v[k - 1], ")") || (k + 1 < b && (is_p(&v[k + 1], "*") || is_p(&v[k + 1], "&"))))
+		if (ds_punct(&v[k - 1], ")") || (k + 1 < b && (ds_punct(&v[k + 1], "*") || ds_punct(&v[k + 1], "&"))))
 			continue;
 		report(c, "judge.extern", &v[a + 1], "(alias of a function type declares functions unseen)");
 		return;
@@ -473,10 +460,10 @@ static size_t skip_angles(const struct clex_tok *v, size_t k, size_t b)
 	int angle = 0, pd = 0;
 
 	for (; k < b; k++) {
-		pd += is_p(&v[k], "(") - is_p(&v[k], ")");
+		pd += ds_punct(&v[k], "(") - ds_punct(&v[k], ")");
 		if (pd)
 			continue;
-		angle += is_p(&v[k], "<") - is_p(&v[k], ">") - 2 * is_p(&v[k], ">>");
+		angle += ds_punct(&v[k], "<") - ds_punct(&v[k], ">") - 2 * ds_punct(&v[k], ">>");
 		if (angle <= 0)
 			return k + 1;
 	}
@@ -497,13 +484,14 @@ static int typed_decl(const struct cx *c, size_t a, size_t b)
 	for (k = a; k < b; k++) {
 		const struct clex_tok *t = &v[k];
 
-		if (operand_word(t) && k + 1 < b && is_p(&v[k + 1], "(")) {
+		if (operand_word(t) && k + 1 < b && ds_punct(&v[k + 1], "(")) {
 			k = skip_group(v, k + 1, b, "(", ")") - 1;
 			continue;
 		}
-		if (is_p(t, "(") || is_p(t, "{") || is_p(t, "=") || is_p(t, ";") || is_p(t, "[") || is_p(t, ":"))
+		if (ds_punct(t, "(") || ds_punct(t, "{") || ds_punct(t, "=") || ds_punct(t, ";") ||
+		    ds_punct(t, "[") || ds_punct(t, ":"))
 			break;
-		if (is_p(t, "<")) {
+		if (ds_punct(t, "<")) {
 			k = skip_angles(v, k, b) - 1; /* a template's arguments: one type */
 			continue;
 		}
@@ -514,7 +502,7 @@ static int typed_decl(const struct cx *c, size_t a, size_t b)
 	}
 	if (names >= 2)
 		return 1;
-	return names == 1 && k + 1 < b && is_p(&v[k], "(") && (is_p(&v[k + 1], "*") || is_p(&v[k + 1], "&")) &&
+	return names == 1 && k + 1 < b && ds_punct(&v[k], "(") && (ds_punct(&v[k + 1], "*") || ds_punct(&v[k + 1], "&")) &&
 	       is_type(c, last);
 }
 
@@ -524,14 +512,14 @@ static int assigns(const struct clex_tok *t)
 {
 	static const char *const ops[] = { "=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=", "++", "--" };
 
-	return t->kind == CLEX_PUNCT && in_list(ops, COUNT(ops), t->p, t->len);
+	return t->kind == CLEX_PUNCT && ds_in_list(ops, COUNT(ops), t->p, t->len);
 }
 
 /* Tokens a call can end with before its '(': a name, a template's
  * arguments (f<int>()), a parenthesised or subscripted callee. */
 static int callee_end(const struct clex_tok *t)
 {
-	return t->kind == CLEX_IDENT || is_p(t, ")") || is_p(t, "]") || is_p(t, ">") || is_p(t, ">>");
+	return t->kind == CLEX_IDENT || ds_punct(t, ")") || ds_punct(t, "]") || ds_punct(t, ">") || ds_punct(t, ">>");
 }
 
 /* Whether the group closed at v[close] is a pointer declarator after a
@@ -543,9 +531,9 @@ static int pointer_group(const struct cx *c, size_t a, size_t close)
 	int depth = 0;
 
 	for (size_t o = close + 1; o-- > a;) {
-		depth += is_p(&v[o], ")") - is_p(&v[o], "(");
+		depth += ds_punct(&v[o], ")") - ds_punct(&v[o], "(");
 		if (depth == 0)
-			return o > a && o + 1 < close && (is_p(&v[o + 1], "*") || is_p(&v[o + 1], "&")) &&
+			return o > a && o + 1 < close && (ds_punct(&v[o + 1], "*") || ds_punct(&v[o + 1], "&")) &&
 			       is_type(c, &v[o - 1]);
 	}
 	return 0;
@@ -555,11 +543,11 @@ static int pointer_group(const struct cx *c, size_t a, size_t close)
 static int has_paren(const struct clex_tok *v, size_t a, size_t b)
 {
 	for (size_t k = a; k < b; k++) {
-		if (operand_word(&v[k]) && k + 1 < b && is_p(&v[k + 1], "(")) {
+		if (operand_word(&v[k]) && k + 1 < b && ds_punct(&v[k + 1], "(")) {
 			k = skip_group(v, k + 1, b, "(", ")") - 1;
 			continue;
 		}
-		if (is_p(&v[k], "("))
+		if (ds_punct(&v[k], "("))
 			return 1;
 	}
 	return 0;
@@ -582,7 +570,8 @@ static void check_decl(const struct cx *c, size_t a, size_t b, enum scope sc, co
 	if (is_w(&v[a], "typedef") || is_w(&v[a], "namespace") || is_w(&v[a], "template") || is_w(&v[a], "enum") ||
 	    is_w(&v[a], "static_assert"))
 		return;
-	if (sc == SC_CLASS && (is_p(&v[a], "~") || (cname && a + 1 < b && same(&v[a], cname) && is_p(&v[a + 1], "(")))) {
+	if (sc == SC_CLASS &&
+	    (ds_punct(&v[a], "~") || (cname && a + 1 < b && same(&v[a], cname) && ds_punct(&v[a + 1], "(")))) {
 		report(c, "judge.constructor", &v[a],
 		       "(constructor or destructor: C++ runs it for every object, a global's before main)");
 		return;
@@ -599,33 +588,33 @@ static void check_decl(const struct cx *c, size_t a, size_t b, enum scope sc, co
 			/* *it = 42 runs a library operator= that may call the recipe */
 			report(c, "judge.constructor", t, "(an assignment in an initialiser at namespace or class scope)");
 			return;
-		} else if (pd == 0 && is_p(t, "=")) {
+		} else if (pd == 0 && ds_punct(t, "=")) {
 			after_eq = 1;
-		} else if (pd == 0 && is_p(t, ",")) {
+		} else if (pd == 0 && ds_punct(t, ",")) {
 			after_eq = 0;
 			declarator = 0;
-		} else if (is_p(t, ")")) {
+		} else if (ds_punct(t, ")")) {
 			pd -= pd > 0;
 			if (pd < in_decl)
 				in_decl = 0;
-		} else if (is_p(t, "(")) {
-			int call = 0, pointer = k + 1 < b && (is_p(&v[k + 1], "*") || is_p(&v[k + 1], "&"));
+		} else if (ds_punct(t, "(")) {
+			int call = 0, pointer = k + 1 < b && (ds_punct(&v[k + 1], "*") || ds_punct(&v[k + 1], "&"));
 
 			if (prev && operand_word(prev)) {
 				k = skip_group(v, k, b, "(", ")") - 1;
 				continue;
 			}
-			if (prev && is_w(prev, "operator") && k + 1 < b && is_p(&v[k + 1], ")")) {
+			if (prev && is_w(prev, "operator") && k + 1 < b && ds_punct(&v[k + 1], ")")) {
 				k++; /* the "()" of the name operator() */
 				continue;
 			}
 			/* operator()'s parameters follow its "()" */
-			int functor = prev && is_p(prev, ")") && k >= a + 3 && is_p(&v[k - 2], "(") &&
+			int functor = prev && ds_punct(prev, ")") && k >= a + 3 && ds_punct(&v[k - 2], "(") &&
 				      is_w(&v[k - 3], "operator");
 
 			if (!prev) {
 				call = 0;
-			} else if ((prev->kind == CLEX_IDENT || is_p(prev, ">") || functor) && !after_eq && pd == 0 &&
+			} else if ((prev->kind == CLEX_IDENT || ds_punct(prev, ">") || functor) && !after_eq && pd == 0 &&
 				   !declarator && !(pointer && is_type(c, prev))) {
 				/* the name's parameters (f<float>( for a specialisation),
 				 * or a direct initialiser, whose calls the cases below see */
@@ -636,7 +625,7 @@ static void check_decl(const struct cx *c, size_t a, size_t b, enum scope sc, co
 			} else if (prev->kind == CLEX_IDENT) {
 				/* int (*cb)(int) declares; f(x) and f(&x) call */
 				call = !(pointer && is_type(c, prev));
-			} else if (is_p(prev, ")")) {
+			} else if (ds_punct(prev, ")")) {
 				call = !pointer_group(c, a, k - 1);
 			} else {
 				call = callee_end(prev);
@@ -659,7 +648,7 @@ static void check_init_assign(const struct cx *c, size_t k)
 
 	if (!assigns(&v[k]))
 		return;
-	if (is_p(&v[k], "=") && k >= 2 && v[k - 1].kind == CLEX_IDENT && is_p(&v[k - 2], "."))
+	if (ds_punct(&v[k], "=") && k >= 2 && v[k - 1].kind == CLEX_IDENT && ds_punct(&v[k - 2], "."))
 		return;
 	report(c, "judge.constructor", &v[k], "(an assignment in an initialiser at namespace scope)");
 }
@@ -681,15 +670,15 @@ static int class_head(const struct clex_tok *v, size_t f, size_t i, const struct
 {
 	size_t k = f + 1;
 
-	while (k + 1 < i && operand_word(&v[k]) && is_p(&v[k + 1], "("))
+	while (k + 1 < i && operand_word(&v[k]) && ds_punct(&v[k + 1], "("))
 		k = skip_group(v, k + 1, i, "(", ")");
 	if (k < i && v[k].kind == CLEX_IDENT && !is_w(&v[k], "final"))
 		*cname = &v[k++];
-	if (k < i && is_p(&v[k], "<"))
+	if (k < i && ds_punct(&v[k], "<"))
 		k = skip_angles(v, k, i); /* an explicit specialisation: T<(1)> */
 	if (k < i && is_w(&v[k], "final"))
 		k++;
-	return k == i || is_p(&v[k], ":");
+	return k == i || ds_punct(&v[k], ":");
 }
 
 /* The scope a '{' at v[i] opens, the statement before it being v[a..i). */
@@ -704,8 +693,8 @@ static enum scope opens(const struct cx *c, size_t a, size_t i, const struct cle
 		f++;
 	/* after template <... = 256>, where '=' is a default argument */
 	for (size_t k = f; k < i; k++) {
-		pd += is_p(&v[k], "(") - is_p(&v[k], ")");
-		if (pd == 0 && is_p(&v[k], "="))
+		pd += ds_punct(&v[k], "(") - ds_punct(&v[k], ")");
+		if (pd == 0 && ds_punct(&v[k], "="))
 			return SC_INIT;
 	}
 	if (pd > 0)
@@ -756,13 +745,13 @@ void dscuda_cxx_scan(const struct clex_tok *v, size_t n, const struct dscuda_sin
 			continue;
 		if (sc == SC_INIT)
 			check_init_assign(&c, i);
-		if (is_p(&v[i], "(")) {
+		if (ds_punct(&v[i], "(")) {
 			if (sc == SC_INIT)
 				check_init_paren(&c, i);
 			pd++;
-		} else if (is_p(&v[i], ")")) {
+		} else if (ds_punct(&v[i], ")")) {
 			pd -= pd > 0;
-		} else if (is_p(&v[i], "{")) {
+		} else if (ds_punct(&v[i], "{")) {
 			const struct clex_tok *name = NULL;
 			enum scope next = SC_OTHER;
 
@@ -776,17 +765,17 @@ void dscuda_cxx_scan(const struct clex_tok *v, size_t n, const struct dscuda_sin
 			push(&c, next, name);
 			start = i + 1;
 			pd = 0;
-		} else if (is_p(&v[i], "}")) {
+		} else if (ds_punct(&v[i], "}")) {
 			if (decl_scope && i > start)
 				check_decl(&c, start, i, sc, cname);
 			c.depth -= c.depth > 0;
 			start = i + 1;
 			pd = 0;
 			/* [] { ... }(): an initialiser's lambda, called on the spot */
-			if ((cur(&c) == SC_NS || cur(&c) == SC_CLASS) && i + 1 < n && is_p(&v[i + 1], "("))
+			if ((cur(&c) == SC_NS || cur(&c) == SC_CLASS) && i + 1 < n && ds_punct(&v[i + 1], "("))
 				report(&c, "judge.constructor", &v[i],
 				       "(a call in an initialiser at namespace or class scope runs before main)");
-		} else if (is_p(&v[i], ";") && pd == 0) {
+		} else if (ds_punct(&v[i], ";") && pd == 0) {
 			if (decl_scope)
 				check_decl(&c, start, i, sc, cname);
 			start = i + 1;

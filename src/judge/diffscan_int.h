@@ -1,11 +1,13 @@
-/* diffscan_int.h: what the diff scan's file scanner (diffscan.c) and its
- * folder walk (diffscan_tree.c) share, and nothing else includes: one
- * file's scan state, the declarations gathered across a tree, and their
- * resolution. The public interface is diffscan.h. */
+/* diffscan_int.h: what the diff scan's file scanner (diffscan.c), its
+ * declaration reading (diffscan_decl.c) and its folder walk
+ * (diffscan_tree.c) share, and nothing else includes: one file's scan
+ * state, the declarations gathered across a tree, and their resolution.
+ * The public interface is diffscan.h. */
 #ifndef KARPA_DIFFSCAN_INT_H
 #define KARPA_DIFFSCAN_INT_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "judge/clex.h"
 #include "judge/diffscan.h"
@@ -73,6 +75,34 @@ struct scan {
 	} cond[DIFFSCAN_COND_MAX];
 	int ncond;
 };
+
+static inline int ds_in_list(const char *const *list, size_t n, const char *s, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(list[i]) == len && !memcmp(list[i], s, len))
+			return 1;
+	return 0;
+}
+
+static inline int ds_punct(const struct clex_tok *t, const char *p)
+{
+	return t->kind == CLEX_PUNCT && clex_is(t, p);
+}
+
+/* A C11 or GNU keyword. */
+int diffscan_is_keyword(const struct clex_tok *t);
+/* Records a finding at t with its text (and note, if any) in s->out. */
+void diffscan_find_tok(struct scan *s, const char *code, const struct clex_tok *t, const char *note);
+
+/* Reads the declarations in v[a..b) (a file's code, or a macro body) into
+ * s->decls, and finds there what no declaration may be: a nested function
+ * (judge.nested_function), an allocator defined (judge.constructor), a
+ * typedef of a function type (judge.extern), a macro parameter as a
+ * declarator (judge.macro_hides). */
+void diffscan_decl_scan(struct scan *s, const struct clex_tok *v, size_t a, size_t b);
+/* Records one name in d; an allocation failure sets d->oom, which
+ * diffscan_decls_resolve reports. */
+void diffscan_decl_add(struct decls *d, const char *file, const struct clex_tok *t, enum decl_kind kind);
 
 /* Scans one file's text with s's rules (s->cuda, s->cxx) and tree; the
  * number of findings written to s->out, or -1 with err. */
