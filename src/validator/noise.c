@@ -116,6 +116,12 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	    fs_join(ckpt, sizeof ckpt, err, "%s/final.ckpt", run) < 0)
 		return -1;
 	to.out_dir = run;
+	/* With its checkpoints and restarts, as a proof trains, though only
+	 * the end is scored: a screening run (final_only) has the same bits
+	 * only for a recipe that keeps nothing outside its state, and a king
+	 * is untrusted code that may tell the two apart. Its score and the
+	 * hidden losses a challenger is paired with must come from the
+	 * conditions its proof and every challenger's ran under. */
 	if (spawn(J, &h, err) < 0)
 		goto out;
 	if (train_run(&to, &h, &tr, err) < 0) {
