@@ -18,7 +18,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 max_len() {
 	case $1 in
 	tar) echo 65536 ;;
-	ckpt | trainlog | manifest | datamanifest | patch | diffscan) echo 16384 ;;
+	attest | ckpt | trainlog | manifest | datamanifest | patch | diffscan) echo 16384 ;;
 	shard) echo 8192 ;;
 	*) echo 4096 ;;
 	esac
