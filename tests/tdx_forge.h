@@ -16,6 +16,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define FORGE_QUOTE_CAP 8192
 
@@ -25,7 +27,7 @@ struct forge {
 	char *root_pem;         /* the test anchor */
 	char *chain_pem;        /* leaf, intermediate, root: what a quote carries */
 	uint16_t qe_prodid;     /* 2, Intel's TD QE; tests change it */
-	uint8_t td_attributes;  /* first byte of TDATTRIBUTES; bit 0 is DEBUG */
+	uint32_t td_attributes; /* TDATTRIBUTES' low half: bit 0 DEBUG, bit 29 MIGRATABLE */
 };
 
 static inline void forge_put16(uint8_t *p, uint32_t v)
@@ -169,6 +171,48 @@ static inline void forge_expect(int rc, const struct kerr *err, const char *code
 		fail_msg("%s: expected %s, got rc %d %s: %s", what, code, rc, err->code, err->msg);
 }
 
+/* A certificate's PEM block marked as encrypted (RFC 1421 headers): reading
+ * it needs a pass phrase, which a verifier must never ask anyone for. */
+#define FORGE_ENCRYPTED_PEM                                                  \
+	"-----BEGIN CERTIFICATE-----\n"                                      \
+	"Proc-Type: 4,ENCRYPTED\n"                                           \
+	"DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n"         \
+	"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVm\n" \
+	"-----END CERTIFICATE-----\n"
+
+/* Runs check(arg) in a child with no controlling terminal and a line
+ * waiting on its standard input, as a validator under a service manager or
+ * a pipe would: passes when check returns 0 and the line is still unread
+ * (nothing asked for a pass phrase, on the terminal or on stdin). */
+static inline void forge_asks_nobody(int (*check)(void *), void *arg)
+{
+	static const char line[] = "hunter2\n";
+	int p[2], status = -1;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], line, sizeof line - 1), (ssize_t)(sizeof line - 1));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char got[sizeof line] = { 0 };
+		int ok;
+
+		close(p[1]);
+		setsid();
+		dup2(p[0], 0);
+		alarm(30);
+		ok = check(arg) == 0;
+		ok = ok && read(0, got, sizeof got) == (ssize_t)(sizeof line - 1) && !memcmp(got, line, sizeof line - 1);
+		_exit(ok ? 0 : 1);
+	}
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the check asked for a pass phrase or did not refuse (status %d)", status);
+}
+
 /* A quote of the given version (4, or 5 with a TDX 1.5 body) carrying rd,
  * signed all the way down by f's keys, carrying chain_pem (NULL: f's own
  * chain) as its PCK chain. Returns the length written to out. */
@@ -199,7 +243,7 @@ static inline size_t forge_quote(const struct forge *f, int version, const uint8
 		sig_off = body + 648;
 	}
 	memset(out + body + 136, 0x4d, 48);  /* MRTD: something to flip */
-	out[body + 120] = f->td_attributes;
+	forge_put32(out + body + 120, f->td_attributes);
 	memcpy(out + body + 520, rd, 64);    /* REPORTDATA */
 	p = sig_off + 4;
 	assert_int_equal(EVP_PKEY_get_octet_string_param(f->ak_key, OSSL_PKEY_PARAM_PUB_KEY, ak, sizeof ak, &ak_len), 1);

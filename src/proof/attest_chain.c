@@ -213,10 +213,16 @@ static int is_p256(EVP_PKEY *pk)
 	       EVP_PKEY_get_group_name(pk, group, sizeof group, NULL) == 1 && !strcmp(group, "prime256v1");
 }
 
+int attest_pem_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf, (void)size, (void)rwflag, (void)u;
+	return -1;
+}
+
 static X509 *pem_cert(const void *pem, size_t n)
 {
 	BIO *b = BIO_new_mem_buf(pem, (int)n);
-	X509 *c = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	X509 *c = b ? PEM_read_bio_X509(b, NULL, attest_pem_no_passphrase, NULL) : NULL;
 
 	BIO_free(b);
 	ERR_clear_error();
@@ -246,7 +252,7 @@ static int verify_chain(const struct sigdata *d, const struct attest_anchor *a, 
 		kerr_set(err, "attest.chain", "the trust root for TDX quotes is not a PEM certificate");
 		goto out;
 	}
-	while ((c = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+	while ((c = PEM_read_bio_X509(b, NULL, attest_pem_no_passphrase, NULL)) != NULL) {
 		if (++certs > CHAIN_CERTS_MAX) {
 			X509_free(c);
 			kerr_set(err, "attest.chain", "TDX quote: PCK chain of more than %d certificates", CHAIN_CERTS_MAX);

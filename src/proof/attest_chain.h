@@ -27,6 +27,12 @@ struct attest_anchor {
 	time_t at;                /* certificate validity instant; 0: now */
 };
 
+/* The pass-phrase callback for every PEM read of a certificate: it gives
+ * none. Without it OpenSSL asks the terminal (or reads stdin) for the
+ * pass phrase of a block marked "Proc-Type: 4,ENCRYPTED", which a miner's
+ * evidence can carry: a validator would stop and wait for a key press. */
+int attest_pem_no_passphrase(char *buf, int size, int rwflag, void *u);
+
 /* The shipped Intel SGX Root CA (PEM), SHA-256 fingerprint
  * 44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3. */
 extern const char attest_intel_sgx_root_pem[];

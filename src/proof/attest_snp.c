@@ -267,7 +267,7 @@ static X509 *entry_cert(const uint8_t *p, size_t n)
 			}
 	} else if (n > 0) {
 		BIO *b = BIO_new_mem_buf(p, (int)n);
-		c = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+		c = b ? PEM_read_bio_X509(b, NULL, attest_pem_no_passphrase, NULL) : NULL;
 		BIO_free(b);
 	}
 	ERR_clear_error();
@@ -384,6 +384,7 @@ out:
 static int verify_chain(X509 *certs[CERT_KINDS], const struct attest_anchor *a, struct kerr *err)
 {
 	int anchored = a && a->snp_root_pem, n_roots = anchored ? 1 : ATTEST_AMD_ROOTS, rc = -1, v = 0, matched = 0;
+	int reason = 0, reason_own = 0;
 	X509 *roots[ATTEST_AMD_ROOTS] = { NULL }, *asks[ATTEST_AMD_ROOTS] = { NULL };
 
 	for (int i = 0; i < n_roots; i++) {
@@ -394,15 +395,29 @@ static int verify_chain(X509 *certs[CERT_KINDS], const struct attest_anchor *a, 
 			goto out;
 		}
 	}
+	/* Each product line is tried in turn. The reason a refusal gives is
+	 * the one from the line whose ASK issued the VCEK (an expired Milan
+	 * certificate, not Genoa's "no issuer"), else the first. */
 	for (int i = 0; i < n_roots && v == 0; i++) {
+		X509 *ask = certs[CERT_ASK] ? certs[CERT_ASK] : asks[i];
+		struct kerr e;
+		int own;
+
 		if (certs[CERT_ARK] && !same_root(certs[CERT_ARK], roots[i]))
 			continue;
 		matched = 1;
-		if (certs[CERT_ASK] || asks[i])
-			v = walk(certs[CERT_VCEK], certs[CERT_ASK] ? certs[CERT_ASK] : asks[i], roots[i], a, err);
+		kerr_clear(&e);
+		if (ask)
+			v = walk(certs[CERT_VCEK], ask, roots[i], a, &e);
 		else
-			kerr_set(err, "attest.chain", "SEV-SNP: the certificate table carries no ASK to link the VCEK to "
+			kerr_set(&e, "attest.chain", "SEV-SNP: the certificate table carries no ASK to link the VCEK to "
 				 "the given root");
+		own = ask && X509_NAME_cmp(X509_get_issuer_name(certs[CERT_VCEK]), X509_get_subject_name(ask)) == 0;
+		if (v < 0 || !reason || (own && !reason_own)) {
+			*err = e;
+			reason = 1;
+			reason_own = own;
+		}
 	}
 	if (!matched)
 		kerr_set(err, "attest.chain", "SEV-SNP: the certificate table's ARK is not %s, or does not sign itself",
@@ -534,10 +549,11 @@ int attest_snp_verify_sig(const uint8_t *report, size_t n, const uint8_t *certs,
 	if (n != ATTEST_SNP_REPORT_BYTES)
 		return kerr_set(err, "attest.bad_quote", "SEV-SNP report: %zu bytes, expected %d", n,
 				ATTEST_SNP_REPORT_BYTES);
-	/* From version 3 the report names its signing key; only a VCEK chains
-	 * to the chip (a VLEK is a cloud provider's key under another CA). */
-	if (get_le32(report + REP_VERSION) >= 3 &&
-	    REP_SIGNING_KEY(get_le32(report + REP_KEY_INFO)) != REP_SIGNING_KEY_VCEK)
+	/* The report names its signing key; only a VCEK chains to the chip (a
+	 * VLEK is a cloud provider's key under another CA). Firmware that
+	 * knows VLEKs fills the field in version 2 reports too, and older
+	 * firmware left it zero (reserved), which is the VCEK's value. */
+	if (REP_SIGNING_KEY(get_le32(report + REP_KEY_INFO)) != REP_SIGNING_KEY_VCEK)
 		return kerr_set(err, "attest.chain", "SEV-SNP report: signed by key %u, not the VCEK (0); Karpa verifies "
 				"VCEK-signed reports only", REP_SIGNING_KEY(get_le32(report + REP_KEY_INFO)));
 	if (!certs || certs_len == 0)

@@ -43,6 +43,7 @@
 #define TDX_BODY_REPORTDATA 520   /* after TCB SVN, MRSEAM, ..., RTMR0-3: same in 1.0 and 1.5 */
 #define TDX_BODY_TDATTRIBUTES 120 /* after TEE_TCB_SVN 16, MRSEAM 48, MRSIGNERSEAM 48, SEAMATTRIBUTES 8 */
 #define TDX_TDATTR_DEBUG 0x01u    /* bit 0 of TDATTRIBUTES */
+#define TDX_TDATTR_BYTE3_MIGRATABLE 0x20u /* bit 29 of TDATTRIBUTES, in its fourth byte */
 #define TDX_SIG_BYTES_MIN 64      /* an ECDSA P-256 signature alone is 64 bytes */
 
 /* SEV-SNP ATTESTATION_REPORT (AMD SEV-SNP ABI specification). */
@@ -50,6 +51,7 @@
 #define SNP_VERSION_MAX 5
 #define SNP_OFF_POLICY 0x08
 #define SNP_POLICY_DEBUG (1u << 19) /* GUEST_POLICY.DEBUG: the hypervisor may debug (read, write) the guest */
+#define SNP_POLICY_MIGRATE_MA (1u << 18) /* GUEST_POLICY.MIGRATE_MA: a migration agent the host picks */
 #define SNP_OFF_VMPL 0x30
 #define SNP_OFF_SIG_ALGO 0x34
 #define SNP_SIG_ALGO_ECDSA_P384 1u
@@ -130,6 +132,11 @@ int attest_check_tdx_quote(const uint8_t *q, size_t n, const uint8_t rd[ATTEST_R
 	if (q[body_off + TDX_BODY_TDATTRIBUTES] & TDX_TDATTR_DEBUG)
 		return kerr_set(err, "attest.debug", "TDX quote: the TD runs in debug mode (TDATTRIBUTES.DEBUG), so the "
 				"host could have written its report data; run the proof in a production TD");
+	/* A migratable TD's state leaves it under a key a migration TD holds,
+	 * and nothing in the quote says which one: the same opening. */
+	if (q[body_off + TDX_BODY_TDATTRIBUTES + 3] & TDX_TDATTR_BYTE3_MIGRATABLE)
+		return kerr_set(err, "attest.migratable", "TDX quote: the TD is migratable (TDATTRIBUTES.MIGRATABLE), so a "
+				"migration TD the host chose holds its state; run the proof in a TD that is not migratable");
 	if (memcmp(q + body_off + TDX_BODY_REPORTDATA, rd, ATTEST_REPORT_DATA_BYTES) != 0)
 		return kerr_set(err, "attest.bad_quote", "TDX quote: REPORTDATA is not this manifest's report data");
 	return 0;
@@ -161,6 +168,11 @@ int attest_check_snp_report(const uint8_t *r, size_t n, const uint8_t rd[ATTEST_
 	if (le32(r + SNP_OFF_POLICY) & SNP_POLICY_DEBUG)
 		return kerr_set(err, "attest.debug", "SEV-SNP report: the guest policy allows debugging (POLICY.DEBUG), "
 				"so the host could have written its report data; run the proof in a production guest");
+	/* A migration agent receives the guest's context and keys, and can
+	 * ask for reports as the guest. */
+	if (le32(r + SNP_OFF_POLICY) & SNP_POLICY_MIGRATE_MA)
+		return kerr_set(err, "attest.migratable", "SEV-SNP report: the guest policy allows a migration agent "
+				"(POLICY.MIGRATE_MA), which holds the guest's keys; run the proof in a guest without one");
 	if (memcmp(r + SNP_OFF_REPORT_DATA, rd, ATTEST_REPORT_DATA_BYTES) != 0)
 		return kerr_set(err, "attest.bad_quote", "SEV-SNP report: REPORT_DATA is not this manifest's report data");
 	return 0;

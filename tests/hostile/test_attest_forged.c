@@ -257,7 +257,8 @@ static void flipped_bytes_are_refused(void **s)
 	verify_code(sample, sample_len - 1, NULL, "attest.bad_quote", "one byte short");
 }
 
-/* A quote whose quoting enclave is not Intel's TD QE, and a debug TD. */
+/* A quote whose quoting enclave is not Intel's TD QE, a debug TD and a
+ * migratable one. */
 static void wrong_enclave_and_debug_td_are_refused(void **s)
 {
 	uint8_t q[FORGE_QUOTE_CAP];
@@ -275,7 +276,49 @@ static void wrong_enclave_and_debug_td_are_refused(void **s)
 	assert_int_equal(attest_check_tdx_quote(q, n, rd, &err), -1);
 	assert_string_equal(err.code, "attest.debug");
 	evidence_refused(q, n, &mine, "attest.debug");
+	/* a migratable TD: a migration TD the host chose holds its state */
+	f.td_attributes = 1u << 29;
+	n = forge_quote(&f, 4, rd, NULL, q);
+	assert_int_equal(attest_check_tdx_quote(q, n, rd, &err), -1);
+	assert_string_equal(err.code, "attest.migratable");
+	evidence_refused(q, n, &mine, "attest.migratable");
+	n = forge_quote(&f, 5, rd, NULL, q);
+	evidence_refused(q, n, &mine, "attest.migratable");
 	f.td_attributes = 0;
+}
+
+struct quote {
+	const uint8_t *q;
+	size_t n;
+	const struct attest_anchor *a;
+};
+
+static int chain_refused(void *arg)
+{
+	const struct quote *x = arg;
+	struct kerr err;
+
+	kerr_clear(&err);
+	return attest_tdx_verify_sig(x->q, x->n, x->a, &err) == -1 && !strcmp(err.code, "attest.chain") ? 0 : 1;
+}
+
+/* A PCK chain whose PEM block says it is encrypted: OpenSSL's default
+ * would ask the terminal, or read stdin, for its pass phrase, so a
+ * miner's quote could stop a validator until someone typed a line. */
+static void encrypted_chain_asks_for_no_pass_phrase(void **s)
+{
+	uint8_t q[FORGE_QUOTE_CAP];
+	struct attest_anchor mine = { .tdx_root_pem = f.root_pem };
+	struct quote x = { q, 0, &mine };
+	char *chain = malloc(strlen(FORGE_ENCRYPTED_PEM) + strlen(f.chain_pem) + 1);
+
+	(void)s;
+	assert_non_null(chain);
+	strcpy(chain, FORGE_ENCRYPTED_PEM);
+	strcat(chain, f.chain_pem);
+	x.n = forge_quote(&f, 4, rd, chain, q);
+	forge_asks_nobody(chain_refused, &x);
+	free(chain);
 }
 
 int main(void)
@@ -288,6 +331,7 @@ int main(void)
 		cmocka_unit_test(shipped_root_is_intels),
 		cmocka_unit_test(flipped_bytes_are_refused),
 		cmocka_unit_test(wrong_enclave_and_debug_td_are_refused),
+		cmocka_unit_test(encrypted_chain_asks_for_no_pass_phrase),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

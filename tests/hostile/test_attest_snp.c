@@ -183,6 +183,16 @@ static void published_sample_verifies(void **s)
 	evidence_code(sample, t, n, &at_sample, "attest.bad_quote");
 	/* out of the VCEK's validity */
 	verify_code(sample, t, n, &(struct attest_anchor){ .at = SAMPLE_EXPIRED_AT }, "attest.chain", "expired VCEK");
+	{
+		/* the reason is the sample's own line's (Milan: expired), not
+		 * the next line's (Genoa: no issuer) */
+		struct kerr err;
+		assert_int_equal(attest_snp_verify_sig(sample, SNP_REPORT_BYTES, t, n,
+						       &(struct attest_anchor){ .at = SAMPLE_EXPIRED_AT }, &err),
+				 -1);
+		if (!strstr(err.msg, "expired"))
+			fail_msg("expected the expiry as the reason, got: %s", err.msg);
+	}
 	/* under another root */
 	verify_code(sample, t, n, &(struct attest_anchor){ .snp_root_pem = f.ark_pem, .at = SAMPLE_VALID_AT },
 		    "attest.chain", "the sample under the test root");
@@ -274,6 +284,49 @@ static void chain_under_another_root_is_refused(void **s)
 	snp_forge_sign_report(f.vcek_key, r);
 	n = snp_forge_chain_table(f.vcek, f.ask, f.ark, t);
 	evidence_code(r, t, n, &mine, "attest.debug");
+	/* and a guest with a migration agent (POLICY bit 18), re-signed */
+	r[0x08 + 2] &= (uint8_t)~0x08;
+	r[0x08 + 2] |= 0x04;
+	snp_forge_sign_report(f.vcek_key, r);
+	{
+		struct kerr err;
+		assert_int_equal(attest_check_snp_report(r, SNP_REPORT_BYTES, rd, &err), -1);
+		assert_string_equal(err.code, "attest.migratable");
+	}
+	evidence_code(r, t, n, &mine, "attest.migratable");
+}
+
+struct report {
+	const uint8_t *r, *t;
+	size_t n;
+	const struct attest_anchor *a;
+};
+
+static int vcek_refused(void *arg)
+{
+	const struct report *x = arg;
+	struct kerr err;
+
+	kerr_clear(&err);
+	return attest_snp_verify_sig(x->r, SNP_REPORT_BYTES, x->t, x->n, x->a, &err) == -1 &&
+			       !strncmp(err.code, "attest.", 7)
+		       ? 0
+		       : 1;
+}
+
+/* A VCEK entry in PEM marked as encrypted: refused without asking anyone
+ * for a pass phrase (OpenSSL's default asks the terminal or reads stdin). */
+static void encrypted_vcek_asks_for_no_pass_phrase(void **s)
+{
+	struct attest_anchor mine = { .snp_root_pem = f.ark_pem };
+	uint8_t r[SNP_REPORT_BYTES], t[SNP_TABLE_CAP];
+	struct snp_entry e = { SNP_GUID_VCEK, (const uint8_t *)FORGE_ENCRYPTED_PEM, strlen(FORGE_ENCRYPTED_PEM) };
+	struct report x = { r, t, 0, &mine };
+
+	(void)s;
+	snp_forge_report(&f, rd, r);
+	x.n = snp_forge_table(&e, 1, t);
+	forge_asks_nobody(vcek_refused, &x);
 }
 
 /* A VCEK is issued for one chip at one TCB; a genuinely signed report
@@ -341,6 +394,7 @@ static void random_bytes_report_is_refused(void **s)
 	forge_put32(r + 0x08, 0x30000);
 	forge_put32(r + 0x30, 0);
 	forge_put32(r + 0x34, 1);
+	forge_put32(r + 0x48, 0); /* KEY_INFO: signed by the VCEK */
 	memcpy(r + 0x50, rd, 64);
 	assert_int_equal(attest_check_snp_report(r, sizeof r, rd, &(struct kerr){ 0 }), 0); /* structurally fine */
 	n = sample_table(1, t);
@@ -380,8 +434,13 @@ static void malformed_tables_and_other_keys_are_refused(void **s)
 	/* no VCEK entry: ASK and ARK alone */
 	n = snp_forge_chain_table(NULL, f.ask, f.ark, t);
 	verify_code(r, t, n, &mine, "attest.chain", "no VCEK");
-	/* signed by a VLEK (version 3, SIGNING_KEY 1) */
+	/* signed by a VLEK: a version 2 report from firmware that knows VLEKs
+	 * names it too (SIGNING_KEY 1) */
 	n = snp_forge_chain_table(f.vcek, f.ask, f.ark, t);
+	forge_put32(r + 0x48, 1u << 2);
+	snp_forge_sign_report(f.vcek_key, r);
+	verify_code(r, t, n, &mine, "attest.chain", "VLEK-signed version 2 report");
+	/* and version 3 */
 	forge_put32(r, 3);
 	forge_put32(r + 0x48, 1u << 2);
 	snp_forge_sign_report(f.vcek_key, r);
@@ -421,6 +480,7 @@ int main(void)
 		cmocka_unit_test(vcek_for_another_tcb_or_chip_is_refused),
 		cmocka_unit_test(random_bytes_report_is_refused),
 		cmocka_unit_test(malformed_tables_and_other_keys_are_refused),
+		cmocka_unit_test(encrypted_vcek_asks_for_no_pass_phrase),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
