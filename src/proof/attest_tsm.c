@@ -42,6 +42,8 @@
 #define TDX_BODY15_BYTES 648
 #define TDX_BODY_REPORTDATA 520   /* after TCB SVN, MRSEAM, ..., RTMR0-3: same in 1.0 and 1.5 */
 #define TDX_BODY_TDATTRIBUTES 120 /* after TEE_TCB_SVN 16, MRSEAM 48, MRSIGNERSEAM 48, SEAMATTRIBUTES 8 */
+#define TDX_BODY_MRSIGNERSEAM 64  /* after TEE_TCB_SVN 16, MRSEAM 48 */
+#define TDX_BODY_SEAMATTRIBUTES 112
 #define TDX_TDATTR_DEBUG 0x01u    /* bit 0 of TDATTRIBUTES */
 #define TDX_TDATTR_BYTE3_MIGRATABLE 0x20u /* bit 29 of TDATTRIBUTES, in its fourth byte */
 #define TDX_SIG_BYTES_MIN 64      /* an ECDSA P-256 signature alone is 64 bytes */
@@ -127,6 +129,18 @@ int attest_check_tdx_quote(const uint8_t *q, size_t n, const uint8_t rd[ATTEST_R
 
 	if (attest_tdx_layout(q, n, &body_off, &sig_off, err) < 0)
 		return -1;
+	/* The TDX module under the TD: Intel's own (MRSIGNERSEAM zero) and a
+	 * production one (SEAMATTRIBUTES zero; bit 0 is a debug module, whose
+	 * state the host can read and write like a debug TD's). */
+	for (size_t i = 0; i < 48; i++)
+		if (q[body_off + TDX_BODY_MRSIGNERSEAM + i])
+			return kerr_set(err, "attest.bad_quote", "TDX quote: MRSIGNERSEAM is not zero, so the TDX module "
+					"is not Intel's");
+	for (size_t i = 0; i < 8; i++)
+		if (q[body_off + TDX_BODY_SEAMATTRIBUTES + i])
+			return kerr_set(err, "attest.debug", "TDX quote: SEAMATTRIBUTES is not zero (bit 0: a debug TDX "
+					"module), so the host could have written its report data; run the proof on a "
+					"production TDX module");
 	/* A debug TD's memory is open to the host, which can then ask for a
 	 * quote over any report data it likes: such a quote proves nothing. */
 	if (q[body_off + TDX_BODY_TDATTRIBUTES] & TDX_TDATTR_DEBUG)

@@ -117,7 +117,11 @@ static void random_bytes_quote_is_refused(void **s)
 	forge_put16(q, 4);
 	forge_put16(q + 2, 2);
 	forge_put32(q + 4, 0x81);
-	q[48 + 120] = 0; /* not a debug TD: the refusal must come from the signatures */
+	/* a production TD on Intel's production TDX module, not migratable:
+	 * the refusal must come from the signatures */
+	memset(q + 48 + 64, 0, 56); /* MRSIGNERSEAM, SEAMATTRIBUTES */
+	q[48 + 120] = 0;
+	q[48 + 123] = 0;
 	memcpy(q + 48 + 520, rd, 64);
 	forge_put32(q + 632, 1000);
 	assert_int_equal(attest_check_tdx_quote(q, n, rd, &(struct kerr){ 0 }), 0); /* structurally fine */
@@ -285,6 +289,18 @@ static void wrong_enclave_and_debug_td_are_refused(void **s)
 	n = forge_quote(&f, 5, rd, NULL, q);
 	evidence_refused(q, n, &mine, "attest.migratable");
 	f.td_attributes = 0;
+	/* under a debug TDX module (SEAMATTRIBUTES bit 0), or one Intel did
+	 * not sign (MRSIGNERSEAM not zero): the real samples have both zero */
+	n = forge_quote(&f, 4, rd, NULL, q);
+	q[48 + 112] = 0x01;
+	assert_int_equal(attest_check_tdx_quote(q, n, rd, &err), -1);
+	assert_string_equal(err.code, "attest.debug");
+	evidence_refused(q, n, &mine, "attest.debug");
+	q[48 + 112] = 0;
+	q[48 + 64 + 47] = 0x5a;
+	assert_int_equal(attest_check_tdx_quote(q, n, rd, &err), -1);
+	assert_string_equal(err.code, "attest.bad_quote");
+	evidence_refused(q, n, &mine, "attest.bad_quote");
 }
 
 struct quote {
