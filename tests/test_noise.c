@@ -183,7 +183,10 @@ static void test_noise_floor_tiny(void **state)
 	 * way to run the king (former miner code) outside the sandbox, and
 	 * every layer the sandbox cannot start without was applied. */
 	{
-		const uint32_t required = SANDBOX_NNP | SANDBOX_ENV | SANDBOX_FDS | SANDBOX_RLIMITS | SANDBOX_SECCOMP;
+		/* the validator's profile requires Landlock and the network
+		 * namespace: a child without them would not have run */
+		const uint32_t required = SANDBOX_NNP | SANDBOX_ENV | SANDBOX_FDS | SANDBOX_RLIMITS | SANDBOX_SECCOMP |
+					  SANDBOX_LANDLOCK | SANDBOX_NETNS;
 		char layers[256];
 		sandbox_describe(r.sandbox_applied, layers, sizeof layers);
 		print_message("   the king ran under: %s\n", layers);

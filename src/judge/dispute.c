@@ -136,7 +136,7 @@ static int prepare(struct dctx *c, struct kerr *err)
 	/* the GPU proof's own model, or no trace at all (rundevice.h) */
 	if (rundevice_for_manifest(c->br.manifest, NULL, &c->dev, err) < 0)
 		return -1;
-	sandbox_config_default(&cfg, c->o->threads);
+	sandbox_config_validator(&cfg, c->o->threads);
 	return rundevice_sandbox(&c->dev, c->recipe, &cfg, &c->sb, NULL, err);
 }
 

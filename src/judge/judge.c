@@ -680,7 +680,7 @@ static int check_hidden(struct judge_ctx *c, struct kerr *err)
 	if (rundevice_for_manifest(c->manifest, NULL, &c->dev, err) < 0)
 		return -1;
 	snprintf(c->r->replay_device, sizeof c->r->replay_device, "%s", c->dev.cuda ? c->dev.gpu : "");
-	sandbox_config_default(&cfg, c->o->threads);
+	sandbox_config_validator(&cfg, c->o->threads);
 	/* Every child of this sandbox ends by the judgment's deadline, and no
 	 * single call may take more than a fraction of it. */
 	cfg.deadline_ms = c->deadline_ms;

@@ -110,6 +110,13 @@ void sandbox_config_default(struct sandbox_config *c, int threads)
 	c->timeout_ms = SANDBOX_TIMEOUT_MS_DEFAULT;
 }
 
+void sandbox_config_validator(struct sandbox_config *c, int threads)
+{
+	sandbox_config_default(c, threads);
+	c->require_landlock = 1;
+	c->require_namespaces = 1;
+}
+
 /* ---- validator side: built once, before any fork ---------------------- */
 
 /* The runner's PT_INTERP (the dynamic loader the kernel opens at exec),

@@ -69,6 +69,13 @@ struct sandbox_report {
 struct sandbox;
 
 void sandbox_config_default(struct sandbox_config *c, int threads);
+/* The default, with Landlock and the network namespace required: what a
+ * validator runs untrusted recipes under (judgment, dispute, noise floor).
+ * Without Landlock a recipe's constructors could read the hidden split,
+ * and a recipe that has read it can pass the causality audit while
+ * scoring with future tokens; so a machine that cannot confine the child
+ * does not judge (sandbox.unavailable) rather than judge weakly. */
+void sandbox_config_validator(struct sandbox_config *c, int threads);
 
 /* Prepares a sandbox for runner_path (checked executable, its ELF
  * interpreter found for the Landlock rules). One sandbox may start many

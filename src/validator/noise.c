@@ -279,7 +279,7 @@ static int build_king(struct vstate *s, const struct noise_opts *o, const char *
 	if (rundevice_for_scale(s->scale, NULL, &dev, err) < 0 || fs_join(dir, sizeof dir, err, "%s/recipe", work) < 0 ||
 	    reciperepo_export(s->recipe, tag, dir, err) < 0)
 		return -1;
-	sandbox_config_default(&cfg, o->threads);
+	sandbox_config_validator(&cfg, o->threads);
 	rc = rundevice_sandbox(&dev, dir, &cfg, sb, &bi, err);
 	rundevice_free(&dev);
 	if (rc < 0)
