@@ -150,6 +150,63 @@ static void timeouts_signals_and_missing_programs(void **state)
 	proc_result_free(&r);
 }
 
+/* Whether pid is gone or a zombie (killed, waiting for whoever adopted it). */
+static int dead(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static pid_t grandchild_after_timeout(int own_group, const char *pidfile)
+{
+	char script[512];
+	const char *argv[] = { "sh", "-c", script, NULL };
+	struct proc_opts o = { .timeout_ms = 300, .own_group = own_group };
+	struct proc_result r;
+	FILE *f;
+	int pid = 0;
+
+	snprintf(script, sizeof script, "sleep 30 >/dev/null 2>&1 & echo $! > %s; wait", pidfile);
+	run_ok(argv, &o, &r);
+	assert_true(r.timed_out);
+	proc_result_free(&r);
+	assert_non_null(f = fopen(pidfile, "r"));
+	assert_int_equal(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* A timeout ends the child's whole group when it leads one (a compiler
+ * driver and its cc1), and only the child when it does not. */
+static void own_group_timeout_kills_grandchildren(void **state)
+{
+	char *dir = tu_mkdtemp(), pidfile[FS_PATH_MAX];
+	pid_t g;
+	int gone = 0;
+
+	(void)state;
+	snprintf(pidfile, sizeof pidfile, "%s/pid", dir);
+	g = grandchild_after_timeout(1, pidfile);
+	for (int i = 0; i < 200 && !(gone = dead(g)); i++)
+		usleep(10000);
+	assert_true(gone);
+	g = grandchild_after_timeout(0, pidfile);
+	usleep(100000);
+	assert_false(dead(g)); /* the contrast: a plain child's sleep lives on */
+	kill(g, SIGKILL);
+	tu_rmdir(dir);
+}
+
 static void first_line(void **state)
 {
 	char out[8];
@@ -172,6 +229,7 @@ int main(void)
 		cmocka_unit_test(output_beyond_the_limit_is_dropped),
 		cmocka_unit_test(cwd_and_environment_changes),
 		cmocka_unit_test(timeouts_signals_and_missing_programs),
+		cmocka_unit_test(own_group_timeout_kills_grandchildren),
 		cmocka_unit_test(first_line),
 	};
 

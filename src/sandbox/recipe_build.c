@@ -450,7 +450,9 @@ static int object_path(const struct objkeys *k, const char *cache, const char *t
  * line becomes recipe.build_failed. The log keeps what it said. */
 static int run_cc_in(const char **argv, const char *cwd, const char *label, const char *log, struct kerr *err)
 {
-	struct proc_opts po = { .cwd = cwd, .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16 };
+	/* Its own group: a timeout ends cc1, as1 and ld with the driver. */
+	struct proc_opts po = { .cwd = cwd, .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16,
+				.own_group = 1 };
 	struct proc_result pr;
 	int rc = -1;
 

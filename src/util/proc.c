@@ -159,7 +159,9 @@ static int pump(pid_t pid, int *in_fd, int *out_fd, int *err_fd, const struct pr
 		if (deadline) {
 			long long left = deadline - now_ms();
 			if (left <= 0) {
-				kill(pid, SIGKILL);
+				/* the group while its leader is unreaped: the id
+				 * cannot have been reused */
+				kill(o->own_group ? -pid : pid, SIGKILL);
 				*timed_out = 1;
 				return 0; /* a grandchild may hold the pipes: stop reading */
 			}
@@ -220,7 +222,10 @@ static int spawn(const char *const *argv, const struct proc_opts *o, int in_r, i
 	sigaddset(&def, SIGPIPE);
 	posix_spawnattr_setsigmask(&at, child_mask);
 	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (o->own_group)
+		posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					      (o->own_group ? POSIX_SPAWN_SETPGROUP : 0));
 	e = posix_spawnp(pid, argv[0], &fa, &at, (char *const *)argv, envp);
 	if (e != 0) {
 		kerr_set(err, "proc.spawn", "%s: cannot run%s%s: %s", argv[0], o->cwd ? " in " : "",
@@ -285,7 +290,7 @@ int proc_run(const char *const *argv, const struct proc_opts *opts, struct proc_
 	close_fd(&out[1]);
 	close_fd(&errp[1]);
 	if (pump(pid, &in[1], &out[0], &errp[0], o, &co, &ce, &res->timed_out, err) < 0) {
-		kill(pid, SIGKILL);
+		kill(o->own_group ? -pid : pid, SIGKILL);
 		close_fd(&out[0]);
 		close_fd(&errp[0]);
 		reap(pid, res);

@@ -25,6 +25,10 @@ struct proc_opts {
 	size_t out_bytes_max;          /* stdout kept, beyond it discarded (0: default) */
 	size_t err_bytes_max;          /* stderr kept, likewise */
 	int timeout_ms;                /* 0: no limit; past it the child gets SIGKILL */
+	/* The child leads a process group of its own, and a timeout kills the
+	 * whole group: a compiler driver's cc1 or ld would otherwise run on
+	 * after its driver was killed. */
+	int own_group;
 };
 
 struct proc_result {
