@@ -117,7 +117,7 @@ static int compare(const struct causality_opts *o, int k, int rows, int pr, int 
 			continue;
 		return kerr_set(err, "judge.causality",
 				"probe %d (split offset %zu, row %d of %d): logits at position %d changed, max |diff| "
-				"%.9g over positions 0..%d, when %s",
+				"%.1e over positions 0..%d, when %s",
 				k, start, pr, rows, t, max_abs_diff(xa, xb, (size_t)(p + 1) * V), p,
 				p == o->T - 1 ? "only the other rows of the call were replaced"
 					      : "tokens after the cut (and the other rows) were replaced");

@@ -358,6 +358,19 @@ static int check_public_claim(struct judge_ctx *c, struct sandbox *sb, struct re
 	return 0;
 }
 
+/* A recipe's own words (its error reason, the tail of its output) from a
+ * child that has been fed hidden windows would reach the verdict, the
+ * corpus and the service's answers: a channel out of the hidden split, a
+ * few hundred bytes a submission. The code stays; the words go. */
+static void withhold_recipe_words(struct kerr *err)
+{
+	if (strncmp(err->code, "recipe.", 7) && strncmp(err->code, "sandbox.", 8))
+		return;
+	snprintf(err->msg, sizeof err->msg,
+		 "the recipe failed (%s) while scoring the hidden split; what it said is withheld, as anything a "
+		 "child that has read hidden windows writes could carry them", err->code);
+}
+
 /* Fresh children, each with the final checkpoint: one scores the hidden
  * split and has never seen anything else, so it cannot tell which split it
  * is looking at; one, started when the first probe is due, answers only
@@ -400,8 +413,10 @@ int judge_hidden_eval(struct judge_ctx *c, struct sandbox *sb, struct kerr *err)
 		pl.order = sh.order;
 		pl.stop = &sh.stop;
 	}
-	if (eval_split(c, sb, &h, &tw, &plan, &hid, SPLIT_HIDDEN, &pl, &res, err) < 0)
+	if (eval_split(c, sb, &h, &tw, &plan, &hid, SPLIT_HIDDEN, &pl, &res, err) < 0) {
+		withhold_recipe_words(err);
 		goto out;
+	}
 	c->r->hidden_partial = res.stopped;
 	c->r->hidden_targets = res.targets;
 	c->r->hidden_targets_all = c->cand.targets;

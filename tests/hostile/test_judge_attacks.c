@@ -582,6 +582,38 @@ static void test_spinning_logits_hit_the_deadline(void **unused)
 	json_decref(j);
 }
 
+/* kr_logits fails with the hidden tokens it was fed spelled in its
+ * reason, and writes them to its stderr: a channel out of the hidden
+ * split if the judgment published a recipe's words from that child. The
+ * code is kept, the words are not. */
+static void test_hidden_tokens_in_an_error_are_withheld(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX], *text;
+	json_t *j;
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "recipe.c");
+	insert_after(p, "int kr_logits(struct kr_recipe *r, const uint16_t *tokens, int rows, int T, float *logits,\n"
+			"\t      char *err)\n{\n",
+		     "\tsnprintf(err, KR_ERR_MAX, \"LEAKED %u %u %u %u\", tokens[0], tokens[1], tokens[2], tokens[3]);\n"
+		     "\tfprintf(stderr, \"LEAKED %u %u\\n\", tokens[4], tokens[5]);\n"
+		     "\treturn -1;\n");
+	fx_file(patch, "leak.diff");
+	end_patch(patch);
+	copy_honest(b, "leak");
+	swap_patch(b, patch);
+	j = judge(b);
+	assert_string_equal(jstr(j, "verdict"), "rejected");
+	assert_string_equal(jstr(j, "code"), "recipe.failed");
+	text = json_dumps(j, 0);
+	assert_non_null(text);
+	if (strstr(text, "LEAKED"))
+		fail_msg("the recipe's words reached the verdict: %s", text);
+	assert_non_null(strstr(jstr(j, "reason"), "withheld"));
+	free(text);
+	json_decref(j);
+}
+
 /* Base not the king: the manifest names an older tag. */
 static void test_stale_base(void **unused)
 {
@@ -1190,6 +1222,7 @@ int main(void)
 		cmocka_unit_test(test_fifo_manifest),
 		cmocka_unit_test(test_bundle_changed_after_intake),
 		cmocka_unit_test(test_spinning_logits_hit_the_deadline),
+		cmocka_unit_test(test_hidden_tokens_in_an_error_are_withheld),
 		cmocka_unit_test(test_forged_loss),
 		cmocka_unit_test(test_reordered_log),
 		cmocka_unit_test(test_reordered_log_rechained),
