@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "harness/evaluate.h"
+#include "util/hash.h"
 #include "util/rng.h"
 
 struct bufs {
@@ -195,7 +196,9 @@ int causality_watch_init(struct causality_watch *w, struct recipe_host *h_alt, c
 		want = (int)ncalls;
 	w->cap_tokens = (size_t)rows * (size_t)o->T;
 	if (!(w->calls = malloc((size_t)(want ? want : 1) * sizeof *w->calls)) ||
-	    !(w->twin = malloc(w->cap_tokens * sizeof *w->twin)) ||
+	    !(w->rec = calloc((size_t)(want ? want : 1), sizeof *w->rec)) ||
+	    !(w->twins = malloc((size_t)(want ? want : 1) * w->cap_tokens * sizeof *w->twins)) ||
+	    !(w->digests = malloc((size_t)(want ? want : 1) * (size_t)o->T * HASH_BYTES)) ||
 	    !(w->lt = malloc(w->cap_tokens * (size_t)o->vocab_size * sizeof *w->lt))) {
 		causality_watch_free(w);
 		return kerr_set(err, "causality.nomem", "out of memory for %d rows of %d x %d logits", rows, o->T,
@@ -224,7 +227,8 @@ int causality_watch_init(struct causality_watch *w, struct recipe_host *h_alt, c
 /* The twin of a scored call: probe row pr kept at positions 0..p, every
  * other token natural text from a random window of the split at the same
  * position, forced to differ from the original. */
-static void build_twin(struct causality_watch *w, struct rng *g, const uint16_t *in, int rows, int T, int pr, int p)
+static void build_twin(struct causality_watch *w, struct rng *g, const uint16_t *in, int rows, int T, int pr, int p,
+		       uint16_t *twin)
 {
 	const int V = w->o.vocab_size;
 	size_t nwin = (w->ntokens - 1) / (size_t)w->o.T;
@@ -232,7 +236,7 @@ static void build_twin(struct causality_watch *w, struct rng *g, const uint16_t 
 	for (int j = 0; j < rows; j++) {
 		size_t src = (size_t)rng_below(g, nwin) * (size_t)w->o.T;
 		const uint16_t *ra = in + (size_t)j * T;
-		uint16_t *rb = w->twin + (size_t)j * T;
+		uint16_t *rb = twin + (size_t)j * T;
 		for (int t = 0; t < T; t++) {
 			uint16_t x = ra[t], y = w->tokens[src + (size_t)t];
 			if (j == pr && t <= p) {
@@ -246,56 +250,96 @@ static void build_twin(struct causality_watch *w, struct rng *g, const uint16_t 
 	}
 }
 
+/* The digests of row pr's positions 0..p of a rows x T x V logits grid. */
+static void position_digests(const float *logits, int T, int V, int pr, int p, uint8_t *out)
+{
+	for (int t = 0; t <= p; t++)
+		hash_buf(logits + ((size_t)pr * (size_t)T + (size_t)t) * (size_t)V, (size_t)V * sizeof(float),
+			 out + (size_t)t * HASH_BYTES);
+}
+
 int causality_watch_call(void *arg, uint64_t call, const uint16_t *in, int rows, int T, const float *logits,
 			 struct kerr *err)
 {
 	struct causality_watch *w = arg;
-	struct causality_opts o = w->o;
-	struct bufs b;
+	struct causality_rec *r;
 	struct rng g;
-	int k, pr, p;
+	int k;
 	double t0 = now_s(CLOCK_MONOTONIC);
 
 	if (w->next >= w->nprobes || w->calls[w->next] != call)
 		return 0;
 	k = w->next++;
-	if ((size_t)rows * (size_t)T > w->cap_tokens || T > o.T || T < 1)
+	if ((size_t)rows * (size_t)T > w->cap_tokens || T > w->o.T || T < 1)
 		return kerr_set(err, "causality.bad_shape", "call %llu of %d x %d is larger than the audit's buffers",
 				(unsigned long long)call, rows, T);
-	rng_init(&g, o.seed, CAUSALITY_PURPOSE, (uint64_t)k);
+	r = &w->rec[k];
+	r->call = call;
+	r->rows = rows;
+	r->T = T;
+	rng_init(&g, w->o.seed, CAUSALITY_PURPOSE, (uint64_t)k);
 	/* As the standalone audit: probe 0 is the pure cross-row probe where
 	 * the call has another row after the probe row. */
-	pr = (int)rng_below(&g, (uint64_t)(k == 0 && rows > 1 ? rows - 1 : rows));
-	p = (k == 0 || T < 2) ? T - 1 : (int)rng_below(&g, (uint64_t)T - 1);
-	build_twin(w, &g, in, rows, T, pr, p);
-	if (w->start_alt && !w->alt_started) {
-		if (w->start_alt(w->start_arg, err) < 0)
-			return -1;
-		w->alt_started = 1;
-	}
-	if (w->h_alt->logits(w->h_alt, w->twin, rows, T, w->lt, err) < 0)
-		return -1;
-	w->rep.calls++;
-	o.T = T;
-	b.la = (float *)logits;
-	b.lb = w->lt;
-	/* The split offset of the probe row (exact for every call but the
-	 * evaluator's short last one). */
-	if (compare(&o, k, rows, pr, p, ((size_t)call * (size_t)w->rep.rows_per_call + (size_t)pr) * (size_t)w->o.T,
-		    &b, err) < 0)
-		return -1;
-	w->rep.probes++;
-	w->rep.positions_compared += p + 1;
+	r->pr = (int)rng_below(&g, (uint64_t)(k == 0 && rows > 1 ? rows - 1 : rows));
+	r->p = (k == 0 || T < 2) ? T - 1 : (int)rng_below(&g, (uint64_t)T - 1);
+	build_twin(w, &g, in, rows, T, r->pr, r->p, w->twins + (size_t)k * w->cap_tokens);
+	position_digests(logits, T, w->o.vocab_size, r->pr, r->p, w->digests + (size_t)k * (size_t)w->o.T * HASH_BYTES);
+	w->recorded = k + 1;
 	w->rep.wall_s += now_s(CLOCK_MONOTONIC) - t0;
+	return 0;
+}
+
+int causality_watch_finish(struct causality_watch *w, struct kerr *err)
+{
+	const int V = w->o.vocab_size;
+	uint8_t d[HASH_BYTES];
+
+	for (int k = 0; k < w->recorded; k++) {
+		const struct causality_rec *r = &w->rec[k];
+		const uint8_t *want = w->digests + (size_t)k * (size_t)w->o.T * HASH_BYTES;
+		double t0 = now_s(CLOCK_MONOTONIC);
+
+		if (w->start_alt && !w->alt_started) {
+			if (w->start_alt(w->start_arg, err) < 0)
+				return -1;
+			w->alt_started = 1;
+		}
+		if (w->h_alt->logits(w->h_alt, w->twins + (size_t)k * w->cap_tokens, r->rows, r->T, w->lt, err) < 0)
+			return -1;
+		w->rep.calls++;
+		for (int t = 0; t <= r->p; t++) {
+			hash_buf(w->lt + ((size_t)r->pr * (size_t)r->T + (size_t)t) * (size_t)V, (size_t)V * sizeof(float),
+				 d);
+			if (memcmp(d, want + (size_t)t * HASH_BYTES, HASH_BYTES) != 0)
+				/* The split offset of the probe row (exact for every
+				 * call but the evaluator's short last one). */
+				return kerr_set(err, "judge.causality",
+						"probe %d (split offset %zu, row %d of %d): logits at position %d changed "
+						"(positions 0..%d compared), when %s",
+						k,
+						((size_t)r->call * (size_t)w->rep.rows_per_call + (size_t)r->pr) *
+							(size_t)w->o.T,
+						r->pr, r->rows, t, r->p,
+						r->p == r->T - 1 ? "only the other rows of the call were replaced"
+								 : "tokens after the cut (and the other rows) were replaced");
+		}
+		w->rep.probes++;
+		w->rep.positions_compared += r->p + 1;
+		w->rep.wall_s += now_s(CLOCK_MONOTONIC) - t0;
+	}
 	return 0;
 }
 
 void causality_watch_free(struct causality_watch *w)
 {
 	free(w->calls);
-	free(w->twin);
+	free(w->rec);
+	free(w->twins);
+	free(w->digests);
 	free(w->lt);
 	w->calls = NULL;
-	w->twin = NULL;
+	w->rec = NULL;
+	w->twins = NULL;
+	w->digests = NULL;
 	w->lt = NULL;
 }

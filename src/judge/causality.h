@@ -81,7 +81,14 @@ int causality_audit(struct recipe_host *h, struct recipe_host *h_alt, const stru
  * host with the same checkpoint that sees only twins; the scored logits of
  * the probe row at positions 0..p must equal the twin's bit for bit. The
  * host that scores has only ever seen the scored split, so nothing tells
- * it which split it is looking at. */
+ * it which split it is looking at.
+ *
+ * The twins run after the scoring (causality_watch_finish), not beside it:
+ * a twin started or called between two scoring calls would lengthen that
+ * gap, and a recipe that times its calls could then answer honestly until
+ * it had counted the probes and leak on every call after them. During the
+ * scoring the watcher only records what it needs: the twin's tokens and a
+ * digest of each of the probe row's scored positions 0..p. */
 struct causality_watch {
 	struct recipe_host *h_alt;
 	/* NULL, or called once before h_alt's first call and must make it
@@ -95,7 +102,16 @@ struct causality_watch {
 	size_t ntokens;
 	uint64_t *calls;        /* the probed call indexes, ascending */
 	int nprobes, next;
-	uint16_t *twin;
+	/* Per probe recorded during the scoring: its call, shape, row and cut,
+	 * its twin's tokens (cap_tokens each) and the digest of each scored
+	 * position 0..p of its probe row (o.T digests each). */
+	struct causality_rec {
+		uint64_t call;
+		int rows, T, pr, p;
+	} *rec;
+	int recorded;
+	uint16_t *twins;
+	uint8_t *digests;
 	float *lt;
 	size_t cap_tokens;      /* rows x T the buffers hold */
 	struct causality_report rep;
@@ -106,9 +122,13 @@ struct causality_watch {
  * causality.nomem. */
 int causality_watch_init(struct causality_watch *w, struct recipe_host *h_alt, const struct causality_opts *o,
 			 uint64_t ncalls, int rows, const uint16_t *tokens, size_t ntokens, struct kerr *err);
-/* The eval_observer callback (arg: the watch). judge.causality on a leak. */
+/* The eval_observer callback (arg: the watch): records a probed call. */
 int causality_watch_call(void *arg, uint64_t call, const uint16_t *in, int rows, int T, const float *logits,
 			 struct kerr *err);
+/* After the scoring: sends each recorded twin to h_alt (starting it first
+ * with start_alt) and compares. judge.causality on a leak, naming the
+ * probe, the split offset, the row and the first position that moved. */
+int causality_watch_finish(struct causality_watch *w, struct kerr *err);
 void causality_watch_free(struct causality_watch *w);
 
 #endif

@@ -126,6 +126,13 @@ static int eval_split(struct judge_ctx *c, struct sandbox *sb, struct recipe_hos
 			sandbox_explain(sb, h, err);
 		goto out;
 	}
+	/* The twins only now that every scoring call is answered: nothing
+	 * about them can show in the gaps between those calls. */
+	if (watching && causality_watch_finish(&w, err) < 0) {
+		if (strcmp(err->code, "judge.causality") && w.alt_started)
+			sandbox_explain(sb, &twin->h, err);
+		goto out;
+	}
 	/* A stop comes only after a call of full windows: every call before it
 	 * held `rows` of them; a short last window scored after the stop
 	 * (tail_always) was one more call. */
