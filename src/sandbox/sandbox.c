@@ -45,7 +45,7 @@
 /* Bounds on what is read from the runner's ELF file. */
 #define SANDBOX_PHDRS_MAX 64
 #define SANDBOX_INTERP_MAX 256
-#define SANDBOX_ENV_VARS 4
+#define SANDBOX_ENV_VARS 5
 /* A GPU runner's extra variables: the GPU flag, CUDA_CACHE_DISABLE,
  * CUDA_DEVICE_ORDER and LD_LIBRARY_PATH. */
 #define SANDBOX_GPU_ENV_VARS 4
@@ -422,6 +422,9 @@ int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const ch
 	/* Spinning OpenMP workers between calls compete with the validator's
 	 * own threads for the same cores (docs/recipe-api.md). */
 	snprintf(sb->env_store[3], sizeof sb->env_store[3], "OMP_WAIT_POLICY=PASSIVE");
+	/* A num_threads clause cannot ask for more: the recipe's threads are
+	 * the validator's to give, and RLIMIT_NPROC binds no uid 0. */
+	snprintf(sb->env_store[4], sizeof sb->env_store[4], "OMP_THREAD_LIMIT=%d", cfg->threads);
 	for (int i = 0; i < SANDBOX_ENV_VARS; i++)
 		sb->envp[i] = sb->env_store[i];
 	sb->envp[SANDBOX_ENV_VARS] = NULL;
