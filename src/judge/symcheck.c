@@ -379,8 +379,30 @@ static int names_has(const struct names *s, const char *name)
 
 /* The global and weak symbols of one relocatable object: definitions into
  * def (when not NULL), references into undef (when not NULL). */
+/* Sections whose entries the loader calls before main or after exit. */
+static int runs_outside_main(const char *name, unsigned type)
+{
+	static const char *const prefixes[] = { ".init_array", ".preinit_array", ".fini_array", ".ctors", ".dtors",
+						".init", ".fini" };
+
+	if (type == SHT_INIT_ARRAY || type == SHT_PREINIT_ARRAY || type == SHT_FINI_ARRAY)
+		return 1;
+	for (size_t i = 0; i < COUNT(prefixes); i++) {
+		size_t n = strlen(prefixes[i]);
+		if (!strncmp(name, prefixes[i], n) && (name[n] == '\0' || name[n] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+/* refuse_early: a C object (not the CUDA part, whose nvcc registration
+ * runs from a constructor) may hold no code the loader runs before main
+ * (constructors, IFUNC resolvers): the runner applies its inner filter in
+ * main, and code before it could disable the filter or read what the
+ * outer layers allow. The diff scan refuses the spellings; this is the
+ * object's word for it. */
 static int read_object(const char *path, const char *label, struct names *def, struct names *undef, size_t *total,
-		       struct kerr *err)
+		       int refuse_early, struct kerr *err)
 {
 	Elf *e = NULL;
 	Elf_Scn *scn = NULL;
@@ -412,6 +434,17 @@ static int read_object(const char *path, const char *label, struct names *def, s
 
 		if (!gelf_getshdr(scn, &sh))
 			goto bad;
+		if (refuse_early) {
+			const char *sname = elf_strptr(e, eh.e_shstrndx, sh.sh_name);
+
+			if (!sname)
+				goto bad;
+			if (runs_outside_main(sname, sh.sh_type)) {
+				kerr_set(err, "recipe.bad_symbol", "%s has a %.64s section: code the loader runs before main "
+					 "or after exit", label, sname);
+				goto out;
+			}
+		}
 		if (sh.sh_type != SHT_SYMTAB)
 			continue;
 		symtabs++;
@@ -424,6 +457,11 @@ static int read_object(const char *path, const char *label, struct names *def, s
 
 			if (!gelf_getsym(d, (int)i, &sym) || !(name = elf_strptr(e, sh.sh_link, sym.st_name)))
 				goto bad;
+			if (refuse_early && GELF_ST_TYPE(sym.st_info) == STT_GNU_IFUNC) {
+				kerr_set(err, "recipe.bad_symbol", "%s defines %.64s as an IFUNC: its resolver runs before "
+					 "main", label, *name ? name : "a symbol");
+				goto out;
+			}
 			if (GELF_ST_BIND(sym.st_info) == STB_LOCAL || !*name)
 				continue;
 			if (sym.st_shndx == SHN_UNDEF ? undef && names_add(undef, name, total, err) < 0
@@ -460,10 +498,10 @@ int symcheck_objects(const struct symcheck_obj *objs, size_t n, const char *cons
 	if (!(undef = calloc(n ? n : 1, sizeof *undef)))
 		return kerr_set(err, "recipe.nomem", "out of memory");
 	for (size_t i = 0; i < n; i++)
-		if (read_object(objs[i].path, objs[i].name, &own, &undef[i], &total, err) < 0)
+		if (read_object(objs[i].path, objs[i].name, &own, &undef[i], &total, objs[i].kind == SYMCHECK_C, err) < 0)
 			goto out;
 	for (const char *const *a = api; a && *a; a++)
-		if (read_object(*a, *a, &offered, NULL, &total, err) < 0)
+		if (read_object(*a, *a, &offered, NULL, &total, 0, err) < 0)
 			goto out;
 	names_sort(&own);
 	names_sort(&offered);
@@ -511,7 +549,7 @@ int symcheck_rename_list(const char *obj, const char *const *keep, const char *l
 	size_t total = 0, len = 0, cap = 0;
 	int rc = -1;
 
-	if (read_object(obj, "the merged recipe", &def, NULL, &total, err) < 0)
+	if (read_object(obj, "the merged recipe", &def, NULL, &total, 0, err) < 0)
 		goto out;
 	names_sort(&def);
 	for (size_t i = 0; i < def.n; i++) {
@@ -545,7 +583,7 @@ int symcheck_exports(const char *obj, const char *const *keep, struct kerr *err)
 	size_t total = 0;
 	int rc = -1;
 
-	if (read_object(obj, "the merged recipe", &def, NULL, &total, err) < 0)
+	if (read_object(obj, "the merged recipe", &def, NULL, &total, 0, err) < 0)
 		goto out;
 	for (size_t i = 0; i < def.n; i++)
 		if (!kept(keep, def.v[i]) && strncmp(def.v[i], SYMCHECK_RENAME_PREFIX, strlen(SYMCHECK_RENAME_PREFIX))) {

@@ -29,7 +29,7 @@ struct symcheck_obj {
 
 /* Part of every runner's cache key: a runner built under an older list is
  * built and checked again. Change it with any list. */
-#define SYMCHECK_POLICY "symcheck 1"
+#define SYMCHECK_POLICY "symcheck 2"
 
 /* Objects and undefined names beyond these are not a recipe build. */
 #define SYMCHECK_OBJECTS_MAX 1024

@@ -165,6 +165,37 @@ static void own_definitions_resolve(void **state)
 	expect_passes(f, NULL);
 }
 
+/* Code the loader runs before main (a constructor, an entry placed in
+ * .init_array by hand, an IFUNC resolver) or after exit: the runner's
+ * inner filter starts in main. The diff scan refuses the spellings; the
+ * object is refused whatever spelled it. */
+static void code_before_main_refused(void **state)
+{
+	struct fx *f = *state;
+
+	obj(f, "ctor.c", SYMCHECK_C, "static volatile int hit;\n__attribute__((constructor)) static void early(void) { hit = 1; }\n"
+	    "int top(void) { return hit; }\n");
+	expect_refused(f, NULL, "recipe.bad_symbol", "ctor.c has a .init_array section");
+	f->n = 0;
+	obj(f, "arr.c", SYMCHECK_C,
+	    "static volatile int hit;\nstatic void early(void) { hit = 1; }\n"
+	    "__attribute__((section(\".preinit_array\"), used)) static void (*p)(void) = early;\n"
+	    "int top(void) { return 1; }\n");
+	expect_refused(f, NULL, "recipe.bad_symbol", "arr.c has a .preinit_array section");
+	f->n = 0;
+	obj(f, "dtor.c", SYMCHECK_C, "static volatile int hit;\n__attribute__((destructor)) static void late(void) { hit = 1; }\n"
+	    "int top(void) { return hit; }\n");
+	expect_refused(f, NULL, "recipe.bad_symbol", "dtor.c has a .fini_array section");
+	f->n = 0;
+	obj(f, "ifunc.c", SYMCHECK_C,
+	    "static int impl(void) { return 1; }\nstatic int (*resolve(void))(void) { return impl; }\n"
+	    "int top(void) __attribute__((ifunc(\"resolve\")));\n");
+	expect_refused(f, NULL, "recipe.bad_symbol", "ifunc.c defines top as an IFUNC");
+	f->n = 0;
+	obj(f, "plain.c", SYMCHECK_C, "static int early(void) { return 1; }\nint top(void) { return early(); }\n");
+	expect_passes(f, NULL);
+}
+
 /* A recipe may name its own functions as it likes, library names
  * included: its references resolve to its own, and the build makes every
  * definition but the recipe API's local, so no library or harness call
@@ -389,6 +420,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unlisted_names_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(own_definitions_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(own_library_names_resolve_to_the_recipe, setup, teardown),
+		cmocka_unit_test_setup_teardown(code_before_main_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(compiler_rewrites_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(cxx_tier, setup, teardown),
 		cmocka_unit_test_setup_teardown(cuda_tier, setup, teardown),
