@@ -171,26 +171,28 @@ static void own_definitions_resolve(void **state)
  * object is refused whatever spelled it. */
 static void code_before_main_refused(void **state)
 {
+	static const struct lone early[] = {
+		{ "ctor.c",
+		  "static volatile int hit;\n__attribute__((constructor)) static void early(void) { hit = 1; }\n"
+		  "int top(void) { return hit; }\n",
+		  "ctor.c has a .init_array section", SYMCHECK_C },
+		{ "arr.c",
+		  "static volatile int hit;\nstatic void early(void) { hit = 1; }\n"
+		  "__attribute__((section(\".preinit_array\"), used)) static void (*p)(void) = early;\n"
+		  "int top(void) { return 1; }\n",
+		  "arr.c has a .preinit_array section", SYMCHECK_C },
+		{ "dtor.c",
+		  "static volatile int hit;\n__attribute__((destructor)) static void late(void) { hit = 1; }\n"
+		  "int top(void) { return hit; }\n",
+		  "dtor.c has a .fini_array section", SYMCHECK_C },
+		{ "ifunc.c",
+		  "static int impl(void) { return 1; }\nstatic int (*resolve(void))(void) { return impl; }\n"
+		  "int top(void) __attribute__((ifunc(\"resolve\")));\n",
+		  "ifunc.c defines top as an IFUNC", SYMCHECK_C },
+	};
 	struct fx *f = *state;
 
-	obj(f, "ctor.c", SYMCHECK_C, "static volatile int hit;\n__attribute__((constructor)) static void early(void) { hit = 1; }\n"
-	    "int top(void) { return hit; }\n");
-	expect_refused(f, NULL, "recipe.bad_symbol", "ctor.c has a .init_array section");
-	f->n = 0;
-	obj(f, "arr.c", SYMCHECK_C,
-	    "static volatile int hit;\nstatic void early(void) { hit = 1; }\n"
-	    "__attribute__((section(\".preinit_array\"), used)) static void (*p)(void) = early;\n"
-	    "int top(void) { return 1; }\n");
-	expect_refused(f, NULL, "recipe.bad_symbol", "arr.c has a .preinit_array section");
-	f->n = 0;
-	obj(f, "dtor.c", SYMCHECK_C, "static volatile int hit;\n__attribute__((destructor)) static void late(void) { hit = 1; }\n"
-	    "int top(void) { return hit; }\n");
-	expect_refused(f, NULL, "recipe.bad_symbol", "dtor.c has a .fini_array section");
-	f->n = 0;
-	obj(f, "ifunc.c", SYMCHECK_C,
-	    "static int impl(void) { return 1; }\nstatic int (*resolve(void))(void) { return impl; }\n"
-	    "int top(void) __attribute__((ifunc(\"resolve\")));\n");
-	expect_refused(f, NULL, "recipe.bad_symbol", "ifunc.c defines top as an IFUNC");
+	each_refused_alone(f, early, sizeof early / sizeof early[0]);
 	f->n = 0;
 	obj(f, "plain.c", SYMCHECK_C, "static int early(void) { return 1; }\nint top(void) { return early(); }\n");
 	expect_passes(f, NULL);
