@@ -124,7 +124,7 @@ serve() { # serve NAME [OPTION...]: a fresh copy of the state, served; sets svc 
 	mkdir -p "$d"
 	cp -a "$cache/state" "$d/state"
 	"$K" validator serve "$d/state" --listen 127.0.0.1:0 --port-file "$d/port" --workers 1 \
-		--judge-threads "$threads" --rate-per-s 0 --max-conns-per-ip 256 --max-uploads 64 "$@" \
+		--judge-threads "$threads" --rate-per-s 0 --max-conns-per-ip 256 --max-uploads 64 --max-uploads-per-ip 64 "$@" \
 		> "$d/serve.log" 2>&1 &
 	svc=$!
 	pids+=("$svc")
@@ -245,7 +245,7 @@ cleanup
 {
 	echo "bench_service: the validator service on loopback, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(uname -n)"
 	echo "load average at the start: $load0 (other work on the machine skews every figure)"
-	echo "bundle: cpu scale, $tar_bytes bytes; service: --workers 1 --judge-threads $threads --rate-per-s 0 --max-conns-per-ip 256 --max-uploads 64"
+	echo "bundle: cpu scale, $tar_bytes bytes; service: --workers 1 --judge-threads $threads --rate-per-s 0 --max-conns-per-ip 256 --max-uploads 64 --max-uploads-per-ip 64"
 	printf '%-26s %14s %14s\n' "" "10 uploads" "50 uploads"
 	printf '%-26s %14s %14s\n' "acknowledged (2xx)" "$((R[c202_10] + R[c200_10]))/10" "$((R[c202_50] + R[c200_50]))/50"
 	printf '%-26s %14s %14s\n' "  202 new / 200 repeat" "${R[c202_10]} / ${R[c200_10]}" "${R[c202_50]} / ${R[c200_50]}"

@@ -13,7 +13,8 @@
 static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N] [--held-timeout S]\n"
-	"                             [--max-upload-mb M] [--max-uploads N] [--disk-reserve-mb M]\n"
+	"                             [--max-upload-mb M] [--max-uploads N] [--max-uploads-per-ip N]\n"
+	"                             [--upload-min-kib-s R] [--disk-reserve-mb M]\n"
 	"                             [--max-conns-per-ip N] [--rate-per-s R] [--port-file FILE] [--judge-bin PATH]\n"
 	"                             [--chain URL --netuid N --hotkey FILE]\n"
 	"Serves a validator state over HTTP (docs/validator.md): the king, the recipe, submissions\n"
@@ -29,6 +30,9 @@ static const char usage_text[] =
 	"  --max-upload-mb M     largest bundle accepted (default 256 at the cpu scales, the\n"
 	"                        bundle format's cap, about 16 GiB, at the gpu-* scales)\n"
 	"  --max-uploads N       uploads in flight at once; beyond: 503 (default 16)\n"
+	"  --max-uploads-per-ip N  of them, from one client address (default 4)\n"
+	"  --upload-min-kib-s R  an upload is cut off unless it averages R KiB/s after a minute's\n"
+	"                        grace (default 32; 0: no minimum)\n"
 	"  --disk-reserve-mb M   room an upload must leave free on STATE's disk beyond what uploads\n"
 	"                        in flight will still write; short: 507 before the body (default 64)\n"
 	"  --max-conns-per-ip N  connections per client address (default 32)\n"
@@ -73,6 +77,7 @@ int validator_serve(int argc, char **argv)
 		{ "chain", required_argument, 0, 'C' },	 { "netuid", required_argument, 0, 'N' },
 		{ "hotkey", required_argument, 0, 'K' },	 { "help", no_argument, 0, 'h' },
 		{ "held-timeout", required_argument, 0, 'H' },	 { "disk-reserve-mb", required_argument, 0, 'D' },
+		{ "max-uploads-per-ip", required_argument, 0, 'U' }, { "upload-min-kib-s", required_argument, 0, 'R' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -130,6 +135,16 @@ int validator_serve(int argc, char **argv)
 			if (number(optarg, 1, 4096, &v) < 0)
 				goto bad;
 			o.limits.max_uploads = (int)v;
+			break;
+		case 'U':
+			if (number(optarg, 1, 4096, &v) < 0)
+				goto bad;
+			o.limits.max_uploads_per_ip = (int)v;
+			break;
+		case 'R':
+			if (number(optarg, 0, 1 << 20, &v) < 0)
+				goto bad;
+			o.limits.upload_min_rate = v * 1024;
 			break;
 		case 'c':
 			if (number(optarg, 1, 65535, &v) < 0)

@@ -168,6 +168,29 @@ static void test_open_fails(void **state)
 	assert_non_null(strstr(err.msg, "out.txt.tmp."));
 }
 
+/* fs_fsync_path takes a regular file another process wrote; a missing
+ * name or a symbolic link (a rename target must be the file itself) is
+ * refused with the path named. */
+static void test_fsync_path(void **state)
+{
+	char path[FS_PATH_MAX], link[FS_PATH_MAX];
+	struct kerr err = { 0 };
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/written.bundle", dir);
+	snprintf(link, sizeof link, "%s/link.bundle", dir);
+	put(path, "bundle\n");
+	assert_int_equal(fs_fsync_path(path, &err), 0);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(fs_fsync_path(link, &err), -1);
+	assert_string_equal(err.code, "fs.open");
+	assert_non_null(strstr(err.msg, "link.bundle"));
+	kerr_clear(&err);
+	unlink(path);
+	assert_int_equal(fs_fsync_path(path, &err), -1);
+	assert_string_equal(err.code, "fs.open");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +199,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_before_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsync_path, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

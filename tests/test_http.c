@@ -139,6 +139,8 @@ static void test_limits(struct http_limits *l)
 	l->max_body = 8u << 20;
 	l->max_small_body = 1024;
 	l->threads = 2;
+	/* every client here is 127.0.0.1: test_uploads_per_ip sets its own */
+	l->max_uploads_per_ip = l->max_uploads;
 }
 
 static struct fx *fx_start(const struct http_limits *lim)
@@ -217,17 +219,30 @@ static void hello_works(const struct fx *f)
 
 /* ---------------------------------------------------------- raw clients */
 
-static int raw_connect(const struct fx *f)
+/* A connection to the server, from src when it is set (another loopback
+ * address: all of 127/8 is local), so that per-address limits can be told
+ * apart. */
+static int raw_connect_from(const struct fx *f, const char *src)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)http_port(f->s)) };
+	struct sockaddr_in b = { .sin_family = AF_INET };
 	struct timeval tv = { .tv_sec = 5 };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
+	if (src) {
+		assert_int_equal(inet_pton(AF_INET, src, &b.sin_addr), 1);
+		assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof b), 0);
+	}
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	return fd;
+}
+
+static int raw_connect(const struct fx *f)
+{
+	return raw_connect_from(f, NULL);
 }
 
 static int raw_send(int fd, const void *p, size_t n)
@@ -445,9 +460,10 @@ static void test_upload_sha256(void **state)
 	fx_stop(f);
 }
 
-/* Too large: by Content-Length (refused before the body) and chunked
- * (counted as it streams; 413 after a short overrun, the connection closed
- * after a long one). No file stays; the server keeps serving. */
+/* Too large: an upload by Content-Length (refused before the body), a
+ * chunked JSON body as it streams (413 after a short overrun, the
+ * connection closed after a long one). No file stays; the server keeps
+ * serving. */
 static void test_too_large(void **state)
 {
 	struct http_limits lim;
@@ -472,14 +488,14 @@ static void test_too_large(void **state)
 	assert_string_equal(err.code, "http.too_large");
 	assert_true(updir_drains(f));
 
-	/* chunked, 64 KiB chunks, 1 MiB + 128 KiB in all */
+	/* chunked, 512-byte chunks, 1,536 bytes in all, over max_small_body */
 	memset(chunk, 'z', sizeof chunk);
 	fd = raw_connect(f);
-	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+	const char *hdr = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
 	assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
-	for (int i = 0; i < 18; i++) {
-		assert_int_equal(raw_send(fd, "10000\r\n", 7), 0);
-		assert_int_equal(raw_send(fd, chunk + 100, 65536), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(raw_send(fd, "200\r\n", 5), 0);
+		assert_int_equal(raw_send(fd, chunk + 100, 512), 0);
 		assert_int_equal(raw_send(fd, "\r\n", 2), 0);
 	}
 	assert_int_equal(raw_send(fd, "0\r\n\r\n", 5), 0);
@@ -502,6 +518,7 @@ static void test_too_large(void **state)
 	http_stats(f->s, &st);
 	assert_true(st.rejected_size >= 3);
 	assert_int_equal(st.uploads_in_flight, 0);
+	assert_int_equal(tu_entries(f->updir), 0);
 
 	/* a JSON body over max_small_body */
 	assert_int_equal(raw_request(f, "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n",
@@ -741,23 +758,29 @@ static void test_precheck(void **state)
 	fx_stop(f);
 }
 
-/* The disk room uploads in flight owe, once it is want (within 2 s). */
-static uint64_t owed_settles(const struct fx *f, uint64_t want)
+/* A counter of http_stats (at offset field), once it is want (within 4 s;
+ * cleanup runs on the server's threads, after the reply). */
+static uint64_t stat_settles(const struct fx *f, size_t field, uint64_t want)
 {
 	struct http_stats st;
+	uint64_t v = 0;
 
-	for (int i = 0; i < 200; i++, usleep(10000)) {
+	for (int i = 0; i < 400; i++, usleep(10000)) {
 		http_stats(f->s, &st);
-		if (st.upload_owed == want)
+		memcpy(&v, (const char *)&st + field, sizeof v);
+		if (v == want)
 			break;
 	}
-	return st.upload_owed;
+	return v;
 }
+/* the disk room uploads in flight owe; the uploads in flight */
+#define owed_settles(f, want) stat_settles(f, offsetof(struct http_stats, upload_owed), want)
+#define uploads_settle(f, want) (int)stat_settles(f, offsetof(struct http_stats, uploads_in_flight), want)
 
 /* Disk room: an upload whose Content-Length would leave less than
  * disk_reserve free (beside what uploads in flight still owe) is refused
  * with 507 before its body; what an upload in flight owes is counted until
- * it ends, however it ends; a body without a length is not held to it. */
+ * it ends, however it ends. */
 static void test_disk_full(void **state)
 {
 	struct http_limits lim;
@@ -823,13 +846,120 @@ static void test_disk_full(void **state)
 	assert_int_equal(st.upload_owed, 0);
 	assert_int_equal(st.uploads_in_flight, 0);
 	assert_int_equal(tu_entries(f->updir), 0);
-	/* chunked: nothing announced, nothing refused up front */
+	hello_works(f);
+	fx_stop(f);
+}
+
+/* A four-byte upload on a connection of its own. */
+static const char small_upload[] =
+	"POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd";
+
+/* An upload without a Content-Length (chunked) would claim no disk room
+ * and have no deadline: 411 before its body, with no file, slot or claim
+ * taken; the same bytes with a length are taken. */
+static void test_length_required(void **state)
+{
+	struct http_limits lim;
+	struct http_stats st;
+	char resp[8192];
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
 	assert_int_equal(raw_request(f, "POST /v1/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
 					"Connection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
 				     resp, sizeof resp),
+			 411);
+	assert_error_shape(resp, "http.length_required");
+	/* the route's precheck does not run first either */
+	assert_int_equal(raw_request(f, "POST /v1/gated HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+					"X-Refuse: 1\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+				     resp, sizeof resp),
+			 411);
+	assert_int_equal(tu_entries(f->updir), 0);
+	http_stats(f->s, &st);
+	assert_int_equal(st.uploads_in_flight, 0);
+	assert_int_equal(st.upload_owed, 0);
+	assert_int_equal(raw_request(f, small_upload, resp, sizeof resp),
 			 200);
 	assert_non_null(strstr(resp, "\"bytes\":4"));
-	hello_works(f);
+	/* a chunked JSON body is still read (capped as it streams) */
+	assert_int_equal(raw_request(f, "POST /v1/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+					"Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+				     resp, sizeof resp),
+			 200);
+	assert_non_null(strstr(resp, "{\"bytes\":3}"));
+	assert_true(updir_drains(f));
+	fx_stop(f);
+}
+
+
+/* One address holds at most max_uploads_per_ip upload slots: its next
+ * upload is 503 http.busy while another address's is taken. */
+static void test_uploads_per_ip(void **state)
+{
+	struct http_limits lim;
+	char resp[8192];
+	struct fx *f;
+	int held, fd;
+
+	test_limits(&lim);
+	lim.max_uploads = 4;
+	lim.max_uploads_per_ip = 1;
+	f = fx_start(&lim);
+	held = raw_connect(f);
+	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome";
+	assert_int_equal(raw_send(held, hdr, strlen(hdr)), 0);
+	assert_int_equal(uploads_settle(f, 1), 1);
+	assert_int_equal(raw_request(f, small_upload, resp, sizeof resp), 503);
+	assert_error_shape(resp, "http.busy");
+	assert_non_null(strstr(resp, "from this address"));
+	fd = raw_connect_from(f, "127.0.0.2");
+	assert_int_equal(raw_send(fd, small_upload, strlen(small_upload)), 0);
+	raw_read(fd, resp, sizeof resp);
+	close(fd);
+	assert_int_equal(status_of(resp), 200);
+	close(held);
+	assert_int_equal(uploads_settle(f, 0), 0);
+	assert_int_equal(raw_request(f, small_upload, resp, sizeof resp), 200);
+	assert_true(updir_drains(f));
+	fx_stop(f);
+}
+
+/* An upload trickling bytes (each within the idle timeout) is cut off at
+ * its deadline, grace + Content-Length / upload_min_rate: file, slot and
+ * disk claim go; one sending at the rate is taken. */
+static void test_upload_deadline(void **state)
+{
+	struct http_limits lim;
+	struct http_stats st;
+	char resp[8192], buf[256];
+	struct fx *f;
+	ssize_t r = 1;
+	int fd;
+
+	test_limits(&lim);
+	lim.upload_grace_s = 1;
+	lim.upload_min_rate = 1e6; /* 100,000 bytes: 0.1 s beyond the grace */
+	f = fx_start(&lim);
+	fd = raw_connect(f);
+	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome";
+	assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
+	assert_int_equal(uploads_settle(f, 1), 1);
+	for (int i = 0; i < 4; i++) { /* 1.6 s of a byte per 0.4 s */
+		usleep(400000);
+		raw_send(fd, "x", 1); /* fails once the server has hung up */
+	}
+	r = recv(fd, buf, sizeof buf, 0);
+	assert_true(r <= 0);
+	close(fd);
+	assert_int_equal(uploads_settle(f, 0), 0);
+	assert_true(updir_drains(f));
+	http_stats(f->s, &st);
+	assert_int_equal(st.rejected_slow, 1);
+	assert_int_equal(st.upload_owed, 0);
+	assert_int_equal(raw_request(f, small_upload, resp, sizeof resp),
+			 200);
 	fx_stop(f);
 }
 
@@ -1140,6 +1270,9 @@ int main(void)
 		cmocka_unit_test(test_conns_per_ip),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_uploads_busy),
+		cmocka_unit_test(test_length_required),
+		cmocka_unit_test(test_uploads_per_ip),
+		cmocka_unit_test(test_upload_deadline),
 		cmocka_unit_test(test_huge_header),
 		cmocka_unit_test(test_slow_loris),
 		cmocka_unit_test(test_etag),

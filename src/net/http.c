@@ -53,6 +53,9 @@ void http_limits_default(struct http_limits *l)
 	l->max_body = 256ull << 20;
 	l->max_small_body = 64u << 10;
 	l->max_uploads = 16;
+	l->max_uploads_per_ip = 4;
+	l->upload_min_rate = 32 << 10;
+	l->upload_grace_s = 60;
 	l->max_conns = 512;
 	l->max_conns_per_ip = 32;
 	l->timeout_s = 30;
@@ -373,13 +376,51 @@ static void owe_less(struct http_req *rq, uint64_t n)
 	atomic_fetch_sub(&rq->srv->upload_owed, n);
 }
 
+/* An upload slot for the client at rq->addr: 0, or the refusal's reason
+ * (all slots taken, or max_uploads_per_ip of them by this address). */
+static const char *slot_take(struct http_server *s, struct http_req *rq)
+{
+	const char *why = NULL;
+	int mine = 0, free_at = -1;
+
+	pthread_mutex_lock(&s->slots_mu);
+	for (int i = 0; i < s->lim.max_uploads; i++) {
+		if (!s->slots[i].used)
+			free_at = free_at < 0 ? i : free_at;
+		else if (!memcmp(s->slots[i].addr, rq->addr, 16))
+			mine++;
+	}
+	if (free_at < 0)
+		why = "too many uploads in flight";
+	else if (mine >= s->lim.max_uploads_per_ip)
+		why = "too many uploads in flight from this address";
+	else {
+		s->slots[free_at].used = 1;
+		memcpy(s->slots[free_at].addr, rq->addr, 16);
+		rq->upload_slot = free_at + 1;
+		atomic_fetch_add(&s->uploads_in_flight, 1);
+	}
+	pthread_mutex_unlock(&s->slots_mu);
+	return why;
+}
+
+static void slot_give(struct http_server *s, struct http_req *rq)
+{
+	if (!rq->upload_slot)
+		return;
+	pthread_mutex_lock(&s->slots_mu);
+	s->slots[rq->upload_slot - 1].used = 0;
+	pthread_mutex_unlock(&s->slots_mu);
+	rq->upload_slot = 0;
+	atomic_fetch_sub(&s->uploads_in_flight, 1);
+}
+
 static void req_free(struct http_req *rq)
 {
 	owe_less(rq, rq->owed);
 	drop_upload(rq);
 	hash_bulk_drop(&rq->hash);
-	if (rq->upload_counted)
-		atomic_fetch_sub(&rq->srv->uploads_in_flight, 1);
+	slot_give(rq->srv, rq);
 	for (int i = 0; i < rq->nhdr; i++) {
 		free(rq->hdr_name[i]);
 		free(rq->hdr_value[i]);
@@ -505,7 +546,7 @@ static int room_claim(struct http_server *s, struct http_req *rq, int64_t cl)
 	char msg[256];
 
 	if (cl <= 0)
-		return 0; /* nothing announced: a failing write says it */
+		return 0; /* an empty body: nothing to claim */
 	/* the claim before the reading: bytes another upload writes in
 	 * between are then counted twice (safe), never not at all */
 	before = atomic_fetch_add(&s->upload_owed, (uint64_t)cl);
@@ -529,20 +570,20 @@ static int room_claim(struct http_server *s, struct http_req *rq, int64_t cl)
  * what is refused before any body byte is read. */
 static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 {
-	unsigned char key[16];
 	char allow[64];
 	struct hdr_sum hs = { strlen(rq->method) + strlen(rq->path) + 12 };
+	const char *busy;
 	int64_t cl;
 	int wait_s;
 
-	client_addr(rq->conn, key, rq->remote, sizeof rq->remote);
+	client_addr(rq->conn, rq->addr, rq->remote, sizeof rq->remote);
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, sum_header, &hs);
 	if (hs.bytes > s->lim.max_header_bytes)
 		return mhd_result(http_reply_error(rq, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
 						   "http.header_too_large",
 						   "request line and headers of %zu bytes exceed %zu", hs.bytes,
 						   s->lim.max_header_bytes));
-	if ((wait_s = rl_take(s->rl, key)) > 0) {
+	if ((wait_s = rl_take(s->rl, rq->addr)) > 0) {
 		atomic_fetch_add(&s->rejected_rate, 1);
 		return mhd_result(reply_retry_after(rq, MHD_HTTP_TOO_MANY_REQUESTS, "http.rate", wait_s,
 						    "too many requests from this address"));
@@ -558,6 +599,11 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 		return mhd_result(http_reply_error(rq, MHD_HTTP_NOT_FOUND, "http.not_found", "no route for %s",
 						   rq->path));
 	cl = content_length(rq->conn);
+	/* an upload says its length: the disk claim and the deadline are
+	 * reckoned from it, and a chunked body would escape both */
+	if (rq->route->upload && cl < 0)
+		return mhd_result(http_reply_error(rq, MHD_HTTP_LENGTH_REQUIRED, "http.length_required",
+						   "an upload needs a Content-Length (chunked bodies are not taken)"));
 	if (cl > (int64_t)(rq->route->upload ? s->lim.max_body : s->lim.max_small_body)) {
 		atomic_fetch_add(&s->rejected_size, 1);
 		return mhd_result(http_reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "http.too_large",
@@ -574,12 +620,11 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 	}
 	if (!rq->route->upload)
 		return MHD_YES;
-	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= s->lim.max_uploads) {
-		atomic_fetch_sub(&s->uploads_in_flight, 1);
+	if ((busy = slot_take(s, rq)))
 		return mhd_result(reply_retry_after(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "http.busy", HTTP_BUSY_RETRY_S,
-						    "too many uploads in flight"));
-	}
-	rq->upload_counted = 1;
+						    busy));
+	rq->deadline_s = now_s() + s->lim.upload_grace_s +
+			 (s->lim.upload_min_rate > 0 ? (double)cl / s->lim.upload_min_rate : 1e12);
 	if (room_claim(s, rq, cl))
 		return rq->replied ? MHD_YES : MHD_NO;
 	snprintf(rq->upload_path, sizeof rq->upload_path, "%s/upload-XXXXXX", s->upload_dir);
@@ -608,6 +653,12 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 	if (rq->pending_status) {
 		rq->discarded += n;
 		return rq->discarded > HTTP_DRAIN_BYTES_MAX ? MHD_NO : MHD_YES;
+	}
+	/* checked as bytes arrive: a client that sends nothing at all is the
+	 * idle timeout's */
+	if (rq->route->upload && now_s() > rq->deadline_s) {
+		atomic_fetch_add(&s->rejected_slow, 1);
+		return MHD_NO; /* no reply can go out mid-body: the connection ends */
 	}
 	rq->bytes += n;
 	if (rq->bytes > max) {
@@ -781,6 +832,8 @@ static void server_free(struct http_server *s)
 	if (s->rl)
 		pthread_mutex_destroy(&s->rl->mu);
 	free(s->rl);
+	free(s->slots);
+	pthread_mutex_destroy(&s->slots_mu);
 	free(s->routes);
 	pthread_mutex_destroy(&s->streams_mu);
 	pthread_cond_destroy(&s->streams_cv);
@@ -801,11 +854,15 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 		return kerr_set(err, "http.start", "out of memory");
 	pthread_mutex_init(&s->streams_mu, NULL);
 	pthread_cond_init(&s->streams_cv, NULL);
+	pthread_mutex_init(&s->slots_mu, NULL);
 	if (parse_listen(listen, &ss, &v6, err) < 0)
 		goto fail;
-	if (lim->threads < 1 || lim->max_uploads < 1 || lim->max_conns < 1 || lim->timeout_s < 1 ||
-	    lim->max_header_bytes < 256 || lim->max_header_bytes > (64u << 20)) {
-		kerr_set(err, "http.start", "limits out of range (threads, uploads, connections, timeout, headers)");
+	if (lim->threads < 1 || lim->max_uploads < 1 || lim->max_uploads_per_ip < 1 || lim->max_conns < 1 ||
+	    lim->timeout_s < 1 || lim->max_header_bytes < 256 || lim->max_header_bytes > (64u << 20) ||
+	    !(lim->upload_min_rate >= 0) || lim->upload_grace_s < 1) {
+		kerr_set(err, "http.start",
+			 "limits out of range (threads, uploads, uploads per address, connections, timeout, headers, "
+			 "upload rate and grace)");
 		goto fail;
 	}
 	if (strlen(upload_dir) + 16 >= sizeof s->upload_dir) {
@@ -816,7 +873,8 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 	s->lim = *lim;
 	s->ctx = ctx;
 	s->nroutes = nroutes;
-	if (!(s->routes = calloc(nroutes ? nroutes : 1, sizeof *s->routes)) || !(s->rl = calloc(1, sizeof *s->rl))) {
+	if (!(s->routes = calloc(nroutes ? nroutes : 1, sizeof *s->routes)) || !(s->rl = calloc(1, sizeof *s->rl)) ||
+	    !(s->slots = calloc((size_t)lim->max_uploads, sizeof *s->slots))) {
 		kerr_set(err, "http.start", "out of memory");
 		goto fail;
 	}
@@ -883,5 +941,6 @@ void http_stats(const struct http_server *s, struct http_stats *out)
 	out->rejected_rate = atomic_load(&m->rejected_rate);
 	out->rejected_size = atomic_load(&m->rejected_size);
 	out->rejected_disk = atomic_load(&m->rejected_disk);
+	out->rejected_slow = atomic_load(&m->rejected_slow);
 	out->upload_owed = atomic_load(&m->upload_owed);
 }

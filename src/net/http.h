@@ -47,6 +47,13 @@ struct http_limits {
 	uint64_t max_body;         /* bytes of an upload; beyond: 413 http.too_large */
 	uint64_t max_small_body;   /* bytes of a non-upload body (JSON); beyond: 413 */
 	int max_uploads;           /* uploads in flight at once; beyond: 503 http.busy + Retry-After */
+	int max_uploads_per_ip;    /* of them, from one client address; beyond: 503 http.busy */
+	/* An upload must end within upload_grace_s + Content-Length /
+	 * upload_min_rate seconds of its headers; one still sending after
+	 * that is cut off (a client trickling a byte per idle timeout would
+	 * otherwise hold its slot and its disk claim for ever). 0: no rate. */
+	double upload_min_rate;    /* bytes per second */
+	int upload_grace_s;
 	int max_conns;             /* connections in all */
 	int max_conns_per_ip;      /* connections per client address */
 	int timeout_s;             /* a connection idle this long is closed (slow loris) */
@@ -61,8 +68,11 @@ struct http_limits {
 	uint64_t disk_reserve;
 };
 /* Defaults for a validator on loopback: 256 MiB uploads, 64 KiB JSON,
- * 16 uploads, 512 connections, 32 per address, 30 s idle, 16 KiB headers,
- * 20 requests/s with a burst of 40, 4 threads, 64 MiB of disk kept free. */
+ * 16 uploads (4 per address, each at least 32 KiB/s after a minute's
+ * grace), 512 connections, 32 per address, 30 s idle, 16 KiB headers,
+ * 20 requests/s with a burst of 40, 4 threads, 64 MiB of disk kept free.
+ * An upload route's body must have a Content-Length (411 otherwise): the
+ * disk claim and the deadline are both reckoned from it. */
 void http_limits_default(struct http_limits *l);
 
 /* Starts serving: listen is "127.0.0.1:PORT" or "[::1]:PORT" (PORT 0 picks
@@ -87,6 +97,7 @@ void http_disk_owe(struct http_server *s, int64_t delta);
 struct http_stats {
 	uint64_t requests, bytes_received, uploads_in_flight, connections, rejected_rate,
 		rejected_size, rejected_disk;
+	uint64_t rejected_slow; /* uploads cut off at their deadline */
 	uint64_t upload_owed; /* bytes uploads in flight announced and have not written */
 };
 void http_stats(const struct http_server *s, struct http_stats *out);

@@ -27,8 +27,16 @@ struct http_server {
 	int port;
 	struct http_ratelimit *rl;
 
-	_Atomic uint64_t requests, bytes_received, connections, rejected_rate, rejected_size, rejected_disk;
+	_Atomic uint64_t requests, bytes_received, connections, rejected_rate, rejected_size, rejected_disk,
+		rejected_slow;
 	_Atomic int uploads_in_flight;
+	/* who holds each of the max_uploads upload slots, so that one address
+	 * cannot take them all (max_uploads_per_ip) */
+	pthread_mutex_t slots_mu;
+	struct http_upload_slot {
+		unsigned char addr[16];
+		int used;
+	} *slots;
 	/* bytes the uploads in flight announced and have not written yet:
 	 * the disk room already spoken for */
 	_Atomic uint64_t upload_owed;
@@ -49,13 +57,15 @@ struct http_req {
 	char *method, *path;
 	const char *tail;
 	char remote[64];
+	unsigned char addr[16]; /* the client's address, IPv4 mapped into IPv6 */
 	int replied;
 
 	/* non-upload body (capped at max_small_body) */
 	struct growbuf body;
 
 	/* upload */
-	int upload_counted; /* holds one of uploads_in_flight */
+	int upload_slot; /* 1 + the index of the upload slot it holds; 0: none */
+	double deadline_s; /* CLOCK_MONOTONIC seconds by which the body must be in */
 	int fd;
 	char upload_path[FS_PATH_MAX]; /* "" once taken or removed */
 	struct hash_bulk hash; /* of the upload, as it arrives; dropped in req_free */

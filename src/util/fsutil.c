@@ -146,6 +146,20 @@ int fs_fsync_dir(const char *dir, struct kerr *err)
 	return 0;
 }
 
+int fs_fsync_path(const char *path, struct kerr *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return kerr_errno(err, "fs.open", path);
+	if (fsync(fd) < 0) {
+		close(fd);
+		return kerr_errno(err, "fs.fsync", path);
+	}
+	close(fd);
+	return 0;
+}
+
 int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, char *hex, uint64_t *bytes,
 			 struct kerr *err)
 {

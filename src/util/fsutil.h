@@ -52,6 +52,10 @@ int fs_write_atomic(const char *path, const void *buf, size_t len, struct kerr *
 /* Writes fully and fsyncs an open descriptor (used for large streamed files). */
 int fs_write_fd(int fd, const void *buf, size_t len, const char *what, struct kerr *err);
 int fs_fsync_dir(const char *dir, struct kerr *err);
+/* fsyncs a file another process wrote (git, a compiler) before it is
+ * renamed into place: a rename that outlives a crash must not name an
+ * empty file. fs.open, fs.fsync. */
+int fs_fsync_path(const char *path, struct kerr *err);
 /* Copies a regular file to dst (created 0644, fsynced; dst must not exist). */
 int fs_copy_file(const char *src, const char *dst, struct kerr *err);
 /* The same, refusing a source that is a symlink or not a regular file

@@ -361,7 +361,9 @@ static int drop_upload(const char *path, const char *id, const char *verdict, co
 }
 
 /* At start: the tars of submissions already judged (a crash after the
- * verdict, before drop_upload; states from before uploads were dropped).
+ * verdict, before drop_upload; states from before uploads were dropped),
+ * and tars with no queue row at all (a crash, or a failed commit, between
+ * the rename and the row: never acknowledged, so no miner waits on them).
  * A tar's name is its SHA-256, and its queue id is derived from it. */
 static int sweep_uploads(struct svc *s, struct kerr *err)
 {
@@ -370,7 +372,7 @@ static int sweep_uploads(struct svc *s, struct kerr *err)
 	struct kerr qerr = { 0 };
 	struct dirent *e;
 	DIR *d;
-	int removed = 0;
+	int removed = 0, orphans = 0;
 
 	if (fs_join(up, sizeof up, err, "%s/uploads", s->o.state_dir) < 0)
 		return -1;
@@ -383,7 +385,14 @@ static int sweep_uploads(struct svc *s, struct kerr *err)
 		if (!((n == 64 + 4 && !strcmp(e->d_name + 64, ".tar")) || (n == 64 + 5 && !strcmp(e->d_name + 64, ".held"))))
 			continue;
 		snprintf(id, sizeof id, "q-%.24s", e->d_name);
-		if (queue_get(&s->vs, id, &it, &qerr) < 0 || strcmp(it.state, "done") ||
+		if (queue_get(&s->vs, id, &it, &qerr) < 0 && !strcmp(qerr.code, "queue.not_found") &&
+		    fs_join(path, sizeof path, &qerr, "%s/%.64s.tar", up, e->d_name) == 0) {
+			/* "rejected" is a verdict drop_upload never keeps for */
+			orphans += drop_upload(path, id, "rejected", "");
+			kerr_clear(&qerr);
+			continue;
+		}
+		if (qerr.code[0] || strcmp(it.state, "done") ||
 		    strncmp(it.sha256, e->d_name, 64) ||
 		    fs_join(path, sizeof path, &qerr, "%s/%.64s.tar", up, e->d_name) < 0) {
 			kerr_clear(&qerr);
@@ -395,6 +404,9 @@ static int sweep_uploads(struct svc *s, struct kerr *err)
 	if (removed)
 		log_msg(LOG_NOTICE, "serve", "removed %d upload%s judged before the last run stopped", removed,
 			removed == 1 ? "" : "s");
+	if (orphans)
+		log_msg(LOG_NOTICE, "serve", "removed %d upload%s with no queue row (never acknowledged)", orphans,
+			orphans == 1 ? "" : "s");
 	return 0;
 }
 

@@ -3,6 +3,7 @@
  * the state's owners (king.c, queue.c, expcorpus.c, ledger.c) and from
  * their reason codes to HTTP statuses. Handlers run on the HTTP server's
  * threads and take the state's lock for each read or write. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "proof/bundle.h"
 #include "proof/prove.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/proc.h"
 #include "judge/judge.h"
 #include "validator/expcorpus.h"
@@ -46,7 +48,7 @@ static int status_for(const struct kerr *e)
 	if (!strcmp(e->code, "heldwait.not_asked") || !strcmp(e->code, "heldwait.closed") ||
 	    !strcmp(e->code, "service.held_late"))
 		return 409;
-	if (!strcmp(e->code, "vstate.busy") || !strcmp(e->code, "heldwait.busy"))
+	if (!strcmp(e->code, "vstate.busy") || !strcmp(e->code, "heldwait.busy") || !strcmp(e->code, "queue.busy"))
 		return 503;
 	if (strstr(e->code, "not_found") || !strcmp(e->code, "vstate.no_king") ||
 	    !strcmp(e->code, "lineage.no_model"))
@@ -301,7 +303,18 @@ static int post_submission(struct http_req *rq, void *ctx)
 	snprintf(in.manifest_sha256, sizeof in.manifest_sha256, "%s", br.manifest_sha256);
 	snprintf(in.miner, sizeof in.miner, "%s", br.miner);
 	king = json_string_value(json_object_get(json_object_get(br.manifest, "king"), "tag"));
-	snprintf(in.king_tag, sizeof in.king_tag, "%s", king ? king : "");
+	if (!king || !*king || strlen(king) >= sizeof in.king_tag) {
+		/* a queue row needs the king it is judged against: refused here,
+		 * in the miner's terms, not as the enqueue's internal error */
+		const char *how = !king ? "missing" : !*king ? "empty" : "too long";
+
+		bundle_report_free(&br); /* king pointed into it */
+		return http_reply_error(rq, 422, "service.bad_king_tag",
+					"the manifest's king.tag is %s: a submission names the king it improves on "
+					"(GET /v1/king) in at most %zu bytes",
+					how, sizeof in.king_tag - 1);
+	}
+	snprintf(in.king_tag, sizeof in.king_tag, "%s", king);
 	snprintf(in.remote, sizeof in.remote, "%s", http_req_remote(rq));
 	in.bytes = http_req_upload_bytes(rq);
 	if (held_needs(s, &br, need, &nneed, &err) < 0) {
@@ -329,10 +342,15 @@ static int post_submission(struct http_req *rq, void *ctx)
 					"miner %.16s... has %d submissions waiting (at most %d): wait for verdicts",
 					in.miner, pending, s->o.max_pending_per_miner);
 	}
-	/* the file first, then the row: a row always names a file that exists */
+	/* the file first, then the row: a row always names a file that exists;
+	 * a row that is not written takes the file with it (no row can name
+	 * it: its id is the file's digest, looked up above under this lock) */
 	if (http_req_upload_take(rq, dst, &err) < 0 ||
-	    queue_enqueue_held(&s->vs, &in, need, nneed, &out, &existed, &err) < 0)
+	    queue_enqueue_held(&s->vs, &in, need, nneed, &out, &existed, &err) < 0) {
+		if (unlink(dst) < 0 && errno != ENOENT)
+			log_msg(LOG_WARN, "serve", "removing %s after a failed enqueue: %s", dst, strerror(errno));
 		goto fail_locked;
+	}
 	reply = item_json_held(s, &out);
 	svc_unlock(s);
 	if (!existed)
@@ -737,9 +755,12 @@ static int get_recipe_bundle(struct http_req *rq, void *ctx)
 			return http_reply_kerr(rq, 500, &err);
 		}
 		proc_result_free(&pr);
-		if (rename(tmp, path) < 0) {
+		/* git does not fsync what it writes; a cached bundle that a crash
+		 * left empty would be served, under the king's ETag, for good */
+		if (fs_fsync_path(tmp, &err) < 0 || rename(tmp, path) < 0 || fs_fsync_dir(s->work, &err) < 0) {
+			if (!err.code[0])
+				kerr_errno(&err, "service.io", path);
 			unlink(tmp);
-			kerr_errno(&err, "service.io", path);
 			return http_reply_kerr(rq, 500, &err);
 		}
 	}
@@ -803,8 +824,9 @@ static int get_metrics(struct http_req *rq, void *ctx)
 		   "# TYPE karpa_http_rejected_total counter\n"
 		   "karpa_http_rejected_total{limit=\"rate\"} %" PRIu64 "\n"
 		   "karpa_http_rejected_total{limit=\"size\"} %" PRIu64 "\n"
-		   "karpa_http_rejected_total{limit=\"disk\"} %" PRIu64 "\n", hs.rejected_rate, hs.rejected_size,
-		hs.rejected_disk);
+		   "karpa_http_rejected_total{limit=\"disk\"} %" PRIu64 "\n"
+		   "karpa_http_rejected_total{limit=\"slow\"} %" PRIu64 "\n", hs.rejected_rate, hs.rejected_size,
+		hs.rejected_disk, hs.rejected_slow);
 	fprintf(f, "# HELP karpa_events_clients Open event streams.\n# TYPE karpa_events_clients gauge\n"
 		   "karpa_events_clients %zu\n", http_sse_clients(s->events));
 	fprintf(f, "# HELP karpa_uptime_seconds Seconds since the service started.\n"
