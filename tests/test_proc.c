@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "util/proc.h"
 
@@ -207,6 +208,33 @@ static void own_group_timeout_kills_grandchildren(void **state)
 	tu_rmdir(dir);
 }
 
+/* Limits bind the child and what it starts: the shell sees them, and its
+ * child (a compiler's as, here head) is stopped at the file size. The
+ * same command without limits sees the inherited ones. */
+static void limits_bind_the_child_and_its_children(void **state)
+{
+	char *dir = tu_mkdtemp(), cmd[FS_PATH_MAX + 128];
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	struct proc_opts o = { .limit_as_bytes = 1ull << 30, .limit_fsize_bytes = 1u << 20 };
+	struct proc_result r;
+	struct stat sb;
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "ulimit -v; ulimit -f; head -c 2097152 /dev/zero > %s/f; echo $?", dir);
+	run_ok(argv, &o, &r);
+	/* KiB of address space, 512-byte blocks of file, and 128 + SIGXFSZ */
+	assert_string_equal(r.out, "1048576\n2048\n153\n");
+	proc_result_free(&r);
+	snprintf(cmd, sizeof cmd, "%s/f", dir);
+	assert_int_equal(stat(cmd, &sb), 0);
+	assert_int_equal(sb.st_size, 1 << 20);
+	snprintf(cmd, sizeof cmd, "ulimit -f");
+	run_ok(argv, NULL, &r);
+	assert_string_not_equal(r.out, "2048\n");
+	proc_result_free(&r);
+	tu_rmdir(dir);
+}
+
 static void first_line(void **state)
 {
 	char out[8];
@@ -230,6 +258,7 @@ int main(void)
 		cmocka_unit_test(cwd_and_environment_changes),
 		cmocka_unit_test(timeouts_signals_and_missing_programs),
 		cmocka_unit_test(own_group_timeout_kills_grandchildren),
+		cmocka_unit_test(limits_bind_the_child_and_its_children),
 		cmocka_unit_test(first_line),
 	};
 

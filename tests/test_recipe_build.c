@@ -148,6 +148,12 @@ static void compile_errors_are_reported(void **st)
 			     "int apply(int (*f)(int), int x);\nint apply(int (*f)(int), int x) { return f(x); }\n"
 			     "int outer(int k) { int add(int x) { return x + k; } return apply(add, 1); }\n",
 			     "recipe.build_failed", "trampoline", NULL);
+	/* A few bytes of C that make a 256 MiB object: the assembler is
+	 * stopped at the cap on what a build may write (64 MiB here, 1 GiB in
+	 * a release build) and nothing of it is kept. */
+	recipe_build_test_fsize(64u << 20);
+	expect_build_refused("huge", "char huge[1L << 28] = { 1 };\n", "recipe.build_failed", "File size limit", NULL);
+	recipe_build_test_fsize(0);
 	/* No sources at all. */
 	snprintf(dir, sizeof dir, "%s/empty", work);
 	assert_int_equal(fs_mkdir_p(dir, &err), 0);

@@ -153,15 +153,31 @@ static int is_unit(const char *n)
  * every cache key: change it with any of these. */
 #define BUILD_RULES "build rules 3: iquote, units compiled in the folder, merge, rename, localize"
 
+/* What a compile or link of a recipe may take: a recipe is untrusted
+ * source, and the compiler runs on the validator's machine. Address space
+ * (macros that expand without end, templates in a CUDA unit; nvcc's whole
+ * chain for the recipe's kernels peaks near 200 MB) and the size of any
+ * file written (a 64 GiB initialised array is a few bytes of C and 64 GiB
+ * of object: the assembler is stopped with SIGXFSZ). */
+#define BUILD_AS_BYTES (4ull << 30)
+#define BUILD_FSIZE_BYTES (1ull << 30)
+
 #ifdef KARPA_TEST_HOOKS
 static int skip_symcheck;
+static uint64_t build_fsize_bytes = BUILD_FSIZE_BYTES;
 
 void recipe_build_test_skip_symcheck(int on)
 {
 	skip_symcheck = on;
 }
+
+void recipe_build_test_fsize(uint64_t bytes)
+{
+	build_fsize_bytes = bytes ? bytes : BUILD_FSIZE_BYTES;
+}
 #else
 #define skip_symcheck 0
+#define build_fsize_bytes BUILD_FSIZE_BYTES
 #endif
 
 /* Adds the sources of dir (prefix "" or "cuda/") to names. */
@@ -452,7 +468,7 @@ static int run_cc_in(const char **argv, const char *cwd, const char *label, cons
 {
 	/* Its own group: a timeout ends cc1, as1 and ld with the driver. */
 	struct proc_opts po = { .cwd = cwd, .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16,
-				.own_group = 1 };
+				.own_group = 1, .limit_as_bytes = BUILD_AS_BYTES, .limit_fsize_bytes = build_fsize_bytes };
 	struct proc_result pr;
 	int rc = -1;
 

@@ -34,6 +34,9 @@ extern const char *const recipe_build_api_symbols[];
  * show that the sandbox holds on its own. Such runners have cache keys of
  * their own. */
 void recipe_build_test_skip_symcheck(int on);
+/* The largest file a compile or link may write (0: the release value,
+ * 1 GiB), so that a test shows the cap without writing a gigabyte. */
+void recipe_build_test_fsize(uint64_t bytes);
 #endif
 
 #define RECIPE_SOURCES_MAX 256

@@ -194,18 +194,53 @@ static int make_pipe(int fds[2], struct kerr *err)
 	return 0;
 }
 
+/* argv behind `prlimit --as=N --fsize=N --` when o asks for limits (see
+ * proc_opts); argv itself otherwise. NULL when out of memory; the caller
+ * frees what is not argv. */
+static const char **with_limits(const char *const *argv, const struct proc_opts *o, char as[40], char fs[40])
+{
+	size_t n = 0, k = 0;
+	const char **v;
+
+	if (!o->limit_as_bytes && !o->limit_fsize_bytes)
+		return (const char **)argv;
+	while (argv[n])
+		n++;
+	if (!(v = calloc(n + 5, sizeof *v)))
+		return NULL;
+	v[k++] = "prlimit";
+	if (o->limit_as_bytes) {
+		snprintf(as, 40, "--as=%llu", (unsigned long long)o->limit_as_bytes);
+		v[k++] = as;
+	}
+	if (o->limit_fsize_bytes) {
+		snprintf(fs, 40, "--fsize=%llu", (unsigned long long)o->limit_fsize_bytes);
+		v[k++] = fs;
+	}
+	v[k++] = "--";
+	memcpy(v + k, argv, (n + 1) * sizeof *v);
+	return v;
+}
+
 /* The spawn itself: descriptors, directory, signal state, environment. */
-static int spawn(const char *const *argv, const struct proc_opts *o, int in_r, int out_w, int err_w,
+static int spawn(const char *const *argv_in, const struct proc_opts *o, int in_r, int out_w, int err_w,
 		 const sigset_t *child_mask, pid_t *pid, struct kerr *err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t def;
-	char **envp = build_env(o->env, err);
+	char as[40], fs[40];
+	const char **argv = with_limits(argv_in, o, as, fs);
+	char **envp = argv ? build_env(o->env, err) : NULL;
 	int rc = -1, e;
 
-	if (!envp)
+	if (!argv)
+		return kerr_set(err, "proc.nomem", "out of memory");
+	if (!envp) {
+		if (argv != (const char **)argv_in)
+			free(argv);
 		return -1;
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
 	if (in_r >= 0)
@@ -228,8 +263,9 @@ static int spawn(const char *const *argv, const struct proc_opts *o, int in_r, i
 					      (o->own_group ? POSIX_SPAWN_SETPGROUP : 0));
 	e = posix_spawnp(pid, argv[0], &fa, &at, (char *const *)argv, envp);
 	if (e != 0) {
-		kerr_set(err, "proc.spawn", "%s: cannot run%s%s: %s", argv[0], o->cwd ? " in " : "",
-			 o->cwd ? o->cwd : "", strerror(e));
+		kerr_set(err, "proc.spawn", "%s: cannot run%s%s: %s%s", argv[0], o->cwd ? " in " : "",
+			 o->cwd ? o->cwd : "", strerror(e),
+			 argv != (const char **)argv_in ? " (prlimit sets the limits asked for: install util-linux)" : "");
 		goto out;
 	}
 	rc = 0;
@@ -237,6 +273,8 @@ out:
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	free(envp);
+	if (argv != (const char **)argv_in)
+		free(argv);
 	return rc;
 }
 

@@ -7,6 +7,7 @@
 #define KARPA_PROC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/kerr.h"
 
@@ -29,6 +30,14 @@ struct proc_opts {
 	 * whole group: a compiler driver's cc1 or ld would otherwise run on
 	 * after its driver was killed. */
 	int own_group;
+	/* Resource limits the child and everything it starts run under
+	 * (RLIMIT_AS, RLIMIT_FSIZE; 0: inherited). posix_spawn sets none, so
+	 * the child is started through util-linux's prlimit(1), which sets
+	 * them on itself and execs argv: a compiler's cc1 or as inherits
+	 * them, which a prlimit(2) on the driver's pid after the spawn could
+	 * not promise. */
+	uint64_t limit_as_bytes;
+	uint64_t limit_fsize_bytes;
 };
 
 struct proc_result {
