@@ -15,7 +15,8 @@ static const char usage_text[] =
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N] [--held-timeout S]\n"
 	"                             [--max-upload-mb M] [--max-uploads N] [--max-uploads-per-ip N]\n"
 	"                             [--upload-min-kib-s R] [--disk-reserve-mb M]\n"
-	"                             [--max-conns-per-ip N] [--rate-per-s R] [--port-file FILE] [--judge-bin PATH]\n"
+	"                             [--max-conns-per-ip N] [--rate-per-s R] [--trusted-proxy ADDR]\n"
+	"                             [--port-file FILE] [--judge-bin PATH]\n"
 	"                             [--chain URL --netuid N --hotkey FILE]\n"
 	"Serves a validator state over HTTP (docs/validator.md): the king, the recipe, submissions\n"
 	"into a durable judging queue, verdicts, the corpus, weights per epoch, live events.\n"
@@ -38,6 +39,9 @@ static const char usage_text[] =
 	"  --max-conns-per-ip N  connections per client address (default 32)\n"
 	"  --rate-per-s R        requests per second per client address, burst 2R; beyond: 429\n"
 	"                        (default 20; 0: no per-address rate limit, for benchmarks)\n"
+	"  --trusted-proxy ADDR  the address of a reverse proxy (TLS) in front of the service: its\n"
+	"                        requests count against the last X-Forwarded-For address, so the\n"
+	"                        per-address limits are each client's (docs/validator.md, Limits)\n"
 	"  --port-file FILE      write the port listened on to FILE once serving\n"
 	"  --judge-bin PATH      the karpa binary judgments run (default: this one)\n"
 	"  --chain URL           also send each closed epoch's weights to a subtensor node (HTTP(S)\n"
@@ -78,6 +82,7 @@ int validator_serve(int argc, char **argv)
 		{ "hotkey", required_argument, 0, 'K' },	 { "help", no_argument, 0, 'h' },
 		{ "held-timeout", required_argument, 0, 'H' },	 { "disk-reserve-mb", required_argument, 0, 'D' },
 		{ "max-uploads-per-ip", required_argument, 0, 'U' }, { "upload-min-kib-s", required_argument, 0, 'R' },
+		{ "trusted-proxy", required_argument, 0, 'P' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -158,6 +163,12 @@ int validator_serve(int argc, char **argv)
 				goto bad;
 			o.limits.rate_per_s = v;
 			o.limits.rate_burst = v > 0 ? 2 * v : o.limits.rate_burst;
+			break;
+		case 'P':
+			/* checked as an address when the server starts (http.start) */
+			if (strlen(optarg) >= sizeof o.limits.trusted_proxy)
+				goto bad;
+			snprintf(o.limits.trusted_proxy, sizeof o.limits.trusted_proxy, "%s", optarg);
 			break;
 		case 'f': o.port_file = optarg; break;
 		case 'b': o.self_exe = optarg; break;

@@ -36,7 +36,8 @@ static int h_hello(struct http_req *rq, void *ctx)
 {
 	const char *x = http_req_query(rq, "x");
 
-	return http_reply_json(rq, 200, json_pack("{s:s,s:s?}", "hello", "world", "x", x));
+	return http_reply_json(rq, 200,
+			       json_pack("{s:s,s:s?,s:s}", "hello", "world", "x", x, "remote", http_req_remote(rq)));
 }
 
 static int h_upload(struct http_req *rq, void *ctx)
@@ -823,6 +824,20 @@ static void test_disk_full(void **state)
 		json_decref(j);
 		j = NULL;
 	}
+	/* the same claim for something else, held to the same room: a claim
+	 * of more than the disk has is refused and takes nothing; one that
+	 * fits is counted until given back */
+	{
+		char why[320];
+
+		assert_int_equal(http_disk_claim(f->s, 1ull << 62, why, sizeof why), -1);
+		assert_non_null(strstr(why, "kept free"));
+		assert_int_equal(owed_settles(f, 0), 0);
+		assert_int_equal(http_disk_claim(f->s, 4096, why, sizeof why), 0);
+		assert_int_equal(owed_settles(f, 4096), 4096);
+		http_disk_owe(f->s, -4096);
+		assert_int_equal(owed_settles(f, 0), 0);
+	}
 	fx_stop(f);
 
 	/* no disk has this much room */
@@ -960,6 +975,66 @@ static void test_upload_deadline(void **state)
 	assert_int_equal(st.upload_owed, 0);
 	assert_int_equal(raw_request(f, small_upload, resp, sizeof resp),
 			 200);
+	fx_stop(f);
+}
+
+/* GET /v1/hello from src (NULL: 127.0.0.1) with X-Forwarded-For xff (NULL:
+ * none); the status, and the address the server saw in remote. */
+static int hello_from(const struct fx *f, const char *src, const char *xff, char *remote, size_t cap)
+{
+	char req[512], resp[4096];
+	const char *r;
+	int fd = raw_connect_from(f, src);
+
+	snprintf(req, sizeof req, "GET /v1/hello HTTP/1.1\r\nHost: x\r\n%s%s%sConnection: close\r\n\r\n",
+		 xff ? "X-Forwarded-For: " : "", xff ? xff : "", xff ? "\r\n" : "");
+	assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+	raw_read(fd, resp, sizeof resp);
+	close(fd);
+	remote[0] = '\0';
+	if ((r = strstr(resp, "\"remote\":\"")))
+		snprintf(remote, cap, "%.*s", (int)strcspn(r + 10, "\""), r + 10);
+	return status_of(resp);
+}
+
+/* Behind a trusted proxy (127.0.0.1 here) each client is the last address
+ * of X-Forwarded-For, for the rate limit and http_req_remote alike; what a
+ * client put before it counts for nothing, and the header from any other
+ * peer is ignored. */
+static void test_trusted_proxy(void **state)
+{
+	struct http_limits lim;
+	char remote[64];
+	struct fx *f;
+
+	test_limits(&lim);
+	lim.rate_per_s = 0.001;
+	lim.rate_burst = 2;
+	snprintf(lim.trusted_proxy, sizeof lim.trusted_proxy, "127.0.0.1");
+	f = fx_start(&lim);
+	assert_int_equal(hello_from(f, NULL, "10.0.0.1", remote, sizeof remote), 200);
+	assert_string_equal(remote, "10.0.0.1");
+	assert_int_equal(hello_from(f, NULL, "203.0.113.9, 10.0.0.1", remote, sizeof remote), 200);
+	assert_string_equal(remote, "10.0.0.1");
+	/* 10.0.0.1's burst is spent, whatever it claims to be forwarded for */
+	assert_int_equal(hello_from(f, NULL, "10.0.0.2,10.0.0.1", remote, sizeof remote), 429);
+	assert_int_equal(hello_from(f, NULL, "2001:db8::7", remote, sizeof remote), 200);
+	assert_string_equal(remote, "2001:db8::7");
+	/* not an address: the proxy's own bucket */
+	assert_int_equal(hello_from(f, NULL, "10.0.0.1, unknown", remote, sizeof remote), 200);
+	assert_string_equal(remote, "127.0.0.1");
+	assert_int_equal(hello_from(f, NULL, NULL, remote, sizeof remote), 200);
+	assert_int_equal(hello_from(f, NULL, "", remote, sizeof remote), 429);
+	/* another peer's header is its own word: ignored */
+	assert_int_equal(hello_from(f, "127.0.0.2", "10.0.0.9", remote, sizeof remote), 200);
+	assert_string_equal(remote, "127.0.0.2");
+	fx_stop(f);
+
+	/* without a trusted proxy the header means nothing */
+	test_limits(&lim);
+	f = fx_start(&lim);
+	assert_int_equal(hello_from(f, NULL, "10.0.0.1", remote, sizeof remote), 200);
+	assert_string_equal(remote, "127.0.0.1");
 	fx_stop(f);
 }
 
@@ -1171,6 +1246,61 @@ static void test_sse_keepalive(void **state)
 	fx_stop(f);
 }
 
+/* A stream from src (NULL: 127.0.0.1): its socket once subscribed, or -1
+ * with the refusal in resp. */
+static int stream_from(const struct fx *f, const char *src, char *resp, size_t cap)
+{
+	const char *req = "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+	size_t n = 0;
+	int fd = raw_connect_from(f, src);
+
+	resp[0] = '\0';
+	assert_int_equal(raw_send(fd, req, strlen(req)), 0);
+	if (raw_wait_for(fd, resp, cap, &n, ": connected"))
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/* Streams are capped in all and per address, since one is exempt from the
+ * idle timeout: past either cap, 503 http.busy; a stream that ends frees
+ * its place. */
+static void test_sse_caps(void **state)
+{
+	struct http_limits lim;
+	char resp[4096];
+	struct fx *f;
+	int a, b, c, gone = 0;
+
+	test_limits(&lim);
+	lim.max_streams = 3;
+	lim.max_streams_per_ip = 2;
+	setenv("KARPA_TEST_SSE_KEEPALIVE_MS", "100", 1); /* a closed stream is seen within 0.1 s */
+	f = fx_start(&lim);
+	unsetenv("KARPA_TEST_SSE_KEEPALIVE_MS");
+	assert_true((a = stream_from(f, NULL, resp, sizeof resp)) >= 0);
+	assert_true((b = stream_from(f, NULL, resp, sizeof resp)) >= 0);
+	assert_int_equal(stream_from(f, NULL, resp, sizeof resp), -1);
+	assert_int_equal(status_of(resp), 503);
+	assert_error_shape(resp, "http.busy");
+	assert_non_null(strstr(resp, "from this address"));
+	assert_true((c = stream_from(f, "127.0.0.2", resp, sizeof resp)) >= 0);
+	assert_int_equal(stream_from(f, "127.0.0.3", resp, sizeof resp), -1);
+	assert_int_equal(status_of(resp), 503);
+	assert_non_null(strstr(resp, "too many event streams open\""));
+	assert_int_equal(http_sse_clients(f->hub), 3);
+	close(a);
+	for (int i = 0; i < 300 && !gone; i++, usleep(10000))
+		gone = http_sse_clients(f->hub) == 2;
+	assert_true(gone);
+	assert_true((a = stream_from(f, "127.0.0.3", resp, sizeof resp)) >= 0);
+	hello_works(f); /* plain requests are not streams */
+	close(a);
+	close(b);
+	close(c);
+	fx_stop(f);
+}
+
 /* The client rides over two 503s and succeeds on the third try; with two
  * tries it gives up with the service's code. */
 static void test_client_retries(void **state)
@@ -1254,6 +1384,12 @@ static void test_start_refusals(void **state)
 	assert_int_equal(http_start(&s, "127.0.0.1:0", routes, 1, &lim, "/tmp", NULL, &err), -1);
 	assert_string_equal(err.code, "http.start");
 	assert_null(s);
+	test_limits(&lim);
+	snprintf(lim.trusted_proxy, sizeof lim.trusted_proxy, "proxy.example");
+	assert_int_equal(http_start(&s, "127.0.0.1:0", routes, 1, &lim, "/tmp", NULL, &err), -1);
+	assert_string_equal(err.code, "http.start");
+	assert_non_null(strstr(err.msg, "proxy.example"));
+	assert_null(s);
 }
 
 int main(void)
@@ -1273,12 +1409,14 @@ int main(void)
 		cmocka_unit_test(test_length_required),
 		cmocka_unit_test(test_uploads_per_ip),
 		cmocka_unit_test(test_upload_deadline),
+		cmocka_unit_test(test_trusted_proxy),
 		cmocka_unit_test(test_huge_header),
 		cmocka_unit_test(test_slow_loris),
 		cmocka_unit_test(test_etag),
 		cmocka_unit_test(test_sse),
 		cmocka_unit_test(test_sse_backlog),
 		cmocka_unit_test(test_sse_keepalive),
+		cmocka_unit_test(test_sse_caps),
 		cmocka_unit_test(test_client_retries),
 		cmocka_unit_test(test_client_errors),
 		cmocka_unit_test(test_start_refusals),

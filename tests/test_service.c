@@ -773,7 +773,9 @@ static void chunked_upload_is_refused(void **unused)
 	json_decref(get("/v1/king", 200));
 }
 
-/* kill -9 with an upload half sent: nothing acknowledged, nothing kept. */
+/* kill -9 with an upload half sent, or during a bundle's check (its copy
+ * in uploads/tmp, stood in for by a folder): nothing acknowledged,
+ * nothing kept. */
 static void crash_mid_upload_keeps_nothing(void **unused)
 {
 	char hdr[256], body[65536];
@@ -792,6 +794,10 @@ static void crash_mid_upload_keeps_nothing(void **unused)
 	usleep(300 * 1000);
 	sf_stop(&g.sv, SIGKILL);
 	close(fd);
+	run(0, "mkdir -p %s/uploads/tmp/karpa-bundle-crash/bundle/checkpoints && "
+	       "echo x > %s/uploads/tmp/karpa-bundle-crash/bundle/checkpoints/final.ckpt && ls %s/uploads/tmp | wc -l",
+	    g.state, g.state, g.state);
+	assert_string_equal(g.out, "2\n");
 	serve();
 	run(0, "ls %s/uploads/tmp | wc -l", g.state);
 	assert_string_equal(g.out, "0\n");

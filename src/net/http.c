@@ -56,6 +56,8 @@ void http_limits_default(struct http_limits *l)
 	l->max_uploads_per_ip = 4;
 	l->upload_min_rate = 32 << 10;
 	l->upload_grace_s = 60;
+	l->max_streams = 128;
+	l->max_streams_per_ip = 4;
 	l->max_conns = 512;
 	l->max_conns_per_ip = 32;
 	l->timeout_s = 30;
@@ -64,6 +66,7 @@ void http_limits_default(struct http_limits *l)
 	l->rate_burst = 40;
 	l->threads = 4;
 	l->disk_reserve = 64ull << 20;
+	l->trusted_proxy[0] = '\0';
 }
 
 /* ------------------------------------------------------- rate limiter */
@@ -146,6 +149,49 @@ static void client_addr(struct MHD_Connection *c, unsigned char key[16], char *t
 		memcpy(key, &in6->sin6_addr, 16);
 		inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)cap);
 	}
+}
+
+/* An address as text (IPv4 or IPv6) into the 16-byte key client_addr
+ * makes; -1 when it is neither. */
+static int addr_key(const char *text, unsigned char key[16])
+{
+	struct in_addr a4;
+
+	memset(key, 0, 16);
+	if (inet_pton(AF_INET, text, &a4) == 1) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &a4, 4);
+		return 0;
+	}
+	return inet_pton(AF_INET6, text, key) == 1 ? 0 : -1;
+}
+
+/* Behind the trusted proxy: the client is the last X-Forwarded-For entry
+ * (what the proxy appended). Without a well-formed one the request stays
+ * the proxy's own. */
+static void forwarded_addr(struct http_server *s, struct http_req *rq)
+{
+	const char *xff, *last;
+	char text[64];
+	unsigned char key[16];
+	size_t n;
+
+	if (!s->proxy_set || memcmp(rq->addr, s->proxy_addr, 16))
+		return;
+	if (!(xff = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-Forwarded-For")))
+		return;
+	last = strrchr(xff, ',');
+	last = last ? last + 1 : xff;
+	last += strspn(last, " \t");
+	n = strcspn(last, " \t");
+	if (n == 0 || n >= sizeof text || last[n + strspn(last + n, " \t")] != '\0')
+		return;
+	memcpy(text, last, n);
+	text[n] = '\0';
+	if (addr_key(text, key) < 0)
+		return;
+	memcpy(rq->addr, key, 16);
+	snprintf(rq->remote, sizeof rq->remote, "%s", text);
 }
 
 /* ------------------------------------------------------------- replies */
@@ -534,34 +580,42 @@ int64_t http_req_content_length(const struct http_req *rq)
 	return content_length(rq->conn);
 }
 
-/* Speaks for cl bytes of room on the upload folder's filesystem, with
- * disk_reserve left over beside what the uploads in flight still owe:
- * refused at once rather than after gigabytes that cannot be kept. The
- * claim comes first, so two uploads starting together cannot both take
- * the last room. 0, or 1 when it replied 507. */
-static int room_claim(struct http_server *s, struct http_req *rq, int64_t cl)
+int http_disk_claim(struct http_server *s, uint64_t bytes, char *why, size_t cap)
 {
 	struct statvfs v;
 	uint64_t before, avail;
-	char msg[256];
 
-	if (cl <= 0)
-		return 0; /* an empty body: nothing to claim */
 	/* the claim before the reading: bytes another upload writes in
 	 * between are then counted twice (safe), never not at all */
-	before = atomic_fetch_add(&s->upload_owed, (uint64_t)cl);
-	rq->owed = (uint64_t)cl;
+	before = atomic_fetch_add(&s->upload_owed, bytes);
 	if (statvfs(s->upload_dir, &v) < 0)
 		return 0; /* nothing known */
 	avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
-	if (before + (uint64_t)cl + s->lim.disk_reserve <= avail)
+	if (before + bytes + s->lim.disk_reserve <= avail)
 		return 0;
-	owe_less(rq, rq->owed); /* refused: its claim must not refuse others */
+	atomic_fetch_sub(&s->upload_owed, bytes); /* refused: its claim must not refuse others */
 	atomic_fetch_add(&s->rejected_disk, 1);
-	snprintf(msg, sizeof msg,
-		 "an upload of %" PRId64 " bytes does not fit: %" PRIu64 " bytes free, %" PRIu64
-		 " owed to uploads in flight, %" PRIu64 " kept free (or send it to another validator)",
-		 cl, avail, before, s->lim.disk_reserve);
+	snprintf(why, cap,
+		 "%" PRIu64 " bytes do not fit: %" PRIu64 " bytes free, %" PRIu64
+		 " owed to uploads in flight and bundles being checked, %" PRIu64
+		 " kept free (retry later, or send it to another validator)",
+		 bytes, avail, before, s->lim.disk_reserve);
+	return -1;
+}
+
+/* Speaks for cl bytes of room on the upload folder's filesystem
+ * (http_disk_claim): refused at once rather than after gigabytes that
+ * cannot be kept. 0, or 1 when it replied 507. */
+static int room_claim(struct http_server *s, struct http_req *rq, int64_t cl)
+{
+	char msg[320];
+
+	if (cl <= 0)
+		return 0; /* an empty body: nothing to claim */
+	if (http_disk_claim(s, (uint64_t)cl, msg, sizeof msg) == 0) {
+		rq->owed = (uint64_t)cl;
+		return 0;
+	}
 	reply_retry_after(rq, 507, "http.disk_full", HTTP_DISK_RETRY_S, msg);
 	return 1;
 }
@@ -577,6 +631,7 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 	int wait_s;
 
 	client_addr(rq->conn, rq->addr, rq->remote, sizeof rq->remote);
+	forwarded_addr(s, rq);
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, sum_header, &hs);
 	if (hs.bytes > s->lim.max_header_bytes)
 		return mhd_result(http_reply_error(rq, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -858,11 +913,12 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 	if (parse_listen(listen, &ss, &v6, err) < 0)
 		goto fail;
 	if (lim->threads < 1 || lim->max_uploads < 1 || lim->max_uploads_per_ip < 1 || lim->max_conns < 1 ||
+	    lim->max_streams < 1 || lim->max_streams_per_ip < 1 ||
 	    lim->timeout_s < 1 || lim->max_header_bytes < 256 || lim->max_header_bytes > (64u << 20) ||
 	    !(lim->upload_min_rate >= 0) || lim->upload_grace_s < 1) {
 		kerr_set(err, "http.start",
-			 "limits out of range (threads, uploads, uploads per address, connections, timeout, headers, "
-			 "upload rate and grace)");
+			 "limits out of range (threads, uploads, uploads per address, streams, connections, timeout, "
+			 "headers, upload rate and grace)");
 		goto fail;
 	}
 	if (strlen(upload_dir) + 16 >= sizeof s->upload_dir) {
@@ -870,6 +926,15 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 		goto fail;
 	}
 	snprintf(s->upload_dir, sizeof s->upload_dir, "%s", upload_dir);
+	if (lim->trusted_proxy[0]) {
+		if (!memchr(lim->trusted_proxy, '\0', sizeof lim->trusted_proxy) ||
+		    addr_key(lim->trusted_proxy, s->proxy_addr) < 0) {
+			kerr_set(err, "http.start", "the trusted proxy %.64s is not an IPv4 or IPv6 address",
+				 lim->trusted_proxy);
+			goto fail;
+		}
+		s->proxy_set = 1;
+	}
 	s->lim = *lim;
 	s->ctx = ctx;
 	s->nroutes = nroutes;

@@ -48,6 +48,13 @@ struct http_limits {
 	uint64_t max_small_body;   /* bytes of a non-upload body (JSON); beyond: 413 */
 	int max_uploads;           /* uploads in flight at once; beyond: 503 http.busy + Retry-After */
 	int max_uploads_per_ip;    /* of them, from one client address; beyond: 503 http.busy */
+	/* Event streams open at once, and from one client address; beyond:
+	 * 503 http.busy. A stream is exempt from the idle timeout (its
+	 * keep-alives) and a client that never reads it fills no buffer at a
+	 * comment per 15 s, so without these a few addresses could hold every
+	 * connection for good. */
+	int max_streams;
+	int max_streams_per_ip;
 	/* An upload must end within upload_grace_s + Content-Length /
 	 * upload_min_rate seconds of its headers; one still sending after
 	 * that is cut off (a client trickling a byte per idle timeout would
@@ -66,10 +73,20 @@ struct http_limits {
 	 * yet written; short: 507 http.disk_full before the body. A body
 	 * without a length that fills the disk: 507 once a write fails. */
 	uint64_t disk_reserve;
+	/* The address of a reverse proxy in front of the server (a TLS
+	 * terminator), as text; "" for none. A request whose connection comes
+	 * from it is counted against the last address its X-Forwarded-For
+	 * names (the one the proxy appended: what the client sent before it
+	 * is the client's to forge), so that the per-address limits (rate,
+	 * uploads) and http_req_remote are the client's, not the proxy's.
+	 * Connections per address stay the proxy's: libmicrohttpd counts them
+	 * before any header is read. */
+	char trusted_proxy[64];
 };
 /* Defaults for a validator on loopback: 256 MiB uploads, 64 KiB JSON,
  * 16 uploads (4 per address, each at least 32 KiB/s after a minute's
- * grace), 512 connections, 32 per address, 30 s idle, 16 KiB headers,
+ * grace), 128 event streams (4 per address), 512 connections, 32 per
+ * address, 30 s idle, 16 KiB headers,
  * 20 requests/s with a burst of 40, 4 threads, 64 MiB of disk kept free.
  * An upload route's body must have a Content-Length (411 otherwise): the
  * disk claim and the deadline are both reckoned from it. */
@@ -92,6 +109,11 @@ void http_stop(struct http_server *s);
  * with what uploads in flight owe, so an upload does not take it. delta
  * claims (> 0) or gives back (< 0) what an earlier call claimed. */
 void http_disk_owe(struct http_server *s, int64_t delta);
+/* The same claim held to what an upload is held to: 0 when bytes fit
+ * beside the reserve and every claim already made (claimed: give it back
+ * with http_disk_owe(s, -bytes)), -1 with why (a sentence for a 507
+ * http.disk_full) when they do not (nothing claimed). */
+int http_disk_claim(struct http_server *s, uint64_t bytes, char *why, size_t cap);
 
 /* Counters for /metrics. */
 struct http_stats {

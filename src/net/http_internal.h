@@ -26,6 +26,8 @@ struct http_server {
 	void *ctx;
 	int port;
 	struct http_ratelimit *rl;
+	unsigned char proxy_addr[16]; /* lim.trusted_proxy parsed; proxy_set: there is one */
+	int proxy_set;
 
 	_Atomic uint64_t requests, bytes_received, connections, rejected_rate, rejected_size, rejected_disk,
 		rejected_slow;

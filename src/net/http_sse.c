@@ -31,6 +31,7 @@ struct http_stream {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
 	MHD_socket fd; /* the connection's socket, for hang_up */
+	unsigned char addr[16]; /* the client's (http_req.addr), for max_streams_per_ip */
 	pthread_mutex_t mu;
 	char *q[SSE_BACKLOG_MAX]; /* formatted events waiting, oldest at head */
 	size_t head, n;
@@ -205,13 +206,29 @@ int http_reply_sse(struct http_req *rq, struct http_sse *h)
 	s->q[0] = hello; /* first bytes out: the client knows it is subscribed */
 	s->n = 1;
 
+	memcpy(s->addr, rq->addr, sizeof s->addr);
+
 	pthread_mutex_lock(&srv->streams_mu);
-	if (srv->stopping) {
-		pthread_mutex_unlock(&srv->streams_mu);
-		free(hello);
-		pthread_mutex_destroy(&s->mu);
-		free(s);
-		return http_reply_error(rq, 503, "http.busy", "the server is stopping");
+	{
+		const char *busy = NULL;
+		int mine = 0;
+
+		for (struct http_stream *o = srv->streams; o; o = o->srv_next)
+			mine += !memcmp(o->addr, s->addr, sizeof s->addr);
+		if (srv->stopping)
+			busy = "the server is stopping";
+		else if (srv->nstreams >= (size_t)srv->lim.max_streams)
+			busy = "too many event streams open";
+		else if (mine >= srv->lim.max_streams_per_ip)
+			busy = "too many event streams open from this address";
+		if (busy) {
+			pthread_mutex_unlock(&srv->streams_mu);
+			free(hello);
+			pthread_mutex_destroy(&s->mu);
+			free(s);
+			http_reply_header(rq, "Retry-After", "5");
+			return http_reply_error(rq, 503, "http.busy", "%s", busy);
+		}
 	}
 	s->srv_next = srv->streams;
 	if (srv->streams)

@@ -660,6 +660,11 @@ int bundle_taken_unhashed(const struct bundle_taken *t)
 
 int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err)
 {
+	return bundle_verify_at(path, NULL, r, err);
+}
+
+int bundle_verify_at(const char *path, const char *tmp_base, struct bundle_report *r, struct kerr *err)
+{
 	struct bundle_dir *d = malloc(sizeof *d);
 	int rc = -1;
 
@@ -667,7 +672,7 @@ int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err)
 	r->tier = ATTEST_UNVERIFIED;
 	if (!d)
 		return kerr_set(err, "bundle.nomem", "out of memory");
-	if (bundle_dir_open(path, d, err) == 0) {
+	if (bundle_dir_open_at(path, tmp_base, d, err) == 0) {
 		rc = bundle_verify_taken(&d->t, r, err);
 		bundle_dir_close(d);
 	}

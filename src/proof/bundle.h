@@ -79,6 +79,9 @@ struct bundle_report {
  * checkpoints are the ones the head selects, attestation binding and tier.
  * Stable reason codes (docs/bundle.md): bundle.*, log.*, attest.*. */
 int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err);
+/* The same, with the copy under tmp_base instead of $TMPDIR (NULL: $TMPDIR):
+ * a service verifies on the disk whose room it counts. */
+int bundle_verify_at(const char *path, const char *tmp_base, struct bundle_report *r, struct kerr *err);
 void bundle_report_free(struct bundle_report *r);
 
 /* ---- helpers shared by bundle.c, bundle_tar.c and the CLI -------------- */
@@ -195,6 +198,8 @@ struct bundle_dir {
 	struct bundle_taken t;
 };
 int bundle_dir_open(const char *path, struct bundle_dir *d, struct kerr *err);
+/* The same under tmp_base (NULL: $TMPDIR, else /tmp). */
+int bundle_dir_open_at(const char *path, const char *tmp_base, struct bundle_dir *d, struct kerr *err);
 void bundle_dir_close(struct bundle_dir *d);
 
 /* The canonical serialization of the manifest (compact, sorted keys, reals

@@ -821,7 +821,12 @@ int bundle_take_deferred(const char *src, const char *dst_dir, struct bundle_tak
 
 int bundle_dir_open(const char *path, struct bundle_dir *d, struct kerr *err)
 {
-	const char *base = getenv("TMPDIR");
+	return bundle_dir_open_at(path, NULL, d, err);
+}
+
+int bundle_dir_open_at(const char *path, const char *tmp_base, struct bundle_dir *d, struct kerr *err)
+{
+	const char *base = tmp_base ? tmp_base : getenv("TMPDIR");
 	char dst[FS_PATH_MAX];
 
 	memset(d, 0, sizeof *d);

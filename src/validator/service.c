@@ -110,7 +110,8 @@ void svc_event(struct svc *s, const char *event, json_t *data)
 
 /* Uploads land in STATE/uploads/tmp and are renamed to
  * STATE/uploads/<sha256>.tar once acknowledged. Whatever is in tmp at
- * start was never acknowledged: removed. */
+ * start was never acknowledged (an upload file, a verification's copy of
+ * a bundle): removed. */
 static int prepare_dirs(struct svc *s, struct kerr *err)
 {
 	char up[FS_PATH_MAX];
@@ -130,6 +131,12 @@ static int prepare_dirs(struct svc *s, struct kerr *err)
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
 			removed++;
+		else if (errno == EISDIR) {
+			char p[FS_PATH_MAX];
+
+			if (fs_join(p, sizeof p, err, "%s/%s", s->store_tmp, e->d_name) == 0 && fs_rm_rf(p) == 0)
+				removed++;
+		}
 	}
 	closedir(d);
 	if (removed)

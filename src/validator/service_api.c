@@ -295,9 +295,25 @@ static int post_submission(struct http_req *rq, void *ctx)
 	svc_unlock(s);
 	kerr_clear(&err);
 	memset(&br, 0, sizeof br);
-	if (bundle_verify(http_req_upload_path(rq), &br, &err) < 0) {
-		bundle_report_free(&br);
-		return reply_fail(rq, &err);
+	/* the check unpacks a copy beside the uploads: room claimed like an
+	 * upload's, so that sixteen checks at once cannot fill the disk (or a
+	 * memory-backed $TMPDIR) past the reserve */
+	{
+		uint64_t bytes = http_req_upload_bytes(rq);
+		char why[320];
+		int rc;
+
+		if (http_disk_claim(s->http, bytes, why, sizeof why) < 0) {
+			http_reply_header(rq, "Retry-After", "60");
+			return http_reply_error(rq, 507, "http.disk_full", "checking the bundle needs a copy of it: %s",
+						why);
+		}
+		rc = bundle_verify_at(http_req_upload_path(rq), s->store_tmp, &br, &err);
+		http_disk_owe(s->http, -(int64_t)bytes);
+		if (rc < 0) {
+			bundle_report_free(&br);
+			return reply_fail(rq, &err);
+		}
 	}
 	snprintf(in.sha256, sizeof in.sha256, "%s", sha);
 	snprintf(in.manifest_sha256, sizeof in.manifest_sha256, "%s", br.manifest_sha256);

@@ -22,7 +22,9 @@ struct svc {
 	pthread_mutex_t db;
 	struct http_server *http;
 	struct http_sse *events;
-	char store_tmp[FS_PATH_MAX]; /* STATE/store/tmp: uploads land here */
+	/* STATE/uploads/tmp: uploads land here, and a bundle is unpacked
+	 * here to be verified (the disk whose room the server counts) */
+	char store_tmp[FS_PATH_MAX];
 	char work[FS_PATH_MAX];      /* STATE/work/service: judgment outputs */
 	char self_exe[FS_PATH_MAX];
 	time_t started;
