@@ -12,7 +12,8 @@
 
 static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
-	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N] [--held-timeout S]\n"
+	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
+	"                             [--max-pending-per-ip N] [--max-queued N] [--held-timeout S]\n"
 	"                             [--max-upload-mb M] [--max-uploads N] [--max-uploads-per-ip N]\n"
 	"                             [--upload-min-kib-s R] [--disk-reserve-mb M]\n"
 	"                             [--max-conns-per-ip N] [--rate-per-s R] [--trusted-proxy ADDR]\n"
@@ -26,6 +27,8 @@ static const char usage_text[] =
 	"  --judge-threads T     threads of each judgment (default: online CPUs)\n"
 	"  --judge-deadline S    cap on a judgment's wall-clock seconds\n"
 	"  --max-pending N       submissions waiting per miner key (default 4)\n"
+	"  --max-pending-per-ip N  submissions waiting per client address (default 16)\n"
+	"  --max-queued N        submissions waiting in all; beyond: 503 (default 256)\n"
 	"  --held-timeout S      how long a submission waits for the held checkpoints its judgment\n"
 	"                        draws before it is rejected, service.held_missing (default 3600)\n"
 	"  --max-upload-mb M     largest bundle accepted (default 256 at the cpu scales, the\n"
@@ -82,7 +85,8 @@ int validator_serve(int argc, char **argv)
 		{ "hotkey", required_argument, 0, 'K' },	 { "help", no_argument, 0, 'h' },
 		{ "held-timeout", required_argument, 0, 'H' },	 { "disk-reserve-mb", required_argument, 0, 'D' },
 		{ "max-uploads-per-ip", required_argument, 0, 'U' }, { "upload-min-kib-s", required_argument, 0, 'R' },
-		{ "trusted-proxy", required_argument, 0, 'P' },
+		{ "trusted-proxy", required_argument, 0, 'P' },	 { "max-pending-per-ip", required_argument, 0, 'A' },
+		{ "max-queued", required_argument, 0, 'Q' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -120,6 +124,16 @@ int validator_serve(int argc, char **argv)
 			if (number(optarg, 1, 1e6, &v) < 0)
 				goto bad;
 			o.max_pending_per_miner = (int)v;
+			break;
+		case 'A':
+			if (number(optarg, 1, 1e6, &v) < 0)
+				goto bad;
+			o.max_pending_per_address = (int)v;
+			break;
+		case 'Q':
+			if (number(optarg, 1, 1e7, &v) < 0)
+				goto bad;
+			o.max_queued = (int)v;
 			break;
 		case 'H':
 			if (number(optarg, 1, 1e7, &v) < 0)

@@ -526,6 +526,41 @@ static void test_pending_for(void **state)
 	assert_string_equal(err.code, "queue.bad_item");
 }
 
+/* The caps on a flood of fresh keys: pending items in all and by the
+ * address they came from (queued and judging count; done does not). */
+static void test_pending_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_item a1, b1, c1, in, q;
+	struct kerr err = { 0 };
+	int total = -1, mine = -1, existed = -1;
+
+	enq(&f->s, "a1", "miner-a", &a1);
+	enq(&f->s, "b1", "miner-b", &b1);
+	item(&in, "c1", "miner-c");
+	snprintf(in.remote, sizeof in.remote, "192.0.2.7");
+	assert_int_equal(queue_enqueue(&f->s, &in, &c1, &existed, &err), 0);
+	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &total, &mine, &err), 0);
+	assert_int_equal(total, 3);
+	assert_int_equal(mine, 2);
+	assert_int_equal(queue_pending_counts(&f->s, "192.0.2.7", &total, &mine, &err), 0);
+	assert_int_equal(mine, 1);
+	assert_int_equal(queue_pending_counts(&f->s, "' OR 1=1 --", &total, &mine, &err), 0);
+	assert_int_equal(total, 3);
+	assert_int_equal(mine, 0);
+	claim(&f->s, &q); /* a1: judging still counts */
+	assert_string_equal(q.id, a1.id);
+	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &total, &mine, &err), 0);
+	assert_int_equal(total, 3);
+	assert_int_equal(queue_finish(&f->s, a1.id, "rejected", "judge.stale", NULL, &err), 0);
+	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &total, &mine, &err), 0);
+	assert_int_equal(total, 2);
+	assert_int_equal(mine, 1);
+	assert_int_equal(queue_pending_counts(&f->s, NULL, &total, &mine, &err), 0);
+	assert_int_equal(total, 2);
+	assert_int_equal(mine, 0);
+}
+
 /* ---------------------------------------------------------------- recovery */
 
 /* A judging row whose verdict never reached the corpus is queued again
@@ -975,6 +1010,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_claims, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_for, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_requeues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_finishes_from_corpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_mid_transaction, setup, teardown),

@@ -566,6 +566,56 @@ static void disk_reserve_refuses_before_the_body(void **unused)
 	serve();
 }
 
+/* Fresh miner keys cost nothing, so the queue is also capped per client
+ * address (429 service.address_queue_full) and in all (503
+ * service.queue_full), on the headers, before the body is sent; a held
+ * submission left waiting stands in for a queue that is not empty. */
+static void queue_caps_count_addresses_and_the_whole_queue(void **unused)
+{
+	char tar[FS_PATH_MAX], path[128];
+	const char *const opts_all[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+					 "--judge-bin", tu_karpa(), "--max-queued", "1", NULL };
+	const char *const opts_addr[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+					  "--judge-bin", tu_karpa(), "--max-pending-per-ip", "1", NULL };
+	const char *const opts_expire[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+					    "--judge-bin", tu_karpa(), "--held-timeout", "1", NULL };
+	const char *const *opts[] = { opts_all, opts_addr };
+	static const char *const want[] = { " 503 sent=0", " 429 sent=0" };
+	static const char *const code[] = { "service.queue_full", "service.address_queue_full" };
+	json_t *j = submit_held("capped", tar);
+	int before = queue_total();
+
+	(void)unused;
+	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
+	json_decref(j);
+	for (int i = 0; i < 2; i++) {
+		sf_stop(&g.sv, SIGTERM);
+		sf_start(&g.sv, g.tmp, g.state, opts[i]);
+		run(0, "curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -w ' %%{http_code} sent=%%{size_upload}' "
+		       "--data-binary @%s %s/v1/submissions",
+		    g.bundle2, g.sv.url);
+		assert_non_null(strstr(g.out, code[i]));
+		assert_non_null(strstr(g.out, want[i]));
+		assert_int_equal(queue_total(), before);
+	}
+	/* the waiting one ends (its held checkpoints never come) */
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, opts_expire);
+	for (int i = 0; i < 100; i++) {
+		j = get(path, 200);
+		if (!strcmp(tu_jstr(j, "state"), "done"))
+			break;
+		json_decref(j);
+		j = NULL;
+		usleep(100 * 1000);
+	}
+	assert_non_null(j);
+	assert_string_equal(tu_jstr(j, "code"), "service.held_missing");
+	json_decref(j);
+	sf_stop(&g.sv, SIGTERM);
+	serve();
+}
+
 /* The upload policy: what a validator takes by default at each scale and
  * which judged tars it keeps. */
 static void upload_cap_and_retention(void **unused)
@@ -861,6 +911,7 @@ int main(void)
 		cmocka_unit_test(held_wait_expires),
 		cmocka_unit_test(held_asking_again_ends),
 		cmocka_unit_test(disk_reserve_refuses_before_the_body),
+		cmocka_unit_test(queue_caps_count_addresses_and_the_whole_queue),
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),

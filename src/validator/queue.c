@@ -309,6 +309,29 @@ out:
 	return rc;
 }
 
+int queue_pending_counts(struct vstate *s, const char *remote, int *total, int *by_remote, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	*total = *by_remote = 0;
+	if (prepare(s, "SELECT count(*), coalesce(sum(remote = ?1), 0) FROM queue WHERE state IN ('queued', 'judging')",
+		    &st, "count pending", err) < 0)
+		goto out;
+	if (remote)
+		sqlite3_bind_text(st, 1, remote, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sql_fail(s, "count pending", err);
+		goto out;
+	}
+	*total = sqlite3_column_int(st, 0);
+	*by_remote = sqlite3_column_int(st, 1);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int queue_ended_by_miner(struct vstate *s, const char *code, struct queue_miner_count **out, size_t *n,
 			 struct kerr *err)
 {

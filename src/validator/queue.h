@@ -66,6 +66,10 @@ int queue_enqueue_held(struct vstate *s, const struct queue_item *in, const stru
 		       struct queue_item *out, int *existed, struct kerr *err);
 /* Items of a miner that are queued or judging (the per-miner cap). */
 int queue_pending_for(struct vstate *s, const char *miner, int *n, struct kerr *err);
+/* Items queued or judging in all, and of them those received from remote
+ * (the client address a row records; NULL: not counted, *by_remote 0):
+ * the caps a flood of fresh miner keys meets. One consistent read. */
+int queue_pending_counts(struct vstate *s, const char *remote, int *total, int *by_remote, struct kerr *err);
 /* The oldest queued item (not waiting for held checkpoints) becomes judging (attempts + 1, worker_pid, started_at);
  * *got is 0 when none is queued. */
 int queue_claim(struct vstate *s, long long worker_pid, struct queue_item *out, int *got,

@@ -66,6 +66,8 @@ void service_opts_default(struct service_opts *o)
 	o->epoch_s = 3600.0;
 	o->judge_threads = n > 0 ? (int)n : 1;
 	o->max_pending_per_miner = 4;
+	o->max_pending_per_address = 16;
+	o->max_queued = 256;
 	o->held_timeout_s = 3600.0;
 	http_limits_default(&o->limits);
 	o->limits.max_body = 0;

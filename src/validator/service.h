@@ -21,6 +21,8 @@ struct service_opts {
 	double held_timeout_s;       /* how long a submission waits for its miner's held
 					checkpoints before it is rejected (service.held_missing) */
 	int max_pending_per_miner;   /* queued + judging per miner key; beyond: 429 */
+	int max_pending_per_address; /* ... per client address; beyond: 429 */
+	int max_queued;              /* ... in all; beyond: 503 */
 	const char *self_exe;        /* the karpa binary judgments run (NULL: this one) */
 	const char *port_file;       /* when set, the bound port is written here (tests, scripts) */
 	struct http_limits limits;   /* limits.max_body 0: service_upload_cap of the state's scale */

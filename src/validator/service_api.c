@@ -63,6 +63,34 @@ static int reply_fail(struct http_req *rq, const struct kerr *e)
 	return http_reply_kerr(rq, status_for(e), e);
 }
 
+/* The queue's room for one more submission from this request's address:
+ * 0, 1 when the reply (the refusal) went out, -1 (err) when the count
+ * failed. Fresh miner keys cost nothing, so the per-key cap alone would
+ * let one client queue without end: the address and the whole queue are
+ * capped too. The caller holds the lock. */
+static int queue_room(struct svc *s, struct http_req *rq, struct kerr *err)
+{
+	int total = 0, mine = 0;
+
+	if (queue_pending_counts(&s->vs, http_req_remote(rq), &total, &mine, err) < 0)
+		return -1;
+	if (total >= s->o.max_queued) {
+		http_reply_header(rq, "Retry-After", "60");
+		http_reply_error(rq, 503, "service.queue_full",
+				 "%d submissions are waiting (at most %d): retry once some are judged", total,
+				 s->o.max_queued);
+		return 1;
+	}
+	if (mine >= s->o.max_pending_per_address) {
+		http_reply_header(rq, "Retry-After", "60");
+		http_reply_error(rq, 429, "service.address_queue_full",
+				 "address %s has %d submissions waiting (at most %d): wait for verdicts",
+				 http_req_remote(rq), mine, s->o.max_pending_per_address);
+		return 1;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------- king */
 
 static int get_king(struct http_req *rq, void *ctx)
@@ -279,7 +307,7 @@ static int post_submission(struct http_req *rq, void *ctx)
 	struct kerr err = { 0 };
 	char dst[FS_PATH_MAX];
 	const char *sha = http_req_upload_sha256(rq), *king;
-	int existed = 0, pending = 0, nneed = 0;
+	int existed = 0, pending = 0, nneed = 0, room;
 	json_t *reply;
 
 	memset(&in, 0, sizeof in);
@@ -349,6 +377,10 @@ static int post_submission(struct http_req *rq, void *ctx)
 		return http_reply_json(rq, 200, reply);
 	}
 	kerr_clear(&err);
+	if ((room = queue_room(s, rq, &err)) != 0) {
+		svc_unlock(s);
+		return room > 0 ? 0 : reply_fail(rq, &err);
+	}
 	if (queue_pending_for(&s->vs, in.miner, &pending, &err) < 0)
 		goto fail_locked;
 	if (pending >= s->o.max_pending_per_miner) {
@@ -505,6 +537,20 @@ static int precheck_held(struct http_req *rq, void *ctx)
 	if (st > 0)
 		return http_reply_kerr(rq, st, &err);
 	return reply ? http_reply_json(rq, 200, reply) : 0;
+}
+
+/* POST /v1/submissions, on the headers: a full queue refuses before the
+ * body is sent (post_submission counts again once it is in). */
+static int precheck_submission(struct http_req *rq, void *ctx)
+{
+	struct svc *s = ctx;
+	struct kerr err = { 0 };
+	int room;
+
+	svc_lock(s);
+	room = queue_room(s, rq, &err);
+	svc_unlock(s);
+	return room < 0 ? reply_fail(rq, &err) : 0;
 }
 
 /* POST /v1/submissions/ID/held/NAME: a held checkpoint the service asked
@@ -864,7 +910,7 @@ const struct http_route svc_routes[] = {
 	{ "GET", "/v1/lineage", 0, 0, get_lineage, NULL },
 	{ "GET", "/v1/kings", 1, 0, get_king_part, NULL },
 	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle, NULL },
-	{ "POST", "/v1/submissions", 0, 1, post_submission, NULL },
+	{ "POST", "/v1/submissions", 0, 1, post_submission, precheck_submission },
 	{ "POST", "/v1/submissions", 1, 1, post_held, precheck_held },
 	{ "GET", "/v1/submissions", 1, 0, get_submission, NULL },
 	{ "GET", "/v1/queue", 0, 0, get_queue, NULL },
