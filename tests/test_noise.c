@@ -192,6 +192,9 @@ static void test_noise_floor_tiny(void **state)
 		print_message("   the king ran under: %s\n", layers);
 		assert_int_equal(r.sandbox_applied & required, required);
 	}
+	/* every seed's hidden evaluation was audited as a judgment's is */
+	print_message("   causality probes over %d seeds: %d\n", SEEDS, r.causality_probes);
+	assert_true(r.causality_probes >= SEEDS);
 
 	assert_int_equal(king_noise_in_force(&s, RECIPEREPO_FIRST_TAG, &n, &err), 0);
 	assert_int_equal(n.present, 1);
@@ -319,6 +322,57 @@ static void test_store_atomic(void **state)
 	vstate_close(&s);
 }
 
+/* A king whose logits read the next token (the attack a judgment's
+ * causality audit catches, tests/hostile/test_judge_attacks.c) is caught
+ * by the noise floor too, whose run records the king's score and the
+ * losses every challenger is paired with: judge.causality, nothing
+ * stored. */
+static void test_a_king_reading_the_future_is_caught(void **state)
+{
+	static const char anchor[] = "gpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n";
+	static const char peek[] = "\t\tfor (int i = 0; i < n; i++)\n"
+				   "\t\t\tfor (int t = 0; t + 1 < T; t++)\n"
+				   "\t\t\t\tlogits[((size_t)(r0 + i) * T + t) * c->V + tokens[(size_t)(r0 + i) * T + t + 1]] += 2.0f;\n";
+	char rdir[FS_PATH_MAX], sdir[FS_PATH_MAX], src[FS_PATH_MAX], data[FS_PATH_MAX], hidden[FS_PATH_MAX];
+	char out[4096], *text, *at, *patched;
+	struct noise_opts o = { .seeds = 2, .threads = 2 };
+	struct noise_result r;
+	struct vstate_noise n;
+	struct vstate s;
+	struct kerr err = { 0 };
+	size_t len;
+
+	(void)state;
+	snprintf(rdir, sizeof rdir, "%s/peek-recipe", work);
+	snprintf(sdir, sizeof sdir, "%s/peek-state", work);
+	snprintf(src, sizeof src, "%s/recipe.c", rdir);
+	snprintf(data, sizeof data, "%s/data", work);
+	snprintf(hidden, sizeof hidden, "%s/hidden", work);
+	tu_run_want(out, sizeof out, 0, "cp -r recipe %s", rdir);
+	assert_int_equal(fs_read_all(src, 1u << 22, &text, &len, &err), 0);
+	assert_non_null(at = strstr(text, anchor));
+	at += strlen(anchor);
+	assert_non_null(patched = malloc(len + sizeof peek));
+	memcpy(patched, text, (size_t)(at - text));
+	memcpy(patched + (at - text), peek, sizeof peek - 1);
+	memcpy(patched + (at - text) + sizeof peek - 1, at, len - (size_t)(at - text));
+	assert_int_equal(fs_write_atomic(src, patched, len + sizeof peek - 1, &err), 0);
+	free(text);
+	free(patched);
+	{
+		struct vstate_init_opts vo = { sdir, rdir, data, hidden, "tiny" };
+		if (vstate_init(&vo, &err) < 0)
+			fail_msg("vstate_init: %s: %s", err.code, err.msg);
+	}
+	assert_int_equal(validator_open(sdir, &s, &err), 0);
+	assert_int_equal(noise_floor(&s, &o, &r, &err), -1);
+	if (strcmp(err.code, "judge.causality"))
+		fail_msg("want judge.causality, got %s: %s", err.code, err.msg);
+	assert_int_equal(king_noise_in_force(&s, RECIPEREPO_FIRST_TAG, &n, &err), 0);
+	assert_int_equal(n.present, 0);
+	vstate_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_noise_floor_tiny),
 		cmocka_unit_test(test_store_atomic),
+		cmocka_unit_test(test_a_king_reading_the_future_is_caught),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -8,13 +8,12 @@
 #include "judge/judgment.h"
 
 #include <math.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness/evaluate.h"
 #include "harness/scale.h"
-#include "judge/causality.h"
+#include "judge/auditeval.h"
 #include "judge/seqtest.h"
 #include "util/log.h"
 
@@ -22,16 +21,7 @@
  * bundle under `context`, so a recipe cannot know it in advance. */
 static uint64_t keyed_seed(const struct judge_ctx *c, const char *context)
 {
-	unsigned char in[64 + HASH_HEX_BYTES], out[8];
-	size_t cl = strlen(context);
-	uint64_t seed = 0;
-
-	memcpy(in, context, cl);
-	memcpy(in + cl, c->manifest_hex, HASH_HEX_BYTES - 1);
-	crypto_generichash(out, sizeof out, in, cl + HASH_HEX_BYTES - 1, c->s->secret, VSTATE_SECRET_BYTES);
-	for (int i = 0; i < 8; i++)
-		seed = seed << 8 | out[i];
-	return seed;
+	return auditeval_keyed_seed(c->s->secret, VSTATE_SECRET_BYTES, context, c->manifest_hex);
 }
 
 /* Which windows the causality audit probes: keyed by the whole validator
@@ -68,91 +58,48 @@ struct split_plan {
 };
 
 /* The causality audit's twin child: a fresh one with the final checkpoint,
- * started when the first probe is due (start_twin), so an evaluation the
- * sequential test stops before any probed call never starts it. */
+ * started when the first twin is due (after the scoring; auditeval.h). */
 struct twin_child {
+	struct auditeval_twin tw; /* first: start's arg is the twin_child */
 	struct judge_ctx *c;
 	struct sandbox *sb;
-	struct recipe_host h; /* zeroed until started; destroyed by the caller either way */
-	struct kr_plan plan;
 };
 
-static int start_twin(void *arg, struct kerr *err)
+static int start_twin(void *arg, struct recipe_host *h, struct kr_plan *plan, struct kerr *err)
 {
 	struct twin_child *t = arg;
 
-	return judge_start_recipe(t->c, t->sb, &t->h, &t->plan, "checkpoints/final.ckpt", 1, err);
+	return judge_start_recipe(t->c, t->sb, h, plan, "checkpoints/final.ckpt", 1, err);
 }
 
-/* Scores a split on h. With a twin, the causality audit rides on the
- * scoring calls themselves (causality_watch): the twin sees only the
- * twins of probed calls; an evaluation stopped early has audited the
- * probed calls it made. */
+/* Scores a split on h (auditeval_split). With a twin, the causality audit
+ * rides on the scoring calls themselves: the twin sees only the twins of
+ * probed calls; an evaluation stopped early has audited the probed calls
+ * it made. */
 static int eval_split(struct judge_ctx *c, struct sandbox *sb, struct recipe_host *h, struct twin_child *twin,
 		      const struct kr_plan *plan, const struct dataset *d, enum dataset_split_id split,
 		      const struct split_plan *sp, struct eval_result *res, struct kerr *err)
 {
-	const uint16_t *toks = NULL;
-	uint32_t *tbytes = NULL;
-	size_t n;
-	int vocab = 0, rc = -1, watching = 0, rows = 1, due = 0;
-	uint64_t calls, made;
-	struct eval_opts eo = { .threads = c->o->threads, .targets_max = scale_eval_targets(c->s->scale) };
-	struct eval_observer ob;
-	struct causality_watch w;
-	struct causality_opts co = { .vocab_size = h->vocab_size, .T = plan->seq_len, .seed = audit_seed(c) };
+	struct auditeval_opts ao = { .threads = c->o->threads,
+				     .targets_max = scale_eval_targets(c->s->scale),
+				     .audit_seed = audit_seed(c) };
+	struct recipe_host *failed = NULL;
+	int probes = 0;
 
 	if (sp) {
-		eo.order = sp->order;
-		eo.stopper = sp->stop;
-		eo.target_nats = sp->target_nats;
-		eo.tail_always = sp->tail_always;
+		ao.order = sp->order;
+		ao.stop = sp->stop;
+		ao.target_nats = sp->target_nats;
+		ao.tail_always = sp->tail_always;
 	}
-	if (dataset_tokens(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
-		goto out;
-	if (twin) {
-		if (evaluate_calls(plan, vocab, n, eo.targets_max, &calls, &rows, err) < 0 ||
-		    causality_watch_init(&w, &twin->h, &co, calls, rows, toks, n, err) < 0)
-			goto out;
-		w.start_alt = start_twin;
-		w.start_arg = twin;
-		watching = 1;
-		ob.after_call = causality_watch_call;
-		ob.arg = &w;
-		eo.observer = &ob;
+	if (auditeval_split(h, twin ? &twin->tw : NULL, plan, d, split, &ao, res, &probes, &failed, err) < 0) {
+		if (failed)
+			sandbox_explain(sb, failed, err);
+		return -1;
 	}
-	if (evaluate_tokens(h, plan, tbytes, vocab, toks, n, &eo, res, err) < 0) {
-		if (strcmp(err->code, "judge.causality"))
-			sandbox_explain(sb, h, err);
-		goto out;
-	}
-	/* The twins only now that every scoring call is answered: nothing
-	 * about them can show in the gaps between those calls. */
-	if (watching && causality_watch_finish(&w, err) < 0) {
-		if (strcmp(err->code, "judge.causality") && w.alt_started)
-			sandbox_explain(sb, &twin->h, err);
-		goto out;
-	}
-	/* A stop comes only after a call of full windows: every call before it
-	 * held `rows` of them; a short last window scored after the stop
-	 * (tail_always) was one more call. */
-	made = res->stopped ? (res->windows - (uint64_t)res->tail_scored + (uint64_t)rows - 1) / (uint64_t)rows +
-				      (uint64_t)res->tail_scored
-			    : UINT64_MAX;
-	for (int i = 0; watching && i < w.nprobes; i++)
-		due += w.calls[i] < made;
-	if (watching && w.rep.probes != due) {
-		kerr_set(err, "judge.causality", "the audit probed %d of its %d calls", w.rep.probes, due);
-		goto out;
-	}
-	if (watching)
-		c->r->causality_probes = w.rep.probes;
-	rc = 0;
-out:
-	if (watching)
-		causality_watch_free(&w);
-	free(tbytes);
-	return rc;
+	if (twin)
+		c->r->causality_probes = probes;
+	return 0;
 }
 
 /* ---- the sequential hidden evaluation (docs/judging-checks.md) ------- */
@@ -400,6 +347,8 @@ int judge_hidden_eval(struct judge_ctx *c, struct sandbox *sb, struct kerr *err)
 
 	memset(&h, 0, sizeof h);
 	memset(&tw, 0, sizeof tw);
+	tw.tw.start = start_twin;
+	tw.tw.arg = &tw;
 	tw.c = c;
 	tw.sb = sb;
 	memset(&sh, 0, sizeof sh);
@@ -437,8 +386,8 @@ int judge_hidden_eval(struct judge_ctx *c, struct sandbox *sb, struct kerr *err)
 			 " error %g); hidden_bpb is the paired estimate",
 			 (unsigned long long)res.targets, (unsigned long long)c->cand.targets, SEQTEST_ALPHA);
 	recipe_host_destroy(&h);
-	recipe_host_destroy(&tw.h);
-	memset(&tw.h, 0, sizeof tw.h);
+	recipe_host_destroy(&tw.tw.h);
+	memset(&tw.tw.h, 0, sizeof tw.tw.h);
 	judge_say(c, "recomputing the public val_bpb");
 	if (judge_start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", 1, err) < 0)
 		goto out;
@@ -457,6 +406,6 @@ out:
 	if (hid_open)
 		dataset_close(&hid);
 	recipe_host_destroy(&h);
-	recipe_host_destroy(&tw.h);
+	recipe_host_destroy(&tw.tw.h);
 	return rc;
 }

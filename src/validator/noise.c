@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/checkpoint.h"
+#include "judge/auditeval.h"
 #include "judge/rundevice.h"
+#include "judge/seqtest.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/sandbox.h"
 #include "harness/scale.h"
@@ -65,6 +68,8 @@ struct job {
 	const char *work;
 	uint32_t applied; /* layers of the last child that finished preparing */
 	const struct dataset *pub, *hidden; /* verified once for every seed */
+	const char *king_tag; /* binds the secret draws of its evaluations */
+	int probes;           /* causality probes run so far, all passed */
 	/* where the last seed's time went, for --progress: the training run
 	 * (its step loop, checkpoints included, and its public evaluation) and
 	 * the hidden evaluation */
@@ -98,6 +103,84 @@ static void child_done(struct job *J)
 	J->applied = rep.applied;
 }
 
+/* The final checkpoint of one seed's run, read once, for the scoring child
+ * and, when a twin is due, the audit's twin child. */
+struct seed_ckpt {
+	struct job *J;
+	struct ckpt_meta m;
+	void *state;
+	size_t n;
+};
+
+/* A fresh child of J's sandbox in h with the checkpoint loaded. */
+static int load_child(struct seed_ckpt *sc, struct recipe_host *h, struct kr_plan *plan, struct kerr *err)
+{
+	if (spawn(sc->J, h, err) < 0)
+		return -1;
+	if (train_load_state(h, sc->J->hidden, sc->J->o->threads, &sc->m, sc->state, sc->n, plan, err) < 0)
+		return child_failed(sc->J, h, err);
+	return 0;
+}
+
+static int start_twin(void *arg, struct recipe_host *h, struct kr_plan *plan, struct kerr *err)
+{
+	return load_child(arg, h, plan, err);
+}
+
+/* The hidden evaluation of one seed's final checkpoint, as a judgment's
+ * is made: the windows in an order drawn from the validator secret (bound
+ * to the king and the seed), the causality audit on the scoring calls, its
+ * twins after them in a second child. In split order a recipe could tell
+ * this run from a challenger's judgment (consecutive rows continue one
+ * another) and, unaudited, read the next row's tokens here alone: its
+ * recorded score, and the losses every challenger is paired with, would be
+ * better than it earns. An honest recipe's rows are independent, so the
+ * order changes none of its bits (evaluate.h). */
+static int eval_hidden(struct job *J, const char *ckpt, uint64_t seed, double *target_nats, struct eval_result *res,
+		       int *seq_len, struct kerr *err)
+{
+	struct seed_ckpt sc = { .J = J };
+	struct recipe_host h = { 0 };
+	struct auditeval_twin tw = { .start = start_twin, .arg = &sc };
+	struct auditeval_opts ao = { .threads = J->o->threads, .targets_max = scale_eval_targets(J->s->scale),
+				     .target_nats = target_nats };
+	struct kr_plan plan;
+	struct recipe_host *failed = NULL;
+	uint32_t *order = NULL;
+	const uint16_t *toks;
+	char bound[RECIPEREPO_TAG_MAX + 32], sha[HASH_HEX_BYTES];
+	size_t n, full, tail_len;
+	int tail, probes = 0, rc = -1;
+
+	snprintf(bound, sizeof bound, "%s seed %llu", J->king_tag, (unsigned long long)seed);
+	if (ckpt_read(ckpt, &sc.m, &sc.state, &sc.n, sha, err) < 0 || load_child(&sc, &h, &plan, err) < 0 ||
+	    dataset_tokens(J->hidden, SPLIT_HIDDEN, &toks, &n, err) < 0 ||
+	    evaluate_windows(&plan, n, ao.targets_max, &full, &tail, &tail_len, err) < 0)
+		goto out;
+	if (!(order = malloc((full ? full : 1) * sizeof *order))) {
+		kerr_set(err, "noise.nomem", "out of memory for the order of %zu windows", full);
+		goto out;
+	}
+	seqtest_order(order, full, auditeval_keyed_seed(J->s->secret, VSTATE_SECRET_BYTES, "karpa noise order v1:", bound));
+	ao.order = order;
+	ao.audit_seed = auditeval_keyed_seed(J->s->secret, VSTATE_SECRET_BYTES, "karpa noise audit v1:", bound);
+	if (auditeval_split(&h, &tw, &plan, J->hidden, SPLIT_HIDDEN, &ao, res, &probes, &failed, err) < 0) {
+		if (failed)
+			child_failed(J, failed, err);
+		goto out;
+	}
+	child_done(J);
+	J->probes += probes;
+	*seq_len = plan.seq_len;
+	rc = 0;
+out:
+	recipe_host_destroy(&h);
+	recipe_host_destroy(&tw.h);
+	free(order);
+	free(sc.state);
+	return rc;
+}
+
 /* Trains at one seed into a scratch run folder, evaluates its final
  * checkpoint on the hidden split, removes the folder. Each stage gets its
  * own child: train_run ends the one it drives. */
@@ -107,10 +190,10 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	struct train_opts to = { .data_dir = J->s->data, .data = J->pub, .scale = J->s->scale, .seed = seed,
 				 .threads = J->o->threads };
 	struct train_result tr;
-	struct eval_report rep;
+	struct eval_result res;
 	struct recipe_host h = { 0 };
 	double t0;
-	int rc = -1;
+	int rc = -1, seq_len = 0;
 
 	if (fs_join(run, sizeof run, err, "%s/run-%llu", J->work, (unsigned long long)seed) < 0 ||
 	    fs_join(ckpt, sizeof ckpt, err, "%s/final.ckpt", run) < 0)
@@ -133,22 +216,16 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	J->train_s = tr.wall_ms / 1e3;
 	J->steps_s = tr.train_ms / 1e3;
 	t0 = progress_now_ms();
-	if (spawn(J, &h, err) < 0)
+	if (eval_hidden(J, ckpt, seed, kl ? kl->nats : NULL, &res, &seq_len, err) < 0)
 		goto out;
-	if (train_eval_checkpoint_data(ckpt, J->hidden, J->s->hidden, SPLIT_HIDDEN, J->o->threads, 0, kl ? kl->nats : NULL, &h, &rep,
-				       err) < 0) {
-		child_failed(J, &h, err);
-		goto out;
-	}
-	child_done(J);
 	J->hidden_s = (progress_now_ms() - t0) / 1e3;
-	if (!isfinite(rep.res.val_bpb)) {
+	if (!isfinite(res.val_bpb)) {
 		kerr_set(err, "noise.nonfinite", "seed %llu: hidden val_bpb is not finite", (unsigned long long)seed);
 		goto out;
 	}
-	*hidden = rep.res.val_bpb;
+	*hidden = res.val_bpb;
 	if (kl)
-		kl->seq_len = rep.seq_len;
+		kl->seq_len = seq_len;
 	*public_bpb = tr.val.val_bpb;
 	rc = 0;
 out:
@@ -362,7 +439,7 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 		goto out;
 	hid_open = 1;
 	{
-		struct job J = { .s = s, .o = o, .sb = sb, .work = work, .pub = &pub, .hidden = &hid };
+		struct job J = { .s = s, .o = o, .sb = sb, .work = work, .pub = &pub, .hidden = &hid, .king_tag = k.tag };
 		if (king_losses_init(s, &k, &hid, &r->king_losses, err) < 0)
 			goto out;
 		for (int i = 0; i < o->seeds; i++) {
@@ -380,6 +457,7 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 					J.hidden_s);
 		}
 		r->sandbox_applied = J.applied;
+		r->causality_probes = J.probes;
 	}
 	if (fill_stats(r, err) < 0 || noise_store(s, k.id, r, err) < 0)
 		goto out;

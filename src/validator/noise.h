@@ -42,10 +42,17 @@ struct noise_result {
 	struct hlosses king_losses;
 	double wall_s;
 	uint32_t sandbox_applied; /* enum sandbox_layer bits applied in the last run's child */
+	/* The causality audit's probes over every seed's hidden evaluation
+	 * (each scored in a secret window order with its twin, as a judgment
+	 * scores: validator/noise.c), all passed. */
+	int causality_probes;
 };
 
 /* Trains the current king at seeds 1..N at the state's scale on its public
- * data, evaluates each final checkpoint on the hidden split, and stores
+ * data, evaluates each final checkpoint on the hidden split (in a window
+ * order drawn from the validator secret, with the causality audit and its
+ * twin child, judge/auditeval.h: judge.causality when the king reads the
+ * future), and stores
  * sigma (sample standard deviation, n - 1), margin = 2 sigma and the values
  * as a noise row; the king's hidden_bpb becomes its value at seed 1. Each
  * training run and each evaluation is its own sandboxed child (default
