@@ -539,6 +539,20 @@ static void test_madv_remove_is_refused(void **state)
 	free(o);
 }
 
+/* A num_threads(64) clause overrides OMP_NUM_THREADS; OMP_THREAD_LIMIT in
+ * the child's environment holds the recipe to the threads it was given
+ * (2 here), as RLIMIT_NPROC would not for a validator running as root. */
+static void test_omp_threads_are_capped(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	assert_non_null(o);
+	attack_case("omp_threads", NULL, NULL, 1, 0, o);
+	assert_string_equal(o->name, "threads2");
+	free(o);
+}
+
 /* A recipe printing megabytes works, and none of it reaches this
  * process's stderr, which is a pipe here as under a service manager (a
  * regular file would have been swapped for /dev/null by the sandbox). */
@@ -914,6 +928,7 @@ int main(void)
 		cmocka_unit_test(test_busy_loop_stopped_by_deadline),
 		cmocka_unit_test(test_slow_calls_stopped_by_deadline),
 		cmocka_unit_test(test_noisy_output_is_dropped),
+		cmocka_unit_test(test_omp_threads_are_capped),
 		cmocka_unit_test(test_stdout_garbage_cannot_touch_protocol),
 		cmocka_unit_test(test_protocol_fd_garbage_is_protocol),
 		cmocka_unit_test(test_constructor_socket_is_violation),
