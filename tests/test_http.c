@@ -941,10 +941,10 @@ static void test_uploads_per_ip(void **state)
 	fx_stop(f);
 }
 
-/* An upload trickling bytes (each within the idle timeout) is cut off at
- * its deadline, grace + Content-Length / upload_min_rate: file, slot and
- * disk claim go; one sending at the rate is taken. */
-static void test_upload_deadline(void **state)
+/* An upload trickling bytes (each within the idle timeout) is cut off once
+ * it falls behind upload_min_rate after the grace: file, slot and disk
+ * claim go. One that keeps pace is taken however long it takes. */
+static void test_upload_pace(void **state)
 {
 	struct http_limits lim;
 	struct http_stats st;
@@ -955,7 +955,7 @@ static void test_upload_deadline(void **state)
 
 	test_limits(&lim);
 	lim.upload_grace_s = 1;
-	lim.upload_min_rate = 1e6; /* 100,000 bytes: 0.1 s beyond the grace */
+	lim.upload_min_rate = 64 << 10;
 	f = fx_start(&lim);
 	fd = raw_connect(f);
 	const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome";
@@ -975,6 +975,25 @@ static void test_upload_deadline(void **state)
 	assert_int_equal(st.upload_owed, 0);
 	assert_int_equal(raw_request(f, small_upload, resp, sizeof resp),
 			 200);
+	/* 384 KiB at 128 KiB/s: 3 s, twice the grace, never behind */
+	{
+		static char chunk[32 << 10];
+		const char *big = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 393216\r\nConnection: close\r\n\r\n";
+
+		memset(chunk, 'p', sizeof chunk);
+		fd = raw_connect(f);
+		assert_int_equal(raw_send(fd, big, strlen(big)), 0);
+		for (int i = 0; i < 12; i++) {
+			assert_int_equal(raw_send(fd, chunk, sizeof chunk), 0);
+			usleep(250000);
+		}
+		raw_read(fd, resp, sizeof resp);
+		close(fd);
+		assert_int_equal(status_of(resp), 200);
+		assert_non_null(strstr(resp, "\"bytes\":393216"));
+	}
+	http_stats(f->s, &st);
+	assert_int_equal(st.rejected_slow, 1);
 	fx_stop(f);
 }
 
@@ -1408,7 +1427,7 @@ int main(void)
 		cmocka_unit_test(test_uploads_busy),
 		cmocka_unit_test(test_length_required),
 		cmocka_unit_test(test_uploads_per_ip),
-		cmocka_unit_test(test_upload_deadline),
+		cmocka_unit_test(test_upload_pace),
 		cmocka_unit_test(test_trusted_proxy),
 		cmocka_unit_test(test_huge_header),
 		cmocka_unit_test(test_slow_loris),

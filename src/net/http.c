@@ -678,8 +678,7 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 	if ((busy = slot_take(s, rq)))
 		return mhd_result(reply_retry_after(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "http.busy", HTTP_BUSY_RETRY_S,
 						    busy));
-	rq->deadline_s = now_s() + s->lim.upload_grace_s +
-			 (s->lim.upload_min_rate > 0 ? (double)cl / s->lim.upload_min_rate : 1e12);
+	rq->pace_from_s = now_s() + s->lim.upload_grace_s;
 	if (room_claim(s, rq, cl))
 		return rq->replied ? MHD_YES : MHD_NO;
 	snprintf(rq->upload_path, sizeof rq->upload_path, "%s/upload-XXXXXX", s->upload_dir);
@@ -711,9 +710,13 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 	}
 	/* checked as bytes arrive: a client that sends nothing at all is the
 	 * idle timeout's */
-	if (rq->route->upload && now_s() > rq->deadline_s) {
-		atomic_fetch_add(&s->rejected_slow, 1);
-		return MHD_NO; /* no reply can go out mid-body: the connection ends */
+	if (rq->route->upload && s->lim.upload_min_rate > 0) {
+		double behind = now_s() - rq->pace_from_s;
+
+		if (behind > 0 && (double)(rq->bytes + n) < s->lim.upload_min_rate * behind) {
+			atomic_fetch_add(&s->rejected_slow, 1);
+			return MHD_NO; /* no reply can go out mid-body: the connection ends */
+		}
 	}
 	rq->bytes += n;
 	if (rq->bytes > max) {

@@ -55,10 +55,12 @@ struct http_limits {
 	 * connection for good. */
 	int max_streams;
 	int max_streams_per_ip;
-	/* An upload must end within upload_grace_s + Content-Length /
-	 * upload_min_rate seconds of its headers; one still sending after
-	 * that is cut off (a client trickling a byte per idle timeout would
-	 * otherwise hold its slot and its disk claim for ever). 0: no rate. */
+	/* An upload must keep pace: t seconds after its headers, past the
+	 * first upload_grace_s, it must have sent upload_min_rate x (t -
+	 * grace) bytes, or it is cut off (a client trickling a byte per idle
+	 * timeout would otherwise hold its slot and its disk claim for ever,
+	 * or, held only to a deadline reckoned from its length, for hours).
+	 * 0: no rate. */
 	double upload_min_rate;    /* bytes per second */
 	int upload_grace_s;
 	int max_conns;             /* connections in all */

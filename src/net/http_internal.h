@@ -67,7 +67,7 @@ struct http_req {
 
 	/* upload */
 	int upload_slot; /* 1 + the index of the upload slot it holds; 0: none */
-	double deadline_s; /* CLOCK_MONOTONIC seconds by which the body must be in */
+	double pace_from_s; /* CLOCK_MONOTONIC seconds from which the body must keep pace */
 	int fd;
 	char upload_path[FS_PATH_MAX]; /* "" once taken or removed */
 	struct hash_bulk hash; /* of the upload, as it arrives; dropped in req_free */
