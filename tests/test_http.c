@@ -37,7 +37,8 @@ static int h_hello(struct http_req *rq, void *ctx)
 	const char *x = http_req_query(rq, "x");
 
 	return http_reply_json(rq, 200,
-			       json_pack("{s:s,s:s?,s:s}", "hello", "world", "x", x, "remote", http_req_remote(rq)));
+			       json_pack("{s:s,s:s?,s:s,s:s}", "hello", "world", "x", x, "remote", http_req_remote(rq),
+					 "group", http_req_remote_group(rq)));
 }
 
 static int h_upload(struct http_req *rq, void *ctx)
@@ -886,6 +887,12 @@ static void test_length_required(void **state)
 				     resp, sizeof resp),
 			 411);
 	assert_error_shape(resp, "http.length_required");
+	/* a length beside Transfer-Encoding is none: libmicrohttpd reads the
+	 * body chunked, and 2 MiB would pass under a claim of 4 bytes */
+	assert_int_equal(raw_request(f, "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+					"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+				     resp, sizeof resp),
+			 411);
 	/* the route's precheck does not run first either */
 	assert_int_equal(raw_request(f, "POST /v1/gated HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
 					"X-Refuse: 1\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
@@ -998,21 +1005,32 @@ static void test_upload_pace(void **state)
 }
 
 /* GET /v1/hello from src (NULL: 127.0.0.1) with X-Forwarded-For xff (NULL:
- * none); the status, and the address the server saw in remote. */
+ * none; with a newline in it, two header lines); the status, and the
+ * address the server saw in remote. */
 static int hello_from(const struct fx *f, const char *src, const char *xff, char *remote, size_t cap)
 {
-	char req[512], resp[4096];
+	char req[512], resp[4096], lines[256] = "";
 	const char *r;
 	int fd = raw_connect_from(f, src);
 
-	snprintf(req, sizeof req, "GET /v1/hello HTTP/1.1\r\nHost: x\r\n%s%s%sConnection: close\r\n\r\n",
-		 xff ? "X-Forwarded-For: " : "", xff ? xff : "", xff ? "\r\n" : "");
+	if (xff) {
+		const char *nl = strchr(xff, '\n');
+
+		if (nl)
+			snprintf(lines, sizeof lines, "X-Forwarded-For: %.*s\r\nX-Forwarded-For: %s\r\n", (int)(nl - xff),
+				 xff, nl + 1);
+		else
+			snprintf(lines, sizeof lines, "X-Forwarded-For: %s\r\n", xff);
+	}
+	snprintf(req, sizeof req, "GET /v1/hello HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n", lines);
 	assert_int_equal(raw_send(fd, req, strlen(req)), 0);
 	raw_read(fd, resp, sizeof resp);
 	close(fd);
 	remote[0] = '\0';
 	if ((r = strstr(resp, "\"remote\":\"")))
 		snprintf(remote, cap, "%.*s", (int)strcspn(r + 10, "\""), r + 10);
+	if ((r = strstr(resp, "\"group\":\"")) && strcmp(remote, "127.0.0.1") && strcmp(remote, "127.0.0.2"))
+		snprintf(remote + strlen(remote), cap - strlen(remote), " %.*s", (int)strcspn(r + 9, "\""), r + 9);
 	return status_of(resp);
 }
 
@@ -1032,13 +1050,22 @@ static void test_trusted_proxy(void **state)
 	snprintf(lim.trusted_proxy, sizeof lim.trusted_proxy, "127.0.0.1");
 	f = fx_start(&lim);
 	assert_int_equal(hello_from(f, NULL, "10.0.0.1", remote, sizeof remote), 200);
-	assert_string_equal(remote, "10.0.0.1");
+	assert_string_equal(remote, "10.0.0.1 10.0.0.1");
 	assert_int_equal(hello_from(f, NULL, "203.0.113.9, 10.0.0.1", remote, sizeof remote), 200);
-	assert_string_equal(remote, "10.0.0.1");
-	/* 10.0.0.1's burst is spent, whatever it claims to be forwarded for */
+	assert_string_equal(remote, "10.0.0.1 10.0.0.1");
+	/* 10.0.0.1's burst is spent, whatever it claims to be forwarded for,
+	 * and on a header line of its own before the proxy's */
 	assert_int_equal(hello_from(f, NULL, "10.0.0.2,10.0.0.1", remote, sizeof remote), 429);
+	assert_int_equal(hello_from(f, NULL, "198.51.100.1\n10.0.0.1", remote, sizeof remote), 429);
+	assert_int_equal(hello_from(f, NULL, "10.0.0.1\n198.51.100.1", remote, sizeof remote), 200);
+	assert_string_equal(remote, "198.51.100.1 198.51.100.1");
+	/* an IPv6 client is counted by its /64 */
 	assert_int_equal(hello_from(f, NULL, "2001:db8::7", remote, sizeof remote), 200);
-	assert_string_equal(remote, "2001:db8::7");
+	assert_string_equal(remote, "2001:db8::7 2001:db8::/64");
+	assert_int_equal(hello_from(f, NULL, "2001:db8::8:9", remote, sizeof remote), 200);
+	assert_int_equal(hello_from(f, NULL, "2001:db8::ffff:1", remote, sizeof remote), 429);
+	assert_int_equal(hello_from(f, NULL, "2001:db8:0:1::7", remote, sizeof remote), 200);
+	assert_string_equal(remote, "2001:db8:0:1::7 2001:db8:0:1::/64");
 	/* not an address: the proxy's own bucket */
 	assert_int_equal(hello_from(f, NULL, "10.0.0.1, unknown", remote, sizeof remote), 200);
 	assert_string_equal(remote, "127.0.0.1");
@@ -1400,6 +1427,11 @@ static void test_start_refusals(void **state)
 	assert_int_equal(http_start(&s, "10.1.2.3.4:80", routes, 1, &lim, "/tmp", NULL, &err), -1);
 	assert_string_equal(err.code, "http.bind");
 	lim.threads = 0;
+	assert_int_equal(http_start(&s, "127.0.0.1:0", routes, 1, &lim, "/tmp", NULL, &err), -1);
+	assert_string_equal(err.code, "http.start");
+	assert_null(s);
+	test_limits(&lim);
+	lim.max_streams = lim.max_conns - lim.max_uploads; /* no connection left for anything else */
 	assert_int_equal(http_start(&s, "127.0.0.1:0", routes, 1, &lim, "/tmp", NULL, &err), -1);
 	assert_string_equal(err.code, "http.start");
 	assert_null(s);

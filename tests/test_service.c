@@ -616,6 +616,47 @@ static void queue_caps_count_addresses_and_the_whole_queue(void **unused)
 	serve();
 }
 
+/* Runs sql on the state's database beside the running service. */
+static void state_sql(const char *sql)
+{
+	char db[FS_PATH_MAX];
+	sqlite3 *h = NULL;
+
+	snprintf(db, sizeof db, "%s/%s", g.state, VSTATE_DB);
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+	sqlite3_close(h);
+}
+
+/* A verified bundle whose queue row fails to commit (a trigger refuses
+ * the insert here; a full or broken database in life): the error goes to
+ * the miner, and the tar already renamed into STATE/uploads goes with the
+ * row, so nothing is left that no row names. */
+static void failed_enqueue_keeps_no_tar(void **unused)
+{
+	int before = queue_total();
+	char sha[65], listing[1024];
+
+	(void)unused;
+	run(0, "sha256sum %s | cut -c1-64", g.bundle2);
+	snprintf(sha, sizeof sha, "%.64s", g.out);
+	run(0, "ls %s/uploads", g.state);
+	snprintf(listing, sizeof listing, "%s", g.out);
+	state_sql("CREATE TRIGGER refuse_enqueue BEFORE INSERT ON queue BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s %s/v1/submissions", g.bundle2, g.sv.url);
+	state_sql("DROP TRIGGER refuse_enqueue");
+	assert_non_null(strstr(g.out, "refused by the test"));
+	assert_non_null(strstr(g.out, " 500"));
+	run(0, "ls %s/uploads", g.state);
+	assert_null(strstr(g.out, sha));
+	assert_string_equal(g.out, listing);
+	run(0, "ls %s/uploads/tmp | wc -l", g.state);
+	assert_string_equal(g.out, "0\n");
+	assert_int_equal(queue_total(), before);
+}
+
 /* The upload policy: what a validator takes by default at each scale and
  * which judged tars it keeps. */
 static void upload_cap_and_retention(void **unused)
@@ -912,6 +953,7 @@ int main(void)
 		cmocka_unit_test(held_asking_again_ends),
 		cmocka_unit_test(disk_reserve_refuses_before_the_body),
 		cmocka_unit_test(queue_caps_count_addresses_and_the_whole_queue),
+		cmocka_unit_test(failed_enqueue_keeps_no_tar),
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),

@@ -54,7 +54,7 @@ void http_limits_default(struct http_limits *l)
 	l->max_small_body = 64u << 10;
 	l->max_uploads = 16;
 	l->max_uploads_per_ip = 4;
-	l->upload_min_rate = 32 << 10;
+	l->upload_min_rate = 64 << 10;
 	l->upload_grace_s = 60;
 	l->max_streams = 128;
 	l->max_streams_per_ip = 4;
@@ -166,19 +166,31 @@ static int addr_key(const char *text, unsigned char key[16])
 	return inet_pton(AF_INET6, text, key) == 1 ? 0 : -1;
 }
 
+/* The value of the last X-Forwarded-For header line: a proxy may add its
+ * own line after the client's rather than append to it, and
+ * MHD_lookup_connection_value gives the first. */
+static enum MHD_Result last_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	if (key && value && !strcasecmp(key, "X-Forwarded-For"))
+		*(const char **)cls = value;
+	return MHD_YES;
+}
+
 /* Behind the trusted proxy: the client is the last X-Forwarded-For entry
  * (what the proxy appended). Without a well-formed one the request stays
  * the proxy's own. */
 static void forwarded_addr(struct http_server *s, struct http_req *rq)
 {
-	const char *xff, *last;
+	const char *xff = NULL, *last;
 	char text[64];
 	unsigned char key[16];
 	size_t n;
 
 	if (!s->proxy_set || memcmp(rq->addr, s->proxy_addr, 16))
 		return;
-	if (!(xff = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-Forwarded-For")))
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, last_xff, &xff);
+	if (!xff)
 		return;
 	last = strrchr(xff, ',');
 	last = last ? last + 1 : xff;
@@ -192,6 +204,25 @@ static void forwarded_addr(struct http_server *s, struct http_req *rq)
 		return;
 	memcpy(rq->addr, key, 16);
 	snprintf(rq->remote, sizeof rq->remote, "%s", text);
+}
+
+/* What the per-address limits count by: an IPv4 address, or an IPv6
+ * address's /64 (one subscriber is commonly handed a whole /64, so a
+ * full-address key would give one client 2^64 of them). rq->addr becomes
+ * the key and rq->group its text. */
+static void group_addr(struct http_req *rq)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char t[INET6_ADDRSTRLEN];
+
+	if (!memcmp(rq->addr, mapped, sizeof mapped) || !strcmp(rq->remote, "?")) {
+		snprintf(rq->group, sizeof rq->group, "%s", rq->remote);
+		return;
+	}
+	memset(rq->addr + 8, 0, 8);
+	if (!inet_ntop(AF_INET6, rq->addr, t, sizeof t))
+		snprintf(t, sizeof t, "?");
+	snprintf(rq->group, sizeof rq->group, "%s/64", t);
 }
 
 /* ------------------------------------------------------------- replies */
@@ -372,6 +403,11 @@ const char *http_req_body(const struct http_req *rq, size_t *len)
 	if (len)
 		*len = rq->body.len;
 	return rq->body.buf;
+}
+
+const char *http_req_remote_group(const struct http_req *rq)
+{
+	return rq->group;
 }
 
 const char *http_req_upload_path(const struct http_req *rq)
@@ -632,6 +668,7 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 
 	client_addr(rq->conn, rq->addr, rq->remote, sizeof rq->remote);
 	forwarded_addr(s, rq);
+	group_addr(rq);
 	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, sum_header, &hs);
 	if (hs.bytes > s->lim.max_header_bytes)
 		return mhd_result(http_reply_error(rq, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -654,11 +691,15 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 		return mhd_result(http_reply_error(rq, MHD_HTTP_NOT_FOUND, "http.not_found", "no route for %s",
 						   rq->path));
 	cl = content_length(rq->conn);
-	/* an upload says its length: the disk claim and the deadline are
-	 * reckoned from it, and a chunked body would escape both */
-	if (rq->route->upload && cl < 0)
+	/* an upload says its length: the disk claim is reckoned from it, and
+	 * a chunked body would escape it. With Transfer-Encoding present
+	 * libmicrohttpd reads the body chunked whatever Content-Length says,
+	 * so a length beside it is no length at all. */
+	if (rq->route->upload &&
+	    (cl < 0 || MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)))
 		return mhd_result(http_reply_error(rq, MHD_HTTP_LENGTH_REQUIRED, "http.length_required",
-						   "an upload needs a Content-Length (chunked bodies are not taken)"));
+						   "an upload needs a Content-Length and no Transfer-Encoding "
+						   "(chunked bodies are not taken)"));
 	if (cl > (int64_t)(rq->route->upload ? s->lim.max_body : s->lim.max_small_body)) {
 		atomic_fetch_add(&s->rejected_size, 1);
 		return mhd_result(http_reply_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "http.too_large",
@@ -679,6 +720,7 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 		return mhd_result(reply_retry_after(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "http.busy", HTTP_BUSY_RETRY_S,
 						    busy));
 	rq->pace_from_s = now_s() + s->lim.upload_grace_s;
+	rq->announced = (uint64_t)cl;
 	if (room_claim(s, rq, cl))
 		return rq->replied ? MHD_YES : MHD_NO;
 	snprintf(rq->upload_path, sizeof rq->upload_path, "%s/upload-XXXXXX", s->upload_dir);
@@ -704,19 +746,25 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 	uint64_t max = rq->route->upload ? s->lim.max_body : s->lim.max_small_body;
 
 	atomic_fetch_add(&s->bytes_received, n);
+	/* checked as bytes arrive, a body being drained included: a client
+	 * that sends nothing at all is the idle timeout's */
+	if (rq->route->upload && s->lim.upload_min_rate > 0) {
+		double behind = now_s() - rq->pace_from_s;
+
+		if (behind > 0 && (double)(rq->bytes + rq->discarded + n) < s->lim.upload_min_rate * behind) {
+			atomic_fetch_add(&s->rejected_slow, 1);
+			return MHD_NO; /* no reply can go out mid-body: the connection ends */
+		}
+	}
 	if (rq->pending_status) {
 		rq->discarded += n;
 		return rq->discarded > HTTP_DRAIN_BYTES_MAX ? MHD_NO : MHD_YES;
 	}
-	/* checked as bytes arrive: a client that sends nothing at all is the
-	 * idle timeout's */
-	if (rq->route->upload && s->lim.upload_min_rate > 0) {
-		double behind = now_s() - rq->pace_from_s;
-
-		if (behind > 0 && (double)(rq->bytes + n) < s->lim.upload_min_rate * behind) {
-			atomic_fetch_add(&s->rejected_slow, 1);
-			return MHD_NO; /* no reply can go out mid-body: the connection ends */
-		}
+	/* more than the length its disk claim was reckoned from (libmicrohttpd
+	 * stops at Content-Length; this holds should that ever change) */
+	if (rq->route->upload && rq->bytes + n > rq->announced) {
+		atomic_fetch_add(&s->rejected_size, 1);
+		return MHD_NO;
 	}
 	rq->bytes += n;
 	if (rq->bytes > max) {
@@ -917,11 +965,13 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 		goto fail;
 	if (lim->threads < 1 || lim->max_uploads < 1 || lim->max_uploads_per_ip < 1 || lim->max_conns < 1 ||
 	    lim->max_streams < 1 || lim->max_streams_per_ip < 1 ||
+	    /* streams and uploads hold connections: others must remain */
+	    (int64_t)lim->max_streams + lim->max_uploads >= lim->max_conns ||
 	    lim->timeout_s < 1 || lim->max_header_bytes < 256 || lim->max_header_bytes > (64u << 20) ||
 	    !(lim->upload_min_rate >= 0) || lim->upload_grace_s < 1) {
 		kerr_set(err, "http.start",
-			 "limits out of range (threads, uploads, uploads per address, streams, connections, timeout, "
-			 "headers, upload rate and grace)");
+			 "limits out of range (threads, uploads, uploads per address, streams, connections (more than "
+			 "streams and uploads together), timeout, headers, upload rate and grace)");
 		goto fail;
 	}
 	if (strlen(upload_dir) + 16 >= sizeof s->upload_dir) {
@@ -957,7 +1007,8 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)lim->threads,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)lim->timeout_s,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_conns,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)lim->max_conns_per_ip,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				(unsigned)(s->proxy_set ? lim->max_conns : lim->max_conns_per_ip),
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 				(size_t)(2 * lim->max_header_bytes + HTTP_POOL_SLACK_BYTES),
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -79,14 +79,16 @@ struct http_limits {
 	 * terminator), as text; "" for none. A request whose connection comes
 	 * from it is counted against the last address its X-Forwarded-For
 	 * names (the one the proxy appended: what the client sent before it
-	 * is the client's to forge), so that the per-address limits (rate,
-	 * uploads) and http_req_remote are the client's, not the proxy's.
-	 * Connections per address stay the proxy's: libmicrohttpd counts them
-	 * before any header is read. */
+	 * is the client's to forge; with several such header lines, the last
+	 * line's), so that the per-address limits (rate, uploads, streams)
+	 * and http_req_remote are the client's, not the proxy's. Connections
+	 * per address are counted by libmicrohttpd before any header is read,
+	 * where every client is the proxy: with a trusted proxy that cap is
+	 * lifted (max_conns alone holds), and the proxy caps its clients'. */
 	char trusted_proxy[64];
 };
 /* Defaults for a validator on loopback: 256 MiB uploads, 64 KiB JSON,
- * 16 uploads (4 per address, each at least 32 KiB/s after a minute's
+ * 16 uploads (4 per address, each at least 64 KiB/s after a minute's
  * grace), 128 event streams (4 per address), 512 connections, 32 per
  * address, 30 s idle, 16 KiB headers,
  * 20 requests/s with a burst of 40, 4 threads, 64 MiB of disk kept free.
@@ -134,6 +136,10 @@ const char *http_req_path(const struct http_req *rq);      /* without the query 
 const char *http_req_query(const struct http_req *rq, const char *key);
 const char *http_req_header(const struct http_req *rq, const char *name);
 const char *http_req_remote(const struct http_req *rq);    /* client address, text */
+/* The client as the per-address limits count it: its IPv4 address, or its
+ * IPv6 address's /64 ("2001:db8:1:2::/64"). What a caller keeping its own
+ * per-client counts should key them by. */
+const char *http_req_remote_group(const struct http_req *rq);
 /* The path after a prefix route's path ("/v1/corpus/k-12" -> "k-12"). */
 const char *http_req_tail(const struct http_req *rq);
 /* The request's Content-Length; -1 when it has none (chunked). */

@@ -59,7 +59,11 @@ struct http_req {
 	char *method, *path;
 	const char *tail;
 	char remote[64];
-	unsigned char addr[16]; /* the client's address, IPv4 mapped into IPv6 */
+	/* the client's address, IPv4 mapped into IPv6, and as the
+	 * per-address limits count it: an IPv6 address's /64 (zeroed low
+	 * half in addr, "PREFIX::/64" in group) */
+	unsigned char addr[16];
+	char group[80];
 	int replied;
 
 	/* non-upload body (capped at max_small_body) */
@@ -68,6 +72,7 @@ struct http_req {
 	/* upload */
 	int upload_slot; /* 1 + the index of the upload slot it holds; 0: none */
 	double pace_from_s; /* CLOCK_MONOTONIC seconds from which the body must keep pace */
+	uint64_t announced; /* Content-Length: the body may not pass it */
 	int fd;
 	char upload_path[FS_PATH_MAX]; /* "" once taken or removed */
 	struct hash_bulk hash; /* of the upload, as it arrives; dropped in req_free */

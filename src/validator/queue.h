@@ -31,7 +31,7 @@ struct queue_item {
 	char miner[KEYS_PK_HEX_BYTES];
 	char king_tag[RECIPEREPO_TAG_MAX];    /* the king the patch is based on */
 	char path[FS_PATH_MAX];               /* the tar in the content store */
-	char remote[64];                      /* the client's address */
+	char remote[64];                      /* the client's address (an IPv6 client's /64: http_req_remote_group) */
 	char state[QUEUE_STATE_MAX];          /* queued | judging | done */
 	int attempts;
 	long long worker_pid;

@@ -72,7 +72,7 @@ static int queue_room(struct svc *s, struct http_req *rq, struct kerr *err)
 {
 	int total = 0, mine = 0;
 
-	if (queue_pending_counts(&s->vs, http_req_remote(rq), &total, &mine, err) < 0)
+	if (queue_pending_counts(&s->vs, http_req_remote_group(rq), &total, &mine, err) < 0)
 		return -1;
 	if (total >= s->o.max_queued) {
 		http_reply_header(rq, "Retry-After", "60");
@@ -85,7 +85,7 @@ static int queue_room(struct svc *s, struct http_req *rq, struct kerr *err)
 		http_reply_header(rq, "Retry-After", "60");
 		http_reply_error(rq, 429, "service.address_queue_full",
 				 "address %s has %d submissions waiting (at most %d): wait for verdicts",
-				 http_req_remote(rq), mine, s->o.max_pending_per_address);
+				 http_req_remote_group(rq), mine, s->o.max_pending_per_address);
 		return 1;
 	}
 	return 0;
@@ -359,7 +359,8 @@ static int post_submission(struct http_req *rq, void *ctx)
 					how, sizeof in.king_tag - 1);
 	}
 	snprintf(in.king_tag, sizeof in.king_tag, "%s", king);
-	snprintf(in.remote, sizeof in.remote, "%s", http_req_remote(rq));
+	/* as the per-address caps count it (an IPv6 client's /64) */
+	snprintf(in.remote, sizeof in.remote, "%s", http_req_remote_group(rq));
 	in.bytes = http_req_upload_bytes(rq);
 	if (held_needs(s, &br, need, &nneed, &err) < 0) {
 		bundle_report_free(&br);
@@ -376,6 +377,11 @@ static int post_submission(struct http_req *rq, void *ctx)
 		svc_unlock(s);
 		return http_reply_json(rq, 200, reply);
 	}
+	/* only a row known not to exist lets the take below (and its undo on
+	 * a failed enqueue) near STATE/uploads/<sha256>.tar: a busy read could
+	 * hide the row that names it */
+	if (strcmp(err.code, "queue.not_found"))
+		goto fail_locked;
 	kerr_clear(&err);
 	if ((room = queue_room(s, rq, &err)) != 0) {
 		svc_unlock(s);
