@@ -7,7 +7,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
+
+#include "validator/vstate.h"
 
 #define SF_ARGS_MAX 24
 
@@ -81,6 +84,21 @@ static inline void sf_stop(struct sf_service *sv, int sig)
 		tu_run(log, sizeof log, "tail -c 3000 %s", sv->log);
 		fail_msg("the service did not stop cleanly (status %d):\n%s", st, log);
 	}
+}
+
+/* Runs sql on state's database beside the running service (a fault or a
+ * placeholder row a test plants); fails the test with SQLite's message. */
+static inline void sf_state_sql(const char *state, const char *sql)
+{
+	char db[FS_PATH_MAX];
+	sqlite3 *h = NULL;
+
+	snprintf(db, sizeof db, "%s/%s", state, VSTATE_DB);
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+	sqlite3_close(h);
 }
 
 #endif

@@ -213,6 +213,70 @@ static void test_restart_follows_a_submission(void **unused)
 	assert_int_equal(judged_tars_left(work), 0);
 }
 
+
+#define PLACEHOLDER_ID "q-000000000000000000000000"
+#define ZEROS64 "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* 5. A validator whose queue is full for this miner is waited out: the
+ * miner says so, sends the proof again, and follows it to its verdict once
+ * there is room, instead of losing the experiment. The cap met here is the
+ * per-address one (--max-pending-per-ip 1: 429, which the client does not
+ * retry), filled by a placeholder row from this address waiting for held
+ * checkpoints, which no worker claims; the queue's cap in all (503
+ * service.queue_full, met after the client's own retries) and the per-key
+ * one take the same path (queue_full in src/miner/miner.c). */
+static void test_full_queue_is_waited_out(void **unused)
+{
+	const char *const full[] = { "--workers", "1", "--judge-threads", "2", "--judge-bin", tu_karpa(),
+				     "--max-pending-per-ip", "1", NULL };
+	const char *const normal[] = { "--workers", "1", "--judge-threads", "2", "--judge-bin", tu_karpa(), NULL };
+	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
+	char work[FS_PATH_MAX], log[FS_PATH_MAX], cmd[4 * FS_PATH_MAX], key[FS_PATH_MAX];
+	int st = 0, seen = 0;
+	pid_t pid;
+
+	(void)unused;
+	snprintf(work, sizeof work, "%s/full", g.tmp);
+	snprintf(log, sizeof log, "%s/full.log", g.tmp);
+	snprintf(key, sizeof key, "%s/full.key", g.tmp);
+	run(0, "%s keygen --out %s", tu_karpa(), key);
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, full);
+	sf_state_sql(g.state, "INSERT INTO queue(id, sha256, manifest_sha256, bytes, miner, king_tag, path, remote, state, received_at)"
+		  " VALUES ('" PLACEHOLDER_ID "', '" ZEROS64 "', '" ZEROS64 "', 0, '" ZEROS64 "', 'recipe-v0.1.0',"
+		  " '/nonexistent', '127.0.0.1', 'queued', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));"
+		  "INSERT INTO held_wait(queue_id, needs_json, asked_at, ready)"
+		  " VALUES ('" PLACEHOLDER_ID "', '[]', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 0)");
+	snprintf(cmd, sizeof cmd,
+		 "exec %s miner run --validator %s --key %s --work %s --data %s --experiments 3 --threads %d"
+		 " --proposer agent --agent %s/agents/knob-agent > %s 2>&1",
+		 tu_karpa(), g.sv.url, key, work, g.data, THREADS, src, log);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 900 && !seen; i++) {
+		run(0, "grep -c \"the validator's queue is full (service.address_queue_full)\" %s || true", log);
+		seen = atoi(g.out) > 0;
+		if (!seen && waitpid(pid, &st, WNOHANG) == pid)
+			fail_msg("the miner ended before it met the full queue (status %d)", st);
+		if (!seen)
+			sleep(1);
+	}
+	sf_state_sql(g.state, "DELETE FROM held_wait WHERE queue_id = '" PLACEHOLDER_ID "';"
+		  "DELETE FROM queue WHERE id = '" PLACEHOLDER_ID "'");
+	assert_true(seen);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	run(0, "cat %s", log);
+	print_message("%s", g.out);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	run(0, "grep -c 'verdict [a-z_]*.*(submission q-' %s/results.tsv", work);
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, normal);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_restart_repeats_nothing),
 		cmocka_unit_test(test_agent_failures_and_example),
 		cmocka_unit_test(test_restart_follows_a_submission),
+		cmocka_unit_test(test_full_queue_is_waited_out),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -616,19 +616,6 @@ static void queue_caps_count_addresses_and_the_whole_queue(void **unused)
 	serve();
 }
 
-/* Runs sql on the state's database beside the running service. */
-static void state_sql(const char *sql)
-{
-	char db[FS_PATH_MAX];
-	sqlite3 *h = NULL;
-
-	snprintf(db, sizeof db, "%s/%s", g.state, VSTATE_DB);
-	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(h, 10000);
-	if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
-	sqlite3_close(h);
-}
 
 /* A verified bundle whose queue row fails to commit (a trigger refuses
  * the insert here; a full or broken database in life): the error goes to
@@ -644,9 +631,9 @@ static void failed_enqueue_keeps_no_tar(void **unused)
 	snprintf(sha, sizeof sha, "%.64s", g.out);
 	run(0, "ls %s/uploads", g.state);
 	snprintf(listing, sizeof listing, "%s", g.out);
-	state_sql("CREATE TRIGGER refuse_enqueue BEFORE INSERT ON queue BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+	sf_state_sql(g.state, "CREATE TRIGGER refuse_enqueue BEFORE INSERT ON queue BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
 	run(0, "curl -s -w ' %%{http_code}' --data-binary @%s %s/v1/submissions", g.bundle2, g.sv.url);
-	state_sql("DROP TRIGGER refuse_enqueue");
+	sf_state_sql(g.state, "DROP TRIGGER refuse_enqueue");
 	assert_non_null(strstr(g.out, "refused by the test"));
 	assert_non_null(strstr(g.out, " 500"));
 	run(0, "ls %s/uploads", g.state);

@@ -32,6 +32,9 @@
 
 #define MINER_URL_MAX 2048
 #define MINER_POLL_S 2
+/* How long a miner waits before sending a proof again to a validator whose
+ * queue is full. */
+#define MINER_FULL_WAIT_S 15
 #define MINER_DIFF_MAX (256u << 10)
 #define MINER_AWAITING "proved, awaiting its verdict" /* a submitted row's description until then */
 #define MINER_RATIONALE_BYTES_MAX (64u << 10) /* the judge reads at most this much */
@@ -301,17 +304,34 @@ static int follow(struct miner *m, const char *id, const char *held_dir, json_t 
 	return 0;
 }
 
+/* The validator's queue caps (in all, per address, per key) say "later",
+ * not "no": the proof still stands. */
+static int queue_full(const struct kerr *e)
+{
+	return !strcmp(e->code, "service.queue_full") || !strcmp(e->code, "service.address_queue_full") ||
+	       !strcmp(e->code, "service.miner_queue_full");
+}
+
 /* Uploads tar, keeps its id in the experiment's NAME.id (what a restarted
- * miner follows), and follows it to its verdict. */
+ * miner follows), and follows it to its verdict. A full queue is waited
+ * out, within the verdict timeout, rather than costing the proof. */
 static int submit_follow(struct miner *m, int exp, const char *tar, const char *name, json_t **item, struct kerr *err)
 {
 	char u[MINER_URL_MAX], path[FS_PATH_MAX], held[FS_PATH_MAX], idf[64], id[128];
 	json_t *it = NULL;
 	long status;
+	time_t t0 = time(NULL);
 
-	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0 ||
-	    client_post_file(u, tar, &m->co, &it, &status, err) < 0)
+	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
+	while (client_post_file(u, tar, &m->co, &it, &status, err) < 0) {
+		if (!queue_full(err) || difftime(time(NULL), t0) + MINER_FULL_WAIT_S > m->o->verdict_timeout_s)
+			return -1;
+		say("experiment %04d: the validator's queue is full (%s); sending it again in %d s", exp, err->code,
+		    MINER_FULL_WAIT_S);
+		kerr_clear(err);
+		sleep(MINER_FULL_WAIT_S);
+	}
 	snprintf(id, sizeof id, "%s", jstr(it, "id"));
 	json_decref(it);
 	say("experiment %04d submitted as %s", exp, id);
