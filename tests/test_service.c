@@ -182,6 +182,8 @@ static void garbage_is_refused_and_not_stored(void **unused)
 
 static int queue_total(void);
 
+#define ZEROS64 "0000000000000000000000000000000000000000000000000000000000000000"
+
 /* A signed, attested bundle (its miner's own, sealed anew) whose manifest
  * names no king: 422 service.bad_king_tag in the miner's terms, and
  * neither its tar nor a row is kept (it once failed the enqueue with a
@@ -617,6 +619,53 @@ static void queue_caps_count_addresses_and_the_whole_queue(void **unused)
 }
 
 
+/* The queue's caps are counted again once the body is in: a queue that
+ * filled while a bundle was still arriving (a placeholder row waiting for
+ * held checkpoints, planted a second into a four-second upload) refuses it
+ * then, 503 service.queue_full, and keeps neither tar nor row. */
+static void queue_caps_hold_when_the_body_is_in(void **unused)
+{
+	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+				     "--judge-bin", tu_karpa(), "--max-queued", "1", NULL };
+	char out[FS_PATH_MAX], listing[1024];
+	int before, done = 0;
+	struct stat sb;
+
+	(void)unused;
+	assert_int_equal(stat(g.bundle2, &sb), 0);
+	snprintf(out, sizeof out, "%s/late.out", g.tmp);
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, opts);
+	before = queue_total();
+	run(0, "ls %s/uploads", g.state);
+	snprintf(listing, sizeof listing, "%s", g.out);
+	run(0, "rm -f %s; ( curl -s -w ' %%{http_code}' --limit-rate %lld --data-binary @%s %s/v1/submissions > %s.tmp 2>&1;"
+	       " mv %s.tmp %s ) > /dev/null 2>&1 &",
+	    out, (long long)sb.st_size / 4 + 1, g.bundle2, g.sv.url, out, out, out);
+	sleep(1);
+	sf_state_sql(g.state,
+		     "INSERT INTO queue(id, sha256, manifest_sha256, bytes, miner, king_tag, path, remote, state, received_at)"
+		     " VALUES ('q-000000000000000000000000', '" ZEROS64 "', '" ZEROS64 "', 0, '" ZEROS64 "',"
+		     " 'recipe-v0.1.0', '/nonexistent', '192.0.2.1', 'queued', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));"
+		     "INSERT INTO held_wait(queue_id, needs_json, asked_at, ready)"
+		     " VALUES ('q-000000000000000000000000', '[]', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 0)");
+	for (int i = 0; i < 600 && !done; i++, usleep(100 * 1000))
+		done = access(out, F_OK) == 0;
+	sf_state_sql(g.state, "DELETE FROM held_wait WHERE queue_id = 'q-000000000000000000000000';"
+			      "DELETE FROM queue WHERE id = 'q-000000000000000000000000'");
+	assert_true(done);
+	run(0, "cat %s", out);
+	assert_non_null(strstr(g.out, "service.queue_full"));
+	assert_non_null(strstr(g.out, " 503"));
+	assert_int_equal(queue_total(), before);
+	run(0, "ls %s/uploads", g.state);
+	assert_string_equal(g.out, listing);
+	run(0, "ls %s/uploads/tmp | wc -l", g.state);
+	assert_string_equal(g.out, "0\n");
+	sf_stop(&g.sv, SIGTERM);
+	serve();
+}
+
 /* A verified bundle whose queue row fails to commit (a trigger refuses
  * the insert here; a full or broken database in life): the error goes to
  * the miner, and the tar already renamed into STATE/uploads goes with the
@@ -941,6 +990,7 @@ int main(void)
 		cmocka_unit_test(disk_reserve_refuses_before_the_body),
 		cmocka_unit_test(queue_caps_count_addresses_and_the_whole_queue),
 		cmocka_unit_test(failed_enqueue_keeps_no_tar),
+		cmocka_unit_test(queue_caps_hold_when_the_body_is_in),
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),
