@@ -36,7 +36,7 @@ static const char usage_text[] =
 	"  --max-uploads N       uploads in flight at once; beyond: 503 (default 16)\n"
 	"  --max-uploads-per-ip N  of them, from one client address (default 4)\n"
 	"  --upload-min-kib-s R  an upload is cut off once it falls behind R KiB/s, counted from a\n"
-	"                        minute after its headers (default 64; 0: no minimum)\n"
+	"                        minute after its headers (default 32; 0: no minimum)\n"
 	"  --disk-reserve-mb M   room an upload must leave free on STATE's disk beyond what uploads\n"
 	"                        in flight will still write; short: 507 before the body (default 64)\n"
 	"  --max-conns-per-ip N  connections per client address (default 32)\n"

@@ -106,6 +106,14 @@ static int h_fail(struct http_req *rq, void *ctx)
 	return -1;
 }
 
+/* A handler that holds its worker thread for 2.5 s, as a bundle's
+ * verification does. */
+static int h_slow(struct http_req *rq, void *ctx)
+{
+	usleep(2500 * 1000);
+	return http_reply_json(rq, 200, json_pack("{s:b}", "slow", 1));
+}
+
 /* A precheck: X-Refuse refuses before the body, X-Fail fails, else the
  * body comes. */
 static int h_gate(struct http_req *rq, void *ctx)
@@ -129,6 +137,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/refuse", 0, 0, h_refuse, NULL },
 	{ "GET", "/v1/text", 0, 0, h_text, NULL },
 	{ "GET", "/v1/fail", 0, 0, h_fail, NULL },
+	{ "GET", "/v1/slow", 0, 0, h_slow, NULL },
 };
 
 /* ------------------------------------------------------------- fixture */
@@ -879,6 +888,7 @@ static void test_length_required(void **state)
 	struct http_stats st;
 	char resp[8192];
 	struct fx *f;
+	int code;
 
 	test_limits(&lim);
 	f = fx_start(&lim);
@@ -889,10 +899,12 @@ static void test_length_required(void **state)
 	assert_error_shape(resp, "http.length_required");
 	/* a length beside Transfer-Encoding is none: libmicrohttpd reads the
 	 * body chunked, and 2 MiB would pass under a claim of 4 bytes */
-	assert_int_equal(raw_request(f, "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
-					"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
-				     resp, sizeof resp),
-			 411);
+	/* (0.9.75 passes the pair to us; a later libmicrohttpd may refuse it
+	 * itself, with 400) */
+	code = raw_request(f, "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+			      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+			   resp, sizeof resp);
+	assert_true(code == 411 || code == 400);
 	/* the route's precheck does not run first either */
 	assert_int_equal(raw_request(f, "POST /v1/gated HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
 					"X-Refuse: 1\r\nConnection: close\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
@@ -950,7 +962,7 @@ static void test_uploads_per_ip(void **state)
 
 /* An upload trickling bytes (each within the idle timeout) is cut off once
  * it falls behind upload_min_rate after the grace: file, slot and disk
- * claim go. One that keeps pace is taken however long it takes. */
+ * claim go. One that keeps pace is taken past the grace. */
 static void test_upload_pace(void **state)
 {
 	struct http_limits lim;
@@ -1001,6 +1013,41 @@ static void test_upload_pace(void **state)
 	}
 	http_stats(f->s, &st);
 	assert_int_equal(st.rejected_slow, 1);
+	fx_stop(f);
+
+	/* One worker, held 2.5 s by another request's handler while an
+	 * upload keeping pace arrives: the upload is not charged for the
+	 * time its worker read nothing (without that it falls ~100 KiB
+	 * behind the moment the worker reads again). */
+	test_limits(&lim);
+	lim.threads = 1;
+	lim.upload_grace_s = 1;
+	lim.upload_min_rate = 64 << 10;
+	f = fx_start(&lim);
+	{
+		static char chunk[16 << 10];
+		const char *big = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 393216\r\nConnection: close\r\n\r\n";
+		const char *slow_get = "GET /v1/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+		int slow = raw_connect(f);
+
+		memset(chunk, 'q', sizeof chunk);
+		fd = raw_connect(f);
+		assert_int_equal(raw_send(fd, big, strlen(big)), 0);
+		for (int i = 0; i < 24; i++) {
+			if (i == 4)
+				assert_int_equal(raw_send(slow, slow_get, strlen(slow_get)), 0);
+			assert_int_equal(raw_send(fd, chunk, sizeof chunk), 0);
+			usleep(100000);
+		}
+		raw_read(fd, resp, sizeof resp);
+		close(fd);
+		assert_int_equal(status_of(resp), 200);
+		raw_read(slow, resp, sizeof resp);
+		close(slow);
+		assert_int_equal(status_of(resp), 200);
+	}
+	http_stats(f->s, &st);
+	assert_int_equal(st.rejected_slow, 0);
 	fx_stop(f);
 }
 
@@ -1434,6 +1481,14 @@ static void test_start_refusals(void **state)
 	lim.max_streams = lim.max_conns - lim.max_uploads; /* no connection left for anything else */
 	assert_int_equal(http_start(&s, "127.0.0.1:0", routes, 1, &lim, "/tmp", NULL, &err), -1);
 	assert_string_equal(err.code, "http.start");
+	assert_null(s);
+	/* a trusted proxy lifts the per-address connection cap: only a
+	 * loopback listener may have one */
+	test_limits(&lim);
+	snprintf(lim.trusted_proxy, sizeof lim.trusted_proxy, "127.0.0.1");
+	assert_int_equal(http_start(&s, "0.0.0.0:0", routes, 1, &lim, "/tmp", NULL, &err), -1);
+	assert_string_equal(err.code, "http.start");
+	assert_non_null(strstr(err.msg, "loopback"));
 	assert_null(s);
 	test_limits(&lim);
 	snprintf(lim.trusted_proxy, sizeof lim.trusted_proxy, "proxy.example");

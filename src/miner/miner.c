@@ -32,9 +32,12 @@
 
 #define MINER_URL_MAX 2048
 #define MINER_POLL_S 2
-/* How long a miner waits before sending a proof again to a validator whose
- * queue is full. */
+/* How long a miner waits before sending a proof again to a validator that
+ * said "later": 15 s, doubling to at most 5 minutes (a per-key cap is met
+ * only after the upload and its verification, so a tight loop would cost
+ * the validator a full check every time). */
 #define MINER_FULL_WAIT_S 15
+#define MINER_FULL_WAIT_MAX_S 300
 #define MINER_DIFF_MAX (256u << 10)
 #define MINER_AWAITING "proved, awaiting its verdict" /* a submitted row's description until then */
 #define MINER_RATIONALE_BYTES_MAX (64u << 10) /* the judge reads at most this much */
@@ -304,12 +307,14 @@ static int follow(struct miner *m, const char *id, const char *held_dir, json_t 
 	return 0;
 }
 
-/* The validator's queue caps (in all, per address, per key) say "later",
- * not "no": the proof still stands. */
+/* The validator's queue caps (in all, per address, per key), its upload
+ * slots and its disk room, once the client's own retries are spent, say
+ * "later", not "no": the proof still stands. */
 static int queue_full(const struct kerr *e)
 {
 	return !strcmp(e->code, "service.queue_full") || !strcmp(e->code, "service.address_queue_full") ||
-	       !strcmp(e->code, "service.miner_queue_full");
+	       !strcmp(e->code, "service.miner_queue_full") || !strcmp(e->code, "http.busy") ||
+	       !strcmp(e->code, "http.disk_full");
 }
 
 /* Uploads tar, keeps its id in the experiment's NAME.id (what a restarted
@@ -321,16 +326,18 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 	json_t *it = NULL;
 	long status;
 	time_t t0 = time(NULL);
+	unsigned wait_s = MINER_FULL_WAIT_S;
 
 	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
 	while (client_post_file(u, tar, &m->co, &it, &status, err) < 0) {
-		if (!queue_full(err) || difftime(time(NULL), t0) + MINER_FULL_WAIT_S > m->o->verdict_timeout_s)
+		if (!queue_full(err) || difftime(time(NULL), t0) + wait_s > m->o->verdict_timeout_s)
 			return -1;
-		say("experiment %04d: the validator's queue is full (%s); sending it again in %d s", exp, err->code,
-		    MINER_FULL_WAIT_S);
+		say("experiment %04d: the validator has no room for it now (%s); sending it again in %u s", exp,
+		    err->code, wait_s);
 		kerr_clear(err);
-		sleep(MINER_FULL_WAIT_S);
+		sleep(wait_s);
+		wait_s = wait_s * 2 > MINER_FULL_WAIT_MAX_S ? MINER_FULL_WAIT_MAX_S : wait_s * 2;
 	}
 	snprintf(id, sizeof id, "%s", jstr(it, "id"));
 	json_decref(it);

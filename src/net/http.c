@@ -44,6 +44,12 @@
  * twice the header limit plus room for the reply's headers. */
 #define HTTP_POOL_SLACK_BYTES 4096
 
+/* Seconds this worker thread has spent in route handlers and prechecks
+ * (fsync, a bundle's verification, a database query). A connection stays
+ * on one worker, which reads none of its connections meanwhile: an
+ * upload's pace is not charged for that time. */
+static _Thread_local double worker_busy_s;
+
 /* What a reply that jansson cannot encode becomes (no allocation needed). */
 static const char REPLY_UNENCODABLE[] =
 	"{\"error\":{\"code\":\"http.internal\",\"message\":\"the reply could not be encoded\"}}";
@@ -54,7 +60,7 @@ void http_limits_default(struct http_limits *l)
 	l->max_small_body = 64u << 10;
 	l->max_uploads = 16;
 	l->max_uploads_per_ip = 4;
-	l->upload_min_rate = 64 << 10;
+	l->upload_min_rate = 32 << 10;
 	l->upload_grace_s = 60;
 	l->max_streams = 128;
 	l->max_streams_per_ip = 4;
@@ -720,6 +726,7 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 		return mhd_result(reply_retry_after(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "http.busy", HTTP_BUSY_RETRY_S,
 						    busy));
 	rq->pace_from_s = now_s() + s->lim.upload_grace_s;
+	rq->busy_from_s = worker_busy_s;
 	rq->announced = (uint64_t)cl;
 	if (room_claim(s, rq, cl))
 		return rq->replied ? MHD_YES : MHD_NO;
@@ -749,7 +756,7 @@ static enum MHD_Result req_data(struct http_server *s, struct http_req *rq, cons
 	/* checked as bytes arrive, a body being drained included: a client
 	 * that sends nothing at all is the idle timeout's */
 	if (rq->route->upload && s->lim.upload_min_rate > 0) {
-		double behind = now_s() - rq->pace_from_s;
+		double behind = now_s() - rq->pace_from_s - (worker_busy_s - rq->busy_from_s);
 
 		if (behind > 0 && (double)(rq->bytes + rq->discarded + n) < s->lim.upload_min_rate * behind) {
 			atomic_fetch_add(&s->rejected_slow, 1);
@@ -838,6 +845,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct http_server *s = cls;
 	struct http_req *rq = *con_cls;
+	enum MHD_Result r;
+	double t0;
 
 	if (!rq) {
 		if (!(rq = calloc(1, sizeof *rq)))
@@ -850,7 +859,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		atomic_fetch_add(&s->requests, 1);
 		if (!(rq->method = strdup(method)) || !(rq->path = strdup(url)))
 			return MHD_NO;
-		return req_begin(s, rq);
+		t0 = now_s();
+		r = req_begin(s, rq);
+		worker_busy_s += now_s() - t0;
+		return r;
 	}
 	if (rq->replied) { /* not expected: MHD stops calling once a reply is queued */
 		*upload_data_size = 0;
@@ -862,7 +874,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return req_data(s, rq, upload_data, n);
 	}
-	return req_end(s, rq);
+	t0 = now_s();
+	r = req_end(s, rq);
+	worker_busy_s += now_s() - t0;
+	return r;
 }
 
 /* Every request ends here, replied or not, completed or cut off: the upload
@@ -984,6 +999,18 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 		    addr_key(lim->trusted_proxy, s->proxy_addr) < 0) {
 			kerr_set(err, "http.start", "the trusted proxy %.64s is not an IPv4 or IPv6 address",
 				 lim->trusted_proxy);
+			goto fail;
+		}
+		/* the per-address connection cap is lifted for the proxy's sake
+		 * (libmicrohttpd applies one cap to every peer): only a local
+		 * proxy may then reach the server, or one peer could take every
+		 * connection */
+		if (!(v6 ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)
+			 : (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127)) {
+			kerr_set(err, "http.start",
+				 "a trusted proxy needs a loopback listen address (not %s): run the proxy on this "
+				 "machine, in front of 127.0.0.1",
+				 listen);
 			goto fail;
 		}
 		s->proxy_set = 1;

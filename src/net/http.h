@@ -88,7 +88,7 @@ struct http_limits {
 	char trusted_proxy[64];
 };
 /* Defaults for a validator on loopback: 256 MiB uploads, 64 KiB JSON,
- * 16 uploads (4 per address, each at least 64 KiB/s after a minute's
+ * 16 uploads (4 per address, each at least 32 KiB/s after a minute's
  * grace), 128 event streams (4 per address), 512 connections, 32 per
  * address, 30 s idle, 16 KiB headers,
  * 20 requests/s with a burst of 40, 4 threads, 64 MiB of disk kept free.

@@ -72,6 +72,7 @@ struct http_req {
 	/* upload */
 	int upload_slot; /* 1 + the index of the upload slot it holds; 0: none */
 	double pace_from_s; /* CLOCK_MONOTONIC seconds from which the body must keep pace */
+	double busy_from_s; /* the worker's busy seconds then (http.c, worker_busy_s) */
 	uint64_t announced; /* Content-Length: the body may not pass it */
 	int fd;
 	char upload_path[FS_PATH_MAX]; /* "" once taken or removed */
