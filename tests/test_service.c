@@ -82,6 +82,21 @@ static json_t *get(const char *path, long want)
 	return j;
 }
 
+/* The submission at path once it is done (polled every poll_ms, at most
+ * tries times); NULL when it never was. Caller decrefs. */
+static json_t *wait_done(const char *path, int tries, int poll_ms)
+{
+	for (int i = 0; i < tries; i++) {
+		json_t *j = get(path, 200);
+
+		if (!strcmp(tu_jstr(j, "state"), "done"))
+			return j;
+		json_decref(j);
+		usleep((useconds_t)poll_ms * 1000);
+	}
+	return NULL;
+}
+
 /* A bundle proved against the first king from a one-line patch, with
  * prove's extra flags (its BUNDLE: tar + ".d", held beside it). */
 static void prove_with(const char *flags, const char *sed, const char *rationale_text, const char *tar)
@@ -500,14 +515,7 @@ static void held_wait_expires(void **unused)
 	snprintf(late_name, sizeof late_name, "%s",
 		 tu_jstr(json_array_get(json_object_get(json_object_get(j, "held"), "needs"), 0), "name"));
 	json_decref(j);
-	for (int i = 0; i < 100; i++) {
-		j = get(path, 200);
-		if (!strcmp(tu_jstr(j, "state"), "done"))
-			break;
-		json_decref(j);
-		j = NULL;
-		usleep(100 * 1000);
-	}
+	j = wait_done(path, 100, 100);
 	assert_non_null(j);
 	assert_string_equal(tu_jstr(j, "verdict"), "rejected");
 	assert_string_equal(tu_jstr(j, "code"), "service.held_missing");
@@ -603,14 +611,7 @@ static void queue_caps_count_addresses_and_the_whole_queue(void **unused)
 	/* the waiting one ends (its held checkpoints never come) */
 	sf_stop(&g.sv, SIGTERM);
 	sf_start(&g.sv, g.tmp, g.state, opts_expire);
-	for (int i = 0; i < 100; i++) {
-		j = get(path, 200);
-		if (!strcmp(tu_jstr(j, "state"), "done"))
-			break;
-		json_decref(j);
-		j = NULL;
-		usleep(100 * 1000);
-	}
+	j = wait_done(path, 100, 100);
 	assert_non_null(j);
 	assert_string_equal(tu_jstr(j, "code"), "service.held_missing");
 	json_decref(j);
@@ -826,14 +827,7 @@ static void crash_mid_judgment_loses_nothing(void **unused)
 	sf_stop(&g.sv, SIGKILL);
 	serve();
 	run(0, "grep -c 'recovered:' %s", g.sv.log);
-	for (int i = 0; i < 600; i++) {
-		j = get(path, 200);
-		if (!strcmp(tu_jstr(j, "state"), "done"))
-			break;
-		json_decref(j);
-		j = NULL;
-		usleep(200 * 1000);
-	}
+	j = wait_done(path, 600, 200);
 	assert_non_null(j);
 	assert_string_equal(tu_jstr(j, "state"), "done");
 	assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
