@@ -20,7 +20,7 @@
 
 static const char usage_text[] =
 	"usage: karpa eval --ckpt FILE --data DIR --split val|hidden [--threads T] [--tokens N]\n"
-	"                  [--recipe DIR] [--per-window-out FILE] [--json]\n"
+	"                  [--recipe DIR] [--per-window-out FILE] [--no-sandbox] [--json]\n"
 	"\n"
 	"Verifies a checkpoint, loads it into the recipe (built-in, or --recipe DIR built and run in\n"
 	"its own process) and reports val_bpb\n"
@@ -30,6 +30,8 @@ static const char usage_text[] =
 	"  --tokens N    score only the first N targets (default: the scale's, see docs/data.md)\n"
 	"  --per-window-out FILE  also write each window's cross-entropy (nats, its targets' sum),\n"
 	"                one a line in split order, under a '#' header (format " WINDOWS_FORMAT ")\n"
+	"  --no-sandbox  run the recipe with your user's rights instead of in the validator's\n"
+	"                sandbox layers (docs/sandbox.md): only for code you have read\n"
 	"  --json        print the result as one JSON object on stdout\n";
 
 static int usage(int rc)
@@ -40,15 +42,15 @@ static int usage(int rc)
 
 #define NOMEM "eval.nomem" /* the --json answer when the report cannot be encoded */
 
-static json_t *report_json(const struct eval_report *r, const char *ckpt)
+static json_t *report_json(const struct eval_report *r, const char *ckpt, const char *box)
 {
-	return json_pack("{s:b, s:s, s:f, s:f, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}",
+	return json_pack("{s:b, s:s, s:f, s:f, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
 			 "ok", 1, "split", dataset_split_name(r->split), "val_bpb", r->res.val_bpb,
 			 "loss", r->res.loss, "targets", (json_int_t)r->res.targets, "bytes",
 			 (json_int_t)r->res.bytes, "ckpt", ckpt, "ckpt_sha256", r->ckpt_sha256,
 			 "recipe", r->recipe, "recipe_version", r->recipe_version, "step",
 			 (json_int_t)r->step, "seed", (json_int_t)r->seed, "scale", r->scale, "data",
-			 r->data_digest);
+			 r->data_digest, "sandbox", box);
 }
 
 /* Each window's sum of its targets' nats (seq_len of them; the short last
@@ -106,7 +108,7 @@ int cmd_eval(int argc, char **argv)
 			 { "data", required_argument, 0, 'd' },
 		{ "split", required_argument, 0, 's' },	 { "threads", required_argument, 0, 't' },
 		{ "tokens", required_argument, 0, 'n' }, { "json", no_argument, 0, 'j' },
-		{ "per-window-out", required_argument, 0, 'w' },
+		{ "per-window-out", required_argument, 0, 'w' }, { "no-sandbox", no_argument, 0, 'U' },
 		{ "help", no_argument, 0, 'h' },	 { 0, 0, 0, 0 },
 	};
 	const char *ckpt = NULL, *data = NULL, *split = NULL, *recipe = NULL, *win_out = NULL;
@@ -114,6 +116,9 @@ int cmd_eval(int argc, char **argv)
 	uint64_t cap = 0;
 	struct eval_report rep;
 	struct recipe_host h;
+	struct runbox rb = { 0 };
+	enum runbox_mode mode = RUNBOX_ON;
+	char box[320];
 	struct kerr err = { { 0 }, { 0 } };
 	enum dataset_split_id sid;
 	struct dataset d;
@@ -129,6 +134,7 @@ int cmd_eval(int argc, char **argv)
 		case 'd': data = optarg; break;
 		case 's': split = optarg; break;
 		case 'w': win_out = optarg; break;
+		case 'U': mode = RUNBOX_OFF; break;
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
 		case 't':
@@ -160,9 +166,11 @@ int cmd_eval(int argc, char **argv)
 	}
 	if (win_out && open_windows(data, sid, &d, &nats, &err) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
-	rc = cli_recipe_host(recipe, &h, 0, &err);
+	rc = cli_recipe_host(recipe, mode, threads, &rb, &h, 0, &err);
 	if (rc == 0)
 		rc = train_eval_checkpoint_data(ckpt, win_out ? &d : NULL, data, sid, threads, cap, nats, &h, &rep, &err);
+	runbox_describe(&rb, box, sizeof box);
+	runbox_free(&rb);
 	if (rc == 0 && win_out)
 		rc = write_windows(win_out, &rep, nats, &err);
 	if (win_out)
@@ -171,7 +179,7 @@ int cmd_eval(int argc, char **argv)
 	if (rc < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
 	if (as_json) {
-		cli_print_json(report_json(&rep, ckpt), JSON_SORT_KEYS, NOMEM);
+		cli_print_json(report_json(&rep, ckpt, box), JSON_SORT_KEYS, NOMEM);
 		return EXIT_OK;
 	}
 	printf("val_bpb %.6f on %s  (loss %.4f over %llu targets, %llu bytes)\n", rep.res.val_bpb,

@@ -14,7 +14,8 @@
 
 static const char usage_text[] =
 	"usage: karpa miner run --validator URL --key FILE --work DIR --data DIR\n"
-	"                       [--experiments N] [--minutes M] [--seed S] [--threads T] [--hold] [--progress]\n"
+	"                       [--experiments N] [--minutes M] [--seed S] [--threads T] [--hold] [--no-sandbox]\n"
+	"                       [--progress]\n"
 	"Searches the recipe's knobs against a validator's king: trains each idea locally at the\n"
 	"validator's scale, keeps one only when its public val_bpb beats the king's by the noise\n"
 	"margin, then proves it, submits it and follows its verdict (answering a challenge).\n"
@@ -31,7 +32,9 @@ static const char usage_text[] =
 	"  --agent-timeout S seconds one proposal may take (default 300)\n"
 	"  --program FILE    the agents' instructions sent with each request (default docs/program.md)\n"
 	"  --hold            proofs hold their checkpoints back and send the validator the ones it\n"
-	"                    draws (the default at the gpu-* scales; docs/bundle.md)\n";
+	"                    draws (the default at the gpu-* scales; docs/bundle.md)\n"
+	"  --no-sandbox      train trials and proofs unconfined: the king's code and the proposer's\n"
+	"                    patches then run with your user's rights (docs/sandbox.md)\n";
 
 int cmd_miner(int argc, char **argv)
 {
@@ -43,7 +46,7 @@ int cmd_miner(int argc, char **argv)
 		{ "progress", no_argument, 0, 'P' },	    { "help", no_argument, 0, 'h' },
 		{ "proposer", required_argument, 0, 'p' },  { "agent", required_argument, 0, 'a' },
 		{ "agent-timeout", required_argument, 0, 'T' }, { "program", required_argument, 0, 'g' },
-		{ "hold", no_argument, 0, 'H' },
+		{ "hold", no_argument, 0, 'H' },	    { "no-sandbox", no_argument, 0, 'U' },
 		{ 0, 0, 0, 0 },
 	};
 	struct miner_opts o = { .seed = 1, .verdict_timeout_s = 86400, .proposer = "search", .agent_timeout_s = 300,
@@ -99,6 +102,7 @@ int cmd_miner(int argc, char **argv)
 		case 'a': o.agent = optarg; break;
 		case 'g': o.program = optarg; break;
 		case 'H': o.hold = 1; break;
+		case 'U': o.no_sandbox = 1; break;
 		case 'T':
 			if (cli_parse_int(optarg, 1, 86400, &o.agent_timeout_s) < 0) {
 				fprintf(stderr, "karpa miner: --agent-timeout must be 1..86400 seconds\n");

@@ -14,7 +14,7 @@ static const char usage_text[] =
 	"usage: karpa prove --recipe REPO --king TAG --patch FILE --rationale FILE --key FILE\n"
 	"                   --data DIR --scale S --out BUNDLE [--tar FILE] [--seed N] [--threads T]\n"
 	"                   [--budget UNITS] [--runner-isa ISA | --device cuda] [--hold | --keep-all]\n"
-	"                   [--mock-attestation] [--progress] [--json]\n"
+	"                   [--mock-attestation] [--no-sandbox] [--progress] [--json]\n"
 	"Applies the patch to the king, builds it, calibrates, trains under the seed and budget,\n"
 	"evaluates val_bpb on the public split, and writes a signed, attested bundle.\n"
 	"--runner-isa aarch64 builds the recipe for aarch64 and trains and evaluates under qemu-user:\n"
@@ -24,7 +24,9 @@ static const char usage_text[] =
 	"(docs/gpu.md, docs/calibration.md).\n"
 	"--hold keeps only the last intermediate checkpoint in the bundle and the others in\n"
 	"BUNDLE.held, for a validator to ask for the ones it draws (the default at the gpu-* scales,\n"
-	"whose checkpoints are GBs each); --keep-all keeps every one in the bundle (docs/bundle.md).\n";
+	"whose checkpoints are GBs each); --keep-all keeps every one in the bundle (docs/bundle.md).\n"
+	"The recipe trains in the validator's sandbox: the king's code is every past winner's, not\n"
+	"yours. --no-sandbox runs it with your user's rights (docs/sandbox.md, \"Outside a judgment\").\n";
 
 int cmd_prove(int argc, char **argv)
 {
@@ -39,7 +41,7 @@ int cmd_prove(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },	 { "help", no_argument, 0, 'h' },
 		{ "runner-isa", required_argument, 0, 'I' }, { "device", required_argument, 0, 'D' },
 		{ "hold", no_argument, 0, 'H' },	 { "keep-all", no_argument, 0, 'A' },
-		{ 0, 0, 0, 0 },
+		{ "no-sandbox", no_argument, 0, 'U' },	 { 0, 0, 0, 0 },
 	};
 	struct prove_opts o = { .seed = PROVE_SEED_DEFAULT, .threads = 1, .progress = isatty(2),
 				.hold = PROVE_HOLD_BY_SCALE };
@@ -91,6 +93,7 @@ int cmd_prove(int argc, char **argv)
 			break;
 		case 'H': o.hold = 1; break;
 		case 'A': o.hold = 0; break;
+		case 'U': o.no_sandbox = 1; break;
 		case 'P': o.progress = 1; break;
 		case 'j': as_json = 1; break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -105,17 +108,17 @@ int cmd_prove(int argc, char **argv)
 	if (prove_run(&o, &r, &err) < 0)
 		return cli_fail(&err);
 	if (as_json) {
-		cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:I, s:f, s:f, s:f, s:i}", "bundle", o.out, "manifest_sha256",
-					 r.manifest_sha256, "attestation", r.attest_kind, "val_bpb", r.val_bpb, "steps",
-					 (json_int_t)r.steps, "train_s", r.train_s, "allowed_s", r.allowed_s, "wall_s",
-					 r.wall_s, "held", r.held),
+		cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:I, s:f, s:f, s:f, s:i, s:s}", "bundle", o.out,
+					 "manifest_sha256", r.manifest_sha256, "attestation", r.attest_kind, "val_bpb",
+					 r.val_bpb, "steps", (json_int_t)r.steps, "train_s", r.train_s, "allowed_s",
+					 r.allowed_s, "wall_s", r.wall_s, "held", r.held, "sandbox", r.sandbox),
 			       JSON_SORT_KEYS, "prove.nomem");
 	}
 	else
 		printf("bundle    %s\nmanifest  %s\nval_bpb   %.4f (public split)\nsteps     %lld\ntraining  %.1f s of "
-		       "%.1f s allowed\nattest    %s%s\n",
+		       "%.1f s allowed\nattest    %s%s\nrecipe    %s\n",
 		       o.out, r.manifest_sha256, r.val_bpb, (long long)r.steps, r.train_s, r.allowed_s, r.attest_kind,
-		       strcmp(r.attest_kind, "mock") ? "" : " (UNVERIFIED tier, alpha 0.5)");
+		       strcmp(r.attest_kind, "mock") ? "" : " (UNVERIFIED tier, alpha 0.5)", r.sandbox);
 	if (!as_json && r.held)
 		printf("held      %d checkpoints in %s%s: keep them until the verdict\n", r.held, o.out, PROVE_HELD_SUFFIX);
 	return EXIT_OK;

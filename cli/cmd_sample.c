@@ -25,21 +25,25 @@
 
 static const char usage_text[] =
 	"usage: karpa sample --ckpt FILE --data DIR --prompt TEXT [--tokens N] [--temperature T]\n"
-	"                    [--seed S] [--recipe DIR] [--scale S] [--threads T] [--json]\n"
+	"                    [--seed S] [--recipe DIR] [--scale S] [--threads T] [--no-sandbox] [--json]\n"
 	"       karpa sample --king TAG --state STATE --prompt TEXT [options as above]\n"
 	"\n"
 	"Loads a checkpoint into its recipe (built-in, or --recipe DIR built and run in its own\n"
 	"process) and writes N tokens after the prompt, each drawn from softmax(logits / T) with\n"
 	"a stream seeded by --seed: the same checkpoint, prompt and options give the same text.\n"
 	"With --king, the checkpoint that crowned king TAG of validator state STATE, its recipe\n"
-	"exported from STATE/recipe, and (unless --data) the state's data folder.\n"
+	"exported from STATE/recipe, and (unless --data) the state's data folder; the king's code\n"
+	"then runs in the sandbox a validator judges in, Landlock and namespaces required.\n"
 	"  --data DIR        the data folder whose tokenizer the checkpoint was trained with\n"
 	"  --tokens N        tokens to generate, 1..4096 (default 64)\n"
 	"  --temperature T   0 (greedy) .. 100 (default 1)\n"
 	"  --seed S          0 .. 2^53-1 (default 1)\n"
 	"  --scale S         refuse a checkpoint of any other scale\n"
 	"  --threads T       the recipe's threads (default: online CPUs; the text does not depend on it)\n"
-	"  --json            one JSON object: the prompt's and the generated tokens, and the text\n";
+	"  --no-sandbox      without --king: run the recipe with your user's rights instead of in\n"
+	"                    the validator's sandbox layers (docs/sandbox.md)\n"
+	"  --json            one JSON object: the prompt's and the generated tokens, the text, and\n"
+	"                    how the recipe was sandboxed\n";
 
 static int usage(int rc)
 {
@@ -52,7 +56,7 @@ static int usage(int rc)
 
 struct args {
 	const char *ckpt, *data, *recipe, *scale, *king, *state, *prompt;
-	int tokens, threads, as_json;
+	int tokens, threads, as_json, no_sandbox;
 	double temperature;
 	uint64_t seed;
 };
@@ -75,7 +79,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "prompt", required_argument, 0, 'p' },      { "tokens", required_argument, 0, 'n' },
 		{ "temperature", required_argument, 0, 'T' }, { "seed", required_argument, 0, 'e' },
 		{ "threads", required_argument, 0, 't' },     { "json", no_argument, 0, 'j' },
-		{ "help", no_argument, 0, 'h' },	      { 0, 0, 0, 0 },
+		{ "no-sandbox", no_argument, 0, 'U' },	      { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
 	};
 	char *end;
 	int c;
@@ -92,6 +97,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 's': a->state = optarg; break;
 		case 'p': a->prompt = optarg; break;
 		case 'j': a->as_json = 1; break;
+		case 'U': a->no_sandbox = 1; break;
 		case 'h': return usage(EXIT_OK);
 		case 'n':
 			if (cli_parse_int(optarg, 1, SAMPLE_TOKENS_MAX, &a->tokens) < 0) {
@@ -128,6 +134,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (!a->prompt || (!a->ckpt == !a->king) || (a->king && !a->state) || (a->state && !a->king) ||
 	    (a->ckpt && !a->data)) {
 		fprintf(stderr, CMD ": --prompt and either --ckpt with --data or --king with --state are required\n");
+		return usage(EXIT_USAGE);
+	}
+	if (a->king && a->no_sandbox) {
+		fprintf(stderr, CMD ": --king runs a king's code on a validator, which is never unconfined: "
+			    "no --no-sandbox\n");
 		return usage(EXIT_USAGE);
 	}
 	if (strlen(a->prompt) > SAMPLE_PROMPT_BYTES_MAX) {
@@ -178,7 +189,7 @@ static json_t *ids_json(const uint16_t *ids, size_t n)
 	return a;
 }
 
-static int print_json(const struct args *a, const struct sample_result *r, struct kerr *err)
+static int print_json(const struct args *a, const struct sample_result *r, const char *box, struct kerr *err)
 {
 	char *text = NULL, *prompt = NULL;
 	json_t *o;
@@ -195,6 +206,8 @@ static int print_json(const struct args *a, const struct sample_result *r, struc
 		      ids_json(r->prompt_ids, r->n_prompt), "tokens", ids_json(r->ids, r->n), "text", text);
 	if (o && a->king)
 		json_object_set_new(o, "king", json_string(a->king));
+	if (o)
+		json_object_set_new(o, "sandbox", json_string(box));
 	free(text);
 	free(prompt);
 	cli_print_json(o, JSON_SORT_KEYS, NOMEM);
@@ -210,6 +223,8 @@ int cmd_sample(int argc, char **argv)
 	struct sample_result r = { 0 };
 	struct dataset d;
 	struct recipe_host h;
+	struct runbox rb = { 0 };
+	char box[320];
 	struct kerr err = { { 0 }, { 0 } };
 	int rc, data_open = 0, streaming;
 
@@ -234,7 +249,9 @@ int cmd_sample(int argc, char **argv)
 	if (dataset_open(a.data, &d, &err) < 0)
 		goto fail;
 	data_open = 1;
-	if (cli_recipe_host(a.recipe, &h, 0, &err) < 0)
+	/* On a validator (--king) as a judgment runs a recipe: required layers */
+	if (cli_recipe_host(a.recipe, a.king ? RUNBOX_VALIDATOR : a.no_sandbox ? RUNBOX_OFF : RUNBOX_ON, a.threads,
+			    &rb, &h, 0, &err) < 0)
 		goto fail;
 	streaming = !a.as_json && isatty(STDOUT_FILENO);
 	memset(&so, 0, sizeof so);
@@ -257,8 +274,9 @@ int cmd_sample(int argc, char **argv)
 			putchar('\n');
 		goto fail;
 	}
+	runbox_describe(&rb, box, sizeof box);
 	if (a.as_json) {
-		if (print_json(&a, &r, &err) < 0)
+		if (print_json(&a, &r, box, &err) < 0)
 			goto fail;
 	} else {
 		if (!streaming) {
@@ -272,6 +290,7 @@ int cmd_sample(int argc, char **argv)
 fail:
 	rc = cli_fail_json(&err, a.as_json, NOMEM);
 out:
+	runbox_free(&rb);
 	sample_result_free(&r);
 	if (data_open)
 		dataset_close(&d);

@@ -18,7 +18,7 @@
 static const char usage_text[] =
 	"usage: karpa train --scale SCALE --data DIR --seed N --out RUNDIR [--threads T]\n"
 	"                   [--recipe DIR] [--runner-isa ISA | --device cuda] [--eval-tokens N] [--final-only]\n"
-	"                   [--progress] [--json]\n"
+	"                   [--no-sandbox] [--progress] [--json]\n"
 	"\n"
 	"Trains the recipe at a scale on a prepared data folder, checkpoints into\n"
 	"RUNDIR, evaluates val_bpb on the val split and writes RUNDIR/result.json.\n"
@@ -32,6 +32,8 @@ static const char usage_text[] =
 	"  --eval-tokens N   score only the first N val targets (default: the scale's, see docs/data.md)\n"
 	"  --final-only      no checkpoints but the final one: a screening run, faster at the gpu\n"
 	"                    scales, that binds no segments and so can never be proved\n"
+	"  --no-sandbox      run the recipe with your user's rights instead of in the validator's\n"
+	"                    sandbox layers (docs/sandbox.md): only for code you have read\n"
 	"  --progress        progress lines and the loss plot even when stderr is not a terminal\n"
 	"  --json            print the result as one JSON object on stdout\n";
 
@@ -52,15 +54,18 @@ int cmd_train(int argc, char **argv)
 		{ "eval-tokens", required_argument, 0, 'e' }, { "progress", no_argument, 0, 'p' },
 		{ "runner-isa", required_argument, 0, 'I' }, { "device", required_argument, 0, 'D' },
 		{ "json", no_argument, 0, 'j' },	  { "help", no_argument, 0, 'h' },
-		{ "final-only", no_argument, 0, 'F' },
+		{ "final-only", no_argument, 0, 'F' },	  { "no-sandbox", no_argument, 0, 'U' },
 		{ 0, 0, 0, 0 },
 	};
 	struct train_opts o = { .threads = cli_default_threads(CLI_THREADS_MAX) };
 	struct train_result res;
 	struct recipe_host h;
+	struct runbox rb;
 	struct kerr err = { { 0 }, { 0 } };
 	const char *recipe = NULL, *isa = NULL, *device = "cpu";
-	int as_json = 0, have_seed = 0, c;
+	char box[320];
+	enum runbox_mode mode = RUNBOX_ON;
+	int as_json = 0, have_seed = 0, c, rc;
 
 	optind = 1;
 	opterr = 0;
@@ -74,6 +79,7 @@ int cmd_train(int argc, char **argv)
 		case 'D': device = optarg; break;
 		case 'p': o.progress = 1; break;
 		case 'F': o.final_only = 1; break;
+		case 'U': mode = RUNBOX_OFF; break;
 		case 'j': as_json = 1; break;
 		case 'h': return usage(EXIT_OK);
 		case 'S':
@@ -108,11 +114,18 @@ int cmd_train(int argc, char **argv)
 		return usage(EXIT_USAGE);
 	}
 	o.plot = o.progress || isatty(STDERR_FILENO);
-	if ((!strcmp(device, "cuda") ? cli_recipe_host_cuda(recipe, &h, o.progress, &err)
-				     : cli_recipe_host_isa(recipe, isa, &h, o.progress, &err)) < 0)
+	if ((!strcmp(device, "cuda") ? cli_recipe_host_cuda(recipe, mode, o.threads, &rb, &h, o.progress, &err)
+				     : cli_recipe_host_isa(recipe, isa, mode, o.threads, &rb, &h, o.progress, &err)) < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
-	if (train_run(&o, &h, &res, &err) < 0)
+	o.on_fail = runbox_explain;
+	o.on_fail_arg = &rb;
+	rc = train_run(&o, &h, &res, &err); /* destroys h */
+	runbox_describe(&rb, box, sizeof box);
+	runbox_free(&rb);
+	if (rc < 0)
 		return cli_fail_json(&err, as_json, NOMEM);
+	if (o.progress)
+		fprintf(stderr, "the recipe ran %s\n", box);
 	if (as_json) {
 		json_t *j = train_result_json(&res);
 		if (j)
@@ -128,5 +141,6 @@ int cmd_train(int argc, char **argv)
 	       res.wall_ms / 1e3);
 	printf("run folder %s (final.ckpt %.16s..., log head %.16s...)\n", o.out_dir,
 	       res.final_sha256, res.log_head);
+	printf("recipe ran %s\n", box);
 	return EXIT_OK;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sandbox/runbox.h"
+
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -83,16 +85,21 @@ int cli_threads_arg(const char *cmd, const char *arg, int *threads);
 int cli_default_threads(int max);
 
 /* The built-in recipe's runner when recipe_dir is NULL, else the folder
- * built with the pinned flags; either behind the pipe host. */
+ * built with the pinned flags; either behind the pipe host, started by rb
+ * under mode with threads (sandbox/runbox.h: a recipe folder is anyone's
+ * code). The caller frees rb after the host is destroyed. */
 struct recipe_host;
-int cli_recipe_host(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err);
+int cli_recipe_host(const char *recipe_dir, enum runbox_mode mode, int threads, struct runbox *rb,
+		    struct recipe_host *h, int progress, struct kerr *err);
 /* The same with the runner built for isa (NULL: this machine's) and run
- * under its emulator (recipe_build_isa); without recipe_dir, another ISA
- * builds the source tree's recipe folder. For provers only (train). */
-int cli_recipe_host_isa(const char *recipe_dir, const char *isa, struct recipe_host *h, int progress,
-			struct kerr *err);
+ * under its emulator (recipe_build_isa), unconfined; without recipe_dir,
+ * another ISA builds the source tree's recipe folder. For provers only
+ * (train). */
+int cli_recipe_host_isa(const char *recipe_dir, const char *isa, enum runbox_mode mode, int threads,
+			struct runbox *rb, struct recipe_host *h, int progress, struct kerr *err);
 /* The recipe's GPU runner (recipe_build_cuda) from recipe_dir, or from the
- * source tree's recipe folder when NULL. */
-int cli_recipe_host_cuda(const char *recipe_dir, struct recipe_host *h, int progress, struct kerr *err);
+ * source tree's recipe folder when NULL, in the sandbox's GPU profile. */
+int cli_recipe_host_cuda(const char *recipe_dir, enum runbox_mode mode, int threads, struct runbox *rb,
+			 struct recipe_host *h, int progress, struct kerr *err);
 
 #endif

@@ -120,6 +120,10 @@ static void aarch64_proof_replays_on_x86_64(void **state)
 			    tu_karpa(), vstate, patch, why, key, data, bundle[i], THREADS,
 			    i ? " --runner-isa aarch64" : "");
 		prove_s[i] = tu_now_s() - t0;
+		/* natively in the sandbox; under the emulator, unconfined, and said */
+		if (i ? !strstr(out, "\"sandbox\":\"not sandboxed (runs under qemu-aarch64)\"")
+		      : !strstr(out, "\"sandbox\":\"sandboxed: "))
+			fail_msg("%s proof: %s", isa[i], out);
 		snprintf(path, sizeof path, "%s/manifest.json", bundle[i]);
 		m[i] = tu_load_json(path);
 		snprintf(path, sizeof path, "%s/train.log", bundle[i]);

@@ -336,6 +336,12 @@ static void real_patch_proves_and_verifies(void **state)
 	assert_true(isfinite(num(j, "val_bpb")) && num(j, "val_bpb") > 0);
 	assert_true(num(j, "steps") > 0);
 	assert_true(num(j, "train_s") > 0 && num(j, "train_s") <= num(j, "allowed_s"));
+	/* The king's code ran in the validator's sandbox: the outer seccomp
+	 * layer, and the fresh environment that sets the inner one up. */
+	t = (char *)json_string_value(json_object_get(j, "sandbox"));
+	assert_non_null(t);
+	if (strncmp(t, "sandboxed: ", 11) || !strstr(t, "seccomp") || !strstr(t, " env"))
+		fail_msg("the proof's recipe ran \"%s\"", t);
 	/* Without a terminal there is no progress: stderr stays empty. */
 	assert_string_equal(r.err, "");
 
@@ -464,14 +470,17 @@ static void same_inputs_give_the_same_run(void **state)
 	if (!fs_exists(path))
 		fail_msg("needs the bundle of the first case");
 	/* One thread here, two in the first proof: the protocol promises
-	 * bit-identical checkpoints whatever the thread count. */
+	 * bit-identical checkpoints whatever the thread count. Unconfined
+	 * here, sandboxed there: the sandbox changes nothing computed. */
 	snprintf(b2, sizeof b2, "%s/b2", F.root);
-	run(&r, PROVE_FMT " --patch '%s' --rationale '%s' --key '%s' --out '%s' --threads 1", PROVE_ARGS, F.patch,
-	    F.rationale, F.key, b2);
+	run(&r, PROVE_FMT " --patch '%s' --rationale '%s' --key '%s' --out '%s' --threads 1 --no-sandbox", PROVE_ARGS,
+	    F.patch, F.rationale, F.key, b2);
 	if (r.status != 0)
 		fail_msg("prove exited %d: %s", r.status, r.err);
-	/* The text summary never hides the unverified tier. */
+	/* The text summary never hides the unverified tier, nor an
+	 * unconfined run. */
 	assert_non_null(strstr(r.out, "UNVERIFIED tier"));
+	assert_non_null(strstr(r.out, "\nrecipe    not sandboxed (--no-sandbox)\n"));
 	m1 = tu_load_json(path);
 	snprintf(path, sizeof path, "%s/manifest.json", b2);
 	m2 = tu_load_json(path);

@@ -234,6 +234,13 @@ static void cli_seeds_and_greedy(void **unused)
 	assert_string_equal(tu_jstr(a, "ckpt_sha256"), g.ckpt_hex);
 	assert_string_equal(tu_jstr(a, "prompt"), "The man");
 	assert_true(tu_jnum(a, "seed") == 3 && tu_jnum(gr1, "temperature") == 0);
+	/* the recipe is anyone's code: sandboxed unless asked, with the same
+	 * text either way */
+	assert_memory_equal(tu_jstr(a, "sandbox"), "sandboxed: ", 11);
+	json_decref(c);
+	c = cli_sample(g.ckpt, "--seed 3 --no-sandbox");
+	assert_string_equal(tu_jstr(c, "sandbox"), "not sandboxed (--no-sandbox)");
+	assert_true(json_equal(json_object_get(a, "tokens"), json_object_get(c, "tokens")));
 	json_decref(a);
 	json_decref(b);
 	json_decref(c);
@@ -263,6 +270,7 @@ static void bad_arguments_exit_2(void **unused)
 		"--ckpt C --data D --prompt x --threads 0",
 		"--ckpt C --data D --prompt x --king recipe-v0.1.1 --state S",
 		"--king recipe-v0.1.1 --prompt x",                  /* no --state */
+		"--king recipe-v0.1.1 --state S --prompt x --no-sandbox", /* a king is never unconfined */
 		"--ckpt C --data D --prompt x --frobnicate",
 		"--ckpt C --data D --prompt x extra",
 	};
@@ -493,6 +501,11 @@ static void king_model_is_served(void **unused)
 	j = tu_out_json(g.out);
 	assert_string_equal(tu_jstr(j, "ckpt_sha256"), g.ckpt_hex);
 	assert_string_equal(tu_jstr(j, "king"), "recipe-v0.1.1");
+	/* the service's sample of a king runs it as a judgment would: the
+	 * layers a validator requires were applied */
+	if (strncmp(tu_jstr(j, "sandbox"), "sandboxed: ", 11) || !strstr(tu_jstr(j, "sandbox"), " landlock ") ||
+	    !strstr(tu_jstr(j, "sandbox"), " netns "))
+		fail_msg("the king's sample ran %s", tu_jstr(j, "sandbox"));
 	json_decref(j);
 	run(1, "%s sample --king recipe-v0.1.1 --state %s --prompt 'The' --tokens 4", san_karpa(), g.state);
 	assert_non_null(strstr(g.out, "recipe.build_failed"));

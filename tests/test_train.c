@@ -336,6 +336,50 @@ static void restart_failure_leaves_nothing(void **s)
 	assert_int_equal(tu_run(NULL, 0, "ls -d %s/restart-fails* >/dev/null 2>&1", work), 2);
 }
 
+static int fail_calls, fail_saw_live_host;
+
+/* What a sandbox does there: reads the host, which is not yet destroyed,
+ * and says why the call failed. */
+static void on_fail(void *arg, struct recipe_host *h, struct kerr *err)
+{
+	char was[KERR_CODE_MAX];
+
+	fail_calls++;
+	fail_saw_live_host = h == arg && h->impl != NULL;
+	snprintf(was, sizeof was, "%s", err->code);
+	kerr_set(err, "sandbox.violation", "explained (was %s)", was);
+}
+
+/* A failed run lets its caller explain the failure while the host lives;
+ * a run that succeeds never calls it. */
+static void failure_is_explained_before_the_host_goes(void **s)
+{
+	struct train_opts o;
+	struct train_result r;
+	struct recipe_host h;
+	struct kerr err;
+	char out[FS_PATH_MAX];
+
+	(void)s;
+	snprintf(out, sizeof out, "%s/explained", work);
+	opts_for(&o, out, 1);
+	o.on_fail = on_fail;
+	o.on_fail_arg = &h;
+	fake_host(&h);
+	proto.nan_at = 6; /* a failure past a restart, with a recipe in the host */
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	proto.nan_at = -1;
+	assert_int_equal(fail_calls, 1);
+	assert_int_equal(fail_saw_live_host, 1);
+	assert_string_equal(err.code, "sandbox.violation");
+	assert_string_equal(err.msg, "explained (was train.nonfinite)");
+	assert_int_equal(fs_exists(out), 0);
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &r, &err), 0);
+	assert_int_equal(fail_calls, 1);
+	fs_rm_rf(out);
+}
+
 static void refusals_leave_nothing(void **s)
 {
 	struct train_opts o;
@@ -494,10 +538,22 @@ static void cli_train_then_eval(void **s)
 		   tu_karpa(), p, data) != 0)
 		fail_msg("karpa eval failed: %s", out2);
 	assert_true(json_num(out2, "val_bpb") == bpb);
+	assert_non_null(strstr(out2, "\"sandbox\":\"sandboxed: "));
+	/* Unconfined, to the same bits. */
+	assert_int_equal(tu_run(out2, sizeof out2, "%s eval --ckpt %s --data %s --split val --no-sandbox --json",
+				tu_karpa(), p, data), 0);
+	assert_true(json_num(out2, "val_bpb") == bpb);
+	assert_non_null(strstr(out2, "\"sandbox\":\"not sandboxed (--no-sandbox)\""));
 	/* The hidden split, from the validator's folder. */
 	assert_int_equal(tu_run(out2, sizeof out2, "%s eval --ckpt %s --data %s/hidden --split hidden",
 				tu_karpa(), p, work), 0);
 	assert_non_null(strstr(out2, "val_bpb"));
+	/* karpa train says how its recipe ran */
+	snprintf(run, sizeof run, "%s/cli-text", work);
+	assert_int_equal(tu_run(out2, sizeof out2, "%s train --scale tiny --data %s --seed 1 --threads 2 --out %s 2>/dev/null",
+				tu_karpa(), data, run), 0);
+	assert_non_null(strstr(out2, "\nrecipe ran sandboxed: "));
+	fs_rm_rf(run);
 }
 
 /* The real recipe behind its runner: a --final-only run, with no restart
@@ -654,6 +710,7 @@ int main(void)
 		cmocka_unit_test(same_seed_same_bytes_any_threads),
 		cmocka_unit_test(final_only_same_bits_no_segments),
 		cmocka_unit_test(restart_failure_leaves_nothing),
+		cmocka_unit_test(failure_is_explained_before_the_host_goes),
 		cmocka_unit_test(refusals_leave_nothing),
 		cmocka_unit_test(eval_refuses_other_recipe),
 		cmocka_unit_test(gemm_table_pinned_and_recorded),

@@ -499,6 +499,8 @@ int train_run(const struct train_opts *o, struct recipe_host *h, struct train_re
 		plot_draw(R);
 	rc = 0;
 out:
+	if (rc < 0 && o->on_fail)
+		o->on_fail(o->on_fail_arg, h, err);
 	run_free(R);
 	free(R);
 	return rc;

@@ -62,6 +62,11 @@ struct train_opts {
 	 * checkpoint written, hashed and restarted from every few steps). For
 	 * a recipe that keeps nothing outside its state, the same bits. */
 	int final_only;
+	/* Called when the run fails, with its host and error, before the run
+	 * destroys the host: where a sandbox reads how the child ended and
+	 * rewrites the code (runbox_explain). NULL: none. */
+	void (*on_fail)(void *arg, struct recipe_host *h, struct kerr *err);
+	void *on_fail_arg;
 };
 
 struct train_result {

@@ -23,8 +23,8 @@
 #include "net/client.h"
 #include "proof/prove.h"
 #include "proof/reciperepo.h"
+#include "sandbox/runbox.h"
 #include "sandbox/recipe_build.h"
-#include "sandbox/recipe_pipe.h"
 #include "util/crash.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
@@ -245,6 +245,7 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	po.progress = m->o->progress;
 	po.cuda = scale_on_gpu(m->k.scale);
 	po.hold = m->o->hold;
+	po.no_sandbox = m->o->no_sandbox;
 	t0 = wall_s();
 	rc = prove_run(&po, &r, err);
 	*(seed == m->k.seed ? &m->st->prove_s : &m->st->challenge_s) += wall_s() - t0;
@@ -494,15 +495,17 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 {
 	struct recipe_build_info bi;
 	struct recipe_host h;
+	struct runbox rb;
 	struct train_opts to = { 0 };
 	char out[FS_PATH_MAX], log[FS_PATH_MAX], keep[FS_PATH_MAX];
 	double t0;
 	int rc;
 
-	/* at the gpu-* scales the trials run where the proof will: the CUDA part */
+	/* at the gpu-* scales the trials run where the proof will: the CUDA
+	 * part; confined as a proof is, since the patch is the proposer's */
 	if (fs_join(out, sizeof out, err, "%s/run", dir) < 0 ||
 	    (scale_on_gpu(m->k.scale) ? recipe_build_cuda(m->checkout, &bi, err) : recipe_build(m->checkout, &bi, err)) < 0 ||
-	    recipe_host_pipe(&h, bi.runner, NULL, NULL, err) < 0)
+	    runbox_spawn(&rb, &bi, m->o->threads, m->o->no_sandbox ? RUNBOX_OFF : RUNBOX_ON, &h, err) < 0)
 		return -1;
 	to.data_dir = m->o->data;
 	to.scale = m->k.scale;
@@ -511,9 +514,12 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	to.threads = m->o->threads;
 	to.progress = m->o->progress;
 	to.final_only = 1; /* a trial, never a proof: no segments to bind */
+	to.on_fail = runbox_explain;
+	to.on_fail_arg = &rb;
 	t0 = wall_s();
-	rc = train_run(&to, &h, res, err);
+	rc = train_run(&to, &h, res, err); /* destroys h */
 	m->st->train_s += wall_s() - t0;
+	runbox_free(&rb);
 	if (fs_join(log, sizeof log, err, "%s/train.log", out) == 0 && fs_join(keep, sizeof keep, err, "%s/train.log", dir) == 0 &&
 	    fs_exists(log))
 		fs_copy_file(log, keep, err);

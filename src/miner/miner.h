@@ -28,6 +28,7 @@ struct miner_opts {
 	const char *program;   /* the agents' instructions (docs/program.md), sent as text */
 	int hold;              /* proofs hold their checkpoints back (prove_opts.hold): 1 always,
 				  0 never, PROVE_HOLD_BY_SCALE (-1, the default) at the gpu-* scales */
+	int no_sandbox;        /* trials and proofs run the recipe unconfined (sandbox/runbox.h) */
 };
 
 struct miner_stats {

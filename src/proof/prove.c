@@ -22,7 +22,7 @@
 #include "harness/blas_dl.h"
 #include "harness/gpuinfo.h"
 #include "sandbox/recipe_build.h"
-#include "sandbox/recipe_pipe.h"
+#include "sandbox/runbox.h"
 #include "harness/scale.h"
 #include "harness/train.h"
 #include "proof/bundle.h"
@@ -181,7 +181,7 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 			   struct train_result *tr, struct prove_result *r, struct kerr *err)
 {
 	struct recipe_host host;
-	const char *launch[RECIPE_LAUNCHER_WORDS];
+	struct runbox rb;
 	struct train_opts to = { .data_dir = o->data, .scale = o->scale, .out_dir = w->run, .seed = o->seed,
 				 .threads = o->threads, .progress = o->progress, .plot = o->progress };
 	struct recipe_build_info tool;
@@ -191,7 +191,6 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 	    o->cuda ? "the GPU" : o->runner_isa ? o->runner_isa : recipe_build_native_isa());
 	if ((o->cuda ? recipe_build_cuda(w->recipe, bi, err) : recipe_build_isa(w->recipe, o->runner_isa, bi, err)) < 0)
 		return -1;
-	recipe_build_launcher(bi, launch);
 	memset(&tool, 0, sizeof tool);
 	if (o->cuda) {
 		say(o, "building the GPU calibration (%s)", "bf16 GEMM through cuBLASLt");
@@ -202,12 +201,18 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 	if (calibrate(o, tool.runner, &r->before, &r->gpu_before, err) < 0)
 		return -1;
 	say(o, "training under seed and budget (%s)", o->scale);
-	if (recipe_host_pipe_launched(&host, launch, bi->runner, err) < 0)
+	/* The king's code is every past winner's, and the patch may be a
+	 * proposer's: neither is the miner's to trust (docs/sandbox.md). */
+	if (runbox_spawn(&rb, bi, o->threads, o->no_sandbox ? RUNBOX_OFF : RUNBOX_ON, &host, err) < 0)
 		return -1;
-	rc = train_run(&to, &host, tr, err);
-	recipe_host_destroy(&host);
+	to.on_fail = runbox_explain;
+	to.on_fail_arg = &rb;
+	rc = train_run(&to, &host, tr, err); /* destroys host */
+	runbox_describe(&rb, r->sandbox, sizeof r->sandbox);
+	runbox_free(&rb);
 	if (rc < 0)
 		return -1;
+	say(o, "the recipe ran %s", r->sandbox);
 	say(o, "calibrating again: %s", "after training");
 	return calibrate(o, tool.runner, &r->after, &r->gpu_after, err);
 }

@@ -1,8 +1,9 @@
 /* prove.h: the proof test, miner side (PROTOCOL 4). Owns the sequence
  * patch -> build -> calibrate -> train -> calibrate -> budget -> bundle ->
  * the judge's plausibility check on it -> pack -> rename, and
- * the promise that a failed proof leaves no bundle behind. Runs only the
- * miner's own recipe, in a child process through the runner. */
+ * the promise that a failed proof leaves no bundle behind. Runs the
+ * recipe in a child process through the runner, sandboxed unless told not
+ * to (sandbox/runbox.h): the king's code is not the miner's own. */
 #ifndef KARPA_PROVE_H
 #define KARPA_PROVE_H
 
@@ -42,6 +43,7 @@ struct prove_opts {
 	 * verdict and hands to a validator on request; 0 keeps every one in
 	 * the bundle; -1 (PROVE_HOLD_BY_SCALE) holds at the gpu-* scales. */
 	int hold;
+	int no_sandbox;           /* run the recipe unconfined (runbox.h) */
 };
 #define PROVE_HOLD_BY_SCALE (-1)
 /* OUT.held, beside a bundle directory OUT: the held checkpoints, under
@@ -57,6 +59,7 @@ struct prove_result {
 	struct calib before, after;            /* a CPU proof's calibrations: the fixed SGEMM */
 	struct gpucalib gpu_before, gpu_after; /* a GPU proof's (--device cuda): the GPU calibration */
 	int held;                              /* intermediate checkpoints in OUT.held (0: none) */
+	char sandbox[320];                     /* how the recipe ran (runbox_describe) */
 };
 
 int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *err);

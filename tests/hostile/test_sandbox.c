@@ -20,6 +20,7 @@
 
 #include "../testutil.h"
 
+#include "sandbox/runbox.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/recipe_pipe.h"
 #include "sandbox/sandbox.h"
@@ -71,10 +72,9 @@ static void copy(const char *from, const char *to_dir, const char *name)
 
 /* Builds bigram.c plus the named attack (NULL: the honest bigram);
  * "base+extra" adds the files of recipes/extra to base's attack. */
-static void build(const char *attack, char runner[FS_PATH_MAX])
+static void build_info(const char *attack, struct recipe_build_info *bi)
 {
 	char dir[FS_PATH_MAX], from[FS_PATH_MAX];
-	struct recipe_build_info bi;
 	struct kerr err = { 0 };
 
 	snprintf(dir, sizeof dir, "%s/src-%s", cache_dir, attack ? attack : "bigram");
@@ -102,8 +102,15 @@ static void build(const char *attack, char runner[FS_PATH_MAX])
 			closedir(d);
 		}
 	}
-	if (recipe_build(dir, &bi, &err) < 0)
+	if (recipe_build(dir, bi, &err) < 0)
 		fail_msg("build %s: %s: %s", attack ? attack : "bigram", err.code, err.msg);
+}
+
+static void build(const char *attack, char runner[FS_PATH_MAX])
+{
+	struct recipe_build_info bi;
+
+	build_info(attack, &bi);
 	snprintf(runner, FS_PATH_MAX, "%s", bi.runner);
 }
 
@@ -626,6 +633,96 @@ static void test_constructor_read_blocked_by_landlock(void **state)
 	free(o);
 }
 
+/* ---- runs outside a judgment (runbox.h) -------------------------------- */
+
+/* Creates attack's recipe (NULL: the honest bigram) through a runbox
+ * under mode and returns the plan's name, or the error's code (after
+ * runbox_explain when the child had started). */
+static void box_create(const char *attack, enum runbox_mode mode, char *out, size_t cap, char *desc, size_t dcap)
+{
+	struct recipe_build_info bi;
+	struct recipe_host h;
+	struct runbox rb;
+	struct kr_env env = { .seed = 1, .threads = 1, .vocab_size = VOCAB, .scale = "tiny" };
+	struct kr_plan plan;
+	struct kerr err = { 0 };
+	int fds = count_fds();
+
+	build_info(attack, &bi);
+	desc[0] = '\0';
+	if (runbox_spawn(&rb, &bi, 1, mode, &h, &err) < 0) {
+		snprintf(out, cap, "%s", err.code);
+		print_message("   %-10s mode %d: %s: %s\n", attack ? attack : "bigram", (int)mode, err.code, err.msg);
+		return;
+	}
+	if (recipe_host_create(&h, &env, &plan, &err) < 0) {
+		runbox_explain(&rb, &h, &err);
+		snprintf(out, cap, "%s", err.code);
+	} else
+		snprintf(out, cap, "%s", plan.name);
+	runbox_describe(&rb, desc, dcap);
+	recipe_host_destroy(&h);
+	runbox_free(&rb);
+	assert_int_equal(count_fds(), fds);
+	print_message("   %-10s mode %d: %s: %s\n", attack ? attack : "bigram", (int)mode, out, desc);
+}
+
+/* A miner runs code it did not write (the king's, a proposer's patch):
+ * the attacks that reach its files unconfined are stopped by default. */
+static void test_miner_runs_are_confined(void **state)
+{
+	char got[KR_NAME_MAX], desc[320];
+
+	(void)state;
+	/* unconfined, the attacks work: what the sandbox stops is real */
+	box_create("open_file", RUNBOX_OFF, got, sizeof got, desc, sizeof desc);
+	assert_string_equal(got, "leaked");
+	assert_string_equal(desc, "not sandboxed (--no-sandbox)");
+	box_create("ctor_read", RUNBOX_OFF, got, sizeof got, desc, sizeof desc);
+	assert_string_equal(got, "leaked");
+	/* confined: the inner layer kills the open, and the code says so */
+	box_create("open_file", RUNBOX_ON, got, sizeof got, desc, sizeof desc);
+	assert_string_equal(got, "sandbox.violation");
+	if (strncmp(desc, "sandboxed: ", 11) || !strstr(desc, "seccomp"))
+		fail_msg("described as \"%s\"", desc);
+	/* a constructor runs before the inner layer: Landlock's part */
+	box_create("ctor_read", RUNBOX_ON, got, sizeof got, desc, sizeof desc);
+	if (strstr(desc, "landlock"))
+		assert_string_equal(got, "blocked");
+	else
+		print_message("   Landlock unavailable here: a miner's constructor read %s\n", got);
+	/* an honest recipe is unharmed */
+	box_create(NULL, RUNBOX_ON, got, sizeof got, desc, sizeof desc);
+	assert_string_equal(got, "bigram");
+}
+
+/* A validator's own run of a king (its sample) is held to what a judgment
+ * requires; a runner under an emulator cannot be, and is refused. */
+static void test_validator_runs_require_the_layers(void **state)
+{
+	struct recipe_build_info bi;
+	struct recipe_host h;
+	struct runbox rb;
+	struct kerr err = { 0 };
+	char got[KR_NAME_MAX], desc[320];
+
+	(void)state;
+	box_create("ctor_read", RUNBOX_VALIDATOR, got, sizeof got, desc, sizeof desc);
+	if (!strcmp(got, "sandbox.unavailable")) {
+		/* only a kernel without Landlock or namespaces may refuse */
+		print_message("   this kernel cannot confine a validator's run\n");
+	} else {
+		assert_string_equal(got, "blocked");
+		if (!strstr(desc, " landlock ") || !strstr(desc, " netns "))
+			fail_msg("a validator's run was \"%s\"", desc);
+	}
+	build_info("ctor_read", &bi);
+	snprintf(bi.emulator, sizeof bi.emulator, "/usr/bin/qemu-aarch64");
+	assert_int_equal(runbox_spawn(&rb, &bi, 1, RUNBOX_VALIDATOR, &h, &err), -1);
+	assert_string_equal(err.code, "sandbox.unavailable");
+	assert_null(rb.sb);
+}
+
 /* A listening Unix socket, non-blocking, at a path or (leading '@') an
  * abstract name, that this process can reach: the GPU profile's socket
  * probe (unix_socket) must not. */
@@ -935,6 +1032,8 @@ int main(void)
 		cmocka_unit_test(test_constructor_thread_is_under_the_inner_layer),
 		cmocka_unit_test(test_madv_remove_is_refused),
 		cmocka_unit_test(test_constructor_read_blocked_by_landlock),
+		cmocka_unit_test(test_miner_runs_are_confined),
+		cmocka_unit_test(test_validator_runs_require_the_layers),
 		cmocka_unit_test_teardown(test_gpu_profile_keeps_files_and_network_out, gpu_profile_off),
 		cmocka_unit_test(test_kill_parent_is_refused),
 		cmocka_unit_test(test_setup_failure_is_reported),
