@@ -101,4 +101,28 @@ static inline void sf_state_sql(const char *state, const char *sql)
 	sqlite3_close(h);
 }
 
+/* The integer the first row of a query of the state's database gives (-1:
+ * no row), for what the API does not show (a worker's pid). */
+static inline long long sf_state_int(const char *state, const char *sql)
+{
+	char db[FS_PATH_MAX];
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+	int rc;
+
+	snprintf(db, sizeof db, "%s/%s", state, VSTATE_DB);
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
 #endif
