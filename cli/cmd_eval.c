@@ -168,7 +168,8 @@ int cmd_eval(int argc, char **argv)
 		return cli_fail_json(&err, as_json, NOMEM);
 	rc = cli_recipe_host(recipe, mode, threads, &rb, &h, 0, &err);
 	if (rc == 0)
-		rc = train_eval_checkpoint_data(ckpt, win_out ? &d : NULL, data, sid, threads, cap, nats, &h, &rep, &err);
+		rc = train_eval_checkpoint_data(ckpt, win_out ? &d : NULL, data, sid, threads, cap, nats, &h,
+						runbox_explain, &rb, &rep, &err);
 	runbox_describe(&rb, box, sizeof box);
 	runbox_free(&rb);
 	if (rc == 0 && win_out)

@@ -264,6 +264,8 @@ int cmd_sample(int argc, char **argv)
 	so.seed = a.seed;
 	so.threads = a.threads;
 	so.scale = a.scale;
+	so.on_fail = runbox_explain;
+	so.on_fail_arg = &rb;
 	if (streaming) {
 		fputs(a.prompt, stdout);
 		fflush(stdout);

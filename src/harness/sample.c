@@ -196,6 +196,8 @@ int sample_run(const struct sample_opts *o, struct recipe_host *h, struct sample
 	r->step = m.step;
 	rc = 0;
 out:
+	if (rc < 0 && o->on_fail)
+		o->on_fail(o->on_fail_arg, h, err);
 	free(state);
 	free(ctx);
 	recipe_host_destroy(h);

@@ -46,6 +46,10 @@ struct sample_opts {
 	 * the end-of-document token). */
 	void (*on_token)(void *arg, uint16_t id, const uint8_t *bytes, size_t n);
 	void *arg;
+	/* Called when the sample fails, before the host is destroyed (a
+	 * sandbox explains the failure there); NULL: none. */
+	recipe_host_fail_fn on_fail;
+	void *on_fail_arg;
 };
 
 struct sample_result {

@@ -463,8 +463,10 @@ int train_run(const struct train_opts *o, struct recipe_host *h, struct train_re
 	int rc = -1;
 
 	memset(res, 0, sizeof *res);
-	if (!R)
+	if (!R) {
+		recipe_host_destroy(h); /* the host is the run's, as promised */
 		return kerr_set(err, "train.nomem", "out of memory");
+	}
 	R->o = o;
 	R->h = h;
 	R->log.fd = -1;
@@ -551,12 +553,14 @@ int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum data
 			  int threads, uint64_t targets_max, struct recipe_host *h,
 			  struct eval_report *rep, struct kerr *err)
 {
-	return train_eval_checkpoint_data(ckpt_path, NULL, data_dir, split, threads, targets_max, NULL, h, rep, err);
+	return train_eval_checkpoint_data(ckpt_path, NULL, data_dir, split, threads, targets_max, NULL, h, NULL, NULL,
+					  rep, err);
 }
 
 int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data, const char *data_dir,
 			       enum dataset_split_id split, int threads, uint64_t targets_max, double *target_nats,
-			       struct recipe_host *h, struct eval_report *rep, struct kerr *err)
+			       struct recipe_host *h, recipe_host_fail_fn on_fail, void *on_fail_arg,
+			       struct eval_report *rep, struct kerr *err)
 {
 	struct run *R = calloc(1, sizeof *R);
 	struct ckpt_meta m;
@@ -568,8 +572,10 @@ int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data
 	int rc = -1;
 
 	memset(rep, 0, sizeof *rep);
-	if (!R)
+	if (!R) {
+		recipe_host_destroy(h);
 		return kerr_set(err, "train.nomem", "out of memory");
+	}
 	R->h = h;
 	R->log.fd = -1;
 	if (ckpt_read(ckpt_path, &m, &state, &n, rep->ckpt_sha256, err) < 0 ||
@@ -591,6 +597,8 @@ int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data
 	memcpy(rep->data_digest, R->d->digest, HASH_HEX_BYTES);
 	rc = 0;
 out:
+	if (rc < 0 && on_fail)
+		on_fail(on_fail_arg, h, err);
 	free(state);
 	run_free(R);
 	free(R);

@@ -62,10 +62,8 @@ struct train_opts {
 	 * checkpoint written, hashed and restarted from every few steps). For
 	 * a recipe that keeps nothing outside its state, the same bits. */
 	int final_only;
-	/* Called when the run fails, with its host and error, before the run
-	 * destroys the host: where a sandbox reads how the child ended and
-	 * rewrites the code (runbox_explain). NULL: none. */
-	void (*on_fail)(void *arg, struct recipe_host *h, struct kerr *err);
+	/* Called when the run fails, before it destroys the host; NULL: none. */
+	recipe_host_fail_fn on_fail;
 	void *on_fail_arg;
 };
 
@@ -127,10 +125,12 @@ int train_load_state(struct recipe_host *h, const struct dataset *d, int threads
 int train_eval_checkpoint(const char *ckpt_path, const char *data_dir, enum dataset_split_id split,
 			  int threads, uint64_t targets_max, struct recipe_host *h,
 			  struct eval_report *rep, struct kerr *err);
-/* The same on a folder the caller opened (data; NULL: data_dir is opened). */
-/* target_nats: NULL, or room for every scored target's loss (evaluate.h). */
+/* The same on a folder the caller opened (data; NULL: data_dir is opened).
+ * target_nats: NULL, or room for every scored target's loss (evaluate.h).
+ * on_fail (NULL: none) is called as train_opts.on_fail is. */
 int train_eval_checkpoint_data(const char *ckpt_path, const struct dataset *data, const char *data_dir,
 			       enum dataset_split_id split, int threads, uint64_t targets_max, double *target_nats,
-			       struct recipe_host *h, struct eval_report *rep, struct kerr *err);
+			       struct recipe_host *h, recipe_host_fail_fn on_fail, void *on_fail_arg,
+			       struct eval_report *rep, struct kerr *err);
 
 #endif

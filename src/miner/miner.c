@@ -490,6 +490,22 @@ static int write_file(struct miner *m, int exp, const char *name, const char *te
 	return fs_write_atomic(path, text, len, err);
 }
 
+/* 1 when a run failed because this machine cannot set up the sandbox
+ * (not the idea's fault: every run would fail the same), with the error
+ * copied to err for the miner to stop on. */
+static int sandbox_refused(const struct kerr *run, struct kerr *err)
+{
+	static const char *const codes[] = { "sandbox.unavailable", "sandbox.setup", "sandbox.config",
+					     "sandbox.runner", "sandbox.nomem" };
+
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+		if (!strcmp(run->code, codes[i])) {
+			*err = *run;
+			return 1;
+		}
+	return 0;
+}
+
 /* Trains the checkout as patched, at the king's scale and seed. */
 static int train_exp(struct miner *m, const char *dir, struct train_result *res, struct kerr *err)
 {
@@ -615,6 +631,8 @@ static int experiment(struct miner *m, const struct proposal *p, struct miner_st
 		double tps = knob_point_value(&p->point, &m->k.kv, KNOB_BATCH) * knob_point_value(&p->point, &m->k.kv, KNOB_CONTEXT);
 		knob_reset(m->checkout, &terr);
 		if (full_proof(m, &r, tps, &terr) < 0) {
+			if (sandbox_refused(&terr, err))
+				return -1;
 			snprintf(r.status, sizeof r.status, "crash");
 			snprintf(r.desc, sizeof r.desc, "prove: %s: %s", terr.code, terr.msg);
 			st->crashed++;
@@ -624,6 +642,10 @@ static int experiment(struct miner *m, const struct proposal *p, struct miner_st
 		return full_verdict(m, &r, 0, "", st, err);
 	}
 	if (train_exp(m, dir, &res, &terr) < 0) {
+		if (sandbox_refused(&terr, err)) {
+			knob_reset(m->checkout, &terr);
+			return -1;
+		}
 		snprintf(r.status, sizeof r.status, "crash");
 		snprintf(r.desc, sizeof r.desc, "train: %s: %s", terr.code, terr.msg);
 		st->crashed++;

@@ -51,6 +51,11 @@ struct recipe_host {
 	int (*respawn)(struct recipe_host *h, struct kerr *err);
 };
 
+/* Called when a run on h (training, an evaluation, a sample) fails, with
+ * its error, before the run destroys h: where a sandbox reads how the
+ * child ended and rewrites the code (sandbox_on_fail, runbox_explain). */
+typedef void (*recipe_host_fail_fn)(void *arg, struct recipe_host *h, struct kerr *err);
+
 /* Fills h with the in-process implementation (recipe_inproc.c: calls kr_*
  * directly; only for programs that link the recipe, never karpa). */
 void recipe_host_inproc(struct recipe_host *h);

@@ -1,7 +1,9 @@
 /* runbox.c: a recipe run outside a judgment, under the sandbox (runbox.h). */
 #include "sandbox/runbox.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sandbox/recipe_pipe.h"
@@ -10,8 +12,10 @@ int runbox_spawn(struct runbox *rb, const struct recipe_build_info *bi, int thre
 		 struct recipe_host *h, struct kerr *err)
 {
 	struct sandbox_config cfg;
+	char runner[PATH_MAX];
 
 	memset(rb, 0, sizeof *rb);
+	rb->mode = mode;
 	if (bi->emulator[0] && mode == RUNBOX_VALIDATOR)
 		return kerr_set(err, "sandbox.unavailable",
 				"a runner under an emulator (%.80s) cannot be sandboxed, and a validator runs "
@@ -36,9 +40,18 @@ int runbox_spawn(struct runbox *rb, const struct recipe_build_info *bi, int thre
 		 * evaluation; a whole proof is bounded by its budget, which the
 		 * prover checks. */
 		cfg.cpu_seconds = 0;
+		/* one process per GPU, as the GPU calibration beside it sees */
+		cfg.cuda_visible_devices = getenv("CUDA_VISIBLE_DEVICES");
 	}
+	/* The judgment's 4 GiB fits the CPU scales it replays; here a gpu-*
+	 * checkpoint may be evaluated or sampled on the CPU. */
+	cfg.memory_bytes = RUNBOX_MEMORY_BYTES;
 	cfg.gpu = bi->cuda;
-	if (sandbox_new(&rb->sb, &cfg, bi->runner, err) < 0) {
+	/* the sandbox needs an absolute path (a relative KARPA_RUNNER or
+	 * cache folder gives a relative one) */
+	if (!realpath(bi->runner, runner))
+		return kerr_errno(err, "sandbox.runner", bi->runner);
+	if (sandbox_new(&rb->sb, &cfg, runner, err) < 0) {
 		if (!strcmp(err->code, "sandbox.unavailable") && mode == RUNBOX_ON) {
 			char was[KERR_MSG_MAX];
 
@@ -61,9 +74,16 @@ int runbox_spawn(struct runbox *rb, const struct recipe_build_info *bi, int thre
 void runbox_explain(void *arg, struct recipe_host *h, struct kerr *err)
 {
 	const struct runbox *rb = arg;
+	char was[KERR_MSG_MAX];
 
-	if (rb->sb && h->impl && !strncmp(err->code, "recipe.", 7))
-		sandbox_explain(rb->sb, h, err);
+	sandbox_on_fail(rb->sb, h, err);
+	/* a layer this kernel refuses (the GPU profile's network namespace,
+	 * say) shows at the first call; elsewhere than on a validator the user
+	 * may choose to run unconfined */
+	if (rb->mode == RUNBOX_ON && !strcmp(err->code, "sandbox.setup")) {
+		snprintf(was, sizeof was, "%s", err->msg);
+		kerr_set(err, "sandbox.setup", "%s; --no-sandbox runs the recipe unconfined, with your user's rights", was);
+	}
 }
 
 void runbox_describe(const struct runbox *rb, char *buf, size_t cap)

@@ -10,6 +10,7 @@
 #define KARPA_RUNBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sandbox/recipe_build.h"
 #include "sandbox/recipe_host.h"
@@ -19,20 +20,27 @@
 enum runbox_mode {
 	/* Sandboxed with what the kernel offers: the layers a validator
 	 * applies, Landlock and the network namespace when available (the GPU
-	 * profile needs Landlock ABI 5 and is refused without it), no
-	 * CPU-time cap (a proof's length is its budget's business), the
-	 * validator's address-space cap on the CPU (a proof that does not fit
-	 * could not be judged either) and its per-call wall-clock limit. */
+	 * profile needs both, Landlock at ABI 5, and is refused without them),
+	 * no CPU-time cap (a proof's length is its budget's business), the
+	 * validator's per-call wall-clock limit, and the caller's
+	 * CUDA_VISIBLE_DEVICES for a GPU runner. */
 	RUNBOX_ON = 0,
 	/* Unconfined, with the user's rights (--no-sandbox). */
 	RUNBOX_OFF,
 	/* A validator's own run of a king (its sample): the validator's
 	 * configuration, Landlock and the network namespace required
-	 * (sandbox_config_validator). */
+	 * (sandbox_config_validator). Both modes cap the address space at
+	 * RUNBOX_MEMORY_BYTES. */
 	RUNBOX_VALIDATOR,
 };
 
+/* The address-space cap of a run here: twice the largest state a recipe
+ * may declare, so that a gpu-* checkpoint evaluated or sampled on the CPU
+ * fits (a judgment's 4 GiB fits the CPU scales it replays). */
+#define RUNBOX_MEMORY_BYTES (2 * (uint64_t)RECIPE_STATE_BYTES_MAX)
+
 struct runbox {
+	enum runbox_mode mode;
 	struct sandbox *sb; /* NULL: the runner runs unconfined (see why) */
 	char why[96];       /* why unconfined: "--no-sandbox", "runs under qemu-aarch64" */
 };
@@ -47,9 +55,10 @@ int runbox_spawn(struct runbox *rb, const struct recipe_build_info *bi, int thre
 		 struct recipe_host *h, struct kerr *err);
 
 /* After a call on h failed with err (a recipe.* code): the sandbox's
- * reading of how the child ended (sandbox_explain), or err unchanged when
- * unconfined or failed for another reason. Fits train_opts.on_fail, whose
- * arg is the runbox. */
+ * reading of how the child ended (sandbox_on_fail), with the --no-sandbox
+ * hint for a layer the kernel refused under RUNBOX_ON; err unchanged when
+ * unconfined or failed for another reason. Fits train_opts.on_fail and
+ * sample_opts.on_fail, whose arg is the runbox. */
 void runbox_explain(void *rb, struct recipe_host *h, struct kerr *err);
 
 /* "sandboxed: fds rlimits ... seccomp env" once the child has answered a

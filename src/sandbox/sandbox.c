@@ -47,8 +47,9 @@
 #define SANDBOX_INTERP_MAX 256
 #define SANDBOX_ENV_VARS 5
 /* A GPU runner's extra variables: the GPU flag, CUDA_CACHE_DISABLE,
- * CUDA_DEVICE_ORDER and LD_LIBRARY_PATH. */
-#define SANDBOX_GPU_ENV_VARS 4
+ * CUDA_DEVICE_ORDER, CUDA_VISIBLE_DEVICES when given, and LD_LIBRARY_PATH. */
+#define SANDBOX_GPU_ENV_VARS 5
+#define SANDBOX_CUDA_VISIBLE "CUDA_VISIBLE_DEVICES="
 /* The child's own /proc files a GPU runner's rules name, held open from
  * the rule to the runner's end (sandbox.c, pin_proc). */
 #define SANDBOX_PIN_FDS 4
@@ -446,10 +447,27 @@ int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const ch
 		/* CUDA's device 0 is then the first GPU in bus order, the one
 		 * whose model gpuinfo reads and a replay is matched on */
 		snprintf(sb->env_store[SANDBOX_ENV_VARS + 2], sizeof sb->env_store[0], "CUDA_DEVICE_ORDER=PCI_BUS_ID");
-		for (int i = 0; i < SANDBOX_GPU_ENV_VARS - 1; i++)
-			sb->envp[SANDBOX_ENV_VARS + i] = sb->env_store[SANDBOX_ENV_VARS + i];
-		sb->envp[SANDBOX_ENV_VARS + SANDBOX_GPU_ENV_VARS - 1] = sb->ld_path;
-		sb->envp[SANDBOX_ENV_VARS + SANDBOX_GPU_ENV_VARS] = NULL;
+		int n = SANDBOX_ENV_VARS + 3;
+		if (cfg->cuda_visible_devices) {
+			const char *v = cfg->cuda_visible_devices;
+			size_t len = strlen(v);
+
+			/* indices, GPU-/MIG- UUIDs and commas: nothing else for
+			 * the driver to parse */
+			if (len + sizeof SANDBOX_CUDA_VISIBLE > sizeof sb->env_store[0] ||
+			    strspn(v, "0123456789abcdefABCDEFGIMPU-,") != len) {
+				kerr_set(err, "sandbox.config",
+					 "sandbox: CUDA_VISIBLE_DEVICES '%.64s' is not a short list of GPU indices or "
+					 "UUIDs", v);
+				sandbox_free(sb);
+				return -1;
+			}
+			snprintf(sb->env_store[n++], sizeof sb->env_store[0], SANDBOX_CUDA_VISIBLE "%s", v);
+		}
+		for (int i = SANDBOX_ENV_VARS; i < n; i++)
+			sb->envp[i] = sb->env_store[i];
+		sb->envp[n++] = sb->ld_path;
+		sb->envp[n] = NULL;
 	}
 	build_landlock(sb, 0, &why);
 	if (cfg->gpu && sb->landlock_abi >= SANDBOX_GPU_LANDLOCK_ABI && sb->ruleset_fd < 0 && why.path[0]) {
@@ -913,6 +931,12 @@ static int recode(struct kerr *err, const char *code, const char *why, const str
 	if (recipe_pipe_stderr_tail(h, tail, sizeof tail) > 0)
 		return kerr_set(err, code, "%s (%s; %s; the recipe's last output: \"%s\")", why, ce->desc, was, tail);
 	return kerr_set(err, code, "%s (%s; %s)", why, ce->desc, was);
+}
+
+void sandbox_on_fail(void *sb, struct recipe_host *h, struct kerr *err)
+{
+	if (sb && h->impl && !strncmp(err->code, "recipe.", 7))
+		sandbox_explain(sb, h, err);
 }
 
 int sandbox_explain(const struct sandbox *sb, struct recipe_host *h, struct kerr *err)

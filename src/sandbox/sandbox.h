@@ -35,6 +35,11 @@ struct sandbox_config {
 	 * dropped (the driver reserves the GPU's address space) and nofile is
 	 * at least SANDBOX_GPU_NOFILE. Needs Landlock: refused without it. */
 	int gpu;
+	/* With gpu: the caller's CUDA_VISIBLE_DEVICES, passed to the runner
+	 * (a miner that runs one process per GPU); NULL: not set, the first
+	 * GPU in bus order. Indices and GPU/MIG UUIDs, at most 42 bytes
+	 * (sandbox.config otherwise). A validator sets none. */
+	const char *cuda_visible_devices;
 };
 
 #define SANDBOX_GPU_NOFILE 256u /* the driver holds a few dozen descriptors */
@@ -111,5 +116,10 @@ void sandbox_describe(uint32_t applied, char *buf, size_t cap);
  * kept otherwise. A rewritten message ends with the last printable bytes
  * the recipe wrote to its stdout or stderr (at most 160). */
 int sandbox_explain(const struct sandbox *sb, struct recipe_host *h, struct kerr *err);
+
+/* sandbox_explain for a train_opts.on_fail or sample_opts.on_fail hook (arg:
+ * the sandbox), called before the run destroys its host: only a recipe.*
+ * failure on a host that still has its child is explained. */
+void sandbox_on_fail(void *sb, struct recipe_host *h, struct kerr *err);
 
 #endif

@@ -207,6 +207,9 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	 * conditions its proof and every challenger's ran under. */
 	if (spawn(J, &h, err) < 0)
 		goto out;
+	/* explained before train_run destroys the host, or never */
+	to.on_fail = sandbox_on_fail;
+	to.on_fail_arg = J->sb;
 	if (train_run(&to, &h, &tr, err) < 0) {
 		child_failed(J, &h, err);
 		goto out;

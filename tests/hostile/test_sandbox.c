@@ -44,6 +44,7 @@ static uint16_t listen_port;
 static volatile sig_atomic_t got_sigterm;
 static int logits_calls = 1; /* how many logits calls drive() makes */
 static int gpu_profile;      /* test_config asks for the GPU runner's profile */
+static const char *cuda_visible; /* and passes this CUDA_VISIBLE_DEVICES */
 
 static void on_sigterm(int sig)
 {
@@ -185,6 +186,7 @@ static void test_config(struct sandbox_config *c, int threads)
 	c->memory_bytes = TEST_MEM;
 	c->timeout_ms = TEST_TIMEOUT_MS;
 	c->gpu = gpu_profile;
+	c->cuda_visible_devices = cuda_visible;
 }
 
 /* Runs one attack under the sandbox and checks the reason code (NULL: the
@@ -708,8 +710,9 @@ static void test_validator_runs_require_the_layers(void **state)
 
 	(void)state;
 	box_create("ctor_read", RUNBOX_VALIDATOR, got, sizeof got, desc, sizeof desc);
-	if (!strcmp(got, "sandbox.unavailable")) {
-		/* only a kernel without Landlock or namespaces may refuse */
+	if (!strcmp(got, "sandbox.unavailable") || !strcmp(got, "sandbox.setup")) {
+		/* only a kernel without Landlock (refused before the child) or
+		 * without namespaces (refused by the child) may refuse */
 		print_message("   this kernel cannot confine a validator's run\n");
 	} else {
 		assert_string_equal(got, "blocked");
@@ -831,8 +834,19 @@ static void test_gpu_profile_keeps_files_and_network_out(void **state)
 	assert_string_equal(o->name, "named");
 	/* the profile's environment, and nothing of the validator's */
 	setenv("HOME", "/root", 0);
+	setenv("CUDA_VISIBLE_DEVICES", "3", 1);
 	attack_case("gpu_env", NULL, NULL, 1, 0, o);
-	assert_string_equal(o->name, "gpu1.cache1.order1.home-");
+	assert_string_equal(o->name, "gpu1.cache1.order1.home-.vis-");
+	/* a miner's run passes its pinned GPUs on, and nothing to parse */
+	cuda_visible = "1,MIG-7f3e";
+	attack_case("gpu_env", NULL, NULL, 1, 0, o);
+	assert_string_equal(o->name, "gpu1.cache1.order1.home-.vis1+MIG-7f3e");
+	cuda_visible = "0;touch /tmp/x";
+	test_config(&cfg, 2);
+	assert_int_equal(sandbox_new(&sb, &cfg, runner, &err), -1);
+	assert_string_equal(err.code, "sandbox.config");
+	cuda_visible = NULL;
+	unsetenv("CUDA_VISIBLE_DEVICES");
 	gpu_unix_sockets((uint64_t)getpid(), o);
 	attack_case("fork", "sandbox.violation", "create", 1, 0, o);
 	attack_case("exec_shell", "sandbox.violation", "create", 1, 0, o);
@@ -845,6 +859,8 @@ static void test_gpu_profile_keeps_files_and_network_out(void **state)
 static int gpu_profile_off(void **state)
 {
 	(void)state;
+	cuda_visible = NULL;
+	unsetenv("CUDA_VISIBLE_DEVICES");
 	gpu_profile = 0;
 	unsetenv("LD_LIBRARY_PATH");
 	return 0;
