@@ -86,6 +86,29 @@ static inline int fx_prepare_tiny(const char *work, const struct fx_texts *t, ch
 		      tu_karpa(), txt, data, work);
 }
 
+/* ---- a failure hook (recipe_host_fail_fn) --------------------------------- */
+
+/* What fx_on_fail saw: the host it expects (set by the test), how often it
+ * was called, and whether that host still had its implementation then. */
+struct fx_fail {
+	struct recipe_host *h;
+	int calls, saw_live_host;
+};
+
+/* Does what a sandbox does there (runbox_explain): reads the host, which
+ * must not be destroyed yet, and rewrites the code, "explained (was
+ * CODE)". arg: a struct fx_fail. */
+static inline void fx_on_fail(void *arg, struct recipe_host *h, struct kerr *err)
+{
+	struct fx_fail *f = arg;
+	char was[KERR_CODE_MAX];
+
+	f->calls++;
+	f->saw_live_host = h == f->h && h->impl != NULL;
+	snprintf(was, sizeof was, "%s", err->code);
+	kerr_set(err, "sandbox.violation", "explained (was %s)", was);
+}
+
 /* ---- a fake recipe: bigram counts ------------------------------------------ */
 
 /* The counter's state. A test's own state struct may begin with one (the

@@ -12,6 +12,7 @@
 
 #include "data/dataset.h"
 #include "harness/evaluate.h"
+#include "sandbox/recipe_build.h"
 #include "sandbox/sandbox.h"
 #include "validator/king.h"
 #include "validator/noise.h"
@@ -327,49 +328,87 @@ static void test_store_atomic(void **state)
  * by the noise floor too, whose run records the king's score and the
  * losses every challenger is paired with: judge.causality, nothing
  * stored. */
-static void test_a_king_reading_the_future_is_caught(void **state)
+/* A validator state under work/NAME-state whose king is the project's
+ * recipe with text inserted after the first occurrence of anchor in
+ * recipe.c (and head at the file's top), opened into s. */
+static void state_with_king(const char *name, const char *head, const char *anchor, const char *text,
+			    struct vstate *s)
 {
-	static const char anchor[] = "gpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n";
-	static const char peek[] = "\t\tfor (int i = 0; i < n; i++)\n"
-				   "\t\t\tfor (int t = 0; t + 1 < T; t++)\n"
-				   "\t\t\t\tlogits[((size_t)(r0 + i) * T + t) * c->V + tokens[(size_t)(r0 + i) * T + t + 1]] += 2.0f;\n";
 	char rdir[FS_PATH_MAX], sdir[FS_PATH_MAX], src[FS_PATH_MAX], data[FS_PATH_MAX], hidden[FS_PATH_MAX];
-	char out[4096], *text, *at, *patched;
-	struct noise_opts o = { .seeds = 2, .threads = 2 };
-	struct noise_result r;
-	struct vstate_noise n;
-	struct vstate s;
+	char out[4096], *orig, *at, *patched;
 	struct kerr err = { 0 };
-	size_t len;
+	size_t len, hl = strlen(head), tl = strlen(text), off;
 
-	(void)state;
-	snprintf(rdir, sizeof rdir, "%s/peek-recipe", work);
-	snprintf(sdir, sizeof sdir, "%s/peek-state", work);
+	snprintf(rdir, sizeof rdir, "%s/%s-recipe", work, name);
+	snprintf(sdir, sizeof sdir, "%s/%s-state", work, name);
 	snprintf(src, sizeof src, "%s/recipe.c", rdir);
 	snprintf(data, sizeof data, "%s/data", work);
 	snprintf(hidden, sizeof hidden, "%s/hidden", work);
 	tu_run_want(out, sizeof out, 0, "cp -r recipe %s", rdir);
-	assert_int_equal(fs_read_all(src, 1u << 22, &text, &len, &err), 0);
-	assert_non_null(at = strstr(text, anchor));
-	at += strlen(anchor);
-	assert_non_null(patched = malloc(len + sizeof peek));
-	memcpy(patched, text, (size_t)(at - text));
-	memcpy(patched + (at - text), peek, sizeof peek - 1);
-	memcpy(patched + (at - text) + sizeof peek - 1, at, len - (size_t)(at - text));
-	assert_int_equal(fs_write_atomic(src, patched, len + sizeof peek - 1, &err), 0);
-	free(text);
+	assert_int_equal(fs_read_all(src, 1u << 22, &orig, &len, &err), 0);
+	assert_non_null(at = strstr(orig, anchor));
+	off = (size_t)(at - orig) + strlen(anchor);
+	assert_non_null(patched = malloc(hl + len + tl));
+	memcpy(patched, head, hl);
+	memcpy(patched + hl, orig, off);
+	memcpy(patched + hl + off, text, tl);
+	memcpy(patched + hl + off + tl, orig + off, len - off);
+	assert_int_equal(fs_write_atomic(src, patched, hl + len + tl, &err), 0);
+	free(orig);
 	free(patched);
 	{
 		struct vstate_init_opts vo = { sdir, rdir, data, hidden, "tiny" };
 		if (vstate_init(&vo, &err) < 0)
 			fail_msg("vstate_init: %s: %s", err.code, err.msg);
 	}
-	assert_int_equal(validator_open(sdir, &s, &err), 0);
-	assert_int_equal(noise_floor(&s, &o, &r, &err), -1);
-	if (strcmp(err.code, "judge.causality"))
-		fail_msg("want judge.causality, got %s: %s", err.code, err.msg);
-	assert_int_equal(king_noise_in_force(&s, RECIPEREPO_FIRST_TAG, &n, &err), 0);
+	assert_int_equal(validator_open(sdir, s, &err), 0);
+}
+
+/* The floor fails with code and stores nothing. */
+static void floor_fails(struct vstate *s, const char *code)
+{
+	struct noise_opts o = { .seeds = 2, .threads = 2 };
+	struct noise_result r;
+	struct vstate_noise n;
+	struct kerr err = { 0 };
+
+	assert_int_equal(noise_floor(s, &o, &r, &err), -1);
+	if (strcmp(err.code, code))
+		fail_msg("want %s, got %s: %s", code, err.code, err.msg);
+	assert_int_equal(king_noise_in_force(s, RECIPEREPO_FIRST_TAG, &n, &err), 0);
 	assert_int_equal(n.present, 0);
+}
+
+static void test_a_king_reading_the_future_is_caught(void **state)
+{
+	static const char anchor[] = "gpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n";
+	static const char peek[] = "\t\tfor (int i = 0; i < n; i++)\n"
+				   "\t\t\tfor (int t = 0; t + 1 < T; t++)\n"
+				   "\t\t\t\tlogits[((size_t)(r0 + i) * T + t) * c->V + tokens[(size_t)(r0 + i) * T + t + 1]] += 2.0f;\n";
+	struct vstate s;
+
+	(void)state;
+	state_with_king("peek", "", anchor, peek, &s);
+	floor_fails(&s, "judge.causality");
+	vstate_close(&s);
+}
+
+/* A king that breaks the sandbox while it trains for the floor is named
+ * for it: the floor reads how the child ended before its training run
+ * destroys the host (it said recipe.died). The symbol check, which would
+ * refuse the call at the build, is off for this case: the sandbox must
+ * hold on its own. */
+static void test_a_king_breaking_the_sandbox_is_named(void **state)
+{
+	static const char anchor[] = "float rate, l;\n";
+	static const char call[] = "\tif (step == 3)\n\t\tsyscall(SYS_getppid);\n";
+	struct vstate s;
+
+	(void)state;
+	state_with_king("getppid", "#include <sys/syscall.h>\n#include <unistd.h>\n", anchor, call, &s);
+	recipe_build_test_skip_symcheck(1);
+	floor_fails(&s, "sandbox.violation");
+	recipe_build_test_skip_symcheck(0);
 	vstate_close(&s);
 }
 
@@ -381,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_noise_floor_tiny),
 		cmocka_unit_test(test_store_atomic),
 		cmocka_unit_test(test_a_king_reading_the_future_is_caught),
+		cmocka_unit_test(test_a_king_breaking_the_sandbox_is_named),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

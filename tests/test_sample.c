@@ -205,6 +205,36 @@ static void same_seed_same_text_in_process(void **unused)
 	print_message("   five samples of %d tokens in %.1f s\n", TOKENS, tu_now_s() - t0);
 }
 
+/* A failed sample lets its caller explain the failure while the host
+ * lives; one that succeeds never calls it. */
+static void failure_is_explained_before_the_host_goes(void **unused)
+{
+	struct dataset d;
+	struct sample_result r;
+	struct recipe_host h;
+	struct fx_fail seen = { .h = &h };
+	struct kerr err = { 0 };
+	struct sample_opts o = { .ckpt_path = g.ckpt, .prompt = "The", .prompt_len = 3, .tokens = 2,
+				 .temperature = 0, .seed = 1, .threads = 1, .scale = "cpu", .on_fail = fx_on_fail,
+				 .on_fail_arg = &seen };
+	const char *runner = getenv("KARPA_RUNNER");
+
+	(void)unused;
+	assert_int_equal(dataset_open(g.data, &d, &err), 0);
+	o.data = &d;
+	assert_int_equal(recipe_host_pipe(&h, runner ? runner : "build/karpa-recipe", NULL, NULL, &err), 0);
+	assert_int_equal(sample_run(&o, &h, &r, &err), -1);
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(seen.saw_live_host, 1);
+	assert_string_equal(err.msg, "explained (was sample.scale_mismatch)");
+	o.scale = "tiny";
+	assert_int_equal(recipe_host_pipe(&h, runner ? runner : "build/karpa-recipe", NULL, NULL, &err), 0);
+	assert_int_equal(sample_run(&o, &h, &r, &err), 0);
+	assert_int_equal(seen.calls, 1);
+	sample_result_free(&r);
+	dataset_close(&d);
+}
+
 /* ------------------------------------------------------------- the CLI */
 
 static json_t *cli_sample(const char *ckpt, const char *extra)
@@ -588,6 +618,7 @@ int main(void)
 		cmocka_unit_test(pick_is_greedy_at_zero_and_follows_softmax),
 		cmocka_unit_test(utf8_replaces_bad_bytes),
 		cmocka_unit_test(same_seed_same_text_in_process),
+		cmocka_unit_test(failure_is_explained_before_the_host_goes),
 		cmocka_unit_test(cli_seeds_and_greedy),
 		cmocka_unit_test(bad_arguments_exit_2),
 		cmocka_unit_test(damaged_checkpoints_are_refused),

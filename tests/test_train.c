@@ -336,20 +336,6 @@ static void restart_failure_leaves_nothing(void **s)
 	assert_int_equal(tu_run(NULL, 0, "ls -d %s/restart-fails* >/dev/null 2>&1", work), 2);
 }
 
-static int fail_calls, fail_saw_live_host;
-
-/* What a sandbox does there: reads the host, which is not yet destroyed,
- * and says why the call failed. */
-static void on_fail(void *arg, struct recipe_host *h, struct kerr *err)
-{
-	char was[KERR_CODE_MAX];
-
-	fail_calls++;
-	fail_saw_live_host = h == arg && h->impl != NULL;
-	snprintf(was, sizeof was, "%s", err->code);
-	kerr_set(err, "sandbox.violation", "explained (was %s)", was);
-}
-
 /* A failed run lets its caller explain the failure while the host lives;
  * a run that succeeds never calls it. */
 static void failure_is_explained_before_the_host_goes(void **s)
@@ -359,24 +345,25 @@ static void failure_is_explained_before_the_host_goes(void **s)
 	struct recipe_host h;
 	struct kerr err;
 	char out[FS_PATH_MAX];
+	struct fx_fail seen = { .h = &h };
 
 	(void)s;
 	snprintf(out, sizeof out, "%s/explained", work);
 	opts_for(&o, out, 1);
-	o.on_fail = on_fail;
-	o.on_fail_arg = &h;
+	o.on_fail = fx_on_fail;
+	o.on_fail_arg = &seen;
 	fake_host(&h);
 	proto.nan_at = 6; /* a failure past a restart, with a recipe in the host */
 	assert_int_equal(train_run(&o, &h, &r, &err), -1);
 	proto.nan_at = -1;
-	assert_int_equal(fail_calls, 1);
-	assert_int_equal(fail_saw_live_host, 1);
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(seen.saw_live_host, 1);
 	assert_string_equal(err.code, "sandbox.violation");
 	assert_string_equal(err.msg, "explained (was train.nonfinite)");
 	assert_int_equal(fs_exists(out), 0);
 	fake_host(&h);
 	assert_int_equal(train_run(&o, &h, &r, &err), 0);
-	assert_int_equal(fail_calls, 1);
+	assert_int_equal(seen.calls, 1);
 	fs_rm_rf(out);
 }
 
@@ -477,9 +464,20 @@ static void eval_refuses_other_recipe(void **s)
 	struct eval_report rep;
 	struct kerr err;
 	char p[FS_PATH_MAX];
+	struct fx_fail seen = { .h = &h };
 
 	(void)s;
 	snprintf(p, sizeof p, "%s/run1/final.ckpt", work);
+	proto.name = "other-recipe";
+	fake_host(&h);
+	/* explained while the host lives, as a failed training run is */
+	assert_int_equal(train_eval_checkpoint_data(p, NULL, data, SPLIT_VAL, 1, 0, NULL, &h, fx_on_fail, &seen, &rep,
+						    &err),
+			 -1);
+	proto.name = "fake-bigram";
+	assert_int_equal(seen.calls, 1);
+	assert_int_equal(seen.saw_live_host, 1);
+	assert_string_equal(err.msg, "explained (was ckpt.recipe_mismatch)");
 	proto.name = "other-recipe";
 	fake_host(&h);
 	assert_int_equal(train_eval_checkpoint(p, data, SPLIT_VAL, 1, 0, &h, &rep, &err), -1);
