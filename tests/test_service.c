@@ -801,6 +801,76 @@ static void epochs_reach_the_ledger(void **unused)
 	run(0, "%s ledger %s verify", tu_karpa(), g.state);
 }
 
+/* A key whose queue is full is refused on the headers when the sender
+ * names it (X-Karpa-Miner, as the miner's client does), and once the body
+ * is in when it does not (the manifest's key, verified). */
+static void a_full_key_is_refused_on_the_headers(void **unused)
+{
+	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+				     "--judge-bin", tu_karpa(), "--max-pending", "1", NULL };
+	char key[CLIENT_MINER_HEX + 1], sql[1024], url[256], want[64];
+	struct client_opts co;
+	struct kerr err = { { 0 }, { 0 } };
+	json_t *j = NULL;
+	long status = 0;
+	int before;
+	struct stat sb;
+
+	(void)unused;
+	assert_int_equal(stat(g.bundle2, &sb), 0);
+	run(0, "tar -xOf %s manifest.json", g.bundle2);
+	j = tu_out_json(g.out);
+	snprintf(key, sizeof key, "%s", tu_jstr(j, "miner"));
+	json_decref(j);
+	assert_int_equal(strlen(key), CLIENT_MINER_HEX);
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, opts);
+	before = queue_total();
+	/* the key's one place taken by a row that waits (for held
+	 * checkpoints that never come), from another address */
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO queue(id, sha256, manifest_sha256, bytes, miner, king_tag, path, remote, state, received_at)"
+		 " VALUES ('q-000000000000000000000000', '" ZEROS64 "', '" ZEROS64 "', 0, '%s',"
+		 " 'recipe-v0.1.0', '/nonexistent', '192.0.2.1', 'queued', strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now'));"
+		 "INSERT INTO held_wait(queue_id, needs_json, asked_at, ready)"
+		 " VALUES ('q-000000000000000000000000', '[]', strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now'), 0)",
+		 key);
+	sf_state_sql(g.state, sql);
+	/* named on the headers: refused before a byte of the body */
+	run(0, "curl -s -H 'Expect: 100-continue' --expect100-timeout 30 -H '" CLIENT_MINER_HEADER ": %s'"
+	       " -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s %s/v1/submissions",
+	    key, g.bundle2, g.sv.url);
+	assert_non_null(strstr(g.out, "service.miner_queue_full"));
+	assert_non_null(strstr(g.out, "as " CLIENT_MINER_HEADER " says"));
+	assert_non_null(strstr(g.out, " 429 sent=0"));
+	/* the client library names it (the miner sets co.miner) */
+	client_opts_default(&co);
+	co.tries = 1;
+	co.miner = key;
+	snprintf(url, sizeof url, "%s/v1/submissions", g.sv.url);
+	assert_int_equal(client_post_file(url, g.bundle2, &co, &j, &status, &err), -1);
+	assert_int_equal(status, 429);
+	assert_string_equal(err.code, "service.miner_queue_full");
+	assert_non_null(strstr(err.msg, "as " CLIENT_MINER_HEADER " says"));
+	/* unnamed, or named wrong, the signed manifest's key is counted once
+	 * the body is in */
+	for (int i = 0; i < 2; i++) {
+		run(0, "curl -s %s -w ' %%{http_code} sent=%%{size_upload}' --data-binary @%s %s/v1/submissions",
+		    i ? "-H '" CLIENT_MINER_HEADER ": " ZEROS64 "'" : "", g.bundle2, g.sv.url);
+		assert_non_null(strstr(g.out, "service.miner_queue_full"));
+		assert_non_null(strstr(g.out, "its signed manifest"));
+		snprintf(want, sizeof want, " 429 sent=%lld", (long long)sb.st_size);
+		assert_non_null(strstr(g.out, want));
+	}
+	sf_state_sql(g.state, "DELETE FROM held_wait WHERE queue_id = 'q-000000000000000000000000';"
+			      "DELETE FROM queue WHERE id = 'q-000000000000000000000000'");
+	assert_int_equal(queue_total(), before);
+	run(0, "ls %s/uploads/tmp | wc -l", g.state);
+	assert_string_equal(g.out, "0\n");
+	sf_stop(&g.sv, SIGTERM);
+	serve();
+}
+
 /* The service's judging child (`karpa judge ...`), found in /proc; 0:
  * none. */
 static pid_t judge_child(pid_t service)
@@ -1072,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(queue_caps_count_addresses_and_the_whole_queue),
 		cmocka_unit_test(failed_enqueue_keeps_no_tar),
 		cmocka_unit_test(queue_caps_hold_when_the_body_is_in),
+		cmocka_unit_test(a_full_key_is_refused_on_the_headers),
 		cmocka_unit_test(epochs_reach_the_ledger),
 		cmocka_unit_test(crash_mid_judgment_loses_nothing),
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),

@@ -21,6 +21,7 @@
 #include "miner/knobs.h"
 #include "miner/search.h"
 #include "net/client.h"
+#include "proof/keys.h"
 #include "proof/prove.h"
 #include "proof/reciperepo.h"
 #include "sandbox/runbox.h"
@@ -58,6 +59,7 @@ struct miner {
 	struct journal j;
 	struct king k;
 	struct client_opts co;
+	char miner_hex[KEYS_PK_HEX_BYTES]; /* the key's public half, for co.miner */
 	char recipe[FS_PATH_MAX], checkout[FS_PATH_MAX];
 };
 
@@ -922,6 +924,17 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 	m.o = o;
 	m.st = st;
 	client_opts_default(&m.co);
+	{
+		/* the key's public half names this miner to the validator on
+		 * an upload's headers, so a full queue refuses before the body */
+		struct keys k;
+
+		if (keys_load(o->key, &k, err) < 0)
+			return -1;
+		memcpy(m.miner_hex, k.pk_hex, sizeof m.miner_hex);
+		keys_wipe(&k);
+		m.co.miner = m.miner_hex;
+	}
 	if (fs_mkdir_p(o->work, err) < 0 || fs_join(m.recipe, sizeof m.recipe, err, "%s/recipe", o->work) < 0 ||
 	    fs_join(m.checkout, sizeof m.checkout, err, "%s/king", o->work) < 0 || journal_open(&m.j, o->work, err) < 0)
 		return -1;

@@ -19,6 +19,7 @@
 
 #include "util/fsutil.h"
 #include "util/growbuf.h"
+#include "util/hash.h"
 #include "util/retry_after.h"
 
 #define CLIENT_REPLY_BYTES_MAX (16u << 20) /* a JSON reply or an error body */
@@ -369,6 +370,12 @@ int client_post_file(const char *url, const char *path, const struct client_opts
 	if ((x.up_fd = fs_open_regular(path, 0, &sb, err)) < 0)
 		goto out;
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/x-tar");
+	if (o->miner && hash_is_hex(o->miner, CLIENT_MINER_HEX)) {
+		char h[sizeof CLIENT_MINER_HEADER + CLIENT_MINER_HEX + 2];
+
+		snprintf(h, sizeof h, "%s: %s", CLIENT_MINER_HEADER, o->miner);
+		hdrs = curl_slist_append(hdrs, h);
+	}
 	curl_easy_setopt(x.c, CURLOPT_POST, 1L);
 	curl_easy_setopt(x.c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sb.st_size);

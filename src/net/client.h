@@ -11,10 +11,19 @@
 
 #include "util/kerr.h"
 
+/* The request header naming the sender's miner key (64 hex digits). */
+#define CLIENT_MINER_HEADER "X-Karpa-Miner"
+#define CLIENT_MINER_HEX 64
+
 struct client_opts {
 	int tries;          /* attempts in all (default 5) */
 	double timeout_s;   /* per attempt, whole transfer (default 600) */
 	int progress;       /* upload progress on stderr */
+	/* The sender's miner key (64 hex digits) for client_post_file's
+	 * X-Karpa-Miner header, so that a validator can refuse a key whose
+	 * queue is full on the headers, before the body; NULL: not sent. A
+	 * hint only: the verified manifest's key is the one counted. */
+	const char *miner;
 };
 void client_opts_default(struct client_opts *o);
 

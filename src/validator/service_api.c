@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness/scale.h"
+#include "net/client.h"
 #include "proof/bundle.h"
 #include "proof/prove.h"
 #include "util/fsutil.h"
@@ -89,6 +90,24 @@ static int queue_room(struct svc *s, struct http_req *rq, struct kerr *err)
 		return 1;
 	}
 	return 0;
+}
+
+/* A key's room for one more submission: 0, 1 when the refusal went out,
+ * -1 (err) when the count failed. how: where the key was read. The caller
+ * holds the lock. */
+static int miner_room(struct svc *s, struct http_req *rq, const char *miner, const char *how, struct kerr *err)
+{
+	int pending = 0;
+
+	if (queue_pending_for(&s->vs, miner, &pending, err) < 0)
+		return -1;
+	if (pending < s->o.max_pending_per_miner)
+		return 0;
+	http_reply_header(rq, "Retry-After", "60");
+	http_reply_error(rq, 429, "service.miner_queue_full",
+			 "miner %.16s... (%s) has %d submissions waiting (at most %d): wait for verdicts", miner, how,
+			 pending, s->o.max_pending_per_miner);
+	return 1;
 }
 
 /* ------------------------------------------------------------- king */
@@ -307,7 +326,7 @@ static int post_submission(struct http_req *rq, void *ctx)
 	struct kerr err = { 0 };
 	char dst[FS_PATH_MAX];
 	const char *sha = http_req_upload_sha256(rq), *king;
-	int existed = 0, pending = 0, nneed = 0, room;
+	int existed = 0, nneed = 0, room;
 	json_t *reply;
 
 	memset(&in, 0, sizeof in);
@@ -387,14 +406,9 @@ static int post_submission(struct http_req *rq, void *ctx)
 		svc_unlock(s);
 		return room > 0 ? 0 : reply_fail(rq, &err);
 	}
-	if (queue_pending_for(&s->vs, in.miner, &pending, &err) < 0)
-		goto fail_locked;
-	if (pending >= s->o.max_pending_per_miner) {
+	if ((room = miner_room(s, rq, in.miner, "its signed manifest", &err)) != 0) {
 		svc_unlock(s);
-		http_reply_header(rq, "Retry-After", "60");
-		return http_reply_error(rq, 429, "service.miner_queue_full",
-					"miner %.16s... has %d submissions waiting (at most %d): wait for verdicts",
-					in.miner, pending, s->o.max_pending_per_miner);
+		return room > 0 ? 0 : reply_fail(rq, &err);
 	}
 	/* the file first, then the row: a row always names a file that exists;
 	 * a row that is not written takes the file with it (no row can name
@@ -546,15 +560,21 @@ static int precheck_held(struct http_req *rq, void *ctx)
 }
 
 /* POST /v1/submissions, on the headers: a full queue refuses before the
- * body is sent (post_submission counts again once it is in). */
+ * body is sent (post_submission counts again once it is in), and so does a
+ * full key's, when the sender names its key in X-Karpa-Miner. That header
+ * is a hint, not a claim: naming another key only gets the sender
+ * refused, and the verified manifest's key is counted again. */
 static int precheck_submission(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
 	struct kerr err = { 0 };
+	const char *miner = http_req_header(rq, CLIENT_MINER_HEADER);
 	int room;
 
 	svc_lock(s);
 	room = queue_room(s, rq, &err);
+	if (room == 0 && miner && hash_is_hex(miner, CLIENT_MINER_HEX))
+		room = miner_room(s, rq, miner, "as " CLIENT_MINER_HEADER " says", &err);
 	svc_unlock(s);
 	return room < 0 ? reply_fail(rq, &err) : 0;
 }
