@@ -226,6 +226,26 @@ static void test_credit(void **state)
 	assert_int_equal(expcorpus_get(&f->s, d, &g, &err), 0);
 	assert_string_equal(g.credited_to, c);
 	expcorpus_entry_free(&g);
+
+	/* On a later king, the same patch is a new claim, as the judge has
+	 * it: alice's proof of P against the old king, not decisive there,
+	 * must not take the credit for erin's crowning on this one. Erin's
+	 * answer is credited to erin's original. */
+	entry(&e, "m-e", "erin", "PATCH P", "on the new king", EXPCORPUS_CHALLENGE_PENDING, NULL,
+	      "2026-11-06T00:00:00Z");
+	snprintf(e.king_tag, sizeof e.king_tag, "recipe-v0.1.1");
+	record_ok(f, &e, NULL, 0, a);
+	assert_int_equal(expcorpus_get(&f->s, a, &g, &err), 0);
+	assert_string_equal(g.credited_to, "");
+	expcorpus_entry_free(&g);
+	entry(&e, "m-e2", "erin", "PATCH P", "on the new king", EXPCORPUS_ACCEPTED_KING, NULL, "2026-11-07T00:00:00Z");
+	snprintf(e.king_tag, sizeof e.king_tag, "recipe-v0.1.1");
+	snprintf(e.challenge_of, sizeof e.challenge_of, "%s", a);
+	e.seed = 99;
+	record_ok(f, &e, NULL, 0, b);
+	assert_int_equal(expcorpus_get(&f->s, b, &g, &err), 0);
+	assert_string_equal(g.credited_to, a);
+	expcorpus_entry_free(&g);
 }
 
 /* One king change is two rows, the decisive submission and its challenge

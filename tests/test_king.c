@@ -206,46 +206,57 @@ static void test_decide(void **state)
 	assert_int_equal(king_decide(2.0, 1.0, -0.5, &imp), 0); /* a negative margin is a bug */
 }
 
-/* The challenge seed is a keyed function of the manifest: deterministic,
- * different per manifest and per secret, within [2, 2^53 - 1], never the
- * proof's own seed; malformed digests are refused. */
+/* The challenge seed is a keyed function of the king and the trained model
+ * (the final checkpoint's digest): deterministic, different per model, per
+ * king and per secret, within [2, 2^53 - 1], never the proof's own seed;
+ * malformed digests and tags are refused. */
 static void test_challenge_seed(void **state)
 {
 	uint8_t key[VSTATE_SECRET_BYTES], key2[VSTATE_SECRET_BYTES];
-	char hex[HASH_HEX_BYTES];
-	uint64_t a, b, c, prev = 0;
+	char hex[HASH_HEX_BYTES], tag[RECIPEREPO_TAG_MAX + 8];
+	uint64_t a, b, c, d, prev = 0;
 	struct kerr err = { 0 };
-	int differ_secret = 0;
+	int differ_secret = 0, differ_king = 0;
 
 	(void)state;
 	memset(key, 7, sizeof key);
 	memset(key2, 7, sizeof key2);
 	key2[31] ^= 1;
 	snprintf(hex, sizeof hex, "%064x", 1u);
-	assert_int_equal(king_challenge_seed(key, hex, &a, &err), 0);
-	assert_int_equal(king_challenge_seed(key, hex, &b, &err), 0);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &a, &err), 0);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &b, &err), 0);
 	assert_true(a == b);
 	for (unsigned i = 0; i < 2000; i++) {
 		snprintf(hex, sizeof hex, "%056x%08x", i * 2654435761u, i);
-		assert_int_equal(king_challenge_seed(key, hex, &a, &err), 0);
-		assert_int_equal(king_challenge_seed(key2, hex, &c, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &a, &err), 0);
+		assert_int_equal(king_challenge_seed(key2, "recipe-v0.1.0", hex, &c, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.1", hex, &d, &err), 0);
 		assert_true(a >= KING_SEED_MIN && a <= KING_SEED_MAX);
 		assert_true(a != PROVE_SEED_DEFAULT);
-		assert_true(a != prev); /* differs per manifest */
+		assert_true(a != prev); /* differs per model */
 		differ_secret += a != c;
+		differ_king += a != d;
 		prev = a;
 	}
 	assert_int_equal(differ_secret, 2000);
-	/* Refusals: uppercase, short, non-hex, NULL. */
+	assert_int_equal(differ_king, 2000);
+	/* Refusals: uppercase, short, non-hex, NULL; no tag, a tag too long. */
 	snprintf(hex, sizeof hex, "%064X", 0xabcu);
-	assert_int_equal(king_challenge_seed(key, hex, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_digest");
-	assert_int_equal(king_challenge_seed(key, "abcd", &a, &err), -1);
-	assert_int_equal(king_challenge_seed(key, NULL, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", "abcd", &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", NULL, &a, &err), -1);
 	memset(hex, 'g', 64);
 	hex[64] = '\0';
-	assert_int_equal(king_challenge_seed(key, hex, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_digest");
+	snprintf(hex, sizeof hex, "%064x", 1u);
+	assert_int_equal(king_challenge_seed(key, "", hex, &a, &err), -1);
+	assert_string_equal(err.code, "king.bad_tag");
+	memset(tag, 'v', sizeof tag - 1);
+	tag[sizeof tag - 1] = '\0';
+	assert_int_equal(king_challenge_seed(key, tag, hex, &a, &err), -1);
+	assert_string_equal(err.code, "king.bad_tag");
 }
 
 /* ------------------------------------------------------------------ merge */

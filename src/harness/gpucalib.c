@@ -98,7 +98,10 @@ int gpucalib_parse(const char *out, size_t len, struct gpucalib *c, struct kerr 
 int gpucalib_run(const char *tool, struct gpucalib *c, struct kerr *err)
 {
 	const char *argv[] = { tool, NULL };
-	struct proc_opts po = { .timeout_ms = GPUCALIB_TIMEOUT_MS,
+	/* CUDA's device 0 in bus order, as the runner's sandbox orders them:
+	 * a CUDA_VISIBLE_DEVICES index names the same GPU for both */
+	static const char *const env[] = { "CUDA_DEVICE_ORDER=PCI_BUS_ID", NULL };
+	struct proc_opts po = { .env = env, .timeout_ms = GPUCALIB_TIMEOUT_MS,
 				.out_bytes_max = GPUCALIB_LINE_MAX + 1,
 				.err_bytes_max = 4096 };
 	struct proc_result pr;

@@ -811,7 +811,10 @@ static int decide(struct judge_ctx *c, struct kerr *err)
 			verdict_copy(r, claim);
 			return 0;
 		}
-		if (king_challenge_seed(c->s->secret, c->manifest_hex, &r->challenge_seed, err) < 0)
+		/* of the trained model: a re-signed manifest (another
+		 * rationale, a comment in the patch) gets the same draw */
+		if (king_challenge_seed(c->s->secret, c->king.tag, bundle_taken_sha256(&c->taken, BUNDLE_FINAL_CKPT),
+					&r->challenge_seed, err) < 0)
 			return -1;
 		keep_losses(c);
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);
@@ -867,6 +870,11 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
 		return -1;
 	km.hidden_bpb = orig.hidden_bpb;
+	/* The crowned improvement is the original's, so is its tier: the
+	 * lower of the two runs' (an unverified proof confirmed on verified
+	 * hardware is still an unverified improvement). */
+	if (isfinite(orig.alpha) && orig.alpha < km.alpha)
+		km.alpha = orig.alpha;
 	/* The miner's claim, which the validator checked (within
 	 * JUDGE_CLAIM_TOL of its own full recomputation, or within the bound
 	 * on a share of the split): an honest claim is the full split's exact

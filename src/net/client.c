@@ -32,9 +32,9 @@
 
 void client_opts_default(struct client_opts *o)
 {
+	memset(o, 0, sizeof *o); /* a field added later is not left to the stack */
 	o->tries = 5;
 	o->timeout_s = 600;
-	o->progress = 0;
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;

@@ -452,13 +452,15 @@ int sandbox_new(struct sandbox **out, const struct sandbox_config *cfg, const ch
 			const char *v = cfg->cuda_visible_devices;
 			size_t len = strlen(v);
 
-			/* indices, GPU-/MIG- UUIDs and commas: nothing else for
-			 * the driver to parse */
+			/* indices, GPU- UUIDs and commas: nothing else for the
+			 * driver to parse. Not a MIG instance: the profile does
+			 * not grant /dev/nvidia-caps, which opening one needs. */
 			if (len + sizeof SANDBOX_CUDA_VISIBLE > sizeof sb->env_store[0] ||
-			    strspn(v, "0123456789abcdefABCDEFGIMPU-,") != len) {
+			    strspn(v, "0123456789abcdefABCDEFGPU-,") != len) {
 				kerr_set(err, "sandbox.config",
 					 "sandbox: CUDA_VISIBLE_DEVICES '%.64s' is not a short list of GPU indices or "
-					 "UUIDs", v);
+					 "GPU- UUIDs (MIG instances are not granted); --no-sandbox runs the recipe "
+					 "unconfined", v);
 				sandbox_free(sb);
 				return -1;
 			}
@@ -948,7 +950,9 @@ int sandbox_explain(const struct sandbox *sb, struct recipe_host *h, struct kerr
 	if (!strcmp(err->code, "recipe.timeout") || !strcmp(err->code, "recipe.deadline") ||
 	    recipe_pipe_child_status(h, SANDBOX_REAP_WAIT_MS, &ce, &e2) < 0)
 		return -1;
-	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_PREPARE)
+	/* not done: the preparation refused; done, the exit is the runner's
+	 * own (a recipe may exit 125), which is no setup failure */
+	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_PREPARE && !sb->sh->done)
 		return recode(err, "sandbox.setup", sb->sh->notes[0] ? sb->sh->notes : "sandbox refused to start", &ce, h);
 	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_EXEC)
 		return recode(err, "sandbox.setup", "the runner could not be executed in the sandbox", &ce, h);

@@ -37,7 +37,8 @@ struct sandbox_config {
 	int gpu;
 	/* With gpu: the caller's CUDA_VISIBLE_DEVICES, passed to the runner
 	 * (a miner that runs one process per GPU); NULL: not set, the first
-	 * GPU in bus order. Indices and GPU/MIG UUIDs, at most 42 bytes
+	 * GPU in bus order. Indices and GPU- UUIDs, at most 42 bytes; not a
+	 * MIG instance, whose /dev/nvidia-caps the profile does not grant
 	 * (sandbox.config otherwise). A validator sets none. */
 	const char *cuda_visible_devices;
 };

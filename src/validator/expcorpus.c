@@ -353,6 +353,9 @@ static int choose_id(struct vstate *s, const char *manifest, char id[EXPCORPUS_I
 	return kerr_set(err, "expcorpus.duplicate", "manifest %s: every id is taken", manifest);
 }
 
+static int first_id(struct vstate *s, sqlite3_stmt *st, char out[EXPCORPUS_ID_BYTES], const char *what,
+		    struct kerr *err);
+
 static int insert_submission(struct vstate *s, const struct record_args *a, const char *id,
 			     const char *credited, const char *received, const char *now, struct kerr *err)
 {
@@ -494,12 +497,26 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 		return -1;
 	vstate_now_iso(now);
 	snprintf(received, sizeof received, "%s", e->received_at[0] ? e->received_at : now);
-	r = lookup1(s,
-		    "SELECT id FROM submissions WHERE patch_sha256 = ? AND verdict <> 'rejected'"
-		    " ORDER BY received_at, seq LIMIT 1",
-		    e->patch_sha256, credited, sizeof credited, err);
-	if (r < 0)
-		return -1;
+	/* The judge's rule (expcorpus_earlier_claim): the earliest claim on
+	 * the same king. Across kings, an early proof of a patch that was not
+	 * decisive then would take the credit for its crowning on a later king
+	 * by someone else. An answer is credited to the submission it answers,
+	 * its own miner's. */
+	if (e->challenge_of[0]) {
+		snprintf(credited, sizeof credited, "%s", e->challenge_of);
+	} else {
+		sqlite3_stmt *st = NULL;
+
+		if (prepare(s,
+			    "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND king_tag = ?2"
+			    " AND verdict <> '" EXPCORPUS_REJECTED "' ORDER BY received_at, seq LIMIT 1",
+			    &st, "credit", err) < 0)
+			return -1;
+		sqlite3_bind_text(st, 1, e->patch_sha256, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, e->king_tag, -1, SQLITE_STATIC);
+		if (first_id(s, st, credited, "credit", err) < 0)
+			return -1;
+	}
 	if (insert_submission(s, a, id, credited, received, now, err) < 0)
 		return -1;
 	seq = sqlite3_last_insert_rowid(s->db); /* before the checks' inserts move it */
@@ -766,10 +783,14 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 
 	out_id[0] = '\0';
 	if (id_query(s,
-		     "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND miner <> ?2 AND king_tag = ?3"
+		     /* the earliest claim, whoever made it, and only then
+		      * whether it is another key's: a copy of the first
+		      * claim must not make its author's own resubmission a
+		      * copy of the copy */
+		     "SELECT id FROM (SELECT id, miner FROM submissions WHERE patch_sha256 = ?1 AND king_tag = ?3"
 		     " AND verdict <> '" EXPCORPUS_REJECTED "'"
 		     " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
-		     " ORDER BY seq LIMIT 1",
+		     " ORDER BY seq LIMIT 1) WHERE miner <> ?2",
 		     patch_sha256, miner, king_tag, &st, "credit lookup", err) < 0)
 		return -1;
 	if (before)

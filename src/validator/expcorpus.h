@@ -86,8 +86,10 @@ int expcorpus_verdict_valid(const char *verdict);
 /* Records a judged submission, its checks and its search row in one
  * transaction (nested inside the caller's, if any). Fills out_id with the
  * stable id. Credit: credited_to names the earliest recorded submission
- * with the same patch digest whose verdict is not `rejected` (a proof that
- * failed verification establishes nothing, so it cannot claim an idea).
+ * with the same patch digest against the same king whose verdict is not
+ * `rejected` (a proof that failed verification establishes nothing, so it
+ * cannot claim an idea); a challenge answer's names the submission it
+ * answers.
  * expcorpus.duplicate when the manifest digest is already recorded (a
  * replay; the message names the earlier id), expcorpus.invalid for a
  * malformed field, expcorpus.too_large. */
@@ -136,12 +138,14 @@ int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, s
  * if several). */
 int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, const char *miner, const char *king_tag,
 				uint64_t seed, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
-/* The earliest claim on a patch by another key (PROTOCOL 6 Credit): a
- * submission of the same patch against the same king by a miner other than
- * `miner`, recorded before the submission `before` (NULL: any time), whose
- * verdict is not rejected (a proof that failed its checks establishes
- * nothing). Every other verdict counts, challenge_failed and not_decisive
- * included: the idea was shown first by someone else. */
+/* The earliest claim on a patch when it is another key's (PROTOCOL 6
+ * Credit): the first submission of the same patch against the same king
+ * recorded before the submission `before` (NULL: any time) whose verdict
+ * is not rejected (a proof that failed its checks establishes nothing),
+ * if its miner is not `miner`; "" when there is none or it is `miner`'s
+ * own (a copy recorded after it does not make its author a copier).
+ * Every other verdict counts, challenge_failed and not_decisive included:
+ * the idea was shown first by someone else. */
 int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *king_tag, const char *miner,
 			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
 

@@ -290,7 +290,7 @@ int king_decide(double king_bpb, double cand_bpb, double margin, double *improve
 	return *improvement > margin;
 }
 
-int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *manifest_sha256_hex,
+int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *king_tag, const char *final_sha256_hex,
 			uint64_t *seed, struct kerr *err)
 {
 	static const char context[] = KING_SEED_CONTEXT;
@@ -299,13 +299,16 @@ int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *m
 	uint64_t x = 0;
 
 	*seed = 0;
-	if (!manifest_sha256_hex || !hash_is_hex(manifest_sha256_hex, HASH_HEX_BYTES - 1))
-		return kerr_set(err, "king.bad_digest", "manifest digest: not 64 lowercase hex digits");
+	if (!final_sha256_hex || !hash_is_hex(final_sha256_hex, HASH_HEX_BYTES - 1))
+		return kerr_set(err, "king.bad_digest", "final checkpoint digest: not 64 lowercase hex digits");
+	if (!king_tag || !*king_tag || strlen(king_tag) >= RECIPEREPO_TAG_MAX)
+		return kerr_set(err, "king.bad_tag", "challenge seed: no king tag, or one too long");
 	crypto_generichash_init(&st, secret, VSTATE_SECRET_BYTES, sizeof h);
-	/* The context's NUL separates it from the digest: no other (context,
-	 * digest) pair hashes the same bytes. */
+	/* Each NUL ends a field (the tag has none and the digest a fixed
+	 * length): no other (context, tag, digest) hashes the same bytes. */
 	crypto_generichash_update(&st, (const uint8_t *)context, sizeof context);
-	crypto_generichash_update(&st, (const uint8_t *)manifest_sha256_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash_update(&st, (const uint8_t *)king_tag, strlen(king_tag) + 1);
+	crypto_generichash_update(&st, (const uint8_t *)final_sha256_hex, HASH_HEX_BYTES - 1);
 	crypto_generichash_final(&st, h, sizeof h);
 	for (int i = 0; i < 8; i++)
 		x |= (uint64_t)h[i] << (8 * i);

@@ -33,7 +33,7 @@
 #define KING_SEED_MIN 2u
 #define KING_SEED_MAX ((((uint64_t)1) << 53) - 1)
 /* Domain separation: the validator secret keys other hashes too. */
-#define KING_SEED_CONTEXT "karpa challenge seed v1"
+#define KING_SEED_CONTEXT "karpa challenge seed v2"
 
 /* The metric is bits per byte; a merge's metrics are always finite and
  * positive, and anything past this is a broken evaluation, not a recipe. */
@@ -82,14 +82,17 @@ int king_current(struct vstate *s, struct king_info *out, struct kerr *err);
  * NAN when not computable). Returns 1 decisive, 0 not. */
 int king_decide(double king_bpb, double cand_bpb, double margin, double *improvement);
 
-/* The challenge seed of a submission: BLAKE2b keyed by the validator secret
- * over KING_SEED_CONTEXT and the manifest digest (64 lowercase hex), mapped
- * into [KING_SEED_MIN, KING_SEED_MAX]. It must be derived after the
- * submission is fixed: a miner who could know it in advance could train
- * many seeds and submit only the lucky one; since the manifest digest binds
- * the result and only the validator holds the secret, the seed is
- * unpredictable until the proof is committed. king.bad_digest. */
-int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *manifest_sha256_hex,
+/* The challenge seed of a decisive submission: BLAKE2b keyed by the
+ * validator secret over KING_SEED_CONTEXT, the king's tag and the digest of
+ * the proof's final checkpoint (64 lowercase hex), mapped into
+ * [KING_SEED_MIN, KING_SEED_MAX]. It must be derived after the submission
+ * is fixed: a miner who could know it in advance could train many seeds
+ * and submit only the lucky one; only the validator holds the secret. It
+ * is a function of the trained model, not of the manifest: a manifest that
+ * differs in anything but the training (a rationale, a comment in the
+ * patch, another key) would otherwise buy a fresh draw at confirming the
+ * same model. king.bad_digest, king.bad_tag. */
+int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *king_tag, const char *final_sha256_hex,
 			uint64_t *seed, struct kerr *err);
 
 /* What the judge measured, carried into the commit message and the kings

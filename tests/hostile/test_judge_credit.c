@@ -189,6 +189,37 @@ static void test_copier_gets_no_challenge(void **unused)
 	json_decref(j);
 }
 
+/* The discoverer re-signs the same trained model with another rationale
+ * (a new manifest, no new training): it gets the same challenge seed, not
+ * a second draw at confirming the model. */
+static void test_resigned_model_gets_the_same_seed(void **unused)
+{
+	char b[FS_PATH_MAX], p[FS_PATH_MAX];
+	static const char other[] = "The same run, told another way.\n";
+	struct attest_opts ao = { .force_mock = 1 };
+	struct kerr err = { { 0 }, { 0 } };
+	json_error_t je;
+	json_t *m, *j;
+
+	if (!g.seed)
+		fail_msg("the genuine bundle was not judged by the case before");
+	fx_file(b, "resigned");
+	run(0, "cp -r %s %s", g.genuine, b);
+	snprintf(p, sizeof p, "%s/rationale.md", b);
+	assert_int_equal(fs_write_atomic(p, other, strlen(other), &err), 0);
+	snprintf(p, sizeof p, "%s/%s", b, BUNDLE_MANIFEST);
+	m = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
+	assert_non_null(m);
+	if (bundle_seal(b, m, &g.k, &ao, &err) < 0)
+		fail_msg("bundle_seal: %s: %s", err.code, err.msg);
+	json_decref(m);
+	j = judge(b);
+	assert_string_equal(tu_jstr(j, "verdict"), "challenge_pending");
+	assert_int_equal((unsigned long long)json_integer_value(json_object_get(j, "challenge_seed")), g.seed);
+	assert_string_not_equal(tu_jstr(j, "id"), g.genuine_id);
+	json_decref(j);
+}
+
 /* The discoverer's confirmation merges and names the discoverer. Keeping
  * the bundle fails after the merge (the store is broken): the king changed,
  * so the verdict is still reported, with a warning. */
@@ -237,6 +268,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_damaged_copy_does_not_block),
 		cmocka_unit_test(test_copier_gets_no_challenge),
+		cmocka_unit_test(test_resigned_model_gets_the_same_seed),
 		cmocka_unit_test(test_confirmation_merges_despite_store_failure),
 		cmocka_unit_test(test_true_replay_is_refused),
 	};

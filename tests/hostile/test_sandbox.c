@@ -838,13 +838,17 @@ static void test_gpu_profile_keeps_files_and_network_out(void **state)
 	attack_case("gpu_env", NULL, NULL, 1, 0, o);
 	assert_string_equal(o->name, "gpu1.cache1.order1.home-.vis-");
 	/* a miner's run passes its pinned GPUs on, and nothing to parse */
-	cuda_visible = "1,MIG-7f3e";
+	cuda_visible = "1,GPU-7f3e";
 	attack_case("gpu_env", NULL, NULL, 1, 0, o);
-	assert_string_equal(o->name, "gpu1.cache1.order1.home-.vis1+MIG-7f3e");
-	cuda_visible = "0;touch /tmp/x";
-	test_config(&cfg, 2);
-	assert_int_equal(sandbox_new(&sb, &cfg, runner, &err), -1);
-	assert_string_equal(err.code, "sandbox.config");
+	assert_string_equal(o->name, "gpu1.cache1.order1.home-.vis1+GPU-7f3e");
+	/* nothing else: no shell words, no MIG instance the profile cannot
+	 * open */
+	for (int i = 0; i < 2; i++) {
+		cuda_visible = i ? "MIG-7f3e" : "0;touch /tmp/x";
+		test_config(&cfg, 2);
+		assert_int_equal(sandbox_new(&sb, &cfg, runner, &err), -1);
+		assert_string_equal(err.code, "sandbox.config");
+	}
 	cuda_visible = NULL;
 	unsetenv("CUDA_VISIBLE_DEVICES");
 	gpu_unix_sockets((uint64_t)getpid(), o);
@@ -883,6 +887,17 @@ static void test_kill_parent_is_refused(void **state)
 
 /* A sandbox that is asked for something the runner cannot have fails
  * before exec with sandbox.setup, not later with something vaguer. */
+/* A recipe that exits with the preparation's own code after exec is a
+ * recipe that died, not a sandbox that could not be set up. */
+static void test_exit_code_of_setup_is_not_setup(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	attack_case("exit_setup", "recipe.died", "create", 1, 0, o);
+	free(o);
+}
+
 static void test_setup_failure_is_reported(void **state)
 {
 	char runner[FS_PATH_MAX];
@@ -1052,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_validator_runs_require_the_layers),
 		cmocka_unit_test_teardown(test_gpu_profile_keeps_files_and_network_out, gpu_profile_off),
 		cmocka_unit_test(test_kill_parent_is_refused),
+		cmocka_unit_test(test_exit_code_of_setup_is_not_setup),
 		cmocka_unit_test(test_setup_failure_is_reported),
 		cmocka_unit_test(test_bad_config_and_runner_refused),
 		cmocka_unit_test(test_ruleset_not_at_the_region_fd),
