@@ -697,7 +697,9 @@ static void sample_reap(struct svc *s, struct sampler *sm)
 
 /* Epoch k (k >= 1) closes at epoch0 + k * epoch_s; epoch0 is the first
  * start of the service on this state, kept in meta. After downtime every
- * epoch that has ended is closed, in order, each with its own closing time. */
+ * epoch that has ended is closed, in order, each now: a close computes its
+ * vector as of the moment it runs (weights_close_epoch), so the epochs
+ * missed share one vector and one closing time in the ledger. */
 static int epoch0(struct svc *s, time_t *t0, struct kerr *err)
 {
 	char v[32];
