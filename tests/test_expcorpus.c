@@ -230,13 +230,20 @@ static void test_credit(void **state)
 	/* On a later king, the same patch is a new claim, as the judge has
 	 * it: alice's proof of P against the old king, not decisive there,
 	 * must not take the credit for erin's crowning on this one. Erin's
-	 * answer is credited to erin's original. */
+	 * answer is credited to the original it answers, not to erin's first
+	 * proof of P on this king. */
+	entry(&e, "m-e0", "erin", "PATCH P", "first try", EXPCORPUS_NOT_DECISIVE, NULL, "2026-11-05T12:00:00Z");
+	snprintf(e.king_tag, sizeof e.king_tag, "recipe-v0.1.1");
+	record_ok(f, &e, NULL, 0, r);
+	assert_int_equal(expcorpus_get(&f->s, r, &g, &err), 0);
+	assert_string_equal(g.credited_to, "");
+	expcorpus_entry_free(&g);
 	entry(&e, "m-e", "erin", "PATCH P", "on the new king", EXPCORPUS_CHALLENGE_PENDING, NULL,
 	      "2026-11-06T00:00:00Z");
 	snprintf(e.king_tag, sizeof e.king_tag, "recipe-v0.1.1");
 	record_ok(f, &e, NULL, 0, a);
 	assert_int_equal(expcorpus_get(&f->s, a, &g, &err), 0);
-	assert_string_equal(g.credited_to, "");
+	assert_string_equal(g.credited_to, r);
 	expcorpus_entry_free(&g);
 	entry(&e, "m-e2", "erin", "PATCH P", "on the new king", EXPCORPUS_ACCEPTED_KING, NULL, "2026-11-07T00:00:00Z");
 	snprintf(e.king_tag, sizeof e.king_tag, "recipe-v0.1.1");

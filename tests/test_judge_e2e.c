@@ -340,7 +340,7 @@ static void test_replay_is_refused(void **unused)
  * library's own computation, which the judge makes at intake). */
 static int held_needs(const char *b, char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1])
 {
-	char path[FS_PATH_MAX], *text = NULL, hex[HASH_HEX_BYTES];
+	char path[FS_PATH_MAX], *text = NULL;
 	struct vstate s;
 	struct kerr err = { { 0 }, { 0 } };
 	size_t len;
@@ -349,11 +349,10 @@ static int held_needs(const char *b, char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAM
 
 	snprintf(path, sizeof path, "%s/%s", b, BUNDLE_MANIFEST);
 	assert_int_equal(fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, 0, &text, &len, &err), 0);
-	hash_buf_hex(text, len, hex);
 	m = json_loadb(text, len, 0, NULL);
 	assert_non_null(m);
 	assert_int_equal(validator_open(g.state, &s, &err), 0);
-	if (judge_held_needs(&s, hex, m, names, &n, &err) < 0)
+	if (judge_held_needs(&s, m, names, &n, &err) < 0)
 		fail_msg("judge_held_needs: %s: %s", err.code, err.msg);
 	vstate_close(&s);
 	json_decref(m);

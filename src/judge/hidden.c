@@ -4,7 +4,8 @@
  * which has never seen anything else; a twin for the causality audit's
  * probes of those very calls; one for the public claim. Window orders and
  * the audit's seed are keyed by the whole validator secret and this
- * bundle, so no recipe knows them in advance. */
+ * bundle's final checkpoint (judge_draw_key), so no recipe knows them in
+ * advance and a re-signed manifest draws the same. */
 #include "judge/judgment.h"
 
 #include <math.h>
@@ -21,7 +22,7 @@
  * bundle under `context`, so a recipe cannot know it in advance. */
 static uint64_t keyed_seed(const struct judge_ctx *c, const char *context)
 {
-	return auditeval_keyed_seed(c->s->secret, VSTATE_SECRET_BYTES, context, c->manifest_hex);
+	return auditeval_keyed_seed(c->s->secret, VSTATE_SECRET_BYTES, context, c->draw_key);
 }
 
 /* Which windows the causality audit probes: keyed by the whole validator
@@ -30,7 +31,7 @@ static uint64_t keyed_seed(const struct judge_ctx *c, const char *context)
  * candidate probe sets to behave honestly on). */
 static uint64_t audit_seed(const struct judge_ctx *c)
 {
-	return keyed_seed(c, "karpa causality audit v1:");
+	return keyed_seed(c, "karpa causality audit v2:");
 }
 
 /* The order a split's n full windows are scored in: a permutation drawn
@@ -182,7 +183,7 @@ static int seq_hidden_init(struct judge_ctx *c, const struct dataset *hid, const
 	if (full < 2 * SEQTEST_MIN_WINDOWS)
 		goto out;
 	if (!(sh->king_win = calloc(full, sizeof *sh->king_win)) ||
-	    !(sh->order = window_order(c, "karpa hidden order v1:", full, err))) {
+	    !(sh->order = window_order(c, "karpa hidden order v2:", full, err))) {
 		rc = kerr_set(err, "judge.nomem", "out of memory for %zu windows", full);
 		goto out;
 	}
@@ -270,7 +271,7 @@ static int public_claim_partial(struct judge_ctx *c, struct sandbox *sb, struct 
 		goto out;
 	sp.stop.after_scored = seq_public_after;
 	sp.stop.arg = &sp;
-	if (!(order = window_order(c, "karpa public order v1:", full, err))) {
+	if (!(order = window_order(c, "karpa public order v2:", full, err))) {
 		rc = -1;
 		goto out;
 	}

@@ -80,11 +80,25 @@ static double mnum(json_t *m, const char *a, const char *b)
 
 /* ---- draws and held checkpoints ------------------------------------- */
 
-/* Draw k of `purpose` for the bundle whose manifest digest is manifest_hex:
- * keyed by the whole validator secret and bound to the manifest, so a
- * miner cannot know before submitting which segments will be replayed,
- * and a re-judgment draws the same. */
-static uint64_t secret_draw(const struct vstate *s, const char *manifest_hex, const char *purpose, uint32_t k)
+int judge_draw_key(const json_t *manifest, char out[HASH_HEX_BYTES], struct kerr *err)
+{
+	const char *sha = json_string_value(
+		json_object_get(json_object_get(json_object_get(manifest, "files"), BUNDLE_FINAL_CKPT), "sha256"));
+
+	out[0] = '\0';
+	if (!sha || !hash_is_hex(sha, HASH_HEX_BYTES - 1))
+		return kerr_set(err, "judge.no_final", "the manifest lists no %s with a digest: nothing to draw for",
+				BUNDLE_FINAL_CKPT);
+	memcpy(out, sha, HASH_HEX_BYTES);
+	return 0;
+}
+
+/* Draw k of `purpose` for the bundle whose draw key (judge_draw_key) is
+ * key: keyed by the whole validator secret and bound to the final checkpoint,
+ * so a miner cannot know before submitting which segments will be
+ * replayed, a re-judgment draws the same, and so does the same model
+ * re-signed in another manifest. */
+static uint64_t secret_draw(const struct vstate *s, const char *key, const char *purpose, uint32_t k)
 {
 	crypto_generichash_state st;
 	unsigned char kb[4] = { (unsigned char)(k >> 24), (unsigned char)(k >> 16), (unsigned char)(k >> 8),
@@ -94,7 +108,7 @@ static uint64_t secret_draw(const struct vstate *s, const char *manifest_hex, co
 
 	crypto_generichash_init(&st, s->secret, VSTATE_SECRET_BYTES, sizeof out);
 	crypto_generichash_update(&st, (const unsigned char *)purpose, strlen(purpose) + 1);
-	crypto_generichash_update(&st, (const unsigned char *)manifest_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash_update(&st, (const unsigned char *)key, HASH_HEX_BYTES - 1);
 	crypto_generichash_update(&st, kb, sizeof kb);
 	crypto_generichash_final(&st, out, sizeof out);
 	for (int i = 0; i < 8; i++)
@@ -106,13 +120,13 @@ static uint64_t secret_draw(const struct vstate *s, const char *manifest_hex, co
  * "Which segments are replayed"): the spot replay's one, and the binding
  * replay's JUDGE_BIND_DRAWS distinct ones among the first nseg - 1 (the
  * final segment is always replayed besides them). */
-static void draw_segments(const struct vstate *s, const char *manifest_hex, int nseg, int *spot,
-			  int bind[JUDGE_BIND_DRAWS], int *nbind)
+static void draw_segments(const struct vstate *s, const char *key, int nseg, int *spot, int bind[JUDGE_BIND_DRAWS],
+			  int *nbind)
 {
-	*spot = (int)(secret_draw(s, manifest_hex, "karpa spot replay v1", 0) % (uint64_t)nseg);
+	*spot = (int)(secret_draw(s, key, "karpa spot replay v2", 0) % (uint64_t)nseg);
 	*nbind = 0;
 	for (uint32_t k = 0; *nbind < JUDGE_BIND_DRAWS && *nbind < nseg - 1 && k < 64 * JUDGE_BIND_DRAWS; k++) {
-		int seg = (int)(secret_draw(s, manifest_hex, "karpa binding replay v1", k) % (uint64_t)(nseg - 1)), dup = 0;
+		int seg = (int)(secret_draw(s, key, "karpa binding replay v2", k) % (uint64_t)(nseg - 1)), dup = 0;
 
 		for (int i = 0; i < *nbind; i++)
 			dup |= bind[i] == seg;
@@ -128,10 +142,11 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int judge_held_needs(const struct vstate *s, const char *manifest_hex, const json_t *manifest,
-		     char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1], int *n, struct kerr *err)
+int judge_held_needs(const struct vstate *s, const json_t *manifest, char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1],
+		     int *n, struct kerr *err)
 {
 	const json_t *files = json_object_get(manifest, "files"), *held = json_object_get(manifest, "held");
+	char key[HASH_HEX_BYTES];
 	int64_t steps[2 * BUNDLE_FILES_MAX];
 	int m = 0, nseg, spot, bind[JUDGE_BIND_DRAWS], nbind, starts[1 + JUDGE_BIND_DRAWS], ns = 0;
 	const char *name;
@@ -158,7 +173,9 @@ int judge_held_needs(const struct vstate *s, const char *manifest_hex, const jso
 		}
 	qsort(steps, (size_t)m, sizeof *steps, cmp_i64);
 	nseg = m + 1;
-	draw_segments(s, manifest_hex, nseg, &spot, bind, &nbind);
+	if (judge_draw_key(manifest, key, err) < 0)
+		return -1;
+	draw_segments(s, key, nseg, &spot, bind, &nbind);
 	/* segment j starts from record j - 1 (segment 0 from the initialisation) */
 	starts[ns++] = spot - 1;
 	for (int i = 0; i < nbind; i++)
@@ -189,7 +206,7 @@ static int take_held(struct judge_ctx *c, struct kerr *err)
 	char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1], missing[KERR_MSG_MAX / 2] = "";
 	int n = 0;
 
-	if (judge_held_needs(c->s, c->manifest_hex, c->manifest, names, &n, err) < 0)
+	if (judge_held_needs(c->s, c->manifest, names, &n, err) < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		char src[FS_PATH_MAX];
@@ -407,6 +424,9 @@ static int check_attest(struct judge_ctx *c, struct kerr *err)
 		goto out;
 	}
 	c->verified = 1;
+	/* every later secret draw is bound to the final checkpoint */
+	if (judge_draw_key(c->manifest, c->draw_key, err) < 0)
+		goto out;
 	snprintf(c->e.attest_kind, sizeof c->e.attest_kind, "%s", br.attest_kind);
 	c->e.alpha = br.alpha;
 	hash_buf_hex(c->patch, c->patch_len, patch_hex);
@@ -616,7 +636,7 @@ static int check_replay(struct judge_ctx *c, struct sandbox *sb, struct kerr *er
 		return kerr_set(err, "judge.no_replay", "the log records no checkpoint to replay to");
 	if (dataset_tokens(&c->pub, SPLIT_TRAIN, &train, &ntrain, err) < 0)
 		goto out;
-	draw_segments(c->s, c->manifest_hex, nseg, &spot, drawn, &ndrawn);
+	draw_segments(c->s, c->draw_key, nseg, &spot, drawn, &ndrawn);
 	if (!decisive) {
 		rc = replay_segment(c, sb, train, ntrain, spot, REPLAY_STEPS, err);
 		goto out;
@@ -811,10 +831,9 @@ static int decide(struct judge_ctx *c, struct kerr *err)
 			verdict_copy(r, claim);
 			return 0;
 		}
-		/* of the trained model: a re-signed manifest (another
+		/* of the checkpoints: a re-signed manifest (another
 		 * rationale, a comment in the patch) gets the same draw */
-		if (king_challenge_seed(c->s->secret, c->king.tag, bundle_taken_sha256(&c->taken, BUNDLE_FINAL_CKPT),
-					&r->challenge_seed, err) < 0)
+		if (king_challenge_seed(c->s->secret, c->king.tag, c->draw_key, &r->challenge_seed, err) < 0)
 			return -1;
 		keep_losses(c);
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);

@@ -150,17 +150,29 @@ struct judge_result {
  * the manifest's: a damaged copy cannot block the genuine bundle. */
 int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result *r, struct kerr *err);
 
-/* The held checkpoints a judgment of the bundle whose manifest (with its
- * digest, manifest_hex) is this needs from the miner: the starts of the
- * segments it draws from the validator's secret that the bundle does not
- * keep (at most JUDGE_HELD_NEEDS_MAX, names as in manifest.held, in
- * replay order). Computed from the manifest alone, so a service can ask
- * for them when the bundle arrives; the draws are the ones the replay
- * makes, whatever the verdict (a candidate's spot segment and its binding
- * segments are both asked for: which one runs is known only after the
- * hidden evaluation). *n is 0 for a bundle that holds nothing.
- * judge.held_bad: a held name that is no checkpoint's. */
-int judge_held_needs(const struct vstate *s, const char *manifest_hex, const json_t *manifest,
-		     char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1], int *n, struct kerr *err);
+/* The held checkpoints a judgment of the bundle whose manifest is this
+ * needs from the miner: the starts of the segments it draws from the
+ * validator's secret that the bundle does not keep (at most
+ * JUDGE_HELD_NEEDS_MAX, names as in manifest.held, in replay order).
+ * Computed from the manifest alone, so a service can ask for them when the
+ * bundle arrives; the draws are the ones the replay makes, whatever the
+ * verdict (a candidate's spot segment and its binding segments are both
+ * asked for: which one runs is known only after the hidden evaluation).
+ * *n is 0 for a bundle that holds nothing. judge.held_bad: a held name
+ * that is no checkpoint's; judge.no_final (judge_draw_key). */
+int judge_held_needs(const struct vstate *s, const json_t *manifest, char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1],
+		     int *n, struct kerr *err);
+
+/* The key every secret draw of a judgment is bound to (the segments
+ * replayed, the window orders, the causality audit's probes, the challenge
+ * seed): the digest of checkpoints/final.ckpt as the manifest lists it,
+ * which the bundle's verification holds to the file and the log. Bound to
+ * the checkpoints, not the manifest: a manifest re-signed around the
+ * same model (another rationale, a comment in the patch, another key)
+ * draws the same, so a proof caught by one draw cannot buy another by
+ * re-signing (a version string that rewraps the checkpoints still can:
+ * docs/king.md).
+ * judge.no_final when the manifest lists no such digest. */
+int judge_draw_key(const json_t *manifest, char out[HASH_HEX_BYTES], struct kerr *err);
 
 #endif

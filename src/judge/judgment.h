@@ -33,6 +33,9 @@ struct judge_ctx {
 	struct bundle_taken taken; /* the validator's copy in bdir: every check reads only it */
 	json_t *manifest;
 	char manifest_hex[HASH_HEX_BYTES];
+	/* the final checkpoint's digest the verified manifest lists: what
+	 * the judgment's secret draws are bound to (judge_draw_key) */
+	char draw_key[HASH_HEX_BYTES];
 	char *patch, *rationale;
 	size_t patch_len;
 	struct kerr patch_err; /* why patch is NULL */

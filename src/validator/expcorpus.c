@@ -509,7 +509,7 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 
 		if (prepare(s,
 			    "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND king_tag = ?2"
-			    " AND verdict <> '" EXPCORPUS_REJECTED "' ORDER BY received_at, seq LIMIT 1",
+			    " AND verdict <> '" EXPCORPUS_REJECTED "' ORDER BY seq LIMIT 1",
 			    &st, "credit", err) < 0)
 			return -1;
 		sqlite3_bind_text(st, 1, e->patch_sha256, -1, SQLITE_STATIC);

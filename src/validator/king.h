@@ -88,7 +88,7 @@ int king_decide(double king_bpb, double cand_bpb, double margin, double *improve
  * [KING_SEED_MIN, KING_SEED_MAX]. It must be derived after the submission
  * is fixed: a miner who could know it in advance could train many seeds
  * and submit only the lucky one; only the validator holds the secret. It
- * is a function of the trained model, not of the manifest: a manifest that
+ * is a function of the checkpoints, not of the manifest: a manifest that
  * differs in anything but the training (a rationale, a comment in the
  * patch, another key) would otherwise buy a fresh draw at confirming the
  * same model. king.bad_digest, king.bad_tag. */

@@ -301,7 +301,7 @@ static int held_needs(struct svc *s, const struct bundle_report *br, struct held
 	const json_t *held = json_object_get(br->manifest, "held");
 
 	*n = 0;
-	if (judge_held_needs(&s->vs, br->manifest_sha256, br->manifest, names, n, err) < 0)
+	if (judge_held_needs(&s->vs, br->manifest, names, n, err) < 0)
 		return -1;
 	for (int i = 0; i < *n; i++) {
 		const json_t *e = json_object_get(held, names[i]);

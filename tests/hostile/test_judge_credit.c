@@ -32,6 +32,7 @@ struct fx {
 	char genuine[FS_PATH_MAX]; /* the discoverer's seed-1 bundle */
 	char genuine_id[64];
 	unsigned long long seed; /* its challenge seed */
+	char segments[64];       /* and the segments its judgment replayed */
 	struct keys k, thief;
 	char *out;
 };
@@ -151,6 +152,8 @@ static void test_damaged_copy_does_not_block(void **unused)
 	assert_string_equal(tu_jstr(j, "verdict"), "challenge_pending");
 	g.seed = (unsigned long long)json_integer_value(json_object_get(j, "challenge_seed"));
 	assert_true(g.seed >= 2);
+	snprintf(g.segments, sizeof g.segments, "%s", tu_jstr(json_object_get(j, "replay"), "segments"));
+	assert_true(g.segments[0] != '\0');
 	snprintf(g.genuine_id, sizeof g.genuine_id, "%s", tu_jstr(j, "id"));
 	json_decref(j);
 }
@@ -190,8 +193,9 @@ static void test_copier_gets_no_challenge(void **unused)
 }
 
 /* The discoverer re-signs the same trained model with another rationale
- * (a new manifest, no new training): it gets the same challenge seed, not
- * a second draw at confirming the model. */
+ * (a new manifest, no new training): it gets the same challenge seed and
+ * the same replayed segments, not a second draw at confirming the model
+ * or at escaping a replay. */
 static void test_resigned_model_gets_the_same_seed(void **unused)
 {
 	char b[FS_PATH_MAX], p[FS_PATH_MAX];
@@ -216,6 +220,7 @@ static void test_resigned_model_gets_the_same_seed(void **unused)
 	j = judge(b);
 	assert_string_equal(tu_jstr(j, "verdict"), "challenge_pending");
 	assert_int_equal((unsigned long long)json_integer_value(json_object_get(j, "challenge_seed")), g.seed);
+	assert_string_equal(tu_jstr(json_object_get(j, "replay"), "segments"), g.segments);
 	assert_string_not_equal(tu_jstr(j, "id"), g.genuine_id);
 	json_decref(j);
 }
