@@ -166,6 +166,7 @@ static void print_entry_text(const struct expcorpus_entry *e)
 	print_field("id", e->id);
 	print_field("manifest sha256", e->manifest_sha256);
 	print_field("patch sha256", e->patch_sha256);
+	print_field("final ckpt", e->final_sha256);
 	print_field("miner", e->miner);
 	print_field("king", e->king_tag);
 	if (e->seed >= 0)

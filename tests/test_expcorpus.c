@@ -255,6 +255,74 @@ static void test_credit(void **state)
 	expcorpus_entry_free(&g);
 }
 
+static void claim_is(struct fixture *f, const char *patch, const char *final, const char *king, const char *miner,
+		     const char *want)
+{
+	struct kerr err = { 0 };
+	char p[HASH_HEX_BYTES], m[HASH_HEX_BYTES], out[EXPCORPUS_ID_BYTES] = "x";
+
+	hash_buf_hex(patch, strlen(patch), p);
+	hash_buf_hex(miner, strlen(miner), m);
+	if (expcorpus_earlier_claim(&f->s, p, final, king, m, NULL, out, &err) < 0)
+		fail_msg("earlier_claim: %s: %s", err.code, err.msg);
+	assert_string_equal(out, want);
+}
+
+/* The same trained model under another patch text (a comment added to a
+ * published patch, retrained: the same final checkpoint) is the same claim
+ * for the copy rule and the credit, on the same king only; a rejected
+ * proof's checkpoint claims nothing; the digest is stored and validated. */
+static void test_copy_by_final_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct expcorpus_entry e, g;
+	struct kerr err = { 0 };
+	char fin[HASH_HEX_BYTES], other[HASH_HEX_BYTES], a[EXPCORPUS_ID_BYTES], b[EXPCORPUS_ID_BYTES],
+		r[EXPCORPUS_ID_BYTES];
+
+	hash_buf_hex("final F", 7, fin);
+	hash_buf_hex("final G", 7, other);
+	entry(&e, "f-a", "alice", "PATCH P", "found", EXPCORPUS_CHALLENGE_PENDING, NULL, "2026-11-01T00:00:00Z");
+	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", fin);
+	record_ok(f, &e, NULL, 0, a);
+	assert_int_equal(expcorpus_get(&f->s, a, &g, &err), 0);
+	assert_string_equal(g.final_sha256, fin);
+	expcorpus_entry_free(&g);
+
+	/* bob's patch text differs, his model does not */
+	claim_is(f, "PATCH P /* mine */", fin, "recipe-v0.1.0", "bob", a);
+	claim_is(f, "PATCH P /* mine */", NULL, "recipe-v0.1.0", "bob", "");
+	claim_is(f, "PATCH P /* mine */", other, "recipe-v0.1.0", "bob", "");
+	claim_is(f, "PATCH P /* mine */", fin, "recipe-v0.1.1", "bob", "");
+	claim_is(f, "PATCH P /* again */", fin, "recipe-v0.1.0", "alice", "");
+	entry(&e, "f-b", "bob", "PATCH P /* mine */", "mine", EXPCORPUS_NOT_DECISIVE, "judge.copy",
+	      "2026-11-02T00:00:00Z");
+	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", fin);
+	record_ok(f, &e, NULL, 0, b);
+	assert_int_equal(expcorpus_get(&f->s, b, &g, &err), 0);
+	assert_string_equal(g.credited_to, a);
+	expcorpus_entry_free(&g);
+
+	/* a rejected proof naming a checkpoint establishes nothing */
+	entry(&e, "f-r", "mallory", "PATCH R", "forged", EXPCORPUS_REJECTED, "bundle.sig_invalid",
+	      "2026-11-03T00:00:00Z");
+	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", other);
+	record_ok(f, &e, NULL, 0, r);
+	claim_is(f, "PATCH S", other, "recipe-v0.1.0", "dave", "");
+	entry(&e, "f-d", "dave", "PATCH S", "real", EXPCORPUS_NOT_DECISIVE, NULL, "2026-11-04T00:00:00Z");
+	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", other);
+	record_ok(f, &e, NULL, 0, r);
+	assert_int_equal(expcorpus_get(&f->s, r, &g, &err), 0);
+	assert_string_equal(g.credited_to, "");
+	expcorpus_entry_free(&g);
+
+	entry(&e, "f-x", "erin", "PATCH X", "bad", EXPCORPUS_NOT_DECISIVE, NULL, NULL);
+	snprintf(e.final_sha256, sizeof e.final_sha256, "%.63sZ", fin);
+	assert_int_equal(expcorpus_record(&f->s, &e, NULL, 0, r, &err), -1);
+	assert_string_equal(err.code, "expcorpus.invalid");
+	assert_non_null(strstr(err.msg, "final_sha256"));
+}
+
 /* One king change is two rows, the decisive submission and its challenge
  * answer, both accepted_king once settled: counted once. A failed
  * challenge likewise. */
@@ -681,7 +749,7 @@ static void test_export_csv(void **state)
 			id_col = col;
 		col++;
 	} while (!end);
-	assert_int_equal(col, 27);
+	assert_int_equal(col, 28);
 	assert_int_equal(id_col, 0);
 	assert_true(rationale_col > 0 && checks_col > 0);
 	col = 0;
@@ -695,7 +763,7 @@ static void test_export_csv(void **state)
 			assert_string_equal(field, "diff_scan:pass;attest:pass;hidden_eval:fail:judge.not_decisive");
 		col++;
 	} while (!end);
-	assert_int_equal(col, 27);
+	assert_int_equal(col, 28);
 	assert_int_equal(*p, '\0');
 	free(text);
 }
@@ -776,6 +844,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_get_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_by_final_checkpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_verdict, setup, teardown),

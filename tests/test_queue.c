@@ -879,13 +879,24 @@ static void test_held_wait(void **state)
 
 /* ---------------------------------------------------------------- schema */
 
-/* Makes the state look as a version-1 state does: no queue table, schema
- * version 1. */
+/* What version 4 added: the final checkpoint's digest on submissions. */
+#define UNDO_4 "DROP INDEX submissions_by_final; ALTER TABLE submissions DROP COLUMN final_sha256;"
+
+/* Makes the state look as a version-1 state does: no queue table, no final
+ * digests, schema version 1. */
 static void make_version_1(struct fixture *f)
 {
-	sql(f->s.db, "BEGIN; DROP TABLE held_wait; DROP TABLE queue; UPDATE meta SET value = '1' WHERE key = 'schema_version';"
-		     " COMMIT");
+	sql(f->s.db, "BEGIN; " UNDO_4 " DROP TABLE held_wait; DROP TABLE queue;"
+		     " UPDATE meta SET value = '1' WHERE key = 'schema_version'; COMMIT");
 	vstate_close(&f->s);
+}
+
+static long long has_column(sqlite3 *db, const char *table, const char *column)
+{
+	char q[256];
+
+	snprintf(q, sizeof q, "SELECT count(*) FROM pragma_table_info('%s') WHERE name = '%s'", table, column);
+	return count(db, q);
 }
 
 static sqlite3 *raw_open(const struct fixture *f)
@@ -907,8 +918,9 @@ static long long has_object(sqlite3 *db, const char *type, const char *name)
 }
 
 /* vstate_open upgrades a version-1 state: the queue table and its indexes
- * appear, then the held checkpoints' waits, version 3 is recorded, the corpus and kings are kept; queue_ensure
- * after it (and twice) changes nothing. */
+ * appear, then the held checkpoints' waits, then the final digests'
+ * column (NULL on the kept rows), version 4 is recorded, the corpus and
+ * kings are kept; queue_ensure after it (and twice) changes nothing. */
 static void test_migrates_version_1(void **state)
 {
 	struct fixture *f = *state;
@@ -926,7 +938,10 @@ static void test_migrates_version_1(void **state)
 
 	reopen(f);
 	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
-	assert_string_equal(ver, "3");
+	assert_string_equal(ver, "4");
+	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 1);
+	assert_int_equal(has_object(f->s.db, "index", "submissions_by_final"), 1);
+	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept' AND final_sha256 IS NULL"), 1);
 	assert_int_equal(has_object(f->s.db, "table", "queue"), 1);
 	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
 	assert_int_equal(has_object(f->s.db, "index", "queue_by_state"), 1);
@@ -947,16 +962,26 @@ static void test_migrates_version_1(void **state)
 	assert_int_equal(has_object(f->s.db, "index", "queue_by_state"), 1);
 	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
 	depth_is(&f->s, 0, 0, 0);
-	/* Reopening a version-3 state migrates nothing. */
+	/* Reopening a version-4 state migrates nothing. */
 	reopen(f);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
 	/* A version-2 state (a queue, no waits) gains the waits and keeps its rows. */
 	enq(&f->s, "b", "m", &a);
-	sql(f->s.db, "BEGIN; DROP TABLE held_wait; UPDATE meta SET value = '2' WHERE key = 'schema_version'; COMMIT");
+	sql(f->s.db, "BEGIN; " UNDO_4 " DROP TABLE held_wait; UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+		     " COMMIT");
 	reopen(f);
 	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
-	assert_string_equal(ver, "3");
+	assert_string_equal(ver, "4");
 	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
+	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
+	/* A version-3 state gains the column and keeps its rows. */
+	sql(f->s.db, "BEGIN; " UNDO_4 " UPDATE meta SET value = '3' WHERE key = 'schema_version'; COMMIT");
+	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 0);
+	reopen(f);
+	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
+	assert_string_equal(ver, "4");
+	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 1);
+	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
 	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
 }
 
@@ -988,13 +1013,13 @@ static void test_migration_is_atomic(void **state)
 	assert_int_equal(has_object(f->s.db, "table", "queue"), 1);
 
 	for (int i = 0; i < 2; i++) {
-		sql(f->s.db, i ? "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
+		sql(f->s.db, i ? "UPDATE meta SET value = '5' WHERE key = 'schema_version'"
 			       : "UPDATE meta SET value = '0' WHERE key = 'schema_version'");
 		vstate_close(&f->s);
 		assert_int_equal(vstate_open(f->state, &f->s, &err), -1);
 		assert_string_equal(err.code, "vstate.schema");
 		db = raw_open(f);
-		sql(db, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+		sql(db, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
 		sqlite3_close(db);
 		reopen(f);
 	}

@@ -722,6 +722,7 @@ static void fill_entry(struct judge_ctx *c)
 
 	snprintf(e->manifest_sha256, sizeof e->manifest_sha256, "%s", c->manifest_hex);
 	snprintf(e->patch_sha256, sizeof e->patch_sha256, "%s", mstr(c->manifest, "patch_sha256", NULL));
+	snprintf(e->final_sha256, sizeof e->final_sha256, "%s", c->draw_key);
 	snprintf(e->miner, sizeof e->miner, "%s", mstr(c->manifest, "miner", NULL));
 	snprintf(e->king_tag, sizeof e->king_tag, "%s", mstr(c->manifest, "king", "tag"));
 	snprintf(e->scale, sizeof e->scale, "%s", mstr(c->manifest, "config", "scale"));
@@ -748,13 +749,18 @@ static void warn(struct judge_ctx *c, const struct kerr *e)
 	snprintf(c->r->warning + n, sizeof c->r->warning - n, "%s%s: %s", n ? "; " : "", e->code, e->msg);
 }
 
-/* The earliest claim on this patch by another key (PROTOCOL 6 Credit),
- * recorded before `before` (NULL: any time); see expcorpus_earlier_claim.
- * A copy given its own challenge seed would be a second draw at confirming
- * an idea someone else showed first. out is "" when there is none. */
-static int earlier_claim(struct judge_ctx *c, const char *before, char out[EXPCORPUS_ID_BYTES], struct kerr *err)
+/* The earliest claim on this patch, or on the final checkpoint `final`,
+ * by another key (PROTOCOL 6 Credit), recorded before `before` (NULL: any
+ * time); see expcorpus_earlier_claim. A copy given its own challenge seed
+ * would be a second draw at confirming an idea someone else showed first.
+ * The checkpoint matters as much as the patch text: a thief who retrains
+ * a published patch with a comment added trains the same model, so it
+ * knows the public seed of that model before it submits (docs/king.md).
+ * out is "" when there is none. */
+static int earlier_claim(struct judge_ctx *c, const char *final, const char *before, char out[EXPCORPUS_ID_BYTES],
+			 struct kerr *err)
 {
-	return expcorpus_earlier_claim(c->s, c->e.patch_sha256, c->king.tag, c->e.miner, before, out, err);
+	return expcorpus_earlier_claim(c->s, c->e.patch_sha256, final, c->king.tag, c->e.miner, before, out, err);
 }
 
 static void verdict_copy(struct judge_result *r, const char *claim)
@@ -762,7 +768,8 @@ static void verdict_copy(struct judge_result *r, const char *claim)
 	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_NOT_DECISIVE);
 	snprintf(r->code, sizeof r->code, "judge.copy");
 	snprintf(r->reason, sizeof r->reason,
-		 "decisive by %.4f bpb, but the same patch on the same king was submitted first by another key"
+		 "decisive by %.4f bpb, but the same patch or the same trained model on the same king was submitted"
+		 " first by another key"
 		 " as %s: its challenge and credit are that submission's",
 		 r->improvement, claim);
 }
@@ -825,7 +832,7 @@ static int decide(struct judge_ctx *c, struct kerr *err)
 	if (decisive == 1) {
 		/* A copy re-signed by another key gets no challenge seed: the
 		 * seed is what lets a submission become king. */
-		if (earlier_claim(c, NULL, claim, err) < 0)
+		if (earlier_claim(c, c->draw_key, NULL, claim, err) < 0)
 			return -1;
 		if (claim[0]) {
 			verdict_copy(r, claim);
@@ -875,19 +882,23 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 		return expcorpus_update_verdict(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason,
 						err);
 	}
-	/* Two first judgments of the same patch at once both got a seed; the
-	 * one recorded first keeps the credit. */
-	if (earlier_claim(c, c->pending_id, claim, err) < 0)
+	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
 		return -1;
+	/* Two first judgments of the same patch (or model) at once both got
+	 * a seed; the one recorded first keeps the credit. The model is the
+	 * original's: this run, under another seed, trained another. */
+	if (earlier_claim(c, orig.final_sha256, c->pending_id, claim, err) < 0) {
+		expcorpus_entry_free(&orig);
+		return -1;
+	}
 	if (claim[0]) {
+		expcorpus_entry_free(&orig);
 		verdict_copy(r, claim);
 		return settle_both(c, err);
 	}
 	/* The new king's score is its protocol-seed run, the original
 	 * submission: kings and candidates are always compared seed 1 to
 	 * seed 1; the challenge run only confirms. */
-	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
-		return -1;
 	km.hidden_bpb = orig.hidden_bpb;
 	/* The crowned improvement is the original's, so is its tier: the
 	 * lower of the two runs' (an unverified proof confirmed on verified

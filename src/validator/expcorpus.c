@@ -20,7 +20,8 @@ const char *const expcorpus_verdicts[EXPCORPUS_VERDICTS] = {
 #define ENTRY_COLS                                                                                        \
 	"id, manifest_sha256, patch_sha256, miner, king_tag, seed, scale, rationale, patch, received_at,"   \
 	" judged_at, verdict, reason_code, reason, claimed_public_bpb, public_bpb, hidden_bpb, king_bpb,"    \
-	" margin, attest_kind, alpha, proof_cpu_s, judge_cpu_s, credited_to, challenge_of, challenge_seed"
+	" margin, attest_kind, alpha, proof_cpu_s, judge_cpu_s, credited_to, challenge_of, challenge_seed,"    \
+	" final_sha256"
 
 /* bm25 column weights (id, rationale, patch, verdict, reason_code, reason):
  * the rationale is what a researcher wrote to be read, so its words count
@@ -251,6 +252,8 @@ static int validate(const struct expcorpus_entry *e, const struct expcorpus_chec
 		return kerr_set(err, "expcorpus.invalid", "manifest_sha256: not 64 lowercase hex digits");
 	if (!TERMINATED(e->patch_sha256) || !hash_is_hex(e->patch_sha256, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "expcorpus.invalid", "patch_sha256: not 64 lowercase hex digits");
+	if (!TERMINATED(e->final_sha256) || (e->final_sha256[0] && !hash_is_hex(e->final_sha256, HASH_HEX_BYTES - 1)))
+		return kerr_set(err, "expcorpus.invalid", "final_sha256: not empty nor 64 lowercase hex digits");
 	if (!TERMINATED(e->miner) || (e->miner[0] && !hash_is_hex(e->miner, KEYS_PK_HEX_BYTES - 1)))
 		return kerr_set(err, "expcorpus.invalid", "miner: not a 64-hex public key");
 	if (!TERMINATED(e->verdict) || !expcorpus_verdict_valid(e->verdict))
@@ -366,7 +369,7 @@ static int insert_submission(struct vstate *s, const struct record_args *a, cons
 
 	if (prepare(s,
 		    "INSERT INTO submissions(" ENTRY_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-		    " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+		    " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
 		    &st, "insert submission", err) < 0)
 		return -1;
 	bind_text(st, 1, id);
@@ -395,6 +398,7 @@ static int insert_submission(struct vstate *s, const struct record_args *a, cons
 	bind_text(st, 24, credited);
 	bind_text(st, 25, e->challenge_of);
 	bind_i64(st, 26, e->challenge_seed);
+	bind_text(st, 27, e->final_sha256);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		vstate_sql_error(s, "insert submission", err);
 		if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_CONSTRAINT)
@@ -498,7 +502,7 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 	vstate_now_iso(now);
 	snprintf(received, sizeof received, "%s", e->received_at[0] ? e->received_at : now);
 	/* The judge's rule (expcorpus_earlier_claim): the earliest claim on
-	 * the same king. Across kings, an early proof of a patch that was not
+	 * the same king, by patch or by final checkpoint. Across kings, an early proof of a patch that was not
 	 * decisive then would take the credit for its crowning on a later king
 	 * by someone else. An answer is credited to the submission it answers,
 	 * its own miner's. */
@@ -508,12 +512,13 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 		sqlite3_stmt *st = NULL;
 
 		if (prepare(s,
-			    "SELECT id FROM submissions WHERE patch_sha256 = ?1 AND king_tag = ?2"
-			    " AND verdict <> '" EXPCORPUS_REJECTED "' ORDER BY seq LIMIT 1",
+			    "SELECT id FROM submissions WHERE (patch_sha256 = ?1 OR final_sha256 = ?3)"
+			    " AND king_tag = ?2 AND verdict <> '" EXPCORPUS_REJECTED "' ORDER BY seq LIMIT 1",
 			    &st, "credit", err) < 0)
 			return -1;
 		sqlite3_bind_text(st, 1, e->patch_sha256, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, e->king_tag, -1, SQLITE_STATIC);
+		bind_text(st, 3, e->final_sha256);
 		if (first_id(s, st, credited, "credit", err) < 0)
 			return -1;
 	}
@@ -658,6 +663,7 @@ static int entry_from_row(sqlite3_stmt *st, struct expcorpus_entry *e, struct ke
 	col_copy(st, 23, e->credited_to, sizeof e->credited_to);
 	col_copy(st, 24, e->challenge_of, sizeof e->challenge_of);
 	e->challenge_seed = col_i64(st, 25);
+	col_copy(st, 26, e->final_sha256, sizeof e->final_sha256);
 	if (!e->rationale || !e->patch) {
 		expcorpus_entry_free(e);
 		return kerr_set(err, "expcorpus.oom", "out of memory");
@@ -776,8 +782,9 @@ int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, cons
 	return first_id(s, st, out_id, "challenge lookup", err);
 }
 
-int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *king_tag, const char *miner,
-			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)
+int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *final_sha256,
+			    const char *king_tag, const char *miner, const char *before, char out_id[EXPCORPUS_ID_BYTES],
+			    struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -786,8 +793,10 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 		     /* the earliest claim, whoever made it, and only then
 		      * whether it is another key's: a copy of the first
 		      * claim must not make its author's own resubmission a
-		      * copy of the copy */
-		     "SELECT id FROM (SELECT id, miner FROM submissions WHERE patch_sha256 = ?1 AND king_tag = ?3"
+		      * copy of the copy; by patch, or by final checkpoint:
+		      * the same training under another patch text */
+		     "SELECT id FROM (SELECT id, miner FROM submissions"
+		     " WHERE (patch_sha256 = ?1 OR final_sha256 = ?5) AND king_tag = ?3"
 		     " AND verdict <> '" EXPCORPUS_REJECTED "'"
 		     " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
 		     " ORDER BY seq LIMIT 1) WHERE miner <> ?2",
@@ -795,6 +804,7 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 		return -1;
 	if (before)
 		sqlite3_bind_text(st, 4, before, -1, SQLITE_STATIC);
+	bind_text(st, 5, final_sha256);
 	return first_id(s, st, out_id, "credit lookup", err);
 }
 
@@ -1019,6 +1029,7 @@ json_t *expcorpus_entry_json(const struct expcorpus_entry *e)
 	json_object_set_new(o, "credited_to", text_or_null(e->credited_to));
 	json_object_set_new(o, "challenge_of", text_or_null(e->challenge_of));
 	json_object_set_new(o, "challenge_seed", i64_or_null(e->challenge_seed));
+	json_object_set_new(o, "final_sha256", text_or_null(e->final_sha256));
 	for (size_t i = 0; i < e->n_checks; i++) {
 		const struct expcorpus_check *c = &e->checks[i];
 		json_t *cj = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o}", "idx", (json_int_t)i, "name", c->name,
@@ -1074,7 +1085,7 @@ static void csv_i64(FILE *f, int64_t v)
 static const char csv_header[] =
 	"id,manifest_sha256,patch_sha256,miner,king_tag,seed,scale,received_at,judged_at,verdict,reason_code,"
 	"reason,claimed_public_bpb,public_bpb,hidden_bpb,king_bpb,margin,attest_kind,alpha,proof_cpu_s,"
-	"judge_cpu_s,credited_to,challenge_of,challenge_seed,checks,rationale,patch\r\n";
+	"judge_cpu_s,credited_to,challenge_of,challenge_seed,final_sha256,checks,rationale,patch\r\n";
 
 static void csv_row(FILE *f, const struct expcorpus_entry *e)
 {
@@ -1097,6 +1108,7 @@ static void csv_row(FILE *f, const struct expcorpus_entry *e)
 	csv_text(f, e->credited_to), fputc(',', f);
 	csv_text(f, e->challenge_of), fputc(',', f);
 	csv_i64(f, e->challenge_seed), fputc(',', f);
+	csv_text(f, e->final_sha256), fputc(',', f);
 	/* checks as name:outcome[:code] joined by ';' (details in jsonl) */
 	fputc('"', f);
 	for (size_t i = 0; i < e->n_checks; i++) {

@@ -74,6 +74,7 @@ struct expcorpus_entry {
 	char credited_to[EXPCORPUS_ID_BYTES];  /* "" when this is the earliest */
 	char challenge_of[EXPCORPUS_ID_BYTES]; /* "" unless a challenge re-proof */
 	int64_t challenge_seed;
+	char final_sha256[HASH_HEX_BYTES];     /* the proof's final checkpoint; "" unknown */
 	struct expcorpus_check *checks;
 	size_t n_checks;
 };
@@ -86,7 +87,8 @@ int expcorpus_verdict_valid(const char *verdict);
 /* Records a judged submission, its checks and its search row in one
  * transaction (nested inside the caller's, if any). Fills out_id with the
  * stable id. Credit: credited_to names the earliest recorded submission
- * with the same patch digest against the same king whose verdict is not
+ * with the same patch digest, or the same final checkpoint digest (the same
+ * training under another patch text), against the same king whose verdict is not
  * `rejected` (a proof that failed verification establishes nothing, so it
  * cannot claim an idea); a challenge answer's names the submission it
  * answers.
@@ -139,15 +141,17 @@ int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, s
 int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, const char *miner, const char *king_tag,
 				uint64_t seed, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
 /* The earliest claim on a patch when it is another key's (PROTOCOL 6
- * Credit): the first submission of the same patch against the same king
+ * Credit): the first submission of the same patch, or of the same final
+ * checkpoint (final_sha256, may be NULL or ""), against the same king
  * recorded before the submission `before` (NULL: any time) whose verdict
  * is not rejected (a proof that failed its checks establishes nothing),
  * if its miner is not `miner`; "" when there is none or it is `miner`'s
  * own (a copy recorded after it does not make its author a copier).
  * Every other verdict counts, challenge_failed and not_decisive included:
  * the idea was shown first by someone else. */
-int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *king_tag, const char *miner,
-			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
+int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *final_sha256,
+			    const char *king_tag, const char *miner, const char *before, char out_id[EXPCORPUS_ID_BYTES],
+			    struct kerr *err);
 
 /* Counts of submissions by verdict, in the order of expcorpus_verdicts,
  * challenge answers left out: an answer's outcome is settled onto the

@@ -3,7 +3,7 @@
  * a row outside a transaction; never opens a database whose schema version
  * it does not know.
  *
- * Schema, version 3 (VSTATE_SCHEMA_VERSION; bump it on any change below
+ * Schema, version 4 (VSTATE_SCHEMA_VERSION; bump it on any change below
  * and add the step from the old version to `migrations`, so that an older
  * state is upgraded in place, in one transaction, when it is opened; a
  * version newer than this build's is refused):
@@ -21,7 +21,11 @@
  *         patch, received_at, judged_at, verdict, reason_code, reason,
  *         claimed_public_bpb, public_bpb, hidden_bpb, king_bpb, margin,
  *         attest_kind, alpha, proof_cpu_s, judge_cpu_s, credited_to,
- *         challenge_of, challenge_seed)
+ *         challenge_of, challenge_seed, final_sha256), index
+ *         submissions_by_final(final_sha256, seq) (final_sha256 since
+ *         version 4: the digest of the proof's final checkpoint, which
+ *         the judge's copy rule and the credit match as well as the
+ *         patch's; NULL for a bundle refused before it was known).
  *       The experiment corpus (expcorpus.c). `seq` is an explicit rowid:
  *       without it VACUUM may renumber rowids and break the FTS link.
  *       `id` is the stable public id ("k-" + 12 hex of the manifest digest).
@@ -53,7 +57,8 @@
  *       (heldwait.c): a row not ready is not claimed.
  *
  * Migrations: 1 -> 2 adds the queue table and its indexes; 2 -> 3 the
- * held_wait table.
+ * held_wait table; 3 -> 4 the final_sha256 column and its index (rows
+ * recorded before it keep NULL: they match by patch only).
  */
 #include "validator/vstate.h"
 
@@ -130,6 +135,13 @@ static const char held_sql[] =
 	"CREATE TABLE IF NOT EXISTS held_wait(queue_id TEXT PRIMARY KEY REFERENCES queue(id),"
 	" needs_json TEXT NOT NULL, asked_at TEXT NOT NULL, ready INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1)));\n"
 	"CREATE INDEX IF NOT EXISTS held_wait_by_ready ON held_wait(ready, asked_at);\n";
+
+/* The final checkpoint's digest on each submission (version 4). An
+ * ALTER in new states too, so that a new state and a migrated one have
+ * the same table, column order included. */
+static const char final_sql[] =
+	"ALTER TABLE submissions ADD COLUMN final_sha256 TEXT;\n"
+	"CREATE INDEX submissions_by_final ON submissions(final_sha256, seq);\n";
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -321,7 +333,7 @@ static int schema_create(struct vstate *s, void *arg, struct kerr *err)
 	char now[VSTATE_TIME_BYTES], ver[16];
 
 	if (exec(s, schema_sql, "create schema", err) < 0 || exec(s, queue_sql, "create queue", err) < 0 ||
-	    exec(s, held_sql, "create held_wait", err) < 0)
+	    exec(s, held_sql, "create held_wait", err) < 0 || exec(s, final_sql, "add final_sha256", err) < 0)
 		return -1;
 	vstate_now_iso(now);
 	snprintf(ver, sizeof ver, "%d", VSTATE_SCHEMA_VERSION);
@@ -469,6 +481,11 @@ static int migrate_2_to_3(struct vstate *s, struct kerr *err)
 	return exec(s, held_sql, "create held_wait", err);
 }
 
+static int migrate_3_to_4(struct vstate *s, struct kerr *err)
+{
+	return exec(s, final_sql, "add final_sha256", err);
+}
+
 /* migrations[v - 1] upgrades version v to v + 1 inside the caller's
  * transaction; a state of any older version walks every step from its own.
  * A step must produce exactly version v + 1's schema: 1 -> 2 shares
@@ -478,6 +495,7 @@ static int migrate_2_to_3(struct vstate *s, struct kerr *err)
 static int (*const migrations[])(struct vstate *s, struct kerr *err) = {
 	migrate_1_to_2,
 	migrate_2_to_3,
+	migrate_3_to_4,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == VSTATE_SCHEMA_VERSION - 1,
 	       "every schema version bump needs its migration step");

@@ -3,8 +3,10 @@
  * before its genuine bundle is judged, someone who saw it in transit
  * submits a copy with one checkpoint byte flipped (the manifest untouched);
  * while its challenge is pending, a thief re-signs a copy with their own key
- * (and a fresh attestation, which a thief can always make). The damaged copy
- * must not block the genuine bundle, the thief must get no challenge seed,
+ * (and a fresh attestation, which a thief can always make), and another
+ * retrains the patch with a comment added (the same model under another
+ * patch text). The damaged copy must not block the genuine bundle, neither
+ * thief may get a challenge seed,
  * the discoverer's confirmation must merge and name the discoverer even when
  * keeping the bundle fails after the merge, and a true replay is still
  * refused.
@@ -46,11 +48,16 @@ static void fx_file(char *out, const char *name)
 	snprintf(out, FS_PATH_MAX, "%s/%s", g.tmp, name);
 }
 
-static void prove(unsigned long long seed, const char *out)
+static void prove_as(const char *key, const char *patch, unsigned long long seed, const char *out)
 {
 	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
 	       " --scale tiny --out %s --mock-attestation --threads %d --seed %llu --json",
-	    tu_karpa(), g.state, g.patch, g.why, g.key, g.data, out, THREADS, seed);
+	    tu_karpa(), g.state, patch, g.why, key, g.data, out, THREADS, seed);
+}
+
+static void prove(unsigned long long seed, const char *out)
+{
+	prove_as(g.key, g.patch, seed, out);
 }
 
 static json_t *judge(const char *bundle)
@@ -225,6 +232,47 @@ static void test_resigned_model_gets_the_same_seed(void **unused)
 	json_decref(j);
 }
 
+/* A thief retrains the published patch with a comment added: another patch
+ * digest, the same model (the same final checkpoint). Judged by patch
+ * digest alone it would be a first claim, and its challenge seed, a
+ * function of that model, is the discoverer's, public before the thief
+ * submits: it could train the confirmation while it proves and race the
+ * discoverer's answer. It is a copy by its checkpoint. */
+static void test_retrained_copy_gets_no_challenge(void **unused)
+{
+	char b[FS_PATH_MAX], clone[FS_PATH_MAX], patch[FS_PATH_MAX], patch_hex[80], final_hex[80];
+	json_t *j, *doc, *e;
+
+	if (!g.genuine_id[0])
+		fail_msg("the genuine bundle was not judged by the case before");
+	fx_file(b, "retrained");
+	fx_file(clone, "thief-recipe");
+	fx_file(patch, "steps-commented.diff");
+	run(0, "git clone -q %s/recipe %s && cd %s && git apply %s && sed -i '1i /* found it myself */' config.c"
+	       " && git diff > %s",
+	    g.state, clone, clone, g.patch, patch);
+	run(1, "cmp -s %s %s", g.patch, patch);
+	prove_as(g.thief_key, patch, 1, b);
+	run(0, "cmp %s/checkpoints/final.ckpt %s/checkpoints/final.ckpt", g.genuine, b);
+	j = judge(b);
+	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
+	assert_string_equal(tu_jstr(j, "code"), "judge.copy");
+	assert_null(json_object_get(j, "challenge_seed"));
+	assert_non_null(strstr(tu_jstr(j, "reason"), g.genuine_id));
+	e = corpus_entry(tu_jstr(j, "id"), &doc);
+	assert_string_equal(tu_jstr(e, "credited_to"), g.genuine_id);
+	snprintf(patch_hex, sizeof patch_hex, "%s", tu_jstr(e, "patch_sha256"));
+	snprintf(final_hex, sizeof final_hex, "%s", tu_jstr(e, "final_sha256"));
+	json_decref(doc);
+	e = corpus_entry(g.genuine_id, &doc);
+	assert_string_equal(tu_jstr(e, "verdict"), "challenge_pending");
+	assert_string_not_equal(tu_jstr(e, "patch_sha256"), patch_hex);
+	assert_string_equal(tu_jstr(e, "final_sha256"), final_hex);
+	assert_int_equal(strlen(final_hex), 64);
+	json_decref(doc);
+	json_decref(j);
+}
+
 /* The discoverer's confirmation merges and names the discoverer. Keeping
  * the bundle fails after the merge (the store is broken): the king changed,
  * so the verdict is still reported, with a warning. */
@@ -274,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_damaged_copy_does_not_block),
 		cmocka_unit_test(test_copier_gets_no_challenge),
 		cmocka_unit_test(test_resigned_model_gets_the_same_seed),
+		cmocka_unit_test(test_retrained_copy_gets_no_challenge),
 		cmocka_unit_test(test_confirmation_merges_despite_store_failure),
 		cmocka_unit_test(test_true_replay_is_refused),
 	};
