@@ -492,13 +492,13 @@ static int write_file(struct miner *m, int exp, const char *name, const char *te
 	return fs_write_atomic(path, text, len, err);
 }
 
-/* 1 when a run failed because this machine cannot set up the sandbox
- * (not the idea's fault: every run would fail the same), with the error
- * copied to err for the miner to stop on. */
+/* 1 when a run failed because this machine cannot set up the sandbox, or
+ * cannot start the runner at all (not the idea's fault: every run would
+ * fail the same), with the error copied to err for the miner to stop on. */
 static int sandbox_refused(const struct kerr *run, struct kerr *err)
 {
 	static const char *const codes[] = { "sandbox.unavailable", "sandbox.setup", "sandbox.config",
-					     "sandbox.runner", "sandbox.nomem" };
+					     "sandbox.runner", "sandbox.nomem", "recipe.spawn" };
 
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		if (!strcmp(run->code, codes[i])) {

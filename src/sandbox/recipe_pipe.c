@@ -56,6 +56,10 @@ struct pipe_impl {
 	uint64_t bulk_min;     /* payloads from this size go through it */
 	int bulk_off;          /* it could not grow: the pipe carries everything */
 	uint64_t bulk_calls;   /* payloads it carried */
+	/* errno of a failed exec, written by the child between fork and exec
+	 * into this shared page (gone from a runner that did exec): exit 127
+	 * alone is also what a recipe may exit with itself. */
+	int *exec_errno;
 	int reaped;            /* wait4 collected the child: pid is no longer ours */
 	int timed_out;
 	int wstatus;
@@ -186,8 +190,23 @@ static void kill_child(struct pipe_impl *pi)
 	reap(pi, 0);
 }
 
+/* The child's exec failed: its errno, else 0. Only once it is reaped:
+ * before, the page may still be written. */
+static int exec_failed(const struct pipe_impl *pi)
+{
+	if (!pi->reaped || !WIFEXITED(pi->wstatus) || WEXITSTATUS(pi->wstatus) != RECIPE_PIPE_EXIT_EXEC)
+		return 0;
+	return pi->exec_errno ? *pi->exec_errno : 0;
+}
+
+/* How long a child whose pipe just closed may take to become reapable
+ * before a failed exec is told from a recipe that died. */
+#define EXEC_REAP_WAIT_MS 200
+
 static int io_fail(struct pipe_impl *pi, int rc, const char *what, const char *stage, struct kerr *err)
 {
+	int e;
+
 	if (rc == IO_TIMEOUT) {
 		pi->timed_out = 1;
 		kill_child(pi);
@@ -198,6 +217,11 @@ static int io_fail(struct pipe_impl *pi, int rc, const char *what, const char *s
 		return kerr_set(err, "recipe.timeout", "recipe %s: no %s within %lld ms; the recipe process was killed",
 				what, stage, (long long)pi->timeout_ms);
 	}
+	for (int64_t until = now_ms() + EXEC_REAP_WAIT_MS; !pi->reaped && now_ms() < until; usleep(1000))
+		reap(pi, WNOHANG);
+	if ((e = exec_failed(pi)))
+		return kerr_set(err, "recipe.spawn", "recipe %s: the runner %s could not be executed: %s", what,
+				pi->runner, strerror(e));
 	return kerr_set(err, "recipe.died", "recipe %s: the recipe process exited or closed its pipe (%s)", what,
 			stage);
 }
@@ -551,6 +575,8 @@ static void pp_destroy(struct recipe_host *h)
 		munmap(pi->bulk, pi->bulk_cap);
 	if (pi->bulk_fd >= 0)
 		close(pi->bulk_fd);
+	if (pi->exec_errno)
+		munmap(pi->exec_errno, sizeof *pi->exec_errno);
 	free(pi);
 	h->impl = NULL;
 }
@@ -678,7 +704,11 @@ int recipe_pipe_child_status(struct recipe_host *h, int wait_ms, struct recipe_c
 	} else {
 		out->state = RECIPE_CHILD_EXITED;
 		out->code = WEXITSTATUS(pi->wstatus);
-		snprintf(out->desc, sizeof out->desc, "exited %d", out->code);
+		out->exec_errno = exec_failed(pi);
+		if (out->exec_errno)
+			snprintf(out->desc, sizeof out->desc, "exec failed: %s", strerror(out->exec_errno));
+		else
+			snprintf(out->desc, sizeof out->desc, "exited %d", out->code);
 	}
 	return 0;
 }
@@ -739,6 +769,12 @@ static int spawn_pipe(struct recipe_host *h, const char *const *launch, const ch
 	pi->prepare_arg = prepare_arg;
 	pi->bulk_fd = bulk_open();
 	pi->bulk_min = pi->bulk_fd >= 0 ? RECIPE_PIPE_BULK_MIN_BYTES : UINT64_MAX;
+	pi->exec_errno = mmap(NULL, sizeof *pi->exec_errno, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (pi->exec_errno == MAP_FAILED) {
+		pi->exec_errno = NULL;
+		kerr_errno(err, "recipe.spawn", "mmap");
+		goto fail;
+	}
 	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0 || (capture && pipe2(errp, O_CLOEXEC) < 0)) {
 		kerr_errno(err, "recipe.spawn", "pipe");
 		goto fail;
@@ -771,6 +807,7 @@ static int spawn_pipe(struct recipe_host *h, const char *const *launch, const ch
 		if (prepare && prepare(prepare_arg) < 0)
 			_exit(RECIPE_PIPE_EXIT_PREPARE);
 		execv(argv[0], (char *const *)argv);
+		*pi->exec_errno = errno ? errno : ENOEXEC;
 		_exit(RECIPE_PIPE_EXIT_EXEC);
 	}
 	close(req[0]);
@@ -813,6 +850,8 @@ fail:
 	}
 	if (pi->bulk_fd >= 0)
 		close(pi->bulk_fd);
+	if (pi->exec_errno)
+		munmap(pi->exec_errno, sizeof *pi->exec_errno);
 	free(pi);
 	return -1;
 }

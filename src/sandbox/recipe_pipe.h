@@ -20,7 +20,9 @@ typedef int (*recipe_pipe_prepare_fn)(void *arg);
 
 /* Exit codes of the child before the runner takes over. */
 #define RECIPE_PIPE_EXIT_PREPARE 125 /* prepare_fn refused */
-#define RECIPE_PIPE_EXIT_EXEC 127    /* exec of the runner failed */
+#define RECIPE_PIPE_EXIT_EXEC 127    /* exec of the runner failed (and the child says so:
+					* recipe_child_exit.exec_errno; a recipe exiting 127 itself
+					* is a recipe that died) */
 
 /* Bytes of a captured child's stderr kept (the newest), for messages. */
 #define RECIPE_PIPE_TAIL_BYTES 4096
@@ -99,7 +101,8 @@ struct recipe_child_exit {
 	int timed_out;       /* 1 when the host killed it for overrunning a call */
 	double cpu_seconds;  /* user + system time of the child and its threads */
 	long maxrss_kb;      /* peak resident set */
-	char desc[96];       /* "exited 0", "killed by SIGSYS", "running" */
+	int exec_errno;      /* the runner could not be executed (exit 127 with this errno); 0 otherwise */
+	char desc[96];       /* "exited 0", "killed by SIGSYS", "exec failed: ...", "running" */
 };
 
 /* Waits up to wait_ms for the child to end (a child that just broke its

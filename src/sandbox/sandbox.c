@@ -954,7 +954,7 @@ int sandbox_explain(const struct sandbox *sb, struct recipe_host *h, struct kerr
 	 * own (a recipe may exit 125), which is no setup failure */
 	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_PREPARE && !sb->sh->done)
 		return recode(err, "sandbox.setup", sb->sh->notes[0] ? sb->sh->notes : "sandbox refused to start", &ce, h);
-	if (ce.state == RECIPE_CHILD_EXITED && ce.code == RECIPE_PIPE_EXIT_EXEC)
+	if (ce.state == RECIPE_CHILD_EXITED && ce.exec_errno)
 		return recode(err, "sandbox.setup", "the runner could not be executed in the sandbox", &ce, h);
 	if (ce.state != RECIPE_CHILD_SIGNALED || ce.timed_out)
 		return -1;

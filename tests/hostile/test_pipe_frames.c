@@ -7,7 +7,9 @@
  * first request (or, for the *_later modes, to the one after create). */
 #include "../testutil.h"
 
+#include <errno.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "sandbox/recipe_host.h"
 #include "sandbox/recipe_pipe.h"
@@ -140,6 +142,8 @@ static int fake_runner(const char *mode)
 
 	if (!strcmp(mode, "exit"))
 		return 0; /* closes both pipes before reading anything */
+	if (!strcmp(mode, "exit127"))
+		return 127; /* the code a failed exec leaves, from a runner that did exec */
 	if (!strncmp(mode, "honest", 6)) {
 		/* create answered with a plan of batch 2 ("honest") or 3 ("honest3"),
 		 * state_bytes with 16, gemm with the table create pinned, as the
@@ -346,6 +350,43 @@ static void test_closes_early(void **state)
 	expect_case("exit", "recipe.died");
 	expect_case("short_header", "recipe.died");
 	expect_case("short_payload", "recipe.died");
+}
+
+/* A runner that exits 127 after it started died; a runner that could not
+ * be executed at all is told apart (recipe.spawn, with the reason), since
+ * the child reports a failed exec itself rather than by its exit code. */
+static void test_exec_failure_is_not_an_exit_code(void **state)
+{
+	struct recipe_host h;
+	struct recipe_child_exit ce;
+	struct kr_plan plan;
+	struct kerr err = { 0 };
+	char *dir = tu_mkdtemp(), path[FS_PATH_MAX];
+
+	(void)state;
+	expect_case("exit127", "recipe.died");
+	run_case("exit127", &h);
+	assert_int_equal(recipe_pipe_child_status(&h, 1000, &ce, &err), 0);
+	assert_int_equal(ce.state, RECIPE_CHILD_EXITED);
+	assert_int_equal(ce.code, 127);
+	assert_int_equal(ce.exec_errno, 0);
+	recipe_host_destroy(&h);
+
+	/* a file that is not executable: the fork works, the exec does not */
+	snprintf(path, sizeof path, "%s/runner", dir);
+	assert_int_equal(fs_write_atomic(path, "not a program\n", 14, &err), 0);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(recipe_host_pipe(&h, path, NULL, NULL, &err), 0);
+	assert_int_equal(recipe_host_create(&h, &env, &plan, &err), -1);
+	print_message("%-18s -> %-22s %s\n", "not executable", err.code, err.msg);
+	assert_string_equal(err.code, "recipe.spawn");
+	assert_non_null(strstr(err.msg, strerror(EACCES)));
+	assert_int_equal(recipe_pipe_child_status(&h, 1000, &ce, &err), 0);
+	assert_int_equal(ce.code, 127);
+	assert_int_equal(ce.exec_errno, EACCES);
+	assert_non_null(strstr(ce.desc, "exec failed"));
+	recipe_host_destroy(&h);
+	tu_rmdir(dir);
 }
 
 /* A runner that stops talking: the call's limit ends it. */
@@ -671,6 +712,7 @@ int main(void)
 	self[n] = '\0';
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_closes_early),     cmocka_unit_test(test_silent),
+		cmocka_unit_test(test_exec_failure_is_not_an_exit_code),
 		cmocka_unit_test(test_garbage_and_wrong_type), cmocka_unit_test(test_oversized_length),
 		cmocka_unit_test(test_bad_content),      cmocka_unit_test(test_after_timeout),
 		cmocka_unit_test(test_plan_changed_across_restart), cmocka_unit_test(test_host_refusals),

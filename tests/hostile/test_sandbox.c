@@ -885,19 +885,49 @@ static void test_kill_parent_is_refused(void **state)
 	free(o);
 }
 
-/* A sandbox that is asked for something the runner cannot have fails
- * before exec with sandbox.setup, not later with something vaguer. */
-/* A recipe that exits with the preparation's own code after exec is a
- * recipe that died, not a sandbox that could not be set up. */
+/* A recipe that exits with the preparation's own code, or with the code a
+ * failed exec leaves, after exec is a recipe that died, not a sandbox that
+ * could not be set up. */
 static void test_exit_code_of_setup_is_not_setup(void **state)
 {
 	struct outcome *o = calloc(1, sizeof *o);
 
 	(void)state;
 	attack_case("exit_setup", "recipe.died", "create", 1, 0, o);
+	attack_case("exit_exec", "recipe.died", "create", 1, 0, o);
 	free(o);
 }
 
+/* A runner that cannot be executed once the sandbox is built (its mode
+ * changed in between) is sandbox.setup, with the reason. */
+static void test_exec_failure_is_setup(void **state)
+{
+	char runner[FS_PATH_MAX], *dir = tu_mkdtemp(), copy_to[FS_PATH_MAX];
+	struct sandbox_config cfg;
+	struct sandbox *sb;
+	struct kerr err;
+	struct outcome *o = calloc(1, sizeof *o);
+
+	(void)state;
+	build(NULL, runner);
+	snprintf(copy_to, sizeof copy_to, "%s/karpa-recipe", dir);
+	tu_run_want(NULL, 0, 0, "cp %s %s", runner, copy_to);
+	test_config(&cfg, 1);
+	assert_int_equal(sandbox_new(&sb, &cfg, copy_to, &err), 0);
+	assert_int_equal(chmod(copy_to, 0644), 0);
+	drive(copy_to, sb, 1, 1, o);
+	assert_false(o->ok);
+	print_message("   not executable  %s: %s\n", o->err.code, o->err.msg);
+	assert_string_equal(o->err.code, "sandbox.setup");
+	assert_non_null(strstr(o->err.msg, "could not be executed"));
+	assert_non_null(strstr(o->err.msg, strerror(EACCES)));
+	sandbox_free(sb);
+	free(o);
+	tu_rmdir(dir);
+}
+
+/* A sandbox that is asked for something the runner cannot have fails
+ * before exec with sandbox.setup, not later with something vaguer. */
 static void test_setup_failure_is_reported(void **state)
 {
 	char runner[FS_PATH_MAX];
@@ -1069,6 +1099,7 @@ int main(void)
 		cmocka_unit_test(test_kill_parent_is_refused),
 		cmocka_unit_test(test_exit_code_of_setup_is_not_setup),
 		cmocka_unit_test(test_setup_failure_is_reported),
+		cmocka_unit_test(test_exec_failure_is_setup),
 		cmocka_unit_test(test_bad_config_and_runner_refused),
 		cmocka_unit_test(test_ruleset_not_at_the_region_fd),
 	};
