@@ -83,24 +83,22 @@ static int spawn(struct job *J, struct recipe_host *h, struct kerr *err)
 	return sandbox_spawn(J->sb, h, err);
 }
 
-/* Why the child failed, in sandbox terms when the sandbox ended it; notes
- * which layers it ran under. Returns -1. */
-static int child_failed(struct job *J, struct recipe_host *h, struct kerr *err)
+/* Notes which layers the last child ran under. */
+static void note_layers(struct job *J)
 {
 	struct sandbox_report rep;
 
-	sandbox_explain(J->sb, h, err);
 	sandbox_report(J->sb, &rep);
 	J->applied = rep.applied;
-	return -1;
 }
 
-static void child_done(struct job *J)
+/* Why a child that is still ours failed, in sandbox terms when the sandbox
+ * ended it. Returns -1. */
+static int child_failed(struct job *J, struct recipe_host *h, struct kerr *err)
 {
-	struct sandbox_report rep;
-
-	sandbox_report(J->sb, &rep);
-	J->applied = rep.applied;
+	sandbox_explain(J->sb, h, err);
+	note_layers(J);
+	return -1;
 }
 
 /* The final checkpoint of one seed's run, read once, for the scoring child
@@ -169,7 +167,7 @@ static int eval_hidden(struct job *J, const char *ckpt, uint64_t seed, double *t
 			child_failed(J, failed, err);
 		goto out;
 	}
-	child_done(J);
+	note_layers(J);
 	J->probes += probes;
 	*seq_len = plan.seq_len;
 	rc = 0;
@@ -211,10 +209,11 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	to.on_fail = sandbox_on_fail;
 	to.on_fail_arg = J->sb;
 	if (train_run(&to, &h, &tr, err) < 0) {
-		child_failed(J, &h, err);
+		/* explained by on_fail; the host is gone */
+		note_layers(J);
 		goto out;
 	}
-	child_done(J);
+	note_layers(J);
 	recipe_host_destroy(&h);
 	J->train_s = tr.wall_ms / 1e3;
 	J->steps_s = tr.train_ms / 1e3;
