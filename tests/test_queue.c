@@ -974,7 +974,17 @@ static void test_migrates_version_1(void **state)
 	assert_string_equal(ver, "4");
 	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
 	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
-	/* A version-3 state gains the column and keeps its rows. */
+	/* A version-3 state gains the column, keeps its rows, and has its
+	 * credit re-derived per king: version 3 credited a patch's earliest
+	 * proof on any king (k-old0, on the old king, took the new king's). */
+	sql(f->s.db, "INSERT INTO submissions(id, manifest_sha256, patch_sha256, king_tag, received_at, judged_at,"
+		     " verdict, credited_to, challenge_of) VALUES"
+		     " ('k-old0', 'm0', 'px', 'recipe-v0.1.0', 't', 't', 'not_decisive', NULL, NULL),"
+		     " ('k-new1', 'm1', 'px', 'recipe-v0.1.1', 't', 't', 'accepted_king', 'k-old0', NULL),"
+		     " ('k-ans2', 'm2', 'px', 'recipe-v0.1.1', 't', 't', 'accepted_king', 'k-old0', 'k-new1'),"
+		     " ('k-dup3', 'm3', 'px', 'recipe-v0.1.1', 't', 't', 'not_decisive', 'k-old0', NULL),"
+		     " ('k-rej4', 'm4', 'py', 'recipe-v0.1.1', 't', 't', 'rejected', NULL, NULL),"
+		     " ('k-lat5', 'm5', 'py', 'recipe-v0.1.1', 't', 't', 'not_decisive', 'k-rej4', NULL)");
 	sql(f->s.db, "BEGIN; " UNDO_4 " UPDATE meta SET value = '3' WHERE key = 'schema_version'; COMMIT");
 	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 0);
 	reopen(f);
@@ -982,6 +992,11 @@ static void test_migrates_version_1(void **state)
 	assert_string_equal(ver, "4");
 	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 1);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
+	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-old0' AND credited_to IS NULL"), 1);
+	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-new1' AND credited_to IS NULL"), 1);
+	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-ans2' AND credited_to = 'k-new1'"), 1);
+	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-dup3' AND credited_to = 'k-new1'"), 1);
+	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-lat5' AND credited_to IS NULL"), 1);
 	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
 }
 

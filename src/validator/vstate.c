@@ -58,7 +58,8 @@
  *
  * Migrations: 1 -> 2 adds the queue table and its indexes; 2 -> 3 the
  * held_wait table; 3 -> 4 the final_sha256 column and its index (rows
- * recorded before it keep NULL: they match by patch only).
+ * recorded before it keep NULL: they match by patch only) and re-derives
+ * credited_to per king.
  */
 #include "validator/vstate.h"
 
@@ -481,9 +482,22 @@ static int migrate_2_to_3(struct vstate *s, struct kerr *err)
 	return exec(s, held_sql, "create held_wait", err);
 }
 
+/* Also re-derives the credit of the rows already recorded, as
+ * expcorpus_record now does (per king; before, the earliest proof of the
+ * patch on any king, so an early proof that was not decisive on an old king
+ * took the weight of a later crowning): an answer's is the submission it
+ * answers, any other row's the earliest earlier row of its patch on its
+ * king that was not rejected. Old rows have no final digest to match. */
 static int migrate_3_to_4(struct vstate *s, struct kerr *err)
 {
-	return exec(s, final_sql, "add final_sha256", err);
+	if (exec(s, final_sql, "add final_sha256", err) < 0)
+		return -1;
+	return exec(s,
+		    "UPDATE submissions AS t SET credited_to = CASE WHEN t.challenge_of IS NOT NULL"
+		    " THEN t.challenge_of ELSE (SELECT e.id FROM submissions AS e WHERE e.patch_sha256 = t.patch_sha256"
+		    " AND e.king_tag = t.king_tag AND e.verdict <> 'rejected' AND e.seq < t.seq ORDER BY e.seq LIMIT 1)"
+		    " END",
+		    "re-derive credit", err);
 }
 
 /* migrations[v - 1] upgrades version v to v + 1 inside the caller's
