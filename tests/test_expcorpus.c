@@ -255,23 +255,34 @@ static void test_credit(void **state)
 	expcorpus_entry_free(&g);
 }
 
-static void claim_is(struct fixture *f, const char *patch, const char *final, const char *king, const char *miner,
-		     const char *want)
+#define SCORE 1.875 /* the hidden score of the rows below that share a model */
+
+/* expcorpus_earlier_claim on the named patch and miner, before `before`. */
+static void claim_before(struct fixture *f, const char *patch, const char *final, double hidden, const char *king,
+			 const char *miner, const char *before, const char *want)
 {
 	struct kerr err = { 0 };
 	char p[HASH_HEX_BYTES], m[HASH_HEX_BYTES], out[EXPCORPUS_ID_BYTES] = "x";
 
 	hash_buf_hex(patch, strlen(patch), p);
 	hash_buf_hex(miner, strlen(miner), m);
-	if (expcorpus_earlier_claim(&f->s, p, final, king, m, NULL, out, &err) < 0)
+	if (expcorpus_earlier_claim(&f->s, p, final, hidden, king, m, before, out, &err) < 0)
 		fail_msg("earlier_claim: %s: %s", err.code, err.msg);
 	assert_string_equal(out, want);
 }
 
+static void claim_is(struct fixture *f, const char *patch, const char *final, const char *king, const char *miner,
+		     const char *want)
+{
+	claim_before(f, patch, final, SCORE, king, miner, NULL, want);
+}
+
 /* The same trained model under another patch text (a comment added to a
- * published patch, retrained: the same final checkpoint) is the same claim
- * for the copy rule and the credit, on the same king only; a rejected
- * proof's checkpoint claims nothing; the digest is stored and validated. */
+ * published patch, retrained: the same final checkpoint, scored the same)
+ * is the same claim for the copy rule and the credit, on the same king
+ * only; the same checkpoint scored otherwise (a patch that changes only
+ * the evaluation) is another idea; a rejected proof's checkpoint claims
+ * nothing; the digest is stored and validated. */
 static void test_copy_by_final_checkpoint(void **state)
 {
 	struct fixture *f = *state;
@@ -284,6 +295,7 @@ static void test_copy_by_final_checkpoint(void **state)
 	hash_buf_hex("final G", 7, other);
 	entry(&e, "f-a", "alice", "PATCH P", "found", EXPCORPUS_CHALLENGE_PENDING, NULL, "2026-11-01T00:00:00Z");
 	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", fin);
+	e.hidden_bpb = SCORE;
 	record_ok(f, &e, NULL, 0, a);
 	assert_int_equal(expcorpus_get(&f->s, a, &g, &err), 0);
 	assert_string_equal(g.final_sha256, fin);
@@ -295,13 +307,30 @@ static void test_copy_by_final_checkpoint(void **state)
 	claim_is(f, "PATCH P /* mine */", other, "recipe-v0.1.0", "bob", "");
 	claim_is(f, "PATCH P /* mine */", fin, "recipe-v0.1.1", "bob", "");
 	claim_is(f, "PATCH P /* again */", fin, "recipe-v0.1.0", "alice", "");
+	/* the same checkpoint under another evaluation: another idea */
+	claim_before(f, "PATCH T (eval temperature)", fin, nextafter(SCORE, 2.0), "recipe-v0.1.0", "bob", NULL, "");
+	claim_before(f, "PATCH T (eval temperature)", fin, NAN, "recipe-v0.1.0", "bob", NULL, "");
 	entry(&e, "f-b", "bob", "PATCH P /* mine */", "mine", EXPCORPUS_NOT_DECISIVE, "judge.copy",
 	      "2026-11-02T00:00:00Z");
 	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", fin);
+	e.hidden_bpb = SCORE;
 	record_ok(f, &e, NULL, 0, b);
 	assert_int_equal(expcorpus_get(&f->s, b, &g, &err), 0);
 	assert_string_equal(g.credited_to, a);
 	expcorpus_entry_free(&g);
+	entry(&e, "f-t", "carol", "PATCH T (eval temperature)", "eval", EXPCORPUS_NOT_DECISIVE, NULL,
+	      "2026-11-02T12:00:00Z");
+	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", fin);
+	e.hidden_bpb = SCORE - 0.25;
+	record_ok(f, &e, NULL, 0, r);
+	assert_int_equal(expcorpus_get(&f->s, r, &g, &err), 0);
+	assert_string_equal(g.credited_to, "");
+	expcorpus_entry_free(&g);
+	/* before a row, only the rows recorded before it count: the settle
+	 * check of an answer asks about its original, which is alice's */
+	claim_before(f, "PATCH P /* mine */", fin, SCORE, "recipe-v0.1.0", "bob", b, a);
+	claim_before(f, "PATCH P", fin, SCORE, "recipe-v0.1.0", "alice", a, "");
+	claim_before(f, "PATCH P", fin, SCORE, "recipe-v0.1.0", "alice", b, "");
 
 	/* a rejected proof naming a checkpoint establishes nothing */
 	entry(&e, "f-r", "mallory", "PATCH R", "forged", EXPCORPUS_REJECTED, "bundle.sig_invalid",

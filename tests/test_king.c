@@ -206,9 +206,9 @@ static void test_decide(void **state)
 	assert_int_equal(king_decide(2.0, 1.0, -0.5, &imp), 0); /* a negative margin is a bug */
 }
 
-/* The challenge seed is a keyed function of the king and the trained model
- * (the final checkpoint's digest): deterministic, different per model, per
- * king and per secret, within [2, 2^53 - 1], never the proof's own seed;
+/* The challenge seed is a keyed function of the king, the trained model
+ * (the final checkpoint's digest) and its hidden score: deterministic,
+ * different per model, per score, per king and per secret, within [2, 2^53 - 1], never the proof's own seed;
  * malformed digests and tags are refused. */
 static void test_challenge_seed(void **state)
 {
@@ -223,14 +223,14 @@ static void test_challenge_seed(void **state)
 	memset(key2, 7, sizeof key2);
 	key2[31] ^= 1;
 	snprintf(hex, sizeof hex, "%064x", 1u);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &a, &err), 0);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &b, &err), 0);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), 0);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &b, &err), 0);
 	assert_true(a == b);
 	for (unsigned i = 0; i < 2000; i++) {
 		snprintf(hex, sizeof hex, "%056x%08x", i * 2654435761u, i);
-		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &a, &err), 0);
-		assert_int_equal(king_challenge_seed(key2, "recipe-v0.1.0", hex, &c, &err), 0);
-		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.1", hex, &d, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), 0);
+		assert_int_equal(king_challenge_seed(key2, "recipe-v0.1.0", hex, 1.5, &c, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.1", hex, 1.5, &d, &err), 0);
 		assert_true(a >= KING_SEED_MIN && a <= KING_SEED_MAX);
 		assert_true(a != PROVE_SEED_DEFAULT);
 		assert_true(a != prev); /* differs per model */
@@ -240,22 +240,33 @@ static void test_challenge_seed(void **state)
 	}
 	assert_int_equal(differ_secret, 2000);
 	assert_int_equal(differ_king, 2000);
+	/* The same checkpoint scored otherwise (a patch that changes only the
+	 * evaluation) is another candidate: another seed, down to one ulp. */
+	snprintf(hex, sizeof hex, "%064x", 1u);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), 0);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, nextafter(1.5, 2.0), &b, &err), 0);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 2.25, &c, &err), 0);
+	assert_true(a != b && a != c && b != c);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, NAN, &a, &err), -1);
+	assert_string_equal(err.code, "king.bad_score");
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, INFINITY, &a, &err), -1);
+	assert_string_equal(err.code, "king.bad_score");
 	/* Refusals: uppercase, short, non-hex, NULL; no tag, a tag too long. */
 	snprintf(hex, sizeof hex, "%064X", 0xabcu);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_digest");
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", "abcd", &a, &err), -1);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", NULL, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", "abcd", 1.5, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", NULL, 1.5, &a, &err), -1);
 	memset(hex, 'g', 64);
 	hex[64] = '\0';
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_digest");
 	snprintf(hex, sizeof hex, "%064x", 1u);
-	assert_int_equal(king_challenge_seed(key, "", hex, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "", hex, 1.5, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_tag");
 	memset(tag, 'v', sizeof tag - 1);
 	tag[sizeof tag - 1] = '\0';
-	assert_int_equal(king_challenge_seed(key, tag, hex, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, tag, hex, 1.5, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_tag");
 }
 

@@ -749,18 +749,20 @@ static void warn(struct judge_ctx *c, const struct kerr *e)
 	snprintf(c->r->warning + n, sizeof c->r->warning - n, "%s%s: %s", n ? "; " : "", e->code, e->msg);
 }
 
-/* The earliest claim on this patch, or on the final checkpoint `final`,
- * by another key (PROTOCOL 6 Credit), recorded before `before` (NULL: any
- * time); see expcorpus_earlier_claim. A copy given its own challenge seed
- * would be a second draw at confirming an idea someone else showed first.
- * The checkpoint matters as much as the patch text: a thief who retrains
- * a published patch with a comment added trains the same model, so it
- * knows the public seed of that model before it submits (docs/king.md).
- * out is "" when there is none. */
-static int earlier_claim(struct judge_ctx *c, const char *final, const char *before, char out[EXPCORPUS_ID_BYTES],
-			 struct kerr *err)
+/* The earliest claim on the candidate `e` (its patch, or its final
+ * checkpoint scored the same) by another key than e's (PROTOCOL 6
+ * Credit), recorded before `before` (NULL: any time); see
+ * expcorpus_earlier_claim. A copy given its own challenge seed would be a
+ * second draw at confirming an idea someone else showed first. The
+ * checkpoint matters as much as the patch text: a thief who retrains a
+ * published patch with a comment added trains the same model, scored the
+ * same, so it knows that model's public seed before it submits
+ * (docs/king.md). out is "" when there is none. */
+static int earlier_claim(struct judge_ctx *c, const struct expcorpus_entry *e, const char *before,
+			 char out[EXPCORPUS_ID_BYTES], struct kerr *err)
 {
-	return expcorpus_earlier_claim(c->s, c->e.patch_sha256, final, c->king.tag, c->e.miner, before, out, err);
+	return expcorpus_earlier_claim(c->s, e->patch_sha256, e->final_sha256, e->hidden_bpb, c->king.tag, e->miner,
+				       before, out, err);
 }
 
 static void verdict_copy(struct judge_result *r, const char *claim)
@@ -768,8 +770,8 @@ static void verdict_copy(struct judge_result *r, const char *claim)
 	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_NOT_DECISIVE);
 	snprintf(r->code, sizeof r->code, "judge.copy");
 	snprintf(r->reason, sizeof r->reason,
-		 "decisive by %.4f bpb, but the same patch or the same trained model on the same king was submitted"
-		 " first by another key"
+		 "decisive by %.4f bpb, but the same patch, or the same trained model scored the same, on the same king was"
+		 " submitted first by another key"
 		 " as %s: its challenge and credit are that submission's",
 		 r->improvement, claim);
 }
@@ -832,7 +834,11 @@ static int decide(struct judge_ctx *c, struct kerr *err)
 	if (decisive == 1) {
 		/* A copy re-signed by another key gets no challenge seed: the
 		 * seed is what lets a submission become king. */
-		if (earlier_claim(c, c->draw_key, NULL, claim, err) < 0)
+		struct expcorpus_entry me = c->e;
+
+		snprintf(me.final_sha256, sizeof me.final_sha256, "%s", c->draw_key);
+		me.hidden_bpb = r->hidden_bpb;
+		if (earlier_claim(c, &me, NULL, claim, err) < 0)
 			return -1;
 		if (claim[0]) {
 			verdict_copy(r, claim);
@@ -840,7 +846,8 @@ static int decide(struct judge_ctx *c, struct kerr *err)
 		}
 		/* of the checkpoints: a re-signed manifest (another
 		 * rationale, a comment in the patch) gets the same draw */
-		if (king_challenge_seed(c->s->secret, c->king.tag, c->draw_key, &r->challenge_seed, err) < 0)
+		if (king_challenge_seed(c->s->secret, c->king.tag, c->draw_key, r->hidden_bpb, &r->challenge_seed,
+					err) < 0)
 			return -1;
 		keep_losses(c);
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);
@@ -885,9 +892,10 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
 		return -1;
 	/* Two first judgments of the same patch (or model) at once both got
-	 * a seed; the one recorded first keeps the credit. The model is the
-	 * original's: this run, under another seed, trained another. */
-	if (earlier_claim(c, orig.final_sha256, c->pending_id, claim, err) < 0) {
+	 * a seed; the one recorded first keeps the credit. The claim is the
+	 * original's, as recorded (this run, under another seed, trained
+	 * another model; and a resumed settlement has no entry of its own). */
+	if (earlier_claim(c, &orig, c->pending_id, claim, err) < 0) {
 		expcorpus_entry_free(&orig);
 		return -1;
 	}

@@ -498,7 +498,7 @@ static int write_file(struct miner *m, int exp, const char *name, const char *te
 static int sandbox_refused(const struct kerr *run, struct kerr *err)
 {
 	static const char *const codes[] = { "sandbox.unavailable", "sandbox.setup", "sandbox.config",
-					     "sandbox.runner", "sandbox.nomem", "recipe.spawn" };
+					     "sandbox.runner", "sandbox.nomem", "recipe.exec" };
 
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		if (!strcmp(run->code, codes[i])) {

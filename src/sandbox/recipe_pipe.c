@@ -220,7 +220,7 @@ static int io_fail(struct pipe_impl *pi, int rc, const char *what, const char *s
 	for (int64_t until = now_ms() + EXEC_REAP_WAIT_MS; !pi->reaped && now_ms() < until; usleep(1000))
 		reap(pi, WNOHANG);
 	if ((e = exec_failed(pi)))
-		return kerr_set(err, "recipe.spawn", "recipe %s: the runner %s could not be executed: %s", what,
+		return kerr_set(err, "recipe.exec", "recipe %s: the runner %s could not be executed: %s", what,
 				pi->runner, strerror(e));
 	return kerr_set(err, "recipe.died", "recipe %s: the recipe process exited or closed its pipe (%s)", what,
 			stage);

@@ -502,7 +502,8 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 	vstate_now_iso(now);
 	snprintf(received, sizeof received, "%s", e->received_at[0] ? e->received_at : now);
 	/* The judge's rule (expcorpus_earlier_claim): the earliest claim on
-	 * the same king, by patch or by final checkpoint. Across kings, an early proof of a patch that was not
+	 * the same king, by patch or by final checkpoint scored the same.
+	 * Across kings, an early proof of a patch that was not
 	 * decisive then would take the credit for its crowning on a later king
 	 * by someone else. An answer is credited to the submission it answers,
 	 * its own miner's. */
@@ -512,13 +513,15 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 		sqlite3_stmt *st = NULL;
 
 		if (prepare(s,
-			    "SELECT id FROM submissions WHERE (patch_sha256 = ?1 OR final_sha256 = ?3)"
-			    " AND king_tag = ?2 AND verdict <> '" EXPCORPUS_REJECTED "' ORDER BY seq LIMIT 1",
+			    "SELECT id FROM submissions WHERE (patch_sha256 = ?1 OR (final_sha256 = ?3 AND"
+			    " hidden_bpb = ?4)) AND king_tag = ?2 AND verdict <> '" EXPCORPUS_REJECTED "'"
+			    " ORDER BY seq LIMIT 1",
 			    &st, "credit", err) < 0)
 			return -1;
 		sqlite3_bind_text(st, 1, e->patch_sha256, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, e->king_tag, -1, SQLITE_STATIC);
 		bind_text(st, 3, e->final_sha256);
+		bind_real(st, 4, e->hidden_bpb);
 		if (first_id(s, st, credited, "credit", err) < 0)
 			return -1;
 	}
@@ -783,8 +786,8 @@ int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, cons
 }
 
 int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *final_sha256,
-			    const char *king_tag, const char *miner, const char *before, char out_id[EXPCORPUS_ID_BYTES],
-			    struct kerr *err)
+			    double hidden_bpb, const char *king_tag, const char *miner, const char *before,
+			    char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -793,10 +796,11 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 		     /* the earliest claim, whoever made it, and only then
 		      * whether it is another key's: a copy of the first
 		      * claim must not make its author's own resubmission a
-		      * copy of the copy; by patch, or by final checkpoint:
-		      * the same training under another patch text */
+		      * copy of the copy; by patch, or by final checkpoint
+		      * scored the same: the same training and evaluation
+		      * under another patch text */
 		     "SELECT id FROM (SELECT id, miner FROM submissions"
-		     " WHERE (patch_sha256 = ?1 OR final_sha256 = ?5) AND king_tag = ?3"
+		     " WHERE (patch_sha256 = ?1 OR (final_sha256 = ?5 AND hidden_bpb = ?6)) AND king_tag = ?3"
 		     " AND verdict <> '" EXPCORPUS_REJECTED "'"
 		     " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
 		     " ORDER BY seq LIMIT 1) WHERE miner <> ?2",
@@ -805,6 +809,7 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 	if (before)
 		sqlite3_bind_text(st, 4, before, -1, SQLITE_STATIC);
 	bind_text(st, 5, final_sha256);
+	bind_real(st, 6, hidden_bpb);
 	return first_id(s, st, out_id, "credit lookup", err);
 }
 

@@ -291,24 +291,32 @@ int king_decide(double king_bpb, double cand_bpb, double margin, double *improve
 }
 
 int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *king_tag, const char *final_sha256_hex,
-			uint64_t *seed, struct kerr *err)
+			double hidden_bpb, uint64_t *seed, struct kerr *err)
 {
 	static const char context[] = KING_SEED_CONTEXT;
 	crypto_generichash_state st;
-	uint8_t h[crypto_generichash_BYTES];
-	uint64_t x = 0;
+	uint8_t h[crypto_generichash_BYTES], score[8];
+	uint64_t x = 0, bits;
 
 	*seed = 0;
 	if (!final_sha256_hex || !hash_is_hex(final_sha256_hex, HASH_HEX_BYTES - 1))
 		return kerr_set(err, "king.bad_digest", "final checkpoint digest: not 64 lowercase hex digits");
 	if (!king_tag || !*king_tag || strlen(king_tag) >= RECIPEREPO_TAG_MAX)
 		return kerr_set(err, "king.bad_tag", "challenge seed: no king tag, or one too long");
+	if (!isfinite(hidden_bpb))
+		return kerr_set(err, "king.bad_score", "challenge seed: the candidate's hidden score is not finite");
+	/* the score's IEEE bits, little-endian whatever the host's order */
+	memcpy(&bits, &hidden_bpb, sizeof bits);
+	for (int i = 0; i < 8; i++)
+		score[i] = (uint8_t)(bits >> (8 * i));
 	crypto_generichash_init(&st, secret, VSTATE_SECRET_BYTES, sizeof h);
-	/* Each NUL ends a field (the tag has none and the digest a fixed
-	 * length): no other (context, tag, digest) hashes the same bytes. */
+	/* Each NUL ends a field (the tag has none; the digest and the score
+	 * have fixed lengths): no other (context, tag, digest, score) hashes
+	 * the same bytes. */
 	crypto_generichash_update(&st, (const uint8_t *)context, sizeof context);
 	crypto_generichash_update(&st, (const uint8_t *)king_tag, strlen(king_tag) + 1);
 	crypto_generichash_update(&st, (const uint8_t *)final_sha256_hex, HASH_HEX_BYTES - 1);
+	crypto_generichash_update(&st, score, sizeof score);
 	crypto_generichash_final(&st, h, sizeof h);
 	for (int i = 0; i < 8; i++)
 		x |= (uint64_t)h[i] << (8 * i);

@@ -33,7 +33,7 @@
 #define KING_SEED_MIN 2u
 #define KING_SEED_MAX ((((uint64_t)1) << 53) - 1)
 /* Domain separation: the validator secret keys other hashes too. */
-#define KING_SEED_CONTEXT "karpa challenge seed v2"
+#define KING_SEED_CONTEXT "karpa challenge seed v3"
 
 /* The metric is bits per byte; a merge's metrics are always finite and
  * positive, and anything past this is a broken evaluation, not a recipe. */
@@ -83,17 +83,23 @@ int king_current(struct vstate *s, struct king_info *out, struct kerr *err);
 int king_decide(double king_bpb, double cand_bpb, double margin, double *improvement);
 
 /* The challenge seed of a decisive submission: BLAKE2b keyed by the
- * validator secret over KING_SEED_CONTEXT, the king's tag and the digest of
- * the proof's final checkpoint (64 lowercase hex), mapped into
- * [KING_SEED_MIN, KING_SEED_MAX]. It must be derived after the submission
- * is fixed: a miner who could know it in advance could train many seeds
- * and submit only the lucky one; only the validator holds the secret. It
- * is a function of the checkpoints, not of the manifest: a manifest that
- * differs in anything but the training (a rationale, a comment in the
- * patch, another key) would otherwise buy a fresh draw at confirming the
- * same model. king.bad_digest, king.bad_tag. */
+ * validator secret over KING_SEED_CONTEXT, the king's tag, the digest of
+ * the proof's final checkpoint (64 lowercase hex) and the bits of the
+ * candidate's hidden score, mapped into [KING_SEED_MIN, KING_SEED_MAX]. It
+ * must be derived after the submission is fixed: a miner who could know it
+ * in advance could train many seeds and submit only the lucky one; only
+ * the validator holds the secret. It is a function of what was measured,
+ * not of the manifest: a manifest that differs in anything but the
+ * training (a rationale, a comment in the patch, another key) would
+ * otherwise buy a fresh draw at confirming the same model. The hidden
+ * score is in it because a patch may change only how the model is
+ * evaluated: the same checkpoint under another evaluation is another
+ * candidate, and its seed must not be the one already public for that
+ * checkpoint; the score is computed on the validator's secret split, so
+ * nobody knows it before the judgment. king.bad_digest, king.bad_tag,
+ * king.bad_score. */
 int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *king_tag, const char *final_sha256_hex,
-			uint64_t *seed, struct kerr *err);
+			double hidden_bpb, uint64_t *seed, struct kerr *err);
 
 /* What the judge measured, carried into the commit message and the kings
  * row. The judgment must be decisive: improvement > margin >= 0. */

@@ -353,7 +353,7 @@ static void test_closes_early(void **state)
 }
 
 /* A runner that exits 127 after it started died; a runner that could not
- * be executed at all is told apart (recipe.spawn, with the reason), since
+ * be executed at all is told apart (recipe.exec, with the reason), since
  * the child reports a failed exec itself rather than by its exit code. */
 static void test_exec_failure_is_not_an_exit_code(void **state)
 {
@@ -379,7 +379,7 @@ static void test_exec_failure_is_not_an_exit_code(void **state)
 	assert_int_equal(recipe_host_pipe(&h, path, NULL, NULL, &err), 0);
 	assert_int_equal(recipe_host_create(&h, &env, &plan, &err), -1);
 	print_message("%-18s -> %-22s %s\n", "not executable", err.code, err.msg);
-	assert_string_equal(err.code, "recipe.spawn");
+	assert_string_equal(err.code, "recipe.exec");
 	assert_non_null(strstr(err.msg, strerror(EACCES)));
 	assert_int_equal(recipe_pipe_child_status(&h, 1000, &ce, &err), 0);
 	assert_int_equal(ce.code, 127);
