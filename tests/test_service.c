@@ -927,18 +927,23 @@ static void crash_mid_judgment_loses_nothing(void **unused)
 		 "SELECT count(*) FROM queue WHERE id = '%s' AND state = 'judging' AND coalesce(check_name, '') != ''",
 		 tu_jstr(j, "id"));
 	json_decref(j);
-	/* Judging, and at a named check (the judge's progress reaches the
-	 * row), read from the database every 5 ms, faster than the API's rate
-	 * limit allows. The judgment is stopped at once, so that it records
-	 * nothing before the kill: the row shows its last check until the
-	 * verdict is in the corpus, and a fast machine finished a tiny one
-	 * between this test's look and the kill (then recovered from the
-	 * corpus: one attempt). A stopped child still gets its SIGKILL when
-	 * the service dies. */
-	for (int i = 0; i < 4000 && sf_state_int(g.state, sql) <= 0; i++)
-		usleep(5 * 1000);
-	assert_true((judge = judge_child(g.sv.pid)) > 1);
+	/* The judging child is stopped as soon as it exists, then let run
+	 * in 2 ms slices until its progress reaches the row at a named check,
+	 * read from the database while it is stopped. Watching the row first
+	 * and stopping the child after was a race a tiny judgment won on a
+	 * busy machine: it reached its last check and recorded its verdict
+	 * between the look and the stop (then recovered from the corpus: one
+	 * attempt, and a corpus row before the kill). A stopped child still
+	 * gets its SIGKILL when the service dies. */
+	for (int i = 0; i < 40000 && (judge = judge_child(g.sv.pid)) <= 1; i++)
+		usleep(500);
+	assert_true(judge > 1);
 	assert_int_equal(kill(judge, SIGSTOP), 0);
+	for (int i = 0; i < 5000 && sf_state_int(g.state, sql) <= 0; i++) {
+		assert_int_equal(kill(judge, SIGCONT), 0);
+		usleep(2 * 1000);
+		assert_int_equal(kill(judge, SIGSTOP), 0);
+	}
 	j = get(path, 200);
 	assert_string_equal(tu_jstr(j, "state"), "judging");
 	assert_true(*tu_jstr(j, "check"));
