@@ -15,7 +15,7 @@ static const char usage_text[] =
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
 	"                             [--max-pending-per-ip N] [--max-queued N] [--held-timeout S]\n"
 	"                             [--max-upload-mb M] [--max-uploads N] [--max-uploads-per-ip N]\n"
-	"                             [--upload-min-kib-s R] [--disk-reserve-mb M]\n"
+	"                             [--upload-min-kib-s R] [--disk-reserve-mb M] [--keep-mb M]\n"
 	"                             [--max-conns-per-ip N] [--rate-per-s R] [--trusted-proxy ADDR]\n"
 	"                             [--port-file FILE] [--judge-bin PATH]\n"
 	"                             [--chain URL --netuid N --hotkey FILE]\n"
@@ -39,6 +39,9 @@ static const char usage_text[] =
 	"                        minute after its headers (default 32; 0: no minimum)\n"
 	"  --disk-reserve-mb M   room an upload must leave free on STATE's disk beyond what uploads\n"
 	"                        in flight will still write; short: 507 before the body (default 64)\n"
+	"  --keep-mb M           room for the uploads kept for a dispute (a replay's rejection) or the\n"
+	"                        operator (a judgment that kept failing): the latest are kept, older\n"
+	"                        ones removed (default: 4 times the largest upload)\n"
 	"  --max-conns-per-ip N  connections per client address (default 32)\n"
 	"  --rate-per-s R        requests per second per client address, burst 2R; beyond: 429\n"
 	"                        (default 20; 0: no per-address rate limit, for benchmarks)\n"
@@ -86,7 +89,7 @@ int validator_serve(int argc, char **argv)
 		{ "held-timeout", required_argument, 0, 'H' },	 { "disk-reserve-mb", required_argument, 0, 'D' },
 		{ "max-uploads-per-ip", required_argument, 0, 'U' }, { "upload-min-kib-s", required_argument, 0, 'R' },
 		{ "trusted-proxy", required_argument, 0, 'P' },	 { "max-pending-per-ip", required_argument, 0, 'A' },
-		{ "max-queued", required_argument, 0, 'Q' },
+		{ "max-queued", required_argument, 0, 'Q' },	 { "keep-mb", required_argument, 0, 'k' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -144,6 +147,11 @@ int validator_serve(int argc, char **argv)
 			if (number(optarg, 1, 1 << 20, &v) < 0)
 				goto bad;
 			o.limits.max_body = (uint64_t)v << 20;
+			break;
+		case 'k':
+			if (number(optarg, 1, 1 << 30, &v) < 0)
+				goto bad;
+			o.keep_bytes = (uint64_t)v << 20;
 			break;
 		case 'D':
 			if (number(optarg, 0, 1 << 30, &v) < 0)

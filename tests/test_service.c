@@ -1104,6 +1104,44 @@ static long long ledger_entries(void)
 /* kill -9 (a crash point) inside an epoch's close, after its entry is
  * written and before it commits: the ledger keeps the epochs before it,
  * verified, and the next start closes the epoch whole. */
+/* Uploads kept for a dispute (a replay's rejection) are kept within a
+ * budget, the latest finished first: a forged checkpoint digest is such a
+ * rejection after one hash, and its tar must not stay for good. Three of
+ * 1 MiB (the oldest with a held folder) under --keep-mb 2: the oldest goes,
+ * its verdict stays. */
+static void kept_uploads_are_trimmed_to_their_budget(void **unused)
+{
+	static const char digit[3] = { '7', '8', '9' };
+	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+				     "--judge-bin", tu_karpa(), "--keep-mb", "2", NULL };
+	char sha[3][65], sql[1024];
+
+	(void)unused;
+	sf_stop(&g.sv, SIGTERM);
+	for (int i = 0; i < 3; i++) {
+		memset(sha[i], digit[i], 64);
+		sha[i][64] = '\0';
+		run(0, "truncate -s 1M %s/uploads/%s.tar", g.state, sha[i]);
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO queue(id, sha256, manifest_sha256, bytes, miner, king_tag, path, remote, state,"
+			 " attempts, received_at, finished_at, verdict, reason_code) VALUES('q-%.24s', '%s', '%s',"
+			 " 1048576, 'm', 'recipe-v0.1.0', '%s/uploads/%s.tar', '127.0.0.1', 'done', 1,"
+			 " '2026-01-01T00:00:0%dZ', '2026-01-01T00:01:0%dZ', 'rejected', 'judge.replay_digest')",
+			 sha[i], sha[i], sha[i], g.state, sha[i], i, i);
+		sf_state_sql(g.state, sql);
+	}
+	run(0, "mkdir -p %s/uploads/%s.held/checkpoints && truncate -s 512K %s/uploads/%s.held/checkpoints/step_000001.ckpt",
+	    g.state, sha[0], g.state, sha[0]);
+	sf_start(&g.sv, g.tmp, g.state, opts);
+	run(0, "grep -c 'its kept upload (judge.replay_digest, 1.5 MiB) removed' %s", g.sv.log);
+	run(1, "test -e %s/uploads/%s.tar || test -e %s/uploads/%s.held", g.state, sha[0], g.state, sha[0]);
+	run(0, "test -e %s/uploads/%s.tar && test -e %s/uploads/%s.tar", g.state, sha[1], g.state, sha[2]);
+	assert_int_equal(sf_state_int(g.state, "SELECT count(*) FROM queue WHERE verdict = 'rejected' AND"
+					       " reason_code = 'judge.replay_digest' AND id LIKE 'q-7777%'"),
+			 1);
+	run(0, "rm -f %s/uploads/%s.tar %s/uploads/%s.tar", g.state, sha[1], g.state, sha[2]);
+}
+
 static void crash_mid_epoch_records_it_whole(void **unused)
 {
 	long long before;
@@ -1153,6 +1191,7 @@ int main(void)
 		cmocka_unit_test(crash_mid_upload_keeps_nothing),
 		cmocka_unit_test(chunked_upload_is_refused),
 		cmocka_unit_test(crash_mid_epoch_records_it_whole),
+		cmocka_unit_test(kept_uploads_are_trimmed_to_their_budget),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -635,6 +635,33 @@ out:
 	return rc;
 }
 
+int queue_each_done_refusal(struct vstate *s, int (*fn)(const struct queue_item *it, void *arg), void *arg,
+			    struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct queue_item it;
+	int rc = -1, r;
+
+	if (prepare(s, SELECT_ITEM " WHERE state = 'done' AND verdict IN ('rejected', 'error')"
+			" ORDER BY finished_at DESC, seq DESC",
+		    &st, "kept", err) < 0)
+		goto out;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (item_row(st, &it, err) < 0)
+			goto out;
+		if (fn(&it, arg))
+			break;
+	}
+	if (r != SQLITE_DONE && r != SQLITE_ROW) {
+		sql_fail(s, "kept", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int queue_recent(struct vstate *s, struct queue_item *out, int cap, int *n, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;

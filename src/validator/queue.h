@@ -109,5 +109,10 @@ int queue_get(struct vstate *s, const char *id, struct queue_item *out, struct k
 int queue_depth(struct vstate *s, int *queued, int *judging, int *done, struct kerr *err);
 /* The newest (at most cap) items, newest first. */
 int queue_recent(struct vstate *s, struct queue_item *out, int cap, int *n, struct kerr *err);
+/* Every done item whose verdict is `rejected` or `error` (the verdicts an
+ * upload may be kept for), the latest finished first, to fn until it
+ * returns nonzero. */
+int queue_each_done_refusal(struct vstate *s, int (*fn)(const struct queue_item *it, void *arg), void *arg,
+			    struct kerr *err);
 
 #endif

@@ -369,6 +369,84 @@ static int drop_upload(const char *path, const char *id, const char *verdict, co
 	return removed;
 }
 
+/* Bytes under path: a file's size, or the files' under a folder (links
+ * not followed; a held folder is two levels deep). */
+static uint64_t disk_bytes(const char *path, int depth)
+{
+	struct stat sb;
+	struct dirent *e;
+	uint64_t n = 0;
+	DIR *d;
+
+	if (lstat(path, &sb) < 0)
+		return 0;
+	if (S_ISREG(sb.st_mode))
+		return (uint64_t)sb.st_size;
+	if (!S_ISDIR(sb.st_mode) || depth > 4 || !(d = opendir(path)))
+		return 0;
+	while ((e = readdir(d))) {
+		char sub[FS_PATH_MAX];
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) < (int)sizeof sub)
+			n += disk_bytes(sub, depth + 1);
+	}
+	closedir(d);
+	return n;
+}
+
+struct trim {
+	uint64_t cap, kept;
+	int removed;
+};
+
+static int trim_one(const struct queue_item *it, void *arg)
+{
+	struct trim *t = arg;
+	struct kerr err = { 0 };
+	char held[FS_PATH_MAX];
+	uint64_t n;
+
+	if (!service_keeps_upload(it->verdict, it->reason_code))
+		return 0;
+	if (svc_held_dir(it->path, held, sizeof held, &err) < 0)
+		held[0] = '\0';
+	n = disk_bytes(it->path, 0) + (held[0] ? disk_bytes(held, 0) : 0);
+	if (!n)
+		return 0;
+	if (t->kept + n <= t->cap) {
+		t->kept += n;
+		return 0;
+	}
+	if (unlink(it->path) < 0 && errno != ENOENT)
+		log_msg(LOG_WARN, "serve", "%s: removing its kept upload %s: %s", it->id, it->path, strerror(errno));
+	if (held[0])
+		fs_rm_rf(held);
+	t->removed++;
+	log_msg(LOG_NOTICE, "serve", "%s: its kept upload (%s, %.1f MiB) removed: kept uploads over %.0f MiB", it->id,
+		it->reason_code, (double)n / (1 << 20), (double)t->cap / (1 << 20));
+	return 0;
+}
+
+/* The uploads kept for a dispute or the operator (service_keeps_upload)
+ * take disk that anyone who can sign a bundle decides on: a checkpoint
+ * whose digest is not the log's is a replay rejection after one hash, and
+ * its tar would stay for good, until the disk reserve refused every
+ * upload. The latest finished are kept up to keep_bytes in all, and the
+ * older ones removed; their verdicts stay in the queue and the corpus,
+ * only the evidence goes. */
+static void trim_kept(struct svc *s)
+{
+	struct trim t = { .cap = s->o.keep_bytes };
+	struct kerr err = { 0 };
+
+	svc_lock(s);
+	if (queue_each_done_refusal(&s->vs, trim_one, &t, &err) < 0)
+		log_msg(LOG_WARN, "serve", "trimming the kept uploads: %s (%s)", err.msg, err.code);
+	svc_unlock(s);
+}
+
 /* At start: the tars of submissions already judged (a crash after the
  * verdict, before drop_upload; states from before uploads were dropped),
  * and tars with no queue row at all (a crash, or a failed commit, between
@@ -525,6 +603,8 @@ static void settle_job(struct svc *s, struct job *j, int status)
 			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), j->attempts, j->log);
 	if (new_king[0])
 		svc_event(s, "king", json_pack("{s:s, s:s}", "tag", new_king, "submission", sub));
+	if (verdict[0] && service_keeps_upload(verdict, code))
+		trim_kept(s);
 	j->pid = 0;
 }
 
@@ -883,6 +963,9 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	}
 	if (!s->o.limits.max_body)
 		s->o.limits.max_body = service_upload_cap(s->vs.scale);
+	if (!s->o.keep_bytes)
+		s->o.keep_bytes = SVC_KEEP_UPLOADS * s->o.limits.max_body;
+	trim_kept(s);
 	if (http_start(&s->http, o->listen, svc_routes, svc_nroutes, &s->o.limits, s->store_tmp, s, err) < 0)
 		goto out;
 	log_msg(LOG_NOTICE, "serve", "serving %s on port %d (%d worker%s, epochs of %.0f s, uploads up to %.0f MiB)",

@@ -26,6 +26,9 @@ struct service_opts {
 	const char *self_exe;        /* the karpa binary judgments run (NULL: this one) */
 	const char *port_file;       /* when set, the bound port is written here (tests, scripts) */
 	struct http_limits limits;   /* limits.max_body 0: service_upload_cap of the state's scale */
+	uint64_t keep_bytes;         /* uploads kept for disputes (service_keeps_upload), in all;
+					beyond it the oldest are removed (0: SVC_KEEP_UPLOADS x the
+					upload cap) */
 	/* The chain sink (docs/chain.md): when chain_url is set, every closed
 	 * epoch's weights also go to subnet netuid, signed with chain_hotkey. */
 	const char *chain_url;
@@ -47,6 +50,9 @@ uint64_t service_upload_cap(const char *scale);
  * verdict needs no bytes (the corpus holds the judgment, the content store
  * an accepted bundle's files), and the tar is removed. */
 int service_keeps_upload(const char *verdict, const char *code);
+/* Kept uploads' room when the operator names none: this many of the
+ * largest upload. */
+#define SVC_KEEP_UPLOADS 4
 
 /* Serves until *stop is set (SIGINT, SIGTERM), then stops accepting, lets
  * running judgments finish or be judged again on the next start (a row is
