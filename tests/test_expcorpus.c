@@ -257,18 +257,25 @@ static void test_credit(void **state)
 
 #define SCORE 1.875 /* the hidden score of the rows below that share a model */
 
-/* expcorpus_earlier_claim on the named patch and miner, before `before`. */
-static void claim_before(struct fixture *f, const char *patch, const char *final, double hidden, const char *king,
-			 const char *miner, const char *before, const char *want)
+/* expcorpus_earlier_claim on the named patch and miner, before `before`,
+ * the final checkpoint naming the model alone when by_final. */
+static void claim_by(struct fixture *f, const char *patch, const char *final, double hidden, int by_final,
+		     const char *king, const char *miner, const char *before, const char *want)
 {
 	struct kerr err = { 0 };
 	char p[HASH_HEX_BYTES], m[HASH_HEX_BYTES], out[EXPCORPUS_ID_BYTES] = "x";
 
 	hash_buf_hex(patch, strlen(patch), p);
 	hash_buf_hex(miner, strlen(miner), m);
-	if (expcorpus_earlier_claim(&f->s, p, final, hidden, king, m, before, out, &err) < 0)
+	if (expcorpus_earlier_claim(&f->s, p, final, hidden, by_final, king, m, before, out, &err) < 0)
 		fail_msg("earlier_claim: %s: %s", err.code, err.msg);
 	assert_string_equal(out, want);
+}
+
+static void claim_before(struct fixture *f, const char *patch, const char *final, double hidden, const char *king,
+			 const char *miner, const char *before, const char *want)
+{
+	claim_by(f, patch, final, hidden, 0, king, miner, before, want);
 }
 
 static void claim_is(struct fixture *f, const char *patch, const char *final, const char *king, const char *miner,
@@ -280,9 +287,10 @@ static void claim_is(struct fixture *f, const char *patch, const char *final, co
 /* The same trained model under another patch text (a comment added to a
  * published patch, retrained: the same final checkpoint, scored the same)
  * is the same claim for the copy rule and the credit, on the same king
- * only; the same checkpoint scored otherwise (a patch that changes only
- * the evaluation) is another idea; a rejected proof's checkpoint claims
- * nothing; the digest is stored and validated. */
+ * only; the same checkpoint scored otherwise is the same model when the
+ * checkpoint alone names it (it is not the king's own), another idea when
+ * it does not; a rejected proof's checkpoint claims nothing; the digest
+ * is stored and validated. */
 static void test_copy_by_final_checkpoint(void **state)
 {
 	struct fixture *f = *state;
@@ -307,9 +315,16 @@ static void test_copy_by_final_checkpoint(void **state)
 	claim_is(f, "PATCH P /* mine */", other, "recipe-v0.1.0", "bob", "");
 	claim_is(f, "PATCH P /* mine */", fin, "recipe-v0.1.1", "bob", "");
 	claim_is(f, "PATCH P /* again */", fin, "recipe-v0.1.0", "alice", "");
-	/* the same checkpoint under another evaluation: another idea */
+	/* the same checkpoint under another evaluation: another idea when
+	 * that checkpoint is the king's own model (every evaluation-only idea
+	 * trains it), the same model when it is not (a thief who took the
+	 * discoverer's checkpoints and changed how they are scored) */
 	claim_before(f, "PATCH T (eval temperature)", fin, nextafter(SCORE, 2.0), "recipe-v0.1.0", "bob", NULL, "");
 	claim_before(f, "PATCH T (eval temperature)", fin, NAN, "recipe-v0.1.0", "bob", NULL, "");
+	claim_by(f, "PATCH T (eval temperature)", fin, nextafter(SCORE, 2.0), 1, "recipe-v0.1.0", "bob", NULL, a);
+	claim_by(f, "PATCH T (eval temperature)", fin, NAN, 1, "recipe-v0.1.0", "bob", NULL, a);
+	claim_by(f, "PATCH T (eval temperature)", other, SCORE, 1, "recipe-v0.1.0", "bob", NULL, "");
+	claim_by(f, "PATCH T (eval temperature)", fin, SCORE, 1, "recipe-v0.1.1", "bob", NULL, "");
 	entry(&e, "f-b", "bob", "PATCH P /* mine */", "mine", EXPCORPUS_NOT_DECISIVE, "judge.copy",
 	      "2026-11-02T00:00:00Z");
 	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", fin);
@@ -325,6 +340,14 @@ static void test_copy_by_final_checkpoint(void **state)
 	record_ok(f, &e, NULL, 0, r);
 	assert_int_equal(expcorpus_get(&f->s, r, &g, &err), 0);
 	assert_string_equal(g.credited_to, "");
+	expcorpus_entry_free(&g);
+	entry(&e, "f-u", "carol", "PATCH U (eval scale)", "eval", EXPCORPUS_NOT_DECISIVE, NULL, "2026-11-02T13:00:00Z");
+	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", fin);
+	e.hidden_bpb = SCORE - 0.125;
+	e.final_alone = 1;
+	record_ok(f, &e, NULL, 0, r);
+	assert_int_equal(expcorpus_get(&f->s, r, &g, &err), 0);
+	assert_string_equal(g.credited_to, a);
 	expcorpus_entry_free(&g);
 	/* before a row, only the rows recorded before it count: the settle
 	 * check of an answer asks about its original, which is alice's */

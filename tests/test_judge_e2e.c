@@ -31,6 +31,7 @@ struct fx {
 	char data[FS_PATH_MAX], hidden[FS_PATH_MAX], state[FS_PATH_MAX], clone[FS_PATH_MAX], key[FS_PATH_MAX];
 	char first_id[64];  /* the honest improvement's submission */
 	char first_bundle[FS_PATH_MAX];
+	char comment_id[64]; /* the comment-only submission: the king's own model */
 	char *out;          /* OUT_CAP bytes of captured output */
 };
 
@@ -216,6 +217,24 @@ static void test_honest_improvement_becomes_king(void **unused)
 		assert_string_equal(jstr(json_object_get(doc, "entry"), "verdict"), "challenge_pending");
 		json_decref(doc);
 	}
+	/* The same manifest with another patch.diff beside it (anyone who saw
+	 * the manifest could send one): the resumed settlement would merge
+	 * that patch, unscanned and untrained. Refused, and nothing changes. */
+	{
+		char forged[FS_PATH_MAX];
+
+		snprintf(forged, sizeof forged, "%s-forged", b2);
+		run(0, "cp -r %s %s && sed -i 's/150, 5, 10/151, 5, 10/' %s/patch.diff && ! cmp -s %s/patch.diff %s/patch.diff",
+		    b2, forged, forged, b2, forged);
+		run(1, "%s judge %s %s --json --threads %d %s", tu_karpa(), g.state, forged, THREADS, held);
+		assert_non_null(strstr(g.out, "resuming the settlement"));
+		run(0, "git -C %s/recipe tag", g.state);
+		assert_null(strstr(g.out, "recipe-v0.1.1"));
+		run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, g.first_id);
+		json_t *doc = out_json();
+		assert_string_equal(jstr(json_object_get(doc, "entry"), "verdict"), "challenge_pending");
+		json_decref(doc);
+	}
 	j = judge_with(b2, held);
 	assert_string_equal(jstr(j, "verdict"), "accepted_king");
 	assert_string_equal(jstr(j, "new_king"), "recipe-v0.1.1");
@@ -292,6 +311,7 @@ static void test_comment_only_is_not_decisive(void **unused)
 	assert_true((long long)jnum(j, "public_targets") % 64 != 0);
 	assert_null(json_object_get(j, "challenge_seed"));
 	id = jstr(j, "id");
+	snprintf(g.comment_id, sizeof g.comment_id, "%s", id);
 	run(0, "%s corpus %s search unchanged --verdict not_decisive", tu_karpa(), g.state);
 	assert_non_null(strstr(g.out, id));
 	run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, id);
@@ -306,6 +326,59 @@ static void test_comment_only_is_not_decisive(void **unused)
 	st = out_json();
 	assert_string_equal(jstr(json_object_get(st, "king"), "tag"), king);
 	json_decref(st);
+	json_decref(j);
+}
+
+/* The final checkpoint of a corpus entry. */
+static void final_of(const char *id, char out[80])
+{
+	json_t *doc;
+
+	run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, id);
+	doc = out_json();
+	snprintf(out, 80, "%s", jstr(json_object_get(doc, "entry"), "final_sha256"));
+	json_decref(doc);
+	assert_int_equal(strlen(out), 64);
+}
+
+/* A patch that changes only how the model is evaluated (its logits scaled)
+ * trains the king's own model: the comment-only proof's final checkpoint,
+ * which is also the crowned proof's (the king's baseline). It is another
+ * idea, not that proof's copy: its credit is its own. */
+static void test_eval_only_is_its_own_idea(void **unused)
+{
+	char patch[FS_PATH_MAX], why[FS_PATH_MAX], b[FS_PATH_MAX], king[64], fin[80], base[80], crowned[80];
+	json_t *j, *st, *doc;
+
+	if (!g.comment_id[0] || !g.first_id[0])
+		fail_msg("the cases before did not leave a crowned proof and a comment-only one");
+	run(0, "%s validator status %s --json", tu_karpa(), g.state);
+	st = out_json();
+	snprintf(king, sizeof king, "%s", jstr(json_object_get(st, "king"), "tag"));
+	json_decref(st);
+	final_of(g.comment_id, base);
+	final_of(g.first_id, crowned);
+	assert_string_equal(base, crowned);
+	fx_file(patch, "eval.diff");
+	fx_file(why, "eval.md");
+	fx_file(b, "bundle-eval");
+	make_patch(king, "recipe.c",
+		   "/gpt_forward(g, g->inputs, n, T, logits/a\\\t\tfor (size_t k = 0; k < (size_t)n * T * c->V; k++)"
+		   " logits[(size_t)r0 * T * c->V + k] *= 1.0009765625f;",
+		   patch);
+	write_text(why, "Scale the logits a little at evaluation; training is unchanged.\n");
+	prove(king, patch, why, 1, b);
+	j = judge(b);
+	print_message("   evaluation only: %s %s, hidden %.9f against the king's %.9f\n", jstr(j, "verdict"),
+		      jstr(j, "code"), jnum(j, "hidden_bpb"), jnum(j, "king_bpb"));
+	assert_true(jnum(j, "hidden_bpb") != jnum(j, "king_bpb"));
+	assert_string_not_equal(jstr(j, "code"), "judge.copy");
+	final_of(jstr(j, "id"), fin);
+	assert_string_equal(fin, base);
+	run(0, "%s corpus %s show %s --json", tu_karpa(), g.state, jstr(j, "id"));
+	doc = out_json();
+	assert_true(json_is_null(json_object_get(json_object_get(doc, "entry"), "credited_to")));
+	json_decref(doc);
 	json_decref(j);
 }
 
@@ -454,6 +527,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_honest_improvement_becomes_king),
 		cmocka_unit_test(test_comment_only_is_not_decisive),
+		cmocka_unit_test(test_eval_only_is_its_own_idea),
 		cmocka_unit_test(test_replay_is_refused),
 		cmocka_unit_test(test_held_checkpoints),
 	};

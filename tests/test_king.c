@@ -223,14 +223,14 @@ static void test_challenge_seed(void **state)
 	memset(key2, 7, sizeof key2);
 	key2[31] ^= 1;
 	snprintf(hex, sizeof hex, "%064x", 1u);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), 0);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &b, &err), 0);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, NULL, &a, &err), 0);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, NULL, &b, &err), 0);
 	assert_true(a == b);
 	for (unsigned i = 0; i < 2000; i++) {
 		snprintf(hex, sizeof hex, "%056x%08x", i * 2654435761u, i);
-		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), 0);
-		assert_int_equal(king_challenge_seed(key2, "recipe-v0.1.0", hex, 1.5, &c, &err), 0);
-		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.1", hex, 1.5, &d, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, NULL, &a, &err), 0);
+		assert_int_equal(king_challenge_seed(key2, "recipe-v0.1.0", hex, NULL, &c, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.1", hex, NULL, &d, &err), 0);
 		assert_true(a >= KING_SEED_MIN && a <= KING_SEED_MAX);
 		assert_true(a != PROVE_SEED_DEFAULT);
 		assert_true(a != prev); /* differs per model */
@@ -243,30 +243,38 @@ static void test_challenge_seed(void **state)
 	/* The same checkpoint scored otherwise (a patch that changes only the
 	 * evaluation) is another candidate: another seed, down to one ulp. */
 	snprintf(hex, sizeof hex, "%064x", 1u);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), 0);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, nextafter(1.5, 2.0), &b, &err), 0);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 2.25, &c, &err), 0);
-	assert_true(a != b && a != c && b != c);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, NAN, &a, &err), -1);
-	assert_string_equal(err.code, "king.bad_score");
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, INFINITY, &a, &err), -1);
-	assert_string_equal(err.code, "king.bad_score");
+	{
+		const double s1 = 1.5, s2 = nextafter(1.5, 2.0), s3 = 2.25, bad[2] = { NAN, INFINITY };
+		uint64_t e;
+
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &s1, &a, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &s2, &b, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &s3, &c, &err), 0);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, NULL, &e, &err), 0);
+		assert_true(a != b && a != c && b != c && e != a && e != b && e != c);
+		assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &s1, &d, &err), 0);
+		assert_true(d == a);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, &bad[i], &a, &err), -1);
+			assert_string_equal(err.code, "king.bad_score");
+		}
+	}
 	/* Refusals: uppercase, short, non-hex, NULL; no tag, a tag too long. */
 	snprintf(hex, sizeof hex, "%064X", 0xabcu);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, NULL, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_digest");
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", "abcd", 1.5, &a, &err), -1);
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", NULL, 1.5, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", "abcd", NULL, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", NULL, NULL, &a, &err), -1);
 	memset(hex, 'g', 64);
 	hex[64] = '\0';
-	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, 1.5, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "recipe-v0.1.0", hex, NULL, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_digest");
 	snprintf(hex, sizeof hex, "%064x", 1u);
-	assert_int_equal(king_challenge_seed(key, "", hex, 1.5, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, "", hex, NULL, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_tag");
 	memset(tag, 'v', sizeof tag - 1);
 	tag[sizeof tag - 1] = '\0';
-	assert_int_equal(king_challenge_seed(key, tag, hex, 1.5, &a, &err), -1);
+	assert_int_equal(king_challenge_seed(key, tag, hex, NULL, &a, &err), -1);
 	assert_string_equal(err.code, "king.bad_tag");
 }
 
@@ -342,8 +350,14 @@ static void test_merge_happy_path(void **state)
 	vstate_close(&s);
 }
 
+#define BASE_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define BASE_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define BASE_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
 /* king_current needs a noise floor at the state's scale; the king's own
- * is preferred, an earlier king's carries over until re-measured. */
+ * is preferred, an earlier king's carries over until re-measured. The
+ * king's own model (baseline) is its noise floor's seed-1 checkpoint, else
+ * its crowned proof's, else unknown. */
 static void test_current_margin(void **state)
 {
 	struct fixture *f = *state;
@@ -366,17 +380,40 @@ static void test_current_margin(void **state)
 	assert_int_equal(king_current(&s, &ki, &err), 0);
 	assert_string_equal(ki.tag, RECIPEREPO_FIRST_TAG);
 	assert_true(ki.margin == 0.02 && ki.sigma == 0.01 && ki.noise_seeds == 3 && ki.hidden_bpb == 2.5);
+	/* no noise floor that recorded its seed-1 checkpoint: the king's own
+	 * model is unknown, and no final checkpoint names a model alone */
+	assert_string_equal(ki.baseline, "");
+	assert_int_equal(king_final_names_model(&ki, BASE_A), 0);
+	assert_int_equal(sqlite3_exec(s.db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin, final_sha256) VALUES"
+				      " ('recipe-v0.1.0', 'tiny', 3, 0.01, 0.02, '" BASE_A "')",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(king_current(&s, &ki, &err), 0);
+	assert_string_equal(ki.baseline, BASE_A);
+	assert_int_equal(king_final_names_model(&ki, BASE_A), 0);
+	assert_int_equal(king_final_names_model(&ki, BASE_B), 1);
+	assert_int_equal(king_final_names_model(&ki, ""), 0);
 	record(&s, 3, id);
+	assert_int_equal(sqlite3_exec(s.db, "UPDATE submissions SET final_sha256 = '" BASE_B "'", NULL, NULL, NULL),
+			 SQLITE_OK);
 	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), 0);
 	assert_int_equal(king_current(&s, &ki, &err), 0); /* carried over */
 	assert_string_equal(ki.tag, "recipe-v0.1.1");
 	assert_string_equal(ki.noise_tag, RECIPEREPO_FIRST_TAG);
 	assert_true(ki.margin == 0.02 && ki.hidden_bpb == 2.25);
+	/* the crowned proof's model is the new king's own */
+	assert_string_equal(ki.baseline, BASE_B);
 	assert_int_equal(sqlite3_exec(s.db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin) VALUES"
 				      " ('recipe-v0.1.1', 'tiny', 4, 0.03, 0.06)", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(king_current(&s, &ki, &err), 0);
 	assert_string_equal(ki.noise_tag, "recipe-v0.1.1");
 	assert_true(ki.margin == 0.06);
+	assert_string_equal(ki.baseline, BASE_B);
+	/* a noise floor measured on it that recorded one comes first */
+	assert_int_equal(sqlite3_exec(s.db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin, final_sha256) VALUES"
+				      " ('recipe-v0.1.1', 'tiny', 4, 0.03, 0.06, '" BASE_C "')",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(king_current(&s, &ki, &err), 0);
+	assert_string_equal(ki.baseline, BASE_C);
 	vstate_close(&s);
 }
 

@@ -880,7 +880,7 @@ static void test_held_wait(void **state)
 /* ---------------------------------------------------------------- schema */
 
 /* What version 4 added: the final checkpoint's digest on submissions. */
-#define UNDO_4 "DROP INDEX submissions_by_final; ALTER TABLE submissions DROP COLUMN final_sha256;"
+#define UNDO_4 "DROP INDEX submissions_by_final; ALTER TABLE submissions DROP COLUMN final_sha256; ALTER TABLE noise DROP COLUMN final_sha256;"
 
 /* Makes the state look as a version-1 state does: no queue table, no final
  * digests, schema version 1. */
@@ -991,6 +991,7 @@ static void test_migrates_version_1(void **state)
 	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
 	assert_string_equal(ver, "4");
 	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 1);
+	assert_int_equal(has_column(f->s.db, "noise", "final_sha256"), 1);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-old0' AND credited_to IS NULL"), 1);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-new1' AND credited_to IS NULL"), 1);

@@ -406,34 +406,56 @@ static int find_pending_challenge(struct judge_ctx *c, struct kerr *err)
 					   c->king.tag, c->seed, c->pending_id, err);
 }
 
-static int check_attest(struct judge_ctx *c, struct kerr *err)
+/* The bundle's signature, attestation and every file against the signed
+ * manifest, and patch.diff against its patch_sha256 (br filled; the
+ * caller frees it). */
+static int verify_bundle(struct judge_ctx *c, struct bundle_report *br, struct kerr *err)
 {
-	struct bundle_report br;
 	char patch_hex[HASH_HEX_BYTES];
-	int rc = -1;
 
-	memset(&br, 0, sizeof br);
-	if (bundle_verify_taken(&c->taken, &br, err) < 0)
-		goto out;
+	if (bundle_verify_taken(&c->taken, br, err) < 0)
+		return -1;
 	/* The manifest attributed at intake is the one verified: both are read
 	 * from the same copy, so only a writer inside the work area could make
 	 * them differ. */
-	if (strcmp(br.manifest_sha256, c->manifest_hex)) {
-		kerr_set(err, "bundle.copy_changed", "the manifest verified (%.16s...) is not the one read at intake (%.16s...)",
-			 br.manifest_sha256, c->manifest_hex);
-		goto out;
-	}
+	if (strcmp(br->manifest_sha256, c->manifest_hex))
+		return kerr_set(err, "bundle.copy_changed",
+				"the manifest verified (%.16s...) is not the one read at intake (%.16s...)",
+				br->manifest_sha256, c->manifest_hex);
 	c->verified = 1;
+	if (!c->patch)
+		return kerr_set(err, "judge.no_patch", "the bundle has no readable patch.diff: %s", c->patch_err.msg);
+	hash_buf_hex(c->patch, c->patch_len, patch_hex);
+	if (strcmp(patch_hex, mstr(c->manifest, "patch_sha256", NULL)))
+		return kerr_set(err, "judge.patch_digest", "manifest patch_sha256 is not the digest of patch.diff");
+	return 0;
+}
+
+/* verify_bundle for a resumed settlement. */
+static int verify_files(struct judge_ctx *c, struct kerr *err)
+{
+	struct bundle_report br;
+	int rc;
+
+	memset(&br, 0, sizeof br);
+	rc = verify_bundle(c, &br, err);
+	bundle_report_free(&br);
+	return rc;
+}
+
+static int check_attest(struct judge_ctx *c, struct kerr *err)
+{
+	struct bundle_report br;
+	int rc = -1;
+
+	memset(&br, 0, sizeof br);
+	if (verify_bundle(c, &br, err) < 0)
+		goto out;
 	/* every later secret draw is bound to the final checkpoint */
 	if (judge_draw_key(c->manifest, c->draw_key, err) < 0)
 		goto out;
 	snprintf(c->e.attest_kind, sizeof c->e.attest_kind, "%s", br.attest_kind);
 	c->e.alpha = br.alpha;
-	hash_buf_hex(c->patch, c->patch_len, patch_hex);
-	if (strcmp(patch_hex, mstr(c->manifest, "patch_sha256", NULL))) {
-		kerr_set(err, "judge.patch_digest", "manifest patch_sha256 is not the digest of patch.diff");
-		goto out;
-	}
 	if (strcmp(mstr(c->manifest, "config", "scale"), c->s->scale)) {
 		kerr_set(err, "judge.scale_mismatch", "the proof is at scale '%s', this validator judges '%s'",
 			 mstr(c->manifest, "config", "scale"), c->s->scale);
@@ -723,6 +745,7 @@ static void fill_entry(struct judge_ctx *c)
 	snprintf(e->manifest_sha256, sizeof e->manifest_sha256, "%s", c->manifest_hex);
 	snprintf(e->patch_sha256, sizeof e->patch_sha256, "%s", mstr(c->manifest, "patch_sha256", NULL));
 	snprintf(e->final_sha256, sizeof e->final_sha256, "%s", c->draw_key);
+	e->final_alone = king_final_names_model(&c->king, c->draw_key);
 	snprintf(e->miner, sizeof e->miner, "%s", mstr(c->manifest, "miner", NULL));
 	snprintf(e->king_tag, sizeof e->king_tag, "%s", mstr(c->manifest, "king", "tag"));
 	snprintf(e->scale, sizeof e->scale, "%s", mstr(c->manifest, "config", "scale"));
@@ -749,20 +772,21 @@ static void warn(struct judge_ctx *c, const struct kerr *e)
 	snprintf(c->r->warning + n, sizeof c->r->warning - n, "%s%s: %s", n ? "; " : "", e->code, e->msg);
 }
 
-/* The earliest claim on the candidate `e` (its patch, or its final
- * checkpoint scored the same) by another key than e's (PROTOCOL 6
+/* The earliest claim on the candidate `e` (its patch, or its trained
+ * model: king_final_names_model) by another key than e's (PROTOCOL 6
  * Credit), recorded before `before` (NULL: any time); see
  * expcorpus_earlier_claim. A copy given its own challenge seed would be a
- * second draw at confirming an idea someone else showed first. The
- * checkpoint matters as much as the patch text: a thief who retrains a
- * published patch with a comment added trains the same model, scored the
- * same, so it knows that model's public seed before it submits
- * (docs/king.md). out is "" when there is none. */
+ * second draw at confirming an idea someone else showed first. The model
+ * matters as much as the patch text: a thief who retrains a published
+ * patch with a comment added, or takes its checkpoints and changes how
+ * they are evaluated, has the discoverer's model (docs/king.md). out is ""
+ * when there is none. */
 static int earlier_claim(struct judge_ctx *c, const struct expcorpus_entry *e, const char *before,
 			 char out[EXPCORPUS_ID_BYTES], struct kerr *err)
 {
-	return expcorpus_earlier_claim(c->s, e->patch_sha256, e->final_sha256, e->hidden_bpb, c->king.tag, e->miner,
-				       before, out, err);
+	return expcorpus_earlier_claim(c->s, e->patch_sha256, e->final_sha256, e->hidden_bpb,
+				       king_final_names_model(&c->king, e->final_sha256), c->king.tag, e->miner, before,
+				       out, err);
 }
 
 static void verdict_copy(struct judge_result *r, const char *claim)
@@ -770,8 +794,8 @@ static void verdict_copy(struct judge_result *r, const char *claim)
 	snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_NOT_DECISIVE);
 	snprintf(r->code, sizeof r->code, "judge.copy");
 	snprintf(r->reason, sizeof r->reason,
-		 "decisive by %.4f bpb, but the same patch, or the same trained model scored the same, on the same king was"
-		 " submitted first by another key"
+		 "decisive by %.4f bpb, but the same patch, or the same trained model, on the same king was submitted"
+		 " first by another key"
 		 " as %s: its challenge and credit are that submission's",
 		 r->improvement, claim);
 }
@@ -846,8 +870,9 @@ static int decide(struct judge_ctx *c, struct kerr *err)
 		}
 		/* of the checkpoints: a re-signed manifest (another
 		 * rationale, a comment in the patch) gets the same draw */
-		if (king_challenge_seed(c->s->secret, c->king.tag, c->draw_key, r->hidden_bpb, &r->challenge_seed,
-					err) < 0)
+		if (king_challenge_seed(c->s->secret, c->king.tag, c->draw_key,
+					king_final_names_model(&c->king, c->draw_key) ? NULL : &r->hidden_bpb,
+					&r->challenge_seed, err) < 0)
 			return -1;
 		keep_losses(c);
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_PENDING);
@@ -1017,6 +1042,16 @@ static int resume_settlement(struct judge_ctx *c, struct kerr *err)
 	struct judge_result *r = c->r;
 
 	judge_say(c, "resuming an interrupted settlement");
+	/* The manifest is the one recorded, but the files beside it are
+	 * whoever sent them this time: the merge applies this patch.diff and
+	 * commits this rationale.md, and the store keeps these files. They
+	 * must be the ones the signed manifest names, as check 2 held them
+	 * the first time; otherwise any patch would merge, unscanned and
+	 * untrained, under the original's score. */
+	if (verify_files(c, err) < 0) {
+		kerr_prefix(err, "resuming the settlement of %.16s...", c->manifest_hex);
+		return -1;
+	}
 	if (strcmp(c->resumed_king, c->king.tag)) {
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
 		snprintf(r->code, sizeof r->code, "king.stale");

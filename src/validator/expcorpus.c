@@ -502,7 +502,7 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 	vstate_now_iso(now);
 	snprintf(received, sizeof received, "%s", e->received_at[0] ? e->received_at : now);
 	/* The judge's rule (expcorpus_earlier_claim): the earliest claim on
-	 * the same king, by patch or by final checkpoint scored the same.
+	 * the same king, by patch or by trained model.
 	 * Across kings, an early proof of a patch that was not
 	 * decisive then would take the credit for its crowning on a later king
 	 * by someone else. An answer is credited to the submission it answers,
@@ -514,7 +514,7 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 
 		if (prepare(s,
 			    "SELECT id FROM submissions WHERE (patch_sha256 = ?1 OR (final_sha256 = ?3 AND"
-			    " hidden_bpb = ?4)) AND king_tag = ?2 AND verdict <> '" EXPCORPUS_REJECTED "'"
+			    " (?5 OR hidden_bpb = ?4))) AND king_tag = ?2 AND verdict <> '" EXPCORPUS_REJECTED "'"
 			    " ORDER BY seq LIMIT 1",
 			    &st, "credit", err) < 0)
 			return -1;
@@ -522,6 +522,7 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 		sqlite3_bind_text(st, 2, e->king_tag, -1, SQLITE_STATIC);
 		bind_text(st, 3, e->final_sha256);
 		bind_real(st, 4, e->hidden_bpb);
+		sqlite3_bind_int(st, 5, e->final_alone != 0);
 		if (first_id(s, st, credited, "credit", err) < 0)
 			return -1;
 	}
@@ -786,8 +787,8 @@ int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, cons
 }
 
 int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *final_sha256,
-			    double hidden_bpb, const char *king_tag, const char *miner, const char *before,
-			    char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)
+			    double hidden_bpb, int final_alone, const char *king_tag, const char *miner,
+			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -796,11 +797,10 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 		     /* the earliest claim, whoever made it, and only then
 		      * whether it is another key's: a copy of the first
 		      * claim must not make its author's own resubmission a
-		      * copy of the copy; by patch, or by final checkpoint
-		      * scored the same: the same training and evaluation
-		      * under another patch text */
+		      * copy of the copy; by patch, or by trained model under
+		      * another patch text */
 		     "SELECT id FROM (SELECT id, miner FROM submissions"
-		     " WHERE (patch_sha256 = ?1 OR (final_sha256 = ?5 AND hidden_bpb = ?6)) AND king_tag = ?3"
+		     " WHERE (patch_sha256 = ?1 OR (final_sha256 = ?5 AND (?7 OR hidden_bpb = ?6))) AND king_tag = ?3"
 		     " AND verdict <> '" EXPCORPUS_REJECTED "'"
 		     " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
 		     " ORDER BY seq LIMIT 1) WHERE miner <> ?2",
@@ -810,6 +810,7 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 		sqlite3_bind_text(st, 4, before, -1, SQLITE_STATIC);
 	bind_text(st, 5, final_sha256);
 	bind_real(st, 6, hidden_bpb);
+	sqlite3_bind_int(st, 7, final_alone != 0);
 	return first_id(s, st, out_id, "credit lookup", err);
 }
 

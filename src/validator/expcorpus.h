@@ -75,6 +75,10 @@ struct expcorpus_entry {
 	char challenge_of[EXPCORPUS_ID_BYTES]; /* "" unless a challenge re-proof */
 	int64_t challenge_seed;
 	char final_sha256[HASH_HEX_BYTES];     /* the proof's final checkpoint; "" unknown */
+	/* On record only, not stored: the final checkpoint alone names the
+	 * trained model for the credit rule (king_final_names_model), as
+	 * expcorpus_earlier_claim's final_alone. */
+	int final_alone;
 	struct expcorpus_check *checks;
 	size_t n_checks;
 };
@@ -87,9 +91,9 @@ int expcorpus_verdict_valid(const char *verdict);
 /* Records a judged submission, its checks and its search row in one
  * transaction (nested inside the caller's, if any). Fills out_id with the
  * stable id. Credit: credited_to names the earliest recorded submission
- * with the same patch digest, or the same final checkpoint digest and
- * hidden score (the same training and evaluation under another patch
- * text), against the same king whose verdict is not
+ * with the same patch digest, or the same trained model
+ * (expcorpus_earlier_claim, with e->final_alone), against the same king
+ * whose verdict is not
  * `rejected` (a proof that failed verification establishes nothing, so it
  * cannot claim an idea); a challenge answer's names the submission it
  * answers.
@@ -142,11 +146,13 @@ int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, s
 int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, const char *miner, const char *king_tag,
 				uint64_t seed, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
 /* The earliest claim on a patch when it is another key's (PROTOCOL 6
- * Credit): the first submission of the same patch, or of the same final
- * checkpoint (final_sha256, may be NULL or "") with the same hidden score
- * to the bit (hidden_bpb; NAN matches none: a patch that changes only the
- * evaluation trains the king's own model, and is another idea), against
- * the same king
+ * Credit): the first submission of the same patch, or of the same trained
+ * model, against the same king. The model is the final checkpoint
+ * (final_sha256, may be NULL or "") when final_alone, else that checkpoint
+ * with the same hidden score to the bit (hidden_bpb; NAN matches none):
+ * every patch that changes only the evaluation trains the king's own
+ * model, and each is another idea (king_final_names_model). Counted are
+ * the submissions
  * recorded before the submission `before` (NULL: any time) whose verdict
  * is not rejected (a proof that failed its checks establishes nothing),
  * if its miner is not `miner`; "" when there is none or it is `miner`'s
@@ -154,8 +160,8 @@ int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, cons
  * Every other verdict counts, challenge_failed and not_decisive included:
  * the idea was shown first by someone else. */
 int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *final_sha256,
-			    double hidden_bpb, const char *king_tag, const char *miner, const char *before,
-			    char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
+			    double hidden_bpb, int final_alone, const char *king_tag, const char *miner,
+			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);
 
 /* Counts of submissions by verdict, in the order of expcorpus_verdicts,
  * challenge answers left out: an answer's outcome is settled onto the

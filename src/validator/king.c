@@ -240,6 +240,37 @@ out:
 	return rc;
 }
 
+/* The king's own seed-1 final checkpoint (king_info.baseline): the
+ * latest noise floor measured on it that recorded one, else the final
+ * checkpoint of the original proof it was crowned from (its kings row
+ * names the answer that confirmed it; seed 1 of the same recipe, which
+ * the binding replay reproduced on this validator). "" when neither is
+ * known. */
+static int king_baseline(struct vstate *s, const char *tag, char out[HASH_HEX_BYTES], struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT coalesce((SELECT final_sha256 FROM noise WHERE king_tag = ?1 AND scale = ?2"
+			       " AND final_sha256 IS NOT NULL ORDER BY id DESC LIMIT 1),"
+			       " (SELECT o.final_sha256 FROM kings k JOIN submissions a ON a.id = k.submission_id"
+			       " JOIN submissions o ON o.id = coalesce(a.challenge_of, a.id) WHERE k.tag = ?1))",
+			       -1, &st, NULL) != SQLITE_OK)
+		return vstate_sql_error(s, "king baseline", err);
+	sqlite3_bind_text(st, 1, tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, s->scale, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
+	    hash_is_hex((const char *)sqlite3_column_text(st, 0), HASH_HEX_BYTES - 1))
+		snprintf(out, HASH_HEX_BYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return vstate_sql_error(s, "king baseline", err);
+	return 0;
+}
+
 int king_current(struct vstate *s, struct king_info *out, struct kerr *err)
 {
 	struct vstate_king k;
@@ -265,7 +296,12 @@ int king_current(struct vstate *s, struct king_info *out, struct kerr *err)
 		return kerr_set(err, "king.no_noise_floor", "%s: the noise floor's margin is not a number", k.tag);
 	if (!isfinite(out->hidden_bpb))
 		return kerr_set(err, "king.no_score", "%s: the king has no hidden score (karpa noise-floor)", k.tag);
-	return 0;
+	return king_baseline(s, k.tag, out->baseline, err);
+}
+
+int king_final_names_model(const struct king_info *k, const char *final_sha256_hex)
+{
+	return k->baseline[0] && final_sha256_hex && final_sha256_hex[0] && strcmp(k->baseline, final_sha256_hex);
 }
 
 int king_record_noise_score(struct vstate *s, long long king_id, double hidden_bpb, double public_bpb,
@@ -291,11 +327,11 @@ int king_decide(double king_bpb, double cand_bpb, double margin, double *improve
 }
 
 int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *king_tag, const char *final_sha256_hex,
-			double hidden_bpb, uint64_t *seed, struct kerr *err)
+			const double *hidden_bpb, uint64_t *seed, struct kerr *err)
 {
 	static const char context[] = KING_SEED_CONTEXT;
 	crypto_generichash_state st;
-	uint8_t h[crypto_generichash_BYTES], score[8];
+	uint8_t h[crypto_generichash_BYTES], score[9] = { 0 };
 	uint64_t x = 0, bits;
 
 	*seed = 0;
@@ -303,16 +339,21 @@ int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *k
 		return kerr_set(err, "king.bad_digest", "final checkpoint digest: not 64 lowercase hex digits");
 	if (!king_tag || !*king_tag || strlen(king_tag) >= RECIPEREPO_TAG_MAX)
 		return kerr_set(err, "king.bad_tag", "challenge seed: no king tag, or one too long");
-	if (!isfinite(hidden_bpb))
+	if (hidden_bpb && !isfinite(*hidden_bpb))
 		return kerr_set(err, "king.bad_score", "challenge seed: the candidate's hidden score is not finite");
-	/* the score's IEEE bits, little-endian whatever the host's order */
-	memcpy(&bits, &hidden_bpb, sizeof bits);
-	for (int i = 0; i < 8; i++)
-		score[i] = (uint8_t)(bits >> (8 * i));
+	/* 0, or 1 and the score's IEEE bits, little-endian whatever the
+	 * host's order */
+	if (hidden_bpb) {
+		memcpy(&bits, hidden_bpb, sizeof bits);
+		score[0] = 1;
+		for (int i = 0; i < 8; i++)
+			score[1 + i] = (uint8_t)(bits >> (8 * i));
+	}
 	crypto_generichash_init(&st, secret, VSTATE_SECRET_BYTES, sizeof h);
 	/* Each NUL ends a field (the tag has none; the digest and the score
-	 * have fixed lengths): no other (context, tag, digest, score) hashes
-	 * the same bytes. */
+	 * have fixed lengths, the score's first byte says whether it is
+	 * there): no other (context, tag, digest, score) hashes the same
+	 * bytes. */
 	crypto_generichash_update(&st, (const uint8_t *)context, sizeof context);
 	crypto_generichash_update(&st, (const uint8_t *)king_tag, strlen(king_tag) + 1);
 	crypto_generichash_update(&st, (const uint8_t *)final_sha256_hex, HASH_HEX_BYTES - 1);

@@ -50,6 +50,11 @@ struct king_info {
 	double margin, sigma;                  /* from the noise floor in force */
 	int noise_seeds;
 	char noise_tag[RECIPEREPO_TAG_MAX];    /* the king that noise floor was measured on */
+	/* The digest of the king's own seed-1 final checkpoint: what a patch
+	 * that changes only the evaluation trains. From a noise floor measured
+	 * on this king, else from the crowned original's proof; "" unknown (a
+	 * state from before schema version 4). */
+	char baseline[HASH_HEX_BYTES];
 };
 
 /* The noise floor in force for king `tag` at the state's scale: the latest
@@ -77,6 +82,14 @@ int king_record_noise_score(struct vstate *s, long long king_id, double hidden_b
  * the king's hidden score is missing. */
 int king_current(struct vstate *s, struct king_info *out, struct kerr *err);
 
+/* Whether a candidate's final checkpoint alone names its trained model for
+ * the copy rule and the challenge seed: 1 when it is known not to be the
+ * king's own model (k->baseline); 0 when it is the king's own, or that is
+ * unknown, and only the same checkpoint scored the same is the same
+ * candidate (every idea that changes only the evaluation trains the
+ * king's own model). */
+int king_final_names_model(const struct king_info *k, const char *final_sha256_hex);
+
 /* Decisive iff king_bpb - cand_bpb > margin, strictly; non-finite inputs or
  * a negative margin are never decisive. Fills *improvement (king - cand,
  * NAN when not computable). Returns 1 decisive, 0 not. */
@@ -84,8 +97,9 @@ int king_decide(double king_bpb, double cand_bpb, double margin, double *improve
 
 /* The challenge seed of a decisive submission: BLAKE2b keyed by the
  * validator secret over KING_SEED_CONTEXT, the king's tag, the digest of
- * the proof's final checkpoint (64 lowercase hex) and the bits of the
- * candidate's hidden score, mapped into [KING_SEED_MIN, KING_SEED_MAX]. It
+ * the proof's final checkpoint (64 lowercase hex) and, when hidden_bpb is
+ * not NULL, the bits of the candidate's hidden score (the caller passes it
+ * unless king_final_names_model), mapped into [KING_SEED_MIN, KING_SEED_MAX]. It
  * must be derived after the submission is fixed: a miner who could know it
  * in advance could train many seeds and submit only the lucky one; only
  * the validator holds the secret. It is a function of what was measured,
@@ -99,7 +113,7 @@ int king_decide(double king_bpb, double cand_bpb, double margin, double *improve
  * nobody knows it before the judgment. king.bad_digest, king.bad_tag,
  * king.bad_score. */
 int king_challenge_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *king_tag, const char *final_sha256_hex,
-			double hidden_bpb, uint64_t *seed, struct kerr *err);
+			const double *hidden_bpb, uint64_t *seed, struct kerr *err);
 
 /* What the judge measured, carried into the commit message and the kings
  * row. The judgment must be decisive: improvement > margin >= 0. */

@@ -182,7 +182,8 @@ out:
 /* Trains at one seed into a scratch run folder, evaluates its final
  * checkpoint on the hidden split, removes the folder. Each stage gets its
  * own child: train_run ends the one it drives. */
-static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct hlosses *kl, struct kerr *err)
+static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public_bpb, struct hlosses *kl,
+		    char final_hex[HASH_HEX_BYTES], struct kerr *err)
 {
 	char run[FS_PATH_MAX], ckpt[FS_PATH_MAX];
 	struct train_opts to = { .data_dir = J->s->data, .data = J->pub, .scale = J->s->scale, .seed = seed,
@@ -229,6 +230,8 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	if (kl)
 		kl->seq_len = seq_len;
 	*public_bpb = tr.val.val_bpb;
+	if (final_hex)
+		snprintf(final_hex, HASH_HEX_BYTES, "%s", tr.final_sha256);
 	rc = 0;
 out:
 	if (rc < 0)
@@ -265,7 +268,7 @@ static int store_tx(struct vstate *s, void *arg, struct kerr *err)
 
 	vstate_now_iso(now);
 	if (sqlite3_prepare_v2(s->db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin, values_json,"
-				      " created_at) VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+				      " created_at, final_sha256) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
 		return vstate_sql_error(s, "store noise floor", err);
 	sqlite3_bind_text(st, 1, a->r->king_tag, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, a->r->scale, -1, SQLITE_STATIC);
@@ -274,6 +277,10 @@ static int store_tx(struct vstate *s, void *arg, struct kerr *err)
 	sqlite3_bind_double(st, 5, a->r->margin);
 	sqlite3_bind_text(st, 6, a->values_json, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+	if (a->r->king_final[0])
+		sqlite3_bind_text(st, 8, a->r->king_final, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		vstate_sql_error(s, "store noise floor", err);
 		goto out;
@@ -447,7 +454,7 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 		for (int i = 0; i < o->seeds; i++) {
 			int protocol_seed = i + 1 == PROVE_SEED_DEFAULT;
 			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i],
-				     protocol_seed ? &r->king_losses : NULL, err) < 0)
+				     protocol_seed ? &r->king_losses : NULL, protocol_seed ? r->king_final : NULL, err) < 0)
 				goto out;
 			double el = (progress_now_ms() - t0) / 1e3;
 			eta(el / (i + 1) * (o->seeds - i - 1), left);

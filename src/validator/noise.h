@@ -36,6 +36,10 @@ struct noise_result {
 	double *public_bpb;      /* [seeds] */
 	double mean, sigma, margin;
 	double king_hidden_bpb;  /* the value at seed PROVE_SEED_DEFAULT */
+	/* that run's final checkpoint digest: the king's own model, which a
+	 * patch that changes only the evaluation trains (king_info.baseline);
+	 * "" when that seed was not run */
+	char king_final[HASH_HEX_BYTES];
 	/* That run's hidden losses, target by target: stored with the floor
 	 * as the king's (hlosses.h), what the sequential judge pairs with;
 	 * nats NULL: none (not stored). */

@@ -14,8 +14,10 @@
  *         public_bpb, submission_id, miner, improvement, alpha, created_at)
  *       One row per king; the current king is the highest id.
  *   noise(id INTEGER PRIMARY KEY, king_tag, scale, seeds, sigma, margin,
- *         values_json, created_at)
+ *         values_json, created_at, final_sha256)
  *       Noise floors; the latest row for a king tag is the one in force.
+ *       final_sha256 (since version 4): the digest of the seed-1 run's
+ *       final checkpoint, the king's own model (king_current's baseline).
  *   submissions(seq INTEGER PRIMARY KEY, id TEXT UNIQUE, manifest_sha256
  *         UNIQUE, patch_sha256, miner, king_tag, seed, scale, rationale,
  *         patch, received_at, judged_at, verdict, reason_code, reason,
@@ -57,9 +59,9 @@
  *       (heldwait.c): a row not ready is not claimed.
  *
  * Migrations: 1 -> 2 adds the queue table and its indexes; 2 -> 3 the
- * held_wait table; 3 -> 4 the final_sha256 column and its index (rows
- * recorded before it keep NULL: they match by patch only) and re-derives
- * credited_to per king.
+ * held_wait table; 3 -> 4 the final_sha256 columns of submissions (and its
+ * index) and noise (rows recorded before keep NULL: they match by patch
+ * only) and re-derives credited_to per king.
  */
 #include "validator/vstate.h"
 
@@ -142,7 +144,8 @@ static const char held_sql[] =
  * the same table, column order included. */
 static const char final_sql[] =
 	"ALTER TABLE submissions ADD COLUMN final_sha256 TEXT;\n"
-	"CREATE INDEX submissions_by_final ON submissions(final_sha256, seq);\n";
+	"CREATE INDEX submissions_by_final ON submissions(final_sha256, seq);\n"
+	"ALTER TABLE noise ADD COLUMN final_sha256 TEXT;\n";
 
 /* ---------------------------------------------------------------- helpers */
 

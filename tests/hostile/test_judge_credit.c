@@ -232,6 +232,21 @@ static void test_resigned_model_gets_the_same_seed(void **unused)
 	json_decref(j);
 }
 
+/* j judged a copy of the genuine bundle: no challenge seed, the reason
+ * and the credit name the genuine one. */
+static void expect_copy(json_t *j)
+{
+	json_t *doc, *e;
+
+	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
+	assert_string_equal(tu_jstr(j, "code"), "judge.copy");
+	assert_null(json_object_get(j, "challenge_seed"));
+	assert_non_null(strstr(tu_jstr(j, "reason"), g.genuine_id));
+	e = corpus_entry(tu_jstr(j, "id"), &doc);
+	assert_string_equal(tu_jstr(e, "credited_to"), g.genuine_id);
+	json_decref(doc);
+}
+
 /* A thief retrains the published patch with a comment added: another patch
  * digest, the same model (the same final checkpoint). Judged by patch
  * digest alone it would be a first claim, and its challenge seed, a
@@ -255,12 +270,8 @@ static void test_retrained_copy_gets_no_challenge(void **unused)
 	prove_as(g.thief_key, patch, 1, b);
 	run(0, "cmp %s/checkpoints/final.ckpt %s/checkpoints/final.ckpt", g.genuine, b);
 	j = judge(b);
-	assert_string_equal(tu_jstr(j, "verdict"), "not_decisive");
-	assert_string_equal(tu_jstr(j, "code"), "judge.copy");
-	assert_null(json_object_get(j, "challenge_seed"));
-	assert_non_null(strstr(tu_jstr(j, "reason"), g.genuine_id));
+	expect_copy(j);
 	e = corpus_entry(tu_jstr(j, "id"), &doc);
-	assert_string_equal(tu_jstr(e, "credited_to"), g.genuine_id);
 	snprintf(patch_hex, sizeof patch_hex, "%s", tu_jstr(e, "patch_sha256"));
 	snprintf(final_hex, sizeof final_hex, "%s", tu_jstr(e, "final_sha256"));
 	json_decref(doc);
@@ -270,6 +281,39 @@ static void test_retrained_copy_gets_no_challenge(void **unused)
 	assert_string_equal(tu_jstr(e, "final_sha256"), final_hex);
 	assert_int_equal(strlen(final_hex), 64);
 	json_decref(doc);
+	json_decref(j);
+}
+
+/* A thief who keeps the discoverer's training and changes how the model
+ * is evaluated (its logits scaled a little): the same final checkpoint,
+ * another hidden score. That checkpoint is not the king's own model, so it
+ * names the model alone: a copy, whatever the evaluation. Judged by
+ * checkpoint and score it would be a new claim, with a seed of its own to
+ * race the discoverer's answer with, on the discoverer's training. */
+static void test_evaluation_tweak_is_a_copy(void **unused)
+{
+	char b[FS_PATH_MAX], clone[FS_PATH_MAX], patch[FS_PATH_MAX];
+	json_t *j, *doc, *e;
+	double genuine_bpb;
+
+	if (!g.genuine_id[0])
+		fail_msg("the genuine bundle was not judged by the case before");
+	fx_file(b, "tweaked");
+	fx_file(clone, "tweak-recipe");
+	fx_file(patch, "steps-tweaked.diff");
+	run(0, "git clone -q %s/recipe %s && cd %s && git apply %s && sed -i -e '/gpt_forward(g, g->inputs, n, T, logits/a\\\t\tfor"
+	       " (size_t k = 0; k < (size_t)n * T * c->V; k++) logits[(size_t)r0 * T * c->V + k] *= 1.0009765625f;' recipe.c"
+	       " && git diff > %s",
+	    g.state, clone, clone, g.patch, patch);
+	run(0, "grep -c 1.0009765625f %s", patch);
+	prove_as(g.thief_key, patch, 1, b);
+	run(0, "cmp %s/checkpoints/final.ckpt %s/checkpoints/final.ckpt", g.genuine, b);
+	e = corpus_entry(g.genuine_id, &doc);
+	genuine_bpb = tu_jnum(e, "hidden_bpb");
+	json_decref(doc);
+	j = judge(b);
+	assert_true(tu_jnum(j, "hidden_bpb") != genuine_bpb);
+	expect_copy(j);
 	json_decref(j);
 }
 
@@ -323,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_copier_gets_no_challenge),
 		cmocka_unit_test(test_resigned_model_gets_the_same_seed),
 		cmocka_unit_test(test_retrained_copy_gets_no_challenge),
+		cmocka_unit_test(test_evaluation_tweak_is_a_copy),
 		cmocka_unit_test(test_confirmation_merges_despite_store_failure),
 		cmocka_unit_test(test_true_replay_is_refused),
 	};
