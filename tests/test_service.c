@@ -1101,9 +1101,6 @@ static long long ledger_entries(void)
 	return n;
 }
 
-/* kill -9 (a crash point) inside an epoch's close, after its entry is
- * written and before it commits: the ledger keeps the epochs before it,
- * verified, and the next start closes the epoch whole. */
 /* Uploads kept for a dispute (a replay's rejection) are kept within a
  * budget, the latest finished first: a forged checkpoint digest is such a
  * rejection after one hash, and its tar must not stay for good. Three of
@@ -1142,6 +1139,9 @@ static void kept_uploads_are_trimmed_to_their_budget(void **unused)
 	run(0, "rm -f %s/uploads/%s.tar %s/uploads/%s.tar", g.state, sha[1], g.state, sha[2]);
 }
 
+/* kill -9 (a crash point) inside an epoch's close, after its entry is
+ * written and before it commits: the ledger keeps the epochs before it,
+ * verified, and the next start closes the epoch whole. */
 static void crash_mid_epoch_records_it_whole(void **unused)
 {
 	long long before;

@@ -643,7 +643,7 @@ int queue_each_done_refusal(struct vstate *s, int (*fn)(const struct queue_item 
 	int rc = -1, r;
 
 	if (prepare(s, SELECT_ITEM " WHERE state = 'done' AND verdict IN ('rejected', 'error')"
-			" ORDER BY finished_at DESC, seq DESC",
+			" ORDER BY verdict = 'error' DESC, finished_at DESC, seq DESC",
 		    &st, "kept", err) < 0)
 		goto out;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {

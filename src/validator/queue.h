@@ -110,8 +110,8 @@ int queue_depth(struct vstate *s, int *queued, int *judging, int *done, struct k
 /* The newest (at most cap) items, newest first. */
 int queue_recent(struct vstate *s, struct queue_item *out, int cap, int *n, struct kerr *err);
 /* Every done item whose verdict is `rejected` or `error` (the verdicts an
- * upload may be kept for), the latest finished first, to fn until it
- * returns nonzero. */
+ * upload may be kept for), the `error` ones first, then the latest
+ * finished first, to fn until it returns nonzero. */
 int queue_each_done_refusal(struct vstate *s, int (*fn)(const struct queue_item *it, void *arg), void *arg,
 			    struct kerr *err);
 

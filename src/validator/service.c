@@ -419,8 +419,10 @@ static int trim_one(const struct queue_item *it, void *arg)
 		t->kept += n;
 		return 0;
 	}
-	if (unlink(it->path) < 0 && errno != ENOENT)
+	if (unlink(it->path) < 0 && errno != ENOENT) {
 		log_msg(LOG_WARN, "serve", "%s: removing its kept upload %s: %s", it->id, it->path, strerror(errno));
+		return 0;
+	}
 	if (held[0])
 		fs_rm_rf(held);
 	t->removed++;
@@ -433,9 +435,12 @@ static int trim_one(const struct queue_item *it, void *arg)
  * take disk that anyone who can sign a bundle decides on: a checkpoint
  * whose digest is not the log's is a replay rejection after one hash, and
  * its tar would stay for good, until the disk reserve refused every
- * upload. The latest finished are kept up to keep_bytes in all, and the
- * older ones removed; their verdicts stay in the queue and the corpus,
- * only the evidence goes. */
+ * upload. The judgments that kept failing (the operator's to read, and
+ * not a sender's to make) are kept first, then the latest finished, up to
+ * keep_bytes in all; the others are removed. Their verdicts stay in the
+ * queue and the corpus: only the evidence goes. Each call walks every
+ * refusal the queue has finished, two stats each: cheap next to the
+ * judgment that precedes it, though it grows with the queue. */
 static void trim_kept(struct svc *s)
 {
 	struct trim t = { .cap = s->o.keep_bytes };
