@@ -277,7 +277,8 @@ static void test_reading_refuses_overlong_rows(void **state)
 /* ---------------------------------------------------------------- claim */
 
 /* Claims take the oldest queued item first; a requeued item keeps its
- * place; an empty queue gives got = 0. */
+ * place and its attempt, an unclaimed one (never started) its place and
+ * not the attempt; an empty queue gives got = 0. */
 static void test_claim_fifo(void **state)
 {
 	struct fixture *f = *state;
@@ -299,6 +300,10 @@ static void test_claim_fifo(void **state)
 	assert_int_equal(queue_requeue(&f->s, b.id, &err), 0);
 	claim(&f->s, &got_item);
 	assert_string_equal(got_item.id, b.id); /* before c: older */
+	assert_int_equal(got_item.attempts, 2);
+	assert_int_equal(queue_unclaim(&f->s, b.id, &err), 0);
+	claim(&f->s, &got_item);
+	assert_string_equal(got_item.id, b.id);
 	assert_int_equal(got_item.attempts, 2);
 	claim(&f->s, &got_item);
 	assert_string_equal(got_item.id, c.id);
@@ -459,6 +464,10 @@ static void test_lifecycle(void **state)
 	assert_string_equal(err.code, "queue.not_judging");
 	assert_int_equal(queue_requeue(&f->s, a.id, &err), -1);
 	assert_string_equal(err.code, "queue.not_judging");
+	assert_int_equal(queue_unclaim(&f->s, a.id, &err), -1);
+	assert_string_equal(err.code, "queue.not_judging");
+	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
+	assert_int_equal(q.attempts, 1);
 	assert_int_equal(queue_finish(&f->s, b.id, "rejected", "x.y", NULL, &err), -1);
 	assert_string_equal(err.code, "queue.not_judging");
 	assert_int_equal(queue_finish(&f->s, b.id, "", "x.y", NULL, &err), -1);

@@ -533,6 +533,18 @@ int queue_requeue(struct vstate *s, const char *id, struct kerr *err)
 	return tx(s, judging_fn, &a, err);
 }
 
+int queue_unclaim(struct vstate *s, const char *id, struct kerr *err)
+{
+	struct judging_args a = { "UPDATE queue SET state = 'queued', attempts = max(attempts - 1, 0),"
+				  " worker_pid = NULL, started_at = NULL, check_name = NULL"
+				  " WHERE id = ?1 AND state = 'judging'",
+				  "unclaim", id, { NULL } };
+
+	if (id_ok(id, err) < 0)
+		return -1;
+	return tx(s, judging_fn, &a, err);
+}
+
 /* ---------------------------------------------------------------- recovery */
 
 static int exec_count(struct vstate *s, const char *sql, const char *what, int *changed, struct kerr *err)

@@ -82,6 +82,11 @@ int queue_finish(struct vstate *s, const char *id, const char *verdict, const ch
 /* A judging item goes back to queued (its worker died; it is judged again
  * from the start). */
 int queue_requeue(struct vstate *s, const char *id, struct kerr *err);
+/* A judging item the service claimed and could not start (a fork, a pipe
+ * or its log file failed: the machine's trouble, not the submission's)
+ * goes back to queued, and the claim's attempt with it, so that the cap
+ * on attempts counts judgments that ran. */
+int queue_unclaim(struct vstate *s, const char *id, struct kerr *err);
 
 /* On start: every judging row (its worker died with the old service) is
  * finished from the corpus when a submission with its manifest_sha256 is

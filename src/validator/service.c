@@ -49,6 +49,10 @@
  * failed) is given up after this many attempts, with service.judge_failed. */
 #define SVC_ATTEMPTS_MAX 3
 #define SVC_TICK_NS (200 * 1000 * 1000L)
+/* A judgment the machine could not start is tried again after 1 s, then
+ * 2, 4, ... up to this: not every tick, and not given up (the submission
+ * did nothing wrong). */
+#define SVC_START_BACKOFF_MAX_S 60.0
 /* The judgment's JSON on its stdout is small; a bound keeps a broken child
  * from making us read without limit. */
 #define SVC_RESULT_BYTES_MAX (1u << 20)
@@ -369,6 +373,22 @@ static int drop_upload(const char *path, const char *id, const char *verdict, co
 	return removed;
 }
 
+/* A judgment's output and log (STATE/work/service/<id>.{json,log}) stay
+ * as long as its upload does: the evidence of a kept verdict together,
+ * and nothing for one whose verdict and judgment are in the corpus. */
+static void drop_work(const char *work, const char *id)
+{
+	static const char *const ext[] = { "json", "log" };
+
+	for (size_t i = 0; i < sizeof ext / sizeof *ext; i++) {
+		char path[FS_PATH_MAX];
+
+		if (snprintf(path, sizeof path, "%s/%s.%s", work, id, ext[i]) < (int)sizeof path &&
+		    unlink(path) < 0 && errno != ENOENT)
+			log_msg(LOG_WARN, "serve", "%s: removing its judgment's %s: %s", id, path, strerror(errno));
+	}
+}
+
 /* Bytes under path: a file's size, or the files' under a folder (links
  * not followed; a held folder is two levels deep). */
 static uint64_t disk_bytes(const char *path, int depth)
@@ -397,6 +417,7 @@ static uint64_t disk_bytes(const char *path, int depth)
 }
 
 struct trim {
+	const char *work;
 	uint64_t cap, kept;
 	int removed;
 };
@@ -425,6 +446,7 @@ static int trim_one(const struct queue_item *it, void *arg)
 	}
 	if (held[0])
 		fs_rm_rf(held);
+	drop_work(t->work, it->id);
 	t->removed++;
 	log_msg(LOG_NOTICE, "serve", "%s: its kept upload (%s, %.1f MiB) removed: kept uploads over %.0f MiB", it->id,
 		it->reason_code, (double)n / (1 << 20), (double)t->cap / (1 << 20));
@@ -443,7 +465,7 @@ static int trim_one(const struct queue_item *it, void *arg)
  * judgment that precedes it, though it grows with the queue. */
 static void trim_kept(struct svc *s)
 {
-	struct trim t = { .cap = s->o.keep_bytes };
+	struct trim t = { .work = s->work, .cap = s->o.keep_bytes };
 	struct kerr err = { 0 };
 
 	svc_lock(s);
@@ -499,6 +521,46 @@ static int sweep_uploads(struct svc *s, struct kerr *err)
 	if (orphans)
 		log_msg(LOG_NOTICE, "serve", "removed %d upload%s with no queue row (never acknowledged)", orphans,
 			orphans == 1 ? "" : "s");
+	return 0;
+}
+
+/* At start: judgment outputs and logs whose upload is gone (drop_work's
+ * rule; a crash between the verdict and drop_work, states from before
+ * they were dropped). Queued and judging rows keep theirs: the next
+ * judgment writes over them. A sample's files are kingsample's. */
+static int sweep_work(struct svc *s, struct kerr *err)
+{
+	struct queue_item it;
+	struct dirent *e;
+	int removed = 0;
+	DIR *d;
+
+	if (!(d = opendir(s->work)))
+		return kerr_errno(err, "service.io", s->work);
+	while ((e = readdir(d))) {
+		char id[QUEUE_ID_BYTES];
+		const char *dot = strrchr(e->d_name, '.');
+		struct kerr qerr = { 0 };
+		size_t n = dot ? (size_t)(dot - e->d_name) : 0;
+
+		if (!dot || strncmp(e->d_name, "q-", 2) || n >= sizeof id || (strcmp(dot, ".json") && strcmp(dot, ".log")))
+			continue;
+		memcpy(id, e->d_name, n);
+		id[n] = '\0';
+		if (queue_get(&s->vs, id, &it, &qerr) < 0) {
+			if (strcmp(qerr.code, "queue.not_found"))
+				continue;
+		} else if (strcmp(it.state, "done") ||
+			   (service_keeps_upload(it.verdict, it.reason_code) && access(it.path, F_OK) == 0)) {
+			continue;
+		}
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed)
+		log_msg(LOG_NOTICE, "serve", "removed %d judgment file%s (output, log) of verdicts already recorded",
+			removed, removed == 1 ? "" : "s");
 	return 0;
 }
 
@@ -578,10 +640,12 @@ static void settle_job(struct svc *s, struct job *j, int status)
 		kerr_clear(&err);
 	}
 	if (have) {
-		if (queue_finish(&s->vs, j->id, verdict, code, sub, &err) < 0)
+		if (queue_finish(&s->vs, j->id, verdict, code, sub, &err) < 0) {
 			log_msg(LOG_WARN, "serve", "%s: recording its verdict: %s (%s)", j->id, err.msg, err.code);
-		else
+		} else if (!service_keeps_upload(verdict, code)) {
 			drop_upload(j->path, j->id, verdict, code);
+			drop_work(s->work, j->id);
+		}
 	} else if (j->attempts < SVC_ATTEMPTS_MAX && (reasked = held_reask(s, j))) {
 		/* judged once they are in, or ended by --held-timeout; each ask
 		 * is an attempt, so a judgment that keeps asking still ends */
@@ -628,8 +692,35 @@ static void reap(struct svc *s, struct job *jobs, int n)
 	}
 }
 
+/* A claimed item whose judgment could not be started: every cause
+ * start_job has (fork, a pipe, its log in STATE/work/service) is the
+ * machine's, so the item keeps its place and its attempts (queue_unclaim),
+ * and no judgment starts until the backoff ends. Counting the attempt
+ * instead failed an honest submission in three ticks; requeueing it with
+ * no wait re-claimed it five times a second. */
+static void start_failed(struct svc *s, const struct queue_item *it, const struct kerr *why)
+{
+	struct kerr err = { 0 };
+	int rc;
+
+	s->start_backoff_s = s->start_backoff_s > 0 ? s->start_backoff_s * 2 : 1;
+	if (s->start_backoff_s > SVC_START_BACKOFF_MAX_S)
+		s->start_backoff_s = SVC_START_BACKOFF_MAX_S;
+	clock_gettime(CLOCK_MONOTONIC, &s->start_after);
+	s->start_after.tv_sec += (time_t)s->start_backoff_s;
+	svc_lock(s);
+	rc = queue_unclaim(&s->vs, it->id, &err);
+	svc_unlock(s);
+	log_msg(LOG_WARN, "serve", "%s: its judgment could not start: %s (%s); it keeps its place in the queue,"
+		" and judgments start again in %.0f s", it->id, why->msg, why->code, s->start_backoff_s);
+	if (rc < 0)
+		log_msg(LOG_WARN, "serve", "%s: putting it back in the queue: %s (%s)", it->id, err.msg, err.code);
+}
+
 static void start_jobs(struct svc *s, struct job *jobs, int n)
 {
+	if (since(&s->start_after) < 0)
+		return;
 	for (int i = 0; i < n; i++) {
 		struct queue_item it;
 		struct kerr err = { 0 };
@@ -647,12 +738,10 @@ static void start_jobs(struct svc *s, struct job *jobs, int n)
 		if (!got)
 			return;
 		if (start_job(s, &jobs[i], &it, &err) < 0) {
-			log_msg(LOG_WARN, "serve", "%s: %s (%s); queued again", it.id, err.msg, err.code);
-			svc_lock(s);
-			queue_requeue(&s->vs, it.id, &err);
-			svc_unlock(s);
+			start_failed(s, &it, &err);
 			return;
 		}
+		s->start_backoff_s = 0;
 		/* its copy of the bundle is written beside the uploads: room
 		 * an upload must not take meanwhile */
 		jobs[i].owed = it.bytes;
@@ -944,7 +1033,8 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		goto out;
 	opened = 1;
 	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
-	    queue_recover(&s->vs, &rec, err) < 0 || sweep_uploads(s, err) < 0 || restart_held(s, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
+	    queue_recover(&s->vs, &rec, err) < 0 || sweep_uploads(s, err) < 0 || sweep_work(s, err) < 0 ||
+	    restart_held(s, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
 		goto out;
 	if (o->chain_url) {
 		struct chainsink_opts co = { 0 };

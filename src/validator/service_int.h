@@ -31,6 +31,10 @@ struct svc {
 	uint64_t judged;             /* judgments finished by this process */
 	double judge_wall_s;
 	struct chainsink *chain;     /* NULL without --chain */
+	/* a judgment that could not be started (fork, pipe, its log) holds
+	 * every start until then, twice as long each time in a row */
+	struct timespec start_after;
+	double start_backoff_s;
 	/* kings whose sample failed in this run: not tried again until the
 	 * next start (a sample is for reading; a failure is logged) */
 	char sample_failed[SVC_SAMPLE_FAILED_MAX][RECIPEREPO_TAG_MAX];
