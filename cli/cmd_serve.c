@@ -41,7 +41,7 @@ static const char usage_text[] =
 	"                        in flight will still write; short: 507 before the body (default 64)\n"
 	"  --keep-mb M           room for the uploads kept for a dispute (a replay's rejection) or the\n"
 	"                        operator (a judgment that kept failing): the latest are kept, older\n"
-	"                        ones removed (default: 4 times the largest upload)\n"
+	"                        ones removed (default: 4 times the largest upload; at least one)\n"
 	"  --max-conns-per-ip N  connections per client address (default 32)\n"
 	"  --rate-per-s R        requests per second per client address, burst 2R; beyond: 429\n"
 	"                        (default 20; 0: no per-address rate limit, for benchmarks)\n"

@@ -1161,13 +1161,18 @@ static long long ledger_entries(void)
  * budget, the latest finished first: a forged checkpoint digest is such a
  * rejection after one hash, and its tar must not stay for good. Three of
  * 1 MiB (the oldest with a held folder) under --keep-mb 2: the oldest goes,
- * its verdict stays. */
+ * its verdict stays; then a verdict that keeps its upload trims again; a
+ * budget below one upload is refused. */
 static void kept_uploads_are_trimmed_to_their_budget(void **unused)
 {
 	static const char digit[3] = { '7', '8', '9' };
 	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
-				     "--judge-bin", tu_karpa(), "--keep-mb", "2", NULL };
-	char sha[3][65], sql[1024];
+				     "--judge-bin", tu_karpa(), "--keep-mb", "2", "--max-upload-mb", "2", NULL };
+	char sha[3][65], sql[1024], tar[FS_PATH_MAX], mib[32], path[128];
+	const char *fails[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-bin", "/bin/false", "--keep-mb", mib,
+				"--max-upload-mb", mib, NULL };
+	struct stat sb;
+	json_t *j;
 
 	(void)unused;
 	sf_stop(&g.sv, SIGTERM);
@@ -1192,7 +1197,35 @@ static void kept_uploads_are_trimmed_to_their_budget(void **unused)
 	assert_int_equal(sf_state_int(g.state, "SELECT count(*) FROM queue WHERE verdict = 'rejected' AND"
 					       " reason_code = 'judge.replay_digest' AND id LIKE 'q-7777%'"),
 			 1);
-	run(0, "rm -f %s/uploads/%s.tar %s/uploads/%s.tar", g.state, sha[1], g.state, sha[2]);
+
+	/* After a verdict that keeps its upload: a judge that always fails
+	 * (its upload, S, kept first), under a budget of ceil(S) + 1 MiB,
+	 * leaves room for one more, the latest; the older goes. */
+	sf_stop(&g.sv, SIGTERM);
+	snprintf(tar, sizeof tar, "%s/kept.tar", g.tmp);
+	prove("s|^/\\* tiny: seconds under sanitizers|/* tiny (kept): seconds under sanitizers|",
+	      "A comment whose judge always fails.", tar);
+	assert_int_equal(stat(tar, &sb), 0);
+	snprintf(mib, sizeof mib, "%lld", (long long)((sb.st_size + (1 << 20) - 1) >> 20) + 1);
+	sf_start(&g.sv, g.tmp, g.state, fails);
+	run(0, "%s submit %s %s --quiet --json", tu_karpa(), g.sv.url, tar);
+	j = tu_out_json(g.out);
+	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
+	json_decref(j);
+	j = wait_done(path, 600, 200);
+	assert_non_null(j);
+	assert_string_equal(tu_jstr(j, "code"), "service.judge_failed");
+	run(0, "test -e %s/uploads/%s.tar && test -e %s/work/service/%s.log", g.state, tu_jstr(j, "sha256"), g.state,
+	    tu_jstr(j, "id"));
+	json_decref(j);
+	run(0, "grep -c 'q-8888.*its kept upload (judge.replay_digest, 1.0 MiB) removed' %s", g.sv.log);
+	run(0, "test -e %s/uploads/%s.tar && test ! -e %s/uploads/%s.tar", g.state, sha[2], g.state, sha[1]);
+	run(0, "rm -f %s/uploads/%s.tar", g.state, sha[2]);
+	/* below one upload, kept uploads could never be kept */
+	sf_stop(&g.sv, SIGTERM);
+	run(1, "timeout 60 %s validator serve %s --listen 127.0.0.1:0 --keep-mb 1 --max-upload-mb 2 2>&1", tu_karpa(),
+	    g.state);
+	assert_non_null(strstr(g.out, "service.usage"));
 }
 
 /* kill -9 (a crash point) inside an epoch's close, after its entry is

@@ -1032,6 +1032,18 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	if (validator_open(s->o.state_dir, &s->vs, err) < 0)
 		goto out;
 	opened = 1;
+	if (!s->o.limits.max_body)
+		s->o.limits.max_body = service_upload_cap(s->vs.scale);
+	if (!s->o.keep_bytes)
+		s->o.keep_bytes = SVC_KEEP_UPLOADS * s->o.limits.max_body;
+	/* below one upload, every kept upload would be removed as it is
+	 * kept: the dispute it is kept for could never be run */
+	if (s->o.keep_bytes < s->o.limits.max_body) {
+		kerr_set(err, "service.usage", "--keep-mb %.0f is less than one upload (--max-upload-mb %.0f): raise it,"
+			 " or lower --max-upload-mb", (double)s->o.keep_bytes / (1 << 20),
+			 (double)s->o.limits.max_body / (1 << 20));
+		goto out;
+	}
 	if (prepare_dirs(s, err) < 0 || queue_ensure(&s->vs, err) < 0 ||
 	    queue_recover(&s->vs, &rec, err) < 0 || sweep_uploads(s, err) < 0 || sweep_work(s, err) < 0 ||
 	    restart_held(s, err) < 0 || kingsample_ensure(&s->vs, err) < 0 || epoch0(s, &t0, err) < 0)
@@ -1056,10 +1068,6 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		kerr_set(err, "service.nomem", "out of memory for the event hub");
 		goto out;
 	}
-	if (!s->o.limits.max_body)
-		s->o.limits.max_body = service_upload_cap(s->vs.scale);
-	if (!s->o.keep_bytes)
-		s->o.keep_bytes = SVC_KEEP_UPLOADS * s->o.limits.max_body;
 	trim_kept(s);
 	if (http_start(&s->http, o->listen, svc_routes, svc_nroutes, &s->o.limits, s->store_tmp, s, err) < 0)
 		goto out;
