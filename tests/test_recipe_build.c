@@ -154,6 +154,10 @@ static void compile_errors_are_reported(void **st)
 	recipe_build_test_fsize(64u << 20);
 	expect_build_refused("huge", "char huge[1L << 28] = { 1 };\n", "recipe.build_failed", "File size limit", NULL);
 	recipe_build_test_fsize(0);
+	/* A name the compiler would read as options (@FILE) or as an option:
+	 * refused before any compiler runs, whatever the folder's origin. */
+	expect_build_refused("@opts", "-wrapper /bin/false,x\n", "recipe.bad_name", "@opts.c", NULL);
+	expect_build_refused("-fplugin=x", "int x;\n", "recipe.bad_name", "-fplugin=x.c", NULL);
 	/* No sources at all. */
 	snprintf(dir, sizeof dir, "%s/empty", work);
 	assert_int_equal(fs_mkdir_p(dir, &err), 0);

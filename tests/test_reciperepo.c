@@ -304,6 +304,41 @@ static void export_gives_exactly_the_tracked_files(void **state)
 	assert_false(fs_exists(dest));
 }
 
+/* A king as a hostile validator might serve it: each commit adds one entry
+ * no recipe holds, on top of the first tag, and is refused, naming it. */
+static void tree_check_refuses_what_no_recipe_holds(void **state)
+{
+	static const struct {
+		const char *make, *name;
+	} bad[] = {
+		/* gcc reads @FILE as options: -wrapper runs a program */
+		{ "printf -- '-wrapper /bin/sh,x.sh' > @o.c && git add -- @o.c", "@o.c" },
+		{ "printf 'int x;' > ./-x.c && git add -- -x.c", "-x.c" },
+		{ "ln -s /etc/passwd k.h && git add k.h", "k.h" },
+		{ "printf 'int r;' > run.c && chmod +x run.c && git add run.c", "run.c" },
+		{ "printf '* filter=x' > .gitattributes && git add .gitattributes", ".gitattributes" },
+		{ "mkdir -p sub && printf 'int d;' > sub/deep.c && git add sub/deep.c", "sub/deep.c" },
+		{ "printf 'x' > notes.txt && git add notes.txt", "notes.txt" },
+	};
+	struct fixture *f = *state;
+	struct kerr err = { 0 };
+	char commit[RECIPEREPO_COMMIT_HEX], out[256];
+
+	assert_int_equal(reciperepo_resolve(f->repo, RECIPEREPO_FIRST_TAG, commit, &err), 0);
+	if (reciperepo_tree_check(f->repo, commit, &err) < 0)
+		fail_msg("the first tag's tree: %s: %s", err.code, err.msg);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(tu_run(out, sizeof out,
+					"cd '%s' && git checkout -q --detach %s && %s && git -c user.name=t -c user.email=t@t"
+					" commit -qm hostile && git rev-parse HEAD",
+					f->repo, RECIPEREPO_FIRST_TAG, bad[i].make),
+				 0);
+		out[strcspn(out, "\n")] = '\0';
+		expect(reciperepo_tree_check(f->repo, out, &err), &err, "recipe.bad_tree", bad[i].name);
+	}
+	expect(reciperepo_tree_check(f->repo, "HEAD", &err), &err, "recipe.bad_tree", "HEAD");
+}
+
 static const char clean_patch[] = "diff --git a/gpt.c b/gpt.c\n"
 				  "index 1111111..2222222 100644\n"
 				  "--- a/gpt.c\n"
@@ -666,6 +701,7 @@ int main(void)
 		cmocka_unit_test(parse_tag_is_strict),
 		cmocka_unit_test_setup_teardown(resolve_refuses_unknown_tags_and_non_repos, setup, teardown),
 		cmocka_unit_test_setup_teardown(export_gives_exactly_the_tracked_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(tree_check_refuses_what_no_recipe_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_clean_patch_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_cuda_patch_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply_inside_another_repository, setup, teardown),

@@ -9,6 +9,7 @@
 
 #include "harness/calibrate.h"
 #include "harness/scale.h"
+#include "proof/reciperepo.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
 
@@ -597,9 +598,8 @@ int knob_apply(const char *checkout, const char *scale, const struct knob_point 
 	       const struct knob_values *king, char **diff, size_t *diff_len, char *rat, size_t rat_cap,
 	       struct kerr *err)
 {
-	const char *argv[] = { "git", "-c", "diff.noprefix=false", "-C", checkout, "diff", "--no-color",
-			       "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", NULL };
-	struct proc_opts po = { .out_bytes_max = KNOB_DIFF_MAX + 1 };
+	const char *argv[] = { "diff", "--no-color", "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", NULL };
+	const struct reciperepo_git_opts go = { .out_max = KNOB_DIFF_MAX + 1, .reason = "miner.git" };
 	struct proc_result res;
 	char *cfg = NULL, *gpt = NULL;
 	int rc = -1;
@@ -610,7 +610,7 @@ int knob_apply(const char *checkout, const char *scale, const struct knob_point 
 	    edit_config(&cfg, scale, p, king, err) < 0 || edit_gpt(&gpt, p, king, err) < 0 ||
 	    write_text(checkout, "config.c", cfg, err) < 0 || write_text(checkout, "gpt.c", gpt, err) < 0)
 		goto out;
-	if (proc_run(argv, &po, &res, err) < 0)
+	if (reciperepo_git(checkout, argv, &go, &res, err) < 0)
 		goto out;
 	if (res.exit_code != 0 || res.out_truncated) {
 		char line[200];
@@ -633,10 +633,11 @@ out:
 
 int knob_reset(const char *checkout, struct kerr *err)
 {
-	const char *argv[] = { "git", "-C", checkout, "checkout", "-q", "--", ".", NULL };
+	const char *argv[] = { "checkout", "-q", "--", ".", NULL };
+	const struct reciperepo_git_opts go = { .reason = "miner.git" };
 	struct proc_result res;
 
-	if (proc_run(argv, NULL, &res, err) < 0)
+	if (reciperepo_git(checkout, argv, &go, &res, err) < 0)
 		return -1;
 	if (res.exit_code != 0) {
 		char line[200];

@@ -15,6 +15,7 @@
 #include "harness/gpuinfo.h"
 #include "harness/scale.h"
 #include "harness/train.h"
+#include "judge/diffscan.h"
 #include "judge/dispute.h"
 #include "miner/agent.h"
 #include "miner/journal.h"
@@ -102,17 +103,22 @@ static const char *jstr(json_t *o, const char *k)
 	return v ? v : "";
 }
 
-static int git(const char *const *argv, struct kerr *err)
+/* git args in dir, under reciperepo_git's pinned configuration: what a
+ * validator serves (the king's recipe) is checked out and diffed here, and
+ * the user's git configuration (filters, hooks, attributes) must not act
+ * on it. */
+static int git(const char *dir, const char *const *args, struct kerr *err)
 {
+	const struct reciperepo_git_opts go = { .reason = "miner.git" };
 	struct proc_result res;
 
-	if (proc_run(argv, NULL, &res, err) < 0)
+	if (reciperepo_git(dir, args, &go, &res, err) < 0)
 		return -1;
 	if (res.exit_code != 0) {
 		char line[240];
 		proc_first_line(res.err, line, sizeof line);
 		proc_result_free(&res);
-		return kerr_set(err, "miner.git", "git %s failed: %s", argv[1], line);
+		return kerr_set(err, "miner.git", "git %s failed: %s", args[0], line);
 	}
 	proc_result_free(&res);
 	return 0;
@@ -158,11 +164,24 @@ static int king_sync(struct miner *m, int *changed, struct kerr *err)
 		return -1;
 	fs_rm_rf(m->recipe);
 	fs_rm_rf(m->checkout);
+	/* A validator may be hostile, and its king is built here: nothing is
+	 * checked out before the tree is plain recipe files
+	 * (reciperepo_tree_check), the tag is the commit, and nothing is built
+	 * before the sources pass the validator's own scan (check 1): a
+	 * header that includes the miner's key, or assembly that embeds it,
+	 * would carry it into the checkpoints the miner uploads. */
 	{
-		const char *clone[] = { "git", "clone", "-q", "--no-checkout", bundle, m->recipe, NULL };
-		const char *co[] = { "git", "clone", "-q", "--no-checkout", m->recipe, m->checkout, NULL };
-		const char *det[] = { "git", "-C", m->checkout, "checkout", "-q", "--detach", k.commit, NULL };
-		if (git(clone, err) < 0 || git(co, err) < 0 || git(det, err) < 0)
+		char tagged[RECIPEREPO_COMMIT_HEX];
+		const char *clone[] = { "clone", "-q", "--no-checkout", "./recipe.bundle", "recipe", NULL };
+		const char *co[] = { "clone", "-q", "--no-checkout", "recipe", "king", NULL };
+		const char *det[] = { "checkout", "-q", "--detach", k.commit, NULL };
+
+		if (git(m->o->work, clone, err) < 0 || reciperepo_tree_check(m->recipe, k.commit, err) < 0)
+			return -1;
+		if (reciperepo_resolve(m->recipe, k.tag, tagged, err) < 0 || strcmp(tagged, k.commit))
+			return kerr_set(err, "client.bad_reply", "/v1/king: tag %s names %s in the recipe bundle, not %s",
+					k.tag, tagged[0] ? tagged : "no commit", k.commit);
+		if (git(m->o->work, co, err) < 0 || git(m->checkout, det, err) < 0 || diffscan_tree(m->checkout, err) < 0)
 			return -1;
 	}
 	if (knob_read(m->checkout, k.scale, &k.kv, err) < 0)
@@ -793,12 +812,12 @@ static int experiment_agent(struct miner *m, const struct agent_answer *carried,
 		goto crash;
 	{
 		char abs[FS_PATH_MAX], why[KERR_MSG_MAX];
-		const char *chk[] = { "git", "-C", m->checkout, "apply", "--check", abs, NULL };
+		const char *chk[] = { "apply", "--check", abs, NULL };
 		if (!realpath(patch, abs)) {
 			kerr_errno(&aerr, "miner.agent_patch", patch);
 			goto crash;
 		}
-		if (git(chk, &aerr) < 0) {
+		if (git(m->checkout, chk, &aerr) < 0) {
 			snprintf(why, sizeof why, "%s", aerr.msg);
 			kerr_set(&aerr, "miner.agent_patch", "the diff does not apply to %s: %s", m->k.tag, why);
 			goto crash;
@@ -872,12 +891,12 @@ static int agent_carry(struct miner *m, const char *old_commit, double old_publi
 		goto out;
 	}
 	{
-		const char *chk[] = { "git", "-C", m->checkout, "apply", "--check", abs, NULL };
+		const char *chk[] = { "apply", "--check", abs, NULL };
 		if (knob_reset(m->checkout, err) < 0) {
 			rc = -1;
 			goto out;
 		}
-		if (git(chk, &why) < 0) {
+		if (git(m->checkout, chk, &why) < 0) {
 			say("dropped %s: it does not apply to %s (the new king has it, or changed what it touches)", point,
 			    m->k.tag);
 			goto out;

@@ -277,6 +277,56 @@ int reciperepo_path_check(const char *path, struct kerr *err)
 	return path_check_n(path, strlen(path), err);
 }
 
+int reciperepo_tree_check(const char *repo, const char *commit, struct kerr *err)
+{
+	/* a tree that fits the file cap lists in far less */
+	const struct reciperepo_git_opts o = { .out_max = 1u << 20 };
+	const char *args[] = { "ls-tree", "-r", "-z", "--full-tree", commit, NULL };
+	struct proc_result res;
+	const char *p, *end;
+	size_t files = 0;
+	int rc = -1;
+
+	if (!hash_is_hex(commit, RECIPEREPO_COMMIT_HEX - 1))
+		return kerr_set(err, "recipe.bad_tree", "'%.64s' is not a commit id", commit);
+	if (reciperepo_git(repo, args, &o, &res, err) < 0)
+		return -1;
+	if (res.exit_code != 0) {
+		git_failed(repo, "ls-tree", &res, err);
+		goto out;
+	}
+	if (res.out_truncated) {
+		kerr_set(err, "recipe.bad_tree", "its listing is over 1 MiB: not a recipe");
+		goto out;
+	}
+	end = res.out + res.out_len;
+	for (p = res.out; p < end; p += strlen(p) + 1) {
+		/* "<mode> <type> <object>\t<path>" */
+		const char *tab = memchr(p, '\t', (size_t)(end - p));
+		const char *path = tab ? tab + 1 : "";
+		struct kerr why = { 0 };
+		char shown[SHOW_PATH_MAX + 8];
+
+		show(path, strnlen(path, (size_t)(end - path)), shown, sizeof shown);
+		if (!tab || strncmp(p, "100644 blob ", 12)) {
+			kerr_set(err, "recipe.bad_tree", "%s: not a plain file (%.6s): a king is plain files", shown, p);
+			goto out;
+		}
+		if (strcmp(path, "Makefile") && reciperepo_path_check(path, &why) < 0) {
+			kerr_set(err, "recipe.bad_tree", "%s: no recipe file may be named so (%s)", shown, why.msg);
+			goto out;
+		}
+		if (++files > RECIPEREPO_PATCH_FILES_MAX) {
+			kerr_set(err, "recipe.bad_tree", "more than %d files: not a recipe", RECIPEREPO_PATCH_FILES_MAX);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	proc_result_free(&res);
+	return rc;
+}
+
 /* ---------------------------------------------------------- diff parser */
 
 struct scan {

@@ -115,5 +115,13 @@ int reciperepo_parse_tag(const char *tag, unsigned v[3]);
 /* The path policy for one repository-relative name (what a patch may
  * touch): patch.touches_harness or patch.bad_path, naming the path. */
 int reciperepo_path_check(const char *path, struct kerr *err);
+/* Whether commit's tree in repo is a recipe a miner may build: at most
+ * RECIPEREPO_PATCH_FILES_MAX plain files (mode 100644: no symlink,
+ * executable, submodule) at paths reciperepo_path_check allows, or the
+ * Makefile reciperepo_init copies. A king comes from a validator, which may
+ * be hostile: a file named @o.c is read by the compiler as options, a
+ * symlink makes a header of any file the miner can read.
+ * recipe.bad_tree names the first entry that is not. */
+int reciperepo_tree_check(const char *repo, const char *commit, struct kerr *err);
 
 #endif

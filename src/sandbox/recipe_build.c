@@ -7,6 +7,7 @@
 #include "util/log.h"
 #include "util/proc.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,22 @@ static int is_source(const char *n, int cuda_part)
 			       (cuda_part && (ends_with(n, ".cu") || ends_with(n, ".cuh"))));
 }
 
+/* A source's name reaches the compiler's command line as it is: one that
+ * begins with '-' is an option, one with '@' a file of options (gcc's
+ * -wrapper runs any program), whatever else the recipe says. The patch
+ * rules (reciperepo_path_check) allow no such name; a recipe folder from
+ * elsewhere (a king a validator served, karpa train --recipe DIR) is held
+ * to the same here. */
+static int source_name_ok(const char *n)
+{
+	if (!(isalnum((unsigned char)n[0]) || n[0] == '_'))
+		return 0;
+	for (; *n; n++)
+		if (!(isalnum((unsigned char)*n) || *n == '_' || *n == '.' || *n == '-'))
+			return 0;
+	return 1;
+}
+
 /* Compiled (as opposed to included) sources. */
 static int is_unit(const char *n)
 {
@@ -194,6 +211,11 @@ static int list_sources(const char *dir, const char *prefix, int cuda_build, cha
 		char **p;
 		if (!is_source(e->d_name, cuda_build))
 			continue;
+		if (!source_name_ok(e->d_name)) {
+			kerr_set(err, "recipe.bad_name", "%s%.128s: a source file is named [A-Za-z0-9_][A-Za-z0-9_.-]*",
+				 prefix, e->d_name);
+			goto out;
+		}
 		if (cuda_build && !prefix[0] && !strcmp(e->d_name, RECIPE_BUILD_CPU_API_FILE))
 			continue;
 		if (*n == RECIPE_SOURCES_MAX) {
