@@ -199,6 +199,23 @@ static void test_honest_proof_has_no_dispute(void **unused)
 	json_decref(v);
 }
 
+/* A bundle whose patch check 1 refuses is not built by a dispute either:
+ * an include by absolute path (harmless here, /dev/null; STATE/secret in
+ * an attack) is refused before any compiler reads it, and nothing was
+ * replayed. The miner's own prove does not scan, so the bundle exists. */
+static void test_scan_comes_before_any_build(void **unused)
+{
+	char tar[FS_PATH_MAX], vt[FS_PATH_MAX];
+
+	(void)unused;
+	prove_patched("absinc", "recipe.c", "1s|^|#include \"/dev/null\"\\n|", tar);
+	fx_file(vt, "absinc.validator.json");
+	run(1, "%s dispute %s %s --threads 1 --out %s --json", tu_karpa_san(), g.state, tar, vt);
+	assert_non_null(strstr(g.out, "judge.forbidden_include"));
+	assert_non_null(strstr(g.out, "/dev/null"));
+	assert_false(fs_exists(vt));
+}
+
 /* A bundle whose miner holds its checkpoints back (docs/bundle.md): a
  * dispute may replay any segment, so it needs them all, and with them it
  * searches as for any bundle. */
@@ -382,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_hidden_lr_is_the_optimizer),
 		cmocka_unit_test(test_one_layer_is_named),
 		cmocka_unit_test(test_honest_proof_has_no_dispute),
+		cmocka_unit_test(test_scan_comes_before_any_build),
 		cmocka_unit_test(test_held_bundle_is_disputed_with_its_checkpoints),
 		cmocka_unit_test(test_hostile_traces_are_refused),
 		cmocka_unit_test(test_judge_keeps_its_trace),

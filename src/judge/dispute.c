@@ -12,6 +12,7 @@
 
 #include "data/bpe.h"
 #include "data/dataset.h"
+#include "judge/diffscan.h"
 #include "judge/plausible.h"
 #include "judge/replay.h"
 #include "judge/rundevice.h"
@@ -132,6 +133,12 @@ static int prepare(struct dctx *c, struct kerr *err)
 	if (fs_join(c->recipe, sizeof c->recipe, err, "%s/recipe", c->work) < 0 ||
 	    fs_join(patch, sizeof patch, err, "%s/patch.diff", c->bd.t.dir) < 0 ||
 	    reciperepo_export(c->o->recipe_repo, tag, c->recipe, err) < 0 || reciperepo_apply(c->recipe, patch, err) < 0)
+		return -1;
+	/* Check 1 before any compiler reads the tree, as in a judgment: a
+	 * bundle disputed need never have been judged, and a header that
+	 * includes STATE/secret or assembly that embeds it would carry it into
+	 * the runner, whose output reaches the dispute's report. */
+	if (diffscan_tree(c->recipe, err) < 0)
 		return -1;
 	/* the GPU proof's own model, or no trace at all (rundevice.h) */
 	if (rundevice_for_manifest(c->br.manifest, NULL, &c->dev, err) < 0)
