@@ -137,12 +137,15 @@ static const char *const allowed_builtins[] = {
 };
 
 /* Reserved (double-underscore) spellings that are GNU keywords or
- * feature tests, not library internals. */
+ * feature tests, not library internals. Not __has_include: the compiler
+ * opens whatever path it names, with the validator's rights (whether a
+ * file exists there, and a FIFO would hold the build), and a recipe's
+ * headers are known without asking. */
 static const char *const allowed_reserved[] = {
 	"__restrict", "__restrict__", "__inline", "__inline__", "__extension__", "__alignof", "__alignof__", "__const", "__const__", "__volatile",
 	"__volatile__", "__signed", "__signed__", "__label__", "__real__", "__imag__", "__auto_type",
 	"__int128", "__fp16", "__bf16", "__float128", "__func__", "__FUNCTION__",
-	"__PRETTY_FUNCTION__", "__thread", "__has_include", "__has_attribute", "__has_builtin",
+	"__PRETTY_FUNCTION__", "__thread", "__has_attribute", "__has_builtin",
 	"__VA_ARGS__", "__VA_OPT__",
 };
 
@@ -884,11 +887,27 @@ static const char *const plain_directives[] = {
 	"if", "ifdef", "ifndef", "elif", "elifdef", "elifndef", "else", "endif", "line",
 };
 
+/* Whether a line directive's operands v[a..b) are anything but numbers:
+ * a file name, or a macro that might expand to one. */
+static int line_names_file(const struct clex_tok *v, size_t a, size_t b)
+{
+	for (size_t i = a; i < b; i++)
+		if (v[i].kind != CLEX_NUMBER)
+			return 1;
+	return 0;
+}
+
 /* The directive whose '#' is v[a] and whose logical line ends before v[b]. */
 static void check_directive(struct scan *s, const struct clex_tok *v, size_t a, size_t b)
 {
 	const struct clex_tok *d = &v[a + 1];
 
+	if ((d->kind == CLEX_NUMBER || clex_is(d, "line")) && line_names_file(v, a + 2, b)) {
+		/* the compiler's diagnostics quote the source line from the file
+		 * a line directive names: any file the validator can read */
+		diffscan_find_tok(s, "judge.forbidden_directive", d, "(a line directive naming a file)");
+		return;
+	}
 	if (a + 1 == b || d->kind == CLEX_NUMBER) { /* null directive, GCC line marker */
 		check_range(s, v, a + 1, b);
 		return;

@@ -259,6 +259,15 @@ static void test_reserved_and_directives(void **state)
 	/* choosing a kernel by the CPU's instructions is allowed; other cpu builtins are not */
 	expect_clean("int f(void) { return __builtin_cpu_supports(\"avx512f\"); }\n");
 	expect("void f(void) { __builtin_cpu_init(); }\n", "judge.forbidden_call", "__builtin_cpu_init");
+	/* The compiler opens what __has_include names, and its diagnostics
+	 * quote a line of the file a line directive names: both with the
+	 * validator's rights (STATE/secret's existence, or a line of it). */
+	expect("#if __has_include(\"/etc/hostname\")\nint x;\n#endif\n", "judge.forbidden_call", "__has_include");
+	expect("#if __has_include_next(<stdio.h>)\n#endif\n", "judge.forbidden_call", "__has_include_next");
+	expect("#line 1 \"/etc/hostname\"\nint x = ;\n", "judge.forbidden_directive", "line");
+	expect("# 1 \"/etc/hostname\"\nint x = ;\n", "judge.forbidden_directive", "1");
+	expect("#define F \"/etc/hostname\"\n#line 1 F\n", "judge.forbidden_directive", "line");
+	expect_clean("#line 40\nint x;\n#\n# 12\nint y;\n");
 }
 
 /* ---- lexing: words inside comments and literals never count ---- */
