@@ -165,6 +165,27 @@ static void compile_errors_are_reported(void **st)
 	assert_string_equal(err.code, "recipe.no_sources");
 }
 
+/* A whole build has a budget besides each file's: its recipe objects
+ * together (a few bytes of C each make a large object), and the wall
+ * clock of every compiler call together. A recipe refused leaves no
+ * object in the cache: its objects move there only once the runner links. */
+static void a_build_has_a_budget(void **st)
+{
+	char cache[FS_PATH_MAX], before[64], after[64];
+	struct kerr err;
+
+	(void)st;
+	assert_int_equal(fs_cache_dir(cache, sizeof cache, &err), 0);
+	assert_int_equal(tu_run(before, sizeof before, "mkdir -p %s/objs && ls %s/objs | wc -l", cache, cache), 0);
+	recipe_build_test_budget(2u << 20, 0);
+	expect_build_refused("fat", "char fat_a[3 << 20] = { 1 };\n", "recipe.too_large", "pass 2 MiB at fat.c", NULL);
+	recipe_build_test_budget(0, 1);
+	expect_build_refused("slow", "int slow_x;\n", "recipe.build_failed", "time limit", NULL);
+	recipe_build_test_budget(0, 0);
+	assert_int_equal(tu_run(after, sizeof after, "ls %s/objs | wc -l", cache), 0);
+	assert_string_equal(after, before);
+}
+
 static void write_in(const char *dir, const char *name, const char *text)
 {
 	char p[FS_PATH_MAX];
@@ -398,6 +419,7 @@ int main(void)
 		cmocka_unit_test(harness_names_are_known),
 		cmocka_unit_test(api_symbols_match_the_header),
 		cmocka_unit_test(compile_errors_are_reported),
+		cmocka_unit_test(a_build_has_a_budget),
 		cmocka_unit_test(objects_are_reused_per_file),
 		cmocka_unit_test(aarch64_runner_for_a_prover),
 		cmocka_unit_test(unknown_isas_and_launchers_are_refused),

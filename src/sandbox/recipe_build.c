@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef KARPA_RECIPE_FLAGS
@@ -178,10 +180,27 @@ static int is_unit(const char *n)
  * of object: the assembler is stopped with SIGXFSZ). */
 #define BUILD_AS_BYTES (4ull << 30)
 #define BUILD_FSIZE_BYTES (1ull << 30)
+/* What a whole build may take: the per-file cap alone let 256 units of
+ * `char a[1 << 30] = { 1 };` write 256 GiB into the cache, and 600 s per
+ * compile made 42 hours. A recipe's objects together (reused or not, so
+ * that the verdict does not depend on the cache), and the wall clock of
+ * every compile and the link together. The project's own recipe takes a
+ * few MiB and, with its CUDA part, a few minutes. */
+#define BUILD_OBJS_BYTES (1ull << 30)
+#define BUILD_WALL_MS (1200 * 1000L)
+#define BUILD_CALL_MS (600 * 1000L)
 
 #ifdef KARPA_TEST_HOOKS
 static int skip_symcheck;
 static uint64_t build_fsize_bytes = BUILD_FSIZE_BYTES;
+static uint64_t build_objs_bytes = BUILD_OBJS_BYTES;
+static long build_wall_ms = BUILD_WALL_MS;
+
+void recipe_build_test_budget(uint64_t objs_bytes, long wall_ms)
+{
+	build_objs_bytes = objs_bytes ? objs_bytes : BUILD_OBJS_BYTES;
+	build_wall_ms = wall_ms ? wall_ms : BUILD_WALL_MS;
+}
 
 void recipe_build_test_skip_symcheck(int on)
 {
@@ -195,7 +214,22 @@ void recipe_build_test_fsize(uint64_t bytes)
 #else
 #define skip_symcheck 0
 #define build_fsize_bytes BUILD_FSIZE_BYTES
+#define build_objs_bytes BUILD_OBJS_BYTES
+#define build_wall_ms BUILD_WALL_MS
 #endif
+
+/* Milliseconds a compiler call may take: its own cap, or what is left of
+ * the build's since t0, whichever is less; 0 when nothing is left. */
+static long call_ms(const struct timespec *t0)
+{
+	struct timespec now;
+	long used, left;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	used = (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+	left = build_wall_ms - used;
+	return left <= 0 ? 0 : left < BUILD_CALL_MS ? left : BUILD_CALL_MS;
+}
 
 /* Adds the sources of dir (prefix "" or "cuda/") to names. */
 static int list_sources(const char *dir, const char *prefix, int cuda_build, char ***names, size_t *n,
@@ -486,15 +520,20 @@ static int object_path(const struct objkeys *k, const char *cache, const char *t
 
 /* Runs argv (a compile or the link); on failure the compiler's first error
  * line becomes recipe.build_failed. The log keeps what it said. */
-static int run_cc_in(const char **argv, const char *cwd, const char *label, const char *log, struct kerr *err)
+static int run_cc_in(const char **argv, const char *cwd, const struct timespec *t0, const char *label,
+		     const char *log, struct kerr *err)
 {
 	/* Its own group: a timeout ends cc1, as1 and ld with the driver. */
-	struct proc_opts po = { .cwd = cwd, .timeout_ms = 600000, .out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16,
-				.own_group = 1, .limit_as_bytes = BUILD_AS_BYTES, .limit_fsize_bytes = build_fsize_bytes };
+	struct proc_opts po = { .cwd = cwd, .timeout_ms = (int)call_ms(t0), .out_bytes_max = 1u << 16,
+				.err_bytes_max = 1u << 16, .own_group = 1, .limit_as_bytes = BUILD_AS_BYTES,
+				.limit_fsize_bytes = build_fsize_bytes };
 	struct proc_result pr;
 	int rc = -1;
 
 	memset(&pr, 0, sizeof pr);
+	if (!po.timeout_ms)
+		return kerr_set(err, "recipe.build_failed", "%s: the build ran past its time limit of %ld s", label,
+				build_wall_ms / 1000);
 	if (proc_run(argv, &po, &pr, err) < 0)
 		goto out;
 	write_log(log, &pr);
@@ -511,9 +550,9 @@ out:
 	return rc;
 }
 
-static int run_cc(const char **argv, const char *label, const char *log, struct kerr *err)
+static int run_cc(const char **argv, const struct timespec *t0, const char *label, const char *log, struct kerr *err)
 {
-	return run_cc_in(argv, NULL, label, log, err);
+	return run_cc_in(argv, NULL, t0, label, log, err);
 }
 
 /* path, made absolute against our working directory. */
@@ -532,7 +571,8 @@ static int absolute(const char *path, char *out, size_t cap, struct kerr *err)
  * reader of the cache sees a whole object or none). rel: the source's
  * name in recipe_dir, for a recipe unit. */
 static int compile_one(const struct target *t, const char *src_path, const char *rel, const char *obj,
-		       const char *recipe_dir, const char *label, const char *log, struct kerr *err)
+		       const char *recipe_dir, const struct timespec *t0, const char *label, const char *log,
+		       struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[16], map_src[FS_PATH_MAX + 32], tmp[FS_PATH_MAX + 32];
@@ -580,7 +620,7 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 	argv[argc++] = "-o";
 	argv[argc++] = tmp;
 	argv[argc] = NULL;
-	if (run_cc_in(argv, in_recipe ? recipe_dir : NULL, label, log, err) < 0) {
+	if (run_cc_in(argv, in_recipe ? recipe_dir : NULL, t0, label, log, err) < 0) {
 		unlink(tmp);
 		return -1;
 	}
@@ -650,7 +690,8 @@ static int check_symbols(const struct target *t, const char *const *harness, cha
  * the recipe stay undefined for the link; the symbol check has read them,
  * and reads the result. dir is the build's private folder. */
 static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int first, int no, const char *dir,
-			char out[FS_PATH_MAX], const char *label, const char *log, struct kerr *err)
+			char out[FS_PATH_MAX], const struct timespec *t0, const char *label, const char *log,
+			struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char renames[FS_PATH_MAX], opt[FS_PATH_MAX + 32];
@@ -670,7 +711,7 @@ static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int f
 		argv[argc++] = objs[i];
 	}
 	argv[argc] = NULL;
-	if (run_cc(argv, label, log, err) < 0 ||
+	if (run_cc(argv, t0, label, log, err) < 0 ||
 	    symcheck_rename_list(out, recipe_build_api_symbols, renames, err) < 0)
 		return -1;
 	argc = 0;
@@ -683,7 +724,7 @@ static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int f
 	}
 	argv[argc++] = out;
 	argv[argc] = NULL;
-	if (run_cc(argv, label, log, err) < 0 || symcheck_exports(out, recipe_build_api_symbols, err) < 0)
+	if (run_cc(argv, t0, label, log, err) < 0 || symcheck_exports(out, recipe_build_api_symbols, err) < 0)
 		return -1;
 	return 0;
 }
@@ -699,22 +740,30 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX], mergedir[FS_PATH_MAX] = "";
 	char(*objs)[FS_PATH_MAX] = calloc(n + 8, sizeof *objs); /* harness objects, then the recipe's */
+	/* A recipe object compiled here goes to the build's own folder, and
+	 * into the cache (dest) once the runner links: a recipe refused leaves
+	 * nothing there, and no other build sees an object of one that failed. */
+	char(*dest)[FS_PATH_MAX] = calloc(n + 8, sizeof *dest);
 	const char *src = recipe_build_src_dir();
 	struct objkeys k;
+	struct timespec t0;
+	uint64_t obj_bytes = 0;
 	int argc = 0, no = 0, rc = -1, made_tmp = 0, first_recipe = 0;
 
 	*reused = 0;
-	if (!objs)
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!objs || !dest) {
+		free(objs);
+		free(dest);
 		return kerr_set(err, "recipe.nomem", "out of memory");
+	}
 	if (hash_headers(recipe_dir, names, n, harness, t, compiler, &k, err) < 0 ||
 	    fs_join(objdir, sizeof objdir, err, "%s/objs", cache) < 0 || fs_mkdir_p(objdir, err) < 0 ||
 	    fs_join(tmpdir, sizeof tmpdir, err, "%s/objs.%ld", outdir, (long)getpid()) < 0)
 		goto out;
-	if (!k.cacheable) {
-		if (fs_mkdir_p(tmpdir, err) < 0)
-			goto out;
-		made_tmp = 1;
-	}
+	if (fs_mkdir_p(tmpdir, err) < 0)
+		goto out;
+	made_tmp = 1;
 	for (int pass = 0; pass < 2; pass++) {
 		const char *const *list = pass ? NULL : harness;
 		size_t count = pass ? n : 0;
@@ -741,11 +790,27 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 			if (k.cacheable && access(objs[no], R_OK) == 0) {
 				build_cache_touch(objs[no]);
 				(*reused)++;
-			} else if (compile_one(t, path, pass ? name : NULL, objs[no], pass ? recipe_dir : NULL, label, log,
-					       err) < 0) {
-				goto out;
+			} else {
+				if (pass && k.cacheable) {
+					memcpy(dest[no], objs[no], sizeof dest[no]);
+					if (fs_join(objs[no], sizeof objs[no], err, "%s/%03d.o", tmpdir, no) < 0)
+						goto out;
+				}
+				if (compile_one(t, path, pass ? name : NULL, objs[no], pass ? recipe_dir : NULL, &t0, label,
+						log, err) < 0)
+					goto out;
 			}
 			no++;
+			if (pass) {
+				struct stat sb;
+
+				obj_bytes += stat(objs[no - 1], &sb) == 0 ? (uint64_t)sb.st_size : 0;
+				if (obj_bytes > build_objs_bytes) {
+					kerr_set(err, "recipe.too_large", "%s: its objects pass %llu MiB at %s", label,
+						 (unsigned long long)(build_objs_bytes >> 20), name);
+					goto out;
+				}
+			}
 		}
 	}
 	if (recipe_dir && !skip_symcheck && check_symbols(t, harness, names, n, objs, no, first_recipe, label, err) < 0)
@@ -760,7 +825,7 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 			mergedir[0] = '\0';
 			goto out;
 		}
-		if (merge_recipe(t, objs, first_recipe, no, mergedir, merged, label, log, err) < 0)
+		if (merge_recipe(t, objs, first_recipe, no, mergedir, merged, &t0, label, log, err) < 0)
 			goto out;
 		snprintf(objs[first_recipe], sizeof objs[first_recipe], "%s", merged);
 		no = first_recipe + 1;
@@ -782,9 +847,17 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	if (add_words(argv, &argc, lbuf, sizeof lbuf, t->link, err) < 0)
 		goto out;
 	argv[argc] = NULL;
-	if (run_cc(argv, label, log, err) < 0) {
+	if (run_cc(argv, &t0, label, log, err) < 0) {
 		unlink(out_path);
 		goto out;
+	}
+	/* the cache is a saving: an object that cannot move there is made
+	 * again next time */
+	for (int i = 0; i < (int)n + 8; i++) {
+		char made[FS_PATH_MAX];
+
+		if (dest[i][0] && snprintf(made, sizeof made, "%s/%03d.o", tmpdir, i) < (int)sizeof made)
+			rename(made, dest[i]);
 	}
 	rc = 0;
 out:
@@ -793,6 +866,7 @@ out:
 	if (made_tmp)
 		fs_rm_rf(tmpdir);
 	free(objs);
+	free(dest);
 	return rc;
 }
 

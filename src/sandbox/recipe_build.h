@@ -37,6 +37,9 @@ void recipe_build_test_skip_symcheck(int on);
 /* The largest file a compile or link may write (0: the release value,
  * 1 GiB), so that a test shows the cap without writing a gigabyte. */
 void recipe_build_test_fsize(uint64_t bytes);
+/* What a whole build may take (0: the release values, 1 GiB of recipe
+ * objects and 20 minutes of compiler time), so that a test shows each cap. */
+void recipe_build_test_budget(uint64_t objs_bytes, long wall_ms);
 #endif
 
 #define RECIPE_SOURCES_MAX 256
