@@ -381,6 +381,34 @@ static void state_outside_checkpoint_cannot_cross_a_segment(void **st)
 	}
 }
 
+/* The state's size is the recipe's to say, and the validator allocates
+ * it: one that claims 16 GiB at the end of a segment is held to the run's
+ * own (the start's, else the final checkpoint's header) before anything
+ * is allocated, from the initialisation as from a kept start. */
+static int greedy_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
+{
+	(void)h;
+	(void)err;
+	*n = (size_t)1 << 34;
+	return 0;
+}
+
+static void greedy_host(struct recipe_host *h)
+{
+	fake_host(h);
+	h->state_bytes = greedy_bytes;
+}
+
+static void a_recipe_cannot_size_the_hosts_buffer(void **st)
+{
+	struct replay_report rr;
+
+	(void)st;
+	assert_string_equal(judge_replay(greedy_host, fake_bundle, 0, 0, &rr), "judge.replay_digest");
+	assert_int_equal(rr.digest_checked, 0);
+	assert_string_equal(judge_replay(greedy_host, fake_bundle, 2, 0, &rr), "ckpt.recipe_mismatch");
+}
+
 /* A final model trained elsewhere (here: another seed), put in place of the
  * run's final checkpoint. As it came, its header names the other run; re-
  * wrapped with this run's header and re-logged, the header passes and the
@@ -599,6 +627,7 @@ int main(void)
 	    cmocka_unit_test(altered_loss_is_refused),
 	    cmocka_unit_test(state_outside_checkpoint_cannot_cross_a_segment),
 	    cmocka_unit_test(final_model_from_elsewhere_is_refused),
+	    cmocka_unit_test(a_recipe_cannot_size_the_hosts_buffer),
 	    cmocka_unit_test(real_recipe_replays_bit_for_bit),
 	    cmocka_unit_test(real_recipe_tampering_is_refused),
 	    cmocka_unit_test(take_digests_stand_for_the_files),

@@ -245,15 +245,35 @@ out:
  * hashed, not written: ckpt_digest is ckpt_write's own pass without the
  * file, which at the GPU scales saves writing and syncing gigabytes. */
 static int check_end(struct recipe_host *h, const struct plausible_report *pr, const struct plausible_ckpt *end,
-		     struct replay_report *r, struct kerr *err)
+		     const char *bundle_dir, size_t start_n, struct replay_report *r, struct kerr *err)
 {
 	struct ckpt_meta m;
 	void *state = NULL;
-	size_t n;
+	size_t n, want = start_n;
 	int rc = -1;
 
+	/* The size is the recipe's to say, and the host allocates it (and
+	 * the shared buffer it comes through): held first to the run's own,
+	 * the start's state or the final checkpoint's header (every
+	 * checkpoint of a run holds the same), so that a recipe cannot make
+	 * the validator take 16 GiB its proof never had. */
+	if (!want) {
+		char path[FS_PATH_MAX];
+
+		if (fs_join(path, sizeof path, err, "%s/%s", bundle_dir, BUNDLE_FINAL_CKPT) < 0 ||
+		    ckpt_read_header(path, &m, err) < 0)
+			return -1;
+		want = (size_t)m.state_bytes;
+	}
 	if (recipe_host_state_bytes(h, &n, err) < 0)
 		return -1;
+	if (n != want) {
+		kerr_set(err, "judge.replay_digest",
+			 "the replayed state at step %lld is %zu bytes, the run's checkpoints hold %zu: not the logged run",
+			 (long long)end->step, n, want);
+		note_mismatch(r, end->step, "digest");
+		return -1;
+	}
 	if (!(state = malloc(n)))
 		return kerr_set(err, "replay.nomem", "out of memory for %zu bytes of recipe state", n);
 	if (h->save(h, state, n, err) < 0)
@@ -302,7 +322,7 @@ int replay_run(struct recipe_host *h, const struct kr_plan *plan, const struct p
 	    (start && load_start(h, plan, pr, start, o->bundle_dir, o->taken, &state, &n, err) < 0) ||
 	    run_steps(h, pr, train, ntrain, o, r, err) < 0)
 		goto out;
-	if (r->to_step == end->step && check_end(h, pr, end, r, err) < 0)
+	if (r->to_step == end->step && check_end(h, pr, end, o->bundle_dir, start ? n : 0, r, err) < 0)
 		goto out;
 	rc = 0;
 out:
