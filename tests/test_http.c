@@ -1236,6 +1236,14 @@ static void test_etag(void **state)
 	assert_int_equal(hash_file_hex(got, h1, NULL, &err), 0);
 	assert_string_equal(h1, h2);
 	assert_int_equal(tu_entries(f->dir), 3); /* up, served.bin, got.bin: no temporary */
+	/* a reply past the most a download keeps is cut off there, and the
+	 * old file stays (o.file_bytes_max: the served file is larger) */
+	o.file_bytes_max = 16;
+	assert_int_equal(client_get_file(url(f, "/v1/file"), &o, got, &status, &err), -1);
+	assert_string_equal(err.code, "client.too_large");
+	assert_int_equal(hash_file_hex(got, h1, NULL, &err), 0);
+	assert_string_equal(h1, h2);
+	assert_int_equal(tu_entries(f->dir), 3);
 	fx_stop(f);
 }
 

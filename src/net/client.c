@@ -35,6 +35,7 @@ void client_opts_default(struct client_opts *o)
 	memset(o, 0, sizeof *o); /* a field added later is not left to the stack */
 	o->tries = 5;
 	o->timeout_s = 600;
+	o->file_bytes_max = CLIENT_FILE_BYTES_MAX;
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -62,6 +63,7 @@ struct xfer {
 	struct growbuf mem;
 	int too_big;
 	struct fs_atomic *file;
+	uint64_t file_bytes; /* written to it in this attempt */
 	int file_failed;
 	struct kerr file_err;
 	long retry_after_s;
@@ -80,6 +82,13 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *cls)
 
 	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
 	if (x->file && status >= 200 && status < 300) {
+		if (x->o->file_bytes_max && n > x->o->file_bytes_max - x->file_bytes) {
+			kerr_set(&x->file_err, "client.too_large", "%s: the reply passes %llu MiB, the most kept", x->url,
+				 (unsigned long long)(x->o->file_bytes_max >> 20));
+			x->file_failed = 1;
+			return 0;
+		}
+		x->file_bytes += n;
 		if (fs_atomic_write(x->file, p, n, &x->file_err) < 0) {
 			x->file_failed = 1;
 			return 0;
@@ -236,6 +245,7 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 		errbuf[0] = '\0';
 		st = 0;
 		if (download_path) {
+			x->file_bytes = 0;
 			fs_atomic_abort(x->file);
 			if (fs_atomic_open(x->file, download_path, 0644, 0, err) < 0)
 				return -1;

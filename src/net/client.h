@@ -24,7 +24,14 @@ struct client_opts {
 	 * queue is full on the headers, before the body; NULL: not sent. A
 	 * hint only: the verified manifest's key is the one counted. */
 	const char *miner;
+	/* The most client_get_file writes (default CLIENT_FILE_BYTES_MAX; 0: no cap):
+	 * what a service sends is not the client's to trust, and a reply
+	 * without end would fill the disk. Beyond it: client.too_large. */
+	uint64_t file_bytes_max;
 };
+/* A king's recipe as a git bundle is a few MiB; a whole history of kings,
+ * far less than this. */
+#define CLIENT_FILE_BYTES_MAX ((uint64_t)1 << 30)
 void client_opts_default(struct client_opts *o);
 
 /* GET url, parse a JSON reply. 2xx: *out (caller decrefs), *status.
