@@ -214,6 +214,31 @@ static void test_restart_follows_a_submission(void **unused)
 }
 
 
+/* 4b. Killed after the row says it awaits a verdict and before the upload
+ * (so no submission id was kept), the restarted miner sends the same proof
+ * again and follows it: the row was left awaiting for good, and its tar on
+ * disk. */
+static void test_restart_sends_an_unsent_proof(void **unused)
+{
+	char work[FS_PATH_MAX];
+	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
+
+	(void)unused;
+	snprintf(work, sizeof work, "%s/unsent", g.tmp);
+	run(CRASH_EXIT, "KARPA_CRASH_AT=miner_before_submit %s miner run --validator %s --key %s --work %s --data %s"
+			" --experiments 3 --threads %d --proposer agent --agent %s/agents/knob-agent",
+	    tu_karpa_san(), g.sv.url, g.rkey, work, g.data, THREADS, src);
+	assert_int_equal(rows_with(work, "submitted"), 1);
+	run(0, "test -z \"$(ls %s/experiments/*/proof-id 2>/dev/null)\"", work);
+	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d"
+	       " --proposer agent --agent %s/agents/knob-agent",
+	    tu_karpa(), g.sv.url, g.rkey, work, g.data, THREADS, src);
+	assert_non_null(strstr(g.out, "sending its proof again, proved before a restart"));
+	run(1, "grep -c 'awaiting its verdict' %s/results.tsv", work);
+	run(0, "grep -c 'verdict [a-z_]*.*(submission q-' %s/results.tsv", work);
+	assert_int_equal(judged_tars_left(work), 0);
+}
+
 #define PLACEHOLDER_ID "q-000000000000000000000000"
 #define ZEROS64 "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -293,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_restart_repeats_nothing),
 		cmocka_unit_test(test_agent_failures_and_example),
 		cmocka_unit_test(test_restart_follows_a_submission),
+		cmocka_unit_test(test_restart_sends_an_unsent_proof),
 		cmocka_unit_test(test_full_queue_is_waited_out),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

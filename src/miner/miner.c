@@ -73,15 +73,21 @@ static double wall_s(void)
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line on stderr. Much of it is the validator's text (tags, ids,
+ * codes, messages), which may be hostile: control bytes become '?', so
+ * that no escape sequence reaches the operator's terminal. */
 static void say(const char *fmt, ...)
 {
+	char line[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("miner: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	fprintf(stderr, "miner: %s\n", line);
 }
 
 static int url(char *out, size_t cap, const char *base, const char *path, struct kerr *err)
@@ -148,6 +154,9 @@ static int king_sync(struct miner *m, int *changed, struct kerr *err)
 	/* No noise floor yet: the validator cannot crown anyone; a margin of
 	 * 0 still lets the miner find and record its best ideas. */
 	k.margin = json_is_object(nf) ? json_number_value(json_object_get(nf, "margin")) : 0.0;
+	/* a negative (or NaN) margin would make every run worth sending */
+	if (!(k.margin >= 0))
+		k.margin = 0;
 	k.seed = json_is_integer(json_object_get(o, "seed")) ? (uint64_t)json_integer_value(json_object_get(o, "seed"))
 							     : PROVE_SEED_DEFAULT;
 	json_decref(o);
@@ -339,6 +348,24 @@ static int queue_full(const struct kerr *e)
 	       !strcmp(e->code, "http.disk_full");
 }
 
+/* A failure after which the proof still stands and the submission is
+ * followed, or sent, again on the next start: the validator did not
+ * answer now (down, busy, full, slow), as opposed to a refusal. Losing the
+ * row for these lost a proof (and at the gpu-* scales 12 GB on disk with
+ * no row to remove it). */
+static int transient(const struct kerr *e)
+{
+	return queue_full(e) || !strcmp(e->code, "client.connect") || !strcmp(e->code, "client.timeout") ||
+	       !strcmp(e->code, "http.rate");
+}
+
+/* The row's description when its submission is left for the next start. */
+static void still_awaiting(struct journal_row *r, const struct kerr *e)
+{
+	snprintf(r->desc, sizeof r->desc, "%s (public %.4f; %s, tried again on the next start)", MINER_AWAITING,
+		 r->val_bpb, e->code);
+}
+
 /* Uploads tar, keeps its id in the experiment's NAME.id (what a restarted
  * miner follows), and follows it to its verdict. A full queue is waited
  * out, within the verdict timeout, rather than costing the proof. */
@@ -463,36 +490,55 @@ static void submit_kept(struct miner *m, struct journal_row *r, struct miner_sta
 	snprintf(r->desc, sizeof r->desc, "%s (public %.4f)", MINER_AWAITING, r->val_bpb);
 	journal_record(&m->j, r, &err);
 	st->submitted++;
+	crash_point("miner_before_submit");
 	if (submit_follow(m, r->exp, tar, "proof", &it, &err) < 0) {
-		snprintf(r->desc, sizeof r->desc, "submit: %s: %s", err.code, err.msg);
+		if (transient(&err))
+			still_awaiting(r, &err);
+		else
+			snprintf(r->desc, sizeof r->desc, "submit: %s: %s", err.code, err.msg);
+		say("experiment %04d: %s: %s", r->exp, err.code, err.msg);
 		return;
 	}
 	settle(m, r, it, st);
 }
 
 /* A miner killed while it waited for a verdict goes on following it: the
- * rows still awaiting one whose submission id was kept. */
+ * rows still awaiting one whose submission id was kept. One killed while
+ * it sent the proof (no id yet) sends it again: the same bytes are the
+ * same submission to the validator, which answers with its id. */
 static int resume_pending(struct miner *m, struct miner_stats *st, struct kerr *err)
 {
 	for (size_t i = 0; i < m->j.n; i++) {
 		struct journal_row r = m->j.rows[i];
-		char idp[FS_PATH_MAX], *id = NULL;
+		char idp[FS_PATH_MAX], tar[FS_PATH_MAX], held[FS_PATH_MAX], *id = NULL;
 		size_t n;
 		json_t *it = NULL;
 		struct kerr ferr = { { 0 }, { 0 } };
+		int rc;
 
 		if (strcmp(r.status, "submitted") || strncmp(r.desc, MINER_AWAITING, strlen(MINER_AWAITING)) ||
-		    journal_path(&m->j, r.exp, "proof-id", idp, sizeof idp, err) < 0 || !fs_exists(idp))
+		    journal_path(&m->j, r.exp, "proof-id", idp, sizeof idp, err) < 0 ||
+		    journal_path(&m->j, r.exp, "proof.tar", tar, sizeof tar, err) < 0)
 			continue;
-		if (fs_read_file(idp, 128, 0, &id, &n, &ferr) < 0)
+		if (fs_exists(idp)) {
+			if (fs_read_file(idp, 128, 0, &id, &n, &ferr) < 0)
+				continue;
+			say("experiment %04d: following submission %s, made before a restart", r.exp, id);
+			rc = held_path(m, r.exp, "proof", held, sizeof held, &ferr);
+			if (rc == 0)
+				rc = follow(m, id, held, &it, &ferr);
+		} else if (fs_exists(tar)) {
+			say("experiment %04d: sending its proof again, proved before a restart", r.exp);
+			rc = submit_follow(m, r.exp, tar, "proof", &it, &ferr);
+		} else {
 			continue;
-		say("experiment %04d: following submission %s, made before a restart", r.exp, id);
-		char held[FS_PATH_MAX];
-
-		if (held_path(m, r.exp, "proof", held, sizeof held, &ferr) < 0 || follow(m, id, held, &it, &ferr) < 0)
-			snprintf(r.desc, sizeof r.desc, "follow %s: %s: %s", id, ferr.code, ferr.msg);
-		else
+		}
+		if (rc == 0)
 			settle(m, &r, it, st);
+		else if (transient(&ferr))
+			still_awaiting(&r, &ferr);
+		else
+			snprintf(r.desc, sizeof r.desc, "follow %s: %s: %s", id ? id : "(not sent)", ferr.code, ferr.msg);
 		free(id);
 		if (journal_record(&m->j, &r, err) < 0)
 			return -1;
