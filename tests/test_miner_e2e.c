@@ -188,31 +188,40 @@ static void test_agent_failures_and_example(void **unused)
 	run(0, "grep -c '^+' %s/experiments/0001/patch.diff", work);
 }
 
-/* 4. Killed while it waits for a verdict (the crash point right after the
- * upload), the restarted miner follows the same submission to its verdict
- * instead of leaving the row awaiting one forever. */
-static void test_restart_follows_a_submission(void **unused)
+/* A miner in WORK (under the group's folder) killed at crash point `at`
+ * with its first proof recorded as sent, then restarted: it says `said`,
+ * the row gets its verdict, and no judged tar is left. has_id: whether the
+ * submission id was kept before the kill. */
+static void restart_case(const char *name, const char *at, int has_id, const char *said)
 {
 	char work[FS_PATH_MAX];
 	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
 
-	(void)unused;
-	snprintf(work, sizeof work, "%s/restart", g.tmp);
-	run(CRASH_EXIT, "KARPA_CRASH_AT=miner_after_submit %s miner run --validator %s --key %s --work %s --data %s"
+	snprintf(work, sizeof work, "%s/%s", g.tmp, name);
+	run(CRASH_EXIT, "KARPA_CRASH_AT=%s %s miner run --validator %s --key %s --work %s --data %s"
 			" --experiments 3 --threads %d --proposer agent --agent %s/agents/knob-agent",
-	    tu_karpa_san(), g.sv.url, g.rkey, work, g.data, THREADS, src);
+	    at, tu_karpa_san(), g.sv.url, g.rkey, work, g.data, THREADS, src);
 	assert_int_equal(rows_with(work, "submitted"), 1);
 	run(0, "grep -c 'awaiting its verdict' %s/results.tsv", work);
+	run(0, "test %s \"$(ls %s/experiments/*/proof-id 2>/dev/null)\"", has_id ? "-n" : "-z", work);
 	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d"
 	       " --proposer agent --agent %s/agents/knob-agent",
 	    tu_karpa(), g.sv.url, g.rkey, work, g.data, THREADS, src);
 	print_message("%s", g.out);
-	assert_non_null(strstr(g.out, "made before a restart"));
+	assert_non_null(strstr(g.out, said));
 	run(1, "grep -c 'awaiting its verdict' %s/results.tsv", work);
 	run(0, "grep -c 'verdict [a-z_]*.*(submission q-' %s/results.tsv", work);
 	assert_int_equal(judged_tars_left(work), 0);
 }
 
+/* 4. Killed while it waits for a verdict (the crash point right after the
+ * upload), the restarted miner follows the same submission to its verdict
+ * instead of leaving the row awaiting one forever. */
+static void test_restart_follows_a_submission(void **unused)
+{
+	(void)unused;
+	restart_case("restart", "miner_after_submit", 1, "made before a restart");
+}
 
 /* 4b. Killed after the row says it awaits a verdict and before the upload
  * (so no submission id was kept), the restarted miner sends the same proof
@@ -220,23 +229,8 @@ static void test_restart_follows_a_submission(void **unused)
  * disk. */
 static void test_restart_sends_an_unsent_proof(void **unused)
 {
-	char work[FS_PATH_MAX];
-	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
-
 	(void)unused;
-	snprintf(work, sizeof work, "%s/unsent", g.tmp);
-	run(CRASH_EXIT, "KARPA_CRASH_AT=miner_before_submit %s miner run --validator %s --key %s --work %s --data %s"
-			" --experiments 3 --threads %d --proposer agent --agent %s/agents/knob-agent",
-	    tu_karpa_san(), g.sv.url, g.rkey, work, g.data, THREADS, src);
-	assert_int_equal(rows_with(work, "submitted"), 1);
-	run(0, "test -z \"$(ls %s/experiments/*/proof-id 2>/dev/null)\"", work);
-	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d"
-	       " --proposer agent --agent %s/agents/knob-agent",
-	    tu_karpa(), g.sv.url, g.rkey, work, g.data, THREADS, src);
-	assert_non_null(strstr(g.out, "sending its proof again, proved before a restart"));
-	run(1, "grep -c 'awaiting its verdict' %s/results.tsv", work);
-	run(0, "grep -c 'verdict [a-z_]*.*(submission q-' %s/results.tsv", work);
-	assert_int_equal(judged_tars_left(work), 0);
+	restart_case("unsent", "miner_before_submit", 0, "sending its proof again, proved before a restart");
 }
 
 #define PLACEHOLDER_ID "q-000000000000000000000000"
