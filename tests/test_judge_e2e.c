@@ -298,6 +298,13 @@ static void test_comment_only_is_not_decisive(void **unused)
 		   patch);
 	write_text(why, "Clarify the comment on the scale table; the trained model is unchanged.\n");
 	prove(king, patch, why, 1, b);
+	/* The validator's own trouble once the bundle is verified (here its
+	 * build cache cannot be made) is no verdict: nothing is recorded, and
+	 * the bundle is judged once the trouble is gone (a recorded one would
+	 * be judge.duplicate below). */
+	run(1, "KARPA_CACHE=/dev/null/cache %s judge %s %s --json --threads %d", tu_karpa(), g.state, b, THREADS);
+	assert_non_null(strstr(g.out, "fs.mkdir"));
+	assert_non_null(strstr(g.out, "no verdict"));
 	j = judge(b);
 	assert_string_equal(jstr(j, "verdict"), "not_decisive");
 	assert_string_equal(jstr(j, "code"), "judge.not_decisive");

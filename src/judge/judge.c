@@ -42,6 +42,9 @@
 
 static const char *const check_names[JUDGE_CHECKS] = { "diff_scan", "attest_verify", "log_plausibility",
 							"hidden_eval", "spot_replay" };
+/* The first check that builds and runs the recipe (the bundle is verified
+ * by then) */
+#define JUDGE_CHECK_HIDDEN 3
 
 /* CPU seconds of this process and its reaped children (builds, sandboxed
  * recipes): what a judgment costs the validator. */
@@ -680,6 +683,26 @@ out:
 
 /* ---- the pipeline ---------------------------------------------------- */
 
+/* Codes of the validator's own trouble in building or running a recipe
+ * whose bundle is verified: its sandbox, memory, disk or build cache, not
+ * the miner's proof (a recipe that exceeds its limits or breaks a rule is
+ * sandbox.memory, sandbox.violation, ... and a verdict). Recorded as a
+ * rejection, they cost an honest miner its proof for good. */
+static int fault_is_ours(const char *code)
+{
+	static const char *const ours[] = {
+		"sandbox.unavailable", "sandbox.setup", "sandbox.config", "sandbox.nomem", "sandbox.runner",
+		"recipe.nomem", "recipe.spawn", "recipe.exec", "recipe.no_cuda_tools", "replay.nomem", "judge.nomem",
+		"fs.disk_full", "fs.unwritable", "fs.no_cache_dir", "fs.mkdir", "fs.fsync", "fs.write", "fs.rename",
+		"fs.atomic",
+	};
+
+	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+		if (!strcmp(code, ours[i]))
+			return 1;
+	return 0;
+}
+
 static int run_check(struct judge_ctx *c, int i, int (*fn)(struct judge_ctx *, struct kerr *), struct kerr *err)
 {
 	struct expcorpus_check *ck = &c->r->checks[i];
@@ -1111,8 +1134,16 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		goto out;
 	c.pub_open = 1;
 	for (int i = 0; i < JUDGE_CHECKS && !failed; i++) {
-		if (run_check(&c, i, checks[i], &why) < 0)
+		if (run_check(&c, i, checks[i], &why) < 0) {
+			/* Past the bundle's own checks, the validator's trouble is
+			 * no verdict on the miner's proof */
+			if (i >= JUDGE_CHECK_HIDDEN && fault_is_ours(why.code)) {
+				kerr_set(err, why.code, "no verdict: this validator could not run check %s (%s); nothing is"
+					 " recorded: fix it and judge the bundle again", check_names[i], why.msg);
+				goto out;
+			}
 			failed = 1;
+		}
 		/* Once the manifest is verified (check 2), what the draws need of
 		 * the checkpoints its miner holds: without them no verdict, and
 		 * nothing recorded (the miner has not been asked yet). */
