@@ -1,11 +1,13 @@
 /* test_build_cache.c: the build cache keeps the recently used runners and
  * objects and removes the rest (build_cache.h): least recently used first,
  * never one used within the idle time whatever the count, never a name the
- * cache did not make; a touched entry counts as used now. */
+ * cache did not make; a touched entry counts as used now. A killed build's
+ * temporaries are swept, a running one's are not. */
 #include "testutil.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "sandbox/build_cache.h"
@@ -94,10 +96,70 @@ static void test_prune_by_last_use(void **s)
 	cache = NULL;
 }
 
+/* A pid that was a process and is no longer one. */
+static long dead_pid(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return (long)pid;
+}
+
+/* A killed build's temporaries go: its process is gone, or they are older
+ * than the stale time whoever holds the pid now. A live build's stay, and
+ * so do the runner, its log and any name a build does not make. */
+static void test_sweep_killed_builds(void **s)
+{
+	char hex[65], rel[FS_PATH_MAX], gone[5][FS_PATH_MAX], kept[7][FS_PATH_MAX];
+	long dead = dead_pid();
+
+	(void)s;
+	cache = tu_mkdtemp();
+	hex_name(7, hex);
+	snprintf(rel, sizeof rel, "recipes/%s/objs.%ld", hex, dead);
+	put(rel, 1, 0, gone[0]);
+	snprintf(rel, sizeof rel, "recipes/%s/objs.%ld", hex, (long)getppid());
+	put(rel, 1, 3 * 3600, gone[1]);
+	snprintf(rel, sizeof rel, "recipes/%s/karpa-recipe.tmp.%ld", hex, dead);
+	put(rel, 0, 0, gone[2]);
+	snprintf(rel, sizeof rel, "objs/%s.o.tmp.%ld", hex, dead);
+	put(rel, 0, 0, gone[3]);
+	/* a live build's, fresh */
+	snprintf(rel, sizeof rel, "recipes/%s/objs.%ld", hex, (long)getpid());
+	put(rel, 1, 60, kept[0]);
+	snprintf(rel, sizeof rel, "recipes/%s/karpa-recipe", hex);
+	put(rel, 0, 0, kept[1]);
+	snprintf(rel, sizeof rel, "objs/%s.o.tmp", hex);
+	put(rel, 0, 3 * 3600, kept[2]);
+	snprintf(rel, sizeof rel, "objs/%s.o", hex);
+	put(rel, 0, 3 * 3600, kept[3]);
+	snprintf(rel, sizeof rel, "recipes/not-a-digest/objs.%ld", dead);
+	put(rel, 1, 3 * 3600, kept[4]);
+	snprintf(rel, sizeof rel, "recipes/%s/objsX.%ld", hex, dead);
+	put(rel, 1, 3 * 3600, kept[5]);
+	snprintf(rel, sizeof rel, "recipes/%s/run.tmp.%ldx", hex, dead);
+	put(rel, 0, 3 * 3600, kept[6]);
+
+	assert_int_equal(build_cache_sweep(cache, 2 * 3600), 4);
+	for (int i = 0; i < 4; i++)
+		if (fs_exists(gone[i]))
+			fail_msg("%s was left", gone[i]);
+	for (int i = 0; i < 7; i++)
+		if (!fs_exists(kept[i]))
+			fail_msg("%s was removed", kept[i]);
+	assert_int_equal(build_cache_sweep(cache, 2 * 3600), 0);
+	tu_rmdir(cache);
+	cache = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prune_by_last_use),
+		cmocka_unit_test(test_sweep_killed_builds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 
 #include "judge/diffscan.h"
+#include "sandbox/landlock.h"
 #include "sandbox/recipe_build.h"
 #include "sandbox/recipe_pipe.h"
 
@@ -193,6 +194,49 @@ static void write_in(const char *dir, const char *name, const char *text)
 
 	snprintf(p, sizeof p, "%s/%s", dir, name);
 	assert_int_equal(fs_write_atomic(p, text, strlen(text), &err), 0);
+}
+
+/* The compiler reads a stranger's sources: what check 1 would refuse (an
+ * absolute #include, an .incbin) the build alone lets through, and the
+ * box (buildbox.h) must then keep the tools to the recipe, the harness and
+ * the system. A file beside the cache, under the same user, is out of
+ * reach; the same bytes inside the recipe's folder build. */
+static void the_compiler_reads_only_the_recipe(void **st)
+{
+	/* each form, and what its tool says when refused: the assembler
+	 * reads from a pipe, and names no file of the builder's */
+	static const char *const forms[][3] = {
+		{ "#include \"%s/secret.h\"\nint karpa_probe(void) { return KARPA_SECRET; }\n", "Permission denied",
+		  NULL },
+		{ "__asm__(\".pushsection .rodata\\n.incbin \\\"%s/secret.h\\\"\\n.popsection\");\n",
+		  "Error: file not found", "{standard input}" },
+	};
+	const char *secret = "#define KARPA_SECRET 7\n";
+	char priv[FS_PATH_MAX], dir[FS_PATH_MAX], src[2 * FS_PATH_MAX];
+	struct recipe_build_info bi;
+	struct kerr err;
+
+	(void)st;
+	if (!ll_abi())
+		skip(); /* a kernel without Landlock builds unconfined: docs/sandbox.md */
+	snprintf(priv, sizeof priv, "%s/private", work);
+	assert_int_equal(fs_mkdir_p(priv, &err), 0);
+	write_in(priv, "secret.h", secret);
+	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "reach%zu", i);
+		snprintf(src, sizeof src, forms[i][0], priv);
+		expect_build_refused(name, src, "recipe.build_failed", forms[i][1], forms[i][2]);
+		/* the same bytes in the recipe's own folder: the form itself builds */
+		snprintf(dir, sizeof dir, "%s/%s", work, name);
+		write_in(dir, "secret.h", secret);
+		snprintf(src, sizeof src, forms[i][0], dir);
+		snprintf(name + strlen(name), sizeof name - strlen(name), ".c");
+		write_in(dir, name, src);
+		if (recipe_build(dir, &bi, &err) < 0)
+			fail_msg("%s inside the recipe: %s: %s", name, err.code, err.msg);
+	}
 }
 
 static int build_reused(const char *dir)
@@ -420,6 +464,7 @@ int main(void)
 		cmocka_unit_test(api_symbols_match_the_header),
 		cmocka_unit_test(compile_errors_are_reported),
 		cmocka_unit_test(a_build_has_a_budget),
+		cmocka_unit_test(the_compiler_reads_only_the_recipe),
 		cmocka_unit_test(objects_are_reused_per_file),
 		cmocka_unit_test(aarch64_runner_for_a_prover),
 		cmocka_unit_test(unknown_isas_and_launchers_are_refused),

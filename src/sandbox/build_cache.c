@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,4 +132,66 @@ int build_cache_prune(const char *cache, int keep_runners, int keep_objects, lon
 	if (out)
 		*out = p;
 	return rc;
+}
+
+/* The pid in a temporary's name (`objs.<pid>`, `<name>.tmp.<pid>`), or 0
+ * when the name is not one a build makes. */
+static long temp_pid(const char *name)
+{
+	const char *dot = strrchr(name, '.'), *p;
+	long pid = 0;
+
+	if (!dot || !dot[1] || !((dot - name == 4 && !strncmp(name, "objs", 4)) ||
+				 (dot - name > 4 && !strncmp(dot - 4, ".tmp", 4))))
+		return 0;
+	for (p = dot + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || pid > 99999999)
+			return 0;
+		pid = pid * 10 + (*p - '0');
+	}
+	return pid;
+}
+
+static int sweep_dir(const char *dir, time_t cutoff)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int removed = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char path[FS_PATH_MAX];
+		struct stat sb;
+		long pid = temp_pid(de->d_name);
+
+		if (pid <= 0 || (size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path ||
+		    lstat(path, &sb) < 0 || (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode)))
+			continue;
+		if (sb.st_mtime > cutoff && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue; /* its build may still be running */
+		if ((S_ISDIR(sb.st_mode) ? fs_rm_rf(path) : unlink(path)) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+int build_cache_sweep(const char *cache, long stale_s)
+{
+	char dir[FS_PATH_MAX];
+	struct entry *e = NULL;
+	struct kerr err;
+	size_t n = 0;
+	time_t cutoff = time(NULL) - (time_t)stale_s;
+	int removed = 0;
+
+	if ((size_t)snprintf(dir, sizeof dir, "%s/objs", cache) < sizeof dir)
+		removed += sweep_dir(dir, cutoff);
+	if ((size_t)snprintf(dir, sizeof dir, "%s/recipes", cache) >= sizeof dir || list(dir, "", 1, &e, &n, &err) < 0)
+		return removed;
+	for (size_t i = 0; i < n; i++)
+		removed += sweep_dir(e[i].path, cutoff);
+	free(e);
+	return removed;
 }

@@ -14,6 +14,9 @@
 #define BUILD_CACHE_RUNNERS_KEEP 64  /* recipes/<digest>/: a runner and its build log, about 1 MB */
 #define BUILD_CACHE_OBJECTS_KEEP 1024 /* objs/<key>.o: tens of KB each */
 #define BUILD_CACHE_IDLE_S (24L * 3600L)
+/* A temporary older than this is a killed build's, whoever holds its pid
+ * now: a build's whole budget is 20 minutes (recipe_build.c). */
+#define BUILD_CACHE_STALE_S (2L * 3600L)
 
 struct build_cache_pruned {
 	int runners, objects; /* entries removed */
@@ -30,5 +33,15 @@ void build_cache_touch(const char *path);
  * again); -1 (fs.*) only when a folder of the cache cannot be listed. */
 int build_cache_prune(const char *cache, int keep_runners, int keep_objects, long idle_s,
 		      struct build_cache_pruned *out, struct kerr *err);
+
+/* A build's temporaries outlive it only when it is killed (a judgment
+ * past its time): its folder of objects (recipes/<digest>/objs.<pid>, up
+ * to the build's 1 GiB budget), its runner before the rename
+ * (recipes/<digest>/<name>.tmp.<pid>) and a harness object before its
+ * rename (objs/<digest>.o.tmp.<pid>). One is stale when its process is
+ * gone, or when it is older than stale_s whoever holds the pid now (a
+ * build's whole budget is 20 minutes). Removes the stale ones and returns
+ * how many; a live build's are left alone. */
+int build_cache_sweep(const char *cache, long stale_s);
 
 #endif

@@ -4,6 +4,7 @@
 #include "sandbox/recipe_build.h"
 #include "judge/symcheck.h"
 #include "sandbox/build_cache.h"
+#include "sandbox/buildbox.h"
 #include "util/log.h"
 #include "util/proc.h"
 
@@ -385,7 +386,9 @@ static void compiler_version(const char *cc, char *out, size_t cap)
 /* The first line of the compiler's output that names an error. */
 static void first_error_line(const char *log, char *out, size_t cap)
 {
-	const char *at = strstr(log, "error");
+	/* gcc says "error:", the assembler "Error:" */
+	const char *lower = strstr(log, "error"), *upper = strstr(log, "Error:");
+	const char *at = !lower || (upper && upper < lower) ? upper : lower;
 	const char *start = at;
 
 	if (!at) {
@@ -398,7 +401,10 @@ static void first_error_line(const char *log, char *out, size_t cap)
 }
 
 /* After the compiler's name. */
-static const char *const cc_fixed[] = { "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter" };
+/* -pipe: the assembler reads the compiler's output from a pipe, so its
+ * messages name "{standard input}", not a file in the builder's folder. */
+static const char *const cc_fixed[] = { "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-unused-parameter",
+					"-pipe" };
 
 /* Writes what the compiler said to the build log beside the cache entry
  * (best effort: the log is for people). */
@@ -518,15 +524,26 @@ static int object_path(const struct objkeys *k, const char *cache, const char *t
 	return fs_join(out, FS_PATH_MAX, err, "%s/objs/%s.o", cache, hex);
 }
 
-/* Runs argv (a compile or the link); on failure the compiler's first error
- * line becomes recipe.build_failed. The log keeps what it said. */
-static int run_cc_in(const char **argv, const char *cwd, const struct timespec *t0, const char *label,
-		     const char *log, struct kerr *err)
+/* One build's running state, shared by its compiles, merge and link. */
+struct job {
+	struct timespec t0;     /* its start: the budget runs from here */
+	const char *label;      /* what is built, in messages */
+	const char *log;        /* build.log */
+	struct buildbox box;    /* what the tools may touch (buildbox.h) */
+	const char *env[2];     /* TMPDIR in the build's own folder, which the box lets them write */
+	char tmpdir_env[FS_PATH_MAX + 8];
+};
+
+/* Runs argv (a compile or the link) in the job's box; on failure the
+ * compiler's first error line becomes recipe.build_failed. The log keeps
+ * what it said. */
+static int run_cc_in(const char **argv, const char *cwd, const struct job *j, struct kerr *err)
 {
 	/* Its own group: a timeout ends cc1, as1 and ld with the driver. */
-	struct proc_opts po = { .cwd = cwd, .timeout_ms = (int)call_ms(t0), .out_bytes_max = 1u << 16,
-				.err_bytes_max = 1u << 16, .own_group = 1, .limit_as_bytes = BUILD_AS_BYTES,
-				.limit_fsize_bytes = build_fsize_bytes };
+	struct proc_opts po = { .cwd = cwd, .env = j->env, .timeout_ms = (int)call_ms(&j->t0),
+				.out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16, .own_group = 1,
+				.limit_as_bytes = BUILD_AS_BYTES, .limit_fsize_bytes = build_fsize_bytes };
+	const char *label = j->label;
 	struct proc_result pr;
 	int rc = -1;
 
@@ -534,9 +551,9 @@ static int run_cc_in(const char **argv, const char *cwd, const struct timespec *
 	if (!po.timeout_ms)
 		return kerr_set(err, "recipe.build_failed", "%s: the build ran past its time limit of %ld s", label,
 				build_wall_ms / 1000);
-	if (proc_run(argv, &po, &pr, err) < 0)
+	if (buildbox_run(&j->box, argv, &po, &pr, err) < 0)
 		goto out;
-	write_log(log, &pr);
+	write_log(j->log, &pr);
 	if (pr.exit_code != 0) {
 		char first[512];
 		first_error_line(pr.err_len ? pr.err : pr.out, first, sizeof first);
@@ -550,9 +567,9 @@ out:
 	return rc;
 }
 
-static int run_cc(const char **argv, const struct timespec *t0, const char *label, const char *log, struct kerr *err)
+static int run_cc(const char **argv, const struct job *j, struct kerr *err)
 {
-	return run_cc_in(argv, NULL, t0, label, log, err);
+	return run_cc_in(argv, NULL, j, err);
 }
 
 /* path, made absolute against our working directory. */
@@ -571,8 +588,7 @@ static int absolute(const char *path, char *out, size_t cap, struct kerr *err)
  * reader of the cache sees a whole object or none). rel: the source's
  * name in recipe_dir, for a recipe unit. */
 static int compile_one(const struct target *t, const char *src_path, const char *rel, const char *obj,
-		       const char *recipe_dir, const struct timespec *t0, const char *label, const char *log,
-		       struct kerr *err)
+		       const char *recipe_dir, const struct job *j, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char fbuf[2048], inc_src[FS_PATH_MAX + 2], inc_dir[16], map_src[FS_PATH_MAX + 32], tmp[FS_PATH_MAX + 32];
@@ -620,7 +636,7 @@ static int compile_one(const struct target *t, const char *src_path, const char 
 	argv[argc++] = "-o";
 	argv[argc++] = tmp;
 	argv[argc] = NULL;
-	if (run_cc_in(argv, in_recipe ? recipe_dir : NULL, t0, label, log, err) < 0) {
+	if (run_cc_in(argv, in_recipe ? recipe_dir : NULL, j, err) < 0) {
 		unlink(tmp);
 		return -1;
 	}
@@ -690,8 +706,7 @@ static int check_symbols(const struct target *t, const char *const *harness, cha
  * the recipe stay undefined for the link; the symbol check has read them,
  * and reads the result. dir is the build's private folder. */
 static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int first, int no, const char *dir,
-			char out[FS_PATH_MAX], const struct timespec *t0, const char *label, const char *log,
-			struct kerr *err)
+			char out[FS_PATH_MAX], const struct job *j, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
 	char renames[FS_PATH_MAX], opt[FS_PATH_MAX + 32];
@@ -707,11 +722,11 @@ static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int f
 	argv[argc++] = out;
 	for (int i = first; i < no; i++) {
 		if (argc >= ARGV_MAX - 1)
-			return kerr_set(err, "recipe.too_large", "%s: too many source files", label);
+			return kerr_set(err, "recipe.too_large", "%s: too many source files", j->label);
 		argv[argc++] = objs[i];
 	}
 	argv[argc] = NULL;
-	if (run_cc(argv, t0, label, log, err) < 0 ||
+	if (run_cc(argv, j, err) < 0 ||
 	    symcheck_rename_list(out, recipe_build_api_symbols, renames, err) < 0)
 		return -1;
 	argc = 0;
@@ -724,7 +739,7 @@ static int merge_recipe(const struct target *t, char (*objs)[FS_PATH_MAX], int f
 	}
 	argv[argc++] = out;
 	argv[argc] = NULL;
-	if (run_cc(argv, t0, label, log, err) < 0 || symcheck_exports(out, recipe_build_api_symbols, err) < 0)
+	if (run_cc(argv, j, err) < 0 || symcheck_exports(out, recipe_build_api_symbols, err) < 0)
 		return -1;
 	return 0;
 }
@@ -738,7 +753,7 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 		   const char *out_path, const char *log, int *reused, struct kerr *err)
 {
 	const char *argv[ARGV_MAX];
-	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX], mergedir[FS_PATH_MAX] = "";
+	char fbuf[2048], lbuf[1024], tmpdir[FS_PATH_MAX], objdir[FS_PATH_MAX], mergedir[FS_PATH_MAX];
 	char(*objs)[FS_PATH_MAX] = calloc(n + 8, sizeof *objs); /* harness objects, then the recipe's */
 	/* A recipe object compiled here goes to the build's own folder, and
 	 * into the cache (dest) once the runner links: a recipe refused leaves
@@ -746,12 +761,12 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	char(*dest)[FS_PATH_MAX] = calloc(n + 8, sizeof *dest);
 	const char *src = recipe_build_src_dir();
 	struct objkeys k;
-	struct timespec t0;
+	struct job j = { .label = label, .log = log, .box = { -1, 0 } };
 	uint64_t obj_bytes = 0;
 	int argc = 0, no = 0, rc = -1, made_tmp = 0, first_recipe = 0;
 
 	*reused = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_MONOTONIC, &j.t0);
 	if (!objs || !dest) {
 		free(objs);
 		free(dest);
@@ -764,6 +779,20 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	if (fs_mkdir_p(tmpdir, err) < 0)
 		goto out;
 	made_tmp = 1;
+	{
+		/* The tools read the harness and the recipe, and write in the
+		 * object cache (the harness's objects) and this build's folder. */
+		const char *read[] = { src, recipe_dir, NULL };
+		const char *write[] = { outdir, objdir, NULL };
+		const char *tools[] = { t->cc, t->objcopy, t->nvcc ? t->nvcc : "prlimit", "prlimit", NULL };
+
+		const char *flags[] = { t->flags, t->link, t->nvcc_flags, NULL };
+
+		if (buildbox_open(&j.box, read, write, tools, flags, err) < 0)
+			goto out;
+		snprintf(j.tmpdir_env, sizeof j.tmpdir_env, "TMPDIR=%s", tmpdir);
+		j.env[0] = j.tmpdir_env;
+	}
 	for (int pass = 0; pass < 2; pass++) {
 		const char *const *list = pass ? NULL : harness;
 		size_t count = pass ? n : 0;
@@ -796,8 +825,7 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 					if (fs_join(objs[no], sizeof objs[no], err, "%s/%03d.o", tmpdir, no) < 0)
 						goto out;
 				}
-				if (compile_one(t, path, pass ? name : NULL, objs[no], pass ? recipe_dir : NULL, &t0, label,
-						log, err) < 0)
+				if (compile_one(t, path, pass ? name : NULL, objs[no], pass ? recipe_dir : NULL, &j, err) < 0)
 					goto out;
 			}
 			no++;
@@ -818,14 +846,14 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	if (recipe_dir) {
 		char merged[FS_PATH_MAX];
 
-		if (fs_join(mergedir, sizeof mergedir, err, "%s/merge.XXXXXX", outdir) < 0)
+		/* in the build's folder, which a sweep clears if the build is killed */
+		if (fs_join(mergedir, sizeof mergedir, err, "%s/merge", tmpdir) < 0)
 			goto out;
-		if (!mkdtemp(mergedir)) {
+		if (mkdir(mergedir, 0700) < 0) {
 			kerr_errno(err, "recipe.build_failed", mergedir);
-			mergedir[0] = '\0';
 			goto out;
 		}
-		if (merge_recipe(t, objs, first_recipe, no, mergedir, merged, &t0, label, log, err) < 0)
+		if (merge_recipe(t, objs, first_recipe, no, mergedir, merged, &j, err) < 0)
 			goto out;
 		snprintf(objs[first_recipe], sizeof objs[first_recipe], "%s", merged);
 		no = first_recipe + 1;
@@ -847,7 +875,7 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	if (add_words(argv, &argc, lbuf, sizeof lbuf, t->link, err) < 0)
 		goto out;
 	argv[argc] = NULL;
-	if (run_cc(argv, &t0, label, log, err) < 0) {
+	if (run_cc(argv, &j, err) < 0) {
 		unlink(out_path);
 		goto out;
 	}
@@ -861,10 +889,9 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	}
 	rc = 0;
 out:
-	if (mergedir[0])
-		fs_rm_rf(mergedir);
 	if (made_tmp)
 		fs_rm_rf(tmpdir);
+	buildbox_close(&j.box);
 	free(objs);
 	free(dest);
 	return rc;
@@ -882,6 +909,8 @@ static void prune(const char *cache)
 	else if (p.runners || p.objects)
 		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d runners and %d objects unused for a day", p.runners,
 			p.objects);
+	if ((p.runners = build_cache_sweep(cache, BUILD_CACHE_STALE_S)) > 0)
+		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d temporaries of builds that were killed", p.runners);
 }
 
 /* The first executable `name` on PATH, as an absolute path: the child
@@ -1010,6 +1039,7 @@ static int build_for(const char *recipe_dir, const char *const *harness, const c
 		if (t->emulator && !strcmp(err->code, "recipe.build_failed"))
 			kerr_prefix(err, "building the %s runner (its libraries come from the arm64 packages: "
 					 "scripts/setup.sh)", t->isa);
+		prune(cache);
 		goto out;
 	}
 	if (rename(tmp, info->runner) < 0) {

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
-#include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <linux/sockios.h>
 #include <sched.h>
@@ -31,6 +30,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sandbox/landlock.h"
 #include "sandbox/recipe_pipe.h"
 #include "sandbox/recipe_wire.h"
 #include "sandbox/sandbox_inner.h"
@@ -59,21 +59,6 @@
 /* Landlock confines truncation from ABI 3 and device ioctls from ABI 5: a
  * GPU runner, whose opens for writing seccomp lets through, needs both. */
 #define SANDBOX_GPU_LANDLOCK_ABI 5
-
-/* Landlock rights newer than the installed headers (kernel ABI values). */
-#define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
-#define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
-#define LL_NET_BIND_TCP (1ULL << 0)  /* ABI 4 */
-#define LL_NET_CONNECT_TCP (1ULL << 1)
-#define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0) /* ABI 6 */
-#define LL_SCOPE_SIGNAL (1ULL << 1)
-
-/* The ruleset attribute as of ABI 6; older kernels are given a prefix. */
-struct ll_ruleset_attr {
-	uint64_t handled_access_fs;
-	uint64_t handled_access_net;
-	uint64_t scoped;
-};
 
 /* Written by the child, read by the validator: a shared anonymous page. */
 struct sandbox_shared {
@@ -155,29 +140,6 @@ static int find_interp(const char *path, char *out, size_t cap, struct kerr *err
 	rc = 0;
 out:
 	close(fd);
-	return rc;
-}
-
-/* Rights that only a directory can be given (Landlock refuses a rule that
- * grants them on a file with EINVAL). */
-#define LL_DIR_ONLY (LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE | \
-		     LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |       \
-		     LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |    \
-		     LANDLOCK_ACCESS_FS_MAKE_SYM)
-
-static int ll_allow(int ruleset, const char *path, uint64_t access)
-{
-	struct landlock_path_beneath_attr pb = { .allowed_access = access };
-	struct stat st;
-	int rc;
-
-	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
-	if (pb.parent_fd < 0)
-		return errno == ENOENT ? 0 : -1; /* a library folder this system lacks */
-	if (fstat(pb.parent_fd, &st) == 0 && !S_ISDIR(st.st_mode))
-		pb.allowed_access &= ~(uint64_t)LL_DIR_ONLY;
-	rc = (int)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
-	close(pb.parent_fd);
 	return rc;
 }
 
@@ -284,7 +246,6 @@ static int landlock_gpu(struct sandbox *sb, int fd, int abi, int own_proc, struc
 						 "/usr/local/nvidia" };
 	static const char *const read_files[] = { "/proc/cpuinfo", "/proc/devices", "/proc/sys/vm/mmap_min_addr" };
 	static const char *const own_files[] = { "/proc/self/maps", "/proc/self/status" };
-	const uint64_t rd_dir = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
 	uint64_t dev = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | (abi >= 5 ? LL_FS_IOCTL_DEV : 0);
 	char path[FS_PATH_MAX], dirs[SANDBOX_LD_PATH_MAX];
 	struct dirent *de;
@@ -293,7 +254,7 @@ static int landlock_gpu(struct sandbox *sb, int fd, int abi, int own_proc, struc
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < sizeof read_dirs / sizeof read_dirs[0]; i++)
-		rc = ll_allow_why(fd, read_dirs[i], rd_dir, why);
+		rc = ll_allow_why(fd, read_dirs[i], LL_READ, why);
 	for (size_t i = 0; !rc && i < sizeof read_files / sizeof read_files[0]; i++)
 		rc = ll_allow_why(fd, read_files[i], LANDLOCK_ACCESS_FS_READ_FILE, why);
 	for (size_t i = 0; !rc && own_proc && i < sizeof own_files / sizeof own_files[0]; i++)
@@ -330,40 +291,22 @@ static void build_landlock(struct sandbox *sb, int in_child, struct ll_why *why)
 {
 	static const char *const lib_dirs[] = { "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
 						"/sys/devices/system/cpu" };
-	const uint64_t rd_dir = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
-	struct ll_ruleset_attr attr = { 0 };
-	size_t attr_size = sizeof attr.handled_access_fs;
-	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-	int fd = -1, ok = 1;
+	int abi = ll_abi(), fd = -1, ok = 1;
+	unsigned handles = 0;
 
 	sb->ruleset_fd = -1;
-	sb->landlock_abi = abi > 0 ? abi : 0;
+	sb->landlock_abi = abi;
 	if (abi <= 0)
 		return;
-	attr.handled_access_fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1; /* ABI 1: bits 0..12 */
-	if (abi >= 2)
-		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
-	if (abi >= 3)
-		attr.handled_access_fs |= LL_FS_TRUNCATE;
-	if (abi >= 5)
-		attr.handled_access_fs |= LL_FS_IOCTL_DEV;
-	if (abi >= 4) {
-		/* No rules: every TCP bind and connect is refused. */
-		attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
-		attr_size = offsetof(struct ll_ruleset_attr, scoped);
+	fd = ll_ruleset_new(abi, &handles);
+	if (handles & LL_HANDLES_NET)
 		sb->landlock_bits |= SANDBOX_LANDLOCK_NET;
-	}
-	if (abi >= 6) {
-		/* No signals to, no abstract sockets with, anything outside. */
-		attr.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
-		attr_size = sizeof attr;
+	if (handles & LL_HANDLES_SCOPE)
 		sb->landlock_bits |= SANDBOX_LANDLOCK_SCOPE;
-	}
-	fd = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
 	if (fd < 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof lib_dirs / sizeof lib_dirs[0]; i++)
-		ok = ok && ll_allow(fd, lib_dirs[i], rd_dir) == 0;
+		ok = ok && ll_allow(fd, lib_dirs[i], LL_READ) == 0;
 	ok = ok && ll_allow(fd, "/etc/ld.so.cache", LANDLOCK_ACCESS_FS_READ_FILE) == 0;
 	ok = ok && ll_allow(fd, sb->runner, LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE) == 0;
 	if (sb->interp[0])
