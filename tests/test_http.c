@@ -138,6 +138,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/text", 0, 0, h_text, NULL },
 	{ "GET", "/v1/fail", 0, 0, h_fail, NULL },
 	{ "GET", "/v1/slow", 0, 0, h_slow, NULL },
+	{ "POST", "/v1/slow", 0, 1, h_slow, NULL },
 };
 
 /* ------------------------------------------------------------- fixture */
@@ -468,6 +469,41 @@ static void test_upload_sha256(void **state)
 	assert_int_equal(hash_file_hex(kept, khex, NULL, &err), 0);
 	assert_string_equal(khex, hex);
 	assert_true(updir_drains(f));
+	fx_stop(f);
+}
+
+/* An upload's attempt has its length's time on top of timeout_s: a reply
+ * 2.5 s after a 2 MiB body is waited for under a 1 s timeout (8 s more for
+ * the body at the floor rate), while the same wait after a 1-byte body
+ * ends the attempt at 1 s. */
+static void test_upload_time_scales(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	char big[FS_PATH_MAX], small[FS_PATH_MAX];
+	json_t *j = NULL;
+	long status = 0;
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	snprintf(big, sizeof big, "%s/big.tar", f->dir);
+	snprintf(small, sizeof small, "%s/small.tar", f->dir);
+	write_random(big, 2u << 20);
+	write_random(small, 1);
+	client_fast(&o, 1);
+	o.timeout_s = 1;
+	if (client_post_file(url(f, "/v1/slow"), big, &o, &j, &status, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_int_equal(status, 200);
+	json_decref(j);
+	j = NULL;
+	assert_int_equal(client_post_file(url(f, "/v1/slow"), small, &o, &j, &status, &err), -1);
+	assert_string_equal(err.code, "client.connect");
+	if (!strstr(err.msg, "imeout") && !strstr(err.msg, "timed out"))
+		fail_msg("%s", err.msg);
+	assert_null(j);
 	fx_stop(f);
 }
 
@@ -1512,6 +1548,7 @@ int main(void)
 		cmocka_unit_test(test_json_get),
 		cmocka_unit_test(test_not_found_and_method),
 		cmocka_unit_test(test_upload_sha256),
+		cmocka_unit_test(test_upload_time_scales),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_precheck),
 		cmocka_unit_test(test_disk_full),

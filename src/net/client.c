@@ -29,6 +29,15 @@
 #define CLIENT_RETRY_AFTER_MAX_S 30 /* a server's Retry-After is honoured up to this */
 #define CLIENT_PROGRESS_EVERY_S 0.5
 #define CLIENT_TRIES_MAX 100
+/* An upload's attempt is given timeout_s and its length at this rate:
+ * a 12 GB GPU proof needs 20 MB/s to fit 600 s, and a miner's link may
+ * have a tenth of that. */
+#define CLIENT_UPLOAD_FLOOR_BPS (256.0 * 1024)
+/* What ends a transfer that stalls, whatever its allowance: under
+ * CLIENT_STALL_BPS for CLIENT_STALL_S. Longer than a validator takes to
+ * verify a large bundle before it replies (nothing flows meanwhile). */
+#define CLIENT_STALL_BPS 1024L
+#define CLIENT_STALL_S 300L
 
 void client_opts_default(struct client_opts *o)
 {
@@ -69,6 +78,7 @@ struct xfer {
 	long retry_after_s;
 	/* upload */
 	int up_fd;
+	uint64_t up_bytes;
 	double t0_s, last_progress_s;
 	int progress_shown;
 };
@@ -230,7 +240,10 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 	curl_easy_setopt(x->c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(x->c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->c, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT_S);
-	curl_easy_setopt(x->c, CURLOPT_TIMEOUT_MS, (long)(o->timeout_s > 0 ? o->timeout_s * 1000 : 0));
+	curl_easy_setopt(x->c, CURLOPT_TIMEOUT_MS,
+			 (long)(o->timeout_s > 0 ? (o->timeout_s + (double)x->up_bytes / CLIENT_UPLOAD_FLOOR_BPS) * 1000 : 0));
+	curl_easy_setopt(x->c, CURLOPT_LOW_SPEED_LIMIT, CLIENT_STALL_BPS);
+	curl_easy_setopt(x->c, CURLOPT_LOW_SPEED_TIME, CLIENT_STALL_S);
 	curl_easy_setopt(x->c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(x->c, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->c, CURLOPT_HEADERFUNCTION, on_header);
@@ -389,6 +402,7 @@ int client_post_file(const char *url, const char *path, const struct client_opts
 	curl_easy_setopt(x.c, CURLOPT_POST, 1L);
 	curl_easy_setopt(x.c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sb.st_size);
+	x.up_bytes = (uint64_t)sb.st_size;
 	curl_easy_setopt(x.c, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(x.c, CURLOPT_READDATA, &x);
 	curl_easy_setopt(x.c, CURLOPT_SEEKFUNCTION, on_seek);

@@ -17,7 +17,10 @@
 
 struct client_opts {
 	int tries;          /* attempts in all (default 5) */
-	double timeout_s;   /* per attempt, whole transfer (default 600) */
+	/* Per attempt, whole transfer (default 600); an upload gets its
+	 * length at 256 KiB/s on top. Any transfer under 1 KiB/s for 300 s
+	 * ends (client.connect, after the retries). */
+	double timeout_s;
 	int progress;       /* upload progress on stderr */
 	/* The sender's miner key (64 hex digits) for client_post_file's
 	 * X-Karpa-Miner header, so that a validator can refuse a key whose
