@@ -106,6 +106,16 @@ static int h_fail(struct http_req *rq, void *ctx)
 	return -1;
 }
 
+/* A held checkpoint's upload, counted: the validator's side of
+ * client_send_held. */
+static atomic_int held_posts;
+
+static int h_held(struct http_req *rq, void *ctx)
+{
+	atomic_fetch_add(&held_posts, 1);
+	return http_reply_json(rq, 200, json_pack("{s:I}", "bytes", (json_int_t)http_req_upload_bytes(rq)));
+}
+
 /* A handler that holds its worker thread for 2.5 s, as a bundle's
  * verification does. */
 static int h_slow(struct http_req *rq, void *ctx)
@@ -139,6 +149,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/fail", 0, 0, h_fail, NULL },
 	{ "GET", "/v1/slow", 0, 0, h_slow, NULL },
 	{ "POST", "/v1/slow", 0, 1, h_slow, NULL },
+	{ "POST", "/v1/submissions", 1, 1, h_held, NULL },
 };
 
 /* ------------------------------------------------------------- fixture */
@@ -504,6 +515,47 @@ static void test_upload_time_scales(void **state)
 	if (!strstr(err.msg, "imeout") && !strstr(err.msg, "timed out"))
 		fail_msg("%s", err.msg);
 	assert_null(j);
+	fx_stop(f);
+}
+
+/* A validator that asks for the same held checkpoint on every poll, having
+ * taken it each time, gets it CLIENT_HELD_ROUNDS_MAX times and then
+ * client.held_again, with nothing more sent. A new submission's count
+ * starts again. */
+static void test_held_sent_a_bounded_number_of_times(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	char held[FS_PATH_MAX], ck[FS_PATH_MAX];
+	json_t *item = json_pack("{s:s,s:{s:[{s:s,s:b}]}}", "id", "q1", "held", "needs", "name",
+				 "checkpoints/step_00000004.ckpt", "arrived", 0);
+	int rounds = 0, sent = 0;
+	struct fx *f;
+
+	test_limits(&lim);
+	f = fx_start(&lim);
+	snprintf(held, sizeof held, "%s/held", f->dir);
+	snprintf(ck, sizeof ck, "%s/checkpoints", held);
+	assert_int_equal(fs_mkdir_p(ck, &err), 0);
+	snprintf(ck, sizeof ck, "%s/checkpoints/step_00000004.ckpt", held);
+	write_random(ck, 4096);
+	client_fast(&o, 1);
+	atomic_store(&held_posts, 0);
+	assert_true(client_held_wanted(item));
+	for (int i = 0; i < CLIENT_HELD_ROUNDS_MAX; i++) {
+		if (client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &err) < 0)
+			fail_msg("round %d: %s: %s", i, err.code, err.msg);
+		assert_int_equal(sent, 1);
+	}
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &err), -1);
+	assert_string_equal(err.code, "client.held_again");
+	assert_int_equal(sent, 0);
+	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX);
+	rounds = 0;
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &err), 0);
+	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 1);
+	json_decref(item);
 	fx_stop(f);
 }
 
@@ -1549,6 +1601,7 @@ int main(void)
 		cmocka_unit_test(test_not_found_and_method),
 		cmocka_unit_test(test_upload_sha256),
 		cmocka_unit_test(test_upload_time_scales),
+		cmocka_unit_test(test_held_sent_a_bounded_number_of_times),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_precheck),
 		cmocka_unit_test(test_disk_full),

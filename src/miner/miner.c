@@ -311,7 +311,7 @@ static int follow(struct miner *m, const char *id, const char *held_dir, json_t 
 	json_t *it = NULL;
 	long status;
 	time_t t0 = time(NULL);
-	int sent;
+	int sent, rounds = 0;
 
 	snprintf(p, sizeof p, "/v1/submissions/%s", id);
 	if (url(u, sizeof u, m->o->validator, p, err) < 0 || url(subs, sizeof subs, m->o->validator, "/v1/submissions", err) < 0)
@@ -322,7 +322,7 @@ static int follow(struct miner *m, const char *id, const char *held_dir, json_t 
 		if (!strcmp(jstr(it, "state"), "done"))
 			break;
 		if (client_held_wanted(it)) {
-			if (client_send_held(subs, it, held_dir, &m->co, &sent, err) < 0) {
+			if (client_send_held(subs, it, held_dir, &m->co, &rounds, &sent, err) < 0) {
 				json_decref(it);
 				return -1;
 			}

@@ -435,7 +435,7 @@ int client_held_wanted(const json_t *item)
 }
 
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
-		     const struct client_opts *o, int *sent, struct kerr *err)
+		     const struct client_opts *o, int *rounds, int *sent, struct kerr *err)
 {
 	const char *id = json_string_value(json_object_get(item, "id"));
 	const json_t *e;
@@ -465,6 +465,11 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 					held_dir);
 		if ((size_t)snprintf(url, sizeof url, "%s/%s/held/%s", submissions_url, id, name) >= sizeof url)
 			return kerr_set(err, "client.bad_url", "URL too long");
+		if (!*sent && ++*rounds > CLIENT_HELD_ROUNDS_MAX)
+			return kerr_set(err, "client.held_again",
+					"the validator asks for the held checkpoints of %s again, after %d deliveries it "
+					"accepted: it is not taking them, and they are not sent again",
+					id, CLIENT_HELD_ROUNDS_MAX);
 		if (client_post_file(url, path, o, &reply, &status, err) < 0) {
 			/* The wait is over (every file arrived, a reply having been
 			 * lost on the way, or it ended): the same for every other

@@ -51,15 +51,23 @@ int client_get_file(const char *url, const struct client_opts *o, const char *pa
 int client_post_file(const char *url, const char *path, const struct client_opts *o,
 		     json_t **out, long *status, struct kerr *err);
 
+/* How many times one submission's held checkpoints are sent: an honest
+ * validator asks once, and again only when a reply was lost on the way. */
+#define CLIENT_HELD_ROUNDS_MAX 3
+
 /* Hands a validator the held checkpoints it asked for (docs/bundle.md,
  * "Held checkpoints"): for each need in item's held.needs (a submission as
  * POST or GET /v1/submissions returns it) that has not arrived, POSTs
  * held_dir/NAME to submissions_url/ID/held/NAME (submissions_url: the
  * service's .../v1/submissions). *sent counts the ones sent. A need the
  * folder lacks is client.held_missing, a need name that is no checkpoint's
- * client.bad_reply; the service's refusals come back as they are. */
+ * client.bad_reply; the service's refusals come back as they are.
+ * *rounds (the caller's, 0 for a new submission) counts the calls that
+ * sent any: one more than CLIENT_HELD_ROUNDS_MAX is client.held_again,
+ * with nothing sent (a validator that never marks them arrived would have
+ * the miner upload gigabytes on every poll). */
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
-		     const struct client_opts *o, int *sent, struct kerr *err);
+		     const struct client_opts *o, int *rounds, int *sent, struct kerr *err);
 /* Whether item (a submission) waits for held checkpoints it was not sent. */
 int client_held_wanted(const json_t *item);
 
