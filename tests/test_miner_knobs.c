@@ -195,6 +195,52 @@ static void test_hostile_checkout(void **state)
 	tu_rmdir(d);
 }
 
+/* A king's values are a stranger's: one outside its knob's bounds (or no
+ * number) makes the knob unavailable, and a shape outside them is
+ * miner.knob_range, before the cost model multiplies it. */
+static void test_king_values_out_of_range(void **state)
+{
+	static const struct {
+		const char *sed, *code;
+		enum knob_id off;
+	} cases[] = {
+		{ "s/{ \"tiny\", 64, 2, 2, 64, 4, 30, 5, 10, 3e-3f }/{ \"tiny\", 64, 2, 2, 64, 4, 30, 5, 10, 5.0f }/",
+		  NULL, KNOB_LR },
+		{ "s/c->weight_decay = 0.1f;/c->weight_decay = 1e300;/", NULL, KNOB_WD },
+		{ "s/c->beta2 = 0.95f;/c->beta2 = NAN;/", NULL, KNOB_BETA2 },
+		{ "s/{ \"tiny\", 64, 2, 2, 64, 4, 30,/{ \"tiny\", 64, 2, 2, 64000000, 4, 30,/", "miner.knob_range",
+		  KNOB_COUNT },
+		{ "s/{ \"tiny\", 64, 2, 2, 64, 4, 30,/{ \"tiny\", 64, 2, 2, 64, 4, 1e400,/", "miner.knob_range",
+		  KNOB_COUNT },
+		{ "s/{ \"tiny\", 64, 2, 2, 64, 4, 30,/{ \"tiny\", 64, 2, 3, 64, 4, 30,/", "miner.knob_range",
+		  KNOB_COUNT },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *d = checkout(), out[256];
+		struct knob_values kv;
+		struct kerr err = { { 0 }, { 0 } };
+		int rc;
+
+		assert_int_equal(tu_run(out, sizeof out, "cd %s && sed -i '%s' config.c && ! git diff --quiet", d,
+					cases[i].sed),
+				 0);
+		rc = knob_read(d, "tiny", &kv, &err);
+		if (cases[i].code) {
+			if (rc != -1 || strcmp(err.code, cases[i].code))
+				fail_msg("case %zu: want %s, got %d %s: %s", i, cases[i].code, rc, err.code, err.msg);
+		} else {
+			if (rc < 0)
+				fail_msg("case %zu: %s: %s", i, err.code, err.msg);
+			for (int k = 0; k < KNOB_COUNT; k++)
+				if (kv.avail[k] != (k != (int)cases[i].off))
+					fail_msg("case %zu: knob %s is %savailable", i, knob_get((enum knob_id)k)->name,
+						 kv.avail[k] ? "" : "un");
+		}
+		tu_rmdir(d);
+	}
+}
+
 /* At the gpu-* scales a budget unit is a reference GPU's second: the king
  * itself fits the cap there, and would be thousands of times over it
  * counted in CPU seconds (which refused every point a GPU miner tried). */
@@ -244,7 +290,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_values),	  cmocka_unit_test(test_each_knob_diff),
 		cmocka_unit_test(test_point_combined),	  cmocka_unit_test(test_bounds_and_budget),
-		cmocka_unit_test(test_hostile_checkout),  cmocka_unit_test(test_gpu_scale_budget),
+		cmocka_unit_test(test_hostile_checkout),
+		cmocka_unit_test(test_king_values_out_of_range),  cmocka_unit_test(test_gpu_scale_budget),
 		cmocka_unit_test(test_device_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

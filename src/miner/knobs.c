@@ -228,6 +228,35 @@ static int write_text(const char *dir, const char *file, const char *text, struc
 
 /* ------------------------------------------------------------ reading */
 
+/* A king's text is a stranger's (a validator serves it): its values are
+ * held to the knob space before anything reasons from them. A knob whose
+ * value is outside its bounds (or no number: nan, inf) is unavailable,
+ * since a move from it would leave the space; the shape the cost model
+ * multiplies (steps, batch, context, width, depth, heads) must be inside,
+ * or nothing the miner computes about a point means anything
+ * (miner.knob_range). */
+static int check_range(struct knob_values *kv, const char *scale, struct kerr *err)
+{
+	static const enum knob_id shape[] = { KNOB_STEPS, KNOB_BATCH, KNOB_CONTEXT, KNOB_WIDTH, KNOB_DEPTH };
+
+	for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) {
+		const struct knob *k = &knobs[shape[i]];
+		double v = kv->v[shape[i]];
+
+		if (!(isfinite(v) && v >= k->lo && v <= k->hi && v == floor(v)))
+			return kerr_set(err, "miner.knob_range",
+					"the king's %s row has %s = %g, outside the %g..%g a miner reasons about", scale,
+					k->name, v, k->lo, k->hi);
+	}
+	if (kv->heads < 1 || kv->heads > KNOB_HEADS_MAX || (int)kv->v[KNOB_WIDTH] % kv->heads)
+		return kerr_set(err, "miner.knob_range", "the king's %s row has %d heads for width %d", scale,
+				kv->heads, (int)kv->v[KNOB_WIDTH]);
+	for (int k = 0; k < KNOB_COUNT; k++)
+		if (kv->avail[k] && !(isfinite(kv->v[k]) && kv->v[k] >= knobs[k].lo && kv->v[k] <= knobs[k].hi))
+			kv->avail[k] = 0;
+	return 0;
+}
+
 int knob_read(const char *checkout, const char *scale, struct knob_values *kv, struct kerr *err)
 {
 	char *cfg = NULL, *gpt = NULL;
@@ -274,7 +303,7 @@ int knob_read(const char *checkout, const char *scale, struct knob_values *kv, s
 		kv->v[KNOB_WD_EMBED] = strstr(gpt, WD_ALL) ? 1 : 0;
 		kv->avail[KNOB_WD_EMBED] = 1;
 	}
-	rc = 0;
+	rc = check_range(kv, scale, err);
 out:
 	free(cfg);
 	free(gpt);

@@ -58,6 +58,9 @@ struct knob_values {
 	double budget_units;
 	double ref_gflops; /* the scale's reference rate: a budget unit is a second of it */
 };
+/* A value outside its knob's bounds makes the knob unavailable; the
+ * row's shape outside them is miner.knob_range (knobs.c, check_range). */
+#define KNOB_HEADS_MAX 256
 int knob_read(const char *checkout, const char *scale, struct knob_values *kv, struct kerr *err);
 
 #define KNOB_POINT_MAX KNOB_COUNT
