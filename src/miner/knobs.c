@@ -158,10 +158,24 @@ static int row_find(const char *text, const char *scale, struct row *r)
 	for (s = p; i < ROW_N && s < end; i++) {
 		const char *c = memchr(s, ',', (size_t)(end - s));
 		size_t l = (size_t)((c ? c : end) - s);
+		char *e;
+
+		while (l && s[l - 1] == ' ')
+			l--;
 		if (l == 0 || l >= sizeof r->f[0])
 			return -1;
 		memcpy(r->f[i], s, l);
 		r->f[i][l] = 0;
+		/* each field one number (and its f): an edit rewrites the row
+		 * from its fields, so a field that is not one would read back
+		 * otherwise */
+		(void)strtod(r->f[i], &e);
+		if (e == r->f[i])
+			return -1;
+		if (*e == 'f')
+			e++;
+		if (*e)
+			return -1;
 		s = c ? c + 1 : end;
 		while (c && s < end && *s == ' ')
 			s++;
@@ -172,26 +186,44 @@ static int row_find(const char *text, const char *scale, struct row *r)
 /* "c->NAME = <number>f;": the span of the number. */
 static int cfg_find(const char *text, const char *name, size_t *a, size_t *n, double *v)
 {
-	char pat[64];
-	const char *p, *e;
+	char pat[64], *e;
+	const char *p;
 
 	snprintf(pat, sizeof pat, "\tc->%s = ", name);
 	if (!(p = strstr(text, pat)))
 		return -1;
 	p += strlen(pat);
-	if (!(e = strchr(p, ';')) || memchr(p, '\n', (size_t)(e - p)))
+	/* the span is one number (and its f): the edit replaces it whole */
+	*v = strtod(p, &e);
+	if (e == p)
+		return -1;
+	if (*e == 'f')
+		e++;
+	if (*e != ';')
 		return -1;
 	*a = (size_t)(p - text);
 	*n = (size_t)(e - p);
-	*v = strtod(p, NULL);
 	return 0;
 }
 
+/* How many times pat occurs in text, counting to 2. */
+static int occurs(const char *text, const char *pat)
+{
+	const char *p = strstr(text, pat);
+
+	return !p ? 0 : strstr(p + strlen(pat), pat) ? 2 : 1;
+}
+
 /* The lr_decay region: the pristine constant tail or the miner's form, up
- * to and including the function's closing brace. */
+ * to and including the function's closing brace. Exactly one of either
+ * form, or the knob is not there: with two, an edit of one and a read of
+ * the other would disagree. */
 static int decay_find(const char *text, size_t *a, size_t *n, double *v)
 {
 	const char *p = strstr(text, LR_CONST), *e;
+
+	if (occurs(text, LR_CONST) + occurs(text, LR_DECAY_MARK) != 1)
+		return -1;
 
 	if (p) {
 		*a = (size_t)(p - text);
@@ -260,10 +292,24 @@ static int check_range(struct knob_values *kv, const char *scale, struct kerr *e
 int knob_read(const char *checkout, const char *scale, struct knob_values *kv, struct kerr *err)
 {
 	char *cfg = NULL, *gpt = NULL;
+	int rc = -1;
+
+	memset(kv, 0, sizeof *kv);
+	if (read_text(checkout, "config.c", &cfg, err) == 0 && read_text(checkout, "gpt.c", &gpt, err) == 0) {
+		rc = knob_read_texts(cfg, gpt, scale, kv, err);
+		if (rc < 0 && !strcmp(err->code, "miner.knob_anchor"))
+			kerr_prefix(err, "%s", checkout);
+	}
+	free(cfg);
+	free(gpt);
+	return rc;
+}
+
+int knob_read_texts(const char *cfg, const char *gpt, const char *scale, struct knob_values *kv, struct kerr *err)
+{
 	const struct scale *sc;
 	struct row r;
 	size_t a, n;
-	int rc = -1;
 
 	memset(kv, 0, sizeof *kv);
 	if (!(sc = scale_find(scale, err)))
@@ -273,13 +319,8 @@ int knob_read(const char *checkout, const char *scale, struct knob_values *kv, s
 	/* at the gpu-* scales a unit is a reference GPU's second, not the CPU's */
 	kv->ref_gflops = scale_on_gpu(scale) ? calib_gflops(&calib_ref_gpu, calib_ref_gpu.ref_ms)
 					     : calib_gflops(&calib_ref_cpu, calib_ref_cpu.ref_ms);
-	if (read_text(checkout, "config.c", &cfg, err) < 0 || read_text(checkout, "gpt.c", &gpt, err) < 0)
-		goto out;
-	if (row_find(cfg, scale, &r) < 0) {
-		kerr_set(err, "miner.knob_anchor", "%s/config.c: no row for scale '%s' in the recipe's form", checkout,
-			 scale);
-		goto out;
-	}
+	if (row_find(cfg, scale, &r) < 0)
+		return kerr_set(err, "miner.knob_anchor", "config.c: no row for scale '%s' in the recipe's form", scale);
 	kv->v[KNOB_LR] = strtod(r.f[ROW_LR], NULL);
 	kv->v[KNOB_WARMUP] = strtod(r.f[ROW_WARMUP], NULL);
 	kv->v[KNOB_STEPS] = strtod(r.f[ROW_STEPS], NULL);
@@ -299,15 +340,12 @@ int knob_read(const char *checkout, const char *scale, struct knob_values *kv, s
 	}
 	if (decay_find(gpt, &a, &n, &kv->v[KNOB_LR_DECAY]) == 0)
 		kv->avail[KNOB_LR_DECAY] = 1;
-	if (strstr(gpt, WD_ALL) || strstr(gpt, WD_MATRICES)) {
+	/* one of the two forms, once (see decay_find) */
+	if (occurs(gpt, WD_ALL) + occurs(gpt, WD_MATRICES) == 1) {
 		kv->v[KNOB_WD_EMBED] = strstr(gpt, WD_ALL) ? 1 : 0;
 		kv->avail[KNOB_WD_EMBED] = 1;
 	}
-	rc = check_range(kv, scale, err);
-out:
-	free(cfg);
-	free(gpt);
-	return rc;
+	return check_range(kv, scale, err);
 }
 
 /* ------------------------------------------------------------ points */
@@ -602,6 +640,12 @@ static int edit_gpt(char **gpt, const struct knob_point *p, const struct knob_va
 	return 0;
 }
 
+int knob_edit(char **cfg, char **gpt, const char *scale, const struct knob_point *p, const struct knob_values *king,
+	      struct kerr *err)
+{
+	return edit_config(cfg, scale, p, king, err) < 0 || edit_gpt(gpt, p, king, err) < 0 ? -1 : 0;
+}
+
 void knob_rationale(char *rat, size_t cap, const char *scale, const struct knob_point *p,
 		      const struct knob_values *king)
 {
@@ -636,8 +680,8 @@ int knob_apply(const char *checkout, const char *scale, const struct knob_point 
 	*diff = NULL;
 	*diff_len = 0;
 	if (read_text(checkout, "config.c", &cfg, err) < 0 || read_text(checkout, "gpt.c", &gpt, err) < 0 ||
-	    edit_config(&cfg, scale, p, king, err) < 0 || edit_gpt(&gpt, p, king, err) < 0 ||
-	    write_text(checkout, "config.c", cfg, err) < 0 || write_text(checkout, "gpt.c", gpt, err) < 0)
+	    knob_edit(&cfg, &gpt, scale, p, king, err) < 0 || write_text(checkout, "config.c", cfg, err) < 0 ||
+	    write_text(checkout, "gpt.c", gpt, err) < 0)
 		goto out;
 	if (reciperepo_git(checkout, argv, &go, &res, err) < 0)
 		goto out;

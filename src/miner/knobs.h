@@ -62,6 +62,8 @@ struct knob_values {
  * row's shape outside them is miner.knob_range (knobs.c, check_range). */
 #define KNOB_HEADS_MAX 256
 int knob_read(const char *checkout, const char *scale, struct knob_values *kv, struct kerr *err);
+/* The same from the texts of config.c and gpt.c. */
+int knob_read_texts(const char *cfg, const char *gpt, const char *scale, struct knob_values *kv, struct kerr *err);
 
 #define KNOB_POINT_MAX KNOB_COUNT
 /* A point: knobs set away from the king's values, in knob order, each knob
@@ -110,6 +112,10 @@ void knob_point_shorten(struct knob_point *p, const struct knob_values *king, in
 int knob_apply(const char *checkout, const char *scale, const struct knob_point *p,
 	       const struct knob_values *king, char **diff, size_t *diff_len, char *rat, size_t rat_cap,
 	       struct kerr *err);
+/* knob_apply's edits on the texts of config.c and gpt.c (each replaced by
+ * its edited copy, the caller's to free), without a checkout. */
+int knob_edit(char **cfg, char **gpt, const char *scale, const struct knob_point *p, const struct knob_values *king,
+	      struct kerr *err);
 /* The rationale alone (knob_apply's). */
 void knob_rationale(char *rat, size_t cap, const char *scale, const struct knob_point *p,
 		    const struct knob_values *king);
