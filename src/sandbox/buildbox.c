@@ -24,28 +24,21 @@ static const char *const system_dirs[] = { "/usr", "/bin", "/sbin", "/lib", "/li
  * system without merged /usr gets /bin alone). */
 static int tool_prefix(const char *tool, char *out, size_t cap)
 {
-	char found[FS_PATH_MAX], real[PATH_MAX], *slash;
+	char found[FS_PATH_MAX] = "", real[PATH_MAX], dirs[4096], *slash, *save = NULL;
 	const char *path = getenv("PATH");
 
-	found[0] = '\0';
 	if (strchr(tool, '/'))
 		snprintf(found, sizeof found, "%s", tool);
-	else {
-		char dirs[4096], *save = NULL;
-
-		snprintf(dirs, sizeof dirs, "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-		for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
-			if (d[0] == '/' && (size_t)snprintf(found, sizeof found, "%s/%s", d, tool) < sizeof found &&
-			    access(found, X_OK) == 0)
-				break;
-			else
-				found[0] = '\0';
-	}
+	snprintf(dirs, sizeof dirs, "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (char *d = strtok_r(dirs, ":", &save); d && !found[0]; d = strtok_r(NULL, ":", &save))
+		if (d[0] != '/' || (size_t)snprintf(found, sizeof found, "%s/%s", d, tool) >= sizeof found ||
+		    access(found, X_OK) < 0)
+			found[0] = '\0';
 	if (!found[0] || !realpath(found, real) || !(slash = strrchr(real, '/')))
 		return -1;
 	*slash = '\0';
 	slash = strrchr(real, '/');
-	if (slash && !strcmp(slash, "/bin") && slash != real)
+	if (slash && slash != real && !strcmp(slash, "/bin"))
 		*slash = '\0';
 	if (!real[0])
 		return -1;

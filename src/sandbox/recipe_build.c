@@ -784,8 +784,8 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 		 * object cache (the harness's objects) and this build's folder. */
 		const char *read[] = { src, recipe_dir, NULL };
 		const char *write[] = { outdir, objdir, NULL };
-		const char *tools[] = { t->cc, t->objcopy, t->nvcc ? t->nvcc : "prlimit", "prlimit", NULL };
-
+		/* prlimit(1) starts each of them (proc.h); nvcc last, NULL when none */
+		const char *tools[] = { "prlimit", t->cc, t->objcopy, t->nvcc, NULL };
 		const char *flags[] = { t->flags, t->link, t->nvcc_flags, NULL };
 
 		if (buildbox_open(&j.box, read, write, tools, flags, err) < 0)
@@ -903,14 +903,15 @@ static void prune(const char *cache)
 {
 	struct build_cache_pruned p;
 	struct kerr why = { { 0 }, { 0 } };
+	int swept;
 
 	if (build_cache_prune(cache, BUILD_CACHE_RUNNERS_KEEP, BUILD_CACHE_OBJECTS_KEEP, BUILD_CACHE_IDLE_S, &p, &why) < 0)
 		log_msg(LOG_WARN, "recipe", "%s: %s (the build cache was not pruned)", why.code, why.msg);
 	else if (p.runners || p.objects)
 		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d runners and %d objects unused for a day", p.runners,
 			p.objects);
-	if ((p.runners = build_cache_sweep(cache, BUILD_CACHE_STALE_S)) > 0)
-		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d temporaries of builds that were killed", p.runners);
+	if ((swept = build_cache_sweep(cache, BUILD_CACHE_STALE_S)) > 0)
+		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d temporaries of builds that were killed", swept);
 }
 
 /* The first executable `name` on PATH, as an absolute path: the child
