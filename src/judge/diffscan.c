@@ -902,7 +902,8 @@ static void check_directive(struct scan *s, const struct clex_tok *v, size_t a, 
 {
 	const struct clex_tok *d = &v[a + 1];
 
-	if ((d->kind == CLEX_NUMBER || clex_is(d, "line")) && line_names_file(v, a + 2, b)) {
+	/* d is past the tokens when the '#' is the last one: a null directive */
+	if (a + 1 < b && (d->kind == CLEX_NUMBER || clex_is(d, "line")) && line_names_file(v, a + 2, b)) {
 		/* the compiler's diagnostics quote the source line from the file
 		 * a line directive names: any file the validator can read */
 		diffscan_find_tok(s, "judge.forbidden_directive", d, "(a line directive naming a file)");

@@ -268,6 +268,19 @@ static void test_reserved_and_directives(void **state)
 	expect("# 1 \"/etc/hostname\"\nint x = ;\n", "judge.forbidden_directive", "1");
 	expect("#define F \"/etc/hostname\"\n#line 1 F\n", "judge.forbidden_directive", "line");
 	expect_clean("#line 40\nint x;\n#\n# 12\nint y;\n");
+	/* A lone '#' as the file's last token is a null directive, read
+	 * without a look past the tokens: at every count of tokens before it,
+	 * so that it lands at the end of the token array's every size. */
+	{
+		static char text[2200 * 2 + 4];
+
+		for (size_t n = 0; n < 2200; n++) {
+			for (size_t i = 0; i < n; i++)
+				memcpy(text + 2 * i, "; ", 2);
+			memcpy(text + 2 * n, "\n#", 3);
+			expect_clean(text);
+		}
+	}
 }
 
 /* ---- lexing: words inside comments and literals never count ---- */
