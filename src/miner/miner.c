@@ -440,7 +440,13 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 
 			if (held_path(m, r->exp, "challenge", held, sizeof held, &err) < 0 ||
 			    follow(m, cid, held, &it, &err) < 0) {
-				snprintf(r->desc, sizeof r->desc, "challenge answer %s: %s: %s", cid, err.code, err.msg);
+				/* the validator not answering now costs the answer nothing:
+				 * it is followed again on the next start */
+				if (transient(&err))
+					still_awaiting(r, &err);
+				else
+					snprintf(r->desc, sizeof r->desc, "challenge answer %s: %s: %s", cid, err.code,
+						 err.msg);
 				free(cid);
 				return;
 			}
@@ -449,7 +455,10 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 			say("experiment %04d: challenged, proving again with seed %llu", r->exp, (unsigned long long)seed);
 			if (prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &pr, &err) < 0 ||
 			    submit_follow(m, r->exp, tar, "challenge", &it, &err) < 0) {
-				snprintf(r->desc, sizeof r->desc, "challenge answer: %s: %s", err.code, err.msg);
+				if (transient(&err))
+					still_awaiting(r, &err);
+				else
+					snprintf(r->desc, sizeof r->desc, "challenge answer: %s: %s", err.code, err.msg);
 				return;
 			}
 		}
