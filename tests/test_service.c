@@ -13,10 +13,12 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -967,12 +969,72 @@ static pid_t judge_child(pid_t service)
 	return found;
 }
 
+/* Waits until process pid is stopped (SIGSTOP is delivered, not done,
+ * when kill returns). */
+static void wait_stopped(pid_t pid)
+{
+	char path[64], state = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 20000 && state != 'T' && state != 't'; i++) {
+		FILE *f = fopen(path, "r");
+
+		state = 0;
+		if (f) {
+			if (fscanf(f, "%*d %*s %c", &state) != 1)
+				state = 0;
+			fclose(f);
+		}
+		if (state != 'T' && state != 't')
+			usleep(100);
+	}
+	assert_true(state == 'T' || state == 't');
+}
+
+/* 1 while the service has not yet caught up with what the judging child
+ * wrote: bytes still in its progress pipe (opened again through /proc,
+ * FIONREAD), or a check line in the judgment's log (the service copies
+ * each byte there before it moves the row) that the row does not name
+ * yet. */
+static int service_behind(pid_t judge, const char *log)
+{
+	char path[64], buf[8192];
+	int fd, pending = 0;
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/fd/2", (int)judge);
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) >= 0) {
+		if (ioctl(fd, FIONREAD, &pending) < 0)
+			pending = 0;
+		close(fd);
+	}
+	if (pending > 0)
+		return 1;
+	if ((f = fopen(log, "r"))) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	/* a line progress_line() takes: "judge: " and one word */
+	for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		size_t w;
+
+		if (strncmp(l, "judge: ", 7))
+			continue;
+		w = strcspn(l + 7, " :,\n");
+		if (w && l[7 + w] == '\n')
+			return 1;
+	}
+	return 0;
+}
+
 /* kill -9 while the second bundle is being judged; on restart it is
  * judged again from the start, once: one corpus row, two attempts. */
 static void crash_mid_judgment_loses_nothing(void **unused)
 {
 	json_t *j = NULL;
-	char path[128], sql[192];
+	char path[128], sql[192], log[FS_PATH_MAX];
 	pid_t judge;
 
 	(void)unused;
@@ -982,23 +1044,30 @@ static void crash_mid_judgment_loses_nothing(void **unused)
 	snprintf(sql, sizeof sql,
 		 "SELECT count(*) FROM queue WHERE id = '%s' AND state = 'judging' AND coalesce(check_name, '') != ''",
 		 tu_jstr(j, "id"));
+	snprintf(log, sizeof log, "%s/work/service/%s.log", g.state, tu_jstr(j, "id"));
 	json_decref(j);
 	/* The judging child is stopped as soon as it exists, then let run
-	 * in 2 ms slices until its progress reaches the row at a named check,
-	 * read from the database while it is stopped. Watching the row first
-	 * and stopping the child after was a race a tiny judgment won on a
-	 * busy machine: it reached its last check and recorded its verdict
-	 * between the look and the stop (then recovered from the corpus: one
-	 * attempt, and a corpus row before the kill). A stopped child still
-	 * gets its SIGKILL when the service dies. */
+	 * in 2 ms slices, and only while the service has read and recorded
+	 * everything it wrote: once it has said its first check it stays
+	 * stopped until the row names that check. Letting it run while the
+	 * service lagged (it reads progress on its 200 ms tick, later on a
+	 * loaded machine) was a race a tiny judgment won: it finished and
+	 * wrote its corpus row before the row named any check. A stopped
+	 * child still gets its SIGKILL when the service dies. */
 	for (int i = 0; i < 40000 && (judge = judge_child(g.sv.pid)) <= 1; i++)
 		usleep(500);
 	assert_true(judge > 1);
 	assert_int_equal(kill(judge, SIGSTOP), 0);
-	for (int i = 0; i < 5000 && sf_state_int(g.state, sql) <= 0; i++) {
+	wait_stopped(judge);
+	for (int i = 0; i < 20000 && sf_state_int(g.state, sql) <= 0; i++) {
+		if (service_behind(judge, log)) {
+			usleep(1000);
+			continue;
+		}
 		assert_int_equal(kill(judge, SIGCONT), 0);
 		usleep(2 * 1000);
 		assert_int_equal(kill(judge, SIGSTOP), 0);
+		wait_stopped(judge);
 	}
 	j = get(path, 200);
 	assert_string_equal(tu_jstr(j, "state"), "judging");
