@@ -14,7 +14,7 @@ static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
 	"                             [--max-pending-per-ip N] [--max-queued N] [--held-timeout S]\n"
-	"                             [--max-upload-mb M] [--max-uploads N] [--max-uploads-per-ip N]\n"
+	"                             [--start-give-up S] [--max-upload-mb M] [--max-uploads N] [--max-uploads-per-ip N]\n"
 	"                             [--upload-min-kib-s R] [--disk-reserve-mb M] [--keep-mb M]\n"
 	"                             [--max-conns-per-ip N] [--rate-per-s R] [--trusted-proxy ADDR]\n"
 	"                             [--port-file FILE] [--judge-bin PATH]\n"
@@ -31,6 +31,8 @@ static const char usage_text[] =
 	"  --max-queued N        submissions waiting in all; beyond: 503 (default 256)\n"
 	"  --held-timeout S      how long a submission waits for the held checkpoints its judgment\n"
 	"                        draws before it is rejected, service.held_missing (default 3600)\n"
+	"  --start-give-up S     how long one submission's judgment may fail to start, try after\n"
+	"                        try, before it is given up, service.start_failed (default 600)\n"
 	"  --max-upload-mb M     largest bundle accepted (default 256 at the cpu scales, the\n"
 	"                        bundle format's cap, about 16 GiB, at the gpu-* scales)\n"
 	"  --max-uploads N       uploads in flight at once; beyond: 503 (default 16)\n"
@@ -90,6 +92,7 @@ int validator_serve(int argc, char **argv)
 		{ "max-uploads-per-ip", required_argument, 0, 'U' }, { "upload-min-kib-s", required_argument, 0, 'R' },
 		{ "trusted-proxy", required_argument, 0, 'P' },	 { "max-pending-per-ip", required_argument, 0, 'A' },
 		{ "max-queued", required_argument, 0, 'Q' },	 { "keep-mb", required_argument, 0, 'k' },
+		{ "start-give-up", required_argument, 0, 'G' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -142,6 +145,11 @@ int validator_serve(int argc, char **argv)
 			if (number(optarg, 1, 1e7, &v) < 0)
 				goto bad;
 			o.held_timeout_s = v;
+			break;
+		case 'G':
+			if (number(optarg, 1, 1e7, &v) < 0)
+				goto bad;
+			o.start_give_up_s = v;
 			break;
 		case 'm':
 			if (number(optarg, 1, 1 << 20, &v) < 0)

@@ -333,6 +333,43 @@ static void judgment_that_cannot_start_waits(void **unused)
 	json_decref(j);
 }
 
+/* A judgment that fails to start for --start-give-up seconds (and at
+ * least three tries) is given up, service.start_failed, so that what is
+ * queued behind it is judged: the head of the queue is not held for good. */
+static void judgment_that_never_starts_is_given_up(void **unused)
+{
+	const char *const opts[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2", "--judge-bin",
+				     tu_karpa(), "--max-upload-mb", "256", "--start-give-up", "2", NULL };
+	char tar[FS_PATH_MAX], work[FS_PATH_MAX], path[128];
+	json_t *j, *done;
+
+	(void)unused;
+	snprintf(tar, sizeof tar, "%s/never.tar", g.tmp);
+	snprintf(work, sizeof work, "%s/work/service", g.state);
+	prove("s|^/\\* tiny: seconds under sanitizers|/* tiny (never started): seconds under sanitizers|",
+	      "A comment whose judgment never starts.", tar);
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, opts);
+	run(0, "mv %s %s.away && touch %s", work, work, work);
+	run(0, "%s submit %s %s --quiet --json", tu_karpa(), g.sv.url, tar);
+	j = tu_out_json(g.out);
+	snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
+	json_decref(j);
+	/* tries at 0, 1 and 3 s: the third is past the 2 s */
+	done = wait_done(path, 100, 200);
+	run(0, "rm %s && mv %s.away %s", work, work, work);
+	assert_non_null(done);
+	assert_string_equal(tu_jstr(done, "verdict"), "error");
+	assert_string_equal(tu_jstr(done, "code"), "service.start_failed");
+	json_decref(done);
+	run(0, "grep -c 'could not start 3 times in [0-9]* s: .*given up' %s", g.sv.log);
+	/* nothing ran, so nothing is kept */
+	run(0, "ls %s/uploads | grep -c '\\.tar$' || true", g.state);
+	assert_string_equal(g.out, "0\n");
+	sf_stop(&g.sv, SIGTERM);
+	serve();
+}
+
 /* A bundle proved with --hold and submitted without its held checkpoints
  * whose judgment here draws some. A bundle whose draws both start at the
  * initialisation needs none, about 1 in 70 at tiny with this run's
@@ -1334,6 +1371,7 @@ int main(void)
 		cmocka_unit_test(manifest_without_a_king_is_refused),
 		cmocka_unit_test(submit_wait_and_resubmit),
 		cmocka_unit_test(judgment_that_cannot_start_waits),
+		cmocka_unit_test(judgment_that_never_starts_is_given_up),
 		cmocka_unit_test(upload_cap_and_retention),
 		cmocka_unit_test(judged_upload_left_behind_is_swept),
 		cmocka_unit_test(held_checkpoints_asked_for_and_judged),

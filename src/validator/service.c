@@ -53,6 +53,11 @@
  * 2, 4, ... up to this: not every tick, and not given up (the submission
  * did nothing wrong). */
 #define SVC_START_BACKOFF_MAX_S 60.0
+/* ... but a submission whose own judgment failed to start this many times
+ * in a row, for --start-give-up seconds, is given up: a cause that is its
+ * alone (its log's path taken by a folder) would otherwise hold the head
+ * of the queue, and every submission behind it, for good. */
+#define SVC_START_FAILS_MIN 3
 /* The judgment's JSON on its stdout is small; a bound keeps a broken child
  * from making us read without limit. */
 #define SVC_RESULT_BYTES_MAX (1u << 20)
@@ -73,6 +78,7 @@ void service_opts_default(struct service_opts *o)
 	o->max_pending_per_address = 16;
 	o->max_queued = 256;
 	o->held_timeout_s = 3600.0;
+	o->start_give_up_s = 600.0;
 	http_limits_default(&o->limits);
 	o->limits.max_body = 0;
 }
@@ -84,7 +90,9 @@ uint64_t service_upload_cap(const char *scale)
 
 int service_keeps_upload(const char *verdict, const char *code)
 {
-	return !strcmp(verdict, "error") || dispute_subject(code);
+	/* a judgment that never started has no evidence to keep: its log
+	 * lines are the service's */
+	return (!strcmp(verdict, "error") && strcmp(code, "service.start_failed")) || dispute_subject(code);
 }
 
 void svc_lock(struct svc *s)
@@ -693,14 +701,17 @@ static void reap(struct svc *s, struct job *jobs, int n)
 }
 
 /* A claimed item whose judgment could not be started: every cause
- * start_job has (fork, a pipe, its log in STATE/work/service) is the
- * machine's, so the item keeps its place and its attempts (queue_unclaim),
- * and no judgment starts until the backoff ends. Counting the attempt
- * instead failed an honest submission in three ticks; requeueing it with
- * no wait re-claimed it five times a second. */
+ * start_job has (fork, a pipe, its log in STATE/work/service) is most
+ * likely the machine's, so the item keeps its place and its attempts
+ * (queue_unclaim), and no judgment starts until the backoff ends. Counting
+ * the attempt instead failed an honest submission in three ticks;
+ * requeueing it with no wait re-claimed it five times a second. Only when
+ * the same item has failed to start for --start-give-up seconds is it
+ * given up, so that the submissions behind it are judged. */
 static void start_failed(struct svc *s, const struct queue_item *it, const struct kerr *why)
 {
 	struct kerr err = { 0 };
+	double failing;
 	int rc;
 
 	s->start_backoff_s = s->start_backoff_s > 0 ? s->start_backoff_s * 2 : 1;
@@ -708,6 +719,31 @@ static void start_failed(struct svc *s, const struct queue_item *it, const struc
 		s->start_backoff_s = SVC_START_BACKOFF_MAX_S;
 	clock_gettime(CLOCK_MONOTONIC, &s->start_after);
 	s->start_after.tv_sec += (time_t)s->start_backoff_s;
+	if (strcmp(s->start_fail_id, it->id)) {
+		snprintf(s->start_fail_id, sizeof s->start_fail_id, "%s", it->id);
+		clock_gettime(CLOCK_MONOTONIC, &s->start_fail_t0);
+		s->start_fails = 0;
+	}
+	s->start_fails++;
+	failing = since(&s->start_fail_t0);
+	if (s->o.start_give_up_s > 0 && s->start_fails >= SVC_START_FAILS_MIN && failing >= s->o.start_give_up_s) {
+		svc_lock(s);
+		rc = queue_finish(&s->vs, it->id, "error", "service.start_failed", "", &err);
+		svc_unlock(s);
+		log_msg(LOG_WARN, "serve", "%s: its judgment could not start %d times in %.0f s: %s (%s); given up"
+			" (service.start_failed) so that the queue moves on: fix the cause, and its miner may"
+			" submit it again", it->id, s->start_fails, failing, why->msg, why->code);
+		if (rc < 0) {
+			log_msg(LOG_WARN, "serve", "%s: recording it given up: %s (%s)", it->id, err.msg, err.code);
+		} else {
+			drop_upload(it->path, it->id, "error", "service.start_failed");
+			svc_event(s, "verdict", json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", it->id, "submission", "",
+							  "verdict", "error", "code", "service.start_failed",
+							  "wall_s", 0.0));
+		}
+		s->start_fail_id[0] = '\0';
+		return;
+	}
 	svc_lock(s);
 	rc = queue_unclaim(&s->vs, it->id, &err);
 	svc_unlock(s);
@@ -742,6 +778,7 @@ static void start_jobs(struct svc *s, struct job *jobs, int n)
 			return;
 		}
 		s->start_backoff_s = 0;
+		s->start_fail_id[0] = '\0';
 		/* its copy of the bundle is written beside the uploads: room
 		 * an upload must not take meanwhile */
 		jobs[i].owed = it.bytes;

@@ -20,6 +20,9 @@ struct service_opts {
 	double judge_deadline_s;     /* the operator's cap on a judgment (0: the judge's own) */
 	double held_timeout_s;       /* how long a submission waits for its miner's held
 					checkpoints before it is rejected (service.held_missing) */
+	double start_give_up_s;      /* how long one submission's judgment may fail to start,
+					try after try, before it is given up
+					(service.start_failed), so that the queue moves on */
 	int max_pending_per_miner;   /* queued + judging per miner key; beyond: 429 */
 	int max_pending_per_address; /* ... per client address; beyond: 429 */
 	int max_queued;              /* ... in all; beyond: 503 */
@@ -48,7 +51,8 @@ uint64_t service_upload_cap(const char *scale);
  * is what `karpa dispute STATE BUNDLE` diagnoses, and a judgment that kept
  * failing (verdict error) is the operator's to look into; any other
  * verdict needs no bytes (the corpus holds the judgment, the content store
- * an accepted bundle's files), and the tar is removed. */
+ * an accepted bundle's files), and the tar is removed; so is one whose
+ * judgment never started (service.start_failed: no evidence to keep). */
 int service_keeps_upload(const char *verdict, const char *code);
 /* Kept uploads' room when the operator names none: this many of the
  * largest upload. */

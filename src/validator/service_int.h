@@ -35,6 +35,10 @@ struct svc {
 	 * every start until then, twice as long each time in a row */
 	struct timespec start_after;
 	double start_backoff_s;
+	/* the submission those failures were all for, since when, how many */
+	char start_fail_id[QUEUE_ID_BYTES];
+	struct timespec start_fail_t0;
+	int start_fails;
 	/* kings whose sample failed in this run: not tried again until the
 	 * next start (a sample is for reading; a failure is logged) */
 	char sample_failed[SVC_SAMPLE_FAILED_MAX][RECIPEREPO_TAG_MAX];
