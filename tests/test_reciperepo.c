@@ -339,6 +339,57 @@ static void tree_check_refuses_what_no_recipe_holds(void **state)
 	expect(reciperepo_tree_check(f->repo, "HEAD", &err), &err, "recipe.bad_tree", "HEAD");
 }
 
+/* A king's size is read from git's listing: notes beyond a patch's 256
+ * file sections are a king the validator can crown (and taken), but one
+ * file more than RECIPEREPO_TREE_FILES_MAX, or a blob that takes the tree
+ * past RECIPEREPO_TREE_BYTES_MAX (zeros: a few KiB in the bundle), is
+ * refused before checkout; the judge holds a patched folder to the same
+ * bound. */
+static void tree_size_is_bounded_before_checkout(void **state)
+{
+	struct fixture *f = *state;
+	struct kerr err = { 0 };
+	char out[256], dir[FS_PATH_MAX];
+
+	/* notes up to the bound in all: taken */
+	assert_int_equal(tu_run(out, sizeof out,
+				"cd '%s' && git checkout -q --detach %s && n=$(git ls-tree -r --name-only HEAD | wc -l)"
+				" && for i in $(seq 1 $((%d - n))); do echo n > n$i.md; done"
+				" && git add . && git -c user.name=t -c user.email=t@t commit -qm notes && git rev-parse HEAD",
+				f->repo, RECIPEREPO_FIRST_TAG, RECIPEREPO_TREE_FILES_MAX),
+			 0);
+	out[strcspn(out, "\n")] = '\0';
+	if (reciperepo_tree_check(f->repo, out, &err) < 0)
+		fail_msg("%d files: %s: %s", RECIPEREPO_TREE_FILES_MAX, err.code, err.msg);
+	/* one more: refused */
+	assert_int_equal(tu_run(out, sizeof out,
+				"cd '%s' && echo n > last.md && git add . && git -c user.name=t -c user.email=t@t commit -qm one"
+				" && git tag recipe-v0.9.0 && git rev-parse HEAD",
+				f->repo),
+			 0);
+	out[strcspn(out, "\n")] = '\0';
+	expect(reciperepo_tree_check(f->repo, out, &err), &err, "recipe.bad_tree", "more than 520 files");
+	/* the same folder as the judge sees it, patched: refused too, and one
+	 * file fewer taken */
+	snprintf(dir, sizeof dir, "%s/patched", f->tmp);
+	assert_int_equal(reciperepo_export(f->repo, "recipe-v0.9.0", dir, &err), 0);
+	expect(reciperepo_dir_check(dir, &err), &err, "patch.tree_too_large", "521 files");
+	assert_int_equal(tu_run(NULL, 0, "rm '%s/last.md'", dir), 0);
+	if (reciperepo_dir_check(dir, &err) < 0)
+		fail_msg("%d files: %s: %s", RECIPEREPO_TREE_FILES_MAX, err.code, err.msg);
+	/* bytes: a blob of zeros one byte past the bound, with the first
+	 * tag's few KiB beside it */
+	assert_int_equal(tu_run(out, sizeof out,
+				"cd '%s' && git checkout -q --detach %s && head -c %u /dev/zero > big.md && git add big.md"
+				" && git -c user.name=t -c user.email=t@t commit -qm big && git rev-parse HEAD && rm -f big.md",
+				f->repo, RECIPEREPO_FIRST_TAG, RECIPEREPO_TREE_BYTES_MAX),
+			 0);
+	out[strcspn(out, "\n")] = '\0';
+	expect(reciperepo_tree_check(f->repo, out, &err), &err, "recipe.bad_tree", "big.md");
+	assert_int_equal(tu_run(NULL, 0, "head -c %u /dev/zero > '%s/big.md'", RECIPEREPO_TREE_BYTES_MAX, dir), 0);
+	expect(reciperepo_dir_check(dir, &err), &err, "patch.tree_too_large", "bytes");
+}
+
 static const char clean_patch[] = "diff --git a/gpt.c b/gpt.c\n"
 				  "index 1111111..2222222 100644\n"
 				  "--- a/gpt.c\n"
@@ -702,6 +753,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(resolve_refuses_unknown_tags_and_non_repos, setup, teardown),
 		cmocka_unit_test_setup_teardown(export_gives_exactly_the_tracked_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(tree_check_refuses_what_no_recipe_holds, setup, teardown),
+		cmocka_unit_test_setup_teardown(tree_size_is_bounded_before_checkout, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_clean_patch_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_cuda_patch_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply_inside_another_repository, setup, teardown),

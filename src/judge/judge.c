@@ -391,7 +391,8 @@ static int check_diff_scan(struct judge_ctx *c, struct kerr *err)
 		return kerr_set(err, "judge.stale", "the patch is based on %s (%.12s), the king is %s (%.12s): rebase and prove again",
 				*tag ? tag : "?", commit, c->king.tag, c->king.commit);
 	if (reciperepo_export(c->s->recipe, c->king.tag, c->recipe, err) < 0 ||
-	    reciperepo_apply(c->recipe, c->patch_path, err) < 0 || diffscan_tree(c->recipe, err) < 0)
+	    reciperepo_apply(c->recipe, c->patch_path, err) < 0 || reciperepo_dir_check(c->recipe, err) < 0 ||
+	    diffscan_tree(c->recipe, err) < 0)
 		return -1;
 	/* after the scan, so that hostile code is named for what it is */
 	if (reciperepo_patch_parts(c->patch, c->patch_len, &parts, err) < 0)

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,10 +282,11 @@ int reciperepo_tree_check(const char *repo, const char *commit, struct kerr *err
 {
 	/* a tree that fits the file cap lists in far less */
 	const struct reciperepo_git_opts o = { .out_max = 1u << 20 };
-	const char *args[] = { "ls-tree", "-r", "-z", "--full-tree", commit, NULL };
+	const char *args[] = { "ls-tree", "-r", "-l", "-z", "--full-tree", commit, NULL };
 	struct proc_result res;
 	const char *p, *end;
 	size_t files = 0;
+	uint64_t bytes = 0;
 	int rc = -1;
 
 	if (!hash_is_hex(commit, RECIPEREPO_COMMIT_HEX - 1))
@@ -301,11 +303,12 @@ int reciperepo_tree_check(const char *repo, const char *commit, struct kerr *err
 	}
 	end = res.out + res.out_len;
 	for (p = res.out; p < end; p += strlen(p) + 1) {
-		/* "<mode> <type> <object>\t<path>" */
+		/* "<mode> <type> <object> <size, padded>\t<path>" */
 		const char *tab = memchr(p, '\t', (size_t)(end - p));
-		const char *path = tab ? tab + 1 : "";
+		const char *path = tab ? tab + 1 : "", *obj = p + 12, *num;
 		struct kerr why = { 0 };
-		char shown[SHOW_PATH_MAX + 8];
+		char shown[SHOW_PATH_MAX + 8], *e;
+		unsigned long long size;
 
 		show(path, strnlen(path, (size_t)(end - path)), shown, sizeof shown);
 		if (!tab || strncmp(p, "100644 blob ", 12)) {
@@ -316,15 +319,81 @@ int reciperepo_tree_check(const char *repo, const char *commit, struct kerr *err
 			kerr_set(err, "recipe.bad_tree", "%s: no recipe file may be named so (%s)", shown, why.msg);
 			goto out;
 		}
-		if (++files > RECIPEREPO_PATCH_FILES_MAX) {
-			kerr_set(err, "recipe.bad_tree", "more than %d files: not a recipe", RECIPEREPO_PATCH_FILES_MAX);
+		if (++files > RECIPEREPO_TREE_FILES_MAX) {
+			kerr_set(err, "recipe.bad_tree", "more than %d files: not a recipe", RECIPEREPO_TREE_FILES_MAX);
 			goto out;
 		}
+		/* the object id, then the size right-aligned in spaces */
+		num = memchr(obj, ' ', (size_t)(tab - obj));
+		while (num && num < tab && *num == ' ')
+			num++;
+		errno = 0;
+		size = num && num < tab && isdigit((unsigned char)*num) ? strtoull(num, &e, 10) : 0;
+		if (!num || num >= tab || !isdigit((unsigned char)*num) || errno || e != tab) {
+			kerr_set(err, "recipe.bad_tree", "%s: git's listing gives no size", shown);
+			goto out;
+		}
+		if (size > RECIPEREPO_TREE_BYTES_MAX - bytes) {
+			kerr_set(err, "recipe.bad_tree", "%s: %llu bytes take the tree past %u bytes: not a recipe", shown,
+				 size, RECIPEREPO_TREE_BYTES_MAX);
+			goto out;
+		}
+		bytes += size;
 	}
 	rc = 0;
 out:
 	proc_result_free(&res);
 	return rc;
+}
+
+/* Regular files of dir (and of its CUDA part at the top) into *files,
+ * *bytes; anything else is reciperepo_apply's to have refused. */
+static int dir_count(const char *dir, int top, size_t *files, uint64_t *bytes, struct kerr *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return kerr_errno(err, "recipe.io", dir);
+	while (rc == 0 && (e = readdir(d))) {
+		char path[FS_PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (fs_join(path, sizeof path, err, "%s/%s", dir, e->d_name) < 0) {
+			rc = -1;
+			break;
+		}
+		if (lstat(path, &st) < 0) {
+			rc = kerr_errno(err, "recipe.io", path);
+			break;
+		}
+		if (S_ISDIR(st.st_mode) && top && !strcmp(e->d_name, RECIPEREPO_CUDA_DIR)) {
+			rc = dir_count(path, 0, files, bytes, err);
+		} else if (S_ISREG(st.st_mode)) {
+			(*files)++;
+			*bytes += (uint64_t)st.st_size;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int reciperepo_dir_check(const char *dir, struct kerr *err)
+{
+	size_t files = 0;
+	uint64_t bytes = 0;
+
+	if (dir_count(dir, 1, &files, &bytes, err) < 0)
+		return -1;
+	if (files > RECIPEREPO_TREE_FILES_MAX || bytes > RECIPEREPO_TREE_BYTES_MAX)
+		return kerr_set(err, "patch.tree_too_large",
+				"the patched recipe holds %zu files, %llu bytes: over %d files or %u bytes, more than"
+				" a miner takes from a king",
+				files, (unsigned long long)bytes, RECIPEREPO_TREE_FILES_MAX, RECIPEREPO_TREE_BYTES_MAX);
+	return 0;
 }
 
 /* ---------------------------------------------------------- diff parser */

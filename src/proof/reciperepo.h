@@ -15,7 +15,15 @@
 #define RECIPEREPO_TAG_MAX 64
 #define RECIPEREPO_COMMIT_HEX 41
 #define RECIPEREPO_PATCH_BYTES_MAX (256u << 10) /* a recipe patch is code, not data */
-#define RECIPEREPO_PATCH_FILES_MAX 256 /* as many files as a recipe may hold */
+#define RECIPEREPO_PATCH_FILES_MAX 256 /* file sections in one patch */
+/* A king's whole tree, every kind of file in it (notes, the CUDA part, the
+ * Makefile): what the validator's judge lets a patch make (check 1,
+ * reciperepo_dir_check) and what a miner checks out of a king
+ * (reciperepo_tree_check), one bound for both, so that no king the network
+ * crowns is one its miners refuse. Check 1 bounds sources tighter still
+ * (DIFFSCAN_TREE_*); the rest is notes. */
+#define RECIPEREPO_TREE_FILES_MAX 520
+#define RECIPEREPO_TREE_BYTES_MAX (64u << 20)
 /* The recipe's CUDA part (docs/recipe-repo.md): the one folder of the
  * repository, patched by proof like the flat files, under check 1's CUDA
  * rules (docs/diffscan.md). */
@@ -116,12 +124,18 @@ int reciperepo_parse_tag(const char *tag, unsigned v[3]);
  * touch): patch.touches_harness or patch.bad_path, naming the path. */
 int reciperepo_path_check(const char *path, struct kerr *err);
 /* Whether commit's tree in repo is a recipe a miner may build: at most
- * RECIPEREPO_PATCH_FILES_MAX plain files (mode 100644: no symlink,
+ * RECIPEREPO_TREE_FILES_MAX plain files (mode 100644: no symlink,
  * executable, submodule) at paths reciperepo_path_check allows, or the
- * Makefile reciperepo_init copies. A king comes from a validator, which may
- * be hostile: a file named @o.c is read by the compiler as options, a
- * symlink makes a header of any file the miner can read.
+ * Makefile reciperepo_init copies, RECIPEREPO_TREE_BYTES_MAX in all. A king
+ * comes from a validator, which may be hostile: a file named @o.c is read
+ * by the compiler as options, a symlink makes a header of any file the
+ * miner can read, and a blob of zeros a few KiB in the bundle fills the
+ * disk once checked out; this reads the tree's listing, not its files.
  * recipe.bad_tree names the first entry that is not. */
 int reciperepo_tree_check(const char *repo, const char *commit, struct kerr *err);
+/* A patched recipe folder (the judge's, after reciperepo_apply) within
+ * RECIPEREPO_TREE_FILES_MAX regular files and RECIPEREPO_TREE_BYTES_MAX,
+ * its CUDA part's included: patch.tree_too_large, naming the count. */
+int reciperepo_dir_check(const char *dir, struct kerr *err);
 
 #endif

@@ -851,7 +851,7 @@ out:
  * -z --stdin: the flat recipe files and its CUDA part's. */
 static int tree_names(const char *tree, char **buf, size_t *len, struct kerr *err)
 {
-	char *names[RECIPEREPO_PATCH_FILES_MAX + RECIPE_SOURCES_MAX + 8], *b = NULL;
+	char *names[RECIPEREPO_TREE_FILES_MAX], *b = NULL;
 	size_t n = 0, total = 0, at = 0;
 	int rc = -1;
 
