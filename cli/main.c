@@ -10,6 +10,7 @@
 #include "util/version.h"
 #include "sandbox/recipe_api.h"
 #include "proof/bundle.h"
+#include "util/termtext.h"
 
 struct command {
 	const char *name;
@@ -47,7 +48,13 @@ int cli_fail(const struct kerr *err)
 		cli_print_json(json_pack("{s:i, s:b, s:s, s:s}", "version", CLI_JSON_VERSION, "ok", 0, "code",
 					 err->code[0] ? err->code : "error", "message", err->msg),
 			       JSON_SORT_KEYS, NULL);
-	fprintf(stderr, "karpa: %s: %s\n", err->code[0] ? err->code : "error", err->msg);
+	{
+		/* a message may quote what a server, a node or a bundle said */
+		char msg[KERR_MSG_MAX];
+
+		snprintf(msg, sizeof msg, "%s", err->msg);
+		fprintf(stderr, "karpa: %s: %s\n", err->code[0] ? err->code : "error", termtext_clean(msg, '?'));
+	}
 	return EXIT_FAIL;
 }
 

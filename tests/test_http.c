@@ -93,7 +93,7 @@ static int h_flaky(struct http_req *rq, void *ctx)
 
 static int h_refuse(struct http_req *rq, void *ctx)
 {
-	return http_reply_error(rq, 422, "demo.refused", "%s", "a refusal\nwith a newline");
+	return http_reply_error(rq, 422, "demo.refused", "%s", "a refusal\nwith a newline and a CSI: \xc2\x9b" "2J");
 }
 
 static int h_text(struct http_req *rq, void *ctx)
@@ -1539,7 +1539,8 @@ static void test_client_errors(void **state)
 	assert_int_equal(client_get_json(url(f, "/v1/refuse"), &o, &j, &status, &err), -1);
 	assert_int_equal(status, 422);
 	assert_string_equal(err.code, "demo.refused");
-	assert_string_equal(err.msg, "a refusal with a newline");
+	/* one line, and U+009B (CSI in UTF-8) is no command to the terminal */
+	assert_string_equal(err.msg, "a refusal with a newline and a CSI:   2J");
 	assert_int_equal(client_get_json(url(f, "/v1/text"), &o, &j, &status, &err), -1);
 	assert_int_equal(status, 200);
 	assert_string_equal(err.code, "client.bad_reply");

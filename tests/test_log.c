@@ -36,9 +36,12 @@ static void messages_reach_the_installed_sink(void **st)
 	/* A bundle's text cannot forge a second line or move the cursor. */
 	log_msg(LOG_PROGRESS, "prove", "%s", "evil\nkarpa: fake\r\x1b[2J");
 	assert_string_equal(s.line, "evil karpa: fake  [2J");
+	/* nor with the C1 form of CSI (U+009B), or a raw 8-bit one */
+	log_msg(LOG_PROGRESS, "prove", "%s", "a\xc2\x9b" "2J b\x9b" "2J");
+	assert_string_equal(s.line, "a  2J b 2J");
 	log_set_sink(NULL, NULL);
 	log_msg(LOG_PROGRESS, "test", "to stderr, not to the capture");
-	assert_int_equal(s.n, 2);
+	assert_int_equal(s.n, 3);
 }
 
 static void long_messages_are_cut(void **st)

@@ -19,6 +19,7 @@
 #include "util/growbuf.h"
 #include "util/hash.h"
 #include "util/retry_after.h"
+#include "util/termtext.h"
 
 #define RPC_URL_BYTES_MAX 2048
 /* The JSON envelope around a hex answer: {"jsonrpc":"2.0","result":"0x","id":N}. */
@@ -328,9 +329,7 @@ out:
 /* Messages are one line: jansson's error text quotes the input it choked on. */
 static void one_line(char *s)
 {
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			*s = ' ';
+	termtext_clean(s, ' ');
 }
 
 int chain_rpc_parse_answer(const char *body, size_t len, uint64_t id, json_t **result, struct kerr *err)

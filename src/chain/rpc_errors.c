@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/termtext.h"
+
 /* How much of a node's own text a message quotes. */
 #define NODE_TEXT_CHARS_MAX 200
 
@@ -138,8 +140,9 @@ static void quote(char *out, size_t cap, const char *s)
 	size_t n = 0;
 
 	for (; s && *s && n + 1 < cap && n < NODE_TEXT_CHARS_MAX; s++)
-		out[n++] = (unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f ? ' ' : *s;
+		out[n++] = *s;
 	out[n] = '\0';
+	termtext_clean(out, ' ');
 }
 
 const char *chain_rpc_custom_error(unsigned code, const char **variant)

@@ -31,6 +31,7 @@
 #include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/proc.h"
+#include "util/termtext.h"
 
 #define MINER_URL_MAX 2048
 #define MINER_POLL_S 2
@@ -74,8 +75,9 @@ static double wall_s(void)
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One line on stderr. Much of it is the validator's text (tags, ids,
- * codes, messages), which may be hostile: control bytes become '?', so
- * that no escape sequence reaches the operator's terminal. */
+ * codes, messages), which may be hostile: control bytes (C1 and
+ * malformed UTF-8 among them) become '?', so that no escape sequence
+ * reaches the operator's terminal. */
 static void say(const char *fmt, ...)
 {
 	char line[2048];
@@ -84,9 +86,7 @@ static void say(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	termtext_clean(line, '?');
 	fprintf(stderr, "miner: %s\n", line);
 }
 

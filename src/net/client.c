@@ -21,6 +21,7 @@
 #include "util/growbuf.h"
 #include "util/hash.h"
 #include "util/retry_after.h"
+#include "util/termtext.h"
 
 #define CLIENT_REPLY_BYTES_MAX (16u << 20) /* a JSON reply or an error body */
 #define CLIENT_CONNECT_TIMEOUT_S 10
@@ -191,9 +192,9 @@ static int map_error(struct xfer *x, long status, struct kerr *err)
 		char line[KERR_MSG_MAX];
 
 		snprintf(line, sizeof line, "%s", msg);
-		for (char *p = line; *p; p++) /* one line, whatever the server sent */
-			if ((unsigned char)*p < 0x20)
-				*p = ' ';
+		/* one line, and no terminal commands, whatever the server sent:
+		 * the message is printed where the code is */
+		termtext_clean(line, ' ');
 		kerr_set(err, code, "%s", line);
 	} else {
 		kerr_set(err, "client.bad_reply", "%s answered HTTP %ld without the error shape", x->url, status);

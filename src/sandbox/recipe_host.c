@@ -9,17 +9,17 @@
 #include <string.h>
 
 #include "sandbox/gemmtab.h"
+#include "util/termtext.h"
 
 void recipe_host_err(struct kerr *err, const char *code, const char *what, const char *kr_err)
 {
 	char line[KR_ERR_MAX];
 	size_t i;
 
-	for (i = 0; i + 1 < sizeof line && kr_err && kr_err[i]; i++) {
-		unsigned char c = (unsigned char)kr_err[i];
-		line[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
+	for (i = 0; i + 1 < sizeof line && kr_err && kr_err[i]; i++)
+		line[i] = kr_err[i];
 	line[i] = '\0';
+	termtext_clean(line, ' ');
 	kerr_set(err, code, "recipe %s failed: %s", what, i ? line : "(no reason given)");
 }
 

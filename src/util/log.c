@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "util/termtext.h"
+
 static void stderr_sink(void *arg, enum log_level level, const char *component, const char *line)
 {
 	(void)arg;
@@ -29,8 +31,6 @@ void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
+	termtext_clean(line, ' ');
 	sink(sink_arg, level, component, line);
 }
