@@ -235,6 +235,46 @@ static void limits_bind_the_child_and_its_children(void **state)
 	tu_rmdir(dir);
 }
 
+/* RLIMIT_CPU binds each process of the child's tree: a grandchild that
+ * spins is stopped by SIGXCPU after a second of CPU, and the CPU it used
+ * shows in this process's children's time once it is waited for. */
+static void cpu_limit_binds_and_is_counted(void **state)
+{
+	const char *argv[] = { "sh", "-c", "ulimit -t; sh -c 'while :; do :; done'; echo $?", NULL };
+	struct proc_opts o = { .limit_cpu_s = 1, .timeout_ms = 60000 };
+	struct proc_result r;
+	double before = proc_children_cpu_s();
+
+	(void)state;
+	run_ok(argv, &o, &r);
+	/* seconds, and 128 + SIGXCPU */
+	assert_string_equal(r.out, "1\n152\n");
+	assert_int_equal(r.timed_out, 0);
+	proc_result_free(&r);
+	assert_true(proc_children_cpu_s() - before >= 0.9);
+}
+
+static void programs_are_found_on_path(void **state)
+{
+	char out[FS_PATH_MAX], *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+
+	(void)state;
+	setenv("PATH", "relative:/nonexistent:/bin:/usr/bin", 1);
+	assert_int_equal(proc_find_on_path("sh", out, sizeof out), 0);
+	assert_string_equal(out, "/bin/sh");
+	assert_int_equal(proc_find_on_path("karpa-no-such-tool", out, sizeof out), -1);
+	assert_string_equal(out, "");
+	/* a name with a slash is itself, when it is executable */
+	assert_int_equal(proc_find_on_path("/bin/sh", out, sizeof out), 0);
+	assert_string_equal(out, "/bin/sh");
+	assert_int_equal(proc_find_on_path("/etc/passwd", out, sizeof out), -1);
+	if (saved)
+		setenv("PATH", saved, 1);
+	else
+		unsetenv("PATH");
+	free(saved);
+}
+
 static void first_line(void **state)
 {
 	char out[8];
@@ -259,6 +299,8 @@ int main(void)
 		cmocka_unit_test(timeouts_signals_and_missing_programs),
 		cmocka_unit_test(own_group_timeout_kills_grandchildren),
 		cmocka_unit_test(limits_bind_the_child_and_its_children),
+		cmocka_unit_test(cpu_limit_binds_and_is_counted),
+		cmocka_unit_test(programs_are_found_on_path),
 		cmocka_unit_test(first_line),
 	};
 

@@ -167,9 +167,11 @@ static void compile_errors_are_reported(void **st)
 }
 
 /* A whole build has a budget besides each file's: its recipe objects
- * together (a few bytes of C each make a large object), and the wall
- * clock of every compiler call together. A recipe refused leaves no
- * object in the cache: its objects move there only once the runner links. */
+ * together (a few bytes of C each make a large object), and the CPU time
+ * of every compiler call together, a verdict on the recipe; the wall
+ * clock is a backstop whose end is the machine's trouble (no verdict). A
+ * recipe refused leaves no object in the cache: its objects move there
+ * only once the runner links. */
 static void a_build_has_a_budget(void **st)
 {
 	char cache[FS_PATH_MAX], before[64], after[64];
@@ -178,11 +180,14 @@ static void a_build_has_a_budget(void **st)
 	(void)st;
 	assert_int_equal(fs_cache_dir(cache, sizeof cache, &err), 0);
 	assert_int_equal(tu_run(before, sizeof before, "mkdir -p %s/objs && ls %s/objs | wc -l", cache, cache), 0);
-	recipe_build_test_budget(2u << 20, 0);
+	recipe_build_test_budget(2u << 20, 0, 0);
 	expect_build_refused("fat", "char fat_a[3 << 20] = { 1 };\n", "recipe.too_large", "pass 2 MiB at fat.c", NULL);
-	recipe_build_test_budget(0, 1);
-	expect_build_refused("slow", "int slow_x;\n", "recipe.build_failed", "time limit", NULL);
-	recipe_build_test_budget(0, 0);
+	/* a millisecond of CPU: spent by the first compile */
+	recipe_build_test_budget(0, 0, 1);
+	expect_build_refused("costly", "int costly_x;\n", "recipe.build_failed", "of compiler CPU time", NULL);
+	recipe_build_test_budget(0, 1, 0);
+	expect_build_refused("slow", "int slow_x;\n", "recipe.build_slow", "too busy", NULL);
+	recipe_build_test_budget(0, 0, 0);
 	assert_int_equal(tu_run(after, sizeof after, "ls %s/objs | wc -l", cache), 0);
 	assert_string_equal(after, before);
 }

@@ -693,9 +693,10 @@ static int fault_is_ours(const char *code)
 {
 	static const char *const ours[] = {
 		"sandbox.unavailable", "sandbox.setup", "sandbox.config", "sandbox.nomem", "sandbox.runner",
-		"recipe.nomem", "recipe.spawn", "recipe.exec", "recipe.no_cuda_tools", "replay.nomem", "judge.nomem",
-		"fs.disk_full", "fs.unwritable", "fs.no_cache_dir", "fs.mkdir", "fs.fsync", "fs.write", "fs.rename",
-		"fs.atomic",
+		"recipe.nomem", "recipe.spawn", "recipe.exec", "recipe.no_cuda_tools", "recipe.no_build_tools",
+		"recipe.no_cross_tools", "recipe.build_slow", "replay.nomem", "judge.nomem", "device.nomem",
+		"fs.disk_full", "fs.unwritable", "fs.no_cache_dir", "fs.mkdir", "fs.create", "fs.nomem", "fs.fsync",
+		"fs.write", "fs.rename", "fs.atomic", "proc.spawn", "proc.io", "proc.nomem",
 	};
 
 	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)

@@ -24,17 +24,9 @@ static const char *const system_dirs[] = { "/usr", "/bin", "/sbin", "/lib", "/li
  * system without merged /usr gets /bin alone). */
 static int tool_prefix(const char *tool, char *out, size_t cap)
 {
-	char found[FS_PATH_MAX] = "", real[PATH_MAX], dirs[4096], *slash, *save = NULL;
-	const char *path = getenv("PATH");
+	char found[FS_PATH_MAX], real[PATH_MAX], *slash;
 
-	if (strchr(tool, '/'))
-		snprintf(found, sizeof found, "%s", tool);
-	snprintf(dirs, sizeof dirs, "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *d = strtok_r(dirs, ":", &save); d && !found[0]; d = strtok_r(NULL, ":", &save))
-		if (d[0] != '/' || (size_t)snprintf(found, sizeof found, "%s/%s", d, tool) >= sizeof found ||
-		    access(found, X_OK) < 0)
-			found[0] = '\0';
-	if (!found[0] || !realpath(found, real) || !(slash = strrchr(real, '/')))
+	if (proc_find_on_path(tool, found, sizeof found) < 0 || !realpath(found, real) || !(slash = strrchr(real, '/')))
 		return -1;
 	*slash = '\0';
 	slash = strrchr(real, '/');

@@ -184,23 +184,30 @@ static int is_unit(const char *n)
 /* What a whole build may take: the per-file cap alone let 256 units of
  * `char a[1 << 30] = { 1 };` write 256 GiB into the cache, and 600 s per
  * compile made 42 hours. A recipe's objects together (reused or not, so
- * that the verdict does not depend on the cache), and the wall clock of
- * every compile and the link together. The project's own recipe takes a
- * few MiB and, with its CUDA part, a few minutes. */
+ * that the verdict does not depend on the cache), and the CPU time of
+ * every compile and the link together (RLIMIT_CPU on each, the rest of
+ * the budget): a recipe that takes more is the recipe's doing, whatever
+ * the machine's load. The wall clock is only a backstop, three times the
+ * CPU budget: a build stopped by it (recipe.build_slow) had a machine too
+ * busy to run it, which is no verdict on the recipe. The project's own
+ * recipe takes a few MiB and, with its CUDA part, a few minutes. */
 #define BUILD_OBJS_BYTES (1ull << 30)
-#define BUILD_WALL_MS (1200 * 1000L)
-#define BUILD_CALL_MS (600 * 1000L)
+#define BUILD_CPU_MS (1200 * 1000L)
+#define BUILD_WALL_MS (3600 * 1000L)
+#define BUILD_CALL_MS (1800 * 1000L)
 
 #ifdef KARPA_TEST_HOOKS
 static int skip_symcheck;
 static uint64_t build_fsize_bytes = BUILD_FSIZE_BYTES;
 static uint64_t build_objs_bytes = BUILD_OBJS_BYTES;
 static long build_wall_ms = BUILD_WALL_MS;
+static long build_cpu_ms = BUILD_CPU_MS;
 
-void recipe_build_test_budget(uint64_t objs_bytes, long wall_ms)
+void recipe_build_test_budget(uint64_t objs_bytes, long wall_ms, long cpu_ms)
 {
 	build_objs_bytes = objs_bytes ? objs_bytes : BUILD_OBJS_BYTES;
 	build_wall_ms = wall_ms ? wall_ms : BUILD_WALL_MS;
+	build_cpu_ms = cpu_ms ? cpu_ms : BUILD_CPU_MS;
 }
 
 void recipe_build_test_skip_symcheck(int on)
@@ -217,6 +224,7 @@ void recipe_build_test_fsize(uint64_t bytes)
 #define build_fsize_bytes BUILD_FSIZE_BYTES
 #define build_objs_bytes BUILD_OBJS_BYTES
 #define build_wall_ms BUILD_WALL_MS
+#define build_cpu_ms BUILD_CPU_MS
 #endif
 
 /* Milliseconds a compiler call may take: its own cap, or what is left of
@@ -527,12 +535,32 @@ static int object_path(const struct objkeys *k, const char *cache, const char *t
 /* One build's running state, shared by its compiles, merge and link. */
 struct job {
 	struct timespec t0;     /* its start: the budget runs from here */
+	double cpu0_s;          /* proc_children_cpu_s() then */
 	const char *label;      /* what is built, in messages */
 	const char *log;        /* build.log */
 	struct buildbox box;    /* what the tools may touch (buildbox.h) */
 	const char *env[2];     /* TMPDIR in the build's own folder, which the box lets them write */
 	char tmpdir_env[FS_PATH_MAX + 8];
 };
+
+/* CPU milliseconds the build has left of its budget (<= 0: none). */
+static long cpu_left_ms(const struct job *j)
+{
+	return build_cpu_ms - (long)((proc_children_cpu_s() - j->cpu0_s) * 1000.0);
+}
+
+/* The budget spent: the recipe's doing (a verdict), or the machine's (the
+ * wall-clock backstop: no verdict). */
+static int over_budget(const struct job *j, struct kerr *err)
+{
+	if (cpu_left_ms(j) <= 0)
+		return kerr_set(err, "recipe.build_failed", "%s: the build used its %ld s of compiler CPU time", j->label,
+				build_cpu_ms / 1000);
+	return kerr_set(err, "recipe.build_slow",
+			"%s: the build ran past %ld s of wall-clock time having used %.0f s of its %ld s of CPU time:"
+			" this machine is too busy to build it; no verdict (try again when it is less loaded)",
+			j->label, build_wall_ms / 1000, proc_children_cpu_s() - j->cpu0_s, build_cpu_ms / 1000);
+}
 
 /* Runs argv (a compile or the link) in the job's box; on failure the
  * compiler's first error line becomes recipe.build_failed. The log keeps
@@ -543,22 +571,31 @@ static int run_cc_in(const char **argv, const char *cwd, const struct job *j, st
 	struct proc_opts po = { .cwd = cwd, .env = j->env, .timeout_ms = (int)call_ms(&j->t0),
 				.out_bytes_max = 1u << 16, .err_bytes_max = 1u << 16, .own_group = 1,
 				.limit_as_bytes = BUILD_AS_BYTES, .limit_fsize_bytes = build_fsize_bytes };
-	const char *label = j->label;
+	long cpu_ms = cpu_left_ms(j);
 	struct proc_result pr;
 	int rc = -1;
 
 	memset(&pr, 0, sizeof pr);
-	if (!po.timeout_ms)
-		return kerr_set(err, "recipe.build_failed", "%s: the build ran past its time limit of %ld s", label,
-				build_wall_ms / 1000);
+	if (!po.timeout_ms || cpu_ms <= 0)
+		return over_budget(j, err);
+	/* each process of the call gets what the build has left, rounded up:
+	 * the call's own processes together are held by the check after */
+	po.limit_cpu_s = (unsigned)((cpu_ms + 999) / 1000);
 	if (buildbox_run(&j->box, argv, &po, &pr, err) < 0)
 		goto out;
 	write_log(j->log, &pr);
+	if (pr.timed_out || (pr.exit_code != 0 && cpu_left_ms(j) <= 0)) {
+		over_budget(j, err);
+		goto out;
+	}
 	if (pr.exit_code != 0) {
 		char first[512];
 		first_error_line(pr.err_len ? pr.err : pr.out, first, sizeof first);
-		kerr_set(err, "recipe.build_failed", "%s: %s%s", label, first,
-			 pr.timed_out ? " (the compiler ran past its time limit)" : "");
+		kerr_set(err, "recipe.build_failed", "%s: %s", j->label, first);
+		goto out;
+	}
+	if (cpu_left_ms(j) <= 0) {
+		over_budget(j, err);
 		goto out;
 	}
 	rc = 0;
@@ -767,6 +804,7 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 
 	*reused = 0;
 	clock_gettime(CLOCK_MONOTONIC, &j.t0);
+	j.cpu0_s = proc_children_cpu_s();
 	if (!objs || !dest) {
 		free(objs);
 		free(dest);
@@ -914,24 +952,6 @@ static void prune(const char *cache)
 		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d temporaries of builds that were killed", swept);
 }
 
-/* The first executable `name` on PATH, as an absolute path: the child
- * that starts the runner execs it by path. */
-static int find_on_path(const char *name, char *out, size_t cap)
-{
-	const char *path = getenv("PATH");
-	char dirs[4096], *save = NULL;
-
-	snprintf(dirs, sizeof dirs, "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		if (d[0] != '/' || (size_t)snprintf(out, cap, "%s/%s", d, name) >= cap)
-			continue;
-		if (access(out, X_OK) == 0)
-			return 0;
-	}
-	out[0] = '\0';
-	return -1;
-}
-
 /* The target for isa: NULL or the native name is the native build. */
 static const struct target *find_target(const char *isa, struct kerr *err)
 {
@@ -959,10 +979,18 @@ static int target_tools(const struct target *t, struct recipe_build_info *info, 
 	struct proc_result pr;
 	struct kerr e;
 
-	if (!t->emulator)
+	if (!t->emulator) {
+		/* without them every build fails, the validator's trouble and
+		 * not a recipe's: said as such, not as a failed compile */
+		if (proc_find_on_path(t->cc, cc, sizeof cc) < 0 || proc_find_on_path(t->objcopy, cc, sizeof cc) < 0)
+			return kerr_set(err, "recipe.no_build_tools",
+					"a runner is built with %s and %s, and one of them is not on PATH: install gcc and"
+					" binutils (scripts/setup.sh)",
+					t->cc, t->objcopy);
 		return 0;
-	if (find_on_path(t->cc, cc, sizeof cc) < 0 || find_on_path(t->objcopy, cc, sizeof cc) < 0 ||
-	    find_on_path(t->emulator, info->emulator, sizeof info->emulator) < 0)
+	}
+	if (proc_find_on_path(t->cc, cc, sizeof cc) < 0 || proc_find_on_path(t->objcopy, cc, sizeof cc) < 0 ||
+	    proc_find_on_path(t->emulator, info->emulator, sizeof info->emulator) < 0)
 		return kerr_set(err, "recipe.no_cross_tools",
 				"a runner for %s needs %s, %s and %s on PATH: install gcc-aarch64-linux-gnu, qemu-user "
 				"and the arm64 libraries (scripts/setup.sh, docs/determinism.md)",

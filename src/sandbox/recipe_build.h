@@ -38,8 +38,9 @@ void recipe_build_test_skip_symcheck(int on);
  * 1 GiB), so that a test shows the cap without writing a gigabyte. */
 void recipe_build_test_fsize(uint64_t bytes);
 /* What a whole build may take (0: the release values, 1 GiB of recipe
- * objects and 20 minutes of compiler time), so that a test shows each cap. */
-void recipe_build_test_budget(uint64_t objs_bytes, long wall_ms);
+ * objects, an hour of wall clock, 20 minutes of compiler CPU time), so
+ * that a test shows each cap. */
+void recipe_build_test_budget(uint64_t objs_bytes, long wall_ms, long cpu_ms);
 #endif
 
 #define RECIPE_SOURCES_MAX 256

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,16 +198,17 @@ static int make_pipe(int fds[2], struct kerr *err)
 /* argv behind `prlimit --as=N --fsize=N --` when o asks for limits (see
  * proc_opts); argv itself otherwise. NULL when out of memory; the caller
  * frees what is not argv. */
-static const char **with_limits(const char *const *argv, const struct proc_opts *o, char as[40], char fs[40])
+static const char **with_limits(const char *const *argv, const struct proc_opts *o, char as[40], char fs[40],
+				char cpu[40])
 {
 	size_t n = 0, k = 0;
 	const char **v;
 
-	if (!o->limit_as_bytes && !o->limit_fsize_bytes)
+	if (!o->limit_as_bytes && !o->limit_fsize_bytes && !o->limit_cpu_s)
 		return (const char **)argv;
 	while (argv[n])
 		n++;
-	if (!(v = calloc(n + 5, sizeof *v)))
+	if (!(v = calloc(n + 6, sizeof *v)))
 		return NULL;
 	v[k++] = "prlimit";
 	if (o->limit_as_bytes) {
@@ -216,6 +218,12 @@ static const char **with_limits(const char *const *argv, const struct proc_opts 
 	if (o->limit_fsize_bytes) {
 		snprintf(fs, 40, "--fsize=%llu", (unsigned long long)o->limit_fsize_bytes);
 		v[k++] = fs;
+	}
+	if (o->limit_cpu_s) {
+		/* soft then hard: SIGXCPU says why (a compiler prints "CPU time
+		 * limit exceeded"), SIGKILL a second later ends one that ignores it */
+		snprintf(cpu, 40, "--cpu=%u:%u", o->limit_cpu_s, o->limit_cpu_s + 1);
+		v[k++] = cpu;
 	}
 	v[k++] = "--";
 	memcpy(v + k, argv, (n + 1) * sizeof *v);
@@ -229,8 +237,8 @@ static int spawn(const char *const *argv_in, const struct proc_opts *o, int in_r
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t def;
-	char as[40], fs[40];
-	const char **argv = with_limits(argv_in, o, as, fs);
+	char as[40], fs[40], cpu[40];
+	const char **argv = with_limits(argv_in, o, as, fs, cpu);
 	char **envp = argv ? build_env(o->env, err) : NULL;
 	int rc = -1, e;
 
@@ -384,4 +392,36 @@ void proc_first_line(const char *buf, char *out, size_t cap)
 	if (n)
 		memcpy(out, buf, n);
 	out[n] = '\0';
+}
+
+int proc_find_on_path(const char *name, char *out, size_t cap)
+{
+	const char *path = getenv("PATH");
+	char dirs[4096], *save = NULL;
+
+	if (strchr(name, '/')) {
+		if ((size_t)snprintf(out, cap, "%s", name) < cap && access(out, X_OK) == 0)
+			return 0;
+		out[0] = '\0';
+		return -1;
+	}
+	snprintf(dirs, sizeof dirs, "%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		if (d[0] != '/' || (size_t)snprintf(out, cap, "%s/%s", d, name) >= cap)
+			continue;
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	out[0] = '\0';
+	return -1;
+}
+
+double proc_children_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_CHILDREN, &ru) < 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }

@@ -38,6 +38,10 @@ struct proc_opts {
 	 * not promise. */
 	uint64_t limit_as_bytes;
 	uint64_t limit_fsize_bytes;
+	/* RLIMIT_CPU in seconds, for each process of the child's tree on its
+	 * own (SIGXCPU, then SIGKILL a second later): CPU time, unlike a
+	 * timeout, does not grow with the machine's load. */
+	unsigned limit_cpu_s;
 };
 
 struct proc_result {
@@ -63,5 +67,14 @@ void proc_result_free(struct proc_result *res);
 
 /* The first line of buf (up to cap-1 bytes, no newline), for messages. */
 void proc_first_line(const char *buf, char *out, size_t cap);
+
+/* The first executable name in PATH's folders (absolute ones only; PATH
+ * unset or empty: /usr/local/bin:/usr/bin:/bin), as an absolute path in
+ * out; a name with a '/' is itself. 0, else -1 with out empty. */
+int proc_find_on_path(const char *name, char *out, size_t cap);
+
+/* CPU seconds of this process's waited-for children (and theirs), user
+ * and system: the difference across proc_run calls is what they used. */
+double proc_children_cpu_s(void);
 
 #endif
