@@ -192,6 +192,10 @@ static void test_hostile_checkout(void **state)
 	assert_int_equal(knob_read(d, "tiny", &kv, &err), -1);
 	assert_string_equal(err.code, "miner.knob_anchor");
 	assert_int_equal(knob_read(d, "nosuch", &kv, &err), -1);
+	assert_string_equal(err.code, "scale.unknown");
+	/* refused before any file is read: no folder needed */
+	assert_int_equal(knob_read("/nonexistent-king", "nosuch", &kv, &err), -1);
+	assert_string_equal(err.code, "scale.unknown");
 	tu_rmdir(d);
 }
 

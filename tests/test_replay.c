@@ -399,6 +399,27 @@ static void greedy_host(struct recipe_host *h)
 	h->state_bytes = greedy_bytes;
 }
 
+/* Honest when the kept start is loaded, greedy at the segment's end: held
+ * there to the start's size. */
+static int (*honest_bytes)(struct recipe_host *h, size_t *n, struct kerr *err);
+static int shifty_calls;
+
+static int shifty_bytes(struct recipe_host *h, size_t *n, struct kerr *err)
+{
+	if (shifty_calls++ == 0)
+		return honest_bytes(h, n, err);
+	*n = (size_t)1 << 34;
+	return 0;
+}
+
+static void shifty_host(struct recipe_host *h)
+{
+	fake_host(h);
+	honest_bytes = h->state_bytes;
+	h->state_bytes = shifty_bytes;
+	shifty_calls = 0;
+}
+
 static void a_recipe_cannot_size_the_hosts_buffer(void **st)
 {
 	struct replay_report rr;
@@ -406,7 +427,12 @@ static void a_recipe_cannot_size_the_hosts_buffer(void **st)
 	(void)st;
 	assert_string_equal(judge_replay(greedy_host, fake_bundle, 0, 0, &rr), "judge.replay_digest");
 	assert_int_equal(rr.digest_checked, 0);
+	/* from a kept start: refused at the load */
 	assert_string_equal(judge_replay(greedy_host, fake_bundle, 2, 0, &rr), "ckpt.recipe_mismatch");
+	/* ... and a recipe that grows after it, at the end */
+	assert_string_equal(judge_replay(shifty_host, fake_bundle, 2, 0, &rr), "judge.replay_digest");
+	assert_int_equal(shifty_calls, 2);
+	assert_int_equal(rr.digest_checked, 0);
 }
 
 /* A final model trained elsewhere (here: another seed), put in place of the

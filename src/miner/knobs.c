@@ -295,6 +295,9 @@ int knob_read(const char *checkout, const char *scale, struct knob_values *kv, s
 	int rc = -1;
 
 	memset(kv, 0, sizeof *kv);
+	/* the cheap refusal first: an unknown scale reads no file */
+	if (!scale_find(scale, err))
+		return -1;
 	if (read_text(checkout, "config.c", &cfg, err) == 0 && read_text(checkout, "gpt.c", &gpt, err) == 0) {
 		rc = knob_read_texts(cfg, gpt, scale, kv, err);
 		if (rc < 0 && !strcmp(err->code, "miner.knob_anchor"))
