@@ -518,6 +518,79 @@ static void test_upload_time_scales(void **state)
 	fx_stop(f);
 }
 
+struct slow_post {
+	const struct fx *f;
+	const char *src;
+	long status;
+	double done_s;
+};
+
+static void *slow_poster(void *arg)
+{
+	struct slow_post *p = arg;
+	struct client_opts o;
+	struct kerr err;
+	char u[256];
+	json_t *j = NULL;
+
+	snprintf(u, sizeof u, "%s/v1/slow", p->f->base);
+	client_fast(&o, 1);
+	o.timeout_s = 30;
+	if (client_post_file(u, p->src, &o, &j, &p->status, &err) < 0 && !p->status)
+		p->status = -1;
+	json_decref(j);
+	p->done_s = tu_now_s();
+	return NULL;
+}
+
+/* An upload's handler (a validator verifying a bundle: minutes at the
+ * gpu-* scales) runs on an offload thread: the one worker goes on serving
+ * a GET meanwhile, and a stop waits for the handler and delivers its
+ * reply. On the worker itself (offload_threads 0) the GET waited for it. */
+static void test_upload_handler_does_not_hold_a_worker(void **state)
+{
+	for (int offload = 2; offload >= 0; offload -= 2) {
+		struct http_limits lim;
+		struct client_opts o;
+		struct kerr err;
+		struct slow_post p = { 0 };
+		pthread_t th;
+		json_t *j = NULL;
+		long status = 0;
+		double t0, got;
+		char src[FS_PATH_MAX];
+		struct fx *f;
+
+		test_limits(&lim);
+		lim.threads = 1;
+		lim.offload_threads = offload;
+		f = fx_start(&lim);
+		snprintf(src, sizeof src, "%s/b.tar", f->dir);
+		write_random(src, 4096);
+		p.f = f;
+		p.src = src;
+		assert_int_equal(pthread_create(&th, NULL, slow_poster, &p), 0);
+		usleep(500 * 1000); /* its body is in, its handler asleep (2.5 s) */
+		client_fast(&o, 1);
+		o.timeout_s = 30;
+		t0 = tu_now_s();
+		if (client_get_json(url(f, "/v1/hello"), &o, &j, &status, &err) < 0)
+			fail_msg("%s: %s", err.code, err.msg);
+		got = tu_now_s() - t0;
+		json_decref(j);
+		if (offload)
+			assert_true(got < 1.0);
+		else
+			assert_true(got > 1.5);
+		if (offload) /* stopped while the handler still runs */
+			fx_stop(f);
+		assert_int_equal(pthread_join(th, NULL), 0);
+		assert_int_equal(p.status, 200);
+		if (!offload)
+			fx_stop(f);
+	}
+}
+
 /* A validator that asks for the same held checkpoint on every poll, having
  * taken it each time, gets it CLIENT_HELD_ROUNDS_MAX times and then
  * client.held_again, with nothing more sent. A new submission's count
@@ -1603,6 +1676,7 @@ int main(void)
 		cmocka_unit_test(test_upload_sha256),
 		cmocka_unit_test(test_upload_time_scales),
 		cmocka_unit_test(test_held_sent_a_bounded_number_of_times),
+		cmocka_unit_test(test_upload_handler_does_not_hold_a_worker),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_precheck),
 		cmocka_unit_test(test_disk_full),

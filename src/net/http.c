@@ -71,6 +71,7 @@ void http_limits_default(struct http_limits *l)
 	l->rate_per_s = 20;
 	l->rate_burst = 40;
 	l->threads = 4;
+	l->offload_threads = 2;
 	l->disk_reserve = 64ull << 20;
 	l->trusted_proxy[0] = '\0';
 }
@@ -241,6 +242,13 @@ int http_queue(struct http_req *rq, unsigned status, struct MHD_Response *r)
 		return -1;
 	for (int i = 0; i < rq->nhdr; i++)
 		MHD_add_response_header(r, rq->hdr_name[i], rq->hdr_value[i]);
+	if (rq->offloaded && !rq->replied) {
+		/* queued by on_request once the connection is resumed */
+		rq->kept = r;
+		rq->kept_status = status;
+		rq->replied = 1;
+		return 0;
+	}
 	if (!rq->replied)
 		ok = MHD_queue_response(rq->conn, status, r);
 	MHD_destroy_response(r);
@@ -512,6 +520,10 @@ static void req_free(struct http_req *rq)
 	for (int i = 0; i < rq->nhdr; i++) {
 		free(rq->hdr_name[i]);
 		free(rq->hdr_value[i]);
+	}
+	if (rq->kept) {
+		MHD_destroy_response(rq->kept);
+		atomic_fetch_sub(&rq->srv->off_kept, 1);
 	}
 	growbuf_free(&rq->body);
 	free(rq->method);
@@ -832,6 +844,9 @@ static enum MHD_Result req_end(struct http_server *s, struct http_req *rq)
 		hash_bulk_end(&rq->hash, d);
 		hash_hex(d, rq->sha256);
 	}
+	/* an upload's handler does the heavy work: not on this worker */
+	if (rq->route->upload && http_offload_submit(s, rq))
+		return MHD_YES;
 	rc = rq->route->fn(rq, s->ctx);
 	if (!rq->replied)
 		return mhd_result(http_reply_error(rq, 500, "http.internal",
@@ -863,6 +878,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r = req_begin(s, rq);
 		worker_busy_s += now_s() - t0;
 		return r;
+	}
+	if (rq->kept) { /* back from an offload thread */
+		enum MHD_Result q = MHD_queue_response(conn, rq->kept_status, rq->kept);
+
+		MHD_destroy_response(rq->kept);
+		rq->kept = NULL;
+		atomic_fetch_sub(&rq->srv->off_kept, 1);
+		return q;
 	}
 	if (rq->replied) { /* not expected: MHD stops calling once a reply is queued */
 		*upload_data_size = 0;
@@ -950,6 +973,7 @@ static void server_free(struct http_server *s)
 {
 	if (!s)
 		return;
+	http_offload_stop(s); /* a start that failed after them */
 	if (s->rl)
 		pthread_mutex_destroy(&s->rl->mu);
 	free(s->rl);
@@ -978,14 +1002,14 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 	pthread_mutex_init(&s->slots_mu, NULL);
 	if (parse_listen(listen, &ss, &v6, err) < 0)
 		goto fail;
-	if (lim->threads < 1 || lim->max_uploads < 1 || lim->max_uploads_per_ip < 1 || lim->max_conns < 1 ||
+	if (lim->threads < 1 || lim->offload_threads < 0 || lim->offload_threads > 64 || lim->max_uploads < 1 || lim->max_uploads_per_ip < 1 || lim->max_conns < 1 ||
 	    lim->max_streams < 1 || lim->max_streams_per_ip < 1 ||
 	    /* streams and uploads hold connections: others must remain */
 	    (int64_t)lim->max_streams + lim->max_uploads >= lim->max_conns ||
 	    lim->timeout_s < 1 || lim->max_header_bytes < 256 || lim->max_header_bytes > (64u << 20) ||
 	    !(lim->upload_min_rate >= 0) || lim->upload_grace_s < 1) {
 		kerr_set(err, "http.start",
-			 "limits out of range (threads, uploads, uploads per address, streams, connections (more than "
+			 "limits out of range (threads, offload threads (0..64), uploads, uploads per address, streams, connections (more than "
 			 "streams and uploads together), timeout, headers, upload rate and grace)");
 		goto fail;
 	}
@@ -1029,6 +1053,8 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 	s->rl->burst = lim->rate_burst < 1 ? 1 : lim->rate_burst;
 	if (v6)
 		flags |= MHD_USE_IPv6;
+	if (http_offload_start(s, lim->offload_threads, err) < 0)
+		goto fail;
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 				MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)lim->threads,
@@ -1072,6 +1098,7 @@ void http_stop(struct http_server *s)
 	 * a worker has just done the same at its connection limit, which a
 	 * test run here hit once. */
 	http_sse_close_server(s);
+	http_offload_stop(s);
 	MHD_stop_daemon(s->d);
 	server_free(s);
 }

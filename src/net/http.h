@@ -70,6 +70,10 @@ struct http_limits {
 	double rate_per_s;         /* requests per second per address (token bucket) ... */
 	double rate_burst;         /* ... with this burst; beyond: 429 http.rate + Retry-After */
 	int threads;               /* worker threads */
+	/* Threads an upload route's handler runs on once its body is in (a
+	 * bundle's verification), so that the workers go on serving every
+	 * other request meanwhile; 0: handlers run on the workers. */
+	int offload_threads;
 	/* Room an upload must leave free on upload_dir's filesystem beyond
 	 * what the uploads in flight have announced (Content-Length) and not
 	 * yet written; short: 507 http.disk_full before the body. A body
@@ -91,7 +95,8 @@ struct http_limits {
  * 16 uploads (4 per address, each at least 32 KiB/s after a minute's
  * grace), 128 event streams (4 per address), 512 connections, 32 per
  * address, 30 s idle, 16 KiB headers,
- * 20 requests/s with a burst of 40, 4 threads, 64 MiB of disk kept free.
+ * 20 requests/s with a burst of 40, 4 threads (2 more for upload
+ * handlers), 64 MiB of disk kept free.
  * An upload route's body must have a Content-Length (411 otherwise): the
  * disk claim and the deadline are both reckoned from it. */
 void http_limits_default(struct http_limits *l);

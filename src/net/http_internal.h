@@ -16,6 +16,7 @@
 
 struct http_stream; /* one SSE stream (http_sse.c) */
 struct http_ratelimit;
+struct http_offload; /* the threads upload handlers run on (http_offload.c) */
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -50,6 +51,9 @@ struct http_server {
 	struct http_stream *streams;
 	size_t nstreams;
 	int stopping;
+
+	struct http_offload *off; /* NULL: handlers run on the workers */
+	_Atomic int off_kept;     /* replies kept for a resumed connection, not yet queued */
 };
 
 struct http_req {
@@ -92,6 +96,14 @@ struct http_req {
 	char *hdr_name[HTTP_REPLY_HEADERS_MAX];
 	char *hdr_value[HTTP_REPLY_HEADERS_MAX];
 	int nhdr;
+
+	/* run on an offload thread (http_offload.c): its reply is kept here
+	 * until libmicrohttpd calls on_request again after the resume, the
+	 * one place a reply may be queued */
+	int offloaded;
+	struct http_req *off_next;
+	struct MHD_Response *kept;
+	unsigned kept_status;
 };
 
 /* Adds the handler's headers to r, queues it with status and drops our
@@ -99,5 +111,15 @@ struct http_req {
 int http_queue(struct http_req *rq, unsigned status, struct MHD_Response *r);
 /* Ends every SSE stream of s and waits (bounded) until MHD let them go. */
 void http_sse_close_server(struct http_server *s);
+
+/* The offload threads (lim.offload_threads; 0: none, and nothing is
+ * offloaded). http.start when they cannot start. */
+int http_offload_start(struct http_server *s, int threads, struct kerr *err);
+/* From an upload route's last on_request call, its body in: suspends the
+ * connection and hands rq to a thread, 1; 0 when there are none or they
+ * are stopping (the caller runs the handler itself). */
+int http_offload_submit(struct http_server *s, struct http_req *rq);
+/* Runs what was handed over, resumes its connections, joins the threads. */
+void http_offload_stop(struct http_server *s);
 
 #endif
