@@ -21,8 +21,12 @@ size_t ly_partial_floats(int N, int width)
 
 size_t ly_att_pack_floats(int T, int hs)
 {
-	int k = T > hs ? T : hs;
-	size_t a = kn_pack_a_floats(T, k), b = kn_pack_b_floats(T, k);
+	/* The attention's gemms take T and hs in every role: scores (rows x
+	 * T, inner hs), P V and dS K (rows x hs, inner T), dK and dV (T x hs,
+	 * inner rows). Sized for T alone as the rows and columns, a head
+	 * wider than the context (hs 24 at T 16) overran the packing space. */
+	int d = T > hs ? T : hs;
+	size_t a = kn_pack_a_floats(d, d), b = kn_pack_b_floats(d, d);
 
 	return a > b ? a : b;
 }

@@ -272,6 +272,33 @@ static struct gpt_config small_cfg(void)
 	return c;
 }
 
+/* A head wider than the context and than a packed panel (hs 24 at T 16,
+ * the shape a miner's search reached with width 48 and 2 heads): the
+ * attention's packing space is sized for every gemm it runs, forward and
+ * backward. It was sized for T as the rows, and the P V gemm's packed B
+ * (hs columns) overran it: ASan's heap-buffer-overflow here, and in the
+ * sandboxed runner a corrupted OpenMP team that waited for ever. */
+static void attention_head_wider_than_context(void **state)
+{
+	struct gpt_config cfg = small_cfg();
+	char err[KR_ERR_MAX];
+	struct gpt *g;
+
+	(void)state;
+	cfg.C = 48;
+	cfg.NH = 2;
+	cfg.T = 16;
+	cfg.L = 1;
+	assert_non_null(g = gpt_create(&cfg, 5, 2, err));
+	for (int i = 0; i < cfg.B * cfg.T; i++) {
+		g->inputs[i] = (int)(gpt_rng_next(&rng_state) % cfg.V);
+		g->targets[i] = (int)(gpt_rng_next(&rng_state) % cfg.V);
+	}
+	gpt_forward(g, g->inputs, cfg.B, cfg.T, NULL);
+	assert_true(isfinite(gpt_backward(g, g->targets)));
+	gpt_destroy(g);
+}
+
 static double model_loss(void *p)
 {
 	struct gpt *g = p;
@@ -427,6 +454,7 @@ int main(void)
 		cmocka_unit_test(attention_gradients),
 		cmocka_unit_test(gelu_encoder_crossentropy_gradients),
 		cmocka_unit_test(model_gradients),
+		cmocka_unit_test(attention_head_wider_than_context),
 		cmocka_unit_test(fast_gemm_matches_reference_bits),
 		cmocka_unit_test(future_tokens_do_not_leak),
 		cmocka_unit_test(many_rows_match_single_rows),
