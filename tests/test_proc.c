@@ -237,21 +237,30 @@ static void limits_bind_the_child_and_its_children(void **state)
 
 /* RLIMIT_CPU binds each process of the child's tree: a grandchild that
  * spins is stopped by SIGXCPU after a second of CPU, and the CPU it used
- * shows in this process's children's time once it is waited for. */
+ * is the child's (it waited for it). A grandchild nobody waits for, its
+ * group killed at the timeout, is counted too: read before the kill. */
 static void cpu_limit_binds_and_is_counted(void **state)
 {
 	const char *argv[] = { "sh", "-c", "ulimit -t; sh -c 'while :; do :; done'; echo $?", NULL };
+	const char *orphan[] = { "sh", "-c", "sh -c 'while :; do :; done' & wait", NULL };
 	struct proc_opts o = { .limit_cpu_s = 1, .timeout_ms = 60000 };
+	struct proc_opts g = { .own_group = 1, .timeout_ms = 1500 };
 	struct proc_result r;
-	double before = proc_children_cpu_s();
 
 	(void)state;
 	run_ok(argv, &o, &r);
 	/* seconds, and 128 + SIGXCPU */
 	assert_string_equal(r.out, "1\n152\n");
 	assert_int_equal(r.timed_out, 0);
+	assert_true(r.cpu_s >= 0.9);
 	proc_result_free(&r);
-	assert_true(proc_children_cpu_s() - before >= 0.9);
+	run_ok(orphan, &g, &r);
+	assert_int_equal(r.timed_out, 1);
+	/* the spinner's share of 1.5 s on a machine that may be busy; the
+	 * waiting shell alone used next to none */
+	if (!(r.cpu_s >= 0.3))
+		fail_msg("the killed group's CPU: %.3f s", r.cpu_s);
+	proc_result_free(&r);
 }
 
 static void programs_are_found_on_path(void **state)

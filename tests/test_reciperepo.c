@@ -373,7 +373,7 @@ static void tree_size_is_bounded_before_checkout(void **state)
 	 * file fewer taken */
 	snprintf(dir, sizeof dir, "%s/patched", f->tmp);
 	assert_int_equal(reciperepo_export(f->repo, "recipe-v0.9.0", dir, &err), 0);
-	expect(reciperepo_dir_check(dir, &err), &err, "patch.tree_too_large", "521 files");
+	expect(reciperepo_dir_check(dir, &err), &err, "patch.tree_too_large", "521 files, over 520");
 	assert_int_equal(tu_run(NULL, 0, "rm '%s/last.md'", dir), 0);
 	if (reciperepo_dir_check(dir, &err) < 0)
 		fail_msg("%d files: %s: %s", RECIPEREPO_TREE_FILES_MAX, err.code, err.msg);
@@ -386,8 +386,11 @@ static void tree_size_is_bounded_before_checkout(void **state)
 			 0);
 	out[strcspn(out, "\n")] = '\0';
 	expect(reciperepo_tree_check(f->repo, out, &err), &err, "recipe.bad_tree", "big.md");
-	assert_int_equal(tu_run(NULL, 0, "head -c %u /dev/zero > '%s/big.md'", RECIPEREPO_TREE_BYTES_MAX, dir), 0);
-	expect(reciperepo_dir_check(dir, &err), &err, "patch.tree_too_large", "bytes");
+	/* one file out for the one in: 520 files, over on bytes alone */
+	assert_int_equal(tu_run(NULL, 0, "rm '%s/n1.md' && head -c %u /dev/zero > '%s/big.md'", dir,
+				RECIPEREPO_TREE_BYTES_MAX, dir),
+			 0);
+	expect(reciperepo_dir_check(dir, &err), &err, "patch.tree_too_large", "bytes, over 67108864");
 }
 
 static const char clean_patch[] = "diff --git a/gpt.c b/gpt.c\n"

@@ -10,6 +10,8 @@
 
 #include "judge/rundevice.h"
 #include "proof/device.h"
+#include "sandbox/recipe_pipe.h"
+#include "sandbox/sandbox.h"
 
 static char *root;
 
@@ -210,6 +212,39 @@ static void gpu_runner_needs_a_cuda_part(void **st)
 		fail_msg("expected recipe.no_cuda(_tools), got %s: %s", err.code, err.msg);
 }
 
+/* The build's wall time is not taken from the deadline of what the recipe
+ * runs: a judgment's deadline moves on by it, so a build that a busy
+ * machine stretched (it has its own budget, in CPU time) cannot make the
+ * recipe's calls run out of time. A fresh build (a byte of the recipe
+ * changed: no cached runner) takes seconds. */
+static void the_build_takes_nothing_from_the_deadline(void **st)
+{
+	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
+	struct rundevice d = { 0 };
+	struct sandbox_config cfg;
+	struct sandbox *sb = NULL;
+	struct kerr err = { 0 };
+	char dir[FS_PATH_MAX];
+	int64_t t0, took, moved;
+
+	(void)st;
+	snprintf(dir, sizeof dir, "%s/recipe", root);
+	assert_int_equal(tu_run(NULL, 0, "cp -r %s/recipe %s && printf '/* %ld %lld */\\n' >> %s/gpt.c", src, root,
+				(long)getpid(), (long long)recipe_pipe_now_ms(), dir),
+			 0);
+	sandbox_config_default(&cfg, 1);
+	t0 = recipe_pipe_now_ms();
+	cfg.deadline_ms = t0 + 1000;
+	if (rundevice_sandbox(&d, dir, &cfg, &sb, NULL, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	took = recipe_pipe_now_ms() - t0;
+	moved = cfg.deadline_ms - (t0 + 1000);
+	print_message("   build and sandbox %lld ms, deadline moved on %lld ms\n", (long long)took, (long long)moved);
+	assert_true(took > 200);
+	assert_true(moved <= took && moved >= took / 2);
+	sandbox_free(sb);
+}
+
 /* Each test gets its own machine: a fresh, empty /proc stand-in. */
 static int setup(void **st)
 {
@@ -237,6 +272,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(gpu_scale_needs_a_gpu_proof, setup, teardown),
 		cmocka_unit_test_setup_teardown(scales, setup, teardown),
 		cmocka_unit_test_setup_teardown(gpu_runner_needs_a_cuda_part, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_build_takes_nothing_from_the_deadline, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -754,6 +754,7 @@ static int check_hidden(struct judge_ctx *c, struct kerr *err)
 	cfg.timeout_ms = (int64_t)(1000.0 * c->call_s);
 	if (rundevice_sandbox(&c->dev, c->recipe, &cfg, &c->sb, NULL, err) < 0)
 		return -1;
+	c->deadline_ms = cfg.deadline_ms; /* moved on by the build's time */
 	return judge_hidden_eval(c, c->sb, err);
 }
 

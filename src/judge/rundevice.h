@@ -43,7 +43,9 @@ int rundevice_for_manifest(const json_t *manifest, const char *proc_root, struct
 int rundevice_for_scale(const char *scale, const char *proc_root, struct rundevice *d, struct kerr *err);
 
 /* Builds recipe_dir's runner for d (recipe_build or recipe_build_cuda, with
- * their codes) and makes its sandbox from cfg, whose gpu flag this sets.
+ * their codes) and makes its sandbox from cfg, whose gpu flag this sets and
+ * whose deadline (when set) it moves on by the build's wall time: a build
+ * stretched by a busy machine takes nothing from what the recipe may run.
  * bi may be NULL. */
 int rundevice_sandbox(const struct rundevice *d, const char *recipe_dir, struct sandbox_config *cfg,
 		      struct sandbox **sb, struct recipe_build_info *bi, struct kerr *err);

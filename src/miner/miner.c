@@ -566,13 +566,15 @@ static int write_file(struct miner *m, int exp, const char *name, const char *te
 	return fs_write_atomic(path, text, len, err);
 }
 
-/* 1 when a run failed because this machine cannot set up the sandbox, or
- * cannot start the runner at all (not the idea's fault: every run would
- * fail the same), with the error copied to err for the miner to stop on. */
+/* 1 when a run failed because this machine cannot set up the sandbox,
+ * cannot build or start the runner at all, or was too busy to build it
+ * (not the idea's fault: recorded as a crash, it would never be tried
+ * again), with the error copied to err for the miner to stop on. */
 static int sandbox_refused(const struct kerr *run, struct kerr *err)
 {
-	static const char *const codes[] = { "sandbox.unavailable", "sandbox.setup", "sandbox.config",
-					     "sandbox.runner", "sandbox.nomem", "recipe.exec" };
+	static const char *const codes[] = { "sandbox.unavailable",   "sandbox.setup",       "sandbox.config",
+					     "sandbox.runner",        "sandbox.nomem",       "recipe.exec",
+					     "recipe.no_build_tools", "recipe.no_cuda_tools", "recipe.build_slow" };
 
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		if (!strcmp(run->code, codes[i])) {

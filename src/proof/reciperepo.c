@@ -388,11 +388,14 @@ int reciperepo_dir_check(const char *dir, struct kerr *err)
 
 	if (dir_count(dir, 1, &files, &bytes, err) < 0)
 		return -1;
-	if (files > RECIPEREPO_TREE_FILES_MAX || bytes > RECIPEREPO_TREE_BYTES_MAX)
+	if (files > RECIPEREPO_TREE_FILES_MAX)
 		return kerr_set(err, "patch.tree_too_large",
-				"the patched recipe holds %zu files, %llu bytes: over %d files or %u bytes, more than"
-				" a miner takes from a king",
-				files, (unsigned long long)bytes, RECIPEREPO_TREE_FILES_MAX, RECIPEREPO_TREE_BYTES_MAX);
+				"the patched recipe holds %zu files, over %d: more than a miner takes from a king", files,
+				RECIPEREPO_TREE_FILES_MAX);
+	if (bytes > RECIPEREPO_TREE_BYTES_MAX)
+		return kerr_set(err, "patch.tree_too_large",
+				"the patched recipe holds %llu bytes, over %u: more than a miner takes from a king",
+				(unsigned long long)bytes, RECIPEREPO_TREE_BYTES_MAX);
 	return 0;
 }
 

@@ -535,7 +535,7 @@ static int object_path(const struct objkeys *k, const char *cache, const char *t
 /* One build's running state, shared by its compiles, merge and link. */
 struct job {
 	struct timespec t0;     /* its start: the budget runs from here */
-	double cpu0_s;          /* proc_children_cpu_s() then */
+	double *cpu_s;          /* CPU seconds its calls used so far (proc_result.cpu_s) */
 	const char *label;      /* what is built, in messages */
 	const char *log;        /* build.log */
 	struct buildbox box;    /* what the tools may touch (buildbox.h) */
@@ -546,7 +546,7 @@ struct job {
 /* CPU milliseconds the build has left of its budget (<= 0: none). */
 static long cpu_left_ms(const struct job *j)
 {
-	return build_cpu_ms - (long)((proc_children_cpu_s() - j->cpu0_s) * 1000.0);
+	return build_cpu_ms - (long)(*j->cpu_s * 1000.0);
 }
 
 /* The budget spent: the recipe's doing (a verdict), or the machine's (the
@@ -559,7 +559,7 @@ static int over_budget(const struct job *j, struct kerr *err)
 	return kerr_set(err, "recipe.build_slow",
 			"%s: the build ran past %ld s of wall-clock time having used %.0f s of its %ld s of CPU time:"
 			" this machine is too busy to build it; no verdict (try again when it is less loaded)",
-			j->label, build_wall_ms / 1000, proc_children_cpu_s() - j->cpu0_s, build_cpu_ms / 1000);
+			j->label, build_wall_ms / 1000, *j->cpu_s, build_cpu_ms / 1000);
 }
 
 /* Runs argv (a compile or the link) in the job's box; on failure the
@@ -583,6 +583,9 @@ static int run_cc_in(const char **argv, const char *cwd, const struct job *j, st
 	po.limit_cpu_s = (unsigned)((cpu_ms + 999) / 1000);
 	if (buildbox_run(&j->box, argv, &po, &pr, err) < 0)
 		goto out;
+	/* the call's own CPU, its killed group's included (proc.h): another
+	 * child of this process cannot count against the recipe */
+	*j->cpu_s += pr.cpu_s;
 	write_log(j->log, &pr);
 	if (pr.timed_out || (pr.exit_code != 0 && cpu_left_ms(j) <= 0)) {
 		over_budget(j, err);
@@ -799,12 +802,13 @@ static int compile(const struct target *t, const char *recipe_dir, const char *l
 	const char *src = recipe_build_src_dir();
 	struct objkeys k;
 	struct job j = { .label = label, .log = log, .box = { -1, 0 } };
+	double cpu_used = 0;
 	uint64_t obj_bytes = 0;
 	int argc = 0, no = 0, rc = -1, made_tmp = 0, first_recipe = 0;
 
 	*reused = 0;
 	clock_gettime(CLOCK_MONOTONIC, &j.t0);
-	j.cpu0_s = proc_children_cpu_s();
+	j.cpu_s = &cpu_used;
 	if (!objs || !dest) {
 		free(objs);
 		free(dest);

@@ -4,6 +4,7 @@
  * limit is read and dropped, so a chatty child still runs to completion. */
 #include "util/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -129,9 +130,51 @@ static int drain(int *fd, struct capture *c, struct kerr *err)
 	return 0;
 }
 
+/* CPU seconds the members of process group pgrp other than its leader
+ * have used, their waited-for children's included, read from /proc. */
+static double group_cpu_s(pid_t pgrp)
+{
+	DIR *d = opendir("/proc");
+	long tick = sysconf(_SC_CLK_TCK);
+	struct dirent *e;
+	double sum = 0;
+
+	if (!d || tick <= 0) {
+		if (d)
+			closedir(d);
+		return 0;
+	}
+	while ((e = readdir(d))) {
+		char path[64], buf[1024], *p;
+		unsigned long long ut, st, cut, cst;
+		long long grp;
+		size_t n;
+		FILE *f;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' || atoll(e->d_name) == (long long)pgrp)
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* "pid (comm) state ppid pgrp ...": comm may hold anything but
+		 * ends at the last ')'; utime is the 14th field */
+		if (!(p = strrchr(buf, ')')) ||
+		    sscanf(p + 1, " %*c %*d %lld %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &grp, &ut, &st,
+			   &cut, &cst) != 5 ||
+		    grp != (long long)pgrp)
+			continue;
+		sum += (double)(ut + st + cut + cst) / (double)tick;
+	}
+	closedir(d);
+	return sum;
+}
+
 /* Feeds stdin, drains both outputs, enforces the deadline. */
 static int pump(pid_t pid, int *in_fd, int *out_fd, int *err_fd, const struct proc_opts *o,
-		struct capture *co, struct capture *ce, int *timed_out, struct kerr *err)
+		struct capture *co, struct capture *ce, int *timed_out, double *group_cpu, struct kerr *err)
 {
 	const char *in = o->stdin_data;
 	size_t in_off = 0;
@@ -161,7 +204,12 @@ static int pump(pid_t pid, int *in_fd, int *out_fd, int *err_fd, const struct pr
 			long long left = deadline - now_ms();
 			if (left <= 0) {
 				/* the group while its leader is unreaped: the id
-				 * cannot have been reused */
+				 * cannot have been reused; what its members used is
+				 * read first, since once killed no one reaps them */
+				if (o->own_group) {
+					kill(-pid, SIGSTOP);
+					*group_cpu = group_cpu_s(pid);
+				}
 				kill(o->own_group ? -pid : pid, SIGKILL);
 				*timed_out = 1;
 				return 0; /* a grandchild may hold the pipes: stop reading */
@@ -288,11 +336,14 @@ out:
 
 static void reap(pid_t pid, struct proc_result *res)
 {
+	struct rusage ru;
 	int st;
 
-	while (waitpid(pid, &st, 0) < 0)
+	while (wait4(pid, &st, 0, &ru) < 0)
 		if (errno != EINTR)
 			return;
+	res->cpu_s += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		      1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 	if (WIFEXITED(st))
 		res->exit_code = WEXITSTATUS(st);
 	else if (WIFSIGNALED(st))
@@ -335,7 +386,7 @@ int proc_run(const char *const *argv, const struct proc_opts *opts, struct proc_
 	close_fd(&in[0]);
 	close_fd(&out[1]);
 	close_fd(&errp[1]);
-	if (pump(pid, &in[1], &out[0], &errp[0], o, &co, &ce, &res->timed_out, err) < 0) {
+	if (pump(pid, &in[1], &out[0], &errp[0], o, &co, &ce, &res->timed_out, &res->cpu_s, err) < 0) {
 		kill(o->own_group ? -pid : pid, SIGKILL);
 		close_fd(&out[0]);
 		close_fd(&errp[0]);
@@ -414,14 +465,4 @@ int proc_find_on_path(const char *name, char *out, size_t cap)
 	}
 	out[0] = '\0';
 	return -1;
-}
-
-double proc_children_cpu_s(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_CHILDREN, &ru) < 0)
-		return 0;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }

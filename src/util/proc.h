@@ -48,6 +48,11 @@ struct proc_result {
 	int exit_code;      /* 0..255 when the child exited, else -1 */
 	int term_signal;    /* the signal that ended it, else 0 */
 	int timed_out;      /* 1 when we killed it for exceeding timeout_ms */
+	/* CPU seconds, user and system, of the child and every descendant it
+	 * waited for (wait4's); when a timeout killed its own group, also
+	 * what the group's other members had used by then, which no one
+	 * waits for: a compiler's cc1 or as outlives its killed driver. */
+	double cpu_s;
 	char *out;          /* captured stdout, NUL-terminated; proc_result_free frees */
 	size_t out_len;
 	int out_truncated;  /* 1 when stdout exceeded out_bytes_max */
@@ -72,9 +77,5 @@ void proc_first_line(const char *buf, char *out, size_t cap);
  * unset or empty: /usr/local/bin:/usr/bin:/bin), as an absolute path in
  * out; a name with a '/' is itself. 0, else -1 with out empty. */
 int proc_find_on_path(const char *name, char *out, size_t cap);
-
-/* CPU seconds of this process's waited-for children (and theirs), user
- * and system: the difference across proc_run calls is what they used. */
-double proc_children_cpu_s(void);
 
 #endif

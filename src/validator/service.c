@@ -731,12 +731,13 @@ static void start_failed(struct svc *s, const struct queue_item *it, const struc
 		rc = queue_finish(&s->vs, it->id, "error", "service.start_failed", "", &err);
 		svc_unlock(s);
 		log_msg(LOG_WARN, "serve", "%s: its judgment could not start %d times in %.0f s: %s (%s); given up"
-			" (service.start_failed) so that the queue moves on: fix the cause, and its miner may"
-			" submit it again", it->id, s->start_fails, failing, why->msg, why->code);
+			" (service.start_failed) so that the queue moves on: fix the cause; the same bundle is"
+			" answered with this verdict from now on, so its miner proves again", it->id, s->start_fails, failing, why->msg, why->code);
 		if (rc < 0) {
 			log_msg(LOG_WARN, "serve", "%s: recording it given up: %s (%s)", it->id, err.msg, err.code);
 		} else {
 			drop_upload(it->path, it->id, "error", "service.start_failed");
+			drop_work(s->work, it->id);
 			svc_event(s, "verdict", json_pack("{s:s, s:s, s:s, s:s, s:f}", "id", it->id, "submission", "",
 							  "verdict", "error", "code", "service.start_failed",
 							  "wall_s", 0.0));
