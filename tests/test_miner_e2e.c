@@ -4,7 +4,9 @@
  * seed and becomes king, all without a person; the agent proposer records
  * every way an agent can fail (bad JSON, a timeout, a diff that does not
  * apply, a non-zero exit) as a crash and goes on to the example agent's
- * real proposals; a killed and restarted miner repeats nothing.
+ * real proposals; a killed and restarted miner repeats nothing; a
+ * validator that goes away while the miner answers a challenge costs the
+ * answer nothing.
  *
  * The service runs the sanitizer build, its judgments and the miners the
  * release build. One fixture for the group; the cases run in order. */
@@ -305,6 +307,83 @@ static void test_full_queue_is_waited_out(void **unused)
 	sf_start(&g.sv, g.tmp, g.state, normal);
 }
 
+/* 6. A validator that goes away while the miner answers a challenge
+ * leaves the row awaiting (its challenge answer tried again on the next
+ * start), not written off; back, the restarted miner answers and follows
+ * the challenge to a final verdict. A validator of its own, on the first
+ * king, where the search's first decisive idea is challenged. */
+static void test_challenge_answer_waits_for_its_validator(void **unused)
+{
+	const char *const opts[] = { "--workers", "1", "--judge-threads", "2", "--judge-bin", tu_karpa(), NULL };
+	char dir[FS_PATH_MAX], state[FS_PATH_MAX], work[FS_PATH_MAX], log[FS_PATH_MAX], cmd[4 * FS_PATH_MAX];
+	struct sf_service sv;
+	int st = 0, seen = 0, awaiting = 0;
+	pid_t pid;
+
+	(void)unused;
+	snprintf(dir, sizeof dir, "%s/ch", g.tmp);
+	snprintf(state, sizeof state, "%s/state", dir);
+	snprintf(work, sizeof work, "%s/work", dir);
+	snprintf(log, sizeof log, "%s/miner.log", dir);
+	run(0, "mkdir -p %s && %s validator init %s --data %s --hidden %s --scale tiny && %s noise-floor %s --seeds 2"
+	       " --threads %d --json",
+	    dir, tu_karpa(), state, g.data, g.hidden, tu_karpa(), state, THREADS);
+	sf_start(&sv, dir, state, opts);
+	snprintf(cmd, sizeof cmd,
+		 "exec %s miner run --validator %s --key %s --work %s --data %s --experiments 4 --threads %d >> %s 2>&1",
+		 tu_karpa(), sv.url, g.key, work, g.data, THREADS, log);
+	/* rounds of the search until one of its ideas is challenged (test 1:
+	 * the first round, as a rule); the validator goes as soon as the
+	 * miner starts its answer */
+	for (int round = 0; round < 5 && !seen; round++) {
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+			_exit(127);
+		}
+		for (int i = 0; i < 6000 && !seen; i++) {
+			seen = tu_run(NULL, 0, "grep -q 'challenged, proving again with seed' %s", log) == 0;
+			if (!seen && waitpid(pid, &st, WNOHANG) == pid) {
+				pid = 0;
+				break;
+			}
+			if (!seen)
+				usleep(100 * 1000);
+		}
+	}
+	if (seen)
+		sf_stop(&sv, SIGTERM);
+	/* the row keeps waiting; the miner itself may go on trying to reach
+	 * its validator, and is stopped here */
+	for (int i = 0; i < 900 && seen && !awaiting; i++) {
+		awaiting = tu_run(NULL, 0, "grep -q 'awaiting its verdict.*client.connect.*tried again on the next start'"
+					   " %s/results.tsv", work) == 0;
+		if (!awaiting)
+			usleep(200 * 1000);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	if (!seen || !awaiting) {
+		run(0, "cat %s; cat %s/results.tsv 2>/dev/null || true", log, work);
+		if (!seen)
+			sf_stop(&sv, SIGTERM);
+		fail_msg("%s:\n%s", !seen ? "no challenge was answered" : "the row was not left awaiting", g.out);
+	}
+	run(0, "cat %s/results.tsv", work);
+	print_message("%s", g.out);
+	sf_start(&sv, dir, state, opts);
+	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d", tu_karpa(),
+	    sv.url, g.key, work, g.data, THREADS);
+	print_message("%s", g.out);
+	sf_stop(&sv, SIGTERM);
+	run(1, "grep -c 'awaiting its verdict' %s/results.tsv", work);
+	/* the challenged row's final word: crowned, or the challenge failed */
+	run(0, "grep -c 'verdict \\(accepted_king\\|challenge_failed\\)' %s/results.tsv", work);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -314,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_restart_follows_a_submission),
 		cmocka_unit_test(test_restart_sends_an_unsent_proof),
 		cmocka_unit_test(test_full_queue_is_waited_out),
+		cmocka_unit_test(test_challenge_answer_waits_for_its_validator),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
