@@ -52,6 +52,8 @@ struct walk {
 	int64_t nsteps;     /* step records seen */
 	uint64_t tokens;    /* last step's tokens */
 	double wall_ms;     /* last step's wall_ms (0 before step 0) */
+	double *wall;       /* every step's wall_ms so far, owned: the windows' ends */
+	int64_t lo;         /* the window of the last step is steps lo+1 .. nsteps-1 */
 	int have_eval, cap; /* cap: entries allocated in r->ckpt */
 };
 
@@ -401,17 +403,24 @@ static int on_step(json_t *o, int64_t lineno, int vocab, struct walk *w, struct 
 				(long long)lineno, (long long)step, wall, w->wall_ms);
 	if (step_losses(step, loss, lr, vocab, err) < 0)
 		return -1;
-	dt_ms = wall - w->wall_ms;
-	gflops = r->flops_per_step / (dt_ms * 1e6);
+	/* The shortest window ending at this step that spans
+	 * PLAUSIBLE_WINDOW_MS, or every step so far when they span less. Times
+	 * increase strictly, so its start only moves forward. */
+	w->wall[step] = wall;
+	while (w->lo + 1 < step && wall - w->wall[w->lo + 1] >= PLAUSIBLE_WINDOW_MS)
+		w->lo++;
+	dt_ms = wall - (w->lo < 0 ? 0.0 : w->wall[w->lo]);
+	gflops = r->flops_per_step * (double)(step - w->lo) / (dt_ms * 1e6);
 	if (gflops > r->max_gflops) {
 		r->max_gflops = gflops;
 		r->max_gflops_step = step;
 	}
 	if (!(gflops <= PLAUSIBLE_PEAK_FACTOR * r->calib_gflops))
 		return kerr_set(err, "judge.log_too_fast",
-				"step %lld took %.3f ms for %.3g FLOPs (6 x params x batch x seq_len): %.1f GFLOPS, "
-				"above %.1f x the calibrated %.1f GFLOPS",
-				(long long)step, dt_ms, r->flops_per_step, gflops, PLAUSIBLE_PEAK_FACTOR,
+				"steps %lld to %lld took %.3f ms for %.3g FLOPs (6 x params x batch x seq_len a step): "
+				"%.1f GFLOPS, above %.1f x the calibrated %.1f GFLOPS",
+				(long long)(w->lo + 1), (long long)step, dt_ms,
+				r->flops_per_step * (double)(step - w->lo), gflops, PLAUSIBLE_PEAK_FACTOR,
 				r->calib_gflops);
 	r->loss[step] = loss;
 	r->lr[step] = lr;
@@ -508,7 +517,8 @@ static int on_record(const struct trainlog_rec *rec, int64_t lines_max, int voca
 		if (parse_header(o, c, lines_max, r, err) < 0)
 			return -1;
 		if (!(r->loss = calloc((size_t)r->steps, sizeof *r->loss)) ||
-		    !(r->lr = calloc((size_t)r->steps, sizeof *r->lr)))
+		    !(r->lr = calloc((size_t)r->steps, sizeof *r->lr)) ||
+		    !(w->wall = calloc((size_t)r->steps, sizeof *w->wall)))
 			return kerr_set(err, "judge.nomem", "out of memory for %lld step records", (long long)r->steps);
 		return 0;
 	}
@@ -596,7 +606,7 @@ int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_rep
 {
 	json_t *m = NULL, *cal = NULL;
 	struct claims c;
-	struct walk w = {0};
+	struct walk w = { .lo = -1 };
 	const struct scale *sc;
 	int rc = -1;
 
@@ -629,6 +639,7 @@ int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_rep
 out:
 	json_decref(m);
 	json_decref(cal);
+	free(w.wall);
 	if (rc < 0)
 		plausible_report_free(r);
 	return rc;
