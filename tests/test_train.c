@@ -10,7 +10,10 @@
 #include "harness/checkpoint.h"
 #include "harness/train.h"
 #include "harness/trainlog.h"
+#include "sandbox/recipe_build.h"
+#include "sandbox/recipe_pipe.h"
 #include "util/hash.h"
+#include "util/progress.h"
 
 static char *work;
 static char data[FS_PATH_MAX];
@@ -334,6 +337,81 @@ static void restart_failure_leaves_nothing(void **s)
 	assert_string_equal(err.code, "recipe.create");
 	assert_int_equal(fs_exists(out), 0);
 	assert_int_equal(tu_run(NULL, 0, "ls -d %s/restart-fails* >/dev/null 2>&1", work), 2);
+}
+
+/* The sandbox tests' bigram recipe, with attack's hook file (NULL: none),
+ * built into the work folder's own cache; its runner's path into runner. */
+static void build_bigram(const char *attack, char runner[FS_PATH_MAX])
+{
+	const char *src = getenv("KARPA_SRC"), *was = getenv("KARPA_CACHE");
+	char dir[FS_PATH_MAX], cache[FS_PATH_MAX], from[FS_PATH_MAX], keep[FS_PATH_MAX] = "";
+	struct recipe_build_info bi;
+	struct kerr err;
+
+	src = src && *src ? src : recipe_build_src_dir();
+	snprintf(dir, sizeof dir, "%s/recipe-%s", work, attack ? attack : "bigram");
+	snprintf(cache, sizeof cache, "%s/cache", work);
+	assert_int_equal(fs_mkdir_p(dir, &err), 0);
+	snprintf(from, sizeof from, "%s/tests/hostile/recipes/bigram/bigram.c", src);
+	snprintf(runner, FS_PATH_MAX, "%s/bigram.c", dir);
+	assert_int_equal(fs_copy_file(from, runner, &err), 0);
+	if (attack) {
+		snprintf(from, sizeof from, "%s/tests/hostile/recipes/%s/attack.c", src, attack);
+		snprintf(runner, FS_PATH_MAX, "%s/attack.c", dir);
+		assert_int_equal(fs_copy_file(from, runner, &err), 0);
+	}
+	if (was)
+		snprintf(keep, sizeof keep, "%s", was);
+	setenv("KARPA_CACHE", cache, 1);
+	/* a stall uses nanosleep, which a validator's check 1 refuses; the
+	 * harness bounds it whatever the recipe calls */
+	recipe_build_test_skip_symcheck(attack != NULL);
+	if (recipe_build(dir, &bi, &err) < 0)
+		fail_msg("build %s: %s: %s", dir, err.code, err.msg);
+	recipe_build_test_skip_symcheck(0);
+	if (keep[0])
+		setenv("KARPA_CACHE", keep, 1);
+	else
+		unsetenv("KARPA_CACHE");
+	snprintf(runner, FS_PATH_MAX, "%s", bi.runner);
+}
+
+/* A step that never returns is stopped at TRAIN_STALL_FACTOR times the
+ * slowest step before it (here the floor, shortened to 1 s, since the
+ * bigram's steps take about a millisecond), not at the host's own limit
+ * (20 s here, 10 minutes in the sandbox), and the run leaves nothing. The
+ * honest bigram runs its four steps, each checkpointed and restarted from,
+ * under the same bound. */
+static void stalled_step_is_stopped(void **s)
+{
+	struct train_opts o;
+	struct train_result r;
+	struct recipe_host h;
+	struct kerr err;
+	char runner[FS_PATH_MAX], out[FS_PATH_MAX];
+	double t0;
+
+	(void)s;
+	snprintf(out, sizeof out, "%s/stalled", work);
+	opts_for(&o, out, 1);
+	o.stall_floor_ms = 1000;
+	build_bigram("stall_step", runner);
+	assert_int_equal(recipe_host_pipe(&h, runner, NULL, NULL, &err), 0);
+	assert_int_equal(recipe_pipe_set_timeout(&h, 20000), 0);
+	t0 = progress_now_ms();
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	print_message("    %s: %s (%.1f s)\n", err.code, err.msg, (progress_now_ms() - t0) / 1e3);
+	assert_string_equal(err.code, "recipe.timeout");
+	assert_non_null(strstr(err.msg, "step 2: no reply within 1.0 s"));
+	assert_true(progress_now_ms() - t0 < 15000);
+	assert_int_equal(fs_exists(out), 0);
+
+	build_bigram(NULL, runner);
+	assert_int_equal(recipe_host_pipe(&h, runner, NULL, NULL, &err), 0);
+	assert_int_equal(recipe_pipe_set_timeout(&h, 20000), 0);
+	if (train_run(&o, &h, &r, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_int_equal(r.steps, 4);
 }
 
 /* A failed run lets its caller explain the failure while the host lives;
@@ -708,6 +786,7 @@ int main(void)
 		cmocka_unit_test(same_seed_same_bytes_any_threads),
 		cmocka_unit_test(final_only_same_bits_no_segments),
 		cmocka_unit_test(restart_failure_leaves_nothing),
+		cmocka_unit_test(stalled_step_is_stopped),
 		cmocka_unit_test(failure_is_explained_before_the_host_goes),
 		cmocka_unit_test(refusals_leave_nothing),
 		cmocka_unit_test(eval_refuses_other_recipe),

@@ -35,6 +35,19 @@
  * (BUNDLE_FILES_MAX) however often a recipe asks to checkpoint. */
 #define TRAIN_SEGMENTS_MAX 48
 
+/* A training step's call may take at most TRAIN_STALL_FACTOR times the
+ * slowest step before it, and never less than the floor, nor more than the
+ * host's own per-call limit: a recipe that stalls mid-run (a deadlock among
+ * its threads, a lost wake-up) is stopped within seconds at tiny, where a
+ * step takes milliseconds, instead of at the sandbox's 10-minute cap, and
+ * an unconfined run (--no-sandbox), which has no cap, is stopped at all.
+ * Step 0 warms up (allocation, a GPU's context and algorithm choice) and
+ * has only the host's limit. Honest steps vary by a few times (load, a
+ * longer context later in a run); 50 leaves room for that. Checkpoints,
+ * restarts and the evaluation keep the host's limit. */
+#define TRAIN_STALL_FACTOR 50.0
+#define TRAIN_STALL_FLOOR_MS 30000
+
 /* The largest gap, in steps, between consecutive checkpoints (step 0, the
  * kept intermediates, the final) of a run of `steps` steps: ceil(steps / 8). */
 int64_t train_ckpt_gap_max(int64_t steps);
@@ -62,6 +75,8 @@ struct train_opts {
 	 * checkpoint written, hashed and restarted from every few steps). For
 	 * a recipe that keeps nothing outside its state, the same bits. */
 	int final_only;
+	/* The stall bound's floor (TRAIN_STALL_FLOOR_MS when 0): tests shorten it. */
+	int64_t stall_floor_ms;
 	/* Called when the run fails, before it destroys the host; NULL: none. */
 	recipe_host_fail_fn on_fail;
 	void *on_fail_arg;

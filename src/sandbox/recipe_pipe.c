@@ -623,6 +623,13 @@ int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms)
 	return 0;
 }
 
+int64_t recipe_pipe_timeout(const struct recipe_host *h)
+{
+	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)
+		return -1;
+	return ((const struct pipe_impl *)h->impl)->timeout_ms;
+}
+
 int recipe_pipe_set_deadline(struct recipe_host *h, int64_t until_ms)
 {
 	if (!h->kind || strcmp(h->kind, "pipe") || !h->impl)

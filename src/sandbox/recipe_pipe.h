@@ -55,6 +55,8 @@ int recipe_host_pipe_launched(struct recipe_host *h, const char *const *launcher
  * 0 means none, the default. A call that overruns kills the child and fails
  * with recipe.timeout; every later call fails with recipe.died. */
 int recipe_pipe_set_timeout(struct recipe_host *h, int64_t timeout_ms);
+/* The limit in force (0: none), or -1 for a host that is not a pipe. */
+int64_t recipe_pipe_timeout(const struct recipe_host *h);
 
 /* Payloads of at least this many bytes (logits of a call, a state) go
  * through the bulk region rather than the pipe (recipe_wire.h). */
