@@ -53,12 +53,24 @@ static void malformed_utf8_is_replaced(void **st)
 	expect_clean("\xe2" "a", "?a");
 }
 
+/* A right-to-left override would show "exe.txt" as "txt.exe"; the
+ * isolates, marks and embeddings reorder text too. Their neighbours,
+ * U+202F (a space), U+2065 (unassigned) and U+2030, are kept. */
+static void bidi_controls_are_replaced(void **st)
+{
+	(void)st;
+	expect_clean("a\xe2\x80\xaetxt.exe", "a???txt.exe");
+	expect_clean("\xe2\x80\xaa\xe2\x80\x8e\xe2\x80\x8f\xe2\x81\xa6\xe2\x81\xa9\xd8\x9c", "?????????????????");
+	expect_clean("\xe2\x80\xaf\xe2\x81\xa5\xe2\x80\xb0", "\xe2\x80\xaf\xe2\x81\xa5\xe2\x80\xb0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(controls_are_replaced),
 		cmocka_unit_test(well_formed_text_is_kept),
 		cmocka_unit_test(malformed_utf8_is_replaced),
+		cmocka_unit_test(bidi_controls_are_replaced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,19 @@ static size_t utf8_len(const unsigned char *p)
 	return n;
 }
 
+/* The bidirectional controls: U+061C, U+200E, U+200F, U+202A..U+202E,
+ * U+2066..U+2069. Not commands, but each reorders what follows it on the
+ * line, so a message could show a reader other than what it says. */
+static int is_bidi(const unsigned char *p, size_t n)
+{
+	if (n == 2)
+		return p[0] == 0xD8 && p[1] == 0x9C;
+	if (n != 3 || p[0] != 0xE2)
+		return 0;
+	return (p[1] == 0x80 && (p[2] == 0x8E || p[2] == 0x8F || (p[2] >= 0xAA && p[2] <= 0xAE))) ||
+	       (p[1] == 0x81 && p[2] >= 0xA6 && p[2] <= 0xA9);
+}
+
 char *termtext_clean(char *s, char repl)
 {
 	unsigned char *p = (unsigned char *)s;
@@ -50,8 +63,9 @@ char *termtext_clean(char *s, char repl)
 			*p = (unsigned char)repl;
 		if (n == 0)
 			n = 1, *p = (unsigned char)repl;
-		if (c1)
-			p[0] = p[1] = (unsigned char)repl;
+		if (c1 || is_bidi(p, n))
+			for (size_t i = 0; i < n; i++)
+				p[i] = (unsigned char)repl;
 		p += n;
 	}
 	return s;

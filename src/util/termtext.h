@@ -9,7 +9,9 @@
  * controls U+0080..U+009F (in UTF-8, C2 80..C2 9F, which some terminals
  * obey as ESC [ and the like) and every byte that is not part of
  * well-formed UTF-8 (a lone 0x9B is CSI to an 8-bit terminal) become repl,
- * one for each byte. Well-formed UTF-8 past U+009F is kept. Returns s. */
+ * one for each byte, and so do the bidirectional controls (U+202E and its
+ * kin), which reorder what a reader sees. Other well-formed UTF-8 past
+ * U+009F is kept. Returns s. */
 char *termtext_clean(char *s, char repl);
 
 #endif
