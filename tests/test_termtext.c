@@ -54,14 +54,17 @@ static void malformed_utf8_is_replaced(void **st)
 }
 
 /* A right-to-left override would show "exe.txt" as "txt.exe"; the
- * isolates, marks and embeddings reorder text too. Their neighbours,
- * U+202F (a space), U+2065 (unassigned) and U+2030, are kept. */
+ * isolates, marks and embeddings reorder text too. Their neighbours on
+ * both sides are kept: U+2029 and U+202F, U+200D (the joiner), U+2065
+ * (unassigned) and U+206A, U+061B and U+061D, and U+2030. */
 static void bidi_controls_are_replaced(void **st)
 {
 	(void)st;
 	expect_clean("a\xe2\x80\xaetxt.exe", "a???txt.exe");
 	expect_clean("\xe2\x80\xaa\xe2\x80\x8e\xe2\x80\x8f\xe2\x81\xa6\xe2\x81\xa9\xd8\x9c", "?????????????????");
-	expect_clean("\xe2\x80\xaf\xe2\x81\xa5\xe2\x80\xb0", "\xe2\x80\xaf\xe2\x81\xa5\xe2\x80\xb0");
+	expect_clean("\xe2\x80\xa9\xe2\x80\xaf\xe2\x80\x8d\xe2\x81\xa5\xe2\x81\xaa",
+		     "\xe2\x80\xa9\xe2\x80\xaf\xe2\x80\x8d\xe2\x81\xa5\xe2\x81\xaa");
+	expect_clean("\xd8\x9b\xd8\x9d\xe2\x80\xb0", "\xd8\x9b\xd8\x9d\xe2\x80\xb0");
 }
 
 int main(void)

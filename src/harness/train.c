@@ -336,22 +336,28 @@ static int pin_gemm(struct run *R, struct kerr *err)
 	return 0;
 }
 
-/* The limit on step s's call (TRAIN_STALL_FACTOR), or -1 to leave the
- * host's alone: step 0, and a host that is not a pipe. */
-static int64_t stall_ms(const struct run *R, int64_t s, int64_t host_ms, double slowest_ms)
+static int64_t stall_floor_ms(const struct run *R)
 {
-	int64_t floor_ms = R->o->stall_floor_ms > 0 ? R->o->stall_floor_ms : TRAIN_STALL_FLOOR_MS;
-	double t = fmax((double)floor_ms, TRAIN_STALL_FACTOR * slowest_ms);
+	return R->o->stall_floor_ms > 0 ? R->o->stall_floor_ms : TRAIN_STALL_FLOOR_MS;
+}
 
-	if (s == 0 || host_ms < 0)
+/* The limit on a step's call (TRAIN_STALL_FACTOR), or -1 to leave the
+ * host's alone: a fresh process's first step, and a host that is not a
+ * pipe. */
+static int64_t stall_ms(const struct run *R, int fresh, int64_t host_ms, double slowest_ms)
+{
+	double t = fmax((double)stall_floor_ms(R), TRAIN_STALL_FACTOR * slowest_ms);
+
+	if (fresh || host_ms < 0)
 		return -1;
 	return host_ms > 0 && (double)host_ms < t ? host_ms : (int64_t)ceil(t);
 }
 
-/* One step through the recipe, under the stall bound. */
-static int step_call(struct run *R, int64_t s, double *slowest_ms, float *loss, float *lr, struct kerr *err)
+/* One step through the recipe, under the stall bound unless fresh. */
+static int step_call(struct run *R, int64_t s, int fresh, double *slowest_ms, float *loss, float *lr,
+		     struct kerr *err)
 {
-	int64_t host_ms = recipe_pipe_timeout(R->h), limit = stall_ms(R, s, host_ms, *slowest_ms);
+	int64_t host_ms = recipe_pipe_timeout(R->h), limit = stall_ms(R, fresh, host_ms, *slowest_ms);
 	double t0 = progress_now_ms(), dt;
 	int rc;
 
@@ -363,9 +369,10 @@ static int step_call(struct run *R, int64_t s, double *slowest_ms, float *loss, 
 		recipe_pipe_set_timeout(R->h, host_ms);
 	if (rc < 0 && limit > 0 && limit != host_ms && !strcmp(err->code, "recipe.timeout"))
 		return kerr_set(err, "recipe.timeout",
-				"step %lld: no reply within %.1f s, %.0f times the slowest step before it (%.1f ms): "
-				"the recipe stalled, and its process was killed",
-				(long long)s, (double)limit / 1e3, TRAIN_STALL_FACTOR, *slowest_ms);
+				"step %lld: no reply within %.1f s, the larger of %.0f times the slowest step before "
+				"it (%.1f ms) and %.1f s: the recipe stalled, and its process was killed",
+				(long long)s, (double)limit / 1e3, TRAIN_STALL_FACTOR, *slowest_ms,
+				(double)stall_floor_ms(R) / 1e3);
 	if (dt > *slowest_ms)
 		*slowest_ms = dt;
 	return rc;
@@ -377,6 +384,7 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 	const int64_t every = train_ckpt_interval(p);
 	struct progress pr;
 	double t0 = progress_now_ms(), wall = 0, slowest = 0;
+	int fresh = 1; /* the process has run no step yet: it warms up */
 	char rel[64];
 
 	progress_init(&pr, "train", p->steps, R->o->progress);
@@ -384,8 +392,9 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 		float loss = 0, lr = 0;
 		if (loader_batch(R->o->seed, s, p->batch, p->seq_len, R->train, R->ntrain, R->batch,
 				 err) < 0 ||
-		    step_call(R, s, &slowest, &loss, &lr, err) < 0)
+		    step_call(R, s, fresh, &slowest, &loss, &lr, err) < 0)
 			return -1;
+		fresh = 0;
 		if (!isfinite(loss) || !isfinite(lr))
 			return kerr_set(err, "train.nonfinite", "step %lld: training loss %g, lr %g",
 					(long long)s, (double)loss, (double)lr);
@@ -405,6 +414,7 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 			snprintf(rel, sizeof rel, "checkpoints/step_%06lld.ckpt", (long long)(s + 1));
 			if (checkpoint_restart(R, s + 1, rel, err) < 0)
 				return -1;
+			fresh = 1;
 		}
 	}
 	progress_done(&pr);

@@ -41,10 +41,11 @@
  * its threads, a lost wake-up) is stopped within seconds at tiny, where a
  * step takes milliseconds, instead of at the sandbox's 10-minute cap, and
  * an unconfined run (--no-sandbox), which has no cap, is stopped at all.
- * Step 0 warms up (allocation, a GPU's context and algorithm choice) and
- * has only the host's limit. Honest steps vary by a few times (load, a
- * longer context later in a run); 50 leaves room for that. Checkpoints,
- * restarts and the evaluation keep the host's limit. */
+ * The first step of each process (step 0, and the step after each
+ * checkpoint's restart) warms up (allocation, a GPU's context and module
+ * loading) and has only the host's limit. Honest steps vary by a few times
+ * (load, a longer context later in a run); 50 leaves room for that.
+ * Checkpoints, restarts and the evaluation keep the host's limit. */
 #define TRAIN_STALL_FACTOR 50.0
 #define TRAIN_STALL_FLOOR_MS 30000
 

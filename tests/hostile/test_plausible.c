@@ -334,6 +334,16 @@ static void window_above_physical_limit_is_refused(void **st)
 	for (int i = 0; i < STEPS; i++)
 		s.step_ms[i] = 6.0 * WIN_PARAMS * B * T / (2.01 * rate) / 1e6;
 	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
+	/* A step longer than the window is judged alone: at 1e9 parameters
+	 * (3.84e11 FLOPs a step) steps of 4 s run at 96 GFLOPS, and one of
+	 * 3 s at 128 GFLOPS is over the limit by itself. */
+	honest(&s);
+	s.params = 1000000000LL;
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = 4000.0;
+	s.step_ms[12] = 3000.0;
+	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
+	assert_non_null(strstr(last_err.msg, "steps 12 to 12 took 3000.000 ms"));
 	/* Times divided by a thousand: the first step alone is over. */
 	honest(&s);
 	for (int i = 0; i < STEPS; i++)
