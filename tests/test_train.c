@@ -382,7 +382,8 @@ static void build_bigram(const char *attack, char runner[FS_PATH_MAX])
  * (20 s here, 10 minutes in the sandbox), and the run leaves nothing.
  * The first step of a fresh process warms up and has the host's limit:
  * with a checkpoint and a restart before every step, the stall at step 2
- * runs to the host's 4 s. The honest bigram runs its four steps, each
+ * runs to the host's 4 s. A scoring call of the evaluation after training
+ * is bounded the same way. The honest bigram runs its four steps, each
  * checkpointed and restarted from, under the same bound. */
 static void stalled_step_is_stopped(void **s)
 {
@@ -418,6 +419,19 @@ static void stalled_step_is_stopped(void **s)
 	assert_string_equal(err.code, "recipe.timeout");
 	assert_non_null(strstr(err.msg, "within 4000 ms"));
 	assert_true(progress_now_ms() - t0 >= 4000);
+	assert_int_equal(fs_exists(out), 0);
+
+	/* the sandbox tests' sleeper never returns from a scoring call: the
+	 * evaluation after training has the bound too */
+	build_bigram("sleeper", runner);
+	assert_int_equal(recipe_host_pipe(&h, runner, NULL, NULL, &err), 0);
+	assert_int_equal(recipe_pipe_set_timeout(&h, 20000), 0);
+	t0 = progress_now_ms();
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	print_message("    %s: %s (%.1f s)\n", err.code, err.msg, (progress_now_ms() - t0) / 1e3);
+	assert_string_equal(err.code, "recipe.timeout");
+	assert_non_null(strstr(err.msg, "the evaluation's scoring call: no reply within 1.0 s"));
+	assert_true(progress_now_ms() - t0 < 15000);
 	assert_int_equal(fs_exists(out), 0);
 
 	build_bigram(NULL, runner);

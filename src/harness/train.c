@@ -50,6 +50,7 @@ struct run {
 	struct trainlog log;
 	double plot_sum[PLOT_W];
 	int plot_n[PLOT_W];
+	double slowest_ms; /* the slowest training step's call so far: the stall bound's base */
 };
 
 static int dir_is_empty(const char *path)
@@ -341,24 +342,41 @@ static int64_t stall_floor_ms(const struct run *R)
 	return R->o->stall_floor_ms > 0 ? R->o->stall_floor_ms : TRAIN_STALL_FLOOR_MS;
 }
 
-/* The limit on a step's call (TRAIN_STALL_FACTOR), or -1 to leave the
- * host's alone: a fresh process's first step, and a host that is not a
- * pipe. */
-static int64_t stall_ms(const struct run *R, int fresh, int64_t host_ms, double slowest_ms)
+/* The stall bound for a call worth `steps` training steps (TRAIN_STALL_FACTOR),
+ * or -1 to leave the host's limit alone: a host that is not a pipe. */
+static int64_t stall_ms(const struct run *R, int64_t host_ms, double steps)
 {
-	double t = fmax((double)stall_floor_ms(R), TRAIN_STALL_FACTOR * slowest_ms);
+	double t = fmax((double)stall_floor_ms(R), TRAIN_STALL_FACTOR * R->slowest_ms * steps);
 
-	if (fresh || host_ms < 0)
+	if (host_ms < 0)
 		return -1;
 	return host_ms > 0 && (double)host_ms < t ? host_ms : (int64_t)ceil(t);
 }
 
-/* One step through the recipe, under the stall bound unless fresh. */
-static int step_call(struct run *R, int64_t s, int fresh, double *slowest_ms, float *loss, float *lr,
-		     struct kerr *err)
+/* err, from a call the stall bound (limit, for a call worth steps) stopped,
+ * says so; what names the call. Returns -1. */
+static int stall_explain(const struct run *R, int64_t host_ms, int64_t limit, double steps, const char *what,
+			 struct kerr *err)
 {
-	int64_t host_ms = recipe_pipe_timeout(R->h), limit = stall_ms(R, fresh, host_ms, *slowest_ms);
+	char worth[64] = "";
+
+	if (limit <= 0 || limit == host_ms || strcmp(err->code, "recipe.timeout"))
+		return -1;
+	if (steps > 1.0)
+		snprintf(worth, sizeof worth, " times %.3g, its rows over a step's,", steps);
+	return kerr_set(err, "recipe.timeout",
+			"%s: no reply within %.1f s, the larger of %.0f times the slowest step (%.1f ms)%s and %.1f s: "
+			"the recipe stalled, and its process was killed",
+			what, (double)limit / 1e3, TRAIN_STALL_FACTOR, R->slowest_ms, worth,
+			(double)stall_floor_ms(R) / 1e3);
+}
+
+/* One step through the recipe, under the stall bound unless fresh. */
+static int step_call(struct run *R, int64_t s, int fresh, float *loss, float *lr, struct kerr *err)
+{
+	int64_t host_ms = recipe_pipe_timeout(R->h), limit = fresh ? -1 : stall_ms(R, host_ms, 1.0);
 	double t0 = progress_now_ms(), dt;
+	char what[48];
 	int rc;
 
 	if (limit > 0)
@@ -367,15 +385,31 @@ static int step_call(struct run *R, int64_t s, int fresh, double *slowest_ms, fl
 	dt = progress_now_ms() - t0;
 	if (limit > 0)
 		recipe_pipe_set_timeout(R->h, host_ms);
-	if (rc < 0 && limit > 0 && limit != host_ms && !strcmp(err->code, "recipe.timeout"))
-		return kerr_set(err, "recipe.timeout",
-				"step %lld: no reply within %.1f s, the larger of %.0f times the slowest step before "
-				"it (%.1f ms) and %.1f s: the recipe stalled, and its process was killed",
-				(long long)s, (double)limit / 1e3, TRAIN_STALL_FACTOR, *slowest_ms,
-				(double)stall_floor_ms(R) / 1e3);
-	if (dt > *slowest_ms)
-		*slowest_ms = dt;
-	return rc;
+	if (rc < 0) {
+		snprintf(what, sizeof what, "step %lld", (long long)s);
+		return stall_explain(R, host_ms, limit, 1.0, what, err);
+	}
+	if (dt > R->slowest_ms)
+		R->slowest_ms = dt;
+	return 0;
+}
+
+/* The evaluation after training, each scoring call under the stall bound
+ * scaled by its rows: a call scores eval_batch windows forward only, a
+ * step batch windows forward and backward, so eval_batch / batch steps'
+ * worth bounds it from above. */
+static int eval_call(struct run *R, const struct eval_opts *eo, struct eval_result *res, struct kerr *err)
+{
+	double steps = fmax(1.0, (double)R->plan.eval_batch / (double)R->plan.batch);
+	int64_t host_ms = recipe_pipe_timeout(R->h), limit = stall_ms(R, host_ms, steps);
+	int rc;
+
+	if (limit > 0)
+		recipe_pipe_set_timeout(R->h, limit);
+	rc = evaluate_tokens(R->h, &R->plan, R->tbytes, R->vocab, R->val, R->nval, eo, res, err);
+	if (limit > 0)
+		recipe_pipe_set_timeout(R->h, host_ms);
+	return rc < 0 ? stall_explain(R, host_ms, limit, steps, "the evaluation's scoring call", err) : 0;
 }
 
 static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
@@ -383,7 +417,7 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 	const struct kr_plan *p = &R->plan;
 	const int64_t every = train_ckpt_interval(p);
 	struct progress pr;
-	double t0 = progress_now_ms(), wall = 0, slowest = 0;
+	double t0 = progress_now_ms(), wall = 0;
 	int fresh = 1; /* the process has run no step yet: it warms up */
 	char rel[64];
 
@@ -392,7 +426,7 @@ static int step_loop(struct run *R, struct train_result *res, struct kerr *err)
 		float loss = 0, lr = 0;
 		if (loader_batch(R->o->seed, s, p->batch, p->seq_len, R->train, R->ntrain, R->batch,
 				 err) < 0 ||
-		    step_call(R, s, fresh, &slowest, &loss, &lr, err) < 0)
+		    step_call(R, s, fresh, &loss, &lr, err) < 0)
 			return -1;
 		fresh = 0;
 		if (!isfinite(loss) || !isfinite(lr))
@@ -530,7 +564,7 @@ int train_run(const struct train_opts *o, struct recipe_host *h, struct train_re
 	if (fs_stage_begin(&R->st, R->out_dir, err) < 0 || start_log(R, err) < 0 ||
 	    step_loop(R, res, err) < 0)
 		goto out;
-	if (evaluate_tokens(h, &R->plan, R->tbytes, R->vocab, R->val, R->nval, &eo, &res->val, err) < 0 ||
+	if (eval_call(R, &eo, &res->val, err) < 0 ||
 	    trainlog_eval(&R->log, "val", res->val.val_bpb, res->val.loss, res->val.targets,
 			  res->val.bytes, err) < 0)
 		goto out;

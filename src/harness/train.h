@@ -45,7 +45,9 @@
  * checkpoint's restart) warms up (allocation, a GPU's context and module
  * loading) and has only the host's limit. Honest steps vary by a few times
  * (load, a longer context later in a run); 50 leaves room for that.
- * Checkpoints, restarts and the evaluation keep the host's limit. */
+ * The evaluation after training has the same bound, times eval_batch /
+ * batch when its calls score more windows than a step trains;
+ * checkpoints and restarts keep the host's limit. */
 #define TRAIN_STALL_FACTOR 50.0
 #define TRAIN_STALL_FLOOR_MS 30000
 
