@@ -376,6 +376,28 @@ static void build_bigram(const char *attack, char runner[FS_PATH_MAX])
 	snprintf(runner, FS_PATH_MAX, "%s", bi.runner);
 }
 
+/* Runs o on the runner under a host limit of host_ms, which must stop with
+ * recipe.timeout saying want, within [min_ms, max_ms), leaving nothing. */
+static void expect_stall(const struct train_opts *o, const char *runner, int64_t host_ms, const char *want,
+			 double min_ms, double max_ms)
+{
+	struct train_result r;
+	struct recipe_host h;
+	struct kerr err;
+	double t0, ms;
+
+	assert_int_equal(recipe_host_pipe(&h, runner, NULL, NULL, &err), 0);
+	assert_int_equal(recipe_pipe_set_timeout(&h, host_ms), 0);
+	t0 = progress_now_ms();
+	assert_int_equal(train_run(o, &h, &r, &err), -1);
+	ms = progress_now_ms() - t0;
+	print_message("    %s: %s (%.1f s)\n", err.code, err.msg, ms / 1e3);
+	assert_string_equal(err.code, "recipe.timeout");
+	assert_non_null(strstr(err.msg, want));
+	assert_true(ms >= min_ms && ms < max_ms);
+	assert_int_equal(fs_exists(o->out_dir), 0);
+}
+
 /* A step that never returns is stopped at TRAIN_STALL_FACTOR times the
  * slowest step before it (here the floor, shortened to 1 s, since the
  * bigram's steps take about a millisecond), not at the host's own limit
@@ -392,7 +414,6 @@ static void stalled_step_is_stopped(void **s)
 	struct recipe_host h;
 	struct kerr err;
 	char runner[FS_PATH_MAX], out[FS_PATH_MAX];
-	double t0;
 
 	(void)s;
 	snprintf(out, sizeof out, "%s/stalled", work);
@@ -400,39 +421,13 @@ static void stalled_step_is_stopped(void **s)
 	o.stall_floor_ms = 1000;
 	o.final_only = 1;
 	build_bigram("stall_step", runner);
-	assert_int_equal(recipe_host_pipe(&h, runner, NULL, NULL, &err), 0);
-	assert_int_equal(recipe_pipe_set_timeout(&h, 20000), 0);
-	t0 = progress_now_ms();
-	assert_int_equal(train_run(&o, &h, &r, &err), -1);
-	print_message("    %s: %s (%.1f s)\n", err.code, err.msg, (progress_now_ms() - t0) / 1e3);
-	assert_string_equal(err.code, "recipe.timeout");
-	assert_non_null(strstr(err.msg, "step 2: no reply within 1.0 s, the larger of 50 times"));
-	assert_true(progress_now_ms() - t0 < 15000);
-	assert_int_equal(fs_exists(out), 0);
-
+	expect_stall(&o, runner, 20000, "step 2: no reply within 1.0 s, the larger of 50 times", 1000, 15000);
 	o.final_only = 0;
-	assert_int_equal(recipe_host_pipe(&h, runner, NULL, NULL, &err), 0);
-	assert_int_equal(recipe_pipe_set_timeout(&h, 4000), 0);
-	t0 = progress_now_ms();
-	assert_int_equal(train_run(&o, &h, &r, &err), -1);
-	print_message("    %s: %s (%.1f s)\n", err.code, err.msg, (progress_now_ms() - t0) / 1e3);
-	assert_string_equal(err.code, "recipe.timeout");
-	assert_non_null(strstr(err.msg, "within 4000 ms"));
-	assert_true(progress_now_ms() - t0 >= 4000);
-	assert_int_equal(fs_exists(out), 0);
-
+	expect_stall(&o, runner, 4000, "within 4000 ms", 4000, 15000);
 	/* the sandbox tests' sleeper never returns from a scoring call: the
 	 * evaluation after training has the bound too */
 	build_bigram("sleeper", runner);
-	assert_int_equal(recipe_host_pipe(&h, runner, NULL, NULL, &err), 0);
-	assert_int_equal(recipe_pipe_set_timeout(&h, 20000), 0);
-	t0 = progress_now_ms();
-	assert_int_equal(train_run(&o, &h, &r, &err), -1);
-	print_message("    %s: %s (%.1f s)\n", err.code, err.msg, (progress_now_ms() - t0) / 1e3);
-	assert_string_equal(err.code, "recipe.timeout");
-	assert_non_null(strstr(err.msg, "the evaluation's scoring call: no reply within 1.0 s"));
-	assert_true(progress_now_ms() - t0 < 15000);
-	assert_int_equal(fs_exists(out), 0);
+	expect_stall(&o, runner, 20000, "the evaluation's scoring call: no reply within 1.0 s", 1000, 15000);
 
 	build_bigram(NULL, runner);
 	assert_int_equal(recipe_host_pipe(&h, runner, NULL, NULL, &err), 0);
