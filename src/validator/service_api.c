@@ -422,8 +422,8 @@ static int post_submission(struct http_req *rq, void *ctx)
 	reply = item_json_held(s, &out);
 	svc_unlock(s);
 	if (!existed)
-		svc_event(s, "received", json_pack("{s:s, s:s, s:I}", "id", out.id, "miner", out.miner,
-						   "bytes", (json_int_t)out.bytes));
+		svc_event(s, "received", json_pack("{s:s, s:s, s:I, s:i}", "id", out.id, "miner", out.miner,
+						   "bytes", (json_int_t)out.bytes, "held", nneed));
 	return http_reply_json(rq, existed ? 200 : 202, reply);
 fail_locked:
 	svc_unlock(s);
