@@ -595,6 +595,11 @@ static void patch_policy_refuses_bad_paths(void **state)
 	      "patch.touches_harness", "cuda/recipe_wire.c");
 	check("diff --git a/cuda/k.cu b/k.cu\nsimilarity index 100%\nrename from cuda/k.cu\nrename to k.cu\n",
 	      "patch.bad_path", "k.cu");
+	/* git's older spellings of a rename's names are names too */
+	check("diff --git a/notes.md b/notes.md\nrename old Makefile\nrename new gone.md\n", "patch.bad_path",
+	      "Makefile");
+	check("diff --git a/notes.md b/notes.md\nrename old gpt.c\nrename new ../gpt.c\n", "patch.bad_path",
+	      "../gpt.c");
 	check("diff --git a/run.sh b/run.sh\n--- a/run.sh\n+++ b/run.sh\n@@ -1 +1 @@\n-a\n+b\n", "patch.bad_path",
 	      "run.sh");
 	check("diff --git a/Makefile b/Makefile\n--- a/Makefile\n+++ b/Makefile\n@@ -1 +1 @@\n-a\n+b\n",
@@ -709,6 +714,12 @@ static void patch_parts_and_the_scales_that_prove_them(void **state)
 			 RECIPEREPO_PART_CPU | RECIPEREPO_PART_SHARED);
 	expect_fit(&p, "cpu", NULL, NULL);
 	expect_fit(&p, "gpu-254m", "patch.untested_part", "recipe.c");
+	/* the same in git's older spelling, under another section's name: a
+	 * rename git applies, so a part the scan must see */
+	assert_int_equal(parts_of("diff --git a/notes.md b/notes.md\nrename old recipe.c\nrename new cuda/moved.cu\n", &p),
+			 RECIPEREPO_PART_CPU | RECIPEREPO_PART_CUDA);
+	expect_fit(&p, "gpu-254m", "patch.untested_part", "recipe.c");
+	expect_fit(&p, "cpu", "patch.untested_part", "cuda/moved.cu");
 	/* a new file in the CUDA part, from /dev/null */
 	assert_int_equal(parts_of("diff --git a/cuda/x.cuh b/cuda/x.cuh\nnew file mode 100644\n--- /dev/null\n"
 				  "+++ b/cuda/x.cuh\n@@ -0,0 +1 @@\n+#pragma once\n",

@@ -391,7 +391,8 @@ static int check_diff_scan(struct judge_ctx *c, struct kerr *err)
 		return kerr_set(err, "judge.stale", "the patch is based on %s (%.12s), the king is %s (%.12s): rebase and prove again",
 				*tag ? tag : "?", commit, c->king.tag, c->king.commit);
 	if (reciperepo_export(c->s->recipe, c->king.tag, c->recipe, err) < 0 ||
-	    reciperepo_apply(c->recipe, c->patch_path, err) < 0 || reciperepo_dir_check(c->recipe, err) < 0 ||
+	    reciperepo_apply_bytes(c->recipe, c->patch, c->patch_len, c->patch_path, err) < 0 ||
+	    reciperepo_dir_check(c->recipe, err) < 0 ||
 	    diffscan_tree(c->recipe, err) < 0)
 		return -1;
 	/* after the scan, so that hostile code is named for what it is */
@@ -972,8 +973,10 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	km.improvement = r->king_bpb - orig.hidden_bpb;
 	snprintf(orig_manifest, sizeof orig_manifest, "%s", orig.manifest_sha256);
 	expcorpus_entry_free(&orig);
-	rc = king_merge(c->s, r->id, c->king.tag, c->king.commit, c->patch_path, c->rationale ? c->rationale : "",
-			&km, &mr, err);
+	/* the bytes check 1 scanned and the manifest names, not patch.diff
+	 * read again after the recipe has run */
+	rc = king_merge_bytes(c->s, r->id, c->king.tag, c->king.commit, c->patch, c->patch_len,
+			      c->rationale ? c->rationale : "", &km, &mr, err);
 	if (rc < 0 && !strcmp(err->code, "king.stale")) {
 		/* Another confirmation merged while this one was judged: judged
 		 * one after the other, this one would be stale too. */

@@ -137,10 +137,18 @@ int reciperepo_git(const char *repo, const char *const *args, const struct recip
 	o.env = env;
 	if (proc_run(argv, &o, res, err) < 0)
 		return -1;
-	if (res->timed_out)
+	/* a git that did not end by itself has nothing a caller reads: its
+	 * output is freed here, as on every -1 */
+	if (res->timed_out) {
+		proc_result_free(res);
 		return kerr_set(err, reason, "git %s: no answer within %d ms", args[0], RECIPEREPO_GIT_TIMEOUT_MS);
-	if (res->term_signal)
-		return kerr_set(err, reason, "git %s: killed by signal %d", args[0], res->term_signal);
+	}
+	if (res->term_signal) {
+		int sig = res->term_signal;
+
+		proc_result_free(res);
+		return kerr_set(err, reason, "git %s: killed by signal %d", args[0], sig);
+	}
 	return 0;
 }
 
@@ -642,7 +650,11 @@ static int header_line(struct scan *s, struct kerr *err)
 {
 	static const char *const mode_heads[] = { "new file mode ", "deleted file mode ", "old mode ",
 						  "new mode " };
-	static const char *const name_heads[] = { "rename from ", "rename to ", "copy from ", "copy to " };
+	/* every header git apply reads a name from: "rename old" and "rename
+	 * new" are its older spellings of "rename from" and "rename to", and a
+	 * name this scan did not see would escape the path and part rules */
+	static const char *const name_heads[] = { "rename from ", "rename to ", "rename old ", "rename new ",
+						  "copy from ",	  "copy to " };
 	int after = s->after_hunk;
 
 	s->after_hunk = 0;
@@ -1283,10 +1295,10 @@ static int apply_failed(const struct proc_result *res, struct kerr *err)
 	return kerr_set(err, "patch.conflict", "%s", line[0] ? line : "git apply refused the patch");
 }
 
-int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err)
+int reciperepo_apply_bytes(const char *dest, const char *patch, size_t len, const char *what, struct kerr *err)
 {
 	/* Each step is fed the patch on stdin: git applies exactly the bytes
-	 * that were checked, whatever happens to the file meanwhile. The first
+	 * that were checked, whatever happens to a file meanwhile. The first
 	 * lists the paths git would touch, the second checks, the last applies. */
 	static const char *const stat_args[] = { "apply", "--numstat", "-z", "-", NULL };
 	static const char *const check_args[] = { "apply", "--check", "--whitespace=nowarn", "-", NULL };
@@ -1294,18 +1306,13 @@ int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err)
 	static const char *const *const steps[] = { stat_args, check_args, apply_args };
 	struct proc_result res = { 0 };
 	struct reciperepo_git_opts o = { 0 };
-	char *patch = NULL;
-	size_t len = 0;
 	int rc = -1;
 
-	if (fs_read_all(patch_path, RECIPEREPO_PATCH_BYTES_MAX, &patch, &len, err) < 0) {
-		if (!strcmp(err->code, "fs.too_large"))
-			snprintf(err->code, sizeof err->code, "patch.too_large");
-		return -1;
-	}
+	if (len > RECIPEREPO_PATCH_BYTES_MAX)
+		return kerr_set(err, "patch.too_large", "%s: %zu bytes, at most %u", what, len, RECIPEREPO_PATCH_BYTES_MAX);
 	if (reciperepo_patch_check(patch, len, err) < 0) {
-		kerr_prefix(err, "%s", patch_path);
-		goto out;
+		kerr_prefix(err, "%s", what);
+		return -1;
 	}
 	o.in = patch;
 	o.in_len = len;
@@ -1323,6 +1330,21 @@ int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err)
 	rc = 0;
 out:
 	proc_result_free(&res);
+	return rc;
+}
+
+int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err)
+{
+	char *patch = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (fs_read_all(patch_path, RECIPEREPO_PATCH_BYTES_MAX, &patch, &len, err) < 0) {
+		if (!strcmp(err->code, "fs.too_large"))
+			snprintf(err->code, sizeof err->code, "patch.too_large");
+		return -1;
+	}
+	rc = reciperepo_apply_bytes(dest, patch, len, patch_path, err);
 	free(patch);
 	return rc;
 }

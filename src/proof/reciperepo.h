@@ -69,7 +69,8 @@ struct reciperepo_git_opts {
  * no hooks, attributes, excludes or signing, fixed identity, C locale, and
  * git never searches above repo's parent. opts may be NULL. Returns 0 when
  * git ran (check res->exit_code; caller frees res with proc_result_free),
- * -1 when it could not run, timed out or was killed. */
+ * -1 when it could not run, timed out or was killed (res then holds
+ * nothing to free). */
 int reciperepo_git(const char *repo, const char *const *args, const struct reciperepo_git_opts *opts,
 		   struct proc_result *res, struct kerr *err);
 
@@ -112,6 +113,9 @@ int reciperepo_parts_fit(const struct reciperepo_parts *parts, const char *scale
 /* git apply --check then apply in dest; patch.conflict names the first
  * hunk that does not apply (file and line). */
 int reciperepo_apply(const char *dest, const char *patch_path, struct kerr *err);
+/* The same for patch bytes already read (what: their name in messages):
+ * a judge applies the bytes it hashed and scanned, not a file read again. */
+int reciperepo_apply_bytes(const char *dest, const char *patch, size_t len, const char *what, struct kerr *err);
 
 /* Every recipe-vX.Y.Z tag in version order, oldest first; other tags and
  * tags not naming a commit are ignored. Caller frees *tags. recipe.no_tags

@@ -1030,6 +1030,25 @@ int king_merge(struct vstate *s, const char *submission_id, const char *base_tag
 	       const char *patch_path, const char *rationale, const struct king_metrics *m,
 	       struct king_merge_result *out, struct kerr *err)
 {
+	char *patch = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if (fs_read_all(patch_path, RECIPEREPO_PATCH_BYTES_MAX, &patch, &len, err) < 0) {
+		if (!strcmp(err->code, "fs.too_large"))
+			snprintf(err->code, sizeof err->code, "patch.too_large");
+		return -1;
+	}
+	rc = king_merge_bytes(s, submission_id, base_tag, base_commit, patch, len, rationale, m, out, err);
+	free(patch);
+	return rc;
+}
+
+int king_merge_bytes(struct vstate *s, const char *submission_id, const char *base_tag, const char *base_commit,
+		     const char *patch, size_t patch_len, const char *rationale, const struct king_metrics *m,
+		     struct king_merge_result *out, struct kerr *err)
+{
 	char work[FS_PATH_MAX] = "", tree[FS_PATH_MAX], *msg = NULL;
 	struct journal_row j = { 0 };
 	struct vstate_king k;
@@ -1054,7 +1073,8 @@ int king_merge(struct vstate *s, const char *submission_id, const char *base_tag
 		goto out;
 	}
 	if (fs_join(tree, sizeof tree, err, "%s/tree", work) < 0 ||
-	    reciperepo_export(s->recipe, k.tag, tree, err) < 0 || reciperepo_apply(tree, patch_path, err) < 0)
+	    reciperepo_export(s->recipe, k.tag, tree, err) < 0 ||
+	    reciperepo_apply_bytes(tree, patch, patch_len, "patch.diff", err) < 0)
 		goto out;
 	if (!(msg = commit_message(j.to_tag, k.tag, submission_id, rationale, m, err)) ||
 	    make_commit(s, work, k.commit, msg, j.commit, err) < 0)

@@ -153,6 +153,11 @@ struct king_merge_result {
 int king_merge(struct vstate *s, const char *submission_id, const char *base_tag, const char *base_commit,
 	       const char *patch_path, const char *rationale, const struct king_metrics *m,
 	       struct king_merge_result *out, struct kerr *err);
+/* king_merge of patch bytes already read: the judge merges the bytes it
+ * hashed and scanned, not patch.diff read again after the recipe ran. */
+int king_merge_bytes(struct vstate *s, const char *submission_id, const char *base_tag, const char *base_commit,
+		     const char *patch, size_t patch_len, const char *rationale, const struct king_metrics *m,
+		     struct king_merge_result *out, struct kerr *err);
 
 /* Settles every journaled merge left 'prepared' by a crash: rolls forward
  * when the new tag exists and names the journaled commit, rolls back when it
