@@ -15,7 +15,7 @@
 static const char usage_text[] =
 	"usage: karpa miner run --validator URL --key FILE --work DIR --data DIR\n"
 	"                       [--experiments N] [--minutes M] [--seed S] [--threads T] [--hold] [--no-sandbox]\n"
-	"                       [--progress]\n"
+	"                       [--verdict-timeout S] [--progress]\n"
 	"Searches the recipe's knobs against a validator's king: trains each idea locally at the\n"
 	"validator's scale, keeps one only when its public val_bpb beats the king's by the noise\n"
 	"margin, then proves it, submits it and follows its verdict (answering a challenge).\n"
@@ -31,6 +31,9 @@ static const char usage_text[] =
 	"                    request on stdin, one JSON answer on stdout: docs/program.md)\n"
 	"  --agent-timeout S seconds one proposal may take (default 300)\n"
 	"  --program FILE    the agents' instructions sent with each request (default docs/program.md)\n"
+	"  --verdict-timeout S  seconds to send one proof and follow it to its verdict, a validator\n"
+	"                    that is down or full asked again meanwhile (default 86400); past it the\n"
+	"                    proof waits for the next start\n"
 	"  --hold            proofs hold their checkpoints back and send the validator the ones it\n"
 	"                    draws (the default at the gpu-* scales; docs/bundle.md)\n"
 	"  --no-sandbox      train trials and proofs unconfined: the king's code and the proposer's\n"
@@ -47,6 +50,7 @@ int cmd_miner(int argc, char **argv)
 		{ "proposer", required_argument, 0, 'p' },  { "agent", required_argument, 0, 'a' },
 		{ "agent-timeout", required_argument, 0, 'T' }, { "program", required_argument, 0, 'g' },
 		{ "hold", no_argument, 0, 'H' },	    { "no-sandbox", no_argument, 0, 'U' },
+		{ "verdict-timeout", required_argument, 0, 'V' },
 		{ 0, 0, 0, 0 },
 	};
 	struct miner_opts o = { .seed = 1, .verdict_timeout_s = 86400, .proposer = "search", .agent_timeout_s = 300,
@@ -109,6 +113,16 @@ int cmd_miner(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'V': {
+			int v;
+
+			if (cli_parse_int(optarg, 1, 30 * 86400, &v) < 0) {
+				fprintf(stderr, "karpa miner: --verdict-timeout must be 1..2592000 seconds\n");
+				return EXIT_USAGE;
+			}
+			o.verdict_timeout_s = v;
+			break;
+		}
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;
 		}

@@ -126,7 +126,7 @@ int cmd_submit(int argc, char **argv)
 				if (!warned++)
 					fprintf(stderr, "karpa submit: the validator asks for held checkpoints of %s: submit again with"
 							" --held DIR (the proof's BUNDLE.held)\n", str(it, "id"));
-			} else if (client_send_held(url, it, held, &co, &rounds, &sent, &err) < 0) {
+			} else if (client_send_held(url, it, held, &co, &rounds, &sent, &status, &err) < 0) {
 				json_decref(it);
 				return cli_fail_json(&err, as_json, NULL);
 			} else if (!as_json) {

@@ -19,6 +19,10 @@
 #include "net/client.h"
 #include "net/http.h"
 #include "util/hash.h"
+#include "validator/heldwait.h"
+
+/* what the client follows is what a validator may ask */
+_Static_assert(CLIENT_HELD_NEEDS_MAX == HELDWAIT_NEEDS_MAX, "an ask's size differs between client and service");
 
 struct fx {
 	char *dir;
@@ -604,6 +608,7 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	json_t *item = json_pack("{s:s,s:{s:[{s:s,s:b}]}}", "id", "q1", "held", "needs", "name",
 				 "checkpoints/step_00000004.ckpt", "arrived", 0);
 	int rounds = 0, sent = 0;
+	long status;
 	struct fx *f;
 
 	test_limits(&lim);
@@ -617,16 +622,39 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	atomic_store(&held_posts, 0);
 	assert_true(client_held_wanted(item));
 	for (int i = 0; i < CLIENT_HELD_ROUNDS_MAX; i++) {
-		if (client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &err) < 0)
+		if (client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err) < 0)
 			fail_msg("round %d: %s: %s", i, err.code, err.msg);
 		assert_int_equal(sent, 1);
 	}
-	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &err), -1);
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), -1);
 	assert_string_equal(err.code, "client.held_again");
 	assert_int_equal(sent, 0);
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX);
 	rounds = 0;
-	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &err), 0);
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), 0);
+	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 1);
+	json_decref(item);
+	/* one name asked for twice, or more names than a judgment draws: not
+	 * followed, nothing sent (each would be an upload of gigabytes) */
+	item = json_pack("{s:s,s:{s:[{s:s,s:b},{s:s,s:b}]}}", "id", "q1", "held", "needs", "name",
+			 "checkpoints/step_00000004.ckpt", "arrived", 0, "name", "checkpoints/step_00000004.ckpt", "arrived",
+			 0);
+	rounds = 0;
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), -1);
+	assert_string_equal(err.code, "client.bad_reply");
+	assert_non_null(strstr(err.msg, "twice"));
+	json_decref(item);
+	item = json_pack("{s:s,s:{s:[]}}", "id", "q1", "held", "needs");
+	for (int i = 0; i <= CLIENT_HELD_NEEDS_MAX; i++) {
+		char name[64];
+
+		snprintf(name, sizeof name, "checkpoints/step_%08d.ckpt", i);
+		json_array_append_new(json_object_get(json_object_get(item, "held"), "needs"),
+				      json_pack("{s:s,s:b}", "name", name, "arrived", 0));
+	}
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), -1);
+	assert_string_equal(err.code, "client.bad_reply");
+	assert_int_equal(sent, 0);
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 1);
 	json_decref(item);
 	fx_stop(f);

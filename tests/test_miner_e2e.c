@@ -279,7 +279,7 @@ static void test_full_queue_is_waited_out(void **unused)
 		_exit(127);
 	}
 	for (int i = 0; i < 900 && !seen; i++) {
-		run(0, "grep -c 'the validator has no room for it now (service.address_queue_full)' %s || true", log);
+		run(0, "grep -c 'the validator did not take it now (service.address_queue_full)' %s || true", log);
 		seen = atoi(g.out) > 0;
 		if (!seen && waitpid(pid, &st, WNOHANG) == pid) {
 			pid = 0;
@@ -307,18 +307,19 @@ static void test_full_queue_is_waited_out(void **unused)
 	sf_start(&g.sv, g.tmp, g.state, normal);
 }
 
-/* 6. A validator that goes away while the miner answers a challenge
- * leaves the row awaiting (its challenge answer tried again on the next
- * start), not written off; back, the restarted miner answers and follows
- * the challenge to a final verdict. A validator of its own, on the first
- * king, where the search's first decisive idea is challenged. */
+/* 6. A validator that goes away while the miner answers a challenge is
+ * asked again (the row is not written off), and a miner killed meanwhile
+ * sends the answer it proved again on its next start, rather than proving
+ * it a second time (other bytes: a second submission); it follows it to
+ * a final verdict. A validator of its own, on the first king, where the
+ * search's first decisive idea is challenged. */
 static void test_challenge_answer_waits_for_its_validator(void **unused)
 {
 	const char *const opts[] = { "--workers", "1", "--judge-threads", "2", "--judge-bin", tu_karpa(), NULL };
 	char dir[FS_PATH_MAX], state[FS_PATH_MAX], work[FS_PATH_MAX], log[FS_PATH_MAX], cmd[4 * FS_PATH_MAX];
 	struct sf_service sv;
-	int st = 0, seen = 0, awaiting = 0;
-	pid_t pid;
+	int st = 0, seen = 0, asked = 0;
+	pid_t pid = 0;
 
 	(void)unused;
 	snprintf(dir, sizeof dir, "%s/ch", g.tmp);
@@ -354,34 +355,40 @@ static void test_challenge_answer_waits_for_its_validator(void **unused)
 	}
 	if (seen)
 		sf_stop(&sv, SIGTERM);
-	/* the row keeps waiting; the miner itself may go on trying to reach
-	 * its validator, and is stopped here */
-	for (int i = 0; i < 900 && seen && !awaiting; i++) {
-		awaiting = tu_run(NULL, 0, "grep -q 'awaiting its verdict.*client.connect.*tried again on the next start'"
-					   " %s/results.tsv", work) == 0;
-		if (!awaiting)
+	/* proved, the answer meets no validator: asked again, not given up */
+	for (int i = 0; i < 1500 && seen && !asked && pid > 0; i++) {
+		asked = tu_run(NULL, 0, "grep -q 'did not take it now (client.connect); sending it again' %s", log) == 0;
+		if (!asked)
 			usleep(200 * 1000);
 	}
 	if (pid > 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 	}
-	if (!seen || !awaiting) {
+	if (!seen || !asked) {
 		run(0, "cat %s; cat %s/results.tsv 2>/dev/null || true", log, work);
 		if (!seen)
 			sf_stop(&sv, SIGTERM);
-		fail_msg("%s:\n%s", !seen ? "no challenge was answered" : "the row was not left awaiting", g.out);
+		fail_msg("%s:\n%s", !seen ? "no challenge was answered" : "the answer was not sent again", g.out);
 	}
-	run(0, "cat %s/results.tsv", work);
+	run(0, "grep -c 'awaiting its verdict' %s/results.tsv", work);
+	run(0, "ls %s/experiments/*/challenge.tar %s/experiments/*/challenge-seed", work, work);
 	print_message("%s", g.out);
+	/* back: the restarted miner sends the answer it has and follows it */
 	sf_start(&sv, dir, state, opts);
 	run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d", tu_karpa(),
 	    sv.url, g.key, work, g.data, THREADS);
 	print_message("%s", g.out);
 	sf_stop(&sv, SIGTERM);
+	assert_non_null(strstr(g.out, "sending its challenge answer again, proved before a restart"));
+	assert_null(strstr(g.out, "challenged, proving again"));
 	run(1, "grep -c 'awaiting its verdict' %s/results.tsv", work);
 	/* the challenged row's final word: crowned, or the challenge failed */
 	run(0, "grep -c 'verdict \\(accepted_king\\|challenge_failed\\)' %s/results.tsv", work);
+	/* and nothing of its proofs left behind: tars, held folders, a killed
+	 * proof's work and staging folders */
+	run(0, "find %s/experiments -name 'proof.*' -o -name 'challenge.*' | wc -l", work);
+	assert_string_equal(g.out, "0\n");
 }
 
 int main(void)

@@ -1,6 +1,7 @@
 /* miner.c: the miner's loop (miner.h). */
 #include "miner/miner.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -41,6 +42,7 @@
  * the validator a full check every time). */
 #define MINER_FULL_WAIT_S 15
 #define MINER_FULL_WAIT_MAX_S 300
+#define MINER_ID_MAX 64 /* a submission id's length (the validator's are 26) */
 #define MINER_DIFF_MAX (256u << 10)
 #define MINER_AWAITING "proved, awaiting its verdict" /* a submitted row's description until then */
 #define MINER_RATIONALE_BYTES_MAX (64u << 10) /* the judge reads at most this much */
@@ -242,6 +244,30 @@ static int corpus_skip(void *arg, const struct knob_point *p)
 
 /* ------------------------------------------------------------ submit */
 
+/* A proof of experiment exp (proof, challenge), no longer of use: a
+ * discarded run's, or a submission's once judged, or one a restart proves
+ * again. At the gpu-* scales each is 12 GB and more: NAME.tar, the
+ * checkpoints it holds (NAME.held), and what a killed proof left (its
+ * NAME.work.PID run folder, a NAME.tmp.PID staging folder, a
+ * NAME.tar.tmp.PID.N file), every entry named NAME or NAME.*; the
+ * experiment's other files have other names (NAME-id, patch.diff). */
+static void drop_proof(struct miner *m, int exp, const char *name)
+{
+	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
+	struct kerr err;
+	size_t n = strlen(name);
+	struct dirent *e;
+	DIR *d;
+
+	if (journal_path(&m->j, exp, NULL, dir, sizeof dir, &err) < 0 || !(d = opendir(dir)))
+		return;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, name, n) && (e->d_name[n] == '\0' || e->d_name[n] == '.') &&
+		    fs_join(path, sizeof path, &err, "%s/%s", dir, e->d_name) == 0)
+			fs_rm_rf(path);
+	closedir(d);
+}
+
 /* Proves the experiment's patch with seed into NAME.tar in its folder. */
 static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, char *tar, size_t cap,
 		     struct prove_result *res, struct kerr *err)
@@ -256,11 +282,7 @@ static int prove_exp(struct miner *m, int exp, uint64_t seed, const char *name, 
 	    journal_path(&m->j, exp, "rationale.md", rat, sizeof rat, err) < 0 ||
 	    journal_path(&m->j, exp, name, out, sizeof out, err) < 0 || fs_join(tar, cap, err, "%s.tar", out) < 0)
 		return -1;
-	fs_rm_rf(out);
-	unlink(tar);
-	if (fs_join(keep, sizeof keep, err, "%s%s", out, PROVE_HELD_SUFFIX) < 0)
-		return -1;
-	fs_rm_rf(keep); /* an interrupted proof's */
+	drop_proof(m, exp, name); /* an interrupted proof's */
 	po.recipe_repo = m->recipe;
 	po.king = m->k.tag;
 	po.patch = patch;
@@ -303,41 +325,6 @@ static int held_path(struct miner *m, int exp, const char *name, char *out, size
 	return journal_path(&m->j, exp, held, out, cap, err);
 }
 
-/* Follows submission id to its verdict: *item (caller decrefs). When the
- * validator asks for held checkpoints, they are sent from held_dir. */
-static int follow(struct miner *m, const char *id, const char *held_dir, json_t **item, struct kerr *err)
-{
-	char u[MINER_URL_MAX], subs[MINER_URL_MAX], p[256];
-	json_t *it = NULL;
-	long status;
-	time_t t0 = time(NULL);
-	int sent, rounds = 0;
-
-	snprintf(p, sizeof p, "/v1/submissions/%s", id);
-	if (url(u, sizeof u, m->o->validator, p, err) < 0 || url(subs, sizeof subs, m->o->validator, "/v1/submissions", err) < 0)
-		return -1;
-	for (;;) {
-		if (client_get_json(u, &m->co, &it, &status, err) < 0)
-			return -1;
-		if (!strcmp(jstr(it, "state"), "done"))
-			break;
-		if (client_held_wanted(it)) {
-			if (client_send_held(subs, it, held_dir, &m->co, &rounds, &sent, err) < 0) {
-				json_decref(it);
-				return -1;
-			}
-			say("submission %s: sent the %d held checkpoint%s the validator drew", id, sent, sent == 1 ? "" : "s");
-		}
-		json_decref(it);
-		it = NULL;
-		if (difftime(time(NULL), t0) > m->o->verdict_timeout_s)
-			return kerr_set(err, "client.timeout", "%s: no verdict after %.0f s", id, m->o->verdict_timeout_s);
-		sleep(MINER_POLL_S);
-	}
-	*item = it;
-	return 0;
-}
-
 /* The validator's queue caps (in all, per address, per key), its upload
  * slots and its disk room, once the client's own retries are spent, say
  * "later", not "no": the proof still stands. */
@@ -348,15 +335,117 @@ static int queue_full(const struct kerr *e)
 	       !strcmp(e->code, "http.disk_full");
 }
 
-/* A failure after which the proof still stands and the submission is
- * followed, or sent, again on the next start: the validator did not
- * answer now (down, busy, full, slow), as opposed to a refusal. Losing the
- * row for these lost a proof (and at the gpu-* scales 12 GB on disk with
- * no row to remove it). */
+/* A failure that says "not now" rather than "no": the validator down,
+ * slow, busy, full or failing (any 5xx: its own fault, not the proof's),
+ * once the client's own retries are spent. status: the reply's HTTP status
+ * (0: none came). Tried again until the submission's deadline. */
+static int later(const struct kerr *e, long status)
+{
+	size_t n = strlen(e->code);
+
+	return queue_full(e) || status >= 500 || !strcmp(e->code, "client.connect") || !strcmp(e->code, "http.rate") ||
+	       (n > 5 && !strcmp(e->code + n - 5, ".busy"));
+}
+
+/* After which the proof still stands and the submission is followed, or
+ * sent, again on the next start: what follow and submit_follow give up on
+ * at the deadline (client.timeout, the last cause in its message), as
+ * opposed to a refusal. Losing the row for these lost a proof (and at the
+ * gpu-* scales 12 GB on disk with no row to remove it). */
 static int transient(const struct kerr *e)
 {
 	return queue_full(e) || !strcmp(e->code, "client.connect") || !strcmp(e->code, "client.timeout") ||
 	       !strcmp(e->code, "http.rate");
+}
+
+/* err (a "later" failure) becomes client.timeout once deadline is past. */
+static int past_deadline(time_t deadline, const char *what, struct kerr *err)
+{
+	char cause[KERR_MSG_MAX];
+
+	if (time(NULL) < deadline)
+		return 0;
+	snprintf(cause, sizeof cause, "%s (%s)", err->msg, err->code);
+	kerr_set(err, "client.timeout", "%s: not done by the verdict timeout; last: %s", what, cause);
+	return 1;
+}
+
+/* How long to wait after the n-th "later" in a row: 15 s, doubling to at
+ * most 5 minutes (a per-key cap is met only after the upload and its
+ * verification, so a tight loop would cost the validator a full check
+ * every time). */
+static unsigned later_wait_s(int n)
+{
+	unsigned s = MINER_FULL_WAIT_S;
+
+	while (n-- > 0 && s < MINER_FULL_WAIT_MAX_S)
+		s *= 2;
+	return s > MINER_FULL_WAIT_MAX_S ? MINER_FULL_WAIT_MAX_S : s;
+}
+
+/* A submission id as the validator makes them ("q-" and hex digits):
+ * the miner puts it in a URL and a file, and follows it for hours. */
+static int id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n < 3 || n > MINER_ID_MAX || strncmp(id, "q-", 2))
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (!strchr("0123456789abcdef", id[i]))
+			return 0;
+	return 1;
+}
+
+/* Follows submission id to its verdict: *item (caller decrefs). When the
+ * validator asks for held checkpoints, they are sent from held_dir. A
+ * validator that does not answer now is asked again until deadline, held
+ * checkpoints included: the validator's wait for them has a deadline of
+ * its own, so a follow given up on an outage could lose the proof. */
+static int follow(struct miner *m, const char *id, const char *held_dir, time_t deadline, json_t **item,
+		  struct kerr *err)
+{
+	char u[MINER_URL_MAX], subs[MINER_URL_MAX], p[256];
+	json_t *it = NULL;
+	int sent, rounds = 0, fails = 0;
+
+	if (!id_ok(id))
+		return kerr_set(err, "client.bad_reply", "'%.64s' is not a submission id (q- and at most %d hex digits)", id,
+				MINER_ID_MAX - 2);
+	snprintf(p, sizeof p, "/v1/submissions/%s", id);
+	if (url(u, sizeof u, m->o->validator, p, err) < 0 || url(subs, sizeof subs, m->o->validator, "/v1/submissions", err) < 0)
+		return -1;
+	for (;;) {
+		long status = 0;
+		int rc = client_get_json(u, &m->co, &it, &status, err);
+
+		if (rc == 0 && !strcmp(jstr(it, "state"), "done"))
+			break;
+		if (rc == 0 && client_held_wanted(it)) {
+			rc = client_send_held(subs, it, held_dir, &m->co, &rounds, &sent, &status, err);
+			if (rc == 0)
+				say("submission %s: sent the %d held checkpoint%s the validator drew", id, sent,
+				    sent == 1 ? "" : "s");
+		}
+		json_decref(it);
+		it = NULL;
+		if (rc < 0 && !later(err, status))
+			return -1;
+		if (rc < 0) {
+			if (past_deadline(deadline, id, err))
+				return -1;
+			say("submission %s: the validator did not answer now (%s: %s); asking again in %u s", id, err->code,
+			    err->msg, later_wait_s(fails));
+			sleep(later_wait_s(fails++));
+			continue;
+		}
+		fails = 0;
+		if (time(NULL) >= deadline)
+			return kerr_set(err, "client.timeout", "%s: no verdict after %.0f s", id, m->o->verdict_timeout_s);
+		sleep(MINER_POLL_S);
+	}
+	*item = it;
+	return 0;
 }
 
 /* The row's description when its submission is left for the next start. */
@@ -366,27 +455,34 @@ static void still_awaiting(struct journal_row *r, const struct kerr *e)
 		 r->val_bpb, e->code);
 }
 
-/* Uploads tar, keeps its id in the experiment's NAME.id (what a restarted
- * miner follows), and follows it to its verdict. A full queue is waited
- * out, within the verdict timeout, rather than costing the proof. */
+/* Uploads tar, keeps its id in the experiment's NAME-id (what a restarted
+ * miner follows), and follows it to its verdict. A validator that says
+ * "later" (full, busy, down) is sent it again, within the verdict timeout
+ * shared by the upload and the follow, rather than costing the proof. */
 static int submit_follow(struct miner *m, int exp, const char *tar, const char *name, json_t **item, struct kerr *err)
 {
-	char u[MINER_URL_MAX], path[FS_PATH_MAX], held[FS_PATH_MAX], idf[64], id[128];
+	char u[MINER_URL_MAX], path[FS_PATH_MAX], held[FS_PATH_MAX], idf[64], id[MINER_ID_MAX + 1];
 	json_t *it = NULL;
-	long status;
-	time_t t0 = time(NULL);
-	unsigned wait_s = MINER_FULL_WAIT_S;
+	long status = 0;
+	time_t deadline = time(NULL) + (time_t)m->o->verdict_timeout_s;
+	int fails = 0;
 
 	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
 	while (client_post_file(u, tar, &m->co, &it, &status, err) < 0) {
-		if (!queue_full(err) || difftime(time(NULL), t0) + wait_s > m->o->verdict_timeout_s)
+		if (!later(err, status) || past_deadline(deadline, tar, err))
 			return -1;
-		say("experiment %04d: the validator has no room for it now (%s); sending it again in %u s", exp,
-		    err->code, wait_s);
+		say("experiment %04d: the validator did not take it now (%s); sending it again in %u s", exp,
+		    err->code, later_wait_s(fails));
 		kerr_clear(err);
-		sleep(wait_s);
-		wait_s = wait_s * 2 > MINER_FULL_WAIT_MAX_S ? MINER_FULL_WAIT_MAX_S : wait_s * 2;
+		sleep(later_wait_s(fails++));
+		status = 0;
+	}
+	if (!id_ok(jstr(it, "id"))) {
+		kerr_set(err, "client.bad_reply", "the validator took %s and named it '%.64s', which is no submission id",
+			 tar, jstr(it, "id"));
+		json_decref(it);
+		return -1;
 	}
 	snprintf(id, sizeof id, "%s", jstr(it, "id"));
 	json_decref(it);
@@ -397,23 +493,40 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 	crash_point("miner_after_submit");
 	if (held_path(m, exp, name, held, sizeof held, err) < 0)
 		return -1;
-	return follow(m, id, held, item, err);
+	return follow(m, id, held, deadline, item, err);
 }
 
-/* A proof of experiment exp (proof, challenge: its NAME.tar and the
- * checkpoints it holds, NAME.held), no longer of use: a discarded run's,
- * or a submission's once judged. At the gpu-* scales each is 12 GB and
- * more. */
-static void drop_tar(struct miner *m, int exp, const char *name)
+/* The seed a challenge answer is proved with, kept beside it: a restart
+ * that finds the answer proved (challenge.tar, written whole or not at
+ * all) sends it again rather than proving it a second time, which would
+ * make other bytes, a second submission. */
+static int challenge_seed_keep(struct miner *m, int exp, uint64_t seed, struct kerr *err)
 {
-	char path[FS_PATH_MAX], file[64];
-	struct kerr err;
+	char path[FS_PATH_MAX], txt[32];
 
-	snprintf(file, sizeof file, "%s.tar", name);
-	if (journal_path(&m->j, exp, file, path, sizeof path, &err) == 0)
-		unlink(path);
-	if (held_path(m, exp, name, path, sizeof path, &err) == 0)
-		fs_rm_rf(path);
+	snprintf(txt, sizeof txt, "%llu", (unsigned long long)seed);
+	if (journal_path(&m->j, exp, "challenge-seed", path, sizeof path, err) < 0)
+		return -1;
+	return fs_write_atomic(path, txt, strlen(txt), err);
+}
+
+/* Whether experiment exp's challenge answer for seed is proved: its tar,
+ * at tar, and the seed it was proved with. */
+static int challenge_proved(struct miner *m, int exp, uint64_t seed, char *tar, size_t cap)
+{
+	char path[FS_PATH_MAX], want[32], *txt = NULL;
+	struct kerr err;
+	size_t n;
+	int ok;
+
+	if (journal_path(&m->j, exp, "challenge.tar", tar, cap, &err) < 0 ||
+	    journal_path(&m->j, exp, "challenge-seed", path, sizeof path, &err) < 0 || !fs_exists(tar) ||
+	    fs_read_file(path, 31, 0, &txt, &n, &err) < 0)
+		return 0;
+	snprintf(want, sizeof want, "%llu", (unsigned long long)seed);
+	ok = n == strlen(want) && !memcmp(txt, want, n);
+	free(txt);
+	return ok;
 }
 
 /* From a verdict on: a challenge is answered by proving again with its seed
@@ -432,14 +545,14 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 		json_decref(it);
 		it = NULL;
 		/* the original is judged and with the validator: room for the answer */
-		drop_tar(m, r->exp, "proof");
+		drop_proof(m, r->exp, "proof");
 		if (journal_path(&m->j, r->exp, "challenge-id", idp, sizeof idp, &err) == 0 && fs_exists(idp) &&
 		    fs_read_file(idp, 128, 0, &cid, &n, &err) == 0) {
 			say("experiment %04d: following its challenge answer %s", r->exp, cid);
 			char held[FS_PATH_MAX];
 
 			if (held_path(m, r->exp, "challenge", held, sizeof held, &err) < 0 ||
-			    follow(m, cid, held, &it, &err) < 0) {
+			    follow(m, cid, held, time(NULL) + (time_t)m->o->verdict_timeout_s, &it, &err) < 0) {
 				/* the validator not answering now costs the answer nothing:
 				 * it is followed again on the next start */
 				if (transient(&err))
@@ -451,9 +564,24 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 				return;
 			}
 			free(cid);
+		} else if (strcmp(r->commit, m->k.commit)) {
+			/* the answer names the king the proof improved on, which is
+			 * no longer the king: it would be judged stale */
+			drop_proof(m, r->exp, "challenge");
+			snprintf(r->desc, sizeof r->desc, "challenge lapsed: the king moved on from %.12s before it was answered",
+				 r->commit);
+			say("experiment %04d: %s", r->exp, r->desc);
+			return;
 		} else {
-			say("experiment %04d: challenged, proving again with seed %llu", r->exp, (unsigned long long)seed);
-			if (prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &pr, &err) < 0 ||
+			int again = challenge_proved(m, r->exp, seed, tar, sizeof tar);
+
+			if (again)
+				say("experiment %04d: sending its challenge answer again, proved before a restart", r->exp);
+			else
+				say("experiment %04d: challenged, proving again with seed %llu", r->exp,
+				    (unsigned long long)seed);
+			if ((!again && (challenge_seed_keep(m, r->exp, seed, &err) < 0 ||
+					prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &pr, &err) < 0)) ||
 			    submit_follow(m, r->exp, tar, "challenge", &it, &err) < 0) {
 				if (transient(&err))
 					still_awaiting(r, &err);
@@ -476,8 +604,8 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 	 * that parted from the log (the miner answers with `karpa dispute
 	 * trace BUNDLE`), or a validator that could not judge it. */
 	if (strcmp(jstr(it, "verdict"), "error") && !dispute_subject(jstr(it, "code"))) {
-		drop_tar(m, r->exp, "proof");
-		drop_tar(m, r->exp, "challenge");
+		drop_proof(m, r->exp, "proof");
+		drop_proof(m, r->exp, "challenge");
 	}
 	snprintf(r->desc, sizeof r->desc, "verdict %s%s%s (submission %s)", jstr(it, "verdict"),
 		 *jstr(it, "code") ? ": " : "", jstr(it, "code"), jstr(it, "id"));
@@ -486,18 +614,22 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 }
 
 /* Submit the experiment's proof (its full run: proof.tar), follow, settle.
- * Sets the row's status and description. */
-static void submit_kept(struct miner *m, struct journal_row *r, struct miner_stats *st)
+ * Sets the row's status and description, and records it: first as
+ * submitted and awaiting its verdict, before a byte is sent, since a
+ * restart follows (or sends again) only such rows: a proof sent with no
+ * row saying so would never be followed, nor its tar removed. */
+static int submit_kept(struct miner *m, struct journal_row *r, struct miner_stats *st, struct kerr *jerr)
 {
 	struct kerr err = { { 0 }, { 0 } };
 	char tar[FS_PATH_MAX];
 	json_t *it = NULL;
 
-	if (journal_path(&m->j, r->exp, "proof.tar", tar, sizeof tar, &err) < 0)
-		return;
+	if (journal_path(&m->j, r->exp, "proof.tar", tar, sizeof tar, jerr) < 0)
+		return -1;
 	snprintf(r->status, sizeof r->status, "submitted");
 	snprintf(r->desc, sizeof r->desc, "%s (public %.4f)", MINER_AWAITING, r->val_bpb);
-	journal_record(&m->j, r, &err);
+	if (journal_record(&m->j, r, jerr) < 0)
+		return -1;
 	st->submitted++;
 	crash_point("miner_before_submit");
 	if (submit_follow(m, r->exp, tar, "proof", &it, &err) < 0) {
@@ -506,9 +638,10 @@ static void submit_kept(struct miner *m, struct journal_row *r, struct miner_sta
 		else
 			snprintf(r->desc, sizeof r->desc, "submit: %s: %s", err.code, err.msg);
 		say("experiment %04d: %s: %s", r->exp, err.code, err.msg);
-		return;
+	} else {
+		settle(m, r, it, st);
 	}
-	settle(m, r, it, st);
+	return journal_record(&m->j, r, jerr);
 }
 
 /* A miner killed while it waited for a verdict goes on following it: the
@@ -535,7 +668,7 @@ static int resume_pending(struct miner *m, struct miner_stats *st, struct kerr *
 			say("experiment %04d: following submission %s, made before a restart", r.exp, id);
 			rc = held_path(m, r.exp, "proof", held, sizeof held, &ferr);
 			if (rc == 0)
-				rc = follow(m, id, held, &it, &ferr);
+				rc = follow(m, id, held, time(NULL) + (time_t)m->o->verdict_timeout_s, &it, &ferr);
 		} else if (fs_exists(tar)) {
 			say("experiment %04d: sending its proof again, proved before a restart", r.exp);
 			rc = submit_follow(m, r.exp, tar, "proof", &it, &ferr);
@@ -653,14 +786,13 @@ static int full_verdict(struct miner *m, struct journal_row *r, int baseline, co
 	snprintf(r->desc, sizeof r->desc, "full run: %.4f against the king's public %.4f (margin %.4f)%s%s", r->val_bpb,
 		 baseline ? r->val_bpb : kb, m->k.margin, *what ? "; " : "", what);
 	say("experiment %04d: %s %.4f (king %.4f, margin %.4f)", r->exp, r->status, r->val_bpb, kb, m->k.margin);
-	if (journal_record(&m->j, r, err) < 0)
-		return -1;
 	if (!strcmp(r->status, "keep")) {
 		st->kept++;
-		submit_kept(m, r, st);
-		return journal_record(&m->j, r, err);
+		return submit_kept(m, r, st, err); /* recorded as submitted, not as keep first */
 	}
-	drop_tar(m, r->exp, "proof");
+	if (journal_record(&m->j, r, err) < 0)
+		return -1;
+	drop_proof(m, r->exp, "proof");
 	return 0;
 }
 

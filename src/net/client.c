@@ -209,6 +209,25 @@ static int retryable(CURLcode rc)
 	       rc != CURLE_ABORTED_BY_CALLBACK && rc != CURLE_OUT_OF_MEMORY;
 }
 
+/* The code of a transfer that failed: client.connect only for what may
+ * pass (the service down, slow or unreachable), which a caller may try
+ * again later; a URL the client cannot use, an upload it cannot read or
+ * memory it lacks would fail the same way every time. */
+static const char *transfer_code(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return "client.bad_url";
+	case CURLE_READ_ERROR:
+		return "fs.read";
+	case CURLE_OUT_OF_MEMORY:
+		return "client.nomem";
+	default:
+		return retryable(rc) ? "client.connect" : "client.aborted";
+	}
+}
+
 static void backoff(int attempt, long retry_after_s)
 {
 	long ms = CLIENT_BACKOFF_BASE_MS << (attempt < 16 ? attempt : 16);
@@ -301,7 +320,7 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 		return 0;
 	}
 	if (rc != CURLE_OK)
-		return kerr_set(err, "client.connect", "%s: %s", x->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		return kerr_set(err, transfer_code(rc), "%s: %s", x->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	return map_error(x, st, err); /* the last try was a 5xx */
 }
 
@@ -436,20 +455,36 @@ int client_held_wanted(const json_t *item)
 }
 
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
-		     const struct client_opts *o, int *rounds, int *sent, struct kerr *err)
+		     const struct client_opts *o, int *rounds, int *sent, long *status, struct kerr *err)
 {
 	const char *id = json_string_value(json_object_get(item, "id"));
-	const json_t *e;
+	const json_t *needs = json_object_get(json_object_get(item, "held"), "needs"), *e;
 	size_t i;
 
 	*sent = 0;
+	*status = 0;
 	if (!id || !*id || strchr(id, '/'))
 		return kerr_set(err, "client.bad_reply", "a submission without an id");
-	json_array_foreach(json_object_get(json_object_get(item, "held"), "needs"), i, e) {
+	/* each need is one upload of gigabytes: a reply listing more than a
+	 * judgment can draw, or one name twice, is not followed */
+	if (json_array_size(needs) > CLIENT_HELD_NEEDS_MAX)
+		return kerr_set(err, "client.bad_reply", "the service asks for %zu held checkpoints, more than the %d a validator may",
+				json_array_size(needs), CLIENT_HELD_NEEDS_MAX);
+	json_array_foreach(needs, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+
+		for (size_t k = 0; name && k < i; k++) {
+			const char *seen = json_string_value(json_object_get(json_array_get(needs, k), "name"));
+
+			if (seen && !strcmp(name, seen))
+				return kerr_set(err, "client.bad_reply", "the service asks for held checkpoint %.128s twice",
+						name);
+		}
+	}
+	json_array_foreach(needs, i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
 		char url[4096], path[FS_PATH_MAX];
 		json_t *reply = NULL;
-		long status = 0;
 
 		if (json_is_true(json_object_get(e, "arrived")))
 			continue;
@@ -471,7 +506,7 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 					"the validator asks for the held checkpoints of %s again, after %d deliveries it "
 					"accepted: it is not taking them, and they are not sent again",
 					id, CLIENT_HELD_ROUNDS_MAX);
-		if (client_post_file(url, path, o, &reply, &status, err) < 0) {
+		if (client_post_file(url, path, o, &reply, status, err) < 0) {
 			/* The wait is over (every file arrived, a reply having been
 			 * lost on the way, or it ended): the same for every other
 			 * name, and the submission's state says which. */

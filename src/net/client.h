@@ -39,8 +39,9 @@ void client_opts_default(struct client_opts *o);
 
 /* GET url, parse a JSON reply. 2xx: *out (caller decrefs), *status.
  * A service error reply becomes err with the service's code and message
- * (and *status); a transport failure after the retries client.connect;
- * a reply that is not JSON client.bad_reply. */
+ * (and *status); a transport failure after the retries client.connect
+ * (client.bad_url, fs.read, client.nomem or client.aborted when trying
+ * again could not help); a reply that is not JSON client.bad_reply. */
 int client_get_json(const char *url, const struct client_opts *o, json_t **out, long *status,
 		    struct kerr *err);
 /* GET url into a file (atomically: temp, fsync, rename). */
@@ -54,6 +55,9 @@ int client_post_file(const char *url, const char *path, const struct client_opts
 /* How many times one submission's held checkpoints are sent: an honest
  * validator asks once, and again only when a reply was lost on the way. */
 #define CLIENT_HELD_ROUNDS_MAX 3
+/* The most held checkpoints one ask may name: what a judgment draws and
+ * what asking again may add (heldwait.h's HELDWAIT_NEEDS_MAX). */
+#define CLIENT_HELD_NEEDS_MAX 4
 
 /* Hands a validator the held checkpoints it asked for (docs/bundle.md,
  * "Held checkpoints"): for each need in item's held.needs (a submission as
@@ -61,13 +65,15 @@ int client_post_file(const char *url, const char *path, const struct client_opts
  * held_dir/NAME to submissions_url/ID/held/NAME (submissions_url: the
  * service's .../v1/submissions). *sent counts the ones sent. A need the
  * folder lacks is client.held_missing, a need name that is no checkpoint's
- * client.bad_reply; the service's refusals come back as they are.
+ * client.bad_reply, as is an ask naming one twice or more than
+ * CLIENT_HELD_NEEDS_MAX; the service's refusals come back as they are,
+ * with the HTTP status in *status (0: none came).
  * *rounds (the caller's, 0 for a new submission) counts the calls that
  * sent any: one more than CLIENT_HELD_ROUNDS_MAX is client.held_again,
  * with nothing sent (a validator that never marks them arrived would have
  * the miner upload gigabytes on every poll). */
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
-		     const struct client_opts *o, int *rounds, int *sent, struct kerr *err);
+		     const struct client_opts *o, int *rounds, int *sent, long *status, struct kerr *err);
 /* Whether item (a submission) waits for held checkpoints it was not sent. */
 int client_held_wanted(const json_t *item);
 
