@@ -863,6 +863,21 @@ static void test_held_wait(void **state)
 		assert_null(c);
 	}
 
+	/* an arrival starts the clock again: asked two hours ago, one of two
+	 * files in now, it has the whole hour for the other */
+	item(&in, "slow", "m");
+	assert_int_equal(queue_enqueue_held(&f->s, &in, need, 2, &a, &existed, &err), 0);
+	sql(f->s.db, "UPDATE held_wait SET asked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-2 hours') WHERE ready = 0");
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need[0].name, &ready, &err), 0);
+	assert_int_equal(ready, 0);
+	assert_int_equal(heldwait_expire(&f->s, 3600, ids, 4, &n, &err), 0);
+	assert_int_equal(n, 0);
+	/* without one, the same wait is over */
+	sql(f->s.db, "UPDATE held_wait SET asked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-2 hours') WHERE ready = 0");
+	assert_int_equal(heldwait_expire(&f->s, 3600, ids, 4, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], a.id);
+
 	/* a restart moves a wait by the time the service was down: asked a
 	 * day ago, down since then, it is not over */
 	item(&in, "down", "m");

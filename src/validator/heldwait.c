@@ -169,6 +169,30 @@ struct arrive_args {
 	int *ready;
 };
 
+/* A wait's clock starts again at each arrival: each file of gigabytes
+ * gets the whole timeout, which a slow but honest uplink needs at the
+ * gpu-* scales, and a wait still ends, after at most HELDWAIT_NEEDS_MAX
+ * + 1 timeouts. */
+static int restart_clock(struct vstate *s, const char *id, struct kerr *err)
+{
+	char now[VSTATE_TIME_BYTES];
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	vstate_now_iso(now);
+	if (sqlite3_prepare_v2(s->db, "UPDATE held_wait SET asked_at = ?2 WHERE queue_id = ?1", -1, &st, NULL) !=
+		    SQLITE_OK ||
+	    (sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC),
+	     sqlite3_step(st)) != SQLITE_DONE) {
+		sql_fail(s, "held wait", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int arrive_fn(struct vstate *s, void *arg, struct kerr *err)
 {
 	struct arrive_args *a = arg;
@@ -195,7 +219,9 @@ static int arrive_fn(struct vstate *s, void *arg, struct kerr *err)
 	for (int i = 0; i < w.n; i++)
 		w.ready &= w.need[i].arrived;
 	*a->ready = w.ready;
-	return store(s, &w, 0, err);
+	if (store(s, &w, 0, err) < 0)
+		return -1;
+	return w.ready ? 0 : restart_clock(s, a->id, err);
 }
 
 int heldwait_arrived(struct vstate *s, const char *queue_id, const char *name, int *ready, struct kerr *err)

@@ -62,8 +62,9 @@ int heldwait_get(struct vstate *s, const char *queue_id, struct heldwait *out, i
  * heldwait.closed (the row is no longer queued, or every need is in). */
 int heldwait_arrived(struct vstate *s, const char *queue_id, const char *name, int *ready, struct kerr *err);
 
-/* Every wait not ready that was asked more than max_age_s ago, while its
- * row is still queued: the row becomes done, verdict rejected, code
+/* Every wait not ready that was asked, or last had a checkpoint arrive
+ * (heldwait_arrived starts the clock again), more than max_age_s ago,
+ * while its row is still queued: the row becomes done, verdict rejected, code
  * service.held_missing (the miner did not hand over what the validator's
  * draws need; nothing was judged). Up to cap of their ids in ids, the
  * count in *n. */

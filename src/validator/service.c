@@ -927,8 +927,18 @@ static int epoch0(struct svc *s, time_t *t0, struct kerr *err)
 }
 
 /* How often the service records that it is up (meta service_alive_at):
- * a restart moves the held checkpoints' waits by the time it was down. */
-#define SVC_ALIVE_EVERY_S 60
+ * a restart moves the held checkpoints' waits by the time it was down,
+ * and the time since the last record counts as down, so it is short (one
+ * small transaction). */
+#define SVC_ALIVE_EVERY_S 5
+
+static int alive_now(struct svc *s, struct kerr *err)
+{
+	char iso[VSTATE_TIME_BYTES];
+
+	vstate_now_iso(iso);
+	return vstate_meta_set(&s->vs, "service_alive_at", iso, err);
+}
 
 static int restart_held(struct svc *s, struct kerr *err)
 {
@@ -937,7 +947,9 @@ static int restart_held(struct svc *s, struct kerr *err)
 
 	if (vstate_meta_get(&s->vs, "service_alive_at", alive, sizeof alive, &miss) < 0)
 		alive[0] = '\0'; /* never recorded: a state's first service */
-	return heldwait_restart(&s->vs, alive, err);
+	/* recorded at once: a service that stops again before its first
+	 * record would otherwise move the waits by this downtime twice */
+	return heldwait_restart(&s->vs, alive, err) < 0 ? -1 : alive_now(s, err);
 }
 
 /* Submissions whose miner did not hand over the held checkpoints their
@@ -956,12 +968,9 @@ static void expire_held(struct svc *s, time_t *last)
 		return;
 	*last = now;
 	svc_lock(s);
-	/* the first look, and then once a minute */
+	/* the first look, and then every few seconds */
 	if (prev == 0 || now / SVC_ALIVE_EVERY_S != prev / SVC_ALIVE_EVERY_S) {
-		char iso[VSTATE_TIME_BYTES];
-
-		vstate_now_iso(iso);
-		if (vstate_meta_set(&s->vs, "service_alive_at", iso, &err) < 0) {
+		if (alive_now(s, &err) < 0) {
 			log_msg(LOG_WARN, "serve", "recording that the service is up: %s (%s)", err.msg, err.code);
 			kerr_clear(&err);
 		}
