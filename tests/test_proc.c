@@ -118,6 +118,21 @@ static void cwd_and_environment_changes(void **state)
 	run_ok(env, NULL, &r);
 	assert_string_equal(r.out, "unset inherited\n");
 	proc_result_free(&r);
+	/* "PREFIX*" removes every inherited name it starts, and only those;
+	 * a set after it stands */
+	{
+		const char *pre[] = { "sh", "-c", "echo \"${KARPA_T1-unset} ${KARPA_T2-unset} ${KARPAX-unset}\"", NULL };
+		const char *star[] = { "KARPA_T*", "KARPA_T1=set", NULL };
+
+		setenv("KARPA_T1", "inherited", 1);
+		setenv("KARPAX", "kept", 1);
+		o = (struct proc_opts){ .env = star };
+		run_ok(pre, &o, &r);
+		assert_string_equal(r.out, "set unset kept\n");
+		proc_result_free(&r);
+		unsetenv("KARPA_T1");
+		unsetenv("KARPAX");
+	}
 	unsetenv("KARPA_T2");
 	tu_rmdir(dir);
 }

@@ -50,19 +50,14 @@ static const char *const git_config[] = {
 	"-c", "init.defaultBranch=" RECIPEREPO_BRANCH,
 };
 
-/* Environment: variables that would redirect git to another repository,
- * index, object store or identity are removed; messages in C locale so
- * that their text can be parsed. */
+/* Environment: every inherited GIT_* variable is removed (git reads
+ * dozens: another repository, index, object store, identity, exec path,
+ * hash, attribute source, traces), then the pinned ones set; no user
+ * configuration; messages in C locale so that their text can be parsed. */
 static const char *const git_env[] = {
-	"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_ATTR_NOSYSTEM=1",
+	"GIT_*", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_ATTR_NOSYSTEM=1",
 	"HOME=/nonexistent", "XDG_CONFIG_HOME", "LC_ALL=C", "LANGUAGE", "GIT_TERMINAL_PROMPT=0",
-	"GIT_NO_REPLACE_OBJECTS=1", "GIT_OPTIONAL_LOCKS=0", "GIT_DIR", "GIT_WORK_TREE",
-	"GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR",
-	"GIT_NAMESPACE", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_PREFIX",
-	"GIT_TEMPLATE_DIR", "GIT_CEILING_DIRECTORIES", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
-	"GIT_AUTHOR_DATE", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE",
-	"GIT_GRAFT_FILE", "GIT_SHALLOW_FILE", "GIT_REPLACE_REF_BASE", "GIT_QUARANTINE_PATH",
-	"GIT_EXTERNAL_DIFF", "GIT_TRACE",
+	"GIT_NO_REPLACE_OBJECTS=1", "GIT_OPTIONAL_LOCKS=0",
 };
 
 static int abs_dir(const char *dir, char out[FS_PATH_MAX], char parent[FS_PATH_MAX], struct kerr *err)

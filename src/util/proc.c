@@ -59,6 +59,8 @@ static int name_matches(const char *entry, const char *change)
 {
 	size_t n = strcspn(change, "=");
 
+	if (!change[n] && n && change[n - 1] == '*') /* "PREFIX*" */
+		return !strncmp(entry, change, n - 1) && strchr(entry + n - 1, '=');
 	return !strncmp(entry, change, n) && entry[n] == '=';
 }
 

@@ -19,7 +19,8 @@
 struct proc_opts {
 	const char *cwd;               /* working directory; NULL inherits ours */
 	/* Environment changes, NULL-terminated: "NAME=value" sets or replaces,
-	 * "NAME" (no '=') removes. Everything else is inherited. */
+	 * "NAME" (no '=') removes, "PREFIX*" removes every NAME starting with
+	 * PREFIX. Everything else is inherited. */
 	const char *const *env;
 	const void *stdin_data;        /* NULL: the child's stdin is /dev/null */
 	size_t stdin_len;
