@@ -112,10 +112,14 @@ static int h_fail(struct http_req *rq, void *ctx)
 
 /* A held checkpoint's upload, counted: the validator's side of
  * client_send_held. */
-static atomic_int held_posts;
+static atomic_int held_posts, held_busy;
 
 static int h_held(struct http_req *rq, void *ctx)
 {
+	/* held_busy > 0: that many uploads refused as a full service refuses */
+	if (atomic_fetch_sub(&held_busy, 1) > 0)
+		return http_reply_error(rq, 503, "http.busy", "%s", "every upload slot is taken");
+	atomic_store(&held_busy, 0);
 	atomic_fetch_add(&held_posts, 1);
 	return http_reply_json(rq, 200, json_pack("{s:I}", "bytes", (json_int_t)http_req_upload_bytes(rq)));
 }
@@ -633,6 +637,20 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	rounds = 0;
 	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), 0);
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 1);
+	/* uploads the service did not take (busy) are no deliveries: tried
+	 * more often than the cap, the next still goes through */
+	rounds = 0;
+	atomic_store(&held_busy, CLIENT_HELD_ROUNDS_MAX + 1);
+	for (int i = 0; i <= CLIENT_HELD_ROUNDS_MAX; i++) {
+		assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err),
+				 -1);
+		assert_string_equal(err.code, "http.busy");
+		assert_int_equal(status, 503);
+	}
+	assert_int_equal(rounds, 0);
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), 0);
+	assert_int_equal(sent, 1);
+	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 2);
 	json_decref(item);
 	/* one name asked for twice, or more names than a judgment draws: not
 	 * followed, nothing sent (each would be an upload of gigabytes) */
@@ -655,7 +673,7 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), -1);
 	assert_string_equal(err.code, "client.bad_reply");
 	assert_int_equal(sent, 0);
-	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 1);
+	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 2);
 	json_decref(item);
 	fx_stop(f);
 }

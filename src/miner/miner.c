@@ -43,6 +43,7 @@
 #define MINER_FULL_WAIT_S 15
 #define MINER_FULL_WAIT_MAX_S 300
 #define MINER_ID_MAX 64 /* a submission id's length (the validator's are 26) */
+#define MINER_FAULTS_MAX 4 /* a validator's 5xx failures in a row before the next start */
 #define MINER_DIFF_MAX (256u << 10)
 #define MINER_AWAITING "proved, awaiting its verdict" /* a submitted row's description until then */
 #define MINER_RATIONALE_BYTES_MAX (64u << 10) /* the judge reads at most this much */
@@ -249,7 +250,7 @@ static int corpus_skip(void *arg, const struct knob_point *p)
  * again. At the gpu-* scales each is 12 GB and more: NAME.tar, the
  * checkpoints it holds (NAME.held), and what a killed proof left (its
  * NAME.work.PID run folder, a NAME.tmp.PID staging folder, a
- * NAME.tar.tmp.PID.N file), every entry named NAME or NAME.*; the
+ * NAME.tar.tmp file), every entry named NAME or NAME.*; the
  * experiment's other files have other names (NAME-id, patch.diff). */
 static void drop_proof(struct miner *m, int exp, const char *name)
 {
@@ -349,13 +350,36 @@ static int later(const struct kerr *e, long status)
 
 /* After which the proof still stands and the submission is followed, or
  * sent, again on the next start: what follow and submit_follow give up on
- * at the deadline (client.timeout, the last cause in its message), as
+ * at the deadline (client.timeout, the last cause in its message) or after
+ * the validator failed it again and again (client.server_fault), as
  * opposed to a refusal. Losing the row for these lost a proof (and at the
  * gpu-* scales 12 GB on disk with no row to remove it). */
 static int transient(const struct kerr *e)
 {
 	return queue_full(e) || !strcmp(e->code, "client.connect") || !strcmp(e->code, "client.timeout") ||
-	       !strcmp(e->code, "http.rate");
+	       !strcmp(e->code, "http.rate") || !strcmp(e->code, "client.server_fault");
+}
+
+/* A 5xx that is the validator's own failure rather than a lack of room
+ * (503, busy, full): it may fail the same bundle the same way every time,
+ * and each try of a proof is an upload of gigabytes, so *faults (in a row)
+ * reaching MINER_FAULTS_MAX gives up until the next start
+ * (client.server_fault, the last cause in its message). */
+static int too_many_faults(int *faults, long status, const char *what, struct kerr *err)
+{
+	size_t n = strlen(err->code);
+	char cause[KERR_MSG_MAX];
+
+	if (status < 500 || status == 503 || queue_full(err) || (n > 5 && !strcmp(err->code + n - 5, ".busy"))) {
+		*faults = 0;
+		return 0;
+	}
+	if (++*faults < MINER_FAULTS_MAX)
+		return 0;
+	snprintf(cause, sizeof cause, "%s (%s, HTTP %ld)", err->msg, err->code, status);
+	kerr_set(err, "client.server_fault", "%s: the validator failed it %d times in a row; last: %s", what, *faults,
+		 cause);
+	return 1;
 }
 
 /* err (a "later" failure) becomes client.timeout once deadline is past. */
@@ -407,7 +431,7 @@ static int follow(struct miner *m, const char *id, const char *held_dir, time_t 
 {
 	char u[MINER_URL_MAX], subs[MINER_URL_MAX], p[256];
 	json_t *it = NULL;
-	int sent, rounds = 0, fails = 0;
+	int sent, rounds = 0, fails = 0, faults = 0;
 
 	if (!id_ok(id))
 		return kerr_set(err, "client.bad_reply", "'%.64s' is not a submission id (q- and at most %d hex digits)", id,
@@ -432,14 +456,14 @@ static int follow(struct miner *m, const char *id, const char *held_dir, time_t 
 		if (rc < 0 && !later(err, status))
 			return -1;
 		if (rc < 0) {
-			if (past_deadline(deadline, id, err))
+			if (past_deadline(deadline, id, err) || too_many_faults(&faults, status, id, err))
 				return -1;
 			say("submission %s: the validator did not answer now (%s: %s); asking again in %u s", id, err->code,
 			    err->msg, later_wait_s(fails));
 			sleep(later_wait_s(fails++));
 			continue;
 		}
-		fails = 0;
+		fails = faults = 0;
 		if (time(NULL) >= deadline)
 			return kerr_set(err, "client.timeout", "%s: no verdict after %.0f s", id, m->o->verdict_timeout_s);
 		sleep(MINER_POLL_S);
@@ -465,12 +489,12 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 	json_t *it = NULL;
 	long status = 0;
 	time_t deadline = time(NULL) + (time_t)m->o->verdict_timeout_s;
-	int fails = 0;
+	int fails = 0, faults = 0;
 
 	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
 	while (client_post_file(u, tar, &m->co, &it, &status, err) < 0) {
-		if (!later(err, status) || past_deadline(deadline, tar, err))
+		if (!later(err, status) || past_deadline(deadline, tar, err) || too_many_faults(&faults, status, tar, err))
 			return -1;
 		say("experiment %04d: the validator did not take it now (%s); sending it again in %u s", exp,
 		    err->code, later_wait_s(fails));
@@ -510,18 +534,40 @@ static int challenge_seed_keep(struct miner *m, int exp, uint64_t seed, struct k
 	return fs_write_atomic(path, txt, strlen(txt), err);
 }
 
+/* Whether a killed proof left its run folder (NAME.work.PID): prove
+ * packs the tar before it moves the held checkpoints out of it, so a tar
+ * beside such a folder may lack them. */
+static int proof_left_work(struct miner *m, int exp, const char *name)
+{
+	char dir[FS_PATH_MAX], pre[64];
+	struct kerr err;
+	struct dirent *e;
+	DIR *d;
+	int left = 0;
+
+	snprintf(pre, sizeof pre, "%s.work.", name);
+	if (journal_path(&m->j, exp, NULL, dir, sizeof dir, &err) < 0 || !(d = opendir(dir)))
+		return 0;
+	while (!left && (e = readdir(d)))
+		left = !strncmp(e->d_name, pre, strlen(pre));
+	closedir(d);
+	return left;
+}
+
 /* Whether experiment exp's challenge answer for seed is proved: its tar,
- * at tar, and the seed it was proved with. */
+ * at tar, the seed it was proved with, and its held checkpoints unless
+ * the proof ended cleanly holding none. */
 static int challenge_proved(struct miner *m, int exp, uint64_t seed, char *tar, size_t cap)
 {
-	char path[FS_PATH_MAX], want[32], *txt = NULL;
+	char path[FS_PATH_MAX], held[FS_PATH_MAX], want[32], *txt = NULL;
 	struct kerr err;
 	size_t n;
 	int ok;
 
 	if (journal_path(&m->j, exp, "challenge.tar", tar, cap, &err) < 0 ||
 	    journal_path(&m->j, exp, "challenge-seed", path, sizeof path, &err) < 0 || !fs_exists(tar) ||
-	    fs_read_file(path, 31, 0, &txt, &n, &err) < 0)
+	    held_path(m, exp, "challenge", held, sizeof held, &err) < 0 ||
+	    (!fs_exists(held) && proof_left_work(m, exp, "challenge")) || fs_read_file(path, 31, 0, &txt, &n, &err) < 0)
 		return 0;
 	snprintf(want, sizeof want, "%llu", (unsigned long long)seed);
 	ok = n == strlen(want) && !memcmp(txt, want, n);
@@ -580,6 +626,8 @@ static void settle(struct miner *m, struct journal_row *r, json_t *it, struct mi
 			else
 				say("experiment %04d: challenged, proving again with seed %llu", r->exp,
 				    (unsigned long long)seed);
+			if (!again)
+				drop_proof(m, r->exp, "challenge"); /* no old tar beside the new seed */
 			if ((!again && (challenge_seed_keep(m, r->exp, seed, &err) < 0 ||
 					prove_exp(m, r->exp, seed, "challenge", tar, sizeof tar, &pr, &err) < 0)) ||
 			    submit_follow(m, r->exp, tar, "challenge", &it, &err) < 0) {

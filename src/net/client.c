@@ -501,7 +501,9 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 					held_dir);
 		if ((size_t)snprintf(url, sizeof url, "%s/%s/held/%s", submissions_url, id, name) >= sizeof url)
 			return kerr_set(err, "client.bad_url", "URL too long");
-		if (!*sent && ++*rounds > CLIENT_HELD_ROUNDS_MAX)
+		/* deliveries the validator accepted are counted, not tries: one
+		 * that failed (a busy service, a stall) is asked again */
+		if (!*sent && *rounds >= CLIENT_HELD_ROUNDS_MAX)
 			return kerr_set(err, "client.held_again",
 					"the validator asks for the held checkpoints of %s again, after %d deliveries it "
 					"accepted: it is not taking them, and they are not sent again",
@@ -517,7 +519,8 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 			return -1;
 		}
 		json_decref(reply);
-		(*sent)++;
+		if (!(*sent)++)
+			(*rounds)++;
 	}
 	return 0;
 }

@@ -69,9 +69,11 @@ int client_post_file(const char *url, const char *path, const struct client_opts
  * CLIENT_HELD_NEEDS_MAX; the service's refusals come back as they are,
  * with the HTTP status in *status (0: none came).
  * *rounds (the caller's, 0 for a new submission) counts the calls that
- * sent any: one more than CLIENT_HELD_ROUNDS_MAX is client.held_again,
- * with nothing sent (a validator that never marks them arrived would have
- * the miner upload gigabytes on every poll). */
+ * delivered any (an upload the service took): a call after
+ * CLIENT_HELD_ROUNDS_MAX of them is client.held_again, with nothing sent
+ * (a validator that never marks them arrived would have the miner upload
+ * gigabytes on every poll); a failed upload is no delivery, so a busy
+ * service may be asked again. */
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
 		     const struct client_opts *o, int *rounds, int *sent, long *status, struct kerr *err);
 /* Whether item (a submission) waits for held checkpoints it was not sent. */
