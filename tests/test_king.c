@@ -600,6 +600,21 @@ static void test_crash_matrix(void **state)
 		j = (struct merge_job){ id, f->patch };
 		if (in_child(dir, merge_points[i].point, child_merge, &j) != KING_CRASH_EXIT)
 			fail_msg("%s: the child did not crash there", merge_points[i].point);
+		/* and the lock files a git killed there could have left: stale
+		 * under the king lock, removed by recovery (else the next merge,
+		 * which takes the same tag, or main's move, is refused) */
+		{
+			char lock[FS_PATH_MAX];
+			const char *locks[] = { "refs/heads/" RECIPEREPO_BRANCH ".lock", "index.lock",
+						merge_points[i].new_king ? NULL : "refs/tags/recipe-v0.1.1.lock" };
+
+			for (size_t l = 0; l < sizeof locks / sizeof locks[0]; l++) {
+				if (!locks[l])
+					continue;
+				snprintf(lock, sizeof lock, "%s/recipe/.git", dir);
+				tu_put(lock, locks[l], "stale\n");
+			}
+		}
 		assert_settled(dir, id, orig, merge_points[i].new_king);
 		assert_next_merge(dir, merge_points[i].new_king ? f->patch2 : f->patch,
 				  merge_points[i].new_king ? "recipe-v0.1.2" : "recipe-v0.1.1");

@@ -21,6 +21,7 @@
 #include "validator/expcorpus.h"
 #include "util/crash.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/proc.h"
 
 #define MAIN_REF "refs/heads/" RECIPEREPO_BRANCH
@@ -936,6 +937,26 @@ out:
 }
 
 /* Step (c): the annotated tag, then main. */
+/* A git killed at its timeout (reciperepo_git) can leave its lock file
+ * behind (NAME.lock beside what it was changing): the new tag's, main's,
+ * the packed refs', the checkout's index. Under the king lock no other git
+ * writes this repository, so such a file is stale; left, it would refuse
+ * every later merge (the same next tag) or checkout refresh. tag: the
+ * pending merge's tag, or NULL. */
+static void drop_stale_locks(const struct vstate *s, const char *tag)
+{
+	const char *fixed[] = { ".git/" MAIN_REF ".lock", ".git/packed-refs.lock", ".git/index.lock" };
+	char path[FS_PATH_MAX];
+	struct kerr err;
+
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (fs_join(path, sizeof path, &err, "%s/%s", s->recipe, fixed[i]) == 0 && unlink(path) == 0)
+			log_msg(LOG_WARN, "king", "removed %s, left by a git that did not finish", path);
+	if (tag && fs_join(path, sizeof path, &err, "%s/.git/refs/tags/%s.lock", s->recipe, tag) == 0 &&
+	    unlink(path) == 0)
+		log_msg(LOG_WARN, "king", "removed %s, left by a git that did not finish", path);
+}
+
 static int publish(struct vstate *s, const struct journal_row *j, const char *old_commit, struct kerr *err)
 {
 	char msg[RECIPEREPO_TAG_MAX * 2 + EXPCORPUS_ID_BYTES + 32];
@@ -943,6 +964,7 @@ static int publish(struct vstate *s, const struct journal_row *j, const char *ol
 	struct gitc c = { .repo = s->recipe };
 
 	snprintf(msg, sizeof msg, "%s: king after %s (submission %s)", j->to_tag, j->from_tag, j->submission_id);
+	drop_stale_locks(s, j->to_tag);
 	if (git_line(&c, tag, NULL, 0, err) < 0)
 		return -1;
 	crash_point("after_tag");
@@ -1175,10 +1197,13 @@ static int recover_locked(struct vstate *s, struct kerr *err)
 	size_t n;
 	int found;
 
+	drop_stale_locks(s, NULL);
 	if (pending_rows(s, rows, PENDING_MAX, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct journal_row *j = &rows[i];
+
+		drop_stale_locks(s, j->to_tag);
 		if (tag_commit(s->recipe, j->to_tag, c, &found, err) < 0)
 			return -1;
 		if (found && strcmp(c, j->commit))
