@@ -147,6 +147,7 @@ static int h_gate(struct http_req *rq, void *ctx)
 static const struct http_route routes[] = {
 	{ "GET", "/v1/hello", 0, 0, h_hello, NULL },
 	{ "POST", "/v1/upload", 0, 1, h_upload, NULL },
+	{ "POST", "/v1/quick", 0, HTTP_UPLOAD_QUICK, h_upload, NULL },
 	{ "POST", "/v1/gated", 0, 1, h_upload, h_gate },
 	{ "POST", "/v1/echo", 0, 0, h_echo, NULL },
 	{ "GET", "/v1/file", 0, 0, h_file, NULL },
@@ -675,6 +676,58 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	assert_int_equal(sent, 0);
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 2);
 	json_decref(item);
+	fx_stop(f);
+}
+
+/* An upload route whose handler is quick (HTTP_UPLOAD_QUICK: a held
+ * checkpoint's) is answered while the one offload thread is busy with two
+ * slow handlers (bundles' verifications), not queued behind them; an
+ * ordinary upload route waits its turn. */
+static void test_quick_upload_is_not_queued(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	struct slow_post p[2] = { { 0 } };
+	pthread_t th[2];
+	char src[FS_PATH_MAX];
+	double t0, quick, queued;
+	long status = 0;
+	json_t *j = NULL;
+	struct fx *f;
+
+	(void)state;
+	test_limits(&lim);
+	lim.threads = 2;
+	lim.offload_threads = 1;
+	f = fx_start(&lim);
+	snprintf(src, sizeof src, "%s/b.tar", f->dir);
+	write_random(src, 4096);
+	for (int i = 0; i < 2; i++) {
+		p[i].f = f;
+		p[i].src = src;
+		assert_int_equal(pthread_create(&th[i], NULL, slow_poster, &p[i]), 0);
+	}
+	usleep(500 * 1000); /* one handler asleep (2.5 s), the other queued */
+	client_fast(&o, 1);
+	o.timeout_s = 30;
+	t0 = tu_now_s();
+	if (client_post_file(url(f, "/v1/quick"), src, &o, &j, &status, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	quick = tu_now_s() - t0;
+	json_decref(j);
+	t0 = tu_now_s();
+	if (client_post_file(url(f, "/v1/upload"), src, &o, &j, &status, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	queued = tu_now_s() - t0;
+	json_decref(j);
+	print_message("   quick upload answered in %.3f s, an offloaded one in %.3f s\n", quick, queued);
+	assert_true(quick < 1.0);
+	assert_true(queued > 1.5);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(p[i].status, 200);
+	}
 	fx_stop(f);
 }
 
@@ -1723,6 +1776,7 @@ int main(void)
 		cmocka_unit_test(test_upload_time_scales),
 		cmocka_unit_test(test_held_sent_a_bounded_number_of_times),
 		cmocka_unit_test(test_upload_handler_does_not_hold_a_worker),
+		cmocka_unit_test(test_quick_upload_is_not_queued),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_precheck),
 		cmocka_unit_test(test_disk_full),

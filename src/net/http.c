@@ -845,7 +845,7 @@ static enum MHD_Result req_end(struct http_server *s, struct http_req *rq)
 		hash_hex(d, rq->sha256);
 	}
 	/* an upload's handler does the heavy work: not on this worker */
-	if (rq->route->upload && http_offload_submit(s, rq))
+	if (rq->route->upload == HTTP_UPLOAD && http_offload_submit(s, rq))
 		return MHD_YES;
 	rc = rq->route->fn(rq, s->ctx);
 	if (!rq->replied)
@@ -973,7 +973,7 @@ static void server_free(struct http_server *s)
 {
 	if (!s)
 		return;
-	http_offload_stop(s); /* a start that failed after them */
+	http_offload_free(s); /* after the daemon: its workers may still look */
 	if (s->rl)
 		pthread_mutex_destroy(&s->rl->mu);
 	free(s->rl);

@@ -28,11 +28,18 @@ struct http_sse;
  * failure (the server replies 500 http.internal). */
 typedef int (*http_handler)(struct http_req *rq, void *ctx);
 
+enum { HTTP_UPLOAD = 1, HTTP_UPLOAD_QUICK = 2 };
+
 struct http_route {
 	const char *method; /* "GET", "POST", ... */
 	const char *path;   /* "/v1/king"; with prefix set, matches "/v1/corpus/..." too */
 	int prefix;
-	int upload;         /* the body is streamed to a file (http_req_upload_*) */
+	/* The body is streamed to a file (http_req_upload_*): HTTP_UPLOAD,
+	 * whose handler then runs on an offload thread (it may take minutes:
+	 * a bundle's verification), or HTTP_UPLOAD_QUICK, whose handler is
+	 * quick once the body is in (a rename, a row) and runs at once rather
+	 * than queued behind those. 0: a small body in memory. */
+	int upload;
 	http_handler fn;
 	/* Optional: runs once the headers are in, before any body byte is
 	 * read or an upload slot taken. It refuses by replying (the client,

@@ -119,7 +119,11 @@ int http_offload_start(struct http_server *s, int threads, struct kerr *err);
  * connection and hands rq to a thread, 1; 0 when there are none or they
  * are stopping (the caller runs the handler itself). */
 int http_offload_submit(struct http_server *s, struct http_req *rq);
-/* Runs what was handed over, resumes its connections, joins the threads. */
+/* Runs what was handed over, resumes its connections, joins the threads.
+ * The state stays (stopping: http_offload_submit hands nothing over) until
+ * http_offload_free, after the daemon stopped: a worker finishing an
+ * upload meanwhile still reads it. Both may be called twice. */
 void http_offload_stop(struct http_server *s);
+void http_offload_free(struct http_server *s);
 
 #endif

@@ -113,6 +113,10 @@ void http_offload_stop(struct http_server *s)
 	if (!o)
 		return;
 	pthread_mutex_lock(&o->mu);
+	if (o->stopping) {
+		pthread_mutex_unlock(&o->mu);
+		return;
+	}
 	o->stopping = 1;
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->mu);
@@ -123,6 +127,15 @@ void http_offload_stop(struct http_server *s)
 	 * at once; bounded, in case one never comes back */
 	for (int i = 0; i < 500 && atomic_load(&s->off_kept) > 0; i++)
 		usleep(10 * 1000);
+}
+
+void http_offload_free(struct http_server *s)
+{
+	struct http_offload *o = s->off;
+
+	if (!o)
+		return;
+	http_offload_stop(s);
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);
 	free(o->th);

@@ -937,7 +937,9 @@ const struct http_route svc_routes[] = {
 	{ "GET", "/v1/kings", 1, 0, get_king_part, NULL },
 	{ "GET", "/v1/recipe.bundle", 0, 0, get_recipe_bundle, NULL },
 	{ "POST", "/v1/submissions", 0, 1, post_submission, precheck_submission },
-	{ "POST", "/v1/submissions", 1, 1, post_held, precheck_held },
+	/* quick: a held checkpoint waits on no bundle's verification while
+	 * its wait's clock runs */
+	{ "POST", "/v1/submissions", 1, HTTP_UPLOAD_QUICK, post_held, precheck_held },
 	{ "GET", "/v1/submissions", 1, 0, get_submission, NULL },
 	{ "GET", "/v1/queue", 0, 0, get_queue, NULL },
 	{ "GET", "/v1/corpus", 0, 0, get_corpus, NULL },
