@@ -95,6 +95,15 @@ static int h_flaky(struct http_req *rq, void *ctx)
 	return http_reply_json(rq, 200, json_pack("{s:b}", "ok", 1));
 }
 
+/* The folder test_client_errors hides from replies (lim.hide_path). */
+#define HIDDEN_DIR "/srv/operator/karpa-state"
+
+static int h_path(struct http_req *rq, void *ctx)
+{
+	return http_reply_error(rq, 500, "fs.read", "%s/uploads/tmp/x.tar: short read (in %s)", HIDDEN_DIR,
+				HIDDEN_DIR);
+}
+
 static int h_refuse(struct http_req *rq, void *ctx)
 {
 	return http_reply_error(rq, 422, "demo.refused", "%s", "a refusal\nwith a newline and a CSI: \xc2\x9b" "2J");
@@ -154,6 +163,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/events", 0, 0, h_events, NULL },
 	{ "GET", "/v1/flaky", 0, 0, h_flaky, NULL },
 	{ "GET", "/v1/refuse", 0, 0, h_refuse, NULL },
+	{ "GET", "/v1/path", 0, 0, h_path, NULL },
 	{ "GET", "/v1/text", 0, 0, h_text, NULL },
 	{ "GET", "/v1/fail", 0, 0, h_fail, NULL },
 	{ "GET", "/v1/slow", 0, 0, h_slow, NULL },
@@ -1706,7 +1716,14 @@ static void test_client_errors(void **state)
 	int sfd;
 
 	test_limits(&lim);
+	lim.hide_path = HIDDEN_DIR;
 	f = fx_start(&lim);
+	client_fast(&o, 3);
+	/* the operator's folder is not shown, wherever a message names it */
+	client_fast(&o, 1);
+	assert_int_equal(client_get_json(url(f, "/v1/path"), &o, &j, &status, &err), -1);
+	assert_string_equal(err.code, "fs.read");
+	assert_string_equal(err.msg, "STATE/uploads/tmp/x.tar: short read (in STATE)");
 	client_fast(&o, 3);
 	assert_int_equal(client_get_json(url(f, "/v1/refuse"), &o, &j, &status, &err), -1);
 	assert_int_equal(status, 422);

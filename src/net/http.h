@@ -81,6 +81,10 @@ struct http_limits {
 	 * bundle's verification), so that the workers go on serving every
 	 * other request meanwhile; 0: handlers run on the workers. */
 	int offload_threads;
+	/* A folder whose path no error reply shows (NULL: none): each
+	 * occurrence in a message becomes "STATE". A client learns nothing of
+	 * the operator's layout from a refusal that names a file in it. */
+	const char *hide_path;
 	/* Room an upload must leave free on upload_dir's filesystem beyond
 	 * what the uploads in flight have announced (Content-Length) and not
 	 * yet written; short: 507 http.disk_full before the body. A body

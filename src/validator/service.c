@@ -1116,6 +1116,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		goto out;
 	}
 	trim_kept(s);
+	s->o.limits.hide_path = s->o.state_dir;
 	if (http_start(&s->http, o->listen, svc_routes, svc_nroutes, &s->o.limits, s->store_tmp, s, err) < 0)
 		goto out;
 	log_msg(LOG_NOTICE, "serve", "serving %s on port %d (%d worker%s, epochs of %.0f s, uploads up to %.0f MiB)",
