@@ -392,13 +392,23 @@ static void test_counts_one_king_change_once(void **state)
 	snprintf(e.challenge_of, sizeof e.challenge_of, "%s", orig);
 	record_ok(f, &e, NULL, 0, ans);
 	assert_int_equal(expcorpus_update_verdict(&f->s, orig, EXPCORPUS_ACCEPTED_KING, "", "confirmed", &err), 0);
+	/* a second answer to the same challenge, judged at once and settled
+	 * after the first one crowned it, leaves the crowned original as is */
+	assert_int_equal(expcorpus_settle_pending(&f->s, orig, EXPCORPUS_CHALLENGE_FAILED, "king.stale", "late", &err), 0);
+	{
+		struct expcorpus_entry got;
+
+		assert_int_equal(expcorpus_get(&f->s, orig, &got, &err), 0);
+		assert_string_equal(got.verdict, EXPCORPUS_ACCEPTED_KING);
+		expcorpus_entry_free(&got);
+	}
 	entry(&e, "f-orig", "bob", "PATCH F", "lucky", EXPCORPUS_CHALLENGE_PENDING, NULL, "2026-12-03T00:00:00Z");
 	record_ok(f, &e, NULL, 0, o2);
 	entry(&e, "f-answer", "bob", "PATCH F", "lucky", EXPCORPUS_CHALLENGE_FAILED, "judge.challenge_failed",
 	      "2026-12-04T00:00:00Z");
 	snprintf(e.challenge_of, sizeof e.challenge_of, "%s", o2);
 	record_ok(f, &e, NULL, 0, a2);
-	assert_int_equal(expcorpus_update_verdict(&f->s, o2, EXPCORPUS_CHALLENGE_FAILED, "judge.challenge_failed",
+	assert_int_equal(expcorpus_settle_pending(&f->s, o2, EXPCORPUS_CHALLENGE_FAILED, "judge.challenge_failed",
 						  "not decisive under the challenge seed", &err),
 			 0);
 	assert_int_equal(expcorpus_counts(&f->s, counts, &answers, &err), 0);

@@ -923,7 +923,7 @@ static int settle_both(struct judge_ctx *c, struct kerr *err)
 
 	if (expcorpus_update_verdict(c->s, r->id, r->verdict, r->code, r->reason, err) < 0)
 		return -1;
-	return expcorpus_update_verdict(c->s, c->pending_id, r->verdict, r->code, r->reason, err);
+	return expcorpus_settle_pending(c->s, c->pending_id, r->verdict, r->code, r->reason, err);
 }
 
 /* A confirmed challenge: merge, which settles the original submission in
@@ -938,7 +938,7 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	int rc;
 
 	if (strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
-		return expcorpus_update_verdict(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason,
+		return expcorpus_settle_pending(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason,
 						err);
 	}
 	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
@@ -977,11 +977,16 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	 * read again after the recipe has run */
 	rc = king_merge_bytes(c->s, r->id, c->king.tag, c->king.commit, c->patch, c->patch_len,
 			      c->rationale ? c->rationale : "", &km, &mr, err);
-	if (rc < 0 && !strcmp(err->code, "king.stale")) {
+	if (rc < 0 && (!strcmp(err->code, "king.stale") || !strcmp(err->code, "king.not_decisive") ||
+		       !strcmp(err->code, "king.bad_metrics"))) {
 		/* Another confirmation merged while this one was judged: judged
-		 * one after the other, this one would be stale too. */
+		 * one after the other, this one would be stale too. Or the
+		 * original's score no longer clears the king's score and margin
+		 * in force now (a noise floor measured again since), or its
+		 * metrics could never make a king: left pending, every resumed
+		 * settlement would fail the same way. */
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
-		snprintf(r->code, sizeof r->code, "king.stale");
+		snprintf(r->code, sizeof r->code, "%s", err->code);
 		snprintf(r->reason, sizeof r->reason, "%s", err->msg);
 		return settle_both(c, err);
 	}
@@ -1156,6 +1161,16 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		else if (i == 1 && take_held(&c, err) < 0)
 			goto out;
 	}
+	/* A file hashed only when a later check read it (a judgment by hand
+	 * defers the intermediates' digests) that is not the manifest's: the
+	 * bundle was not what its signature names after all. Recorded under
+	 * what was received, and no challenge is settled by it, so a damaged
+	 * copy neither blocks the genuine bundle nor ends its miner's
+	 * challenge. */
+	if (failed && !strcmp(r->checks[r->n_checks - 1].code, "bundle.file_digest")) {
+		c.verified = 0;
+		c.pending_id[0] = '\0';
+	}
 	fill_entry(&c);
 	if (failed) {
 		snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_REJECTED);
@@ -1180,7 +1195,13 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		goto out;
 	}
 	crash_point("judge_before_settle");
-	if (c.pending_id[0] && !failed && settle_challenge(&c, err) < 0)
+	/* A challenge answer refused by a later check (pending_id is set once
+	 * its signature and files held: it is the miner's own) settles its
+	 * original too, as challenge_failed: left pending, the miner could
+	 * send the same run again, re-signed, for another draw of the probes
+	 * and the binding replay until one passed. The validator's own faults
+	 * never get here: they record nothing. */
+	if (c.pending_id[0] && settle_challenge(&c, err) < 0)
 		goto out;
 	/* The verdict is recorded (and the king may have changed): a failure
 	 * to keep the bundle is the operator's to fix, not a failed judgment,

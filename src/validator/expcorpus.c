@@ -556,6 +556,7 @@ out:
 struct update_args {
 	const char *id, *verdict;
 	char *reason_code, *reason;
+	int only_pending; /* change it only while it is challenge_pending */
 };
 
 static int update_tx(struct vstate *s, void *arg, struct kerr *err)
@@ -564,9 +565,11 @@ static int update_tx(struct vstate *s, void *arg, struct kerr *err)
 	sqlite3_stmt *st = NULL;
 	sqlite3_int64 seq;
 	char now[VSTATE_TIME_BYTES], *rationale = NULL, *patch = NULL;
+	const char *now_verdict;
 	int rc = -1, r;
 
-	if (prepare(s, "SELECT seq, rationale, patch FROM submissions WHERE id = ?", &st, "read submission", err) < 0)
+	if (prepare(s, "SELECT seq, rationale, patch, verdict FROM submissions WHERE id = ?", &st, "read submission",
+		    err) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
 	r = sqlite3_step(st);
@@ -578,6 +581,11 @@ static int update_tx(struct vstate *s, void *arg, struct kerr *err)
 		goto out;
 	}
 	seq = sqlite3_column_int64(st, 0);
+	now_verdict = (const char *)sqlite3_column_text(st, 3);
+	if (a->only_pending && (!now_verdict || strcmp(now_verdict, EXPCORPUS_CHALLENGE_PENDING))) {
+		rc = 0; /* settled already, by another answer's judgment */
+		goto out;
+	}
 	rationale = col_dup(st, 1);
 	patch = col_dup(st, 2);
 	sqlite3_finalize(st);
@@ -609,10 +617,10 @@ out:
 	return rc;
 }
 
-int expcorpus_update_verdict(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
-			     const char *reason, struct kerr *err)
+static int update_verdict(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
+			  const char *reason, int only_pending, struct kerr *err)
 {
-	struct update_args a = { id, verdict, NULL, NULL };
+	struct update_args a = { id, verdict, NULL, NULL, only_pending };
 	int rc = -1;
 
 	if (!expcorpus_verdict_valid(verdict))
@@ -634,6 +642,18 @@ out:
 	free(a.reason_code);
 	free(a.reason);
 	return rc;
+}
+
+int expcorpus_update_verdict(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
+			     const char *reason, struct kerr *err)
+{
+	return update_verdict(s, id, verdict, reason_code, reason, 0, err);
+}
+
+int expcorpus_settle_pending(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
+			     const char *reason, struct kerr *err)
+{
+	return update_verdict(s, id, verdict, reason_code, reason, 1, err);
 }
 
 /* ---------------------------------------------------------------- read */

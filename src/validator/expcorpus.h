@@ -108,6 +108,11 @@ int expcorpus_record(struct vstate *s, const struct expcorpus_entry *e, const st
  * expcorpus.not_found. */
 int expcorpus_update_verdict(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
 			     const char *reason, struct kerr *err);
+/* The same for a submission whose challenge is settled, only while it is
+ * still challenge_pending (else nothing changes, and 0): two answers to
+ * one challenge judged at once must not undo each other's settlement. */
+int expcorpus_settle_pending(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
+			     const char *reason, struct kerr *err);
 
 /* One search result. rank is bm25 (lower is better; 0 without a query). */
 struct expcorpus_hit {

@@ -317,6 +317,53 @@ static void test_evaluation_tweak_is_a_copy(void **unused)
 	json_decref(j);
 }
 
+/* A challenge answer refused by a check after its signature held (here a
+ * budget that is not the scale's: check 3) settles its original
+ * challenge_failed: left pending, the same run re-signed would get another
+ * draw of the probes and the binding replay until one passed. A second
+ * miner's own decisive idea on the same king (four times the steps, a
+ * patch and a model of its own), so the discoverer's challenge stands. */
+static void test_refused_answer_ends_the_challenge(void **unused)
+{
+	char key[FS_PATH_MAX], patch[FS_PATH_MAX], orig[FS_PATH_MAX], bad[FS_PATH_MAX], id[64];
+	unsigned long long seed;
+	struct keys k;
+	struct kerr err;
+	json_t *j, *doc, *e;
+
+	fx_file(key, "second.key");
+	fx_file(patch, "steps-120.diff");
+	fx_file(orig, "second");
+	fx_file(bad, "second-answer");
+	assert_int_equal(keys_generate(key, &k, &err), 0);
+	keys_wipe(&k);
+	run(0, "sed 's/{ \"tiny\", 64, 2, 2, 64, 4, 150, 5, 10, 3e-3f }/{ \"tiny\", 64, 2, 2, 64, 4, 120, 5, 10, 3e-3f }/' %s > %s"
+	       " && grep -c ' 120, 5' %s",
+	    g.patch, patch, patch);
+	prove_as(key, patch, 1, orig);
+	j = judge(orig);
+	assert_string_equal(tu_jstr(j, "verdict"), "challenge_pending");
+	seed = (unsigned long long)json_integer_value(json_object_get(j, "challenge_seed"));
+	snprintf(id, sizeof id, "%s", tu_jstr(j, "id"));
+	json_decref(j);
+	assert_true(seed >= 2);
+	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
+	       " --scale tiny --out %s --mock-attestation --threads %d --seed %llu --budget 1e9 --json",
+	    tu_karpa(), g.state, patch, g.why, key, g.data, bad, THREADS, seed);
+	j = judge(bad);
+	assert_string_equal(tu_jstr(j, "verdict"), "rejected");
+	assert_string_equal(tu_jstr(j, "code"), "judge.budget_units");
+	json_decref(j);
+	e = corpus_entry(id, &doc);
+	assert_string_equal(tu_jstr(e, "verdict"), "challenge_failed");
+	assert_string_equal(tu_jstr(e, "reason_code"), "judge.budget_units");
+	json_decref(doc);
+	/* the discoverer's challenge is another's, and stands */
+	e = corpus_entry(g.genuine_id, &doc);
+	assert_string_equal(tu_jstr(e, "verdict"), "challenge_pending");
+	json_decref(doc);
+}
+
 /* The discoverer's confirmation merges and names the discoverer. Keeping
  * the bundle fails after the merge (the store is broken): the king changed,
  * so the verdict is still reported, with a warning. */
@@ -368,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_resigned_model_gets_the_same_seed),
 		cmocka_unit_test(test_retrained_copy_gets_no_challenge),
 		cmocka_unit_test(test_evaluation_tweak_is_a_copy),
+		cmocka_unit_test(test_refused_answer_ends_the_challenge),
 		cmocka_unit_test(test_confirmation_merges_despite_store_failure),
 		cmocka_unit_test(test_true_replay_is_refused),
 	};
