@@ -754,6 +754,46 @@ static int child_race(struct vstate *s, void *arg)
 	return 2;
 }
 
+/* An answer whose original another answer settled (failed) meanwhile does
+ * not merge (king.challenge_settled), and nothing changes; while the
+ * original is pending, the same merge goes through. A settlement leaves an
+ * original crowned meanwhile as it is. */
+static void test_settled_challenge_does_not_merge(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], orig[EXPCORPUS_ID_BYTES], ans[EXPCORPUS_ID_BYTES], ans2[EXPCORPUS_ID_BYTES];
+	char v[EXPCORPUS_VERDICT_MAX];
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct vstate_king k;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	new_state(f, dir);
+	open_state(dir, &s);
+	record(&s, 81, orig);
+	record_answer(&s, 82, orig, ans);
+	record_answer(&s, 83, orig, ans2);
+	assert_int_equal(king_settle_challenge(&s, orig, EXPCORPUS_CHALLENGE_FAILED, "judge.replay_mismatch", "a copy",
+					       &err),
+			 0);
+	assert_int_equal(merge_now(&s, ans, f->patch, "Late.", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.challenge_settled");
+	assert_int_equal(vstate_king_current(&s, &k, &err), 0);
+	assert_string_equal(k.tag, RECIPEREPO_FIRST_TAG);
+	verdict_of(&s, orig, v);
+	assert_string_equal(v, EXPCORPUS_CHALLENGE_FAILED);
+	/* pending again (by hand): the other answer merges, and a late
+	 * failure's settlement leaves the crowned original crowned */
+	assert_int_equal(expcorpus_update_verdict(&s, orig, EXPCORPUS_CHALLENGE_PENDING, "", "", &err), 0);
+	if (merge_now(&s, ans2, f->patch, "On time.", &m, &r, &err) < 0)
+		fail_msg("merge: %s: %s", err.code, err.msg);
+	assert_int_equal(king_settle_challenge(&s, orig, EXPCORPUS_CHALLENGE_FAILED, "judge.causality", "late", &err), 0);
+	verdict_of(&s, orig, v);
+	assert_string_equal(v, EXPCORPUS_ACCEPTED_KING);
+	vstate_close(&s);
+}
+
 static void test_concurrent_confirmations(void **state)
 {
 	struct fixture *f = *state;
@@ -838,6 +878,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_during_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_and_inconsistent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_confirmations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settled_challenge_does_not_merge, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -706,6 +706,21 @@ static int fault_is_ours(const char *code)
 	return 0;
 }
 
+/* Whether a refused challenge answer's code is the judge's finding about
+ * the proof itself (its log, claims, causality, replay), which settles the
+ * challenge: judge.* but the judge's own limits. */
+static int answer_settles(const char *code)
+{
+	static const char *const ours[] = { "judge.deadline", "judge.nomem", "judge.oom", "judge.io", "judge.unreadable" };
+
+	if (strncmp(code, "judge.", 6))
+		return 0;
+	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+		if (!strcmp(code, ours[i]))
+			return 0;
+	return 1;
+}
+
 static int run_check(struct judge_ctx *c, int i, int (*fn)(struct judge_ctx *, struct kerr *), struct kerr *err)
 {
 	struct expcorpus_check *ck = &c->r->checks[i];
@@ -923,7 +938,7 @@ static int settle_both(struct judge_ctx *c, struct kerr *err)
 
 	if (expcorpus_update_verdict(c->s, r->id, r->verdict, r->code, r->reason, err) < 0)
 		return -1;
-	return expcorpus_settle_pending(c->s, c->pending_id, r->verdict, r->code, r->reason, err);
+	return king_settle_challenge(c->s, c->pending_id, r->verdict, r->code, r->reason, err);
 }
 
 /* A confirmed challenge: merge, which settles the original submission in
@@ -938,8 +953,7 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	int rc;
 
 	if (strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
-		return expcorpus_settle_pending(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason,
-						err);
+		return king_settle_challenge(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, r->code, r->reason, err);
 	}
 	if (expcorpus_get(c->s, c->pending_id, &orig, err) < 0)
 		return -1;
@@ -978,7 +992,7 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	rc = king_merge_bytes(c->s, r->id, c->king.tag, c->king.commit, c->patch, c->patch_len,
 			      c->rationale ? c->rationale : "", &km, &mr, err);
 	if (rc < 0 && (!strcmp(err->code, "king.stale") || !strcmp(err->code, "king.not_decisive") ||
-		       !strcmp(err->code, "king.bad_metrics"))) {
+		       !strcmp(err->code, "king.bad_metrics") || !strcmp(err->code, "king.challenge_settled"))) {
 		/* Another confirmation merged while this one was judged: judged
 		 * one after the other, this one would be stale too. Or the
 		 * original's score no longer clears the king's score and margin
@@ -1195,13 +1209,15 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		goto out;
 	}
 	crash_point("judge_before_settle");
-	/* A challenge answer refused by a later check (pending_id is set once
-	 * its signature and files held: it is the miner's own) settles its
-	 * original too, as challenge_failed: left pending, the miner could
-	 * send the same run again, re-signed, for another draw of the probes
-	 * and the binding replay until one passed. The validator's own faults
-	 * never get here: they record nothing. */
-	if (c.pending_id[0] && settle_challenge(&c, err) < 0)
+	/* A challenge answer refused by a later check for what the judge
+	 * found in the proof (pending_id is set once its signature and files
+	 * held: it is the miner's own) settles its original too, as
+	 * challenge_failed: left pending, a recipe that leaks or forges at
+	 * random could send the same run again, re-signed, until the probes
+	 * and the binding replay missed it. Any other refusal (the recipe's
+	 * build, its sandbox, a device, a file, a deadline: possibly this
+	 * validator's trouble) leaves the original pending. */
+	if (c.pending_id[0] && (!failed || answer_settles(r->code)) && settle_challenge(&c, err) < 0)
 		goto out;
 	/* The verdict is recorded (and the king may have changed): a failure
 	 * to keep the bundle is the operator's to fix, not a failed judgment,

@@ -296,15 +296,16 @@ int http_reply_json(struct http_req *rq, int status, json_t *body)
 	return rc;
 }
 
-/* msg (of cap bytes) with every occurrence of hide (a path of 2 bytes or
- * more) replaced by "STATE", cut at cap. */
+/* msg (of cap bytes) with every occurrence of hide replaced by "STATE",
+ * cut at cap. A path under 8 bytes ("/srv/v") is left alone: replacing it
+ * would rewrite unrelated text, and names nothing of note. */
 static void hide_path(char *msg, size_t cap, const char *hide)
 {
 	char out[KERR_MSG_MAX] = "";
 	size_t n = hide ? strlen(hide) : 0, k = 0;
 	const char *p = msg;
 
-	if (n < 2 || cap > sizeof out || !strstr(msg, hide))
+	if (n < 8 || cap > sizeof out || !strstr(msg, hide))
 		return;
 	while (k + 1 < cap) {
 		const char *q = strstr(p, hide);

@@ -1,7 +1,7 @@
 /* http_offload.c: the threads an upload route's handler runs on. Such a
  * handler does the heavy work of a request (a validator verifies a bundle
- * it received, gigabytes at the gpu-* scales, or a held checkpoint's
- * digest), and on one of libmicrohttpd's few workers it would hold every
+ * it received, gigabytes at the gpu-* scales; a quick one, HTTP_UPLOAD_QUICK,
+ * is not handed over), and on one of libmicrohttpd's few workers it would hold every
  * other connection that worker serves, the dashboard's and the king's
  * included, for as long. Here the connection is suspended, the handler
  * runs on an offload thread, its reply is kept on the request, and the

@@ -171,8 +171,8 @@ struct arrive_args {
 
 /* A wait's clock starts again at each arrival: each file of gigabytes
  * gets the whole timeout, which a slow but honest uplink needs at the
- * gpu-* scales, and a wait still ends, after at most HELDWAIT_NEEDS_MAX
- * + 1 timeouts. */
+ * gpu-* scales, and a wait of n needs still ends within n timeouts (at
+ * most HELDWAIT_NEEDS_MAX). */
 static int restart_clock(struct vstate *s, const char *id, struct kerr *err)
 {
 	char now[VSTATE_TIME_BYTES];

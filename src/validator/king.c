@@ -781,6 +781,49 @@ static int submission_exists(struct vstate *s, const char *id, struct kerr *err)
 	return kerr_set(err, "king.no_submission", "%.80s: not recorded in the corpus", id);
 }
 
+/* A challenge answer's original must still be pending when the answer
+ * merges: with several workers, another answer to the same challenge may
+ * have settled it (failed) meanwhile. Read under the king lock, which that
+ * settlement takes too (king_settle_challenge). An answer to nothing (a
+ * merge not made by the judge) passes. */
+static int original_pending(struct vstate *s, const char *id, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	char orig[EXPCORPUS_ID_BYTES] = "", verdict[EXPCORPUS_VERDICT_MAX] = "";
+	int r;
+
+	if (prepare(s,
+		    "SELECT o.id, o.verdict FROM submissions a JOIN submissions o ON o.id = a.challenge_of WHERE a.id = ?",
+		    &st, "read challenge", err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		text_col(st, 0, orig, sizeof orig);
+		text_col(st, 1, verdict, sizeof verdict);
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return vstate_sql_error(s, "read challenge", err);
+	if (r == SQLITE_ROW && strcmp(verdict, EXPCORPUS_CHALLENGE_PENDING))
+		return kerr_set(err, "king.challenge_settled",
+				"%s answers %s, whose challenge is settled already (%s): another answer to it was judged first",
+				id, orig, verdict);
+	return 0;
+}
+
+int king_settle_challenge(struct vstate *s, const char *original_id, const char *verdict, const char *reason_code,
+			  const char *reason, struct kerr *err)
+{
+	int lock = lock_take(s, 1, err), rc;
+
+	if (lock < 0)
+		return -1;
+	rc = expcorpus_settle_pending(s, original_id, verdict, reason_code, reason, err);
+	lock_drop(lock);
+	return rc;
+}
+
 static int next_tag(const char *tag, char out[RECIPEREPO_TAG_MAX], struct kerr *err)
 {
 	unsigned v[3];
@@ -988,7 +1031,7 @@ static int merge_preconditions(struct vstate *s, const char *submission_id, cons
 		return -1;
 	if (!submission_id || strlen(submission_id) >= sizeof j->submission_id)
 		return kerr_set(err, "king.no_submission", "submission id missing or too long");
-	if (submission_exists(s, submission_id, err) < 0)
+	if (submission_exists(s, submission_id, err) < 0 || original_pending(s, submission_id, err) < 0)
 		return -1;
 	if (pending_rows(s, pend, 1, &npend, err) < 0)
 		return -1;

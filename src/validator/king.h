@@ -153,6 +153,12 @@ struct king_merge_result {
 int king_merge(struct vstate *s, const char *submission_id, const char *base_tag, const char *base_commit,
 	       const char *patch_path, const char *rationale, const struct king_metrics *m,
 	       struct king_merge_result *out, struct kerr *err);
+/* expcorpus_settle_pending of a challenge's original (its answer failed),
+ * under the king lock: a merge of another answer to it, which checks
+ * under that lock that the original is still pending, cannot land between
+ * that check and its commit with the original settled. */
+int king_settle_challenge(struct vstate *s, const char *original_id, const char *verdict, const char *reason_code,
+			  const char *reason, struct kerr *err);
 /* king_merge of patch bytes already read: the judge merges the bytes it
  * hashed and scanned, not patch.diff read again after the recipe ran. */
 int king_merge_bytes(struct vstate *s, const char *submission_id, const char *base_tag, const char *base_commit,
