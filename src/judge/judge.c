@@ -403,12 +403,44 @@ static int check_diff_scan(struct judge_ctx *c, struct kerr *err)
 
 /* ---- check 2: the bundle itself ------------------------------------ */
 
+/* Whether a refused challenge answer's code is the judge's finding about
+ * the proof itself (its log, claims, causality, replay), which settles the
+ * challenge: judge.* but the judge's own limits. */
+static int answer_settles(const char *code)
+{
+	static const char *const ours[] = { "judge.deadline", "judge.nomem", "judge.oom", "judge.io", "judge.unreadable" };
+
+	if (strncmp(code, "judge.", 6))
+		return 0;
+	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
+		if (!strcmp(code, ours[i]))
+			return 0;
+	return 1;
+}
+
 /* The seed is the protocol's, unless this bundle answers this validator's
- * challenge for the same patch by the same miner on the same king. */
+ * challenge for the same patch by the same miner on the same king. A
+ * challenge an earlier answer's refusal settles is no challenge any more:
+ * settled now, if a judgment killed after recording that refusal left it
+ * pending. */
 static int find_pending_challenge(struct judge_ctx *c, struct kerr *err)
 {
-	return expcorpus_pending_challenge(c->s, mstr(c->manifest, "patch_sha256", NULL), mstr(c->manifest, "miner", NULL),
-					   c->king.tag, c->seed, c->pending_id, err);
+	char prior[EXPCORPUS_ID_BYTES], code[KERR_CODE_MAX], reason[KERR_MSG_MAX];
+
+	if (expcorpus_pending_challenge(c->s, mstr(c->manifest, "patch_sha256", NULL), mstr(c->manifest, "miner", NULL),
+					c->king.tag, c->seed, c->pending_id, err) < 0)
+		return -1;
+	if (!c->pending_id[0])
+		return 0;
+	if (expcorpus_refused_answer(c->s, c->pending_id, answer_settles, prior, code, err) < 0)
+		return -1;
+	if (!prior[0])
+		return 0;
+	snprintf(reason, sizeof reason, "its answer %s was refused (%s)", prior, code);
+	if (king_settle_challenge(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, code, reason, err) < 0)
+		return -1;
+	c->pending_id[0] = '\0';
+	return 0;
 }
 
 /* The bundle's signature, attestation and every file against the signed
@@ -704,21 +736,6 @@ static int fault_is_ours(const char *code)
 		if (!strcmp(code, ours[i]))
 			return 1;
 	return 0;
-}
-
-/* Whether a refused challenge answer's code is the judge's finding about
- * the proof itself (its log, claims, causality, replay), which settles the
- * challenge: judge.* but the judge's own limits. */
-static int answer_settles(const char *code)
-{
-	static const char *const ours[] = { "judge.deadline", "judge.nomem", "judge.oom", "judge.io", "judge.unreadable" };
-
-	if (strncmp(code, "judge.", 6))
-		return 0;
-	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
-		if (!strcmp(code, ours[i]))
-			return 0;
-	return 1;
 }
 
 static int run_check(struct judge_ctx *c, int i, int (*fn)(struct judge_ctx *, struct kerr *), struct kerr *err)

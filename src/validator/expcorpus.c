@@ -806,6 +806,33 @@ int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, cons
 	return first_id(s, st, out_id, "challenge lookup", err);
 }
 
+int expcorpus_refused_answer(struct vstate *s, const char *original_id, int (*settles)(const char *code),
+			     char out_id[EXPCORPUS_ID_BYTES], char code[KERR_CODE_MAX], struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	out_id[0] = code[0] = '\0';
+	if (prepare(s,
+		    "SELECT id, coalesce(reason_code, '') FROM submissions WHERE challenge_of = ?1 AND verdict = '" EXPCORPUS_REJECTED
+		    "' ORDER BY seq",
+		    &st, "answer lookup", err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, original_id, -1, SQLITE_STATIC);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *c = (const char *)sqlite3_column_text(st, 1);
+
+		if (c && settles(c)) {
+			snprintf(out_id, EXPCORPUS_ID_BYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+			snprintf(code, KERR_CODE_MAX, "%s", c);
+			r = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : vstate_sql_error(s, "answer lookup", err);
+}
+
 int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *final_sha256,
 			    double hidden_bpb, int final_alone, const char *king_tag, const char *miner,
 			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err)

@@ -142,6 +142,14 @@ int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct e
 /* Full entry with checks, by id or by full manifest digest. */
 int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, struct kerr *err);
 
+/* The earliest refused answer (verdict rejected) to the challenge of
+ * original_id whose reason code settles (settles(code) true): its id and
+ * code, "" for none. A judgment killed between recording such an answer
+ * and settling its original left the original pending; the next answer
+ * finds this one. */
+int expcorpus_refused_answer(struct vstate *s, const char *original_id, int (*settles)(const char *code),
+			     char out_id[EXPCORPUS_ID_BYTES], char code[KERR_CODE_MAX], struct kerr *err);
+
 /* The judge's questions about earlier submissions, asked here so that the
  * submissions table has one owner. out_id is "" when there is none.
  *

@@ -22,6 +22,7 @@
 
 #include "proof/bundle.h"
 #include "proof/keys.h"
+#include "util/crash.h"
 
 #define OUT_CAP (256u << 10)
 #define NOISE_SEEDS 2
@@ -350,10 +351,30 @@ static void test_refused_answer_ends_the_challenge(void **unused)
 	run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
 	       " --scale tiny --out %s --mock-attestation --threads %d --seed %llu --budget 1e9 --json",
 	    tu_karpa(), g.state, patch, g.why, key, g.data, bad, THREADS, seed);
-	j = judge(bad);
-	assert_string_equal(tu_jstr(j, "verdict"), "rejected");
-	assert_string_equal(tu_jstr(j, "code"), "judge.budget_units");
-	json_decref(j);
+	/* killed after the refusal is recorded, before the original is
+	 * settled: the original is still pending ... */
+	run(CRASH_EXIT, "KARPA_CRASH_AT=judge_before_settle %s judge %s %s --json --threads %d", tu_karpa_san(), g.state, bad,
+	    THREADS);
+	e = corpus_entry(id, &doc);
+	assert_string_equal(tu_jstr(e, "verdict"), "challenge_pending");
+	json_decref(doc);
+	/* ... until the next answer (the same run, re-signed with another
+	 * rationale) comes: it finds the refusal, settles the original and is
+	 * no answer to anything */
+	{
+		char why2[FS_PATH_MAX], again[FS_PATH_MAX];
+
+		fx_file(why2, "second-why.md");
+		fx_file(again, "second-again");
+		run(0, "printf 'The same run, said again.\\n' > %s", why2);
+		run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
+		       " --scale tiny --out %s --mock-attestation --threads %d --seed %llu --budget 1e9 --json",
+		    tu_karpa(), g.state, patch, why2, key, g.data, again, THREADS, seed);
+		j = judge(again);
+		assert_string_equal(tu_jstr(j, "verdict"), "rejected");
+		assert_string_equal(tu_jstr(j, "code"), "judge.bad_seed");
+		json_decref(j);
+	}
 	e = corpus_entry(id, &doc);
 	assert_string_equal(tu_jstr(e, "verdict"), "challenge_failed");
 	assert_string_equal(tu_jstr(e, "reason_code"), "judge.budget_units");
