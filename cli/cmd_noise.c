@@ -45,11 +45,11 @@ static json_t *result_json(const struct noise_result *r)
 		json_array_append_new(hid, json_real(r->hidden_bpb[i]));
 		json_array_append_new(pub, json_real(r->public_bpb[i]));
 	}
-	return json_pack("{s:b, s:s, s:s, s:s, s:i, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:i}", "ok", 1, "format",
+	return json_pack("{s:b, s:s, s:s, s:s, s:i, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:i, s:i}", "ok", 1, "format",
 			 NOISE_FORMAT, "king", r->king_tag, "scale", r->scale, "seeds", r->seeds, "hidden_bpb", hid,
 			 "public_bpb", pub, "mean", r->mean, "sigma", r->sigma, "margin", r->margin,
 			 "king_hidden_bpb", r->king_hidden_bpb, "wall_s", r->wall_s, "causality_probes",
-			 r->causality_probes);
+			 r->causality_probes, "causality_aimed", r->causality_aimed);
 }
 
 int cmd_noise_floor(int argc, char **argv)
@@ -104,8 +104,9 @@ int cmd_noise_floor(int argc, char **argv)
 	} else {
 		printf("noise floor of %s at scale %s over %d seeds: mean hidden bpb %.6f, sigma %.6f, margin %.6f\n",
 		       r.king_tag, r.scale, r.seeds, r.mean, r.sigma, r.margin);
-		printf("king hidden bpb (seed 1) %.6f; measured in %.1f s; causality audit: %d probes, all passed\n",
-		       r.king_hidden_bpb, r.wall_s, r.causality_probes);
+		printf("king hidden bpb (seed 1) %.6f; measured in %.1f s; causality audit: %d probes and %d aimed "
+		       "probes, all passed\n",
+		       r.king_hidden_bpb, r.wall_s, r.causality_probes, r.causality_aimed);
 	}
 	noise_result_free(&r);
 	return EXIT_OK;

@@ -17,7 +17,17 @@
 #define ROWS 4
 #define NTOK 4096
 
-enum cheat { HONEST, PEEK_NEXT_TOKEN, PEEK_NEXT_ROW, NUDGE, MEMO, SPLIT_AWARE };
+enum cheat { HONEST, PEEK_NEXT_TOKEN, PEEK_NEXT_ROW, NUDGE, MEMO, SPLIT_AWARE, SPARSE, SPARSE_ROW, ROW_SHIFT };
+
+/* SPARSE leaks the next token only in windows whose first token is a
+ * multiple of 16 (about one in sixteen) and there only at positions 3, 11,
+ * 19 and 27: an eighth of their positions, half a percent of the split's.
+ * SPARSE_ROW reads the next row's first token (the last target) in the
+ * same windows, at their last position only. */
+static int sparse_leaks(const uint16_t *row, int t)
+{
+	return row[0] % 16 == 0 && t % 8 == 3;
+}
 
 /* The split the tests call public is split[0 .. NTOK/2), the hidden one
  * split[NTOK/2 .. NTOK); setup gives public windows first tokens below
@@ -66,6 +76,14 @@ static void row_logits(const struct fake *f, const uint16_t *tok, int r, int row
 		     (f->cheat == SPLIT_AWARE && !is_public_window(row, Tn))) &&
 		    t + 1 < Tn)
 			o[row[t + 1]] += 5.0f;
+		if (f->cheat == SPARSE && sparse_leaks(row, t) && t + 1 < Tn)
+			o[row[t + 1]] += 5.0f;
+		if (f->cheat == SPARSE_ROW && row[0] % 16 == 0 && t == Tn - 1 && r + 1 < rows)
+			o[tok[(size_t)(r + 1) * Tn]] += 5.0f;
+		/* Causal, but its answer depends on the row a window is
+		 * given in: an aimed twin must put a window where it was. */
+		if (f->cheat == ROW_SHIFT)
+			o[(t + r) % FV] += 0.25f * (float)(r + 1);
 		if (f->cheat == PEEK_NEXT_ROW && t == Tn - 1 && r + 1 < rows)
 			o[tok[(size_t)(r + 1) * Tn]] += 5.0f;
 		if (f->cheat == NUDGE) {
@@ -277,41 +295,63 @@ static void same_seed_same_probes(void **st)
 	assert_string_equal(e1.msg, e2.msg);
 }
 
-/* ---- the project's recipe ---------------------------------------------- */
+/* ---- the audit inside the scored evaluation -------------------------- */
 
-/* The judge's audit: the hidden split evaluated with the watcher, the
- * twins on a second host. */
-static const char *watched_eval(enum cheat c, const uint16_t *toks, size_t n, struct causality_watch *w,
-				struct kerr *err)
+#define HID_NTOK (NTOK - PUB_NTOK)
+#define HID_FULL ((HID_NTOK - 1) / FT)
+
+/* A split scored as the judge scores it (in `order`, or split order),
+ * with the watcher: its drawn probes' twins on a second host, then `aimed`
+ * aimed probes weighed against ref (NULL: the candidate's own mean). nats
+ * gets every target's loss. */
+static const char *scored_eval(enum cheat c, const uint16_t *toks, size_t n, const uint32_t *order, const double *ref,
+			       int aimed, double *nats, struct causality_watch *w, struct kerr *err)
 {
 	struct recipe_host h, h_alt;
 	struct kr_plan plan = {.seq_len = FT, .eval_batch = ROWS, .batch = ROWS, .steps = 1};
 	struct causality_opts o = {.vocab_size = FV, .T = FT, .seed = audit_seed};
 	struct eval_observer ob = {.after_call = causality_watch_call, .arg = w};
-	struct eval_opts eo = {.threads = 1, .observer = &ob};
+	struct eval_opts eo = {.threads = 1, .observer = &ob, .order = order, .target_nats = nats};
+	struct causality_aim aim = {.nats = nats, .ref_nats = ref, .order = order, .full = (n - 1) / FT, .probes = aimed};
 	struct eval_result res;
 	uint32_t tbytes[FV];
 	uint64_t calls;
-	int rows, rc;
+	int rc;
 
 	for (int v = 0; v < FV; v++)
 		tbytes[v] = 1;
 	fake_host(&h, c);
 	fake_host(&h_alt, c);
 	kerr_clear(err);
-	assert_int_equal(evaluate_calls(&plan, FV, n, 0, &calls, &rows, err), 0);
-	assert_int_equal(causality_watch_init(w, &h_alt, &o, calls, rows, toks, n, err), 0);
+	assert_int_equal(evaluate_calls(&plan, FV, n, 0, &calls, &aim.rows, err), 0);
+	assert_int_equal(causality_watch_init(w, &h_alt, &o, calls, aim.rows, toks, n, err), 0);
 	rc = evaluate_tokens(&h, &plan, tbytes, FV, toks, n, &eo, &res, err);
 	/* No twin is asked anything while the scoring runs: a recipe timing
 	 * its calls cannot see the probes go by. */
 	assert_int_equal(w->rep.calls, 0);
+	assert_int_equal(w->rep.aimed_calls, 0);
 	if (rc == 0)
 		rc = causality_watch_finish(w, err);
+	if (rc == 0 && aimed)
+		rc = causality_watch_aim(w, &aim, err);
 	h.destroy(&h);
 	h_alt.destroy(&h_alt);
 	if (rc < 0)
 		print_message("    refused: %s: %s\n", err->code, err->msg);
 	return rc == 0 ? "" : err->code;
+}
+
+static const char *watched_eval(enum cheat c, const uint16_t *toks, size_t n, struct causality_watch *w,
+				struct kerr *err)
+{
+	return scored_eval(c, toks, n, NULL, NULL, 0, NULL, w, err);
+}
+
+/* The hidden split with aimed probes. */
+static const char *aimed_eval(enum cheat c, const uint32_t *order, const double *ref, int aimed, double *nats,
+			      struct causality_watch *w, struct kerr *err)
+{
+	return scored_eval(c, split + PUB_NTOK, HID_NTOK, order, ref, aimed, nats, w, err);
 }
 
 /* A recipe that is honest on the public windows it carries and leaks on
@@ -341,6 +381,88 @@ static void split_aware_leak_is_caught_in_the_scored_split(void **st)
 	assert_string_equal(watched_eval(PEEK_NEXT_ROW, split + PUB_NTOK, NTOK - PUB_NTOK, &w, &err), "judge.causality");
 	causality_watch_free(&w);
 }
+
+/* ---- aimed probes ------------------------------------------------------ */
+
+/* A leak of half a percent of the split's positions slips past the probes
+ * drawn before the scoring; the aimed ones go where it gained. */
+static void sparse_leak_is_caught_by_aimed_probes(void **st)
+{
+	static double king[HID_NTOK], cand[HID_NTOK];
+	struct causality_watch w;
+	struct kerr err;
+	int leaky = 0;
+
+	(void)st;
+	for (int i = 0; i < HID_FULL; i++)
+		leaky += sparse_leaks(split + PUB_NTOK + (size_t)i * FT, 3);
+	print_message("    %d of %d windows leak, at 4 of their %d positions\n", leaky, HID_FULL, FT);
+	assert_true(leaky >= 2 && leaky <= HID_FULL / 8);
+	/* The king: the same model without the leak. */
+	assert_string_equal(aimed_eval(HONEST, NULL, NULL, 0, king, &w, &err), "");
+	causality_watch_free(&w);
+	/* The drawn probes alone miss it. */
+	assert_string_equal(aimed_eval(SPARSE, NULL, king, 0, cand, &w, &err), "");
+	assert_int_equal(w.rep.probes, CAUSALITY_PROBES);
+	causality_watch_free(&w);
+	/* Aimed at the gain over the king, one probe is enough: every
+	 * position that gains is a leaked one. */
+	assert_string_equal(aimed_eval(SPARSE, NULL, king, 1, cand, &w, &err), "judge.causality");
+	assert_non_null(strstr(err.msg, "aimed probe 0"));
+	assert_non_null(strstr(err.msg, "cut "));
+	causality_watch_free(&w);
+	/* A sparse leak across rows is found the same way: its gains are at
+	 * the last position, where the cut keeps the whole row and the twin
+	 * replaces the next one. */
+	assert_string_equal(aimed_eval(SPARSE_ROW, NULL, king, 0, cand, &w, &err), "");
+	causality_watch_free(&w);
+	assert_string_equal(aimed_eval(SPARSE_ROW, NULL, king, 1, cand, &w, &err), "judge.causality");
+	assert_non_null(strstr(err.msg, "cut 31"));
+	assert_non_null(strstr(err.msg, "only the other rows"));
+	causality_watch_free(&w);
+}
+
+/* An honest model passes aimed probes, whatever the order its
+ * windows were scored in, even one whose answer depends on the row a
+ * window sits in; probes share twin calls. */
+static void honest_model_passes_aimed_probes(void **st)
+{
+	static double king[HID_NTOK], cand[HID_NTOK];
+	uint32_t order[HID_FULL];
+	struct causality_watch w;
+	struct kerr err;
+
+	(void)st;
+	for (int i = 0; i < HID_FULL; i++)
+		order[i] = (uint32_t)((i * 17 + 5) % HID_FULL); /* 17 is prime to 63 */
+	for (int k = 0; k < 2; k++) {
+		const uint32_t *ord = k ? order : NULL;
+		assert_string_equal(aimed_eval(ROW_SHIFT, ord, NULL, 0, king, &w, &err), "");
+		causality_watch_free(&w);
+		assert_string_equal(aimed_eval(ROW_SHIFT, ord, king, 16, cand, &w, &err), "");
+		assert_int_equal(w.rep.aimed, 16);
+		print_message("    %s: %d aimed probes in %d twin calls of %d rows\n", k ? "secret order" : "split order",
+			      w.rep.aimed, w.rep.aimed_calls, ROWS);
+		assert_true(w.rep.aimed_calls >= 16 / ROWS && w.rep.aimed_calls < 16);
+		causality_watch_free(&w);
+		/* The judge's count: more than the split has windows, so one
+		 * a window. */
+		assert_string_equal(aimed_eval(ROW_SHIFT, ord, NULL, CAUSALITY_AIMED, cand, &w, &err), "");
+		assert_true(w.rep.aimed > HID_FULL / 2 && w.rep.aimed <= HID_FULL);
+		causality_watch_free(&w);
+	}
+	/* A window order that is not a permutation is refused. */
+	order[1] = order[0];
+	assert_string_equal(aimed_eval(HONEST, NULL, NULL, 0, king, &w, &err), "");
+	{
+		struct causality_aim aim = {.nats = king, .order = order, .full = HID_FULL, .rows = ROWS};
+		assert_int_equal(causality_watch_aim(&w, &aim, &err), -1);
+		assert_string_equal(err.code, "causality.bad_shape");
+	}
+	causality_watch_free(&w);
+}
+
+/* ---- the project's recipe ---------------------------------------------- */
 
 static void project_recipe_is_causal(void **st)
 {
@@ -384,6 +506,8 @@ int main(void)
 	    cmocka_unit_test(bad_inputs_are_refused),
 	    cmocka_unit_test(same_seed_same_probes),
 	    cmocka_unit_test(split_aware_leak_is_caught_in_the_scored_split),
+	    cmocka_unit_test(sparse_leak_is_caught_by_aimed_probes),
+	    cmocka_unit_test(honest_model_passes_aimed_probes),
 	    cmocka_unit_test(project_recipe_is_causal),
 	};
 

@@ -143,6 +143,7 @@ static int setup_group(void **unused)
 			      NOISE_SEEDS, jnum(j, "sigma"), jnum(j, "margin"), jnum(j, "king_hidden_bpb"),
 			      now_s() - t0);
 		assert_true(jnum(j, "margin") > 0);
+		assert_true(json_integer_value(json_object_get(j, "causality_aimed")) > 0);
 		json_decref(j);
 	}
 	run(0, "%s keygen --out %s", tu_karpa(), g.key);
@@ -187,6 +188,13 @@ static void test_honest_improvement_becomes_king(void **unused)
 	assert_string_equal(jstr(j, "verdict"), "challenge_pending");
 	assert_string_equal(jstr(j, "code"), "");
 	assert_true(jnum(j, "king_bpb") - jnum(j, "hidden_bpb") > jnum(j, "margin"));
+	/* Scored in full against the king's recorded losses: the aimed
+	 * probes ran, after the drawn ones. */
+	print_message("     causality: %d drawn probes, %d aimed\n",
+		      (int)json_integer_value(json_object_get(j, "causality_probes")),
+		      (int)json_integer_value(json_object_get(j, "causality_aimed")));
+	assert_true(json_integer_value(json_object_get(j, "causality_probes")) > 0);
+	assert_true(json_integer_value(json_object_get(j, "causality_aimed")) > 0);
 	cseed = (uint64_t)json_integer_value(json_object_get(j, "challenge_seed"));
 	assert_true(cseed >= 2);
 	snprintf(g.first_id, sizeof g.first_id, "%s", jstr(j, "id"));

@@ -196,6 +196,8 @@ static void test_noise_floor_tiny(void **state)
 	/* every seed's hidden evaluation was audited as a judgment's is */
 	print_message("   causality probes over %d seeds: %d\n", SEEDS, r.causality_probes);
 	assert_true(r.causality_probes >= SEEDS);
+	print_message("   aimed probes over %d seeds: %d\n", SEEDS, r.causality_aimed);
+	assert_true(r.causality_aimed >= SEEDS);
 
 	assert_int_equal(king_noise_in_force(&s, RECIPEREPO_FIRST_TAG, &n, &err), 0);
 	assert_int_equal(n.present, 1);

@@ -33,7 +33,8 @@ static int start_twin(void *arg, struct kerr *err)
 
 int auditeval_split(struct recipe_host *h, struct auditeval_twin *twin, const struct kr_plan *plan,
 		    const struct dataset *d, enum dataset_split_id split, const struct auditeval_opts *o,
-		    struct eval_result *res, int *probes, struct recipe_host **failed, struct kerr *err)
+		    struct eval_result *res, struct auditeval_audited *au, struct recipe_host **failed,
+		    struct kerr *err)
 {
 	const uint16_t *toks = NULL;
 	uint32_t *tbytes = NULL;
@@ -50,7 +51,7 @@ int auditeval_split(struct recipe_host *h, struct auditeval_twin *twin, const st
 	struct causality_watch w;
 	struct causality_opts co = { .vocab_size = h->vocab_size, .T = plan->seq_len, .seed = o->audit_seed };
 
-	*probes = 0;
+	memset(au, 0, sizeof *au);
 	*failed = NULL;
 	if (dataset_tokens(d, split, &toks, &n, err) < 0 || evaluate_token_bytes(d->tok, &tbytes, &vocab, err) < 0)
 		goto out;
@@ -89,8 +90,27 @@ int auditeval_split(struct recipe_host *h, struct auditeval_twin *twin, const st
 		kerr_set(err, "judge.causality", "the audit probed %d of its %d calls", w.rep.probes, due);
 		goto out;
 	}
-	if (watching)
-		*probes = w.rep.probes;
+	/* Aimed probes need every window's loss: a stopped scoring is not
+	 * decisive, so what it gained matters to no verdict. */
+	if (watching && o->aimed && o->target_nats && !res->stopped) {
+		size_t full, rem;
+		int tail;
+		struct causality_aim aim = { .nats = o->target_nats, .ref_nats = o->ref_nats, .order = o->order,
+					     .rows = rows, .probes = o->aimed };
+		if (evaluate_windows(plan, n, eo.targets_max, &full, &tail, &rem, err) < 0)
+			goto out;
+		aim.full = full;
+		if (causality_watch_aim(&w, &aim, err) < 0) {
+			if (strcmp(err->code, "judge.causality") && w.alt_started)
+				*failed = &twin->h;
+			goto out;
+		}
+	}
+	if (watching) {
+		au->probes = w.rep.probes;
+		au->aimed = w.rep.aimed;
+		au->aimed_calls = w.rep.aimed_calls;
+	}
 	rc = 0;
 out:
 	if (watching)

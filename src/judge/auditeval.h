@@ -43,16 +43,30 @@ struct auditeval_opts {
 	const struct eval_stopper *stop; /* NULL: score every window */
 	double *target_nats;             /* NULL, or one per scored target */
 	int tail_always;
+	/* Aimed probes (causality.h) after a scoring of every window, drawn
+	 * from target_nats against ref_nats: 0 none, else how many. Needs a
+	 * twin and target_nats. */
+	int aimed;
+	const double *ref_nats; /* the king's loss per target, split order, or NULL */
+};
+
+/* What the audit checked, all of it passed. */
+struct auditeval_audited {
+	int probes; /* drawn probes: every scoring call drawn that was made */
+	int aimed;  /* aimed probes */
+	int aimed_calls; /* the twin calls they took */
 };
 
 /* Scores split of d on h (a checkpoint loaded, plan filled). With twin,
- * the causality audit runs on the scoring calls and *probes says how many
- * it checked (all it was due: judge.causality otherwise, or when a twin's
- * logits differ); without, the split is only scored. On a failure *failed
+ * the causality audit runs on the scoring calls, then its aimed probes
+ * when o->aimed and nothing stopped the scoring, and *au says how many
+ * probes it checked (all it was due: judge.causality otherwise, or when a
+ * twin's answer differs); without, the split is only scored. On a failure *failed
  * names the host whose child failed (h or &twin->h) for the caller's
  * sandbox_explain, or NULL when no child did (judge.causality, eval.*). */
 int auditeval_split(struct recipe_host *h, struct auditeval_twin *twin, const struct kr_plan *plan,
 		    const struct dataset *d, enum dataset_split_id split, const struct auditeval_opts *o,
-		    struct eval_result *res, int *probes, struct recipe_host **failed, struct kerr *err);
+		    struct eval_result *res, struct auditeval_audited *au, struct recipe_host **failed,
+		    struct kerr *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "harness/evaluate.h"
+#include "harness/xent.h"
 #include "util/hash.h"
 #include "util/rng.h"
 
@@ -328,6 +329,268 @@ int causality_watch_finish(struct causality_watch *w, struct kerr *err)
 		w->rep.wall_s += now_s(CLOCK_MONOTONIC) - t0;
 	}
 	return 0;
+}
+
+/* ---- aimed probes ------------------------------------------------------ */
+
+/* One aimed probe: a scored position of a full window, where that window
+ * sat in the scoring (its call, row and the call's row count) and which
+ * twin call carries it. */
+struct aim_probe {
+	size_t win;
+	int p;
+	uint64_t call;
+	int row, nrows, twin;
+};
+
+/* The cumulative draw weights of the targets of the full windows: the
+ * squared gain over the reference, capped, or every target alike when no
+ * target gains. Returns the total. */
+static double aim_weights(const struct causality_aim *a, size_t n, double *cum)
+{
+	double mean = 0, total = 0;
+
+	if (!a->ref_nats) {
+		for (size_t t = 0; t < n; t++)
+			mean += a->nats[t];
+		mean /= (double)n;
+	}
+	for (size_t t = 0; t < n; t++) {
+		double g = (a->ref_nats ? a->ref_nats[t] : mean) - a->nats[t];
+		if (!(g > 0)) /* NaN too */
+			g = 0;
+		if (g > CAUSALITY_GAIN_CAP)
+			g = CAUSALITY_GAIN_CAP;
+		total += g * g;
+		cum[t] = total;
+	}
+	if (total > 0)
+		return total;
+	for (size_t t = 0; t < n; t++)
+		cum[t] = (double)(t + 1);
+	return (double)n;
+}
+
+/* The first target whose cumulative weight exceeds u. */
+static size_t aim_find(const double *cum, size_t n, double u)
+{
+	size_t lo = 0, hi = n - 1;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cum[mid] > u)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Draws up to `want` probes in distinct windows. A draw that lands on a
+ * window already probed is drawn again, a bounded number of times. */
+static int aim_draw(const struct causality_watch *w, const struct causality_aim *a, const uint32_t *inv, int want,
+		    const double *cum, double total, struct aim_probe *pr)
+{
+	const int T = w->o.T;
+	size_t n = a->full * (size_t)T;
+	struct rng g;
+	int got = 0;
+
+	rng_init(&g, w->o.seed, CAUSALITY_AIM_PURPOSE, 0);
+	for (int tries = 0; got < want && tries < 8 * want; tries++) {
+		size_t t = aim_find(cum, n, rng_uniform(&g) * total), idx;
+		int dup = 0;
+		for (int i = 0; i < got; i++)
+			dup |= pr[i].win == t / (size_t)T;
+		if (dup)
+			continue;
+		pr[got].win = t / (size_t)T;
+		pr[got].p = (int)(t % (size_t)T);
+		idx = inv[pr[got].win];
+		pr[got].call = idx / (size_t)a->rows;
+		pr[got].row = (int)(idx % (size_t)a->rows);
+		pr[got].nrows = a->full - pr[got].call * (size_t)a->rows < (size_t)a->rows
+					? (int)(a->full - pr[got].call * (size_t)a->rows)
+					: a->rows;
+		got++;
+	}
+	return got;
+}
+
+/* Packs the probes into twin calls: a twin call has one call shape, at most
+ * one probe a row (each at the row its window was scored in, the shape an
+ * honest recipe's answer may depend on) and at most one probe from any
+ * scoring call (whose other rows its own probe's twin must replace).
+ * Returns the number of twin calls. */
+static int aim_pack(struct aim_probe *pr, int n)
+{
+	int calls = 0;
+
+	for (int i = 0; i < n; i++) {
+		pr[i].twin = -1;
+		for (int c = 0; c < calls && pr[i].twin < 0; c++) {
+			int fits = 1;
+			for (int k = 0; k < i && fits; k++)
+				if (pr[k].twin == c)
+					fits = pr[k].nrows == pr[i].nrows && pr[k].row != pr[i].row &&
+					       pr[k].call != pr[i].call;
+			if (fits)
+				pr[i].twin = c;
+		}
+		if (pr[i].twin < 0)
+			pr[i].twin = calls++;
+	}
+	return calls;
+}
+
+/* The token at row r, position t of scoring call `call`. */
+static uint16_t aim_scored_token(const struct causality_watch *w, const struct causality_aim *a, uint64_t call, int r,
+				 int t)
+{
+	size_t idx = call * (size_t)a->rows + (size_t)r;
+	size_t win = a->order ? a->order[idx] : idx;
+
+	return w->tokens[win * (size_t)w->o.T + (size_t)t];
+}
+
+/* Twin call c: each probe's row kept up to its cut; every other token
+ * natural text from a random window at the same position, forced to differ
+ * from what every probe's scoring call held there. */
+static void aim_build(const struct causality_watch *w, const struct causality_aim *a, const struct aim_probe *pr, int n,
+		      int c, struct rng *g, uint16_t *twin, int *nrows)
+{
+	const int T = w->o.T, V = w->o.vocab_size;
+	size_t nwin = (w->ntokens - 1) / (size_t)T;
+	int keep[RECIPE_EVAL_BATCH_MAX];
+
+	*nrows = 0;
+	for (int r = 0; r < RECIPE_EVAL_BATCH_MAX; r++)
+		keep[r] = -1;
+	for (int i = 0; i < n; i++)
+		if (pr[i].twin == c) {
+			*nrows = pr[i].nrows;
+			keep[pr[i].row] = i;
+		}
+	for (int r = 0; r < *nrows; r++) {
+		size_t src = (size_t)rng_below(g, nwin) * (size_t)T;
+		uint16_t *row = twin + (size_t)r * T;
+		for (int t = 0; t < T; t++) {
+			uint16_t y = w->tokens[src + (size_t)t];
+			int clash = 1;
+			if (keep[r] >= 0 && t <= pr[keep[r]].p) {
+				row[t] = w->tokens[pr[keep[r]].win * (size_t)T + (size_t)t];
+				continue;
+			}
+			/* V >= 2 and at most RECIPE_EVAL_BATCH_MAX tokens to
+			 * avoid: a few redraws find one almost always; where
+			 * they do not, the position stays as drawn and only
+			 * that position of that probe is weaker. */
+			for (int tries = 0; clash && tries < 32; tries++) {
+				clash = y >= V;
+				for (int i = 0; i < n && !clash; i++)
+					clash = pr[i].twin == c && aim_scored_token(w, a, pr[i].call, r, t) == y;
+				if (clash)
+					y = (uint16_t)rng_below(g, (uint64_t)V);
+			}
+			row[t] = y;
+		}
+	}
+}
+
+/* Probe i's scored losses at positions 0..p against the twin's. */
+static int aim_compare(const struct causality_watch *w, const struct causality_aim *a, const struct aim_probe *pr,
+		       int i, double *nats, struct kerr *err)
+{
+	const int T = w->o.T, V = w->o.vocab_size, p = pr[i].p;
+	const double *want = a->nats + pr[i].win * (size_t)T;
+	const uint16_t *tg = w->tokens + pr[i].win * (size_t)T + 1;
+	int bad = xent_positions(w->lt + (size_t)pr[i].row * (size_t)T * (size_t)V, tg, p + 1, V, nats) < 0;
+
+	const char *when = p == T - 1 ? "only the other rows of the call were replaced"
+				      : "tokens after the cut (and the other rows) were replaced";
+
+	if (bad)
+		return kerr_set(err, "judge.causality",
+				"aimed probe %d (window %zu at split offset %zu, row %d of %d, cut %d): the twin's logits "
+				"at positions 0..%d hold a non-finite value where the scored ones did not, when %s",
+				i, pr[i].win, pr[i].win * (size_t)T, pr[i].row, pr[i].nrows, p, p, when);
+	for (int t = 0; t <= p; t++)
+		if (memcmp(&nats[t], &want[t], sizeof nats[t]))
+			return kerr_set(err, "judge.causality",
+					"aimed probe %d (window %zu at split offset %zu, row %d of %d, cut %d): the scored "
+					"loss at position %d changed, when %s",
+					i, pr[i].win, pr[i].win * (size_t)T, pr[i].row, pr[i].nrows, p, t, when);
+	return 0;
+}
+
+int causality_watch_aim(struct causality_watch *w, const struct causality_aim *a, struct kerr *err)
+{
+	const int T = w->o.T;
+	int want = a->probes ? a->probes : CAUSALITY_AIMED, n = 0, calls = 0, rc = -1;
+	size_t ntg = a->full * (size_t)T;
+	struct aim_probe *pr = NULL;
+	double *cum = NULL, *nats = NULL, t0 = now_s(CLOCK_MONOTONIC);
+	uint32_t *inv = NULL;
+	uint16_t *twin = NULL;
+	struct rng g;
+
+	if (want < 0 || want > CAUSALITY_AIMED_MAX || a->rows < 1 || a->rows > RECIPE_EVAL_BATCH_MAX ||
+	    (size_t)a->rows * (size_t)T > w->cap_tokens || !a->nats || a->full > (w->ntokens - 1) / (size_t)T)
+		return kerr_set(err, "causality.bad_shape", "%d aimed probes over %zu windows in calls of %d rows",
+				want, a->full, a->rows);
+	if ((size_t)want > a->full)
+		want = (int)a->full;
+	if (want == 0)
+		return 0;
+	if (!(pr = calloc((size_t)want, sizeof *pr)) || !(cum = malloc(ntg * sizeof *cum)) ||
+	    !(inv = malloc(a->full * sizeof *inv)) || !(twin = malloc(w->cap_tokens * sizeof *twin)) ||
+	    !(nats = malloc((size_t)T * sizeof *nats))) {
+		kerr_set(err, "causality.nomem", "out of memory for aimed probes over %zu targets", ntg);
+		goto out;
+	}
+	for (size_t i = 0; i < a->full; i++)
+		inv[i] = UINT32_MAX;
+	for (size_t i = 0; i < a->full; i++) {
+		size_t win = a->order ? a->order[i] : i;
+		if (win >= a->full || inv[win] != UINT32_MAX) {
+			kerr_set(err, "causality.bad_shape", "the window order is not a permutation of %zu windows",
+				 a->full);
+			goto out;
+		}
+		inv[win] = (uint32_t)i;
+	}
+	n = aim_draw(w, a, inv, want, cum, aim_weights(a, ntg, cum), pr);
+	calls = aim_pack(pr, n);
+	rng_init(&g, w->o.seed, CAUSALITY_AIM_PURPOSE, 1);
+	for (int c = 0; c < calls; c++) {
+		int nrows;
+		aim_build(w, a, pr, n, c, &g, twin, &nrows);
+		if (w->start_alt && !w->alt_started) {
+			if (w->start_alt(w->start_arg, err) < 0)
+				goto out;
+			w->alt_started = 1;
+		}
+		if (w->h_alt->logits(w->h_alt, twin, nrows, T, w->lt, err) < 0)
+			goto out;
+		w->rep.aimed_calls++;
+		for (int i = 0; i < n; i++) {
+			if (pr[i].twin != c)
+				continue;
+			if (aim_compare(w, a, pr, i, nats, err) < 0)
+				goto out;
+			w->rep.aimed++;
+			w->rep.positions_compared += pr[i].p + 1;
+		}
+	}
+	rc = 0;
+out:
+	w->rep.wall_s += now_s(CLOCK_MONOTONIC) - t0;
+	free(pr);
+	free(cum);
+	free(inv);
+	free(twin);
+	free(nats);
+	return rc;
 }
 
 void causality_watch_free(struct causality_watch *w)

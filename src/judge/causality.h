@@ -45,6 +45,8 @@ struct causality_report {
 	int calls;  /* logits calls made */
 	int rows_per_call;
 	int64_t positions_compared;
+	int aimed;       /* aimed probes run (causality_watch_aim), all passed */
+	int aimed_calls; /* twin calls they took */
 	double wall_s; /* including the recipe's time in a pipe child */
 	double cpu_s;  /* this process only: a pipe child's CPU is not in it */
 };
@@ -117,6 +119,40 @@ struct causality_watch {
 	struct causality_report rep;
 };
 
+/* ---- aimed probes, after the scoring --------------------------------- */
+
+/* The probes above are drawn before the scoring, so a recipe that leaks
+ * the future on a fraction f of its rows passes them with odds (1-f)^4;
+ * f of 1 to 4% already gains the margin. The aimed probes are drawn after
+ * the scoring, where that gain shows: a leaked position's loss falls to
+ * about nothing where the king's did not, so each probe draws one scored
+ * position with weight (king's loss - candidate's loss)^2 there (zero where
+ * the candidate is no better), cuts its window there and compares what
+ * the scoring recorded for positions 0..cut with the twin's. What is
+ * compared is each position's scored loss (xent.h, computed here from the
+ * twin's logits against the original targets), bit for bit: the scoring
+ * keeps every position's loss, so no digest of every call's logits is
+ * needed, and a change the loss does not see scored nothing. Probes whose
+ * windows sat at different rows of different calls share one twin call,
+ * each at its own row: 64 probes cost about a dozen calls of 8 rows
+ * (docs/judging-checks.md, "Aimed probes", sets out the odds). */
+#define CAUSALITY_AIMED 64
+#define CAUSALITY_AIMED_MAX 256
+#define CAUSALITY_AIM_PURPOSE "causality-aim"
+/* A gain above this many nats weighs as this much: a recipe cannot make
+ * one absurd position (a loss near the float range) soak up every draw. */
+#define CAUSALITY_GAIN_CAP 64.0
+
+struct causality_aim {
+	const double *nats;     /* the candidate's loss per scored target, split order (eval_opts.target_nats) */
+	const double *ref_nats; /* the king's on the same targets, or NULL: then the gain is measured from the
+				   candidate's own mean loss */
+	const uint32_t *order;  /* the scoring's window order (NULL: split order) */
+	size_t full;            /* full windows, every one scored */
+	int rows;               /* rows per scoring call (evaluate_calls) */
+	int probes;             /* 0: CAUSALITY_AIMED; never more than full */
+};
+
 /* ncalls and rows: evaluate_calls() for the split. o->call_rows is ignored
  * (the calls are the evaluator's). Codes: causality.bad_shape,
  * causality.nomem. */
@@ -129,6 +165,13 @@ int causality_watch_call(void *arg, uint64_t call, const uint16_t *in, int rows,
  * with start_alt) and compares. judge.causality on a leak, naming the
  * probe, the split offset, the row and the first position that moved. */
 int causality_watch_finish(struct causality_watch *w, struct kerr *err);
+/* After causality_watch_finish, on an evaluation that scored every full
+ * window: draws the aimed probes from rng_stream(seed, "causality-aim", 0)
+ * and sends their twins to h_alt (starting it if no drawn probe did).
+ * judge.causality names the probe, its window, row, cut and the first
+ * position whose loss moved; causality.bad_shape, causality.nomem,
+ * recipe.* from h_alt. rep.aimed and rep.aimed_calls say what ran. */
+int causality_watch_aim(struct causality_watch *w, const struct causality_aim *a, struct kerr *err);
 void causality_watch_free(struct causality_watch *w);
 
 #endif

@@ -9,12 +9,14 @@
 #include "judge/judgment.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness/evaluate.h"
 #include "harness/scale.h"
 #include "judge/auditeval.h"
+#include "judge/causality.h"
 #include "judge/seqtest.h"
 #include "util/log.h"
 
@@ -56,6 +58,7 @@ struct split_plan {
 	const struct eval_stopper *stop;
 	double *target_nats;
 	int tail_always; /* eval_opts.tail_always */
+	const double *ref_nats; /* the king's losses the aimed probes weigh gains by, or NULL */
 };
 
 /* The causality audit's twin child: a fresh one with the final checkpoint,
@@ -85,21 +88,30 @@ static int eval_split(struct judge_ctx *c, struct sandbox *sb, struct recipe_hos
 				     .targets_max = scale_eval_targets(c->s->scale),
 				     .audit_seed = audit_seed(c) };
 	struct recipe_host *failed = NULL;
-	int probes = 0;
+	struct auditeval_audited au;
 
 	if (sp) {
 		ao.order = sp->order;
 		ao.stop = sp->stop;
 		ao.target_nats = sp->target_nats;
 		ao.tail_always = sp->tail_always;
+		ao.ref_nats = sp->ref_nats;
 	}
-	if (auditeval_split(h, twin ? &twin->tw : NULL, plan, d, split, &ao, res, &probes, &failed, err) < 0) {
+	if (twin)
+		ao.aimed = CAUSALITY_AIMED;
+	if (auditeval_split(h, twin ? &twin->tw : NULL, plan, d, split, &ao, res, &au, &failed, err) < 0) {
 		if (failed)
 			sandbox_explain(sb, failed, err);
 		return -1;
 	}
-	if (twin)
-		c->r->causality_probes = probes;
+	if (twin) {
+		c->r->causality_probes = au.probes;
+		c->r->causality_aimed = au.aimed;
+		char say[160];
+		snprintf(say, sizeof say, "causality audit: %d drawn probes, %d aimed probes in %d twin calls, all passed",
+			 au.probes, au.aimed, au.aimed_calls);
+		judge_say(c, say);
+	}
 	return 0;
 }
 
@@ -109,6 +121,7 @@ static int eval_split(struct judge_ctx *c, struct sandbox *sb, struct recipe_hos
 struct seq_hidden {
 	struct seqtest q;
 	double *king_win;  /* the king's nats on each of the candidate's full windows */
+	double *king_nats; /* the king's nats per target (split order), for the aimed probes */
 	uint32_t *order;
 	double king_bpb, margin;
 	struct eval_stopper stop;
@@ -131,6 +144,7 @@ static int seq_hidden_after(void *arg, const uint32_t *win, int rows, const doub
 static void seq_hidden_free(struct seq_hidden *sh)
 {
 	free(sh->king_win);
+	free(sh->king_nats);
 	free(sh->order);
 }
 
@@ -200,6 +214,8 @@ static int seq_hidden_init(struct judge_ctx *c, const struct dataset *hid, const
 	sh->margin = c->king.margin;
 	sh->stop.after_scored = seq_hidden_after;
 	sh->stop.arg = sh;
+	sh->king_nats = kl.nats; /* bound to these targets above */
+	kl.nats = NULL;
 	state = "used";
 	rc = 1;
 out:
@@ -369,6 +385,7 @@ int judge_hidden_eval(struct judge_ctx *c, struct sandbox *sb, struct kerr *err)
 	if (seq) {
 		pl.order = sh.order;
 		pl.stop = &sh.stop;
+		pl.ref_nats = sh.king_nats;
 	}
 	if (eval_split(c, sb, &h, &tw, &plan, &hid, SPLIT_HIDDEN, &pl, &res, err) < 0) {
 		withhold_recipe_words(err);

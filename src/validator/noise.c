@@ -14,6 +14,7 @@
 
 #include "harness/checkpoint.h"
 #include "judge/auditeval.h"
+#include "judge/causality.h"
 #include "judge/rundevice.h"
 #include "judge/seqtest.h"
 #include "sandbox/recipe_build.h"
@@ -70,6 +71,7 @@ struct job {
 	const struct dataset *pub, *hidden; /* verified once for every seed */
 	const char *king_tag; /* binds the secret draws of its evaluations */
 	int probes;           /* causality probes run so far, all passed */
+	int aimed;            /* aimed probes run so far, all passed */
 	/* where the last seed's time went, for --progress: the training run
 	 * (its step loop, checkpoints included, and its public evaluation) and
 	 * the hidden evaluation */
@@ -141,14 +143,15 @@ static int eval_hidden(struct job *J, const char *ckpt, uint64_t seed, double *t
 	struct recipe_host h = { 0 };
 	struct auditeval_twin tw = { .start = start_twin, .arg = &sc };
 	struct auditeval_opts ao = { .threads = J->o->threads, .targets_max = scale_eval_targets(J->s->scale),
-				     .target_nats = target_nats };
+				     .target_nats = target_nats, .aimed = CAUSALITY_AIMED };
 	struct kr_plan plan;
 	struct recipe_host *failed = NULL;
 	uint32_t *order = NULL;
 	const uint16_t *toks;
 	char bound[RECIPEREPO_TAG_MAX + 32], sha[HASH_HEX_BYTES];
 	size_t n, full, tail_len;
-	int tail, probes = 0, rc = -1;
+	int tail, rc = -1;
+	struct auditeval_audited au;
 
 	snprintf(bound, sizeof bound, "%s seed %llu", J->king_tag, (unsigned long long)seed);
 	if (ckpt_read(ckpt, &sc.m, &sc.state, &sc.n, sha, err) < 0 || load_child(&sc, &h, &plan, err) < 0 ||
@@ -162,13 +165,14 @@ static int eval_hidden(struct job *J, const char *ckpt, uint64_t seed, double *t
 	seqtest_order(order, full, auditeval_keyed_seed(J->s->secret, VSTATE_SECRET_BYTES, "karpa noise order v1:", bound));
 	ao.order = order;
 	ao.audit_seed = auditeval_keyed_seed(J->s->secret, VSTATE_SECRET_BYTES, "karpa noise audit v1:", bound);
-	if (auditeval_split(&h, &tw, &plan, J->hidden, SPLIT_HIDDEN, &ao, res, &probes, &failed, err) < 0) {
+	if (auditeval_split(&h, &tw, &plan, J->hidden, SPLIT_HIDDEN, &ao, res, &au, &failed, err) < 0) {
 		if (failed)
 			child_failed(J, failed, err);
 		goto out;
 	}
 	note_layers(J);
-	J->probes += probes;
+	J->probes += au.probes;
+	J->aimed += au.aimed;
 	*seq_len = plan.seq_len;
 	rc = 0;
 out:
@@ -467,6 +471,7 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 		}
 		r->sandbox_applied = J.applied;
 		r->causality_probes = J.probes;
+		r->causality_aimed = J.aimed;
 	}
 	if (fill_stats(r, err) < 0 || noise_store(s, k.id, r, err) < 0)
 		goto out;
