@@ -601,6 +601,33 @@ static void test_update_verdict(void **state)
 	assert_string_equal(err.code, "expcorpus.invalid");
 }
 
+/* A judgment's reasons can name files under the state folder (its work
+ * folder); the corpus, served to anyone, records them with the folder's
+ * path as STATE, in the reason, the checks and a later verdict's reason. */
+static void test_state_paths_are_hidden(void **state)
+{
+	struct fixture *f = *state;
+	struct expcorpus_entry e, g;
+	struct expcorpus_check ck[1] = { { "hidden_eval", "fail", "fs.read", "", NAN } };
+	struct kerr err = { 0 };
+	char id[EXPCORPUS_ID_BYTES], want[KERR_MSG_MAX];
+
+	assert_true(strlen(f->s.dir) >= 8); /* long enough to be hidden */
+	entry(&e, "m-paths", "alice", "--- a/gpt.c\n+++ b/gpt.c\n", "Paths.", EXPCORPUS_REJECTED, "fs.read", NULL);
+	snprintf(e.reason, sizeof e.reason, "cannot read %s/work/judge-7/final.ckpt (and %s/x)", f->s.dir, f->s.dir);
+	snprintf(ck[0].message, sizeof ck[0].message, "open %s/work/judge-7/bundle: no such file", f->s.dir);
+	record_ok(f, &e, ck, 1, id);
+	assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
+	assert_string_equal(g.reason, "cannot read STATE/work/judge-7/final.ckpt (and STATE/x)");
+	assert_string_equal(g.checks[0].message, "open STATE/work/judge-7/bundle: no such file");
+	expcorpus_entry_free(&g);
+	snprintf(want, sizeof want, "gone: %s/work/judge-9", f->s.dir);
+	assert_int_equal(expcorpus_update_verdict(&f->s, id, EXPCORPUS_REJECTED, "fs.read", want, &err), 0);
+	assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
+	assert_string_equal(g.reason, "gone: STATE/work/judge-9");
+	expcorpus_entry_free(&g);
+}
+
 /* The injected failure of the third check's insert leaves no row in any
  * table: submission, checks and search row are one transaction. */
 static void test_midway_failure_leaves_nothing(void **state)
@@ -911,6 +938,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_verdict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_midway_failure_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_paths_are_hidden, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_jsonl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_csv, setup, teardown),

@@ -91,6 +91,46 @@ static char *utf8_clean(const char *s)
 	return out;
 }
 
+/* The shortest state folder path that is hidden: a shorter one ("/srv/v")
+ * would rewrite unrelated text and names nothing of note (as the HTTP
+ * server's rule for error replies). */
+#define HIDE_DIR_MIN 8
+
+/* text (owned, freed here) with every occurrence of the state folder's
+ * path replaced by "STATE": a judgment's reasons can name files under its
+ * work folder, and they are served to anyone by /v1/corpus. NULL on
+ * allocation failure. */
+static char *hide_state_dir(const struct vstate *s, char *text)
+{
+	size_t n = strlen(s->dir), hits = 0, o = 0;
+	const char *p;
+	char *out;
+
+	if (!text || n < HIDE_DIR_MIN)
+		return text;
+	for (p = strstr(text, s->dir); p; p = strstr(p + n, s->dir))
+		hits++;
+	if (!hits)
+		return text;
+	/* "STATE" is shorter than the path it replaces. */
+	if (!(out = malloc(strlen(text) + 1))) {
+		free(text);
+		return NULL;
+	}
+	for (const char *at = text; *at;) {
+		if (!strncmp(at, s->dir, n)) {
+			memcpy(out + o, "STATE", 5);
+			o += 5;
+			at += n;
+		} else {
+			out[o++] = *at++;
+		}
+	}
+	out[o] = '\0';
+	free(text);
+	return out;
+}
+
 static int is_digits(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -283,8 +323,8 @@ static int validate(const struct expcorpus_entry *e, const struct expcorpus_chec
 	return 0;
 }
 
-static int clean_all(const struct expcorpus_entry *e, const struct expcorpus_check *checks, size_t n,
-		     struct clean *c, struct kerr *err)
+static int clean_all(const struct vstate *s, const struct expcorpus_entry *e, const struct expcorpus_check *checks,
+		     size_t n, struct clean *c, struct kerr *err)
 {
 	memset(c, 0, sizeof *c);
 	c->king_tag = utf8_clean(e->king_tag);
@@ -292,7 +332,7 @@ static int clean_all(const struct expcorpus_entry *e, const struct expcorpus_che
 	c->rationale = utf8_clean(e->rationale ? e->rationale : "");
 	c->patch = utf8_clean(e->patch ? e->patch : "");
 	c->reason_code = utf8_clean(e->reason_code);
-	c->reason = utf8_clean(e->reason);
+	c->reason = hide_state_dir(s, utf8_clean(e->reason));
 	c->attest_kind = utf8_clean(e->attest_kind);
 	c->check_text = calloc(3 * n + 1, sizeof *c->check_text);
 	if (!c->king_tag || !c->scale || !c->rationale || !c->patch || !c->reason_code || !c->reason ||
@@ -301,7 +341,7 @@ static int clean_all(const struct expcorpus_entry *e, const struct expcorpus_che
 	for (size_t i = 0; i < n; i++) {
 		c->check_text[3 * i] = utf8_clean(checks[i].name);
 		c->check_text[3 * i + 1] = utf8_clean(checks[i].code);
-		c->check_text[3 * i + 2] = utf8_clean(checks[i].message);
+		c->check_text[3 * i + 2] = hide_state_dir(s, utf8_clean(checks[i].message));
 		if (!c->check_text[3 * i] || !c->check_text[3 * i + 1] || !c->check_text[3 * i + 2])
 			return kerr_set(err, "expcorpus.oom", "out of memory cleaning a record");
 	}
@@ -543,7 +583,7 @@ int expcorpus_record(struct vstate *s, const struct expcorpus_entry *e, const st
 	struct record_args a = { e, checks, n_checks, &c, out_id };
 	int rc = -1;
 
-	if (validate(e, checks, n_checks, err) < 0 || clean_all(e, checks, n_checks, &c, err) < 0)
+	if (validate(e, checks, n_checks, err) < 0 || clean_all(s, e, checks, n_checks, &c, err) < 0)
 		goto out;
 	rc = vstate_tx(s, record_tx, &a, err);
 out:
@@ -632,7 +672,7 @@ static int update_verdict(struct vstate *s, const char *id, const char *verdict,
 	if (reason && strlen(reason) >= KERR_MSG_MAX)
 		return kerr_set(err, "expcorpus.invalid", "reason: too long");
 	a.reason_code = utf8_clean(reason_code ? reason_code : "");
-	a.reason = utf8_clean(reason ? reason : "");
+	a.reason = hide_state_dir(s, utf8_clean(reason ? reason : ""));
 	if (!a.reason_code || !a.reason) {
 		kerr_set(err, "expcorpus.oom", "out of memory");
 		goto out;
