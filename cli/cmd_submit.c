@@ -116,7 +116,7 @@ int cmd_submit(int argc, char **argv)
 		printf("submitted %s (%s%s)\n", str(it, "id"), str(it, "state"),
 		       status == 200 ? ", already known" : "");
 	t0 = time(NULL);
-	for (int rounds = 0;;) {
+	for (struct client_held_tally tally = { 0 };;) {
 		json_t *next = NULL;
 		int sent = 0;
 
@@ -126,7 +126,7 @@ int cmd_submit(int argc, char **argv)
 				if (!warned++)
 					fprintf(stderr, "karpa submit: the validator asks for held checkpoints of %s: submit again with"
 							" --held DIR (the proof's BUNDLE.held)\n", str(it, "id"));
-			} else if (client_send_held(url, it, held, &co, &rounds, &sent, &status, &err) < 0) {
+			} else if (client_send_held(url, it, held, &co, &tally, &sent, &status, &err) < 0) {
 				json_decref(it);
 				return cli_fail_json(&err, as_json, NULL);
 			} else if (!as_json) {

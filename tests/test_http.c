@@ -613,7 +613,8 @@ static void test_upload_handler_does_not_hold_a_worker(void **state)
 /* A validator that asks for the same held checkpoint on every poll, having
  * taken it each time, gets it CLIENT_HELD_ROUNDS_MAX times and then
  * client.held_again, with nothing more sent. A new submission's count
- * starts again. */
+ * starts again. One that takes every upload and says "busy" gets
+ * CLIENT_HELD_UPLOADS_MAX of them. */
 static void test_held_sent_a_bounded_number_of_times(void **state)
 {
 	struct http_limits lim;
@@ -622,7 +623,8 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	char held[FS_PATH_MAX], ck[FS_PATH_MAX];
 	json_t *item = json_pack("{s:s,s:{s:[{s:s,s:b}]}}", "id", "q1", "held", "needs", "name",
 				 "checkpoints/step_00000004.ckpt", "arrived", 0);
-	int rounds = 0, sent = 0;
+	struct client_held_tally tally = { 0 };
+	int sent = 0;
 	long status;
 	struct fx *f;
 
@@ -637,29 +639,29 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	atomic_store(&held_posts, 0);
 	assert_true(client_held_wanted(item));
 	for (int i = 0; i < CLIENT_HELD_ROUNDS_MAX; i++) {
-		if (client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err) < 0)
+		if (client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err) < 0)
 			fail_msg("round %d: %s: %s", i, err.code, err.msg);
 		assert_int_equal(sent, 1);
 	}
-	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), -1);
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), -1);
 	assert_string_equal(err.code, "client.held_again");
 	assert_int_equal(sent, 0);
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX);
-	rounds = 0;
-	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), 0);
+	tally.rounds = 0;
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), 0);
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 1);
 	/* uploads the service did not take (busy) are no deliveries: tried
 	 * more often than the cap, the next still goes through */
-	rounds = 0;
+	tally.rounds = 0;
 	atomic_store(&held_busy, CLIENT_HELD_ROUNDS_MAX + 1);
 	for (int i = 0; i <= CLIENT_HELD_ROUNDS_MAX; i++) {
-		assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err),
+		assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err),
 				 -1);
 		assert_string_equal(err.code, "http.busy");
 		assert_int_equal(status, 503);
 	}
-	assert_int_equal(rounds, 0);
-	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), 0);
+	assert_int_equal(tally.rounds, 0);
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), 0);
 	assert_int_equal(sent, 1);
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 2);
 	json_decref(item);
@@ -668,8 +670,8 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	item = json_pack("{s:s,s:{s:[{s:s,s:b},{s:s,s:b}]}}", "id", "q1", "held", "needs", "name",
 			 "checkpoints/step_00000004.ckpt", "arrived", 0, "name", "checkpoints/step_00000004.ckpt", "arrived",
 			 0);
-	rounds = 0;
-	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), -1);
+	tally.rounds = 0;
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), -1);
 	assert_string_equal(err.code, "client.bad_reply");
 	assert_non_null(strstr(err.msg, "twice"));
 	json_decref(item);
@@ -681,10 +683,36 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 		json_array_append_new(json_object_get(json_object_get(item, "held"), "needs"),
 				      json_pack("{s:s,s:b}", "name", name, "arrived", 0));
 	}
-	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &rounds, &sent, &status, &err), -1);
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), -1);
 	assert_string_equal(err.code, "client.bad_reply");
 	assert_int_equal(sent, 0);
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 2);
+	json_decref(item);
+	/* A validator that takes every byte and answers "busy": each whole
+	 * body counts, the client's own retries included, and after
+	 * CLIENT_HELD_UPLOADS_MAX of them nothing more is sent. */
+	item = json_pack("{s:s,s:{s:[{s:s,s:b}]}}", "id", "q2", "held", "needs", "name",
+			 "checkpoints/step_00000004.ckpt", "arrived", 0);
+	memset(&tally, 0, sizeof tally);
+	atomic_store(&held_busy, 1000);
+	client_fast(&o, 2);
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), -1);
+	assert_string_equal(err.code, "http.busy");
+	assert_int_equal(tally.uploads, 2);
+	client_fast(&o, 1);
+	while (tally.uploads < CLIENT_HELD_UPLOADS_MAX) {
+		int before = tally.uploads;
+		assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err),
+				 -1);
+		assert_string_equal(err.code, "http.busy");
+		assert_int_equal(tally.uploads, before + 1);
+	}
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), -1);
+	assert_string_equal(err.code, "client.held_again");
+	assert_non_null(strstr(err.msg, "whole uploads"));
+	assert_int_equal(1000 - atomic_load(&held_busy), CLIENT_HELD_UPLOADS_MAX);
+	assert_int_equal(tally.rounds, 0);
+	atomic_store(&held_busy, 0);
 	json_decref(item);
 	fx_stop(f);
 }

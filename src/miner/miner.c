@@ -431,7 +431,8 @@ static int follow(struct miner *m, const char *id, const char *held_dir, time_t 
 {
 	char u[MINER_URL_MAX], subs[MINER_URL_MAX], p[256];
 	json_t *it = NULL;
-	int sent, rounds = 0, fails = 0, faults = 0;
+	struct client_held_tally tally = { 0 };
+	int sent, fails = 0, faults = 0;
 
 	if (!id_ok(id))
 		return kerr_set(err, "client.bad_reply", "'%.64s' is not a submission id (q- and at most %d hex digits)", id,
@@ -446,7 +447,7 @@ static int follow(struct miner *m, const char *id, const char *held_dir, time_t 
 		if (rc == 0 && !strcmp(jstr(it, "state"), "done"))
 			break;
 		if (rc == 0 && client_held_wanted(it)) {
-			rc = client_send_held(subs, it, held_dir, &m->co, &rounds, &sent, &status, err);
+			rc = client_send_held(subs, it, held_dir, &m->co, &tally, &sent, &status, err);
 			if (rc == 0)
 				say("submission %s: sent the %d held checkpoint%s the validator drew", id, sent,
 				    sent == 1 ? "" : "s");

@@ -80,6 +80,8 @@ struct xfer {
 	/* upload */
 	int up_fd;
 	uint64_t up_bytes;
+	uint64_t up_pos; /* where the next read starts */
+	int up_whole;    /* bodies read to their end, every attempt counted */
 	double t0_s, last_progress_s;
 	int progress_shown;
 };
@@ -129,14 +131,23 @@ static size_t on_read(char *buf, size_t sz, size_t nm, void *cls)
 	do
 		r = read(x->up_fd, buf, sz * nm);
 	while (r < 0 && errno == EINTR);
-	return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
+	if (r < 0)
+		return CURL_READFUNC_ABORT;
+	if (r > 0 && x->up_pos < x->up_bytes && (x->up_pos += (uint64_t)r) >= x->up_bytes)
+		x->up_whole++;
+	return (size_t)r;
 }
 
 static int on_seek(void *cls, curl_off_t off, int origin)
 {
 	struct xfer *x = cls;
 
-	return lseek(x->up_fd, (off_t)off, origin) < 0 ? CURL_SEEKFUNC_FAIL : CURL_SEEKFUNC_OK;
+	off_t at = lseek(x->up_fd, (off_t)off, origin);
+
+	if (at < 0)
+		return CURL_SEEKFUNC_FAIL;
+	x->up_pos = (uint64_t)at;
+	return CURL_SEEKFUNC_OK;
 }
 
 static void show_progress(struct xfer *x, curl_off_t done, curl_off_t total, int final)
@@ -286,6 +297,7 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 		if (x->up_fd >= 0) {
 			if (lseek(x->up_fd, 0, SEEK_SET) < 0)
 				return kerr_errno(err, "fs.read", "rewind of the upload");
+			x->up_pos = 0;
 			x->t0_s = mono_s();
 			x->last_progress_s = 0;
 		}
@@ -397,8 +409,10 @@ out:
 	return rc;
 }
 
-int client_post_file(const char *url, const char *path, const struct client_opts *o, json_t **out, long *status,
-		     struct kerr *err)
+/* client_post_file, and *whole: how many times the body was read to its
+ * end (each a whole upload, whatever its reply). */
+static int post_file(const char *url, const char *path, const struct client_opts *o, json_t **out, long *status,
+		     int *whole, struct kerr *err)
 {
 	struct curl_slist *hdrs = NULL;
 	struct stat sb;
@@ -436,9 +450,17 @@ int client_post_file(const char *url, const char *path, const struct client_opts
 		goto out;
 	rc = parse_json(&x, out, err);
 out:
+	if (whole)
+		*whole = x.up_whole;
 	curl_slist_free_all(hdrs);
 	xfer_end(&x);
 	return rc;
+}
+
+int client_post_file(const char *url, const char *path, const struct client_opts *o, json_t **out, long *status,
+		     struct kerr *err)
+{
+	return post_file(url, path, o, out, status, NULL, err);
 }
 
 int client_held_wanted(const json_t *item)
@@ -455,7 +477,8 @@ int client_held_wanted(const json_t *item)
 }
 
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
-		     const struct client_opts *o, int *rounds, int *sent, long *status, struct kerr *err)
+		     const struct client_opts *o, struct client_held_tally *t, int *sent, long *status,
+		     struct kerr *err)
 {
 	const char *id = json_string_value(json_object_get(item, "id"));
 	const json_t *needs = json_object_get(json_object_get(item, "held"), "needs"), *e;
@@ -485,6 +508,7 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 		const char *name = json_string_value(json_object_get(e, "name"));
 		char url[4096], path[FS_PATH_MAX];
 		json_t *reply = NULL;
+		int rc, whole = 0;
 
 		if (json_is_true(json_object_get(e, "arrived")))
 			continue;
@@ -503,12 +527,19 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 			return kerr_set(err, "client.bad_url", "URL too long");
 		/* deliveries the validator accepted are counted, not tries: one
 		 * that failed (a busy service, a stall) is asked again */
-		if (!*sent && *rounds >= CLIENT_HELD_ROUNDS_MAX)
+		if (!*sent && t->rounds >= CLIENT_HELD_ROUNDS_MAX)
 			return kerr_set(err, "client.held_again",
 					"the validator asks for the held checkpoints of %s again, after %d deliveries it "
 					"accepted: it is not taking them, and they are not sent again",
 					id, CLIENT_HELD_ROUNDS_MAX);
-		if (client_post_file(url, path, o, &reply, status, err) < 0) {
+		if (t->uploads >= CLIENT_HELD_UPLOADS_MAX)
+			return kerr_set(err, "client.held_again",
+					"the validator has taken %d whole uploads of the held checkpoints of %s without "
+					"marking them arrived: they are not sent again",
+					t->uploads, id);
+		rc = post_file(url, path, o, &reply, status, &whole, err);
+		t->uploads += whole;
+		if (rc < 0) {
 			/* The wait is over (every file arrived, a reply having been
 			 * lost on the way, or it ended): the same for every other
 			 * name, and the submission's state says which. */
@@ -520,7 +551,7 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 		}
 		json_decref(reply);
 		if (!(*sent)++)
-			(*rounds)++;
+			t->rounds++;
 	}
 	return 0;
 }

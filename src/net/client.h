@@ -55,6 +55,13 @@ int client_post_file(const char *url, const char *path, const struct client_opts
 /* How many times one submission's held checkpoints are sent: an honest
  * validator asks once, and again only when a reply was lost on the way. */
 #define CLIENT_HELD_ROUNDS_MAX 3
+/* How many whole uploads of held checkpoints one submission may cost,
+ * whatever the replies: a validator that takes every byte and answers
+ * "busy" would otherwise have them uploaded on every poll until the verdict
+ * timeout (gigabytes each at the gpu-* scales). An honest validator
+ * refuses a full house before the body (the upload slot is checked at the
+ * headers), so this counts what refusals after the body cost. */
+#define CLIENT_HELD_UPLOADS_MAX 12
 /* The most held checkpoints one ask may name: what a judgment draws and
  * what asking again may add (heldwait.h's HELDWAIT_NEEDS_MAX). */
 #define CLIENT_HELD_NEEDS_MAX 4
@@ -68,14 +75,22 @@ int client_post_file(const char *url, const char *path, const struct client_opts
  * client.bad_reply, as is an ask naming one twice or more than
  * CLIENT_HELD_NEEDS_MAX; the service's refusals come back as they are,
  * with the HTTP status in *status (0: none came).
- * *rounds (the caller's, 0 for a new submission) counts the calls that
- * delivered any (an upload the service took): a call after
- * CLIENT_HELD_ROUNDS_MAX of them is client.held_again, with nothing sent
- * (a validator that never marks them arrived would have the miner upload
- * gigabytes on every poll); a failed upload is no delivery, so a busy
- * service may be asked again. */
+ * *t (the caller's, zeroed for a new submission) counts what the
+ * submission's held checkpoints cost so far:
+ * - rounds: the calls that delivered any (an upload the service took). A
+ *   call after CLIENT_HELD_ROUNDS_MAX of them is client.held_again, with
+ *   nothing sent (a validator that never marks them arrived would have the
+ *   miner upload gigabytes on every poll); a failed upload is no delivery,
+ *   so a busy service may be asked again;
+ * - uploads: every whole body sent, taken or not, the client's own retries
+ *   included. Past CLIENT_HELD_UPLOADS_MAX it is client.held_again too. */
+struct client_held_tally {
+	int rounds;
+	int uploads;
+};
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
-		     const struct client_opts *o, int *rounds, int *sent, long *status, struct kerr *err);
+		     const struct client_opts *o, struct client_held_tally *t, int *sent, long *status,
+		     struct kerr *err);
 /* Whether item (a submission) waits for held checkpoints it was not sent. */
 int client_held_wanted(const json_t *item);
 
