@@ -252,21 +252,36 @@ static int corpus_skip(void *arg, const struct knob_point *p)
  * NAME.work.PID run folder, a NAME.tmp.PID staging folder, a
  * NAME.tar.tmp file), every entry named NAME or NAME.*; the
  * experiment's other files have other names (NAME-id, patch.diff). */
-static void drop_proof(struct miner *m, int exp, const char *name)
+/* The entries of experiment exp's folder named `exact` or starting with
+ * `prefix`: how many, each removed when drop. */
+static int proof_entries(struct miner *m, int exp, const char *prefix, const char *exact, int drop)
 {
 	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
 	struct kerr err;
-	size_t n = strlen(name);
+	size_t n = strlen(prefix);
 	struct dirent *e;
 	DIR *d;
+	int found = 0;
 
 	if (journal_path(&m->j, exp, NULL, dir, sizeof dir, &err) < 0 || !(d = opendir(dir)))
-		return;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, name, n) && (e->d_name[n] == '\0' || e->d_name[n] == '.') &&
-		    fs_join(path, sizeof path, &err, "%s/%s", dir, e->d_name) == 0)
+		return 0;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, n) && (!exact || strcmp(e->d_name, exact)))
+			continue;
+		found++;
+		if (drop && fs_join(path, sizeof path, &err, "%s/%s", dir, e->d_name) == 0)
 			fs_rm_rf(path);
+	}
 	closedir(d);
+	return found;
+}
+
+static void drop_proof(struct miner *m, int exp, const char *name)
+{
+	char pre[64];
+
+	snprintf(pre, sizeof pre, "%s.", name);
+	proof_entries(m, exp, pre, name, 1);
 }
 
 /* Proves the experiment's patch with seed into NAME.tar in its folder. */
@@ -340,12 +355,19 @@ static int queue_full(const struct kerr *e)
  * slow, busy, full or failing (any 5xx: its own fault, not the proof's),
  * once the client's own retries are spent. status: the reply's HTTP status
  * (0: none came). Tried again until the submission's deadline. */
-static int later(const struct kerr *e, long status)
+/* A busy refusal of any module (http.busy, vstate.busy, heldwait.busy,
+ * queue.busy): room, not a fault. */
+static int busy(const struct kerr *e)
 {
 	size_t n = strlen(e->code);
 
+	return n > 5 && !strcmp(e->code + n - 5, ".busy");
+}
+
+static int later(const struct kerr *e, long status)
+{
 	return queue_full(e) || status >= 500 || !strcmp(e->code, "client.connect") || !strcmp(e->code, "http.rate") ||
-	       (n > 5 && !strcmp(e->code + n - 5, ".busy"));
+	       busy(e);
 }
 
 /* After which the proof still stands and the submission is followed, or
@@ -367,10 +389,9 @@ static int transient(const struct kerr *e)
  * (client.server_fault, the last cause in its message). */
 static int too_many_faults(int *faults, long status, const char *what, struct kerr *err)
 {
-	size_t n = strlen(err->code);
 	char cause[KERR_MSG_MAX];
 
-	if (status < 500 || status == 503 || queue_full(err) || (n > 5 && !strcmp(err->code + n - 5, ".busy"))) {
+	if (status < 500 || status == 503 || queue_full(err) || busy(err)) {
 		*faults = 0;
 		return 0;
 	}
@@ -540,19 +561,10 @@ static int challenge_seed_keep(struct miner *m, int exp, uint64_t seed, struct k
  * beside such a folder may lack them. */
 static int proof_left_work(struct miner *m, int exp, const char *name)
 {
-	char dir[FS_PATH_MAX], pre[64];
-	struct kerr err;
-	struct dirent *e;
-	DIR *d;
-	int left = 0;
+	char pre[64];
 
 	snprintf(pre, sizeof pre, "%s.work.", name);
-	if (journal_path(&m->j, exp, NULL, dir, sizeof dir, &err) < 0 || !(d = opendir(dir)))
-		return 0;
-	while (!left && (e = readdir(d)))
-		left = !strncmp(e->d_name, pre, strlen(pre));
-	closedir(d);
-	return left;
+	return proof_entries(m, exp, pre, NULL, 0) > 0;
 }
 
 /* Whether experiment exp's challenge answer for seed is proved: its tar,
