@@ -628,6 +628,37 @@ static void test_state_paths_are_hidden(void **state)
 	expcorpus_entry_free(&g);
 }
 
+/* /metrics's judge CPU total is what /v1/miners' per-key figures add up
+ * to, read in one row. */
+static void test_judge_cpu_total(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const who[3] = { "alice", "bob", "alice" };
+	static const double cpu[3] = { 1.5, 2.25, 4.0 };
+	struct expcorpus_entry e;
+	struct expcorpus_miner *m = NULL;
+	struct kerr err = { 0 };
+	char id[EXPCORPUS_ID_BYTES], name[16];
+	double total = -1, sum = 0;
+	size_t n = 0;
+
+	assert_int_equal(expcorpus_judge_cpu_s(&f->s, &total, &err), 0);
+	assert_true(total == 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof name, "cpu%d", i);
+		entry(&e, name, who[i], "+x\n", "CPU.", EXPCORPUS_NOT_DECISIVE, "judge.not_decisive", NULL);
+		e.judge_cpu_s = cpu[i];
+		record_ok(f, &e, NULL, 0, id);
+	}
+	assert_int_equal(expcorpus_judge_cpu_s(&f->s, &total, &err), 0);
+	assert_int_equal(expcorpus_miners(&f->s, &m, &n, &err), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		sum += m[i].judge_cpu_s;
+	free(m);
+	assert_true(total == 7.75 && sum == 7.75);
+}
+
 /* The injected failure of the third check's insert leaves no row in any
  * table: submission, checks and search row are one transaction. */
 static void test_midway_failure_leaves_nothing(void **state)
@@ -939,6 +970,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_verdict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_midway_failure_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_paths_are_hidden, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_judge_cpu_total, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_jsonl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_csv, setup, teardown),

@@ -988,6 +988,25 @@ out:
 	return rc;
 }
 
+int expcorpus_judge_cpu_s(struct vstate *s, double *total, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	*total = 0;
+	if (prepare(s, "SELECT total(judge_cpu_s) FROM submissions WHERE miner IS NOT NULL", &st, "judge cpu", err) < 0)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		vstate_sql_error(s, "judge cpu", err);
+		goto out;
+	}
+	*total = sqlite3_column_double(st, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- search */
 
 #define HIT_COLS "s.id, s.verdict, s.reason_code, s.miner, s.king_tag, s.received_at, s.hidden_bpb"

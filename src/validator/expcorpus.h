@@ -196,6 +196,10 @@ struct expcorpus_miner {
 };
 /* Caller frees *out. */
 int expcorpus_miners(struct vstate *s, struct expcorpus_miner **out, size_t *n, struct kerr *err);
+/* The judge's CPU seconds over every miner's submissions: the sum of
+ * expcorpus_miners' judge_cpu_s, in one row, without listing them (the
+ * service's /metrics). */
+int expcorpus_judge_cpu_s(struct vstate *s, double *total, struct kerr *err);
 
 enum expcorpus_format { EXPCORPUS_JSONL, EXPCORPUS_CSV };
 /* Every entry in recording order (docs/corpus-guide.md lists the columns). */

@@ -869,25 +869,21 @@ static int get_metrics(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
 	long long counts[EXPCORPUS_VERDICTS];
-	struct expcorpus_miner *m = NULL;
 	struct http_stats hs;
 	struct kerr err = { 0 };
 	int q = 0, j = 0, d = 0;
-	size_t n = 0, len = 0;
+	size_t len = 0;
 	double cpu = 0;
 	char *buf;
 	FILE *f;
 
 	svc_lock(s);
 	if (queue_depth(&s->vs, &q, &j, &d, &err) < 0 || expcorpus_counts(&s->vs, counts, NULL, &err) < 0 ||
-	    expcorpus_miners(&s->vs, &m, &n, &err) < 0) {
+	    expcorpus_judge_cpu_s(&s->vs, &cpu, &err) < 0) {
 		svc_unlock(s);
 		return reply_fail(rq, &err);
 	}
 	svc_unlock(s);
-	for (size_t i = 0; i < n; i++)
-		cpu += m[i].judge_cpu_s;
-	free(m);
 	http_stats(s->http, &hs);
 	if (!(f = open_memstream(&buf, &len)))
 		return http_reply_error(rq, 500, "service.nomem", "out of memory");
