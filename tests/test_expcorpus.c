@@ -651,10 +651,28 @@ static void test_judge_cpu_total(void **state)
 		record_ok(f, &e, NULL, 0, id);
 	}
 	assert_int_equal(expcorpus_judge_cpu_s(&f->s, &total, &err), 0);
-	assert_int_equal(expcorpus_miners(&f->s, &m, &n, &err), 0);
+	assert_int_equal(expcorpus_miners(&f->s, NULL, 0, &m, &n, &err), 0);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++)
 		sum += m[i].judge_cpu_s;
+	/* by pages of one, in key order, then none */
+	{
+		struct expcorpus_miner *p1 = NULL, *p2 = NULL, *p3 = NULL;
+		size_t n1 = 0, n2 = 0, n3 = 9;
+
+		assert_int_equal(expcorpus_miners(&f->s, NULL, 1, &p1, &n1, &err), 0);
+		assert_int_equal(n1, 1);
+		assert_string_equal(p1[0].miner, m[0].miner);
+		assert_int_equal(expcorpus_miners(&f->s, p1[0].miner, 1, &p2, &n2, &err), 0);
+		assert_int_equal(n2, 1);
+		assert_string_equal(p2[0].miner, m[1].miner);
+		assert_true(p2[0].judge_cpu_s == m[1].judge_cpu_s);
+		assert_int_equal(expcorpus_miners(&f->s, p2[0].miner, 1, &p3, &n3, &err), 0);
+		assert_int_equal(n3, 0);
+		free(p1);
+		free(p2);
+		free(p3);
+	}
 	free(m);
 	assert_true(total == 7.75 && sum == 7.75);
 }

@@ -852,13 +852,17 @@ static void test_held_wait(void **state)
 		char m[KEYS_PK_HEX_BYTES];
 
 		hash_buf_hex("m", 1, m);
-		assert_int_equal(queue_ended_by_miner(&f->s, "service.held_missing", &c, &nc, &err), 0);
+		assert_int_equal(queue_ended_by_miner(&f->s, "service.held_missing", NULL, 0, &c, &nc, &err), 0);
 		assert_int_equal(nc, 1);
 		assert_string_equal(c[0].miner, m);
 		assert_int_equal(c[0].n, 1);
 		assert_string_equal(c[0].last_at, q.received_at);
 		free(c);
-		assert_int_equal(queue_ended_by_miner(&f->s, "judge.stale", &c, &nc, &err), 0);
+		/* a page after the key is empty */
+		assert_int_equal(queue_ended_by_miner(&f->s, "service.held_missing", m, 1, &c, &nc, &err), 0);
+		assert_int_equal(nc, 0);
+		free(c);
+		assert_int_equal(queue_ended_by_miner(&f->s, "judge.stale", NULL, 0, &c, &nc, &err), 0);
 		assert_int_equal(nc, 0);
 		assert_null(c);
 	}

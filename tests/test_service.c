@@ -269,6 +269,27 @@ static void submit_wait_and_resubmit(void **unused)
 	json_decref(j);
 	j = get("/v1/miners", 200);
 	assert_int_equal(json_array_size(json_object_get(j, "miners")), 1);
+	assert_true(json_is_null(json_object_get(j, "next")));
+	json_decref(j);
+	/* a page of one: the list may go on, so it says where from; the page
+	 * after it is empty and the last */
+	j = get("/v1/miners?limit=1", 200);
+	assert_int_equal(json_array_size(json_object_get(j, "miners")), 1);
+	{
+		char path[160];
+		json_t *p;
+
+		snprintf(path, sizeof path, "/v1/miners?after=%s", tu_jstr(j, "next"));
+		assert_string_equal(tu_jstr(j, "next"), tu_jstr(json_array_get(json_object_get(j, "miners"), 0), "miner"));
+		p = get(path, 200);
+		assert_int_equal(json_array_size(json_object_get(p, "miners")), 0);
+		assert_true(json_is_null(json_object_get(p, "next")));
+		json_decref(p);
+	}
+	json_decref(j);
+	j = get("/v1/miners?limit=0", 400);
+	json_decref(j);
+	j = get("/v1/miners?limit=1001", 400);
 	json_decref(j);
 	j = get("/v1/corpus?q=comment", 200);
 	assert_int_equal(json_array_size(json_object_get(j, "entries")), 1);

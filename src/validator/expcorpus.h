@@ -194,8 +194,10 @@ struct expcorpus_miner {
 	double judge_cpu_s;
 	char last_at[VSTATE_TIME_BYTES];
 };
-/* Caller frees *out. */
-int expcorpus_miners(struct vstate *s, struct expcorpus_miner **out, size_t *n, struct kerr *err);
+/* The keys after `after` (NULL: from the first), at most limit of them
+ * (0: all). Caller frees *out. */
+int expcorpus_miners(struct vstate *s, const char *after, size_t limit, struct expcorpus_miner **out, size_t *n,
+		     struct kerr *err);
 /* The judge's CPU seconds over every miner's submissions: the sum of
  * expcorpus_miners' judge_cpu_s, in one row, without listing them (the
  * service's /metrics). */

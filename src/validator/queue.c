@@ -332,7 +332,8 @@ out:
 	return rc;
 }
 
-int queue_ended_by_miner(struct vstate *s, const char *code, struct queue_miner_count **out, size_t *n,
+int queue_ended_by_miner(struct vstate *s, const char *code, const char *after, size_t limit,
+			 struct queue_miner_count **out, size_t *n,
 			 struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -345,10 +346,14 @@ int queue_ended_by_miner(struct vstate *s, const char *code, struct queue_miner_
 	/* done with this code and no corpus id: nothing was judged */
 	if (prepare(s,
 		    "SELECT miner, count(*), max(received_at) FROM queue WHERE state = 'done' AND reason_code = ?1"
-		    " AND coalesce(submission_id, '') = '' GROUP BY miner ORDER BY miner",
+		    " AND coalesce(submission_id, '') = '' AND (?2 IS NULL OR miner > ?2) GROUP BY miner ORDER BY miner"
+		    " LIMIT ?3",
 		    &st, "count by miner", err) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+	if (after)
+		sqlite3_bind_text(st, 2, after, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if (*n == cap) {
 			struct queue_miner_count *b = realloc(a, (cap = cap ? 2 * cap : 16) * sizeof *a);

@@ -106,7 +106,10 @@ struct queue_miner_count {
 	long long n;
 	char last_at[VSTATE_TIME_BYTES];
 };
-int queue_ended_by_miner(struct vstate *s, const char *code, struct queue_miner_count **out, size_t *n,
+/* after and limit as expcorpus_miners': the keys after `after` (NULL: from
+ * the first), at most limit (0: all). */
+int queue_ended_by_miner(struct vstate *s, const char *code, const char *after, size_t limit,
+			 struct queue_miner_count **out, size_t *n,
 			 struct kerr *err);
 /* One item by id (queue.not_found). */
 int queue_get(struct vstate *s, const char *id, struct queue_item *out, struct kerr *err);

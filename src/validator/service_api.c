@@ -31,6 +31,9 @@
 
 #define SVC_LINEAGE_MAX 1024
 #define SVC_RECENT_MAX 50
+/* Miner keys a /v1/miners page holds at most (and by default): every key
+ * ever seen would be an answer, and a walk under the lock, without end. */
+#define SVC_MINERS_PAGE_MAX 1000
 
 static json_t *num_or_null(double v)
 {
@@ -763,28 +766,49 @@ static int get_weights(struct http_req *rq, void *ctx)
 /* Per miner key: what the corpus counts (judged submissions, kings, the
  * judge's CPU) and held_missing, the submissions rejected without a
  * judgment because their held checkpoints never came, from the queue
- * (queue_ended_by_miner). Both lists are by key: one merge. */
+ * (queue_ended_by_miner). Both lists are by key: one merge. A page holds
+ * the keys after ?after=, at most ?limit= (1..SVC_MINERS_PAGE_MAX, the
+ * default); "next" is the ?after= of the next page, null on the last. A
+ * list cut at the limit may hold keys below a later one of the other list,
+ * so the page ends at the smaller of the two cut lists' last keys. */
 static int get_miners(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
 	struct expcorpus_miner *m = NULL;
 	struct queue_miner_count *h = NULL;
 	struct kerr err = { 0 };
-	size_t n = 0, nh = 0, i = 0, k = 0;
-	json_t *a = json_array();
+	const char *after = http_req_query(rq, "after"), *lim = http_req_query(rq, "limit"), *bound = NULL;
+	char last[KEYS_PK_HEX_BYTES] = "";
+	size_t n = 0, nh = 0, i = 0, k = 0, limit = SVC_MINERS_PAGE_MAX, shown = 0;
+	json_t *a;
 
+	if (lim && (atoi(lim) < 1 || atoi(lim) > SVC_MINERS_PAGE_MAX))
+		return http_reply_error(rq, 400, "service.bad_query", "limit must be 1..%d", SVC_MINERS_PAGE_MAX);
+	if (lim)
+		limit = (size_t)atoi(lim);
+	if (after && strlen(after) >= KEYS_PK_HEX_BYTES)
+		return http_reply_error(rq, 400, "service.bad_query", "after must be a miner key");
 	svc_lock(s);
-	if (expcorpus_miners(&s->vs, &m, &n, &err) < 0 ||
-	    queue_ended_by_miner(&s->vs, "service.held_missing", &h, &nh, &err) < 0) {
+	if (expcorpus_miners(&s->vs, after, limit, &m, &n, &err) < 0 ||
+	    queue_ended_by_miner(&s->vs, "service.held_missing", after, limit, &h, &nh, &err) < 0) {
 		svc_unlock(s);
 		free(m);
-		json_decref(a);
 		return reply_fail(rq, &err);
 	}
 	svc_unlock(s);
-	while (i < n || k < nh) {
+	if (n == limit)
+		bound = m[n - 1].miner;
+	if (nh == limit && (!bound || strcmp(h[nh - 1].miner, bound) < 0))
+		bound = h[nh - 1].miner;
+	a = json_array();
+	while ((i < n || k < nh) && shown < limit) {
 		int c = i == n ? 1 : k == nh ? -1 : strcmp(m[i].miner, h[k].miner);
 		long long missing = c >= 0 ? h[k].n : 0;
+
+		if (bound && strcmp(c > 0 ? h[k].miner : m[i].miner, bound) > 0)
+			break;
+		snprintf(last, sizeof last, "%s", c > 0 ? h[k].miner : m[i].miner);
+		shown++;
 
 		if (c > 0) /* never judged: only refused */
 			json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:f, s:s, s:I}", "miner", h[k].miner,
@@ -803,7 +827,9 @@ static int get_miners(struct http_req *rq, void *ctx)
 	}
 	free(m);
 	free(h);
-	return http_reply_json(rq, 200, json_pack("{s:o}", "miners", a));
+	/* more may follow when a list was cut, or the page was */
+	return http_reply_json(rq, 200, json_pack("{s:o, s:o}", "miners", a, "next",
+						  bound || i < n || k < nh ? json_string(last) : json_null()));
 }
 
 /* ---------------------------------------------------- recipe, events */
