@@ -1054,6 +1054,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 		return kerr_set(err, "service.nomem", "out of memory");
 	memset(jobs, 0, sizeof jobs);
 	pthread_mutex_init(&s->db, NULL);
+	pthread_mutex_init(&s->bundle, NULL);
 	s->o = *o;
 	/* judgments and git run in other folders: every path from here is absolute */
 	if (!realpath(o->state_dir, state_abs)) {
@@ -1156,6 +1157,7 @@ out:
 	if (opened)
 		vstate_close(&s->vs);
 	pthread_mutex_destroy(&s->db);
+	pthread_mutex_destroy(&s->bundle);
 	free(s);
 	return rc;
 }

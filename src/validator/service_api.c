@@ -834,6 +834,49 @@ static int get_miners(struct http_req *rq, void *ctx)
 
 /* ---------------------------------------------------- recipe, events */
 
+/* Makes the cached bundle at path (from its tmp) unless it is there:
+ * one at a time (s->bundle), so concurrent first fetches after a king
+ * change wait for one `git bundle create` rather than each running one.
+ * Returns the HTTP status to fail with, or 0. */
+static int make_recipe_bundle(struct svc *s, const char *path, const char *tmp, struct kerr *err)
+{
+	struct proc_result pr;
+	int status = 0;
+
+	pthread_mutex_lock(&s->bundle);
+	if (fs_exists(path))
+		goto out;
+	{
+		/* the branch and HEAD too, so a clone of the bundle checks out
+		 * the newest merge on its branch instead of warning that the
+		 * bundle has no HEAD */
+		const char *argv[] = { "git", "-C", s->vs.recipe, "bundle", "create", "-q", tmp,
+				       "--tags=recipe-v*", "--branches", "HEAD", NULL };
+		if (proc_run(argv, NULL, &pr, err) < 0 || pr.exit_code != 0) {
+			if (!err->code[0])
+				kerr_set(err, "service.git", "git bundle create failed: %.200s", pr.err ? pr.err : "");
+			proc_result_free(&pr);
+			unlink(tmp);
+			status = 500;
+			goto out;
+		}
+	}
+	proc_result_free(&pr);
+	/* git does not fsync what it writes; a cached bundle that a crash
+	 * left empty would be served, under the king's ETag, for good */
+	if (fs_fsync_path(tmp, err) < 0 || rename(tmp, path) < 0 || fs_fsync_dir(s->work, err) < 0) {
+		if (!err->code[0])
+			kerr_errno(err, "service.io", path);
+		unlink(tmp);
+		status = 500;
+	} else {
+		log_msg(LOG_NOTICE, "serve", "made the recipe bundle of king commit %.12s", strrchr(path, '-') + 1);
+	}
+out:
+	pthread_mutex_unlock(&s->bundle);
+	return status;
+}
+
 /* The canonical recipe repository as a git bundle of every recipe-v* tag
  * (with the branch and HEAD), made once per king (cached under its
  * commit) so repeated fetches cost a file read; the king's commit is the
@@ -844,7 +887,7 @@ static int get_recipe_bundle(struct http_req *rq, void *ctx)
 	struct vstate_king k;
 	struct kerr err = { 0 };
 	char path[FS_PATH_MAX], tmp[FS_PATH_MAX], etag[RECIPEREPO_COMMIT_HEX + 2];
-	struct proc_result pr;
+	int status;
 
 	svc_lock(s);
 	if (vstate_king_current(&s->vs, &k, &err) < 0) {
@@ -855,29 +898,8 @@ static int get_recipe_bundle(struct http_req *rq, void *ctx)
 	if (fs_join(path, sizeof path, &err, "%s/recipe-%s.bundle", s->work, k.commit) < 0 ||
 	    fs_join(tmp, sizeof tmp, &err, "%s.%d.tmp", path, (int)gettid()) < 0)
 		return reply_fail(rq, &err);
-	if (!fs_exists(path)) {
-		/* the branch and HEAD too, so a clone of the bundle checks out
-		 * the newest merge on its branch instead of warning that the
-		 * bundle has no HEAD */
-		const char *argv[] = { "git", "-C", s->vs.recipe, "bundle", "create", "-q", tmp,
-				       "--tags=recipe-v*", "--branches", "HEAD", NULL };
-		if (proc_run(argv, NULL, &pr, &err) < 0 || pr.exit_code != 0) {
-			if (!err.code[0])
-				kerr_set(&err, "service.git", "git bundle create failed: %.200s", pr.err ? pr.err : "");
-			proc_result_free(&pr);
-			unlink(tmp);
-			return http_reply_kerr(rq, 500, &err);
-		}
-		proc_result_free(&pr);
-		/* git does not fsync what it writes; a cached bundle that a crash
-		 * left empty would be served, under the king's ETag, for good */
-		if (fs_fsync_path(tmp, &err) < 0 || rename(tmp, path) < 0 || fs_fsync_dir(s->work, &err) < 0) {
-			if (!err.code[0])
-				kerr_errno(&err, "service.io", path);
-			unlink(tmp);
-			return http_reply_kerr(rq, 500, &err);
-		}
-	}
+	if (!fs_exists(path) && (status = make_recipe_bundle(s, path, tmp, &err)))
+		return http_reply_kerr(rq, status, &err);
 	snprintf(etag, sizeof etag, "\"%s\"", k.commit);
 	return http_reply_file(rq, "application/x-git-bundle", path, etag);
 }

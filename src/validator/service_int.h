@@ -20,6 +20,9 @@ struct svc {
 	struct service_opts o;
 	struct vstate vs;            /* guarded by db: handlers run on several threads */
 	pthread_mutex_t db;
+	/* One `git bundle create` at a time for GET /v1/recipe.bundle: the
+	 * first fetches after a king change would each run one on a worker. */
+	pthread_mutex_t bundle;
 	struct http_server *http;
 	struct http_sse *events;
 	/* STATE/uploads/tmp: uploads land here, and a bundle is unpacked
