@@ -197,7 +197,9 @@ static void test_noise_floor_tiny(void **state)
 	print_message("   causality probes over %d seeds: %d\n", SEEDS, r.causality_probes);
 	assert_true(r.causality_probes >= SEEDS);
 	print_message("   aimed probes over %d seeds: %d\n", SEEDS, r.causality_aimed);
-	assert_true(r.causality_aimed >= SEEDS);
+	/* every seed aims its own (the tiny split has a few dozen windows;
+	 * the protocol seed's alone would be under half of this) */
+	assert_true(r.causality_aimed >= SEEDS * 16);
 
 	assert_int_equal(king_noise_in_force(&s, RECIPEREPO_FIRST_TAG, &n, &err), 0);
 	assert_int_equal(n.present, 1);

@@ -72,6 +72,10 @@ struct job {
 	const char *king_tag; /* binds the secret draws of its evaluations */
 	int probes;           /* causality probes run so far, all passed */
 	int aimed;            /* aimed probes run so far, all passed */
+	/* The protocol seed's hidden losses once measured (it goes first):
+	 * what the other seeds' aimed probes weigh their gains against. */
+	const double *ref_nats;
+	uint64_t targets;
 	/* where the last seed's time went, for --progress: the training run
 	 * (its step loop, checkpoints included, and its public evaluation) and
 	 * the hidden evaluation */
@@ -136,14 +140,15 @@ static int start_twin(void *arg, struct recipe_host *h, struct kr_plan *plan, st
  * recorded score, and the losses every challenger is paired with, would be
  * better than it earns. An honest recipe's rows are independent, so the
  * order changes none of its bits (evaluate.h). */
-static int eval_hidden(struct job *J, const char *ckpt, uint64_t seed, double *target_nats, struct eval_result *res,
+static int eval_hidden(struct job *J, const char *ckpt, uint64_t seed, double *target_nats, const double *ref_nats,
+		       struct eval_result *res,
 		       int *seq_len, struct kerr *err)
 {
 	struct seed_ckpt sc = { .J = J };
 	struct recipe_host h = { 0 };
 	struct auditeval_twin tw = { .start = start_twin, .arg = &sc };
 	struct auditeval_opts ao = { .threads = J->o->threads, .targets_max = scale_eval_targets(J->s->scale),
-				     .target_nats = target_nats, .aimed = CAUSALITY_AIMED };
+				     .target_nats = target_nats, .aimed = CAUSALITY_AIMED, .ref_nats = ref_nats };
 	struct kr_plan plan;
 	struct recipe_host *failed = NULL;
 	uint32_t *order = NULL;
@@ -195,7 +200,7 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	struct train_result tr;
 	struct eval_result res;
 	struct recipe_host h = { 0 };
-	double t0;
+	double t0, *mine = NULL;
 	int rc = -1, seq_len = 0;
 
 	if (fs_join(run, sizeof run, err, "%s/run-%llu", J->work, (unsigned long long)seed) < 0 ||
@@ -223,7 +228,15 @@ static int one_seed(struct job *J, uint64_t seed, double *hidden, double *public
 	J->train_s = tr.wall_ms / 1e3;
 	J->steps_s = tr.train_ms / 1e3;
 	t0 = progress_now_ms();
-	if (eval_hidden(J, ckpt, seed, kl ? kl->nats : NULL, &res, &seq_len, err) < 0)
+	/* A seed other than the protocol one keeps its losses only for its
+	 * aimed probes, weighed against the protocol seed's: a king that
+	 * leaked in these runs alone would widen sigma, and the margin every
+	 * challenger must clear. */
+	if (!kl && J->ref_nats && !(mine = calloc(J->targets ? J->targets : 1, sizeof *mine))) {
+		kerr_set(err, "noise.nomem", "out of memory for %llu hidden losses", (unsigned long long)J->targets);
+		goto out;
+	}
+	if (eval_hidden(J, ckpt, seed, kl ? kl->nats : mine, kl ? NULL : J->ref_nats, &res, &seq_len, err) < 0)
 		goto out;
 	J->hidden_s = (progress_now_ms() - t0) / 1e3;
 	if (!isfinite(res.val_bpb)) {
@@ -243,6 +256,7 @@ out:
 	/* Safe after train_run and eval ended the child: destroy is then a no-op. */
 	recipe_host_destroy(&h);
 	fs_rm_rf(run);
+	free(mine);
 	return rc;
 }
 
@@ -460,6 +474,10 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i],
 				     protocol_seed ? &r->king_losses : NULL, protocol_seed ? r->king_final : NULL, err) < 0)
 				goto out;
+			if (protocol_seed) {
+				J.ref_nats = r->king_losses.nats;
+				J.targets = r->king_losses.targets;
+			}
 			double el = (progress_now_ms() - t0) / 1e3;
 			eta(el / (i + 1) * (o->seeds - i - 1), left);
 			if (o->progress)
