@@ -16,7 +16,9 @@
 # "seq %cpu", of the prove process's own user+sys CPU seconds, which it
 # does not), and how many hidden targets the
 # sequential judgment scored, and how many public ones (of the whole
-# split's); then the medians for the non-decisive and the
+# split's), and what its aimed causality probes took (wall seconds as a
+# share of the proof's CPU seconds; "-" when the scoring stopped and none
+# ran); then the medians for the non-decisive and the
 # decisive candidates. A decisive candidate's judgment includes its
 # binding replay.
 #
@@ -69,7 +71,7 @@ done
 "$py" - "$out" "${rows[@]}" <<'PY'
 import json, statistics, sys
 out, names = sys.argv[1], sys.argv[2:]
-print(f"{'candidate':<12} {'verdict (full)':<22} {'verdict (seq)':<22} {'full %':>7} {'seq %':>7} {'seq %cpu':>8} {'hidden targets':>16} {'public targets':>16} {'cache':>6} same")
+print(f"{'candidate':<12} {'verdict (full)':<22} {'verdict (seq)':<22} {'full %':>7} {'seq %':>7} {'seq %cpu':>8} {'hidden targets':>16} {'public targets':>16} {'cache':>6} {'aimed':>10} same")
 groups = {"non-decisive": ([], []), "decisive": ([], [])}
 ok = True
 for n in names:
@@ -90,7 +92,10 @@ for n in names:
     # the public claim: a share (partial) or the whole split, which the
     # full evaluation's count is
     pub = f"{s.get('public_targets', 0)}/{f.get('public_targets', 0)}"
-    print(f"{n:<12} {f['verdict'] + ' ' + f['code']:<22.22} {s['verdict'] + ' ' + s['code']:<22.22} {pf:7.2f} {ps:7.2f} {pc:8.2f} {tgt:>16} {pub:>16} {s.get('hidden_cache', ''):>6} {'yes' if same else 'NO'}")
+    # the aimed probes of the sequential judgment (none when it stopped):
+    # their wall seconds, as a share of the proof's CPU seconds
+    aim = f"{100 * s.get('causality_aimed_s', 0) / s['proof_cpu_s']:.2f}%" if s.get('causality_aimed') else "-"
+    print(f"{n:<12} {f['verdict'] + ' ' + f['code']:<22.22} {s['verdict'] + ' ' + s['code']:<22.22} {pf:7.2f} {ps:7.2f} {pc:8.2f} {tgt:>16} {pub:>16} {s.get('hidden_cache', ''):>6} {aim:>10} {'yes' if same else 'NO'}")
 for g, (pf, ps) in groups.items():
     if pf:
         print(f"median {g}: full {statistics.median(pf):.2f}% -> sequential {statistics.median(ps):.2f}% of the proof's CPU time ({len(pf)} candidates)")

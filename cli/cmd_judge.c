@@ -78,8 +78,10 @@ static json_t *result_json(const struct judge_result *r)
 		json_object_set_new(o, "held_taken", json_integer(r->held_taken));
 	if (r->causality_probes)
 		json_object_set_new(o, "causality_probes", json_integer(r->causality_probes));
-	if (r->causality_aimed)
+	if (r->causality_aimed) {
 		json_object_set_new(o, "causality_aimed", json_integer(r->causality_aimed));
+		json_object_set_new(o, "causality_aimed_s", json_real(r->causality_aimed_s));
+	}
 	if (r->warning[0])
 		json_object_set_new(o, "warning", json_string(r->warning));
 	if (r->deadline_s > 0)

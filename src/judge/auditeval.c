@@ -110,6 +110,7 @@ int auditeval_split(struct recipe_host *h, struct auditeval_twin *twin, const st
 		au->probes = w.rep.probes;
 		au->aimed = w.rep.aimed;
 		au->aimed_calls = w.rep.aimed_calls;
+		au->aimed_s = w.rep.aimed_s;
 	}
 	rc = 0;
 out:

@@ -55,6 +55,7 @@ struct auditeval_audited {
 	int probes; /* drawn probes: every scoring call drawn that was made */
 	int aimed;  /* aimed probes */
 	int aimed_calls; /* the twin calls they took */
+	double aimed_s;  /* and their wall seconds */
 };
 
 /* Scores split of d on h (a checkpoint loaded, plan filled). With twin,

@@ -584,6 +584,7 @@ int causality_watch_aim(struct causality_watch *w, const struct causality_aim *a
 	}
 	rc = 0;
 out:
+	w->rep.aimed_s += now_s(CLOCK_MONOTONIC) - t0;
 	w->rep.wall_s += now_s(CLOCK_MONOTONIC) - t0;
 	free(pr);
 	free(cum);

@@ -47,6 +47,7 @@ struct causality_report {
 	int64_t positions_compared;
 	int aimed;       /* aimed probes run (causality_watch_aim), all passed */
 	int aimed_calls; /* twin calls they took */
+	double aimed_s;  /* their wall seconds, the twin child's answers included */
 	double wall_s; /* including the recipe's time in a pipe child */
 	double cpu_s;  /* this process only: a pipe child's CPU is not in it */
 };

@@ -107,9 +107,11 @@ static int eval_split(struct judge_ctx *c, struct sandbox *sb, struct recipe_hos
 	if (twin) {
 		c->r->causality_probes = au.probes;
 		c->r->causality_aimed = au.aimed;
-		char say[160];
-		snprintf(say, sizeof say, "causality audit: %d drawn probes, %d aimed probes in %d twin calls, all passed",
-			 au.probes, au.aimed, au.aimed_calls);
+		c->r->causality_aimed_s = au.aimed_s;
+		char say[192];
+		snprintf(say, sizeof say,
+			 "causality audit: %d drawn probes, %d aimed probes in %d twin calls (%.2f s), all passed",
+			 au.probes, au.aimed, au.aimed_calls, au.aimed_s);
 		judge_say(c, say);
 	}
 	return 0;

@@ -110,6 +110,7 @@ struct judge_result {
 	int64_t replay_steps, proof_steps;
 	int causality_probes;       /* scored calls of the hidden eval that were audited */
 	int causality_aimed;        /* aimed probes after it (causality.h), all passed */
+	double causality_aimed_s;   /* their wall seconds */
 	/* The sequential hidden evaluation: hidden_partial 1 when it stopped
 	 * early (the candidate cannot be decisive), after hidden_targets of
 	 * hidden_targets_all (hidden_bpb is then the paired estimate); the
