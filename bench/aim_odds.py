@@ -19,9 +19,16 @@ audit of docs/judging-checks.md section 4b:
 
 It prints, per (s, g), the range over the pairs of f, q and the chance of
 passing every probe, with the drawn probes alone beside it. The draws are
-treated as independent (the judge draws distinct windows, which only
-helps). Reads the state, changes nothing. Uses the python3 standard library
-only.
+treated as independent (the judge draws distinct windows).
+
+A model, not a bound: the leak sits where the candidate ties the king (in
+the judge a leaked position weighs max(0, d + g)^2, d the honest
+difference there), and a probe catches it only by landing on a leaked
+position (in the judge, any cut where the logits read the future does).
+A leak placed where the candidate trails the king, lowering its loss no
+further than the king's, weighs nothing and is not modelled here
+(docs/judging-checks.md, "Aimed probes"). Reads the state, changes
+nothing. Uses the python3 standard library only.
 """
 import json
 import os

@@ -409,7 +409,9 @@ static void sparse_leak_is_caught_by_aimed_probes(void **st)
 	 * position that gains is a leaked one. */
 	assert_string_equal(aimed_eval(SPARSE, NULL, king, 1, cand, &w, &err), "judge.causality");
 	assert_non_null(strstr(err.msg, "aimed probe 0"));
-	assert_non_null(strstr(err.msg, "cut "));
+	/* nothing the recipe could steer: no window, row or cut */
+	assert_null(strstr(err.msg, "window"));
+	assert_null(strstr(err.msg, "cut"));
 	causality_watch_free(&w);
 	/* A sparse leak across rows is found the same way: its gains are at
 	 * the last position, where the cut keeps the whole row and the twin
@@ -417,8 +419,7 @@ static void sparse_leak_is_caught_by_aimed_probes(void **st)
 	assert_string_equal(aimed_eval(SPARSE_ROW, NULL, king, 0, cand, &w, &err), "");
 	causality_watch_free(&w);
 	assert_string_equal(aimed_eval(SPARSE_ROW, NULL, king, 1, cand, &w, &err), "judge.causality");
-	assert_non_null(strstr(err.msg, "cut 31"));
-	assert_non_null(strstr(err.msg, "only the other rows"));
+	assert_non_null(strstr(err.msg, "aimed probe 0"));
 	causality_watch_free(&w);
 }
 
@@ -449,6 +450,40 @@ static void honest_model_passes_aimed_probes(void **st)
 		 * a window. */
 		assert_string_equal(aimed_eval(ROW_SHIFT, ord, NULL, CAUSALITY_AIMED, cand, &w, &err), "");
 		assert_true(w.rep.aimed > HID_FULL / 2 && w.rep.aimed <= HID_FULL);
+		causality_watch_free(&w);
+	}
+	/* Where every window begins alike (say, each with the same marker), a
+	 * probe's kept tokens would be what its twin-mate's neighbour row
+	 * held: no two probes share a twin call, or a read of the next row's
+	 * first token would see no change. */
+	{
+		static uint16_t alike[HID_NTOK];
+		struct recipe_host h, h_alt;
+		struct kr_plan plan = {.seq_len = FT, .eval_batch = ROWS, .batch = ROWS, .steps = 1};
+		struct causality_opts o = {.vocab_size = FV, .T = FT, .seed = audit_seed};
+		struct eval_observer ob = {.after_call = causality_watch_call, .arg = &w};
+		struct eval_opts eo = {.threads = 1, .observer = &ob, .target_nats = cand};
+		struct causality_aim aim = {.nats = cand, .full = HID_FULL, .probes = 16};
+		struct eval_result res;
+		uint32_t tbytes[FV];
+		uint64_t calls;
+
+		memcpy(alike, split + PUB_NTOK, sizeof alike);
+		for (int i = 0; i < HID_FULL; i++)
+			alike[(size_t)i * FT] = 7;
+		for (int v = 0; v < FV; v++)
+			tbytes[v] = 1;
+		fake_host(&h, HONEST);
+		fake_host(&h_alt, HONEST);
+		assert_int_equal(evaluate_calls(&plan, FV, HID_NTOK, 0, &calls, &aim.rows, &err), 0);
+		assert_int_equal(causality_watch_init(&w, &h_alt, &o, calls, aim.rows, alike, HID_NTOK, &err), 0);
+		assert_int_equal(evaluate_tokens(&h, &plan, tbytes, FV, alike, HID_NTOK, &eo, &res, &err), 0);
+		assert_int_equal(causality_watch_finish(&w, &err), 0);
+		assert_int_equal(causality_watch_aim(&w, &aim, &err), 0);
+		assert_int_equal(w.rep.aimed, 16);
+		assert_int_equal(w.rep.aimed_calls, 16);
+		h.destroy(&h);
+		h_alt.destroy(&h_alt);
 		causality_watch_free(&w);
 	}
 	/* A window order that is not a permutation is refused. */

@@ -13,6 +13,7 @@
 #include "harness/evaluate.h"
 #include "harness/xent.h"
 #include "util/hash.h"
+#include "util/log.h"
 #include "util/rng.h"
 
 struct bufs {
@@ -398,8 +399,13 @@ static int aim_draw(const struct causality_watch *w, const struct causality_aim 
 
 	rng_init(&g, w->o.seed, CAUSALITY_AIM_PURPOSE, 0);
 	for (int tries = 0; got < want && tries < 8 * want; tries++) {
-		size_t t = aim_find(cum, n, rng_uniform(&g) * total), idx;
+		double u = rng_uniform(&g) * total;
+		size_t t, idx;
 		int dup = 0;
+
+		/* a product rounded up to the total would land on the last
+		 * target, whatever its weight */
+		t = aim_find(cum, n, u < total ? u : nextafter(total, 0));
 		for (int i = 0; i < got; i++)
 			dup |= pr[i].win == t / (size_t)T;
 		if (dup)
@@ -417,12 +423,36 @@ static int aim_draw(const struct causality_watch *w, const struct causality_aim 
 	return got;
 }
 
+/* The token at row r, position t of scoring call `call`. */
+static uint16_t aim_scored_token(const struct causality_watch *w, const struct causality_aim *a, uint64_t call, int r,
+				 int t)
+{
+	size_t idx = call * (size_t)a->rows + (size_t)r;
+	size_t win = a->order ? a->order[idx] : idx;
+
+	return w->tokens[win * (size_t)w->o.T + (size_t)t];
+}
+
+/* Whether probe k's kept tokens (its window's 0..cut, at its row) differ
+ * at every position from what probe i's scoring call held in that row: in
+ * i's twin that row stands for i's neighbour, which must be replaced
+ * whole, as a drawn probe's twin replaces every other row. */
+static int aim_kept_differs(const struct causality_watch *w, const struct causality_aim *a, const struct aim_probe *k,
+			    const struct aim_probe *i)
+{
+	for (int t = 0; t <= k->p; t++)
+		if (w->tokens[k->win * (size_t)w->o.T + (size_t)t] == aim_scored_token(w, a, i->call, k->row, t))
+			return 0;
+	return 1;
+}
+
 /* Packs the probes into twin calls: a twin call has one call shape, at most
  * one probe a row (each at the row its window was scored in, the shape an
- * honest recipe's answer may depend on) and at most one probe from any
- * scoring call (whose other rows its own probe's twin must replace).
- * Returns the number of twin calls. */
-static int aim_pack(struct aim_probe *pr, int n)
+ * honest recipe's answer may depend on), at most one probe from any
+ * scoring call, and no probe whose kept tokens match, at any position,
+ * what another's scoring call held in that row. Returns the number of
+ * twin calls. */
+static int aim_pack(const struct causality_watch *w, const struct causality_aim *a, struct aim_probe *pr, int n)
 {
 	int calls = 0;
 
@@ -433,7 +463,8 @@ static int aim_pack(struct aim_probe *pr, int n)
 			for (int k = 0; k < i && fits; k++)
 				if (pr[k].twin == c)
 					fits = pr[k].nrows == pr[i].nrows && pr[k].row != pr[i].row &&
-					       pr[k].call != pr[i].call;
+					       pr[k].call != pr[i].call && aim_kept_differs(w, a, &pr[k], &pr[i]) &&
+					       aim_kept_differs(w, a, &pr[i], &pr[k]);
 			if (fits)
 				pr[i].twin = c;
 		}
@@ -441,16 +472,6 @@ static int aim_pack(struct aim_probe *pr, int n)
 			pr[i].twin = calls++;
 	}
 	return calls;
-}
-
-/* The token at row r, position t of scoring call `call`. */
-static uint16_t aim_scored_token(const struct causality_watch *w, const struct causality_aim *a, uint64_t call, int r,
-				 int t)
-{
-	size_t idx = call * (size_t)a->rows + (size_t)r;
-	size_t win = a->order ? a->order[idx] : idx;
-
-	return w->tokens[win * (size_t)w->o.T + (size_t)t];
 }
 
 /* Twin call c: each probe's row kept up to its cut; every other token
@@ -497,7 +518,13 @@ static void aim_build(const struct causality_watch *w, const struct causality_ai
 	}
 }
 
-/* Probe i's scored losses at positions 0..p against the twin's. */
+/* Probe i's scored losses at positions 0..p against the twin's. Where
+ * they differ, the operator's log gets the window, row, cut and position,
+ * and the refusal (which the corpus serves) only the probe's number: the
+ * scoring child, which has read the hidden split, can steer every draw to
+ * one position by making it the only one that gains, so the window and
+ * cut would be bits of its choosing, and the row a part of the secret
+ * order. */
 static int aim_compare(const struct causality_watch *w, const struct causality_aim *a, const struct aim_probe *pr,
 		       int i, double *nats, struct kerr *err)
 {
@@ -506,21 +533,23 @@ static int aim_compare(const struct causality_watch *w, const struct causality_a
 	const uint16_t *tg = w->tokens + pr[i].win * (size_t)T + 1;
 	int bad = xent_positions(w->lt + (size_t)pr[i].row * (size_t)T * (size_t)V, tg, p + 1, V, nats) < 0;
 
-	const char *when = p == T - 1 ? "only the other rows of the call were replaced"
-				      : "tokens after the cut (and the other rows) were replaced";
+	int t = 0;
 
-	if (bad)
-		return kerr_set(err, "judge.causality",
-				"aimed probe %d (window %zu at split offset %zu, row %d of %d, cut %d): the twin's logits "
-				"at positions 0..%d hold a non-finite value where the scored ones did not, when %s",
-				i, pr[i].win, pr[i].win * (size_t)T, pr[i].row, pr[i].nrows, p, p, when);
-	for (int t = 0; t <= p; t++)
-		if (memcmp(&nats[t], &want[t], sizeof nats[t]))
-			return kerr_set(err, "judge.causality",
-					"aimed probe %d (window %zu at split offset %zu, row %d of %d, cut %d): the scored "
-					"loss at position %d changed, when %s",
-					i, pr[i].win, pr[i].win * (size_t)T, pr[i].row, pr[i].nrows, p, t, when);
-	return 0;
+	while (!bad && t <= p && !memcmp(&nats[t], &want[t], sizeof nats[t]))
+		t++;
+	if (!bad && t > p)
+		return 0;
+	log_msg(LOG_WARN, "judge",
+		"aimed probe %d: window %zu (split offset %zu), row %d of %d, cut %d: %s at position %d, when %s", i,
+		pr[i].win, pr[i].win * (size_t)T, pr[i].row, pr[i].nrows, p,
+		bad ? "a non-finite logit in the twin" : "the scored loss changed", bad ? 0 : t,
+		p == T - 1 ? "only the other rows of the call were replaced"
+			   : "tokens after the cut (and the other rows) were replaced");
+	return kerr_set(err, "judge.causality",
+			"aimed probe %d (drawn after the scoring, where the candidate gained): a scored loss changed when "
+			"later tokens and the other rows of its call were replaced; the validator's log names the "
+			"position",
+			i);
 }
 
 int causality_watch_aim(struct causality_watch *w, const struct causality_aim *a, struct kerr *err)
@@ -560,7 +589,7 @@ int causality_watch_aim(struct causality_watch *w, const struct causality_aim *a
 		inv[win] = (uint32_t)i;
 	}
 	n = aim_draw(w, a, inv, want, cum, aim_weights(a, ntg, cum), pr);
-	calls = aim_pack(pr, n);
+	calls = aim_pack(w, a, pr, n);
 	rng_init(&g, w->o.seed, CAUSALITY_AIM_PURPOSE, 1);
 	for (int c = 0; c < calls; c++) {
 		int nrows;

@@ -50,7 +50,8 @@ struct noise_result {
 	 * (each scored in a secret window order with its twin, as a judgment
 	 * scores: validator/noise.c), all passed. */
 	int causality_probes;
-	int causality_aimed; /* its aimed probes (causality.h), gains from each seed's own mean loss */
+	int causality_aimed; /* its aimed probes (causality.h): the protocol seed's gains from its own mean
+				loss, every other seed's over the protocol seed's losses */
 };
 
 /* Trains the current king at seeds 1..N at the state's scale on its public
