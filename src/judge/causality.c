@@ -313,15 +313,14 @@ int causality_watch_finish(struct causality_watch *w, struct kerr *err)
 			hash_buf(w->lt + ((size_t)r->pr * (size_t)r->T + (size_t)t) * (size_t)V, (size_t)V * sizeof(float),
 				 d);
 			if (memcmp(d, want + (size_t)t * HASH_BYTES, HASH_BYTES) != 0)
-				/* The split offset of the probe row (exact for every
-				 * call but the evaluator's short last one). */
+				/* The scoring call, not a split offset: under a
+				 * secret window order the call's rows are not the
+				 * split's consecutive windows, and the order stays
+				 * secret. Call, row and cut are the seed's draws. */
 				return kerr_set(err, "judge.causality",
-						"probe %d (split offset %zu, row %d of %d): logits at position %d changed "
+						"probe %d (scoring call %llu, row %d of %d): logits at position %d changed "
 						"(positions 0..%d compared), when %s",
-						k,
-						((size_t)r->call * (size_t)w->rep.rows_per_call + (size_t)r->pr) *
-							(size_t)w->o.T,
-						r->pr, r->rows, t, r->p,
+						k, (unsigned long long)r->call, r->pr, r->rows, t, r->p,
 						r->p == r->T - 1 ? "only the other rows of the call were replaced"
 								 : "tokens after the cut (and the other rows) were replaced");
 		}
