@@ -701,11 +701,12 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	assert_int_equal(tally.uploads, 2);
 	client_fast(&o, 1);
 	while (tally.uploads < CLIENT_HELD_UPLOADS_MAX) {
-		int before = tally.uploads;
+		double before = tally.uploads;
 		assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err),
 				 -1);
-		assert_string_equal(err.code, "http.busy");
-		assert_int_equal(tally.uploads, before + 1);
+		assert_true(tally.uploads == before + 1);
+		/* the refusal that spends the last of it says so at once */
+		assert_string_equal(err.code, tally.uploads < CLIENT_HELD_UPLOADS_MAX ? "http.busy" : "client.held_again");
 	}
 	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), -1);
 	assert_string_equal(err.code, "client.held_again");
@@ -715,6 +716,107 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	atomic_store(&held_busy, 0);
 	json_decref(item);
 	fx_stop(f);
+}
+
+/* A validator that reads a held checkpoint's body short of its end and
+ * answers 503: curl stops sending, no body is ever sent whole, and each
+ * try still costs what was read. A raw socket, since the project's server
+ * always reads whole bodies. */
+struct short_reader {
+	int fd;
+	size_t take;                /* body and headers read per connection */
+	atomic_ullong taken;        /* bytes read over every connection */
+	atomic_int conns, stop;
+};
+
+static void *short_reader_run(void *arg)
+{
+	struct short_reader *s = arg;
+	static const char reply[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+				    "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+	char buf[65536];
+
+	while (!atomic_load(&s->stop)) {
+		int c = accept(s->fd, NULL, NULL);
+		size_t got = 0;
+
+		if (c < 0)
+			continue;
+		/* go on at once, not after curl's wait for an answer to its
+		 * Expect: 100-continue */
+		if (write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0) {
+			close(c);
+			continue;
+		}
+		while (got < s->take) {
+			ssize_t r = read(c, buf, sizeof buf);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		atomic_fetch_add(&s->taken, got);
+		atomic_fetch_add(&s->conns, 1);
+		if (write(c, reply, sizeof reply - 1) < 0) {
+			/* the client may have gone; nothing to do */
+		}
+		shutdown(c, SHUT_WR);
+		close(c);
+	}
+	return NULL;
+}
+
+static void test_held_cut_short_is_counted(void **state)
+{
+	struct short_reader s = { .take = 1 << 20 };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	struct client_held_tally tally = { 0 };
+	struct client_opts o;
+	struct kerr err;
+	char *dir = tu_mkdtemp(), ck[FS_PATH_MAX], u[128];
+	json_t *item = json_pack("{s:s,s:{s:[{s:s,s:b}]}}", "id", "q3", "held", "needs", "name",
+				 "checkpoints/step_00000008.ckpt", "arrived", 0);
+	const size_t size = (size_t)4 << 20;
+	pthread_t th;
+	long status;
+	int sent, calls = 0, rc;
+
+	(void)state;
+	snprintf(ck, sizeof ck, "%s/checkpoints", dir);
+	assert_int_equal(fs_mkdir_p(ck, &err), 0);
+	snprintf(ck, sizeof ck, "%s/checkpoints/step_00000008.ckpt", dir);
+	write_random(ck, size);
+	assert_true((s.fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(s.fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(s.fd, 8), 0);
+	assert_int_equal(getsockname(s.fd, (struct sockaddr *)&a, &al), 0);
+	snprintf(u, sizeof u, "http://127.0.0.1:%d/v1/submissions", ntohs(a.sin_port));
+	assert_int_equal(pthread_create(&th, NULL, short_reader_run, &s), 0);
+	client_fast(&o, 1);
+	do {
+		rc = client_send_held(u, item, dir, &o, &tally, &sent, &status, &err);
+		assert_int_equal(rc, -1);
+		calls++;
+	} while (strcmp(err.code, "client.held_again") && calls < 1000);
+	print_message("    cut short at 1 MiB of 4: client.held_again after %d tries, %.2f uploads' worth read, "
+		      "%.1f MiB reached the server\n",
+		      calls, tally.uploads, (double)atomic_load(&s.taken) / (1 << 20));
+	assert_string_equal(err.code, "client.held_again");
+	assert_true(tally.uploads >= CLIENT_HELD_UPLOADS_MAX);
+	/* what reached the validator is within the cap, plus what one try
+	 * had in flight when the budget ran out */
+	assert_true(atomic_load(&s.taken) <= (unsigned long long)(CLIENT_HELD_UPLOADS_MAX + 1) * size);
+	/* and nothing more is sent */
+	rc = atomic_load(&s.conns);
+	assert_int_equal(client_send_held(u, item, dir, &o, &tally, &sent, &status, &err), -1);
+	assert_string_equal(err.code, "client.held_again");
+	assert_int_equal(atomic_load(&s.conns), rc);
+	atomic_store(&s.stop, 1);
+	shutdown(s.fd, SHUT_RDWR);
+	close(s.fd);
+	pthread_join(th, NULL);
+	json_decref(item);
+	tu_rmdir(dir);
 }
 
 /* An upload route whose handler is quick (HTTP_UPLOAD_QUICK: a held
@@ -1822,6 +1924,7 @@ int main(void)
 		cmocka_unit_test(test_upload_sha256),
 		cmocka_unit_test(test_upload_time_scales),
 		cmocka_unit_test(test_held_sent_a_bounded_number_of_times),
+		cmocka_unit_test(test_held_cut_short_is_counted),
 		cmocka_unit_test(test_upload_handler_does_not_hold_a_worker),
 		cmocka_unit_test(test_quick_upload_is_not_queued),
 		cmocka_unit_test(test_too_large),

@@ -80,8 +80,10 @@ struct xfer {
 	/* upload */
 	int up_fd;
 	uint64_t up_bytes;
-	uint64_t up_pos; /* where the next read starts */
-	int up_whole;    /* bodies read to their end, every attempt counted */
+	/* bytes read for sending, every attempt counted (a peer that stops
+	 * reading short of the end still costs what it read), and the most
+	 * it may cost (0: no limit): past it the transfer is aborted */
+	uint64_t up_sent, up_budget;
 	double t0_s, last_progress_s;
 	int progress_shown;
 };
@@ -128,13 +130,20 @@ static size_t on_read(char *buf, size_t sz, size_t nm, void *cls)
 	struct xfer *x = cls;
 	ssize_t r;
 
+	size_t want = sz * nm;
+
+	if (x->up_budget) {
+		if (x->up_sent >= x->up_budget)
+			return CURL_READFUNC_ABORT;
+		if (want > x->up_budget - x->up_sent)
+			want = (size_t)(x->up_budget - x->up_sent);
+	}
 	do
-		r = read(x->up_fd, buf, sz * nm);
+		r = read(x->up_fd, buf, want);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return CURL_READFUNC_ABORT;
-	if (r > 0 && x->up_pos < x->up_bytes && (x->up_pos += (uint64_t)r) >= x->up_bytes)
-		x->up_whole++;
+	x->up_sent += (uint64_t)r;
 	return (size_t)r;
 }
 
@@ -142,12 +151,7 @@ static int on_seek(void *cls, curl_off_t off, int origin)
 {
 	struct xfer *x = cls;
 
-	off_t at = lseek(x->up_fd, (off_t)off, origin);
-
-	if (at < 0)
-		return CURL_SEEKFUNC_FAIL;
-	x->up_pos = (uint64_t)at;
-	return CURL_SEEKFUNC_OK;
+	return lseek(x->up_fd, (off_t)off, origin) < 0 ? CURL_SEEKFUNC_FAIL : CURL_SEEKFUNC_OK;
 }
 
 static void show_progress(struct xfer *x, curl_off_t done, curl_off_t total, int final)
@@ -297,7 +301,6 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 		if (x->up_fd >= 0) {
 			if (lseek(x->up_fd, 0, SEEK_SET) < 0)
 				return kerr_errno(err, "fs.read", "rewind of the upload");
-			x->up_pos = 0;
 			x->t0_s = mono_s();
 			x->last_progress_s = 0;
 		}
@@ -409,10 +412,11 @@ out:
 	return rc;
 }
 
-/* client_post_file, and *whole: how many times the body was read to its
- * end (each a whole upload, whatever its reply). */
+/* client_post_file reading at most budget bytes of the file over all its
+ * tries (0: no limit; past it, client.aborted), and *sent (may be NULL):
+ * the bytes it read for sending, whatever the replies. */
 static int post_file(const char *url, const char *path, const struct client_opts *o, json_t **out, long *status,
-		     int *whole, struct kerr *err)
+		     uint64_t budget, uint64_t *sent, struct kerr *err)
 {
 	struct curl_slist *hdrs = NULL;
 	struct stat sb;
@@ -437,6 +441,7 @@ static int post_file(const char *url, const char *path, const struct client_opts
 	curl_easy_setopt(x.c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(x.c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sb.st_size);
 	x.up_bytes = (uint64_t)sb.st_size;
+	x.up_budget = budget;
 	curl_easy_setopt(x.c, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(x.c, CURLOPT_READDATA, &x);
 	curl_easy_setopt(x.c, CURLOPT_SEEKFUNCTION, on_seek);
@@ -450,8 +455,8 @@ static int post_file(const char *url, const char *path, const struct client_opts
 		goto out;
 	rc = parse_json(&x, out, err);
 out:
-	if (whole)
-		*whole = x.up_whole;
+	if (sent)
+		*sent = x.up_sent;
 	curl_slist_free_all(hdrs);
 	xfer_end(&x);
 	return rc;
@@ -460,7 +465,7 @@ out:
 int client_post_file(const char *url, const char *path, const struct client_opts *o, json_t **out, long *status,
 		     struct kerr *err)
 {
-	return post_file(url, path, o, out, status, NULL, err);
+	return post_file(url, path, o, out, status, 0, NULL, err);
 }
 
 int client_held_wanted(const json_t *item)
@@ -474,6 +479,15 @@ int client_held_wanted(const json_t *item)
 		if (!json_is_true(json_object_get(e, "arrived")))
 			return 1;
 	return 0;
+}
+
+/* client.held_again once a submission's held uploads cost the cap. */
+static int held_spent(const struct client_held_tally *t, const char *id, struct kerr *err)
+{
+	return kerr_set(err, "client.held_again",
+			"the validator has taken %.1f whole uploads' worth of the held checkpoints of %s without marking "
+			"them arrived: they are not sent again",
+			t->uploads, id);
 }
 
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
@@ -508,7 +522,9 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 		const char *name = json_string_value(json_object_get(e, "name"));
 		char url[4096], path[FS_PATH_MAX];
 		json_t *reply = NULL;
-		int rc, whole = 0;
+		struct stat sb;
+		uint64_t budget, sent_bytes = 0;
+		int rc;
 
 		if (json_is_true(json_object_get(e, "arrived")))
 			continue;
@@ -532,13 +548,17 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 					"the validator asks for the held checkpoints of %s again, after %d deliveries it "
 					"accepted: it is not taking them, and they are not sent again",
 					id, CLIENT_HELD_ROUNDS_MAX);
+		/* what this file may still cost: the tally counts in whole
+		 * uploads of the file at hand, so files of any size share it */
+		if (stat(path, &sb) < 0 || sb.st_size <= 0)
+			return kerr_errno(err, "fs.read", path);
 		if (t->uploads >= CLIENT_HELD_UPLOADS_MAX)
-			return kerr_set(err, "client.held_again",
-					"the validator has taken %d whole uploads of the held checkpoints of %s without "
-					"marking them arrived: they are not sent again",
-					t->uploads, id);
-		rc = post_file(url, path, o, &reply, status, &whole, err);
-		t->uploads += whole;
+			return held_spent(t, id, err);
+		budget = (uint64_t)((CLIENT_HELD_UPLOADS_MAX - t->uploads) * (double)sb.st_size) + 1;
+		rc = post_file(url, path, o, &reply, status, budget, &sent_bytes, err);
+		t->uploads += (double)sent_bytes / (double)sb.st_size;
+		if (rc < 0 && t->uploads >= CLIENT_HELD_UPLOADS_MAX)
+			return held_spent(t, id, err);
 		if (rc < 0) {
 			/* The wait is over (every file arrived, a reply having been
 			 * lost on the way, or it ended): the same for every other

@@ -55,8 +55,9 @@ int client_post_file(const char *url, const char *path, const struct client_opts
 /* How many times one submission's held checkpoints are sent: an honest
  * validator asks once, and again only when a reply was lost on the way. */
 #define CLIENT_HELD_ROUNDS_MAX 3
-/* How many whole uploads of held checkpoints one submission may cost,
- * whatever the replies: a validator that takes every byte and answers
+/* How many uploads' worth of held checkpoints (bytes read for sending, in
+ * units of each file's size) one submission may cost, whatever the
+ * replies: a validator that takes every byte and answers
  * "busy" would otherwise have them uploaded on every poll until the verdict
  * timeout (gigabytes each at the gpu-* scales). An honest validator
  * refuses a full house before the body (the upload slot is checked at the
@@ -82,11 +83,13 @@ int client_post_file(const char *url, const char *path, const struct client_opts
  *   nothing sent (a validator that never marks them arrived would have the
  *   miner upload gigabytes on every poll); a failed upload is no delivery,
  *   so a busy service may be asked again;
- * - uploads: every whole body sent, taken or not, the client's own retries
- *   included. Past CLIENT_HELD_UPLOADS_MAX it is client.held_again too. */
+ * - uploads: the bytes read for sending, taken or not, the client's own
+ *   retries and bodies cut short included, in whole uploads of the file
+ *   each was part of. Reaching CLIENT_HELD_UPLOADS_MAX, even in the middle
+ *   of a body (which is then aborted), is client.held_again too. */
 struct client_held_tally {
 	int rounds;
-	int uploads;
+	double uploads;
 };
 int client_send_held(const char *submissions_url, const json_t *item, const char *held_dir,
 		     const struct client_opts *o, struct client_held_tally *t, int *sent, long *status,
