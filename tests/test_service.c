@@ -298,6 +298,13 @@ static void submit_wait_and_resubmit(void **unused)
 	json_decref(j);
 	j = get("/v1/miners?limit=1001", 400);
 	json_decref(j);
+	/* all of it a number, or refused */
+	j = get("/v1/miners?limit=10abc", 400);
+	json_decref(j);
+	j = get("/v1/corpus?limit=5x", 400);
+	json_decref(j);
+	j = get("/v1/corpus?limit=99999999999999999999", 400);
+	json_decref(j);
 	j = get("/v1/corpus?q=comment", 200);
 	assert_int_equal(json_array_size(json_object_get(j, "entries")), 1);
 	k = json_array_get(json_object_get(j, "entries"), 0);

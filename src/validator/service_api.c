@@ -668,6 +668,23 @@ static int get_queue(struct http_req *rq, void *ctx)
 
 /* ------------------------------------------------------------ corpus */
 
+/* A query's ?limit= as a whole number in lo..hi, all of it digits: 1 and
+ * *out, or 0 (atoi read "10abc" as 10 and overflowed on a long one). */
+static int query_limit(const char *text, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	if (!text || !*text || *text == '-' || *text == '+')
+		return 0;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return 0;
+	*out = v;
+	return 1;
+}
+
 static int get_corpus(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
@@ -679,10 +696,12 @@ static int get_corpus(struct http_req *rq, void *ctx)
 	size_t n = 0;
 	json_t *a;
 
-	if (lim)
-		q.limit = atoi(lim);
-	if (q.limit < 0 || q.limit > 500)
-		return http_reply_error(rq, 400, "service.bad_query", "limit must be 1..500");
+	if (lim) {
+		long v;
+		if (!query_limit(lim, 1, 500, &v))
+			return http_reply_error(rq, 400, "service.bad_query", "limit must be 1..500");
+		q.limit = (int)v;
+	}
 	svc_lock(s);
 	if (expcorpus_search(&s->vs, &q, &hits, &n, &err) < 0) {
 		svc_unlock(s);
@@ -782,10 +801,12 @@ static int get_miners(struct http_req *rq, void *ctx)
 	size_t n = 0, nh = 0, i = 0, k = 0, limit = SVC_MINERS_PAGE_MAX, shown = 0;
 	json_t *a;
 
-	if (lim && (atoi(lim) < 1 || atoi(lim) > SVC_MINERS_PAGE_MAX))
-		return http_reply_error(rq, 400, "service.bad_query", "limit must be 1..%d", SVC_MINERS_PAGE_MAX);
-	if (lim)
-		limit = (size_t)atoi(lim);
+	if (lim) {
+		long v;
+		if (!query_limit(lim, 1, SVC_MINERS_PAGE_MAX, &v))
+			return http_reply_error(rq, 400, "service.bad_query", "limit must be 1..%d", SVC_MINERS_PAGE_MAX);
+		limit = (size_t)v;
+	}
 	if (after && strlen(after) >= KEYS_PK_HEX_BYTES)
 		return http_reply_error(rq, 400, "service.bad_query", "after must be a miner key");
 	svc_lock(s);
