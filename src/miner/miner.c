@@ -263,7 +263,8 @@ static int proof_entries(struct miner *m, int exp, const char *prefix, const cha
 	DIR *d;
 	int found = 0;
 
-	if (journal_path(&m->j, exp, NULL, dir, sizeof dir, &err) < 0 || !(d = opendir(dir)))
+	/* an empty prefix would take "." and ".." */
+	if (!n || journal_path(&m->j, exp, NULL, dir, sizeof dir, &err) < 0 || !(d = opendir(dir)))
 		return 0;
 	while ((e = readdir(d))) {
 		if (strncmp(e->d_name, prefix, n) && (!exact || strcmp(e->d_name, exact)))
