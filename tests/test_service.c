@@ -294,17 +294,17 @@ static void submit_wait_and_resubmit(void **unused)
 		json_decref(p);
 	}
 	json_decref(j);
-	j = get("/v1/miners?limit=0", 400);
-	json_decref(j);
-	j = get("/v1/miners?limit=1001", 400);
-	json_decref(j);
-	/* all of it a number, or refused */
-	j = get("/v1/miners?limit=10abc", 400);
-	json_decref(j);
-	j = get("/v1/corpus?limit=5x", 400);
-	json_decref(j);
-	j = get("/v1/corpus?limit=99999999999999999999", 400);
-	json_decref(j);
+	/* out of range, or not all of it a number: refused */
+	{
+		static const char *const bad[] = { "/v1/miners?limit=0", "/v1/miners?limit=1001",
+						   "/v1/miners?limit=10abc", "/v1/corpus?limit=5x",
+						   "/v1/corpus?limit=99999999999999999999" };
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			j = get(bad[i], 400);
+			assert_string_equal(tu_jstr(json_object_get(j, "error"), "code"), "service.bad_query");
+			json_decref(j);
+		}
+	}
 	j = get("/v1/corpus?q=comment", 200);
 	assert_int_equal(json_array_size(json_object_get(j, "entries")), 1);
 	k = json_array_get(json_object_get(j, "entries"), 0);

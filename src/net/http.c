@@ -296,36 +296,12 @@ int http_reply_json(struct http_req *rq, int status, json_t *body)
 	return rc;
 }
 
-/* msg (of cap bytes) with every occurrence of hide replaced by "STATE",
- * cut at cap. A path under 8 bytes ("/srv/v") is left alone: replacing it
- * would rewrite unrelated text, and names nothing of note. */
-static void hide_path(char *msg, size_t cap, const char *hide)
-{
-	char out[KERR_MSG_MAX] = "";
-	size_t n = hide ? strlen(hide) : 0, k = 0;
-	const char *p = msg;
-
-	if (n < 8 || cap > sizeof out || !strstr(msg, hide))
-		return;
-	while (k + 1 < cap) {
-		const char *q = strstr(p, hide);
-		size_t lit = q ? (size_t)(q - p) : strlen(p);
-		int w = snprintf(out + k, cap - k, "%.*s%s", (int)lit, p, q ? "STATE" : "");
-
-		if (w < 0 || !q)
-			break;
-		k += (size_t)w;
-		p = q + n;
-	}
-	snprintf(msg, cap, "%s", out);
-}
-
 static int reply_errorv(struct http_req *rq, int status, const char *code, const char *fmt, va_list ap)
 {
 	char msg[KERR_MSG_MAX];
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	hide_path(msg, sizeof msg, rq->srv ? rq->srv->lim.hide_path : NULL);
+	kerr_hide_path(msg, rq->srv ? rq->srv->lim.hide_path : NULL);
 	return http_reply_json(rq, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 

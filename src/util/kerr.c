@@ -44,6 +44,27 @@ void kerr_clear(struct kerr *e)
 	}
 }
 
+void kerr_hide_path(char *text, const char *path)
+{
+	size_t n = path ? strlen(path) : 0;
+	char *r, *w;
+
+	if (n < KERR_HIDE_MIN || !text || !strstr(text, path))
+		return;
+	/* "STATE" is shorter than any path hidden, so writing never overtakes
+	 * reading */
+	for (r = w = text; *r;) {
+		if (!strncmp(r, path, n)) {
+			memcpy(w, "STATE", 5);
+			w += 5;
+			r += n;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
 int kerr_errno(struct kerr *e, const char *code, const char *what)
 {
 	int saved = errno;

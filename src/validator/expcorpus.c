@@ -91,44 +91,13 @@ static char *utf8_clean(const char *s)
 	return out;
 }
 
-/* The shortest state folder path that is hidden: a shorter one ("/srv/v")
- * would rewrite unrelated text and names nothing of note (as the HTTP
- * server's rule for error replies). */
-#define HIDE_DIR_MIN 8
-
-/* text (owned, freed here) with every occurrence of the state folder's
- * path replaced by "STATE": a judgment's reasons can name files under its
- * work folder, and they are served to anyone by /v1/corpus. NULL on
- * allocation failure. */
+/* text (owned) with the state folder's path shown as "STATE" (a
+ * judgment's reasons can name files under its work folder, and they are
+ * served to anyone by /v1/corpus). Passes NULL through. */
 static char *hide_state_dir(const struct vstate *s, char *text)
 {
-	size_t n = strlen(s->dir), hits = 0, o = 0;
-	const char *p;
-	char *out;
-
-	if (!text || n < HIDE_DIR_MIN)
-		return text;
-	for (p = strstr(text, s->dir); p; p = strstr(p + n, s->dir))
-		hits++;
-	if (!hits)
-		return text;
-	/* "STATE" is shorter than the path it replaces. */
-	if (!(out = malloc(strlen(text) + 1))) {
-		free(text);
-		return NULL;
-	}
-	for (const char *at = text; *at;) {
-		if (!strncmp(at, s->dir, n)) {
-			memcpy(out + o, "STATE", 5);
-			o += 5;
-			at += n;
-		} else {
-			out[o++] = *at++;
-		}
-	}
-	out[o] = '\0';
-	free(text);
-	return out;
+	kerr_hide_path(text, s->dir);
+	return text;
 }
 
 static int is_digits(const char *s, size_t n)
