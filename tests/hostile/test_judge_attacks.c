@@ -26,6 +26,7 @@
 #include "data/dataset.h"
 #include "harness/train.h"
 #include "harness/trainlog.h"
+#include "judge/judge.h"
 #include "proof/bundle.h"
 #include "proof/keys.h"
 #include "proof/reciperepo.h"
@@ -745,6 +746,139 @@ static void test_resigned_by_another_key(void **unused)
 	expect_rejected(b, "attest.binding");
 }
 
+/* ---- check 2: a manifest its miner signed that misdescribes the bundle -- */
+
+/* The honest bundle with one manifest field set to v and re-sealed by its
+ * own miner: signature, attestation and file digests all agree, so only
+ * the check that owns the field can refuse it. obj names the field's
+ * object (NULL: the top level); v is stolen. */
+static void expect_field_rejected(const char *name, const char *obj, const char *key, json_t *v, const char *code)
+{
+	char b[FS_PATH_MAX];
+	json_t *m;
+
+	copy_honest(b, name);
+	m = manifest(b);
+	json_object_set_new(obj ? json_object_get(m, obj) : m, key, v);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, code);
+}
+
+/* patch.diff is listed with its true digest, but patch_sha256 names
+ * another patch (the empty one): the diff scanned would not be the diff
+ * the manifest claims was trained. */
+static void test_patch_digest_names_another_patch(void **unused)
+{
+	expect_field_rejected("patch-digest", NULL, "patch_sha256",
+			      json_string("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+			      "judge.patch_digest");
+}
+
+/* A tiny proof that calls itself a cpu proof, to be weighed against
+ * another scale's king and margin. */
+static void test_manifest_claims_another_scale(void **unused)
+{
+	expect_field_rejected("other-scale", "config", "scale", json_string("cpu"), "judge.scale_mismatch");
+}
+
+/* A proof that names a data manifest other than the protocol's: it would
+ * have trained on data the validator cannot replay. */
+static void test_manifest_claims_other_data(void **unused)
+{
+	expect_field_rejected("other-data", "config", "data_manifest_sha256",
+			      json_string("5f0b0c6b4d6e6f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192"),
+			      "judge.data_mismatch");
+}
+
+/* A held checkpoint whose name is no checkpoint's: verification refuses it
+ * before anything counts held and kept checkpoints to place the draws. */
+static void test_held_name_is_no_checkpoint(void **unused)
+{
+	expect_field_rejected("held-name", NULL, "held",
+			      json_pack("{s:{s:I, s:s}}", "notes.txt", "bytes", (json_int_t)12, "sha256",
+					"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+			      "bundle.ckpt_selection");
+}
+
+static void expect_held_needs_refused(json_t *m, const char *code, const char *says)
+{
+	struct vstate s;
+	char names[JUDGE_HELD_NEEDS_MAX][BUNDLE_NAME_MAX + 1];
+	int n = -1;
+	struct kerr err = { { 0 }, { 0 } };
+
+	memset(&s, 0, sizeof s);
+	assert_int_equal(judge_held_needs(&s, m, names, &n, &err), -1);
+	assert_string_equal(err.code, code);
+	if (!strstr(err.msg, says))
+		fail_msg("%s: expected the message to say '%s'", err.msg, says);
+	assert_int_equal(n, 0);
+	json_decref(m);
+}
+
+/* The draw's own guards, for a manifest that reaches it unverified (both
+ * callers verify first, so the bundle checks above see these first): each
+ * list it cannot place the draws from is refused with judge.held_bad, and a
+ * manifest without a final checkpoint has nothing to key the draw to. */
+static void test_held_needs_guards(void **unused)
+{
+	static const char sha[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	json_t *held = json_object(), *files, *m;
+	char name[64], key[HASH_HEX_BYTES];
+	struct kerr err = { { 0 }, { 0 } };
+
+	for (int i = 0; i <= BUNDLE_FILES_MAX; i++) {
+		snprintf(name, sizeof name, "checkpoints/step_%06d.ckpt", 4 * (i + 1));
+		json_object_set_new(held, name, json_pack("{s:I, s:s}", "bytes", (json_int_t)64, "sha256", sha));
+	}
+	expect_held_needs_refused(json_pack("{s:o}", "held", held), "judge.held_bad", "at most");
+	expect_held_needs_refused(
+		json_pack("{s:{s:{s:I, s:s}}}", "held", "checkpoints/step_000004.ckpt", "bytes", (json_int_t)64, "sha256", sha),
+		"judge.held_bad", "lists no files");
+	files = json_pack("{s:{s:I, s:s}}", BUNDLE_FINAL_CKPT, "bytes", (json_int_t)64, "sha256", sha);
+	expect_held_needs_refused(json_pack("{s:o, s:{s:{s:I, s:s}}}", "files", files, "held", "notes.txt", "bytes",
+					    (json_int_t)12, "sha256", sha),
+				  "judge.held_bad", "notes.txt");
+	m = json_pack("{s:{s:{s:I}}}", "files", BUNDLE_FINAL_CKPT, "bytes", (json_int_t)64);
+	assert_int_equal(judge_draw_key(m, key, &err), -1);
+	assert_string_equal(err.code, "judge.no_final");
+	assert_string_equal(key, "");
+	json_decref(m);
+	m = json_pack("{s:{s:{s:I, s:s}}}", "files", BUNDLE_FINAL_CKPT, "bytes", (json_int_t)64, "sha256", sha);
+	assert_int_equal(judge_draw_key(m, key, &err), 0);
+	assert_string_equal(key, sha);
+	json_decref(m);
+}
+
+/* The log with its checkpoint records removed and the chain recomputed:
+ * a run that never checkpointed has nothing a replay could start from. */
+static void test_log_without_checkpoints(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m;
+	int k = 0, dropped = 0;
+
+	copy_honest(b, "no-ckpt-records");
+	m = manifest(b);
+	log_read(b, &l);
+	for (int i = 0; i < l.n; i++) {
+		if (!strcmp(event(l.rec[i]), "checkpoint")) {
+			json_decref(l.rec[i]);
+			dropped++;
+			continue;
+		}
+		l.rec[k++] = l.rec[i];
+	}
+	l.n = k;
+	assert_true(dropped >= 2);
+	log_write(b, &l, m, 1);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	expect_rejected(b, "bundle.ckpt_chain");
+}
+
 /* ---- check 3: log plausibility --------------------------------------- */
 
 /* Only the manifest's claim improved: the log's eval record disagrees. */
@@ -1229,6 +1363,12 @@ int main(void)
 		cmocka_unit_test(test_swapped_checkpoints),
 		cmocka_unit_test(test_swapped_checkpoints_unsealed),
 		cmocka_unit_test(test_resigned_by_another_key),
+		cmocka_unit_test(test_patch_digest_names_another_patch),
+		cmocka_unit_test(test_manifest_claims_another_scale),
+		cmocka_unit_test(test_manifest_claims_other_data),
+		cmocka_unit_test(test_held_name_is_no_checkpoint),
+		cmocka_unit_test(test_held_needs_guards),
+		cmocka_unit_test(test_log_without_checkpoints),
 		cmocka_unit_test(test_claim_edited_in_manifest),
 		cmocka_unit_test(test_gpu_proof_on_a_cpu_judge),
 		cmocka_unit_test(test_gpu_proof_goes_to_its_gpu),
