@@ -9,6 +9,7 @@
  * recipe repository). The cases run in order and build on each other: the
  * second one proves against whatever king the first one left. */
 #include "testutil.h"
+#include "service_fixture.h"
 #include "judge/judge.h"
 #include "util/crash.h"
 #include "validator/validator.h"
@@ -172,6 +173,7 @@ static void test_honest_improvement_becomes_king(void **unused)
 	int nheld;
 	json_t *j, *st;
 	uint64_t cseed;
+	double orig_gain;
 	const char *id2;
 
 	fx_file(patch, "steps.diff");
@@ -197,6 +199,7 @@ static void test_honest_improvement_becomes_king(void **unused)
 	assert_true(json_integer_value(json_object_get(j, "causality_aimed")) > 0);
 	cseed = (uint64_t)json_integer_value(json_object_get(j, "challenge_seed"));
 	assert_true(cseed >= 2);
+	orig_gain = jnum(j, "king_bpb") - jnum(j, "hidden_bpb");
 	snprintf(g.first_id, sizeof g.first_id, "%s", jstr(j, "id"));
 	snprintf(g.first_bundle, sizeof g.first_bundle, "%s", b1);
 	json_decref(j);
@@ -214,6 +217,45 @@ static void test_honest_improvement_becomes_king(void **unused)
 		assert_non_null(strstr(g.out, names[0]));
 	}
 	print_message("   the answer holds its checkpoints; this validator draws %d of them\n", nheld);
+	/* A noise floor measured again before the answer is judged, with a
+	 * margin just above the original's improvement (on a copy of the
+	 * state): whether the answer clears it or not, no king is made, and
+	 * the challenge is settled challenge_failed rather than left pending.
+	 * The answer, under a seed drawn afresh each run, gains more or less
+	 * than the original; the code says which refused it: the answer's own
+	 * judgment (judge.not_decisive) or the merge of the original's numbers
+	 * (king.not_decisive). */
+	{
+		char wider[FS_PATH_MAX + 8], sql[512];
+		json_t *f;
+
+		snprintf(wider, sizeof wider, "%s-wider", g.state);
+		run(0, "cp -a %s %s", g.state, wider);
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO noise(king_tag, scale, seeds, sigma, margin, values_json, created_at)"
+			 " SELECT king_tag, scale, seeds, sigma, %.17g, values_json, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', 'now')"
+			 " FROM noise ORDER BY id DESC LIMIT 1",
+			 orig_gain + 1e-9);
+		sf_state_sql(wider, sql);
+		run(0, "%s judge %s %s --json --threads %d %s", tu_karpa(), wider, b2, THREADS, held);
+		f = out_json();
+		print_message("   under a margin of %.6f (the original gained %.6f): %s %s\n", jnum(f, "margin"), orig_gain,
+			      jstr(f, "verdict"), jstr(f, "code"));
+		assert_true(jnum(f, "margin") > orig_gain);
+		assert_string_equal(jstr(f, "verdict"), "challenge_failed");
+		if (strcmp(jstr(f, "code"), "king.not_decisive") && strcmp(jstr(f, "code"), "judge.not_decisive"))
+			fail_msg("expected king.not_decisive or judge.not_decisive, got %s: %s", jstr(f, "code"),
+				 jstr(f, "reason"));
+		assert_string_equal(jstr(f, "new_king"), "");
+		json_decref(f);
+		run(0, "%s corpus %s show %s --json", tu_karpa(), wider, g.first_id);
+		f = out_json();
+		assert_string_equal(jstr(json_object_get(f, "entry"), "verdict"), "challenge_failed");
+		json_decref(f);
+		run(0, "git -C %s/recipe tag", wider);
+		assert_null(strstr(g.out, "recipe-v0.1.1"));
+		fs_rm_rf(wider);
+	}
 	/* Killed after the answer is recorded, before the merge: judged again,
 	 * the answer resumes at its settlement rather than being refused as a
 	 * replay of itself. */
