@@ -1,7 +1,9 @@
 /* test_judge_e2e.c: a validator and a miner at the tiny scale, through the
  * CLI only: an honest improvement is proved, judged decisive, confirmed
- * under the validator's challenge seed and crowned recipe-v0.1.1; a patch
- * that changes nothing the model computes is judged not decisive; a replayed
+ * under the validator's challenge seed and crowned recipe-v0.1.1 (a copy
+ * with flipped intermediate checkpoints is refused first, and under a wider
+ * margin measured before the answer nothing is crowned); a patch that
+ * changes nothing the model computes is judged not decisive; a replayed
  * bundle is refused; every judgment's costs are printed for the record.
  *
  * One fixture for the whole group (data with a hidden split, a validator
@@ -186,6 +188,41 @@ static void test_honest_improvement_becomes_king(void **unused)
 	write_text(why, "Train five times longer at the tiny scale: the baseline stops while the loss is still"
 			" falling steeply.\n");
 	prove("recipe-v0.1.0", patch, why, 1, b1);
+	/* The same bundle with a byte of each intermediate checkpoint flipped
+	 * and its manifest untouched: the judgment's take leaves those to be
+	 * hashed when read, and a verdict that could change the king reads and
+	 * hashes them all first. Recorded under what was received, so the
+	 * genuine bundle is still judged on its own (next). */
+	{
+		char bad[FS_PATH_MAX + 8];
+		int flipped = 0;
+
+		snprintf(bad, sizeof bad, "%s-flipped", b1);
+		run(0, "cp -r %s %s && ls %s/checkpoints", b1, bad, bad);
+		for (char *name = strtok(g.out, "\n"); name; name = strtok(NULL, "\n")) {
+			char p[2 * FS_PATH_MAX];
+			FILE *f;
+			int c;
+
+			if (strncmp(name, "step_", 5))
+				continue;
+			snprintf(p, sizeof p, "%s/checkpoints/%s", bad, name);
+			f = fopen(p, "r+b");
+			assert_non_null(f);
+			assert_int_equal(fseek(f, -1, SEEK_END), 0);
+			c = fgetc(f);
+			assert_int_equal(fseek(f, -1, SEEK_END), 0);
+			assert_int_equal(fputc(c ^ 0x80, f), c ^ 0x80);
+			assert_int_equal(fclose(f), 0);
+			flipped++;
+		}
+		assert_true(flipped > 0);
+		j = judge(bad);
+		assert_string_equal(jstr(j, "verdict"), "rejected");
+		assert_string_equal(jstr(j, "code"), "bundle.file_digest");
+		assert_non_null(strstr(jstr(j, "reason"), "checkpoints/step_"));
+		json_decref(j);
+	}
 	j = judge(b1);
 	assert_string_equal(jstr(j, "verdict"), "challenge_pending");
 	assert_string_equal(jstr(j, "code"), "");
