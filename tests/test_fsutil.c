@@ -8,6 +8,7 @@
  * order. */
 #include "testutil.h"
 
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -191,6 +192,62 @@ static void test_fsync_path(void **state)
 	assert_string_equal(err.code, "fs.open");
 }
 
+/* fs_resolve: spellings of one place that does not exist yet, through a
+ * symlink (one whose target does not exist yet too) and .., give one
+ * string; a link loop and an empty path are refused; fs_within tells a folder from a sibling that
+ * shares its prefix. */
+static void test_resolve(void **state)
+{
+	char real[PATH_MAX], want[FS_PATH_MAX], got[FS_PATH_MAX], p[FS_PATH_MAX], cwd[PATH_MAX];
+	struct kerr err = { 0 };
+	static const char *const same[] = { "%s/a/new", "%s/a/./new/", "%s/a//new", "%s/b/../a/new", "%s/lnk/new",
+					    "%s/a/x/y/../../new", "%s/nope/../a/new", "%s/dangling" };
+
+	(void)state;
+	assert_non_null(realpath(dir, real));
+	snprintf(p, sizeof p, "%s/a", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/b", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/lnk", dir);
+	assert_int_equal(symlink("a", p), 0);
+	snprintf(p, sizeof p, "%s/dangling", dir);
+	assert_int_equal(symlink("lnk/new", p), 0); /* to a place that does not exist yet */
+	snprintf(p, sizeof p, "%s/loop", dir);
+	assert_int_equal(symlink("loop", p), 0);
+	snprintf(want, sizeof want, "%s/a/new", real);
+	for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+		snprintf(p, sizeof p, same[i], dir);
+		if (fs_resolve(p, got, sizeof got, &err) < 0)
+			fail_msg("%s: %s: %s", p, err.code, err.msg);
+		if (strcmp(got, want))
+			fail_msg("%s resolved to %s, want %s", p, got, want);
+	}
+	/* relative: from the working directory */
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(fs_resolve("lnk/new", got, sizeof got, &err), 0);
+	assert_int_equal(fs_resolve("fresh", p, sizeof p, &err), 0);
+	assert_int_equal(chdir(cwd), 0);
+	assert_string_equal(got, want);
+	snprintf(want, sizeof want, "%s/fresh", real);
+	assert_string_equal(p, want);
+	assert_int_equal(fs_resolve("/", got, sizeof got, &err), 0);
+	assert_string_equal(got, "/");
+	assert_int_equal(fs_resolve("/..", got, sizeof got, &err), 0);
+	assert_string_equal(got, "/");
+	snprintf(p, sizeof p, "%s/loop/x", dir);
+	assert_int_equal(fs_resolve(p, got, sizeof got, &err), -1);
+	assert_string_equal(err.code, "fs.stat"); /* ELOOP */
+	assert_int_equal(fs_resolve("", got, sizeof got, &err), -1);
+	assert_string_equal(err.code, "fs.bad_path");
+	assert_true(fs_within("/x/a/new", "/x/a"));
+	assert_true(fs_within("/x/a", "/x/a"));
+	assert_true(fs_within("/x/a", "/"));
+	assert_false(fs_within("/x/ab", "/x/a"));
+	assert_false(fs_within("/x", "/x/a"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +257,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_before_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -400,6 +400,24 @@ out:
 	return rc;
 }
 
+/* Whether the miners' folder and the validator's are one place, or one
+ * holds the other, however each is spelled (./d, d/, x/../d, a symlink):
+ * the second staging would take over the first's, and the hidden split
+ * land in the folder handed to miners. 1 with err set; also 1 when a
+ * path cannot be resolved (err says why). */
+static int outputs_overlap(const char *out, const char *hidden, struct kerr *err)
+{
+	char a[FS_PATH_MAX], b[FS_PATH_MAX];
+
+	if (fs_resolve(out, a, sizeof a, err) < 0 || fs_resolve(hidden, b, sizeof b, err) < 0)
+		return 1;
+	if (!strcmp(a, b))
+		return kerr_set(err, "dataset.same_out", "--out and --hidden-out are the same folder (%s)", a), 1;
+	if (fs_within(a, b) || fs_within(b, a))
+		return kerr_set(err, "dataset.same_out", "one of --out (%s) and --hidden-out (%s) holds the other", a, b), 1;
+	return 0;
+}
+
 int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err)
 {
 	static const enum dataset_split_id miner[] = { SPLIT_TRAIN, SPLIT_VAL };
@@ -415,8 +433,8 @@ int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err)
 	memset(&in, 0, sizeof in);
 	if (!sc)
 		return -1;
-	if (o->hidden_out && !strcmp(o->hidden_out, o->out))
-		return kerr_set(err, "dataset.same_out", "--hidden-out must differ from --out");
+	if (o->hidden_out && outputs_overlap(o->out, o->hidden_out, err))
+		return -1;
 	if (load_inputs(o, sc, &in, err) < 0)
 		goto out;
 	for (size_t i = 0; i < in.n; i++)

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,97 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
 	(void)flag;
 	(void)ftw;
 	return remove(p) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+#define FS_RESOLVE_LINKS_MAX 40 /* dangling links followed, as the kernel's ELOOP bound */
+
+static int resolve(const char *path, char *out, size_t cap, int depth, struct kerr *err)
+{
+	char head[FS_PATH_MAX], real[PATH_MAX], *cut;
+	const char *rest = "";
+	struct stat sb;
+	size_t n;
+
+	if (!path || !*path)
+		return kerr_set(err, "fs.bad_path", "an empty path names no place");
+	if (fs_join(head, sizeof head, err, "%s", path) < 0)
+		return -1;
+	/* shorten to the longest prefix that exists; rest is what follows it */
+	while (!realpath(head, real)) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return kerr_errno(err, "fs.stat", head);
+		if (lstat(head, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+			/* a link to what does not exist yet: where it will be is
+			 * where its target will be */
+			char target[FS_PATH_MAX], next[FS_PATH_MAX];
+			ssize_t len = readlink(head, target, sizeof target - 1);
+
+			if (len < 0)
+				return kerr_errno(err, "fs.stat", head);
+			target[len] = '\0';
+			if (depth >= FS_RESOLVE_LINKS_MAX)
+				return kerr_set(err, "fs.bad_path", "%s: more than %d links", path, FS_RESOLVE_LINKS_MAX);
+			cut = strrchr(head, '/');
+			if (target[0] == '/' || !cut)
+				n = (size_t)snprintf(next, sizeof next, "%s%s%s", target, *rest ? "/" : "", rest);
+			else
+				n = (size_t)snprintf(next, sizeof next, "%.*s/%s%s%s", (int)(cut - head), head, target,
+						     *rest ? "/" : "", rest);
+			if (n >= sizeof next)
+				return kerr_set(err, "fs.path_too_long", "%s: its link's target is too long", path);
+			return resolve(next, out, cap, depth + 1, err);
+		}
+		cut = strrchr(head, '/');
+		if (!cut) {
+			rest = path;
+			snprintf(head, sizeof head, ".");
+			continue;
+		}
+		rest = path + (cut - head) + 1;
+		if (cut == head) {
+			snprintf(head, sizeof head, "/");
+			continue;
+		}
+		*cut = '\0';
+	}
+	if (fs_join(out, cap, err, "%s", real) < 0)
+		return -1;
+	/* the missing part has no symlinks: its . and .. go by name */
+	while (*rest) {
+		size_t len = strcspn(rest, "/");
+
+		if ((len == 1 && rest[0] == '.') || len == 0) {
+			/* nothing */
+		} else if (len == 2 && rest[0] == '.' && rest[1] == '.') {
+			cut = strrchr(out, '/');
+			if (cut)
+				cut[cut == out] = '\0'; /* "/" stays "/" */
+		} else {
+			n = strlen(out);
+			if (n + (out[n - 1] != '/') + len + 1 > cap)
+				return kerr_set(err, "fs.path_too_long", "%s: longer than %zu bytes resolved", path, cap - 1);
+			if (out[n - 1] != '/')
+				out[n++] = '/';
+			memcpy(out + n, rest, len);
+			out[n + len] = '\0';
+		}
+		rest += len + (rest[len] == '/');
+	}
+	return 0;
+}
+
+int fs_resolve(const char *path, char *out, size_t cap, struct kerr *err)
+{
+	return resolve(path, out, cap, 0, err);
+}
+
+int fs_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (strncmp(a, b, n))
+		return 0;
+	return a[n] == '\0' || a[n] == '/' || (n && b[n - 1] == '/');
 }
 
 int fs_rm_rf(const char *path)

@@ -68,6 +68,13 @@ int fs_copy_file_hashed(const char *src, const char *dst, char *hex, struct kerr
 int fs_copy_file_bounded(const char *src, const char *dst, uint64_t bytes_max, char *hex, uint64_t *bytes,
 			 struct kerr *err);
 int fs_mkdir_p(const char *path, struct kerr *err);
+/* The absolute form of a path that need not exist yet: its longest existing
+ * prefix resolved (symlinks, . and ..) by realpath, the rest normalised by
+ * name. Two spellings of one place give one string, so outputs that must
+ * not overlap can be compared before anything is written. */
+int fs_resolve(const char *path, char *out, size_t cap, struct kerr *err);
+/* Whether resolved path a is b or lies under it (both from fs_resolve). */
+int fs_within(const char *a, const char *b);
 int fs_rm_rf(const char *path);
 int fs_exists(const char *path);
 int fs_is_dir(const char *path);
