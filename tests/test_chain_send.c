@@ -21,6 +21,7 @@
 #include "chain/scale.h"
 #include "chain/sr25519.h"
 #include "chain/storage.h"
+#include "util/log.h"
 #include "validator/chainsink.h"
 #include "validator/ledger.h"
 #include "validator/weights.h"
@@ -53,6 +54,13 @@ struct runtime {
 	uint8_t commits[8][32];
 	int ncommits;
 	char fail_error[64]; /* the next extrinsic fails with SubtensorModule's error of this name */
+	int events;          /* what blocks' System.Events say (enum events) */
+};
+
+enum events {
+	EVENTS_OUTCOME, /* the inherent's success, an event of ours, our outcome */
+	EVENTS_NONE,    /* no System.Events value stored at the block */
+	EVENTS_OTHERS,  /* only the inherent's success: nothing about ours */
 };
 
 static struct runtime g_rt = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -178,6 +186,24 @@ static char *enc_events(const char *fail_error)
 		enc_record(&w, 1, "System", "ExtrinsicFailed", "SubtensorModule", error_index(fail_error));
 	else
 		enc_record(&w, 1, "System", "ExtrinsicSuccess", NULL, 0);
+	if (w.failed)
+		abort();
+	hex = malloc(2 * w.len + 3);
+	cn_hex(w.buf, w.len, hex);
+	scale_writer_free(&w);
+	return hex;
+}
+
+/* A block's events that name only the inherent (index 0). */
+static char *enc_inherent_only(void)
+{
+	struct scale_writer w;
+	struct kerr e;
+	char *hex;
+
+	scale_writer_init(&w, 1 << 16, &e);
+	scale_put_compact(&w, 1);
+	enc_record(&w, 0, "System", "ExtrinsicSuccess", NULL, 0);
 	if (w.failed)
 		abort();
 	hex = malloc(2 * w.len + 3);
@@ -336,6 +362,14 @@ static char *on_submit(void *ctx, const uint8_t *xt, size_t len, uint32_t block)
 	}
 	if (rt->nseen < HOOK_CALLS_MAX)
 		rt->seen[rt->nseen++] = s;
+	if (rt->events == EVENTS_NONE) {
+		pthread_mutex_unlock(&rt->mu);
+		return NULL;
+	}
+	if (rt->events == EVENTS_OTHERS) {
+		pthread_mutex_unlock(&rt->mu);
+		return enc_inherent_only();
+	}
 	pthread_mutex_unlock(&rt->mu);
 	return enc_events(fail);
 }
@@ -384,6 +418,15 @@ static void set_commit_reveal(int on)
 	set_storage(&k, &v, 1);
 }
 
+/* What the node's blocks say from now on (enum events); the node's
+ * threads read it under the lock. */
+static void set_events(int events)
+{
+	pthread_mutex_lock(&g_rt.mu);
+	g_rt.events = events;
+	pthread_mutex_unlock(&g_rt.mu);
+}
+
 static void set_tempo(uint16_t tempo)
 {
 	struct chain_storage_key k;
@@ -408,6 +451,7 @@ static int setup(void **state)
 	memset(&g_rt.seen, 0, sizeof g_rt.seen);
 	g_rt.nseen = g_rt.ncommits = 0;
 	g_rt.fail_error[0] = '\0';
+	g_rt.events = EVENTS_OUTCOME;
 	g_node.on_submit = on_submit;
 	g_node.on_submit_ctx = &g_rt;
 	memset(seed, 0x42, sizeof seed);
@@ -613,18 +657,48 @@ static void test_commit_reveal_restart(void **state)
 	assert_int_equal(commits_kept(f), 0);
 }
 
+/* The chain's warnings, one per line: a dropped commit fails nothing, so
+ * its reason code reaches the operator only in the log. */
+struct warns {
+	char text[8192];
+};
+
+static void warn_sink(void *arg, enum log_level level, const char *component, const char *line)
+{
+	struct warns *w = arg;
+	size_t n = strlen(w->text);
+
+	if (level == LOG_WARN && !strcmp(component, "chain"))
+		snprintf(w->text + n, sizeof w->text - n, "%s\n", line);
+}
+
+/* reveal() with the chain's warnings kept in w. */
+static int reveal_logged(struct fx *f, struct chain_reveal_report *rr, struct warns *w)
+{
+	int rc;
+
+	w->text[0] = '\0';
+	log_set_sink(warn_sink, w);
+	rc = reveal(f, rr);
+	log_set_sink(NULL, NULL);
+	return rc;
+}
+
 /* Past the window the commit is dropped, not revealed. */
 static void test_reveal_expired(void **state)
 {
 	struct fx *f = *state;
 	struct chain_send_report rep;
 	struct chain_reveal_report rr;
+	struct warns w;
 
 	set_tempo(9);
 	assert_int_equal(send_w(f, 0, &rep), 0);
 	chain_send_report_free(&rep);
 	g_node.head = 130;
-	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_non_null(strstr(w.text, "chain.reveal_expired"));
+	assert_null(strstr(w.text, "chain.reveal_uid_moved"));
 	assert_int_equal(rr.expired, 1);
 	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
 	assert_int_equal(commits_kept(f), 0);
@@ -640,6 +714,7 @@ static void test_uid_moved(void **state)
 	uint8_t other[32];
 	struct chain_storage_key k;
 	struct kerr e;
+	struct warns w;
 
 	set_tempo(9);
 	assert_int_equal(send_w(f, 0, &rep), 0);
@@ -648,7 +723,9 @@ static void test_uid_moved(void **state)
 	assert_int_equal(chain_storage_key_keys(NETUID, 5, &k, &e), 0);
 	set_storage(&k, other, 32);
 	g_node.head = 105;
-	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_non_null(strstr(w.text, "chain.reveal_uid_moved"));
+	assert_null(strstr(w.text, "chain.reveal_expired"));
 	assert_int_equal(rr.moved, 1);
 	assert_int_equal(rr.revealed, 0);
 	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
@@ -713,6 +790,225 @@ static void test_errors(void **state)
 	assert_string_equal(f->e.code, "chain.rpc_connect");
 	assert_int_equal(commits_kept(f), 1);
 	chain_send_report_free(&rep);
+}
+
+/* The node takes the extrinsic into its pool and never puts it in a
+ * block: its inclusion table is filled with entries for no block, and
+ * chain_node.h includes nothing once it is full. */
+static void pool_never_includes(void)
+{
+	pthread_mutex_lock(&g_node.mu);
+	for (; g_node.nincluded < CN_INCLUDED_MAX; g_node.nincluded++) {
+		g_node.included[g_node.nincluded].block = UINT32_MAX;
+		g_node.included[g_node.nincluded].hex = NULL;
+		g_node.included[g_node.nincluded].events = NULL;
+	}
+	pthread_mutex_unlock(&g_node.mu);
+}
+
+/* Accepted but never seen in a block: after follow_ms the sender says so
+ * instead of waiting on or taking it as landed; a commit sent that way
+ * stays kept, since it may still land. */
+static void test_not_included(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+
+	pool_never_includes();
+	f->o.follow_ms = 300;
+	set_commit_reveal(0);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.not_included");
+	assert_true(rep.submitted);
+	assert_false(rep.landed);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	chain_send_report_free(&rep);
+	set_commit_reveal(1);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.not_included");
+	assert_string_equal(rep.call, "commit_weights");
+	assert_int_equal(commits_kept(f), 1);
+	chain_send_report_free(&rep);
+}
+
+/* In a block, but the block's events say nothing of it (none stored, or
+ * only another extrinsic's): its outcome is unknown, never success. */
+static void test_dispatch_unknown(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+
+	set_commit_reveal(0);
+	set_events(EVENTS_NONE);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.dispatch_unknown");
+	assert_true(rep.landed);
+	assert_int_equal(rep.block, 101);
+	chain_send_report_free(&rep);
+	set_events(EVENTS_OTHERS);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.dispatch_unknown");
+	assert_true(rep.landed);
+	assert_int_equal(rep.dispatch.outcome, CHAIN_OUTCOME_NONE);
+	assert_int_equal(rep.dispatch.nevents, 1);
+	chain_send_report_free(&rep);
+}
+
+/* A commit in a block whose outcome could not be read (no events, events
+ * that do not decode, the node failing the events query) may well have
+ * succeeded: it is kept for the reveal, which drops it should the chain
+ * hold no such commit, rather than dropped as a failed one is. Here the
+ * node did keep it, so the reveal lands. */
+static void test_unknown_commit_kept(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+
+	set_tempo(9);
+	set_events(EVENTS_NONE);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.dispatch_unknown");
+	assert_string_equal(rep.call, "commit_weights");
+	assert_true(rep.landed);
+	chain_send_report_free(&rep);
+	assert_int_equal(commits_kept(f), 1);
+	set_events(EVENTS_OUTCOME);
+	g_node.head = 105;
+	if (reveal(f, &rr) < 0)
+		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rr.revealed, 1);
+	assert_true(g_rt.seen[1].hash_matched);
+}
+
+/* Commit-reveal with no store to keep the commit: refused before anything
+ * is sent, since a commit nobody can reveal costs the epoch's weights. A
+ * dry run keeps nothing, so it needs no store. */
+static void test_commit_without_store(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+
+	f->o.store = NULL;
+	set_commit_reveal(1);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.commit_store");
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 0);
+	chain_send_report_free(&rep);
+	assert_int_equal(send_w(f, 1, &rep), 0);
+	assert_string_equal(rep.call, "commit_weights");
+	chain_send_report_free(&rep);
+}
+
+/* A kept commit edited by hand or left by another version: each way a
+ * genuine row can be off is refused as chain.commit_store, nothing is
+ * revealed, and the genuine row put back reveals. A key names a member
+ * (set to value), "key[0]" its first element; append lengthens an array
+ * member by value, past what the other arrays (or the salt length) allow.
+ * Hex one byte too long: a reader that decodes what fits would take it. */
+static const struct {
+	const char *key;
+	int append;
+	const char *value;
+} bad_commits[] = {
+	{ "epoch", 0, "-1" },
+	{ "netuid", 0, "65536" },
+	{ "commit_block", 0, "\"101\"" },
+	{ "version_key", 0, "1.5" },
+	{ "hotkey", 0, "\"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\"" },
+	{ "commit_hash", 0, "\"000000000000000000000000000000000000000000000000000000000000000000\"" },
+	{ "uids[0]", 0, "65536" },
+	{ "values[0]", 0, "-1" },
+	{ "accounts[0]", 0, "\"121212121212121212121212121212121212121212121212121212121212121212\"" },
+	{ "salt[0]", 0, "null" },
+	{ "salt", 1, "0" },
+	{ "values", 1, "1" },
+	{ "accounts", 1, "\"1010101010101010101010101010101010101010101010101010101010101010\"" },
+};
+
+static void expect_bad_commit(struct fx *f, const char *key, const char *body)
+{
+	struct chain_reveal_report rr;
+	struct kerr e;
+	int rc;
+
+	assert_int_equal(f->store.st.put(f->store.st.ctx, key, NETUID, body, &e), 0);
+	memset(&f->e, 0, sizeof f->e);
+	rc = reveal(f, &rr);
+	if (rc != -1 || strcmp(f->e.code, "chain.commit_store"))
+		fail_msg("kept commit %s: want chain.commit_store, got %d \"%s\" (%s)", body, rc, f->e.code, f->e.msg);
+	assert_int_equal(rr.failed, 1);
+	assert_int_equal(rr.revealed, 0);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+}
+
+static void test_kept_commit_malformed(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	sqlite3_stmt *st;
+	char key[2 * CHAIN_HASH_BYTES + 1], *good, *body;
+	json_t *o;
+
+	set_tempo(9);
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	chain_send_report_free(&rep);
+	g_node.head = 105; /* in the reveal window */
+	assert_int_equal(sqlite3_prepare_v2(f->st.s.db, "SELECT hash, body FROM chain_commits", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(key, sizeof key, "%s", (const char *)sqlite3_column_text(st, 0));
+	good = strdup((const char *)sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+	assert_non_null(good);
+	o = json_loads(good, 0, NULL);
+	assert_non_null(o);
+	for (size_t i = 0; i < sizeof bad_commits / sizeof *bad_commits; i++) {
+		json_t *m = json_deep_copy(o), *v = json_loads(bad_commits[i].value, JSON_DECODE_ANY, NULL);
+		char name[32];
+		const char *br = strchr(bad_commits[i].key, '[');
+
+		assert_non_null(v);
+		snprintf(name, sizeof name, "%.*s", br ? (int)(br - bad_commits[i].key) : 31, bad_commits[i].key);
+		assert_non_null(json_object_get(m, name));
+		if (br)
+			assert_int_equal(json_array_set_new(json_object_get(m, name), 0, v), 0);
+		else if (bad_commits[i].append)
+			assert_int_equal(json_array_append_new(json_object_get(m, name), v), 0);
+		else
+			assert_int_equal(json_object_set_new(m, name, v), 0);
+		body = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+		expect_bad_commit(f, key, body);
+		free(body);
+		json_decref(m);
+	}
+	/* no weights at all */
+	json_object_set_new(o, "uids", json_array());
+	json_object_set_new(o, "values", json_array());
+	json_object_set_new(o, "accounts", json_array());
+	body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	expect_bad_commit(f, key, body);
+	free(body);
+	json_decref(o);
+	/* cut short; a member twice (the first of which a lenient reader
+	 * would let the second override) */
+	body = strndup(good, strlen(good) / 2);
+	expect_bad_commit(f, key, body);
+	free(body);
+	assert_true(asprintf(&body, "{\"epoch\":0,%s", good + 1) > 0);
+	expect_bad_commit(f, key, body);
+	free(body);
+	/* the genuine row reveals */
+	{
+		struct kerr e;
+
+		assert_int_equal(f->store.st.put(f->store.st.ctx, key, NETUID, good, &e), 0);
+	}
+	if (reveal(f, &rr) < 0)
+		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rr.revealed, 1);
+	assert_int_equal(commits_kept(f), 0);
+	free(good);
 }
 
 /* With KARPA_CHAIN_SEED_DIR set, events are also written there as fuzz
@@ -1050,6 +1346,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reveal_expired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uid_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_included, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dispatch_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_commit_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_without_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_commit_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serve, setup, teardown),

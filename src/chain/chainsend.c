@@ -681,9 +681,14 @@ int chain_send_weights(struct chain_sender *s, long long epoch, const struct cha
 	{
 		struct kerr e2 = { { 0 }, { 0 } };
 
-		/* refused (never pooled) or failed in its block: nothing to reveal;
-		 * a submission whose fate is unknown may still land, so it stays */
-		if (rc < 0 && ((!rep->submitted && strcmp(e->code, "chain.submit_unknown")) || rep->landed))
+		/* refused (never pooled) or failed in its block: nothing to reveal.
+		 * A submission whose fate is unknown may still land, and one that
+		 * landed in a block whose outcome could not be read (no events,
+		 * events that do not decode, the events query failing) may have
+		 * succeeded: both stay, and the reveal drops a commit the chain
+		 * does not hold (chain.commit_not_found). */
+		if (rc < 0 && ((!rep->submitted && strcmp(e->code, "chain.submit_unknown")) ||
+			       (rep->landed && rep->dispatch.outcome == CHAIN_OUTCOME_FAILED)))
 			commit_del(s, &c, &e2);
 		else if (rep->landed && commit_put(s, &c, &e2) < 0)
 			log_msg(LOG_WARN, "chain", "keeping the commit's block: %s (%s)", e2.msg, e2.code);
