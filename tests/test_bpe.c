@@ -342,6 +342,26 @@ static void test_long_piece(void **state)
 	free(p);
 }
 
+/* A piece longer than the merge loops can index (int32 positions, about 32
+ * bytes of scratch a byte) is refused before a token is appended: a run of
+ * letters 512 MiB long is a single piece. */
+static void test_piece_too_long_to_encode(void **state)
+{
+	size_t n = (size_t)INT32_MAX / 4 + 1;
+	char *p = malloc(n);
+	struct bpe_tokens t = { 0 };
+	struct kerr e;
+
+	assert_non_null(p);
+	memset(p, 'a', n);
+	assert_int_equal(bpe_encode(g_tok, p, n, &t, &e), -1);
+	assert_string_equal(e.code, "bpe.too_long");
+	assert_non_null(strstr(e.msg, "536870912 bytes"));
+	assert_int_equal(t.n, 0);
+	bpe_tokens_free(&t);
+	free(p);
+}
+
 struct enc_job {
 	const struct bpe *b;
 	const char *text;
@@ -1002,6 +1022,7 @@ int main(void)
 		cmocka_unit_test(test_encode_appends),
 		cmocka_unit_test(test_scan_and_heap_agree),
 		cmocka_unit_test(test_long_piece),
+		cmocka_unit_test(test_piece_too_long_to_encode),
 		cmocka_unit_test(test_concurrent_encode),
 		cmocka_unit_test(test_cache_per_tokenizer),
 		cmocka_unit_test(test_token_table),

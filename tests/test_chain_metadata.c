@@ -634,6 +634,36 @@ static void dangling_and_cyclic_types_are_refused(void **state)
 	scale_writer_free(&w);
 }
 
+/* What a node sends is bounded twice: its bytes, and what its counts make
+ * the parser allocate. The second is the attack a blob within the first
+ * can mount: a registry of the smallest real types (u8 primitives, under
+ * ten bytes each on the wire) whose parsed form is several times larger. */
+static void oversized_metadata_is_refused(void **state)
+{
+	size_t n, nt = META_ARENA_BYTES_MAX / sizeof(struct meta_type) + 1;
+	uint8_t *b = cf_metadata_bytes(&n), *big = calloc(1, (size_t)META_BYTES_MAX + 1);
+	struct scale_writer w;
+
+	assert_non_null(big);
+	/* the fixture padded with zeros: at the bound the padding is what is
+	 * refused, one byte past it the size */
+	memcpy(big, b, n);
+	expect_refused(big, META_BYTES_MAX, "meta.trailing");
+	expect_refused(big, (size_t)META_BYTES_MAX + 1, "meta.too_large");
+
+	scale_writer_init(&w, META_BYTES_MAX, NULL);
+	scale_put_bytes(&w, "meta", 4);
+	scale_put_u8(&w, 16);
+	scale_put_compact(&w, nt);
+	for (size_t i = 0; i < nt; i++)
+		w_prim(&w, (uint32_t)i, META_U8);
+	assert_false(w.failed);
+	expect_refused(w.buf, w.len, "meta.too_large");
+	scale_writer_free(&w);
+	free(big);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +675,7 @@ int main(void)
 		cmocka_unit_test(hostile_headers_and_tails_are_refused),
 		cmocka_unit_test(v14_v15_v16_give_the_same_answers),
 		cmocka_unit_test(dangling_and_cyclic_types_are_refused),
+		cmocka_unit_test(oversized_metadata_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

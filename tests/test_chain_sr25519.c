@@ -9,6 +9,7 @@
 #include "chain_fixture.h"
 
 #include <sodium.h>
+#include <sys/mman.h>
 
 #include "chain/chainkey.h"
 #include "chain/sr25519.h"
@@ -188,6 +189,32 @@ static void verifier_refuses_tampering(void **unused)
 	memcpy(badpub, pub, 32);
 	badpub[31] |= 0x80;
 	expect_refusal(badpub, msg, sizeof msg, sig, "sr25519.bad_public_key");
+	sr25519_wipe(&sk);
+}
+
+/* Merlin frames a message with a u32 length, so a longer one can be
+ * neither signed nor checked. The message is a mapping no byte of which
+ * can be read: the refusal must come before any of it is. */
+static void message_over_u32_is_refused(void **unused)
+{
+	const size_t len = (size_t)UINT32_MAX + 1;
+	struct sr25519_secret sk;
+	struct kerr err = { { 0 }, { 0 } };
+	uint8_t seed[32] = { 9 }, pub[32], sig[64], one = 0;
+	void *msg = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	(void)unused;
+	assert_true(msg != MAP_FAILED);
+	sr25519_from_seed(seed, &sk, pub);
+	memset(sig, 0xa5, sizeof sig);
+	assert_int_equal(sr25519_sign(&sk, pub, msg, len, NULL, sig, &err), -1);
+	assert_string_equal(err.code, "sr25519.message_too_long");
+	for (int i = 0; i < 64; i++) /* no half-made signature left behind */
+		assert_int_equal(sig[i], 0xa5);
+	/* a well-formed signature, so that only the length can be refused */
+	assert_int_equal(sr25519_sign(&sk, pub, &one, 1, NULL, sig, &err), 0);
+	expect_refusal(pub, msg, len, sig, "sr25519.message_too_long");
+	assert_int_equal(munmap(msg, len), 0);
 	sr25519_wipe(&sk);
 }
 
@@ -375,6 +402,7 @@ int main(void)
 		cmocka_unit_test(signature_with_fixed_randomness),
 		cmocka_unit_test(verifies_published_signatures),
 		cmocka_unit_test(verifier_refuses_tampering),
+		cmocka_unit_test(message_over_u32_is_refused),
 		cmocka_unit_test(signer_seam_signs_for_both_schemes),
 		cmocka_unit_test(golden_against_polkadot_js),
 	};

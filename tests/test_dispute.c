@@ -393,6 +393,67 @@ static void test_hostile_traces_are_refused(void **unused)
 	free(text);
 }
 
+/* The bound on a trace holds both ways: a reader refuses a document one
+ * byte past TRACE_FILE_BYTES_MAX (whitespace after a valid one, so only
+ * its size is wrong) before jansson builds anything from it, and a writer
+ * refuses to make a document its reader would refuse, writing nothing.
+ * The records are as long as a recipe can make them, about 126 bytes of
+ * JSON each: 65 full steps reach the bound, 72 pass it with room. */
+static void test_trace_size_bound(void **unused)
+{
+	static const char manifest[] = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+	enum { BIG_STEPS = 72 };
+	char *tmp = tu_mkdtemp(), path[FS_PATH_MAX], *text, *padded = malloc(TRACE_FILE_BYTES_MAX + 1);
+	struct recipe_trace_rec *recs = calloc(RECIPE_TRACE_MAX, sizeof *recs);
+	struct trace_doc d;
+	struct kerr err = { { 0 }, { 0 } };
+	size_t len;
+
+	(void)unused;
+	assert_non_null(padded);
+	assert_non_null(recs);
+	for (size_t i = 0; i < RECIPE_TRACE_MAX; i++) {
+		snprintf(recs[i].name, sizeof recs[i].name, "fwd.h%05zu.attention_out_projection.grad_weight", i);
+		recs[i].n = RECIPE_TRACE_ELEMS_MAX - 1 - i;
+		recs[i].l2 = -1.2345678901234567e-300;
+		memset(recs[i].digest, 0xab, sizeof recs[i].digest);
+	}
+	snprintf(path, sizeof path, "%s/small.json", tmp);
+	trace_doc_init(&d, manifest, "miner", 0, 0, 1);
+	assert_int_equal(trace_doc_add(&d, 0, 3.5f, 1e-3f, recs, 4, &err), 0);
+	assert_int_equal(trace_doc_write(path, &d, &err), 0);
+	trace_doc_free(&d);
+	assert_int_equal(fs_read_all(path, TRACE_FILE_BYTES_MAX, &text, &len, &err), 0);
+	memcpy(padded, text, len);
+	memset(padded + len, ' ', TRACE_FILE_BYTES_MAX + 1 - len);
+	assert_int_equal(trace_doc_parse(padded, TRACE_FILE_BYTES_MAX, &d, &err), 0);
+	assert_int_equal(d.nsteps, 1);
+	trace_doc_free(&d);
+	assert_int_equal(trace_doc_parse(padded, TRACE_FILE_BYTES_MAX + 1, &d, &err), -1);
+	assert_string_equal(err.code, "trace.too_large");
+	assert_int_equal(d.nsteps, 0);
+	assert_null(d.steps);
+	free(padded);
+	free(text);
+
+	snprintf(path, sizeof path, "%s/big.json", tmp);
+	trace_doc_init(&d, manifest, "miner", 0, 0, 1);
+	for (int s = 0; s < BIG_STEPS; s++)
+		assert_int_equal(trace_doc_add(&d, s, 3.5f, 1e-3f, recs, RECIPE_TRACE_MAX, &err), 0);
+	assert_int_equal(trace_doc_write(path, &d, &err), -1);
+	assert_string_equal(err.code, "trace.too_large");
+	trace_doc_free(&d);
+	assert_false(fs_exists(path));
+	{
+		char out[4096];
+
+		tu_run_want(out, sizeof out, 0, "ls -A '%s'", tmp); /* no temporary left behind */
+		assert_string_equal(out, "small.json\n");
+	}
+	free(recs);
+	tu_rmdir(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_scan_comes_before_any_build),
 		cmocka_unit_test(test_held_bundle_is_disputed_with_its_checkpoints),
 		cmocka_unit_test(test_hostile_traces_are_refused),
+		cmocka_unit_test(test_trace_size_bound),
 		cmocka_unit_test(test_judge_keeps_its_trace),
 	};
 

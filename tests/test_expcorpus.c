@@ -782,6 +782,60 @@ static void test_validation_and_ids(void **state)
 	expcorpus_entry_free(&g);
 }
 
+/* One past a bound: refused before any row of any table is written. */
+static void expect_too_large(struct fixture *f, const struct expcorpus_entry *e, const struct expcorpus_check *c,
+			     size_t n)
+{
+	struct kerr err = { 0 };
+	char id[EXPCORPUS_ID_BYTES] = "";
+	long long before[3], after[3];
+
+	rows(&f->s, before);
+	assert_int_equal(expcorpus_record(&f->s, e, c, n, id, &err), -1);
+	assert_string_equal(err.code, "expcorpus.too_large");
+	assert_string_equal(id, "");
+	rows(&f->s, after);
+	assert_memory_equal(before, after, sizeof before);
+}
+
+/* A miner writes the rationale and the patch, and the judge decides how
+ * many checks it ran; the corpus is served and searched, so each has a
+ * bound. At the bound an entry is recorded, one past it is refused. */
+static void test_size_bounds(void **state)
+{
+	struct fixture *f = *state;
+	struct expcorpus_entry e;
+	struct expcorpus_check ck[EXPCORPUS_CHECKS_MAX + 1];
+	static char big[EXPCORPUS_PATCH_BYTES_MAX + 2];
+	char id[EXPCORPUS_ID_BYTES];
+
+	for (size_t i = 0; i < EXPCORPUS_PATCH_BYTES_MAX + 1; i++) /* words, as FTS sees real text */
+		big[i] = i % 8 == 7 ? ' ' : 'x';
+	big[EXPCORPUS_RATIONALE_BYTES_MAX + 1] = '\0';
+	entry(&e, "big-rationale", "alice", "p", big, EXPCORPUS_REJECTED, NULL, NULL);
+	expect_too_large(f, &e, NULL, 0);
+	big[EXPCORPUS_RATIONALE_BYTES_MAX] = '\0';
+	record_ok(f, &e, NULL, 0, id);
+
+	big[EXPCORPUS_RATIONALE_BYTES_MAX] = big[EXPCORPUS_RATIONALE_BYTES_MAX + 1] = 'x';
+	big[EXPCORPUS_PATCH_BYTES_MAX + 1] = '\0';
+	entry(&e, "big-patch", "alice", big, "r", EXPCORPUS_REJECTED, NULL, NULL);
+	expect_too_large(f, &e, NULL, 0);
+	big[EXPCORPUS_PATCH_BYTES_MAX] = '\0';
+	entry(&e, "big-patch", "alice", big, "r", EXPCORPUS_REJECTED, NULL, NULL);
+	record_ok(f, &e, NULL, 0, id);
+
+	for (size_t i = 0; i < EXPCORPUS_CHECKS_MAX + 1; i++) {
+		memset(&ck[i], 0, sizeof ck[i]);
+		snprintf(ck[i].name, sizeof ck[i].name, "check_%zu", i);
+		snprintf(ck[i].outcome, sizeof ck[i].outcome, "pass");
+	}
+	entry(&e, "many-checks", "alice", "p", "r", EXPCORPUS_REJECTED, NULL, NULL);
+	expect_too_large(f, &e, ck, EXPCORPUS_CHECKS_MAX + 1);
+	record_ok(f, &e, ck, EXPCORPUS_CHECKS_MAX, id);
+	assert_int_equal(count(&f->s, "SELECT count(*) FROM submissions"), 3);
+}
+
 static char *export_to_string(struct fixture *f, enum expcorpus_format fmt)
 {
 	char *buf = NULL;
@@ -990,6 +1044,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_paths_are_hidden, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_judge_cpu_total, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation_and_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_jsonl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_csv, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cite, setup, teardown),

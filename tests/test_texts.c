@@ -272,6 +272,59 @@ static void test_failed_load_adds_nothing(void **state)
 	tu_rmdir(dir);
 }
 
+/* Folders nested past the limit are refused, not walked until the stack or
+ * the path length gives out; a document taken before the deep branch is
+ * dropped again (the load adds nothing). */
+static void test_folders_nested_too_deep(void **state)
+{
+	char *dir = tu_mkdtemp(), rel[FS_PATH_MAX] = "deep", needle[64];
+
+	puts_file(dir, "deep/0.txt", "taken before the deep branch");
+	for (int depth = 1; depth <= CORPUS_DEPTH_MAX + 1; depth++)
+		strcat(rel, "/a");
+	strcat(rel, "/bottom.txt");
+	puts_file(dir, rel, "out of reach");
+	snprintf(needle, sizeof needle, "nested deeper than %d", CORPUS_DEPTH_MAX);
+	expect_fail(dir, "deep", "texts.too_deep", needle);
+	tu_rmdir(dir);
+}
+
+/* A symbolic link back to its own folder makes an endless tree out of one
+ * file; the depth limit is what ends the walk. */
+static void test_symlink_loop_is_too_deep(void **state)
+{
+	char *dir = tu_mkdtemp(), link[FS_PATH_MAX];
+
+	puts_file(dir, "loop/a.txt", "one document, seen through every level of the loop");
+	snprintf(link, sizeof link, "%s/loop/again", dir);
+	assert_int_equal(symlink(".", link), 0);
+	expect_fail(dir, "loop", "texts.too_deep", "loop/again/again");
+	tu_rmdir(dir);
+}
+
+/* One record a line is the least costly way to the document limit (still
+ * about 20 s and 1.8 GB under ASan): one more than CORPUS_DOCS_MAX tiny
+ * records, 130 MB, in a single .jsonl. */
+static void test_more_documents_than_the_limit(void **state)
+{
+	static const char line[] = "{\"text\":\"a\"}\n";
+	char *dir = tu_mkdtemp(), path[FS_PATH_MAX], want[64];
+	size_t n = (size_t)CORPUS_DOCS_MAX + 1, len = n * (sizeof line - 1);
+	char *body = malloc(len);
+	struct kerr err = { 0 };
+
+	assert_non_null(body);
+	for (size_t i = 0; i < n; i++)
+		memcpy(body + i * (sizeof line - 1), line, sizeof line - 1);
+	snprintf(path, sizeof path, "%s/many.jsonl", dir);
+	assert_int_equal(fs_write_atomic(path, body, len, &err), 0);
+	free(body);
+	/* The record that would be one too many names itself. */
+	snprintf(want, sizeof want, "many.jsonl:%zu", n);
+	expect_fail(dir, "many.jsonl", "texts.too_many", want);
+	tu_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +338,9 @@ int main(void)
 		cmocka_unit_test(test_nothing_found_and_unsupported),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_failed_load_adds_nothing),
+		cmocka_unit_test(test_folders_nested_too_deep),
+		cmocka_unit_test(test_symlink_loop_is_too_deep),
+		cmocka_unit_test(test_more_documents_than_the_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
