@@ -746,6 +746,39 @@ static void test_resigned_by_another_key(void **unused)
 	expect_rejected(b, "attest.binding");
 }
 
+/* A manifest that is no JSON object, one with a key given twice (two
+ * readers could take different values from it: the signature would cover
+ * both), and none at all: nothing to attribute, so nothing is recorded, and
+ * the refusal names the manifest. */
+static void test_manifest_unreadable(void **unused)
+{
+	static const struct {
+		const char *name, *text; /* NULL: no manifest.json */
+	} cases[] = {
+		{ "manifest-array", "[]\n" },
+		{ "manifest-twice", "{\"miner\":\"a\",\"miner\":\"b\"}\n" },
+		{ "manifest-missing", NULL },
+	};
+	char b[FS_PATH_MAX], p[FS_PATH_MAX];
+	int before;
+
+	run(0, "%s corpus %s export --format jsonl | wc -l", tu_karpa(), g.state);
+	before = atoi(g.out);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		copy_honest(b, cases[i].name);
+		snprintf(p, sizeof p, "%s/%s", b, BUNDLE_MANIFEST);
+		if (cases[i].text)
+			spit(p, cases[i].text, strlen(cases[i].text));
+		else
+			assert_int_equal(unlink(p), 0);
+		run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, b, THREADS);
+		if (!strstr(g.out, "judge.unreadable") || !strstr(g.out, "manifest.json"))
+			fail_msg("%s: expected judge.unreadable naming manifest.json:\n%s", cases[i].name, g.out);
+	}
+	run(0, "%s corpus %s export --format jsonl | wc -l", tu_karpa(), g.state);
+	assert_int_equal(atoi(g.out), before);
+}
+
 /* ---- check 2: a manifest its miner signed that misdescribes the bundle -- */
 
 /* The honest bundle with one manifest field set to v and re-sealed by its
@@ -1354,6 +1387,7 @@ int main(void)
 		cmocka_unit_test(test_patch_too_big),
 		cmocka_unit_test(test_fifo_patch),
 		cmocka_unit_test(test_fifo_manifest),
+		cmocka_unit_test(test_manifest_unreadable),
 		cmocka_unit_test(test_bundle_changed_after_intake),
 		cmocka_unit_test(test_spinning_logits_hit_the_deadline),
 		cmocka_unit_test(test_hidden_tokens_in_an_error_are_withheld),
