@@ -34,19 +34,6 @@ static const char status_usage[] =
 	"usage: karpa status URL [--json]\n"
 	"Shows a validator service's king, its queue and the lineage of kings.\n";
 
-static int url_join(char *out, size_t cap, const char *base, const char *path, struct kerr *err)
-{
-	size_t n = strlen(base);
-
-	while (n > 0 && base[n - 1] == '/')
-		n--;
-	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
-		return kerr_set(err, "client.bad_url", "'%s' is not an http:// or https:// URL", base);
-	if ((size_t)snprintf(out, cap, "%.*s%s", (int)n, base, path) >= cap)
-		return kerr_set(err, "client.bad_url", "URL too long");
-	return 0;
-}
-
 static const char *str(json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
@@ -109,7 +96,7 @@ int cmd_submit(int argc, char **argv)
 		fputs(submit_usage, stderr);
 		return EXIT_USAGE;
 	}
-	if (url_join(url, sizeof url, argv[optind], "/v1/submissions", &err) < 0 ||
+	if (client_url(url, sizeof url, argv[optind], "/v1/submissions", &err) < 0 ||
 	    client_post_file(url, argv[optind + 1], &co, &it, &status, &err) < 0)
 		return cli_fail_json(&err, as_json, NULL);
 	if (!as_json)
@@ -141,7 +128,7 @@ int cmd_submit(int argc, char **argv)
 			return cli_fail_json(&err, as_json, NULL);
 		}
 		sleep(SUBMIT_POLL_S);
-		if (url_join(item_url, sizeof item_url, argv[optind], "/v1/submissions/", &err) < 0 ||
+		if (client_url(item_url, sizeof item_url, argv[optind], "/v1/submissions/", &err) < 0 ||
 		    strlen(item_url) + strlen(str(it, "id")) >= sizeof item_url) {
 			json_decref(it);
 			return cli_fail_json(&err, as_json, NULL);
@@ -210,11 +197,11 @@ int cmd_status(int argc, char **argv)
 	}
 	client_opts_default(&co);
 	co.tries = 2;
-	if (url_join(url, sizeof url, argv[optind], "/v1/king", &err) < 0 ||
+	if (client_url(url, sizeof url, argv[optind], "/v1/king", &err) < 0 ||
 	    client_get_json(url, &co, &king, &status, &err) < 0 ||
-	    url_join(url, sizeof url, argv[optind], "/v1/queue", &err) < 0 ||
+	    client_url(url, sizeof url, argv[optind], "/v1/queue", &err) < 0 ||
 	    client_get_json(url, &co, &queue, &status, &err) < 0 ||
-	    url_join(url, sizeof url, argv[optind], "/v1/lineage", &err) < 0 ||
+	    client_url(url, sizeof url, argv[optind], "/v1/lineage", &err) < 0 ||
 	    client_get_json(url, &co, &lineage, &status, &err) < 0) {
 		json_decref(king);
 		json_decref(queue);

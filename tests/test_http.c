@@ -1879,6 +1879,33 @@ static void test_client_errors(void **state)
 	fx_stop(f);
 }
 
+/* The URLs the miner and the CLI build from a validator's address: the
+ * trailing slashes go, and nothing but http(s) is followed (a file:// or
+ * ftp:// validator would have curl read or send elsewhere); a join past
+ * the buffer is refused, not cut. */
+static void test_client_url(void **state)
+{
+	static const char *const refused[] = { "file:///etc/passwd", "ftp://127.0.0.1/", "127.0.0.1:8370",
+						"HTTP://127.0.0.1", "", "gopher://x" };
+	char out[64];
+	struct kerr err;
+
+	(void)state;
+	assert_int_equal(client_url(out, sizeof out, "http://127.0.0.1:8370//", "/v1/king", &err), 0);
+	assert_string_equal(out, "http://127.0.0.1:8370/v1/king");
+	assert_int_equal(client_url(out, sizeof out, "https://v.example", "/v1/queue", &err), 0);
+	assert_string_equal(out, "https://v.example/v1/queue");
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		kerr_clear(&err);
+		assert_int_equal(client_url(out, sizeof out, refused[i], "/v1/king", &err), -1);
+		assert_string_equal(err.code, "client.bad_url");
+	}
+	kerr_clear(&err);
+	assert_int_equal(client_url(out, 30, "http://127.0.0.1:8370", "/v1/submissions", &err), -1);
+	assert_string_equal(err.code, "client.bad_url");
+	assert_string_equal(err.msg, "URL too long");
+}
+
 /* http_start refuses what it cannot serve. */
 static void test_start_refusals(void **state)
 {
@@ -1948,6 +1975,7 @@ int main(void)
 		cmocka_unit_test(test_sse_caps),
 		cmocka_unit_test(test_client_retries),
 		cmocka_unit_test(test_client_errors),
+		cmocka_unit_test(test_client_url),
 		cmocka_unit_test(test_start_refusals),
 	};
 

@@ -93,19 +93,6 @@ static void say(const char *fmt, ...)
 	fprintf(stderr, "miner: %s\n", line);
 }
 
-static int url(char *out, size_t cap, const char *base, const char *path, struct kerr *err)
-{
-	size_t n = strlen(base);
-
-	while (n > 0 && base[n - 1] == '/')
-		n--;
-	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
-		return kerr_set(err, "client.bad_url", "'%s' is not an http:// or https:// URL", base);
-	if ((size_t)snprintf(out, cap, "%.*s%s", (int)n, base, path) >= cap)
-		return kerr_set(err, "client.bad_url", "URL too long");
-	return 0;
-}
-
 static const char *jstr(json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
@@ -146,7 +133,8 @@ static int king_sync(struct miner *m, int *changed, struct kerr *err)
 
 	*changed = 0;
 	memset(&k, 0, sizeof k);
-	if (url(u, sizeof u, m->o->validator, "/v1/king", err) < 0 || client_get_json(u, &m->co, &o, &status, err) < 0)
+	if (client_url(u, sizeof u, m->o->validator, "/v1/king", err) < 0 ||
+	    client_get_json(u, &m->co, &o, &status, err) < 0)
 		return -1;
 	snprintf(k.tag, sizeof k.tag, "%s", jstr(o, "tag"));
 	snprintf(k.commit, sizeof k.commit, "%s", jstr(o, "commit"));
@@ -171,7 +159,7 @@ static int king_sync(struct miner *m, int *changed, struct kerr *err)
 		return 0;
 	}
 	if (fs_join(bundle, sizeof bundle, err, "%s/recipe.bundle", m->o->work) < 0 ||
-	    url(u, sizeof u, m->o->validator, "/v1/recipe.bundle", err) < 0 ||
+	    client_url(u, sizeof u, m->o->validator, "/v1/recipe.bundle", err) < 0 ||
 	    client_get_file(u, &m->co, bundle, &status, err) < 0)
 		return -1;
 	fs_rm_rf(m->recipe);
@@ -233,7 +221,8 @@ static int corpus_skip(void *arg, const struct knob_point *p)
 		return 0;
 	proposal_token(m->k.commit, s, tok);
 	snprintf(path, sizeof path, "/v1/corpus?q=%s&verdict=not_decisive&limit=20", tok);
-	if (url(u, sizeof u, m->o->validator, path, &err) < 0 || client_get_json(u, &m->co, &o, &status, &err) < 0)
+	if (client_url(u, sizeof u, m->o->validator, path, &err) < 0 ||
+	    client_get_json(u, &m->co, &o, &status, &err) < 0)
 		return 0;
 	json_array_foreach(json_object_get(o, "entries"), i, e)
 		hit |= !strcmp(jstr(e, "king_tag"), m->k.tag);
@@ -460,7 +449,8 @@ static int follow(struct miner *m, const char *id, const char *held_dir, time_t 
 		return kerr_set(err, "client.bad_reply", "'%.64s' is not a submission id (q- and at most %d hex digits)", id,
 				MINER_ID_MAX - 2);
 	snprintf(p, sizeof p, "/v1/submissions/%s", id);
-	if (url(u, sizeof u, m->o->validator, p, err) < 0 || url(subs, sizeof subs, m->o->validator, "/v1/submissions", err) < 0)
+	if (client_url(u, sizeof u, m->o->validator, p, err) < 0 ||
+	    client_url(subs, sizeof subs, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
 	for (;;) {
 		long status = 0;
@@ -514,7 +504,7 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 	time_t deadline = time(NULL) + (time_t)m->o->verdict_timeout_s;
 	int fails = 0, faults = 0;
 
-	if (url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0)
+	if (client_url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
 	while (client_post_file(u, tar, &m->co, &it, &status, err) < 0) {
 		if (!later(err, status) || past_deadline(deadline, tar, err) || too_many_faults(&faults, status, tar, err))
@@ -963,7 +953,7 @@ static json_t *corpus_related(struct miner *m)
 	long status;
 	size_t i;
 
-	if (url(u, sizeof u, m->o->validator, "/v1/corpus?limit=50", &err) < 0 ||
+	if (client_url(u, sizeof u, m->o->validator, "/v1/corpus?limit=50", &err) < 0 ||
 	    client_get_json(u, &m->co, &o, &status, &err) < 0)
 		return out;
 	json_array_foreach(json_object_get(o, "entries"), i, e)

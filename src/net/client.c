@@ -40,6 +40,19 @@
 #define CLIENT_STALL_BPS 1024L
 #define CLIENT_STALL_S 300L
 
+int client_url(char *out, size_t cap, const char *base, const char *path, struct kerr *err)
+{
+	size_t n = strlen(base);
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
+		return kerr_set(err, "client.bad_url", "'%.200s' is not an http:// or https:// URL", base);
+	if ((size_t)snprintf(out, cap, "%.*s%s", (int)n, base, path) >= cap)
+		return kerr_set(err, "client.bad_url", "URL too long");
+	return 0;
+}
+
 void client_opts_default(struct client_opts *o)
 {
 	memset(o, 0, sizeof *o); /* a field added later is not left to the stack */
