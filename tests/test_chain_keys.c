@@ -505,7 +505,7 @@ static void wallet_json_refusals(void **unused)
  * cost (8 passes, 512 MiB) runs once; the rest use the minimum. */
 static void wallet_coldkey_nacl(void **unused)
 {
-	char wallet[FS_PATH_MAX], path[FS_PATH_MAX], json[1024], *plain = NULL;
+	char wallet[FS_PATH_MAX], path[FS_PATH_MAX], key_path[FS_PATH_MAX], json[1024], *plain = NULL;
 	uint8_t *sealed = NULL;
 	size_t sealed_len = 0, plain_len = 0;
 	struct chain_key k;
@@ -561,6 +561,21 @@ static void wallet_coldkey_nacl(void **unused)
 	/* Opened end to end by the CLI (the release binary: one Argon2i run). */
 	snprintf(path, sizeof path, "%s/coldpw", chain_dir);
 	write_file(path, "correct horse\n", 14, 0600);
+	/* The right password on a machine short of the 512 MiB Argon2i needs
+	 * (here: 448 MiB of address space in all) is the machine's trouble,
+	 * said as such, and no key is written. */
+	tu_run_want(out, sizeof out, 1,
+		    "ulimit -v 458752 && %s chain keys import --wallet %s --coldkey --password-file %s"
+		    " --out %s/cold.key --json",
+		    tu_karpa(), wallet, path, chain_dir);
+	{
+		json_t *j = tu_out_json(out);
+
+		assert_string_equal(tu_jstr(j, "code"), "wallet.kdf");
+		json_decref(j);
+	}
+	snprintf(key_path, sizeof key_path, "%s/cold.key", chain_dir);
+	assert_false(fs_exists(key_path));
 	t0 = tu_now_s();
 	tu_run_want(out, sizeof out, 0, "%s chain keys import --wallet %s --coldkey --password-file %s --out %s/cold.key",
 		    tu_karpa(), wallet, path, chain_dir);

@@ -1281,6 +1281,54 @@ static void test_cli(void **state)
 	assert_non_null(strstr(out, "ledger.not_found"));
 	if (validator_open(f->st.state, &f->st.s, &e) < 0)
 		fail_msg("reopen: %s", e.msg);
+	/* a ledger entry whose miner key was damaged in the database: refused
+	 * before anything is signed or sent */
+	{
+		char sql[512], bad[HASH_HEX_BYTES];
+
+		snprintf(bad, sizeof bad, "%s", cr_miner("alice"));
+		bad[63] = 'z';
+		snprintf(sql, sizeof sql, "UPDATE ledger SET body = replace(body, '%s', '%s') WHERE epoch = 1",
+			 cr_miner("alice"), bad);
+		cr_exec(&f->st.s, sql);
+	}
+	vstate_close(&f->st.s);
+	tu_run_want(out, sizeof out, 1, "%s chain weights %s --endpoint %s --netuid %d --hotkey %s --epoch 1",
+		    tu_karpa_san(), f->st.state, g_node.url, NETUID, keyf);
+	assert_non_null(strstr(out, "karpa: chainsink.bad_miner: "));
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	if (validator_open(f->st.state, &f->st.s, &e) < 0)
+		fail_msg("reopen: %s", e.msg);
+}
+
+/* The service's sink turns each closed epoch's vector into chain miners:
+ * a key that is not 64 hex digits (a vector damaged on its way) fails the
+ * whole vector, not just its entry. */
+static void test_sink_refuses_bad_miners(void **state)
+{
+	struct weights_entry e[2] = { { .score = 1.0 }, { .score = 2.0 } };
+	struct weights w = { .epoch = 7, .n = 2, .e = e };
+	struct chain_miner *m = NULL;
+	size_t n = 0;
+	struct kerr err;
+
+	(void)state;
+	snprintf(e[0].miner, sizeof e[0].miner, "%s", cr_miner("alice"));
+	snprintf(e[1].miner, sizeof e[1].miner, "%s", cr_miner("bob"));
+	assert_int_equal(chainsink_miners(&w, &m, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_true(m[1].score == 2.0);
+	free(m);
+	e[1].miner[63] = 'g';
+	assert_int_equal(chainsink_miners(&w, &m, &n, &err), -1);
+	assert_string_equal(err.code, "chainsink.bad_miner");
+	assert_non_null(strstr(err.msg, "epoch 7"));
+	assert_null(m);
+	assert_int_equal(n, 0);
+	e[1].miner[63] = '\0'; /* 63 digits */
+	assert_int_equal(chainsink_miners(&w, &m, &n, &err), -1);
+	assert_string_equal(err.code, "chainsink.bad_miner");
+	assert_null(m);
 }
 
 /* `validator serve --chain`: epochs close into the ledger whatever the
@@ -1354,6 +1402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serve, setup, teardown),
+		cmocka_unit_test(test_sink_refuses_bad_miners),
 	};
 	int rc;
 

@@ -143,6 +143,55 @@ static void test_hidden_lr_is_the_optimizer(void **unused)
 	json_decref(c);
 }
 
+/* `dispute trace` of the first bundle with opts after the usual ones
+ * (later options win): refused with code, no trace written and no work
+ * folder left in its TMPDIR. */
+static void expect_trace_refused(const char *opts, const char *code)
+{
+	char tmp[FS_PATH_MAX], trace[FS_PATH_MAX];
+	json_t *j;
+
+	fx_file(tmp, "refused.tmp");
+	fx_file(trace, "refused.json");
+	run(0, "rm -rf %s && mkdir %s", tmp, tmp);
+	run(1, "TMPDIR=%s %s dispute trace %s --recipe %s/recipe --data %s --segment 0 --to 1 --threads 2 --out %s"
+	       " --json %s",
+	    tmp, tu_karpa_san(), g.lr_tar, g.state, g.data, trace, opts);
+	j = tu_out_json(g.out);
+	if (strcmp(tu_jstr(j, "code"), code))
+		fail_msg("%s: got %s (%s), want %s", opts, tu_jstr(j, "code"), tu_jstr(j, "message"), code);
+	json_decref(j);
+	assert_false(fs_exists(trace));
+	assert_int_equal(tu_entries(tmp), 0);
+}
+
+/* A dispute that cannot be about this bundle is refused before any replay:
+ * a segment or step the proof does not have, a side name that would not
+ * fit a file name, data other than the proof trained on (the validator's
+ * hidden split, here), and a recipe repository whose king tag is missing
+ * or names another commit than the bundle's base, even one with the same
+ * tree. */
+static void test_mismatched_disputes_are_refused(void **unused)
+{
+	char opts[4 * FS_PATH_MAX];
+
+	(void)unused;
+	expect_trace_refused("--side 'Ev il'", "dispute.bad_opts");
+	expect_trace_refused("--segment 1000", "dispute.bad_opts");
+	expect_trace_refused("--to 100000", "dispute.bad_opts");
+	snprintf(opts, sizeof opts, "--data %s", g.hidden);
+	expect_trace_refused(opts, "dispute.data_mismatch");
+	run(0, "git clone -q %s/recipe %s/moved && cd %s/moved && git -c user.name=t -c user.email=t@t commit -q"
+	       " --allow-empty -m moved && git tag -f recipe-v0.1.0 >/dev/null",
+	    g.state, g.tmp, g.tmp);
+	snprintf(opts, sizeof opts, "--recipe %s/moved", g.tmp);
+	expect_trace_refused(opts, "dispute.king");
+	run(0, "git clone -q %s/recipe %s/untagged && git -C %s/untagged tag -d recipe-v0.1.0 >/dev/null", g.state,
+	    g.tmp, g.tmp);
+	snprintf(opts, sizeof opts, "--recipe %s/untagged", g.tmp);
+	expect_trace_refused(opts, "dispute.king");
+}
+
 /* Layer 1's GELU output moves by a part in a thousand at one thread: too
  * little to change a logged loss's bits for the first steps of any
  * segment, so the short replays pass where they should not, and the whole
@@ -458,6 +507,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hidden_lr_is_the_optimizer),
+		cmocka_unit_test(test_mismatched_disputes_are_refused),
 		cmocka_unit_test(test_one_layer_is_named),
 		cmocka_unit_test(test_honest_proof_has_no_dispute),
 		cmocka_unit_test(test_scan_comes_before_any_build),

@@ -48,6 +48,45 @@ static const char conflict_text[] = "diff --git a/gpt.c b/gpt.c\n"
 				    "-int gpt_steps = 7;\n"
 				    "+int gpt_steps = 8;\n";
 
+/* Replaces a line with itself: applies cleanly and changes nothing. */
+static const char noop_text[] = "diff --git a/gpt.c b/gpt.c\n"
+				"--- a/gpt.c\n"
+				"+++ b/gpt.c\n"
+				"@@ -1,2 +1,2 @@\n"
+				" /* gpt.c: a stand-in recipe */\n"
+				"-int gpt_steps = 1;\n"
+				"+int gpt_steps = 1;\n";
+
+/* Deletes every file of the genesis king, its CUDA part too, from a
+ * source that brings its own README.md (else reciperepo_init writes a
+ * longer one). */
+#define EMPTY_README "A stand-in recipe.\n"
+static const char empty_text[] = "diff --git a/README.md b/README.md\n"
+				 "deleted file mode 100644\n"
+				 "--- a/README.md\n"
+				 "+++ /dev/null\n"
+				 "@@ -1 +0,0 @@\n"
+				 "-" EMPTY_README
+				 "diff --git a/gpt.c b/gpt.c\n"
+				 "deleted file mode 100644\n"
+				 "--- a/gpt.c\n"
+				 "+++ /dev/null\n"
+				 "@@ -1,2 +0,0 @@\n"
+				 "-/* gpt.c: a stand-in recipe */\n"
+				 "-int gpt_steps = 1;\n"
+				 "diff --git a/gpt.h b/gpt.h\n"
+				 "deleted file mode 100644\n"
+				 "--- a/gpt.h\n"
+				 "+++ /dev/null\n"
+				 "@@ -1 +0,0 @@\n"
+				 "-extern int gpt_steps;\n"
+				 "diff --git a/cuda/k.cu b/cuda/k.cu\n"
+				 "deleted file mode 100644\n"
+				 "--- a/cuda/k.cu\n"
+				 "+++ /dev/null\n"
+				 "@@ -1 +0,0 @@\n"
+				 "-__global__ void k(void) {}\n";
+
 struct fixture {
 	char *tmp;
 	char src[FS_PATH_MAX], data[FS_PATH_MAX], hidden[FS_PATH_MAX];
@@ -374,9 +413,13 @@ static void test_current_margin(void **state)
 	assert_string_equal(err.code, "king.no_noise_floor");
 	assert_int_equal(sqlite3_exec(s.db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin) VALUES"
 				      " ('recipe-v0.1.0', 'cpu', 10, 0.5, 1.0),"
-				      " ('recipe-v0.1.0', 'tiny', 3, 0.01, 0.02);"
-				      "UPDATE kings SET hidden_bpb = 2.5",
+				      " ('recipe-v0.1.0', 'tiny', 3, 0.01, 0.02)",
 				      NULL, NULL, NULL), SQLITE_OK);
+	/* a floor without the king's own score (a genesis king before its
+	 * noise-floor run wrote it): no score to compare a candidate with */
+	assert_int_equal(king_current(&s, &ki, &err), -1);
+	assert_string_equal(err.code, "king.no_score");
+	assert_int_equal(sqlite3_exec(s.db, "UPDATE kings SET hidden_bpb = 2.5", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(king_current(&s, &ki, &err), 0);
 	assert_string_equal(ki.tag, RECIPEREPO_FIRST_TAG);
 	assert_true(ki.margin == 0.02 && ki.sigma == 0.01 && ki.noise_seeds == 3 && ki.hidden_bpb == 2.5);
@@ -459,6 +502,136 @@ static void test_merge_refusals(void **state)
 	assert_int_equal(reciperepo_latest_tag(s.recipe, tag, &err), 0);
 	assert_string_equal(tag, RECIPEREPO_FIRST_TAG);
 	assert_int_equal(king_check_invariant(&s, &err), 0);
+	vstate_close(&s);
+}
+
+/* A refused merge wrote nothing: no journal row, the one king, no tag
+ * above it, git and the database agreeing, the submission still pending
+ * and no merge folder left behind. */
+static void assert_no_merge(struct vstate *s, const char *id, const char *king_tag)
+{
+	char tag[RECIPEREPO_TAG_MAX], work[FS_PATH_MAX], v[EXPCORPUS_VERDICT_MAX];
+	struct kerr err = { 0 };
+
+	assert_int_equal(count(s, "SELECT count(*) FROM merges", NULL), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM kings", NULL), 1);
+	assert_int_equal(reciperepo_latest_tag(s->recipe, tag, &err), 0);
+	assert_string_equal(tag, king_tag);
+	assert_int_equal(king_check_invariant(s, &err), 0);
+	verdict_of(s, id, v);
+	assert_string_equal(v, EXPCORPUS_CHALLENGE_PENDING);
+	snprintf(work, sizeof work, "%s/work", s->dir);
+	assert_int_equal(tu_entries(work), 0);
+}
+
+/* Refusals the merge meets before its journal row: a patch that changes
+ * nothing (the king's tree again), one that empties the recipe, a work
+ * folder that cannot be made, a king with no next patch version. */
+static void test_merge_refusals_before_journal(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], noop[FS_PATH_MAX], empty[FS_PATH_MAX], work[FS_PATH_MAX];
+	char out[OUT_MAX];
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	tu_put(f->tmp, "noop.diff", noop_text);
+	tu_put(f->tmp, "empty.diff", empty_text);
+	snprintf(noop, sizeof noop, "%s/noop.diff", f->tmp);
+	snprintf(empty, sizeof empty, "%s/empty.diff", f->tmp);
+	tu_put(f->src, "README.md", EMPTY_README);
+	new_state(f, dir);
+	open_state(dir, &s);
+	record(&s, 5, id);
+	assert_int_equal(merge_now(&s, id, noop, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.no_change");
+	assert_no_merge(&s, id, RECIPEREPO_FIRST_TAG);
+	assert_int_equal(merge_now(&s, id, empty, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.tree");
+	assert_non_null(strstr(err.msg, "the patched recipe is empty"));
+	assert_no_merge(&s, id, RECIPEREPO_FIRST_TAG);
+
+	/* STATE/work replaced by a file (as root, a mode would not stop mkdtemp) */
+	snprintf(work, sizeof work, "%s/work", dir);
+	assert_int_equal(rmdir(work), 0);
+	tu_put(dir, "work", "not a folder\n");
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.work");
+	assert_int_equal(unlink(work), 0);
+	assert_int_equal(mkdir(work, 0700), 0);
+	assert_no_merge(&s, id, RECIPEREPO_FIRST_TAG);
+
+	/* a king at the last patch version a tag can spell: no next tag,
+	 * rather than one that reciperepo_parse_tag would not read back */
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' tag recipe-v0.1.999999999 recipe-v0.1.0^{commit}",
+				s.recipe), 0);
+	assert_int_equal(sqlite3_exec(s.db, "UPDATE kings SET tag = 'recipe-v0.1.999999999'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.version_exhausted");
+	assert_no_merge(&s, id, "recipe-v0.1.999999999");
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' tag -l", s.recipe), 0);
+	assert_string_equal(out, "recipe-v0.1.0\nrecipe-v0.1.999999999\n");
+	vstate_close(&s);
+}
+
+/* A git that fails once the merge is journaled (a ref in the way: git
+ * cannot create refs/tags/recipe-v0.1.1 while refs/tags/recipe-v0.1.1/
+ * holds another) is king.git, rolled back at once: the journal row
+ * aborted, the old king, the verdict pending. When the roll-back cannot be
+ * written either, the merge is king.incomplete and its row stays prepared;
+ * the next open rolls it back. */
+static void test_merge_fails_after_journal(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], out[OUT_MAX], tag[RECIPEREPO_TAG_MAX];
+	char v[EXPCORPUS_VERDICT_MAX], work[FS_PATH_MAX];
+	struct king_metrics m = metrics();
+	struct king_merge_result r;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	new_state(f, dir);
+	open_state(dir, &s);
+	record(&s, 7, id);
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' tag recipe-v0.1.1/x main", s.recipe), 0);
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.git");
+	assert_non_null(strstr(err.msg, "git tag failed"));
+	assert_non_null(strstr(err.msg, "rolled back"));
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'aborted'", NULL), 1);
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges", NULL), 1);
+	assert_int_equal(count(&s, "SELECT count(*) FROM kings", NULL), 1);
+	assert_int_equal(reciperepo_latest_tag(s.recipe, tag, &err), 0);
+	assert_string_equal(tag, RECIPEREPO_FIRST_TAG);
+	assert_int_equal(king_check_invariant(&s, &err), 0);
+	verdict_of(&s, id, v);
+	assert_string_equal(v, EXPCORPUS_CHALLENGE_PENDING);
+	snprintf(work, sizeof work, "%s/work", dir);
+	assert_int_equal(tu_entries(work), 0);
+
+	/* TEMP: the trigger lives and dies with this connection */
+	assert_int_equal(sqlite3_exec(s.db, "CREATE TEMP TRIGGER refuse_abort BEFORE UPDATE OF state ON merges"
+				      " WHEN NEW.state = 'aborted' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.incomplete");
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 1);
+	assert_int_equal(count(&s, "SELECT count(*) FROM kings", NULL), 1);
+	verdict_of(&s, id, v);
+	assert_string_equal(v, EXPCORPUS_CHALLENGE_PENDING);
+	vstate_close(&s);
+
+	assert_int_equal(tu_run(out, sizeof out, "git -C '%s' tag -d recipe-v0.1.1/x", s.recipe), 0);
+	open_state(dir, &s);
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'prepared'", NULL), 0);
+	assert_int_equal(count(&s, "SELECT count(*) FROM merges WHERE state = 'aborted'", NULL), 2);
+	assert_int_equal(king_check_invariant(&s, &err), 0);
+	if (merge_now(&s, id, f->patch, "r", &m, &r, &err) < 0)
+		fail_msg("merge after the roll-back: %s: %s", err.code, err.msg);
+	assert_string_equal(r.to_tag, "recipe-v0.1.1");
 	vstate_close(&s);
 }
 
@@ -873,6 +1046,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge_happy_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_current_margin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_refusals_before_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_fails_after_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_settles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_during_recovery, setup, teardown),

@@ -416,6 +416,86 @@ static void test_a_king_breaking_the_sandbox_is_named(void **state)
 	vstate_close(&s);
 }
 
+/* STATE/work is a file, so the floor's scratch folder cannot be made in
+ * it (as root, a mode would not stop mkdtemp): noise.work, before the king
+ * is built or trained, nothing stored. Too many seeds is refused before
+ * even that. */
+static void test_no_work_folder(void **state)
+{
+	struct noise_opts o = { .seeds = NOISE_SEEDS_MAX + 1, .threads = 2 };
+	struct noise_result r;
+	char wdir[FS_PATH_MAX];
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	(void)state;
+	state_with_king("nowork", "", "", "", &s); /* the recipe as it is */
+	snprintf(wdir, sizeof wdir, "%s/work", s.dir);
+	assert_int_equal(rmdir(wdir), 0);
+	tu_put(s.dir, "work", "not a folder\n");
+	assert_int_equal(noise_floor(&s, &o, &r, &err), -1);
+	assert_string_equal(err.code, "noise.too_many_seeds");
+	floor_fails(&s, "noise.work");
+	vstate_close(&s);
+}
+
+/* Four losses in windows of two, a scoring hlosses_save accepts. */
+static void whole_losses(struct hlosses *l, double nats[4])
+{
+	memset(l, 0, sizeof *l);
+	snprintf(l->owner, sizeof l->owner, "king refused");
+	snprintf(l->hidden_digest, sizeof l->hidden_digest, "%064d", 0);
+	l->seq_len = 2;
+	l->targets = 4;
+	l->bpb = 1.5;
+	l->nats = nats;
+}
+
+/* Losses that are not a scoring (no owner, no targets, more than a file
+ * holds, no windows, no values) are refused before anything is written: no
+ * meta entry, no store object, no scratch file; the same losses whole are
+ * saved, so each refusal was its one field's. */
+static void test_hlosses_refusals(void **state)
+{
+	double nats[4] = { 1.0, 2.0, 3.0, 4.0 };
+	char store[FS_PATH_MAX], wdir[FS_PATH_MAX];
+	struct hlosses l, got;
+	struct vstate s;
+	struct kerr err = { 0 };
+	int before;
+
+	(void)state;
+	assert_int_equal(validator_open(state_dir, &s, &err), 0);
+	snprintf(store, sizeof store, "%s/store", state_dir);
+	snprintf(wdir, sizeof wdir, "%s/work", state_dir);
+	before = tu_entries(store);
+	for (int c = 0; c < 5; c++) {
+		whole_losses(&l, nats);
+		switch (c) {
+		case 0: l.owner[0] = '\0'; break;
+		case 1: l.targets = 0; break;
+		case 2: l.targets = HLOSSES_TARGETS_MAX + 1; break;
+		case 3: l.seq_len = 0; break;
+		case 4: l.nats = NULL; break;
+		}
+		assert_int_equal(hlosses_save(&s, &l, &err), -1);
+		assert_string_equal(err.code, "hlosses.bad");
+		assert_int_equal(tu_entries(store), before);
+		assert_int_equal(tu_entries(wdir), 0);
+	}
+	assert_int_equal(hlosses_load(&s, "", &got, &err), -1);
+	assert_string_equal(err.code, "hlosses.bad");
+	assert_int_equal(hlosses_load(&s, "king refused", &got, &err), -1);
+	assert_string_equal(err.code, "hlosses.missing");
+	whole_losses(&l, nats);
+	if (hlosses_save(&s, &l, &err) < 0)
+		fail_msg("hlosses_save: %s: %s", err.code, err.msg);
+	assert_int_equal(hlosses_load(&s, "king refused", &got, &err), 0);
+	assert_true(got.targets == 4 && got.nats[3] == 4.0);
+	hlosses_free(&got);
+	vstate_close(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +505,8 @@ int main(void)
 		cmocka_unit_test(test_store_atomic),
 		cmocka_unit_test(test_a_king_reading_the_future_is_caught),
 		cmocka_unit_test(test_a_king_breaking_the_sandbox_is_named),
+		cmocka_unit_test(test_no_work_folder),
+		cmocka_unit_test(test_hlosses_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

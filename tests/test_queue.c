@@ -733,6 +733,18 @@ static void test_killed_mid_transaction(void **state)
 
 /* ---------------------------------------------------------------- held */
 
+/* n checkpoints a wait asks for: step 6, 12, ..., each named by its
+ * path's digest, 1000 + i bytes. */
+static void held_needs(struct heldwait_need *need, int n)
+{
+	memset(need, 0, (size_t)n * sizeof *need);
+	for (int i = 0; i < n; i++) {
+		snprintf(need[i].name, sizeof need[i].name, "checkpoints/step_%06d.ckpt", 6 * (i + 1));
+		hash_buf_hex(need[i].name, strlen(need[i].name), need[i].sha256);
+		need[i].bytes = 1000u + (unsigned)i;
+	}
+}
+
 /* A row waiting for held checkpoints (heldwait.h) is not claimed until
  * every one it asked for arrived; a name it did not ask for is refused; a
  * wait past its age is rejected with service.held_missing, as the row's
@@ -747,12 +759,7 @@ static void test_held_wait(void **state)
 	char ids[4][QUEUE_ID_BYTES];
 	int existed = -1, got = -1, ready = -1, found = -1, n = -1;
 
-	memset(need, 0, sizeof need);
-	for (int i = 0; i < 2; i++) {
-		snprintf(need[i].name, sizeof need[i].name, "checkpoints/step_%06d.ckpt", 6 * (i + 1));
-		hash_buf_hex(need[i].name, strlen(need[i].name), need[i].sha256);
-		need[i].bytes = 1000u + (unsigned)i;
-	}
+	held_needs(need, 2);
 	item(&in, "held", "m");
 	assert_int_equal(queue_enqueue_held(&f->s, &in, need, 2, &a, &existed, &err), 0);
 	assert_int_equal(existed, 0);
@@ -1069,6 +1076,102 @@ static void test_migration_is_atomic(void **state)
 	}
 }
 
+/* ---------------------------------------------------------------- failures */
+
+/* A held checkpoint sent for a wait that is over (every need in, or the
+ * row no longer queued) is refused, and the wait is left as it was. */
+static void test_held_wait_closed(void **state)
+{
+	struct fixture *f = *state;
+	struct heldwait_need need[2];
+	struct heldwait w;
+	struct queue_item in, a, q;
+	struct kerr err = { 0 };
+	char ids[4][QUEUE_ID_BYTES], *before, *after;
+	int existed, ready, found, n;
+
+	held_needs(need, 2);
+	/* every need in: the row is queued, waiting for nothing */
+	item(&in, "full", "m");
+	assert_int_equal(queue_enqueue_held(&f->s, &in, need, 1, &a, &existed, &err), 0);
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need[0].name, &ready, &err), 0);
+	assert_int_equal(ready, 1);
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need[0].name, &ready, &err), -1);
+	assert_string_equal(err.code, "heldwait.closed");
+	assert_int_equal(ready, 0);
+	/* claimed: judging, the same */
+	claim(&f->s, &q);
+	assert_string_equal(q.id, a.id);
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need[0].name, &ready, &err), -1);
+	assert_string_equal(err.code, "heldwait.closed");
+	/* a wait that expired: done, rejected, its needs never marked in */
+	item(&in, "expired", "m");
+	assert_int_equal(queue_enqueue_held(&f->s, &in, need, 2, &a, &existed, &err), 0);
+	assert_int_equal(heldwait_expire(&f->s, -5, ids, 4, &n, &err), 0);
+	assert_int_equal(n, 1);
+	before = dump(f->s.db);
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need[1].name, &ready, &err), -1);
+	assert_string_equal(err.code, "heldwait.closed");
+	assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), 0);
+	assert_false(w.need[0].arrived || w.need[1].arrived);
+	assert_int_equal(w.ready, 0);
+	after = dump(f->s.db);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+}
+
+/* Another process holding the write lock past the (shortened) busy
+ * timeout is queue.busy or heldwait.busy, the codes the service answers
+ * 503 with, not a broken database; the write is not made, and goes
+ * through once the lock is gone. SQLite failing otherwise (here a trigger
+ * refusing the wait's update) is heldwait.db, with the wait unchanged. */
+static void test_busy_and_db_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct heldwait_need need;
+	struct heldwait w;
+	struct queue_item in, a, out;
+	struct kerr err = { 0 };
+	char *before, *after;
+	int existed, ready, found;
+	sqlite3 *other;
+
+	held_needs(&need, 1);
+	item(&in, "held", "m");
+	assert_int_equal(queue_enqueue_held(&f->s, &in, &need, 1, &a, &existed, &err), 0);
+	before = dump(f->s.db);
+
+	sqlite3_busy_timeout(f->s.db, 50);
+	other = raw_open(f);
+	sql(other, "BEGIN IMMEDIATE");
+	item(&in, "blocked", "m");
+	assert_int_equal(queue_enqueue(&f->s, &in, &out, &existed, &err), -1);
+	assert_string_equal(err.code, "queue.busy");
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need.name, &ready, &err), -1);
+	assert_string_equal(err.code, "heldwait.busy");
+	sql(other, "ROLLBACK");
+	sqlite3_close(other);
+	after = dump(f->s.db);
+	assert_string_equal(after, before);
+	free(after);
+	assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), 0);
+	assert_false(w.need[0].arrived);
+
+	sql(f->s.db, "CREATE TEMP TRIGGER refuse_wait BEFORE UPDATE ON held_wait"
+		     " BEGIN SELECT RAISE(ABORT, 'refused'); END");
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need.name, &ready, &err), -1);
+	assert_string_equal(err.code, "heldwait.db");
+	assert_int_equal(heldwait_get(&f->s, a.id, &w, &found, &err), 0);
+	assert_false(w.need[0].arrived);
+	sql(f->s.db, "DROP TRIGGER refuse_wait");
+
+	assert_int_equal(queue_enqueue(&f->s, &in, &out, &existed, &err), 0);
+	assert_int_equal(heldwait_arrived(&f->s, a.id, need.name, &ready, &err), 0);
+	assert_int_equal(ready, 1);
+	free(before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1084,6 +1187,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recover_finishes_from_corpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_mid_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_wait_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_and_db_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_version_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
 	};

@@ -445,6 +445,70 @@ static void unknown_isas_and_launchers_are_refused(void **st)
 	assert_string_equal(err.code, "recipe.spawn");
 }
 
+/* PATH, KARPA_CACHE and KARPA_RUNNER as they were before a test that
+ * changes them, put back even when it fails. */
+static char *saved_env[3];
+static const char *const saved_names[3] = { "PATH", "KARPA_CACHE", "KARPA_RUNNER" };
+
+static int save_env(void **st)
+{
+	(void)st;
+	for (int i = 0; i < 3; i++)
+		saved_env[i] = getenv(saved_names[i]) ? strdup(getenv(saved_names[i])) : NULL;
+	return 0;
+}
+
+static int restore_env(void **st)
+{
+	(void)st;
+	for (int i = 0; i < 3; i++) {
+		if (saved_env[i])
+			setenv(saved_names[i], saved_env[i], 1);
+		else
+			unsetenv(saved_names[i]);
+		free(saved_env[i]);
+		saved_env[i] = NULL;
+	}
+	return 0;
+}
+
+/* Missing tools are the machine's trouble, not the recipe's: said as such
+ * before anything is hashed, compiled or cached (the cache folder is not
+ * even made), and so is a runner that is not where it is looked for. */
+static void missing_tools_and_runner_are_named(void **st)
+{
+	char dir[FS_PATH_MAX], empty[FS_PATH_MAX], cache[FS_PATH_MAX], runner[FS_PATH_MAX];
+	struct recipe_build_info bi;
+	struct kerr err;
+
+	(void)st;
+	snprintf(dir, sizeof dir, "%s/tools", work);
+	copy_bigram(dir);
+	snprintf(empty, sizeof empty, "%s/empty-bin", work);
+	assert_int_equal(fs_mkdir_p(empty, &err), 0);
+	snprintf(cache, sizeof cache, "%s/untouched-cache", work);
+	setenv("KARPA_CACHE", cache, 1);
+	setenv("PATH", empty, 1);
+	assert_int_equal(recipe_build(dir, &bi, &err), -1);
+	assert_string_equal(err.code, "recipe.no_build_tools");
+	if (strcmp(recipe_build_native_isa(), "aarch64")) {
+		assert_int_equal(recipe_build_isa(dir, "aarch64", &bi, &err), -1);
+		assert_string_equal(err.code, "recipe.no_cross_tools");
+	}
+	assert_false(fs_exists(cache));
+
+	snprintf(runner, sizeof runner, "%s/no-such-runner", work);
+	setenv("KARPA_RUNNER", runner, 1);
+	assert_int_equal(recipe_default_runner(runner, sizeof runner, &err), -1);
+	assert_string_equal(err.code, "recipe.no_runner");
+	assert_non_null(strstr(err.msg, "no-such-runner"));
+	/* a file that is there but cannot be run is no runner either */
+	snprintf(runner, sizeof runner, "%s/tools/bigram.c", work);
+	setenv("KARPA_RUNNER", runner, 1);
+	assert_int_equal(recipe_default_runner(runner, sizeof runner, &err), -1);
+	assert_string_equal(err.code, "recipe.no_runner");
+}
+
 static int setup(void **st)
 {
 	(void)st;
@@ -473,6 +537,7 @@ int main(void)
 		cmocka_unit_test(objects_are_reused_per_file),
 		cmocka_unit_test(aarch64_runner_for_a_prover),
 		cmocka_unit_test(unknown_isas_and_launchers_are_refused),
+		cmocka_unit_test_setup_teardown(missing_tools_and_runner_are_named, save_env, restore_env),
 		cmocka_unit_test(cuda_runner_from_a_recipe_folder),
 	};
 

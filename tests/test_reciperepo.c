@@ -756,6 +756,39 @@ static void apply_checks_policy_and_size_first(void **state)
 	expect(rc, &err, "patch.too_large", NULL);
 }
 
+/* The machine's troubles, told apart from a bad recipe or patch: a folder
+ * that is not there, a repository git cannot read, a patched folder that
+ * is gone. None leaves a half-made folder behind. */
+static void missing_folders_and_a_damaged_repository(void **state)
+{
+	struct fixture *f = *state;
+	struct kerr err = { 0 };
+	char commit[RECIPEREPO_COMMIT_HEX], gone[FS_PATH_MAX], dest[FS_PATH_MAX], names[256], file[FS_PATH_MAX];
+
+	snprintf(gone, sizeof gone, "%s/gone", f->tmp);
+	snprintf(dest, sizeof dest, "%s/r", f->tmp);
+	expect(reciperepo_init(dest, gone, &err), &err, "recipe.not_found", "no recipe folder");
+	expect(reciperepo_resolve(gone, RECIPEREPO_FIRST_TAG, commit, &err), &err, "recipe.not_found", "gone");
+	snprintf(file, sizeof file, "%s/gpt.c", f->src);
+	expect(reciperepo_resolve(file, RECIPEREPO_FIRST_TAG, commit, &err), &err, "recipe.not_found",
+	       "not a directory");
+	expect(reciperepo_dir_check(gone, &err), &err, "recipe.io", "gone");
+	list_dir(f->tmp, names, sizeof names);
+	assert_string_equal(names, "repo src ");
+	/* The tag still names its commit, whose tree object is lost (a disk
+	 * error, an interrupted copy): git fails the checkout itself. */
+	assert_int_equal(tu_run(NULL, 0,
+				"t=$(git -C '%s' rev-parse 'recipe-v0.1.0^{tree}') && "
+				"rm '%s/.git/objects/'$(echo $t | cut -c1-2)/$(echo $t | cut -c3-)",
+				f->repo, f->repo),
+			 0);
+	assert_int_equal(reciperepo_resolve(f->repo, RECIPEREPO_FIRST_TAG, commit, &err), 0);
+	snprintf(dest, sizeof dest, "%s/king", f->tmp);
+	expect(reciperepo_export(f->repo, RECIPEREPO_FIRST_TAG, dest, &err), &err, "recipe.git", "read-tree");
+	list_dir(f->tmp, names, sizeof names);
+	assert_string_equal(names, "repo src ");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -778,6 +811,7 @@ int main(void)
 		cmocka_unit_test(patch_policy_structure),
 		cmocka_unit_test(patch_parts_and_the_scales_that_prove_them),
 		cmocka_unit_test_setup_teardown(apply_checks_policy_and_size_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(missing_folders_and_a_damaged_repository, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -524,6 +524,39 @@ static void edited_state_is_refused_at_next_checkpoint(void **st)
 	assert_int_equal(rr.digest_checked, 1);
 }
 
+/* A bundle that drops a checkpoint its log records cannot have every
+ * segment replayed: refused by name before any is read, unless the miner
+ * holds it back (the manifest's "held" lists it). And a replay of a
+ * negative or absurd length is a caller's mistake, refused before any
+ * step runs. */
+static void missing_checkpoint_and_bad_lengths_are_refused(void **st)
+{
+	char b[FS_PATH_MAX];
+	struct plausible_report pr;
+	struct replay_report rr;
+	struct kerr err;
+	json_t *held;
+
+	(void)st;
+	fork_bundle(fake_bundle, "dropped", b);
+	assert_int_equal(tu_run(NULL, 0, "rm %s/checkpoints/step_000012.ckpt", b), 0);
+	assert_int_equal(plausible_check(b, vocab, &pr, &err), 0);
+	assert_int_equal(replay_check_headers(b, NULL, &pr, vocab, NULL, &err), -1);
+	assert_string_equal(err.code, "judge.ckpt_missing");
+	assert_non_null(strstr(err.msg, "step 12"));
+	held = json_pack("{s:s}", "checkpoints/step_000012.ckpt", "held");
+	assert_non_null(held);
+	if (replay_check_headers(b, NULL, &pr, vocab, held, &err) < 0)
+		fail_msg("held back: %s: %s", err.code, err.msg);
+	json_decref(held);
+	plausible_report_free(&pr);
+
+	assert_string_equal(judge_replay(fake_host, fake_bundle, 1, -1, &rr), "replay.bad_opts");
+	assert_int_equal(rr.steps, 0);
+	assert_string_equal(judge_replay(fake_host, fake_bundle, 1, REPLAY_STEPS_MAX + 1, &rr), "replay.bad_opts");
+	assert_int_equal(rr.steps, 0);
+}
+
 static void altered_loss_is_refused(void **st)
 {
 	char b[FS_PATH_MAX];
@@ -651,6 +684,7 @@ int main(void)
 	    cmocka_unit_test(swapped_checkpoint_is_refused),
 	    cmocka_unit_test(edited_state_is_refused_at_next_checkpoint),
 	    cmocka_unit_test(altered_loss_is_refused),
+	    cmocka_unit_test(missing_checkpoint_and_bad_lengths_are_refused),
 	    cmocka_unit_test(state_outside_checkpoint_cannot_cross_a_segment),
 	    cmocka_unit_test(final_model_from_elsewhere_is_refused),
 	    cmocka_unit_test(a_recipe_cannot_size_the_hosts_buffer),

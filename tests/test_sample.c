@@ -32,6 +32,7 @@
 #include "sandbox/recipe_pipe.h"
 #include "validator/expcorpus.h"
 #include "validator/king.h"
+#include "validator/kingsample.h"
 #include "validator/lineage.h"
 #include "validator/validator.h"
 
@@ -543,6 +544,61 @@ static void king_model_is_served(void **unused)
 	assert_non_null(strstr(g.out, "lineage.no_model"));
 }
 
+/* kingsample_put with a child's output: refused as kingsample.bad_output
+ * for the reason in_msg names, storing nothing. */
+static void expect_bad_sample(struct vstate *s, const char *tag, const char *out, const char *in_msg)
+{
+	struct kerr err = { 0 };
+	int have = 1;
+
+	assert_int_equal(kingsample_put(s, tag, out, strlen(out), &err), -1);
+	if (strcmp(err.code, "kingsample.bad_output"))
+		fail_msg("%s: got %s (%s), want kingsample.bad_output", tag, err.code, err.msg);
+	if (!strstr(err.msg, in_msg))
+		fail_msg("%s: '%s' does not say '%s'", tag, err.msg, in_msg);
+	assert_int_equal(kingsample_have(s, tag, &have, &err), 0);
+	assert_int_equal(have, 0);
+}
+
+/* The service keeps a king's sample from what its `karpa sample` child
+ * printed: only the draw it asked for. The output of another king or
+ * another draw (a mismatched karpa binary), or no JSON at all (a child
+ * that failed), is refused; the command's own output is kept. */
+static void king_sample_output_is_checked(void **unused)
+{
+	const char *argv[KINGSAMPLE_ARGV_MAX];
+	char nums[64], cmd[2048], *real, *other;
+	struct vstate s;
+	struct kerr err = { 0 };
+	size_t len = 0;
+	int have = 0;
+	json_t *j;
+
+	(void)unused;
+	kingsample_argv(tu_karpa(), g.state, "recipe-v0.1.1", "tiny", 2, nums, argv);
+	for (int i = 0; argv[i]; i++)
+		len += (size_t)snprintf(cmd + len, sizeof cmd - len, "'%s' ", argv[i]);
+	/* the stand-in repository holds no model code: the real recipe */
+	run(0, "%s --recipe %s/recipe", cmd, getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".");
+	assert_non_null(real = strdup(g.out));
+	j = tu_out_json(real);
+	json_object_set_new(j, "seed", json_integer(KINGSAMPLE_SEED + 1));
+	assert_non_null(other = json_dumps(j, JSON_COMPACT));
+	json_decref(j);
+	if (validator_open(g.state, &s, &err) < 0)
+		fail_msg("validator_open: %s: %s", err.code, err.msg);
+	expect_bad_sample(&s, "recipe-v0.1.0", real, "another sample");
+	expect_bad_sample(&s, "recipe-v0.1.1", other, "another sample");
+	expect_bad_sample(&s, "recipe-v0.1.1", "karpa: recipe.build_failed: gpt.c:1: error\n", "no JSON");
+	if (kingsample_put(&s, "recipe-v0.1.1", real, strlen(real), &err) < 0)
+		fail_msg("the command's own output: %s: %s", err.code, err.msg);
+	assert_int_equal(kingsample_have(&s, "recipe-v0.1.1", &have, &err), 0);
+	assert_int_equal(have, 1);
+	vstate_close(&s);
+	free(other);
+	free(real);
+}
+
 /* Each way the store can fail the lookup, on the king of the case above
  * pointed at other submissions. */
 static void damaged_store_is_reported(void **unused)
@@ -623,6 +679,7 @@ int main(void)
 		cmocka_unit_test(bad_arguments_exit_2),
 		cmocka_unit_test(damaged_checkpoints_are_refused),
 		cmocka_unit_test(king_model_is_served),
+		cmocka_unit_test(king_sample_output_is_checked),
 		cmocka_unit_test(damaged_store_is_reported),
 	};
 

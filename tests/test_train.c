@@ -495,6 +495,21 @@ static void refusals_leave_nothing(void **s)
 	assert_string_equal(err.code, "train.bad_scale");
 	assert_false(fs_exists(out));
 
+	/* a seed past what a JSON number holds exactly: the log and the
+	 * checkpoints could not record it */
+	opts_for(&o, out, 1);
+	o.seed = TRAIN_SEED_MAX + 1;
+	fake_host(&h);
+	assert_int_equal(train_run(&o, &h, &r, &err), -1);
+	assert_string_equal(err.code, "train.bad_seed");
+	assert_false(fs_exists(out));
+	opts_for(&o, out, 1);
+	o.seed = TRAIN_SEED_MAX; /* the largest is a seed like any other */
+	fake_host(&h);
+	if (train_run(&o, &h, &r, &err) < 0)
+		fail_msg("seed %llu: %s: %s", (unsigned long long)o.seed, err.code, err.msg);
+	fs_rm_rf(out);
+
 	snprintf(p, sizeof p, "%s/nodata", work);
 	opts_for(&o, out, 1);
 	o.data_dir = p;

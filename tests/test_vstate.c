@@ -168,6 +168,33 @@ static void test_init_refuses_bad_data(void **state)
 	assert_false(fs_exists(f->state));
 }
 
+/* Missing or oversized required options are refused before anything is
+ * made: no state folder, no staging folder beside it. */
+static void test_init_refuses_usage(void **state)
+{
+	struct fixture *f = *state;
+	char scale[VSTATE_SCALE_MAX + 1];
+	struct kerr err = { 0 };
+
+	memset(scale, 's', sizeof scale - 1);
+	scale[sizeof scale - 1] = '\0';
+	for (int c = 0; c < 5; c++) {
+		struct vstate_init_opts o = opts_of(f);
+		switch (c) {
+		case 0: o.dir = ""; break;
+		case 1: o.recipe_src = NULL; break;
+		case 2: o.scale = NULL; break;
+		case 3: o.scale = scale; break; /* would not fit struct vstate's scale */
+		case 4: o.data = ""; break;
+		}
+		assert_int_equal(vstate_init(&o, &err), -1);
+		assert_string_equal(err.code, "vstate.usage");
+		assert_false(fs_exists(f->state));
+	}
+	/* only the three input folders fx_state_inputs made */
+	assert_int_equal(tu_entries(f->tmp), 3);
+}
+
 /* A database whose schema_version is not this build's is refused. */
 static void test_open_checks_schema(void **state)
 {
@@ -280,6 +307,43 @@ static void test_tx(void **state)
 	vstate_close(&s);
 }
 
+/* A meta value too long for its table is refused and not written; one too
+ * long for the reader's buffer is refused, not cut short. A state whose
+ * kings table is empty has no king, rather than a zeroed one. */
+static void test_meta_limits_and_no_king(void **state)
+{
+	struct fixture *f = *state;
+	struct vstate s;
+	struct vstate_king k;
+	struct kerr err = { 0 };
+	char buf[8], *big;
+
+	init_ok(f);
+	assert_int_equal(vstate_open(f->state, &s, &err), 0);
+	/* vstate.c's META_VALUE_MAX is FS_PATH_MAX: a value holds a path */
+	assert_non_null(big = malloc(FS_PATH_MAX + 1));
+	memset(big, 'v', FS_PATH_MAX);
+	big[FS_PATH_MAX] = '\0';
+	assert_int_equal(vstate_meta_set(&s, "note", big, &err), -1);
+	assert_string_equal(err.code, "vstate.meta_too_long");
+	assert_int_equal(vstate_meta_get(&s, "note", buf, sizeof buf, &err), -1);
+	assert_string_equal(err.code, "vstate.meta_missing");
+	big[FS_PATH_MAX - 1] = '\0'; /* the longest that fits */
+	assert_int_equal(vstate_meta_set(&s, "note", big, &err), 0);
+	free(big);
+	assert_int_equal(vstate_meta_set(&s, "short", "1234567", &err), 0);
+	assert_int_equal(vstate_meta_get(&s, "short", buf, sizeof buf, &err), 0);
+	assert_string_equal(buf, "1234567");
+	assert_int_equal(vstate_meta_set(&s, "short", "12345678", &err), 0);
+	assert_int_equal(vstate_meta_get(&s, "short", buf, sizeof buf, &err), -1);
+	assert_string_equal(err.code, "vstate.meta_too_long");
+
+	sql(&s, "DELETE FROM kings");
+	assert_int_equal(vstate_king_current(&s, &k, &err), -1);
+	assert_string_equal(err.code, "vstate.no_king");
+	vstate_close(&s);
+}
+
 /* Writes body to DIR/name, gives its path and digest. */
 static void put_file(const char *dir, const char *name, const char *body, char path[FS_PATH_MAX],
 		     char hex[HASH_HEX_BYTES])
@@ -367,10 +431,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_init_creates_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_init_refuses_nonempty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_init_refuses_bad_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_refuses_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_checks_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_garbage_db, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta_limits_and_no_king, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_known, setup, teardown),
 	};
