@@ -914,8 +914,11 @@ static void test_held_wait(void **state)
 
 /* ---------------------------------------------------------------- schema */
 
-/* What version 4 added: the final checkpoint's digest on submissions. */
-#define UNDO_4 "DROP INDEX submissions_by_final; ALTER TABLE submissions DROP COLUMN final_sha256; ALTER TABLE noise DROP COLUMN final_sha256;"
+/* What version 5 added: the index of submissions by miner; and version 4:
+ * the final checkpoint's digest on submissions. */
+#define UNDO_5 "DROP INDEX submissions_by_miner;"
+#define UNDO_4 UNDO_5 " DROP INDEX submissions_by_final; ALTER TABLE submissions DROP COLUMN final_sha256;" \
+	" ALTER TABLE noise DROP COLUMN final_sha256;"
 
 /* Makes the state look as a version-1 state does: no queue table, no final
  * digests, schema version 1. */
@@ -952,9 +955,29 @@ static long long has_object(sqlite3 *db, const char *type, const char *name)
 	return count(db, q);
 }
 
+/* Whether SQLite's plan for query names index (EXPLAIN QUERY PLAN's
+ * detail column). */
+static int plan_uses(sqlite3 *db, const char *query, const char *index)
+{
+	char q[1024];
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", query);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(st, 3);
+
+		found |= d && strstr(d, index) != NULL;
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
 /* vstate_open upgrades a version-1 state: the queue table and its indexes
  * appear, then the held checkpoints' waits, then the final digests'
- * column (NULL on the kept rows), version 4 is recorded, the corpus and
+ * column (NULL on the kept rows), then the miner index, version 5 is
+ * recorded, the corpus and
  * kings are kept; queue_ensure after it (and twice) changes nothing. */
 static void test_migrates_version_1(void **state)
 {
@@ -973,9 +996,10 @@ static void test_migrates_version_1(void **state)
 
 	reopen(f);
 	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
-	assert_string_equal(ver, "4");
+	assert_string_equal(ver, "5");
 	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 1);
 	assert_int_equal(has_object(f->s.db, "index", "submissions_by_final"), 1);
+	assert_int_equal(has_object(f->s.db, "index", "submissions_by_miner"), 1);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept' AND final_sha256 IS NULL"), 1);
 	assert_int_equal(has_object(f->s.db, "table", "queue"), 1);
 	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
@@ -997,7 +1021,7 @@ static void test_migrates_version_1(void **state)
 	assert_int_equal(has_object(f->s.db, "index", "queue_by_state"), 1);
 	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
 	depth_is(&f->s, 0, 0, 0);
-	/* Reopening a version-4 state migrates nothing. */
+	/* Reopening a version-5 state migrates nothing. */
 	reopen(f);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
 	/* A version-2 state (a queue, no waits) gains the waits and keeps its rows. */
@@ -1006,7 +1030,7 @@ static void test_migrates_version_1(void **state)
 		     " COMMIT");
 	reopen(f);
 	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
-	assert_string_equal(ver, "4");
+	assert_string_equal(ver, "5");
 	assert_int_equal(has_object(f->s.db, "table", "held_wait"), 1);
 	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
 	/* A version-3 state gains the column, keeps its rows, and has its
@@ -1024,7 +1048,7 @@ static void test_migrates_version_1(void **state)
 	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 0);
 	reopen(f);
 	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
-	assert_string_equal(ver, "4");
+	assert_string_equal(ver, "5");
 	assert_int_equal(has_column(f->s.db, "submissions", "final_sha256"), 1);
 	assert_int_equal(has_column(f->s.db, "noise", "final_sha256"), 1);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
@@ -1034,6 +1058,19 @@ static void test_migrates_version_1(void **state)
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-dup3' AND credited_to = 'k-new1'"), 1);
 	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-lat5' AND credited_to IS NULL"), 1);
 	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
+	/* A version-4 state gains the miner index, and a page of miners
+	 * reads a range of it rather than every submission. */
+	sql(f->s.db, "BEGIN; " UNDO_5 " UPDATE meta SET value = '4' WHERE key = 'schema_version'; COMMIT");
+	assert_int_equal(has_object(f->s.db, "index", "submissions_by_miner"), 0);
+	reopen(f);
+	assert_int_equal(vstate_meta_get(&f->s, "schema_version", ver, sizeof ver, &err), 0);
+	assert_string_equal(ver, "5");
+	assert_int_equal(has_object(f->s.db, "index", "submissions_by_miner"), 1);
+	assert_int_equal(count(f->s.db, "SELECT count(*) FROM submissions WHERE id = 'k-kept'"), 1);
+	assert_true(plan_uses(f->s.db,
+			      "SELECT miner, count(*), sum(verdict = 'accepted_king'), total(judge_cpu_s), max(received_at)"
+			      " FROM submissions WHERE miner > '' GROUP BY miner ORDER BY miner LIMIT 10",
+			      "submissions_by_miner"));
 }
 
 /* The migration is one transaction: when a step fails (here an object
@@ -1064,13 +1101,13 @@ static void test_migration_is_atomic(void **state)
 	assert_int_equal(has_object(f->s.db, "table", "queue"), 1);
 
 	for (int i = 0; i < 2; i++) {
-		sql(f->s.db, i ? "UPDATE meta SET value = '5' WHERE key = 'schema_version'"
+		sql(f->s.db, i ? "UPDATE meta SET value = '6' WHERE key = 'schema_version'"
 			       : "UPDATE meta SET value = '0' WHERE key = 'schema_version'");
 		vstate_close(&f->s);
 		assert_int_equal(vstate_open(f->state, &f->s, &err), -1);
 		assert_string_equal(err.code, "vstate.schema");
 		db = raw_open(f);
-		sql(db, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+		sql(db, "UPDATE meta SET value = '5' WHERE key = 'schema_version'");
 		sqlite3_close(db);
 		reopen(f);
 	}

@@ -921,12 +921,12 @@ int expcorpus_miners(struct vstate *s, const char *after, size_t limit, struct e
 	*n = 0;
 	if (prepare(s,
 		    "SELECT miner, count(*), sum(verdict = 'accepted_king'), total(judge_cpu_s),"
-		    " max(received_at) FROM submissions WHERE miner IS NOT NULL AND (?1 IS NULL OR miner > ?1)"
-		    " GROUP BY miner ORDER BY miner LIMIT ?2",
+		    " max(received_at) FROM submissions WHERE miner > ?1 GROUP BY miner ORDER BY miner LIMIT ?2",
 		    &st, "miners", err) < 0)
 		return -1;
-	if (after)
-		sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+	/* a range of submissions_by_miner: every key sorts after '' (a NULL
+	 * miner after none), and a page stops reading at its limit */
+	sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *m = (const char *)sqlite3_column_text(st, 0), *at;

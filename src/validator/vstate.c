@@ -3,7 +3,7 @@
  * a row outside a transaction; never opens a database whose schema version
  * it does not know.
  *
- * Schema, version 4 (VSTATE_SCHEMA_VERSION; bump it on any change below
+ * Schema, version 5 (VSTATE_SCHEMA_VERSION; bump it on any change below
  * and add the step from the old version to `migrations`, so that an older
  * state is upgraded in place, in one transaction, when it is opened; a
  * version newer than this build's is refused):
@@ -27,7 +27,9 @@
  *         submissions_by_final(final_sha256, seq) (final_sha256 since
  *         version 4: the digest of the proof's final checkpoint, which
  *         the judge's copy rule and the credit match as well as the
- *         patch's; NULL for a bundle refused before it was known).
+ *         patch's; NULL for a bundle refused before it was known) and
+ *         submissions_by_miner(miner, seq) (since version 5: the service's
+ *         pages of miners read a range of it, not the whole table).
  *       The experiment corpus (expcorpus.c). `seq` is an explicit rowid:
  *       without it VACUUM may renumber rowids and break the FTS link.
  *       `id` is the stable public id ("k-" + 12 hex of the manifest digest).
@@ -61,7 +63,7 @@
  * Migrations: 1 -> 2 adds the queue table and its indexes; 2 -> 3 the
  * held_wait table; 3 -> 4 the final_sha256 columns of submissions (and its
  * index) and noise (rows recorded before keep NULL: they match by patch
- * only) and re-derives credited_to per king.
+ * only) and re-derives credited_to per king; 4 -> 5 the miner index.
  */
 #include "validator/vstate.h"
 
@@ -146,6 +148,9 @@ static const char final_sql[] =
 	"ALTER TABLE submissions ADD COLUMN final_sha256 TEXT;\n"
 	"CREATE INDEX submissions_by_final ON submissions(final_sha256, seq);\n"
 	"ALTER TABLE noise ADD COLUMN final_sha256 TEXT;\n";
+
+/* Submissions by miner key (version 5), for /v1/miners' pages. */
+static const char miner_sql[] = "CREATE INDEX submissions_by_miner ON submissions(miner, seq);\n";
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -337,7 +342,8 @@ static int schema_create(struct vstate *s, void *arg, struct kerr *err)
 	char now[VSTATE_TIME_BYTES], ver[16];
 
 	if (exec(s, schema_sql, "create schema", err) < 0 || exec(s, queue_sql, "create queue", err) < 0 ||
-	    exec(s, held_sql, "create held_wait", err) < 0 || exec(s, final_sql, "add final_sha256", err) < 0)
+	    exec(s, held_sql, "create held_wait", err) < 0 || exec(s, final_sql, "add final_sha256", err) < 0 ||
+	    exec(s, miner_sql, "index miners", err) < 0)
 		return -1;
 	vstate_now_iso(now);
 	snprintf(ver, sizeof ver, "%d", VSTATE_SCHEMA_VERSION);
@@ -503,6 +509,11 @@ static int migrate_3_to_4(struct vstate *s, struct kerr *err)
 		    "re-derive credit", err);
 }
 
+static int migrate_4_to_5(struct vstate *s, struct kerr *err)
+{
+	return exec(s, miner_sql, "index miners", err);
+}
+
 /* migrations[v - 1] upgrades version v to v + 1 inside the caller's
  * transaction; a state of any older version walks every step from its own.
  * A step must produce exactly version v + 1's schema: 1 -> 2 shares
@@ -513,6 +524,7 @@ static int (*const migrations[])(struct vstate *s, struct kerr *err) = {
 	migrate_1_to_2,
 	migrate_2_to_3,
 	migrate_3_to_4,
+	migrate_4_to_5,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == VSTATE_SCHEMA_VERSION - 1,
 	       "every schema version bump needs its migration step");

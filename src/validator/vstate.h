@@ -24,7 +24,7 @@
 #include "util/hash.h"
 #include "util/kerr.h"
 
-#define VSTATE_SCHEMA_VERSION 4
+#define VSTATE_SCHEMA_VERSION 5
 #define VSTATE_DB "state.db"
 #define VSTATE_SECRET_BYTES 32
 /* A corpus id: "k-" + up to 64 hex + NUL (EXPCORPUS_ID_BYTES). */
