@@ -928,6 +928,13 @@ static void epochs_reach_the_ledger(void **unused)
 	j = get("/v1/weights", 200);
 	assert_true(json_integer_value(json_object_get(j, "epoch")) >= 1);
 	json_decref(j);
+	/* a closed epoch by number, and one the ledger does not hold yet */
+	j = get("/v1/weights?epoch=1", 200);
+	assert_int_equal(json_integer_value(json_object_get(j, "epoch")), 1);
+	json_decref(j);
+	j = get("/v1/weights?epoch=999999", 404);
+	assert_string_equal(tu_jstr(json_object_get(j, "error"), "code"), "ledger.not_found");
+	json_decref(j);
 	run(0, "%s ledger %s verify", tu_karpa(), g.state);
 }
 
