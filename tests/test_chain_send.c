@@ -879,6 +879,21 @@ static void test_unknown_commit_kept(void **state)
 		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
 	assert_int_equal(rr.revealed, 1);
 	assert_true(g_rt.seen[1].hash_matched);
+	assert_int_equal(commits_kept(f), 0);
+	/* and one the chain turns out not to hold is dropped by its reveal */
+	set_events(EVENTS_NONE);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.dispatch_unknown");
+	chain_send_report_free(&rep);
+	assert_int_equal(commits_kept(f), 1);
+	set_events(EVENTS_OUTCOME);
+	g_node.head += 10;
+	snprintf(g_rt.fail_error, sizeof g_rt.fail_error, "NoWeightsCommitFound");
+	assert_int_equal(reveal(f, &rr), -1);
+	assert_string_equal(f->e.code, "chain.commit_not_found");
+	assert_int_equal(rr.failed, 1);
+	assert_int_equal(rr.expired + rr.waiting, 0);
+	assert_int_equal(commits_kept(f), 0);
 }
 
 /* Commit-reveal with no store to keep the commit: refused before anything

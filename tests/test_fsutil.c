@@ -193,15 +193,18 @@ static void test_fsync_path(void **state)
 }
 
 /* fs_resolve: spellings of one place that does not exist yet, through a
- * symlink (one whose target does not exist yet too) and .., give one
- * string; a link loop and an empty path are refused; fs_within tells a folder from a sibling that
+ * symlink (one whose target does not exist yet too) and .. (one that
+ * climbs out of the missing part back to a link too), give one string; a
+ * link loop, an empty path and a removed working folder are refused;
+ * fs_within tells a folder from a sibling that
  * shares its prefix. */
 static void test_resolve(void **state)
 {
 	char real[PATH_MAX], want[FS_PATH_MAX], got[FS_PATH_MAX], p[FS_PATH_MAX], cwd[PATH_MAX];
 	struct kerr err = { 0 };
 	static const char *const same[] = { "%s/a/new", "%s/a/./new/", "%s/a//new", "%s/b/../a/new", "%s/lnk/new",
-					    "%s/a/x/y/../../new", "%s/nope/../a/new", "%s/dangling" };
+					    "%s/a/x/y/../../new", "%s/nope/../a/new", "%s/dangling",
+					    "%s/nope/../lnk/new", "%s/nope/../dangling", "%s/x/y/../../lnk/new" };
 
 	(void)state;
 	assert_non_null(realpath(dir, real));
@@ -236,6 +239,15 @@ static void test_resolve(void **state)
 	assert_string_equal(got, "/");
 	assert_int_equal(fs_resolve("/..", got, sizeof got, &err), 0);
 	assert_string_equal(got, "/");
+	/* a working folder removed from under the process: refused, not
+	 * walked up from forever */
+	snprintf(p, sizeof p, "%s/gone", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	assert_int_equal(chdir(p), 0);
+	assert_int_equal(rmdir(p), 0);
+	assert_int_equal(fs_resolve("fresh", got, sizeof got, &err), -1);
+	assert_int_equal(chdir(cwd), 0);
+	assert_string_equal(err.code, "fs.stat");
 	snprintf(p, sizeof p, "%s/loop/x", dir);
 	assert_int_equal(fs_resolve(p, got, sizeof got, &err), -1);
 	assert_string_equal(err.code, "fs.stat"); /* ELOOP */

@@ -266,6 +266,11 @@ static int outcome(struct chain_sender *s, const uint8_t block[CHAIN_HASH_BYTES]
 		return -1;
 	rc = chain_events_outcome(s->meta, v, present ? n : 0, (uint32_t)rep->index, &rep->dispatch, e);
 	free(v);
+	/* events that did not decode to the end say nothing for sure, an
+	 * outcome read before the failure included: the commit's keeping
+	 * (chain_send_weights) must not turn on how far the decoding got */
+	if (rc < 0)
+		rep->dispatch.outcome = CHAIN_OUTCOME_NONE;
 	if (rc < 0 && !present)
 		return kerr_set(e, "chain.dispatch_unknown", "%s landed in block %llu but the block has no events",
 				rep->call, (unsigned long long)rep->block);

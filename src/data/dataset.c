@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "data/bpe.h"
 #include "data/texts.h"
@@ -418,6 +419,24 @@ static int outputs_overlap(const char *out, const char *hidden, struct kerr *err
 	return 0;
 }
 
+/* The backstop to outputs_overlap, for what a name cannot tell (a bind
+ * mount, a folder that changed since): the two staging folders are one if
+ * they are one inode. Then the second's start emptied the first's, and
+ * neither is put in place. 1 with err set. */
+static int same_stage(const struct fs_stage *a, const struct fs_stage *b, struct kerr *err)
+{
+	struct stat sa, sb;
+
+	if (stat(a->tmp, &sa) < 0)
+		return kerr_errno(err, "fs.stat", a->tmp), 1;
+	if (stat(b->tmp, &sb) < 0)
+		return kerr_errno(err, "fs.stat", b->tmp), 1;
+	if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
+		return kerr_set(err, "dataset.same_out", "--out and --hidden-out are staged in one folder (%s)", a->tmp),
+		       1;
+	return 0;
+}
+
 int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err)
 {
 	static const enum dataset_split_id miner[] = { SPLIT_TRAIN, SPLIT_VAL };
@@ -458,6 +477,7 @@ int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err)
 	    write_folder(out_st.tmp, miner, 2, o, sc, &in, tok, err) < 0)
 		goto out;
 	if (o->hidden_out && (fs_stage_begin(&hid_st, o->hidden_out, err) < 0 ||
+			      same_stage(&out_st, &hid_st, err) ||
 			      write_folder(hid_st.tmp, validator, 1, o, sc, &in, tok, err) < 0))
 		goto out;
 	/* Both folders are complete before either appears under its name. */

@@ -405,8 +405,8 @@ static int resolve(const char *path, char *out, size_t cap, int depth, struct ke
 		return -1;
 	/* shorten to the longest prefix that exists; rest is what follows it */
 	while (!realpath(head, real)) {
-		if (errno != ENOENT && errno != ENOTDIR)
-			return kerr_errno(err, "fs.stat", head);
+		if ((errno != ENOENT && errno != ENOTDIR) || !strcmp(head, ".") || !strcmp(head, "/"))
+			return kerr_errno(err, "fs.stat", head); /* "." too: a working folder removed */
 		if (lstat(head, &sb) == 0 && S_ISLNK(sb.st_mode)) {
 			/* a link to what does not exist yet: where it will be is
 			 * where its target will be */
@@ -443,16 +443,27 @@ static int resolve(const char *path, char *out, size_t cap, int depth, struct ke
 	}
 	if (fs_join(out, cap, err, "%s", real) < 0)
 		return -1;
-	/* the missing part has no symlinks: its . and .. go by name */
+	/* the missing part goes by name: it holds no links; but a .. that
+	 * climbs out of it lands where things exist again, and what follows is
+	 * resolved afresh from there (a link among it is followed) */
 	while (*rest) {
 		size_t len = strcspn(rest, "/");
 
 		if ((len == 1 && rest[0] == '.') || len == 0) {
 			/* nothing */
 		} else if (len == 2 && rest[0] == '.' && rest[1] == '.') {
+			char next[FS_PATH_MAX];
+
 			cut = strrchr(out, '/');
 			if (cut)
 				cut[cut == out] = '\0'; /* "/" stays "/" */
+			rest += len + (rest[len] == '/');
+			if (!*rest)
+				break;
+			if ((size_t)snprintf(next, sizeof next, "%s/%s", out, rest) >= sizeof next)
+				return kerr_set(err, "fs.path_too_long", "%s: longer than %zu bytes resolved", path,
+						sizeof next - 1);
+			return resolve(next, out, cap, depth, err); /* one .. fewer each time */
 		} else {
 			n = strlen(out);
 			if (n + (out[n - 1] != '/') + len + 1 > cap)

@@ -269,7 +269,12 @@ static void work_once(struct chainsink *c, struct weights *w)
 	c->nothing += (uint64_t)(rc == 0 && !rep.call);
 	if (rc < 0)
 		count_failure(c, &e);
-	if (rc == 0 && rep.commit_reveal && rep.call)
+	/* a commit the sender kept after a failure (its fate unknown: not
+	 * seen in a block, or in one whose outcome could not be read) waits
+	 * for a reveal too; one too many is harmless, the next pass counts
+	 * the store */
+	if (rep.commit_reveal && rep.call &&
+	    (rc == 0 || rep.landed || rep.submitted || !strcmp(e.code, "chain.submit_unknown")))
 		c->pending++;
 	pthread_mutex_unlock(&c->mu);
 	if (rc < 0)
