@@ -788,6 +788,7 @@ static void hidden_out_same_as_out(void **state)
 	snprintf(out, sizeof out, "%s/d", work);
 	assert_int_equal(dataset_prepare(&o, &err), -1);
 	assert_string_equal(err.code, "dataset.same_out");
+	assert_non_null(strstr(err.msg, "are the same folder")); /* before anything was read */
 	assert_int_equal(tu_entries(work), 0);
 	tu_rmdir(src);
 	tu_rmdir(work);
@@ -814,7 +815,9 @@ static void hidden_out_overlapping_out(void **state)
 
 		snprintf(hid, sizeof hid, hidden[i], work);
 		assert_int_equal(dataset_prepare(&o, &err), -1);
-		if (strcmp(err.code, "dataset.same_out"))
+		/* refused by the names (the check before anything is read), not
+		 * by the staging folders' inodes (the backstop, after) */
+		if (strcmp(err.code, "dataset.same_out") || strstr(err.msg, "staged in one folder"))
 			fail_msg("--hidden-out %s: %s: %s", hid, err.code, err.msg);
 		assert_int_equal(tu_entries(work), 1); /* the link alone */
 	}

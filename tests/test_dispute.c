@@ -447,11 +447,12 @@ static void test_hostile_traces_are_refused(void **unused)
  * its size is wrong) before jansson builds anything from it, and a writer
  * refuses to make a document its reader would refuse, writing nothing.
  * The records are as long as a recipe can make them, about 126 bytes of
- * JSON each: 65 full steps reach the bound, 72 pass it with room. */
+ * JSON each: 64 full steps stay under the bound and are written, 65 reach
+ * it, 72 pass it with room. */
 static void test_trace_size_bound(void **unused)
 {
 	static const char manifest[] = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
-	enum { BIG_STEPS = 72 };
+	enum { NEAR_STEPS = 64, BIG_STEPS = 72 };
 	char *tmp = tu_mkdtemp(), path[FS_PATH_MAX], *text, *padded = malloc(TRACE_FILE_BYTES_MAX + 1);
 	struct recipe_trace_rec *recs = calloc(RECIPE_TRACE_MAX, sizeof *recs);
 	struct trace_doc d;
@@ -484,6 +485,19 @@ static void test_trace_size_bound(void **unused)
 	assert_null(d.steps);
 	free(padded);
 	free(text);
+
+	/* one a little under the bound is written, and read back whole */
+	snprintf(path, sizeof path, "%s/near.json", tmp);
+	trace_doc_init(&d, manifest, "miner", 0, 0, 1);
+	for (int s = 0; s < NEAR_STEPS; s++)
+		assert_int_equal(trace_doc_add(&d, s, 3.5f, 1e-3f, recs, RECIPE_TRACE_MAX, &err), 0);
+	if (trace_doc_write(path, &d, &err) < 0)
+		fail_msg("%d full steps: %s: %s", NEAR_STEPS, err.code, err.msg);
+	trace_doc_free(&d);
+	assert_int_equal(trace_doc_read(path, &d, &err), 0);
+	assert_int_equal(d.nsteps, NEAR_STEPS);
+	trace_doc_free(&d);
+	assert_int_equal(unlink(path), 0);
 
 	snprintf(path, sizeof path, "%s/big.json", tmp);
 	trace_doc_init(&d, manifest, "miner", 0, 0, 1);

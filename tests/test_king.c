@@ -559,6 +559,9 @@ static void test_merge_refusals_before_journal(void **state)
 	tu_put(dir, "work", "not a folder\n");
 	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
 	assert_string_equal(err.code, "king.work");
+	assert_false(fs_is_dir(work)); /* the merge made no folder of its own */
+	tu_run(out, sizeof out, "cat '%s'", work);
+	assert_string_equal(out, "not a folder\n");
 	assert_int_equal(unlink(work), 0);
 	assert_int_equal(mkdir(work, 0700), 0);
 	assert_no_merge(&s, id, RECIPEREPO_FIRST_TAG);

@@ -779,7 +779,7 @@ static void missing_folders_and_a_damaged_repository(void **state)
 	 * error, an interrupted copy): git fails the checkout itself. */
 	assert_int_equal(tu_run(NULL, 0,
 				"t=$(git -C '%s' rev-parse 'recipe-v0.1.0^{tree}') && "
-				"rm '%s/.git/objects/'$(echo $t | cut -c1-2)/$(echo $t | cut -c3-)",
+				"rm -f '%s/.git/objects/'$(echo $t | cut -c1-2)/$(echo $t | cut -c3-)",
 				f->repo, f->repo),
 			 0);
 	assert_int_equal(reciperepo_resolve(f->repo, RECIPEREPO_FIRST_TAG, commit, &err), 0);

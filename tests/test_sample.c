@@ -72,7 +72,7 @@ static int setup(void **unused)
 	(void)unused;
 	assert_int_equal(hash_init_lib(), 0);
 	memset(&g, 0, sizeof g);
-	g.tmp = tu_mkdtemp();
+	g.tmp = tu_mkdtemp_own_cache();
 	assert_non_null(g.out = malloc(OUT_CAP));
 	snprintf(g.data, sizeof g.data, "%s/data", g.tmp);
 	snprintf(g.hidden, sizeof g.hidden, "%s/hidden", g.tmp);

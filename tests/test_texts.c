@@ -286,6 +286,19 @@ static void test_folders_nested_too_deep(void **state)
 	puts_file(dir, rel, "out of reach");
 	snprintf(needle, sizeof needle, "nested deeper than %d", CORPUS_DEPTH_MAX);
 	expect_fail(dir, "deep", "texts.too_deep", needle);
+	/* from one level down the same file is at the limit, and read: the
+	 * limit is where it says */
+	{
+		char path[FS_PATH_MAX];
+		struct corpus c = { 0 };
+		struct kerr err = { 0 };
+
+		snprintf(path, sizeof path, "%s/deep/a", dir);
+		if (texts_load_path(&c, path, &err) < 0)
+			fail_msg("%s: %s", err.code, err.msg);
+		assert_int_equal(c.n, 1);
+		texts_free(&c);
+	}
 	tu_rmdir(dir);
 }
 
