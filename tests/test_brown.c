@@ -633,6 +633,15 @@ static void test_npmpkg_api(void **state)
 	npmpkg_close(&pkg);
 	assert_int_equal(npmpkg_open(g_tarball, "sha1-abc", &pkg, &err), -1);
 	assert_string_equal(err.code, "npmpkg.bad_spec");
+	/* a well-formed pin of other bytes: the tarball is not opened */
+	{
+		char other[NPMPKG_INTEGRITY_MAX];
+
+		npmpkg_integrity_buf("", 0, other);
+		assert_int_equal(npmpkg_open(g_tarball, other, &pkg, &err), -1);
+		assert_string_equal(err.code, "npmpkg.integrity");
+		assert_non_null(strstr(err.msg, "integrity mismatch"));
+	}
 	for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
 		if (npmpkg_cache_path(bad_names[i], "1.0.0", path, sizeof path, &err) != -1)
 			fail_msg("accepted name \"%s\"", bad_names[i]);

@@ -260,6 +260,30 @@ static void test_resolve(void **state)
 	assert_false(fs_within("/x", "/x/a"));
 }
 
+/* The bounds every path and read in the tree goes through: a join past
+ * the buffer is refused, not cut (a cut path names another file), and a
+ * file longer than the caller's bound is refused, not read in part. */
+static void test_bounds(void **state)
+{
+	char small[16], p[FS_PATH_MAX], *text = NULL;
+	struct kerr err = { 0 };
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(fs_join(small, sizeof small, &err, "%s/%s", "fifteen-bytes..", "x"), -1);
+	assert_string_equal(err.code, "fs.path_too_long");
+	assert_int_equal(fs_join(small, sizeof small, &err, "%s", "fifteen-bytes.."), 0);
+	assert_string_equal(small, "fifteen-bytes..");
+	snprintf(p, sizeof p, "%s/ten", dir);
+	put(p, "0123456789");
+	assert_int_equal(fs_read_all(p, 9, &text, &n, &err), -1);
+	assert_string_equal(err.code, "fs.too_large");
+	assert_null(text);
+	assert_int_equal(fs_read_all(p, 10, &text, &n, &err), 0);
+	assert_int_equal(n, 10);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +294,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

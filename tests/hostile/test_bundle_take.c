@@ -3,7 +3,8 @@
  * (bundle_take): whatever the sender then does to its files (replace a
  * checkpoint, the patch, the manifest, remove them all) changes nothing that
  * is verified, and the digests verified are those of the bytes taken. The
- * take refuses links and FIFOs without blocking, and a directory and its
+ * take refuses links and FIFOs without blocking, folders past a bundle's
+ * bounds while listing them, and a directory and its
  * .tar are taken to the same files and digests. */
 #include "../testutil.h"
 
@@ -229,6 +230,45 @@ static void expect_refused(const struct fx *f, const char *code)
 	free(t);
 }
 
+/* A folder a bundle could not be: more files than a manifest may list, a
+ * tree of more folders than that, a name outside the bundle's alphabet.
+ * Refused while listing, before anything is copied or hashed, each with
+ * its own code; the folder as sealed is then taken again. */
+static void listings_past_the_bounds_refused(void **state)
+{
+	struct fx *f = *state;
+	char p[FS_PATH_MAX], rel[64];
+	struct bundle_taken *t = malloc(sizeof *t);
+
+	assert_non_null(t);
+	for (int i = 0; i <= BUNDLE_FILES_MAX; i++) {
+		char name[64];
+
+		snprintf(name, sizeof name, "extra/f%03d", i);
+		fx_path(f, "extra", p);
+		assert_int_equal(fs_mkdir_p(p, &(struct kerr){ { 0 }, { 0 } }), 0);
+		fx_write_str(f, name, "x");
+	}
+	expect_refused(f, "bundle.too_many_files");
+	fx_path(f, "extra", p);
+	assert_int_equal(fs_rm_rf(p), 0);
+	for (int i = 0; i <= BUNDLE_FILES_MAX; i++) { /* empty folders, side by side (a chain is too deep first) */
+		snprintf(rel, sizeof rel, "wide/d%03d", i);
+		fx_path(f, rel, p);
+		assert_int_equal(fs_mkdir_p(p, &(struct kerr){ { 0 }, { 0 } }), 0);
+	}
+	expect_refused(f, "bundle.too_many_files");
+	fx_path(f, "wide", p);
+	assert_int_equal(fs_rm_rf(p), 0);
+	fx_write_str(f, "notes on the run.md", "a space is not a bundle name's\n");
+	expect_refused(f, "bundle.file_name");
+	fx_path(f, "notes on the run.md", p);
+	assert_int_equal(unlink(p), 0);
+	take(f, f->dir, "taken", t);
+	expect_verified(t);
+	free(t);
+}
+
 /* A symlink (to a file or for a directory) or a FIFO anywhere in the
  * folder: refused at once, nothing left behind. */
 static void links_and_fifos_refused(void **state)
@@ -276,6 +316,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dir_and_tar_agree, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(copy_changed_under_the_validator, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(links_and_fifos_refused, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(listings_past_the_bounds_refused, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(deferred_take_holds_checkpoints_when_read, fx_setup, fx_teardown),
 	};
 
