@@ -1,0 +1,187 @@
+/* test_nomem.c: every allocation a module makes can fail, one at a time.
+ * This binary is linked with the linker's --wrap for malloc, calloc,
+ * realloc and strdup (Makefile: WRAP_test_nomem), so the project's own
+ * calls go through a counter that fails the Nth; libraries' allocations
+ * inside jansson, SQLite or libc are not counted. For N = 1, 2, ... each
+ * subject must end in an error with its out-of-memory code, or succeed
+ * with the very result it gives without the counter (an allocation it can
+ * do without: the tokenizer's per-thread cache), never crash, and leak
+ * nothing, which LeakSanitizer checks when the binary exits; once N is
+ * past the subject's allocations it succeeds. */
+#include "testutil.h"
+
+#include <stdatomic.h>
+
+#include "data/bpe.h"
+#include "judge/trace.h"
+#include "util/growbuf.h"
+
+#define SWEEP_MAX 100000 /* allocations a subject may make before the sweep calls it unbounded */
+
+static atomic_long fail_at; /* 0: never */
+static atomic_long counted;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+
+static int fail_now(void)
+{
+	long at = atomic_load(&fail_at);
+
+	return at && atomic_fetch_add(&counted, 1) + 1 == at;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	return fail_now() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+	return fail_now() ? NULL : __real_calloc(k, n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	return fail_now() ? NULL : __real_realloc(p, n);
+}
+
+char *__wrap_strdup(const char *s)
+{
+	return fail_now() ? NULL : __real_strdup(s);
+}
+
+/* Runs fn with the Nth counted allocation failing, for N = 1, 2, ...,
+ * until a run makes fewer than N allocations: then it must succeed. Every
+ * run before must fail with code, or succeed (fn checks its result against
+ * the one it gives without failures). */
+static void sweep(const char *name, int (*fn)(struct kerr *err), const char *code)
+{
+	long n, absorbed = 0;
+
+	for (n = 1; n < SWEEP_MAX; n++) {
+		struct kerr err = { { 0 }, { 0 } };
+		long made;
+		int rc;
+
+		atomic_store(&counted, 0);
+		atomic_store(&fail_at, n);
+		rc = fn(&err);
+		atomic_store(&fail_at, 0);
+		made = atomic_load(&counted);
+		if (made < n) {
+			if (rc < 0)
+				fail_msg("%s: failed with no allocation refused: %s: %s", name, err.code, err.msg);
+			break;
+		}
+		if (rc == 0) {
+			absorbed++;
+			continue;
+		}
+		if (strcmp(err.code, code))
+			fail_msg("%s: allocation %ld refused: %s (%s), want %s", name, n, err.code, err.msg, code);
+	}
+	assert_true(n < SWEEP_MAX);
+	print_message("   %-8s %ld allocations refused in turn: %ld ended in %s, %ld done without\n", name, n - 1,
+		      n - 1 - absorbed, code, absorbed);
+	assert_true(n - 1 > absorbed); /* some allocation is needed: the sweep tested something */
+}
+
+/* ---- subjects: each frees all it made, whatever the outcome ---------- */
+
+static int growbuf_subject(struct kerr *err)
+{
+	static const char chunk[1000] = { 'x' };
+	struct growbuf b;
+	int rc = 0;
+
+	growbuf_init(&b, 1u << 20);
+	for (int i = 0; i < 400 && rc == 0; i++)
+		rc = growbuf_append(&b, chunk, sizeof chunk, err);
+	growbuf_free(&b);
+	return rc;
+}
+
+static int trace_subject(struct kerr *err)
+{
+	static const char manifest[] = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+	struct recipe_trace_rec recs[8];
+	struct trace_doc d;
+	int rc = 0;
+
+	memset(recs, 0, sizeof recs);
+	for (int i = 0; i < 8; i++)
+		snprintf(recs[i].name, sizeof recs[i].name, "op%d", i);
+	trace_doc_init(&d, manifest, "validator", 0, 10, 1);
+	for (int s = 0; s < 40 && rc == 0; s++)
+		rc = trace_doc_add(&d, 10 + s, 3.5f, 1e-3f, recs, 8, err);
+	trace_doc_free(&d);
+	return rc;
+}
+
+static const char *const docs[] = {
+	"The Fulton County Grand Jury said Friday an investigation of recent primary elections produced no evidence.",
+	"The jury further said in term-end presentments that the City Executive Committee deserves praise.",
+	"It recommended that Fulton legislators act to have these laws studied and revised to the end of modernizing.",
+	"The grand jury commented on a number of other topics, among them the Atlanta and Fulton County purchasing.",
+};
+
+static struct bpe_tokens bpe_want; /* docs[1] encoded by the tokenizer trained without failures */
+
+static int bpe_subject(struct kerr *err)
+{
+	size_t lens[sizeof docs / sizeof docs[0]];
+	struct bpe *b = NULL;
+	struct bpe_tokens t = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++)
+		lens[i] = strlen(docs[i]);
+	rc = bpe_train(docs, lens, sizeof docs / sizeof docs[0], 300, 1, &b, err);
+	if (rc == 0)
+		rc = bpe_encode(b, docs[1], lens[1], &t, err);
+	if (rc == 0 && bpe_want.ids &&
+	    (t.n != bpe_want.n || memcmp(t.ids, bpe_want.ids, t.n * sizeof *t.ids)))
+		rc = kerr_set(err, "test.wrong", "encoded otherwise than without failures");
+	if (rc == 0 && !bpe_want.ids)
+		bpe_want = t, t = (struct bpe_tokens){ 0 };
+	bpe_tokens_free(&t);
+	bpe_free(b);
+	return rc;
+}
+
+static void test_growbuf(void **state)
+{
+	(void)state;
+	sweep("growbuf", growbuf_subject, "growbuf.nomem");
+}
+
+static void test_trace(void **state)
+{
+	(void)state;
+	sweep("trace", trace_subject, "trace.nomem");
+}
+
+static void test_bpe(void **state)
+{
+	struct kerr err = { { 0 }, { 0 } };
+
+	(void)state;
+	assert_int_equal(bpe_subject(&err), 0); /* the reference */
+	assert_non_null(bpe_want.ids);
+	sweep("bpe", bpe_subject, "bpe.nomem");
+	bpe_tokens_free(&bpe_want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_growbuf),
+		cmocka_unit_test(test_trace),
+		cmocka_unit_test(test_bpe),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
