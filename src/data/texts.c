@@ -417,19 +417,23 @@ static int list_dir(const char *dir, char ***names, size_t *n, struct kerr *err)
 			continue;
 		if (cnt == cap) {
 			char **nv;
-			cap = cap ? cap * 2 : 64;
-			nv = cnt < DIR_ENTRIES_MAX ? realloc(v, cap * sizeof *v) : NULL;
-			if (!nv)
+
+			if (cnt >= DIR_ENTRIES_MAX) {
+				kerr_set(err, "texts.too_many", "%s: more than %d entries", dir, DIR_ENTRIES_MAX);
 				goto fail;
+			}
+			cap = cap ? cap * 2 : 64;
+			if (!(nv = realloc(v, cap * sizeof *v)))
+				goto nomem;
 			v = nv;
 		}
 		if (!(v[cnt] = strdup(de->d_name)))
-			goto fail;
+			goto nomem;
 		cnt++;
 	}
 	if (errno) {
 		kerr_errno(err, "texts.open", dir);
-		goto fail_quiet;
+		goto fail;
 	}
 	closedir(d);
 	if (cnt > 1)
@@ -437,9 +441,9 @@ static int list_dir(const char *dir, char ***names, size_t *n, struct kerr *err)
 	*names = v;
 	*n = cnt;
 	return 0;
+nomem:
+	kerr_set(err, "texts.nomem", "%s: out of memory listing it", dir);
 fail:
-	kerr_set(err, "texts.too_many", "%s: too many entries or out of memory", dir);
-fail_quiet:
 	while (cnt > 0)
 		free(v[--cnt]);
 	free(v);
