@@ -13,9 +13,12 @@
 
 #include <stdatomic.h>
 
+#include "bundle_fixture.h"
 #include "data/bpe.h"
 #include "data/texts.h"
 #include "harness/checkpoint.h"
+#include "harness/trainlog.h"
+#include "judge/diffscan.h"
 #include "judge/trace.h"
 #include "util/fsutil.h"
 #include "util/growbuf.h"
@@ -216,6 +219,66 @@ static int texts_subject(struct kerr *err)
 	return rc;
 }
 
+static struct fx bundle_fx; /* a sealed bundle (bundle_fixture.h) */
+static char *recipe_src;      /* recipe/gpt.c's text */
+static size_t recipe_len;
+
+/* The sealed bundle verified: signature, attestation, every digest, the log's chain. */
+static int bundle_subject(struct kerr *err)
+{
+	struct bundle_report r;
+	int rc;
+
+	memset(&r, 0, sizeof r);
+	rc = bundle_verify(bundle_fx.dir, &r, err);
+	bundle_report_free(&r);
+	return rc;
+}
+
+/* The judge's take of it (a copy, each file hashed as copied) and the
+ * copy verified; the copy is removed whatever happens. */
+static int take_subject(struct kerr *err)
+{
+	static struct bundle_taken t;
+	struct bundle_report r;
+	char dst[FS_PATH_MAX];
+	int rc;
+
+	memset(&r, 0, sizeof r);
+	snprintf(dst, sizeof dst, "%s/taken", workdir);
+	rc = bundle_take(bundle_fx.dir, dst, &t, err);
+	if (rc == 0)
+		rc = bundle_verify_taken(&t, &r, err);
+	bundle_report_free(&r);
+	fs_rm_rf(dst);
+	return rc;
+}
+
+/* Its hash-chained train.log read and checked. */
+static int trainlog_subject(struct kerr *err)
+{
+	char path[FS_PATH_MAX];
+	struct trainlog_summary ts;
+
+	fx_path(&bundle_fx, "train.log", path);
+	if (trainlog_verify(path, &ts, err) < 0)
+		return -1;
+	if (strcmp(ts.head, bundle_fx.head))
+		return kerr_set(err, "test.wrong", "another head than the log's");
+	return 0;
+}
+
+/* The recipe's largest file through the patch scan's lexer and rules. */
+static int diffscan_subject(struct kerr *err)
+{
+	struct diffscan_finding found[8];
+	int n = diffscan_c_file("gpt.c", recipe_src, recipe_len, found, 8, err);
+
+	if (n > 0)
+		return kerr_set(err, "test.wrong", "a finding in the recipe: %s %s", found[0].code, found[0].what);
+	return n;
+}
+
 static int setup(void **state)
 {
 	static const char jsonl[] = "{\"text\":\"one\"}\n{\"text\":\"two\"}\n{\"text\":\"three\"}\n";
@@ -232,12 +295,17 @@ static int setup(void **state)
 	assert_int_equal(fs_write_atomic(p, "The second one, a folder down.\n", 31, &err), 0);
 	snprintf(p, sizeof p, "%s/texts/c.jsonl", workdir);
 	assert_int_equal(fs_write_atomic(p, jsonl, strlen(jsonl), &err), 0);
+	fx_build(&bundle_fx);
+	snprintf(p, sizeof p, "%s/recipe/gpt.c", getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".");
+	assert_int_equal(fs_read_all(p, 1u << 20, &recipe_src, &recipe_len, &err), 0);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
+	fx_free(&bundle_fx);
+	free(recipe_src);
 	tu_rmdir(workdir);
 	return 0;
 }
@@ -266,6 +334,30 @@ static void test_texts(void **state)
 	sweep("texts", texts_subject, "texts.nomem");
 }
 
+static void test_bundle(void **state)
+{
+	(void)state;
+	sweep("bundle", bundle_subject, "bundle.nomem");
+}
+
+static void test_take(void **state)
+{
+	(void)state;
+	sweep("take", take_subject, "bundle.nomem");
+}
+
+static void test_trainlog(void **state)
+{
+	(void)state;
+	sweep("trainlog", trainlog_subject, "fs.nomem"); /* its one allocation: the file read whole */
+}
+
+static void test_diffscan(void **state)
+{
+	(void)state;
+	sweep("diffscan", diffscan_subject, "judge.oom");
+}
+
 static void test_bpe(void **state)
 {
 	struct kerr err = { { 0 }, { 0 } };
@@ -285,6 +377,10 @@ int main(void)
 		cmocka_unit_test(test_bpe),
 		cmocka_unit_test(test_ckpt),
 		cmocka_unit_test(test_texts),
+		cmocka_unit_test(test_bundle),
+		cmocka_unit_test(test_take),
+		cmocka_unit_test(test_trainlog),
+		cmocka_unit_test(test_diffscan),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -722,6 +722,15 @@ out:
  * the miner's proof (a recipe that exceeds its limits or breaks a rule is
  * sandbox.memory, sandbox.violation, ... and a verdict). Recorded as a
  * rejection, they cost an honest miner its proof for good. */
+/* Memory that ran out in any module (*.nomem, *.oom): the machine's
+ * trouble, whichever check met it, never a finding about the proof. */
+static int out_of_memory(const char *code)
+{
+	size_t n = strlen(code);
+
+	return (n > 6 && !strcmp(code + n - 6, ".nomem")) || (n > 4 && !strcmp(code + n - 4, ".oom"));
+}
+
 static int fault_is_ours(const char *code)
 {
 	static const char *const ours[] = {
@@ -735,7 +744,7 @@ static int fault_is_ours(const char *code)
 	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
 		if (!strcmp(code, ours[i]))
 			return 1;
-	return 0;
+	return out_of_memory(code);
 }
 
 static int run_check(struct judge_ctx *c, int i, int (*fn)(struct judge_ctx *, struct kerr *), struct kerr *err)
@@ -1179,7 +1188,7 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 		if (run_check(&c, i, checks[i], &why) < 0) {
 			/* Past the bundle's own checks, the validator's trouble is
 			 * no verdict on the miner's proof */
-			if (i >= JUDGE_CHECK_HIDDEN && fault_is_ours(why.code)) {
+			if ((i >= JUDGE_CHECK_HIDDEN && fault_is_ours(why.code)) || out_of_memory(why.code)) {
 				kerr_set(err, why.code, "no verdict: this validator could not run check %s (%s); nothing is"
 					 " recorded: fix it and judge the bundle again", check_names[i], why.msg);
 				goto out;

@@ -159,6 +159,16 @@ out:
 
 /* ---- verification: the manifest --------------------------------------- */
 
+/* A file of the bundle that could not be read is the bundle's fault
+ * (code), unless memory ran out: that is the reader's, and a judge must
+ * not record it against the proof. -1. */
+static int read_failed(struct kerr *err, const char *code)
+{
+	if (strcmp(err->code, "fs.nomem"))
+		snprintf(err->code, sizeof err->code, "%s", code);
+	return -1;
+}
+
 static int load_manifest(const char *dir, struct bundle_report *r, char **text, size_t *len, struct kerr *err)
 {
 	char path[FS_PATH_MAX], *again = NULL;
@@ -170,10 +180,8 @@ static int load_manifest(const char *dir, struct bundle_report *r, char **text, 
 		return -1;
 	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return kerr_set(err, "bundle.manifest_missing", "%s: no %s", dir, BUNDLE_MANIFEST);
-	if (fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, text, len, err) < 0) {
-		snprintf(err->code, sizeof err->code, "bundle.manifest_parse");
-		return -1;
-	}
+	if (fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, text, len, err) < 0)
+		return read_failed(err, "bundle.manifest_parse");
 	hash_buf_hex(*text, *len, r->manifest_sha256);
 	r->manifest = json_loadb(*text, *len, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(r->manifest)) {
@@ -182,7 +190,11 @@ static int load_manifest(const char *dir, struct bundle_report *r, char **text, 
 		goto out;
 	}
 	again = bundle_manifest_dump(r->manifest);
-	if (!again || strlen(again) != *len || memcmp(again, *text, *len)) {
+	if (!again) {
+		kerr_set(err, "bundle.nomem", "%s: out of memory writing its canonical form", path);
+		goto out;
+	}
+	if (strlen(again) != *len || memcmp(again, *text, *len)) {
 		kerr_set(err, "bundle.manifest_not_canonical",
 			 "%s: bytes differ from the canonical form (compact, sorted keys, no trailing newline)", path);
 		goto out;
@@ -271,10 +283,8 @@ static int check_sig(const char *dir, const char *text, size_t len, const char *
 		return -1;
 	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return kerr_set(err, "bundle.sig_missing", "%s: no %s", dir, BUNDLE_SIG);
-	if (fs_read_file(path, SIG_FILE_BYTES_MAX, O_NOFOLLOW, &sigtext, &n, err) < 0) {
-		snprintf(err->code, sizeof err->code, "bundle.sig_invalid");
-		return -1;
-	}
+	if (fs_read_file(path, SIG_FILE_BYTES_MAX, O_NOFOLLOW, &sigtext, &n, err) < 0)
+		return read_failed(err, "bundle.sig_invalid");
 	if (n && sigtext[n - 1] == '\n')
 		sigtext[--n] = '\0';
 	if (n != 2 * KEYS_SIG_BYTES || keys_hex_decode(sigtext, sig, KEYS_SIG_BYTES) < 0) {
@@ -352,8 +362,13 @@ int bundle_log_checkpoints(const char *log, struct bundle_ckpt_rec **out, int *n
 		if (*n == cap) {
 			struct bundle_ckpt_rec *p;
 			cap = cap ? 2 * cap : 16;
-			if (cap > CKPT_RECORDS_MAX || !(p = realloc(*out, (size_t)cap * sizeof *p))) {
-				kerr_set(err, "bundle.ckpt_chain", "%s: too many checkpoint records", log);
+			if (cap > CKPT_RECORDS_MAX) {
+				kerr_set(err, "bundle.ckpt_chain", "%s: more than %d checkpoint records", log,
+					 CKPT_RECORDS_MAX);
+				goto out;
+			}
+			if (!(p = realloc(*out, (size_t)cap * sizeof *p))) {
+				kerr_set(err, "bundle.nomem", "%s: out of memory for its checkpoint records", log);
 				goto out;
 			}
 			*out = p;
@@ -525,10 +540,8 @@ static int check_attest(const char *dir, struct bundle_report *r, struct kerr *e
 		return -1;
 	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return kerr_set(err, "bundle.file_missing", "%s: no %s", dir, ATTEST_FILE);
-	if (fs_read_file(path, ATTEST_EVIDENCE_BYTES_MAX, O_NOFOLLOW, &text, &len, err) < 0) {
-		snprintf(err->code, sizeof err->code, "attest.parse");
-		return -1;
-	}
+	if (fs_read_file(path, ATTEST_EVIDENCE_BYTES_MAX, O_NOFOLLOW, &text, &len, err) < 0)
+		return read_failed(err, "attest.parse");
 	if (attest_verify(text, len, r->manifest_sha256, r->attest_kind, &ar, err) < 0)
 		goto out;
 	r->tier = ar.tier;
