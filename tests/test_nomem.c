@@ -268,14 +268,23 @@ static int trainlog_subject(struct kerr *err)
 	return 0;
 }
 
-/* The recipe's largest file through the patch scan's lexer and rules. */
+/* The recipe's largest file through the patch scan's lexer and rules,
+ * then a file whose pragma is an operator (its operand lexed again). A
+ * finding of judge.oom is the scan running out: the judge takes it as no
+ * verdict. */
 static int diffscan_subject(struct kerr *err)
 {
+	static const char pragma_op[] = "void f(float *x, int n)\n{\n\t_Pragma(\"omp parallel for\")\n"
+					"\tfor (int i = 0; i < n; i++)\n\t\tx[i] = 0;\n}\n";
 	struct diffscan_finding found[8];
 	int n = diffscan_c_file("gpt.c", recipe_src, recipe_len, found, 8, err);
 
+	if (n == 0)
+		n = diffscan_c_file("zero.c", pragma_op, sizeof pragma_op - 1, found, 8, err);
+	if (n > 0 && !strcmp(found[0].code, "judge.oom"))
+		return kerr_set(err, "judge.oom", "%s", found[0].what);
 	if (n > 0)
-		return kerr_set(err, "test.wrong", "a finding in the recipe: %s %s", found[0].code, found[0].what);
+		return kerr_set(err, "test.wrong", "a finding in honest code: %s %s", found[0].code, found[0].what);
 	return n;
 }
 

@@ -477,8 +477,8 @@ static size_t check_pragma_op(struct scan *s, const struct clex_tok *v, size_t i
 	}
 	q = (size_t)((const char *)memchr(str->p, '"', str->len) - str->p);
 	text = malloc(str->len);
-	if (!text) {
-		diffscan_find_tok(s, "judge.forbidden_pragma", &v[i], "(out of memory)");
+	if (!text) { /* the scan's trouble, not the recipe's: no verdict (judge.c) */
+		diffscan_find_tok(s, "judge.oom", &v[i], "(out of memory)");
 		return i + 4;
 	}
 	/* Destringize (C11 6.10.9): \" and \\ lose their backslash. */
@@ -488,7 +488,10 @@ static size_t check_pragma_op(struct scan *s, const struct clex_tok *v, size_t i
 		text[n++] = str->p[k];
 	}
 	if (lex_all(&lx, text, n, &tk, &err) < 0) {
-		diffscan_find_tok(s, "judge.forbidden_pragma", &v[i], "(operand does not lex)");
+		if (!strcmp(err.code, "judge.oom"))
+			diffscan_find_tok(s, "judge.oom", &v[i], "(out of memory)");
+		else
+			diffscan_find_tok(s, "judge.forbidden_pragma", &v[i], "(operand does not lex)");
 	} else {
 		for (size_t k = 0; k < tk.n; k++)
 			tk.v[k].line = v[i].line;
