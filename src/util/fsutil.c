@@ -392,15 +392,21 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ft
 
 #define FS_RESOLVE_LINKS_MAX 40 /* dangling links followed, as the kernel's ELOOP bound */
 
-static int resolve(const char *path, char *out, size_t cap, int depth, struct kerr *err)
+int fs_resolve(const char *path0, char *out, size_t cap, struct kerr *err)
 {
-	char head[FS_PATH_MAX], real[PATH_MAX], *cut;
-	const char *rest = "";
+	/* a restart resolves a new path (a link's target, or where a ..
+	 * landed) built from the old one: two buffers, so it never reads the
+	 * one it writes */
+	char head[FS_PATH_MAX], real[PATH_MAX], turn[2][FS_PATH_MAX], *cut;
+	const char *path = path0, *rest;
 	struct stat sb;
+	int links = 0, t = 0;
 	size_t n;
 
 	if (!path || !*path)
 		return kerr_set(err, "fs.bad_path", "an empty path names no place");
+restart:
+	rest = "";
 	if (fs_join(head, sizeof head, err, "%s", path) < 0)
 		return -1;
 	/* shorten to the longest prefix that exists; rest is what follows it */
@@ -410,23 +416,25 @@ static int resolve(const char *path, char *out, size_t cap, int depth, struct ke
 		if (lstat(head, &sb) == 0 && S_ISLNK(sb.st_mode)) {
 			/* a link to what does not exist yet: where it will be is
 			 * where its target will be */
-			char target[FS_PATH_MAX], next[FS_PATH_MAX];
+			char target[FS_PATH_MAX];
 			ssize_t len = readlink(head, target, sizeof target - 1);
 
 			if (len < 0)
 				return kerr_errno(err, "fs.stat", head);
 			target[len] = '\0';
-			if (depth >= FS_RESOLVE_LINKS_MAX)
-				return kerr_set(err, "fs.bad_path", "%s: more than %d links", path, FS_RESOLVE_LINKS_MAX);
+			if (++links > FS_RESOLVE_LINKS_MAX)
+				return kerr_set(err, "fs.bad_path", "%s: more than %d links", path0, FS_RESOLVE_LINKS_MAX);
 			cut = strrchr(head, '/');
 			if (target[0] == '/' || !cut)
-				n = (size_t)snprintf(next, sizeof next, "%s%s%s", target, *rest ? "/" : "", rest);
+				n = (size_t)snprintf(turn[t], sizeof turn[t], "%s%s%s", target, *rest ? "/" : "", rest);
 			else
-				n = (size_t)snprintf(next, sizeof next, "%.*s/%s%s%s", (int)(cut - head), head, target,
+				n = (size_t)snprintf(turn[t], sizeof turn[t], "%.*s/%s%s%s", (int)(cut - head), head, target,
 						     *rest ? "/" : "", rest);
-			if (n >= sizeof next)
-				return kerr_set(err, "fs.path_too_long", "%s: its link's target is too long", path);
-			return resolve(next, out, cap, depth + 1, err);
+			if (n >= sizeof turn[t])
+				return kerr_set(err, "fs.path_too_long", "%s: its link's target is too long", path0);
+			path = turn[t];
+			t ^= 1;
+			goto restart;
 		}
 		cut = strrchr(head, '/');
 		if (!cut) {
@@ -445,29 +453,30 @@ static int resolve(const char *path, char *out, size_t cap, int depth, struct ke
 		return -1;
 	/* the missing part goes by name: it holds no links; but a .. that
 	 * climbs out of it lands where things exist again, and what follows is
-	 * resolved afresh from there (a link among it is followed) */
+	 * resolved afresh from there (a link among it is followed): one ..
+	 * fewer each time */
 	while (*rest) {
 		size_t len = strcspn(rest, "/");
 
 		if ((len == 1 && rest[0] == '.') || len == 0) {
 			/* nothing */
 		} else if (len == 2 && rest[0] == '.' && rest[1] == '.') {
-			char next[FS_PATH_MAX];
-
 			cut = strrchr(out, '/');
 			if (cut)
 				cut[cut == out] = '\0'; /* "/" stays "/" */
 			rest += len + (rest[len] == '/');
 			if (!*rest)
 				break;
-			if ((size_t)snprintf(next, sizeof next, "%s/%s", out, rest) >= sizeof next)
-				return kerr_set(err, "fs.path_too_long", "%s: longer than %zu bytes resolved", path,
-						sizeof next - 1);
-			return resolve(next, out, cap, depth, err); /* one .. fewer each time */
+			if ((size_t)snprintf(turn[t], sizeof turn[t], "%s/%s", out, rest) >= sizeof turn[t])
+				return kerr_set(err, "fs.path_too_long", "%s: longer than %zu bytes resolved", path0,
+						sizeof turn[t] - 1);
+			path = turn[t];
+			t ^= 1;
+			goto restart;
 		} else {
 			n = strlen(out);
 			if (n + (out[n - 1] != '/') + len + 1 > cap)
-				return kerr_set(err, "fs.path_too_long", "%s: longer than %zu bytes resolved", path, cap - 1);
+				return kerr_set(err, "fs.path_too_long", "%s: longer than %zu bytes resolved", path0, cap - 1);
 			if (out[n - 1] != '/')
 				out[n++] = '/';
 			memcpy(out + n, rest, len);
@@ -476,11 +485,6 @@ static int resolve(const char *path, char *out, size_t cap, int depth, struct ke
 		rest += len + (rest[len] == '/');
 	}
 	return 0;
-}
-
-int fs_resolve(const char *path, char *out, size_t cap, struct kerr *err)
-{
-	return resolve(path, out, cap, 0, err);
 }
 
 int fs_within(const char *a, const char *b)
