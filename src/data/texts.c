@@ -17,6 +17,7 @@
 #include "data/brown.h"
 #include "data/npmpkg.h"
 #include "util/fsutil.h"
+#include "util/jsonmem.h"
 
 /* The package holds 500 samples plus README, CONTENTS, cats.txt,
  * categories.pickle and package.json; anything far beyond is not it. */
@@ -319,7 +320,12 @@ static int jsonl_line(struct corpus *c, const char *path, const char *rel, size_
 	if (texts_utf8_check(line, n, &bad) < 0)
 		return kerr_set(err, "texts.not_utf8", "%s: not valid UTF-8 at byte offset %zu",
 				where, base + bad);
+	jsonmem_begin();
 	root = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
+	if (jsonmem_failed()) { /* jansson's verdict then says nothing of the line */
+		kerr_set(err, "texts.nomem", "%s: out of memory reading it", where);
+		goto out;
+	}
 	if (!root) {
 		kerr_set(err, "texts.jsonl", "%s: not JSON (%s)", where, jerr.text);
 		goto out;
@@ -415,13 +421,13 @@ static int list_dir(const char *dir, char ***names, size_t *n, struct kerr *err)
 	while ((errno = 0, de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
+		if (cnt >= DIR_ENTRIES_MAX) {
+			kerr_set(err, "texts.too_many", "%s: more than %d entries", dir, DIR_ENTRIES_MAX);
+			goto fail;
+		}
 		if (cnt == cap) {
 			char **nv;
 
-			if (cnt >= DIR_ENTRIES_MAX) {
-				kerr_set(err, "texts.too_many", "%s: more than %d entries", dir, DIR_ENTRIES_MAX);
-				goto fail;
-			}
 			cap = cap ? cap * 2 : 64;
 			if (!(nv = realloc(v, cap * sizeof *v)))
 				goto nomem;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/jsonmem.h"
 
 #define CKPT_PREFIX_BYTES (CKPT_MAGIC_BYTES + 4) /* magic + le32 header length */
 /* Seeds travel as JSON integers; above 2^53 common JSON readers lose digits. */
@@ -30,17 +31,26 @@ static char *header_json(const struct ckpt_meta *m, struct kerr *err)
 		kerr_set(err, "ckpt.bad_header", "seed or state_bytes out of range");
 		return NULL;
 	}
+	jsonmem_begin();
 	o = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:i, s:I}", "format", m->format,
 		      "recipe", m->recipe, "recipe_version", m->recipe_version, "scale", m->scale,
 		      "step", (json_int_t)m->step, "seed", (json_int_t)m->seed, "data", m->data_digest,
 		      "tokenizer", m->tokenizer_digest, "vocab_size", m->vocab_size, "state_bytes",
 		      (json_int_t)m->state_bytes);
-	if (!o) {
-		kerr_set(err, "ckpt.bad_header", "cannot encode the header (invalid UTF-8 in a name?)");
+	if (!o || jsonmem_failed()) {
+		json_decref(o);
+		if (jsonmem_failed())
+			kerr_set(err, "ckpt.nomem", "out of memory encoding the header");
+		else
+			kerr_set(err, "ckpt.bad_header", "cannot encode the header (invalid UTF-8 in a name?)");
 		return NULL;
 	}
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
+	if (s && jsonmem_failed()) {
+		free(s);
+		s = NULL;
+	}
 	if (!s)
 		kerr_set(err, "ckpt.nomem", "out of memory encoding the header");
 	return s;
@@ -58,19 +68,28 @@ static int copy_str(char *dst, size_t cap, const char *src, const char *field, s
 static int parse_header(const char *buf, size_t len, struct ckpt_meta *m, struct kerr *err)
 {
 	json_error_t je;
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *o;
 	const char *recipe, *version, *scale, *data, *tok;
 	json_int_t format, step, seed, vocab, state;
 	int rc = -1;
 
 	memset(m, 0, sizeof *m);
+	jsonmem_begin();
+	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (jsonmem_failed()) { /* jansson's verdict then says nothing of the header */
+		json_decref(o);
+		return kerr_set(err, "ckpt.nomem", "out of memory reading the header");
+	}
 	if (!o)
 		return kerr_set(err, "ckpt.bad_header", "header is not JSON: %s", je.text);
 	if (json_unpack_ex(o, &je, JSON_STRICT, "{s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:I}",
 			   "format", &format, "recipe", &recipe, "recipe_version", &version, "scale",
 			   &scale, "step", &step, "seed", &seed, "data", &data, "tokenizer", &tok,
 			   "vocab_size", &vocab, "state_bytes", &state) < 0) {
-		kerr_set(err, "ckpt.bad_header", "header fields: %s", je.text);
+		if (jsonmem_failed()) /* the strict check's key table, short of memory */
+			kerr_set(err, "ckpt.nomem", "out of memory reading the header");
+		else
+			kerr_set(err, "ckpt.bad_header", "header fields: %s", je.text);
 		goto out;
 	}
 	if (format != CKPT_FORMAT) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/jsonmem.h"
 
 #define TRAINLOG_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
 
@@ -255,7 +256,11 @@ int trainlog_iter_next(struct trainlog_iter *it, struct trainlog_rec *r, struct 
 	r->line = it->buf + it->start;
 	r->len = n;
 	it->start += n + 1;
+	jsonmem_begin();
 	it->obj = json_loadb(r->line, n, JSON_REJECT_DUPLICATES, &je);
+	if (jsonmem_failed()) /* jansson's verdict then says nothing of the line */
+		return kerr_set(err, "log.nomem", "%s: line %lld: out of memory reading it", it->path,
+				(long long)it->lineno);
 	if (!it->obj || !json_is_object(it->obj))
 		return kerr_set(err, "log.parse", "%s: line %lld: not a JSON object%s%s", it->path,
 				(long long)it->lineno, it->obj ? "" : ": ", it->obj ? "" : je.text);
@@ -315,10 +320,16 @@ static int check_line(const struct trainlog_rec *rec, char head[HASH_HEX_BYTES],
 		      json_int_t *tokens, double *wall, struct kerr *err)
 {
 	const char *prev;
-	char *again = json_dumps(rec->obj, TRAINLOG_DUMP_FLAGS);
+	char *again;
 	int rc = -1;
 
-	if (!again || strlen(again) != rec->len || memcmp(again, rec->line, rec->len) != 0) {
+	jsonmem_begin();
+	again = json_dumps(rec->obj, TRAINLOG_DUMP_FLAGS);
+	if (!again || jsonmem_failed()) {
+		kerr_set(err, "log.nomem", "line %lld: out of memory writing its canonical form", (long long)rec->lineno);
+		goto out;
+	}
+	if (strlen(again) != rec->len || memcmp(again, rec->line, rec->len) != 0) {
 		kerr_set(err, "log.not_canonical", "line %lld: not in canonical form", (long long)rec->lineno);
 		goto out;
 	}

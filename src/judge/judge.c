@@ -379,7 +379,12 @@ static int check_diff_scan(struct judge_ctx *c, struct kerr *err)
 	struct reciperepo_parts parts;
 
 	/* Why patch.diff could not be read, in its own words: too big or absent
-	 * (the take refused anything but a regular file). */
+	 * (the take refused anything but a regular file), or memory ran out
+	 * (the reader's trouble: no verdict). */
+	if (!c->patch && kerr_is_nomem(&c->patch_err)) {
+		*err = c->patch_err;
+		return -1;
+	}
 	if (!c->patch && !strcmp(c->patch_err.code, "fs.too_large"))
 		return kerr_set(err, "patch.too_large", "patch.diff exceeds the limit of %u bytes: %s",
 				RECIPEREPO_PATCH_BYTES_MAX, c->patch_err.msg);
@@ -460,6 +465,10 @@ static int verify_bundle(struct judge_ctx *c, struct bundle_report *br, struct k
 				"the manifest verified (%.16s...) is not the one read at intake (%.16s...)",
 				br->manifest_sha256, c->manifest_hex);
 	c->verified = 1;
+	if (!c->patch && kerr_is_nomem(&c->patch_err)) {
+		*err = c->patch_err;
+		return -1;
+	}
 	if (!c->patch)
 		return kerr_set(err, "judge.no_patch", "the bundle has no readable patch.diff: %s", c->patch_err.msg);
 	hash_buf_hex(c->patch, c->patch_len, patch_hex);
@@ -722,15 +731,6 @@ out:
  * the miner's proof (a recipe that exceeds its limits or breaks a rule is
  * sandbox.memory, sandbox.violation, ... and a verdict). Recorded as a
  * rejection, they cost an honest miner its proof for good. */
-/* Memory that ran out in any module (*.nomem, *.oom): the machine's
- * trouble, whichever check met it, never a finding about the proof. */
-static int out_of_memory(const char *code)
-{
-	size_t n = strlen(code);
-
-	return (n > 6 && !strcmp(code + n - 6, ".nomem")) || (n > 4 && !strcmp(code + n - 4, ".oom"));
-}
-
 static int fault_is_ours(const char *code)
 {
 	static const char *const ours[] = {
@@ -744,7 +744,7 @@ static int fault_is_ours(const char *code)
 	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)
 		if (!strcmp(code, ours[i]))
 			return 1;
-	return out_of_memory(code);
+	return 0;
 }
 
 static int run_check(struct judge_ctx *c, int i, int (*fn)(struct judge_ctx *, struct kerr *), struct kerr *err)
@@ -1187,8 +1187,12 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	for (int i = 0; i < JUDGE_CHECKS && !failed; i++) {
 		if (run_check(&c, i, checks[i], &why) < 0) {
 			/* Past the bundle's own checks, the validator's trouble is
-			 * no verdict on the miner's proof */
-			if ((i >= JUDGE_CHECK_HIDDEN && fault_is_ours(why.code)) || out_of_memory(why.code)) {
+			 * no verdict on the miner's proof. Before them, memory that
+			 * ran out is: what a bundle can make checks 1 to 3 allocate
+			 * is bounded by their limits. Not from check 4 on for
+			 * itself: a final checkpoint's state is loaded whole, its
+			 * size the miner's to choose (ckpt.nomem is a verdict). */
+			if (i >= JUDGE_CHECK_HIDDEN ? fault_is_ours(why.code) : kerr_is_nomem(&why)) {
 				kerr_set(err, why.code, "no verdict: this validator could not run check %s (%s); nothing is"
 					 " recorded: fix it and judge the bundle again", check_names[i], why.msg);
 				goto out;

@@ -19,6 +19,7 @@
 #include "harness/trainlog.h"
 #include "proof/bundle.h"
 #include "util/fsutil.h"
+#include "util/jsonmem.h"
 
 /* The recorded GFLOPS must be 2 N^3 / median; both are doubles written with
  * 17 digits, so only the division's rounding separates them. */
@@ -83,8 +84,14 @@ static json_t *load_json(const char *dir, const char *name, size_t bytes_max, co
 	if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0 ||
 	    fs_read_all(path, bytes_max, &text, &len, err) < 0)
 		return NULL;
+	jsonmem_begin();
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	free(text);
+	if (jsonmem_failed()) { /* jansson's verdict then says nothing of the file */
+		json_decref(o);
+		kerr_set(err, "judge.nomem", "%s: out of memory reading it", name);
+		return NULL;
+	}
 	if (!o || !json_is_object(o)) {
 		kerr_set(err, code, "%s: not a JSON object (%s)", name, o ? "wrong type" : je.text);
 		json_decref(o);
@@ -548,13 +555,16 @@ static int walk_log(const char *dir, int vocab, const struct claims *c, struct w
 		if (on_record(&rec, (int64_t)(it.size / TRAINLOG_RECORD_BYTES_MIN), vocab, c, w, r, err) < 0)
 			goto out;
 	}
-	if (got < 0) {
-		/* The log's framing and JSON, in the judge's terms. */
+	if (got < 0 && !kerr_is_nomem(err)) {
+		/* The log's framing and JSON, in the judge's terms (memory that
+		 * ran out is the reader's, and keeps its code). */
 		char why[KERR_MSG_MAX];
 		snprintf(why, sizeof why, "%s", err->msg);
 		kerr_set(err, "judge.log_parse", "train.log: %s", why);
 		goto out;
 	}
+	if (got < 0)
+		goto out;
 	if (lineno == 0) {
 		kerr_set(err, "judge.log_parse", "train.log is empty");
 		goto out;

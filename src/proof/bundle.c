@@ -15,6 +15,7 @@
 
 #include "harness/checkpoint.h"
 #include "harness/trainlog.h"
+#include "util/jsonmem.h"
 
 #define MANIFEST_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
 #define BUNDLE_KIND "karpa-bundle"
@@ -164,7 +165,7 @@ out:
  * not record it against the proof. -1. */
 static int read_failed(struct kerr *err, const char *code)
 {
-	if (strcmp(err->code, "fs.nomem"))
+	if (!kerr_is_nomem(err))
 		snprintf(err->code, sizeof err->code, "%s", code);
 	return -1;
 }
@@ -183,14 +184,19 @@ static int load_manifest(const char *dir, struct bundle_report *r, char **text, 
 	if (fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, text, len, err) < 0)
 		return read_failed(err, "bundle.manifest_parse");
 	hash_buf_hex(*text, *len, r->manifest_sha256);
+	jsonmem_begin();
 	r->manifest = json_loadb(*text, *len, JSON_REJECT_DUPLICATES, &je);
+	if (jsonmem_failed()) { /* what jansson says then is no judgement of the manifest */
+		kerr_set(err, "bundle.nomem", "%s: out of memory reading it", path);
+		goto out;
+	}
 	if (!json_is_object(r->manifest)) {
 		kerr_set(err, "bundle.manifest_parse", "%s: %s", path,
 			 r->manifest ? "not a JSON object" : je.text);
 		goto out;
 	}
 	again = bundle_manifest_dump(r->manifest);
-	if (!again) {
+	if (!again || jsonmem_failed()) {
 		kerr_set(err, "bundle.nomem", "%s: out of memory writing its canonical form", path);
 		goto out;
 	}

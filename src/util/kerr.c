@@ -36,6 +36,13 @@ void kerr_prefix(struct kerr *e, const char *fmt, ...)
 	e->msg[sizeof e->msg - 1] = '\0';
 }
 
+int kerr_is_nomem(const struct kerr *e)
+{
+	size_t n = strnlen(e->code, sizeof e->code);
+
+	return (n > 6 && !memcmp(e->code + n - 6, ".nomem", 6)) || (n > 4 && !memcmp(e->code + n - 4, ".oom", 4));
+}
+
 void kerr_clear(struct kerr *e)
 {
 	if (e) {

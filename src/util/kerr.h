@@ -20,6 +20,9 @@ int kerr_set(struct kerr *e, const char *code, const char *fmt, ...)
 /* Prepends "prefix: " to the message, keeping the code. */
 void kerr_prefix(struct kerr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kerr_clear(struct kerr *e);
+/* Whether e says memory ran out (a code ending in .nomem or .oom, any
+ * module's): the machine's trouble, never a finding about an input. */
+int kerr_is_nomem(const struct kerr *e);
 /* Sets code from errno-bearing failures: "<code>" with "<what>: strerror". */
 int kerr_errno(struct kerr *e, const char *code, const char *what);
 
