@@ -6,6 +6,7 @@
 
 #include "cmds.h"
 #include "util/hash.h"
+#include "util/jsonmem.h"
 #include "util/kerr.h"
 #include "util/version.h"
 #include "sandbox/recipe_api.h"
@@ -86,6 +87,8 @@ int main(int argc, char **argv)
 	/* Writes past a file-size limit must fail with EFBIG (reported as
 	 * fs.disk_full), not kill the process halfway through an atomic write. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* jansson's allocator, counting failures, set before any thread runs */
+	(void)jsonmem_begin();
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -31,15 +31,15 @@ static char *header_json(const struct ckpt_meta *m, struct kerr *err)
 		kerr_set(err, "ckpt.bad_header", "seed or state_bytes out of range");
 		return NULL;
 	}
-	jsonmem_begin();
+	const unsigned long jm = jsonmem_begin();
 	o = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:i, s:I}", "format", m->format,
 		      "recipe", m->recipe, "recipe_version", m->recipe_version, "scale", m->scale,
 		      "step", (json_int_t)m->step, "seed", (json_int_t)m->seed, "data", m->data_digest,
 		      "tokenizer", m->tokenizer_digest, "vocab_size", m->vocab_size, "state_bytes",
 		      (json_int_t)m->state_bytes);
-	if (!o || jsonmem_failed()) {
+	if (!o || jsonmem_failed(jm)) {
 		json_decref(o);
-		if (jsonmem_failed())
+		if (jsonmem_failed(jm))
 			kerr_set(err, "ckpt.nomem", "out of memory encoding the header");
 		else
 			kerr_set(err, "ckpt.bad_header", "cannot encode the header (invalid UTF-8 in a name?)");
@@ -47,7 +47,7 @@ static char *header_json(const struct ckpt_meta *m, struct kerr *err)
 	}
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
-	if (s && jsonmem_failed()) {
+	if (s && jsonmem_failed(jm)) {
 		free(s);
 		s = NULL;
 	}
@@ -74,9 +74,9 @@ static int parse_header(const char *buf, size_t len, struct ckpt_meta *m, struct
 	int rc = -1;
 
 	memset(m, 0, sizeof *m);
-	jsonmem_begin();
+	const unsigned long jm = jsonmem_begin();
 	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (jsonmem_failed()) { /* jansson's verdict then says nothing of the header */
+	if (jsonmem_failed(jm)) { /* jansson's verdict then says nothing of the header */
 		json_decref(o);
 		return kerr_set(err, "ckpt.nomem", "out of memory reading the header");
 	}
@@ -86,7 +86,7 @@ static int parse_header(const char *buf, size_t len, struct ckpt_meta *m, struct
 			   "format", &format, "recipe", &recipe, "recipe_version", &version, "scale",
 			   &scale, "step", &step, "seed", &seed, "data", &data, "tokenizer", &tok,
 			   "vocab_size", &vocab, "state_bytes", &state) < 0) {
-		if (jsonmem_failed()) /* the strict check's key table, short of memory */
+		if (jsonmem_failed(jm)) /* the strict check's key table, short of memory */
 			kerr_set(err, "ckpt.nomem", "out of memory reading the header");
 		else
 			kerr_set(err, "ckpt.bad_header", "header fields: %s", je.text);

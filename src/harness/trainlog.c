@@ -256,9 +256,9 @@ int trainlog_iter_next(struct trainlog_iter *it, struct trainlog_rec *r, struct 
 	r->line = it->buf + it->start;
 	r->len = n;
 	it->start += n + 1;
-	jsonmem_begin();
+	const unsigned long jm = jsonmem_begin();
 	it->obj = json_loadb(r->line, n, JSON_REJECT_DUPLICATES, &je);
-	if (jsonmem_failed()) /* jansson's verdict then says nothing of the line */
+	if (jsonmem_failed(jm)) /* jansson's verdict then says nothing of the line */
 		return kerr_set(err, "log.nomem", "%s: line %lld: out of memory reading it", it->path,
 				(long long)it->lineno);
 	if (!it->obj || !json_is_object(it->obj))
@@ -323,9 +323,9 @@ static int check_line(const struct trainlog_rec *rec, char head[HASH_HEX_BYTES],
 	char *again;
 	int rc = -1;
 
-	jsonmem_begin();
+	const unsigned long jm = jsonmem_begin();
 	again = json_dumps(rec->obj, TRAINLOG_DUMP_FLAGS);
-	if (!again || jsonmem_failed()) {
+	if (!again || jsonmem_failed(jm)) {
 		kerr_set(err, "log.nomem", "line %lld: out of memory writing its canonical form", (long long)rec->lineno);
 		goto out;
 	}

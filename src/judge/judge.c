@@ -36,6 +36,7 @@
 #include "validator/hlosses.h"
 #include "util/crash.h"
 #include "util/fsutil.h"
+#include "util/jsonmem.h"
 #include "util/log.h"
 
 #define RATIONALE_BYTES_MAX (64u << 10)
@@ -262,8 +263,14 @@ static int intake(struct judge_ctx *c, struct kerr *err)
 		return -1;
 	}
 	hash_buf_hex(text, len, c->manifest_hex);
-	c->manifest = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-	free(text);
+	{
+		const unsigned long jm = jsonmem_begin();
+
+		c->manifest = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+		free(text);
+		if (jsonmem_failed(jm))
+			return kerr_set(err, "judge.nomem", "%s: out of memory reading manifest.json", c->o->bundle);
+	}
 	if (!json_is_object(c->manifest))
 		return kerr_set(err, "judge.unreadable", "%s: manifest.json is not a JSON object", c->o->bundle);
 	if (fs_join(c->patch_path, sizeof c->patch_path, err, "%s/patch.diff", c->bdir) < 0)
@@ -1186,13 +1193,18 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	c.pub_open = 1;
 	for (int i = 0; i < JUDGE_CHECKS && !failed; i++) {
 		if (run_check(&c, i, checks[i], &why) < 0) {
-			/* Past the bundle's own checks, the validator's trouble is
-			 * no verdict on the miner's proof. Before them, memory that
-			 * ran out is: what a bundle can make checks 1 to 3 allocate
-			 * is bounded by their limits. Not from check 4 on for
-			 * itself: a final checkpoint's state is loaded whole, its
-			 * size the miner's to choose (ckpt.nomem is a verdict). */
-			if (i >= JUDGE_CHECK_HIDDEN ? fault_is_ours(why.code) : kerr_is_nomem(&why)) {
+			/* The validator's trouble is no verdict on the miner's
+			 * proof: memory that ran out, in any check (what a bundle
+			 * can make checks 1 to 3 allocate is bounded by their
+			 * limits), and past the bundle's own checks the listed
+			 * failures of its sandbox, disk and tools. Except, from
+			 * check 4 on, a checkpoint's state that could not be held
+			 * (ckpt.nomem): it is loaded whole, and its size is the
+			 * miner's to choose, so that stays a verdict. */
+			int hidden_on = i >= JUDGE_CHECK_HIDDEN;
+
+			if ((kerr_is_nomem(&why) && !(hidden_on && !strcmp(why.code, "ckpt.nomem"))) ||
+			    (hidden_on && fault_is_ours(why.code))) {
 				kerr_set(err, why.code, "no verdict: this validator could not run check %s (%s); nothing is"
 					 " recorded: fix it and judge the bundle again", check_names[i], why.msg);
 				goto out;

@@ -84,10 +84,10 @@ static json_t *load_json(const char *dir, const char *name, size_t bytes_max, co
 	if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0 ||
 	    fs_read_all(path, bytes_max, &text, &len, err) < 0)
 		return NULL;
-	jsonmem_begin();
+	const unsigned long jm = jsonmem_begin();
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	free(text);
-	if (jsonmem_failed()) { /* jansson's verdict then says nothing of the file */
+	if (jsonmem_failed(jm)) { /* jansson's verdict then says nothing of the file */
 		json_decref(o);
 		kerr_set(err, "judge.nomem", "%s: out of memory reading it", name);
 		return NULL;
@@ -619,6 +619,10 @@ int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_rep
 	struct walk w = { .lo = -1 };
 	const struct scale *sc;
 	int rc = -1;
+	/* every jansson call of the check, json_unpack_ex's key sets included
+	 * (it says "out of memory", or in strict mode "items left unpacked",
+	 * and the check would call either the proof's fault) */
+	const unsigned long jm = jsonmem_begin();
 
 	memset(r, 0, sizeof *r);
 	r->max_gflops_step = -1;
@@ -647,6 +651,12 @@ int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_rep
 		goto out;
 	rc = 0;
 out:
+	if (rc < 0 && !kerr_is_nomem(err) && jsonmem_failed(jm)) {
+		char was[KERR_MSG_MAX];
+
+		snprintf(was, sizeof was, "%s", err->msg);
+		kerr_set(err, "judge.nomem", "out of memory reading the bundle's JSON (what failed then: %.200s)", was);
+	}
 	json_decref(m);
 	json_decref(cal);
 	free(w.wall);

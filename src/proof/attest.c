@@ -391,9 +391,9 @@ static int parse_canonical(const char *json, size_t len, json_t **out, struct ke
 	if (!json || len > ATTEST_EVIDENCE_BYTES_MAX)
 		return kerr_set(err, "attest.parse", "evidence is missing or larger than %u bytes",
 				ATTEST_EVIDENCE_BYTES_MAX);
-	jsonmem_begin();
+	const unsigned long jm = jsonmem_begin();
 	doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (jsonmem_failed()) { /* what jansson says then is no judgement of the evidence */
+	if (jsonmem_failed(jm)) { /* what jansson says then is no judgement of the evidence */
 		kerr_set(err, "attest.nomem", "out of memory reading the evidence");
 		goto out;
 	}
@@ -407,7 +407,7 @@ static int parse_canonical(const char *json, size_t len, json_t **out, struct ke
 	if (body_len > 0 && json[body_len - 1] == '\n')
 		body_len--;
 	again = json_dumps(doc, ATTEST_DUMP_FLAGS);
-	if (!again || jsonmem_failed()) {
+	if (!again || jsonmem_failed(jm)) {
 		kerr_set(err, "attest.nomem", "out of memory writing the evidence's canonical form");
 		goto out;
 	}
@@ -438,10 +438,11 @@ static int verify_mock(json_t *doc, struct kerr *err)
 	    keys_hex_decode(str_field(doc, "signature"), sig, sizeof sig) < 0)
 		return kerr_set(err, "attest.parse", "mock evidence: attestation_key or signature is not lowercase hex "
 				"of the right length");
-	jsonmem_begin(); /* a copy made short of memory may lack members, and fail the signature */
+	/* a copy made short of memory may lack members, and fail the signature */
+	const unsigned long jm = jsonmem_begin();
 	unsigned_doc = json_copy(doc);
 	if (!unsigned_doc || json_object_del(unsigned_doc, "signature") < 0 ||
-	    dump(unsigned_doc, &body, &body_len, err) < 0 || jsonmem_failed()) {
+	    dump(unsigned_doc, &body, &body_len, err) < 0 || jsonmem_failed(jm)) {
 		kerr_set(err, "attest.nomem", "cannot rebuild the signed evidence bytes");
 		goto out;
 	}

@@ -184,9 +184,9 @@ static int load_manifest(const char *dir, struct bundle_report *r, char **text, 
 	if (fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, text, len, err) < 0)
 		return read_failed(err, "bundle.manifest_parse");
 	hash_buf_hex(*text, *len, r->manifest_sha256);
-	jsonmem_begin();
+	const unsigned long jm = jsonmem_begin();
 	r->manifest = json_loadb(*text, *len, JSON_REJECT_DUPLICATES, &je);
-	if (jsonmem_failed()) { /* what jansson says then is no judgement of the manifest */
+	if (jsonmem_failed(jm)) { /* what jansson says then is no judgement of the manifest */
 		kerr_set(err, "bundle.nomem", "%s: out of memory reading it", path);
 		goto out;
 	}
@@ -196,7 +196,7 @@ static int load_manifest(const char *dir, struct bundle_report *r, char **text, 
 		goto out;
 	}
 	again = bundle_manifest_dump(r->manifest);
-	if (!again || jsonmem_failed()) {
+	if (!again || jsonmem_failed(jm)) {
 		kerr_set(err, "bundle.nomem", "%s: out of memory writing its canonical form", path);
 		goto out;
 	}

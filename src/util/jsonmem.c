@@ -1,34 +1,34 @@
-/* jsonmem.c: jansson's allocator with a note of failures (jsonmem.h). */
+/* jsonmem.c: jansson's allocator with a count of failures (jsonmem.h). */
 #include "util/jsonmem.h"
 
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 
-static _Thread_local int failed;
+static _Thread_local unsigned long failures;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void *noting_malloc(size_t n)
+static void *counting_malloc(size_t n)
 {
 	void *p = malloc(n);
 
 	if (!p)
-		failed = 1;
+		failures++;
 	return p;
 }
 
 static void install(void)
 {
-	json_set_alloc_funcs(noting_malloc, free);
+	json_set_alloc_funcs(counting_malloc, free);
 }
 
-void jsonmem_begin(void)
+unsigned long jsonmem_begin(void)
 {
 	pthread_once(&once, install);
-	failed = 0;
+	return failures;
 }
 
-int jsonmem_failed(void)
+int jsonmem_failed(unsigned long mark)
 {
-	return failed;
+	return failures != mark;
 }

@@ -9,14 +9,19 @@
 
 int kerr_set(struct kerr *e, const char *code, const char *fmt, ...)
 {
+	char msg[KERR_MSG_MAX];
 	va_list ap;
 
 	if (!e)
 		return -1;
-	snprintf(e->code, sizeof e->code, "%s", code);
+	/* formatted apart first: a caller may quote e's own message (or
+	 * code) in the new one, which vsnprintf into it would overwrite as
+	 * it reads */
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	snprintf(e->code, sizeof e->code, "%s", code);
+	memcpy(e->msg, msg, sizeof msg);
 	return -1;
 }
 

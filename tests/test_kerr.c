@@ -1,0 +1,49 @@
+/* test_kerr.c: the error carrier every module returns through: a new
+ * message may quote the old one (the call that set it read its own
+ * buffer while writing it), a prefix keeps the code, and which codes say
+ * that memory ran out. */
+#include "testutil.h"
+
+static void quoting_itself(void **state)
+{
+	struct kerr e = { { 0 }, { 0 } };
+
+	(void)state;
+	kerr_set(&e, "fs.read", "short read of %s", "/srv/state/manifest.json");
+	kerr_set(&e, "judge.unreadable", "bundle: no readable manifest.json: %s (%s)", e.msg, e.code);
+	assert_string_equal(e.code, "judge.unreadable");
+	assert_string_equal(e.msg, "bundle: no readable manifest.json: short read of /srv/state/manifest.json (fs.read)");
+	kerr_prefix(&e, "check %d", 2);
+	assert_string_equal(e.code, "judge.unreadable");
+	assert_string_equal(e.msg,
+			    "check 2: bundle: no readable manifest.json: short read of /srv/state/manifest.json (fs.read)");
+}
+
+static void out_of_memory_codes(void **state)
+{
+	static const char *const yes[] = { "fs.nomem", "judge.oom", "bundle.nomem", "log.nomem" };
+	static const char *const no[] = { "nomem", "judge.nomem_x", "x.oomph", "", ".oom", "bundle.manifest_parse" };
+	struct kerr e = { { 0 }, { 0 } };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		kerr_set(&e, yes[i], "m");
+		if (!kerr_is_nomem(&e))
+			fail_msg("%s should say memory ran out", yes[i]);
+	}
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+		kerr_set(&e, no[i], "m");
+		if (kerr_is_nomem(&e))
+			fail_msg("'%s' should not say memory ran out", no[i]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(quoting_itself),
+		cmocka_unit_test(out_of_memory_codes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
