@@ -372,11 +372,26 @@ int judge_hidden_eval(struct judge_ctx *c, struct sandbox *sb, struct kerr *err)
 	tw.sb = sb;
 	memset(&sh, 0, sizeof sh);
 	judge_say(c, "evaluating on the hidden split, with the causality audit");
-	if (dataset_open(c->s->hidden, &hid, err) < 0)
+	/* The validator's own folder: what is wrong with it is its trouble,
+	 * no verdict on the proof (judge.c keeps judge.hidden_data off the
+	 * record), and its own code says what to fix. */
+	if (dataset_open(c->s->hidden, &hid, err) < 0) {
+		if (!kerr_is_nomem(err)) {
+			char why[KERR_MSG_MAX];
+
+			snprintf(why, sizeof why, "%s (%s)", err->msg, err->code);
+			kerr_set(err, "judge.hidden_data",
+				 "this validator's hidden folder could not be read: %s; mend it (karpa data prepare "
+				 "--hidden-out, from the same corpus) and judge again",
+				 why);
+		}
 		goto out;
+	}
 	hid_open = 1;
 	if (strcmp(hid.tokenizer_digest, c->pub.tokenizer_digest)) {
-		kerr_set(err, "judge.data_mismatch", "the hidden folder's tokenizer differs from the public one");
+		kerr_set(err, "judge.hidden_data",
+			 "this validator's hidden folder has another tokenizer than its public one: both must come "
+			 "from one karpa data prepare");
 		goto out;
 	}
 	if (judge_start_recipe(c, sb, &h, &plan, "checkpoints/final.ckpt", 1, err) < 0)

@@ -745,7 +745,7 @@ static int fault_is_ours(const char *code)
 		"recipe.nomem", "recipe.spawn", "recipe.exec", "recipe.no_cuda_tools", "recipe.no_build_tools",
 		"recipe.no_cross_tools", "recipe.build_slow", "replay.nomem", "judge.nomem", "device.nomem",
 		"fs.disk_full", "fs.unwritable", "fs.no_cache_dir", "fs.mkdir", "fs.create", "fs.nomem", "fs.fsync",
-		"fs.write", "fs.rename", "fs.atomic", "proc.spawn", "proc.io", "proc.nomem",
+		"fs.write", "fs.rename", "fs.atomic", "proc.spawn", "proc.io", "proc.nomem", "judge.hidden_data",
 	};
 
 	for (size_t i = 0; i < sizeof ours / sizeof *ours; i++)

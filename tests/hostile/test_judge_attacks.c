@@ -912,6 +912,38 @@ static void test_log_without_checkpoints(void **unused)
 	expect_rejected(b, "bundle.ckpt_chain");
 }
 
+/* ---- the validator's own trouble ------------------------------------- */
+
+/* The validator's hidden folder broken (its manifest gone): the honest
+ * bundle, re-sealed with another rationale so it is no replay, reaches the
+ * hidden evaluation and gets no verdict (judge.hidden_data, saying what to
+ * mend) rather than a rejection recorded against its miner. */
+static void test_broken_hidden_folder_is_no_verdict(void **unused)
+{
+	char b[FS_PATH_MAX], p[FS_PATH_MAX], aside[FS_PATH_MAX];
+	json_t *m;
+	int before;
+
+	copy_honest(b, "hidden-broken");
+	snprintf(p, sizeof p, "%s/rationale.md", b);
+	spit(p, "The same comment, sent again under another rationale.\n",
+	     strlen("The same comment, sent again under another rationale.\n"));
+	m = manifest(b);
+	reseal(b, m, &g.k);
+	json_decref(m);
+	run(0, "%s corpus %s export --format jsonl | wc -l", tu_karpa(), g.state);
+	before = atoi(g.out);
+	snprintf(p, sizeof p, "%s/%s", g.hidden, DATASET_MANIFEST);
+	snprintf(aside, sizeof aside, "%s.aside", p);
+	assert_int_equal(rename(p, aside), 0);
+	run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, b, THREADS);
+	assert_int_equal(rename(aside, p), 0);
+	if (!strstr(g.out, "judge.hidden_data") || !strstr(g.out, "no verdict") || !strstr(g.out, "mend it"))
+		fail_msg("expected no verdict with judge.hidden_data:\n%s", g.out);
+	run(0, "%s corpus %s export --format jsonl | wc -l", tu_karpa(), g.state);
+	assert_int_equal(atoi(g.out), before);
+}
+
 /* ---- check 3: log plausibility --------------------------------------- */
 
 /* Only the manifest's claim improved: the log's eval record disagrees. */
@@ -1402,6 +1434,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_claims_other_data),
 		cmocka_unit_test(test_held_name_is_no_checkpoint),
 		cmocka_unit_test(test_held_needs_guards),
+		cmocka_unit_test(test_broken_hidden_folder_is_no_verdict),
 		cmocka_unit_test(test_log_without_checkpoints),
 		cmocka_unit_test(test_claim_edited_in_manifest),
 		cmocka_unit_test(test_gpu_proof_on_a_cpu_judge),
