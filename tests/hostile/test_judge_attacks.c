@@ -1399,8 +1399,11 @@ static void test_public_split_overfit_not_accepted(void **unused)
 		      jnum(j, "hidden_bpb"), jnum(j, "king_bpb"), jnum(j, "margin"));
 	assert_string_equal(jstr(j, "verdict"), "not_decisive");
 	assert_string_equal(jstr(j, "code"), "judge.not_decisive");
-	/* The public score is far better than the king's hidden one ... */
-	assert_true(jnum(j, "king_bpb") - jnum(j, "public_bpb") > 0.3);
+	/* The public score is far better than the king's hidden one (by 0.22
+	 * to 1.13 bpb in eight runs: the public check scores a share of the
+	 * split drawn from the state's fresh secret, and the memo covers some
+	 * windows more than others) ... */
+	assert_true(jnum(j, "king_bpb") - jnum(j, "public_bpb") > 0.1);
 	/* ... and the hidden one is not better by the margin. */
 	assert_false(jnum(j, "king_bpb") - jnum(j, "hidden_bpb") > jnum(j, "margin"));
 	json_decref(j);
