@@ -26,6 +26,7 @@ static const char usage_text[] =
 	"Sends a closed epoch's weights (default: the last in STATE's ledger) to a subtensor node:\n"
 	"set_weights, or commit_weights when the subnet has commit-reveal on (the commit is kept in\n"
 	"STATE and revealed by a later run in its window; every run first reveals what is due).\n"
+	"The whole ledger is verified first (as `karpa ledger STATE verify`): a damaged one is refused.\n"
 	"  --endpoint URL     the node's HTTP(S) JSON-RPC endpoint\n"
 	"  --netuid N         the subnet (16 on testnet)\n"
 	"  --hotkey FILE      a chain key file (karpa chain keys import): the registered validator hotkey\n"
@@ -190,7 +191,7 @@ int cmd_chain_weights(int argc, char **argv)
 	if (validator_open(a.state, &vs, &e) < 0)
 		goto out;
 	opened = 1;
-	if (ledger_export(&vs, (long long)a.epoch, &entries, &e) < 0)
+	if (ledger_export_verified(&vs, (long long)a.epoch, &entries, &e) < 0)
 		goto out;
 	if (!(entry = json_array_get(entries, json_array_size(entries) - 1))) {
 		kerr_set(&e, "ledger.not_found", "%s: the ledger has no closed epoch yet", a.state);

@@ -456,3 +456,19 @@ out:
 	json_decref(arr);
 	return rc;
 }
+
+int ledger_export_verified(struct vstate *s, long long epoch, json_t **out, struct kerr *err)
+{
+	long long entries;
+	int rc = -1;
+
+	*out = NULL;
+	if (ensure_table(s, err) < 0)
+		return -1;
+	if (sqlite3_exec(s->db, "SAVEPOINT ledger_export_verified", NULL, NULL, NULL) != SQLITE_OK)
+		return vstate_sql_error(s, "read ledger", err);
+	if (ledger_verify(s, &entries, err) == 0 && ledger_export(s, epoch, out, err) == 0)
+		rc = 0;
+	sqlite3_exec(s->db, "RELEASE ledger_export_verified", NULL, NULL, NULL);
+	return rc;
+}

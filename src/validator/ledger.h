@@ -42,5 +42,9 @@ int ledger_verify(struct vstate *s, long long *entries, struct kerr *err);
 /* Entries as a JSON array (epoch, closed_at, weights, prev_hash, hash,
  * signature, validator key), oldest first; epoch > 0 for just that one. */
 int ledger_export(struct vstate *s, long long epoch, json_t **out, struct kerr *err);
+/* ledger_export after ledger_verify, both in one read snapshot: what is
+ * sent on from the ledger (`karpa chain weights`) is what was signed, not
+ * a row edited or damaged since. ledger.tampered, then as above. */
+int ledger_export_verified(struct vstate *s, long long epoch, json_t **out, struct kerr *err);
 
 #endif
