@@ -1886,7 +1886,9 @@ static void test_client_errors(void **state)
 static void test_client_url(void **state)
 {
 	static const char *const refused[] = { "file:///etc/passwd", "ftp://127.0.0.1/", "127.0.0.1:8370",
-						"HTTP://127.0.0.1", "", "gopher://x" };
+						"", "gopher://x", "http:///", "http://",
+						"http://127.0.0.1:8370/?a=1", "http://127.0.0.1:8370/#top",
+						"http://op:secret@127.0.0.1:8370" };
 	char out[64];
 	struct kerr err;
 
@@ -1895,6 +1897,11 @@ static void test_client_url(void **state)
 	assert_string_equal(out, "http://127.0.0.1:8370/v1/king");
 	assert_int_equal(client_url(out, sizeof out, "https://v.example", "/v1/queue", &err), 0);
 	assert_string_equal(out, "https://v.example/v1/queue");
+	/* a scheme is case-blind (RFC 3986, 3.1); a path under a proxy stays */
+	assert_int_equal(client_url(out, sizeof out, "HTTP://127.0.0.1", "/v1/king", &err), 0);
+	assert_string_equal(out, "http://127.0.0.1/v1/king");
+	assert_int_equal(client_url(out, sizeof out, "http://[::1]:8370/karpa/", "/v1/king", &err), 0);
+	assert_string_equal(out, "http://[::1]:8370/karpa/v1/king");
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
 		kerr_clear(&err);
 		assert_int_equal(client_url(out, sizeof out, refused[i], "/v1/king", &err), -1);

@@ -42,15 +42,50 @@
 
 int client_url(char *out, size_t cap, const char *base, const char *path, struct kerr *err)
 {
-	size_t n = strlen(base);
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *full = NULL, *part = NULL;
+	static const CURLUPart extras[] = { CURLUPART_USER, CURLUPART_QUERY, CURLUPART_FRAGMENT };
+	size_t n;
+	int rc = -1;
 
-	while (n > 0 && base[n - 1] == '/')
+	if (!u)
+		return kerr_set(err, "client.nomem", "out of memory parsing a URL");
+	/* libcurl's own parser, so that what is checked here is what it will
+	 * fetch: the scheme's case does not matter, a host must be there */
+	if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "http") && strcmp(scheme, "https")) ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
+		kerr_set(err, "client.bad_url", "'%.200s' is not an http:// or https:// URL with a host", base);
+		goto out;
+	}
+	/* Paths are appended to it: a query or fragment would swallow them,
+	 * and a password would be printed with every error that names it. */
+	for (size_t i = 0; i < sizeof extras / sizeof extras[0]; i++)
+		if (curl_url_get(u, extras[i], &part, 0) == CURLUE_OK) {
+			kerr_set(err, "client.bad_url", "'%.200s': a validator's URL has no user, query or fragment",
+				 base);
+			goto out;
+		}
+	if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+		kerr_set(err, "client.bad_url", "'%.200s' cannot be written back as a URL", base);
+		goto out;
+	}
+	n = strlen(full);
+	while (n > 0 && full[n - 1] == '/')
 		n--;
-	if (strncmp(base, "http://", 7) && strncmp(base, "https://", 8))
-		return kerr_set(err, "client.bad_url", "'%.200s' is not an http:// or https:// URL", base);
-	if ((size_t)snprintf(out, cap, "%.*s%s", (int)n, base, path) >= cap)
-		return kerr_set(err, "client.bad_url", "URL too long");
-	return 0;
+	if ((size_t)snprintf(out, cap, "%.*s%s", (int)n, full, path) >= cap) {
+		kerr_set(err, "client.bad_url", "URL too long");
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_free(part);
+	curl_free(full);
+	curl_free(host);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return rc;
 }
 
 void client_opts_default(struct client_opts *o)

@@ -36,8 +36,9 @@ struct client_opts {
  * far less than this. */
 #define CLIENT_FILE_BYTES_MAX ((uint64_t)1 << 30)
 void client_opts_default(struct client_opts *o);
-/* base (a validator's URL, trailing slashes dropped) joined with path:
- * client.bad_url for anything but http:// or https://, or past cap. */
+/* base (a validator's URL as libcurl reads it, trailing slashes dropped)
+ * joined with path: client.bad_url for anything but http:// or https://
+ * with a host, for a user, query or fragment in it, or past cap. */
 int client_url(char *out, size_t cap, const char *base, const char *path, struct kerr *err);
 
 /* GET url, parse a JSON reply. 2xx: *out (caller decrefs), *status.
