@@ -320,10 +320,8 @@ static int jsonl_line(struct corpus *c, const char *path, const char *rel, size_
 	if (texts_utf8_check(line, n, &bad) < 0)
 		return kerr_set(err, "texts.not_utf8", "%s: not valid UTF-8 at byte offset %zu",
 				where, base + bad);
-	const unsigned long jm = jsonmem_begin();
-	root = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
-	if (jsonmem_failed(jm)) { /* jansson's verdict then says nothing of the line */
-		kerr_set(err, "texts.nomem", "%s: out of memory reading it", where);
+	if (jsonmem_loadb(line, n, &root, &jerr, "texts.nomem", err) < 0) {
+		kerr_prefix(err, "%s", where);
 		goto out;
 	}
 	if (!root) {

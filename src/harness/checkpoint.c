@@ -24,35 +24,27 @@
 
 static char *header_json(const struct ckpt_meta *m, struct kerr *err)
 {
+	unsigned long jm;
 	json_t *o;
-	char *s;
+	char *s = NULL;
 
 	if (m->seed >= CKPT_SEED_MAX || m->state_bytes > CKPT_STATE_BYTES_MAX) {
 		kerr_set(err, "ckpt.bad_header", "seed or state_bytes out of range");
 		return NULL;
 	}
-	const unsigned long jm = jsonmem_begin();
+	jm = jsonmem_begin();
 	o = json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:i, s:I}", "format", m->format,
 		      "recipe", m->recipe, "recipe_version", m->recipe_version, "scale", m->scale,
 		      "step", (json_int_t)m->step, "seed", (json_int_t)m->seed, "data", m->data_digest,
 		      "tokenizer", m->tokenizer_digest, "vocab_size", m->vocab_size, "state_bytes",
 		      (json_int_t)m->state_bytes);
-	if (!o || jsonmem_failed(jm)) {
-		json_decref(o);
-		if (jsonmem_failed(jm))
-			kerr_set(err, "ckpt.nomem", "out of memory encoding the header");
-		else
-			kerr_set(err, "ckpt.bad_header", "cannot encode the header (invalid UTF-8 in a name?)");
-		return NULL;
-	}
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	if (s && jsonmem_failed(jm)) {
-		free(s);
-		s = NULL;
-	}
-	if (!s)
+	if (jsonmem_failed(jm))
 		kerr_set(err, "ckpt.nomem", "out of memory encoding the header");
+	else if (!o)
+		kerr_set(err, "ckpt.bad_header", "cannot encode the header (invalid UTF-8 in a name?)");
+	else if (!(s = jsonmem_dumps(o, JSON_COMPACT | JSON_SORT_KEYS, "ckpt.nomem", err)))
+		kerr_prefix(err, "header");
+	json_decref(o);
 	return s;
 }
 
@@ -71,14 +63,14 @@ static int parse_header(const char *buf, size_t len, struct ckpt_meta *m, struct
 	json_t *o;
 	const char *recipe, *version, *scale, *data, *tok;
 	json_int_t format, step, seed, vocab, state;
+	unsigned long jm;
 	int rc = -1;
 
 	memset(m, 0, sizeof *m);
-	const unsigned long jm = jsonmem_begin();
-	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-	if (jsonmem_failed(jm)) { /* jansson's verdict then says nothing of the header */
-		json_decref(o);
-		return kerr_set(err, "ckpt.nomem", "out of memory reading the header");
+	jm = jsonmem_begin();
+	if (jsonmem_loadb(buf, len, &o, &je, "ckpt.nomem", err) < 0) {
+		kerr_prefix(err, "header");
+		return -1;
 	}
 	if (!o)
 		return kerr_set(err, "ckpt.bad_header", "header is not JSON: %s", je.text);

@@ -256,11 +256,10 @@ int trainlog_iter_next(struct trainlog_iter *it, struct trainlog_rec *r, struct 
 	r->line = it->buf + it->start;
 	r->len = n;
 	it->start += n + 1;
-	const unsigned long jm = jsonmem_begin();
-	it->obj = json_loadb(r->line, n, JSON_REJECT_DUPLICATES, &je);
-	if (jsonmem_failed(jm)) /* jansson's verdict then says nothing of the line */
-		return kerr_set(err, "log.nomem", "%s: line %lld: out of memory reading it", it->path,
-				(long long)it->lineno);
+	if (jsonmem_loadb(r->line, n, &it->obj, &je, "log.nomem", err) < 0) {
+		kerr_prefix(err, "%s: line %lld", it->path, (long long)it->lineno);
+		return -1;
+	}
 	if (!it->obj || !json_is_object(it->obj))
 		return kerr_set(err, "log.parse", "%s: line %lld: not a JSON object%s%s", it->path,
 				(long long)it->lineno, it->obj ? "" : ": ", it->obj ? "" : je.text);
@@ -323,10 +322,8 @@ static int check_line(const struct trainlog_rec *rec, char head[HASH_HEX_BYTES],
 	char *again;
 	int rc = -1;
 
-	const unsigned long jm = jsonmem_begin();
-	again = json_dumps(rec->obj, TRAINLOG_DUMP_FLAGS);
-	if (!again || jsonmem_failed(jm)) {
-		kerr_set(err, "log.nomem", "line %lld: out of memory writing its canonical form", (long long)rec->lineno);
+	if (!(again = jsonmem_dumps(rec->obj, TRAINLOG_DUMP_FLAGS, "log.nomem", err))) {
+		kerr_prefix(err, "line %lld", (long long)rec->lineno);
 		goto out;
 	}
 	if (strlen(again) != rec->len || memcmp(again, rec->line, rec->len) != 0) {

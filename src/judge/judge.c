@@ -252,7 +252,9 @@ static int intake(struct judge_ctx *c, struct kerr *err)
 {
 	char path[FS_PATH_MAX], *text = NULL;
 	size_t len;
+	json_error_t je;
 	json_t *seed;
+	int rc;
 
 	if (fs_join(c->bdir, sizeof c->bdir, err, "%s/bundle", c->work) < 0 ||
 	    (c->o->full_eval ? bundle_take : bundle_take_deferred)(c->o->bundle, c->bdir, &c->taken, err) < 0)
@@ -263,13 +265,11 @@ static int intake(struct judge_ctx *c, struct kerr *err)
 		return -1;
 	}
 	hash_buf_hex(text, len, c->manifest_hex);
-	{
-		const unsigned long jm = jsonmem_begin();
-
-		c->manifest = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-		free(text);
-		if (jsonmem_failed(jm))
-			return kerr_set(err, "judge.nomem", "%s: out of memory reading manifest.json", c->o->bundle);
+	rc = jsonmem_loadb(text, len, &c->manifest, &je, "judge.nomem", err);
+	free(text);
+	if (rc < 0) {
+		kerr_prefix(err, "%s: manifest.json", c->o->bundle);
+		return -1;
 	}
 	if (!json_is_object(c->manifest))
 		return kerr_set(err, "judge.unreadable", "%s: manifest.json is not a JSON object", c->o->bundle);

@@ -80,16 +80,15 @@ static json_t *load_json(const char *dir, const char *name, size_t bytes_max, co
 	size_t len;
 	json_error_t je;
 	json_t *o;
+	int rc;
 
 	if (fs_join(path, sizeof path, err, "%s/%s", dir, name) < 0 ||
 	    fs_read_all(path, bytes_max, &text, &len, err) < 0)
 		return NULL;
-	const unsigned long jm = jsonmem_begin();
-	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	rc = jsonmem_loadb(text, len, &o, &je, "judge.nomem", err);
 	free(text);
-	if (jsonmem_failed(jm)) { /* jansson's verdict then says nothing of the file */
-		json_decref(o);
-		kerr_set(err, "judge.nomem", "%s: out of memory reading it", name);
+	if (rc < 0) {
+		kerr_prefix(err, "%s", name);
 		return NULL;
 	}
 	if (!o || !json_is_object(o)) {

@@ -391,10 +391,8 @@ static int parse_canonical(const char *json, size_t len, json_t **out, struct ke
 	if (!json || len > ATTEST_EVIDENCE_BYTES_MAX)
 		return kerr_set(err, "attest.parse", "evidence is missing or larger than %u bytes",
 				ATTEST_EVIDENCE_BYTES_MAX);
-	const unsigned long jm = jsonmem_begin();
-	doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (jsonmem_failed(jm)) { /* what jansson says then is no judgement of the evidence */
-		kerr_set(err, "attest.nomem", "out of memory reading the evidence");
+	if (jsonmem_loadb(json, len, &doc, &jerr, "attest.nomem", err) < 0) {
+		kerr_prefix(err, "evidence");
 		goto out;
 	}
 	if (!doc)
@@ -406,9 +404,8 @@ static int parse_canonical(const char *json, size_t len, json_t **out, struct ke
 	/* One spelling per document, so its digest is a property of its content. */
 	if (body_len > 0 && json[body_len - 1] == '\n')
 		body_len--;
-	again = json_dumps(doc, ATTEST_DUMP_FLAGS);
-	if (!again || jsonmem_failed(jm)) {
-		kerr_set(err, "attest.nomem", "out of memory writing the evidence's canonical form");
+	if (!(again = jsonmem_dumps(doc, ATTEST_DUMP_FLAGS, "attest.nomem", err))) {
+		kerr_prefix(err, "evidence");
 		goto out;
 	}
 	if (strlen(again) != body_len || memcmp(again, json, body_len) != 0) {

@@ -184,10 +184,8 @@ static int load_manifest(const char *dir, struct bundle_report *r, char **text, 
 	if (fs_read_file(path, BUNDLE_MANIFEST_BYTES_MAX, O_NOFOLLOW, text, len, err) < 0)
 		return read_failed(err, "bundle.manifest_parse");
 	hash_buf_hex(*text, *len, r->manifest_sha256);
-	const unsigned long jm = jsonmem_begin();
-	r->manifest = json_loadb(*text, *len, JSON_REJECT_DUPLICATES, &je);
-	if (jsonmem_failed(jm)) { /* what jansson says then is no judgement of the manifest */
-		kerr_set(err, "bundle.nomem", "%s: out of memory reading it", path);
+	if (jsonmem_loadb(*text, *len, &r->manifest, &je, "bundle.nomem", err) < 0) {
+		kerr_prefix(err, "%s", path);
 		goto out;
 	}
 	if (!json_is_object(r->manifest)) {
@@ -195,9 +193,8 @@ static int load_manifest(const char *dir, struct bundle_report *r, char **text, 
 			 r->manifest ? "not a JSON object" : je.text);
 		goto out;
 	}
-	again = bundle_manifest_dump(r->manifest);
-	if (!again || jsonmem_failed(jm)) {
-		kerr_set(err, "bundle.nomem", "%s: out of memory writing its canonical form", path);
+	if (!(again = jsonmem_dumps(r->manifest, MANIFEST_DUMP_FLAGS, "bundle.nomem", err))) {
+		kerr_prefix(err, "%s", path);
 		goto out;
 	}
 	if (strlen(again) != *len || memcmp(again, *text, *len)) {

@@ -32,3 +32,28 @@ int jsonmem_failed(unsigned long mark)
 {
 	return failures != mark;
 }
+
+int jsonmem_loadb(const char *text, size_t len, json_t **out, json_error_t *je, const char *nomem_code,
+		  struct kerr *err)
+{
+	const unsigned long mark = jsonmem_begin();
+
+	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, je);
+	if (!jsonmem_failed(mark))
+		return 0;
+	json_decref(*out);
+	*out = NULL;
+	return kerr_set(err, nomem_code, "out of memory reading it");
+}
+
+char *jsonmem_dumps(const json_t *o, size_t flags, const char *nomem_code, struct kerr *err)
+{
+	const unsigned long mark = jsonmem_begin();
+	char *s = json_dumps(o, flags);
+
+	if (s && !jsonmem_failed(mark))
+		return s;
+	free(s);
+	kerr_set(err, nomem_code, "out of memory writing its canonical form");
+	return NULL;
+}
