@@ -160,7 +160,7 @@ $(BUILD)/san/tests/%: $(BUILD)/san/tests/%.o $(BUILD)/san/libkarpa.a $(BUILD)/sa
 		$(WRAP_$(notdir $@))
 # test_nomem fails the project's allocations one at a time: its own
 # malloc, calloc, realloc and strdup stand in for libc's in what it links.
-WRAP_test_nomem := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=strdup
+WRAP_test_nomem := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=strdup -Wl,--wrap=strndup
 # bench_gemm times OpenBLAS against the recipe's gemm: the one bench that links it.
 $(BUILD)/rel/bench/bench_gemm: BENCH_LIBS = $(BLAS_LIBS)
 $(BUILD)/rel/bench/%: $(BUILD)/rel/bench/%.o $(BUILD)/rel/libkarpa.a $(BUILD)/rel/librecipe.a
