@@ -61,6 +61,7 @@ enum events {
 	EVENTS_OUTCOME, /* the inherent's success, an event of ours, our outcome */
 	EVENTS_NONE,    /* no System.Events value stored at the block */
 	EVENTS_OTHERS,  /* only the inherent's success: nothing about ours */
+	EVENTS_TWO,     /* ours failed, then succeeded too: decodes to a failure past its outcome */
 };
 
 static struct runtime g_rt = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -170,14 +171,14 @@ static void enc_record(struct scale_writer *w, uint32_t idx, const char *pal, co
 
 /* The block's events: the inherent's success, an unrelated event of ours
  * (stepped over by type), then our outcome. */
-static char *enc_events(const char *fail_error)
+static char *enc_events(const char *fail_error, int then_success)
 {
 	struct scale_writer w;
 	struct kerr e;
 	char *hex;
 
 	scale_writer_init(&w, 1 << 16, &e);
-	scale_put_compact(&w, 3);
+	scale_put_compact(&w, 3 + (then_success != 0));
 	enc_record(&w, 0, "System", "ExtrinsicSuccess", NULL, 0);
 	enc_record(&w, 1, "SubtensorModule", "WeightsSet", NULL, 0);
 	if (fail_error && !strcmp(fail_error, "BadOrigin"))
@@ -185,6 +186,8 @@ static char *enc_events(const char *fail_error)
 	else if (fail_error && fail_error[0])
 		enc_record(&w, 1, "System", "ExtrinsicFailed", "SubtensorModule", error_index(fail_error));
 	else
+		enc_record(&w, 1, "System", "ExtrinsicSuccess", NULL, 0);
+	if (then_success)
 		enc_record(&w, 1, "System", "ExtrinsicSuccess", NULL, 0);
 	if (w.failed)
 		abort();
@@ -371,7 +374,7 @@ static char *on_submit(void *ctx, const uint8_t *xt, size_t len, uint32_t block)
 		return enc_inherent_only();
 	}
 	pthread_mutex_unlock(&rt->mu);
-	return enc_events(fail);
+	return rt->events == EVENTS_TWO ? enc_events("NeuronNoValidatorPermit", 1) : enc_events(fail, 0);
 }
 
 /* -------------------------------------------------------------- fixture */
@@ -858,7 +861,8 @@ static void test_dispatch_unknown(void **state)
  * that do not decode, the node failing the events query) may well have
  * succeeded: it is kept for the reveal, which drops it should the chain
  * hold no such commit, rather than dropped as a failed one is. Here the
- * node did keep it, so the reveal lands. */
+ * node did keep it, so the reveal lands. Events that decode a failure and
+ * then fail to decode (a second outcome) say no more than none: kept. */
 static void test_unknown_commit_kept(void **state)
 {
 	struct fx *f = *state;
@@ -894,6 +898,14 @@ static void test_unknown_commit_kept(void **state)
 	assert_int_equal(rr.failed, 1);
 	assert_int_equal(rr.expired + rr.waiting, 0);
 	assert_int_equal(commits_kept(f), 0);
+	set_events(EVENTS_TWO);
+	assert_int_equal(send_w(f, 0, &rep), -1);
+	assert_string_equal(f->e.code, "chain.events_decode");
+	assert_non_null(strstr(f->e.msg, "two dispatch outcomes"));
+	assert_true(rep.landed);
+	assert_int_equal(rep.dispatch.outcome, CHAIN_OUTCOME_NONE);
+	chain_send_report_free(&rep);
+	assert_int_equal(commits_kept(f), 1);
 }
 
 /* Commit-reveal with no store to keep the commit: refused before anything
@@ -1167,14 +1179,14 @@ static void test_events_hostile(void **state)
 {
 	struct chain_dispatch d;
 	struct kerr e;
-	char *hex = enc_events(NULL);
+	char *hex = enc_events(NULL, 0);
 	size_t n = (strlen(hex) - 2) / 2;
 	uint8_t *b = malloc(n);
 
 	(void)state;
 	maybe_save_seed("success.scale", hex);
 	{
-		char *failed = enc_events("NeuronNoValidatorPermit");
+		char *failed = enc_events("NeuronNoValidatorPermit", 0);
 
 		maybe_save_seed("failed.scale", failed);
 		free(failed);
@@ -1197,7 +1209,7 @@ static void test_events_hostile(void **state)
 		b[i] = keep;
 	}
 	{ /* a dispatch error other than Module: named, no indices */
-		char *bo = enc_events("BadOrigin");
+		char *bo = enc_events("BadOrigin", 0);
 		size_t nb = (strlen(bo) - 2) / 2;
 		uint8_t *bb = malloc(nb);
 
@@ -1410,6 +1422,55 @@ static void test_serve(void **state)
 	}
 }
 
+/* The service's sink counts a commit it kept after a failure (it landed in
+ * a block with no events: its outcome unknown) as pending, which is what
+ * wakes its worker for reveals between epochs. */
+static void test_sink_counts_kept_commit(void **state)
+{
+	struct fx *f = *state;
+	struct weights_entry e[1] = { { .score = 1.0 } };
+	struct weights w = { .epoch = 7, .n = 1, .e = e };
+	struct chainsink_opts o = { 0 };
+	struct chainsink *c = NULL;
+	char keyf[FS_PATH_MAX], *text = NULL;
+	size_t len = 0;
+	struct kerr err;
+	int done = 0;
+
+	keys_hex_encode(f->miners[0].account, 32, e[0].miner);
+	snprintf(keyf, sizeof keyf, "%s/hot.key", f->st.tmp);
+	assert_int_equal(chain_key_save(keyf, &f->key, &err), 0);
+	set_tempo(9);
+	set_events(EVENTS_NONE);
+	o.endpoint = g_node.url;
+	o.netuid = NETUID;
+	o.hotkey = keyf;
+	o.version_key = 2000;
+	o.follow_ms = 2000;
+	o.poll_ms = 5;
+	if (chainsink_start(&c, &o, &f->st.s, NULL, &err) < 0)
+		fail_msg("start: %s: %s", err.code, err.msg);
+	chainsink_offer(c, &w);
+	for (int i = 0; i < 400 && !done; i++) {
+		FILE *mf = open_memstream(&text, &len);
+
+		assert_non_null(mf);
+		chainsink_metrics(c, mf);
+		fclose(mf);
+		done = strstr(text, "karpa_chain_failures_total{code=\"chain.dispatch_unknown\"} 1") != NULL;
+		if (!done) {
+			free(text);
+			text = NULL;
+			usleep(25 * 1000);
+		}
+	}
+	chainsink_stop(c);
+	assert_true(done);
+	assert_non_null(strstr(text, "\nkarpa_chain_pending_commits 1\n"));
+	free(text);
+	assert_int_equal(commits_kept(f), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1429,6 +1490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sink_counts_kept_commit, setup, teardown),
 		cmocka_unit_test(test_sink_refuses_bad_miners),
 	};
 	int rc;
