@@ -223,6 +223,8 @@ static void test_pragma_gcc_optimize(void **state)
 	expect("_Pragma(\"GCC optimize(\\\"O0\\\")\") void f(void) { }\n", "judge.forbidden_pragma",
 	       "GCC optimize");
 	expect("#define P(x) _Pragma(x)\n", "judge.forbidden_pragma", "_Pragma");
+	/* an operand that destringizes to what does not lex (an open string) */
+	expect("_Pragma(\"omp \\\"x\") void f(void) { }\n", "judge.forbidden_pragma", "operand does not lex");
 	expect("#pragma omp parallel if(getenv(\"X\") != 0)\n", "judge.forbidden_call", "getenv");
 	expect_clean("_Pragma(\"omp parallel for\")\n#pragma GCC unroll 4\n#pragma GCC ivdep\n#pragma once\n");
 }
