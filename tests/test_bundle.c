@@ -4,7 +4,9 @@
  * SVG; `karpa bundle verify|show` report what the library says. */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 
 #include "bundle_fixture.h"
 #include "util/plot.h"
@@ -117,6 +119,45 @@ static void pack_unpack_roundtrip(void **s)
 	assert_int_equal(bundle_unpack(tar, out, &err), -1);
 	assert_string_equal(err.code, "fs.exists");
 	fx_free(&f);
+}
+
+/* A folder's sizes are its filesystem's, and sparse files can claim
+ * nearly 2^63 bytes each (tmpfs allows it): two of them and a third of two
+ * bytes sum to 2^64, which wrapped to 0 and passed the 16 GiB bound, so
+ * the take began copying zeros until its running bound stopped it. Now
+ * refused at the listing, before anything is copied. */
+static void sizes_that_wrap_are_too_large(void **s)
+{
+	char dir[] = "/dev/shm/karpa-test-XXXXXX", p[FS_PATH_MAX], tar[FS_PATH_MAX];
+	static const char *const names[] = { "a.bin", "b.bin", "c.bin" };
+	const off_t sizes[] = { INT64_MAX, INT64_MAX, 2 };
+	struct bundle_report r;
+	struct kerr err;
+
+	(void)s;
+	if (!mkdtemp(dir))
+		skip(); /* no tmpfs here */
+	for (int i = 0; i < 3; i++) {
+		int fd;
+
+		snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		assert_true(fd >= 0);
+		if (ftruncate(fd, sizes[i]) < 0) {
+			close(fd);
+			fs_rm_rf(dir);
+			skip(); /* a filesystem that caps a file's size lower */
+		}
+		close(fd);
+	}
+	assert_int_equal(bundle_verify(dir, &r, &err), -1);
+	bundle_report_free(&r);
+	assert_string_equal(err.code, "bundle.too_large");
+	snprintf(tar, sizeof tar, "%s.tar", dir);
+	assert_int_equal(bundle_pack(dir, tar, &err), -1);
+	assert_string_equal(err.code, "bundle.too_large");
+	assert_int_equal(access(tar, F_OK), -1);
+	fs_rm_rf(dir);
 }
 
 static void verify_codes_for_missing_parts(void **s)
@@ -593,6 +634,7 @@ int main(void)
 		cmocka_unit_test(seal_then_verify),
 		cmocka_unit_test(seal_refuses_foreign_miner_and_symlinks),
 		cmocka_unit_test(pack_unpack_roundtrip),
+		cmocka_unit_test(sizes_that_wrap_are_too_large),
 		cmocka_unit_test(verify_codes_for_missing_parts),
 		cmocka_unit_test(verify_protocol_and_fields),
 		cmocka_unit_test(verify_log_head_and_selection),

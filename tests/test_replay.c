@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sys/stat.h>
 
 #include "harness/calibrate.h"
 #include "harness/checkpoint.h"
@@ -548,6 +549,26 @@ static void missing_checkpoint_and_bad_lengths_are_refused(void **st)
 	assert_non_null(held);
 	if (replay_check_headers(b, NULL, &pr, vocab, held, &err) < 0)
 		fail_msg("held back: %s: %s", err.code, err.msg);
+	/* With a take, what the take holds decides, not what stands at the
+	 * path: an empty folder where the held checkpoint belongs is no
+	 * checkpoint (before, it was read, and the bundle rejected). */
+	{
+		struct bundle_taken *t = calloc(1, sizeof *t);
+		char dst[FS_PATH_MAX], stray[FS_PATH_MAX];
+
+		assert_non_null(t);
+		snprintf(dst, sizeof dst, "%s-taken", b);
+		if (bundle_take_deferred(b, dst, t, &err) < 0)
+			fail_msg("take: %s: %s", err.code, err.msg);
+		snprintf(stray, sizeof stray, "%s/checkpoints/step_000012.ckpt", dst);
+		assert_int_equal(mkdir(stray, 0755), 0);
+		if (replay_check_headers(dst, t, &pr, vocab, held, &err) < 0)
+			fail_msg("held back, a folder in its place: %s: %s", err.code, err.msg);
+		assert_int_equal(replay_check_headers(dst, t, &pr, vocab, NULL, &err), -1);
+		assert_string_equal(err.code, "judge.ckpt_missing");
+		fs_rm_rf(dst);
+		free(t);
+	}
 	json_decref(held);
 	plausible_report_free(&pr);
 

@@ -88,6 +88,15 @@ static int read_ckpt(const char *path, const char *rel, struct bundle_taken *tak
 	return 0;
 }
 
+/* Whether the bundle holds name: with a take, whether the take copied it
+ * (or took it from the held folder), not whatever stands at its path. */
+static int bundle_has(const struct bundle_taken *taken, const char *path, const char *name)
+{
+	if (!taken)
+		return fs_exists(path);
+	return bundle_taken_has(taken, name);
+}
+
 int replay_check_headers(const char *bundle_dir, struct bundle_taken *taken, const struct plausible_report *pr,
 			 int vocab_size, const json_t *held, struct kerr *err)
 {
@@ -97,13 +106,14 @@ int replay_check_headers(const char *bundle_dir, struct bundle_taken *taken, con
 	for (int i = 0; i < pr->nckpt; i++) {
 		char path[FS_PATH_MAX], sha[HASH_HEX_BYTES];
 		struct ckpt_meta m, want;
-		int rc;
+		int rc, present;
 
 		if (fs_join(path, sizeof path, err, "%s/%s", bundle_dir, record_file(pr, i)) < 0)
 			return -1;
-		if (!fs_exists(path) && held && json_object_get(held, record_file(pr, i)))
+		present = bundle_has(taken, path, record_file(pr, i));
+		if (!present && held && json_object_get(held, record_file(pr, i)))
 			continue;
-		if (!fs_exists(path))
+		if (!present)
 			return kerr_set(err, "judge.ckpt_missing",
 					"the log records a checkpoint at step %lld (%s) that the bundle does not keep: a"
 					" bundle keeps every checkpoint so that any segment can be replayed",

@@ -622,6 +622,11 @@ const char *bundle_taken_sha256(const struct bundle_taken *t, const char *name)
 	return t->unhashed[i] ? NULL : t->sha256[i];
 }
 
+int bundle_taken_has(const struct bundle_taken *t, const char *name)
+{
+	return taken_index(t, name) >= 0 || held_index(t, name) >= 0;
+}
+
 const char *bundle_taken_listed(const struct bundle_taken *t, const char *name)
 {
 	int i = taken_index(t, name);

@@ -158,6 +158,9 @@ int bundle_take(const char *src, const char *dst_dir, struct bundle_taken *t, st
  * listed digest; bundle_taken_hash holds the file to that digest when it
  * is first read. */
 int bundle_take_deferred(const char *src, const char *dst_dir, struct bundle_taken *t, struct kerr *err);
+/* Whether the take copied `name` (hashed or not) or took it as a held
+ * checkpoint: what the bundle holds, whatever else stands at its path. */
+int bundle_taken_has(const struct bundle_taken *t, const char *name);
 /* The verified manifest's digest of `name` while the take has not hashed
  * it (bundle_take_deferred), else NULL: what a header-only read of the
  * file is held to until its bytes are read. */

@@ -235,6 +235,21 @@ out:
 	return rc;
 }
 
+/* The listed files' bytes in all, UINT64_MAX past it: sizes are the
+ * filesystem's (sparse files can claim exabytes), so a plain sum could
+ * wrap below the bundle limit. */
+static uint64_t files_total(const struct bundle_files *f)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < f->n; i++) {
+		if (f->bytes[i] > UINT64_MAX - total)
+			return UINT64_MAX;
+		total += f->bytes[i];
+	}
+	return total;
+}
+
 int bundle_pack(const char *dir, const char *tar_path, struct kerr *err)
 {
 	struct bundle_files *f = calloc(1, sizeof *f);
@@ -250,8 +265,7 @@ int bundle_pack(const char *dir, const char *tar_path, struct kerr *err)
 	if (bundle_list(dir, f, err) < 0 || fs_join(tmp, sizeof tmp, err, "%s.tmp", tar_path) < 0 ||
 	    fs_join(parent, sizeof parent, err, "%s", tar_path) < 0)
 		goto out;
-	for (int i = 0; i < f->n; i++)
-		total += f->bytes[i];
+	total = files_total(f);
 	if (total > BUNDLE_BYTES_MAX) {
 		kerr_set(err, "bundle.too_large", "%s: %llu bytes exceeds %llu", dir, (unsigned long long)total,
 			 (unsigned long long)BUNDLE_BYTES_MAX);
@@ -494,7 +508,21 @@ static int entry_data(struct archive *a, const struct tar_entry *t, int out, str
 	return 0;
 }
 
-/* No two entries with one name, and no file used as a directory. */
+/* Whether a file entry lies somewhere under directory entry d. */
+static int holds_a_file(const struct tar_list *l, const struct tar_entry *d)
+{
+	size_t n = strlen(d->name);
+
+	for (int j = 0; j < l->n; j++)
+		if (!l->e[j].is_dir && !strncmp(l->e[j].name, d->name, n) && l->e[j].name[n] == '/')
+			return 1;
+	return 0;
+}
+
+/* No two entries with one name, no file used as a directory, and no
+ * directory without a file under it: a bundle's folders are its files'
+ * (a directory copy makes no others), and an empty one named like a held
+ * checkpoint would stand where the judge looks for that file. */
 static int check_names(const struct tar_list *l, const char *tar_path, struct kerr *err)
 {
 	for (int i = 0; i < l->n; i++)
@@ -508,6 +536,11 @@ static int check_names(const struct tar_list *l, const char *tar_path, struct ke
 				return kerr_set(err, "bundle.tar_duplicate", "%s: %s is a file and a directory",
 						tar_path, a->name);
 		}
+	for (int i = 0; i < l->n; i++)
+		if (l->e[i].is_dir && !holds_a_file(l, &l->e[i]))
+			return kerr_set(err, "bundle.tar_empty_dir",
+					"%s: directory %s holds no file (a bundle's folders are those of its files)",
+					tar_path, l->e[i].name);
 	return 0;
 }
 
@@ -758,8 +791,7 @@ static int take_dir(const char *src, const char *dst_dir, int defer, struct bund
 
 	if (bundle_list(src, &t->f, err) < 0)
 		return -1;
-	for (int i = 0; i < t->f.n; i++)
-		total += t->f.bytes[i];
+	total = files_total(&t->f);
 	if (total > BUNDLE_BYTES_MAX)
 		return kerr_set(err, "bundle.too_large", "%s: %llu bytes exceeds %llu", src,
 				(unsigned long long)total, (unsigned long long)BUNDLE_BYTES_MAX);

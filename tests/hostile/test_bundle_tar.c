@@ -405,6 +405,33 @@ static void duplicate_names(void **s)
 	expect_refused("bundle.tar_duplicate");
 }
 
+/* A directory entry with no file under it: refused, whichever folder it
+ * is in. An empty checkpoints/step_*.ckpt/ named like a held checkpoint
+ * passed verification (the manifest lists files only) and stood where the
+ * judge looks for that file: a copy of another miner's bundle with one
+ * such entry was judged, and rejected for good under the genuine
+ * manifest. */
+static void empty_directory_entry(void **s)
+{
+	const struct ent held_dir[] = {
+		{ "checkpoints/", AE_IFDIR, NULL, NULL, 0, 0755 },
+		{ "checkpoints/final.ckpt", AE_IFREG, "weights", NULL, 0, 0 },
+		{ "checkpoints/step_000004.ckpt/", AE_IFDIR, NULL, NULL, 0, 0755 },
+	};
+	const struct ent lone[] = { { "a.txt", AE_IFREG, "hello", NULL, 0, 0 }, { "logs", AE_IFDIR, NULL, NULL, 0, 0755 } };
+	const struct ent nested[] = { { "deep/", AE_IFDIR, NULL, NULL, 0, 0755 },
+				      { "deep/er/", AE_IFDIR, NULL, NULL, 0, 0755 },
+				      { "deep/file", AE_IFREG, "x", NULL, 0, 0 } };
+
+	(void)s;
+	write_tar(held_dir, 3);
+	expect_refused("bundle.tar_empty_dir");
+	write_tar(lone, 2);
+	expect_refused("bundle.tar_empty_dir");
+	write_tar(nested, 3); /* deep/ holds a file; deep/er/ does not */
+	expect_refused("bundle.tar_empty_dir");
+}
+
 static void too_many_entries(void **s)
 {
 	struct ent e[BUNDLE_FILES_MAX + 1];
@@ -562,6 +589,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(absolute_entry, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicate_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(empty_directory_entry, setup, teardown),
 		cmocka_unit_test_setup_teardown(too_many_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(oversized_header_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(header_size_beyond_data, setup, teardown),
