@@ -520,8 +520,13 @@ static int check_attest(struct judge_ctx *c, struct kerr *err)
 		goto out;
 	}
 	if (c->seed != PROVE_SEED_DEFAULT) {
-		if (find_pending_challenge(c, err) < 0)
+		/* every failure here is the state's (a busy or broken database,
+		 * the king's lock), after the signature held: recorded, it would
+		 * refuse a genuine answer for good */
+		if (find_pending_challenge(c, err) < 0) {
+			c->state_fault = 1;
 			goto out;
+		}
 		if (!c->pending_id[0]) {
 			kerr_set(err, "judge.bad_seed",
 				 "seed %llu is neither the protocol's (%d) nor a challenge this validator issued for this patch",
@@ -1196,14 +1201,15 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 			/* The validator's trouble is no verdict on the miner's
 			 * proof: memory that ran out, in any check (what a bundle
 			 * can make checks 1 to 3 allocate is bounded by their
-			 * limits), and past the bundle's own checks the listed
+			 * limits), the state's lookup of the challenge an answer
+			 * answers, and past the bundle's own checks the listed
 			 * failures of its sandbox, disk and tools. Except, from
 			 * check 4 on, a checkpoint's state that could not be held
 			 * (ckpt.nomem): it is loaded whole, and its size is the
 			 * miner's to choose, so that stays a verdict. */
 			int hidden_on = i >= JUDGE_CHECK_HIDDEN;
 
-			if ((kerr_is_nomem(&why) && !(hidden_on && !strcmp(why.code, "ckpt.nomem"))) ||
+			if ((kerr_is_nomem(&why) && !(hidden_on && !strcmp(why.code, "ckpt.nomem"))) || c.state_fault ||
 			    (hidden_on && fault_is_ours(why.code))) {
 				kerr_set(err, why.code, "no verdict: this validator could not run check %s (%s); nothing is"
 					 " recorded: fix it and judge the bundle again", check_names[i], why.msg);

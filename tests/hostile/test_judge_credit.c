@@ -23,6 +23,7 @@
 #include "proof/bundle.h"
 #include "proof/keys.h"
 #include "util/crash.h"
+#include "validator/vstate.h"
 
 #define OUT_CAP (256u << 10)
 #define NOISE_SEEDS 2
@@ -362,14 +363,29 @@ static void test_refused_answer_ends_the_challenge(void **unused)
 	 * rationale) comes: it finds the refusal, settles the original and is
 	 * no answer to anything */
 	{
-		char why2[FS_PATH_MAX], again[FS_PATH_MAX];
+		char why2[FS_PATH_MAX], again[FS_PATH_MAX], locked[FS_PATH_MAX];
 
 		fx_file(why2, "second-why.md");
 		fx_file(again, "second-again");
+		fx_file(locked, "state-locked");
 		run(0, "printf 'The same run, said again.\\n' > %s", why2);
 		run(0, "%s prove --recipe %s/recipe --king recipe-v0.1.0 --patch %s --rationale %s --key %s --data %s"
 		       " --scale tiny --out %s --mock-attestation --threads %d --seed %llu --budget 1e9 --json",
 		    tu_karpa(), g.state, patch, why2, key, g.data, again, THREADS, seed);
+		/* the settlement's write meets a database another process holds
+		 * past the busy timeout: the state's trouble, no verdict and
+		 * nothing recorded (before, the answer was rejected for good
+		 * under its manifest with vstate.busy) */
+		run(0, "(/usr/bin/python3 -c \"import sqlite3, time; c = sqlite3.connect('%s/%s', isolation_level=None,"
+		       " timeout=30); c.execute('BEGIN IMMEDIATE'); open('%s', 'w').close(); time.sleep(%d)\""
+		       " >/dev/null 2>&1 &); while [ ! -e %s ]; do sleep 0.1; done",
+		    g.state, VSTATE_DB, locked, VSTATE_BUSY_TIMEOUT_MS / 1000 + 3, locked);
+		run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, again, THREADS);
+		if (!strstr(g.out, "vstate.busy") || !strstr(g.out, "no verdict: this validator could not run check attest_verify"))
+			fail_msg("expected no verdict with vstate.busy:\n%s", g.out);
+		e = corpus_entry(id, &doc);
+		assert_string_equal(tu_jstr(e, "verdict"), "challenge_pending");
+		json_decref(doc);
 		j = judge(again);
 		assert_string_equal(tu_jstr(j, "verdict"), "rejected");
 		assert_string_equal(tu_jstr(j, "code"), "judge.bad_seed");
