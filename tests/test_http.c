@@ -457,6 +457,16 @@ static void test_not_found_and_method(void **state)
 			 405);
 	assert_non_null(strstr(resp, "\r\nAllow: GET\r\n"));
 	assert_error_shape(resp, "http.method");
+	/* a path that is not UTF-8, which the message quotes: still 404 and
+	 * 405 (JSON strings are UTF-8: such a message was unencodable, 500) */
+	assert_int_equal(raw_request(f, "GET /v1/%FF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+				     sizeof resp),
+			 404);
+	assert_error_shape(resp, "http.not_found");
+	assert_int_equal(raw_request(f, "DELETE /v1/hello%C3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+				     resp, sizeof resp),
+			 404);
+	assert_error_shape(resp, "http.not_found");
 
 	assert_int_equal(raw_request(f, "GET /v1/fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
 				     sizeof resp),

@@ -67,6 +67,18 @@ static void bidi_controls_are_replaced(void **st)
 	expect_clean("\xd8\x9b\xd8\x9d\xe2\x80\xb0", "\xd8\x9b\xd8\x9d\xe2\x80\xb0");
 }
 
+/* termtext_utf8 mends only what is not UTF-8 (what a JSON string cannot
+ * hold); controls and bidi marks stay, for a reader's own cleaning. */
+static void utf8_only_mends_malformed_bytes(void **st)
+{
+	char buf[64];
+
+	(void)st;
+	snprintf(buf, sizeof buf, "%s", "a\n\x1b[2J\xe2\x80\xae \xc3\xa9 \xff\xc0\xaf ok\xe2\x82");
+	assert_ptr_equal(termtext_utf8(buf, '?'), buf);
+	assert_string_equal(buf, "a\n\x1b[2J\xe2\x80\xae \xc3\xa9 ??? ok??");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -74,6 +86,7 @@ int main(void)
 		cmocka_unit_test(well_formed_text_is_kept),
 		cmocka_unit_test(malformed_utf8_is_replaced),
 		cmocka_unit_test(bidi_controls_are_replaced),
+		cmocka_unit_test(utf8_only_mends_malformed_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

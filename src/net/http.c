@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "net/http_internal.h"
+#include "util/termtext.h"
 
 /* After an upload passes max_body its bytes are discarded so that the 413
  * can be sent once the body ends (libmicrohttpd queues a reply only before
@@ -302,6 +303,10 @@ static int reply_errorv(struct http_req *rq, int status, const char *code, const
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	kerr_hide_path(msg, rq->srv ? rq->srv->lim.hide_path : NULL);
+	/* A message may quote what a client sent (a path unescaped from %FF)
+	 * or be cut inside a character; a JSON string must be UTF-8, and
+	 * jansson refuses the rest, which made any such error a 500. */
+	termtext_utf8(msg, '?');
 	return http_reply_json(rq, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 

@@ -70,3 +70,17 @@ char *termtext_clean(char *s, char repl)
 	}
 	return s;
 }
+
+char *termtext_utf8(char *s, char repl)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (n == 0)
+			n = 1, *p = (unsigned char)repl;
+		p += n;
+	}
+	return s;
+}

@@ -13,5 +13,10 @@
  * kin), which reorder what a reader sees. Other well-formed UTF-8 past
  * U+009F is kept. Returns s. */
 char *termtext_clean(char *s, char repl);
+/* In place: only the bytes that are not part of well-formed UTF-8 become
+ * repl, one for each byte; controls stay. For text that must be UTF-8 (a
+ * JSON string) and is printed, if at all, by a reader that cleans it.
+ * Returns s. */
+char *termtext_utf8(char *s, char repl);
 
 #endif
