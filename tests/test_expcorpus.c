@@ -677,6 +677,30 @@ static void test_judge_cpu_total(void **state)
 	assert_true(total == 7.75 && sum == 7.75);
 }
 
+/* A king change is two accepted_king rows, the original and the answer
+ * that confirmed it: /v1/miners counts one king won. */
+static void test_miners_count_a_crowning_once(void **state)
+{
+	struct fixture *f = *state;
+	struct expcorpus_entry e;
+	struct expcorpus_miner *m = NULL;
+	struct kerr err = { 0 };
+	char orig[EXPCORPUS_ID_BYTES], ans[EXPCORPUS_ID_BYTES];
+	size_t n = 0;
+
+	entry(&e, "crown-orig", "alice", "+crown\n", "Crown.", EXPCORPUS_CHALLENGE_PENDING, NULL, NULL);
+	record_ok(f, &e, NULL, 0, orig);
+	entry(&e, "crown-answer", "alice", "+crown\n", "Crown.", EXPCORPUS_ACCEPTED_KING, NULL, NULL);
+	snprintf(e.challenge_of, sizeof e.challenge_of, "%s", orig);
+	record_ok(f, &e, NULL, 0, ans);
+	assert_int_equal(expcorpus_update_verdict(&f->s, orig, EXPCORPUS_ACCEPTED_KING, "", "confirmed", &err), 0);
+	assert_int_equal(expcorpus_miners(&f->s, NULL, 0, &m, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(m[0].submissions, 2);
+	assert_int_equal(m[0].kings, 1);
+	free(m);
+}
+
 /* The injected failure of the third check's insert leaves no row in any
  * table: submission, checks and search row are one transaction. */
 static void test_midway_failure_leaves_nothing(void **state)
@@ -1043,6 +1067,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_midway_failure_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_paths_are_hidden, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_judge_cpu_total, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_miners_count_a_crowning_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_jsonl, setup, teardown),

@@ -920,7 +920,9 @@ int expcorpus_miners(struct vstate *s, const char *after, size_t limit, struct e
 	*out = NULL;
 	*n = 0;
 	if (prepare(s,
-		    "SELECT miner, count(*), sum(verdict = 'accepted_king'), total(judge_cpu_s),"
+		    /* a crowning is its original's: the answer that confirmed
+		     * it is accepted_king too, and counted it twice */
+		    "SELECT miner, count(*), sum(verdict = 'accepted_king' AND challenge_of IS NULL), total(judge_cpu_s),"
 		    " max(received_at) FROM submissions WHERE miner > ?1 GROUP BY miner ORDER BY miner LIMIT ?2",
 		    &st, "miners", err) < 0)
 		return -1;
