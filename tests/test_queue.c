@@ -612,23 +612,37 @@ static void test_recover_requeues(void **state)
 static void test_recover_finishes_from_corpus(void **state)
 {
 	struct fixture *f = *state;
-	struct queue_item a, b, c, q;
+	struct queue_item a, b, c, d, q;
 	struct queue_recovery r;
 	struct kerr err = { 0 };
 
 	enq(&f->s, "a", "m", &a);
 	enq(&f->s, "b", "m", &b);
 	enq(&f->s, "c", "m", &c);
+	enq(&f->s, "d", "m", &d);
 	claim(&f->s, &q);
 	claim(&f->s, &q);
 	corpus_row(f->s.db, "k-a1a1a1", a.manifest_sha256, "challenge_pending", "king.challenge");
 	/* c's manifest in the corpus does not touch c: it is not judging. */
 	corpus_row(f->s.db, "k-c1c1c1", c.manifest_sha256, "rejected", "judge.stale");
+	/* d, a challenge answer recorded pending while the submission it
+	 * answers is still pending: its worker died before the merge, and
+	 * judged again it resumes there (done, it was lost) */
+	{
+		char q2[256];
+
+		snprintf(q2, sizeof q2, "UPDATE queue SET state = 'judging', worker_pid = 1, started_at = '2026-01-02T03:04:05Z' WHERE id = '%s'", d.id);
+		sql(f->s.db, q2);
+	}
+	corpus_row(f->s.db, "k-d1d1d1", d.manifest_sha256, "challenge_pending", "");
+	sql(f->s.db, "UPDATE submissions SET challenge_of = 'k-a1a1a1' WHERE id = 'k-d1d1d1'");
 	reopen(f);
 	assert_int_equal(queue_recover(&f->s, &r, &err), 0);
 	assert_int_equal(r.finished, 1);
-	assert_int_equal(r.requeued, 1);
-	assert_int_equal(r.queued, 2);
+	assert_int_equal(r.requeued, 2);
+	assert_int_equal(r.queued, 3);
+	assert_int_equal(queue_get(&f->s, d.id, &q, &err), 0);
+	assert_string_equal(q.state, "queued");
 	assert_int_equal(queue_get(&f->s, a.id, &q, &err), 0);
 	assert_string_equal(q.state, "done");
 	assert_string_equal(q.verdict, "challenge_pending");

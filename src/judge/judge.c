@@ -311,25 +311,6 @@ static void set_deadline(struct judge_ctx *c, int64_t t0_ms)
  * refuse it anyway (the manifest digest is unique in the corpus), but only
  * after a full judgment, so a replay would cost the validator a hidden
  * evaluation for nothing. */
-/* A challenge answer is recorded as challenge_pending before the merge it
- * leads to (settle_challenge). A judgment killed between the two leaves the
- * answer recorded and its original still pending: judged again, the answer
- * resumes at the settlement instead of being refused as its own replay, so
- * an acknowledged confirmation is never lost. */
-static int interrupted_settlement(struct judge_ctx *c, const struct expcorpus_entry *prior, struct kerr *err)
-{
-	struct expcorpus_entry orig;
-	int pending;
-
-	if (!prior->challenge_of[0] || strcmp(prior->verdict, EXPCORPUS_CHALLENGE_PENDING))
-		return 0;
-	if (expcorpus_get(c->s, prior->challenge_of, &orig, err) < 0)
-		return -1;
-	pending = !strcmp(orig.verdict, EXPCORPUS_CHALLENGE_PENDING);
-	expcorpus_entry_free(&orig);
-	return pending;
-}
-
 static void resume_from(struct judge_ctx *c, const struct expcorpus_entry *prior)
 {
 	struct judge_result *r = c->r;
@@ -361,7 +342,13 @@ static int refuse_replay(struct judge_ctx *c, struct kerr *err)
 	struct kerr e2 = { { 0 }, { 0 } };
 
 	if (expcorpus_get(c->s, c->manifest_hex, &prior, &e2) == 0) {
-		int resume = interrupted_settlement(c, &prior, err);
+		/* A challenge answer is recorded as challenge_pending before
+		 * the merge it leads to (settle_challenge). A judgment killed
+		 * between the two leaves the answer recorded and its original
+		 * still pending: judged again, the answer resumes at the
+		 * settlement instead of being refused as its own replay, so an
+		 * acknowledged confirmation is never lost. */
+		int resume = expcorpus_settlement_interrupted(c->s, &prior, err);
 
 		if (resume == 1)
 			resume_from(c, &prior);
@@ -969,14 +956,59 @@ static int decide(struct judge_ctx *c, struct kerr *err)
 	return 0;
 }
 
-/* The answer and the submission it answers get the same later verdict. */
+/* The answer and the submission it answers get the same later verdict,
+ * each only while it is still pending: the same answer judged twice at
+ * once (a retry, a second upload of it) has one judgment merge, and the
+ * other meet king.challenge_settled here; left unconditional, that one
+ * turned the crowned answer into challenge_failed, and the king it made
+ * paid nobody. The result then reports what the corpus holds. */
 static int settle_both(struct judge_ctx *c, struct kerr *err)
 {
-	const struct judge_result *r = c->r;
+	struct judge_result *r = c->r;
+	struct expcorpus_entry now;
 
-	if (expcorpus_update_verdict(c->s, r->id, r->verdict, r->code, r->reason, err) < 0)
+	if (expcorpus_settle_pending(c->s, r->id, r->verdict, r->code, r->reason, err) < 0 ||
+	    king_settle_challenge(c->s, c->pending_id, r->verdict, r->code, r->reason, err) < 0 ||
+	    expcorpus_get(c->s, r->id, &now, err) < 0)
 		return -1;
-	return king_settle_challenge(c->s, c->pending_id, r->verdict, r->code, r->reason, err);
+	if (strcmp(now.verdict, r->verdict)) {
+		snprintf(r->verdict, sizeof r->verdict, "%s", now.verdict);
+		snprintf(r->code, sizeof r->code, "%s", now.reason_code);
+		snprintf(r->reason, sizeof r->reason, "%s", now.reason);
+	}
+	expcorpus_entry_free(&now);
+	return 0;
+}
+
+/* Records the verdict. An original found decisive is recorded
+ * challenge_pending only while the king it was measured against is still
+ * the newest, read in the same transaction: a merge that landed while it
+ * was judged settled the challenges pending on the old king before this
+ * row existed (king.c, settle_stale), and none would settle it later. So
+ * it is recorded stale, as that merge would have settled it. */
+static int record_tx(struct vstate *s, void *arg, struct kerr *err)
+{
+	struct judge_ctx *c = arg;
+	struct judge_result *r = c->r;
+
+	if (!strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING) && !c->pending_id[0]) {
+		struct vstate_king now;
+
+		if (vstate_king_current(s, &now, err) < 0)
+			return -1;
+		if (strcmp(now.tag, c->e.king_tag)) {
+			snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
+			snprintf(r->code, sizeof r->code, "king.stale");
+			snprintf(r->reason, sizeof r->reason,
+				 "measured against %s, but %s became king first: rebase on it and prove again",
+				 c->e.king_tag, now.tag);
+			r->challenge_seed = 0;
+		}
+	}
+	snprintf(c->e.verdict, sizeof c->e.verdict, "%s", r->verdict);
+	snprintf(c->e.reason_code, sizeof c->e.reason_code, "%s", r->code);
+	snprintf(c->e.reason, sizeof c->e.reason, "%s", r->reason);
+	return expcorpus_record(s, &c->e, r->checks, (size_t)r->n_checks, r->id, err);
 }
 
 /* A confirmed challenge: merge, which settles the original submission in
@@ -1248,10 +1280,8 @@ int judge_run(struct vstate *s, const struct judge_opts *o, struct judge_result 
 	r->judge_cpu_s = cpu_now() - t0;
 	r->judge_wall_s = (double)(recipe_pipe_now_ms() - start_ms) / 1000.0;
 	c.e.judge_cpu_s = r->judge_cpu_s;
-	snprintf(c.e.verdict, sizeof c.e.verdict, "%s", r->verdict);
-	snprintf(c.e.reason_code, sizeof c.e.reason_code, "%s", r->code);
-	snprintf(c.e.reason, sizeof c.e.reason, "%s", r->reason);
-	if (expcorpus_record(s, &c.e, r->checks, (size_t)r->n_checks, r->id, err) < 0) {
+	crash_point("judge_before_record");
+	if (vstate_tx(s, record_tx, &c, err) < 0) {
 		if (!strcmp(err->code, "expcorpus.duplicate"))
 			snprintf(err->code, sizeof err->code, "judge.duplicate");
 		goto out;

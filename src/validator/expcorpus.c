@@ -667,6 +667,20 @@ int expcorpus_settle_pending(struct vstate *s, const char *id, const char *verdi
 
 /* ---------------------------------------------------------------- read */
 
+int expcorpus_settlement_interrupted(struct vstate *s, const struct expcorpus_entry *e, struct kerr *err)
+{
+	struct expcorpus_entry orig;
+	int pending;
+
+	if (!e->challenge_of[0] || strcmp(e->verdict, EXPCORPUS_CHALLENGE_PENDING))
+		return 0;
+	if (expcorpus_get(s, e->challenge_of, &orig, err) < 0)
+		return -1;
+	pending = !strcmp(orig.verdict, EXPCORPUS_CHALLENGE_PENDING);
+	expcorpus_entry_free(&orig);
+	return pending;
+}
+
 static int entry_from_row(sqlite3_stmt *st, struct expcorpus_entry *e, struct kerr *err)
 {
 	expcorpus_entry_blank(e);

@@ -114,6 +114,14 @@ int expcorpus_update_verdict(struct vstate *s, const char *id, const char *verdi
 int expcorpus_settle_pending(struct vstate *s, const char *id, const char *verdict, const char *reason_code,
 			     const char *reason, struct kerr *err);
 
+/* Whether e is a challenge answer whose settlement was cut short: the
+ * answer recorded challenge_pending (the judge records it so before the
+ * merge it leads to) while the submission it answers is still pending.
+ * Judged again, such an answer resumes at the settlement (the judge), and
+ * a queue row whose worker died there is judged again rather than done
+ * (the service). 1 yes, 0 no, -1 on a read error. */
+int expcorpus_settlement_interrupted(struct vstate *s, const struct expcorpus_entry *e, struct kerr *err);
+
 /* One search result. rank is bm25 (lower is better; 0 without a query). */
 struct expcorpus_hit {
 	char id[EXPCORPUS_ID_BYTES];

@@ -568,8 +568,9 @@ static int exec_count(struct vstate *s, const char *sql, const char *what, int *
  * judging row is an orphan. The verdict is in the corpus when the worker
  * died after recording it and before finishing the row: judging it again
  * would be refused as a replay (expcorpus.duplicate), so the row takes the
- * recorded verdict instead. Otherwise nothing of the judgment survived
- * and the item starts over. */
+ * recorded verdict instead, unless it is a challenge answer whose
+ * settlement was cut short: judged again, that one resumes at the merge.
+ * Otherwise nothing of the judgment survived and the item starts over. */
 static int recover_fn(struct vstate *s, void *arg, struct kerr *err)
 {
 	struct queue_recovery *r = arg;
@@ -579,7 +580,10 @@ static int recover_fn(struct vstate *s, void *arg, struct kerr *err)
 	if (exec_count(s,
 		       "UPDATE queue SET state = 'done', submission_id = c.id, verdict = c.verdict,"
 		       " reason_code = c.reason_code, finished_at = c.judged_at FROM submissions AS c"
-		       " WHERE queue.state = 'judging' AND c.manifest_sha256 = queue.manifest_sha256",
+		       " WHERE queue.state = 'judging' AND c.manifest_sha256 = queue.manifest_sha256"
+		       /* expcorpus_settlement_interrupted: requeued below, it resumes */
+		       " AND NOT (c.verdict = 'challenge_pending' AND c.challenge_of IS NOT NULL AND EXISTS"
+		       " (SELECT 1 FROM submissions AS o WHERE o.id = c.challenge_of AND o.verdict = 'challenge_pending'))",
 		       "recover finished", &r->finished, err) < 0 ||
 	    exec_count(s,
 		       "UPDATE queue SET state = 'queued', worker_pid = NULL, started_at = NULL, check_name = NULL"

@@ -638,7 +638,10 @@ static void settle_job(struct svc *s, struct job *j, int status)
 	svc_lock(s);
 	if (!have) {
 		expcorpus_entry_blank(&e);
-		if (expcorpus_get(&s->vs, j->manifest, &e, &err) == 0) {
+		/* a challenge answer whose worker died between recording it and
+		 * the merge is not done: judged again, it resumes there */
+		if (expcorpus_get(&s->vs, j->manifest, &e, &err) == 0 &&
+		    expcorpus_settlement_interrupted(&s->vs, &e, &err) == 0) {
 			snprintf(verdict, sizeof verdict, "%s", e.verdict);
 			snprintf(code, sizeof code, "%s", e.reason_code);
 			snprintf(sub, sizeof sub, "%s", e.id);

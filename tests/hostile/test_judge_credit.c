@@ -57,6 +57,24 @@ static void prove_as(const char *key, const char *patch, unsigned long long seed
 	    tu_karpa(), g.state, patch, g.why, key, g.data, out, THREADS, seed);
 }
 
+/* Another miner: a new key in keyname, and the discoverer's patch with the
+ * tiny scale's steps set to steps instead (an idea of its own). */
+static void other_miner(const char *keyname, int steps, char key[FS_PATH_MAX], char patch[FS_PATH_MAX])
+{
+	char name[64];
+	struct keys k;
+	struct kerr err;
+
+	fx_file(key, keyname);
+	snprintf(name, sizeof name, "steps-%d.diff", steps);
+	fx_file(patch, name);
+	assert_int_equal(keys_generate(key, &k, &err), 0);
+	keys_wipe(&k);
+	run(0, "sed 's/{ \"tiny\", 64, 2, 2, 64, 4, 150, 5, 10, 3e-3f }/{ \"tiny\", 64, 2, 2, 64, 4, %d, 5, 10, 3e-3f }/' %s > %s"
+	       " && grep -c ' %d, 5' %s",
+	    steps, g.patch, patch, steps, patch);
+}
+
 static void prove(unsigned long long seed, const char *out)
 {
 	prove_as(g.key, g.patch, seed, out);
@@ -329,19 +347,11 @@ static void test_refused_answer_ends_the_challenge(void **unused)
 {
 	char key[FS_PATH_MAX], patch[FS_PATH_MAX], orig[FS_PATH_MAX], bad[FS_PATH_MAX], id[64];
 	unsigned long long seed;
-	struct keys k;
-	struct kerr err;
 	json_t *j, *doc, *e;
 
-	fx_file(key, "second.key");
-	fx_file(patch, "steps-120.diff");
+	other_miner("second.key", 120, key, patch);
 	fx_file(orig, "second");
 	fx_file(bad, "second-answer");
-	assert_int_equal(keys_generate(key, &k, &err), 0);
-	keys_wipe(&k);
-	run(0, "sed 's/{ \"tiny\", 64, 2, 2, 64, 4, 150, 5, 10, 3e-3f }/{ \"tiny\", 64, 2, 2, 64, 4, 120, 5, 10, 3e-3f }/' %s > %s"
-	       " && grep -c ' 120, 5' %s",
-	    g.patch, patch, patch);
 	prove_as(key, patch, 1, orig);
 	j = judge(orig);
 	assert_string_equal(tu_jstr(j, "verdict"), "challenge_pending");
@@ -401,18 +411,56 @@ static void test_refused_answer_ends_the_challenge(void **unused)
 	json_decref(doc);
 }
 
+/* Judges bundle with the sanitizer build in the background, held at
+ * crash point `point` (crash.h) until gate exists: returns once it is
+ * there. Its JSON goes to gate.json, its exit status to gate.rc. */
+static void judge_held_at(const char *bundle, const char *point, const char *gate)
+{
+	run(0, "(KARPA_WAIT_AT=%s:%s %s judge %s %s --json --threads %d > %s.json 2>%s.err; echo $? > %s.rc)"
+	       " >/dev/null 2>&1 & i=0; while [ ! -e %s.reached ] && [ ! -e %s.rc ] && [ $i -lt 3000 ]; do"
+	       " sleep 0.1; i=$((i+1)); done; [ -e %s.reached ]",
+	    point, gate, tu_karpa_san(), g.state, bundle, THREADS, gate, gate, gate, gate, gate, gate);
+}
+
+/* Lets the judgment held at gate go on; its JSON once it ended (exit 0). */
+static json_t *judge_released(const char *gate)
+{
+	run(0, "touch %s && i=0; while [ ! -e %s.rc ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done;"
+	       " [ \"$(cat %s.rc)\" = 0 ] || cat %s.err >&2; cat %s.rc %s.json",
+	    gate, gate, gate, gate, gate, gate);
+	return tu_out_json(strchr(g.out, '\n') + 1);
+}
+
 /* The discoverer's confirmation merges and names the discoverer. Keeping
  * the bundle fails after the merge (the store is broken): the king changed,
- * so the verdict is still reported, with a warning. */
+ * so the verdict is still reported, with a warning.
+ *
+ * Around it, two judgments interleaved by the test hooks. The same
+ * confirmation judged twice at once (a retry, a second upload): the first
+ * held after recording the answer, the second resumes the settlement and
+ * merges; the first then finds the challenge settled and must leave the
+ * crowned answer as it is (it made it challenge_failed, and the new king
+ * paid nobody). And another miner's decisive original measured against
+ * the old king, recorded only after the merge: it is stale, as the merge
+ * settled every challenge pending on the old king (it was recorded
+ * challenge_pending, and nothing ever settled it). */
 static void test_confirmation_merges_despite_store_failure(void **unused)
 {
-	char b[FS_PATH_MAX], store[FS_PATH_MAX];
+	char b[FS_PATH_MAX], store[FS_PATH_MAX], key[FS_PATH_MAX], patch[FS_PATH_MAX], late[FS_PATH_MAX];
+	char gate_a[FS_PATH_MAX], gate_b[FS_PATH_MAX], answer[64];
 	json_t *j, *st, *doc, *e;
 
 	if (!g.seed)
 		fail_msg("no challenge seed from the cases before");
 	fx_file(b, "confirm");
 	prove(g.seed, b);
+	other_miner("third.key", 140, key, patch);
+	fx_file(late, "third");
+	fx_file(gate_a, "gate-answer");
+	fx_file(gate_b, "gate-late");
+	prove_as(key, patch, 1, late);
+	judge_held_at(late, "judge_before_record", gate_b);
+	judge_held_at(b, "judge_before_settle", gate_a);
 	snprintf(store, sizeof store, "%s/store", g.state);
 	run(0, "mv %s %s.away && touch %s", store, store, store);
 	j = judge(b);
@@ -420,7 +468,20 @@ static void test_confirmation_merges_despite_store_failure(void **unused)
 	assert_string_equal(tu_jstr(j, "verdict"), "accepted_king");
 	assert_string_equal(tu_jstr(j, "new_king"), "recipe-v0.1.1");
 	assert_true(strlen(tu_jstr(j, "warning")) > 0);
+	snprintf(answer, sizeof answer, "%s", tu_jstr(j, "id"));
 	json_decref(j);
+	j = judge_released(gate_a);
+	assert_string_equal(tu_jstr(j, "verdict"), "accepted_king");
+	json_decref(j);
+	j = judge_released(gate_b);
+	assert_string_equal(tu_jstr(j, "verdict"), "challenge_failed");
+	assert_string_equal(tu_jstr(j, "code"), "king.stale");
+	assert_null(json_object_get(j, "challenge_seed"));
+	json_decref(j);
+	/* the answer that crowned recipe-v0.1.1 stays accepted_king */
+	e = corpus_entry(answer, &doc);
+	assert_string_equal(tu_jstr(e, "verdict"), "accepted_king");
+	json_decref(doc);
 
 	run(0, "%s validator status %s --json", tu_karpa(), g.state);
 	st = tu_out_json(g.out);
