@@ -540,34 +540,57 @@ static void test_pending_for(void **state)
 static void test_pending_counts(void **state)
 {
 	struct fixture *f = *state;
-	struct queue_item a1, b1, c1, in, q;
+	struct queue_item a1, b1, c1, d1, in, q;
+	struct queue_counts n;
+	struct heldwait_need need;
 	struct kerr err = { 0 };
-	int total = -1, mine = -1, existed = -1;
+	int existed = -1, ready = -1;
 
 	enq(&f->s, "a1", "miner-a", &a1);
 	enq(&f->s, "b1", "miner-b", &b1);
 	item(&in, "c1", "miner-c");
 	snprintf(in.remote, sizeof in.remote, "192.0.2.7");
 	assert_int_equal(queue_enqueue(&f->s, &in, &c1, &existed, &err), 0);
-	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &total, &mine, &err), 0);
-	assert_int_equal(total, 3);
-	assert_int_equal(mine, 2);
-	assert_int_equal(queue_pending_counts(&f->s, "192.0.2.7", &total, &mine, &err), 0);
-	assert_int_equal(mine, 1);
-	assert_int_equal(queue_pending_counts(&f->s, "' OR 1=1 --", &total, &mine, &err), 0);
-	assert_int_equal(total, 3);
-	assert_int_equal(mine, 0);
+	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &n, &err), 0);
+	assert_int_equal(n.total, 3);
+	assert_int_equal(n.by_remote, 2);
+	assert_int_equal(n.held + n.held_by_remote, 0);
+	assert_int_equal(queue_pending_counts(&f->s, "192.0.2.7", &n, &err), 0);
+	assert_int_equal(n.by_remote, 1);
+	assert_int_equal(queue_pending_counts(&f->s, "' OR 1=1 --", &n, &err), 0);
+	assert_int_equal(n.total, 3);
+	assert_int_equal(n.by_remote, 0);
 	claim(&f->s, &q); /* a1: judging still counts */
 	assert_string_equal(q.id, a1.id);
-	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &total, &mine, &err), 0);
-	assert_int_equal(total, 3);
+	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &n, &err), 0);
+	assert_int_equal(n.total, 3);
 	assert_int_equal(queue_finish(&f->s, a1.id, "rejected", "judge.stale", NULL, &err), 0);
-	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &total, &mine, &err), 0);
-	assert_int_equal(total, 2);
-	assert_int_equal(mine, 1);
-	assert_int_equal(queue_pending_counts(&f->s, NULL, &total, &mine, &err), 0);
-	assert_int_equal(total, 2);
-	assert_int_equal(mine, 0);
+	assert_int_equal(queue_pending_counts(&f->s, a1.remote, &n, &err), 0);
+	assert_int_equal(n.total, 2);
+	assert_int_equal(n.by_remote, 1);
+	assert_int_equal(queue_pending_counts(&f->s, NULL, &n, &err), 0);
+	assert_int_equal(n.total, 2);
+	assert_int_equal(n.by_remote, 0);
+	/* one waiting for a held checkpoint is counted apart, until it is in */
+	item(&in, "d1", "miner-d");
+	memset(&need, 0, sizeof need);
+	snprintf(need.name, sizeof need.name, "checkpoints/step_000004.ckpt");
+	hash_buf_hex("d1-held", 7, need.sha256);
+	need.bytes = 7;
+	assert_int_equal(queue_enqueue_held(&f->s, &in, &need, 1, &d1, &existed, &err), 0);
+	assert_int_equal(queue_pending_counts(&f->s, d1.remote, &n, &err), 0);
+	assert_int_equal(n.total, 2);
+	assert_int_equal(n.by_remote, 1);
+	assert_int_equal(n.held, 1);
+	assert_int_equal(n.held_by_remote, 1);
+	assert_int_equal(queue_pending_counts(&f->s, "192.0.2.7", &n, &err), 0);
+	assert_int_equal(n.held, 1);
+	assert_int_equal(n.held_by_remote, 0);
+	assert_int_equal(heldwait_arrived(&f->s, d1.id, need.name, &ready, &err), 0);
+	assert_int_equal(ready, 1);
+	assert_int_equal(queue_pending_counts(&f->s, d1.remote, &n, &err), 0);
+	assert_int_equal(n.total, 3);
+	assert_int_equal(n.held, 0);
 }
 
 /* ---------------------------------------------------------------- recovery */

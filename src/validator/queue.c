@@ -309,13 +309,17 @@ out:
 	return rc;
 }
 
-int queue_pending_counts(struct vstate *s, const char *remote, int *total, int *by_remote, struct kerr *err)
+int queue_pending_counts(struct vstate *s, const char *remote, struct queue_counts *c, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	*total = *by_remote = 0;
-	if (prepare(s, "SELECT count(*), coalesce(sum(remote = ?1), 0) FROM queue WHERE state IN ('queued', 'judging')",
+	memset(c, 0, sizeof *c);
+	if (prepare(s,
+		    "SELECT coalesce(sum(NOT waiting), 0), coalesce(sum(NOT waiting AND remote = ?1), 0),"
+		    " coalesce(sum(waiting), 0), coalesce(sum(waiting AND remote = ?1), 0) FROM"
+		    " (SELECT q.remote AS remote, coalesce(w.ready = 0, 0) AS waiting FROM queue AS q"
+		    " LEFT JOIN held_wait AS w ON w.queue_id = q.id WHERE q.state IN ('queued', 'judging'))",
 		    &st, "count pending", err) < 0)
 		goto out;
 	if (remote)
@@ -324,8 +328,10 @@ int queue_pending_counts(struct vstate *s, const char *remote, int *total, int *
 		sql_fail(s, "count pending", err);
 		goto out;
 	}
-	*total = sqlite3_column_int(st, 0);
-	*by_remote = sqlite3_column_int(st, 1);
+	c->total = sqlite3_column_int(st, 0);
+	c->by_remote = sqlite3_column_int(st, 1);
+	c->held = sqlite3_column_int(st, 2);
+	c->held_by_remote = sqlite3_column_int(st, 3);
 	rc = 0;
 out:
 	sqlite3_finalize(st);

@@ -66,10 +66,16 @@ int queue_enqueue_held(struct vstate *s, const struct queue_item *in, const stru
 		       struct queue_item *out, int *existed, struct kerr *err);
 /* Items of a miner that are queued or judging (the per-miner cap). */
 int queue_pending_for(struct vstate *s, const char *miner, int *n, struct kerr *err);
-/* Items queued or judging in all, and of them those received from remote
- * (the client address a row records; NULL: not counted, *by_remote 0):
- * the caps a flood of fresh miner keys meets. One consistent read. */
-int queue_pending_counts(struct vstate *s, const char *remote, int *total, int *by_remote, struct kerr *err);
+/* Items queued or judging, the caps a flood of fresh miner keys meets:
+ * total and by_remote, those that are judged or can be; held and
+ * held_by_remote, those waiting for held checkpoints their miner has not
+ * sent (a held wait not ready), which take no judge's time and are capped
+ * apart. by_remote: of them, those received from remote (the client
+ * address a row records; NULL: not counted, 0). One consistent read. */
+struct queue_counts {
+	int total, by_remote, held, held_by_remote;
+};
+int queue_pending_counts(struct vstate *s, const char *remote, struct queue_counts *c, struct kerr *err);
 /* The oldest queued item (not waiting for held checkpoints) becomes judging (attempts + 1, worker_pid, started_at);
  * *got is 0 when none is queued. */
 int queue_claim(struct vstate *s, long long worker_pid, struct queue_item *out, int *got,

@@ -72,24 +72,48 @@ static int reply_fail(struct http_req *rq, const struct kerr *e)
  * failed. Fresh miner keys cost nothing, so the per-key cap alone would
  * let one client queue without end: the address and the whole queue are
  * capped too. The caller holds the lock. */
-static int queue_room(struct svc *s, struct http_req *rq, struct kerr *err)
+/* Room in the queue for one more submission (0; 1 when the refusal went
+ * out; -1, err, when the count failed). One that will wait for held
+ * checkpoints (holds) meets the held waits' own caps too, a quarter of
+ * each queue cap: a held wait takes no judge's time and can last hours,
+ * and waits nobody means to end (a held bundle re-signed at no cost, its
+ * checkpoints never sent) could otherwise take the whole queue from
+ * everyone; this way they take at most a quarter of it. */
+static int queue_room(struct svc *s, struct http_req *rq, int holds, struct kerr *err)
 {
-	int total = 0, mine = 0;
+	struct queue_counts c;
+	int held_max = s->o.max_queued / 4 > 1 ? s->o.max_queued / 4 : 1;
+	int held_addr_max = s->o.max_pending_per_address / 4 > 1 ? s->o.max_pending_per_address / 4 : 1;
+	int total, mine;
 
-	if (queue_pending_counts(&s->vs, http_req_remote_group(rq), &total, &mine, err) < 0)
+	if (queue_pending_counts(&s->vs, http_req_remote_group(rq), &c, err) < 0)
 		return -1;
-	if (total >= s->o.max_queued) {
+	total = c.total + c.held;
+	mine = c.by_remote + c.held_by_remote;
+	if (total >= s->o.max_queued || (holds && c.held >= held_max)) {
 		http_reply_header(rq, "Retry-After", "60");
-		http_reply_error(rq, 503, "service.queue_full",
-				 "%d submissions are waiting (at most %d): retry once some are judged", total,
-				 s->o.max_queued);
+		if (total >= s->o.max_queued)
+			http_reply_error(rq, 503, "service.queue_full",
+					 "%d submissions are waiting (at most %d): retry once some are judged", total,
+					 s->o.max_queued);
+		else
+			http_reply_error(rq, 503, "service.queue_full",
+					 "%d submissions are waiting for held checkpoints (at most %d, a quarter of the"
+					 " queue): retry once some have them",
+					 c.held, held_max);
 		return 1;
 	}
-	if (mine >= s->o.max_pending_per_address) {
+	if (mine >= s->o.max_pending_per_address || (holds && c.held_by_remote >= held_addr_max)) {
 		http_reply_header(rq, "Retry-After", "60");
-		http_reply_error(rq, 429, "service.address_queue_full",
-				 "address %s has %d submissions waiting (at most %d): wait for verdicts",
-				 http_req_remote_group(rq), mine, s->o.max_pending_per_address);
+		if (mine >= s->o.max_pending_per_address)
+			http_reply_error(rq, 429, "service.address_queue_full",
+					 "address %s has %d submissions waiting (at most %d): wait for verdicts",
+					 http_req_remote_group(rq), mine, s->o.max_pending_per_address);
+		else
+			http_reply_error(rq, 429, "service.address_queue_full",
+					 "address %s has %d submissions waiting for held checkpoints (at most %d, a"
+					 " quarter of its cap): send them, or wait for those waits to end",
+					 http_req_remote_group(rq), c.held_by_remote, held_addr_max);
 		return 1;
 	}
 	return 0;
@@ -405,7 +429,7 @@ static int post_submission(struct http_req *rq, void *ctx)
 	if (strcmp(err.code, "queue.not_found"))
 		goto fail_locked;
 	kerr_clear(&err);
-	if ((room = queue_room(s, rq, &err)) != 0) {
+	if ((room = queue_room(s, rq, nneed > 0, &err)) != 0) {
 		svc_unlock(s);
 		return room > 0 ? 0 : reply_fail(rq, &err);
 	}
@@ -575,7 +599,7 @@ static int precheck_submission(struct http_req *rq, void *ctx)
 	int room;
 
 	svc_lock(s);
-	room = queue_room(s, rq, &err);
+	room = queue_room(s, rq, 0, &err);
 	if (room == 0 && miner && hash_is_hex(miner, CLIENT_MINER_HEX))
 		room = miner_room(s, rq, miner, "as " CLIENT_MINER_HEADER " says", &err);
 	svc_unlock(s);
