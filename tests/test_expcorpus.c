@@ -677,6 +677,38 @@ static void test_judge_cpu_total(void **state)
 	assert_true(total == 7.75 && sum == 7.75);
 }
 
+static int settles_judge_codes(const char *code)
+{
+	return !strncmp(code, "judge.", 6);
+}
+
+/* The answer that ends a challenge whose original was left pending (a
+ * judgment killed between the two writes): a refusal whose code settles,
+ * and an answer found not decisive, whatever its code; not a refusal that
+ * may be the validator's trouble. */
+static void test_refused_answer_finds_what_ends_it(void **state)
+{
+	struct fixture *f = *state;
+	struct expcorpus_entry e;
+	struct kerr err = { 0 };
+	char orig[EXPCORPUS_ID_BYTES], a1[EXPCORPUS_ID_BYTES], a2[EXPCORPUS_ID_BYTES], got[EXPCORPUS_ID_BYTES];
+	char code[KERR_CODE_MAX];
+
+	entry(&e, "end-orig", "alice", "+end\n", "End.", EXPCORPUS_CHALLENGE_PENDING, NULL, NULL);
+	record_ok(f, &e, NULL, 0, orig);
+	entry(&e, "end-a1", "alice", "+end\n", "End.", EXPCORPUS_REJECTED, "recipe.spawn", NULL);
+	snprintf(e.challenge_of, sizeof e.challenge_of, "%s", orig);
+	record_ok(f, &e, NULL, 0, a1);
+	assert_int_equal(expcorpus_refused_answer(&f->s, orig, settles_judge_codes, got, code, &err), 0);
+	assert_string_equal(got, "");
+	entry(&e, "end-a2", "alice", "+end\n", "End.", EXPCORPUS_NOT_DECISIVE, "judge.not_decisive", NULL);
+	snprintf(e.challenge_of, sizeof e.challenge_of, "%s", orig);
+	record_ok(f, &e, NULL, 0, a2);
+	assert_int_equal(expcorpus_refused_answer(&f->s, orig, settles_judge_codes, got, code, &err), 0);
+	assert_string_equal(got, a2);
+	assert_string_equal(code, "judge.not_decisive");
+}
+
 /* A king change is two accepted_king rows, the original and the answer
  * that confirmed it: /v1/miners counts one king won. */
 static void test_miners_count_a_crowning_once(void **state)
@@ -1068,6 +1100,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_paths_are_hidden, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_judge_cpu_total, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_miners_count_a_crowning_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_answer_finds_what_ends_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation_and_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_jsonl, setup, teardown),

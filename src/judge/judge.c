@@ -435,7 +435,7 @@ static int find_pending_challenge(struct judge_ctx *c, struct kerr *err)
 		return -1;
 	if (!prior[0])
 		return 0;
-	snprintf(reason, sizeof reason, "its answer %s was refused (%s)", prior, code);
+	snprintf(reason, sizeof reason, "its answer %s ended it (%s)", prior, code);
 	if (king_settle_challenge(c->s, c->pending_id, EXPCORPUS_CHALLENGE_FAILED, code, reason, err) < 0)
 		return -1;
 	c->pending_id[0] = '\0';

@@ -837,15 +837,16 @@ int expcorpus_refused_answer(struct vstate *s, const char *original_id, int (*se
 
 	out_id[0] = code[0] = '\0';
 	if (prepare(s,
-		    "SELECT id, coalesce(reason_code, '') FROM submissions WHERE challenge_of = ?1 AND verdict = '" EXPCORPUS_REJECTED
-		    "' ORDER BY seq",
+		    "SELECT id, coalesce(reason_code, ''), verdict = '" EXPCORPUS_REJECTED "' FROM submissions"
+		    " WHERE challenge_of = ?1 AND verdict IN ('" EXPCORPUS_REJECTED "', '" EXPCORPUS_NOT_DECISIVE "', '"
+		    EXPCORPUS_CHALLENGE_FAILED "') ORDER BY seq",
 		    &st, "answer lookup", err) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, original_id, -1, SQLITE_STATIC);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *c = (const char *)sqlite3_column_text(st, 1);
 
-		if (c && settles(c)) {
+		if (c && (!sqlite3_column_int(st, 2) || settles(c))) {
 			snprintf(out_id, EXPCORPUS_ID_BYTES, "%s", (const char *)sqlite3_column_text(st, 0));
 			snprintf(code, KERR_CODE_MAX, "%s", c);
 			r = SQLITE_DONE;

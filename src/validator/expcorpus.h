@@ -150,11 +150,13 @@ int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct e
 /* Full entry with checks, by id or by full manifest digest. */
 int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, struct kerr *err);
 
-/* The earliest refused answer (verdict rejected) to the challenge of
- * original_id whose reason code settles (settles(code) true): its id and
- * code, "" for none. A judgment killed between recording such an answer
- * and settling its original left the original pending; the next answer
- * finds this one. */
+/* The earliest answer to the challenge of original_id that settles it:
+ * one the judge found not decisive or settled failed (not_decisive,
+ * challenge_failed), or one it refused (rejected) with a reason code that
+ * settles (settles(code) true): its id and code, "" for none. A judgment
+ * killed between recording such an answer and settling its original left
+ * the original pending; the next answer finds this one (else a second
+ * answer, re-signed, would be a second draw at confirming). */
 int expcorpus_refused_answer(struct vstate *s, const char *original_id, int (*settles)(const char *code),
 			     char out_id[EXPCORPUS_ID_BYTES], char code[KERR_CODE_MAX], struct kerr *err);
 
