@@ -333,6 +333,16 @@ static void test_copy_by_final_checkpoint(void **state)
 	assert_int_equal(expcorpus_get(&f->s, b, &g, &err), 0);
 	assert_string_equal(g.credited_to, a);
 	expcorpus_entry_free(&g);
+	/* bob's own patch again, retrained to another model: his earliest
+	 * claim is his copy of alice's model, so the claim is alice's (the end
+	 * of its credit, which the weights pay), not bob's own */
+	{
+		char third[HASH_HEX_BYTES];
+
+		hash_buf_hex("final H", 7, third);
+		claim_is(f, "PATCH P /* mine */", third, "recipe-v0.1.0", "bob", a);
+		claim_is(f, "PATCH P /* mine */", third, "recipe-v0.1.0", "alice", "");
+	}
 	entry(&e, "f-t", "carol", "PATCH T (eval temperature)", "eval", EXPCORPUS_NOT_DECISIVE, NULL,
 	      "2026-11-02T12:00:00Z");
 	snprintf(e.final_sha256, sizeof e.final_sha256, "%s", fin);

@@ -869,12 +869,20 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 		      * whether it is another key's: a copy of the first
 		      * claim must not make its author's own resubmission a
 		      * copy of the copy; by patch, or by trained model under
-		      * another patch text */
-		     "SELECT id FROM (SELECT id, miner FROM submissions"
+		      * another patch text. Whose it is: the end of its
+		      * credit, as the weights follow it (weights.c,
+		      * credited_miner), so that a claim of one's own that was
+		      * itself a copy of another key's model does not crown
+		      * one key while the epoch pays the other */
+		     "WITH RECURSIVE first(id) AS (SELECT id FROM submissions"
 		     " WHERE (patch_sha256 = ?1 OR (final_sha256 = ?5 AND (?7 OR hidden_bpb = ?6))) AND king_tag = ?3"
 		     " AND verdict <> '" EXPCORPUS_REJECTED "'"
 		     " AND (?4 IS NULL OR seq < (SELECT seq FROM submissions WHERE id = ?4))"
-		     " ORDER BY seq LIMIT 1) WHERE miner <> ?2",
+		     " ORDER BY seq LIMIT 1),"
+		     " credit(id, miner, next, hop) AS (SELECT s.id, s.miner, s.credited_to, 0 FROM submissions AS s"
+		     " JOIN first AS f ON s.id = f.id UNION ALL SELECT s.id, s.miner, s.credited_to, c.hop + 1"
+		     " FROM credit AS c JOIN submissions AS s ON s.id = c.next WHERE c.next <> c.id AND c.hop < ?8)"
+		     " SELECT id FROM (SELECT id, miner FROM credit ORDER BY hop DESC LIMIT 1) WHERE miner <> ?2",
 		     patch_sha256, miner, king_tag, &st, "credit lookup", err) < 0)
 		return -1;
 	if (before)
@@ -882,6 +890,7 @@ int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const ch
 	bind_text(st, 5, final_sha256);
 	bind_real(st, 6, hidden_bpb);
 	sqlite3_bind_int(st, 7, final_alone != 0);
+	sqlite3_bind_int(st, 8, EXPCORPUS_CREDIT_HOPS_MAX);
 	return first_id(s, st, out_id, "credit lookup", err);
 }
 

@@ -180,8 +180,12 @@ int expcorpus_pending_challenge(struct vstate *s, const char *patch_sha256, cons
  * is not rejected (a proof that failed its checks establishes nothing),
  * if its miner is not `miner`; "" when there is none or it is `miner`'s
  * own (a copy recorded after it does not make its author a copier).
+ * Whose it is: the end of its credit (credited_to followed, at most
+ * EXPCORPUS_CREDIT_HOPS_MAX times), as the weights pay it: an own claim
+ * that was itself a copy of another key's model is that key's.
  * Every other verdict counts, challenge_failed and not_decisive included:
  * the idea was shown first by someone else. */
+#define EXPCORPUS_CREDIT_HOPS_MAX 16
 int expcorpus_earlier_claim(struct vstate *s, const char *patch_sha256, const char *final_sha256,
 			    double hidden_bpb, int final_alone, const char *king_tag, const char *miner,
 			    const char *before, char out_id[EXPCORPUS_ID_BYTES], struct kerr *err);

@@ -14,6 +14,7 @@
 
 #include "proof/keys.h"
 #include "util/kerr.h"
+#include "validator/expcorpus.h"
 #include "validator/vstate.h"
 
 /* Half-life of an improvement's credit, in epochs: a king change keeps
@@ -30,9 +31,11 @@
  * corrupt table, not a network. */
 #define WEIGHTS_ENTRIES_MAX (1u << 20)
 /* Hops along credited_to to the earliest submission: the corpus writes
- * one (credited_to always names a row with no earlier claim); more means
- * hand-edited rows, and a cycle must not hang the epoch. */
-#define WEIGHTS_CREDIT_HOPS_MAX 16
+ * the earliest claim at the time, which may itself be credited on (a claim
+ * that copied another key's model), so a few; more means hand-edited rows,
+ * and a cycle must not hang the epoch. The judge's copy rule follows the
+ * same chain (EXPCORPUS_CREDIT_HOPS_MAX). */
+#define WEIGHTS_CREDIT_HOPS_MAX EXPCORPUS_CREDIT_HOPS_MAX
 /* meta keys of the epoch grid, written once, at the first close. */
 #define WEIGHTS_META_EPOCH_SECONDS "epoch_seconds"
 #define WEIGHTS_META_EPOCH0_START "epoch0_start"
