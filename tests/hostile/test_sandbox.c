@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <arpa/inet.h>
 #include <linux/landlock.h>
 #include <signal.h>
@@ -870,6 +871,35 @@ static int gpu_profile_off(void **state)
 	return 0;
 }
 
+/* Code before the runner's main meets the outer layer alone: what reaches
+ * into the host is refused there (ctor_host: the validator's CPUs and its
+ * own by pid, MADV_REMOVE, inotify, the parent-death signal, file_setattr
+ * on a file of this process's outside the sandbox, which fails closed with
+ * every system call newer than the deny list). This process keeps its
+ * CPUs, and the file its flags. */
+static void test_constructor_cannot_reach_the_host(void **state)
+{
+	struct outcome *o = calloc(1, sizeof *o);
+	cpu_set_t before, after;
+	char victim[64];
+	int fd;
+
+	(void)state;
+	snprintf(victim, sizeof victim, "/tmp/karpa-ctor-host-%d", (int)getpid());
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(sched_getaffinity(0, sizeof before, &before), 0);
+	attack_case("ctor_host", NULL, NULL, 1, 0, o);
+	assert_int_equal(sched_getaffinity(0, sizeof after, &after), 0);
+	if (!CPU_EQUAL(&before, &after))
+		sched_setaffinity(0, sizeof before, &before);
+	unlink(victim);
+	assert_string_equal(o->name, "rrrrrr");
+	assert_true(CPU_EQUAL(&before, &after));
+	free(o);
+}
+
 static void test_kill_parent_is_refused(void **state)
 {
 	struct outcome *o = calloc(1, sizeof *o);
@@ -1097,6 +1127,7 @@ int main(void)
 		cmocka_unit_test(test_validator_runs_require_the_layers),
 		cmocka_unit_test_teardown(test_gpu_profile_keeps_files_and_network_out, gpu_profile_off),
 		cmocka_unit_test(test_kill_parent_is_refused),
+		cmocka_unit_test(test_constructor_cannot_reach_the_host),
 		cmocka_unit_test(test_exit_code_of_setup_is_not_setup),
 		cmocka_unit_test(test_setup_failure_is_reported),
 		cmocka_unit_test(test_exec_failure_is_setup),
