@@ -980,12 +980,16 @@ static int settle_both(struct judge_ctx *c, struct kerr *err)
 	return 0;
 }
 
-/* Records the verdict. An original found decisive is recorded
- * challenge_pending only while the king it was measured against is still
- * the newest, read in the same transaction: a merge that landed while it
- * was judged settled the challenges pending on the old king before this
- * row existed (king.c, settle_stale), and none would settle it later. So
- * it is recorded stale, as that merge would have settled it. */
+/* Records the verdict. A verdict still to be settled is recorded
+ * challenge_pending only while what would settle it is still to come,
+ * read in the same transaction. An original: while the king it was
+ * measured against is the newest; a merge that landed while it was judged
+ * settled the challenges pending on the old king before this row existed
+ * (king.c, settle_stale), and none would settle it later, so it is stale,
+ * as that merge would have settled it. An answer: while the challenge it
+ * answers is pending; settled meanwhile (crowned by another answer, or
+ * stale), a judgment that died before its own settlement would leave the
+ * answer pending for good. */
 static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 {
 	struct judge_ctx *c = arg;
@@ -1003,7 +1007,23 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 				 "measured against %s, but %s became king first: rebase on it and prove again",
 				 c->e.king_tag, now.tag);
 			r->challenge_seed = 0;
+			c->e.challenge_seed = -1;
 		}
+	} else if (!strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
+		struct expcorpus_entry orig;
+		int settled;
+
+		if (expcorpus_get(s, c->pending_id, &orig, err) < 0)
+			return -1;
+		settled = strcmp(orig.verdict, EXPCORPUS_CHALLENGE_PENDING) != 0;
+		if (settled) {
+			snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
+			snprintf(r->code, sizeof r->code, "king.challenge_settled");
+			snprintf(r->reason, sizeof r->reason,
+				 "the challenge it answers (%s) was settled while it was judged: %s", c->pending_id,
+				 orig.verdict);
+		}
+		expcorpus_entry_free(&orig);
 	}
 	snprintf(c->e.verdict, sizeof c->e.verdict, "%s", r->verdict);
 	snprintf(c->e.reason_code, sizeof c->e.reason_code, "%s", r->code);

@@ -71,9 +71,7 @@ static int reply_fail(struct http_req *rq, const struct kerr *e)
  * 0, 1 when the reply (the refusal) went out, -1 (err) when the count
  * failed. Fresh miner keys cost nothing, so the per-key cap alone would
  * let one client queue without end: the address and the whole queue are
- * capped too. The caller holds the lock. */
-/* Room in the queue for one more submission (0; 1 when the refusal went
- * out; -1, err, when the count failed). One that will wait for held
+ * capped too. The caller holds the lock. One that will wait for held
  * checkpoints (holds) meets the held waits' own caps too, a quarter of
  * each queue cap: a held wait takes no judge's time and can last hours,
  * and waits nobody means to end (a held bundle re-signed at no cost, its

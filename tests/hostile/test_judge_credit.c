@@ -386,13 +386,17 @@ static void test_refused_answer_ends_the_challenge(void **unused)
 		 * past the busy timeout: the state's trouble, no verdict and
 		 * nothing recorded (before, the answer was rejected for good
 		 * under its manifest with vstate.busy) */
-		run(0, "(/usr/bin/python3 -c \"import sqlite3, time; c = sqlite3.connect('%s/%s', isolation_level=None,"
-		       " timeout=30); c.execute('BEGIN IMMEDIATE'); open('%s', 'w').close(); time.sleep(%d)\""
-		       " >/dev/null 2>&1 &); while [ ! -e %s ]; do sleep 0.1; done",
-		    g.state, VSTATE_DB, locked, VSTATE_BUSY_TIMEOUT_MS / 1000 + 3, locked);
+		run(0, "(/usr/bin/python3 -c \"import os, sqlite3, time; c = sqlite3.connect('%s/%s', isolation_level=None,"
+		       " timeout=30); c.execute('BEGIN IMMEDIATE'); open('%s', 'w').close(); t = time.time();"
+		       " [time.sleep(0.1) for _ in iter(lambda: os.path.exists('%s.release') or time.time() - t > 300,"
+		       " True)]\" >/dev/null 2>&1 &); while [ ! -e %s ]; do sleep 0.1; done",
+		    g.state, VSTATE_DB, locked, locked, locked);
+		/* held until the judge has given up waiting, however long it
+		 * took to reach the write */
 		run(1, "%s judge %s %s --json --threads %d", tu_karpa(), g.state, again, THREADS);
 		if (!strstr(g.out, "vstate.busy") || !strstr(g.out, "no verdict: this validator could not run check attest_verify"))
 			fail_msg("expected no verdict with vstate.busy:\n%s", g.out);
+		run(0, "touch %s.release", locked);
 		e = corpus_entry(id, &doc);
 		assert_string_equal(tu_jstr(e, "verdict"), "challenge_pending");
 		json_decref(doc);
@@ -414,12 +418,12 @@ static void test_refused_answer_ends_the_challenge(void **unused)
 /* Judges bundle with the sanitizer build in the background, held at
  * crash point `point` (crash.h) until gate exists: returns once it is
  * there. Its JSON goes to gate.json, its exit status to gate.rc. */
-static void judge_held_at(const char *bundle, const char *point, const char *gate)
+static void judge_held_at(const char *bundle, const char *point, const char *gate, const char *env)
 {
-	run(0, "(KARPA_WAIT_AT=%s:%s %s judge %s %s --json --threads %d > %s.json 2>%s.err; echo $? > %s.rc)"
+	run(0, "(%s KARPA_WAIT_AT=%s:%s %s judge %s %s --json --threads %d > %s.json 2>%s.err; echo $? > %s.rc)"
 	       " >/dev/null 2>&1 & i=0; while [ ! -e %s.reached ] && [ ! -e %s.rc ] && [ $i -lt 3000 ]; do"
 	       " sleep 0.1; i=$((i+1)); done; [ -e %s.reached ]",
-	    point, gate, tu_karpa_san(), g.state, bundle, THREADS, gate, gate, gate, gate, gate, gate);
+	    env, point, gate, tu_karpa_san(), g.state, bundle, THREADS, gate, gate, gate, gate, gate, gate);
 }
 
 /* Lets the judgment held at gate go on; its JSON once it ended (exit 0). */
@@ -447,7 +451,7 @@ static json_t *judge_released(const char *gate)
 static void test_confirmation_merges_despite_store_failure(void **unused)
 {
 	char b[FS_PATH_MAX], store[FS_PATH_MAX], key[FS_PATH_MAX], patch[FS_PATH_MAX], late[FS_PATH_MAX];
-	char gate_a[FS_PATH_MAX], gate_b[FS_PATH_MAX], answer[64];
+	char gate_a[FS_PATH_MAX], gate_b[FS_PATH_MAX], gate_c[FS_PATH_MAX], again[FS_PATH_MAX], answer[64];
 	json_t *j, *st, *doc, *e;
 
 	if (!g.seed)
@@ -458,9 +462,19 @@ static void test_confirmation_merges_despite_store_failure(void **unused)
 	fx_file(late, "third");
 	fx_file(gate_a, "gate-answer");
 	fx_file(gate_b, "gate-late");
+	fx_file(gate_c, "gate-again");
+	fx_file(again, "confirm-again");
 	prove_as(key, patch, 1, late);
-	judge_held_at(late, "judge_before_record", gate_b);
-	judge_held_at(b, "judge_before_settle", gate_a);
+	/* the same answer re-signed (another rationale), held before it is
+	 * recorded, and then killed before its own settlement: recorded after
+	 * the crowning settled the challenge, it must not be left pending */
+	run(0, "printf 'The same confirmation, said again.\\n' > %s.md && %s prove --recipe %s/recipe --king recipe-v0.1.0"
+	       " --patch %s --rationale %s.md --key %s --data %s --scale tiny --out %s --mock-attestation --threads %d"
+	       " --seed %llu --json",
+	    again, tu_karpa(), g.state, g.patch, again, g.key, g.data, again, THREADS, g.seed);
+	judge_held_at(late, "judge_before_record", gate_b, "");
+	judge_held_at(again, "judge_before_record", gate_c, "KARPA_CRASH_AT=judge_before_settle");
+	judge_held_at(b, "judge_before_settle", gate_a, "");
 	snprintf(store, sizeof store, "%s/store", g.state);
 	run(0, "mv %s %s.away && touch %s", store, store, store);
 	j = judge(b);
@@ -477,7 +491,24 @@ static void test_confirmation_merges_despite_store_failure(void **unused)
 	assert_string_equal(tu_jstr(j, "verdict"), "challenge_failed");
 	assert_string_equal(tu_jstr(j, "code"), "king.stale");
 	assert_null(json_object_get(j, "challenge_seed"));
+	e = corpus_entry(tu_jstr(j, "id"), &doc);
+	assert_true(json_is_null(json_object_get(e, "challenge_seed"))); /* none in the corpus either */
+	json_decref(doc);
 	json_decref(j);
+	run(0, "touch %s && i=0; while [ ! -e %s.rc ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; cat %s.rc",
+	    gate_c, gate_c, gate_c);
+	assert_int_equal(atoi(g.out), CRASH_EXIT);
+	run(0, "sha256sum < %s/manifest.json | cut -c1-64", again);
+	g.out[64] = '\0';
+	{
+		char manifest[65];
+
+		snprintf(manifest, sizeof manifest, "%s", g.out);
+		e = corpus_entry(manifest, &doc);
+		assert_string_equal(tu_jstr(e, "verdict"), "challenge_failed");
+		assert_string_equal(tu_jstr(e, "reason_code"), "king.challenge_settled");
+		json_decref(doc);
+	}
 	/* the answer that crowned recipe-v0.1.1 stays accepted_king */
 	e = corpus_entry(answer, &doc);
 	assert_string_equal(tu_jstr(e, "verdict"), "accepted_king");
