@@ -242,6 +242,10 @@ static void the_compiler_reads_only_the_recipe(void **st)
 		if (recipe_build(dir, &bi, &err) < 0)
 			fail_msg("%s inside the recipe: %s: %s", name, err.code, err.msg);
 	}
+	/* of /etc, the box grants what the tools read (the loader's cache),
+	 * not the rest: an error line would carry a file's text out */
+	expect_build_refused("etc", "#include \"/etc/passwd\"\nint karpa_probe(void) { return 0; }\n",
+			     "recipe.build_failed", "Permission denied", NULL);
 }
 
 static int build_reused(const char *dir)
