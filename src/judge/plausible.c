@@ -381,7 +381,7 @@ static int step_losses(int64_t s, double loss, double lr, int vocab, struct kerr
 static int on_step(json_t *o, int64_t lineno, int vocab, struct walk *w, struct plausible_report *r, struct kerr *err)
 {
 	json_int_t step, tokens;
-	double lr, loss, wall, tps, dt_ms, gflops;
+	double lr, loss, wall, tps, dt_ms, gflops, peak = r->gpu ? PLAUSIBLE_PEAK_FACTOR_GPU : PLAUSIBLE_PEAK_FACTOR;
 	json_error_t je;
 	uint64_t want;
 
@@ -421,13 +421,12 @@ static int on_step(json_t *o, int64_t lineno, int vocab, struct walk *w, struct 
 		r->max_gflops = gflops;
 		r->max_gflops_step = step;
 	}
-	if (!(gflops <= PLAUSIBLE_PEAK_FACTOR * r->calib_gflops))
+	if (!(gflops <= peak * r->calib_gflops))
 		return kerr_set(err, "judge.log_too_fast",
 				"steps %lld to %lld took %.3f ms for %.3g FLOPs (6 x params x batch x seq_len a step): "
 				"%.1f GFLOPS, above %.1f x the calibrated %.1f GFLOPS",
 				(long long)(w->lo + 1), (long long)step, dt_ms,
-				r->flops_per_step * (double)(step - w->lo), gflops, PLAUSIBLE_PEAK_FACTOR,
-				r->calib_gflops);
+				r->flops_per_step * (double)(step - w->lo), gflops, peak, r->calib_gflops);
 	r->loss[step] = loss;
 	r->lr[step] = lr;
 	w->nsteps++;

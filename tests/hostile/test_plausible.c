@@ -306,8 +306,8 @@ static void reordered_time_is_refused(void **st)
 }
 
 /* The limit holds over windows of PLAUSIBLE_WINDOW_MS. With a model of
- * 3.84e9 FLOPs a step and the calibrated 58.4 GFLOPS, the limit is 116.7
- * GFLOPS: a step takes at least 32.9 ms on average over any window. */
+ * 3.84e9 FLOPs a step and the calibrated 58.4 GFLOPS, the limit is 233.4
+ * GFLOPS: a step takes at least 16.5 ms on average over any window. */
 #define WIN_PARAMS 10000000LL
 static void window_above_physical_limit_is_refused(void **st)
 {
@@ -315,35 +315,35 @@ static void window_above_physical_limit_is_refused(void **st)
 	const double rate = 2.0 * CALIB_N * CALIB_N * (double)CALIB_N / 4.6e6; /* GFLOPS */
 
 	(void)st;
-	/* Steps 0-9 take 100 ms, 10-19 take 20 ms (192 GFLOPS each). The
-	 * window ending at step 16 reaches back to step 8 (340 ms for 9 steps,
-	 * 101.6 GFLOPS); the one ending at step 17 starts at step 9 (260 ms for
-	 * 9 steps, 132.9 GFLOPS) and is the first over the limit. */
+	/* Steps 0-1 take 100 ms, 2-19 take 14 ms (274 GFLOPS each). The
+	 * window ending at step 18 reaches back to step 0 (338 ms for 18
+	 * steps, 204.5 GFLOPS); the one ending at step 19 starts at step 1
+	 * (252 ms for 18 steps, 274.3 GFLOPS) and is the first over the limit. */
 	honest(&s);
 	s.params = WIN_PARAMS;
 	for (int i = 0; i < STEPS; i++)
-		s.step_ms[i] = i < 10 ? 100.0 : 20.0;
+		s.step_ms[i] = i < 2 ? 100.0 : 14.0;
 	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
-	assert_non_null(strstr(last_err.msg, "steps 9 to 17 took 260.000 ms"));
+	assert_non_null(strstr(last_err.msg, "steps 2 to 19 took 252.000 ms"));
 	/* Every window just under the limit passes, just over it is refused. */
 	honest(&s);
 	s.params = WIN_PARAMS;
 	for (int i = 0; i < STEPS; i++)
-		s.step_ms[i] = 6.0 * WIN_PARAMS * B * T / (1.9 * rate) / 1e6;
+		s.step_ms[i] = 6.0 * WIN_PARAMS * B * T / (0.95 * PLAUSIBLE_PEAK_FACTOR * rate) / 1e6;
 	assert_string_equal(judge(&s, NULL), "");
 	for (int i = 0; i < STEPS; i++)
-		s.step_ms[i] = 6.0 * WIN_PARAMS * B * T / (2.01 * rate) / 1e6;
+		s.step_ms[i] = 6.0 * WIN_PARAMS * B * T / (1.005 * PLAUSIBLE_PEAK_FACTOR * rate) / 1e6;
 	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
 	/* A step longer than the window is judged alone: at 1e9 parameters
 	 * (3.84e11 FLOPs a step) steps of 4 s run at 96 GFLOPS, and one of
-	 * 3 s at 128 GFLOPS is over the limit by itself. */
+	 * 1.5 s at 256 GFLOPS is over the limit by itself. */
 	honest(&s);
 	s.params = 1000000000LL;
 	for (int i = 0; i < STEPS; i++)
 		s.step_ms[i] = 4000.0;
-	s.step_ms[12] = 3000.0;
+	s.step_ms[12] = 1500.0;
 	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
-	assert_non_null(strstr(last_err.msg, "steps 12 to 12 took 3000.000 ms"));
+	assert_non_null(strstr(last_err.msg, "steps 12 to 12 took 1500.000 ms"));
 	/* Times divided by a thousand: the first step alone is over. */
 	honest(&s);
 	for (int i = 0; i < STEPS; i++)
@@ -638,7 +638,7 @@ static void gpu_proof_with_gpu_calibration_passes(void **st)
 	assert_true(fabs(r.calib_gflops - 2.0 * CALIB_GPU_N * CALIB_GPU_N * (double)CALIB_GPU_N / 1.40e6) < 1e-6);
 	assert_true(fabs(r.flops_max - 60.0 * CALIB_GPU_REF_GFLOPS * 1e9) < 1e3);
 	assert_true(r.flops > 60.0 * CALIB_REF_GFLOPS * 1e9); /* over the CPU's cap */
-	assert_true(r.max_gflops > 2.0 * CALIB_REF_GFLOPS);   /* over the CPU's limit */
+	assert_true(r.max_gflops > PLAUSIBLE_PEAK_FACTOR * CALIB_REF_GFLOPS); /* over the CPU's limit */
 	plausible_report_free(&r);
 	/* the same log and calibration without the device: a CPU proof with a
 	 * GPU calibration */
@@ -721,8 +721,8 @@ static void gpu_calibration_figures_are_checked(void **st)
 	assert_string_equal(judge(&s, NULL), "judge.calibration");
 }
 
-/* Steps faster than twice the calibrated GPU rate: 3.84e12 FLOPs in 1 ms
- * is 3840 TFLOP/s, over 2 x 780; 1.9 x the rate passes. A GPU step at the
+/* Steps faster than PLAUSIBLE_PEAK_FACTOR_GPU times the calibrated GPU rate: 3.84e12 FLOPs in 1 ms
+ * is 3840 TFLOP/s, over 2 x 780; 0.95 x the limit passes. A GPU step at the
  * real scales is longer than the window; here 20 steps of 1 ms are all one
  * window, and one 1 ms step among 10 ms ones is not a window over. */
 static void gpu_step_above_physical_limit_is_refused(void **st)
@@ -741,10 +741,10 @@ static void gpu_step_above_physical_limit_is_refused(void **st)
 	assert_string_equal(judge(&s, NULL), "");
 	honest_gpu(&s);
 	for (int i = 0; i < STEPS; i++)
-		s.step_ms[i] = 6.0 * GPU_PARAMS * B * T / (1.9 * rate) / 1e6;
+		s.step_ms[i] = 6.0 * GPU_PARAMS * B * T / (0.95 * PLAUSIBLE_PEAK_FACTOR_GPU * rate) / 1e6;
 	assert_string_equal(judge(&s, NULL), "");
 	for (int i = 0; i < STEPS; i++)
-		s.step_ms[i] = 6.0 * GPU_PARAMS * B * T / (2.01 * rate) / 1e6;
+		s.step_ms[i] = 6.0 * GPU_PARAMS * B * T / (1.005 * PLAUSIBLE_PEAK_FACTOR_GPU * rate) / 1e6;
 	assert_string_equal(judge(&s, NULL), "judge.log_too_fast");
 }
 
