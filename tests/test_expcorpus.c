@@ -593,6 +593,19 @@ static void test_update_verdict(void **state)
 	assert_string_equal(g.verdict, EXPCORPUS_CHALLENGE_FAILED);
 	assert_string_equal(g.reason_code, "judge.challenge_failed");
 	assert_string_equal(g.rationale, "Lower Adam beta2 with the longer warmup.");
+	/* The verdict alone reads the same row, by id and by manifest. */
+	{
+		struct expcorpus_verdict v;
+
+		assert_int_equal(expcorpus_verdict_of(&f->s, g.manifest_sha256, &v, &err), 0);
+		assert_string_equal(v.verdict, EXPCORPUS_CHALLENGE_FAILED);
+		assert_string_equal(v.reason_code, "judge.challenge_failed");
+		assert_string_equal(v.reason, "challenge seed run not decisive");
+		assert_int_equal(expcorpus_verdict_of(&f->s, ids[3], &v, &err), 0);
+		assert_string_not_equal(v.verdict, EXPCORPUS_CHALLENGE_FAILED);
+		assert_int_equal(expcorpus_verdict_of(&f->s, "k-ffffffffffff", &v, &err), -1);
+		assert_string_equal(err.code, "expcorpus.not_found");
+	}
 	expcorpus_entry_free(&g);
 	n = search(f, "reason_code:\"judge.challenge_failed\"", NULL, NULL, &h);
 	assert_int_equal(n, 1);

@@ -965,18 +965,17 @@ static int decide(struct judge_ctx *c, struct kerr *err)
 static int settle_both(struct judge_ctx *c, struct kerr *err)
 {
 	struct judge_result *r = c->r;
-	struct expcorpus_entry now;
+	struct expcorpus_verdict now;
 
 	if (expcorpus_settle_pending(c->s, r->id, r->verdict, r->code, r->reason, err) < 0 ||
 	    king_settle_challenge(c->s, c->pending_id, r->verdict, r->code, r->reason, err) < 0 ||
-	    expcorpus_get(c->s, r->id, &now, err) < 0)
+	    expcorpus_verdict_of(c->s, r->id, &now, err) < 0)
 		return -1;
 	if (strcmp(now.verdict, r->verdict)) {
 		snprintf(r->verdict, sizeof r->verdict, "%s", now.verdict);
 		snprintf(r->code, sizeof r->code, "%s", now.reason_code);
 		snprintf(r->reason, sizeof r->reason, "%s", now.reason);
 	}
-	expcorpus_entry_free(&now);
 	return 0;
 }
 
@@ -1010,20 +1009,17 @@ static int record_tx(struct vstate *s, void *arg, struct kerr *err)
 			c->e.challenge_seed = -1;
 		}
 	} else if (!strcmp(r->verdict, EXPCORPUS_CHALLENGE_PENDING)) {
-		struct expcorpus_entry orig;
-		int settled;
+		struct expcorpus_verdict orig;
 
-		if (expcorpus_get(s, c->pending_id, &orig, err) < 0)
+		if (expcorpus_verdict_of(s, c->pending_id, &orig, err) < 0)
 			return -1;
-		settled = strcmp(orig.verdict, EXPCORPUS_CHALLENGE_PENDING) != 0;
-		if (settled) {
+		if (strcmp(orig.verdict, EXPCORPUS_CHALLENGE_PENDING)) {
 			snprintf(r->verdict, sizeof r->verdict, "%s", EXPCORPUS_CHALLENGE_FAILED);
 			snprintf(r->code, sizeof r->code, "king.challenge_settled");
 			snprintf(r->reason, sizeof r->reason,
 				 "the challenge it answers (%s) was settled while it was judged: %s", c->pending_id,
 				 orig.verdict);
 		}
-		expcorpus_entry_free(&orig);
 	}
 	snprintf(c->e.verdict, sizeof c->e.verdict, "%s", r->verdict);
 	snprintf(c->e.reason_code, sizeof c->e.reason_code, "%s", r->code);

@@ -669,16 +669,13 @@ int expcorpus_settle_pending(struct vstate *s, const char *id, const char *verdi
 
 int expcorpus_settlement_interrupted(struct vstate *s, const struct expcorpus_entry *e, struct kerr *err)
 {
-	struct expcorpus_entry orig;
-	int pending;
+	struct expcorpus_verdict orig;
 
 	if (!e->challenge_of[0] || strcmp(e->verdict, EXPCORPUS_CHALLENGE_PENDING))
 		return 0;
-	if (expcorpus_get(s, e->challenge_of, &orig, err) < 0)
+	if (expcorpus_verdict_of(s, e->challenge_of, &orig, err) < 0)
 		return -1;
-	pending = !strcmp(orig.verdict, EXPCORPUS_CHALLENGE_PENDING);
-	expcorpus_entry_free(&orig);
-	return pending;
+	return !strcmp(orig.verdict, EXPCORPUS_CHALLENGE_PENDING);
 }
 
 static int entry_from_row(sqlite3_stmt *st, struct expcorpus_entry *e, struct kerr *err)
@@ -781,6 +778,34 @@ int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, s
 out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(cst);
+	return rc;
+}
+
+int expcorpus_verdict_of(struct vstate *s, const char *id, struct expcorpus_verdict *v, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1, r;
+
+	memset(v, 0, sizeof *v);
+	if (prepare(s, "SELECT verdict, reason_code, reason FROM submissions WHERE id = ?1 OR manifest_sha256 = ?1",
+		    &st, "read verdict", err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		kerr_set(err, "expcorpus.not_found", "%.80s: no such submission", id);
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		vstate_sql_error(s, "read verdict", err);
+		goto out;
+	}
+	col_copy(st, 0, v->verdict, sizeof v->verdict);
+	col_copy(st, 1, v->reason_code, sizeof v->reason_code);
+	col_copy(st, 2, v->reason, sizeof v->reason);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
 	return rc;
 }
 

@@ -150,6 +150,16 @@ int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct e
 /* Full entry with checks, by id or by full manifest digest. */
 int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, struct kerr *err);
 
+/* A submission's current verdict alone, by id or full manifest digest:
+ * what the settlement paths read, without the patch, rationale and checks
+ * expcorpus_get loads. expcorpus.not_found. */
+struct expcorpus_verdict {
+	char verdict[EXPCORPUS_VERDICT_MAX];
+	char reason_code[KERR_CODE_MAX];
+	char reason[KERR_MSG_MAX];
+};
+int expcorpus_verdict_of(struct vstate *s, const char *id, struct expcorpus_verdict *v, struct kerr *err);
+
 /* The earliest answer to the challenge of original_id that settles it:
  * one the judge found not decisive or settled failed (not_decisive,
  * challenge_failed), or one it refused (rejected) with a reason code that
