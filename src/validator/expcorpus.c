@@ -748,27 +748,31 @@ static int load_checks(struct vstate *s, sqlite3_stmt *checks_st, struct expcorp
 
 #define CHECKS_SQL "SELECT name, outcome, code, message, cpu_s FROM checks WHERE submission_id = ? ORDER BY idx"
 
+/* Binds a submission's id or manifest digest as ?1 and steps to its row. */
+static int one_submission(struct vstate *s, sqlite3_stmt *st, const char *id, const char *what, struct kerr *err)
+{
+	int r;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE)
+		return kerr_set(err, "expcorpus.not_found", "%.80s: no such submission", id);
+	if (r != SQLITE_ROW)
+		return vstate_sql_error(s, what, err);
+	return 0;
+}
+
 int expcorpus_get(struct vstate *s, const char *id, struct expcorpus_entry *e, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL, *cst = NULL;
-	int rc = -1, r;
+	int rc = -1;
 
 	expcorpus_entry_blank(e);
 	if (prepare(s, "SELECT " ENTRY_COLS " FROM submissions WHERE id = ?1 OR manifest_sha256 = ?1", &st,
 		    "read submission", err) < 0 ||
 	    prepare(s, CHECKS_SQL, &cst, "read checks", err) < 0)
 		goto out;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		kerr_set(err, "expcorpus.not_found", "%.80s: no such submission", id);
-		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		vstate_sql_error(s, "read submission", err);
-		goto out;
-	}
-	if (entry_from_row(st, e, err) < 0)
+	if (one_submission(s, st, id, "read submission", err) < 0 || entry_from_row(st, e, err) < 0)
 		goto out;
 	if (load_checks(s, cst, e, err) < 0) {
 		expcorpus_entry_free(e);
@@ -784,22 +788,14 @@ out:
 int expcorpus_verdict_of(struct vstate *s, const char *id, struct expcorpus_verdict *v, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = -1, r;
+	int rc = -1;
 
 	memset(v, 0, sizeof *v);
 	if (prepare(s, "SELECT verdict, reason_code, reason FROM submissions WHERE id = ?1 OR manifest_sha256 = ?1",
 		    &st, "read verdict", err) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		kerr_set(err, "expcorpus.not_found", "%.80s: no such submission", id);
+	if (one_submission(s, st, id, "read verdict", err) < 0)
 		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		vstate_sql_error(s, "read verdict", err);
-		goto out;
-	}
 	col_copy(st, 0, v->verdict, sizeof v->verdict);
 	col_copy(st, 1, v->reason_code, sizeof v->reason_code);
 	col_copy(st, 2, v->reason, sizeof v->reason);
