@@ -13,7 +13,8 @@
 static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
-	"                             [--max-pending-per-ip N] [--max-queued N] [--held-timeout S]\n"
+	"                             [--max-pending-per-ip N] [--max-queued N] [--held-share F]\n"
+	"                             [--held-timeout S]"
 	"                             [--start-give-up S] [--max-upload-mb M] [--max-uploads N] [--max-uploads-per-ip N]\n"
 	"                             [--upload-min-kib-s R] [--disk-reserve-mb M] [--keep-mb M]\n"
 	"                             [--max-conns-per-ip N] [--rate-per-s R] [--trusted-proxy ADDR]\n"
@@ -29,6 +30,9 @@ static const char usage_text[] =
 	"  --max-pending N       submissions waiting per miner key (default 4)\n"
 	"  --max-pending-per-ip N  submissions waiting per client address (default 16)\n"
 	"  --max-queued N        submissions waiting in all; beyond: 503 (default 256)\n"
+	"  --held-share F        of --max-queued and of --max-pending-per-ip, the share that\n"
+	"                        submissions waiting for held checkpoints may take, at least one\n"
+	"                        each (default 0.25)\n"
 	"  --held-timeout S      how long a submission waits for the held checkpoints its judgment\n"
 	"                        draws, from the ask and again from each arrival, before it is\n"
 	"                        rejected, service.held_missing (default 3600)\n"
@@ -93,7 +97,7 @@ int validator_serve(int argc, char **argv)
 		{ "max-uploads-per-ip", required_argument, 0, 'U' }, { "upload-min-kib-s", required_argument, 0, 'R' },
 		{ "trusted-proxy", required_argument, 0, 'P' },	 { "max-pending-per-ip", required_argument, 0, 'A' },
 		{ "max-queued", required_argument, 0, 'Q' },	 { "keep-mb", required_argument, 0, 'k' },
-		{ "start-give-up", required_argument, 0, 'G' },
+		{ "start-give-up", required_argument, 0, 'G' }, { "held-share", required_argument, 0, 'S' },
 		{ 0, 0, 0, 0 },
 	};
 	struct service_opts o;
@@ -141,6 +145,11 @@ int validator_serve(int argc, char **argv)
 			if (number(optarg, 1, 1e7, &v) < 0)
 				goto bad;
 			o.max_queued = (int)v;
+			break;
+		case 'S':
+			if (number(optarg, 0, 1, &v) < 0 || v <= 0)
+				goto bad;
+			o.held_share = v;
 			break;
 		case 'H':
 			if (number(optarg, 1, 1e7, &v) < 0)

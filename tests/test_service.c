@@ -707,6 +707,95 @@ static void disk_reserve_refuses_before_the_body(void **unused)
 	serve();
 }
 
+/* Posts tar with curl: g.out gets "STATUS sent=BYTES", body the reply. */
+static void post_tar(const char *tar, char *body, size_t cap)
+{
+	char path[FS_PATH_MAX];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "%s/post.json", g.tmp);
+	run(0, "rm -f %s; curl -s -o %s -w '%%{http_code} sent=%%{size_upload}' --data-binary @%s %s/v1/submissions", path,
+	    path, tar, g.sv.url);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(body, 1, cap - 1, f);
+	body[n] = 0;
+	fclose(f);
+}
+
+/* A refusal by a held waits' cap (post_tar's reply in body and g.out):
+ * neither a row nor a tar was kept. */
+static void held_refused(const char *body, const char *code, const char *msg, const char *status, int before,
+			 const char *listing)
+{
+	assert_non_null(strstr(body, code));
+	assert_non_null(strstr(body, msg));
+	assert_non_null(strstr(g.out, status));
+	assert_int_equal(queue_total(), before);
+	run(0, "ls %s/uploads", g.state);
+	assert_string_equal(g.out, listing);
+}
+
+/* The held waits' own caps (--held-share), with one held wait from this
+ * address already in the queue: a second submission whose draw asks for
+ * held checkpoints is refused once its body is in, per address (429) and
+ * in all (503), and keeps neither tar nor row. One whose draw asks for
+ * none is not held and meets only the queue's caps: taken, and judged. */
+static void held_waits_have_their_own_caps(void)
+{
+	const char *const per_address[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+					    "--judge-bin", tu_karpa(), "--held-share", "0.0625", NULL };
+	const char *const in_all[] = { "--epoch-seconds", "2", "--workers", "1", "--judge-threads", "2",
+				       "--judge-bin", tu_karpa(), "--held-share", "0.0625", "--max-queued", "16",
+				       "--max-pending-per-ip", "64", NULL };
+	char tar[FS_PATH_MAX], body[4096], listing[4096];
+	int found = 0, before;
+
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, per_address); /* 16 x 0.0625: one held wait per address */
+	for (int attempt = 0; attempt < 4 && !found; attempt++) {
+		char why[128], sed[256];
+
+		snprintf(tar, sizeof tar, "%s/second-held-%d.tar", g.tmp, attempt);
+		snprintf(why, sizeof why, "A second held bundle (take %d).", attempt);
+		snprintf(sed, sizeof sed,
+			 "s|^/\\* tiny: seconds under sanitizers|/* tiny (held twice): seconds under sanitizers|;"
+			 " s|64, 4, 30, 5, 10, 3e-3f|64, 4, 30, 5, 10, 3.00001%de-3f|",
+			 attempt);
+		prove_with("--hold", sed, why, tar);
+		before = queue_total();
+		run(0, "ls %s/uploads", g.state);
+		snprintf(listing, sizeof listing, "%s", g.out);
+		post_tar(tar, body, sizeof body);
+		if (strstr(body, "waiting for held checkpoints")) {
+			found = 1;
+		} else {
+			/* its draw asked for none: taken, not held */
+			char path[128];
+			json_t *j = tu_out_json(body), *k;
+
+			assert_non_null(strstr(g.out, "202 sent="));
+			assert_int_equal(json_array_size(json_object_get(json_object_get(j, "held"), "needs")), 0);
+			snprintf(path, sizeof path, "/v1/submissions/%s", tu_jstr(j, "id"));
+			k = wait_done(path, 600, 100);
+			assert_non_null(k);
+			json_decref(k);
+			json_decref(j);
+		}
+	}
+	assert_true(found);
+	print_message("   %s drew held checkpoints: refused, one held wait per address\n", strrchr(tar, '/') + 1);
+	held_refused(body, "service.address_queue_full", "1 submissions waiting for held checkpoints (at most 1",
+		     "429 sent=", before, listing);
+	/* 16 x 0.0625: one held wait in all, the address's cap four */
+	sf_stop(&g.sv, SIGTERM);
+	sf_start(&g.sv, g.tmp, g.state, in_all);
+	post_tar(tar, body, sizeof body);
+	held_refused(body, "service.queue_full", "1 submissions are waiting for held checkpoints (at most 1",
+		     "503 sent=", before, listing);
+}
+
 /* Fresh miner keys cost nothing, so the queue is also capped per client
  * address (429 service.address_queue_full) and in all (503
  * service.queue_full), on the headers, before the body is sent; a held
@@ -739,6 +828,7 @@ static void queue_caps_count_addresses_and_the_whole_queue(void **unused)
 		assert_non_null(strstr(g.out, want[i]));
 		assert_int_equal(queue_total(), before);
 	}
+	held_waits_have_their_own_caps();
 	/* the waiting one ends (its held checkpoints never come) */
 	sf_stop(&g.sv, SIGTERM);
 	sf_start(&g.sv, g.tmp, g.state, opts_expire);

@@ -77,10 +77,24 @@ void service_opts_default(struct service_opts *o)
 	o->max_pending_per_miner = 4;
 	o->max_pending_per_address = 16;
 	o->max_queued = 256;
+	o->held_share = SERVICE_HELD_SHARE_DEFAULT;
 	o->held_timeout_s = 3600.0;
 	o->start_give_up_s = 600.0;
 	http_limits_default(&o->limits);
 	o->limits.max_body = 0;
+}
+
+static int share_of(int cap, double share)
+{
+	double v = floor((double)cap * share);
+
+	return v >= 1.0 ? (int)v : 1;
+}
+
+void service_held_caps(const struct service_opts *o, int *all, int *per_address)
+{
+	*all = share_of(o->max_queued, o->held_share);
+	*per_address = share_of(o->max_pending_per_address, o->held_share);
 }
 
 uint64_t service_upload_cap(const char *scale)

@@ -26,6 +26,8 @@ struct service_opts {
 	int max_pending_per_miner;   /* queued + judging per miner key; beyond: 429 */
 	int max_pending_per_address; /* ... per client address; beyond: 429 */
 	int max_queued;              /* ... in all; beyond: 503 */
+	double held_share;           /* of each of the two caps above, the share that submissions
+					waiting for held checkpoints may take (service_held_caps) */
 	const char *self_exe;        /* the karpa binary judgments run (NULL: this one) */
 	const char *port_file;       /* when set, the bound port is written here (tests, scripts) */
 	struct http_limits limits;   /* limits.max_body 0: service_upload_cap of the state's scale */
@@ -39,6 +41,13 @@ struct service_opts {
 	const char *chain_hotkey;
 };
 void service_opts_default(struct service_opts *o);
+
+/* The held waits' own caps, in all and per client address: held_share of
+ * max_queued and of max_pending_per_address, rounded down, at least 1.
+ * A held wait takes no judge's time and can last hours, so waits nobody
+ * means to end must not take a whole cap from everyone. */
+#define SERVICE_HELD_SHARE_DEFAULT 0.25
+void service_held_caps(const struct service_opts *o, int *all, int *per_address);
 
 /* The largest upload a validator at scale takes when its operator names
  * none: 256 MiB at the cpu scales (a bundle is about 100 MB there), the

@@ -72,18 +72,18 @@ static int reply_fail(struct http_req *rq, const struct kerr *e)
  * failed. Fresh miner keys cost nothing, so the per-key cap alone would
  * let one client queue without end: the address and the whole queue are
  * capped too. The caller holds the lock. One that will wait for held
- * checkpoints (holds) meets the held waits' own caps too, a quarter of
- * each queue cap: a held wait takes no judge's time and can last hours,
- * and waits nobody means to end (a held bundle re-signed at no cost, its
+ * checkpoints (holds) meets the held waits' own caps too
+ * (service_held_caps, a quarter of each queue cap by default): waits
+ * nobody means to end (a held bundle re-signed at no cost, its
  * checkpoints never sent) could otherwise take the whole queue from
- * everyone; this way they take at most a quarter of it. */
+ * everyone. */
 static int queue_room(struct svc *s, struct http_req *rq, int holds, struct kerr *err)
 {
 	struct queue_counts c;
-	int held_max = s->o.max_queued / 4 > 1 ? s->o.max_queued / 4 : 1;
-	int held_addr_max = s->o.max_pending_per_address / 4 > 1 ? s->o.max_pending_per_address / 4 : 1;
+	int held_max, held_addr_max;
 	int total, mine;
 
+	service_held_caps(&s->o, &held_max, &held_addr_max);
 	if (queue_pending_counts(&s->vs, http_req_remote_group(rq), &c, err) < 0)
 		return -1;
 	total = c.total + c.held;
@@ -96,8 +96,8 @@ static int queue_room(struct svc *s, struct http_req *rq, int holds, struct kerr
 					 s->o.max_queued);
 		else
 			http_reply_error(rq, 503, "service.queue_full",
-					 "%d submissions are waiting for held checkpoints (at most %d, a quarter of the"
-					 " queue): retry once some have them",
+					 "%d submissions are waiting for held checkpoints (at most %d, --held-share of"
+					 " the queue): retry once some have them",
 					 c.held, held_max);
 		return 1;
 	}
@@ -109,8 +109,8 @@ static int queue_room(struct svc *s, struct http_req *rq, int holds, struct kerr
 					 http_req_remote_group(rq), mine, s->o.max_pending_per_address);
 		else
 			http_reply_error(rq, 429, "service.address_queue_full",
-					 "address %s has %d submissions waiting for held checkpoints (at most %d, a"
-					 " quarter of its cap): send them, or wait for those waits to end",
+					 "address %s has %d submissions waiting for held checkpoints (at most %d,"
+					 " --held-share of its cap): send them, or wait for those waits to end",
 					 http_req_remote_group(rq), c.held_by_remote, held_addr_max);
 		return 1;
 	}
