@@ -192,6 +192,7 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 	if ((o->cuda ? recipe_build_cuda(w->recipe, bi, err) : recipe_build_isa(w->recipe, o->runner_isa, bi, err)) < 0)
 		return -1;
 	memset(&tool, 0, sizeof tool);
+	tool.pin = -1;
 	if (o->cuda) {
 		say(o, "building the GPU calibration (%s)", "bf16 GEMM through cuBLASLt");
 		if (recipe_build_gpucalib(&tool, err) < 0)
@@ -199,22 +200,27 @@ static int build_and_train(const struct prove_opts *o, const struct work *w, str
 	}
 	say(o, "calibrating: %s", o->cuda ? "bf16 GEMM on the GPU, median of repeats" : "fixed SGEMM, median of repeats");
 	if (calibrate(o, tool.runner, &r->before, &r->gpu_before, err) < 0)
-		return -1;
+		goto fail;
 	say(o, "training under seed and budget (%s)", o->scale);
 	/* The king's code is every past winner's, and the patch may be a
 	 * proposer's: neither is the miner's to trust (docs/sandbox.md). */
 	if (runbox_spawn(&rb, bi, o->threads, o->no_sandbox ? RUNBOX_OFF : RUNBOX_ON, &host, err) < 0)
-		return -1;
+		goto fail;
 	to.on_fail = runbox_explain;
 	to.on_fail_arg = &rb;
 	rc = train_run(&to, &host, tr, err); /* destroys host */
 	runbox_describe(&rb, r->sandbox, sizeof r->sandbox);
 	runbox_free(&rb);
 	if (rc < 0)
-		return -1;
+		goto fail;
 	say(o, "the recipe ran %s", r->sandbox);
 	say(o, "calibrating again: %s", "after training");
-	return calibrate(o, tool.runner, &r->after, &r->gpu_after, err);
+	rc = calibrate(o, tool.runner, &r->after, &r->gpu_after, err);
+	recipe_build_release(&tool);
+	return rc;
+fail:
+	recipe_build_release(&tool);
+	return -1;
 }
 
 /* Budget (PROTOCOL 4.3): the recipe's training time against the ceiling,
@@ -426,6 +432,8 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 
 	memset(r, 0, sizeof *r);
 	memset(&k, 0, sizeof k);
+	memset(&bi, 0, sizeof bi);
+	bi.pin = -1; /* the patched recipe's runner, pinned until the proof is sealed */
 	if (!(sc = scale_find(o->scale, err)))
 		return -1;
 	budget = o->budget_units > 0 ? o->budget_units : sc->budget_units;
@@ -540,5 +548,6 @@ out:
 	free(patch);
 	free(rationale);
 	keys_wipe(&k);
+	recipe_build_release(&bi);
 	return rc;
 }

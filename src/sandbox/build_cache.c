@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,11 +22,90 @@
 struct entry {
 	char path[FS_PATH_MAX];
 	struct timespec used;
+	unsigned long long bytes; /* a runner folder's files; 0 for an object */
 };
 
 void build_cache_touch(const char *path)
 {
 	(void)utimensat(AT_FDCWD, path, NULL, 0);
+}
+
+int build_cache_pin(const char *dir, struct kerr *err)
+{
+	/* a prune can remove the folder between the open and the lock, and
+	 * a build can make it anew: a few rounds settle any such race */
+	for (int round = 0; round < 8; round++) {
+		struct stat held, now;
+		int fd, pin;
+
+		if (fs_mkdir_p(dir, err) < 0)
+			return -1;
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return kerr_errno(err, "fs.open", dir);
+		}
+		/* at least 3: a process started with stdin closed must not
+		 * take its pin for standard input, nor hand it to a child */
+		pin = fd < 3 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : fd;
+		if (pin != fd)
+			close(fd);
+		if (pin < 0)
+			return kerr_errno(err, "fs.open", dir);
+		while (flock(pin, LOCK_SH) < 0) {
+			if (errno != EINTR) {
+				kerr_errno(err, "fs.lock", dir);
+				close(pin);
+				return -1;
+			}
+		}
+		if (fstat(pin, &held) == 0 && stat(dir, &now) == 0 && held.st_dev == now.st_dev &&
+		    held.st_ino == now.st_ino)
+			return pin;
+		close(pin);
+	}
+	return kerr_set(err, "fs.lock", "%s: removed again and again while it was pinned", dir);
+}
+
+void build_cache_unpin(int fd)
+{
+	if (fd > 2)
+		close(fd); /* the only descriptor of its open file: the lock goes with it */
+}
+
+/* The bytes of the regular files directly in a runner folder (the runner,
+ * its log; a build's objects folder is its own until the rename). */
+static unsigned long long folder_bytes(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	unsigned long long sum = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct stat sb;
+
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+			sum += (unsigned long long)sb.st_size;
+	}
+	closedir(d);
+	return sum;
+}
+
+/* Removes a runner folder nobody pins: 1 removed, 0 pinned or not
+ * removable. The exclusive lock is held through the removal, so a pin
+ * taken meanwhile waits, then finds the folder gone (build_cache_pin). */
+static int remove_unpinned(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), removed = 0;
+
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		removed = fs_rm_rf(dir) == 0;
+	close(fd);
+	return removed;
 }
 
 /* Newest first; ties by path so the order never depends on readdir's. */
@@ -76,6 +156,7 @@ static int list(const char *dir, const char *suffix, int want_dir, struct entry 
 		if (lstat(e.path, &sb) < 0 || (want_dir ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)))
 			continue;
 		e.used = sb.st_mtim;
+		e.bytes = want_dir ? folder_bytes(e.path) : 0;
 		if (*n == cap) {
 			struct entry *grown = realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof *grown);
 			if (!grown) {
@@ -97,38 +178,69 @@ out:
 	return rc;
 }
 
-/* Removes the entries of one kind beyond `keep` that are idle; counts them. */
-static int prune_kind(const char *cache, const char *sub, const char *suffix, int is_dir, int keep, long idle_s,
-		      int *removed, struct kerr *err)
+/* The entries of sub, newest first. */
+static int ranked(const char *cache, const char *sub, const char *suffix, int is_dir, struct entry **e, size_t *n,
+		  struct kerr *err)
 {
 	char dir[FS_PATH_MAX];
+
+	if (fs_join(dir, sizeof dir, err, "%s/%s", cache, sub) < 0 || list(dir, suffix, is_dir, e, n, err) < 0)
+		return -1;
+	if (*n > 1)
+		qsort(*e, *n, sizeof **e, newer_first);
+	return 0;
+}
+
+/* A pinned runner stays and still counts, so a pinned giant leaves less
+ * room for the rest rather than letting the cache grow past the bytes. */
+static int prune_runners(const char *cache, int keep, unsigned long long bytes, int *removed, struct kerr *err)
+{
 	struct entry *e = NULL;
 	size_t n = 0;
-	time_t cutoff = time(NULL) - (time_t)idle_s;
+	unsigned long long kept = 0;
+	int nkept = 0;
 
 	*removed = 0;
-	if (fs_join(dir, sizeof dir, err, "%s/%s", cache, sub) < 0 || list(dir, suffix, is_dir, &e, &n, err) < 0)
+	if (ranked(cache, "recipes", "", 1, &e, &n, err) < 0)
 		return -1;
-	if (n > 1)
-		qsort(e, n, sizeof *e, newer_first);
-	for (size_t i = keep > 0 ? (size_t)keep : 0; i < n; i++) {
-		if (e[i].used.tv_sec > cutoff)
-			continue;
-		if ((is_dir ? fs_rm_rf(e[i].path) : unlink(e[i].path)) == 0)
+	for (size_t i = 0; i < n; i++) {
+		int fits = nkept < keep && e[i].bytes <= bytes - kept && kept <= bytes;
+
+		if (i > 0 && !fits && remove_unpinned(e[i].path)) {
 			(*removed)++;
+			continue;
+		}
+		nkept++;
+		kept += e[i].bytes;
 	}
 	free(e);
 	return 0;
 }
 
-int build_cache_prune(const char *cache, int keep_runners, int keep_objects, long idle_s,
-		      struct build_cache_pruned *out, struct kerr *err)
+static int prune_objects(const char *cache, int keep, long idle_s, int *removed, struct kerr *err)
+{
+	struct entry *e = NULL;
+	size_t n = 0;
+	time_t cutoff = time(NULL) - (time_t)idle_s;
+
+	*removed = 0;
+	if (ranked(cache, "objs", ".o", 0, &e, &n, err) < 0)
+		return -1;
+	for (size_t i = keep > 0 ? (size_t)keep : 0; i < n; i++)
+		if (e[i].used.tv_sec <= cutoff && unlink(e[i].path) == 0)
+			(*removed)++;
+	free(e);
+	return 0;
+}
+
+int build_cache_prune(const char *cache, int keep_runners, unsigned long long runner_bytes, int keep_objects,
+		      long idle_s, struct build_cache_pruned *out, struct kerr *err)
 {
 	struct build_cache_pruned p = { 0, 0 };
-	int rc = prune_kind(cache, "recipes", "", 1, keep_runners, idle_s, &p.runners, err);
+	int rc = prune_runners(cache, keep_runners, runner_bytes, &p.runners, err);
 
 	if (rc == 0)
-		rc = prune_kind(cache, "objs", ".o", 0, keep_objects, idle_s, &p.objects, err);
+		rc = prune_objects(cache, keep_objects, idle_s, &p.objects, err);
 	if (out)
 		*out = p;
 	return rc;

@@ -947,11 +947,11 @@ static void prune(const char *cache)
 	struct kerr why = { { 0 }, { 0 } };
 	int swept;
 
-	if (build_cache_prune(cache, BUILD_CACHE_RUNNERS_KEEP, BUILD_CACHE_OBJECTS_KEEP, BUILD_CACHE_IDLE_S, &p, &why) < 0)
+	/* a full cache sheds its least recently used runner at every build:
+	 * routine, so said nowhere (a failure is) */
+	if (build_cache_prune(cache, BUILD_CACHE_RUNNERS_KEEP, BUILD_CACHE_RUNNERS_BYTES, BUILD_CACHE_OBJECTS_KEEP,
+			      BUILD_CACHE_IDLE_S, &p, &why) < 0)
 		log_msg(LOG_WARN, "recipe", "%s: %s (the build cache was not pruned)", why.code, why.msg);
-	else if (p.runners || p.objects)
-		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d runners and %d objects unused for a day", p.runners,
-			p.objects);
 	if ((swept = build_cache_sweep(cache, BUILD_CACHE_STALE_S)) > 0)
 		log_msg(LOG_PROGRESS, "recipe", "build cache: removed %d temporaries of builds that were killed", swept);
 }
@@ -1059,14 +1059,17 @@ static int build_for(const char *recipe_dir, const char *const *harness, const c
 	    fs_join(tmp, sizeof tmp, err, "%s/%s.tmp.%ld", outdir, exe, (long)getpid()) < 0 ||
 	    fs_join(log, sizeof log, err, "%s/build.log", outdir) < 0)
 		goto out;
+	/* pinned before it is looked for: a prune in another process then
+	 * cannot take it between the look and the start */
+	if ((info->pin = build_cache_pin(outdir, err)) < 0)
+		goto out;
 	if (access(info->runner, X_OK) == 0) {
 		build_cache_touch(outdir);
 		info->cached = 1;
 		rc = 0;
 		goto out;
 	}
-	if (fs_mkdir_p(outdir, err) < 0 ||
-	    compile(t, recipe_dir, label, names, n, harness, ident, cache, outdir, tmp, log, &info->objects_reused,
+	if (compile(t, recipe_dir, label, names, n, harness, ident, cache, outdir, tmp, log, &info->objects_reused,
 		    err) < 0) {
 		/* The usual cause: the ISA's libraries are not installed. */
 		if (t->emulator && !strcmp(err->code, "recipe.build_failed"))
@@ -1086,7 +1089,15 @@ out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	if (rc < 0)
+		recipe_build_release(info);
 	return rc;
+}
+
+void recipe_build_release(struct recipe_build_info *info)
+{
+	build_cache_unpin(info->pin);
+	info->pin = -1;
 }
 
 int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_build_info *info, struct kerr *err)
@@ -1094,6 +1105,7 @@ int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_buil
 	const struct target *t;
 
 	memset(info, 0, sizeof *info);
+	info->pin = -1;
 	if (!(t = find_target(isa, err)) || target_tools(t, info, err) < 0)
 		return -1;
 	return build_for(recipe_dir, recipe_build_harness_files, "karpa-recipe", t, info, err);
@@ -1102,6 +1114,7 @@ int recipe_build_isa(const char *recipe_dir, const char *isa, struct recipe_buil
 int recipe_build_cuda(const char *recipe_dir, struct recipe_build_info *info, struct kerr *err)
 {
 	memset(info, 0, sizeof *info);
+	info->pin = -1;
 	if (cuda_tools(&cuda, info, err) < 0)
 		return -1;
 	return build_for(recipe_dir, recipe_build_harness_files, "karpa-recipe-cuda", &cuda, info, err);
@@ -1119,6 +1132,7 @@ static const char *const gpucalib_files[] = {
 int recipe_build_gpucalib(struct recipe_build_info *info, struct kerr *err)
 {
 	memset(info, 0, sizeof *info);
+	info->pin = -1;
 	if (cuda_tools(&cuda, info, err) < 0)
 		return -1;
 	return build_for(NULL, gpucalib_files, "karpa-gpucalib", &cuda, info, err);

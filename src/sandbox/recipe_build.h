@@ -61,7 +61,14 @@ struct recipe_build_info {
 	char nvcc[128];                  /* nvcc's release line, for a GPU runner */
 	int cached;                      /* 1 when an earlier identical build was reused */
 	int objects_reused;              /* else: objects taken from the object cache, not compiled */
+	int pin;                         /* the runner's folder pinned (build_cache_pin) while this
+					    process may start it; recipe_build_release lets it go */
 };
+
+/* Lets info's pin on its runner go (a process that builds runner after
+ * runner, the miner, calls it once done with each; any other lets its
+ * exit do it). Safe on an info whose build failed. */
+void recipe_build_release(struct recipe_build_info *info);
 
 /* Builds the .c files of recipe_dir (and its headers) with the runner into
  * the cache, for this machine's ISA: what the judge, the validator and the
