@@ -382,6 +382,20 @@ static void llmc_shards_prepare_with_gpt2(void **state)
 			 (json_int_t)all.n);
 	json_decref(h);
 	json_decref(j);
+	/* Documents are named by their input's name, not by how its path was
+	 * typed: the same shard as ./mine_000000.bin, from its own folder,
+	 * splits the same, byte for byte. Two inputs of one name are refused. */
+	assert_int_equal(tu_run(out, sizeof out,
+				"cd %s && %s data prepare --scale tiny --from ./mine_000000.bin --out d2 --hidden-out h2"
+				" && diff -r d d2 && diff -r h h2",
+				work, tu_karpa()),
+			 0);
+	assert_int_equal(tu_run(out, sizeof out,
+				"mkdir -p %s/other && cp %s %s/other/ && %s data prepare --scale tiny --from %s"
+				" --from %s/other/mine_000000.bin --out %s/f",
+				work, path, work, tu_karpa(), path, work, work),
+			 1);
+	assert_non_null(strstr(out, "dataset.same_name"));
 	/* A shard with a bad header is refused, naming the file. */
 	snprintf(path, sizeof path, "%s/bad.bin", work);
 	assert_int_equal(fs_write_atomic(path, "not a shard", 11, &err), 0);

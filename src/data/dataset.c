@@ -95,6 +95,18 @@ static int items_push(struct inputs *in, struct item it, struct kerr *err)
 	return 0;
 }
 
+/* An input as the manifest names it, its base name: a document's id (and
+ * so its split) must not depend on how its path was typed, or the same
+ * shard prepared as `s.bin` and as `./s.bin` would split differently
+ * under one key, and a validator preparing again from another folder
+ * would hide documents its miners already hold. */
+static const char *input_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b && b[1] ? b + 1 : path;
+}
+
 /* An llm.c shard holds documents each introduced by GPT-2's EOT (50256). */
 static int load_shard_docs(struct inputs *in, const char *path, struct kerr *err)
 {
@@ -121,7 +133,7 @@ static int load_shard_docs(struct inputs *in, const char *path, struct kerr *err
 
 		if (i < n && t[i] != GPT2_VOCAB - 1)
 			continue;
-		snprintf(id, sizeof id, "%s#%zu", path, k++);
+		snprintf(id, sizeof id, "%s#%zu", input_name(path), k++);
 		if (grow((void **)&in->ids, &idcap, in->nids + 1, sizeof *in->ids) < 0 ||
 		    !(in->ids[in->nids] = strdup(id)))
 			return kerr_set(err, "dataset.nomem", "out of memory");
@@ -160,6 +172,14 @@ static int load_inputs(const struct dataset_prepare_opts *o, const struct scale 
 			return -1;
 	} else {
 		for (size_t i = 0; from[i]; i++) {
+			/* two inputs of one name would give their documents
+			 * the same ids */
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(input_name(from[i]), input_name(from[j])))
+					return kerr_set(err, "dataset.same_name",
+							"inputs %s and %s have the same name: documents are named by"
+							" their input's name, so give them different ones",
+							from[j], from[i]);
 			if (has_suffix(from[i], ".bin")) {
 				in->from_shards = 1;
 				if (load_shard_docs(in, from[i], err) < 0)
@@ -345,10 +365,8 @@ static json_t *source_json(const struct dataset_prepare_opts *o, const struct in
 	/* Only the inputs' base names: a manifest must not depend on where the
 	 * user keeps files, or identical data would get different digests. */
 	inputs = json_array();
-	for (size_t i = 0; o->from[i]; i++) {
-		const char *b = strrchr(o->from[i], '/');
-		json_array_append_new(inputs, json_string(b && b[1] ? b + 1 : o->from[i]));
-	}
+	for (size_t i = 0; o->from[i]; i++)
+		json_array_append_new(inputs, json_string(input_name(o->from[i])));
 	return json_pack("{s:s, s:o, s:I}", "kind", "files", "inputs", inputs, "documents",
 			 (json_int_t)in->n);
 }
