@@ -711,6 +711,38 @@ int chain_rpc_account_next_index(struct chain_rpc *r, const char *ss58, uint64_t
 	return rc;
 }
 
+/* A submission that failed once the node had answered with something
+ * that is no JSON-RPC error (a body that does not parse, another id, an
+ * answer too large, a hash that is not the transaction's): the node read
+ * the request and may hold the extrinsic, so its fate is unknown, as
+ * after a timeout: a caller that took it for refused would forget a
+ * commit the chain may hold, never to reveal it. The message names the
+ * transaction's hash in every such case. -1 always. */
+static int submit_failed(const uint8_t want[CHAIN_HASH_BYTES], struct kerr *err)
+{
+	static const char *const answered[] = { "chain.rpc_bad_json", "chain.rpc_bad_id", "chain.rpc_too_large",
+						"chain.rpc_bad_hex",  "chain.rpc_bad_type", "chain.rpc_bad_answer" };
+	char h[2 * CHAIN_HASH_BYTES + 1];
+
+	for (size_t i = 0; i < sizeof answered / sizeof *answered; i++) {
+		if (!strcmp(err->code, answered[i])) {
+			char why[KERR_MSG_MAX];
+
+			snprintf(why, sizeof why, "%s", err->msg);
+			kerr_set(err, "chain.submit_unknown",
+				 "%s: the node answered unreadably and may or may not hold the extrinsic; not resent "
+				 "(check the account's nonce or the transaction hash before signing again)",
+				 why);
+			break;
+		}
+	}
+	if (!strcmp(err->code, "chain.submit_unknown")) {
+		sodium_bin2hex(h, sizeof h, want, CHAIN_HASH_BYTES);
+		kerr_prefix(err, "transaction 0x%s", h);
+	}
+	return -1;
+}
+
 int chain_rpc_submit(struct chain_rpc *r, const uint8_t *xt, size_t len, uint8_t tx_hash[CHAIN_HASH_BYTES],
 		     struct kerr *err)
 {
@@ -725,20 +757,13 @@ int chain_rpc_submit(struct chain_rpc *r, const uint8_t *xt, size_t len, uint8_t
 		return -1;
 	/* the pool names a transaction by BlakeTwo256 of its encoded bytes */
 	crypto_generichash(want, sizeof want, xt, len, NULL, 0);
-	if (chain_rpc_call(r, "author_submitExtrinsic", params, CHAIN_RPC_AT_MOST_ONCE, 0, &res, err) < 0) {
-		if (!strcmp(err->code, "chain.submit_unknown")) {
-			char h[2 * CHAIN_HASH_BYTES + 1];
-
-			sodium_bin2hex(h, sizeof h, want, sizeof want);
-			kerr_prefix(err, "transaction 0x%s", h);
-		}
-		return -1;
-	}
+	if (chain_rpc_call(r, "author_submitExtrinsic", params, CHAIN_RPC_AT_MOST_ONCE, 0, &res, err) < 0)
+		return submit_failed(want, err);
 	rc = chain_rpc_decode_hash(res, "author_submitExtrinsic", tx_hash, err);
 	if (rc == 0 && sodium_memcmp(tx_hash, want, sizeof want))
 		rc = kerr_set(err, "chain.rpc_bad_answer",
 			      "author_submitExtrinsic: the node names the transaction by another hash than "
 			      "blake2b-256 of its bytes");
 	json_decref(res);
-	return rc;
+	return rc < 0 ? submit_failed(want, err) : 0;
 }
