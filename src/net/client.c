@@ -309,6 +309,14 @@ static void backoff(int attempt, long retry_after_s)
 		;
 }
 
+static curl_off_t uploaded(struct xfer *x)
+{
+	curl_off_t up = 0;
+
+	curl_easy_getinfo(x->c, CURLINFO_SIZE_UPLOAD_T, &up);
+	return up;
+}
+
 /* Runs the request with retries. 0 with *status on a 2xx (body in x->mem,
  * or in x->file, not yet committed); -1 with err otherwise. */
 static int perform(struct xfer *x, const char *download_path, long *status, struct kerr *err)
@@ -376,6 +384,13 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 		}
 		if (status)
 			*status = st;
+		/* An upload whose body went out is not sent again here on a
+		 * 5xx: the server read it and said no (busy, a full queue, a
+		 * fault), and the caller's own wait governs when to send it
+		 * again; retried here, every such answer cost five bodies of
+		 * up to gigabytes. Refused on its headers, it costs nothing. */
+		if (st >= 500 && x->up_fd >= 0 && uploaded(x) > 0)
+			break;
 		if (st >= 500)
 			continue;
 		if (st < 200 || st >= 300)

@@ -1,7 +1,8 @@
 /* client.h: the HTTP client side of Karpa's services (libcurl): what
  * `karpa submit`, `karpa status` and the miner use to talk to a validator.
  * Owns retries (connection errors and 5xx, with exponential backoff and
- * jitter, at most a fixed number of tries), timeouts, upload progress, and
+ * jitter, at most a fixed number of tries; an upload whose body went out
+ * is not sent again on a 5xx), timeouts, upload progress, and
  * turning a service's error shape back into a kerr. */
 #ifndef KARPA_CLIENT_H
 #define KARPA_CLIENT_H
@@ -52,7 +53,8 @@ int client_get_json(const char *url, const struct client_opts *o, json_t **out, 
 int client_get_file(const char *url, const struct client_opts *o, const char *path, long *status,
 		    struct kerr *err);
 /* POST a file as the body (streamed from disk, application/x-tar), parse
- * the JSON reply as client_get_json does. */
+ * the JSON reply as client_get_json does. A 5xx after the body went out
+ * is returned at once, not retried: the caller waits and sends again. */
 int client_post_file(const char *url, const char *path, const struct client_opts *o,
 		     json_t **out, long *status, struct kerr *err);
 
