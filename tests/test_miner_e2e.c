@@ -175,6 +175,21 @@ static void test_agent_failures_and_example(void **unused)
 		assert_int_equal(rows_with(work, "crash"), 1);
 		run(0, "grep -c '%s' %s/results.tsv", bad[i].code, work);
 	}
+	/* A machine that cannot build or confine a recipe stops the miner
+	 * with the reason, as the search does: not a crash of the agent's
+	 * diff, which would refuse that diff on this king for good
+	 * (miner.agent_repeat) and leave the miner idling. Played by a PATH
+	 * without objcopy. */
+	snprintf(work, sizeof work, "%s/agent-notools", g.tmp);
+	run(0, "mkdir -p %s/notools && for f in /usr/bin/* /bin/*; do ln -sf \"$f\" %s/notools/; done;"
+	       " rm -f %s/notools/objcopy",
+	    g.tmp, g.tmp, g.tmp);
+	run(1, "PATH=%s/notools %s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d"
+	       " --proposer agent --agent %s/agents/knob-agent",
+	    g.tmp, tu_karpa(), g.sv.url, g.akey, work, g.data, THREADS,
+	    getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".");
+	assert_non_null(strstr(g.out, "recipe.no_build_tools"));
+	assert_int_equal(rows_with(work, "crash"), 0);
 	/* --hold: its proof keeps all but one checkpoint back, and sends the
 	 * validator the ones it draws when asked */
 	snprintf(work, sizeof work, "%s/agent-knob", g.tmp);

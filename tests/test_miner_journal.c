@@ -138,8 +138,9 @@ static void test_resume_after_kill(void **state)
 /* The search learns per arm (a knob moved one way): lowering the steps
  * hurt, which says nothing about raising them; a learning rate that won its
  * short run but not its full run by the margin falls behind untried arms. */
-/* Records one finished experiment. */
-static void record(struct journal *j, const char *rung, const char *point, double bpb, const char *status)
+/* Records one finished experiment on king commit. */
+static void record_on(struct journal *j, const char *commit, const char *rung, const char *point, double bpb,
+		      const char *status)
 {
 	char dir[FS_PATH_MAX];
 	struct journal_row r;
@@ -148,7 +149,13 @@ static void record(struct journal *j, const char *rung, const char *point, doubl
 
 	assert_int_equal(journal_begin(j, &exp, dir, sizeof dir, &err), 0);
 	row(&r, exp, rung, point, bpb, status);
+	snprintf(r.commit, sizeof r.commit, "%s", commit);
 	assert_int_equal(journal_record(j, &r, &err), 0);
+}
+
+static void record(struct journal *j, const char *rung, const char *point, double bpb, const char *status)
+{
+	record_on(j, "d77e2de73effc550ff450b5fd7169528b44fcdba", rung, point, bpb, status);
 }
 
 static void test_search_learns_per_arm(void **state)
@@ -192,6 +199,62 @@ static void test_search_learns_per_arm(void **state)
 	tu_rmdir(w);
 }
 
+/* A baseline that crashed is run again, and the first that finishes is
+ * the one screened points are scored against (a crash row first in the
+ * journal once left every point scored against nothing, every point
+ * discarded). One that crashes SEARCH_BASELINE_TRIES times ends the
+ * search with the reason; so does the king's own full run when the
+ * validator has no public score. */
+static void test_crashed_baseline_is_run_again(void **state)
+{
+	char *w = tu_mkdtemp();
+	struct journal j;
+	struct kerr err = { { 0 }, { 0 } };
+	struct knob_values kv;
+	struct search_king sk;
+	struct proposal p;
+
+	(void)state;
+	tiny_king(&kv);
+	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05 };
+	assert_int_equal(journal_open(&j, w, &err), 0);
+	record(&j, "short", "king", NAN, "crash");
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+	assert_string_equal(p.rung, "short");
+	assert_int_equal(p.point.n, 0);
+	assert_non_null(strstr(p.why, "again"));
+	record(&j, "short", "king", 4.5, "baseline");
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+	assert_int_equal(p.point.n, 1);
+	record(&j, "short", p.point_s, 4.2, "keep");
+	/* it beat the baseline that finished: promoted to its full run */
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+	assert_string_equal(p.rung, "full");
+	assert_non_null(strstr(p.why, "beat the king's 4.5000"));
+	/* another king whose baseline always crashes */
+	sk.commit = "0000000000000000000000000000000000000001";
+	for (int i = 0; i < SEARCH_BASELINE_TRIES; i++) {
+		assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+		assert_string_equal(p.rung, "short");
+		assert_int_equal(p.point.n, 0);
+		record_on(&j, sk.commit, "short", "king", NAN, "crash");
+	}
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), -1);
+	assert_non_null(strstr(p.why, "short run crashed 3 times"));
+	/* no public score: the king's own full run, likewise */
+	sk.commit = "0000000000000000000000000000000000000002";
+	sk.public_bpb = NAN;
+	for (int i = 0; i < SEARCH_BASELINE_TRIES; i++) {
+		assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+		assert_string_equal(p.rung, "full");
+		record_on(&j, sk.commit, "full", "king", NAN, "crash");
+	}
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), -1);
+	assert_non_null(strstr(p.why, "full run crashed 3 times"));
+	journal_close(&j);
+	tu_rmdir(w);
+}
+
 static void test_hostile_table(void **state)
 {
 	char *w = tu_mkdtemp(), path[FS_PATH_MAX];
@@ -214,6 +277,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_and_columns),
 		cmocka_unit_test(test_search_learns_per_arm),
+		cmocka_unit_test(test_crashed_baseline_is_run_again),
 		cmocka_unit_test(test_resume_after_kill),
 		cmocka_unit_test(test_hostile_table),
 	};

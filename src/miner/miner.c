@@ -783,9 +783,12 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	/* at the gpu-* scales the trials run where the proof will: the CUDA
 	 * part; confined as a proof is, since the patch is the proposer's */
 	if (fs_join(out, sizeof out, err, "%s/run", dir) < 0 ||
-	    (scale_on_gpu(m->k.scale) ? recipe_build_cuda(m->checkout, &bi, err) : recipe_build(m->checkout, &bi, err)) < 0 ||
-	    runbox_spawn(&rb, &bi, m->o->threads, m->o->no_sandbox ? RUNBOX_OFF : RUNBOX_ON, &h, err) < 0)
+	    (scale_on_gpu(m->k.scale) ? recipe_build_cuda(m->checkout, &bi, err) : recipe_build(m->checkout, &bi, err)) < 0)
 		return -1;
+	if (runbox_spawn(&rb, &bi, m->o->threads, m->o->no_sandbox ? RUNBOX_OFF : RUNBOX_ON, &h, err) < 0) {
+		recipe_build_release(&bi);
+		return -1;
+	}
 	to.data_dir = m->o->data;
 	to.scale = m->k.scale;
 	to.out_dir = out;
@@ -799,6 +802,9 @@ static int train_exp(struct miner *m, const char *dir, struct train_result *res,
 	rc = train_run(&to, &h, res, err); /* destroys h */
 	m->st->train_s += wall_s() - t0;
 	runbox_free(&rb);
+	/* the miner builds a runner per experiment, for days: each pin goes
+	 * once its run is over (the cache may then prune the runner) */
+	recipe_build_release(&bi);
 	if (fs_join(log, sizeof log, err, "%s/train.log", out) == 0 && fs_join(keep, sizeof keep, err, "%s/train.log", dir) == 0 &&
 	    fs_exists(log))
 		fs_copy_file(log, keep, err);
@@ -1064,9 +1070,18 @@ static int experiment_agent(struct miner *m, const struct agent_answer *carried,
 			goto crash;
 		}
 	}
-	/* An agent may change the batch or the context: no throughput figure. */
-	if (full_proof(m, &r, 0, &aerr) < 0)
+	/* An agent may change the batch or the context: no throughput figure.
+	 * A sandbox this machine cannot set up stops the miner here as in
+	 * experiment(): recorded as the diff's crash, it would refuse the
+	 * same diff for good (miner.agent_repeat) and idle the miner. */
+	if (full_proof(m, &r, 0, &aerr) < 0) {
+		if (sandbox_refused(&aerr, err)) {
+			knob_reset(m->checkout, &aerr);
+			agent_answer_free(&a);
+			return -1;
+		}
 		goto crash;
+	}
 	rc = full_verdict(m, &r, 0, a.desc, st, err);
 	agent_answer_free(&a);
 	return rc;
@@ -1282,7 +1297,13 @@ next:
 			streak = st->crashed > crashed ? streak + 1 : 0;
 			continue;
 		}
-		if (!search_next(o->seed, &m.j, &sk, corpus_skip, &m, &p)) {
+		int next = search_next(o->seed, &m.j, &sk, corpus_skip, &m, &p);
+
+		if (next < 0) {
+			kerr_set(err, "miner.baseline_failed", "%s on %s", p.why, m.k.tag);
+			goto out;
+		}
+		if (!next) {
 			say("the search has no untried neighbour of its best point left");
 			st->exhausted = 1;
 			break;

@@ -12,11 +12,37 @@ static int ok_row(const struct journal_row *r)
 	return isfinite(r->val_bpb) && strcmp(r->status, "crash");
 }
 
+/* The king's own run on a rung that finished (NULL while none has), and
+ * in *crashed how many crashed: a baseline that crashed once (a full
+ * disk, a killed run) is run again, or every later point would be scored
+ * against no baseline at all and discarded. */
+static const struct journal_row *baseline(const struct journal *j, const char *commit, const char *rung,
+					  int *crashed)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < j->n; i++) {
+		const struct journal_row *r = &j->rows[i];
+
+		if (strcmp(r->commit, commit) || strcmp(r->rung, rung) || strcmp(r->point, "king"))
+			continue;
+		if (ok_row(r)) {
+			if (crashed)
+				*crashed = n;
+			return r;
+		}
+		n++;
+	}
+	if (crashed)
+		*crashed = n;
+	return NULL;
+}
+
 static double short_base(const struct journal *j, const char *commit)
 {
-	const struct journal_row *r = journal_find(j, commit, "short", "king");
+	const struct journal_row *r = baseline(j, commit, "short", NULL);
 
-	return r && ok_row(r) ? r->val_bpb : NAN;
+	return r ? r->val_bpb : NAN;
 }
 
 double search_king_bpb(const struct journal *j, const struct search_king *k)
@@ -25,8 +51,8 @@ double search_king_bpb(const struct journal *j, const struct search_king *k)
 
 	if (isfinite(k->public_bpb))
 		return k->public_bpb;
-	r = journal_find(j, k->commit, "full", "king");
-	return r && ok_row(r) ? r->val_bpb : NAN;
+	r = baseline(j, k->commit, "full", NULL);
+	return r ? r->val_bpb : NAN;
 }
 
 void search_best(const struct journal *j, const struct search_king *k, struct knob_point *best, double *bpb)
@@ -80,9 +106,8 @@ static void learn(const struct journal *j, const struct search_king *k, double s
 	for (size_t i = 0; i < j->n; i++) {
 		const struct journal_row *r = &j->rows[i];
 		int full = !strcmp(r->rung, "full");
-		const struct journal_row *kr = journal_find(j, r->commit, r->rung, "king");
-		double base = full && !strcmp(r->commit, k->commit) ? search_king_bpb(j, k)
-								   : (kr && ok_row(kr) ? kr->val_bpb : NAN);
+		const struct journal_row *kr = baseline(j, r->commit, r->rung, NULL);
+		double base = full && !strcmp(r->commit, k->commit) ? search_king_bpb(j, k) : (kr ? kr->val_bpb : NAN);
 		struct knob_point p;
 		if (!strcmp(r->point, "king") || knob_point_parse(r->point, &p, &err) < 0)
 			continue;
@@ -125,15 +150,22 @@ int search_next(uint64_t seed, const struct journal *j, const struct search_king
 	int tries[ARMS], order[ARMS], promo_i = -1;
 	struct kerr err;
 	char why[256];
+	int crashed;
 
 	/* 0. No public score from the validator: the king's own full run. */
-	if (!isfinite(k->public_bpb) && !journal_find(j, k->commit, "full", "king")) {
+	if (!isfinite(k->public_bpb) && !baseline(j, k->commit, "full", &crashed)) {
+		if (crashed >= SEARCH_BASELINE_TRIES)
+			goto baseline_failed;
 		fill(p, &empty, k->king, 0, "the validator has no public score for the king: its own full run");
 		return 1;
 	}
 	/* 1. The king's own short run: what screened points are compared with. */
-	if (!journal_find(j, k->commit, "short", "king")) {
-		fill(p, &empty, k->king, 1, "the king's short run: the baseline screened points must beat");
+	if (!baseline(j, k->commit, "short", &crashed)) {
+		if (crashed >= SEARCH_BASELINE_TRIES)
+			goto baseline_failed;
+		fill(p, &empty, k->king, 1,
+		     crashed ? "the king's short run again: it crashed" :
+			       "the king's short run: the baseline screened points must beat");
 		return 1;
 	}
 	/* 2. Promote the best screened point that beat the baseline and has
@@ -188,4 +220,11 @@ int search_next(uint64_t seed, const struct journal *j, const struct search_king
 		return 1;
 	}
 	return 0;
+baseline_failed:
+	memset(p, 0, sizeof *p);
+	snprintf(p->why, sizeof p->why,
+		 "the king's own %s run crashed %d times: nothing can be scored against it (its rows in results.tsv"
+		 " say why)",
+		 isfinite(k->public_bpb) ? "short" : "full", crashed);
+	return -1;
 }

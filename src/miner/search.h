@@ -21,6 +21,7 @@
 #define SEARCH_SHORT_DIV 4
 /* The prior gain of an untried "steps up" (search.c, arm_prior). */
 #define SEARCH_PRIOR_STEPS 0.01
+#define SEARCH_BASELINE_TRIES 3
 
 struct search_king {
 	const char *commit;             /* the king commit (journal rows carry it) */
@@ -42,7 +43,10 @@ struct proposal {
 
 /* Fills *p with the next experiment: the king's short baseline first, then
  * the best screened point's full run, then the next untried neighbour of the
- * best point. Returns 1, or 0 when no untried neighbour is left. */
+ * best point. Returns 1, or 0 when no untried neighbour is left, or -1
+ * (p->why says so) when the king's own baseline run crashed
+ * SEARCH_BASELINE_TRIES times: a baseline that crashed is run again, but
+ * one that always does is this machine's trouble, not a point's. */
 int search_next(uint64_t seed, const struct journal *j, const struct search_king *k, search_skip_fn skip,
 		void *skip_arg, struct proposal *p);
 /* The king's public val_bpb: the validator's, else the journal's full run
