@@ -105,6 +105,12 @@ static void test_sample_sd(void **state)
 	assert_true(mean == 2.5);
 	assert_true(noise_sample_sd(same, 3, &mean) == 0.0);
 	assert_true(isnan(noise_sample_sd(v, 1, &mean)));
+	/* the margin: two sigma, never below NOISE_MARGIN_MIN (a king whose
+	 * score does not move with the seed would make one ulp decisive) */
+	assert_true(noise_margin(0.01) == 0.02);
+	assert_true(noise_margin(0.0) == NOISE_MARGIN_MIN);
+	assert_true(noise_margin(NOISE_MARGIN_MIN / 4) == NOISE_MARGIN_MIN);
+	assert_true(isnan(noise_margin(NAN)) && isnan(noise_margin(-1.0)));
 	assert_true(isnan(mean));
 }
 

@@ -394,6 +394,13 @@ static int build_king(struct vstate *s, const struct noise_opts *o, const char *
 	return 0;
 }
 
+double noise_margin(double sigma)
+{
+	if (!isfinite(sigma) || sigma < 0)
+		return NAN;
+	return fmax(NOISE_MARGIN_SIGMAS * sigma, NOISE_MARGIN_MIN);
+}
+
 /* The king's score is its value at seed PROVE_SEED_DEFAULT, not the mean:
  * a candidate is judged from its own seed-1 proof, so the two numbers
  * compared must come from the same seed; the other seeds only measure how
@@ -403,7 +410,7 @@ static int fill_stats(struct noise_result *r, struct kerr *err)
 	r->sigma = noise_sample_sd(r->hidden_bpb, r->seeds, &r->mean);
 	if (!isfinite(r->sigma))
 		return kerr_set(err, "noise.nonfinite", "the spread of the hidden scores is not finite");
-	r->margin = NOISE_MARGIN_SIGMAS * r->sigma;
+	r->margin = noise_margin(r->sigma);
 	r->king_hidden_bpb = r->hidden_bpb[PROVE_SEED_DEFAULT - 1];
 	r->king_losses.bpb = r->king_hidden_bpb;
 	return 0;

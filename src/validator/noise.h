@@ -18,6 +18,13 @@
 #define NOISE_SEEDS_MIN 2      /* one value has no spread */
 #define NOISE_SEEDS_MAX 1000   /* each seed is a full training run */
 #define NOISE_MARGIN_SIGMAS 2.0
+/* The least margin, in bpb (beyond PROTOCOL 6, docs/king.md): a king
+ * whose hidden score does not move with the seed (a recipe that learns
+ * nothing and does its work at evaluation; sigma 0) would otherwise make
+ * an improvement of one ulp decisive, and any patch that shifts the
+ * result by chance a king. Ten times below the smallest margin measured
+ * at any scale (tiny's, 0.009), so it binds only such a king. */
+#define NOISE_MARGIN_MIN 1e-3
 #define NOISE_FORMAT "karpa-noise-1"
 
 /* No field turns the sandbox off: every run of the king (former miner
@@ -59,7 +66,7 @@ struct noise_result {
  * order drawn from the validator secret, with the causality audit and its
  * twin child, judge/auditeval.h: judge.causality when the king reads the
  * future), and stores
- * sigma (sample standard deviation, n - 1), margin = 2 sigma and the values
+ * sigma (sample standard deviation, n - 1), margin = noise_margin(sigma) and the values
  * as a noise row; the king's hidden_bpb becomes its value at seed 1. Each
  * training run and each evaluation is its own sandboxed child (default
  * sandbox_config for o->threads).
@@ -77,5 +84,8 @@ void noise_result_free(struct noise_result *r);
 
 /* Sample standard deviation (n - 1) of v[0..n), two-pass; NAN when n < 2. */
 double noise_sample_sd(const double *v, int n, double *mean);
+/* The margin for a spread sigma: NOISE_MARGIN_SIGMAS sigma, at least
+ * NOISE_MARGIN_MIN; NAN for a sigma that is not finite or is negative. */
+double noise_margin(double sigma);
 
 #endif
