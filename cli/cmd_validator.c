@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "data/dataset.h"
+#include "util/log.h"
 #include "validator/king.h"
 #include "sandbox/recipe_build.h"
 #include "harness/scale.h"
@@ -20,6 +22,27 @@
 #include "validator/weights.h"
 #include "util/fsutil.h"
 #include "util/kerr.h"
+
+
+/* A hidden split cut from a published corpus is public by subtraction:
+ * the miners' folder holds train and val, and the corpus less those is the
+ * hidden split, whatever the split key. Fine for one machine's network and
+ * for tests; a validator of a real network prepares its data from text it
+ * does not publish (docs/data.md). */
+static void warn_public_hidden(const char *hidden)
+{
+	struct dataset d;
+	struct kerr err = { { 0 }, { 0 } };
+
+	if (dataset_open(hidden, &d, &err) < 0)
+		return;
+	if (d.public_source)
+		log_msg(LOG_NOTICE, "validator",
+			"the hidden split was cut from a published corpus: any miner can recover it as the corpus less "
+			"the train and val splits, whatever the split key. Prepare a network's data from text you do "
+			"not publish (karpa data prepare --from, docs/data.md)");
+	dataset_close(&d);
+}
 
 int cmd_validator(int argc, char **argv);
 
@@ -98,6 +121,7 @@ static int validator_init(int argc, char **argv)
 	}
 	if (vstate_init(&o, &err) < 0 || validator_open(o.dir, &s, &err) < 0)
 		return cli_fail(&err);
+	warn_public_hidden(o.hidden);
 	if (vstate_king_current(&s, &k, &err) < 0) {
 		vstate_close(&s);
 		return cli_fail(&err);

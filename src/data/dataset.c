@@ -695,6 +695,11 @@ int dataset_open(const char *dir, struct dataset *d, struct kerr *err)
 		kerr_set(err, "dataset.bad_manifest", "%s: missing format, tokenizer or splits", path);
 		goto out;
 	}
+	{
+		const char *kind = json_string_value(json_object_get(json_object_get(m, "source"), "kind"));
+
+		d->public_source = kind && !strcmp(kind, "brown");
+	}
 	if (strcmp(format, DATASET_FORMAT)) {
 		kerr_set(err, "dataset.bad_format", "%s: format '%s', expected '%s'", path, format, DATASET_FORMAT);
 		goto out;

@@ -40,6 +40,10 @@ struct dataset {
 	char digest[HASH_HEX_BYTES];           /* SHA-256 of manifest.json: names the data */
 	char tokenizer_digest[HASH_HEX_BYTES];
 	struct bpe *tok;                       /* owned */
+	/* Prepared from a published corpus (the Brown Corpus package): then
+	 * any split of it is public by subtraction, whatever the split key
+	 * (docs/data.md, "The split key and what hidden means"). */
+	int public_source;
 	struct dataset_split_info split[DATASET_SPLITS_MAX];
 	/* Each present split's tokens, every shard in order, decoded from the
 	 * very bytes dataset_open hashed (owned): the only copy training,
