@@ -427,6 +427,25 @@ static void changed_call_shape_is_refused(void **state)
 	assert_string_equal(e.code, "chain.call_shape");
 	((struct meta_variant *)c.variant)->nfields = 4;
 	assert_int_equal(sign_once(m, &e), 0);
+	/* a node's metadata that names one argument twice (and leaves one
+	 * out), or lists them in another order with each of its right type:
+	 * either would have the validator sign bytes another call reads */
+	f[2].name = "dests";
+	assert_int_equal(sign_once(m, &e), -1);
+	assert_string_equal(e.code, "chain.call_shape");
+	assert_non_null(strstr(e.msg, "argument 2 is dests"));
+	f[2].name = "weights";
+	{
+		struct meta_field t = f[1];
+
+		f[1] = f[2];
+		f[2] = t;
+		assert_int_equal(sign_once(m, &e), -1);
+		assert_string_equal(e.code, "chain.call_shape");
+		f[2] = f[1];
+		f[1] = t;
+	}
+	assert_int_equal(sign_once(m, &e), 0);
 
 	{
 		static uint16_t big[CHAIN_VEC_MAX + 1];

@@ -70,8 +70,13 @@ static int put_arg(struct scale_writer *w, const struct arg *a)
 	}
 }
 
-/* The call's two index bytes and its arguments, in the order the metadata
- * lists them, each matched by name and checked for its encoding. */
+/* The call's two index bytes and its arguments: the metadata must list
+ * exactly these arguments, by name, in this order, each of its encoding.
+ * The metadata is the node's word, and the signature does not cover it
+ * (CheckMetadataHash is sent disabled): matched loosely (each field named
+ * like some argument), a node could reorder the fields or name one
+ * argument twice and have the validator sign bytes that another call of
+ * the same runtime reads as its own arguments. */
 static int encode_call(const struct meta *m, const char *name, const struct arg *args, size_t nargs,
 		       struct scale_writer *w, struct kerr *e)
 {
@@ -91,16 +96,14 @@ static int encode_call(const struct meta *m, const char *name, const struct arg 
 	scale_put_u8(w, c.call_index);
 	for (uint32_t f = 0; f < c.variant->nfields; f++) {
 		const struct meta_field *fd = &c.variant->fields[f];
-		const struct arg *a = NULL;
+		const struct arg *a = &args[f];
 
-		for (size_t i = 0; i < nargs && !a; i++)
-			if (fd->name && !strcmp(fd->name, args[i].name))
-				a = &args[i];
-		if (!a || !shape_ok(m, fd->type, a->kind)) {
+		if (!fd->name || strcmp(fd->name, a->name) || !shape_ok(m, fd->type, a->kind)) {
 			w->len = start;
-			return kerr_set(e, "chain.call_shape", "%s: argument %u (%s) is not one this adapter encodes%s%s",
-					name, f, fd->name ? fd->name : "unnamed", a ? " as " : "",
-					a ? kind_names[a->kind] : "");
+			return kerr_set(e, "chain.call_shape",
+					"%s: argument %u is %s in this runtime's metadata, where this adapter encodes %s as"
+					" %s",
+					name, f, fd->name ? fd->name : "unnamed", a->name, kind_names[a->kind]);
 		}
 		put_arg(w, a);
 	}
