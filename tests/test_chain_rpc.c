@@ -944,6 +944,30 @@ static void parse_answer_hostile(void **state)
 	deep[200000] = '\0';
 	want_code(chain_rpc_parse_answer(deep, 200000, 1, &res, &e), &e, "chain.rpc_bad_json");
 	free(deep);
+	/* more values than any answer holds: refused before jansson spends
+	 * ~17 bytes of heap per byte of `0,` on it; the same commas inside a
+	 * string (an escaped quote before them) are one value */
+	{
+		size_t n = 2 * (size_t)CHAIN_RPC_JSON_VALUES_MAX, at;
+		char *many = malloc(n + 128);
+
+		assert_non_null(many);
+		at = (size_t)sprintf(many, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":[");
+		for (size_t i = 0; i < n / 2; i++) {
+			many[at++] = '0';
+			many[at++] = ',';
+		}
+		memcpy(many + at - 1, "]}", 3);
+		want_code(chain_rpc_parse_answer(many, strlen(many), 1, &res, &e), &e, "chain.rpc_too_large");
+		assert_non_null(strstr(e.msg, "JSON values"));
+		at = (size_t)sprintf(many, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"\\\"");
+		memset(many + at, ',', n - 4);
+		memcpy(many + at + n - 4, "\"}", 3);
+		want_ok(chain_rpc_parse_answer(many, strlen(many), 1, &res, &e), &e);
+		assert_true(json_is_string(res) && json_string_length(res) == n - 3);
+		json_decref(res);
+		free(many);
+	}
 	/* a NUL inside the body */
 	want_code(chain_rpc_parse_answer("{\"jsonrpc\":\"2.0\",\0}", 20, 1, &res, &e), &e, "chain.rpc_bad_json");
 	want_ok(chain_rpc_parse_answer("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}", 38, 1, &res, &e), &e);

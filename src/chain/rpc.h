@@ -32,6 +32,11 @@
  * that in hex, with room for the envelope and header. */
 #define CHAIN_RPC_BLOCK_BODY_BYTES_MAX (12u << 20)
 #define CHAIN_RPC_BLOCK_EXTRINSICS_MAX 65536
+/* JSON values in one answer, counted before it is parsed: jansson keeps
+ * each in its own allocation, so twelve MiB of `[0,0,0,...]` cost about
+ * 200 MiB of heap, and the metadata's 64 MiB cap more than 2 GiB. Every
+ * answer the adapter reads is a few strings, or a block's extrinsics. */
+#define CHAIN_RPC_JSON_VALUES_MAX (2 * CHAIN_RPC_BLOCK_EXTRINSICS_MAX)
 
 struct chain_rpc_opts {
 	int tries;                /* attempts in all for a call that may be repeated (default 4) */
