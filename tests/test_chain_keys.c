@@ -15,6 +15,7 @@
 #include "chain/ss58.h"
 #include "chain/strobe.h"
 #include "chain/wallet.h"
+#include "util/jsonmem.h"
 
 #define OUT_CAP 8192
 /* Argon2i's minimum cost: files the tests seal themselves, except one that
@@ -457,6 +458,17 @@ static void wallet_hotkey_import(void **unused)
 	assert_string_equal(err.code, "wallet.bad_name");
 }
 
+static int seed_seen;
+
+/* jsonmem's observer: a freed block that still holds the seed's text. */
+static void look_for_seed(const void *block, size_t n)
+{
+	static const char hex[] = "E5BE9A5092B81BCA64BE81D2";
+
+	if (n >= sizeof hex - 1 && memmem(block, n, hex, sizeof hex - 1))
+		seed_seen++;
+}
+
 static void wallet_json_refusals(void **unused)
 {
 	char json[1024], other_pub[65];
@@ -494,9 +506,15 @@ static void wallet_json_refusals(void **unused)
 	hotkey_json(json, sizeof json, alice_seed, other_pub, alice_ss58);
 	assert_int_equal(wallet_key_from_json(json, strlen(json), &k, &err), -1);
 	assert_string_equal(err.code, "wallet.mismatch");
-	/* Without the optional fields, the seed alone (no 0x, upper case). */
+	/* Without the optional fields, the seed alone (no 0x, upper case).
+	 * No block jansson frees still holds it: its lexer copies each token
+	 * into buffers of its own, which jsonmem's free wipes. */
 	snprintf(json, sizeof json, "{\"secretSeed\": \"E5BE9A5092B81BCA64BE81D212E7F2F9EBA183BB7A90954F7B76361F6EDB5C0A\"}");
+	seed_seen = 0;
+	jsonmem_test_observe_free(look_for_seed);
 	assert_int_equal(wallet_key_from_json(json, strlen(json), &k, &err), 0);
+	jsonmem_test_observe_free(NULL);
+	assert_int_equal(seed_seen, 0);
 	assert_hex(k.pub, 32, alice_pub);
 }
 

@@ -14,6 +14,7 @@
 #include "chain/ss58.h"
 #include "chain/wallet.h"
 #include "util/fsutil.h"
+#include "util/jsonmem.h"
 
 #define NACL_MAGIC "$NACL"
 #define NACL_MAGIC_BYTES 5
@@ -91,11 +92,13 @@ static int check_public(json_t *o, const struct chain_key *k, struct kerr *err)
 int wallet_key_from_json(const char *json, size_t len, struct chain_key *k, struct kerr *err)
 {
 	json_error_t jerr;
-	json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *o;
 	const char *seed_s, *phrase;
 	uint8_t seed[32];
 	int rc = -1;
 
+	jsonmem_begin(); /* its free wipes the lexer's own copies of the seed */
+	o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	memset(k, 0, sizeof *k);
 	if (!o || !json_is_object(o)) {
 		/* jerr.text may quote the input: only the position is kept. */

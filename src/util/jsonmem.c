@@ -1,8 +1,11 @@
-/* jsonmem.c: jansson's allocator with a count of failures (jsonmem.h). */
+/* jsonmem.c: jansson's allocator with a count of failures, and its free
+ * that wipes (jsonmem.h). */
 #include "util/jsonmem.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 
 static _Thread_local unsigned long failures;
@@ -17,9 +20,37 @@ static void *counting_malloc(size_t n)
 	return p;
 }
 
+#ifdef KARPA_TEST_HOOKS
+static void (*observer)(const void *, size_t);
+
+void jsonmem_test_observe_free(void (*fn)(const void *block, size_t bytes))
+{
+	observer = fn;
+}
+#endif
+
+/* Every block jansson frees is wiped first: its lexer keeps each token's
+ * raw text in buffers of its own, which a caller cannot reach to wipe,
+ * and a wallet's secretSeed is such a token. A block from before the
+ * install (plain malloc) is wiped the same way. */
+static void wiping_free(void *p)
+{
+	size_t n;
+
+	if (!p)
+		return;
+	n = malloc_usable_size(p);
+	sodium_memzero(p, n);
+#ifdef KARPA_TEST_HOOKS
+	if (observer)
+		observer(p, n);
+#endif
+	free(p);
+}
+
 static void install(void)
 {
-	json_set_alloc_funcs(counting_malloc, free);
+	json_set_alloc_funcs(counting_malloc, wiping_free);
 }
 
 unsigned long jsonmem_begin(void)

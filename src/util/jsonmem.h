@@ -2,9 +2,11 @@
  * allocation inside a parse as a syntax error, or returns a document
  * missing what it could not copy; a reader of untrusted JSON must not
  * take either for a finding about its input. jsonmem hands jansson an
- * allocator that counts, per thread, the allocations that failed. Owns
- * that allocator and the count; installing it is safe at any time, since
- * it frees with free(). */
+ * allocator that counts, per thread, the allocations that failed, and a
+ * free that wipes each block first (secrets parsed from JSON, a wallet's
+ * seed, also sit in jansson's own lexer buffers). Owns that allocator and
+ * the count; installing it is safe at any time, since it frees with
+ * free(). */
 #ifndef KARPA_JSONMEM_H
 #define KARPA_JSONMEM_H
 
@@ -32,5 +34,11 @@ int jsonmem_loadb(const char *text, size_t len, json_t **out, json_error_t *je, 
  * canonical form", when it failed or any allocation on the way did. A
  * canonical form compared with a miner's bytes must never be a short one. */
 char *jsonmem_dumps(const json_t *o, size_t flags, const char *nomem_code, struct kerr *err);
+
+#ifdef KARPA_TEST_HOOKS
+/* Calls fn with every block jansson frees, once it is wiped and before
+ * it goes back (NULL: none); the sanitizer build's tests only. */
+void jsonmem_test_observe_free(void (*fn)(const void *block, size_t bytes));
+#endif
 
 #endif
