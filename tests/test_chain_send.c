@@ -707,6 +707,40 @@ static void test_reveal_expired(void **state)
 	assert_int_equal(commits_kept(f), 0);
 }
 
+/* The window's last block as the head: a reveal sent now would land
+ * after the window, fail there and cost its fee, so the commit is dropped
+ * unsent; one block earlier it is revealed. */
+static void test_reveal_needs_a_block_left(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	struct warns w;
+
+	set_tempo(9); /* the commit at block 101 is revealed in blocks 103..112 */
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	chain_send_report_free(&rep);
+	g_node.head = 112;
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_non_null(strstr(w.text, "chain.reveal_expired"));
+	assert_non_null(strstr(w.text, "would land after it"));
+	assert_int_equal(rr.expired, 1);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	assert_int_equal(commits_kept(f), 0);
+	/* committed again at block 111 (epoch 12, revealed in blocks
+	 * 113..122), the head one block before the window's last */
+	g_node.head = 110;
+	if (send_w(f, 0, &rep) < 0)
+		fail_msg("send: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rep.block, 111);
+	chain_send_report_free(&rep);
+	g_node.head = 121;
+	if (reveal(f, &rr) < 0)
+		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rr.revealed, 1);
+	assert_int_equal(commits_kept(f), 0);
+}
+
 /* A uid that changed hands between commit and reveal: the commit binds
  * it, so nothing is revealed and the commit is dropped. */
 static void test_uid_moved(void **state)
@@ -1479,6 +1513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run_matches_polkadot_js, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_reveal_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reveal_needs_a_block_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reveal_expired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uid_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),

@@ -725,11 +725,16 @@ static int reveal_one(struct chain_sender *s, struct commit *c, const struct cha
 		rr->waiting++;
 		return 0;
 	}
-	if (now > ce + period) {
+	/* A transaction lands in a block after the head at the earliest: with
+	 * the window's last block as head, a reveal sent now lands past it,
+	 * fails there and costs its fee. */
+	if (now > ce + period || chain_subnet_epoch(s->o.netuid, tempo, head + 1) > ce + period) {
 		rr->expired++;
 		log_msg(LOG_WARN, "chain", "epoch %lld's commit (block %llu) is past its reveal window (subnet epoch %llu, "
-			"now %llu): dropped (%s)", c->epoch, (unsigned long long)c->commit_block,
-			(unsigned long long)(ce + period), (unsigned long long)now, "chain.reveal_expired");
+			"now %llu%s): dropped (%s)", c->epoch, (unsigned long long)c->commit_block,
+			(unsigned long long)(ce + period), (unsigned long long)now,
+			now > ce + period ? "" : ", whose last block is the head: a reveal would land after it",
+			"chain.reveal_expired");
 		commit_del(s, c, &e2);
 		return 1;
 	}
