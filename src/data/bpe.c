@@ -356,8 +356,12 @@ static int add_aliases(struct bpe *b, struct pairmap *pm, const struct bytemap *
 			o = bytemap_get(bm, cat, n - 1);
 			if (o < 0)
 				continue;
+			if (b->naliases == BPE_ALIASES_MAX)
+				return kerr_set(err, "bpe.bad_merge", "more than %d merges alias others through a comma",
+						BPE_ALIASES_MAX);
 			if (pairmap_put(pm, (uint16_t)x, (uint16_t)y, (uint32_t)k, (uint16_t)o) < 0)
 				return kerr_set(err, "bpe.nomem", "out of memory for merge aliases");
+			b->alias_out[b->naliases++] = (uint16_t)o;
 		}
 	}
 	return 0;
@@ -1092,16 +1096,41 @@ static size_t scratch_bytes(size_t n, int heap)
 	return 2 * n * sizeof(int32_t) + 3 * n * sizeof(uint64_t);
 }
 
+/* Whether an alias can merge in piece p: its two tokens side by side are
+ * the bytes of the token it makes, so a piece without those bytes never
+ * meets it. */
+static int alias_possible(const struct bpe *b, const uint8_t *p, size_t n)
+{
+	if (!memchr(p, ',', n))
+		return 0;
+	for (int i = 0; i < b->naliases; i++) {
+		uint16_t o = b->alias_out[i];
+
+		if (memmem(p, n, b->tok_bytes + b->tok_off[o], tok_len(b, o)))
+			return 1;
+	}
+	return 0;
+}
+
 static int use_heap(const struct bpe *b, const uint8_t *p, size_t n, enum bpe_merge_mode mode)
 {
 	if (mode != BPE_MERGE_AUTO)
 		return mode == BPE_MERGE_HEAP;
 	/* Aliases share their original's rank, where only the scan loop
-	 * reproduces the JS order; an alias always involves a comma. */
-	if (b->js_comma_keys && memchr(p, ',', n))
+	 * reproduces the JS order: a piece one can merge in takes the scan
+	 * loop whatever its length (O(n) per round; a long such piece is
+	 * slow, one without them, punctuation with commas, is not). */
+	if (b->naliases && alias_possible(b, p, n))
 		return 0;
 	return n > SCAN_PIECE_MAX;
 }
+
+#ifdef KARPA_TEST_HOOKS
+int bpe_test_uses_heap(const struct bpe *b, const uint8_t *p, size_t n)
+{
+	return use_heap(b, p, n, BPE_MERGE_AUTO);
+}
+#endif
 
 /* Appends the ids of one piece. */
 static int encode_piece(const struct bpe *b, struct tcache *c, const uint8_t *p, size_t n,

@@ -30,6 +30,9 @@ struct bpe_pair {
 	uint16_t out;   /* id the pair merges into */
 };
 
+/* Aliases a tokenizer may hold (GPT-2's vocabulary makes 11). */
+#define BPE_ALIASES_MAX 64
+
 struct bpe {
 	int vocab_size;
 	uint16_t eot;
@@ -43,6 +46,10 @@ struct bpe {
 	size_t nmerges;
 	struct bpe_pair *pairs; /* merges plus aliases */
 	uint32_t pairs_mask;
+	/* what each alias merges into: a piece holding none of these tokens'
+	 * bytes meets no alias, and the heap loop is exact for it */
+	uint16_t alias_out[BPE_ALIASES_MAX];
+	int naliases;
 	char *canon; /* canonical serialization (what bpe_save writes) */
 	size_t canon_len;
 	char digest[HASH_HEX_BYTES];
@@ -77,5 +84,9 @@ enum bpe_merge_mode {
 /* Encodes one piece (no pre-tokenization, no cache) with the given loop. */
 int bpe_encode_piece_mode(const struct bpe *b, const uint8_t *piece, size_t n,
 			  enum bpe_merge_mode mode, struct bpe_tokens *out, struct kerr *err);
+#ifdef KARPA_TEST_HOOKS
+/* Whether bpe_encode takes the heap loop for this piece. */
+int bpe_test_uses_heap(const struct bpe *b, const uint8_t *p, size_t n);
+#endif
 
 #endif
