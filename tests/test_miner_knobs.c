@@ -257,7 +257,8 @@ static void test_king_values_out_of_range(void **state)
 /* An anchor the miner would edit in one place and read in another makes
  * its knob unavailable (found by fuzz_knobs): two lr_decay forms, two
  * gpt_tensor_decays forms, a hyperparameter line whose value runs on past
- * its number; a row field that is not a number leaves no row. */
+ * its number or that is not the field's only assignment; a row field that
+ * is not a number, or a second row of the scale's name, leaves no row. */
 static void test_ambiguous_anchors(void **state)
 {
 	static const struct edited_king cases[] = {
@@ -268,6 +269,13 @@ static void test_ambiguous_anchors(void **state)
 		  NULL, KNOB_WD_EMBED },
 		{ "config.c", "s|c->beta2 = 0.95f;|c->beta2 = 0.95f + 0.0f;|", NULL, KNOB_BETA2 },
 		{ "config.c", "s|{ \"tiny\", 64, 2, 2, 64, 4, 30, 5, 10,|{ \"tiny\", 64, 2, 2, 64, 4, 30, 5, 10 + 0,|",
+		  "miner.knob_anchor", KNOB_COUNT },
+		/* a second assignment, deeper, that would take effect over the
+		 * one the miner edits */
+		{ "config.c", "s|^\\tc->beta2 = 0.95f;|\\tc->beta2 = 0.95f;\\n\\tif (row->T > 0)\\n\\t\\tc->beta2 = 0.9f;|", NULL,
+		  KNOB_BETA2 },
+		/* a row of that name commented out before the real one */
+		{ "config.c", "s|^\\t{ \"tiny\", 64,|\\t/* { \"tiny\", 32, 1, 1, 32, 2, 9, 1, 3, 1e-3f }, */\\n\\t{ \"tiny\", 64,|",
 		  "miner.knob_anchor", KNOB_COUNT },
 	};
 

@@ -134,6 +134,14 @@ static int splice(char **text, size_t a, size_t n, const char *rep, struct kerr 
 	return 0;
 }
 
+/* How many times pat occurs in text, counting to 2. */
+static int occurs(const char *text, const char *pat)
+{
+	const char *p = strstr(text, pat);
+
+	return !p ? 0 : strstr(p + strlen(pat), pat) ? 2 : 1;
+}
+
 /* The scale's row in config.c: the span between "{ " and " }" of the line
  * `{ "<scale>", ... },`, split into its comma-separated fields. */
 struct row {
@@ -148,7 +156,9 @@ static int row_find(const char *text, const char *scale, struct row *r)
 	int i = 0;
 
 	snprintf(pat, sizeof pat, "{ \"%s\", ", scale);
-	if (!(p = strstr(text, pat)))
+	/* one row of that name: a second (one commented out first, say)
+	 * would be read and edited while the other takes effect */
+	if (occurs(text, pat) != 1 || !(p = strstr(text, pat)))
 		return -1;
 	p += strlen(pat);
 	if (!(end = strstr(p, " }")) || memchr(p, '\n', (size_t)(end - p)))
@@ -183,14 +193,37 @@ static int row_find(const char *text, const char *scale, struct row *r)
 	return i == ROW_N && s == end ? 0 : -1;
 }
 
-/* "c->NAME = <number>f;": the span of the number. */
+/* How many times c->NAME occurs in text as that field (not a longer
+ * name's prefix), counting to 2. */
+static int field_uses(const char *text, const char *name)
+{
+	char pat[64];
+	const char *p = text;
+	int n = 0;
+
+	snprintf(pat, sizeof pat, "c->%s", name);
+	while (n < 2 && (p = strstr(p, pat))) {
+		char next = p[strlen(pat)];
+
+		p += strlen(pat);
+		if (!(next == '_' || (next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') ||
+		      (next >= '0' && next <= '9')))
+			n++;
+	}
+	return n;
+}
+
+/* "c->NAME = <number>f;", a line of its own and the field's only use in
+ * the file: the span of the number. A second assignment (deeper in an if,
+ * say) would take effect while the miner edited and read this one, and
+ * its patch would not do what its rationale says. */
 static int cfg_find(const char *text, const char *name, size_t *a, size_t *n, double *v)
 {
 	char pat[64], *e;
 	const char *p;
 
-	snprintf(pat, sizeof pat, "\tc->%s = ", name);
-	if (!(p = strstr(text, pat)))
+	snprintf(pat, sizeof pat, "\n\tc->%s = ", name);
+	if (field_uses(text, name) != 1 || !(p = strstr(text, pat)))
 		return -1;
 	p += strlen(pat);
 	/* the span is one number (and its f): the edit replaces it whole */
@@ -204,14 +237,6 @@ static int cfg_find(const char *text, const char *name, size_t *a, size_t *n, do
 	*a = (size_t)(p - text);
 	*n = (size_t)(e - p);
 	return 0;
-}
-
-/* How many times pat occurs in text, counting to 2. */
-static int occurs(const char *text, const char *pat)
-{
-	const char *p = strstr(text, pat);
-
-	return !p ? 0 : strstr(p + strlen(pat), pat) ? 2 : 1;
 }
 
 /* The lr_decay region: the pristine constant tail or the miner's form, up
