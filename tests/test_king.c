@@ -464,6 +464,12 @@ static void test_current_margin(void **state)
 				      NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(king_current(&s, &ki, &err), 0);
 	assert_string_equal(ki.baseline, BASE_A);
+	/* a floor stored with a margin under the least one (sigma 0, before
+	 * the floor existed) is read at the least margin */
+	assert_int_equal(sqlite3_exec(s.db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin) VALUES"
+				      " ('recipe-v0.1.1', 'tiny', 4, 0.0, 0.0)", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(king_current(&s, &ki, &err), 0);
+	assert_true(ki.margin == KING_MARGIN_MIN);
 	vstate_close(&s);
 }
 

@@ -295,6 +295,8 @@ int king_current(struct vstate *s, struct king_info *out, struct kerr *err)
 	out->margin = n.margin;
 	if (!isfinite(out->margin) || out->margin < 0)
 		return kerr_set(err, "king.no_noise_floor", "%s: the noise floor's margin is not a number", k.tag);
+	if (out->margin < KING_MARGIN_MIN)
+		out->margin = KING_MARGIN_MIN;
 	if (!isfinite(out->hidden_bpb))
 		return kerr_set(err, "king.no_score", "%s: the king has no hidden score (karpa noise-floor)", k.tag);
 	return king_baseline(s, k.tag, out->baseline, err);

@@ -38,6 +38,12 @@
 /* The metric is bits per byte; a merge's metrics are always finite and
  * positive, and anything past this is a broken evaluation, not a recipe. */
 #define KING_BPB_MAX 64.0
+/* The least margin in force, in bpb (beyond PROTOCOL 6, docs/king.md):
+ * a king whose hidden score does not move with the seed (sigma 0) would
+ * otherwise make an improvement of one ulp decisive. Ten times below the
+ * smallest margin measured at any scale (tiny's, 0.009). Applied when a
+ * floor is measured (noise_margin) and when one stored before it is read. */
+#define KING_MARGIN_MIN 1e-3
 /* A rationale is prose (prove limits it); a commit message carries it. */
 #define KING_RATIONALE_BYTES_MAX (64u << 10)
 #define KING_SUBJECT_MAX 72 /* git's customary subject width */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "proof/reciperepo.h"
+#include "validator/king.h"
 #include "validator/hlosses.h"
 #include "validator/vstate.h"
 #include "util/kerr.h"
@@ -18,13 +19,9 @@
 #define NOISE_SEEDS_MIN 2      /* one value has no spread */
 #define NOISE_SEEDS_MAX 1000   /* each seed is a full training run */
 #define NOISE_MARGIN_SIGMAS 2.0
-/* The least margin, in bpb (beyond PROTOCOL 6, docs/king.md): a king
- * whose hidden score does not move with the seed (a recipe that learns
- * nothing and does its work at evaluation; sigma 0) would otherwise make
- * an improvement of one ulp decisive, and any patch that shifts the
- * result by chance a king. Ten times below the smallest margin measured
- * at any scale (tiny's, 0.009), so it binds only such a king. */
-#define NOISE_MARGIN_MIN 1e-3
+/* The least margin (king.h): a recipe that learns nothing and does its
+ * work at evaluation has sigma 0. */
+#define NOISE_MARGIN_MIN KING_MARGIN_MIN
 #define NOISE_FORMAT "karpa-noise-1"
 
 /* No field turns the sandbox off: every run of the king (former miner
