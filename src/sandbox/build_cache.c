@@ -30,6 +30,11 @@ void build_cache_touch(const char *path)
 	(void)utimensat(AT_FDCWD, path, NULL, 0);
 }
 
+static int no_locks(int e)
+{
+	return e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS;
+}
+
 int build_cache_pin(const char *dir, struct kerr *err)
 {
 	/* a prune can remove the folder between the open and the lock, and
@@ -53,6 +58,10 @@ int build_cache_pin(const char *dir, struct kerr *err)
 		if (pin < 0)
 			return kerr_errno(err, "fs.open", dir);
 		while (flock(pin, LOCK_SH) < 0) {
+			/* a filesystem without locks: no pin, and the prune
+			 * keeps what was used within the idle time instead */
+			if (no_locks(errno))
+				break;
 			if (errno != EINTR) {
 				kerr_errno(err, "fs.lock", dir);
 				close(pin);
@@ -95,15 +104,17 @@ static unsigned long long folder_bytes(const char *dir)
 
 /* Removes a runner folder nobody pins: 1 removed, 0 pinned or not
  * removable. The exclusive lock is held through the removal, so a pin
- * taken meanwhile waits, then finds the folder gone (build_cache_pin). */
-static int remove_unpinned(const char *dir)
+ * taken meanwhile waits, then finds the folder gone (build_cache_pin). On
+ * a filesystem without locks nothing is pinned, and a folder used since
+ * cutoff stays instead. */
+static int remove_unpinned(const struct entry *e, time_t cutoff)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), removed = 0;
+	int fd = open(e->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), removed = 0;
 
 	if (fd < 0)
 		return 0;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		removed = fs_rm_rf(dir) == 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 || (no_locks(errno) && e->used.tv_sec <= cutoff))
+		removed = fs_rm_rf(e->path) == 0;
 	close(fd);
 	return removed;
 }
@@ -193,12 +204,14 @@ static int ranked(const char *cache, const char *sub, const char *suffix, int is
 
 /* A pinned runner stays and still counts, so a pinned giant leaves less
  * room for the rest rather than letting the cache grow past the bytes. */
-static int prune_runners(const char *cache, int keep, unsigned long long bytes, int *removed, struct kerr *err)
+static int prune_runners(const char *cache, int keep, unsigned long long bytes, long idle_s, int *removed,
+			 struct kerr *err)
 {
 	struct entry *e = NULL;
 	size_t n = 0;
 	unsigned long long kept = 0;
 	int nkept = 0;
+	time_t cutoff = time(NULL) - (time_t)idle_s;
 
 	*removed = 0;
 	if (ranked(cache, "recipes", "", 1, &e, &n, err) < 0)
@@ -206,7 +219,7 @@ static int prune_runners(const char *cache, int keep, unsigned long long bytes, 
 	for (size_t i = 0; i < n; i++) {
 		int fits = nkept < keep && e[i].bytes <= bytes - kept && kept <= bytes;
 
-		if (i > 0 && !fits && remove_unpinned(e[i].path)) {
+		if (i > 0 && !fits && remove_unpinned(&e[i], cutoff)) {
 			(*removed)++;
 			continue;
 		}
@@ -237,7 +250,7 @@ int build_cache_prune(const char *cache, int keep_runners, unsigned long long ru
 		      long idle_s, struct build_cache_pruned *out, struct kerr *err)
 {
 	struct build_cache_pruned p = { 0, 0 };
-	int rc = prune_runners(cache, keep_runners, runner_bytes, &p.runners, err);
+	int rc = prune_runners(cache, keep_runners, runner_bytes, idle_s, &p.runners, err);
 
 	if (rc == 0)
 		rc = prune_objects(cache, keep_objects, idle_s, &p.objects, err);

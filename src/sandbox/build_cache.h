@@ -36,7 +36,8 @@ void build_cache_touch(const char *path);
 
 /* Pins the runner folder dir (recipes/<digest>, made when missing): a
  * descriptor holding a shared flock on it, at least 3 and close-on-exec,
- * which build_cache_unpin (or the process's end) lets go. A prune that
+ * which build_cache_unpin (or the process's end) lets go (on a filesystem
+ * without locks, the descriptor alone: the prune's idle time guards it). A prune that
  * removed dir while this waited for the lock is seen (dir no longer names
  * the folder locked), and the folder is made and pinned anew. -1 (fs.*)
  * on failure. */
@@ -45,9 +46,10 @@ int build_cache_pin(const char *dir, struct kerr *err);
 void build_cache_unpin(int fd);
 
 /* Removes the runner folders beyond keep_runners or beyond runner_bytes
- * in all (the newest always stays) that nobody pins, and the objects
- * beyond keep_objects not used within idle_s seconds; least recently used
- * first. Anything else in the cache (temporaries, other folders) is left
+ * in all (the newest always stays) that nobody pins (on a filesystem
+ * without locks, that were not used within idle_s seconds), and the
+ * objects beyond keep_objects not used within idle_s seconds; least
+ * recently used first. Anything else in the cache (temporaries, other folders) is left
  * alone. An entry that cannot be removed is skipped (the next prune tries
  * again); -1 (fs.*) only when a folder of the cache cannot be listed. */
 int build_cache_prune(const char *cache, int keep_runners, unsigned long long runner_bytes, int keep_objects,
