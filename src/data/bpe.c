@@ -356,12 +356,14 @@ static int add_aliases(struct bpe *b, struct pairmap *pm, const struct bytemap *
 			o = bytemap_get(bm, cat, n - 1);
 			if (o < 0)
 				continue;
-			if (b->naliases == BPE_ALIASES_MAX)
-				return kerr_set(err, "bpe.bad_merge", "more than %d merges alias others through a comma",
-						BPE_ALIASES_MAX);
 			if (pairmap_put(pm, (uint16_t)x, (uint16_t)y, (uint32_t)k, (uint16_t)o) < 0)
 				return kerr_set(err, "bpe.nomem", "out of memory for merge aliases");
-			b->alias_out[b->naliases++] = (uint16_t)o;
+			/* more than the list holds: every piece with a comma
+			 * takes the scan loop, as before the list existed */
+			if (b->naliases >= 0 && b->naliases < BPE_ALIASES_MAX)
+				b->alias_out[b->naliases++] = (uint16_t)o;
+			else
+				b->naliases = -1;
 		}
 	}
 	return 0;
@@ -1103,6 +1105,8 @@ static int alias_possible(const struct bpe *b, const uint8_t *p, size_t n)
 {
 	if (!memchr(p, ',', n))
 		return 0;
+	if (b->naliases < 0)
+		return 1;
 	for (int i = 0; i < b->naliases; i++) {
 		uint16_t o = b->alias_out[i];
 

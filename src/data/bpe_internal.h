@@ -47,7 +47,8 @@ struct bpe {
 	struct bpe_pair *pairs; /* merges plus aliases */
 	uint32_t pairs_mask;
 	/* what each alias merges into: a piece holding none of these tokens'
-	 * bytes meets no alias, and the heap loop is exact for it */
+	 * bytes meets no alias, and the heap loop is exact for it; -1: more
+	 * aliases than the list holds (any comma may meet one) */
 	uint16_t alias_out[BPE_ALIASES_MAX];
 	int naliases;
 	char *canon; /* canonical serialization (what bpe_save writes) */
