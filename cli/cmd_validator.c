@@ -31,17 +31,11 @@
  * does not publish (docs/data.md). */
 static void warn_public_hidden(const char *hidden)
 {
-	struct dataset d;
-	struct kerr err = { { 0 }, { 0 } };
-
-	if (dataset_open(hidden, &d, &err) < 0)
-		return;
-	if (d.public_source)
+	if (dataset_public_source(hidden) == 1)
 		log_msg(LOG_NOTICE, "validator",
 			"the hidden split was cut from a published corpus: any miner can recover it as the corpus less "
 			"the train and val splits, whatever the split key. Prepare a network's data from text you do "
 			"not publish (karpa data prepare --from, docs/data.md)");
-	dataset_close(&d);
 }
 
 int cmd_validator(int argc, char **argv);

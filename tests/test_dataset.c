@@ -105,6 +105,8 @@ static void prepare_then_verify_then_show(void **state)
 			 NDOCS);
 	/* Tiny shards are 16K tokens, so the train split spans several. */
 	assert_true(json_integer_value(json_object_get(train, "shards")) >= 2);
+	/* text of the user's own: not a published corpus */
+	assert_int_equal(dataset_public_source(strcat(strcpy(out, work), "/h")), 0);
 	json_decref(j);
 	json_decref(h);
 	tu_rmdir(src);
@@ -335,6 +337,14 @@ static void brown_tiny_prepares_from_the_cache(void **state)
 	double bpt = json_real_value(json_object_get(train, "bytes_per_token"));
 	assert_true(bpt > 1.5 && bpt < 3.0);
 	json_decref(j);
+	/* a published corpus: its hidden split is public by subtraction, and
+	 * `validator init` says so */
+	assert_int_equal(dataset_public_source(strcat(strcpy(path, work), "/h")), 1);
+	assert_int_equal(dataset_public_source(strcat(strcpy(path, work), "/nowhere")), -1);
+	assert_int_equal(tu_run(NULL, 0, "mkdir -p %s/s && %s validator init %s/s/state --data %s/d --hidden %s/h --scale tiny"
+				  " 2> %s/init.err && grep -q 'published corpus' %s/init.err",
+				work, tu_karpa(), work, work, work, work, work),
+			 0);
 	tu_rmdir(work);
 }
 

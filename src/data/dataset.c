@@ -172,13 +172,14 @@ static int load_inputs(const struct dataset_prepare_opts *o, const struct scale 
 			return -1;
 	} else {
 		for (size_t i = 0; from[i]; i++) {
-			/* two inputs of one name would give their documents
-			 * the same ids */
-			for (size_t j = 0; j < i; j++)
-				if (!strcmp(input_name(from[i]), input_name(from[j])))
+			/* two shards of one name would give their documents
+			 * the same ids (a text file's, a folder's files' are
+			 * their own names) */
+			for (size_t j = 0; j < i && has_suffix(from[i], ".bin"); j++)
+				if (has_suffix(from[j], ".bin") && !strcmp(input_name(from[i]), input_name(from[j])))
 					return kerr_set(err, "dataset.same_name",
-							"inputs %s and %s have the same name: documents are named by"
-							" their input's name, so give them different ones",
+							"shards %s and %s have the same name: their documents are named by"
+							" the shard's name, so give them different ones",
 							from[j], from[i]);
 			if (has_suffix(from[i], ".bin")) {
 				in->from_shards = 1;
@@ -667,6 +668,27 @@ static int verify_split(struct dataset *d, enum dataset_split_id s, json_t *js, 
 	return 0;
 }
 
+int dataset_public_source(const char *dir)
+{
+	char path[FS_PATH_MAX], *text = NULL;
+	size_t len;
+	struct kerr err = { { 0 }, { 0 } };
+	json_t *m;
+	const char *kind;
+	int pub = -1;
+
+	if (fs_join(path, sizeof path, &err, "%s/%s", dir, DATASET_MANIFEST) < 0 ||
+	    fs_read_all(path, MANIFEST_BYTES_MAX, &text, &len, &err) < 0)
+		return -1;
+	if ((m = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL))) {
+		kind = json_string_value(json_object_get(json_object_get(m, "source"), "kind"));
+		pub = kind && !strcmp(kind, "brown");
+		json_decref(m);
+	}
+	free(text);
+	return pub;
+}
+
 int dataset_open(const char *dir, struct dataset *d, struct kerr *err)
 {
 	char path[FS_PATH_MAX], *text = NULL;
@@ -694,11 +716,6 @@ int dataset_open(const char *dir, struct dataset *d, struct kerr *err)
 	    json_unpack(tokj, "{s:s, s:s}", "file", &tokfile, "sha256", &tokhex) < 0 || !json_is_object(splits)) {
 		kerr_set(err, "dataset.bad_manifest", "%s: missing format, tokenizer or splits", path);
 		goto out;
-	}
-	{
-		const char *kind = json_string_value(json_object_get(json_object_get(m, "source"), "kind"));
-
-		d->public_source = kind && !strcmp(kind, "brown");
 	}
 	if (strcmp(format, DATASET_FORMAT)) {
 		kerr_set(err, "dataset.bad_format", "%s: format '%s', expected '%s'", path, format, DATASET_FORMAT);

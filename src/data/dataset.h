@@ -40,10 +40,6 @@ struct dataset {
 	char digest[HASH_HEX_BYTES];           /* SHA-256 of manifest.json: names the data */
 	char tokenizer_digest[HASH_HEX_BYTES];
 	struct bpe *tok;                       /* owned */
-	/* Prepared from a published corpus (the Brown Corpus package): then
-	 * any split of it is public by subtraction, whatever the split key
-	 * (docs/data.md, "The split key and what hidden means"). */
-	int public_source;
 	struct dataset_split_info split[DATASET_SPLITS_MAX];
 	/* Each present split's tokens, every shard in order, decoded from the
 	 * very bytes dataset_open hashed (owned): the only copy training,
@@ -67,6 +63,11 @@ int dataset_prepare(const struct dataset_prepare_opts *o, struct kerr *err);
  * same bytes, so what a run uses is what was verified, and nothing reads
  * the folder again. Reason codes dataset.*, shard.*, bpe.*. */
 int dataset_open(const char *dir, struct dataset *d, struct kerr *err);
+/* Whether the data folder dir was prepared from a published corpus (the
+ * Brown Corpus package): then any split of it is public by subtraction,
+ * whatever the split key (docs/data.md, "The split key and what hidden
+ * means"). Reads the manifest alone: 1, 0, or -1 when it cannot. */
+int dataset_public_source(const char *dir);
 void dataset_close(struct dataset *d);
 /* One split's verified tokens, all shards concatenated in order: borrowed
  * from d, valid until dataset_close. dataset.no_split when absent. */
