@@ -458,13 +458,14 @@ static void wallet_hotkey_import(void **unused)
 	assert_string_equal(err.code, "wallet.bad_name");
 }
 
-static int seed_seen;
+static int seed_seen, blocks_seen;
 
 /* jsonmem's observer: a freed block that still holds the seed's text. */
 static void look_for_seed(const void *block, size_t n)
 {
 	static const char hex[] = "E5BE9A5092B81BCA64BE81D2";
 
+	blocks_seen++;
 	if (n >= sizeof hex - 1 && memmem(block, n, hex, sizeof hex - 1))
 		seed_seen++;
 }
@@ -510,11 +511,12 @@ static void wallet_json_refusals(void **unused)
 	 * No block jansson frees still holds it: its lexer copies each token
 	 * into buffers of its own, which jsonmem's free wipes. */
 	snprintf(json, sizeof json, "{\"secretSeed\": \"E5BE9A5092B81BCA64BE81D212E7F2F9EBA183BB7A90954F7B76361F6EDB5C0A\"}");
-	seed_seen = 0;
+	seed_seen = blocks_seen = 0;
 	jsonmem_test_observe_free(look_for_seed);
 	assert_int_equal(wallet_key_from_json(json, strlen(json), &k, &err), 0);
 	jsonmem_test_observe_free(NULL);
 	assert_int_equal(seed_seen, 0);
+	assert_true(blocks_seen > 0); /* the parse went through jsonmem's allocator */
 	assert_hex(k.pub, 32, alice_pub);
 }
 

@@ -18,6 +18,7 @@
 
 #include "util/growbuf.h"
 #include "util/hash.h"
+#include "util/jsonmem.h"
 #include "util/retry_after.h"
 #include "util/termtext.h"
 
@@ -332,31 +333,6 @@ static void one_line(char *s)
 	termtext_clean(s, ' ');
 }
 
-/* Whether body holds more than max JSON values: each value but the first
- * follows a `[`, `{`, `,` or `:` outside a string (a separator in
- * malformed JSON counts too, and the parse refuses that anyway). */
-static int too_many_values(const char *body, size_t len, size_t max)
-{
-	size_t n = 1;
-	int in_str = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = body[i];
-
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-		} else if (c == '"') {
-			in_str = 1;
-		} else if ((c == '[' || c == '{' || c == ',' || c == ':') && ++n > max) {
-			return 1;
-		}
-	}
-	return 0;
-}
-
 int chain_rpc_parse_answer(const char *body, size_t len, uint64_t id, json_t **result, struct kerr *err)
 {
 	json_error_t je;
@@ -364,7 +340,7 @@ int chain_rpc_parse_answer(const char *body, size_t len, uint64_t id, json_t **r
 	int rc = -1;
 
 	*result = NULL;
-	if (too_many_values(body, len, CHAIN_RPC_JSON_VALUES_MAX))
+	if (jsonmem_values_over(body, len, CHAIN_RPC_JSON_VALUES_MAX))
 		return kerr_set(err, "chain.rpc_too_large", "answer holds more than %d JSON values, refused unparsed",
 				CHAIN_RPC_JSON_VALUES_MAX);
 	/* jansson bounds nesting (2048 levels) and refuses trailing bytes */

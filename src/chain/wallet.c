@@ -128,6 +128,7 @@ out:
 		json_decref(o);
 	}
 	sodium_memzero(seed, sizeof seed);
+	sodium_memzero(&jerr, sizeof jerr); /* its text may quote the input */
 	if (rc < 0)
 		chain_key_wipe(k);
 	return rc;

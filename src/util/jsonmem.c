@@ -88,3 +88,28 @@ char *jsonmem_dumps(const json_t *o, size_t flags, const char *nomem_code, struc
 	kerr_set(err, nomem_code, "out of memory writing its canonical form");
 	return NULL;
 }
+
+int jsonmem_values_over(const char *text, size_t len, size_t max)
+{
+	size_t n = 1;
+	int in_str = 0;
+
+	/* each value but the first follows a `[`, `{`, `,` or `:` outside a
+	 * string (a separator in malformed JSON counts too; the parse
+	 * refuses that anyway) */
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if ((c == '[' || c == '{' || c == ',' || c == ':') && ++n > max) {
+			return 1;
+		}
+	}
+	return 0;
+}

@@ -35,6 +35,13 @@ int jsonmem_loadb(const char *text, size_t len, json_t **out, json_error_t *je, 
  * canonical form compared with a miner's bytes must never be a short one. */
 char *jsonmem_dumps(const json_t *o, size_t flags, const char *nomem_code, struct kerr *err);
 
+/* Whether text holds more than max JSON values, counted without parsing:
+ * jansson keeps each value in allocations of its own, so a body of
+ * `[0,0,0,...]` costs about 17 times its size in heap; a reader of
+ * untrusted JSON whose answers hold few values refuses such a body before
+ * parsing it. */
+int jsonmem_values_over(const char *text, size_t len, size_t max);
+
 #ifdef KARPA_TEST_HOOKS
 /* Calls fn with every block jansson frees, once it is wiped and before
  * it goes back (NULL: none); the sanitizer build's tests only. */
