@@ -14,7 +14,7 @@ static const char usage_text[] =
 	"usage: karpa validator serve STATE [--listen ADDR:PORT] [--workers N] [--epoch-seconds S]\n"
 	"                             [--judge-threads T] [--judge-deadline S] [--max-pending N]\n"
 	"                             [--max-pending-per-ip N] [--max-queued N] [--held-share F]\n"
-	"                             [--held-timeout S]"
+	"                             [--held-timeout S]\n"
 	"                             [--start-give-up S] [--max-upload-mb M] [--max-uploads N] [--max-uploads-per-ip N]\n"
 	"                             [--upload-min-kib-s R] [--disk-reserve-mb M] [--keep-mb M]\n"
 	"                             [--max-conns-per-ip N] [--rate-per-s R] [--trusted-proxy ADDR]\n"

@@ -17,6 +17,9 @@
 #include "util/plot.h"
 
 #define SUBMIT_POLL_S 2
+#define SUBMIT_LATER_S 15     /* the first wait after a "later", doubling ... */
+#define SUBMIT_LATER_MAX_S 120 /* ... to at most this */
+#define SUBMIT_FAULTS_MAX 3
 #define URL_MAX 2048
 
 static const char submit_usage[] =
@@ -26,7 +29,8 @@ static const char submit_usage[] =
 	"  --held DIR   where the proof's held checkpoints are (karpa prove --out B: B.held):\n"
 	"               the ones the validator asks for are sent (docs/bundle.md)\n"
 	"  --wait       follow it until its verdict, and print the verdict\n"
-	"  --timeout S  give up waiting after S seconds (default 86400)\n"
+	"  --timeout S  give up waiting after S seconds (default 86400); a validator that says\n"
+	"               \"later\" (its queue full, busy, down) is asked again within it\n"
 	"  --quiet      no upload progress\n"
 	"  --json       one JSON object on stdout: the submission (with --wait, its verdict)\n";
 
@@ -57,6 +61,35 @@ static void print_verdict(json_t *it)
 			       json_integer_value(json_object_get(j, "challenge_seed")));
 	}
 	printf("corpus entry %s\n", str(it, "submission"));
+}
+
+/* After a failed upload, n of them in a row: 1 after waiting when the
+ * validator said "later" (no room, busy, down; client_later) and time is
+ * left, else 0. A 5xx that is the validator's own fault rather than a lack
+ * of room is tried SUBMIT_FAULTS_MAX times in a row, no more: it may fail
+ * the same bundle the same way every time, and each try is an upload. */
+static int wait_later(const struct kerr *err, long status, int n, int *faults, time_t t0, double timeout)
+{
+	unsigned s = SUBMIT_LATER_S;
+
+	if (!client_later(err, status))
+		return 0;
+	if (status >= 500 && status != 503 && !client_no_room(err) && !client_busy(err)) {
+		if (++*faults >= SUBMIT_FAULTS_MAX)
+			return 0;
+	} else {
+		*faults = 0;
+	}
+	while (n-- > 0 && s < SUBMIT_LATER_MAX_S)
+		s *= 2;
+	if (s > SUBMIT_LATER_MAX_S)
+		s = SUBMIT_LATER_MAX_S;
+	if (difftime(time(NULL), t0) + s > timeout)
+		return 0;
+	fprintf(stderr, "karpa submit: the validator says later (%s: %s): trying again in %u s\n", err->code, err->msg,
+		s);
+	sleep(s);
+	return 1;
 }
 
 int cmd_submit(int argc, char **argv)
@@ -96,9 +129,12 @@ int cmd_submit(int argc, char **argv)
 		fputs(submit_usage, stderr);
 		return EXIT_USAGE;
 	}
-	if (client_url(url, sizeof url, argv[optind], "/v1/submissions", &err) < 0 ||
-	    client_post_file(url, argv[optind + 1], &co, &it, &status, &err) < 0)
+	t0 = time(NULL);
+	if (client_url(url, sizeof url, argv[optind], "/v1/submissions", &err) < 0)
 		return cli_fail_json(&err, as_json, NULL);
+	for (int n = 0, faults = 0; client_post_file(url, argv[optind + 1], &co, &it, &status, &err) < 0; n++)
+		if (!wait_later(&err, status, n, &faults, t0, timeout))
+			return cli_fail_json(&err, as_json, NULL);
 	if (!as_json)
 		printf("submitted %s (%s%s)\n", str(it, "id"), str(it, "state"),
 		       status == 200 ? ", already known" : "");
@@ -114,8 +150,14 @@ int cmd_submit(int argc, char **argv)
 					fprintf(stderr, "karpa submit: the validator asks for held checkpoints of %s: submit again with"
 							" --held DIR (the proof's BUNDLE.held)\n", str(it, "id"));
 			} else if (client_send_held(url, it, held, &co, &tally, &sent, &status, &err) < 0) {
-				json_decref(it);
-				return cli_fail_json(&err, as_json, NULL);
+				/* "later": asked again on the next poll */
+				if (!client_later(&err, status) || difftime(time(NULL), t0) > timeout) {
+					json_decref(it);
+					return cli_fail_json(&err, as_json, NULL);
+				}
+				fprintf(stderr, "karpa submit: held checkpoints: the validator says later (%s): sending"
+						" them again on the next poll\n",
+					err.code);
 			} else if (!as_json) {
 				fprintf(stderr, "  sent %d held checkpoint%s\n", sent, sent == 1 ? "" : "s");
 			}

@@ -45,6 +45,19 @@ static int h_hello(struct http_req *rq, void *ctx)
 					 "group", http_req_remote_group(rq)));
 }
 
+/* A JSON array of n zeros (query n). */
+static int h_many(struct http_req *rq, void *ctx)
+{
+	const char *q = http_req_query(rq, "n");
+	long n = q ? atol(q) : 0;
+	json_t *a = json_array();
+
+	(void)ctx;
+	for (long i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(0));
+	return http_reply_json(rq, 200, json_pack("{s:o}", "zeros", a));
+}
+
 static int h_upload(struct http_req *rq, void *ctx)
 {
 	struct fx *f = ctx;
@@ -155,6 +168,7 @@ static int h_gate(struct http_req *rq, void *ctx)
 
 static const struct http_route routes[] = {
 	{ "GET", "/v1/hello", 0, 0, h_hello, NULL },
+	{ "GET", "/v1/many", 0, 0, h_many, NULL },
 	{ "POST", "/v1/upload", 0, 1, h_upload, NULL },
 	{ "POST", "/v1/quick", 0, HTTP_UPLOAD_QUICK, h_upload, NULL },
 	{ "POST", "/v1/gated", 0, 1, h_upload, h_gate },
@@ -700,9 +714,9 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	assert_int_equal(atomic_load(&held_posts), CLIENT_HELD_ROUNDS_MAX + 2);
 	json_decref(item);
 	/* A validator that takes every byte and answers "busy": each whole
-	 * body counts, and after CLIENT_HELD_UPLOADS_MAX of them nothing more
-	 * is sent. A body that went out whole is not sent again by the
-	 * client's own retries (two tries here): one upload per call. */
+	 * body counts, the client's own retries included (a body this small
+	 * is sent again), and after CLIENT_HELD_UPLOADS_MAX of them nothing
+	 * more is sent. */
 	item = json_pack("{s:s,s:{s:[{s:s,s:b}]}}", "id", "q2", "held", "needs", "name",
 			 "checkpoints/step_00000004.ckpt", "arrived", 0);
 	memset(&tally, 0, sizeof tally);
@@ -710,8 +724,8 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	client_fast(&o, 2);
 	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), -1);
 	assert_string_equal(err.code, "http.busy");
-	assert_int_equal(tally.uploads, 1);
-	assert_int_equal(1000 - atomic_load(&held_busy), 1);
+	assert_int_equal(tally.uploads, 2);
+	client_fast(&o, 1);
 	while (tally.uploads < CLIENT_HELD_UPLOADS_MAX) {
 		double before = tally.uploads;
 		assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err),
@@ -725,6 +739,21 @@ static void test_held_sent_a_bounded_number_of_times(void **state)
 	assert_non_null(strstr(err.msg, "whole uploads"));
 	assert_int_equal(1000 - atomic_load(&held_busy), CLIENT_HELD_UPLOADS_MAX);
 	assert_int_equal(tally.rounds, 0);
+	json_decref(item);
+	/* A body past CLIENT_RESEND_FREE_BYTES that went out whole is not sent
+	 * again by the client's own retries (five tries here): one upload,
+	 * and the caller decides when to send it again. */
+	write_random(ck, (size_t)CLIENT_RESEND_FREE_BYTES + 4096);
+	item = json_pack("{s:s,s:{s:[{s:s,s:b}]}}", "id", "q3", "held", "needs", "name",
+			 "checkpoints/step_00000004.ckpt", "arrived", 0);
+	memset(&tally, 0, sizeof tally);
+	atomic_store(&held_busy, 1000);
+	client_fast(&o, 5);
+	assert_int_equal(client_send_held(url(f, "/v1/submissions"), item, held, &o, &tally, &sent, &status, &err), -1);
+	assert_string_equal(err.code, "http.busy");
+	assert_int_equal(status, 503);
+	assert_int_equal(1000 - atomic_load(&held_busy), 1);
+	assert_true(client_later(&err, status));
 	atomic_store(&held_busy, 0);
 	json_decref(item);
 	fx_stop(f);
@@ -1962,9 +1991,38 @@ static void test_start_refusals(void **state)
 	assert_null(s);
 }
 
+/* A reply with more JSON values than any honest one holds is refused
+ * before it is parsed (jansson spends about 17 bytes of heap per byte of
+ * `0,`); one within the bound is read. */
+static void test_reply_values_capped(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	json_t *j = NULL;
+	long st = 0;
+	struct fx *f;
+	char path[64];
+
+	(void)state;
+	test_limits(&lim);
+	f = fx_start(&lim);
+	client_fast(&o, 1);
+	snprintf(path, sizeof path, "/v1/many?n=%u", 2 * 65536u);
+	assert_int_equal(client_get_json(url(f, path), &o, &j, &st, &err), -1);
+	assert_string_equal(err.code, "client.bad_reply");
+	assert_non_null(strstr(err.msg, "JSON values"));
+	assert_null(j);
+	assert_int_equal(client_get_json(url(f, "/v1/many?n=1000"), &o, &j, &st, &err), 0);
+	assert_int_equal(json_array_size(json_object_get(j, "zeros")), 1000);
+	json_decref(j);
+	fx_stop(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reply_values_capped),
 		cmocka_unit_test(test_json_get),
 		cmocka_unit_test(test_not_found_and_method),
 		cmocka_unit_test(test_upload_sha256),

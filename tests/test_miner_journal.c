@@ -84,7 +84,7 @@ static void test_resume_after_kill(void **state)
 	int exp;
 
 	tiny_king(&kv);
-	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.0 };
+	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.0, 0 };
 
 	assert_int_equal(journal_open(&j, w, &err), 0);
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
@@ -168,7 +168,7 @@ static void test_search_learns_per_arm(void **state)
 	struct proposal p;
 
 	tiny_king(&kv);
-	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05 };
+	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05, 0 };
 	assert_int_equal(journal_open(&j, w, &err), 0);
 	record(&j, "short", "king", 4.5, "baseline");
 	/* Untried, "steps up" leads on its prior. */
@@ -216,7 +216,7 @@ static void test_crashed_baseline_is_run_again(void **state)
 
 	(void)state;
 	tiny_king(&kv);
-	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05 };
+	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05, 0 };
 	assert_int_equal(journal_open(&j, w, &err), 0);
 	record(&j, "short", "king", NAN, "crash");
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
@@ -241,7 +241,12 @@ static void test_crashed_baseline_is_run_again(void **state)
 	}
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), -1);
 	assert_non_null(strstr(p.why, "short run crashed 3 times"));
-	/* no public score: the king's own full run, likewise */
+	/* a new start (its rows begin after these) tries it again */
+	sk.since = j.n;
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
+	assert_string_equal(p.rung, "short");
+	/* no public score: the king's own full run, likewise; a full run
+	 * that finished and a short one that keeps crashing name the short */
 	sk.commit = "0000000000000000000000000000000000000002";
 	sk.public_bpb = NAN;
 	for (int i = 0; i < SEARCH_BASELINE_TRIES; i++) {
@@ -251,6 +256,12 @@ static void test_crashed_baseline_is_run_again(void **state)
 	}
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), -1);
 	assert_non_null(strstr(p.why, "full run crashed 3 times"));
+	sk.commit = "0000000000000000000000000000000000000003";
+	record_on(&j, sk.commit, "full", "king", 4.4, "baseline");
+	for (int i = 0; i < SEARCH_BASELINE_TRIES; i++)
+		record_on(&j, sk.commit, "short", "king", NAN, "crash");
+	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), -1);
+	assert_non_null(strstr(p.why, "short run crashed 3 times"));
 	journal_close(&j);
 	tu_rmdir(w);
 }

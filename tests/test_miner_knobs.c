@@ -274,6 +274,9 @@ static void test_ambiguous_anchors(void **state)
 		 * one the miner edits */
 		{ "config.c", "s|^\\tc->beta2 = 0.95f;|\\tc->beta2 = 0.95f;\\n\\tif (row->T > 0)\\n\\t\\tc->beta2 = 0.9f;|", NULL,
 		  KNOB_BETA2 },
+		/* a row value the config sets again after taking it */
+		{ "config.c", "s|^\\tc->steps = row->steps;|\\tc->steps = row->steps;\\n\\tif (row->T > 0)\\n\\t\\tc->steps = 30;|",
+		  NULL, KNOB_STEPS },
 		/* a row of that name commented out before the real one */
 		{ "config.c", "s|^\\t{ \"tiny\", 64,|\\t/* { \"tiny\", 32, 1, 1, 32, 2, 9, 1, 3, 1e-3f }, */\\n\\t{ \"tiny\", 64,|",
 		  "miner.knob_anchor", KNOB_COUNT },

@@ -333,6 +333,28 @@ int knob_read(const char *checkout, const char *scale, struct knob_values *kv, s
 	return rc;
 }
 
+/* The knobs a scale's row holds, and the config field each row value
+ * is given to. */
+static const struct {
+	enum knob_id k;
+	const char *field, *row;
+} row_knobs[] = {
+	{ KNOB_LR, "lr", "lr" },	     { KNOB_WARMUP, "warmup_steps", "warmup" }, { KNOB_STEPS, "steps", "steps" },
+	{ KNOB_BATCH, "B", "B" },	     { KNOB_CONTEXT, "T", "T" },		{ KNOB_WIDTH, "C", "C" },
+	{ KNOB_DEPTH, "L", "L" },
+};
+
+/* Whether the config takes field from the row and sets it nowhere else:
+ * a second assignment (deeper in an if, say) would take effect while the
+ * miner edited the row, and its patch would not do what it says. */
+static int from_row(const char *cfg, const char *field, const char *row)
+{
+	char pat[96];
+
+	snprintf(pat, sizeof pat, "\n\tc->%s = row->%s;", field, row);
+	return field_uses(cfg, field) == 1 && occurs(cfg, pat) == 1;
+}
+
 int knob_read_texts(const char *cfg, const char *gpt, const char *scale, struct knob_values *kv, struct kerr *err)
 {
 	const struct scale *sc;
@@ -356,8 +378,8 @@ int knob_read_texts(const char *cfg, const char *gpt, const char *scale, struct 
 	kv->v[KNOB_CONTEXT] = strtod(r.f[ROW_T], NULL);
 	kv->v[KNOB_WIDTH] = strtod(r.f[ROW_C], NULL);
 	kv->v[KNOB_DEPTH] = strtod(r.f[ROW_L], NULL);
-	kv->avail[KNOB_LR] = kv->avail[KNOB_WARMUP] = kv->avail[KNOB_STEPS] = kv->avail[KNOB_BATCH] = 1;
-	kv->avail[KNOB_CONTEXT] = kv->avail[KNOB_WIDTH] = kv->avail[KNOB_DEPTH] = 1;
+	for (size_t i = 0; i < sizeof row_knobs / sizeof row_knobs[0]; i++)
+		kv->avail[row_knobs[i].k] = from_row(cfg, row_knobs[i].field, row_knobs[i].row);
 	kv->heads = atoi(r.f[ROW_NH]);
 	for (int k = 0; k < KNOB_COUNT; k++) {
 		double v;

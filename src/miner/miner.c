@@ -331,35 +331,6 @@ static int held_path(struct miner *m, int exp, const char *name, char *out, size
 	return journal_path(&m->j, exp, held, out, cap, err);
 }
 
-/* The validator's queue caps (in all, per address, per key), its upload
- * slots and its disk room, once the client's own retries are spent, say
- * "later", not "no": the proof still stands. */
-static int queue_full(const struct kerr *e)
-{
-	return !strcmp(e->code, "service.queue_full") || !strcmp(e->code, "service.address_queue_full") ||
-	       !strcmp(e->code, "service.miner_queue_full") || !strcmp(e->code, "http.busy") ||
-	       !strcmp(e->code, "http.disk_full");
-}
-
-/* A failure that says "not now" rather than "no": the validator down,
- * slow, busy, full or failing (any 5xx: its own fault, not the proof's),
- * once the client's own retries are spent. status: the reply's HTTP status
- * (0: none came). Tried again until the submission's deadline. */
-/* A busy refusal of any module (http.busy, vstate.busy, heldwait.busy,
- * queue.busy): room, not a fault. */
-static int busy(const struct kerr *e)
-{
-	size_t n = strlen(e->code);
-
-	return n > 5 && !strcmp(e->code + n - 5, ".busy");
-}
-
-static int later(const struct kerr *e, long status)
-{
-	return queue_full(e) || status >= 500 || !strcmp(e->code, "client.connect") || !strcmp(e->code, "http.rate") ||
-	       busy(e);
-}
-
 /* After which the proof still stands and the submission is followed, or
  * sent, again on the next start: what follow and submit_follow give up on
  * at the deadline (client.timeout, the last cause in its message) or after
@@ -368,7 +339,7 @@ static int later(const struct kerr *e, long status)
  * gpu-* scales 12 GB on disk with no row to remove it). */
 static int transient(const struct kerr *e)
 {
-	return queue_full(e) || !strcmp(e->code, "client.connect") || !strcmp(e->code, "client.timeout") ||
+	return client_no_room(e) || !strcmp(e->code, "client.connect") || !strcmp(e->code, "client.timeout") ||
 	       !strcmp(e->code, "http.rate") || !strcmp(e->code, "client.server_fault");
 }
 
@@ -381,7 +352,7 @@ static int too_many_faults(int *faults, long status, const char *what, struct ke
 {
 	char cause[KERR_MSG_MAX];
 
-	if (status < 500 || status == 503 || queue_full(err) || busy(err)) {
+	if (status < 500 || status == 503 || client_no_room(err) || client_busy(err)) {
 		*faults = 0;
 		return 0;
 	}
@@ -466,7 +437,7 @@ static int follow(struct miner *m, const char *id, const char *held_dir, time_t 
 		}
 		json_decref(it);
 		it = NULL;
-		if (rc < 0 && !later(err, status))
+		if (rc < 0 && !client_later(err, status))
 			return -1;
 		if (rc < 0) {
 			if (past_deadline(deadline, id, err) || too_many_faults(&faults, status, id, err))
@@ -507,7 +478,7 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 	if (client_url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
 	while (client_post_file(u, tar, &m->co, &it, &status, err) < 0) {
-		if (!later(err, status) || past_deadline(deadline, tar, err) || too_many_faults(&faults, status, tar, err))
+		if (!client_later(err, status) || past_deadline(deadline, tar, err) || too_many_faults(&faults, status, tar, err))
 			return -1;
 		say("experiment %04d: the validator did not take it now (%s); sending it again in %u s", exp,
 		    err->code, later_wait_s(fails));
@@ -835,7 +806,7 @@ static int full_proof(struct miner *m, struct journal_row *r, double tokens_per_
 static int full_verdict(struct miner *m, struct journal_row *r, int baseline, const char *what, struct miner_stats *st,
 			struct kerr *err)
 {
-	double kb = search_king_bpb(&m->j, &(struct search_king){ m->k.commit, &m->k.kv, m->k.public_bpb, m->k.margin });
+	double kb = search_king_bpb(&m->j, &(struct search_king){ m->k.commit, &m->k.kv, m->k.public_bpb, m->k.margin, 0 });
 
 	if (baseline)
 		snprintf(r->status, sizeof r->status, "baseline");
@@ -862,7 +833,6 @@ static int experiment(struct miner *m, const struct proposal *p, struct miner_st
 	char dir[FS_PATH_MAX], rat[4096], tok[32], full[4608], *diff = NULL;
 	size_t dlen;
 	double base = NAN;
-	const struct journal_row *b;
 	int exp;
 
 	memset(&r, 0, sizeof r);
@@ -925,8 +895,7 @@ static int experiment(struct miner *m, const struct proposal *p, struct miner_st
 	r.val_bpb = res.val.val_bpb;
 	r.tok_per_s = res.train_ms > 0 ? (double)res.tokens / (res.train_ms / 1e3) : NAN;
 	if (!strcmp(p->rung, "short")) {
-		b = journal_find(&m->j, m->k.commit, "short", "king");
-		base = b ? b->val_bpb : NAN;
+		base = search_short_base(&m->j, m->k.commit);
 		if (!p->point.n)
 			snprintf(r.status, sizeof r.status, "baseline");
 		else
@@ -1193,6 +1162,7 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 	char old_commit[48];
 	double old_public;
 	int rc = -1, changed, streak = 0, resumed = 0;
+	size_t started_rows = 0; /* the journal's rows from earlier starts */
 
 	memset(st, 0, sizeof *st);
 	memset(&m, 0, sizeof m);
@@ -1215,6 +1185,7 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 		return -1;
 	if (m.j.n || m.j.dropped)
 		say("resuming: %zu experiments recorded%s", m.j.n, m.j.dropped ? ", an interrupted one dropped" : "");
+	started_rows = m.j.n;
 	for (;;) {
 		struct proposal p;
 		struct search_king sk;
@@ -1223,7 +1194,7 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 		if ((o->experiments && st->run >= o->experiments) || (o->minutes > 0 && difftime(time(NULL), t0) > o->minutes * 60))
 			break;
 		if (m.k.commit[0])
-			search_best(&m.j, &(struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb, m.k.margin }, &carry, &best_bpb);
+			search_best(&m.j, &(struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb, m.k.margin, 0 }, &carry, &best_bpb);
 		snprintf(old_commit, sizeof old_commit, "%s", m.k.commit);
 		old_public = m.k.public_bpb;
 		if (king_sync(&m, &changed, err) < 0)
@@ -1239,7 +1210,7 @@ int miner_run(const struct miner_opts *o, struct miner_stats *st, struct kerr *e
 			if (resume_pending(&m, st, err) < 0)
 				goto out;
 		}
-		sk = (struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb, m.k.margin };
+		sk = (struct search_king){ m.k.commit, &m.k.kv, m.k.public_bpb, m.k.margin, started_rows };
 		/* Rebase: the old king's best idea, re-expressed on the new king,
 		 * gets a full run first; dropped when the new king has no room for it. */
 		if (changed && carry.n) {

@@ -13,11 +13,11 @@ static int ok_row(const struct journal_row *r)
 }
 
 /* The king's own run on a rung that finished (NULL while none has), and
- * in *crashed how many crashed: a baseline that crashed once (a full
- * disk, a killed run) is run again, or every later point would be scored
- * against no baseline at all and discarded. */
+ * in *crashed how many crashed in rows from index since on: a baseline
+ * that crashed (a full disk, a killed run) is run again, or every later
+ * point would be scored against no baseline at all and discarded. */
 static const struct journal_row *baseline(const struct journal *j, const char *commit, const char *rung,
-					  int *crashed)
+					  size_t since, int *crashed)
 {
 	int n = 0;
 
@@ -31,16 +31,16 @@ static const struct journal_row *baseline(const struct journal *j, const char *c
 				*crashed = n;
 			return r;
 		}
-		n++;
+		n += i >= since;
 	}
 	if (crashed)
 		*crashed = n;
 	return NULL;
 }
 
-static double short_base(const struct journal *j, const char *commit)
+double search_short_base(const struct journal *j, const char *commit)
 {
-	const struct journal_row *r = baseline(j, commit, "short", NULL);
+	const struct journal_row *r = baseline(j, commit, "short", 0, NULL);
 
 	return r ? r->val_bpb : NAN;
 }
@@ -51,7 +51,7 @@ double search_king_bpb(const struct journal *j, const struct search_king *k)
 
 	if (isfinite(k->public_bpb))
 		return k->public_bpb;
-	r = baseline(j, k->commit, "full", NULL);
+	r = baseline(j, k->commit, "full", 0, NULL);
 	return r ? r->val_bpb : NAN;
 }
 
@@ -106,7 +106,7 @@ static void learn(const struct journal *j, const struct search_king *k, double s
 	for (size_t i = 0; i < j->n; i++) {
 		const struct journal_row *r = &j->rows[i];
 		int full = !strcmp(r->rung, "full");
-		const struct journal_row *kr = baseline(j, r->commit, r->rung, NULL);
+		const struct journal_row *kr = baseline(j, r->commit, r->rung, 0, NULL);
 		double base = full && !strcmp(r->commit, k->commit) ? search_king_bpb(j, k) : (kr ? kr->val_bpb : NAN);
 		struct knob_point p;
 		if (!strcmp(r->point, "king") || knob_point_parse(r->point, &p, &err) < 0)
@@ -146,21 +146,23 @@ int search_next(uint64_t seed, const struct journal *j, const struct search_king
 		void *skip_arg, struct proposal *p)
 {
 	struct knob_point best, empty = { 0 };
-	double best_bpb, base = short_base(j, k->commit), score[ARMS], key[ARMS], promo = INFINITY;
+	double best_bpb, base = search_short_base(j, k->commit), score[ARMS], key[ARMS], promo = INFINITY;
 	int tries[ARMS], order[ARMS], promo_i = -1;
 	struct kerr err;
 	char why[256];
+	const char *rung = "full";
 	int crashed;
 
 	/* 0. No public score from the validator: the king's own full run. */
-	if (!isfinite(k->public_bpb) && !baseline(j, k->commit, "full", &crashed)) {
+	if (!isfinite(k->public_bpb) && !baseline(j, k->commit, "full", k->since, &crashed)) {
 		if (crashed >= SEARCH_BASELINE_TRIES)
 			goto baseline_failed;
 		fill(p, &empty, k->king, 0, "the validator has no public score for the king: its own full run");
 		return 1;
 	}
 	/* 1. The king's own short run: what screened points are compared with. */
-	if (!baseline(j, k->commit, "short", &crashed)) {
+	rung = "short";
+	if (!baseline(j, k->commit, "short", k->since, &crashed)) {
 		if (crashed >= SEARCH_BASELINE_TRIES)
 			goto baseline_failed;
 		fill(p, &empty, k->king, 1,
@@ -223,8 +225,8 @@ int search_next(uint64_t seed, const struct journal *j, const struct search_king
 baseline_failed:
 	memset(p, 0, sizeof *p);
 	snprintf(p->why, sizeof p->why,
-		 "the king's own %s run crashed %d times: nothing can be scored against it (its rows in results.tsv"
-		 " say why)",
-		 isfinite(k->public_bpb) ? "short" : "full", crashed);
+		 "the king's own %s run crashed %d times since this start: nothing can be scored against it (its"
+		 " rows in results.tsv say why; a start after the trouble is mended tries it again)",
+		 rung, crashed);
 	return -1;
 }

@@ -28,6 +28,8 @@ struct search_king {
 	const struct knob_values *king; /* its knob values */
 	double public_bpb;              /* the king's public val_bpb (from the validator) */
 	double margin;                  /* the validator's noise margin (0 when unknown) */
+	size_t since;                   /* journal rows from this index on are this start's: only
+					   their crashed baselines count (SEARCH_BASELINE_TRIES) */
 };
 
 /* 1: skip p (the corpus judged it not decisive on this king). */
@@ -45,10 +47,14 @@ struct proposal {
  * the best screened point's full run, then the next untried neighbour of the
  * best point. Returns 1, or 0 when no untried neighbour is left, or -1
  * (p->why says so) when the king's own baseline run crashed
- * SEARCH_BASELINE_TRIES times: a baseline that crashed is run again, but
- * one that always does is this machine's trouble, not a point's. */
+ * SEARCH_BASELINE_TRIES times since k->since: a baseline that crashed is
+ * run again, but one that always does is this machine's trouble, not a
+ * point's, until the miner starts again. */
 int search_next(uint64_t seed, const struct journal *j, const struct search_king *k, search_skip_fn skip,
 		void *skip_arg, struct proposal *p);
+/* The king's own short run's val_bpb, the first that finished (NAN while
+ * none has): what screened points are compared with. */
+double search_short_base(const struct journal *j, const char *commit);
 /* The king's public val_bpb: the validator's, else the journal's full run
  * of the king (NAN when neither). */
 double search_king_bpb(const struct journal *j, const struct search_king *k);

@@ -19,11 +19,16 @@
 
 #include "util/fsutil.h"
 #include "util/growbuf.h"
+#include "util/jsonmem.h"
 #include "util/hash.h"
 #include "util/retry_after.h"
 #include "util/termtext.h"
 
 #define CLIENT_REPLY_BYTES_MAX (16u << 20) /* a JSON reply or an error body */
+/* ... and its JSON values, counted before parsing (jsonmem_values_over):
+ * a hostile validator's 16 MiB of [0,0,...] would cost about 270 MiB of
+ * heap; the largest honest reply (a page of the corpus) holds thousands */
+#define CLIENT_REPLY_VALUES_MAX (1u << 17)
 #define CLIENT_CONNECT_TIMEOUT_S 10
 #define CLIENT_BACKOFF_BASE_MS 100
 #define CLIENT_BACKOFF_MAX_MS 5000
@@ -246,7 +251,9 @@ static int code_shaped(const char *s)
 /* A non-2xx reply: the service's error shape becomes err with its code. */
 static int map_error(struct xfer *x, long status, struct kerr *err)
 {
-	json_t *j = x->mem.buf ? json_loadb(x->mem.buf, x->mem.len, 0, NULL) : NULL;
+	json_t *j = x->mem.buf && !jsonmem_values_over(x->mem.buf, x->mem.len, CLIENT_REPLY_VALUES_MAX)
+			    ? json_loadb(x->mem.buf, x->mem.len, 0, NULL)
+			    : NULL;
 	json_t *e = json_object_get(j, "error");
 	const char *code = json_string_value(json_object_get(e, "code"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
@@ -384,12 +391,14 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 		}
 		if (status)
 			*status = st;
-		/* An upload whose body went out is not sent again here on a
-		 * 5xx: the server read it and said no (busy, a full queue, a
-		 * fault), and the caller's own wait governs when to send it
+		/* An upload whose body went out whole is not sent again here
+		 * on a 5xx: the server read it and said no (busy, a full queue,
+		 * a fault), and the caller's own wait governs when to send it
 		 * again; retried here, every such answer cost five bodies of
-		 * up to gigabytes. Refused on its headers, it costs nothing. */
-		if (st >= 500 && x->up_fd >= 0 && uploaded(x) > 0)
+		 * up to gigabytes. Refused on its headers, or small, it costs
+		 * little, and is retried. */
+		if (st >= 500 && x->up_fd >= 0 && x->up_bytes > CLIENT_RESEND_FREE_BYTES &&
+		    (uint64_t)uploaded(x) >= x->up_bytes)
 			break;
 		if (st >= 500)
 			continue;
@@ -428,6 +437,9 @@ static int parse_json(struct xfer *x, json_t **out, struct kerr *err)
 {
 	json_error_t je;
 
+	if (x->mem.buf && jsonmem_values_over(x->mem.buf, x->mem.len, CLIENT_REPLY_VALUES_MAX))
+		return kerr_set(err, "client.bad_reply", "%s: reply holds more than %u JSON values", x->url,
+				CLIENT_REPLY_VALUES_MAX);
 	if (!x->mem.buf || !(*out = json_loadb(x->mem.buf, x->mem.len, 0, &je)))
 		return kerr_set(err, "client.bad_reply", "%s: reply is not JSON%s%s", x->url, x->mem.buf ? ": " : "",
 				x->mem.buf ? je.text : "");
@@ -637,4 +649,24 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 			t->rounds++;
 	}
 	return 0;
+}
+
+int client_no_room(const struct kerr *e)
+{
+	return !strcmp(e->code, "service.queue_full") || !strcmp(e->code, "service.address_queue_full") ||
+	       !strcmp(e->code, "service.miner_queue_full") || !strcmp(e->code, "http.busy") ||
+	       !strcmp(e->code, "http.disk_full");
+}
+
+int client_busy(const struct kerr *e)
+{
+	size_t n = strlen(e->code);
+
+	return n > 5 && !strcmp(e->code + n - 5, ".busy");
+}
+
+int client_later(const struct kerr *e, long status)
+{
+	return client_no_room(e) || status >= 500 || !strcmp(e->code, "client.connect") ||
+	       !strcmp(e->code, "http.rate") || client_busy(e);
 }

@@ -36,6 +36,9 @@ struct client_opts {
 /* A king's recipe as a git bundle is a few MiB; a whole history of kings,
  * far less than this. */
 #define CLIENT_FILE_BYTES_MAX ((uint64_t)1 << 30)
+/* An upload this small is sent again on a 5xx as any request is; a larger
+ * one that went out whole is not (client_post_file). */
+#define CLIENT_RESEND_FREE_BYTES ((uint64_t)1 << 20)
 void client_opts_default(struct client_opts *o);
 /* base (a validator's URL as libcurl reads it, trailing slashes dropped)
  * joined with path: client.bad_url for anything but http:// or https://
@@ -53,8 +56,9 @@ int client_get_json(const char *url, const struct client_opts *o, json_t **out, 
 int client_get_file(const char *url, const struct client_opts *o, const char *path, long *status,
 		    struct kerr *err);
 /* POST a file as the body (streamed from disk, application/x-tar), parse
- * the JSON reply as client_get_json does. A 5xx after the body went out
- * is returned at once, not retried: the caller waits and sends again. */
+ * the JSON reply as client_get_json does. A 5xx after a body of more than
+ * CLIENT_RESEND_FREE_BYTES went out whole is returned at once, not
+ * retried: the caller waits and sends again (client_later). */
 int client_post_file(const char *url, const char *path, const struct client_opts *o,
 		     json_t **out, long *status, struct kerr *err);
 
@@ -102,5 +106,17 @@ int client_send_held(const char *submissions_url, const json_t *item, const char
 		     struct kerr *err);
 /* Whether item (a submission) waits for held checkpoints it was not sent. */
 int client_held_wanted(const json_t *item);
+
+/* A validator's "no room" (its queue caps in all, per address, per key,
+ * its upload slots, its disk room): try again later. */
+int client_no_room(const struct kerr *e);
+/* A busy refusal of any module (http.busy, vstate.busy, heldwait.busy,
+ * queue.busy): room, not a fault. */
+int client_busy(const struct kerr *e);
+/* A failure that says "not now" rather than "no": the validator down,
+ * slow, busy, full or failing (any 5xx: its own fault, not the upload's),
+ * once the client's own retries are spent. status: the reply's HTTP
+ * status (0: none came). */
+int client_later(const struct kerr *e, long status);
 
 #endif
