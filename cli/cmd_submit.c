@@ -20,6 +20,7 @@
 #define SUBMIT_LATER_S 15     /* the first wait after a "later", doubling ... */
 #define SUBMIT_LATER_MAX_S 120 /* ... to at most this */
 #define SUBMIT_FAULTS_MAX 3
+#define SUBMIT_UPLOADS_MAX 12 /* tries of one upload, as of held checkpoints (CLIENT_HELD_UPLOADS_MAX) */
 #define URL_MAX 2048
 
 static const char submit_usage[] =
@@ -29,8 +30,9 @@ static const char submit_usage[] =
 	"  --held DIR   where the proof's held checkpoints are (karpa prove --out B: B.held):\n"
 	"               the ones the validator asks for are sent (docs/bundle.md)\n"
 	"  --wait       follow it until its verdict, and print the verdict\n"
-	"  --timeout S  give up waiting after S seconds (default 86400); a validator that says\n"
-	"               \"later\" (its queue full, busy, down) is asked again within it\n"
+	"  --timeout S  give up waiting after S seconds (default 86400): with --wait, a validator\n"
+	"               that says \"later\" (its queue full, busy, down) is asked again within it\n"
+	"               (15 s doubling to 2 minutes, 12 tries at most)\n"
 	"  --quiet      no upload progress\n"
 	"  --json       one JSON object on stdout: the submission (with --wait, its verdict)\n";
 
@@ -63,16 +65,33 @@ static void print_verdict(json_t *it)
 	printf("corpus entry %s\n", str(it, "submission"));
 }
 
-/* After a failed upload, n of them in a row: 1 after waiting when the
- * validator said "later" (no room, busy, down; client_later) and time is
- * left, else 0. A 5xx that is the validator's own fault rather than a lack
- * of room is tried SUBMIT_FAULTS_MAX times in a row, no more: it may fail
- * the same bundle the same way every time, and each try is an upload. */
-static int wait_later(const struct kerr *err, long status, int n, int *faults, time_t t0, double timeout)
+/* How long to wait after the n-th "later" in a row: 15 s, doubling to at
+ * most 2 minutes. */
+static unsigned later_s(int n)
 {
 	unsigned s = SUBMIT_LATER_S;
 
-	if (!client_later(err, status))
+	while (n-- > 0 && s < SUBMIT_LATER_MAX_S)
+		s *= 2;
+	return s > SUBMIT_LATER_MAX_S ? SUBMIT_LATER_MAX_S : s;
+}
+
+/* With --wait, after the n-th failed upload in a row: 1 after waiting
+ * when the validator said "later" (no room, busy, down; client_later),
+ * the upload may be sent again and time is left, else 0. Sent again at
+ * most SUBMIT_UPLOADS_MAX times (a refusal after the body costs a whole
+ * bundle each time); a 5xx that is the validator's own fault rather than
+ * a lack of room, SUBMIT_FAULTS_MAX times in a row (it may fail the same
+ * bundle the same way every time); a validator never reached
+ * (client.connect before any answer) not at all: a wrong URL, most
+ * likely. */
+static int wait_later(const struct kerr *err, long status, int n, int *faults, int answered, time_t t0,
+		      double timeout)
+{
+	unsigned s = later_s(n);
+
+	if (!client_later(err, status) || n + 1 >= SUBMIT_UPLOADS_MAX ||
+	    (!answered && !strcmp(err->code, "client.connect")))
 		return 0;
 	if (status >= 500 && status != 503 && !client_no_room(err) && !client_busy(err)) {
 		if (++*faults >= SUBMIT_FAULTS_MAX)
@@ -80,10 +99,6 @@ static int wait_later(const struct kerr *err, long status, int n, int *faults, t
 	} else {
 		*faults = 0;
 	}
-	while (n-- > 0 && s < SUBMIT_LATER_MAX_S)
-		s *= 2;
-	if (s > SUBMIT_LATER_MAX_S)
-		s = SUBMIT_LATER_MAX_S;
 	if (difftime(time(NULL), t0) + s > timeout)
 		return 0;
 	fprintf(stderr, "karpa submit: the validator says later (%s: %s): trying again in %u s\n", err->code, err->msg,
@@ -108,8 +123,8 @@ int cmd_submit(int argc, char **argv)
 	int wait = 0, as_json = 0, c;
 	double timeout = 86400;
 	const char *held = NULL;
-	int warned = 0;
-	time_t t0;
+	int warned = 0, held_laters = 0;
+	time_t t0, held_at = 0;
 
 	client_opts_default(&co);
 	co.progress = isatty(STDERR_FILENO);
@@ -132,34 +147,40 @@ int cmd_submit(int argc, char **argv)
 	t0 = time(NULL);
 	if (client_url(url, sizeof url, argv[optind], "/v1/submissions", &err) < 0)
 		return cli_fail_json(&err, as_json, NULL);
-	for (int n = 0, faults = 0; client_post_file(url, argv[optind + 1], &co, &it, &status, &err) < 0; n++)
-		if (!wait_later(&err, status, n, &faults, t0, timeout))
+	/* without --wait a "later" is the answer: the caller decides */
+	for (int n = 0, faults = 0, answered = 0; client_post_file(url, argv[optind + 1], &co, &it, &status, &err) < 0;
+	     n++) {
+		answered |= status > 0;
+		if (!wait || !wait_later(&err, status, n, &faults, answered, t0, timeout))
 			return cli_fail_json(&err, as_json, NULL);
+	}
 	if (!as_json)
 		printf("submitted %s (%s%s)\n", str(it, "id"), str(it, "state"),
 		       status == 200 ? ", already known" : "");
-	t0 = time(NULL);
 	for (struct client_held_tally tally = { 0 };;) {
 		json_t *next = NULL;
 		int sent = 0;
 
 		/* the held checkpoints its judgment draws, when it waits for them */
-		if (client_held_wanted(it)) {
+		if (client_held_wanted(it) && time(NULL) >= held_at) {
 			if (!held) {
 				if (!warned++)
 					fprintf(stderr, "karpa submit: the validator asks for held checkpoints of %s: submit again with"
 							" --held DIR (the proof's BUNDLE.held)\n", str(it, "id"));
 			} else if (client_send_held(url, it, held, &co, &tally, &sent, &status, &err) < 0) {
-				/* "later": asked again on the next poll */
-				if (!client_later(&err, status) || difftime(time(NULL), t0) > timeout) {
+				/* with --wait a "later" is waited out, as an upload's */
+				if (!wait || !client_later(&err, status) || difftime(time(NULL), t0) > timeout) {
 					json_decref(it);
 					return cli_fail_json(&err, as_json, NULL);
 				}
+				held_at = time(NULL) + later_s(held_laters);
 				fprintf(stderr, "karpa submit: held checkpoints: the validator says later (%s): sending"
-						" them again on the next poll\n",
-					err.code);
-			} else if (!as_json) {
-				fprintf(stderr, "  sent %d held checkpoint%s\n", sent, sent == 1 ? "" : "s");
+						" them again in %u s\n",
+					err.code, later_s(held_laters++));
+			} else {
+				held_laters = 0;
+				if (!as_json)
+					fprintf(stderr, "  sent %d held checkpoint%s\n", sent, sent == 1 ? "" : "s");
 			}
 		}
 		if (!wait || !strcmp(str(it, "state"), "done"))

@@ -470,6 +470,13 @@ static void test_current_margin(void **state)
 				      " ('recipe-v0.1.1', 'tiny', 4, 0.0, 0.0)", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(king_current(&s, &ki, &err), 0);
 	assert_true(ki.margin == KING_MARGIN_MIN);
+	{
+		struct vstate_noise n;
+
+		/* and so it is published (/v1/king, validator status) */
+		assert_int_equal(king_noise_in_force(&s, "recipe-v0.1.1", &n, &err), 0);
+		assert_true(n.present && n.margin == KING_MARGIN_MIN);
+	}
 	vstate_close(&s);
 }
 

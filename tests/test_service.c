@@ -788,13 +788,18 @@ static void held_waits_have_their_own_caps(void)
 	print_message("   %s drew held checkpoints: refused, one held wait per address\n", strrchr(tar, '/') + 1);
 	held_refused(body, "service.address_queue_full", "1 submissions waiting for held checkpoints (at most 1",
 		     "429 sent=", before, listing);
-	/* karpa submit waits a "later" out, within --timeout: the client sent
-	 * the body once per try (it is past CLIENT_RESEND_FREE_BYTES), and the
-	 * command asked again after 15 s, then gave up at its timeout */
-	run(1, "( %s submit %s %s --quiet --timeout 20 2>&1 )", tu_karpa(), g.sv.url, tar);
+	/* karpa submit --wait waits a "later" out within --timeout: refused
+	 * once the body was in, it asked again after 15 s, was refused again,
+	 * and gave up rather than wait past its timeout; without --wait the
+	 * refusal is its answer at once */
+	run(1, "( %s submit %s %s --quiet --wait --timeout 20 2>&1 )", tu_karpa(), g.sv.url, tar);
 	assert_non_null(strstr(g.out, "the validator says later (service.address_queue_full"));
 	assert_non_null(strstr(g.out, "trying again in 15 s"));
 	assert_null(strstr(g.out, "trying again in 30 s"));
+	assert_non_null(strstr(g.out, "service.address_queue_full"));
+	run(1, "( %s submit %s %s --quiet 2>&1 )", tu_karpa(), g.sv.url, tar);
+	assert_null(strstr(g.out, "says later"));
+	assert_non_null(strstr(g.out, "service.address_queue_full"));
 	assert_int_equal(queue_total(), before);
 	/* 16 x 0.0625: one held wait in all, the address's cap four */
 	sf_stop(&g.sv, SIGTERM);

@@ -172,14 +172,14 @@ static int load_inputs(const struct dataset_prepare_opts *o, const struct scale 
 			return -1;
 	} else {
 		for (size_t i = 0; from[i]; i++) {
-			/* two shards of one name would give their documents
-			 * the same ids (a text file's, a folder's files' are
-			 * their own names) */
-			for (size_t j = 0; j < i && has_suffix(from[i], ".bin"); j++)
-				if (has_suffix(from[j], ".bin") && !strcmp(input_name(from[i]), input_name(from[j])))
+			/* two files of one name (shards, .txt, .jsonl) would
+			 * give their documents the same ids; a folder's files
+			 * are named by their paths within it */
+			for (size_t j = 0; j < i && !fs_is_dir(from[i]); j++)
+				if (!fs_is_dir(from[j]) && !strcmp(input_name(from[i]), input_name(from[j])))
 					return kerr_set(err, "dataset.same_name",
-							"shards %s and %s have the same name: their documents are named by"
-							" the shard's name, so give them different ones",
+							"inputs %s and %s have the same name: their documents are named by"
+							" the file's name, so give them different ones",
 							from[j], from[i]);
 			if (has_suffix(from[i], ".bin")) {
 				in->from_shards = 1;

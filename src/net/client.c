@@ -355,6 +355,8 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 		x->retry_after_s = 0;
 		errbuf[0] = '\0';
 		st = 0;
+		if (status)
+			*status = 0; /* this attempt's, not an earlier one's */
 		if (download_path) {
 			x->file_bytes = 0;
 			fs_atomic_abort(x->file);
@@ -667,6 +669,9 @@ int client_busy(const struct kerr *e)
 
 int client_later(const struct kerr *e, long status)
 {
+	/* the held-upload caps are this client's own no (client_send_held) */
+	if (!strncmp(e->code, "client.held_", 12))
+		return 0;
 	return client_no_room(e) || status >= 500 || !strcmp(e->code, "client.connect") ||
 	       !strcmp(e->code, "http.rate") || client_busy(e);
 }

@@ -18,6 +18,7 @@
 
 #include "util/fsutil.h"
 #include "util/hash.h"
+#include "util/log.h"
 
 struct entry {
 	char path[FS_PATH_MAX];
@@ -60,8 +61,17 @@ int build_cache_pin(const char *dir, struct kerr *err)
 		while (flock(pin, LOCK_SH) < 0) {
 			/* a filesystem without locks: no pin, and the prune
 			 * keeps what was used within the idle time instead */
-			if (no_locks(errno))
+			if (no_locks(errno)) {
+				static int said;
+
+				if (!said++)
+					log_msg(LOG_WARN, "recipe",
+						"%s: the build cache's filesystem takes no locks (%s): runners in use"
+						" cannot be pinned, so every one used in the last day is kept, past"
+						" the cache's 4 GiB if need be",
+						dir, strerror(errno));
 				break;
+			}
 			if (errno != EINTR) {
 				kerr_errno(err, "fs.lock", dir);
 				close(pin);

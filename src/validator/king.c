@@ -230,6 +230,10 @@ int king_noise_in_force(struct vstate *s, const char *tag, struct vstate_noise *
 		n->seeds = sqlite3_column_int(st, 2);
 		n->sigma = real_col(st, 3);
 		n->margin = real_col(st, 4);
+		/* a floor stored before the least margin existed (sigma 0) is
+		 * in force at it, for the judge and for what is published */
+		if (isfinite(n->margin) && n->margin >= 0 && n->margin < KING_MARGIN_MIN)
+			n->margin = KING_MARGIN_MIN;
 		text_col(st, 5, n->created_at, sizeof n->created_at);
 	} else if (r != SQLITE_DONE) {
 		vstate_sql_error(s, "read noise floor", err);
@@ -295,8 +299,6 @@ int king_current(struct vstate *s, struct king_info *out, struct kerr *err)
 	out->margin = n.margin;
 	if (!isfinite(out->margin) || out->margin < 0)
 		return kerr_set(err, "king.no_noise_floor", "%s: the noise floor's margin is not a number", k.tag);
-	if (out->margin < KING_MARGIN_MIN)
-		out->margin = KING_MARGIN_MIN;
 	if (!isfinite(out->hidden_bpb))
 		return kerr_set(err, "king.no_score", "%s: the king has no hidden score (karpa noise-floor)", k.tag);
 	return king_baseline(s, k.tag, out->baseline, err);

@@ -67,8 +67,8 @@ struct king_info {
  * measured on this king, else the latest measured on an earlier one (a new
  * king inherits it: the protocol re-measures when the scale changes, not at
  * every merge). n->present is 0 when none; n->king_tag names the king it was
- * measured on. The one rule, used by king_current (the judge) and by
- * `karpa validator status`. */
+ * measured on; its margin is at least KING_MARGIN_MIN. The one rule, used
+ * by king_current (the judge) and by `karpa validator status`. */
 int king_noise_in_force(struct vstate *s, const char *tag, struct vstate_noise *n, struct kerr *err);
 
 /* Sets the hidden score of the king whose kings row is king_id, from its
