@@ -669,8 +669,9 @@ int client_busy(const struct kerr *e)
 
 int client_later(const struct kerr *e, long status)
 {
-	/* the held-upload caps are this client's own no (client_send_held) */
-	if (!strncmp(e->code, "client.held_", 12))
+	/* the held-upload cap and a missing file are this client's own no
+	 * (client_send_held) */
+	if (!strcmp(e->code, "client.held_again") || !strcmp(e->code, "client.held_missing"))
 		return 0;
 	return client_no_room(e) || status >= 500 || !strcmp(e->code, "client.connect") ||
 	       !strcmp(e->code, "http.rate") || client_busy(e);
