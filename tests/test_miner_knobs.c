@@ -277,6 +277,12 @@ static void test_ambiguous_anchors(void **state)
 		/* a row value the config sets again after taking it */
 		{ "config.c", "s|^\\tc->steps = row->steps;|\\tc->steps = row->steps;\\n\\tif (row->T > 0)\\n\\t\\tc->steps = 30;|",
 		  NULL, KNOB_STEPS },
+		/* an early return in gpt_lr before the tail the knob edits */
+		{ "gpt.c", "s|^\\treturn c->lr;$|\\tif (step > 20)\\n\\t\\treturn 0.5f * c->lr;\\n\\treturn c->lr;|", NULL,
+		  KNOB_LR_DECAY },
+		/* and in gpt_tensor_decays before the line it edits */
+		{ "gpt.c", "s|^\\t/\\* wte, wpe, qkvw, attprojw, fcw, fcprojw \\*/|\\tif (i > 12)\\n\\t\\treturn 0;|", NULL,
+		  KNOB_WD_EMBED },
 		/* a row of that name commented out before the real one */
 		{ "config.c", "s|^\\t{ \"tiny\", 64,|\\t/* { \"tiny\", 32, 1, 1, 32, 2, 9, 1, 3, 1e-3f }, */\\n\\t{ \"tiny\", 64,|",
 		  "miner.knob_anchor", KNOB_COUNT },

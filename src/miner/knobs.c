@@ -239,15 +239,39 @@ static int cfg_find(const char *text, const char *name, size_t *a, size_t *n, do
 	return 0;
 }
 
+/* gpt.c's functions the knobs edit, as the recipe writes their heads. */
+static const char LR_HEAD[] = "\nfloat gpt_lr(const struct gpt_config *c, int64_t step)\n{\n";
+static const char WD_HEAD[] = "\nint gpt_tensor_decays(int i)\n{\n";
+
+/* Whether the function whose head is `head` (there once) has `returns`
+ * return statements, `anchor` among them: what the miner edits is then
+ * what decides. An early return (`if (step > X) return 0.5f * c->lr;`
+ * before the constant tail) would read as the pristine form while another
+ * path took effect, and the patch would not do what its rationale says. */
+static int sole_path(const char *text, const char *head, const char *anchor, int returns)
+{
+	const char *b = strstr(text, head), *e, *p, *in;
+	int n = 0;
+
+	if (!b || occurs(text, head) != 1 || !(e = strstr(b + strlen(head), "\n}")))
+		return 0;
+	for (p = b; (p = strstr(p, "return")) && p < e; p += 6)
+		n++;
+	in = strstr(b, anchor);
+	return n == returns && in && in < e + 2;
+}
+
 /* The lr_decay region: the pristine constant tail or the miner's form, up
  * to and including the function's closing brace. Exactly one of either
- * form, or the knob is not there: with two, an edit of one and a read of
- * the other would disagree. */
+ * form, and gpt_lr's last of its two returns (sole_path), or the knob is
+ * not there: with two, an edit of one and a read of the other would
+ * disagree. */
 static int decay_find(const char *text, size_t *a, size_t *n, double *v)
 {
 	const char *p = strstr(text, LR_CONST), *e;
 
-	if (occurs(text, LR_CONST) + occurs(text, LR_DECAY_MARK) != 1)
+	if (occurs(text, LR_CONST) + occurs(text, LR_DECAY_MARK) != 1 ||
+	    !sole_path(text, LR_HEAD, p ? LR_CONST : LR_DECAY_MARK, 2))
 		return -1;
 
 	if (p) {
@@ -391,7 +415,8 @@ int knob_read_texts(const char *cfg, const char *gpt, const char *scale, struct 
 	if (decay_find(gpt, &a, &n, &kv->v[KNOB_LR_DECAY]) == 0)
 		kv->avail[KNOB_LR_DECAY] = 1;
 	/* one of the two forms, once (see decay_find) */
-	if (occurs(gpt, WD_ALL) + occurs(gpt, WD_MATRICES) == 1) {
+	if (occurs(gpt, WD_ALL) + occurs(gpt, WD_MATRICES) == 1 &&
+	    sole_path(gpt, WD_HEAD, strstr(gpt, WD_ALL) ? WD_ALL : WD_MATRICES, 1)) {
 		kv->v[KNOB_WD_EMBED] = strstr(gpt, WD_ALL) ? 1 : 0;
 		kv->avail[KNOB_WD_EMBED] = 1;
 	}
