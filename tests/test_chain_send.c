@@ -687,24 +687,32 @@ static int reveal_logged(struct fx *f, struct chain_reveal_report *rr, struct wa
 	return rc;
 }
 
-/* Past the window the commit is dropped, not revealed. */
-static void test_reveal_expired(void **state)
+/* A commit made at block 101 (subnet epochs of 10 blocks: revealed in
+ * blocks 103..112), then a reveal pass with the head at `head` that drops
+ * it as expired, unsent. The warnings in w. */
+static void commit_then_expire(struct fx *f, uint32_t head, struct warns *w)
 {
-	struct fx *f = *state;
 	struct chain_send_report rep;
 	struct chain_reveal_report rr;
-	struct warns w;
 
 	set_tempo(9);
 	assert_int_equal(send_w(f, 0, &rep), 0);
 	chain_send_report_free(&rep);
-	g_node.head = 130;
-	assert_int_equal(reveal_logged(f, &rr, &w), 0);
-	assert_non_null(strstr(w.text, "chain.reveal_expired"));
-	assert_null(strstr(w.text, "chain.reveal_uid_moved"));
+	g_node.head = head;
+	assert_int_equal(reveal_logged(f, &rr, w), 0);
+	assert_non_null(strstr(w->text, "chain.reveal_expired"));
+	assert_null(strstr(w->text, "chain.reveal_uid_moved"));
 	assert_int_equal(rr.expired, 1);
 	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
 	assert_int_equal(commits_kept(f), 0);
+}
+
+/* Past the window the commit is dropped, not revealed. */
+static void test_reveal_expired(void **state)
+{
+	struct warns w;
+
+	commit_then_expire(*state, 130, &w);
 }
 
 /* The window's last block as the head: a reveal sent now would land
@@ -717,16 +725,8 @@ static void test_reveal_needs_a_block_left(void **state)
 	struct chain_reveal_report rr;
 	struct warns w;
 
-	set_tempo(9); /* the commit at block 101 is revealed in blocks 103..112 */
-	assert_int_equal(send_w(f, 0, &rep), 0);
-	chain_send_report_free(&rep);
-	g_node.head = 112;
-	assert_int_equal(reveal_logged(f, &rr, &w), 0);
-	assert_non_null(strstr(w.text, "chain.reveal_expired"));
+	commit_then_expire(f, 112, &w);
 	assert_non_null(strstr(w.text, "would land after it"));
-	assert_int_equal(rr.expired, 1);
-	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
-	assert_int_equal(commits_kept(f), 0);
 	/* committed again at block 111 (epoch 12, revealed in blocks
 	 * 113..122), the head one block before the window's last */
 	g_node.head = 110;

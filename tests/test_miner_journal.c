@@ -158,18 +158,27 @@ static void record(struct journal *j, const char *rung, const char *point, doubl
 	record_on(j, "d77e2de73effc550ff450b5fd7169528b44fcdba", rung, point, bpb, status);
 }
 
+/* A journal in a new folder (its path in *w) for the tiny king whose
+ * public score is 4.4 and margin 0.05. */
+static void tiny_search(char **w, struct journal *j, struct knob_values *kv, struct search_king *sk)
+{
+	struct kerr err = { { 0 }, { 0 } };
+
+	*w = tu_mkdtemp();
+	tiny_king(kv);
+	*sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", kv, 4.4, 0.05, 0 };
+	assert_int_equal(journal_open(j, *w, &err), 0);
+}
+
 static void test_search_learns_per_arm(void **state)
 {
-	char *w = tu_mkdtemp();
+	char *w;
 	struct journal j;
-	struct kerr err = { { 0 }, { 0 } };
 	struct knob_values kv;
 	struct search_king sk;
 	struct proposal p;
 
-	tiny_king(&kv);
-	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05, 0 };
-	assert_int_equal(journal_open(&j, w, &err), 0);
+	tiny_search(&w, &j, &kv, &sk);
 	record(&j, "short", "king", 4.5, "baseline");
 	/* Untried, "steps up" leads on its prior. */
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
@@ -207,17 +216,14 @@ static void test_search_learns_per_arm(void **state)
  * validator has no public score. */
 static void test_crashed_baseline_is_run_again(void **state)
 {
-	char *w = tu_mkdtemp();
+	char *w;
 	struct journal j;
-	struct kerr err = { { 0 }, { 0 } };
 	struct knob_values kv;
 	struct search_king sk;
 	struct proposal p;
 
 	(void)state;
-	tiny_king(&kv);
-	sk = (struct search_king){ "d77e2de73effc550ff450b5fd7169528b44fcdba", &kv, 4.4, 0.05, 0 };
-	assert_int_equal(journal_open(&j, w, &err), 0);
+	tiny_search(&w, &j, &kv, &sk);
 	record(&j, "short", "king", NAN, "crash");
 	assert_int_equal(search_next(7, &j, &sk, NULL, NULL, &p), 1);
 	assert_string_equal(p.rung, "short");
