@@ -81,6 +81,8 @@ struct cn_node {
 	size_t metadata_len;
 	uint64_t nonce;
 	uint32_t finalized_lag; /* chain_getFinalizedHead: head - this */
+	/* cn_reorg: blocks from fork_from on are fork `fork`'s (other hashes) */
+	uint32_t fork_from, fork;
 	cn_submit_hook on_submit;
 	void *on_submit_ctx;
 	char events_key[2 + 2 * CHAIN_STORAGE_PREFIX_BYTES + 1]; /* System.Events, 0x-hex */
@@ -118,6 +120,19 @@ static inline void cn_block_hash(uint32_t n, uint8_t out[32])
 	in[18] = (uint8_t)(n >> 16);
 	in[19] = (uint8_t)(n >> 24);
 	crypto_generichash(out, 32, in, sizeof in, NULL, 0);
+}
+
+/* Block num's hash on the node's current chain: cn_block_hash's until the
+ * first reorganisation, a fork's own from the block it forked at on. */
+static inline void cn_node_hash(const struct cn_node *n, uint32_t num, uint8_t out[32])
+{
+	cn_block_hash(num, out);
+	if (n->fork && num >= n->fork_from) {
+		uint8_t tag[4] = { (uint8_t)n->fork, (uint8_t)(n->fork >> 8), (uint8_t)(n->fork >> 16),
+				   (uint8_t)(n->fork >> 24) };
+
+		crypto_generichash(out, 32, out, 32, tag, sizeof tag);
+	}
 }
 
 static inline void cn_hex(const uint8_t *b, size_t n, char *out)
@@ -224,6 +239,20 @@ static inline int cn_count(struct cn_node *n, const char *method)
 		c += !strcmp(n->reqs[i].method, method);
 	pthread_mutex_unlock(&n->mu);
 	return c;
+}
+
+/* A reorganisation: the chain from block `from` on is a new fork (new
+ * hashes), and each extrinsic that was in one of its blocks is in block
+ * `to` instead (0: in none, back in the pool). The head stays. */
+static inline void cn_reorg(struct cn_node *n, uint32_t from, uint32_t to)
+{
+	pthread_mutex_lock(&n->mu);
+	n->fork++;
+	n->fork_from = from;
+	for (int i = 0; i < n->nincluded; i++)
+		if (n->included[i].block >= from)
+			n->included[i].block = to;
+	pthread_mutex_unlock(&n->mu);
 }
 
 /* The i-th request received (a copy). */
@@ -365,13 +394,13 @@ static inline int cn_take_fault(struct cn_node *n, const char *method, struct cn
 	return kind;
 }
 
-static inline json_t *cn_header(uint32_t num)
+static inline json_t *cn_header(const struct cn_node *n, uint32_t num)
 {
 	uint8_t parent[32] = { 0 }, root[32] = { 0 };
 	char nb[24];
 
 	if (num > 0)
-		cn_block_hash(num - 1, parent);
+		cn_node_hash(n, num - 1, parent);
 	snprintf(nb, sizeof nb, "0x%x", num);
 	return json_pack("{s:o,s:s,s:o,s:o,s:{s:[]}}", "parentHash", cn_hex_json(parent, 32), "number", nb,
 			 "stateRoot", cn_hex_json(root, 32), "extrinsicsRoot", cn_hex_json(root, 32), "digest",
@@ -385,7 +414,7 @@ static inline long cn_find_block(struct cn_node *n, const char *hex)
 	char want[67];
 
 	for (uint32_t i = 0; hex && i <= n->head; i++) {
-		cn_block_hash(i, h);
+		cn_node_hash(n, i, h);
 		cn_hex(h, 32, want);
 		if (!strcmp(want, hex))
 			return (long)i;
@@ -416,26 +445,26 @@ static inline enum MHD_Result cn_method(struct cn_node *n, struct MHD_Connection
 		uint8_t h[32];
 
 		if (np == 0) {
-			cn_block_hash(n->head, h);
+			cn_node_hash(n, n->head, h);
 			return cn_reply(c, id, "result", cn_hex_json(h, 32));
 		}
 		if (!json_is_integer(p0) || json_integer_value(p0) < 0)
 			return cn_error(c, id, -32602, "Invalid params", NULL);
 		if (json_integer_value(p0) > n->head)
 			return cn_reply(c, id, "result", json_null());
-		cn_block_hash((uint32_t)json_integer_value(p0), h);
+		cn_node_hash(n, (uint32_t)json_integer_value(p0), h);
 		return cn_reply(c, id, "result", cn_hex_json(h, 32));
 	}
 	if (!strcmp(m, "chain_getFinalizedHead")) {
 		uint8_t h[32];
 
-		cn_block_hash(n->head > n->finalized_lag ? n->head - n->finalized_lag : 0, h);
+		cn_node_hash(n, n->head > n->finalized_lag ? n->head - n->finalized_lag : 0, h);
 		return cn_reply(c, id, "result", cn_hex_json(h, 32));
 	}
 	if (!strcmp(m, "chain_getHeader")) {
 		long num = np == 0 ? (long)n->head : cn_find_block(n, json_string_value(p0));
 
-		return cn_reply(c, id, "result", num < 0 ? json_null() : cn_header((uint32_t)num));
+		return cn_reply(c, id, "result", num < 0 ? json_null() : cn_header(n, (uint32_t)num));
 	}
 	if (!strcmp(m, "chain_getBlock")) {
 		long num = np == 0 ? (long)n->head : cn_find_block(n, json_string_value(p0));
@@ -450,7 +479,7 @@ static inline enum MHD_Result cn_method(struct cn_node *n, struct MHD_Connection
 				json_array_append_new(xts, json_string(n->included[i].hex));
 		pthread_mutex_unlock(&n->mu);
 		return cn_reply(c, id, "result",
-				json_pack("{s:{s:o,s:o},s:n}", "block", "header", cn_header((uint32_t)num), "extrinsics",
+				json_pack("{s:{s:o,s:o},s:n}", "block", "header", cn_header(n, (uint32_t)num), "extrinsics",
 					  xts, "justifications"));
 	}
 	if (!strcmp(m, "state_getRuntimeVersion"))

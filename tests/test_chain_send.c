@@ -942,6 +942,170 @@ static void test_unknown_commit_kept(void **state)
 	assert_int_equal(commits_kept(f), 1);
 }
 
+/* The kept commit's body, parsed (the caller json_decref's it). */
+static json_t *kept_body(struct fx *f)
+{
+	sqlite3_stmt *st;
+	json_t *o = NULL;
+
+	assert_int_equal(sqlite3_prepare_v2(f->st.s.db, "SELECT body FROM chain_commits", -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		o = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	sqlite3_finalize(st);
+	assert_non_null(o);
+	return o;
+}
+
+static long long kept_int(struct fx *f, const char *key)
+{
+	json_t *o = kept_body(f);
+	long long v = json_integer_value(json_object_get(o, key));
+
+	json_decref(o);
+	return v;
+}
+
+/* A reorganisation moves the commit from block 101 (epoch 11, revealed in
+ * epoch 12: blocks 103..112) to block 104 (epoch 12, revealed in epoch 13):
+ * a reveal in epoch 12 would land outside the chain's window, so the
+ * reveal follows the commit to its block; then back to the pool and into
+ * block 113 (epoch 13, revealed in epoch 14: blocks 123..132). */
+static void test_reorg_moves_window(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	struct warns w;
+
+	set_tempo(9);
+	if (send_w(f, 0, &rep) < 0)
+		fail_msg("send: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rep.block, 101);
+	assert_int_equal(rep.sent_head, 100);
+	chain_send_report_free(&rep);
+	assert_int_equal(kept_int(f, "commit_block"), 101);
+	assert_int_equal(kept_int(f, "version"), 2);
+	cn_reorg(&g_node, 101, 104);
+	g_node.head = 105;
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_int_equal(rr.waiting, 1);
+	assert_int_equal(rr.revealed, 0);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	assert_non_null(strstr(w.text, "in block 104 now (a reorganisation moved it from block 101)"));
+	assert_non_null(strstr(w.text, "chain.commit_moved"));
+	assert_int_equal(kept_int(f, "commit_block"), 104);
+	/* reorganised away, and in block 113 after it */
+	cn_reorg(&g_node, 102, 113);
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_int_equal(rr.waiting, 1);
+	assert_non_null(strstr(w.text, "no longer in block 104"));
+	assert_int_equal(kept_int(f, "landed"), 0);
+	assert_int_equal(kept_int(f, "clear_to"), 105); /* looked through, final */
+	g_node.head = 115; /* epoch 13: block 104's window, not block 113's */
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_int_equal(rr.waiting, 1);
+	assert_non_null(strstr(w.text, "in block 113 now (not seen landing; sent after block 100)"));
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	g_node.head = 123; /* epoch 14: block 113's */
+	if (reveal_logged(f, &rr, &w) < 0)
+		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rr.revealed, 1);
+	assert_string_equal(g_rt.seen[1].call, "reveal_weights");
+	assert_true(g_rt.seen[1].hash_matched);
+	assert_int_equal(commits_kept(f), 0);
+}
+
+/* A reveal waits until the commit's block is finalised. */
+static void test_reveal_waits_for_finality(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+
+	set_tempo(9);
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	chain_send_report_free(&rep);
+	g_node.head = 105;
+	g_node.finalized_lag = 5; /* block 100 */
+	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(rr.waiting, 1);
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	assert_int_equal(commits_kept(f), 1);
+	g_node.finalized_lag = 4; /* block 101, the commit's */
+	if (reveal(f, &rr) < 0)
+		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rr.revealed, 1);
+	assert_int_equal(commits_kept(f), 0);
+}
+
+/* A commit reorganised back into the pool whose era then ends, finalised,
+ * never lands: it is dropped unrevealed (a reveal would fail on chain and
+ * cost its fee). With a era of 4 blocks born at block 100, it could land
+ * in blocks 101..103 only. */
+static void test_commit_lost(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	struct warns w;
+
+	set_tempo(9);
+	f->o.era_period = 4;
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	assert_int_equal(rep.era_death, 104);
+	chain_send_report_free(&rep);
+	cn_reorg(&g_node, 101, 0);
+	g_node.head = 105;
+	g_node.finalized_lag = 3; /* block 102: 103 could still hold it */
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_int_equal(rr.waiting, 1);
+	assert_int_equal(rr.lost, 0);
+	assert_int_equal(kept_int(f, "clear_to"), 102);
+	g_node.finalized_lag = 0;
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_int_equal(rr.lost, 1);
+	assert_int_equal(rr.waiting + rr.revealed + rr.failed, 0);
+	assert_non_null(strstr(w.text, "chain.commit_lost"));
+	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	assert_int_equal(commits_kept(f), 0);
+}
+
+/* A commit kept by an earlier version (body version 1: no extrinsic named)
+ * is revealed in the window of the block it was seen in. */
+static void test_commit_v1_reveals(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	struct kerr e;
+	char key[2 * CHAIN_HASH_BYTES + 1], *body;
+	json_t *o;
+	int blocks;
+
+	set_tempo(9);
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	sodium_bin2hex(key, sizeof key, rep.commit_hash, CHAIN_HASH_BYTES);
+	chain_send_report_free(&rep);
+	o = kept_body(f);
+	json_object_set_new(o, "version", json_integer(1));
+	json_object_del(o, "tx_hash");
+	json_object_del(o, "sent_head");
+	json_object_del(o, "era_death");
+	json_object_del(o, "clear_to");
+	body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	assert_int_equal(f->store.st.put(f->store.st.ctx, key, NETUID, body, &e), 0);
+	free(body);
+	cn_reorg(&g_node, 101, 104); /* unseen: version 1 cannot look */
+	g_node.head = 105;
+	blocks = cn_count(&g_node, "chain_getBlock");
+	if (reveal(f, &rr) < 0)
+		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
+	assert_int_equal(rr.revealed, 1);
+	/* the reveal's own following looks at one block, block 106 */
+	assert_int_equal(cn_count(&g_node, "chain_getBlock") - blocks, 1);
+}
+
 /* Commit-reveal with no store to keep the commit: refused before anything
  * is sent, since a commit nobody can reveal costs the epoch's weights. A
  * dry run keeps nothing, so it needs no store. */
@@ -985,6 +1149,11 @@ static const struct {
 	{ "salt", 1, "0" },
 	{ "values", 1, "1" },
 	{ "accounts", 1, "\"1010101010101010101010101010101010101010101010101010101010101010\"" },
+	{ "version", 0, "3" },
+	{ "tx_hash", 0, "\"00\"" },
+	{ "sent_head", 0, "-1" },
+	{ "era_death", 0, "\"228\"" },
+	{ "clear_to", 0, "1.5" },
 };
 
 static void expect_bad_commit(struct fx *f, const char *key, const char *body)
@@ -1521,6 +1690,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dispatch_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_commit_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_without_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reorg_moves_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reveal_waits_for_finality, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_v1_reveals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_commit_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli, setup, teardown),

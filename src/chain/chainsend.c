@@ -138,19 +138,25 @@ static int runtime(struct chain_sender *s, struct chain_tx *tx, struct kerr *e)
 
 /* The era is born at the latest finalised block: a best block could be
  * reorganised away, and an extrinsic born on it would be invalid. */
-static int era_and_nonce(struct chain_sender *s, struct chain_tx *tx, struct kerr *e)
+static int finalized(struct chain_sender *s, uint8_t fin[CHAIN_HASH_BYTES], struct chain_header *h, struct kerr *e)
 {
-	struct chain_header h;
-	uint8_t fin[CHAIN_HASH_BYTES];
 	json_t *res = NULL;
-	uint64_t birth;
 	int rc;
 
 	if (chain_rpc_call(s->rpc, "chain_getFinalizedHead", NULL, CHAIN_RPC_IDEMPOTENT, 0, &res, e) < 0)
 		return -1;
 	rc = chain_rpc_decode_hash(res, "chain_getFinalizedHead", fin, e);
 	json_decref(res);
-	if (rc < 0 || chain_rpc_header(s->rpc, fin, &h, e) < 0)
+	return rc < 0 ? -1 : chain_rpc_header(s->rpc, fin, h, e);
+}
+
+static int era_and_nonce(struct chain_sender *s, struct chain_tx *tx, struct kerr *e)
+{
+	struct chain_header h;
+	uint8_t fin[CHAIN_HASH_BYTES];
+	uint64_t birth;
+
+	if (finalized(s, fin, &h, e) < 0)
 		return -1;
 	birth = chain_era_birth(tx->era_period, h.number);
 	tx->block_number = h.number;
@@ -335,16 +341,19 @@ static int follow(struct chain_sender *s, uint64_t from, struct chain_send_repor
 	}
 }
 
-/* Signs call, keeps the bytes in rep and, unless dry, submits and follows. */
-static int sign_submit(struct chain_sender *s, struct chain_tx *tx, struct scale_writer *call, int dry,
-		       struct chain_send_report *rep, struct kerr *e)
+/* Signs call and keeps the bytes in rep, with the extrinsic's hash, the
+ * best block now and the block its era ends at: what it takes to find it
+ * later in whichever block it lands. */
+static int sign(struct chain_sender *s, struct chain_tx *tx, struct scale_writer *call, struct chain_send_report *rep,
+		struct kerr *e)
 {
 	struct scale_writer xt;
 	struct chain_header h;
 	int rc = -1;
 
 	scale_writer_init(&xt, CHAIN_EXTRINSIC_BYTES_MAX, e);
-	if (era_and_nonce(s, tx, e) < 0 || chain_extrinsic_signed(s->meta, tx, call->buf, call->len, &s->signer, &xt, e) < 0)
+	if (chain_rpc_header(s->rpc, NULL, &h, e) < 0 || era_and_nonce(s, tx, e) < 0 ||
+	    chain_extrinsic_signed(s->meta, tx, call->buf, call->len, &s->signer, &xt, e) < 0)
 		goto out;
 	free(rep->call_bytes);
 	free(rep->xt);
@@ -354,27 +363,48 @@ static int sign_submit(struct chain_sender *s, struct chain_tx *tx, struct scale
 	rep->xt_len = xt.len;
 	call->buf = NULL;
 	xt.buf = NULL;
-	if (dry) {
-		rc = 0;
-		goto out;
-	}
-	if (chain_rpc_header(s->rpc, NULL, &h, e) < 0 || chain_rpc_submit(s->rpc, rep->xt, rep->xt_len, rep->tx_hash, e) < 0)
-		goto out;
-	rep->submitted = 1;
+	crypto_generichash(rep->tx_hash, CHAIN_HASH_BYTES, rep->xt, rep->xt_len, NULL, 0);
+	rep->sent_head = h.number;
 	rep->block = h.number; /* until it is seen in a block */
-	rc = follow(s, h.number, rep, e);
+	rep->era_death = chain_era_death(tx->era_period, tx->block_number);
+	rc = 0;
 out:
 	scale_writer_free(&xt);
 	return rc;
 }
 
+/* Submits what sign() made and follows it into a block. */
+static int submit(struct chain_sender *s, struct chain_send_report *rep, struct kerr *e)
+{
+	if (chain_rpc_submit(s->rpc, rep->xt, rep->xt_len, rep->tx_hash, e) < 0)
+		return -1;
+	rep->submitted = 1;
+	return follow(s, rep->sent_head, rep, e);
+}
+
+/* Signs call, keeps the bytes in rep and, unless dry, submits and follows. */
+static int sign_submit(struct chain_sender *s, struct chain_tx *tx, struct scale_writer *call, int dry,
+		       struct chain_send_report *rep, struct kerr *e)
+{
+	if (sign(s, tx, call, rep, e) < 0)
+		return -1;
+	return dry ? 0 : submit(s, rep, e);
+}
+
 /* ------------------------------------------------------ pending commits */
 
+/* A kept commit. Those this version writes name their extrinsic (tx_hash,
+ * sent_head, era_death): a reveal pass finds the block it is in now, which
+ * a reorganisation can change; clear_to is the last finalised block looked
+ * through without finding it, so no pass looks there again. */
 struct commit {
 	long long epoch;
 	uint16_t netuid;
 	uint64_t commit_block, version_key;
 	int landed;
+	int named; /* tx_hash, sent_head, era_death and clear_to are set */
+	uint8_t tx_hash[CHAIN_HASH_BYTES];
+	uint64_t sent_head, era_death, clear_to;
 	uint8_t hotkey[32], hash[CHAIN_HASH_BYTES];
 	uint16_t salt[CHAIN_SALT_LEN];
 	size_t n;
@@ -410,7 +440,13 @@ static char *commit_body(const struct commit *c)
 	}
 	for (size_t i = 0; i < CHAIN_SALT_LEN; i++)
 		json_array_append_new(sa, json_integer(c->salt[i]));
-	json_object_set_new(o, "version", json_integer(1));
+	json_object_set_new(o, "version", json_integer(c->named ? 2 : 1));
+	if (c->named) {
+		json_object_set_new(o, "tx_hash", hex_json(c->tx_hash, CHAIN_HASH_BYTES));
+		json_object_set_new(o, "sent_head", json_integer((json_int_t)c->sent_head));
+		json_object_set_new(o, "era_death", json_integer((json_int_t)c->era_death));
+		json_object_set_new(o, "clear_to", json_integer((json_int_t)c->clear_to));
+	}
 	json_object_set_new(o, "epoch", json_integer(c->epoch));
 	json_object_set_new(o, "netuid", json_integer(c->netuid));
 	json_object_set_new(o, "commit_block", json_integer((json_int_t)c->commit_block));
@@ -473,6 +509,21 @@ static int commit_parse(const char *body, struct commit *c, struct kerr *e)
 		goto out;
 	c->version_key = (uint64_t)x;
 	c->landed = json_is_true(json_object_get(o, "landed"));
+	if (int_field(json_object_get(o, "version"), 1, 2, &x) < 0)
+		goto out;
+	if (x == 2) { /* version 1 (before 0.3) named no extrinsic */
+		c->named = 1;
+		if (hex_field(o, "tx_hash", c->tx_hash, CHAIN_HASH_BYTES) < 0 ||
+		    int_field(json_object_get(o, "sent_head"), 0, INT64_MAX, &x) < 0)
+			goto out;
+		c->sent_head = (uint64_t)x;
+		if (int_field(json_object_get(o, "era_death"), 0, INT64_MAX, &x) < 0)
+			goto out;
+		c->era_death = (uint64_t)x;
+		if (int_field(json_object_get(o, "clear_to"), 0, INT64_MAX, &x) < 0)
+			goto out;
+		c->clear_to = (uint64_t)x;
+	}
 	if (hex_field(o, "hotkey", c->hotkey, 32) < 0 || hex_field(o, "commit_hash", c->hash, CHAIN_HASH_BYTES) < 0)
 		goto out;
 	for (size_t i = 0; i < CHAIN_SALT_LEN; i++) {
@@ -667,18 +718,21 @@ int chain_send_weights(struct chain_sender *s, long long epoch, const struct cha
 		rc = sign_submit(s, &tx, &call, 1, rep, e);
 		goto out;
 	}
-	/* Kept before it is sent: a crash after the submission still reveals;
-	 * a commit that never landed is dropped at reveal time. */
-	{
-		struct chain_header h;
-
-		if (chain_rpc_header(s->rpc, NULL, &h, e) < 0)
-			goto out;
-		c.commit_block = h.number + 1;
-	}
+	/* Signed, then kept, then sent: a crash after the submission still
+	 * reveals, and the kept commit names its extrinsic, so a reveal pass
+	 * finds the block it landed in (or learns that it never did) whatever
+	 * happened to this process or to the chain's best blocks. */
+	if (sign(s, &tx, &call, rep, e) < 0)
+		goto out;
+	c.commit_block = rep->sent_head + 1; /* the earliest it can land */
+	c.named = 1;
+	memcpy(c.tx_hash, rep->tx_hash, CHAIN_HASH_BYTES);
+	c.sent_head = rep->sent_head;
+	c.era_death = rep->era_death;
+	c.clear_to = rep->sent_head;
 	if (commit_put(s, &c, e) < 0)
 		goto out;
-	rc = sign_submit(s, &tx, &call, 0, rep, e);
+	rc = submit(s, rep, e);
 	if (rep->landed) {
 		c.commit_block = rep->block;
 		c.landed = 1;
@@ -709,18 +763,112 @@ out:
 
 /* ------------------------------------------------------------- reveals */
 
+/* Where a commit's extrinsic is on the node's best chain now. */
+enum place {
+	PLACED,   /* in c->commit_block */
+	UNPLACED, /* in no block looked at; it may still land */
+	LOST,     /* its era ended, finalised, without it */
+};
+
+static int in_block(struct chain_sender *s, uint64_t number, const uint8_t tx_hash[CHAIN_HASH_BYTES], int *found,
+		    struct kerr *e)
+{
+	uint8_t bh[CHAIN_HASH_BYTES];
+	long idx = -1;
+
+	if (chain_rpc_block_hash(s->rpc, number, bh, e) < 0 || chain_rpc_find_extrinsic(s->rpc, bh, tx_hash, &idx, e) < 0)
+		return -1;
+	*found = idx >= 0;
+	return 0;
+}
+
+/* Finds the block a named commit's extrinsic is in now: where it was seen
+ * last first, then each block its era admits, up to the head, that is not
+ * finalised-and-looked-through already. Keeps what it learns (the block,
+ * clear_to) in the store. A commit written before extrinsics were named
+ * (version 1) is taken to be where it was seen. */
+static int locate(struct chain_sender *s, struct commit *c, uint64_t head, uint64_t fin, enum place *where,
+		  struct kerr *e)
+{
+	const struct commit before = *c;
+	uint64_t from, to, last;
+	int found = 0, checked = 0;
+
+	*where = PLACED;
+	if (!c->named)
+		return 0;
+	if (c->landed && c->commit_block <= head) {
+		if (in_block(s, c->commit_block, c->tx_hash, &found, e) < 0)
+			return -1;
+		if (found)
+			return 0;
+		checked = 1;
+	}
+	last = c->era_death - 1 < head ? c->era_death - 1 : head;
+	from = (c->clear_to > c->sent_head ? c->clear_to : c->sent_head) + 1;
+	to = last >= from && last - from >= CHAIN_LOCATE_BLOCKS_MAX ? from + CHAIN_LOCATE_BLOCKS_MAX - 1 : last;
+	for (uint64_t b = from; b <= to && !found; b++) {
+		if (checked && b == before.commit_block)
+			continue;
+		if (in_block(s, b, c->tx_hash, &found, e) < 0)
+			return -1;
+		if (found)
+			c->commit_block = b;
+	}
+	if (found) {
+		log_msg(LOG_WARN, "chain", "epoch %lld's commit is in block %llu now (%s %llu): its reveal window is "
+			"that block's (%s)", c->epoch, (unsigned long long)c->commit_block,
+			before.landed ? "a reorganisation moved it from block" : "not seen landing; sent after block",
+			(unsigned long long)(before.landed ? before.commit_block : c->sent_head), "chain.commit_moved");
+		c->landed = 1;
+	} else {
+		if (before.landed)
+			log_msg(LOG_WARN, "chain", "epoch %lld's commit is no longer in block %llu, nor in any block to "
+				"%llu (reorganised away): it waits for where it lands (%s)", c->epoch,
+				(unsigned long long)before.commit_block, (unsigned long long)to, "chain.commit_moved");
+		c->landed = 0;
+		if (to >= from && (to < fin ? to : fin) > c->clear_to)
+			c->clear_to = to < fin ? to : fin;
+		*where = c->clear_to + 1 >= c->era_death ? LOST : UNPLACED;
+	}
+	if (c->commit_block == before.commit_block && c->landed == before.landed && c->clear_to == before.clear_to)
+		return 0;
+	return commit_put(s, c, e);
+}
+
 /* One kept commit: 1 revealed (or dropped), 0 waiting, -1 failed. */
 static int reveal_one(struct chain_sender *s, struct commit *c, const struct chain_tx *tx0, uint16_t tempo,
-		      uint64_t period, uint64_t head, struct chain_reveal_report *rr, struct kerr *e)
+		      uint64_t period, uint64_t head, uint64_t fin, struct chain_reveal_report *rr, struct kerr *e)
 {
-	uint64_t ce = chain_subnet_epoch(s->o.netuid, tempo, c->commit_block),
-		 now = chain_subnet_epoch(s->o.netuid, tempo, head);
+	uint64_t ce, now = chain_subnet_epoch(s->o.netuid, tempo, head);
 	struct chain_send_report rep;
 	struct scale_writer call;
 	struct chain_tx tx = *tx0;
 	struct kerr e2 = { { 0 }, { 0 } };
+	enum place where;
 	int rc;
 
+	/* no window can be open before that of the earliest block it could
+	 * be in: nothing asked of the node until then */
+	if (now < chain_subnet_epoch(s->o.netuid, tempo, c->named ? c->sent_head + 1 : c->commit_block) + period) {
+		rr->waiting++;
+		return 0;
+	}
+	if (locate(s, c, head, fin, &where, e) < 0)
+		return -1;
+	if (where == LOST) {
+		rr->lost++;
+		log_msg(LOG_WARN, "chain", "epoch %lld's commit never landed: its extrinsic's era ended at block %llu, "
+			"finalised, and no block of it holds the commit; dropped, nothing to reveal (%s)", c->epoch,
+			(unsigned long long)c->era_death, "chain.commit_lost");
+		commit_del(s, c, &e2);
+		return 1;
+	}
+	if (where == UNPLACED) {
+		rr->waiting++;
+		return 0;
+	}
+	ce = chain_subnet_epoch(s->o.netuid, tempo, c->commit_block);
 	if (now < ce + period) {
 		rr->waiting++;
 		return 0;
@@ -737,6 +885,15 @@ static int reveal_one(struct chain_sender *s, struct commit *c, const struct cha
 			"chain.reveal_expired");
 		commit_del(s, c, &e2);
 		return 1;
+	}
+	/* a block that is not final can still be reorganised away, and the
+	 * window with it: the reveal waits (finality trails the head by a few
+	 * blocks; a window is an epoch) */
+	if (c->commit_block > fin) {
+		rr->waiting++;
+		log_msg(LOG_NOTICE, "chain", "epoch %lld's commit: block %llu is not finalised yet (finalised: %llu); "
+			"its reveal waits", c->epoch, (unsigned long long)c->commit_block, (unsigned long long)fin);
+		return 0;
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		uint8_t holder[32];
@@ -779,7 +936,8 @@ int chain_send_reveals(struct chain_sender *s, struct chain_reveal_report *rr, s
 	char **bodies = NULL;
 	size_t n = 0;
 	struct chain_tx tx;
-	struct chain_header h;
+	struct chain_header h, fh;
+	uint8_t fin[CHAIN_HASH_BYTES];
 	uint16_t tempo = 0;
 	uint64_t period = 0;
 	int rc = 0;
@@ -792,7 +950,8 @@ int chain_send_reveals(struct chain_sender *s, struct chain_reveal_report *rr, s
 	rr->pending = (int)n;
 	if (n == 0)
 		goto out;
-	if (runtime(s, &tx, e) < 0 || reveal_params(s, &tempo, &period, e) < 0 || chain_rpc_header(s->rpc, NULL, &h, e) < 0) {
+	if (runtime(s, &tx, e) < 0 || reveal_params(s, &tempo, &period, e) < 0 || chain_rpc_header(s->rpc, NULL, &h, e) < 0 ||
+	    finalized(s, fin, &fh, e) < 0) {
 		rc = -1;
 		goto out;
 	}
@@ -811,7 +970,7 @@ int chain_send_reveals(struct chain_sender *s, struct chain_reveal_report *rr, s
 			commit_free(&c);
 			continue;
 		}
-		if (reveal_one(s, &c, &tx, tempo, period, h.number, rr, &e1) < 0) {
+		if (reveal_one(s, &c, &tx, tempo, period, h.number, fh.number, rr, &e1) < 0) {
 			rr->failed++;
 			log_msg(LOG_WARN, "chain", "revealing epoch %lld's commit: %s (%s)", c.epoch, e1.msg, e1.code);
 			if (rc == 0)

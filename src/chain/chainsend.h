@@ -24,6 +24,7 @@
 #define CHAIN_POLL_MS_DEFAULT 2000
 #define CHAIN_FOLLOW_BLOCKS_MAX 64        /* blocks looked through for one submission */
 #define CHAIN_COMMITS_MAX 64              /* pending commits read back at most */
+#define CHAIN_LOCATE_BLOCKS_MAX 512       /* blocks one reveal pass looks through for one commit */
 #define CHAIN_COMMIT_BODY_BYTES_MAX (2u << 20)
 
 /* One miner of the epoch: its account (the 32 bytes of its Karpa ed25519
@@ -72,6 +73,8 @@ struct chain_send_report {
 	size_t call_len, xt_len;
 	int submitted;
 	uint8_t tx_hash[CHAIN_HASH_BYTES];
+	uint64_t sent_head;     /* the best block before it was sent */
+	uint64_t era_death;     /* it lands before this block or never */
 	int landed;             /* found in a block */
 	uint64_t block;
 	long index;
@@ -86,6 +89,7 @@ struct chain_reveal_report {
 	int waiting;   /* not yet in their window */
 	int expired;   /* past their window: dropped */
 	int moved;     /* a uid changed hands since the commit: dropped */
+	int lost;      /* never landed while its era lasted: dropped */
 	int failed;    /* a reveal refused; the first failure is in the kerr */
 };
 
@@ -111,8 +115,13 @@ int chain_send_weights(struct chain_sender *s, long long epoch, const struct cha
 
 /* Reveals the pending commits whose window is open (subtensor: the commit's
  * subnet epoch plus RevealPeriodEpochs, an epoch being Tempo + 1 blocks
- * offset by netuid + 1); drops those past it (chain.reveal_expired, logged)
- * and those one of whose uids is now held by another account
+ * offset by netuid + 1). The window is that of the block the commit is in
+ * now, on the node's best chain: the commit's extrinsic is looked up again
+ * (a reorganisation may have moved it or sent it back to the pool), and a
+ * reveal waits until that block is finalised. Drops those past their
+ * window (chain.reveal_expired, logged), those whose extrinsic's era ended
+ * without it landing (chain.commit_lost, logged: no reveal, no fee) and
+ * those one of whose uids is now held by another account
  * (chain.reveal_uid_moved, logged: the hash binds the uids, so the commit
  * cannot be revealed without them). 0 when every reveal attempted landed. */
 int chain_send_reveals(struct chain_sender *s, struct chain_reveal_report *rep, struct kerr *e);

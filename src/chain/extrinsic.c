@@ -225,6 +225,16 @@ uint64_t chain_era_birth(uint32_t period, uint64_t block_number)
 	return (from - phase) / p * p + phase;
 }
 
+uint64_t chain_era_death(uint32_t period, uint64_t block_number)
+{
+	uint64_t p, phase, quantum;
+
+	if (period == 0)
+		return UINT64_MAX;
+	era_mortal(period, block_number, &p, &phase, &quantum);
+	return chain_era_birth(period, block_number) + p;
+}
+
 /* ---- signed extensions ------------------------------------------------ */
 
 /* What this file writes for an extension: its explicit data (in the

@@ -47,6 +47,10 @@ size_t chain_era_encode(uint32_t period, uint64_t block_number, uint8_t out[2]);
  * and the birth block is earlier. Its hash is what the payload carries
  * (chain_tx.block_hash). 0 (genesis) when immortal. */
 uint64_t chain_era_birth(uint32_t period, uint64_t block_number);
+/* The first block such an era no longer admits (Era::death): birth plus
+ * the rounded period. A transaction signed with it lands before this block
+ * or never. UINT64_MAX when immortal. */
+uint64_t chain_era_death(uint32_t period, uint64_t block_number);
 
 /* Calls: pallet index, call index, arguments in the metadata's order.
  * meta.no_pallet / meta.no_call when the runtime lacks them,

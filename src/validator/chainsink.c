@@ -214,7 +214,7 @@ static void reveal_pass(struct chainsink *c)
 
 	pthread_mutex_lock(&c->mu);
 	c->revealed += (uint64_t)rr.revealed;
-	c->pending = rr.pending - rr.revealed - rr.expired - rr.moved;
+	c->pending = rr.pending - rr.revealed - rr.expired - rr.moved - rr.lost;
 	if (rc < 0)
 		count_failure(c, &e);
 	pthread_mutex_unlock(&c->mu);
