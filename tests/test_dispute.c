@@ -486,6 +486,27 @@ static void test_trace_size_bound(void **unused)
 	free(padded);
 	free(text);
 
+	/* under the byte bound but holding more values than a trace within
+	 * the step and record bounds can: refused before it is parsed; one
+	 * value fewer is parsed (and is no trace) */
+	{
+		size_t nv = TRACE_VALUES_MAX, blen = 2 * nv + 1;
+		char *body = malloc(blen);
+
+		assert_non_null(body);
+		body[0] = '[';
+		for (size_t v = 0; v < nv; v++) /* the array and nv zeros */
+			memcpy(body + 1 + 2 * v, v + 1 < nv ? "0," : "0]", 2);
+		assert_true(blen < TRACE_FILE_BYTES_MAX);
+		assert_int_equal(trace_doc_parse(body, blen, &d, &err), -1);
+		assert_string_equal(err.code, "trace.too_large");
+		assert_non_null(strstr(err.msg, "JSON values"));
+		memcpy(body + blen - 3, "]", 1); /* nv - 1 zeros */
+		assert_int_equal(trace_doc_parse(body, blen - 2, &d, &err), -1);
+		assert_string_equal(err.code, "trace.bad");
+		free(body);
+	}
+
 	/* one a little under the bound is written, and read back whole */
 	snprintf(path, sizeof path, "%s/near.json", tmp);
 	trace_doc_init(&d, manifest, "miner", 0, 0, 1);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/fsutil.h"
+#include "util/jsonmem.h"
 
 static void copy_str(char *dst, size_t cap, const char *src)
 {
@@ -245,6 +246,11 @@ int trace_doc_parse(const char *text, size_t len, struct trace_doc *d, struct ke
 	if (len > TRACE_FILE_BYTES_MAX) {
 		kerr_set(err, "trace.too_large", "a trace of %zu bytes is over the %zu-byte bound", len,
 			 TRACE_FILE_BYTES_MAX);
+		goto out;
+	}
+	if (jsonmem_values_over(text, len, TRACE_VALUES_MAX)) {
+		kerr_set(err, "trace.too_large", "a trace of more than %zu JSON values, more than %zu records in %d "
+			 "steps can hold", TRACE_VALUES_MAX, TRACE_RECORDS_MAX, TRACE_STEPS_MAX);
 		goto out;
 	}
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);

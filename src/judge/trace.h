@@ -26,6 +26,13 @@
 #define TRACE_RECORDS_MAX ((size_t)1 << 20)
 #define TRACE_SIDE_MAX 16
 #define TRACE_MACHINE_MAX 64
+/* The JSON values (jsonmem_values_over's count: keys count, and an empty
+ * array one) a trace within the step and record bounds holds: a record is
+ * an array of four, a step an object of four keys and values with its
+ * tensors array, the document one of eight. A body over it is refused
+ * before jansson builds it, at tens of bytes of heap per value (64 MiB of
+ * `[0,0,...]` is 32M values; this bound is a fifth of that). */
+#define TRACE_VALUES_MAX (5 * TRACE_RECORDS_MAX + 10 * (size_t)TRACE_STEPS_MAX + 32)
 
 struct trace_step {
 	int64_t step;
