@@ -57,6 +57,16 @@ static const char noop_text[] = "diff --git a/gpt.c b/gpt.c\n"
 				"-int gpt_steps = 1;\n"
 				"+int gpt_steps = 1;\n";
 
+/* Adds a symbolic link (git's mode 120000) to a file outside the recipe:
+ * the merge's patch reader refuses the mode before anything is applied. */
+static const char link_text[] = "diff --git a/hidden.c b/hidden.c\n"
+				"new file mode 120000\n"
+				"--- /dev/null\n"
+				"+++ b/hidden.c\n"
+				"@@ -0,0 +1 @@\n"
+				"+/etc/passwd\n"
+				"\\ No newline at end of file\n";
+
 /* Deletes every file of the genesis king, its CUDA part too, from a
  * source that brings its own README.md (else reciperepo_init writes a
  * longer one). */
@@ -538,12 +548,14 @@ static void assert_no_merge(struct vstate *s, const char *id, const char *king_t
 }
 
 /* Refusals the merge meets before its journal row: a patch that changes
- * nothing (the king's tree again), one that empties the recipe, a work
- * folder that cannot be made, a king with no next patch version. */
+ * nothing (the king's tree again), one that empties the recipe, one that
+ * adds a symbolic link, a work folder that cannot be made, a king with no
+ * next patch version. */
 static void test_merge_refusals_before_journal(void **state)
 {
 	struct fixture *f = *state;
-	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], noop[FS_PATH_MAX], empty[FS_PATH_MAX], work[FS_PATH_MAX];
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES], noop[FS_PATH_MAX], empty[FS_PATH_MAX], work[FS_PATH_MAX],
+		link[FS_PATH_MAX];
 	char out[OUT_MAX];
 	struct king_metrics m = metrics();
 	struct king_merge_result r;
@@ -552,6 +564,8 @@ static void test_merge_refusals_before_journal(void **state)
 
 	tu_put(f->tmp, "noop.diff", noop_text);
 	tu_put(f->tmp, "empty.diff", empty_text);
+	tu_put(f->tmp, "link.diff", link_text);
+	snprintf(link, sizeof link, "%s/link.diff", f->tmp);
 	snprintf(noop, sizeof noop, "%s/noop.diff", f->tmp);
 	snprintf(empty, sizeof empty, "%s/empty.diff", f->tmp);
 	tu_put(f->src, "README.md", EMPTY_README);
@@ -564,6 +578,10 @@ static void test_merge_refusals_before_journal(void **state)
 	assert_int_equal(merge_now(&s, id, empty, "r", &m, &r, &err), -1);
 	assert_string_equal(err.code, "king.tree");
 	assert_non_null(strstr(err.msg, "the patched recipe is empty"));
+	assert_no_merge(&s, id, RECIPEREPO_FIRST_TAG);
+	assert_int_equal(merge_now(&s, id, link, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "patch.bad_mode");
+	assert_non_null(strstr(err.msg, "hidden.c"));
 	assert_no_merge(&s, id, RECIPEREPO_FIRST_TAG);
 
 	/* STATE/work replaced by a file (as root, a mode would not stop mkdtemp) */
