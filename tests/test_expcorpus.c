@@ -626,7 +626,8 @@ static void test_update_verdict(void **state)
 
 /* A judgment's reasons can name files under the state folder (its work
  * folder); the corpus, served to anyone, records them with the folder's
- * path as STATE, in the reason, the checks and a later verdict's reason. */
+ * path as STATE, in the reason, the checks and a later verdict's reason,
+ * also cut short and in its resolved form. */
 static void test_state_paths_are_hidden(void **state)
 {
 	struct fixture *f = *state;
@@ -649,6 +650,29 @@ static void test_state_paths_are_hidden(void **state)
 	assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
 	assert_string_equal(g.reason, "gone: STATE/work/judge-9");
 	expcorpus_entry_free(&g);
+	/* a reason cut to its buffer inside the folder's path */
+	snprintf(want, sizeof want, "cannot read %.*s", (int)(strlen(f->s.dir) - 3), f->s.dir);
+	assert_int_equal(expcorpus_update_verdict(&f->s, id, EXPCORPUS_REJECTED, "fs.read", want, &err), 0);
+	assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
+	assert_string_equal(g.reason, "cannot read STATE");
+	expcorpus_entry_free(&g);
+	/* the state opened through a link: the folder as the kernel resolves
+	 * it is hidden too */
+	{
+		char real[FS_PATH_MAX], alias[FS_PATH_MAX];
+
+		snprintf(real, sizeof real, "%s", f->s.dir);
+		snprintf(alias, sizeof alias, "%s-alias", f->s.dir);
+		assert_int_equal(symlink(real, alias), 0);
+		snprintf(f->s.dir, sizeof f->s.dir, "%s", alias);
+		snprintf(want, sizeof want, "gone: %s/a and %s/b", real, alias);
+		assert_int_equal(expcorpus_update_verdict(&f->s, id, EXPCORPUS_REJECTED, "fs.read", want, &err), 0);
+		snprintf(f->s.dir, sizeof f->s.dir, "%s", real);
+		assert_int_equal(unlink(alias), 0);
+		assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
+		assert_string_equal(g.reason, "gone: STATE/a and STATE/b");
+		expcorpus_entry_free(&g);
+	}
 }
 
 /* /metrics's judge CPU total is what /v1/miners' per-key figures add up

@@ -1,7 +1,8 @@
 /* test_kerr.c: the error carrier every module returns through: a new
  * message may quote the old one (the call that set it read its own
- * buffer while writing it), a prefix keeps the code, and which codes say
- * that memory ran out. */
+ * buffer while writing it), a prefix keeps the code, which codes say
+ * that memory ran out, and the operator's folder hidden from messages a
+ * stranger reads, whole or cut short. */
 #include "testutil.h"
 
 static void quoting_itself(void **state)
@@ -38,11 +39,41 @@ static void out_of_memory_codes(void **state)
 	}
 }
 
+/* kerr_hide_path on text (a copy), compared with want. */
+static void hidden(const char *text, const char *path, const char *want)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof buf, "%s", text);
+	kerr_hide_path(buf, path);
+	if (strcmp(buf, want))
+		fail_msg("hiding %s in \"%s\": \"%s\", want \"%s\"", path, text, buf, want);
+}
+
+static void paths_hidden(void **state)
+{
+	(void)state;
+	hidden("open /srv/karpa/state/work/x: gone (/srv/karpa/state)", "/srv/karpa/state",
+	       "open STATE/work/x: gone (STATE)");
+	/* cut to a buffer inside the path, or right after its first bytes */
+	hidden("cannot read /srv/karpa/state/wo", "/srv/karpa/state", "cannot read STATE/wo");
+	hidden("cannot read /srv/karpa/sta", "/srv/karpa/state", "cannot read STATE");
+	hidden("cannot read /srv/kar", "/srv/karpa/state", "cannot read STATE"); /* KERR_HIDE_MIN bytes */
+	hidden("cannot read /srv/ka", "/srv/karpa/state", "cannot read /srv/ka"); /* fewer */
+	hidden("both /srv/karpa/state and /srv/karpa/st", "/srv/karpa/state", "both STATE and STATE");
+	/* a path too short to hide, NULL, or absent: unchanged */
+	hidden("/srv/v/x", "/srv/v", "/srv/v/x");
+	hidden("/srv/karpa/state", NULL, "/srv/karpa/state");
+	hidden("nothing here", "/srv/karpa/state", "nothing here");
+	kerr_hide_path(NULL, "/srv/karpa/state");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(quoting_itself),
 		cmocka_unit_test(out_of_memory_codes),
+		cmocka_unit_test(paths_hidden),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,10 +58,10 @@ void kerr_clear(struct kerr *e)
 
 void kerr_hide_path(char *text, const char *path)
 {
-	size_t n = path ? strlen(path) : 0;
+	size_t n = path ? strlen(path) : 0, len;
 	char *r, *w;
 
-	if (n < KERR_HIDE_MIN || !text || !strstr(text, path))
+	if (n < KERR_HIDE_MIN || !text)
 		return;
 	/* "STATE" is shorter than any path hidden, so writing never overtakes
 	 * reading */
@@ -75,6 +75,14 @@ void kerr_hide_path(char *text, const char *path)
 		}
 	}
 	*w = '\0';
+	/* a message cut to its buffer can end inside the path: the longest
+	 * such tail goes too */
+	len = (size_t)(w - text);
+	for (size_t k = n - 1; k >= KERR_HIDE_MIN; k--)
+		if (k <= len && !strncmp(text + len - k, path, k)) {
+			memcpy(text + len - k, "STATE", 6);
+			break;
+		}
 }
 
 int kerr_errno(struct kerr *e, const char *code, const char *what)

@@ -7,6 +7,7 @@
 #include "validator/expcorpus.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,13 +92,24 @@ static char *utf8_clean(const char *s)
 	return out;
 }
 
-/* text (owned) with the state folder's path shown as "STATE" (a
- * judgment's reasons can name files under its work folder, and they are
- * served to anyone by /v1/corpus). Passes NULL through. */
-static char *hide_state_dir(const struct vstate *s, char *text)
+/* A UTF-8-clean copy of text (utf8_clean) with the state folder's path
+ * shown as "STATE", as given and as the kernel resolves it (a judgment's
+ * reasons can name files under its work folder, by either, and they are
+ * served to anyone by /v1/corpus). Hidden before cleaning: a folder whose
+ * name is not UTF-8 reads otherwise once cleaned. NULL on allocation
+ * failure. */
+static char *clean_hidden(const struct vstate *s, const char *text)
 {
-	kerr_hide_path(text, s->dir);
-	return text;
+	char *raw = strdup(text), *out, real[PATH_MAX];
+
+	if (!raw)
+		return NULL;
+	kerr_hide_path(raw, s->dir);
+	if (realpath(s->dir, real))
+		kerr_hide_path(raw, real);
+	out = utf8_clean(raw);
+	free(raw);
+	return out;
 }
 
 static int is_digits(const char *s, size_t n)
@@ -301,7 +313,7 @@ static int clean_all(const struct vstate *s, const struct expcorpus_entry *e, co
 	c->rationale = utf8_clean(e->rationale ? e->rationale : "");
 	c->patch = utf8_clean(e->patch ? e->patch : "");
 	c->reason_code = utf8_clean(e->reason_code);
-	c->reason = hide_state_dir(s, utf8_clean(e->reason));
+	c->reason = clean_hidden(s, e->reason);
 	c->attest_kind = utf8_clean(e->attest_kind);
 	c->check_text = calloc(3 * n + 1, sizeof *c->check_text);
 	if (!c->king_tag || !c->scale || !c->rationale || !c->patch || !c->reason_code || !c->reason ||
@@ -310,7 +322,7 @@ static int clean_all(const struct vstate *s, const struct expcorpus_entry *e, co
 	for (size_t i = 0; i < n; i++) {
 		c->check_text[3 * i] = utf8_clean(checks[i].name);
 		c->check_text[3 * i + 1] = utf8_clean(checks[i].code);
-		c->check_text[3 * i + 2] = hide_state_dir(s, utf8_clean(checks[i].message));
+		c->check_text[3 * i + 2] = clean_hidden(s, checks[i].message);
 		if (!c->check_text[3 * i] || !c->check_text[3 * i + 1] || !c->check_text[3 * i + 2])
 			return kerr_set(err, "expcorpus.oom", "out of memory cleaning a record");
 	}
@@ -641,7 +653,7 @@ static int update_verdict(struct vstate *s, const char *id, const char *verdict,
 	if (reason && strlen(reason) >= KERR_MSG_MAX)
 		return kerr_set(err, "expcorpus.invalid", "reason: too long");
 	a.reason_code = utf8_clean(reason_code ? reason_code : "");
-	a.reason = hide_state_dir(s, utf8_clean(reason ? reason : ""));
+	a.reason = clean_hidden(s, reason ? reason : "");
 	if (!a.reason_code || !a.reason) {
 		kerr_set(err, "expcorpus.oom", "out of memory");
 		goto out;
