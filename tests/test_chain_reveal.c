@@ -36,8 +36,13 @@ static void test_commit_reveal_restart(void **state)
 	if (validator_open(f->st.state, &f->st.s, &e) < 0)
 		fail_msg("reopen: %s", e.msg);
 	chainsink_store_init(&f->store, &f->st.s, NULL);
-	/* too early: kept */
-	assert_int_equal(reveal(f, &rr), 0);
+	/* too early: kept, and no block asked for */
+	{
+		int blocks = cn_count(&g_node, "chain_getBlock");
+
+		assert_int_equal(reveal(f, &rr), 0);
+		assert_int_equal(cn_count(&g_node, "chain_getBlock"), blocks);
+	}
 	assert_int_equal(rr.pending, 1);
 	assert_int_equal(rr.waiting, 1);
 	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
@@ -254,6 +259,7 @@ static void test_reorg_moves_window(void **state)
 		fail_msg("send: %s: %s", f->e.code, f->e.msg);
 	assert_int_equal(rep.block, 101);
 	assert_int_equal(rep.sent_head, 100);
+	assert_int_equal(rep.sent_final, 100);
 	chain_send_report_free(&rep);
 	assert_int_equal(kept_int(f, "commit_block"), 101);
 	assert_int_equal(kept_int(f, "version"), 2);
@@ -276,7 +282,7 @@ static void test_reorg_moves_window(void **state)
 	g_node.head = 115; /* epoch 13: block 104's window, not block 113's */
 	assert_int_equal(reveal_logged(f, &rr, &w), 0);
 	assert_int_equal(rr.waiting, 1);
-	assert_non_null(strstr(w.text, "in block 113 now (not seen landing; sent after block 100)"));
+	assert_non_null(strstr(w.text, "in block 113 now (not seen landing; final when sent: block 100)"));
 	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
 	g_node.head = 123; /* epoch 14: block 113's */
 	if (reveal_logged(f, &rr, &w) < 0)
@@ -287,12 +293,17 @@ static void test_reorg_moves_window(void **state)
 	assert_int_equal(commits_kept(f), 0);
 }
 
-/* A reveal waits until the commit's block is finalised. */
+/* A reveal waits until the commit's block is finalised, and a window
+ * that passes meanwhile does not drop a commit whose block may still move;
+ * finality that stalls into the window's last quarter is not waited for.
+ * Subnet epochs of 10 blocks: the window is blocks 103..112, its last
+ * quarter 111..112. */
 static void test_reveal_waits_for_finality(void **state)
 {
 	struct fx *f = *state;
 	struct chain_send_report rep;
 	struct chain_reveal_report rr;
+	struct warns w;
 
 	set_tempo(9);
 	assert_int_equal(send_w(f, 0, &rep), 0);
@@ -301,12 +312,89 @@ static void test_reveal_waits_for_finality(void **state)
 	g_node.finalized_lag = 5; /* block 100 */
 	assert_int_equal(reveal(f, &rr), 0);
 	assert_int_equal(rr.waiting, 1);
+	g_node.head = 110;
+	g_node.finalized_lag = 10; /* still 100: two blocks of the window left */
+	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(rr.waiting, 1);
 	assert_int_equal(cn_count(&g_node, "author_submitExtrinsic"), 1);
+	g_node.head = 113; /* past the window, the commit's block not final */
+	g_node.finalized_lag = 13;
+	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(rr.waiting, 1);
+	assert_int_equal(rr.expired, 0);
 	assert_int_equal(commits_kept(f), 1);
-	g_node.finalized_lag = 4; /* block 101, the commit's */
-	if (reveal(f, &rr) < 0)
+	g_node.finalized_lag = 12; /* block 101 final: now it is past */
+	assert_int_equal(reveal(f, &rr), 0);
+	assert_int_equal(rr.expired, 1);
+	assert_int_equal(commits_kept(f), 0);
+	/* again, committed at block 114 (epoch 13: the window is blocks
+	 * 123..132), finality stalled at 113 */
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	assert_int_equal(rep.block, 114);
+	chain_send_report_free(&rep);
+	g_node.head = 130;
+	g_node.finalized_lag = 17;
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_int_equal(rr.waiting, 1);
+	g_node.head = 131; /* one block left: revealed on the best chain */
+	g_node.finalized_lag = 18;
+	if (reveal_logged(f, &rr, &w) < 0)
 		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
 	assert_int_equal(rr.revealed, 1);
+	assert_non_null(strstr(w.text, "chain.commit_not_final"));
+	assert_int_equal(commits_kept(f), 0);
+}
+
+/* The commit lands at or below the best block current when it was sent
+ * (a fork from below it wins): the blocks after the final one it was
+ * signed at are looked through, not only those after that best block. */
+static void test_commit_below_sent_head(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	struct warns w;
+
+	set_tempo(9);
+	g_node.finalized_lag = 3; /* block 97 */
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	assert_int_equal(rep.sent_head, 100);
+	assert_int_equal(rep.sent_final, 97);
+	assert_int_equal(rep.block, 101);
+	chain_send_report_free(&rep);
+	assert_int_equal(kept_int(f, "clear_to"), 97);
+	cn_reorg(&g_node, 98, 99); /* epoch 11 still: revealed in 103..112 */
+	g_node.head = 105;
+	g_node.finalized_lag = 0;
+	if (reveal_logged(f, &rr, &w) < 0)
+		fail_msg("reveal: %s: %s", f->e.code, f->e.msg);
+	assert_non_null(strstr(w.text, "in block 99 now (a reorganisation moved it from block 101)"));
+	assert_int_equal(rr.revealed, 1);
+	assert_int_equal(commits_kept(f), 0);
+}
+
+/* A commit past the window of the last block its era admits is dropped
+ * without a block asked for (a node that pruned old bodies cannot answer,
+ * and a row left by a run long down would look through a whole era). */
+static void test_expired_without_looking(void **state)
+{
+	struct fx *f = *state;
+	struct chain_send_report rep;
+	struct chain_reveal_report rr;
+	struct warns w;
+	int blocks;
+
+	set_tempo(9);
+	f->o.era_period = 4; /* blocks 101..103: revealed in epoch 13 at the latest */
+	assert_int_equal(send_w(f, 0, &rep), 0);
+	chain_send_report_free(&rep);
+	g_node.head = 140; /* epoch 15 */
+	cn_fail(&g_node, "chain_getBlock", CN_HTTP_500, 100);
+	blocks = cn_count(&g_node, "chain_getBlock");
+	assert_int_equal(reveal_logged(f, &rr, &w), 0);
+	assert_int_equal(cn_count(&g_node, "chain_getBlock"), blocks);
+	assert_int_equal(rr.expired, 1);
+	assert_non_null(strstr(w.text, "past the reveal window of any block its extrinsic could be in"));
 	assert_int_equal(commits_kept(f), 0);
 }
 
@@ -361,7 +449,7 @@ static void test_commit_v1_reveals(void **state)
 	o = kept_body(f);
 	json_object_set_new(o, "version", json_integer(1));
 	json_object_del(o, "tx_hash");
-	json_object_del(o, "sent_head");
+	json_object_del(o, "sent_final");
 	json_object_del(o, "era_death");
 	json_object_del(o, "clear_to");
 	body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -423,9 +511,12 @@ static const struct {
 	{ "accounts", 1, "\"1010101010101010101010101010101010101010101010101010101010101010\"" },
 	{ "version", 0, "3" },
 	{ "tx_hash", 0, "\"00\"" },
-	{ "sent_head", 0, "-1" },
+	{ "sent_final", 0, "-1" },
 	{ "era_death", 0, "\"228\"" },
+	{ "era_death", 0, "100" }, /* not after sent_final */
 	{ "clear_to", 0, "1.5" },
+	{ "clear_to", 0, "99" },  /* before sent_final */
+	{ "clear_to", 0, "228" }, /* not before era_death */
 };
 
 static void expect_bad_commit(struct fx *f, const char *key, const char *body)
@@ -524,6 +615,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_without_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reorg_moves_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reveal_waits_for_finality, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_below_sent_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_without_looking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_v1_reveals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kept_commit_malformed, setup, teardown),

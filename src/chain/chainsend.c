@@ -365,6 +365,7 @@ static int sign(struct chain_sender *s, struct chain_tx *tx, struct scale_writer
 	xt.buf = NULL;
 	crypto_generichash(rep->tx_hash, CHAIN_HASH_BYTES, rep->xt, rep->xt_len, NULL, 0);
 	rep->sent_head = h.number;
+	rep->sent_final = tx->block_number;
 	rep->block = h.number; /* until it is seen in a block */
 	rep->era_death = chain_era_death(tx->era_period, tx->block_number);
 	rc = 0;
@@ -394,17 +395,18 @@ static int sign_submit(struct chain_sender *s, struct chain_tx *tx, struct scale
 /* ------------------------------------------------------ pending commits */
 
 /* A kept commit. Those this version writes name their extrinsic (tx_hash,
- * sent_head, era_death): a reveal pass finds the block it is in now, which
- * a reorganisation can change; clear_to is the last finalised block looked
- * through without finding it, so no pass looks there again. */
+ * sent_final, era_death): a reveal pass finds the block it is in now, which
+ * a reorganisation can change. It lands after sent_final (final before it
+ * was signed) and before era_death, or never; clear_to is the last final
+ * block known not to hold it, so no pass looks there again. */
 struct commit {
 	long long epoch;
 	uint16_t netuid;
 	uint64_t commit_block, version_key;
 	int landed;
-	int named; /* tx_hash, sent_head, era_death and clear_to are set */
+	int named; /* tx_hash, sent_final, era_death and clear_to are set */
 	uint8_t tx_hash[CHAIN_HASH_BYTES];
-	uint64_t sent_head, era_death, clear_to;
+	uint64_t sent_final, era_death, clear_to;
 	uint8_t hotkey[32], hash[CHAIN_HASH_BYTES];
 	uint16_t salt[CHAIN_SALT_LEN];
 	size_t n;
@@ -443,7 +445,7 @@ static char *commit_body(const struct commit *c)
 	json_object_set_new(o, "version", json_integer(c->named ? 2 : 1));
 	if (c->named) {
 		json_object_set_new(o, "tx_hash", hex_json(c->tx_hash, CHAIN_HASH_BYTES));
-		json_object_set_new(o, "sent_head", json_integer((json_int_t)c->sent_head));
+		json_object_set_new(o, "sent_final", json_integer((json_int_t)c->sent_final));
 		json_object_set_new(o, "era_death", json_integer((json_int_t)c->era_death));
 		json_object_set_new(o, "clear_to", json_integer((json_int_t)c->clear_to));
 	}
@@ -512,17 +514,17 @@ static int commit_parse(const char *body, struct commit *c, struct kerr *e)
 	if (int_field(json_object_get(o, "version"), 1, 2, &x) < 0)
 		goto out;
 	if (x == 2) { /* version 1 (before 0.3) named no extrinsic */
+		json_int_t sf, ed, ct;
+
 		c->named = 1;
 		if (hex_field(o, "tx_hash", c->tx_hash, CHAIN_HASH_BYTES) < 0 ||
-		    int_field(json_object_get(o, "sent_head"), 0, INT64_MAX, &x) < 0)
+		    int_field(json_object_get(o, "sent_final"), 0, INT64_MAX, &sf) < 0 ||
+		    int_field(json_object_get(o, "era_death"), sf + 1, INT64_MAX, &ed) < 0 ||
+		    int_field(json_object_get(o, "clear_to"), sf, ed - 1, &ct) < 0)
 			goto out;
-		c->sent_head = (uint64_t)x;
-		if (int_field(json_object_get(o, "era_death"), 0, INT64_MAX, &x) < 0)
-			goto out;
-		c->era_death = (uint64_t)x;
-		if (int_field(json_object_get(o, "clear_to"), 0, INT64_MAX, &x) < 0)
-			goto out;
-		c->clear_to = (uint64_t)x;
+		c->sent_final = (uint64_t)sf;
+		c->era_death = (uint64_t)ed;
+		c->clear_to = (uint64_t)ct;
 	}
 	if (hex_field(o, "hotkey", c->hotkey, 32) < 0 || hex_field(o, "commit_hash", c->hash, CHAIN_HASH_BYTES) < 0)
 		goto out;
@@ -724,12 +726,12 @@ int chain_send_weights(struct chain_sender *s, long long epoch, const struct cha
 	 * happened to this process or to the chain's best blocks. */
 	if (sign(s, &tx, &call, rep, e) < 0)
 		goto out;
-	c.commit_block = rep->sent_head + 1; /* the earliest it can land */
+	c.commit_block = rep->sent_final + 1; /* the earliest it can land */
 	c.named = 1;
 	memcpy(c.tx_hash, rep->tx_hash, CHAIN_HASH_BYTES);
-	c.sent_head = rep->sent_head;
+	c.sent_final = rep->sent_final;
 	c.era_death = rep->era_death;
-	c.clear_to = rep->sent_head;
+	c.clear_to = rep->sent_final;
 	if (commit_put(s, &c, e) < 0)
 		goto out;
 	rc = submit(s, rep, e);
@@ -784,20 +786,27 @@ static int in_block(struct chain_sender *s, uint64_t number, const uint8_t tx_ha
 
 /* Finds the block a named commit's extrinsic is in now: where it was seen
  * last first, then each block its era admits, up to the head, that is not
- * finalised-and-looked-through already. Keeps what it learns (the block,
- * clear_to) in the store. A commit written before extrinsics were named
- * (version 1) is taken to be where it was seen. */
+ * known already not to hold it. Keeps what it learns (the block, clear_to)
+ * in the store, also when a failure cuts the pass short. A commit written
+ * before extrinsics were named (version 1) is taken to be where it was
+ * seen. */
 static int locate(struct chain_sender *s, struct commit *c, uint64_t head, uint64_t fin, enum place *where,
 		  struct kerr *e)
 {
 	const struct commit before = *c;
-	uint64_t from, to, last;
-	int found = 0, checked = 0;
+	uint64_t from = c->clear_to + 1, to, last, looked = c->clear_to;
+	int found = 0, checked = 0, rc = 0;
 
 	*where = PLACED;
 	if (!c->named)
 		return 0;
-	if (c->landed && c->commit_block <= head) {
+	if (c->landed && c->commit_block > head) {
+		/* a node behind the block it was seen in, or on a shorter fork:
+		 * nothing to learn until it has that block again */
+		*where = UNPLACED;
+		return 0;
+	}
+	if (c->landed) {
 		if (in_block(s, c->commit_block, c->tx_hash, &found, e) < 0)
 			return -1;
 		if (found)
@@ -805,54 +814,83 @@ static int locate(struct chain_sender *s, struct commit *c, uint64_t head, uint6
 		checked = 1;
 	}
 	last = c->era_death - 1 < head ? c->era_death - 1 : head;
-	from = (c->clear_to > c->sent_head ? c->clear_to : c->sent_head) + 1;
 	to = last >= from && last - from >= CHAIN_LOCATE_BLOCKS_MAX ? from + CHAIN_LOCATE_BLOCKS_MAX - 1 : last;
-	for (uint64_t b = from; b <= to && !found; b++) {
-		if (checked && b == before.commit_block)
-			continue;
-		if (in_block(s, b, c->tx_hash, &found, e) < 0)
-			return -1;
-		if (found)
-			c->commit_block = b;
+	for (uint64_t b = from; b <= to; b++) {
+		if (!(checked && b == before.commit_block)) {
+			if (in_block(s, b, c->tx_hash, &found, e) < 0) {
+				rc = -1;
+				break;
+			}
+			if (found) {
+				c->commit_block = b;
+				break;
+			}
+		}
+		looked = b;
 	}
-	if (found) {
+	/* final blocks looked through in vain are never looked at again */
+	if ((looked < fin ? looked : fin) > c->clear_to)
+		c->clear_to = looked < fin ? looked : fin;
+	if (rc == 0 && found) {
 		log_msg(LOG_WARN, "chain", "epoch %lld's commit is in block %llu now (%s %llu): its reveal window is "
 			"that block's (%s)", c->epoch, (unsigned long long)c->commit_block,
-			before.landed ? "a reorganisation moved it from block" : "not seen landing; sent after block",
-			(unsigned long long)(before.landed ? before.commit_block : c->sent_head), "chain.commit_moved");
+			before.landed ? "a reorganisation moved it from block" : "not seen landing; final when sent: block",
+			(unsigned long long)(before.landed ? before.commit_block : c->sent_final), "chain.commit_moved");
 		c->landed = 1;
-	} else {
+	} else if (rc == 0) {
 		if (before.landed)
 			log_msg(LOG_WARN, "chain", "epoch %lld's commit is no longer in block %llu, nor in any block to "
 				"%llu (reorganised away): it waits for where it lands (%s)", c->epoch,
 				(unsigned long long)before.commit_block, (unsigned long long)to, "chain.commit_moved");
 		c->landed = 0;
-		if (to >= from && (to < fin ? to : fin) > c->clear_to)
-			c->clear_to = to < fin ? to : fin;
 		*where = c->clear_to + 1 >= c->era_death ? LOST : UNPLACED;
 	}
-	if (c->commit_block == before.commit_block && c->landed == before.landed && c->clear_to == before.clear_to)
-		return 0;
-	return commit_put(s, c, e);
+	if (c->commit_block != before.commit_block || c->landed != before.landed || c->clear_to != before.clear_to) {
+		struct kerr e2 = { { 0 }, { 0 } };
+
+		if (commit_put(s, c, rc < 0 ? &e2 : e) < 0 && rc == 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+static void expire(struct chain_sender *s, struct commit *c, const char *why, struct chain_reveal_report *rr)
+{
+	struct kerr e2 = { { 0 }, { 0 } };
+
+	rr->expired++;
+	log_msg(LOG_WARN, "chain", "epoch %lld's commit %s: dropped (%s)", c->epoch, why, "chain.reveal_expired");
+	commit_del(s, c, &e2);
 }
 
 /* One kept commit: 1 revealed (or dropped), 0 waiting, -1 failed. */
 static int reveal_one(struct chain_sender *s, struct commit *c, const struct chain_tx *tx0, uint16_t tempo,
 		      uint64_t period, uint64_t head, uint64_t fin, struct chain_reveal_report *rr, struct kerr *e)
 {
-	uint64_t ce, now = chain_subnet_epoch(s->o.netuid, tempo, head);
+	const uint16_t nu = s->o.netuid;
+	uint64_t ce, window_end, now = chain_subnet_epoch(nu, tempo, head),
+		 slack = (uint64_t)tempo + 1 >= 8 ? ((uint64_t)tempo + 1) / 4 : 2;
 	struct chain_send_report rep;
 	struct scale_writer call;
 	struct chain_tx tx = *tx0;
 	struct kerr e2 = { { 0 }, { 0 } };
 	enum place where;
+	char why[192];
 	int rc;
 
-	/* no window can be open before that of the earliest block it could
-	 * be in: nothing asked of the node until then */
-	if (now < chain_subnet_epoch(s->o.netuid, tempo, c->named ? c->sent_head + 1 : c->commit_block) + period) {
+	/* no window is open before that of the earliest block it could be
+	 * in, and every one is past after that of the latest: nothing asked
+	 * of the node then */
+	if (now < chain_subnet_epoch(nu, tempo, c->named ? c->sent_final + 1 : c->commit_block) + period) {
 		rr->waiting++;
 		return 0;
+	}
+	if (c->named && now > chain_subnet_epoch(nu, tempo, c->era_death - 1) + period) {
+		snprintf(why, sizeof why, "is past the reveal window of any block its extrinsic could be in (the last, "
+			 "%llu, is in subnet epoch %llu; now %llu)", (unsigned long long)(c->era_death - 1),
+			 (unsigned long long)chain_subnet_epoch(nu, tempo, c->era_death - 1), (unsigned long long)now);
+		expire(s, c, why, rr);
+		return 1;
 	}
 	if (locate(s, c, head, fin, &where, e) < 0)
 		return -1;
@@ -868,33 +906,44 @@ static int reveal_one(struct chain_sender *s, struct commit *c, const struct cha
 		rr->waiting++;
 		return 0;
 	}
-	ce = chain_subnet_epoch(s->o.netuid, tempo, c->commit_block);
+	ce = chain_subnet_epoch(nu, tempo, c->commit_block);
 	if (now < ce + period) {
 		rr->waiting++;
 		return 0;
 	}
+	/* the window's last block: epoch(b) = (b + netuid + 1) / (tempo + 1) */
+	window_end = (ce + period + 1) * ((uint64_t)tempo + 1) - nu - 2;
 	/* A transaction lands in a block after the head at the earliest: with
 	 * the window's last block as head, a reveal sent now lands past it,
-	 * fails there and costs its fee. */
-	if (now > ce + period || chain_subnet_epoch(s->o.netuid, tempo, head + 1) > ce + period) {
-		rr->expired++;
-		log_msg(LOG_WARN, "chain", "epoch %lld's commit (block %llu) is past its reveal window (subnet epoch %llu, "
-			"now %llu%s): dropped (%s)", c->epoch, (unsigned long long)c->commit_block,
-			(unsigned long long)(ce + period), (unsigned long long)now,
-			now > ce + period ? "" : ", whose last block is the head: a reveal would land after it",
-			"chain.reveal_expired");
-		commit_del(s, c, &e2);
+	 * fails there and costs its fee. A commit block not final yet may
+	 * still move to a later window: it waits. */
+	if (now > ce + period || head >= window_end) {
+		if (c->commit_block > fin) {
+			rr->waiting++;
+			return 0;
+		}
+		snprintf(why, sizeof why, "(block %llu) is past its reveal window (subnet epoch %llu, now %llu%s)",
+			 (unsigned long long)c->commit_block, (unsigned long long)(ce + period), (unsigned long long)now,
+			 now > ce + period ? "" : ", whose last block is the head: a reveal would land after it");
+		expire(s, c, why, rr);
 		return 1;
 	}
-	/* a block that is not final can still be reorganised away, and the
-	 * window with it: the reveal waits (finality trails the head by a few
-	 * blocks; a window is an epoch) */
-	if (c->commit_block > fin) {
+	/* A block that is not final can still be reorganised away, and the
+	 * window with it: the reveal waits, finality trailing the head by a
+	 * few blocks where a window is an epoch. Finality that stalls into
+	 * the window's last quarter is not waited for: a reveal that fails
+	 * costs a fee, one never sent the epoch's weights. */
+	if (c->commit_block > fin && window_end - head >= slack) {
 		rr->waiting++;
-		log_msg(LOG_NOTICE, "chain", "epoch %lld's commit: block %llu is not finalised yet (finalised: %llu); "
-			"its reveal waits", c->epoch, (unsigned long long)c->commit_block, (unsigned long long)fin);
+		log_msg(LOG_NOTICE, "chain", "epoch %lld's commit: block %llu is not finalised yet (finalised: %llu); its "
+			"reveal waits", c->epoch, (unsigned long long)c->commit_block, (unsigned long long)fin);
 		return 0;
 	}
+	if (c->commit_block > fin)
+		log_msg(LOG_WARN, "chain", "epoch %lld's commit: block %llu is not finalised (finalised: %llu) and its "
+			"window ends at block %llu: revealed on the best chain (%s)", c->epoch,
+			(unsigned long long)c->commit_block, (unsigned long long)fin, (unsigned long long)window_end,
+			"chain.commit_not_final");
 	for (size_t i = 0; i < c->n; i++) {
 		uint8_t holder[32];
 		int assigned = 0;

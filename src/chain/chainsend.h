@@ -74,6 +74,7 @@ struct chain_send_report {
 	int submitted;
 	uint8_t tx_hash[CHAIN_HASH_BYTES];
 	uint64_t sent_head;     /* the best block before it was sent */
+	uint64_t sent_final;    /* the final block it was signed at: it lands after it */
 	uint64_t era_death;     /* it lands before this block or never */
 	int landed;             /* found in a block */
 	uint64_t block;
@@ -118,12 +119,15 @@ int chain_send_weights(struct chain_sender *s, long long epoch, const struct cha
  * offset by netuid + 1). The window is that of the block the commit is in
  * now, on the node's best chain: the commit's extrinsic is looked up again
  * (a reorganisation may have moved it or sent it back to the pool), and a
- * reveal waits until that block is finalised. Drops those past their
- * window (chain.reveal_expired, logged), those whose extrinsic's era ended
- * without it landing (chain.commit_lost, logged: no reveal, no fee) and
- * those one of whose uids is now held by another account
- * (chain.reveal_uid_moved, logged: the hash binds the uids, so the commit
- * cannot be revealed without them). 0 when every reveal attempted landed. */
+ * reveal waits until that block is finalised, unless finality stalls into
+ * the window's last quarter (chain.commit_not_final, logged). Drops those
+ * past their window (chain.reveal_expired, logged; one whose block is not
+ * final only once even its era's last block's window has passed), those
+ * whose extrinsic's era ended, finalised, without it landing
+ * (chain.commit_lost, logged: no reveal, no fee) and those one of whose
+ * uids is now held by another account (chain.reveal_uid_moved, logged: the
+ * hash binds the uids, so the commit cannot be revealed without them). 0
+ * when every reveal attempted landed. */
 int chain_send_reveals(struct chain_sender *s, struct chain_reveal_report *rep, struct kerr *e);
 
 /* subtensor's get_epoch_index: (block + netuid + 1) / (tempo + 1). */
