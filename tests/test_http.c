@@ -1403,6 +1403,56 @@ static void test_uploads_per_ip(void **state)
 	fx_stop(f);
 }
 
+/* Uploads that end unfinished are charged to their address: past
+ * upload_cut_burst of them its next upload is 503 http.upload_cut with
+ * Retry-After until a token comes back; whole uploads cost nothing, and
+ * another address is not charged. */
+static void test_upload_cut_charged(void **state)
+{
+	struct http_limits lim;
+	struct http_stats st;
+	char resp[8192];
+	struct fx *f;
+	int fd;
+
+	(void)state;
+	test_limits(&lim);
+	lim.upload_cut_burst = 2;
+	lim.upload_cut_every_s = 2;
+	f = fx_start(&lim);
+	for (int i = 0; i < 3; i++) /* whole: free */
+		assert_int_equal(raw_request(f, small_upload, resp, sizeof resp), 200);
+	for (int i = 0; i < 2; i++) { /* announced, a little sent, the connection closed */
+		const char *hdr = "POST /v1/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nsome";
+
+		fd = raw_connect(f);
+		assert_int_equal(raw_send(fd, hdr, strlen(hdr)), 0);
+		assert_int_equal(uploads_settle(f, 1), 1);
+		close(fd);
+		assert_int_equal(uploads_settle(f, 0), 0);
+	}
+	http_stats(f->s, &st);
+	assert_int_equal(st.uploads_cut, 2);
+	assert_int_equal(raw_request(f, small_upload, resp, sizeof resp), 503);
+	assert_error_shape(resp, "http.upload_cut");
+	assert_non_null(strstr(resp, "\r\nRetry-After: 2\r\n"));
+	/* not a small request's business, nor another address's */
+	assert_int_equal(raw_request(f, "GET /v1/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", resp,
+				     sizeof resp),
+			 200);
+	fd = raw_connect_from(f, "127.0.0.2");
+	assert_int_equal(raw_send(fd, small_upload, strlen(small_upload)), 0);
+	raw_read(fd, resp, sizeof resp);
+	close(fd);
+	assert_int_equal(status_of(resp), 200);
+	http_stats(f->s, &st);
+	assert_int_equal(st.rejected_cut, 1);
+	sleep(2); /* a token back */
+	assert_int_equal(raw_request(f, small_upload, resp, sizeof resp), 200);
+	assert_true(updir_drains(f));
+	fx_stop(f);
+}
+
 /* An upload trickling bytes (each within the idle timeout) is cut off once
  * it falls behind upload_min_rate after the grace: file, slot and disk
  * claim go. One that keeps pace is taken past the grace. */
@@ -2042,6 +2092,7 @@ int main(void)
 		cmocka_unit_test(test_length_required),
 		cmocka_unit_test(test_uploads_per_ip),
 		cmocka_unit_test(test_upload_pace),
+		cmocka_unit_test(test_upload_cut_charged),
 		cmocka_unit_test(test_trusted_proxy),
 		cmocka_unit_test(test_huge_header),
 		cmocka_unit_test(test_slow_loris),

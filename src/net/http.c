@@ -64,6 +64,8 @@ void http_limits_default(struct http_limits *l)
 	l->max_uploads_per_ip = 4;
 	l->upload_min_rate = 32 << 10;
 	l->upload_grace_s = 60;
+	l->upload_cut_burst = 8;
+	l->upload_cut_every_s = 60;
 	l->max_streams = 128;
 	l->max_streams_per_ip = 4;
 	l->max_conns = 512;
@@ -100,8 +102,15 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Takes one token for addr; 0 when allowed, else the seconds to wait. */
-static int rl_take(struct http_ratelimit *rl, const unsigned char addr[16])
+enum rl_mode {
+	RL_TAKE,   /* take a token if there is one */
+	RL_PEEK,   /* only say whether there is one */
+	RL_CHARGE, /* take one, or what is left */
+};
+
+/* addr's bucket in mode; 0 when it had a token, else the seconds until it
+ * has one. */
+static int rl_use(struct http_ratelimit *rl, const unsigned char addr[16], enum rl_mode mode)
 {
 	uint32_t h = 2166136261u;
 	struct rl_slot *s = NULL, *oldest = NULL;
@@ -130,12 +139,19 @@ static int rl_take(struct http_ratelimit *rl, const unsigned char addr[16])
 	}
 	s->tokens = fmin(rl->burst, s->tokens + (now - s->t_s) * rl->rate_per_s);
 	s->t_s = now;
-	if (s->tokens >= 1.0)
+	if (s->tokens >= 1.0 && mode != RL_PEEK)
 		s->tokens -= 1.0;
-	else
+	else if (s->tokens < 1.0)
 		wait_s = (int)ceil((1.0 - s->tokens) / rl->rate_per_s);
+	if (mode == RL_CHARGE && wait_s)
+		s->tokens = 0;
 	pthread_mutex_unlock(&rl->mu);
 	return wait_s > 0 ? wait_s : 0;
+}
+
+static int rl_take(struct http_ratelimit *rl, const unsigned char addr[16])
+{
+	return rl_use(rl, addr, RL_TAKE);
 }
 
 /* The client's address as 16 bytes (IPv4 mapped) and as text. */
@@ -741,6 +757,12 @@ static enum MHD_Result req_begin(struct http_server *s, struct http_req *rq)
 	}
 	if (!rq->route->upload)
 		return MHD_YES;
+	if ((wait_s = rl_use(s->cut, rq->addr, RL_PEEK)) > 0) {
+		atomic_fetch_add(&s->rejected_cut, 1);
+		return mhd_result(reply_retry_after(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "http.upload_cut", wait_s,
+						    "uploads from this address ended unfinished too often lately (each "
+						    "holds a slot and disk room while it lasts): send whole bodies"));
+	}
 	if ((busy = slot_take(s, rq)))
 		return mhd_result(reply_retry_after(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "http.busy", HTTP_BUSY_RETRY_S,
 						    busy));
@@ -915,8 +937,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	if (*con_cls)
-		req_free(*con_cls);
+	struct http_req *rq = *con_cls;
+
+	/* an upload that had its slot and whose body did not end, with no
+	 * refusal of ours to blame (a disk that filled under it) */
+	if (rq && rq->upload_slot && rq->bytes + rq->discarded < rq->announced && !rq->pending_status &&
+	    toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN) {
+		atomic_fetch_add(&rq->srv->uploads_cut, 1);
+		rl_use(rq->srv->cut, rq->addr, RL_CHARGE);
+	}
+	if (rq)
+		req_free(rq);
 	*con_cls = NULL;
 }
 
@@ -984,6 +1015,9 @@ static void server_free(struct http_server *s)
 	if (s->rl)
 		pthread_mutex_destroy(&s->rl->mu);
 	free(s->rl);
+	if (s->cut)
+		pthread_mutex_destroy(&s->cut->mu);
+	free(s->cut);
 	free(s->slots);
 	pthread_mutex_destroy(&s->slots_mu);
 	free(s->routes);
@@ -1050,6 +1084,7 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 	s->ctx = ctx;
 	s->nroutes = nroutes;
 	if (!(s->routes = calloc(nroutes ? nroutes : 1, sizeof *s->routes)) || !(s->rl = calloc(1, sizeof *s->rl)) ||
+	    !(s->cut = calloc(1, sizeof *s->cut)) ||
 	    !(s->slots = calloc((size_t)lim->max_uploads, sizeof *s->slots))) {
 		kerr_set(err, "http.start", "out of memory");
 		goto fail;
@@ -1058,6 +1093,9 @@ int http_start(struct http_server **out, const char *listen, const struct http_r
 	pthread_mutex_init(&s->rl->mu, NULL);
 	s->rl->rate_per_s = lim->rate_per_s;
 	s->rl->burst = lim->rate_burst < 1 ? 1 : lim->rate_burst;
+	pthread_mutex_init(&s->cut->mu, NULL);
+	s->cut->rate_per_s = lim->upload_cut_burst > 0 && lim->upload_cut_every_s > 0 ? 1.0 / lim->upload_cut_every_s : 0;
+	s->cut->burst = lim->upload_cut_burst;
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	if (http_offload_start(s, lim->offload_threads, err) < 0)
@@ -1122,5 +1160,7 @@ void http_stats(const struct http_server *s, struct http_stats *out)
 	out->rejected_size = atomic_load(&m->rejected_size);
 	out->rejected_disk = atomic_load(&m->rejected_disk);
 	out->rejected_slow = atomic_load(&m->rejected_slow);
+	out->rejected_cut = atomic_load(&m->rejected_cut);
+	out->uploads_cut = atomic_load(&m->uploads_cut);
 	out->upload_owed = atomic_load(&m->upload_owed);
 }

@@ -70,6 +70,16 @@ struct http_limits {
 	 * 0: no rate. */
 	double upload_min_rate;    /* bytes per second */
 	int upload_grace_s;
+	/* Uploads that end unfinished (the client closed or stalled, or was
+	 * cut off for its pace) are charged to their address: it may leave
+	 * upload_cut_burst of them, then one per upload_cut_every_s; beyond,
+	 * its next upload is 503 http.upload_cut with Retry-After. Without
+	 * it, a client that announces a large body, sends none and
+	 * reconnects when the idle timeout closes it holds upload slots and
+	 * disk claims for the price of a header every timeout_s. 0: no
+	 * charge. */
+	int upload_cut_burst;
+	int upload_cut_every_s;
 	int max_conns;             /* connections in all */
 	int max_conns_per_ip;      /* connections per client address */
 	int timeout_s;             /* a connection idle this long is closed (slow loris) */
@@ -140,6 +150,8 @@ struct http_stats {
 	uint64_t requests, bytes_received, uploads_in_flight, connections, rejected_rate,
 		rejected_size, rejected_disk;
 	uint64_t rejected_slow; /* uploads cut off at their deadline */
+	uint64_t rejected_cut;  /* uploads refused: their address left too many unfinished */
+	uint64_t uploads_cut;   /* uploads that ended unfinished, charged to their address */
 	uint64_t upload_owed; /* bytes uploads in flight announced and have not written */
 };
 void http_stats(const struct http_server *s, struct http_stats *out);

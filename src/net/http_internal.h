@@ -27,11 +27,12 @@ struct http_server {
 	void *ctx;
 	int port;
 	struct http_ratelimit *rl;
+	struct http_ratelimit *cut; /* unfinished uploads per address (upload_cut_*) */
 	unsigned char proxy_addr[16]; /* lim.trusted_proxy parsed; proxy_set: there is one */
 	int proxy_set;
 
 	_Atomic uint64_t requests, bytes_received, connections, rejected_rate, rejected_size, rejected_disk,
-		rejected_slow;
+		rejected_slow, rejected_cut, uploads_cut;
 	_Atomic int uploads_in_flight;
 	/* who holds each of the max_uploads upload slots, so that one address
 	 * cannot take them all (max_uploads_per_ip) */

@@ -637,8 +637,14 @@ static int post_held(struct http_req *rq, void *ctx)
 	if (!nd->arrived) {
 		if (svc_held_dir(it.path, dir, sizeof dir, &err) < 0 || fs_join(dst, sizeof dst, &err, "%s/%s", dir, name) < 0 ||
 		    fs_join(sub, sizeof sub, &err, "%s/checkpoints", dir) < 0 || fs_mkdir_p(sub, &err) < 0 ||
-		    fs_fsync_dir(dir, &err) < 0 || fsync_parent(dir, &err) < 0 || http_req_upload_take(rq, dst, &err) < 0)
+		    fs_fsync_dir(dir, &err) < 0 || fsync_parent(dir, &err) < 0)
 			goto out;
+		if (http_req_upload_take(rq, dst, &err) < 0) {
+			/* renamed in but not made durable: not recorded, not kept */
+			if (unlink(dst) < 0 && errno != ENOENT)
+				log_msg(LOG_WARN, "serve", "removing %s after a failed take: %s", dst, strerror(errno));
+			goto out;
+		}
 		if (heldwait_arrived(&s->vs, id, name, &ready, &err) < 0) {
 			unlink(dst); /* not recorded: not kept */
 			goto out;
@@ -1000,8 +1006,11 @@ static int get_metrics(struct http_req *rq, void *ctx)
 		   "karpa_http_rejected_total{limit=\"rate\"} %" PRIu64 "\n"
 		   "karpa_http_rejected_total{limit=\"size\"} %" PRIu64 "\n"
 		   "karpa_http_rejected_total{limit=\"disk\"} %" PRIu64 "\n"
-		   "karpa_http_rejected_total{limit=\"slow\"} %" PRIu64 "\n", hs.rejected_rate, hs.rejected_size,
-		hs.rejected_disk, hs.rejected_slow);
+		   "karpa_http_rejected_total{limit=\"slow\"} %" PRIu64 "\n"
+		   "karpa_http_rejected_total{limit=\"cut\"} %" PRIu64 "\n", hs.rejected_rate, hs.rejected_size,
+		hs.rejected_disk, hs.rejected_slow, hs.rejected_cut);
+	fprintf(f, "# HELP karpa_uploads_cut_total Uploads that ended unfinished, charged to their address.\n"
+		   "# TYPE karpa_uploads_cut_total counter\nkarpa_uploads_cut_total %" PRIu64 "\n", hs.uploads_cut);
 	fprintf(f, "# HELP karpa_events_clients Open event streams.\n# TYPE karpa_events_clients gauge\n"
 		   "karpa_events_clients %zu\n", http_sse_clients(s->events));
 	fprintf(f, "# HELP karpa_uptime_seconds Seconds since the service started.\n"
