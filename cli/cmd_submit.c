@@ -148,7 +148,7 @@ int cmd_submit(int argc, char **argv)
 	if (client_url(url, sizeof url, argv[optind], "/v1/submissions", &err) < 0)
 		return cli_fail_json(&err, as_json, NULL);
 	/* without --wait a "later" is the answer: the caller decides */
-	for (int n = 0, faults = 0, answered = 0; client_post_file(url, argv[optind + 1], &co, &it, &status, &err) < 0;
+	for (int n = 0, faults = 0, answered = 0; client_post_submission(url, argv[optind + 1], &co, &it, &status, &err) < 0;
 	     n++) {
 		answered |= status > 0;
 		if (!wait || !wait_later(&err, status, n, &faults, answered, t0, timeout))

@@ -154,6 +154,30 @@ static int h_slow(struct http_req *rq, void *ctx)
 	return http_reply_json(rq, 200, json_pack("{s:b}", "slow", 1));
 }
 
+/* An upload answered only after the client's patience (test_unanswered):
+ * it counts the bodies it gets and, once stall_taken is set, says it has
+ * the one whose digest it saw, at its queue id, as a validator does. */
+static atomic_int stall_posts, stall_taken;
+static char stall_sha[HASH_HEX_BYTES];
+
+static int h_stall(struct http_req *rq, void *ctx)
+{
+	snprintf(stall_sha, sizeof stall_sha, "%s", http_req_upload_sha256(rq));
+	atomic_fetch_add(&stall_posts, 1);
+	usleep(7000 * 1000);
+	return http_reply_json(rq, 202, json_pack("{s:s}", "id", "late"));
+}
+
+static int h_stall_item(struct http_req *rq, void *ctx)
+{
+	char want[64];
+
+	snprintf(want, sizeof want, "q-%.24s", stall_sha);
+	if (!atomic_load(&stall_taken) || strcmp(http_req_tail(rq), want))
+		return http_reply_error(rq, 404, "queue.not_found", "no such submission");
+	return http_reply_json(rq, 200, json_pack("{s:s, s:s}", "id", want, "state", "queued"));
+}
+
 /* A precheck: X-Refuse refuses before the body, X-Fail fails, else the
  * body comes. */
 static int h_gate(struct http_req *rq, void *ctx)
@@ -182,6 +206,8 @@ static const struct http_route routes[] = {
 	{ "GET", "/v1/fail", 0, 0, h_fail, NULL },
 	{ "GET", "/v1/slow", 0, 0, h_slow, NULL },
 	{ "POST", "/v1/slow", 0, 1, h_slow, NULL },
+	{ "POST", "/v1/stall", 0, 1, h_stall, NULL },
+	{ "GET", "/v1/stall", 1, 0, h_stall_item, NULL },
 	{ "POST", "/v1/submissions", 1, 1, h_held, NULL },
 };
 
@@ -559,6 +585,47 @@ static void test_upload_time_scales(void **state)
 	if (!strstr(err.msg, "imeout") && !strstr(err.msg, "timed out"))
 		fail_msg("%s", err.msg);
 	assert_null(j);
+	fx_stop(f);
+}
+
+/* A transport failure after a large body went out whole is not sent
+ * again (client.unanswered): the server may have it. A submission's
+ * sender asks the validator for it by its queue id: taken, it is the
+ * item; not taken, it stays a "later". */
+static void test_unanswered(void **state)
+{
+	struct http_limits lim;
+	struct client_opts o;
+	struct kerr err;
+	char tar[FS_PATH_MAX], hex[HASH_HEX_BYTES], want[64];
+	json_t *j = NULL;
+	long status = 0;
+	struct fx *f;
+
+	(void)state;
+	test_limits(&lim);
+	f = fx_start(&lim);
+	snprintf(tar, sizeof tar, "%s/b.tar", f->dir);
+	write_random(tar, (size_t)CLIENT_RESEND_FREE_BYTES + 4096); /* 1 s + 4 s at the floor rate */
+	client_fast(&o, 3);
+	o.timeout_s = 1;
+	atomic_store(&stall_posts, 0);
+	atomic_store(&stall_taken, 0);
+	assert_int_equal(client_post_file(url(f, "/v1/stall"), tar, &o, &j, &status, &err), -1);
+	assert_string_equal(err.code, "client.unanswered");
+	assert_true(client_later(&err, status));
+	assert_int_equal(atomic_load(&stall_posts), 1); /* not sent again */
+	assert_int_equal(client_post_submission(url(f, "/v1/stall"), tar, &o, &j, &status, &err), -1);
+	assert_string_equal(err.code, "client.unanswered");
+	assert_int_equal(atomic_load(&stall_posts), 2);
+	atomic_store(&stall_taken, 1);
+	if (client_post_submission(url(f, "/v1/stall"), tar, &o, &j, &status, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_int_equal(status, 200);
+	assert_int_equal(hash_file_hex(tar, hex, NULL, &err), 0);
+	snprintf(want, sizeof want, "q-%.24s", hex);
+	assert_string_equal(json_string_value(json_object_get(j, "id")), want);
+	json_decref(j);
 	fx_stop(f);
 }
 
@@ -2077,6 +2144,7 @@ int main(void)
 		cmocka_unit_test(test_not_found_and_method),
 		cmocka_unit_test(test_upload_sha256),
 		cmocka_unit_test(test_upload_time_scales),
+		cmocka_unit_test(test_unanswered),
 		cmocka_unit_test(test_held_sent_a_bounded_number_of_times),
 		cmocka_unit_test(test_held_cut_short_is_counted),
 		cmocka_unit_test(test_upload_handler_does_not_hold_a_worker),

@@ -477,7 +477,7 @@ static int submit_follow(struct miner *m, int exp, const char *tar, const char *
 
 	if (client_url(u, sizeof u, m->o->validator, "/v1/submissions", err) < 0)
 		return -1;
-	while (client_post_file(u, tar, &m->co, &it, &status, err) < 0) {
+	while (client_post_submission(u, tar, &m->co, &it, &status, err) < 0) {
 		if (!client_later(err, status) || past_deadline(deadline, tar, err) || too_many_faults(&faults, status, tar, err))
 			return -1;
 		say("experiment %04d: the validator did not take it now (%s); sending it again in %u s", exp,

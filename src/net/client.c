@@ -387,6 +387,13 @@ static int perform(struct xfer *x, const char *download_path, long *status, stru
 			return kerr_set(err, "client.bad_reply", "%s: reply over %u bytes", x->url,
 					CLIENT_REPLY_BYTES_MAX);
 		if (rc != CURLE_OK) {
+			/* the body went out whole and no answer came: the server
+			 * may be checking it still (its queue for checks is first
+			 * come, first served) or have taken it; sent again here, a
+			 * server that cannot see the client leave checks each copy */
+			if (x->up_fd >= 0 && x->up_bytes > CLIENT_RESEND_FREE_BYTES && (uint64_t)uploaded(x) >= x->up_bytes)
+				return kerr_set(err, "client.unanswered", "%s: the whole body went out and no answer came (%s)",
+						x->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 			if (!retryable(rc))
 				break;
 			continue;
@@ -674,5 +681,43 @@ int client_later(const struct kerr *e, long status)
 	if (!strcmp(e->code, "client.held_again") || !strcmp(e->code, "client.held_missing"))
 		return 0;
 	return client_no_room(e) || status >= 500 || !strcmp(e->code, "client.connect") ||
-	       !strcmp(e->code, "http.rate") || client_busy(e);
+	       !strcmp(e->code, "client.unanswered") || !strcmp(e->code, "http.rate") ||
+	       !strcmp(e->code, "http.upload_cut") || client_busy(e);
+}
+
+int client_find_submission(const char *submissions_url, const char *tar_path, const struct client_opts *o,
+			   json_t **item, struct kerr *err)
+{
+	char hex[HASH_HEX_BYTES], u[CLIENT_URL_MAX];
+	uint64_t bytes = 0;
+	long status = 0;
+
+	*item = NULL;
+	if (hash_file_hex(tar_path, hex, &bytes, err) < 0)
+		return -1;
+	if ((size_t)snprintf(u, sizeof u, "%s/q-%.24s", submissions_url, hex) >= sizeof u)
+		return kerr_set(err, "client.bad_url", "%s: too long for a submission's URL", submissions_url);
+	if (client_get_json(u, o, item, &status, err) == 0)
+		return 1;
+	return status == 404 ? 0 : -1;
+}
+
+int client_post_submission(const char *submissions_url, const char *tar_path, const struct client_opts *o,
+			   json_t **item, long *status, struct kerr *err)
+{
+	struct kerr e2 = { { 0 }, { 0 } };
+	int found;
+
+	if (client_post_file(submissions_url, tar_path, o, item, status, err) == 0)
+		return 0;
+	if (strcmp(err->code, "client.unanswered"))
+		return -1;
+	if ((found = client_find_submission(submissions_url, tar_path, o, item, &e2)) == 1) {
+		*status = 200; /* as for a bundle the validator already had */
+		kerr_clear(err);
+		return 0;
+	}
+	if (found < 0)
+		kerr_set(err, "client.unanswered", "%s; asking whether it was taken: %s", err->msg, e2.msg);
+	return -1;
 }

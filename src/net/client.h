@@ -39,6 +39,8 @@ struct client_opts {
 /* An upload this small is sent again on a 5xx as any request is; a larger
  * one that went out whole is not (client_post_file). */
 #define CLIENT_RESEND_FREE_BYTES ((uint64_t)1 << 20)
+/* The longest URL the client builds from a validator's URL and a path. */
+#define CLIENT_URL_MAX 2048
 void client_opts_default(struct client_opts *o);
 /* base (a validator's URL as libcurl reads it, trailing slashes dropped)
  * joined with path: client.bad_url for anything but http:// or https://
@@ -58,9 +60,26 @@ int client_get_file(const char *url, const struct client_opts *o, const char *pa
 /* POST a file as the body (streamed from disk, application/x-tar), parse
  * the JSON reply as client_get_json does. A 5xx after a body of more than
  * CLIENT_RESEND_FREE_BYTES went out whole is returned at once, not
- * retried: the caller waits and sends again (client_later). */
+ * retried: the caller waits and sends again (client_later). So is a
+ * transport failure after such a body went out whole, as
+ * client.unanswered: the server may have taken it, and the caller asks
+ * (client_find_submission) before sending it again. */
 int client_post_file(const char *url, const char *path, const struct client_opts *o,
 		     json_t **out, long *status, struct kerr *err);
+
+/* After client.unanswered on POST submissions_url: the validator's item
+ * for the bundle at tar_path, found by the id it gives a submission (q-
+ * and the first 24 hex digits of the tar's SHA-256). 1 with *item (the
+ * caller decrefs) when the validator has it, 0 when it does not (404),
+ * -1 with err when it cannot say. */
+int client_find_submission(const char *submissions_url, const char *tar_path, const struct client_opts *o,
+			   json_t **item, struct kerr *err);
+/* client_post_file of a bundle to submissions_url, and after
+ * client.unanswered, client_find_submission: a bundle the validator took
+ * is its item (*status 200, as for one it already had); one it did not is
+ * client.unanswered still, a "later" (client_later). */
+int client_post_submission(const char *submissions_url, const char *tar_path, const struct client_opts *o,
+			   json_t **item, long *status, struct kerr *err);
 
 /* How many times one submission's held checkpoints are sent: an honest
  * validator asks once, and again only when a reply was lost on the way. */
