@@ -500,6 +500,14 @@ static void fake_hardware_yields_verified_evidence(void **s)
 		assert_int_equal(v.tier, ATTEST_VERIFIED);
 		assert_true(v.alpha == 1.0);
 		assert_int_equal(v.vendor_chain_checked, 1);
+		/* the CPU's evidence verifies a CPU run; a GPU run's is not
+		 * enough (no GPU evidence is checked): unverified */
+		assert_int_equal(attest_tier_for_run(&v, 0), 0);
+		assert_int_equal(v.tier, ATTEST_VERIFIED);
+		assert_int_equal(attest_tier_for_run(&v, 1), 1);
+		assert_int_equal(v.tier, ATTEST_UNVERIFIED);
+		assert_true(v.alpha == 0.5);
+		assert_int_equal(attest_tier_for_run(&v, 1), 0);
 		/* the test CA is not Intel: under the shipped root it is refused */
 		verify_fails(p.json, digest_a, cases[i].kind, "attest.chain");
 		verify_fails(p.json, digest_b, cases[i].kind, "attest.binding");

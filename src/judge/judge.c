@@ -283,6 +283,16 @@ static int intake(struct judge_ctx *c, struct kerr *err)
 		c->rationale = NULL; /* optional */
 	seed = json_object_get(json_object_get(c->manifest, "config"), "seed");
 	c->seed = json_is_integer(seed) && json_integer_value(seed) >= 0 ? (uint64_t)json_integer_value(seed) : 0;
+	/* Whether the miner it names signed it: a bundle refused before its
+	 * full verification (check 1) is recorded under its miner only when
+	 * the signature holds. The service verified it at intake; a judgment
+	 * by hand may meet a bundle anyone could have written in a miner's
+	 * name. */
+	{
+		struct kerr e2 = { { 0 }, { 0 } };
+
+		c->signed_ok = bundle_signed(c->bdir, &e2) == 0;
+	}
 	return 0;
 }
 
@@ -813,11 +823,12 @@ static void fill_entry(struct judge_ctx *c)
 	snprintf(e->patch_sha256, sizeof e->patch_sha256, "%s", mstr(c->manifest, "patch_sha256", NULL));
 	snprintf(e->final_sha256, sizeof e->final_sha256, "%s", c->draw_key);
 	e->final_alone = king_final_names_model(&c->king, c->draw_key);
-	snprintf(e->miner, sizeof e->miner, "%s", mstr(c->manifest, "miner", NULL));
+	/* unsigned, its words are no miner's: neither name nor rationale */
+	snprintf(e->miner, sizeof e->miner, "%s", c->verified || c->signed_ok ? mstr(c->manifest, "miner", NULL) : "");
 	snprintf(e->king_tag, sizeof e->king_tag, "%s", mstr(c->manifest, "king", "tag"));
 	snprintf(e->scale, sizeof e->scale, "%s", mstr(c->manifest, "config", "scale"));
 	e->seed = (int64_t)c->seed;
-	e->rationale = c->rationale;
+	e->rationale = c->verified || c->signed_ok ? c->rationale : NULL;
 	e->patch = c->patch;
 	/* The proof's compute: its training time on all its threads; for a
 	 * GPU proof also its time on its one GPU, which the judgment's wall

@@ -52,6 +52,7 @@ struct judge_ctx {
 	struct rundevice dev; /* the CPU, or the GPU of the proof's model (check 4) */
 	char pending_id[EXPCORPUS_ID_BYTES]; /* the submission a challenge answer answers */
 	int verified; /* 1 once bundle_verify bound every file to the signed manifest */
+	int signed_ok; /* 1 when, at intake, the manifest held its miner's signature (bundle_signed) */
 	/* 1 when the state failed a check's own lookup (the challenge an
 	 * answer answers): the validator's trouble, no verdict */
 	int state_fault;

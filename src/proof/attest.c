@@ -498,6 +498,15 @@ static int check_tier(json_t *doc, const char *kind, struct kerr *err)
 	return 0;
 }
 
+int attest_tier_for_run(struct attest_result *r, int on_gpu)
+{
+	if (!on_gpu || r->tier != ATTEST_VERIFIED)
+		return 0;
+	r->tier = ATTEST_UNVERIFIED;
+	r->alpha = ATTEST_ALPHA_UNVERIFIED;
+	return 1;
+}
+
 int attest_verify(const char *json, size_t len, const char *manifest_sha256, const char *claimed_kind,
 		  struct attest_result *r, struct kerr *err)
 {

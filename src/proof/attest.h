@@ -82,6 +82,14 @@ int attest_verify(const char *json, size_t len, const char *manifest_sha256, con
 int attest_verify_with(const char *json, size_t len, const char *manifest_sha256, const char *claimed_kind,
 		       const struct attest_anchor *a, struct attest_result *r, struct kerr *err);
 
+/* The tier of the run the evidence is for: CPU evidence (TDX, SEV-SNP)
+ * covers the CPU's confidential VM only. A run on a GPU (on_gpu: its
+ * manifest has environment.device) needs the GPU's confidential-computing
+ * evidence as well (PROTOCOL 4), which this code neither collects nor
+ * checks: such a run is unverified (alpha 0.5) whatever its CPU evidence.
+ * 1 when it lowered the tier. */
+int attest_tier_for_run(struct attest_result *r, int on_gpu);
+
 void attest_result_free(struct attest_result *r);
 
 /* The 64 report-data bytes binding a manifest digest (64 lowercase hex):

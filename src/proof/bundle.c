@@ -16,6 +16,7 @@
 #include "harness/checkpoint.h"
 #include "harness/trainlog.h"
 #include "util/jsonmem.h"
+#include "util/log.h"
 
 #define MANIFEST_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
 #define BUNDLE_KIND "karpa-bundle"
@@ -547,12 +548,40 @@ static int check_attest(const char *dir, struct bundle_report *r, struct kerr *e
 		return read_failed(err, "attest.parse");
 	if (attest_verify(text, len, r->manifest_sha256, r->attest_kind, &ar, err) < 0)
 		goto out;
+	if (attest_tier_for_run(&ar, json_is_object(json_object_get(json_object_get(r->manifest, "environment"),
+								     "device"))))
+		log_msg(LOG_NOTICE, "bundle", "%s evidence covers the CPU only and this run trained on a GPU, whose "
+			"confidential-computing evidence is not checked: tier unverified (alpha %.1f)", ar.kind,
+			ar.alpha);
 	r->tier = ar.tier;
 	r->alpha = ar.alpha;
 	rc = 0;
 out:
 	attest_result_free(&ar);
 	free(text);
+	return rc;
+}
+
+int bundle_signed(const char *dir, struct kerr *err)
+{
+	struct bundle_report r;
+	char *text = NULL;
+	size_t len = 0;
+	const char *miner;
+	int rc = -1;
+
+	memset(&r, 0, sizeof r);
+	if (load_manifest(dir, &r, &text, &len, err) < 0)
+		goto out;
+	miner = json_string_value(json_object_get(r.manifest, "miner"));
+	if (!miner || strlen(miner) != KEYS_PK_HEX_BYTES - 1) {
+		kerr_set(err, "bundle.manifest_field", "manifest field miner: names no key (%s)", dir);
+		goto out;
+	}
+	rc = check_sig(dir, text, len, miner, err);
+out:
+	free(text);
+	bundle_report_free(&r);
 	return rc;
 }
 

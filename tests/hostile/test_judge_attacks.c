@@ -375,6 +375,55 @@ static void test_patch_touching_harness(void **unused)
 	expect_rejected(b, "patch.touches_harness");
 }
 
+/* A bundle refused at check 1, before its full verification, by a
+ * judgment run by hand, whose manifest names another miner than the one
+ * who signed it: recorded under no miner and without its rationale (the
+ * words are no one's), while the signed one it was made from keeps its
+ * miner. */
+static void test_unsigned_refusal_is_no_ones(void **unused)
+{
+	char b[FS_PATH_MAX], p[FS_PATH_MAX], patch[FS_PATH_MAX];
+	static const char diff[] = "diff --git a/src/harness/evaluate.c b/src/harness/evaluate.c\n"
+				   "--- a/src/harness/evaluate.c\n"
+				   "+++ b/src/harness/evaluate.c\n"
+				   "@@ -1,3 +1,3 @@\n"
+				   " /* evaluate.c */\n"
+				   "-#define LN2 0.69314718055994531\n"
+				   "+#define LN2 0.8\n"
+				   " #include \"harness/evaluate.h\"\n";
+	static const char words[] = "Words written in another miner's name.\n";
+	json_t *m;
+	char *text;
+
+	fx_file(patch, "unsigned.diff");
+	spit(patch, diff, sizeof diff - 1);
+	copy_honest(b, "signed-refusal");
+	swap_patch(b, patch);
+	expect_rejected(b, "patch.touches_harness");
+	run(0, "%s corpus %s export --format jsonl | grep -c '\"miner\":\"%s\".*LN2 0.8' || true", tu_karpa(),
+	    g.state, g.k.pk_hex);
+	assert_int_equal(atoi(g.out), 1);
+	copy_honest(b, "unsigned-refusal");
+	swap_patch(b, patch);
+	m = manifest(b);
+	json_object_set_new(m, "miner", json_string(g.other.pk_hex));
+	text = bundle_manifest_dump(m);
+	assert_non_null(text);
+	snprintf(p, sizeof p, "%s/%s", b, BUNDLE_MANIFEST);
+	spit(p, text, strlen(text)); /* manifest.sig stays the signer's: not other's */
+	snprintf(p, sizeof p, "%s/rationale.md", b);
+	spit(p, words, sizeof words - 1);
+	free(text);
+	json_decref(m);
+	expect_rejected(b, "patch.touches_harness");
+	run(0, "%s corpus %s export --format jsonl | grep 'LN2 0.8' | grep -c '\"miner\":null' || true", tu_karpa(),
+	    g.state);
+	assert_int_equal(atoi(g.out), 1);
+	run(0, "%s corpus %s export --format jsonl | grep 'LN2 0.8' | grep -c '%s\\|in another miner' || true",
+	    tu_karpa(), g.state, g.other.pk_hex);
+	assert_int_equal(atoi(g.out), 0);
+}
+
 /* An honest bundle whose patch instead adds text after anchor in the
  * king's file: rejected with code. name labels the patch and the copy. */
 static void insert_rejected(const char *file, const char *anchor, const char *text, const char *name,
@@ -1432,6 +1481,7 @@ int main(void)
 		cmocka_unit_test(test_swapped_checkpoints),
 		cmocka_unit_test(test_swapped_checkpoints_unsealed),
 		cmocka_unit_test(test_resigned_by_another_key),
+		cmocka_unit_test(test_unsigned_refusal_is_no_ones),
 		cmocka_unit_test(test_patch_digest_names_another_patch),
 		cmocka_unit_test(test_manifest_claims_another_scale),
 		cmocka_unit_test(test_manifest_claims_other_data),
