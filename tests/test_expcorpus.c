@@ -456,7 +456,7 @@ static void corpus5(struct fixture *f, char ids[5][EXPCORPUS_ID_BYTES])
 static size_t search(struct fixture *f, const char *text, const char *verdict, const char *since,
 		     struct expcorpus_hit **hits)
 {
-	struct expcorpus_query q = { text, verdict, since, 0 };
+	struct expcorpus_query q = { text, verdict, since, 0, 0 };
 	struct kerr err = { 0 };
 	size_t n;
 
@@ -532,7 +532,7 @@ static void test_search(void **state)
 	assert_string_equal(h[1].id, ids[2]);
 	free(h);
 	{
-		struct expcorpus_query q = { "", NULL, NULL, 2 };
+		struct expcorpus_query q = { "", NULL, NULL, 2, 0 };
 		struct kerr err = { 0 };
 		assert_int_equal(expcorpus_search(&f->s, &q, &h, &n, &err), 0);
 		assert_int_equal(n, 2);
@@ -554,14 +554,14 @@ static void test_bad_query(void **state)
 
 	corpus5(f, ids);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		struct expcorpus_query q = { bad[i], NULL, NULL, 0 };
+		struct expcorpus_query q = { bad[i], NULL, NULL, 0, 0 };
 		kerr_clear(&err);
 		assert_int_equal(expcorpus_search(&f->s, &q, &h, &n, &err), -1);
 		assert_string_equal(err.code, "expcorpus.bad_query");
 		assert_null(h);
 	}
 	{
-		struct expcorpus_query q = { "warmup", "maybe", NULL, 0 };
+		struct expcorpus_query q = { "warmup", "maybe", NULL, 0, 0 };
 		assert_int_equal(expcorpus_search(&f->s, &q, &h, &n, &err), -1);
 		assert_string_equal(err.code, "expcorpus.invalid");
 		q.verdict = NULL;
@@ -673,6 +673,41 @@ static void test_state_paths_are_hidden(void **state)
 		assert_string_equal(g.reason, "gone: STATE/a and STATE/b");
 		expcorpus_entry_free(&g);
 	}
+}
+
+/* A search past its database steps is refused (expcorpus.query_too_costly,
+ * the connection usable after it); within them, or under the default, the
+ * same query answers. */
+static void test_search_cost_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct expcorpus_query q = { "learning* OR rate* OR warmup*", NULL, NULL, 50, 2000 };
+	struct expcorpus_hit *h = NULL;
+	struct kerr err = { 0 };
+	size_t n = 0;
+
+	for (int i = 0; i < 200; i++) {
+		struct expcorpus_entry e;
+		char name[32], id[EXPCORPUS_ID_BYTES];
+
+		snprintf(name, sizeof name, "m-cost-%d", i);
+		entry(&e, name, "alice", "--- a/gpt.c\n+++ b/gpt.c\n", "A learning rate warmup, again.",
+		      EXPCORPUS_REJECTED, "judge.not_decisive", NULL);
+		record_ok(f, &e, NULL, 0, id);
+	}
+	assert_int_equal(expcorpus_search(&f->s, &q, &h, &n, &err), -1);
+	assert_string_equal(err.code, "expcorpus.query_too_costly");
+	assert_null(h);
+	q.ops_max = 0; /* the default */
+	if (expcorpus_search(&f->s, &q, &h, &n, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_int_equal(n, 50);
+	free(h);
+	q.text = "warmup";
+	q.limit = 5;
+	assert_int_equal(expcorpus_search(&f->s, &q, &h, &n, &err), 0);
+	assert_int_equal(n, 5);
+	free(h);
 }
 
 /* /metrics's judge CPU total is what /v1/miners' per-key figures add up
@@ -1145,6 +1180,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_verdict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_midway_failure_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_paths_are_hidden, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_cost_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_judge_cpu_total, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_miners_count_a_crowning_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_answer_finds_what_ends_it, setup, teardown),

@@ -1063,9 +1063,20 @@ static void flatten(char *p)
 			*p = ' ';
 }
 
+static int search_tick(void *arg)
+{
+	uint64_t *left = arg;
+
+	if (*left < EXPCORPUS_OPS_TICK)
+		return 1; /* interrupts the statement */
+	*left -= EXPCORPUS_OPS_TICK;
+	return 0;
+}
+
 int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct expcorpus_hit **hits, size_t *n,
 		     struct kerr *err)
 {
+	uint64_t ops_max = q->ops_max ? q->ops_max : EXPCORPUS_SEARCH_OPS_MAX, left = ops_max;
 	int has_text = q->text && q->text[0];
 	int limit = q->limit ? q->limit : EXPCORPUS_LIMIT_DEFAULT, r, rc = -1;
 	sqlite3_stmt *st = NULL;
@@ -1093,6 +1104,7 @@ int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct e
 	bind_text(st, 2, q->verdict);
 	bind_text(st, 3, q->since);
 	sqlite3_bind_int(st, 4, limit);
+	sqlite3_progress_handler(s->db, EXPCORPUS_OPS_TICK, search_tick, &left);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW && count < (size_t)limit) {
 		struct expcorpus_hit *h = &out[count++];
 		col_copy(st, 0, h->id, sizeof h->id);
@@ -1107,10 +1119,16 @@ int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct e
 		flatten(h->snippet);
 		h->judge_cpu_s = col_real(st, 9);
 	}
+	sqlite3_progress_handler(s->db, 0, NULL, NULL);
 	if (r != SQLITE_DONE && r != SQLITE_ROW) {
 		/* With a query, the one input SQLite parses is the query: its
 		 * complaint ("fts5: syntax error near ...") is the user's to read. */
-		if (has_text && (r & 0xff) == SQLITE_ERROR)
+		if ((r & 0xff) == SQLITE_INTERRUPT)
+			kerr_set(err, "expcorpus.query_too_costly",
+				 "search '%.200s' took more than %llu steps of the database: narrow it (fewer OR terms, "
+				 "longer prefixes, a verdict or since filter)",
+				 has_text ? q->text : "", (unsigned long long)ops_max);
+		else if (has_text && (r & 0xff) == SQLITE_ERROR)
 			kerr_set(err, "expcorpus.bad_query", "search '%.200s': %s", q->text, sqlite3_errmsg(s->db));
 		else
 			vstate_sql_error(s, "search", err);

@@ -32,6 +32,14 @@
 #define EXPCORPUS_LIMIT_DEFAULT 20
 #define EXPCORPUS_LIMIT_MAX 1000
 #define EXPCORPUS_QUERY_BYTES_MAX 1024
+/* SQLite virtual-machine steps one search may take (counted by its
+ * progress handler, in EXPCORPUS_OPS_TICK steps), then
+ * expcorpus.query_too_costly: a query matching every row of a large corpus
+ * ranks them all, and a service runs one search at a time. Measured: a
+ * query matching 200 rows takes 5,000 to 8,000 steps, so this ranks about
+ * half a million matches. */
+#define EXPCORPUS_SEARCH_OPS_MAX ((uint64_t)16 << 20)
+#define EXPCORPUS_OPS_TICK 1000
 #define EXPCORPUS_SNIPPET_MAX 512
 #define EXPCORPUS_CITE_MAX 512
 
@@ -140,10 +148,12 @@ struct expcorpus_query {
 	const char *verdict; /* NULL: any */
 	const char *since;   /* "YYYY-MM-DD" or full UTC time; NULL: any */
 	int limit;           /* 0: EXPCORPUS_LIMIT_DEFAULT */
+	uint64_t ops_max;    /* 0: EXPCORPUS_SEARCH_OPS_MAX */
 };
 
 /* Best first. Caller frees *hits. expcorpus.bad_query carries SQLite's
- * message for a malformed FTS5 query; expcorpus.invalid for bad filters. */
+ * message for a malformed FTS5 query; expcorpus.invalid for bad filters;
+ * expcorpus.query_too_costly for one past its steps (ops_max). */
 int expcorpus_search(struct vstate *s, const struct expcorpus_query *q, struct expcorpus_hit **hits, size_t *n,
 		     struct kerr *err);
 

@@ -1064,7 +1064,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	char state_abs[PATH_MAX];
 	struct queue_recovery rec = { 0 };
 	time_t t0 = 0, held_t = 0;
-	int rc = -1, opened = 0, nw;
+	int rc = -1, opened = 0, search_opened = 0, nw;
 	ssize_t len;
 
 	if (!s)
@@ -1072,6 +1072,7 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	memset(jobs, 0, sizeof jobs);
 	pthread_mutex_init(&s->db, NULL);
 	pthread_mutex_init(&s->bundle, NULL);
+	pthread_mutex_init(&s->search, NULL);
 	s->o = *o;
 	/* judgments and git run in other folders: every path from here is absolute */
 	if (!realpath(o->state_dir, state_abs)) {
@@ -1097,6 +1098,9 @@ int service_run(const struct service_opts *o, volatile sig_atomic_t *stop, struc
 	if (validator_open(s->o.state_dir, &s->vs, err) < 0)
 		goto out;
 	opened = 1;
+	if (vstate_open(s->o.state_dir, &s->search_vs, err) < 0)
+		goto out;
+	search_opened = 1;
 	if (!s->o.limits.max_body)
 		s->o.limits.max_body = service_upload_cap(s->vs.scale);
 	if (!s->o.keep_bytes)
@@ -1173,7 +1177,10 @@ out:
 		http_sse_free(s->events);
 	if (opened)
 		vstate_close(&s->vs);
+	if (search_opened)
+		vstate_close(&s->search_vs);
 	pthread_mutex_destroy(&s->db);
+	pthread_mutex_destroy(&s->search);
 	pthread_mutex_destroy(&s->bundle);
 	free(s);
 	return rc;

@@ -57,7 +57,8 @@ static int status_for(const struct kerr *e)
 	if (strstr(e->code, "not_found") || !strcmp(e->code, "vstate.no_king") ||
 	    !strcmp(e->code, "lineage.no_model"))
 		return 404;
-	if (!strcmp(e->code, "expcorpus.bad_query") || !strcmp(e->code, "expcorpus.invalid"))
+	if (!strcmp(e->code, "expcorpus.bad_query") || !strcmp(e->code, "expcorpus.invalid") ||
+	    !strcmp(e->code, "expcorpus.query_too_costly"))
 		return 400;
 	return 500;
 }
@@ -717,7 +718,7 @@ static int get_corpus(struct http_req *rq, void *ctx)
 {
 	struct svc *s = ctx;
 	struct expcorpus_query q = { http_req_query(rq, "q"), http_req_query(rq, "verdict"),
-				     http_req_query(rq, "since"), 0 };
+				     http_req_query(rq, "since"), 0, 0 };
 	struct expcorpus_hit *hits = NULL;
 	struct kerr err = { 0 };
 	const char *lim = http_req_query(rq, "limit");
@@ -730,12 +731,15 @@ static int get_corpus(struct http_req *rq, void *ctx)
 			return http_reply_error(rq, 400, "service.bad_query", "limit must be 1..500");
 		q.limit = (int)v;
 	}
-	svc_lock(s);
-	if (expcorpus_search(&s->vs, &q, &hits, &n, &err) < 0) {
-		svc_unlock(s);
+	if (pthread_mutex_trylock(&s->search)) {
+		http_reply_header(rq, "Retry-After", "1");
+		return http_reply_error(rq, 503, "service.busy", "a corpus search is running; retry after 1 s");
+	}
+	if (expcorpus_search(&s->search_vs, &q, &hits, &n, &err) < 0) {
+		pthread_mutex_unlock(&s->search);
 		return reply_fail(rq, &err);
 	}
-	svc_unlock(s);
+	pthread_mutex_unlock(&s->search);
 	a = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(

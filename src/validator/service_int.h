@@ -23,6 +23,13 @@ struct svc {
 	/* One `git bundle create` at a time for GET /v1/recipe.bundle: the
 	 * first fetches after a king change would each run one on a worker. */
 	pthread_mutex_t bundle;
+	/* Corpus searches: on a connection of their own, outside db (WAL lets
+	 * them read while others write), one at a time (search: a second gets
+	 * 503 at once), each within EXPCORPUS_SEARCH_OPS_MAX steps. Under db, a
+	 * search ranking every row of a large corpus held every other handler,
+	 * and every worker thread, behind it. */
+	struct vstate search_vs;
+	pthread_mutex_t search;
 	struct http_server *http;
 	struct http_sse *events;
 	/* STATE/uploads/tmp: uploads land here, and a bundle is unpacked
