@@ -17,6 +17,7 @@
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <openssl/x509_vfy.h>
 #include <string.h>
 
@@ -231,6 +232,11 @@ static X509 *pem_cert(const void *pem, size_t n)
 
 /* ---------------------------------------------------------------- PCK chain */
 
+/* Intel's PCK certificates: leaf, Platform or Processor CA, root; the leaf
+ * carries the SGX extension (FMSPC, TCB levels, PPID) under this OID. */
+#define PCK_CHAIN_CERTS 3
+#define SGX_EXTENSION_OID "1.2.840.113741.1.13.1"
+
 /* The chain the quote carries, leaf first, verified up to the anchor's root
  * and nothing else. On success *leaf is the PCK certificate (caller frees). */
 static int verify_chain(const struct sigdata *d, const struct attest_anchor *a, X509 **leaf, struct kerr *err)
@@ -286,6 +292,29 @@ static int verify_chain(const struct sigdata *d, const struct attest_anchor *a, 
 	if (!is_p256(X509_get0_pubkey(*leaf))) {
 		kerr_set(err, "attest.chain", "TDX quote: the PCK certificate's key is not ECDSA P-256");
 		goto out;
+	}
+	/* What Intel issues, and nothing else the root signs: a PCK
+	 * certificate (not a CA, with Intel's SGX extension) under one
+	 * platform or processor CA under the root. */
+	if (sk_X509_num(X509_STORE_CTX_get0_chain(ctx)) != PCK_CHAIN_CERTS) {
+		kerr_set(err, "attest.chain", "TDX quote: a PCK chain of %d certificates where Intel's is %d (PCK, its "
+			 "CA, the root)", sk_X509_num(X509_STORE_CTX_get0_chain(ctx)), PCK_CHAIN_CERTS);
+		goto out;
+	}
+	if (X509_check_ca(*leaf) != 0) {
+		kerr_set(err, "attest.chain", "TDX quote: the PCK certificate is a CA certificate");
+		goto out;
+	}
+	{
+		ASN1_OBJECT *sgx = OBJ_txt2obj(SGX_EXTENSION_OID, 1);
+		int has = sgx && X509_get_ext_by_OBJ(*leaf, sgx, -1) >= 0;
+
+		ASN1_OBJECT_free(sgx);
+		if (!has) {
+			kerr_set(err, "attest.chain", "TDX quote: the PCK certificate has no SGX extension (%s)",
+				 SGX_EXTENSION_OID);
+			goto out;
+		}
 	}
 	rc = 0;
 out:

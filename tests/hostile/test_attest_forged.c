@@ -162,6 +162,46 @@ static void self_signed_chain_is_refused(void **s)
 	}
 }
 
+/* Under the forger's own root (so that only the shape is at stake), a
+ * chain that is not what Intel issues: a PCK certificate without Intel's
+ * SGX extension, one signed by the root itself, one that is a CA. Each is
+ * refused, where the well-formed chain verifies (above). */
+static void chain_shape_is_intel_s(void **s)
+{
+	uint8_t q[FORGE_QUOTE_CAP];
+	struct attest_anchor mine = { .tdx_root_pem = f.root_pem };
+	ASN1_OBJECT *sgx = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+	X509 *bare = forge_cert_unsigned("Intel SGX PCK Certificate", f.pck_key, f.ca, 0);
+	X509 *direct = forge_cert("Intel SGX PCK Certificate", f.pck_key, f.root, f.root_key, 0);
+	X509 *calike = forge_cert("Intel SGX PCK Certificate", f.pck_key, f.ca, f.ca_key, 1);
+	X509 *c1[3] = { bare, f.ca, f.root }, *c2[2] = { direct, f.root }, *c3[3] = { calike, f.ca, f.root };
+	const struct {
+		X509 **certs;
+		int n;
+		const char *what;
+	} cases[] = { { c1, 3, "no SGX extension" }, { c2, 2, "a PCK chain of 2" }, { c3, 3, "is a CA" } };
+
+	(void)s;
+	assert_non_null(sgx);
+	X509_EXTENSION_free(X509_delete_ext(bare, X509_get_ext_by_OBJ(bare, sgx, -1)));
+	assert_true(X509_get_ext_by_OBJ(bare, sgx, -1) < 0);
+	assert_true(X509_sign(bare, f.ca_key, EVP_sha256()) > 0);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *pem = forge_pem(cases[i].certs, cases[i].n);
+		struct kerr err;
+		size_t n = forge_quote(&f, 4, rd, pem, q);
+
+		kerr_clear(&err);
+		assert_int_equal(attest_tdx_verify_sig(q, n, &mine, &err), -1);
+		assert_string_equal(err.code, "attest.chain");
+		if (!strstr(err.msg, cases[i].what))
+			fail_msg("%s: %s", cases[i].what, err.msg);
+		free(pem);
+	}
+	X509_free(bare), X509_free(direct), X509_free(calike);
+	ASN1_OBJECT_free(sgx);
+}
+
 /* Intel's real PCK chain, copied from a genuine quote, under signatures the
  * attacker made: the chain verifies, the QE report's signature does not. */
 static void borrowed_intel_chain_is_refused(void **s)
@@ -342,6 +382,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(random_bytes_quote_is_refused),
 		cmocka_unit_test(self_signed_chain_is_refused),
+		cmocka_unit_test(chain_shape_is_intel_s),
 		cmocka_unit_test(borrowed_intel_chain_is_refused),
 		cmocka_unit_test(published_sample_verifies),
 		cmocka_unit_test(shipped_root_is_intels),
