@@ -44,21 +44,6 @@ static inline void snp_forge_sign_pss(X509 *c, EVP_PKEY *key)
 	EVP_MD_CTX_free(m);
 }
 
-static inline void snp_forge_ext(X509 *c, const char *oid, const uint8_t *der, int len)
-{
-	ASN1_OBJECT *o = OBJ_txt2obj(oid, 1);
-	ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
-	X509_EXTENSION *e;
-
-	assert_true(o && v && ASN1_OCTET_STRING_set(v, der, len) == 1);
-	e = X509_EXTENSION_create_by_OBJ(NULL, o, 0, v);
-	assert_non_null(e);
-	assert_int_equal(X509_add_ext(c, e, -1), 1);
-	X509_EXTENSION_free(e);
-	ASN1_OCTET_STRING_free(v);
-	ASN1_OBJECT_free(o);
-}
-
 /* Which VCEK extensions to spoil, for the TCB tests. */
 enum snp_vcek_flaw { SNP_VCEK_GOOD, SNP_VCEK_NO_HWID, SNP_VCEK_NO_SNP_SPL, SNP_VCEK_PKCS1 };
 
@@ -87,10 +72,10 @@ static inline X509 *snp_forge_vcek(const struct snp_forge *f, const uint8_t tcb[
 			der[1] = 2, der[2] = 0, der[3] = v;
 			len = 4;
 		}
-		snp_forge_ext(c, spl[i].oid, der, len);
+		forge_ext(c, spl[i].oid, der, len);
 	}
 	if (flaw != SNP_VCEK_NO_HWID)
-		snp_forge_ext(c, "1.3.6.1.4.1.3704.1.4", chip_id, 64);
+		forge_ext(c, "1.3.6.1.4.1.3704.1.4", chip_id, 64);
 	if (flaw == SNP_VCEK_PKCS1) /* a valid signature, but not how AMD signs */
 		assert_true(X509_sign(c, f->ask_key, EVP_sha384()) > 0);
 	else

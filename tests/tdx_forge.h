@@ -40,23 +40,30 @@ static inline void forge_put32(uint8_t *p, uint32_t v)
 	forge_put16(p, v), forge_put16(p + 2, v >> 16);
 }
 
-/* Intel's SGX extension (1.2.840.113741.1.13.1) on a PCK certificate:
- * the verifier asks that it be there; its content (an empty SEQUENCE
- * here) is Intel's business. */
-static inline void forge_sgx_extension(X509 *c)
+/* An extension oid holding der (non-critical) added to c. */
+static inline void forge_ext(X509 *c, const char *oid, const uint8_t *der, int len)
 {
-	static const unsigned char empty_seq[] = { 0x30, 0x00 };
-	ASN1_OBJECT *o = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+	ASN1_OBJECT *o = OBJ_txt2obj(oid, 1);
 	ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
 	X509_EXTENSION *e;
 
-	assert_true(o && v && ASN1_OCTET_STRING_set(v, empty_seq, sizeof empty_seq) == 1);
+	assert_true(o && v && ASN1_OCTET_STRING_set(v, der, len) == 1);
 	e = X509_EXTENSION_create_by_OBJ(NULL, o, 0, v);
 	assert_non_null(e);
 	assert_int_equal(X509_add_ext(c, e, -1), 1);
 	X509_EXTENSION_free(e);
 	ASN1_OCTET_STRING_free(v);
 	ASN1_OBJECT_free(o);
+}
+
+/* Intel's SGX extension (1.2.840.113741.1.13.1) on a PCK certificate:
+ * the verifier asks that it be there; its content (an empty SEQUENCE
+ * here) is Intel's business. */
+static inline void forge_sgx_extension(X509 *c)
+{
+	static const uint8_t empty_seq[] = { 0x30, 0x00 };
+
+	forge_ext(c, "1.2.840.113741.1.13.1", empty_seq, sizeof empty_seq);
 }
 
 /* A certificate named cn over key, issued by issuer (NULL: itself), valid
