@@ -888,15 +888,19 @@ static int get_miners(struct http_req *rq, void *ctx)
 /* ---------------------------------------------------- recipe, events */
 
 /* Makes the cached bundle at path (from its tmp) unless it is there:
- * one at a time (s->bundle), so concurrent first fetches after a king
- * change wait for one `git bundle create` rather than each running one.
+ * one at a time (s->bundle). A fetch that finds one being made gets 503
+ * service.busy at once (the client retries): waiting, each such fetch
+ * held a worker thread, and all its connections, for as long as git took.
  * Returns the HTTP status to fail with, or 0. */
 static int make_recipe_bundle(struct svc *s, const char *path, const char *tmp, struct kerr *err)
 {
 	struct proc_result pr;
 	int status = 0;
 
-	pthread_mutex_lock(&s->bundle);
+	if (pthread_mutex_trylock(&s->bundle)) {
+		kerr_set(err, "service.busy", "the recipe bundle of the new king is being made; retry in a few seconds");
+		return 503;
+	}
 	if (fs_exists(path))
 		goto out;
 	{
@@ -951,8 +955,11 @@ static int get_recipe_bundle(struct http_req *rq, void *ctx)
 	if (fs_join(path, sizeof path, &err, "%s/recipe-%s.bundle", s->work, k.commit) < 0 ||
 	    fs_join(tmp, sizeof tmp, &err, "%s.%d.tmp", path, (int)gettid()) < 0)
 		return reply_fail(rq, &err);
-	if (!fs_exists(path) && (status = make_recipe_bundle(s, path, tmp, &err)))
+	if (!fs_exists(path) && (status = make_recipe_bundle(s, path, tmp, &err))) {
+		if (status == 503)
+			http_reply_header(rq, "Retry-After", "2");
 		return http_reply_kerr(rq, status, &err);
+	}
 	snprintf(etag, sizeof etag, "\"%s\"", k.commit);
 	return http_reply_file(rq, "application/x-git-bundle", path, etag);
 }
