@@ -15,6 +15,7 @@
 #include "sandbox/recipe_build.h"
 #include "sandbox/sandbox.h"
 #include "validator/king.h"
+#include "proof/prove.h"
 #include "validator/noise.h"
 #include "validator/validator.h"
 #include "validator/vstate.h"
@@ -112,6 +113,27 @@ static void test_sample_sd(void **state)
 	assert_true(noise_margin(NOISE_MARGIN_MIN / 4) == NOISE_MARGIN_MIN);
 	assert_true(isnan(noise_margin(NAN)) && isnan(noise_margin(-1.0)));
 	assert_true(isnan(mean));
+}
+
+/* noise_seed: run 1 is the protocol seed; the others are keyed by the
+ * secret, the tag and the run, in the challenge seeds' range. */
+static void test_noise_seeds_drawn(void **state)
+{
+	uint8_t a[VSTATE_SECRET_BYTES], b[VSTATE_SECRET_BYTES];
+
+	(void)state;
+	memset(a, 7, sizeof a);
+	memset(b, 8, sizeof b);
+	assert_true(noise_seed(a, "recipe-v0.1.0", PROVE_SEED_DEFAULT) == PROVE_SEED_DEFAULT);
+	for (int n = 2; n <= 12; n++) {
+		uint64_t v = noise_seed(a, "recipe-v0.1.0", n);
+
+		assert_true(v >= KING_SEED_MIN && v <= KING_SEED_MAX);
+		assert_true(v == noise_seed(a, "recipe-v0.1.0", n)); /* a pure function */
+		assert_true(v != noise_seed(b, "recipe-v0.1.0", n));
+		assert_true(v != noise_seed(a, "recipe-v0.1.1", n));
+		assert_true(v != noise_seed(a, "recipe-v0.1.0", n + 1));
+	}
 }
 
 /* Fewer than two seeds, or a bad thread count: refused before any work,
@@ -234,6 +256,16 @@ static void test_noise_floor_tiny(void **state)
 		for (int i = 0; i < SEEDS; i++)
 			assert_true(json_real_value(json_array_get(hid, (size_t)i)) == r.hidden_bpb[i]);
 		assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "seeds"), 0)), 1);
+		/* the other runs' seeds are the validator's secret draws, in the
+		 * challenge seeds' range: no small public integers a king's
+		 * recipe could tell its noise runs by */
+		for (int i = 1; i < SEEDS; i++) {
+			json_int_t v = json_integer_value(json_array_get(json_object_get(j, "seeds"), (size_t)i));
+
+			assert_true((uint64_t)v == noise_seed(s.secret, r.king_tag, i + 1));
+			assert_true((uint64_t)v == r.seed[i]);
+			assert_true((uint64_t)v >= KING_SEED_MIN && (uint64_t)v <= KING_SEED_MAX && v != i + 1);
+		}
 		json_decref(j);
 	}
 	/* The protocol seed's hidden losses are the king's, bound to its
@@ -302,7 +334,8 @@ static long long noise_rows(struct vstate *s)
 static void test_store_atomic(void **state)
 {
 	double hid[2] = { 2.5, 2.625 }, pub[2] = { 2.75, 2.875 };
-	struct noise_result r = { .seeds = 2, .hidden_bpb = hid, .public_bpb = pub, .sigma = 0.0883883,
+	uint64_t seeds[2] = { 1, 77 };
+	struct noise_result r = { .seeds = 2, .hidden_bpb = hid, .public_bpb = pub, .seed = seeds, .sigma = 0.0883883,
 				  .margin = 0.1767767, .king_hidden_bpb = 2.5 };
 	struct vstate_king k, after;
 	struct vstate s;
@@ -315,6 +348,10 @@ static void test_store_atomic(void **state)
 	snprintf(r.king_tag, sizeof r.king_tag, "%s", k.tag);
 	snprintf(r.scale, sizeof r.scale, "%s", s.scale);
 	n0 = noise_rows(&s);
+	r.seed = NULL; /* a result without its seeds is not stored */
+	assert_int_equal(noise_store(&s, k.id, &r, &err), -1);
+	assert_string_equal(err.code, "noise.incomplete");
+	r.seed = seeds;
 	assert_int_equal(noise_store(&s, k.id + 1, &r, &err), -1);
 	assert_string_equal(err.code, "king.stale");
 	assert_int_equal(noise_rows(&s), n0);
@@ -505,6 +542,7 @@ static void test_hlosses_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_noise_seeds_drawn),
 		cmocka_unit_test(test_sample_sd),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_noise_floor_tiny),

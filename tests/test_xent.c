@@ -165,6 +165,38 @@ static void test_uniform_is_ln_v(void **s)
 	restore();
 }
 
+/* Logits so large that m + log(s) rounds back to m (the spacing of doubles
+ * near 2^57 is 32): a uniform prediction there is still ln V nats, not 0,
+ * and one near-uniform is no less; on every path (a runner's kr_logits
+ * returning 1.5e17 everywhere scored val_bpb 0 before). */
+static void test_huge_logits_not_free(void **s)
+{
+	static const float huge[] = { 1.5e17f, 1e30f, -1e30f, 3.4e38f };
+	enum { V = 50257 };
+	static float lg[2 * V];
+	uint16_t tg[2] = { 0, 50256 };
+	double nats[2];
+
+	(void)s;
+	for (int p = XENT_SCALAR; p <= XENT_AVX512; p++) {
+		if (xent_force((enum xent_path)p) < 0)
+			continue;
+		for (size_t h = 0; h < sizeof huge / sizeof huge[0]; h++) {
+			for (int i = 0; i < 2 * V; i++)
+				lg[i] = huge[h];
+			assert_int_equal(xent_positions(lg, tg, 2, V, nats), 0);
+			if (!(fabs(nats[0] - log((double)V)) < 1e-12) || !same_bits(nats[0], nats[1]))
+				fail_msg("%s: logits %g give %.17g nats, want ln %d", xent_path_name((enum xent_path)p),
+					 (double)huge[h], nats[0], V);
+			/* the target a hair under the rest: more than ln V */
+			lg[0] = nextafterf(huge[h], -INFINITY);
+			assert_int_equal(xent_positions(lg, tg, 1, V, nats), 0);
+			assert_true(nats[0] >= log((double)V));
+		}
+	}
+	restore();
+}
+
 /* A non-finite logit anywhere (vector body, tail, first or last position
  * of a block) is refused on every path. */
 static void test_nonfinite_refused(void **s)
@@ -200,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_exp_lanes),
 		cmocka_unit_test(test_positions_equal),
 		cmocka_unit_test(test_uniform_is_ln_v),
+		cmocka_unit_test(test_huge_logits_not_free),
 		cmocka_unit_test(test_nonfinite_refused),
 	};
 

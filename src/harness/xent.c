@@ -35,7 +35,10 @@ static int scalar_one(const float *l, int V, int target, double *nats)
 	}
 	for (int v = 0; v < V; v++)
 		s += kexp((double)l[v] - m);
-	*nats = m + klog(s) - (double)l[target];
+	/* the margin to the max first, then the log-sum: both are >= 0, so
+	 * rounding cannot cancel the log-sum away (m + log(s) - l rounds to
+	 * exactly 0 for logits near 2^57, whatever s is) */
+	*nats = (m - (double)l[target]) + klog(s);
 	return 0;
 }
 
@@ -144,7 +147,7 @@ static XENT_TARGET_AVX2 int block_avx2(const float *lg, const uint16_t *tg, int 
 		for (int j = 0; j < nb; j++)
 			s[j] += kexp((double)lg[(size_t)j * V + v] - m[j]);
 	for (int j = 0; j < nb; j++)
-		nats[j] = m[j] + klog(s[j]) - (double)lg[(size_t)j * V + tg[j]];
+		nats[j] = (m[j] - (double)lg[(size_t)j * V + tg[j]]) + klog(s[j]); /* as scalar_one */
 	return 0;
 }
 
@@ -235,7 +238,7 @@ static XENT_TARGET_AVX512 int block_avx512(const float *lg, const uint16_t *tg, 
 		for (int j = 0; j < nb; j++)
 			s[j] += kexp((double)lg[(size_t)j * V + v] - m[j]);
 	for (int j = 0; j < nb; j++)
-		nats[j] = m[j] + klog(s[j]) - (double)lg[(size_t)j * V + tg[j]];
+		nats[j] = (m[j] - (double)lg[(size_t)j * V + tg[j]]) + klog(s[j]); /* as scalar_one */
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,33 @@ void noise_result_free(struct noise_result *r)
 	hlosses_free(&r->king_losses);
 	free(r->hidden_bpb);
 	free(r->public_bpb);
+	free(r->seed);
 	r->hidden_bpb = r->public_bpb = NULL;
+	r->seed = NULL;
+}
+
+uint64_t noise_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *king_tag, int n)
+{
+	static const char context[] = NOISE_SEED_CONTEXT;
+	crypto_generichash_state st;
+	uint8_t h[crypto_generichash_BYTES], idx[8];
+	uint64_t x = 0;
+
+	if (n == PROVE_SEED_DEFAULT)
+		return PROVE_SEED_DEFAULT;
+	for (int i = 0; i < 8; i++)
+		idx[i] = (uint8_t)((uint64_t)n >> (8 * i));
+	crypto_generichash_init(&st, secret, VSTATE_SECRET_BYTES, sizeof h);
+	/* the context's and the tag's NULs end them: no other (tag, n) hashes
+	 * the same bytes */
+	crypto_generichash_update(&st, (const uint8_t *)context, sizeof context);
+	crypto_generichash_update(&st, (const uint8_t *)king_tag, strlen(king_tag) + 1);
+	crypto_generichash_update(&st, idx, sizeof idx);
+	crypto_generichash_final(&st, h, sizeof h);
+	for (int i = 0; i < 8; i++)
+		x |= (uint64_t)h[i] << (8 * i);
+	sodium_memzero(h, sizeof h);
+	return KING_SEED_MIN + x % (KING_SEED_MAX - KING_SEED_MIN + 1);
 }
 
 /* ------------------------------------------------------------- one seed */
@@ -314,7 +341,7 @@ out:
 	return rc;
 }
 
-/* {"format", "seeds": [1..N], "hidden_bpb": [...], "public_bpb": [...]};
+/* {"format", "seeds": [1, noise_seed(2..N)], "hidden_bpb": [...], "public_bpb": [...]};
  * caller frees. */
 static char *values_json(const struct noise_result *r)
 {
@@ -324,7 +351,7 @@ static char *values_json(const struct noise_result *r)
 	if (!o || !seeds || !hid || !pub)
 		goto out;
 	for (int i = 0; i < r->seeds; i++) {
-		json_array_append_new(seeds, json_integer(i + 1));
+		json_array_append_new(seeds, json_integer((json_int_t)r->seed[i]));
 		json_array_append_new(hid, json_real(r->hidden_bpb[i]));
 		json_array_append_new(pub, json_real(r->public_bpb[i]));
 	}
@@ -344,10 +371,12 @@ out:
 int noise_store(struct vstate *s, long long king_id, const struct noise_result *r, struct kerr *err)
 {
 	struct store_args sa = { .king_id = king_id, .r = r };
-	char *vj = values_json(r);
+	char *vj;
 	int rc;
 
-	if (!vj)
+	if (!r->seed || !r->hidden_bpb || !r->public_bpb)
+		return kerr_set(err, "noise.incomplete", "a noise result without its seeds or scores is not stored");
+	if (!(vj = values_json(r)))
 		return kerr_set(err, "noise.nomem", "cannot encode the noise values");
 	sa.values_json = vj;
 	rc = vstate_tx(s, store_tx, &sa, err);
@@ -452,7 +481,8 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 	r->seeds = o->seeds;
 	r->hidden_bpb = calloc((size_t)o->seeds, sizeof *r->hidden_bpb);
 	r->public_bpb = calloc((size_t)o->seeds, sizeof *r->public_bpb);
-	if (!r->hidden_bpb || !r->public_bpb) {
+	r->seed = calloc((size_t)o->seeds, sizeof *r->seed);
+	if (!r->hidden_bpb || !r->public_bpb || !r->seed) {
 		kerr_set(err, "noise.nomem", "out of memory");
 		goto out;
 	}
@@ -478,7 +508,8 @@ int noise_floor(struct vstate *s, const struct noise_opts *o, struct noise_resul
 			goto out;
 		for (int i = 0; i < o->seeds; i++) {
 			int protocol_seed = i + 1 == PROVE_SEED_DEFAULT;
-			if (one_seed(&J, (uint64_t)i + 1, &r->hidden_bpb[i], &r->public_bpb[i],
+			r->seed[i] = noise_seed(s->secret, k.tag, i + 1);
+			if (one_seed(&J, r->seed[i], &r->hidden_bpb[i], &r->public_bpb[i],
 				     protocol_seed ? &r->king_losses : NULL, protocol_seed ? r->king_final : NULL, err) < 0)
 				goto out;
 			if (protocol_seed) {

@@ -27,17 +27,27 @@
 /* No field turns the sandbox off: every run of the king (former miner
  * code) goes through a sandbox noise_floor makes itself, whoever calls it. */
 struct noise_opts {
-	int seeds;    /* N >= NOISE_SEEDS_MIN; seeds 1..N are trained */
+	int seeds;    /* N >= NOISE_SEEDS_MIN runs: seed 1, then noise_seed(2..N) */
 	int threads;
 	int progress; /* one line per seed on stderr */
 };
+
+/* The seed of the floor's run n (1-based): run 1 is PROVE_SEED_DEFAULT,
+ * the king's protocol score; every other is drawn from the validator's
+ * secret over "karpa noise seed v1", the king's tag and n, in the range
+ * challenge seeds take (KING_SEED_MIN..KING_SEED_MAX). Small public
+ * seeds 2..N let a king's recipe tell its noise runs from its scoring run
+ * and a challenge by the seed alone, and widen its own margin there. */
+#define NOISE_SEED_CONTEXT "karpa noise seed v1"
+uint64_t noise_seed(const uint8_t secret[VSTATE_SECRET_BYTES], const char *king_tag, int n);
 
 struct noise_result {
 	char king_tag[RECIPEREPO_TAG_MAX];
 	char scale[VSTATE_SCALE_MAX];
 	int seeds;
-	double *hidden_bpb;      /* [seeds], index i is seed i + 1; noise_result_free */
+	double *hidden_bpb;      /* [seeds], index i is run i + 1's; noise_result_free */
 	double *public_bpb;      /* [seeds] */
+	uint64_t *seed;          /* [seeds]: run i + 1's seed (noise_seed) */
 	double mean, sigma, margin;
 	double king_hidden_bpb;  /* the value at seed PROVE_SEED_DEFAULT */
 	/* that run's final checkpoint digest: the king's own model, which a
