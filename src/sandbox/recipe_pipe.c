@@ -720,6 +720,24 @@ int recipe_pipe_child_status(struct recipe_host *h, int wait_ms, struct recipe_c
 	return 0;
 }
 
+
+/* Both ends of a pipe moved above the bulk region's number: a validator
+ * started with 0, 1 or 2 closed gets those numbers from pipe2, and the
+ * child's dup2 onto 0..2 would then leave an end close-on-exec or
+ * overwrite another before it is moved. */
+static int pipe_high(int p[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (p[i] <= WIRE_BULK_FD) {
+			int high = fcntl(p[i], F_DUPFD_CLOEXEC, WIRE_BULK_FD + 1);
+
+			if (high < 0)
+				return -1;
+			close(p[i]);
+			p[i] = high;
+		}
+	return 0;
+}
 /* The bulk region: an empty shared-memory file, sealed so that neither side
  * can shrink it under the other's mapping (a runner that could would turn
  * the host's next copy into a SIGBUS) nor add seals of its own. -1 where
@@ -782,7 +800,8 @@ static int spawn_pipe(struct recipe_host *h, const char *const *launch, const ch
 		kerr_errno(err, "recipe.spawn", "mmap");
 		goto fail;
 	}
-	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0 || (capture && pipe2(errp, O_CLOEXEC) < 0)) {
+	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(resp, O_CLOEXEC) < 0 || (capture && pipe2(errp, O_CLOEXEC) < 0) ||
+	    pipe_high(req) < 0 || pipe_high(resp) < 0 || (capture && pipe_high(errp) < 0)) {
 		kerr_errno(err, "recipe.spawn", "pipe");
 		goto fail;
 	}

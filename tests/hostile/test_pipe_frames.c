@@ -343,6 +343,28 @@ static void test_bulk_region(void **state)
 	recipe_host_destroy(&h);
 }
 
+/* A validator started with its standard input closed: pipe2 hands out
+ * descriptor 0, which must not become the child's stdin by accident (a
+ * dup2 onto itself keeps close-on-exec, and the runner starts without
+ * its requests). The host moves its pipes above the bulk region first. */
+static void test_std_fds_closed(void **state)
+{
+	struct recipe_host h;
+	struct outcome o;
+	int saved = dup(0);
+
+	(void)state;
+	assert_true(saved > 2);
+	assert_int_equal(close(0), 0);
+	o = run_case("bulk_shrink_later", &h);
+	assert_int_equal(dup2(saved, 0), 0);
+	close(saved);
+	print_message("%-18s -> %-22s %4lld ms  %s\n", "stdin closed", o.rc ? o.code : "ok", (long long)o.wall_ms,
+		      o.msg);
+	assert_int_equal(o.rc, 0);
+	recipe_host_destroy(&h);
+}
+
 /* A runner that closes early: before reading, in the middle of a header, in
  * the middle of a payload. */
 static void test_closes_early(void **state)
@@ -718,7 +740,7 @@ int main(void)
 		cmocka_unit_test(test_plan_changed_across_restart), cmocka_unit_test(test_host_refusals),
 		cmocka_unit_test(test_traced_step),      cmocka_unit_test(test_gemm_record),
 		cmocka_unit_test(test_gemm_pin_on_the_wire), cmocka_unit_test(test_create_payload),
-		cmocka_unit_test(test_bulk_region),
+		cmocka_unit_test(test_bulk_region),      cmocka_unit_test(test_std_fds_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
