@@ -312,17 +312,25 @@ int causality_watch_finish(struct causality_watch *w, struct kerr *err)
 		for (int t = 0; t <= r->p; t++) {
 			hash_buf(w->lt + ((size_t)r->pr * (size_t)r->T + (size_t)t) * (size_t)V, (size_t)V * sizeof(float),
 				 d);
-			if (memcmp(d, want + (size_t)t * HASH_BYTES, HASH_BYTES) != 0)
+			if (memcmp(d, want + (size_t)t * HASH_BYTES, HASH_BYTES) != 0) {
+				const char *when = r->p == r->T - 1 ? "only the other rows of the call were replaced"
+								    : "tokens after the cut (and the other rows) were "
+								      "replaced";
+
 				/* The scoring call, not a split offset: under a
 				 * secret window order the call's rows are not the
 				 * split's consecutive windows, and the order stays
-				 * secret. Call, row and cut are the seed's draws. */
+				 * secret. Call, row and cut are the seed's draws;
+				 * the first position that changed is the child's
+				 * choice (a few bits out of the hidden split), so
+				 * only the validator's log has it. */
+				log_msg(LOG_WARN, "judge", "probe %d (scoring call %llu, row %d of %d): logits at position %d "
+					"changed, when %s", k, (unsigned long long)r->call, r->pr, r->rows, t, when);
 				return kerr_set(err, "judge.causality",
-						"probe %d (scoring call %llu, row %d of %d): logits at position %d changed "
-						"(positions 0..%d compared), when %s",
-						k, (unsigned long long)r->call, r->pr, r->rows, t, r->p,
-						r->p == r->T - 1 ? "only the other rows of the call were replaced"
-								 : "tokens after the cut (and the other rows) were replaced");
+						"probe %d (scoring call %llu, row %d of %d): logits changed within positions "
+						"0..%d, when %s; the validator's log names the position",
+						k, (unsigned long long)r->call, r->pr, r->rows, r->p, when);
+			}
 		}
 		w->rep.probes++;
 		w->rep.positions_compared += r->p + 1;

@@ -337,6 +337,15 @@ static int check_public_claim(struct judge_ctx *c, struct sandbox *sb, struct re
  * few hundred bytes a submission. The code stays; the words go. */
 static void withhold_recipe_words(struct kerr *err)
 {
+	/* where the logits went non-finite is the child's choice too: a
+	 * window it picked by its content */
+	if (!strncmp(err->code, "eval.", 5)) {
+		snprintf(err->msg, sizeof err->msg,
+			 "the recipe's logits failed the evaluation (%s) while scoring the hidden split; where is "
+			 "withheld, as the child chooses it and could choose it by what the hidden windows hold",
+			 err->code);
+		return;
+	}
 	if (strncmp(err->code, "recipe.", 7) && strncmp(err->code, "sandbox.", 8))
 		return;
 	snprintf(err->msg, sizeof err->msg,

@@ -632,6 +632,31 @@ static void test_spinning_logits_hit_the_deadline(void **unused)
 	json_decref(j);
 }
 
+/* kr_logits returns a non-finite logit in the last row of each call: the
+ * window it lands on is the child's choice (it could pick it by what the
+ * hidden windows hold), so the refusal keeps its code and names no
+ * window. */
+static void test_nonfinite_window_is_withheld(void **unused)
+{
+	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
+	json_t *j;
+
+	begin_patch("recipe-v0.1.0");
+	clone_path(p, "recipe.c");
+	insert_after(p, "\t\tgpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n\t}\n",
+		     "\t{\n\t\tvolatile float z = 0.0f;\n\t\tlogits[(size_t)(rows - 1) * T * c->V] = z / z;\n\t}\n");
+	fx_file(patch, "nonfinite.diff");
+	end_patch(patch);
+	copy_honest(b, "nonfinite");
+	swap_patch(b, patch);
+	j = judge(b);
+	assert_string_equal(jstr(j, "verdict"), "rejected");
+	assert_string_equal(jstr(j, "code"), "eval.nonfinite");
+	if (strstr(jstr(j, "reason"), "token") || !strstr(jstr(j, "reason"), "withheld"))
+		fail_msg("the window is named: %s", jstr(j, "reason"));
+	json_decref(j);
+}
+
 /* kr_logits fails with the hidden tokens it was fed spelled in its
  * reason, and writes them to its stderr: a channel out of the hidden
  * split if the judgment published a recipe's words from that child. The
@@ -1475,6 +1500,7 @@ int main(void)
 		cmocka_unit_test(test_bundle_changed_after_intake),
 		cmocka_unit_test(test_spinning_logits_hit_the_deadline),
 		cmocka_unit_test(test_hidden_tokens_in_an_error_are_withheld),
+		cmocka_unit_test(test_nonfinite_window_is_withheld),
 		cmocka_unit_test(test_forged_loss),
 		cmocka_unit_test(test_reordered_log),
 		cmocka_unit_test(test_reordered_log_rechained),
