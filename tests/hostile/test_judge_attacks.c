@@ -424,12 +424,12 @@ static void test_unsigned_refusal_is_no_ones(void **unused)
 	assert_int_equal(atoi(g.out), 0);
 }
 
-/* An honest bundle whose patch instead adds text after anchor in the
- * king's file: rejected with code. name labels the patch and the copy. */
-static void insert_rejected(const char *file, const char *anchor, const char *text, const char *name,
-			    const char *code)
+/* An honest bundle, at b, whose patch instead adds text after anchor in
+ * the king's file. name labels the patch and the copy. */
+static void insert_bundle(char b[FS_PATH_MAX], const char *file, const char *anchor, const char *text,
+			  const char *name)
 {
-	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX], diff[64];
+	char patch[FS_PATH_MAX], p[FS_PATH_MAX], diff[64];
 
 	begin_patch("recipe-v0.1.0");
 	clone_path(p, file);
@@ -439,6 +439,15 @@ static void insert_rejected(const char *file, const char *anchor, const char *te
 	end_patch(patch);
 	copy_honest(b, name);
 	swap_patch(b, patch);
+}
+
+/* insert_bundle's bundle, rejected with code. */
+static void insert_rejected(const char *file, const char *anchor, const char *text, const char *name,
+			    const char *code)
+{
+	char b[FS_PATH_MAX];
+
+	insert_bundle(b, file, anchor, text, name);
 	expect_rejected(b, code);
 }
 
@@ -638,17 +647,12 @@ static void test_spinning_logits_hit_the_deadline(void **unused)
  * window. */
 static void test_nonfinite_window_is_withheld(void **unused)
 {
-	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX];
+	char b[FS_PATH_MAX];
 	json_t *j;
 
-	begin_patch("recipe-v0.1.0");
-	clone_path(p, "recipe.c");
-	insert_after(p, "\t\tgpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n\t}\n",
-		     "\t{\n\t\tvolatile float z = 0.0f;\n\t\tlogits[(size_t)(rows - 1) * T * c->V] = z / z;\n\t}\n");
-	fx_file(patch, "nonfinite.diff");
-	end_patch(patch);
-	copy_honest(b, "nonfinite");
-	swap_patch(b, patch);
+	insert_bundle(b, "recipe.c", "\t\tgpt_forward(g, g->inputs, n, T, logits + (size_t)r0 * T * c->V);\n\t}\n",
+		      "\t{\n\t\tvolatile float z = 0.0f;\n\t\tlogits[(size_t)(rows - 1) * T * c->V] = z / z;\n\t}\n",
+		      "nonfinite");
 	j = judge(b);
 	assert_string_equal(jstr(j, "verdict"), "rejected");
 	assert_string_equal(jstr(j, "code"), "eval.nonfinite");
@@ -663,20 +667,16 @@ static void test_nonfinite_window_is_withheld(void **unused)
  * code is kept, the words are not. */
 static void test_hidden_tokens_in_an_error_are_withheld(void **unused)
 {
-	char b[FS_PATH_MAX], patch[FS_PATH_MAX], p[FS_PATH_MAX], *text;
+	char b[FS_PATH_MAX], *text;
 	json_t *j;
 
-	begin_patch("recipe-v0.1.0");
-	clone_path(p, "recipe.c");
-	insert_after(p, "int kr_logits(struct kr_recipe *r, const uint16_t *tokens, int rows, int T, float *logits,\n"
-			"\t      char *err)\n{\n",
-		     "\tsnprintf(err, KR_ERR_MAX, \"LEAKED %u %u %u %u\", tokens[0], tokens[1], tokens[2], tokens[3]);\n"
-		     "\tfprintf(stderr, \"LEAKED %u %u\\n\", tokens[4], tokens[5]);\n"
-		     "\treturn -1;\n");
-	fx_file(patch, "leak.diff");
-	end_patch(patch);
-	copy_honest(b, "leak");
-	swap_patch(b, patch);
+	insert_bundle(b, "recipe.c",
+		      "int kr_logits(struct kr_recipe *r, const uint16_t *tokens, int rows, int T, float *logits,\n"
+		      "\t      char *err)\n{\n",
+		      "\tsnprintf(err, KR_ERR_MAX, \"LEAKED %u %u %u %u\", tokens[0], tokens[1], tokens[2], tokens[3]);\n"
+		      "\tfprintf(stderr, \"LEAKED %u %u\\n\", tokens[4], tokens[5]);\n"
+		      "\treturn -1;\n",
+		      "leak");
 	j = judge(b);
 	assert_string_equal(jstr(j, "verdict"), "rejected");
 	assert_string_equal(jstr(j, "code"), "recipe.failed");
