@@ -547,6 +547,40 @@ static void assert_no_merge(struct vstate *s, const char *id, const char *king_t
 	assert_int_equal(tu_entries(work), 0);
 }
 
+/* The king's score and the margin in force are read again under the
+ * merge's lock: a noise floor measured while the candidate was judged
+ * (a wider margin for the same king) leaves a candidate that cleared the
+ * old one uncrowned (king.not_decisive); one that clears the margin now
+ * is crowned. */
+static void test_merge_uses_the_margin_in_force(void **state)
+{
+	struct fixture *f = *state;
+	char dir[FS_PATH_MAX], id[EXPCORPUS_ID_BYTES];
+	struct king_metrics m = metrics(); /* 2.25 against the king's 2.5: 0.25 */
+	struct king_merge_result r;
+	struct vstate s;
+	struct kerr err = { 0 };
+
+	new_state(f, dir);
+	open_state(dir, &s);
+	record(&s, 5, id);
+	assert_int_equal(sqlite3_exec(s.db, "UPDATE kings SET hidden_bpb = 2.5;"
+				      " INSERT INTO noise(king_tag, scale, seeds, sigma, margin) VALUES"
+				      " ('recipe-v0.1.0', 'tiny', 3, 0.2, 0.4)",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(merge_now(&s, id, f->patch, "r", &m, &r, &err), -1);
+	assert_string_equal(err.code, "king.not_decisive");
+	assert_non_null(strstr(err.msg, "in force now"));
+	assert_no_merge(&s, id, RECIPEREPO_FIRST_TAG);
+	assert_int_equal(sqlite3_exec(s.db, "INSERT INTO noise(king_tag, scale, seeds, sigma, margin) VALUES"
+				      " ('recipe-v0.1.0', 'tiny', 3, 0.05, 0.1)",
+				      NULL, NULL, NULL), SQLITE_OK);
+	if (merge_now(&s, id, f->patch, "r", &m, &r, &err) < 0)
+		fail_msg("%s: %s", err.code, err.msg);
+	assert_string_equal(r.to_tag, "recipe-v0.1.1");
+	vstate_close(&s);
+}
+
 /* Refusals the merge meets before its journal row: a patch that changes
  * nothing (the king's tree again), one that empties the recipe, one that
  * adds a symbolic link, a work folder that cannot be made, a king with no
@@ -1081,6 +1115,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_current_margin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_refusals_before_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_uses_the_margin_in_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_fails_after_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_matrix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_settles, setup, teardown),

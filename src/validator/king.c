@@ -1051,6 +1051,22 @@ static int merge_preconditions(struct vstate *s, const char *submission_id, cons
 		return kerr_set(err, "king.stale", "the candidate was measured against %.64s (%.12s), the king is now %s (%.12s):"
 				" rebase on it and prove again", base_tag ? base_tag : "?", base_commit ? base_commit : "?",
 				k->tag, k->commit);
+	/* The king's score and the margin in force now, read under the lock
+	 * too: a noise floor measured while the candidate was judged can
+	 * raise either for the same king (king_record_noise_score rewrites
+	 * its score), and a candidate that no longer clears them is not
+	 * crowned. */
+	{
+		struct vstate_noise n;
+		double imp;
+
+		if (king_noise_in_force(s, k->tag, &n, err) < 0)
+			return -1;
+		if (n.present && isfinite(k->hidden_bpb) && !king_decide(k->hidden_bpb, m->hidden_bpb, n.margin, &imp))
+			return kerr_set(err, "king.not_decisive", "hidden bpb %.6f against the king's %.6f and the margin %.6f "
+					"in force now (a noise floor measured since it was judged): not decisive",
+					m->hidden_bpb, k->hidden_bpb, n.margin);
+	}
 	if (next_tag(k->tag, j->to_tag, err) < 0)
 		return -1;
 	if (tag_commit(s->recipe, j->to_tag, c, &found, err) < 0)
