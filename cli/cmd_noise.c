@@ -19,8 +19,9 @@
 static const char usage_text[] =
 	"usage: karpa noise-floor STATE [--seeds N] [--threads T] [--progress] [--json]\n"
 	"\n"
-	"Measures the current king's noise floor: trains it at seeds 1..N at the\n"
-	"state's scale on its public data, evaluates each run on the hidden split,\n"
+	"Measures the current king's noise floor: trains it N times at the state's\n"
+	"scale on its public data (run 1 at seed 1, the others at seeds drawn from\n"
+	"the validator secret), evaluates each run on the hidden split,\n"
 	"and stores sigma (sample standard deviation) and margin = 2 sigma with the\n"
 	"king; the king's hidden score becomes its seed-1 value. Every run is\n"
 	"sandboxed.\n"

@@ -517,6 +517,9 @@ static const struct {
 	{ "clear_to", 0, "1.5" },
 	{ "clear_to", 0, "99" },  /* before sent_final */
 	{ "clear_to", 0, "228" }, /* not before era_death */
+	{ "commit_block", 0, "100" }, /* not after sent_final */
+	{ "commit_block", 0, "228" }, /* not before era_death */
+	{ "sent_final", 0, "9223372036854775807" },
 };
 
 static void expect_bad_commit(struct fx *f, const char *key, const char *body)

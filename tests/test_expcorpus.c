@@ -650,12 +650,29 @@ static void test_state_paths_are_hidden(void **state)
 	assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
 	assert_string_equal(g.reason, "gone: STATE/work/judge-9");
 	expcorpus_entry_free(&g);
-	/* a reason cut to its buffer inside the folder's path */
-	snprintf(want, sizeof want, "cannot read %.*s", (int)(strlen(f->s.dir) - 3), f->s.dir);
-	assert_int_equal(expcorpus_update_verdict(&f->s, id, EXPCORPUS_REJECTED, "fs.read", want, &err), 0);
-	assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
-	assert_string_equal(g.reason, "cannot read STATE");
-	expcorpus_entry_free(&g);
+	/* a reason cut to its buffer (KERR_MSG_MAX - 1 bytes) inside the
+	 * folder's path; one that is not full keeps such a tail, its own */
+	{
+		size_t keep = strlen(f->s.dir) - 3, pad = KERR_MSG_MAX - 1 - keep;
+		char *cut = malloc(KERR_MSG_MAX + 8);
+
+		assert_non_null(cut);
+		memset(cut, 'x', pad);
+		memcpy(cut + pad, f->s.dir, keep);
+		cut[pad + keep] = '\0';
+		assert_int_equal(strlen(cut), KERR_MSG_MAX - 1);
+		assert_int_equal(expcorpus_update_verdict(&f->s, id, EXPCORPUS_REJECTED, "fs.read", cut, &err), 0);
+		assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
+		assert_non_null(strstr(g.reason, "xSTATE"));
+		assert_null(strstr(g.reason, f->s.dir + 1));
+		expcorpus_entry_free(&g);
+		snprintf(want, sizeof want, "no such file: %.*s", (int)keep, f->s.dir);
+		assert_int_equal(expcorpus_update_verdict(&f->s, id, EXPCORPUS_REJECTED, "fs.read", want, &err), 0);
+		assert_int_equal(expcorpus_get(&f->s, id, &g, &err), 0);
+		assert_string_equal(g.reason, want);
+		expcorpus_entry_free(&g);
+		free(cut);
+	}
 	/* the state opened through a link: the folder as the kernel resolves
 	 * it is hidden too */
 	{

@@ -23,8 +23,9 @@
 
 #define OUT_CAP (256u << 10)
 /* Seeds of the noise floor: two, the least that has a spread, to fit a
- * loaded machine's time (the floor is deterministic: seeds 1 and 2 give a
- * margin of ~0.009 bpb at tiny, three seeds ~0.013); PROTOCOL 6's default of
+ * loaded machine's time (run 2's seed is drawn from each state's secret,
+ * so the margin varies from state to state: about 0.01 bpb at tiny, far
+ * under the ~0.2 bpb the candidates here gain); PROTOCOL 6's default of
  * ten is for real validators. */
 #define NOISE_SEEDS 2
 #define THREADS 2

@@ -39,15 +39,26 @@ static void out_of_memory_codes(void **state)
 	}
 }
 
-/* kerr_hide_path on text (a copy), compared with want. */
-static void hidden(const char *text, const char *path, const char *want)
+/* kerr_hide_path on text (a copy) in a buffer it fills (cut: it may have
+ * been cut there) or one with room to spare, compared with want. */
+static void hidden_in(const char *text, const char *path, const char *want, int cut)
 {
 	char buf[256];
 
 	snprintf(buf, sizeof buf, "%s", text);
-	kerr_hide_path(buf, path);
+	kerr_hide_path(buf, cut ? strlen(text) + 1 : sizeof buf, path);
 	if (strcmp(buf, want))
-		fail_msg("hiding %s in \"%s\": \"%s\", want \"%s\"", path, text, buf, want);
+		fail_msg("hiding %s in \"%s\"%s: \"%s\", want \"%s\"", path, text, cut ? " (cut)" : "", buf, want);
+}
+
+static void hidden(const char *text, const char *path, const char *want)
+{
+	hidden_in(text, path, want, 0);
+}
+
+static void hidden_cut(const char *text, const char *path, const char *want)
+{
+	hidden_in(text, path, want, 1);
 }
 
 static void paths_hidden(void **state)
@@ -55,17 +66,23 @@ static void paths_hidden(void **state)
 	(void)state;
 	hidden("open /srv/karpa/state/work/x: gone (/srv/karpa/state)", "/srv/karpa/state",
 	       "open STATE/work/x: gone (STATE)");
-	/* cut to a buffer inside the path, or right after its first bytes */
-	hidden("cannot read /srv/karpa/state/wo", "/srv/karpa/state", "cannot read STATE/wo");
-	hidden("cannot read /srv/karpa/sta", "/srv/karpa/state", "cannot read STATE");
-	hidden("cannot read /srv/kar", "/srv/karpa/state", "cannot read STATE"); /* KERR_HIDE_MIN bytes */
-	hidden("cannot read /srv/ka", "/srv/karpa/state", "cannot read /srv/ka"); /* fewer */
-	hidden("both /srv/karpa/state and /srv/karpa/st", "/srv/karpa/state", "both STATE and STATE");
+	/* a text that fills its buffer, cut inside the path, or right after
+	 * its first bytes */
+	hidden_cut("cannot read /srv/karpa/state/wo", "/srv/karpa/state", "cannot read STATE/wo");
+	hidden_cut("cannot read /srv/karpa/sta", "/srv/karpa/state", "cannot read STATE");
+	hidden_cut("cannot read /srv/kar", "/srv/karpa/state", "cannot read STATE"); /* KERR_HIDE_MIN bytes */
+	hidden_cut("cannot read /srv/ka", "/srv/karpa/state", "cannot read /srv/ka"); /* fewer */
+	hidden_cut("both /srv/karpa/state and /srv/karpa/st", "/srv/karpa/state", "both STATE and STATE");
+	/* not cut: a tail that starts the path is the text's own (a request
+	 * path quoted back), and hiding it would confirm a guess of the path
+	 * a byte at a time */
+	hidden("no route for /srv/karpa/sta", "/srv/karpa/state", "no route for /srv/karpa/sta");
+	hidden("both /srv/karpa/state and /srv/karpa/st", "/srv/karpa/state", "both STATE and /srv/karpa/st");
 	/* a path too short to hide, NULL, or absent: unchanged */
-	hidden("/srv/v/x", "/srv/v", "/srv/v/x");
-	hidden("/srv/karpa/state", NULL, "/srv/karpa/state");
+	hidden_cut("/srv/v/x", "/srv/v", "/srv/v/x");
+	hidden_cut("/srv/karpa/state", NULL, "/srv/karpa/state");
 	hidden("nothing here", "/srv/karpa/state", "nothing here");
-	kerr_hide_path(NULL, "/srv/karpa/state");
+	kerr_hide_path(NULL, 16, "/srv/karpa/state");
 }
 
 int main(void)

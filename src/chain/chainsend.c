@@ -518,9 +518,10 @@ static int commit_parse(const char *body, struct commit *c, struct kerr *e)
 
 		c->named = 1;
 		if (hex_field(o, "tx_hash", c->tx_hash, CHAIN_HASH_BYTES) < 0 ||
-		    int_field(json_object_get(o, "sent_final"), 0, INT64_MAX, &sf) < 0 ||
+		    int_field(json_object_get(o, "sent_final"), 0, INT64_MAX - 1, &sf) < 0 ||
 		    int_field(json_object_get(o, "era_death"), sf + 1, INT64_MAX, &ed) < 0 ||
-		    int_field(json_object_get(o, "clear_to"), sf, ed - 1, &ct) < 0)
+		    int_field(json_object_get(o, "clear_to"), sf, ed - 1, &ct) < 0 ||
+		    c->commit_block <= (uint64_t)sf || c->commit_block >= (uint64_t)ed)
 			goto out;
 		c->sent_final = (uint64_t)sf;
 		c->era_death = (uint64_t)ed;

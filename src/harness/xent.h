@@ -4,8 +4,11 @@
  *
  *   m = max_v l[v];  s = sum over v = 0, 1, ..., V-1 in that order of
  *   kexp((double)l[v] - m), added one by one in double;
- *   nats = m + klog(s) - (double)l[target]
+ *   nats = (m - (double)l[target]) + klog(s)
  *
+ * (the margin below the max first: both terms are >= 0, so rounding can
+ * only overstate a loss; m + klog(s) - l rounds to 0 for logits near
+ * 2^57, a uniform prediction scored as a perfect one)
  * (kexp and klog are kmath's fixed operation sequences, recipe/kmath.h).
  * The sum's order is part of the definition, so no path may reassociate
  * it: the vector paths compute the exponentials of one position several

@@ -318,7 +318,7 @@ static int reply_errorv(struct http_req *rq, int status, const char *code, const
 	char msg[KERR_MSG_MAX];
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	kerr_hide_path(msg, rq->srv ? rq->srv->lim.hide_path : NULL);
+	kerr_hide_path(msg, sizeof msg, rq->srv ? rq->srv->lim.hide_path : NULL);
 	/* A message may quote what a client sent (a path unescaped from %FF)
 	 * or be cut inside a character; a JSON string must be UTF-8, and
 	 * jansson refuses the rest, which made any such error a 500. */
@@ -940,9 +940,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_req *rq = *con_cls;
 
 	/* an upload that had its slot and whose body did not end, with no
-	 * refusal of ours to blame (a disk that filled under it) */
+	 * refusal of ours to blame: a reply before the body ended (507 on
+	 * the headers, a file that could not be made) or a disk that filled
+	 * under it */
 	if (rq && rq->upload_slot && rq->bytes + rq->discarded < rq->announced && !rq->pending_status &&
-	    toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN) {
+	    !rq->replied && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN) {
 		atomic_fetch_add(&rq->srv->uploads_cut, 1);
 		rl_use(rq->srv->cut, rq->addr, RL_CHARGE);
 	}

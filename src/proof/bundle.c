@@ -578,7 +578,29 @@ int bundle_signed(const char *dir, struct kerr *err)
 		kerr_set(err, "bundle.manifest_field", "manifest field miner: names no key (%s)", dir);
 		goto out;
 	}
-	rc = check_sig(dir, text, len, miner, err);
+	if (check_sig(dir, text, len, miner, err) < 0)
+		goto out;
+	/* the words the corpus keeps beside the miner's key: the signed
+	 * manifest must name these bytes, or they are anyone's */
+	for (int i = 0; i < 2; i++) {
+		static const char *const names[2] = { "patch.diff", "rationale.md" };
+		const json_t *f = json_object_get(json_object_get(r.manifest, "files"), names[i]);
+		const char *want = json_string_value(json_object_get(f, "sha256"));
+		char path[FS_PATH_MAX], hex[HASH_HEX_BYTES];
+		uint64_t bytes = 0;
+
+		if (fs_join(path, sizeof path, err, "%s/%s", dir, names[i]) < 0)
+			goto out;
+		if (!f && !fs_exists(path))
+			continue;
+		if (!want || hash_file_hex(path, hex, &bytes, err) < 0 || strcmp(hex, want) ||
+		    !json_is_integer(json_object_get(f, "bytes")) ||
+		    (uint64_t)json_integer_value(json_object_get(f, "bytes")) != bytes) {
+			kerr_set(err, "bundle.file_digest", "%s: not the %s the signed manifest names", dir, names[i]);
+			goto out;
+		}
+	}
+	rc = 0;
 out:
 	free(text);
 	bundle_report_free(&r);

@@ -84,9 +84,9 @@ int bundle_verify(const char *path, struct bundle_report *r, struct kerr *err);
 int bundle_verify_at(const char *path, const char *tmp_base, struct bundle_report *r, struct kerr *err);
 void bundle_report_free(struct bundle_report *r);
 /* Whether the manifest in dir (canonical) is signed by the miner key it
- * names: the signature alone, no file or log checked (a judgment's
- * attribution before the full verification). bundle.sig_*, bundle.manifest_*,
- * bundle.manifest_field. */
+ * names, and patch.diff and rationale.md are the bytes it lists: a
+ * judgment's attribution before the full verification (no other file or
+ * log checked). bundle.sig_*, bundle.manifest_*, bundle.file_digest. */
 int bundle_signed(const char *dir, struct kerr *err);
 
 /* ---- helpers shared by bundle.c, bundle_tar.c and the CLI -------------- */

@@ -56,9 +56,15 @@ void kerr_clear(struct kerr *e)
 	}
 }
 
-void kerr_hide_path(char *text, const char *path)
+void kerr_hide_path(char *text, size_t cap, const char *path)
 {
 	size_t n = path ? strlen(path) : 0, len;
+	/* a text that fills its buffer may have been cut there, inside the
+	 * path: only then is a tail that starts the path the path's. A text
+	 * that merely ends with a prefix of it (a client's own request path
+	 * quoted in a 404) must not say so, or the path could be guessed a
+	 * byte at a time. */
+	int cut = text && cap && strlen(text) + 1 >= cap;
 	char *r, *w;
 
 	if (n < KERR_HIDE_MIN || !text)
@@ -75,8 +81,8 @@ void kerr_hide_path(char *text, const char *path)
 		}
 	}
 	*w = '\0';
-	/* a message cut to its buffer can end inside the path: the longest
-	 * such tail goes too */
+	if (!cut)
+		return;
 	len = (size_t)(w - text);
 	for (size_t k = n - 1; k >= KERR_HIDE_MIN; k--)
 		if (k <= len && !strncmp(text + len - k, path, k)) {

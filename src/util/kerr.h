@@ -29,11 +29,13 @@ int kerr_errno(struct kerr *e, const char *code, const char *what);
 /* The shortest path kerr_hide_path hides: a shorter one ("/srv/v") would
  * rewrite unrelated text, and names nothing of note. */
 #define KERR_HIDE_MIN 8
-/* Replaces, in place, every occurrence of path in text by "STATE", and a
- * tail of text that is the start of path (at least KERR_HIDE_MIN bytes: a
- * message cut to its buffer inside the path): a message a stranger reads
- * (an HTTP error, a corpus reason) should not carry an operator's folder.
- * Never grows text; a NULL or short path changes nothing. */
-void kerr_hide_path(char *text, const char *path);
+/* Replaces, in place, every occurrence of path in text by "STATE": a
+ * message a stranger reads (an HTTP error, a corpus reason) should not
+ * carry an operator's folder. When text fills its buffer of cap bytes (it
+ * may have been cut there), a tail of it that starts path (at least
+ * KERR_HIDE_MIN bytes) goes too; a text that is not full keeps such a
+ * tail, which is then no cut path but the text's own (a client's request
+ * quoted back). Never grows text; a NULL or short path changes nothing. */
+void kerr_hide_path(char *text, size_t cap, const char *path);
 
 #endif

@@ -100,13 +100,16 @@ static char *utf8_clean(const char *s)
  * failure. */
 static char *clean_hidden(const struct vstate *s, const char *text)
 {
+	/* reasons and check messages come from a kerr: KERR_MSG_MAX - 1
+	 * bytes is one that was cut */
+	size_t cap = strlen(text) + 1 >= KERR_MSG_MAX ? strlen(text) + 1 : KERR_MSG_MAX;
 	char *raw = strdup(text), *out, real[PATH_MAX];
 
 	if (!raw)
 		return NULL;
-	kerr_hide_path(raw, s->dir);
+	kerr_hide_path(raw, cap, s->dir);
 	if (realpath(s->dir, real))
-		kerr_hide_path(raw, real);
+		kerr_hide_path(raw, cap, real);
 	out = utf8_clean(raw);
 	free(raw);
 	return out;

@@ -68,7 +68,8 @@ struct noise_result {
 				loss, every other seed's over the protocol seed's losses */
 };
 
-/* Trains the current king at seeds 1..N at the state's scale on its public
+/* Trains the current king N times (run 1 at seed 1, run n at noise_seed(n))
+ * at the state's scale on its public
  * data, evaluates each final checkpoint on the hidden split (in a window
  * order drawn from the validator secret, with the causality audit and its
  * twin child, judge/auditeval.h: judge.causality when the king reads the

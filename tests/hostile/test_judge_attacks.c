@@ -377,9 +377,9 @@ static void test_patch_touching_harness(void **unused)
 
 /* A bundle refused at check 1, before its full verification, by a
  * judgment run by hand, whose manifest names another miner than the one
- * who signed it: recorded under no miner and without its rationale (the
- * words are no one's), while the signed one it was made from keeps its
- * miner. */
+ * who signed it, or whose rationale is not the one its signed manifest
+ * lists: recorded under no miner and without its rationale (the words are
+ * no one's), while the signed one it was made from keeps its miner. */
 static void test_unsigned_refusal_is_no_ones(void **unused)
 {
 	char b[FS_PATH_MAX], p[FS_PATH_MAX], patch[FS_PATH_MAX];
@@ -419,6 +419,16 @@ static void test_unsigned_refusal_is_no_ones(void **unused)
 	run(0, "%s corpus %s export --format jsonl | grep 'LN2 0.8' | grep -c '\"miner\":null' || true", tu_karpa(),
 	    g.state);
 	assert_int_equal(atoi(g.out), 1);
+	/* the miner's own signed manifest kept whole, the rationale beside it
+	 * replaced: the signature holds, but not for these words */
+	copy_honest(b, "reworded-refusal");
+	swap_patch(b, patch);
+	snprintf(p, sizeof p, "%s/rationale.md", b);
+	spit(p, words, sizeof words - 1);
+	expect_rejected(b, "patch.touches_harness");
+	run(0, "%s corpus %s export --format jsonl | grep 'LN2 0.8' | grep -c '\"miner\":null' || true", tu_karpa(),
+	    g.state);
+	assert_int_equal(atoi(g.out), 2);
 	run(0, "%s corpus %s export --format jsonl | grep 'LN2 0.8' | grep -c '%s\\|in another miner' || true",
 	    tu_karpa(), g.state, g.other.pk_hex);
 	assert_int_equal(atoi(g.out), 0);
