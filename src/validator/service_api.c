@@ -731,9 +731,19 @@ static int get_corpus(struct http_req *rq, void *ctx)
 			return http_reply_error(rq, 400, "service.bad_query", "limit must be 1..500");
 		q.limit = (int)v;
 	}
-	if (pthread_mutex_trylock(&s->search)) {
-		http_reply_header(rq, "Retry-After", "1");
-		return http_reply_error(rq, 503, "service.busy", "a corpus search is running; retry after 1 s");
+	/* a page that searches twice at once (the dashboard's refresh and its
+	 * search box) waits its turn; a queue of them does not hold workers
+	 * for long: each search is bounded in steps, each wait in time */
+	{
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SVC_SEARCH_WAIT_S;
+		if (pthread_mutex_timedlock(&s->search, &until)) {
+			http_reply_header(rq, "Retry-After", "1");
+			return http_reply_error(rq, 503, "service.busy", "corpus searches are queued past %d s; retry after 1 s",
+						SVC_SEARCH_WAIT_S);
+		}
 	}
 	if (expcorpus_search(&s->search_vs, &q, &hits, &n, &err) < 0) {
 		pthread_mutex_unlock(&s->search);

@@ -15,6 +15,8 @@
 #include "validator/vstate.h"
 
 #define SVC_SAMPLE_FAILED_MAX 64
+/* How long a corpus search waits for the one before it (then 503). */
+#define SVC_SEARCH_WAIT_S 3
 
 struct svc {
 	struct service_opts o;
@@ -24,8 +26,9 @@ struct svc {
 	 * first fetches after a king change would each run one on a worker. */
 	pthread_mutex_t bundle;
 	/* Corpus searches: on a connection of their own, outside db (WAL lets
-	 * them read while others write), one at a time (search: a second gets
-	 * 503 at once), each within EXPCORPUS_SEARCH_OPS_MAX steps. Under db, a
+	 * them read while others write), one at a time (search: a second waits
+	 * up to SVC_SEARCH_WAIT_S, then 503), each within
+	 * EXPCORPUS_SEARCH_OPS_MAX steps. Under db, a
 	 * search ranking every row of a large corpus held every other handler,
 	 * and every worker thread, behind it. */
 	struct vstate search_vs;
