@@ -167,13 +167,25 @@ static inline void enc_record(struct scale_writer *w, uint32_t idx, const char *
 	scale_put_compact(w, 0); /* topics */
 }
 
+/* What w holds as 0x-hex (malloc'd), w freed; a server thread cannot fail
+ * a cmocka test, so a writer that failed aborts. */
+static inline char *writer_hex(struct scale_writer *w)
+{
+	char *hex;
+
+	if (w->failed || !(hex = malloc(2 * w->len + 3)))
+		abort();
+	cn_hex(w->buf, w->len, hex);
+	scale_writer_free(w);
+	return hex;
+}
+
 /* The block's events: the inherent's success, an unrelated event of ours
  * (stepped over by type), then our outcome. */
 static inline char *enc_events(const char *fail_error, int then_success)
 {
 	struct scale_writer w;
 	struct kerr e;
-	char *hex;
 
 	scale_writer_init(&w, 1 << 16, &e);
 	scale_put_compact(&w, 3 + (then_success != 0));
@@ -187,12 +199,7 @@ static inline char *enc_events(const char *fail_error, int then_success)
 		enc_record(&w, 1, "System", "ExtrinsicSuccess", NULL, 0);
 	if (then_success)
 		enc_record(&w, 1, "System", "ExtrinsicSuccess", NULL, 0);
-	if (w.failed)
-		abort();
-	hex = malloc(2 * w.len + 3);
-	cn_hex(w.buf, w.len, hex);
-	scale_writer_free(&w);
-	return hex;
+	return writer_hex(&w);
 }
 
 /* A block's events that name only the inherent (index 0). */
@@ -200,17 +207,11 @@ static inline char *enc_inherent_only(void)
 {
 	struct scale_writer w;
 	struct kerr e;
-	char *hex;
 
 	scale_writer_init(&w, 1 << 16, &e);
 	scale_put_compact(&w, 1);
 	enc_record(&w, 0, "System", "ExtrinsicSuccess", NULL, 0);
-	if (w.failed)
-		abort();
-	hex = malloc(2 * w.len + 3);
-	cn_hex(w.buf, w.len, hex);
-	scale_writer_free(&w);
-	return hex;
+	return writer_hex(&w);
 }
 
 /* The era's birth block: the newest block at or below the head whose era

@@ -7,7 +7,6 @@
 #include "validator/expcorpus.h"
 
 #include <jansson.h>
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,9 +92,10 @@ static char *utf8_clean(const char *s)
 }
 
 /* A UTF-8-clean copy of text (utf8_clean) with the state folder's path
- * shown as "STATE", as given and as the kernel resolves it (a judgment's
- * reasons can name files under its work folder, by either, and they are
- * served to anyone by /v1/corpus). Hidden before cleaning: a folder whose
+ * shown as "STATE" (a judgment's reasons can name files under its work
+ * folder, and they are served to anyone by /v1/corpus). s->dir is the
+ * folder as the kernel resolves it (vstate_open), the form every path a
+ * judgment builds starts with. Hidden before cleaning: a folder whose
  * name is not UTF-8 reads otherwise once cleaned. NULL on allocation
  * failure. */
 static char *clean_hidden(const struct vstate *s, const char *text)
@@ -103,13 +103,11 @@ static char *clean_hidden(const struct vstate *s, const char *text)
 	/* reasons and check messages come from a kerr: KERR_MSG_MAX - 1
 	 * bytes is one that was cut */
 	size_t cap = strlen(text) + 1 >= KERR_MSG_MAX ? strlen(text) + 1 : KERR_MSG_MAX;
-	char *raw = strdup(text), *out, real[PATH_MAX];
+	char *raw = strdup(text), *out;
 
 	if (!raw)
 		return NULL;
 	kerr_hide_path(raw, cap, s->dir);
-	if (realpath(s->dir, real))
-		kerr_hide_path(raw, cap, real);
 	out = utf8_clean(raw);
 	free(raw);
 	return out;
