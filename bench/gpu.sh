@@ -183,18 +183,24 @@ if [[ " ${fails[*]:-} " == *" gpu-sandbox "* ]]; then
 		tee -a "$RES" "$LOG"
 fi
 # what the GPU runner asks of the kernel (for its sandbox profile): a tiny
-# training run, fp32 on the GPU, with the runner under the tracer
+# training run, fp32 on the GPU, with the runner under the tracer. This
+# stage and the next run the runner outside the sandbox (--no-sandbox):
+# KARPA_RUNNER names a CPU runner to karpa, whose sandbox then takes the
+# CPU profile, which has no GPU device in it, so a GPU runner there dies
+# at create (recipe.died); the sandboxed GPU runner is gpu-sandbox's and
+# the e2e's to check
 printf '#!/bin/sh\nexec "%s" "%s" "%s" "$@"\n' "$PWD/$PACK/bin/systrace" \
 	"$OUT/systrace-cuda-runner.txt" "$PWD/$PACK/bin/karpa-recipe-cuda" >/tmp/karpa-traced-runner
 chmod +x /tmp/karpa-traced-runner
 rm -rf /tmp/karpa-gpu-tiny
 stage systrace 60 env LD_LIBRARY_PATH="$OURLIB" KARPA_RUNNER=/tmp/karpa-traced-runner \
-	"$PACK/bin/karpa" train --scale tiny --data "$PACK/data/tiny" --seed 1 --out /tmp/karpa-gpu-tiny
+	"$PACK/bin/karpa" train --scale tiny --data "$PACK/data/tiny" --seed 1 --out /tmp/karpa-gpu-tiny --no-sandbox
 # the runner built from the recipe folder trains tiny to the same final
 # checkpoint as the Makefile's (the systrace stage's run)
 rm -rf /tmp/karpa-gpu-tiny-built
 stage built-runner 60 env LD_LIBRARY_PATH="$OURLIB" KARPA_RUNNER="$PWD/$PACK/bin/karpa-recipe-cuda-built" \
-	"$PACK/bin/karpa" train --scale tiny --data "$PACK/data/tiny" --seed 1 --out /tmp/karpa-gpu-tiny-built
+	"$PACK/bin/karpa" train --scale tiny --data "$PACK/data/tiny" --seed 1 --out /tmp/karpa-gpu-tiny-built \
+	--no-sandbox
 for d in /tmp/karpa-gpu-tiny /tmp/karpa-gpu-tiny-built; do
 	[ -f "$d/final.ckpt" ] && note "tiny final.ckpt $(sha256sum "$d/final.ckpt" | cut -c1-16) ($d)"
 done
