@@ -108,17 +108,19 @@ int cmd_prove(int argc, char **argv)
 	if (prove_run(&o, &r, &err) < 0)
 		return cli_fail(&err);
 	if (as_json) {
-		cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:I, s:f, s:f, s:f, s:i, s:s}", "bundle", o.out,
-					 "manifest_sha256", r.manifest_sha256, "attestation", r.attest_kind, "val_bpb",
-					 r.val_bpb, "steps", (json_int_t)r.steps, "train_s", r.train_s, "allowed_s",
-					 r.allowed_s, "wall_s", r.wall_s, "held", r.held, "sandbox", r.sandbox),
+		cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:i, s:s}", "bundle", o.out,
+					 "manifest_sha256", r.manifest_sha256, "attestation", r.attest_kind, "alpha",
+					 r.alpha, "val_bpb", r.val_bpb, "steps", (json_int_t)r.steps, "train_s",
+					 r.train_s, "allowed_s", r.allowed_s, "wall_s", r.wall_s, "held", r.held,
+					 "sandbox", r.sandbox),
 			       JSON_SORT_KEYS, "prove.nomem");
 	}
 	else
 		printf("bundle    %s\nmanifest  %s\nval_bpb   %.4f (public split)\nsteps     %lld\ntraining  %.1f s of "
-		       "%.1f s allowed\nattest    %s%s\nrecipe    %s\n",
-		       o.out, r.manifest_sha256, r.val_bpb, (long long)r.steps, r.train_s, r.allowed_s, r.attest_kind,
-		       strcmp(r.attest_kind, "mock") ? "" : " (UNVERIFIED tier, alpha 0.5)", r.sandbox);
+		       "%.1f s allowed%s\nattest    %s%s\nrecipe    %s\n",
+		       o.out, r.manifest_sha256, r.val_bpb, (long long)r.steps, r.train_s, r.allowed_s,
+		       r.alpha < 1.0 ? " (the budget halved: an unverified proof's compute counts double)" : "",
+		       r.attest_kind, r.alpha < 1.0 ? " (UNVERIFIED tier, alpha 0.5)" : "", r.sandbox);
 	if (!as_json && r.held)
 		printf("held      %d checkpoints in %s%s: keep them until the verdict\n", r.held, o.out, PROVE_HELD_SUFFIX);
 	return EXIT_OK;

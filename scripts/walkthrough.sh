@@ -60,7 +60,8 @@ printf 'Raise the cpu-scale learning rate by 1.5x: the baseline is still\nimprov
 prove_and_judge lr recipe-v0.1.0 "$out/lr.patch" "$out/lr.md"
 
 banner "5. an idea that pays: spend more of the budget (1.5x the steps)"
-# v0.1.0 declares 420 steps, well inside its 240-unit budget (PROTOCOL 4.3:
+# v0.1.0 declares 420 steps, well inside the 240 units a mock proof has
+# (half of cpu's 480: an unverified proof's compute counts double) (PROTOCOL 4.3:
 # the recipe declares its own length, the budget is a ceiling). 1.5x leaves
 # room on machines whose SGEMM calibrates faster than their training runs
 # (twice the steps was refused on one: docs/calibration.md).

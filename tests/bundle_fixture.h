@@ -103,7 +103,7 @@ static inline json_t *fx_manifest(const struct fx *f)
 			 "protocol", BUNDLE_PROTOCOL, "kind", "karpa-bundle", "king", "tag", "recipe-v0.1.0", "commit",
 			 "0123456789abcdef0123456789abcdef01234567", "patch_sha256",
 			 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "miner", f->k.pk_hex,
-			 "config", "seed", 1, "scale", "tiny", "threads", 2, "budget_units", 60.0,
+			 "config", "seed", 1, "scale", "tiny", "threads", 2, "budget_units", 120.0,
 			 "data_manifest_sha256", "d0", "tokenizer_sha256", "t0", "environment", "cc", "cc 12",
 			 "cpu", "test cpu", "calibration", "before_ms", 10.25, "after_ms", 10.5, "ref_ms", 10.0,
 			 "results", "steps", FX_STEPS, "tokens", FX_STEPS * 64, "wall_s", 0.24, "val_bpb", 1.875,

@@ -91,6 +91,22 @@ static void verify_fails(const char *json, const char *digest, const char *kind,
 
 /* ---------------------------------------------------------------- mock */
 
+/* What a prover plans its budget with (PROTOCOL 4): the verified tier's
+ * kinds earn 1.0 off a GPU, everything else, a GPU run's CPU evidence
+ * included, 0.5. */
+static void kind_alpha(void **s)
+{
+	(void)s;
+	assert_true(attest_kind_alpha("tdx", 0) == 1.0);
+	assert_true(attest_kind_alpha("sev-snp", 0) == 1.0);
+	assert_true(attest_kind_alpha("tdx", 1) == 0.5);
+	assert_true(attest_kind_alpha("sev-snp", 1) == 0.5);
+	assert_true(attest_kind_alpha("mock", 0) == 0.5);
+	assert_true(attest_kind_alpha("TDX", 0) == 0.5);
+	assert_true(attest_kind_alpha("", 0) == 0.5);
+	assert_true(attest_kind_alpha(NULL, 0) == 0.5);
+}
+
 static void mock_round_trip(void **s)
 {
 	struct attest_opts o = no_hw_opts();
@@ -699,7 +715,7 @@ static void detection_order(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(mock_round_trip),
+		cmocka_unit_test(kind_alpha), cmocka_unit_test(mock_round_trip),
 		cmocka_unit_test(mock_default_key_lives_in_the_cache),
 		cmocka_unit_test(mock_bound_to_another_manifest_is_refused),
 		cmocka_unit_test(mock_edited_fields_break_the_signature),

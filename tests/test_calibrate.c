@@ -85,12 +85,12 @@ static void test_gpu_budget(void **state)
 	assert_true(calib_gflops(&calib_ref_gpu, CALIB_GPU_REF_MS) == CALIB_GPU_REF_GFLOPS);
 	assert_true(calib_gflops(&calib_ref_cpu, CALIB_REF_MS) == CALIB_REF_GFLOPS);
 	calib_budget(&calib_ref_gpu, sc->budget_units, CALIB_GPU_REF_MS, CALIB_GPU_REF_MS, &ref);
-	assert_true(fabs(ref.allowed_s - 3600.0) < EPS);
+	assert_true(fabs(ref.allowed_s - 7200.0) < EPS);
 	assert_true(fabs(ref.gflops - 774303.9632225352) < 1e-6);
-	assert_true(fabs(ref.flops_max - 2.787494267601127e18) < 1e3);
+	assert_true(fabs(ref.flops_max - 5.574988535202254e18) < 1e3);
 	/* the slower median for time, the faster for the limit, as on a CPU */
 	calib_budget(&calib_ref_gpu, sc->budget_units, 2 * CALIB_GPU_REF_MS, CALIB_GPU_REF_MS, &b);
-	assert_true(fabs(b.allowed_s - 7200.0) < 1e-6);
+	assert_true(fabs(b.allowed_s - 14400.0) < 1e-6);
 	assert_true(b.gflops == ref.gflops && fabs(b.ratio - 2.0) < EPS);
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
 		calib_budget(&calib_ref_gpu, sc->budget_units, ms[i], ms[i], &b);

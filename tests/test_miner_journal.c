@@ -63,7 +63,7 @@ static void tiny_king(struct knob_values *kv)
 	kv->v[KNOB_LR] = 3e-3, kv->v[KNOB_WARMUP] = 5, kv->v[KNOB_STEPS] = 30, kv->v[KNOB_BATCH] = 4;
 	kv->v[KNOB_CONTEXT] = 64, kv->v[KNOB_WIDTH] = 64, kv->v[KNOB_DEPTH] = 2, kv->v[KNOB_LR_DECAY] = 1;
 	kv->v[KNOB_WD] = 0.1, kv->v[KNOB_WD_EMBED] = 1, kv->v[KNOB_INIT_STD] = 0.02, kv->v[KNOB_BETA1] = 0.9;
-	kv->v[KNOB_BETA2] = 0.95, kv->v[KNOB_EPS] = 1e-8, kv->heads = 2, kv->vocab = 320, kv->budget_units = 60;
+	kv->v[KNOB_BETA2] = 0.95, kv->v[KNOB_EPS] = 1e-8, kv->heads = 2, kv->vocab = 320, kv->budget_units = 120;
 	kv->ref_gflops = calib_gflops(&calib_ref_cpu, calib_ref_cpu.ref_ms); /* a CPU scale's unit */
 	for (int k = 0; k < KNOB_COUNT; k++)
 		kv->avail[k] = 1;

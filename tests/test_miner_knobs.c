@@ -319,6 +319,42 @@ static void test_gpu_scale_budget(void **state)
 	tu_rmdir(d);
 }
 
+/* The scale's FLOPs cap at the prover's tier (PROTOCOL 4: an unverified
+ * proof's FLOPs count double): knob_read plans at the unverified tier, a
+ * verified miner has the whole cap, and an alpha outside (0, 1] is taken
+ * as unverified. The cap binds a point the king's own 1.5x leaves room
+ * for once the scale's budget is made small. */
+static void test_cap_at_the_tier(void **state)
+{
+	char *d = checkout();
+	struct knob_values kv;
+	struct knob_point king = { 0 };
+	struct kerr err = { { 0 }, { 0 } };
+	const double bad[] = { 0.0, -0.5, 1.5, NAN };
+	double whole, f;
+
+	(void)state;
+	read_king(d, &kv);
+	assert_true(kv.alpha == KNOB_ALPHA_UNVERIFIED);
+	assert_true(knob_flops_cap(&kv) == kv.budget_units * kv.ref_gflops * 1e9 * 0.5);
+	kv.alpha = 1.0;
+	whole = knob_flops_cap(&kv);
+	assert_true(whole == kv.budget_units * kv.ref_gflops * 1e9);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		kv.alpha = bad[i];
+		assert_true(knob_flops_cap(&kv) == whole / 2);
+	}
+	/* the king's own point between half the cap and the whole of it */
+	f = knob_point_flops(&king, &kv);
+	kv.budget_units = 1.5 * f / (kv.ref_gflops * 1e9);
+	kv.alpha = 1.0;
+	assert_int_equal(knob_point_check(&king, &kv, &err), 0);
+	kv.alpha = KNOB_ALPHA_UNVERIFIED;
+	assert_int_equal(knob_point_check(&king, &kv, &err), -1);
+	assert_string_equal(err.code, "miner.knob_budget");
+	tu_rmdir(d);
+}
+
 /* The trials and proofs of a gpu-* scale need a GPU; the CPU scales do not
  * look. The GPU is a fake driver tree laid out as /proc/driver/nvidia. */
 static void test_device_check(void **state)
@@ -343,7 +379,7 @@ int main(void)
 		cmocka_unit_test(test_point_combined),	  cmocka_unit_test(test_bounds_and_budget),
 		cmocka_unit_test(test_hostile_checkout),
 		cmocka_unit_test(test_king_values_out_of_range),
-		cmocka_unit_test(test_ambiguous_anchors),  cmocka_unit_test(test_gpu_scale_budget),
+		cmocka_unit_test(test_ambiguous_anchors),  cmocka_unit_test(test_gpu_scale_budget), cmocka_unit_test(test_cap_at_the_tier),
 		cmocka_unit_test(test_device_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

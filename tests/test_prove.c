@@ -336,6 +336,21 @@ static void real_patch_proves_and_verifies(void **state)
 	assert_true(isfinite(num(j, "val_bpb")) && num(j, "val_bpb") > 0);
 	assert_true(num(j, "steps") > 0);
 	assert_true(num(j, "train_s") > 0 && num(j, "train_s") <= num(j, "allowed_s"));
+	/* mock evidence: the unverified tier, whose compute counts double, so
+	 * the allowance is half of what the scale's budget gives at the slower
+	 * calibration (PROTOCOL 4) */
+	assert_true(num(j, "alpha") == 0.5);
+	{
+		json_t *cm;
+
+		snprintf(path, sizeof path, "%s/calibration.json", F.bundle1);
+		cm = tu_load_json(path);
+		assert_true(fabs(num(j, "allowed_s") -
+				 0.5 * calib_allowed_s(&calib_ref_cpu, num(cm, "budget_units"),
+						       fmax(num(json_object_get(cm, "before"), "median_ms"),
+							    num(json_object_get(cm, "after"), "median_ms")))) < 1e-9);
+		json_decref(cm);
+	}
 	/* The king's code ran in the validator's sandbox: the outer seccomp
 	 * layer, and the fresh environment that sets the inner one up. */
 	t = (char *)json_string_value(json_object_get(j, "sandbox"));

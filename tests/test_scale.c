@@ -16,7 +16,7 @@ static void test_tiny(void **state)
 	assert_int_equal(s->tokenizer, SCALE_TOK_TRAINED);
 	assert_int_equal(s->brown_docs_max, 60);
 	assert_int_equal(s->shard_tokens, 16384);
-	assert_true(s->budget_units == 60.0);
+	assert_true(s->budget_units == 120.0);
 	assert_int_equal(s->eval_targets, 0);
 	assert_string_equal(err.code, ""); /* a hit leaves err alone */
 }
@@ -31,7 +31,7 @@ static void test_cpu(void **state)
 	assert_int_equal(s->tokenizer, SCALE_TOK_TRAINED);
 	assert_int_equal(s->brown_docs_max, 0);
 	assert_int_equal(s->shard_tokens, 1 << 20);
-	assert_true(s->budget_units == 240.0);
+	assert_true(s->budget_units == 480.0);
 	assert_int_equal(s->eval_targets, 65536);
 }
 
@@ -42,7 +42,7 @@ static void test_cpu(void **state)
 static void test_gpu(void **state)
 {
 	const char *names[] = { "gpu-125m", "gpu-254m" };
-	const double budgets[] = { 3600.0, 7200.0 };
+	const double budgets[] = { 7200.0, 14400.0 };
 
 	for (int i = 0; i < 2; i++) {
 		struct kerr err = { 0 };

@@ -115,7 +115,7 @@ static int prepare(struct dctx *c, struct kerr *err)
 	if (strcmp(mstr(c->br.manifest, "config", "data_manifest_sha256"), c->d.digest))
 		return kerr_set(err, "dispute.data_mismatch", "%s is data %.16s..., the proof trained on %.16s...",
 				c->o->data, c->d.digest, mstr(c->br.manifest, "config", "data_manifest_sha256"));
-	if (plausible_check(c->bd.t.dir, bpe_vocab_size(c->d.tok), &c->pr, err) < 0)
+	if (plausible_check(c->bd.t.dir, bpe_vocab_size(c->d.tok), c->br.alpha, &c->pr, err) < 0)
 		return -1;
 	c->pr_open = 1;
 	if (take_held(c, err) < 0 ||

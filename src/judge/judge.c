@@ -541,7 +541,7 @@ out:
 
 static int check_plausible(struct judge_ctx *c, struct kerr *err)
 {
-	int rc = plausible_check(c->bdir, bpe_vocab_size(c->pub.tok), &c->pr, err);
+	int rc = plausible_check(c->bdir, bpe_vocab_size(c->pub.tok), c->e.alpha, &c->pr, err);
 
 	c->pr_open = 1;
 	if (rc == 0)

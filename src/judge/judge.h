@@ -52,7 +52,9 @@
  * operator's cap (judge_opts.deadline_s) shortens it. */
 #define JUDGE_DEADLINE_FLOOR_S 120.0
 #define JUDGE_DEADLINE_FACTOR 4.0
-#define JUDGE_DEADLINE_TRAIN_CAP 10.0
+/* 5 x the scale's (verified) budget: 10 x the unverified tier's half, the
+ * cap's figure before the tiers entered the budget (tiny 600 s, cpu 2400 s) */
+#define JUDGE_DEADLINE_TRAIN_CAP 5.0
 #define JUDGE_CALL_DIVISOR 8.0
 #define JUDGE_CALL_MIN_S 5.0
 

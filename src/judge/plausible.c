@@ -579,9 +579,21 @@ out:
 
 /* ---- totals ------------------------------------------------------------ */
 
+/* ", counted as X at alpha A (...)" beside a claim, or "" for the verified
+ * tier. */
+static const char *tier_note(char *note, size_t cap, double alpha, double counted)
+{
+	if (alpha >= 1.0)
+		return "";
+	snprintf(note, cap, ", counted as %.4g at alpha %.2g (an unverified proof's compute counts 1 / alpha)", counted,
+		 alpha);
+	return note;
+}
+
 static int check_totals(const struct claims *c, const struct walk *w, struct plausible_report *r, struct kerr *err)
 {
 	double claimed_s;
+	char note[128];
 
 	r->train_s = w->wall_ms / 1e3;
 	if (c->tokens < 0 || (uint64_t)c->tokens != w->tokens)
@@ -593,24 +605,28 @@ static int check_totals(const struct claims *c, const struct walk *w, struct pla
 		return kerr_set(err, "judge.log_claim",
 				"manifest claims %.3f s of training, the log's last step is at %.3f s", c->train_s,
 				r->train_s);
+	/* PROTOCOL 4: an unverified proof's compute claims count double
+	 * (effective cost = claimed / alpha), in time and in FLOPs alike. */
 	claimed_s = fmax(c->train_s, r->train_s);
-	if (claimed_s > r->allowed_s)
+	if (claimed_s / r->alpha > r->allowed_s)
 		return kerr_set(err, "judge.over_budget",
-				"training took %.3f s; %.0f budget units at the slower calibration (%.3f ms vs "
+				"training took %.3f s%s; %.0f budget units at the slower calibration (%.3f ms vs "
 				"reference %.2f ms) allow %.3f s",
-				claimed_s, r->budget_units, r->calib_ms, r->ref_ms, r->allowed_s);
+				claimed_s, tier_note(note, sizeof note, r->alpha, claimed_s / r->alpha), r->budget_units, r->calib_ms,
+				r->ref_ms, r->allowed_s);
 	/* The cap no timing claim enters: what the steps computed, by the same
 	 * 6N count as the physical limit. */
 	r->flops = r->flops_per_step * (double)r->steps;
-	if (r->flops > r->flops_max)
+	if (r->flops / r->alpha > r->flops_max)
 		return kerr_set(err, "judge.over_budget",
-				"the run's model FLOPs (6 x params x tokens) are %.4g; %.0f budget units allow "
+				"the run's model FLOPs (6 x params x tokens) are %.4g%s; %.0f budget units allow "
 				"%.4g whatever the calibration says: declare fewer steps or a smaller model",
-				r->flops, r->budget_units, r->flops_max);
+				r->flops, tier_note(note, sizeof note, r->alpha, r->flops / r->alpha), r->budget_units, r->flops_max);
 	return 0;
 }
 
-int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_report *r, struct kerr *err)
+int plausible_check(const char *bundle_dir, int vocab_size, double alpha, struct plausible_report *r,
+		    struct kerr *err)
 {
 	json_t *m = NULL, *cal = NULL;
 	struct claims c;
@@ -624,6 +640,7 @@ int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_rep
 
 	memset(r, 0, sizeof *r);
 	r->max_gflops_step = -1;
+	r->alpha = alpha > 0 && alpha <= 1.0 ? alpha : PLAUSIBLE_ALPHA_UNVERIFIED;
 	if (vocab_size < 2 || vocab_size > 65536) {
 		kerr_set(err, "judge.bad_vocab", "vocab size %d outside 2..65536", vocab_size);
 		goto out;

@@ -51,6 +51,9 @@
  * loss more than 1 nat below ln(V) means the run did not start from scratch. */
 #define PLAUSIBLE_LOSS0_BELOW_LNV 1.0
 #define PLAUSIBLE_LOSS0_ABOVE_LNV 2.5
+/* The unverified tier's alpha (attest.h): what an alpha outside (0, 1] is
+ * taken as, the strictest tier. */
+#define PLAUSIBLE_ALPHA_UNVERIFIED 0.5
 /* calibration.json is a dozen numbers (~500 bytes). */
 #define PLAUSIBLE_CALIB_BYTES_MAX 65536
 /* "checkpoints/step_NNNNNN.ckpt" with room for longer step numbers. */
@@ -76,6 +79,7 @@ struct plausible_report {
 	/* time and budget */
 	double train_s;        /* the step loop's wall time: last step record's wall_ms / 1e3 */
 	double allowed_s;      /* recomputed: calib_allowed_s(ref, scale budget, calib_ms) */
+	double alpha;          /* the proof's attestation tier: its time and FLOPs count 1 / alpha */
 	double budget_units;   /* the scale's */
 	int gpu;               /* 1: a GPU proof, measured by the GPU calibration */
 	double ref_ms;         /* the reference median budgets are written in: CALIB_REF_MS or CALIB_GPU_REF_MS */
@@ -95,7 +99,11 @@ struct plausible_report {
 };
 
 /* Judges bundle_dir/{manifest.json,calibration.json,train.log}. vocab_size is
- * the tokenizer's (the manifest names the data, not its vocabulary). On
+ * the tokenizer's (the manifest names the data, not its vocabulary). alpha is
+ * the tier check 2 gave the proof's evidence (attest_verify, with
+ * attest_tier_for_run): an unverified proof's compute claims count double
+ * against the budget (PROTOCOL 4, effective cost = claimed / alpha); a value
+ * outside (0, 1] is taken as the unverified tier's. On
  * success fills r (free with plausible_report_free); on failure r holds
  * nothing to free. Reason codes:
  *   judge.bad_manifest, judge.calibration  fields missing, malformed or
@@ -112,14 +120,16 @@ struct plausible_report {
  *                         calibrated GFLOPS
  *   judge.budget_units    the manifest's budget is not the scale's
  *   judge.over_budget     training took longer than the budget allows, or
- *                         its model FLOPs exceed the budget's FLOPs
+ *                         its model FLOPs exceed the budget's FLOPs, each
+ *                         counted 1 / alpha
  *   judge.log_loss        a loss non-finite, <= 0, not a float, or a first
  *                         loss outside [ln V - 1, ln V + 2.5]
  *   judge.log_lr          a learning rate non-finite, negative or not a float
  *   judge.log_claim       the manifest claims what the log does not say
  *                         (val_bpb, steps' tokens, seed, data, recipe, ...)
  *   fs.*                  a file missing or too large */
-int plausible_check(const char *bundle_dir, int vocab_size, struct plausible_report *r, struct kerr *err);
+int plausible_check(const char *bundle_dir, int vocab_size, double alpha, struct plausible_report *r,
+		    struct kerr *err);
 void plausible_report_free(struct plausible_report *r);
 
 #endif

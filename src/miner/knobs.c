@@ -390,6 +390,7 @@ int knob_read_texts(const char *cfg, const char *gpt, const char *scale, struct 
 		return -1;
 	kv->vocab = sc->vocab;
 	kv->budget_units = sc->budget_units;
+	kv->alpha = KNOB_ALPHA_UNVERIFIED;
 	/* at the gpu-* scales a unit is a reference GPU's second, not the CPU's */
 	kv->ref_gflops = scale_on_gpu(scale) ? calib_gflops(&calib_ref_gpu, calib_ref_gpu.ref_ms)
 					     : calib_gflops(&calib_ref_cpu, calib_ref_cpu.ref_ms);
@@ -603,12 +604,19 @@ int knob_point_check(const struct knob_point *p, const struct knob_values *king,
 	if (s.warmup * 2 > s.steps)
 		return kerr_set(err, "miner.knob_bounds", "warmup %g over half of %g steps", s.warmup, s.steps);
 	f = shape_flops(&s, king->vocab);
-	cap = king->budget_units * king->ref_gflops * 1e9;
+	cap = knob_flops_cap(king);
 	own = knob_point_flops(&none, king) * KNOB_COST_MAX;
 	if (f > cap || f > own)
 		return kerr_set(err, "miner.knob_budget", "%.3g model FLOPs over the %s cap %.3g", f,
 				f > cap ? "scale budget's" : "miner's (1.5 x the king)", f > cap ? cap : own);
 	return 0;
+}
+
+double knob_flops_cap(const struct knob_values *king)
+{
+	double alpha = king->alpha > 0 && king->alpha <= 1.0 ? king->alpha : KNOB_ALPHA_UNVERIFIED;
+
+	return king->budget_units * king->ref_gflops * 1e9 * alpha;
 }
 
 void knob_point_shorten(struct knob_point *p, const struct knob_values *king, int div)

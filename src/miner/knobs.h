@@ -57,6 +57,10 @@ struct knob_values {
 	int vocab; /* the scale's tokenizer size, for the cost estimate */
 	double budget_units;
 	double ref_gflops; /* the scale's reference rate: a budget unit is a second of it */
+	/* the prover's tier (attest_kind_alpha): the scale's FLOPs cap counts a
+	 * point's FLOPs 1 / alpha, as the judge does (PROTOCOL 4); knob_read
+	 * sets the unverified tier's, the miner the tier its machine earns */
+	double alpha;
 };
 /* A value outside its knob's bounds makes the knob unavailable; the
  * row's shape outside them is miner.knob_range (knobs.c, check_range). */
@@ -100,6 +104,11 @@ double knob_step(enum knob_id k, double v, int dir);
 int knob_point_check(const struct knob_point *p, const struct knob_values *king, struct kerr *err);
 /* The point's model FLOPs estimate (6 * params * B * T * steps). */
 double knob_point_flops(const struct knob_point *p, const struct knob_values *king);
+/* The unverified tier's alpha (attest.h), knob_values.alpha's default. */
+#define KNOB_ALPHA_UNVERIFIED 0.5
+/* The scale's budget in model FLOPs at the king's alpha: budget_units x
+ * ref_gflops x 1e9 x alpha (an alpha outside (0, 1] counts as unverified). */
+double knob_flops_cap(const struct knob_values *king);
 
 /* A variant of p for the short rung: steps (and warmup) divided by div, the
  * rest unchanged. Used by the search to screen proposals cheaply. */

@@ -23,6 +23,7 @@
 #include "miner/knobs.h"
 #include "miner/search.h"
 #include "net/client.h"
+#include "proof/attest.h"
 #include "proof/keys.h"
 #include "proof/prove.h"
 #include "proof/reciperepo.h"
@@ -186,6 +187,15 @@ static int king_sync(struct miner *m, int *changed, struct kerr *err)
 	}
 	if (knob_read(m->checkout, k.scale, &k.kv, err) < 0)
 		return -1;
+	/* the tier the miner's proofs will earn, as prove detects it: an
+	 * unverified proof's FLOPs count double against the scale's cap */
+	{
+		char kind[32];
+
+		if (attest_detect(NULL, kind, err) < 0)
+			return -1;
+		k.kv.alpha = attest_kind_alpha(kind, scale_on_gpu(k.scale));
+	}
 	m->k = k;
 	*changed = 1;
 	return 0;
@@ -962,7 +972,7 @@ static json_t *agent_request(struct miner *m)
 		      "tag", m->k.tag, "commit", m->k.commit, "public_bpb",
 		      isfinite(m->k.public_bpb) ? json_real(m->k.public_bpb) : json_null(), "margin", m->k.margin, "scale",
 		      m->k.scale, "budget", "units", m->k.kv.budget_units, "flops",
-		      m->k.kv.budget_units * m->k.kv.ref_gflops * 1e9, "king_flops", knob_point_flops(&king, &m->k.kv),
+		      knob_flops_cap(&m->k.kv), "king_flops", knob_point_flops(&king, &m->k.kv),
 		      "instructions", prog ? prog : "see docs/program.md", "results", rows, "corpus", corpus_related(m));
 	free(prog);
 	return q;

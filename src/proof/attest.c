@@ -507,6 +507,13 @@ int attest_tier_for_run(struct attest_result *r, int on_gpu)
 	return 1;
 }
 
+double attest_kind_alpha(const char *kind, int on_gpu)
+{
+	if (on_gpu || !kind || (strcmp(kind, "tdx") && strcmp(kind, "sev-snp")))
+		return ATTEST_ALPHA_UNVERIFIED;
+	return ATTEST_ALPHA_VERIFIED;
+}
+
 int attest_verify(const char *json, size_t len, const char *manifest_sha256, const char *claimed_kind,
 		  struct attest_result *r, struct kerr *err)
 {

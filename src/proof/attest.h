@@ -90,6 +90,13 @@ int attest_verify_with(const char *json, size_t len, const char *manifest_sha256
  * 1 when it lowered the tier. */
 int attest_tier_for_run(struct attest_result *r, int on_gpu);
 
+/* The alpha evidence of this kind earns once it verifies, for a run on a
+ * GPU or not (attest_tier_for_run's rule): "tdx" and "sev-snp" 1.0 off a
+ * GPU, anything else 0.5. What a prover plans its budget with before its
+ * evidence exists (PROTOCOL 4: an unverified proof's compute counts
+ * double); a validator takes alpha from attest_verify instead. */
+double attest_kind_alpha(const char *kind, int on_gpu);
+
 void attest_result_free(struct attest_result *r);
 
 /* The 64 report-data bytes binding a manifest digest (64 lowercase hex):

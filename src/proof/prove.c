@@ -25,6 +25,7 @@
 #include "sandbox/runbox.h"
 #include "harness/scale.h"
 #include "harness/train.h"
+#include "proof/attest.h"
 #include "proof/bundle.h"
 #include "proof/device.h"
 #include "proof/keys.h"
@@ -225,8 +226,10 @@ fail:
 
 /* Budget (PROTOCOL 4.3): the recipe's training time against the ceiling,
  * calibrated by the slower of the two measurements (calib_budget, the rule
- * the judge applies). The judge's other budget rules, the model-FLOPs cap
- * among them, run on the sealed bundle (judge_preview). */
+ * the judge applies), at this machine's tier: an unverified proof's time
+ * counts 1 / alpha, double (PROTOCOL 4). The judge's other budget rules,
+ * the model-FLOPs cap among them, run on the sealed bundle (judge_preview),
+ * at the tier the sealed evidence earns. */
 static int check_budget(const struct prove_opts *o, const struct train_result *tr, struct prove_result *r,
 			double budget, struct kerr *err)
 {
@@ -234,12 +237,13 @@ static int check_budget(const struct prove_opts *o, const struct train_result *t
 
 	calib_budget(proof_ref(o), budget, before_ms(o, r), after_ms(o, r), &cb);
 	r->train_s = tr->train_ms / 1e3;
-	r->allowed_s = cb.allowed_s;
+	r->allowed_s = cb.allowed_s * r->alpha;
 	if (r->train_s > r->allowed_s)
 		return kerr_set(err, "prove.over_budget",
 				"training took %.1f s, the budget of %g units allows %.1f s on this machine "
-				"(calibration %.2f ms vs reference %.2f ms): declare fewer steps",
-				r->train_s, budget, r->allowed_s, cb.calib_ms, proof_ref(o)->ref_ms);
+				"(calibration %.2f ms vs reference %.2f ms%s): declare fewer steps",
+				r->train_s, budget, r->allowed_s, cb.calib_ms, proof_ref(o)->ref_ms,
+				r->alpha < 1.0 ? "; halved: an unverified proof's compute counts double" : "");
 	return 0;
 }
 
@@ -247,7 +251,7 @@ static int check_budget(const struct prove_opts *o, const struct train_result *t
  * budget in time and in model FLOPs, the physical limit) on the sealed
  * bundle, before anything is packed or renamed: a proof validators would
  * refuse is refused here, with the judge's reason code. */
-static int judge_preview(const struct prove_opts *o, const char *dir, struct kerr *err)
+static int judge_preview(const struct prove_opts *o, const char *dir, double alpha, struct kerr *err)
 {
 	struct dataset d;
 	struct plausible_report pr;
@@ -255,7 +259,7 @@ static int judge_preview(const struct prove_opts *o, const char *dir, struct ker
 
 	if (dataset_open(o->data, &d, err) < 0)
 		return -1;
-	rc = plausible_check(dir, bpe_vocab_size(d.tok), &pr, err);
+	rc = plausible_check(dir, bpe_vocab_size(d.tok), alpha, &pr, err);
 	dataset_close(&d);
 	if (rc < 0) {
 		kerr_prefix(err, "validators would refuse this proof");
@@ -479,6 +483,15 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 		goto out;
 	}
 	hash_buf_hex(patch, patch_len, patch_hex);
+	/* The tier is known before any training: the budget it leaves is what
+	 * the run is held to (check_budget). */
+	{
+		char kind[32];
+
+		if (attest_detect(&ao, kind, err) < 0)
+			goto out;
+		r->alpha = attest_kind_alpha(kind, o->cuda);
+	}
 	if (reciperepo_resolve(o->recipe_repo, o->king, commit, err) < 0)
 		goto out;
 	if (fs_join(w.dir, sizeof w.dir, err, "%s.work.%ld", o->out, (long)getpid()) < 0 ||
@@ -511,7 +524,7 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 		goto out;
 	/* An overridden budget is an experiment: validators refuse it anyway
 	 * (judge.budget_units), so there is nothing to preview. */
-	if (budget == sc->budget_units && judge_preview(o, st.tmp, err) < 0)
+	if (budget == sc->budget_units && judge_preview(o, st.tmp, attest_kind_alpha(r->attest_kind, o->cuda), err) < 0)
 		goto out;
 	/* Everything that can fail happens on the staged tree: the transport file
 	 * is packed from it (same names, same bytes) before the rename, so a full

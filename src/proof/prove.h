@@ -55,7 +55,11 @@ struct prove_result {
 	char attest_kind[32];
 	double val_bpb;
 	int64_t steps;
+	/* allowed_s: what the budget gives this proof's training at its tier,
+	 * the calibrated allowance times alpha (PROTOCOL 4: an unverified
+	 * proof's compute counts double) */
 	double train_s, allowed_s, wall_s;
+	double alpha; /* the tier this machine's evidence earns (attest_kind_alpha) */
 	struct calib before, after;            /* a CPU proof's calibrations: the fixed SGEMM */
 	struct gpucalib gpu_before, gpu_after; /* a GPU proof's (--device cuda): the GPU calibration */
 	int held;                              /* intermediate checkpoints in OUT.held (0: none) */

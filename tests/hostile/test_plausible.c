@@ -40,6 +40,7 @@ struct spec {
 	int64_t tokens_off_at; /* -1, or a step whose tokens are off by one */
 	int nan_at;            /* -1, or a step whose record is a hand-written NaN */
 	double budget, before_ms, after_ms, manifest_before_ms, gflops_scale;
+	double alpha;          /* the tier check 2 gave the proof (judge() passes it on) */
 	int64_t params;
 	double val_bpb, claimed_bpb, train_s_extra;
 	const char *ckpt_name_at_10; /* NULL: the harness's name */
@@ -54,6 +55,9 @@ static char *work;
 static int ncase;
 static struct kerr last_err; /* the last refusal judge() saw */
 
+/* the tiny scale's budget (scale.c), the verified tier's */
+#define TINY_BUDGET 120.0
+
 static void honest(struct spec *s)
 {
 	memset(s, 0, sizeof *s);
@@ -65,7 +69,10 @@ static void honest(struct spec *s)
 	}
 	s->raw_at = s->tokens_off_at = -1;
 	s->nan_at = -1;
-	s->budget = 60.0;
+	s->budget = TINY_BUDGET;
+	/* every bundle here is mock: its compute counts double, so the figures
+	 * below are sized to half the scale's budget, 60 units */
+	s->alpha = PLAUSIBLE_ALPHA_UNVERIFIED;
 	s->before_ms = s->manifest_before_ms = 4.6;
 	s->after_ms = 4.7;
 	s->gflops_scale = 1.0;
@@ -234,7 +241,7 @@ static const char *judge(const struct spec *s, struct plausible_report *r)
 	struct plausible_report local;
 
 	kerr_clear(&last_err);
-	if (plausible_check(build(s), V, r ? r : &local, &last_err) == 0) {
+	if (plausible_check(build(s), V, s->alpha, r ? r : &local, &last_err) == 0) {
 		if (!r)
 			plausible_report_free(&local);
 		return "";
@@ -260,15 +267,16 @@ static void honest_log_passes(void **st)
 	assert_int_equal(r.seed, 7);
 	assert_string_equal(r.scale, "tiny");
 	assert_true(r.val_bpb == s.val_bpb);
-	/* allowed = 60 units x 4.7 / 4.6 ms: the slower calibration, recomputed
+	/* allowed = 120 units x 4.7 / 4.6 ms: the slower calibration, recomputed
 	 * (the bundle's own allowed_s says 1e9); the physical limit comes from
 	 * the faster one. */
-	assert_true(fabs(r.allowed_s - 60.0 * 4.7 / 4.6) < 1e-9);
+	assert_true(fabs(r.allowed_s - TINY_BUDGET * 4.7 / 4.6) < 1e-9);
+	assert_true(r.alpha == PLAUSIBLE_ALPHA_UNVERIFIED);
 	assert_true(r.calib_ms == 4.7);
 	assert_true(r.calib_gflops > 58 && r.calib_gflops < 59); /* 2 x 512^3 / 4.6 ms */
 	assert_true(r.flops_per_step == 6.0 * PARAMS * B * T);
 	assert_true(r.flops == 6.0 * PARAMS * B * T * STEPS);
-	assert_true(fabs(r.flops_max - 60.0 * CALIB_REF_GFLOPS * 1e9) < 1.0);
+	assert_true(fabs(r.flops_max - TINY_BUDGET * CALIB_REF_GFLOPS * 1e9) < 1.0);
 	assert_true(r.max_gflops > 0.3 && r.max_gflops < 0.4);
 	{
 		double wall = 0;
@@ -394,7 +402,8 @@ static void over_budget_is_refused(void **st)
 	struct spec s;
 
 	(void)st;
-	/* 20 x 3.1 s = 62 s; 60 units at 4.7 / 4.6 ms allow 61.3 s. */
+	/* 20 x 3.1 s = 62 s; 60 units (120 at alpha 0.5) at 4.7 / 4.6 ms
+	 * allow 61.3 s. */
 	honest(&s);
 	for (int i = 0; i < STEPS; i++)
 		s.step_ms[i] = 3100;
@@ -465,8 +474,8 @@ static void slow_second_calibration_buys_nothing(void **st)
  * is under the claimed machine's physical limit (2 x 14.6 GFLOPS) and the
  * run (228 s) under the 240 s the claim allows, so time alone lets it
  * through; the same log against the true calibration is 3.8x over budget.
- * Its model FLOPs (85.5 reference seconds' worth) exceed what 60 budget units
- * buy whatever the calibration says. */
+ * Its model FLOPs (85.5 reference seconds' worth) exceed what 60 budget
+ * units (tiny's 120 at alpha 0.5) buy whatever the calibration says. */
 static void slow_calibration_buys_no_compute(void **st)
 {
 	struct spec s;
@@ -495,13 +504,54 @@ static void slow_calibration_buys_no_compute(void **st)
 	assert_string_equal(judge(&s, NULL), "");
 }
 
+/* PROTOCOL 4: an unverified proof's compute claims count double. The same
+ * log passes at the verified tier and is refused at the unverified one, in
+ * time and in model FLOPs; an alpha outside (0, 1] is the unverified
+ * tier's. */
+static void unverified_compute_counts_double(void **st)
+{
+	struct spec s;
+	const double bad_alpha[] = { 0.0, -1.0, 2.0, NAN, INFINITY };
+	const int64_t params = (int64_t)(1.1 * 60 * CALIB_REF_GFLOPS * 1e9 / STEPS / (6.0 * B * T));
+
+	(void)st;
+	/* 62 s: over 61.3 s at alpha 0.5, within 122.6 s at alpha 1 */
+	honest(&s);
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = 3100;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	assert_non_null(strstr(last_err.msg, "alpha 0.5"));
+	s.alpha = 1.0;
+	assert_string_equal(judge(&s, NULL), "");
+	for (size_t i = 0; i < sizeof bad_alpha / sizeof bad_alpha[0]; i++) {
+		s.alpha = bad_alpha[i];
+		assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	}
+	/* 1.1 x 60 units' worth of model FLOPs: within the 120 of the verified
+	 * tier, over at alpha 0.5 (time is no bar: 400 s of steps, with a slow
+	 * "after" calibration allowing 1200 s) */
+	honest(&s);
+	s.params = params;
+	s.after_ms = 4.6 * 10;
+	for (int i = 0; i < STEPS; i++)
+		s.step_ms[i] = 20000;
+	assert_string_equal(judge(&s, NULL), "judge.over_budget");
+	assert_non_null(strstr(last_err.msg, "model FLOPs"));
+	assert_non_null(strstr(last_err.msg, "alpha 0.5"));
+	s.alpha = 1.0;
+	assert_string_equal(judge(&s, NULL), "");
+}
+
 static void own_budget_is_refused(void **st)
 {
 	struct spec s;
 
 	(void)st;
 	honest(&s);
-	s.budget = 120.0;
+	s.budget = 2 * TINY_BUDGET;
+	assert_string_equal(judge(&s, NULL), "judge.budget_units");
+	/* the unverified tier's half of it is not the scale's either */
+	s.budget = TINY_BUDGET / 2;
 	assert_string_equal(judge(&s, NULL), "judge.budget_units");
 }
 
@@ -633,10 +683,10 @@ static void gpu_proof_with_gpu_calibration_passes(void **st)
 	assert_string_equal(judge(&s, &r), "");
 	assert_int_equal(r.gpu, 1);
 	assert_true(r.ref_ms == CALIB_GPU_REF_MS);
-	assert_true(fabs(r.allowed_s - 60.0 * 1.41 / CALIB_GPU_REF_MS) < 1e-9);
+	assert_true(fabs(r.allowed_s - TINY_BUDGET * 1.41 / CALIB_GPU_REF_MS) < 1e-9);
 	assert_true(r.calib_ms == 1.41);
 	assert_true(fabs(r.calib_gflops - 2.0 * CALIB_GPU_N * CALIB_GPU_N * (double)CALIB_GPU_N / 1.40e6) < 1e-6);
-	assert_true(fabs(r.flops_max - 60.0 * CALIB_GPU_REF_GFLOPS * 1e9) < 1e3);
+	assert_true(fabs(r.flops_max - TINY_BUDGET * CALIB_GPU_REF_GFLOPS * 1e9) < 1e3);
 	assert_true(r.flops > 60.0 * CALIB_REF_GFLOPS * 1e9); /* over the CPU's cap */
 	assert_true(r.max_gflops > PLAUSIBLE_PEAK_FACTOR * CALIB_REF_GFLOPS); /* over the CPU's limit */
 	plausible_report_free(&r);
@@ -647,7 +697,7 @@ static void gpu_proof_with_gpu_calibration_passes(void **st)
 	assert_string_equal(judge(&s, NULL), "judge.calibration");
 	assert_non_null(strstr(last_err.msg, "CPU proof needs the CPU's SGEMM"));
 	/* a GPU proof's time budget is the GPU's: 20 x 3.1 s = 62 s is over
-	 * the 60.9 s that 60 units allow at 1.41 ms */
+	 * the 60.9 s that 60 units (120 at alpha 0.5) allow at 1.41 ms */
 	honest_gpu(&s);
 	for (int i = 0; i < STEPS; i++)
 		s.step_ms[i] = 3100;
@@ -682,7 +732,7 @@ static void gpu_proof_with_cpu_calibration_is_refused(void **st)
 				    json_string("tpu"));
 		write_json(dir, "manifest.json", m);
 		kerr_clear(&last_err);
-		assert_int_equal(plausible_check(dir, V, &r, &last_err), -1);
+		assert_int_equal(plausible_check(dir, V, s.alpha, &r, &last_err), -1);
 		assert_string_equal(last_err.code, "judge.bad_manifest");
 	}
 }
@@ -761,9 +811,9 @@ static void missing_files_are_refused(void **st)
 	dir = build(&s);
 	snprintf(p, sizeof p, "%s/calibration.json", dir);
 	unlink(p);
-	assert_int_equal(plausible_check(dir, V, &r, &err), -1);
+	assert_int_equal(plausible_check(dir, V, s.alpha, &r, &err), -1);
 	assert_int_equal(strncmp(err.code, "fs.", 3), 0);
-	assert_int_equal(plausible_check(dir, 1, &r, &err), -1);
+	assert_int_equal(plausible_check(dir, 1, s.alpha, &r, &err), -1);
 	assert_string_equal(err.code, "judge.bad_vocab");
 }
 
@@ -790,7 +840,7 @@ int main(void)
 	    cmocka_unit_test(window_above_physical_limit_is_refused),
 	    cmocka_unit_test(short_step_in_a_window_passes),
 	    cmocka_unit_test(inflated_calibration_gflops_is_refused),
-	    cmocka_unit_test(over_budget_is_refused),
+	    cmocka_unit_test(over_budget_is_refused), cmocka_unit_test(unverified_compute_counts_double),
 	    cmocka_unit_test(slow_second_calibration_buys_nothing),
 	    cmocka_unit_test(slow_calibration_buys_no_compute),
 	    cmocka_unit_test(own_budget_is_refused),
