@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "harness/calibrate.h"
 #include "service_fixture.h"
 #include "util/crash.h"
 
@@ -174,6 +175,33 @@ static void test_agent_failures_and_example(void **unused)
 		    tu_karpa(), g.sv.url, g.akey, work, g.data, THREADS, agent);
 		assert_int_equal(rows_with(work, "crash"), 1);
 		run(0, "grep -c '%s' %s/results.tsv", bad[i].code, work);
+	}
+	/* The request tells the agent its tier's share of the budget: a mock
+	 * prover's compute counts double, so tiny's 120 units are 60 for it,
+	 * and the FLOPs ceiling likewise (PROTOCOL 4, docs/program.md). */
+	{
+		char req[FS_PATH_MAX];
+		json_t *q, *b;
+
+		snprintf(work, sizeof work, "%s/agent-request", g.tmp);
+		snprintf(agent, sizeof agent, "%s/agent-request.sh", g.tmp);
+		snprintf(req, sizeof req, "%s/request.json", g.tmp);
+		{
+			FILE *f = fopen(agent, "w");
+			assert_non_null(f);
+			fprintf(f, "#!/bin/sh\ncat >'%s'\necho not json\n", req);
+			fclose(f);
+			assert_int_equal(chmod(agent, 0755), 0);
+		}
+		run(0, "%s miner run --validator %s --key %s --work %s --data %s --experiments 1 --threads %d"
+		       " --proposer agent --agent %s --agent-timeout 5",
+		    tu_karpa(), g.sv.url, g.akey, work, g.data, THREADS, agent);
+		q = tu_load_json(req);
+		b = json_object_get(q, "budget");
+		assert_true(json_number_value(json_object_get(b, "alpha")) == 0.5);
+		assert_true(json_number_value(json_object_get(b, "units")) == 60.0);
+		assert_true(fabs(json_number_value(json_object_get(b, "flops")) - 60.0 * CALIB_REF_GFLOPS * 1e9) < 1.0);
+		json_decref(q);
 	}
 	/* A machine that cannot build or confine a recipe stops the miner
 	 * with the reason, as the search does: not a crash of the agent's

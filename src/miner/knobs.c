@@ -612,11 +612,14 @@ int knob_point_check(const struct knob_point *p, const struct knob_values *king,
 	return 0;
 }
 
+double knob_alpha(const struct knob_values *king)
+{
+	return king->alpha > 0 && king->alpha <= 1.0 ? king->alpha : KNOB_ALPHA_UNVERIFIED;
+}
+
 double knob_flops_cap(const struct knob_values *king)
 {
-	double alpha = king->alpha > 0 && king->alpha <= 1.0 ? king->alpha : KNOB_ALPHA_UNVERIFIED;
-
-	return king->budget_units * king->ref_gflops * 1e9 * alpha;
+	return king->budget_units * king->ref_gflops * 1e9 * knob_alpha(king);
 }
 
 void knob_point_shorten(struct knob_point *p, const struct knob_values *king, int div)

@@ -106,8 +106,11 @@ int knob_point_check(const struct knob_point *p, const struct knob_values *king,
 double knob_point_flops(const struct knob_point *p, const struct knob_values *king);
 /* The unverified tier's alpha (attest.h), knob_values.alpha's default. */
 #define KNOB_ALPHA_UNVERIFIED 0.5
-/* The scale's budget in model FLOPs at the king's alpha: budget_units x
- * ref_gflops x 1e9 x alpha (an alpha outside (0, 1] counts as unverified). */
+/* The prover's alpha: king->alpha, or the unverified tier's when it is
+ * outside (0, 1]. */
+double knob_alpha(const struct knob_values *king);
+/* The scale's budget in model FLOPs at that alpha: budget_units x
+ * ref_gflops x 1e9 x alpha. */
 double knob_flops_cap(const struct knob_values *king);
 
 /* A variant of p for the short rung: steps (and warmup) divided by div, the

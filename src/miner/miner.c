@@ -968,11 +968,12 @@ static json_t *agent_request(struct miner *m)
 	}
 	if (m->o->program && fs_read_file(m->o->program, 1u << 20, 0, &prog, &plen, &err) < 0)
 		prog = NULL;
-	q = json_pack("{s:s, s:{s:s, s:s, s:o, s:f}, s:s, s:{s:f, s:f, s:f}, s:s, s:o, s:o}", "checkout", m->checkout, "king",
+	q = json_pack("{s:s, s:{s:s, s:s, s:o, s:f}, s:s, s:{s:f, s:f, s:f, s:f}, s:s, s:o, s:o}", "checkout", m->checkout,
+		      "king",
 		      "tag", m->k.tag, "commit", m->k.commit, "public_bpb",
 		      isfinite(m->k.public_bpb) ? json_real(m->k.public_bpb) : json_null(), "margin", m->k.margin, "scale",
-		      m->k.scale, "budget", "units", m->k.kv.budget_units, "flops",
-		      knob_flops_cap(&m->k.kv), "king_flops", knob_point_flops(&king, &m->k.kv),
+		      m->k.scale, "budget", "units", m->k.kv.budget_units * knob_alpha(&m->k.kv), "flops",
+		      knob_flops_cap(&m->k.kv), "alpha", knob_alpha(&m->k.kv), "king_flops", knob_point_flops(&king, &m->k.kv),
 		      "instructions", prog ? prog : "see docs/program.md", "results", rows, "corpus", corpus_related(m));
 	free(prog);
 	return q;

@@ -522,9 +522,12 @@ int prove_run(const struct prove_opts *o, struct prove_result *r, struct kerr *e
 	}
 	if (bundle_seal(st.tmp, m, &k, &ao, err) < 0 || read_sealed(st.tmp, r, err) < 0)
 		goto out;
+	/* the tier the sealed evidence earned, which the preview holds the run
+	 * to (hardware that came or went during training changes it) */
+	r->alpha = attest_kind_alpha(r->attest_kind, o->cuda);
 	/* An overridden budget is an experiment: validators refuse it anyway
 	 * (judge.budget_units), so there is nothing to preview. */
-	if (budget == sc->budget_units && judge_preview(o, st.tmp, attest_kind_alpha(r->attest_kind, o->cuda), err) < 0)
+	if (budget == sc->budget_units && judge_preview(o, st.tmp, r->alpha, err) < 0)
 		goto out;
 	/* Everything that can fail happens on the staged tree: the transport file
 	 * is packed from it (same names, same bytes) before the rename, so a full

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(err.code[0]);
 	fuzz_note("trainlog_verify", &err);
 	memset(&err, 0, sizeof err);
-	if (plausible_check(dir, FUZZ_VOCAB, &r, &err) == 0)
+	if (plausible_check(dir, FUZZ_VOCAB, PLAUSIBLE_ALPHA_UNVERIFIED, &r, &err) == 0)
 		plausible_report_free(&r);
 	else
 		FUZZ_ASSERT(err.code[0]);

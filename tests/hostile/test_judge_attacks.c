@@ -1137,6 +1137,47 @@ static void test_over_budget(void **unused)
 	expect_rejected(b, "judge.over_budget");
 }
 
+/* PROTOCOL 4 through the judge: the honest bundle is mock (alpha 0.5), so
+ * a run that takes three quarters of what the budget gives at its
+ * calibration, within the verified tier's whole and over the unverified
+ * tier's half, is refused, and the reason says why. The calibration's
+ * medians are the bundle's own; the wall times are stretched evenly and
+ * results.train_s moved with them. */
+static void test_unverified_counts_double(void **unused)
+{
+	char b[FS_PATH_MAX];
+	struct log l;
+	json_t *m, *mc, *j;
+	double allowed, per_step, last = 0;
+	int steps = 0;
+
+	copy_honest(b, "counts-double");
+	m = manifest(b);
+	mc = json_object_get(m, "calibration");
+	allowed = json_number_value(json_object_get(json_object_get(m, "config"), "budget_units")) *
+		  fmax(json_number_value(json_object_get(mc, "before_ms")),
+		       json_number_value(json_object_get(mc, "after_ms"))) /
+		  CALIB_REF_MS;
+	log_read(b, &l);
+	for (int i = 0; i < l.n; i++)
+		steps += !strcmp(event(l.rec[i]), "step");
+	per_step = 0.75 * allowed * 1e3 / steps;
+	for (int i = 0; i < l.n; i++)
+		if (!strcmp(event(l.rec[i]), "step")) {
+			last = per_step * (double)(json_integer_value(json_object_get(l.rec[i], "step")) + 1);
+			json_object_set_new(l.rec[i], "wall_ms", json_real(last));
+		}
+	log_write(b, &l, m, 1);
+	json_object_set_new(json_object_get(m, "results"), "train_s", json_real(last / 1e3 + 0.01));
+	reseal(b, m, &g.k);
+	json_decref(m);
+	j = judge(b);
+	if (strcmp(jstr(j, "code"), "judge.over_budget") || !strstr(jstr(j, "reason"), "alpha 0.5"))
+		fail_msg("%s: expected judge.over_budget at alpha 0.5, got %s %s: %s", b, jstr(j, "verdict"),
+			 jstr(j, "code"), jstr(j, "reason"));
+	json_decref(j);
+}
+
 /* Wall times divided by 1000: steps faster than the calibrated hardware. */
 static void test_faster_than_hardware(void **unused)
 {
@@ -1528,7 +1569,7 @@ int main(void)
 		cmocka_unit_test(test_claim_edited_in_manifest),
 		cmocka_unit_test(test_gpu_proof_on_a_cpu_judge),
 		cmocka_unit_test(test_gpu_proof_goes_to_its_gpu),
-		cmocka_unit_test(test_over_budget),
+		cmocka_unit_test(test_over_budget), cmocka_unit_test(test_unverified_counts_double),
 		cmocka_unit_test(test_faster_than_hardware),
 		cmocka_unit_test(test_claim_better_than_recomputed),
 		cmocka_unit_test(test_logits_peek_at_future),

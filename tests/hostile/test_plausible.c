@@ -542,6 +542,29 @@ static void unverified_compute_counts_double(void **st)
 	assert_string_equal(judge(&s, NULL), "");
 }
 
+/* The trainlog fuzz target walks its inputs beside the fixture bundle's
+ * manifest and calibration (tests/fuzz/fixture/proof): its seed log must
+ * pass, or every mutation stops at the fixture's first stale field (the
+ * scale's budget, say) and the fuzzer never reaches the log walk. */
+static void fuzz_fixture_passes(void **st)
+{
+	const char *src = getenv("KARPA_SRC") ? getenv("KARPA_SRC") : ".";
+	char *dir = tu_mkdtemp();
+	struct plausible_report r;
+	struct kerr err = { { 0 }, { 0 } };
+
+	(void)st;
+	assert_int_equal(tu_run(NULL, 0,
+				"cp '%s/tests/fuzz/fixture/proof/manifest.json' '%s/tests/fuzz/fixture/proof/calibration.json' "
+				"'%s/' && cp '%s/tests/fuzz/corpus/trainlog/proof-train.log' '%s/train.log'",
+				src, src, dir, src, dir),
+			 0);
+	if (plausible_check(dir, V, PLAUSIBLE_ALPHA_UNVERIFIED, &r, &err) < 0)
+		fail_msg("the fuzz fixture is refused: %s: %s", err.code, err.msg);
+	plausible_report_free(&r);
+	tu_rmdir(dir);
+}
+
 static void own_budget_is_refused(void **st)
 {
 	struct spec s;
@@ -841,6 +864,7 @@ int main(void)
 	    cmocka_unit_test(short_step_in_a_window_passes),
 	    cmocka_unit_test(inflated_calibration_gflops_is_refused),
 	    cmocka_unit_test(over_budget_is_refused), cmocka_unit_test(unverified_compute_counts_double),
+	    cmocka_unit_test(fuzz_fixture_passes),
 	    cmocka_unit_test(slow_second_calibration_buys_nothing),
 	    cmocka_unit_test(slow_calibration_buys_no_compute),
 	    cmocka_unit_test(own_budget_is_refused),
