@@ -157,6 +157,13 @@ static json_t *judge_on_copy(const char *bundle, const char *flags, double margi
 	run(0, "git -C %s/recipe tag", copy);
 	if (!strcmp(jstr(j, "new_king"), ""))
 		assert_null(strstr(g.out, "recipe-v0.1.1"));
+	else {
+		/* what the change earns: its kings row's improvement */
+		run(0, "/usr/bin/python3 -c \"import sqlite3; print(repr(sqlite3.connect('file:%s/%s?mode=ro', uri=True)"
+		       ".execute('SELECT improvement FROM kings WHERE submission_id = ?', ('%s',)).fetchone()[0]))\"",
+		    copy, VSTATE_DB, jstr(j, "id"));
+		json_object_set_new(j, "paid", json_real(strtod(g.out, NULL)));
+	}
 	fs_rm_rf(copy);
 	return j;
 }
@@ -308,7 +315,7 @@ static void test_honest_improvement_becomes_king(void **unused)
 	 * margin the answer clears. */
 	{
 		json_t *f = judge_on_copy(b2, held, NAN, NAN);
-		double king_bpb = jnum(f, "king_bpb"), ans_gain = king_bpb - jnum(f, "hidden_bpb");
+		double king_bpb = jnum(f, "king_bpb"), ans_gain = king_bpb - jnum(f, "hidden_bpb"), margin_now;
 		const struct {
 			double margin, orig_gain;
 			const char *want;
@@ -319,7 +326,25 @@ static void test_honest_improvement_becomes_king(void **unused)
 		};
 
 		assert_string_equal(jstr(f, "verdict"), "accepted_king");
+		assert_true(fabs(jnum(f, "paid") - fmin(orig_gain, ans_gain)) < 1e-12);
+		margin_now = jnum(f, "margin");
 		json_decref(f);
+		/* What a change earns is the lower of the two runs' gains, the
+		 * original's recorded one set on each side of the answer's: a
+		 * seed-1 run could be a miner's pick among variants, the drawn
+		 * seed's not. */
+		{
+			const double origs[] = { 2 * ans_gain, (margin_now + ans_gain) / 2 };
+
+			for (size_t i = 0; i < sizeof origs / sizeof origs[0]; i++) {
+				f = judge_on_copy(b2, held, NAN, king_bpb - origs[i]);
+				print_message("   the original gained %.6f, the answer %.6f: %s, paid %.6f\n", origs[i],
+					      ans_gain, jstr(f, "verdict"), jnum(f, "paid"));
+				assert_string_equal(jstr(f, "verdict"), "accepted_king");
+				assert_true(fabs(jnum(f, "paid") - fmin(origs[i], ans_gain)) < 1e-12);
+				json_decref(f);
+			}
+		}
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			f = judge_on_copy(b2, held, cases[i].margin,
 					  cases[i].orig_gain == orig_gain ? NAN : king_bpb - cases[i].orig_gain);

@@ -1071,9 +1071,14 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	 * submission: kings and candidates are always compared seed 1 to
 	 * seed 1; the challenge run only confirms. */
 	km.hidden_bpb = orig.hidden_bpb;
-	/* The crowned improvement is the original's, so is its tier: the
-	 * lower of the two runs' (an unverified proof confirmed on verified
-	 * hardware is still an unverified improvement). */
+	/* The crowned improvement is the lower of the two runs' gains, and
+	 * its tier the lower of the two (an unverified proof confirmed on
+	 * verified hardware is still an unverified improvement). The seed-1
+	 * run is the one a miner can select, trying variants until one is
+	 * lucky at the protocol seed; the answer's seed is the validator's
+	 * draw, so the lower gain is what was shown without selection. The
+	 * king's score stays the seed-1 run's: kings are compared seed 1 to
+	 * seed 1. */
 	if (isfinite(orig.alpha) && orig.alpha < km.alpha)
 		km.alpha = orig.alpha;
 	/* The miner's claim, which the validator checked (within
@@ -1081,7 +1086,7 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	 * on a share of the split): an honest claim is the full split's exact
 	 * value, which a share's estimate is not. */
 	km.public_bpb = isfinite(orig.claimed_public_bpb) ? orig.claimed_public_bpb : orig.public_bpb;
-	km.improvement = r->king_bpb - orig.hidden_bpb;
+	km.improvement = r->king_bpb - fmax(orig.hidden_bpb, r->hidden_bpb);
 	snprintf(orig_manifest, sizeof orig_manifest, "%s", orig.manifest_sha256);
 	expcorpus_entry_free(&orig);
 	/* the bytes check 1 scanned and the manifest names, not patch.diff
