@@ -393,6 +393,12 @@ static void test_honest_improvement_becomes_king(void **unused)
 	assert_true(jnum(j, "king_bpb") - jnum(j, "hidden_bpb") > jnum(j, "margin"));
 	id2 = jstr(j, "id");
 	assert_string_not_equal(id2, g.first_id);
+	/* the resumed settlement pays the lower gain too, from the answer's
+	 * recorded score */
+	run(0, "/usr/bin/python3 -c \"import sqlite3; print(repr(sqlite3.connect('file:%s/%s?mode=ro', uri=True)"
+	       ".execute('SELECT improvement FROM kings WHERE submission_id = ?', ('%s',)).fetchone()[0]))\"",
+	    g.state, VSTATE_DB, id2);
+	assert_true(fabs(strtod(g.out, NULL) - fmin(orig_gain, jnum(j, "king_bpb") - jnum(j, "hidden_bpb"))) < 1e-12);
 
 	run(0, "git -C %s/recipe tag", g.state);
 	assert_non_null(strstr(g.out, "recipe-v0.1.0\nrecipe-v0.1.1\n"));

@@ -1086,7 +1086,9 @@ static int settle_challenge(struct judge_ctx *c, struct kerr *err)
 	 * on a share of the split): an honest claim is the full split's exact
 	 * value, which a share's estimate is not. */
 	km.public_bpb = isfinite(orig.claimed_public_bpb) ? orig.claimed_public_bpb : orig.public_bpb;
-	km.improvement = r->king_bpb - fmax(orig.hidden_bpb, r->hidden_bpb);
+	/* (a decisive answer has a finite score; were it not, NaN here makes
+	 * the merge refuse rather than fmax quietly paying the seed-1 gain) */
+	km.improvement = isfinite(r->hidden_bpb) ? r->king_bpb - fmax(orig.hidden_bpb, r->hidden_bpb) : NAN;
 	snprintf(orig_manifest, sizeof orig_manifest, "%s", orig.manifest_sha256);
 	expcorpus_entry_free(&orig);
 	/* the bytes check 1 scanned and the manifest names, not patch.diff

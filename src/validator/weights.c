@@ -256,7 +256,8 @@ static double decay(long long age)
 
 /* The earning king changes up to closed_at, one credit each. The kings
  * row is the unit: one row per king change, carrying the improvement (the
- * protocol-seed run's gain over the old king) and alpha; its submission
+ * lower of its two runs' gains over the old king, the protocol-seed run's
+ * and the challenge answer's) and alpha; its submission
  * (the confirming challenge answer) must be accepted_king. The submission
  * it answers is accepted_king too but has no kings row of its own, so a
  * king change is counted once. */
