@@ -308,6 +308,7 @@ static void test_judge_keeps_its_trace(void **unused)
 	json_t *j;
 
 	(void)unused;
+	tu_fix_secret(g.out, OUT_CAP, g.state);
 	run(0, "%s noise-floor %s --seeds 2 --threads 2 --json", tu_karpa(), g.state);
 	run(0, "%s judge %s %s --threads 1 --json", tu_karpa_san(), g.state, g.lr_tar);
 	j = tu_out_json(g.out);

@@ -188,6 +188,7 @@ static int setup_group(void **unused)
 	fx_file(g.key, "miner.key");
 	run(0, "%s data prepare --scale tiny --out %s --hidden-out %s", tu_karpa(), g.data, g.hidden);
 	run(0, "%s validator init %s --data %s --hidden %s --scale tiny", tu_karpa(), g.state, g.data, g.hidden);
+	tu_fix_secret(g.out, OUT_CAP, g.state);
 	run(0, "%s noise-floor %s --seeds %d --threads %d --json", tu_karpa(), g.state, NOISE_SEEDS, THREADS);
 	{
 		json_t *j = out_json();

@@ -382,9 +382,10 @@ static void test_challenge_answer_waits_for_its_validator(void **unused)
 	snprintf(state, sizeof state, "%s/state", dir);
 	snprintf(work, sizeof work, "%s/work", dir);
 	snprintf(log, sizeof log, "%s/miner.log", dir);
-	run(0, "mkdir -p %s && %s validator init %s --data %s --hidden %s --scale tiny && %s noise-floor %s --seeds 2"
-	       " --threads %d --json",
-	    dir, tu_karpa(), state, g.data, g.hidden, tu_karpa(), state, THREADS);
+	run(0, "mkdir -p %s && %s validator init %s --data %s --hidden %s --scale tiny", dir, tu_karpa(), state, g.data,
+	    g.hidden);
+	tu_fix_secret(g.out, OUT_CAP, state);
+	run(0, "%s noise-floor %s --seeds 2 --threads %d --json", tu_karpa(), state, THREADS);
 	sf_start(&sv, dir, state, opts);
 	snprintf(cmd, sizeof cmd,
 		 "exec %s miner run --validator %s --key %s --work %s --data %s --experiments 4 --threads %d >> %s 2>&1",

@@ -327,6 +327,7 @@ static int setup_group(void **unused)
 	fx_file(g.why, "why.md");
 	run(0, "%s data prepare --scale tiny --out %s --hidden-out %s", tu_karpa(), g.data, g.hidden);
 	run(0, "%s validator init %s --data %s --hidden %s --scale tiny", tu_karpa(), g.state, g.data, g.hidden);
+	tu_fix_secret(g.out, OUT_CAP, g.state);
 	run(0, "%s noise-floor %s --seeds %d --threads %d --json", tu_karpa(), g.state, NOISE_SEEDS, THREADS);
 	print_message("   noise floor: %.0f s\n", now_s() - t0);
 	assert_int_equal(keys_generate(g.key, &g.k, &err), 0);
