@@ -183,7 +183,7 @@ static inline void tu_npm_node(char npm[FS_PATH_MAX], const char *const *modules
  * seeds mostly; one seed in six gave 0.25, and a test once drew 2.2, which
  * no gain clears). This one gives 0.0097 over two, near the 0.0089 the
  * tests' gains were sized against (seeds 1 and 2, before the draw). */
-#define TU_VALIDATOR_SECRET "karpa-test-validator-secret-11.."
+#define TU_VALIDATOR_SECRET "karpa-test-validator-secret-11.." /* tests/validator.secret's bytes */
 static inline void tu_fix_secret(char *out, size_t cap, const char *state)
 {
 	tu_run_want(out, cap, 0, "printf '%%s' '" TU_VALIDATOR_SECRET "' > %s/secret && chmod 600 %s/secret", state, state);
